@@ -1,0 +1,181 @@
+// Package pipeline defines what flows between the collector's stages: the
+// storage-ready rows that the anonymizer produces and the sink stores, the
+// reasons an event is dropped, and the small interfaces that join the
+// stages.
+//
+// A batch travels limits → consent → validate → anonymize → sink. Every
+// stage up to anonymize works on the decoded request; anonymize turns the
+// events that survived into Rows, which hold nothing but coarse, scrubbed
+// values (see package anonymizer), and the Sink stores them durably.
+package pipeline
+
+import (
+	"context"
+	"time"
+)
+
+// Sink stores rows durably. Write returns nil only once every row is stored;
+// on error none or some of the rows may be stored, and the caller reports a
+// retryable error so the client resends (event ids deduplicate).
+type Sink interface {
+	Write(ctx context.Context, rows *Rows) error
+}
+
+// RejectCounter counts events that were dropped or rejected, per app and
+// reason, without any payload.
+type RejectCounter interface {
+	// CountRejects adds n events of app dropped for reason.
+	CountRejects(app string, reason Reason, n int)
+}
+
+// Common holds the columns every table shares. Strings are the scrubbed,
+// generalized values; enums are lower-case names such as "phone".
+type Common struct {
+	// AppID is the app's registered id.
+	AppID string
+	// EventID is the random 16-byte id the SDK drew for the event.
+	EventID [16]byte
+	// EventTime is the event's time after clock-skew correction, truncated
+	// to the configured precision, in UTC.
+	EventTime time.Time
+	// SessionKey is the SDK's session id re-keyed under the day's salt; 0
+	// when the event carried no session id.
+	SessionKey uint64
+	// AppVersion is the app's user-visible version.
+	AppVersion string
+	// AppBuild is the app's build number.
+	AppBuild string
+	// SDKVersion is the SDK's name and version.
+	SDKVersion string
+	// DeviceClass is the class of device, e.g. "phone", or "unknown".
+	DeviceClass string
+	// DeviceModel is the marketing model name, possibly generalized.
+	DeviceModel string
+	// OSName is the operating system family, e.g. "android", or "unknown".
+	OSName string
+	// OSVersion is the operating system version.
+	OSVersion string
+	// Locale is the UI locale reduced to language and region, e.g. "de-AT".
+	Locale string
+	// Country is the ISO 3166-1 alpha-2 code, or "" when unknown.
+	Country string
+	// Region is the ISO 3166-2 code, e.g. "AT-9", or "" when unknown or
+	// generalized away.
+	Region string
+}
+
+// SessionRow is a stored session start or end.
+type SessionRow struct {
+	Common
+	// Phase is "start" or "end".
+	Phase string
+	// DurationMs is the session length on "end", else 0.
+	DurationMs uint64
+	// ForegroundMs is the foreground time on "end", else 0.
+	ForegroundMs uint64
+}
+
+// GestureRow is a stored gesture summary.
+type GestureRow struct {
+	Common
+	// Type is the gesture, e.g. "tap".
+	Type string
+	// Screen is the app's screen name.
+	Screen string
+	// Count is how many gestures the row summarizes, at least 1.
+	Count uint32
+	// DurationMs is the total gesture duration, 0 if not applicable.
+	DurationMs uint32
+}
+
+// Frame is one scrubbed stack frame.
+type Frame struct {
+	Module   string
+	Function string
+	File     string
+	Line     uint32
+	InApp    bool
+}
+
+// CrashRow is a stored crash or handled exception.
+type CrashRow struct {
+	Common
+	// ExceptionType is the exception or signal type.
+	ExceptionType string
+	// Message is the scrubbed exception message.
+	Message string
+	// Frames is the scrubbed stack, innermost first.
+	Frames []Frame
+	// Thread is the thread name.
+	Thread string
+	// Handled is true for a handled exception, false for a crash.
+	Handled bool
+	// AppState is e.g. "foreground", or "unknown".
+	AppState string
+}
+
+// CustomRow is a stored app-defined event. Attributes are split by type so
+// analysts can aggregate numbers without parsing strings.
+type CustomRow struct {
+	Common
+	// Name is the event name.
+	Name string
+	// StringKeys and StringValues are the string attributes, scrubbed,
+	// sorted by key.
+	StringKeys   []string
+	StringValues []string
+	// NumberKeys and NumberValues are the integer and float attributes.
+	NumberKeys   []string
+	NumberValues []float64
+	// BoolKeys and BoolValues are the boolean attributes.
+	BoolKeys   []string
+	BoolValues []bool
+}
+
+// DiagnosticRow is a stored diagnostic measurement.
+type DiagnosticRow struct {
+	Common
+	// Kind is e.g. "app_start".
+	Kind string
+	// DurationMs is the measured duration, 0 if not applicable.
+	DurationMs uint32
+	// StartType is "cold", "warm", "hot" or "unknown".
+	StartType string
+	// NetworkType is e.g. "wifi", or "unknown".
+	NetworkType string
+	// MemoryBytes is the memory footprint on a memory warning, else 0.
+	MemoryBytes uint64
+}
+
+// Rows are the storage-ready rows of one or more batches, one slice per
+// table.
+type Rows struct {
+	Sessions    []SessionRow
+	Gestures    []GestureRow
+	Crashes     []CrashRow
+	Customs     []CustomRow
+	Diagnostics []DiagnosticRow
+}
+
+// Len returns the number of rows across all tables.
+func (r *Rows) Len() int {
+	return len(r.Sessions) + len(r.Gestures) + len(r.Crashes) + len(r.Customs) + len(r.Diagnostics)
+}
+
+// Append adds every row of o to r.
+func (r *Rows) Append(o *Rows) {
+	r.Sessions = append(r.Sessions, o.Sessions...)
+	r.Gestures = append(r.Gestures, o.Gestures...)
+	r.Crashes = append(r.Crashes, o.Crashes...)
+	r.Customs = append(r.Customs, o.Customs...)
+	r.Diagnostics = append(r.Diagnostics, o.Diagnostics...)
+}
+
+// Reset empties r, keeping its capacity.
+func (r *Rows) Reset() {
+	r.Sessions = r.Sessions[:0]
+	r.Gestures = r.Gestures[:0]
+	r.Crashes = r.Crashes[:0]
+	r.Customs = r.Customs[:0]
+	r.Diagnostics = r.Diagnostics[:0]
+}
