@@ -1,0 +1,149 @@
+package consent
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// KeyRing holds the key that signs new tokens and every public key whose
+// tokens are accepted. To rotate, make a new key the signing key and keep
+// the old public key in the ring until its tokens have expired.
+type KeyRing struct {
+	signing *signingKey
+	verify  map[string]ed25519.PublicKey
+}
+
+type signingKey struct {
+	id   string
+	priv ed25519.PrivateKey
+}
+
+// KeyRingConfig lists the keys of a KeyRing.
+type KeyRingConfig struct {
+	// SigningKey signs new tokens; nil for a verify-only ring.
+	SigningKey ed25519.PrivateKey
+	// VerifyKeys are further public keys to accept (older keys, or an
+	// external consent platform's). The signing key is always accepted.
+	VerifyKeys []ed25519.PublicKey
+}
+
+// NewKeyRing returns a key ring for cfg.
+func NewKeyRing(cfg KeyRingConfig) (*KeyRing, error) {
+	r := &KeyRing{verify: make(map[string]ed25519.PublicKey)}
+	if cfg.SigningKey != nil {
+		if len(cfg.SigningKey) != ed25519.PrivateKeySize {
+			return nil, errors.New("new key ring: signing key is not an Ed25519 private key")
+		}
+		pub := cfg.SigningKey.Public().(ed25519.PublicKey)
+		r.signing = &signingKey{id: KeyID(pub), priv: cfg.SigningKey}
+		r.verify[r.signing.id] = pub
+	}
+	for _, pub := range cfg.VerifyKeys {
+		if len(pub) != ed25519.PublicKeySize {
+			return nil, errors.New("new key ring: verify key is not an Ed25519 public key")
+		}
+		r.verify[KeyID(pub)] = pub
+	}
+	if len(r.verify) == 0 {
+		return nil, errors.New("new key ring: no keys")
+	}
+	return r, nil
+}
+
+// SigningKeyID returns the id of the signing key, or "" if there is none.
+func (r *KeyRing) SigningKeyID() string {
+	if r.signing == nil {
+		return ""
+	}
+	return r.signing.id
+}
+
+// GenerateKey returns a new Ed25519 private key.
+func GenerateKey() (ed25519.PrivateKey, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate key: %w", err)
+	}
+	return priv, nil
+}
+
+// ReadPrivateKeyFile reads a PKCS #8 PEM Ed25519 private key.
+func ReadPrivateKeyFile(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read private key: %w", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("read private key %s: no PEM PRIVATE KEY block", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("read private key %s: %w", path, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("read private key %s: not an Ed25519 key", path)
+	}
+	return priv, nil
+}
+
+// ReadPublicKeyFile reads a PKIX PEM Ed25519 public key.
+func ReadPublicKeyFile(path string) (ed25519.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read public key: %w", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PUBLIC KEY" {
+		return nil, fmt.Errorf("read public key %s: no PEM PUBLIC KEY block", path)
+	}
+	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("read public key %s: %w", path, err)
+	}
+	pub, ok := k.(ed25519.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("read public key %s: not an Ed25519 key", path)
+	}
+	return pub, nil
+}
+
+// LoadOrCreatePrivateKeyFile reads the key at path, or creates one there
+// (mode 0600) if the file does not exist.
+func LoadOrCreatePrivateKeyFile(path string) (ed25519.PrivateKey, error) {
+	priv, err := ReadPrivateKeyFile(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return priv, err
+	}
+	priv, err = GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, fmt.Errorf("create private key: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create private key: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create private key: %w", err)
+	}
+	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("create private key: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("create private key: %w", err)
+	}
+	return priv, nil
+}

@@ -1,0 +1,176 @@
+// Package consent issues and verifies consent tokens, and is the pipeline
+// stage that drops every event its batch's token does not cover.
+//
+// A consent token is a compact JWS (RFC 7515) signed with Ed25519 ("EdDSA",
+// RFC 8037). Its header names the key id ("kid"), so keys rotate without
+// downtime and any replica verifies with public keys only. Its claims:
+//
+//	jti    random consent id (128 bits, base64url); never a person or device id
+//	aud    the app id
+//	scope  space-separated scopes: analytics, crash_reports, location
+//	ver    the version of the consent text the user accepted
+//	iat    issued at (Unix seconds)
+//	exp    expiry (Unix seconds)
+//	iss    "consentry"
+//
+// The token carries no identifier of the person or the device.
+package consent
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/consentry/consentry/pipeline"
+)
+
+// Issuer is the "iss" claim of tokens Consentry issues.
+const Issuer = "consentry"
+
+// Errors Verify returns; callers branch on them with errors.Is.
+var (
+	// ErrMissing: no token was given.
+	ErrMissing = errors.New("consent token missing")
+	// ErrMalformed: the token cannot be parsed or lacks a required claim.
+	ErrMalformed = errors.New("consent token malformed")
+	// ErrUnknownKey: the token names a key id the ring does not hold.
+	ErrUnknownKey = errors.New("consent token signed by unknown key")
+	// ErrSignature: the signature does not verify.
+	ErrSignature = errors.New("consent token signature invalid")
+	// ErrExpired: the token expired.
+	ErrExpired = errors.New("consent token expired")
+)
+
+// Claims is what a consent token states.
+type Claims struct {
+	// ConsentID is the random consent id.
+	ConsentID string
+	// AppID is the app the consent was given to.
+	AppID string
+	// Scopes are the kinds of data consented to.
+	Scopes []pipeline.Scope
+	// TextVersion is the version of the consent text shown.
+	TextVersion string
+	// IssuedAt and ExpiresAt bound the token's validity.
+	IssuedAt, ExpiresAt time.Time
+	// KeyID is the id of the key that signed the token.
+	KeyID string
+}
+
+// NewConsentID returns a random consent id.
+func NewConsentID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// KeyID derives a key id from a public key: the first 12 bytes of its
+// SHA-256, base64url. Deriving it means a key file needs no extra metadata.
+func KeyID(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return base64.RawURLEncoding.EncodeToString(sum[:12])
+}
+
+type jwtClaims struct {
+	jwt.RegisteredClaims
+	Scope string `json:"scope"`
+	Ver   string `json:"ver,omitempty"`
+}
+
+// Sign returns c as a token signed by the ring's signing key. ConsentID,
+// IssuedAt and KeyID are filled in when empty.
+func (r *KeyRing) Sign(c Claims) (string, error) {
+	if r.signing == nil {
+		return "", errors.New("sign consent token: no signing key configured")
+	}
+	if c.AppID == "" || len(c.Scopes) == 0 || c.ExpiresAt.IsZero() {
+		return "", errors.New("sign consent token: app id, scopes and expiry are required")
+	}
+	if c.ConsentID == "" {
+		c.ConsentID = NewConsentID()
+	}
+	if c.IssuedAt.IsZero() {
+		c.IssuedAt = time.Now()
+	}
+	scopes := make([]string, len(c.Scopes))
+	for i, s := range c.Scopes {
+		scopes[i] = string(s)
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwtClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			ID:        c.ConsentID,
+			Issuer:    Issuer,
+			Audience:  jwt.ClaimStrings{c.AppID},
+			IssuedAt:  jwt.NewNumericDate(c.IssuedAt),
+			ExpiresAt: jwt.NewNumericDate(c.ExpiresAt),
+		},
+		Scope: strings.Join(scopes, " "),
+		Ver:   c.TextVersion,
+	})
+	tok.Header["kid"] = r.signing.id
+	tok.Header["typ"] = "consent+jwt"
+	s, err := tok.SignedString(r.signing.priv)
+	if err != nil {
+		return "", fmt.Errorf("sign consent token: %w", err)
+	}
+	return s, nil
+}
+
+// Verify checks token's signature, key and expiry at now and returns its
+// claims. It does not check the app or revocations; the Filter does.
+func (r *KeyRing) Verify(token string, now time.Time) (Claims, error) {
+	if token == "" {
+		return Claims{}, ErrMissing
+	}
+	var jc jwtClaims
+	var kid string
+	parser := jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuer(Issuer),
+	)
+	_, err := parser.ParseWithClaims(token, &jc, func(t *jwt.Token) (any, error) {
+		kid, _ = t.Header["kid"].(string)
+		pub, ok := r.verify[kid]
+		if !ok {
+			return nil, ErrUnknownKey
+		}
+		return pub, nil
+	})
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrUnknownKey):
+		return Claims{}, ErrUnknownKey
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return Claims{}, ErrExpired
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return Claims{}, ErrSignature
+	default:
+		return Claims{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if jc.ID == "" || len(jc.Audience) != 1 || jc.Audience[0] == "" || jc.Scope == "" {
+		return Claims{}, fmt.Errorf("%w: missing jti, aud or scope", ErrMalformed)
+	}
+	c := Claims{
+		ConsentID:   jc.ID,
+		AppID:       jc.Audience[0],
+		TextVersion: jc.Ver,
+		ExpiresAt:   jc.ExpiresAt.Time,
+		KeyID:       kid,
+	}
+	if jc.IssuedAt != nil {
+		c.IssuedAt = jc.IssuedAt.Time
+	}
+	for _, s := range strings.Fields(jc.Scope) {
+		c.Scopes = append(c.Scopes, pipeline.Scope(s))
+	}
+	return c, nil
+}

@@ -1,0 +1,126 @@
+// Package eventgen builds realistic ingest batches for the demo, tests and
+// benchmarks: a mix of sessions, gestures, crashes, custom events and
+// diagnostics from plausible devices.
+package eventgen
+
+import (
+	"math/rand/v2"
+	"time"
+
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+)
+
+// Config shapes generated batches.
+type Config struct {
+	// AppID is the app every batch is from.
+	AppID string
+	// Token is the consent token every batch carries.
+	Token string
+	// Seed makes the sequence reproducible.
+	Seed uint64
+}
+
+// Generator builds batches. It is not safe for concurrent use.
+type Generator struct {
+	cfg Config
+	rnd *rand.Rand
+}
+
+// New returns a Generator.
+func New(cfg Config) *Generator {
+	return &Generator{cfg: cfg, rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}
+}
+
+var (
+	models    = []string{"Pixel 8", "Pixel 7a", "Galaxy S23", "Galaxy A54", "iPhone15,2", "iPhone14,5", "iPad13,4"}
+	screens   = []string{"home", "settings.privacy", "editor", "search", "onboarding/2", "share"}
+	regions   = [][2]string{{"AT", "AT-9"}, {"DE", "DE-BY"}, {"FR", "FR-IDF"}, {"US", "US-CA"}, {"JP", "JP-13"}}
+	crashSigs = []struct{ typ, msg, fn string }{
+		{"java.lang.IllegalStateException", "Fragment not attached to a context", "NoteEditor.save"},
+		{"java.lang.NullPointerException", "Attempt to invoke virtual method on a null object reference", "SyncWorker.doWork"},
+		{"SIGSEGV", "Segmentation fault at 0x0000000000000010", "ImageCache.decode"},
+	}
+)
+
+// Batch returns a batch of n events sent at now.
+func (g *Generator) Batch(n int, now time.Time) *consentryv1.IngestRequest {
+	r := g.rnd
+	reg := regions[r.IntN(len(regions))]
+	android := r.IntN(2) == 0
+	dev := &consentryv1.DeviceContext{
+		AppId:       g.cfg.AppID,
+		AppVersion:  []string{"4.11.2", "4.12.0", "4.12.1"}[r.IntN(3)],
+		AppBuild:    "4120003",
+		SdkVersion:  "consentry-go/0.1.0",
+		DeviceClass: consentryv1.DeviceClass_DEVICE_CLASS_PHONE,
+		DeviceModel: models[r.IntN(len(models))],
+		OsName:      consentryv1.OsName_OS_NAME_IOS,
+		OsVersion:   "17.4.1",
+		Locale:      "de-AT",
+		Location:    &consentryv1.CoarseLocation{CountryCode: reg[0], RegionCode: reg[1]},
+	}
+	if android {
+		dev.OsName, dev.OsVersion = consentryv1.OsName_OS_NAME_ANDROID, "14"
+	}
+	session := g.id()
+	req := &consentryv1.IngestRequest{ConsentToken: g.cfg.Token, Device: dev, SentAtUnixMs: now.UnixMilli()}
+	for i := 0; i < n; i++ {
+		age := int64(r.IntN(600_000))
+		e := &consentryv1.Event{
+			EventId:         g.id(),
+			CreatedAtUnixMs: now.UnixMilli() - age,
+			AgeMs:           &age,
+			SessionId:       session,
+		}
+		switch k := r.IntN(100); {
+		case k < 15:
+			e.Payload = &consentryv1.Event_Session{Session: &consentryv1.Session{
+				Phase: consentryv1.SessionPhase_SESSION_PHASE_END, DurationMs: int64(30_000 + r.IntN(600_000)), ForegroundMs: 25_000,
+			}}
+		case k < 70:
+			e.Payload = &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{
+				Type: consentryv1.GestureType(1 + r.IntN(6)), Screen: screens[r.IntN(len(screens))], Count: uint32(1 + r.IntN(5)),
+			}}
+		case k < 75:
+			sig := crashSigs[r.IntN(len(crashSigs))]
+			e.Payload = &consentryv1.Event_Crash{Crash: &consentryv1.Crash{
+				ExceptionType: sig.typ, Message: sig.msg, Thread: "main", AppState: consentryv1.AppState_APP_STATE_FOREGROUND,
+				Frames: []*consentryv1.StackFrame{
+					{Module: "com.example.notes", Function: sig.fn, File: "NoteEditor.kt", Line: uint32(40 + r.IntN(200)), InApp: true},
+					{Module: "com.example.notes", Function: "MainActivity.onResume", File: "MainActivity.kt", Line: 88, InApp: true},
+					{Module: "android.app", Function: "Activity.performResume", File: "Activity.java", Line: 8422},
+				},
+			}}
+		case k < 90:
+			e.Payload = &consentryv1.Event_Custom{Custom: &consentryv1.CustomEvent{
+				Name: "export_pdf",
+				Attributes: map[string]*consentryv1.AttributeValue{
+					"pages":  {Value: &consentryv1.AttributeValue_IntValue{IntValue: int64(1 + r.IntN(40))}},
+					"format": {Value: &consentryv1.AttributeValue_StringValue{StringValue: "a4"}},
+					"dark":   {Value: &consentryv1.AttributeValue_BoolValue{BoolValue: r.IntN(2) == 0}},
+				},
+			}}
+		default:
+			e.Payload = &consentryv1.Event_Diagnostic{Diagnostic: &consentryv1.Diagnostic{
+				Kind: consentryv1.DiagnosticKind_DIAGNOSTIC_KIND_APP_START, DurationMs: uint32(300 + r.IntN(2000)),
+				StartType: consentryv1.AppStartType_APP_START_TYPE_COLD, NetworkType: consentryv1.NetworkType_NETWORK_TYPE_WIFI,
+			}}
+		}
+		req.Events = append(req.Events, e)
+	}
+	return req
+}
+
+// id returns 16 random bytes shaped as a UUID version 4.
+func (g *Generator) id() []byte {
+	b := make([]byte, 16)
+	for i := 0; i < 16; i += 8 {
+		v := g.rnd.Uint64()
+		for j := 0; j < 8; j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return b
+}

@@ -1,0 +1,74 @@
+// Package limits is the first stage of the ingest pipeline: it refuses
+// batches that exceed the batch-level limits and drops events whose fields
+// exceed the per-event limits, before any other work is done on them.
+package limits
+
+import (
+	"errors"
+	"time"
+)
+
+// Config holds the limits. Zero fields take the defaults from
+// DefaultConfig.
+type Config struct {
+	// MaxMessageBytes bounds an encoded request; larger requests are refused
+	// by the transport with RESOURCE_EXHAUSTED before they are decoded.
+	MaxMessageBytes int
+	// MaxEvents bounds the events in one batch.
+	MaxEvents int
+	// MaxNameBytes bounds short strings: names, versions, models, screens,
+	// exception types, thread names, attribute keys, frame fields.
+	MaxNameBytes int
+	// MaxTextBytes bounds free text: crash messages and attribute values.
+	MaxTextBytes int
+	// MaxFrames bounds the frames of one stack trace.
+	MaxFrames int
+	// MaxAttributes bounds the attributes of one custom event.
+	MaxAttributes int
+	// MaxDeadline caps the time one request may take; a client deadline
+	// further out is shortened to it.
+	MaxDeadline time.Duration
+}
+
+// DefaultConfig returns the default limits.
+func DefaultConfig() Config {
+	return Config{
+		MaxMessageBytes: 4 << 20,
+		MaxEvents:       1000,
+		MaxNameBytes:    256,
+		MaxTextBytes:    8 << 10,
+		MaxFrames:       256,
+		MaxAttributes:   64,
+		MaxDeadline:     30 * time.Second,
+	}
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	set := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	set(&c.MaxMessageBytes, d.MaxMessageBytes)
+	set(&c.MaxEvents, d.MaxEvents)
+	set(&c.MaxNameBytes, d.MaxNameBytes)
+	set(&c.MaxTextBytes, d.MaxTextBytes)
+	set(&c.MaxFrames, d.MaxFrames)
+	set(&c.MaxAttributes, d.MaxAttributes)
+	if c.MaxDeadline == 0 {
+		c.MaxDeadline = d.MaxDeadline
+	}
+	return c
+}
+
+// Validate reports whether c, after defaults, is usable.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if c.MaxMessageBytes < 1024 || c.MaxEvents < 1 || c.MaxNameBytes < 16 || c.MaxTextBytes < c.MaxNameBytes ||
+		c.MaxFrames < 1 || c.MaxAttributes < 1 || c.MaxDeadline < time.Second {
+		return errors.New("limits: a limit is below its minimum (message 1 KiB, events 1, names 16 B, text >= names, frames 1, attributes 1, deadline 1s)")
+	}
+	return nil
+}

@@ -1,0 +1,125 @@
+package pipeline
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+)
+
+// Stage is one step of the ingest pipeline. It inspects or transforms b,
+// drops events with Batch.Drop, and returns an error only when the whole
+// batch must be refused (the error is then mapped to a gRPC status once, at
+// the edge).
+type Stage interface {
+	Process(ctx context.Context, b *Batch) error
+}
+
+// Scope names a kind of data a user consented to.
+type Scope string
+
+// The scopes a consent can cover.
+const (
+	// ScopeAnalytics covers sessions, gestures, custom events and
+	// diagnostics.
+	ScopeAnalytics Scope = "analytics"
+	// ScopeCrashReports covers crashes and handled exceptions.
+	ScopeCrashReports Scope = "crash_reports"
+	// ScopeLocation covers deriving a country and region.
+	ScopeLocation Scope = "location"
+)
+
+// EventScope returns the scope that must be granted for e to be stored, or
+// "" if e has no known payload.
+func EventScope(e *consentryv1.Event) Scope {
+	switch e.GetPayload().(type) {
+	case *consentryv1.Event_Session, *consentryv1.Event_Gesture,
+		*consentryv1.Event_Custom, *consentryv1.Event_Diagnostic:
+		return ScopeAnalytics
+	case *consentryv1.Event_Crash:
+		return ScopeCrashReports
+	default:
+		return ""
+	}
+}
+
+// Batch is one ingest request on its way through the stages.
+type Batch struct {
+	// Request is the decoded request. Stages read it; only the anonymizer
+	// derives stored values from it.
+	Request *consentryv1.IngestRequest
+	// Received is the server time the request arrived.
+	Received time.Time
+	// Peer is the client's address, used at most to derive a region and
+	// never stored or logged. The anonymizer clears it.
+	Peer netip.Addr
+	// AppID is the app the batch's consent token was verified for; empty
+	// until the consent stage succeeds.
+	AppID string
+	// Scopes are the scopes the verified consent covers.
+	Scopes []Scope
+	// ConsentState is the token's state as the consent stage saw it.
+	ConsentState consentryv1.ConsentState
+	// EventTimes holds each event's corrected time, set by the validate
+	// stage (zero for dropped events).
+	EventTimes []time.Time
+	// Rows are the storage-ready rows, filled by the anonymizer.
+	Rows Rows
+
+	drops   []consentryv1.DropReason
+	dropped int
+}
+
+// NewBatch returns a Batch for req received at t from peer.
+func NewBatch(req *consentryv1.IngestRequest, received time.Time, peer netip.Addr) *Batch {
+	return &Batch{Request: req, Received: received, Peer: peer}
+}
+
+// HasScope reports whether the verified consent covers s.
+func (b *Batch) HasScope(s Scope) bool {
+	for _, g := range b.Scopes {
+		if g == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Drop marks event i as dropped for reason r. The first reason wins.
+func (b *Batch) Drop(i int, r consentryv1.DropReason) {
+	if b.drops == nil {
+		b.drops = make([]consentryv1.DropReason, len(b.Request.GetEvents()))
+	}
+	if b.drops[i] != consentryv1.DropReason_DROP_REASON_UNSPECIFIED {
+		return
+	}
+	b.drops[i] = r
+	b.dropped++
+}
+
+// DropAll marks every event not yet dropped as dropped for reason r.
+func (b *Batch) DropAll(r consentryv1.DropReason) {
+	for i := range b.Request.GetEvents() {
+		b.Drop(i, r)
+	}
+}
+
+// Dropped reports whether event i was dropped.
+func (b *Batch) Dropped(i int) bool {
+	return b.drops != nil && b.drops[i] != consentryv1.DropReason_DROP_REASON_UNSPECIFIED
+}
+
+// DropReasonOf returns the reason event i was dropped, or UNSPECIFIED.
+func (b *Batch) DropReasonOf(i int) consentryv1.DropReason {
+	if b.drops == nil {
+		return consentryv1.DropReason_DROP_REASON_UNSPECIFIED
+	}
+	return b.drops[i]
+}
+
+// DroppedCount returns how many events were dropped.
+func (b *Batch) DroppedCount() int { return b.dropped }
+
+// Live returns how many events are still to be stored.
+func (b *Batch) Live() int { return len(b.Request.GetEvents()) - b.dropped }
