@@ -1,0 +1,174 @@
+// Package chtest starts ClickHouse servers for integration tests.
+//
+// A test that needs its own server calls Start, which skips the test under
+// -short, and Conn:
+//
+//	func TestSink(t *testing.T) {
+//		srv := chtest.Start(t)
+//		conn := chtest.Conn(t, srv)
+//		...
+//	}
+//
+// Starting a server takes about half a second. A package with many such
+// tests can share one server for the whole test binary by starting it in
+// TestMain with StartMain:
+//
+//	var srv *chserver.Server // nil under -short
+//
+//	func TestMain(m *testing.M) {
+//		flag.Parse()
+//		if testing.Short() {
+//			os.Exit(m.Run())
+//		}
+//		s, stop, err := chtest.StartMain("")
+//		if err != nil {
+//			fmt.Fprintln(os.Stderr, err)
+//			os.Exit(1)
+//		}
+//		srv = s
+//		code := m.Run()
+//		stop()
+//		os.Exit(code)
+//	}
+//
+// and each test then calls chtest.Require(t, srv) before chtest.Conn.
+// Tests sharing a server should use their own tables or databases.
+//
+// Without -short, a missing server binary fails the test (or StartMain)
+// with "clickhouse-server not found: run scripts/deps.sh".
+package chtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/consentry/consentry/chserver"
+)
+
+// timeout bounds starting and stopping a server, and opening a connection.
+const timeout = time.Minute
+
+// Start starts a fresh ClickHouse server in tb.TempDir() on free ports
+// and stops it in tb.Cleanup. The server's output goes to the test log.
+// Under -short it skips tb.
+func Start(tb testing.TB) *chserver.Server {
+	tb.Helper()
+	requireBinary(tb)
+	cfg := chserver.Config{
+		DataDir: tb.TempDir(),
+		Logger:  zaptest.NewLogger(tb),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	srv, err := chserver.Start(ctx, cfg)
+	if err != nil {
+		tb.Fatalf("chtest: %v", err)
+	}
+	// Registered after TempDir's own cleanup, so it runs before the
+	// directory is removed.
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := srv.Stop(ctx); err != nil {
+			tb.Errorf("chtest: %v", err)
+		}
+	})
+	return srv
+}
+
+// StartMain starts a server for a whole test binary, for use in TestMain,
+// where there is no testing.TB to skip or fail. dir is the DataDir; ""
+// makes a temporary directory, which stop removes. stop stops the server;
+// call it after m.Run. StartMain does not look at -short: check
+// testing.Short (after flag.Parse) before calling it.
+func StartMain(dir string) (srv *chserver.Server, stop func(), err error) {
+	if _, _, err := chserver.Available(""); err != nil {
+		return nil, nil, fmt.Errorf("chtest: clickhouse-server not found: run scripts/deps.sh (%w)", err)
+	}
+	removeDir := false
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "chtest-"); err != nil {
+			return nil, nil, fmt.Errorf("chtest: %w", err)
+		}
+		removeDir = true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	srv, err = chserver.Start(ctx, chserver.Config{DataDir: dir})
+	if err != nil {
+		if removeDir {
+			os.RemoveAll(dir)
+		}
+		return nil, nil, fmt.Errorf("chtest: %w", err)
+	}
+	stop = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := srv.Stop(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "chtest: %v\n", err)
+		}
+		if removeDir {
+			if err := os.RemoveAll(dir); err != nil {
+				fmt.Fprintf(os.Stderr, "chtest: %v\n", err)
+			}
+		}
+	}
+	return srv, stop, nil
+}
+
+// Require skips tb under -short and fails it if srv, a server from
+// StartMain, is nil.
+func Require(tb testing.TB, srv *chserver.Server) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("needs clickhouse-server; skipped with -short")
+	}
+	if srv == nil {
+		tb.Fatal("chtest: no shared server: call chtest.StartMain from TestMain")
+	}
+}
+
+// Conn opens a clickhouse-go native connection to srv's default database
+// as the default user, checks it with Ping, and closes it in tb.Cleanup.
+//
+// Close connections before stopping a server yourself: an idle native
+// connection delays shutdown by up to 10 seconds. (Cleanups run last
+// registered first, so a Conn opened after Start is closed in time.)
+func Conn(tb testing.TB, srv *chserver.Server) driver.Conn {
+	tb.Helper()
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:        []string{srv.Addr()},
+		Auth:        clickhouse.Auth{Database: "default", Username: "default"},
+		DialTimeout: 10 * time.Second,
+		ReadTimeout: timeout,
+	})
+	if err != nil {
+		tb.Fatalf("chtest: open connection to %s: %v", srv.Addr(), err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := conn.Ping(ctx); err != nil {
+		tb.Fatalf("chtest: ping %s: %v", srv.Addr(), err)
+	}
+	return conn
+}
+
+// requireBinary skips tb under -short and fails it if no server binary
+// is installed.
+func requireBinary(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("starts clickhouse-server; skipped with -short")
+	}
+	if _, _, err := chserver.Available(""); err != nil {
+		tb.Fatalf("clickhouse-server not found: run scripts/deps.sh (%v)", err)
+	}
+}
