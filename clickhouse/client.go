@@ -1,0 +1,285 @@
+// Package clickhouse stores Consentry's rows in ClickHouse.
+//
+// A Client connects over the native protocol with clickhouse-go/v2, detects
+// the server's version and creates the schema that suits it (Migrate):
+// servers from 21.8 on get LowCardinality strings, codecs, TTLs and table
+// comments; older ones, down to Debian's 18.16, the same columns in plain
+// types. Every query the project ships runs on both. Client.Insert stores
+// rows with one column-oriented insert per table; a Writer groups concurrent
+// requests into larger inserts, retries, and pushes back when ClickHouse
+// falls behind; Rejects counts the events that were not stored. Retention
+// is enforced by dropping day partitions (EnforceRetention), which works on
+// every version.
+//
+// See README.md for the tables and example queries.
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"go.uber.org/zap"
+
+	"github.com/consentry/consentry/pipeline"
+)
+
+// Log field keys.
+const (
+	logKeyTable     = "table"
+	logKeyPartition = "partition"
+	logKeyVersion   = "version"
+	logKeyName      = "name"
+	logKeyStatement = "statement"
+	logKeyServer    = "server"
+	logKeyDatabase  = "database"
+	logKeyRows      = "rows"
+	logKeyAttempt   = "attempt"
+	logKeyBackoff   = "backoff"
+	logKeyKeys      = "keys"
+	logKeyEvents    = "events"
+)
+
+// Client stores rows in one ClickHouse database. It is safe for concurrent
+// use.
+type Client struct {
+	conn    driver.Conn
+	dialect Dialect
+	schema  *schema
+	logger  *zap.Logger
+}
+
+// Open connects to the server cfg names, checks it answers, detects its
+// version and creates cfg's database if missing. It does not create tables:
+// call Migrate. logger may be nil.
+func Open(ctx context.Context, cfg Config, logger *zap.Logger) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	methods := map[string]clickhouse.CompressionMethod{
+		"lz4":  clickhouse.CompressionLZ4,
+		"zstd": clickhouse.CompressionZSTD,
+		"none": clickhouse.CompressionNone,
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Protocol: clickhouse.Native,
+		Addr:     []string{cfg.Addr},
+		Auth: clickhouse.Auth{
+			// The database may not exist yet: connect to "default" and
+			// qualify every table with cfg.Database.
+			Database: "default",
+			Username: cfg.Username,
+			Password: cfg.Password,
+		},
+		DialTimeout:  cfg.DialTimeout,
+		ReadTimeout:  cfg.ReadTimeout,
+		MaxOpenConns: cfg.MaxOpenConns,
+		MaxIdleConns: cfg.MaxOpenConns,
+		Compression:  &clickhouse.Compression{Method: methods[cfg.Compression]},
+		// Shows in system.query_log's client name as
+		// "clickhouse-go/2.x (consentry; ...)".
+		ClientInfo: clickhouse.ClientInfo{Comment: []string{"consentry"}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse %s: %w", cfg.Addr, err)
+	}
+	c, err := newClient(ctx, conn, cfg, logger)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// newClient finishes Open on an open connection.
+func newClient(ctx context.Context, conn driver.Conn, cfg Config, logger *zap.Logger) (*Client, error) {
+	if err := conn.Ping(ctx); err != nil {
+		return nil, classify(fmt.Sprintf("ping clickhouse %s", cfg.Addr), err)
+	}
+	var version string
+	if err := conn.QueryRow(ctx, "SELECT version()").Scan(&version); err != nil {
+		return nil, classify("query server version", err)
+	}
+	d, err := ParseVersion(version)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{conn: conn, dialect: d, schema: newSchema(cfg.Schema), logger: logger}
+	o := c.schema.opts
+	if err := c.execDDL(ctx, fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s%s", o.Database, onCluster(o))); err != nil {
+		return nil, classify("create database "+o.Database, err)
+	}
+	logger.Info("connected to clickhouse", zap.String(logKeyServer, d.String()), zap.String(logKeyDatabase, o.Database))
+	return c, nil
+}
+
+// Dialect returns the server's version and schema flavour.
+func (c *Client) Dialect() Dialect { return c.dialect }
+
+// Conn returns the underlying connection pool, for queries of your own.
+func (c *Client) Conn() driver.Conn { return c.conn }
+
+// Database returns the database that holds the tables.
+func (c *Client) Database() string { return c.schema.opts.Database }
+
+// Close closes the connection pool. Close the Writer and Rejects that use
+// the Client first.
+func (c *Client) Close() error {
+	if err := c.conn.Close(); err != nil {
+		return fmt.Errorf("close clickhouse: %w", err)
+	}
+	return nil
+}
+
+// tableSet is a set of event tables, one bit each.
+type tableSet uint8
+
+const (
+	setSessions tableSet = 1 << iota
+	setGestures
+	setCrashes
+	setCustoms
+	setDiagnostics
+
+	allTables = setSessions | setGestures | setCrashes | setCustoms | setDiagnostics
+)
+
+// Insert stores rows: one insert per table that has rows, the tables in
+// parallel. An error wraps pipeline.ErrStorageUnavailable if it is worth
+// retrying (the server is unreachable, overloaded or timed out); other
+// errors, such as a schema that does not match, are permanent. On error some
+// tables may have been stored.
+func (c *Client) Insert(ctx context.Context, rows *pipeline.Rows) error {
+	_, err := c.insert(ctx, rows, allTables)
+	return err
+}
+
+// insert stores rows of the tables in todo and returns the tables that
+// failed, so a retry repeats only those.
+func (c *Client) insert(ctx context.Context, rows *pipeline.Rows, todo tableSet) (tableSet, error) {
+	s := c.schema
+	jobs := []struct {
+		set  tableSet
+		rows int
+		run  func() error
+	}{
+		{setSessions, len(rows.Sessions), func() error { return insertRows(ctx, c.conn, s.sessions, rows.Sessions) }},
+		{setGestures, len(rows.Gestures), func() error { return insertRows(ctx, c.conn, s.gestures, rows.Gestures) }},
+		{setCrashes, len(rows.Crashes), func() error { return insertRows(ctx, c.conn, s.crashes, rows.Crashes) }},
+		{setCustoms, len(rows.Customs), func() error { return insertRows(ctx, c.conn, s.customs, rows.Customs) }},
+		{setDiagnostics, len(rows.Diagnostics), func() error { return insertRows(ctx, c.conn, s.diagnostics, rows.Diagnostics) }},
+	}
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		failed tableSet
+		errs   []error
+	)
+	for _, j := range jobs {
+		if todo&j.set == 0 || j.rows == 0 {
+			continue
+		}
+		wg.Go(func() {
+			if err := j.run(); err != nil {
+				mu.Lock()
+				failed |= j.set
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return failed, errors.Join(errs...)
+}
+
+// insertRows stores rows in t with one column-oriented insert.
+func insertRows[R any](ctx context.Context, conn driver.Conn, t *rowTable[R], rows []R) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	enc := t.encoders.Get().(*encoder[R])
+	defer func() {
+		enc.reset()
+		t.encoders.Put(enc)
+	}()
+	enc.encode(rows)
+
+	op := "insert into " + t.def.name
+	batch, err := conn.PrepareBatch(ctx, t.insertSQL)
+	if err != nil {
+		return classify(op, err)
+	}
+	defer batch.Close()
+	if err := enc.appendTo(batch); err != nil {
+		return classify(op, err)
+	}
+	if err := batch.Send(); err != nil {
+		return classify(op, err)
+	}
+	return nil
+}
+
+// retryableCode reports whether a server exception with code is worth
+// retrying: the server is busy, short of memory, timed out, or lost its
+// replicas or coordination service for a while.
+func retryableCode(code int32) bool {
+	switch code {
+	case 3, // UNEXPECTED_END_OF_FILE
+		159, // TIMEOUT_EXCEEDED
+		160, // TOO_SLOW
+		202, // TOO_MANY_SIMULTANEOUS_QUERIES
+		203, // NO_FREE_CONNECTION
+		209, // SOCKET_TIMEOUT
+		210, // NETWORK_ERROR
+		225, // NO_ZOOKEEPER
+		236, // ABORTED
+		241, // MEMORY_LIMIT_EXCEEDED
+		242, // TABLE_IS_READ_ONLY: a replica lost its coordination session
+		252, // TOO_MANY_PARTS
+		285, // TOO_FEW_LIVE_REPLICAS
+		286, // UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE
+		319, // UNKNOWN_STATUS_OF_INSERT
+		394, // QUERY_WAS_CANCELLED
+		425, // SYSTEM_ERROR
+		439, // CANNOT_SCHEDULE_TASK
+		999: // KEEPER_EXCEPTION
+		return true
+	}
+	return false
+}
+
+// classify wraps err for op, adding pipeline.ErrStorageUnavailable when a
+// retry may succeed. Context errors are the caller's and stay as they are.
+func classify(op string, err error) error {
+	if retryable(err) {
+		return fmt.Errorf("%s: %w: %w", op, pipeline.ErrStorageUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// retryable reports whether err is a transient failure of the server or the
+// network.
+func retryable(err error) bool {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) {
+		return retryableCode(ex.Code)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, clickhouse.ErrAcquireConnTimeout)
+}

@@ -1,0 +1,240 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"go.uber.org/zap"
+)
+
+// Migration is one versioned step of the schema.
+type Migration struct {
+	// Version orders the migrations; it is recorded once the migration's
+	// statements all succeeded.
+	Version int
+	// Name says what the migration does.
+	Name string
+	// Statements returns the DDL for a server of dialect d. Every statement
+	// must be idempotent (CREATE ... IF NOT EXISTS, ADD COLUMN IF NOT
+	// EXISTS, ...): a migration interrupted before its record was written
+	// runs again, and two collectors may run it at the same time.
+	Statements func(d Dialect, o SchemaOptions) []string
+}
+
+// Migrations returns every migration in version order.
+func Migrations() []Migration {
+	return []Migration{
+		{
+			Version: 1,
+			Name:    "event tables and rejects",
+			Statements: func(d Dialect, o SchemaOptions) []string {
+				s := newSchema(o)
+				var stmts []string
+				for _, t := range []*tableDef{s.sessions.def, s.gestures.def, s.crashes.def, s.customs.def, s.diagnostics.def, s.rejects.def} {
+					stmts = append(stmts, t.create(d, s.opts)...)
+				}
+				return stmts
+			},
+		},
+		{
+			Version: 2,
+			Name:    "sessions_daily aggregate and its materialized view",
+			Statements: func(d Dialect, o SchemaOptions) []string {
+				s := newSchema(o)
+				return append(s.sessionsDaily.create(d, s.opts), s.sessionsDailyView())
+			},
+		},
+	}
+}
+
+// Server error codes that a concurrent, idempotent CREATE may still report
+// when another process won the race.
+const (
+	codeTableAlreadyExists    = 57
+	codeDatabaseAlreadyExists = 82
+)
+
+// execDDL runs one idempotent DDL statement.
+func (c *Client) execDDL(ctx context.Context, stmt string) error {
+	err := c.conn.Exec(ctx, stmt)
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) && (ex.Code == codeTableAlreadyExists || ex.Code == codeDatabaseAlreadyExists) {
+		return nil
+	}
+	return err
+}
+
+// Migrate applies the migrations not yet recorded in schema_migrations, in
+// version order, and returns the versions it applied. It is safe to run
+// again and from several processes at once: every statement is idempotent,
+// and a version recorded twice is the same as once.
+//
+// On servers with TTL support it then aligns each table's TTL with the
+// configured retention, so changing RetentionDays, or upgrading a server
+// that started on the legacy schema, takes effect.
+func (c *Client) Migrate(ctx context.Context) ([]int, error) {
+	o := c.schema.opts
+	for _, stmt := range c.schema.migrations.def.create(c.dialect, o) {
+		if err := c.execDDL(ctx, stmt); err != nil {
+			return nil, fmt.Errorf("migrate: create %s: %w", TableMigrations, err)
+		}
+	}
+	applied, err := c.appliedMigrations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var done []int
+	for _, m := range Migrations() {
+		if slices.Contains(applied, m.Version) {
+			continue
+		}
+		for i, stmt := range m.Statements(c.dialect, o) {
+			if err := c.execDDL(ctx, stmt); err != nil {
+				return done, fmt.Errorf("migrate: migration %d (%s), statement %d: %w", m.Version, m.Name, i+1, err)
+			}
+		}
+		row := migrationRow{version: uint32(m.Version), name: m.Name, appliedAt: time.Now().UTC(), serverVersion: c.dialect.Version}
+		if err := insertRows(ctx, c.conn, c.schema.migrations, []migrationRow{row}); err != nil {
+			return done, fmt.Errorf("migrate: record migration %d: %w", m.Version, err)
+		}
+		c.logger.Info("applied schema migration", zap.Int(logKeyVersion, m.Version), zap.String(logKeyName, m.Name))
+		done = append(done, m.Version)
+	}
+	if c.dialect.Modern {
+		if err := c.syncTTL(ctx); err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// appliedMigrations returns the versions recorded in schema_migrations.
+func (c *Client) appliedMigrations(ctx context.Context) ([]int, error) {
+	var versions []struct {
+		Version uint32 `ch:"version"`
+	}
+	q := fmt.Sprintf("SELECT DISTINCT version FROM %s.%s ORDER BY version", c.schema.opts.Database, TableMigrations)
+	if err := c.conn.Select(ctx, &versions, q); err != nil {
+		return nil, fmt.Errorf("migrate: read applied migrations: %w", err)
+	}
+	out := make([]int, len(versions))
+	for i, v := range versions {
+		out[i] = int(v.Version)
+	}
+	return out, nil
+}
+
+// syncTTL aligns the tables' TTL with the configured retention.
+func (c *Client) syncTTL(ctx context.Context) error {
+	var tables []struct {
+		Name  string `ch:"name"`
+		Query string `ch:"create_table_query"`
+	}
+	q := fmt.Sprintf("SELECT name, create_table_query FROM system.tables WHERE database = %s", quote(c.schema.opts.Database))
+	if err := c.conn.Select(ctx, &tables, q); err != nil {
+		return fmt.Errorf("migrate: read table definitions: %w", err)
+	}
+	current := make(map[string]string, len(tables))
+	for _, t := range tables {
+		current[t.Name] = t.Query
+	}
+	// Rewriting old parts under a new TTL is heavy; EnforceRetention drops
+	// whatever the new TTL would have removed.
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"materialize_ttl_after_modify": 0}))
+	for _, stmt := range c.schema.ttlChanges(current) {
+		if err := c.conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("migrate: update retention: %w", err)
+		}
+		c.logger.Info("updated table TTL", zap.String(logKeyStatement, stmt))
+	}
+	return nil
+}
+
+// ttlRE finds the day-based TTL in a table's CREATE statement.
+func ttlRE() *regexp.Regexp {
+	return regexp.MustCompile(`\bTTL\s+(\w+)\s*\+\s*toIntervalDay\((\d+)\)`)
+}
+
+// ttlChanges returns the ALTER statements that give the tables whose CREATE
+// statements are in current (keyed by table name) the configured TTL. It
+// expects a modern server.
+func (s *schema) ttlChanges(current map[string]string) []string {
+	o := s.opts
+	re := ttlRE()
+	var stmts []string
+	for _, t := range s.dataTables() {
+		days := o.retention(t)
+		create, ok := current[t.storage(o)]
+		if t.day == "" || days == 0 || !ok {
+			continue
+		}
+		alter := fmt.Sprintf("ALTER TABLE %s.%s%s ", o.Database, t.storage(o), onCluster(o))
+		m := re.FindStringSubmatch(create)
+		if m == nil {
+			// Created on a server without TTL, since upgraded.
+			stmts = append(stmts, alter+"MODIFY SETTING ttl_only_drop_parts = 1")
+		} else if n, _ := strconv.Atoi(m[2]); m[1] == t.day && n == days {
+			continue
+		}
+		stmts = append(stmts, alter+"MODIFY TTL "+ttlExpr(t.day, days))
+	}
+	return stmts
+}
+
+// EnforceRetention drops the day partitions older than each table's
+// retention as of now and returns them as "table/YYYYMMDD". A table with a
+// retention of N days keeps the partitions of the N days up to and
+// including now's UTC day, as its TTL does on servers that have one.
+//
+// It works on every server version. On a cluster it sees the partitions
+// of the connected server and drops them ON CLUSTER; partitions that exist
+// only on other shards are left to the TTL.
+func (c *Client) EnforceRetention(ctx context.Context, now time.Time) ([]string, error) {
+	o := c.schema.opts
+	byStorage := make(map[string]*tableDef)
+	var names []string
+	for _, t := range c.schema.dataTables() {
+		if t.day != "" && o.retention(t) > 0 {
+			byStorage[t.storage(o)] = t
+			names = append(names, quote(t.storage(o)))
+		}
+	}
+	var parts []struct {
+		Table       string `ch:"table"`
+		PartitionID string `ch:"partition_id"`
+	}
+	q := fmt.Sprintf(`SELECT DISTINCT table, partition_id FROM system.parts
+WHERE database = %s AND active AND table IN (%s) ORDER BY table, partition_id`,
+		quote(o.Database), strings.Join(names, ", "))
+	if err := c.conn.Select(ctx, &parts, q); err != nil {
+		return nil, fmt.Errorf("enforce retention: list partitions: %w", err)
+	}
+	y, m, d := now.UTC().Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	var dropped []string
+	for _, p := range parts {
+		t := byStorage[p.Table]
+		day, err := time.Parse("20060102", p.PartitionID)
+		if err != nil {
+			c.logger.Warn("partition id is not a day; skipped", zap.String(logKeyTable, p.Table), zap.String(logKeyPartition, p.PartitionID))
+			continue
+		}
+		if day.After(today.AddDate(0, 0, -o.retention(t))) {
+			continue
+		}
+		stmt := fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", o.Database, p.Table, onCluster(o), quote(p.PartitionID))
+		if err := c.conn.Exec(ctx, stmt); err != nil {
+			return dropped, fmt.Errorf("enforce retention: drop %s/%s: %w", t.name, p.PartitionID, err)
+		}
+		c.logger.Info("dropped expired partition", zap.String(logKeyTable, t.name), zap.String(logKeyPartition, p.PartitionID))
+		dropped = append(dropped, t.name+"/"+p.PartitionID)
+	}
+	return dropped, nil
+}

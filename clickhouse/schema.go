@@ -1,0 +1,475 @@
+package clickhouse
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/consentry/consentry/pipeline"
+)
+
+// Table names. Queries, retention settings and the docs use these names on
+// every kind of server, single or clustered.
+const (
+	// TableSessions holds session starts and ends.
+	TableSessions = "sessions"
+	// TableGestures holds gesture summaries.
+	TableGestures = "gestures"
+	// TableCrashes holds crashes and handled exceptions.
+	TableCrashes = "crashes"
+	// TableCustomEvents holds app-defined events.
+	TableCustomEvents = "custom_events"
+	// TableDiagnostics holds performance and health measurements.
+	TableDiagnostics = "diagnostics"
+	// TableRejects counts events that were not stored, per minute, app and
+	// reason.
+	TableRejects = "rejects"
+	// TableSessionsDaily aggregates sessions per day, app, version, OS and
+	// region; it is filled by the materialized view ViewSessionsDaily.
+	TableSessionsDaily = "sessions_daily"
+	// ViewSessionsDaily is the materialized view that fills
+	// TableSessionsDaily from TableSessions.
+	ViewSessionsDaily = "sessions_daily_mv"
+	// TableMigrations records the applied schema migrations.
+	TableMigrations = "schema_migrations"
+)
+
+// Tables returns the names of the tables that hold data, in the order they
+// are created. Each is a valid key of SchemaOptions.RetentionDays.
+func Tables() []string {
+	s := newSchema(SchemaOptions{})
+	var names []string
+	for _, t := range s.dataTables() {
+		names = append(names, t.name)
+	}
+	return names
+}
+
+// tableDef describes one table for every dialect and layout.
+type tableDef struct {
+	// name is the table's name in queries.
+	name string
+	// comment is the table comment, set on servers that support one.
+	comment string
+	// engine is the MergeTree-family engine without "Replicated" and
+	// arguments, e.g. "ReplacingMergeTree".
+	engine string
+	// columns are the table's columns in insert order.
+	columns []column
+	// day is the Date or DateTime column whose UTC day partitions the table
+	// and bounds its retention; "" for unpartitioned tables.
+	day string
+	// primaryKey is a prefix of orderBy kept in the in-memory index; nil
+	// means all of orderBy.
+	primaryKey []string
+	// orderBy is the sorting key; for the replacing and summing engines it
+	// is also the key that rows are merged on.
+	orderBy []string
+	// retention is the default retention in days, 0 for forever.
+	retention int
+	// shardKey distributes inserted rows over the shards of a cluster.
+	shardKey string
+}
+
+// storage returns the name of the table that holds t's data: t.name, or
+// t.name+"_local" on a cluster, behind a Distributed table named t.name.
+func (t *tableDef) storage(o SchemaOptions) string {
+	if o.Cluster != "" {
+		return t.name + "_local"
+	}
+	return t.name
+}
+
+// onCluster returns the ON CLUSTER clause for o, with a leading space, or "".
+func onCluster(o SchemaOptions) string {
+	if o.Cluster == "" {
+		return ""
+	}
+	return " ON CLUSTER " + o.Cluster
+}
+
+// create returns the statements that create t: one, or two on a cluster
+// (the replicated storage table and the Distributed table in front of it).
+func (t *tableDef) create(d Dialect, o SchemaOptions) []string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s\n(\n", o.Database, t.storage(o), onCluster(o))
+	t.writeColumns(&b, d, true)
+	b.WriteString(")\n")
+	engine := t.engine + "()"
+	if o.Cluster != "" {
+		engine = fmt.Sprintf("Replicated%s('/clickhouse/tables/{shard}/%s/%s', '{replica}')", t.engine, o.Database, t.storage(o))
+	}
+	fmt.Fprintf(&b, "ENGINE = %s\n", engine)
+	if t.day != "" {
+		fmt.Fprintf(&b, "PARTITION BY toYYYYMMDD(%s)\n", t.day)
+	}
+	if t.primaryKey != nil {
+		fmt.Fprintf(&b, "PRIMARY KEY (%s)\n", strings.Join(t.primaryKey, ", "))
+	}
+	fmt.Fprintf(&b, "ORDER BY (%s)\n", strings.Join(t.orderBy, ", "))
+	if days := o.retention(t); d.Modern && t.day != "" && days > 0 {
+		fmt.Fprintf(&b, "TTL %s\n", ttlExpr(t.day, days))
+		// Rows of a day partition expire together: drop whole parts
+		// instead of rewriting them.
+		b.WriteString("SETTINGS ttl_only_drop_parts = 1\n")
+	}
+	if d.Modern {
+		fmt.Fprintf(&b, "COMMENT %s\n", quote(t.comment))
+	}
+	stmts := []string{strings.TrimSuffix(b.String(), "\n")}
+	if o.Cluster == "" {
+		return stmts
+	}
+
+	b.Reset()
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s\n(\n", o.Database, t.name, onCluster(o))
+	t.writeColumns(&b, d, false)
+	b.WriteString(")\n")
+	dist := fmt.Sprintf("Distributed(%s, %s, %s", o.Cluster, o.Database, t.storage(o))
+	if t.shardKey != "" {
+		dist += ", " + t.shardKey
+	}
+	fmt.Fprintf(&b, "ENGINE = %s)", dist)
+	if d.Modern {
+		fmt.Fprintf(&b, "\nCOMMENT %s", quote(t.comment))
+	}
+	return append(stmts, b.String())
+}
+
+// writeColumns writes t's column definitions; codecs only for tables that
+// store data.
+func (t *tableDef) writeColumns(b *strings.Builder, d Dialect, storage bool) {
+	for i, c := range t.columns {
+		fmt.Fprintf(b, "    %s %s COMMENT %s", c.name, c.typ.in(d), quote(c.comment))
+		// The codec must follow the comment: servers reject the reverse.
+		if d.Modern && storage && c.typ.codec != "" {
+			fmt.Fprintf(b, " CODEC(%s)", c.typ.codec)
+		}
+		if i < len(t.columns)-1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+}
+
+// ttlExpr is the TTL expression for days of retention on column day. It is
+// written as servers print it back, so it can be compared with SHOW CREATE.
+func ttlExpr(day string, days int) string {
+	return fmt.Sprintf("%s + toIntervalDay(%d)", day, days)
+}
+
+// quote returns s as a single-quoted SQL string literal.
+func quote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// columnNames returns the names of t's columns.
+func (t *tableDef) columnNames() []string {
+	names := make([]string, len(t.columns))
+	for i, c := range t.columns {
+		names[i] = c.name
+	}
+	return names
+}
+
+// rejectRow is one row of the rejects table.
+type rejectRow struct {
+	minute time.Time
+	app    string
+	reason string
+	events uint64
+}
+
+// schema is the set of tables for one SchemaOptions.
+type schema struct {
+	opts          SchemaOptions
+	sessions      *rowTable[pipeline.SessionRow]
+	gestures      *rowTable[pipeline.GestureRow]
+	crashes       *rowTable[pipeline.CrashRow]
+	customs       *rowTable[pipeline.CustomRow]
+	diagnostics   *rowTable[pipeline.DiagnosticRow]
+	rejects       *rowTable[rejectRow]
+	sessionsDaily *tableDef
+	migrations    *rowTable[migrationRow]
+}
+
+// migrationRow is one row of the schema_migrations table.
+type migrationRow struct {
+	version       uint32
+	name          string
+	appliedAt     time.Time
+	serverVersion string
+}
+
+// dataTables returns the tables that hold data, in creation order.
+func (s *schema) dataTables() []*tableDef {
+	return []*tableDef{
+		s.sessions.def, s.gestures.def, s.crashes.def, s.customs.def, s.diagnostics.def,
+		s.rejects.def, s.sessionsDaily,
+	}
+}
+
+// The comments on columns and tables are what analysts read in
+// system.columns and system.tables: say what a value means, its unit, and
+// how to aggregate it.
+
+// commonFields returns the columns every event table starts with.
+func commonFields[R any](c func(*R) *pipeline.Common) []field[R] {
+	return []field[R]{
+		lowCardCol("app_id", "App id as registered with the collector, e.g. com.example.notes.",
+			func(r *R) string { return c(r).AppID }),
+		dateCol("event_date", "UTC day of event_time; the table is partitioned by it.",
+			func(r *R) time.Time { return c(r).EventTime }),
+		eventTimeCol("event_time", "When the event happened (UTC), after correcting the device clock's skew, truncated to the collector's precision.",
+			func(r *R) time.Time { return c(r).EventTime }),
+		uuidCol("event_id", "Random id the SDK drew for the event; identifies the event, never the device. Retried events share it: rows with the same sorting key are merged away in the background, count exactly with uniqExact(event_id).",
+			func(r *R) [16]byte { return c(r).EventID }),
+		uint64Col("session_key", "App session, re-keyed with a salt that rotates daily and is destroyed: counts sessions within a day, joins nothing across days. 0 when the event had no session.",
+			func(r *R) uint64 { return c(r).SessionKey }),
+		lowCardCol("app_version", "App's user-visible version, e.g. 4.12.0.",
+			func(r *R) string { return c(r).AppVersion }),
+		lowCardCol("app_build", "App's build number, e.g. 4120003.",
+			func(r *R) string { return c(r).AppBuild }),
+		lowCardCol("sdk_version", "SDK name and version, e.g. consentry-go/0.1.0.",
+			func(r *R) string { return c(r).SDKVersion }),
+		lowCardCol("device_class", "Class of device: phone, tablet, watch, tv, desktop, car, other or unknown.",
+			func(r *R) string { return c(r).DeviceClass }),
+		lowCardCol("device_model", "Marketing model name, e.g. Pixel 8; rare models are generalized.",
+			func(r *R) string { return c(r).DeviceModel }),
+		lowCardCol("os_name", "Operating system family: android, ios, ipados, watchos, tvos, macos, windows, linux, harmonyos, other or unknown.",
+			func(r *R) string { return c(r).OSName }),
+		lowCardCol("os_version", "Operating system version, e.g. 17.4.1.",
+			func(r *R) string { return c(r).OSVersion }),
+		lowCardCol("locale", "UI locale reduced to language and region, e.g. de-AT.",
+			func(r *R) string { return c(r).Locale }),
+		lowCardCol("country", "ISO 3166-1 alpha-2 country code, e.g. AT; empty when unknown.",
+			func(r *R) string { return c(r).Country }),
+		lowCardCol("region", "ISO 3166-2 first-level region code, e.g. AT-9; empty when unknown or generalized away.",
+			func(r *R) string { return c(r).Region }),
+	}
+}
+
+// eventTable returns the description of an event table whose rows are
+// merged on (app_id, event_date, keys..., event_id).
+func eventTable(name, comment string, keys ...string) *tableDef {
+	primary := append([]string{"app_id", "event_date"}, keys...)
+	return &tableDef{
+		name:    name,
+		comment: comment,
+		// Retries of a batch that was partly stored repeat event ids;
+		// merges keep one row per id.
+		engine:     "ReplacingMergeTree",
+		day:        "event_date",
+		primaryKey: primary,
+		orderBy:    append(primary[:len(primary):len(primary)], "event_id"),
+		retention:  DefaultEventRetentionDays,
+		shardKey:   "sipHash64(toString(event_id))",
+	}
+}
+
+// newSchema returns the tables for o.
+func newSchema(o SchemaOptions) *schema {
+	o = o.withDefaults()
+	s := &schema{opts: o}
+
+	s.sessions = newRowTable(o.Database,
+		eventTable(TableSessions, "App sessions: one row per session start and per session end.", "phase"),
+		append(commonFields(func(r *pipeline.SessionRow) *pipeline.Common { return &r.Common }),
+			lowCardCol("phase", "start or end.",
+				func(r *pipeline.SessionRow) string { return r.Phase }),
+			uint64Col("duration_ms", "On end: the session's length in milliseconds; 0 on start.",
+				func(r *pipeline.SessionRow) uint64 { return r.DurationMs }),
+			uint64Col("foreground_ms", "On end: milliseconds the app was in the foreground, at most duration_ms; 0 on start.",
+				func(r *pipeline.SessionRow) uint64 { return r.ForegroundMs }),
+		))
+
+	s.gestures = newRowTable(o.Database,
+		eventTable(TableGestures, "Touch gestures, summarized per type and screen by the SDK.", "screen", "gesture_type"),
+		append(commonFields(func(r *pipeline.GestureRow) *pipeline.Common { return &r.Common }),
+			lowCardCol("gesture_type", "tap, double_tap, long_press, swipe, pinch or scroll.",
+				func(r *pipeline.GestureRow) string { return r.Type }),
+			lowCardCol("screen", "App's name for the screen, e.g. settings.privacy.",
+				func(r *pipeline.GestureRow) string { return r.Screen }),
+			uint32Col("gesture_count", "Number of gestures the row summarizes, at least 1: sum it to count gestures.",
+				func(r *pipeline.GestureRow) uint32 { return r.Count }),
+			uint32Col("duration_ms", "Total duration of the gestures in milliseconds for long presses, swipes, pinches and scrolls; else 0.",
+				func(r *pipeline.GestureRow) uint32 { return r.DurationMs }),
+		))
+
+	frames := func(r *pipeline.CrashRow) []pipeline.Frame { return r.Frames }
+	s.crashes = newRowTable(o.Database,
+		eventTable(TableCrashes, "Crashes and handled exceptions, with scrubbed messages and stacks.", "exception_type"),
+		append(commonFields(func(r *pipeline.CrashRow) *pipeline.Common { return &r.Common }),
+			lowCardCol("exception_type", "Exception or signal type, e.g. java.lang.IllegalStateException or SIGSEGV.",
+				func(r *pipeline.CrashRow) string { return r.ExceptionType }),
+			textCol("message", "Exception message, scrubbed: removed values are replaced by their kind, e.g. [email].",
+				func(r *pipeline.CrashRow) string { return r.Message }),
+			array("frame_module", lowCardArrayType(), "Stack frames' modules, innermost frame first, e.g. libsystem_kernel.dylib; frame_* arrays are parallel.",
+				func(dst []string, r *pipeline.CrashRow) []string {
+					for _, f := range frames(r) {
+						dst = append(dst, f.Module)
+					}
+					return dst
+				}),
+			array("frame_function", textArrayType(), "Stack frames' functions or methods, e.g. NoteEditor.save.",
+				func(dst []string, r *pipeline.CrashRow) []string {
+					for _, f := range frames(r) {
+						dst = append(dst, f.Function)
+					}
+					return dst
+				}),
+			array("frame_file", lowCardArrayType(), "Stack frames' source file names, e.g. NoteEditor.kt; user names in paths are scrubbed.",
+				func(dst []string, r *pipeline.CrashRow) []string {
+					for _, f := range frames(r) {
+						dst = append(dst, f.File)
+					}
+					return dst
+				}),
+			array("frame_line", uint32ArrayType(), "Stack frames' line numbers; 0 when unknown.",
+				func(dst []uint32, r *pipeline.CrashRow) []uint32 {
+					for _, f := range frames(r) {
+						dst = append(dst, f.Line)
+					}
+					return dst
+				}),
+			array("frame_in_app", uint8ArrayType(), "1 where the frame is the app's own code, 0 for system and library code.",
+				func(dst []uint8, r *pipeline.CrashRow) []uint8 {
+					for _, f := range frames(r) {
+						dst = append(dst, b2u(f.InApp))
+					}
+					return dst
+				}),
+			lowCardCol("thread", "Name of the crashing thread, e.g. main.",
+				func(r *pipeline.CrashRow) string { return r.Thread }),
+			boolCol("handled", "1 for an exception the app caught and reported, 0 for a crash that ended the process.",
+				func(r *pipeline.CrashRow) bool { return r.Handled }),
+			lowCardCol("app_state", "What the app was doing: foreground, background, launching, terminating or unknown.",
+				func(r *pipeline.CrashRow) string { return r.AppState }),
+		))
+
+	s.customs = newRowTable(o.Database,
+		eventTable(TableCustomEvents, "App-defined events with scalar attributes, split by type.", "name"),
+		append(commonFields(func(r *pipeline.CustomRow) *pipeline.Common { return &r.Common }),
+			lowCardCol("name", "Event name chosen by the app, e.g. export_pdf.",
+				func(r *pipeline.CustomRow) string { return r.Name }),
+			array("string_keys", lowCardArrayType(), "Keys of the string attributes, sorted; parallel to string_values.",
+				func(dst []string, r *pipeline.CustomRow) []string { return append(dst, r.StringKeys...) }),
+			array("string_values", textArrayType(), "Values of the string attributes, scrubbed; read one with string_values[indexOf(string_keys, 'key')].",
+				func(dst []string, r *pipeline.CustomRow) []string { return append(dst, r.StringValues...) }),
+			array("number_keys", lowCardArrayType(), "Keys of the integer and floating-point attributes; parallel to number_values.",
+				func(dst []string, r *pipeline.CustomRow) []string { return append(dst, r.NumberKeys...) }),
+			array("number_values", float64ArrayType(), "Values of the integer and floating-point attributes.",
+				func(dst []float64, r *pipeline.CustomRow) []float64 { return append(dst, r.NumberValues...) }),
+			array("bool_keys", lowCardArrayType(), "Keys of the boolean attributes; parallel to bool_values.",
+				func(dst []string, r *pipeline.CustomRow) []string { return append(dst, r.BoolKeys...) }),
+			array("bool_values", uint8ArrayType(), "Values of the boolean attributes: 1 true, 0 false.",
+				func(dst []uint8, r *pipeline.CustomRow) []uint8 {
+					for _, v := range r.BoolValues {
+						dst = append(dst, b2u(v))
+					}
+					return dst
+				}),
+		))
+
+	s.diagnostics = newRowTable(o.Database,
+		eventTable(TableDiagnostics, "Performance and health measurements: app starts, hangs, memory warnings, network changes.", "kind"),
+		append(commonFields(func(r *pipeline.DiagnosticRow) *pipeline.Common { return &r.Common }),
+			lowCardCol("kind", "What was measured: app_start, memory_warning, network_change, hang, low_storage or thermal.",
+				func(r *pipeline.DiagnosticRow) string { return r.Kind }),
+			uint32Col("duration_ms", "app_start: time to first frame; hang: how long the main thread was blocked; in milliseconds, else 0.",
+				func(r *pipeline.DiagnosticRow) uint32 { return r.DurationMs }),
+			lowCardCol("start_type", "app_start: cold, warm or hot; else unknown.",
+				func(r *pipeline.DiagnosticRow) string { return r.StartType }),
+			lowCardCol("network_type", "Network type where known: none, wifi, cellular, ethernet, other or unknown.",
+				func(r *pipeline.DiagnosticRow) string { return r.NetworkType }),
+			uint64Col("memory_bytes", "memory_warning: the app's memory footprint in bytes; else 0.",
+				func(r *pipeline.DiagnosticRow) uint64 { return r.MemoryBytes }),
+		))
+
+	s.rejects = newRowTable(o.Database,
+		&tableDef{
+			name:    TableRejects,
+			comment: "Events the collector did not store, counted per minute, app and reason; no payload.",
+			// Rows with the same key are summed in the background; queries
+			// sum(events) all the same.
+			engine:    "SummingMergeTree",
+			day:       "minute",
+			orderBy:   []string{"app_id", "minute", "reason"},
+			retention: DefaultAggregateRetentionDays,
+			shardKey:  "rand()",
+		},
+		[]field[rejectRow]{
+			scalar("minute", minuteType(), "Minute (UTC) the events were rejected in; the table is partitioned by its day.",
+				func(r *rejectRow) time.Time { return r.minute }),
+			lowCardCol("app_id", "App the events were sent for, as the batch claimed it; empty when unknown, _other when the collector counted too many apps at once.",
+				func(r *rejectRow) string { return r.app }),
+			lowCardCol("reason", "Why the events were not stored, e.g. consent_revoked, too_old, batch_too_large, storage_unavailable.",
+				func(r *rejectRow) string { return r.reason }),
+			uint64Col("events", "Number of events: always aggregate with sum(events).",
+				func(r *rejectRow) uint64 { return r.events }),
+		})
+
+	s.sessionsDaily = &tableDef{
+		name:    TableSessionsDaily,
+		comment: "Sessions per day, app version, OS and region, filled from sessions by sessions_daily_mv. Read the aggregate columns with sumMerge and uniqMerge, grouping by the key columns.",
+		engine:  "AggregatingMergeTree",
+		columns: []column{
+			{"event_date", dateType(), "UTC day of the session events."},
+			{"app_id", lowCardType(), "App id as registered with the collector."},
+			{"app_version", lowCardType(), "App's user-visible version."},
+			{"os_name", lowCardType(), "Operating system family."},
+			{"os_version", lowCardType(), "Operating system version."},
+			{"country", lowCardType(), "ISO 3166-1 alpha-2 country code; empty when unknown."},
+			{"region", lowCardType(), "ISO 3166-2 region code; empty when unknown."},
+			{"starts", aggregateType("sum", "UInt64"), "Session starts: sumMerge(starts)."},
+			{"ends", aggregateType("sum", "UInt64"), "Session ends: sumMerge(ends)."},
+			{"sessions", aggregateType("uniq", "UInt64"), "Distinct sessions (by session_key, approximate, ignoring events without a session): uniqMerge(sessions)."},
+			{"total_duration_ms", aggregateType("sum", "UInt64"), "Sum of the ended sessions' lengths in milliseconds: sumMerge(total_duration_ms)."},
+			{"total_foreground_ms", aggregateType("sum", "UInt64"), "Sum of the ended sessions' foreground times in milliseconds: sumMerge(total_foreground_ms)."},
+		},
+		day:       "event_date",
+		orderBy:   []string{"app_id", "event_date", "app_version", "os_name", "os_version", "country", "region"},
+		retention: DefaultAggregateRetentionDays,
+	}
+
+	s.migrations = newRowTable(o.Database,
+		&tableDef{
+			name:     TableMigrations,
+			comment:  "Schema migrations applied by the collector (package clickhouse).",
+			engine:   "MergeTree",
+			orderBy:  []string{"version"},
+			shardKey: "rand()",
+		},
+		[]field[migrationRow]{
+			uint32Col("version", "Migration version; applied in ascending order.",
+				func(r *migrationRow) uint32 { return r.version }),
+			textCol("name", "What the migration does.",
+				func(r *migrationRow) string { return r.name }),
+			scalar("applied_at", eventTimeType(), "When the migration finished (UTC).",
+				func(r *migrationRow) time.Time { return r.appliedAt }),
+			textCol("server_version", "Version of the server that applied it; it decides the dialect of the DDL.",
+				func(r *migrationRow) string { return r.serverVersion }),
+		})
+	return s
+}
+
+// sessionsDailyView returns the statement creating the materialized view
+// that fills sessions_daily from sessions. uniqStateIf yields the plain
+// uniq state, so the target column is AggregateFunction(uniq, UInt64) on
+// every version.
+func (s *schema) sessionsDailyView() string {
+	o := s.opts
+	keys := "event_date, app_id, app_version, os_name, os_version, country, region"
+	return fmt.Sprintf(`CREATE MATERIALIZED VIEW IF NOT EXISTS %[1]s.%[2]s%[3]s
+TO %[1]s.%[4]s
+AS SELECT
+    %[5]s,
+    sumState(toUInt64(phase = 'start')) AS starts,
+    sumState(toUInt64(phase = 'end')) AS ends,
+    uniqStateIf(session_key, session_key != 0) AS sessions,
+    sumState(duration_ms) AS total_duration_ms,
+    sumState(foreground_ms) AS total_foreground_ms
+FROM %[1]s.%[6]s
+GROUP BY %[5]s`,
+		o.Database, ViewSessionsDaily, onCluster(o), s.sessionsDaily.storage(o), keys, s.sessions.def.storage(o))
+}

@@ -1,0 +1,254 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/consentry/consentry/internal/chdb"
+)
+
+// TestSchemaOnChDB runs the schema on a current ClickHouse (chDB 26.x, in
+// process): the modern DDL that servers from 21.8 get, and the legacy DDL,
+// which must run on a modern engine too. chDB allows one connection per
+// process, so every check shares this test's.
+func TestSchemaOnChDB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads chDB; skipped with -short")
+	}
+	lib, err := chdb.Library()
+	if err != nil {
+		t.Fatalf("chDB library not found: run scripts/deps.sh (%v)", err)
+	}
+	db, err := chdb.Open(chdb.Config{Library: lib})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	version, err := db.Version(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	modern, err := ParseVersion(version)
+	if err != nil || !modern.Modern {
+		t.Fatalf("chDB %q: %+v, %v; want a modern server", version, modern, err)
+	}
+	legacy, err := ParseVersion("18.16.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("chDB %s", modern)
+
+	ch := &chdbRunner{t: t, db: db}
+	t.Run("modern", func(t *testing.T) {
+		ch.t = t
+		o := SchemaOptions{Database: "consentry"}
+		ch.migrate(modern, o)
+		ch.exercise(o)
+		// Table comments and TTLs are where the dialects differ.
+		for _, row := range ch.rows(fmt.Sprintf("SELECT name, comment, engine_full FROM system.tables WHERE database = 'consentry' AND name != '%s'", ViewSessionsDaily)) {
+			if row[1] == "" {
+				t.Errorf("table %s has no comment", row[0])
+			}
+			if row[0] != TableMigrations && !strings.Contains(row[2], "TTL ") {
+				t.Errorf("table %s has no TTL: %s", row[0], row[2])
+			}
+		}
+		ch.runReadmeQueries("consentry")
+		ch.runToolQueries("consentry")
+	})
+	t.Run("legacy", func(t *testing.T) {
+		ch.t = t
+		o := SchemaOptions{Database: "consentry_legacy"}
+		ch.migrate(legacy, o)
+		ch.exercise(o)
+		ch.runReadmeQueries("consentry_legacy")
+		ch.runToolQueries("consentry_legacy")
+	})
+	t.Run("retention", func(t *testing.T) {
+		ch.t = t
+		// A changed retention, and a schema created on an old server
+		// that was then upgraded, both get the configured TTL.
+		ch.syncTTL(SchemaOptions{Database: "consentry", RetentionDays: map[string]int{TableSessions: 30}}, 1)
+		ch.syncTTL(SchemaOptions{Database: "consentry_legacy"}, 2*len(Tables()))
+	})
+}
+
+// chdbRunner runs the schema's SQL on chDB for a test.
+type chdbRunner struct {
+	t  *testing.T
+	db *chdb.DB
+}
+
+func (c *chdbRunner) exec(sql string) {
+	c.t.Helper()
+	if err := c.db.Exec(context.Background(), sql); err != nil {
+		c.t.Fatalf("%v\n%s", err, sql)
+	}
+}
+
+// rows runs a query and returns its rows' TabSeparated fields.
+func (c *chdbRunner) rows(sql string) [][]string {
+	c.t.Helper()
+	out, err := c.db.Query(context.Background(), sql, "TabSeparated")
+	if err != nil {
+		c.t.Fatalf("%v\n%s", err, sql)
+	}
+	var rows [][]string
+	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if line != "" {
+			rows = append(rows, strings.Split(line, "\t"))
+		}
+	}
+	return rows
+}
+
+// migrate applies every migration, twice: the second run must change
+// nothing.
+func (c *chdbRunner) migrate(d Dialect, o SchemaOptions) {
+	c.t.Helper()
+	c.exec("CREATE DATABASE IF NOT EXISTS " + o.Database)
+	for range 2 {
+		c.exec(newSchema(o).migrations.def.create(d, o)[0])
+		for _, m := range Migrations() {
+			for _, stmt := range m.Statements(d, o) {
+				c.exec(stmt)
+			}
+		}
+	}
+}
+
+// literal returns a SQL literal for a value of column col.
+func literal(col column) string {
+	switch col.name {
+	case "phase":
+		return "'end'"
+	case "duration_ms":
+		return "1500"
+	case "session_key":
+		return "42"
+	case "minute":
+		return "toStartOfMinute(now())"
+	}
+	switch col.typ.legacy {
+	case "String":
+		return "'" + col.name + "'"
+	case "Date":
+		return "today()"
+	case "DateTime('UTC')":
+		return "now()"
+	case "UUID":
+		return "generateUUIDv4()"
+	case "UInt8", "UInt32", "UInt64":
+		return "1"
+	case "Array(String)":
+		return "['a', 'b']"
+	case "Array(UInt32)", "Array(UInt8)":
+		return "[1, 0]"
+	case "Array(Float64)":
+		return "[2.5]"
+	}
+	return "unknown type " + col.typ.legacy
+}
+
+// exercise inserts a row into every table, with an explicit column list
+// as the client does, reads every table, and queries the aggregate.
+func (c *chdbRunner) exercise(o SchemaOptions) {
+	c.t.Helper()
+	s := newSchema(o)
+	for _, def := range []*tableDef{s.sessions.def, s.gestures.def, s.crashes.def, s.customs.def, s.diagnostics.def, s.rejects.def, s.migrations.def} {
+		var values []string
+		for _, col := range def.columns {
+			values = append(values, literal(col))
+		}
+		c.exec(fmt.Sprintf("INSERT INTO %s.%s (%s) VALUES (%s)", o.Database, def.name,
+			strings.Join(def.columnNames(), ", "), strings.Join(values, ", ")))
+	}
+	for _, def := range append(s.dataTables(), s.migrations.def) {
+		rows := c.rows(fmt.Sprintf("SELECT * FROM %s.%s", o.Database, def.name))
+		if len(rows) != 1 || len(rows[0]) != len(def.columns) {
+			c.t.Errorf("%s: %d rows %v, want 1 row of %d columns", def.name, len(rows), rows, len(def.columns))
+		}
+	}
+	got := c.rows(fmt.Sprintf(`SELECT sumMerge(starts), sumMerge(ends), uniqMerge(sessions), sumMerge(total_duration_ms)
+FROM %s.sessions_daily GROUP BY event_date, app_id`, o.Database))
+	if fmt.Sprint(got) != "[[0 1 1 1500]]" {
+		c.t.Errorf("sessions_daily = %v, want 0 starts, 1 end, 1 session, 1500 ms", got)
+	}
+	if n := c.rows(fmt.Sprintf("SELECT count() FROM system.columns WHERE database = '%s' AND table != '%s' AND comment = ''", o.Database, ViewSessionsDaily)); n[0][0] != "0" {
+		c.t.Errorf("%s columns without a comment", n[0][0])
+	}
+}
+
+// syncTTL checks that ttlChanges makes want changes to the tables of o and
+// that none remain after they ran.
+func (c *chdbRunner) syncTTL(o SchemaOptions, want int) {
+	c.t.Helper()
+	s := newSchema(o)
+	current := func() map[string]string {
+		m := make(map[string]string)
+		for _, row := range c.rows(fmt.Sprintf("SELECT name, create_table_query FROM system.tables WHERE database = '%s'", o.Database)) {
+			m[row[0]] = row[1]
+		}
+		return m
+	}
+	stmts := s.ttlChanges(current())
+	if len(stmts) != want {
+		c.t.Errorf("%d changes %q, want %d", len(stmts), stmts, want)
+	}
+	for _, stmt := range stmts {
+		c.exec(stmt)
+	}
+	if again := s.ttlChanges(current()); len(again) != 0 {
+		c.t.Errorf("changes left after applying them: %q", again)
+	}
+	if o.RetentionDays[TableSessions] == 30 {
+		q := c.rows(fmt.Sprintf("SELECT engine_full FROM system.tables WHERE database = '%s' AND name = 'sessions'", o.Database))
+		if !strings.Contains(q[0][0], "TTL event_date + toIntervalDay(30)") {
+			c.t.Errorf("sessions: %s", q[0][0])
+		}
+	}
+}
+
+// runReadmeQueries runs the example queries of README.md in database.
+func (c *chdbRunner) runReadmeQueries(database string) {
+	c.t.Helper()
+	for _, q := range readmeQueries(c.t, database) {
+		c.rows(q)
+	}
+}
+
+// runToolQueries runs the queries the tools run, in database.
+func (c *chdbRunner) runToolQueries(database string) {
+	c.t.Helper()
+	for _, q := range toolQueries(database, "com.example.notes") {
+		c.rows(q)
+	}
+}
+
+// readmeQueries returns the sql blocks of README.md, reading database
+// for consentry.
+func readmeQueries(t *testing.T, database string) []string {
+	t.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var queries []string
+	blocks := strings.Split(string(b), "```sql\n")
+	for _, block := range blocks[1:] {
+		q, _, ok := strings.Cut(block, "```")
+		if !ok {
+			t.Fatal("README.md: unterminated sql block")
+		}
+		queries = append(queries, strings.ReplaceAll(q, "consentry.", database+"."))
+	}
+	if len(queries) < 5 || slices.Contains(queries, "") {
+		t.Fatalf("README.md: %d example queries", len(queries))
+	}
+	return queries
+}

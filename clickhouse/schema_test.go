@@ -1,0 +1,354 @@
+package clickhouse
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ddlColumn is a column definition parsed from a CREATE TABLE statement.
+type ddlColumn struct {
+	name, typ, comment, codec string
+}
+
+// ddlTable is a CREATE TABLE statement, parsed.
+type ddlTable struct {
+	name    string // database.table
+	columns []ddlColumn
+	tail    string // everything after the column list
+}
+
+var (
+	createRE = regexp.MustCompile(`(?s)^CREATE TABLE IF NOT EXISTS (\w+\.\w+)(?: ON CLUSTER \w+)?\n\(\n(.*)\n\)\n(.*)$`)
+	columnRE = regexp.MustCompile(`^    (\w+) (.+?) COMMENT '((?:[^'\\]|\\.)*)'(?: CODEC\((.+)\))?(,?)$`)
+	insertRE = regexp.MustCompile(`^INSERT INTO (\w+\.\w+) \((.*)\)$`)
+)
+
+// parseCreate parses a CREATE TABLE statement as the schema writes them.
+func parseCreate(t *testing.T, stmt string) ddlTable {
+	t.Helper()
+	m := createRE.FindStringSubmatch(stmt)
+	if m == nil {
+		t.Fatalf("not a CREATE TABLE statement of the expected shape:\n%s", stmt)
+	}
+	tbl := ddlTable{name: m[1], tail: m[3]}
+	lines := strings.Split(m[2], "\n")
+	for i, line := range lines {
+		c := columnRE.FindStringSubmatch(line)
+		if c == nil {
+			t.Fatalf("%s: column line %q lacks a type or a COMMENT", tbl.name, line)
+		}
+		if last := i == len(lines)-1; (c[5] == ",") == last {
+			t.Fatalf("%s: column line %q: misplaced comma", tbl.name, line)
+		}
+		tbl.columns = append(tbl.columns, ddlColumn{name: c[1], typ: c[2], comment: c[3], codec: c[4]})
+	}
+	return tbl
+}
+
+func (t ddlTable) names() []string {
+	var names []string
+	for _, c := range t.columns {
+		names = append(names, c.name)
+	}
+	return names
+}
+
+// creates returns the parsed CREATE TABLE statements of every migration,
+// keyed by qualified table name.
+func creates(t *testing.T, d Dialect, o SchemaOptions) map[string]ddlTable {
+	t.Helper()
+	out := make(map[string]ddlTable)
+	for _, m := range Migrations() {
+		for _, stmt := range m.Statements(d, o) {
+			if strings.HasPrefix(stmt, "CREATE TABLE") {
+				tbl := parseCreate(t, stmt)
+				out[tbl.name] = tbl
+			}
+		}
+	}
+	out["consentry.schema_migrations"] = parseCreate(t, newSchema(o).migrations.def.create(d, o.withDefaults())[0])
+	return out
+}
+
+func dialects(t *testing.T) []Dialect {
+	t.Helper()
+	var ds []Dialect
+	for _, v := range []string{"18.16.1", "26.7.2.1"} {
+		d, err := ParseVersion(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+func TestTables(t *testing.T) {
+	want := []string{"sessions", "gestures", "crashes", "custom_events", "diagnostics", "rejects", "sessions_daily"}
+	if got := Tables(); !slices.Equal(got, want) {
+		t.Errorf("Tables() = %v, want %v", got, want)
+	}
+}
+
+func TestEveryColumnHasAComment(t *testing.T) {
+	for _, d := range dialects(t) {
+		tables := creates(t, d, SchemaOptions{})
+		if len(tables) != 8 {
+			t.Errorf("%s: %d tables, want 8", d, len(tables))
+		}
+		for name, tbl := range tables {
+			seen := make(map[string]bool)
+			for _, c := range tbl.columns {
+				if len(c.comment) < 10 {
+					t.Errorf("%s: %s.%s: comment %q says too little", d, name, c.name, c.comment)
+				}
+				if seen[c.name] {
+					t.Errorf("%s: %s: column %s twice", d, name, c.name)
+				}
+				seen[c.name] = true
+			}
+		}
+	}
+}
+
+func TestInsertColumnsMatchDDL(t *testing.T) {
+	s := newSchema(SchemaOptions{})
+	inserts := map[string]string{
+		"sessions":          s.sessions.insertSQL,
+		"gestures":          s.gestures.insertSQL,
+		"crashes":           s.crashes.insertSQL,
+		"custom_events":     s.customs.insertSQL,
+		"diagnostics":       s.diagnostics.insertSQL,
+		"rejects":           s.rejects.insertSQL,
+		"schema_migrations": s.migrations.insertSQL,
+	}
+	for _, d := range dialects(t) {
+		tables := creates(t, d, SchemaOptions{})
+		for name, sql := range inserts {
+			m := insertRE.FindStringSubmatch(sql)
+			if m == nil || m[1] != "consentry."+name {
+				t.Fatalf("insert for %s: %q", name, sql)
+			}
+			if got, want := strings.Split(m[2], ", "), tables[m[1]].names(); !slices.Equal(got, want) {
+				t.Errorf("%s: insert columns of %s\n got %v\nwant %v", d, name, got, want)
+			}
+		}
+	}
+}
+
+func TestEventTablesShareCommonColumns(t *testing.T) {
+	common := []string{"app_id", "event_date", "event_time", "event_id", "session_key", "app_version", "app_build",
+		"sdk_version", "device_class", "device_model", "os_name", "os_version", "locale", "country", "region"}
+	tables := creates(t, dialects(t)[0], SchemaOptions{})
+	for _, name := range []string{"sessions", "gestures", "crashes", "custom_events", "diagnostics"} {
+		tbl := tables["consentry."+name]
+		if got := tbl.names()[:len(common)]; !slices.Equal(got, common) {
+			t.Errorf("%s starts with %v, want %v", name, got, common)
+		}
+		if !strings.Contains(tbl.tail, "PARTITION BY toYYYYMMDD(event_date)") || !strings.Contains(tbl.tail, "ORDER BY (app_id, event_date, ") {
+			t.Errorf("%s: partitioning or sorting key:\n%s", name, tbl.tail)
+		}
+	}
+}
+
+// TestDialectsCompatible checks that both dialects make the same columns with
+// types that every query treats alike.
+func TestDialectsCompatible(t *testing.T) {
+	ds := dialects(t)
+	legacy, modern := creates(t, ds[0], SchemaOptions{}), creates(t, ds[1], SchemaOptions{})
+	unwrap := strings.NewReplacer("LowCardinality(String)", "String")
+	for name, l := range legacy {
+		m := modern[name]
+		if !slices.Equal(l.names(), m.names()) {
+			t.Errorf("%s: columns differ:\nlegacy %v\nmodern %v", name, l.names(), m.names())
+			continue
+		}
+		for i := range l.columns {
+			if lt, mt := l.columns[i].typ, unwrap.Replace(m.columns[i].typ); lt != mt {
+				t.Errorf("%s.%s: legacy type %s, modern %s", name, l.columns[i].name, lt, m.columns[i].typ)
+			}
+		}
+	}
+}
+
+func TestLegacyDDLAvoidsNewSyntax(t *testing.T) {
+	d := dialects(t)[0]
+	for _, m := range Migrations() {
+		for _, stmt := range m.Statements(d, SchemaOptions{}) {
+			for _, word := range []string{"LowCardinality", "CODEC", "TTL", "SETTINGS", "DateTime64", "Map("} {
+				if strings.Contains(stmt, word) {
+					t.Errorf("legacy statement uses %s:\n%s", word, stmt)
+				}
+			}
+			if i := strings.Index(stmt, "\n)\n"); i >= 0 && strings.Contains(stmt[i:], "COMMENT") {
+				t.Errorf("legacy statement has a table comment:\n%s", stmt)
+			}
+		}
+	}
+}
+
+func TestModernDDL(t *testing.T) {
+	d := dialects(t)[1]
+	o := SchemaOptions{RetentionDays: map[string]int{"sessions": 30, "rejects": 7}}
+	tables := creates(t, d, o)
+	ttl := map[string]string{
+		"sessions":       "TTL event_date + toIntervalDay(30)",
+		"gestures":       "TTL event_date + toIntervalDay(90)",
+		"crashes":        "TTL event_date + toIntervalDay(90)",
+		"custom_events":  "TTL event_date + toIntervalDay(90)",
+		"diagnostics":    "TTL event_date + toIntervalDay(90)",
+		"rejects":        "TTL minute + toIntervalDay(7)",
+		"sessions_daily": "TTL event_date + toIntervalDay(400)",
+	}
+	for name, want := range ttl {
+		tail := tables["consentry."+name].tail
+		if !strings.Contains(tail, want+"\nSETTINGS ttl_only_drop_parts = 1\nCOMMENT '") {
+			t.Errorf("%s: want %q, a setting and a table comment:\n%s", name, want, tail)
+		}
+	}
+	if tail := tables["consentry.schema_migrations"].tail; strings.Contains(tail, "TTL") || !strings.Contains(tail, "COMMENT") {
+		t.Errorf("schema_migrations:\n%s", tail)
+	}
+	var lowCard, codecs int
+	for _, tbl := range tables {
+		for _, c := range tbl.columns {
+			if strings.Contains(c.typ, "LowCardinality") {
+				lowCard++
+			}
+			if c.codec != "" {
+				codecs++
+			}
+		}
+	}
+	if lowCard < 50 || codecs < 10 {
+		t.Errorf("modern schema: %d LowCardinality columns, %d with codecs; want more", lowCard, codecs)
+	}
+}
+
+func TestClusterDDL(t *testing.T) {
+	o := SchemaOptions{Cluster: "events"}
+	for _, d := range dialects(t) {
+		var stmts []string
+		for _, m := range Migrations() {
+			stmts = append(stmts, m.Statements(d, o)...)
+		}
+		for _, stmt := range stmts {
+			if !strings.Contains(strings.SplitN(stmt, "\n", 2)[0], " ON CLUSTER events") {
+				t.Errorf("%s: statement without ON CLUSTER:\n%s", d, stmt)
+			}
+		}
+		all := strings.Join(stmts, "\n;\n")
+		for _, want := range []string{
+			"CREATE TABLE IF NOT EXISTS consentry.sessions_local ON CLUSTER events",
+			"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/consentry/sessions_local', '{replica}')",
+			"CREATE TABLE IF NOT EXISTS consentry.sessions ON CLUSTER events",
+			"ENGINE = Distributed(events, consentry, sessions_local, sipHash64(toString(event_id)))",
+			"ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/consentry/rejects_local', '{replica}')",
+			"ENGINE = Distributed(events, consentry, rejects_local, rand())",
+			"ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/consentry/sessions_daily_local', '{replica}')",
+			"ENGINE = Distributed(events, consentry, sessions_daily_local)",
+			"TO consentry.sessions_daily_local",
+			"FROM consentry.sessions_local",
+		} {
+			if !strings.Contains(all, want) {
+				t.Errorf("%s: cluster DDL lacks %q", d, want)
+			}
+		}
+		// The Distributed tables have the same columns as the ones they front.
+		tables := make(map[string]ddlTable)
+		for _, stmt := range stmts {
+			if strings.HasPrefix(stmt, "CREATE TABLE") {
+				tbl := parseCreate(t, stmt)
+				tables[tbl.name] = tbl
+			}
+		}
+		for _, name := range Tables() {
+			dist, local := tables["consentry."+name], tables["consentry."+name+"_local"]
+			if len(local.columns) == 0 || !slices.Equal(dist.names(), local.names()) {
+				t.Errorf("%s: %s: distributed columns %v, local %v", d, name, dist.names(), local.names())
+			}
+		}
+	}
+}
+
+func TestTTLChanges(t *testing.T) {
+	s := newSchema(SchemaOptions{RetentionDays: map[string]int{"gestures": 10}})
+	current := map[string]string{
+		"sessions":       "CREATE TABLE consentry.sessions (...) ENGINE = ReplacingMergeTree ORDER BY x TTL event_date + toIntervalDay(90) SETTINGS ttl_only_drop_parts = 1",
+		"gestures":       "CREATE TABLE consentry.gestures (...) ENGINE = ReplacingMergeTree ORDER BY x TTL event_date + toIntervalDay(90) SETTINGS ttl_only_drop_parts = 1",
+		"crashes":        "CREATE TABLE consentry.crashes (...) ENGINE = ReplacingMergeTree ORDER BY x SETTINGS index_granularity = 8192",
+		"rejects":        "CREATE TABLE consentry.rejects (...) ENGINE = SummingMergeTree ORDER BY x TTL minute + toIntervalDay(400)",
+		"sessions_daily": "CREATE TABLE consentry.sessions_daily (...) TTL event_date + toIntervalDay(4000) SETTINGS ttl_only_drop_parts = 1",
+	}
+	want := []string{
+		"ALTER TABLE consentry.gestures MODIFY TTL event_date + toIntervalDay(10)",
+		"ALTER TABLE consentry.crashes MODIFY SETTING ttl_only_drop_parts = 1",
+		"ALTER TABLE consentry.crashes MODIFY TTL event_date + toIntervalDay(90)",
+		"ALTER TABLE consentry.sessions_daily MODIFY TTL event_date + toIntervalDay(400)",
+	}
+	if got := s.ttlChanges(current); !slices.Equal(got, want) {
+		t.Errorf("ttlChanges:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	good := []Config{
+		{},
+		{Addr: "db:9000", Database: "telemetry", Schema: SchemaOptions{Database: "telemetry", RetentionDays: map[string]int{"crashes": 365}}},
+		{Schema: SchemaOptions{Database: "x_1", Cluster: "main"}},
+	}
+	for _, c := range good {
+		if err := c.Validate(); err != nil {
+			t.Errorf("%+v: %v", c, err)
+		}
+	}
+	bad := []Config{
+		{Database: "a-b"},
+		{Database: "1st"},
+		{Database: "a", Schema: SchemaOptions{Database: "b"}},
+		{Schema: SchemaOptions{Cluster: "x;y"}},
+		{Schema: SchemaOptions{RetentionDays: map[string]int{"sesions": 3}}},
+		{Schema: SchemaOptions{RetentionDays: map[string]int{"sessions": -1}}},
+		{Compression: "gzip"},
+		{MaxOpenConns: -1},
+		{ReadTimeout: -1},
+	}
+	for _, c := range bad {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v: no error", c)
+		}
+	}
+	if c := (Config{Database: "telemetry"}).withDefaults(); c.Schema.Database != "telemetry" {
+		t.Errorf("Schema.Database = %q, want it to follow Database", c.Schema.Database)
+	}
+	if c := (Config{Schema: SchemaOptions{Database: "telemetry"}}).withDefaults(); c.Database != "telemetry" {
+		t.Errorf("Database = %q, want it to follow Schema.Database", c.Database)
+	}
+}
+
+func TestWriterConfigValidate(t *testing.T) {
+	for _, c := range []WriterConfig{{}, {Flushers: 8, MaxBatchRows: 10, MaxPendingRows: 5, MaxRetries: -1}} {
+		if err := c.Validate(); err != nil {
+			t.Errorf("%+v: %v", c, err)
+		}
+	}
+	for _, c := range []WriterConfig{{Flushers: 65}, {Flushers: -1}, {MaxBatchRows: -1}, {FlushInterval: -1}, {RetryBackoff: 2 * time.Second, MaxRetryBackoff: time.Second}} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v: no error", c)
+		}
+	}
+	if err := (RejectsConfig{MaxKeys: -1}).Validate(); err == nil {
+		t.Error("RejectsConfig{MaxKeys: -1}: no error")
+	}
+}
+
+func TestQuote(t *testing.T) {
+	for in, want := range map[string]string{`a`: `'a'`, `it's`: `'it\'s'`, `a\b`: `'a\\b'`} {
+		if got := quote(in); got != want {
+			t.Errorf("quote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
