@@ -25,6 +25,7 @@ func TestScrub(t *testing.T) {
 		{"Authorization: Bearer abcdefghijklmnop", "Authorization: [token]"},
 		{"call +43 664 1234567 now", "call [phone] now"},
 		{"NoteEditor.kt:42", "NoteEditor.kt:42"},
+		{"Segmentation fault at 0x0000000000000010", "Segmentation fault at 0x0000000000000010"},
 		{"", ""},
 	}
 	for _, tt := range tests {

@@ -70,7 +70,7 @@ func NewScrubber() *Scrubber {
 		{func(s string) bool { return strings.Contains(s, ".") && minDigits(4)(s) }, regexp.MustCompile(`\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b`), "[ip]"},
 		{contains(":"), regexp.MustCompile(`(?i)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|\b(?:[0-9a-f]{1,4}:){1,6}:(?:[0-9a-f]{1,4}:?){0,6}[0-9a-f]{1,4}\b`), "[ip]"},
 		{containsAny("/\\"), regexp.MustCompile(`(/Users/|/home/|[A-Za-z]:\\Users\\)[^/\\\s]+`), "${1}[user]"},
-		{func(s string) bool { return len(s) >= 9 && minDigits(2)(s) }, regexp.MustCompile(`\+?\d[\d ()-]{7,}\d`), "[phone]"},
+		{func(s string) bool { return len(s) >= 9 && minDigits(2)(s) }, regexp.MustCompile(`(?:\+|\b)\d[\d ()-]{7,}\d`), "[phone]"},
 	}}
 }
 

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/internal/cli"
+)
+
+// newFlagSet returns a flag set for subcommand name whose usage prints
+// synopsis and the flags with their environment variables.
+func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("consentry "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: consentry %s [flags]\n\n%s\n\nFlags:\n", name, strings.TrimSpace(synopsis))
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse documents the environment variables, parses args, and applies the
+// environment.
+func parse(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) error {
+	cli.DocumentEnv(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	return cli.ApplyEnv(fs, lookup)
+}
+
+// chFlags are the flags that locate ClickHouse.
+type chFlags struct {
+	cfg          clickhouse.Config
+	passwordFile string
+	dataDir      string
+}
+
+func (c *chFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.cfg.Addr, "clickhouse-addr", "", "ClickHouse native-protocol `host:port`; empty reads the address a local consentryd wrote to <data-dir>/clickhouse.addr")
+	fs.StringVar(&c.cfg.Database, "clickhouse-database", "consentry", "ClickHouse `database`")
+	fs.StringVar(&c.cfg.Username, "clickhouse-user", "default", "ClickHouse `user`")
+	fs.StringVar(&c.passwordFile, "clickhouse-password-file", "", "`file` holding the ClickHouse password (or set CONSENTRY_CLICKHOUSE_PASSWORD)")
+	fs.StringVar(&c.dataDir, "data-dir", "consentry-data", "consentryd's data `dir`")
+}
+
+// config returns the ClickHouse config, resolving the address and secret.
+func (c *chFlags) config() (clickhouse.Config, error) {
+	cfg := c.cfg
+	if cfg.Addr == "" {
+		b, err := os.ReadFile(filepath.Join(c.dataDir, "clickhouse.addr"))
+		if err != nil {
+			return cfg, fmt.Errorf("no --clickhouse-addr, and no local consentryd address: %w", err)
+		}
+		cfg.Addr = strings.TrimSpace(string(b))
+	}
+	pw, err := cli.Secret(cli.EnvPrefix+"CLICKHOUSE_PASSWORD", c.passwordFile)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Password = pw
+	return cfg, nil
+}

@@ -1,0 +1,72 @@
+// Command consentry is Consentry's operator CLI: it applies schema
+// migrations, issues development consent tokens, and sends a demo batch
+// through a running collector and shows what landed in ClickHouse.
+//
+// Run `consentry help` for the subcommands and `consentry <cmd> --help` for
+// their flags; each flag can also be set with the CONSENTRY_* environment
+// variable its help names.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error
+}
+
+func commands() []command {
+	return []command{
+		{"migrate", "apply pending ClickHouse schema migrations and exit", runMigrate},
+		{"token", "issue a consent token signed with the collector's key (development)", runToken},
+		{"demo", "send a demo batch of every event kind and print what landed", runDemo},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "consentry:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, "Usage: consentry <command> [flags]\n\nCommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, "\nRun 'consentry <command> --help' for a command's flags.\n")
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+	if len(args) == 0 {
+		usage(stderr)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "help", "-h", "--help", "-help":
+		usage(stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr, lookup)
+		}
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q", args[0])
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/consentry/consentry/consent"
+)
+
+func noEnv(string) (string, bool) { return "", false }
+
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"help"}, &out, &out, noEnv); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"migrate", "token", "demo"} {
+		if !strings.Contains(out.String(), c) {
+			t.Errorf("help lacks %q", c)
+		}
+	}
+	for _, c := range []string{"migrate", "token", "demo"} {
+		var buf bytes.Buffer
+		err := run(context.Background(), []string{c, "--help"}, &buf, &buf, noEnv)
+		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(buf.String(), "CONSENTRY_") {
+			t.Errorf("%s --help: %v\n%s", c, err, buf.String())
+		}
+	}
+	if err := run(context.Background(), []string{"nope"}, &out, &out, noEnv); err == nil {
+		t.Error("unknown command accepted")
+	}
+}
+
+func TestToken(t *testing.T) {
+	dir := t.TempDir()
+	priv, err := consent.LoadOrCreatePrivateKeyFile(filepath.Join(dir, "consent-signing-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"token", "--data-dir", dir, "--app-id", "com.example.x", "--scopes", "analytics"}, &out, &out, noEnv); err != nil {
+		t.Fatal(err)
+	}
+	ring, _ := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
+	c, err := ring.Verify(strings.TrimSpace(out.String()), time.Now())
+	if err != nil || c.AppID != "com.example.x" || len(c.Scopes) != 1 {
+		t.Fatalf("token: %+v %v", c, err)
+	}
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/pipeline"
+)
+
+// tokenFlags are the flags that issue a development token.
+type tokenFlags struct {
+	keyFile string
+	appID   string
+	scopes  string
+	ttl     time.Duration
+}
+
+func (t *tokenFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&t.keyFile, "consent-signing-key-file", "", "the collector's Ed25519 signing key `file` (default <data-dir>/consent-signing-key.pem)")
+	fs.StringVar(&t.appID, "app-id", "com.example.demo", "the `app` the consent is for")
+	fs.StringVar(&t.scopes, "scopes", "analytics,crash_reports,location", "comma-separated consented `scopes`")
+	fs.DurationVar(&t.ttl, "ttl", 24*time.Hour, "how long the token is valid")
+}
+
+// issue signs a token with the key file.
+func (t *tokenFlags) issue(dataDir string) (string, error) {
+	kf := t.keyFile
+	if kf == "" {
+		kf = filepath.Join(dataDir, "consent-signing-key.pem")
+	}
+	priv, err := consent.ReadPrivateKeyFile(kf)
+	if err != nil {
+		return "", err
+	}
+	ring, err := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
+	if err != nil {
+		return "", err
+	}
+	var scopes []pipeline.Scope
+	for _, s := range strings.Split(t.scopes, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			scopes = append(scopes, pipeline.Scope(s))
+		}
+	}
+	now := time.Now()
+	return ring.Sign(consent.Claims{AppID: t.appID, Scopes: scopes, TextVersion: "demo-1", IssuedAt: now, ExpiresAt: now.Add(t.ttl)})
+}
+
+func runToken(_ context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+	fs := newFlagSet("token", `
+Issues a consent token signed with the collector's signing key and prints
+it. For development and demos: apps get their tokens from the consent
+service when the user opts in.`, stderr)
+	var t tokenFlags
+	t.register(fs)
+	dataDir := fs.String("data-dir", "consentry-data", "consentryd's data `dir`")
+	if err := parse(fs, args, lookup); err != nil {
+		return err
+	}
+	tok, err := t.issue(*dataDir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}

@@ -1,0 +1,143 @@
+// Command consentryd is the Consentry collector: it accepts consented
+// diagnostic events over gRPC, drops what consent does not cover, strips
+// identifiers, coarsens location, and stores the rest in ClickHouse.
+//
+// Started without --clickhouse-addr it runs a ClickHouse server of its own
+// under --data-dir, on loopback, and stops it on exit. Run
+// `consentryd --help` for every flag; each flag can also be set with the
+// CONSENTRY_* environment variable its help names.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc/grpclog"
+
+	"github.com/consentry/consentry/anonymizer"
+	"github.com/consentry/consentry/collector"
+	"github.com/consentry/consentry/internal/cli"
+	"github.com/consentry/consentry/internal/grpclogz"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr, os.LookupEnv); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "consentryd:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// options are the parsed flags.
+type options struct {
+	cfg              collector.Config
+	passwordFile     string
+	verifyKeyFiles   string
+	logLevel, logFmt string
+}
+
+// parseFlags parses args and the environment into options.
+func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bool)) (*options, error) {
+	o := &options{}
+	c := &o.cfg
+	fs := flag.NewFlagSet("consentryd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: consentryd [flags]
+
+consentryd is the Consentry collector. It serves consentry.v1.IngestService,
+gRPC health checking and server reflection on --grpc-addr, and stores
+consented, anonymized events in ClickHouse. Without --clickhouse-addr it
+starts and manages a local ClickHouse server under --data-dir.
+SIGINT or SIGTERM shut it down gracefully: in-flight batches finish and
+everything accepted is stored before it exits.
+
+Secrets are read only from the environment or files:
+  CONSENTRY_CLICKHOUSE_PASSWORD, or --clickhouse-password-file.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:4790", "`host:port` the gRPC server listens on (port 0 picks a free port)")
+	fs.StringVar(&c.DataDir, "data-dir", "consentry-data", "`dir` for the managed ClickHouse's files and the generated consent signing key")
+	fs.StringVar(&c.ClickHouse.Addr, "clickhouse-addr", "", "ClickHouse native-protocol `host:port`; empty starts a managed local server under --data-dir")
+	fs.StringVar(&c.ClickHouse.Database, "clickhouse-database", "consentry", "ClickHouse `database` for Consentry's tables (created if missing)")
+	fs.StringVar(&c.ClickHouse.Username, "clickhouse-user", "default", "ClickHouse `user`")
+	fs.StringVar(&o.passwordFile, "clickhouse-password-file", "", "`file` holding the ClickHouse password (or set CONSENTRY_CLICKHOUSE_PASSWORD)")
+	fs.StringVar(&c.ClickHouseBinary, "clickhouse-binary", "", "ClickHouse server `binary` for the managed server; empty finds clickhouse-server or clickhouse on PATH")
+	fs.StringVar(&c.ConsentSigningKeyFile, "consent-signing-key-file", "", "Ed25519 private key `file` (PKCS #8 PEM) that signs and verifies consent tokens; created if missing (default <data-dir>/consent-signing-key.pem)")
+	fs.StringVar(&o.verifyKeyFiles, "consent-verify-key-files", "", "comma-separated Ed25519 public key `files` (PKIX PEM) whose tokens are also accepted: rotated-out keys, an external consent platform")
+	fs.IntVar(&c.Limits.MaxEvents, "max-batch-events", 1000, "most `events` one batch may hold; larger batches get RESOURCE_EXHAUSTED (BATCH_TOO_LARGE)")
+	fs.IntVar(&c.Limits.MaxMessageBytes, "max-message-bytes", 4<<20, "largest encoded request in `bytes`")
+	fs.IntVar(&c.Limits.MaxTextBytes, "max-text-bytes", 8<<10, "longest crash message or attribute value in `bytes`; longer events are dropped (TOO_LARGE)")
+	fs.DurationVar(&c.Limits.MaxDeadline, "max-request-time", 30*time.Second, "longest one request may take")
+	fs.DurationVar(&c.Validation.MaxAge, "max-event-age", 14*24*time.Hour, "oldest event accepted after clock-skew correction: the window for events queued offline")
+	fs.DurationVar(&c.Validation.FutureTolerance, "future-tolerance", 5*time.Minute, "how far in the future a corrected event time may lie")
+	fs.DurationVar(&c.Anonymizer.TimePrecision, "time-precision", time.Second, "precision stored event times are truncated to")
+	fs.IntVar(&c.Writer.MaxBatchRows, "writer-max-batch-rows", 50000, "most `rows` one ClickHouse insert groups together")
+	fs.DurationVar(&c.Writer.FlushInterval, "writer-flush-interval", 0, "longest a batch waits to be grouped with others before its insert (0 = the writer's default)")
+	fs.IntVar(&c.Writer.MaxPendingRows, "writer-max-pending-rows", 500000, "`rows` waiting for ClickHouse beyond which ingest gets RESOURCE_EXHAUSTED (backpressure)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "longest a graceful shutdown waits for in-flight batches and flushes")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error (logs never hold payloads, tokens or identifiers)")
+	fs.StringVar(&o.logFmt, "log-format", "json", "log `format`: json or console")
+	cli.DocumentEnv(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if err := cli.ApplyEnv(fs, lookup); err != nil {
+		return nil, err
+	}
+	if o.verifyKeyFiles != "" {
+		c.ConsentVerifyKeyFiles = strings.Split(o.verifyKeyFiles, ",")
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer, lookup func(string) (string, bool)) error {
+	o, err := parseFlags(args, stderr, lookup)
+	if err != nil {
+		return err
+	}
+	log, err := cli.NewLogger(o.logLevel, o.logFmt)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	if o.cfg.ClickHouse.Password, err = cli.Secret(cli.EnvPrefix+"CLICKHOUSE_PASSWORD", o.passwordFile); err != nil {
+		return err
+	}
+	o.cfg.Logger = log
+	// gRPC's own logs can hold peer addresses: scrub them like payloads.
+	grpclog.SetLoggerV2(grpclogz.New(log.Named("grpc"), anonymizer.NewScrubber().Scrub))
+	app, err := collector.New(ctx, o.cfg)
+	if err != nil {
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- app.Serve() }()
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", zap.String("signal", "received"))
+	case err = <-serveErr:
+		log.Error("server failed", zap.Error(err))
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.cfg.ShutdownTimeout)
+	defer cancel()
+	return errors.Join(err, app.Shutdown(sctx))
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestHelpNamesEveryFlagAndVariable(t *testing.T) {
+	var buf bytes.Buffer
+	_, err := parseFlags([]string{"--help"}, &buf, env(nil))
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{"--grpc-addr", "CONSENTRY_GRPC_ADDR", "--clickhouse-addr", "CONSENTRY_CLICKHOUSE_PASSWORD",
+		"--max-event-age", "--writer-max-pending-rows", "managed local server"} {
+		if !strings.Contains(strings.ReplaceAll(buf.String(), "  -", "  --"), want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}
+
+func TestFlagsAndEnvironment(t *testing.T) {
+	o, err := parseFlags([]string{"--grpc-addr", "127.0.0.1:1", "--max-event-age", "48h"}, &bytes.Buffer{}, env(map[string]string{
+		"CONSENTRY_GRPC_ADDR":                "127.0.0.1:2", // the flag wins
+		"CONSENTRY_CLICKHOUSE_ADDR":          "ch:9000",
+		"CONSENTRY_CONSENT_VERIFY_KEY_FILES": "a.pem,b.pem",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.cfg
+	if c.GRPCAddr != "127.0.0.1:1" || c.ClickHouse.Addr != "ch:9000" || c.Validation.MaxAge != 48*time.Hour ||
+		len(c.ConsentVerifyKeyFiles) != 2 {
+		t.Fatalf("config = %+v", c)
+	}
+	if _, err := parseFlags(nil, &bytes.Buffer{}, env(map[string]string{"CONSENTRY_MAX_BATCH_EVENTS": "many"})); err == nil {
+		t.Fatal("bad environment value accepted")
+	}
+	if _, err := parseFlags([]string{"extra"}, &bytes.Buffer{}, env(nil)); err == nil {
+		t.Fatal("stray argument accepted")
+	}
+}

@@ -1,0 +1,157 @@
+package collector
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/consentry/consentry/internal/eventgen"
+	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+)
+
+const (
+	benchBatchEvents = 500 // events per request
+	benchClients     = 16  // concurrent gRPC clients
+	benchConns       = 4   // HTTP/2 connections they share
+)
+
+// BenchmarkEndToEnd measures events stored per second through gRPC with
+// concurrent clients into a real ClickHouse, and, in the same run, the
+// ceiling: the same rows inserted with the raw clickhouse-go column-wise
+// insert (no gRPC, no pipeline), with the same grouping. b.N is the number
+// of requests of benchBatchEvents events. Reported: events/s, ceiling
+// events/s, their ratio, and p50/p99 acknowledgement latency. Run with
+// `make bench` (scripts/bench.sh), which uses -benchtime=400x -count=5 and
+// benchstat.
+func BenchmarkEndToEnd(b *testing.B) {
+	h := newHarness(b, server(b), nil)
+	tok := h.token(b, testApp, time.Hour)
+	// Pre-build requests so generating them is not measured.
+	reqs := make([]*consentryv1.IngestRequest, b.N)
+	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: tok, Seed: 42})
+	for i := range reqs {
+		reqs[i] = gen.Batch(benchBatchEvents, time.Now())
+	}
+	conns := make([]consentryv1.IngestServiceClient, benchConns)
+	for i := range conns {
+		c, err := grpc.NewClient(h.app.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = consentryv1.NewIngestServiceClient(c)
+	}
+	var next atomic.Int64
+	lat := make([][]time.Duration, benchClients)
+	var events atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := 0; c < benchClients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			client := conns[c%benchConns]
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(reqs)) {
+					return
+				}
+				t0 := time.Now()
+				resp, err := client.Ingest(context.Background(), reqs[i])
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				lat[c] = append(lat[c], time.Since(t0))
+				events.Add(int64(resp.GetAccepted()))
+			}
+		}(c)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if int(events.Load()) != b.N*benchBatchEvents {
+		b.Fatalf("accepted %d events, sent %d", events.Load(), b.N*benchBatchEvents)
+	}
+	e2e := float64(events.Load()) / elapsed.Seconds()
+
+	// The ceiling: the same rows, raw inserts, grouped as the writer groups.
+	rows := benchRows(b, h, reqs)
+	ceiling := rawInsertRate(b, h, rows)
+
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	b.ReportMetric(e2e, "events/s")
+	b.ReportMetric(ceiling, "ceiling-events/s")
+	b.ReportMetric(e2e/ceiling, "ratio")
+	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// benchRows runs reqs through the service's stages, as Ingest does, and
+// returns the rows it would store.
+func benchRows(b *testing.B, h *harness, reqs []*consentryv1.IngestRequest) []*pipeline.Rows {
+	svc, err := h.app.newService()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := make([]*pipeline.Rows, len(reqs))
+	for i, r := range reqs {
+		batch := pipeline.NewBatch(r, time.Now(), netip.Addr{})
+		for _, st := range svc.cfg.Stages {
+			if err := st.Process(context.Background(), batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		out[i] = &batch.Rows
+	}
+	return out
+}
+
+// rawInsertRate inserts rows with Client.Insert in groups of the writer's
+// batch size, as many at once as the writer runs flushers, and returns
+// rows per second.
+func rawInsertRate(b *testing.B, h *harness, rows []*pipeline.Rows) float64 {
+	const group = benchClients // requests the writer typically groups
+	var groups []*pipeline.Rows
+	for i := 0; i < len(rows); i += group {
+		g := &pipeline.Rows{}
+		for _, r := range rows[i:min(i+group, len(rows))] {
+			g.Append(r)
+		}
+		groups = append(groups, g)
+	}
+	var next atomic.Int64
+	var n atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(groups)) {
+					return
+				}
+				if err := h.app.Client().Insert(context.Background(), groups[i]); err != nil {
+					b.Error(err)
+					return
+				}
+				n.Add(int64(groups[i].Len()))
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds()
+}

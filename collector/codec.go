@@ -1,0 +1,70 @@
+package collector
+
+import (
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// gRPC reports a request that fails to decode as INTERNAL, with the
+// decoder's message, before any handler runs. A client that sent bad bytes
+// must instead get INVALID_ARGUMENT with a reason it can act on, so the
+// collector's codec never fails a decode: it leaves the message empty and
+// marks it with an unknown field the handler checks (malformed). A client
+// that sends the marker itself only gets its batch refused as malformed.
+
+// decodeErrorField is the field number of the marker: the largest field
+// number protobuf allows, which no Consentry message uses.
+const decodeErrorField protowire.Number = protowire.MaxValidNumber
+
+// codec wraps gRPC's protobuf codec.
+type codec struct {
+	base encoding.CodecV2
+}
+
+func newCodec() codec { return codec{base: encoding.GetCodecV2("proto")} }
+
+// Name returns "proto" so clients negotiate it as the protobuf codec.
+func (c codec) Name() string { return c.base.Name() }
+
+// Marshal encodes v.
+func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
+
+// Unmarshal decodes data into v, marking v as malformed instead of failing.
+func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	err := c.base.Unmarshal(data, v)
+	if err == nil {
+		return nil
+	}
+	m, ok := v.(proto.Message)
+	if !ok {
+		return err
+	}
+	proto.Reset(m)
+	marker := protowire.AppendTag(nil, decodeErrorField, protowire.VarintType)
+	marker = protowire.AppendVarint(marker, 1)
+	m.ProtoReflect().SetUnknown(marker)
+	return nil
+}
+
+// malformed reports whether m was marked by codec.Unmarshal.
+func malformed(m proto.Message) bool {
+	b := m.ProtoReflect().GetUnknown()
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return true
+		}
+		if num == decodeErrorField {
+			return true
+		}
+		b = b[n:]
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return true
+		}
+		b = b[m:]
+	}
+	return false
+}

@@ -1,0 +1,98 @@
+// Package collector is Consentry's ingest service: the gRPC IngestService
+// over the stage pipeline (limits → consent → validate → anonymize → sink),
+// and App, which wires it to ClickHouse, health checks and reflection, and
+// shuts it all down gracefully.
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/consentry/consentry/anonymizer"
+	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/limits"
+	"github.com/consentry/consentry/validate"
+)
+
+// Config configures an App. The zero value, after defaults, runs a
+// collector on 127.0.0.1:4790 with a managed ClickHouse under
+// ./consentry-data.
+type Config struct {
+	// GRPCAddr is the address the gRPC server listens on; port 0 picks a
+	// free port. Default "127.0.0.1:4790".
+	GRPCAddr string
+	// DataDir holds the managed ClickHouse server's files and the
+	// generated consent signing key. Default "consentry-data".
+	DataDir string
+	// ClickHouse is the ClickHouse to store into. An empty Addr starts a
+	// managed local server under DataDir/clickhouse.
+	ClickHouse clickhouse.Config
+	// ClickHouseBinary is the server binary for the managed server; empty
+	// auto-detects clickhouse-server or clickhouse.
+	ClickHouseBinary string
+	// Writer configures batching of inserts.
+	Writer clickhouse.WriterConfig
+	// Rejects configures the rejects counter.
+	Rejects clickhouse.RejectsConfig
+	// ConsentSigningKeyFile is the Ed25519 key (PKCS #8 PEM) that signs and
+	// verifies consent tokens; created if missing. Default
+	// DataDir/consent-signing-key.pem.
+	ConsentSigningKeyFile string
+	// ConsentVerifyKeyFiles are further public keys (PKIX PEM) whose tokens
+	// are accepted: rotated-out keys, an external consent platform's.
+	ConsentVerifyKeyFiles []string
+	// Limits, Validation and Anonymizer configure the stages.
+	Limits     limits.Config
+	Validation validate.Config
+	Anonymizer anonymizer.Config
+	// ShutdownTimeout bounds a graceful shutdown. Default 30s.
+	ShutdownTimeout time.Duration
+	// Logger logs; nil means no logging.
+	Logger *zap.Logger
+}
+
+// withDefaults returns c with defaults applied.
+func (c Config) withDefaults() Config {
+	if c.GRPCAddr == "" {
+		c.GRPCAddr = "127.0.0.1:4790"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "consentry-data"
+	}
+	if c.ConsentSigningKeyFile == "" {
+		c.ConsentSigningKeyFile = filepath.Join(c.DataDir, "consent-signing-key.pem")
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return c
+}
+
+// Validate reports whether c, after defaults, is usable.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Validation.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Anonymizer.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, errors.New("shutdown timeout must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("collector config: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,191 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc/peer"
+
+	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+	"github.com/consentry/consentry/validate"
+)
+
+// Log field keys. Logs never hold payloads, tokens, addresses or
+// identifiers: only app ids, counts, reasons and durations.
+const (
+	logKeyApp      = "app_id"
+	logKeyEvents   = "events"
+	logKeyAccepted = "accepted"
+	logKeyDropped  = "dropped"
+	logKeyReason   = "reason"
+	logKeyCode     = "code"
+)
+
+// maxEventDrops bounds IngestResponse.event_drops.
+const maxEventDrops = 100
+
+// ServiceConfig wires the ingest service.
+type ServiceConfig struct {
+	// Stages run in order on every batch: limits, consent, validate,
+	// anonymize. Required.
+	Stages []pipeline.Stage
+	// Sink stores the anonymized rows. Required.
+	Sink pipeline.Sink
+	// Rejects counts dropped and refused events. Required.
+	Rejects pipeline.RejectCounter
+	// MaxDeadline caps the time one request may take. Default 30s.
+	MaxDeadline time.Duration
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Logger logs; nil means no logging.
+	Logger *zap.Logger
+}
+
+// Service implements consentryv1.IngestServiceServer over the pipeline.
+type Service struct {
+	consentryv1.UnimplementedIngestServiceServer
+	cfg ServiceConfig
+	log *zap.Logger
+}
+
+// NewService returns the ingest service for cfg.
+func NewService(cfg ServiceConfig) (*Service, error) {
+	if len(cfg.Stages) == 0 || cfg.Sink == nil || cfg.Rejects == nil {
+		return nil, errors.New("new ingest service: stages, sink and rejects are required")
+	}
+	if cfg.MaxDeadline == 0 {
+		cfg.MaxDeadline = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Service{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// Ingest runs req through the pipeline and returns once every accepted
+// event is durable.
+func (s *Service) Ingest(ctx context.Context, req *consentryv1.IngestRequest) (*consentryv1.IngestResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.MaxDeadline)
+	defer cancel()
+	if malformed(req) {
+		s.refuse(req, errMalformed)
+		return nil, toStatus(errMalformed)
+	}
+	b := pipeline.NewBatch(req, s.cfg.Now(), peerAddr(ctx))
+	for _, st := range s.cfg.Stages {
+		if err := st.Process(ctx, b); err != nil {
+			s.refuse(req, err)
+			return nil, toStatus(err)
+		}
+	}
+	if b.Rows.Len() > 0 {
+		if err := s.cfg.Sink.Write(ctx, &b.Rows); err != nil {
+			s.refuse(req, err)
+			return nil, toStatus(err)
+		}
+	}
+	resp := s.response(b)
+	s.countDrops(b, resp)
+	if ce := s.log.Check(zap.DebugLevel, "batch ingested"); ce != nil {
+		ce.Write(zap.String(logKeyApp, rejectApp(b)), zap.Int(logKeyEvents, len(req.GetEvents())),
+			zap.Uint32(logKeyAccepted, resp.GetAccepted()), zap.Uint32(logKeyDropped, resp.GetDropped()))
+	}
+	return resp, nil
+}
+
+// response reports b's outcome.
+func (s *Service) response(b *pipeline.Batch) *consentryv1.IngestResponse {
+	resp := &consentryv1.IngestResponse{
+		Accepted:     uint32(b.Rows.Len()),
+		Dropped:      uint32(b.DroppedCount()),
+		ConsentState: b.ConsentState,
+	}
+	if b.DroppedCount() == 0 {
+		return resp
+	}
+	counts := make(map[consentryv1.DropReason]uint32)
+	for i := range b.Request.GetEvents() {
+		r := b.DropReasonOf(i)
+		if r == consentryv1.DropReason_DROP_REASON_UNSPECIFIED {
+			continue
+		}
+		if counts[r] == 0 {
+			resp.Drops = append(resp.Drops, &consentryv1.DropCount{Reason: r})
+		}
+		counts[r]++
+		if len(resp.EventDrops) < maxEventDrops {
+			resp.EventDrops = append(resp.EventDrops, &consentryv1.EventDrop{Index: uint32(i), Reason: r})
+		}
+	}
+	for _, d := range resp.Drops {
+		d.Count = counts[d.Reason]
+	}
+	return resp
+}
+
+// countDrops records the response's drops in the rejects table.
+func (s *Service) countDrops(b *pipeline.Batch, resp *consentryv1.IngestResponse) {
+	app := rejectApp(b)
+	for _, d := range resp.GetDrops() {
+		s.cfg.Rejects.CountRejects(app, pipeline.DropReason(d.GetReason()), int(d.GetCount()))
+	}
+}
+
+// refuse records a batch refused as a whole.
+func (s *Service) refuse(req *consentryv1.IngestRequest, err error) {
+	c := classify(err)
+	app := rejectAppID(req.GetDevice().GetAppId())
+	n := len(req.GetEvents())
+	if n == 0 {
+		n = 1 // count the refused request even when it held no events.
+	}
+	s.cfg.Rejects.CountRejects(app, c.reject, n)
+	lvl := zap.InfoLevel
+	if c.reject == pipeline.ReasonStorageUnavailable {
+		lvl = zap.WarnLevel
+	}
+	if ce := s.log.Check(lvl, "batch refused"); ce != nil {
+		// err's text names fields and sizes, never values (see toStatus).
+		ce.Write(zap.String(logKeyApp, app), zap.Int(logKeyEvents, len(req.GetEvents())),
+			zap.String(logKeyCode, c.code.String()), zap.String(logKeyReason, string(c.reject)), zap.Error(err))
+	}
+}
+
+// rejectApp is the app a batch's rejects are counted under: the verified
+// app, else the claimed one if well-formed.
+func rejectApp(b *pipeline.Batch) string {
+	if b.AppID != "" {
+		return b.AppID
+	}
+	return rejectAppID(b.Request.GetDevice().GetAppId())
+}
+
+// rejectAppID returns id if it is a well-formed app id, else "_invalid",
+// so malformed input cannot write arbitrary text into the rejects table.
+func rejectAppID(id string) string {
+	if validate.ValidAppID(id) {
+		return id
+	}
+	return "_invalid"
+}
+
+// peerAddr returns the client's IP address, if known.
+func peerAddr(ctx context.Context) netip.Addr {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return netip.Addr{}
+	}
+	if tcp, ok := p.Addr.(*net.TCPAddr); ok {
+		a, _ := netip.AddrFromSlice(tcp.IP)
+		return a.Unmap()
+	}
+	return netip.Addr{}
+}

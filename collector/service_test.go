@@ -1,0 +1,213 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/consentry/consentry/anonymizer"
+	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/eventgen"
+	"github.com/consentry/consentry/limits"
+	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+	"github.com/consentry/consentry/validate"
+)
+
+// memSink records rows; it stands in for storage in unit tests only (the
+// integration tests store into a real ClickHouse).
+type memSink struct {
+	mu   sync.Mutex
+	rows pipeline.Rows
+	err  error
+}
+
+func (m *memSink) Write(_ context.Context, r *pipeline.Rows) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return m.err
+	}
+	m.rows.Append(r)
+	return nil
+}
+
+type memRejects struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (m *memRejects) CountRejects(app string, r pipeline.Reason, n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.n == nil {
+		m.n = map[string]int{}
+	}
+	m.n[app+"/"+string(r)] += n
+}
+
+type fixture struct {
+	svc     *Service
+	sink    *memSink
+	rejects *memRejects
+	gen     *eventgen.Generator
+	keys    *consent.KeyRing
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	priv, err := consent.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := keys.Sign(consent.Claims{AppID: "com.example.notes", ExpiresAt: time.Now().Add(time.Hour),
+		Scopes: []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, _ := limits.New(limits.Config{})
+	con, _ := consent.NewFilter(consent.FilterConfig{Keys: keys})
+	val, _ := validate.New(validate.Config{})
+	anon, _ := anonymizer.New(anonymizer.Config{})
+	f := &fixture{sink: &memSink{}, rejects: &memRejects{}, keys: keys,
+		gen: eventgen.New(eventgen.Config{AppID: "com.example.notes", Token: tok, Seed: 1})}
+	f.svc, err = NewService(ServiceConfig{Stages: []pipeline.Stage{lim, con, val, anon}, Sink: f.sink, Rejects: f.rejects})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestIngestAccepts(t *testing.T) {
+	f := newFixture(t)
+	req := f.gen.Batch(100, time.Now())
+	resp, err := f.svc.Ingest(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetAccepted() != 100 || resp.GetDropped() != 0 || resp.GetConsentState() != consentryv1.ConsentState_CONSENT_STATE_VALID {
+		t.Fatalf("resp = %v", resp)
+	}
+	if f.sink.rows.Len() != 100 {
+		t.Fatalf("stored %d rows", f.sink.rows.Len())
+	}
+}
+
+func TestIngestDropsAndCounts(t *testing.T) {
+	f := newFixture(t)
+	req := f.gen.Batch(10, time.Now())
+	req.Events[3].EventId = nil
+	req.Events[5].Payload = nil
+	resp, err := f.svc.Ingest(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetAccepted() != 8 || resp.GetDropped() != 2 || len(resp.GetEventDrops()) != 2 {
+		t.Fatalf("resp = %v", resp)
+	}
+	if resp.GetEventDrops()[0].GetIndex() != 3 || resp.GetEventDrops()[1].GetReason() != consentryv1.DropReason_DROP_REASON_UNKNOWN_KIND {
+		t.Fatalf("event drops = %v", resp.GetEventDrops())
+	}
+	if f.rejects.n["com.example.notes/invalid_field"] != 1 || f.rejects.n["com.example.notes/unknown_kind"] != 1 {
+		t.Fatalf("rejects = %v", f.rejects.n)
+	}
+	req = f.gen.Batch(4, time.Now())
+	req.ConsentToken = ""
+	resp, err = f.svc.Ingest(context.Background(), req)
+	if err != nil || resp.GetAccepted() != 0 || resp.GetConsentState() != consentryv1.ConsentState_CONSENT_STATE_MISSING {
+		t.Fatalf("no-consent batch: %v, %v", resp, err)
+	}
+	if f.sink.rows.Len() != 8 {
+		t.Fatalf("stored %d rows, want 8", f.sink.rows.Len())
+	}
+}
+
+func TestIngestStatuses(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*consentryv1.IngestRequest)
+		sink   error
+		code   codes.Code
+		reason string
+		retry  bool
+	}{
+		{"no device", func(r *consentryv1.IngestRequest) { r.Device = nil }, nil, codes.InvalidArgument, ReasonDeviceMissing, false},
+		{"bad app id", func(r *consentryv1.IngestRequest) { r.Device.AppId = "bad app" }, nil, codes.InvalidArgument, ReasonAppIDInvalid, false},
+		{"no sent_at", func(r *consentryv1.IngestRequest) { r.SentAtUnixMs = 0 }, nil, codes.InvalidArgument, ReasonSentAtMissing, false},
+		{"too many events", func(r *consentryv1.IngestRequest) {
+			r.Events = append(r.Events, make([]*consentryv1.Event, 1001)...)
+		}, nil, codes.ResourceExhausted, ReasonBatchTooLarge, false},
+		{"long device field", func(r *consentryv1.IngestRequest) { r.Device.OsVersion = string(make([]byte, 300)) }, nil, codes.InvalidArgument, ReasonFieldTooLarge, false},
+		{"storage down", nil, pipeline.ErrStorageUnavailable, codes.Unavailable, ReasonStorageUnavailable, true},
+		{"overloaded", nil, pipeline.ErrOverloaded, codes.ResourceExhausted, ReasonOverloaded, true},
+		{"shutting down", nil, pipeline.ErrClosed, codes.Unavailable, ReasonShuttingDown, true},
+		{"deadline", nil, context.DeadlineExceeded, codes.DeadlineExceeded, "", false},
+		{"unexpected", nil, errors.New("boom"), codes.Internal, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.sink.err = tt.sink
+			req := f.gen.Batch(5, time.Now())
+			if tt.mutate != nil {
+				tt.mutate(req)
+			}
+			_, err := f.svc.Ingest(context.Background(), req)
+			st := status.Convert(err)
+			if st.Code() != tt.code {
+				t.Fatalf("code = %v (%v), want %v", st.Code(), err, tt.code)
+			}
+			var reason string
+			var retry bool
+			for _, d := range st.Details() {
+				switch d := d.(type) {
+				case *errdetails.ErrorInfo:
+					reason = d.GetReason()
+				case *errdetails.RetryInfo:
+					retry = d.GetRetryDelay().AsDuration() > 0
+				}
+			}
+			if reason != tt.reason || retry != tt.retry {
+				t.Fatalf("reason = %q retry = %v, want %q %v", reason, retry, tt.reason, tt.retry)
+			}
+			if f.sink.rows.Len() != 0 {
+				t.Fatalf("refused batch stored %d rows", f.sink.rows.Len())
+			}
+		})
+	}
+}
+
+func TestMalformedRequest(t *testing.T) {
+	f := newFixture(t)
+	var req consentryv1.IngestRequest
+	// Field 1 (consent_token) as a string holding invalid UTF-8.
+	bad := []byte{0x0a, 0x02, 0xff, 0xfe}
+	if err := newCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(bad)}, &req); err != nil {
+		t.Fatalf("codec failed the decode: %v", err)
+	}
+	_, err := f.svc.Ingest(context.Background(), &req)
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("err = %v, want InvalidArgument", err)
+	}
+	if f.rejects.n["_invalid/batch_malformed"] != 1 {
+		t.Fatalf("rejects = %v", f.rejects.n)
+	}
+	// A well-formed request is not marked.
+	good, _ := proto.Marshal(f.gen.Batch(1, time.Now()))
+	var ok consentryv1.IngestRequest
+	if err := newCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(good)}, &ok); err != nil || malformed(&ok) {
+		t.Fatalf("good request marked malformed: %v", err)
+	}
+}

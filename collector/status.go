@@ -1,0 +1,105 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/consentry/consentry/limits"
+	"github.com/consentry/consentry/pipeline"
+	"github.com/consentry/consentry/validate"
+)
+
+// ErrorDomain is the domain of every ErrorInfo the collector returns.
+const ErrorDomain = "consentry.dev"
+
+// Reasons in ErrorInfo details: what an SDK branches on.
+const (
+	ReasonBatchMalformed     = "BATCH_MALFORMED"
+	ReasonBatchTooLarge      = "BATCH_TOO_LARGE"
+	ReasonFieldTooLarge      = "FIELD_TOO_LARGE"
+	ReasonDeviceMissing      = "DEVICE_MISSING"
+	ReasonAppIDInvalid       = "APP_ID_INVALID"
+	ReasonSentAtMissing      = "SENT_AT_MISSING"
+	ReasonOverloaded         = "OVERLOADED"
+	ReasonStorageUnavailable = "STORAGE_UNAVAILABLE"
+	ReasonShuttingDown       = "SHUTTING_DOWN"
+)
+
+// errMalformed is returned for a request that could not be decoded.
+var errMalformed = errors.New("request could not be decoded as a consentry.v1.IngestRequest")
+
+// retryDelay is the delay suggested to clients on retryable errors.
+const retryDelay = time.Second
+
+// classification is how one error is reported: the gRPC code, the
+// ErrorInfo reason, whether a retry delay is suggested, and the reason
+// counted in the rejects table.
+type classification struct {
+	code   codes.Code
+	reason string
+	retry  bool
+	reject pipeline.Reason
+}
+
+// classify maps an error from a stage or the sink to how it is reported.
+// This is the one place errors become statuses.
+func classify(err error) classification {
+	switch {
+	case errors.Is(err, errMalformed):
+		return classification{codes.InvalidArgument, ReasonBatchMalformed, false, pipeline.ReasonBatchMalformed}
+	case errors.Is(err, limits.ErrBatchTooLarge):
+		return classification{codes.ResourceExhausted, ReasonBatchTooLarge, false, pipeline.ReasonBatchTooLarge}
+	case errors.Is(err, limits.ErrFieldTooLarge):
+		return classification{codes.InvalidArgument, ReasonFieldTooLarge, false, pipeline.ReasonBatchTooLarge}
+	case errors.Is(err, validate.ErrDeviceMissing):
+		return classification{codes.InvalidArgument, ReasonDeviceMissing, false, pipeline.ReasonBatchMalformed}
+	case errors.Is(err, validate.ErrAppIDInvalid):
+		return classification{codes.InvalidArgument, ReasonAppIDInvalid, false, pipeline.ReasonBatchMalformed}
+	case errors.Is(err, validate.ErrSentAtMissing):
+		return classification{codes.InvalidArgument, ReasonSentAtMissing, false, pipeline.ReasonBatchMalformed}
+	case errors.Is(err, pipeline.ErrOverloaded):
+		return classification{codes.ResourceExhausted, ReasonOverloaded, true, pipeline.ReasonStorageUnavailable}
+	case errors.Is(err, pipeline.ErrStorageUnavailable):
+		return classification{codes.Unavailable, ReasonStorageUnavailable, true, pipeline.ReasonStorageUnavailable}
+	case errors.Is(err, pipeline.ErrClosed):
+		return classification{codes.Unavailable, ReasonShuttingDown, true, pipeline.ReasonStorageUnavailable}
+	case errors.Is(err, context.DeadlineExceeded):
+		return classification{codes.DeadlineExceeded, "", false, pipeline.ReasonStorageUnavailable}
+	case errors.Is(err, context.Canceled):
+		return classification{codes.Canceled, "", false, pipeline.ReasonStorageUnavailable}
+	default:
+		return classification{codes.Internal, "", false, pipeline.ReasonStorageUnavailable}
+	}
+}
+
+// toStatus converts err to a gRPC status error with an ErrorInfo and, for
+// retryable errors, a RetryInfo. The message is err's text, which by
+// convention names fields and sizes, never payload values.
+func toStatus(err error) error {
+	c := classify(err)
+	msg := err.Error()
+	if c.code == codes.Internal {
+		msg = "internal error"
+	}
+	st := status.New(c.code, msg)
+	var details []protoadapt.MessageV1
+	if c.reason != "" {
+		details = append(details, &errdetails.ErrorInfo{Reason: c.reason, Domain: ErrorDomain})
+	}
+	if c.retry {
+		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(retryDelay)})
+	}
+	if len(details) > 0 {
+		if withDetails, derr := st.WithDetails(details...); derr == nil {
+			st = withDetails
+		}
+	}
+	return st.Err()
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what Consentry's build, demo and tests need on a fresh Debian 12
+# machine with Go: ClickHouse (server and client) and protoc from Debian,
+# and chDB's library (ClickHouse 26.x in-process, for schema tests) from npm
+# into .cache/chdb. Idempotent: installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CHDB_VERSION=26.7.3-stable.1
+
+need=()
+command -v clickhouse-server >/dev/null 2>&1 || command -v clickhouse >/dev/null 2>&1 || need+=(clickhouse-server)
+command -v clickhouse-client >/dev/null 2>&1 || command -v clickhouse >/dev/null 2>&1 || need+=(clickhouse-client)
+command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+if [ "${1:-}" = "--with-test-deps" ]; then
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "deps: installing ${need[*]} with apt" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if [ "${1:-}" = "--with-test-deps" ]; then
+  lib=.cache/chdb/node_modules/@chdb/lib-linux-x64-gnu/libchdb.so
+  if [ ! -f "$lib" ] || ! grep -q "\"version\": \"${CHDB_VERSION}\"" .cache/chdb/node_modules/@chdb/lib-linux-x64-gnu/package.json 2>/dev/null; then
+    echo "deps: installing @chdb/lib-linux-x64-gnu@${CHDB_VERSION} with npm into .cache/chdb" >&2
+    mkdir -p .cache/chdb
+    npm install --prefix .cache/chdb --no-save --no-audit --no-fund --loglevel=error "@chdb/lib-linux-x64-gnu@${CHDB_VERSION}" >/dev/null
+  fi
+fi

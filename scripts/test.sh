@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test: installs what the tests need (ClickHouse, protoc, chDB),
+# checks the generated protobuf code is current, vets, and runs unit,
+# integration (real ClickHouse 18.16 servers started in temp folders) and
+# chDB (ClickHouse 26.x) tests with the race detector. Leaves no server
+# running. Usage: scripts/test.sh [go test flags...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/deps.sh --with-test-deps
+export CONSENTRY_CHDB_LIB="$PWD/.cache/chdb/node_modules/@chdb/lib-linux-x64-gnu/libchdb.so"
+
+echo "== generated code is current" >&2
+./scripts/check-generated.sh
+
+echo "== go vet" >&2
+go vet ./...
+
+echo "== go test" >&2
+go test -race -count=1 -timeout 30m "$@" ./...
