@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# End-to-end benchmark: events stored per second through gRPC with 16
+# End-to-end benchmark: events stored per second through gRPC with 64
 # concurrent clients into a real ClickHouse, beside the raw clickhouse-go
 # insert ceiling measured in the same run, their ratio, and p50/p99
-# acknowledgement latency. Prints benchstat's summary of 5 runs.
+# acknowledgement latency. Prints benchstat's summary of 6 runs.
 # Usage: scripts/bench.sh [requests per run, default 400]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
 n=${1:-400}
 out=${BENCH_OUT:-bench-e2e.txt}
-go test -run '^$' -bench BenchmarkEndToEnd -benchtime "${n}x" -count 5 ./collector/ | tee "$out"
+go test -run '^$' -bench BenchmarkEndToEnd -benchtime "${n}x" -count 6 ./collector/ | tee "$out"
 go tool benchstat "$out"

@@ -32,7 +32,12 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr, os.LookupEnv); err != nil {
+	// gRPC's own logs can hold peer addresses: scrub them like payloads.
+	// grpclog's logger must be set before any gRPC activity, hence here.
+	installGRPCLog := func(log *zap.Logger) {
+		grpclog.SetLoggerV2(grpclogz.New(log.Named("grpc"), anonymizer.NewScrubber().Scrub))
+	}
+	if err := run(ctx, os.Args[1:], os.Stderr, os.LookupEnv, installGRPCLog); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "consentryd:", err)
 		}
@@ -109,7 +114,9 @@ Flags:
 	return o, nil
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer, lookup func(string) (string, bool)) error {
+// run runs the collector until ctx ends. onLogger, if not nil, is called
+// with the logger before anything else starts.
+func run(ctx context.Context, args []string, stderr io.Writer, lookup func(string) (string, bool), onLogger func(*zap.Logger)) error {
 	o, err := parseFlags(args, stderr, lookup)
 	if err != nil {
 		return err
@@ -123,8 +130,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, lookup func(strin
 		return err
 	}
 	o.cfg.Logger = log
-	// gRPC's own logs can hold peer addresses: scrub them like payloads.
-	grpclog.SetLoggerV2(grpclogz.New(log.Named("grpc"), anonymizer.NewScrubber().Scrub))
+	if onLogger != nil {
+		onLogger(log)
+	}
 	app, err := collector.New(ctx, o.cfg)
 	if err != nil {
 		return err
