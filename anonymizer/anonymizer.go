@@ -231,4 +231,3 @@ func isAlnum(s string) bool {
 	}
 	return true
 }
-

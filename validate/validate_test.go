@@ -105,7 +105,9 @@ func nan() float64 {
 
 func TestDuplicateEventIDs(t *testing.T) {
 	st, _ := New(Config{})
-	e := func() *consentryv1.Event { return &consentryv1.Event{EventId: id(1), AgeMs: ptr(int64(0)), Payload: gesture()} }
+	e := func() *consentryv1.Event {
+		return &consentryv1.Event{EventId: id(1), AgeMs: ptr(int64(0)), Payload: gesture()}
+	}
 	b := pipeline.NewBatch(&consentryv1.IngestRequest{
 		Device: &consentryv1.DeviceContext{AppId: "a"}, SentAtUnixMs: now.UnixMilli(), Events: []*consentryv1.Event{e(), e()},
 	}, now, netip.Addr{})

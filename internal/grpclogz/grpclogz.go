@@ -44,7 +44,9 @@ func (l *Logger) Info(args ...any) { l.write(zap.DebugLevel, args...) }
 func (l *Logger) Infoln(args ...any) { l.write(zap.DebugLevel, fmt.Sprintln(args...)) }
 
 // Infof logs at debug level.
-func (l *Logger) Infof(format string, args ...any) { l.write(zap.DebugLevel, fmt.Sprintf(format, args...)) }
+func (l *Logger) Infof(format string, args ...any) {
+	l.write(zap.DebugLevel, fmt.Sprintf(format, args...))
+}
 
 // Warning logs at warn level.
 func (l *Logger) Warning(args ...any) { l.write(zap.WarnLevel, args...) }
@@ -53,7 +55,9 @@ func (l *Logger) Warning(args ...any) { l.write(zap.WarnLevel, args...) }
 func (l *Logger) Warningln(args ...any) { l.write(zap.WarnLevel, fmt.Sprintln(args...)) }
 
 // Warningf logs at warn level.
-func (l *Logger) Warningf(format string, args ...any) { l.write(zap.WarnLevel, fmt.Sprintf(format, args...)) }
+func (l *Logger) Warningf(format string, args ...any) {
+	l.write(zap.WarnLevel, fmt.Sprintf(format, args...))
+}
 
 // Error logs at error level.
 func (l *Logger) Error(args ...any) { l.write(zap.ErrorLevel, args...) }
@@ -62,7 +66,9 @@ func (l *Logger) Error(args ...any) { l.write(zap.ErrorLevel, args...) }
 func (l *Logger) Errorln(args ...any) { l.write(zap.ErrorLevel, fmt.Sprintln(args...)) }
 
 // Errorf logs at error level.
-func (l *Logger) Errorf(format string, args ...any) { l.write(zap.ErrorLevel, fmt.Sprintf(format, args...)) }
+func (l *Logger) Errorf(format string, args ...any) {
+	l.write(zap.ErrorLevel, fmt.Sprintf(format, args...))
+}
 
 // Fatal logs at error level and exits, as grpclog requires.
 func (l *Logger) Fatal(args ...any) { l.write(zap.ErrorLevel, args...); _ = l.log.Sync(); os.Exit(1) }
