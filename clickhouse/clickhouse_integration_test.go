@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"reflect"
@@ -25,21 +24,7 @@ import (
 // CI); nil under -short. Each test uses a database of its own.
 var shared *chserver.Server
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	srv, stop, err := chtest.StartMain("")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	shared = srv
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(chtest.Main(m, &shared)) }
 
 // testDB returns a database name for t, dropping any left by an earlier run.
 func testDB(t testing.TB) string {

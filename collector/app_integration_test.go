@@ -124,12 +124,16 @@ func (h *harness) total(t testing.TB) uint64 {
 
 var eventTables = []string{"sessions", "gestures", "crashes", "custom_events", "diagnostics"}
 
+// shared is the ClickHouse server of this test binary; nil under -short.
+// Each harness uses a database of its own.
+var shared *chserver.Server
+
+func TestMain(m *testing.M) { os.Exit(chtest.Main(m, &shared)) }
+
 func server(t testing.TB) *chserver.Server {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs ClickHouse")
-	}
-	return chtest.Start(t)
+	chtest.Require(t, shared)
+	return shared
 }
 
 func TestEndToEndStoresEveryKind(t *testing.T) {

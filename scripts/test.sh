@@ -13,6 +13,12 @@ export CONSENTRY_CHDB_LIB="$PWD/.cache/chdb/node_modules/@chdb/lib-linux-x64-gnu
 echo "== generated code is current" >&2
 ./scripts/check-generated.sh
 
+echo "== gofmt" >&2
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
+if [ -n "$unformatted" ]; then
+  echo "not gofmt-formatted:" >&2; echo "$unformatted" >&2; exit 1
+fi
+
 echo "== go vet" >&2
 go vet ./...
 

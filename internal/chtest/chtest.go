@@ -40,6 +40,7 @@ package chtest
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -81,6 +82,27 @@ func Start(tb testing.TB) *chserver.Server {
 		}
 	})
 	return srv
+}
+
+// Main runs a test binary's tests with one server shared by all of them,
+// started before and stopped after; *shared is set to it (nil under
+// -short, when the tests that need it skip through Require). It returns
+// the exit code. Use it as the whole TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(chtest.Main(m, &shared)) }
+func Main(m *testing.M, shared **chserver.Server) int {
+	flag.Parse()
+	if testing.Short() {
+		return m.Run()
+	}
+	srv, stop, err := StartMain("")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer stop()
+	*shared = srv
+	return m.Run()
 }
 
 // StartMain starts a server for a whole test binary, for use in TestMain,

@@ -2,8 +2,6 @@ package chtest_test
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"os"
 	"testing"
 
@@ -14,21 +12,7 @@ import (
 // shared is started by TestMain with chtest.StartMain; nil under -short.
 var shared *chserver.Server
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	srv, stop, err := chtest.StartMain("")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	shared = srv
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(chtest.Main(m, &shared)) }
 
 func TestStartAndConn(t *testing.T) {
 	srv := chtest.Start(t)
