@@ -59,6 +59,7 @@ func (s *Stage) common(b *pipeline.Batch) pipeline.Common {
 		OSName:      enumName(d.GetOsName(), "OS_NAME_"),
 		OSVersion:   s.short(d.GetOsVersion()),
 		Locale:      normalizeLocale(d.GetLocale()),
+		ConsentKey:  b.ConsentKey,
 	}
 	if b.HasScope(pipeline.ScopeLocation) {
 		c.Country, c.Region = coarseLocation(d.GetLocation())

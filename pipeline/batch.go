@@ -59,6 +59,10 @@ type Batch struct {
 	AppID string
 	// Scopes are the scopes the verified consent covers.
 	Scopes []Scope
+	// ConsentKey is the pseudonym stored with every row when the app's
+	// policy is erasable, else "" (see Common.ConsentKey). Set by the
+	// consent stage.
+	ConsentKey string
 	// ConsentState is the token's state as the consent stage saw it.
 	ConsentState consentryv1.ConsentState
 	// EventTimes holds each event's corrected time, set by the validate

@@ -62,6 +62,10 @@ type Common struct {
 	// Region is the ISO 3166-2 code, e.g. "AT-9", or "" when unknown or
 	// generalized away.
 	Region string
+	// ConsentKey is, for apps whose erasure policy is erasable, a keyed
+	// pseudonym of the consent id (hex HMAC-SHA-256 under a server secret)
+	// so the consent's rows can be erased; "" for anonymous apps.
+	ConsentKey string
 }
 
 // SessionRow is a stored session start or end.
