@@ -112,8 +112,8 @@ func TestMigrateIntegration(t *testing.T) {
 	if errA != nil || errB != nil {
 		t.Fatalf("concurrent Migrate: %v, %v", errA, errB)
 	}
-	if got := slices.Compact(slices.Sorted(slices.Values(append(appliedA, appliedB...)))); !slices.Equal(got, []int{1, 2}) {
-		t.Errorf("applied %v and %v, want 1 and 2 between them", appliedA, appliedB)
+	if got := slices.Compact(slices.Sorted(slices.Values(append(appliedA, appliedB...)))); !slices.Equal(got, []int{1, 2, 3, 4}) {
+		t.Errorf("applied %v and %v, want 1 to 4 between them", appliedA, appliedB)
 	}
 	again, err := a.Migrate(context.Background())
 	if err != nil || len(again) != 0 {
@@ -128,8 +128,8 @@ func TestMigrateIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := fmt.Sprint(tables)
-	want := "[{crashes ReplacingMergeTree} {custom_events ReplacingMergeTree} {diagnostics ReplacingMergeTree} {gestures ReplacingMergeTree} " +
-		"{rejects SummingMergeTree} {schema_migrations MergeTree} {sessions ReplacingMergeTree} {sessions_daily AggregatingMergeTree} {sessions_daily_mv MaterializedView}]"
+	want := "[{apps ReplacingMergeTree} {crashes ReplacingMergeTree} {custom_events ReplacingMergeTree} {diagnostics ReplacingMergeTree} {erasures MergeTree} {gestures ReplacingMergeTree} " +
+		"{rejects SummingMergeTree} {revocations ReplacingMergeTree} {schema_migrations MergeTree} {sessions ReplacingMergeTree} {sessions_daily AggregatingMergeTree} {sessions_daily_mv MaterializedView}]"
 	if got != want {
 		t.Errorf("tables:\n got %s\nwant %s", got, want)
 	}
@@ -204,7 +204,7 @@ func wantCommon(cm pipeline.Common, extra map[string]any) map[string]any {
 		"event_id": uuid.UUID(cm.EventID), "session_key": cm.SessionKey, "app_version": cm.AppVersion,
 		"app_build": cm.AppBuild, "sdk_version": cm.SDKVersion, "device_class": cm.DeviceClass,
 		"device_model": cm.DeviceModel, "os_name": cm.OSName, "os_version": cm.OSVersion,
-		"locale": cm.Locale, "country": cm.Country, "region": cm.Region,
+		"locale": cm.Locale, "country": cm.Country, "region": cm.Region, "consent_key": cm.ConsentKey,
 	}
 	for k, v := range extra {
 		m[k] = v
@@ -224,7 +224,13 @@ func testCommon(n byte, at time.Time) pipeline.Common {
 func TestInsertReadBack(t *testing.T) {
 	c := migrated(t, Config{})
 	at := time.Date(2025, 11, 28, 23, 59, 58, 0, time.UTC)
-	cm := func(n byte) pipeline.Common { return testCommon(n, at) }
+	cm := func(n byte) pipeline.Common {
+		c := testCommon(n, at)
+		if n%2 == 0 { // an erasable app's rows
+			c.ConsentKey = fmt.Sprintf("%064x", n)
+		}
+		return c
+	}
 	rows := &pipeline.Rows{
 		Sessions: []pipeline.SessionRow{
 			{Common: cm(1), Phase: "start"},

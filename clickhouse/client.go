@@ -9,7 +9,9 @@
 // requests into larger inserts, retries, and pushes back when ClickHouse
 // falls behind; Rejects counts the events that were not stored. Retention
 // is enforced by dropping day partitions (EnforceRetention), which works on
-// every version.
+// every version. A Client is also the consent store (consent.Store): it
+// keeps apps and revocations, and erases a revoked consent's rows by their
+// consent_key.
 //
 // See README.md for the tables and example queries.
 package clickhouse
@@ -44,6 +46,7 @@ const (
 	logKeyBackoff   = "backoff"
 	logKeyKeys      = "keys"
 	logKeyEvents    = "events"
+	logKeyApp       = "app"
 )
 
 // Client stores rows in one ClickHouse database. It is safe for concurrent

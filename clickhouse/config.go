@@ -33,6 +33,9 @@ const (
 	// DefaultAggregateRetentionDays is how long the rejects table and the
 	// aggregates keep rows.
 	DefaultAggregateRetentionDays = 400
+	// DefaultAuditRetentionDays is how long the erasures audit log keeps
+	// rows: three years.
+	DefaultAuditRetentionDays = 3 * 365
 
 	// DefaultMaxBatchRows is the size at which the writer seals a group of
 	// requests and inserts it.
@@ -167,7 +170,8 @@ type SchemaOptions struct {
 	Database string
 	// RetentionDays maps a table name (see Tables) to the days it keeps
 	// rows. Tables not named, or named with 0, keep the default: 90 days
-	// for event tables, 400 for the rejects table and the aggregates.
+	// for event tables, 400 for the rejects table and the aggregates, 1095
+	// for the erasures audit log.
 	RetentionDays map[string]int
 	// Cluster, if set, names the cluster (from the servers' remote_servers
 	// configuration) the schema is created on: every DDL statement gets ON

@@ -102,6 +102,13 @@ func lowCardType() chType {
 
 func textType() chType { return chType{legacy: "String", codec: "ZSTD(1)"} }
 
+// stringType is a plain String without a codec: for the small tables of
+// the consent store, where codecs and dictionaries buy nothing.
+func stringType() chType { return chType{legacy: "String"} }
+
+// timeType is a DateTime in UTC without a codec, for the small tables.
+func timeType() chType { return chType{legacy: "DateTime('UTC')"} }
+
 func dateType() chType { return chType{legacy: "Date"} }
 
 // eventTime is the corrected event time. Rows are sorted by event id within
@@ -128,6 +135,8 @@ func lowCardArrayType() chType {
 }
 
 func textArrayType() chType { return chType{legacy: "Array(String)", codec: "ZSTD(1)"} }
+
+func stringArrayType() chType { return chType{legacy: "Array(String)"} }
 
 func uint32ArrayType() chType { return chType{legacy: "Array(UInt32)", codec: "ZSTD(1)"} }
 

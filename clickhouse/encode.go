@@ -15,6 +15,29 @@ type column struct {
 	name    string
 	typ     chType
 	comment string
+	// dflt is the DEFAULT expression, e.g. "''"; "" for none. Columns
+	// added to existing tables have one, and the CREATE statement of a new
+	// table states the same, so upgraded and new tables are alike.
+	dflt string
+}
+
+// definition returns c as it appears in CREATE TABLE and in ALTER TABLE
+// ... ADD COLUMN on d's servers: name, type, default, the comment if
+// comment is set, and the codec on modern servers' storage tables. The
+// codec must follow the comment: servers reject the reverse.
+func (c column) definition(d Dialect, storage, comment bool) string {
+	var b strings.Builder
+	b.WriteString(c.name + " " + c.typ.in(d))
+	if c.dflt != "" {
+		b.WriteString(" DEFAULT " + c.dflt)
+	}
+	if comment {
+		b.WriteString(" COMMENT " + quote(c.comment))
+	}
+	if d.Modern && storage && c.typ.codec != "" {
+		b.WriteString(" CODEC(" + c.typ.codec + ")")
+	}
+	return b.String()
 }
 
 // field is a column of a table whose rows are inserted from Go values of
@@ -104,6 +127,21 @@ func lowCardCol[R any](name, comment string, get func(*R) string) field[R] {
 
 func textCol[R any](name, comment string, get func(*R) string) field[R] {
 	return scalar(name, textType(), comment, get)
+}
+
+func stringCol[R any](name, comment string, get func(*R) string) field[R] {
+	return scalar(name, stringType(), comment, get)
+}
+
+// timeCol stores a time as DateTime('UTC'), in whole seconds.
+func timeCol[R any](name, comment string, get func(*R) time.Time) field[R] {
+	return scalar(name, timeType(), comment, get)
+}
+
+// withDefault returns f with the DEFAULT expression dflt.
+func withDefault[R any](f field[R], dflt string) field[R] {
+	f.dflt = dflt
+	return f
 }
 
 // dateCol stores the UTC day of a time.

@@ -24,7 +24,14 @@ type Migration struct {
 	// Statements returns the DDL for a server of dialect d. Every statement
 	// must be idempotent (CREATE ... IF NOT EXISTS, ADD COLUMN IF NOT
 	// EXISTS, ...): a migration interrupted before its record was written
-	// runs again, and two collectors may run it at the same time.
+	// runs again, and two collectors may run it at the same time. 18.16
+	// has no ADD COLUMN IF NOT EXISTS: there, Migrate takes the error
+	// that the column already exists as success.
+	//
+	// The CREATE statements make the tables as the current schema has
+	// them, so a new database gets every column at once, and later
+	// migrations that add a column to an existing table change nothing
+	// there.
 	Statements func(d Dialect, o SchemaOptions) []string
 }
 
@@ -51,12 +58,40 @@ func Migrations() []Migration {
 				return append(s.sessionsDaily.create(d, s.opts), s.sessionsDailyView())
 			},
 		},
+		{
+			Version: 3,
+			Name:    "consent_key column on event tables",
+			Statements: func(d Dialect, o SchemaOptions) []string {
+				s := newSchema(o)
+				var stmts []string
+				for _, t := range s.eventTables() {
+					stmts = append(stmts, t.addColumn(d, s.opts, columnConsentKey)...)
+				}
+				return stmts
+			},
+		},
+		{
+			Version: 4,
+			Name:    "consent store: apps, revocations and erasures",
+			Statements: func(d Dialect, o SchemaOptions) []string {
+				s := newSchema(o)
+				var stmts []string
+				for _, t := range s.storeTables() {
+					stmts = append(stmts, t.create(d, s.opts)...)
+				}
+				return stmts
+			},
+		},
 	}
 }
 
 // Server error codes that a concurrent, idempotent CREATE may still report
-// when another process won the race.
+// when another process won the race, and that an ADD COLUMN without IF NOT
+// EXISTS reports for a column that exists: ILLEGAL_COLUMN on 18.16,
+// DUPLICATE_COLUMN on newer servers.
 const (
+	codeDuplicateColumn       = 15
+	codeIllegalColumn         = 44
 	codeTableAlreadyExists    = 57
 	codeDatabaseAlreadyExists = 82
 )
@@ -65,10 +100,18 @@ const (
 func (c *Client) execDDL(ctx context.Context, stmt string) error {
 	err := c.conn.Exec(ctx, stmt)
 	var ex *clickhouse.Exception
-	if errors.As(err, &ex) && (ex.Code == codeTableAlreadyExists || ex.Code == codeDatabaseAlreadyExists) {
+	if errors.As(err, &ex) && (ex.Code == codeTableAlreadyExists || ex.Code == codeDatabaseAlreadyExists ||
+		(ex.Code == codeIllegalColumn || ex.Code == codeDuplicateColumn) && columnExists(ex.Message)) {
 		return nil
 	}
 	return err
+}
+
+// columnExists reports whether a server's error message says that a column
+// to add exists already ("Cannot add column consent_key: column with this
+// name already exists"). ILLEGAL_COLUMN alone also means other errors.
+func columnExists(msg string) bool {
+	return strings.Contains(msg, "column with this name already exists")
 }
 
 // Migrate applies the migrations not yet recorded in schema_migrations, in
@@ -80,6 +123,12 @@ func (c *Client) execDDL(ctx context.Context, stmt string) error {
 // configured retention, so changing RetentionDays, or upgrading a server
 // that started on the legacy schema, takes effect.
 func (c *Client) Migrate(ctx context.Context) ([]int, error) {
+	return c.migrate(ctx, Migrations())
+}
+
+// migrate is Migrate with the migrations ms; tests apply the first few to
+// make a database as older versions left it.
+func (c *Client) migrate(ctx context.Context, ms []Migration) ([]int, error) {
 	o := c.schema.opts
 	for _, stmt := range c.schema.migrations.def.create(c.dialect, o) {
 		if err := c.execDDL(ctx, stmt); err != nil {
@@ -91,7 +140,7 @@ func (c *Client) Migrate(ctx context.Context) ([]int, error) {
 		return nil, err
 	}
 	var done []int
-	for _, m := range Migrations() {
+	for _, m := range ms {
 		if slices.Contains(applied, m.Version) {
 			continue
 		}
@@ -169,29 +218,39 @@ func (s *schema) ttlChanges(current map[string]string) []string {
 	o := s.opts
 	re := ttlRE()
 	var stmts []string
-	for _, t := range s.dataTables() {
-		days := o.retention(t)
+	for _, t := range append(s.dataTables(), s.revocations.def) {
+		ttl := t.ttl(o)
 		create, ok := current[t.storage(o)]
-		if t.day == "" || days == 0 || !ok {
+		if ttl == "" || !ok {
 			continue
 		}
 		alter := fmt.Sprintf("ALTER TABLE %s.%s%s ", o.Database, t.storage(o), onCluster(o))
+		if t.expiry != "" {
+			// A fixed expiry only needs adding to a table created on a
+			// server without TTL.
+			if !strings.Contains(create, "TTL "+ttl) {
+				stmts = append(stmts, alter+"MODIFY SETTING ttl_only_drop_parts = 1", alter+"MODIFY TTL "+ttl)
+			}
+			continue
+		}
 		m := re.FindStringSubmatch(create)
 		if m == nil {
 			// Created on a server without TTL, since upgraded.
 			stmts = append(stmts, alter+"MODIFY SETTING ttl_only_drop_parts = 1")
-		} else if n, _ := strconv.Atoi(m[2]); m[1] == t.day && n == days {
+		} else if n, _ := strconv.Atoi(m[2]); m[1] == t.day && n == o.retention(t) {
 			continue
 		}
-		stmts = append(stmts, alter+"MODIFY TTL "+ttlExpr(t.day, days))
+		stmts = append(stmts, alter+"MODIFY TTL "+ttl)
 	}
 	return stmts
 }
 
-// EnforceRetention drops the day partitions older than each table's
-// retention as of now and returns them as "table/YYYYMMDD". A table with a
+// EnforceRetention drops the partitions older than each table's retention
+// as of now and returns them as "table/YYYYMMDD" (or "table/YYYYMM" for
+// the erasures table, which is partitioned by month). A table with a
 // retention of N days keeps the partitions of the N days up to and
-// including now's UTC day, as its TTL does on servers that have one.
+// including now's UTC day, as its TTL does on servers that have one; a
+// month partition goes once its last day is older.
 //
 // It works on every server version. On a cluster it sees the partitions
 // of the connected server and drops them ON CLUSTER; partitions that exist
@@ -221,12 +280,12 @@ WHERE database = %s AND active AND table IN (%s) ORDER BY table, partition_id`,
 	var dropped []string
 	for _, p := range parts {
 		t := byStorage[p.Table]
-		day, err := time.Parse("20060102", p.PartitionID)
+		last, err := partitionLastDay(t, p.PartitionID)
 		if err != nil {
-			c.logger.Warn("partition id is not a day; skipped", zap.String(logKeyTable, p.Table), zap.String(logKeyPartition, p.PartitionID))
+			c.logger.Warn("partition id is not a day or month; skipped", zap.String(logKeyTable, p.Table), zap.String(logKeyPartition, p.PartitionID))
 			continue
 		}
-		if day.After(today.AddDate(0, 0, -o.retention(t))) {
+		if last.After(today.AddDate(0, 0, -o.retention(t))) {
 			continue
 		}
 		stmt := fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", o.Database, p.Table, onCluster(o), quote(p.PartitionID))
@@ -237,4 +296,17 @@ WHERE database = %s AND active AND table IN (%s) ORDER BY table, partition_id`,
 		dropped = append(dropped, t.name+"/"+p.PartitionID)
 	}
 	return dropped, nil
+}
+
+// partitionLastDay returns the last UTC day of t's partition with id
+// (YYYYMMDD, or YYYYMM if t is monthly).
+func partitionLastDay(t *tableDef, id string) (time.Time, error) {
+	if !t.monthly {
+		return time.Parse("20060102", id)
+	}
+	month, err := time.Parse("200601", id)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return month.AddDate(0, 1, -1), nil
 }

@@ -3,6 +3,9 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"math"
+	"strings"
+	"time"
 )
 
 // The queries below are the ones Consentry's tools run (consentry demo).
@@ -71,4 +74,95 @@ func toolQueries(db, app string) []string {
 		qs = append(qs, countRowsQuery(db, t, app))
 	}
 	return append(qs, latestCrashesQuery(db, app, 3))
+}
+
+// The consent store's queries (store.go) are built the same way, so the
+// tests run their text on both kinds of server too. Times are bound as
+// toDateTime(Unix seconds), which means the same instant whatever the
+// server's time zone.
+
+// dateTimeLiteral returns t as a DateTime expression, clamped to the range
+// of DateTime.
+func dateTimeLiteral(t time.Time) string {
+	return fmt.Sprintf("toDateTime(%d)", min(max(t.Unix(), 0), math.MaxUint32))
+}
+
+// appsQuery reads the latest version of every app. argMax rather than
+// FINAL: it needs no merge of parts at query time and gives the same
+// answer through a Distributed table.
+func appsQuery(db string) string {
+	return fmt.Sprintf(`SELECT app_id,
+       argMax(key_hash, version) AS latest_key_hash,
+       argMax(scopes, version) AS latest_scopes,
+       argMax(policy, version) AS latest_policy,
+       argMax(created_at, version) AS latest_created_at,
+       argMax(updated_at, version) AS latest_updated_at
+FROM %s.%s
+GROUP BY app_id
+ORDER BY app_id`, db, TableApps)
+}
+
+// revocationsQuery reads the revocations first recorded at or after since
+// whose tokens have not expired at now: one per consent, as its first
+// revocation recorded it. The rows of a consent carry its token's expiry,
+// so filtering on it before grouping only skips partitions.
+func revocationsQuery(db string, since, now time.Time) string {
+	return fmt.Sprintf(`SELECT consent_hash,
+       argMin(app_id, revoked_at) AS first_app_id,
+       min(revoked_at) AS first_revoked_at,
+       argMin(expires_at, revoked_at) AS first_expires_at,
+       argMin(erase, revoked_at) AS first_erase
+FROM %s.%s
+WHERE expires_at > %s
+GROUP BY consent_hash
+HAVING first_revoked_at >= %s
+ORDER BY first_revoked_at, consent_hash`, db, TableRevocations, dateTimeLiteral(now), dateTimeLiteral(since))
+}
+
+// expiredRevocationsQuery counts the revocations whose tokens expired
+// before now.
+func expiredRevocationsQuery(db string, now time.Time) string {
+	return fmt.Sprintf("SELECT count() FROM %s.%s WHERE expires_at < %s", db, TableRevocations, dateTimeLiteral(now))
+}
+
+// consentRowsQuery counts the rows of app stored under consentKey in each
+// of tables: one row of (table_name, consent_rows) per table.
+func consentRowsQuery(db string, tables []string, app, consentKey string) string {
+	parts := make([]string, len(tables))
+	for i, t := range tables {
+		parts[i] = fmt.Sprintf("SELECT %s AS table_name, count() AS consent_rows FROM %s.%s WHERE app_id = %s AND %s = %s",
+			quote(t), db, t, quote(app), columnConsentKey, quote(consentKey))
+	}
+	return strings.Join(parts, "\nUNION ALL\n")
+}
+
+// pendingMutationsQuery counts the unfinished mutations of tables in db
+// whose command contains marker, the parts they have left, and (on modern
+// servers, which record it) why the last attempt failed.
+func pendingMutationsQuery(d Dialect, db string, tables []string, marker string) string {
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = quote(t)
+	}
+	failure := "''"
+	if d.Modern {
+		failure = "max(latest_fail_reason)"
+	}
+	return fmt.Sprintf(`SELECT count() AS pending, toInt64(sum(parts_to_do)) AS parts, %s AS failure
+FROM system.mutations
+WHERE database = %s AND table IN (%s) AND is_done = 0 AND position(command, %s) > 0`,
+		failure, quote(db), strings.Join(names, ", "), quote(marker))
+}
+
+// storeQueries returns the text of the consent store's queries in db, so
+// tests can run them on each server.
+func storeQueries(d Dialect, db string) []string {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	return []string{
+		appsQuery(db),
+		revocationsQuery(db, now.AddDate(0, 0, -1), now),
+		expiredRevocationsQuery(db, now),
+		consentRowsQuery(db, EventTables(), "com.example.notes", "0a1b2c"),
+		pendingMutationsQuery(d, db, EventTables(), "0a1b2c"),
+	}
 }

@@ -2,9 +2,12 @@ package clickhouse
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/pipeline"
 )
 
@@ -32,10 +35,22 @@ const (
 	ViewSessionsDaily = "sessions_daily_mv"
 	// TableMigrations records the applied schema migrations.
 	TableMigrations = "schema_migrations"
+	// TableApps holds the registered apps, one row per version of each;
+	// reads take the latest.
+	TableApps = "apps"
+	// TableRevocations holds withdrawn consents, named by the hash of the
+	// consent id, until their tokens expire.
+	TableRevocations = "revocations"
+	// TableErasures is the audit log of erasures: what was deleted for
+	// which app and consent key, without any payload.
+	TableErasures = "erasures"
 )
 
-// Tables returns the names of the tables that hold data, in the order they
-// are created. Each is a valid key of SchemaOptions.RetentionDays.
+// Tables returns the names of the tables whose rows expire with age, in
+// the order they are created. Each is a valid key of
+// SchemaOptions.RetentionDays. The apps and revocations tables are not
+// among them: apps are kept until replaced, revocations until their tokens
+// expire (Client.PruneRevocations).
 func Tables() []string {
 	s := newSchema(SchemaOptions{})
 	var names []string
@@ -56,9 +71,20 @@ type tableDef struct {
 	engine string
 	// columns are the table's columns in insert order.
 	columns []column
-	// day is the Date or DateTime column whose UTC day partitions the table
-	// and bounds its retention; "" for unpartitioned tables.
+	// day is the Date or DateTime column whose UTC day (or month, if
+	// monthly) partitions the table and bounds its retention; "" for
+	// unpartitioned tables.
 	day string
+	// monthly partitions the table by the month of day instead of by its
+	// day, for tables that get few rows a day.
+	monthly bool
+	// engineArgs are the engine's arguments, e.g. the version column of a
+	// ReplacingMergeTree; "" for none.
+	engineArgs string
+	// expiry, if set, is the TTL expression of a table whose rows expire at
+	// a time they carry (e.g. a column), instead of after the configured
+	// retention.
+	expiry string
 	// primaryKey is a prefix of orderBy kept in the in-memory index; nil
 	// means all of orderBy.
 	primaryKey []string
@@ -95,22 +121,26 @@ func (t *tableDef) create(d Dialect, o SchemaOptions) []string {
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s\n(\n", o.Database, t.storage(o), onCluster(o))
 	t.writeColumns(&b, d, true)
 	b.WriteString(")\n")
-	engine := t.engine + "()"
+	engine := t.engine + "(" + t.engineArgs + ")"
 	if o.Cluster != "" {
-		engine = fmt.Sprintf("Replicated%s('/clickhouse/tables/{shard}/%s/%s', '{replica}')", t.engine, o.Database, t.storage(o))
+		args := ""
+		if t.engineArgs != "" {
+			args = ", " + t.engineArgs
+		}
+		engine = fmt.Sprintf("Replicated%s('/clickhouse/tables/{shard}/%s/%s', '{replica}'%s)", t.engine, o.Database, t.storage(o), args)
 	}
 	fmt.Fprintf(&b, "ENGINE = %s\n", engine)
 	if t.day != "" {
-		fmt.Fprintf(&b, "PARTITION BY toYYYYMMDD(%s)\n", t.day)
+		fmt.Fprintf(&b, "PARTITION BY %s\n", t.partitionExpr())
 	}
 	if t.primaryKey != nil {
 		fmt.Fprintf(&b, "PRIMARY KEY (%s)\n", strings.Join(t.primaryKey, ", "))
 	}
 	fmt.Fprintf(&b, "ORDER BY (%s)\n", strings.Join(t.orderBy, ", "))
-	if days := o.retention(t); d.Modern && t.day != "" && days > 0 {
-		fmt.Fprintf(&b, "TTL %s\n", ttlExpr(t.day, days))
-		// Rows of a day partition expire together: drop whole parts
-		// instead of rewriting them.
+	if ttl := t.ttl(o); d.Modern && ttl != "" {
+		fmt.Fprintf(&b, "TTL %s\n", ttl)
+		// Rows of a partition expire together: drop whole parts instead
+		// of rewriting them.
 		b.WriteString("SETTINGS ttl_only_drop_parts = 1\n")
 	}
 	if d.Modern {
@@ -136,15 +166,67 @@ func (t *tableDef) create(d Dialect, o SchemaOptions) []string {
 	return append(stmts, b.String())
 }
 
+// addColumn returns the statements that add t's column name to a table
+// created without it, where a new table has it: after the column before
+// it. Modern servers get ADD COLUMN IF NOT EXISTS with comment and codec.
+// 18.16 knows neither IF NOT EXISTS nor a comment in ADD COLUMN (it parses
+// the COMMENT clause and drops it): it gets a plain ADD COLUMN, whose
+// "already exists" error execDDL takes as success, then COMMENT COLUMN. On
+// a cluster both the storage and the Distributed table get the column.
+// name must be one of t's columns, and not the first.
+func (t *tableDef) addColumn(d Dialect, o SchemaOptions, name string) []string {
+	i := slices.IndexFunc(t.columns, func(c column) bool { return c.name == name })
+	if i < 1 {
+		panic(fmt.Sprintf("clickhouse: %s has no column %s after another", t.name, name))
+	}
+	c, after := t.columns[i], t.columns[i-1].name
+	type target struct {
+		table   string
+		storage bool
+	}
+	targets := []target{{t.storage(o), true}}
+	if o.Cluster != "" {
+		targets = append(targets, target{t.name, false})
+	}
+	var stmts []string
+	for _, tg := range targets {
+		alter := fmt.Sprintf("ALTER TABLE %s.%s%s ", o.Database, tg.table, onCluster(o))
+		if d.Modern {
+			stmts = append(stmts, alter+"ADD COLUMN IF NOT EXISTS "+c.definition(d, tg.storage, true)+" AFTER "+after)
+			continue
+		}
+		stmts = append(stmts,
+			alter+"ADD COLUMN "+c.definition(d, tg.storage, false)+" AFTER "+after,
+			alter+"COMMENT COLUMN "+c.name+" "+quote(c.comment))
+	}
+	return stmts
+}
+
+// partitionExpr is t's PARTITION BY expression.
+func (t *tableDef) partitionExpr() string {
+	if t.monthly {
+		return "toYYYYMM(" + t.day + ")"
+	}
+	return "toYYYYMMDD(" + t.day + ")"
+}
+
+// ttl returns t's TTL expression on servers that have TTL: its expiry, or
+// the configured retention on its day column; "" for none.
+func (t *tableDef) ttl(o SchemaOptions) string {
+	if t.expiry != "" {
+		return t.expiry
+	}
+	if days := o.retention(t); t.day != "" && days > 0 {
+		return ttlExpr(t.day, days)
+	}
+	return ""
+}
+
 // writeColumns writes t's column definitions; codecs only for tables that
 // store data.
 func (t *tableDef) writeColumns(b *strings.Builder, d Dialect, storage bool) {
 	for i, c := range t.columns {
-		fmt.Fprintf(b, "    %s %s COMMENT %s", c.name, c.typ.in(d), quote(c.comment))
-		// The codec must follow the comment: servers reject the reverse.
-		if d.Modern && storage && c.typ.codec != "" {
-			fmt.Fprintf(b, " CODEC(%s)", c.typ.codec)
-		}
+		b.WriteString("    " + c.definition(d, storage, true))
 		if i < len(t.columns)-1 {
 			b.WriteByte(',')
 		}
@@ -180,6 +262,15 @@ type rejectRow struct {
 	events uint64
 }
 
+// erasureRow is one row of the erasures table.
+type erasureRow struct {
+	erasedAt   time.Time
+	app        string
+	consentKey string
+	table      string
+	rows       uint64
+}
+
 // schema is the set of tables for one SchemaOptions.
 type schema struct {
 	opts          SchemaOptions
@@ -191,6 +282,9 @@ type schema struct {
 	rejects       *rowTable[rejectRow]
 	sessionsDaily *tableDef
 	migrations    *rowTable[migrationRow]
+	apps          *rowTable[consent.App]
+	revocations   *rowTable[consent.Revocation]
+	erasures      *rowTable[erasureRow]
 }
 
 // migrationRow is one row of the schema_migrations table.
@@ -201,12 +295,24 @@ type migrationRow struct {
 	serverVersion string
 }
 
-// dataTables returns the tables that hold data, in creation order.
+// dataTables returns the tables whose rows expire with age (see Tables),
+// in creation order.
 func (s *schema) dataTables() []*tableDef {
 	return []*tableDef{
 		s.sessions.def, s.gestures.def, s.crashes.def, s.customs.def, s.diagnostics.def,
-		s.rejects.def, s.sessionsDaily,
+		s.rejects.def, s.sessionsDaily, s.erasures.def,
 	}
+}
+
+// eventTables returns the tables that hold one row per event, in creation
+// order; their names are EventTables().
+func (s *schema) eventTables() []*tableDef {
+	return []*tableDef{s.sessions.def, s.gestures.def, s.crashes.def, s.customs.def, s.diagnostics.def}
+}
+
+// storeTables returns the tables of the consent store, in creation order.
+func (s *schema) storeTables() []*tableDef {
+	return []*tableDef{s.apps.def, s.revocations.def, s.erasures.def}
 }
 
 // The comments on columns and tables are what analysts read in
@@ -246,8 +352,15 @@ func commonFields[R any](c func(*R) *pipeline.Common) []field[R] {
 			func(r *R) string { return c(r).Country }),
 		lowCardCol("region", "ISO 3166-2 first-level region code, e.g. AT-9; empty when unknown or generalized away.",
 			func(r *R) string { return c(r).Region }),
+		// Added to existing tables by migration 3, after region.
+		withDefault(textCol(columnConsentKey, "For apps whose erasure policy is erasable: a keyed pseudonym of the consent (HMAC-SHA-256 under a server secret), so a revoked consent's rows can be erased; empty for anonymous apps, whose rows carry no link to any consent.",
+			func(r *R) string { return c(r).ConsentKey }), "''"),
 	}
 }
+
+// columnConsentKey is the event tables' column that Client.Erase deletes
+// by.
+const columnConsentKey = "consent_key"
 
 // eventTable returns the description of an event table whose rows are
 // merged on (app_id, event_date, keys..., event_id).
@@ -414,18 +527,18 @@ func newSchema(o SchemaOptions) *schema {
 		comment: "Sessions per day, app version, OS and region, filled from sessions by sessions_daily_mv. Read the aggregate columns with sumMerge and uniqMerge, grouping by the key columns.",
 		engine:  "AggregatingMergeTree",
 		columns: []column{
-			{"event_date", dateType(), "UTC day of the session events."},
-			{"app_id", lowCardType(), "App id as registered with the collector."},
-			{"app_version", lowCardType(), "App's user-visible version."},
-			{"os_name", lowCardType(), "Operating system family."},
-			{"os_version", lowCardType(), "Operating system version."},
-			{"country", lowCardType(), "ISO 3166-1 alpha-2 country code; empty when unknown."},
-			{"region", lowCardType(), "ISO 3166-2 region code; empty when unknown."},
-			{"starts", aggregateType("sum", "UInt64"), "Session starts: sumMerge(starts)."},
-			{"ends", aggregateType("sum", "UInt64"), "Session ends: sumMerge(ends)."},
-			{"sessions", aggregateType("uniq", "UInt64"), "Distinct sessions (by session_key, approximate, ignoring events without a session): uniqMerge(sessions)."},
-			{"total_duration_ms", aggregateType("sum", "UInt64"), "Sum of the ended sessions' lengths in milliseconds: sumMerge(total_duration_ms)."},
-			{"total_foreground_ms", aggregateType("sum", "UInt64"), "Sum of the ended sessions' foreground times in milliseconds: sumMerge(total_foreground_ms)."},
+			{name: "event_date", typ: dateType(), comment: "UTC day of the session events."},
+			{name: "app_id", typ: lowCardType(), comment: "App id as registered with the collector."},
+			{name: "app_version", typ: lowCardType(), comment: "App's user-visible version."},
+			{name: "os_name", typ: lowCardType(), comment: "Operating system family."},
+			{name: "os_version", typ: lowCardType(), comment: "Operating system version."},
+			{name: "country", typ: lowCardType(), comment: "ISO 3166-1 alpha-2 country code; empty when unknown."},
+			{name: "region", typ: lowCardType(), comment: "ISO 3166-2 region code; empty when unknown."},
+			{name: "starts", typ: aggregateType("sum", "UInt64"), comment: "Session starts: sumMerge(starts)."},
+			{name: "ends", typ: aggregateType("sum", "UInt64"), comment: "Session ends: sumMerge(ends)."},
+			{name: "sessions", typ: aggregateType("uniq", "UInt64"), comment: "Distinct sessions (by session_key, approximate, ignoring events without a session): uniqMerge(sessions)."},
+			{name: "total_duration_ms", typ: aggregateType("sum", "UInt64"), comment: "Sum of the ended sessions' lengths in milliseconds: sumMerge(total_duration_ms)."},
+			{name: "total_foreground_ms", typ: aggregateType("sum", "UInt64"), comment: "Sum of the ended sessions' foreground times in milliseconds: sumMerge(total_foreground_ms)."},
 		},
 		day:       "event_date",
 		orderBy:   []string{"app_id", "event_date", "app_version", "os_name", "os_version", "country", "region"},
@@ -450,7 +563,101 @@ func newSchema(o SchemaOptions) *schema {
 			textCol("server_version", "Version of the server that applied it; it decides the dialect of the DDL.",
 				func(r *migrationRow) string { return r.serverVersion }),
 		})
+
+	s.apps = newRowTable(o.Database,
+		&tableDef{
+			name:    TableApps,
+			comment: "Apps registered with the collector, one row per version of each: read the latest with argMax(column, version) grouped by app_id. Holds a hash of each app's key, never the key.",
+			// Merges keep the highest version of each app.
+			engine:     "ReplacingMergeTree",
+			engineArgs: "version",
+			orderBy:    []string{"app_id"},
+			shardKey:   "sipHash64(app_id)",
+		},
+		[]field[consent.App]{
+			stringCol("app_id", "App id as apps send it, e.g. com.example.notes.",
+				func(a *consent.App) string { return a.ID }),
+			stringCol("key_hash", "Hex SHA-256 of the app's key (consent.HashAppKey); the key itself is never stored.",
+				func(a *consent.App) string { return a.KeyHash }),
+			array("scopes", stringArrayType(), "Scopes the app may ask its users for: analytics, crash_reports, location.",
+				func(dst []string, a *consent.App) []string {
+					for _, sc := range a.Scopes {
+						dst = append(dst, string(sc))
+					}
+					return dst
+				}),
+			stringCol("policy", "Erasure policy: anonymous (rows carry no link to a consent) or erasable (rows carry consent_key, so a revoked consent's rows can be erased).",
+				func(a *consent.App) string { return string(a.Policy) }),
+			timeCol("created_at", "When the app was registered (UTC).",
+				func(a *consent.App) time.Time { return a.CreatedAt }),
+			timeCol("updated_at", "When this version of the app was made (UTC).",
+				func(a *consent.App) time.Time { return a.UpdatedAt }),
+			uint64Col("version", "updated_at in Unix nanoseconds: merges keep, and reads take, the row with the highest version of each app.",
+				func(a *consent.App) uint64 { return uint64(a.UpdatedAt.UnixNano()) }),
+		})
+
+	s.revocations = newRowTable(o.Database,
+		&tableDef{
+			name:    TableRevocations,
+			comment: "Withdrawn consents, named by the SHA-256 of the consent id (never the id), kept until the consent's token expires. The first revocation of a consent counts: read argMin(column, revoked_at) grouped by consent_hash.",
+			// Revoking twice leaves two rows until they merge; the version
+			// makes the merge keep the first revocation.
+			engine:     "ReplacingMergeTree",
+			engineArgs: "version",
+			// Revocations expire with their tokens: PruneRevocations drops
+			// whole months that have passed.
+			day:      "expires_at",
+			monthly:  true,
+			expiry:   "expires_at",
+			orderBy:  []string{"consent_hash"},
+			shardKey: "sipHash64(consent_hash)",
+		},
+		[]field[consent.Revocation]{
+			stringCol("consent_hash", "Hex SHA-256 of the consent id (consent.HashConsentID); the id itself is never stored.",
+				func(r *consent.Revocation) string { return r.ConsentHash }),
+			lowCardCol("app_id", "App the consent was given to.",
+				func(r *consent.Revocation) string { return r.AppID }),
+			timeCol("revoked_at", "When the consent was withdrawn (UTC).",
+				func(r *consent.Revocation) time.Time { return r.RevokedAt }),
+			timeCol("expires_at", "When the consent's token expires (UTC); the revocation is forgotten after it, as the token is refused anyway. The table is partitioned by its month.",
+				func(r *consent.Revocation) time.Time { return r.ExpiresAt }),
+			boolCol("erase", "1 if erasure of the consent's rows was asked, else 0.",
+				func(r *consent.Revocation) bool { return r.Erase }),
+			uint32Col("version", "4294967295 minus revoked_at in Unix seconds: merges keep the row with the highest version, the first revocation.",
+				func(r *consent.Revocation) uint32 { return revocationVersion(r.RevokedAt) }),
+		})
+
+	s.erasures = newRowTable(o.Database,
+		&tableDef{
+			name:      TableErasures,
+			comment:   "Audit log of erasures (Client.Erase): one row per event table and erasure, with the number of rows deleted; no payload.",
+			engine:    "MergeTree",
+			day:       "erased_at",
+			monthly:   true,
+			orderBy:   []string{"app_id", "erased_at"},
+			retention: DefaultAuditRetentionDays,
+			shardKey:  "rand()",
+		},
+		[]field[erasureRow]{
+			timeCol("erased_at", "When the deletion was complete (UTC); the table is partitioned by its month.",
+				func(r *erasureRow) time.Time { return r.erasedAt }),
+			lowCardCol("app_id", "App whose rows were erased.",
+				func(r *erasureRow) string { return r.app }),
+			stringCol("consent_key", "Keyed pseudonym of the consent whose rows were erased, as the event tables stored it in consent_key.",
+				func(r *erasureRow) string { return r.consentKey }),
+			lowCardCol("table_name", "Event table the rows were deleted from.",
+				func(r *erasureRow) string { return r.table }),
+			uint64Col("rows", "Rows deleted from table_name; 0 when it held none.",
+				func(r *erasureRow) uint64 { return r.rows }),
+		})
 	return s
+}
+
+// revocationVersion is the version column of a revocation: later
+// revocations get lower versions. revokedAt must be a DateTime (see
+// checkDateTime).
+func revocationVersion(revokedAt time.Time) uint32 {
+	return uint32(math.MaxUint32 - revokedAt.Unix())
 }
 
 // sessionsDailyView returns the statement creating the materialized view

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/consentry/consentry/internal/chdb"
 )
@@ -54,12 +55,13 @@ func TestSchemaOnChDB(t *testing.T) {
 			if row[1] == "" {
 				t.Errorf("table %s has no comment", row[0])
 			}
-			if row[0] != TableMigrations && !strings.Contains(row[2], "TTL ") {
+			if row[0] != TableMigrations && row[0] != TableApps && !strings.Contains(row[2], "TTL ") {
 				t.Errorf("table %s has no TTL: %s", row[0], row[2])
 			}
 		}
 		ch.runReadmeQueries("consentry")
 		ch.runToolQueries("consentry")
+		ch.runStoreQueries(modern, "consentry")
 	})
 	t.Run("legacy", func(t *testing.T) {
 		ch.t = t
@@ -68,13 +70,42 @@ func TestSchemaOnChDB(t *testing.T) {
 		ch.exercise(o)
 		ch.runReadmeQueries("consentry_legacy")
 		ch.runToolQueries("consentry_legacy")
+		ch.runStoreQueries(legacy, "consentry_legacy")
+	})
+	t.Run("upgrade", func(t *testing.T) {
+		ch.t = t
+		// A database of migrations 1 and 2, as an earlier version made it,
+		// upgraded, has the columns of a new one.
+		for _, d := range []Dialect{modern, legacy} {
+			o := SchemaOptions{Database: "consentry_upgrade_" + map[bool]string{true: "modern", false: "legacy"}[d.Modern]}
+			ch.exec("CREATE DATABASE IF NOT EXISTS " + o.Database)
+			for _, m := range Migrations()[:2] {
+				for _, stmt := range m.Statements(d, o) {
+					ch.exec(stmt)
+				}
+			}
+			for _, table := range EventTables() {
+				ch.exec(fmt.Sprintf("ALTER TABLE %s.%s DROP COLUMN consent_key", o.Database, table))
+			}
+			ch.migrate(d, o)
+			fresh := "consentry"
+			if !d.Modern {
+				fresh = "consentry_legacy"
+			}
+			q := "SELECT table, name, type, default_kind, default_expression, comment, compression_codec FROM system.columns WHERE database = '%s' ORDER BY table, position"
+			got, want := ch.rows(fmt.Sprintf(q, o.Database)), ch.rows(fmt.Sprintf(q, fresh))
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%s: upgraded columns\n%v\nnew\n%v", d, got, want)
+			}
+		}
 	})
 	t.Run("retention", func(t *testing.T) {
 		ch.t = t
 		// A changed retention, and a schema created on an old server
 		// that was then upgraded, both get the configured TTL.
 		ch.syncTTL(SchemaOptions{Database: "consentry", RetentionDays: map[string]int{TableSessions: 30}}, 1)
-		ch.syncTTL(SchemaOptions{Database: "consentry_legacy"}, 2*len(Tables()))
+		// Every table with a TTL, the revocations too.
+		ch.syncTTL(SchemaOptions{Database: "consentry_legacy"}, 2*len(Tables())+2)
 	})
 }
 
@@ -108,7 +139,8 @@ func (c *chdbRunner) rows(sql string) [][]string {
 }
 
 // migrate applies every migration, twice: the second run must change
-// nothing.
+// nothing. As Migrate does, it takes the error that a column to add exists
+// as success: the legacy dialect's ADD COLUMN has no IF NOT EXISTS.
 func (c *chdbRunner) migrate(d Dialect, o SchemaOptions) {
 	c.t.Helper()
 	c.exec("CREATE DATABASE IF NOT EXISTS " + o.Database)
@@ -116,7 +148,9 @@ func (c *chdbRunner) migrate(d Dialect, o SchemaOptions) {
 		c.exec(newSchema(o).migrations.def.create(d, o)[0])
 		for _, m := range Migrations() {
 			for _, stmt := range m.Statements(d, o) {
-				c.exec(stmt)
+				if err := c.db.Exec(context.Background(), stmt); err != nil && !(strings.Contains(stmt, " ADD COLUMN ") && columnExists(err.Error())) {
+					c.t.Fatalf("%v\n%s", err, stmt)
+				}
 			}
 		}
 	}
@@ -133,6 +167,8 @@ func literal(col column) string {
 		return "42"
 	case "minute":
 		return "toStartOfMinute(now())"
+	case "expires_at":
+		return "now() + 3600"
 	}
 	switch col.typ.legacy {
 	case "String":
@@ -160,7 +196,8 @@ func literal(col column) string {
 func (c *chdbRunner) exercise(o SchemaOptions) {
 	c.t.Helper()
 	s := newSchema(o)
-	for _, def := range []*tableDef{s.sessions.def, s.gestures.def, s.crashes.def, s.customs.def, s.diagnostics.def, s.rejects.def, s.migrations.def} {
+	for _, def := range []*tableDef{s.sessions.def, s.gestures.def, s.crashes.def, s.customs.def, s.diagnostics.def, s.rejects.def, s.migrations.def,
+		s.apps.def, s.revocations.def, s.erasures.def} {
 		var values []string
 		for _, col := range def.columns {
 			values = append(values, literal(col))
@@ -168,7 +205,7 @@ func (c *chdbRunner) exercise(o SchemaOptions) {
 		c.exec(fmt.Sprintf("INSERT INTO %s.%s (%s) VALUES (%s)", o.Database, def.name,
 			strings.Join(def.columnNames(), ", "), strings.Join(values, ", ")))
 	}
-	for _, def := range append(s.dataTables(), s.migrations.def) {
+	for _, def := range append(s.dataTables(), s.migrations.def, s.apps.def, s.revocations.def) {
 		rows := c.rows(fmt.Sprintf("SELECT * FROM %s.%s", o.Database, def.name))
 		if len(rows) != 1 || len(rows[0]) != len(def.columns) {
 			c.t.Errorf("%s: %d rows %v, want 1 row of %d columns", def.name, len(rows), rows, len(def.columns))
@@ -227,6 +264,25 @@ func (c *chdbRunner) runToolQueries(database string) {
 	c.t.Helper()
 	for _, q := range toolQueries(database, "com.example.notes") {
 		c.rows(q)
+	}
+}
+
+// runStoreQueries runs the consent store's queries in database and checks
+// that the rows exercise inserted read back.
+func (c *chdbRunner) runStoreQueries(d Dialect, database string) {
+	c.t.Helper()
+	for _, q := range storeQueries(d, database) {
+		c.rows(q)
+	}
+	now := time.Now()
+	if got := c.rows(appsQuery(database)); len(got) != 1 || got[0][0] != "app_id" || got[0][2] != "['a','b']" {
+		c.t.Errorf("apps: %v", got)
+	}
+	if got := c.rows(revocationsQuery(database, now.Add(-time.Hour), now)); len(got) != 1 || got[0][0] != "consent_hash" {
+		c.t.Errorf("revocations: %v", got)
+	}
+	if got := c.rows(consentRowsQuery(database, EventTables(), "app_id", "consent_key")); len(got) != len(EventTables()) || got[0][1] != "1" {
+		c.t.Errorf("consent rows: %v", got)
 	}
 }
 

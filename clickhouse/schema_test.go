@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -10,7 +11,7 @@ import (
 
 // ddlColumn is a column definition parsed from a CREATE TABLE statement.
 type ddlColumn struct {
-	name, typ, comment, codec string
+	name, typ, dflt, comment, codec string
 }
 
 // ddlTable is a CREATE TABLE statement, parsed.
@@ -22,7 +23,7 @@ type ddlTable struct {
 
 var (
 	createRE = regexp.MustCompile(`(?s)^CREATE TABLE IF NOT EXISTS (\w+\.\w+)(?: ON CLUSTER \w+)?\n\(\n(.*)\n\)\n(.*)$`)
-	columnRE = regexp.MustCompile(`^    (\w+) (.+?) COMMENT '((?:[^'\\]|\\.)*)'(?: CODEC\((.+)\))?(,?)$`)
+	columnRE = regexp.MustCompile(`^    (\w+) (.+?)(?: DEFAULT (.+?))? COMMENT '((?:[^'\\]|\\.)*)'(?: CODEC\((.+)\))?(,?)$`)
 	insertRE = regexp.MustCompile(`^INSERT INTO (\w+\.\w+) \((.*)\)$`)
 )
 
@@ -40,10 +41,10 @@ func parseCreate(t *testing.T, stmt string) ddlTable {
 		if c == nil {
 			t.Fatalf("%s: column line %q lacks a type or a COMMENT", tbl.name, line)
 		}
-		if last := i == len(lines)-1; (c[5] == ",") == last {
+		if last := i == len(lines)-1; (c[6] == ",") == last {
 			t.Fatalf("%s: column line %q: misplaced comma", tbl.name, line)
 		}
-		tbl.columns = append(tbl.columns, ddlColumn{name: c[1], typ: c[2], comment: c[3], codec: c[4]})
+		tbl.columns = append(tbl.columns, ddlColumn{name: c[1], typ: c[2], dflt: c[3], comment: c[4], codec: c[5]})
 	}
 	return tbl
 }
@@ -87,7 +88,7 @@ func dialects(t *testing.T) []Dialect {
 }
 
 func TestTables(t *testing.T) {
-	want := []string{"sessions", "gestures", "crashes", "custom_events", "diagnostics", "rejects", "sessions_daily"}
+	want := []string{"sessions", "gestures", "crashes", "custom_events", "diagnostics", "rejects", "sessions_daily", "erasures"}
 	if got := Tables(); !slices.Equal(got, want) {
 		t.Errorf("Tables() = %v, want %v", got, want)
 	}
@@ -96,8 +97,8 @@ func TestTables(t *testing.T) {
 func TestEveryColumnHasAComment(t *testing.T) {
 	for _, d := range dialects(t) {
 		tables := creates(t, d, SchemaOptions{})
-		if len(tables) != 8 {
-			t.Errorf("%s: %d tables, want 8", d, len(tables))
+		if len(tables) != 11 {
+			t.Errorf("%s: %d tables, want 11", d, len(tables))
 		}
 		for name, tbl := range tables {
 			seen := make(map[string]bool)
@@ -124,6 +125,9 @@ func TestInsertColumnsMatchDDL(t *testing.T) {
 		"diagnostics":       s.diagnostics.insertSQL,
 		"rejects":           s.rejects.insertSQL,
 		"schema_migrations": s.migrations.insertSQL,
+		"apps":              s.apps.insertSQL,
+		"revocations":       s.revocations.insertSQL,
+		"erasures":          s.erasures.insertSQL,
 	}
 	for _, d := range dialects(t) {
 		tables := creates(t, d, SchemaOptions{})
@@ -141,7 +145,7 @@ func TestInsertColumnsMatchDDL(t *testing.T) {
 
 func TestEventTablesShareCommonColumns(t *testing.T) {
 	common := []string{"app_id", "event_date", "event_time", "event_id", "session_key", "app_version", "app_build",
-		"sdk_version", "device_class", "device_model", "os_name", "os_version", "locale", "country", "region"}
+		"sdk_version", "device_class", "device_model", "os_name", "os_version", "locale", "country", "region", "consent_key"}
 	tables := creates(t, dialects(t)[0], SchemaOptions{})
 	for _, name := range []string{"sessions", "gestures", "crashes", "custom_events", "diagnostics"} {
 		tbl := tables["consentry."+name]
@@ -150,6 +154,81 @@ func TestEventTablesShareCommonColumns(t *testing.T) {
 		}
 		if !strings.Contains(tbl.tail, "PARTITION BY toYYYYMMDD(event_date)") || !strings.Contains(tbl.tail, "ORDER BY (app_id, event_date, ") {
 			t.Errorf("%s: partitioning or sorting key:\n%s", name, tbl.tail)
+		}
+		if c := tbl.columns[len(common)-1]; c.typ != "String" || c.dflt != "''" {
+			t.Errorf("%s.consent_key: %+v, want a plain String with DEFAULT ''", name, c)
+		}
+	}
+}
+
+func TestStoreTablesDDL(t *testing.T) {
+	for _, d := range dialects(t) {
+		tables := creates(t, d, SchemaOptions{})
+		for name, want := range map[string][]string{
+			"apps":        {"ENGINE = ReplacingMergeTree(version)\nORDER BY (app_id)"},
+			"revocations": {"ENGINE = ReplacingMergeTree(version)\nPARTITION BY toYYYYMM(expires_at)\nORDER BY (consent_hash)"},
+			"erasures":    {"ENGINE = MergeTree()\nPARTITION BY toYYYYMM(erased_at)\nORDER BY (app_id, erased_at)"},
+		} {
+			tbl := tables["consentry."+name]
+			for _, w := range want {
+				if !strings.Contains(tbl.tail, w) {
+					t.Errorf("%s: %s lacks %q:\n%s", d, name, w, tbl.tail)
+				}
+			}
+		}
+		for name, cols := range map[string]string{
+			"apps":        "[app_id key_hash scopes policy created_at updated_at version]",
+			"revocations": "[consent_hash app_id revoked_at expires_at erase version]",
+			"erasures":    "[erased_at app_id consent_key table_name rows]",
+		} {
+			if got := fmt.Sprint(tables["consentry."+name].names()); got != cols {
+				t.Errorf("%s: %s columns %s, want %s", d, name, got, cols)
+			}
+		}
+	}
+}
+
+// TestAddConsentKey checks migration 3's statements: the column where new
+// tables have it, with its comment, idempotent on either kind of server.
+func TestAddConsentKey(t *testing.T) {
+	const comment = "'For apps whose erasure policy is erasable: a keyed pseudonym of the consent (HMAC-SHA-256 under a server secret), so a revoked consent\\'s rows can be erased; empty for anonymous apps, whose rows carry no link to any consent.'"
+	ds := dialects(t)
+	m := Migrations()[2]
+	if m.Version != 3 {
+		t.Fatalf("third migration is %d", m.Version)
+	}
+	want := map[string][]string{
+		ds[0].Version: {
+			"ALTER TABLE consentry.sessions ADD COLUMN consent_key String DEFAULT '' AFTER region",
+			"ALTER TABLE consentry.sessions COMMENT COLUMN consent_key " + comment,
+		},
+		ds[1].Version: {
+			"ALTER TABLE consentry.sessions ADD COLUMN IF NOT EXISTS consent_key String DEFAULT '' COMMENT " + comment + " CODEC(ZSTD(1)) AFTER region",
+		},
+	}
+	for _, d := range ds {
+		stmts := m.Statements(d, SchemaOptions{})
+		if n := len(want[d.Version]) * len(EventTables()); len(stmts) != n {
+			t.Errorf("%s: %d statements, want %d: %q", d, len(stmts), n, stmts)
+			continue
+		}
+		if got := stmts[:len(want[d.Version])]; !slices.Equal(got, want[d.Version]) {
+			t.Errorf("%s:\n got %q\nwant %q", d, got, want[d.Version])
+		}
+		for _, stmt := range stmts {
+			if !strings.Contains(stmt, "consent_key") {
+				t.Errorf("%s: %s", d, stmt)
+			}
+		}
+	}
+	// On a cluster, the storage and the Distributed tables get the column.
+	stmts := m.Statements(ds[1], SchemaOptions{Cluster: "events"})
+	for _, w := range []string{
+		"ALTER TABLE consentry.crashes_local ON CLUSTER events ADD COLUMN IF NOT EXISTS consent_key String DEFAULT '' COMMENT " + comment + " CODEC(ZSTD(1)) AFTER region",
+		"ALTER TABLE consentry.crashes ON CLUSTER events ADD COLUMN IF NOT EXISTS consent_key String DEFAULT '' COMMENT " + comment + " AFTER region",
+	} {
+		if !slices.Contains(stmts, w) {
+			t.Errorf("cluster statements lack %q", w)
 		}
 	}
 }
@@ -178,6 +257,11 @@ func TestLegacyDDLAvoidsNewSyntax(t *testing.T) {
 	d := dialects(t)[0]
 	for _, m := range Migrations() {
 		for _, stmt := range m.Statements(d, SchemaOptions{}) {
+			// 18.16 has no ADD COLUMN IF NOT EXISTS, and drops a COMMENT
+			// given in ADD COLUMN.
+			if strings.Contains(stmt, " ADD COLUMN ") && (strings.Contains(stmt, "IF NOT EXISTS") || strings.Contains(stmt, "COMMENT")) {
+				t.Errorf("legacy ADD COLUMN with IF NOT EXISTS or COMMENT:\n%s", stmt)
+			}
 			for _, word := range []string{"LowCardinality", "CODEC", "TTL", "SETTINGS", "DateTime64", "Map("} {
 				if strings.Contains(stmt, word) {
 					t.Errorf("legacy statement uses %s:\n%s", word, stmt)
@@ -202,6 +286,8 @@ func TestModernDDL(t *testing.T) {
 		"diagnostics":    "TTL event_date + toIntervalDay(90)",
 		"rejects":        "TTL minute + toIntervalDay(7)",
 		"sessions_daily": "TTL event_date + toIntervalDay(400)",
+		"erasures":       "TTL erased_at + toIntervalDay(1095)",
+		"revocations":    "TTL expires_at",
 	}
 	for name, want := range ttl {
 		tail := tables["consentry."+name].tail
@@ -209,8 +295,10 @@ func TestModernDDL(t *testing.T) {
 			t.Errorf("%s: want %q, a setting and a table comment:\n%s", name, want, tail)
 		}
 	}
-	if tail := tables["consentry.schema_migrations"].tail; strings.Contains(tail, "TTL") || !strings.Contains(tail, "COMMENT") {
-		t.Errorf("schema_migrations:\n%s", tail)
+	for _, name := range []string{"schema_migrations", "apps"} {
+		if tail := tables["consentry."+name].tail; strings.Contains(tail, "TTL") || !strings.Contains(tail, "COMMENT") {
+			t.Errorf("%s:\n%s", name, tail)
+		}
 	}
 	var lowCard, codecs int
 	for _, tbl := range tables {
@@ -252,6 +340,13 @@ func TestClusterDDL(t *testing.T) {
 			"ENGINE = Distributed(events, consentry, sessions_daily_local)",
 			"TO consentry.sessions_daily_local",
 			"FROM consentry.sessions_local",
+			"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/consentry/apps_local', '{replica}', version)",
+			"ENGINE = Distributed(events, consentry, apps_local, sipHash64(app_id))",
+			"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/consentry/revocations_local', '{replica}', version)",
+			"ENGINE = Distributed(events, consentry, revocations_local, sipHash64(consent_hash))",
+			"ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/consentry/erasures_local', '{replica}')",
+			"ALTER TABLE consentry.sessions_local ON CLUSTER events ADD COLUMN ",
+			"ALTER TABLE consentry.sessions ON CLUSTER events ADD COLUMN ",
 		} {
 			if !strings.Contains(all, want) {
 				t.Errorf("%s: cluster DDL lacks %q", d, want)
@@ -265,7 +360,7 @@ func TestClusterDDL(t *testing.T) {
 				tables[tbl.name] = tbl
 			}
 		}
-		for _, name := range Tables() {
+		for _, name := range append(Tables(), TableApps, TableRevocations) {
 			dist, local := tables["consentry."+name], tables["consentry."+name+"_local"]
 			if len(local.columns) == 0 || !slices.Equal(dist.names(), local.names()) {
 				t.Errorf("%s: %s: distributed columns %v, local %v", d, name, dist.names(), local.names())
@@ -282,15 +377,26 @@ func TestTTLChanges(t *testing.T) {
 		"crashes":        "CREATE TABLE consentry.crashes (...) ENGINE = ReplacingMergeTree ORDER BY x SETTINGS index_granularity = 8192",
 		"rejects":        "CREATE TABLE consentry.rejects (...) ENGINE = SummingMergeTree ORDER BY x TTL minute + toIntervalDay(400)",
 		"sessions_daily": "CREATE TABLE consentry.sessions_daily (...) TTL event_date + toIntervalDay(4000) SETTINGS ttl_only_drop_parts = 1",
+		"erasures":       "CREATE TABLE consentry.erasures (...) ENGINE = MergeTree PARTITION BY toYYYYMM(erased_at) ORDER BY (app_id, erased_at) SETTINGS index_granularity = 8192",
+		"revocations":    "CREATE TABLE consentry.revocations (...) ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(expires_at) ORDER BY consent_hash SETTINGS index_granularity = 8192",
+		"apps":           "CREATE TABLE consentry.apps (...) ENGINE = ReplacingMergeTree(version) ORDER BY app_id SETTINGS index_granularity = 8192",
 	}
 	want := []string{
 		"ALTER TABLE consentry.gestures MODIFY TTL event_date + toIntervalDay(10)",
 		"ALTER TABLE consentry.crashes MODIFY SETTING ttl_only_drop_parts = 1",
 		"ALTER TABLE consentry.crashes MODIFY TTL event_date + toIntervalDay(90)",
 		"ALTER TABLE consentry.sessions_daily MODIFY TTL event_date + toIntervalDay(400)",
+		"ALTER TABLE consentry.erasures MODIFY SETTING ttl_only_drop_parts = 1",
+		"ALTER TABLE consentry.erasures MODIFY TTL erased_at + toIntervalDay(1095)",
+		"ALTER TABLE consentry.revocations MODIFY SETTING ttl_only_drop_parts = 1",
+		"ALTER TABLE consentry.revocations MODIFY TTL expires_at",
 	}
 	if got := s.ttlChanges(current); !slices.Equal(got, want) {
 		t.Errorf("ttlChanges:\n got %q\nwant %q", got, want)
+	}
+	current["revocations"] = "CREATE TABLE consentry.revocations (...) ORDER BY consent_hash TTL expires_at SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192"
+	if got := s.ttlChanges(current); slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, "revocations") }) {
+		t.Errorf("ttlChanges with the revocations' TTL in place: %q", got)
 	}
 }
 

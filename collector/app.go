@@ -3,13 +3,18 @@ package collector
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -37,9 +42,21 @@ type App struct {
 	writer   *clickhouse.Writer
 	rejects  *clickhouse.Rejects
 	keys     *consent.KeyRing
+	secret   []byte
+	verifier *consent.Verifier
+	revs     *consent.Revocations
+	apps     *consent.Registry
+	consent  *consent.Service
 	grpc     *grpc.Server
 	health   *health.Server
 	lis      net.Listener
+	http     *http.Server
+	httpLis  net.Listener
+
+	// bgCancel stops the background loops (revocation and app refresh,
+	// erasure resweeps); bg waits for them.
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -65,6 +82,9 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if a.keys, err = loadKeys(cfg); err != nil {
 		return nil, err
 	}
+	if err := a.startConsent(ctx); err != nil {
+		return nil, err
+	}
 	svc, err := a.newService()
 	if err != nil {
 		return nil, err
@@ -73,6 +93,21 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.GRPCAddr, err)
 	}
+	a.httpLis, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		a.lis.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	handler, err := consent.NewHTTPHandler(consent.HTTPConfig{
+		Service: a.consent, AllowedOrigins: cfg.CORSOrigins, Logger: a.log.Named("consent-http"),
+	})
+	if err != nil {
+		a.lis.Close()
+		a.httpLis.Close()
+		return nil, err
+	}
+	a.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		ErrorLog: zap.NewStdLog(a.log.Named("http"))}
 	lim := cfg.Limits
 	if lim.MaxMessageBytes == 0 {
 		lim.MaxMessageBytes = limits.DefaultConfig().MaxMessageBytes
@@ -82,11 +117,13 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		grpc.MaxRecvMsgSize(lim.MaxMessageBytes),
 	)
 	consentryv1.RegisterIngestServiceServer(a.grpc, svc)
+	consentryv1.RegisterConsentServiceServer(a.grpc, a.consent)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.grpc, a.health)
 	reflection.Register(a.grpc)
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	a.health.SetServingStatus(consentryv1.IngestService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	a.health.SetServingStatus(consentryv1.ConsentService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	return a, nil
 }
 
@@ -148,13 +185,104 @@ func loadKeys(cfg Config) (*consent.KeyRing, error) {
 	return consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv, VerifyKeys: pubs})
 }
 
+// startConsent builds the consent side (verifier cache, revocations, app
+// registry, ConsentService), starts their background loops and waits until
+// revocations and apps are loaded: ingest must not run before it knows the
+// revocations (it would fail closed) and the apps' erasure policies.
+func (a *App) startConsent(ctx context.Context) error {
+	secret, err := loadSecret(a.cfg)
+	if err != nil {
+		return err
+	}
+	a.secret = secret
+	if a.verifier, err = consent.NewVerifier(consent.VerifierConfig{Keys: a.keys}); err != nil {
+		return err
+	}
+	if a.revs, err = consent.NewRevocations(consent.RevocationsConfig{
+		Store: a.client, Interval: a.cfg.RevocationRefresh, Bound: a.cfg.RevocationBound, Logger: a.log.Named("revocations"),
+	}); err != nil {
+		return err
+	}
+	if a.apps, err = consent.NewRegistry(consent.RegistryConfig{
+		Store: a.client, Interval: a.cfg.AppRefresh, Logger: a.log.Named("apps"),
+	}); err != nil {
+		return err
+	}
+	if a.consent, err = consent.NewService(consent.ServiceConfig{
+		Keys: a.keys, Verifier: a.verifier, Store: a.client, Apps: a.apps, Revocations: a.revs,
+		Secret: secret, Logger: a.log.Named("consent"),
+	}); err != nil {
+		return err
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	a.bgCancel = cancel
+	for _, run := range []func(context.Context) error{a.revs.Run, a.apps.Run, a.consent.Run} {
+		a.bg.Go(func() {
+			if err := run(bg); err != nil {
+				a.log.Error("background loop failed", zap.Error(err))
+			}
+		})
+	}
+	if err := a.revs.WaitLoaded(ctx); err != nil {
+		return fmt.Errorf("load revocations: %w", err)
+	}
+	if err := a.apps.WaitLoaded(ctx); err != nil {
+		return fmt.Errorf("load apps: %w", err)
+	}
+	return nil
+}
+
+// stopBackground stops the background loops and waits for them; pending
+// erasure resweeps run before the consent service's loop returns.
+func (a *App) stopBackground() {
+	if a.bgCancel != nil {
+		a.bgCancel()
+		a.bg.Wait()
+		a.bgCancel = nil
+	}
+}
+
+// loadSecret returns the configured consent secret, or reads the secret
+// file, creating it with a random secret if it does not exist.
+func loadSecret(cfg Config) ([]byte, error) {
+	if len(cfg.ConsentSecret) > 0 {
+		if len(cfg.ConsentSecret) < consent.MinSecretSize {
+			return nil, fmt.Errorf("consent secret: at least %d bytes", consent.MinSecretSize)
+		}
+		return cfg.ConsentSecret, nil
+	}
+	b, err := os.ReadFile(cfg.ConsentSecretFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		b = make([]byte, 32)
+		_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+).
+		b = []byte(hex.EncodeToString(b))
+		if err := os.MkdirAll(filepath.Dir(cfg.ConsentSecretFile), 0o700); err != nil {
+			return nil, fmt.Errorf("create consent secret: %w", err)
+		}
+		if err := os.WriteFile(cfg.ConsentSecretFile, b, 0o600); err != nil {
+			return nil, fmt.Errorf("create consent secret: %w", err)
+		}
+		return b, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read consent secret: %w", err)
+	}
+	b = []byte(strings.TrimRight(string(b), "\r\n"))
+	if len(b) < consent.MinSecretSize {
+		return nil, fmt.Errorf("consent secret %s: at least %d bytes", cfg.ConsentSecretFile, consent.MinSecretSize)
+	}
+	return b, nil
+}
+
 // newService builds the stage pipeline and the ingest service.
 func (a *App) newService() (*Service, error) {
 	lim, err := limits.New(a.cfg.Limits)
 	if err != nil {
 		return nil, err
 	}
-	con, err := consent.NewFilter(consent.FilterConfig{Keys: a.keys})
+	con, err := consent.NewFilter(consent.FilterConfig{
+		Verifier: a.verifier, Revocations: a.revs, Apps: a.apps, Secret: a.secret,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -178,6 +306,9 @@ func (a *App) newService() (*Service, error) {
 // Addr returns the gRPC listener's address.
 func (a *App) Addr() string { return a.lis.Addr().String() }
 
+// HTTPAddr returns the consent HTTP listener's address.
+func (a *App) HTTPAddr() string { return a.httpLis.Addr().String() }
+
 // ClickHouseAddr returns the native-protocol address of the ClickHouse in
 // use.
 func (a *App) ClickHouseAddr() string {
@@ -196,11 +327,24 @@ func (a *App) Client() *clickhouse.Client { return a.client }
 // Serve accepts gRPC requests until Shutdown. It returns nil after a
 // shutdown.
 func (a *App) Serve() error {
-	a.log.Info("collector serving", zap.String("grpc_addr", a.Addr()))
-	if err := a.grpc.Serve(a.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-		return fmt.Errorf("serve grpc: %w", err)
-	}
-	return nil
+	a.log.Info("collector serving", zap.String("grpc_addr", a.Addr()), zap.String("http_addr", a.HTTPAddr()))
+	errc := make(chan error, 2)
+	go func() {
+		if err := a.http.Serve(a.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("serve http: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+	go func() {
+		if err := a.grpc.Serve(a.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			errc <- fmt.Errorf("serve grpc: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+	// The first server to stop ends Serve: on Shutdown both stop.
+	return <-errc
 }
 
 // Shutdown stops the collector gracefully: health turns NOT_SERVING, the
@@ -211,6 +355,7 @@ func (a *App) Serve() error {
 func (a *App) Shutdown(ctx context.Context) error {
 	a.shutdownOnce.Do(func() {
 		a.health.Shutdown()
+		httpErr := a.http.Shutdown(ctx)
 		done := make(chan struct{})
 		go func() {
 			a.grpc.GracefulStop()
@@ -222,7 +367,8 @@ func (a *App) Shutdown(ctx context.Context) error {
 			a.grpc.Stop()
 			<-done
 		}
-		a.shutdownErr = a.closeStorage(ctx)
+		a.stopBackground()
+		a.shutdownErr = errors.Join(httpErr, a.closeStorage(ctx))
 		a.log.Info("collector stopped")
 	})
 	return a.shutdownErr
@@ -231,6 +377,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 // closeStorage flushes and closes the writer, the rejects counter, the
 // client and the managed server, in that order.
 func (a *App) closeStorage(ctx context.Context) error {
+	a.stopBackground()
 	var errs []error
 	if a.writer != nil {
 		errs = append(errs, a.writer.Close(ctx))

@@ -54,6 +54,7 @@ func newHarness(t testing.TB, srv *chserver.Server, mutate func(*Config)) *harne
 	db := fmt.Sprintf("consentry_test_%d", dbSeq.Add(1))
 	cfg := Config{
 		GRPCAddr:   "127.0.0.1:0",
+		HTTPAddr:   "127.0.0.1:0",
 		DataDir:    t.TempDir(),
 		ClickHouse: clickhouse.Config{Addr: srv.Addr(), Database: db},
 		Logger:     zap.New(core),
@@ -61,6 +62,7 @@ func newHarness(t testing.TB, srv *chserver.Server, mutate func(*Config)) *harne
 	if mutate != nil {
 		mutate(&cfg)
 	}
+	db = cfg.ClickHouse.Database
 	ctx := context.Background()
 	app, err := New(ctx, cfg)
 	if err != nil {
@@ -279,6 +281,7 @@ func TestEndToEndConsentAndRejects(t *testing.T) {
 	}{
 		{"missing", "", consentryv1.ConsentState_CONSENT_STATE_MISSING},
 		{"forged", forged, consentryv1.ConsentState_CONSENT_STATE_INVALID},
+		{"tampered signature", tamper(h.token(t, testApp, time.Hour)), consentryv1.ConsentState_CONSENT_STATE_INVALID},
 		{"expired", h.token(t, testApp, -time.Minute), consentryv1.ConsentState_CONSENT_STATE_EXPIRED},
 		{"other app", h.token(t, "com.example.other", time.Hour), consentryv1.ConsentState_CONSENT_STATE_INVALID},
 	}
@@ -332,6 +335,18 @@ func TestEndToEndConsentAndRejects(t *testing.T) {
 	if missing != 20 || scope != uint64(200-crashes) || malformed != 3 {
 		t.Errorf("rejects: missing %d scope %d malformed %d", missing, scope, malformed)
 	}
+}
+
+// tamper changes one character in a token's signature.
+func tamper(tok string) string {
+	b := []byte(tok)
+	i := len(b) - 5
+	if b[i] == 'A' {
+		b[i] = 'B'
+	} else {
+		b[i] = 'A'
+	}
+	return string(b)
 }
 
 // rawCodec sends pre-encoded bytes and decodes responses as protobuf.
@@ -468,7 +483,7 @@ func TestLocalDefault(t *testing.T) {
 		t.Fatalf("clickhouse-server not found: run scripts/deps.sh: %v", err)
 	}
 	dir := t.TempDir()
-	app, err := New(context.Background(), Config{GRPCAddr: "127.0.0.1:0", DataDir: dir})
+	app, err := New(context.Background(), Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,29 @@ type Config struct {
 	// GRPCAddr is the address the gRPC server listens on; port 0 picks a
 	// free port. Default "127.0.0.1:4790".
 	GRPCAddr string
+	// HTTPAddr is the address the HTTPS+JSON consent endpoints
+	// (/v1/consent/grant, revoke, status) listen on; port 0 picks a free
+	// port. Default "127.0.0.1:4791".
+	HTTPAddr string
+	// ConsentSecretFile holds the server secret (at least 32 bytes) that
+	// keys consent pseudonyms for erasable apps; created with a random
+	// secret if missing. Every replica must share it. Default
+	// DataDir/consent-secret. ConsentSecret, if set, is used instead.
+	ConsentSecretFile string
+	// ConsentSecret is the server secret itself (e.g. from the
+	// environment); it overrides ConsentSecretFile.
+	ConsentSecret []byte
+	// RevocationRefresh is how often revocations are reloaded from
+	// ClickHouse. Default 2s.
+	RevocationRefresh time.Duration
+	// RevocationBound is the documented propagation bound: a replica whose
+	// last successful refresh is older refuses ingest. Default 5s.
+	RevocationBound time.Duration
+	// AppRefresh is how often the app registry is reloaded. Default 10s.
+	AppRefresh time.Duration
+	// CORSOrigins are the web origins allowed to call the consent HTTP
+	// endpoints, e.g. "https://example.com"; none by default.
+	CORSOrigins []string
 	// DataDir holds the managed ClickHouse server's files and the
 	// generated consent signing key. Default "consentry-data".
 	DataDir string
@@ -60,8 +83,14 @@ func (c Config) withDefaults() Config {
 	if c.GRPCAddr == "" {
 		c.GRPCAddr = "127.0.0.1:4790"
 	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:4791"
+	}
 	if c.DataDir == "" {
 		c.DataDir = "consentry-data"
+	}
+	if c.ConsentSecretFile == "" {
+		c.ConsentSecretFile = filepath.Join(c.DataDir, "consent-secret")
 	}
 	if c.ConsentSigningKeyFile == "" {
 		c.ConsentSigningKeyFile = filepath.Join(c.DataDir, "consent-signing-key.pem")

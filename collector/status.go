@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/limits"
 	"github.com/consentry/consentry/pipeline"
 	"github.com/consentry/consentry/validate"
@@ -30,6 +31,7 @@ const (
 	ReasonOverloaded         = "OVERLOADED"
 	ReasonStorageUnavailable = "STORAGE_UNAVAILABLE"
 	ReasonShuttingDown       = "SHUTTING_DOWN"
+	ReasonRevocationsStale   = "REVOCATIONS_STALE"
 )
 
 // errMalformed is returned for a request that could not be decoded.
@@ -64,6 +66,8 @@ func classify(err error) classification {
 		return classification{codes.InvalidArgument, ReasonAppIDInvalid, false, pipeline.ReasonBatchMalformed}
 	case errors.Is(err, validate.ErrSentAtMissing):
 		return classification{codes.InvalidArgument, ReasonSentAtMissing, false, pipeline.ReasonBatchMalformed}
+	case errors.Is(err, consent.ErrRevocationsStale):
+		return classification{codes.Unavailable, ReasonRevocationsStale, true, pipeline.ReasonStorageUnavailable}
 	case errors.Is(err, pipeline.ErrOverloaded):
 		return classification{codes.ResourceExhausted, ReasonOverloaded, true, pipeline.ReasonStorageUnavailable}
 	case errors.Is(err, pipeline.ErrStorageUnavailable):

@@ -1,25 +1,52 @@
 package consent
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
-// RevocationChecker tells whether a consent was revoked.
+// RevocationChecker tells whether a consent was revoked; *Revocations
+// implements it.
 type RevocationChecker interface {
-	Revoked(consentID string) bool
+	// Revoked reports whether the consent with id consentID was revoked,
+	// and when.
+	Revoked(consentID string) (revokedAt time.Time, ok bool)
+	// Fresh reports whether, at now, every revocation older than the
+	// propagation bound is known.
+	Fresh(now time.Time) bool
+}
+
+// AppLookup finds registered apps; *Registry implements it.
+type AppLookup interface {
+	// App returns the app with id id, if it is registered.
+	App(id string) (App, bool)
 }
 
 // FilterConfig configures the consent stage.
 type FilterConfig struct {
-	// Keys verifies tokens. Required.
+	// Keys verifies tokens. Required unless Verifier is set.
 	Keys *KeyRing
-	// Revocations, if set, is consulted for every verified token.
+	// Verifier verifies tokens with a cache; set it to share one cache
+	// with the Service. If nil, the filter makes one over Keys with the
+	// default cache size. If both are set, Verifier must use Keys.
+	Verifier *Verifier
+	// Revocations, if set, is consulted for every verified token; while it
+	// is not fresh, batches with a valid token are refused with
+	// ErrRevocationsStale.
 	Revocations RevocationChecker
+	// Apps, if set, gives each app's erasure policy; an app it does not
+	// know, or every app if it is nil, is treated as anonymous.
+	Apps AppLookup
+	// Secret keys the consent pseudonyms stored with rows of erasable apps
+	// (see ConsentKey). Required, at least MinSecretSize bytes, when Apps
+	// is set; it must be the Service's.
+	Secret []byte
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -27,42 +54,73 @@ type FilterConfig struct {
 // Filter is the pipeline stage that enforces consent: it verifies the
 // batch's token and drops every event the token does not cover.
 type Filter struct {
-	cfg FilterConfig
+	cfg      FilterConfig
+	verifier *Verifier
 }
 
 // NewFilter returns the consent stage.
 func NewFilter(cfg FilterConfig) (*Filter, error) {
-	if cfg.Keys == nil {
+	switch {
+	case cfg.Keys == nil && cfg.Verifier == nil:
 		return nil, errors.New("new consent filter: no key ring")
+	case cfg.Keys != nil && cfg.Verifier != nil && cfg.Verifier.Keys() != cfg.Keys:
+		return nil, errors.New("new consent filter: the verifier uses another key ring")
+	case cfg.Apps != nil && len(cfg.Secret) < MinSecretSize:
+		return nil, fmt.Errorf("new consent filter: the secret must have at least %d bytes", MinSecretSize)
+	}
+	v := cfg.Verifier
+	if v == nil {
+		var err error
+		if v, err = NewVerifier(VerifierConfig{Keys: cfg.Keys}); err != nil {
+			return nil, fmt.Errorf("new consent filter: %w", err)
+		}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Filter{cfg: cfg}, nil
+	cfg.Secret = bytes.Clone(cfg.Secret)
+	return &Filter{cfg: cfg, verifier: v}, nil
 }
 
 // Process verifies b's token. On failure every event is dropped with the
-// matching reason; otherwise events whose kind the scopes do not cover are
-// dropped with DROP_REASON_CONSENT_SCOPE. It never refuses the batch as a
-// whole: the response tells the SDK what to do.
+// matching reason (a revoked consent: DROP_REASON_CONSENT_REVOKED, which
+// the SDK learns from the response's CONSENT_STATE_REVOKED); otherwise
+// events whose kind the scopes do not cover are dropped with
+// DROP_REASON_CONSENT_SCOPE, and b.ConsentKey is set when the app is
+// erasable. It refuses the batch as a whole only with ErrRevocationsStale,
+// when the token is valid but the revocations are not fresh: storing
+// events of a consent that may have been revoked would break the
+// propagation bound.
 func (f *Filter) Process(_ context.Context, b *pipeline.Batch) error {
-	c, err := f.cfg.Keys.Verify(b.Request.GetConsentToken(), f.cfg.Now())
+	now := f.cfg.Now()
+	c, err := f.verifier.Verify(b.Request.GetConsentToken(), now)
 	state, reason := classify(err)
 	if err == nil {
 		switch {
 		case c.AppID != b.Request.GetDevice().GetAppId():
 			state, reason = consentryv1.ConsentState_CONSENT_STATE_INVALID, consentryv1.DropReason_DROP_REASON_CONSENT_WRONG_APP
-		case f.cfg.Revocations != nil && f.cfg.Revocations.Revoked(c.ConsentID):
-			state, reason = consentryv1.ConsentState_CONSENT_STATE_REVOKED, consentryv1.DropReason_DROP_REASON_CONSENT_REVOKED
+		case f.cfg.Revocations != nil:
+			if !f.cfg.Revocations.Fresh(now) {
+				return fmt.Errorf("consent check: %w", ErrRevocationsStale)
+			}
+			if _, revoked := f.cfg.Revocations.Revoked(c.ConsentID); revoked {
+				state, reason = consentryv1.ConsentState_CONSENT_STATE_REVOKED, consentryv1.DropReason_DROP_REASON_CONSENT_REVOKED
+			}
 		}
 	}
 	b.ConsentState = state
+	b.ConsentKey = ""
 	if reason != consentryv1.DropReason_DROP_REASON_UNSPECIFIED {
 		b.DropAll(reason)
 		return nil
 	}
 	b.AppID = c.AppID
 	b.Scopes = c.Scopes
+	if f.cfg.Apps != nil {
+		if a, ok := f.cfg.Apps.App(c.AppID); ok && a.Policy == PolicyErasable {
+			b.ConsentKey = ConsentKey(f.cfg.Secret, c.ConsentID)
+		}
+	}
 	for i, e := range b.Request.GetEvents() {
 		s := pipeline.EventScope(e)
 		if s == "" {

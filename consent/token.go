@@ -1,19 +1,3 @@
-// Package consent issues and verifies consent tokens, and is the pipeline
-// stage that drops every event its batch's token does not cover.
-//
-// A consent token is a compact JWS (RFC 7515) signed with Ed25519 ("EdDSA",
-// RFC 8037). Its header names the key id ("kid"), so keys rotate without
-// downtime and any replica verifies with public keys only. Its claims:
-//
-//	jti    random consent id (128 bits, base64url); never a person or device id
-//	aud    the app id
-//	scope  space-separated scopes: analytics, crash_reports, location
-//	ver    the version of the consent text the user accepted
-//	iat    issued at (Unix seconds)
-//	exp    expiry (Unix seconds)
-//	iss    "consentry"
-//
-// The token carries no identifier of the person or the device.
 package consent
 
 import (
@@ -124,13 +108,21 @@ func (r *KeyRing) Sign(c Claims) (string, error) {
 }
 
 // Verify checks token's signature, key and expiry at now and returns its
-// claims. It does not check the app or revocations; the Filter does.
+// claims. It does not check the app or revocations; the Filter does. An
+// erasure receipt is not a consent token and is refused as malformed.
 func (r *KeyRing) Verify(token string, now time.Time) (Claims, error) {
+	c, _, err := r.verifyToken(token, now)
+	return c, err
+}
+
+// verifyToken is Verify that also returns the token's "nbf" claim (zero when
+// absent), which a Verifier must keep checking on cache hits.
+func (r *KeyRing) verifyToken(token string, now time.Time) (Claims, time.Time, error) {
 	if token == "" {
-		return Claims{}, ErrMissing
+		return Claims{}, time.Time{}, ErrMissing
 	}
 	var jc jwtClaims
-	var kid string
+	var kid, typ string
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithTimeFunc(func() time.Time { return now }),
@@ -139,6 +131,7 @@ func (r *KeyRing) Verify(token string, now time.Time) (Claims, error) {
 	)
 	_, err := parser.ParseWithClaims(token, &jc, func(t *jwt.Token) (any, error) {
 		kid, _ = t.Header["kid"].(string)
+		typ, _ = t.Header["typ"].(string)
 		pub, ok := r.verify[kid]
 		if !ok {
 			return nil, ErrUnknownKey
@@ -148,16 +141,19 @@ func (r *KeyRing) Verify(token string, now time.Time) (Claims, error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrUnknownKey):
-		return Claims{}, ErrUnknownKey
+		return Claims{}, time.Time{}, ErrUnknownKey
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return Claims{}, ErrExpired
+		return Claims{}, time.Time{}, ErrExpired
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return Claims{}, ErrSignature
+		return Claims{}, time.Time{}, ErrSignature
 	default:
-		return Claims{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return Claims{}, time.Time{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if typ == receiptType {
+		return Claims{}, time.Time{}, fmt.Errorf("%w: an erasure receipt is not a consent token", ErrMalformed)
 	}
 	if jc.ID == "" || len(jc.Audience) != 1 || jc.Audience[0] == "" || jc.Scope == "" {
-		return Claims{}, fmt.Errorf("%w: missing jti, aud or scope", ErrMalformed)
+		return Claims{}, time.Time{}, fmt.Errorf("%w: missing jti, aud or scope", ErrMalformed)
 	}
 	c := Claims{
 		ConsentID:   jc.ID,
@@ -172,5 +168,9 @@ func (r *KeyRing) Verify(token string, now time.Time) (Claims, error) {
 	for _, s := range strings.Fields(jc.Scope) {
 		c.Scopes = append(c.Scopes, pipeline.Scope(s))
 	}
-	return c, nil
+	var nbf time.Time
+	if jc.NotBefore != nil {
+		nbf = jc.NotBefore.Time
+	}
+	return c, nbf, nil
 }

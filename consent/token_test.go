@@ -183,4 +183,6 @@ func TestFilter(t *testing.T) {
 
 type revokedSet map[string]bool
 
-func (r revokedSet) Revoked(id string) bool { return r[id] }
+func (r revokedSet) Revoked(id string) (time.Time, bool) { return t0, r[id] }
+
+func (r revokedSet) Fresh(time.Time) bool { return true }

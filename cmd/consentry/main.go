@@ -1,6 +1,7 @@
 // Command consentry is Consentry's operator CLI: it applies schema
-// migrations, issues development consent tokens, and sends a demo batch
-// through a running collector and shows what landed in ClickHouse.
+// migrations, registers apps, issues development consent tokens, and sends
+// a demo batch through a running collector and shows what landed in
+// ClickHouse.
 //
 // Run `consentry help` for the subcommands and `consentry <cmd> --help` for
 // their flags; each flag can also be set with the CONSENTRY_* environment
@@ -28,6 +29,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"migrate", "apply pending ClickHouse schema migrations and exit", runMigrate},
+		{"apps", "register apps and manage their keys, scopes and erasure policy", runApps},
 		{"token", "issue a consent token signed with the collector's key (development)", runToken},
 		{"demo", "send a demo batch of every event kind and print what landed", runDemo},
 	}
@@ -37,9 +39,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "consentry:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0) // --help was asked for and printed.
 		}
+		fmt.Fprintln(os.Stderr, "consentry:", err)
 		os.Exit(2)
 	}
 }
@@ -55,7 +58,7 @@ func usage(w io.Writer) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
 	if len(args) == 0 {
 		usage(stderr)
-		return flag.ErrHelp
+		return errors.New("no command given")
 	}
 	switch args[0] {
 	case "help", "-h", "--help", "-help":

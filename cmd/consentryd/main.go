@@ -38,9 +38,10 @@ func main() {
 		grpclog.SetLoggerV2(grpclogz.New(log.Named("grpc"), anonymizer.NewScrubber().Scrub))
 	}
 	if err := run(ctx, os.Args[1:], os.Stderr, os.LookupEnv, installGRPCLog); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "consentryd:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0) // --help was asked for and printed.
 		}
+		fmt.Fprintln(os.Stderr, "consentryd:", err)
 		os.Exit(2)
 	}
 }
@@ -50,6 +51,7 @@ type options struct {
 	cfg              collector.Config
 	passwordFile     string
 	verifyKeyFiles   string
+	corsOrigins      string
 	logLevel, logFmt string
 }
 
@@ -69,15 +71,24 @@ starts and manages a local ClickHouse server under --data-dir.
 SIGINT or SIGTERM shut it down gracefully: in-flight batches finish and
 everything accepted is stored before it exits.
 
+It also serves consentry.v1.ConsentService on --grpc-addr and the same
+operations as HTTPS+JSON on --http-addr.
+
 Secrets are read only from the environment or files:
-  CONSENTRY_CLICKHOUSE_PASSWORD, or --clickhouse-password-file.
+  CONSENTRY_CLICKHOUSE_PASSWORD, or --clickhouse-password-file;
+  CONSENTRY_CONSENT_SECRET, or --consent-secret-file.
 
 Flags:
 `)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:4790", "`host:port` the gRPC server listens on (port 0 picks a free port)")
-	fs.StringVar(&c.DataDir, "data-dir", "consentry-data", "`dir` for the managed ClickHouse's files and the generated consent signing key")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:4791", "`host:port` of the HTTPS+JSON consent endpoints (POST /v1/consent/grant, /revoke, /status)")
+	fs.StringVar(&o.corsOrigins, "cors-origins", "", "comma-separated web `origins` (scheme://host[:port]) allowed to call the consent endpoints from a browser")
+	fs.StringVar(&c.ConsentSecretFile, "consent-secret-file", "", "`file` with the server secret (>= 32 bytes, shared by all replicas) keying consent pseudonyms of erasable apps; created if missing (default <data-dir>/consent-secret; or set CONSENTRY_CONSENT_SECRET)")
+	fs.DurationVar(&c.RevocationRefresh, "revocation-refresh", 2*time.Second, "how often revocations are reloaded from ClickHouse")
+	fs.DurationVar(&c.RevocationBound, "revocation-bound", 5*time.Second, "propagation bound: every replica refuses a revoked consent within it, and refuses ingest (UNAVAILABLE) while it cannot refresh revocations for longer")
+	fs.StringVar(&c.DataDir, "data-dir", "consentry-data", "`dir` for the managed ClickHouse's files and the generated consent signing key and secret")
 	fs.StringVar(&c.ClickHouse.Addr, "clickhouse-addr", "", "ClickHouse native-protocol `host:port`; empty starts a managed local server under --data-dir")
 	fs.StringVar(&c.ClickHouse.Database, "clickhouse-database", "consentry", "ClickHouse `database` for Consentry's tables (created if missing)")
 	fs.StringVar(&c.ClickHouse.Username, "clickhouse-user", "default", "ClickHouse `user`")
@@ -93,7 +104,7 @@ Flags:
 	fs.DurationVar(&c.Validation.FutureTolerance, "future-tolerance", 5*time.Minute, "how far in the future a corrected event time may lie")
 	fs.DurationVar(&c.Anonymizer.TimePrecision, "time-precision", time.Second, "precision stored event times are truncated to")
 	fs.IntVar(&c.Writer.MaxBatchRows, "writer-max-batch-rows", 50000, "most `rows` one ClickHouse insert groups together")
-	fs.DurationVar(&c.Writer.FlushInterval, "writer-flush-interval", 0, "longest a batch waits to be grouped with others before its insert (0 = the writer's default)")
+	fs.DurationVar(&c.Writer.FlushInterval, "writer-flush-interval", 0, "longest a batch waits to be grouped with others before its insert (0 = the writer's default, 100ms)")
 	fs.IntVar(&c.Writer.MaxPendingRows, "writer-max-pending-rows", 500000, "`rows` waiting for ClickHouse beyond which ingest gets RESOURCE_EXHAUSTED (backpressure)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "longest a graceful shutdown waits for in-flight batches and flushes")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error (logs never hold payloads, tokens or identifiers)")
@@ -107,6 +118,9 @@ Flags:
 	}
 	if err := cli.ApplyEnv(fs, lookup); err != nil {
 		return nil, err
+	}
+	if o.corsOrigins != "" {
+		c.CORSOrigins = strings.Split(o.corsOrigins, ",")
 	}
 	if o.verifyKeyFiles != "" {
 		c.ConsentVerifyKeyFiles = strings.Split(o.verifyKeyFiles, ",")
@@ -128,6 +142,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, lookup func(strin
 	defer func() { _ = log.Sync() }()
 	if o.cfg.ClickHouse.Password, err = cli.Secret(cli.EnvPrefix+"CLICKHOUSE_PASSWORD", o.passwordFile); err != nil {
 		return err
+	}
+	if secret, ok := lookup(cli.EnvPrefix + "CONSENT_SECRET"); ok {
+		o.cfg.ConsentSecret = []byte(secret)
 	}
 	o.cfg.Logger = log
 	if onLogger != nil {

@@ -1,0 +1,369 @@
+package clickhouse
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/pipeline"
+)
+
+// The consent store: a Client keeps the registered apps, the revocations
+// and the erasure audit log in the tables apps, revocations and erasures
+// (migration 4), and erases a consent's rows from the event tables by
+// their consent_key column (migration 3).
+
+var _ consent.Store = (*Client)(nil)
+
+// Polling of system.mutations while a deletion runs.
+const (
+	mutationPollMin = 10 * time.Millisecond
+	mutationPollMax = time.Second
+)
+
+// maxConsentKeyLen bounds a consent key; the collector's are 64 hex digits.
+const maxConsentKeyLen = 256
+
+// PutApp stores a as the newest version of its app. Versions are ordered
+// by UpdatedAt, so a later change needs a later UpdatedAt; reads return,
+// per app, the version with the latest UpdatedAt. Times are stored in
+// whole seconds and must lie between 1970 and 2106.
+func (c *Client) PutApp(ctx context.Context, a consent.App) error {
+	if err := checkApp(a); err != nil {
+		return fmt.Errorf("put app %q: %w", a.ID, err)
+	}
+	if err := insertRows(ctx, c.conn, c.schema.apps, []consent.App{a}); err != nil {
+		return fmt.Errorf("put app %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+// checkApp reports why a cannot be stored.
+func checkApp(a consent.App) error {
+	var errs []error
+	if a.ID == "" {
+		errs = append(errs, errors.New("empty app id"))
+	}
+	if a.KeyHash == "" {
+		errs = append(errs, errors.New("empty key hash"))
+	}
+	if !a.Policy.Valid() {
+		errs = append(errs, fmt.Errorf("policy %q: want %s or %s", a.Policy, consent.PolicyAnonymous, consent.PolicyErasable))
+	}
+	errs = append(errs, checkDateTime("created_at", a.CreatedAt), checkDateTime("updated_at", a.UpdatedAt))
+	return errors.Join(errs...)
+}
+
+// Apps returns the latest version of every app, ordered by id.
+func (c *Client) Apps(ctx context.Context) ([]consent.App, error) {
+	rows, err := c.conn.Query(ctx, appsQuery(c.Database()))
+	if err != nil {
+		return nil, classify("read apps", err)
+	}
+	defer rows.Close()
+	var apps []consent.App
+	for rows.Next() {
+		var (
+			a      consent.App
+			scopes []string
+			policy string
+		)
+		if err := rows.Scan(&a.ID, &a.KeyHash, &scopes, &policy, &a.CreatedAt, &a.UpdatedAt); err != nil {
+			return nil, fmt.Errorf("read apps: %w", err)
+		}
+		a.Policy = consent.Policy(policy)
+		for _, s := range scopes {
+			a.Scopes = append(a.Scopes, pipeline.Scope(s))
+		}
+		apps = append(apps, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify("read apps", err)
+	}
+	return apps, nil
+}
+
+// PutRevocation records r. Recording a consent's revocation again is
+// harmless: reads, and the merges of the table, keep the first one (the
+// earliest RevokedAt, in whole seconds). r.ConsentHash must be a hex
+// SHA-256 (consent.HashConsentID), so a consent id cannot be stored by
+// mistake.
+func (c *Client) PutRevocation(ctx context.Context, r consent.Revocation) error {
+	if err := checkRevocation(r); err != nil {
+		return fmt.Errorf("put revocation: %w", err)
+	}
+	if err := insertRows(ctx, c.conn, c.schema.revocations, []consent.Revocation{r}); err != nil {
+		return fmt.Errorf("put revocation: %w", err)
+	}
+	return nil
+}
+
+// checkRevocation reports why r cannot be stored.
+func checkRevocation(r consent.Revocation) error {
+	var errs []error
+	if b, err := hex.DecodeString(r.ConsentHash); err != nil || len(b) != 32 || strings.ToLower(r.ConsentHash) != r.ConsentHash {
+		errs = append(errs, errors.New("consent hash is not a lower-case hex SHA-256"))
+	}
+	if r.AppID == "" {
+		errs = append(errs, errors.New("empty app id"))
+	}
+	errs = append(errs, checkDateTime("revoked_at", r.RevokedAt), checkDateTime("expires_at", r.ExpiresAt))
+	return errors.Join(errs...)
+}
+
+// Revocations returns the revocations first recorded at or after since
+// whose tokens have not expired at now (ExpiresAt after now), one per
+// consent as its first revocation recorded it, ordered by RevokedAt. Times
+// have whole seconds.
+func (c *Client) Revocations(ctx context.Context, since, now time.Time) ([]consent.Revocation, error) {
+	rows, err := c.conn.Query(ctx, revocationsQuery(c.Database(), since, now))
+	if err != nil {
+		return nil, classify("read revocations", err)
+	}
+	defer rows.Close()
+	var revs []consent.Revocation
+	for rows.Next() {
+		var (
+			r     consent.Revocation
+			erase uint8
+		)
+		if err := rows.Scan(&r.ConsentHash, &r.AppID, &r.RevokedAt, &r.ExpiresAt, &erase); err != nil {
+			return nil, fmt.Errorf("read revocations: %w", err)
+		}
+		r.Erase = erase != 0
+		revs = append(revs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify("read revocations", err)
+	}
+	return revs, nil
+}
+
+// PruneRevocations deletes the revocations whose tokens expired before now
+// (in whole seconds) and returns once they are gone. It drops the month
+// partitions that expired entirely, which is cheap, and deletes the
+// expired rows of the others with a mutation (ALTER TABLE ... DELETE),
+// which rewrites the parts of those months: run it hourly or daily rather
+// than every few seconds. Reads skip expired revocations anyway; on modern
+// servers the table's TTL also drops parts whose rows have all expired.
+//
+// On a cluster it sees the partitions and waits for the mutations of the
+// connected server; the statements run ON CLUSTER.
+func (c *Client) PruneRevocations(ctx context.Context, now time.Time) error {
+	o := c.schema.opts
+	t := c.schema.revocations.def
+	var parts []struct {
+		PartitionID string `ch:"partition_id"`
+	}
+	q := fmt.Sprintf("SELECT DISTINCT partition_id FROM system.parts WHERE database = %s AND table = %s AND active ORDER BY partition_id",
+		quote(o.Database), quote(t.storage(o)))
+	if err := c.conn.Select(ctx, &parts, q); err != nil {
+		return classify("prune revocations: list partitions", err)
+	}
+	for _, p := range parts {
+		last, err := partitionLastDay(t, p.PartitionID)
+		if err != nil {
+			c.logger.Warn("partition id is not a month; skipped", zap.String(logKeyTable, t.name), zap.String(logKeyPartition, p.PartitionID))
+			continue
+		}
+		// Every row of the month expires before the next month starts.
+		if last.AddDate(0, 0, 1).After(now) {
+			continue
+		}
+		stmt := fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", o.Database, t.storage(o), onCluster(o), quote(p.PartitionID))
+		if err := c.conn.Exec(ctx, stmt); err != nil {
+			return classify("prune revocations: drop partition "+p.PartitionID, err)
+		}
+		c.logger.Info("dropped expired revocations", zap.String(logKeyPartition, p.PartitionID))
+	}
+
+	var expired uint64
+	if err := c.conn.QueryRow(ctx, expiredRevocationsQuery(o.Database, now)).Scan(&expired); err != nil {
+		return classify("prune revocations: count expired", err)
+	}
+	if expired == 0 {
+		return nil
+	}
+	cond := "expires_at < " + dateTimeLiteral(now)
+	stmt := fmt.Sprintf("ALTER TABLE %s.%s%s DELETE WHERE %s", o.Database, t.storage(o), onCluster(o), cond)
+	if err := c.conn.Exec(ctx, stmt); err != nil {
+		return classify("prune revocations: delete expired", err)
+	}
+	if err := c.waitMutations(ctx, []string{t.storage(o)}, "expires_at"); err != nil {
+		return fmt.Errorf("prune revocations: %w", err)
+	}
+	c.logger.Info("deleted expired revocations", zap.Uint64(logKeyRows, expired))
+	return nil
+}
+
+// Erase deletes every row of app appID stored under consentKey from the
+// event tables, waits until the deletion is complete, records it in the
+// erasures table, and returns the rows deleted per event table (every
+// event table is named, with 0 where it held none). consentKey must be
+// non-empty: the rows of anonymous apps carry none and cannot be erased.
+// It may hold letters, digits and "-_.+/=:" (the collector's keys are hex).
+//
+// The deletion is a mutation (ALTER TABLE ... DELETE) of each table that
+// holds such rows; Erase polls system.mutations until they are done, as
+// long as ctx allows, then counts again. A mutation left when ctx ends
+// still completes on the server; erasing again then finds what is left. Rows that are still there, such
+// as rows of a batch accepted before the revocation and stored during the
+// deletion, make it fail with an error wrapping
+// pipeline.ErrStorageUnavailable: erasing again deletes them. The
+// aggregates (sessions_daily) hold no consent key and are not changed.
+//
+// The audit log gets one row per event table, rows deleted or not, so
+// every erasure is on record. If writing it fails after the deletion, the
+// error says so and the map still reports what was deleted.
+//
+// On a cluster the mutations run ON CLUSTER and Erase waits for the
+// connected server's; the counts, through the Distributed tables, cover
+// every shard, so a shard that is slower fails the check.
+func (c *Client) Erase(ctx context.Context, appID, consentKey string) (map[string]uint64, error) {
+	if appID == "" {
+		return nil, errors.New("erase: empty app id")
+	}
+	if err := checkConsentKey(consentKey); err != nil {
+		return nil, fmt.Errorf("erase: %w", err)
+	}
+	o := c.schema.opts
+	deleted, err := c.countConsentRows(ctx, appID, consentKey)
+	if err != nil {
+		return nil, fmt.Errorf("erase: %w", err)
+	}
+	var mutated []string
+	for _, t := range c.schema.eventTables() {
+		if deleted[t.name] == 0 {
+			continue
+		}
+		stmt := fmt.Sprintf("ALTER TABLE %s.%s%s DELETE WHERE app_id = %s AND %s = %s",
+			o.Database, t.storage(o), onCluster(o), quote(appID), columnConsentKey, quote(consentKey))
+		if err := c.conn.Exec(ctx, stmt); err != nil {
+			return nil, classify("erase: delete from "+t.name, err)
+		}
+		mutated = append(mutated, t.storage(o))
+	}
+	if err := c.waitMutations(ctx, mutated, consentKey); err != nil {
+		return nil, fmt.Errorf("erase: %w", err)
+	}
+	left, err := c.countConsentRows(ctx, appID, consentKey)
+	if err != nil {
+		return nil, fmt.Errorf("erase: verify: %w", err)
+	}
+	var remaining []string
+	for _, name := range EventTables() {
+		if n := left[name]; n > 0 {
+			remaining = append(remaining, fmt.Sprintf("%s: %d", name, n))
+		}
+	}
+	if len(remaining) > 0 {
+		return nil, fmt.Errorf("erase: rows remain after the deletion (%s): %w", strings.Join(remaining, ", "), pipeline.ErrStorageUnavailable)
+	}
+
+	erasedAt := time.Now().UTC()
+	audit := make([]erasureRow, 0, len(deleted))
+	var total uint64
+	for _, name := range EventTables() {
+		audit = append(audit, erasureRow{erasedAt: erasedAt, app: appID, consentKey: consentKey, table: name, rows: deleted[name]})
+		total += deleted[name]
+	}
+	if err := insertRows(ctx, c.conn, c.schema.erasures, audit); err != nil {
+		return deleted, fmt.Errorf("erase: rows deleted, but the audit log was not written: %w", err)
+	}
+	c.logger.Info("erased a consent's rows", zap.String(logKeyApp, appID), zap.Uint64(logKeyRows, total))
+	return deleted, nil
+}
+
+// checkConsentKey reports why key cannot name a consent's rows. Keys are
+// restricted to characters that need no escaping, so the key appears as
+// it is in the mutation's command in system.mutations.
+func checkConsentKey(key string) error {
+	if key == "" {
+		return errors.New("empty consent key: rows without one belong to anonymous apps and cannot be erased")
+	}
+	if len(key) > maxConsentKeyLen {
+		return fmt.Errorf("consent key of %d bytes: at most %d", len(key), maxConsentKeyLen)
+	}
+	for _, r := range key {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9', strings.ContainsRune("-_.+/=:", r):
+		default:
+			return fmt.Errorf("consent key contains %q: want letters, digits and -_.+/=:", r)
+		}
+	}
+	return nil
+}
+
+// countConsentRows returns the rows of app stored under consentKey, per
+// event table.
+func (c *Client) countConsentRows(ctx context.Context, app, consentKey string) (map[string]uint64, error) {
+	var counts []struct {
+		Table string `ch:"table_name"`
+		Rows  uint64 `ch:"consent_rows"`
+	}
+	if err := c.conn.Select(ctx, &counts, consentRowsQuery(c.Database(), EventTables(), app, consentKey)); err != nil {
+		return nil, classify("count rows", err)
+	}
+	out := make(map[string]uint64, len(counts))
+	for _, n := range counts {
+		out[n.Table] = n.Rows
+	}
+	for _, name := range EventTables() {
+		if _, ok := out[name]; !ok {
+			return nil, fmt.Errorf("count rows: no count for %s", name)
+		}
+	}
+	return out, nil
+}
+
+// waitMutations polls system.mutations until no mutation of tables (in
+// the database, on the connected server) whose command contains marker is
+// unfinished, or ctx ends.
+func (c *Client) waitMutations(ctx context.Context, tables []string, marker string) error {
+	if len(tables) == 0 {
+		return nil
+	}
+	q := pendingMutationsQuery(c.dialect, c.Database(), tables, marker)
+	wait := mutationPollMin
+	for {
+		var (
+			pending uint64
+			parts   int64
+			failure string
+		)
+		if err := c.conn.QueryRow(ctx, q).Scan(&pending, &parts, &failure); err != nil {
+			return classify("wait for the deletion", err)
+		}
+		if pending == 0 {
+			return nil
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			msg := fmt.Sprintf("wait for the deletion in %s: %d mutations unfinished, %d parts to do", strings.Join(tables, ", "), pending, parts)
+			if failure != "" {
+				msg += ", last failure: " + failure
+			}
+			return fmt.Errorf("%s: %w", msg, ctx.Err())
+		case <-timer.C:
+		}
+		wait = min(2*wait, mutationPollMax)
+	}
+}
+
+// checkDateTime reports an error unless t, named name, fits a DateTime:
+// after 1970-01-01 and up to 2106-02-07 UTC.
+func checkDateTime(name string, t time.Time) error {
+	if s := t.Unix(); s <= 0 || s > math.MaxUint32 {
+		return fmt.Errorf("%s %s is outside 1970 to 2106", name, t.UTC().Format(time.RFC3339))
+	}
+	return nil
+}

@@ -1,0 +1,188 @@
+package consent
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// errStoreDown is what a failing fakeStore returns.
+var errStoreDown = errors.New("fake store down")
+
+// fakeStore is an in-memory Store that records calls. Tests against a
+// real ClickHouse live in package clickhouse.
+type fakeStore struct {
+	mu        sync.Mutex
+	apps      map[string]App
+	revs      []Revocation
+	fail      bool // every call fails
+	failErase int  // the next failErase Erase calls fail
+	rows      map[string]uint64
+	revCalls  []revCall
+	erases    []eraseCall
+	prunes    []time.Time
+	puts      int
+}
+
+type revCall struct{ since, now time.Time }
+
+type eraseCall struct{ app, key string }
+
+func newFakeStore(apps ...App) *fakeStore {
+	s := &fakeStore{apps: make(map[string]App), rows: map[string]uint64{"events": 3, "crashes": 1}}
+	for _, a := range apps {
+		s.apps[a.ID] = a
+	}
+	return s
+}
+
+func (s *fakeStore) setFail(fail bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = fail
+}
+
+func (s *fakeStore) addRevocation(r Revocation) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revs = append(s.revs, r)
+}
+
+func (s *fakeStore) eraseCalls() []eraseCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.erases)
+}
+
+func (s *fakeStore) revocationCalls() []revCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.revCalls)
+}
+
+func (s *fakeStore) storedRevocations() []Revocation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.revs)
+}
+
+func (s *fakeStore) pruneCalls() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.prunes)
+}
+
+func (s *fakeStore) PutApp(_ context.Context, a App) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail {
+		return errStoreDown
+	}
+	s.apps[a.ID] = a
+	return nil
+}
+
+func (s *fakeStore) Apps(context.Context) ([]App, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail {
+		return nil, errStoreDown
+	}
+	return slices.Collect(maps.Values(s.apps)), nil
+}
+
+func (s *fakeStore) PutRevocation(_ context.Context, r Revocation) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail {
+		return errStoreDown
+	}
+	s.puts++
+	s.revs = append(s.revs, r)
+	return nil
+}
+
+func (s *fakeStore) Revocations(_ context.Context, since, now time.Time) ([]Revocation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revCalls = append(s.revCalls, revCall{since, now})
+	if s.fail {
+		return nil, errStoreDown
+	}
+	var out []Revocation
+	for _, r := range s.revs {
+		if !r.RevokedAt.Before(since) && r.ExpiresAt.After(now) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (s *fakeStore) PruneRevocations(_ context.Context, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.prunes = append(s.prunes, now)
+	if s.fail {
+		return errStoreDown
+	}
+	s.revs = slices.DeleteFunc(s.revs, func(r Revocation) bool { return r.ExpiresAt.Before(now) })
+	return nil
+}
+
+func (s *fakeStore) Erase(_ context.Context, appID, consentKey string) (map[string]uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.erases = append(s.erases, eraseCall{appID, consentKey})
+	if s.fail {
+		return nil, errStoreDown
+	}
+	if s.failErase > 0 {
+		s.failErase--
+		return nil, errors.New("fake erase failed for " + consentKey)
+	}
+	return maps.Clone(s.rows), nil
+}
+
+// clock is a settable time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *clock { return &clock{t: t} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// waitFor polls cond until it holds or a deadline passes.
+func waitFor(t interface {
+	Helper()
+	Fatalf(string, ...any)
+}, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

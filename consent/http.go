@@ -1,0 +1,307 @@
+package consent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+)
+
+// DefaultMaxBodySize is HTTPConfig.MaxBodySize's default.
+const DefaultMaxBodySize = 64 << 10
+
+// The HTTP endpoints.
+const (
+	PathGrant  = "/v1/consent/grant"
+	PathRevoke = "/v1/consent/revoke"
+	PathStatus = "/v1/consent/status"
+)
+
+// HTTPConfig configures the HTTPS+JSON consent endpoints.
+type HTTPConfig struct {
+	// Service serves the requests. Required.
+	Service *Service
+	// AllowedOrigins are the origins (scheme://host[:port]) of web consent
+	// pages allowed to call the endpoints from a browser (CORS). Default
+	// none: only same-origin pages, apps and servers.
+	AllowedOrigins []string
+	// MaxBodySize bounds a request body in bytes; larger ones get 413.
+	// Default DefaultMaxBodySize.
+	MaxBodySize int64
+	// Logger logs refused requests with their path, status and reason,
+	// never bodies or addresses; nil means no logging.
+	Logger *zap.Logger
+}
+
+// NewHTTPHandler returns the handler of POST /v1/consent/grant,
+// /v1/consent/revoke and /v1/consent/status, for consent toggles and web
+// pages that do not speak gRPC. The body is the protojson of the request
+// message (field names in proto or lowerCamelCase form; unknown fields are
+// refused), with Content-Type application/json; the response is the
+// protojson of the response message, every field present. Validation and
+// errors are the gRPC service's; an error is the JSON
+//
+//	{"error": {"code": "INVALID_ARGUMENT", "reason": "SCOPE_UNKNOWN", "message": "..."}}
+//
+// with the matching HTTP status (400, 401, 403, 404, 405, 413, 415, 429,
+// 503), and Retry-After when a retry may succeed.
+func NewHTTPHandler(cfg HTTPConfig) (http.Handler, error) {
+	if cfg.Service == nil {
+		return nil, errors.New("new consent HTTP handler: no service")
+	}
+	if cfg.MaxBodySize == 0 {
+		cfg.MaxBodySize = DefaultMaxBodySize
+	}
+	if cfg.MaxBodySize < 0 {
+		return nil, errors.New("new consent HTTP handler: negative body size")
+	}
+	origins := make(map[string]bool, len(cfg.AllowedOrigins))
+	for _, o := range cfg.AllowedOrigins {
+		norm, err := parseOrigin(o)
+		if err != nil {
+			return nil, fmt.Errorf("new consent HTTP handler: %w", err)
+		}
+		origins[norm] = true
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	svc := cfg.Service
+	return &httpHandler{
+		maxBody: cfg.MaxBodySize,
+		origins: origins,
+		log:     cfg.Logger,
+		endpoints: map[string]endpoint{
+			PathGrant: {
+				newRequest: func() proto.Message { return new(consentryv1.GrantRequest) },
+				call: func(ctx context.Context, m proto.Message) (proto.Message, error) {
+					return svc.grant(ctx, m.(*consentryv1.GrantRequest))
+				},
+			},
+			PathRevoke: {
+				newRequest: func() proto.Message { return new(consentryv1.RevokeRequest) },
+				call: func(ctx context.Context, m proto.Message) (proto.Message, error) {
+					return svc.revoke(ctx, m.(*consentryv1.RevokeRequest))
+				},
+			},
+			PathStatus: {
+				newRequest: func() proto.Message { return new(consentryv1.StatusRequest) },
+				call: func(ctx context.Context, m proto.Message) (proto.Message, error) {
+					return svc.status(ctx, m.(*consentryv1.StatusRequest))
+				},
+			},
+		},
+	}, nil
+}
+
+// parseOrigin checks that o is a serialized origin and returns it in the
+// lower case browsers send.
+func parseOrigin(o string) (string, error) {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+		u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("allowed origin %q is not scheme://host[:port]", o)
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+}
+
+type endpoint struct {
+	newRequest func() proto.Message
+	// call's response is valid only when the error is nil.
+	call func(context.Context, proto.Message) (proto.Message, error)
+}
+
+type httpHandler struct {
+	endpoints map[string]endpoint
+	maxBody   int64
+	origins   map[string]bool
+	log       *zap.Logger
+}
+
+// httpError is the body of an error response.
+type httpError struct {
+	Error httpErrorDetail `json:"error"`
+}
+
+type httpErrorDetail struct {
+	Code    string `json:"code"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+const allowMethods = "POST, OPTIONS"
+
+func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("Cache-Control", "no-store") // responses carry tokens.
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	ep, ok := h.endpoints[r.URL.Path]
+	if !ok {
+		h.fail(w, r, http.StatusNotFound, codes.NotFound, ReasonNotFound,
+			"no such endpoint: use POST "+PathGrant+", "+PathRevoke+" or "+PathStatus)
+		return
+	}
+	corsOK := h.cors(w, r)
+	switch r.Method {
+	case http.MethodPost:
+	case http.MethodOptions:
+		h.options(w, r, corsOK)
+		return
+	default:
+		hdr.Set("Allow", allowMethods)
+		h.fail(w, r, http.StatusMethodNotAllowed, codes.Unimplemented, ReasonMethodNotAllowed, "method must be POST")
+		return
+	}
+	if !isJSON(r.Header.Get("Content-Type")) {
+		h.fail(w, r, http.StatusUnsupportedMediaType, codes.InvalidArgument, ReasonContentTypeUnsupported,
+			"Content-Type must be application/json")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err != nil {
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			h.fail(w, r, http.StatusRequestEntityTooLarge, codes.InvalidArgument, ReasonRequestTooLarge,
+				fmt.Sprintf("request body exceeds %d bytes", h.maxBody))
+			return
+		}
+		h.fail(w, r, http.StatusBadRequest, codes.InvalidArgument, ReasonRequestMalformed, "request body could not be read")
+		return
+	}
+	req := ep.newRequest()
+	if msg := decodeRequest(body, req); msg != "" {
+		h.fail(w, r, http.StatusBadRequest, codes.InvalidArgument, ReasonRequestMalformed, msg)
+		return
+	}
+	resp, err := ep.call(r.Context(), req)
+	if err != nil {
+		c := classifyError(err)
+		if c.retry {
+			hdr.Set("Retry-After", strconv.Itoa(int(retryDelay.Seconds())))
+		}
+		h.fail(w, r, c.http, c.code, c.reason, c.message(err))
+		return
+	}
+	out, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(resp)
+	if err != nil {
+		h.fail(w, r, http.StatusInternalServerError, codes.Internal, "", "internal error")
+		return
+	}
+	hdr.Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
+}
+
+// cors sets the CORS response headers when r comes from an allowed origin
+// and reports whether it does.
+func (h *httpHandler) cors(w http.ResponseWriter, r *http.Request) bool {
+	if len(h.origins) == 0 {
+		return false
+	}
+	w.Header().Add("Vary", "Origin")
+	origin := r.Header.Get("Origin")
+	if !h.origins[strings.ToLower(origin)] {
+		return false
+	}
+	w.Header().Set("Access-Control-Allow-Origin", origin)
+	w.Header().Set("Access-Control-Expose-Headers", "Retry-After")
+	return true
+}
+
+// options answers a CORS preflight, or an OPTIONS request naming the
+// methods.
+func (h *httpHandler) options(w http.ResponseWriter, r *http.Request, corsOK bool) {
+	hdr := w.Header()
+	if r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+		if !corsOK {
+			h.fail(w, r, http.StatusForbidden, codes.PermissionDenied, ReasonOriginNotAllowed, "origin not allowed")
+			return
+		}
+		hdr.Set("Access-Control-Allow-Methods", http.MethodPost)
+		hdr.Set("Access-Control-Allow-Headers", "Content-Type")
+		hdr.Set("Access-Control-Max-Age", "600")
+	}
+	hdr.Set("Allow", allowMethods)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// isJSON reports whether a Content-Type is application/json in UTF-8.
+func isJSON(ct string) bool {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	cs, ok := params["charset"]
+	return !ok || strings.EqualFold(cs, "utf-8")
+}
+
+// decodeRequest decodes body into m and returns "" or a message saying
+// what is wrong, without quoting the body.
+func decodeRequest(body []byte, m proto.Message) string {
+	desc := m.ProtoReflect().Descriptor()
+	name := string(desc.FullName())
+	fields := desc.Fields()
+	names := make([]string, fields.Len())
+	for i := range names {
+		names[i] = string(fields.Get(i).Name())
+	}
+	hint := fmt.Sprintf("; %s has the fields %s", name, strings.Join(names, ", "))
+	if len(bytes.TrimSpace(body)) == 0 {
+		return "request body is empty: send a JSON object" + hint
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil {
+		if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+			return fmt.Sprintf("request body is not valid JSON (syntax error at byte %d)", se.Offset)
+		}
+		return "request body must be a JSON object" + hint
+	}
+	if obj == nil {
+		return "request body must be a JSON object" + hint
+	}
+	for k := range obj {
+		if fields.ByJSONName(k) == nil && fields.ByTextName(k) == nil {
+			return "request body has a field " + name + " does not define" + hint
+		}
+	}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(body, m); err != nil {
+		return "request body is not a valid " + name + ": a field is repeated or has a value of the wrong type" + hint
+	}
+	return ""
+}
+
+// fail writes an error response and logs it.
+func (h *httpHandler) fail(w http.ResponseWriter, r *http.Request, status int, code codes.Code, reason, msg string) {
+	body, err := json.Marshal(httpError{Error: httpErrorDetail{Code: codeName(code), Reason: reason, Message: msg}})
+	if err != nil { // cannot happen: the fields are strings.
+		body = []byte(`{"error":{"code":"INTERNAL","reason":"","message":"internal error"}}`)
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	lvl := zap.DebugLevel
+	if status >= http.StatusInternalServerError {
+		lvl = zap.WarnLevel
+	}
+	// The path is logged only if it is one of ours: any other is client
+	// input.
+	path := r.URL.Path
+	if _, ok := h.endpoints[path]; !ok {
+		path = "other"
+	}
+	h.log.Log(lvl, "consent HTTP request refused", zap.String("path", path), zap.Int("status", status), zap.String("reason", reason))
+}

@@ -1,0 +1,22 @@
+package consent
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+)
+
+// MinSecretSize is the minimum size in bytes of the server secret that
+// keys consent pseudonyms.
+const MinSecretSize = 32
+
+// ConsentKey returns the pseudonym stored with every row of an erasable
+// app: the hex HMAC-SHA-256 of consentID under secret. Without the secret
+// it cannot be computed from the consent id nor reversed, so the stored
+// rows hold no consent id; with it, the Service can find a consent's rows
+// to erase them. The Filter and the Service both derive it here.
+func ConsentKey(secret []byte, consentID string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(consentID))
+	return hex.EncodeToString(m.Sum(nil))
+}

@@ -1,0 +1,332 @@
+package consent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// ErrRevocationsStale means the replica's revocation set has not been
+// refreshed within its bound, so it cannot tell whether a consent was
+// revoked. The Filter refuses the batch with it (the collector maps it to
+// UNAVAILABLE with a retry delay) rather than store events that might be
+// revoked.
+var ErrRevocationsStale = errors.New("revocations not refreshed within their bound")
+
+// Defaults of RevocationsConfig.
+const (
+	// DefaultRevocationInterval is the default refresh interval.
+	DefaultRevocationInterval = 2 * time.Second
+	// DefaultRevocationBound is the default propagation bound.
+	DefaultRevocationBound = 5 * time.Second
+	// DefaultRevocationOverlap is the default overlap of incremental
+	// refreshes.
+	DefaultRevocationOverlap = 30 * time.Second
+	// DefaultRevocationReload is the default interval of full reloads.
+	DefaultRevocationReload = 10 * time.Minute
+	// DefaultRevocationPrune is the default interval of pruning memory.
+	DefaultRevocationPrune = time.Minute
+	// DefaultRevocationStorePrune is the default interval of pruning the
+	// store.
+	DefaultRevocationStorePrune = 6 * time.Hour
+	// DefaultRevocationsLoadTimeout is the default bound of a full load.
+	DefaultRevocationsLoadTimeout = time.Minute
+)
+
+// RevocationsConfig configures Revocations.
+type RevocationsConfig struct {
+	// Store holds the revocations durably. Required.
+	Store Store
+	// Interval is how often revocations recorded since the last refresh
+	// are fetched. Default 2s.
+	Interval time.Duration
+	// Bound is the propagation bound: Fresh is true only while the last
+	// successful refresh started at most Bound ago, so every revocation
+	// recorded in the store more than Bound ago is known while Fresh. It
+	// must exceed Interval; Bound-Interval is the time a refresh may take
+	// or fail before the replica fails closed. Default 5s.
+	Bound time.Duration
+	// Overlap is how far before the previous refresh's start an
+	// incremental refresh asks from. A revocation is stamped with the
+	// revoking replica's clock before it is written, so it may become
+	// visible with a time earlier than this replica's last refresh; the
+	// overlap must cover the clock skew between replicas plus the longest
+	// write of a revocation (ServiceConfig.WriteTimeout). It is also the
+	// grace before an expired revocation is pruned. Default 30s.
+	Overlap time.Duration
+	// ReloadInterval is how often the whole set is reloaded instead of the
+	// recent part, a backstop for anything an incremental refresh could
+	// miss (a clock off by more than Overlap). Default 10m.
+	ReloadInterval time.Duration
+	// PruneInterval is how often revocations of expired tokens are dropped
+	// from memory. Default 1m.
+	PruneInterval time.Duration
+	// StorePruneInterval is how often this replica also deletes them from
+	// the store; the first time is at a random point of the first
+	// interval, so replicas spread out. Negative disables. Default 6h.
+	StorePruneInterval time.Duration
+	// LoadTimeout bounds a full load and a store prune. An incremental
+	// refresh is bounded by Bound, as a slower one is stale anyway.
+	// Default 1m.
+	LoadTimeout time.Duration
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Logger logs refresh failures (never consent ids or hashes); nil
+	// means no logging.
+	Logger *zap.Logger
+}
+
+// Revocations is a replica's in-memory set of revoked consents, refreshed
+// from the Store by Run. It holds SHA-256 hashes of consent ids, never the
+// ids. Revocations are kept until their token has expired (plus Overlap),
+// after which the token is refused anyway. It is safe for concurrent use.
+type Revocations struct {
+	cfg    RevocationsConfig
+	log    *zap.Logger
+	poller *poller
+	shards [revocationShards]revocationShard
+
+	// Guarded by poller.mu: only polls touch them.
+	lastStart, lastFull, lastPrune time.Time
+}
+
+const revocationShards = 16
+
+type revocationShard struct {
+	mu sync.RWMutex
+	m  map[[sha256.Size]byte]revocationEntry
+}
+
+// revocationEntry holds times as Unix milliseconds: compact, and wide
+// enough for any expiry a foreign token may state.
+type revocationEntry struct {
+	revokedAt, expiresAt int64
+}
+
+// NewRevocations returns an empty set for cfg; Run fills it.
+func NewRevocations(cfg RevocationsConfig) (*Revocations, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("new revocations: no store")
+	}
+	setDefault(&cfg.Interval, DefaultRevocationInterval)
+	setDefault(&cfg.Bound, DefaultRevocationBound)
+	setDefault(&cfg.Overlap, DefaultRevocationOverlap)
+	setDefault(&cfg.ReloadInterval, DefaultRevocationReload)
+	setDefault(&cfg.PruneInterval, DefaultRevocationPrune)
+	setDefault(&cfg.StorePruneInterval, DefaultRevocationStorePrune)
+	setDefault(&cfg.LoadTimeout, DefaultRevocationsLoadTimeout)
+	switch {
+	case cfg.Interval < 0 || cfg.Bound < 0 || cfg.Overlap < 0 || cfg.ReloadInterval < 0 ||
+		cfg.PruneInterval < 0 || cfg.LoadTimeout < 0:
+		return nil, errors.New("new revocations: negative duration")
+	case cfg.Interval >= cfg.Bound:
+		return nil, fmt.Errorf("new revocations: interval %v must be shorter than the bound %v", cfg.Interval, cfg.Bound)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	r := &Revocations{cfg: cfg, log: cfg.Logger}
+	for i := range r.shards {
+		r.shards[i].m = make(map[[sha256.Size]byte]revocationEntry)
+	}
+	r.poller = newPoller("revocations", cfg.Interval, cfg.Now, cfg.Logger, r.poll)
+	return r, nil
+}
+
+// setDefault sets *d to def when it is zero.
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+// Run loads every revocation, then refreshes every Interval, and prunes
+// the store every StorePruneInterval, until ctx is done; then it returns
+// nil once its goroutines have ended. Store failures are retried, and
+// Fresh turns false when they last longer than the bound. Call it once.
+func (r *Revocations) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	if r.cfg.StorePruneInterval > 0 {
+		wg.Go(func() { r.pruneStoreLoop(ctx) })
+	}
+	r.poller.run(ctx)
+	wg.Wait()
+	return nil
+}
+
+// Refresh fetches revocations from the store now: all of them the first
+// time and every ReloadInterval, else those recorded since the previous
+// refresh began, less Overlap. Run calls it; it is exported for tests and
+// tools.
+func (r *Revocations) Refresh(ctx context.Context) error {
+	return r.poller.refresh(ctx)
+}
+
+// WaitLoaded blocks until the first full load has succeeded or ctx is
+// done. A collector waits for it before serving ingest.
+func (r *Revocations) WaitLoaded(ctx context.Context) error {
+	return r.poller.waitLoaded(ctx)
+}
+
+// Fresh reports whether the last successful refresh started at most Bound
+// before now: only then is every revocation older than Bound known.
+func (r *Revocations) Fresh(now time.Time) bool {
+	last, ok := r.poller.lastSuccess()
+	return ok && now.Sub(last) <= r.cfg.Bound
+}
+
+// Bound returns the propagation bound.
+func (r *Revocations) Bound() time.Duration { return r.cfg.Bound }
+
+// Revoked reports whether the consent with id consentID was revoked, and
+// when (the earliest revocation recorded).
+func (r *Revocations) Revoked(consentID string) (revokedAt time.Time, ok bool) {
+	key := sha256.Sum256([]byte(consentID))
+	s := &r.shards[key[0]%revocationShards]
+	s.mu.RLock()
+	e, ok := s.m[key]
+	s.mu.RUnlock()
+	if !ok {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(e.revokedAt).UTC(), true
+}
+
+// Add records a revocation in memory with immediate effect: the replica
+// that served a Revoke adds it after the store has it. It fails only for
+// a ConsentHash that is not a hex SHA-256.
+func (r *Revocations) Add(rv Revocation) error {
+	key, ok := decodeConsentHash(rv.ConsentHash)
+	if !ok {
+		return fmt.Errorf("add revocation: %w: consent hash is not a hex SHA-256", ErrMalformed)
+	}
+	r.put(key, rv)
+	return nil
+}
+
+// Len returns the number of revocations held.
+func (r *Revocations) Len() int {
+	n := 0
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+func (r *Revocations) put(key [sha256.Size]byte, rv Revocation) {
+	e := revocationEntry{revokedAt: rv.RevokedAt.UnixMilli(), expiresAt: rv.ExpiresAt.UnixMilli()}
+	s := &r.shards[key[0]%revocationShards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.m[key]; ok {
+		e.revokedAt = min(e.revokedAt, old.revokedAt)
+		e.expiresAt = max(e.expiresAt, old.expiresAt)
+	}
+	s.m[key] = e
+}
+
+func decodeConsentHash(h string) ([sha256.Size]byte, bool) {
+	var key [sha256.Size]byte
+	if len(h) != hex.EncodedLen(sha256.Size) {
+		return key, false
+	}
+	if _, err := hex.Decode(key[:], []byte(h)); err != nil {
+		return key, false
+	}
+	return key, true
+}
+
+// poll is one refresh; the poller serializes calls.
+func (r *Revocations) poll(ctx context.Context, start time.Time) error {
+	full := r.lastFull.IsZero() || start.Sub(r.lastFull) >= r.cfg.ReloadInterval
+	var since time.Time
+	timeout := r.cfg.LoadTimeout
+	if !full {
+		since = r.lastStart.Add(-r.cfg.Overlap)
+		timeout = r.cfg.Bound
+	}
+	qctx, cancel := context.WithTimeout(ctx, timeout)
+	revs, err := r.cfg.Store.Revocations(qctx, since, start)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("load revocations: %w", err)
+	}
+	bad := 0
+	for _, rv := range revs {
+		key, ok := decodeConsentHash(rv.ConsentHash)
+		if !ok {
+			bad++
+			continue
+		}
+		r.put(key, rv)
+	}
+	if bad > 0 {
+		r.log.Warn("skipped malformed revocations from the store", zap.Int("count", bad))
+	}
+	r.lastStart = start
+	if full {
+		r.lastFull = start
+	}
+	if start.Sub(r.lastPrune) >= r.cfg.PruneInterval {
+		r.lastPrune = start
+		if n := r.prune(start.Add(-r.cfg.Overlap)); n > 0 {
+			r.log.Debug("pruned expired revocations", zap.Int("count", n))
+		}
+	}
+	return nil
+}
+
+// prune drops revocations whose tokens expired before t and returns how
+// many it dropped.
+func (r *Revocations) prune(t time.Time) int {
+	cut := t.UnixMilli()
+	n := 0
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.Lock()
+		for k, e := range s.m {
+			if e.expiresAt < cut {
+				delete(s.m, k)
+				n++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// pruneStoreLoop deletes expired revocations from the store every
+// StorePruneInterval, first at a random point of the first interval so
+// replicas spread out. It runs beside the refresh loop, so a slow delete
+// never delays a refresh. Failures are logged and retried next time.
+func (r *Revocations) pruneStoreLoop(ctx context.Context) {
+	t := time.NewTimer(rand.N(r.cfg.StorePruneInterval))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, r.cfg.LoadTimeout)
+		err := r.cfg.Store.PruneRevocations(pctx, r.cfg.Now().Add(-r.cfg.Overlap))
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("pruning revocations in the store failed", zap.Error(err))
+		}
+		t.Reset(r.cfg.StorePruneInterval)
+	}
+}
