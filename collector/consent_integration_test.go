@@ -3,10 +3,14 @@ package collector
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -222,5 +226,46 @@ func TestConsentHTTPErrors(t *testing.T) {
 		if resp.StatusCode != tc.want || !bytes.Contains(b, []byte(`"error"`)) {
 			t.Errorf("%s: %d %s, want %d", tc.body, resp.StatusCode, b, tc.want)
 		}
+	}
+}
+
+// TestKeyRotation: a replica started with a new signing key and the old
+// public key accepts tokens of both keys.
+func TestKeyRotation(t *testing.T) {
+	srv := server(t)
+	old := newHarness(t, srv, nil)
+	oldTok := old.token(t, testApp, time.Hour)
+	priv, err := consent.ReadPrivateKeyFile(old.app.cfg.ConsentSigningKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(priv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubFile := filepath.Join(t.TempDir(), "old.pub.pem")
+	if err := os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rotated := newHarness(t, srv, func(c *Config) {
+		c.ClickHouse.Database = old.db
+		c.ConsentVerifyKeyFiles = []string{pubFile}
+	})
+	newTok := rotated.token(t, testApp, time.Hour)
+	if rotated.app.Keys().SigningKeyID() == old.app.Keys().SigningKeyID() {
+		t.Fatal("rotated replica signs with the old key")
+	}
+	for name, tok := range map[string]string{"old key": oldTok, "new key": newTok} {
+		gen := eventgen.New(eventgen.Config{AppID: testApp, Token: tok, Seed: 9})
+		resp, err := rotated.client.Ingest(context.Background(), gen.Batch(20, time.Now()))
+		if err != nil || resp.GetAccepted() != 20 {
+			t.Errorf("%s: %v %v", name, resp, err)
+		}
+	}
+	// The old replica does not know the new key: its tokens are refused there.
+	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: newTok, Seed: 10})
+	resp, err := old.client.Ingest(context.Background(), gen.Batch(5, time.Now()))
+	if err != nil || resp.GetConsentState() != consentryv1.ConsentState_CONSENT_STATE_INVALID {
+		t.Errorf("new token on the old replica: %v %v", resp, err)
 	}
 }
