@@ -5,20 +5,17 @@ import (
 	"errors"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/protoadapt"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/grpcerr"
 	"github.com/consentry/consentry/limits"
 	"github.com/consentry/consentry/pipeline"
 	"github.com/consentry/consentry/validate"
 )
 
 // ErrorDomain is the domain of every ErrorInfo the collector returns.
-const ErrorDomain = "consentry.dev"
+const ErrorDomain = grpcerr.Domain
 
 // Reasons in ErrorInfo details: what an SDK branches on.
 const (
@@ -92,18 +89,9 @@ func toStatus(err error) error {
 	if c.code == codes.Internal {
 		msg = "internal error"
 	}
-	st := status.New(c.code, msg)
-	var details []protoadapt.MessageV1
-	if c.reason != "" {
-		details = append(details, &errdetails.ErrorInfo{Reason: c.reason, Domain: ErrorDomain})
-	}
+	var delay time.Duration
 	if c.retry {
-		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(retryDelay)})
+		delay = retryDelay
 	}
-	if len(details) > 0 {
-		if withDetails, derr := st.WithDetails(details...); derr == nil {
-			st = withDetails
-		}
-	}
-	return st.Err()
+	return grpcerr.Status(c.code, msg, c.reason, delay)
 }

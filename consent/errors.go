@@ -8,12 +8,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/protoadapt"
-	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/consentry/consentry/internal/grpcerr"
 	"github.com/consentry/consentry/pipeline"
 	"github.com/consentry/consentry/validate"
 )
@@ -41,7 +38,7 @@ var (
 
 // ErrorDomain is the domain of every ErrorInfo the consent service
 // returns.
-const ErrorDomain = "consentry.dev"
+const ErrorDomain = grpcerr.Domain
 
 // Reasons in ErrorInfo details and in the HTTP error body: what a client
 // branches on.
@@ -162,20 +159,11 @@ func (c classification) message(err error) string {
 // retryable errors, a RetryInfo.
 func toStatus(err error) error {
 	c := classifyError(err)
-	st := status.New(c.code, c.message(err))
-	var details []protoadapt.MessageV1
-	if c.reason != "" {
-		details = append(details, &errdetails.ErrorInfo{Reason: c.reason, Domain: ErrorDomain})
-	}
+	var delay time.Duration
 	if c.retry {
-		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(retryDelay)})
+		delay = retryDelay
 	}
-	if len(details) > 0 {
-		if withDetails, derr := st.WithDetails(details...); derr == nil {
-			st = withDetails
-		}
-	}
-	return st.Err()
+	return grpcerr.Status(c.code, c.message(err), c.reason, delay)
 }
 
 // codeName returns c's canonical name, as the HTTP error body gives it

@@ -13,9 +13,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"go.uber.org/zap"
-
-	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/pipeline"
 	"github.com/consentry/consentry/validate"
@@ -49,18 +46,11 @@ func runApps(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 	if err := parse(fs, args, lookup); err != nil {
 		return err
 	}
-	cfg, err := ch.config()
-	if err != nil {
-		return err
-	}
-	c, err := clickhouse.Open(ctx, cfg, zap.NewNop())
+	c, _, err := ch.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if _, err := c.Migrate(ctx); err != nil {
-		return err
-	}
 	store := consent.Store(c)
 	switch sub {
 	case "list":

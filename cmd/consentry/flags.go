@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"go.uber.org/zap"
 
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/internal/cli"
@@ -50,6 +53,24 @@ func (c *chFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.cfg.Username, "clickhouse-user", "default", "ClickHouse `user`")
 	fs.StringVar(&c.passwordFile, "clickhouse-password-file", "", "`file` holding the ClickHouse password (or set CONSENTRY_CLICKHOUSE_PASSWORD)")
 	fs.StringVar(&c.dataDir, "data-dir", "consentry-data", "consentryd's data `dir`")
+}
+
+// open connects to ClickHouse and applies pending migrations.
+func (c *chFlags) open(ctx context.Context) (*clickhouse.Client, []int, error) {
+	cfg, err := c.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := clickhouse.Open(ctx, cfg, zap.NewNop())
+	if err != nil {
+		return nil, nil, err
+	}
+	applied, err := cl.Migrate(ctx)
+	if err != nil {
+		cl.Close()
+		return nil, nil, err
+	}
+	return cl, applied, nil
 }
 
 // config returns the ClickHouse config, resolving the address and secret.

@@ -4,10 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-
-	"go.uber.org/zap"
-
-	"github.com/consentry/consentry/clickhouse"
 )
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
@@ -20,19 +16,11 @@ are versioned and idempotent: running it twice, or while collectors run
 	if err := parse(fs, args, lookup); err != nil {
 		return err
 	}
-	cfg, err := ch.config()
-	if err != nil {
-		return err
-	}
-	c, err := clickhouse.Open(ctx, cfg, zap.NewNop())
+	c, applied, err := ch.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	applied, err := c.Migrate(ctx)
-	if err != nil {
-		return err
-	}
 	if len(applied) == 0 {
 		fmt.Fprintf(stdout, "schema up to date (ClickHouse %s)\n", c.Dialect().Version)
 		return nil
