@@ -94,6 +94,15 @@ func TestNoIdentifiersStored(t *testing.T) {
 			}
 		}
 	}
+	// Nor any log line (privacy invariant 4): the harness logs at debug.
+	for _, e := range h.logs.All() {
+		line := e.Message + fmt.Sprint(e.Context)
+		for _, p := range append(planted, req.GetConsentToken(), "48.2082") {
+			if strings.Contains(line, p) {
+				t.Errorf("log line holds %q: %s", p, line)
+			}
+		}
+	}
 	// Coordinates are never stored: no column holds the latitude.
 	for _, c := range cols {
 		var n uint64
