@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // KeyRing holds the key that signs new tokens and every public key whose
@@ -146,4 +148,27 @@ func LoadOrCreatePrivateKeyFile(path string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("create private key: %w", err)
 	}
 	return priv, nil
+}
+
+// signJWS signs claims with the signing key as a compact JWS whose header
+// names the key id and typ. Callers check r.signing first.
+func (r *KeyRing) signJWS(claims jwt.Claims, typ string) (string, error) {
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
+	tok.Header["kid"] = r.signing.id
+	tok.Header["typ"] = typ
+	return tok.SignedString(r.signing.priv)
+}
+
+// keyFunc returns the jwt.Keyfunc that looks a token's "kid" up in the
+// ring, recording the header's kid and typ for the caller.
+func (r *KeyRing) keyFunc(kid, typ *string) jwt.Keyfunc {
+	return func(t *jwt.Token) (any, error) {
+		*kid, _ = t.Header["kid"].(string)
+		*typ, _ = t.Header["typ"].(string)
+		pub, ok := r.verify[*kid]
+		if !ok {
+			return nil, ErrUnknownKey
+		}
+		return pub, nil
+	}
 }

@@ -82,7 +82,7 @@ func (r *KeyRing) SignReceipt(rc Receipt) (string, error) {
 	if rows == nil {
 		rows = map[string]uint64{}
 	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, receiptClaims{
+	s, err := r.signJWS(receiptClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:  rc.ConsentKey,
 			Issuer:   Issuer,
@@ -92,10 +92,7 @@ func (r *KeyRing) SignReceipt(rc Receipt) (string, error) {
 		Outcome:     rc.Outcome,
 		DeletedRows: rows,
 		ErasedAt:    rc.ErasedAt.UnixMilli(),
-	})
-	tok.Header["kid"] = r.signing.id
-	tok.Header["typ"] = receiptType
-	s, err := tok.SignedString(r.signing.priv)
+	}, receiptType)
 	if err != nil {
 		return "", fmt.Errorf("sign erasure receipt: %w", err)
 	}
@@ -111,15 +108,7 @@ func (r *KeyRing) VerifyReceipt(receipt string) (Receipt, error) {
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithIssuer(Issuer),
 	)
-	_, err := parser.ParseWithClaims(receipt, &rc, func(t *jwt.Token) (any, error) {
-		kid, _ = t.Header["kid"].(string)
-		typ, _ = t.Header["typ"].(string)
-		pub, ok := r.verify[kid]
-		if !ok {
-			return nil, ErrUnknownKey
-		}
-		return pub, nil
-	})
+	_, err := parser.ParseWithClaims(receipt, &rc, r.keyFunc(&kid, &typ))
 	if err != nil {
 		return Receipt{}, fmt.Errorf("%w: %v", ErrReceiptInvalid, err)
 	}

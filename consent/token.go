@@ -87,7 +87,7 @@ func (r *KeyRing) Sign(c Claims) (string, error) {
 	for i, s := range c.Scopes {
 		scopes[i] = string(s)
 	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwtClaims{
+	s, err := r.signJWS(jwtClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			ID:        c.ConsentID,
 			Issuer:    Issuer,
@@ -97,10 +97,7 @@ func (r *KeyRing) Sign(c Claims) (string, error) {
 		},
 		Scope: strings.Join(scopes, " "),
 		Ver:   c.TextVersion,
-	})
-	tok.Header["kid"] = r.signing.id
-	tok.Header["typ"] = "consent+jwt"
-	s, err := tok.SignedString(r.signing.priv)
+	}, "consent+jwt")
 	if err != nil {
 		return "", fmt.Errorf("sign consent token: %w", err)
 	}
@@ -129,15 +126,7 @@ func (r *KeyRing) verifyToken(token string, now time.Time) (Claims, time.Time, e
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuer(Issuer),
 	)
-	_, err := parser.ParseWithClaims(token, &jc, func(t *jwt.Token) (any, error) {
-		kid, _ = t.Header["kid"].(string)
-		typ, _ = t.Header["typ"].(string)
-		pub, ok := r.verify[kid]
-		if !ok {
-			return nil, ErrUnknownKey
-		}
-		return pub, nil
-	})
+	_, err := parser.ParseWithClaims(token, &jc, r.keyFunc(&kid, &typ))
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrUnknownKey):
