@@ -1,0 +1,423 @@
+package scrub
+
+import "testing"
+
+func TestEmail(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"sent to jane.doe@example.com", "sent to [email]"},
+		{"jane.doe+notes@mail.example.co.uk.", "[email]."},
+		{"<JANE@EXAMPLE.COM>", "<[email]>"},
+		{"mailto:jane_doe-1@example.com?subject=hi", "mailto:[email]?subject=hi"},
+		{"https://api.example.com/v1/notes?user=jane@example.com&page=2", "https://api.example.com/v1/notes?user=[email]&page=2"},
+		{"GET /v1/users/jane%40example.com/notes", "GET /v1/users/[email]/notes"},
+		{"sync failed for 829301@example.com", "sync failed for [email]"},
+		{"java.lang.IllegalStateException: sync failed for jane@example.com (retry)", "java.lang.IllegalStateException: sync failed for [email] (retry)"},
+		{"jane@example.com.1.2.3.4", "[email].1.2.3.4"},
+	})
+	runCases(t, kept(
+		"failed to load icon@2x.png",
+		"image@3x.jpg and Icon-60@2x.PNG and logo@1.5x.webp",
+		"@Override public void onCreate()",
+		"@objc func save() in @MainActor",
+		"npm ERR! @scope/pkg@1.2.3 install",
+		"ssh user@host failed",
+		"job=StandaloneCoroutine{Cancelling}@8f3a2b1, Dispatchers.IO",
+		"java.lang.Object@1b6d3586",
+		"this@MainActivity.lifecycleScope",
+		"strings@Localizable.strings",
+		"@",
+		"a@b",
+	))
+}
+
+func TestPhone(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"call +43 664 1234567 failed", "call [phone] failed"},
+		{"+1 (415) 555-2671", "[phone]"},
+		{"+44 20 7946 0958", "[phone]"},
+		{"+33612345678", "[phone]"},
+		{"+43 (0) 664 1234567", "[phone]"},
+		{"0043 664 1234567", "[phone]"},
+		{"SMS to (415) 555-2671", "SMS to [phone]"},
+		{"(415)555-2671", "[phone]"},
+		{"415-555-2671", "[phone]"},
+		{"415.555.2671", "[phone]"},
+		{"1 415 555 2671", "[phone]"},
+		{"0664 1234567", "[phone]"},
+		{"0664/1234567", "[phone]"},
+		{"0664-1234567", "[phone]"},
+		{"06 12 34 56 78", "[phone]"},
+		{"030 12345678", "[phone]"},
+		{"020 7946 0958", "[phone]"},
+		{"tel:+43 664 1234567", "tel:[phone]"},
+		{"phone: 5552671", "phone: [phone]"},
+		{"phone number: 4155552671", "phone number: [phone]"},
+		{"call 4155552671 now", "call [phone] now"},
+		{"WhatsApp 06641234567", "WhatsApp [phone]"},
+		{"sms to 5552671", "sms to [phone]"},
+		{"mobile=0664/1234567", "mobile=[phone]"},
+		{"2026-11-29 0664 1234567", "2026-11-29 [phone]"},
+		{"numbers 0664 1234567 and 0664 7654321", "numbers [phone] and [phone]"},
+		{`{"phone":"+43 664 1234567"}`, `{"phone":"[phone]"}`},
+	})
+	runCases(t, kept(
+		"at 2026-11-29",
+		"at 2026-11-29T12:30:45Z",
+		"12:30:45.123",
+		"Date/Time:           2026-11-29 12:30:45.1234 +0100",
+		"Timestamp: 2026-11-29 12:30:45.123456789+0100",
+		"29.11.2026 and 11/29/2026 and 09.11.2026",
+		"started at 1764412245",
+		"epoch ms 1764412245123",
+		"allocated 2147483648 bytes",
+		"read 1048576 bytes",
+		"at com.example.notes.NoteEditor.save(NoteEditor.kt:1234)",
+		"pc 0x0000000100a8c000",
+		"version 4.12.0 and 120.0.6099.129",
+		"build 4120003",
+		"Version:             4.12.0 (4120003)",
+		"0x1a2b3c000 + 1234",
+		"0x1a2b3c000 + 12345678",
+		"(abort+164)",
+		"(Java_com_example_notes_NativeBridge_render+1640)",
+		"pid 12345",
+		"E/AndroidRuntime(12345): FATAL EXCEPTION: main",
+		"schedstat=( 1234567890 987654321 1234 )",
+		"10 20 30 40 50 60 70",
+		"00 00 00 00 00 00 00 00",
+		"01 02 03 04 05 06 07 08",
+		"0001 0002 0003 0004",
+		"1,234,567",
+		"took 12.345 s",
+		"x0  0000000000000000  x1  0000007fd3c2a4b0",
+		"#01 pc 0000000000012345  /system/lib64/libc.so",
+		"Bytes before following region: 4305010672",
+		"offset +0x40",
+		"scored 1234567",
+	))
+}
+
+func TestIP(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"connect 203.0.113.7:443 refused", "connect [ip]:443 refused"},
+		{"at 10.1.2.3", "at [ip]"},
+		{"gateway 192.168.1.1.", "gateway [ip]."},
+		{"http://198.51.100.23/v1/notes", "http://[ip]/v1/notes"},
+		{"GET https://api.example.com/hosts/203.0.113.9", "GET https://api.example.com/hosts/[ip]"},
+		{"connect (10.1.2.3)", "connect ([ip])"},
+		{"subnet 203.0.113.0/24", "subnet [ip]/24"},
+		{"range 10.0.0.1-10.0.0.9", "range [ip]-[ip]"},
+		{"peer 2001:db8::1 gone", "peer [ip] gone"},
+		{"[2001:db8::7]:443", "[[ip]]:443"},
+		{"2001:0db8:85a3:0000:0000:8a2e:0370:7334", "[ip]"},
+		{"fe80::1%en0 up", "[ip] up"},
+		{"::1", "[ip]"},
+		{"listening on :: and ::1", "listening on :: and [ip]"},
+		{"client ::ffff:192.0.2.1 left", "client [ip] left"},
+		{"from /fe80::1c2d:3e4f:5a6b:7c8d%wlan0 (port 51234)", "from /[ip] (port 51234)"},
+		{"ip=2001:db8::2", "ip=[ip]"},
+		// Parentheses after a name make a version only after a library.
+		{"Notes (4.12.0.3)", "Notes ([ip])"},
+		{"Server (203.0.113.7)", "Server ([ip])"},
+		{"consentry-go/0.1.0 (203.0.113.77)", "consentry-go/0.1.0 ([ip])"},
+	})
+	runCases(t, kept(
+		"MyApp/4.12.0.3 (Android 14)",
+		"v4.12.0.3",
+		"version 4.12.0.3",
+		"Version: 4.12.0.3",
+		"ver=4.12.0.3",
+		"build 4.12.0.3",
+		"appVersion 4.12.0.3",
+		`"app_version":"4.12.0.3"`,
+		"4.12.0.3-beta",
+		"4.12.0.3-rc1",
+		"4.12.0.3+build5",
+		"libfoo.so (4.12.0.3)",
+		"Notes.framework (4.12.0.3)",
+		"1.2.3.4.5",
+		"01.02.03.04",
+		"256.1.2.3",
+		"120.0.6099.129",
+		"12:30:45",
+		"12:30:45.123",
+		"std::vector<int>::at",
+		"Foo::bar Cache::add notes::render::Canvas",
+		"dead::beef",
+		"::",
+		"a::b",
+		"setValue:forKey:",
+		"bad: 12",
+	))
+}
+
+func TestUUID(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"idfa 3F2504E0-4F89-41D3-9A0C-0305E82C3301", "idfa [uuid]"},
+		{"gaid=38400000-8cf0-11bd-b23e-10b96e40000d;", "gaid=[uuid];"},
+		{"/var/mobile/Containers/Data/Application/9E8D7C6B-5A49-3827-1605-F4E3D2C1B0A9/Library", "/var/mobile/Containers/Data/Application/[uuid]/Library"},
+		{"install 12345678-1234-1234-1234-123456789abc done", "install [uuid] done"},
+		{"{3f2504e0-4f89-41d3-9a0c-0305e82c3301}", "{[uuid]}"},
+	})
+	runCases(t, kept(
+		"BuildId: 3f2504e04f8941d39a0c0305e82c3301",
+		"build id 3f2504e04f8941d39a0c0305e82c3301a1b2c3d4",
+		"3f2504e0-4f89-41d3-9a0c-0305e82c33011",
+		"x3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+		"3f2504e0-4f89-41d3-9a0c-0305e82c330g",
+		"3f2504e0-4f89-41d3-9a0c",
+	))
+}
+
+func TestIMEI(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"IMEI 490154203237518 blocked", "IMEI [imei] blocked"},
+		{"35-209900-176148-1", "[imei]"},
+		{"35 209900 176148 1", "[imei]"},
+		{"35209900-176148-1", "[imei]"},
+		{"imei=490154203237518", "imei=[imei]"},
+	})
+	runCases(t, kept(
+		"490154203237519",
+		"35-209900-176148-2",
+		"49015420323750",
+	))
+}
+
+func TestMAC(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"bssid 00:1A:2B:3C:4D:5E", "bssid [mac]"},
+		{"00-1a-2b-3c-4d-5e,", "[mac],"},
+		{"router 001a.2b3c.4d5e", "router [mac]"},
+		{"wlan0 ether 02:00:00:44:55:66 txqueuelen 1000", "wlan0 ether [mac] txqueuelen 1000"},
+	})
+	runCases(t, kept(
+		"00:1A:2B:3C:4D",
+		"00:1A:2B-3C:4D:5E",
+		"dead.beef.cafe",
+		"12:30:45",
+		"de:ad:be:ef",
+	))
+	// Seven or eight groups are no MAC, though eight may be an IPv6 address.
+	runCases(t, []scrubCase{{"00:11:22:33:44:55:66:77", "[ip]"}})
+}
+
+func TestCard(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"card 4111 1111 1111 1111 declined", "card [card] declined"},
+		{"4111-1111-1111-1111", "[card]"},
+		{"4111111111111111", "[card]"},
+		{"amex 378282246310005 rejected", "amex [card] rejected"},
+		{"3782 822463 10005", "[card]"},
+		{"5500-0000-0000-0004", "[card]"},
+		{"6011 0009 9013 9424", "[card]"},
+		{"4222 2222 2222 2", "[card]"},
+		{"card 4111 1111 1111 1111 12/28", "card [card] 12/28"},
+		{`{"card_number":"4111111111111111"}`, `{"card_number":"[card]"}`},
+	})
+	runCases(t, kept(
+		"4111 1111 1111 1112",
+		"1764412245123",
+		"7111111111111114",
+		"4111 11111 1111 111",
+		"4111 1111-1111 1111",
+	))
+}
+
+func TestIBAN(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"to DE89 3704 0044 0532 0130 00", "to [iban]"},
+		{"GB82WEST12345698765432", "[iban]"},
+		{"AT611904300234573201.", "[iban]."},
+		{"FR14 2004 1010 0505 0001 3M02 606 EUR", "[iban] EUR"},
+		{"iban=DE89370400440532013000", "iban=[iban]"},
+	})
+	runCases(t, kept(
+		"DE89 3704 0044 0532 0130 01",
+		"DE89 3704 0044 0532 0130 02",
+		"GB82WEST12345698765433",
+		"UE1A.240105.004",
+		"AB12",
+	))
+}
+
+func TestToken(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"Authorization: Bearer abc.def-123", "Authorization: Bearer [token]"},
+		{"Authorization: Bearer dXNlcjpwYXNzd29yZDEyMw", "Authorization: Bearer [token]"},
+		{"authorization: basic amFuZTpodW50ZXIy", "authorization: basic [token]"},
+		{"Token 9f8e7d6c5b4a3f2e", "Token [token]"},
+		{"Authorization: 9f8e7d6c5b4a3f2e", "Authorization: [token]"},
+		{`{"Authorization":"Bearer abc.def-123"}`, `{"Authorization":"Bearer [token]"}`},
+		{"Proxy-Authorization: Negotiate YIIGhgYJKoZIhvcSAQICAQBuggZ1", "Proxy-Authorization: Negotiate [token]"},
+		{"Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJqYW5lIn0.c2lnbmF0dXJl", "Authorization: Bearer [token]"},
+	})
+	runCases(t, kept(
+		"Bearer token expired",
+		"Bearer Expired",
+		"Token refresh failed",
+		"token received from server",
+		"Basic configuration missing",
+		"Bearer abc",
+	))
+}
+
+func TestJWT(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJqYW5lIn0.c2lnbmF0dXJl", "jwt [jwt]"},
+		{"id_token eyJhbGciOiJub25lIn0.eyJzdWIiOiJqYW5lIn0.", "id_token [jwt]."},
+		{"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0In0.a-b_c", "[jwt]"},
+	})
+	runCases(t, kept("eyJhbGciOiJIUzI1NiJ9", "eyJ.eyJ.x"))
+}
+
+func TestSecret(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"key AKIAIOSFODNN7EXAMPLE", "key [secret]"},
+		{"wJalrXUtnFEMI7K7MDENGbPxRfiCY9EXAMPLEKEY", "[secret]"}, // AWS's example secret key: long capital runs are not words
+		{"ASIAY34FZKBOKMUTVV7A", "[secret]"},
+		{"stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc", "stripe [secret]"},
+		{"sk_test_51H8xYzAbCdEfGhIjKlMn", "[secret]"},
+		{"pk_live_51H8xYzAbCdEfGhIjKlMn rk_live_51H8xYzAbCdEfGhIjKlMn", "[secret] [secret]"},
+		{"AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY", "[secret]"},
+		{"ghp_1a2B3c4D5e6F7g8H9i0J1k2L3m4N5o6P7q8R", "[secret]"},
+		{"github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz", "[secret]"},
+		{"xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "[secret]"},
+		{"glpat-Xy9Zk2LmN4pQ8rT6vW1s", "[secret]"},
+		{"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", "[secret]"},
+		{"signed with q8F2xK9mL4vR7tW1zB3nC6pD0sG5hJ2kY8aE4uI", "signed with [secret]"},
+		{"blob aGVsbG8gd29ybGQhIFRoaXMgaXMgYSB0ZXN0IDEyMzQ1Njc4OTA=", "blob [secret]"},
+		{"/v1/files/q8F2xK9mL4vR7tW1zB3nC6pD0sG5hJ2kY8aE4uI/download", "/v1/files/[secret]/download"},
+		{"login password=hunter2-Sesame failed", "login password=[secret] failed"},
+		{"passwd: hunter2", "passwd: [secret]"},
+		{"--password=\"correct horse battery staple\"", "--password=\"[secret]\""},
+		{"secret=abc api_key='k-12345' apikey: k2", "secret=[secret] api_key='[secret]' apikey: [secret]"},
+		{"access_token=ya29.a0AfH6SM refresh_token=def502 client_secret=s3cr3t", "access_token=[secret] refresh_token=[secret] client_secret=[secret]"},
+		{"auth=x1 session=abc sessionid=def sid=42", "auth=[secret] session=[secret] sessionid=[secret] sid=[secret]"},
+		{"Cookie: sessionid=8f14e45f; csrftoken=Zx8Kq2LmN4pR", "Cookie: [secret]"},
+		{"X-Amz-Signature=3a4b5c&X-Amz-Date=20261129", "X-Amz-Signature=[secret]&X-Amz-Date=20261129"},
+	})
+	runCases(t, kept(
+		"BuildId: 3f2504e04f8941d39a0c0305e82c3301",
+		"0a1b2c3d4e5f60718293a4b5c6d7e8f901234567",
+		"3F2504E04F8941D39A0C0305E82C33013F2504E0",
+		"AbstractSingletonProxyFactoryBean",
+		"com_example_notes_NoteEditorViewModel_onCreate2",
+		"(Java_com_example_notes_NativeBridge_render+164)",
+		"Java_com_example_notes_NoteEditor2_render3+164",
+		"/data/app/~~R4nd0mB4se64xyz==/com.example.notes-Qm9vYmFyYmF6==/lib/arm64/libnotes.so",
+		"/Library/Developer/CoreSimulator/Devices/6A8F1D2C3B4E4F5A8B9C0D1E2F3A4B5C/data/Containers",
+		"androidx/compose/ui/platform/AndroidComposeView2/dispatchDraw3/Impl4",
+		"dXNlcjpwYXNzd29yZA==",
+		"AKIAIOSFODNN7EXAMPL",
+		"sk_live_short",
+		"max_tokens=256",
+		"tokenizer=bpe",
+	))
+}
+
+func TestUserPath(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"open /Users/jane/Library/notes.db", "open /Users/[user]/Library/notes.db"},
+		{"/Users/jane.doe/src/notes/Editor.swift", "/Users/[user]/src/notes/Editor.swift"},
+		{"file:///Users/jane/Desktop/a.txt", "file:///Users/[user]/Desktop/a.txt"},
+		{"/home/jane/notes/out", "/home/[user]/notes/out"},
+		{"'/home/jane'", "'/home/[user]'"},
+		{`C:\Users\jane\AppData\notes.db`, `C:\Users\[user]\AppData\notes.db`},
+		{`D:\Users\Jane Doe\AppData\Local`, `D:\Users\[user]\AppData\Local`},
+		{`C:\Users\jane is missing`, `C:\Users\[user] is missing`},
+		{"c:/users/jdoe/AppData", "c:/users/[user]/AppData"},
+		{`\\?\C:\Users\jane\notes`, `\\?\C:\Users\[user]\notes`},
+		{`C:\Documents and Settings\jane\Desktop`, `C:\Documents and Settings\[user]\Desktop`},
+		{"at /Users/jane.", "at /Users/[user]."},
+		{"/Users/jane/Library/Developer/CoreSimulator/Devices/6A8F1D2C-3B4E-4F5A-8B9C-0D1E2F3A4B5C/data", "/Users/[user]/Library/Developer/CoreSimulator/Devices/[uuid]/data"},
+	})
+	runCases(t, kept(
+		"/Users/Shared/Notes",
+		`C:\Users\Public\Documents`,
+		`C:\Users\Default\AppData`,
+		"/home/",
+		"/home",
+		"https://example.com/home/page",
+		"/data/user/0/com.example.notes/files/db",
+		"/data/data/com.example.notes/",
+		"/storage/emulated/0/Download",
+		"~jane/notes",
+		"users/jane",
+	))
+}
+
+func TestCoordinates(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"last fix 48.20849, 16.37208", "last fix [coordinates]"},
+		{"48.20849,16.37208", "[coordinates]"},
+		{"(48.20849 16.37208)", "([coordinates])"},
+		{"lat=48.20849 lon=16.37208", "lat=[coordinates]"},
+		{"latitude: -33.8688, longitude: 151.2093", "latitude: [coordinates]"},
+		{"geo:48.2085,16.3721", "geo:[coordinates]"},
+		{`{"lat":48.2085,"lng":16.3721}`, `{"lat":[coordinates]}`},
+		{"at -33.868800, -151.209300", "at [coordinates]"},
+		{"lat=48.21", "lat=[coordinates]"},
+		{"longitude: 16.37208 only", "longitude: [coordinates] only"},
+		{"lng=-122.4194;", "lng=[coordinates];"},
+	})
+	runCases(t, kept(
+		"{{0.000, 0.000}, {375.000, 812.000}}",
+		"{{16.000, 20.000}, {343.000, 44.000}}",
+		"scale 2.000",
+		"12.5, 3.25",
+		"4.12.0, 16.372",
+		"version 4.12.0",
+		"48.20849, 216.37208",
+		"98.20849, 16.37208",
+		"lat=48.2",
+		"altitude=171.25",
+		"12:30:45.123, 16.372",
+	))
+}
+
+func TestKeyValue(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"sync user_id=829301 done", "sync user_id=[id] done"},
+		{"androidId: 9774d56d682e549c", "androidId: [id]"},
+		{`{"deviceId":"abc123","pages":12}`, `{"deviceId":"[id]","pages":12}`},
+		{`"user_id": 12345,`, `"user_id": [id],`},
+		{"serial=R58M123ABC idfa=AEBE52E7", "serial=[id] idfa=[id]"},
+		{"install_id=ab12cd34ef56&account=jane.doe", "install_id=[id]&account=[id]"},
+		{"user => jane", "user => [id]"},
+		{"email=jane@example.com", "email=[email]"},
+		{"x-user-id: 829301", "x-user-id: [id]"},
+		{"User ID: 829301 opened", "User ID: [id] opened"},
+		{"Device ID: 9774d56d682e549c", "Device ID: [id]"},
+		{`{\"user_id\":\"u-829301\",\"name\":\"Jane Doe\"}`, `{\"user_id\":\"[id]\",\"name\":\"[id]\"}`},
+		{"name=jane", "name=[id]"},
+		{`"name": "Jane Doe"`, `"name": "[id]"`},
+		{"user_ids=[829301, 829302]", "user_ids=[[id], 829302]"},
+		{"deviceId=(abc123)", "deviceId=([id])"},
+		{"ip=10.1.2.3:443", "ip=[id]"},
+		{"loyalty=1", "loyalty=1"},
+	})
+	runCases(t, kept(
+		"Thread 0 name:  Dispatch queue: com.apple.main-thread",
+		"pid: 12345, tid: 12367, name: RenderThread  >>> com.example.notes <<<",
+		"Build fingerprint: 'google/oriole/oriole:14/UQ1A.240105.004/11206848:user/release-keys'",
+		"Load Address: 0x100a8c000",
+		"11-29 12:30:45.955 12345 12345 E Auth: login failed",
+		"E/Location: no fix",
+		"pages=12 format=a4 screen=editor duration=1500 count=3 size=1024 theme=dark plan=pro tier=gold",
+		"locale=de_AT language=de source=push screen_name=editor button=save result=ok error_code=E1",
+		"retry=2 network=wifi latency_ms=12 feature=x variant=B experiment=y version=4.12.0",
+		"user_id=null email=\"\" deviceId=nil phone=-",
+		"user_id=[id]",
+		"at com.example.notes.EmailValidator.validate(EmailValidator.kt:23)",
+		"at com.example.notes.PhoneNumberFormatter.format(PhoneNumberFormatter.kt:31)",
+		"user_id == 42",
+		"Foo::user_id",
+		"time_interval=30 microphone=on",
+		"/data/user/0/com.example.notes",
+	))
+	s := New(Config{ExtraKeys: []string{"Loyalty-Number"}})
+	if got := s.String("loyalty_number=99 loyalty=1"); got != "loyalty_number=[id] loyalty=1" {
+		t.Errorf("with extra key: %q", got)
+	}
+}

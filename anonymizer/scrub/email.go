@@ -1,0 +1,135 @@
+package scrub
+
+import "strings"
+
+// email detects an e-mail address whose local part starts with the word
+// at ws. The local part runs up to the next '@' (or "%40", as in URLs)
+// over [A-Za-z0-9._%+-]; the domain needs two labels and a top-level
+// domain of letters. Asset names (icon@2x.png), annotations (@Override),
+// npm scopes and user@host are not addresses.
+func (sc *scanner) email(ws, we int) match {
+	in := sc.in
+	if sc.atSign < ws {
+		sc.atSign = indexFrom(in, ws, "@")
+	}
+	if sc.pct40 < ws {
+		sc.pct40 = indexFrom(in, ws, "%40")
+	}
+	at, skip := sc.atSign, 1
+	if sc.pct40 < at {
+		at, skip = sc.pct40, 3
+	}
+	if at >= len(in) {
+		sc.emailSkip = len(in)
+		return match{}
+	}
+	if at-ws > 64 {
+		sc.emailSkip = at - 64
+		return match{}
+	}
+	for p := we; p < at; p++ {
+		if class[in[p]]&cLocal == 0 {
+			sc.emailSkip = p
+			return match{}
+		}
+	}
+	end := sc.emailDomain(at + skip)
+	if end < 0 {
+		sc.emailSkip = at + 1
+		return match{}
+	}
+	return match{Email, ws, end}
+}
+
+// indexFrom returns the index of the first sub in s at or after i, or
+// len(s).
+func indexFrom(s string, i int, sub string) int {
+	j := strings.Index(s[i:], sub)
+	if j < 0 {
+		return len(s)
+	}
+	return i + j
+}
+
+// emailDomain returns the end of the domain of an e-mail address that
+// starts at p, or -1. The domain ends after its last label that is a
+// valid top-level domain, so "jane@example.com.1.2" ends after "com".
+func (sc *scanner) emailDomain(p int) int {
+	in := sc.in
+	labels, end := 0, -1
+	for {
+		ls := p
+		for p < len(in) && (class[in[p]]&cAlnum != 0 || in[p] == '-') {
+			p++
+		}
+		if p == ls || in[ls] == '-' || in[p-1] == '-' {
+			break
+		}
+		label := in[ls:p]
+		if isScaleLabel(label) {
+			return -1
+		}
+		labels++
+		if labels >= 2 && isTLD(label) {
+			end = p
+		}
+		if sc.b(p) != '.' || class[sc.b(p+1)]&cAlnum == 0 {
+			break
+		}
+		p++
+	}
+	return end
+}
+
+// isScaleLabel reports whether a domain label is an image scale such as
+// "2x" in icon@2x.png.
+func isScaleLabel(l string) bool {
+	if len(l) < 2 || l[len(l)-1]|0x20 != 'x' {
+		return false
+	}
+	for i := 0; i < len(l)-1; i++ {
+		if !isDigit(l[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isTLD reports whether l can be a top-level domain: at least two letters,
+// all of one case, and not a common file extension.
+func isTLD(l string) bool {
+	if len(l) < 2 || len(l) > 24 {
+		return false
+	}
+	upper, lower := false, false
+	for i := 0; i < len(l); i++ {
+		switch c := l[i]; {
+		case c >= 'a' && c <= 'z':
+			lower = true
+		case c >= 'A' && c <= 'Z':
+			upper = true
+		default:
+			return false
+		}
+	}
+	if upper && lower {
+		return false
+	}
+	for _, ext := range fileExtensions {
+		if equalFold(l, ext) {
+			return false
+		}
+	}
+	return true
+}
+
+// fileExtensions are extensions of files that apps name with an '@', as in
+// icon@2x.png; they are not taken for top-level domains.
+var fileExtensions = [...]string{
+	"png", "jpg", "jpeg", "gif", "webp", "svg", "pdf", "json", "xml", "txt", "html", "js",
+	"css", "kt", "java", "swift", "m", "mm", "so", "dylib", "a", "o", "plist", "ttf", "otf",
+	"mp3", "mp4", "wav", "zip", "heic", "bmp", "ico", "nib", "storyboard", "strings", "car",
+	"lottie", "webm", "mov", "aac", "ogg", "woff", "woff2", "gz", "db", "sqlite", "dex", "jar",
+	"aar", "apk", "ipa", "framework", "bundle", "xib", "h", "c", "cpp", "cc", "md", "yml",
+	"yaml", "ts", "tsx", "jsx", "map", "wasm", "bin", "dat", "log", "csv", "pb", "proto",
+}

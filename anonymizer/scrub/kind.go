@@ -1,0 +1,163 @@
+package scrub
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Kind is the kind of identifier a detector finds. Each Kind has its own
+// detector, which [Config.Disabled] can switch off.
+type Kind uint8
+
+// The kinds of identifiers, one per detector.
+const (
+	// Email is an e-mail address, such as jane@example.com.
+	Email Kind = iota + 1
+	// Phone is a phone number in international (+43 664 1234567,
+	// 0043 664 1234567) or national ((415) 555-2671, 0664 1234567)
+	// notation, or any 7 to 15 digits after a word such as "phone" or "sms".
+	Phone
+	// IP is an IPv4 or IPv6 address. A port after it is kept.
+	IP
+	// UUID is a UUID in its 8-4-4-4-12 hex form, such as an IDFA, GAID,
+	// IDFV or install id.
+	UUID
+	// IMEI is a 15-digit device identity that passes the Luhn check.
+	IMEI
+	// MAC is a hardware address, such as 00:1A:2B:3C:4D:5E or
+	// 001a.2b3c.4d5e.
+	MAC
+	// Card is a payment card number of 13 to 19 digits that passes the
+	// Luhn check.
+	Card
+	// IBAN is an international bank account number whose check digits
+	// are valid.
+	IBAN
+	// Token is the credential after an HTTP authentication scheme such as
+	// "Bearer" or "Basic"; the scheme itself is kept.
+	Token
+	// JWT is a JSON Web Token.
+	JWT
+	// Secret is an API key of a well-known shape (AWS, Stripe, Google,
+	// GitHub, Slack, GitLab, SendGrid), a long random string, or the value
+	// of a secret-named key such as password=... or cookie: ...
+	Secret
+	// UserPath is the user name in a home directory path, such as
+	// /Users/jane/ or C:\Users\jane\.
+	UserPath
+	// Coordinates is a precise latitude/longitude pair, or a single
+	// precise value after a key such as "lat".
+	Coordinates
+	// KeyValue is the value of a key that names an identifier, such as
+	// user_id=1234 or "deviceId":"abc123"; see [Scrubber.IsIdentifierKey].
+	KeyValue
+)
+
+// lastKind is the highest Kind.
+const lastKind = KeyValue
+
+var kindNames = [...]string{
+	Email:       "email",
+	Phone:       "phone",
+	IP:          "ip",
+	UUID:        "uuid",
+	IMEI:        "imei",
+	MAC:         "mac",
+	Card:        "card",
+	IBAN:        "iban",
+	Token:       "token",
+	JWT:         "jwt",
+	Secret:      "secret",
+	UserPath:    "user",
+	Coordinates: "coordinates",
+	KeyValue:    "id",
+}
+
+var kindGoNames = [...]string{
+	Email:       "Email",
+	Phone:       "Phone",
+	IP:          "IP",
+	UUID:        "UUID",
+	IMEI:        "IMEI",
+	MAC:         "MAC",
+	Card:        "Card",
+	IBAN:        "IBAN",
+	Token:       "Token",
+	JWT:         "JWT",
+	Secret:      "Secret",
+	UserPath:    "UserPath",
+	Coordinates: "Coordinates",
+	KeyValue:    "KeyValue",
+}
+
+var kindMarkers = [...]string{
+	Email:       "[email]",
+	Phone:       "[phone]",
+	IP:          "[ip]",
+	UUID:        "[uuid]",
+	IMEI:        "[imei]",
+	MAC:         "[mac]",
+	Card:        "[card]",
+	IBAN:        "[iban]",
+	Token:       "[token]",
+	JWT:         "[jwt]",
+	Secret:      "[secret]",
+	UserPath:    "[user]",
+	Coordinates: "[coordinates]",
+	KeyValue:    "[id]",
+}
+
+func (k Kind) valid() bool { return k >= Email && k <= lastKind }
+
+// String returns the name of the marker of k, such as "email" for [Email]
+// and "id" for [KeyValue].
+func (k Kind) String() string {
+	if !k.valid() {
+		return "Kind(" + strconv.Itoa(int(k)) + ")"
+	}
+	return kindNames[k]
+}
+
+// Marker returns the text that replaces an identifier of kind k, such as
+// "[email]". It returns "[redacted]" for an invalid Kind.
+func (k Kind) Marker() string {
+	if !k.valid() {
+		return "[redacted]"
+	}
+	return kindMarkers[k]
+}
+
+// Kinds returns all kinds, in the order of their values.
+func Kinds() []Kind {
+	ks := make([]Kind, 0, lastKind)
+	for k := Email; k <= lastKind; k++ {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// ParseKind returns the Kind whose name, marker or Go name is s, ignoring
+// case: "user", "[user]" and "UserPath" all name [UserPath].
+func ParseKind(s string) (Kind, error) {
+	name := strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	for k := Email; k <= lastKind; k++ {
+		if strings.EqualFold(name, kindNames[k]) || strings.EqualFold(name, kindGoNames[k]) {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("scrub: unknown kind %q", s)
+}
+
+// markerAt returns the length of the marker that starts at s[i], or 0.
+func markerAt(s string, i int) int {
+	if i >= len(s) || s[i] != '[' {
+		return 0
+	}
+	for _, m := range kindMarkers[Email:] {
+		if strings.HasPrefix(s[i:], m) {
+			return len(m)
+		}
+	}
+	return 0
+}

@@ -1,0 +1,348 @@
+package scrub
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// uuid detects a UUID in 8-4-4-4-12 hex form whose first group is the
+// word at ws. A longer hex or word run on either side is no UUID.
+func (sc *scanner) uuid(ws int) match {
+	p := ws + 8
+	for _, n := range [...]int{4, 4, 4, 12} {
+		if sc.b(p) != '-' {
+			return match{}
+		}
+		p++
+		for i := 0; i < n; i++ {
+			if !isHex(sc.b(p)) {
+				return match{}
+			}
+			p++
+		}
+	}
+	if isWord(sc.b(p)) {
+		return match{}
+	}
+	return match{UUID, ws, p}
+}
+
+// mac detects a MAC address of six groups of two hex digits separated by
+// sep (':' or '-'), whose first group is the word at ws.
+func (sc *scanner) mac(ws int, sep byte) match {
+	if sc.b(ws-1) == sep && (isHex(sc.b(ws-2)) || sc.b(ws-2) == ']') {
+		return match{} // inside a longer run
+	}
+	p := ws + 2
+	for g := 1; g < 6; g++ {
+		if sc.b(p) != sep || !isHex(sc.b(p+1)) || !isHex(sc.b(p+2)) {
+			return match{}
+		}
+		p += 3
+	}
+	if isWord(sc.b(p)) || sc.b(p) == sep && isHex(sc.b(p+1)) {
+		return match{}
+	}
+	return match{MAC, ws, p}
+}
+
+// ciscoMAC detects a MAC address in Cisco's notation, three groups of four
+// hex digits separated by '.' (001a.2b3c.4d5e), whose first group is the
+// word at ws. It needs a digit, so that words such as "dead.beef.cafe"
+// stay.
+func (sc *scanner) ciscoMAC(ws int) match {
+	if sc.b(ws-1) == '.' && isWordOrMarker(sc.b(ws-2)) {
+		return match{}
+	}
+	p := ws
+	digit := false
+	for g := 0; g < 3; g++ {
+		if g > 0 {
+			if sc.b(p) != '.' {
+				return match{}
+			}
+			p++
+		}
+		for i := 0; i < 4; i++ {
+			c := sc.b(p)
+			if !isHex(c) {
+				return match{}
+			}
+			digit = digit || isDigit(c)
+			p++
+		}
+	}
+	if !digit || isWord(sc.b(p)) || sc.b(p) == '.' && isWord(sc.b(p+1)) {
+		return match{}
+	}
+	return match{MAC, ws, p}
+}
+
+// ipv6 detects an IPv6 address that starts with the hex word at ws (which
+// next follows), or with a "::" right before it. C++ and Rust scopes
+// (std::vector, Cache::add) and times (12:30:45) are not addresses: an
+// address needs three or more groups or a digit, and must be valid.
+func (sc *scanner) ipv6(ws int, next byte) match {
+	in := sc.in
+	start := ws
+	if sc.b(ws-1) == ':' {
+		if sc.b(ws-2) == ':' {
+			// "::1": the "::" must not follow a word ("Foo::bar") or an
+			// address looked at before.
+			if c := sc.b(ws - 3); isWordOrMarker(c) || c == ':' || c == '.' || ws-2 < sc.last {
+				return match{}
+			}
+			start = ws - 2
+		} else if c := sc.b(ws - 2); isHex(c) || c == ':' || c == ']' {
+			return match{} // inside an address looked at before, or after a marker
+		} else if next != ':' {
+			return match{}
+		}
+	}
+	if start > sc.v6Start && start < sc.v6End {
+		return match{} // inside a candidate looked at before
+	}
+	p := start
+	for p < len(in) && (isHex(in[p]) || in[p] == ':' || in[p] == '.') {
+		p++
+	}
+	sc.v6Start, sc.v6End = start, p
+	end := p
+	for end > start && in[end-1] == '.' {
+		end--
+	}
+	if end-start >= 2 && in[end-1] == ':' && in[end-2] != ':' {
+		end-- // a ':' after the address
+	}
+	if isWord(sc.b(end)) || sc.b(p) == '[' {
+		return match{} // part of a longer word, or of a marker's identifier
+	}
+	cand := in[start:end]
+	if !plausibleIPv6(cand) {
+		return match{}
+	}
+	// The own parser above rules out the errors ParseAddr would allocate.
+	if a, err := netip.ParseAddr(cand); err != nil || !a.Is6() {
+		return match{}
+	}
+	if sc.b(end) == '%' { // zone, as in fe80::1%en0
+		z := end + 1
+		for isWord(sc.b(z)) || sc.b(z) == '.' || sc.b(z) == '-' {
+			z++
+		}
+		if z > end+1 {
+			end = z
+		}
+	}
+	return match{IP, start, end}
+}
+
+// plausibleIPv6 reports whether s is a valid IPv6 address without a zone
+// that has three or more groups or a digit.
+func plausibleIPv6(s string) bool {
+	groups := 0
+	double := false
+	digit := false
+	i := 0
+	if len(s) >= 2 && s[0] == ':' && s[1] == ':' {
+		double = true
+		i = 2
+	}
+	for i < len(s) {
+		j := i
+		for j < len(s) && j-i <= 4 && isHex(s[j]) {
+			if isDigit(s[j]) {
+				digit = true
+			}
+			j++
+		}
+		if j == i || j-i > 4 {
+			return false
+		}
+		if j < len(s) && s[j] == '.' {
+			// embedded IPv4 in the last two groups
+			if !validIPv4(s[i:]) {
+				return false
+			}
+			groups += 2
+			break
+		}
+		groups++
+		if j == len(s) {
+			break
+		}
+		if s[j] != ':' {
+			return false
+		}
+		j++
+		if j < len(s) && s[j] == ':' {
+			if double {
+				return false
+			}
+			double = true
+			j++
+		} else if j == len(s) {
+			return false
+		}
+		i = j
+	}
+	if double && groups > 7 || !double && groups != 8 {
+		return false
+	}
+	return digit || groups >= 3
+}
+
+// validIPv4 reports whether s is exactly a dotted-quad IPv4 address.
+func validIPv4(s string) bool {
+	p, parts := 0, 0
+	for parts < 4 {
+		if parts > 0 {
+			if p >= len(s) || s[p] != '.' {
+				return false
+			}
+			p++
+		}
+		q, v := p, 0
+		for q < len(s) && isDigit(s[q]) && q-p < 4 {
+			v = v*10 + int(s[q]-'0')
+			q++
+		}
+		if q == p || q-p > 3 || v > 255 || q-p > 1 && s[p] == '0' {
+			return false
+		}
+		p = q
+		parts++
+	}
+	return p == len(s)
+}
+
+// ipv4 detects a dotted-quad IPv4 address starting with the word at ws.
+// A port after it is kept. Versions are not addresses when their context
+// says so: a version word before (version 4.12.0.3, build 4.12.0.3, ver=),
+// a product token (MyApp/4.12.0.3), a pre-release or build suffix
+// (4.12.0.3-beta, +build5), parentheses after a name (libfoo.so
+// (4.12.0.3)), or a longer dotted run (1.2.3.4.5).
+func (sc *scanner) ipv4(ws int) match {
+	in := sc.in
+	if sc.b(ws-1) == '.' && isWordOrMarker(sc.b(ws-2)) {
+		return match{}
+	}
+	p := ws
+	for part := 0; part < 4; part++ {
+		if part > 0 {
+			if sc.b(p) != '.' {
+				return match{}
+			}
+			p++
+		}
+		q, v := p, 0
+		for q < len(in) && isDigit(in[q]) && q-p < 4 {
+			v = v*10 + int(in[q]-'0')
+			q++
+		}
+		if q == p || q-p > 3 || v > 255 || q-p > 1 && in[p] == '0' || isWord(sc.b(q)) {
+			return match{}
+		}
+		p = q
+	}
+	if sc.b(p) == '.' && isWordOrMarker(sc.b(p+1)) {
+		return match{} // a longer dotted run
+	}
+	if sc.versionContext(ws, p) {
+		return match{}
+	}
+	return match{IP, ws, p}
+}
+
+// libraryName reports whether tok names a library, framework or package
+// file, e.g. libfoo.so or Notes.framework.
+func libraryName(tok string) bool {
+	for _, ext := range []string{".so", ".dylib", ".dll", ".framework", ".jar", ".aar", ".apk", ".exe", ".app", ".a"} {
+		if len(tok) > len(ext) && strings.EqualFold(tok[len(tok)-len(ext):], ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// versionContext reports whether the context of the dotted number
+// in[start:end] says it is a version. Context before it counts only after
+// the previous finding: where a finding was, scrubbing again sees a
+// marker.
+func (sc *scanner) versionContext(start, end int) bool {
+	in := sc.in
+	// pre-release or build suffix: 4.12.0.3-beta, 4.12.0.3+build5
+	if c := sc.b(end); (c == '-' || c == '+') && (isLetter(sc.b(end+1)) || sc.b(end+1) == '[') {
+		return true
+	}
+	switch sc.b(start - 1) {
+	case '/':
+		// product token: MyApp/4.12.0.3, not http://10.1.2.3 or /hosts/10.1.2.3
+		t := sc.tokenBefore(start - 1)
+		return t >= sc.last && t < start-1 && isWord(in[start-2]) && (t == 0 || in[t-1] != '/' && in[t-1] != '\\')
+	case '(':
+		// libfoo.so (4.12.0.3), Notes (4.12.0.3)
+		if sc.b(end) != ')' || sc.b(start-2) != ' ' {
+			break
+		}
+		t := sc.tokenBefore(start - 2)
+		if t < sc.last || t == start-2 || !isWord(in[start-3]) {
+			break
+		}
+		// Only a library or package name makes it a version: "Server
+		// (203.0.113.7)" and "consentry-go/0.1.0 (203.0.113.7)" are
+		// addresses.
+		if libraryName(in[t : start-2]) {
+			return true
+		}
+	}
+	// a version word before: version 4.12.0.3, Version: 4.12.0.3, ver=4.12.0.3
+	p := start
+	for i := 0; i < 3 && p > 0; i++ {
+		if c := in[p-1]; c == ' ' || c == '\t' || c == ':' || c == '=' || c == '"' {
+			p--
+		} else {
+			break
+		}
+	}
+	if p == start && start > 0 {
+		return false
+	}
+	ws := sc.wordBefore(p)
+	return ws < p && ws >= sc.last && sc.b(ws-1) != '[' && isVersionWord(in[ws:p])
+}
+
+// tokenBefore returns the start of the token that ends at end: the bytes
+// before end up to whitespace, a quote, a bracket of code or a separator
+// of keys and paths.
+func (sc *scanner) tokenBefore(end int) int {
+	p := end
+	for p > 0 {
+		switch c := sc.in[p-1]; c {
+		case ' ', '\t', '\n', '\r', '"', '\'', '(', ')', '{', '}', '<', '>', ',', ';', '=', '/', '\\', '|', '`':
+			return p
+		}
+		p--
+	}
+	return p
+}
+
+// isVersionWord reports whether w is a word that is followed by a
+// version: "version" (also as the end of a word, as in "appVersion"),
+// "ver", "build", "release" and the like.
+func isVersionWord(w string) bool {
+	if len(w) >= 7 && equalFold(w[len(w)-7:], "version") {
+		return true
+	}
+	for _, v := range versionWords {
+		if equalFold(w, v) {
+			return true
+		}
+	}
+	return false
+}
+
+var versionWords = [...]string{
+	"v", "ver", "vers", "build", "release", "rev", "revision", "firmware", "fw", "sdk", "os",
+	"ios", "android", "kernel", "baseband", "bootloader", "chrome", "webview", "release_version",
+}

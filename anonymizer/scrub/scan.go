@@ -1,0 +1,369 @@
+package scrub
+
+// Character classes of bytes, looked up in the class table. A byte may be
+// in several classes.
+const (
+	cDigit    uint16 = 1 << iota // 0-9
+	cUpper                       // A-Z
+	cLower                       // a-z
+	cUnder                       // _
+	cNonHex                      // letters other than a-f and A-F
+	cHex                         // 0-9 a-f A-F
+	cLocal                       // e-mail local part: A-Z a-z 0-9 . _ % + -
+	cSecret                      // secret runs: A-Z a-z 0-9 _ + / -
+	cB64                         // base64url: A-Z a-z 0-9 _ -
+	cCred                        // HTTP credentials: A-Z a-z 0-9 . _ ~ + / = -
+	cValueEnd                    // ends an unquoted value: whitespace , ; & ) ] } " ' < > and NUL
+	cPathEnd                     // ends a user name in a path
+	cSpace                       // ASCII whitespace
+)
+
+const (
+	cLetter = cUpper | cLower
+	cAlnum  = cDigit | cLetter
+	cWord   = cAlnum | cUnder
+	cShape  = cWord | cNonHex // the classes that make up the shape of a word
+)
+
+// class maps each byte to its character classes. Bytes of multi-byte UTF-8
+// sequences are in no class, so findings never split a character.
+var class = func() (t [256]uint16) {
+	in := func(c int, set string) bool {
+		for i := 0; i < len(set); i++ {
+			if int(set[i]) == c {
+				return true
+			}
+		}
+		return false
+	}
+	for c := 0; c < 256; c++ {
+		var b uint16
+		switch {
+		case c >= '0' && c <= '9':
+			b = cDigit | cHex
+		case c >= 'A' && c <= 'Z':
+			b = cUpper
+		case c >= 'a' && c <= 'z':
+			b = cLower
+		case c == '_':
+			b = cUnder
+		}
+		if b&cLetter != 0 {
+			if c|0x20 <= 'f' {
+				b |= cHex
+			} else {
+				b |= cNonHex
+			}
+		}
+		if b&cWord != 0 {
+			b |= cLocal | cSecret | cB64 | cCred
+		}
+		if in(c, ".%+-") {
+			b |= cLocal
+		}
+		if in(c, "+/-") {
+			b |= cSecret
+		}
+		if c == '-' {
+			b |= cB64
+		}
+		if in(c, ".~+/=-") {
+			b |= cCred
+		}
+		if in(c, " \t\n\r\v\f") {
+			b |= cSpace | cValueEnd | cPathEnd
+		}
+		if in(c, ",;&)]}\"'<>\x00") {
+			b |= cValueEnd
+		}
+		if in(c, "/\\\"'`:;,()[]<>|?#&=*{}\x00") {
+			b |= cPathEnd
+		}
+		t[c] = b
+	}
+	return t
+}()
+
+func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
+func isUpper(c byte) bool  { return c >= 'A' && c <= 'Z' }
+func isLetter(c byte) bool { return class[c]&cLetter != 0 }
+func isWord(c byte) bool   { return class[c]&cWord != 0 }
+func isHex(c byte) bool    { return class[c]&cHex != 0 }
+
+// isWordOrMarker reports whether c is a word byte or a bracket of a
+// marker. Context rules that keep text treat a marker like the word it
+// replaced, so that scrubbing twice changes nothing.
+func isWordOrMarker(c byte) bool { return isWord(c) || c == ']' || c == '[' }
+
+// isDigitOrMarker reports whether c is a digit or the end of a marker,
+// which may have replaced a number.
+func isDigitOrMarker(c byte) bool { return isDigit(c) || c == ']' }
+
+// match is one finding: in[start:end] is an identifier of the kind.
+type match struct {
+	kind       Kind
+	start, end int
+}
+
+// scanner finds the identifiers of one input, left to right. It lives on
+// the stack of String or Find.
+type scanner struct {
+	s    *Scrubber
+	in   string
+	pos  int   // where scanning goes on
+	last int   // end of the previous finding; no finding starts before it
+	pend match // a finding to return next, if any
+
+	// Where the scan is: inValue while detecting the value of a key (key
+	// detectors are off), lookahead while finding where a secret run ends
+	// (generic secrets are off).
+	inValue, lookahead bool
+
+	// Caches that keep the scan linear: each says where a detector need
+	// not look again.
+	atSign, pct40 int // index of the next '@' and "%40" at or after some word, or len(in); -1 before the first look
+	emailSkip     int // no e-mail address starts at a word before this
+
+	secretStart, secretEnd int  // the last run looked at for a generic secret
+	secretPath             bool // it is a path, looked at segment by segment
+
+	v6Start, v6End   int // the last IPv6 candidate looked at
+	b64Start, b64End int // the last base64url run looked at
+	numSkip          int // no card or phone number starts at a word before this
+
+	// skipTo ends a key whose value is a marker: its words were looked at
+	// as a key when the text was scrubbed, and are not looked at again.
+	skipTo int
+}
+
+// b returns in[i], or 0 when i is out of range.
+func (sc *scanner) b(i int) byte {
+	if i >= 0 && i < len(sc.in) {
+		return sc.in[i]
+	}
+	return 0
+}
+
+// next returns the next finding, or a match of kind 0 at the end.
+func (sc *scanner) next() match {
+	if m := sc.pend; m.kind != 0 {
+		sc.pend = match{}
+		sc.pos, sc.last = m.end, m.end
+		return m
+	}
+	in := sc.in
+	i := sc.pos
+	for i < len(in) {
+		if class[in[i]]&cWord == 0 {
+			i++
+			continue
+		}
+		ws := i
+		var bits uint16
+		for i < len(in) {
+			c := class[in[i]]
+			if c&cWord == 0 {
+				break
+			}
+			bits |= c & cShape
+			i++
+		}
+		m := sc.word(ws, i, bits)
+		if m.kind == 0 {
+			continue
+		}
+		if m.start < sc.last {
+			m.start = sc.last
+		}
+		if m.end <= m.start {
+			continue
+		}
+		sc.pos, sc.last = m.end, m.end
+		return m
+	}
+	sc.pos = len(in)
+	return match{}
+}
+
+// word runs the detectors that the shape of the word in[ws:we] allows and
+// returns the first finding, which may start before the word (a '+', '(',
+// '-' or "::" that belongs to it) or after it (the value of a key).
+func (sc *scanner) word(ws, we int, bits uint16) match {
+	s := sc.s
+	in := sc.in
+	n := we - ws
+	next := sc.b(we)
+	prev := sc.b(ws - 1)
+	var m match
+	if ws < sc.skipTo {
+		return m
+	}
+
+	if bits&cLetter != 0 && !sc.inValue && isKeyFollow(next) {
+		if m = sc.keyValue(ws, we, next); m.kind != 0 {
+			return m
+		}
+		if ws < sc.skipTo {
+			return match{}
+		}
+	}
+	if ws >= sc.emailSkip && s.on(Email) {
+		if m = sc.email(ws, we); m.kind != 0 {
+			return m
+		}
+	}
+	if bits&cLetter != 0 {
+		if (prev == '/' || prev == '\\') && (n == 4 || n == 5 || n == 9) && s.on(UserPath) {
+			if m = sc.userPath(ws, we); m.kind != 0 {
+				return m
+			}
+		}
+		if n >= 3 && in[ws] == 'e' && in[ws+1] == 'y' && in[ws+2] == 'J' && s.on(JWT) {
+			if m = sc.jwt(ws); m.kind != 0 {
+				return m
+			}
+		}
+		if secretFirst(in[ws]) && s.on(Secret) {
+			if m = sc.prefixedSecret(ws, we, next); m.kind != 0 {
+				return m
+			}
+		}
+		if n >= 4 && isUpper(in[ws]) && isUpper(in[ws+1]) && isDigit(in[ws+2]) && isDigit(in[ws+3]) && s.on(IBAN) {
+			if m = sc.iban(ws, we); m.kind != 0 {
+				return m
+			}
+		}
+	}
+	if bits&(cUnder|cNonHex) == 0 { // hex digits only
+		if n == 8 && next == '-' && s.on(UUID) {
+			if m = sc.uuid(ws); m.kind != 0 {
+				return m
+			}
+		}
+		if s.on(MAC) {
+			if n == 2 && (next == ':' || next == '-') {
+				if m = sc.mac(ws, next); m.kind != 0 {
+					return m
+				}
+			} else if n == 4 && next == '.' {
+				if m = sc.ciscoMAC(ws); m.kind != 0 {
+					return m
+				}
+			}
+		}
+		if n <= 4 && (next == ':' || prev == ':') && s.on(IP) {
+			if m = sc.ipv6(ws, next); m.kind != 0 {
+				return m
+			}
+		}
+	}
+	if bits == cDigit && ws >= sc.numSkip {
+		if next == '.' && n <= 3 {
+			if s.on(IP) {
+				if m = sc.ipv4(ws); m.kind != 0 {
+					return m
+				}
+			}
+			if s.on(Coordinates) {
+				if m = sc.coordinates(ws); m.kind != 0 {
+					return m
+				}
+			}
+		}
+		grouped := next == ' ' || next == '-' || next == '.' || next == '/' || next == ')'
+		if (n >= 13 || grouped) && (s.on(Card) || s.on(IMEI)) {
+			if m = sc.cardOrIMEI(ws, we); m.kind != 0 {
+				return m
+			}
+		}
+		if (n >= 7 || grouped || prev == '+' || prev == '(') && s.on(Phone) {
+			if m = sc.phone(ws, we); m.kind != 0 {
+				return m
+			}
+		}
+	}
+	if !sc.lookahead && (ws < sc.secretEnd || n >= 32 || class[next]&cSecret != 0 || next == '=') && s.on(Secret) {
+		if m = sc.genericSecret(ws); m.kind != 0 {
+			return m
+		}
+	}
+	return match{}
+}
+
+// isKeyFollow reports whether c may follow a key of a key-value pair, or
+// an authentication scheme.
+func isKeyFollow(c byte) bool {
+	switch c {
+	case '=', ':', '"', '\'', ' ', '\t', '-', '\\':
+		return true
+	}
+	return false
+}
+
+// skipSpaces returns the index after up to max blanks (spaces and tabs)
+// at p.
+func (sc *scanner) skipSpaces(p, max int) int {
+	for i := 0; i < max && (sc.b(p) == ' ' || sc.b(p) == '\t'); i++ {
+		p++
+	}
+	return p
+}
+
+// wordEnd returns the end of the word bytes starting at p.
+func (sc *scanner) wordEnd(p int) int {
+	for p < len(sc.in) && class[sc.in[p]]&cWord != 0 {
+		p++
+	}
+	return p
+}
+
+// classEnd returns the end of the run of bytes in class c starting at p.
+func (sc *scanner) classEnd(p int, c uint16) int {
+	for p < len(sc.in) && class[sc.in[p]]&c != 0 {
+		p++
+	}
+	return p
+}
+
+// b64RunEnd returns the end of the run of base64url bytes that holds p,
+// remembering it so that the words of one run do not scan it again.
+func (sc *scanner) b64RunEnd(p int) int {
+	if p < sc.b64Start || p >= sc.b64End {
+		sc.b64Start, sc.b64End = p, sc.classEnd(p, cB64)
+	}
+	return sc.b64End
+}
+
+// wordBefore returns the start of the word that ends at end (exclusive),
+// which is end itself when in[end-1] is no word byte.
+func (sc *scanner) wordBefore(end int) int {
+	p := end
+	for p > 0 && isWord(sc.in[p-1]) {
+		p--
+	}
+	return p
+}
+
+// equalFold reports whether s equals the lower-case ASCII word lower,
+// ignoring ASCII case.
+func equalFold(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if isUpper(c) {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// hasPrefixFold reports whether s starts with the lower-case ASCII text
+// lower, ignoring ASCII case.
+func hasPrefixFold(s, lower string) bool {
+	return len(s) >= len(lower) && equalFold(s[:len(lower)], lower)
+}
