@@ -1,20 +1,30 @@
 package anonymizer
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
-	"sort"
+	"slices"
 	"strings"
+	"sync/atomic"
+	"time"
 
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/consentry/consentry/anonymizer/scrub"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // Stage is the anonymizer stage.
 type Stage struct {
-	cfg   Config
-	scrub *Scrubber
+	cfg    Config
+	scrub  *scrub.Scrubber
+	census *Census
+	enums  enumNames
+
+	ipErrors atomic.Uint64
 }
 
 // New returns the anonymizer stage for cfg.
@@ -22,17 +32,41 @@ func New(cfg Config) (*Stage, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Stage{cfg: cfg.withDefaults(), scrub: NewScrubber()}, nil
+	cfg = cfg.withDefaults()
+	return &Stage{cfg: cfg, scrub: scrub.New(cfg.Scrub), census: NewCensus(cfg.Generalize), enums: newEnumNames()}, nil
 }
 
+// Scrubber returns the stage's free-text scrubber, e.g. for log lines.
+func (s *Stage) Scrubber() *scrub.Scrubber { return s.scrub }
+
+// Census returns the stage's count of values, for tests and metrics.
+func (s *Stage) Census() *Census { return s.census }
+
+// IPLookupErrors returns how many peer-address lookups failed (the
+// location was then stored as unknown).
+func (s *Stage) IPLookupErrors() uint64 { return s.ipErrors.Load() }
+
 // Process fills b.Rows from the events not dropped, and forgets b.Peer.
-func (s *Stage) Process(_ context.Context, b *pipeline.Batch) error {
-	defer func() { b.Peer = netip.Addr{} }()
-	salt, err := s.cfg.Salts.Salt(s.cfg.Now())
-	if err != nil {
-		return fmt.Errorf("anonymize: session salt: %w", err)
+// Allocations are per batch, not per event: rows, frames and attributes
+// are carved out of slices sized for the batch, and text that holds no
+// identifier is stored as it came.
+func (s *Stage) Process(ctx context.Context, b *pipeline.Batch) error {
+	peer := b.Peer
+	b.Peer = netip.Addr{}
+	sizes := countRows(b)
+	if sizes.rows == 0 {
+		return nil
 	}
-	common := s.common(b)
+	now := s.cfg.Now()
+	salt, err := s.cfg.Salts.Salt(ctx, now)
+	if err != nil {
+		return fmt.Errorf("anonymize: %w: %w", pipeline.ErrStorageUnavailable, err)
+	}
+	common := s.common(b, peer, salt, now)
+	a := newArena(&b.Rows, sizes)
+	// The events of a batch mostly share a session: key each id once.
+	var lastID []byte
+	var lastKey uint64
 	for i, e := range b.Request.GetEvents() {
 		if b.Dropped(i) {
 			continue
@@ -40,43 +74,179 @@ func (s *Stage) Process(_ context.Context, b *pipeline.Batch) error {
 		c := common
 		c.EventID = [16]byte(e.GetEventId())
 		c.EventTime = b.EventTimes[i].Truncate(s.cfg.TimePrecision)
-		c.SessionKey = sessionKey(salt, e.GetSessionId())
-		s.appendRow(&b.Rows, c, e)
+		if sid := e.GetSessionId(); lastID == nil || !bytes.Equal(sid, lastID) {
+			lastID, lastKey = sid, keyed(salt, sid)
+		}
+		c.SessionKey = lastKey
+		s.appendRow(a, &b.Rows, c, e)
 	}
 	return nil
 }
 
-// common returns the columns every row of b shares.
-func (s *Stage) common(b *pipeline.Batch) pipeline.Common {
+// common returns the columns every row of b shares, generalized.
+func (s *Stage) common(b *pipeline.Batch, peer netip.Addr, salt []byte, now time.Time) pipeline.Common {
 	d := b.Request.GetDevice()
-	c := pipeline.Common{
-		AppID:       b.AppID,
-		AppVersion:  s.short(d.GetAppVersion()),
-		AppBuild:    s.short(d.GetAppBuild()),
-		SDKVersion:  s.short(d.GetSdkVersion()),
-		DeviceClass: enumName(d.GetDeviceClass(), "DEVICE_CLASS_"),
-		DeviceModel: s.short(d.GetDeviceModel()),
-		OSName:      enumName(d.GetOsName(), "OS_NAME_"),
-		OSVersion:   s.short(d.GetOsVersion()),
-		Locale:      normalizeLocale(d.GetLocale()),
-		ConsentKey:  b.ConsentKey,
+	v := deviceValues{
+		appVersion: s.version(d.GetAppVersion()),
+		model:      s.text(strings.TrimSpace(d.GetDeviceModel())),
+		osVersion:  s.text(strings.TrimSpace(d.GetOsVersion())),
+		locale:     normalizeLocale(d.GetLocale()),
 	}
 	if b.HasScope(pipeline.ScopeLocation) {
-		c.Country, c.Region = coarseLocation(d.GetLocation())
+		loc, _ := s.locate(d.GetLocation(), peer)
+		v.country, v.region = loc.Country, loc.Region
 	}
-	return c
+	member := keyed(salt, []byte(b.ConsentID))
+	s.census.generalize(now, member, b.AppID, &v)
+	return pipeline.Common{
+		AppID:       b.AppID,
+		AppVersion:  v.appVersion,
+		AppBuild:    s.text(strings.TrimSpace(d.GetAppBuild())),
+		SDKVersion:  s.text(strings.TrimSpace(d.GetSdkVersion())),
+		DeviceClass: s.enums.of(d.GetDeviceClass()),
+		DeviceModel: v.model,
+		OSName:      s.enums.of(d.GetOsName()),
+		OSVersion:   v.osVersion,
+		Locale:      v.locale,
+		Country:     v.country,
+		Region:      v.region,
+		ConsentKey:  b.ConsentKey,
+	}
 }
 
-// short scrubs a short device field.
-func (s *Stage) short(v string) string { return s.scrub.Scrub(strings.TrimSpace(v)) }
+// text scrubs a free-text value.
+func (s *Stage) text(v string) string { return s.scrub.String(v) }
 
-func (s *Stage) appendRow(rows *pipeline.Rows, c pipeline.Common, e *consentryv1.Event) {
+// version keeps an app version that is a plain version number, such as
+// "4.12.0.3", which free-text scrubbing would take for an IP address, and
+// scrubs anything else. (A version shaped like an IPv4 address is
+// generalized unless enough consents share it; see Census.generalize.)
+func (s *Stage) version(v string) string {
+	v = strings.TrimSpace(v)
+	if isVersion(v) {
+		return v
+	}
+	return s.text(v)
+}
+
+// isVersion reports whether v is 1 to 4 dot-separated numbers of up to 9
+// digits each, optionally after a "v" and followed by a "-" or "+"
+// suffix of letters, digits and dots, e.g. "v4.12.0-beta.2".
+func isVersion(v string) bool {
+	v = strings.TrimPrefix(strings.TrimPrefix(v, "v"), "V")
+	core, suffix, _ := strings.Cut(v, "-")
+	if i := strings.IndexByte(core, '+'); i >= 0 {
+		core, suffix = core[:i], core[i+1:]+suffix
+	}
+	parts := strings.Split(core, ".")
+	if len(parts) > 4 || v == "" {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || len(p) > 9 || !isDigitsOnly(p) {
+			return false
+		}
+	}
+	for _, r := range suffix {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.') {
+			return false
+		}
+	}
+	return len(suffix) <= 32
+}
+
+// rowSizes counts what a batch's rows need.
+type rowSizes struct {
+	rows, sessions, gestures, crashes, customs, diagnostics int
+	frames, strs, nums, bools                               int
+}
+
+// countRows counts the rows, frames and attributes of b's events that are
+// not dropped.
+func countRows(b *pipeline.Batch) rowSizes {
+	var n rowSizes
+	for i, e := range b.Request.GetEvents() {
+		if b.Dropped(i) {
+			continue
+		}
+		n.rows++
+		switch p := e.GetPayload().(type) {
+		case *consentryv1.Event_Session:
+			n.sessions++
+		case *consentryv1.Event_Gesture:
+			n.gestures++
+		case *consentryv1.Event_Crash:
+			n.crashes++
+			n.frames += len(p.Crash.GetFrames())
+		case *consentryv1.Event_Custom:
+			n.customs++
+			for _, a := range p.Custom.GetAttributes() {
+				switch a.GetValue().(type) {
+				case *consentryv1.AttributeValue_StringValue:
+					n.strs += 2
+				case *consentryv1.AttributeValue_IntValue, *consentryv1.AttributeValue_DoubleValue:
+					n.strs++
+					n.nums++
+				case *consentryv1.AttributeValue_BoolValue:
+					n.strs++
+					n.bools++
+				}
+			}
+		case *consentryv1.Event_Diagnostic:
+			n.diagnostics++
+		}
+	}
+	return n
+}
+
+// arena holds the batch-sized slices rows take their frames and
+// attributes from.
+type arena struct {
+	frames []pipeline.Frame
+	strs   []string
+	nums   []float64
+	bools  []bool
+}
+
+// newArena sizes rows and the arena for n.
+func newArena(rows *pipeline.Rows, n rowSizes) *arena {
+	rows.Sessions = slices.Grow(rows.Sessions, n.sessions)
+	rows.Gestures = slices.Grow(rows.Gestures, n.gestures)
+	rows.Crashes = slices.Grow(rows.Crashes, n.crashes)
+	rows.Customs = slices.Grow(rows.Customs, n.customs)
+	rows.Diagnostics = slices.Grow(rows.Diagnostics, n.diagnostics)
+	a := &arena{}
+	if n.frames > 0 {
+		a.frames = make([]pipeline.Frame, 0, n.frames)
+	}
+	if n.strs > 0 {
+		a.strs = make([]string, 0, n.strs)
+	}
+	if n.nums > 0 {
+		a.nums = make([]float64, 0, n.nums)
+	}
+	if n.bools > 0 {
+		a.bools = make([]bool, 0, n.bools)
+	}
+	return a
+}
+
+// tail returns the elements of s from start, capped so that appends to the
+// result cannot overwrite what follows it; nil if there are none.
+func tail[T any](s []T, start int) []T {
+	if len(s) == start {
+		return nil
+	}
+	return s[start:len(s):len(s)]
+}
+
+func (s *Stage) appendRow(a *arena, rows *pipeline.Rows, c pipeline.Common, e *consentryv1.Event) {
 	switch p := e.GetPayload().(type) {
 	case *consentryv1.Event_Session:
 		v := p.Session
 		rows.Sessions = append(rows.Sessions, pipeline.SessionRow{
 			Common:       c,
-			Phase:        enumName(v.GetPhase(), "SESSION_PHASE_"),
+			Phase:        s.enums.of(v.GetPhase()),
 			DurationMs:   uint64(v.GetDurationMs()),
 			ForegroundMs: uint64(v.GetForegroundMs()),
 		})
@@ -88,136 +258,209 @@ func (s *Stage) appendRow(rows *pipeline.Rows, c pipeline.Common, e *consentryv1
 		}
 		rows.Gestures = append(rows.Gestures, pipeline.GestureRow{
 			Common:     c,
-			Type:       enumName(v.GetType(), "GESTURE_TYPE_"),
-			Screen:     s.scrub.Scrub(v.GetScreen()),
+			Type:       s.enums.of(v.GetType()),
+			Screen:     s.text(v.GetScreen()),
 			Count:      n,
 			DurationMs: v.GetDurationMs(),
 		})
 	case *consentryv1.Event_Crash:
 		v := p.Crash
-		frames := make([]pipeline.Frame, len(v.GetFrames()))
-		for i, f := range v.GetFrames() {
-			frames[i] = pipeline.Frame{
-				Module:   s.scrub.Scrub(f.GetModule()),
-				Function: s.scrub.Scrub(f.GetFunction()),
-				File:     s.scrub.Scrub(f.GetFile()),
+		start := len(a.frames)
+		// Structured frames are scrubbed field by field: a path's user
+		// name, an address in a function name.
+		for _, f := range v.GetFrames() {
+			a.frames = append(a.frames, pipeline.Frame{
+				Module:   s.text(f.GetModule()),
+				Function: s.text(f.GetFunction()),
+				File:     s.text(f.GetFile()),
 				Line:     f.GetLine(),
 				InApp:    f.GetInApp(),
-			}
+			})
 		}
 		rows.Crashes = append(rows.Crashes, pipeline.CrashRow{
 			Common:        c,
-			ExceptionType: s.scrub.Scrub(v.GetExceptionType()),
-			Message:       s.scrub.Scrub(v.GetMessage()),
-			Frames:        frames,
-			Thread:        s.scrub.Scrub(v.GetThread()),
+			ExceptionType: s.text(v.GetExceptionType()),
+			Message:       s.text(v.GetMessage()),
+			Frames:        tail(a.frames, start),
+			Thread:        s.text(v.GetThread()),
 			Handled:       v.GetHandled(),
-			AppState:      enumName(v.GetAppState(), "APP_STATE_"),
+			AppState:      s.enums.of(v.GetAppState()),
 		})
 	case *consentryv1.Event_Custom:
-		rows.Customs = append(rows.Customs, s.customRow(c, p.Custom))
+		rows.Customs = append(rows.Customs, s.customRow(a, c, p.Custom))
 	case *consentryv1.Event_Diagnostic:
 		v := p.Diagnostic
 		rows.Diagnostics = append(rows.Diagnostics, pipeline.DiagnosticRow{
 			Common:      c,
-			Kind:        enumName(v.GetKind(), "DIAGNOSTIC_KIND_"),
+			Kind:        s.enums.of(v.GetKind()),
 			DurationMs:  v.GetDurationMs(),
-			StartType:   enumName(v.GetStartType(), "APP_START_TYPE_"),
-			NetworkType: enumName(v.GetNetworkType(), "NETWORK_TYPE_"),
+			StartType:   s.enums.of(v.GetStartType()),
+			NetworkType: s.enums.of(v.GetNetworkType()),
 			MemoryBytes: v.GetMemoryBytes(),
 		})
 	}
 }
 
-func (s *Stage) customRow(c pipeline.Common, v *consentryv1.CustomEvent) pipeline.CustomRow {
-	r := pipeline.CustomRow{Common: c, Name: s.scrub.Scrub(v.GetName())}
-	keys := make([]string, 0, len(v.GetAttributes()))
-	for k := range v.GetAttributes() {
-		if !IsIdentifierKey(k) {
-			keys = append(keys, k)
+// maxSortedKeys is the number of attribute keys sorted on the stack; the
+// limits stage allows 64 attributes.
+const maxSortedKeys = 64
+
+// customRow returns the row of a custom event: attributes whose key names
+// an identifier, or holds one (e.g. "jane@example.com": true), are dropped
+// with their values, string values are scrubbed, and the rest is split by
+// type, in key order.
+func (s *Stage) customRow(a *arena, c pipeline.Common, v *consentryv1.CustomEvent) pipeline.CustomRow {
+	r := pipeline.CustomRow{Common: c, Name: s.text(v.GetName())}
+	attrs := v.GetAttributes()
+	var buf [maxSortedKeys]string
+	keys := buf[:0]
+	nStr := 0
+	for k, v := range attrs {
+		if s.scrub.IsIdentifierKey(k) || s.text(k) != k {
+			continue
+		}
+		keys = append(keys, k)
+		if _, ok := v.GetValue().(*consentryv1.AttributeValue_StringValue); ok {
+			nStr++
 		}
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
+	// countRows sized a.strs for two strings per string attribute.
+	base := len(a.strs)
+	a.strs = a.strs[:base+2*nStr]
+	r.StringKeys = a.strs[base : base : base+nStr]
+	r.StringValues = a.strs[base+nStr : base+nStr : base+2*nStr]
 	for _, k := range keys {
-		switch a := v.GetAttributes()[k].GetValue().(type) {
-		case *consentryv1.AttributeValue_StringValue:
+		if v, ok := attrs[k].GetValue().(*consentryv1.AttributeValue_StringValue); ok {
 			r.StringKeys = append(r.StringKeys, k)
-			r.StringValues = append(r.StringValues, s.scrub.Scrub(a.StringValue))
-		case *consentryv1.AttributeValue_IntValue:
-			r.NumberKeys = append(r.NumberKeys, k)
-			r.NumberValues = append(r.NumberValues, float64(a.IntValue))
-		case *consentryv1.AttributeValue_DoubleValue:
-			r.NumberKeys = append(r.NumberKeys, k)
-			r.NumberValues = append(r.NumberValues, a.DoubleValue)
-		case *consentryv1.AttributeValue_BoolValue:
-			r.BoolKeys = append(r.BoolKeys, k)
-			r.BoolValues = append(r.BoolValues, a.BoolValue)
+			r.StringValues = append(r.StringValues, s.text(v.StringValue))
 		}
 	}
+	if nStr == 0 {
+		r.StringKeys, r.StringValues = nil, nil
+	}
+	numStart, numKeyStart := len(a.nums), len(a.strs)
+	for _, k := range keys {
+		switch v := attrs[k].GetValue().(type) {
+		case *consentryv1.AttributeValue_IntValue:
+			a.strs, a.nums = append(a.strs, k), append(a.nums, float64(v.IntValue))
+		case *consentryv1.AttributeValue_DoubleValue:
+			a.strs, a.nums = append(a.strs, k), append(a.nums, v.DoubleValue)
+		}
+	}
+	r.NumberKeys, r.NumberValues = tail(a.strs, numKeyStart), tail(a.nums, numStart)
+	boolStart, boolKeyStart := len(a.bools), len(a.strs)
+	for _, k := range keys {
+		if v, ok := attrs[k].GetValue().(*consentryv1.AttributeValue_BoolValue); ok {
+			a.strs, a.bools = append(a.strs, k), append(a.bools, v.BoolValue)
+		}
+	}
+	r.BoolKeys, r.BoolValues = tail(a.strs, boolKeyStart), tail(a.bools, boolStart)
 	return r
 }
 
-// enumName returns the lower-case name of v without prefix, e.g. "phone"
-// for DEVICE_CLASS_PHONE, and "unknown" for UNSPECIFIED or a value this
-// version does not know.
-func enumName[E interface{ String() string }](v E, prefix string) string {
-	n, ok := strings.CutPrefix(v.String(), prefix)
-	if !ok || n == "UNSPECIFIED" {
-		return "unknown"
+// enumNames holds the stored name of every value of the API's enums: the
+// lower-case value name without the enum's prefix, e.g. "phone" for
+// DEVICE_CLASS_PHONE. Looking one up does not allocate.
+type enumNames map[protoreflect.FullName]map[protoreflect.EnumNumber]string
+
+// newEnumNames returns the names of the enums of the ingest API.
+func newEnumNames() enumNames {
+	n := make(enumNames)
+	enums := consentryv1.File_consentry_v1_ingest_proto.Enums()
+	for i := range enums.Len() {
+		e := enums.Get(i)
+		vals := e.Values()
+		prefix, _ := strings.CutSuffix(string(vals.ByNumber(0).Name()), "UNSPECIFIED")
+		names := make(map[protoreflect.EnumNumber]string, vals.Len())
+		for j := range vals.Len() {
+			v := vals.Get(j)
+			if v.Number() != 0 {
+				names[v.Number()] = strings.ToLower(strings.TrimPrefix(string(v.Name()), prefix))
+			}
+		}
+		n[e.FullName()] = names
 	}
-	return strings.ToLower(n)
+	return n
+}
+
+// of returns v's stored name, and "unknown" for UNSPECIFIED or a value this
+// version does not know.
+func (n enumNames) of(v protoreflect.Enum) string {
+	if name, ok := n[v.Descriptor().FullName()][v.Number()]; ok {
+		return name
+	}
+	return "unknown"
 }
 
 // normalizeLocale keeps a BCP 47 tag's language and region subtags, e.g.
 // "de-AT" from "de_AT@currency=EUR"; anything else becomes "".
 func normalizeLocale(v string) string {
 	v, _, _ = strings.Cut(v, "@")
-	parts := strings.FieldsFunc(v, func(r rune) bool { return r == '-' || r == '_' })
+	var buf [8]string
+	parts := buf[:0]
+	for p := range strings.FieldsFuncSeq(v, func(r rune) bool { return r == '-' || r == '_' }) {
+		if len(parts) == len(buf) {
+			break
+		}
+		parts = append(parts, p)
+	}
 	if len(parts) == 0 || !isAlpha(parts[0], 2, 3) {
 		return ""
 	}
-	out := strings.ToLower(parts[0])
+	lang := parts[0]
 	for _, p := range parts[1:] {
-		if isAlpha(p, 2, 2) || isDigits(p, 3) {
-			return out + "-" + strings.ToUpper(p)
+		if isAlpha(p, 2, 2) || isDigitsN(p, 3) {
+			return localeString(lang, p)
 		}
 	}
-	return out
+	return lowerASCII(lang)
 }
 
-// coarseLocation returns the country and region codes the client gave, if
-// well-formed; coordinates are never used here (see docs/privacy.md).
-func coarseLocation(l *consentryv1.CoarseLocation) (country, region string) {
-	cc := strings.ToUpper(strings.TrimSpace(l.GetCountryCode()))
-	if !isAlpha(cc, 2, 2) {
-		return "", ""
+// localeString returns lang-REGION, without allocating for the common,
+// already well-cased tags.
+func localeString(lang, region string) string {
+	if lowerASCII(lang) == lang && upperASCII(region) == region && len(lang)+1+len(region) <= 7 {
+		return lang + "-" + region
 	}
-	rc := strings.ToUpper(strings.TrimSpace(l.GetRegionCode()))
-	sub, ok := strings.CutPrefix(rc, cc+"-")
-	if !ok || len(sub) < 1 || len(sub) > 3 || !isAlnum(sub) {
-		rc = ""
+	return lowerASCII(lang) + "-" + upperASCII(region)
+}
+
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 'A' && s[i] <= 'Z' {
+			return strings.ToLower(s)
+		}
 	}
-	return cc, rc
+	return s
+}
+
+func upperASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 'a' && s[i] <= 'z' {
+			return strings.ToUpper(s)
+		}
+	}
+	return s
 }
 
 func isAlpha(s string, minLen, maxLen int) bool {
 	if len(s) < minLen || len(s) > maxLen {
 		return false
 	}
-	for _, r := range s {
-		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') {
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; c < 'a' || c > 'z' {
 			return false
 		}
 	}
 	return true
 }
 
-func isDigits(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
+func isDigitsN(s string, n int) bool { return len(s) == n && isDigitsOnly(s) }
+
+func isDigitsOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
 			return false
 		}
 	}
@@ -225,8 +468,8 @@ func isDigits(s string, n int) bool {
 }
 
 func isAlnum(s string) bool {
-	for _, r := range s {
-		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
 			return false
 		}
 	}

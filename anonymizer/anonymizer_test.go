@@ -3,151 +3,521 @@ package anonymizer
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/geo"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
-func TestScrub(t *testing.T) {
-	sc := NewScrubber()
-	tests := []struct{ in, want string }{
-		{"Upload failed for jane.doe@example.com", "Upload failed for [email]"},
-		{"connect 203.0.113.7:443 refused", "connect [ip]:443 refused"},
-		{"peer 2001:db8::1 gone", "peer [ip] gone"},
-		{"install 3F2504E0-4F89-41D3-9A0C-0305E82C3301", "install [uuid]"},
-		{"wifi 00:1A:2B:3C:4D:5E", "wifi [mac]"},
-		{"open /Users/jane/Library/x.db", "open /Users/[user]/Library/x.db"},
-		{`C:\Users\jane\AppData`, `C:\Users\[user]\AppData`},
-		{"Authorization: Bearer abcdefghijklmnop", "Authorization: [token]"},
-		{"call +43 664 1234567 now", "call [phone] now"},
-		{"NoteEditor.kt:42", "NoteEditor.kt:42"},
-		{"Segmentation fault at 0x0000000000000010", "Segmentation fault at 0x0000000000000010"},
-		{"", ""},
+var now = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
+func ptr[T any](v T) *T { return &v }
+
+// fakeCoords resolves the coordinates of Vienna and of Paris, nothing else.
+type fakeCoords struct{}
+
+func (fakeCoords) Lookup(lat, lon float64) geo.Location {
+	switch {
+	case lat > 48 && lat < 48.4 && lon > 16.1 && lon < 16.6:
+		return geo.Location{Country: "AT", Region: "AT-9"}
+	case lat > 48.7 && lat < 49 && lon > 2.2 && lon < 2.5:
+		return geo.Location{Country: "FR", Region: "FR-IDF"}
+	}
+	return geo.Location{}
+}
+
+// fakeIPs resolves 198.51.100.0/24 to Bavaria and fails for 192.0.2.66.
+type fakeIPs struct{ seen *[]netip.Addr }
+
+func (f fakeIPs) Lookup(ip netip.Addr) (geo.Location, error) {
+	if f.seen != nil {
+		*f.seen = append(*f.seen, ip)
+	}
+	switch {
+	case netip.MustParsePrefix("198.51.100.0/24").Contains(ip):
+		return geo.Location{Country: "DE", Region: "DE-BY"}, nil
+	case ip == netip.MustParseAddr("192.0.2.66"):
+		return geo.Location{}, errors.New("corrupt database")
+	}
+	return geo.Location{}, nil
+}
+
+// firstLevel knows a few first-level regions.
+type firstLevel struct{}
+
+func (firstLevel) KnownRegion(code string) bool {
+	switch code {
+	case "AT-9", "FR-IDF", "DE-BY", "US-CA":
+		return true
+	}
+	return false
+}
+
+func newStage(t testing.TB, cfg Config) *Stage {
+	t.Helper()
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return now }
+	}
+	st, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// batch returns a verified batch of req from peer, as the earlier stages
+// leave it.
+func batch(req *consentryv1.IngestRequest, peer netip.Addr, consentID string, scopes ...pipeline.Scope) *pipeline.Batch {
+	b := pipeline.NewBatch(req, now, peer)
+	b.AppID, b.ConsentID = req.GetDevice().GetAppId(), consentID
+	b.Scopes = scopes
+	if len(scopes) == 0 {
+		b.Scopes = []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation}
+	}
+	b.EventTimes = make([]time.Time, len(req.GetEvents()))
+	for i := range b.EventTimes {
+		b.EventTimes[i] = now.Add(-90 * time.Second)
+	}
+	return b
+}
+
+func device(loc *consentryv1.CoarseLocation) *consentryv1.DeviceContext {
+	return &consentryv1.DeviceContext{AppId: "com.example.notes", AppVersion: "4.12.0.3", AppBuild: "4120003",
+		SdkVersion: "consentry-go/0.1.0", DeviceClass: consentryv1.DeviceClass_DEVICE_CLASS_PHONE,
+		OsName: consentryv1.OsName_OS_NAME_ANDROID, OsVersion: "14", DeviceModel: "Pixel 8", Locale: "de_AT", Location: loc}
+}
+
+func eventID(i byte) []byte { return bytes.Repeat([]byte{i}, 16) }
+
+func TestProcess(t *testing.T) {
+	st := newStage(t, Config{Generalize: GeneralizeConfig{K: 1}, Regions: firstLevel{}})
+	req := &consentryv1.IngestRequest{
+		Device: device(&consentryv1.CoarseLocation{CountryCode: "AT", RegionCode: "AT-9"}),
+		Events: []*consentryv1.Event{
+			{EventId: eventID(1), SessionId: []byte("session-aaaaaaaa"), Payload: &consentryv1.Event_Custom{Custom: &consentryv1.CustomEvent{
+				Name: "export", Attributes: map[string]*consentryv1.AttributeValue{
+					"user_email":       {Value: &consentryv1.AttributeValue_StringValue{StringValue: "jane@example.com"}},
+					"note":             {Value: &consentryv1.AttributeValue_StringValue{StringValue: "sent to jane@example.com"}},
+					"format":           {Value: &consentryv1.AttributeValue_StringValue{StringValue: "pdf"}},
+					"pages":            {Value: &consentryv1.AttributeValue_IntValue{IntValue: 3}},
+					"ratio":            {Value: &consentryv1.AttributeValue_DoubleValue{DoubleValue: 0.5}},
+					"jane@example.com": {Value: &consentryv1.AttributeValue_BoolValue{BoolValue: true}},
+					"dark":             {Value: &consentryv1.AttributeValue_BoolValue{BoolValue: true}},
+					"DeviceId":         {Value: &consentryv1.AttributeValue_IntValue{IntValue: 42}},
+				}}}},
+			{EventId: eventID(2), Payload: &consentryv1.Event_Crash{Crash: &consentryv1.Crash{
+				ExceptionType: "E", Message: "at 10.1.2.3", Frames: []*consentryv1.StackFrame{
+					{File: "/home/jane/app.go", Function: "main.run", Line: 7, InApp: true},
+					{Module: "libc.so", Function: "abort", Line: 1}}}}},
+			{EventId: eventID(3), SessionId: []byte("session-aaaaaaaa"), Payload: &consentryv1.Event_Custom{Custom: &consentryv1.CustomEvent{
+				Name: "open", Attributes: map[string]*consentryv1.AttributeValue{
+					"screen": {Value: &consentryv1.AttributeValue_StringValue{StringValue: "editor"}},
+				}}}},
+		},
+	}
+	b := batch(req, netip.MustParseAddr("198.51.100.4"), "consent-1")
+	if err := st.Process(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	if b.Peer.IsValid() {
+		t.Error("peer address kept after anonymize")
+	}
+	if len(b.Rows.Customs) != 2 || len(b.Rows.Crashes) != 1 {
+		t.Fatalf("rows = %+v", b.Rows)
+	}
+	cu, cr, cu2 := b.Rows.Customs[0], b.Rows.Crashes[0], b.Rows.Customs[1]
+	got := fmt.Sprint(cu.StringKeys, cu.StringValues, cu.NumberKeys, cu.NumberValues, cu.BoolKeys, cu.BoolValues)
+	if want := "[format note] [pdf sent to [email]] [pages ratio] [3 0.5] [dark] [true]"; got != want {
+		t.Errorf("custom attributes = %s, want %s", got, want)
+	}
+	if got := fmt.Sprint(cu2.StringKeys, cu2.StringValues, cu2.NumberKeys, cu2.BoolKeys); got != "[screen] [editor] [] []" {
+		t.Errorf("second custom event's attributes = %s", got)
+	}
+	// The batch-sized slices must not let one row's attributes run into
+	// the next's.
+	cu.StringKeys = append(cu.StringKeys, "x")
+	if cu2.StringKeys[0] != "screen" {
+		t.Error("appending to one row's keys overwrote the next row's")
+	}
+	if cu.EventTime != now.Add(-2*time.Minute) {
+		t.Errorf("event time %v not truncated to the minute", cu.EventTime)
+	}
+	if cu.SessionKey == 0 || cr.SessionKey != 0 || cu.SessionKey != cu2.SessionKey {
+		t.Errorf("session keys = %d, %d, %d", cu.SessionKey, cr.SessionKey, cu2.SessionKey)
+	}
+	if cu.DeviceClass != "phone" || cu.OSName != "android" || cu.Locale != "de-AT" || cu.AppVersion != "4.12.0.3" || cu.DeviceModel != "Pixel 8" {
+		t.Errorf("common = %+v", cu.Common)
+	}
+	if cu.Country != "AT" || cu.Region != "AT-9" {
+		t.Errorf("location = %q %q", cu.Country, cu.Region)
+	}
+	if cr.Message != "at [ip]" || cr.Frames[0].File != "/home/[user]/app.go" || cr.Frames[1].Module != "libc.so" || len(cr.Frames) != 2 {
+		t.Errorf("crash = %q %+v", cr.Message, cr.Frames)
+	}
+}
+
+func TestLocation(t *testing.T) {
+	var lookedUp []netip.Addr
+	st := newStage(t, Config{Generalize: GeneralizeConfig{K: 1}, Coordinates: fakeCoords{}, IPs: fakeIPs{seen: &lookedUp}, Regions: firstLevel{}})
+	bavaria := netip.MustParseAddr("198.51.100.4")
+	all := []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeLocation}
+	tests := []struct {
+		name            string
+		loc             *consentryv1.CoarseLocation
+		peer            netip.Addr
+		scopes          []pipeline.Scope
+		country, region string
+		usesIP          bool
+	}{
+		{"coordinates", &consentryv1.CoarseLocation{Latitude: ptr(48.2), Longitude: ptr(16.4)}, bavaria, all, "AT", "AT-9", false},
+		{"coordinates win over codes", &consentryv1.CoarseLocation{Latitude: ptr(48.85), Longitude: ptr(2.35), CountryCode: "AT"}, bavaria, all, "FR", "FR-IDF", false},
+		{"coordinates at sea are unknown, not the address", &consentryv1.CoarseLocation{Latitude: ptr(40.0), Longitude: ptr(-30.0)}, bavaria, all, "", "", false},
+		{"latitude alone is unknown", &consentryv1.CoarseLocation{Latitude: ptr(48.2)}, bavaria, all, "", "", false},
+		{"codes", &consentryv1.CoarseLocation{CountryCode: "at", RegionCode: "at-9"}, bavaria, all, "AT", "AT-9", false},
+		{"region of another country", &consentryv1.CoarseLocation{CountryCode: "AT", RegionCode: "DE-BY"}, bavaria, all, "AT", "", false},
+		{"finer than first level", &consentryv1.CoarseLocation{CountryCode: "FR", RegionCode: "FR-75"}, bavaria, all, "FR", "", false},
+		{"malformed country", &consentryv1.CoarseLocation{CountryCode: "Austria"}, bavaria, all, "", "", false},
+		{"address", nil, bavaria, all, "DE", "DE-BY", true},
+		{"IPv4-mapped address", nil, netip.MustParseAddr("::ffff:198.51.100.9"), all, "DE", "DE-BY", true},
+		{"unknown address", nil, netip.MustParseAddr("203.0.113.1"), all, "", "", true},
+		{"failing lookup", nil, netip.MustParseAddr("192.0.2.66"), all, "", "", true},
+		{"no location scope", &consentryv1.CoarseLocation{CountryCode: "AT", RegionCode: "AT-9"}, bavaria, []pipeline.Scope{pipeline.ScopeAnalytics}, "", "", false},
+		{"no location scope, no address lookup", nil, bavaria, []pipeline.Scope{pipeline.ScopeAnalytics}, "", "", false},
 	}
 	for _, tt := range tests {
-		if got := sc.Scrub(tt.in); got != tt.want {
-			t.Errorf("Scrub(%q) = %q, want %q", tt.in, got, tt.want)
+		t.Run(tt.name, func(t *testing.T) {
+			lookedUp = nil
+			req := &consentryv1.IngestRequest{Device: device(tt.loc), Events: []*consentryv1.Event{
+				{EventId: eventID(1), Payload: &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{}}}}}
+			b := batch(req, tt.peer, "consent-1", tt.scopes...)
+			if err := st.Process(t.Context(), b); err != nil {
+				t.Fatal(err)
+			}
+			g := b.Rows.Gestures[0]
+			if g.Country != tt.country || g.Region != tt.region {
+				t.Errorf("location = %q %q, want %q %q", g.Country, g.Region, tt.country, tt.region)
+			}
+			if (len(lookedUp) > 0) != tt.usesIP {
+				t.Errorf("address looked up: %v, want %v", lookedUp, tt.usesIP)
+			}
+			for _, a := range lookedUp {
+				if !a.Is4() && a.Is4In6() {
+					t.Errorf("looked up %v without unmapping it", a)
+				}
+			}
+			if b.Peer.IsValid() {
+				t.Error("peer address kept")
+			}
+		})
+	}
+	if st.IPLookupErrors() != 1 {
+		t.Errorf("IPLookupErrors = %d, want 1", st.IPLookupErrors())
+	}
+}
+
+func TestSaltsSharedAndDestroyed(t *testing.T) {
+	store := NewMemorySaltStore()
+	clock := now
+	tick := func() time.Time { return clock }
+	a := NewSalts(SaltsConfig{Store: store, Now: tick})
+	b := NewSalts(SaltsConfig{Store: store, Now: tick})
+	ctx := t.Context()
+	sa, err := a.Salt(ctx, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, _ := b.Salt(ctx, clock.Add(3*time.Hour))
+	if !bytes.Equal(sa, sb) || len(sa) != SaltSize {
+		t.Fatal("replicas sharing a store got different salts for a day")
+	}
+	if err := a.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if store.Len() != 2 {
+		t.Fatalf("after Refresh the store holds %d days, want today and tomorrow", store.Len())
+	}
+	tomorrow, _ := b.Salt(ctx, clock.Add(24*time.Hour))
+	if bytes.Equal(tomorrow, sa) {
+		t.Fatal("two days share a salt")
+	}
+	old := sa
+	// Just after midnight, yesterday's salt is kept for DestroyGrace...
+	clock = time.Date(2026, 11, 30, 0, 5, 0, 0, time.UTC)
+	if err := a.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if store.Len() != 3 || bytes.Equal(old, make([]byte, SaltSize)) {
+		t.Fatalf("5 minutes after midnight the store holds %d days, want 3 (yesterday's is kept for the grace period)", store.Len())
+	}
+	// ...and destroyed after it.
+	clock = clock.Add(DestroyGrace)
+	if err := a.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if store.Len() != 2 {
+		t.Fatalf("after midnight the store holds %d days, want 2 (today, tomorrow)", store.Len())
+	}
+	if !bytes.Equal(old, make([]byte, SaltSize)) {
+		t.Fatal("yesterday's salt is still in memory after Refresh")
+	}
+	a.mu.RLock()
+	n := len(a.cache)
+	a.mu.RUnlock()
+	if n != 2 {
+		t.Fatalf("%d salts cached, want 2", n)
+	}
+}
+
+type failingStore struct{}
+
+func (failingStore) DailySalt(context.Context, time.Time, []byte) ([]byte, error) {
+	return nil, errors.New("clickhouse is down")
+}
+func (failingStore) DestroySalts(context.Context, time.Time) error { return nil }
+
+func TestSaltUnavailableRefusesBatch(t *testing.T) {
+	st := newStage(t, Config{Salts: NewSalts(SaltsConfig{Store: failingStore{}})})
+	req := &consentryv1.IngestRequest{Device: device(nil), Events: []*consentryv1.Event{
+		{EventId: eventID(1), SessionId: []byte("session-aaaaaaaa"), Payload: &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{}}}}}
+	err := st.Process(t.Context(), batch(req, netip.Addr{}, "c"))
+	if !errors.Is(err, pipeline.ErrStorageUnavailable) {
+		t.Fatalf("Process without a salt = %v, want ErrStorageUnavailable (retryable)", err)
+	}
+}
+
+func TestKeyedIsHMAC(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 500 {
+		salt := make([]byte, SaltSize)
+		id := make([]byte, r.IntN(200))
+		for i := range salt {
+			salt[i] = byte(r.Uint32())
+		}
+		for i := range id {
+			id[i] = byte(r.Uint32())
+		}
+		m := hmac.New(sha256.New, salt)
+		m.Write(id)
+		want := binary.LittleEndian.Uint64(m.Sum(nil))
+		if want == 0 {
+			want = 1
+		}
+		if len(id) == 0 {
+			want = 0
+		}
+		if got := keyed(salt, id); got != want {
+			t.Fatalf("keyed(%x, %x) = %x, want HMAC %x", salt, id, got, want)
+		}
+	}
+	salt, id := make([]byte, SaltSize), []byte("session-aaaaaaaa")
+	if a := testing.AllocsPerRun(100, func() { keyed(salt, id) }); a != 0 {
+		t.Errorf("keyed allocates %v times", a)
+	}
+}
+
+func TestCensus(t *testing.T) {
+	c := NewCensus(GeneralizeConfig{K: 3, Window: time.Hour, MaxValues: 4})
+	at := now
+	see := func(member uint64, value string) bool { return c.observe(at, "app", fieldModel, value, member) }
+	if !see(1, "") {
+		t.Error("an empty value is rare")
+	}
+	if see(1, "Pixel 8") || see(1, "Pixel 8") || see(2, "Pixel 8") || see(0, "Pixel 8") {
+		t.Fatal("common before 3 distinct members")
+	}
+	if !see(3, "Pixel 8") || !see(0, "Pixel 8") || !see(1, "Pixel 8") {
+		t.Fatal("rare after 3 distinct members")
+	}
+	if c.observe(at, "other.app", fieldModel, "Pixel 8", 4) {
+		t.Fatal("counts are not per app")
+	}
+	// The next window still knows it as common from the previous one...
+	at = at.Add(time.Hour)
+	if !see(5, "Pixel 8") {
+		t.Fatal("common value forgotten in the next window")
+	}
+	// ...but not two windows later, with no sightings in between.
+	at = at.Add(2 * time.Hour)
+	if see(6, "Pixel 8") {
+		t.Fatal("common value kept after two idle windows")
+	}
+	// At most MaxValues values are counted; the rest are rare.
+	for i := range 10 {
+		see(uint64(i+1), fmt.Sprint("model ", i))
+	}
+	if c.Len() != 4 {
+		t.Fatalf("%d values counted, want the bound 4", c.Len())
+	}
+	for m := range uint64(5) {
+		if see(m+1, "model 9") {
+			t.Fatal("a value beyond the bound was counted as common")
 		}
 	}
 }
 
-func TestIsIdentifierKey(t *testing.T) {
-	for _, k := range []string{"user_id", "UserID", "device-id", "E.Mail", "email", "IP", "idfa", "android_id", "phone_number", "user_email", "primaryPhoneNumber"} {
-		if !IsIdentifierKey(k) {
-			t.Errorf("%q not detected", k)
-		}
+func TestGeneralize(t *testing.T) {
+	full := deviceValues{appVersion: "4.12.0", model: "Pixel 8", osVersion: "17.4.1", locale: "de-AT", country: "AT", region: "AT-9"}
+	tests := []struct {
+		name   string
+		others []deviceValues // what other members sent before
+		in     deviceValues
+		want   deviceValues
+	}{
+		{"everything rare", nil, full,
+			deviceValues{appVersion: "4.12.0", model: Other, osVersion: Other, locale: "", country: "", region: ""}},
+		{"everything common", []deviceValues{full, full}, full, full},
+		{"rare region, common country", []deviceValues{
+			{model: "Pixel 8", osVersion: "17.4.1", locale: "de-AT", country: "AT", region: "AT-3"},
+			{model: "Pixel 8", osVersion: "17.4.1", locale: "de-AT", country: "AT", region: "AT-6"}}, full,
+			deviceValues{appVersion: "4.12.0", model: "Pixel 8", osVersion: "17.4.1", locale: "de-AT", country: "AT", region: ""}},
+		{"rare OS version, common major", []deviceValues{{osVersion: "17.1"}, {osVersion: "17.2"}}, full,
+			deviceValues{appVersion: "4.12.0", model: Other, osVersion: "17", locale: "", country: "", region: ""}},
+		{"rare locale, common language", []deviceValues{{locale: "de-DE"}, {locale: "de-CH"}}, deviceValues{locale: "de-AT"},
+			deviceValues{locale: "de"}},
+		{"IP-shaped app version", nil, deviceValues{appVersion: "10.0.2.15"}, deviceValues{appVersion: Other}},
+		{"common IP-shaped app version", []deviceValues{{appVersion: "4.12.0.3"}, {appVersion: "4.12.0.3"}}, deviceValues{appVersion: "4.12.0.3"},
+			deviceValues{appVersion: "4.12.0.3"}},
 	}
-	for _, k := range []string{"pages", "format", "screen", "duration"} {
-		if IsIdentifierKey(k) {
-			t.Errorf("%q flagged", k)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewCensus(GeneralizeConfig{K: 3})
+			for i, o := range tt.others {
+				c.generalize(now, uint64(i+10), "app", &o)
+			}
+			v := tt.in
+			c.generalize(now, 1, "app", &v)
+			if v != tt.want {
+				t.Errorf("generalize = %+v\nwant %+v", v, tt.want)
+			}
+		})
+	}
+	off := NewCensus(GeneralizeConfig{K: 1})
+	v := full
+	off.generalize(now, 1, "app", &v)
+	if v != full {
+		t.Errorf("K=1 changed %+v", v)
+	}
+}
+
+func TestMajorVersion(t *testing.T) {
+	for in, want := range map[string]string{"17.4.1": "17", "14": "14", "10.0.19045": "10", "beta": Other, "": Other} {
+		if got := majorVersion(in); got != want {
+			t.Errorf("majorVersion(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
 
-func TestLocaleAndLocation(t *testing.T) {
-	for in, want := range map[string]string{"de-AT": "de-AT", "de_at@currency=EUR": "de-AT", "en": "en", "zh-Hant-TW": "zh-TW", "es-419": "es-419", "x": "", "": ""} {
+func TestIsVersion(t *testing.T) {
+	for in, want := range map[string]bool{"4.12.0.3": true, "v4.12.0-beta.2": true, "4.12.0+build5": true, "17": true,
+		"1.2.3.4.5": false, "jane@example.com": false, "": false, "4.12 (jane)": false, "4..1": false} {
+		if got := isVersion(in); got != want {
+			t.Errorf("isVersion(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestNormalizeLocale(t *testing.T) {
+	for in, want := range map[string]string{"de-AT": "de-AT", "de_at@currency=EUR": "de-AT", "en": "en", "zh-Hant-TW": "zh-TW",
+		"es-419": "es-419", "x": "", "": "", "EN_us": "en-US"} {
 		if got := normalizeLocale(in); got != want {
 			t.Errorf("normalizeLocale(%q) = %q, want %q", in, got, want)
 		}
 	}
-	tests := []struct {
-		loc             *consentryv1.CoarseLocation
-		country, region string
-	}{
-		{&consentryv1.CoarseLocation{CountryCode: "at", RegionCode: "AT-9"}, "AT", "AT-9"},
-		{&consentryv1.CoarseLocation{CountryCode: "AT", RegionCode: "DE-BY"}, "AT", ""},
-		{&consentryv1.CoarseLocation{CountryCode: "Austria"}, "", ""},
-		{&consentryv1.CoarseLocation{Latitude: ptr(48.2), Longitude: ptr(16.4)}, "", ""},
-		{nil, "", ""},
-	}
-	for _, tt := range tests {
-		c, r := coarseLocation(tt.loc)
-		if c != tt.country || r != tt.region {
-			t.Errorf("coarseLocation(%v) = %q %q, want %q %q", tt.loc, c, r, tt.country, tt.region)
+}
+
+// cleanBatch returns a batch of n events, nothing in them to scrub: the
+// mix of a realistic batch (gestures, sessions, a custom event, a crash).
+func cleanBatch(n int) *consentryv1.IngestRequest {
+	req := &consentryv1.IngestRequest{Device: device(&consentryv1.CoarseLocation{CountryCode: "AT", RegionCode: "AT-9"})}
+	for i := range n {
+		e := &consentryv1.Event{EventId: eventID(byte(i + 1)), SessionId: []byte("session-aaaaaaaa")}
+		switch i % 4 {
+		case 0:
+			e.Payload = &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{Type: consentryv1.GestureType_GESTURE_TYPE_TAP, Screen: "editor"}}
+		case 1:
+			e.Payload = &consentryv1.Event_Session{Session: &consentryv1.Session{Phase: consentryv1.SessionPhase_SESSION_PHASE_END, DurationMs: 60_000}}
+		case 2:
+			e.Payload = &consentryv1.Event_Custom{Custom: &consentryv1.CustomEvent{Name: "export", Attributes: map[string]*consentryv1.AttributeValue{
+				"format": {Value: &consentryv1.AttributeValue_StringValue{StringValue: "pdf"}},
+				"pages":  {Value: &consentryv1.AttributeValue_IntValue{IntValue: 3}},
+				"dark":   {Value: &consentryv1.AttributeValue_BoolValue{BoolValue: true}},
+			}}}
+		case 3:
+			e.Payload = &consentryv1.Event_Crash{Crash: &consentryv1.Crash{ExceptionType: "java.lang.IllegalStateException",
+				Message: "Fragment NoteEditor not attached to a context", Thread: "main", Frames: []*consentryv1.StackFrame{
+					{Module: "com.example.notes", Function: "com.example.notes.NoteEditor.save", File: "NoteEditor.kt", Line: 42, InApp: true},
+					{Module: "libc.so", Function: "abort+164", File: "", Line: 0},
+				}}}
 		}
+		req.Events = append(req.Events, e)
+	}
+	return req
+}
+
+// TestCleanEventsDoNotAllocate checks that the allocations of Process do
+// not grow with the events of a batch when nothing needs scrubbing: a
+// batch of 101 events allocates what a batch of 1 does.
+func TestCleanEventsDoNotAllocate(t *testing.T) {
+	st := newStage(t, Config{Regions: firstLevel{}})
+	allocs := func(n int) float64 {
+		req := cleanBatch(n)
+		return testing.AllocsPerRun(50, func() {
+			b := batch(req, netip.Addr{}, "consent-1")
+			if err := st.Process(context.Background(), b); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	one, many := allocs(4), allocs(404)
+	if many > one {
+		t.Errorf("a batch of 404 clean events allocates %v times, one of 4 %v times: %.3f allocations per extra event",
+			many, one, (many-one)/400)
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
-func TestSessionKeysRotateDaily(t *testing.T) {
-	salts := NewMemorySalts()
-	day1 := time.Date(2026, 11, 29, 23, 0, 0, 0, time.UTC)
-	s1, _ := salts.Salt(day1)
-	s1again, _ := salts.Salt(day1.Add(30 * time.Minute))
-	s2, _ := salts.Salt(day1.Add(2 * time.Hour))
-	if !bytes.Equal(s1, s1again) || bytes.Equal(s1, s2) {
-		t.Fatal("salt must be stable within a day and change across days")
+// BenchmarkCleanEvent reports the time and allocations per event of
+// anonymizing realistic batches of 100 events with nothing to scrub.
+func BenchmarkCleanEvent(b *testing.B) {
+	st := newStage(b, Config{Regions: firstLevel{}})
+	req := cleanBatch(100)
+	b.ReportAllocs()
+	events := 0
+	for b.Loop() {
+		bt := batch(req, netip.Addr{}, "consent-1")
+		if err := st.Process(context.Background(), bt); err != nil {
+			b.Fatal(err)
+		}
+		events += 100
 	}
-	sid := []byte("0123456789abcdef")
-	if sessionKey(s1, sid) == sessionKey(s2, sid) {
-		t.Fatal("session key equal across days")
-	}
-	if sessionKey(s1, nil) != 0 {
-		t.Fatal("no session id must give key 0")
-	}
-	salts.Salt(day1.Add(72 * time.Hour))
-	if len(salts.salts) != 1 {
-		t.Fatalf("old salts kept: %d", len(salts.salts))
-	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(events), "ns/event")
 }
 
-func TestProcess(t *testing.T) {
-	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-	st, err := New(Config{TimePrecision: time.Minute, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := &consentryv1.IngestRequest{
-		Device: &consentryv1.DeviceContext{AppId: "com.example.notes", DeviceClass: consentryv1.DeviceClass_DEVICE_CLASS_PHONE,
-			OsName: 77, DeviceModel: "Pixel 8", Locale: "de_AT", Location: &consentryv1.CoarseLocation{CountryCode: "AT", RegionCode: "AT-9"}},
-		Events: []*consentryv1.Event{
-			{EventId: bytes.Repeat([]byte{1}, 16), SessionId: []byte("session-aaaaaaaa"), Payload: &consentryv1.Event_Custom{Custom: &consentryv1.CustomEvent{
-				Name: "export", Attributes: map[string]*consentryv1.AttributeValue{
-					"user_email": {Value: &consentryv1.AttributeValue_StringValue{StringValue: "jane@example.com"}},
-					"note":       {Value: &consentryv1.AttributeValue_StringValue{StringValue: "sent to jane@example.com"}},
-					"pages":      {Value: &consentryv1.AttributeValue_IntValue{IntValue: 3}},
-				}}}},
-			{EventId: bytes.Repeat([]byte{2}, 16), Payload: &consentryv1.Event_Crash{Crash: &consentryv1.Crash{
-				ExceptionType: "E", Message: "at 10.1.2.3", Frames: []*consentryv1.StackFrame{{File: "/home/jane/app.go", Line: 7, InApp: true}}}}},
-		},
-	}
-	for _, scopes := range [][]pipeline.Scope{{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports}, {pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation}} {
-		b := pipeline.NewBatch(req, now, netip.MustParseAddr("198.51.100.4"))
-		b.AppID, b.Scopes = "com.example.notes", scopes
-		b.EventTimes = []time.Time{now.Add(-90 * time.Second), now}
-		if err := st.Process(context.Background(), b); err != nil {
-			t.Fatal(err)
-		}
-		if b.Peer.IsValid() {
-			t.Error("peer address kept after anonymize")
-		}
-		if len(b.Rows.Customs) != 1 || len(b.Rows.Crashes) != 1 {
-			t.Fatalf("rows = %+v", b.Rows)
-		}
-		cu, cr := b.Rows.Customs[0], b.Rows.Crashes[0]
-		if strings.Join(cu.StringKeys, ",") != "note" || cu.StringValues[0] != "sent to [email]" || cu.NumberKeys[0] != "pages" {
-			t.Errorf("custom attributes = %v %v %v", cu.StringKeys, cu.StringValues, cu.NumberKeys)
-		}
-		if cu.EventTime != now.Add(-2*time.Minute) {
-			t.Errorf("event time %v not truncated to the minute", cu.EventTime)
-		}
-		if cu.SessionKey == 0 || cr.SessionKey != 0 {
-			t.Errorf("session keys = %d, %d", cu.SessionKey, cr.SessionKey)
-		}
-		if cu.DeviceClass != "phone" || cu.OSName != "unknown" || cu.Locale != "de-AT" {
-			t.Errorf("common = %+v", cu.Common)
-		}
-		if cr.Message != "at [ip]" || cr.Frames[0].File != "/home/[user]/app.go" {
-			t.Errorf("crash = %q %q", cr.Message, cr.Frames[0].File)
-		}
-		hasLocation := len(scopes) == 3
-		if (cu.Country == "AT" && cu.Region == "AT-9") != hasLocation || (!hasLocation && cu.Country != "") {
-			t.Errorf("location %q %q with location scope %v", cu.Country, cu.Region, hasLocation)
+// BenchmarkDirtyEvent is BenchmarkCleanEvent with an email in every
+// crash message and attribute.
+func BenchmarkDirtyEvent(b *testing.B) {
+	st := newStage(b, Config{Regions: firstLevel{}})
+	req := cleanBatch(100)
+	for _, e := range req.Events {
+		if c := e.GetCrash(); c != nil {
+			c.Message += " for jane.doe@example.com"
 		}
 	}
+	b.ReportAllocs()
+	events := 0
+	for b.Loop() {
+		if err := st.Process(context.Background(), batch(req, netip.Addr{}, "consent-1")); err != nil {
+			b.Fatal(err)
+		}
+		events += 100
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(events), "ns/event")
 }

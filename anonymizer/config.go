@@ -1,9 +1,19 @@
 // Package anonymizer is the pipeline stage that turns validated events into
 // storage-ready rows holding nothing that identifies a person or a device:
-// only fields the API defines survive, attribute keys that name identifiers
-// are dropped with their values, free text is scrubbed, location is reduced
-// to a country and first-level region, session ids are re-keyed under a
-// daily salt, and event times are truncated to a configured precision.
+//
+//   - only fields the API defines survive, and attribute keys that name
+//     identifiers are dropped with their values;
+//   - free text (messages, frames, attribute values, names) is scrubbed by
+//     the detectors of package scrub, which replace what they find with a
+//     marker such as "[email]";
+//   - location becomes a country and first-level region at most, from the
+//     device's coordinates, the codes the app sent or the connection's
+//     address, which are then forgotten;
+//   - rare values (device models, OS versions, locales, regions, countries)
+//     are generalized until enough distinct consents share them;
+//   - session ids are re-keyed under a salt that changes every UTC day and
+//     is destroyed afterwards;
+//   - event times are truncated to a configured precision.
 //
 // docs/privacy.md lists every rule with an example.
 package anonymizer
@@ -11,38 +21,70 @@ package anonymizer
 import (
 	"errors"
 	"time"
+
+	"github.com/consentry/consentry/anonymizer/scrub"
 )
+
+// DefaultTimePrecision is the default precision of stored event times: a
+// minute, as Glean stores ping times, so that event times cannot serve to
+// link events of one device across sessions, while crash triage still sees
+// when a crash wave started.
+const DefaultTimePrecision = time.Minute
 
 // Config configures the anonymizer.
 type Config struct {
-	// TimePrecision is the precision stored event times are truncated to.
-	// Default one second.
+	// TimePrecision is the precision stored event times are truncated to,
+	// between a millisecond and a day. Default DefaultTimePrecision.
 	TimePrecision time.Duration
 	// Salts supplies the daily salt session ids are re-keyed with. Nil
-	// means an in-process store whose salts live only in memory.
-	Salts SaltSource
+	// means NewSalts with an in-memory store, which suits one replica.
+	Salts *Salts
+	// Scrub configures the free-text detectors.
+	Scrub scrub.Config
+	// IPs resolves the peer address when the device sends no location;
+	// nil means the address is not used.
+	IPs IPLocator
+	// Coordinates resolves the device's coordinates; nil means
+	// coordinates give an unknown location.
+	Coordinates CoordLocator
+	// Regions, when set, tells first-level region codes, so that codes an
+	// app sends that are finer (or unknown) are dropped.
+	Regions RegionSet
+	// Generalize configures the generalization of rare values.
+	Generalize GeneralizeConfig
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
 
 func (c Config) withDefaults() Config {
 	if c.TimePrecision == 0 {
-		c.TimePrecision = time.Second
+		c.TimePrecision = DefaultTimePrecision
 	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	if c.Salts == nil {
-		c.Salts = NewMemorySalts()
+		c.Salts = NewSalts(SaltsConfig{Now: c.Now})
 	}
+	c.Generalize = c.Generalize.withDefaults()
 	return c
 }
 
 // Validate reports whether c is usable.
 func (c Config) Validate() error {
 	c = c.withDefaults()
+	var errs []error
 	if c.TimePrecision < time.Millisecond || c.TimePrecision > 24*time.Hour {
-		return errors.New("anonymizer: time precision must be between 1ms and 24h")
+		errs = append(errs, errors.New("anonymizer: time precision must be between 1ms and 24h"))
 	}
-	return nil
+	if c.Generalize.K < 0 {
+		errs = append(errs, errors.New("anonymizer: generalization threshold k must not be negative"))
+	}
+	if c.Generalize.Window < time.Minute {
+		errs = append(errs, errors.New("anonymizer: generalization window must be at least a minute"))
+	}
+	if c.Generalize.MaxValues < 0 {
+		errs = append(errs, errors.New("anonymizer: generalization max values must not be negative"))
+	}
+	return errors.Join(errs...)
 }

@@ -82,6 +82,14 @@ func Migrations() []Migration {
 				return stmts
 			},
 		},
+		{
+			Version: 5,
+			Name:    "session_salts: daily salts shared by the replicas",
+			Statements: func(d Dialect, o SchemaOptions) []string {
+				s := newSchema(o)
+				return s.salts.def.create(d, s.opts)
+			},
+		},
 	}
 }
 
@@ -218,7 +226,7 @@ func (s *schema) ttlChanges(current map[string]string) []string {
 	o := s.opts
 	re := ttlRE()
 	var stmts []string
-	for _, t := range append(s.dataTables(), s.revocations.def) {
+	for _, t := range append(s.dataTables(), s.revocations.def, s.salts.def) {
 		ttl := t.ttl(o)
 		create, ok := current[t.storage(o)]
 		if ttl == "" || !ok {

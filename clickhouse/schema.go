@@ -285,6 +285,7 @@ type schema struct {
 	apps          *rowTable[consent.App]
 	revocations   *rowTable[consent.Revocation]
 	erasures      *rowTable[erasureRow]
+	salts         *rowTable[saltRow]
 }
 
 // migrationRow is one row of the schema_migrations table.
@@ -650,6 +651,7 @@ func newSchema(o SchemaOptions) *schema {
 			uint64Col("rows", "Rows deleted from table_name; 0 when it held none.",
 				func(r *erasureRow) uint64 { return r.rows }),
 		})
+	s.salts = sessionSaltsTable(o.Database)
 	return s
 }
 

@@ -97,8 +97,8 @@ func TestTables(t *testing.T) {
 func TestEveryColumnHasAComment(t *testing.T) {
 	for _, d := range dialects(t) {
 		tables := creates(t, d, SchemaOptions{})
-		if len(tables) != 11 {
-			t.Errorf("%s: %d tables, want 11", d, len(tables))
+		if len(tables) != 12 {
+			t.Errorf("%s: %d tables, want 12", d, len(tables))
 		}
 		for name, tbl := range tables {
 			seen := make(map[string]bool)
@@ -360,7 +360,7 @@ func TestClusterDDL(t *testing.T) {
 				tables[tbl.name] = tbl
 			}
 		}
-		for _, name := range append(Tables(), TableApps, TableRevocations) {
+		for _, name := range append(Tables(), TableApps, TableRevocations, TableSessionSalts) {
 			dist, local := tables["consentry."+name], tables["consentry."+name+"_local"]
 			if len(local.columns) == 0 || !slices.Equal(dist.names(), local.names()) {
 				t.Errorf("%s: %s: distributed columns %v, local %v", d, name, dist.names(), local.names())

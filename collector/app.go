@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	_ "google.golang.org/grpc/encoding/gzip" // SDKs may compress requests.
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -26,6 +27,7 @@ import (
 	"github.com/consentry/consentry/chserver"
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/geo"
 	"github.com/consentry/consentry/limits"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -47,6 +49,9 @@ type App struct {
 	revs     *consent.Revocations
 	apps     *consent.Registry
 	consent  *consent.Service
+	salts    *anonymizer.Salts
+	bounds   *geo.Boundaries
+	ipdb     *geo.IPDB
 	grpc     *grpc.Server
 	health   *health.Server
 	lis      net.Listener
@@ -55,6 +60,7 @@ type App struct {
 
 	// bgCancel stops the background loops (revocation and app refresh,
 	// erasure resweeps); bg waits for them.
+	bgCtx    context.Context
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
 
@@ -85,6 +91,9 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if err := a.startConsent(ctx); err != nil {
 		return nil, err
 	}
+	if err := a.startLocation(ctx); err != nil {
+		return nil, err
+	}
 	svc, err := a.newService()
 	if err != nil {
 		return nil, err
@@ -106,12 +115,15 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		a.httpLis.Close()
 		return nil, err
 	}
-	a.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		ErrorLog: zap.NewStdLog(a.log.Named("http"))}
 	lim := cfg.Limits
 	if lim.MaxMessageBytes == 0 {
 		lim.MaxMessageBytes = limits.DefaultConfig().MaxMessageBytes
 	}
+	mux := http.NewServeMux()
+	mux.Handle(PathIngest, &httpIngest{svc: svc, maxBytes: int64(lim.MaxMessageBytes)})
+	mux.Handle("/", handler) // the consent endpoints, and JSON 404s
+	a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		ErrorLog: zap.NewStdLog(a.log.Named("http"))}
 	a.grpc = grpc.NewServer(
 		grpc.ForceServerCodecV2(newCodec()),
 		grpc.MaxRecvMsgSize(lim.MaxMessageBytes),
@@ -214,14 +226,8 @@ func (a *App) startConsent(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	bg, cancel := context.WithCancel(context.Background())
-	a.bgCancel = cancel
 	for _, run := range []func(context.Context) error{a.revs.Run, a.apps.Run, a.consent.Run} {
-		a.bg.Go(func() {
-			if err := run(bg); err != nil {
-				a.log.Error("background loop failed", zap.Error(err))
-			}
-		})
+		a.bgGo(run)
 	}
 	if err := a.revs.WaitLoaded(ctx); err != nil {
 		return fmt.Errorf("load revocations: %w", err)
@@ -232,6 +238,72 @@ func (a *App) startConsent(ctx context.Context) error {
 	return nil
 }
 
+// startLocation loads the boundary dataset and the IP database, fetches
+// today's session salt from ClickHouse, and starts the loops that keep the
+// salts (and the IP database) current.
+func (a *App) startLocation(ctx context.Context) error {
+	var err error
+	if a.bounds, err = geo.LoadBoundaries(); err != nil {
+		return err
+	}
+	if a.cfg.GeoIPFile != "" {
+		if a.ipdb, err = geo.OpenIPDB(geo.IPDBConfig{Path: a.cfg.GeoIPFile, IncludeNonPublic: a.cfg.GeoIPIncludeNonPublic}); err != nil {
+			return err
+		}
+		a.bgGo(func(ctx context.Context) error { return a.watchIPDB(ctx) })
+	}
+	a.salts = anonymizer.NewSalts(anonymizer.SaltsConfig{Store: a.client, Now: a.cfg.Anonymizer.Now, Logger: a.log.Named("salts")})
+	if err := a.salts.Refresh(ctx); err != nil {
+		return fmt.Errorf("session salts: %w", err)
+	}
+	a.bgGo(a.salts.Run)
+	return nil
+}
+
+// watchIPDB reloads the IP database when its file changes, until ctx ends.
+func (a *App) watchIPDB(ctx context.Context) error {
+	last := modTime(a.cfg.GeoIPFile)
+	t := time.NewTicker(a.cfg.GeoIPReload)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if m := modTime(a.cfg.GeoIPFile); !m.Equal(last) {
+			if err := a.ipdb.Reload(); err != nil {
+				a.log.Warn("reloading the IP database failed; keeping the loaded one", zap.Error(err))
+				continue
+			}
+			last = m
+			a.log.Info("reloaded the IP database")
+		}
+	}
+}
+
+// modTime returns the modification time of path, zero if unknown.
+func modTime(path string) time.Time {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
+}
+
+// bgGo runs loop in the background until stopBackground.
+func (a *App) bgGo(loop func(context.Context) error) {
+	if a.bgCancel == nil {
+		a.bgCtx, a.bgCancel = context.WithCancel(context.Background())
+	}
+	ctx := a.bgCtx
+	a.bg.Go(func() {
+		if err := loop(ctx); err != nil {
+			a.log.Error("background loop failed", zap.Error(err))
+		}
+	})
+}
+
 // stopBackground stops the background loops and waits for them; pending
 // erasure resweeps run before the consent service's loop returns.
 func (a *App) stopBackground() {
@@ -239,6 +311,10 @@ func (a *App) stopBackground() {
 		a.bgCancel()
 		a.bg.Wait()
 		a.bgCancel = nil
+	}
+	if a.ipdb != nil {
+		a.ipdb.Close()
+		a.ipdb = nil
 	}
 }
 
@@ -290,7 +366,12 @@ func (a *App) newService() (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	anon, err := anonymizer.New(a.cfg.Anonymizer)
+	ac := a.cfg.Anonymizer
+	ac.Salts, ac.Coordinates, ac.Regions = a.salts, a.bounds, a.bounds
+	if a.ipdb != nil {
+		ac.IPs = a.ipdb
+	}
+	anon, err := anonymizer.New(ac)
 	if err != nil {
 		return nil, err
 	}

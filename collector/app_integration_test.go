@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/consentry/consentry/anonymizer"
 	"github.com/consentry/consentry/chserver"
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/consent"
@@ -57,6 +58,10 @@ func newHarness(t testing.TB, srv *chserver.Server, mutate func(*Config)) *harne
 		HTTPAddr:   "127.0.0.1:0",
 		DataDir:    t.TempDir(),
 		ClickHouse: clickhouse.Config{Addr: srv.Addr(), Database: db},
+		// Tests that check stored device values send them from one
+		// consent, and check skew correction to the second;
+		// generalization and the default precision have their own tests.
+		Anonymizer: anonymizer.Config{Generalize: anonymizer.GeneralizeConfig{K: 1}, TimePrecision: time.Second},
 		Logger:     zap.New(core),
 	}
 	if mutate != nil {

@@ -68,7 +68,20 @@ type Config struct {
 	// ConsentVerifyKeyFiles are further public keys (PKIX PEM) whose tokens
 	// are accepted: rotated-out keys, an external consent platform's.
 	ConsentVerifyKeyFiles []string
-	// Limits, Validation and Anonymizer configure the stages.
+	// GeoIPFile is an MMDB database (GeoLite2-City or -Country, DB-IP City
+	// or Country Lite, ...) that maps the connection's address to a country
+	// and region when a device sends no location; it is reloaded when the
+	// file changes. Empty means addresses are not used.
+	GeoIPFile string
+	// GeoIPReload is how often GeoIPFile is checked for changes. Default
+	// one minute.
+	GeoIPReload time.Duration
+	// GeoIPIncludeNonPublic looks up private and loopback addresses too,
+	// for databases that map an organization's own networks (and tests).
+	GeoIPIncludeNonPublic bool
+	// Limits, Validation and Anonymizer configure the stages. The
+	// collector sets Anonymizer's Salts (shared through ClickHouse), IPs,
+	// Coordinates and Regions itself.
 	Limits     limits.Config
 	Validation validate.Config
 	Anonymizer anonymizer.Config
@@ -97,6 +110,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.GeoIPReload == 0 {
+		c.GeoIPReload = time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

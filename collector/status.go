@@ -53,7 +53,7 @@ func classify(err error) classification {
 	switch {
 	case errors.Is(err, errMalformed):
 		return classification{codes.InvalidArgument, ReasonBatchMalformed, false, pipeline.ReasonBatchMalformed}
-	case errors.Is(err, limits.ErrBatchTooLarge):
+	case errors.Is(err, limits.ErrBatchTooLarge), errors.Is(err, errBodyTooLarge):
 		return classification{codes.ResourceExhausted, ReasonBatchTooLarge, false, pipeline.ReasonBatchTooLarge}
 	case errors.Is(err, limits.ErrFieldTooLarge):
 		return classification{codes.InvalidArgument, ReasonFieldTooLarge, false, pipeline.ReasonBatchTooLarge}

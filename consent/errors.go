@@ -166,35 +166,6 @@ func toStatus(err error) error {
 	return grpcerr.Status(c.code, c.message(err), c.reason, delay)
 }
 
-// codeName returns c's canonical name, as the HTTP error body gives it
-// ("INVALID_ARGUMENT").
-func codeName(c codes.Code) string {
-	switch c {
-	case codes.Canceled:
-		return "CANCELLED"
-	case codes.InvalidArgument:
-		return "INVALID_ARGUMENT"
-	case codes.DeadlineExceeded:
-		return "DEADLINE_EXCEEDED"
-	case codes.NotFound:
-		return "NOT_FOUND"
-	case codes.PermissionDenied:
-		return "PERMISSION_DENIED"
-	case codes.ResourceExhausted:
-		return "RESOURCE_EXHAUSTED"
-	case codes.Unimplemented:
-		return "UNIMPLEMENTED"
-	case codes.Internal:
-		return "INTERNAL"
-	case codes.Unavailable:
-		return "UNAVAILABLE"
-	case codes.Unauthenticated:
-		return "UNAUTHENTICATED"
-	default:
-		return "UNKNOWN"
-	}
-}
-
 // redactedError is a log field for a store error with the given values
 // (a consent hash or pseudonym the failed query carried) blanked out, as
 // a store's error text may quote its query.

@@ -109,13 +109,14 @@ func (f *Filter) Process(_ context.Context, b *pipeline.Batch) error {
 		}
 	}
 	b.ConsentState = state
-	b.ConsentKey = ""
+	b.ConsentKey, b.ConsentID = "", ""
 	if reason != consentryv1.DropReason_DROP_REASON_UNSPECIFIED {
 		b.DropAll(reason)
 		return nil
 	}
 	b.AppID = c.AppID
 	b.Scopes = c.Scopes
+	b.ConsentID = c.ConsentID
 	if f.cfg.Apps != nil {
 		if a, ok := f.cfg.Apps.App(c.AppID); ok && a.Policy == PolicyErasable {
 			b.ConsentKey = ConsentKey(f.cfg.Secret, c.ConsentID)

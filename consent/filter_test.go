@@ -52,6 +52,9 @@ func TestFilterConsentKey(t *testing.T) {
 			if b.ConsentKey != want {
 				t.Fatalf("ConsentKey = %q, want %q", b.ConsentKey, want)
 			}
+			if b.ConsentID != verified.ConsentID {
+				t.Fatalf("ConsentID = %q, want the token's %q", b.ConsentID, verified.ConsentID)
+			}
 			if b.ConsentKey != "" && (b.ConsentKey == verified.ConsentID || len(b.ConsentKey) != 64) {
 				t.Fatal("the consent key is not a hex HMAC")
 			}

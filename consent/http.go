@@ -19,6 +19,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+
+	"github.com/consentry/consentry/internal/grpcerr"
 )
 
 // DefaultMaxBodySize is HTTPConfig.MaxBodySize's default.
@@ -130,17 +132,6 @@ type httpHandler struct {
 	maxBody   int64
 	origins   map[string]bool
 	log       *zap.Logger
-}
-
-// httpError is the body of an error response.
-type httpError struct {
-	Error httpErrorDetail `json:"error"`
-}
-
-type httpErrorDetail struct {
-	Code    string `json:"code"`
-	Reason  string `json:"reason"`
-	Message string `json:"message"`
 }
 
 const allowMethods = "POST, OPTIONS"
@@ -285,14 +276,7 @@ func decodeRequest(body []byte, m proto.Message) string {
 
 // fail writes an error response and logs it.
 func (h *httpHandler) fail(w http.ResponseWriter, r *http.Request, status int, code codes.Code, reason, msg string) {
-	body, err := json.Marshal(httpError{Error: httpErrorDetail{Code: codeName(code), Reason: reason, Message: msg}})
-	if err != nil { // cannot happen: the fields are strings.
-		body = []byte(`{"error":{"code":"INTERNAL","reason":"","message":"internal error"}}`)
-	}
-	hdr := w.Header()
-	hdr.Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	grpcerr.WriteHTTP(w, status, code, reason, msg, 0)
 	lvl := zap.DebugLevel
 	if status >= http.StatusInternalServerError {
 		lvl = zap.WarnLevel

@@ -11,6 +11,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+
+	"github.com/consentry/consentry/internal/grpcerr"
 )
 
 const testOrigin = "https://consent.example.com"
@@ -28,7 +30,7 @@ type httpResult struct {
 	status int
 	header http.Header
 	body   []byte
-	err    httpErrorDetail // when the body is an error
+	err    grpcerr.HTTPErrorDetail // when the body is an error
 }
 
 func do(t testing.TB, h http.Handler, method, path, contentType, body string, hdr ...string) httpResult {
@@ -44,7 +46,7 @@ func do(t testing.TB, h http.Handler, method, path, contentType, body string, hd
 	h.ServeHTTP(w, r)
 	res := httpResult{status: w.Code, header: w.Header(), body: w.Body.Bytes()}
 	if w.Code >= 400 {
-		var e httpError
+		var e grpcerr.HTTPError
 		if err := json.Unmarshal(res.body, &e); err != nil {
 			t.Fatalf("error body %q is not JSON: %v", res.body, err)
 		}

@@ -63,6 +63,11 @@ type Batch struct {
 	// policy is erasable, else "" (see Common.ConsentKey). Set by the
 	// consent stage.
 	ConsentKey string
+	// ConsentID is the verified consent's id, set by the consent stage. It
+	// is held in memory only, never stored or logged: the anonymizer
+	// counts distinct consents with a salted hash of it, to tell rare
+	// values (see anonymizer.Census).
+	ConsentID string
 	// ConsentState is the token's state as the consent stage saw it.
 	ConsentState consentryv1.ConsentState
 	// EventTimes holds each event's corrected time, set by the validate

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/grpclog"
 
 	"github.com/consentry/consentry/anonymizer"
+	"github.com/consentry/consentry/anonymizer/scrub"
 	"github.com/consentry/consentry/collector"
 	"github.com/consentry/consentry/internal/cli"
 	"github.com/consentry/consentry/internal/grpclogz"
@@ -35,7 +36,7 @@ func main() {
 	// gRPC's own logs can hold peer addresses: scrub them like payloads.
 	// grpclog's logger must be set before any gRPC activity, hence here.
 	installGRPCLog := func(log *zap.Logger) {
-		grpclog.SetLoggerV2(grpclogz.New(log.Named("grpc"), anonymizer.NewScrubber().Scrub))
+		grpclog.SetLoggerV2(grpclogz.New(log.Named("grpc"), scrub.New(scrub.Config{}).String))
 	}
 	if err := run(ctx, os.Args[1:], os.Stderr, os.LookupEnv, installGRPCLog); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -52,6 +53,7 @@ type options struct {
 	passwordFile     string
 	verifyKeyFiles   string
 	corsOrigins      string
+	scrubDisabled    string
 	logLevel, logFmt string
 }
 
@@ -102,7 +104,11 @@ Flags:
 	fs.DurationVar(&c.Limits.MaxDeadline, "max-request-time", 30*time.Second, "longest one request may take")
 	fs.DurationVar(&c.Validation.MaxAge, "max-event-age", 14*24*time.Hour, "oldest event accepted after clock-skew correction: the window for events queued offline")
 	fs.DurationVar(&c.Validation.FutureTolerance, "future-tolerance", 5*time.Minute, "how far in the future a corrected event time may lie")
-	fs.DurationVar(&c.Anonymizer.TimePrecision, "time-precision", time.Second, "precision stored event times are truncated to")
+	fs.DurationVar(&c.Anonymizer.TimePrecision, "time-precision", anonymizer.DefaultTimePrecision, "precision stored event times are truncated to (docs/privacy.md)")
+	fs.StringVar(&c.GeoIPFile, "geoip-db", "", "MMDB `file` (GeoLite2-City/-Country, DB-IP City/Country Lite) mapping the connection's address to a country and region when a device sends no location; reloaded when it changes. Empty: addresses are not used")
+	fs.IntVar(&c.Anonymizer.Generalize.K, "generalize-k", anonymizer.DefaultK, "a device model, OS version, locale, region or country seen from fewer than `k` distinct consents of an app within the window is stored generalized (1 turns this off)")
+	fs.DurationVar(&c.Anonymizer.Generalize.Window, "generalize-window", anonymizer.DefaultWindow, "window the consents behind a value are counted in for --generalize-k")
+	fs.StringVar(&o.scrubDisabled, "scrub-disable", "", "comma-separated free-text `detectors` to switch off (e.g. coordinates,phone); all are on by default, see docs/privacy.md")
 	fs.IntVar(&c.Writer.MaxBatchRows, "writer-max-batch-rows", 50000, "most `rows` one ClickHouse insert groups together")
 	fs.DurationVar(&c.Writer.FlushInterval, "writer-flush-interval", 0, "longest a batch waits to be grouped with others before its insert (0 = the writer's default, 100ms)")
 	fs.IntVar(&c.Writer.MaxPendingRows, "writer-max-pending-rows", 500000, "`rows` waiting for ClickHouse beyond which ingest gets RESOURCE_EXHAUSTED (backpressure)")
@@ -124,6 +130,15 @@ Flags:
 	}
 	if o.verifyKeyFiles != "" {
 		c.ConsentVerifyKeyFiles = strings.Split(o.verifyKeyFiles, ",")
+	}
+	if o.scrubDisabled != "" {
+		for name := range strings.SplitSeq(o.scrubDisabled, ",") {
+			k, err := scrub.ParseKind(strings.TrimSpace(name))
+			if err != nil {
+				return nil, fmt.Errorf("--scrub-disable: %w", err)
+			}
+			c.Anonymizer.Scrub.Disabled = append(c.Anonymizer.Scrub.Disabled, k)
+		}
 	}
 	return o, nil
 }

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/consentry/consentry/anonymizer"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -46,5 +49,23 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"extra"}, &bytes.Buffer{}, env(nil)); err == nil {
 		t.Fatal("stray argument accepted")
+	}
+}
+
+func TestAnonymizerFlags(t *testing.T) {
+	o, err := parseFlags([]string{"--scrub-disable", "coordinates, phone", "--generalize-k", "25", "--geoip-db", "/var/lib/geoip/city.mmdb"},
+		&bytes.Buffer{}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := o.cfg.Anonymizer
+	if got := fmt.Sprint(a.Scrub.Disabled); got != "[coordinates phone]" {
+		t.Errorf("disabled detectors = %s", got)
+	}
+	if a.Generalize.K != 25 || a.TimePrecision != anonymizer.DefaultTimePrecision || o.cfg.GeoIPFile != "/var/lib/geoip/city.mmdb" {
+		t.Errorf("anonymizer config = %+v, geoip %q", a, o.cfg.GeoIPFile)
+	}
+	if _, err := parseFlags([]string{"--scrub-disable", "emails"}, &bytes.Buffer{}, env(nil)); err == nil {
+		t.Error("an unknown detector was accepted")
 	}
 }

@@ -7,12 +7,12 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/consentry/consentry/anonymizer"
+	"github.com/consentry/consentry/anonymizer/scrub"
 )
 
 func TestScrubsAddresses(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
-	l := New(zap.New(core), anonymizer.NewScrubber().Scrub)
+	l := New(zap.New(core), scrub.New(scrub.Config{}).String)
 	l.Warningf("grpc: Server.Serve failed to complete security handshake from %q: EOF", "203.0.113.7:5555")
 	l.Infoln("transport closing for", "[2001:db8::7]:443")
 	l.Error("plain")

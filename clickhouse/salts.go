@@ -1,0 +1,134 @@
+package clickhouse
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// TableSessionSalts holds the daily salts that session ids are re-keyed
+// with (see anonymizer.Salts): one agreed salt per UTC day, shared by every
+// collector replica and dropped once its day is over. Only the collector's
+// user may read it; analysts must not be granted it.
+const TableSessionSalts = "session_salts"
+
+// SaltSize is the size of a session salt in bytes.
+const SaltSize = 32
+
+// saltRow is one candidate salt for a day.
+type saltRow struct {
+	day       time.Time
+	salt      []byte
+	createdAt time.Time
+}
+
+// sessionSaltsTable returns the definition of TableSessionSalts.
+func sessionSaltsTable(database string) *rowTable[saltRow] {
+	return newRowTable(database,
+		&tableDef{
+			name:    TableSessionSalts,
+			comment: "Daily salts that session ids are re-keyed with, shared by the collector replicas; each day's partition is dropped when the day is over. Secret: not for analysts.",
+			engine:  "MergeTree",
+			day:     "day",
+			// On modern servers the TTL also removes a day's salt at the
+			// end of the day; DestroySalts does it on every server.
+			expiry:   "day + toIntervalDay(1)",
+			orderBy:  []string{"day", "created_at", "salt"},
+			shardKey: "toYYYYMMDD(day)",
+		},
+		[]field[saltRow]{
+			dateCol("day", "UTC day the salt is for; the table is partitioned by it.",
+				func(r *saltRow) time.Time { return r.day }),
+			stringCol("salt", "Hex of 32 random bytes. Replicas that raced to create a day's salt agree on the earliest created_at, then the smallest salt.",
+				func(r *saltRow) string { return hex.EncodeToString(r.salt) }),
+			timeCol("created_at", "When the replica proposed this salt (UTC).",
+				func(r *saltRow) time.Time { return r.createdAt }),
+		})
+}
+
+// utcDay returns the start of t's UTC day.
+func utcDay(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// DailySalt returns the session salt every replica uses for day's UTC day.
+// If none is stored yet, candidate (SaltSize random bytes) is stored first;
+// replicas that race agree on the earliest, then smallest, salt stored, so
+// the answer for a day only changes while that race is undecided.
+func (c *Client) DailySalt(ctx context.Context, day time.Time, candidate []byte) ([]byte, error) {
+	if len(candidate) != SaltSize {
+		return nil, fmt.Errorf("daily salt: candidate has %d bytes, want %d", len(candidate), SaltSize)
+	}
+	day = utcDay(day)
+	if s, err := c.storedSalt(ctx, day); err != nil || s != nil {
+		return s, err
+	}
+	row := saltRow{day: day, salt: candidate, createdAt: time.Now().UTC()}
+	if err := insertRows(ctx, c.conn, c.schema.salts, []saltRow{row}); err != nil {
+		return nil, fmt.Errorf("daily salt: %w", err)
+	}
+	s, err := c.storedSalt(ctx, day)
+	if err == nil && s == nil {
+		err = errors.New("daily salt: the stored salt is not readable")
+	}
+	return s, err
+}
+
+// storedSalt returns the agreed salt of day, or nil if there is none.
+func (c *Client) storedSalt(ctx context.Context, day time.Time) ([]byte, error) {
+	q := fmt.Sprintf("SELECT salt FROM %s.%s WHERE day = toDate(%s) ORDER BY created_at, salt LIMIT 1",
+		c.Database(), TableSessionSalts, quote(day.Format(time.DateOnly)))
+	var hexSalt string
+	err := c.conn.QueryRow(ctx, q).Scan(&hexSalt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, classify("read daily salt", err)
+	}
+	s, err := hex.DecodeString(hexSalt)
+	if err != nil || len(s) != SaltSize {
+		return nil, fmt.Errorf("read daily salt: stored salt is not %d hex bytes", SaltSize)
+	}
+	return s, nil
+}
+
+// DestroySalts drops the salts of every UTC day before before's day. It
+// drops whole daily partitions, which the server then deletes from disk
+// (after its old_parts_lifetime, 8 minutes by default). Run it at least
+// hourly.
+func (c *Client) DestroySalts(ctx context.Context, before time.Time) error {
+	o := c.schema.opts
+	t := c.schema.salts.def
+	var parts []struct {
+		PartitionID string `ch:"partition_id"`
+	}
+	q := fmt.Sprintf("SELECT DISTINCT partition_id FROM system.parts WHERE database = %s AND table = %s AND active ORDER BY partition_id",
+		quote(o.Database), quote(t.storage(o)))
+	if err := c.conn.Select(ctx, &parts, q); err != nil {
+		return classify("destroy salts: list partitions", err)
+	}
+	limit := utcDay(before)
+	for _, p := range parts {
+		day, err := partitionLastDay(t, p.PartitionID)
+		if err != nil {
+			c.logger.Warn("partition id is not a day; skipped", zap.String(logKeyTable, t.name), zap.String(logKeyPartition, p.PartitionID))
+			continue
+		}
+		if !day.Before(limit) {
+			continue
+		}
+		stmt := fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", o.Database, t.storage(o), onCluster(o), quote(p.PartitionID))
+		if err := c.conn.Exec(ctx, stmt); err != nil {
+			return classify("destroy salts: drop partition "+p.PartitionID, err)
+		}
+		c.logger.Info("destroyed a day's session salt", zap.String(logKeyPartition, p.PartitionID))
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+package clickhouse
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestDailySaltIntegration checks that replicas agree on a day's salt even
+// when they race to create it, that days get different salts, and that
+// DestroySalts leaves nothing of the days before.
+func TestDailySaltIntegration(t *testing.T) {
+	a := migrated(t, Config{})
+	b := openClient(t, Config{Database: a.Database()})
+	ctx := context.Background()
+	day := time.Date(2026, 11, 28, 15, 0, 0, 0, time.UTC)
+	candidate := func(v byte) []byte { return bytes.Repeat([]byte{v}, SaltSize) }
+
+	// Two replicas propose different salts for the same day at once.
+	var (
+		wg   sync.WaitGroup
+		got  [2][]byte
+		errs [2]error
+	)
+	for i, c := range []*Client{a, b} {
+		wg.Go(func() { got[i], errs[i] = c.DailySalt(ctx, day, candidate(byte(i+1))) })
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	// Whatever each saw during the race, both converge on one salt.
+	agreed, err := a.DailySalt(ctx, day, candidate(9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := b.DailySalt(ctx, day.Add(8*time.Hour), candidate(7)); !bytes.Equal(agreed, again) {
+		t.Fatalf("replicas disagree on the day's salt: %x vs %x", agreed, again)
+	}
+	if !bytes.Equal(agreed, candidate(1)) && !bytes.Equal(agreed, candidate(2)) {
+		t.Fatalf("agreed salt %x is not one of the candidates", agreed)
+	}
+	next, err := b.DailySalt(ctx, day.AddDate(0, 0, 1), candidate(3))
+	if err != nil || !bytes.Equal(next, candidate(3)) {
+		t.Fatalf("next day's salt = %x, %v; want the candidate", next, err)
+	}
+	if _, err := a.DailySalt(ctx, day, []byte("short")); err == nil {
+		t.Error("a short candidate was accepted")
+	}
+
+	// Destroying before the next day leaves only the next day's salt.
+	if err := a.DestroySalts(ctx, day.AddDate(0, 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	q := fmt.Sprintf("SELECT count() FROM %s.%s WHERE day < toDate('2026-11-29')", a.Database(), TableSessionSalts)
+	if n := queryUint64(t, a, q); n != 0 {
+		t.Fatalf("%d salts of destroyed days are left", n)
+	}
+	if s, err := b.DailySalt(ctx, day.AddDate(0, 0, 1), candidate(4)); err != nil || !bytes.Equal(s, next) {
+		t.Fatalf("the next day's salt changed after DestroySalts: %x, %v", s, err)
+	}
+	// A destroyed day gets a new salt if asked again, never the old one.
+	if s, err := b.DailySalt(ctx, day, candidate(5)); err != nil || bytes.Equal(s, agreed) {
+		t.Fatalf("destroyed salt came back: %x, %v", s, err)
+	}
+}

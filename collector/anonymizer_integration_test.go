@@ -1,0 +1,165 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/consentry/consentry/anonymizer"
+	"github.com/consentry/consentry/geo/geotest"
+	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+)
+
+// gestureBatch returns a one-gesture batch from dev under tok.
+func gestureBatch(tok string, dev *consentryv1.DeviceContext, session string, seq byte) *consentryv1.IngestRequest {
+	age := int64(1000)
+	id := make([]byte, 16)
+	id[0], id[1], id[15] = seq, 0x5a, 7
+	e := &consentryv1.Event{EventId: id, AgeMs: &age, Payload: &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{
+		Type: consentryv1.GestureType_GESTURE_TYPE_TAP, Screen: fmt.Sprint("screen-", seq)}}}
+	if session != "" {
+		e.SessionId = []byte(session)
+	}
+	return &consentryv1.IngestRequest{ConsentToken: tok, SentAtUnixMs: time.Now().UnixMilli(), Device: dev,
+		Events: []*consentryv1.Event{e}}
+}
+
+// stored returns column of the gesture stored for screen-seq.
+func (h *harness) stored(t *testing.T, column string, seq byte) string {
+	t.Helper()
+	var v string
+	q := fmt.Sprintf("SELECT toString(%s) FROM %s.gestures WHERE screen = 'screen-%d'", column, h.db, seq)
+	if err := h.ch.QueryRow(context.Background(), q).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return v
+}
+
+// TestLocationEndToEnd derives the stored region from coordinates (the
+// embedded boundaries), from the connection's address (an MMDB the test
+// builds, which maps the loopback network the test connects from), and
+// from nothing, through gRPC into ClickHouse.
+func TestLocationEndToEnd(t *testing.T) {
+	mmdb := filepath.Join(t.TempDir(), "test-city.mmdb")
+	geotest.WriteMMDB(t, mmdb, []geotest.Record{
+		{Prefix: netip.MustParsePrefix("127.0.0.0/8"), Country: "DE", Subdivision1: "BY", Subdivision2: "09162"},
+	})
+	h := newHarness(t, server(t), func(c *Config) { c.GeoIPFile, c.GeoIPIncludeNonPublic = mmdb, true })
+	ctx := context.Background()
+	dev := func(loc *consentryv1.CoarseLocation) *consentryv1.DeviceContext {
+		return &consentryv1.DeviceContext{AppId: testApp, AppVersion: "4.12.0", OsName: consentryv1.OsName_OS_NAME_ANDROID,
+			OsVersion: "14", DeviceModel: "Pixel 8", Location: loc}
+	}
+	all := h.token(t, testApp, time.Hour)
+	noLocation := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics)
+	tests := []struct {
+		name    string
+		tok     string
+		loc     *consentryv1.CoarseLocation
+		country string
+		region  string
+	}{
+		{"coordinates in Vienna", all, &consentryv1.CoarseLocation{Latitude: ptr(48.2082), Longitude: ptr(16.3738)}, "AT", "AT-9"},
+		{"coordinates in Munich", all, &consentryv1.CoarseLocation{Latitude: ptr(48.1372), Longitude: ptr(11.5756)}, "DE", "DE-BY"},
+		{"coordinates at sea", all, &consentryv1.CoarseLocation{Latitude: ptr(40.0), Longitude: ptr(-30.0)}, "", ""},
+		{"the connection's address", all, nil, "DE", "DE-BY"},
+		{"codes finer than first level", all, &consentryv1.CoarseLocation{CountryCode: "FR", RegionCode: "FR-75"}, "FR", ""},
+		{"no location scope", noLocation, &consentryv1.CoarseLocation{Latitude: ptr(48.2082), Longitude: ptr(16.3738)}, "", ""},
+		{"no location scope, no address", noLocation, nil, "", ""},
+	}
+	for i, tt := range tests {
+		seq := byte(i + 1)
+		if resp, err := h.client.Ingest(ctx, gestureBatch(tt.tok, dev(tt.loc), "", seq)); err != nil || resp.GetAccepted() != 1 {
+			t.Fatalf("%s: %v %v", tt.name, resp, err)
+		}
+		if c, r := h.stored(t, "country", seq), h.stored(t, "region", seq); c != tt.country || r != tt.region {
+			t.Errorf("%s: stored %q %q, want %q %q", tt.name, c, r, tt.country, tt.region)
+		}
+	}
+}
+
+// TestRareValuesGeneralizedEndToEnd stores a rare device model, OS
+// version and region generalized until k distinct consents have sent
+// them.
+func TestRareValuesGeneralizedEndToEnd(t *testing.T) {
+	h := newHarness(t, server(t), func(c *Config) { c.Anonymizer.Generalize.K = 3 })
+	ctx := context.Background()
+	dev := &consentryv1.DeviceContext{AppId: testApp, AppVersion: "4.12.0", OsName: consentryv1.OsName_OS_NAME_ANDROID,
+		OsVersion: "14.0.1", DeviceModel: "Jane's Pixel", Locale: "de-AT",
+		Location: &consentryv1.CoarseLocation{Latitude: ptr(47.07), Longitude: ptr(15.44)}} // Graz
+	// One consent, many batches: still one member.
+	tok := h.token(t, testApp, time.Hour)
+	for seq := byte(1); seq <= 3; seq++ {
+		if _, err := h.client.Ingest(ctx, gestureBatch(tok, dev, "", seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ column, want string }{
+		{"device_model", anonymizer.Other}, {"os_version", anonymizer.Other}, {"locale", ""}, {"country", ""}, {"region", ""},
+	} {
+		if got := h.stored(t, c.column, 3); got != c.want {
+			t.Errorf("%s from one consent = %q, want %q", c.column, got, c.want)
+		}
+	}
+	// Two more consents make three: the third's values are stored.
+	for seq := byte(4); seq <= 5; seq++ {
+		if _, err := h.client.Ingest(ctx, gestureBatch(h.token(t, testApp, time.Hour), dev, "", seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := h.stored(t, "device_model", 4); got != anonymizer.Other {
+		t.Errorf("device_model from the second consent = %q, want %q", got, anonymizer.Other)
+	}
+	for _, c := range []struct{ column, want string }{
+		{"device_model", "Jane's Pixel"}, {"os_version", "14.0.1"}, {"locale", "de-AT"}, {"country", "AT"}, {"region", "AT-6"},
+	} {
+		if got := h.stored(t, c.column, 5); got != c.want {
+			t.Errorf("%s from the third consent = %q, want %q", c.column, got, c.want)
+		}
+	}
+}
+
+// TestSessionKeysAcrossReplicasEndToEnd checks that two replicas re-key a
+// session id to the same session_key (the day's salt is shared through
+// ClickHouse), and that the key is neither the id nor stable across days.
+func TestSessionKeysAcrossReplicasEndToEnd(t *testing.T) {
+	a := newHarness(t, server(t), nil)
+	b := newHarness(t, server(t), func(c *Config) { c.ClickHouse.Database = a.db })
+	ctx := context.Background()
+	dev := &consentryv1.DeviceContext{AppId: testApp, AppVersion: "4.12.0", OsName: consentryv1.OsName_OS_NAME_IOS, OsVersion: "17.4"}
+	const session = "session-0123456789"
+	send := func(h *harness, seq byte) {
+		t.Helper()
+		if resp, err := h.client.Ingest(ctx, gestureBatch(h.token(t, testApp, time.Hour), dev, session, seq)); err != nil || resp.GetAccepted() != 1 {
+			t.Fatalf("replica %d: %v %v", seq, resp, err)
+		}
+	}
+	send(a, 1)
+	send(b, 2)
+	// A replica living a day ahead uses tomorrow's salt.
+	tomorrow := newHarness(t, server(t), func(c *Config) {
+		c.ClickHouse.Database = a.db
+		c.Anonymizer.Now = func() time.Time { return time.Now().Add(24 * time.Hour) }
+	})
+	send(tomorrow, 3)
+	ka, kb, kt := a.stored(t, "session_key", 1), a.stored(t, "session_key", 2), a.stored(t, "session_key", 3)
+	if ka != kb || ka == "0" {
+		t.Errorf("replicas stored session keys %s and %s for one session", ka, kb)
+	}
+	if kt == ka {
+		t.Error("the session key is the same on the next day")
+	}
+	var days uint64
+	if err := a.ch.QueryRow(ctx, fmt.Sprintf("SELECT count(DISTINCT day) FROM %s.session_salts", a.db)).Scan(&days); err != nil {
+		t.Fatal(err)
+	}
+	// Today's and tomorrow's (fetched ahead), and the day after tomorrow's
+	// from the replica living a day ahead.
+	if days > 3 {
+		t.Errorf("%d days of salts stored", days)
+	}
+}

@@ -1,0 +1,52 @@
+package collector
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/consentry/consentry/internal/grpcerr"
+	"github.com/consentry/consentry/pipeline"
+)
+
+// TestHTTPIngestPushback checks that retryable refusals over HTTP carry
+// the status and Retry-After an SDK honours, as RetryInfo does over gRPC,
+// and that nothing is stored.
+func TestHTTPIngestPushback(t *testing.T) {
+	for _, tt := range []struct {
+		sink   error
+		status int
+		reason string
+	}{
+		{pipeline.ErrOverloaded, http.StatusTooManyRequests, ReasonOverloaded},
+		{pipeline.ErrStorageUnavailable, http.StatusServiceUnavailable, ReasonStorageUnavailable},
+		{pipeline.ErrClosed, http.StatusServiceUnavailable, ReasonShuttingDown},
+	} {
+		f := newFixture(t)
+		f.sink.err = tt.sink
+		h := &httpIngest{svc: f.svc, maxBytes: 1 << 20}
+		js, err := protojson.Marshal(f.gen.Batch(5, time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, PathIngest, bytes.NewReader(js))
+		req.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(rec, req)
+		var e grpcerr.HTTPError
+		if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || rec.Code != tt.status || e.Error.Reason != tt.reason {
+			t.Errorf("%v: %d %s; want %d %s", tt.sink, rec.Code, rec.Body, tt.status, tt.reason)
+		}
+		if got := rec.Header().Get("Retry-After"); got != "1" {
+			t.Errorf("%v: Retry-After %q, want 1", tt.sink, got)
+		}
+		if f.sink.rows.Len() != 0 {
+			t.Errorf("%v: refused batch stored", tt.sink)
+		}
+	}
+}
