@@ -104,31 +104,38 @@ func (c *Client) storedSalt(ctx context.Context, day time.Time) ([]byte, error) 
 // (after its old_parts_lifetime, 8 minutes by default). Run it at least
 // hourly.
 func (c *Client) DestroySalts(ctx context.Context, before time.Time) error {
+	if err := c.dropPartitionsEndedBy(ctx, c.schema.salts.def, utcDay(before)); err != nil {
+		return fmt.Errorf("destroy salts: %w", err)
+	}
+	return nil
+}
+
+// dropPartitionsEndedBy drops the partitions of t (daily or monthly) whose
+// last day ended at or before end, and logs each.
+func (c *Client) dropPartitionsEndedBy(ctx context.Context, t *tableDef, end time.Time) error {
 	o := c.schema.opts
-	t := c.schema.salts.def
 	var parts []struct {
 		PartitionID string `ch:"partition_id"`
 	}
 	q := fmt.Sprintf("SELECT DISTINCT partition_id FROM system.parts WHERE database = %s AND table = %s AND active ORDER BY partition_id",
 		quote(o.Database), quote(t.storage(o)))
 	if err := c.conn.Select(ctx, &parts, q); err != nil {
-		return classify("destroy salts: list partitions", err)
+		return classify("list partitions of "+t.name, err)
 	}
-	limit := utcDay(before)
 	for _, p := range parts {
-		day, err := partitionLastDay(t, p.PartitionID)
+		last, err := partitionLastDay(t, p.PartitionID)
 		if err != nil {
-			c.logger.Warn("partition id is not a day; skipped", zap.String(logKeyTable, t.name), zap.String(logKeyPartition, p.PartitionID))
+			c.logger.Warn("partition id is not a day or month; skipped", zap.String(logKeyTable, t.name), zap.String(logKeyPartition, p.PartitionID))
 			continue
 		}
-		if !day.Before(limit) {
+		if last.AddDate(0, 0, 1).After(end) {
 			continue
 		}
 		stmt := fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", o.Database, t.storage(o), onCluster(o), quote(p.PartitionID))
 		if err := c.conn.Exec(ctx, stmt); err != nil {
-			return classify("destroy salts: drop partition "+p.PartitionID, err)
+			return classify("drop partition "+p.PartitionID+" of "+t.name, err)
 		}
-		c.logger.Info("destroyed a day's session salt", zap.String(logKeyPartition, p.PartitionID))
+		c.logger.Info("dropped a partition", zap.String(logKeyTable, t.name), zap.String(logKeyPartition, p.PartitionID))
 	}
 	return nil
 }

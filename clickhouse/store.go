@@ -159,29 +159,9 @@ func (c *Client) Revocations(ctx context.Context, since, now time.Time) ([]conse
 func (c *Client) PruneRevocations(ctx context.Context, now time.Time) error {
 	o := c.schema.opts
 	t := c.schema.revocations.def
-	var parts []struct {
-		PartitionID string `ch:"partition_id"`
-	}
-	q := fmt.Sprintf("SELECT DISTINCT partition_id FROM system.parts WHERE database = %s AND table = %s AND active ORDER BY partition_id",
-		quote(o.Database), quote(t.storage(o)))
-	if err := c.conn.Select(ctx, &parts, q); err != nil {
-		return classify("prune revocations: list partitions", err)
-	}
-	for _, p := range parts {
-		last, err := partitionLastDay(t, p.PartitionID)
-		if err != nil {
-			c.logger.Warn("partition id is not a month; skipped", zap.String(logKeyTable, t.name), zap.String(logKeyPartition, p.PartitionID))
-			continue
-		}
-		// Every row of the month expires before the next month starts.
-		if last.AddDate(0, 0, 1).After(now) {
-			continue
-		}
-		stmt := fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", o.Database, t.storage(o), onCluster(o), quote(p.PartitionID))
-		if err := c.conn.Exec(ctx, stmt); err != nil {
-			return classify("prune revocations: drop partition "+p.PartitionID, err)
-		}
-		c.logger.Info("dropped expired revocations", zap.String(logKeyPartition, p.PartitionID))
+	// Every row of a month expires before the next month starts.
+	if err := c.dropPartitionsEndedBy(ctx, t, now); err != nil {
+		return fmt.Errorf("prune revocations: %w", err)
 	}
 
 	var expired uint64
