@@ -1,0 +1,198 @@
+package sdk
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Encryption at rest. The master key (Config.QueueKey, or queue.key in the
+// storage folder) never encrypts data itself: the consent state is sealed
+// with a key derived from it (HKDF-SHA256), and the queue with a random
+// data key of the current epoch, which the state holds. A purge starts a
+// new epoch with a new data key, so records of an earlier epoch cannot be
+// decrypted any more even where the flash storage keeps deleted blocks.
+//
+// A sealed blob is a frame: a 4-byte magic, the payload length as a
+// big-endian uint32, and the payload, a 12-byte random nonce followed by
+// the AES-256-GCM ciphertext and tag. The 8 header bytes are the
+// additional authenticated data, so a changed length or magic fails the
+// tag like a changed ciphertext does.
+
+const (
+	// keySize is the size of every key: AES-256.
+	keySize = 32
+	// frameHeaderSize is the magic and the length.
+	frameHeaderSize = 8
+	// frameOverhead is what a frame adds to its plaintext.
+	frameOverhead = frameHeaderSize + nonceSize + tagSize
+	nonceSize     = 12
+	tagSize       = 16
+	// maxFramePayload bounds a frame's payload: a record is one event, at
+	// most a few hundred KiB even with a full stack trace.
+	maxFramePayload = 4 << 20
+)
+
+// Frame magics.
+const (
+	magicQueue = "CSQ1" // a queue record
+	magicState = "CSS1" // the consent state
+)
+
+// errFrame is returned for a frame that is truncated, malformed or fails
+// authentication. Its text says nothing about the contents.
+var errFrame = errors.New("frame corrupted or truncated")
+
+// newAEAD returns AES-256-GCM with key.
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	if len(key) != keySize {
+		return nil, fmt.Errorf("key has %d bytes, want %d", len(key), keySize)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// deriveKey derives the key for purpose from the master key.
+func deriveKey(master []byte, purpose string) ([]byte, error) {
+	return hkdf.Key(sha256.New, master, nil, "consentry sdk "+purpose, keySize)
+}
+
+// sealFrame appends to dst the frame of plaintext sealed with aead.
+func sealFrame(dst []byte, aead cipher.AEAD, magic string, plaintext []byte) ([]byte, error) {
+	n := nonceSize + len(plaintext) + tagSize
+	if n > maxFramePayload {
+		return dst, fmt.Errorf("record of %d bytes exceeds %d", len(plaintext), maxFramePayload-nonceSize-tagSize)
+	}
+	start := len(dst)
+	dst = append(dst, magic...)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(n))
+	hdr := start + frameHeaderSize
+	dst = append(dst, make([]byte, nonceSize)...)
+	if _, err := rand.Read(dst[hdr : hdr+nonceSize]); err != nil {
+		return dst[:start], fmt.Errorf("draw nonce: %w", err)
+	}
+	// Seal may reallocate dst, so the nonce and the header are taken from
+	// a copy.
+	var head [frameHeaderSize + nonceSize]byte
+	copy(head[:], dst[start:])
+	return aead.Seal(dst, head[frameHeaderSize:], plaintext, head[:frameHeaderSize]), nil
+}
+
+// frameLen returns the total length of the frame that b starts with, from
+// its header alone, or false if b does not start with a plausible header
+// of magic.
+func frameLen(b []byte, magic string) (int, bool) {
+	if len(b) < frameHeaderSize || string(b[:4]) != magic {
+		return 0, false
+	}
+	n := binary.BigEndian.Uint32(b[4:frameHeaderSize])
+	if n < nonceSize+tagSize || n > maxFramePayload {
+		return 0, false
+	}
+	return frameHeaderSize + int(n), true
+}
+
+// openFrame decrypts the frame b starts with, appending the plaintext to
+// dst. It returns the frame's length, or errFrame if b does not start with
+// a complete frame of magic that authenticates.
+func openFrame(dst []byte, aead cipher.AEAD, magic string, b []byte) (plain []byte, n int, err error) {
+	n, ok := frameLen(b, magic)
+	if !ok || n > len(b) {
+		return dst, 0, errFrame
+	}
+	nonce := b[frameHeaderSize : frameHeaderSize+nonceSize]
+	out, err := aead.Open(dst, nonce, b[frameHeaderSize+nonceSize:n], b[:frameHeaderSize])
+	if err != nil {
+		return dst, 0, errFrame
+	}
+	return out, n, nil
+}
+
+// keyFileName is the generated master key's file in the storage folder.
+const keyFileName = "queue.key"
+
+// loadMasterKey returns the app's key if it supplied one; otherwise the
+// key in dir/queue.key, created (mode 0600) if missing.
+func loadMasterKey(dir string, supplied []byte) ([]byte, error) {
+	if len(supplied) != 0 {
+		return supplied, nil
+	}
+	path := filepath.Join(dir, keyFileName)
+	key, err := os.ReadFile(path)
+	switch {
+	case err == nil && len(key) == keySize:
+		return key, nil
+	case err == nil:
+		return nil, fmt.Errorf("%s holds %d bytes, want %d", path, len(key), keySize)
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("read queue key: %w", err)
+	}
+	key = make([]byte, keySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("generate queue key: %w", err)
+	}
+	if err := writeFileAtomic(path, key); err != nil {
+		return nil, fmt.Errorf("write queue key: %w", err)
+	}
+	return key, nil
+}
+
+// writeFileAtomic replaces path with data (mode 0600): it writes a
+// temporary file, syncs it, renames it over path and syncs the folder, so
+// a crash leaves either the old or the new content.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	return syncDir(dir)
+}
+
+// syncDir makes a folder's entries durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, fs.ErrInvalid) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,553 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/collector"
+	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/chtest"
+	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+)
+
+// The integration tests run the SDK against the real collector storing
+// into a real ClickHouse (the binary's shared server, a database per
+// test).
+
+var integrationDB atomic.Int64
+
+// realCollector is a collector.App that can be stopped and started again
+// on the same address, data folder and database.
+type realCollector struct {
+	t       *testing.T
+	cfg     collector.Config
+	app     *collector.App
+	served  chan error
+	ch      driver.Conn
+	db      string
+	appKey  string
+	addr    string
+	running bool
+}
+
+func startRealCollector(t *testing.T) *realCollector {
+	t.Helper()
+	chtest.Require(t, shared)
+	db := fmt.Sprintf("consentry_sdk_test_%d", integrationDB.Add(1))
+	r := &realCollector{
+		t: t, db: db, appKey: "ck_sdk-integration-0123456789abcdefghijklmn",
+		cfg: collector.Config{
+			GRPCAddr:   "127.0.0.1:0",
+			HTTPAddr:   "127.0.0.1:0",
+			DataDir:    t.TempDir(),
+			ClickHouse: clickhouse.Config{Addr: shared.Addr(), Database: db},
+			AppRefresh: 100 * time.Millisecond,
+		},
+		ch: chtest.Conn(t, shared),
+	}
+	r.start()
+	r.addr = r.app.Addr()
+	r.cfg.GRPCAddr = r.addr // restarts keep the address the SDK knows
+	t.Cleanup(r.stop)
+	now := time.Now().UTC()
+	err := r.app.Client().PutApp(context.Background(), consent.App{
+		ID: testAppID, KeyHash: consent.HashAppKey(r.appKey), Policy: consent.PolicyAnonymous, CreatedAt: now, UpdatedAt: now,
+		Scopes: []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r *realCollector) start() {
+	r.t.Helper()
+	var err error
+	for range 50 { // the address of a stopped collector may take a moment to free
+		if r.app, err = collector.New(context.Background(), r.cfg); err == nil || !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		r.t.Fatalf("start collector: %v", err)
+	}
+	r.served = make(chan error, 1)
+	app, served := r.app, r.served
+	go func() { served <- app.Serve() }()
+	r.running = true
+}
+
+func (r *realCollector) stop() {
+	if !r.running {
+		return
+	}
+	r.running = false
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.app.Shutdown(ctx); err != nil {
+		r.t.Errorf("collector shutdown: %v", err)
+	}
+	if err := <-r.served; err != nil {
+		r.t.Errorf("collector serve: %v", err)
+	}
+}
+
+// sdkConfig returns a client config for endpoint (the collector, or a front
+// of it).
+func (r *realCollector) sdkConfig(endpoint, dir string) *Config {
+	return &Config{
+		Endpoint: endpoint, Insecure: true, AppID: testAppID, AppKey: r.appKey, StorageDir: dir,
+		ConsentTextVersion: "2026-11", AppVersion: "4.12.0", AppBuild: "4120003", DeviceClass: "phone",
+		DeviceModel: "Pixel 8", OSName: "android", OSVersion: "14", Locale: "de-AT",
+		MinBackoffMs: 50, MaxBackoffMs: 500, FlushIntervalMs: 3_600_000, RequestTimeoutMs: 30_000, FlushTimeoutMs: 40_000,
+	}
+}
+
+// grant grants consent, waiting for the collector's registry to load the
+// app.
+func grantWhenRegistered(t *testing.T, c *Client, scopes string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := c.GrantConsent(scopes)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("grant: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// storedIDs returns the event ids stored in every event table, with how
+// often each is stored, as analysts count them: with FINAL, which merges
+// the rows of a batch retried after its response was lost (the
+// collector's documented deduplication by event id). It logs how many
+// such rows there were before merging.
+func (r *realCollector) storedIDs(t *testing.T) map[string]int {
+	t.Helper()
+	out := r.queryIDs(t, "FINAL")
+	raw := 0
+	for _, n := range r.queryIDs(t, "") {
+		raw += n
+	}
+	if total := len(out); raw > total {
+		t.Logf("%d rows before merging for %d events: retries after lost responses", raw, total)
+	}
+	return out
+}
+
+func (r *realCollector) queryIDs(t *testing.T, final string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, table := range clickhouse.EventTables() {
+		rows, err := r.ch.Query(context.Background(), fmt.Sprintf("SELECT toString(event_id) FROM %s.%s %s WHERE app_id = '%s'", r.db, table, final, testAppID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			out[id]++
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// queuedIDs returns the ids of the events in c's queue, as UUID strings.
+func queuedIDs(t *testing.T, c *Client) []string {
+	t.Helper()
+	b, err := c.queue.peek(1<<30, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b == nil {
+		return nil
+	}
+	defer c.queue.done(b)
+	var ids []string
+	for _, it := range b.items {
+		if !it.corrupt {
+			ids = append(ids, uuid.UUID(it.rec.event.GetEventId()).String())
+		}
+	}
+	return ids
+}
+
+// recordMix records n events of every kind but location.
+func recordMix(t *testing.T, c *Client, n int) {
+	t.Helper()
+	for i := range n {
+		var err error
+		switch i % 5 {
+		case 0:
+			err = c.RecordGesture("tap", fmt.Sprintf("screen.%d", i%7), 1, 0)
+		case 1:
+			a := NewAttributes()
+			a.PutInt("seq", int64(i))
+			err = c.RecordCustom("export_pdf", a)
+		case 2:
+			err = c.RecordDiagnostic("app_start", 800, "cold", "wifi", 0)
+		case 3:
+			err = c.RecordCrash("java.lang.IllegalStateException", "boom", "\tat com.example.notes.NoteEditor.save(NoteEditor.kt:42)", true)
+		case 4:
+			err = c.RecordSession(60_000)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestIntegrationOfflineThenDelivered: events recorded while the collector
+// is down, across a restart of the app, are all stored once it is up, each
+// exactly once.
+func TestIntegrationOfflineThenDelivered(t *testing.T) {
+	r := startRealCollector(t)
+	dir := t.TempDir()
+	c := newClient(t, r.sdkConfig(r.addr, dir))
+	grantWhenRegistered(t, c, "analytics,crash_reports")
+	// The real token's lifetime (a year by default) counts on the
+	// device's clock.
+	c.mu.RLock()
+	expires := time.UnixMilli(c.st.ExpiresAtMs)
+	c.mu.RUnlock()
+	if d := time.Until(expires) - consent.DefaultTTL; d < -time.Minute || d > time.Minute {
+		t.Errorf("token expires %v, want in %v", expires, consent.DefaultTTL)
+	}
+
+	r.stop()
+	const n = 250
+	recordMix(t, c, n)
+	if err := c.Flush(); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("flush while the collector is down: %v", err)
+	}
+	ids := queuedIDs(t, c)
+	if len(ids) != n {
+		t.Fatalf("%d events queued, want %d", len(ids), n)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The app restarts, still offline, records more, then the collector
+	// comes back.
+	c2 := newClient(t, r.sdkConfig(r.addr, dir))
+	recordMix(t, c2, 50)
+	ids = queuedIDs(t, c2)
+	if len(ids) != n+50 {
+		t.Fatalf("%d events queued after the restart, want %d", len(ids), n+50)
+	}
+	r.start()
+	waitFor(t, 30*time.Second, "the queue to drain", func() bool { return c2.Stats().QueuedEvents == 0 })
+	if st := c2.Stats(); st.SentEvents != n+50 || st.DroppedServer != 0 || st.DroppedPermanentError != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	stored := r.storedIDs(t)
+	if len(stored) != len(ids) {
+		t.Errorf("%d distinct events stored, want %d", len(stored), len(ids))
+	}
+	for _, id := range ids {
+		if stored[id] != 1 {
+			t.Errorf("event %s stored %d times, want once", id, stored[id])
+		}
+	}
+}
+
+// TestIntegrationRevocation: revoking purges the queue, reaches the
+// collector, and nothing more is stored; a revocation made offline reaches
+// it once it is back; a consent revoked elsewhere stops the SDK when the
+// collector says so.
+func TestIntegrationRevocation(t *testing.T) {
+	r := startRealCollector(t)
+	dir := t.TempDir()
+	c := newClient(t, r.sdkConfig(r.addr, dir))
+	grantWhenRegistered(t, c, "analytics,crash_reports")
+	recordMix(t, c, 20)
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.RLock()
+	token := c.st.Token
+	c.mu.RUnlock()
+
+	// Offline: queued events are purged by the revocation and never
+	// stored; the revocation waits.
+	r.stop()
+	recordMix(t, c, 30)
+	if err := c.RevokeConsent(false); err != nil {
+		t.Fatal(err)
+	}
+	if c.ConsentState() != StateRevokePending || c.Stats().QueuedEvents != 0 {
+		t.Fatalf("state %q, stats %+v", c.ConsentState(), c.Stats())
+	}
+	recordMix(t, c, 10) // no-ops
+	r.start()
+	waitFor(t, 15*time.Second, "the revocation", func() bool { return c.ConsentState() == StateRevoked })
+
+	conn, err := grpc.NewClient(r.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	st, err := consentryv1.NewConsentServiceClient(conn).Status(context.Background(), &consentryv1.StatusRequest{ConsentToken: token})
+	if err != nil || st.GetState() != consentryv1.ConsentState_CONSENT_STATE_REVOKED {
+		t.Fatalf("collector's status of the token: %v %v", st, err)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if stored := r.storedIDs(t); len(stored) != 20 {
+		t.Fatalf("%d events stored, want the 20 sent before the revocation", len(stored))
+	}
+
+	// Consent granted again, then revoked elsewhere (not through this
+	// SDK): the collector's answer stops the SDK and purges its queue.
+	grantWhenRegistered(t, c, "analytics")
+	c.mu.RLock()
+	token = c.st.Token
+	c.mu.RUnlock()
+	if _, err := consentryv1.NewConsentServiceClient(conn).Revoke(context.Background(), &consentryv1.RevokeRequest{ConsentToken: token}); err != nil {
+		t.Fatal(err)
+	}
+	recordMix(t, c, 10)
+	err = c.Flush()
+	if !errors.Is(err, ErrConsentEnded) {
+		t.Fatalf("flush after a revocation elsewhere: %v", err)
+	}
+	if c.ConsentState() != StateRevoked || c.Stats().QueuedEvents != 0 {
+		t.Fatalf("state %q, stats %+v", c.ConsentState(), c.Stats())
+	}
+	if stored := r.storedIDs(t); len(stored) != 20 {
+		t.Fatalf("%d events stored after the revocations, want 20", len(stored))
+	}
+}
+
+// front is a gRPC front of the collector that refuses the first ingest
+// calls with the collector's overload error (RESOURCE_EXHAUSTED,
+// OVERLOADED, RetryInfo) and passes everything else through.
+type front struct {
+	consentryv1.UnimplementedIngestServiceServer
+	ingest  consentryv1.IngestServiceClient
+	consent consentryv1.ConsentServiceClient
+	refuse  int
+	delay   time.Duration
+
+	mu       sync.Mutex
+	attempts []time.Time
+}
+
+type frontConsent struct {
+	consentryv1.UnimplementedConsentServiceServer
+	f *front
+}
+
+func (f *front) Ingest(ctx context.Context, req *consentryv1.IngestRequest) (*consentryv1.IngestResponse, error) {
+	f.mu.Lock()
+	f.attempts = append(f.attempts, time.Now())
+	n := len(f.attempts)
+	f.mu.Unlock()
+	if n <= f.refuse {
+		return nil, withReason(codes.ResourceExhausted, collector.ReasonOverloaded, f.delay)
+	}
+	return f.ingest.Ingest(ctx, req)
+}
+
+func (f frontConsent) Grant(ctx context.Context, req *consentryv1.GrantRequest) (*consentryv1.GrantResponse, error) {
+	return f.f.consent.Grant(ctx, req)
+}
+
+func (f frontConsent) Revoke(ctx context.Context, req *consentryv1.RevokeRequest) (*consentryv1.RevokeResponse, error) {
+	return f.f.consent.Revoke(ctx, req)
+}
+
+// TestIntegrationPushback: the collector's overload pushback is honoured:
+// no retry before the delay, then everything is stored once.
+func TestIntegrationPushback(t *testing.T) {
+	r := startRealCollector(t)
+	conn, err := grpc.NewClient(r.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const delay = 700 * time.Millisecond
+	fr := &front{ingest: consentryv1.NewIngestServiceClient(conn), consent: consentryv1.NewConsentServiceClient(conn), refuse: 3, delay: delay}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	consentryv1.RegisterIngestServiceServer(srv, fr)
+	consentryv1.RegisterConsentServiceServer(srv, frontConsent{f: fr})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(lis)
+	}()
+	defer func() {
+		srv.Stop()
+		<-done
+	}()
+
+	cfg := r.sdkConfig(lis.Addr().String(), t.TempDir())
+	cfg.MinBackoffMs, cfg.MaxBackoffMs = 20, 100 // the pushback is longer
+	cfg.MaxBatchEvents = 50
+	c := newClient(t, cfg)
+	grantWhenRegistered(t, c, "analytics,crash_reports")
+	recordMix(t, c, 200)
+	ids := queuedIDs(t, c)
+	waitFor(t, 30*time.Second, "the queue to drain", func() bool {
+		if c.Stats().QueuedEvents == 0 {
+			return true
+		}
+		c.Flush() // refused during the pushback without a request
+		return false
+	})
+	fr.mu.Lock()
+	at := append([]time.Time(nil), fr.attempts...)
+	fr.mu.Unlock()
+	for i := 1; i <= fr.refuse && i < len(at); i++ {
+		if gap := at[i].Sub(at[i-1]); gap < delay-20*time.Millisecond {
+			t.Errorf("attempt %d came %v after a refusal asking for %v", i+1, gap, delay)
+		}
+	}
+	if len(at) != fr.refuse+4 {
+		t.Errorf("%d ingest calls, want %d refused + 4 batches", len(at), fr.refuse)
+	}
+	stored := r.storedIDs(t)
+	for _, id := range ids {
+		if stored[id] != 1 {
+			t.Fatalf("event %s stored %d times", id, stored[id])
+		}
+	}
+	if len(stored) != 200 {
+		t.Fatalf("%d events stored, want 200", len(stored))
+	}
+}
+
+// TestIntegrationConsentOverHTTP: the HTTP transport's consent calls work
+// against the collector's HTTPS+JSON consent endpoints.
+func TestIntegrationConsentOverHTTP(t *testing.T) {
+	r := startRealCollector(t)
+	cfg := r.sdkConfig("http://"+r.app.HTTPAddr(), t.TempDir())
+	cfg.Transport = TransportHTTP
+	c := newClient(t, cfg)
+	grantWhenRegistered(t, c, "analytics,crash_reports,location")
+	if got := c.Scopes(); got != "analytics,crash_reports,location" {
+		t.Fatalf("scopes %q", got)
+	}
+	c.mu.RLock()
+	token := c.st.Token
+	c.mu.RUnlock()
+	if err := c.RevokeConsent(true); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.ConsentState(); got != StateRevoked {
+		t.Fatalf("state %q after revoking over HTTP", got)
+	}
+	conn, err := grpc.NewClient(r.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	st, err := consentryv1.NewConsentServiceClient(conn).Status(context.Background(), &consentryv1.StatusRequest{ConsentToken: token})
+	if err != nil || st.GetState() != consentryv1.ConsentState_CONSENT_STATE_REVOKED {
+		t.Fatalf("collector's status of the token: %v %v", st, err)
+	}
+	// A wrong key is refused for good, with the collector's reason.
+	cfg2 := r.sdkConfig("http://"+r.app.HTTPAddr(), t.TempDir())
+	cfg2.Transport, cfg2.AppKey = TransportHTTP, "ck_wrong"
+	c2 := newClient(t, cfg2)
+	if err := c2.GrantConsent("analytics"); !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "APP_UNAUTHENTICATED") {
+		t.Fatalf("grant with a wrong key: %v", err)
+	}
+}
+
+// TestIntegrationIngestOverHTTP: the HTTP transport's batches reach
+// ClickHouse through the collector's POST /v1/ingest, gzipped, each event
+// once.
+func TestIntegrationIngestOverHTTP(t *testing.T) {
+	r := startRealCollector(t)
+	cfg := r.sdkConfig("http://"+r.app.HTTPAddr(), t.TempDir())
+	cfg.Transport = TransportHTTP
+	c := newClient(t, cfg)
+	grantWhenRegistered(t, c, "analytics,crash_reports,location")
+	recordMix(t, c, 50)
+	want := queuedIDs(t, c)
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	stored := r.queryIDs(t, "FINAL")
+	for _, id := range want {
+		if stored[id] != 1 {
+			t.Fatalf("event %s stored %d times over HTTP", id, stored[id])
+		}
+	}
+	if len(stored) != 50 {
+		t.Fatalf("%d events stored over HTTP, want 50", len(stored))
+	}
+}
+
+// TestIntegrationFullQueueDropsOldest: with the collector down, a queue
+// over its cap drops its oldest events (counted); once the collector is
+// back, exactly the newest events are stored, each once.
+func TestIntegrationFullQueueDropsOldest(t *testing.T) {
+	r := startRealCollector(t)
+	cfg := r.sdkConfig(r.addr, t.TempDir())
+	cfg.MaxQueueBytes = 16 << 10
+	c := newClient(t, cfg)
+	grantWhenRegistered(t, c, "analytics")
+	r.stop()
+	var order []string
+	for i := range 400 {
+		if err := c.RecordGesture("tap", fmt.Sprintf("screen.%d", i), 1, 0); err != nil {
+			t.Fatal(err)
+		}
+		if ids := queuedIDs(t, c); len(ids) > 0 {
+			order = append(order[:0], ids...) // the queue, oldest first
+		}
+	}
+	st := c.Stats()
+	if st.DroppedEvicted == 0 || st.QueuedEvents+st.DroppedEvicted != 400 {
+		t.Fatalf("stats %+v: want evictions that account for every event", st)
+	}
+	r.start()
+	waitFor(t, 30*time.Second, "the queue to drain", func() bool { return c.Stats().QueuedEvents == 0 })
+	stored := r.queryIDs(t, "FINAL")
+	if len(stored) != len(order) {
+		t.Fatalf("%d events stored, want the %d the queue kept", len(stored), len(order))
+	}
+	for _, id := range order {
+		if stored[id] != 1 {
+			t.Fatalf("kept event %s stored %d times", id, stored[id])
+		}
+	}
+	// What was kept is the newest: the last screens recorded.
+	var newest uint64
+	q := fmt.Sprintf("SELECT count() FROM %s.gestures WHERE app_id = '%s' AND screen = 'screen.399'", r.db, testAppID)
+	if err := r.ch.QueryRow(context.Background(), q).Scan(&newest); err != nil || newest != 1 {
+		t.Fatalf("the newest event stored %d times (%v)", newest, err)
+	}
+}

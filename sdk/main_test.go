@@ -1,0 +1,110 @@
+package sdk
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/consentry/consentry/chserver"
+	"github.com/consentry/consentry/internal/chtest"
+)
+
+// shared is the ClickHouse server of the integration tests; nil under
+// -short.
+var shared *chserver.Server
+
+// TestMain runs the crash helper when the test binary is re-executed as
+// one; otherwise it runs the tests with a shared ClickHouse server and
+// fails if a goroutine outlives them.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(crashHelperEnv); dir != "" {
+		runCrashHelper(dir, os.Getenv(crashEndpointEnv))
+		return // not reached: the helper panics
+	}
+	code := chtest.Main(m, &shared)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+const (
+	testAppID  = "com.example.notes"
+	testAppKey = "ck_test-key-0123456789abcdefghijklmnopqrstuv"
+)
+
+// testConfig returns a config for a client of f in dir: plaintext, quick
+// backoff, and a flush interval long enough that tests decide when to
+// send.
+func testConfig(f *fakeCollector, dir string) *Config {
+	return &Config{
+		Endpoint: f.addr, Insecure: true, AppID: testAppID, AppKey: testAppKey, StorageDir: dir,
+		ConsentTextVersion: "2026-11", AppVersion: "4.12.0", AppBuild: "4120003", DeviceClass: "phone",
+		DeviceModel: "Pixel 8", OSName: "android", OSVersion: "14", Locale: "de-AT",
+		MinBackoffMs: 20, MaxBackoffMs: 200, FlushIntervalMs: 3_600_000, RequestTimeoutMs: 2000, FlushTimeoutMs: 5000,
+	}
+}
+
+// newClient returns a client for cfg, closed when the test ends.
+func newClient(t testing.TB, cfg *Config) *Client {
+	t.Helper()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatalf("new client: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// grantedClient returns a client of f with the given scopes granted.
+func grantedClient(t testing.TB, f *fakeCollector, cfg *Config, scopes string) *Client {
+	t.Helper()
+	c := newClient(t, cfg)
+	if err := c.GrantConsent(scopes); err != nil {
+		t.Fatalf("grant: %v", err)
+	}
+	return c
+}
+
+// testClock is a wall clock tests can move forward.
+type testClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// logRecorder is a Logger that keeps every message.
+type logRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (l *logRecorder) Log(level int, msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.msgs = append(l.msgs, fmt.Sprintf("%d %s", level, msg))
+}
+
+func (l *logRecorder) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.msgs...)
+}
