@@ -2,7 +2,8 @@
 # Runs Consentry end to end on a local default: installs ClickHouse with apt
 # if it is missing, builds the binaries, starts consentryd (which starts and
 # manages its own ClickHouse under ./consentry-data), sends a demo batch with
-# `consentry demo`, prints what landed, and shuts everything down.
+# `consentry demo`, prints what landed, simulates a fleet of devices running
+# the SDK with `consentry fleet`, and shuts everything down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,9 +12,10 @@ go build -o .bin/ ./cmd/consentryd ./cmd/consentry
 
 data=${CONSENTRY_DATA_DIR:-consentry-data}
 addr=${CONSENTRY_GRPC_ADDR:-127.0.0.1:4790}
+http_addr=${CONSENTRY_HTTP_ADDR:-127.0.0.1:4791}
 mkdir -p "$data"
 echo "== starting consentryd on $addr (data in $data, log in $data/consentryd.log)"
-.bin/consentryd --grpc-addr "$addr" --data-dir "$data" --log-format console >"$data/consentryd.log" 2>&1 &
+.bin/consentryd --grpc-addr "$addr" --http-addr "$http_addr" --data-dir "$data" --log-format console >"$data/consentryd.log" 2>&1 &
 pid=$!
 cleanup() {
   if kill -0 "$pid" 2>/dev/null; then
@@ -31,6 +33,8 @@ for _ in $(seq 1 120); do
 done
 echo "== sending demo batches"
 .bin/consentry demo --addr "$addr" --data-dir "$data"
+echo "== simulating a fleet of devices running the SDK"
+.bin/consentry fleet --addr "$addr" --http-addr "$http_addr" --data-dir "$data" --devices "${CONSENTRY_FLEET_DEVICES:-40}"
 echo "== stopping consentryd (graceful: flushes everything accepted)"
 cleanup
 trap - EXIT

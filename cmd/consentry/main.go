@@ -1,7 +1,7 @@
 // Command consentry is Consentry's operator CLI: it applies schema
 // migrations, registers apps, issues development consent tokens, and sends
 // a demo batch through a running collector and shows what landed in
-// ClickHouse.
+// ClickHouse, and simulates a fleet of devices running the SDK.
 //
 // Run `consentry help` for the subcommands and `consentry <cmd> --help` for
 // their flags; each flag can also be set with the CONSENTRY_* environment
@@ -32,6 +32,7 @@ func commands() []command {
 		{"apps", "register apps and manage their keys, scopes and erasure policy", runApps},
 		{"token", "issue a consent token signed with the collector's key (development)", runToken},
 		{"demo", "send a demo batch of every event kind and print what landed", runDemo},
+		{"fleet", "simulate devices running the SDK against a collector and count what landed", runFleet},
 	}
 }
 

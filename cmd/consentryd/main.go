@@ -74,7 +74,8 @@ SIGINT or SIGTERM shut it down gracefully: in-flight batches finish and
 everything accepted is stored before it exits.
 
 It also serves consentry.v1.ConsentService on --grpc-addr and the same
-operations as HTTPS+JSON on --http-addr.
+operations as HTTPS+JSON on --http-addr, where POST /v1/ingest takes the
+ingest batch as JSON or protobuf for apps that cannot use gRPC.
 
 Secrets are read only from the environment or files:
   CONSENTRY_CLICKHOUSE_PASSWORD, or --clickhouse-password-file;
@@ -85,7 +86,7 @@ Flags:
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:4790", "`host:port` the gRPC server listens on (port 0 picks a free port)")
-	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:4791", "`host:port` of the HTTPS+JSON consent endpoints (POST /v1/consent/grant, /revoke, /status)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:4791", "`host:port` of the HTTP endpoints: POST /v1/ingest (JSON or protobuf batches) and the consent endpoints POST /v1/consent/grant, /revoke, /status")
 	fs.StringVar(&o.corsOrigins, "cors-origins", "", "comma-separated web `origins` (scheme://host[:port]) allowed to call the consent endpoints from a browser")
 	fs.StringVar(&c.ConsentSecretFile, "consent-secret-file", "", "`file` with the server secret (>= 32 bytes, shared by all replicas) keying consent pseudonyms of erasable apps; created if missing (default <data-dir>/consent-secret; or set CONSENTRY_CONSENT_SECRET)")
 	fs.DurationVar(&c.RevocationRefresh, "revocation-refresh", 2*time.Second, "how often revocations are reloaded from ClickHouse")

@@ -1,0 +1,82 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/consentry/consentry/chserver"
+	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/collector"
+	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/chtest"
+	"github.com/consentry/consentry/pipeline"
+	"github.com/consentry/consentry/sdk"
+)
+
+var shared *chserver.Server
+
+func TestMain(m *testing.M) { os.Exit(chtest.Main(m, &shared)) }
+
+// TestFleetEndToEnd runs a small fleet over both transports against a
+// real collector and ClickHouse: every recorded event is sent and stored
+// once, with the fleet's spread of devices.
+func TestFleetEndToEnd(t *testing.T) {
+	chtest.Require(t, shared)
+	for _, transport := range []string{sdk.TransportGRPC, sdk.TransportHTTP} {
+		t.Run(transport, func(t *testing.T) {
+			db := "consentry_fleet_" + transport
+			app, err := collector.New(context.Background(), collector.Config{
+				GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", DataDir: t.TempDir(),
+				ClickHouse: clickhouse.Config{Addr: shared.Addr(), Database: db}, AppRefresh: 100 * time.Millisecond,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			go app.Serve()
+			defer app.Shutdown(context.Background())
+			const appID, key = "com.example.fleet", "ck_fleet-test-0123456789abcdefghijklmnop"
+			now := time.Now().UTC()
+			if err := app.Client().PutApp(context.Background(), consent.App{ID: appID, KeyHash: consent.HashAppKey(key),
+				Policy: consent.PolicyAnonymous, CreatedAt: now, UpdatedAt: now,
+				Scopes: []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation}}); err != nil {
+				t.Fatal(err)
+			}
+			endpoint := app.Addr()
+			if transport == sdk.TransportHTTP {
+				endpoint = "http://" + app.HTTPAddr()
+			}
+			res, err := Run(context.Background(), Config{Endpoint: endpoint, Transport: transport, AppID: appID, AppKey: key,
+				Devices: 12, Sessions: 2, CrashRate: 0.5, Dir: t.TempDir(), Seed: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Recorded == 0 || res.Sent != res.Recorded || res.Dropped != 0 || res.Crashes == 0 {
+				t.Fatalf("result %+v: want every recorded event sent, some crashes", res)
+			}
+			ch := chtest.Conn(t, shared)
+			var stored, models, regions uint64
+			for _, table := range clickhouse.EventTables() {
+				var n uint64
+				if err := ch.QueryRow(context.Background(), fmt.Sprintf("SELECT count() FROM %s.%s FINAL WHERE app_id = '%s'", db, table, appID)).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				stored += n
+			}
+			if stored != uint64(res.Sent) {
+				t.Fatalf("%d events stored, %d sent", stored, res.Sent)
+			}
+			// Twelve devices stay under the default k of 10 per value for
+			// most models and regions, so only the common ones show.
+			q := fmt.Sprintf("SELECT uniqExact(device_model), uniqExact(country) FROM %s.gestures", db)
+			if err := ch.QueryRow(context.Background(), q).Scan(&models, &regions); err != nil {
+				t.Fatal(err)
+			}
+			if models == 0 || regions == 0 {
+				t.Fatalf("%d models, %d countries stored", models, regions)
+			}
+		})
+	}
+}
