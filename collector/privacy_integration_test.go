@@ -53,6 +53,9 @@ var identifierCorpus = []plantedIdentifier{
 	{"user path", "/home/mkowalski/.config", "/home/mkowalski/.config/notes", "mkowalski"},
 	{"coordinates", "48.20849, 16.37208", "last fix 48.20849, 16.37208 stale", ""},
 	{"key value", "user_id=u-829301-acct", "sync user_id=u-829301-acct done", "u-829301-acct"},
+	{"android id", "9774d56d682e549c", "device 9774d56d682e549c registered", ""},
+	{"email, non-ASCII", "jörg.müller@example.de", "Mail an jörg.müller@example.de fehlgeschlagen", "müller"},
+	{"phone, national", "06641234567", "Rückruf 06641234567", ""},
 }
 
 // survivors are values that look like identifiers but are not, and that

@@ -271,6 +271,21 @@ func TestJWT(t *testing.T) {
 	runCases(t, kept("eyJhbGciOiJIUzI1NiJ9", "eyJ.eyJ.x"))
 }
 
+func TestDeviceID(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"device 9774d56d682e549c", "device [device_id]"},
+		{"ANDROID_ID 9774D56D682E549C registered", "ANDROID_ID [device_id] registered"},
+	})
+	runCases(t, kept(
+		"#00 pc 000000000004f7c4  /system/lib64/libc.so (abort+164)",
+		"0x9774d56d682e549c",
+		"BuildId: 3f2504e04f8941d39a0c0305e82c3301",
+		"deadbeefdeadbeef",  // no digits: a pattern, not an id
+		"1234567812345678",  // no letters: a number
+		"9774d56d682e549c1", // 17 digits
+	))
+}
+
 func TestSecret(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"key AKIAIOSFODNN7EXAMPLE", "key [secret]"},
@@ -379,7 +394,7 @@ func TestCoordinates(t *testing.T) {
 func TestKeyValue(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"sync user_id=829301 done", "sync user_id=[id] done"},
-		{"androidId: 9774d56d682e549c", "androidId: [id]"},
+		{"androidId: 9774d56d682e549c", "androidId: [device_id]"},
 		{`{"deviceId":"abc123","pages":12}`, `{"deviceId":"[id]","pages":12}`},
 		{`"user_id": 12345,`, `"user_id": [id],`},
 		{"serial=R58M123ABC idfa=AEBE52E7", "serial=[id] idfa=[id]"},
@@ -388,7 +403,7 @@ func TestKeyValue(t *testing.T) {
 		{"email=jane@example.com", "email=[email]"},
 		{"x-user-id: 829301", "x-user-id: [id]"},
 		{"User ID: 829301 opened", "User ID: [id] opened"},
-		{"Device ID: 9774d56d682e549c", "Device ID: [id]"},
+		{"Device ID: 9774d56d682e549c", "Device ID: [device_id]"},
 		{`{\"user_id\":\"u-829301\",\"name\":\"Jane Doe\"}`, `{\"user_id\":\"[id]\",\"name\":\"[id]\"}`},
 		{"name=jane", "name=[id]"},
 		{`"name": "Jane Doe"`, `"name": "[id]"`},

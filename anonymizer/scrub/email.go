@@ -38,7 +38,21 @@ func (sc *scanner) email(ws, we int) match {
 		sc.emailSkip = at + 1
 		return match{}
 	}
-	return match{Email, ws, end}
+	// Local parts may hold letters beyond ASCII (jörg.müller@...): take
+	// them, and the ASCII local-part bytes between them, back to the
+	// start of the address.
+	start := ws
+	for start > sc.last && start > at-64 {
+		if c := in[start-1]; c >= 0x80 || class[c]&cLocal != 0 {
+			start--
+			continue
+		}
+		break
+	}
+	for start < ws && in[start] >= 0x80 && in[start] < 0xc0 {
+		start++ // never start inside a UTF-8 sequence
+	}
+	return match{Email, start, end}
 }
 
 // indexFrom returns the index of the first sub in s at or after i, or

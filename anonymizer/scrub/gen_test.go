@@ -338,8 +338,19 @@ func (g gen) any(k Kind) planted {
 		return g.userPath()
 	case Coordinates:
 		return g.coordinates()
+	case DeviceID:
+		return g.deviceID()
 	default:
 		return g.keyValue()
+	}
+}
+
+// deviceID returns a random ANDROID_ID-shaped id.
+func (g gen) deviceID() planted {
+	for {
+		if h := g.from(lowerHex, 16); deviceIDShape(h) {
+			return whole(DeviceID, h)
+		}
 	}
 }
 

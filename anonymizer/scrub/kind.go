@@ -52,10 +52,13 @@ const (
 	// KeyValue is the value of a key that names an identifier, such as
 	// user_id=1234 or "deviceId":"abc123"; see [Scrubber.IsIdentifierKey].
 	KeyValue
+	// DeviceID is a 64-bit id in 16 hex digits, the shape of Android's
+	// ANDROID_ID, written on its own (device 9774d56d682e549c).
+	DeviceID
 )
 
 // lastKind is the highest Kind.
-const lastKind = KeyValue
+const lastKind = DeviceID
 
 var kindNames = [...]string{
 	Email:       "email",
@@ -72,6 +75,7 @@ var kindNames = [...]string{
 	UserPath:    "user",
 	Coordinates: "coordinates",
 	KeyValue:    "id",
+	DeviceID:    "device_id",
 }
 
 var kindGoNames = [...]string{
@@ -89,6 +93,7 @@ var kindGoNames = [...]string{
 	UserPath:    "UserPath",
 	Coordinates: "Coordinates",
 	KeyValue:    "KeyValue",
+	DeviceID:    "DeviceID",
 }
 
 var kindMarkers = [...]string{
@@ -106,6 +111,7 @@ var kindMarkers = [...]string{
 	UserPath:    "[user]",
 	Coordinates: "[coordinates]",
 	KeyValue:    "[id]",
+	DeviceID:    "[device_id]",
 }
 
 func (k Kind) valid() bool { return k >= Email && k <= lastKind }

@@ -149,6 +149,12 @@ func (g *digitGroups) isPhone(in string, j int, intl, afterDigits bool) bool {
 		}
 		return false
 	}
+	// A national number written without separators: the trunk prefix 0,
+	// a non-zero digit, 10 to 12 digits in all (06641234567,
+	// 03012345678). Zero-padded counters start with 00.
+	if j == 1 && d >= 10 && d <= 12 && g0[0] == '0' && g0[1] != '0' && !afterDigits {
+		return true
+	}
 	if j < 2 || !g.sameSep(j) {
 		return false
 	}

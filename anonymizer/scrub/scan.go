@@ -235,6 +235,9 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 		}
 	}
 	if bits&(cUnder|cNonHex) == 0 { // hex digits only
+		if n == 16 && next != '-' && prev != '-' && s.on(DeviceID) && deviceIDShape(in[ws:we]) {
+			return match{DeviceID, ws, we}
+		}
 		if n == 8 && next == '-' && s.on(UUID) {
 			if m = sc.uuid(ws); m.kind != 0 {
 				return m
@@ -366,4 +369,36 @@ func equalFold(s, lower string) bool {
 // lower, ignoring ASCII case.
 func hasPrefixFold(s, lower string) bool {
 	return len(s) >= len(lower) && equalFold(s[:len(lower)], lower)
+}
+
+// deviceIDShape reports whether the 16 hex digits h look like a random
+// 64-bit id (ANDROID_ID) rather than an address or a pattern: letters and
+// digits mixed, no run of three zeros (pointers and zero-padded values in
+// stack traces and register dumps have them: 000000000004f7c4,
+// b400007a9e1f3c50), and no repeating pattern (7f7f7f7f7f7f7f7f).
+func deviceIDShape(h string) bool {
+	letters, digits, zeros := 0, 0, 0
+	for i := 0; i < len(h); i++ {
+		if h[i] == '0' {
+			if zeros++; zeros == 3 {
+				return false
+			}
+		} else {
+			zeros = 0
+		}
+		if isDigit(h[i]) {
+			digits++
+		} else {
+			letters++
+		}
+	}
+	if letters < 2 || digits < 2 {
+		return false
+	}
+	for _, period := range []int{1, 2, 4, 8} {
+		if h[:len(h)-period] == h[period:] {
+			return false
+		}
+	}
+	return true
 }

@@ -41,8 +41,8 @@ func kept(ins ...string) []scrubCase {
 
 func TestKinds(t *testing.T) {
 	ks := Kinds()
-	if len(ks) != 14 {
-		t.Fatalf("Kinds() has %d kinds, want 14", len(ks))
+	if len(ks) != 15 {
+		t.Fatalf("Kinds() has %d kinds, want 15", len(ks))
 	}
 	markers := map[string]bool{}
 	for i, k := range ks {
@@ -63,7 +63,7 @@ func TestKinds(t *testing.T) {
 			}
 		}
 	}
-	want := "[email] [phone] [ip] [uuid] [imei] [mac] [card] [iban] [token] [jwt] [secret] [user] [coordinates] [id]"
+	want := "[email] [phone] [ip] [uuid] [imei] [mac] [card] [iban] [token] [jwt] [secret] [user] [coordinates] [id] [device_id]"
 	var got []string
 	for _, k := range ks {
 		got = append(got, k.Marker())
