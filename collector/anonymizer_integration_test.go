@@ -48,7 +48,9 @@ func TestLocationEndToEnd(t *testing.T) {
 	geotest.WriteMMDB(t, mmdb, []geotest.Record{
 		{Prefix: netip.MustParsePrefix("127.0.0.0/8"), Country: "DE", Subdivision1: "BY", Subdivision2: "09162"},
 	})
-	h := newHarness(t, server(t), func(c *Config) { c.GeoIPFile, c.GeoIPIncludeNonPublic = mmdb, true })
+	h := newHarness(t, server(t), func(c *Config) {
+		c.GeoIPFile, c.GeoIPIncludeNonPublic, c.GeoIPReload = mmdb, true, 50*time.Millisecond
+	})
 	ctx := context.Background()
 	dev := func(loc *consentryv1.CoarseLocation) *consentryv1.DeviceContext {
 		return &consentryv1.DeviceContext{AppId: testApp, AppVersion: "4.12.0", OsName: consentryv1.OsName_OS_NAME_ANDROID,
@@ -79,6 +81,25 @@ func TestLocationEndToEnd(t *testing.T) {
 		if c, r := h.stored(t, "country", seq), h.stored(t, "region", seq); c != tt.country || r != tt.region {
 			t.Errorf("%s: stored %q %q, want %q %q", tt.name, c, r, tt.country, tt.region)
 		}
+	}
+
+	// The operator replaces the database file: the collector reloads it.
+	time.Sleep(20 * time.Millisecond) // a later modification time
+	geotest.WriteMMDB(t, mmdb, []geotest.Record{
+		{Prefix: netip.MustParsePrefix("127.0.0.0/8"), Country: "AT", Subdivision1: "9"},
+	})
+	deadline := time.Now().Add(5 * time.Second) // at most 100 tries: seq stays below 256
+	for seq := byte(100); ; seq++ {
+		if _, err := h.client.Ingest(ctx, gestureBatch(all, dev(nil), "", seq)); err != nil {
+			t.Fatal(err)
+		}
+		if h.stored(t, "region", seq) == "AT-9" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the replaced IP database was not reloaded")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

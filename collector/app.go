@@ -250,7 +250,7 @@ func (a *App) startLocation(ctx context.Context) error {
 		if a.ipdb, err = geo.OpenIPDB(geo.IPDBConfig{Path: a.cfg.GeoIPFile, IncludeNonPublic: a.cfg.GeoIPIncludeNonPublic}); err != nil {
 			return err
 		}
-		a.bgGo(func(ctx context.Context) error { return a.watchIPDB(ctx) })
+		a.bgGo(a.watchIPDB)
 	}
 	a.salts = anonymizer.NewSalts(anonymizer.SaltsConfig{Store: a.client, Now: a.cfg.Anonymizer.Now, Logger: a.log.Named("salts")})
 	if err := a.salts.Refresh(ctx); err != nil {
