@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/consentry/consentry/anonymizer/scrub"
+	"github.com/consentry/consentry/fingerprint"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -286,6 +287,10 @@ func (s *Stage) appendRow(a *arena, rows *pipeline.Rows, c pipeline.Common, e *c
 			Handled:       v.GetHandled(),
 			AppState:      s.enums.of(v.GetAppState()),
 		})
+		// The group key is computed from the scrubbed crash, so scrubbed
+		// values cannot split a group.
+		cr := &rows.Crashes[len(rows.Crashes)-1]
+		cr.Fingerprint = fingerprint.Sum(cr, s.text(v.GetFingerprint()))
 	case *consentryv1.Event_Custom:
 		rows.Customs = append(rows.Customs, s.customRow(a, c, p.Custom))
 	case *consentryv1.Event_Diagnostic:

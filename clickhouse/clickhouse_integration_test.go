@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"slices"
@@ -112,7 +113,7 @@ func TestMigrateIntegration(t *testing.T) {
 	if errA != nil || errB != nil {
 		t.Fatalf("concurrent Migrate: %v, %v", errA, errB)
 	}
-	if got := slices.Compact(slices.Sorted(slices.Values(append(appliedA, appliedB...)))); !slices.Equal(got, []int{1, 2, 3, 4, 5}) {
+	if got := slices.Compact(slices.Sorted(slices.Values(append(appliedA, appliedB...)))); !slices.Equal(got, []int{1, 2, 3, 4, 5, 6}) {
 		t.Errorf("applied %v and %v, want 1 to 4 between them", appliedA, appliedB)
 	}
 	again, err := a.Migrate(context.Background())
@@ -238,7 +239,7 @@ func TestInsertReadBack(t *testing.T) {
 		},
 		Gestures: []pipeline.GestureRow{{Common: cm(3), Type: "swipe", Screen: "settings.privacy", Count: 7, DurationMs: 4_000_000_000}},
 		Crashes: []pipeline.CrashRow{
-			{Common: cm(4), ExceptionType: "java.lang.IllegalStateException", Message: "can't save [email]'s note",
+			{Common: cm(4), ExceptionType: "java.lang.IllegalStateException", Fingerprint: math.MaxUint64 - 1, Message: "can't save [email]'s note",
 				Frames: []pipeline.Frame{
 					{Module: "com.example.notes", Function: "NoteEditor.save", File: "NoteEditor.kt", Line: 42, InApp: true},
 					{Module: "java.base", Function: "Thread.run", File: "", Line: 0, InApp: false},
@@ -265,16 +266,16 @@ func TestInsertReadBack(t *testing.T) {
 	checkRow(t, c, s.gestures.def, cm(3), wantCommon(cm(3), map[string]any{"gesture_type": "swipe", "screen": "settings.privacy",
 		"gesture_count": uint32(7), "duration_ms": uint32(4_000_000_000)}))
 	checkRow(t, c, s.crashes.def, cm(4), wantCommon(cm(4), map[string]any{
-		"exception_type": "java.lang.IllegalStateException", "message": "can't save [email]'s note",
+		"exception_type": "java.lang.IllegalStateException", "fingerprint": uint64(math.MaxUint64 - 1), "message": "can't save [email]'s note",
 		"frame_module": []string{"com.example.notes", "java.base"}, "frame_function": []string{"NoteEditor.save", "Thread.run"},
 		"frame_file": []string{"NoteEditor.kt", ""}, "frame_line": []uint32{42, 0}, "frame_in_app": []uint8{1, 0},
 		"thread": "main", "handled": uint8(1), "app_state": "foreground"}))
 	checkRow(t, c, s.crashes.def, cm(5), wantCommon(cm(5), map[string]any{
-		"exception_type": "SIGSEGV", "message": "", "frame_module": []string{}, "frame_function": []string{},
+		"exception_type": "SIGSEGV", "fingerprint": uint64(0), "message": "", "frame_module": []string{}, "frame_function": []string{},
 		"frame_file": []string{}, "frame_line": []uint32{}, "frame_in_app": []uint8{},
 		"thread": "worker-1", "handled": uint8(0), "app_state": "unknown"}))
 	checkRow(t, c, s.crashes.def, cm(6), wantCommon(cm(6), map[string]any{
-		"exception_type": "SIGABRT", "message": "", "frame_module": []string{"libc.so"}, "frame_function": []string{"abort"},
+		"exception_type": "SIGABRT", "fingerprint": uint64(0), "message": "", "frame_module": []string{"libc.so"}, "frame_function": []string{"abort"},
 		"frame_file": []string{""}, "frame_line": []uint32{7}, "frame_in_app": []uint8{0},
 		"thread": "main", "handled": uint8(0), "app_state": "background"}))
 	checkRow(t, c, s.customs.def, cm(7), wantCommon(cm(7), map[string]any{"name": "export_pdf",

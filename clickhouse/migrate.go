@@ -90,6 +90,14 @@ func Migrations() []Migration {
 				return s.salts.def.create(d, s.opts)
 			},
 		},
+		{
+			Version: 6,
+			Name:    "fingerprint column on crashes: the crash group key",
+			Statements: func(d Dialect, o SchemaOptions) []string {
+				s := newSchema(o)
+				return s.crashes.def.addColumn(d, s.opts, columnFingerprint)
+			},
+		},
 	}
 }
 

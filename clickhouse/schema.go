@@ -363,6 +363,9 @@ func commonFields[R any](c func(*R) *pipeline.Common) []field[R] {
 // by.
 const columnConsentKey = "consent_key"
 
+// columnFingerprint is the crashes table's crash group key.
+const columnFingerprint = "fingerprint"
+
 // eventTable returns the description of an event table whose rows are
 // merged on (app_id, event_date, keys..., event_id).
 func eventTable(name, comment string, keys ...string) *tableDef {
@@ -416,6 +419,8 @@ func newSchema(o SchemaOptions) *schema {
 		append(commonFields(func(r *pipeline.CrashRow) *pipeline.Common { return &r.Common }),
 			lowCardCol("exception_type", "Exception or signal type, e.g. java.lang.IllegalStateException or SIGSEGV.",
 				func(r *pipeline.CrashRow) string { return r.ExceptionType }),
+			uint64Col(columnFingerprint, "Crash group key: the same for every occurrence of one bug, across app versions, addresses, line numbers and scrubbed values (package fingerprint); group by it. 0 for crashes stored before it existed.",
+				func(r *pipeline.CrashRow) uint64 { return r.Fingerprint }),
 			textCol("message", "Exception message, scrubbed: removed values are replaced by their kind, e.g. [email].",
 				func(r *pipeline.CrashRow) string { return r.Message }),
 			array("frame_module", lowCardArrayType(), "Stack frames' modules, innermost frame first, e.g. libsystem_kernel.dylib; frame_* arrays are parallel.",

@@ -184,3 +184,52 @@ func TestSessionKeysAcrossReplicasEndToEnd(t *testing.T) {
 		t.Errorf("%d days of salts stored", days)
 	}
 }
+
+// TestCrashFingerprintsEndToEnd stores one bug from two app versions,
+// with different addresses, line numbers and scrubbed messages, under one
+// fingerprint; another bug under another; and a crash with the app's own
+// grouping key under that key.
+func TestCrashFingerprintsEndToEnd(t *testing.T) {
+	h := newHarness(t, server(t), nil)
+	ctx := context.Background()
+	tok := h.token(t, testApp, time.Hour)
+	age := int64(1000)
+	crash := func(seq byte, version, message string, line uint32, fn, custom string) {
+		t.Helper()
+		id := make([]byte, 16)
+		id[0], id[1], id[15] = seq, 0xc7, 1
+		dev := &consentryv1.DeviceContext{AppId: testApp, AppVersion: version, OsName: consentryv1.OsName_OS_NAME_ANDROID, OsVersion: "14"}
+		req := &consentryv1.IngestRequest{ConsentToken: tok, SentAtUnixMs: time.Now().UnixMilli(), Device: dev, Events: []*consentryv1.Event{{
+			EventId: id, AgeMs: &age, Payload: &consentryv1.Event_Crash{Crash: &consentryv1.Crash{
+				ExceptionType: "java.lang.IllegalStateException", Message: message, Thread: fmt.Sprint("t", seq), Fingerprint: custom,
+				Frames: []*consentryv1.StackFrame{
+					{Module: "com.example.notes", Function: fn, File: "NoteEditor.kt", Line: line, InApp: true},
+					{Module: "com.example.notes", Function: "com.example.notes.NoteEditor$onPause$1.invokeSuspend", Line: line + 9, InApp: true},
+					{Module: "androidx.fragment", Function: "androidx.fragment.app.Fragment.performPause", Line: 3174},
+				}}}}}}
+		if resp, err := h.client.Ingest(ctx, req); err != nil || resp.GetAccepted() != 1 {
+			t.Fatalf("crash %d: %v %v", seq, resp, err)
+		}
+	}
+	crash(1, "4.12.0", "Fragment{a1b2} not attached, user jane@example.com", 42, "com.example.notes.NoteEditor.save", "")
+	crash(2, "4.13.1", "Fragment{ffee} not attached, user joe@example.org", 57, "com.example.notes.NoteEditor.save", "")
+	crash(3, "4.12.0", "Fragment{a1b2} not attached", 42, "com.example.notes.NoteEditor.load", "")
+	crash(4, "4.12.0", "timeout", 42, "com.example.notes.NoteEditor.save", "sync-timeout")
+	fp := func(seq byte) string {
+		var v uint64
+		q := fmt.Sprintf("SELECT fingerprint FROM %s.crashes WHERE thread = 't%d'", h.db, seq)
+		if err := h.ch.QueryRow(ctx, q).Scan(&v); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if v == 0 {
+			t.Fatalf("crash %d stored without a fingerprint", seq)
+		}
+		return fmt.Sprintf("%016x", v)
+	}
+	if fp(1) != fp(2) {
+		t.Error("one bug in two versions got two fingerprints")
+	}
+	if fp(3) == fp(1) || fp(4) == fp(1) || fp(4) == fp(3) {
+		t.Errorf("different bugs share a fingerprint: %s %s %s", fp(1), fp(3), fp(4))
+	}
+}

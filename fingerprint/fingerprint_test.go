@@ -114,4 +114,15 @@ func TestCustomFingerprint(t *testing.T) {
 	}
 }
 
+func TestSumMatchesOfAndDoesNotAllocate(t *testing.T) {
+	c := crash("4.12.0", "Fragment NoteEditorFragment{a1b2c3} not attached", 142)
+	fp, _ := Of(&c, "")
+	if Hex(Sum(&c, "")) != fp {
+		t.Fatalf("Sum %x and Of %s differ", Sum(&c, ""), fp)
+	}
+	if a := testing.AllocsPerRun(100, func() { Sum(&c, "") }); a != 0 {
+		t.Errorf("Sum allocates %v times", a)
+	}
+}
+
 func ptr[T any](v T) *T { return &v }

@@ -70,7 +70,7 @@ func (s *Stage) eventFits(e *consentryv1.Event) bool {
 		return name(p.Gesture.GetScreen())
 	case *consentryv1.Event_Crash:
 		c := p.Crash
-		if !name(c.GetExceptionType()) || !text(c.GetMessage()) || !name(c.GetThread()) || len(c.GetFrames()) > s.cfg.MaxFrames {
+		if !name(c.GetExceptionType()) || !text(c.GetMessage()) || !name(c.GetThread()) || !name(c.GetFingerprint()) || len(c.GetFrames()) > s.cfg.MaxFrames {
 			return false
 		}
 		for _, f := range c.GetFrames() {

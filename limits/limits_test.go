@@ -64,6 +64,7 @@ func TestEventLimits(t *testing.T) {
 		{"small crash", crash(&consentryv1.Crash{ExceptionType: "E", Message: "short"}), false},
 		{"long message", crash(&consentryv1.Crash{ExceptionType: "E", Message: strings.Repeat("m", 33)}), true},
 		{"long exception type", crash(&consentryv1.Crash{ExceptionType: long}), true},
+		{"long fingerprint", crash(&consentryv1.Crash{Fingerprint: long}), true},
 		{"too many frames", crash(&consentryv1.Crash{Frames: make([]*consentryv1.StackFrame, 3)}), true},
 		{"long frame function", crash(&consentryv1.Crash{Frames: []*consentryv1.StackFrame{{Function: long}}}), true},
 		{"long screen", &consentryv1.Event{Payload: &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{Screen: long}}}, true},

@@ -106,6 +106,9 @@ type CrashRow struct {
 	Common
 	// ExceptionType is the exception or signal type.
 	ExceptionType string
+	// Fingerprint is the key of the crash's group (fingerprint.Sum): the
+	// same for every occurrence of one bug.
+	Fingerprint uint64
 	// Message is the scrubbed exception message.
 	Message string
 	// Frames is the scrubbed stack, innermost first.

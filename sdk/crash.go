@@ -41,7 +41,15 @@ type StackFrame struct {
 // uncaught-exception handler just before the process dies; it is sent on
 // the next start.
 func (c *Client) RecordCrash(exceptionType, message, stack string, handled bool) error {
-	return c.recordCrash("record crash", exceptionType, message, parseStack(stack, c.s.inApp), handled)
+	return c.recordCrash("record crash", exceptionType, message, "", parseStack(stack, c.s.inApp), handled)
+}
+
+// RecordCrashGrouped is RecordCrash with the app's own grouping key: the
+// collector puts crashes with the same key (e.g. "sync-timeout") in one
+// crash group, whatever their stacks. Keep keys short (at most 256 bytes)
+// and free of user data.
+func (c *Client) RecordCrashGrouped(exceptionType, message, stack, fingerprint string, handled bool) error {
+	return c.recordCrash("record crash", exceptionType, message, fingerprint, parseStack(stack, c.s.inApp), handled)
 }
 
 // RecordCrashFrames is RecordCrash with a stack already split into frames
@@ -60,10 +68,10 @@ func (c *Client) RecordCrashFrames(exceptionType, message string, frames []Stack
 			File: truncate(path.Base(f.File), maxNameBytes), Line: uint32(min(f.Line, 1<<31)), InApp: f.InApp,
 		})
 	}
-	return c.recordCrash("record crash", exceptionType, message, out, handled)
+	return c.recordCrash("record crash", exceptionType, message, "", out, handled)
 }
 
-func (c *Client) recordCrash(op, exceptionType, message string, frames []*consentryv1.StackFrame, handled bool) error {
+func (c *Client) recordCrash(op, exceptionType, message, fingerprint string, frames []*consentryv1.StackFrame, handled bool) error {
 	exceptionType = strings.TrimSpace(exceptionType)
 	if exceptionType == "" {
 		return fmt.Errorf("%s: %w: the exception type is required", op, ErrInvalidArgument)
@@ -74,6 +82,7 @@ func (c *Client) recordCrash(op, exceptionType, message string, frames []*consen
 			Message:       truncate(message, maxTextBytes),
 			Frames:        frames,
 			Handled:       handled,
+			Fingerprint:   truncate(strings.TrimSpace(fingerprint), maxNameBytes),
 		}},
 	}, !handled)
 }
@@ -115,7 +124,7 @@ func (c *Client) recordPanic(r any, stack []byte) {
 		typ = fmt.Sprintf("%T", r)
 	}
 	frames := parseGoStack(string(stack), c.s.inApp, true)
-	if err := c.recordCrash("record panic", typ, fmt.Sprint(r), frames, false); err != nil {
+	if err := c.recordCrash("record panic", typ, fmt.Sprint(r), "", frames, false); err != nil {
 		c.logf(LevelError, "recording a panic failed: %v", err)
 	}
 }

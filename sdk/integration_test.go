@@ -551,3 +551,27 @@ func TestIntegrationFullQueueDropsOldest(t *testing.T) {
 		t.Fatalf("the newest event stored %d times (%v)", newest, err)
 	}
 }
+
+// TestIntegrationGroupedCrashes: crashes the app groups with its own key
+// share one fingerprint in ClickHouse, whatever their stacks.
+func TestIntegrationGroupedCrashes(t *testing.T) {
+	r := startRealCollector(t)
+	c := newClient(t, r.sdkConfig(r.addr, t.TempDir()))
+	grantWhenRegistered(t, c, "crash_reports")
+	for _, stack := range []string{"\tat com.example.notes.Sync.run(Sync.kt:1)", "\tat com.example.notes.Upload.go(Upload.kt:9)"} {
+		if err := c.RecordCrashGrouped("java.net.SocketTimeoutException", "timeout", stack, "sync-timeout", true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var groups, rows uint64
+	q := fmt.Sprintf("SELECT uniqExact(fingerprint), count() FROM %s.crashes FINAL WHERE app_id = '%s' AND fingerprint != 0", r.db, testAppID)
+	if err := r.ch.QueryRow(context.Background(), q).Scan(&groups, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if groups != 1 || rows != 2 {
+		t.Fatalf("%d groups for %d grouped crashes, want 1 for 2", groups, rows)
+	}
+}

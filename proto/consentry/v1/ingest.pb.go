@@ -1357,7 +1357,12 @@ type Crash struct {
 	// crash that ended the process.
 	Handled bool `protobuf:"varint,5,opt,name=handled,proto3" json:"handled,omitempty"`
 	// What the app was doing when it crashed.
-	AppState      AppState `protobuf:"varint,6,opt,name=app_state,json=appState,proto3,enum=consentry.v1.AppState" json:"app_state,omitempty"`
+	AppState AppState `protobuf:"varint,6,opt,name=app_state,json=appState,proto3,enum=consentry.v1.AppState" json:"app_state,omitempty"`
+	// An optional grouping key the app chooses, for crashes the collector's
+	// fingerprint would group wrongly (e.g. "sync-timeout"): crashes with
+	// the same key form one crash group. Scrubbed like free text; at most
+	// 256 bytes.
+	Fingerprint   string `protobuf:"bytes,7,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1432,6 +1437,13 @@ func (x *Crash) GetAppState() AppState {
 		return x.AppState
 	}
 	return AppState_APP_STATE_UNSPECIFIED
+}
+
+func (x *Crash) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
 }
 
 // StackFrame is one frame of a stack trace. Each field is scrubbed on its
@@ -2036,14 +2048,15 @@ const file_consentry_v1_ingest_proto_rawDesc = "" +
 	"\x06screen\x18\x02 \x01(\tR\x06screen\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\rR\x05count\x12\x1f\n" +
 	"\vduration_ms\x18\x04 \x01(\rR\n" +
-	"durationMs\"\xe1\x01\n" +
+	"durationMs\"\x83\x02\n" +
 	"\x05Crash\x12%\n" +
 	"\x0eexception_type\x18\x01 \x01(\tR\rexceptionType\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x120\n" +
 	"\x06frames\x18\x03 \x03(\v2\x18.consentry.v1.StackFrameR\x06frames\x12\x16\n" +
 	"\x06thread\x18\x04 \x01(\tR\x06thread\x12\x18\n" +
 	"\ahandled\x18\x05 \x01(\bR\ahandled\x123\n" +
-	"\tapp_state\x18\x06 \x01(\x0e2\x16.consentry.v1.AppStateR\bappState\"\x7f\n" +
+	"\tapp_state\x18\x06 \x01(\x0e2\x16.consentry.v1.AppStateR\bappState\x12 \n" +
+	"\vfingerprint\x18\a \x01(\tR\vfingerprint\"\x7f\n" +
 	"\n" +
 	"StackFrame\x12\x16\n" +
 	"\x06module\x18\x01 \x01(\tR\x06module\x12\x1a\n" +
