@@ -471,12 +471,3 @@ func isDigitsOnly(s string) bool {
 	}
 	return true
 }
-
-func isAlnum(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
-}

@@ -73,26 +73,17 @@ func (s *Stage) locate(l *consentryv1.CoarseLocation, peer netip.Addr) (geo.Loca
 // is configured, be a first-level subdivision (so "FR-75", a department,
 // is refused while "FR-IDF" is kept).
 func (s *Stage) clientCodes(l *consentryv1.CoarseLocation) geo.Location {
-	cc := strings.ToUpper(strings.TrimSpace(l.GetCountryCode()))
-	if !isAlpha(cc, 2, 2) {
-		return geo.Location{}
-	}
-	rc := strings.ToUpper(strings.TrimSpace(l.GetRegionCode()))
-	return checked(geo.Location{Country: cc, Region: rc}, s.cfg.Regions)
+	return checked(geo.Location{
+		Country: strings.ToUpper(strings.TrimSpace(l.GetCountryCode())),
+		Region:  strings.ToUpper(strings.TrimSpace(l.GetRegionCode())),
+	}, s.cfg.Regions)
 }
 
-// checked returns loc with a malformed country dropped, and a region
-// dropped unless it is well-formed, of loc's country, and (if regions is
-// set) a known first-level region.
+// checked returns loc well-formed (geo.Location.WellFormed), with a
+// region dropped unless regions, if set, knows it as first level.
 func checked(loc geo.Location, regions RegionSet) geo.Location {
-	if !isAlpha(loc.Country, 2, 2) || strings.ToUpper(loc.Country) != loc.Country {
-		return geo.Location{}
-	}
-	if loc.Region == "" {
-		return loc
-	}
-	sub, ok := strings.CutPrefix(loc.Region, loc.Country+"-")
-	if !ok || len(sub) < 1 || len(sub) > 3 || !isAlnum(sub) || (regions != nil && !regions.KnownRegion(loc.Region)) {
+	loc = loc.WellFormed()
+	if loc.Region != "" && regions != nil && !regions.KnownRegion(loc.Region) {
 		loc.Region = ""
 	}
 	return loc

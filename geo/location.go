@@ -14,6 +14,19 @@ func (l Location) Known() bool {
 	return l.Country != ""
 }
 
+// WellFormed returns l without what is not well-formed: a country that is
+// not two upper-case ASCII letters empties the location, and a region that
+// is not a first-level code of the country ("AT-9" for "AT") is dropped.
+func (l Location) WellFormed() Location {
+	if !validCountry(l.Country) {
+		return Location{}
+	}
+	if l.Region != "" && !validRegion(l.Country, l.Region) {
+		l.Region = ""
+	}
+	return l
+}
+
 // validCountry reports whether s is two upper-case ASCII letters.
 func validCountry(s string) bool {
 	return len(s) == 2 && isUpper(s[0]) && isUpper(s[1])
