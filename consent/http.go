@@ -10,17 +10,16 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
-
 	"github.com/consentry/consentry/internal/grpcerr"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // DefaultMaxBodySize is HTTPConfig.MaxBodySize's default.
@@ -180,10 +179,11 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp, err := ep.call(r.Context(), req)
 	if err != nil {
 		c := classifyError(err)
+		var delay time.Duration
 		if c.retry {
-			hdr.Set("Retry-After", strconv.Itoa(int(retryDelay.Seconds())))
+			delay = retryDelay
 		}
-		h.fail(w, r, c.http, c.code, c.reason, c.message(err))
+		h.failAfter(w, r, c.http, c.code, c.reason, c.message(err), delay)
 		return
 	}
 	out, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(resp)
@@ -276,7 +276,12 @@ func decodeRequest(body []byte, m proto.Message) string {
 
 // fail writes an error response and logs it.
 func (h *httpHandler) fail(w http.ResponseWriter, r *http.Request, status int, code codes.Code, reason, msg string) {
-	grpcerr.WriteHTTP(w, status, code, reason, msg, 0)
+	h.failAfter(w, r, status, code, reason, msg, 0)
+}
+
+// failAfter is fail with a Retry-After of retryDelay, if positive.
+func (h *httpHandler) failAfter(w http.ResponseWriter, r *http.Request, status int, code codes.Code, reason, msg string, retryDelay time.Duration) {
+	grpcerr.WriteHTTP(w, status, code, reason, msg, retryDelay)
 	lvl := zap.DebugLevel
 	if status >= http.StatusInternalServerError {
 		lvl = zap.WarnLevel

@@ -10,9 +10,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
-	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
-
 	"github.com/consentry/consentry/internal/grpcerr"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 const testOrigin = "https://consent.example.com"
