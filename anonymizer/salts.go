@@ -142,18 +142,19 @@ func (s *Salts) Refresh(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Run calls Refresh every cfg.Refresh until ctx ends.
+// Run calls Refresh every cfg.Refresh until ctx ends, starting one
+// interval from now: call Refresh first to have today's salt at start.
 func (s *Salts) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.Refresh)
 	defer t.Stop()
 	for {
-		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
-			s.cfg.Logger.Warn("session salts refresh failed", zap.Error(err))
-		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("session salts refresh failed", zap.Error(err))
 		}
 	}
 }
