@@ -154,6 +154,21 @@ func (r *realCollector) storedIDs(t *testing.T) map[string]int {
 	return out
 }
 
+// requireStoredOnce fails t unless exactly the events ids are stored,
+// each once, as storedIDs counts them.
+func (r *realCollector) requireStoredOnce(t *testing.T, ids []string) {
+	t.Helper()
+	stored := r.storedIDs(t)
+	if len(stored) != len(ids) {
+		t.Errorf("%d distinct events stored, want %d", len(stored), len(ids))
+	}
+	for _, id := range ids {
+		if stored[id] != 1 {
+			t.Errorf("event %s stored %d times, want once", id, stored[id])
+		}
+	}
+}
+
 func (r *realCollector) queryIDs(t *testing.T, final string) map[string]int {
 	t.Helper()
 	out := map[string]int{}
@@ -265,15 +280,7 @@ func TestIntegrationOfflineThenDelivered(t *testing.T) {
 	if st := c2.Stats(); st.SentEvents != n+50 || st.DroppedServer != 0 || st.DroppedPermanentError != 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	stored := r.storedIDs(t)
-	if len(stored) != len(ids) {
-		t.Errorf("%d distinct events stored, want %d", len(stored), len(ids))
-	}
-	for _, id := range ids {
-		if stored[id] != 1 {
-			t.Errorf("event %s stored %d times, want once", id, stored[id])
-		}
-	}
+	r.requireStoredOnce(t, ids)
 }
 
 // TestIntegrationRevocation: revoking purges the queue, reaches the
@@ -436,15 +443,10 @@ func TestIntegrationPushback(t *testing.T) {
 	if len(at) != fr.refuse+4 {
 		t.Errorf("%d ingest calls, want %d refused + 4 batches", len(at), fr.refuse)
 	}
-	stored := r.storedIDs(t)
-	for _, id := range ids {
-		if stored[id] != 1 {
-			t.Fatalf("event %s stored %d times", id, stored[id])
-		}
+	if len(ids) != 200 {
+		t.Fatalf("%d events recorded, want 200", len(ids))
 	}
-	if len(stored) != 200 {
-		t.Fatalf("%d events stored, want 200", len(stored))
-	}
+	r.requireStoredOnce(t, ids)
 }
 
 // TestIntegrationConsentOverHTTP: the HTTP transport's consent calls work
@@ -499,15 +501,10 @@ func TestIntegrationIngestOverHTTP(t *testing.T) {
 	if err := c.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	stored := r.queryIDs(t, "FINAL")
-	for _, id := range want {
-		if stored[id] != 1 {
-			t.Fatalf("event %s stored %d times over HTTP", id, stored[id])
-		}
+	if len(want) != 50 {
+		t.Fatalf("%d events queued, want 50", len(want))
 	}
-	if len(stored) != 50 {
-		t.Fatalf("%d events stored over HTTP, want 50", len(stored))
-	}
+	r.requireStoredOnce(t, want)
 }
 
 // TestIntegrationFullQueueDropsOldest: with the collector down, a queue
@@ -535,15 +532,7 @@ func TestIntegrationFullQueueDropsOldest(t *testing.T) {
 	}
 	r.start()
 	waitFor(t, 30*time.Second, "the queue to drain", func() bool { return c.Stats().QueuedEvents == 0 })
-	stored := r.queryIDs(t, "FINAL")
-	if len(stored) != len(order) {
-		t.Fatalf("%d events stored, want the %d the queue kept", len(stored), len(order))
-	}
-	for _, id := range order {
-		if stored[id] != 1 {
-			t.Fatalf("kept event %s stored %d times", id, stored[id])
-		}
-	}
+	r.requireStoredOnce(t, order) // the events the queue kept, and no others
 	// What was kept is the newest: the last screens recorded.
 	var newest uint64
 	q := fmt.Sprintf("SELECT count() FROM %s.gestures WHERE app_id = '%s' AND screen = 'screen.399'", r.db, testAppID)

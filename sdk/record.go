@@ -53,14 +53,20 @@ func (c *Client) StartSession() error {
 // EndSession ends the session StartSession started, recording its
 // duration (on the monotonic clock). Without a session it does nothing.
 func (c *Client) EndSession() error {
+	if prev := c.takeSession(); prev.id != nil {
+		return c.recordSessionEnd(prev)
+	}
+	return nil
+}
+
+// takeSession ends the current session in memory and returns it; its id
+// is nil when there was none.
+func (c *Client) takeSession() session {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	prev := c.session
 	c.session = session{}
-	c.mu.Unlock()
-	if prev.id == nil {
-		return nil
-	}
-	return c.recordSessionEnd(prev)
+	return prev
 }
 
 // EndSessionAfter ends the current session like EndSession, recording
@@ -71,14 +77,10 @@ func (c *Client) EndSessionAfter(durationMs int64) error {
 	if durationMs < 0 || durationMs > maxSessionMs {
 		return fmt.Errorf("end session: %w: duration %d ms is not 0 to 7 days", ErrInvalidArgument, durationMs)
 	}
-	c.mu.Lock()
-	prev := c.session
-	c.session = session{}
-	c.mu.Unlock()
-	if prev.id == nil {
-		return nil
+	if prev := c.takeSession(); prev.id != nil {
+		return c.recordSessionEndAfter(prev, durationMs)
 	}
-	return c.recordSessionEndAfter(prev, durationMs)
+	return nil
 }
 
 func (c *Client) recordSessionEnd(s session) error {
