@@ -107,14 +107,14 @@ func build(s *sink, c *pipeline.CrashRow, custom string) {
 		}
 	}
 	if inApp >= MinFrames {
-		writeFrames(s, c.Frames, true)
+		writeInApp(s, c.Frames)
 		return
 	}
 	s.str("message:")
 	writeText(s, strings.TrimSpace(c.Message), false, true)
 	s.end()
 	if inApp > 0 {
-		writeFrames(s, c.Frames, true)
+		writeInApp(s, c.Frames)
 		return
 	}
 	for _, f := range c.Frames {
@@ -125,14 +125,14 @@ func build(s *sink, c *pipeline.CrashRow, custom string) {
 	}
 }
 
-// writeFrames writes up to MaxFrames frames (in-app ones if inApp).
-func writeFrames(s *sink, frames []pipeline.Frame, inApp bool) {
+// writeInApp writes up to MaxFrames in-app frames, innermost first.
+func writeInApp(s *sink, frames []pipeline.Frame) {
 	n := 0
 	for _, f := range frames {
 		if n == MaxFrames {
 			return
 		}
-		if (!inApp || f.InApp) && hasFunction(f) {
+		if f.InApp && hasFunction(f) {
 			writeFrame(s, f)
 			n++
 		}
