@@ -60,6 +60,10 @@ type Config struct {
 	// ReadOnlyPassword is ReadOnlyUser's password; it is stored in
 	// users.xml only as its SHA-256.
 	ReadOnlyPassword string
+	// ReadOnlyDatabases, if not empty, are the only databases
+	// ReadOnlyUser may read (users.xml allow_databases); others, such as
+	// a private database of secrets, are refused to it.
+	ReadOnlyDatabases []string
 	// Logger receives the server's lifecycle events and its stderr lines
 	// (at debug level); nil logs nothing.
 	Logger *zap.Logger
@@ -114,8 +118,13 @@ func (c Config) Validate() error {
 		} else if c.ReadOnlyUser == "default" {
 			errs = append(errs, errors.New(`ReadOnlyUser must not be "default"`))
 		}
-	} else if c.ReadOnlyPassword != "" {
-		errs = append(errs, errors.New("ReadOnlyPassword is set but ReadOnlyUser is empty"))
+	} else if c.ReadOnlyPassword != "" || len(c.ReadOnlyDatabases) > 0 {
+		errs = append(errs, errors.New("ReadOnlyPassword or ReadOnlyDatabases is set but ReadOnlyUser is empty"))
+	}
+	for _, db := range c.ReadOnlyDatabases {
+		if !identRE.MatchString(db) {
+			errs = append(errs, fmt.Errorf("ReadOnlyDatabases: %q is not a plain identifier", db))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("chserver: invalid config: %w", err)
@@ -159,6 +168,7 @@ type configParams struct {
 	TCPPort, HTTPPort    int
 	ReadOnlyUser         string
 	ReadOnlyPasswordHash string
+	ReadOnlyDatabases    []string
 }
 
 // The root element is <yandex>: ClickHouse 18.16 requires it and current
@@ -231,6 +241,13 @@ const usersTemplate = `<?xml version="1.0"?>
       </networks>
       <profile>readonly</profile>
       <quota>default</quota>
+{{- if .ReadOnlyDatabases}}
+      <allow_databases>
+{{- range .ReadOnlyDatabases}}
+        <database>{{.}}</database>
+{{- end}}
+      </allow_databases>
+{{- end}}
     </{{.ReadOnlyUser}}>
 {{- end}}
   </users>
@@ -273,11 +290,12 @@ func writeConfig(l layout, c Config) error {
 		}
 	}
 	p := configParams{
-		L:            l,
-		ListenHost:   c.ListenHost,
-		TCPPort:      c.TCPPort,
-		HTTPPort:     c.HTTPPort,
-		ReadOnlyUser: c.ReadOnlyUser,
+		L:                 l,
+		ListenHost:        c.ListenHost,
+		TCPPort:           c.TCPPort,
+		HTTPPort:          c.HTTPPort,
+		ReadOnlyUser:      c.ReadOnlyUser,
+		ReadOnlyDatabases: c.ReadOnlyDatabases,
 	}
 	if c.ReadOnlyUser != "" {
 		sum := sha256.Sum256([]byte(c.ReadOnlyPassword))

@@ -104,7 +104,9 @@ func TestServer(t *testing.T) {
 		DataDir:          t.TempDir(),
 		ReadOnlyUser:     "analyst",
 		ReadOnlyPassword: "s3cret & <xml>",
-		Logger:           zaptest.NewLogger(t),
+		// The read-only user reads default, but not the secrets.
+		ReadOnlyDatabases: []string{"default"},
+		Logger:            zaptest.NewLogger(t),
 	}
 
 	srv, err := chserver.Start(ctx, cfg)
@@ -145,10 +147,22 @@ func TestServer(t *testing.T) {
 		t.Fatalf("Send: %v", err)
 	}
 	checkRows(t, conn, "a,b,c")
+	for _, stmt := range []string{"CREATE DATABASE secrets", "CREATE TABLE secrets.salts (s String) ENGINE = MergeTree ORDER BY s"} {
+		if err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
 
 	// The read-only user can read but not write, and needs its password.
 	ro := open(t, srv, cfg.ReadOnlyUser, cfg.ReadOnlyPassword)
 	checkRows(t, ro, "a,b,c")
+	var n uint64
+	if err := ro.QueryRow(ctx, "SELECT count() FROM secrets.salts").Scan(&n); err == nil {
+		t.Error("the read-only user read a database outside ReadOnlyDatabases")
+	}
+	if err := ro.QueryRow(ctx, "SELECT count() FROM system.tables").Scan(&n); err != nil {
+		t.Errorf("the read-only user cannot read system tables: %v", err)
+	}
 	// Not INSERT ... VALUES: 18.16 then waits for a data block that
 	// clickhouse-go never sends.
 	err = ro.Exec(ctx, "INSERT INTO events SELECT 4, 'd'")
@@ -357,6 +371,8 @@ func TestValidate(t *testing.T) {
 		{"bad user", chserver.Config{DataDir: "/d", ReadOnlyUser: "a<b"}, "ReadOnlyUser"},
 		{"default user", chserver.Config{DataDir: "/d", ReadOnlyUser: "default"}, "ReadOnlyUser"},
 		{"password only", chserver.Config{DataDir: "/d", ReadOnlyPassword: "x"}, "ReadOnlyPassword"},
+		{"databases only", chserver.Config{DataDir: "/d", ReadOnlyDatabases: []string{"consentry"}}, "ReadOnlyUser is empty"},
+		{"bad database", chserver.Config{DataDir: "/d", ReadOnlyUser: "analyst", ReadOnlyDatabases: []string{"a;b"}}, "ReadOnlyDatabases"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()

@@ -135,6 +135,10 @@ func (c *Client) Conn() driver.Conn { return c.conn }
 // Database returns the database that holds the tables.
 func (c *Client) Database() string { return c.schema.opts.Database }
 
+// PrivateDatabase returns the name of the database of the collector's
+// secrets (SchemaOptions.PrivateDatabase), which analysts must not read.
+func (c *Client) PrivateDatabase() string { return c.schema.opts.PrivateDatabase }
+
 // Close closes the connection pool. Close the Writer and Rejects that use
 // the Client first.
 func (c *Client) Close() error {

@@ -104,6 +104,10 @@ type Config struct {
 	Schema SchemaOptions
 }
 
+// DatabaseName returns the database c's client uses: the analysts'
+// database, after defaults.
+func (c Config) DatabaseName() string { return c.withDefaults().Database }
+
 // withDefaults returns c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
 	if c.Addr == "" {
@@ -166,8 +170,12 @@ func (c Config) Validate() error {
 
 // SchemaOptions describe the tables. Zero fields take the defaults above.
 type SchemaOptions struct {
-	// Database holds the tables; a plain identifier.
+	// Database holds the tables analysts read; a plain identifier.
 	Database string
+	// PrivateDatabase holds the collector's secrets, which analysts must
+	// not read: the daily session salts. Grant analysts Database only.
+	// Default Database + "_private".
+	PrivateDatabase string
 	// RetentionDays maps a table name (see Tables) to the days it keeps
 	// rows. Tables not named, or named with 0, keep the default: 90 days
 	// for event tables, 400 for the rejects table and the aggregates, 1095
@@ -189,6 +197,9 @@ func (o SchemaOptions) withDefaults() SchemaOptions {
 	if o.Database == "" {
 		o.Database = DefaultDatabase
 	}
+	if o.PrivateDatabase == "" {
+		o.PrivateDatabase = o.Database + "_private"
+	}
 	return o
 }
 
@@ -198,6 +209,11 @@ func (o SchemaOptions) Validate() error {
 	var errs []error
 	if !isIdent(o.Database) {
 		errs = append(errs, fmt.Errorf("database %q is not a plain identifier", o.Database))
+	}
+	if !isIdent(o.PrivateDatabase) {
+		errs = append(errs, fmt.Errorf("private database %q is not a plain identifier", o.PrivateDatabase))
+	} else if o.PrivateDatabase == o.Database {
+		errs = append(errs, fmt.Errorf("private database %q must differ from the database", o.PrivateDatabase))
 	}
 	if o.Cluster != "" && !isIdent(o.Cluster) {
 		errs = append(errs, fmt.Errorf("cluster %q is not a plain identifier", o.Cluster))

@@ -189,6 +189,7 @@ type rowTable[R any] struct {
 // newRowTable returns the table for def in database with fields; def's
 // columns become the fields' columns.
 func newRowTable[R any](database string, def *tableDef, fields []field[R]) *rowTable[R] {
+	def.database = database
 	def.columns = make([]column, len(fields))
 	for i, f := range fields {
 		def.columns[i] = f.column

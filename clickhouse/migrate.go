@@ -33,6 +33,9 @@ type Migration struct {
 	// migrations that add a column to an existing table change nothing
 	// there.
 	Statements func(d Dialect, o SchemaOptions) []string
+	// Data, if set, runs after Statements to move rows between tables. It
+	// must be idempotent too.
+	Data func(ctx context.Context, c *Client) error
 }
 
 // Migrations returns every migration in version order.
@@ -86,8 +89,9 @@ func Migrations() []Migration {
 			Version: 5,
 			Name:    "session_salts: daily salts shared by the replicas",
 			Statements: func(d Dialect, o SchemaOptions) []string {
+				// Created in the private database since migration 7.
 				s := newSchema(o)
-				return s.salts.def.create(d, s.opts)
+				return append([]string{s.createPrivateDatabase()}, s.salts.def.create(d, s.opts)...)
 			},
 		},
 		{
@@ -96,6 +100,25 @@ func Migrations() []Migration {
 			Statements: func(d Dialect, o SchemaOptions) []string {
 				s := newSchema(o)
 				return s.crashes.def.addColumn(d, s.opts, columnFingerprint)
+			},
+		},
+		{
+			Version: 7,
+			Name:    "private database: session_salts moved out of analysts' reach",
+			Statements: func(d Dialect, o SchemaOptions) []string {
+				s := newSchema(o)
+				return append([]string{s.createPrivateDatabase()}, s.salts.def.create(d, s.opts)...)
+			},
+			Data: func(ctx context.Context, c *Client) error { return c.moveSalts(ctx) },
+		},
+		{
+			Version: 8,
+			Name:    "crash groups: crash_groups_daily, its materialized view, and crash_group_status",
+			Statements: func(d Dialect, o SchemaOptions) []string {
+				s := newSchema(o)
+				stmts := s.crashGroups.create(d, s.opts)
+				stmts = append(stmts, s.crashGroupsDailyView())
+				return append(stmts, s.crashStatus.def.create(d, s.opts)...)
 			},
 		},
 	}
@@ -165,6 +188,11 @@ func (c *Client) migrate(ctx context.Context, ms []Migration) ([]int, error) {
 				return done, fmt.Errorf("migrate: migration %d (%s), statement %d: %w", m.Version, m.Name, i+1, err)
 			}
 		}
+		if m.Data != nil {
+			if err := m.Data(ctx, c); err != nil {
+				return done, fmt.Errorf("migrate: migration %d (%s): %w", m.Version, m.Name, err)
+			}
+		}
 		row := migrationRow{version: uint32(m.Version), name: m.Name, appliedAt: time.Now().UTC(), serverVersion: c.dialect.Version}
 		if err := insertRows(ctx, c.conn, c.schema.migrations, []migrationRow{row}); err != nil {
 			return done, fmt.Errorf("migrate: record migration %d: %w", m.Version, err)
@@ -199,16 +227,19 @@ func (c *Client) appliedMigrations(ctx context.Context) ([]int, error) {
 // syncTTL aligns the tables' TTL with the configured retention.
 func (c *Client) syncTTL(ctx context.Context) error {
 	var tables []struct {
-		Name  string `ch:"name"`
-		Query string `ch:"create_table_query"`
+		Database string `ch:"database"`
+		Name     string `ch:"name"`
+		Query    string `ch:"create_table_query"`
 	}
-	q := fmt.Sprintf("SELECT name, create_table_query FROM system.tables WHERE database = %s", quote(c.schema.opts.Database))
+	o := c.schema.opts
+	q := fmt.Sprintf("SELECT database, name, create_table_query FROM system.tables WHERE database IN (%s, %s)",
+		quote(o.Database), quote(o.PrivateDatabase))
 	if err := c.conn.Select(ctx, &tables, q); err != nil {
 		return fmt.Errorf("migrate: read table definitions: %w", err)
 	}
 	current := make(map[string]string, len(tables))
 	for _, t := range tables {
-		current[t.Name] = t.Query
+		current[t.Database+"."+t.Name] = t.Query
 	}
 	// Rewriting old parts under a new TTL is heavy; EnforceRetention drops
 	// whatever the new TTL would have removed.
@@ -228,7 +259,7 @@ func ttlRE() *regexp.Regexp {
 }
 
 // ttlChanges returns the ALTER statements that give the tables whose CREATE
-// statements are in current (keyed by table name) the configured TTL. It
+// statements are in current (keyed by database.table) the configured TTL. It
 // expects a modern server.
 func (s *schema) ttlChanges(current map[string]string) []string {
 	o := s.opts
@@ -236,11 +267,11 @@ func (s *schema) ttlChanges(current map[string]string) []string {
 	var stmts []string
 	for _, t := range append(s.dataTables(), s.revocations.def, s.salts.def) {
 		ttl := t.ttl(o)
-		create, ok := current[t.storage(o)]
+		create, ok := current[t.database+"."+t.storage(o)]
 		if ttl == "" || !ok {
 			continue
 		}
-		alter := fmt.Sprintf("ALTER TABLE %s.%s%s ", o.Database, t.storage(o), onCluster(o))
+		alter := fmt.Sprintf("ALTER TABLE %s.%s%s ", t.database, t.storage(o), onCluster(o))
 		if t.expiry != "" {
 			// A fixed expiry only needs adding to a table created on a
 			// server without TTL.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -51,6 +52,45 @@ func sessionSaltsTable(database string) *rowTable[saltRow] {
 		})
 }
 
+// createPrivateDatabase returns the statement that creates the private
+// database.
+func (s *schema) createPrivateDatabase() string {
+	return fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s%s", s.opts.PrivateDatabase, onCluster(s.opts))
+}
+
+// moveSalts moves the salts of a session_salts table that migration 5
+// made in the analysts' database, before migration 7 moved it, into the
+// private database, and drops the old table. Replicas keep the salts they
+// agreed on; copying twice only duplicates candidates, which DailySalt
+// tolerates.
+func (c *Client) moveSalts(ctx context.Context) error {
+	o, t := c.schema.opts, c.schema.salts.def
+	var n uint64
+	q := fmt.Sprintf("SELECT count() FROM system.tables WHERE database = %s AND name = %s", quote(o.Database), quote(t.name))
+	if err := c.conn.QueryRow(ctx, q).Scan(&n); err != nil {
+		return classify("look for the old session_salts", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	cols := strings.Join(t.columnNames(), ", ")
+	stmt := fmt.Sprintf("INSERT INTO %s.%s (%s) SELECT %s FROM %s.%s", t.database, t.name, cols, cols, o.Database, t.name)
+	if err := c.conn.Exec(ctx, stmt); err != nil {
+		return classify("copy the session salts", err)
+	}
+	names := []string{t.name}
+	if o.Cluster != "" {
+		names = append(names, t.storage(o))
+	}
+	for _, name := range names {
+		if err := c.conn.Exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", o.Database, name, onCluster(o))); err != nil {
+			return classify("drop the old session_salts", err)
+		}
+	}
+	c.logger.Info("moved the session salts to the private database", zap.String(logKeyDatabase, t.database))
+	return nil
+}
+
 // utcDay returns the start of t's UTC day.
 func utcDay(t time.Time) time.Time {
 	y, m, d := t.UTC().Date()
@@ -83,7 +123,7 @@ func (c *Client) DailySalt(ctx context.Context, day time.Time, candidate []byte)
 // storedSalt returns the agreed salt of day, or nil if there is none.
 func (c *Client) storedSalt(ctx context.Context, day time.Time) ([]byte, error) {
 	q := fmt.Sprintf("SELECT salt FROM %s.%s WHERE day = toDate(%s) ORDER BY created_at, salt LIMIT 1",
-		c.Database(), TableSessionSalts, quote(day.Format(time.DateOnly)))
+		c.schema.salts.def.database, TableSessionSalts, quote(day.Format(time.DateOnly)))
 	var hexSalt string
 	err := c.conn.QueryRow(ctx, q).Scan(&hexSalt)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -118,7 +158,7 @@ func (c *Client) dropPartitionsEndedBy(ctx context.Context, t *tableDef, end tim
 		PartitionID string `ch:"partition_id"`
 	}
 	q := fmt.Sprintf("SELECT DISTINCT partition_id FROM system.parts WHERE database = %s AND table = %s AND active ORDER BY partition_id",
-		quote(o.Database), quote(t.storage(o)))
+		quote(t.database), quote(t.storage(o)))
 	if err := c.conn.Select(ctx, &parts, q); err != nil {
 		return classify("list partitions of "+t.name, err)
 	}
@@ -131,7 +171,7 @@ func (c *Client) dropPartitionsEndedBy(ctx context.Context, t *tableDef, end tim
 		if last.AddDate(0, 0, 1).After(end) {
 			continue
 		}
-		stmt := fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", o.Database, t.storage(o), onCluster(o), quote(p.PartitionID))
+		stmt := fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", t.database, t.storage(o), onCluster(o), quote(p.PartitionID))
 		if err := c.conn.Exec(ctx, stmt); err != nil {
 			return classify("drop partition "+p.PartitionID+" of "+t.name, err)
 		}

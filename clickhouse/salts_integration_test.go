@@ -55,7 +55,7 @@ func TestDailySaltIntegration(t *testing.T) {
 	if err := a.DestroySalts(ctx, day.AddDate(0, 0, 1)); err != nil {
 		t.Fatal(err)
 	}
-	q := fmt.Sprintf("SELECT count() FROM %s.%s WHERE day < toDate('2026-11-29')", a.Database(), TableSessionSalts)
+	q := fmt.Sprintf("SELECT count() FROM %s.%s WHERE day < toDate('2026-11-29')", a.PrivateDatabase(), TableSessionSalts)
 	if n := queryUint64(t, a, q); n != 0 {
 		t.Fatalf("%d salts of destroyed days are left", n)
 	}
@@ -65,5 +65,42 @@ func TestDailySaltIntegration(t *testing.T) {
 	// A destroyed day gets a new salt if asked again, never the old one.
 	if s, err := b.DailySalt(ctx, day, candidate(5)); err != nil || bytes.Equal(s, agreed) {
 		t.Fatalf("destroyed salt came back: %x, %v", s, err)
+	}
+}
+
+// TestSaltsMoveToPrivateDatabaseIntegration upgrades a database whose
+// session_salts table migration 5 made next to the analysts' tables, as
+// before migration 7: the agreed salts move to the private database, and
+// the old table is gone.
+func TestSaltsMoveToPrivateDatabaseIntegration(t *testing.T) {
+	ctx := context.Background()
+	c := openClient(t, Config{Database: testDB(t)})
+	if _, err := c.migrate(ctx, Migrations()[:6]); err != nil {
+		t.Fatal(err)
+	}
+	old := sessionSaltsTable(c.Database())
+	for _, stmt := range old.def.create(c.Dialect(), c.schema.opts) {
+		if err := c.execDDL(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	day := time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
+	agreed := bytes.Repeat([]byte{5}, SaltSize)
+	if err := insertRows(ctx, c.conn, old, []saltRow{{day: day, salt: agreed, createdAt: day}}); err != nil {
+		t.Fatal(err)
+	}
+	if applied, err := c.Migrate(ctx); err != nil || fmt.Sprint(applied) != "[7 8]" {
+		t.Fatalf("Migrate = %v, %v; want [7 8]", applied, err)
+	}
+	if got, err := c.DailySalt(ctx, day, bytes.Repeat([]byte{6}, SaltSize)); err != nil || !bytes.Equal(got, agreed) {
+		t.Errorf("salt after the move = %x, %v; want the agreed %x", got, err, agreed)
+	}
+	q := fmt.Sprintf("SELECT count() FROM system.tables WHERE database = '%s' AND name = '%s'", c.Database(), TableSessionSalts)
+	if n := queryUint64(t, c, q); n != 0 {
+		t.Errorf("the old session_salts table is still in %s", c.Database())
+	}
+	// Running the move again (an interrupted migration) changes nothing.
+	if err := c.moveSalts(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -64,6 +64,9 @@ func Tables() []string {
 type tableDef struct {
 	// name is the table's name in queries.
 	name string
+	// database is the database that holds the table: SchemaOptions'
+	// Database, or its PrivateDatabase for secrets analysts must not read.
+	database string
 	// comment is the table comment, set on servers that support one.
 	comment string
 	// engine is the MergeTree-family engine without "Replicated" and
@@ -118,7 +121,7 @@ func onCluster(o SchemaOptions) string {
 // (the replicated storage table and the Distributed table in front of it).
 func (t *tableDef) create(d Dialect, o SchemaOptions) []string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s\n(\n", o.Database, t.storage(o), onCluster(o))
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s\n(\n", t.database, t.storage(o), onCluster(o))
 	t.writeColumns(&b, d, true)
 	b.WriteString(")\n")
 	engine := t.engine + "(" + t.engineArgs + ")"
@@ -127,7 +130,7 @@ func (t *tableDef) create(d Dialect, o SchemaOptions) []string {
 		if t.engineArgs != "" {
 			args = ", " + t.engineArgs
 		}
-		engine = fmt.Sprintf("Replicated%s('/clickhouse/tables/{shard}/%s/%s', '{replica}'%s)", t.engine, o.Database, t.storage(o), args)
+		engine = fmt.Sprintf("Replicated%s('/clickhouse/tables/{shard}/%s/%s', '{replica}'%s)", t.engine, t.database, t.storage(o), args)
 	}
 	fmt.Fprintf(&b, "ENGINE = %s\n", engine)
 	if t.day != "" {
@@ -152,10 +155,10 @@ func (t *tableDef) create(d Dialect, o SchemaOptions) []string {
 	}
 
 	b.Reset()
-	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s\n(\n", o.Database, t.name, onCluster(o))
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s\n(\n", t.database, t.name, onCluster(o))
 	t.writeColumns(&b, d, false)
 	b.WriteString(")\n")
-	dist := fmt.Sprintf("Distributed(%s, %s, %s", o.Cluster, o.Database, t.storage(o))
+	dist := fmt.Sprintf("Distributed(%s, %s, %s", o.Cluster, t.database, t.storage(o))
 	if t.shardKey != "" {
 		dist += ", " + t.shardKey
 	}
@@ -190,7 +193,7 @@ func (t *tableDef) addColumn(d Dialect, o SchemaOptions, name string) []string {
 	}
 	var stmts []string
 	for _, tg := range targets {
-		alter := fmt.Sprintf("ALTER TABLE %s.%s%s ", o.Database, tg.table, onCluster(o))
+		alter := fmt.Sprintf("ALTER TABLE %s.%s%s ", t.database, tg.table, onCluster(o))
 		if d.Modern {
 			stmts = append(stmts, alter+"ADD COLUMN IF NOT EXISTS "+c.definition(d, tg.storage, true)+" AFTER "+after)
 			continue
@@ -286,6 +289,8 @@ type schema struct {
 	revocations   *rowTable[consent.Revocation]
 	erasures      *rowTable[erasureRow]
 	salts         *rowTable[saltRow]
+	crashGroups   *tableDef
+	crashStatus   *rowTable[CrashGroupStatus]
 }
 
 // migrationRow is one row of the schema_migrations table.
@@ -301,7 +306,7 @@ type migrationRow struct {
 func (s *schema) dataTables() []*tableDef {
 	return []*tableDef{
 		s.sessions.def, s.gestures.def, s.crashes.def, s.customs.def, s.diagnostics.def,
-		s.rejects.def, s.sessionsDaily, s.erasures.def,
+		s.rejects.def, s.sessionsDaily, s.erasures.def, s.crashGroups,
 	}
 }
 
@@ -529,9 +534,10 @@ func newSchema(o SchemaOptions) *schema {
 		})
 
 	s.sessionsDaily = &tableDef{
-		name:    TableSessionsDaily,
-		comment: "Sessions per day, app version, OS and region, filled from sessions by sessions_daily_mv. Read the aggregate columns with sumMerge and uniqMerge, grouping by the key columns.",
-		engine:  "AggregatingMergeTree",
+		name:     TableSessionsDaily,
+		database: o.Database,
+		comment:  "Sessions per day, app version, OS and region, filled from sessions by sessions_daily_mv. Read the aggregate columns with sumMerge and uniqMerge, grouping by the key columns.",
+		engine:   "AggregatingMergeTree",
 		columns: []column{
 			{name: "event_date", typ: dateType(), comment: "UTC day of the session events."},
 			{name: "app_id", typ: lowCardType(), comment: "App id as registered with the collector."},
@@ -656,7 +662,9 @@ func newSchema(o SchemaOptions) *schema {
 			uint64Col("rows", "Rows deleted from table_name; 0 when it held none.",
 				func(r *erasureRow) uint64 { return r.rows }),
 		})
-	s.salts = sessionSaltsTable(o.Database)
+	s.salts = sessionSaltsTable(o.PrivateDatabase)
+	s.crashGroups = crashGroupsDailyTable(o)
+	s.crashStatus = crashGroupStatusTable(o.Database)
 	return s
 }
 

@@ -88,7 +88,7 @@ func dialects(t *testing.T) []Dialect {
 }
 
 func TestTables(t *testing.T) {
-	want := []string{"sessions", "gestures", "crashes", "custom_events", "diagnostics", "rejects", "sessions_daily", "erasures"}
+	want := []string{"sessions", "gestures", "crashes", "custom_events", "diagnostics", "rejects", "sessions_daily", "erasures", "crash_groups_daily"}
 	if got := Tables(); !slices.Equal(got, want) {
 		t.Errorf("Tables() = %v, want %v", got, want)
 	}
@@ -97,8 +97,8 @@ func TestTables(t *testing.T) {
 func TestEveryColumnHasAComment(t *testing.T) {
 	for _, d := range dialects(t) {
 		tables := creates(t, d, SchemaOptions{})
-		if len(tables) != 12 {
-			t.Errorf("%s: %d tables, want 12", d, len(tables))
+		if len(tables) != 14 {
+			t.Errorf("%s: %d tables, want 14", d, len(tables))
 		}
 		for name, tbl := range tables {
 			seen := make(map[string]bool)
@@ -118,16 +118,17 @@ func TestEveryColumnHasAComment(t *testing.T) {
 func TestInsertColumnsMatchDDL(t *testing.T) {
 	s := newSchema(SchemaOptions{})
 	inserts := map[string]string{
-		"sessions":          s.sessions.insertSQL,
-		"gestures":          s.gestures.insertSQL,
-		"crashes":           s.crashes.insertSQL,
-		"custom_events":     s.customs.insertSQL,
-		"diagnostics":       s.diagnostics.insertSQL,
-		"rejects":           s.rejects.insertSQL,
-		"schema_migrations": s.migrations.insertSQL,
-		"apps":              s.apps.insertSQL,
-		"revocations":       s.revocations.insertSQL,
-		"erasures":          s.erasures.insertSQL,
+		"sessions":           s.sessions.insertSQL,
+		"gestures":           s.gestures.insertSQL,
+		"crashes":            s.crashes.insertSQL,
+		"custom_events":      s.customs.insertSQL,
+		"diagnostics":        s.diagnostics.insertSQL,
+		"rejects":            s.rejects.insertSQL,
+		"schema_migrations":  s.migrations.insertSQL,
+		"apps":               s.apps.insertSQL,
+		"revocations":        s.revocations.insertSQL,
+		"erasures":           s.erasures.insertSQL,
+		"crash_group_status": s.crashStatus.insertSQL,
 	}
 	for _, d := range dialects(t) {
 		tables := creates(t, d, SchemaOptions{})
@@ -360,8 +361,11 @@ func TestClusterDDL(t *testing.T) {
 				tables[tbl.name] = tbl
 			}
 		}
-		for _, name := range append(Tables(), TableApps, TableRevocations, TableSessionSalts) {
-			dist, local := tables["consentry."+name], tables["consentry."+name+"_local"]
+		for _, name := range append(Tables(), TableApps, TableRevocations, TableCrashGroupStatus, "consentry_private."+TableSessionSalts) {
+			if !strings.Contains(name, ".") {
+				name = "consentry." + name
+			}
+			dist, local := tables[name], tables[name+"_local"]
 			if len(local.columns) == 0 || !slices.Equal(dist.names(), local.names()) {
 				t.Errorf("%s: %s: distributed columns %v, local %v", d, name, dist.names(), local.names())
 			}
@@ -372,14 +376,14 @@ func TestClusterDDL(t *testing.T) {
 func TestTTLChanges(t *testing.T) {
 	s := newSchema(SchemaOptions{RetentionDays: map[string]int{"gestures": 10}})
 	current := map[string]string{
-		"sessions":       "CREATE TABLE consentry.sessions (...) ENGINE = ReplacingMergeTree ORDER BY x TTL event_date + toIntervalDay(90) SETTINGS ttl_only_drop_parts = 1",
-		"gestures":       "CREATE TABLE consentry.gestures (...) ENGINE = ReplacingMergeTree ORDER BY x TTL event_date + toIntervalDay(90) SETTINGS ttl_only_drop_parts = 1",
-		"crashes":        "CREATE TABLE consentry.crashes (...) ENGINE = ReplacingMergeTree ORDER BY x SETTINGS index_granularity = 8192",
-		"rejects":        "CREATE TABLE consentry.rejects (...) ENGINE = SummingMergeTree ORDER BY x TTL minute + toIntervalDay(400)",
-		"sessions_daily": "CREATE TABLE consentry.sessions_daily (...) TTL event_date + toIntervalDay(4000) SETTINGS ttl_only_drop_parts = 1",
-		"erasures":       "CREATE TABLE consentry.erasures (...) ENGINE = MergeTree PARTITION BY toYYYYMM(erased_at) ORDER BY (app_id, erased_at) SETTINGS index_granularity = 8192",
-		"revocations":    "CREATE TABLE consentry.revocations (...) ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(expires_at) ORDER BY consent_hash SETTINGS index_granularity = 8192",
-		"apps":           "CREATE TABLE consentry.apps (...) ENGINE = ReplacingMergeTree(version) ORDER BY app_id SETTINGS index_granularity = 8192",
+		"consentry.sessions":       "CREATE TABLE consentry.sessions (...) ENGINE = ReplacingMergeTree ORDER BY x TTL event_date + toIntervalDay(90) SETTINGS ttl_only_drop_parts = 1",
+		"consentry.gestures":       "CREATE TABLE consentry.gestures (...) ENGINE = ReplacingMergeTree ORDER BY x TTL event_date + toIntervalDay(90) SETTINGS ttl_only_drop_parts = 1",
+		"consentry.crashes":        "CREATE TABLE consentry.crashes (...) ENGINE = ReplacingMergeTree ORDER BY x SETTINGS index_granularity = 8192",
+		"consentry.rejects":        "CREATE TABLE consentry.rejects (...) ENGINE = SummingMergeTree ORDER BY x TTL minute + toIntervalDay(400)",
+		"consentry.sessions_daily": "CREATE TABLE consentry.sessions_daily (...) TTL event_date + toIntervalDay(4000) SETTINGS ttl_only_drop_parts = 1",
+		"consentry.erasures":       "CREATE TABLE consentry.erasures (...) ENGINE = MergeTree PARTITION BY toYYYYMM(erased_at) ORDER BY (app_id, erased_at) SETTINGS index_granularity = 8192",
+		"consentry.revocations":    "CREATE TABLE consentry.revocations (...) ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(expires_at) ORDER BY consent_hash SETTINGS index_granularity = 8192",
+		"consentry.apps":           "CREATE TABLE consentry.apps (...) ENGINE = ReplacingMergeTree(version) ORDER BY app_id SETTINGS index_granularity = 8192",
 	}
 	want := []string{
 		"ALTER TABLE consentry.gestures MODIFY TTL event_date + toIntervalDay(10)",
@@ -394,7 +398,7 @@ func TestTTLChanges(t *testing.T) {
 	if got := s.ttlChanges(current); !slices.Equal(got, want) {
 		t.Errorf("ttlChanges:\n got %q\nwant %q", got, want)
 	}
-	current["revocations"] = "CREATE TABLE consentry.revocations (...) ORDER BY consent_hash TTL expires_at SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192"
+	current["consentry.revocations"] = "CREATE TABLE consentry.revocations (...) ORDER BY consent_hash TTL expires_at SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192"
 	if got := s.ttlChanges(current); slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, "revocations") }) {
 		t.Errorf("ttlChanges with the revocations' TTL in place: %q", got)
 	}

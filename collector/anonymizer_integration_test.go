@@ -175,7 +175,7 @@ func TestSessionKeysAcrossReplicasEndToEnd(t *testing.T) {
 		t.Error("the session key is the same on the next day")
 	}
 	var days uint64
-	if err := a.ch.QueryRow(ctx, fmt.Sprintf("SELECT count(DISTINCT day) FROM %s.session_salts", a.db)).Scan(&days); err != nil {
+	if err := a.ch.QueryRow(ctx, fmt.Sprintf("SELECT count(DISTINCT day) FROM %s_private.session_salts", a.db)).Scan(&days); err != nil {
 		t.Fatal(err)
 	}
 	// Today's and tomorrow's (fetched ahead), and the day after tomorrow's
