@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what Consentry's build, demo and tests need on a fresh Debian 12
-# machine with Go: ClickHouse (server and client) and protoc from Debian,
-# and chDB's library (ClickHouse 26.x in-process, for schema tests) from npm
-# into .cache/chdb. Idempotent: installs only what is missing.
+# machine with Go: ClickHouse (server and client) and protoc from Debian.
+# With --with-test-deps, also npm and Chromium from Debian (Chromium drives
+# the dashboard's browser tests, see internal/browser), and chDB's library
+# (ClickHouse 26.x in-process, for schema tests) from npm into .cache/chdb.
+# Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,7 @@ command -v clickhouse-client >/dev/null 2>&1 || command -v clickhouse >/dev/null
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 if [ "${1:-}" = "--with-test-deps" ]; then
   command -v npm >/dev/null 2>&1 || need+=(npm)
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 || need+=(chromium)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]} with apt" >&2
