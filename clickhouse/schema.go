@@ -98,6 +98,9 @@ type tableDef struct {
 	retention int
 	// shardKey distributes inserted rows over the shards of a cluster.
 	shardKey string
+	// indexGranularity, if not 0, is the rows per mark of the primary
+	// index, for tables read in small key ranges; default 8192.
+	indexGranularity int
 }
 
 // storage returns the name of the table that holds t's data: t.name, or
@@ -140,11 +143,18 @@ func (t *tableDef) create(d Dialect, o SchemaOptions) []string {
 		fmt.Fprintf(&b, "PRIMARY KEY (%s)\n", strings.Join(t.primaryKey, ", "))
 	}
 	fmt.Fprintf(&b, "ORDER BY (%s)\n", strings.Join(t.orderBy, ", "))
+	var settings []string
 	if ttl := t.ttl(o); d.Modern && ttl != "" {
 		fmt.Fprintf(&b, "TTL %s\n", ttl)
 		// Rows of a partition expire together: drop whole parts instead
 		// of rewriting them.
-		b.WriteString("SETTINGS ttl_only_drop_parts = 1\n")
+		settings = append(settings, "ttl_only_drop_parts = 1")
+	}
+	if t.indexGranularity != 0 {
+		settings = append(settings, fmt.Sprintf("index_granularity = %d", t.indexGranularity))
+	}
+	if len(settings) > 0 {
+		fmt.Fprintf(&b, "SETTINGS %s\n", strings.Join(settings, ", "))
 	}
 	if d.Modern {
 		fmt.Fprintf(&b, "COMMENT %s\n", quote(t.comment))

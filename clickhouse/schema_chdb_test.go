@@ -263,6 +263,36 @@ func (c *chdbRunner) runReadmeQueries(database string) {
 	for _, q := range readmeQueries(c.t, database) {
 		c.rows(q)
 	}
+	for _, q := range analystsQueries(c.t, database) {
+		c.rows(q)
+	}
+}
+
+// analystsQueries returns the example queries of docs/analysts.md, in
+// database. (collector/analysts_integration_test.go runs them on 18.16
+// over seeded rows.)
+func analystsQueries(t *testing.T, database string) []string {
+	t.Helper()
+	b, err := os.ReadFile("../docs/analysts.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, examples, ok := strings.Cut(string(b), "\n## Example queries\n")
+	if !ok {
+		t.Fatal("docs/analysts.md: no Example queries section")
+	}
+	var queries []string
+	for _, block := range strings.Split(examples, "```sql\n")[1:] {
+		q, _, ok := strings.Cut(block, "```")
+		if !ok {
+			t.Fatal("docs/analysts.md: unterminated sql block")
+		}
+		queries = append(queries, strings.ReplaceAll(q, "consentry.", database+"."))
+	}
+	if len(queries) < 10 {
+		t.Fatalf("docs/analysts.md: %d example queries", len(queries))
+	}
+	return queries
 }
 
 // runToolQueries runs the queries the tools run, in database.
