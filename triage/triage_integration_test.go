@@ -1,0 +1,358 @@
+package triage_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/consentry/consentry/chserver"
+	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/internal/chtest"
+	"github.com/consentry/consentry/internal/seed"
+	"github.com/consentry/consentry/triage"
+	"github.com/consentry/consentry/triage/triagetest"
+)
+
+var shared *chserver.Server
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
+	s, stop, err := chtest.StartMain("")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	shared = s
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+// seeded returns a freshly seeded database named for the test.
+func seeded(t *testing.T) *triagetest.Env {
+	t.Helper()
+	chtest.Require(t, shared)
+	db := "t_" + strings.ToLower(strings.NewReplacer("/", "_", "-", "_").Replace(t.Name()))
+	conn := chtest.Conn(t, shared)
+	for _, d := range []string{db, db + "_private"} {
+		if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env, err := triagetest.Open(context.Background(), triagetest.Config{
+		ClickHouse: clickhouse.Config{Addr: shared.Addr(), Database: db},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { env.Client.Close() })
+	return env
+}
+
+// byName maps the catalogue's bugs to the groups listed.
+func byName(t *testing.T, groups []triage.Group) map[string]triage.Group {
+	t.Helper()
+	out := make(map[string]triage.Group)
+	for _, b := range seed.Bugs() {
+		for _, g := range groups {
+			if g.Fingerprint == b.Fingerprint {
+				out[b.Name] = g
+			}
+		}
+	}
+	return out
+}
+
+// TestGroupsIntegration checks grouping, ranking and the flags over a
+// seeded fortnight: one group per bug of the catalogue, whatever its
+// versions, addresses, line numbers and scrubbed messages; counts that
+// match the raw rows; the new, escalating and regressed flags on the bugs
+// that play them and on no other.
+func TestGroupsIntegration(t *testing.T) {
+	env := seeded(t)
+	ctx := context.Background()
+	f := triage.Filter{AppID: triagetest.AppID, Days: triagetest.Days, Status: triage.StatusAll}
+	groups, err := env.Store.Groups(ctx, f, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bugs := seed.Bugs()
+	if len(groups) != len(bugs) {
+		t.Fatalf("%d groups, want one per bug: %d", len(groups), len(bugs))
+	}
+	named := byName(t, groups)
+	if len(named) != len(bugs) {
+		t.Fatalf("groups match %d of %d bugs", len(named), len(bugs))
+	}
+	// Counts agree with the rows stored.
+	want := make(map[uint64]uint64)
+	for _, c := range env.Rows.Crashes {
+		want[c.Fingerprint]++
+	}
+	for name, g := range named {
+		if g.Crashes != want[g.Fingerprint] {
+			t.Errorf("%s: %d crashes, want %d", name, g.Crashes, want[g.Fingerprint])
+		}
+		if g.Sessions == 0 || g.Sessions > g.Crashes {
+			t.Errorf("%s: %d sessions for %d crashes", name, g.Sessions, g.Crashes)
+		}
+		if len(g.Daily) != triagetest.Days || g.ExceptionType == "" || g.Culprit == "" {
+			t.Errorf("%s: %d days, type %q, culprit %q", name, len(g.Daily), g.ExceptionType, g.Culprit)
+		}
+	}
+	// Ranked by affected sessions.
+	if !slices.IsSortedFunc(groups, func(a, b triage.Group) int { return int(b.Sessions) - int(a.Sessions) }) {
+		t.Error("groups are not ranked by sessions")
+	}
+	for _, b := range bugs {
+		g := named[b.Name]
+		if wantNew := b.LastDayOnly; g.New != wantNew {
+			t.Errorf("%s: new = %v, want %v", b.Name, g.New, wantNew)
+		}
+		// A new bug escalates if it crashes often enough on its first day.
+		if wantEsc := b.LastDayFactor >= 5; !b.LastDayOnly && g.Escalating != wantEsc {
+			t.Errorf("%s: escalating = %v, want %v (daily %v)", b.Name, g.Escalating, wantEsc, g.Daily)
+		}
+		if g.Regressed || g.Status.State != clickhouse.StateOpen {
+			t.Errorf("%s: %+v before any triage", b.Name, g.Status)
+		}
+		// Old versions fade out: a bug need not crash in each of its
+		// versions within the fortnight, but in no other.
+		for _, v := range g.Versions {
+			if !slices.Contains(b.Versions, v) {
+				t.Errorf("%s: crashed in %s, want only %v", b.Name, v, b.Versions)
+			}
+		}
+	}
+}
+
+// TestTriageStatesIntegration resolves, ignores and reopens groups: a
+// group resolved in 4.12.1 that crashes in 4.13.0 is regressed and stays
+// in the unresolved list; one fixed for good moves to the resolved list;
+// an ignored one leaves the unresolved list.
+func TestTriageStatesIntegration(t *testing.T) {
+	env := seeded(t)
+	ctx := context.Background()
+	regress, _ := seed.BugNamed(seed.BugShareAdapterIndex)
+	fixed, _ := seed.BugNamed(seed.BugSyncNullTitle)
+	noise, _ := seed.BugNamed(seed.BugUploadFailed)
+	set := func(fp uint64, state clickhouse.CrashGroupState, version string) {
+		t.Helper()
+		err := env.Store.SetStatus(ctx, clickhouse.CrashGroupStatus{AppID: triagetest.AppID, Fingerprint: fp, State: state, ResolvedIn: version, ChangedBy: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(regress.Fingerprint, clickhouse.StateResolved, "4.12.1")
+	set(fixed.Fingerprint, clickhouse.StateResolved, "4.12.1")
+	set(noise.Fingerprint, clickhouse.StateIgnored, "")
+
+	list := func(st triage.Status) map[string]triage.Group {
+		t.Helper()
+		groups, err := env.Store.Groups(ctx, triage.Filter{AppID: triagetest.AppID, Status: st}, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return byName(t, groups)
+	}
+	unresolved := list(triage.StatusUnresolved)
+	if g, ok := unresolved[seed.BugShareAdapterIndex]; !ok || !g.Regressed || g.Status.ResolvedIn != "4.12.1" || g.Status.ChangedBy != "alice" {
+		t.Errorf("regressed group in the unresolved list: %v, %+v", ok, g)
+	}
+	for _, name := range []string{seed.BugSyncNullTitle, seed.BugUploadFailed} {
+		if _, ok := unresolved[name]; ok {
+			t.Errorf("%s is listed as unresolved", name)
+		}
+	}
+	if g, ok := list(triage.StatusResolved)[seed.BugSyncNullTitle]; !ok || g.Regressed {
+		t.Errorf("fixed group in the resolved list: %v, %+v", ok, g)
+	}
+	if _, ok := list(triage.StatusIgnored)[seed.BugUploadFailed]; !ok {
+		t.Error("ignored group is not in the ignored list")
+	}
+	// Resolved in a version that has not shipped: nothing regressed.
+	set(regress.Fingerprint, clickhouse.StateResolved, "4.14.0")
+	if g := list(triage.StatusResolved)[seed.BugShareAdapterIndex]; g.Regressed || g.Status.ResolvedIn != "4.14.0" {
+		t.Errorf("resolved in 4.14.0: %+v", g)
+	}
+	// Reopened: open again, and the history keeps every decision.
+	set(regress.Fingerprint, clickhouse.StateOpen, "")
+	d, err := env.Store.Group(ctx, triage.Filter{AppID: triagetest.AppID}, regress.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status.State != clickhouse.StateOpen || len(d.History) != 3 || d.History[0].State != clickhouse.StateOpen || d.History[2].ResolvedIn != "4.12.1" {
+		t.Errorf("after reopening: status %+v, history %+v", d.Status, d.History)
+	}
+	// Bad decisions are refused before they are stored.
+	for _, st := range []clickhouse.CrashGroupStatus{
+		{AppID: triagetest.AppID, Fingerprint: 1, State: clickhouse.StateResolved},
+		{AppID: triagetest.AppID, Fingerprint: 1, State: "fixed"},
+		{AppID: triagetest.AppID, Fingerprint: 1, State: clickhouse.StateIgnored, ResolvedIn: "4.12.1"},
+	} {
+		if err := env.Store.SetStatus(ctx, st); err == nil {
+			t.Errorf("SetStatus(%+v) succeeded", st)
+		}
+	}
+}
+
+// TestGroupDetailIntegration checks a group's page data: the latest
+// crash's scrubbed stack, the grouping inputs (also for the fallback and
+// custom groups), the timeline, and breakdowns that hide the rare device
+// model and region.
+func TestGroupDetailIntegration(t *testing.T) {
+	env := seeded(t)
+	ctx := context.Background()
+	f := triage.Filter{AppID: triagetest.AppID, Days: triagetest.Days}
+	for _, b := range seed.Bugs() {
+		t.Run(b.Name, func(t *testing.T) {
+			d, err := env.Store.Group(ctx, f, b.Fingerprint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(d.Sample.Frames) == 0 || d.Sample.ExceptionType == "" || len(d.GroupingInputs) == 0 {
+				t.Fatalf("sample %+v, inputs %v", d.Sample, d.GroupingInputs)
+			}
+			if d.Custom != (b.CustomKey != "") {
+				t.Errorf("custom = %v, want %v", d.Custom, b.CustomKey != "")
+			}
+			inputs := strings.Join(d.GroupingInputs, "\n")
+			if b.Fallback && !strings.Contains(inputs, "message:") {
+				t.Errorf("fallback group's inputs lack the message:\n%s", inputs)
+			}
+			if len(d.Timeline) != triagetest.Days {
+				t.Errorf("%d timeline days", len(d.Timeline))
+			}
+			var sum uint64
+			for _, day := range d.Timeline {
+				sum += day.Crashes
+			}
+			if sum != d.Crashes {
+				t.Errorf("timeline sums to %d crashes, group has %d", sum, d.Crashes)
+			}
+			names := make([]string, len(d.Breakdowns))
+			for i, br := range d.Breakdowns {
+				names[i] = br.Name
+				for _, c := range br.Cells {
+					if c.Sessions < 10 {
+						t.Errorf("%s: cell %+v has fewer than k sessions", br.Name, c)
+					}
+					if c.Value == seed.RareModel || c.Value == seed.RareRegion {
+						t.Errorf("%s: the rare value %q is shown", br.Name, c.Value)
+					}
+				}
+			}
+			if want := "App version,OS,Device model,Region"; strings.Join(names, ",") != want {
+				t.Errorf("breakdowns %v, want %s", names, want)
+			}
+		})
+	}
+	if _, err := env.Store.Group(ctx, f, 12345); err != triage.ErrNotFound {
+		t.Errorf("unknown group: %v, want ErrNotFound", err)
+	}
+}
+
+// TestFiltersIntegration checks that filters narrow the groups and that
+// the filter values offered leave out those with fewer than k sessions.
+func TestFiltersIntegration(t *testing.T) {
+	env := seeded(t)
+	ctx := context.Background()
+	base := triage.Filter{AppID: triagetest.AppID, Status: triage.StatusAll}
+	opts, err := env.Store.Options(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(opts.Apps, triagetest.AppID) || !slices.Contains(opts.OSNames, "ios") || !slices.Contains(opts.Regions, "AT") || !slices.Contains(opts.Regions, "AT-9") {
+		t.Fatalf("options %+v", opts)
+	}
+	if slices.Contains(opts.Regions, seed.RareRegion) || slices.Contains(opts.Regions, "IS") {
+		t.Errorf("the rare region is offered: %v", opts.Regions)
+	}
+	if opts.Allowed(triage.Filter{Region: "IS"}) || !opts.Allowed(triage.Filter{Region: "AT"}) {
+		t.Error("Allowed does not follow the options")
+	}
+	total := func(f triage.Filter) (n uint64, osNames map[string]bool) {
+		t.Helper()
+		groups, err := env.Store.Groups(ctx, f, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range groups {
+			n += g.Crashes
+		}
+		return n, nil
+	}
+	all, _ := total(base)
+	for _, f := range []triage.Filter{
+		{AppVersion: "4.13.0"}, {OSName: "ios"}, {Region: "AT"}, {Region: "DE-BY"}, {Days: 1},
+	} {
+		f.AppID, f.Status = base.AppID, base.Status
+		n, _ := total(f)
+		if n == 0 || n >= all {
+			t.Errorf("filter %+v: %d crashes of %d", f, n, all)
+		}
+	}
+	// An iOS-only filter leaves out Android-only bugs.
+	groups, err := env.Store.Groups(ctx, triage.Filter{AppID: triagetest.AppID, OSName: "ios", Status: triage.StatusAll}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := byName(t, groups)[seed.BugImageDecoderSEGV]; ok {
+		t.Error("an Android-only bug is listed under iOS")
+	}
+	for _, bad := range []triage.Filter{{}, {AppID: triagetest.AppID, Days: 500}, {AppID: triagetest.AppID, Status: "fixed"}} {
+		if _, err := env.Store.Groups(ctx, bad, 0); err == nil {
+			t.Errorf("filter %+v accepted", bad)
+		}
+	}
+}
+
+// TestOverviewIntegration checks sessions per day and crash-free rates
+// against the rows stored.
+func TestOverviewIntegration(t *testing.T) {
+	env := seeded(t)
+	o, err := env.Store.Overview(context.Background(), triage.Filter{AppID: triagetest.AppID, Days: triagetest.Days})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Days) != triagetest.Days {
+		t.Fatalf("%d days", len(o.Days))
+	}
+	// Sessions per day are approximate (uniq): within 2% of the rows.
+	starts := make(map[string]map[uint64]bool)
+	for _, s := range env.Rows.Sessions {
+		d := s.EventTime.UTC().Format(time.DateOnly)
+		if starts[d] == nil {
+			starts[d] = make(map[uint64]bool)
+		}
+		starts[d][s.SessionKey] = true
+	}
+	for _, d := range o.Days {
+		want := float64(len(starts[d.Date.Format(time.DateOnly)]))
+		if got := float64(d.Sessions); got < 0.98*want || got > 1.02*want || want == 0 {
+			t.Errorf("%s: %v sessions, want about %v", d.Date.Format(time.DateOnly), got, want)
+		}
+		if d.CrashedSessions == 0 || d.CrashedSessions > d.Sessions/5 {
+			t.Errorf("%s: %d of %d sessions crashed", d.Date.Format(time.DateOnly), d.CrashedSessions, d.Sessions)
+		}
+	}
+	if len(o.Versions) != len(seed.Versions()) {
+		t.Errorf("versions %+v, want %v", o.Versions, seed.Versions())
+	}
+	for _, v := range o.Versions {
+		if r := triage.CrashFree(v.Sessions, v.CrashedSessions); r < 0.8 || r >= 1 {
+			t.Errorf("%s: crash-free rate %.3f", v.Version, r)
+		}
+	}
+	if triage.CompareVersions(o.Versions[0].Version, o.Versions[len(o.Versions)-1].Version) <= 0 {
+		t.Errorf("versions are not newest first: %+v", o.Versions)
+	}
+}
