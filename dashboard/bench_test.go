@@ -1,0 +1,95 @@
+package dashboard_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/consentry/consentry/fingerprint"
+	"github.com/consentry/consentry/internal/seed"
+	"github.com/consentry/consentry/triage/triagetest"
+)
+
+// BulkCrashes is how many crashes BenchmarkPages adds to the seeded ones.
+const bulkCrashes = 1_000_000
+
+var (
+	bigOnce sync.Once
+	big     *site
+)
+
+// bigSite is a dashboard over the seeded fortnight plus a million bulk
+// crashes, made once per test binary.
+func bigSite(b *testing.B) *site {
+	bigOnce.Do(func() {
+		s := newSite(b, "t_dashboard_bench")
+		start := time.Now()
+		stmt := seed.BulkCrashesSQL(s.env.Client.Database(), bulkCrashes, triagetest.Days, s.env.Now)
+		if err := s.env.Client.Conn().Exec(context.Background(), stmt); err != nil {
+			b.Fatal(err)
+		}
+		// Measure the steady state: merged parts, as background merges
+		// leave them, not the fresh parts of one bulk insert.
+		for _, table := range []string{"crashes", "crash_groups_daily", "sessions_daily"} {
+			if err := s.env.Client.Conn().Exec(context.Background(), "OPTIMIZE TABLE "+s.env.Client.Database()+"."+table+" FINAL"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		var n uint64
+		if err := s.env.Client.Conn().QueryRow(context.Background(), "SELECT count() FROM "+s.env.Client.Database()+".crashes").Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("%d crashes stored; the bulk insert took %v", n, time.Since(start).Round(time.Millisecond))
+		big = s
+	})
+	if big == nil {
+		b.Fatal("no site")
+	}
+	return big
+}
+
+// BenchmarkPages measures each dashboard page, rendered over HTTP, over a
+// million stored crashes. The goal is under 200 ms a page on 2 cores.
+func BenchmarkPages(b *testing.B) {
+	s := bigSite(b)
+	// The largest bulk group, and a seeded one.
+	var top struct {
+		Fingerprint uint64 `ch:"fingerprint"`
+	}
+	q := fmt.Sprintf("SELECT fingerprint FROM %s.crashes GROUP BY fingerprint ORDER BY count() DESC LIMIT 1", s.env.Client.Database())
+	if err := s.env.Client.Conn().QueryRow(context.Background(), q).ScanStruct(&top); err != nil {
+		b.Fatal(err)
+	}
+	bug, _ := seed.BugNamed(seed.BugListUpdate)
+	app := seed.DefaultAppID
+	pages := []struct{ name, path string }{
+		{"crashes", "/crashes?app=" + app},
+		{"crashes-90d", "/crashes?app=" + app + "&days=90&status=all"},
+		{"crashes-filtered", "/crashes?app=" + app + "&os=android&region=AT&version=4.12.0"},
+		{"group-largest", "/crashes/" + app + "/" + fingerprint.Hex(top.Fingerprint)},
+		{"group-seeded", "/crashes/" + triagetest.AppID + "/" + fingerprint.Hex(bug.Fingerprint)},
+		{"overview", "/overview?app=" + app},
+	}
+	client := &http.Client{}
+	for _, p := range pages {
+		b.Run(p.name, func(b *testing.B) {
+			for b.Loop() {
+				req, _ := http.NewRequest("GET", s.srv.URL+p.path, nil)
+				req.SetBasicAuth(user, password)
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Fatalf("GET %s: %d", p.path, resp.StatusCode)
+				}
+			}
+		})
+	}
+}
