@@ -27,10 +27,12 @@ import (
 	"github.com/consentry/consentry/chserver"
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/dashboard"
 	"github.com/consentry/consentry/geo"
 	"github.com/consentry/consentry/limits"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+	"github.com/consentry/consentry/triage"
 	"github.com/consentry/consentry/validate"
 )
 
@@ -57,6 +59,8 @@ type App struct {
 	lis      net.Listener
 	http     *http.Server
 	httpLis  net.Listener
+	admin    *http.Server
+	adminLis net.Listener
 
 	// bgCancel stops the background loops (revocation and app refresh,
 	// erasure resweeps); bg waits for them.
@@ -110,6 +114,9 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	handler, err := consent.NewHTTPHandler(consent.HTTPConfig{
 		Service: a.consent, AllowedOrigins: cfg.CORSOrigins, Logger: a.log.Named("consent-http"),
 	})
+	if err == nil {
+		err = a.startAdmin()
+	}
 	if err != nil {
 		a.lis.Close()
 		a.httpLis.Close()
@@ -144,10 +151,17 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 func (a *App) openStorage(ctx context.Context) error {
 	chCfg := a.cfg.ClickHouse
 	if chCfg.Addr == "" {
+		analystPassword, err := loadAnalystPassword(a.cfg.AnalystPasswordFile)
+		if err != nil {
+			return err
+		}
 		srv, err := chserver.Start(ctx, chserver.Config{
-			Binary:  a.cfg.ClickHouseBinary,
-			DataDir: filepath.Join(a.cfg.DataDir, "clickhouse"),
-			Logger:  a.log.Named("clickhouse-server"),
+			Binary:            a.cfg.ClickHouseBinary,
+			DataDir:           filepath.Join(a.cfg.DataDir, "clickhouse"),
+			ReadOnlyUser:      AnalystUser,
+			ReadOnlyPassword:  analystPassword,
+			ReadOnlyDatabases: []string{chCfg.DatabaseName()},
+			Logger:            a.log.Named("clickhouse-server"),
 		})
 		if err != nil {
 			return fmt.Errorf("start local clickhouse: %w", err)
@@ -318,6 +332,33 @@ func (a *App) stopBackground() {
 	}
 }
 
+// AnalystUser is the read-only ClickHouse user a managed server gets.
+const AnalystUser = "analyst"
+
+// loadAnalystPassword reads the analyst's password file, creating it with
+// a random password if it does not exist.
+func loadAnalystPassword(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		p := rand.Text()
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return "", fmt.Errorf("create analyst password: %w", err)
+		}
+		if err := os.WriteFile(path, []byte(p+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("create analyst password: %w", err)
+		}
+		return p, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read analyst password: %w", err)
+	}
+	p := strings.TrimSpace(string(b))
+	if p == "" {
+		return "", fmt.Errorf("analyst password file %s is empty", path)
+	}
+	return p, nil
+}
+
 // loadSecret returns the configured consent secret, or reads the secret
 // file, creating it with a random secret if it does not exist.
 func loadSecret(cfg Config) ([]byte, error) {
@@ -384,11 +425,36 @@ func (a *App) newService() (*Service, error) {
 	})
 }
 
+// startAdmin binds the admin server, which serves the dashboard.
+func (a *App) startAdmin() error {
+	creds, err := dashboard.LoadCredentials(a.cfg.DashboardCredentialsFile, true)
+	if err != nil {
+		return err
+	}
+	store, err := triage.New(triage.Config{Client: a.client, K: a.cfg.DashboardK})
+	if err != nil {
+		return err
+	}
+	dash, err := dashboard.New(dashboard.Config{Store: store, Credentials: creds, Logger: a.log.Named("dashboard")})
+	if err != nil {
+		return err
+	}
+	if a.adminLis, err = net.Listen("tcp", a.cfg.AdminAddr); err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.AdminAddr, err)
+	}
+	a.admin = &http.Server{Handler: dash, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		ErrorLog: zap.NewStdLog(a.log.Named("admin-http"))}
+	return nil
+}
+
 // Addr returns the gRPC listener's address.
 func (a *App) Addr() string { return a.lis.Addr().String() }
 
 // HTTPAddr returns the consent HTTP listener's address.
 func (a *App) HTTPAddr() string { return a.httpLis.Addr().String() }
+
+// AdminAddr returns the admin (dashboard) listener's address.
+func (a *App) AdminAddr() string { return a.adminLis.Addr().String() }
 
 // ClickHouseAddr returns the native-protocol address of the ClickHouse in
 // use.
@@ -408,15 +474,22 @@ func (a *App) Client() *clickhouse.Client { return a.client }
 // Serve accepts gRPC requests until Shutdown. It returns nil after a
 // shutdown.
 func (a *App) Serve() error {
-	a.log.Info("collector serving", zap.String("grpc_addr", a.Addr()), zap.String("http_addr", a.HTTPAddr()))
-	errc := make(chan error, 2)
-	go func() {
-		if err := a.http.Serve(a.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("serve http: %w", err)
-			return
-		}
-		errc <- nil
-	}()
+	a.log.Info("collector serving", zap.String("grpc_addr", a.Addr()), zap.String("http_addr", a.HTTPAddr()),
+		zap.String("admin_addr", a.AdminAddr()), zap.String("dashboard_credentials", a.cfg.DashboardCredentialsFile))
+	errc := make(chan error, 3)
+	for _, s := range []struct {
+		name string
+		srv  *http.Server
+		lis  net.Listener
+	}{{"http", a.http, a.httpLis}, {"admin", a.admin, a.adminLis}} {
+		go func() {
+			if err := s.srv.Serve(s.lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve %s: %w", s.name, err)
+				return
+			}
+			errc <- nil
+		}()
+	}
 	go func() {
 		if err := a.grpc.Serve(a.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			errc <- fmt.Errorf("serve grpc: %w", err)
@@ -436,7 +509,7 @@ func (a *App) Serve() error {
 func (a *App) Shutdown(ctx context.Context) error {
 	a.shutdownOnce.Do(func() {
 		a.health.Shutdown()
-		httpErr := a.http.Shutdown(ctx)
+		httpErr := errors.Join(a.http.Shutdown(ctx), a.admin.Shutdown(ctx))
 		done := make(chan struct{})
 		go func() {
 			a.grpc.GracefulStop()

@@ -56,6 +56,7 @@ func newHarness(t testing.TB, srv *chserver.Server, mutate func(*Config)) *harne
 	cfg := Config{
 		GRPCAddr:   "127.0.0.1:0",
 		HTTPAddr:   "127.0.0.1:0",
+		AdminAddr:  "127.0.0.1:0",
 		DataDir:    t.TempDir(),
 		ClickHouse: clickhouse.Config{Addr: srv.Addr(), Database: db},
 		// Tests that check stored device values send them from one
@@ -488,7 +489,7 @@ func TestLocalDefault(t *testing.T) {
 		t.Fatalf("clickhouse-server not found: run scripts/deps.sh: %v", err)
 	}
 	dir := t.TempDir()
-	app, err := New(context.Background(), Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", DataDir: dir})
+	app, err := New(context.Background(), Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

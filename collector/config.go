@@ -29,6 +29,24 @@ type Config struct {
 	// (/v1/consent/grant, revoke, status) listen on; port 0 picks a free
 	// port. Default "127.0.0.1:4791".
 	HTTPAddr string
+	// AdminAddr is the address of the admin HTTP server, which serves the
+	// crash triage dashboard; port 0 picks a free port. It is meant for
+	// staff, not devices: keep it off the public network. Default
+	// "127.0.0.1:4792".
+	AdminAddr string
+	// DashboardCredentialsFile holds the dashboard's users, one
+	// user:password per line; created with a user "admin" and a random
+	// password if missing. Default DataDir/dashboard-credentials.
+	DashboardCredentialsFile string
+	// DashboardK is the fewest distinct sessions a dashboard breakdown
+	// cell or filter value needs to be shown. Default 10.
+	DashboardK int
+	// AnalystPasswordFile holds the password of the read-only "analyst"
+	// user that a managed ClickHouse gets (it may read the analysts'
+	// database only, not the private one); created with a random password
+	// if missing. Default DataDir/clickhouse-analyst-password. Unused with
+	// an external ClickHouse, whose users are its operator's.
+	AnalystPasswordFile string
 	// ConsentSecretFile holds the server secret (at least 32 bytes) that
 	// keys consent pseudonyms for erasable apps; created with a random
 	// secret if missing. Every replica must share it. Default
@@ -99,8 +117,17 @@ func (c Config) withDefaults() Config {
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = "127.0.0.1:4791"
 	}
+	if c.AdminAddr == "" {
+		c.AdminAddr = "127.0.0.1:4792"
+	}
 	if c.DataDir == "" {
 		c.DataDir = "consentry-data"
+	}
+	if c.DashboardCredentialsFile == "" {
+		c.DashboardCredentialsFile = filepath.Join(c.DataDir, "dashboard-credentials")
+	}
+	if c.AnalystPasswordFile == "" {
+		c.AnalystPasswordFile = filepath.Join(c.DataDir, "clickhouse-analyst-password")
 	}
 	if c.ConsentSecretFile == "" {
 		c.ConsentSecretFile = filepath.Join(c.DataDir, "consent-secret")
@@ -132,6 +159,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Anonymizer.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.DashboardK < 0 {
+		errs = append(errs, errors.New("dashboard k must not be negative"))
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("shutdown timeout must not be negative"))

@@ -3,7 +3,9 @@
 # if it is missing, builds the binaries, starts consentryd (which starts and
 # manages its own ClickHouse under ./consentry-data), sends a demo batch with
 # `consentry demo`, prints what landed, simulates a fleet of devices running
-# the SDK with `consentry fleet`, and shuts everything down.
+# the SDK with `consentry fleet`, and shuts everything down. Run from a
+# terminal, it keeps the collector up at the end so you can browse the crash
+# triage dashboard, until Ctrl-C (set CONSENTRY_DEMO_EXIT=1 not to wait).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,9 +15,10 @@ go build -o .bin/ ./cmd/consentryd ./cmd/consentry
 data=${CONSENTRY_DATA_DIR:-consentry-data}
 addr=${CONSENTRY_GRPC_ADDR:-127.0.0.1:4790}
 http_addr=${CONSENTRY_HTTP_ADDR:-127.0.0.1:4791}
+admin_addr=${CONSENTRY_ADMIN_ADDR:-127.0.0.1:4792}
 mkdir -p "$data"
 echo "== starting consentryd on $addr (data in $data, log in $data/consentryd.log)"
-.bin/consentryd --grpc-addr "$addr" --http-addr "$http_addr" --data-dir "$data" --log-format console >"$data/consentryd.log" 2>&1 &
+.bin/consentryd --grpc-addr "$addr" --http-addr "$http_addr" --admin-addr "$admin_addr" --data-dir "$data" --log-format console >"$data/consentryd.log" 2>&1 &
 pid=$!
 cleanup() {
   if kill -0 "$pid" 2>/dev/null; then
@@ -35,6 +38,14 @@ echo "== sending demo batches"
 .bin/consentry demo --addr "$addr" --data-dir "$data"
 echo "== simulating a fleet of devices running the SDK"
 .bin/consentry fleet --addr "$addr" --http-addr "$http_addr" --data-dir "$data" --devices "${CONSENTRY_FLEET_DEVICES:-40}"
+echo "== crash triage dashboard: http://$admin_addr/ (users and passwords: $data/dashboard-credentials)"
+ch_port=$(cut -d: -f2 "$data/clickhouse.addr")
+echo "== analysts (docs/analysts.md): clickhouse-client --port $ch_port --user analyst --password \"\$(cat $data/clickhouse-analyst-password)\""
+if [ -t 0 ] && [ -z "${CONSENTRY_DEMO_EXIT:-}" ]; then
+  echo "== the collector keeps running; press Ctrl-C to stop it"
+  trap 'echo; cleanup; exit 0' INT TERM
+  wait "$pid" || true
+fi
 echo "== stopping consentryd (graceful: flushes everything accepted)"
 cleanup
 trap - EXIT

@@ -54,6 +54,7 @@ func startRealCollector(t *testing.T) *realCollector {
 		cfg: collector.Config{
 			GRPCAddr:   "127.0.0.1:0",
 			HTTPAddr:   "127.0.0.1:0",
+			AdminAddr:  "127.0.0.1:0",
 			DataDir:    t.TempDir(),
 			ClickHouse: clickhouse.Config{Addr: shared.Addr(), Database: db},
 			AppRefresh: 100 * time.Millisecond,

@@ -77,6 +77,11 @@ It also serves consentry.v1.ConsentService on --grpc-addr and the same
 operations as HTTPS+JSON on --http-addr, where POST /v1/ingest takes the
 ingest batch as JSON or protobuf for apps that cannot use gRPC.
 
+On --admin-addr it serves the crash triage dashboard (docs/dashboard.md),
+for the users of --dashboard-credentials. A managed ClickHouse gets a
+read-only user "analyst" (docs/analysts.md) whose password is in
+--analyst-password-file.
+
 Secrets are read only from the environment or files:
   CONSENTRY_CLICKHOUSE_PASSWORD, or --clickhouse-password-file;
   CONSENTRY_CONSENT_SECRET, or --consent-secret-file.
@@ -87,6 +92,10 @@ Flags:
 	}
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:4790", "`host:port` the gRPC server listens on (port 0 picks a free port)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:4791", "`host:port` of the HTTP endpoints: POST /v1/ingest (JSON or protobuf batches) and the consent endpoints POST /v1/consent/grant, /revoke, /status")
+	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:4792", "`host:port` of the admin HTTP server: the crash triage dashboard (for staff; keep it off the public network)")
+	fs.StringVar(&c.DashboardCredentialsFile, "dashboard-credentials", "", "`file` of dashboard users, one user:password per line (passwords >= 12 characters); created with user admin and a random password if missing (default <data-dir>/dashboard-credentials)")
+	fs.IntVar(&c.DashboardK, "dashboard-k", 10, "dashboard breakdown cells and filter values with fewer than `k` distinct sessions are hidden")
+	fs.StringVar(&c.AnalystPasswordFile, "analyst-password-file", "", "`file` with the password of the managed ClickHouse's read-only user analyst, who may read the analysts' database only; created if missing (default <data-dir>/clickhouse-analyst-password)")
 	fs.StringVar(&o.corsOrigins, "cors-origins", "", "comma-separated web `origins` (scheme://host[:port]) allowed to call the consent endpoints from a browser")
 	fs.StringVar(&c.ConsentSecretFile, "consent-secret-file", "", "`file` with the server secret (>= 32 bytes, shared by all replicas) keying consent pseudonyms of erasable apps; created if missing (default <data-dir>/consent-secret; or set CONSENTRY_CONSENT_SECRET)")
 	fs.DurationVar(&c.RevocationRefresh, "revocation-refresh", 2*time.Second, "how often revocations are reloaded from ClickHouse")

@@ -29,7 +29,7 @@ func TestFleetEndToEnd(t *testing.T) {
 		t.Run(transport, func(t *testing.T) {
 			db := "consentry_fleet_" + transport
 			app, err := collector.New(context.Background(), collector.Config{
-				GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", DataDir: t.TempDir(),
+				GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", DataDir: t.TempDir(),
 				ClickHouse: clickhouse.Config{Addr: shared.Addr(), Database: db}, AppRefresh: 100 * time.Millisecond,
 			})
 			if err != nil {

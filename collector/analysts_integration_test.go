@@ -1,0 +1,228 @@
+package collector
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/consentry/consentry/chserver"
+	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/internal/seed"
+	"github.com/consentry/consentry/triage/triagetest"
+)
+
+// analystsDoc is the analysts' guide, relative to this package.
+const analystsDoc = "../docs/analysts.md"
+
+// docSQL returns the SQL blocks of the "Example queries" section of the
+// analysts' guide.
+func docSQL(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(analystsDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, examples, ok := strings.Cut(string(b), "\n## Example queries\n")
+	if !ok {
+		t.Fatal("docs/analysts.md has no Example queries section")
+	}
+	re := regexp.MustCompile("(?s)```sql\n(.*?)```")
+	var out []string
+	for _, m := range re.FindAllStringSubmatch(examples, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// docColumns returns, per table section ("### `table`") of the analysts'
+// guide, the columns its tables list; the event tables' common columns
+// are listed under "" too.
+func docColumns(t *testing.T) map[string][]string {
+	t.Helper()
+	f, err := os.Open(analystsDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	heading := regexp.MustCompile("^### `([a-z_]+)`")
+	row := regexp.MustCompile("^\\| `([a-z_]+)` \\|")
+	cols := make(map[string][]string)
+	section := ""
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if m := heading.FindStringSubmatch(line); m != nil {
+			section = m[1]
+			continue
+		}
+		if strings.HasPrefix(line, "### ") || strings.HasPrefix(line, "## ") {
+			section = ""
+		}
+		if m := row.FindStringSubmatch(line); m != nil {
+			cols[section] = append(cols[section], m[1])
+		}
+	}
+	return cols
+}
+
+// TestAnalystsIntegration runs the collector's local default, seeds it,
+// and checks, as the read-only analyst user it creates: every example
+// query of docs/analysts.md runs and returns rows; every table and column
+// analysts can see is described there; the user cannot write, and cannot
+// read the private database of the session salts.
+func TestAnalystsIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: needs ClickHouse")
+	}
+	if _, _, err := chserver.Available(""); err != nil {
+		t.Fatalf("clickhouse-server not found: run scripts/deps.sh: %v", err)
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	app, err := New(ctx, Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go app.Serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		app.Shutdown(ctx)
+	})
+
+	env, err := triagetest.Open(ctx, triagetest.Config{ClickHouse: clickhouse.Config{Addr: app.ClickHouseAddr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Client.Close()
+	bug, _ := seed.BugNamed(seed.BugSyncNullTitle)
+	if err := env.Store.SetStatus(ctx, clickhouse.CrashGroupStatus{AppID: triagetest.AppID, Fingerprint: bug.Fingerprint, State: clickhouse.StateResolved, ResolvedIn: "4.12.1", ChangedBy: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	rejects := "INSERT INTO consentry.rejects (minute, app_id, reason, events) SELECT toStartOfMinute(now()), 'com.example.notes', 'consent_revoked', 3"
+	if err := env.Client.Conn().Exec(ctx, rejects); err != nil {
+		t.Fatal(err)
+	}
+	// A salt exists, so reading it can be refused.
+	if _, err := env.Client.DailySalt(ctx, time.Now(), make([]byte, clickhouse.SaltSize)); err != nil {
+		t.Fatal(err)
+	}
+
+	password, err := os.ReadFile(filepath.Join(dir, "clickhouse-analyst-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	analyst, err := ch.Open(&ch.Options{
+		Addr: []string{app.ClickHouseAddr()},
+		Auth: ch.Auth{Username: AnalystUser, Password: strings.TrimSpace(string(password))},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer analyst.Close()
+
+	t.Run("examples", func(t *testing.T) {
+		queries := docSQL(t)
+		if len(queries) < 10 {
+			t.Fatalf("%d example queries, want at least 10", len(queries))
+		}
+		for i, q := range queries {
+			if n := countRows(t, analyst, q); n == 0 {
+				t.Errorf("example %d returns no rows:\n%s", i+1, q)
+			}
+		}
+	})
+
+	t.Run("every column described", func(t *testing.T) {
+		documented := docColumns(t)
+		var columns []struct {
+			Table string `ch:"table"`
+			Name  string `ch:"name"`
+		}
+		q := "SELECT table, name FROM system.columns WHERE database = 'consentry' AND table NOT LIKE '%_mv' ORDER BY table, name"
+		if err := analyst.Select(ctx, &columns, q); err != nil {
+			t.Fatal(err)
+		}
+		tables := make(map[string]bool)
+		for _, c := range columns {
+			tables[c.Table] = true
+			if !slices.Contains(documented[c.Table], c.Name) && !(slices.Contains(clickhouse.EventTables(), c.Table) && slices.Contains(documented[""], c.Name)) {
+				t.Errorf("%s.%s is not described in docs/analysts.md", c.Table, c.Name)
+			}
+		}
+		for table, cols := range documented {
+			if table == "" {
+				continue
+			}
+			if !tables[table] {
+				t.Errorf("docs/analysts.md describes a table %s that analysts do not see", table)
+			}
+			for _, c := range cols {
+				if !slices.ContainsFunc(columns, func(x struct {
+					Table string `ch:"table"`
+					Name  string `ch:"name"`
+				}) bool {
+					return x.Table == table && x.Name == c
+				}) {
+					t.Errorf("docs/analysts.md describes a column %s.%s that does not exist", table, c)
+				}
+			}
+		}
+	})
+
+	t.Run("read-only", func(t *testing.T) {
+		for _, stmt := range []string{
+			"INSERT INTO consentry.rejects (minute, app_id, reason, events) SELECT now(), 'x', 'y', 1",
+			"CREATE TABLE consentry.mine (x UInt8) ENGINE = Memory",
+			"ALTER TABLE consentry.crashes DELETE WHERE 1",
+			"DROP TABLE consentry.crash_group_status",
+			"TRUNCATE TABLE consentry.sessions",
+			"OPTIMIZE TABLE consentry.sessions FINAL",
+		} {
+			if err := analyst.Exec(ctx, stmt); err == nil {
+				t.Errorf("the analyst ran %s", stmt)
+			}
+		}
+		for _, q := range []string{
+			"SELECT count() FROM consentry_private.session_salts",
+			"SELECT count() FROM default.nothing",
+		} {
+			var n uint64
+			if err := analyst.QueryRow(ctx, q).Scan(&n); err == nil {
+				t.Errorf("the analyst ran %s", q)
+			}
+		}
+		// The rows are all still there.
+		if n := countRows(t, env.Client.Conn(), "SELECT * FROM consentry_private.session_salts"); n == 0 {
+			t.Error("the salts are gone")
+		}
+	})
+}
+
+// countRows runs q and counts its rows.
+func countRows(t *testing.T, conn driver.Conn, q string) int {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), q)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, q)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(fmt.Errorf("%w\n%s", err, q))
+	}
+	return n
+}
