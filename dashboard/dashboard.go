@@ -23,6 +23,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -341,7 +342,7 @@ func (h *Handler) group(w http.ResponseWriter, r *http.Request) {
 	}
 	if opts != nil {
 		for _, v := range opts.AppVersions {
-			if !contains(gp.FixVersions, v) {
+			if !slices.Contains(gp.FixVersions, v) {
 				gp.FixVersions = append(gp.FixVersions, v)
 			}
 		}
@@ -349,15 +350,6 @@ func (h *Handler) group(w http.ResponseWriter, r *http.Request) {
 	p.Title = d.ExceptionType
 	p.Data = gp
 	h.render(w, r, http.StatusOK, "group", p, start)
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func (h *Handler) setStatus(w http.ResponseWriter, r *http.Request) {

@@ -1,7 +1,6 @@
 package dashboard_test
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -17,7 +16,6 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/consentry/consentry/chserver"
-	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/dashboard"
 	"github.com/consentry/consentry/fingerprint"
 	"github.com/consentry/consentry/internal/browser"
@@ -58,18 +56,7 @@ type site struct {
 // newSite seeds a database named db and serves a dashboard over it.
 func newSite(tb testing.TB, db string) *site {
 	tb.Helper()
-	chtest.Require(tb, shared)
-	conn := chtest.Conn(tb, shared)
-	for _, d := range []string{db, db + "_private"} {
-		if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+d); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	env, err := triagetest.Open(context.Background(), triagetest.Config{ClickHouse: clickhouse.Config{Addr: shared.Addr(), Database: db}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { env.Client.Close() })
+	env := triagetest.Fresh(tb, shared, db)
 	h, err := dashboard.New(dashboard.Config{Store: env.Store, Credentials: map[string]string{user: password}, Logger: zaptest.NewLogger(tb)})
 	if err != nil {
 		tb.Fatal(err)

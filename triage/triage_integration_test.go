@@ -39,22 +39,7 @@ func TestMain(m *testing.M) {
 // seeded returns a freshly seeded database named for the test.
 func seeded(t *testing.T) *triagetest.Env {
 	t.Helper()
-	chtest.Require(t, shared)
-	db := "t_" + strings.ToLower(strings.NewReplacer("/", "_", "-", "_").Replace(t.Name()))
-	conn := chtest.Conn(t, shared)
-	for _, d := range []string{db, db + "_private"} {
-		if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+d); err != nil {
-			t.Fatal(err)
-		}
-	}
-	env, err := triagetest.Open(context.Background(), triagetest.Config{
-		ClickHouse: clickhouse.Config{Addr: shared.Addr(), Database: db},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.Client.Close() })
-	return env
+	return triagetest.Fresh(t, shared, "t_"+strings.ToLower(strings.NewReplacer("/", "_", "-", "_").Replace(t.Name())))
 }
 
 // byName maps the catalogue's bugs to the groups listed.

@@ -6,11 +6,14 @@ package triagetest
 import (
 	"context"
 	"fmt"
+	"testing"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/consentry/consentry/chserver"
 	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/seed"
 	"github.com/consentry/consentry/pipeline"
 	"github.com/consentry/consentry/triage"
@@ -82,4 +85,24 @@ func Open(ctx context.Context, cfg Config) (*Env, error) {
 		return nil, err
 	}
 	return &Env{Client: c, Store: store, Now: now, Rows: rows}, nil
+}
+
+// Fresh drops and seeds the database db (and its private database) on the
+// test server srv, and closes the Env's client when tb ends. It skips or
+// fails tb as chtest.Require does when there is no server.
+func Fresh(tb testing.TB, srv *chserver.Server, db string) *Env {
+	tb.Helper()
+	chtest.Require(tb, srv)
+	conn := chtest.Conn(tb, srv)
+	for _, d := range []string{db, db + "_private"} {
+		if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+d); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	env, err := Open(context.Background(), Config{ClickHouse: clickhouse.Config{Addr: srv.Addr(), Database: db}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { env.Client.Close() })
+	return env
 }
