@@ -227,9 +227,6 @@ type Group struct {
 	Escalating bool
 }
 
-// ID returns the group's fingerprint as 16 hex digits, as URLs name it.
-func (g *Group) ID() string { return fingerprint.Hex(g.Fingerprint) }
-
 // groupRow is a row of the group list query.
 type groupRow struct {
 	Fingerprint   uint64    `ch:"fingerprint"`
