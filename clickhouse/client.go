@@ -24,6 +24,7 @@ import (
 	"net"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -52,10 +53,11 @@ const (
 // Client stores rows in one ClickHouse database. It is safe for concurrent
 // use.
 type Client struct {
-	conn    driver.Conn
-	dialect Dialect
-	schema  *schema
-	logger  *zap.Logger
+	conn     driver.Conn
+	dialect  Dialect
+	schema   *schema
+	logger   *zap.Logger
+	onInsert func(rows int, took time.Duration, err error)
 }
 
 // Open connects to the server cfg names, checks it answers, detects its
@@ -117,7 +119,7 @@ func newClient(ctx context.Context, conn driver.Conn, cfg Config, logger *zap.Lo
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{conn: conn, dialect: d, schema: newSchema(cfg.Schema), logger: logger}
+	c := &Client{conn: conn, dialect: d, schema: newSchema(cfg.Schema), logger: logger, onInsert: cfg.OnInsert}
 	o := c.schema.opts
 	if err := c.execDDL(ctx, fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s%s", o.Database, onCluster(o))); err != nil {
 		return nil, classify("create database "+o.Database, err)
@@ -171,20 +173,63 @@ func (c *Client) Insert(ctx context.Context, rows *pipeline.Rows) error {
 	return err
 }
 
+// InsertDedup is Insert with a deduplication token: on servers that take
+// tokens (Dialect.DedupTokens), repeating an insert of the same rows with
+// the same token, in whole or in part, stores each table's rows once. On
+// older servers the token is ignored, and repeated rows are merged away
+// by event id in the background (count with FINAL or uniqExact(event_id)).
+func (c *Client) InsertDedup(ctx context.Context, rows *pipeline.Rows, token string) error {
+	_, err := c.insertToken(ctx, rows, allTables, token)
+	return err
+}
+
 // insert stores rows of the tables in todo and returns the tables that
 // failed, so a retry repeats only those.
 func (c *Client) insert(ctx context.Context, rows *pipeline.Rows, todo tableSet) (tableSet, error) {
+	return c.insertToken(ctx, rows, todo, "")
+}
+
+// insertToken is insert with a deduplication token, if not "", which is
+// suffixed with each table's name.
+func (c *Client) insertToken(ctx context.Context, rows *pipeline.Rows, todo tableSet, token string) (_ tableSet, err error) {
+	if c.onInsert != nil {
+		start := time.Now()
+		defer func() { c.onInsert(rows.Len(), time.Since(start), err) }()
+	}
+	if token != "" && c.dialect.DedupTokens() {
+		base := ctx
+		ctxFor := func(table string) context.Context {
+			return clickhouse.Context(base, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": token + ":" + table}))
+		}
+		return c.insertTables(rows, todo, ctxFor)
+	}
+	return c.insertTables(rows, todo, func(string) context.Context { return ctx })
+}
+
+// insertTables stores rows of the tables in todo, each under the context
+// ctxFor returns for its name.
+func (c *Client) insertTables(rows *pipeline.Rows, todo tableSet, ctxFor func(table string) context.Context) (tableSet, error) {
 	s := c.schema
 	jobs := []struct {
 		set  tableSet
 		rows int
 		run  func() error
 	}{
-		{setSessions, len(rows.Sessions), func() error { return insertRows(ctx, c.conn, s.sessions, rows.Sessions) }},
-		{setGestures, len(rows.Gestures), func() error { return insertRows(ctx, c.conn, s.gestures, rows.Gestures) }},
-		{setCrashes, len(rows.Crashes), func() error { return insertRows(ctx, c.conn, s.crashes, rows.Crashes) }},
-		{setCustoms, len(rows.Customs), func() error { return insertRows(ctx, c.conn, s.customs, rows.Customs) }},
-		{setDiagnostics, len(rows.Diagnostics), func() error { return insertRows(ctx, c.conn, s.diagnostics, rows.Diagnostics) }},
+		{setSessions, len(rows.Sessions), func() error {
+			return insertRows(ctxFor(TableSessions), c.conn, s.sessions, rows.Sessions)
+		}},
+		{setGestures, len(rows.Gestures), func() error {
+			return insertRows(ctxFor(TableGestures), c.conn, s.gestures, rows.Gestures)
+		}},
+		{setCrashes, len(rows.Crashes), func() error {
+			return insertRows(ctxFor(TableCrashes), c.conn, s.crashes, rows.Crashes)
+		}},
+		{setCustoms, len(rows.Customs), func() error {
+			return insertRows(ctxFor(TableCustomEvents), c.conn, s.customs, rows.Customs)
+		}},
+		{setDiagnostics, len(rows.Diagnostics), func() error {
+			return insertRows(ctxFor(TableDiagnostics), c.conn, s.diagnostics, rows.Diagnostics)
+		}},
 	}
 	var (
 		wg     sync.WaitGroup

@@ -102,6 +102,9 @@ type Config struct {
 	Compression string
 	// Schema describes the tables; its Database defaults to Database.
 	Schema SchemaOptions
+	// OnInsert, if set, is told about every Insert: the rows, how long it
+	// took and its error, for metrics. It must be quick.
+	OnInsert func(rows int, took time.Duration, err error)
 }
 
 // DatabaseName returns the database c's client uses: the analysts'

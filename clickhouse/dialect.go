@@ -64,6 +64,13 @@ func ParseVersion(v string) (Dialect, error) {
 	}, nil
 }
 
+// DedupTokens reports whether the server takes insert deduplication
+// tokens (insert_deduplication_token, 22.2 and newer): an insert repeated
+// with the same token is stored once.
+func (d Dialect) DedupTokens() bool {
+	return d.Major > 22 || d.Major == 22 && d.Minor >= 2
+}
+
 // String returns the version and the schema flavour, e.g. "18.16.1 (legacy)".
 func (d Dialect) String() string {
 	if d.Modern {

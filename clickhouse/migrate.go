@@ -121,6 +121,21 @@ func Migrations() []Migration {
 				return append(stmts, s.crashStatus.def.create(d, s.opts)...)
 			},
 		},
+		{
+			Version: 9,
+			Name:    "event tables remember recent inserts, so a repeated one (same deduplication token) is stored once",
+			Statements: func(d Dialect, o SchemaOptions) []string {
+				s := newSchema(o)
+				if !d.Modern || s.opts.Cluster != "" {
+					return nil // 18.16 has no such setting; replicated tables deduplicate already.
+				}
+				var stmts []string
+				for _, t := range s.eventTables() {
+					stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s.%s MODIFY SETTING non_replicated_deduplication_window = %d", t.database, t.name, t.dedupWindow))
+				}
+				return stmts
+			},
+		},
 	}
 }
 

@@ -101,6 +101,11 @@ type tableDef struct {
 	// indexGranularity, if not 0, is the rows per mark of the primary
 	// index, for tables read in small key ranges; default 8192.
 	indexGranularity int
+	// dedupWindow, if not 0, is how many recent inserts a table on a
+	// modern, unclustered server remembers to drop a repeated one
+	// (non_replicated_deduplication_window; replicated tables always
+	// deduplicate).
+	dedupWindow int
 }
 
 // storage returns the name of the table that holds t's data: t.name, or
@@ -152,6 +157,9 @@ func (t *tableDef) create(d Dialect, o SchemaOptions) []string {
 	}
 	if t.indexGranularity != 0 {
 		settings = append(settings, fmt.Sprintf("index_granularity = %d", t.indexGranularity))
+	}
+	if d.Modern && o.Cluster == "" && t.dedupWindow != 0 {
+		settings = append(settings, fmt.Sprintf("non_replicated_deduplication_window = %d", t.dedupWindow))
 	}
 	if len(settings) > 0 {
 		fmt.Fprintf(&b, "SETTINGS %s\n", strings.Join(settings, ", "))
@@ -381,6 +389,10 @@ const columnConsentKey = "consent_key"
 // columnFingerprint is the crashes table's crash group key.
 const columnFingerprint = "fingerprint"
 
+// eventDedupWindow is the number of recent inserts an event table
+// remembers on modern servers, to store a repeated one once.
+const eventDedupWindow = 10000
+
 // eventTable returns the description of an event table whose rows are
 // merged on (app_id, event_date, keys..., event_id).
 func eventTable(name, comment string, keys ...string) *tableDef {
@@ -396,6 +408,8 @@ func eventTable(name, comment string, keys ...string) *tableDef {
 		orderBy:    append(primary[:len(primary):len(primary)], "event_id"),
 		retention:  DefaultEventRetentionDays,
 		shardKey:   "sipHash64(toString(event_id))",
+		// The spool repeats an insert, with its token, after a crash.
+		dedupWindow: eventDedupWindow,
 	}
 }
 

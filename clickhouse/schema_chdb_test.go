@@ -62,6 +62,14 @@ func TestSchemaOnChDB(t *testing.T) {
 		ch.runReadmeQueries("consentry")
 		ch.runToolQueries("consentry")
 		ch.runStoreQueries(modern, "consentry")
+		// An insert repeated with its deduplication token (as the spool
+		// repeats one after a crash) is stored once.
+		for range 2 {
+			ch.exec("INSERT INTO consentry.sessions (app_id, event_date, event_time, event_id, phase) SETTINGS insert_deduplication_token = 'spool:1:2:sessions' SELECT 'dedup', today(), now(), toUUID('00000000-0000-0000-0000-000000000001'), 'start'")
+		}
+		if got := ch.rows("SELECT count() FROM consentry.sessions WHERE app_id = 'dedup'"); got[0][0] != "1" {
+			t.Errorf("a repeated insert with the same token stored %s rows, want 1", got[0][0])
+		}
 	})
 	t.Run("legacy", func(t *testing.T) {
 		ch.t = t

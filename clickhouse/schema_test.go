@@ -293,7 +293,11 @@ func TestModernDDL(t *testing.T) {
 	}
 	for name, want := range ttl {
 		tail := tables["consentry."+name].tail
-		if !strings.Contains(tail, want+"\nSETTINGS ttl_only_drop_parts = 1\nCOMMENT '") {
+		settings := "ttl_only_drop_parts = 1"
+		if slices.Contains(EventTables(), name) {
+			settings += ", non_replicated_deduplication_window = 10000"
+		}
+		if !strings.Contains(tail, want+"\nSETTINGS "+settings+"\nCOMMENT '") {
 			t.Errorf("%s: want %q, a setting and a table comment:\n%s", name, want, tail)
 		}
 	}
