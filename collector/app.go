@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"math"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +32,7 @@ import (
 	"github.com/consentry/consentry/dashboard"
 	"github.com/consentry/consentry/geo"
 	"github.com/consentry/consentry/limits"
+	"github.com/consentry/consentry/metrics"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"github.com/consentry/consentry/triage"
@@ -61,6 +64,7 @@ type App struct {
 	httpLis  net.Listener
 	admin    *http.Server
 	adminLis net.Listener
+	metrics  *metrics.Metrics
 
 	// bgCancel stops the background loops (revocation and app refresh,
 	// erasure resweeps); bg waits for them.
@@ -80,7 +84,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	a := &App{cfg: cfg, log: cfg.Logger}
+	a := &App{cfg: cfg, log: cfg.Logger, metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			a.closeStorage(context.WithoutCancel(ctx))
@@ -150,6 +154,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 // and starts the writer and the rejects counter.
 func (a *App) openStorage(ctx context.Context) error {
 	chCfg := a.cfg.ClickHouse
+	chCfg.OnInsert = a.metrics.Inserted
 	if chCfg.Addr == "" {
 		analystPassword, err := loadAnalystPassword(a.cfg.AnalystPasswordFile)
 		if err != nil {
@@ -419,6 +424,7 @@ func (a *App) newService() (*Service, error) {
 	return NewService(ServiceConfig{
 		Stages:      []pipeline.Stage{lim, con, val, anon},
 		Sink:        a.writer,
+		Metrics:     a.metrics,
 		Rejects:     a.rejects,
 		MaxDeadline: lim.Config().MaxDeadline,
 		Logger:      a.log.Named("ingest"),
@@ -442,10 +448,39 @@ func (a *App) startAdmin() error {
 	if a.adminLis, err = net.Listen("tcp", a.cfg.AdminAddr); err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.AdminAddr, err)
 	}
-	a.admin = &http.Server{Handler: dash, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	a.registerGauges()
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metrics.Handler())
+	if a.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	mux.Handle("/", dash)
+	a.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		ErrorLog: zap.NewStdLog(a.log.Named("admin-http"))}
 	return nil
 }
+
+// registerGauges exposes the state of the writer and the revocations as
+// metrics.
+func (a *App) registerGauges() {
+	a.metrics.Gauge("writer_pending_rows", "Rows accepted but not yet stored in ClickHouse by the writer; ingest is refused (overloaded) beyond --writer-max-pending-rows.",
+		func() float64 { return float64(a.writer.Stats().PendingRows) })
+	a.metrics.Gauge("revocations_refresh_age_seconds", "Seconds since the last successful revocation refresh began; ingest is refused beyond --revocation-bound.",
+		func() float64 {
+			last, ok := a.revs.LastRefresh()
+			if !ok {
+				return math.Inf(1)
+			}
+			return time.Since(last).Seconds()
+		})
+}
+
+// Metrics returns the collector's metrics.
+func (a *App) Metrics() *metrics.Metrics { return a.metrics }
 
 // Addr returns the gRPC listener's address.
 func (a *App) Addr() string { return a.lis.Addr().String() }

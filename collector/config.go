@@ -30,7 +30,8 @@ type Config struct {
 	// port. Default "127.0.0.1:4791".
 	HTTPAddr string
 	// AdminAddr is the address of the admin HTTP server, which serves the
-	// crash triage dashboard; port 0 picks a free port. It is meant for
+	// crash triage dashboard and Prometheus metrics (/metrics); port 0
+	// picks a free port. It is meant for
 	// staff, not devices: keep it off the public network. Default
 	// "127.0.0.1:4792".
 	AdminAddr string
@@ -38,6 +39,10 @@ type Config struct {
 	// user:password per line; created with a user "admin" and a random
 	// password if missing. Default DataDir/dashboard-credentials.
 	DashboardCredentialsFile string
+	// Pprof serves Go's profiling endpoints under /debug/pprof/ on the
+	// admin port. Off by default: profiles show code paths, not payloads,
+	// but cost CPU while they run.
+	Pprof bool
 	// DashboardK is the fewest distinct sessions a dashboard breakdown
 	// cell or filter value needs to be shown. Default 10.
 	DashboardK int

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/consentry/consentry/pipeline"
+	"github.com/consentry/consentry/metrics"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"github.com/consentry/consentry/validate"
 )
@@ -42,6 +43,8 @@ type ServiceConfig struct {
 	MaxDeadline time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Metrics counts events and times requests; nil records nothing.
+	Metrics *metrics.Metrics
 	// Logger logs; nil means no logging.
 	Logger *zap.Logger
 }
@@ -72,7 +75,10 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 
 // Ingest runs req through the pipeline and returns once every accepted
 // event is durable.
-func (s *Service) Ingest(ctx context.Context, req *consentryv1.IngestRequest) (*consentryv1.IngestResponse, error) {
+func (s *Service) Ingest(ctx context.Context, req *consentryv1.IngestRequest) (_ *consentryv1.IngestResponse, err error) {
+	start := time.Now()
+	s.cfg.Metrics.Received(len(req.GetEvents()))
+	defer func() { s.cfg.Metrics.Ingested(time.Since(start), err == nil) }()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.MaxDeadline)
 	defer cancel()
 	if malformed(req) {
@@ -131,12 +137,20 @@ func (s *Service) response(b *pipeline.Batch) *consentryv1.IngestResponse {
 	return resp
 }
 
-// countDrops records the response's drops in the rejects table.
+// countDrops records the response's drops in the rejects table, and the
+// accepted and dropped events in the metrics.
 func (s *Service) countDrops(b *pipeline.Batch, resp *consentryv1.IngestResponse) {
 	app := rejectApp(b)
+	var drops map[string]int
 	for _, d := range resp.GetDrops() {
-		s.cfg.Rejects.CountRejects(app, pipeline.DropReason(d.GetReason()), int(d.GetCount()))
+		reason := pipeline.DropReason(d.GetReason())
+		s.cfg.Rejects.CountRejects(app, reason, int(d.GetCount()))
+		if drops == nil {
+			drops = make(map[string]int)
+		}
+		drops[string(reason)] += int(d.GetCount())
 	}
+	s.cfg.Metrics.Accepted(int(resp.GetAccepted()), drops)
 }
 
 // refuse records a batch refused as a whole.
@@ -148,6 +162,7 @@ func (s *Service) refuse(req *consentryv1.IngestRequest, err error) {
 		n = 1 // count the refused request even when it held no events.
 	}
 	s.cfg.Rejects.CountRejects(app, c.reject, n)
+	s.cfg.Metrics.Rejected(string(c.reject), len(req.GetEvents()))
 	lvl := zap.InfoLevel
 	if c.reject == pipeline.ReasonStorageUnavailable {
 		lvl = zap.WarnLevel

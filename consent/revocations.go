@@ -185,6 +185,10 @@ func (r *Revocations) Fresh(now time.Time) bool {
 	return ok && now.Sub(last) <= r.cfg.Bound
 }
 
+// LastRefresh returns when the last successful refresh started, and false
+// before the first one.
+func (r *Revocations) LastRefresh() (time.Time, bool) { return r.poller.lastSuccess() }
+
 // Bound returns the propagation bound.
 func (r *Revocations) Bound() time.Duration { return r.cfg.Bound }
 

@@ -92,7 +92,8 @@ Flags:
 	}
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:4790", "`host:port` the gRPC server listens on (port 0 picks a free port)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:4791", "`host:port` of the HTTP endpoints: POST /v1/ingest (JSON or protobuf batches) and the consent endpoints POST /v1/consent/grant, /revoke, /status")
-	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:4792", "`host:port` of the admin HTTP server: the crash triage dashboard (for staff; keep it off the public network)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:4792", "`host:port` of the admin HTTP server: the crash triage dashboard and Prometheus metrics at /metrics (for staff; keep it off the public network)")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's profiling endpoints under /debug/pprof/ on --admin-addr")
 	fs.StringVar(&c.DashboardCredentialsFile, "dashboard-credentials", "", "`file` of dashboard users, one user:password per line (passwords >= 12 characters); created with user admin and a random password if missing (default <data-dir>/dashboard-credentials)")
 	fs.IntVar(&c.DashboardK, "dashboard-k", 10, "dashboard breakdown cells and filter values with fewer than `k` distinct sessions are hidden")
 	fs.StringVar(&c.AnalystPasswordFile, "analyst-password-file", "", "`file` with the password of the managed ClickHouse's read-only user analyst, who may read the analysts' database only; created if missing (default <data-dir>/clickhouse-analyst-password)")

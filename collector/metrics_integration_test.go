@@ -1,0 +1,92 @@
+package collector
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/consentry/consentry/internal/eventgen"
+	"github.com/consentry/consentry/pipeline"
+)
+
+// scrape fetches the admin port's /metrics and returns each sample line's
+// value by its name and labels.
+func scrape(t *testing.T, h *harness) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + h.app.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics: %d", resp.StatusCode)
+	}
+	out := make(map[string]float64)
+	for _, m := range regexp.MustCompile(`(?m)^(consentry_[^ ]+) ([^ \n]+)$`).FindAllStringSubmatch(string(b), -1) {
+		v, err := strconv.ParseFloat(m[2], 64)
+		if err == nil {
+			out[m[1]] = v
+		}
+	}
+	return out
+}
+
+// TestMetricsIntegration sends a stored batch, a batch without consent and
+// a refused batch, then checks the admin port's metrics count them.
+func TestMetricsIntegration(t *testing.T) {
+	h := newHarness(t, server(t), func(c *Config) { c.Limits.MaxEvents = 50 })
+	ctx := context.Background()
+	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation), Seed: 3})
+
+	if _, err := h.client.Ingest(ctx, gen.Batch(20, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	noConsent := gen.Batch(10, time.Now())
+	noConsent.ConsentToken = ""
+	if _, err := h.client.Ingest(ctx, noConsent); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.client.Ingest(ctx, gen.Batch(60, time.Now())); err == nil {
+		t.Fatal("a batch over the limit was accepted")
+	}
+
+	m := scrape(t, h)
+	for name, want := range map[string]float64{
+		"consentry_events_received_total":                            90,
+		"consentry_events_accepted_total":                            20,
+		`consentry_events_dropped_total{reason="consent_missing"}`:   10,
+		`consentry_events_rejected_total{reason="batch_too_large"}`:  60,
+		`consentry_ingest_duration_seconds_count{outcome="ok"}`:      2,
+		`consentry_ingest_duration_seconds_count{outcome="refused"}`: 1,
+	} {
+		if got, ok := m[name]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	if m["consentry_clickhouse_insert_duration_seconds_count"] < 1 || m["consentry_clickhouse_insert_rows_sum"] < 20 {
+		t.Errorf("insert metrics: %v inserts, %v rows", m["consentry_clickhouse_insert_duration_seconds_count"], m["consentry_clickhouse_insert_rows_sum"])
+	}
+	if age, ok := m["consentry_revocations_refresh_age_seconds"]; !ok || age < 0 || age > 10 {
+		t.Errorf("revocation refresh age %v (present %v)", age, ok)
+	}
+	if _, ok := m["consentry_writer_pending_rows"]; !ok {
+		t.Error("no writer_pending_rows")
+	}
+	if _, ok := m["go_goroutines"]; ok {
+		t.Error("the pattern should only match consentry_ metrics")
+	}
+	// pprof is off by default; the dashboard answers the rest.
+	resp, err := http.Get("http://" + h.app.AdminAddr() + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 200 {
+		t.Error("pprof is served without --pprof")
+	}
+}
