@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	_ "google.golang.org/grpc/encoding/gzip" // SDKs may compress requests.
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -31,9 +33,11 @@ import (
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/dashboard"
 	"github.com/consentry/consentry/geo"
+	"github.com/consentry/consentry/internal/tlsconfig"
 	"github.com/consentry/consentry/limits"
 	"github.com/consentry/consentry/metrics"
 	"github.com/consentry/consentry/pipeline"
+	"github.com/consentry/consentry/ratelimit"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"github.com/consentry/consentry/triage"
 	"github.com/consentry/consentry/validate"
@@ -135,10 +139,22 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	mux.Handle("/", handler) // the consent endpoints, and JSON 404s
 	a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		ErrorLog: zap.NewStdLog(a.log.Named("http"))}
-	a.grpc = grpc.NewServer(
+	ingestTLS, adminTLS, err := a.loadTLS()
+	if err != nil {
+		a.lis.Close()
+		a.httpLis.Close()
+		a.adminLis.Close()
+		return nil, err
+	}
+	a.http.TLSConfig, a.admin.TLSConfig = ingestTLS, adminTLS
+	opts := []grpc.ServerOption{
 		grpc.ForceServerCodecV2(newCodec()),
 		grpc.MaxRecvMsgSize(lim.MaxMessageBytes),
-	)
+	}
+	if ingestTLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(ingestTLS)))
+	}
+	a.grpc = grpc.NewServer(opts...)
 	consentryv1.RegisterIngestServiceServer(a.grpc, svc)
 	consentryv1.RegisterConsentServiceServer(a.grpc, a.consent)
 	a.health = health.NewServer()
@@ -408,6 +424,20 @@ func (a *App) newService() (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	stages := []pipeline.Stage{lim, con}
+	if rl := a.cfg.RateLimit; rl.EventsPerSecond > 0 || len(rl.Overrides) > 0 {
+		if rl.MaxBatchEvents == 0 {
+			rl.MaxBatchEvents = lim.Config().MaxEvents
+		}
+		if rl.Now == nil {
+			rl.Now = time.Now
+		}
+		l, err := ratelimit.New(rl)
+		if err != nil {
+			return nil, err
+		}
+		stages = append(stages, l)
+	}
 	val, err := validate.New(a.cfg.Validation)
 	if err != nil {
 		return nil, err
@@ -422,7 +452,7 @@ func (a *App) newService() (*Service, error) {
 		return nil, err
 	}
 	return NewService(ServiceConfig{
-		Stages:      []pipeline.Stage{lim, con, val, anon},
+		Stages:      append(stages, val, anon),
 		Sink:        a.writer,
 		Metrics:     a.metrics,
 		Rejects:     a.rejects,
@@ -462,6 +492,27 @@ func (a *App) startAdmin() error {
 	a.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		ErrorLog: zap.NewStdLog(a.log.Named("admin-http"))}
 	return nil
+}
+
+// loadTLS returns the TLS configurations of the ingest servers (gRPC and
+// HTTP, with client certificates if configured) and of the admin server,
+// or nil ones without TLS.
+func (a *App) loadTLS() (ingest, admin *tls.Config, err error) {
+	c := a.cfg.TLS
+	if c.CertFile == "" {
+		return nil, nil, nil
+	}
+	c.Logger = a.log.Named("tls")
+	in, err := tlsconfig.Load(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.ClientCAFile = ""
+	ad, err := tlsconfig.Load(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return in.TLSConfig(), ad.TLSConfig(), nil
 }
 
 // registerGauges exposes the state of the writer and the revocations as
@@ -518,7 +569,11 @@ func (a *App) Serve() error {
 		lis  net.Listener
 	}{{"http", a.http, a.httpLis}, {"admin", a.admin, a.adminLis}} {
 		go func() {
-			if err := s.srv.Serve(s.lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			serve := func() error { return s.srv.Serve(s.lis) }
+			if s.srv.TLSConfig != nil {
+				serve = func() error { return s.srv.ServeTLS(s.lis, "", "") }
+			}
+			if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("serve %s: %w", s.name, err)
 				return
 			}

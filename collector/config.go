@@ -14,7 +14,9 @@ import (
 
 	"github.com/consentry/consentry/anonymizer"
 	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/internal/tlsconfig"
 	"github.com/consentry/consentry/limits"
+	"github.com/consentry/consentry/ratelimit"
 	"github.com/consentry/consentry/validate"
 )
 
@@ -102,6 +104,15 @@ type Config struct {
 	// GeoIPIncludeNonPublic looks up private and loopback addresses too,
 	// for databases that map an organization's own networks (and tests).
 	GeoIPIncludeNonPublic bool
+	// TLS, if its CertFile is set, serves gRPC, HTTP and the admin port
+	// over TLS from certificate files, reloaded when they change. A
+	// ClientCAFile requires client certificates (mutual TLS) on gRPC and
+	// HTTP; the admin port takes TLS without client certificates.
+	TLS tlsconfig.Config
+	// RateLimit limits each app's events per second (after its consent
+	// token is verified, so nobody can spend another app's budget);
+	// unlimited by default.
+	RateLimit ratelimit.Config
 	// Limits, Validation and Anonymizer configure the stages. The
 	// collector sets Anonymizer's Salts (shared through ClickHouse), IPs,
 	// Coordinates and Regions itself.
@@ -164,6 +175,14 @@ func (c Config) Validate() error {
 	}
 	if err := c.Anonymizer.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if err := c.RateLimit.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.TLS.CertFile != "" || c.TLS.KeyFile != "" || c.TLS.ClientCAFile != "" {
+		if err := c.TLS.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.DashboardK < 0 {
 		errs = append(errs, errors.New("dashboard k must not be negative"))

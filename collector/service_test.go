@@ -18,6 +18,7 @@ import (
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/limits"
 	"github.com/consentry/consentry/pipeline"
+	"github.com/consentry/consentry/ratelimit"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"github.com/consentry/consentry/validate"
 )
@@ -155,6 +156,8 @@ func TestIngestStatuses(t *testing.T) {
 		{"shutting down", nil, pipeline.ErrClosed, codes.Unavailable, ReasonShuttingDown, true},
 		{"deadline", nil, context.DeadlineExceeded, codes.DeadlineExceeded, "", false},
 		{"unexpected", nil, errors.New("boom"), codes.Internal, "", false},
+		{"rate limited", nil, rateLimited(t, 5), codes.ResourceExhausted, ReasonRateLimited, true},
+		{"batch over the rate limit's burst", nil, rateLimited(t, 50), codes.ResourceExhausted, ReasonBatchTooLarge, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,6 +190,24 @@ func TestIngestStatuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rateLimited returns the error a limiter of 10 events/s with a burst of
+// 10 gives a batch of n events after a batch of 10.
+func rateLimited(t *testing.T, n int) error {
+	t.Helper()
+	l, err := ratelimit.New(ratelimit.Config{EventsPerSecond: 10, Burst: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Allow("com.example.app", 10); err != nil {
+		t.Fatal(err)
+	}
+	err = l.Allow("com.example.app", n)
+	if err == nil {
+		t.Fatal("the limiter let the batch through")
+	}
+	return err
 }
 
 func TestMalformedRequest(t *testing.T) {

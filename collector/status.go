@@ -11,6 +11,7 @@ import (
 	"github.com/consentry/consentry/internal/grpcerr"
 	"github.com/consentry/consentry/limits"
 	"github.com/consentry/consentry/pipeline"
+	"github.com/consentry/consentry/ratelimit"
 	"github.com/consentry/consentry/validate"
 )
 
@@ -29,6 +30,7 @@ const (
 	ReasonStorageUnavailable = "STORAGE_UNAVAILABLE"
 	ReasonShuttingDown       = "SHUTTING_DOWN"
 	ReasonRevocationsStale   = "REVOCATIONS_STALE"
+	ReasonRateLimited        = "RATE_LIMITED"
 )
 
 // errMalformed is returned for a request that could not be decoded.
@@ -38,45 +40,54 @@ var errMalformed = errors.New("request could not be decoded as a consentry.v1.In
 const retryDelay = time.Second
 
 // classification is how one error is reported: the gRPC code, the
-// ErrorInfo reason, whether a retry delay is suggested, and the reason
-// counted in the rejects table.
+// ErrorInfo reason, the retry delay suggested (0 for none: the client must
+// not resend as is), and the reason counted in the rejects table.
 type classification struct {
 	code   codes.Code
 	reason string
-	retry  bool
+	delay  time.Duration
 	reject pipeline.Reason
 }
+
+// retryAfter is implemented by errors that know when to retry, such as
+// ratelimit's.
+type retryAfter interface{ RetryAfter() time.Duration }
 
 // classify maps an error from a stage or the sink to how it is reported.
 // This is the one place errors become statuses.
 func classify(err error) classification {
+	var ra retryAfter
 	switch {
+	case errors.Is(err, ratelimit.ErrRateLimited) && errors.As(err, &ra):
+		return classification{codes.ResourceExhausted, ReasonRateLimited, ra.RetryAfter(), pipeline.ReasonRateLimited}
+	case errors.Is(err, ratelimit.ErrExceedsBurst):
+		return classification{codes.ResourceExhausted, ReasonBatchTooLarge, 0, pipeline.ReasonBatchTooLarge}
 	case errors.Is(err, errMalformed):
-		return classification{codes.InvalidArgument, ReasonBatchMalformed, false, pipeline.ReasonBatchMalformed}
+		return classification{codes.InvalidArgument, ReasonBatchMalformed, 0, pipeline.ReasonBatchMalformed}
 	case errors.Is(err, limits.ErrBatchTooLarge), errors.Is(err, errBodyTooLarge):
-		return classification{codes.ResourceExhausted, ReasonBatchTooLarge, false, pipeline.ReasonBatchTooLarge}
+		return classification{codes.ResourceExhausted, ReasonBatchTooLarge, 0, pipeline.ReasonBatchTooLarge}
 	case errors.Is(err, limits.ErrFieldTooLarge):
-		return classification{codes.InvalidArgument, ReasonFieldTooLarge, false, pipeline.ReasonBatchTooLarge}
+		return classification{codes.InvalidArgument, ReasonFieldTooLarge, 0, pipeline.ReasonBatchTooLarge}
 	case errors.Is(err, validate.ErrDeviceMissing):
-		return classification{codes.InvalidArgument, ReasonDeviceMissing, false, pipeline.ReasonBatchMalformed}
+		return classification{codes.InvalidArgument, ReasonDeviceMissing, 0, pipeline.ReasonBatchMalformed}
 	case errors.Is(err, validate.ErrAppIDInvalid):
-		return classification{codes.InvalidArgument, ReasonAppIDInvalid, false, pipeline.ReasonBatchMalformed}
+		return classification{codes.InvalidArgument, ReasonAppIDInvalid, 0, pipeline.ReasonBatchMalformed}
 	case errors.Is(err, validate.ErrSentAtMissing):
-		return classification{codes.InvalidArgument, ReasonSentAtMissing, false, pipeline.ReasonBatchMalformed}
+		return classification{codes.InvalidArgument, ReasonSentAtMissing, 0, pipeline.ReasonBatchMalformed}
 	case errors.Is(err, consent.ErrRevocationsStale):
-		return classification{codes.Unavailable, ReasonRevocationsStale, true, pipeline.ReasonStorageUnavailable}
+		return classification{codes.Unavailable, ReasonRevocationsStale, retryDelay, pipeline.ReasonStorageUnavailable}
 	case errors.Is(err, pipeline.ErrOverloaded):
-		return classification{codes.ResourceExhausted, ReasonOverloaded, true, pipeline.ReasonStorageUnavailable}
+		return classification{codes.ResourceExhausted, ReasonOverloaded, retryDelay, pipeline.ReasonOverloaded}
 	case errors.Is(err, pipeline.ErrStorageUnavailable):
-		return classification{codes.Unavailable, ReasonStorageUnavailable, true, pipeline.ReasonStorageUnavailable}
+		return classification{codes.Unavailable, ReasonStorageUnavailable, retryDelay, pipeline.ReasonStorageUnavailable}
 	case errors.Is(err, pipeline.ErrClosed):
-		return classification{codes.Unavailable, ReasonShuttingDown, true, pipeline.ReasonStorageUnavailable}
+		return classification{codes.Unavailable, ReasonShuttingDown, retryDelay, pipeline.ReasonStorageUnavailable}
 	case errors.Is(err, context.DeadlineExceeded):
-		return classification{codes.DeadlineExceeded, "", false, pipeline.ReasonStorageUnavailable}
+		return classification{codes.DeadlineExceeded, "", 0, pipeline.ReasonStorageUnavailable}
 	case errors.Is(err, context.Canceled):
-		return classification{codes.Canceled, "", false, pipeline.ReasonStorageUnavailable}
+		return classification{codes.Canceled, "", 0, pipeline.ReasonStorageUnavailable}
 	default:
-		return classification{codes.Internal, "", false, pipeline.ReasonStorageUnavailable}
+		return classification{codes.Internal, "", 0, pipeline.ReasonStorageUnavailable}
 	}
 }
 
@@ -89,9 +100,5 @@ func toStatus(err error) error {
 	if c.code == codes.Internal {
 		msg = "internal error"
 	}
-	var delay time.Duration
-	if c.retry {
-		delay = retryDelay
-	}
-	return grpcerr.Status(c.code, msg, c.reason, delay)
+	return grpcerr.Status(c.code, msg, c.reason, c.delay)
 }

@@ -19,6 +19,11 @@ const (
 	ReasonBatchTooLarge Reason = "batch_too_large"
 	// ReasonStorageUnavailable: storage failed before the rows were durable.
 	ReasonStorageUnavailable Reason = "storage_unavailable"
+	// ReasonOverloaded: the collector had no room for the rows (its
+	// writer's or spool's bound); the client retries later.
+	ReasonOverloaded Reason = "overloaded"
+	// ReasonRateLimited: the app sent more events than its rate limit.
+	ReasonRateLimited Reason = "rate_limited"
 )
 
 // DropReason converts an API drop reason to its Reason.

@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -50,6 +51,7 @@ func main() {
 // options are the parsed flags.
 type options struct {
 	cfg              collector.Config
+	rateOverrides    string
 	passwordFile     string
 	verifyKeyFiles   string
 	corsOrigins      string
@@ -97,6 +99,12 @@ Flags:
 	fs.StringVar(&c.DashboardCredentialsFile, "dashboard-credentials", "", "`file` of dashboard users, one user:password per line (passwords >= 12 characters); created with user admin and a random password if missing (default <data-dir>/dashboard-credentials)")
 	fs.IntVar(&c.DashboardK, "dashboard-k", 10, "dashboard breakdown cells and filter values with fewer than `k` distinct sessions are hidden")
 	fs.StringVar(&c.AnalystPasswordFile, "analyst-password-file", "", "`file` with the password of the managed ClickHouse's read-only user analyst, who may read the analysts' database only; created if missing (default <data-dir>/clickhouse-analyst-password)")
+	fs.StringVar(&c.TLS.CertFile, "tls-cert", "", "PEM certificate chain `file`: serve gRPC, HTTP and the admin port over TLS (reloaded when it changes)")
+	fs.StringVar(&c.TLS.KeyFile, "tls-key", "", "PEM private key `file` of --tls-cert")
+	fs.StringVar(&c.TLS.ClientCAFile, "tls-client-ca", "", "PEM CA bundle `file`: gRPC and HTTP clients must present a certificate it signed (mutual TLS)")
+	fs.Float64Var(&c.RateLimit.EventsPerSecond, "rate-limit", 0, "`events` per second each app may send (0: unlimited); excess batches get RESOURCE_EXHAUSTED (RATE_LIMITED) with the delay after which they fit")
+	fs.IntVar(&c.RateLimit.Burst, "rate-limit-burst", 0, "`events` an app may send at once above its rate (0: twice the rate, at least --max-batch-events)")
+	fs.StringVar(&o.rateOverrides, "rate-limit-overrides", "", "per-app rates as comma-separated `app=events/s` pairs (0: unlimited), e.g. com.example.big=5000")
 	fs.StringVar(&o.corsOrigins, "cors-origins", "", "comma-separated web `origins` (scheme://host[:port]) allowed to call the consent endpoints from a browser")
 	fs.StringVar(&c.ConsentSecretFile, "consent-secret-file", "", "`file` with the server secret (>= 32 bytes, shared by all replicas) keying consent pseudonyms of erasable apps; created if missing (default <data-dir>/consent-secret; or set CONSENTRY_CONSENT_SECRET)")
 	fs.DurationVar(&c.RevocationRefresh, "revocation-refresh", 2*time.Second, "how often revocations are reloaded from ClickHouse")
@@ -138,6 +146,17 @@ Flags:
 	}
 	if o.corsOrigins != "" {
 		c.CORSOrigins = strings.Split(o.corsOrigins, ",")
+	}
+	if o.rateOverrides != "" {
+		c.RateLimit.Overrides = make(map[string]float64)
+		for _, pair := range strings.Split(o.rateOverrides, ",") {
+			app, rate, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			r, err := strconv.ParseFloat(rate, 64)
+			if !ok || err != nil {
+				return nil, fmt.Errorf("--rate-limit-overrides: %q is not app=events/s", pair)
+			}
+			c.RateLimit.Overrides[app] = r
+		}
 	}
 	if o.verifyKeyFiles != "" {
 		c.ConsentVerifyKeyFiles = strings.Split(o.verifyKeyFiles, ",")
