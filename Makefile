@@ -1,5 +1,5 @@
 # Consentry's developer commands. See README.md.
-.PHONY: run test test-short proto check-generated build bench fuzz clean
+.PHONY: run test test-short proto check-generated build bench load fuzz clean
 
 # Runs the collector end to end on a local default: installs ClickHouse if
 # missing, starts consentryd (which starts ClickHouse), sends a demo batch,
@@ -27,6 +27,11 @@ check-generated:
 # End-to-end throughput against the raw ClickHouse ceiling; see docs/benchmarks.md.
 bench:
 	./scripts/bench.sh
+
+# Sustained load with the spool on and off (LOAD_DURATION, default 3m);
+# see docs/operations.md.
+load:
+	./scripts/load.sh
 
 clean:
 	rm -rf .bin consentry-data

@@ -33,6 +33,7 @@ func commands() []command {
 		{"token", "issue a consent token signed with the collector's key (development)", runToken},
 		{"demo", "send a demo batch of every event kind and print what landed", runDemo},
 		{"fleet", "simulate devices running the SDK against a collector and count what landed", runFleet},
+		{"load", "send sustained traffic to a collector and report events/s, latency and its memory", runLoad},
 	}
 }
 
