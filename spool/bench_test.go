@@ -1,0 +1,46 @@
+package spool
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkWrite measures Writes of a 10-row batch by 1, 8 and 64
+// concurrent writers on the real disk, reporting records/s and how many
+// fsyncs each record cost (group commit makes it fall with concurrency).
+func BenchmarkWrite(b *testing.B) {
+	for _, writers := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			fake := newFake(b)
+			fake.noKeep = true
+			cfg := testConfig(b, b.TempDir(), fake)
+			s := mustOpen(b, cfg)
+			rows := makeRows(1, 10)
+			var next atomic.Int64
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for range writers {
+				wg.Go(func() {
+					for next.Add(1) <= int64(b.N) {
+						if err := s.Write(context.Background(), rows); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			st := s.Stats()
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
+			b.ReportMetric(float64(st.Fsyncs)/float64(b.N), "fsyncs/record")
+			mustClose(b, s)
+		})
+	}
+}

@@ -1,0 +1,541 @@
+package spool
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/consentry/consentry/pipeline"
+)
+
+// codecVersion is the first byte of every encoded record payload.
+const codecVersion = 1
+
+// Minimum encoded sizes, used to bound allocations by the bytes that remain:
+// a slice of n elements is only allocated when the input could hold n of
+// them.
+const (
+	// minCommonBytes: 12 string tags, a 16-byte event id, seconds and
+	// nanoseconds of the time, the session key.
+	minCommonBytes     = 12 + 16 + 2 + 1
+	minSessionBytes    = minCommonBytes + 1 + 1 + 1
+	minGestureBytes    = minCommonBytes + 1 + 1 + 1 + 1
+	minCrashBytes      = minCommonBytes + 1 + 8 + 1 + 1 + 1 + 1 + 1
+	minCustomBytes     = minCommonBytes + 1 + 6
+	minDiagnosticBytes = minCommonBytes + 1 + 1 + 1 + 1 + 1
+	minFrameBytes      = 1 + 1 + 1 + 1 + 1
+	minStringBytes     = 1
+)
+
+var errDecode = errors.New("spool: malformed record payload")
+
+// encoder appends the compact binary encoding of pipeline.Rows to a buffer.
+// Strings are interned per record: the first occurrence of a string is
+// written in full, later ones as a reference to it, which shrinks the
+// columns every row repeats (app, versions, device, locale) to a byte or
+// two. An encoder is reused across records; it is not safe for concurrent
+// use.
+type encoder struct {
+	strs map[string]uint64
+	buf  []byte
+}
+
+func newEncoder() *encoder {
+	return &encoder{strs: make(map[string]uint64)}
+}
+
+// appendRows appends the encoding of r to dst and returns the extended
+// slice.
+//
+// Layout (all integers little-endian; uvarint/varint as in encoding/binary):
+//
+//	version byte (1)
+//	5 × uvarint slice tag of Sessions, Gestures, Crashes, Customs, Diagnostics
+//	the rows of each table in that order
+//
+// A slice tag is 0 for a nil slice, else len+1, so nil and empty survive.
+// A string is a uvarint tag: len<<1 for a new string whose bytes follow
+// (non-empty new strings enter the record's string table), idx<<1|1 for
+// the table's idx-th string. A time is varint Unix seconds then uvarint
+// nanoseconds; it decodes in UTC. A float64 is its 8 IEEE-754 bytes, a
+// uint64 fingerprint 8 bytes, event ids their 16 bytes, bools one byte
+// (0 or 1), other integers uvarints.
+func (e *encoder) appendRows(dst []byte, r *pipeline.Rows) []byte {
+	clear(e.strs)
+	dst = append(dst, codecVersion)
+	dst = appendSliceTag(dst, r.Sessions == nil, len(r.Sessions))
+	dst = appendSliceTag(dst, r.Gestures == nil, len(r.Gestures))
+	dst = appendSliceTag(dst, r.Crashes == nil, len(r.Crashes))
+	dst = appendSliceTag(dst, r.Customs == nil, len(r.Customs))
+	dst = appendSliceTag(dst, r.Diagnostics == nil, len(r.Diagnostics))
+	for i := range r.Sessions {
+		x := &r.Sessions[i]
+		dst = e.appendCommon(dst, &x.Common)
+		dst = e.appendString(dst, x.Phase)
+		dst = binary.AppendUvarint(dst, x.DurationMs)
+		dst = binary.AppendUvarint(dst, x.ForegroundMs)
+	}
+	for i := range r.Gestures {
+		x := &r.Gestures[i]
+		dst = e.appendCommon(dst, &x.Common)
+		dst = e.appendString(dst, x.Type)
+		dst = e.appendString(dst, x.Screen)
+		dst = binary.AppendUvarint(dst, uint64(x.Count))
+		dst = binary.AppendUvarint(dst, uint64(x.DurationMs))
+	}
+	for i := range r.Crashes {
+		x := &r.Crashes[i]
+		dst = e.appendCommon(dst, &x.Common)
+		dst = e.appendString(dst, x.ExceptionType)
+		dst = binary.LittleEndian.AppendUint64(dst, x.Fingerprint)
+		dst = e.appendString(dst, x.Message)
+		dst = appendSliceTag(dst, x.Frames == nil, len(x.Frames))
+		for j := range x.Frames {
+			f := &x.Frames[j]
+			dst = e.appendString(dst, f.Module)
+			dst = e.appendString(dst, f.Function)
+			dst = e.appendString(dst, f.File)
+			dst = binary.AppendUvarint(dst, uint64(f.Line))
+			dst = appendBool(dst, f.InApp)
+		}
+		dst = e.appendString(dst, x.Thread)
+		dst = appendBool(dst, x.Handled)
+		dst = e.appendString(dst, x.AppState)
+	}
+	for i := range r.Customs {
+		x := &r.Customs[i]
+		dst = e.appendCommon(dst, &x.Common)
+		dst = e.appendString(dst, x.Name)
+		dst = e.appendStrings(dst, x.StringKeys)
+		dst = e.appendStrings(dst, x.StringValues)
+		dst = e.appendStrings(dst, x.NumberKeys)
+		dst = appendSliceTag(dst, x.NumberValues == nil, len(x.NumberValues))
+		for _, v := range x.NumberValues {
+			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v))
+		}
+		dst = e.appendStrings(dst, x.BoolKeys)
+		dst = appendSliceTag(dst, x.BoolValues == nil, len(x.BoolValues))
+		for _, v := range x.BoolValues {
+			dst = appendBool(dst, v)
+		}
+	}
+	for i := range r.Diagnostics {
+		x := &r.Diagnostics[i]
+		dst = e.appendCommon(dst, &x.Common)
+		dst = e.appendString(dst, x.Kind)
+		dst = binary.AppendUvarint(dst, uint64(x.DurationMs))
+		dst = e.appendString(dst, x.StartType)
+		dst = e.appendString(dst, x.NetworkType)
+		dst = binary.AppendUvarint(dst, x.MemoryBytes)
+	}
+	clear(e.strs) // drop references to the caller's strings
+	return dst
+}
+
+func (e *encoder) appendCommon(dst []byte, c *pipeline.Common) []byte {
+	dst = e.appendString(dst, c.AppID)
+	dst = append(dst, c.EventID[:]...)
+	dst = binary.AppendVarint(dst, c.EventTime.Unix())
+	dst = binary.AppendUvarint(dst, uint64(c.EventTime.Nanosecond()))
+	dst = binary.AppendUvarint(dst, c.SessionKey)
+	dst = e.appendString(dst, c.AppVersion)
+	dst = e.appendString(dst, c.AppBuild)
+	dst = e.appendString(dst, c.SDKVersion)
+	dst = e.appendString(dst, c.DeviceClass)
+	dst = e.appendString(dst, c.DeviceModel)
+	dst = e.appendString(dst, c.OSName)
+	dst = e.appendString(dst, c.OSVersion)
+	dst = e.appendString(dst, c.Locale)
+	dst = e.appendString(dst, c.Country)
+	dst = e.appendString(dst, c.Region)
+	dst = e.appendString(dst, c.ConsentKey)
+	return dst
+}
+
+func (e *encoder) appendString(dst []byte, s string) []byte {
+	if s == "" {
+		return append(dst, 0)
+	}
+	if idx, ok := e.strs[s]; ok {
+		return binary.AppendUvarint(dst, idx<<1|1)
+	}
+	e.strs[s] = uint64(len(e.strs))
+	dst = binary.AppendUvarint(dst, uint64(len(s))<<1)
+	return append(dst, s...)
+}
+
+func (e *encoder) appendStrings(dst []byte, ss []string) []byte {
+	dst = appendSliceTag(dst, ss == nil, len(ss))
+	for _, s := range ss {
+		dst = e.appendString(dst, s)
+	}
+	return dst
+}
+
+func appendSliceTag(dst []byte, isNil bool, n int) []byte {
+	if isNil {
+		return append(dst, 0)
+	}
+	return binary.AppendUvarint(dst, uint64(n)+1)
+}
+
+func appendBool(dst []byte, v bool) []byte {
+	if v {
+		return append(dst, 1)
+	}
+	return append(dst, 0)
+}
+
+// decoder reads one encoded payload. It never panics: every read is bounds
+// checked, and the first error sticks and turns later reads into no-ops.
+type decoder struct {
+	b    []byte
+	off  int
+	err  error
+	strs []string
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s at byte %d", errDecode, what, d.off)
+	}
+}
+
+func (d *decoder) remaining() int { return len(d.b) - d.off }
+
+func (d *decoder) byte1(what string) byte {
+	if d.err != nil {
+		return 0
+	}
+	if d.off >= len(d.b) {
+		d.fail(what)
+		return 0
+	}
+	v := d.b[d.off]
+	d.off++
+	return v
+}
+
+func (d *decoder) uvarint(what string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b[d.off:])
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+func (d *decoder) varint(what string) int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b[d.off:])
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+func (d *decoder) uint32v(what string) uint32 {
+	v := d.uvarint(what)
+	if v > math.MaxUint32 {
+		d.fail(what)
+		return 0
+	}
+	return uint32(v)
+}
+
+func (d *decoder) fixed64(what string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	if d.remaining() < 8 {
+		d.fail(what)
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b[d.off:])
+	d.off += 8
+	return v
+}
+
+func (d *decoder) bool1(what string) bool {
+	switch d.byte1(what) {
+	case 0:
+		return false
+	case 1:
+		return true
+	default:
+		d.fail(what)
+		return false
+	}
+}
+
+func (d *decoder) str(what string) string {
+	tag := d.uvarint(what)
+	if d.err != nil {
+		return ""
+	}
+	if tag&1 == 1 {
+		idx := tag >> 1
+		if idx >= uint64(len(d.strs)) {
+			d.fail(what)
+			return ""
+		}
+		return d.strs[idx]
+	}
+	n := tag >> 1
+	if n == 0 {
+		return ""
+	}
+	if n > uint64(d.remaining()) {
+		d.fail(what)
+		return ""
+	}
+	s := string(d.b[d.off : d.off+int(n)])
+	d.off += int(n)
+	d.strs = append(d.strs, s)
+	return s
+}
+
+// sliceTag reads a slice tag and returns the length, whether the slice is
+// nil, and whether the input can hold that many elements of at least
+// minBytes each; a length the input cannot hold is an error, so no
+// allocation exceeds what the record's length allows.
+func (d *decoder) sliceTag(what string, minBytes int) (n int, isNil bool) {
+	tag := d.uvarint(what)
+	if d.err != nil {
+		return 0, true
+	}
+	if tag == 0 {
+		return 0, true
+	}
+	m := tag - 1
+	if m > uint64(d.remaining()/minBytes) {
+		d.fail(what)
+		return 0, true
+	}
+	return int(m), false
+}
+
+func (d *decoder) strings(what string) []string {
+	n, isNil := d.sliceTag(what, minStringBytes)
+	if isNil {
+		return nil
+	}
+	ss := make([]string, n)
+	for i := range ss {
+		ss[i] = d.str(what)
+	}
+	return ss
+}
+
+func (d *decoder) common(c *pipeline.Common) {
+	c.AppID = d.str("app id")
+	if d.err == nil {
+		if d.remaining() < 16 {
+			d.fail("event id")
+		} else {
+			copy(c.EventID[:], d.b[d.off:d.off+16])
+			d.off += 16
+		}
+	}
+	sec := d.varint("event time")
+	nsec := d.uvarint("event time")
+	if nsec >= 1e9 {
+		d.fail("event time nanoseconds")
+	}
+	if d.err == nil {
+		c.EventTime = time.Unix(sec, int64(nsec)).UTC()
+	}
+	c.SessionKey = d.uvarint("session key")
+	c.AppVersion = d.str("app version")
+	c.AppBuild = d.str("app build")
+	c.SDKVersion = d.str("sdk version")
+	c.DeviceClass = d.str("device class")
+	c.DeviceModel = d.str("device model")
+	c.OSName = d.str("os name")
+	c.OSVersion = d.str("os version")
+	c.Locale = d.str("locale")
+	c.Country = d.str("country")
+	c.Region = d.str("region")
+	c.ConsentKey = d.str("consent key")
+}
+
+// rowCounts is the number of rows of each table an encoded payload holds,
+// read from its header without decoding the rows.
+func rowCounts(p []byte) (int, error) {
+	d := decoder{b: p}
+	if v := d.byte1("version"); d.err == nil && v != codecVersion {
+		return 0, fmt.Errorf("%w: version %d", errDecode, v)
+	}
+	total := 0
+	for range 5 {
+		n, _ := d.sliceTag("table length", minCommonBytes)
+		total += n
+	}
+	return total, d.err
+}
+
+// decodeRows decodes payload p and appends its rows to dst. On error dst is
+// left as it was. Allocations are bounded by a small multiple of len(p).
+// Decoded times are in UTC; the nil-ness of every slice is restored when dst
+// starts empty.
+func decodeRows(p []byte, dst *pipeline.Rows) error {
+	saved := *dst
+	d := decoder{b: p}
+	if err := d.decode(dst); err != nil {
+		*dst = saved
+		// Rows of saved's backing arrays past its lengths may have been
+		// written; they are beyond the restored lengths, so invisible.
+		return err
+	}
+	return nil
+}
+
+func (d *decoder) decode(dst *pipeline.Rows) error {
+	if v := d.byte1("version"); d.err == nil && v != codecVersion {
+		return fmt.Errorf("%w: version %d", errDecode, v)
+	}
+	type tag struct {
+		n     int
+		isNil bool
+	}
+	var tags [5]tag
+	mins := [5]int{minSessionBytes, minGestureBytes, minCrashBytes, minCustomBytes, minDiagnosticBytes}
+	budget := 0
+	for i := range tags {
+		tags[i].n, tags[i].isNil = d.sliceTag("table length", mins[i])
+		budget += tags[i].n * mins[i]
+	}
+	if d.err != nil {
+		return d.err
+	}
+	if budget > d.remaining() {
+		d.fail("table lengths")
+		return d.err
+	}
+	// Strings in the table only come from the input, so the table never
+	// holds more entries than the input has bytes.
+	d.strs = make([]string, 0, min(d.remaining()/2, 1024))
+
+	dst.Sessions = grow(dst.Sessions, tags[0].n, tags[0].isNil)
+	for range tags[0].n {
+		var x pipeline.SessionRow
+		d.common(&x.Common)
+		x.Phase = d.str("phase")
+		x.DurationMs = d.uvarint("duration")
+		x.ForegroundMs = d.uvarint("foreground")
+		if d.err != nil {
+			return d.err
+		}
+		dst.Sessions = append(dst.Sessions, x)
+	}
+	dst.Gestures = grow(dst.Gestures, tags[1].n, tags[1].isNil)
+	for range tags[1].n {
+		var x pipeline.GestureRow
+		d.common(&x.Common)
+		x.Type = d.str("type")
+		x.Screen = d.str("screen")
+		x.Count = d.uint32v("count")
+		x.DurationMs = d.uint32v("duration")
+		if d.err != nil {
+			return d.err
+		}
+		dst.Gestures = append(dst.Gestures, x)
+	}
+	dst.Crashes = grow(dst.Crashes, tags[2].n, tags[2].isNil)
+	for range tags[2].n {
+		var x pipeline.CrashRow
+		d.common(&x.Common)
+		x.ExceptionType = d.str("exception type")
+		x.Fingerprint = d.fixed64("fingerprint")
+		x.Message = d.str("message")
+		if n, isNil := d.sliceTag("frames", minFrameBytes); !isNil {
+			x.Frames = make([]pipeline.Frame, n)
+			for j := range x.Frames {
+				f := &x.Frames[j]
+				f.Module = d.str("frame module")
+				f.Function = d.str("frame function")
+				f.File = d.str("frame file")
+				f.Line = d.uint32v("frame line")
+				f.InApp = d.bool1("frame in app")
+			}
+		}
+		x.Thread = d.str("thread")
+		x.Handled = d.bool1("handled")
+		x.AppState = d.str("app state")
+		if d.err != nil {
+			return d.err
+		}
+		dst.Crashes = append(dst.Crashes, x)
+	}
+	dst.Customs = grow(dst.Customs, tags[3].n, tags[3].isNil)
+	for range tags[3].n {
+		var x pipeline.CustomRow
+		d.common(&x.Common)
+		x.Name = d.str("name")
+		x.StringKeys = d.strings("string keys")
+		x.StringValues = d.strings("string values")
+		x.NumberKeys = d.strings("number keys")
+		if n, isNil := d.sliceTag("number values", 8); !isNil {
+			x.NumberValues = make([]float64, n)
+			for j := range x.NumberValues {
+				x.NumberValues[j] = math.Float64frombits(d.fixed64("number value"))
+			}
+		}
+		x.BoolKeys = d.strings("bool keys")
+		if n, isNil := d.sliceTag("bool values", 1); !isNil {
+			x.BoolValues = make([]bool, n)
+			for j := range x.BoolValues {
+				x.BoolValues[j] = d.bool1("bool value")
+			}
+		}
+		if d.err != nil {
+			return d.err
+		}
+		dst.Customs = append(dst.Customs, x)
+	}
+	dst.Diagnostics = grow(dst.Diagnostics, tags[4].n, tags[4].isNil)
+	for range tags[4].n {
+		var x pipeline.DiagnosticRow
+		d.common(&x.Common)
+		x.Kind = d.str("kind")
+		x.DurationMs = d.uint32v("duration")
+		x.StartType = d.str("start type")
+		x.NetworkType = d.str("network type")
+		x.MemoryBytes = d.uvarint("memory")
+		if d.err != nil {
+			return d.err
+		}
+		dst.Diagnostics = append(dst.Diagnostics, x)
+	}
+	if d.err == nil && d.off != len(d.b) {
+		d.fail("trailing bytes")
+	}
+	return d.err
+}
+
+// grow makes room for n more elements in s. A nil s stays nil when the
+// encoded slice was nil; an encoded empty slice becomes non-nil.
+func grow[T any](s []T, n int, isNil bool) []T {
+	if isNil {
+		return s
+	}
+	if s == nil {
+		return make([]T, 0, n)
+	}
+	if cap(s)-len(s) < n {
+		ns := make([]T, len(s), len(s)+n)
+		copy(ns, s)
+		return ns
+	}
+	return s
+}

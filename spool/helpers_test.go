@@ -1,0 +1,731 @@
+package spool
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/consentry/consentry/pipeline"
+)
+
+// TestMain fails the package if a goroutine outlives the tests: every
+// spool a test opens must be closed.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// ---- rows ----
+
+// eventID makes a unique id from a batch and row number.
+func eventID(batch, row int) [16]byte {
+	var id [16]byte
+	binary.BigEndian.PutUint64(id[0:], uint64(batch))
+	binary.BigEndian.PutUint64(id[8:], uint64(row))
+	return id
+}
+
+func common(batch, row int) pipeline.Common {
+	return pipeline.Common{
+		AppID:       "app-" + fmt.Sprint(batch%3),
+		EventID:     eventID(batch, row),
+		EventTime:   time.Date(2026, 3, 1, 12, 0, 0, batch*1000+row, time.UTC),
+		SessionKey:  uint64(batch)<<32 | uint64(row),
+		AppVersion:  "1.2.3",
+		AppBuild:    "42",
+		SDKVersion:  "consentry-android/0.9",
+		DeviceClass: "phone",
+		DeviceModel: "Pixel 8",
+		OSName:      "android",
+		OSVersion:   "15",
+		Locale:      "de-AT",
+		Country:     "AT",
+		Region:      "AT-9",
+	}
+}
+
+// makeRows returns n rows of batch spread over the tables, each with a
+// unique event id.
+func makeRows(batch, n int) *pipeline.Rows {
+	r := &pipeline.Rows{}
+	for i := range n {
+		c := common(batch, i)
+		switch i % 5 {
+		case 0:
+			r.Sessions = append(r.Sessions, pipeline.SessionRow{Common: c, Phase: "start"})
+		case 1:
+			r.Gestures = append(r.Gestures, pipeline.GestureRow{Common: c, Type: "tap", Screen: "home", Count: 1})
+		case 2:
+			r.Crashes = append(r.Crashes, pipeline.CrashRow{Common: c, ExceptionType: "NPE", Fingerprint: uint64(i),
+				Frames: []pipeline.Frame{{Module: "app", Function: "main", File: "Main.kt", Line: 7, InApp: true}}})
+		case 3:
+			r.Customs = append(r.Customs, pipeline.CustomRow{Common: c, Name: "purchase",
+				StringKeys: []string{"sku"}, StringValues: []string{"x"}, NumberKeys: []string{"n"}, NumberValues: []float64{1.5}})
+		case 4:
+			r.Diagnostics = append(r.Diagnostics, pipeline.DiagnosticRow{Common: c, Kind: "app_start", DurationMs: 300})
+		}
+	}
+	return r
+}
+
+// rowIDs returns the event ids of every row of r, table by table.
+func rowIDs(r *pipeline.Rows) [][16]byte {
+	var ids [][16]byte
+	for _, x := range r.Sessions {
+		ids = append(ids, x.EventID)
+	}
+	for _, x := range r.Gestures {
+		ids = append(ids, x.EventID)
+	}
+	for _, x := range r.Crashes {
+		ids = append(ids, x.EventID)
+	}
+	for _, x := range r.Customs {
+		ids = append(ids, x.EventID)
+	}
+	for _, x := range r.Diagnostics {
+		ids = append(ids, x.EventID)
+	}
+	return ids
+}
+
+// cloneRows deep-copies r through the codec (the spool reuses what it
+// passes to Insert).
+func cloneRows(t testing.TB, r *pipeline.Rows) *pipeline.Rows {
+	b := newEncoder().appendRows(nil, r)
+	var out pipeline.Rows
+	if err := decodeRows(b, &out); err != nil {
+		t.Errorf("clone rows: %v", err)
+	}
+	return &out
+}
+
+// randRows returns random Rows covering nil and empty slices, unicode and
+// invalid UTF-8, zero and extreme times, and extreme numbers.
+func randRows(rng *rand.Rand) *pipeline.Rows {
+	r := &pipeline.Rows{}
+	n := func() int {
+		switch rng.IntN(4) {
+		case 0:
+			return -1 // nil
+		case 1:
+			return 0
+		default:
+			return 1 + rng.IntN(4)
+		}
+	}
+	if k := n(); k >= 0 {
+		r.Sessions = make([]pipeline.SessionRow, k)
+		for i := range r.Sessions {
+			r.Sessions[i] = pipeline.SessionRow{Common: randCommon(rng), Phase: randString(rng), DurationMs: randU64(rng), ForegroundMs: randU64(rng)}
+		}
+	}
+	if k := n(); k >= 0 {
+		r.Gestures = make([]pipeline.GestureRow, k)
+		for i := range r.Gestures {
+			r.Gestures[i] = pipeline.GestureRow{Common: randCommon(rng), Type: randString(rng), Screen: randString(rng),
+				Count: uint32(randU64(rng)), DurationMs: uint32(randU64(rng))}
+		}
+	}
+	if k := n(); k >= 0 {
+		r.Crashes = make([]pipeline.CrashRow, k)
+		for i := range r.Crashes {
+			c := pipeline.CrashRow{Common: randCommon(rng), ExceptionType: randString(rng), Fingerprint: randU64(rng),
+				Message: randString(rng), Thread: randString(rng), Handled: rng.IntN(2) == 0, AppState: randString(rng)}
+			if f := n(); f >= 0 {
+				c.Frames = make([]pipeline.Frame, f)
+				for j := range c.Frames {
+					c.Frames[j] = pipeline.Frame{Module: randString(rng), Function: randString(rng), File: randString(rng),
+						Line: uint32(randU64(rng)), InApp: rng.IntN(2) == 0}
+				}
+			}
+			r.Crashes[i] = c
+		}
+	}
+	if k := n(); k >= 0 {
+		r.Customs = make([]pipeline.CustomRow, k)
+		for i := range r.Customs {
+			c := pipeline.CustomRow{Common: randCommon(rng), Name: randString(rng),
+				StringKeys: randStrings(rng, n()), StringValues: randStrings(rng, n()),
+				NumberKeys: randStrings(rng, n()), BoolKeys: randStrings(rng, n())}
+			if f := n(); f >= 0 {
+				c.NumberValues = make([]float64, f)
+				for j := range c.NumberValues {
+					c.NumberValues[j] = randFloat(rng)
+				}
+			}
+			if f := n(); f >= 0 {
+				c.BoolValues = make([]bool, f)
+				for j := range c.BoolValues {
+					c.BoolValues[j] = rng.IntN(2) == 0
+				}
+			}
+			r.Customs[i] = c
+		}
+	}
+	if k := n(); k >= 0 {
+		r.Diagnostics = make([]pipeline.DiagnosticRow, k)
+		for i := range r.Diagnostics {
+			r.Diagnostics[i] = pipeline.DiagnosticRow{Common: randCommon(rng), Kind: randString(rng),
+				DurationMs: uint32(randU64(rng)), StartType: randString(rng), NetworkType: randString(rng), MemoryBytes: randU64(rng)}
+		}
+	}
+	return r
+}
+
+var sampleStrings = []string{"", "a", "phone", "de-AT", "Grüße 👋 日本語", "\x00", "\xff\xfe invalid utf-8",
+	strings.Repeat("long ", 100), "AT-9", "1.2.3"}
+
+func randString(rng *rand.Rand) string {
+	if rng.IntN(3) == 0 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			b[i] = byte(rng.UintN(256))
+		}
+		return string(b)
+	}
+	return sampleStrings[rng.IntN(len(sampleStrings))]
+}
+
+func randStrings(rng *rand.Rand, n int) []string {
+	if n < 0 {
+		return nil
+	}
+	ss := make([]string, n)
+	for i := range ss {
+		ss[i] = randString(rng)
+	}
+	return ss
+}
+
+func randU64(rng *rand.Rand) uint64 {
+	switch rng.IntN(4) {
+	case 0:
+		return 0
+	case 1:
+		return math.MaxUint64
+	case 2:
+		return math.MaxUint32
+	default:
+		return rng.Uint64() >> rng.UintN(64)
+	}
+}
+
+func randFloat(rng *rand.Rand) float64 {
+	specials := []float64{0, math.Copysign(0, -1), math.Inf(1), math.Inf(-1), math.NaN(), math.MaxFloat64,
+		math.SmallestNonzeroFloat64, -math.MaxFloat64, math.Float64frombits(0x7ff8_0000_dead_beef)}
+	if rng.IntN(2) == 0 {
+		return specials[rng.IntN(len(specials))]
+	}
+	return rng.NormFloat64() * 1e6
+}
+
+func randTime(rng *rand.Rand) time.Time {
+	switch rng.IntN(7) {
+	case 0:
+		return time.Time{}
+	case 1:
+		return time.Unix(0, 0).UTC()
+	case 2:
+		return time.Unix(math.MaxInt64, 999_999_999).UTC()
+	case 3:
+		return time.Unix(math.MinInt64, 0).UTC()
+	case 4:
+		return time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
+	case 5:
+		return time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)
+	default:
+		return time.Unix(rng.Int64N(1<<40)-1<<39, rng.Int64N(1e9)).UTC()
+	}
+}
+
+func randCommon(rng *rand.Rand) pipeline.Common {
+	var id [16]byte
+	for i := range id {
+		id[i] = byte(rng.UintN(256))
+	}
+	return pipeline.Common{
+		AppID: randString(rng), EventID: id, EventTime: randTime(rng), SessionKey: randU64(rng),
+		AppVersion: randString(rng), AppBuild: randString(rng), SDKVersion: randString(rng),
+		DeviceClass: randString(rng), DeviceModel: randString(rng), OSName: randString(rng),
+		OSVersion: randString(rng), Locale: randString(rng), Country: randString(rng),
+		Region: randString(rng), ConsentKey: randString(rng),
+	}
+}
+
+// rowsEqual compares a and b exactly, floats by their bits (so NaN equals
+// itself and -0 differs from 0).
+func rowsEqual(a, b *pipeline.Rows) bool {
+	return reflect.DeepEqual(floatBits(a), floatBits(b))
+}
+
+func floatBits(r *pipeline.Rows) any {
+	type custom struct {
+		Row  pipeline.CustomRow
+		Bits []uint64
+	}
+	var cs []custom
+	if r.Customs != nil {
+		cs = []custom{}
+	}
+	for _, c := range r.Customs {
+		x := custom{Row: c}
+		if c.NumberValues != nil {
+			x.Bits = []uint64{}
+			for _, v := range c.NumberValues {
+				x.Bits = append(x.Bits, math.Float64bits(v))
+			}
+			x.Row.NumberValues = []float64{}
+		}
+		cs = append(cs, x)
+	}
+	return []any{r.Sessions, r.Gestures, r.Crashes, cs, r.Diagnostics}
+}
+
+// ---- inserter ----
+
+// insertCall is one Insert the fake saw.
+type insertCall struct {
+	token string
+	ids   [][16]byte
+	rows  *pipeline.Rows
+}
+
+// fakeInserter records every insert with its token. It deduplicates by
+// token like ClickHouse: a repeated token stores nothing again (and the
+// test fails if its rows differ). It can fail, block, or run a hook.
+type fakeInserter struct {
+	t  testing.TB
+	mu sync.Mutex
+	// fail, while non-nil, is returned by Insert.
+	fail error
+	// block, while non-nil, makes Insert wait for it to close or ctx to end.
+	block chan struct{}
+	// hook runs before an insert is stored; call counts from 1. It may
+	// return an error (the insert is not stored), or set after to run
+	// after it is stored.
+	hook  func(call int) (err error, after func())
+	calls []insertCall
+	// stored counts how often each event id was stored.
+	stored map[[16]byte]int
+	tokens map[string][][16]byte
+	n      int
+	// noKeep skips keeping rows (benchmarks).
+	noKeep bool
+}
+
+func newFake(t testing.TB) *fakeInserter {
+	return &fakeInserter{t: t, stored: map[[16]byte]int{}, tokens: map[string][][16]byte{}}
+}
+
+func (f *fakeInserter) Insert(ctx context.Context, rows *pipeline.Rows, token string) error {
+	f.mu.Lock()
+	f.n++
+	call := f.n
+	block, hook, fail := f.block, f.hook, f.fail
+	f.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if fail != nil {
+		return fail
+	}
+	var after func()
+	if hook != nil {
+		var err error
+		if err, after = hook(call); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	if f.noKeep {
+		f.mu.Unlock()
+		return nil
+	}
+	ids := rowIDs(rows)
+	f.calls = append(f.calls, insertCall{token: token, ids: ids, rows: cloneRows(f.t, rows)})
+	if prev, ok := f.tokens[token]; ok {
+		if !slices.Equal(prev, ids) {
+			f.t.Errorf("token %s repeated with different rows", token)
+		}
+	} else {
+		f.tokens[token] = ids
+		for _, id := range ids {
+			f.stored[id]++
+		}
+	}
+	f.mu.Unlock()
+	if after != nil {
+		after()
+	}
+	return nil
+}
+
+func (f *fakeInserter) setFail(err error) {
+	f.mu.Lock()
+	f.fail = err
+	f.mu.Unlock()
+}
+
+func (f *fakeInserter) snapshot() ([]insertCall, map[[16]byte]int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls), maps(f.stored)
+}
+
+func maps[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// checkExactlyOnce checks that every id in want was stored exactly once,
+// that nothing else but ids in maybe was stored, and that, without
+// deduplication, duplicates would only come from inserts with identical
+// tokens: inserts with one token carry identical rows, and the rows of
+// different tokens are disjoint.
+func (f *fakeInserter) checkExactlyOnce(t testing.TB, want, maybe [][16]byte) {
+	t.Helper()
+	calls, stored := f.snapshot()
+	for _, id := range want {
+		if stored[id] != 1 {
+			t.Errorf("row %x stored %d times, want 1", id, stored[id])
+		}
+	}
+	allowed := map[[16]byte]bool{}
+	for _, id := range want {
+		allowed[id] = true
+	}
+	for _, id := range maybe {
+		allowed[id] = true
+	}
+	for id, n := range stored {
+		if !allowed[id] {
+			t.Errorf("row %x stored %d times, never written", id, n)
+		}
+		if n > 1 {
+			t.Errorf("row %x stored %d times", id, n)
+		}
+	}
+	owner := map[[16]byte]string{}
+	for _, c := range calls {
+		for _, id := range c.ids {
+			if tok, ok := owner[id]; ok && tok != c.token {
+				t.Errorf("row %x inserted under tokens %s and %s", id, tok, c.token)
+			}
+			owner[id] = c.token
+		}
+	}
+}
+
+// ---- file system ----
+
+var errCrashed = errors.New("process crashed (test)")
+
+// testFS wraps the real file system to fail like a full disk (writes of
+// files whose name ends in faultSuffix fail with ENOSPC once budget bytes
+// were written, syncs fail while failSync) or to simulate a crash: crash
+// freezes every mutating operation and truncates each file to what was
+// synced, dropping what only the page cache held.
+type testFS struct {
+	osFS
+	mu          sync.Mutex
+	faultSuffix string
+	budget      int64 // bytes writable before ENOSPC; < 0: unlimited
+	failSync    bool
+	failCreate  bool // creating a faultSuffix file fails with ENOSPC
+	// syncGate, while non-nil, holds syncs of faultSuffix files until it
+	// is closed; syncing reports each held sync.
+	syncGate chan struct{}
+	syncing  chan struct{}
+	frozen   bool
+	durable  map[string]int64
+	locks    []io.Closer
+}
+
+func newTestFS() *testFS {
+	return &testFS{faultSuffix: segSuffix, budget: -1, durable: map[string]int64{}}
+}
+
+func (t *testFS) set(fn func(*testFS)) {
+	t.mu.Lock()
+	fn(t)
+	t.mu.Unlock()
+}
+
+func (t *testFS) OpenFile(name string, flag int, perm fs.FileMode) (file, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.frozen && flag&(os.O_CREATE|os.O_RDWR|os.O_WRONLY|os.O_TRUNC) != 0 {
+		return nil, errCrashed
+	}
+	if t.failCreate && flag&os.O_CREATE != 0 && strings.HasSuffix(name, t.faultSuffix) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.ENOSPC}
+	}
+	f, err := t.osFS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := t.durable[name]; !ok || flag&os.O_TRUNC != 0 {
+		size := int64(0)
+		if flag&os.O_CREATE == 0 || flag&os.O_EXCL == 0 {
+			size, _ = f.Size()
+		}
+		if flag&os.O_TRUNC != 0 {
+			size = 0
+		}
+		t.durable[name] = size
+	}
+	return &testFile{fs: t, name: name, f: f}, nil
+}
+
+func (t *testFS) Remove(name string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.frozen {
+		return errCrashed
+	}
+	delete(t.durable, name)
+	return t.osFS.Remove(name)
+}
+
+func (t *testFS) Rename(oldpath, newpath string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.frozen {
+		return errCrashed
+	}
+	if err := t.osFS.Rename(oldpath, newpath); err != nil {
+		return err
+	}
+	t.durable[newpath] = t.durable[oldpath]
+	delete(t.durable, oldpath)
+	return nil
+}
+
+func (t *testFS) SyncDir(dir string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.frozen {
+		return errCrashed
+	}
+	return t.osFS.SyncDir(dir)
+}
+
+func (t *testFS) Lock(name string) (io.Closer, error) {
+	l, err := t.osFS.Lock(name)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	t.locks = append(t.locks, l)
+	t.mu.Unlock()
+	return onceCloser{c: l, once: new(sync.Once)}, nil
+}
+
+type onceCloser struct {
+	c    io.Closer
+	once *sync.Once
+}
+
+func (o onceCloser) Close() error {
+	var err error
+	o.once.Do(func() { err = o.c.Close() })
+	return err
+}
+
+// crash simulates the process dying: from now on nothing reaches the disk,
+// every file loses what was not synced, and the directory lock is released.
+func (t *testFS) crash() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.frozen = true
+	for name, size := range t.durable {
+		if err := os.Truncate(name, size); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			panic(err)
+		}
+	}
+	for _, l := range t.locks {
+		_ = l.Close()
+	}
+}
+
+type testFile struct {
+	fs   *testFS
+	name string
+	f    file
+}
+
+func (f *testFile) ReadAt(p []byte, off int64) (int, error) { return f.f.ReadAt(p, off) }
+func (f *testFile) Size() (int64, error)                    { return f.f.Size() }
+func (f *testFile) Close() error                            { return f.f.Close() }
+
+func (f *testFile) faulty() bool { return strings.HasSuffix(f.name, f.fs.faultSuffix) }
+
+func (f *testFile) WriteAt(p []byte, off int64) (int, error) {
+	t := f.fs
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.frozen {
+		return 0, errCrashed
+	}
+	if t.budget >= 0 && f.faulty() && int64(len(p)) > t.budget {
+		n, _ := f.f.WriteAt(p[:t.budget], off)
+		t.budget = 0
+		return n, &fs.PathError{Op: "write", Path: f.name, Err: syscall.ENOSPC}
+	}
+	if t.budget >= 0 && f.faulty() {
+		t.budget -= int64(len(p))
+	}
+	return f.f.WriteAt(p, off)
+}
+
+func (f *testFile) Sync() error {
+	t := f.fs
+	t.mu.Lock()
+	if gate := t.syncGate; gate != nil && f.faulty() {
+		syncing := t.syncing
+		t.mu.Unlock()
+		syncing <- struct{}{}
+		<-gate
+		t.mu.Lock()
+	}
+	defer t.mu.Unlock()
+	if t.frozen {
+		return errCrashed
+	}
+	if t.failSync && f.faulty() {
+		return &fs.PathError{Op: "sync", Path: f.name, Err: syscall.ENOSPC}
+	}
+	if err := f.f.Sync(); err != nil {
+		return err
+	}
+	size, err := f.f.Size()
+	if err != nil {
+		return err
+	}
+	t.durable[f.name] = size
+	return nil
+}
+
+func (f *testFile) Truncate(size int64) error {
+	t := f.fs
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.frozen {
+		return errCrashed
+	}
+	if err := f.f.Truncate(size); err != nil {
+		return err
+	}
+	t.durable[f.name] = min(t.durable[f.name], size)
+	return nil
+}
+
+// ---- spool helpers ----
+
+func testConfig(t testing.TB, dir string, ins Inserter) Config {
+	return Config{
+		Dir:      dir,
+		Inserter: ins,
+		RetryMin: time.Millisecond,
+		RetryMax: 5 * time.Millisecond,
+		Logger:   zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
+	}
+}
+
+func mustOpen(t testing.TB, cfg Config) *Spool {
+	t.Helper()
+	s, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func mustClose(t testing.TB, s *Spool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+func waitShipped(t testing.TB, s *Spool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.WaitShipped(ctx); err != nil {
+		t.Fatalf("WaitShipped: %v (stats %+v)", err, s.Stats())
+	}
+}
+
+// writeBatches writes batches [from, to) of n rows each and returns the
+// ids written.
+func writeBatches(t testing.TB, s *Spool, from, to, n int) [][16]byte {
+	t.Helper()
+	var ids [][16]byte
+	for b := from; b < to; b++ {
+		r := makeRows(b, n)
+		if err := s.Write(context.Background(), r); err != nil {
+			t.Fatalf("Write batch %d: %v", b, err)
+		}
+		ids = append(ids, rowIDs(r)...)
+	}
+	return ids
+}
+
+func segFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "*"+segSuffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(m)
+	return m
+}
+
+// frameOffsets returns the offsets of the records of a segment file.
+func frameOffsets(t testing.TB, path string) []int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offs []int64
+	for off := int64(segHeaderSize); off+frameHeaderSize <= int64(len(b)); {
+		offs = append(offs, off)
+		off += frameHeaderSize + int64(binary.LittleEndian.Uint32(b[off:]))
+	}
+	return offs
+}
+
+func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }

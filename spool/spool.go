@@ -1,0 +1,1039 @@
+package spool
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/consentry/consentry/pipeline"
+)
+
+var _ pipeline.Sink = (*Spool)(nil)
+
+// Defaults for zero fields of Config.
+const (
+	// DefaultSegmentBytes is the size beyond which Write starts a new
+	// segment file.
+	DefaultSegmentBytes = 64 << 20
+	// DefaultMaxBytes caps the bytes written and not yet shipped.
+	DefaultMaxBytes = 1 << 30
+	// DefaultMaxBatchRows is the most rows the shipper puts in one insert.
+	DefaultMaxBatchRows = 50_000
+	// DefaultRetryMin is the shipper's first pause after a failed insert.
+	DefaultRetryMin = 100 * time.Millisecond
+	// DefaultRetryMax caps the shipper's pause between retries.
+	DefaultRetryMax = 10 * time.Second
+)
+
+var (
+	// ErrFull is returned by Write when storing the rows would take the
+	// bytes not yet shipped beyond Config.MaxBytes. It wraps
+	// pipeline.ErrOverloaded, so the collector answers RESOURCE_EXHAUSTED
+	// with a retry delay.
+	ErrFull = fmt.Errorf("spool full: %w", pipeline.ErrOverloaded)
+	// ErrClosed is returned by Write after Close, and by WaitShipped once
+	// the shipper stopped short of its target. It wraps pipeline.ErrClosed.
+	ErrClosed = fmt.Errorf("spool closed: %w", pipeline.ErrClosed)
+)
+
+// Inserter stores rows; token, when not "", is an insert deduplication
+// token: an insert repeated with the same token and the same rows must not
+// store them twice (ClickHouse's insert_deduplication_token on servers that
+// support it). Insert must not keep rows, or anything in them, after it
+// returns: the spool reuses them.
+type Inserter interface {
+	Insert(ctx context.Context, rows *pipeline.Rows, token string) error
+}
+
+// Config configures a Spool. Dir and Inserter are required; zero values of
+// the other fields take the defaults above.
+type Config struct {
+	// Dir holds the spool's files; created if missing. One Spool at a time
+	// may use it (a lock file enforces this).
+	Dir string
+	// Inserter stores the shipped rows.
+	Inserter Inserter
+	// SegmentBytes is the size beyond which a new segment file is started;
+	// default 64 MiB. A record larger than it gets a segment of its own.
+	SegmentBytes int64
+	// MaxBytes caps the bytes of records written and not yet shipped, over
+	// all segments; default 1 GiB. Write beyond it fails with ErrFull.
+	MaxBytes int64
+	// MaxBatchRows is the most rows the shipper puts in one insert; default
+	// 50000. A single record with more rows is inserted on its own.
+	MaxBatchRows int
+	// CommitDelay is how long a sync waits for more Writes to share it;
+	// default 0: a sync starts as soon as the previous one ended, and every
+	// Write that arrived meanwhile shares it (natural group commit).
+	CommitDelay time.Duration
+	// RetryMin and RetryMax bound the shipper's exponential backoff (with
+	// jitter) after a failed insert; defaults 100ms and 10s.
+	RetryMin, RetryMax time.Duration
+	// Logger receives warnings about corruption, failed inserts and I/O
+	// errors; nil logs nothing. Row contents are never logged.
+	Logger *zap.Logger
+
+	// fsys replaces the operating system's file system in tests.
+	fsys fileSystem
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Dir == "" {
+		return c, errors.New("spool: Config.Dir is required")
+	}
+	if c.Inserter == nil {
+		return c, errors.New("spool: Config.Inserter is required")
+	}
+	if c.SegmentBytes < 0 || c.MaxBytes < 0 || c.MaxBatchRows < 0 || c.CommitDelay < 0 ||
+		c.RetryMin < 0 || c.RetryMax < 0 {
+		return c, errors.New("spool: Config fields must not be negative")
+	}
+	if c.SegmentBytes == 0 {
+		c.SegmentBytes = DefaultSegmentBytes
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.MaxBatchRows == 0 {
+		c.MaxBatchRows = DefaultMaxBatchRows
+	}
+	if c.RetryMin == 0 {
+		c.RetryMin = DefaultRetryMin
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = DefaultRetryMax
+	}
+	if c.RetryMax < c.RetryMin {
+		return c, fmt.Errorf("spool: Config.RetryMax %v is below RetryMin %v", c.RetryMax, c.RetryMin)
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.fsys == nil {
+		c.fsys = osFS{}
+	}
+	return c, nil
+}
+
+// Stats are a Spool's gauges and counters, for metrics.
+type Stats struct {
+	// Bytes is the size of the records written and not yet shipped.
+	Bytes int64
+	// Segments is the number of segment files.
+	Segments int
+	// PendingRecords is the number of durable records not yet shipped
+	// (records lost to corruption count until the shipper passes them).
+	PendingRecords uint64
+	// WrittenRecords and WrittenRows count what Writes made durable since
+	// Open.
+	WrittenRecords, WrittenRows uint64
+	// ShippedRecords and ShippedRows count what the shipper stored since
+	// Open (a record redone after a crash counts again).
+	ShippedRecords, ShippedRows uint64
+	// CorruptRecords counts invalid records found (bad checksum, length or
+	// sequence, undecodable payload, bad segment header); CorruptBytes the
+	// bytes skipped because of them.
+	CorruptRecords, CorruptBytes uint64
+	// InsertErrors counts failed inserts (each is retried).
+	InsertErrors uint64
+	// Fsyncs counts segment syncs made for Writes; Fsyncs/WrittenRecords
+	// shows how well group commit works.
+	Fsyncs uint64
+	// LastInsert is how long the last insert took.
+	LastInsert time.Duration
+	// ShipLag is the age of the oldest record not yet shipped, 0 when
+	// everything is shipped.
+	ShipLag time.Duration
+}
+
+// segment is one segment file's bookkeeping, guarded by Spool.mu.
+type segment struct {
+	num      uint64
+	firstSeq uint64
+	// size is the file's length that counts: for the active segment, up to
+	// the last appended record; for a sealed one, its final length.
+	size int64
+	// durable is the synced prefix of the active segment; records below it
+	// may be shipped. Equal to size once sealed.
+	durable int64
+	// sealed segments are no longer written.
+	sealed bool
+}
+
+// group is the records appended since the previous sync started; one sync
+// makes them all durable.
+type group struct {
+	seg       *segment
+	startOff  int64
+	startSeq  uint64
+	endOff    int64
+	endSeq    uint64
+	rows      uint64
+	firstTime int64
+	done      chan struct{} // closed once err is set
+	err       error
+}
+
+// Spool is a local write-ahead spool in front of an Inserter: Write makes a
+// batch durable in an append-only segment file and returns, and a shipper
+// goroutine inserts the spooled records in order, exactly once given an
+// Inserter that honours deduplication tokens. See the package
+// documentation for the format and guarantees. A Spool is safe for
+// concurrent use.
+type Spool struct {
+	cfg  Config
+	fs   fileSystem
+	log  *zap.Logger
+	dir  string
+	id   [idBytes]byte
+	lock io.Closer
+
+	encoders sync.Pool
+
+	mu         sync.Mutex
+	segs       []*segment // oldest first; the last one is the active segment
+	w          file       // the active segment, open for writing
+	maxNum     uint64     // highest segment number seen in Dir
+	nextSeq    uint64     // sequence of the next appended record
+	durableSeq uint64     // records below it are durable
+	pending    *group     // appended, sync not started
+	inflight   *group     // being synced
+	rollers    int        // Writes waiting to start a new segment
+	broken     error      // the active file may hold bytes past its size
+	closed     bool
+	unshipped  int64
+	shipped    uint64        // records below it are shipped or lost
+	shippedCh  chan struct{} // closed and replaced when shipped moves
+	headTime   int64         // write time of the oldest unshipped record (Unix ns), 0 if unknown
+	shipperOut bool          // the shipper goroutine has exited
+	closeDone  chan struct{} // non-nil once Close started; closed when it ends
+	closeErr   error
+
+	syncKick    chan struct{}
+	shipKick    chan struct{}
+	drain       chan struct{} // closed by Close: ship what is left, then stop
+	syncerDone  chan struct{}
+	shipperDone chan struct{}
+	shipCtx     context.Context
+	shipCancel  context.CancelFunc
+	sh          *shipper
+
+	written, writtenRows   atomic.Uint64
+	shippedRecs, shipRows  atomic.Uint64
+	corruptRecs, corruptBy atomic.Uint64
+	insertErrors, fsyncs   atomic.Uint64
+	lastInsert             atomic.Int64
+}
+
+// Open opens the spool in cfg.Dir, creating it if needed: it validates the
+// segments, truncates a torn record at the end of the last one (left by a
+// crash), reads the checkpoint, and starts the goroutine that syncs Writes
+// and the shipper, which first redoes an insert the checkpoint says may
+// have been interrupted, then ships everything not yet shipped. Close the
+// Spool to stop them.
+func Open(ctx context.Context, cfg Config) (*Spool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("spool: open: %w", err)
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Spool{
+		cfg:         cfg,
+		fs:          cfg.fsys,
+		log:         cfg.Logger.With(zap.String("spool", cfg.Dir)),
+		dir:         cfg.Dir,
+		shippedCh:   make(chan struct{}),
+		syncKick:    make(chan struct{}, 1),
+		shipKick:    make(chan struct{}, 1),
+		drain:       make(chan struct{}),
+		syncerDone:  make(chan struct{}),
+		shipperDone: make(chan struct{}),
+	}
+	s.encoders.New = func() any { return newEncoder() }
+	if err := s.fs.MkdirAll(s.dir); err != nil {
+		return nil, fmt.Errorf("spool: create %s: %w", s.dir, err)
+	}
+	// Make Dir's own entry durable, in case it was just created.
+	if err := s.fs.SyncDir(filepath.Dir(filepath.Clean(s.dir))); err != nil {
+		s.log.Warn("spool: sync the parent of the spool directory", zap.Error(err))
+	}
+	lock, err := s.fs.Lock(filepath.Join(s.dir, lockName))
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	s.lock = lock
+	if err := s.open(ctx); err != nil {
+		if s.sh != nil {
+			s.sh.closeFile()
+		}
+		if s.w != nil {
+			_ = s.w.Close()
+		}
+		_ = s.lock.Close()
+		return nil, fmt.Errorf("spool: open %s: %w", s.dir, err)
+	}
+	s.shipCtx, s.shipCancel = context.WithCancel(context.Background())
+	s.sh.ctx = s.shipCtx
+	go s.syncLoop()
+	go s.sh.run()
+	return s, nil
+}
+
+func (s *Spool) open(ctx context.Context) error {
+	ckPath := filepath.Join(s.dir, ckName)
+	if err := s.fs.Remove(ckPath + ".tmp"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove stale checkpoint: %w", err)
+	}
+	ck, found, err := s.readCheckpoint(ckPath)
+	if err != nil {
+		return err
+	}
+	if !found {
+		if _, err := rand.Read(ck.id[:]); err != nil {
+			return fmt.Errorf("spool id: %w", err)
+		}
+	}
+	s.id = ck.id
+	if err := s.loadSegments(ctx, ck); err != nil {
+		return err
+	}
+	s.shipped = ck.shipped
+	s.sh = &shipper{s: s, ck: ck, ctx: ctx}
+	if err := s.sh.seek(ck); err != nil {
+		return err
+	}
+	if !found {
+		if s.unshipped > 0 {
+			s.log.Warn("spool: no checkpoint; shipping every segment (rows shipped before may be stored twice)",
+				zap.Int64("bytes", s.unshipped))
+		}
+		ck.shipped, ck.pos = s.sh.seq, s.sh.pos()
+		if err := writeFileAtomic(s.fs, ckPath, ck.marshal()); err != nil {
+			return fmt.Errorf("write checkpoint: %w", err)
+		}
+		s.sh.ck = ck
+	}
+	s.shipped = s.sh.seq
+	return nil
+}
+
+func (s *Spool) readCheckpoint(path string) (checkpoint, bool, error) {
+	f, err := s.fs.OpenFile(path, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return checkpoint{}, false, nil
+	}
+	if err != nil {
+		return checkpoint{}, false, fmt.Errorf("open checkpoint: %w", err)
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return checkpoint{}, false, fmt.Errorf("stat checkpoint: %w", err)
+	}
+	b := make([]byte, ckSize)
+	if size != ckSize {
+		err = fmt.Errorf("%d bytes", size)
+	} else if err = readFull(f, b, 0); err == nil {
+		var ck checkpoint
+		if ck, err = parseCheckpoint(b); err == nil {
+			return ck, true, nil
+		}
+	}
+	// Written atomically, so only a damaged disk gets here. Guessing the
+	// position could ship records twice under new tokens or skip some, so
+	// an operator decides: removing the file re-ships every segment.
+	return checkpoint{}, false, fmt.Errorf("checkpoint %s is unreadable (%w); remove it to re-ship all segments (at least once)", path, err)
+}
+
+func (s *Spool) segPath(num uint64) string {
+	return filepath.Join(s.dir, segName(num))
+}
+
+// loadSegments validates the segment files, repairs the last one, and opens
+// the active segment (reusing the last one when it is intact).
+func (s *Spool) loadSegments(ctx context.Context, ck checkpoint) error {
+	names, err := s.fs.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	var nums []uint64
+	for _, name := range names {
+		if num, ok := parseSegName(name); ok {
+			nums = append(nums, num)
+			s.maxNum = max(s.maxNum, num)
+		}
+	}
+	slices.Sort(nums)
+	var segs []*segment
+	for i, num := range nums {
+		seg, err := s.loadSegment(num, i == len(nums)-1)
+		if err != nil {
+			return err
+		}
+		if seg != nil {
+			if len(segs) > 0 && seg.firstSeq < segs[len(segs)-1].firstSeq {
+				return fmt.Errorf("segment %d starts at record %d, before segment %d (%d): segments out of order",
+					seg.num, seg.firstSeq, segs[len(segs)-1].num, segs[len(segs)-1].firstSeq)
+			}
+			segs = append(segs, seg)
+		}
+	}
+
+	// Sequences at or below what the checkpoint mentions may have been used
+	// in a token; new records must never reuse them.
+	minNext := ck.shipped
+	if ck.intent {
+		minNext = max(minNext, ck.intentEnd)
+	}
+	s.nextSeq = minNext
+	if len(segs) > 0 {
+		last := segs[len(segs)-1]
+		end, endSeq, corrupt, err := s.scanLast(ctx, last)
+		if err != nil {
+			return err
+		}
+		if !corrupt {
+			last.size, last.durable = end, end
+			if endSeq >= minNext {
+				f, err := s.fs.OpenFile(s.segPath(last.num), os.O_RDWR, 0)
+				if err != nil {
+					return fmt.Errorf("open segment %d: %w", last.num, err)
+				}
+				s.w = f
+				last.sealed = false
+				minNext = endSeq
+			}
+		}
+		s.nextSeq = max(endSeq, minNext)
+	}
+	s.segs = segs
+	if s.w == nil {
+		num := s.maxNum + 1
+		f, err := s.createSegment(num, s.nextSeq)
+		if err != nil {
+			return err
+		}
+		s.maxNum = num
+		s.w = f
+		s.segs = append(s.segs, &segment{num: num, firstSeq: s.nextSeq, size: segHeaderSize, durable: segHeaderSize})
+	}
+	s.durableSeq = s.nextSeq
+
+	drop := s.dropShippedLocked(ck.shipped, nil)
+	s.removeSegments(drop)
+	for _, seg := range s.segs {
+		s.unshipped += seg.size - segHeaderSize
+	}
+	return nil
+}
+
+// loadSegment reads and checks the header of segment num. It returns nil
+// (and removes the file) for a segment whose header is damaged: the last
+// segment's header may be torn by a crash while it was created, before it
+// held any record; elsewhere a bad header is corruption.
+func (s *Spool) loadSegment(num uint64, last bool) (*segment, error) {
+	path := s.segPath(num)
+	f, err := s.fs.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open segment %d: %w", num, err)
+	}
+	size, err := f.Size()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("stat segment %d: %w", num, err)
+	}
+	hb := make([]byte, segHeaderSize)
+	var h segHeader
+	herr := fmt.Errorf("%w: %d bytes", errBadHeader, size)
+	if size >= segHeaderSize {
+		if err := readFull(f, hb, 0); err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("read segment %d: %w", num, err)
+		}
+		h, herr = parseSegHeader(hb)
+		if herr == nil && h.num != num {
+			herr = fmt.Errorf("%w: number %d in file %d", errBadHeader, h.num, num)
+		}
+	}
+	_ = f.Close()
+	if herr == nil {
+		return &segment{num: num, firstSeq: h.firstSeq, size: size, durable: size, sealed: true}, nil
+	}
+	if last && (size < segHeaderSize || isZero(hb)) {
+		s.log.Info("spool: removing segment torn while being created", zap.Uint64("segment", num), zap.Int64("bytes", size))
+	} else {
+		s.corruptRecs.Add(1)
+		s.corruptBy.Add(uint64(max(size-segHeaderSize, 0)))
+		s.log.Warn("spool: corrupt segment header; skipping the segment",
+			zap.Uint64("segment", num), zap.Int64("bytes", size), zap.Error(herr))
+	}
+	if err := s.fs.Remove(path); err != nil {
+		return nil, fmt.Errorf("remove segment %d: %w", num, err)
+	}
+	return nil, nil
+}
+
+// scanLast reads every record of the last segment and returns where the
+// valid records end and the sequence that follows them. An invalid record
+// there is either a torn write from a crash — no valid record follows it —
+// and is truncated away, or damage (a valid record follows it), in which
+// case the segment is left for the shipper to ship up to the bad record
+// and skip, and corrupt is true.
+func (s *Spool) scanLast(ctx context.Context, seg *segment) (end int64, endSeq uint64, corrupt bool, err error) {
+	path := s.segPath(seg.num)
+	f, err := s.fs.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("open segment %d: %w", seg.num, err)
+	}
+	defer f.Close()
+	var r frameReader
+	r.reset(f)
+	off, seq := int64(segHeaderSize), seg.firstSeq
+	for off < seg.size {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, false, err
+		}
+		fr, err := r.frame(off, seg.size, seq)
+		if err == nil {
+			off += fr.size
+			seq++
+			continue
+		}
+		if !isFormatError(err) {
+			return 0, 0, false, fmt.Errorf("read segment %d at %d: %w", seg.num, off, err)
+		}
+		later, lerr := validFrameAfter(ctx, f, off, seg.size, seq)
+		if lerr != nil {
+			return 0, 0, false, fmt.Errorf("read segment %d: %w", seg.num, lerr)
+		}
+		if later >= 0 {
+			s.log.Warn("spool: corrupt record in the last segment; sealing it",
+				zap.Uint64("segment", seg.num), zap.Int64("offset", off),
+				zap.Int64("next_valid_offset", later), zap.Error(err))
+			return off, seq, true, nil
+		}
+		s.log.Info("spool: truncating a torn record left by a crash",
+			zap.Uint64("segment", seg.num), zap.Int64("offset", off), zap.Int64("bytes", seg.size-off))
+		if err := truncateFile(s.fs, path, off); err != nil {
+			return 0, 0, false, fmt.Errorf("truncate segment %d: %w", seg.num, err)
+		}
+		return off, seq, false, nil
+	}
+	return off, seq, false, nil
+}
+
+// validFrameAfter returns the offset of the first valid record after the
+// invalid one at off whose sequence follows seq (up to as many records as
+// the bytes could hold), or -1. A crash only ever tears the end of the
+// segment, so a valid record after a bad one means the bad one is damage.
+func validFrameAfter(ctx context.Context, f file, off, end int64, seq uint64) (int64, error) {
+	var r frameReader
+	r.reset(f)
+	maxSkip := uint64((end-off)/frameHeaderSize) + 1
+	for p := off + 1; p+frameHeaderSize <= end; p++ {
+		if p%(1<<20) == 0 {
+			if err := ctx.Err(); err != nil {
+				return -1, err
+			}
+		}
+		h, err := r.read(p, frameHeaderSize, end)
+		if err != nil {
+			return -1, err
+		}
+		got := binary.LittleEndian.Uint64(h[8:])
+		if got <= seq || got-seq > maxSkip {
+			continue
+		}
+		if _, err := r.frame(p, end, got); err == nil {
+			return p, nil
+		} else if !isFormatError(err) {
+			return -1, err
+		}
+	}
+	return -1, nil
+}
+
+func truncateFile(fsys fileSystem, path string, size int64) error {
+	f, err := fsys.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// createSegment creates segment num, whose first record will be firstSeq,
+// and makes its header and directory entry durable.
+func (s *Spool) createSegment(num, firstSeq uint64) (file, error) {
+	path := s.segPath(num)
+	f, err := s.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("create segment %d: %w", num, err)
+	}
+	err = writeFull(f, segHeader{num: num, firstSeq: firstSeq}.marshal(), 0)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = s.fs.SyncDir(s.dir)
+	}
+	if err != nil {
+		_ = f.Close()
+		_ = s.fs.Remove(path)
+		return nil, fmt.Errorf("create segment %d: %w", num, err)
+	}
+	return f, nil
+}
+
+func (s *Spool) active() *segment { return s.segs[len(s.segs)-1] }
+
+func kick(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Spool) getEncoder() *encoder { return s.encoders.Get().(*encoder) }
+func (s *Spool) putEncoder(e *encoder) {
+	if cap(e.buf) > keepBigRead {
+		e.buf = nil
+	}
+	s.encoders.Put(e)
+}
+
+// Write makes rows durable in the spool and returns nil once they are: the
+// encoded record is appended to the active segment, and Write waits for the
+// sync that covers it, which concurrent Writes share. It fails with an
+// error wrapping ErrFull when the record would take the unshipped bytes
+// beyond Config.MaxBytes, ErrClosed after Close, and a wrapped I/O error
+// (and pipeline.ErrStorageUnavailable) when the disk fails, for example
+// when it is full; the spool then truncates what it had appended and stays
+// usable. If ctx ends while Write waits for the sync, Write returns ctx's
+// error and the rows may still be stored.
+//
+// Write does not keep rows after it returns.
+func (s *Spool) Write(ctx context.Context, rows *pipeline.Rows) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("spool: write: %w", err)
+	}
+	n := 0
+	if rows != nil {
+		n = rows.Len()
+	}
+	if n == 0 {
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			return fmt.Errorf("spool: write: %w", ErrClosed)
+		}
+		return nil
+	}
+
+	enc := s.getEncoder()
+	defer s.putEncoder(enc)
+	var hdr [frameHeaderSize]byte
+	frame := append(enc.buf[:0], hdr[:]...)
+	frame = enc.appendRows(frame, rows)
+	enc.buf = frame
+	if len(frame)-frameHeaderSize > maxPayload {
+		return fmt.Errorf("spool: write: %d rows encode to %d bytes, more than a record holds (%d)",
+			n, len(frame)-frameHeaderSize, maxPayload)
+	}
+	payloadCRC := crc32.Checksum(frame[frameHeaderSize:], castagnoli)
+	size := int64(len(frame))
+
+	s.mu.Lock()
+	g, err := s.appendLocked(ctx, frame, payloadCRC, size, uint64(n))
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	kick(s.syncKick)
+	select {
+	case <-g.done:
+		if g.err != nil {
+			return fmt.Errorf("spool: sync segment %d: %w: %w", g.seg.num, pipeline.ErrStorageUnavailable, g.err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("spool: write: waiting for sync: %w", ctx.Err())
+	}
+}
+
+// appendLocked appends frame to the active segment, starting a new segment
+// first if needed, and returns the group whose sync will cover it. s.mu is
+// held, and released while waiting.
+func (s *Spool) appendLocked(ctx context.Context, frame []byte, payloadCRC uint32, size int64, rows uint64) (*group, error) {
+	rolling := false
+	defer func() {
+		if rolling {
+			s.rollers--
+		}
+	}()
+	for {
+		if s.closed {
+			return nil, fmt.Errorf("spool: write: %w", ErrClosed)
+		}
+		if s.unshipped+size > s.cfg.MaxBytes {
+			return nil, fmt.Errorf("spool: write: %d bytes unshipped, record of %d bytes, cap %d: %w",
+				s.unshipped, size, s.cfg.MaxBytes, ErrFull)
+		}
+		seg := s.active()
+		needRoll := seg.size > segHeaderSize && seg.size+size > s.cfg.SegmentBytes
+		if (needRoll || s.rollers > 0) && s.inflight != nil {
+			// A new segment starts only between syncs; others wait with
+			// the roller so it is not starved.
+			if needRoll && !rolling {
+				rolling = true
+				s.rollers++
+			}
+			done := s.inflight.done
+			s.mu.Unlock()
+			select {
+			case <-done:
+				s.mu.Lock()
+			case <-ctx.Done():
+				s.mu.Lock()
+				return nil, fmt.Errorf("spool: write: waiting for a new segment: %w", ctx.Err())
+			}
+			continue
+		}
+		if needRoll {
+			if err := s.rollLocked(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		break
+	}
+
+	seg := s.active()
+	if s.broken != nil {
+		if err := s.w.Truncate(seg.size); err != nil {
+			return nil, fmt.Errorf("spool: write: repair segment %d: %w: %w", seg.num, pipeline.ErrStorageUnavailable, err)
+		}
+		s.broken = nil
+	}
+	seq := s.nextSeq
+	now := time.Now().UnixNano()
+	sealFrame(frame, payloadCRC, seq, now)
+	if err := writeFull(s.w, frame, seg.size); err != nil {
+		// Take back whatever part of the record reached the file.
+		if terr := s.w.Truncate(seg.size); terr != nil {
+			s.broken = terr
+		}
+		return nil, fmt.Errorf("spool: append to segment %d: %w: %w", seg.num, pipeline.ErrStorageUnavailable, err)
+	}
+	g := s.pending
+	if g == nil {
+		g = &group{seg: seg, startOff: seg.size, startSeq: seq, firstTime: now, done: make(chan struct{})}
+		s.pending = g
+	}
+	seg.size += size
+	s.nextSeq++
+	s.unshipped += size
+	g.endOff, g.endSeq = seg.size, s.nextSeq
+	g.rows += rows
+	return g, nil
+}
+
+// rollLocked seals the active segment and starts a new one. The caller
+// holds s.mu and no sync is in flight; the pending group is synced here.
+func (s *Spool) rollLocked() error {
+	seg := s.active()
+	if s.broken != nil {
+		if err := s.w.Truncate(seg.size); err != nil {
+			return fmt.Errorf("spool: repair segment %d: %w: %w", seg.num, pipeline.ErrStorageUnavailable, err)
+		}
+		s.broken = nil
+	}
+	if g := s.pending; g != nil {
+		s.pending = nil
+		err := s.w.Sync()
+		s.fsyncs.Add(1)
+		if err != nil {
+			s.failLocked(g, err)
+			return fmt.Errorf("spool: sync segment %d: %w: %w", seg.num, pipeline.ErrStorageUnavailable, err)
+		}
+		s.completeLocked(g)
+	}
+	num := s.maxNum + 1
+	f, err := s.createSegment(num, s.nextSeq)
+	if err != nil {
+		return fmt.Errorf("spool: %w: %w", pipeline.ErrStorageUnavailable, err)
+	}
+	s.maxNum = num
+	if err := s.w.Close(); err != nil {
+		s.log.Warn("spool: close segment", zap.Uint64("segment", seg.num), zap.Error(err))
+	}
+	seg.sealed = true
+	seg.durable = seg.size
+	s.w = f
+	s.segs = append(s.segs, &segment{num: num, firstSeq: s.nextSeq, size: segHeaderSize, durable: segHeaderSize})
+	return nil
+}
+
+// completeLocked marks g durable and wakes its Writes and the shipper.
+func (s *Spool) completeLocked(g *group) {
+	g.seg.durable = g.endOff
+	s.durableSeq = g.endSeq
+	s.written.Add(g.endSeq - g.startSeq)
+	s.writtenRows.Add(g.rows)
+	if s.headTime == 0 {
+		s.headTime = g.firstTime
+	}
+	close(g.done)
+	kick(s.shipKick)
+}
+
+// failLocked fails g, whose sync failed, and the group appended after it:
+// their records are truncated away so the segment ends at its last durable
+// record, and their Writes get err.
+func (s *Spool) failLocked(g *group, err error) {
+	seg := g.seg
+	if terr := s.w.Truncate(g.startOff); terr != nil {
+		s.broken = terr
+	}
+	s.unshipped -= seg.size - g.startOff
+	seg.size = g.startOff
+	s.nextSeq = g.startSeq
+	g.err = err
+	close(g.done)
+	if p := s.pending; p != nil {
+		p.err = err
+		close(p.done)
+		s.pending = nil
+	}
+	s.log.Warn("spool: sync failed; the Writes it covered failed", zap.Uint64("segment", seg.num), zap.Error(err))
+}
+
+// syncLoop syncs the active segment whenever records were appended, one
+// sync covering every record appended before it started.
+func (s *Spool) syncLoop() {
+	defer close(s.syncerDone)
+	for {
+		s.mu.Lock()
+		if s.pending == nil {
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return
+			}
+			<-s.syncKick
+			continue
+		}
+		if d := s.cfg.CommitDelay; d > 0 && !s.closed {
+			s.mu.Unlock()
+			time.Sleep(d)
+			s.mu.Lock()
+			if s.pending == nil || s.inflight != nil {
+				s.mu.Unlock()
+				continue
+			}
+		}
+		g := s.pending
+		s.pending = nil
+		s.inflight = g
+		w := s.w
+		s.mu.Unlock()
+
+		err := w.Sync()
+
+		s.mu.Lock()
+		s.inflight = nil
+		s.fsyncs.Add(1)
+		if err != nil {
+			s.failLocked(g, err)
+		} else {
+			s.completeLocked(g)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// sealActive makes sure seg is no longer written, starting a new segment if
+// it is the active one, so the shipper can skip its rest after finding
+// corruption in it.
+func (s *Spool) sealActive(ctx context.Context, seg *segment) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for !seg.sealed {
+		if s.closed {
+			// No more appends: what is durable is all there is.
+			seg.sealed = true
+			seg.size = seg.durable
+			return nil
+		}
+		if s.inflight != nil {
+			done := s.inflight.done
+			s.mu.Unlock()
+			select {
+			case <-done:
+				s.mu.Lock()
+			case <-ctx.Done():
+				s.mu.Lock()
+				return ctx.Err()
+			}
+			continue
+		}
+		if err := s.rollLocked(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropShippedLocked removes from s.segs the segments whose records are all
+// below shipped, except keep, and returns them for removal.
+func (s *Spool) dropShippedLocked(shipped uint64, keep *segment) []*segment {
+	var drop []*segment
+	for len(s.segs) > 1 && s.segs[0] != keep && s.segs[1].firstSeq <= shipped {
+		drop = append(drop, s.segs[0])
+		s.segs = s.segs[1:]
+	}
+	return drop
+}
+
+func (s *Spool) removeSegments(drop []*segment) {
+	if len(drop) == 0 {
+		return
+	}
+	for _, seg := range drop {
+		if err := s.fs.Remove(s.segPath(seg.num)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("spool: remove shipped segment", zap.Uint64("segment", seg.num), zap.Error(err))
+		}
+	}
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		s.log.Warn("spool: sync directory", zap.Error(err))
+	}
+}
+
+// Close stops accepting Writes (they fail with ErrClosed), lets the Writes
+// already appended finish, lets the shipper ship what it can until ctx
+// ends, persists the checkpoint and closes the files. What is not shipped
+// stays in Dir and is shipped after the next Open. Close is idempotent:
+// later calls wait for the first one and return its result.
+func (s *Spool) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closeDone != nil {
+		done := s.closeDone
+		s.mu.Unlock()
+		select {
+		case <-done:
+			return s.closeErr
+		case <-ctx.Done():
+			return fmt.Errorf("spool: close: %w", ctx.Err())
+		}
+	}
+	s.closed = true
+	s.closeDone = make(chan struct{})
+	s.mu.Unlock()
+
+	kick(s.syncKick)
+	<-s.syncerDone
+	close(s.drain)
+	stop := context.AfterFunc(ctx, s.shipCancel)
+	<-s.shipperDone
+	stop()
+	s.shipCancel()
+
+	var errs []error
+	s.mu.Lock()
+	if err := s.w.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close segment: %w", err))
+	}
+	if st := s.sh.err; st != nil {
+		errs = append(errs, st)
+	}
+	s.mu.Unlock()
+	if err := s.lock.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("release lock: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		s.closeErr = fmt.Errorf("spool: close: %w", err)
+	}
+	close(s.closeDone)
+	return s.closeErr
+}
+
+// WaitShipped blocks until every record made durable before the call is
+// shipped (or skipped as corrupt), ctx ends, or the shipper stops.
+func (s *Spool) WaitShipped(ctx context.Context) error {
+	s.mu.Lock()
+	target := s.durableSeq
+	for s.shipped < target {
+		if s.shipperOut {
+			s.mu.Unlock()
+			return fmt.Errorf("spool: wait shipped: %w", ErrClosed)
+		}
+		ch := s.shippedCh
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("spool: wait shipped: %w", ctx.Err())
+		}
+		s.mu.Lock()
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Stats returns the spool's gauges and counters.
+func (s *Spool) Stats() Stats {
+	s.mu.Lock()
+	st := Stats{Bytes: s.unshipped, Segments: len(s.segs)}
+	if s.durableSeq > s.shipped {
+		st.PendingRecords = s.durableSeq - s.shipped
+		if s.headTime != 0 {
+			st.ShipLag = max(time.Since(time.Unix(0, s.headTime)), 0)
+		}
+	}
+	s.mu.Unlock()
+	st.WrittenRecords = s.written.Load()
+	st.WrittenRows = s.writtenRows.Load()
+	st.ShippedRecords = s.shippedRecs.Load()
+	st.ShippedRows = s.shipRows.Load()
+	st.CorruptRecords = s.corruptRecs.Load()
+	st.CorruptBytes = s.corruptBy.Load()
+	st.InsertErrors = s.insertErrors.Load()
+	st.Fsyncs = s.fsyncs.Load()
+	st.LastInsert = time.Duration(s.lastInsert.Load())
+	return st
+}
+
+// ID returns the spool's id, which prefixes its deduplication tokens.
+func (s *Spool) ID() string { return hex.EncodeToString(s.id[:]) }

@@ -1,0 +1,1016 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/consentry/consentry/pipeline"
+)
+
+// TestRoundTrip writes batches through several segments and checks every
+// row arrives unchanged, in order, once, in inserts of at most MaxBatchRows
+// rows with contiguous token ranges, and that shipped segments are removed.
+func TestRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	fake := newFake(t)
+	cfg := testConfig(t, dir, fake)
+	cfg.SegmentBytes = 4 << 10
+	cfg.MaxBatchRows = 25
+	s := mustOpen(t, cfg)
+
+	var want pipeline.Rows
+	var ids [][16]byte
+	for b := range 60 {
+		r := makeRows(b, 1+b%12)
+		if err := s.Write(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		want.Append(r)
+		ids = append(ids, rowIDs(r)...)
+	}
+	if err := s.Write(context.Background(), &pipeline.Rows{}); err != nil {
+		t.Fatalf("empty Write: %v", err)
+	}
+	waitShipped(t, s)
+	st := s.Stats()
+	mustClose(t, s)
+
+	fake.checkExactlyOnce(t, ids, nil)
+	calls, _ := fake.snapshot()
+	var got pipeline.Rows
+	next := uint64(0)
+	for _, c := range calls {
+		got.Append(c.rows)
+		var a, b uint64
+		if _, err := fmt.Sscanf(c.token[strings.IndexByte(c.token, ':')+1:], "%d:%d", &a, &b); err != nil {
+			t.Fatalf("token %q: %v", c.token, err)
+		}
+		if prefix := s.ID() + ":"; !strings.HasPrefix(c.token, prefix) || len(s.ID()) != 32 {
+			t.Errorf("token %q lacks spool id %q", c.token, s.ID())
+		}
+		if a != next || b <= a {
+			t.Errorf("token range [%d, %d), want start %d", a, b, next)
+		}
+		next = b
+		if n := c.rows.Len(); n > cfg.MaxBatchRows && b-a > 1 {
+			t.Errorf("insert of %d records has %d rows > MaxBatchRows", b-a, n)
+		}
+	}
+	if next != 60 {
+		t.Errorf("shipped through record %d, want 60", next)
+	}
+	// Inserts group rows by table, keeping their order within a table.
+	if !rowsEqual(&got, &want) {
+		t.Error("shipped rows differ from written rows")
+	}
+	if st.WrittenRecords != 60 || st.ShippedRecords != 60 || st.WrittenRows != uint64(want.Len()) ||
+		st.ShippedRows != uint64(want.Len()) || st.PendingRecords != 0 || st.Bytes != 0 ||
+		st.CorruptRecords != 0 || st.ShipLag != 0 || st.Segments != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	if st.Fsyncs == 0 || st.Fsyncs > st.WrittenRecords {
+		t.Errorf("%d fsyncs for %d records", st.Fsyncs, st.WrittenRecords)
+	}
+	if n := len(segFiles(t, dir)); n != 1 {
+		t.Errorf("%d segment files left, want 1", n)
+	}
+
+	// Reopening ships nothing again and keeps the id.
+	fake2 := newFake(t)
+	cfg.Inserter = fake2
+	s2 := mustOpen(t, cfg)
+	waitShipped(t, s2)
+	if s2.ID() != s.ID() {
+		t.Errorf("id changed on reopen: %s, %s", s.ID(), s2.ID())
+	}
+	mustClose(t, s2)
+	if calls, _ := fake2.snapshot(); len(calls) != 0 {
+		t.Errorf("%d inserts after reopen, want 0", len(calls))
+	}
+}
+
+func TestConcurrentWriters(t *testing.T) {
+	fake := newFake(t)
+	cfg := testConfig(t, t.TempDir(), fake)
+	cfg.SegmentBytes = 16 << 10
+	cfg.MaxBatchRows = 100
+	s := mustOpen(t, cfg)
+	const writers, each = 8, 30
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		ids [][16]byte
+	)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				r := makeRows(w*1000+i, 1+i%7)
+				if err := s.Write(context.Background(), r); err != nil {
+					t.Errorf("Write: %v", err)
+					return
+				}
+				mu.Lock()
+				ids = append(ids, rowIDs(r)...)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	waitShipped(t, s)
+	st := s.Stats()
+	mustClose(t, s)
+	fake.checkExactlyOnce(t, ids, nil)
+	if st.WrittenRecords != writers*each {
+		t.Errorf("written %d records, want %d", st.WrittenRecords, writers*each)
+	}
+	t.Logf("%d records, %d fsyncs", st.WrittenRecords, st.Fsyncs)
+	if st.Fsyncs > st.WrittenRecords {
+		t.Errorf("%d fsyncs for %d records", st.Fsyncs, st.WrittenRecords)
+	}
+}
+
+// TestFull fills the spool while the inserter is down: Write fails with
+// ErrFull (an overload, for the collector) and works again once shipping
+// resumes.
+func TestFull(t *testing.T) {
+	fake := newFake(t)
+	fake.setFail(errors.New("clickhouse down"))
+	cfg := testConfig(t, t.TempDir(), fake)
+	cfg.MaxBytes = 8 << 10
+	cfg.SegmentBytes = 2 << 10
+	s := mustOpen(t, cfg)
+	var ids [][16]byte
+	var err error
+	for b := 0; b < 1000; b++ {
+		r := makeRows(b, 10)
+		if err = s.Write(context.Background(), r); err != nil {
+			break
+		}
+		ids = append(ids, rowIDs(r)...)
+	}
+	if !errors.Is(err, ErrFull) || !errors.Is(err, pipeline.ErrOverloaded) {
+		t.Fatalf("Write beyond the cap: %v, want ErrFull wrapping pipeline.ErrOverloaded", err)
+	}
+	if st := s.Stats(); st.Bytes > cfg.MaxBytes || st.Bytes < cfg.MaxBytes/2 {
+		t.Errorf("unshipped bytes %d, cap %d", st.Bytes, cfg.MaxBytes)
+	}
+	if st := s.Stats(); st.ShipLag <= 0 || st.InsertErrors == 0 || st.PendingRecords != uint64(len(ids)/10) {
+		t.Errorf("stats while down: %+v", st)
+	}
+	fake.setFail(nil)
+	waitShipped(t, s)
+	ids = append(ids, writeBatches(t, s, 5000, 5003, 10)...)
+	waitShipped(t, s)
+	mustClose(t, s)
+	fake.checkExactlyOnce(t, ids, nil)
+}
+
+// TestReplayOnOpen closes a spool that could not ship and reopens it.
+func TestReplayOnOpen(t *testing.T) {
+	dir := t.TempDir()
+	down := newFake(t)
+	down.setFail(errors.New("down"))
+	cfg := testConfig(t, dir, down)
+	cfg.SegmentBytes = 3 << 10
+	s := mustOpen(t, cfg)
+	ids := writeBatches(t, s, 0, 40, 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	cancel()
+	if n := len(segFiles(t, dir)); n < 2 {
+		t.Fatalf("%d segments, want several", n)
+	}
+
+	fake := newFake(t)
+	cfg.Inserter = fake
+	s2 := mustOpen(t, cfg)
+	if st := s2.Stats(); st.PendingRecords != 40 || st.Bytes == 0 {
+		t.Errorf("stats on open: %+v", st)
+	}
+	ids = append(ids, writeBatches(t, s2, 40, 45, 5)...)
+	waitShipped(t, s2)
+	mustClose(t, s2)
+	fake.checkExactlyOnce(t, ids, nil)
+}
+
+// TestCrash kills the spool at points around an insert and checks that,
+// after reopening, every acknowledged row is stored exactly once, and any
+// row inserted twice was inserted under one token with the same rows.
+func TestCrash(t *testing.T) {
+	tests := []struct {
+		name string
+		// at is the insert call at which the process dies.
+		at int
+		// after: the insert completed before the crash (so the checkpoint
+		// still holds its intent); otherwise the crash comes first.
+		after bool
+	}{
+		{"before first insert", 1, false},
+		{"after first insert", 1, true},
+		{"before third insert", 3, false},
+		{"after third insert", 3, true},
+		{"never (unsynced writes lost)", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tfs := newTestFS()
+			fake := newFake(t)
+			crashing := make(chan struct{}) // closed first: writers may fail from now on
+			crashed := make(chan struct{})  // closed once the crash is complete
+			var once sync.Once
+			crash := func() {
+				once.Do(func() {
+					close(crashing)
+					tfs.crash()
+					fake.setFail(errCrashed) // a dead process inserts nothing more
+					close(crashed)
+				})
+			}
+			fake.hook = func(call int) (error, func()) {
+				if call != tt.at {
+					return nil, nil
+				}
+				if tt.after {
+					return nil, crash
+				}
+				crash()
+				return errCrashed, nil
+			}
+			cfg := testConfig(t, dir, fake)
+			cfg.fsys = tfs
+			cfg.SegmentBytes = 2 << 10
+			cfg.MaxBatchRows = 12
+			s := mustOpen(t, cfg)
+
+			// Writers keep writing until the crash; only acknowledged
+			// rows must survive.
+			var (
+				wg         sync.WaitGroup
+				mu         sync.Mutex
+				acked, all [][16]byte
+			)
+			for w := range 4 {
+				wg.Go(func() {
+					for i := 0; i < 40; i++ {
+						r := makeRows(w*1000+i, 1+i%5)
+						mu.Lock()
+						all = append(all, rowIDs(r)...)
+						mu.Unlock()
+						if err := s.Write(context.Background(), r); err != nil {
+							select {
+							case <-crashing:
+								return
+							default:
+								t.Errorf("Write: %v", err)
+								return
+							}
+						}
+						mu.Lock()
+						acked = append(acked, rowIDs(r)...)
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			if tt.at == 0 {
+				// Crash with records appended but not synced: write
+				// directly, as a Write in flight would have.
+				tfs.set(func(f *testFS) { f.failSync = true })
+				ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+				r := makeRows(9999, 3)
+				all = append(all, rowIDs(r)...)
+				if err := s.Write(ctx, r); err == nil {
+					t.Error("Write with a failing sync succeeded")
+				}
+				cancel()
+				crash()
+			}
+			<-crashed
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			_ = s.Close(ctx) // the dead process's goroutines stop; nothing reaches the disk
+			cancel()
+
+			fake.setFail(nil)
+			cfg.fsys = nil
+			s2 := mustOpen(t, cfg)
+			waitShipped(t, s2)
+			st := s2.Stats()
+			mustClose(t, s2)
+			if st.CorruptRecords != 0 {
+				t.Errorf("%d corrupt records after a crash", st.CorruptRecords)
+			}
+			fake.checkExactlyOnce(t, acked, all)
+			calls, _ := fake.snapshot()
+			if tt.after {
+				// The crashed insert was redone with the same token.
+				seen := map[string]int{}
+				for _, c := range calls {
+					seen[c.token]++
+				}
+				dup := 0
+				for _, n := range seen {
+					if n > 1 {
+						dup++
+					}
+				}
+				if dup != 1 {
+					t.Errorf("%d tokens inserted twice, want 1 (the redo)", dup)
+				}
+			}
+		})
+	}
+}
+
+// closeDown closes s, whose inserter is down, without waiting.
+func closeDown(t *testing.T, s *Spool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// spoolUnshipped writes batches [0, n) of 4 rows to a new spool in dir
+// whose inserter is down, and closes it.
+func spoolUnshipped(t *testing.T, dir string, segBytes int64, n int) [][16]byte {
+	t.Helper()
+	down := newFake(t)
+	down.setFail(errors.New("down"))
+	cfg := testConfig(t, dir, down)
+	cfg.SegmentBytes = segBytes
+	s := mustOpen(t, cfg)
+	ids := writeBatches(t, s, 0, n, 4)
+	closeDown(t, s)
+	return ids
+}
+
+func TestTornTail(t *testing.T) {
+	tests := []struct {
+		name string
+		// tail returns the bytes a crash left after the last record,
+		// given a valid next record.
+		tail func(rec []byte) []byte
+	}{
+		{"partial header", func(rec []byte) []byte { return rec[:10] }},
+		{"partial payload", func(rec []byte) []byte { return rec[:len(rec)-5] }},
+		{"complete record, bad checksum", func(rec []byte) []byte {
+			rec[len(rec)-1] ^= 0xff
+			return rec
+		}},
+		{"zeros", func(rec []byte) []byte { return make([]byte, len(rec)+100) }},
+		{"header then zeros", func(rec []byte) []byte {
+			return append(rec[:frameHeaderSize:frameHeaderSize], make([]byte, len(rec)-frameHeaderSize)...)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ids := spoolUnshipped(t, dir, 1<<20, 10)
+			segs := segFiles(t, dir)
+			last := segs[len(segs)-1]
+			before, _ := os.Stat(last)
+			rec := encodeTestRecord(t, makeRows(777, 3), 10)
+			appendFile(t, last, tt.tail(rec))
+
+			fake := newFake(t)
+			s := mustOpen(t, testConfig(t, dir, fake))
+			if after, _ := os.Stat(last); after.Size() != before.Size() {
+				t.Errorf("segment is %d bytes after open, want the torn tail truncated to %d", after.Size(), before.Size())
+			}
+			ids = append(ids, writeBatches(t, s, 100, 103, 4)...)
+			waitShipped(t, s)
+			st := s.Stats()
+			mustClose(t, s)
+			if st.CorruptRecords != 0 {
+				t.Errorf("torn tail counted as corruption: %+v", st)
+			}
+			fake.checkExactlyOnce(t, ids, nil)
+		})
+	}
+}
+
+// encodeTestRecord returns a complete record of rows with sequence seq.
+func encodeTestRecord(t *testing.T, rows *pipeline.Rows, seq uint64) []byte {
+	t.Helper()
+	var hdr [frameHeaderSize]byte
+	b := newEncoder().appendRows(hdr[:], rows)
+	sealFrame(b, crc32c(b[frameHeaderSize:]), seq, time.Now().UnixNano())
+	return b
+}
+
+func appendFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func flipByte(t *testing.T, path string, off int64) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[off] ^= 0x5a
+	if err := os.WriteFile(path, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCorruptMiddle damages a record in the middle of a segment: it and
+// the rest of its segment are counted and skipped, everything else ships.
+func TestCorruptMiddle(t *testing.T) {
+	tests := []struct {
+		name string
+		// seg picks the damaged segment among n.
+		seg func(n int) int
+		// field is the byte of the record damaged, from its start.
+		field int64
+	}{
+		{"payload, first segment", func(int) int { return 0 }, frameHeaderSize + 5},
+		{"length, middle segment", func(n int) int { return n / 2 }, 1},
+		{"sequence, first segment", func(int) int { return 0 }, 9},
+		{"payload, last segment", func(n int) int { return n - 1 }, frameHeaderSize + 3},
+		{"length, last segment", func(n int) int { return n - 1 }, 2},
+		{"sequence, last segment", func(n int) int { return n - 1 }, 8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ids := spoolUnshipped(t, dir, 2<<10, 40)
+			segs := segFiles(t, dir)
+			if len(segs) < 3 {
+				t.Fatalf("%d segments", len(segs))
+			}
+			victim := segs[tt.seg(len(segs))]
+			offs := frameOffsets(t, victim)
+			if len(offs) < 3 {
+				t.Fatalf("%d records in the victim", len(offs))
+			}
+			k := len(offs) / 2
+			flipByte(t, victim, offs[k]+tt.field)
+			fi, _ := os.Stat(victim)
+			wantSkipped := fi.Size() - offs[k]
+
+			// The rows of the damaged record and those after it in its
+			// segment are lost; find them by sequence.
+			lost := map[[16]byte]bool{}
+			first := firstSeqOf(t, victim)
+			for seq := first + uint64(k); seq < first+uint64(len(offs)); seq++ {
+				for _, id := range rowIDs(makeRows(int(seq), 4)) {
+					lost[id] = true
+				}
+			}
+			var want [][16]byte
+			for _, id := range ids {
+				if !lost[id] {
+					want = append(want, id)
+				}
+			}
+
+			fake := newFake(t)
+			s := mustOpen(t, testConfig(t, dir, fake))
+			want = append(want, writeBatches(t, s, 100, 103, 4)...)
+			waitShipped(t, s)
+			st := s.Stats()
+			mustClose(t, s)
+			if st.CorruptRecords != 1 || st.CorruptBytes != uint64(wantSkipped) {
+				t.Errorf("corrupt %d records %d bytes, want 1 and %d", st.CorruptRecords, st.CorruptBytes, wantSkipped)
+			}
+			if st.Bytes != 0 || st.PendingRecords != 0 {
+				t.Errorf("stats after shipping: %+v", st)
+			}
+			fake.checkExactlyOnce(t, want, nil)
+			if n := len(segFiles(t, dir)); n != 1 {
+				t.Errorf("%d segments left", n)
+			}
+		})
+	}
+}
+
+func firstSeqOf(t *testing.T, path string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := parseSegHeader(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.firstSeq
+}
+
+// TestUndecodableRecord: a record whose checksum is right but whose payload
+// does not decode is skipped alone.
+func TestUndecodableRecord(t *testing.T) {
+	dir := t.TempDir()
+	ids := spoolUnshipped(t, dir, 1<<20, 5)
+	segs := segFiles(t, dir)
+	bad := []byte("not rows at all")
+	var hdr [frameHeaderSize]byte
+	rec := append(hdr[:], bad...)
+	sealFrame(rec, crc32c(bad), 5, time.Now().UnixNano())
+	appendFile(t, segs[0], rec)
+	appendFile(t, segs[0], encodeTestRecord(t, makeRows(6, 4), 6))
+	ids = append(ids, rowIDs(makeRows(6, 4))...)
+
+	fake := newFake(t)
+	s := mustOpen(t, testConfig(t, dir, fake))
+	ids = append(ids, writeBatches(t, s, 7, 9, 4)...)
+	waitShipped(t, s)
+	st := s.Stats()
+	mustClose(t, s)
+	if st.CorruptRecords != 1 || st.CorruptBytes != uint64(len(rec)) {
+		t.Errorf("corrupt %d records %d bytes, want 1 and %d", st.CorruptRecords, st.CorruptBytes, len(rec))
+	}
+	fake.checkExactlyOnce(t, ids, nil)
+}
+
+// TestBadSegmentHeader: a segment whose header is damaged is counted and
+// skipped whole.
+func TestBadSegmentHeader(t *testing.T) {
+	dir := t.TempDir()
+	ids := spoolUnshipped(t, dir, 2<<10, 30)
+	segs := segFiles(t, dir)
+	victim := segs[1]
+	first := firstSeqOf(t, victim)
+	n := len(frameOffsets(t, victim))
+	flipByte(t, victim, 2)
+	lost := map[[16]byte]bool{}
+	for seq := first; seq < first+uint64(n); seq++ {
+		for _, id := range rowIDs(makeRows(int(seq), 4)) {
+			lost[id] = true
+		}
+	}
+	var want [][16]byte
+	for _, id := range ids {
+		if !lost[id] {
+			want = append(want, id)
+		}
+	}
+	fake := newFake(t)
+	s := mustOpen(t, testConfig(t, dir, fake))
+	waitShipped(t, s)
+	st := s.Stats()
+	mustClose(t, s)
+	if st.CorruptRecords != 1 {
+		t.Errorf("corrupt records %d, want 1", st.CorruptRecords)
+	}
+	fake.checkExactlyOnce(t, want, nil)
+}
+
+// TestCorruptActiveSegment damages a durable record of the segment being
+// written while the spool runs: the shipper seals it, skips its rest, and
+// later Writes land in a new segment and ship.
+func TestCorruptActiveSegment(t *testing.T) {
+	dir := t.TempDir()
+	fake := newFake(t)
+	fake.setFail(errors.New("down"))
+	cfg := testConfig(t, dir, fake)
+	cfg.MaxBatchRows = 4 // one record per insert: records 1-5 stay unread while record 0 fails
+	s := mustOpen(t, cfg)
+	ids := writeBatches(t, s, 0, 6, 4)
+	segs := segFiles(t, dir)
+	offs := frameOffsets(t, segs[0])
+	flipByte(t, segs[0], offs[3]+frameHeaderSize+2)
+	fake.setFail(nil)
+	waitShipped(t, s)
+	more := writeBatches(t, s, 6, 9, 4)
+	waitShipped(t, s)
+	st := s.Stats()
+	mustClose(t, s)
+	if st.CorruptRecords != 1 {
+		t.Errorf("corrupt records %d, want 1", st.CorruptRecords)
+	}
+	// Records 0-2 and the later ones ship; 3-5 are lost.
+	var want [][16]byte
+	for b := range 3 {
+		want = append(want, rowIDs(makeRows(b, 4))...)
+	}
+	fake.checkExactlyOnce(t, append(want, more...), ids)
+}
+
+// TestDiskFull makes the segment's writes or syncs fail with ENOSPC: the
+// Write fails, the segment is truncated to its last durable record, and
+// Writes work again once there is room.
+func TestDiskFull(t *testing.T) {
+	tests := []struct {
+		name   string
+		inject func(*testFS)
+		// rolls makes the failing Write start a new segment.
+		rolls bool
+	}{
+		{"write fails mid-record", func(f *testFS) { f.budget = 30 }, false},
+		{"write fails at once", func(f *testFS) { f.budget = 0 }, false},
+		{"sync fails", func(f *testFS) { f.failSync = true }, false},
+		{"new segment cannot be created", func(f *testFS) { f.failCreate = true }, true},
+		{"new segment header cannot be written", func(f *testFS) { f.budget = 10 }, true},
+		{"sync before a new segment fails", func(f *testFS) { f.failSync = true }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tfs := newTestFS()
+			fake := newFake(t)
+			cfg := testConfig(t, dir, fake)
+			cfg.fsys = tfs
+			cfg.SegmentBytes = 1 << 10
+			s := mustOpen(t, cfg)
+			ids := writeBatches(t, s, 0, 3, 2)
+			waitShipped(t, s)
+			r := makeRows(50, 2)
+			if tt.rolls {
+				r = makeRows(50, 20) // too big for the current segment
+			}
+			segsBefore := segFiles(t, dir)
+			sizeBefore := fileSize(t, segsBefore[len(segsBefore)-1])
+
+			tfs.set(tt.inject)
+			err := s.Write(context.Background(), r)
+			if !errors.Is(err, syscall.ENOSPC) || !errors.Is(err, pipeline.ErrStorageUnavailable) {
+				t.Fatalf("Write on a full disk: %v, want ENOSPC and ErrStorageUnavailable", err)
+			}
+			segs := segFiles(t, dir)
+			if len(segs) != len(segsBefore) {
+				t.Errorf("segments %v, want %v", segs, segsBefore)
+			}
+			if got := fileSize(t, segs[len(segs)-1]); got != sizeBefore {
+				t.Errorf("segment is %d bytes after the failure, want %d", got, sizeBefore)
+			}
+			if st := s.Stats(); st.PendingRecords != 0 || st.Bytes != 0 {
+				t.Errorf("stats after the failure: %+v", st)
+			}
+
+			tfs.set(func(f *testFS) { f.budget, f.failSync, f.failCreate = -1, false, false })
+			if err := s.Write(context.Background(), r); err != nil {
+				t.Fatalf("Write once there is room: %v", err)
+			}
+			ids = append(ids, rowIDs(r)...)
+			ids = append(ids, writeBatches(t, s, 60, 63, 2)...)
+			waitShipped(t, s)
+			mustClose(t, s)
+			fake.checkExactlyOnce(t, ids, nil)
+
+			// The files on disk are consistent.
+			fake2 := newFake(t)
+			cfg.Inserter, cfg.fsys = fake2, nil
+			s2 := mustOpen(t, cfg)
+			waitShipped(t, s2)
+			st := s2.Stats()
+			mustClose(t, s2)
+			if st.CorruptRecords != 0 {
+				t.Errorf("corruption after reopening: %+v", st)
+			}
+			if calls, _ := fake2.snapshot(); len(calls) != 0 {
+				t.Errorf("%d inserts after reopening", len(calls))
+			}
+		})
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// TestCloseStalledInserter: Close returns when its ctx ends even though an
+// insert hangs; the insert is redone with the same token after reopening.
+func TestCloseStalledInserter(t *testing.T) {
+	dir := t.TempDir()
+	fake := newFake(t)
+	fake.block = make(chan struct{}) // never closed: inserts hang until cancelled
+	cfg := testConfig(t, dir, fake)
+	s := mustOpen(t, cfg)
+	ids := writeBatches(t, s, 0, 5, 3)
+	time.Sleep(10 * time.Millisecond) // let the insert start
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := s.Close(ctx)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Close took %v with a 100ms context", d)
+	}
+	if err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Write(context.Background(), makeRows(9, 1)); !errors.Is(err, ErrClosed) || !errors.Is(err, pipeline.ErrClosed) {
+		t.Errorf("Write after Close: %v, want ErrClosed", err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := s.WaitShipped(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("WaitShipped after Close: %v", err)
+	}
+	ck, _, err := s.readCheckpoint(filepath.Join(dir, ckName))
+	if err != nil || !ck.intent {
+		t.Fatalf("checkpoint after a cancelled insert: %+v, %v; want an intent", ck, err)
+	}
+
+	fake.mu.Lock()
+	fake.block = nil
+	fake.mu.Unlock()
+	s2 := mustOpen(t, cfg)
+	waitShipped(t, s2)
+	mustClose(t, s2)
+	fake.checkExactlyOnce(t, ids, nil)
+	calls, _ := fake.snapshot()
+	want := fmt.Sprintf("%s:%d:%d", s.ID(), ck.shipped, ck.intentEnd)
+	if len(calls) == 0 || calls[0].token != want {
+		t.Errorf("first insert after reopening has token %v, want the intent's %s", calls, want)
+	}
+}
+
+func TestInsertRetries(t *testing.T) {
+	fake := newFake(t)
+	failures := 3
+	fake.hook = func(call int) (error, func()) {
+		if call <= failures {
+			return errors.New("transient"), nil
+		}
+		return nil, nil
+	}
+	s := mustOpen(t, testConfig(t, t.TempDir(), fake))
+	ids := writeBatches(t, s, 0, 1, 5)
+	waitShipped(t, s)
+	st := s.Stats()
+	mustClose(t, s)
+	if st.InsertErrors != uint64(failures) || st.LastInsert <= 0 {
+		t.Errorf("stats %+v, want %d insert errors", st, failures)
+	}
+	fake.checkExactlyOnce(t, ids, nil)
+}
+
+func TestWriteContext(t *testing.T) {
+	s := mustOpen(t, testConfig(t, t.TempDir(), newFake(t)))
+	defer mustClose(t, s)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Write(ctx, makeRows(1, 1)); !errors.Is(err, context.Canceled) {
+		t.Errorf("Write with a cancelled context: %v", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		cfg     Config
+		prepare func(t *testing.T)
+		want    string
+	}{
+		{"no dir", Config{Inserter: newFake(t)}, nil, "Dir is required"},
+		{"no inserter", Config{Dir: dir}, nil, "Inserter is required"},
+		{"negative", Config{Dir: dir, Inserter: newFake(t), MaxBytes: -1}, nil, "negative"},
+		{"retry bounds", Config{Dir: dir, Inserter: newFake(t), RetryMin: time.Second, RetryMax: time.Millisecond}, nil, "RetryMax"},
+		{"damaged checkpoint", Config{Dir: dir, Inserter: newFake(t)}, func(t *testing.T) {
+			s := mustOpen(t, Config{Dir: dir, Inserter: newFake(t)})
+			mustClose(t, s)
+			flipByte(t, filepath.Join(dir, ckName), 30)
+		}, "checkpoint"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.prepare != nil {
+				tt.prepare(t)
+			}
+			s, err := Open(context.Background(), tt.cfg)
+			if err == nil {
+				mustClose(t, s)
+				t.Fatal("Open succeeded")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDirLocked(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, testConfig(t, dir, newFake(t)))
+	if s2, err := Open(context.Background(), testConfig(t, dir, newFake(t))); err == nil {
+		mustClose(t, s2)
+		t.Error("second Open of a directory in use succeeded")
+	}
+	mustClose(t, s)
+	s3 := mustOpen(t, testConfig(t, dir, newFake(t)))
+	mustClose(t, s3)
+}
+
+// TestBigRecord writes a record larger than the read chunk and the segment
+// size.
+func TestBigRecord(t *testing.T) {
+	fake := newFake(t)
+	cfg := testConfig(t, t.TempDir(), fake)
+	cfg.SegmentBytes = 64 << 10
+	s := mustOpen(t, cfg)
+	r := makeRows(100, 10)
+	for i := range r.Crashes {
+		r.Crashes[i].Message = strings.Repeat(fmt.Sprint(i), 200<<10)
+	}
+	ids := writeBatches(t, s, 0, 2, 3)
+	if err := s.Write(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids, rowIDs(r)...)
+	ids = append(ids, writeBatches(t, s, 5, 7, 3)...)
+	waitShipped(t, s)
+	mustClose(t, s)
+	fake.checkExactlyOnce(t, ids, nil)
+	calls, _ := fake.snapshot()
+	for _, c := range calls {
+		for _, cr := range c.rows.Crashes {
+			if len(cr.Message) == 200<<10 {
+				return
+			}
+		}
+	}
+	t.Error("big message not shipped intact")
+}
+
+// TestGroupCommit holds the first sync until eight more Writes have
+// appended their records: those share the next sync.
+func TestGroupCommit(t *testing.T) {
+	tfs := newTestFS()
+	cfg := testConfig(t, t.TempDir(), newFake(t))
+	cfg.fsys = tfs
+	s := mustOpen(t, cfg)
+	gate := make(chan struct{})
+	syncing := make(chan struct{}, 16)
+	tfs.set(func(f *testFS) { f.syncGate, f.syncing = gate, syncing })
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.Write(context.Background(), makeRows(0, 1)); err != nil {
+			t.Error(err)
+		}
+	})
+	<-syncing // the first sync is held
+	const more = 8
+	for i := range more {
+		wg.Go(func() {
+			if err := s.Write(context.Background(), makeRows(1+i, 1)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for {
+		s.mu.Lock()
+		n := s.nextSeq
+		s.mu.Unlock()
+		if n == 1+more {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	tfs.set(func(f *testFS) { f.syncGate = nil })
+	close(gate)
+	wg.Wait()
+	st := s.Stats()
+	waitShipped(t, s)
+	mustClose(t, s)
+	if st.WrittenRecords != 1+more || st.Fsyncs != 2 {
+		t.Errorf("%d records took %d fsyncs, want 2", st.WrittenRecords, st.Fsyncs)
+	}
+}
+
+// TestCommitDelay: with a commit delay, Writes arriving together share a
+// sync even when the disk is fast.
+func TestCommitDelay(t *testing.T) {
+	cfg := testConfig(t, t.TempDir(), newFake(t))
+	cfg.CommitDelay = 50 * time.Millisecond
+	s := mustOpen(t, cfg)
+	const writers = 16
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range writers {
+		wg.Go(func() {
+			<-start
+			if err := s.Write(context.Background(), makeRows(i, 2)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	st := s.Stats()
+	mustClose(t, s)
+	t.Logf("%d records, %d fsyncs", st.WrittenRecords, st.Fsyncs)
+	if st.Fsyncs >= writers/2 {
+		t.Errorf("%d fsyncs for %d concurrent Writes with a commit delay", st.Fsyncs, writers)
+	}
+}
+
+// TestSeekCheckpoint reopens with checkpoints pointing into a segment, with
+// a right and a wrong position hint: the records before shipped are not
+// shipped again, the rest are.
+func TestSeekCheckpoint(t *testing.T) {
+	tests := []struct {
+		name string
+		hint func(offs []int64, seg uint64) position
+	}{
+		{"right hint", func(offs []int64, seg uint64) position { return position{seg, offs[5]} }},
+		{"wrong offset", func(offs []int64, seg uint64) position { return position{seg, offs[5] + 3} }},
+		{"wrong record", func(offs []int64, seg uint64) position { return position{seg, offs[2]} }},
+		{"unknown segment", func(offs []int64, seg uint64) position { return position{seg + 7, offs[5]} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			spoolUnshipped(t, dir, 1<<20, 10)
+			segs := segFiles(t, dir)
+			num, _ := parseSegName(filepath.Base(segs[0]))
+			b, err := os.ReadFile(filepath.Join(dir, ckName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			old, err := parseCheckpoint(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ck := checkpoint{id: old.id, shipped: 5, pos: tt.hint(frameOffsets(t, segs[0]), num)}
+			if err := os.WriteFile(filepath.Join(dir, ckName), ck.marshal(), 0o640); err != nil {
+				t.Fatal(err)
+			}
+
+			fake := newFake(t)
+			s := mustOpen(t, testConfig(t, dir, fake))
+			if st := s.Stats(); st.PendingRecords != 5 {
+				t.Errorf("pending %d records, want 5", st.PendingRecords)
+			}
+			waitShipped(t, s)
+			st := s.Stats()
+			mustClose(t, s)
+			var want [][16]byte
+			for b := 5; b < 10; b++ {
+				want = append(want, rowIDs(makeRows(b, 4))...)
+			}
+			fake.checkExactlyOnce(t, want, nil)
+			if st.Bytes != 0 || st.CorruptRecords != 0 {
+				t.Errorf("stats %+v", st)
+			}
+		})
+	}
+}
+
+// TestTornSegmentHeader: a crash while a segment was being created leaves
+// its file empty or with a partial or zeroed header; Open removes it
+// without counting corruption.
+func TestTornSegmentHeader(t *testing.T) {
+	tests := []struct {
+		name   string
+		header []byte
+	}{
+		{"empty", nil},
+		{"partial", segHeader{num: 99, firstSeq: 8}.marshal()[:11]},
+		{"zeros", make([]byte, segHeaderSize)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ids := spoolUnshipped(t, dir, 1<<20, 8)
+			segs := segFiles(t, dir)
+			num, _ := parseSegName(filepath.Base(segs[len(segs)-1]))
+			torn := filepath.Join(dir, segName(num+1))
+			if err := os.WriteFile(torn, tt.header, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			fake := newFake(t)
+			s := mustOpen(t, testConfig(t, dir, fake))
+			ids = append(ids, writeBatches(t, s, 8, 11, 4)...)
+			waitShipped(t, s)
+			st := s.Stats()
+			mustClose(t, s)
+			if st.CorruptRecords != 0 {
+				t.Errorf("stats %+v", st)
+			}
+			fake.checkExactlyOnce(t, ids, nil)
+		})
+	}
+}
