@@ -31,6 +31,7 @@ func gestureBatch(tok string, dev *consentryv1.DeviceContext, session string, se
 // stored returns column of the gesture stored for screen-seq.
 func (h *harness) stored(t *testing.T, column string, seq byte) string {
 	t.Helper()
+	h.shipped(t)
 	var v string
 	q := fmt.Sprintf("SELECT toString(%s) FROM %s.gestures WHERE screen = 'screen-%d'", column, h.db, seq)
 	if err := h.ch.QueryRow(context.Background(), q).Scan(&v); err != nil {
@@ -167,6 +168,8 @@ func TestSessionKeysAcrossReplicasEndToEnd(t *testing.T) {
 		c.Anonymizer.Now = func() time.Time { return time.Now().Add(24 * time.Hour) }
 	})
 	send(tomorrow, 3)
+	b.shipped(t)
+	tomorrow.shipped(t)
 	ka, kb, kt := a.stored(t, "session_key", 1), a.stored(t, "session_key", 2), a.stored(t, "session_key", 3)
 	if ka != kb || ka == "0" {
 		t.Errorf("replicas stored session keys %s and %s for one session", ka, kb)
@@ -215,6 +218,7 @@ func TestCrashFingerprintsEndToEnd(t *testing.T) {
 	crash(2, "4.13.1", "Fragment{ffee} not attached, user joe@example.org", 57, "com.example.notes.NoteEditor.save", "")
 	crash(3, "4.12.0", "Fragment{a1b2} not attached", 42, "com.example.notes.NoteEditor.load", "")
 	crash(4, "4.12.0", "timeout", 42, "com.example.notes.NoteEditor.save", "sync-timeout")
+	h.shipped(t)
 	fp := func(seq byte) string {
 		var v uint64
 		q := fmt.Sprintf("SELECT fingerprint FROM %s.crashes WHERE thread = 't%d'", h.db, seq)

@@ -38,6 +38,7 @@ import (
 	"github.com/consentry/consentry/metrics"
 	"github.com/consentry/consentry/pipeline"
 	"github.com/consentry/consentry/ratelimit"
+	"github.com/consentry/consentry/spool"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"github.com/consentry/consentry/triage"
 	"github.com/consentry/consentry/validate"
@@ -51,6 +52,7 @@ type App struct {
 	chServer *chserver.Server
 	client   *clickhouse.Client
 	writer   *clickhouse.Writer
+	spool    *spool.Spool
 	rejects  *clickhouse.Rejects
 	keys     *consent.KeyRing
 	secret   []byte
@@ -207,11 +209,42 @@ func (a *App) openStorage(ctx context.Context) error {
 	if a.writer, err = clickhouse.NewWriter(a.cfg.Writer, a.client, a.log.Named("writer")); err != nil {
 		return err
 	}
+	if !a.cfg.NoSpool {
+		sc := a.cfg.Spool
+		sc.Inserter = dedupInserter{a.client}
+		sc.Logger = a.log.Named("spool")
+		if a.spool, err = spool.Open(ctx, sc); err != nil {
+			return err
+		}
+		st := a.spool.Stats()
+		a.log.Info("spool open", zap.String("dir", sc.Dir), zap.Int64("bytes_to_ship", st.Bytes),
+			zap.Uint64("records_to_ship", st.PendingRecords), zap.Uint64("corrupt_records", st.CorruptRecords))
+	}
 	if a.rejects, err = clickhouse.NewRejects(a.cfg.Rejects, a.client, a.log.Named("rejects")); err != nil {
 		return err
 	}
 	return nil
 }
+
+// dedupInserter ships the spool's records with deduplication tokens.
+type dedupInserter struct{ c *clickhouse.Client }
+
+// Insert implements spool.Inserter.
+func (d dedupInserter) Insert(ctx context.Context, rows *pipeline.Rows, token string) error {
+	return d.c.InsertDedup(ctx, rows, token)
+}
+
+// sink returns where accepted rows go: the spool, or without one the
+// writer.
+func (a *App) sink() pipeline.Sink {
+	if a.spool != nil {
+		return a.spool
+	}
+	return a.writer
+}
+
+// Spool returns the write-ahead spool, nil with Config.NoSpool.
+func (a *App) Spool() *spool.Spool { return a.spool }
 
 // addrFile is where a managed server's address is written.
 func (a *App) addrFile() string { return filepath.Join(a.cfg.DataDir, "clickhouse.addr") }
@@ -453,7 +486,7 @@ func (a *App) newService() (*Service, error) {
 	}
 	return NewService(ServiceConfig{
 		Stages:      append(stages, val, anon),
-		Sink:        a.writer,
+		Sink:        a.sink(),
 		Metrics:     a.metrics,
 		Rejects:     a.rejects,
 		MaxDeadline: lim.Config().MaxDeadline,
@@ -518,6 +551,16 @@ func (a *App) loadTLS() (ingest, admin *tls.Config, err error) {
 // registerGauges exposes the state of the writer and the revocations as
 // metrics.
 func (a *App) registerGauges() {
+	if a.spool != nil {
+		sp := a.spool
+		a.metrics.Gauge("spool_bytes", "Bytes accepted into the spool and not yet shipped to ClickHouse; ingest is refused (overloaded) beyond --spool-max-bytes.",
+			func() float64 { return float64(sp.Stats().Bytes) })
+		a.metrics.Gauge("spool_segments", "Segment files in the spool.", func() float64 { return float64(sp.Stats().Segments) })
+		a.metrics.Gauge("spool_pending_records", "Spooled batches not yet shipped to ClickHouse.", func() float64 { return float64(sp.Stats().PendingRecords) })
+		a.metrics.Gauge("spool_ship_lag_seconds", "Age of the oldest spooled batch not yet shipped: how far ClickHouse is behind.", func() float64 { return sp.Stats().ShipLag.Seconds() })
+		a.metrics.Counter("spool_corrupt_records_total", "Invalid spool records found and skipped (bad checksum, length or payload), since start.", func() float64 { return float64(sp.Stats().CorruptRecords) })
+		a.metrics.Counter("spool_fsyncs_total", "Spool fsyncs; divided by accepted batches it shows how well group commit works.", func() float64 { return float64(sp.Stats().Fsyncs) })
+	}
 	a.metrics.Gauge("writer_pending_rows", "Rows accepted but not yet stored in ClickHouse by the writer; ingest is refused (overloaded) beyond --writer-max-pending-rows.",
 		func() float64 { return float64(a.writer.Stats().PendingRows) })
 	a.metrics.Gauge("revocations_refresh_age_seconds", "Seconds since the last successful revocation refresh began; ingest is refused beyond --revocation-bound.",
@@ -623,6 +666,11 @@ func (a *App) Shutdown(ctx context.Context) error {
 func (a *App) closeStorage(ctx context.Context) error {
 	a.stopBackground()
 	var errs []error
+	if a.spool != nil {
+		// Ships what it can until ctx ends; the rest stays in the spool
+		// for the next start.
+		errs = append(errs, a.spool.Close(ctx))
+	}
 	if a.writer != nil {
 		errs = append(errs, a.writer.Close(ctx))
 	}

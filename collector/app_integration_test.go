@@ -44,6 +44,8 @@ type harness struct {
 	db     string
 	logs   *observer.ObservedLogs
 	served chan error
+	// stopped: the test shut the App down itself, expecting an error.
+	stopped bool
 }
 
 var dbSeq atomic.Int64
@@ -90,6 +92,9 @@ func newHarness(t testing.TB, srv *chserver.Server, mutate func(*Config)) *harne
 }
 
 func (h *harness) shutdown() {
+	if h.stopped {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := h.app.Shutdown(ctx); err != nil {
@@ -111,6 +116,7 @@ func (h *harness) token(t testing.TB, app string, ttl time.Duration, scopes ...p
 
 func (h *harness) count(t testing.TB, table, where string) uint64 {
 	t.Helper()
+	h.shipped(t)
 	var n uint64
 	q := fmt.Sprintf("SELECT count() FROM %s.%s", h.db, table)
 	if where != "" {
@@ -120,6 +126,19 @@ func (h *harness) count(t testing.TB, table, where string) uint64 {
 		t.Fatalf("%s: %v", q, err)
 	}
 	return n
+}
+
+// shipped waits until the spool, if any, shipped everything acknowledged:
+// an acknowledgement means durable in the spool, stored a moment later.
+func (h *harness) shipped(t testing.TB) {
+	t.Helper()
+	if sp := h.app.Spool(); sp != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := sp.WaitShipped(ctx); err != nil {
+			t.Fatalf("spool: %v", err)
+		}
+	}
 }
 
 func (h *harness) total(t testing.TB) uint64 {

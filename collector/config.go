@@ -17,6 +17,7 @@ import (
 	"github.com/consentry/consentry/internal/tlsconfig"
 	"github.com/consentry/consentry/limits"
 	"github.com/consentry/consentry/ratelimit"
+	"github.com/consentry/consentry/spool"
 	"github.com/consentry/consentry/validate"
 )
 
@@ -82,8 +83,18 @@ type Config struct {
 	// ClickHouseBinary is the server binary for the managed server; empty
 	// auto-detects clickhouse-server or clickhouse.
 	ClickHouseBinary string
-	// Writer configures batching of inserts.
+	// Writer configures batching of inserts when there is no spool.
 	Writer clickhouse.WriterConfig
+	// Spool configures the write-ahead spool: every accepted batch is
+	// fsynced to it before it is acknowledged, and shipped to ClickHouse
+	// from there, so ClickHouse being down stops ingest only once the
+	// spool is full. Its Dir defaults to DataDir/spool; the collector sets
+	// its Inserter and Logger.
+	Spool spool.Config
+	// NoSpool acknowledges batches once ClickHouse has them instead
+	// (through the Writer), without a spool: less disk, and ingest stops
+	// whenever ClickHouse does.
+	NoSpool bool
 	// Rejects configures the rejects counter.
 	Rejects clickhouse.RejectsConfig
 	// ConsentSigningKeyFile is the Ed25519 key (PKCS #8 PEM) that signs and
@@ -138,6 +149,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DataDir == "" {
 		c.DataDir = "consentry-data"
+	}
+	if c.Spool.Dir == "" {
+		c.Spool.Dir = filepath.Join(c.DataDir, "spool")
 	}
 	if c.DashboardCredentialsFile == "" {
 		c.DashboardCredentialsFile = filepath.Join(c.DataDir, "dashboard-credentials")

@@ -55,6 +55,7 @@ func TestMetricsIntegration(t *testing.T) {
 		t.Fatal("a batch over the limit was accepted")
 	}
 
+	h.shipped(t)
 	m := scrape(t, h)
 	for name, want := range map[string]float64{
 		"consentry_events_received_total":                            90,

@@ -12,6 +12,7 @@ import (
 	"github.com/consentry/consentry/limits"
 	"github.com/consentry/consentry/pipeline"
 	"github.com/consentry/consentry/ratelimit"
+	"github.com/consentry/consentry/spool"
 	"github.com/consentry/consentry/validate"
 )
 
@@ -38,6 +39,10 @@ var errMalformed = errors.New("request could not be decoded as a consentry.v1.In
 
 // retryDelay is the delay suggested to clients on retryable errors.
 const retryDelay = time.Second
+
+// spoolFullDelay is the delay suggested when the spool is full: ClickHouse
+// has been away for a while, so retrying every second would only add load.
+const spoolFullDelay = 5 * time.Second
 
 // classification is how one error is reported: the gRPC code, the
 // ErrorInfo reason, the retry delay suggested (0 for none: the client must
@@ -76,6 +81,8 @@ func classify(err error) classification {
 		return classification{codes.InvalidArgument, ReasonSentAtMissing, 0, pipeline.ReasonBatchMalformed}
 	case errors.Is(err, consent.ErrRevocationsStale):
 		return classification{codes.Unavailable, ReasonRevocationsStale, retryDelay, pipeline.ReasonStorageUnavailable}
+	case errors.Is(err, spool.ErrFull):
+		return classification{codes.ResourceExhausted, ReasonOverloaded, spoolFullDelay, pipeline.ReasonSpoolFull}
 	case errors.Is(err, pipeline.ErrOverloaded):
 		return classification{codes.ResourceExhausted, ReasonOverloaded, retryDelay, pipeline.ReasonOverloaded}
 	case errors.Is(err, pipeline.ErrStorageUnavailable):

@@ -22,6 +22,9 @@ const (
 	// ReasonOverloaded: the collector had no room for the rows (its
 	// writer's or spool's bound); the client retries later.
 	ReasonOverloaded Reason = "overloaded"
+	// ReasonSpoolFull: the spool held its cap of batches not yet shipped
+	// to ClickHouse; the client retries later.
+	ReasonSpoolFull Reason = "spool_full"
 	// ReasonRateLimited: the app sent more events than its rate limit.
 	ReasonRateLimited Reason = "rate_limited"
 )

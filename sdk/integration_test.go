@@ -144,6 +144,15 @@ func grantWhenRegistered(t *testing.T, c *Client, scopes string) {
 // such rows there were before merging.
 func (r *realCollector) storedIDs(t *testing.T) map[string]int {
 	t.Helper()
+	// An acknowledgement means durable in the collector's spool; wait
+	// until it shipped to ClickHouse.
+	if sp := r.app.Spool(); r.running && sp != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := sp.WaitShipped(ctx); err != nil {
+			t.Fatalf("spool: %v", err)
+		}
+	}
 	out := r.queryIDs(t, "FINAL")
 	raw := 0
 	for _, n := range r.queryIDs(t, "") {
@@ -556,6 +565,7 @@ func TestIntegrationGroupedCrashes(t *testing.T) {
 	if err := c.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	r.storedIDs(t) // waits until the collector shipped them
 	var groups, rows uint64
 	q := fmt.Sprintf("SELECT uniqExact(fingerprint), count() FROM %s.crashes FINAL WHERE app_id = '%s' AND fingerprint != 0", r.db, testAppID)
 	if err := r.ch.QueryRow(context.Background(), q).Scan(&groups, &rows); err != nil {

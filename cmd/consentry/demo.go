@@ -52,6 +52,19 @@ crash message, a user_email attribute) so you can see them scrubbed.`, stderr)
 		return err
 	}
 	client := consentryv1.NewIngestServiceClient(conn)
+	cfg, err := ch.config()
+	if err != nil {
+		return err
+	}
+	c, err := clickhouse.Open(ctx, cfg, zap.NewNop())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	before, err := storedEvents(ctx, c, tf.appID)
+	if err != nil {
+		return err
+	}
 	gen := eventgen.New(eventgen.Config{AppID: tf.appID, Token: tok, Seed: uint64(time.Now().UnixNano())})
 	req := gen.Batch(*events, time.Now())
 	plantIdentifiers(req)
@@ -61,6 +74,7 @@ crash message, a user_email attribute) so you can see them scrubbed.`, stderr)
 	}
 	fmt.Fprintf(stdout, "demo batch: sent %d events: accepted %d, dropped %d, consent %s\n",
 		len(req.GetEvents()), resp.GetAccepted(), resp.GetDropped(), resp.GetConsentState())
+	accepted := int64(resp.GetAccepted())
 	noConsent := gen.Batch(10, time.Now())
 	noConsent.ConsentToken = ""
 	resp, err = client.Ingest(ctx, noConsent)
@@ -69,11 +83,12 @@ crash message, a user_email attribute) so you can see them scrubbed.`, stderr)
 	}
 	fmt.Fprintf(stdout, "batch without consent: sent %d events: accepted %d, dropped %d (%v)\n",
 		len(noConsent.GetEvents()), resp.GetAccepted(), resp.GetDropped(), resp.GetDrops())
-	cfg, err := ch.config()
-	if err != nil {
+	// Accepted means durable in the collector's spool: wait until it
+	// shipped them to ClickHouse.
+	if _, err := waitStored(ctx, c, tf.appID, before, accepted, 30*time.Second); err != nil {
 		return err
 	}
-	return printLanded(ctx, stdout, cfg, tf.appID)
+	return printLanded(ctx, stdout, c, tf.appID)
 }
 
 // plantIdentifiers puts identifiers where an app might leak them, to show
@@ -112,12 +127,7 @@ func waitServing(ctx context.Context, h healthpb.HealthClient) error {
 
 // printLanded prints the rows stored for app, per table, and the scrubbed
 // crash messages.
-func printLanded(ctx context.Context, w io.Writer, cfg clickhouse.Config, app string) error {
-	c, err := clickhouse.Open(ctx, cfg, zap.NewNop())
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+func printLanded(ctx context.Context, w io.Writer, c *clickhouse.Client, app string) error {
 	fmt.Fprintf(w, "\nrows in ClickHouse %s (database %s) for app %s:\n", c.Dialect().Version, c.Database(), app)
 	for _, t := range clickhouse.EventTables() {
 		n, err := c.CountRows(ctx, t, app)

@@ -52,6 +52,7 @@ func main() {
 type options struct {
 	cfg              collector.Config
 	rateOverrides    string
+	spool            bool
 	passwordFile     string
 	verifyKeyFiles   string
 	corsOrigins      string
@@ -128,6 +129,9 @@ Flags:
 	fs.IntVar(&c.Anonymizer.Generalize.K, "generalize-k", anonymizer.DefaultK, "a device model, OS version, locale, region or country seen from fewer than `k` distinct consents of an app within the window is stored generalized (1 turns this off)")
 	fs.DurationVar(&c.Anonymizer.Generalize.Window, "generalize-window", anonymizer.DefaultWindow, "window the consents behind a value are counted in for --generalize-k")
 	fs.StringVar(&o.scrubDisabled, "scrub-disable", "", "comma-separated free-text `detectors` to switch off (e.g. coordinates,phone); all are on by default, see docs/privacy.md")
+	fs.BoolVar(&o.spool, "spool", true, "fsync accepted batches to a local write-ahead spool before acknowledging them, and ship them to ClickHouse from there (false: acknowledge once ClickHouse has them)")
+	fs.StringVar(&c.Spool.Dir, "spool-dir", "", "`dir` of the spool (default <data-dir>/spool)")
+	fs.Int64Var(&c.Spool.MaxBytes, "spool-max-bytes", 1<<30, "`bytes` of batches not yet shipped the spool holds at most; beyond, ingest gets RESOURCE_EXHAUSTED with a retry delay")
 	fs.IntVar(&c.Writer.MaxBatchRows, "writer-max-batch-rows", 50000, "most `rows` one ClickHouse insert groups together")
 	fs.DurationVar(&c.Writer.FlushInterval, "writer-flush-interval", 0, "longest a batch waits to be grouped with others before its insert (0 = the writer's default, 100ms)")
 	fs.IntVar(&c.Writer.MaxPendingRows, "writer-max-pending-rows", 500000, "`rows` waiting for ClickHouse beyond which ingest gets RESOURCE_EXHAUSTED (backpressure)")
@@ -147,6 +151,7 @@ Flags:
 	if o.corsOrigins != "" {
 		c.CORSOrigins = strings.Split(o.corsOrigins, ",")
 	}
+	c.NoSpool = !o.spool
 	if o.rateOverrides != "" {
 		c.RateLimit.Overrides = make(map[string]float64)
 		for _, pair := range strings.Split(o.rateOverrides, ",") {

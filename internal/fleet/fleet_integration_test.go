@@ -56,6 +56,11 @@ func TestFleetEndToEnd(t *testing.T) {
 			if res.Recorded == 0 || res.Sent != res.Recorded || res.Dropped != 0 || res.Crashes == 0 {
 				t.Fatalf("result %+v: want every recorded event sent, some crashes", res)
 			}
+			// Acknowledged means durable in the spool; stored a moment
+			// later.
+			if err := app.Spool().WaitShipped(context.Background()); err != nil {
+				t.Fatal(err)
+			}
 			ch := chtest.Conn(t, shared)
 			var stored, models, regions uint64
 			for _, table := range clickhouse.EventTables() {

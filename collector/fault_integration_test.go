@@ -1,0 +1,487 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/consentry/consentry/chserver"
+	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/chtest"
+	"github.com/consentry/consentry/internal/eventgen"
+	"github.com/consentry/consentry/internal/faultproxy"
+	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+)
+
+// traffic sends batches from several clients until stop is closed, and
+// records the ids of every event the collector acknowledged, and the
+// refusals by code.
+type traffic struct {
+	mu       sync.Mutex
+	acked    map[string]bool
+	refusals map[codes.Code]int
+	lastErr  error
+	delays   []time.Duration
+	wg       sync.WaitGroup
+	stop     chan struct{}
+}
+
+// startTraffic starts clients goroutines sending batches of n events to
+// addr with token, each pausing pause between batches, until halt.
+func startTraffic(t *testing.T, addr func() string, token string, clients, n int, pause time.Duration) *traffic {
+	t.Helper()
+	tr := &traffic{acked: make(map[string]bool), refusals: make(map[codes.Code]int), stop: make(chan struct{})}
+	for i := range clients {
+		tr.wg.Go(func() {
+			gen := eventgen.New(eventgen.Config{AppID: testApp, Token: token, Seed: uint64(100 + i)})
+			var conn *grpc.ClientConn
+			for {
+				select {
+				case <-tr.stop:
+					if conn != nil {
+						conn.Close()
+					}
+					return
+				default:
+				}
+				if conn == nil {
+					c, err := grpc.NewClient(addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+					if err != nil {
+						time.Sleep(50 * time.Millisecond)
+						continue
+					}
+					conn = c
+				}
+				req := gen.Batch(n, time.Now())
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				resp, err := consentryv1.NewIngestServiceClient(conn).Ingest(ctx, req)
+				cancel()
+				tr.mu.Lock()
+				if err != nil {
+					tr.refusals[status.Code(err)]++
+					tr.lastErr = err
+					for _, d := range status.Convert(err).Details() {
+						if ri, ok := d.(*errdetails.RetryInfo); ok {
+							tr.delays = append(tr.delays, ri.GetRetryDelay().AsDuration())
+						}
+					}
+				} else if resp.GetDropped() == 0 {
+					for _, e := range req.GetEvents() {
+						tr.acked[uuid.UUID(e.GetEventId()).String()] = true
+					}
+				}
+				tr.mu.Unlock()
+				time.Sleep(pause)
+				if err != nil {
+					// Reconnect, as an SDK would after an outage, and back
+					// off a little.
+					conn.Close()
+					conn = nil
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		})
+	}
+	return tr
+}
+
+// halt stops the clients and returns the acknowledged event ids.
+func (tr *traffic) halt() map[string]bool {
+	close(tr.stop)
+	tr.wg.Wait()
+	return tr.acked
+}
+
+// ackedCount returns how many events were acknowledged so far.
+func (tr *traffic) ackedCount() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return len(tr.acked)
+}
+
+// storedIDs returns how often each event id is stored in db's event
+// tables: with FINAL (as analysts count, merging repeated rows) and raw.
+func storedIDs(t *testing.T, ch driver.Conn, db string) (final, raw map[string]int) {
+	t.Helper()
+	final, raw = make(map[string]int), make(map[string]int)
+	for _, m := range []struct {
+		out      map[string]int
+		modifier string
+	}{{final, "FINAL"}, {raw, ""}} {
+		for _, table := range clickhouse.EventTables() {
+			rows, err := ch.Query(context.Background(), fmt.Sprintf("SELECT toString(event_id) FROM %s.%s %s", db, table, m.modifier))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					t.Fatal(err)
+				}
+				m.out[id]++
+			}
+			rows.Close()
+		}
+	}
+	return final, raw
+}
+
+// requireAckedOnce fails t unless every acknowledged event is stored, once
+// as analysts count (FINAL), and logs how many repeated rows merged away.
+func requireAckedOnce(t *testing.T, ch driver.Conn, db string, acked map[string]bool) {
+	t.Helper()
+	final, raw := storedIDs(t, ch, db)
+	missing, twice := 0, 0
+	for id := range acked {
+		switch final[id] {
+		case 0:
+			missing++
+		case 1:
+		default:
+			twice++
+		}
+	}
+	rawRows := 0
+	for _, n := range raw {
+		rawRows += n
+	}
+	t.Logf("%d events acknowledged; %d stored (%d rows before merging repeats)", len(acked), len(final), rawRows)
+	if missing > 0 || twice > 0 {
+		t.Fatalf("of %d acknowledged events, %d are not stored and %d are stored more than once", len(acked), missing, twice)
+	}
+}
+
+// freePort returns a free TCP port on 127.0.0.1.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestClickHouseKilledIntegration kills ClickHouse with SIGKILL in the
+// middle of traffic and starts it again: the collector keeps acknowledging
+// into its spool while ClickHouse is away, and every acknowledged event is
+// stored once it is back.
+func TestClickHouseKilledIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test: needs ClickHouse")
+	}
+	cfg := chserver.Config{DataDir: t.TempDir(), TCPPort: freePort(t), HTTPPort: freePort(t), Logger: zaptest.NewLogger(t)}
+	start := func() *chserver.Server {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		srv, err := chserver.Start(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv
+	}
+	srv := start()
+	h := newHarness(t, srv, func(c *Config) {
+		c.Spool.RetryMax = 500 * time.Millisecond
+		c.RevocationBound = 20 * time.Second // the outage is shorter: ingest goes on
+	})
+	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
+	tr := startTraffic(t, h.app.Addr, token, 4, 50, 20*time.Millisecond)
+
+	time.Sleep(1500 * time.Millisecond)
+	if err := syscall.Kill(-srv.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.Wait()
+	before := tr.ackedCount()
+	time.Sleep(2 * time.Second)
+	during := tr.ackedCount() - before
+	srv = start()
+	t.Cleanup(func() { srv.Stop(context.Background()) })
+	h.ch = chtest.Conn(t, srv)
+	time.Sleep(1500 * time.Millisecond)
+	acked := tr.halt()
+	if during == 0 {
+		t.Errorf("no event was acknowledged while ClickHouse was down (refusals %v, last %v)", tr.refusals, tr.lastErr)
+	}
+	t.Logf("acknowledged %d events while ClickHouse was down; refusals %v", during, tr.refusals)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := h.app.Spool().WaitShipped(ctx); err != nil {
+		pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+		t.Fatalf("%v; spool %+v", err, h.app.Spool().Stats())
+	}
+	requireAckedOnce(t, chtest.Conn(t, srv), h.db, acked)
+	h.shutdown() // before the server stops
+}
+
+// TestCollectorKilledIntegration kills consentryd with SIGKILL in the
+// middle of traffic and starts it again on the same data directory: its
+// spool is replayed, and every event it acknowledged is stored once.
+func TestCollectorKilledIntegration(t *testing.T) {
+	srv := server(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "consentryd")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/consentryd")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build consentryd: %v\n%s", err, out)
+	}
+	data := filepath.Join(dir, "data")
+	db := fmt.Sprintf("consentry_test_%d", dbSeq.Add(1))
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	var current atomic.Pointer[exec.Cmd]
+	run := func() {
+		cmd := exec.Command(bin, "--data-dir", data, "--clickhouse-addr", srv.Addr(), "--clickhouse-database", db,
+			"--grpc-addr", addr, "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-level", "warn")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		current.Store(cmd)
+	}
+	run()
+	t.Cleanup(func() {
+		if cmd := current.Load(); cmd != nil {
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+		}
+	})
+	// The collector makes its signing key at start; sign with it.
+	var key string
+	for range 200 {
+		if _, err := os.Stat(filepath.Join(data, "consent-signing-key.pem")); err == nil {
+			key = filepath.Join(data, "consent-signing-key.pem")
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	priv, err := consent.ReadPrivateKeyFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, _ := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
+	token, err := ring.Sign(consent.Claims{AppID: testApp, Scopes: []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports},
+		IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tr := startTraffic(t, func() string { return addr }, token, 4, 50, 0)
+	// Kill it once it has acknowledged some.
+	for tr.ackedCount() < 2000 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd := current.Load()
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	atKill := tr.ackedCount()
+	time.Sleep(300 * time.Millisecond)
+	run()
+	// Traffic resumes once the new process serves.
+	deadline := time.Now().Add(30 * time.Second)
+	for tr.ackedCount() < atKill+2000 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	acked := tr.halt()
+	if len(acked) < atKill+2000 {
+		t.Fatalf("the restarted collector acknowledged %d events, want 2000 (refusals %v, last %v)", len(acked)-atKill, tr.refusals, tr.lastErr)
+	}
+	// Stop it gracefully: the spool ships everything before it exits.
+	cmd = current.Swap(nil)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("consentryd exit: %v", err)
+	}
+	requireAckedOnce(t, chtest.Conn(t, srv), db, acked)
+}
+
+// TestSlowClickHouseIntegration puts a hung ClickHouse behind a TCP proxy:
+// the collector acknowledges into its spool until the spool is full, then
+// refuses with RESOURCE_EXHAUSTED and a retry delay; its heap stays under
+// a bound meanwhile; once ClickHouse answers again every acknowledged
+// event is stored once.
+func TestSlowClickHouseIntegration(t *testing.T) {
+	srv := server(t)
+	proxy, err := faultproxy.Start(srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	const spoolCap = 4 << 20
+	h := newHarness(t, srv, func(c *Config) {
+		c.ClickHouse.Addr = proxy.Addr()
+		c.ClickHouse.ReadTimeout = 2 * time.Second
+		c.Spool.MaxBytes = spoolCap
+		c.Spool.RetryMax = 500 * time.Millisecond
+		c.RevocationBound = 20 * time.Second
+	})
+	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
+
+	proxy.SetLatency(300 * time.Millisecond)
+	proxy.Stall()
+	proxy.Cut()
+	var peak atomic.Uint64
+	stopSampling := make(chan struct{})
+	var sampler sync.WaitGroup
+	sampler.Go(func() {
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+	tr := startTraffic(t, h.app.Addr, token, 8, 200, 0)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		tr.mu.Lock()
+		full := tr.refusals[codes.ResourceExhausted]
+		tr.mu.Unlock()
+		if full >= 20 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	st := h.app.Spool().Stats()
+	tr.mu.Lock()
+	full, delays, lastErr := tr.refusals[codes.ResourceExhausted], slices.Clone(tr.delays), tr.lastErr
+	tr.mu.Unlock()
+	if full == 0 {
+		t.Fatalf("no RESOURCE_EXHAUSTED with ClickHouse hung and the spool at %d of %d bytes (last %v)", st.Bytes, spoolCap, lastErr)
+	}
+	if !slices.Contains(delays, spoolFullDelay) {
+		t.Errorf("retry delays %v, want %v for a full spool", delays, spoolFullDelay)
+	}
+	if st.Bytes > spoolCap {
+		t.Errorf("spool holds %d bytes, over its cap of %d", st.Bytes, spoolCap)
+	}
+	close(stopSampling)
+	sampler.Wait()
+	// The bound: the spool's cap is on disk; in memory the collector holds
+	// the requests in flight (8 × 200 events) and ClickHouse's client
+	// buffers. 256 MiB leaves room for the race detector's overhead.
+	const heapBound = 256 << 20
+	t.Logf("spool %d bytes, %d batches refused, peak heap in use %.1f MiB", st.Bytes, full, float64(peak.Load())/(1<<20))
+	if peak.Load() > heapBound {
+		t.Errorf("peak heap in use %d bytes, over the bound of %d", peak.Load(), heapBound)
+	}
+
+	proxy.Resume()
+	proxy.SetLatency(0)
+	acked := tr.halt()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := h.app.Spool().WaitShipped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	requireAckedOnce(t, h.ch, h.db, acked)
+	h.shutdown() // while the proxy is up
+}
+
+// TestCorruptSpoolSegmentIntegration damages a spool segment while the
+// collector is down: on start the bad record is detected, counted and
+// skipped, the collector does not crash, and the other records are
+// shipped.
+func TestCorruptSpoolSegmentIntegration(t *testing.T) {
+	srv := server(t)
+	proxy, err := faultproxy.Start(srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	dataDir := t.TempDir()
+	db := fmt.Sprintf("consentry_test_%d", dbSeq.Add(1))
+	mutate := func(c *Config) {
+		c.DataDir = dataDir
+		c.ClickHouse.Addr = proxy.Addr()
+		c.ClickHouse.Database = db
+		c.ClickHouse.ReadTimeout = 2 * time.Second
+		c.Spool.SegmentBytes = 64 << 10 // several segments
+		c.RevocationBound = 20 * time.Second
+	}
+	h := newHarness(t, srv, mutate)
+	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics)
+	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: token, Seed: 9})
+	proxy.Stall()
+	proxy.Cut()
+	acked := 0
+	for range 40 {
+		resp, err := h.client.Ingest(context.Background(), gen.Batch(50, time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked += int(resp.GetAccepted())
+	}
+	// Stop while ClickHouse hangs: the records stay in the spool.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	h.stopped = true
+	h.app.Shutdown(ctx) // fails: the spool could not ship
+	cancel()
+	segs, _ := filepath.Glob(filepath.Join(dataDir, "spool", "*.seg"))
+	if len(segs) < 2 {
+		t.Fatalf("%d segments, want several", len(segs))
+	}
+	f, err := os.OpenFile(segs[0], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A byte in the middle of a record of the first segment.
+	if _, err := f.WriteAt([]byte{0xff, 0x00, 0xff}, 20_000); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	proxy.Resume()
+	h2 := newHarness(t, srv, mutate)
+	st := h2.app.Spool().Stats()
+	if st.CorruptRecords == 0 {
+		t.Fatalf("the damaged record was not detected: %+v", st)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := h2.app.Spool().WaitShipped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stored := h2.total(t)
+	m := scrape(t, h2)
+	t.Logf("%d events acknowledged, %d stored after skipping %d corrupt records (%d bytes); metric %v",
+		acked, stored, st.CorruptRecords, st.CorruptBytes, m["consentry_spool_corrupt_records_total"])
+	if stored == 0 || stored >= uint64(acked) {
+		t.Errorf("%d of %d events stored: want the ones outside the damaged segment", stored, acked)
+	}
+	if m["consentry_spool_corrupt_records_total"] < 1 {
+		t.Error("corrupt records are not in the metrics")
+	}
+	h2.shutdown() // while the proxy is up
+}
