@@ -10,8 +10,8 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc/peer"
 
-	"github.com/consentry/consentry/pipeline"
 	"github.com/consentry/consentry/metrics"
+	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"github.com/consentry/consentry/validate"
 )

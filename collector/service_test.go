@@ -18,8 +18,8 @@ import (
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/limits"
 	"github.com/consentry/consentry/pipeline"
-	"github.com/consentry/consentry/ratelimit"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+	"github.com/consentry/consentry/ratelimit"
 	"github.com/consentry/consentry/validate"
 )
 
