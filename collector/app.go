@@ -137,7 +137,14 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		lim.MaxMessageBytes = limits.DefaultConfig().MaxMessageBytes
 	}
 	mux := http.NewServeMux()
-	mux.Handle(PathIngest, &httpIngest{svc: svc, maxBytes: int64(lim.MaxMessageBytes)})
+	var ingest http.Handler = &httpIngest{svc: svc, maxBytes: int64(lim.MaxMessageBytes)}
+	bound := newInflight(cfg.MaxInflightRequests)
+	if bound != nil {
+		ingest = bound.wrap(ingest)
+		a.metrics.Counter("ingest_requests_refused_inflight_total", "Ingest requests refused before their body was read because --max-inflight-requests were in flight.",
+			func() float64 { return float64(bound.refused.Load()) })
+	}
+	mux.Handle(PathIngest, ingest)
 	mux.Handle("/", handler) // the consent endpoints, and JSON 404s
 	a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		ErrorLog: zap.NewStdLog(a.log.Named("http"))}
@@ -155,6 +162,9 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	if ingestTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(ingestTLS)))
+	}
+	if bound != nil {
+		opts = append(opts, grpc.InTapHandle(bound.tap), grpc.StatsHandler(statsHandler{}))
 	}
 	a.grpc = grpc.NewServer(opts...)
 	consentryv1.RegisterIngestServiceServer(a.grpc, svc)

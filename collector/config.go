@@ -124,6 +124,12 @@ type Config struct {
 	// token is verified, so nobody can spend another app's budget);
 	// unlimited by default.
 	RateLimit ratelimit.Config
+	// MaxInflightRequests bounds the ingest requests (gRPC and HTTP
+	// together) received and processed at once; more are refused with
+	// RESOURCE_EXHAUSTED before their bodies are read. With
+	// Limits.MaxMessageBytes it bounds the memory requests take. Default
+	// 256; negative: no bound.
+	MaxInflightRequests int
 	// Limits, Validation and Anonymizer configure the stages. The
 	// collector sets Anonymizer's Salts (shared through ClickHouse), IPs,
 	// Coordinates and Regions itself.
@@ -167,6 +173,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.MaxInflightRequests == 0 {
+		c.MaxInflightRequests = 256
 	}
 	if c.GeoIPReload == 0 {
 		c.GeoIPReload = time.Minute

@@ -485,3 +485,53 @@ func TestCorruptSpoolSegmentIntegration(t *testing.T) {
 	}
 	h2.shutdown() // while the proxy is up
 }
+
+// TestFloodOfLargeBatchesIntegration floods a collector whose ClickHouse
+// hangs (no spool: requests wait for the insert) with 32 clients sending
+// the largest batches: beyond MaxInflightRequests they are refused at once
+// with RESOURCE_EXHAUSTED before their bodies are read, and the heap stays
+// bounded.
+func TestFloodOfLargeBatchesIntegration(t *testing.T) {
+	srv := server(t)
+	proxy, err := faultproxy.Start(srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	h := newHarness(t, srv, func(c *Config) {
+		c.ClickHouse.Addr = proxy.Addr()
+		c.ClickHouse.ReadTimeout = 2 * time.Second
+		c.NoSpool = true
+		c.MaxInflightRequests = 8
+		c.Limits.MaxDeadline = 3 * time.Second
+		c.RevocationBound = 20 * time.Second
+	})
+	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
+	proxy.Stall()
+	proxy.Cut()
+	var peak atomic.Uint64
+	var ms runtime.MemStats
+	tr := startTraffic(t, h.app.Addr, token, 32, 1000, 0)
+	deadline := time.Now().Add(6 * time.Second)
+	for time.Now().Before(deadline) {
+		runtime.ReadMemStats(&ms)
+		peak.Store(max(peak.Load(), ms.HeapInuse))
+		time.Sleep(50 * time.Millisecond)
+	}
+	proxy.Resume()
+	tr.halt()
+	m := scrape(t, h)
+	refusedEarly := m["consentry_ingest_requests_refused_inflight_total"]
+	t.Logf("%v requests refused before reading, refusals by code %v, peak heap in use %.1f MiB",
+		refusedEarly, tr.refusals, float64(peak.Load())/(1<<20))
+	if refusedEarly == 0 || tr.refusals[codes.ResourceExhausted] == 0 {
+		t.Errorf("no request refused for the in-flight bound (metric %v, codes %v)", refusedEarly, tr.refusals)
+	}
+	// 8 requests of about 0.2 MB, decoded and anonymized, plus the
+	// writer's pending rows and the race detector's overhead.
+	const heapBound = 256 << 20
+	if peak.Load() > heapBound {
+		t.Errorf("peak heap in use %d bytes, over the bound of %d", peak.Load(), heapBound)
+	}
+	h.shutdown()
+}

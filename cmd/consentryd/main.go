@@ -120,6 +120,7 @@ Flags:
 	fs.StringVar(&o.verifyKeyFiles, "consent-verify-key-files", "", "comma-separated Ed25519 public key `files` (PKIX PEM) whose tokens are also accepted: rotated-out keys, an external consent platform")
 	fs.IntVar(&c.Limits.MaxEvents, "max-batch-events", 1000, "most `events` one batch may hold; larger batches get RESOURCE_EXHAUSTED (BATCH_TOO_LARGE)")
 	fs.IntVar(&c.Limits.MaxMessageBytes, "max-message-bytes", 4<<20, "largest encoded request in `bytes`")
+	fs.IntVar(&c.MaxInflightRequests, "max-inflight-requests", 256, "ingest `requests` (gRPC and HTTP) processed at once; more get RESOURCE_EXHAUSTED before their bodies are read, which bounds memory at about this × --max-message-bytes × 3")
 	fs.IntVar(&c.Limits.MaxTextBytes, "max-text-bytes", 8<<10, "longest crash message or attribute value in `bytes`; longer events are dropped (TOO_LARGE)")
 	fs.DurationVar(&c.Limits.MaxDeadline, "max-request-time", 30*time.Second, "longest one request may take")
 	fs.DurationVar(&c.Validation.MaxAge, "max-event-age", 14*24*time.Hour, "oldest event accepted after clock-skew correction: the window for events queued offline")
