@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -87,9 +88,9 @@ func startTraffic(t *testing.T, addr func() string, token string, clients, n int
 							tr.delays = append(tr.delays, ri.GetRetryDelay().AsDuration())
 						}
 					}
-				} else if resp.GetDropped() == 0 {
-					for _, e := range req.GetEvents() {
-						tr.acked[uuid.UUID(e.GetEventId()).String()] = true
+				} else {
+					for _, id := range acceptedIDs(req, resp) {
+						tr.acked[id] = true
 					}
 				}
 				tr.mu.Unlock()
@@ -105,6 +106,26 @@ func startTraffic(t *testing.T, addr func() string, token string, clients, n int
 		})
 	}
 	return tr
+}
+
+// acceptedIDs returns the ids of the events of req that resp accepted:
+// all but the dropped ones (none if more were dropped than the response
+// lists).
+func acceptedIDs(req *consentryv1.IngestRequest, resp *consentryv1.IngestResponse) []string {
+	if int(resp.GetDropped()) > len(resp.GetEventDrops()) {
+		return nil
+	}
+	dropped := make(map[uint32]bool)
+	for _, d := range resp.GetEventDrops() {
+		dropped[d.GetIndex()] = true
+	}
+	var ids []string
+	for i, e := range req.GetEvents() {
+		if !dropped[uint32(i)] {
+			ids = append(ids, uuid.UUID(e.GetEventId()).String())
+		}
+	}
+	return ids
 }
 
 // halt stops the clients and returns the acknowledged event ids.
@@ -241,8 +262,16 @@ func TestClickHouseKilledIntegration(t *testing.T) {
 // TestCollectorKilledIntegration kills consentryd with SIGKILL in the
 // middle of traffic and starts it again on the same data directory: its
 // spool is replayed, and every event it acknowledged is stored once.
+// ClickHouse answers slowly (through a proxy adding latency), so the spool
+// holds a backlog when the process dies.
 func TestCollectorKilledIntegration(t *testing.T) {
 	srv := server(t)
+	proxy, err := faultproxy.Start(srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	proxy.SetLatency(50 * time.Millisecond)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "consentryd")
 	build := exec.Command("go", "build", "-o", bin, "../cmd/consentryd")
@@ -254,7 +283,7 @@ func TestCollectorKilledIntegration(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	var current atomic.Pointer[exec.Cmd]
 	run := func() {
-		cmd := exec.Command(bin, "--data-dir", data, "--clickhouse-addr", srv.Addr(), "--clickhouse-database", db,
+		cmd := exec.Command(bin, "--data-dir", data, "--clickhouse-addr", proxy.Addr(), "--clickhouse-database", db,
 			"--grpc-addr", addr, "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-level", "warn")
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
@@ -312,6 +341,7 @@ func TestCollectorKilledIntegration(t *testing.T) {
 		t.Fatalf("the restarted collector acknowledged %d events, want 2000 (refusals %v, last %v)", len(acked)-atKill, tr.refusals, tr.lastErr)
 	}
 	// Stop it gracefully: the spool ships everything before it exits.
+	proxy.SetLatency(0)
 	cmd = current.Swap(nil)
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
@@ -534,4 +564,88 @@ func TestFloodOfLargeBatchesIntegration(t *testing.T) {
 		t.Errorf("peak heap in use %d bytes, over the bound of %d", peak.Load(), heapBound)
 	}
 	h.shutdown()
+}
+
+// TestSpoolDiskFullIntegration fills the spool's disk: the file size limit
+// of the process (RLIMIT_FSIZE, which makes writes past it fail as a full
+// disk does) is set just above the segment's size. Batches that do not fit
+// are refused cleanly with UNAVAILABLE and a retry delay, the spool is not
+// corrupted, and once there is room again ingest resumes and every
+// acknowledged event is stored once.
+func TestSpoolDiskFullIntegration(t *testing.T) {
+	srv := server(t)
+	h := newHarness(t, srv, nil)
+	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
+	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: token, Seed: 11})
+	ctx := context.Background()
+	acked := make(map[string]bool)
+	send := func() error {
+		req := gen.Batch(100, time.Now())
+		resp, err := h.client.Ingest(ctx, req)
+		if err == nil {
+			for _, id := range acceptedIDs(req, resp) {
+				acked[id] = true
+			}
+		}
+		return err
+	}
+	if err := send(); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := filepath.Glob(filepath.Join(h.app.cfg.Spool.Dir, "*.seg"))
+	fi, err := os.Stat(segs[len(segs)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Writes past the limit fail with EFBIG instead of killing the process.
+	signal.Ignore(syscall.SIGXFSZ)
+	defer signal.Reset(syscall.SIGXFSZ)
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	full := old
+	full.Cur = uint64(fi.Size()) + 64<<10
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &full); err != nil {
+		t.Skipf("cannot limit file sizes: %v", err)
+	}
+	refused := 0
+	for range 40 {
+		err := send()
+		if err == nil {
+			continue
+		}
+		refused++
+		st := status.Convert(err)
+		var delay time.Duration
+		for _, d := range st.Details() {
+			if ri, ok := d.(*errdetails.RetryInfo); ok {
+				delay = ri.GetRetryDelay().AsDuration()
+			}
+		}
+		if st.Code() != codes.Unavailable || delay == 0 {
+			t.Errorf("with the disk full: %v (retry after %v); want UNAVAILABLE with a retry delay", err, delay)
+		}
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	if refused == 0 {
+		t.Fatal("no batch was refused with the disk full")
+	}
+	for range 5 {
+		if err := send(); err != nil {
+			t.Fatalf("with room again: %v", err)
+		}
+	}
+	h.shipped(t)
+	st := h.app.Spool().Stats()
+	t.Logf("%d batches refused with the disk full; spool %+v", refused, st)
+	if len(acked) < 600 {
+		t.Fatalf("%d events acknowledged, want the 6 batches before and after the full disk", len(acked))
+	}
+	if st.CorruptRecords != 0 {
+		t.Errorf("the full disk corrupted %d records", st.CorruptRecords)
+	}
+	requireAckedOnce(t, h.ch, h.db, acked)
 }

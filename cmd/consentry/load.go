@@ -28,8 +28,8 @@ Sends sustained traffic to a running collector: --clients concurrent
 clients each send batches of --batch mixed events, as fast as the
 collector acknowledges them, for --duration. It reports acknowledged
 events per second, acknowledgement latency (p50, p99, max), refusals by
-gRPC code, and the collector's peak resident memory, read from
-process_resident_memory_bytes on its admin port every second.
+gRPC code, and from the collector's metrics (read every second) its peak
+resident memory and how much its spool held not yet shipped.
 Tokens are issued from the collector's signing key (see consentry token).`, stderr)
 	addr := fs.String("addr", "127.0.0.1:4790", "collector gRPC `host:port`")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:4792", "collector admin `host:port`, for its memory; empty skips it")
@@ -68,16 +68,20 @@ Tokens are issued from the collector's signing key (see consentry token).`, stde
 		mu       sync.Mutex
 		lat      []time.Duration
 		refusals = make(map[string]int)
-		peakRSS  atomic.Int64
-		wg       sync.WaitGroup
+		peakRSS   atomic.Int64
+		peakSpool atomic.Int64
+		endSpool  atomic.Int64
+		wg        sync.WaitGroup
 	)
 	if *adminAddr != "" {
 		wg.Go(func() {
 			t := time.NewTicker(time.Second)
 			defer t.Stop()
 			for {
-				if rss, err := residentMemory(ctx, *adminAddr); err == nil && rss > peakRSS.Load() {
-					peakRSS.Store(rss)
+				if m, err := scrapeGauges(ctx, *adminAddr); err == nil {
+					peakRSS.Store(max(peakRSS.Load(), int64(m["process_resident_memory_bytes"])))
+					peakSpool.Store(max(peakSpool.Load(), int64(m["consentry_spool_bytes"])))
+					endSpool.Store(int64(m["consentry_spool_bytes"]))
 				}
 				select {
 				case <-ctx.Done():
@@ -133,27 +137,45 @@ Tokens are issued from the collector's signing key (see consentry token).`, stde
 	if peak := peakRSS.Load(); peak > 0 {
 		fmt.Fprintf(stdout, "collector peak RSS %.0f MiB\n", float64(peak)/(1<<20))
 	}
+	if peak := peakSpool.Load(); peak > 0 {
+		fmt.Fprintf(stdout, "spool not yet shipped: peak %.1f MiB, at the end %.1f MiB\n", float64(peak)/(1<<20), float64(endSpool.Load())/(1<<20))
+		// How long ClickHouse takes to catch up: the rate it stores at.
+		drainStart := time.Now()
+		for {
+			m, err := scrapeGauges(context.WithoutCancel(ctx), *adminAddr)
+			if err != nil || m["consentry_spool_bytes"] == 0 || time.Since(drainStart) > 10*time.Minute {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		drained := time.Since(drainStart)
+		fmt.Fprintf(stdout, "spool shipped %s after the traffic stopped: stored into ClickHouse at %.0f events/s overall\n",
+			drained.Round(100*time.Millisecond), float64(acked.Load())/(elapsed+drained).Seconds())
+	}
 	return nil
 }
 
-// residentMemory reads process_resident_memory_bytes from a collector's
-// metrics.
-func residentMemory(ctx context.Context, adminAddr string) (int64, error) {
+// scrapeGauges reads the unlabelled samples of a collector's metrics.
+func scrapeGauges(ctx context.Context, adminAddr string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+adminAddr+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
+	out := make(map[string]float64)
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return int64(f), err
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			out[name] = f
 		}
 	}
-	return 0, fmt.Errorf("no process_resident_memory_bytes at %s", adminAddr)
+	return out, sc.Err()
 }
