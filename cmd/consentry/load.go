@@ -64,10 +64,10 @@ Tokens are issued from the collector's signing key (see consentry token).`, stde
 	ctx, cancel := context.WithTimeout(ctx, *duration)
 	defer cancel()
 	var (
-		acked    atomic.Int64
-		mu       sync.Mutex
-		lat      []time.Duration
-		refusals = make(map[string]int)
+		acked     atomic.Int64
+		mu        sync.Mutex
+		lat       []time.Duration
+		refusals  = make(map[string]int)
 		peakRSS   atomic.Int64
 		peakSpool atomic.Int64
 		endSpool  atomic.Int64
