@@ -73,17 +73,22 @@ consentryd is the Consentry collector. It serves consentry.v1.IngestService,
 gRPC health checking and server reflection on --grpc-addr, and stores
 consented, anonymized events in ClickHouse. Without --clickhouse-addr it
 starts and manages a local ClickHouse server under --data-dir.
-SIGINT or SIGTERM shut it down gracefully: in-flight batches finish and
-everything accepted is stored before it exits.
+
+An accepted batch is fsynced to a local write-ahead spool (--spool-dir)
+before it is acknowledged, then shipped to ClickHouse, so ClickHouse being
+away stops ingest only once the spool is full (docs/operations.md).
+SIGINT or SIGTERM shut it down gracefully: in-flight batches finish, and
+the spool ships what it can within --shutdown-timeout; the rest is shipped
+at the next start.
 
 It also serves consentry.v1.ConsentService on --grpc-addr and the same
 operations as HTTPS+JSON on --http-addr, where POST /v1/ingest takes the
 ingest batch as JSON or protobuf for apps that cannot use gRPC.
 
 On --admin-addr it serves the crash triage dashboard (docs/dashboard.md),
-for the users of --dashboard-credentials. A managed ClickHouse gets a
-read-only user "analyst" (docs/analysts.md) whose password is in
---analyst-password-file.
+for the users of --dashboard-credentials, and Prometheus metrics at
+/metrics. A managed ClickHouse gets a read-only user "analyst"
+(docs/analysts.md) whose password is in --analyst-password-file.
 
 Secrets are read only from the environment or files:
   CONSENTRY_CLICKHOUSE_PASSWORD, or --clickhouse-password-file;
