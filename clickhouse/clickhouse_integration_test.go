@@ -362,8 +362,8 @@ func TestInsertErrorsIntegration(t *testing.T) {
 
 	// A server that went away is worth retrying.
 	p := startProxy(t, shared.Addr())
-	viaProxy := openClient(t, Config{Addr: p.addr(), Database: c.Database(), DialTimeout: time.Second})
-	p.setRefuse(true)
+	viaProxy := openClient(t, Config{Addr: p.Addr(), Database: c.Database(), DialTimeout: time.Second})
+	refuse(p)
 	err = viaProxy.Insert(context.Background(), &pipeline.Rows{Gestures: rows.Gestures})
 	if !errors.Is(err, pipeline.ErrStorageUnavailable) {
 		t.Errorf("Insert with the server gone = %v, want ErrStorageUnavailable", err)
@@ -401,14 +401,14 @@ func TestWriterBackpressureIntegration(t *testing.T) {
 	db := testDB(t)
 	migrated(t, Config{Database: db})
 	p := startProxy(t, shared.Addr())
-	c := openClient(t, Config{Addr: p.addr(), Database: db})
+	c := openClient(t, Config{Addr: p.Addr(), Database: db})
 	w, err := NewWriter(WriterConfig{MaxPendingRows: 100, FlushInterval: time.Millisecond}, c, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close(context.Background())
 
-	p.pause() // ClickHouse stops answering
+	p.Stall() // ClickHouse stops answering
 	first := make(chan error, 1)
 	go func() { first <- w.Write(context.Background(), newRowGen(1, time.Now()).rows(100)) }()
 	for w.Stats().PendingRows != 100 {
@@ -419,7 +419,7 @@ func TestWriterBackpressureIntegration(t *testing.T) {
 	if err := w.Write(ctx, newRowGen(2, time.Now()).rows(10)); !errors.Is(err, pipeline.ErrOverloaded) {
 		t.Errorf("Write while the insert is stalled = %v, want ErrOverloaded", err)
 	}
-	p.resume()
+	p.Resume()
 	if err := <-first; err != nil {
 		t.Errorf("stalled Write after the server recovered: %v", err)
 	}
@@ -433,20 +433,20 @@ func TestWriterRetriesIntegration(t *testing.T) {
 	db := testDB(t)
 	migrated(t, Config{Database: db})
 	p := startProxy(t, shared.Addr())
-	c := openClient(t, Config{Addr: p.addr(), Database: db, DialTimeout: time.Second})
+	c := openClient(t, Config{Addr: p.Addr(), Database: db, DialTimeout: time.Second})
 	w, err := NewWriter(WriterConfig{FlushInterval: time.Millisecond, RetryBackoff: 20 * time.Millisecond}, c, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close(context.Background())
 
-	p.setRefuse(true) // ClickHouse restarts
+	refuse(p) // ClickHouse restarts
 	done := make(chan error, 1)
 	go func() { done <- w.Write(context.Background(), newRowGen(1, time.Now()).rows(300)) }()
 	for w.Stats().Retries < 2 {
 		time.Sleep(5 * time.Millisecond)
 	}
-	p.setRefuse(false)
+	p.Refuse(false)
 	if err := <-done; err != nil {
 		t.Fatalf("Write across an outage: %v", err)
 	}
