@@ -3,7 +3,8 @@
 
 # Runs the collector end to end on a local default: installs ClickHouse if
 # missing, starts consentryd (which starts ClickHouse), sends a demo batch,
-# prints what landed, and stops everything.
+# prints what landed, simulates a fleet of devices, and (from a terminal)
+# keeps the collector up for the dashboard until Ctrl-C.
 run:
 	./scripts/run-demo.sh
 
