@@ -347,3 +347,23 @@ func checkDateTime(name string, t time.Time) error {
 	}
 	return nil
 }
+
+// ErasedConsentKeys returns the consent keys whose rows were erased
+// (recorded in the erasures table) at or after since. A collector keeps
+// them so that rows it accepted before a revocation, and still holds in
+// its spool, are not stored after the erasure.
+func (c *Client) ErasedConsentKeys(ctx context.Context, since time.Time) (map[string]struct{}, error) {
+	var rows []struct {
+		Key string `ch:"consent_key"`
+	}
+	q := fmt.Sprintf("SELECT DISTINCT consent_key FROM %s.%s WHERE erased_at >= toDateTime(%d)",
+		c.schema.erasures.def.database, TableErasures, since.Unix())
+	if err := c.conn.Select(ctx, &rows, q); err != nil {
+		return nil, classify("read erased consent keys", err)
+	}
+	keys := make(map[string]struct{}, len(rows))
+	for _, r := range rows {
+		keys[r.Key] = struct{}{}
+	}
+	return keys, nil
+}

@@ -53,6 +53,7 @@ type App struct {
 	client   *clickhouse.Client
 	writer   *clickhouse.Writer
 	spool    *spool.Spool
+	erased   erasedKeys
 	rejects  *clickhouse.Rejects
 	keys     *consent.KeyRing
 	secret   []byte
@@ -221,7 +222,10 @@ func (a *App) openStorage(ctx context.Context) error {
 	}
 	if !a.cfg.NoSpool {
 		sc := a.cfg.Spool
-		sc.Inserter = dedupInserter{a.client}
+		if err := a.erased.refresh(ctx, a.client); err != nil {
+			return err
+		}
+		sc.Inserter = dedupInserter{c: a.client, erased: &a.erased}
 		sc.Logger = a.log.Named("spool")
 		if a.spool, err = spool.Open(ctx, sc); err != nil {
 			return err
@@ -236,12 +240,16 @@ func (a *App) openStorage(ctx context.Context) error {
 	return nil
 }
 
-// dedupInserter ships the spool's records with deduplication tokens.
-type dedupInserter struct{ c *clickhouse.Client }
+// dedupInserter ships the spool's records with deduplication tokens,
+// leaving out the rows of consents erased since they were accepted.
+type dedupInserter struct {
+	c      *clickhouse.Client
+	erased *erasedKeys
+}
 
 // Insert implements spool.Inserter.
 func (d dedupInserter) Insert(ctx context.Context, rows *pipeline.Rows, token string) error {
-	return d.c.InsertDedup(ctx, rows, token)
+	return d.c.InsertDedup(ctx, d.erased.filter(rows), token)
 }
 
 // sink returns where accepted rows go: the spool, or without one the
@@ -303,6 +311,11 @@ func (a *App) startConsent(ctx context.Context) error {
 		Secret: secret, Logger: a.log.Named("consent"),
 	}); err != nil {
 		return err
+	}
+	if a.spool != nil {
+		a.bgGo(func(ctx context.Context) error {
+			return a.erased.run(ctx, a.client, a.cfg.RevocationRefresh, a.log.Named("erasures"))
+		})
 	}
 	for _, run := range []func(context.Context) error{a.revs.Run, a.apps.Run, a.consent.Run} {
 		a.bgGo(run)
