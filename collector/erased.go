@@ -72,11 +72,19 @@ func (e *erasedKeys) filter(rows *pipeline.Rows) *pipeline.Rows {
 	erased := func(c *pipeline.Common) bool { return e.has(c.ConsentKey) }
 	any := false
 	for _, check := range []func() bool{
-		func() bool { return anyRow(rows.Sessions, func(r *pipeline.SessionRow) bool { return erased(&r.Common) }) },
-		func() bool { return anyRow(rows.Gestures, func(r *pipeline.GestureRow) bool { return erased(&r.Common) }) },
+		func() bool {
+			return anyRow(rows.Sessions, func(r *pipeline.SessionRow) bool { return erased(&r.Common) })
+		},
+		func() bool {
+			return anyRow(rows.Gestures, func(r *pipeline.GestureRow) bool { return erased(&r.Common) })
+		},
 		func() bool { return anyRow(rows.Crashes, func(r *pipeline.CrashRow) bool { return erased(&r.Common) }) },
-		func() bool { return anyRow(rows.Customs, func(r *pipeline.CustomRow) bool { return erased(&r.Common) }) },
-		func() bool { return anyRow(rows.Diagnostics, func(r *pipeline.DiagnosticRow) bool { return erased(&r.Common) }) },
+		func() bool {
+			return anyRow(rows.Customs, func(r *pipeline.CustomRow) bool { return erased(&r.Common) })
+		},
+		func() bool {
+			return anyRow(rows.Diagnostics, func(r *pipeline.DiagnosticRow) bool { return erased(&r.Common) })
+		},
 	} {
 		any = any || check()
 	}
