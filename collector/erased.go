@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -62,57 +63,34 @@ func (e *erasedKeys) run(ctx context.Context, c *clickhouse.Client, interval tim
 	}
 }
 
-// filter returns rows without the rows of erased consents, or rows itself
-// when none is erased.
+// filter returns rows without the rows of erased consents; rows itself,
+// without copying, when it holds none.
 func (e *erasedKeys) filter(rows *pipeline.Rows) *pipeline.Rows {
-	m := e.keys.Load()
-	if m == nil || len(*m) == 0 {
+	if m := e.keys.Load(); m == nil || len(*m) == 0 {
 		return rows
 	}
-	erased := func(c *pipeline.Common) bool { return e.has(c.ConsentKey) }
-	any := false
-	for _, check := range []func() bool{
-		func() bool {
-			return anyRow(rows.Sessions, func(r *pipeline.SessionRow) bool { return erased(&r.Common) })
-		},
-		func() bool {
-			return anyRow(rows.Gestures, func(r *pipeline.GestureRow) bool { return erased(&r.Common) })
-		},
-		func() bool { return anyRow(rows.Crashes, func(r *pipeline.CrashRow) bool { return erased(&r.Common) }) },
-		func() bool {
-			return anyRow(rows.Customs, func(r *pipeline.CustomRow) bool { return erased(&r.Common) })
-		},
-		func() bool {
-			return anyRow(rows.Diagnostics, func(r *pipeline.DiagnosticRow) bool { return erased(&r.Common) })
-		},
-	} {
-		any = any || check()
+	out := pipeline.Rows{
+		Sessions:    drop(rows.Sessions, func(r *pipeline.SessionRow) bool { return e.has(r.ConsentKey) }),
+		Gestures:    drop(rows.Gestures, func(r *pipeline.GestureRow) bool { return e.has(r.ConsentKey) }),
+		Crashes:     drop(rows.Crashes, func(r *pipeline.CrashRow) bool { return e.has(r.ConsentKey) }),
+		Customs:     drop(rows.Customs, func(r *pipeline.CustomRow) bool { return e.has(r.ConsentKey) }),
+		Diagnostics: drop(rows.Diagnostics, func(r *pipeline.DiagnosticRow) bool { return e.has(r.ConsentKey) }),
 	}
-	if !any {
+	if out.Len() == rows.Len() {
 		return rows
 	}
-	return &pipeline.Rows{
-		Sessions:    keep(rows.Sessions, func(r *pipeline.SessionRow) bool { return !erased(&r.Common) }),
-		Gestures:    keep(rows.Gestures, func(r *pipeline.GestureRow) bool { return !erased(&r.Common) }),
-		Crashes:     keep(rows.Crashes, func(r *pipeline.CrashRow) bool { return !erased(&r.Common) }),
-		Customs:     keep(rows.Customs, func(r *pipeline.CustomRow) bool { return !erased(&r.Common) }),
-		Diagnostics: keep(rows.Diagnostics, func(r *pipeline.DiagnosticRow) bool { return !erased(&r.Common) }),
-	}
+	return &out
 }
 
-func anyRow[R any](rows []R, f func(*R) bool) bool {
-	for i := range rows {
-		if f(&rows[i]) {
-			return true
-		}
+// drop returns rows without those erased reports, rows itself if none.
+func drop[R any](rows []R, erased func(*R) bool) []R {
+	first := slices.IndexFunc(rows, func(r R) bool { return erased(&r) })
+	if first < 0 {
+		return rows
 	}
-	return false
-}
-
-func keep[R any](rows []R, f func(*R) bool) []R {
-	var out []R
-	for i := range rows {
-		if f(&rows[i]) {
+	out := slices.Clone(rows[:first])
+	for i := first + 1; i < len(rows); i++ {
+		if !erased(&rows[i]) {
 			out = append(out, rows[i])
 		}
 	}
