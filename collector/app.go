@@ -45,7 +45,9 @@ import (
 )
 
 // App is a running collector: the managed ClickHouse (if any), the
-// ClickHouse client, writer and rejects counter, and the gRPC server.
+// ClickHouse client, the spool (or the writer without one) and the rejects
+// counter, the gRPC server, the HTTP server of ingest and consent, and the
+// admin server (dashboard, metrics).
 type App struct {
 	cfg      Config
 	log      *zap.Logger
@@ -180,7 +182,8 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 }
 
 // openStorage starts the managed ClickHouse if needed, connects, migrates,
-// and starts the writer and the rejects counter.
+// and starts the writer, the spool (which replays what an earlier run left
+// unshipped) and the rejects counter.
 func (a *App) openStorage(ctx context.Context) error {
 	chCfg := a.cfg.ClickHouse
 	chCfg.OnInsert = a.metrics.Inserted
