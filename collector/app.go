@@ -661,10 +661,11 @@ func (a *App) Serve() error {
 }
 
 // Shutdown stops the collector gracefully: health turns NOT_SERVING, the
-// gRPC server stops accepting and lets in-flight batches finish (until ctx
-// ends, then cancels them), the writer flushes everything it accepted, the
-// rejects counter flushes, and the managed ClickHouse stops. Safe to call
-// more than once.
+// HTTP, admin and gRPC servers stop accepting and let in-flight batches
+// finish (until ctx ends, then cancel them), the spool ships what it can
+// until ctx ends (the rest waits for the next start) and the writer
+// flushes what it accepted, the rejects counter flushes, and the managed
+// ClickHouse stops. Safe to call more than once.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.shutdownOnce.Do(func() {
 		a.health.Shutdown()
