@@ -136,15 +136,30 @@ func LoadOrCreatePrivateKeyFile(path string) (ed25519.PrivateKey, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create private key: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// Written to a temporary file and linked into place, so a reader (a
+	// tool reading the key of a collector that is starting) never sees a
+	// partial file, and a concurrent creator's key wins whole.
+	f, err := os.CreateTemp(filepath.Dir(path), ".consent-signing-key-*")
 	if err != nil {
 		return nil, fmt.Errorf("create private key: %w", err)
 	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
 	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("create private key: %w", err)
 	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("create private key: %w", err)
+	}
 	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("create private key: %w", err)
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return ReadPrivateKeyFile(path)
+		}
 		return nil, fmt.Errorf("create private key: %w", err)
 	}
 	return priv, nil

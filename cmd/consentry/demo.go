@@ -35,10 +35,6 @@ crash message, a user_email attribute) so you can see them scrubbed.`, stderr)
 	if err := parse(fs, args, lookup); err != nil {
 		return err
 	}
-	tok, err := tf.issue(ch.dataDir)
-	if err != nil {
-		return err
-	}
 	creds := insecure.NewCredentials()
 	if *useTLS {
 		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
@@ -49,6 +45,12 @@ crash message, a user_email attribute) so you can see them scrubbed.`, stderr)
 	}
 	defer conn.Close()
 	if err := waitServing(ctx, healthpb.NewHealthClient(conn)); err != nil {
+		return err
+	}
+	// The collector creates its signing key as it starts: read it once it
+	// serves.
+	tok, err := tf.issue(ch.dataDir)
+	if err != nil {
 		return err
 	}
 	client := consentryv1.NewIngestServiceClient(conn)

@@ -46,10 +46,7 @@ Tokens are issued from the collector's signing key (see consentry token).`, stde
 	if tf.appID == "com.example.demo" {
 		tf.appID = "com.example.load"
 	}
-	tok, err := tf.issue(ch.dataDir)
-	if err != nil {
-		return err
-	}
+	var err error
 	conns := make([]*grpc.ClientConn, max(1, *clients/8))
 	for i := range conns {
 		if conns[i], err = grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
@@ -58,6 +55,12 @@ Tokens are issued from the collector's signing key (see consentry token).`, stde
 		defer conns[i].Close()
 	}
 	if err := waitServing(ctx, healthpb.NewHealthClient(conns[0])); err != nil {
+		return err
+	}
+	// The collector creates its signing key as it starts: read it once it
+	// serves.
+	tok, err := tf.issue(ch.dataDir)
+	if err != nil {
 		return err
 	}
 
