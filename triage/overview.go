@@ -80,16 +80,10 @@ FROM %s.%s WHERE %s GROUP BY event_date, app_version`, s.db, clickhouse.TableCra
 		return nil, fmt.Errorf("triage: crashed sessions per day: %w", err)
 	}
 
-	o := &Overview{Days: make([]DayHealth, f.Days)}
-	first := s.today().AddDate(0, 0, 1-f.Days)
+	days := s.days(f.Days)
+	o := &Overview{Days: make([]DayHealth, days.n)}
 	for i := range o.Days {
-		o.Days[i].Date = first.AddDate(0, 0, i)
-	}
-	index := func(t time.Time) int {
-		if i := int(t.UTC().Sub(first).Hours() / 24); i >= 0 && i < f.Days {
-			return i
-		}
-		return -1
+		o.Days[i].Date = days.date(i)
 	}
 	// Distinct sessions are counted per day (their keys change daily), so
 	// days add up.
@@ -101,13 +95,13 @@ FROM %s.%s WHERE %s GROUP BY event_date, app_version`, s.db, clickhouse.TableCra
 		return versions[v]
 	}
 	for _, r := range sessions {
-		if i := index(r.Day); i >= 0 {
+		if i := days.index(r.Day); i >= 0 {
 			o.Days[i].Sessions += r.Sessions
 			version(r.Version).Sessions += r.Sessions
 		}
 	}
 	for _, r := range crashed {
-		if i := index(r.Day); i >= 0 {
+		if i := days.index(r.Day); i >= 0 {
 			o.Days[i].CrashedSessions += r.Crashed
 			v := version(r.Version)
 			v.CrashedSessions += r.Crashed

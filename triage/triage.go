@@ -161,9 +161,9 @@ func (f Filter) normalize() (Filter, error) {
 // and dimensions on a table with app_id, event_date, app_version, os_name,
 // country and region, and its arguments.
 func (s *Store) where(f Filter) (string, []any) {
-	today := s.today()
+	days := s.days(f.Days)
 	conds := []string{"app_id = ?", "event_date >= toDate(?)", "event_date <= toDate(?)"}
-	args := []any{f.AppID, day(today.AddDate(0, 0, 1-f.Days)), day(today)}
+	args := []any{f.AppID, day(days.first), day(days.date(days.n - 1))}
 	if f.AppVersion != "" {
 		conds, args = append(conds, "app_version = ?"), append(args, f.AppVersion)
 	}
@@ -188,6 +188,47 @@ func (s *Store) today() time.Time {
 
 // day formats t as a date literal's value.
 func day(t time.Time) string { return t.Format(time.DateOnly) }
+
+// dayRange is n UTC days, the oldest first.
+type dayRange struct {
+	first time.Time
+	n     int
+}
+
+// days returns the n days ending today.
+func (s *Store) days(n int) dayRange { return dayRange{first: s.today().AddDate(0, 0, 1-n), n: n} }
+
+// date returns the i-th day.
+func (r dayRange) date(i int) time.Time { return r.first.AddDate(0, 0, i) }
+
+// index returns the position of t's day, or -1 if it is not one of them.
+func (r dayRange) index(t time.Time) int {
+	if i := int(t.UTC().Sub(r.first).Hours() / 24); i >= 0 && i < r.n {
+		return i
+	}
+	return -1
+}
+
+// onlyGroup returns the condition that selects the group only, or "" for
+// every group.
+func onlyGroup(only string) string {
+	if only == "" {
+		return ""
+	}
+	return " AND fingerprint = " + only
+}
+
+// inList returns n placeholders for an IN list.
+func inList(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+// anys returns vs as query arguments.
+func anys(vs []string) []any {
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		out[i] = v
+	}
+	return out
+}
 
 // Group is a crash group: every crash of an app with one fingerprint.
 type Group struct {
@@ -300,9 +341,7 @@ func parallel(fns ...func() error) error {
 // twice.
 func (s *Store) groups(ctx context.Context, f Filter, only string) ([]Group, error) {
 	where, args := s.where(f)
-	if only != "" {
-		where += " AND fingerprint = " + only
-	}
+	where += onlyGroup(only)
 	var (
 		rows      []groupRow
 		statuses  map[uint64]clickhouse.CrashGroupStatus
@@ -419,13 +458,10 @@ func (s *Store) escalating(counts []uint64) bool {
 // each day of f's range, extended to cover the escalation baseline, oldest
 // first.
 func (s *Store) daily(ctx context.Context, f Filter, only string) (map[uint64][]uint64, error) {
-	days := max(f.Days, escalateBaselineDays+1)
-	g := f
-	g.Days = days
-	where, args := s.where(g)
-	if only != "" {
-		where += " AND fingerprint = " + only
-	}
+	f.Days = max(f.Days, escalateBaselineDays+1)
+	days := s.days(f.Days)
+	where, args := s.where(f)
+	where += onlyGroup(only)
 	var rows []struct {
 		Fingerprint uint64    `ch:"fingerprint"`
 		Day         time.Time `ch:"event_date"`
@@ -438,16 +474,15 @@ GROUP BY fingerprint, event_date`, s.db, clickhouse.TableCrashGroupsDaily, where
 	if err := s.conn.Select(ctx, &rows, q, args...); err != nil {
 		return nil, fmt.Errorf("triage: daily crashes: %w", err)
 	}
-	first := s.today().AddDate(0, 0, 1-days)
 	out := make(map[uint64][]uint64)
 	for _, r := range rows {
-		i := int(r.Day.UTC().Sub(first).Hours() / 24)
-		if i < 0 || i >= days {
+		i := days.index(r.Day)
+		if i < 0 {
 			continue
 		}
 		c, ok := out[r.Fingerprint]
 		if !ok {
-			c = make([]uint64, days)
+			c = make([]uint64, days.n)
 			out[r.Fingerprint] = c
 		}
 		c[i] += r.Crashes
@@ -465,12 +500,8 @@ func (s *Store) firstEver(ctx context.Context, app, only string) (map[uint64]tim
 		Fingerprint uint64    `ch:"fingerprint"`
 		First       time.Time `ch:"first"`
 	}
-	cond := ""
-	if only != "" {
-		cond = " AND fingerprint = " + only
-	}
 	q := fmt.Sprintf("SELECT fingerprint, min(event_date) AS first FROM %s.%s WHERE app_id = ?%s GROUP BY fingerprint",
-		s.db, clickhouse.TableCrashGroupsDaily, cond)
+		s.db, clickhouse.TableCrashGroupsDaily, onlyGroup(only))
 	if err := s.conn.Select(ctx, &days, q, app); err != nil {
 		return nil, fmt.Errorf("triage: first crashes: %w", err)
 	}
@@ -501,7 +532,7 @@ func (s *Store) firstEver(ctx context.Context, app, only string) (map[uint64]tim
 	return out, nil
 }
 
-// statusRow is the latest status of a group.
+// statusRow is a triage decision as the status table holds it.
 type statusRow struct {
 	Fingerprint uint64    `ch:"fingerprint"`
 	State       string    `ch:"status"`
@@ -510,26 +541,25 @@ type statusRow struct {
 	ChangedAt   time.Time `ch:"changed_at"`
 }
 
+// status returns r as app's CrashGroupStatus.
+func (r statusRow) status(app string) clickhouse.CrashGroupStatus {
+	return clickhouse.CrashGroupStatus{AppID: app, Fingerprint: r.Fingerprint, State: clickhouse.CrashGroupState(r.State),
+		ResolvedIn: r.ResolvedIn, ChangedBy: r.ChangedBy, ChangedAt: r.ChangedAt}
+}
+
 // statuses returns the latest status of each group of app that has one
 // (or only of the group fp).
 func (s *Store) statuses(ctx context.Context, app, only string) (map[uint64]clickhouse.CrashGroupStatus, error) {
-	cond := ""
-	if only != "" {
-		cond = " AND fingerprint = " + only
-	}
 	var rows []statusRow
 	q := fmt.Sprintf(`SELECT fingerprint, argMax(status, version) AS status, argMax(resolved_in, version) AS resolved_in,
     argMax(changed_by, version) AS changed_by, argMax(changed_at, version) AS changed_at
-FROM %s.%s WHERE app_id = ?%s GROUP BY fingerprint`, s.db, clickhouse.TableCrashGroupStatus, cond)
+FROM %s.%s WHERE app_id = ?%s GROUP BY fingerprint`, s.db, clickhouse.TableCrashGroupStatus, onlyGroup(only))
 	if err := s.conn.Select(ctx, &rows, q, app); err != nil {
 		return nil, fmt.Errorf("triage: read statuses: %w", err)
 	}
 	out := make(map[uint64]clickhouse.CrashGroupStatus, len(rows))
 	for _, r := range rows {
-		out[r.Fingerprint] = clickhouse.CrashGroupStatus{
-			AppID: app, Fingerprint: r.Fingerprint, State: clickhouse.CrashGroupState(r.State),
-			ResolvedIn: r.ResolvedIn, ChangedBy: r.ChangedBy, ChangedAt: r.ChangedAt,
-		}
+		out[r.Fingerprint] = r.status(app)
 	}
 	return out, nil
 }
@@ -638,7 +668,7 @@ func (s *Store) Group(ctx context.Context, f Filter, fp uint64) (*Detail, error)
 	}
 	d := &Detail{Group: groups[0]}
 	where, args := s.where(f)
-	where += " AND fingerprint = " + only
+	where += onlyGroup(only)
 	var agg, raw []breakdownRow
 	// Each query fills its own fields of d.
 	err = parallel(
@@ -658,8 +688,8 @@ FROM %s.%s WHERE %s GROUP BY day, a, b`, s.db, clickhouse.TableCrashGroupsDaily,
 		func() error {
 			q := fmt.Sprintf(`SELECT '' AS day, concat(os_name, ' ', os_version) AS a, device_model AS b,
     uniqIf(session_key, session_key != 0) AS sessions, count() AS crashes
-FROM %s.%s WHERE %s AND exception_type IN (%s) GROUP BY a, b`, s.db, clickhouse.TableCrashes, where, quoteAll(d.ExceptionTypes))
-			return s.breakdownRows(ctx, q, args, &raw)
+FROM %s.%s WHERE %s AND exception_type IN (%s) GROUP BY a, b`, s.db, clickhouse.TableCrashes, where, inList(len(d.ExceptionTypes)))
+			return s.breakdownRows(ctx, q, append(slices.Clip(args), anys(d.ExceptionTypes)...), &raw)
 		},
 	)
 	if err != nil {
@@ -674,17 +704,17 @@ FROM %s.%s WHERE %s AND exception_type IN (%s) GROUP BY a, b`, s.db, clickhouse.
 		Suppress("Device model", sumCells(raw, func(r *breakdownRow) string { return r.B }), s.cfg.K),
 		Suppress("Region", sumCells(agg, func(r *breakdownRow) string { return r.B }), s.cfg.K),
 	}
-	first := s.today().AddDate(0, 0, 1-f.Days)
-	d.Timeline = make([]Day, f.Days)
+	days := s.days(f.Days)
+	d.Timeline = make([]Day, days.n)
 	for i := range d.Timeline {
-		d.Timeline[i].Date = first.AddDate(0, 0, i)
+		d.Timeline[i].Date = days.date(i)
 	}
 	for _, r := range agg {
 		t, err := time.Parse(time.DateOnly, r.Day)
 		if err != nil {
 			continue
 		}
-		if i := int(t.Sub(first).Hours() / 24); i >= 0 && i < f.Days {
+		if i := days.index(t); i >= 0 {
 			d.Timeline[i].Crashes += r.Crashes
 			d.Timeline[i].Sessions += r.Sessions
 		}
@@ -728,15 +758,6 @@ func sumCells(rows []breakdownRow, key func(r *breakdownRow) string) []Cell {
 	return cells
 }
 
-// quoteAll returns vs as a list of SQL string literals.
-func quoteAll(vs []string) string {
-	q := make([]string, len(vs))
-	for i, v := range vs {
-		q[i] = "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
-	}
-	return strings.Join(q, ", ")
-}
-
 // sample fills d.Sample with the group's latest crash in f, reading only
 // the day it was last seen, and the grouping inputs.
 func (s *Store) sample(ctx context.Context, f Filter, d *Detail) error {
@@ -761,8 +782,8 @@ func (s *Store) sample(ctx context.Context, f Filter, d *Detail) error {
     frame_module, frame_function, frame_file, frame_line, frame_in_app
 FROM %s.%s
 WHERE %s AND event_date = toDate(?) AND exception_type IN (%s) AND fingerprint = %d
-ORDER BY event_time DESC LIMIT 1`, s.db, clickhouse.TableCrashes, where, quoteAll(d.ExceptionTypes), d.Fingerprint)
-	args = append(args, day(d.LastSeen.UTC()))
+ORDER BY event_time DESC LIMIT 1`, s.db, clickhouse.TableCrashes, where, inList(len(d.ExceptionTypes)), d.Fingerprint)
+	args = append(append(args, day(d.LastSeen.UTC())), anys(d.ExceptionTypes)...)
 	if err := s.conn.Select(ctx, &rows, q, args...); err != nil {
 		return fmt.Errorf("triage: sample crash: %w", err)
 	}
@@ -791,10 +812,9 @@ ORDER BY event_time DESC LIMIT 1`, s.db, clickhouse.TableCrashes, where, quoteAl
 		c.Frames = append(c.Frames, fr)
 	}
 	d.Sample = c
-	row := pipeline.CrashRow{ExceptionType: c.ExceptionType, Message: c.Message, Frames: c.Frames}
-	row.Fingerprint = fingerprint.Sum(&row, "")
-	_, d.GroupingInputs = fingerprint.Of(&row, "")
-	d.Custom = row.Fingerprint != d.Fingerprint
+	var fp string
+	fp, d.GroupingInputs = fingerprint.Of(&pipeline.CrashRow{ExceptionType: c.ExceptionType, Message: c.Message, Frames: c.Frames}, "")
+	d.Custom = fp != fingerprint.Hex(d.Fingerprint)
 	return nil
 }
 
@@ -808,8 +828,7 @@ WHERE app_id = ? AND fingerprint = %d ORDER BY version DESC LIMIT 100`, s.db, cl
 	}
 	out := make([]clickhouse.CrashGroupStatus, len(rows))
 	for i, r := range rows {
-		out[i] = clickhouse.CrashGroupStatus{AppID: app, Fingerprint: fp, State: clickhouse.CrashGroupState(r.State),
-			ResolvedIn: r.ResolvedIn, ChangedBy: r.ChangedBy, ChangedAt: r.ChangedAt}
+		out[i] = r.status(app)
 	}
 	return out, nil
 }
