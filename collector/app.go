@@ -415,25 +415,35 @@ func (a *App) stopBackground() {
 // AnalystUser is the read-only ClickHouse user a managed server gets.
 const AnalystUser = "analyst"
 
+// readOrCreate returns the contents of the secret file path without its
+// line ending, creating it (and its directory, owner-only) with generate's
+// value if it does not exist. what names the secret in errors.
+func readOrCreate(path, what string, generate func() string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		v := generate()
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return "", fmt.Errorf("create %s: %w", what, err)
+		}
+		if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("create %s: %w", what, err)
+		}
+		return v, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", what, err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
 // loadAnalystPassword reads the analyst's password file, creating it with
 // a random password if it does not exist.
 func loadAnalystPassword(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		p := rand.Text()
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return "", fmt.Errorf("create analyst password: %w", err)
-		}
-		if err := os.WriteFile(path, []byte(p+"\n"), 0o600); err != nil {
-			return "", fmt.Errorf("create analyst password: %w", err)
-		}
-		return p, nil
-	}
+	p, err := readOrCreate(path, "analyst password", rand.Text)
 	if err != nil {
-		return "", fmt.Errorf("read analyst password: %w", err)
+		return "", err
 	}
-	p := strings.TrimSpace(string(b))
-	if p == "" {
+	if p = strings.TrimSpace(p); p == "" {
 		return "", fmt.Errorf("analyst password file %s is empty", path)
 	}
 	return p, nil
@@ -448,27 +458,18 @@ func loadSecret(cfg Config) ([]byte, error) {
 		}
 		return cfg.ConsentSecret, nil
 	}
-	b, err := os.ReadFile(cfg.ConsentSecretFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		b = make([]byte, 32)
+	secret, err := readOrCreate(cfg.ConsentSecretFile, "consent secret", func() string {
+		b := make([]byte, 32)
 		_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+).
-		b = []byte(hex.EncodeToString(b))
-		if err := os.MkdirAll(filepath.Dir(cfg.ConsentSecretFile), 0o700); err != nil {
-			return nil, fmt.Errorf("create consent secret: %w", err)
-		}
-		if err := os.WriteFile(cfg.ConsentSecretFile, b, 0o600); err != nil {
-			return nil, fmt.Errorf("create consent secret: %w", err)
-		}
-		return b, nil
-	}
+		return hex.EncodeToString(b)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("read consent secret: %w", err)
+		return nil, err
 	}
-	b = []byte(strings.TrimRight(string(b), "\r\n"))
-	if len(b) < consent.MinSecretSize {
+	if len(secret) < consent.MinSecretSize {
 		return nil, fmt.Errorf("consent secret %s: at least %d bytes", cfg.ConsentSecretFile, consent.MinSecretSize)
 	}
-	return b, nil
+	return []byte(secret), nil
 }
 
 // newService builds the stage pipeline and the ingest service.
