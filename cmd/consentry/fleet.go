@@ -103,7 +103,7 @@ func waitStored(ctx context.Context, cl *clickhouse.Client, app string, before u
 		stored := n - before
 		if stored >= uint64(sent) || time.Now().After(deadline) {
 			if stored < uint64(sent) {
-				return stored, fmt.Errorf("fleet: %d events sent, only %d stored after %s", sent, stored, timeout)
+				return stored, fmt.Errorf("%d events accepted for %s, only %d stored after %s", sent, app, stored, timeout)
 			}
 			return stored, nil
 		}

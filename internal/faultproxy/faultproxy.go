@@ -5,8 +5,6 @@
 package faultproxy
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -180,23 +178,6 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		}
 		if err != nil {
 			return
-		}
-	}
-}
-
-// WaitUp waits until a connection through the proxy reaches the target, or
-// ctx ends.
-func (p *Proxy) WaitUp(ctx context.Context) error {
-	for {
-		c, err := net.DialTimeout("tcp", p.target, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return errors.Join(ctx.Err(), err)
-		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
