@@ -1,7 +1,6 @@
 package dashboard_test
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,21 +25,7 @@ import (
 
 var shared *chserver.Server
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	s, stop, err := chtest.StartMain("")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	shared = s
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(chtest.Main(m, &shared)) }
 
 const (
 	user     = "alice"

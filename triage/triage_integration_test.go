@@ -2,8 +2,6 @@ package triage_test
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -20,21 +18,7 @@ import (
 
 var shared *chserver.Server
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	s, stop, err := chtest.StartMain("")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	shared = s
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(chtest.Main(m, &shared)) }
 
 // seeded returns a freshly seeded database named for the test.
 func seeded(t *testing.T) *triagetest.Env {
