@@ -12,8 +12,8 @@ import (
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/consentry/consentry/anonymizer/fingerprint"
 	"github.com/consentry/consentry/anonymizer/scrub"
-	"github.com/consentry/consentry/fingerprint"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )

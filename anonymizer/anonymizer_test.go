@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/consentry/consentry/geo"
+	"github.com/consentry/consentry/anonymizer/geo"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )

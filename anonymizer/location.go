@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/consentry/consentry/geo"
+	"github.com/consentry/consentry/anonymizer/geo"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 

@@ -15,10 +15,10 @@ import (
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/consentry/consentry/chserver"
 	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/dashboard/triage/triagetest"
+	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/seed"
-	"github.com/consentry/consentry/triage/triagetest"
 )
 
 // analystsDoc is the analysts' guide, relative to this package.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/anonymizer"
-	"github.com/consentry/consentry/geo/geotest"
+	"github.com/consentry/consentry/anonymizer/geo/geotest"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )

@@ -28,20 +28,20 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/consentry/consentry/anonymizer"
-	"github.com/consentry/consentry/chserver"
+	"github.com/consentry/consentry/anonymizer/geo"
 	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/collector/limits"
+	"github.com/consentry/consentry/collector/metrics"
+	"github.com/consentry/consentry/collector/ratelimit"
+	"github.com/consentry/consentry/collector/spool"
+	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/dashboard"
-	"github.com/consentry/consentry/geo"
+	"github.com/consentry/consentry/dashboard/triage"
+	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/tlsconfig"
-	"github.com/consentry/consentry/limits"
-	"github.com/consentry/consentry/metrics"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
-	"github.com/consentry/consentry/ratelimit"
-	"github.com/consentry/consentry/spool"
-	"github.com/consentry/consentry/triage"
-	"github.com/consentry/consentry/validate"
 )
 
 // App is a running collector: the managed ClickHouse (if any), the

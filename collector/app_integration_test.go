@@ -23,9 +23,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/consentry/consentry/anonymizer"
-	"github.com/consentry/consentry/chserver"
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/pipeline"

@@ -14,11 +14,11 @@ import (
 
 	"github.com/consentry/consentry/anonymizer"
 	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/collector/limits"
+	"github.com/consentry/consentry/collector/ratelimit"
+	"github.com/consentry/consentry/collector/spool"
+	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/internal/tlsconfig"
-	"github.com/consentry/consentry/limits"
-	"github.com/consentry/consentry/ratelimit"
-	"github.com/consentry/consentry/spool"
-	"github.com/consentry/consentry/validate"
 )
 
 // Config configures an App. The zero value, after defaults, runs a

@@ -26,9 +26,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/consentry/consentry/chserver"
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/internal/faultproxy"

@@ -15,12 +15,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/consentry/consentry/collector/ratelimit"
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/internal/tlsconfig"
 	"github.com/consentry/consentry/internal/tlsconfig/tlstest"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
-	"github.com/consentry/consentry/ratelimit"
 )
 
 // TestRateLimitIntegration: an app over its rate gets RESOURCE_EXHAUSTED

@@ -10,10 +10,10 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc/peer"
 
-	"github.com/consentry/consentry/metrics"
+	"github.com/consentry/consentry/collector/metrics"
+	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
-	"github.com/consentry/consentry/validate"
 )
 
 // Log field keys. Logs never hold payloads, tokens, addresses or

@@ -14,13 +14,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/consentry/consentry/anonymizer"
+	"github.com/consentry/consentry/collector/limits"
+	"github.com/consentry/consentry/collector/ratelimit"
+	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/eventgen"
-	"github.com/consentry/consentry/limits"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
-	"github.com/consentry/consentry/ratelimit"
-	"github.com/consentry/consentry/validate"
 )
 
 // memSink records rows; it stands in for storage in unit tests only (the

@@ -7,13 +7,13 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/consentry/consentry/collector/limits"
+	"github.com/consentry/consentry/collector/ratelimit"
+	"github.com/consentry/consentry/collector/spool"
+	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/grpcerr"
-	"github.com/consentry/consentry/limits"
 	"github.com/consentry/consentry/pipeline"
-	"github.com/consentry/consentry/ratelimit"
-	"github.com/consentry/consentry/spool"
-	"github.com/consentry/consentry/validate"
 )
 
 // ErrorDomain is the domain of every ErrorInfo the collector returns.

@@ -10,9 +10,9 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 
+	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/internal/grpcerr"
 	"github.com/consentry/consentry/pipeline"
-	"github.com/consentry/consentry/validate"
 )
 
 // Errors the Service returns (besides the token errors of Verify,

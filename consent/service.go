@@ -14,9 +14,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
-	"github.com/consentry/consentry/validate"
 )
 
 // Defaults of ServiceConfig.

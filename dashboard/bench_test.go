@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/consentry/consentry/fingerprint"
+	"github.com/consentry/consentry/anonymizer/fingerprint"
+	"github.com/consentry/consentry/dashboard/triage/triagetest"
 	"github.com/consentry/consentry/internal/seed"
-	"github.com/consentry/consentry/triage/triagetest"
 )
 
 // BulkCrashes is how many crashes BenchmarkPages adds to the seeded ones.

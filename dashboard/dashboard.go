@@ -31,7 +31,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/consentry/consentry/clickhouse"
-	"github.com/consentry/consentry/triage"
+	"github.com/consentry/consentry/dashboard/triage"
 )
 
 // Config configures a Handler.

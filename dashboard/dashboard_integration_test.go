@@ -14,13 +14,13 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/consentry/consentry/chserver"
+	"github.com/consentry/consentry/anonymizer/fingerprint"
 	"github.com/consentry/consentry/dashboard"
-	"github.com/consentry/consentry/fingerprint"
+	"github.com/consentry/consentry/dashboard/triage/triagetest"
 	"github.com/consentry/consentry/internal/browser"
+	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/seed"
-	"github.com/consentry/consentry/triage/triagetest"
 )
 
 var shared *chserver.Server

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/consentry/consentry/triage"
+	"github.com/consentry/consentry/dashboard/triage"
 )
 
 func TestNewRefusesToServeWithoutCredentials(t *testing.T) {

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/consentry/consentry/fingerprint"
-	"github.com/consentry/consentry/triage"
+	"github.com/consentry/consentry/anonymizer/fingerprint"
+	"github.com/consentry/consentry/dashboard/triage"
 )
 
 // funcs are the template functions.

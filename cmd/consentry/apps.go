@@ -13,9 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/pipeline"
-	"github.com/consentry/consentry/validate"
 )
 
 // appsUsage describes the apps subcommands.

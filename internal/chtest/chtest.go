@@ -50,7 +50,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/consentry/consentry/chserver"
+	"github.com/consentry/consentry/internal/chserver"
 )
 
 // timeout bounds starting and stopping a server, and opening a connection.

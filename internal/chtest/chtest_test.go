@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/consentry/consentry/chserver"
+	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 )
 

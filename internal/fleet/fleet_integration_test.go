@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/consentry/consentry/chserver"
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/collector"
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/pipeline"
 	"github.com/consentry/consentry/sdk"

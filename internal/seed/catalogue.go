@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
-	"github.com/consentry/consentry/fingerprint"
+	"github.com/consentry/consentry/anonymizer/fingerprint"
 	"github.com/consentry/consentry/pipeline"
 )
 

@@ -21,7 +21,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/consentry/consentry/fingerprint"
+	"github.com/consentry/consentry/anonymizer/fingerprint"
 	"github.com/consentry/consentry/pipeline"
 )
 

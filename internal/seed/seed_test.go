@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/consentry/consentry/fingerprint"
+	"github.com/consentry/consentry/anonymizer/fingerprint"
 	"github.com/consentry/consentry/pipeline"
 )
 

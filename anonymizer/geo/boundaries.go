@@ -6,7 +6,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/consentry/consentry/geo/internal/boundaryfmt"
+	"github.com/consentry/consentry/anonymizer/geo/internal/boundaryfmt"
 )
 
 //go:generate go run ./internal/boundarygen -in $GEO_ADMIN1_JSON -out admin1.bin

@@ -21,8 +21,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/consentry/consentry/anonymizer/fingerprint"
 	"github.com/consentry/consentry/clickhouse"
-	"github.com/consentry/consentry/fingerprint"
 	"github.com/consentry/consentry/pipeline"
 )
 

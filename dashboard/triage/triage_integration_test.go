@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/consentry/consentry/chserver"
 	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/dashboard/triage"
+	"github.com/consentry/consentry/dashboard/triage/triagetest"
+	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/seed"
-	"github.com/consentry/consentry/triage"
-	"github.com/consentry/consentry/triage/triagetest"
 )
 
 var shared *chserver.Server

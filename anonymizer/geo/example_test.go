@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"log"
 
-	"github.com/consentry/consentry/geo"
+	"github.com/consentry/consentry/anonymizer/geo"
 )
 
 func ExampleBoundaries_Lookup() {

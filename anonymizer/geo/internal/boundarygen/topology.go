@@ -7,7 +7,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/consentry/consentry/geo/internal/boundaryfmt"
+	"github.com/consentry/consentry/anonymizer/geo/internal/boundaryfmt"
 )
 
 type point = boundaryfmt.Point
