@@ -410,13 +410,13 @@ func TestWriterBackpressureIntegration(t *testing.T) {
 
 	p.Stall() // ClickHouse stops answering
 	first := make(chan error, 1)
-	go func() { first <- w.Write(context.Background(), newRowGen(1, time.Now()).rows(100)) }()
+	go func() { first <- w.Write(context.Background(), newRowGen(1, time.Now()).rows(100), pipeline.Origin{}) }()
 	for w.Stats().PendingRows != 100 {
 		time.Sleep(time.Millisecond)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if err := w.Write(ctx, newRowGen(2, time.Now()).rows(10)); !errors.Is(err, pipeline.ErrOverloaded) {
+	if err := w.Write(ctx, newRowGen(2, time.Now()).rows(10), pipeline.Origin{}); !errors.Is(err, pipeline.ErrOverloaded) {
 		t.Errorf("Write while the insert is stalled = %v, want ErrOverloaded", err)
 	}
 	p.Resume()
@@ -442,7 +442,7 @@ func TestWriterRetriesIntegration(t *testing.T) {
 
 	refuse(p) // ClickHouse restarts
 	done := make(chan error, 1)
-	go func() { done <- w.Write(context.Background(), newRowGen(1, time.Now()).rows(300)) }()
+	go func() { done <- w.Write(context.Background(), newRowGen(1, time.Now()).rows(300), pipeline.Origin{}) }()
 	for w.Stats().Retries < 2 {
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -465,7 +465,7 @@ func TestWriterCloseIntegration(t *testing.T) {
 	errs := make(chan error, 4)
 	for i := range 4 {
 		rows := newRowGen(uint64(i+1), time.Now()).rows(250)
-		go func() { errs <- w.Write(context.Background(), rows) }()
+		go func() { errs <- w.Write(context.Background(), rows, pipeline.Origin{}) }()
 	}
 	for w.Stats().PendingRows != 1000 {
 		time.Sleep(time.Millisecond)

@@ -131,7 +131,7 @@ func newWriter(cfg WriterConfig, ins inserter, logger *zap.Logger) (*Writer, err
 //
 // Write copies the rows it is given, but not the slices inside them (stack
 // frames, attributes): those must not be modified after Write is called.
-func (w *Writer) Write(ctx context.Context, rows *pipeline.Rows) error {
+func (w *Writer) Write(ctx context.Context, rows *pipeline.Rows, _ pipeline.Origin) error {
 	n := rows.Len()
 	if n == 0 {
 		return nil

@@ -94,7 +94,7 @@ func writeAll(ctx context.Context, w *Writer, sizes ...int) []error {
 	var wg sync.WaitGroup
 	for i, n := range sizes {
 		rows := newRowGen(uint64(i+1), time.Now()).rows(n)
-		wg.Go(func() { errs[i] = w.Write(ctx, rows) })
+		wg.Go(func() { errs[i] = w.Write(ctx, rows, pipeline.Origin{}) })
 	}
 	wg.Wait()
 	return errs
@@ -149,13 +149,13 @@ func TestWriterBackpressure(t *testing.T) {
 	w := startWriter(t, WriterConfig{MaxPendingRows: 100, FlushInterval: time.Millisecond}, f)
 
 	first := make(chan error, 1)
-	go func() { first <- w.Write(context.Background(), newRowGen(1, time.Now()).rows(100)) }()
+	go func() { first <- w.Write(context.Background(), newRowGen(1, time.Now()).rows(100), pipeline.Origin{}) }()
 	<-f.started // the insert of the first 100 rows is stalled
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err := w.Write(ctx, newRowGen(2, time.Now()).rows(10))
+	err := w.Write(ctx, newRowGen(2, time.Now()).rows(10), pipeline.Origin{})
 	if !errors.Is(err, pipeline.ErrOverloaded) {
 		t.Fatalf("Write with 100 rows pending = %v, want ErrOverloaded", err)
 	}
@@ -168,7 +168,7 @@ func TestWriterBackpressure(t *testing.T) {
 
 	// A Write that waits long enough gets in once the insert finishes.
 	second := make(chan error, 1)
-	go func() { second <- w.Write(context.Background(), newRowGen(3, time.Now()).rows(10)) }()
+	go func() { second <- w.Write(context.Background(), newRowGen(3, time.Now()).rows(10), pipeline.Origin{}) }()
 	time.Sleep(20 * time.Millisecond)
 	close(f.block)
 	for i, ch := range []chan error{first, second} {
@@ -190,7 +190,7 @@ func TestWriterRetriesFailedTables(t *testing.T) {
 		return 0, nil
 	}}
 	w := startWriter(t, WriterConfig{FlushInterval: time.Millisecond, RetryBackoff: time.Millisecond}, f)
-	if err := w.Write(context.Background(), newRowGen(1, time.Now()).rows(200)); err != nil {
+	if err := w.Write(context.Background(), newRowGen(1, time.Now()).rows(200), pipeline.Origin{}); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
 	f.mu.Lock()
@@ -209,7 +209,7 @@ func TestWriterPermanentError(t *testing.T) {
 	permanent := errors.New("insert into crashes: code: 16, message: No such column frame_lines")
 	f := &fakeInserter{fail: func(int, tableSet) (tableSet, error) { return setCrashes, permanent }}
 	w := startWriter(t, WriterConfig{FlushInterval: time.Millisecond, RetryBackoff: time.Millisecond}, f)
-	err := w.Write(context.Background(), newRowGen(1, time.Now()).rows(10))
+	err := w.Write(context.Background(), newRowGen(1, time.Now()).rows(10), pipeline.Origin{})
 	if !errors.Is(err, permanent) || errors.Is(err, pipeline.ErrStorageUnavailable) {
 		t.Errorf("Write = %v, want the permanent error", err)
 	}
@@ -222,7 +222,7 @@ func TestWriterOutOfRetries(t *testing.T) {
 	checkLeaks(t)
 	f := &fakeInserter{fail: func(n int, todo tableSet) (tableSet, error) { return todo, unavailable(n) }}
 	w := startWriter(t, WriterConfig{FlushInterval: time.Millisecond, RetryBackoff: time.Millisecond, MaxRetries: 2}, f)
-	err := w.Write(context.Background(), newRowGen(1, time.Now()).rows(10))
+	err := w.Write(context.Background(), newRowGen(1, time.Now()).rows(10), pipeline.Origin{})
 	if !errors.Is(err, pipeline.ErrStorageUnavailable) {
 		t.Errorf("Write = %v, want ErrStorageUnavailable", err)
 	}
@@ -240,7 +240,7 @@ func TestWriterStopsRetryingWhenRequestsGiveUp(t *testing.T) {
 	w := startWriter(t, WriterConfig{FlushInterval: time.Millisecond, RetryBackoff: 5 * time.Millisecond, MaxRetryBackoff: 5 * time.Millisecond, MaxRetries: 1000}, f)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if err := w.Write(ctx, newRowGen(1, time.Now()).rows(10)); !errors.Is(err, context.DeadlineExceeded) {
+	if err := w.Write(ctx, newRowGen(1, time.Now()).rows(10), pipeline.Origin{}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Write = %v, want DeadlineExceeded", err)
 	}
 	deadline := time.Now().Add(2 * time.Second)
@@ -267,7 +267,7 @@ func TestWriterCloseFlushesQueuedRows(t *testing.T) {
 	errs := make(chan error, 5)
 	for i := range 5 {
 		rows := newRowGen(uint64(i), time.Now()).rows(30)
-		go func() { errs <- w.Write(context.Background(), rows) }()
+		go func() { errs <- w.Write(context.Background(), rows, pipeline.Origin{}) }()
 	}
 	for w.Stats().PendingRows != 150 {
 		time.Sleep(time.Millisecond)
@@ -288,7 +288,7 @@ func TestWriterCloseFlushesQueuedRows(t *testing.T) {
 	if calls, rows := f.stats(); calls != 1 || rows != 150 {
 		t.Errorf("%d inserts, %d rows; want 1, 150", calls, rows)
 	}
-	if err := w.Write(ctx, newRowGen(9, time.Now()).rows(1)); !errors.Is(err, pipeline.ErrClosed) {
+	if err := w.Write(ctx, newRowGen(9, time.Now()).rows(1), pipeline.Origin{}); !errors.Is(err, pipeline.ErrClosed) {
 		t.Errorf("Write after Close = %v, want ErrClosed", err)
 	}
 	if err := w.Close(ctx); err != nil {
@@ -304,11 +304,11 @@ func TestWriterCloseGivesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	stalled := make(chan error, 1)
-	go func() { stalled <- w.Write(context.Background(), newRowGen(1, time.Now()).rows(10)) }()
+	go func() { stalled <- w.Write(context.Background(), newRowGen(1, time.Now()).rows(10), pipeline.Origin{}) }()
 	<-f.started
 	// This one waits for room behind the stalled insert.
 	waiting := make(chan error, 1)
-	go func() { waiting <- w.Write(context.Background(), newRowGen(2, time.Now()).rows(10)) }()
+	go func() { waiting <- w.Write(context.Background(), newRowGen(2, time.Now()).rows(10), pipeline.Origin{}) }()
 	time.Sleep(10 * time.Millisecond)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -328,7 +328,7 @@ func TestWriterEmptyWrite(t *testing.T) {
 	checkLeaks(t)
 	f := &fakeInserter{}
 	w := startWriter(t, WriterConfig{}, f)
-	if err := w.Write(context.Background(), &pipeline.Rows{}); err != nil {
+	if err := w.Write(context.Background(), &pipeline.Rows{}, pipeline.Origin{}); err != nil {
 		t.Errorf("Write(empty) = %v", err)
 	}
 	if calls, _ := f.stats(); calls != 0 {

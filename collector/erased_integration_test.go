@@ -33,7 +33,7 @@ func TestSpoolDropsErasedConsentsIntegration(t *testing.T) {
 		return r
 	}
 	rows := &pipeline.Rows{Sessions: []pipeline.SessionRow{row(erased, 1), row(kept, 2), row(erased, 3)}}
-	if err := h.app.Spool().Write(ctx, rows); err != nil {
+	if err := h.app.Spool().Write(ctx, rows, pipeline.Origin{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.count(t, "sessions", "consent_key = '"+erased+"'"); n != 0 {

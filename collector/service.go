@@ -93,7 +93,7 @@ func (s *Service) Ingest(ctx context.Context, req *consentryv1.IngestRequest) (_
 		}
 	}
 	if b.Rows.Len() > 0 {
-		if err := s.cfg.Sink.Write(ctx, &b.Rows); err != nil {
+		if err := s.cfg.Sink.Write(ctx, &b.Rows, b.Origin()); err != nil {
 			s.refuse(req, err)
 			return nil, toStatus(err)
 		}

@@ -31,7 +31,7 @@ type memSink struct {
 	err  error
 }
 
-func (m *memSink) Write(_ context.Context, r *pipeline.Rows) error {
+func (m *memSink) Write(_ context.Context, r *pipeline.Rows, _ pipeline.Origin) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.err != nil {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
 	"net/netip"
 	"time"
 
@@ -83,6 +84,16 @@ type Batch struct {
 // NewBatch returns a Batch for req received at t from peer.
 func NewBatch(req *consentryv1.IngestRequest, received time.Time, peer netip.Addr) *Batch {
 	return &Batch{Request: req, Received: received, Peer: peer}
+}
+
+// Origin returns the origin of b's rows, once the consent stage has
+// verified its token.
+func (b *Batch) Origin() Origin {
+	o := Origin{ConsentKey: b.ConsentKey, Received: b.Received}
+	if b.ConsentID != "" {
+		o.ConsentHash = sha256.Sum256([]byte(b.ConsentID))
+	}
+	return o
 }
 
 // HasScope reports whether the verified consent covers s.

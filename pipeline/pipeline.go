@@ -14,11 +14,31 @@ import (
 	"time"
 )
 
-// Sink stores rows durably. Write returns nil only once every row is stored;
-// on error none or some of the rows may be stored, and the caller reports a
-// retryable error so the client resends (event ids deduplicate).
+// Sink stores rows durably. Write returns nil only once every row is
+// durable (stored, or in a write-ahead spool that ships it); on error none
+// or some of the rows may be stored, and the caller reports a retryable
+// error so the client resends (event ids deduplicate). origin says which
+// batch the rows came from, so a spool can check consent again when it
+// ships them.
 type Sink interface {
-	Write(ctx context.Context, rows *Rows) error
+	Write(ctx context.Context, rows *Rows, origin Origin) error
+}
+
+// Origin is what a sink needs to know of the batch some rows came from to
+// enforce revocation and erasure again when it stores them later (the
+// spool's ship-time consent gate). It is kept in memory and, until the
+// rows are shipped, in the spool; it is never stored in ClickHouse.
+type Origin struct {
+	// ConsentHash is the SHA-256 of the id of the consent the batch was
+	// accepted under: the key revocations are stored and looked up by
+	// (package consent). Zero when there is none (tests, tools).
+	ConsentHash [32]byte
+	// ConsentKey is the consent's pseudonym that the rows of erasable apps
+	// carry (Common.ConsentKey), "" for anonymous apps: the key erasures
+	// name.
+	ConsentKey string
+	// Received is when the collector received the batch, by its clock.
+	Received time.Time
 }
 
 // RejectCounter counts events that were dropped or rejected, per app and

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/consentry/consentry/pipeline"
 )
 
 // BenchmarkWrite measures Writes of a 10-row batch by 1, 8 and 64
@@ -27,7 +29,7 @@ func BenchmarkWrite(b *testing.B) {
 			for range writers {
 				wg.Go(func() {
 					for next.Add(1) <= int64(b.N) {
-						if err := s.Write(context.Background(), rows); err != nil {
+						if err := s.Write(context.Background(), rows, pipeline.Origin{}); err != nil {
 							b.Error(err)
 							return
 						}

@@ -695,7 +695,7 @@ func writeBatches(t testing.TB, s *Spool, from, to, n int) [][16]byte {
 	var ids [][16]byte
 	for b := from; b < to; b++ {
 		r := makeRows(b, n)
-		if err := s.Write(context.Background(), r); err != nil {
+		if err := s.Write(context.Background(), r, pipeline.Origin{}); err != nil {
 			t.Fatalf("Write batch %d: %v", b, err)
 		}
 		ids = append(ids, rowIDs(r)...)

@@ -59,6 +59,24 @@ type Inserter interface {
 	Insert(ctx context.Context, rows *pipeline.Rows, token string) error
 }
 
+// Gate is the consent check the shipper applies to every record just
+// before its rows are stored (package consent implements it), so that
+// revocation and erasure hold for data that waited in the spool, however
+// stale the collector's view of revocations was when it accepted the
+// batch. It must be safe for concurrent use.
+type Gate interface {
+	// Horizon returns the time up to which the gate knows every
+	// revocation and erasure (the start of its last successful refresh),
+	// and false before the first. A record received after the horizon
+	// waits until the horizon passes it: only then could a revocation
+	// made before the record was received be missed no more.
+	Horizon() (time.Time, bool)
+	// Admit reports whether rows from origin may still be stored: false
+	// when the consent was revoked at or before origin.Received, or when
+	// the rows of origin.ConsentKey were erased.
+	Admit(origin pipeline.Origin) bool
+}
+
 // Config configures a Spool. Dir and Inserter are required; zero values of
 // the other fields take the defaults above.
 type Config struct {
@@ -67,6 +85,9 @@ type Config struct {
 	Dir string
 	// Inserter stores the shipped rows.
 	Inserter Inserter
+	// Gate, if set, is consulted for every record before it is shipped;
+	// records it refuses are dropped and counted, never stored.
+	Gate Gate
 	// SegmentBytes is the size beyond which a new segment file is started;
 	// default 64 MiB. A record larger than it gets a segment of its own.
 	SegmentBytes int64
@@ -644,7 +665,7 @@ func (s *Spool) putEncoder(e *encoder) {
 // error and the rows may still be stored.
 //
 // Write does not keep rows after it returns.
-func (s *Spool) Write(ctx context.Context, rows *pipeline.Rows) error {
+func (s *Spool) Write(ctx context.Context, rows *pipeline.Rows, _ pipeline.Origin) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("spool: write: %w", err)
 	}

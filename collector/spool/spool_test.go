@@ -30,13 +30,13 @@ func TestRoundTrip(t *testing.T) {
 	var ids [][16]byte
 	for b := range 60 {
 		r := makeRows(b, 1+b%12)
-		if err := s.Write(context.Background(), r); err != nil {
+		if err := s.Write(context.Background(), r, pipeline.Origin{}); err != nil {
 			t.Fatal(err)
 		}
 		want.Append(r)
 		ids = append(ids, rowIDs(r)...)
 	}
-	if err := s.Write(context.Background(), &pipeline.Rows{}); err != nil {
+	if err := s.Write(context.Background(), &pipeline.Rows{}, pipeline.Origin{}); err != nil {
 		t.Fatalf("empty Write: %v", err)
 	}
 	waitShipped(t, s)
@@ -113,7 +113,7 @@ func TestConcurrentWriters(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				r := makeRows(w*1000+i, 1+i%7)
-				if err := s.Write(context.Background(), r); err != nil {
+				if err := s.Write(context.Background(), r, pipeline.Origin{}); err != nil {
 					t.Errorf("Write: %v", err)
 					return
 				}
@@ -151,7 +151,7 @@ func TestFull(t *testing.T) {
 	var err error
 	for b := 0; b < 1000; b++ {
 		r := makeRows(b, 10)
-		if err = s.Write(context.Background(), r); err != nil {
+		if err = s.Write(context.Background(), r, pipeline.Origin{}); err != nil {
 			break
 		}
 		ids = append(ids, rowIDs(r)...)
@@ -267,7 +267,7 @@ func TestCrash(t *testing.T) {
 						mu.Lock()
 						all = append(all, rowIDs(r)...)
 						mu.Unlock()
-						if err := s.Write(context.Background(), r); err != nil {
+						if err := s.Write(context.Background(), r, pipeline.Origin{}); err != nil {
 							select {
 							case <-crashing:
 								return
@@ -290,7 +290,7 @@ func TestCrash(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 				r := makeRows(9999, 3)
 				all = append(all, rowIDs(r)...)
-				if err := s.Write(ctx, r); err == nil {
+				if err := s.Write(ctx, r, pipeline.Origin{}); err == nil {
 					t.Error("Write with a failing sync succeeded")
 				}
 				cancel()
@@ -646,7 +646,7 @@ func TestDiskFull(t *testing.T) {
 			sizeBefore := fileSize(t, segsBefore[len(segsBefore)-1])
 
 			tfs.set(tt.inject)
-			err := s.Write(context.Background(), r)
+			err := s.Write(context.Background(), r, pipeline.Origin{})
 			if !errors.Is(err, syscall.ENOSPC) || !errors.Is(err, pipeline.ErrStorageUnavailable) {
 				t.Fatalf("Write on a full disk: %v, want ENOSPC and ErrStorageUnavailable", err)
 			}
@@ -662,7 +662,7 @@ func TestDiskFull(t *testing.T) {
 			}
 
 			tfs.set(func(f *testFS) { f.budget, f.failSync, f.failCreate = -1, false, false })
-			if err := s.Write(context.Background(), r); err != nil {
+			if err := s.Write(context.Background(), r, pipeline.Origin{}); err != nil {
 				t.Fatalf("Write once there is room: %v", err)
 			}
 			ids = append(ids, rowIDs(r)...)
@@ -718,7 +718,7 @@ func TestCloseStalledInserter(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if err := s.Write(context.Background(), makeRows(9, 1)); !errors.Is(err, ErrClosed) || !errors.Is(err, pipeline.ErrClosed) {
+	if err := s.Write(context.Background(), makeRows(9, 1), pipeline.Origin{}); !errors.Is(err, ErrClosed) || !errors.Is(err, pipeline.ErrClosed) {
 		t.Errorf("Write after Close: %v, want ErrClosed", err)
 	}
 	if err := s.Close(context.Background()); err != nil {
@@ -771,7 +771,7 @@ func TestWriteContext(t *testing.T) {
 	defer mustClose(t, s)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.Write(ctx, makeRows(1, 1)); !errors.Is(err, context.Canceled) {
+	if err := s.Write(ctx, makeRows(1, 1), pipeline.Origin{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Write with a cancelled context: %v", err)
 	}
 }
@@ -835,7 +835,7 @@ func TestBigRecord(t *testing.T) {
 		r.Crashes[i].Message = strings.Repeat(fmt.Sprint(i), 200<<10)
 	}
 	ids := writeBatches(t, s, 0, 2, 3)
-	if err := s.Write(context.Background(), r); err != nil {
+	if err := s.Write(context.Background(), r, pipeline.Origin{}); err != nil {
 		t.Fatal(err)
 	}
 	ids = append(ids, rowIDs(r)...)
@@ -867,7 +867,7 @@ func TestGroupCommit(t *testing.T) {
 
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := s.Write(context.Background(), makeRows(0, 1)); err != nil {
+		if err := s.Write(context.Background(), makeRows(0, 1), pipeline.Origin{}); err != nil {
 			t.Error(err)
 		}
 	})
@@ -875,7 +875,7 @@ func TestGroupCommit(t *testing.T) {
 	const more = 8
 	for i := range more {
 		wg.Go(func() {
-			if err := s.Write(context.Background(), makeRows(1+i, 1)); err != nil {
+			if err := s.Write(context.Background(), makeRows(1+i, 1), pipeline.Origin{}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -912,7 +912,7 @@ func TestCommitDelay(t *testing.T) {
 	for i := range writers {
 		wg.Go(func() {
 			<-start
-			if err := s.Write(context.Background(), makeRows(i, 2)); err != nil {
+			if err := s.Write(context.Background(), makeRows(i, 2), pipeline.Origin{}); err != nil {
 				t.Error(err)
 			}
 		})
