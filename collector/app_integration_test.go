@@ -517,7 +517,7 @@ func TestLocalDefault(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(b)) != app.ClickHouseAddr() {
 		t.Fatalf("clickhouse.addr = %q, %v", b, err)
 	}
-	pid := app.chServer.PID()
+	pid := app.storage.server.PID()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := app.Shutdown(ctx); err != nil {

@@ -93,7 +93,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	// The ceiling: the same rows, raw inserts, grouped as the writer groups,
 	// once the server has finished merging the parts the first phase made
 	// (merges would otherwise slow the ceiling and flatter the ratio).
-	st := h.app.writer.Stats()
+	st := h.app.sink.writer.Stats()
 	perInsert := int(st.Rows / max(st.Inserts, 1))
 	rows := benchRows(b, h, reqs)
 	waitForMerges(b, h)

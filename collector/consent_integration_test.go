@@ -31,7 +31,7 @@ func registerApp(t *testing.T, h *harness, id, key string, policy consent.Policy
 	if err := h.app.Client().PutApp(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}
-	h.app.apps.Put(a)
+	h.app.consent.apps.Put(a)
 }
 
 // grantHTTP asks h's HTTP endpoint for a token.
@@ -69,7 +69,7 @@ func TestRevocationAcrossReplicas(t *testing.T) {
 	})
 	const key = "ck_test-key-0123456789abcdefghijklmnopqrstuv"
 	registerApp(t, a, testApp, key, consent.PolicyAnonymous)
-	if err := b.app.apps.Refresh(context.Background()); err != nil {
+	if err := b.app.consent.apps.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	tok := grantHTTP(t, a, testApp, key)

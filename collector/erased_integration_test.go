@@ -20,7 +20,7 @@ func TestSpoolDropsErasedConsentsIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !h.app.erased.has(erased) {
+	for !h.app.consent.erased.has(erased) {
 		if time.Now().After(deadline) {
 			t.Fatal("the collector did not learn of the erasure")
 		}

@@ -75,8 +75,13 @@ func TestMetricsIntegration(t *testing.T) {
 	if age, ok := m["consentry_revocations_refresh_age_seconds"]; !ok || age < 0 || age > 10 {
 		t.Errorf("revocation refresh age %v (present %v)", age, ok)
 	}
-	if _, ok := m["consentry_writer_pending_rows"]; !ok {
-		t.Error("no writer_pending_rows")
+	// The spool is the sink: its gauges are exported, the writer's (which
+	// is not built) are not.
+	if _, ok := m["consentry_spool_bytes"]; !ok {
+		t.Error("no spool_bytes")
+	}
+	if _, ok := m["consentry_writer_pending_rows"]; ok {
+		t.Error("writer_pending_rows exported with the spool on: there is no writer")
 	}
 	if _, ok := m["go_goroutines"]; ok {
 		t.Error("the pattern should only match consentry_ metrics")
