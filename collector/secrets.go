@@ -72,4 +72,3 @@ func loadSecret(cfg Config) ([]byte, error) {
 	}
 	return []byte(secret), nil
 }
-
