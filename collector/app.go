@@ -3,10 +3,12 @@ package collector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
+	"google.golang.org/grpc/health"
 
 	"github.com/consentry/consentry/anonymizer"
 	"github.com/consentry/consentry/clickhouse"
@@ -45,6 +47,7 @@ type App struct {
 	sink     *sink
 	location *location
 	servers  *servers
+	ready    *readiness
 
 	cleanup      cleanup
 	shutdownOnce sync.Once
@@ -95,16 +98,49 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	hs := health.NewServer()
+	a.ready = newReadiness(a.log.Named("readiness"), hs, cfg.HealthInterval)
 	if a.servers, err = bindServers(serversConfig{
 		cfg: cfg, ingest: svc, consent: a.consent.service, dashboard: dash, metrics: a.metrics,
+		health: hs, livez: a.ready.livez, readyz: a.ready.readyz,
 	}); err != nil {
 		return nil, err
 	}
 	a.cleanup.push("servers", a.servers.close)
 
+	a.addReadinessChecks()
+	a.ready.start()
+	a.cleanup.push("readiness", func(context.Context) error { a.ready.stop(); return nil })
+
 	a.sink.register(a.metrics)
 	a.consent.register(a.metrics)
+	a.ready.register(a.metrics)
 	return a, nil
+}
+
+// addReadinessChecks gives readiness what ingest needs right now: room in
+// the sink, fresh revocations, and requests not refused for overload.
+func (a *App) addReadinessChecks() {
+	a.ready.addIngest("sink", a.sink.accepting)
+	revs := a.consent.revs
+	a.ready.addIngest("revocations", func(now time.Time) error {
+		if !revs.Fresh(now) {
+			return fmt.Errorf("not refreshed within --revocation-bound (%v)", revs.Bound())
+		}
+		return nil
+	})
+	if b := a.servers.inflight; b != nil {
+		var last uint64
+		a.ready.addIngest("overload", func(time.Time) error {
+			n := b.refused.Load()
+			d := n - last
+			last = n
+			if d > 0 && b.saturated() {
+				return fmt.Errorf("%d requests refused since the last check: --max-inflight-requests in flight", d)
+			}
+			return nil
+		})
+	}
 }
 
 // newService builds the stage pipeline and the ingest service.
@@ -141,7 +177,7 @@ func (a *App) newService() (*Service, error) {
 	}
 	return NewService(ServiceConfig{
 		Stages:      append(stages, val, anon),
-		Sink:        a.sink.Sink(),
+		Sink:        a.sink,
 		Metrics:     a.metrics,
 		Rejects:     a.storage.rejects,
 		MaxDeadline: lim.Config().MaxDeadline,
@@ -204,6 +240,7 @@ func (a *App) Serve() error {
 // than once.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.shutdownOnce.Do(func() {
+		a.ready.shuttingDown()
 		a.shutdownErr = errors.Join(a.servers.shutdown(ctx), a.cleanup.run(ctx))
 		a.log.Info("collector stopped")
 	})

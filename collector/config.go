@@ -136,6 +136,9 @@ type Config struct {
 	Limits     limits.Config
 	Validation validate.Config
 	Anonymizer anonymizer.Config
+	// HealthInterval is how often readiness (gRPC health, /readyz,
+	// consentry_ready) is re-evaluated. Default 1s.
+	HealthInterval time.Duration
 	// ShutdownTimeout bounds a graceful shutdown. Default 30s.
 	ShutdownTimeout time.Duration
 	// Logger logs; nil means no logging.

@@ -52,6 +52,9 @@ func (l *inflight) acquire() bool {
 
 func (l *inflight) release() { <-l.sem }
 
+// saturated reports whether every slot is taken.
+func (l *inflight) saturated() bool { return len(l.sem) == cap(l.sem) }
+
 // slotKey holds, in a gRPC stream's context, the release of its slot.
 type slotKey struct{}
 

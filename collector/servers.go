@@ -37,6 +37,8 @@ type servers struct {
 	httpLis  net.Listener
 	admin    *http.Server
 	adminLis net.Listener
+	// inflight bounds the ingest requests in flight; nil without a bound.
+	inflight *inflight
 }
 
 // serversConfig is what bindServers wires together.
@@ -47,6 +49,10 @@ type serversConfig struct {
 	// dashboard serves the admin port's pages.
 	dashboard http.Handler
 	metrics   *metrics.Metrics
+	// health is the gRPC health service; readiness sets its statuses.
+	health *health.Server
+	// livez and readyz answer the probes on the admin port.
+	livez, readyz http.HandlerFunc
 }
 
 // bindServers builds the servers and binds their listeners; Serve
@@ -77,6 +83,7 @@ func bindServers(sc serversConfig) (_ *servers, err error) {
 		lim.MaxMessageBytes = limits.DefaultConfig().MaxMessageBytes
 	}
 	bound := newInflight(cfg.MaxInflightRequests)
+	s.inflight = bound
 	if bound != nil {
 		sc.metrics.Counter("ingest_requests_refused_inflight_total", "Ingest requests refused before their body was read because --max-inflight-requests were in flight.",
 			func() float64 { return float64(bound.refused.Load()) })
@@ -102,6 +109,8 @@ func bindServers(sc serversConfig) (_ *servers, err error) {
 	// Admin: metrics, pprof, the dashboard.
 	admin := http.NewServeMux()
 	admin.Handle("GET /metrics", sc.metrics.Handler())
+	admin.HandleFunc("GET "+PathLivez, sc.livez)
+	admin.HandleFunc("GET "+PathReadyz, sc.readyz)
 	if cfg.Pprof {
 		admin.HandleFunc("/debug/pprof/", pprof.Index)
 		admin.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -127,12 +136,9 @@ func bindServers(sc serversConfig) (_ *servers, err error) {
 	s.grpc = grpc.NewServer(opts...)
 	consentryv1.RegisterIngestServiceServer(s.grpc, sc.ingest)
 	consentryv1.RegisterConsentServiceServer(s.grpc, sc.consent)
-	s.health = health.NewServer()
+	s.health = sc.health
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
-	for _, name := range []string{"", consentryv1.IngestService_ServiceDesc.ServiceName, consentryv1.ConsentService_ServiceDesc.ServiceName} {
-		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
-	}
 	return s, nil
 }
 

@@ -1,12 +1,15 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -125,6 +128,25 @@ func (s *storage) close(ctx context.Context) error {
 type sink struct {
 	spool  *spool.Spool
 	writer *clickhouse.Writer
+	// spoolMax and writerMax are the spool's and the writer's bounds.
+	spoolMax  int64
+	writerMax int
+	// fullAt is when a write was last refused for a full sink (Unix ns).
+	fullAt atomic.Int64
+}
+
+// Write implements pipeline.Sink, noting refusals for a full sink.
+func (s *sink) Write(ctx context.Context, rows *pipeline.Rows, origin pipeline.Origin) error {
+	var err error
+	if s.spool != nil {
+		err = s.spool.Write(ctx, rows, origin)
+	} else {
+		err = s.writer.Write(ctx, rows, origin)
+	}
+	if errors.Is(err, pipeline.ErrOverloaded) {
+		s.fullAt.Store(time.Now().UnixNano())
+	}
+	return err
 }
 
 // openSink opens the spool (replaying what an earlier run left unshipped)
@@ -136,7 +158,7 @@ func openSink(ctx context.Context, cfg Config, client *clickhouse.Client, gate s
 		if err != nil {
 			return nil, err
 		}
-		return &sink{writer: w}, nil
+		return &sink{writer: w, writerMax: cmp.Or(cfg.Writer.MaxPendingRows, clickhouse.DefaultMaxPendingRows)}, nil
 	}
 	sc := cfg.Spool
 	sc.Inserter = dedupInserter{c: client, erased: erased}
@@ -149,7 +171,7 @@ func openSink(ctx context.Context, cfg Config, client *clickhouse.Client, gate s
 	st := sp.Stats()
 	log.Info("spool open", zap.String("dir", sc.Dir), zap.Int64("bytes_to_ship", st.Bytes),
 		zap.Uint64("records_to_ship", st.PendingRecords), zap.Uint64("corrupt_records", st.CorruptRecords))
-	return &sink{spool: sp}, nil
+	return &sink{spool: sp, spoolMax: cmp.Or(sc.MaxBytes, spool.DefaultMaxBytes)}, nil
 }
 
 // dedupInserter ships the spool's records with deduplication tokens,
@@ -162,14 +184,6 @@ type dedupInserter struct {
 // Insert implements spool.Inserter.
 func (d dedupInserter) Insert(ctx context.Context, rows *pipeline.Rows, token string) error {
 	return d.c.InsertDedup(ctx, d.erased.filter(rows), token)
-}
-
-// Sink returns the pipeline.Sink.
-func (s *sink) Sink() pipeline.Sink {
-	if s.spool != nil {
-		return s.spool
-	}
-	return s.writer
 }
 
 // register exposes the sink's gauges and counters.
@@ -188,6 +202,26 @@ func (s *sink) register(m *metrics.Metrics) {
 	m.Gauge("writer_pending_rows", "Rows accepted but not yet stored in ClickHouse by the writer; ingest is refused (overloaded) beyond --writer-max-pending-rows.",
 		func() float64 { return float64(w.Stats().PendingRows) })
 }
+
+// accepting reports why a batch would be refused now, nil if it would be
+// stored.
+// A write refused for a full sink within fullWindow makes it not ready.
+func (s *sink) accepting(now time.Time) error {
+	recent := now.Sub(time.Unix(0, s.fullAt.Load())) < fullWindow
+	if s.spool != nil {
+		if st := s.spool.Stats(); st.Bytes >= s.spoolMax || recent && st.Bytes > s.spoolMax/2 {
+			return fmt.Errorf("spool full: %d bytes not yet shipped (--spool-max-bytes %d)", st.Bytes, s.spoolMax)
+		}
+		return nil
+	}
+	if st := s.writer.Stats(); st.PendingRows >= s.writerMax || recent && st.PendingRows > s.writerMax/2 {
+		return fmt.Errorf("writer backlog full: %d rows wait for ClickHouse (--writer-max-pending-rows %d)", st.PendingRows, s.writerMax)
+	}
+	return nil
+}
+
+// fullWindow is how long a refusal for a full sink counts.
+const fullWindow = 2 * time.Second
 
 // close ships what the spool can until ctx ends (the rest stays in the
 // spool for the next start), or flushes what the writer accepted.
