@@ -1,5 +1,5 @@
 # Consentry's developer commands. See README.md.
-.PHONY: run test test-short proto check-generated build bench load fuzz clean
+.PHONY: run test test-short proto check-generated build bench load soak fuzz clean
 
 # Runs the collector end to end on a local default: installs ClickHouse if
 # missing, starts consentryd (which starts ClickHouse), sends a demo batch,
@@ -33,6 +33,15 @@ bench:
 # see docs/operations.md.
 load:
 	./scripts/load.sh
+
+# The soak: the real consentryd under load for SOAK_DURATION (default 10m)
+# while a chaos schedule kills and stops processes, fills the spool's
+# volume and flips a bit in it; prints acked, stored, lost, duplicated,
+# aggregate overcount and the longest refusal. Needs root (tmpfs).
+SOAK_DURATION ?= 10m
+soak:
+	./scripts/deps.sh
+	go test -tags soak -run TestSoak -count=1 -timeout 60m -v ./collector/ -args -soak.duration=$(SOAK_DURATION)
 
 clean:
 	rm -rf .bin consentry-data

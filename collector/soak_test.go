@@ -1,0 +1,463 @@
+//go:build soak
+
+package collector
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/chserver"
+	"github.com/consentry/consentry/internal/chtest"
+	"github.com/consentry/consentry/internal/eventgen"
+	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+)
+
+// The soak test (make soak) drives the real consentryd binary with an
+// event-id-recording client for -soak.duration while a chaos schedule
+// SIGKILLs the collector, SIGKILLs and SIGSTOPs ClickHouse, fills and
+// frees the spool's volume and flips a bit in a closed spool segment;
+// then it checks what was acknowledged against what ClickHouse stored.
+var (
+	soakDuration = flag.Duration("soak.duration", 10*time.Minute, "how long the soak runs")
+	soakOutage   = flag.Duration("soak.outage", 30*time.Second, "how long each ClickHouse outage lasts")
+	soakClients  = flag.Int("soak.clients", 4, "concurrent clients")
+	soakVolume   = flag.Int("soak.volume-mib", 64, "size of the tmpfs holding the spool, in MiB")
+)
+
+// soakClient sends batches from several goroutines and records, per
+// event id, what the collector acknowledged, and, per second, whether any
+// request was accepted.
+type soakClient struct {
+	addr  string
+	token string
+
+	mu        sync.Mutex
+	acked     map[[16]byte]bool
+	refusals  map[string]int
+	okSeconds map[int64]bool // Unix seconds with at least one acknowledgement
+	anySecond map[int64]bool // Unix seconds with at least one answer
+	sent      atomic.Int64
+	stop      chan struct{}
+	wg        sync.WaitGroup
+}
+
+func (c *soakClient) run(clients int) {
+	for i := range clients {
+		c.wg.Go(func() {
+			gen := eventgen.New(eventgen.Config{AppID: testApp, Token: c.token, Seed: uint64(7000 + i)})
+			var conn *grpc.ClientConn
+			defer func() {
+				if conn != nil {
+					conn.Close()
+				}
+			}()
+			for {
+				select {
+				case <-c.stop:
+					return
+				default:
+				}
+				if conn == nil {
+					cc, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+					if err != nil {
+						time.Sleep(100 * time.Millisecond)
+						continue
+					}
+					conn = cc
+				}
+				req := gen.Batch(100, time.Now())
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				resp, err := consentryv1.NewIngestServiceClient(conn).Ingest(ctx, req)
+				cancel()
+				c.sent.Add(int64(len(req.GetEvents())))
+				now := time.Now().Unix()
+				c.mu.Lock()
+				c.anySecond[now] = true
+				if err != nil {
+					st := status.Convert(err)
+					key := st.Code().String()
+					for _, d := range st.Details() {
+						if r, ok := d.(interface{ GetReason() string }); ok && r.GetReason() != "" {
+							key += "/" + r.GetReason()
+						}
+					}
+					c.refusals[key]++
+				} else {
+					c.okSeconds[now] = true
+					dropped := map[uint32]bool{}
+					for _, d := range resp.GetEventDrops() {
+						dropped[d.GetIndex()] = true
+					}
+					for j, e := range req.GetEvents() {
+						if !dropped[uint32(j)] {
+							c.acked[[16]byte(e.GetEventId())] = true
+						}
+					}
+				}
+				c.mu.Unlock()
+				if err != nil {
+					conn.Close()
+					conn = nil
+					if status.Code(err) != codes.Unavailable {
+						time.Sleep(200 * time.Millisecond)
+					} else {
+						time.Sleep(50 * time.Millisecond)
+					}
+				}
+			}
+		})
+	}
+}
+
+// longestRefused returns the longest run of seconds in which requests
+// were answered but none acknowledged.
+func (c *soakClient) longestRefused() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var secs []int64
+	for s := range c.anySecond {
+		secs = append(secs, s)
+	}
+	sort.Slice(secs, func(i, j int) bool { return secs[i] < secs[j] })
+	longest, run := 0, 0
+	var prev int64
+	for _, s := range secs {
+		if c.okSeconds[s] {
+			run = 0
+		} else {
+			if s == prev+1 {
+				run++
+			} else {
+				run = 1
+			}
+			longest = max(longest, run)
+		}
+		prev = s
+	}
+	return time.Duration(longest) * time.Second
+}
+
+// soakCollector runs consentryd as a child process.
+type soakCollector struct {
+	t     *testing.T
+	bin   string
+	args  []string
+	admin string
+	cmd   *exec.Cmd
+	// corruptEvents and corruptRecords add up what each run of the
+	// collector counted before it was stopped.
+	corruptEvents, corruptRecords float64
+}
+
+func (c *soakCollector) start() {
+	cmd := exec.Command(c.bin, c.args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.cmd = cmd
+	for range 600 {
+		if resp, err := http.Get("http://" + c.admin + PathLivez); err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatal("consentryd did not come up")
+}
+
+// metrics scrapes the collector's consentry_ metrics.
+func (c *soakCollector) metrics() map[string]float64 {
+	m := map[string]float64{}
+	resp, err := http.Get("http://" + c.admin + "/metrics")
+	if err != nil {
+		return m
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "consentry_") {
+			continue
+		}
+		name, val, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		if f, err := strconv.ParseFloat(val, 64); err == nil {
+			m[name] = f
+		}
+	}
+	return m
+}
+
+// noteCorruption adds what the running collector counted as lost to
+// corruption.
+func (c *soakCollector) noteCorruption() {
+	m := c.metrics()
+	c.corruptEvents += m["consentry_spool_corrupt_events_total"]
+	c.corruptRecords += m["consentry_spool_corrupt_records_total"]
+}
+
+func (c *soakCollector) kill() {
+	c.noteCorruption()
+	_ = c.cmd.Process.Kill()
+	_ = c.cmd.Wait()
+}
+
+func (c *soakCollector) terminate() {
+	c.noteCorruption()
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	_ = c.cmd.Wait()
+}
+
+// TestSoak is the soak with chaos; see docs/operations.md ("Soak test").
+func TestSoak(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the soak mounts a tmpfs for the spool: run as root")
+	}
+	dir := t.TempDir()
+	// ClickHouse, on fixed ports so it comes back where the collector
+	// looks for it.
+	chCfg := chserver.Config{DataDir: filepath.Join(dir, "clickhouse"), TCPPort: freePort(t), HTTPPort: freePort(t), Logger: zaptest.NewLogger(t)}
+	var srv *chserver.Server
+	startCH := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		s, err := chserver.Start(ctx, chCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv = s
+	}
+	startCH()
+	t.Cleanup(func() { srv.Stop(context.Background()) })
+
+	// The spool on a small volume of its own.
+	spoolDir := filepath.Join(dir, "spool")
+	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm", *soakVolume), "tmpfs", spoolDir).CombinedOutput(); err != nil {
+		t.Skipf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", spoolDir).Run() })
+
+	bin := filepath.Join(dir, "consentryd")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/consentryd").CombinedOutput(); err != nil {
+		t.Fatalf("build consentryd: %v\n%s", err, out)
+	}
+	data := filepath.Join(dir, "data")
+	grpcAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	const db = "consentry_soak"
+	col := &soakCollector{t: t, bin: bin, admin: admin, args: []string{
+		"--data-dir", data, "--clickhouse-addr", srv.Addr(), "--clickhouse-database", db,
+		"--spool-dir", spoolDir, "--spool-max-bytes", strconv.Itoa(4 * *soakVolume << 20),
+		"--grpc-addr", grpcAddr, "--http-addr", "127.0.0.1:0", "--admin-addr", admin, "--log-level", "warn",
+	}}
+	col.start()
+	t.Cleanup(func() {
+		if col.cmd.ProcessState == nil {
+			col.terminate()
+		}
+	})
+
+	priv, err := consent.ReadPrivateKeyFile(filepath.Join(data, "consent-signing-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, _ := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
+	token, err := ring.Sign(consent.Claims{AppID: testApp, Scopes: []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports},
+		IssuedAt: time.Now(), ExpiresAt: time.Now().Add(24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &soakClient{addr: grpcAddr, token: token, acked: map[[16]byte]bool{}, refusals: map[string]int{},
+		okSeconds: map[int64]bool{}, anySecond: map[int64]bool{}, stop: make(chan struct{})}
+	client.run(*soakClients)
+
+	// The chaos schedule: one round of every fault, repeated until the
+	// duration is up.
+	rnd := rand.New(rand.NewPCG(1, 2))
+	end := time.Now().Add(*soakDuration)
+	sleep := func(d time.Duration) bool {
+		if time.Now().Add(d).After(end) {
+			time.Sleep(time.Until(end))
+			return false
+		}
+		time.Sleep(d)
+		return true
+	}
+	logf := func(format string, args ...any) {
+		t.Logf("%s "+format, append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+	faults := []struct {
+		name string
+		run  func()
+	}{
+		{"SIGKILL consentryd", func() {
+			col.kill()
+			time.Sleep(time.Second)
+			col.start()
+		}},
+		{"SIGKILL ClickHouse", func() {
+			_ = syscall.Kill(-srv.PID(), syscall.SIGKILL)
+			<-srv.Wait()
+			time.Sleep(*soakOutage)
+			startCH()
+		}},
+		{"SIGSTOP ClickHouse", func() {
+			_ = syscall.Kill(-srv.PID(), syscall.SIGSTOP)
+			time.Sleep(*soakOutage)
+			_ = syscall.Kill(-srv.PID(), syscall.SIGCONT)
+		}},
+		{"fill the spool volume", func() {
+			filler := filepath.Join(spoolDir, "filler")
+			f, err := os.Create(filler)
+			if err != nil {
+				logf("filler: %v", err)
+				return
+			}
+			buf := make([]byte, 1<<20)
+			for {
+				if _, err := f.Write(buf); err != nil {
+					break
+				}
+			}
+			f.Close()
+			time.Sleep(20 * time.Second)
+			os.Remove(filler)
+		}},
+		{"flip a bit in a closed segment", func() {
+			// Hold ClickHouse so segments stay unshipped, let a few
+			// close, stop the collector, damage one, start again.
+			_ = syscall.Kill(-srv.PID(), syscall.SIGSTOP)
+			defer syscall.Kill(-srv.PID(), syscall.SIGCONT)
+			var segs []string
+			for range 300 {
+				segs, _ = filepath.Glob(filepath.Join(spoolDir, "*.seg"))
+				if len(segs) >= 3 {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			col.kill()
+			if len(segs) >= 2 {
+				sort.Strings(segs)
+				seg := segs[len(segs)-2] // closed, not yet shipped
+				if fi, err := os.Stat(seg); err == nil && fi.Size() > 4096 {
+					f, err := os.OpenFile(seg, os.O_RDWR, 0)
+					if err == nil {
+						off := 64 + rnd.Int64N(fi.Size()-128)
+						b := make([]byte, 1)
+						f.ReadAt(b, off)
+						b[0] ^= 1 << rnd.IntN(8)
+						f.WriteAt(b, off)
+						f.Close()
+						logf("flipped a bit of %s at %d", filepath.Base(seg), off)
+					}
+				}
+			}
+			col.start()
+		}},
+	}
+	for i := 0; ; i++ {
+		if !sleep(time.Duration(10+rnd.IntN(20)) * time.Second) {
+			break
+		}
+		f := faults[i%len(faults)]
+		logf("fault: %s", f.name)
+		f.run()
+	}
+	close(client.stop)
+	client.wg.Wait()
+	logf("traffic stopped; waiting for the spool to drain")
+	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+		if m := col.metrics(); m["consentry_spool_pending_records"] == 0 && m["consentry_spool_bytes"] == 0 {
+			break
+		}
+	}
+	col.terminate()
+
+	ch := chtest.Conn(t, srv)
+	final, raw := storedIDs(t, ch, db)
+	acked := client.acked
+	lost, dup := 0, 0
+	for id := range acked {
+		switch n := final[fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:16])]; {
+		case n == 0:
+			lost++
+		case n > 1:
+			dup++
+		}
+	}
+	rawRows := 0
+	for _, n := range raw {
+		rawRows += n
+	}
+	over := aggregateOvercount(t, ch, db)
+	longest := client.longestRefused()
+	t.Logf("SOAK %v: sent %d, acked %d, stored %d (distinct under FINAL; %d rows before merging), lost %d (corrupt events counted by the collector: %.0f in %.0f records), duplicated after FINAL %d, aggregate overcount %v, longest stretch of refused ingest %v, refusals %v",
+		*soakDuration, client.sent.Load(), len(acked), len(final), rawRows, lost, col.corruptEvents, col.corruptRecords, dup, over, longest, client.refusals)
+	if float64(lost) != col.corruptEvents {
+		t.Errorf("lost %d acknowledged events; the collector counted %.0f lost to corruption", lost, col.corruptEvents)
+	}
+	if dup > 0 {
+		t.Errorf("%d events stored more than once under FINAL", dup)
+	}
+	for table, n := range over {
+		if n != 0 {
+			t.Errorf("aggregate %s overcounts by %d", table, n)
+		}
+	}
+}
+
+// aggregateOvercount compares the daily aggregates with the distinct
+// events they summarize and returns the difference per aggregate.
+func aggregateOvercount(t *testing.T, ch driver.Conn, db string) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	for _, q := range []struct{ name, agg, events string }{
+		{"sessions_daily", "SELECT toInt64(sumMerge(starts) + sumMerge(ends)) FROM %s.sessions_daily",
+			"SELECT toInt64(count()) FROM %s.sessions FINAL"},
+		{"crash_groups_daily", "SELECT toInt64(sumMerge(crashes)) FROM %s.crash_groups_daily",
+			"SELECT toInt64(count()) FROM %s.crashes FINAL"},
+	} {
+		var agg, events int64
+		if err := ch.QueryRow(context.Background(), fmt.Sprintf(q.agg, db)).Scan(&agg); err != nil {
+			t.Errorf("%s: %v", q.name, err)
+			continue
+		}
+		if err := ch.QueryRow(context.Background(), fmt.Sprintf(q.events, db)).Scan(&events); err != nil {
+			t.Errorf("%s: %v", q.name, err)
+			continue
+		}
+		out[q.name] = agg - events
+	}
+	return out
+}
