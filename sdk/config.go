@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -239,106 +240,11 @@ func (cfg *Config) validate() (*settings, error) {
 	c := &s.Config
 	c.QueueKey = append([]byte(nil), cfg.QueueKey...)
 	c.CACertPEM = append([]byte(nil), cfg.CACertPEM...)
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-
-	switch c.Transport {
-	case "":
-		c.Transport = TransportGRPC
-	case TransportGRPC, TransportHTTP:
-	default:
-		bad("transport %q is not %q or %q", c.Transport, TransportGRPC, TransportHTTP)
-	}
-	if c.Endpoint == "" {
-		bad("endpoint is required")
-	} else if c.Transport == TransportHTTP {
-		u, err := url.Parse(c.Endpoint)
-		switch {
-		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
-			bad("endpoint %q is not a base URL https://host[:port]", c.Endpoint)
-		case u.Scheme == "http" && !c.Insecure:
-			bad("endpoint %q is plaintext HTTP: use https, or set Insecure for local development", c.Endpoint)
-		case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-			bad("endpoint %q must not have a query, fragment or user", c.Endpoint)
-		}
-	}
-	if !validAppID(c.AppID) {
-		bad("app id %q is not 1-128 letters, digits, '.', '_' or '-'", c.AppID)
-	}
-	if c.AppKey == "" {
-		bad("app key is required")
-	}
-	if c.StorageDir == "" {
-		bad("storage dir is required")
-	}
-	if !validTextVersion(c.ConsentTextVersion) {
-		bad("consent text version must be 1-64 printable characters")
-	}
-	if n := len(c.QueueKey); n != 0 && n != keySize {
-		bad("queue key has %d bytes, want %d", n, keySize)
-	}
-	for _, f := range []struct{ name, v string }{
-		{"app version", c.AppVersion}, {"app build", c.AppBuild}, {"device model", c.DeviceModel},
-		{"OS version", c.OSVersion}, {"locale", c.Locale},
-	} {
-		if len(f.v) > maxNameBytes {
-			bad("%s is %d bytes, at most %d", f.name, len(f.v), maxNameBytes)
-		}
-	}
-	devClass, ok := enumValue(c.DeviceClass, "DEVICE_CLASS_", consentryv1.DeviceClass_value)
-	if !ok {
-		bad("device class %q is not phone, tablet, watch, tv, desktop, car or other", c.DeviceClass)
-	}
-	osName, ok := enumValue(c.OSName, "OS_NAME_", consentryv1.OsName_value)
-	if !ok {
-		bad("OS name %q is not android, ios, ipados, watchos, tvos, macos, windows, linux, harmonyos or other", c.OSName)
-	}
-
-	setInt := func(v *int, def int) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	setMs := func(v *int64, def int64) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	setInt(&c.MaxBatchEvents, DefaultMaxBatchEvents)
-	setInt(&c.MaxBatchBytes, DefaultMaxBatchBytes)
-	setMs(&c.FlushIntervalMs, DefaultFlushIntervalMs)
-	setMs(&c.MaxQueueBytes, DefaultMaxQueueBytes)
-	setMs(&c.MaxEventAgeMs, DefaultMaxEventAgeMs)
-	setMs(&c.MinBackoffMs, DefaultMinBackoffMs)
-	setMs(&c.MaxBackoffMs, DefaultMaxBackoffMs)
-	setMs(&c.RequestTimeoutMs, DefaultRequestTimeoutMs)
-	setMs(&c.FlushTimeoutMs, DefaultFlushTimeoutMs)
-	switch {
-	case c.MaxBatchEvents < 1 || c.MaxBatchEvents > maxEventsPerBatch:
-		bad("max batch events %d is not 1-%d", c.MaxBatchEvents, maxEventsPerBatch)
-	case c.MaxBatchBytes < 1024 || c.MaxBatchBytes > maxBatchBytesLimit:
-		bad("max batch bytes %d is not 1 KiB-3 MiB", c.MaxBatchBytes)
-	}
-	if c.MaxQueueBytes < minQueueBytes {
-		bad("max queue bytes %d is below %d", c.MaxQueueBytes, minQueueBytes)
-	}
-	if c.MaxEventAgeMs < 0 || time.Duration(c.MaxEventAgeMs)*time.Millisecond > collectorMaxAge {
-		bad("max event age %d ms is not within the collector's 14-day window", c.MaxEventAgeMs)
-	}
-	for _, f := range []struct {
-		name string
-		v    int64
-	}{
-		{"flush interval", c.FlushIntervalMs}, {"min backoff", c.MinBackoffMs}, {"max backoff", c.MaxBackoffMs},
-		{"request timeout", c.RequestTimeoutMs}, {"flush timeout", c.FlushTimeoutMs},
-	} {
-		if f.v < 1 || f.v > math.MaxInt64/int64(time.Millisecond) {
-			bad("%s %d ms is out of range", f.name, f.v)
-		}
-	}
-	if c.MaxBackoffMs < c.MinBackoffMs {
-		bad("max backoff %d ms is below min backoff %d ms", c.MaxBackoffMs, c.MinBackoffMs)
-	}
+	c.setDefaults()
+	errs := append(c.checkConnection(), c.checkIdentity()...)
+	devClass, osName, devErrs := c.checkDevice()
+	errs = append(errs, devErrs...)
+	errs = append(errs, c.checkLimits()...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -368,6 +274,123 @@ func (cfg *Config) validate() (*settings, error) {
 		OsName: consentryv1.OsName(osName), OsVersion: c.OSVersion, Locale: c.Locale,
 	}
 	return s, nil
+}
+
+// setDefaults fills in the zero fields that have defaults.
+func (c *Config) setDefaults() {
+	c.Transport = cmp.Or(c.Transport, TransportGRPC)
+	c.MaxBatchEvents = cmp.Or(c.MaxBatchEvents, DefaultMaxBatchEvents)
+	c.MaxBatchBytes = cmp.Or(c.MaxBatchBytes, DefaultMaxBatchBytes)
+	c.FlushIntervalMs = cmp.Or(c.FlushIntervalMs, DefaultFlushIntervalMs)
+	c.MaxQueueBytes = cmp.Or(c.MaxQueueBytes, DefaultMaxQueueBytes)
+	c.MaxEventAgeMs = cmp.Or(c.MaxEventAgeMs, DefaultMaxEventAgeMs)
+	c.MinBackoffMs = cmp.Or(c.MinBackoffMs, DefaultMinBackoffMs)
+	c.MaxBackoffMs = cmp.Or(c.MaxBackoffMs, DefaultMaxBackoffMs)
+	c.RequestTimeoutMs = cmp.Or(c.RequestTimeoutMs, DefaultRequestTimeoutMs)
+	c.FlushTimeoutMs = cmp.Or(c.FlushTimeoutMs, DefaultFlushTimeoutMs)
+}
+
+// checkConnection checks the transport and the endpoint.
+func (c *Config) checkConnection() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	switch c.Transport {
+	case TransportGRPC, TransportHTTP:
+	default:
+		bad("transport %q is not %q or %q", c.Transport, TransportGRPC, TransportHTTP)
+	}
+	if c.Endpoint == "" {
+		bad("endpoint is required")
+	} else if c.Transport == TransportHTTP {
+		u, err := url.Parse(c.Endpoint)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			bad("endpoint %q is not a base URL https://host[:port]", c.Endpoint)
+		case u.Scheme == "http" && !c.Insecure:
+			bad("endpoint %q is plaintext HTTP: use https, or set Insecure for local development", c.Endpoint)
+		case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			bad("endpoint %q must not have a query, fragment or user", c.Endpoint)
+		}
+	}
+	return errs
+}
+
+// checkIdentity checks the app, its key, the storage and the consent
+// text version.
+func (c *Config) checkIdentity() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if !validAppID(c.AppID) {
+		bad("app id %q is not 1-128 letters, digits, '.', '_' or '-'", c.AppID)
+	}
+	if c.AppKey == "" {
+		bad("app key is required")
+	}
+	if c.StorageDir == "" {
+		bad("storage dir is required")
+	}
+	if !validTextVersion(c.ConsentTextVersion) {
+		bad("consent text version must be 1-64 printable characters")
+	}
+	if n := len(c.QueueKey); n != 0 && n != keySize {
+		bad("queue key has %d bytes, want %d", n, keySize)
+	}
+	return errs
+}
+
+// checkDevice checks the device description and returns its enums.
+func (c *Config) checkDevice() (devClass, osName int32, errs []error) {
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for _, f := range []struct{ name, v string }{
+		{"app version", c.AppVersion}, {"app build", c.AppBuild}, {"device model", c.DeviceModel},
+		{"OS version", c.OSVersion}, {"locale", c.Locale},
+	} {
+		if len(f.v) > maxNameBytes {
+			bad("%s is %d bytes, at most %d", f.name, len(f.v), maxNameBytes)
+		}
+	}
+	devClass, ok := enumValue(c.DeviceClass, "DEVICE_CLASS_", consentryv1.DeviceClass_value)
+	if !ok {
+		bad("device class %q is not phone, tablet, watch, tv, desktop, car or other", c.DeviceClass)
+	}
+	osName, ok = enumValue(c.OSName, "OS_NAME_", consentryv1.OsName_value)
+	if !ok {
+		bad("OS name %q is not android, ios, ipados, watchos, tvos, macos, windows, linux, harmonyos or other", c.OSName)
+	}
+	return devClass, osName, errs
+}
+
+// checkLimits checks batching, queue, age and timing limits.
+func (c *Config) checkLimits() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	switch {
+	case c.MaxBatchEvents < 1 || c.MaxBatchEvents > maxEventsPerBatch:
+		bad("max batch events %d is not 1-%d", c.MaxBatchEvents, maxEventsPerBatch)
+	case c.MaxBatchBytes < 1024 || c.MaxBatchBytes > maxBatchBytesLimit:
+		bad("max batch bytes %d is not 1 KiB-3 MiB", c.MaxBatchBytes)
+	}
+	if c.MaxQueueBytes < minQueueBytes {
+		bad("max queue bytes %d is below %d", c.MaxQueueBytes, minQueueBytes)
+	}
+	if c.MaxEventAgeMs < 0 || time.Duration(c.MaxEventAgeMs)*time.Millisecond > collectorMaxAge {
+		bad("max event age %d ms is not within the collector's 14-day window", c.MaxEventAgeMs)
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"flush interval", c.FlushIntervalMs}, {"min backoff", c.MinBackoffMs}, {"max backoff", c.MaxBackoffMs},
+		{"request timeout", c.RequestTimeoutMs}, {"flush timeout", c.FlushTimeoutMs},
+	} {
+		if f.v < 1 || f.v > math.MaxInt64/int64(time.Millisecond) {
+			bad("%s %d ms is out of range", f.name, f.v)
+		}
+	}
+	if c.MaxBackoffMs < c.MinBackoffMs {
+		bad("max backoff %d ms is below min backoff %d ms", c.MaxBackoffMs, c.MinBackoffMs)
+	}
+	return errs
 }
 
 type nopLogger struct{}

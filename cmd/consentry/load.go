@@ -66,96 +66,120 @@ Tokens are issued from the collector's signing key (see consentry token).`, stde
 
 	ctx, cancel := context.WithTimeout(ctx, *duration)
 	defer cancel()
-	var (
-		acked     atomic.Int64
-		mu        sync.Mutex
-		lat       []time.Duration
-		refusals  = make(map[string]int)
-		peakRSS   atomic.Int64
-		peakSpool atomic.Int64
-		endSpool  atomic.Int64
-		wg        sync.WaitGroup
-	)
-	if *adminAddr != "" {
-		wg.Go(func() {
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				if m, err := scrapeGauges(ctx, *adminAddr); err == nil {
-					peakRSS.Store(max(peakRSS.Load(), int64(m["process_resident_memory_bytes"])))
-					peakSpool.Store(max(peakSpool.Load(), int64(m["consentry_spool_bytes"])))
-					endSpool.Store(int64(m["consentry_spool_bytes"]))
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-			}
-		})
+	run := &loadRun{adminAddr: *adminAddr, refusals: make(map[string]int)}
+	var wg sync.WaitGroup
+	if run.adminAddr != "" {
+		wg.Go(func() { run.sample(ctx) })
 	}
 	start := time.Now()
 	for i := range *clients {
 		wg.Go(func() {
 			client := consentryv1.NewIngestServiceClient(conns[i%len(conns)])
 			gen := eventgen.New(eventgen.Config{AppID: tf.appID, Token: tok, Seed: uint64(i + 1)})
-			for ctx.Err() == nil {
-				req := gen.Batch(*batch, time.Now())
-				t0 := time.Now()
-				resp, err := client.Ingest(ctx, req)
-				took := time.Since(t0)
-				if ctx.Err() != nil {
-					return
-				}
-				mu.Lock()
-				if err != nil {
-					refusals[status.Code(err).String()]++
-				} else {
-					lat = append(lat, took)
-				}
-				mu.Unlock()
-				if err != nil {
-					time.Sleep(100 * time.Millisecond) // as an SDK backs off
-					continue
-				}
-				acked.Add(int64(resp.GetAccepted()))
-			}
+			run.send(ctx, client, gen, *batch)
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	slices.Sort(lat)
+	fmt.Fprintf(stdout, "load: %d clients × %d-event batches for %s\n", *clients, *batch, time.Since(start).Round(time.Second))
+	run.report(ctx, stdout, time.Since(start))
+	return nil
+}
+
+// loadRun is what the clients and the sampler of one load run record.
+type loadRun struct {
+	adminAddr string
+
+	acked     atomic.Int64
+	peakRSS   atomic.Int64
+	peakSpool atomic.Int64
+	endSpool  atomic.Int64
+
+	mu       sync.Mutex
+	lat      []time.Duration
+	refusals map[string]int
+}
+
+// sample reads the collector's memory and spool backlog every second
+// until ctx ends.
+func (r *loadRun) sample(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if m, err := scrapeGauges(ctx, r.adminAddr); err == nil {
+			r.peakRSS.Store(max(r.peakRSS.Load(), int64(m["process_resident_memory_bytes"])))
+			r.peakSpool.Store(max(r.peakSpool.Load(), int64(m["consentry_spool_bytes"])))
+			r.endSpool.Store(int64(m["consentry_spool_bytes"]))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// send sends batches of n events as fast as they are acknowledged until
+// ctx ends, backing off after a refusal as an SDK does.
+func (r *loadRun) send(ctx context.Context, client consentryv1.IngestServiceClient, gen *eventgen.Generator, n int) {
+	for ctx.Err() == nil {
+		req := gen.Batch(n, time.Now())
+		t0 := time.Now()
+		resp, err := client.Ingest(ctx, req)
+		took := time.Since(t0)
+		if ctx.Err() != nil {
+			return
+		}
+		r.mu.Lock()
+		if err != nil {
+			r.refusals[status.Code(err).String()]++
+		} else {
+			r.lat = append(r.lat, took)
+		}
+		r.mu.Unlock()
+		if err != nil {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		r.acked.Add(int64(resp.GetAccepted()))
+	}
+}
+
+// report prints the rates, latencies, refusals, peak memory and, with a
+// spool, how long ClickHouse took to catch up after the traffic stopped.
+func (r *loadRun) report(ctx context.Context, stdout io.Writer, elapsed time.Duration) {
+	slices.Sort(r.lat)
 	q := func(p float64) time.Duration {
-		if len(lat) == 0 {
+		if len(r.lat) == 0 {
 			return 0
 		}
-		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
+		return r.lat[min(len(r.lat)-1, int(p*float64(len(r.lat))))]
 	}
-	fmt.Fprintf(stdout, "load: %d clients × %d-event batches for %s\n", *clients, *batch, elapsed.Round(time.Second))
-	fmt.Fprintf(stdout, "acknowledged %d events in %d batches: %.0f events/s\n", acked.Load(), len(lat), float64(acked.Load())/elapsed.Seconds())
+	acked := r.acked.Load()
+	fmt.Fprintf(stdout, "acknowledged %d events in %d batches: %.0f events/s\n", acked, len(r.lat), float64(acked)/elapsed.Seconds())
 	fmt.Fprintf(stdout, "acknowledgement latency p50 %s, p99 %s, max %s\n", q(0.50).Round(time.Millisecond), q(0.99).Round(time.Millisecond), q(1).Round(time.Millisecond))
-	if len(refusals) > 0 {
-		fmt.Fprintf(stdout, "refused batches by code: %v\n", refusals)
+	if len(r.refusals) > 0 {
+		fmt.Fprintf(stdout, "refused batches by code: %v\n", r.refusals)
 	}
-	if peak := peakRSS.Load(); peak > 0 {
+	if peak := r.peakRSS.Load(); peak > 0 {
 		fmt.Fprintf(stdout, "collector peak RSS %.0f MiB\n", float64(peak)/(1<<20))
 	}
-	if peak := peakSpool.Load(); peak > 0 {
-		fmt.Fprintf(stdout, "spool not yet shipped: peak %.1f MiB, at the end %.1f MiB\n", float64(peak)/(1<<20), float64(endSpool.Load())/(1<<20))
-		// How long ClickHouse takes to catch up: the rate it stores at.
-		drainStart := time.Now()
-		for {
-			m, err := scrapeGauges(context.WithoutCancel(ctx), *adminAddr)
-			if err != nil || m["consentry_spool_bytes"] == 0 || time.Since(drainStart) > 10*time.Minute {
-				break
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		drained := time.Since(drainStart)
-		fmt.Fprintf(stdout, "spool shipped %s after the traffic stopped: stored into ClickHouse at %.0f events/s overall\n",
-			drained.Round(100*time.Millisecond), float64(acked.Load())/(elapsed+drained).Seconds())
+	peak := r.peakSpool.Load()
+	if peak == 0 {
+		return
 	}
-	return nil
+	fmt.Fprintf(stdout, "spool not yet shipped: peak %.1f MiB, at the end %.1f MiB\n", float64(peak)/(1<<20), float64(r.endSpool.Load())/(1<<20))
+	// How long ClickHouse takes to catch up: the rate it stores at.
+	drainStart := time.Now()
+	for {
+		m, err := scrapeGauges(context.WithoutCancel(ctx), r.adminAddr)
+		if err != nil || m["consentry_spool_bytes"] == 0 || time.Since(drainStart) > 10*time.Minute {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	drained := time.Since(drainStart)
+	fmt.Fprintf(stdout, "spool shipped %s after the traffic stopped: stored into ClickHouse at %.0f events/s overall\n",
+		drained.Round(100*time.Millisecond), float64(acked)/(elapsed+drained).Seconds())
 }
 
 // scrapeGauges reads the unlabelled samples of a collector's metrics.
