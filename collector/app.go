@@ -74,6 +74,7 @@ type App struct {
 	admin    *http.Server
 	adminLis net.Listener
 	metrics  *metrics.Metrics
+	storage  storageState
 
 	// bgCancel stops the background loops (revocation and app refresh,
 	// erasure resweeps); bg waits for them.
@@ -185,31 +186,15 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 // and starts the writer, the spool (which replays what an earlier run left
 // unshipped) and the rejects counter.
 func (a *App) openStorage(ctx context.Context) error {
+	if err := privateDir(a.cfg.DataDir); err != nil {
+		return err
+	}
 	chCfg := a.cfg.ClickHouse
 	chCfg.OnInsert = a.metrics.Inserted
 	if chCfg.Addr == "" {
-		analystPassword, err := loadAnalystPassword(a.cfg.AnalystPasswordFile)
-		if err != nil {
+		if err := a.startManagedClickHouse(ctx, &chCfg); err != nil {
 			return err
 		}
-		srv, err := chserver.Start(ctx, chserver.Config{
-			Binary:            a.cfg.ClickHouseBinary,
-			DataDir:           filepath.Join(a.cfg.DataDir, "clickhouse"),
-			ReadOnlyUser:      AnalystUser,
-			ReadOnlyPassword:  analystPassword,
-			ReadOnlyDatabases: []string{chCfg.DatabaseName()},
-			Logger:            a.log.Named("clickhouse-server"),
-		})
-		if err != nil {
-			return fmt.Errorf("start local clickhouse: %w", err)
-		}
-		a.chServer = srv
-		chCfg.Addr = srv.Addr()
-		// Tell local tools (consentry demo, migrate) where it is.
-		if err := os.WriteFile(a.addrFile(), []byte(srv.Addr()+"\n"), 0o600); err != nil {
-			return fmt.Errorf("write clickhouse address: %w", err)
-		}
-		a.log.Info("started local clickhouse", zap.String("addr", srv.Addr()), zap.String("data_dir", srv.DataDir()))
 	}
 	var err error
 	if a.client, err = clickhouse.Open(ctx, chCfg, a.log.Named("clickhouse")); err != nil {
@@ -219,6 +204,8 @@ func (a *App) openStorage(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.storage.up.Store(true)
+	a.bgGo(a.watchClickHouse)
 	a.log.Info("schema ready", zap.Ints("applied_migrations", applied), zap.String("server_version", a.client.Dialect().Version))
 	if a.writer, err = clickhouse.NewWriter(a.cfg.Writer, a.client, a.log.Named("writer")); err != nil {
 		return err
@@ -237,7 +224,7 @@ func (a *App) openStorage(ctx context.Context) error {
 		a.log.Info("spool open", zap.String("dir", sc.Dir), zap.Int64("bytes_to_ship", st.Bytes),
 			zap.Uint64("records_to_ship", st.PendingRecords), zap.Uint64("corrupt_records", st.CorruptRecords))
 	}
-	if a.rejects, err = clickhouse.NewRejects(a.cfg.Rejects, a.client, a.log.Named("rejects")); err != nil {
+	if a.rejects, err = clickhouse.NewRejects(a.rejectsConfig(), a.client, a.log.Named("rejects")); err != nil {
 		return err
 	}
 	return nil
@@ -256,12 +243,12 @@ func (d dedupInserter) Insert(ctx context.Context, rows *pipeline.Rows, token st
 }
 
 // sink returns where accepted rows go: the spool, or without one the
-// writer.
+// writer, which refuses at once while ClickHouse is down.
 func (a *App) sink() pipeline.Sink {
 	if a.spool != nil {
 		return a.spool
 	}
-	return a.writer
+	return upSink{Sink: a.writer, up: a.ClickHouseUp}
 }
 
 // Spool returns the write-ahead spool, nil with Config.NoSpool.
@@ -439,14 +426,7 @@ func readOrCreate(path, what string, generate func() string) (string, error) {
 // loadAnalystPassword reads the analyst's password file, creating it with
 // a random password if it does not exist.
 func loadAnalystPassword(path string) (string, error) {
-	p, err := readOrCreate(path, "analyst password", rand.Text)
-	if err != nil {
-		return "", err
-	}
-	if p = strings.TrimSpace(p); p == "" {
-		return "", fmt.Errorf("analyst password file %s is empty", path)
-	}
-	return p, nil
+	return loadPassword(path, "analyst password")
 }
 
 // loadSecret returns the configured consent secret, or reads the secret
@@ -578,6 +558,7 @@ func (a *App) loadTLS() (ingest, admin *tls.Config, err error) {
 // registerGauges exposes the state of the writer and the revocations as
 // metrics.
 func (a *App) registerGauges() {
+	a.registerStorageGauges()
 	if a.spool != nil {
 		sp := a.spool
 		a.metrics.Gauge("spool_bytes", "Bytes accepted into the spool and not yet shipped to ClickHouse; ingest is refused (overloaded) beyond --spool-max-bytes.",
@@ -628,7 +609,8 @@ func (a *App) Keys() *consent.KeyRing { return a.keys }
 func (a *App) Client() *clickhouse.Client { return a.client }
 
 // Serve accepts gRPC requests until Shutdown. It returns nil after a
-// shutdown.
+// shutdown, and an error wrapping ErrClickHouseFailed if the managed
+// ClickHouse fails for good; call Shutdown then.
 func (a *App) Serve() error {
 	a.log.Info("collector serving", zap.String("grpc_addr", a.Addr()), zap.String("http_addr", a.HTTPAddr()),
 		zap.String("admin_addr", a.AdminAddr()), zap.String("dashboard_credentials", a.cfg.DashboardCredentialsFile))
@@ -658,7 +640,12 @@ func (a *App) Serve() error {
 		errc <- nil
 	}()
 	// The first server to stop ends Serve: on Shutdown both stop.
-	return <-errc
+	select {
+	case err := <-errc:
+		return err
+	case err := <-a.storage.fatal: // nil without a managed ClickHouse
+		return err
+	}
 }
 
 // Shutdown stops the collector gracefully: health turns NOT_SERVING, the
@@ -666,7 +653,9 @@ func (a *App) Serve() error {
 // finish (until ctx ends, then cancel them), the spool ships what it can
 // until ctx ends (the rest waits for the next start) and the writer
 // flushes what it accepted, the rejects counter flushes, and the managed
-// ClickHouse stops. Safe to call more than once.
+// ClickHouse stops. If ClickHouse does not answer (a managed one that is
+// restarting gets half the time left to come back), nothing waits for
+// it: see closeSinks. Safe to call more than once.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.shutdownOnce.Do(func() {
 		a.health.Shutdown()
@@ -693,18 +682,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 // client and the managed server, in that order.
 func (a *App) closeStorage(ctx context.Context) error {
 	a.stopBackground()
-	var errs []error
-	if a.spool != nil {
-		// Ships what it can until ctx ends; the rest stays in the spool
-		// for the next start.
-		errs = append(errs, a.spool.Close(ctx))
-	}
-	if a.writer != nil {
-		errs = append(errs, a.writer.Close(ctx))
-	}
-	if a.rejects != nil {
-		errs = append(errs, a.rejects.Close(ctx))
-	}
+	errs := a.closeSinks(ctx)
 	if a.client != nil {
 		errs = append(errs, a.client.Close())
 	}
