@@ -158,12 +158,14 @@ func TestManagedClickHouseKilledIntegration(t *testing.T) {
 	}
 	addr := h.app.ClickHouseAddr()
 
+	killed := time.Now()
 	killManaged(t, h.app)
 	before := tr.ackedCount()
 	if got := scrape(t, h)["consentry_clickhouse_up"]; got != 0 && h.app.chServer.Restarts() == 0 {
 		t.Errorf("consentry_clickhouse_up = %v while ClickHouse is down, want 0", got)
 	}
 	waitClickHouseUp(t, h.app, 30*time.Second)
+	t.Logf("ClickHouse answered again %v after SIGKILL (restart backoff 200ms)", time.Since(killed).Round(time.Millisecond))
 	during := tr.ackedCount() - before
 	time.Sleep(time.Second) // traffic goes on after the restart
 	acked := tr.halt()
