@@ -49,16 +49,19 @@ func testDB(t testing.TB) string {
 	return name
 }
 
-// openClient opens a Client on the shared server (or cfg.Addr) in a
-// database of t's own.
+// openClient opens a Client on the shared server (or cfg.Addr, a proxy
+// to it) as its user, in a database of t's own.
 func openClient(t testing.TB, cfg Config) *Client {
 	t.Helper()
 	if cfg.Database == "" {
 		cfg.Database = testDB(t)
 	}
+	chtest.Require(t, shared)
 	if cfg.Addr == "" {
-		chtest.Require(t, shared)
 		cfg.Addr = shared.Addr()
+	}
+	if cfg.Username == "" {
+		cfg.Username, cfg.Password = shared.User(), shared.Password()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -134,6 +134,14 @@ func (c *Client) Dialect() Dialect { return c.dialect }
 // Conn returns the underlying connection pool, for queries of your own.
 func (c *Client) Conn() driver.Conn { return c.conn }
 
+// Ping checks that the server answers.
+func (c *Client) Ping(ctx context.Context) error {
+	if err := c.conn.Ping(ctx); err != nil {
+		return fmt.Errorf("clickhouse: ping: %w", err)
+	}
+	return nil
+}
+
 // Database returns the database that holds the tables.
 func (c *Client) Database() string { return c.schema.opts.Database }
 

@@ -320,6 +320,12 @@ type RejectsConfig struct {
 	// find no room even there (after long storage outages) are dropped
 	// and logged.
 	MaxKeys int
+	// SpillFile, if set, keeps the counts across a restart while
+	// ClickHouse is away: the counts Close cannot store are written to
+	// it (owner-only), and NewRejects counts what it finds there again,
+	// so a later flush stores them; the file is removed once they are
+	// stored. Empty: Close drops them and reports it.
+	SpillFile string
 }
 
 // withDefaults returns c with zero fields set to their defaults.

@@ -2,8 +2,12 @@ package clickhouse
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -22,7 +26,9 @@ var _ pipeline.RejectCounter = (*Rejects)(nil)
 // Rejects is the pipeline.RejectCounter that stores counts of events that
 // were not stored in the rejects table. Counting is a map update under a
 // mutex; the counts are stored every FlushInterval and on Close. A failed
-// flush keeps its counts for the next one, within MaxKeys.
+// flush keeps its counts for the next one, within MaxKeys; with a
+// SpillFile, the counts Close cannot store are kept there for the next
+// run.
 type Rejects struct {
 	cfg    RejectsConfig
 	insert func(context.Context, []rejectRow) error
@@ -39,6 +45,9 @@ type Rejects struct {
 	counts map[rejectKey]uint64
 	lost   uint64 // events that found no counter; logged on flush
 	closed bool
+	// spilled: counts loaded from SpillFile are not stored yet, so the
+	// file stays until a flush succeeds.
+	spilled bool
 }
 
 // rejectKey is one counter: events of app rejected for reason in a minute.
@@ -74,8 +83,81 @@ func newRejects(cfg RejectsConfig, insert func(context.Context, []rejectRow) err
 		done:   make(chan struct{}),
 		counts: make(map[rejectKey]uint64),
 	}
+	if err := r.loadSpill(); err != nil {
+		cancel()
+		return nil, err
+	}
 	go r.run()
 	return r, nil
+}
+
+// spillRow is one counter in SpillFile.
+type spillRow struct {
+	Minute int64  `json:"minute"` // Unix minutes
+	App    string `json:"app"`
+	Reason string `json:"reason"`
+	Events uint64 `json:"events"`
+}
+
+// loadSpill counts the contents of SpillFile, if there is one.
+func (r *Rejects) loadSpill() error {
+	if r.cfg.SpillFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(r.cfg.SpillFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("rejects: load spilled counts: %w", err)
+	}
+	var rows []spillRow
+	if err := json.Unmarshal(b, &rows); err != nil {
+		return fmt.Errorf("rejects: load spilled counts from %s: %w", r.cfg.SpillFile, err)
+	}
+	var events uint64
+	for _, row := range rows {
+		r.add(rejectKey{minute: row.Minute, app: row.App, reason: pipeline.Reason(row.Reason)}, row.Events)
+		events += row.Events
+	}
+	r.spilled = true
+	r.logger.Info("loaded reject counts a previous run could not store", zap.Int(logKeyKeys, len(rows)), zap.Uint64(logKeyEvents, events))
+	return nil
+}
+
+// spill writes the counts not yet stored to SpillFile, replacing it
+// atomically, and forgets them.
+func (r *Rejects) spill() error {
+	r.mu.Lock()
+	counts := r.counts
+	r.counts = make(map[rejectKey]uint64)
+	r.mu.Unlock()
+	if len(counts) == 0 {
+		return nil
+	}
+	rows := make([]spillRow, 0, len(counts))
+	var events uint64
+	for k, n := range counts {
+		rows = append(rows, spillRow{Minute: k.minute, App: k.app, Reason: string(k.reason), Events: n})
+		events += n
+	}
+	b, err := json.Marshal(rows)
+	if err != nil {
+		return fmt.Errorf("spill reject counts: %w", err)
+	}
+	tmp := r.cfg.SpillFile + ".tmp"
+	if err := os.MkdirAll(filepath.Dir(tmp), 0o700); err != nil {
+		return fmt.Errorf("spill reject counts: %w", err)
+	}
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("spill reject counts: %w", err)
+	}
+	if err := os.Rename(tmp, r.cfg.SpillFile); err != nil {
+		return fmt.Errorf("spill reject counts: %w", err)
+	}
+	r.logger.Warn("storage unavailable: kept reject counts for the next run", zap.String("file", r.cfg.SpillFile),
+		zap.Int(logKeyKeys, len(rows)), zap.Uint64(logKeyEvents, events))
+	return nil
 }
 
 // CountRejects adds n events of app rejected for reason in the current
@@ -152,12 +234,23 @@ func (r *Rejects) Flush(ctx context.Context) error {
 		return fmt.Errorf("flush reject counts: %w", err)
 	}
 	r.logger.Debug("stored reject counts", zap.Int(logKeyKeys, len(rows)))
+	r.mu.Lock()
+	spilled := r.spilled
+	r.spilled = false
+	r.mu.Unlock()
+	if spilled {
+		// The spilled counts were in this flush.
+		if err := os.Remove(r.cfg.SpillFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("flush reject counts: remove %s: %w", r.cfg.SpillFile, err)
+		}
+	}
 	return nil
 }
 
 // Close stops the flush loop and stores the remaining counts. Counts added
-// after Close are dropped. If ctx ends first, the counts not yet stored are
-// lost and Close returns an error.
+// after Close are dropped. If they cannot be stored before ctx ends, they
+// are written to SpillFile if set (and Close returns nil once they are);
+// else they are lost and Close returns an error.
 func (r *Rejects) Close(ctx context.Context) error {
 	r.mu.Lock()
 	if r.closed {
@@ -178,6 +271,13 @@ func (r *Rejects) Close(ctx context.Context) error {
 	r.cancel()
 	if err := r.Flush(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	if len(errs) > 0 && r.cfg.SpillFile != "" {
+		serr := r.spill()
+		if serr == nil {
+			return nil
+		}
+		errs = append(errs, serr)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close rejects: %w", err)

@@ -100,7 +100,12 @@ func TestAnalystsIntegration(t *testing.T) {
 		app.Shutdown(ctx)
 	})
 
-	env, err := triagetest.Open(ctx, triagetest.Config{ClickHouse: clickhouse.Config{Addr: app.ClickHouseAddr()}})
+	collectorPassword, err := os.ReadFile(filepath.Join(dir, CollectorPasswordFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := triagetest.Open(ctx, triagetest.Config{ClickHouse: clickhouse.Config{Addr: app.ClickHouseAddr(),
+		Username: CollectorUser, Password: strings.TrimSpace(string(collectorPassword))}})
 	if err != nil {
 		t.Fatal(err)
 	}

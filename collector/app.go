@@ -80,7 +80,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	a.cleanup.push("consent", a.consent.close)
 
-	if a.sink, err = openSink(ctx, cfg, client, nil, &a.consent.erased); err != nil {
+	if a.sink, err = openSink(ctx, cfg, a.storage, nil, &a.consent.erased); err != nil {
 		return nil, err
 	}
 	a.cleanup.push("sink", a.sink.close)
@@ -119,9 +119,13 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 }
 
 // addReadinessChecks gives readiness what ingest needs right now: room in
-// the sink, fresh revocations, and requests not refused for overload.
+// the sink (and, without a spool, ClickHouse answering), fresh
+// revocations, and requests not refused for overload; and what the
+// ConsentService needs: ClickHouse answering, since a revoke must be
+// durable there before it returns.
 func (a *App) addReadinessChecks() {
 	a.ready.addIngest("sink", a.sink.accepting)
+	a.ready.addConsent("clickhouse", a.storage.check)
 	revs := a.consent.revs
 	a.ready.addIngest("revocations", func(now time.Time) error {
 		if !revs.Fresh(now) {
@@ -223,11 +227,27 @@ func (a *App) Keys() *consent.KeyRing { return a.consent.keys }
 // Client returns the ClickHouse client.
 func (a *App) Client() *clickhouse.Client { return a.storage.client }
 
-// Serve accepts requests until Shutdown. It returns nil after a shutdown.
+// ClickHouseUp reports whether the ClickHouse the collector uses answers:
+// a managed server is up (not restarting, not given up on), and of the
+// pings sent every second, fewer than two in a row have failed. It drives
+// consentry_clickhouse_up; with the spool, ingest goes on while it is
+// false; without, ingest is refused.
+func (a *App) ClickHouseUp() bool { return a.storage.clickHouseUp() }
+
+// Serve accepts requests until Shutdown. It returns nil after a shutdown,
+// and an error wrapping ErrClickHouseFailed if the managed ClickHouse
+// fails for good; call Shutdown then.
 func (a *App) Serve() error {
 	a.log.Info("collector serving", zap.String("grpc_addr", a.Addr()), zap.String("http_addr", a.HTTPAddr()),
 		zap.String("admin_addr", a.AdminAddr()), zap.String("dashboard_credentials", a.cfg.DashboardCredentialsFile))
-	return a.servers.serve()
+	errc := make(chan error, 1)
+	go func() { errc <- a.servers.serve() }()
+	select {
+	case err := <-errc:
+		return err
+	case err := <-a.storage.fatal: // nil without a managed ClickHouse: never ready
+		return err
+	}
 }
 
 // Shutdown stops the collector gracefully: health turns NOT_SERVING, the
@@ -235,9 +255,11 @@ func (a *App) Serve() error {
 // ends, then cancel them); then the parts close newest first: the
 // location loops stop, the spool ships what it can until ctx ends (the
 // rest waits for the next start) or the writer flushes what it accepted,
-// the consent loops stop (running pending erasure resweeps), the rejects
-// counter flushes, and the managed ClickHouse stops. Safe to call more
-// than once.
+// the consent loops stop, the rejects counter flushes, and the managed
+// ClickHouse stops. If ClickHouse does not answer (a managed one that is
+// restarting gets half the time left to come back), nothing waits for
+// it: unshipped batches stay in the spool and reject counts in the data
+// dir for the next start. Safe to call more than once.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.shutdownOnce.Do(func() {
 		a.ready.shuttingDown()

@@ -60,7 +60,7 @@ func newHarness(t testing.TB, srv *chserver.Server, mutate func(*Config)) *harne
 		HTTPAddr:   "127.0.0.1:0",
 		AdminAddr:  "127.0.0.1:0",
 		DataDir:    t.TempDir(),
-		ClickHouse: clickhouse.Config{Addr: srv.Addr(), Database: db},
+		ClickHouse: clickhouse.Config{Addr: srv.Addr(), Database: db, Username: srv.User(), Password: srv.Password()},
 		// Tests that check stored device values send them from one
 		// consent, and check skew correction to the second;
 		// generalization and the default precision have their own tests.

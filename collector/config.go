@@ -55,6 +55,18 @@ type Config struct {
 	// if missing. Default DataDir/clickhouse-analyst-password. Unused with
 	// an external ClickHouse, whose users are its operator's.
 	AnalystPasswordFile string
+	// AnalystNetworks are the IP addresses or CIDR prefixes the managed
+	// ClickHouse's analyst user may connect from. Default loopback
+	// (127.0.0.1, ::1); widen it with ClickHouseListenHost.
+	AnalystNetworks []string
+	// CollectorPasswordFile holds the password of CollectorUser, the
+	// managed ClickHouse's user the collector connects as: the only user
+	// that may write or read the private database of the session salts,
+	// and only from loopback. Created with a random password if missing;
+	// the consentry CLI reads it from the data dir. Default
+	// DataDir/clickhouse-collector-password. Unused with an external
+	// ClickHouse.
+	CollectorPasswordFile string
 	// ConsentSecretFile holds the server secret (at least 32 bytes) that
 	// keys consent pseudonyms for erasable apps; created with a random
 	// secret if missing. Every replica must share it. Default
@@ -83,6 +95,22 @@ type Config struct {
 	// ClickHouseBinary is the server binary for the managed server; empty
 	// auto-detects clickhouse-server or clickhouse.
 	ClickHouseBinary string
+	// ClickHouseListenHost is the one address the managed ClickHouse's
+	// ports (native and HTTP; it opens no other) listen on. Default
+	// "127.0.0.1"; a wildcard ("0.0.0.0", "::") exposes them, though even
+	// then only the analyst may connect from elsewhere (from
+	// AnalystNetworks), and the collector's user from loopback only.
+	ClickHouseListenHost string
+	// ClickHouseMaxFailures and ClickHouseFailureWindow bound the
+	// supervision of the managed ClickHouse: after it exits unexpectedly
+	// it is restarted on the same data and ports, after
+	// ClickHouseRestartBackoff doubling per failure (up to 30s), until it
+	// has failed ClickHouseMaxFailures times within
+	// ClickHouseFailureWindow; then Serve returns an error wrapping
+	// ErrClickHouseFailed. Defaults 5, 10 minutes and 1s.
+	ClickHouseMaxFailures    int
+	ClickHouseFailureWindow  time.Duration
+	ClickHouseRestartBackoff time.Duration
 	// Writer configures batching of inserts when there is no spool.
 	Writer clickhouse.WriterConfig
 	// Spool configures the write-ahead spool: every accepted batch is
@@ -168,6 +196,9 @@ func (c Config) withDefaults() Config {
 	if c.AnalystPasswordFile == "" {
 		c.AnalystPasswordFile = filepath.Join(c.DataDir, "clickhouse-analyst-password")
 	}
+	if c.CollectorPasswordFile == "" {
+		c.CollectorPasswordFile = filepath.Join(c.DataDir, CollectorPasswordFileName)
+	}
 	if c.ConsentSecretFile == "" {
 		c.ConsentSecretFile = filepath.Join(c.DataDir, "consent-secret")
 	}
@@ -215,6 +246,13 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("shutdown timeout must not be negative"))
+	}
+	if c.ClickHouse.Addr == "" {
+		mc := c.managedConfig(c.ClickHouse.DatabaseName())
+		mc.ReadOnlyPassword = "checked when it is read"
+		if err := mc.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("managed clickhouse: %w", err))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("collector config: %w", err)

@@ -213,7 +213,10 @@ func TestClickHouseKilledIntegration(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault test: needs ClickHouse")
 	}
-	cfg := chserver.Config{DataDir: t.TempDir(), TCPPort: freePort(t), HTTPPort: freePort(t), Logger: zaptest.NewLogger(t)}
+	// Not supervised (MaxFailures 1): the test restarts it itself; the
+	// same password on both starts.
+	cfg := chserver.Config{DataDir: t.TempDir(), TCPPort: freePort(t), HTTPPort: freePort(t), Password: "fault-test-password",
+		MaxFailures: 1, Logger: zaptest.NewLogger(t)}
 	start := func() *chserver.Server {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -284,7 +287,8 @@ func TestCollectorKilledIntegration(t *testing.T) {
 	var current atomic.Pointer[exec.Cmd]
 	run := func() {
 		cmd := exec.Command(bin, "--data-dir", data, "--clickhouse-addr", proxy.Addr(), "--clickhouse-database", db,
-			"--grpc-addr", addr, "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-level", "warn")
+			"--clickhouse-user", srv.User(), "--grpc-addr", addr, "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-level", "warn")
+		cmd.Env = append(os.Environ(), "CONSENTRY_CLICKHOUSE_PASSWORD="+srv.Password())
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -40,14 +40,7 @@ func readOrCreate(path, what string, generate func() string) (string, error) {
 // loadAnalystPassword reads the analyst's password file, creating it with
 // a random password if it does not exist.
 func loadAnalystPassword(path string) (string, error) {
-	p, err := readOrCreate(path, "analyst password", rand.Text)
-	if err != nil {
-		return "", err
-	}
-	if p = strings.TrimSpace(p); p == "" {
-		return "", fmt.Errorf("analyst password file %s is empty", path)
-	}
-	return p, nil
+	return loadPassword(path, "analyst password")
 }
 
 // loadSecret returns the configured consent secret, or reads the secret

@@ -3,11 +3,14 @@ package collector
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,31 +23,84 @@ import (
 	"github.com/consentry/consentry/pipeline"
 )
 
+// ErrClickHouseFailed reports that the managed ClickHouse failed
+// Config.ClickHouseMaxFailures times within Config.ClickHouseFailureWindow
+// and is no longer restarted: Serve returns it, wrapped, and consentryd
+// then exits (with status 3) so that systemd or Kubernetes restarts the
+// whole process.
+var ErrClickHouseFailed = errors.New("managed clickhouse failed repeatedly")
+
+const (
+	// CollectorUser is the managed ClickHouse's user the collector (and
+	// the consentry CLI on the same data dir) connects as: the only user
+	// that may write, and the only one that may read the private
+	// database of the session salts.
+	CollectorUser = chserver.DefaultUser
+	// CollectorPasswordFileName is the default name, in the data dir, of
+	// CollectorUser's password file.
+	CollectorPasswordFileName = "clickhouse-collector-password"
+	// rejectsSpillFileName is the name, in the data dir, of the file that
+	// keeps the reject counts ClickHouse could not take at shutdown.
+	rejectsSpillFileName = "rejects-unstored.json"
+)
+
+const (
+	// pingInterval is how often the collector checks that ClickHouse
+	// answers.
+	pingInterval = time.Second
+	// pingTimeout bounds one check.
+	pingTimeout = 2 * time.Second
+	// pingFailuresDown is how many checks in a row must fail before
+	// ClickHouse counts as down: one slow answer under load is not an
+	// outage. (A managed server that exits counts as down at once.)
+	pingFailuresDown = 2
+)
+
 // storage is the collector's ClickHouse side: the managed server (when no
-// address is configured), the client with the schema migrated, and the
-// rejects counter. The sink that accepted rows go to is opened separately
-// (openSink), once the consent gate it needs exists.
+// address is configured) and its supervision, the client with the schema
+// migrated, a ping loop that knows whether ClickHouse answers, and the
+// rejects counter. The sink that accepted rows go to is opened
+// separately (openSink), once the consent gate it needs exists.
 type storage struct {
 	cfg     Config
 	log     *zap.Logger
 	server  *chserver.Server // nil with an external ClickHouse
 	client  *clickhouse.Client
 	rejects *clickhouse.Rejects
+	loops   loops
+
+	// up: the last pings answered (or fewer than pingFailuresDown in a
+	// row failed).
+	up atomic.Bool
+	// fatal receives once when the managed ClickHouse is given up on; nil
+	// without one.
+	fatal chan error
+
+	// flushOnce decides, once, at shutdown, whether ClickHouse answers:
+	// flushCtx is the context the sink and the rejects counter flush
+	// with, cancelled when it does not.
+	flushOnce sync.Once
+	flushCtx  context.Context
+	flushDown bool
 }
 
 // openStorage starts the managed ClickHouse if needed, connects, migrates
-// and starts the rejects counter. On error it cleans up after itself.
+// and starts the rejects counter and the ping loop. On error it cleans up
+// after itself.
 func openStorage(ctx context.Context, cfg Config, m *metrics.Metrics) (_ *storage, err error) {
-	s := &storage{cfg: cfg, log: cfg.Logger}
+	s := &storage{cfg: cfg, log: cfg.Logger, loops: loops{log: cfg.Logger}}
 	defer func() {
 		if err != nil {
 			_ = s.close(context.WithoutCancel(ctx))
 		}
 	}()
+	if err := privateDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	chCfg := cfg.ClickHouse
 	chCfg.OnInsert = m.Inserted
 	if chCfg.Addr == "" {
-		if chCfg.Addr, err = s.startServer(ctx); err != nil {
+		if err := s.startServer(ctx, &chCfg); err != nil {
 			return nil, err
 		}
 	}
@@ -56,37 +112,113 @@ func openStorage(ctx context.Context, cfg Config, m *metrics.Metrics) (_ *storag
 		return nil, err
 	}
 	s.log.Info("schema ready", zap.Ints("applied_migrations", applied), zap.String("server_version", s.client.Dialect().Version))
-	if s.rejects, err = clickhouse.NewRejects(cfg.Rejects, s.client, s.log.Named("rejects")); err != nil {
+	s.up.Store(true)
+	s.loops.goLoop("clickhouse-ping", s.watch)
+	if s.rejects, err = clickhouse.NewRejects(s.rejectsConfig(), s.client, s.log.Named("rejects")); err != nil {
 		return nil, err
 	}
+	s.register(m)
 	return s, nil
 }
 
-// startServer starts the managed ClickHouse under DataDir and returns its
-// native address, which it also writes to DataDir/clickhouse.addr for
-// local tools (consentry demo, migrate).
-func (s *storage) startServer(ctx context.Context) (string, error) {
-	analystPassword, err := loadAnalystPassword(s.cfg.AnalystPasswordFile)
+// startServer starts the managed ClickHouse under DataDir, locked down:
+// the collector connects as CollectorUser with the password from
+// CollectorPasswordFile, the analyst may read only chCfg's database,
+// there is no password-less user, and the ports listen on
+// ClickHouseListenHost (loopback by default). It points chCfg at the
+// server, writes its address for local tools (consentry demo, migrate),
+// and watches its supervision.
+func (s *storage) startServer(ctx context.Context, chCfg *clickhouse.Config) error {
+	analystPassword, err := loadPassword(s.cfg.AnalystPasswordFile, "analyst password")
+	if err != nil {
+		return err
+	}
+	collectorPassword, err := loadPassword(s.cfg.CollectorPasswordFile, "collector password")
+	if err != nil {
+		return err
+	}
+	sc := s.cfg.managedConfig(chCfg.DatabaseName())
+	sc.Password, sc.ReadOnlyPassword = collectorPassword, analystPassword
+	sc.Logger = s.log.Named("clickhouse-server")
+	srv, err := chserver.Start(ctx, sc)
+	if err != nil {
+		return fmt.Errorf("start local clickhouse: %w", err)
+	}
+	s.server = srv
+	chCfg.Addr, chCfg.Username, chCfg.Password = srv.Addr(), srv.User(), srv.Password()
+	// Local tools read the password from CollectorPasswordFile.
+	if err := os.WriteFile(s.addrFile(), []byte(srv.Addr()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write clickhouse address: %w", err)
+	}
+	s.log.Info("started local clickhouse", zap.String("addr", srv.Addr()), zap.String("data_dir", srv.DataDir()),
+		zap.String("user", srv.User()))
+	s.fatal = make(chan error, 1)
+	go func() {
+		<-srv.Done() // after Stop too, so this ends with close
+		if err := srv.Err(); err != nil {
+			s.fatal <- fmt.Errorf("%w: %w", ErrClickHouseFailed, err)
+		}
+	}()
+	return nil
+}
+
+// managedConfig returns the managed server's configuration, without its
+// passwords and logger. database is the analysts' database.
+func (c Config) managedConfig(database string) chserver.Config {
+	return chserver.Config{
+		Binary:            c.ClickHouseBinary,
+		DataDir:           filepath.Join(c.DataDir, "clickhouse"),
+		ListenHost:        c.ClickHouseListenHost,
+		User:              CollectorUser,
+		ReadOnlyUser:      AnalystUser,
+		ReadOnlyDatabases: []string{database},
+		ReadOnlyNetworks:  c.AnalystNetworks,
+		MaxFailures:       c.ClickHouseMaxFailures,
+		FailureWindow:     c.ClickHouseFailureWindow,
+		RestartBackoff:    c.ClickHouseRestartBackoff,
+	}
+}
+
+// privateDir creates dir owner-only (0700), or makes an existing one so:
+// it holds the secrets (signing key, consent secret, passwords) and the
+// managed ClickHouse's data.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("restrict data dir: %w", err)
+		}
+	}
+	return nil
+}
+
+// loadPassword reads the password file path, creating it (owner-only)
+// with a random password if it does not exist. what names it in errors.
+func loadPassword(path, what string) (string, error) {
+	p, err := readOrCreate(path, what, rand.Text)
 	if err != nil {
 		return "", err
 	}
-	srv, err := chserver.Start(ctx, chserver.Config{
-		Binary:            s.cfg.ClickHouseBinary,
-		DataDir:           filepath.Join(s.cfg.DataDir, "clickhouse"),
-		ReadOnlyUser:      AnalystUser,
-		ReadOnlyPassword:  analystPassword,
-		ReadOnlyDatabases: []string{s.cfg.ClickHouse.DatabaseName()},
-		Logger:            s.log.Named("clickhouse-server"),
-	})
-	if err != nil {
-		return "", fmt.Errorf("start local clickhouse: %w", err)
+	if p = strings.TrimSpace(p); p == "" {
+		return "", fmt.Errorf("%s file %s is empty", what, path)
 	}
-	s.server = srv
-	if err := os.WriteFile(s.addrFile(), []byte(srv.Addr()+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write clickhouse address: %w", err)
+	return p, nil
+}
+
+// rejectsConfig returns the rejects counter's configuration: counts that
+// cannot be stored at shutdown are kept in the data dir for the next run.
+func (s *storage) rejectsConfig() clickhouse.RejectsConfig {
+	rc := s.cfg.Rejects
+	if rc.SpillFile == "" {
+		rc.SpillFile = filepath.Join(s.cfg.DataDir, rejectsSpillFileName)
 	}
-	s.log.Info("started local clickhouse", zap.String("addr", srv.Addr()), zap.String("data_dir", srv.DataDir()))
-	return srv.Addr(), nil
+	return rc
 }
 
 // addrFile is where a managed server's address is written.
@@ -100,12 +232,130 @@ func (s *storage) addr() string {
 	return s.cfg.ClickHouse.Addr
 }
 
-// close flushes the rejects counter, closes the client and stops the
-// managed server, in that order.
+// clickHouseUp reports whether ClickHouse answers: a managed server is up
+// (not restarting, not given up on), and of the pings sent every second,
+// fewer than two in a row have failed.
+func (s *storage) clickHouseUp() bool {
+	if s.server != nil && !s.server.Up() {
+		return false
+	}
+	return s.up.Load()
+}
+
+// check is clickHouseUp as a readiness check.
+func (s *storage) check(time.Time) error {
+	if s.server != nil && !s.server.Up() {
+		return fmt.Errorf("managed clickhouse is %v", s.server.State())
+	}
+	if !s.up.Load() {
+		return errors.New("clickhouse does not answer")
+	}
+	return nil
+}
+
+// watch pings ClickHouse every pingInterval until ctx ends and keeps
+// clickHouseUp current, logging each change.
+func (s *storage) watch(ctx context.Context) error {
+	t := time.NewTicker(pingInterval)
+	defer t.Stop()
+	failed := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		err := s.ping(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			failed = 0
+			if !s.up.Swap(true) {
+				s.log.Info("clickhouse answers again")
+			}
+			continue
+		}
+		if failed++; failed >= pingFailuresDown && s.up.Swap(false) {
+			s.log.Warn("clickhouse does not answer", zap.Error(err))
+		}
+	}
+}
+
+// ping checks once that ClickHouse answers.
+func (s *storage) ping(ctx context.Context) error {
+	if s.server != nil && !s.server.Up() {
+		return fmt.Errorf("managed clickhouse is %v", s.server.State())
+	}
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if err := s.client.Ping(ctx); err != nil {
+		return fmt.Errorf("ping clickhouse: %w", err)
+	}
+	return nil
+}
+
+// register exposes clickHouseUp and the managed server's restarts.
+func (s *storage) register(m *metrics.Metrics) {
+	m.Gauge("clickhouse_up", "1 when the ClickHouse the collector stores into answers (pinged every second; a managed server also up, not restarting), else 0.",
+		func() float64 {
+			if s.clickHouseUp() {
+				return 1
+			}
+			return 0
+		})
+	if srv := s.server; srv != nil {
+		m.Counter("clickhouse_restarts_total", "Restarts of the managed ClickHouse after it exited unexpectedly, since start.",
+			func() float64 { return float64(srv.Restarts()) })
+	}
+}
+
+// flushContext returns the context to ship and flush with at shutdown:
+// ctx while ClickHouse answers (a managed one that is restarting gets
+// half of what is left of ctx to come back), else a cancelled one, so
+// that nothing waits for a ClickHouse that is not there. Decided once.
+func (s *storage) flushContext(ctx context.Context) (flush context.Context, down bool) {
+	s.flushOnce.Do(func() {
+		s.flushCtx = ctx
+		if s.client != nil && !s.reachableAtShutdown(ctx) {
+			c, cancel := context.WithCancel(ctx)
+			cancel()
+			s.flushCtx, s.flushDown = c, true
+			s.log.Warn("clickhouse does not answer at shutdown: unshipped batches stay in the spool and reject counts in the data dir for the next start")
+		}
+	})
+	return s.flushCtx, s.flushDown
+}
+
+// reachableAtShutdown reports whether ClickHouse answers now, waiting for a
+// managed server that is restarting for at most half of what is left of
+// ctx.
+func (s *storage) reachableAtShutdown(ctx context.Context) bool {
+	if s.server != nil && s.server.State() == chserver.StateRestarting {
+		left := 30 * time.Second
+		if dl, ok := ctx.Deadline(); ok {
+			left = time.Until(dl)
+		}
+		wctx, cancel := context.WithTimeout(ctx, left/2)
+		err := s.server.WaitUp(wctx)
+		cancel()
+		if err != nil {
+			s.log.Warn("the managed clickhouse did not come back before shutdown", zap.Error(err))
+			return false
+		}
+	}
+	return s.ping(ctx) == nil
+}
+
+// close stops the ping loop, flushes the rejects counter (or keeps its
+// counts in the data dir when ClickHouse does not answer), closes the
+// client and stops the managed server, in that order.
 func (s *storage) close(ctx context.Context) error {
+	s.loops.stop()
 	var errs []error
 	if s.rejects != nil {
-		errs = append(errs, s.rejects.Close(ctx))
+		flush, _ := s.flushContext(ctx)
+		errs = append(errs, s.rejects.Close(flush))
 	}
 	if s.client != nil {
 		errs = append(errs, s.client.Close())
@@ -124,10 +374,12 @@ func (s *storage) close(ctx context.Context) error {
 
 // sink is where accepted rows go: the write-ahead spool, which ships them
 // to ClickHouse through the consent gate, or without one the writer, which
-// acknowledges once ClickHouse has them.
+// acknowledges once ClickHouse has them and refuses at once while
+// ClickHouse is down.
 type sink struct {
-	spool  *spool.Spool
-	writer *clickhouse.Writer
+	spool   *spool.Spool
+	writer  *clickhouse.Writer
+	storage *storage
 	// spoolMax and writerMax are the spool's and the writer's bounds.
 	spoolMax  int64
 	writerMax int
@@ -135,43 +387,29 @@ type sink struct {
 	fullAt atomic.Int64
 }
 
-// Write implements pipeline.Sink, noting refusals for a full sink.
-func (s *sink) Write(ctx context.Context, rows *pipeline.Rows, origin pipeline.Origin) error {
-	var err error
-	if s.spool != nil {
-		err = s.spool.Write(ctx, rows, origin)
-	} else {
-		err = s.writer.Write(ctx, rows, origin)
-	}
-	if errors.Is(err, pipeline.ErrOverloaded) {
-		s.fullAt.Store(time.Now().UnixNano())
-	}
-	return err
-}
-
 // openSink opens the spool (replaying what an earlier run left unshipped)
 // or, with Config.NoSpool, starts the writer.
-func openSink(ctx context.Context, cfg Config, client *clickhouse.Client, gate spool.Gate, erased *erasedKeys) (*sink, error) {
+func openSink(ctx context.Context, cfg Config, st *storage, gate spool.Gate, erased *erasedKeys) (*sink, error) {
 	log := cfg.Logger
 	if cfg.NoSpool {
-		w, err := clickhouse.NewWriter(cfg.Writer, client, log.Named("writer"))
+		w, err := clickhouse.NewWriter(cfg.Writer, st.client, log.Named("writer"))
 		if err != nil {
 			return nil, err
 		}
-		return &sink{writer: w, writerMax: cmp.Or(cfg.Writer.MaxPendingRows, clickhouse.DefaultMaxPendingRows)}, nil
+		return &sink{writer: w, storage: st, writerMax: cmp.Or(cfg.Writer.MaxPendingRows, clickhouse.DefaultMaxPendingRows)}, nil
 	}
 	sc := cfg.Spool
-	sc.Inserter = dedupInserter{c: client, erased: erased}
+	sc.Inserter = dedupInserter{c: st.client, erased: erased}
 	sc.Gate = gate
 	sc.Logger = log.Named("spool")
 	sp, err := spool.Open(ctx, sc)
 	if err != nil {
 		return nil, err
 	}
-	st := sp.Stats()
-	log.Info("spool open", zap.String("dir", sc.Dir), zap.Int64("bytes_to_ship", st.Bytes),
-		zap.Uint64("records_to_ship", st.PendingRecords), zap.Uint64("corrupt_records", st.CorruptRecords))
-	return &sink{spool: sp, spoolMax: cmp.Or(sc.MaxBytes, spool.DefaultMaxBytes)}, nil
+	stats := sp.Stats()
+	log.Info("spool open", zap.String("dir", sc.Dir), zap.Int64("bytes_to_ship", stats.Bytes),
+		zap.Uint64("records_to_ship", stats.PendingRecords), zap.Uint64("corrupt_records", stats.CorruptRecords))
+	return &sink{spool: sp, storage: st, spoolMax: cmp.Or(sc.MaxBytes, spool.DefaultMaxBytes)}, nil
 }
 
 // dedupInserter ships the spool's records with deduplication tokens,
@@ -184,6 +422,26 @@ type dedupInserter struct {
 // Insert implements spool.Inserter.
 func (d dedupInserter) Insert(ctx context.Context, rows *pipeline.Rows, token string) error {
 	return d.c.InsertDedup(ctx, d.erased.filter(rows), token)
+}
+
+// Write implements pipeline.Sink. Without a spool it refuses at once
+// while ClickHouse is known to be down (UNAVAILABLE, with a retry delay)
+// instead of waiting for an insert that cannot succeed. It notes
+// refusals for a full sink, for readiness.
+func (s *sink) Write(ctx context.Context, rows *pipeline.Rows, origin pipeline.Origin) error {
+	var err error
+	switch {
+	case s.spool != nil:
+		err = s.spool.Write(ctx, rows, origin)
+	case !s.storage.clickHouseUp():
+		err = fmt.Errorf("clickhouse does not answer: %w", pipeline.ErrStorageUnavailable)
+	default:
+		err = s.writer.Write(ctx, rows, origin)
+	}
+	if errors.Is(err, pipeline.ErrOverloaded) {
+		s.fullAt.Store(time.Now().UnixNano())
+	}
+	return err
 }
 
 // register exposes the sink's gauges and counters.
@@ -204,8 +462,8 @@ func (s *sink) register(m *metrics.Metrics) {
 }
 
 // accepting reports why a batch would be refused now, nil if it would be
-// stored.
-// A write refused for a full sink within fullWindow makes it not ready.
+// stored. A write refused for a full sink within fullWindow makes it not
+// ready. Without a spool, ClickHouse must answer.
 func (s *sink) accepting(now time.Time) error {
 	recent := now.Sub(time.Unix(0, s.fullAt.Load())) < fullWindow
 	if s.spool != nil {
@@ -213,6 +471,9 @@ func (s *sink) accepting(now time.Time) error {
 			return fmt.Errorf("spool full: %d bytes not yet shipped (--spool-max-bytes %d)", st.Bytes, s.spoolMax)
 		}
 		return nil
+	}
+	if err := s.storage.check(now); err != nil {
+		return err
 	}
 	if st := s.writer.Stats(); st.PendingRows >= s.writerMax || recent && st.PendingRows > s.writerMax/2 {
 		return fmt.Errorf("writer backlog full: %d rows wait for ClickHouse (--writer-max-pending-rows %d)", st.PendingRows, s.writerMax)
@@ -223,11 +484,19 @@ func (s *sink) accepting(now time.Time) error {
 // fullWindow is how long a refusal for a full sink counts.
 const fullWindow = 2 * time.Second
 
-// close ships what the spool can until ctx ends (the rest stays in the
-// spool for the next start), or flushes what the writer accepted.
+// close ships what the spool can (the rest stays in the spool for the
+// next start), or flushes what the writer accepted, while ClickHouse
+// answers; when it does not, nothing waits for it: the writer fails the
+// requests still waiting (none of them was acknowledged).
 func (s *sink) close(ctx context.Context) error {
+	flush, down := s.storage.flushContext(ctx)
 	if s.spool != nil {
-		return s.spool.Close(ctx)
+		return s.spool.Close(flush)
 	}
-	return s.writer.Close(ctx)
+	err := s.writer.Close(flush)
+	if down && errors.Is(err, context.Canceled) {
+		s.storage.log.Warn("the writer failed the requests still waiting for clickhouse", zap.Error(err))
+		err = nil
+	}
+	return err
 }

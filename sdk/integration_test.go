@@ -56,7 +56,7 @@ func startRealCollector(t *testing.T) *realCollector {
 			HTTPAddr:   "127.0.0.1:0",
 			AdminAddr:  "127.0.0.1:0",
 			DataDir:    t.TempDir(),
-			ClickHouse: clickhouse.Config{Addr: shared.Addr(), Database: db},
+			ClickHouse: clickhouse.Config{Addr: shared.Addr(), Database: db, Username: shared.User(), Password: shared.Password()},
 			AppRefresh: 100 * time.Millisecond,
 		},
 		ch: chtest.Conn(t, shared),

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/collector"
 	"github.com/consentry/consentry/internal/cli"
 )
 
@@ -40,7 +41,9 @@ func parse(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) 
 	return cli.ApplyEnv(fs, lookup)
 }
 
-// chFlags are the flags that locate ClickHouse.
+// chFlags are the flags that locate ClickHouse: an external one, or the
+// one a local consentryd manages, whose address and collector password
+// are in its data dir.
 type chFlags struct {
 	cfg          clickhouse.Config
 	passwordFile string
@@ -50,8 +53,8 @@ type chFlags struct {
 func (c *chFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.cfg.Addr, "clickhouse-addr", "", "ClickHouse native-protocol `host:port`; empty reads the address a local consentryd wrote to <data-dir>/clickhouse.addr")
 	fs.StringVar(&c.cfg.Database, "clickhouse-database", "consentry", "ClickHouse `database`")
-	fs.StringVar(&c.cfg.Username, "clickhouse-user", "default", "ClickHouse `user`")
-	fs.StringVar(&c.passwordFile, "clickhouse-password-file", "", "`file` holding the ClickHouse password (or set CONSENTRY_CLICKHOUSE_PASSWORD)")
+	fs.StringVar(&c.cfg.Username, "clickhouse-user", "", "ClickHouse `user` (default: "+collector.CollectorUser+" for a local consentryd's ClickHouse, else "+clickhouse.DefaultUsername+")")
+	fs.StringVar(&c.passwordFile, "clickhouse-password-file", "", "`file` holding the ClickHouse password (or set CONSENTRY_CLICKHOUSE_PASSWORD; default for a local consentryd's ClickHouse: <data-dir>/"+collector.CollectorPasswordFileName+")")
 	fs.StringVar(&c.dataDir, "data-dir", "consentry-data", "consentryd's data `dir`")
 }
 
@@ -73,17 +76,32 @@ func (c *chFlags) open(ctx context.Context) (*clickhouse.Client, []int, error) {
 	return cl, applied, nil
 }
 
-// config returns the ClickHouse config, resolving the address and secret.
+// config returns the ClickHouse config, resolving the address, the user
+// and the secret. Without --clickhouse-addr it connects to the ClickHouse
+// a local consentryd manages, as its user collector with the password
+// from the data dir, unless told otherwise.
 func (c *chFlags) config() (clickhouse.Config, error) {
 	cfg := c.cfg
-	if cfg.Addr == "" {
+	local := cfg.Addr == ""
+	if local {
 		b, err := os.ReadFile(filepath.Join(c.dataDir, "clickhouse.addr"))
 		if err != nil {
 			return cfg, fmt.Errorf("no --clickhouse-addr, and no local consentryd address: %w", err)
 		}
 		cfg.Addr = strings.TrimSpace(string(b))
 	}
-	pw, err := cli.Secret(cli.EnvPrefix+"CLICKHOUSE_PASSWORD", c.passwordFile)
+	passwordFile := c.passwordFile
+	switch {
+	case cfg.Username != "":
+	case local:
+		cfg.Username = collector.CollectorUser
+		if passwordFile == "" {
+			passwordFile = filepath.Join(c.dataDir, collector.CollectorPasswordFileName)
+		}
+	default:
+		cfg.Username = clickhouse.DefaultUsername
+	}
+	pw, err := cli.Secret(cli.EnvPrefix+"CLICKHOUSE_PASSWORD", passwordFile)
 	if err != nil {
 		return cfg, err
 	}

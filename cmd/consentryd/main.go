@@ -44,8 +44,27 @@ func main() {
 			os.Exit(0) // --help was asked for and printed.
 		}
 		fmt.Fprintln(os.Stderr, "consentryd:", err)
-		os.Exit(2)
+		os.Exit(exitCode(err))
 	}
+}
+
+// Exit statuses other than 0.
+const (
+	// exitError: a bad flag, a failed start, or an error while running
+	// or shutting down.
+	exitError = 2
+	// exitClickHouseFailed: the managed ClickHouse failed too often; the
+	// collector shut down gracefully so that a supervisor (systemd,
+	// Kubernetes) restarts it.
+	exitClickHouseFailed = 3
+)
+
+// exitCode returns the exit status for run's error.
+func exitCode(err error) int {
+	if errors.Is(err, collector.ErrClickHouseFailed) {
+		return exitClickHouseFailed
+	}
+	return exitError
 }
 
 // options are the parsed flags.
@@ -56,6 +75,7 @@ type options struct {
 	passwordFile     string
 	verifyKeyFiles   string
 	corsOrigins      string
+	analystNetworks  string
 	scrubDisabled    string
 	logLevel, logFmt string
 }
@@ -79,7 +99,9 @@ before it is acknowledged, then shipped to ClickHouse, so ClickHouse being
 away stops ingest only once the spool is full (docs/operations.md).
 SIGINT or SIGTERM shut it down gracefully: in-flight batches finish, and
 the spool ships what it can within --shutdown-timeout; the rest is shipped
-at the next start.
+at the next start. If ClickHouse does not answer then, nothing waits for
+it: the spool keeps its backlog and the reject counts are kept in
+--data-dir for the next start.
 
 It also serves consentry.v1.ConsentService on --grpc-addr and the same
 operations as HTTPS+JSON on --http-addr, where POST /v1/ingest takes the
@@ -87,8 +109,22 @@ ingest batch as JSON or protobuf for apps that cannot use gRPC.
 
 On --admin-addr it serves the crash triage dashboard (docs/dashboard.md),
 for the users of --dashboard-credentials, and Prometheus metrics at
-/metrics. A managed ClickHouse gets a read-only user "analyst"
-(docs/analysts.md) whose password is in --analyst-password-file.
+/metrics.
+
+The managed ClickHouse is locked down (docs/operations.md): it listens on
+--clickhouse-listen-host (loopback) only, has no password-less user and
+no user "default"; the collector connects as "collector" with the
+password in --collector-password-file, the only user that may write or
+read the session salts; the read-only user "analyst" (docs/analysts.md)
+may read the analysts' database only, from --analyst-networks, with the
+password in --analyst-password-file. It is supervised: if it dies it is
+restarted on the same data and ports, with backoff, and the spool ships
+once it is back; after --clickhouse-max-failures failures within
+--clickhouse-failure-window the collector shuts down and exits with
+status 3, for systemd or Kubernetes to restart it.
+
+Exit status: 0 after a clean shutdown, 3 when the managed ClickHouse
+failed repeatedly, 2 on any other error.
 
 Secrets are read only from the environment or files:
   CONSENTRY_CLICKHOUSE_PASSWORD, or --clickhouse-password-file;
@@ -105,6 +141,8 @@ Flags:
 	fs.StringVar(&c.DashboardCredentialsFile, "dashboard-credentials", "", "`file` of dashboard users, one user:password per line (passwords >= 12 characters); created with user admin and a random password if missing (default <data-dir>/dashboard-credentials)")
 	fs.IntVar(&c.DashboardK, "dashboard-k", 10, "dashboard breakdown cells and filter values with fewer than `k` distinct sessions are hidden")
 	fs.StringVar(&c.AnalystPasswordFile, "analyst-password-file", "", "`file` with the password of the managed ClickHouse's read-only user analyst, who may read the analysts' database only; created if missing (default <data-dir>/clickhouse-analyst-password)")
+	fs.StringVar(&o.analystNetworks, "analyst-networks", "", "comma-separated IP addresses or CIDR `prefixes` the managed ClickHouse's analyst may connect from (default loopback: 127.0.0.1,::1); see --clickhouse-listen-host")
+	fs.StringVar(&c.CollectorPasswordFile, "collector-password-file", "", "`file` with the password of the managed ClickHouse's user collector, which the collector and the consentry CLI connect as (the only user that may write or read the session salts); created if missing (default <data-dir>/"+collector.CollectorPasswordFileName+")")
 	fs.StringVar(&c.TLS.CertFile, "tls-cert", "", "PEM certificate chain `file`: serve gRPC, HTTP and the admin port over TLS (reloaded when it changes)")
 	fs.StringVar(&c.TLS.KeyFile, "tls-key", "", "PEM private key `file` of --tls-cert")
 	fs.StringVar(&c.TLS.ClientCAFile, "tls-client-ca", "", "PEM CA bundle `file`: gRPC and HTTP clients must present a certificate it signed (mutual TLS)")
@@ -121,6 +159,9 @@ Flags:
 	fs.StringVar(&c.ClickHouse.Username, "clickhouse-user", "default", "ClickHouse `user`")
 	fs.StringVar(&o.passwordFile, "clickhouse-password-file", "", "`file` holding the ClickHouse password (or set CONSENTRY_CLICKHOUSE_PASSWORD)")
 	fs.StringVar(&c.ClickHouseBinary, "clickhouse-binary", "", "ClickHouse server `binary` for the managed server; empty finds clickhouse-server or clickhouse on PATH")
+	fs.StringVar(&c.ClickHouseListenHost, "clickhouse-listen-host", "127.0.0.1", "`address` the managed ClickHouse's native and HTTP ports listen on (its only ports); a wildcard (0.0.0.0, ::) exposes them to the network, where only the analyst may log in, from --analyst-networks")
+	fs.IntVar(&c.ClickHouseMaxFailures, "clickhouse-max-failures", 5, "the managed ClickHouse is restarted when it dies, until it has failed this many `times` within --clickhouse-failure-window; then consentryd shuts down and exits with status 3")
+	fs.DurationVar(&c.ClickHouseFailureWindow, "clickhouse-failure-window", 10*time.Minute, "window in which --clickhouse-max-failures failures of the managed ClickHouse end consentryd")
 	fs.StringVar(&c.ConsentSigningKeyFile, "consent-signing-key-file", "", "Ed25519 private key `file` (PKCS #8 PEM) that signs and verifies consent tokens; created if missing (default <data-dir>/consent-signing-key.pem)")
 	fs.StringVar(&o.verifyKeyFiles, "consent-verify-key-files", "", "comma-separated Ed25519 public key `files` (PKIX PEM) whose tokens are also accepted: rotated-out keys, an external consent platform")
 	fs.IntVar(&c.Limits.MaxEvents, "max-batch-events", 1000, "most `events` one batch may hold; larger batches get RESOURCE_EXHAUSTED (BATCH_TOO_LARGE)")
@@ -156,6 +197,11 @@ Flags:
 	}
 	if o.corsOrigins != "" {
 		c.CORSOrigins = strings.Split(o.corsOrigins, ",")
+	}
+	if o.analystNetworks != "" {
+		for n := range strings.SplitSeq(o.analystNetworks, ",") {
+			c.AnalystNetworks = append(c.AnalystNetworks, strings.TrimSpace(n))
+		}
 	}
 	c.NoSpool = !o.spool
 	if o.rateOverrides != "" {

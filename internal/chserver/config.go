@@ -25,10 +25,30 @@ const (
 	// DefaultStartTimeout bounds how long Start waits for the server to
 	// answer its first query.
 	DefaultStartTimeout = 30 * time.Second
+	// DefaultUser is the administrative user clients connect as.
+	DefaultUser = "collector"
+	// DefaultRestartBackoff is the pause before the first restart after a
+	// failure; it doubles with every further failure within the window.
+	DefaultRestartBackoff = time.Second
+	// DefaultMaxRestartBackoff caps the pause between restarts.
+	DefaultMaxRestartBackoff = 30 * time.Second
+	// DefaultMaxFailures is how many failures within FailureWindow make
+	// the supervisor give up.
+	DefaultMaxFailures = 5
+	// DefaultFailureWindow is how long a failure counts towards
+	// MaxFailures.
+	DefaultFailureWindow = 10 * time.Minute
 )
+
+// loopback are the networks users connect from unless told otherwise.
+var loopback = []string{"127.0.0.1", "::1"}
 
 // Config describes a managed ClickHouse server. DataDir is the only
 // required field; Start fills in the defaults documented on each field.
+//
+// The server has no password-less user and no user named "default": User
+// may do everything, from loopback addresses only, and ReadOnlyUser, if
+// set, may only read ReadOnlyDatabases.
 type Config struct {
 	// Binary is the server executable, as a path or a name looked up on
 	// PATH. "" auto-detects: "clickhouse-server" on PATH or in /usr/sbin,
@@ -37,33 +57,58 @@ type Config struct {
 	Binary string
 	// DataDir holds everything the server writes: the generated
 	// config.xml and users.xml, the data, and the logs (DataDir/log). It
-	// is created if missing; Stop removes nothing from it, so a server
-	// started again on the same DataDir sees the same data.
+	// is created if missing and made accessible to its owner only (0700);
+	// Stop removes nothing from it, so a server started again on the same
+	// DataDir sees the same data.
 	DataDir string
-	// ListenHost is the one address the server listens on: a loopback
-	// IP address such as "::1", or a wildcard ("0.0.0.0", "::") to expose
-	// the ports, though users still only accept connections from loopback
-	// addresses. Default "127.0.0.1".
+	// ListenHost is the one address all the server's ports (native and
+	// HTTP; no other port is configured) listen on: a loopback IP address
+	// such as "::1", or a wildcard ("0.0.0.0", "::") to expose the ports.
+	// Even then User accepts connections from loopback addresses only,
+	// and ReadOnlyUser from ReadOnlyNetworks. Default "127.0.0.1".
 	ListenHost string
 	// TCPPort is the native-protocol port; 0 picks a free port.
 	TCPPort int
 	// HTTPPort is the HTTP interface port; 0 picks a free port.
 	HTTPPort int
-	// StartTimeout bounds how long Start waits for the server to answer;
-	// default 30s.
+	// StartTimeout bounds how long Start, and each restart, waits for the
+	// server to answer; default 30s.
 	StartTimeout time.Duration
-	// ReadOnlyUser, if not "", names an extra user, restricted to
-	// loopback, whose profile has readonly=1: it can run SELECTs but not
-	// INSERT, ALTER or CREATE. It must be a plain identifier other than
-	// "default".
+	// User is the administrative user: it may read and write every
+	// database, from loopback addresses only. Clients such as the
+	// collector connect as it (see Server.User). It must be a plain
+	// identifier other than "default" and ReadOnlyUser. Default
+	// "collector".
+	User string
+	// Password is User's password; "" makes Start generate a random one
+	// (see Server.Password). It is stored in users.xml only as its
+	// SHA-256, and never logged.
+	Password string
+	// ReadOnlyUser, if not "", names an extra user whose profile has
+	// readonly=1 (SELECT only: no INSERT, ALTER, CREATE, SET or table
+	// functions), a time, memory and concurrency limit per query and an
+	// hourly quota. It must be a plain identifier other than "default".
 	ReadOnlyUser string
-	// ReadOnlyPassword is ReadOnlyUser's password; it is stored in
-	// users.xml only as its SHA-256.
+	// ReadOnlyPassword is ReadOnlyUser's password, required with it; it
+	// is stored in users.xml only as its SHA-256.
 	ReadOnlyPassword string
 	// ReadOnlyDatabases, if not empty, are the only databases
 	// ReadOnlyUser may read (users.xml allow_databases); others, such as
 	// a private database of secrets, are refused to it.
 	ReadOnlyDatabases []string
+	// ReadOnlyNetworks are the IP addresses or CIDR prefixes ReadOnlyUser
+	// may connect from. Default loopback: 127.0.0.1 and ::1.
+	ReadOnlyNetworks []string
+	// RestartBackoff is the pause before restarting a server that exited
+	// unexpectedly; it doubles with every further failure within
+	// FailureWindow, up to MaxRestartBackoff. Defaults 1s and 30s.
+	RestartBackoff, MaxRestartBackoff time.Duration
+	// MaxFailures is how many failures (unexpected exits, and restarts
+	// that did not answer within StartTimeout) within FailureWindow make
+	// the supervisor give up: the server then stays down and Done is
+	// closed. 1 means never restart. Defaults 5 and 10 minutes.
+	MaxFailures   int
+	FailureWindow time.Duration
 	// Logger receives the server's lifecycle events and its stderr lines
 	// (at debug level); nil logs nothing.
 	Logger *zap.Logger
@@ -74,13 +119,31 @@ type Config struct {
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // setDefaults fills in every zero field that has a default. It is the one
-// place defaults are applied.
+// place defaults are applied. Password is generated by Start, not here.
 func (c *Config) setDefaults() {
 	if c.ListenHost == "" {
 		c.ListenHost = DefaultListenHost
 	}
 	if c.StartTimeout == 0 {
 		c.StartTimeout = DefaultStartTimeout
+	}
+	if c.User == "" {
+		c.User = DefaultUser
+	}
+	if len(c.ReadOnlyNetworks) == 0 {
+		c.ReadOnlyNetworks = loopback
+	}
+	if c.RestartBackoff == 0 {
+		c.RestartBackoff = DefaultRestartBackoff
+	}
+	if c.MaxRestartBackoff == 0 {
+		c.MaxRestartBackoff = DefaultMaxRestartBackoff
+	}
+	if c.MaxFailures == 0 {
+		c.MaxFailures = DefaultMaxFailures
+	}
+	if c.FailureWindow == 0 {
+		c.FailureWindow = DefaultFailureWindow
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -109,14 +172,33 @@ func (c Config) Validate() error {
 	if c.TCPPort != 0 && c.TCPPort == c.HTTPPort {
 		errs = append(errs, fmt.Errorf("TCPPort and HTTPPort are both %d", c.TCPPort))
 	}
-	if c.StartTimeout < 0 {
-		errs = append(errs, fmt.Errorf("StartTimeout %v is negative", c.StartTimeout))
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"StartTimeout", c.StartTimeout}, {"RestartBackoff", c.RestartBackoff}, {"MaxRestartBackoff", c.MaxRestartBackoff}, {"FailureWindow", c.FailureWindow}} {
+		if d.d < 0 {
+			errs = append(errs, fmt.Errorf("%s %v is negative", d.name, d.d))
+		}
+	}
+	if c.MaxFailures < 0 {
+		errs = append(errs, fmt.Errorf("MaxFailures %d is negative", c.MaxFailures))
+	}
+	if !identRE.MatchString(c.User) {
+		errs = append(errs, fmt.Errorf("User %q is not a plain identifier", c.User))
+	} else if c.User == "default" {
+		errs = append(errs, errors.New(`User must not be "default": the managed server has no default user`))
 	}
 	if c.ReadOnlyUser != "" {
-		if !identRE.MatchString(c.ReadOnlyUser) {
+		switch {
+		case !identRE.MatchString(c.ReadOnlyUser):
 			errs = append(errs, fmt.Errorf("ReadOnlyUser %q is not a plain identifier", c.ReadOnlyUser))
-		} else if c.ReadOnlyUser == "default" {
+		case c.ReadOnlyUser == "default":
 			errs = append(errs, errors.New(`ReadOnlyUser must not be "default"`))
+		case c.ReadOnlyUser == c.User:
+			errs = append(errs, fmt.Errorf("ReadOnlyUser and User are both %q", c.User))
+		}
+		if c.ReadOnlyPassword == "" {
+			errs = append(errs, errors.New("ReadOnlyPassword is required with ReadOnlyUser"))
 		}
 	} else if c.ReadOnlyPassword != "" || len(c.ReadOnlyDatabases) > 0 {
 		errs = append(errs, errors.New("ReadOnlyPassword or ReadOnlyDatabases is set but ReadOnlyUser is empty"))
@@ -124,6 +206,13 @@ func (c Config) Validate() error {
 	for _, db := range c.ReadOnlyDatabases {
 		if !identRE.MatchString(db) {
 			errs = append(errs, fmt.Errorf("ReadOnlyDatabases: %q is not a plain identifier", db))
+		}
+	}
+	for _, n := range c.ReadOnlyNetworks {
+		if net.ParseIP(n) == nil {
+			if _, _, err := net.ParseCIDR(n); err != nil {
+				errs = append(errs, fmt.Errorf("ReadOnlyNetworks: %q is not an IP address or CIDR prefix", n))
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -166,15 +255,26 @@ type configParams struct {
 	L                    layout
 	ListenHost           string
 	TCPPort, HTTPPort    int
+	User, PasswordHash   string
+	Loopback             []string
 	ReadOnlyUser         string
 	ReadOnlyPasswordHash string
 	ReadOnlyDatabases    []string
+	ReadOnlyNetworks     []string
 }
 
 // The root element is <yandex>: ClickHouse 18.16 requires it and current
 // releases still accept it (they also accept <clickhouse>, which 18.16
 // does not). Only keys both understand are used. Directory paths end in a
 // slash, which both require.
+//
+// Exactly two ports are configured, both on listen_host: no
+// interserver_http_port, mysql_port, postgresql_port, grpc_port or
+// prometheus port, so no other port is opened. No system log tables
+// (query_log, query_thread_log, part_log, text_log, trace_log) are
+// configured, so query text is not kept in tables, and the server log
+// is at warning level: it holds no query text but that of failed queries.
+// No remote_servers (clusters), dictionaries or macros are configured.
 //
 // The uncompressed cache is off: its size is 0 and the profiles set
 // use_uncompressed_cache=0. The mark cache is 256 MiB instead of 5 GiB.
@@ -208,6 +308,17 @@ const configTemplate = `<?xml version="1.0"?>
 </yandex>
 `
 
+// usersTemplate defines no user named default: a client that names no
+// user, or default, is refused. access_management=0 keeps current
+// releases from letting any user manage SQL users and grants; 18.16
+// ignores it.
+//
+// The read-only profile: readonly=1 forbids writes, DDL, SET and (on
+// 18.16) every table function, so remote(), url(), file(), merge() and
+// cluster() cannot reach the private database; on current releases
+// readonly=1 forbids remote(), url() and file(), and merge() reads only
+// what the user may read. Each query may run 5 minutes and use 2 GB; 8
+// may run at once; the user may spend an hour of query time per hour.
 const usersTemplate = `<?xml version="1.0"?>
 <!-- Generated by chserver; rewritten on every start. -->
 <yandex>
@@ -219,28 +330,34 @@ const usersTemplate = `<?xml version="1.0"?>
     <readonly>
       <readonly>1</readonly>
       <max_memory_usage>2000000000</max_memory_usage>
+      <max_execution_time>300</max_execution_time>
+      <max_concurrent_queries_for_user>8</max_concurrent_queries_for_user>
       <use_uncompressed_cache>0</use_uncompressed_cache>
     </readonly>
   </profiles>
   <users>
-    <default>
-      <password></password>
+    <{{.User}}>
+      <password_sha256_hex>{{.PasswordHash}}</password_sha256_hex>
       <networks>
-        <ip>127.0.0.1</ip>
-        <ip>::1</ip>
+{{- range .Loopback}}
+        <ip>{{.}}</ip>
+{{- end}}
       </networks>
       <profile>default</profile>
       <quota>default</quota>
-    </default>
+      <access_management>0</access_management>
+    </{{.User}}>
 {{- if .ReadOnlyUser}}
     <{{.ReadOnlyUser}}>
       <password_sha256_hex>{{.ReadOnlyPasswordHash}}</password_sha256_hex>
       <networks>
-        <ip>127.0.0.1</ip>
-        <ip>::1</ip>
+{{- range .ReadOnlyNetworks}}
+        <ip>{{x .}}</ip>
+{{- end}}
       </networks>
       <profile>readonly</profile>
-      <quota>default</quota>
+      <quota>readonly</quota>
+      <access_management>0</access_management>
 {{- if .ReadOnlyDatabases}}
       <allow_databases>
 {{- range .ReadOnlyDatabases}}
@@ -262,6 +379,16 @@ const usersTemplate = `<?xml version="1.0"?>
         <execution_time>0</execution_time>
       </interval>
     </default>
+    <readonly>
+      <interval>
+        <duration>3600</duration>
+        <queries>0</queries>
+        <errors>0</errors>
+        <result_rows>0</result_rows>
+        <read_rows>0</read_rows>
+        <execution_time>3600</execution_time>
+      </interval>
+    </readonly>
   </quotas>
 </yandex>
 `
@@ -281,25 +408,59 @@ func xmlEscape(s string) (string, error) {
 	return b.String(), nil
 }
 
-// writeConfig creates the directories under l and writes config.xml and
-// users.xml for c (with defaults applied and ports chosen).
+// sha256Hex returns the hex SHA-256 of password, as users.xml's
+// password_sha256_hex wants it.
+func sha256Hex(password string) string {
+	sum := sha256.Sum256([]byte(password))
+	return hex.EncodeToString(sum[:])
+}
+
+// usersNetworks returns networks as users.xml's <ip> elements take them.
+// ClickHouse 18.16 mis-matches IPv4 CIDR prefixes: an entry such as
+// 10.0.0.0/8 admits every client, loopback included. IPv4 prefixes are
+// therefore written in their IPv4-mapped IPv6 form (::ffff:10.0.0.0/104),
+// which 18.16 and current releases match correctly; addresses and IPv6
+// prefixes are written as given.
+func usersNetworks(networks []string) []string {
+	out := make([]string, len(networks))
+	for i, n := range networks {
+		out[i] = n
+		if _, prefix, err := net.ParseCIDR(n); err == nil && len(prefix.Mask) == net.IPv4len {
+			ones, _ := prefix.Mask.Size()
+			out[i] = fmt.Sprintf("::ffff:%s/%d", prefix.IP.To4(), 96+ones)
+		}
+	}
+	return out
+}
+
+// writeConfig creates the directories under l, owner-only, and writes
+// config.xml and users.xml for c (with defaults applied, the password set
+// and ports chosen).
 func writeConfig(l layout, c Config) error {
 	for _, d := range l.dirs() {
-		if err := os.MkdirAll(d, 0o750); err != nil {
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
+	}
+	// DataDir may predate this version, or have been made by someone
+	// else: it holds the data and users.xml, so close it to others.
+	if err := os.Chmod(l.Root, 0o700); err != nil {
+		return fmt.Errorf("restrict %s: %w", l.Root, err)
 	}
 	p := configParams{
 		L:                 l,
 		ListenHost:        c.ListenHost,
 		TCPPort:           c.TCPPort,
 		HTTPPort:          c.HTTPPort,
+		User:              c.User,
+		PasswordHash:      sha256Hex(c.Password),
+		Loopback:          loopback,
 		ReadOnlyUser:      c.ReadOnlyUser,
 		ReadOnlyDatabases: c.ReadOnlyDatabases,
+		ReadOnlyNetworks:  usersNetworks(c.ReadOnlyNetworks),
 	}
 	if c.ReadOnlyUser != "" {
-		sum := sha256.Sum256([]byte(c.ReadOnlyPassword))
-		p.ReadOnlyPasswordHash = hex.EncodeToString(sum[:])
+		p.ReadOnlyPasswordHash = sha256Hex(c.ReadOnlyPassword)
 	}
 	for _, f := range []struct{ name, path string }{
 		{"config.xml", l.ConfigFile},

@@ -6,10 +6,18 @@
 // starts the server, and returns once it answers a query; Stop ends it.
 //
 // The generated configuration works on Debian's ClickHouse 18.16 and on
-// current releases: it uses the <yandex> root element, listens on one
-// address (loopback by default), runs in UTC, keeps caches small, logs
-// under DataDir/log, and lets the password-less default user in from
-// loopback addresses only.
+// current releases: it uses the <yandex> root element, opens only the
+// native and HTTP ports, on one address (loopback by default), runs in
+// UTC, keeps caches small, and logs warnings under DataDir/log. It is
+// locked down: there is no default user and no user without a password;
+// the administrative user (Config.User, with Config.Password or a
+// generated one) connects from loopback only, and the optional read-only
+// user may read only the databases it is given.
+//
+// The server is supervised: a child that exits unexpectedly is restarted
+// with backoff on the same DataDir and ports, until it fails too often
+// within a window (Config.MaxFailures, Config.FailureWindow); State, Up
+// and WaitUp tell where it is, Done and Err when it is down for good.
 //
 // The child is tied to the calling process: it gets SIGKILL if the
 // process dies, even by SIGKILL, and it runs in its own process group,
@@ -20,6 +28,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -99,23 +108,83 @@ func isExecutable(path string) bool {
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
-// Server is a running ClickHouse server child process. Its methods are
-// safe for concurrent use.
+// State is where a supervised server is in its life.
+type State int32
+
+const (
+	// StateUp means the server answered its last start's probe and has
+	// not exited since.
+	StateUp State = iota + 1
+	// StateRestarting means the server exited unexpectedly (or a restart
+	// failed) and the supervisor is restarting it.
+	StateRestarting
+	// StateFailed means the server failed Config.MaxFailures times within
+	// Config.FailureWindow and the supervisor gave up; Err says why.
+	StateFailed
+	// StateStopped means Stop was called.
+	StateStopped
+)
+
+// String returns the state's name, such as "up".
+func (s State) String() string {
+	switch s {
+	case StateUp:
+		return "up"
+	case StateRestarting:
+		return "restarting"
+	case StateFailed:
+		return "failed"
+	case StateStopped:
+		return "stopped"
+	}
+	return fmt.Sprintf("State(%d)", int32(s))
+}
+
+// ErrGaveUp reports that the supervisor stopped restarting the server
+// after Config.MaxFailures failures within Config.FailureWindow.
+var ErrGaveUp = errors.New("clickhouse-server failed repeatedly; gave up restarting it")
+
+// ErrStopped reports that the server was stopped with Stop.
+var ErrStopped = errors.New("clickhouse-server stopped")
+
+// Server is a supervised ClickHouse server child process: when the child
+// exits unexpectedly, the server restarts it on the same DataDir and
+// ports, so clients and the addresses they were given stay valid. Its
+// methods are safe for concurrent use.
 type Server struct {
-	cfg    Config // defaults applied, ports chosen
+	cfg    Config // defaults applied, password set, ports chosen
 	layout layout
 	host   string // the address clients dial
+	bin    string
+	args   []string
 	log    *zap.Logger
-	pid    int
-	output *tailWriter
 	client *http.Client
 
-	stopping atomic.Bool
-	done     chan struct{} // closed once the child has exited
-	exitErr  error         // set before done is closed
+	// stopCtx ends when Stop is called; stopNow ends it.
+	stopCtx context.Context
+	stopNow context.CancelFunc
+	supDone chan struct{} // closed when the supervisor has returned
+	done    chan struct{} // closed when the server is down for good
+
+	mu       sync.Mutex
+	cur      *child // the latest child; nil before the first start
+	state    State
+	changed  chan struct{} // closed and replaced on every state change
+	failures []time.Time   // within FailureWindow
+	restarts int
+	err      error // why the server is down for good; set before done is closed
 
 	stopOnce sync.Once
 	stopErr  error
+}
+
+// child is one run of the server process.
+type child struct {
+	pid      int
+	output   *tailWriter
+	stopping atomic.Bool
+	done     chan struct{} // closed once the process has exited
+	exitErr  error         // set before done is closed
 }
 
 // Start starts a ClickHouse server as described by cfg and returns once it
@@ -125,6 +194,12 @@ type Server struct {
 // process takes it before the server binds it, Start tries again with new
 // ports. Start may be called again on the DataDir of a stopped server: the
 // configuration is rewritten, the data is kept.
+//
+// From then on the server is supervised: if it exits other than through
+// Stop, it is restarted after RestartBackoff (doubling per failure within
+// FailureWindow, up to MaxRestartBackoff) on the same DataDir and ports,
+// until it has failed MaxFailures times within FailureWindow; then it
+// stays down, State is StateFailed and Done is closed.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -138,19 +213,46 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chserver: start: %w", err)
 	}
+	if cfg.Password == "" {
+		cfg.Password = rand.Text()
+	}
+	s := &Server{
+		layout:  l,
+		host:    dialAddress(cfg.ListenHost),
+		bin:     bin,
+		args:    args,
+		log:     cfg.Logger.With(zap.String("component", "clickhouse-server")),
+		supDone: make(chan struct{}),
+		done:    make(chan struct{}),
+		changed: make(chan struct{}),
+		client: &http.Client{Transport: &http.Transport{
+			Proxy:             nil, // never route loopback probes through a proxy
+			DisableKeepAlives: true,
+		}},
+	}
+	s.stopCtx, s.stopNow = context.WithCancel(context.Background())
 	pickPorts := cfg.TCPPort == 0 || cfg.HTTPPort == 0
 	for attempt := 1; ; attempt++ {
-		srv, err := start(ctx, cfg, l, bin, args)
+		s.cfg = cfg
+		if err := choosePorts(&s.cfg, s.host); err != nil {
+			s.stopNow()
+			return nil, fmt.Errorf("chserver: start: %w", err)
+		}
+		c, err := s.startChild(ctx)
 		if err == nil {
-			return srv, nil
+			s.cur, s.state = c, StateUp
+			break
 		}
 		var bindErr *bindError
 		if !pickPorts || attempt == startAttempts || !errors.As(err, &bindErr) {
+			s.stopNow()
 			return nil, fmt.Errorf("chserver: start: %w", err)
 		}
 		cfg.Logger.Info("port taken before the server could bind it; retrying with new ports",
 			zap.Int("attempt", attempt), zap.Error(err))
 	}
+	go s.supervise()
+	return s, nil
 }
 
 // bindError is a start failure caused by a port that is already in use.
@@ -159,50 +261,38 @@ type bindError struct{ err error }
 func (e *bindError) Error() string { return e.err.Error() }
 func (e *bindError) Unwrap() error { return e.err }
 
-// start makes one attempt at starting the server.
-func start(ctx context.Context, cfg Config, l layout, bin string, args []string) (*Server, error) {
-	dialHost := dialAddress(cfg.ListenHost)
-	if err := choosePorts(&cfg, dialHost); err != nil {
+// startChild writes the configuration and makes one attempt at starting
+// the server on s.cfg's ports. It returns once the child answers; on
+// failure it kills the child.
+func (s *Server) startChild(ctx context.Context) (*child, error) {
+	if err := writeConfig(s.layout, s.cfg); err != nil {
 		return nil, err
 	}
-	if err := writeConfig(l, cfg); err != nil {
-		return nil, err
-	}
-	s := &Server{
-		cfg:    cfg,
-		layout: l,
-		host:   dialHost,
-		log:    cfg.Logger.With(zap.String("component", "clickhouse-server")),
-		done:   make(chan struct{}),
-		client: &http.Client{Transport: &http.Transport{
-			Proxy:             nil, // never route loopback probes through a proxy
-			DisableKeepAlives: true,
-		}},
-	}
-	s.output = newTailWriter(tailBytes, func(line string) { s.log.Debug(line) })
+	c := &child{done: make(chan struct{})}
+	c.output = newTailWriter(tailBytes, func(line string) { s.log.Debug(line) })
 
-	cmd := exec.Command(bin, append(args, "--config-file="+l.ConfigFile)...)
-	cmd.Dir = l.Root
+	cmd := exec.Command(s.bin, append(s.args, "--config-file="+s.layout.ConfigFile)...)
+	cmd.Dir = s.layout.Root
 	// Newer servers fork a watchdog parent by default; with it off, the
 	// child is the server itself, so Pdeathsig and Stop reach it.
 	cmd.Env = append(os.Environ(), "CLICKHOUSE_WATCHDOG_ENABLE=0")
-	cmd.Stdout = s.output
-	cmd.Stderr = s.output
+	cmd.Stdout = c.output
+	cmd.Stderr = c.output
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true,
 		Pdeathsig: syscall.SIGKILL,
 	}
-	if err := s.run(cmd); err != nil {
-		return nil, fmt.Errorf("run %s: %w", bin, err)
+	if err := c.run(cmd, s.log); err != nil {
+		return nil, fmt.Errorf("run %s: %w", s.bin, err)
 	}
-	s.log.Info("started", zap.Int("pid", s.pid), zap.String("binary", bin),
-		zap.String("tcp", s.Addr()), zap.String("http", s.HTTPAddr()), zap.String("data_dir", l.Root))
+	s.log.Info("started", zap.Int("pid", c.pid), zap.String("binary", s.bin),
+		zap.String("tcp", s.Addr()), zap.String("http", s.HTTPAddr()), zap.String("data_dir", s.layout.Root))
 
-	if err := s.waitReady(ctx); err != nil {
-		kerr := s.kill()
-		return nil, errors.Join(err, kerr)
+	if err := s.waitReady(ctx, c); err != nil {
+		c.kill()
+		return nil, err
 	}
-	return s, nil
+	return c, nil
 }
 
 // run starts cmd and a goroutine that waits for it.
@@ -212,7 +302,7 @@ func start(ctx context.Context, cfg Config, l layout, bin string, args []string)
 // locked to it returns. So the child is forked from a goroutine that holds
 // its thread until the child has exited: no other goroutine runs there,
 // and the thread outlives the child.
-func (s *Server) run(cmd *exec.Cmd) error {
+func (c *child) run(cmd *exec.Cmd, log *zap.Logger) error {
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -221,19 +311,19 @@ func (s *Server) run(cmd *exec.Cmd) error {
 			started <- err
 			return
 		}
-		s.pid = cmd.Process.Pid
+		c.pid = cmd.Process.Pid
 		started <- nil
 		err := cmd.Wait()
-		s.output.flush()
-		if !s.stopping.Load() {
+		c.output.flush()
+		if !c.stopping.Load() {
 			if err == nil {
 				err = errors.New("exit status 0")
 			}
-			s.exitErr = fmt.Errorf("chserver: clickhouse-server (pid %d) exited unexpectedly: %w%s",
-				s.pid, err, s.output.quote(errorTailLines))
-			s.log.Error("exited unexpectedly", zap.Error(err))
+			c.exitErr = fmt.Errorf("clickhouse-server (pid %d) exited unexpectedly: %w%s",
+				c.pid, err, c.output.quote(errorTailLines))
+			log.Error("exited unexpectedly", zap.Int("pid", c.pid), zap.Error(err))
 		}
-		close(s.done)
+		close(c.done)
 	}()
 	return <-started
 }
@@ -242,7 +332,7 @@ func (s *Server) run(cmd *exec.Cmd) error {
 // server binds all its ports before it starts serving any of them, so the
 // native port is then open too. (Dialing it without speaking the protocol
 // would only log a warning on the server.)
-func (s *Server) waitReady(parent context.Context) error {
+func (s *Server) waitReady(parent context.Context, c *child) error {
 	ctx, cancel := context.WithTimeout(parent, s.cfg.StartTimeout)
 	defer cancel()
 	tick := time.NewTicker(probeInterval)
@@ -253,9 +343,9 @@ func (s *Server) waitReady(parent context.Context) error {
 			return nil
 		}
 		select {
-		case <-s.done:
-			out := s.output.String()
-			err := fmt.Errorf("clickhouse-server exited during startup: %w", s.exitErr)
+		case <-c.done:
+			out := c.output.String()
+			err := fmt.Errorf("clickhouse-server exited during startup: %w", c.exitErr)
 			if strings.Contains(out, "Address already in use") {
 				return &bindError{err}
 			}
@@ -263,12 +353,97 @@ func (s *Server) waitReady(parent context.Context) error {
 		case <-ctx.Done():
 			if errors.Is(context.Cause(ctx), context.DeadlineExceeded) && parent.Err() == nil {
 				return fmt.Errorf("clickhouse-server did not answer within StartTimeout %v; last probe: %w%s",
-					s.cfg.StartTimeout, lastErr, s.output.quote(errorTailLines))
+					s.cfg.StartTimeout, lastErr, c.output.quote(errorTailLines))
 			}
 			return fmt.Errorf("waiting for clickhouse-server to answer: %w", context.Cause(parent))
 		case <-tick.C:
 		}
 	}
+}
+
+// supervise restarts the child whenever it exits unexpectedly, until Stop
+// or until it gives up.
+func (s *Server) supervise() {
+	defer close(s.supDone)
+	s.mu.Lock()
+	c := s.cur
+	s.mu.Unlock()
+	for {
+		select {
+		case <-s.stopCtx.Done():
+			return
+		case <-c.done:
+		}
+		c.signalGroup(syscall.SIGKILL) // anything it left behind
+		err := c.exitErr
+		for {
+			if s.stopCtx.Err() != nil {
+				return
+			}
+			n, backoff, gaveUp := s.fail(err)
+			if gaveUp {
+				return
+			}
+			s.log.Warn("restarting clickhouse-server", zap.Int("failures_in_window", n),
+				zap.Duration("backoff", backoff), zap.Error(err))
+			t := time.NewTimer(backoff)
+			select {
+			case <-s.stopCtx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			// Stop cancels a restart in progress.
+			if c, err = s.startChild(s.stopCtx); err == nil {
+				break
+			}
+		}
+		s.mu.Lock()
+		s.cur = c
+		s.restarts++
+		s.setState(StateUp)
+		s.mu.Unlock()
+		s.log.Info("clickhouse-server restarted", zap.Int("pid", c.pid))
+	}
+}
+
+// fail records a failure. It returns the failures within the window and
+// the pause before the next restart, or gives up: then the state is
+// StateFailed and Done is closed.
+func (s *Server) fail(err error) (n int, backoff time.Duration, gaveUp bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	kept := s.failures[:0]
+	for _, t := range s.failures {
+		if now.Sub(t) < s.cfg.FailureWindow {
+			kept = append(kept, t)
+		}
+	}
+	s.failures = append(kept, now)
+	n = len(s.failures)
+	if n >= s.cfg.MaxFailures {
+		s.err = fmt.Errorf("chserver: %w: %d failures within %v; the last: %w", ErrGaveUp, n, s.cfg.FailureWindow, err)
+		s.log.Error("gave up restarting clickhouse-server", zap.Int("failures", n),
+			zap.Duration("window", s.cfg.FailureWindow), zap.Error(err))
+		s.setState(StateFailed)
+		close(s.done)
+		return n, 0, true
+	}
+	s.setState(StateRestarting)
+	backoff = s.cfg.RestartBackoff
+	for i := 1; i < n && backoff < s.cfg.MaxRestartBackoff; i++ {
+		backoff *= 2
+	}
+	return n, min(backoff, s.cfg.MaxRestartBackoff), false
+}
+
+// setState sets the state and wakes those waiting for a change. Called
+// with mu held.
+func (s *Server) setState(st State) {
+	s.state = st
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 // probe runs one readiness check.
@@ -283,14 +458,16 @@ func (s *Server) probe(ctx context.Context) error {
 	return nil
 }
 
-// query runs sql over the HTTP interface as the default user and returns
-// the response body without its trailing newline.
+// query runs sql over the HTTP interface as User and returns the response
+// body without its trailing newline. The password goes in a basic
+// authorization header, not the URL.
 func (s *Server) query(ctx context.Context, sql string) (string, error) {
 	u := url.URL{Scheme: "http", Host: s.HTTPAddr(), Path: "/", RawQuery: url.Values{"query": {sql}}.Encode()}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return "", fmt.Errorf("query: %w", err)
 	}
+	req.SetBasicAuth(s.cfg.User, s.cfg.Password)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("query: %w", err)
@@ -307,21 +484,89 @@ func (s *Server) query(ctx context.Context, sql string) (string, error) {
 }
 
 // Addr returns the native-protocol address, "host:port", for
-// clickhouse-go.
+// clickhouse-go. It stays the same across restarts.
 func (s *Server) Addr() string {
 	return net.JoinHostPort(s.host, strconv.Itoa(s.cfg.TCPPort))
 }
 
-// HTTPAddr returns the HTTP interface's address, "host:port".
+// HTTPAddr returns the HTTP interface's address, "host:port". It stays
+// the same across restarts.
 func (s *Server) HTTPAddr() string {
 	return net.JoinHostPort(s.host, strconv.Itoa(s.cfg.HTTPPort))
 }
 
-// PID returns the child's process id, which is also its process group id.
-func (s *Server) PID() int { return s.pid }
+// User returns the administrative user clients connect as.
+func (s *Server) User() string { return s.cfg.User }
+
+// Password returns User's password: Config.Password, or the one Start
+// generated. Do not log it.
+func (s *Server) Password() string { return s.cfg.Password }
+
+// PID returns the current child's process id, which is also its process
+// group id. It changes when the server is restarted.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur.pid
+}
 
 // DataDir returns the absolute path of the server's DataDir.
 func (s *Server) DataDir() string { return s.layout.Root }
+
+// State returns the server's state.
+func (s *Server) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+// Up reports whether the server is up: started and not exited since. It
+// does not query the server; a hung server is still up.
+func (s *Server) Up() bool { return s.State() == StateUp }
+
+// Restarts returns how many times the supervisor restarted the server.
+func (s *Server) Restarts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restarts
+}
+
+// WaitUp blocks until the server is up, and returns nil then. It returns
+// an error wrapping ErrGaveUp if the supervisor gives up, ErrStopped after
+// Stop, or ctx's error.
+func (s *Server) WaitUp(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		st, changed, err := s.state, s.changed, s.err
+		s.mu.Unlock()
+		switch st {
+		case StateUp:
+			return nil
+		case StateFailed:
+			return err
+		case StateStopped:
+			return fmt.Errorf("chserver: %w", ErrStopped)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("chserver: wait until up: %w", ctx.Err())
+		}
+	}
+}
+
+// Done returns a channel that is closed once the server is down for good:
+// stopped, or given up on. Err then says which.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Err returns nil while the server is supervised and after Stop, and an
+// error wrapping ErrGaveUp (quoting the end of the last child's output)
+// once the supervisor gave up.
+func (s *Server) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
 
 // Version returns the server's version, such as "18.16.1".
 func (s *Server) Version(ctx context.Context) (string, error) {
@@ -332,76 +577,95 @@ func (s *Server) Version(ctx context.Context) (string, error) {
 	return v, nil
 }
 
-// Wait returns a channel that receives one value once the child has
-// exited, then is closed: nil if it exited because Stop was called, else
-// an error that quotes the end of its output. Each call returns a new
-// channel, so any number of goroutines can watch.
+// Wait returns a channel that receives one value once the server is down
+// for good, then is closed: nil after Stop, or Err after the supervisor
+// gave up. Each call returns a new channel, so any number of goroutines
+// can watch.
 func (s *Server) Wait() <-chan error {
 	ch := make(chan error, 1)
 	go func() {
 		<-s.done
-		ch <- s.exitErr
+		ch <- s.Err()
 		close(ch)
 	}()
 	return ch
 }
 
-// Stop ends the server: SIGTERM to its process group, then SIGKILL if it
-// has not exited after 30s or when ctx ends, whichever is first. It
-// returns once the child has exited. It removes nothing from DataDir.
-// Stop is idempotent: later calls return the first call's result. It
-// returns an error only if the server had to be killed.
+// Stop ends the server and its supervision: a restart in progress is
+// abandoned, and a running child gets SIGTERM to its process group, then
+// SIGKILL if it has not exited after 30s or when ctx ends, whichever is
+// first. It returns once the child has exited. It removes nothing from
+// DataDir. Stop is idempotent: later calls return the first call's
+// result. It returns an error only if the server had to be killed.
 func (s *Server) Stop(ctx context.Context) error {
-	s.stopOnce.Do(func() { s.stopErr = s.stop(ctx) })
+	s.stopOnce.Do(func() { s.stopErr = s.stopServer(ctx) })
 	return s.stopErr
 }
 
-func (s *Server) stop(ctx context.Context) error {
-	s.stopping.Store(true)
+func (s *Server) stopServer(ctx context.Context) error {
+	s.stopNow()
+	<-s.supDone // prompt: the supervisor watches stopCtx wherever it waits
+	s.mu.Lock()
+	c := s.cur
+	s.mu.Unlock()
+	err := c.terminate(ctx, s.log)
+	s.mu.Lock()
+	if s.state != StateFailed {
+		s.setState(StateStopped)
+		close(s.done)
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// terminate ends the child: SIGTERM, then SIGKILL after stopGrace or when
+// ctx ends.
+func (c *child) terminate(ctx context.Context, log *zap.Logger) error {
+	c.stopping.Store(true)
 	select {
-	case <-s.done:
-		s.signalGroup(syscall.SIGKILL) // anything it left behind
+	case <-c.done:
+		c.signalGroup(syscall.SIGKILL) // anything it left behind
 		return nil
 	default:
 	}
-	s.log.Info("stopping", zap.Int("pid", s.pid))
-	if err := s.signalGroup(syscall.SIGTERM); err != nil {
+	log.Info("stopping", zap.Int("pid", c.pid))
+	if err := c.signalGroup(syscall.SIGTERM); err != nil {
 		return fmt.Errorf("chserver: stop: %w", err)
 	}
 	grace := time.NewTimer(stopGrace)
 	defer grace.Stop()
 	var why error
 	select {
-	case <-s.done:
-		s.signalGroup(syscall.SIGKILL)
-		s.log.Info("stopped", zap.Int("pid", s.pid))
+	case <-c.done:
+		c.signalGroup(syscall.SIGKILL)
+		log.Info("stopped", zap.Int("pid", c.pid))
 		return nil
 	case <-ctx.Done():
 		why = context.Cause(ctx)
 	case <-grace.C:
 		why = fmt.Errorf("still running %v after SIGTERM", stopGrace)
 	}
-	if err := s.kill(); err != nil {
+	if err := c.kill(); err != nil {
 		return fmt.Errorf("chserver: stop: %w", err)
 	}
-	return fmt.Errorf("chserver: stop: killed clickhouse-server (pid %d): %w", s.pid, why)
+	return fmt.Errorf("chserver: stop: killed clickhouse-server (pid %d): %w", c.pid, why)
 }
 
 // kill sends SIGKILL to the process group and waits for the child.
-func (s *Server) kill() error {
-	s.stopping.Store(true)
-	if err := s.signalGroup(syscall.SIGKILL); err != nil {
+func (c *child) kill() error {
+	c.stopping.Store(true)
+	if err := c.signalGroup(syscall.SIGKILL); err != nil {
 		return fmt.Errorf("kill: %w", err)
 	}
-	<-s.done // SIGKILL cannot be caught; the wait is short
+	<-c.done // SIGKILL cannot be caught; the wait is short
 	return nil
 }
 
 // signalGroup sends sig to the child's process group. A group that no
 // longer exists is not an error.
-func (s *Server) signalGroup(sig syscall.Signal) error {
-	if err := syscall.Kill(-s.pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("signal process group %d with %v: %w", s.pid, sig, err)
+func (c *child) signalGroup(sig syscall.Signal) error {
+	if err := syscall.Kill(-c.pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("signal process group %d with %v: %w", c.pid, sig, err)
 	}
 	return nil
 }

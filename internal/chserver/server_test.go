@@ -17,6 +17,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/consentry/consentry/internal/chserver"
@@ -30,7 +31,16 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(helperEnv); dir != "" {
 		os.Exit(helperMain(dir))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if code == 0 {
+		// Every server was stopped or given up on: no supervisor or
+		// child waiter may be left.
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // helperMain starts a server in dir, prints its pid, and blocks.
@@ -77,8 +87,13 @@ func start(t *testing.T, cfg chserver.Config) *chserver.Server {
 
 func open(t *testing.T, srv *chserver.Server, user, password string) driver.Conn {
 	t.Helper()
+	return openAddr(t, srv.Addr(), user, password)
+}
+
+func openAddr(t *testing.T, addr, user, password string) driver.Conn {
+	t.Helper()
 	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr:        []string{srv.Addr()},
+		Addr:        []string{addr},
 		Auth:        clickhouse.Auth{Database: "default", Username: user, Password: password},
 		DialTimeout: 5 * time.Second,
 		ReadTimeout: 30 * time.Second,
@@ -122,7 +137,7 @@ func TestServer(t *testing.T) {
 		t.Errorf("Addr = %q, want 127.0.0.1:<port>", srv.Addr())
 	}
 
-	conn := open(t, srv, "default", "")
+	conn := open(t, srv, srv.User(), srv.Password())
 	// 18.16 reports the configured "UTC" as "Etc/UTC".
 	var tz, epoch string
 	if err := conn.QueryRow(ctx, "SELECT timezone(), toString(toDateTime(86400))").Scan(&tz, &epoch); err != nil ||
@@ -199,7 +214,7 @@ func TestServer(t *testing.T) {
 
 	// The data survives a restart on the same DataDir.
 	srv2 := start(t, cfg)
-	checkRows(t, open(t, srv2, "default", ""), "a,b,c")
+	checkRows(t, open(t, srv2, srv2.User(), srv2.Password()), "a,b,c")
 }
 
 func checkRows(t *testing.T, conn driver.Conn, want string) {
@@ -225,17 +240,22 @@ func checkRows(t *testing.T, conn driver.Conn, want string) {
 	}
 }
 
+// TestWaitReportsUnexpectedExit: without restarts (MaxFailures 1), an
+// unexpected exit ends supervision at once, and Wait says why.
 func TestWaitReportsUnexpectedExit(t *testing.T) {
 	requireServer(t)
-	srv := start(t, chserver.Config{DataDir: t.TempDir()})
+	srv := start(t, chserver.Config{DataDir: t.TempDir(), MaxFailures: 1})
 	wait := srv.Wait()
 	if err := syscall.Kill(srv.PID(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case err := <-wait:
-		if err == nil || !strings.Contains(err.Error(), "exited unexpectedly") {
-			t.Errorf("Wait = %v, want an unexpected-exit error", err)
+		if !errors.Is(err, chserver.ErrGaveUp) || !strings.Contains(err.Error(), "exited unexpectedly") {
+			t.Errorf("Wait = %v, want ErrGaveUp with an unexpected-exit error", err)
+		}
+		if st := srv.State(); st != chserver.StateFailed {
+			t.Errorf("State = %v, want failed", st)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Wait reported nothing 10s after SIGKILL")
@@ -362,14 +382,24 @@ func TestValidate(t *testing.T) {
 		{"ipv6 loopback", chserver.Config{DataDir: "/d", ListenHost: "::1"}, ""},
 		{"wildcard", chserver.Config{DataDir: "/d", ListenHost: "0.0.0.0"}, ""},
 		{"read-only user", chserver.Config{DataDir: "/d", ReadOnlyUser: "analyst", ReadOnlyPassword: "x"}, ""},
+		{"read-only networks", chserver.Config{DataDir: "/d", ReadOnlyUser: "analyst", ReadOnlyPassword: "x", ReadOnlyNetworks: []string{"10.0.0.0/8", "192.0.2.7", "::1"}}, ""},
+		{"user", chserver.Config{DataDir: "/d", User: "consentry", Password: "p"}, ""},
+		{"restart policy", chserver.Config{DataDir: "/d", MaxFailures: 1, FailureWindow: time.Minute, RestartBackoff: time.Millisecond, MaxRestartBackoff: time.Second}, ""},
+		{"user default", chserver.Config{DataDir: "/d", User: "default"}, `User must not be "default"`},
+		{"bad user name", chserver.Config{DataDir: "/d", User: "a b"}, "User"},
+		{"same users", chserver.Config{DataDir: "/d", User: "u", ReadOnlyUser: "u", ReadOnlyPassword: "x"}, "both"},
+		{"read-only user without password", chserver.Config{DataDir: "/d", ReadOnlyUser: "analyst"}, "ReadOnlyPassword is required"},
+		{"bad network", chserver.Config{DataDir: "/d", ReadOnlyUser: "analyst", ReadOnlyPassword: "x", ReadOnlyNetworks: []string{"everywhere"}}, "ReadOnlyNetworks"},
+		{"negative failures", chserver.Config{DataDir: "/d", MaxFailures: -1}, "MaxFailures"},
+		{"negative backoff", chserver.Config{DataDir: "/d", RestartBackoff: -1}, "RestartBackoff"},
 		{"no DataDir", chserver.Config{}, "DataDir is required"},
 		{"public host", chserver.Config{DataDir: "/d", ListenHost: "192.0.2.1"}, "ListenHost"},
 		{"host name", chserver.Config{DataDir: "/d", ListenHost: "localhost"}, "ListenHost"},
 		{"port range", chserver.Config{DataDir: "/d", TCPPort: 70000}, "TCPPort"},
 		{"same ports", chserver.Config{DataDir: "/d", TCPPort: 9000, HTTPPort: 9000}, "both 9000"},
 		{"negative timeout", chserver.Config{DataDir: "/d", StartTimeout: -1}, "StartTimeout"},
-		{"bad user", chserver.Config{DataDir: "/d", ReadOnlyUser: "a<b"}, "ReadOnlyUser"},
-		{"default user", chserver.Config{DataDir: "/d", ReadOnlyUser: "default"}, "ReadOnlyUser"},
+		{"bad read-only user", chserver.Config{DataDir: "/d", ReadOnlyUser: "a<b", ReadOnlyPassword: "x"}, "ReadOnlyUser"},
+		{"read-only user default", chserver.Config{DataDir: "/d", ReadOnlyUser: "default", ReadOnlyPassword: "x"}, "ReadOnlyUser"},
 		{"password only", chserver.Config{DataDir: "/d", ReadOnlyPassword: "x"}, "ReadOnlyPassword"},
 		{"databases only", chserver.Config{DataDir: "/d", ReadOnlyDatabases: []string{"consentry"}}, "ReadOnlyUser is empty"},
 		{"bad database", chserver.Config{DataDir: "/d", ReadOnlyUser: "analyst", ReadOnlyDatabases: []string{"a;b"}}, "ReadOnlyDatabases"},

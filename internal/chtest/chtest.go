@@ -34,6 +34,12 @@
 // and each test then calls chtest.Require(t, srv) before chtest.Conn.
 // Tests sharing a server should use their own tables or databases.
 //
+// The servers are locked down as the collector's is: there is no default
+// user, and clients connect as srv.User() with srv.Password() (a random
+// password generated for each server), which Conn does:
+//
+//	cfg := clickhouse.Config{Addr: srv.Addr(), Username: srv.User(), Password: srv.Password()}
+//
 // Without -short, a missing server binary fails the test (or StartMain)
 // with "clickhouse-server not found: run scripts/deps.sh".
 package chtest
@@ -158,7 +164,8 @@ func Require(tb testing.TB, srv *chserver.Server) {
 }
 
 // Conn opens a clickhouse-go native connection to srv's default database
-// as the default user, checks it with Ping, and closes it in tb.Cleanup.
+// as srv's administrative user, checks it with Ping, and closes it in
+// tb.Cleanup.
 //
 // Close connections before stopping a server yourself: an idle native
 // connection delays shutdown by up to 10 seconds. (Cleanups run last
@@ -167,7 +174,7 @@ func Conn(tb testing.TB, srv *chserver.Server) driver.Conn {
 	tb.Helper()
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:        []string{srv.Addr()},
-		Auth:        clickhouse.Auth{Database: "default", Username: "default"},
+		Auth:        clickhouse.Auth{Database: "default", Username: srv.User(), Password: srv.Password()},
 		DialTimeout: 10 * time.Second,
 		ReadTimeout: timeout,
 	})

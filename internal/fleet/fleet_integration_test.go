@@ -30,7 +30,7 @@ func TestFleetEndToEnd(t *testing.T) {
 			db := "consentry_fleet_" + transport
 			app, err := collector.New(context.Background(), collector.Config{
 				GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", DataDir: t.TempDir(),
-				ClickHouse: clickhouse.Config{Addr: shared.Addr(), Database: db}, AppRefresh: 100 * time.Millisecond,
+				ClickHouse: clickhouse.Config{Addr: shared.Addr(), Database: db, Username: shared.User(), Password: shared.Password()}, AppRefresh: 100 * time.Millisecond,
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -25,7 +25,7 @@ func TestClickHouse(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	const db = "seed_test"
-	c, err := clickhouse.Open(ctx, clickhouse.Config{Addr: srv.Addr(), Database: db}, nil)
+	c, err := clickhouse.Open(ctx, clickhouse.Config{Addr: srv.Addr(), Database: db, Username: srv.User(), Password: srv.Password()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,7 +99,7 @@ func Fresh(tb testing.TB, srv *chserver.Server, db string) *Env {
 			tb.Fatal(err)
 		}
 	}
-	env, err := Open(context.Background(), Config{ClickHouse: clickhouse.Config{Addr: srv.Addr(), Database: db}})
+	env, err := Open(context.Background(), Config{ClickHouse: clickhouse.Config{Addr: srv.Addr(), Database: db, Username: srv.User(), Password: srv.Password()}})
 	if err != nil {
 		tb.Fatal(err)
 	}
