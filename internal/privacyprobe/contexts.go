@@ -61,7 +61,7 @@ var contexts = []Context{
 	}},
 	{"in a stack frame", func(g *generator, v string) string {
 		return g.pick([]string{"at com.example.sync.Uploader.upload(", "#3 0x00000001045a3f10 in Sync.push(", "  File \""}) + v +
-			g.pick([]string{":42)", ")", "\", line 12"})
+			g.pick([]string{") (Uploader.kt:42)", ")", "\", line 12"})
 	}},
 	{"tab and comma separated", func(g *generator, v string) string {
 		return g.pick([]string{"a\t", "x,", "1;"}) + v + g.pick([]string{"\tb", ",y", ";2"})

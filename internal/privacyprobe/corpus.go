@@ -142,7 +142,7 @@ func (g *generator) identifier(k Kind) Identifier {
 	case AdID:
 		id = g.adID()
 	case AndroidID:
-		id = Identifier{Format: "16 hex digits", Value: g.androidID()}
+		id = g.androidIDIdentifier()
 	case Card:
 		id = g.card()
 	case IBAN:
@@ -505,6 +505,17 @@ func (g *generator) adID() Identifier {
 	return id
 }
 
+// androidIDIdentifier returns an ANDROID_ID; its format says when it has
+// a single letter, as one in 200 random ones have.
+func (g *generator) androidIDIdentifier() Identifier {
+	v := g.androidID()
+	format := "16 hex digits"
+	if strings.Count(v, "a")+strings.Count(v, "b")+strings.Count(v, "c")+strings.Count(v, "d")+strings.Count(v, "e")+strings.Count(v, "f") == 1 {
+		format = "16 hex digits, one letter"
+	}
+	return Identifier{Format: format, Value: v}
+}
+
 func (g *generator) androidID() string {
 	for {
 		v := g.chars(lowerHex, 16)
@@ -775,18 +786,18 @@ func (g *generator) keyValue() Identifier {
 	default:
 		v = g.chars(alnum, 12+g.intn(8))
 	}
-	var text string
+	var text, format string
 	switch g.intn(4) {
 	case 0:
-		text = key + "=" + v
+		text, format = key+"="+v, "key=value"
 	case 1:
-		text = key + ": " + v
+		text, format = key+": "+v, "key: value"
 	case 2:
-		text = `"` + key + `":"` + v + `"`
+		text, format = `"`+key+`":"`+v+`"`, `"key":"value"`
 	default:
-		text = key + " " + v
+		text, format = key+" "+v, "key value"
 	}
-	return Identifier{Format: key, Value: text, Needles: []string{v}}
+	return Identifier{Format: format + " (" + key + ")", Value: text, Needles: []string{v}}
 }
 
 func contains(s []string, v string) bool {

@@ -28,7 +28,7 @@ func TestDecode(t *testing.T) {
 		{"jane%2Edoe%40example.com", "jane.doe@example.com"},
 		{"jane&period;doe&commat;example&#46;com&#x40;", "jane.doe@example.com@"},
 		{`['a\\'b','c\td']`, "['a'b','c\td']"}, // escapes within escapes are resolved too
-		{"%2540", "@"}, // escapes within escapes
+		{"%2540", "@"},                         // escapes within escapes
 		{`\ud83d\ude00`, "😀"},
 		{"no escapes", "no escapes"},
 		{"100% sure", "100% sure"},

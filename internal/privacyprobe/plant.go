@@ -333,6 +333,25 @@ func (p *planter) fresh(k Kind) Identifier {
 	}
 }
 
+// freshASCII returns a fresh identifier of kind k in ASCII, as gRPC
+// metadata must be.
+func (p *planter) freshASCII(k Kind) Identifier {
+	for {
+		if id := p.fresh(k); isASCII(id.Value) {
+			return id
+		}
+	}
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 // text plants an identifier in a string field of class c and returns the
 // text to store in it.
 func (p *planter) text(field string, c fieldClass) string {
@@ -658,7 +677,7 @@ func (p *planter) attributes(m protoreflect.Message, fd protoreflect.FieldDescri
 	kv := p.fresh(KeyValue)
 	v := kv.Needles[0]
 	c.Attributes[idKey] = str(v)
-	p.addPlant(Identifier{Kind: KeyValue, Format: idKey + " (attribute)", Value: v}, ContextAttribute, path+"{"+idKey+"}", v)
+	p.addPlant(Identifier{Kind: KeyValue, Format: "attribute (" + idKey + ")", Value: v}, ContextAttribute, path+"{"+idKey+"}", v)
 
 	// A key that is an identifier.
 	k = p.text(path+"{key}", className)
@@ -721,11 +740,11 @@ func (p *planter) headers(b *Batch) {
 			case string:
 				sb.WriteString(v)
 			case Kind:
-				id := p.fresh(v)
+				id := p.freshASCII(v)
 				ids = append(ids, id)
 				sb.WriteString(id.Value)
 			case func(Identifier) string: // an email rendered, e.g. URL-encoded
-				id := p.fresh(Email)
+				id := p.freshASCII(Email)
 				ids = append(ids, id)
 				sb.WriteString(v(id))
 			}

@@ -1,6 +1,7 @@
 package privacyprobe
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -10,7 +11,8 @@ import (
 // Gap is a known privacy gap: findings it matches are reported as "known
 // gap still open" rather than as new. The short form of the adversarial
 // test tolerates them; the long form fails on them. Empty fields match
-// anything; Format, Field and Place match as prefixes.
+// anything; Format and Place match as prefixes, Field as a part (e.g.
+// "event_id").
 type Gap struct {
 	Kind    Kind
 	Format  string
@@ -27,7 +29,7 @@ func (g Gap) Matches(f Find) bool {
 	return (g.Kind == "" || g.Kind == p.Kind) &&
 		strings.HasPrefix(p.Format, g.Format) &&
 		(g.Context == "" || g.Context == p.Context) &&
-		strings.HasPrefix(p.Field, g.Field) &&
+		strings.Contains(p.Field, g.Field) &&
 		strings.HasPrefix(f.Place, g.Place)
 }
 
@@ -213,6 +215,44 @@ func (r *Report) WriteTo(w io.Writer) (int64, error) {
 	return int64(n), err
 }
 
+// findingJSON is one line of WriteFindings.
+type findingJSON struct {
+	Seed    uint64 `json:"seed"`
+	Known   bool   `json:"known_gap"`
+	Plant   int    `json:"plant"`
+	Kind    Kind   `json:"kind"`
+	Format  string `json:"format"`
+	Context string `json:"context"`
+	Field   string `json:"field"`
+	Value   string `json:"value"`
+	Sent    string `json:"sent"`
+	Place   string `json:"place"`
+	Where   string `json:"where"`
+	Form    string `json:"form"`
+	Needle  string `json:"needle"`
+	Count   int    `json:"count"`
+}
+
+// WriteFindings writes every finding as one JSON object per line, for
+// tools that group or compare them.
+func (r *Report) WriteFindings(w io.Writer) error {
+	_, known, _ := r.Classify()
+	isKnown := map[findKey]bool{}
+	for _, f := range known {
+		isKnown[findKey{f.Plant.ID, f.Place}] = true
+	}
+	enc := json.NewEncoder(w)
+	for _, f := range r.Finds {
+		p := f.Plant
+		if err := enc.Encode(findingJSON{Seed: r.Probe.Seed, Known: isKnown[findKey{p.ID, f.Place}], Plant: p.ID, Kind: p.Kind,
+			Format: p.Format, Context: p.Context, Field: p.Field, Value: p.Value, Sent: p.Sent,
+			Place: f.Place, Where: f.Where, Form: f.Form, Needle: f.Needle, Count: f.Count}); err != nil {
+			return fmt.Errorf("write findings: %w", err)
+		}
+	}
+	return nil
+}
+
 // writeTable writes accepted/found plants by context (rows) and kind
 // (columns).
 func (r *Report) writeTable(b *strings.Builder, found map[int]bool) {
@@ -302,8 +342,7 @@ func (r *Report) writeSummary(b *strings.Builder) {
 		g.fields[p.Field] = true
 		g.formats[p.Format] = true
 		g.forms[f.Form] = true
-		place, _, _ := strings.Cut(f.Place, ":")
-		g.places[place] = true
+		g.places[placeGroup(f.Place)] = true
 	}
 	sort.Slice(keys, func(i, j int) bool {
 		if keys[i][0] != keys[j][0] {
@@ -319,25 +358,73 @@ func (r *Report) writeSummary(b *strings.Builder) {
 	}
 }
 
+// writeFinds writes findings plant by plant: at most maxPlantsShown
+// plants of each kind and context, and maxPlacesShown places of each.
+// placeGroup shortens a place for the summary: a ClickHouse column
+// without its database, a file without its name.
+func placeGroup(place string) string {
+	if rest, ok := strings.CutPrefix(place, "clickhouse "); ok && !strings.HasPrefix(place, "clickhouse data") && !strings.HasPrefix(place, "clickhouse server log") {
+		if db, col, ok := strings.Cut(rest, "."); ok && db != "system" {
+			return "clickhouse " + col
+		}
+		return place
+	}
+	g, _, _ := strings.Cut(place, ":")
+	return g
+}
+
 func writeFinds(b *strings.Builder, label string, finds []Find) {
+	const maxPlantsShown, maxPlacesShown = 3, 3
 	if len(finds) == 0 {
 		return
 	}
-	fmt.Fprintf(b, "\n%s findings:\n", label)
-	last := -1
+	fmt.Fprintf(b, "\n%s findings (at most %d plants per kind and context, %d places per plant):\n", label, maxPlantsShown, maxPlacesShown)
+	byPlant := map[int][]Find{}
+	var order []*Plant
 	for _, f := range finds {
-		p := f.Plant
-		if p.ID != last {
-			where := fmt.Sprintf("batch %d", p.Batch)
-			if p.Event >= 0 {
-				where += fmt.Sprintf(" event %d", p.Event)
-			}
-			fmt.Fprintf(b, "  %s #%d %s (%s) %q in context %q, field %s, %s\n      sent %s\n",
-				label, p.ID, p.Kind, p.Format, p.Value, p.Context, p.Field, where, quoteShort(p.Sent))
-			last = p.ID
+		if byPlant[f.Plant.ID] == nil {
+			order = append(order, f.Plant)
 		}
-		fmt.Fprintf(b, "      found in %s, %s (%s %q, %d×): %s\n", f.Place, f.Where, f.Form, f.Needle, f.Count, f.Snippet)
+		byPlant[f.Plant.ID] = append(byPlant[f.Plant.ID], f)
 	}
+	shown := map[[2]string]int{}
+	hidden := map[[2]string]int{}
+	for _, p := range order {
+		k := [2]string{string(p.Kind), p.Context}
+		if shown[k] == maxPlantsShown {
+			hidden[k]++
+			continue
+		}
+		shown[k]++
+		where := fmt.Sprintf("batch %d", p.Batch)
+		if p.Event >= 0 {
+			where += fmt.Sprintf(" event %d", p.Event)
+		}
+		fmt.Fprintf(b, "  %s #%d %s (%s) %q in context %q, field %s, %s\n      sent %s\n",
+			label, p.ID, p.Kind, p.Format, p.Value, p.Context, p.Field, where, quoteShort(p.Sent))
+		fs := byPlant[p.ID]
+		for i, f := range fs {
+			if i == maxPlacesShown {
+				fmt.Fprintf(b, "      … and in %d more places\n", len(fs)-maxPlacesShown)
+				break
+			}
+			fmt.Fprintf(b, "      found in %s, %s (%s %q, %d×): %s\n", f.Place, f.Where, f.Form, f.Needle, f.Count, f.Snippet)
+		}
+	}
+	for _, k := range sortedPairs(hidden) {
+		fmt.Fprintf(b, "  … %d more %s plants of %s %q found\n", hidden[k], label, k[0], k[1])
+	}
+}
+
+func sortedPairs(m map[[2]string]int) [][2]string {
+	keys := make([][2]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
+	})
+	return keys
 }
 
 func quoteShort(s string) string {
