@@ -33,6 +33,7 @@ func (g Gap) Matches(f Find) bool {
 		strings.HasPrefix(f.Place, g.Place)
 }
 
+// String describes g for the report: what it matches, and why.
 func (g Gap) String() string {
 	var parts []string
 	for _, kv := range [][2]string{{"kind", string(g.Kind)}, {"format", g.Format}, {"context", g.Context}, {"field", g.Field}, {"place", g.Place}} {
