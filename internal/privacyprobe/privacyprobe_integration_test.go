@@ -79,6 +79,7 @@ func TestAdversarialPrivacy(t *testing.T) {
 			r.WriteTo(&out)
 			t.Log("\n" + out.String())
 			writeOut(t, r, out.Bytes())
+			checkAccepted(t, r)
 			fresh, known, _ := r.Classify()
 			if len(fresh) > 0 {
 				t.Errorf("%d new findings: planted identifiers found where they must not be (see the report above; reproduce: %s)", len(fresh), r.Reproduce)
@@ -119,6 +120,27 @@ func TestAdversarialPrivacyCatchesDisabledDetector(t *testing.T) {
 		var out bytes.Buffer
 		r.WriteTo(&out)
 		t.Errorf("with --scrub-disable email only %d of %d e-mail plants were found in ClickHouse:\n%s", len(found), planted, out.String())
+	}
+}
+
+// checkAccepted fails t when the collector dropped many plants, or every
+// plant of a string field: plants in dropped events prove nothing, so the
+// probe must be changed to plant what the collector accepts.
+func checkAccepted(t *testing.T, r *privacyprobe.Report) {
+	t.Helper()
+	accepted := r.Accepted()
+	if n := len(r.Probe.Plants); len(accepted) < n*9/10 {
+		t.Errorf("the collector accepted only %d of %d plants (see \"planted but not accepted\" in the report)", len(accepted), n)
+	}
+	byField := map[string]int{}
+	for _, p := range accepted {
+		byField[p.Field]++
+	}
+	fields, _ := privacyprobe.StringFields()
+	for _, f := range fields {
+		if byField[f] == 0 {
+			t.Errorf("no plant in string field %s was accepted: the field is not tested", f)
+		}
 	}
 }
 
@@ -323,8 +345,8 @@ func (e *env) run(t *testing.T, pr probeRun) *privacyprobe.Report {
 
 	// What is there before anything is planted collides with no finding.
 	var unscanned []string
-	unscanned = append(unscanned, e.scanClickHouse(t, sc, true)...)
-	e.scanServerFiles(t, sc, true)
+	unscanned = append(unscanned, e.scanClickHouse(t, sc, true, db)...)
+	e.scanServerFiles(t, sc, true, db)
 
 	// Send the batches while ClickHouse is unreachable: they wait in the
 	// spool, which is read before it ships them. An outage lasts at most
@@ -352,8 +374,8 @@ func (e *env) run(t *testing.T, pr probeRun) *privacyprobe.Report {
 		if accepted == 0 {
 			t.Fatal("the collector accepted no event")
 		}
-		if spooled := scanDir(t, sc, col.spoolDir, "spool (ClickHouse down)", false); spooled < 1024 {
-			t.Fatalf("the spool holds %d bytes while ClickHouse is down: nothing was spooled", spooled)
+		if spooled, ok := scanDir(t, sc, col.spoolDir, "spool (ClickHouse down)", false, probeApp); spooled < 1024 || !ok {
+			t.Fatalf("the spool holds %d bytes without the app id while ClickHouse is down: nothing was spooled", spooled)
 		}
 		if n := e.stored(t, db); n == accepted {
 			t.Fatalf("all %d accepted rows stored while ClickHouse was unreachable", n)
@@ -369,19 +391,19 @@ func (e *env) run(t *testing.T, pr probeRun) *privacyprobe.Report {
 	}
 	// The collector stops, flushing its rejects.
 	col.stop(t)
-	scanDir(t, sc, col.spoolDir, "spool (shipped)", false)
+	scanDir(t, sc, col.spoolDir, "spool (shipped)", false, "")
 
 	if _, err := e.query("SYSTEM FLUSH LOGS"); err != nil {
 		time.Sleep(time.Second) // flush_interval_milliseconds is 500
 	}
-	unscanned = append(unscanned, e.scanClickHouse(t, sc, false)...)
-	e.scanServerFiles(t, sc, false)
+	unscanned = append(unscanned, e.scanClickHouse(t, sc, false, db)...)
+	e.scanServerFiles(t, sc, false, db)
 	logText, err := os.ReadFile(col.logFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(logText) == 0 {
-		t.Fatal("the collector logged nothing at debug level")
+	if !bytes.Contains(logText, []byte(`"batch ingested"`)) {
+		t.Fatalf("the collector's log has no \"batch ingested\" line: it is not logging at debug level\n%s", logText)
 	}
 	sc.ScanLines("collector log", string(logText))
 
@@ -585,9 +607,12 @@ var skipTables = map[string]bool{"system.numbers": true, "system.numbers_mt": tr
 // scanClickHouse scans every column of every table of every database,
 // system tables with data (query_log, query_thread_log, part_log,
 // text_log, processes, ...) included; it returns the tables it could not
-// read, with why. In a baseline scan, what it finds collides.
-func (e *env) scanClickHouse(t *testing.T, sc *privacyprobe.Scanner, baseline bool) (unscanned []string) {
+// read, with why. In a baseline scan, what it finds collides. Outside a
+// baseline, system.query_log must mention db, the probe's database, or
+// ClickHouse is not logging queries and the scan would prove nothing.
+func (e *env) scanClickHouse(t *testing.T, sc *privacyprobe.Scanner, baseline bool, db string) (unscanned []string) {
 	t.Helper()
+	queryLogged := false
 	list, err := e.query("SELECT database, name FROM system.tables ORDER BY database, name FORMAT TabSeparated")
 	if err != nil {
 		t.Fatal(err)
@@ -601,17 +626,20 @@ func (e *env) scanClickHouse(t *testing.T, sc *privacyprobe.Scanner, baseline bo
 		}
 	}
 	for line := range strings.Lines(list) {
-		db, name, ok := strings.Cut(strings.TrimRight(line, "\n"), "\t")
-		if !ok || skipTables[db+"."+name] {
+		tdb, name, ok := strings.Cut(strings.TrimRight(line, "\n"), "\t")
+		if !ok || skipTables[tdb+"."+name] {
 			continue
 		}
-		out, err := e.query(fmt.Sprintf("SELECT * FROM `%s`.`%s` LIMIT 500000 FORMAT TabSeparatedWithNames", db, name))
+		out, err := e.query(fmt.Sprintf("SELECT * FROM `%s`.`%s` LIMIT 500000 FORMAT TabSeparatedWithNames", tdb, name))
 		if err != nil {
-			if db != "system" {
-				t.Errorf("read %s.%s: %v", db, name, err)
+			if tdb != "system" {
+				t.Errorf("read %s.%s: %v", tdb, name, err)
 			}
-			unscanned = append(unscanned, fmt.Sprintf("%s.%s: %v", db, name, err))
+			unscanned = append(unscanned, fmt.Sprintf("%s.%s: %v", tdb, name, err))
 			continue
+		}
+		if tdb == "system" && name == "query_log" {
+			queryLogged = strings.Contains(out, db)
 		}
 		tables++
 		rows := strings.Split(out, "\n")
@@ -625,7 +653,7 @@ func (e *env) scanClickHouse(t *testing.T, sc *privacyprobe.Scanner, baseline bo
 				if j < len(cols) {
 					col = cols[j]
 				}
-				place := "clickhouse " + db + "." + name + "." + col
+				place := "clickhouse " + tdb + "." + name + "." + col
 				if baseline {
 					sc.Baseline(place, field)
 				} else {
@@ -637,25 +665,32 @@ func (e *env) scanClickHouse(t *testing.T, sc *privacyprobe.Scanner, baseline bo
 	if tables < 20 {
 		t.Fatalf("only %d ClickHouse tables read", tables)
 	}
+	if !baseline && !queryLogged {
+		t.Fatalf("system.query_log does not mention %s: ClickHouse is not logging queries", db)
+	}
 	return unscanned
 }
 
 // scanServerFiles scans ClickHouse's server log files and every file of
 // its data directory (parts are compressed, but short values often are
-// stored as they are, and metadata is text).
-func (e *env) scanServerFiles(t *testing.T, sc *privacyprobe.Scanner, baseline bool) {
+// stored as they are, and metadata is text). The server log must quote
+// the probe's database, as it logs every query at trace level.
+func (e *env) scanServerFiles(t *testing.T, sc *privacyprobe.Scanner, baseline bool, db string) {
 	t.Helper()
 	root := e.srv.DataDir()
-	if n := scanDir(t, sc, filepath.Join(root, "log"), "clickhouse server log", baseline); n == 0 {
-		t.Fatal("ClickHouse's server log is empty")
+	if _, ok := scanDir(t, sc, filepath.Join(root, "log"), "clickhouse server log", baseline, db); !ok {
+		t.Fatalf("ClickHouse's server log does not mention %s: it is not logging queries", db)
 	}
-	scanDir(t, sc, filepath.Join(root, "data"), "clickhouse data", baseline)
+	scanDir(t, sc, filepath.Join(root, "data"), "clickhouse data", baseline, "")
 }
 
-// scanDir scans every file under dir as place and returns the bytes read.
-func scanDir(t *testing.T, sc *privacyprobe.Scanner, dir, place string, baseline bool) int64 {
+// scanDir scans every file under dir as place and returns the bytes read
+// and whether control, a value known to be there, was among them: proof
+// that the scan read what it should.
+func scanDir(t *testing.T, sc *privacyprobe.Scanner, dir, place string, baseline bool, control string) (int64, bool) {
 	t.Helper()
 	var total int64
+	seen := false
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -674,6 +709,7 @@ func scanDir(t *testing.T, sc *privacyprobe.Scanner, dir, place string, baseline
 			return err
 		}
 		total += int64(len(b))
+		seen = seen || control != "" && bytes.Contains(b, []byte(control))
 		rel, _ := filepath.Rel(dir, path)
 		p := place + ": " + rel
 		if baseline {
@@ -686,5 +722,5 @@ func scanDir(t *testing.T, sc *privacyprobe.Scanner, dir, place string, baseline
 	if err != nil {
 		t.Fatalf("scan %s: %v", dir, err)
 	}
-	return total
+	return total, seen
 }
