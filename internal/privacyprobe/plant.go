@@ -224,9 +224,7 @@ func New(cfg Config) (*Probe, error) {
 		}
 	}
 	for len(p.probe.Plants) < cfg.Plants {
-		if err := p.newBatch(); err != nil {
-			return nil, err
-		}
+		p.newBatch()
 	}
 	return p.probe, nil
 }
@@ -362,7 +360,7 @@ func (p *planter) text(field string, c fieldClass) string {
 		if attempt > 500 {
 			// Nothing of the chosen kinds fits this field: plant an
 			// ANDROID_ID, which fits every name.
-			id = Identifier{Kind: AndroidID, Format: "16 hex digits", Value: p.g.androidID()}
+			id = p.fresh(AndroidID)
 			ctx = contexts[0]
 		}
 		sent := ctx.render(p.g, id.Value)
@@ -375,7 +373,7 @@ func (p *planter) text(field string, c fieldClass) string {
 }
 
 // newBatch generates one batch.
-func (p *planter) newBatch() error {
+func (p *planter) newBatch() {
 	b := &Batch{Index: len(p.probe.Batches), Transport: transports[len(p.probe.Batches)%len(transports)]}
 	p.probe.Batches = append(p.probe.Batches, b)
 	p.cur, p.event = b, -1
@@ -384,36 +382,47 @@ func (p *planter) newBatch() error {
 	b.Request = req
 	p.connection(b)
 	p.headers(b)
-	return nil
 }
 
 // rule fills a field that needs a valid or a special value; it returns
 // false to leave the field to the generic walk.
 type rule func(p *planter, m protoreflect.Message, fd protoreflect.FieldDescriptor, path string) bool
 
-var rules map[protoreflect.FullName]rule
-
-func init() {
-	rules = map[protoreflect.FullName]rule{
-		"consentry.v1.IngestRequest.consent_token": func(p *planter, m protoreflect.Message, fd protoreflect.FieldDescriptor, _ string) bool {
+// ruleFor returns the rule of the field named name, nil if it has none.
+func ruleFor(name protoreflect.FullName) rule {
+	switch name {
+	case "consentry.v1.IngestRequest.consent_token":
+		return func(p *planter, m protoreflect.Message, fd protoreflect.FieldDescriptor, _ string) bool {
 			m.Set(fd, protoreflect.ValueOfString(p.cfg.Token))
 			return true
-		},
-		"consentry.v1.IngestRequest.sent_at_unix_ms": func(p *planter, m protoreflect.Message, fd protoreflect.FieldDescriptor, _ string) bool {
+		}
+	case "consentry.v1.IngestRequest.sent_at_unix_ms":
+		return func(p *planter, m protoreflect.Message, fd protoreflect.FieldDescriptor, _ string) bool {
 			m.Set(fd, protoreflect.ValueOfInt64(p.cfg.Now().UnixMilli()))
 			return true
-		},
-		"consentry.v1.IngestRequest.events":     (*planter).events,
-		"consentry.v1.DeviceContext.app_id":     (*planter).appID,
-		"consentry.v1.DeviceContext.location":   (*planter).location,
-		"consentry.v1.Event.event_id":           (*planter).eventID,
-		"consentry.v1.Event.created_at_unix_ms": (*planter).createdAt,
-		"consentry.v1.Event.age_ms":             (*planter).age,
-		"consentry.v1.Event.session_id":         (*planter).sessionID,
-		"consentry.v1.Session.duration_ms":      (*planter).session,
-		"consentry.v1.Session.foreground_ms":    func(*planter, protoreflect.Message, protoreflect.FieldDescriptor, string) bool { return true },
-		"consentry.v1.CustomEvent.attributes":   (*planter).attributes,
+		}
+	case "consentry.v1.IngestRequest.events":
+		return (*planter).events
+	case "consentry.v1.DeviceContext.app_id":
+		return (*planter).appID
+	case "consentry.v1.DeviceContext.location":
+		return (*planter).location
+	case "consentry.v1.Event.event_id":
+		return (*planter).eventID
+	case "consentry.v1.Event.created_at_unix_ms":
+		return (*planter).createdAt
+	case "consentry.v1.Event.age_ms":
+		return (*planter).age
+	case "consentry.v1.Event.session_id":
+		return (*planter).sessionID
+	case "consentry.v1.Session.duration_ms":
+		return (*planter).session
+	case "consentry.v1.Session.foreground_ms":
+		return func(*planter, protoreflect.Message, protoreflect.FieldDescriptor, string) bool { return true } // set with duration_ms
+	case "consentry.v1.CustomEvent.attributes":
+		return (*planter).attributes
 	}
+	return nil
 }
 
 // fill fills every field of m: strings get plants, the rest valid values.
@@ -425,7 +434,7 @@ func (p *planter) fill(m protoreflect.Message, path string) {
 		if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() {
 			continue // a oneof's branch is chosen by whoever made m
 		}
-		if r := rules[fd.FullName()]; r != nil && r(p, m, fd, join(path, string(fd.Name()))) {
+		if r := ruleFor(fd.FullName()); r != nil && r(p, m, fd, join(path, string(fd.Name()))) {
 			continue
 		}
 		p.field(m, fd, join(path, string(fd.Name())))
