@@ -1,5 +1,5 @@
 # Consentry's developer commands. See README.md.
-.PHONY: run test test-short proto check-generated build bench load soak fuzz clean
+.PHONY: run test test-short proto check-generated build bench load soak privacy fuzz clean
 
 # Runs the collector end to end on a local default: installs ClickHouse if
 # missing, starts consentryd (which starts ClickHouse), sends a demo batch,
@@ -42,6 +42,17 @@ SOAK_DURATION ?= 10m
 soak:
 	./scripts/deps.sh
 	go test -tags soak -run TestSoak -count=1 -timeout 60m -v ./collector/ -args -soak.duration=$(SOAK_DURATION)
+
+# The adversarial privacy test's long form (docs/privacy.md): seeds 1, 2, 3
+# and a random one, 3000 planted identifiers each, against the real
+# consentryd and ClickHouse; prints what was planted and found where, and
+# fails on any finding, known gaps included. make test runs its short form.
+# PRIVACY_ARGS adds flags, e.g. PRIVACY_ARGS="-privacy.seeds=7
+# -privacy.out=privacy-report" (reports and JSON findings in a folder).
+PRIVACY_ARGS ?=
+privacy:
+	./scripts/deps.sh
+	go test -run 'TestAdversarialPrivacy' -count=1 -timeout 60m -v ./internal/privacyprobe/ -args -privacy.long $(PRIVACY_ARGS)
 
 clean:
 	rm -rf .bin consentry-data
