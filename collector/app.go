@@ -55,7 +55,7 @@ type App struct {
 	client   *clickhouse.Client
 	writer   *clickhouse.Writer
 	spool    *spool.Spool
-	erased   erasedKeys
+	gate     *consent.Gate // with the spool: its ship-time consent check
 	rejects  *clickhouse.Rejects
 	keys     *consent.KeyRing
 	secret   []byte
@@ -223,12 +223,13 @@ func (a *App) openStorage(ctx context.Context) error {
 	if a.writer, err = clickhouse.NewWriter(a.cfg.Writer, a.client, a.log.Named("writer")); err != nil {
 		return err
 	}
+	if err := a.newRevocations(); err != nil {
+		return err
+	}
 	if !a.cfg.NoSpool {
 		sc := a.cfg.Spool
-		if err := a.erased.refresh(ctx, a.client); err != nil {
-			return err
-		}
-		sc.Inserter = dedupInserter{c: a.client, erased: &a.erased}
+		sc.Inserter = dedupInserter{c: a.client}
+		sc.Gate = a.gate
 		sc.Logger = a.log.Named("spool")
 		if a.spool, err = spool.Open(ctx, sc); err != nil {
 			return err
@@ -243,16 +244,31 @@ func (a *App) openStorage(ctx context.Context) error {
 	return nil
 }
 
-// dedupInserter ships the spool's records with deduplication tokens,
-// leaving out the rows of consents erased since they were accepted.
+// dedupInserter ships the spool's records with deduplication tokens.
+// Records of revoked or erased consents never reach it: the spool's Gate
+// drops them.
 type dedupInserter struct {
-	c      *clickhouse.Client
-	erased *erasedKeys
+	c *clickhouse.Client
 }
 
 // Insert implements spool.Inserter.
 func (d dedupInserter) Insert(ctx context.Context, rows *pipeline.Rows, token string) error {
-	return d.c.InsertDedup(ctx, d.erased.filter(rows), token)
+	return d.c.InsertDedup(ctx, rows, token)
+}
+
+// newRevocations builds the revocation set and, with a spool, the
+// ship-time gate over it, which the spool needs when it opens.
+func (a *App) newRevocations() error {
+	var err error
+	if a.revs, err = consent.NewRevocations(consent.RevocationsConfig{
+		Store: a.client, Interval: a.cfg.RevocationRefresh, Bound: a.cfg.RevocationBound, Logger: a.log.Named("revocations"),
+	}); err != nil {
+		return err
+	}
+	if !a.cfg.NoSpool {
+		a.gate, err = consent.NewGate(consent.GateConfig{Revocations: a.revs, Store: a.client, Logger: a.log.Named("gate")})
+	}
+	return err
 }
 
 // sink returns where accepted rows go: the spool, or without one the
@@ -286,10 +302,11 @@ func loadKeys(cfg Config) (*consent.KeyRing, error) {
 	return consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv, VerifyKeys: pubs})
 }
 
-// startConsent builds the consent side (verifier cache, revocations, app
-// registry, ConsentService), starts their background loops and waits until
-// revocations and apps are loaded: ingest must not run before it knows the
-// revocations (it would fail closed) and the apps' erasure policies.
+// startConsent builds the consent side (verifier cache, app registry,
+// ConsentService), starts the background loops of those and of the
+// revocations and the gate, and waits until revocations, erased consents
+// and apps are loaded: ingest must not run before it knows the
+// revocations and the apps' erasure policies.
 func (a *App) startConsent(ctx context.Context) error {
 	secret, err := loadSecret(a.cfg)
 	if err != nil {
@@ -299,29 +316,25 @@ func (a *App) startConsent(ctx context.Context) error {
 	if a.verifier, err = consent.NewVerifier(consent.VerifierConfig{Keys: a.keys}); err != nil {
 		return err
 	}
-	if a.revs, err = consent.NewRevocations(consent.RevocationsConfig{
-		Store: a.client, Interval: a.cfg.RevocationRefresh, Bound: a.cfg.RevocationBound, Logger: a.log.Named("revocations"),
-	}); err != nil {
-		return err
-	}
 	if a.apps, err = consent.NewRegistry(consent.RegistryConfig{
 		Store: a.client, Interval: a.cfg.AppRefresh, Logger: a.log.Named("apps"),
 	}); err != nil {
 		return err
 	}
 	if a.consent, err = consent.NewService(consent.ServiceConfig{
-		Keys: a.keys, Verifier: a.verifier, Store: a.client, Apps: a.apps, Revocations: a.revs,
+		Keys: a.keys, Verifier: a.verifier, Store: a.client, Apps: a.apps, Revocations: a.revs, Gate: a.gate,
 		Secret: secret, Logger: a.log.Named("consent"),
 	}); err != nil {
 		return err
 	}
-	if a.spool != nil {
-		a.bgGo(func(ctx context.Context) error {
-			return a.erased.run(ctx, a.client, a.cfg.RevocationRefresh, a.log.Named("erasures"))
-		})
-	}
 	for _, run := range []func(context.Context) error{a.revs.Run, a.apps.Run, a.consent.Run} {
 		a.bgGo(run)
+	}
+	if a.gate != nil {
+		a.bgGo(a.gate.Run)
+		if err := a.gate.WaitLoaded(ctx); err != nil {
+			return fmt.Errorf("load revocations and erased consents: %w", err)
+		}
 	}
 	if err := a.revs.WaitLoaded(ctx); err != nil {
 		return fmt.Errorf("load revocations: %w", err)
@@ -479,7 +492,7 @@ func (a *App) newService() (*Service, error) {
 		return nil, err
 	}
 	con, err := consent.NewFilter(consent.FilterConfig{
-		Verifier: a.verifier, Revocations: a.revs, Apps: a.apps, Secret: a.secret,
+		Verifier: a.verifier, Revocations: a.revs, Gate: a.gate, Apps: a.apps, Secret: a.secret,
 	})
 	if err != nil {
 		return nil, err
@@ -590,7 +603,7 @@ func (a *App) registerGauges() {
 	}
 	a.metrics.Gauge("writer_pending_rows", "Rows accepted but not yet stored in ClickHouse by the writer; ingest is refused (overloaded) beyond --writer-max-pending-rows.",
 		func() float64 { return float64(a.writer.Stats().PendingRows) })
-	a.metrics.Gauge("revocations_refresh_age_seconds", "Seconds since the last successful revocation refresh began; ingest is refused beyond --revocation-bound.",
+	a.metrics.Gauge("revocations_refresh_age_seconds", "Seconds since the last successful revocation refresh began; beyond --revocation-bound the spool ships nothing (without a spool, ingest is refused).",
 		func() float64 {
 			last, ok := a.revs.LastRefresh()
 			if !ok {

@@ -66,8 +66,10 @@ type Config struct {
 	// RevocationRefresh is how often revocations are reloaded from
 	// ClickHouse. Default 2s.
 	RevocationRefresh time.Duration
-	// RevocationBound is the documented propagation bound: a replica whose
-	// last successful refresh is older refuses ingest. Default 5s.
+	// RevocationBound is the documented propagation bound. A replica whose
+	// last successful refresh of revocations (or erased consents) is older
+	// ships nothing from its spool, and without a spool refuses ingest.
+	// Default 5s.
 	RevocationBound time.Duration
 	// AppRefresh is how often the app registry is reloaded. Default 10s.
 	AppRefresh time.Duration
