@@ -323,7 +323,7 @@ func (a *App) startConsent(ctx context.Context) error {
 	}
 	if a.consent, err = consent.NewService(consent.ServiceConfig{
 		Keys: a.keys, Verifier: a.verifier, Store: a.client, Apps: a.apps, Revocations: a.revs, Gate: a.gate,
-		Secret: secret, Logger: a.log.Named("consent"),
+		Secret: secret, Metrics: a.metrics, Logger: a.log.Named("consent"),
 	}); err != nil {
 		return err
 	}

@@ -48,6 +48,12 @@ const MaxTextVersionLen = 64
 // it, resweeps run on the takeover schedule, as after a restart.
 const maxTracked = 10000
 
+// CounterRegistry registers counters whose value a function returns at
+// each scrape; the collector's *metrics.Metrics implements it.
+type CounterRegistry interface {
+	Counter(name, help string, f func() float64)
+}
+
 // knownScopes returns the scopes a consent can cover, in canonical order.
 func knownScopes() [3]pipeline.Scope {
 	return [...]pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation}
@@ -96,6 +102,12 @@ type ServiceConfig struct {
 	// MaxResweepsPerPass bounds the resweeps one look runs, oldest first.
 	// Default DefaultMaxResweepsPerPass.
 	MaxResweepsPerPass int
+	// GrantLimits throttles failed grants per client address and per app
+	// (see GrantLimitConfig); the zero value takes the defaults.
+	GrantLimits GrantLimitConfig
+	// Metrics, if set, gets the service's counters (failed and throttled
+	// grants); *metrics.Metrics of the collector implements it.
+	Metrics CounterRegistry
 	// Now returns the current time, for tokens and revocations; nil means
 	// time.Now.
 	Now func() time.Time
@@ -114,6 +126,7 @@ type Service struct {
 	cfg      ServiceConfig
 	verifier *Verifier
 	log      *zap.Logger
+	limits   *grantLimiter
 	// gap is ResweepAfter in whole seconds plus one: the store keeps
 	// erasure times in whole seconds. takeover is how long after it is due
 	// a replica runs a resweep another replica (or an earlier run of this
@@ -172,6 +185,18 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	cfg.Secret = bytes.Clone(cfg.Secret)
+	limits, err := newGrantLimiter(cfg.GrantLimits, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("new consent service: %w", err)
+	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.Counter("consent_grants_failed_total",
+			"Grants refused for an unknown app id or a wrong app key (the two look the same), since start; a burst means app keys are being guessed.",
+			func() float64 { return float64(limits.failed.Load()) })
+		cfg.Metrics.Counter("consent_grants_throttled_total",
+			"Grants refused unchecked (RESOURCE_EXHAUSTED, RATE_LIMITED) because their address, or the app, had too many failed grants, since start.",
+			func() float64 { return float64(limits.throttled.Load()) })
+	}
 	gap := cfg.ResweepAfter.Truncate(time.Second)
 	if gap < cfg.ResweepAfter {
 		gap += time.Second
@@ -180,6 +205,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 		cfg:      cfg,
 		verifier: v,
 		log:      cfg.Logger,
+		limits:   limits,
 		gap:      gap + time.Second,
 		takeover: cfg.EraseTimeout + cfg.ResweepInterval,
 		owned:    make(map[string]time.Time),
@@ -220,7 +246,7 @@ func (s *Service) Status(ctx context.Context, req *consentryv1.StatusRequest) (*
 	return resp, nil
 }
 
-func (s *Service) grant(_ context.Context, req *consentryv1.GrantRequest) (*consentryv1.GrantResponse, error) {
+func (s *Service) grant(ctx context.Context, req *consentryv1.GrantRequest) (*consentryv1.GrantResponse, error) {
 	appID := req.GetAppId()
 	if !validate.ValidAppID(appID) {
 		return nil, fmt.Errorf("grant: %w: app_id must be 1-128 letters, digits, '.', '_' or '-'", validate.ErrAppIDInvalid)
@@ -240,9 +266,16 @@ func (s *Service) grant(_ context.Context, req *consentryv1.GrantRequest) (*cons
 	if !s.cfg.Apps.Loaded() {
 		return nil, fmt.Errorf("grant: apps not loaded yet: %w", ErrStoreUnavailable)
 	}
+	now := s.cfg.Now()
+	src := sourcePrefix(sourceOf(ctx))
+	if wait, ok := s.limits.check(src, appID, now); !ok {
+		return nil, fmt.Errorf("grant: %w", &GrantThrottledError{After: wait})
+	}
 	app, ok := s.cfg.Apps.App(appID)
 	if !authenticate(app, ok, req.GetAppKey()) {
-		s.log.Info("grant refused", zap.String("app_id", appID), zap.String("reason", ReasonAppUnauthenticated))
+		s.limits.fail(src, appID, now)
+		// Debug: a guessing burst is logged once per window instead.
+		s.log.Debug("grant refused", zap.String("app_id", appID), zap.String("reason", ReasonAppUnauthenticated))
 		return nil, fmt.Errorf("grant: %w", ErrAppUnauthenticated)
 	}
 	for _, sc := range scopes {
@@ -251,7 +284,6 @@ func (s *Service) grant(_ context.Context, req *consentryv1.GrantRequest) (*cons
 			return nil, fmt.Errorf("grant: %w: %s", ErrScopeNotAllowed, sc)
 		}
 	}
-	now := s.cfg.Now()
 	exp := now.Add(ttl).Truncate(time.Second) // tokens state whole seconds.
 	tok, err := s.cfg.Keys.Sign(Claims{
 		AppID: appID, Scopes: scopes, TextVersion: req.GetConsentTextVersion(), IssuedAt: now, ExpiresAt: exp,
