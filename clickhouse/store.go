@@ -367,3 +367,37 @@ func (c *Client) ErasedConsentKeys(ctx context.Context, since time.Time) (map[st
 	}
 	return keys, nil
 }
+
+// UnsweptErasures returns, oldest first, up to limit consents whose
+// first erasure recorded at or after since was complete at or before
+// dueBy, and whose latest erasure was complete less than gap (rounded up
+// to whole seconds) after the first: erasures whose second sweep is not on record
+// (consent.Service derives its resweeps from them). Times are whole
+// seconds, as the erasures table keeps them.
+func (c *Client) UnsweptErasures(ctx context.Context, since, dueBy time.Time, gap time.Duration, limit int) ([]consent.Erasure, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var rows []struct {
+		App   string    `ch:"app_id"`
+		Key   string    `ch:"consent_key"`
+		First time.Time `ch:"first_erased_at"`
+		Last  time.Time `ch:"last_erased_at"`
+	}
+	q := fmt.Sprintf(`SELECT app_id, consent_key, min(erased_at) AS first_erased_at, max(erased_at) AS last_erased_at
+FROM %s.%s
+WHERE erased_at >= %s
+GROUP BY app_id, consent_key
+HAVING first_erased_at <= %s AND last_erased_at < first_erased_at + %d
+ORDER BY first_erased_at, consent_key
+LIMIT %d`, c.schema.erasures.def.database, TableErasures, dateTimeLiteral(since), dateTimeLiteral(dueBy),
+		int64((gap+time.Second-1)/time.Second), limit)
+	if err := c.conn.Select(ctx, &rows, q); err != nil {
+		return nil, classify("read unswept erasures", err)
+	}
+	out := make([]consent.Erasure, len(rows))
+	for i, r := range rows {
+		out[i] = consent.Erasure{AppID: r.App, ConsentKey: r.Key, First: r.First.UTC(), Last: r.Last.UTC()}
+	}
+	return out, nil
+}

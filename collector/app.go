@@ -75,12 +75,16 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.cleanup.push("storage", a.storage.close)
 	client := a.storage.client
 
-	if a.consent, err = startConsent(ctx, cfg, client); err != nil {
+	if a.consent, err = startConsent(ctx, cfg, client, a.metrics); err != nil {
 		return nil, err
 	}
 	a.cleanup.push("consent", a.consent.close)
 
-	if a.sink, err = openSink(ctx, cfg, a.storage, nil, &a.consent.erased); err != nil {
+	var gate spool.Gate
+	if a.consent.gate != nil {
+		gate = a.consent.gate
+	}
+	if a.sink, err = openSink(ctx, cfg, a.storage, gate); err != nil {
 		return nil, err
 	}
 	a.cleanup.push("sink", a.sink.close)
@@ -126,13 +130,16 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 func (a *App) addReadinessChecks() {
 	a.ready.addIngest("sink", a.sink.accepting)
 	a.ready.addConsent("clickhouse", a.storage.check)
-	revs := a.consent.revs
-	a.ready.addIngest("revocations", func(now time.Time) error {
-		if !revs.Fresh(now) {
-			return fmt.Errorf("not refreshed within --revocation-bound (%v)", revs.Bound())
-		}
-		return nil
-	})
+	if a.consent.gate == nil {
+		// With a spool, stale revocations hold up shipping, not ingest.
+		revs := a.consent.revs
+		a.ready.addIngest("revocations", func(now time.Time) error {
+			if !revs.Fresh(now) {
+				return fmt.Errorf("not refreshed within --revocation-bound (%v)", revs.Bound())
+			}
+			return nil
+		})
+	}
 	if b := a.servers.inflight; b != nil {
 		var last uint64
 		a.ready.addIngest("overload", func(time.Time) error {

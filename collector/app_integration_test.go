@@ -65,7 +65,12 @@ func newHarness(t testing.TB, srv *chserver.Server, mutate func(*Config)) *harne
 		// consent, and check skew correction to the second;
 		// generalization and the default precision have their own tests.
 		Anonymizer: anonymizer.Config{Generalize: anonymizer.GeneralizeConfig{K: 1}, TimePrecision: time.Second},
-		Logger:     zap.New(core),
+		// The spool ships a batch once every revocation stamped before it
+		// arrived is known: keep that lag short in tests.
+		RevocationRefresh:      200 * time.Millisecond,
+		RevocationWriteTimeout: 300 * time.Millisecond,
+		MaxClockSkew:           10 * time.Millisecond,
+		Logger:                 zap.New(core),
 	}
 	if mutate != nil {
 		mutate(&cfg)

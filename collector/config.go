@@ -78,9 +78,21 @@ type Config struct {
 	// RevocationRefresh is how often revocations are reloaded from
 	// ClickHouse. Default 2s.
 	RevocationRefresh time.Duration
-	// RevocationBound is the documented propagation bound: a replica whose
-	// last successful refresh is older refuses ingest. Default 5s.
+	// RevocationBound is the documented propagation bound. A replica whose
+	// last successful refresh of revocations (or erased consents) is older
+	// ships nothing from its spool, and without a spool refuses ingest.
+	// Default 5s.
 	RevocationBound time.Duration
+	// RevocationWriteTimeout bounds recording a revocation in ClickHouse
+	// (Revoke answers UNAVAILABLE beyond it), and so how long after its
+	// time a revocation may become visible to other replicas: the spool
+	// ships a batch only once every revocation stamped before it was
+	// received is known, so shipping trails ingest by about this plus
+	// MaxClockSkew plus RevocationRefresh. Default 3s.
+	RevocationWriteTimeout time.Duration
+	// MaxClockSkew is the largest difference assumed between the clocks of
+	// the collector replicas. Default 1s.
+	MaxClockSkew time.Duration
 	// AppRefresh is how often the app registry is reloaded. Default 10s.
 	AppRefresh time.Duration
 	// CORSOrigins are the web origins allowed to call the consent HTTP

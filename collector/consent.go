@@ -14,8 +14,9 @@ import (
 
 // consentParts is the consent side of a running collector: the key ring,
 // the verifier cache, the revocations and the app registry refreshed from
-// ClickHouse, the ConsentService, and the erased consents the shipper
-// leaves out. Its refresh loops run until stop.
+// ClickHouse, the ConsentService, and, with a spool, the gate that checks
+// revocation and erasure again when spooled rows are shipped. Its refresh
+// loops run until stop.
 type consentParts struct {
 	keys     *consent.KeyRing
 	secret   []byte
@@ -23,14 +24,14 @@ type consentParts struct {
 	revs     *consent.Revocations
 	apps     *consent.Registry
 	service  *consent.Service
-	erased   erasedKeys
+	gate     *consent.Gate // nil without a spool
 	loops    loops
 }
 
 // startConsent builds the consent side, starts its loops and waits until
-// revocations and apps are loaded: ingest must not run before it knows
-// the revocations and the apps' erasure policies.
-func startConsent(ctx context.Context, cfg Config, client *clickhouse.Client) (_ *consentParts, err error) {
+// revocations, erased consents and apps are loaded: ingest must not run
+// before it knows the revocations and the apps' erasure policies.
+func startConsent(ctx context.Context, cfg Config, client *clickhouse.Client, m *metrics.Metrics) (_ *consentParts, err error) {
 	c := &consentParts{loops: loops{log: cfg.Logger}}
 	defer func() {
 		if err != nil {
@@ -48,9 +49,15 @@ func startConsent(ctx context.Context, cfg Config, client *clickhouse.Client) (_
 	}
 	log := cfg.Logger
 	if c.revs, err = consent.NewRevocations(consent.RevocationsConfig{
-		Store: client, Interval: cfg.RevocationRefresh, Bound: cfg.RevocationBound, Logger: log.Named("revocations"),
+		Store: client, Interval: cfg.RevocationRefresh, Bound: cfg.RevocationBound,
+		WriteTimeout: cfg.RevocationWriteTimeout, MaxClockSkew: cfg.MaxClockSkew, Logger: log.Named("revocations"),
 	}); err != nil {
 		return nil, err
+	}
+	if !cfg.NoSpool {
+		if c.gate, err = consent.NewGate(consent.GateConfig{Revocations: c.revs, Store: client, Logger: log.Named("gate")}); err != nil {
+			return nil, err
+		}
 	}
 	if c.apps, err = consent.NewRegistry(consent.RegistryConfig{
 		Store: client, Interval: cfg.AppRefresh, Logger: log.Named("apps"),
@@ -58,22 +65,20 @@ func startConsent(ctx context.Context, cfg Config, client *clickhouse.Client) (_
 		return nil, err
 	}
 	if c.service, err = consent.NewService(consent.ServiceConfig{
-		Keys: c.keys, Verifier: c.verifier, Store: client, Apps: c.apps, Revocations: c.revs,
-		Secret: c.secret, Logger: log.Named("consent"),
+		Keys: c.keys, Verifier: c.verifier, Store: client, Apps: c.apps, Revocations: c.revs, Gate: c.gate,
+		Secret: c.secret, Metrics: m, Logger: log.Named("consent"),
 	}); err != nil {
 		return nil, err
 	}
-	if !cfg.NoSpool {
-		if err := c.erased.refresh(ctx, client); err != nil {
-			return nil, err
-		}
-		c.loops.goLoop("erasures", func(ctx context.Context) error {
-			return c.erased.run(ctx, client, cfg.RevocationRefresh, log.Named("erasures"))
-		})
-	}
 	c.loops.goLoop("revocations", c.revs.Run)
 	c.loops.goLoop("apps", c.apps.Run)
-	c.loops.goLoop("consent", c.service.Run) // runs pending erasure resweeps before it returns
+	c.loops.goLoop("consent", c.service.Run) // erasure resweeps
+	if c.gate != nil {
+		c.loops.goLoop("gate", c.gate.Run)
+		if err := c.gate.WaitLoaded(ctx); err != nil {
+			return nil, fmt.Errorf("load revocations and erased consents: %w", err)
+		}
+	}
 	if err := c.revs.WaitLoaded(ctx); err != nil {
 		return nil, fmt.Errorf("load revocations: %w", err)
 	}
@@ -86,13 +91,13 @@ func startConsent(ctx context.Context, cfg Config, client *clickhouse.Client) (_
 // filter returns the consent stage.
 func (c *consentParts) filter() (*consent.Filter, error) {
 	return consent.NewFilter(consent.FilterConfig{
-		Verifier: c.verifier, Revocations: c.revs, Apps: c.apps, Secret: c.secret,
+		Verifier: c.verifier, Revocations: c.revs, Gate: c.gate, Apps: c.apps, Secret: c.secret,
 	})
 }
 
 // register exposes the revocations' freshness.
 func (c *consentParts) register(m *metrics.Metrics) {
-	m.Gauge("revocations_refresh_age_seconds", "Seconds since the last successful revocation refresh began; ingest is refused beyond --revocation-bound.",
+	m.Gauge("revocations_refresh_age_seconds", "Seconds since the last successful revocation refresh began; beyond --revocation-bound the spool ships nothing (without a spool, ingest is refused).",
 		func() float64 {
 			last, ok := c.revs.LastRefresh()
 			if !ok {

@@ -389,7 +389,7 @@ type sink struct {
 
 // openSink opens the spool (replaying what an earlier run left unshipped)
 // or, with Config.NoSpool, starts the writer.
-func openSink(ctx context.Context, cfg Config, st *storage, gate spool.Gate, erased *erasedKeys) (*sink, error) {
+func openSink(ctx context.Context, cfg Config, st *storage, gate spool.Gate) (*sink, error) {
 	log := cfg.Logger
 	if cfg.NoSpool {
 		w, err := clickhouse.NewWriter(cfg.Writer, st.client, log.Named("writer"))
@@ -399,7 +399,7 @@ func openSink(ctx context.Context, cfg Config, st *storage, gate spool.Gate, era
 		return &sink{writer: w, storage: st, writerMax: cmp.Or(cfg.Writer.MaxPendingRows, clickhouse.DefaultMaxPendingRows)}, nil
 	}
 	sc := cfg.Spool
-	sc.Inserter = dedupInserter{c: st.client, erased: erased}
+	sc.Inserter = dedupInserter{c: st.client}
 	sc.Gate = gate
 	sc.Logger = log.Named("spool")
 	sp, err := spool.Open(ctx, sc)
@@ -412,16 +412,14 @@ func openSink(ctx context.Context, cfg Config, st *storage, gate spool.Gate, era
 	return &sink{spool: sp, storage: st, spoolMax: cmp.Or(sc.MaxBytes, spool.DefaultMaxBytes)}, nil
 }
 
-// dedupInserter ships the spool's records with deduplication tokens,
-// leaving out the rows of consents erased since they were accepted.
-type dedupInserter struct {
-	c      *clickhouse.Client
-	erased *erasedKeys
-}
+// dedupInserter ships the spool's records with deduplication tokens.
+// Records of revoked or erased consents never reach it: the spool's gate
+// drops them.
+type dedupInserter struct{ c *clickhouse.Client }
 
 // Insert implements spool.Inserter.
 func (d dedupInserter) Insert(ctx context.Context, rows *pipeline.Rows, token string) error {
-	return d.c.InsertDedup(ctx, d.erased.filter(rows), token)
+	return d.c.InsertDedup(ctx, rows, token)
 }
 
 // Write implements pipeline.Sink. Without a spool it refuses at once

@@ -2,6 +2,7 @@ package consent
 
 import (
 	"context"
+	"crypto/sha256"
 	"strconv"
 	"testing"
 	"time"
@@ -129,4 +130,33 @@ func BenchmarkRevokedLookup(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkGateAdmit is the ship-time check per spooled record with
+// 1,000,000 revocations and 10,000 erased consents held.
+func BenchmarkGateAdmit(b *testing.B) {
+	store := newFakeStore()
+	clk := newClock(t0)
+	r := newTestRevocations(b, store, clk, nil)
+	for i := range 1_000_000 {
+		if err := r.Add(Revocation{ConsentHash: HashConsentID(strconv.Itoa(i)), RevokedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	g, err := NewGate(GateConfig{Revocations: r, Store: store, Now: clk.Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := make(map[string]struct{}, 10_000)
+	for i := range 10_000 {
+		keys[ConsentKey(testSecret, strconv.Itoa(i))] = struct{}{}
+	}
+	g.addErased(keys)
+	o := pipeline.Origin{ConsentHash: sha256.Sum256([]byte(NewConsentID())), ConsentKey: ConsentKey(testSecret, "kept"), Received: t0}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !g.Admit(o) {
+			b.Fatal("refused")
+		}
+	}
 }

@@ -30,25 +30,39 @@
 //
 // # Revocation
 //
-// Revoke records a revocation in the Store (by the SHA-256 of the consent
-// id, never the id) before it returns, and adds it to its replica's
-// Revocations at once. Every replica refreshes its Revocations every
-// RevocationsConfig.Interval, fetching what was recorded since its
-// previous refresh minus an Overlap that absorbs clock skew between
-// replicas, and refuses ingest (ErrRevocationsStale) while its last
-// successful refresh is older than the Bound: so no replica stores events
-// of a consent revoked more than Bound ago. Revocations are pruned once
-// their token has expired, as it is refused then anyway.
+// Revoke stamps a revocation, records it in the Store (by the SHA-256 of
+// the consent id, never the id) within RevocationsConfig.WriteTimeout, and
+// only then returns and adds it to its replica's Revocations. Every
+// replica refreshes its Revocations every RevocationsConfig.Interval,
+// fetching what was recorded since its previous refresh minus an Overlap
+// that absorbs clock skew and slow writes. The Filter drops the batches
+// of consents it knows are revoked. Revocations are kept until their
+// token expired plus RevocationsConfig.Retain.
+//
+// # The ship-time gate
+//
+// Gate is the one check of revocation and erasure after ingest: a spool
+// (collector/spool) asks it about every batch just before storing it.
+// Admit refuses a batch whose consent was revoked at or before it was
+// received (allowing for MaxClockSkew) or whose rows were erased; Horizon
+// tells up to which receive time those answers are final. So a replica
+// whose Revocations are stale (ClickHouse away) may go on accepting
+// batches into its spool: FilterConfig.Gate makes the Filter accept them
+// instead of failing closed with ErrRevocationsStale, as it still does
+// without a spool. docs/consent.md states the guarantee and its
+// assumptions.
 //
 // # Erasure
 //
 // Each App has a Policy. Anonymous apps' rows carry no link to a consent.
 // Erasable apps' rows carry ConsentKey, an HMAC of the consent id under a
 // server secret. Revoke with erase deletes those rows through Store.Erase
-// and returns a Receipt signed with the consent key, which an app or an
-// auditor verifies with KeyRing.VerifyReceipt. Batches that passed the
-// consent check just before the revocation may still be being stored when
-// the erasure runs, so the Service erases the consent's rows a second time
-// ServiceConfig.ResweepAfter later (the propagation bound plus the longest
-// ingest request), from a goroutine its Run owns.
+// (which logs the erasure) and returns a Receipt signed with the consent
+// key, which an app or an auditor verifies with KeyRing.VerifyReceipt.
+// The Gate drops spooled batches of erased consents. Batches that passed
+// the consent check just before the revocation may still be being stored
+// when the erasure runs, so every erasure is swept a second time
+// ServiceConfig.ResweepAfter later. Service.Run derives these resweeps
+// from the Store's erasures log (Store.UnsweptErasures), not from memory,
+// so any replica finishes them after any restart.
 package consent

@@ -67,8 +67,12 @@ const (
 	// ReasonRevocationsStale: this replica's revocations are not fresh;
 	// retry.
 	ReasonRevocationsStale = "REVOCATIONS_STALE"
-	// ReasonOverloaded: too many erasures are pending; retry.
+	// ReasonOverloaded: the service is overloaded; retry.
 	ReasonOverloaded = "OVERLOADED"
+	// ReasonRateLimited: too many failed grants from this client's address
+	// (or for this app while its key is being guessed at); retry after
+	// the delay given (RetryInfo, Retry-After), not before.
+	ReasonRateLimited = "RATE_LIMITED"
 	// ReasonShuttingDown: the service is stopping; retry elsewhere.
 	ReasonShuttingDown = "SHUTTING_DOWN"
 
@@ -101,9 +105,23 @@ type classification struct {
 	http   int
 	reason string
 	retry  bool
+	// after, if set, replaces retryDelay as the delay suggested.
+	after time.Duration
 	// msg, if set, replaces the error's text: token errors carry parser
 	// details that do not help a client.
 	msg string
+}
+
+// retryDelay returns the delay suggested to the client, 0 for none.
+func (c classification) retryDelay() time.Duration {
+	switch {
+	case !c.retry:
+		return 0
+	case c.after > 0:
+		return c.after
+	default:
+		return retryDelay
+	}
 }
 
 // classifyError maps an error of the Service to how it is reported. This
@@ -129,6 +147,12 @@ func classifyError(err error) classification {
 	case errors.Is(err, ErrMalformed), errors.Is(err, ErrUnknownKey), errors.Is(err, ErrSignature):
 		return classification{code: codes.InvalidArgument, http: http.StatusBadRequest, reason: ReasonTokenInvalid,
 			msg: "consent token invalid: malformed, forged or signed by an unknown key"}
+	case errors.Is(err, ErrGrantsThrottled):
+		c := classification{code: codes.ResourceExhausted, http: http.StatusTooManyRequests, reason: ReasonRateLimited, retry: true}
+		if te, ok := errors.AsType[*GrantThrottledError](err); ok {
+			c.after = te.After
+		}
+		return c
 	case errors.Is(err, ErrRevocationsStale):
 		return classification{code: codes.Unavailable, http: http.StatusServiceUnavailable, reason: ReasonRevocationsStale, retry: true}
 	case errors.Is(err, ErrStoreUnavailable):
@@ -159,11 +183,7 @@ func (c classification) message(err error) string {
 // retryable errors, a RetryInfo.
 func toStatus(err error) error {
 	c := classifyError(err)
-	var delay time.Duration
-	if c.retry {
-		delay = retryDelay
-	}
-	return grpcerr.Status(c.code, c.message(err), c.reason, delay)
+	return grpcerr.Status(c.code, c.message(err), c.reason, c.retryDelay())
 }
 
 // redactedError is a log field for a store error with the given values

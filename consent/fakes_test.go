@@ -25,6 +25,16 @@ type fakeStore struct {
 	erases    []eraseCall
 	prunes    []time.Time
 	puts      int
+	erasures  []erasureRecord // the audit log
+	now       func() time.Time
+	// failErasures makes ErasedConsentKeys and UnsweptErasures fail.
+	failErasures bool
+}
+
+// erasureRecord is one erasure in the fake audit log.
+type erasureRecord struct {
+	app, key string
+	at       time.Time
 }
 
 type revCall struct{ since, now time.Time }
@@ -32,7 +42,7 @@ type revCall struct{ since, now time.Time }
 type eraseCall struct{ app, key string }
 
 func newFakeStore(apps ...App) *fakeStore {
-	s := &fakeStore{apps: make(map[string]App), rows: map[string]uint64{"events": 3, "crashes": 1}}
+	s := &fakeStore{apps: make(map[string]App), rows: map[string]uint64{"events": 3, "crashes": 1}, now: time.Now}
 	for _, a := range apps {
 		s.apps[a.ID] = a
 	}
@@ -143,7 +153,78 @@ func (s *fakeStore) Erase(_ context.Context, appID, consentKey string) (map[stri
 		s.failErase--
 		return nil, errors.New("fake erase failed for " + consentKey)
 	}
+	s.erasures = append(s.erasures, erasureRecord{appID, consentKey, s.now()})
 	return maps.Clone(s.rows), nil
+}
+
+// logErasure records an erasure in the audit log as another replica
+// would.
+func (s *fakeStore) logErasure(app, key string, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.erasures = append(s.erasures, erasureRecord{app, key, at})
+}
+
+func (s *fakeStore) ErasedConsentKeys(_ context.Context, since time.Time) (map[string]struct{}, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail || s.failErasures {
+		return nil, errStoreDown
+	}
+	keys := make(map[string]struct{})
+	for _, e := range s.erasures {
+		if !e.at.Truncate(time.Second).Before(since.Truncate(time.Second)) {
+			keys[e.key] = struct{}{}
+		}
+	}
+	return keys, nil
+}
+
+// UnsweptErasures works on whole seconds, as ClickHouse's DateTime does.
+func (s *fakeStore) UnsweptErasures(_ context.Context, since, dueBy time.Time, gap time.Duration, limit int) ([]Erasure, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail || s.failErasures {
+		return nil, errStoreDown
+	}
+	byKey := make(map[[2]string]*Erasure)
+	for _, e := range s.erasures {
+		at := e.at.Truncate(time.Second)
+		if at.Before(since.Truncate(time.Second)) {
+			continue
+		}
+		k := [2]string{e.app, e.key}
+		if g, ok := byKey[k]; ok {
+			g.First, g.Last = minTime(g.First, at), maxTime(g.Last, at)
+		} else {
+			byKey[k] = &Erasure{AppID: e.app, ConsentKey: e.key, First: at, Last: at}
+		}
+	}
+	var out []Erasure
+	for _, g := range byKey {
+		if !g.First.After(dueBy.Truncate(time.Second)) && g.Last.Before(g.First.Add(gap)) {
+			out = append(out, *g)
+		}
+	}
+	slices.SortFunc(out, func(a, b Erasure) int { return a.First.Compare(b.First) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // clock is a settable time source.

@@ -36,10 +36,21 @@ type FilterConfig struct {
 	// with the Service. If nil, the filter makes one over Keys with the
 	// default cache size. If both are set, Verifier must use Keys.
 	Verifier *Verifier
-	// Revocations, if set, is consulted for every verified token; while it
-	// is not fresh, batches with a valid token are refused with
-	// ErrRevocationsStale.
+	// Revocations, if set, is consulted for every verified token: a batch
+	// of a consent known to be revoked is dropped
+	// (DROP_REASON_CONSENT_REVOKED). While it is not fresh, batches with a
+	// valid token are refused with ErrRevocationsStale, unless Gate is
+	// set.
 	Revocations RevocationChecker
+	// Gate, if set, is the ship-time gate of the sink accepted rows go to
+	// (a spool that checks every batch with it before storing it). Then
+	// revocation is enforced again when the rows are shipped, against the
+	// revocations as they are then, so while Revocations is stale batches
+	// are accepted instead of refused: a ClickHouse outage does not stop
+	// ingest for privacy's sake. It must be over Revocations. Leave it nil
+	// when rows are stored without such a gate (no spool): then stale
+	// revocations refuse the batch.
+	Gate *Gate
 	// Apps, if set, gives each app's erasure policy; an app it does not
 	// know, or every app if it is nil, is treated as anonymous.
 	Apps AppLookup
@@ -67,6 +78,8 @@ func NewFilter(cfg FilterConfig) (*Filter, error) {
 		return nil, errors.New("new consent filter: the verifier uses another key ring")
 	case cfg.Apps != nil && len(cfg.Secret) < MinSecretSize:
 		return nil, fmt.Errorf("new consent filter: the secret must have at least %d bytes", MinSecretSize)
+	case cfg.Gate != nil && (cfg.Revocations == nil || cfg.Revocations != RevocationChecker(cfg.Gate.revs)):
+		return nil, errors.New("new consent filter: the gate is not over the filter's revocations")
 	}
 	v := cfg.Verifier
 	if v == nil {
@@ -87,10 +100,12 @@ func NewFilter(cfg FilterConfig) (*Filter, error) {
 // the SDK learns from the response's CONSENT_STATE_REVOKED); otherwise
 // events whose kind the scopes do not cover are dropped with
 // DROP_REASON_CONSENT_SCOPE, and b.ConsentKey is set when the app is
-// erasable. It refuses the batch as a whole only with ErrRevocationsStale,
-// when the token is valid but the revocations are not fresh: storing
-// events of a consent that may have been revoked would break the
-// propagation bound.
+// erasable. Without a Gate it refuses the batch as a whole with
+// ErrRevocationsStale when the token is valid but the revocations are not
+// fresh: storing events of a consent that may have been revoked would
+// break the propagation bound. With a Gate such a batch is accepted; the
+// gate refuses it at ship time if its consent turns out to have been
+// revoked by the time it was received.
 func (f *Filter) Process(_ context.Context, b *pipeline.Batch) error {
 	now := f.cfg.Now()
 	c, err := f.verifier.Verify(b.Request.GetConsentToken(), now)
@@ -100,7 +115,7 @@ func (f *Filter) Process(_ context.Context, b *pipeline.Batch) error {
 		case c.AppID != b.Request.GetDevice().GetAppId():
 			state, reason = consentryv1.ConsentState_CONSENT_STATE_INVALID, consentryv1.DropReason_DROP_REASON_CONSENT_WRONG_APP
 		case f.cfg.Revocations != nil:
-			if !f.cfg.Revocations.Fresh(now) {
+			if f.cfg.Gate == nil && !f.cfg.Revocations.Fresh(now) {
 				return fmt.Errorf("consent check: %w", ErrRevocationsStale)
 			}
 			if _, revoked := f.cfg.Revocations.Revoked(c.ConsentID); revoked {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -176,14 +177,10 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusBadRequest, codes.InvalidArgument, ReasonRequestMalformed, msg)
 		return
 	}
-	resp, err := ep.call(r.Context(), req)
+	resp, err := ep.call(withSource(r.Context(), remoteAddr(r)), req)
 	if err != nil {
 		c := classifyError(err)
-		var delay time.Duration
-		if c.retry {
-			delay = retryDelay
-		}
-		h.failAfter(w, r, c.http, c.code, c.reason, c.message(err), delay)
+		h.failAfter(w, r, c.http, c.code, c.reason, c.message(err), c.retryDelay())
 		return
 	}
 	out, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(resp)
@@ -227,6 +224,16 @@ func (h *httpHandler) options(w http.ResponseWriter, r *http.Request, corsOK boo
 	}
 	hdr.Set("Allow", allowMethods)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// remoteAddr returns the address of r's client: the connection's peer.
+// Forwarded-for headers are client input and not trusted.
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 // isJSON reports whether a Content-Type is application/json in UTF-8.

@@ -15,9 +15,9 @@ import (
 
 // ErrRevocationsStale means the replica's revocation set has not been
 // refreshed within its bound, so it cannot tell whether a consent was
-// revoked. The Filter refuses the batch with it (the collector maps it to
-// UNAVAILABLE with a retry delay) rather than store events that might be
-// revoked.
+// revoked. A Filter without a ship-time Gate refuses the batch with it
+// (the collector maps it to UNAVAILABLE with a retry delay) rather than
+// store events that might be revoked.
 var ErrRevocationsStale = errors.New("revocations not refreshed within their bound")
 
 // Defaults of RevocationsConfig.
@@ -38,6 +38,17 @@ const (
 	DefaultRevocationStorePrune = 6 * time.Hour
 	// DefaultRevocationsLoadTimeout is the default bound of a full load.
 	DefaultRevocationsLoadTimeout = time.Minute
+	// DefaultWriteTimeout is the default bound of recording a revocation.
+	// A one-row insert takes milliseconds; the ship-time horizon trails
+	// the last refresh by this (see Gate.Horizon), so it is kept short.
+	DefaultWriteTimeout = 3 * time.Second
+	// DefaultMaxClockSkew is the default clock skew assumed between
+	// replicas: NTP keeps servers well within it.
+	DefaultMaxClockSkew = time.Second
+	// DefaultRetain is how long after its token expired a revocation is
+	// kept by default, in memory and in the store: longer than a batch is
+	// expected to wait in a spool (see GateConfig.Window).
+	DefaultRetain = 30 * 24 * time.Hour
 )
 
 // RevocationsConfig configures Revocations.
@@ -57,16 +68,32 @@ type RevocationsConfig struct {
 	// incremental refresh asks from. A revocation is stamped with the
 	// revoking replica's clock before it is written, so it may become
 	// visible with a time earlier than this replica's last refresh; the
-	// overlap must cover the clock skew between replicas plus the longest
-	// write of a revocation (ServiceConfig.WriteTimeout). It is also the
-	// grace before an expired revocation is pruned. Default 30s.
+	// overlap must cover WriteTimeout plus MaxClockSkew plus a second, as
+	// stored times are whole seconds (NewRevocations checks it). Default
+	// 30s.
 	Overlap time.Duration
+	// WriteTimeout bounds recording a revocation in the store: Revoke
+	// stamps the revocation just before writing it and gives up after
+	// WriteTimeout (answering UNAVAILABLE), so a revocation becomes
+	// visible in the store at most WriteTimeout after its stamp, or never.
+	// Every replica must use the same value. Default 3s.
+	WriteTimeout time.Duration
+	// MaxClockSkew is the largest difference assumed between the clocks
+	// of any two replicas. Revocation times and receive times are stamped
+	// by different replicas' clocks; the ship-time Gate allows for the
+	// skew on the side of privacy. Default 1s.
+	MaxClockSkew time.Duration
+	// Retain is how long after its token expired a revocation is still
+	// kept, in memory and in the store. A batch accepted before the token
+	// expired may wait in a spool that long and still be judged against
+	// it at ship time (GateConfig.Window). Default 30 days.
+	Retain time.Duration
 	// ReloadInterval is how often the whole set is reloaded instead of the
 	// recent part, a backstop for anything an incremental refresh could
 	// miss (a clock off by more than Overlap). Default 10m.
 	ReloadInterval time.Duration
-	// PruneInterval is how often revocations of expired tokens are dropped
-	// from memory. Default 1m.
+	// PruneInterval is how often revocations whose tokens expired more
+	// than Retain ago are dropped from memory. Default 1m.
 	PruneInterval time.Duration
 	// StorePruneInterval is how often this replica also deletes them from
 	// the store; the first time is at a random point of the first
@@ -85,8 +112,9 @@ type RevocationsConfig struct {
 
 // Revocations is a replica's in-memory set of revoked consents, refreshed
 // from the Store by Run. It holds SHA-256 hashes of consent ids, never the
-// ids. Revocations are kept until their token has expired (plus Overlap),
-// after which the token is refused anyway. It is safe for concurrent use.
+// ids. Revocations are kept until their token has expired plus Retain:
+// the token is refused at ingest then, and no spooled batch of it is
+// still shipped (see Gate). It is safe for concurrent use.
 type Revocations struct {
 	cfg    RevocationsConfig
 	log    *zap.Logger
@@ -122,12 +150,19 @@ func NewRevocations(cfg RevocationsConfig) (*Revocations, error) {
 	setDefault(&cfg.PruneInterval, DefaultRevocationPrune)
 	setDefault(&cfg.StorePruneInterval, DefaultRevocationStorePrune)
 	setDefault(&cfg.LoadTimeout, DefaultRevocationsLoadTimeout)
+	setDefault(&cfg.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&cfg.MaxClockSkew, DefaultMaxClockSkew)
+	setDefault(&cfg.Retain, DefaultRetain)
 	switch {
 	case cfg.Interval < 0 || cfg.Bound < 0 || cfg.Overlap < 0 || cfg.ReloadInterval < 0 ||
-		cfg.PruneInterval < 0 || cfg.LoadTimeout < 0:
+		cfg.PruneInterval < 0 || cfg.LoadTimeout < 0 || cfg.WriteTimeout < 0 || cfg.MaxClockSkew < 0 || cfg.Retain < 0:
 		return nil, errors.New("new revocations: negative duration")
 	case cfg.Interval >= cfg.Bound:
 		return nil, fmt.Errorf("new revocations: interval %v must be shorter than the bound %v", cfg.Interval, cfg.Bound)
+	case cfg.Overlap < cfg.WriteTimeout+cfg.MaxClockSkew+time.Second:
+		// Stored revocation times are whole seconds: one more second.
+		return nil, fmt.Errorf("new revocations: overlap %v must cover the write timeout %v plus the clock skew %v plus a second",
+			cfg.Overlap, cfg.WriteTimeout, cfg.MaxClockSkew)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -192,18 +227,34 @@ func (r *Revocations) LastRefresh() (time.Time, bool) { return r.poller.lastSucc
 // Bound returns the propagation bound.
 func (r *Revocations) Bound() time.Duration { return r.cfg.Bound }
 
+// WriteTimeout returns the bound of recording a revocation.
+func (r *Revocations) WriteTimeout() time.Duration { return r.cfg.WriteTimeout }
+
 // Revoked reports whether the consent with id consentID was revoked, and
 // when (the earliest revocation recorded).
 func (r *Revocations) Revoked(consentID string) (revokedAt time.Time, ok bool) {
-	key := sha256.Sum256([]byte(consentID))
-	s := &r.shards[key[0]%revocationShards]
-	s.mu.RLock()
-	e, ok := s.m[key]
-	s.mu.RUnlock()
+	return r.RevokedHash(sha256.Sum256([]byte(consentID)))
+}
+
+// RevokedHash is Revoked for the consent whose id has the SHA-256 hash
+// (the key revocations are stored by, and pipeline.Origin.ConsentHash).
+func (r *Revocations) RevokedHash(hash [sha256.Size]byte) (revokedAt time.Time, ok bool) {
+	ms, ok := r.revokedAtMilli(hash)
 	if !ok {
 		return time.Time{}, false
 	}
-	return time.UnixMilli(e.revokedAt).UTC(), true
+	return time.UnixMilli(ms).UTC(), true
+}
+
+// revokedAtMilli returns when the consent with hash was revoked, in Unix
+// milliseconds. It allocates nothing: the Gate calls it for every record
+// it ships.
+func (r *Revocations) revokedAtMilli(hash [sha256.Size]byte) (int64, bool) {
+	s := &r.shards[hash[0]%revocationShards]
+	s.mu.RLock()
+	e, ok := s.m[hash]
+	s.mu.RUnlock()
+	return e.revokedAt, ok
 }
 
 // Add records a revocation in memory with immediate effect: the replica
@@ -263,7 +314,9 @@ func (r *Revocations) poll(ctx context.Context, start time.Time) error {
 		timeout = r.cfg.Bound
 	}
 	qctx, cancel := context.WithTimeout(ctx, timeout)
-	revs, err := r.cfg.Store.Revocations(qctx, since, start)
+	// Revocations of tokens expired within Retain still refuse spooled
+	// batches at ship time, so they are loaded too.
+	revs, err := r.cfg.Store.Revocations(qctx, since, start.Add(-r.cfg.Retain))
 	cancel()
 	if err != nil {
 		return fmt.Errorf("load revocations: %w", err)
@@ -286,7 +339,7 @@ func (r *Revocations) poll(ctx context.Context, start time.Time) error {
 	}
 	if start.Sub(r.lastPrune) >= r.cfg.PruneInterval {
 		r.lastPrune = start
-		if n := r.prune(start.Add(-r.cfg.Overlap)); n > 0 {
+		if n := r.prune(start.Add(-r.cfg.Retain)); n > 0 {
 			r.log.Debug("pruned expired revocations", zap.Int("count", n))
 		}
 	}
@@ -326,7 +379,7 @@ func (r *Revocations) pruneStoreLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		pctx, cancel := context.WithTimeout(ctx, r.cfg.LoadTimeout)
-		err := r.cfg.Store.PruneRevocations(pctx, r.cfg.Now().Add(-r.cfg.Overlap))
+		err := r.cfg.Store.PruneRevocations(pctx, r.cfg.Now().Add(-r.cfg.Retain))
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			r.log.Warn("pruning revocations in the store failed", zap.Error(err))

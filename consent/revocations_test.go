@@ -194,22 +194,28 @@ func TestRevocationsPrune(t *testing.T) {
 	long := revocation("long", t0)
 	long.ExpiresAt = t0.Add(24 * time.Hour)
 	for _, rv := range []Revocation{short, long} {
-		if err := r.Add(rv); err != nil {
-			t.Fatal(err)
-		}
+		store.addRevocation(rv)
 	}
 	if err := r.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// Expired, but within the overlap's grace: kept.
-	clk.Add(time.Minute + 10*time.Second)
+	// Expired, but within Retain (spooled batches may still need it):
+	// kept, in memory and on a full reload.
+	clk.Add(DefaultRetain)
 	if err := r.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := r.Revoked("short"); !ok {
 		t.Fatal("pruned within the grace")
 	}
-	clk.Add(DefaultRevocationOverlap)
+	fresh := newTestRevocations(t, store, clk, nil)
+	if err := fresh.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fresh.Revoked("short"); !ok {
+		t.Fatal("a full load skipped an expired revocation within Retain")
+	}
+	clk.Add(time.Minute + time.Second)
 	if err := r.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -238,8 +244,8 @@ func TestRevocationsRun(t *testing.T) {
 	store.addRevocation(revocation("c", time.Now()))
 	waitFor(t, "the revocation to be picked up", func() bool { _, ok := r.Revoked("c"); return ok })
 	waitFor(t, "the store to be pruned", func() bool { return len(store.pruneCalls()) > 0 })
-	if p := store.pruneCalls()[0]; time.Since(p) < DefaultRevocationOverlap {
-		t.Fatalf("store pruned up to %v: not less the overlap", p)
+	if p := store.pruneCalls()[0]; time.Since(p) < DefaultRetain {
+		t.Fatalf("store pruned up to %v: not less Retain", p)
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -264,10 +270,68 @@ func TestNewRevocationsConfig(t *testing.T) {
 		{"no store", RevocationsConfig{}},
 		{"interval not below bound", RevocationsConfig{Store: newFakeStore(), Interval: 5 * time.Second, Bound: 5 * time.Second}},
 		{"negative", RevocationsConfig{Store: newFakeStore(), Overlap: -time.Second}},
+		{"overlap below write timeout, skew and rounding", RevocationsConfig{Store: newFakeStore(),
+			Overlap: 4900 * time.Millisecond, WriteTimeout: 3 * time.Second, MaxClockSkew: time.Second}},
 	}
 	for _, tt := range tests {
 		if _, err := NewRevocations(tt.cfg); err == nil {
 			t.Errorf("%s: accepted", tt.name)
+		}
+	}
+}
+
+// TestFilterWithGateAcceptsWhenStale: with a ship-time gate downstream,
+// stale revocations no longer refuse a batch; a consent known to be
+// revoked is still dropped at once and the SDK told so.
+func TestFilterWithGateAcceptsWhenStale(t *testing.T) {
+	ctx := t.Context()
+	ring := mustRing(t, mustKey(t))
+	tok := mustSign(t, ring, claims())
+	revokedTok := mustSign(t, ring, claims())
+	store := newFakeStore()
+	clk := newClock(t0)
+	r := newTestRevocations(t, store, clk, nil)
+	g := newTestGate(t, r, store, clk)
+	f, err := NewFilter(FilterConfig{Keys: ring, Revocations: r, Gate: g, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := func(token string) *pipeline.Batch {
+		return pipeline.NewBatch(&consentryv1.IngestRequest{
+			ConsentToken: token, Device: &consentryv1.DeviceContext{AppId: "com.example.notes"},
+			Events: []*consentryv1.Event{{Payload: &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{}}}},
+		}, clk.Now(), netipZero)
+	}
+	c, _ := ring.Verify(revokedTok, t0)
+	store.addRevocation(revocation(c.ConsentID, t0))
+	if err := r.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store.setFail(true)
+	clk.Add(time.Minute)
+	_ = r.Refresh(ctx)
+	if r.Fresh(clk.Now()) {
+		t.Fatal("revocations fresh with the store down for a minute")
+	}
+	if b := batch(tok); f.Process(ctx, b) != nil || b.Live() != 1 ||
+		b.ConsentState != consentryv1.ConsentState_CONSENT_STATE_VALID {
+		t.Fatal("stale revocations with a gate: the batch was not accepted")
+	}
+	b := batch(revokedTok)
+	if err := f.Process(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if b.ConsentState != consentryv1.ConsentState_CONSENT_STATE_REVOKED || b.Live() != 0 {
+		t.Fatalf("a consent known revoked: state %v, %d live", b.ConsentState, b.Live())
+	}
+
+	other := newTestRevocations(t, store, clk, nil)
+	for _, cfg := range []FilterConfig{
+		{Keys: ring, Gate: g},
+		{Keys: ring, Revocations: other, Gate: g},
+	} {
+		if _, err := NewFilter(cfg); err == nil {
+			t.Error("a gate over other revocations was accepted")
 		}
 	}
 }

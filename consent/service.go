@@ -28,23 +28,31 @@ const (
 	// DefaultMaxTTL is 13 months, the longest consent is commonly
 	// considered valid without asking again.
 	DefaultMaxTTL = 395 * 24 * time.Hour
-	// DefaultWriteTimeout bounds recording a revocation.
-	DefaultWriteTimeout = 10 * time.Second
 	// DefaultEraseTimeout bounds one erasure.
 	DefaultEraseTimeout = 2 * time.Minute
 	// DefaultResweepAfter is the propagation bound (5s) plus the
 	// collector's longest ingest request (30s) plus a margin.
 	DefaultResweepAfter = 40 * time.Second
-	// DefaultMaxPendingResweeps bounds the resweeps waiting to run.
-	DefaultMaxPendingResweeps = 10000
+	// DefaultResweepInterval is how often Run looks for due resweeps.
+	DefaultResweepInterval = 10 * time.Second
+	// DefaultMaxResweepsPerPass bounds the resweeps one pass runs.
+	DefaultMaxResweepsPerPass = 100
 )
 
 // MaxTextVersionLen is the longest consent_text_version accepted, in
 // characters.
 const MaxTextVersionLen = 64
 
-// maxResweepAttempts is how often a failing resweep is tried.
-const maxResweepAttempts = 3
+// maxTracked bounds the consents whose resweeps a Service remembers in
+// memory (those it erased itself, and those whose resweep failed); beyond
+// it, resweeps run on the takeover schedule, as after a restart.
+const maxTracked = 10000
+
+// CounterRegistry registers counters whose value a function returns at
+// each scrape; the collector's *metrics.Metrics implements it.
+type CounterRegistry interface {
+	Counter(name, help string, f func() float64)
+}
 
 // knownScopes returns the scopes a consent can cover, in canonical order.
 func knownScopes() [3]pipeline.Scope {
@@ -63,8 +71,12 @@ type ServiceConfig struct {
 	Store Store
 	// Apps are the registered apps. Required.
 	Apps *Registry
-	// Revocations is the replica's revocation set. Required.
+	// Revocations is the replica's revocation set; its WriteTimeout bounds
+	// recording a revocation. Required.
 	Revocations *Revocations
+	// Gate, if set, is the replica's ship-time gate: a consent this
+	// replica erases is added to its erased consents at once.
+	Gate *Gate
 	// Secret keys the consent pseudonyms (see ConsentKey); it must be the
 	// Filter's. Required, at least MinSecretSize bytes.
 	Secret []byte
@@ -73,22 +85,29 @@ type ServiceConfig struct {
 	DefaultTTL time.Duration
 	// MaxTTL caps the validity Grant may ask for. Default DefaultMaxTTL.
 	MaxTTL time.Duration
-	// WriteTimeout bounds recording a revocation in the store. It must be
-	// shorter than the revocations' Overlap, which must cover it (see
-	// RevocationsConfig.Overlap). Default DefaultWriteTimeout.
-	WriteTimeout time.Duration
 	// EraseTimeout bounds one erasure. Default DefaultEraseTimeout.
 	EraseTimeout time.Duration
-	// ResweepAfter is when an erasure runs a second time: batches that
-	// passed the consent check just before the revocation may still be
-	// being stored when the first erasure runs. It must cover the
-	// propagation bound plus the collector's longest ingest request.
-	// Default DefaultResweepAfter.
+	// ResweepAfter is how long after an erasure its consent's rows are
+	// erased a second time (the resweep): batches that passed the consent
+	// check just before the revocation may still be being stored when the
+	// first erasure runs, and a shipper may be inserting rows it admitted
+	// before it learned of the erasure. It must cover the propagation
+	// bound plus the longer of the collector's longest ingest request and
+	// its longest insert. Default DefaultResweepAfter.
 	ResweepAfter time.Duration
-	// MaxPendingResweeps bounds the resweeps waiting to run; beyond it
-	// Revoke with erase is refused with pipeline.ErrOverloaded. Default
-	// DefaultMaxPendingResweeps.
-	MaxPendingResweeps int
+	// ResweepInterval is how often Run looks in the store's erasures log
+	// for erasures whose resweep is due and not on record. Default
+	// DefaultResweepInterval.
+	ResweepInterval time.Duration
+	// MaxResweepsPerPass bounds the resweeps one look runs, oldest first.
+	// Default DefaultMaxResweepsPerPass.
+	MaxResweepsPerPass int
+	// GrantLimits throttles failed grants per client address and per app
+	// (see GrantLimitConfig); the zero value takes the defaults.
+	GrantLimits GrantLimitConfig
+	// Metrics, if set, gets the service's counters (failed and throttled
+	// grants); *metrics.Metrics of the collector implements it.
+	Metrics CounterRegistry
 	// Now returns the current time, for tokens and revocations; nil means
 	// time.Now.
 	Now func() time.Time
@@ -100,26 +119,24 @@ type ServiceConfig struct {
 
 // Service implements consentryv1.ConsentServiceServer: it issues consent
 // tokens, records revocations and erases what was stored under a consent.
-// Its methods are safe for concurrent use; Run must be running for
-// erasures to be swept a second time.
+// Its methods are safe for concurrent use; Run must be running (on some
+// replica) for erasures to be swept a second time.
 type Service struct {
 	consentryv1.UnimplementedConsentServiceServer
 	cfg      ServiceConfig
 	verifier *Verifier
 	log      *zap.Logger
+	limits   *grantLimiter
+	// gap is ResweepAfter in whole seconds plus one: the store keeps
+	// erasure times in whole seconds. takeover is how long after it is due
+	// a replica runs a resweep another replica (or an earlier run of this
+	// one) owes.
+	gap, takeover time.Duration
 
 	mu      sync.Mutex
-	pending []resweep           // due times are non-decreasing
-	queued  map[string]struct{} // consent keys in pending
-	stopped bool                // Run has returned
-	wake    chan struct{}       // signals Run that pending became non-empty
-}
-
-// resweep is a second erasure of a consent's rows.
-type resweep struct {
-	appID, consentKey string
-	due               time.Time // on the monotonic clock
-	attempt           int
+	owned   map[string]time.Time // consent keys this Service erased, and when
+	retryAt map[string]time.Time // consent keys whose resweep failed: not before
+	failing bool                 // the last look for due resweeps failed
 }
 
 // NewService returns the consent service for cfg.
@@ -136,21 +153,20 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	}
 	setDefault(&cfg.DefaultTTL, DefaultTTL)
 	setDefault(&cfg.MaxTTL, DefaultMaxTTL)
-	setDefault(&cfg.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&cfg.EraseTimeout, DefaultEraseTimeout)
 	setDefault(&cfg.ResweepAfter, DefaultResweepAfter)
-	if cfg.MaxPendingResweeps == 0 {
-		cfg.MaxPendingResweeps = DefaultMaxPendingResweeps
+	setDefault(&cfg.ResweepInterval, DefaultResweepInterval)
+	if cfg.MaxResweepsPerPass == 0 {
+		cfg.MaxResweepsPerPass = DefaultMaxResweepsPerPass
 	}
 	switch {
-	case cfg.DefaultTTL < 0 || cfg.MaxTTL < 0 || cfg.WriteTimeout < 0 || cfg.EraseTimeout < 0 ||
-		cfg.ResweepAfter < 0 || cfg.MaxPendingResweeps < 0:
+	case cfg.DefaultTTL < 0 || cfg.MaxTTL < 0 || cfg.EraseTimeout < 0 || cfg.ResweepAfter < 0 ||
+		cfg.ResweepInterval < 0 || cfg.MaxResweepsPerPass < 0:
 		return nil, errors.New("new consent service: negative duration or size")
 	case cfg.DefaultTTL > cfg.MaxTTL:
 		return nil, fmt.Errorf("new consent service: default TTL %v exceeds the maximum %v", cfg.DefaultTTL, cfg.MaxTTL)
-	case cfg.WriteTimeout >= cfg.Revocations.cfg.Overlap:
-		return nil, fmt.Errorf("new consent service: write timeout %v must be shorter than the revocations' overlap %v",
-			cfg.WriteTimeout, cfg.Revocations.cfg.Overlap)
+	case cfg.Gate != nil && cfg.Gate.revs != cfg.Revocations:
+		return nil, errors.New("new consent service: the gate is not over the service's revocations")
 	case cfg.ResweepAfter <= cfg.Revocations.Bound():
 		return nil, fmt.Errorf("new consent service: resweep delay %v must exceed the propagation bound %v",
 			cfg.ResweepAfter, cfg.Revocations.Bound())
@@ -169,12 +185,31 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	cfg.Secret = bytes.Clone(cfg.Secret)
+	limits, err := newGrantLimiter(cfg.GrantLimits, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("new consent service: %w", err)
+	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.Counter("consent_grants_failed_total",
+			"Grants refused for an unknown app id or a wrong app key (the two look the same), since start; a burst means app keys are being guessed.",
+			func() float64 { return float64(limits.failed.Load()) })
+		cfg.Metrics.Counter("consent_grants_throttled_total",
+			"Grants refused unchecked (RESOURCE_EXHAUSTED, RATE_LIMITED) because their address, or the app, had too many failed grants, since start.",
+			func() float64 { return float64(limits.throttled.Load()) })
+	}
+	gap := cfg.ResweepAfter.Truncate(time.Second)
+	if gap < cfg.ResweepAfter {
+		gap += time.Second
+	}
 	return &Service{
 		cfg:      cfg,
 		verifier: v,
 		log:      cfg.Logger,
-		queued:   make(map[string]struct{}),
-		wake:     make(chan struct{}, 1),
+		limits:   limits,
+		gap:      gap + time.Second,
+		takeover: cfg.EraseTimeout + cfg.ResweepInterval,
+		owned:    make(map[string]time.Time),
+		retryAt:  make(map[string]time.Time),
 	}, nil
 }
 
@@ -211,7 +246,7 @@ func (s *Service) Status(ctx context.Context, req *consentryv1.StatusRequest) (*
 	return resp, nil
 }
 
-func (s *Service) grant(_ context.Context, req *consentryv1.GrantRequest) (*consentryv1.GrantResponse, error) {
+func (s *Service) grant(ctx context.Context, req *consentryv1.GrantRequest) (*consentryv1.GrantResponse, error) {
 	appID := req.GetAppId()
 	if !validate.ValidAppID(appID) {
 		return nil, fmt.Errorf("grant: %w: app_id must be 1-128 letters, digits, '.', '_' or '-'", validate.ErrAppIDInvalid)
@@ -231,9 +266,16 @@ func (s *Service) grant(_ context.Context, req *consentryv1.GrantRequest) (*cons
 	if !s.cfg.Apps.Loaded() {
 		return nil, fmt.Errorf("grant: apps not loaded yet: %w", ErrStoreUnavailable)
 	}
+	now := s.cfg.Now()
+	src := sourcePrefix(sourceOf(ctx))
+	if wait, ok := s.limits.check(src, appID, now); !ok {
+		return nil, fmt.Errorf("grant: %w", &GrantThrottledError{After: wait})
+	}
 	app, ok := s.cfg.Apps.App(appID)
 	if !authenticate(app, ok, req.GetAppKey()) {
-		s.log.Info("grant refused", zap.String("app_id", appID), zap.String("reason", ReasonAppUnauthenticated))
+		s.limits.fail(src, appID, now)
+		// Debug: a guessing burst is logged once per window instead.
+		s.log.Debug("grant refused", zap.String("app_id", appID), zap.String("reason", ReasonAppUnauthenticated))
 		return nil, fmt.Errorf("grant: %w", ErrAppUnauthenticated)
 	}
 	for _, sc := range scopes {
@@ -242,7 +284,6 @@ func (s *Service) grant(_ context.Context, req *consentryv1.GrantRequest) (*cons
 			return nil, fmt.Errorf("grant: %w: %s", ErrScopeNotAllowed, sc)
 		}
 	}
-	now := s.cfg.Now()
 	exp := now.Add(ttl).Truncate(time.Second) // tokens state whole seconds.
 	tok, err := s.cfg.Keys.Sign(Claims{
 		AppID: appID, Scopes: scopes, TextVersion: req.GetConsentTextVersion(), IssuedAt: now, ExpiresAt: exp,
@@ -340,15 +381,17 @@ func (s *Service) revoke(ctx context.Context, req *consentryv1.RevokeRequest) (*
 		}
 	}
 	if !ok {
-		// Whole seconds, as the store keeps them: the time reported now
-		// is the one every later call reports.
+		// Stamped just before the write, which the ship-time gate relies
+		// on: a revocation is visible at most WriteTimeout after the time
+		// it states. Whole seconds, as the store keeps them: the time
+		// reported now is the one every later call reports.
 		rv := Revocation{
 			ConsentHash: HashConsentID(c.ConsentID), AppID: c.AppID,
-			RevokedAt: now.Truncate(time.Second), ExpiresAt: c.ExpiresAt, Erase: req.GetErase(),
+			RevokedAt: s.cfg.Now().Truncate(time.Second), ExpiresAt: c.ExpiresAt, Erase: req.GetErase(),
 		}
 		// Durably first: once Revoke returns, the revocation must survive
 		// this replica and reach the others.
-		wctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+		wctx, cancel := context.WithTimeout(ctx, s.cfg.Revocations.WriteTimeout())
 		err := s.cfg.Store.PutRevocation(wctx, rv)
 		cancel()
 		if err != nil {
@@ -375,18 +418,16 @@ func (s *Service) revoke(ctx context.Context, req *consentryv1.RevokeRequest) (*
 	return resp, nil
 }
 
-// erase deletes the consent's rows if its app is erasable, schedules the
-// resweep, and returns the signed receipt.
+// erase deletes the consent's rows if its app is erasable and returns the
+// signed receipt. The erasure's record in the store's audit log is what
+// makes some replica sweep the consent's rows again (see Run); this one
+// does so on time.
 func (s *Service) erase(ctx context.Context, c Claims) (*consentryv1.ErasureReceipt, error) {
 	if !s.cfg.Apps.Loaded() {
 		return nil, fmt.Errorf("erase: apps not loaded yet: %w", ErrStoreUnavailable)
 	}
 	rc := Receipt{ConsentKey: ConsentKey(s.cfg.Secret, c.ConsentID), AppID: c.AppID, Outcome: OutcomeAnonymous}
 	if app, ok := s.cfg.Apps.App(c.AppID); ok && app.Policy == PolicyErasable {
-		// Reserve the resweep before deleting, so no erasure goes without.
-		if err := s.schedule(c.AppID, rc.ConsentKey); err != nil {
-			return nil, fmt.Errorf("erase: %w", err)
-		}
 		ectx, cancel := context.WithTimeout(ctx, s.cfg.EraseTimeout)
 		rows, err := s.cfg.Store.Erase(ectx, c.AppID, rc.ConsentKey)
 		cancel()
@@ -395,6 +436,10 @@ func (s *Service) erase(ctx context.Context, c Claims) (*consentryv1.ErasureRece
 			return nil, fmt.Errorf("erase: %w", ErrStoreUnavailable)
 		}
 		rc.Outcome, rc.DeletedRows = OutcomeErased, rows
+		s.own(rc.ConsentKey)
+		if s.cfg.Gate != nil {
+			s.cfg.Gate.markErased(rc.ConsentKey)
+		}
 		s.log.Info("consent erased", zap.String("app_id", c.AppID), zap.Uint64("rows", total(rows)))
 	}
 	if rc.DeletedRows == nil {
@@ -450,124 +495,121 @@ func (s *Service) status(_ context.Context, req *consentryv1.StatusRequest) (*co
 	return resp, nil
 }
 
-// schedule queues a resweep of consentKey's rows ResweepAfter from now,
-// unless one is queued already (the earlier one covers the same in-flight
-// batches, as they passed the check before the first revocation).
-func (s *Service) schedule(appID, consentKey string) error {
+// own notes that this Service erased consentKey, so its resweep runs as
+// soon as it is due rather than on the takeover schedule.
+func (s *Service) own(consentKey string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.stopped:
-		return fmt.Errorf("schedule resweep: %w", pipeline.ErrClosed)
-	case len(s.pending) >= s.cfg.MaxPendingResweeps:
-		return fmt.Errorf("schedule resweep: %d erasures pending: %w", len(s.pending), pipeline.ErrOverloaded)
-	}
-	if _, ok := s.queued[consentKey]; ok {
-		return nil
-	}
-	s.enqueue(resweep{appID: appID, consentKey: consentKey, due: time.Now().Add(s.cfg.ResweepAfter)})
-	return nil
-}
-
-// enqueue appends rs to pending and wakes Run. s.mu must be held.
-func (s *Service) enqueue(rs resweep) {
-	s.pending = append(s.pending, rs)
-	s.queued[rs.consentKey] = struct{}{}
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if len(s.owned) < maxTracked {
+		s.owned[consentKey] = s.cfg.Now()
 	}
 }
 
-// Run sweeps erasures a second time when they are due, until ctx is done.
-// Then it sweeps the ones still pending at once, bounded by EraseTimeout,
-// rather than skip them (running early catches fewer in-flight batches,
-// not none), refuses further erasures with pipeline.ErrClosed, and
-// returns nil. Stop it before closing the Store. Call it once.
+// Run sweeps the rows of erased consents a second time until ctx is
+// done, then returns nil. Every ResweepInterval it asks the store for
+// erasures whose resweep is due (the first erasure was complete at least
+// ResweepAfter ago, in whole seconds rounded up, plus one) and not on
+// record (no later erasure was complete that long after the first), at
+// most MaxResweepsPerPass of them, and erases each again: at once if this
+// Service erased it, else once it has been due for EraseTimeout plus
+// ResweepInterval, so the replica that erased it goes first and any
+// replica, after any restart, finishes what another left. A resweep that
+// succeeds is on record through the erasure it logs; one that fails is
+// tried again ResweepAfter later. Call it once; stop it before closing
+// the Store.
 func (s *Service) Run(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.ResweepInterval)
+	defer t.Stop()
 	for {
-		var due <-chan time.Time
-		var t *time.Timer
-		s.mu.Lock()
-		if len(s.pending) > 0 {
-			t = time.NewTimer(time.Until(s.pending[0].due))
-			due = t.C
-		}
-		s.mu.Unlock()
+		s.resweep(ctx)
 		select {
 		case <-ctx.Done():
-			if t != nil {
-				t.Stop()
-			}
-			s.drain(ctx)
 			return nil
-		case <-s.wake:
-			if t != nil {
-				t.Stop()
-			}
-		case <-due:
-			s.mu.Lock()
-			rs := s.pending[0]
-			s.pending = slices.Delete(s.pending, 0, 1)
-			delete(s.queued, rs.consentKey)
-			s.mu.Unlock()
-			s.sweep(ctx, rs)
+		case <-t.C:
 		}
 	}
 }
 
-// sweep erases rs's rows again, requeueing it after a failure.
-func (s *Service) sweep(ctx context.Context, rs resweep) {
-	ectx, cancel := context.WithTimeout(ctx, s.cfg.EraseTimeout)
-	rows, err := s.cfg.Store.Erase(ectx, rs.appID, rs.consentKey)
+// resweep is one look for due resweeps, and their runs.
+func (s *Service) resweep(ctx context.Context) {
+	now := s.cfg.Now()
+	qctx, cancel := context.WithTimeout(ctx, s.cfg.EraseTimeout)
+	due, err := s.cfg.Store.UnsweptErasures(qctx, now.Add(-s.cfg.Revocations.cfg.Retain), now.Add(-s.gap),
+		s.gap, s.cfg.MaxResweepsPerPass)
 	cancel()
+	s.mu.Lock()
+	failed := s.failing
+	s.failing = err != nil && ctx.Err() == nil
+	s.forget(now)
+	s.mu.Unlock()
+	switch {
+	case err != nil && ctx.Err() == nil && !failed:
+		// Store errors of this query carry times only.
+		s.log.Warn("looking for due resweeps failed; will retry", zap.Error(err))
+		return
+	case err != nil:
+		return
+	case failed:
+		s.log.Info("looking for due resweeps recovered")
+	}
+	for _, e := range due {
+		if ctx.Err() != nil {
+			return
+		}
+		if s.ready(e, now) {
+			s.sweep(ctx, e, now)
+		}
+	}
+}
+
+// forget drops what is no longer worth remembering: consents erased so
+// long ago that their resweep runs on the takeover schedule anyway, and
+// retry times that have passed. s.mu must be held.
+func (s *Service) forget(now time.Time) {
+	for k, at := range s.owned {
+		if now.Sub(at) > s.gap+s.takeover {
+			delete(s.owned, k)
+		}
+	}
+	for k, at := range s.retryAt {
+		if !now.Before(at) {
+			delete(s.retryAt, k)
+		}
+	}
+}
+
+// ready reports whether e's resweep should run now.
+func (s *Service) ready(e Erasure, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if at, ok := s.retryAt[e.ConsentKey]; ok && now.Before(at) {
+		return false
+	}
+	due := e.First.Add(s.gap)
+	if _, ok := s.owned[e.ConsentKey]; ok {
+		return !now.Before(due)
+	}
+	return !now.Before(due.Add(s.takeover))
+}
+
+// sweep erases e's rows again.
+func (s *Service) sweep(ctx context.Context, e Erasure, now time.Time) {
+	ectx, cancel := context.WithTimeout(ctx, s.cfg.EraseTimeout)
+	rows, err := s.cfg.Store.Erase(ectx, e.AppID, e.ConsentKey)
+	cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err == nil {
-		s.log.Info("resweep done", zap.String("app_id", rs.appID), zap.Uint64("rows", total(rows)))
+		delete(s.owned, e.ConsentKey)
+		delete(s.retryAt, e.ConsentKey)
+		s.log.Info("resweep done", zap.String("app_id", e.AppID), zap.Uint64("rows", total(rows)))
 		return
 	}
 	if ctx.Err() != nil {
-		s.mu.Lock()
-		s.pending = slices.Insert(s.pending, 0, rs) // drain runs it.
-		s.queued[rs.consentKey] = struct{}{}
-		s.mu.Unlock()
-		return
+		return // stopping: the store keeps it due.
 	}
-	rs.attempt++
-	if rs.attempt >= maxResweepAttempts {
-		s.log.Error("resweep failed; giving up", zap.String("app_id", rs.appID),
-			zap.Int("attempts", rs.attempt), redactedError(err, rs.consentKey))
-		return
+	if len(s.retryAt) < maxTracked {
+		s.retryAt[e.ConsentKey] = now.Add(s.cfg.ResweepAfter)
 	}
-	s.log.Warn("resweep failed; will retry", zap.String("app_id", rs.appID), redactedError(err, rs.consentKey))
-	rs.due = time.Now().Add(s.cfg.ResweepAfter)
-	s.mu.Lock()
-	if _, ok := s.queued[rs.consentKey]; !ok {
-		s.enqueue(rs)
-	}
-	s.mu.Unlock()
-}
-
-// drain stops scheduling and sweeps everything pending at once.
-func (s *Service) drain(ctx context.Context) {
-	s.mu.Lock()
-	s.stopped = true
-	pending := s.pending
-	s.pending, s.queued = nil, make(map[string]struct{})
-	s.mu.Unlock()
-	if len(pending) == 0 {
-		return
-	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.EraseTimeout)
-	defer cancel()
-	failed := 0
-	for _, rs := range pending {
-		if _, err := s.cfg.Store.Erase(dctx, rs.appID, rs.consentKey); err != nil {
-			failed++
-		}
-	}
-	if failed > 0 {
-		s.log.Error("resweeps at shutdown failed", zap.Int("failed", failed), zap.Int("pending", len(pending)))
-	} else {
-		s.log.Info("resweeps run early at shutdown", zap.Int("count", len(pending)))
-	}
+	s.log.Warn("resweep failed; will retry", zap.String("app_id", e.AppID), redactedError(err, e.ConsentKey))
 }

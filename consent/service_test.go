@@ -51,6 +51,7 @@ func newFixture(t testing.TB, revMod func(*RevocationsConfig), svcMod func(*Serv
 		clk:   newClock(t0),
 		logs:  logs,
 	}
+	f.store.now = f.clk.Now
 	f.revs = newTestRevocations(t, f.store, f.clk, func(c *RevocationsConfig) {
 		c.Logger = log
 		if revMod != nil {
@@ -436,91 +437,7 @@ func TestReceiptVerification(t *testing.T) {
 }
 
 // runService runs f.svc until the test ends.
-func runService(t *testing.T, f *fixture) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.svc.Run(ctx) }()
-	stop = func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}
-	t.Cleanup(func() {
-		select {
-		case <-ctx.Done():
-		default:
-			stop()
-		}
-	})
-	return stop
-}
-
-func fastRevocations(c *RevocationsConfig) {
-	c.Interval = time.Millisecond
-	c.Bound = 10 * time.Millisecond
-}
-
-func TestResweep(t *testing.T) {
-	f := newFixture(t, fastRevocations, func(c *ServiceConfig) { c.ResweepAfter = 30 * time.Millisecond })
-	stop := runService(t, f)
-	tok := f.grant(t, erasableApp, "analytics")
-	for range 2 { // a repeat does not queue a second resweep.
-		if _, err := f.svc.Revoke(t.Context(), &consentryv1.RevokeRequest{ConsentToken: tok, Erase: true}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitFor(t, "the resweep", func() bool { return len(f.store.eraseCalls()) == 3 })
-	time.Sleep(60 * time.Millisecond)
-	calls := f.store.eraseCalls()
-	if len(calls) != 3 || calls[2] != calls[0] {
-		t.Fatalf("Erase calls %+v; want 2 erasures and one resweep of the same consent", calls)
-	}
-	stop()
-}
-
-func TestResweepRetries(t *testing.T) {
-	f := newFixture(t, fastRevocations, func(c *ServiceConfig) { c.ResweepAfter = 20 * time.Millisecond })
-	runService(t, f)
-	tok := f.grant(t, erasableApp, "analytics")
-	if _, err := f.svc.Revoke(t.Context(), &consentryv1.RevokeRequest{ConsentToken: tok, Erase: true}); err != nil {
-		t.Fatal(err)
-	}
-	f.store.mu.Lock()
-	f.store.failErase = 1
-	f.store.mu.Unlock()
-	waitFor(t, "the retried resweep", func() bool { return len(f.store.eraseCalls()) == 3 })
-}
-
-func TestResweepAtShutdown(t *testing.T) {
-	f := newFixture(t, nil, func(c *ServiceConfig) { c.ResweepAfter = time.Hour })
-	stop := runService(t, f)
-	tok := f.grant(t, erasableApp, "analytics")
-	if _, err := f.svc.Revoke(t.Context(), &consentryv1.RevokeRequest{ConsentToken: tok, Erase: true}); err != nil {
-		t.Fatal(err)
-	}
-	stop()
-	if n := len(f.store.eraseCalls()); n != 2 {
-		t.Fatalf("%d Erase calls; want the pending resweep run at shutdown", n)
-	}
-	// After Run returned, erasures are refused: none could be reswept.
-	other := f.grant(t, erasableApp, "analytics")
-	_, err := f.svc.Revoke(t.Context(), &consentryv1.RevokeRequest{ConsentToken: other, Erase: true})
-	wantStatus(t, err, codes.Unavailable, ReasonShuttingDown)
-}
-
-func TestEraseOverloaded(t *testing.T) {
-	f := newFixture(t, nil, func(c *ServiceConfig) { c.MaxPendingResweeps = 1 })
-	runService(t, f)
-	for i, want := range []codes.Code{codes.OK, codes.ResourceExhausted} {
-		tok := f.grant(t, erasableApp, "analytics")
-		_, err := f.svc.Revoke(t.Context(), &consentryv1.RevokeRequest{ConsentToken: tok, Erase: true})
-		if status.Code(err) != want {
-			t.Fatalf("erasure %d: %v, want %v", i, err, want)
-		}
-	}
-}
+func runService(t *testing.T, f *fixture) (stop func()) { return runSvc(t, f.svc) }
 
 func TestEraseStoreDown(t *testing.T) {
 	f := newFixture(t, nil, nil)
@@ -634,7 +551,9 @@ func TestNewServiceConfig(t *testing.T) {
 		{"no revocations", func(c *ServiceConfig) { c.Revocations = nil }},
 		{"short secret", func(c *ServiceConfig) { c.Secret = []byte("short") }},
 		{"default ttl above max", func(c *ServiceConfig) { c.DefaultTTL = 2 * DefaultMaxTTL }},
-		{"write timeout not below overlap", func(c *ServiceConfig) { c.WriteTimeout = DefaultRevocationOverlap }},
+		{"gate over other revocations", func(c *ServiceConfig) {
+			c.Gate = newTestGate(t, newTestRevocations(t, f.store, f.clk, nil), f.store, f.clk)
+		}},
 		{"resweep within the bound", func(c *ServiceConfig) { c.ResweepAfter = DefaultRevocationBound }},
 		{"negative", func(c *ServiceConfig) { c.EraseTimeout = -time.Second }},
 	}

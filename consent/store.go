@@ -74,9 +74,31 @@ type Store interface {
 	// PruneRevocations forgets revocations whose tokens expired before now.
 	PruneRevocations(ctx context.Context, now time.Time) error
 	// Erase deletes every stored row of app carrying consentKey, waits
-	// until the deletion is complete, records it in the audit log, and
-	// returns the rows deleted per table.
+	// until the deletion is complete, checks that no such row is left,
+	// records it in the audit log with the time it was complete, and
+	// returns the rows deleted per table. It fails, recording nothing,
+	// if rows are left (e.g. stored while it ran).
 	Erase(ctx context.Context, appID, consentKey string) (map[string]uint64, error)
+	// ErasedConsentKeys returns the consent keys of every erasure the
+	// audit log records as complete at or after since.
+	ErasedConsentKeys(ctx context.Context, since time.Time) (map[string]struct{}, error)
+	// UnsweptErasures returns, oldest first, up to limit consents whose
+	// first erasure recorded at or after since was complete at or before
+	// dueBy and whose latest erasure was complete less than gap after the
+	// first: the erasures whose second sweep is not on record yet.
+	UnsweptErasures(ctx context.Context, since, dueBy time.Time, gap time.Duration, limit int) ([]Erasure, error)
+}
+
+// Erasure is what the store's audit log holds of the erasures of one
+// consent's rows.
+type Erasure struct {
+	// AppID is the app whose rows were erased.
+	AppID string
+	// ConsentKey is the pseudonym the erased rows carried.
+	ConsentKey string
+	// First and Last are when the first and the latest erasure recorded
+	// were complete, in whole seconds.
+	First, Last time.Time
 }
 
 // HashConsentID returns the hex SHA-256 of a consent id: how revocations

@@ -1,0 +1,190 @@
+package consent
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+)
+
+// quickResweeps makes Run look for due resweeps every millisecond; the
+// fixture's fake clock decides what is due.
+func quickResweeps(c *ServiceConfig) { c.ResweepInterval = time.Millisecond }
+
+// runSvc runs svc until the returned stop is called or the test ends.
+func runSvc(t *testing.T, svc *Service) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// eraseVia revokes tok with erasure through svc.
+func eraseVia(t *testing.T, svc *Service, tok string) {
+	t.Helper()
+	if _, err := svc.Revoke(t.Context(), &consentryv1.RevokeRequest{ConsentToken: tok, Erase: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// settle gives a running Service time for a few passes.
+func settle() { time.Sleep(30 * time.Millisecond) }
+
+// TestResweepOnTime: the replica that erased a consent sweeps it again
+// once ResweepAfter has passed (in whole seconds, plus one for the
+// store's rounding), not before, and only once: its own erasure is the
+// record that it is done. A repeated erasure does not add a resweep.
+func TestResweepOnTime(t *testing.T) {
+	f := newFixture(t, nil, quickResweeps)
+	runSvc(t, f.svc)
+	tok := f.grant(t, erasableApp, "analytics")
+	eraseVia(t, f.svc, tok)
+	eraseVia(t, f.svc, tok) // a client's retry
+	gap := DefaultResweepAfter + time.Second
+
+	f.clk.Set(t0.Add(gap - time.Second))
+	settle()
+	if n := len(f.store.eraseCalls()); n != 2 {
+		t.Fatalf("%d Erase calls before the resweep is due; want the 2 erasures", n)
+	}
+	f.clk.Set(t0.Add(gap))
+	waitFor(t, "the resweep", func() bool { return len(f.store.eraseCalls()) == 3 })
+	f.clk.Add(time.Hour)
+	settle()
+	calls := f.store.eraseCalls()
+	if len(calls) != 3 || calls[2] != calls[0] {
+		t.Fatalf("Erase calls %+v; want 2 erasures and one resweep of the same consent", calls)
+	}
+}
+
+// TestResweepSurvivesRestart: the resweep is derived from the erasures
+// log, not held in memory. A replica erases and stops before the resweep
+// (with the store down at shutdown, too); a new Service over the same
+// store finishes it once the erasing replica's turn has passed.
+func TestResweepSurvivesRestart(t *testing.T) {
+	f := newFixture(t, nil, quickResweeps)
+	stopFirst := runSvc(t, f.svc)
+	tok := f.grant(t, erasableApp, "analytics")
+	eraseVia(t, f.svc, tok)
+	f.store.setFail(true)
+	stopFirst()
+	f.store.setFail(false)
+
+	second, err := NewService(ServiceConfig{
+		Keys: f.ring, Store: f.store, Apps: f.apps, Revocations: f.revs, Secret: testSecret,
+		Now: f.clk.Now, ResweepInterval: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSvc(t, second)
+	due := t0.Add(DefaultResweepAfter + time.Second)
+	takeover := DefaultEraseTimeout + time.Millisecond
+	f.clk.Set(due.Add(takeover - time.Second))
+	settle()
+	if n := len(f.store.eraseCalls()); n != 1 {
+		t.Fatalf("%d Erase calls before the takeover; want the erasure only", n)
+	}
+	f.clk.Set(due.Add(takeover))
+	waitFor(t, "the resweep after the restart", func() bool { return len(f.store.eraseCalls()) == 2 })
+	f.clk.Add(time.Hour)
+	settle()
+	if n := len(f.store.eraseCalls()); n != 2 {
+		t.Fatalf("%d Erase calls; the resweep ran more than once", n)
+	}
+}
+
+// TestResweepOncePerConsentAcrossReplicas: two replicas run; the one that
+// erased sweeps on time, and the other, at its takeover time, finds the
+// resweep on record and leaves it.
+func TestResweepOncePerConsentAcrossReplicas(t *testing.T) {
+	f := newFixture(t, nil, quickResweeps)
+	other, err := NewService(ServiceConfig{
+		Keys: f.ring, Store: f.store, Apps: f.apps, Revocations: f.revs, Secret: testSecret,
+		Now: f.clk.Now, ResweepInterval: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSvc(t, f.svc)
+	runSvc(t, other)
+	eraseVia(t, f.svc, f.grant(t, erasableApp, "analytics"))
+	f.clk.Set(t0.Add(DefaultResweepAfter + time.Second))
+	waitFor(t, "the resweep", func() bool { return len(f.store.eraseCalls()) == 2 })
+	f.clk.Add(DefaultEraseTimeout + time.Hour)
+	settle()
+	if n := len(f.store.eraseCalls()); n != 2 {
+		t.Fatalf("%d Erase calls; want the erasure and one resweep", n)
+	}
+}
+
+// TestResweepRetries: a resweep that fails stays due and runs again
+// ResweepAfter later; one whose look-up fails runs once the store is
+// back.
+func TestResweepRetries(t *testing.T) {
+	f := newFixture(t, nil, quickResweeps)
+	runSvc(t, f.svc)
+	eraseVia(t, f.svc, f.grant(t, erasableApp, "analytics"))
+	f.store.mu.Lock()
+	f.store.failErase = 1
+	f.store.failErasures = true
+	f.store.mu.Unlock()
+	due := t0.Add(DefaultResweepAfter + time.Second)
+	f.clk.Set(due)
+	settle()
+	if n := len(f.store.eraseCalls()); n != 1 {
+		t.Fatalf("%d Erase calls while the erasures log cannot be read", n)
+	}
+	f.store.mu.Lock()
+	f.store.failErasures = false
+	f.store.mu.Unlock()
+	waitFor(t, "the failing resweep", func() bool { return len(f.store.eraseCalls()) == 2 })
+	settle()
+	if n := len(f.store.eraseCalls()); n != 2 {
+		t.Fatalf("%d Erase calls; a failed resweep was retried at once", n)
+	}
+	f.clk.Set(due.Add(DefaultResweepAfter))
+	waitFor(t, "the retried resweep", func() bool { return len(f.store.eraseCalls()) == 3 })
+	f.clk.Add(time.Hour)
+	settle()
+	if n := len(f.store.eraseCalls()); n != 3 {
+		t.Fatalf("%d Erase calls; a resweep ran again after it succeeded", n)
+	}
+}
+
+// TestResweepBoundedPerPass: one pass sweeps at most MaxResweepsPerPass
+// consents, oldest first; the rest follow in later passes.
+func TestResweepBoundedPerPass(t *testing.T) {
+	f := newFixture(t, nil, func(c *ServiceConfig) { c.MaxResweepsPerPass = 2 })
+	for i, key := range []string{"k3", "k1", "k2"} {
+		f.store.logErasure(erasableApp, key, t0.Add(time.Duration(i)*time.Second))
+	}
+	f.clk.Set(t0.Add(time.Hour))
+	f.svc.resweep(t.Context()) // one pass
+	calls := f.store.eraseCalls()
+	if len(calls) != 2 || calls[0].key != "k3" || calls[1].key != "k1" {
+		t.Fatalf("first pass erased %+v; want k3 and k1", calls)
+	}
+	f.svc.resweep(t.Context())
+	if calls := f.store.eraseCalls(); len(calls) != 3 || calls[2].key != "k2" {
+		t.Fatalf("second pass: %+v", calls)
+	}
+	f.svc.resweep(t.Context())
+	if n := len(f.store.eraseCalls()); n != 3 {
+		t.Fatalf("%d Erase calls after everything was swept", n)
+	}
+}
