@@ -49,12 +49,13 @@ func testDB(t *testing.T) string {
 	return name
 }
 
-// openStore opens a migrated clickhouse.Client on addr in database db.
+// openStore opens a migrated clickhouse.Client on addr (the shared
+// server, or a proxy to it) in database db.
 func openStore(t *testing.T, addr, db string) *clickhouse.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := clickhouse.Open(ctx, clickhouse.Config{Addr: addr, Database: db, DialTimeout: time.Second}, zaptest.NewLogger(t))
+	c, err := clickhouse.Open(ctx, clickhouse.Config{Addr: addr, Database: db, Username: shared.User(), Password: shared.Password(), DialTimeout: time.Second}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
