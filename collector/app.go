@@ -585,7 +585,12 @@ func (a *App) registerGauges() {
 		a.metrics.Gauge("spool_segments", "Segment files in the spool.", func() float64 { return float64(sp.Stats().Segments) })
 		a.metrics.Gauge("spool_pending_records", "Spooled batches not yet shipped to ClickHouse.", func() float64 { return float64(sp.Stats().PendingRecords) })
 		a.metrics.Gauge("spool_ship_lag_seconds", "Age of the oldest spooled batch not yet shipped: how far ClickHouse is behind.", func() float64 { return sp.Stats().ShipLag.Seconds() })
-		a.metrics.Counter("spool_corrupt_records_total", "Invalid spool records found and skipped (bad checksum, length or payload), since start.", func() float64 { return float64(sp.Stats().CorruptRecords) })
+		a.metrics.Counter("spool_corrupt_records_total", "Spooled batches lost to damage (bad checksum, length or payload) and skipped, since start.", func() float64 { return float64(sp.Stats().CorruptRecords) })
+		a.metrics.Counter("spool_corrupt_events_total", "Events in the spooled batches lost to damage, since start.", func() float64 { return float64(sp.Stats().CorruptEvents) })
+		a.metrics.Counter("spool_gate_dropped_records_total", "Spooled batches not shipped because their consent was revoked or erased while they waited, since start.", func() float64 { return float64(sp.Stats().GateDroppedRecords) })
+		a.metrics.Counter("spool_gate_dropped_events_total", "Events of spooled batches not shipped because their consent was revoked or erased while they waited, since start.", func() float64 { return float64(sp.Stats().GateDroppedEvents) })
+		a.metrics.Gauge("spool_free_bytes", "Free bytes on the spool's volume (measured at most a second ago); ingest is refused (overloaded) below spool_reserve_bytes.", func() float64 { return float64(sp.Stats().FreeBytes) })
+		a.metrics.Gauge("spool_reserve_bytes", "Free space the spool leaves on its volume (--spool-reserve-bytes).", func() float64 { return float64(sp.Stats().ReserveBytes) })
 		a.metrics.Counter("spool_fsyncs_total", "Spool fsyncs; divided by accepted batches it shows how well group commit works.", func() float64 { return float64(sp.Stats().Fsyncs) })
 	}
 	a.metrics.Gauge("writer_pending_rows", "Rows accepted but not yet stored in ClickHouse by the writer; ingest is refused (overloaded) beyond --writer-max-pending-rows.",
