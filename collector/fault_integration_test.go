@@ -229,7 +229,6 @@ func TestClickHouseKilledIntegration(t *testing.T) {
 	srv := start()
 	h := newHarness(t, srv, func(c *Config) {
 		c.Spool.RetryMax = 500 * time.Millisecond
-		c.RevocationBound = 20 * time.Second // the outage is shorter: ingest goes on
 	})
 	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
 	tr := startTraffic(t, h.app.Addr, token, 4, 50, 20*time.Millisecond)
@@ -372,7 +371,6 @@ func TestSlowClickHouseIntegration(t *testing.T) {
 		c.ClickHouse.ReadTimeout = 2 * time.Second
 		c.Spool.MaxBytes = spoolCap
 		c.Spool.RetryMax = 500 * time.Millisecond
-		c.RevocationBound = 20 * time.Second
 	})
 	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
 
@@ -462,7 +460,6 @@ func TestCorruptSpoolSegmentIntegration(t *testing.T) {
 		c.ClickHouse.Database = db
 		c.ClickHouse.ReadTimeout = 2 * time.Second
 		c.Spool.SegmentBytes = 64 << 10 // several segments
-		c.RevocationBound = 20 * time.Second
 	}
 	h := newHarness(t, srv, mutate)
 	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics)
@@ -538,7 +535,6 @@ func TestFloodOfLargeBatchesIntegration(t *testing.T) {
 		c.NoSpool = true
 		c.MaxInflightRequests = 8
 		c.Limits.MaxDeadline = 3 * time.Second
-		c.RevocationBound = 20 * time.Second
 	})
 	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
 	proxy.Stall()

@@ -86,7 +86,6 @@ func TestReadinessSpoolFullIntegration(t *testing.T) {
 		c.ClickHouse.ReadTimeout = 2 * time.Second
 		c.Spool.MaxBytes = 1 << 20
 		c.Spool.RetryMax = 200 * time.Millisecond
-		c.RevocationBound = 20 * time.Second // this test is about the spool
 		c.HealthInterval = 100 * time.Millisecond
 	})
 	if p := h.probe(t); p.ingest != healthpb.HealthCheckResponse_SERVING || p.readyz != http.StatusOK || p.gauge != 1 {

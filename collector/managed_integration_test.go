@@ -147,7 +147,6 @@ func breakableBinary(t *testing.T) (bin, breakFile string) {
 func TestManagedClickHouseKilledIntegration(t *testing.T) {
 	h := newManagedHarness(t, func(c *Config) {
 		c.Spool.RetryMax = 500 * time.Millisecond
-		c.RevocationBound = 20 * time.Second // the outage is shorter: ingest goes on
 		c.ClickHouseRestartBackoff = 200 * time.Millisecond
 	})
 	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
@@ -200,7 +199,6 @@ func TestManagedClickHouseKilledIntegration(t *testing.T) {
 func TestManagedClickHouseKilledWriterIntegration(t *testing.T) {
 	h := newManagedHarness(t, func(c *Config) {
 		c.NoSpool = true
-		c.RevocationBound = 20 * time.Second
 		c.ClickHouseRestartBackoff = time.Second // a wide window to be refused in
 	})
 	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
@@ -256,7 +254,6 @@ func TestShutdownWhileClickHouseDownIntegration(t *testing.T) {
 		c.ClickHouseBinary = bin
 		c.ClickHouseMaxFailures = 1000 // keeps trying while the test runs
 		c.ClickHouseRestartBackoff = 100 * time.Millisecond
-		c.RevocationBound = 20 * time.Second
 		c.Rejects.FlushInterval = time.Hour // counts stay in memory until shutdown
 	}
 	h := newManagedHarness(t, mutate)
@@ -350,7 +347,6 @@ func TestShutdownWhileClickHouseDownIntegration(t *testing.T) {
 func TestShutdownWhileClickHouseRestartingIntegration(t *testing.T) {
 	h := newManagedHarness(t, func(c *Config) {
 		c.ClickHouseRestartBackoff = 200 * time.Millisecond
-		c.RevocationBound = 20 * time.Second
 		c.Rejects.FlushInterval = time.Hour
 	})
 	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)

@@ -450,7 +450,12 @@ func (s *sink) register(m *metrics.Metrics) {
 		m.Gauge("spool_segments", "Segment files in the spool.", func() float64 { return float64(sp.Stats().Segments) })
 		m.Gauge("spool_pending_records", "Spooled batches not yet shipped to ClickHouse.", func() float64 { return float64(sp.Stats().PendingRecords) })
 		m.Gauge("spool_ship_lag_seconds", "Age of the oldest spooled batch not yet shipped: how far ClickHouse is behind.", func() float64 { return sp.Stats().ShipLag.Seconds() })
-		m.Counter("spool_corrupt_records_total", "Invalid spool records found and skipped (bad checksum, length or payload), since start.", func() float64 { return float64(sp.Stats().CorruptRecords) })
+		m.Counter("spool_corrupt_records_total", "Spooled batches lost to damage (bad checksum, length or payload) and skipped, since start.", func() float64 { return float64(sp.Stats().CorruptRecords) })
+		m.Counter("spool_corrupt_events_total", "Events in the spooled batches lost to damage, since start.", func() float64 { return float64(sp.Stats().CorruptEvents) })
+		m.Counter("spool_gate_dropped_records_total", "Spooled batches not shipped because their consent was revoked or erased while they waited, since start.", func() float64 { return float64(sp.Stats().GateDroppedRecords) })
+		m.Counter("spool_gate_dropped_events_total", "Events of spooled batches not shipped because their consent was revoked or erased while they waited, since start.", func() float64 { return float64(sp.Stats().GateDroppedEvents) })
+		m.Gauge("spool_free_bytes", "Free bytes on the spool's volume (measured at most a second ago); ingest is refused (overloaded) below spool_reserve_bytes.", func() float64 { return float64(sp.Stats().FreeBytes) })
+		m.Gauge("spool_reserve_bytes", "Free space the spool leaves on its volume (--spool-reserve-bytes).", func() float64 { return float64(sp.Stats().ReserveBytes) })
 		m.Counter("spool_fsyncs_total", "Spool fsyncs; divided by accepted batches it shows how well group commit works.", func() float64 { return float64(sp.Stats().Fsyncs) })
 		return
 	}
@@ -463,13 +468,10 @@ func (s *sink) register(m *metrics.Metrics) {
 // stored. A write refused for a full sink within fullWindow makes it not
 // ready. Without a spool, ClickHouse must answer.
 func (s *sink) accepting(now time.Time) error {
-	recent := now.Sub(time.Unix(0, s.fullAt.Load())) < fullWindow
 	if s.spool != nil {
-		if st := s.spool.Stats(); st.Bytes >= s.spoolMax || recent && st.Bytes > s.spoolMax/2 {
-			return fmt.Errorf("spool full: %d bytes not yet shipped (--spool-max-bytes %d)", st.Bytes, s.spoolMax)
-		}
-		return nil
+		return s.spool.Accepting()
 	}
+	recent := now.Sub(time.Unix(0, s.fullAt.Load())) < fullWindow
 	if err := s.storage.check(now); err != nil {
 		return err
 	}

@@ -96,7 +96,8 @@ starts and manages a local ClickHouse server under --data-dir.
 
 An accepted batch is fsynced to a local write-ahead spool (--spool-dir)
 before it is acknowledged, then shipped to ClickHouse, so ClickHouse being
-away stops ingest only once the spool is full (docs/operations.md).
+away stops ingest only once the spool is full: --spool-max-bytes unshipped,
+or less than --spool-reserve-bytes free on its volume (docs/operations.md).
 SIGINT or SIGTERM shut it down gracefully: in-flight batches finish, and
 the spool ships what it can within --shutdown-timeout; the rest is shipped
 at the next start. If ClickHouse does not answer then, nothing waits for
@@ -179,6 +180,7 @@ Flags:
 	fs.BoolVar(&o.spool, "spool", true, "fsync accepted batches to a local write-ahead spool before acknowledging them, and ship them to ClickHouse from there (false: acknowledge once ClickHouse has them)")
 	fs.StringVar(&c.Spool.Dir, "spool-dir", "", "`dir` of the spool (default <data-dir>/spool)")
 	fs.Int64Var(&c.Spool.MaxBytes, "spool-max-bytes", 1<<30, "`bytes` of batches not yet shipped the spool holds at most; beyond, ingest gets RESOURCE_EXHAUSTED with a retry delay")
+	fs.Int64Var(&c.Spool.ReserveBytes, "spool-reserve-bytes", 0, "`bytes` the spool leaves free on its volume, whatever --spool-max-bytes says: below, ingest gets RESOURCE_EXHAUSTED with a retry delay while shipping goes on (0: a sixteenth of the volume, at most 64 MiB)")
 	fs.IntVar(&c.Writer.MaxBatchRows, "writer-max-batch-rows", 50000, "most `rows` one ClickHouse insert groups together")
 	fs.DurationVar(&c.Writer.FlushInterval, "writer-flush-interval", 0, "longest a batch waits to be grouped with others before its insert (0 = the writer's default, 100ms)")
 	fs.IntVar(&c.Writer.MaxPendingRows, "writer-max-pending-rows", 500000, "`rows` waiting for ClickHouse beyond which ingest gets RESOURCE_EXHAUSTED (backpressure)")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/consentry/consentry/pipeline"
@@ -524,7 +525,10 @@ func (d *decoder) decode(dst *pipeline.Rows) error {
 }
 
 // grow makes room for n more elements in s. A nil s stays nil when the
-// encoded slice was nil; an encoded empty slice becomes non-nil.
+// encoded slice was nil; an encoded empty slice becomes non-nil. Capacity
+// grows geometrically (slices.Grow), so decoding many records into one
+// batch copies each row a constant number of times on average, not once
+// per record.
 func grow[T any](s []T, n int, isNil bool) []T {
 	if isNil {
 		return s
@@ -532,10 +536,81 @@ func grow[T any](s []T, n int, isNil bool) []T {
 	if s == nil {
 		return make([]T, 0, n)
 	}
-	if cap(s)-len(s) < n {
-		ns := make([]T, len(s), len(s)+n)
-		copy(ns, s)
-		return ns
+	return slices.Grow(s, n)
+}
+
+// Flags of the origin block that starts a v2 record payload.
+const (
+	originHash  = 1 << 0 // a consent hash follows
+	originKey   = 1 << 1 // a consent key follows
+	originFlags = originHash | originKey
+)
+
+// appendOrigin appends o as the origin block of a v2 record payload; the
+// rows' encoding follows it:
+//
+//	flags byte (bit 0: consent hash present, bit 1: consent key present) |
+//	consent hash [32] if bit 0 | uvarint length and the consent key if bit 1 |
+//	received: varint Unix seconds, uvarint nanoseconds
+//
+// The origin lets the shipper check consent again; it never reaches the
+// Inserter.
+func appendOrigin(dst []byte, o pipeline.Origin) []byte {
+	var flags byte
+	if o.ConsentHash != ([32]byte{}) {
+		flags |= originHash
 	}
-	return s
+	if o.ConsentKey != "" {
+		flags |= originKey
+	}
+	dst = append(dst, flags)
+	if flags&originHash != 0 {
+		dst = append(dst, o.ConsentHash[:]...)
+	}
+	if flags&originKey != 0 {
+		dst = binary.AppendUvarint(dst, uint64(len(o.ConsentKey)))
+		dst = append(dst, o.ConsentKey...)
+	}
+	dst = binary.AppendVarint(dst, o.Received.Unix())
+	return binary.AppendUvarint(dst, uint64(o.Received.Nanosecond()))
+}
+
+// decodeOrigin decodes the origin block at the start of p and returns the
+// rest of p, the rows' encoding. Received decodes in UTC; a zero time
+// stays zero.
+func decodeOrigin(p []byte) (pipeline.Origin, []byte, error) {
+	d := decoder{b: p}
+	var o pipeline.Origin
+	flags := d.byte1("origin flags")
+	if d.err == nil && flags&^originFlags != 0 {
+		d.fail("origin flags")
+	}
+	if flags&originHash != 0 && d.err == nil {
+		if d.remaining() < len(o.ConsentHash) {
+			d.fail("consent hash")
+		} else {
+			copy(o.ConsentHash[:], d.b[d.off:])
+			d.off += len(o.ConsentHash)
+		}
+	}
+	if flags&originKey != 0 {
+		n := d.uvarint("consent key")
+		if d.err == nil && n > uint64(d.remaining()) {
+			d.fail("consent key")
+		}
+		if d.err == nil {
+			o.ConsentKey = string(d.b[d.off : d.off+int(n)])
+			d.off += int(n)
+		}
+	}
+	sec := d.varint("received")
+	nsec := d.uvarint("received")
+	if d.err == nil && nsec >= 1e9 {
+		d.fail("received")
+	}
+	if d.err != nil {
+		return pipeline.Origin{}, nil, d.err
+	}
+	o.Received = time.Unix(sec, int64(nsec)).UTC()
+	return o, p[d.off:], nil
 }

@@ -25,6 +25,10 @@ type fileSystem interface {
 	// Lock takes an exclusive lock on the file name, failing if another
 	// holder has it; Close releases it.
 	Lock(name string) (io.Closer, error)
+	// Statfs returns the bytes free for this process and the size of the
+	// volume holding dir, or an error wrapping errors.ErrUnsupported where
+	// the platform cannot tell.
+	Statfs(dir string) (free, total int64, err error)
 }
 
 // file is an open file. Reads and writes are positional, so truncating
@@ -35,6 +39,12 @@ type file interface {
 	Sync() error
 	Truncate(size int64) error
 	Size() (int64, error)
+	// Punch deallocates the n bytes at off, which then read as zeros,
+	// keeping the file's size (FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE),
+	// so the volume gets their blocks back. It fails with an error
+	// wrapping errors.ErrUnsupported where the file system or platform
+	// cannot.
+	Punch(off, n int64) error
 	Close() error
 }
 
@@ -64,6 +74,8 @@ func (osFS) OpenFile(name string, flag int, perm fs.FileMode) (file, error) {
 }
 
 func (osFS) Remove(name string) error { return os.Remove(name) }
+
+func (osFS) Statfs(dir string) (free, total int64, err error) { return statfs(dir) }
 
 func (osFS) Rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
 
@@ -98,6 +110,7 @@ func (f osFile) WriteAt(p []byte, off int64) (int, error) { return f.f.WriteAt(p
 func (f osFile) Sync() error                              { return f.f.Sync() }
 func (f osFile) Truncate(size int64) error                { return f.f.Truncate(size) }
 func (f osFile) Close() error                             { return f.f.Close() }
+func (f osFile) Punch(off, n int64) error                 { return punchHole(f.f, off, n) }
 
 func (f osFile) Size() (int64, error) {
 	st, err := f.f.Stat()

@@ -2,10 +2,12 @@ package spool
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -365,13 +367,22 @@ func TestTornTail(t *testing.T) {
 	}{
 		{"partial header", func(rec []byte) []byte { return rec[:10] }},
 		{"partial payload", func(rec []byte) []byte { return rec[:len(rec)-5] }},
-		{"complete record, bad checksum", func(rec []byte) []byte {
+		{"complete record, bad payload checksum", func(rec []byte) []byte {
 			rec[len(rec)-1] ^= 0xff
+			return rec
+		}},
+		{"complete record, bad header checksum", func(rec []byte) []byte {
+			rec[20] ^= 0xff
 			return rec
 		}},
 		{"zeros", func(rec []byte) []byte { return make([]byte, len(rec)+100) }},
 		{"header then zeros", func(rec []byte) []byte {
-			return append(rec[:frameHeaderSize:frameHeaderSize], make([]byte, len(rec)-frameHeaderSize)...)
+			return append(rec[:frameHeaderSizeV2:frameHeaderSizeV2], make([]byte, len(rec)-frameHeaderSizeV2)...)
+		}},
+		{"bad record then a partial one", func(rec []byte) []byte {
+			bad := slices.Clone(rec)
+			bad[len(bad)-1] ^= 0xff
+			return append(bad, rec[:len(rec)-3]...)
 		}},
 	}
 	for _, tt := range tests {
@@ -381,7 +392,7 @@ func TestTornTail(t *testing.T) {
 			segs := segFiles(t, dir)
 			last := segs[len(segs)-1]
 			before, _ := os.Stat(last)
-			rec := encodeTestRecord(t, makeRows(777, 3), 10)
+			rec := encodeRecord(segHeaderOf(t, last).key, pipeline.Origin{}, makeRows(777, 3), 10, 40)
 			appendFile(t, last, tt.tail(rec))
 
 			fake := newFake(t)
@@ -399,15 +410,6 @@ func TestTornTail(t *testing.T) {
 			fake.checkExactlyOnce(t, ids, nil)
 		})
 	}
-}
-
-// encodeTestRecord returns a complete record of rows with sequence seq.
-func encodeTestRecord(t *testing.T, rows *pipeline.Rows, seq uint64) []byte {
-	t.Helper()
-	var hdr [frameHeaderSize]byte
-	b := newEncoder().appendRows(hdr[:], rows)
-	sealFrame(b, crc32c(b[frameHeaderSize:]), seq, time.Now().UnixNano())
-	return b
 }
 
 func appendFile(t *testing.T, path string, b []byte) {
@@ -436,102 +438,19 @@ func flipByte(t *testing.T, path string, off int64) {
 	}
 }
 
-// TestCorruptMiddle damages a record in the middle of a segment: it and
-// the rest of its segment are counted and skipped, everything else ships.
-func TestCorruptMiddle(t *testing.T) {
-	tests := []struct {
-		name string
-		// seg picks the damaged segment among n.
-		seg func(n int) int
-		// field is the byte of the record damaged, from its start.
-		field int64
-	}{
-		{"payload, first segment", func(int) int { return 0 }, frameHeaderSize + 5},
-		{"length, middle segment", func(n int) int { return n / 2 }, 1},
-		{"sequence, first segment", func(int) int { return 0 }, 9},
-		{"payload, last segment", func(n int) int { return n - 1 }, frameHeaderSize + 3},
-		{"length, last segment", func(n int) int { return n - 1 }, 2},
-		{"sequence, last segment", func(n int) int { return n - 1 }, 8},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			ids := spoolUnshipped(t, dir, 2<<10, 40)
-			segs := segFiles(t, dir)
-			if len(segs) < 3 {
-				t.Fatalf("%d segments", len(segs))
-			}
-			victim := segs[tt.seg(len(segs))]
-			offs := frameOffsets(t, victim)
-			if len(offs) < 3 {
-				t.Fatalf("%d records in the victim", len(offs))
-			}
-			k := len(offs) / 2
-			flipByte(t, victim, offs[k]+tt.field)
-			fi, _ := os.Stat(victim)
-			wantSkipped := fi.Size() - offs[k]
-
-			// The rows of the damaged record and those after it in its
-			// segment are lost; find them by sequence.
-			lost := map[[16]byte]bool{}
-			first := firstSeqOf(t, victim)
-			for seq := first + uint64(k); seq < first+uint64(len(offs)); seq++ {
-				for _, id := range rowIDs(makeRows(int(seq), 4)) {
-					lost[id] = true
-				}
-			}
-			var want [][16]byte
-			for _, id := range ids {
-				if !lost[id] {
-					want = append(want, id)
-				}
-			}
-
-			fake := newFake(t)
-			s := mustOpen(t, testConfig(t, dir, fake))
-			want = append(want, writeBatches(t, s, 100, 103, 4)...)
-			waitShipped(t, s)
-			st := s.Stats()
-			mustClose(t, s)
-			if st.CorruptRecords != 1 || st.CorruptBytes != uint64(wantSkipped) {
-				t.Errorf("corrupt %d records %d bytes, want 1 and %d", st.CorruptRecords, st.CorruptBytes, wantSkipped)
-			}
-			if st.Bytes != 0 || st.PendingRecords != 0 {
-				t.Errorf("stats after shipping: %+v", st)
-			}
-			fake.checkExactlyOnce(t, want, nil)
-			if n := len(segFiles(t, dir)); n != 1 {
-				t.Errorf("%d segments left", n)
-			}
-		})
-	}
-}
-
-func firstSeqOf(t *testing.T, path string) uint64 {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := parseSegHeader(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h.firstSeq
-}
-
 // TestUndecodableRecord: a record whose checksum is right but whose payload
 // does not decode is skipped alone.
 func TestUndecodableRecord(t *testing.T) {
 	dir := t.TempDir()
 	ids := spoolUnshipped(t, dir, 1<<20, 5)
 	segs := segFiles(t, dir)
-	bad := []byte("not rows at all")
-	var hdr [frameHeaderSize]byte
-	rec := append(hdr[:], bad...)
-	sealFrame(rec, crc32c(bad), 5, time.Now().UnixNano())
+	key := segHeaderOf(t, segs[0]).key
+	// Records 0-4 hold 4 rows each; the bad one claims 3.
+	rec := appendOrigin(make([]byte, frameHeaderSizeV2), pipeline.Origin{})
+	rec = append(rec, "not rows at all"...)
+	sealFrame(rec, keyCRC(key), crc32c(rec[frameHeaderSizeV2:]), 3, 5, 20, time.Now().UnixNano())
 	appendFile(t, segs[0], rec)
-	appendFile(t, segs[0], encodeTestRecord(t, makeRows(6, 4), 6))
+	appendFile(t, segs[0], encodeRecord(key, pipeline.Origin{}, makeRows(6, 4), 6, 23))
 	ids = append(ids, rowIDs(makeRows(6, 4))...)
 
 	fake := newFake(t)
@@ -540,14 +459,14 @@ func TestUndecodableRecord(t *testing.T) {
 	waitShipped(t, s)
 	st := s.Stats()
 	mustClose(t, s)
-	if st.CorruptRecords != 1 || st.CorruptBytes != uint64(len(rec)) {
-		t.Errorf("corrupt %d records %d bytes, want 1 and %d", st.CorruptRecords, st.CorruptBytes, len(rec))
+	if st.CorruptRecords != 1 || st.CorruptEvents != 3 || st.CorruptBytes != uint64(len(rec)) {
+		t.Errorf("corrupt %d records, %d events, %d bytes; want 1, 3 and %d", st.CorruptRecords, st.CorruptEvents, st.CorruptBytes, len(rec))
 	}
 	fake.checkExactlyOnce(t, ids, nil)
 }
 
-// TestBadSegmentHeader: a segment whose header is damaged is counted and
-// skipped whole.
+// TestBadSegmentHeader: a segment whose header is damaged is skipped
+// whole, and its records and events are counted from the gap it leaves.
 func TestBadSegmentHeader(t *testing.T) {
 	dir := t.TempDir()
 	ids := spoolUnshipped(t, dir, 2<<10, 30)
@@ -573,15 +492,15 @@ func TestBadSegmentHeader(t *testing.T) {
 	waitShipped(t, s)
 	st := s.Stats()
 	mustClose(t, s)
-	if st.CorruptRecords != 1 {
-		t.Errorf("corrupt records %d, want 1", st.CorruptRecords)
+	if st.CorruptRecords != uint64(n) || st.CorruptEvents != 4*uint64(n) {
+		t.Errorf("corrupt records %d, events %d; want %d and %d", st.CorruptRecords, st.CorruptEvents, n, 4*n)
 	}
 	fake.checkExactlyOnce(t, want, nil)
 }
 
 // TestCorruptActiveSegment damages a durable record of the segment being
-// written while the spool runs: the shipper seals it, skips its rest, and
-// later Writes land in a new segment and ship.
+// written while the spool runs: the shipper skips that record alone, and
+// the records after it, and later Writes, ship.
 func TestCorruptActiveSegment(t *testing.T) {
 	dir := t.TempDir()
 	fake := newFake(t)
@@ -592,20 +511,22 @@ func TestCorruptActiveSegment(t *testing.T) {
 	ids := writeBatches(t, s, 0, 6, 4)
 	segs := segFiles(t, dir)
 	offs := frameOffsets(t, segs[0])
-	flipByte(t, segs[0], offs[3]+frameHeaderSize+2)
+	flipByte(t, segs[0], offs[3]+frameHeaderSizeV2+2)
 	fake.setFail(nil)
 	waitShipped(t, s)
 	more := writeBatches(t, s, 6, 9, 4)
 	waitShipped(t, s)
 	st := s.Stats()
 	mustClose(t, s)
-	if st.CorruptRecords != 1 {
-		t.Errorf("corrupt records %d, want 1", st.CorruptRecords)
+	if st.CorruptRecords != 1 || st.CorruptEvents != 4 {
+		t.Errorf("corrupt records %d, events %d; want 1 and 4", st.CorruptRecords, st.CorruptEvents)
 	}
-	// Records 0-2 and the later ones ship; 3-5 are lost.
+	// Only record 3 is lost.
 	var want [][16]byte
-	for b := range 3 {
-		want = append(want, rowIDs(makeRows(b, 4))...)
+	for b := range 6 {
+		if b != 3 {
+			want = append(want, rowIDs(makeRows(b, 4))...)
+		}
 	}
 	fake.checkExactlyOnce(t, append(want, more...), ids)
 }
@@ -727,9 +648,9 @@ func TestCloseStalledInserter(t *testing.T) {
 	if err := s.WaitShipped(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Errorf("WaitShipped after Close: %v", err)
 	}
-	ck, _, err := s.readCheckpoint(filepath.Join(dir, ckName))
-	if err != nil || !ck.intent {
-		t.Fatalf("checkpoint after a cancelled insert: %+v, %v; want an intent", ck, err)
+	ck := readCheckpointFile(t, dir)
+	if !ck.intent {
+		t.Fatalf("checkpoint after a cancelled insert: %+v; want an intent", ck)
 	}
 
 	fake.mu.Lock()
@@ -788,10 +709,15 @@ func TestOpenErrors(t *testing.T) {
 		{"no inserter", Config{Dir: dir}, nil, "Inserter is required"},
 		{"negative", Config{Dir: dir, Inserter: newFake(t), MaxBytes: -1}, nil, "negative"},
 		{"retry bounds", Config{Dir: dir, Inserter: newFake(t), RetryMin: time.Second, RetryMax: time.Millisecond}, nil, "RetryMax"},
+		{"negative reserve", Config{Dir: dir, Inserter: newFake(t), ReserveBytes: -1}, nil, "negative"},
 		{"damaged checkpoint", Config{Dir: dir, Inserter: newFake(t)}, func(t *testing.T) {
 			s := mustOpen(t, Config{Dir: dir, Inserter: newFake(t)})
+			writeBatches(t, s, 0, 2, 1)
+			waitShipped(t, s)
 			mustClose(t, s)
+			// Both slots: one alone falls back to the other.
 			flipByte(t, filepath.Join(dir, ckName), 30)
+			flipByte(t, filepath.Join(dir, ckName), ckSlotSize+30)
 		}, "checkpoint"},
 	}
 	for _, tt := range tests {
@@ -927,18 +853,22 @@ func TestCommitDelay(t *testing.T) {
 	}
 }
 
-// TestSeekCheckpoint reopens with checkpoints pointing into a segment, with
-// a right and a wrong position hint: the records before shipped are not
-// shipped again, the rest are.
+// TestSeekCheckpoint reopens with checkpoints pointing into a segment: the
+// records before shipped are not shipped again, the rest are. A v2
+// position is used as it is; a v1 one (from an upgrade) is a hint that is
+// checked, and the segment is read from its start when it is wrong.
 func TestSeekCheckpoint(t *testing.T) {
 	tests := []struct {
 		name string
+		v1   bool
 		hint func(offs []int64, seg uint64) position
 	}{
-		{"right hint", func(offs []int64, seg uint64) position { return position{seg, offs[5]} }},
-		{"wrong offset", func(offs []int64, seg uint64) position { return position{seg, offs[5] + 3} }},
-		{"wrong record", func(offs []int64, seg uint64) position { return position{seg, offs[2]} }},
-		{"unknown segment", func(offs []int64, seg uint64) position { return position{seg + 7, offs[5]} }},
+		{"v2 position", false, func(offs []int64, seg uint64) position { return position{seg, offs[5]} }},
+		{"v2 position in no segment", false, func(offs []int64, seg uint64) position { return position{seg + 7, offs[5]} }},
+		{"v1 right hint", true, func(offs []int64, seg uint64) position { return position{seg, offs[5]} }},
+		{"v1 wrong offset", true, func(offs []int64, seg uint64) position { return position{seg, offs[5] + 3} }},
+		{"v1 wrong record", true, func(offs []int64, seg uint64) position { return position{seg, offs[2]} }},
+		{"v1 unknown segment", true, func(offs []int64, seg uint64) position { return position{seg + 7, offs[5]} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -946,16 +876,14 @@ func TestSeekCheckpoint(t *testing.T) {
 			spoolUnshipped(t, dir, 1<<20, 10)
 			segs := segFiles(t, dir)
 			num, _ := parseSegName(filepath.Base(segs[0]))
-			b, err := os.ReadFile(filepath.Join(dir, ckName))
-			if err != nil {
-				t.Fatal(err)
+			old := readCheckpointFile(t, dir)
+			ck := checkpoint{id: old.id, shipped: 5, row: 20, pos: tt.hint(frameOffsets(t, segs[0]), num), trusted: !tt.v1}
+			b := make([]byte, ckFileSize)
+			copy(b, ck.marshal(7))
+			if tt.v1 {
+				b = marshalV1(ck)
 			}
-			old, err := parseCheckpoint(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ck := checkpoint{id: old.id, shipped: 5, pos: tt.hint(frameOffsets(t, segs[0]), num)}
-			if err := os.WriteFile(filepath.Join(dir, ckName), ck.marshal(), 0o640); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, ckName), b, 0o640); err != nil {
 				t.Fatal(err)
 			}
 
@@ -975,8 +903,28 @@ func TestSeekCheckpoint(t *testing.T) {
 			if st.Bytes != 0 || st.CorruptRecords != 0 {
 				t.Errorf("stats %+v", st)
 			}
+			if ck := readCheckpointFile(t, dir); !ck.trusted || ck.shipped != 10 {
+				t.Errorf("checkpoint after shipping: %+v; want v2 at 10", ck)
+			}
 		})
 	}
+}
+
+// marshalV1 encodes c as the release before format v2 did.
+func marshalV1(c checkpoint) []byte {
+	b := make([]byte, ckSizeV1)
+	copy(b, ckMagic)
+	binary.LittleEndian.PutUint16(b[4:], ckV1)
+	if c.intent {
+		binary.LittleEndian.PutUint16(b[6:], ckIntent)
+	}
+	copy(b[8:], c.id[:])
+	binary.LittleEndian.PutUint64(b[24:], c.shipped)
+	binary.LittleEndian.PutUint64(b[32:], c.pos.seg)
+	binary.LittleEndian.PutUint64(b[40:], uint64(c.pos.off))
+	binary.LittleEndian.PutUint64(b[48:], c.intentEnd)
+	binary.LittleEndian.PutUint32(b[56:], crc32c(b[:56]))
+	return b
 }
 
 // TestTornSegmentHeader: a crash while a segment was being created leaves
@@ -989,7 +937,7 @@ func TestTornSegmentHeader(t *testing.T) {
 	}{
 		{"empty", nil},
 		{"partial", segHeader{num: 99, firstSeq: 8}.marshal()[:11]},
-		{"zeros", make([]byte, segHeaderSize)},
+		{"zeros", make([]byte, segHeaderSizeV2)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
