@@ -93,7 +93,7 @@ func (s *Stage) common(b *pipeline.Batch, peer netip.Addr, salt []byte, now time
 		osVersion:  s.text(strings.TrimSpace(d.GetOsVersion())),
 		locale:     normalizeLocale(d.GetLocale()),
 	}
-	if b.HasScope(pipeline.ScopeLocation) {
+	if b.HasScope(consentryv1.ScopeLocation) {
 		loc, _ := s.locate(d.GetLocation(), peer)
 		v.country, v.region = loc.Country, loc.Region
 	}

@@ -76,12 +76,12 @@ func newStage(t testing.TB, cfg Config) *Stage {
 
 // batch returns a verified batch of req from peer, as the earlier stages
 // leave it.
-func batch(req *consentryv1.IngestRequest, peer netip.Addr, consentID string, scopes ...pipeline.Scope) *pipeline.Batch {
+func batch(req *consentryv1.IngestRequest, peer netip.Addr, consentID string, scopes ...consentryv1.Scope) *pipeline.Batch {
 	b := pipeline.NewBatch(req, now, peer)
 	b.AppID, b.ConsentID = req.GetDevice().GetAppId(), consentID
 	b.Scopes = scopes
 	if len(scopes) == 0 {
-		b.Scopes = []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation}
+		b.Scopes = []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation}
 	}
 	b.EventTimes = make([]time.Time, len(req.GetEvents()))
 	for i := range b.EventTimes {
@@ -169,12 +169,12 @@ func TestLocation(t *testing.T) {
 	var lookedUp []netip.Addr
 	st := newStage(t, Config{Generalize: GeneralizeConfig{K: 1}, Coordinates: fakeCoords{}, IPs: fakeIPs{seen: &lookedUp}, Regions: firstLevel{}})
 	bavaria := netip.MustParseAddr("198.51.100.4")
-	all := []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeLocation}
+	all := []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeLocation}
 	tests := []struct {
 		name            string
 		loc             *consentryv1.CoarseLocation
 		peer            netip.Addr
-		scopes          []pipeline.Scope
+		scopes          []consentryv1.Scope
 		country, region string
 		usesIP          bool
 	}{
@@ -190,8 +190,8 @@ func TestLocation(t *testing.T) {
 		{"IPv4-mapped address", nil, netip.MustParseAddr("::ffff:198.51.100.9"), all, "DE", "DE-BY", true},
 		{"unknown address", nil, netip.MustParseAddr("203.0.113.1"), all, "", "", true},
 		{"failing lookup", nil, netip.MustParseAddr("192.0.2.66"), all, "", "", true},
-		{"no location scope", &consentryv1.CoarseLocation{CountryCode: "AT", RegionCode: "AT-9"}, bavaria, []pipeline.Scope{pipeline.ScopeAnalytics}, "", "", false},
-		{"no location scope, no address lookup", nil, bavaria, []pipeline.Scope{pipeline.ScopeAnalytics}, "", "", false},
+		{"no location scope", &consentryv1.CoarseLocation{CountryCode: "AT", RegionCode: "AT-9"}, bavaria, []consentryv1.Scope{consentryv1.ScopeAnalytics}, "", "", false},
+		{"no location scope, no address lookup", nil, bavaria, []consentryv1.Scope{consentryv1.ScopeAnalytics}, "", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // The consent store: a Client keeps the registered apps, the revocations
@@ -80,7 +81,7 @@ func (c *Client) Apps(ctx context.Context) ([]consent.App, error) {
 		}
 		a.Policy = consent.Policy(policy)
 		for _, s := range scopes {
-			a.Scopes = append(a.Scopes, pipeline.Scope(s))
+			a.Scopes = append(a.Scopes, consentryv1.Scope(s))
 		}
 		apps = append(apps, a)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // columnDefs returns, per table of db, its columns as the server describes
@@ -121,9 +122,9 @@ func TestAppsIntegration(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	v1 := consent.App{ID: "com.example.notes", KeyHash: consent.HashAppKey("key 1"),
-		Scopes: []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports}, Policy: consent.PolicyAnonymous, CreatedAt: at, UpdatedAt: at}
+		Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports}, Policy: consent.PolicyAnonymous, CreatedAt: at, UpdatedAt: at}
 	v2 := v1
-	v2.KeyHash, v2.Scopes, v2.Policy, v2.UpdatedAt = consent.HashAppKey("key 2"), []pipeline.Scope{pipeline.ScopeAnalytics}, consent.PolicyErasable, at.Add(time.Minute)
+	v2.KeyHash, v2.Scopes, v2.Policy, v2.UpdatedAt = consent.HashAppKey("key 2"), []consentryv1.Scope{consentryv1.ScopeAnalytics}, consent.PolicyErasable, at.Add(time.Minute)
 	other := consent.App{ID: "com.example.maps", KeyHash: consent.HashAppKey("key 3"), Policy: consent.PolicyErasable,
 		CreatedAt: at.Add(-time.Hour), UpdatedAt: at.Add(-time.Hour)}
 

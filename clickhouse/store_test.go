@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/consent"
-	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 func TestCheckConsentKey(t *testing.T) {
@@ -47,7 +47,7 @@ func TestCheckRevocation(t *testing.T) {
 
 func TestCheckApp(t *testing.T) {
 	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	good := consent.App{ID: "com.example.notes", KeyHash: consent.HashAppKey("k"), Scopes: []pipeline.Scope{pipeline.ScopeAnalytics},
+	good := consent.App{ID: "com.example.notes", KeyHash: consent.HashAppKey("k"), Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics},
 		Policy: consent.PolicyErasable, CreatedAt: at, UpdatedAt: at}
 	if err := checkApp(good); err != nil {
 		t.Fatal(err)

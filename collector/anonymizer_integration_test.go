@@ -10,7 +10,6 @@ import (
 
 	"github.com/consentry/consentry/anonymizer"
 	"github.com/consentry/consentry/anonymizer/geo/geotest"
-	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -58,7 +57,7 @@ func TestLocationEndToEnd(t *testing.T) {
 			OsVersion: "14", DeviceModel: "Pixel 8", Location: loc}
 	}
 	all := h.token(t, testApp, time.Hour)
-	noLocation := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics)
+	noLocation := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics)
 	tests := []struct {
 		name    string
 		tok     string

@@ -28,7 +28,6 @@ import (
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/eventgen"
-	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -107,10 +106,10 @@ func (h *harness) shutdown() {
 	}
 }
 
-func (h *harness) token(t testing.TB, app string, ttl time.Duration, scopes ...pipeline.Scope) string {
+func (h *harness) token(t testing.TB, app string, ttl time.Duration, scopes ...consentryv1.Scope) string {
 	t.Helper()
 	if len(scopes) == 0 {
-		scopes = []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation}
+		scopes = []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation}
 	}
 	tok, err := h.app.Keys().Sign(consent.Claims{AppID: app, Scopes: scopes, IssuedAt: time.Now().Add(-2 * ttl), ExpiresAt: time.Now().Add(ttl)})
 	if err != nil {
@@ -303,7 +302,7 @@ func TestEndToEndConsentAndRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	foreignRing, _ := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: other})
-	forged, _ := foreignRing.Sign(consent.Claims{AppID: testApp, Scopes: []pipeline.Scope{pipeline.ScopeAnalytics}, ExpiresAt: time.Now().Add(time.Hour)})
+	forged, _ := foreignRing.Sign(consent.Claims{AppID: testApp, Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics}, ExpiresAt: time.Now().Add(time.Hour)})
 	tests := []struct {
 		name  string
 		token string
@@ -328,7 +327,7 @@ func TestEndToEndConsentAndRejects(t *testing.T) {
 	}
 	// Crash-only consent: everything else is dropped by scope.
 	req := gen.Batch(200, time.Now())
-	req.ConsentToken = h.token(t, testApp, time.Hour, pipeline.ScopeCrashReports)
+	req.ConsentToken = h.token(t, testApp, time.Hour, consentryv1.ScopeCrashReports)
 	resp, err := h.client.Ingest(ctx, req)
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,6 @@ import (
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/eventgen"
-	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -27,7 +26,7 @@ func registerApp(t *testing.T, h *harness, id, key string, policy consent.Policy
 	t.Helper()
 	now := time.Now().UTC()
 	a := consent.App{ID: id, KeyHash: consent.HashAppKey(key), Policy: policy, CreatedAt: now, UpdatedAt: now,
-		Scopes: []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation}}
+		Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation}}
 	if err := h.app.Client().PutApp(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}

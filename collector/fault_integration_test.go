@@ -27,12 +27,12 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/collector/spool"
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/internal/faultproxy"
-	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -230,7 +230,7 @@ func TestClickHouseKilledIntegration(t *testing.T) {
 	h := newHarness(t, srv, func(c *Config) {
 		c.Spool.RetryMax = 500 * time.Millisecond
 	})
-	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
+	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
 	tr := startTraffic(t, h.app.Addr, token, 4, 50, 20*time.Millisecond)
 
 	time.Sleep(1500 * time.Millisecond)
@@ -315,7 +315,7 @@ func TestCollectorKilledIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 	ring, _ := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
-	token, err := ring.Sign(consent.Claims{AppID: testApp, Scopes: []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports},
+	token, err := ring.Sign(consent.Claims{AppID: testApp, Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports},
 		IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
@@ -372,7 +372,7 @@ func TestSlowClickHouseIntegration(t *testing.T) {
 		c.Spool.MaxBytes = spoolCap
 		c.Spool.RetryMax = 500 * time.Millisecond
 	})
-	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
+	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
 
 	proxy.SetLatency(300 * time.Millisecond)
 	proxy.Stall()
@@ -412,8 +412,8 @@ func TestSlowClickHouseIntegration(t *testing.T) {
 	if full == 0 {
 		t.Fatalf("no RESOURCE_EXHAUSTED with ClickHouse hung and the spool at %d of %d bytes (last %v)", st.Bytes, spoolCap, lastErr)
 	}
-	if !slices.Contains(delays, spoolFullDelay) {
-		t.Errorf("retry delays %v, want %v for a full spool", delays, spoolFullDelay)
+	if !slices.Contains(delays, spool.FullRetryDelay) {
+		t.Errorf("retry delays %v, want %v for a full spool", delays, spool.FullRetryDelay)
 	}
 	if st.Bytes > spoolCap {
 		t.Errorf("spool holds %d bytes, over its cap of %d", st.Bytes, spoolCap)
@@ -462,7 +462,7 @@ func TestCorruptSpoolSegmentIntegration(t *testing.T) {
 		c.Spool.SegmentBytes = 64 << 10 // several segments
 	}
 	h := newHarness(t, srv, mutate)
-	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics)
+	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics)
 	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: token, Seed: 9})
 	proxy.Stall()
 	proxy.Cut()
@@ -536,7 +536,7 @@ func TestFloodOfLargeBatchesIntegration(t *testing.T) {
 		c.MaxInflightRequests = 8
 		c.Limits.MaxDeadline = 3 * time.Second
 	})
-	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
+	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
 	proxy.Stall()
 	proxy.Cut()
 	var peak atomic.Uint64
@@ -575,7 +575,7 @@ func TestFloodOfLargeBatchesIntegration(t *testing.T) {
 func TestSpoolDiskFullIntegration(t *testing.T) {
 	srv := server(t)
 	h := newHarness(t, srv, nil)
-	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
+	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
 	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: token, Seed: 11})
 	ctx := context.Background()
 	acked := make(map[string]bool)

@@ -12,7 +12,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/consentry/consentry/internal/faultproxy"
-	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -91,7 +90,7 @@ func TestReadinessSpoolFullIntegration(t *testing.T) {
 	if p := h.probe(t); p.ingest != healthpb.HealthCheckResponse_SERVING || p.readyz != http.StatusOK || p.gauge != 1 {
 		t.Fatalf("not ready at start: %+v", p)
 	}
-	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
+	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
 	proxy.Stall()
 	proxy.Cut()
 	tr := startTraffic(t, h.app.Addr, token, 4, 200, 0)

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/consentry/consentry/internal/grpcerr"
+	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -27,12 +28,6 @@ const PathIngest = "/v1/ingest"
 const (
 	contentTypeJSON     = "application/json"
 	contentTypeProtobuf = "application/x-protobuf"
-)
-
-// Reasons of HTTP-only refusals.
-const (
-	ReasonContentTypeUnsupported = "CONTENT_TYPE_UNSUPPORTED"
-	ReasonMethodNotAllowed       = "METHOD_NOT_ALLOWED"
 )
 
 // httpIngest serves POST /v1/ingest: the body is an IngestRequest as
@@ -51,12 +46,12 @@ func (h *httpIngest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		grpcerr.WriteHTTP(w, http.StatusMethodNotAllowed, codes.Unimplemented, ReasonMethodNotAllowed, "method must be POST", 0)
+		grpcerr.WriteHTTP(w, http.StatusMethodNotAllowed, codes.Unimplemented, consentryv1.ErrorReason_METHOD_NOT_ALLOWED.String(), "method must be POST", 0)
 		return
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != contentTypeJSON && mt != contentTypeProtobuf {
-		grpcerr.WriteHTTP(w, http.StatusUnsupportedMediaType, codes.InvalidArgument, ReasonContentTypeUnsupported,
+		grpcerr.WriteHTTP(w, http.StatusUnsupportedMediaType, codes.InvalidArgument, consentryv1.ErrorReason_CONTENT_TYPE_UNSUPPORTED.String(),
 			"Content-Type must be "+contentTypeJSON+" (protojson) or "+contentTypeProtobuf, 0)
 		return
 	}
@@ -105,7 +100,7 @@ func (h *httpIngest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // errBodyTooLarge is a request body, or its decompression, beyond the
 // message size limit.
-var errBodyTooLarge = errors.New("request body exceeds the message size limit")
+var errBodyTooLarge = pipeline.ErrBatchTooLarge.Specialize("request body exceeds the message size limit", pipeline.ReasonBatchTooLarge, 0)
 
 // readBody reads r's body, decompressing gzip, up to h.maxBytes either way:
 // a small compressed body cannot expand into a large one.
@@ -138,7 +133,7 @@ func (h *httpIngest) readBody(w http.ResponseWriter, r *http.Request) ([]byte, e
 func (h *httpIngest) fail(w http.ResponseWriter, err error) {
 	code, msg, reason, delay := grpcerr.Details(err)
 	httpStatus := grpcerr.HTTPStatus(code)
-	if reason == ReasonBatchTooLarge {
+	if reason == consentryv1.ErrorReason_BATCH_TOO_LARGE.String() {
 		httpStatus = http.StatusRequestEntityTooLarge
 	}
 	grpcerr.WriteHTTP(w, httpStatus, code, reason, msg, delay)

@@ -89,14 +89,14 @@ func TestHTTPIngestEndToEnd(t *testing.T) {
 		status                      int
 		reason                      string
 	}{
-		{"malformed JSON", "application/json", "", []byte(`{"events": [`), http.StatusBadRequest, ReasonBatchMalformed},
-		{"malformed protobuf", "application/x-protobuf", "", []byte{0xff, 0xff, 0xff}, http.StatusBadRequest, ReasonBatchMalformed},
-		{"broken gzip", "application/json", "gzip", []byte("not gzip"), http.StatusBadRequest, ReasonBatchMalformed},
-		{"unknown encoding", "application/json", "br", js, http.StatusBadRequest, ReasonBatchMalformed},
-		{"wrong content type", "text/plain", "", js, http.StatusUnsupportedMediaType, ReasonContentTypeUnsupported},
-		{"too large", "application/json", "", bytes.Repeat([]byte{' '}, 65<<10), http.StatusRequestEntityTooLarge, ReasonBatchTooLarge},
-		{"gzip bomb", "application/json", "gzip", bomb, http.StatusRequestEntityTooLarge, ReasonBatchTooLarge},
-		{"no device", "application/json", "", []byte(`{"consentToken": "x", "sentAtUnixMs": "1"}`), http.StatusBadRequest, ReasonDeviceMissing},
+		{"malformed JSON", "application/json", "", []byte(`{"events": [`), http.StatusBadRequest, consentryv1.ErrorReason_BATCH_MALFORMED.String()},
+		{"malformed protobuf", "application/x-protobuf", "", []byte{0xff, 0xff, 0xff}, http.StatusBadRequest, consentryv1.ErrorReason_BATCH_MALFORMED.String()},
+		{"broken gzip", "application/json", "gzip", []byte("not gzip"), http.StatusBadRequest, consentryv1.ErrorReason_BATCH_MALFORMED.String()},
+		{"unknown encoding", "application/json", "br", js, http.StatusBadRequest, consentryv1.ErrorReason_BATCH_MALFORMED.String()},
+		{"wrong content type", "text/plain", "", js, http.StatusUnsupportedMediaType, consentryv1.ErrorReason_CONTENT_TYPE_UNSUPPORTED.String()},
+		{"too large", "application/json", "", bytes.Repeat([]byte{' '}, 65<<10), http.StatusRequestEntityTooLarge, consentryv1.ErrorReason_BATCH_TOO_LARGE.String()},
+		{"gzip bomb", "application/json", "gzip", bomb, http.StatusRequestEntityTooLarge, consentryv1.ErrorReason_BATCH_TOO_LARGE.String()},
+		{"no device", "application/json", "", []byte(`{"consentToken": "x", "sentAtUnixMs": "1"}`), http.StatusBadRequest, consentryv1.ErrorReason_DEVICE_MISSING.String()},
 	} {
 		resp, body := post(tt.contentType, tt.encoding, tt.body)
 		var e grpcerr.HTTPError

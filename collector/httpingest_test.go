@@ -12,6 +12,7 @@ import (
 
 	"github.com/consentry/consentry/internal/grpcerr"
 	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // TestHTTPIngestPushback checks that retryable refusals over HTTP carry
@@ -23,9 +24,9 @@ func TestHTTPIngestPushback(t *testing.T) {
 		status int
 		reason string
 	}{
-		{pipeline.ErrOverloaded, http.StatusTooManyRequests, ReasonOverloaded},
-		{pipeline.ErrStorageUnavailable, http.StatusServiceUnavailable, ReasonStorageUnavailable},
-		{pipeline.ErrClosed, http.StatusServiceUnavailable, ReasonShuttingDown},
+		{pipeline.ErrOverloaded, http.StatusTooManyRequests, consentryv1.ErrorReason_OVERLOADED.String()},
+		{pipeline.ErrStorageUnavailable, http.StatusServiceUnavailable, consentryv1.ErrorReason_STORAGE_UNAVAILABLE.String()},
+		{pipeline.ErrClosed, http.StatusServiceUnavailable, consentryv1.ErrorReason_SHUTTING_DOWN.String()},
 	} {
 		f := newFixture(t)
 		f.sink.err = tt.sink

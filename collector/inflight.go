@@ -5,13 +5,14 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 
 	"github.com/consentry/consentry/internal/grpcerr"
+	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -34,9 +35,12 @@ func newInflight(n int) *inflight {
 	return &inflight{sem: make(chan struct{}, n)}
 }
 
+// errInflight refuses a request over the bound.
+var errInflight = pipeline.ErrOverloaded.Specialize("too many ingest requests in flight; retry later", pipeline.ReasonOverloaded, time.Second)
+
 // errTooMany is the status of a refused request.
 func errTooMany() error {
-	return grpcerr.Status(codes.ResourceExhausted, "too many ingest requests in flight; retry later", ReasonOverloaded, retryDelay)
+	return toStatus(errInflight)
 }
 
 // acquire takes a slot, or reports false when all are taken.

@@ -23,7 +23,6 @@ import (
 	"github.com/consentry/consentry/anonymizer"
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/eventgen"
-	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -149,7 +148,7 @@ func TestManagedClickHouseKilledIntegration(t *testing.T) {
 		c.Spool.RetryMax = 500 * time.Millisecond
 		c.ClickHouseRestartBackoff = 200 * time.Millisecond
 	})
-	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
+	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
 	tr := startTraffic(t, h.app.Addr, token, 4, 50, 20*time.Millisecond)
 	time.Sleep(time.Second)
 	if got := scrape(t, h)["consentry_clickhouse_up"]; got != 1 {
@@ -201,7 +200,7 @@ func TestManagedClickHouseKilledWriterIntegration(t *testing.T) {
 		c.NoSpool = true
 		c.ClickHouseRestartBackoff = time.Second // a wide window to be refused in
 	})
-	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
+	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
 	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: token, Seed: 11})
 	acked := make(map[string]bool)
 	send := func() error {
@@ -257,7 +256,7 @@ func TestShutdownWhileClickHouseDownIntegration(t *testing.T) {
 		c.Rejects.FlushInterval = time.Hour // counts stay in memory until shutdown
 	}
 	h := newManagedHarness(t, mutate)
-	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
+	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
 	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: token, Seed: 12})
 	noConsent := eventgen.New(eventgen.Config{AppID: testApp, Seed: 13})
 	acked := make(map[string]bool)
@@ -349,7 +348,7 @@ func TestShutdownWhileClickHouseRestartingIntegration(t *testing.T) {
 		c.ClickHouseRestartBackoff = 200 * time.Millisecond
 		c.Rejects.FlushInterval = time.Hour
 	})
-	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
+	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
 	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: token, Seed: 14})
 	noConsent := eventgen.New(eventgen.Config{AppID: testApp, Seed: 15})
 	ctx := context.Background()

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/eventgen"
-	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // scrape fetches the admin port's /metrics and returns each sample line's
@@ -41,7 +41,7 @@ func scrape(t *testing.T, h *harness) map[string]float64 {
 func TestMetricsIntegration(t *testing.T) {
 	h := newHarness(t, server(t), func(c *Config) { c.Limits.MaxEvents = 50 })
 	ctx := context.Background()
-	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation), Seed: 3})
+	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation), Seed: 3})
 
 	if _, err := h.client.Ingest(ctx, gen.Batch(20, time.Now())); err != nil {
 		t.Fatal(err)

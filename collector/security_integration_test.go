@@ -19,7 +19,6 @@ import (
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/internal/tlsconfig"
 	"github.com/consentry/consentry/internal/tlsconfig/tlstest"
-	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -32,7 +31,7 @@ func TestRateLimitIntegration(t *testing.T) {
 		c.RateLimit = ratelimit.Config{EventsPerSecond: 100, Burst: 100, Overrides: map[string]float64{"com.example.big": 0}}
 	})
 	ctx := context.Background()
-	scopes := []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports}
+	scopes := []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports}
 	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: h.token(t, testApp, time.Hour, scopes...), Seed: 5})
 	big := eventgen.New(eventgen.Config{AppID: "com.example.big", Token: h.token(t, "com.example.big", time.Hour, scopes...), Seed: 6})
 	if _, err := h.client.Ingest(ctx, gen.Batch(100, time.Now())); err != nil {
@@ -50,7 +49,7 @@ func TestRateLimitIntegration(t *testing.T) {
 			reason = d.GetReason()
 		}
 	}
-	if st.Code() != codes.ResourceExhausted || reason != ReasonRateLimited || delay <= 0 || delay > 500*time.Millisecond {
+	if st.Code() != codes.ResourceExhausted || reason != consentryv1.ErrorReason_RATE_LIMITED.String() || delay <= 0 || delay > 500*time.Millisecond {
 		t.Fatalf("over the limit: %v, reason %q, retry after %v; want RESOURCE_EXHAUSTED, RATE_LIMITED, at most 500ms (50 events at 100/s)", err, reason, delay)
 	}
 	for range 3 { // an unlimited app goes on
@@ -80,7 +79,7 @@ func TestTLSIntegration(t *testing.T) {
 		c.TLS = tlsconfig.Config{CertFile: srv.CertFile, KeyFile: srv.KeyFile, ClientCAFile: ca.File}
 	})
 	ctx := context.Background()
-	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics), Seed: 8})
+	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics), Seed: 8})
 
 	dial := func(creds credentials.TransportCredentials) error {
 		conn, err := grpc.NewClient(h.app.Addr(), grpc.WithTransportCredentials(creds))

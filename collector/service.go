@@ -11,7 +11,6 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/consentry/consentry/collector/metrics"
-	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -161,16 +160,16 @@ func (s *Service) refuse(req *consentryv1.IngestRequest, err error) {
 	if n == 0 {
 		n = 1 // count the refused request even when it held no events.
 	}
-	s.cfg.Rejects.CountRejects(app, c.reject, n)
-	s.cfg.Metrics.Rejected(string(c.reject), len(req.GetEvents()))
+	s.cfg.Rejects.CountRejects(app, c.Counted, n)
+	s.cfg.Metrics.Rejected(string(c.Counted), len(req.GetEvents()))
 	lvl := zap.InfoLevel
-	if c.reject == pipeline.ReasonStorageUnavailable {
+	if c.Counted == pipeline.ReasonStorageUnavailable {
 		lvl = zap.WarnLevel
 	}
 	if ce := s.log.Check(lvl, "batch refused"); ce != nil {
 		// err's text names fields and sizes, never values (see toStatus).
 		ce.Write(zap.String(logKeyApp, app), zap.Int(logKeyEvents, len(req.GetEvents())),
-			zap.String(logKeyCode, c.code.String()), zap.String(logKeyReason, string(c.reject)), zap.Error(err))
+			zap.String(logKeyCode, c.Code.String()), zap.String(logKeyReason, string(c.Counted)), zap.Error(err))
 	}
 }
 
@@ -186,7 +185,7 @@ func rejectApp(b *pipeline.Batch) string {
 // rejectAppID returns id if it is a well-formed app id, else "_invalid",
 // so malformed input cannot write arbitrary text into the rejects table.
 func rejectAppID(id string) string {
-	if validate.ValidAppID(id) {
+	if consentryv1.ValidAppID(id) {
 		return id
 	}
 	return "_invalid"

@@ -74,7 +74,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	tok, err := keys.Sign(consent.Claims{AppID: "com.example.notes", ExpiresAt: time.Now().Add(time.Hour),
-		Scopes: []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation}})
+		Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,20 +144,20 @@ func TestIngestStatuses(t *testing.T) {
 		reason string
 		retry  bool
 	}{
-		{"no device", func(r *consentryv1.IngestRequest) { r.Device = nil }, nil, codes.InvalidArgument, ReasonDeviceMissing, false},
-		{"bad app id", func(r *consentryv1.IngestRequest) { r.Device.AppId = "bad app" }, nil, codes.InvalidArgument, ReasonAppIDInvalid, false},
-		{"no sent_at", func(r *consentryv1.IngestRequest) { r.SentAtUnixMs = 0 }, nil, codes.InvalidArgument, ReasonSentAtMissing, false},
+		{"no device", func(r *consentryv1.IngestRequest) { r.Device = nil }, nil, codes.InvalidArgument, consentryv1.ErrorReason_DEVICE_MISSING.String(), false},
+		{"bad app id", func(r *consentryv1.IngestRequest) { r.Device.AppId = "bad app" }, nil, codes.InvalidArgument, consentryv1.ErrorReason_APP_ID_INVALID.String(), false},
+		{"no sent_at", func(r *consentryv1.IngestRequest) { r.SentAtUnixMs = 0 }, nil, codes.InvalidArgument, consentryv1.ErrorReason_SENT_AT_MISSING.String(), false},
 		{"too many events", func(r *consentryv1.IngestRequest) {
 			r.Events = append(r.Events, make([]*consentryv1.Event, 1001)...)
-		}, nil, codes.ResourceExhausted, ReasonBatchTooLarge, false},
-		{"long device field", func(r *consentryv1.IngestRequest) { r.Device.OsVersion = string(make([]byte, 300)) }, nil, codes.InvalidArgument, ReasonFieldTooLarge, false},
-		{"storage down", nil, pipeline.ErrStorageUnavailable, codes.Unavailable, ReasonStorageUnavailable, true},
-		{"overloaded", nil, pipeline.ErrOverloaded, codes.ResourceExhausted, ReasonOverloaded, true},
-		{"shutting down", nil, pipeline.ErrClosed, codes.Unavailable, ReasonShuttingDown, true},
+		}, nil, codes.ResourceExhausted, consentryv1.ErrorReason_BATCH_TOO_LARGE.String(), false},
+		{"long device field", func(r *consentryv1.IngestRequest) { r.Device.OsVersion = string(make([]byte, 300)) }, nil, codes.InvalidArgument, consentryv1.ErrorReason_FIELD_TOO_LARGE.String(), false},
+		{"storage down", nil, pipeline.ErrStorageUnavailable, codes.Unavailable, consentryv1.ErrorReason_STORAGE_UNAVAILABLE.String(), true},
+		{"overloaded", nil, pipeline.ErrOverloaded, codes.ResourceExhausted, consentryv1.ErrorReason_OVERLOADED.String(), true},
+		{"shutting down", nil, pipeline.ErrClosed, codes.Unavailable, consentryv1.ErrorReason_SHUTTING_DOWN.String(), true},
 		{"deadline", nil, context.DeadlineExceeded, codes.DeadlineExceeded, "", false},
 		{"unexpected", nil, errors.New("boom"), codes.Internal, "", false},
-		{"rate limited", nil, rateLimited(t, 5), codes.ResourceExhausted, ReasonRateLimited, true},
-		{"batch over the rate limit's burst", nil, rateLimited(t, 50), codes.ResourceExhausted, ReasonBatchTooLarge, false},
+		{"rate limited", nil, rateLimited(t, 5), codes.ResourceExhausted, consentryv1.ErrorReason_RATE_LIMITED.String(), true},
+		{"batch over the rate limit's burst", nil, rateLimited(t, 50), codes.ResourceExhausted, consentryv1.ErrorReason_BATCH_TOO_LARGE.String(), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,7 +32,6 @@ import (
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/eventgen"
-	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -292,7 +291,7 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	ring, _ := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
-	token, err := ring.Sign(consent.Claims{AppID: testApp, Scopes: []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports},
+	token, err := ring.Sign(consent.Claims{AppID: testApp, Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports},
 		IssuedAt: time.Now(), ExpiresAt: time.Now().Add(24 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 	"github.com/consentry/consentry/collector/spool"
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/internal/faultproxy"
-	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // mountTmpfs mounts a tmpfs of size bytes on a new directory and unmounts
@@ -101,7 +101,7 @@ func TestSpoolFullVolumeIntegration(t *testing.T) {
 		c.Spool.RetryMax = 200 * time.Millisecond
 	}
 	h := newHarness(t, srv, mutate)
-	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
+	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
 
 	// Healthy: 200k events, well beyond the ~141k the volume holds.
 	tr := startTraffic(t, h.app.Addr, token, 4, 250, 0)
@@ -251,7 +251,7 @@ func TestSpoolBitFlipIntegration(t *testing.T) {
 		c.ClickHouse.ReadTimeout = 2 * time.Second
 	}
 	h := newHarness(t, srv, mutate)
-	token := h.token(t, testApp, time.Hour, pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation)
+	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
 	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: token, Seed: 12})
 	proxy.Stall()
 	proxy.Cut()

@@ -69,7 +69,7 @@ func BenchmarkVerifyCached(b *testing.B) {
 func BenchmarkFilterProcess(b *testing.B) {
 	ring := mustRing(b, mustKey(b))
 	c := claims()
-	c.Scopes = append(c.Scopes, pipeline.ScopeCrashReports)
+	c.Scopes = append(c.Scopes, consentryv1.ScopeCrashReports)
 	tok := mustSign(b, ring, c)
 	revs := newTestRevocations(b, newFakeStore(), newClock(t0), nil)
 	if err := revs.Refresh(context.Background()); err != nil {

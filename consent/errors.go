@@ -10,13 +10,13 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 
-	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/internal/grpcerr"
 	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // Errors the Service returns (besides the token errors of Verify,
-// validate.ErrAppIDInvalid, pipeline.ErrOverloaded and pipeline.ErrClosed);
+// pipeline.ErrAppIDInvalid, pipeline.ErrOverloaded and pipeline.ErrClosed);
 // callers branch on them with errors.Is.
 var (
 	// ErrInvalidRequest: a request field is missing or out of range.
@@ -40,58 +40,6 @@ var (
 // returns.
 const ErrorDomain = grpcerr.Domain
 
-// Reasons in ErrorInfo details and in the HTTP error body: what a client
-// branches on.
-const (
-	// ReasonRequestInvalid: a field is missing or out of range (the
-	// message names it).
-	ReasonRequestInvalid = "REQUEST_INVALID"
-	// ReasonAppIDInvalid: the app id is malformed.
-	ReasonAppIDInvalid = "APP_ID_INVALID"
-	// ReasonAppUnauthenticated: unknown app id or wrong app key.
-	ReasonAppUnauthenticated = "APP_UNAUTHENTICATED"
-	// ReasonScopeUnknown: a scope is not analytics, crash_reports or
-	// location.
-	ReasonScopeUnknown = "SCOPE_UNKNOWN"
-	// ReasonScopeNotAllowed: the app may not ask for a scope.
-	ReasonScopeNotAllowed = "SCOPE_NOT_ALLOWED"
-	// ReasonTokenMissing: no consent token was given.
-	ReasonTokenMissing = "TOKEN_MISSING"
-	// ReasonTokenInvalid: the token is malformed, forged or signed by an
-	// unknown key.
-	ReasonTokenInvalid = "TOKEN_INVALID"
-	// ReasonTokenExpired: the token expired; it is refused anyway.
-	ReasonTokenExpired = "TOKEN_EXPIRED"
-	// ReasonStoreUnavailable: the store failed or is not loaded; retry.
-	ReasonStoreUnavailable = "STORE_UNAVAILABLE"
-	// ReasonRevocationsStale: this replica's revocations are not fresh;
-	// retry.
-	ReasonRevocationsStale = "REVOCATIONS_STALE"
-	// ReasonOverloaded: the service is overloaded; retry.
-	ReasonOverloaded = "OVERLOADED"
-	// ReasonRateLimited: too many failed grants from this client's address
-	// (or for this app while its key is being guessed at); retry after
-	// the delay given (RetryInfo, Retry-After), not before.
-	ReasonRateLimited = "RATE_LIMITED"
-	// ReasonShuttingDown: the service is stopping; retry elsewhere.
-	ReasonShuttingDown = "SHUTTING_DOWN"
-
-	// ReasonRequestMalformed: the HTTP body is not the request message in
-	// JSON.
-	ReasonRequestMalformed = "REQUEST_MALFORMED"
-	// ReasonRequestTooLarge: the HTTP body exceeds the limit.
-	ReasonRequestTooLarge = "REQUEST_TOO_LARGE"
-	// ReasonContentTypeUnsupported: the HTTP Content-Type is not
-	// application/json.
-	ReasonContentTypeUnsupported = "CONTENT_TYPE_UNSUPPORTED"
-	// ReasonMethodNotAllowed: the HTTP method is not POST.
-	ReasonMethodNotAllowed = "METHOD_NOT_ALLOWED"
-	// ReasonNotFound: no such HTTP endpoint.
-	ReasonNotFound = "NOT_FOUND"
-	// ReasonOriginNotAllowed: a CORS preflight from an origin not allowed.
-	ReasonOriginNotAllowed = "ORIGIN_NOT_ALLOWED"
-)
-
 // statusClientClosedRequest is nginx's status for a request the client
 // gave up on; net/http has none.
 const statusClientClosedRequest = 499
@@ -103,7 +51,7 @@ const retryDelay = time.Second
 type classification struct {
 	code   codes.Code
 	http   int
-	reason string
+	reason consentryv1.ErrorReason
 	retry  bool
 	// after, if set, replaces retryDelay as the delay suggested.
 	after time.Duration
@@ -129,38 +77,38 @@ func (c classification) retryDelay() time.Duration {
 func classifyError(err error) classification {
 	switch {
 	case errors.Is(err, ErrInvalidRequest):
-		return classification{code: codes.InvalidArgument, http: http.StatusBadRequest, reason: ReasonRequestInvalid}
-	case errors.Is(err, validate.ErrAppIDInvalid):
-		return classification{code: codes.InvalidArgument, http: http.StatusBadRequest, reason: ReasonAppIDInvalid}
+		return classification{code: codes.InvalidArgument, http: http.StatusBadRequest, reason: consentryv1.ErrorReason_REQUEST_INVALID}
+	case errors.Is(err, pipeline.ErrAppIDInvalid):
+		return classification{code: codes.InvalidArgument, http: http.StatusBadRequest, reason: consentryv1.ErrorReason_APP_ID_INVALID}
 	case errors.Is(err, ErrScopeUnknown):
-		return classification{code: codes.InvalidArgument, http: http.StatusBadRequest, reason: ReasonScopeUnknown}
+		return classification{code: codes.InvalidArgument, http: http.StatusBadRequest, reason: consentryv1.ErrorReason_SCOPE_UNKNOWN}
 	case errors.Is(err, ErrAppUnauthenticated):
-		return classification{code: codes.Unauthenticated, http: http.StatusUnauthorized, reason: ReasonAppUnauthenticated}
+		return classification{code: codes.Unauthenticated, http: http.StatusUnauthorized, reason: consentryv1.ErrorReason_APP_UNAUTHENTICATED}
 	case errors.Is(err, ErrScopeNotAllowed):
-		return classification{code: codes.PermissionDenied, http: http.StatusForbidden, reason: ReasonScopeNotAllowed}
+		return classification{code: codes.PermissionDenied, http: http.StatusForbidden, reason: consentryv1.ErrorReason_SCOPE_NOT_ALLOWED}
 	case errors.Is(err, ErrMissing):
-		return classification{code: codes.InvalidArgument, http: http.StatusBadRequest, reason: ReasonTokenMissing,
+		return classification{code: codes.InvalidArgument, http: http.StatusBadRequest, reason: consentryv1.ErrorReason_TOKEN_MISSING,
 			msg: "consent_token is required"}
 	case errors.Is(err, ErrExpired):
-		return classification{code: codes.InvalidArgument, http: http.StatusBadRequest, reason: ReasonTokenExpired,
+		return classification{code: codes.InvalidArgument, http: http.StatusBadRequest, reason: consentryv1.ErrorReason_TOKEN_EXPIRED,
 			msg: "consent token expired: expired tokens are already refused"}
 	case errors.Is(err, ErrMalformed), errors.Is(err, ErrUnknownKey), errors.Is(err, ErrSignature):
-		return classification{code: codes.InvalidArgument, http: http.StatusBadRequest, reason: ReasonTokenInvalid,
+		return classification{code: codes.InvalidArgument, http: http.StatusBadRequest, reason: consentryv1.ErrorReason_TOKEN_INVALID,
 			msg: "consent token invalid: malformed, forged or signed by an unknown key"}
 	case errors.Is(err, ErrGrantsThrottled):
-		c := classification{code: codes.ResourceExhausted, http: http.StatusTooManyRequests, reason: ReasonRateLimited, retry: true}
+		c := classification{code: codes.ResourceExhausted, http: http.StatusTooManyRequests, reason: consentryv1.ErrorReason_RATE_LIMITED, retry: true}
 		if te, ok := errors.AsType[*GrantThrottledError](err); ok {
 			c.after = te.After
 		}
 		return c
 	case errors.Is(err, ErrRevocationsStale):
-		return classification{code: codes.Unavailable, http: http.StatusServiceUnavailable, reason: ReasonRevocationsStale, retry: true}
+		return classification{code: codes.Unavailable, http: http.StatusServiceUnavailable, reason: consentryv1.ErrorReason_REVOCATIONS_STALE, retry: true}
 	case errors.Is(err, ErrStoreUnavailable):
-		return classification{code: codes.Unavailable, http: http.StatusServiceUnavailable, reason: ReasonStoreUnavailable, retry: true}
+		return classification{code: codes.Unavailable, http: http.StatusServiceUnavailable, reason: consentryv1.ErrorReason_STORE_UNAVAILABLE, retry: true}
 	case errors.Is(err, pipeline.ErrOverloaded):
-		return classification{code: codes.ResourceExhausted, http: http.StatusTooManyRequests, reason: ReasonOverloaded, retry: true}
+		return classification{code: codes.ResourceExhausted, http: http.StatusTooManyRequests, reason: consentryv1.ErrorReason_OVERLOADED, retry: true}
 	case errors.Is(err, pipeline.ErrClosed):
-		return classification{code: codes.Unavailable, http: http.StatusServiceUnavailable, reason: ReasonShuttingDown, retry: true}
+		return classification{code: codes.Unavailable, http: http.StatusServiceUnavailable, reason: consentryv1.ErrorReason_SHUTTING_DOWN, retry: true}
 	case errors.Is(err, context.DeadlineExceeded):
 		return classification{code: codes.DeadlineExceeded, http: http.StatusGatewayTimeout}
 	case errors.Is(err, context.Canceled):
@@ -183,7 +131,7 @@ func (c classification) message(err error) string {
 // retryable errors, a RetryInfo.
 func toStatus(err error) error {
 	c := classifyError(err)
-	return grpcerr.Status(c.code, c.message(err), c.reason, c.retryDelay())
+	return grpcerr.Status(c.code, c.message(err), c.reason.String(), c.retryDelay())
 }
 
 // redactedError is a log field for a store error with the given values

@@ -141,7 +141,7 @@ func setup(t *testing.T, store consent.Store) *consent.KeyRing {
 	now := time.Now().Truncate(time.Second)
 	for app, policy := range map[string]consent.Policy{itErasable: consent.PolicyErasable, itAnonymous: consent.PolicyAnonymous} {
 		if err := store.PutApp(t.Context(), consent.App{ID: app, KeyHash: consent.HashAppKey("key-" + app),
-			Scopes: []pipeline.Scope{pipeline.ScopeAnalytics}, Policy: policy, CreatedAt: now, UpdatedAt: now}); err != nil {
+			Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics}, Policy: policy, CreatedAt: now, UpdatedAt: now}); err != nil {
 			t.Fatal(err)
 		}
 	}

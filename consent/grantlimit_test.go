@@ -86,7 +86,7 @@ func TestGrantKeyGuessingBurst(t *testing.T) {
 		_, err := f.svc.Grant(attacker, grantReq(erasableApp, wrongKeys[i]))
 		codesSeen[status.Code(err)]++
 		if status.Code(err) == codes.ResourceExhausted {
-			wantStatus(t, err, codes.ResourceExhausted, ReasonRateLimited)
+			wantStatus(t, err, codes.ResourceExhausted, consentryv1.ErrorReason_RATE_LIMITED.String())
 			if d := retryInfo(err); d < time.Second || d > DefaultGrantSourceRefill+time.Second {
 				t.Fatalf("retry delay %v", d)
 			}
@@ -105,7 +105,7 @@ func TestGrantKeyGuessingBurst(t *testing.T) {
 
 	// The right key from the throttled address: refused unchecked.
 	_, err := f.svc.Grant(attacker, grantReq(erasableApp, appKey(erasableApp)))
-	wantStatus(t, err, codes.ResourceExhausted, ReasonRateLimited)
+	wantStatus(t, err, codes.ResourceExhausted, consentryv1.ErrorReason_RATE_LIMITED.String())
 	// A device elsewhere, of the same app and of another: unaffected.
 	for _, app := range []string{erasableApp, anonymousApp} {
 		if _, err := f.svc.Grant(fromAddr("203.0.113.9:5000"), grantReq(app, appKey(app))); err != nil {
@@ -152,13 +152,13 @@ func TestGrantLimitAppUnderAttack(t *testing.T) {
 	addr := func(i int) context.Context { return fromAddr("198.51.100." + strconv.Itoa(i) + ":1") }
 	for i := range 5 { // drain the app's bucket, one failure per address
 		_, err := f.svc.Grant(addr(i), grantReq(erasableApp, "wrong"))
-		wantStatus(t, err, codes.Unauthenticated, ReasonAppUnauthenticated)
+		wantStatus(t, err, codes.Unauthenticated, consentryv1.ErrorReason_APP_UNAUTHENTICATED.String())
 	}
 	for i := 5; i < 50; i++ {
 		_, err := f.svc.Grant(addr(i), grantReq(erasableApp, "wrong"))
-		wantStatus(t, err, codes.Unauthenticated, ReasonAppUnauthenticated) // a fresh address gets one guess
+		wantStatus(t, err, codes.Unauthenticated, consentryv1.ErrorReason_APP_UNAUTHENTICATED.String()) // a fresh address gets one guess
 		_, err = f.svc.Grant(addr(i), grantReq(erasableApp, "wrong"))
-		wantStatus(t, err, codes.ResourceExhausted, ReasonRateLimited)
+		wantStatus(t, err, codes.ResourceExhausted, consentryv1.ErrorReason_RATE_LIMITED.String())
 	}
 	if _, err := f.svc.Grant(fromAddr("203.0.113.9:5000"), grantReq(erasableApp, appKey(erasableApp))); err != nil {
 		t.Fatalf("a device that never failed: %v", err)
@@ -178,7 +178,7 @@ func TestGrantLimitIPv6Prefix(t *testing.T) {
 		_, _ = f.svc.Grant(fromAddr(fmt.Sprintf("[2001:db8:1:2::%x]:1", i+1)), grantReq(erasableApp, "wrong"))
 	}
 	_, err := f.svc.Grant(fromAddr("[2001:db8:1:2:ffff::9]:1"), grantReq(erasableApp, appKey(erasableApp)))
-	wantStatus(t, err, codes.ResourceExhausted, ReasonRateLimited)
+	wantStatus(t, err, codes.ResourceExhausted, consentryv1.ErrorReason_RATE_LIMITED.String())
 	if _, err := f.svc.Grant(fromAddr("[2001:db8:1:3::1]:1"), grantReq(erasableApp, appKey(erasableApp))); err != nil {
 		t.Fatalf("another /64: %v", err)
 	}
@@ -250,7 +250,7 @@ func TestGrantLimitDisabled(t *testing.T) {
 	})
 	for range 100 {
 		_, err := f.svc.Grant(fromAddr("198.51.100.7:1"), grantReq(erasableApp, "wrong"))
-		wantStatus(t, err, codes.Unauthenticated, ReasonAppUnauthenticated)
+		wantStatus(t, err, codes.Unauthenticated, consentryv1.ErrorReason_APP_UNAUTHENTICATED.String())
 	}
 	if got := reg.value("consent_grants_failed_total"); got != 100 {
 		t.Fatalf("failed grants counted %v", got)

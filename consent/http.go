@@ -142,7 +142,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	ep, ok := h.endpoints[r.URL.Path]
 	if !ok {
-		h.fail(w, r, http.StatusNotFound, codes.NotFound, ReasonNotFound,
+		h.fail(w, r, http.StatusNotFound, codes.NotFound, consentryv1.ErrorReason_NOT_FOUND,
 			"no such endpoint: use POST "+PathGrant+", "+PathRevoke+" or "+PathStatus)
 		return
 	}
@@ -154,27 +154,27 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		hdr.Set("Allow", allowMethods)
-		h.fail(w, r, http.StatusMethodNotAllowed, codes.Unimplemented, ReasonMethodNotAllowed, "method must be POST")
+		h.fail(w, r, http.StatusMethodNotAllowed, codes.Unimplemented, consentryv1.ErrorReason_METHOD_NOT_ALLOWED, "method must be POST")
 		return
 	}
 	if !isJSON(r.Header.Get("Content-Type")) {
-		h.fail(w, r, http.StatusUnsupportedMediaType, codes.InvalidArgument, ReasonContentTypeUnsupported,
+		h.fail(w, r, http.StatusUnsupportedMediaType, codes.InvalidArgument, consentryv1.ErrorReason_CONTENT_TYPE_UNSUPPORTED,
 			"Content-Type must be application/json")
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
 		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
-			h.fail(w, r, http.StatusRequestEntityTooLarge, codes.InvalidArgument, ReasonRequestTooLarge,
+			h.fail(w, r, http.StatusRequestEntityTooLarge, codes.InvalidArgument, consentryv1.ErrorReason_REQUEST_TOO_LARGE,
 				fmt.Sprintf("request body exceeds %d bytes", h.maxBody))
 			return
 		}
-		h.fail(w, r, http.StatusBadRequest, codes.InvalidArgument, ReasonRequestMalformed, "request body could not be read")
+		h.fail(w, r, http.StatusBadRequest, codes.InvalidArgument, consentryv1.ErrorReason_REQUEST_MALFORMED, "request body could not be read")
 		return
 	}
 	req := ep.newRequest()
 	if msg := decodeRequest(body, req); msg != "" {
-		h.fail(w, r, http.StatusBadRequest, codes.InvalidArgument, ReasonRequestMalformed, msg)
+		h.fail(w, r, http.StatusBadRequest, codes.InvalidArgument, consentryv1.ErrorReason_REQUEST_MALFORMED, msg)
 		return
 	}
 	resp, err := ep.call(withSource(r.Context(), remoteAddr(r)), req)
@@ -185,7 +185,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(resp)
 	if err != nil {
-		h.fail(w, r, http.StatusInternalServerError, codes.Internal, "", "internal error")
+		h.fail(w, r, http.StatusInternalServerError, codes.Internal, consentryv1.ErrorReason_ERROR_REASON_UNSPECIFIED, "internal error")
 		return
 	}
 	hdr.Set("Content-Type", "application/json; charset=utf-8")
@@ -215,7 +215,7 @@ func (h *httpHandler) options(w http.ResponseWriter, r *http.Request, corsOK boo
 	hdr := w.Header()
 	if r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
 		if !corsOK {
-			h.fail(w, r, http.StatusForbidden, codes.PermissionDenied, ReasonOriginNotAllowed, "origin not allowed")
+			h.fail(w, r, http.StatusForbidden, codes.PermissionDenied, consentryv1.ErrorReason_ORIGIN_NOT_ALLOWED, "origin not allowed")
 			return
 		}
 		hdr.Set("Access-Control-Allow-Methods", http.MethodPost)
@@ -282,13 +282,17 @@ func decodeRequest(body []byte, m proto.Message) string {
 }
 
 // fail writes an error response and logs it.
-func (h *httpHandler) fail(w http.ResponseWriter, r *http.Request, status int, code codes.Code, reason, msg string) {
+func (h *httpHandler) fail(w http.ResponseWriter, r *http.Request, status int, code codes.Code, reason consentryv1.ErrorReason, msg string) {
 	h.failAfter(w, r, status, code, reason, msg, 0)
 }
 
 // failAfter is fail with a Retry-After of retryDelay, if positive.
-func (h *httpHandler) failAfter(w http.ResponseWriter, r *http.Request, status int, code codes.Code, reason, msg string, retryDelay time.Duration) {
-	grpcerr.WriteHTTP(w, status, code, reason, msg, retryDelay)
+func (h *httpHandler) failAfter(w http.ResponseWriter, r *http.Request, status int, code codes.Code, reason consentryv1.ErrorReason, msg string, retryDelay time.Duration) {
+	name := ""
+	if reason != consentryv1.ErrorReason_ERROR_REASON_UNSPECIFIED {
+		name = reason.String()
+	}
+	grpcerr.WriteHTTP(w, status, code, name, msg, retryDelay)
 	lvl := zap.DebugLevel
 	if status >= http.StatusInternalServerError {
 		lvl = zap.WarnLevel
@@ -299,5 +303,5 @@ func (h *httpHandler) failAfter(w http.ResponseWriter, r *http.Request, status i
 	if _, ok := h.endpoints[path]; !ok {
 		path = "other"
 	}
-	h.log.Log(lvl, "consent HTTP request refused", zap.String("path", path), zap.Int("status", status), zap.String("reason", reason))
+	h.log.Log(lvl, "consent HTTP request refused", zap.String("path", path), zap.Int("status", status), zap.Stringer("reason", reason))
 }

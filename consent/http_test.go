@@ -112,27 +112,27 @@ func TestHTTPErrors(t *testing.T) {
 		code        string
 		reason      string
 	}{
-		{"bad JSON", "POST", PathGrant, "application/json", `{"app_id": "` + secretish, 400, "INVALID_ARGUMENT", ReasonRequestMalformed},
-		{"not an object", "POST", PathGrant, "application/json", `["` + secretish + `"]`, 400, "INVALID_ARGUMENT", ReasonRequestMalformed},
-		{"null", "POST", PathGrant, "application/json", `null`, 400, "INVALID_ARGUMENT", ReasonRequestMalformed},
-		{"empty", "POST", PathStatus, "application/json", ``, 400, "INVALID_ARGUMENT", ReasonRequestMalformed},
-		{"unknown field", "POST", PathGrant, "application/json", `{"` + secretish + `": 1}`, 400, "INVALID_ARGUMENT", ReasonRequestMalformed},
-		{"wrong type", "POST", PathGrant, "application/json", `{"scopes": "` + secretish + `"}`, 400, "INVALID_ARGUMENT", ReasonRequestMalformed},
-		{"duplicate field", "POST", PathStatus, "application/json", `{"consent_token": "a", "consentToken": "b"}`, 400, "INVALID_ARGUMENT", ReasonRequestMalformed},
-		{"wrong method", "GET", PathGrant, "", ``, 405, "UNIMPLEMENTED", ReasonMethodNotAllowed},
-		{"wrong content type", "POST", PathGrant, "text/plain", `{}`, 415, "INVALID_ARGUMENT", ReasonContentTypeUnsupported},
-		{"no content type", "POST", PathGrant, "", `{}`, 415, "INVALID_ARGUMENT", ReasonContentTypeUnsupported},
-		{"wrong charset", "POST", PathGrant, "application/json; charset=latin1", `{}`, 415, "INVALID_ARGUMENT", ReasonContentTypeUnsupported},
-		{"oversize", "POST", PathGrant, "application/json", `{"app_id": "` + strings.Repeat("a", DefaultMaxBodySize) + `"}`, 413, "INVALID_ARGUMENT", ReasonRequestTooLarge},
-		{"unknown path", "POST", "/v1/consent/other", "application/json", `{}`, 404, "NOT_FOUND", ReasonNotFound},
+		{"bad JSON", "POST", PathGrant, "application/json", `{"app_id": "` + secretish, 400, "INVALID_ARGUMENT", consentryv1.ErrorReason_REQUEST_MALFORMED.String()},
+		{"not an object", "POST", PathGrant, "application/json", `["` + secretish + `"]`, 400, "INVALID_ARGUMENT", consentryv1.ErrorReason_REQUEST_MALFORMED.String()},
+		{"null", "POST", PathGrant, "application/json", `null`, 400, "INVALID_ARGUMENT", consentryv1.ErrorReason_REQUEST_MALFORMED.String()},
+		{"empty", "POST", PathStatus, "application/json", ``, 400, "INVALID_ARGUMENT", consentryv1.ErrorReason_REQUEST_MALFORMED.String()},
+		{"unknown field", "POST", PathGrant, "application/json", `{"` + secretish + `": 1}`, 400, "INVALID_ARGUMENT", consentryv1.ErrorReason_REQUEST_MALFORMED.String()},
+		{"wrong type", "POST", PathGrant, "application/json", `{"scopes": "` + secretish + `"}`, 400, "INVALID_ARGUMENT", consentryv1.ErrorReason_REQUEST_MALFORMED.String()},
+		{"duplicate field", "POST", PathStatus, "application/json", `{"consent_token": "a", "consentToken": "b"}`, 400, "INVALID_ARGUMENT", consentryv1.ErrorReason_REQUEST_MALFORMED.String()},
+		{"wrong method", "GET", PathGrant, "", ``, 405, "UNIMPLEMENTED", consentryv1.ErrorReason_METHOD_NOT_ALLOWED.String()},
+		{"wrong content type", "POST", PathGrant, "text/plain", `{}`, 415, "INVALID_ARGUMENT", consentryv1.ErrorReason_CONTENT_TYPE_UNSUPPORTED.String()},
+		{"no content type", "POST", PathGrant, "", `{}`, 415, "INVALID_ARGUMENT", consentryv1.ErrorReason_CONTENT_TYPE_UNSUPPORTED.String()},
+		{"wrong charset", "POST", PathGrant, "application/json; charset=latin1", `{}`, 415, "INVALID_ARGUMENT", consentryv1.ErrorReason_CONTENT_TYPE_UNSUPPORTED.String()},
+		{"oversize", "POST", PathGrant, "application/json", `{"app_id": "` + strings.Repeat("a", DefaultMaxBodySize) + `"}`, 413, "INVALID_ARGUMENT", consentryv1.ErrorReason_REQUEST_TOO_LARGE.String()},
+		{"unknown path", "POST", "/v1/consent/other", "application/json", `{}`, 404, "NOT_FOUND", consentryv1.ErrorReason_NOT_FOUND.String()},
 		{"wrong key", "POST", PathGrant, "application/json", `{"app_id": "com.example.notes", "app_key": "x", "scopes": ["analytics"], "consent_text_version": "1"}`,
-			401, "UNAUTHENTICATED", ReasonAppUnauthenticated},
+			401, "UNAUTHENTICATED", consentryv1.ErrorReason_APP_UNAUTHENTICATED.String()},
 		{"scope not allowed", "POST", PathGrant, "application/json", `{"app_id": "com.example.notes", "app_key": "key-com.example.notes", "scopes": ["location"], "consent_text_version": "1"}`,
-			403, "PERMISSION_DENIED", ReasonScopeNotAllowed},
+			403, "PERMISSION_DENIED", consentryv1.ErrorReason_SCOPE_NOT_ALLOWED.String()},
 		{"unknown scope", "POST", PathGrant, "application/json", `{"app_id": "com.example.notes", "app_key": "key-com.example.notes", "scopes": ["` + secretish + `"], "consent_text_version": "1"}`,
-			400, "INVALID_ARGUMENT", ReasonScopeUnknown},
-		{"forged token", "POST", PathRevoke, "application/json", `{"consent_token": "` + secretish + `"}`, 400, "INVALID_ARGUMENT", ReasonTokenInvalid},
-		{"missing token", "POST", PathRevoke, "application/json", `{}`, 400, "INVALID_ARGUMENT", ReasonTokenMissing},
+			400, "INVALID_ARGUMENT", consentryv1.ErrorReason_SCOPE_UNKNOWN.String()},
+		{"forged token", "POST", PathRevoke, "application/json", `{"consent_token": "` + secretish + `"}`, 400, "INVALID_ARGUMENT", consentryv1.ErrorReason_TOKEN_INVALID.String()},
+		{"missing token", "POST", PathRevoke, "application/json", `{}`, 400, "INVALID_ARGUMENT", consentryv1.ErrorReason_TOKEN_MISSING.String()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,7 +153,7 @@ func TestHTTPErrors(t *testing.T) {
 	tok := f.grant(t, erasableApp, "analytics")
 	f.store.setFail(true)
 	res := do(t, h, "POST", PathRevoke, "application/json", `{"consent_token": "`+tok+`"}`)
-	if res.status != 503 || res.err.Reason != ReasonStoreUnavailable || res.header.Get("Retry-After") != "1" {
+	if res.status != 503 || res.err.Reason != consentryv1.ErrorReason_STORE_UNAVAILABLE.String() || res.header.Get("Retry-After") != "1" {
 		t.Fatalf("store down: %d %+v %v", res.status, res.err, res.header)
 	}
 }
@@ -171,7 +171,7 @@ func TestHTTPCORS(t *testing.T) {
 	}
 
 	res = do(t, h, "OPTIONS", PathGrant, "", "", append([]string{"Origin", "https://evil.example"}, preflight...)...)
-	if res.status != http.StatusForbidden || res.err.Reason != ReasonOriginNotAllowed || res.header.Get("Access-Control-Allow-Origin") != "" {
+	if res.status != http.StatusForbidden || res.err.Reason != consentryv1.ErrorReason_ORIGIN_NOT_ALLOWED.String() || res.header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("refused preflight: %d %v", res.status, res.header)
 	}
 

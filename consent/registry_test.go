@@ -6,12 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 func testApp(id string, policy Policy, updated time.Time) App {
 	return App{ID: id, KeyHash: HashAppKey("key-" + id), Policy: policy, UpdatedAt: updated,
-		Scopes: []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports}}
+		Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports}}
 }
 
 func newTestRegistry(t testing.TB, store Store) *Registry {
@@ -43,8 +43,8 @@ func TestRegistry(t *testing.T) {
 	if !ok || a.Policy != PolicyAnonymous {
 		t.Fatalf("App = %+v, %v", a, ok)
 	}
-	a.Scopes[0] = pipeline.ScopeLocation
-	if b, _ := r.App("com.example.notes"); b.Scopes[0] != pipeline.ScopeAnalytics {
+	a.Scopes[0] = consentryv1.ScopeLocation
+	if b, _ := r.App("com.example.notes"); b.Scopes[0] != consentryv1.ScopeAnalytics {
 		t.Fatal("modifying a returned app changed the registry")
 	}
 

@@ -10,7 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
 )
 
 // ErrRevocationsStale means the replica's revocation set has not been
@@ -18,7 +21,8 @@ import (
 // revoked. A Filter without a ship-time Gate refuses the batch with it
 // (the collector maps it to UNAVAILABLE with a retry delay) rather than
 // store events that might be revoked.
-var ErrRevocationsStale = errors.New("revocations not refreshed within their bound")
+var ErrRevocationsStale = pipeline.Refuse(codes.Unavailable, consentryv1.ErrorReason_REVOCATIONS_STALE, pipeline.ReasonStorageUnavailable, time.Second,
+	"revocations not refreshed within their bound")
 
 // Defaults of RevocationsConfig.
 const (

@@ -9,12 +9,9 @@ import (
 	"slices"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 
-	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -39,10 +36,6 @@ const (
 	DefaultMaxResweepsPerPass = 100
 )
 
-// MaxTextVersionLen is the longest consent_text_version accepted, in
-// characters.
-const MaxTextVersionLen = 64
-
 // maxTracked bounds the consents whose resweeps a Service remembers in
 // memory (those it erased itself, and those whose resweep failed); beyond
 // it, resweeps run on the takeover schedule, as after a restart.
@@ -52,11 +45,6 @@ const maxTracked = 10000
 // each scrape; the collector's *metrics.Metrics implements it.
 type CounterRegistry interface {
 	Counter(name, help string, f func() float64)
-}
-
-// knownScopes returns the scopes a consent can cover, in canonical order.
-func knownScopes() [3]pipeline.Scope {
-	return [...]pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation}
 }
 
 // ServiceConfig configures a Service.
@@ -248,16 +236,16 @@ func (s *Service) Status(ctx context.Context, req *consentryv1.StatusRequest) (*
 
 func (s *Service) grant(ctx context.Context, req *consentryv1.GrantRequest) (*consentryv1.GrantResponse, error) {
 	appID := req.GetAppId()
-	if !validate.ValidAppID(appID) {
-		return nil, fmt.Errorf("grant: %w: app_id must be 1-128 letters, digits, '.', '_' or '-'", validate.ErrAppIDInvalid)
+	if !consentryv1.ValidAppID(appID) {
+		return nil, fmt.Errorf("grant: %w: app_id must be 1-128 letters, digits, '.', '_' or '-'", pipeline.ErrAppIDInvalid)
 	}
 	scopes, err := parseScopes(req.GetScopes())
 	if err != nil {
 		return nil, fmt.Errorf("grant: %w", err)
 	}
-	if v := req.GetConsentTextVersion(); !validTextVersion(v) {
+	if v := req.GetConsentTextVersion(); !consentryv1.ValidConsentTextVersion(v) {
 		return nil, fmt.Errorf("grant: %w: consent_text_version must be 1-%d printable characters",
-			ErrInvalidRequest, MaxTextVersionLen)
+			ErrInvalidRequest, consentryv1.MaxConsentTextVersionLen)
 	}
 	ttl, err := s.ttl(req.GetTtlSeconds())
 	if err != nil {
@@ -275,12 +263,12 @@ func (s *Service) grant(ctx context.Context, req *consentryv1.GrantRequest) (*co
 	if !authenticate(app, ok, req.GetAppKey()) {
 		s.limits.fail(src, appID, now)
 		// Debug: a guessing burst is logged once per window instead.
-		s.log.Debug("grant refused", zap.String("app_id", appID), zap.String("reason", ReasonAppUnauthenticated))
+		s.log.Debug("grant refused", zap.String("app_id", appID), zap.Stringer("reason", consentryv1.ErrorReason_APP_UNAUTHENTICATED))
 		return nil, fmt.Errorf("grant: %w", ErrAppUnauthenticated)
 	}
 	for _, sc := range scopes {
 		if !slices.Contains(app.Scopes, sc) {
-			s.log.Info("grant refused", zap.String("app_id", appID), zap.String("reason", ReasonScopeNotAllowed))
+			s.log.Info("grant refused", zap.String("app_id", appID), zap.Stringer("reason", consentryv1.ErrorReason_SCOPE_NOT_ALLOWED))
 			return nil, fmt.Errorf("grant: %w: %s", ErrScopeNotAllowed, sc)
 		}
 	}
@@ -301,40 +289,26 @@ func (s *Service) grant(ctx context.Context, req *consentryv1.GrantRequest) (*co
 
 // parseScopes checks that scopes are known and not empty, and returns them
 // deduplicated in canonical order.
-func parseScopes(scopes []string) ([]pipeline.Scope, error) {
+func parseScopes(scopes []string) ([]consentryv1.Scope, error) {
 	if len(scopes) == 0 {
 		return nil, fmt.Errorf("%w: scopes: at least one is required", ErrInvalidRequest)
 	}
-	known := knownScopes()
-	var seen [len(known)]bool
+	known := consentryv1.Scopes()
+	seen := make([]bool, len(known))
 	for i, sc := range scopes {
-		k := slices.Index(known[:], pipeline.Scope(sc))
+		k := slices.Index(known, consentryv1.Scope(sc))
 		if k < 0 {
 			return nil, fmt.Errorf("%w: scopes[%d] is not analytics, crash_reports or location", ErrScopeUnknown, i)
 		}
 		seen[k] = true
 	}
-	var out []pipeline.Scope
+	var out []consentryv1.Scope
 	for k, ok := range seen {
 		if ok {
 			out = append(out, known[k])
 		}
 	}
 	return out, nil
-}
-
-// validTextVersion reports whether v is 1 to MaxTextVersionLen printable
-// characters.
-func validTextVersion(v string) bool {
-	if v == "" || !utf8.ValidString(v) || utf8.RuneCountInString(v) > MaxTextVersionLen {
-		return false
-	}
-	for _, r := range v {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
 }
 
 // ttl returns the validity for ttl_seconds: the default for 0, capped at

@@ -16,7 +16,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -146,7 +145,7 @@ func TestGrant(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.AppID != erasableApp || c.TextVersion != "2026-11" || !c.ExpiresAt.Equal(wantExp) ||
-		!slices.Equal(c.Scopes, []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports}) {
+		!slices.Equal(c.Scopes, []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports}) {
 		t.Fatalf("claims = %+v", c)
 	}
 
@@ -179,20 +178,20 @@ func TestGrantErrors(t *testing.T) {
 		code   codes.Code
 		reason string
 	}{
-		{"malformed app id", func(r *consentryv1.GrantRequest) { r.AppId = "-bad id" }, codes.InvalidArgument, ReasonAppIDInvalid},
-		{"empty app id", func(r *consentryv1.GrantRequest) { r.AppId = "" }, codes.InvalidArgument, ReasonAppIDInvalid},
-		{"unknown app", func(r *consentryv1.GrantRequest) { r.AppId = "com.example.unknown" }, codes.Unauthenticated, ReasonAppUnauthenticated},
-		{"wrong key", func(r *consentryv1.GrantRequest) { r.AppKey = "wrong" }, codes.Unauthenticated, ReasonAppUnauthenticated},
-		{"empty key", func(r *consentryv1.GrantRequest) { r.AppKey = "" }, codes.Unauthenticated, ReasonAppUnauthenticated},
-		{"another app's key", func(r *consentryv1.GrantRequest) { r.AppKey = appKey(anonymousApp) }, codes.Unauthenticated, ReasonAppUnauthenticated},
-		{"no scopes", func(r *consentryv1.GrantRequest) { r.Scopes = nil }, codes.InvalidArgument, ReasonRequestInvalid},
-		{"unknown scope", func(r *consentryv1.GrantRequest) { r.Scopes = []string{"analytics", "contacts"} }, codes.InvalidArgument, ReasonScopeUnknown},
-		{"scope in wrong case", func(r *consentryv1.GrantRequest) { r.Scopes = []string{"Analytics"} }, codes.InvalidArgument, ReasonScopeUnknown},
-		{"scope not allowed", func(r *consentryv1.GrantRequest) { r.Scopes = []string{"location"} }, codes.PermissionDenied, ReasonScopeNotAllowed},
-		{"no text version", func(r *consentryv1.GrantRequest) { r.ConsentTextVersion = "" }, codes.InvalidArgument, ReasonRequestInvalid},
-		{"text version too long", func(r *consentryv1.GrantRequest) { r.ConsentTextVersion = strings.Repeat("v", 65) }, codes.InvalidArgument, ReasonRequestInvalid},
-		{"text version with control", func(r *consentryv1.GrantRequest) { r.ConsentTextVersion = "v1\n" }, codes.InvalidArgument, ReasonRequestInvalid},
-		{"negative ttl", func(r *consentryv1.GrantRequest) { r.TtlSeconds = -1 }, codes.InvalidArgument, ReasonRequestInvalid},
+		{"malformed app id", func(r *consentryv1.GrantRequest) { r.AppId = "-bad id" }, codes.InvalidArgument, consentryv1.ErrorReason_APP_ID_INVALID.String()},
+		{"empty app id", func(r *consentryv1.GrantRequest) { r.AppId = "" }, codes.InvalidArgument, consentryv1.ErrorReason_APP_ID_INVALID.String()},
+		{"unknown app", func(r *consentryv1.GrantRequest) { r.AppId = "com.example.unknown" }, codes.Unauthenticated, consentryv1.ErrorReason_APP_UNAUTHENTICATED.String()},
+		{"wrong key", func(r *consentryv1.GrantRequest) { r.AppKey = "wrong" }, codes.Unauthenticated, consentryv1.ErrorReason_APP_UNAUTHENTICATED.String()},
+		{"empty key", func(r *consentryv1.GrantRequest) { r.AppKey = "" }, codes.Unauthenticated, consentryv1.ErrorReason_APP_UNAUTHENTICATED.String()},
+		{"another app's key", func(r *consentryv1.GrantRequest) { r.AppKey = appKey(anonymousApp) }, codes.Unauthenticated, consentryv1.ErrorReason_APP_UNAUTHENTICATED.String()},
+		{"no scopes", func(r *consentryv1.GrantRequest) { r.Scopes = nil }, codes.InvalidArgument, consentryv1.ErrorReason_REQUEST_INVALID.String()},
+		{"unknown scope", func(r *consentryv1.GrantRequest) { r.Scopes = []string{"analytics", "contacts"} }, codes.InvalidArgument, consentryv1.ErrorReason_SCOPE_UNKNOWN.String()},
+		{"scope in wrong case", func(r *consentryv1.GrantRequest) { r.Scopes = []string{"Analytics"} }, codes.InvalidArgument, consentryv1.ErrorReason_SCOPE_UNKNOWN.String()},
+		{"scope not allowed", func(r *consentryv1.GrantRequest) { r.Scopes = []string{"location"} }, codes.PermissionDenied, consentryv1.ErrorReason_SCOPE_NOT_ALLOWED.String()},
+		{"no text version", func(r *consentryv1.GrantRequest) { r.ConsentTextVersion = "" }, codes.InvalidArgument, consentryv1.ErrorReason_REQUEST_INVALID.String()},
+		{"text version too long", func(r *consentryv1.GrantRequest) { r.ConsentTextVersion = strings.Repeat("v", 65) }, codes.InvalidArgument, consentryv1.ErrorReason_REQUEST_INVALID.String()},
+		{"text version with control", func(r *consentryv1.GrantRequest) { r.ConsentTextVersion = "v1\n" }, codes.InvalidArgument, consentryv1.ErrorReason_REQUEST_INVALID.String()},
+		{"negative ttl", func(r *consentryv1.GrantRequest) { r.TtlSeconds = -1 }, codes.InvalidArgument, consentryv1.ErrorReason_REQUEST_INVALID.String()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -221,7 +220,7 @@ func TestGrantErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = svc.Grant(t.Context(), ok())
-	if st := wantStatus(t, err, codes.Unavailable, ReasonStoreUnavailable); !hasRetryInfo(st) {
+	if st := wantStatus(t, err, codes.Unavailable, consentryv1.ErrorReason_STORE_UNAVAILABLE.String()); !hasRetryInfo(st) {
 		t.Fatal("no RetryInfo")
 	}
 }
@@ -309,11 +308,11 @@ func TestRevokeErrors(t *testing.T) {
 		at     time.Time
 		reason string
 	}{
-		{"missing", "", t0, ReasonTokenMissing},
-		{"garbage", "not.a.token", t0, ReasonTokenInvalid},
-		{"forged", parts[0] + "." + parts[1] + "." + flip(parts[2]), t0, ReasonTokenInvalid},
-		{"unknown key", foreign, t0, ReasonTokenInvalid},
-		{"expired", tok, t0.Add(DefaultTTL + time.Second), ReasonTokenExpired},
+		{"missing", "", t0, consentryv1.ErrorReason_TOKEN_MISSING.String()},
+		{"garbage", "not.a.token", t0, consentryv1.ErrorReason_TOKEN_INVALID.String()},
+		{"forged", parts[0] + "." + parts[1] + "." + flip(parts[2]), t0, consentryv1.ErrorReason_TOKEN_INVALID.String()},
+		{"unknown key", foreign, t0, consentryv1.ErrorReason_TOKEN_INVALID.String()},
+		{"expired", tok, t0.Add(DefaultTTL + time.Second), consentryv1.ErrorReason_TOKEN_EXPIRED.String()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -334,7 +333,7 @@ func TestRevokeErrors(t *testing.T) {
 	f.clk.Set(t0)
 	f.store.setFail(true)
 	_, err := f.svc.Revoke(t.Context(), &consentryv1.RevokeRequest{ConsentToken: tok})
-	if st := wantStatus(t, err, codes.Unavailable, ReasonStoreUnavailable); !hasRetryInfo(st) {
+	if st := wantStatus(t, err, codes.Unavailable, consentryv1.ErrorReason_STORE_UNAVAILABLE.String()); !hasRetryInfo(st) {
 		t.Fatal("no RetryInfo")
 	}
 	c, _ := f.ring.Verify(tok, t0)
@@ -447,7 +446,7 @@ func TestEraseStoreDown(t *testing.T) {
 	f.store.failErase = 1
 	f.store.mu.Unlock()
 	_, err := f.svc.Revoke(t.Context(), &consentryv1.RevokeRequest{ConsentToken: tok, Erase: true})
-	wantStatus(t, err, codes.Unavailable, ReasonStoreUnavailable)
+	wantStatus(t, err, codes.Unavailable, consentryv1.ErrorReason_STORE_UNAVAILABLE.String())
 	// The revocation stands, and a retry erases.
 	c, _ := f.ring.Verify(tok, t0)
 	if _, ok := f.revs.Revoked(c.ConsentID); !ok {
@@ -498,11 +497,11 @@ func TestStatus(t *testing.T) {
 	}
 	f.clk.Set(t0)
 	_, err := f.svc.Status(t.Context(), &consentryv1.StatusRequest{})
-	wantStatus(t, err, codes.InvalidArgument, ReasonTokenMissing)
+	wantStatus(t, err, codes.InvalidArgument, consentryv1.ErrorReason_TOKEN_MISSING.String())
 
 	f.clk.Add(time.Minute) // no refresh since: stale.
 	_, err = f.svc.Status(t.Context(), &consentryv1.StatusRequest{ConsentToken: tok})
-	wantStatus(t, err, codes.Unavailable, ReasonRevocationsStale)
+	wantStatus(t, err, codes.Unavailable, consentryv1.ErrorReason_REVOCATIONS_STALE.String())
 }
 
 // TestServiceLogsNoSecrets: nothing the service logs holds a token, a

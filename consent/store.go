@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"time"
 
-	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // Policy is an app's erasure policy.
@@ -35,7 +35,7 @@ type App struct {
 	// stored.
 	KeyHash string
 	// Scopes are the scopes the app may ask its users for.
-	Scopes []pipeline.Scope
+	Scopes []consentryv1.Scope
 	// Policy is the erasure policy.
 	Policy Policy
 	// CreatedAt and UpdatedAt are when the app was registered and last

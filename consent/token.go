@@ -10,9 +10,8 @@ import (
 	"strings"
 	"time"
 
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/consentry/consentry/pipeline"
 )
 
 // Issuer is the "iss" claim of tokens Consentry issues.
@@ -39,7 +38,7 @@ type Claims struct {
 	// AppID is the app the consent was given to.
 	AppID string
 	// Scopes are the kinds of data consented to.
-	Scopes []pipeline.Scope
+	Scopes []consentryv1.Scope
 	// TextVersion is the version of the consent text shown.
 	TextVersion string
 	// IssuedAt and ExpiresAt bound the token's validity.
@@ -155,7 +154,7 @@ func (r *KeyRing) verifyToken(token string, now time.Time) (Claims, time.Time, e
 		c.IssuedAt = jc.IssuedAt.Time
 	}
 	for _, s := range strings.Fields(jc.Scope) {
-		c.Scopes = append(c.Scopes, pipeline.Scope(s))
+		c.Scopes = append(c.Scopes, consentryv1.Scope(s))
 	}
 	var nbf time.Time
 	if jc.NotBefore != nil {

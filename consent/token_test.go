@@ -32,7 +32,7 @@ func mustKey(t testing.TB) KeyRingConfig {
 }
 
 func claims() Claims {
-	return Claims{AppID: "com.example.notes", Scopes: []pipeline.Scope{pipeline.ScopeAnalytics},
+	return Claims{AppID: "com.example.notes", Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics},
 		TextVersion: "v3", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 }
 

@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/consentry/consentry/pipeline"
 )
 
 func mustVerifier(t testing.TB, ring *KeyRing, size int) *Verifier {
@@ -119,10 +118,10 @@ func TestVerifierClaimsAreTheCallers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Scopes[0] != pipeline.ScopeAnalytics {
+		if c.Scopes[0] != consentryv1.ScopeAnalytics {
 			t.Fatalf("cached scopes modified: %v", c.Scopes)
 		}
-		c.Scopes[0] = pipeline.ScopeLocation
+		c.Scopes[0] = consentryv1.ScopeLocation
 	}
 }
 

@@ -17,29 +17,15 @@ type Stage interface {
 	Process(ctx context.Context, b *Batch) error
 }
 
-// Scope names a kind of data a user consented to.
-type Scope string
-
-// The scopes a consent can cover.
-const (
-	// ScopeAnalytics covers sessions, gestures, custom events and
-	// diagnostics.
-	ScopeAnalytics Scope = "analytics"
-	// ScopeCrashReports covers crashes and handled exceptions.
-	ScopeCrashReports Scope = "crash_reports"
-	// ScopeLocation covers deriving a country and region.
-	ScopeLocation Scope = "location"
-)
-
 // EventScope returns the scope that must be granted for e to be stored, or
 // "" if e has no known payload.
-func EventScope(e *consentryv1.Event) Scope {
+func EventScope(e *consentryv1.Event) consentryv1.Scope {
 	switch e.GetPayload().(type) {
 	case *consentryv1.Event_Session, *consentryv1.Event_Gesture,
 		*consentryv1.Event_Custom, *consentryv1.Event_Diagnostic:
-		return ScopeAnalytics
+		return consentryv1.ScopeAnalytics
 	case *consentryv1.Event_Crash:
-		return ScopeCrashReports
+		return consentryv1.ScopeCrashReports
 	default:
 		return ""
 	}
@@ -59,7 +45,7 @@ type Batch struct {
 	// until the consent stage succeeds.
 	AppID string
 	// Scopes are the scopes the verified consent covers.
-	Scopes []Scope
+	Scopes []consentryv1.Scope
 	// ConsentKey is the pseudonym stored with every row when the app's
 	// policy is erasable, else "" (see Common.ConsentKey). Set by the
 	// consent stage.
@@ -97,7 +83,7 @@ func (b *Batch) Origin() Origin {
 }
 
 // HasScope reports whether the verified consent covers s.
-func (b *Batch) HasScope(s Scope) bool {
+func (b *Batch) HasScope(s consentryv1.Scope) bool {
 	for _, g := range b.Scopes {
 		if g == s {
 			return true

@@ -9,8 +9,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -57,22 +55,22 @@ const (
 // Bounds the collector imposes, which the SDK respects on the device.
 const (
 	// maxEventsPerBatch is the collector's default batch size limit.
-	maxEventsPerBatch = 1000
-	// maxBatchBytesLimit keeps a batch well under the collector's 4 MiB
-	// message limit.
-	maxBatchBytesLimit = 3 << 20
+	maxEventsPerBatch = consentryv1.DefaultMaxBatchEvents
+	// maxBatchBytesLimit keeps a batch well under the collector's message
+	// limit.
+	maxBatchBytesLimit = consentryv1.DefaultMaxMessageBytes * 3 / 4
 	// collectorMaxAge is the collector's acceptance window; events must be
 	// sent well before it ends.
-	collectorMaxAge = 14 * 24 * time.Hour
+	collectorMaxAge = consentryv1.DefaultMaxEventAge
 	// maxNameBytes bounds short strings (names, versions, screens, frame
 	// fields, attribute keys).
-	maxNameBytes = 256
+	maxNameBytes = consentryv1.DefaultMaxNameBytes
 	// maxTextBytes bounds free text (crash messages, attribute values).
-	maxTextBytes = 8 << 10
+	maxTextBytes = consentryv1.DefaultMaxTextBytes
 	// maxFrames bounds a stack trace.
-	maxFrames = 256
+	maxFrames = consentryv1.DefaultMaxFrames
 	// maxAttributes bounds a custom event's attributes.
-	maxAttributes = 64
+	maxAttributes = consentryv1.DefaultMaxAttributes
 	// minQueueBytes is the smallest queue cap.
 	minQueueBytes = 16 << 10
 )
@@ -320,7 +318,7 @@ func (c *Config) checkConnection() []error {
 func (c *Config) checkIdentity() []error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if !validAppID(c.AppID) {
+	if !consentryv1.ValidAppID(c.AppID) {
 		bad("app id %q is not 1-128 letters, digits, '.', '_' or '-'", c.AppID)
 	}
 	if c.AppKey == "" {
@@ -329,7 +327,7 @@ func (c *Config) checkIdentity() []error {
 	if c.StorageDir == "" {
 		bad("storage dir is required")
 	}
-	if !validTextVersion(c.ConsentTextVersion) {
+	if !consentryv1.ValidConsentTextVersion(c.ConsentTextVersion) {
 		bad("consent text version must be 1-64 printable characters")
 	}
 	if n := len(c.QueueKey); n != 0 && n != keySize {
@@ -423,38 +421,6 @@ func splitList(s string) []string {
 	return out
 }
 
-// validAppID reports whether id is 1 to 128 ASCII letters, digits, '.',
-// '_' and '-', starting with a letter or digit (the collector's rule).
-func validAppID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case isAlnum(c):
-		case (c == '.' || c == '_' || c == '-') && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-// validTextVersion reports whether v is 1 to 64 printable characters (the
-// collector's rule).
-func validTextVersion(v string) bool {
-	if v == "" || !utf8.ValidString(v) || utf8.RuneCountInString(v) > 64 {
-		return false
-	}
-	for _, r := range v {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
 }

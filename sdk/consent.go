@@ -13,15 +13,15 @@ import (
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
-// The scopes a consent can cover.
+// The scopes a consent can cover (plain strings, so gomobile binds them).
 const (
 	// ScopeAnalytics covers sessions, gestures, custom events and
 	// diagnostics.
-	ScopeAnalytics = "analytics"
+	ScopeAnalytics = string(consentryv1.ScopeAnalytics)
 	// ScopeCrashReports covers crashes and handled exceptions.
-	ScopeCrashReports = "crash_reports"
+	ScopeCrashReports = string(consentryv1.ScopeCrashReports)
 	// ScopeLocation covers sending coarse coordinates (SetLocation).
-	ScopeLocation = "location"
+	ScopeLocation = string(consentryv1.ScopeLocation)
 )
 
 // parseScopes splits a comma-separated list of scopes and checks them.
@@ -32,8 +32,8 @@ func parseScopes(scopes string) ([]string, error) {
 	}
 	var out []string
 	for _, sc := range list {
-		switch sc {
-		case ScopeAnalytics, ScopeCrashReports, ScopeLocation:
+		switch {
+		case consentryv1.Scope(sc).Valid():
 			if !slices.Contains(out, sc) {
 				out = append(out, sc)
 			}

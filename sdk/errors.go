@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"google.golang.org/grpc/codes"
 )
 
@@ -90,11 +91,11 @@ func (e *callError) Is(target error) bool {
 }
 
 // Reasons the collector returns that the SDK acts on.
-const (
-	reasonBatchTooLarge = "BATCH_TOO_LARGE"
-	reasonTokenExpired  = "TOKEN_EXPIRED"
-	reasonTokenInvalid  = "TOKEN_INVALID"
-	reasonTokenMissing  = "TOKEN_MISSING"
+var (
+	reasonBatchTooLarge = consentryv1.ErrorReason_BATCH_TOO_LARGE.String()
+	reasonTokenExpired  = consentryv1.ErrorReason_TOKEN_EXPIRED.String()
+	reasonTokenInvalid  = consentryv1.ErrorReason_TOKEN_INVALID.String()
+	reasonTokenMissing  = consentryv1.ErrorReason_TOKEN_MISSING.String()
 )
 
 // tooLarge reports whether the request was refused for its size: split it

@@ -21,7 +21,6 @@ import (
 	"github.com/consentry/consentry/collector"
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/chtest"
-	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -68,7 +67,7 @@ func startRealCollector(t *testing.T) *realCollector {
 	now := time.Now().UTC()
 	err := r.app.Client().PutApp(context.Background(), consent.App{
 		ID: testAppID, KeyHash: consent.HashAppKey(r.appKey), Policy: consent.PolicyAnonymous, CreatedAt: now, UpdatedAt: now,
-		Scopes: []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation},
+		Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -387,7 +386,7 @@ func (f *front) Ingest(ctx context.Context, req *consentryv1.IngestRequest) (*co
 	n := len(f.attempts)
 	f.mu.Unlock()
 	if n <= f.refuse {
-		return nil, withReason(codes.ResourceExhausted, collector.ReasonOverloaded, f.delay)
+		return nil, withReason(codes.ResourceExhausted, consentryv1.ErrorReason_OVERLOADED.String(), f.delay)
 	}
 	return f.ingest.Ingest(ctx, req)
 }

@@ -13,9 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/consent"
-	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // appsUsage describes the apps subcommands.
@@ -105,16 +104,14 @@ func parsePolicy(s string) (consent.Policy, error) {
 	return p, nil
 }
 
-var knownScopes = []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation}
-
-func parseScopes(s string) ([]pipeline.Scope, error) {
-	var out []pipeline.Scope
+func parseScopes(s string) ([]consentryv1.Scope, error) {
+	var out []consentryv1.Scope
 	for _, f := range strings.Split(s, ",") {
-		sc := pipeline.Scope(strings.TrimSpace(f))
+		sc := consentryv1.Scope(strings.TrimSpace(f))
 		if sc == "" {
 			continue
 		}
-		if !slices.Contains(knownScopes, sc) {
+		if !sc.Valid() {
 			return nil, fmt.Errorf("scope %q: want analytics, crash_reports or location", sc)
 		}
 		if !slices.Contains(out, sc) {
@@ -141,7 +138,7 @@ func findApp(ctx context.Context, store consent.Store, id string) (consent.App, 
 }
 
 func addApp(ctx context.Context, store consent.Store, w io.Writer, id, scopes, policy string) error {
-	if !validate.ValidAppID(id) {
+	if !consentryv1.ValidAppID(id) {
 		return fmt.Errorf("apps add: --app-id %q: want 1-128 letters, digits, '.', '_' or '-'", id)
 	}
 	if _, exists, err := findApp(ctx, store, id); err != nil {
@@ -212,7 +209,7 @@ func listApps(ctx context.Context, store consent.Store, w io.Writer) error {
 	return tw.Flush()
 }
 
-func joinScopes(s []pipeline.Scope) string {
+func joinScopes(s []consentryv1.Scope) string {
 	out := make([]string, len(s))
 	for i, v := range s {
 		out[i] = string(v)

@@ -11,7 +11,7 @@ import (
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/fleet"
-	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"github.com/consentry/consentry/sdk"
 )
 
@@ -54,7 +54,7 @@ prints devices, events sent, events stored and the time taken.`, stderr)
 	key := newAppKey()
 	now := time.Now().UTC()
 	a := consent.App{ID: *app, KeyHash: consent.HashAppKey(key), Policy: consent.PolicyAnonymous, CreatedAt: now, UpdatedAt: now,
-		Scopes: []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation}}
+		Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation}}
 	if err := cl.PutApp(ctx, a); err != nil {
 		return fmt.Errorf("fleet: register app: %w", err)
 	}

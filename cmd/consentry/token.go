@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/consent"
-	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // tokenFlags are the flags that issue a development token.
@@ -42,10 +42,10 @@ func (t *tokenFlags) issue(dataDir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var scopes []pipeline.Scope
+	var scopes []consentryv1.Scope
 	for _, s := range strings.Split(t.scopes, ",") {
 		if s = strings.TrimSpace(s); s != "" {
-			scopes = append(scopes, pipeline.Scope(s))
+			scopes = append(scopes, consentryv1.Scope(s))
 		}
 	}
 	now := time.Now()

@@ -6,6 +6,8 @@ package limits
 import (
 	"errors"
 	"time"
+
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // Config holds the limits. Zero fields take the defaults from
@@ -33,12 +35,12 @@ type Config struct {
 // DefaultConfig returns the default limits.
 func DefaultConfig() Config {
 	return Config{
-		MaxMessageBytes: 4 << 20,
-		MaxEvents:       1000,
-		MaxNameBytes:    256,
-		MaxTextBytes:    8 << 10,
-		MaxFrames:       256,
-		MaxAttributes:   64,
+		MaxMessageBytes: consentryv1.DefaultMaxMessageBytes,
+		MaxEvents:       consentryv1.DefaultMaxBatchEvents,
+		MaxNameBytes:    consentryv1.DefaultMaxNameBytes,
+		MaxTextBytes:    consentryv1.DefaultMaxTextBytes,
+		MaxFrames:       consentryv1.DefaultMaxFrames,
+		MaxAttributes:   consentryv1.DefaultMaxAttributes,
 		MaxDeadline:     30 * time.Second,
 	}
 }

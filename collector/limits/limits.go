@@ -2,20 +2,20 @@ package limits
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+	"google.golang.org/grpc/codes"
 )
 
 // ErrBatchTooLarge is returned when a batch holds more events than allowed.
 // The client should split the batch; retrying it unchanged cannot succeed.
-var ErrBatchTooLarge = errors.New("batch too large")
+var ErrBatchTooLarge = pipeline.ErrBatchTooLarge.Specialize("batch holds too many events", pipeline.ReasonBatchTooLarge, 0)
 
 // ErrFieldTooLarge is returned when a batch-level field (the device
 // context) exceeds its limit. Retrying the batch unchanged cannot succeed.
-var ErrFieldTooLarge = errors.New("field too large")
+var ErrFieldTooLarge = pipeline.Refuse(codes.InvalidArgument, consentryv1.ErrorReason_FIELD_TOO_LARGE, pipeline.ReasonBatchTooLarge, 0, "field too large")
 
 // Stage enforces the limits.
 type Stage struct {

@@ -5,8 +5,8 @@ import (
 	"math"
 	"time"
 
-	"github.com/consentry/consentry/collector/limits"
-	"github.com/consentry/consentry/collector/validate"
+	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // Bounds on the configuration, so that the bucket arithmetic (nanoseconds in
@@ -30,9 +30,8 @@ type Config struct {
 	// limits stage admits can fit. A batch larger than the burst is
 	// refused with ErrExceedsBurst.
 	Burst int
-	// MaxBatchEvents is the largest batch the limits stage admits
-	// (limits.Config.MaxEvents); it only sets the default Burst. Default
-	// limits.DefaultConfig().MaxEvents.
+	// MaxBatchEvents is the largest batch the limits stage admits; it only
+	// sets the default Burst. Default consentryv1.DefaultMaxBatchEvents.
 	MaxBatchEvents int
 	// Overrides sets the rate of individual apps, by app id, replacing
 	// EventsPerSecond for them; 0 means unlimited. New copies the map.
@@ -49,7 +48,7 @@ type Config struct {
 // DefaultConfig returns the defaults: unlimited rates, bounded tracking.
 func DefaultConfig() Config {
 	return Config{
-		MaxBatchEvents: limits.DefaultConfig().MaxEvents,
+		MaxBatchEvents: consentryv1.DefaultMaxBatchEvents,
 		MaxApps:        10000,
 		Now:            time.Now,
 	}
@@ -94,8 +93,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ratelimit: events per second: %w", err)
 	}
 	for app, rate := range c.Overrides {
-		if !validate.ValidAppID(app) {
-			return fmt.Errorf("ratelimit: override for app %q: %w", app, validate.ErrAppIDInvalid)
+		if !consentryv1.ValidAppID(app) {
+			return fmt.Errorf("ratelimit: override for app %q: %w", app, pipeline.ErrAppIDInvalid)
 		}
 		if err := c.validRate(rate); err != nil {
 			return fmt.Errorf("ratelimit: override for app %q: %w", app, err)

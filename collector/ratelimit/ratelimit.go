@@ -49,17 +49,19 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+	"google.golang.org/grpc/codes"
 )
 
 // ErrRateLimited is wrapped by every Error: the batch does not fit in its
 // app's bucket now but will after Error.RetryAfter. The edge reports it as
 // RESOURCE_EXHAUSTED with a RetryInfo, or HTTP 429 with Retry-After.
-var ErrRateLimited = errors.New("rate limited")
+var ErrRateLimited = pipeline.Refuse(codes.ResourceExhausted, consentryv1.ErrorReason_RATE_LIMITED, pipeline.ReasonRateLimited, 0, "rate limited")
 
 // ErrExceedsBurst is returned for a batch with more events than its app's
 // burst: it could never fit, so retrying it unchanged cannot succeed; the
 // client should split it.
-var ErrExceedsBurst = errors.New("batch exceeds the rate limit's burst")
+var ErrExceedsBurst = pipeline.ErrBatchTooLarge.Specialize("batch exceeds the rate limit's burst", pipeline.ReasonBatchTooLarge, 0)
 
 // errNoApp is returned for a batch that reaches the stage with live events
 // but no verified app id: the stage runs before the consent stage.
@@ -85,8 +87,9 @@ func (e *Error) Error() string {
 		ErrRateLimited, e.AppID, e.Events, e.Limit, e.delay)
 }
 
-// Unwrap returns ErrRateLimited.
-func (e *Error) Unwrap() error { return ErrRateLimited }
+// Unwrap returns ErrRateLimited with the delay after which the batch
+// fits.
+func (e *Error) Unwrap() error { return ErrRateLimited.After(e.delay) }
 
 // RetryAfter returns how long until the batch fits in its app's bucket:
 // always positive. HTTP's Retry-After, in whole seconds, should round it

@@ -49,22 +49,28 @@ const volumeMaxAge = time.Second
 // Write: a batch of some 60 events.
 const normalRecordBytes = 4 << 10
 
+// FullRetryDelay is the delay suggested to clients refused for a full
+// spool: ClickHouse has been away for a while, so retrying every second
+// would only add load.
+const FullRetryDelay = 5 * time.Second
+
 var (
 	// ErrFull is returned by Write when the spool can take no more until
 	// it ships: the bytes not yet shipped would exceed Config.MaxBytes, or
 	// (ErrDiskFull, which wraps it) its volume's free space would fall
-	// below the reserve. It wraps pipeline.ErrOverloaded, so the collector
-	// answers RESOURCE_EXHAUSTED with a retry delay.
-	ErrFull = fmt.Errorf("spool full: %w", pipeline.ErrOverloaded)
+	// below the reserve. It specializes pipeline.ErrOverloaded: the
+	// collector answers RESOURCE_EXHAUSTED (OVERLOADED) with a retry delay
+	// of FullRetryDelay, and counts the batch as spool_full.
+	ErrFull = pipeline.ErrOverloaded.Specialize("spool full", pipeline.ReasonSpoolFull, FullRetryDelay)
 	// ErrDiskFull is returned by Write when storing the rows would leave
 	// less than Config.ReserveBytes free on the spool's volume, or the
 	// volume ran out of space while appending. It wraps ErrFull: to a
 	// client it is the same condition, and it ends the same way, as the
 	// shipper frees what it ships.
-	ErrDiskFull = fmt.Errorf("spool volume below its free-space reserve: %w", ErrFull)
+	ErrDiskFull = ErrFull.Specialize("spool volume below its free-space reserve", pipeline.ReasonSpoolFull, FullRetryDelay)
 	// ErrClosed is returned by Write after Close, and by WaitShipped once
 	// the shipper stopped short of its target. It wraps pipeline.ErrClosed.
-	ErrClosed = fmt.Errorf("spool closed: %w", pipeline.ErrClosed)
+	ErrClosed = pipeline.ErrClosed.Specialize("spool closed", pipeline.ReasonStorageUnavailable, pipeline.ErrClosed.RetryAfter)
 )
 
 // Inserter stores rows; token, when not "", is an insert deduplication

@@ -22,6 +22,8 @@ package validate
 import (
 	"errors"
 	"time"
+
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // Config configures the validate stage.
@@ -39,7 +41,7 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		MaxAge:             14 * 24 * time.Hour,
+		MaxAge:             consentryv1.DefaultMaxEventAge,
 		FutureTolerance:    5 * time.Minute,
 		MaxSessionDuration: 7 * 24 * time.Hour,
 	}

@@ -2,23 +2,23 @@ package validate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+	"google.golang.org/grpc/codes"
 )
 
 // Errors for batches that are refused as a whole.
 var (
 	// ErrDeviceMissing: the batch has no device context.
-	ErrDeviceMissing = errors.New("device context missing")
+	ErrDeviceMissing = pipeline.Refuse(codes.InvalidArgument, consentryv1.ErrorReason_DEVICE_MISSING, pipeline.ReasonBatchMalformed, 0, "device context missing")
 	// ErrAppIDInvalid: the device context's app id is empty or malformed.
-	ErrAppIDInvalid = errors.New("app id invalid")
+	ErrAppIDInvalid = pipeline.ErrAppIDInvalid
 	// ErrSentAtMissing: the batch has no send time.
-	ErrSentAtMissing = errors.New("sent_at missing")
+	ErrSentAtMissing = pipeline.Refuse(codes.InvalidArgument, consentryv1.ErrorReason_SENT_AT_MISSING, pipeline.ReasonBatchMalformed, 0, "sent_at missing")
 )
 
 // Stage is the validate stage.
@@ -34,24 +34,6 @@ func New(cfg Config) (*Stage, error) {
 	return &Stage{cfg: cfg.withDefaults()}, nil
 }
 
-// ValidAppID reports whether id is a well-formed app id: 1 to 128 ASCII
-// letters, digits, '.', '_' and '-', starting with a letter or digit.
-func ValidAppID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case (c == '.' || c == '_' || c == '-') && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // Process refuses b when its batch-level fields are missing or malformed,
 // drops invalid events with a reason, and sets b.EventTimes.
 func (s *Stage) Process(_ context.Context, b *pipeline.Batch) error {
@@ -60,7 +42,7 @@ func (s *Stage) Process(_ context.Context, b *pipeline.Batch) error {
 	if d == nil {
 		return ErrDeviceMissing
 	}
-	if !ValidAppID(d.GetAppId()) {
+	if !consentryv1.ValidAppID(d.GetAppId()) {
 		return fmt.Errorf("%w: want 1-128 letters, digits, '.', '_' or '-'", ErrAppIDInvalid)
 	}
 	if req.GetSentAtUnixMs() <= 0 {

@@ -12,7 +12,7 @@ import (
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
-	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"github.com/consentry/consentry/sdk"
 )
 
@@ -41,7 +41,7 @@ func TestFleetEndToEnd(t *testing.T) {
 			now := time.Now().UTC()
 			if err := app.Client().PutApp(context.Background(), consent.App{ID: appID, KeyHash: consent.HashAppKey(key),
 				Policy: consent.PolicyAnonymous, CreatedAt: now, UpdatedAt: now,
-				Scopes: []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation}}); err != nil {
+				Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation}}); err != nil {
 				t.Fatal(err)
 			}
 			endpoint := app.Addr()

@@ -31,7 +31,6 @@ import (
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/faultproxy"
 	"github.com/consentry/consentry/internal/privacyprobe"
-	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -323,7 +322,7 @@ func (e *env) run(t *testing.T, pr probeRun) *privacyprobe.Report {
 	}
 	cid := consent.NewConsentID()
 	token, err := keys.Sign(consent.Claims{ConsentID: cid, AppID: probeApp, TextVersion: "probe-1",
-		Scopes:   []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation},
+		Scopes:   []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation},
 		IssuedAt: time.Now().Add(-time.Minute), ExpiresAt: time.Now().Add(2 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)

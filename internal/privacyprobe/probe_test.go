@@ -47,7 +47,7 @@ func (s *signer) token(t testing.TB) (token, consentID string) {
 	t.Helper()
 	consentID = consent.NewConsentID()
 	token, err := s.keys.Sign(consent.Claims{ConsentID: consentID, AppID: probeApp, TextVersion: "probe-1",
-		Scopes:   []pipeline.Scope{pipeline.ScopeAnalytics, pipeline.ScopeCrashReports, pipeline.ScopeLocation},
+		Scopes:   []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation},
 		IssuedAt: time.Now().Add(-time.Minute), ExpiresAt: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
