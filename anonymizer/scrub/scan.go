@@ -228,7 +228,7 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 				return m
 			}
 		}
-		if n >= 4 && isUpper(in[ws]) && isUpper(in[ws+1]) && isDigit(in[ws+2]) && isDigit(in[ws+3]) && s.on(IBAN) {
+		if n >= 4 && isLetter(in[ws]) && isLetter(in[ws+1]) && isDigit(in[ws+2]) && isDigit(in[ws+3]) && s.on(IBAN) {
 			if m = sc.iban(ws, we); m.kind != 0 {
 				return m
 			}
@@ -273,7 +273,7 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 				}
 			}
 		}
-		grouped := next == ' ' || next == '-' || next == '.' || next == '/' || next == ')'
+		grouped := next == ' ' || next == '-' || next == '.' || next == '/' || next == ')' || next == '\n' || next == '\r'
 		if (n >= 13 || grouped) && (s.on(Card) || s.on(IMEI)) {
 			if m = sc.cardOrIMEI(ws, we); m.kind != 0 {
 				return m
