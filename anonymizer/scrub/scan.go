@@ -16,6 +16,7 @@ const (
 	cValueEnd                    // ends an unquoted value: whitespace , ; & ) ] } " ' < > and NUL
 	cPathEnd                     // ends a user name in a path
 	cSpace                       // ASCII whitespace
+	cNorm                        // may start what the detection copy changes: % \ & and UTF-8 lead bytes
 )
 
 const (
@@ -79,6 +80,9 @@ var class = func() (t [256]uint16) {
 		if in(c, "/\\\"'`:;,()[]<>|?#&=*{}\x00") {
 			b |= cPathEnd
 		}
+		if in(c, "%\\&") || c >= 0xc0 {
+			b |= cNorm
+		}
 		t[c] = b
 	}
 	return t
@@ -134,6 +138,10 @@ type scanner struct {
 	// skipTo ends a key whose value is a marker: its words were looked at
 	// as a key when the text was scrubbed, and are not looked at again.
 	skipTo int
+
+	// normed: in is the detection copy, or needs none. renorm: the scan
+	// stopped because in needs the detection copy (see normalize.go).
+	normed, renorm bool
 }
 
 // b returns in[i], or 0 when i is out of range.
@@ -154,7 +162,17 @@ func (sc *scanner) next() match {
 	in := sc.in
 	i := sc.pos
 	for i < len(in) {
-		if class[in[i]]&cWord == 0 {
+		c := class[in[i]]
+		if c&(cWord|cNorm) == 0 {
+			i++
+			continue
+		}
+		if c&cWord == 0 {
+			if !sc.normed && changesAt(in, i) {
+				sc.renorm = true
+				sc.pos = len(in)
+				return match{}
+			}
 			i++
 			continue
 		}
