@@ -17,24 +17,31 @@ import (
 )
 
 // utf8Placeholder is replaced, byte for byte, by utf8Bad after encoding,
-// so the encoding's lengths still hold.
+// so the encoding's lengths still hold; latin1Placeholder by two Latin-1
+// no-break spaces.
 const (
-	utf8Placeholder = "@@NOT-UTF8@@"
-	utf8Bad         = "\xff\xfeNOT-UTF8\xc3\xc3"
+	utf8Placeholder   = "@@NOT-UTF8@@"
+	utf8Bad           = "\xff\xfeNOT-UTF8\xc3\xc3"
+	latin1Placeholder = "~~"
+	latin1NBSP        = "\xa0\xa0"
 )
 
 // utf8Batch returns a batch from transport tr with five gestures, one of
-// them on a screen whose name is the placeholder, and one crash whose
-// message holds an e-mail address and the placeholder.
+// them on a screen whose name is the placeholder, one crash whose message
+// holds an e-mail address and the placeholder, and one whose message holds
+// a phone number with Latin-1 no-break spaces.
 func utf8Batch(tok, tr string) *consentryv1.IngestRequest {
 	age := int64(1000)
 	req := &consentryv1.IngestRequest{ConsentToken: tok, SentAtUnixMs: time.Now().UnixMilli(),
 		Device: &consentryv1.DeviceContext{AppId: testApp, AppVersion: "4.12.0", OsName: consentryv1.OsName_OS_NAME_ANDROID, OsVersion: "14"}}
-	for i := range 6 {
+	for i := range 7 {
 		id := make([]byte, 16)
 		id[0], id[1], id[2], id[15] = byte(i+1), tr[0], tr[len(tr)-1], 9
 		e := &consentryv1.Event{EventId: id, AgeMs: &age, SessionId: []byte("session-utf8-" + tr)}
 		switch i {
+		case 6:
+			e.Payload = &consentryv1.Event_Crash{Crash: &consentryv1.Crash{ExceptionType: "java.io.IOException",
+				Message: "utf8-" + tr + " call +43" + latin1Placeholder + "664" + latin1Placeholder + "1234567"}}
 		case 5:
 			e.Payload = &consentryv1.Event_Crash{Crash: &consentryv1.Crash{ExceptionType: "java.io.IOException",
 				Message: "utf8-" + tr + " sync for jane@example.com failed " + utf8Placeholder}}
@@ -73,6 +80,7 @@ func TestInvalidUTF8EndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		b = bytes.ReplaceAll(b, []byte(latin1Placeholder), []byte(latin1NBSP))
 		return bytes.ReplaceAll(b, []byte(utf8Placeholder), []byte(bad))
 	}
 	post := func(t *testing.T, contentType string, body []byte) *consentryv1.IngestResponse {
@@ -123,21 +131,26 @@ func TestInvalidUTF8EndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatalf("batch refused: %v", err)
 			}
-			if resp.GetAccepted() != 5 || resp.GetDropped() != 1 || len(resp.GetEventDrops()) != 1 ||
+			if resp.GetAccepted() != 6 || resp.GetDropped() != 1 || len(resp.GetEventDrops()) != 1 ||
 				resp.GetEventDrops()[0].GetIndex() != 2 || resp.GetEventDrops()[0].GetReason() != consentryv1.DropReason_DROP_REASON_INVALID_FIELD {
-				t.Fatalf("response %v; want 5 accepted and event 2 dropped with INVALID_FIELD", resp)
+				t.Fatalf("response %v; want 6 accepted and event 2 dropped with INVALID_FIELD", resp)
 			}
 			if n := h.count(t, "gestures", fmt.Sprintf("screen LIKE 'utf8-%s-%%'", tc.tr)); n != 4 {
 				t.Errorf("%d gestures stored, want 4", n)
 			}
-			var msg string
-			q := fmt.Sprintf("SELECT message FROM %s.crashes WHERE message LIKE 'utf8-%s %%'", h.db, tc.tr)
-			if err := h.ch.QueryRow(ctx, q).Scan(&msg); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-			want := "utf8-" + tc.tr + " sync for [email] failed \uFFFDNOT-UTF8\uFFFD"
-			if msg != want {
-				t.Errorf("crash message stored as %q, want %q", msg, want)
+			for _, want := range []string{
+				"utf8-" + tc.tr + " sync for [email] failed \uFFFDNOT-UTF8\uFFFD",
+				// read through the repair: the phone number is found
+				"utf8-" + tc.tr + " call [phone]",
+			} {
+				var n uint64
+				q := fmt.Sprintf("SELECT count() FROM %s.crashes WHERE message = '%s'", h.db, want)
+				if err := h.ch.QueryRow(ctx, q).Scan(&n); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+				if n != 1 {
+					t.Errorf("no crash message stored as %q", want)
+				}
 			}
 		})
 	}

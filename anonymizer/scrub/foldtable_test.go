@@ -7,6 +7,7 @@ import (
 	"os"
 	"testing"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -22,6 +23,12 @@ func foldOf(r rune) (out string, ok bool) {
 	case unicode.Is(unicode.Cf, r), unicode.Is(unicode.Variation_Selector, r), r == 0x034f:
 		// Invisible: zero-width spaces and joiners, soft hyphens, bidi
 		// controls, byte order marks, variation selectors.
+		return "", true
+	case r == utf8.RuneError:
+		// U+FFFD is what the collector repairs bytes that were not
+		// UTF-8 with (collector/validate): in Latin-1 text, a letter or
+		// a no-break space inside an identifier (+43\xa0664\xa01234567).
+		// Read as nothing, it joins the identifier's parts.
 		return "", true
 	case r == 0x85 || r == 0x2028 || r == 0x2029:
 		return "\n", true

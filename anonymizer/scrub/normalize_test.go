@@ -101,6 +101,10 @@ func TestEncoded(t *testing.T) {
 		{`C:\\Users\\jane\\AppData`, `C:\\Users\\[user]\\AppData`},
 		{"𝐣𝐚𝐧𝐞@𝐞𝐱𝐚𝐦𝐩𝐥𝐞.𝐜𝐨𝐦", "[email]"},
 		{"\U000E006A\U000E0061\U000E006E\U000E0065\U000E0040\U000E0065\U000E0078\U000E002E\U000E0063\U000E006F", "[email]"},
+		// Latin-1 bytes the collector repaired with U+FFFD
+		{"call +43\uFFFD664\uFFFD1234567", "call [phone]"},
+		{"card 4111\uFFFD1111\uFFFD1111\uFFFD1111", "card [card]"},
+		{"mail j\uFFFDrg@example.de", "mail [email]"},
 	})
 	runCases(t, kept(
 		"GET /v1/search?q=caf%C3%A9%20cr%C3%A8me&page=2",
