@@ -150,16 +150,6 @@ func (nt *normText) span(start, end int) (int, int) {
 	return int(nt.src[start]), int(nt.src[k])
 }
 
-// needsNorm reports whether in holds anything the detection copy changes.
-func needsNorm(in string) bool {
-	for i := 0; i < len(in); i++ {
-		if class[in[i]]&cNorm != 0 && changesAt(in, i) {
-			return true
-		}
-	}
-	return false
-}
-
 // changesAt reports whether the detection copy changes in at i, where a
 // byte of class cNorm is: an escape that decodes, or a rune that folds.
 func changesAt(in string, i int) bool {

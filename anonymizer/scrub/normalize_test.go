@@ -5,6 +5,16 @@ import (
 	"testing"
 )
 
+// needsNorm reports whether in holds anything the detection copy changes.
+func needsNorm(in string) bool {
+	for i := 0; i < len(in); i++ {
+		if class[in[i]]&cNorm != 0 && changesAt(in, i) {
+			return true
+		}
+	}
+	return false
+}
+
 // TestDetectionCopy checks the normalized copy of texts, and that each of
 // its bytes maps back to the unit of the text it came from.
 func TestDetectionCopy(t *testing.T) {
