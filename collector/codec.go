@@ -5,6 +5,9 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/consentry/consentry/collector/validate"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // gRPC reports a request that fails to decode as INTERNAL, with the
@@ -32,9 +35,14 @@ func (c codec) Name() string { return c.base.Name() }
 func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
 
 // Unmarshal decodes data into v, marking v as malformed instead of failing.
+// An IngestRequest whose strings are not all UTF-8 is decoded leniently
+// (validate.UnmarshalRequest), so one bad string costs one event.
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	err := c.base.Unmarshal(data, v)
 	if err == nil {
+		return nil
+	}
+	if req, ok := v.(*consentryv1.IngestRequest); ok && validate.UnmarshalRequest(data.Materialize(), req) == nil {
 		return nil
 	}
 	m, ok := v.(proto.Message)

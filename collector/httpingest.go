@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/internal/grpcerr"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -62,12 +63,13 @@ func (h *httpIngest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := &consentryv1.IngestRequest{}
+	// Unknown fields are skipped, as over gRPC, so newer SDKs work with
+	// older collectors; strings that are not UTF-8 cost their event, not
+	// the batch.
 	if mt == contentTypeJSON {
-		// Unknown fields are skipped, as over gRPC, so newer SDKs work
-		// with older collectors.
-		err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(body, req)
+		err = validate.UnmarshalRequestJSON(body, req)
 	} else {
-		err = proto.Unmarshal(body, req)
+		err = validate.UnmarshalRequest(body, req)
 	}
 	if err != nil {
 		h.svc.refuse(req, errMalformed)

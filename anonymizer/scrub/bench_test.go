@@ -114,3 +114,22 @@ func BenchmarkIsIdentifierKey(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEncoded scrubs lines that hold text other than ASCII, escapes,
+// percent-encoding and HTML entities (testdata/clean/encoded.txt), line by
+// line: the lines that need a normalized copy to be read.
+func BenchmarkEncoded(b *testing.B) {
+	s := New(Config{})
+	lines := strings.SplitAfter(cleanCorpus(b)["encoded.txt"], "\n")
+	n := 0
+	for _, l := range lines {
+		n += len(l)
+	}
+	b.SetBytes(int64(n))
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, l := range lines {
+			s.String(l)
+		}
+	}
+}

@@ -2,7 +2,8 @@ package scrub
 
 // cardOrIMEI detects a payment card number or an IMEI that starts with the
 // digit word at ws: 13 to 19 digits, bare or in groups separated
-// consistently by single spaces or dashes, that pass the Luhn check.
+// consistently by single spaces (or a line break) or dashes, that pass the
+// Luhn check.
 // Fifteen digits are an IMEI unless they start with 34 or 37 (American
 // Express) or are grouped like a card; other lengths are cards if they
 // start with 2 to 6.
@@ -18,12 +19,16 @@ func (sc *scanner) cardOrIMEI(ws, we int) match {
 		return match{}
 	}
 	var sep byte
+	wrap := 0 // the first group after a line break, if any
 	for k < len(size) && digits < 19 {
-		c := sc.b(end[k-1])
-		if c != ' ' && c != '-' || sep != 0 && c != sep {
+		c, w := sc.groupSep(end[k-1])
+		if c == 0 || sep != 0 && c != sep {
 			break
 		}
-		gs := end[k-1] + 1
+		if sc.b(end[k-1]) != c && wrap == 0 {
+			wrap = k
+		}
+		gs := end[k-1] + w
 		ge := gs
 		for ge < len(in) && isDigit(in[ge]) {
 			ge++
@@ -41,7 +46,10 @@ func (sc *scanner) cardOrIMEI(ws, we int) match {
 		for _, n := range size[:j] {
 			d += n
 		}
-		if d < 13 || d > 19 {
+		if d < 13 || d > 19 || wrap > 0 && j > wrap && j < k {
+			// A number wrapped over two lines takes all the groups
+			// that follow: else it is a number that ends a line and
+			// the start of another.
 			continue
 		}
 		span := in[ws:end[j-1]]

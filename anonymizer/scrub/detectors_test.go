@@ -13,6 +13,18 @@ func TestEmail(t *testing.T) {
 		{"sync failed for 829301@example.com", "sync failed for [email]"},
 		{"java.lang.IllegalStateException: sync failed for jane@example.com (retry)", "java.lang.IllegalStateException: sync failed for [email] (retry)"},
 		{"jane@example.com.1.2.3.4", "[email].1.2.3.4"},
+		// internationalized domains, and text in another script right after
+		{"mail jörg.müller@bücher.de", "mail [email]"},
+		{"jane@bücher.de", "[email]"},
+		{"jane@xn--bcher-kva.de", "[email]"},
+		{"jane@例え.jp", "[email]"},
+		{"jane@example.com的邮件", "[email]的邮件"},
+		{"mail jane@example.com… sent", "mail [email]… sent"},
+		// a domain that runs into another '@'
+		{"retry@jane.doe@example.com", "[email]"},
+		// mixed case, as typed
+		{"Jane.Doe@Example.Com", "[email]"},
+		{"jane@example.De", "[email]"},
 	})
 	runCases(t, kept(
 		"failed to load icon@2x.png",
@@ -21,6 +33,8 @@ func TestEmail(t *testing.T) {
 		"@objc func save() in @MainActor",
 		"npm ERR! @scope/pkg@1.2.3 install",
 		"ssh user@host failed",
+		"this@MainActivity.lifecycleScope",
+		"this@NoteEditor.Companion",
 		"job=StandaloneCoroutine{Cancelling}@8f3a2b1, Dispatchers.IO",
 		"java.lang.Object@1b6d3586",
 		"this@MainActivity.lifecycleScope",
@@ -59,6 +73,8 @@ func TestPhone(t *testing.T) {
 		{"2026-11-29 0664 1234567", "2026-11-29 [phone]"},
 		{"numbers 0664 1234567 and 0664 7654321", "numbers [phone] and [phone]"},
 		{`{"phone":"+43 664 1234567"}`, `{"phone":"[phone]"}`},
+		{"[+43 664 1234567]", "[[phone]]"},
+		{"fax +44 20 7946 0958\n11-29 12:30:45.931 I", "fax [phone]\n11-29 12:30:45.931 I"},
 	})
 	runCases(t, kept(
 		"at 2026-11-29",
@@ -94,6 +110,11 @@ func TestPhone(t *testing.T) {
 		"Bytes before following region: 4305010672",
 		"offset +0x40",
 		"scored 1234567",
+		// a number that ends a line and one that starts the next: a phone
+		// number wrapped over two lines is not read as one
+		"at 0664\n1234567",
+		"+43\n664 1234567",
+		"+1\n48.20849",
 	))
 }
 
@@ -120,9 +141,31 @@ func TestIP(t *testing.T) {
 		{"Notes (4.12.0.3)", "Notes ([ip])"},
 		{"Server (203.0.113.7)", "Server ([ip])"},
 		{"consentry-go/0.1.0 (203.0.113.77)", "consentry-go/0.1.0 ([ip])"},
+		// After a '/', only a known product token or a User-Agent comment
+		// proves a version (issue 14).
+		{"settings/192.0.2.10", "settings/[ip]"},
+		{"gesture on settings/192.0.2.10 tapped", "gesture on settings/[ip] tapped"},
+		{"MyLib/192.0.2.10", "MyLib/[ip]"},
+		{"MyApp/192.0.2.10 (timeout)", "MyApp/[ip] (timeout)"},
+		{`{"v":"192.0.2.10"}`, `{"v":"[ip]"}`},
+		{"v 192.0.2.10", "v [ip]"},
+		{"host=192.0.2.10", "host=[ip]"},
+		{"#192.0.2.10", "#[ip]"},
+		{"retry@192.0.2.10", "retry@[ip]"},
 	})
 	runCases(t, kept(
 		"MyApp/4.12.0.3 (Android 14)",
+		"MyApp/4.12.0.3 (Linux; U; Android 14; Pixel 8)",
+		"Notes/4.12.0.3 (iPhone; iOS 17.4; Scale/3.00)",
+		"okhttp/4.12.0.3",
+		"Dalvik/2.1.0.1 (Linux; U; Android 14)",
+		"settings/okhttp/4.12.0.3",
+		"host:okhttp/4.12.0.3",
+		"[okhttp/4.12.0.3]",
+		"CFNetwork/1494.0.7.1 Darwin/23.4.0",
+		"grpc-java-okhttp/1.62.2.1",
+		"FirebaseSDK/10.24.0.1",
+		"[version 4.12.0.3]",
 		"v4.12.0.3",
 		"version 4.12.0.3",
 		"Version: 4.12.0.3",
@@ -214,6 +257,9 @@ func TestCard(t *testing.T) {
 		{"4222 2222 2222 2", "[card]"},
 		{"card 4111 1111 1111 1111 12/28", "card [card] 12/28"},
 		{`{"card_number":"4111111111111111"}`, `{"card_number":"[card]"}`},
+		// a number wrapped over two lines
+		{"card 4111 1111\n1111 1111 declined", "card [card] declined"},
+		{"card 4111\r\n1111 1111 1111", "card [card]"},
 	})
 	runCases(t, kept(
 		"4111 1111 1111 1112",
@@ -231,8 +277,18 @@ func TestIBAN(t *testing.T) {
 		{"AT611904300234573201.", "[iban]."},
 		{"FR14 2004 1010 0505 0001 3M02 606 EUR", "[iban] EUR"},
 		{"iban=DE89370400440532013000", "iban=[iban]"},
+		// as typed, in lower or mixed case
+		{"to de89 3704 0044 0532 0130 00", "to [iban]"},
+		{"gb82west12345698765432", "[iban]"},
+		{"De89 3704 0044 0532 0130 00", "[iban]"},
+		// wrapped over two lines
+		{"to DE89 3704 0044\n0532 0130 00", "to [iban]"},
 	})
 	runCases(t, kept(
+		// valid check digits, but no country
+		"ab91 3704 1244 5532 5130 71",
+		"AB91 3704 1244 5532 5130 71",
+		"xy09370412445532513071",
 		"DE89 3704 0044 0532 0130 01",
 		"DE89 3704 0044 0532 0130 02",
 		"GB82WEST12345698765433",
@@ -375,6 +431,7 @@ func TestCoordinates(t *testing.T) {
 		{"lat=48.21", "lat=[coordinates]"},
 		{"longitude: 16.37208 only", "longitude: [coordinates] only"},
 		{"lng=-122.4194;", "lng=[coordinates];"},
+		{"fix 48.20849,\n16.37208", "fix [coordinates]"},
 	})
 	runCases(t, kept(
 		"{{0.000, 0.000}, {375.000, 812.000}}",
@@ -388,6 +445,7 @@ func TestCoordinates(t *testing.T) {
 		"lat=48.2",
 		"altitude=171.25",
 		"12:30:45.123, 16.372",
+		"took 12.345\n67.891",
 	))
 }
 

@@ -1,6 +1,9 @@
 package scrub
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // email detects an e-mail address whose local part starts with the word
 // at ws. The local part runs up to the next '@' (or "%40", as in URLs)
@@ -38,6 +41,15 @@ func (sc *scanner) email(ws, we int) match {
 		sc.emailSkip = at + 1
 		return match{}
 	}
+	// A domain that runs into another '@' was a local part:
+	// retry@jane.doe@example.com is one address, not two halves.
+	for sc.b(end) == '@' {
+		e := sc.emailDomain(end + 1)
+		if e < 0 {
+			break
+		}
+		end = e
+	}
 	// Local parts may hold letters beyond ASCII (jörg.müller@...): take
 	// them, and the ASCII local-part bytes between them, back to the
 	// start of the address.
@@ -68,12 +80,13 @@ func indexFrom(s string, i int, sub string) int {
 // emailDomain returns the end of the domain of an e-mail address that
 // starts at p, or -1. The domain ends after its last label that is a
 // valid top-level domain, so "jane@example.com.1.2" ends after "com".
+// Labels may hold letters beyond ASCII (bücher.de, an IDN).
 func (sc *scanner) emailDomain(p int) int {
 	in := sc.in
 	labels, end := 0, -1
 	for {
 		ls := p
-		for p < len(in) && (class[in[p]]&cAlnum != 0 || in[p] == '-') {
+		for p < len(in) && (class[in[p]]&cAlnum != 0 || in[p] == '-' || in[p] >= 0x80) {
 			p++
 		}
 		if p == ls || in[ls] == '-' || in[p-1] == '-' {
@@ -84,10 +97,16 @@ func (sc *scanner) emailDomain(p int) int {
 			return -1
 		}
 		labels++
-		if labels >= 2 && isTLD(label) {
-			end = p
+		if labels >= 2 {
+			if isTLD(label) {
+				end = p
+			} else if a := asciiLetters(label); a > 0 && a < len(label) && label[a] >= 0x80 && isTLD(label[:a]) {
+				// text in another script right after the address:
+				// jane@example.com。 or jane@example.com的
+				return ls + a
+			}
 		}
-		if sc.b(p) != '.' || class[sc.b(p+1)]&cAlnum == 0 {
+		if sc.b(p) != '.' || class[sc.b(p+1)]&cAlnum == 0 && sc.b(p+1) < 0x80 {
 			break
 		}
 		p++
@@ -109,24 +128,31 @@ func isScaleLabel(l string) bool {
 	return true
 }
 
-// isTLD reports whether l can be a top-level domain: at least two letters,
-// all of one case, and not a common file extension.
+// isTLD reports whether l can be a top-level domain: at least two letters
+// and not a common file extension; all of one case, unless it is a country
+// code or a common generic domain (Example.Com), as code has
+// this@MainActivity.lifecycleScope; or letters beyond ASCII (an IDN).
 func isTLD(l string) bool {
 	if len(l) < 2 || len(l) > 24 {
 		return false
 	}
-	upper, lower := false, false
+	upper, lower, idn := false, false, false
 	for i := 0; i < len(l); i++ {
 		switch c := l[i]; {
 		case c >= 'a' && c <= 'z':
 			lower = true
 		case c >= 'A' && c <= 'Z':
 			upper = true
+		case c >= 0x80:
+			idn = true
 		default:
 			return false
 		}
 	}
-	if upper && lower {
+	if idn {
+		return !upper && !lower && utf8.RuneCountInString(l) >= 2
+	}
+	if upper && lower && len(l) > 2 && !isGenericTLD(l) {
 		return false
 	}
 	for _, ext := range fileExtensions {
@@ -146,4 +172,30 @@ var fileExtensions = [...]string{
 	"lottie", "webm", "mov", "aac", "ogg", "woff", "woff2", "gz", "db", "sqlite", "dex", "jar",
 	"aar", "apk", "ipa", "framework", "bundle", "xib", "h", "c", "cpp", "cc", "md", "yml",
 	"yaml", "ts", "tsx", "jsx", "map", "wasm", "bin", "dat", "log", "csv", "pb", "proto",
+}
+
+// isGenericTLD reports whether l is a common generic top-level domain.
+func isGenericTLD(l string) bool {
+	for _, t := range genericTLDs {
+		if equalFold(l, t) {
+			return true
+		}
+	}
+	return false
+}
+
+var genericTLDs = [...]string{
+	"com", "net", "org", "edu", "gov", "mil", "int", "info", "biz", "name", "pro", "app", "dev",
+	"mail", "email", "online", "site", "shop", "store", "tech", "cloud", "xyz", "club", "live",
+	"life", "blog", "page", "work", "world", "today", "mobi", "aero", "asia", "coop", "museum",
+}
+
+// asciiLetters returns the length of the run of ASCII letters that starts
+// s.
+func asciiLetters(s string) int {
+	i := 0
+	for i < len(s) && isLetter(s[i]) {
+		i++
+	}
+	return i
 }

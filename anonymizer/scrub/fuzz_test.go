@@ -25,13 +25,17 @@ func addSeeds(f *testing.F) {
 	for _, s := range []string{
 		"", "[email]", "user_id=[id]", "::", "::1", "a::b", "@", "%40", "+", "(", "-1.5", "Bearer ",
 		"/Users/", `C:\Users\`, "eyJ.eyJ.", "0x", "1.2.3.4.5", "12:30:45", "lat=", "\xff\xfe", "日本語",
+		"jane%40example.com", `jane\u0040example.com`, "jane&#64;example.com", "jane\u200b@example.com",
+		"ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ", "٠٦٦٤ ١٢٣٤٥٦٧", "+43\u00a0664\u00a01234567", "settings/192.0.2.10",
+		`\\\"`, "%25%2540", "&amp;amp;#64;", `\ud83d\ude00`, "\U000E0040", "4111\n1111 1111 1111",
 	} {
 		f.Add(s)
 	}
 }
 
 // FuzzString checks that the scrubber never panics, keeps valid UTF-8
-// valid, is idempotent, and that Find reports what String replaces.
+// valid, is idempotent, that no detector finds anything in the detection
+// copy of its output, and that Find reports what String replaces.
 func FuzzString(f *testing.F) {
 	addSeeds(f)
 	s := New(Config{})
@@ -42,6 +46,13 @@ func FuzzString(f *testing.F) {
 		}
 		if again := s.String(out); again != out {
 			t.Fatalf("not idempotent:\nin:    %q\nout:   %q\nagain: %q", in, out, again)
+		}
+		var nt normText
+		nt.build(out)
+		sc := scanner{s: s, in: nt.text(), atSign: -1, pct40: -1, normed: true}
+		if m := sc.next(); m.kind != 0 {
+			t.Fatalf("the detection copy of the output holds %s %q:\nin:   %q\nout:  %q\ncopy: %q",
+				m.kind, nt.text()[m.start:m.end], in, out, nt.text())
 		}
 		var b strings.Builder
 		prev := 0
@@ -139,4 +150,29 @@ func TestIdempotentRegressions(t *testing.T) {
 			t.Errorf("String(%q) = %q, then %q", in, out, again)
 		}
 	}
+}
+
+// FuzzEncoded plants each identifier of TestContexts, written in each of
+// its encodings, between a prefix and a suffix that the fuzzer chooses,
+// and checks that it is removed.
+func FuzzEncoded(f *testing.F) {
+	f.Add("sync failed for ", " at noon", uint8(0), uint8(0))
+	f.Add("settings/", "", uint8(5), uint8(0))
+	f.Add(`{\"v\":\"`, `\"}`, uint8(1), uint8(6))
+	f.Add("\u00a0", "\u200b", uint8(13), uint8(20))
+	s := New(Config{})
+	f.Fuzz(func(t *testing.T, prefix, suffix string, vi, ei uint8) {
+		v := ctxValues[int(vi)%len(ctxValues)]
+		e := ctxEncodings[int(ei)%len(ctxEncodings)]
+		if e.skip != nil && e.skip(v) || strings.Contains(e.name, "line") || e.name == "crlf" {
+			return
+		}
+		// The identifier stands on a line of its own, as FuzzPlanted's.
+		pre, secret, post := e.enc(v.pre), e.enc(v.secret), e.enc(v.post)
+		in := prefix + "\n" + pre + secret + post + "\n" + suffix
+		start := len(prefix) + 1 + len(pre)
+		if !covered(s, in, start, start+len(secret)) {
+			t.Fatalf("%s %q written %s not removed:\nin:  %q\nout: %q", v.kind, v.secret, e.name, in, s.String(in))
+		}
+	})
 }

@@ -26,6 +26,12 @@ func (sc *scanner) coordinates(ws int) match {
 	p := lat.end
 	if c := sc.b(p); c == ',' || c == ';' {
 		p++
+		// a pair wrapped after its comma
+		if sc.b(p) == '\n' {
+			p++
+		} else if sc.b(p) == '\r' && sc.b(p+1) == '\n' {
+			p += 2
+		}
 	}
 	p = sc.skipSpaces(p, 3)
 	if c := sc.b(p); c == '"' || isLetter(c) {

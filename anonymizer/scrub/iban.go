@@ -1,25 +1,41 @@
 package scrub
 
 // iban detects an IBAN that starts with the word at ws, which begins with
-// two capital letters and two digits: either that word alone of 15 to 34
-// capital letters and digits (GB82WEST12345698765432), or groups of four
-// separated by single spaces (DE89 3704 0044 0532 0130 00), the last of
-// one to four. The check digits must be valid (ISO 13616, mod 97).
+// two letters and two digits: either that word alone of 15 to 34 letters
+// and digits (GB82WEST12345698765432), or groups of four separated by
+// single spaces or a line break (DE89 3704 0044 0532 0130 00), the last of
+// one to four. It starts with the code of a country that has IBANs, in
+// either case (de89 3704 ... as typed), and its check digits must be valid
+// (ISO 13616, mod 97).
 func (sc *scanner) iban(ws, we int) match {
 	in := sc.in
 	head := in[ws : ws+4]
+	if !ibanCountry(head[:2]) {
+		return match{}
+	}
+	upper := isUpper(head[0]) && isUpper(head[1])
+	part := func(c byte) bool { return isUpper(c) || isDigit(c) || !upper && isLetter(c) }
 	if n := we - ws; n != 4 {
-		if n < 15 || n > 34 || !upperAlnum(in[ws+4:we]) || !validIBAN(mod97(0, in[ws+4:we]), head) {
+		if n < 15 || n > 34 || !allOf(in[ws+4:we], part) || !validIBAN(mod97(0, in[ws+4:we]), head) {
 			return match{}
 		}
 		return match{IBAN, ws, we}
 	}
 	r, total, end := 0, 4, -1
-	p, last := we, we
-	for g := 0; g < 8 && sc.b(p) == ' '; g++ {
-		gs := p + 1
+	p, last, final := we, we, we
+	wrapAt := -1 // where the first group after a line break starts
+	for g := 0; g < 8; g++ {
+		sep, w := sc.groupSep(p)
+		if sep != ' ' {
+			break
+		}
+		wrapped := wrapAt >= 0 || sc.b(p) != ' '
+		if wrapped && wrapAt < 0 {
+			wrapAt = p + w
+		}
+		gs := p + w
 		ge := gs
-		for ge < len(in) && ge-gs < 5 && (isUpper(in[ge]) || isDigit(in[ge])) {
+		for ge < len(in) && ge-gs < 5 && part(in[ge]) {
 			ge++
 		}
 		if ge == gs || ge-gs > 4 || isWord(sc.b(ge)) {
@@ -27,7 +43,10 @@ func (sc *scanner) iban(ws, we int) match {
 		}
 		r = mod97(r, in[gs:ge])
 		total += ge - gs
-		last = ge
+		final = ge
+		if !wrapped {
+			last = ge
+		}
 		if total >= 15 && total <= 34 && validIBAN(r, head) {
 			end = ge
 		}
@@ -36,13 +55,64 @@ func (sc *scanner) iban(ws, we int) match {
 		}
 		p = ge
 	}
+	if wrapAt >= 0 && end > wrapAt && end != final {
+		// An IBAN wrapped over two lines takes all the groups that
+		// follow: else it is a number that ends a line and the start of
+		// another.
+		end = -1
+	}
 	if end < 0 {
-		// The groups of an IBAN with wrong check digits are no other
-		// number either.
+		// The groups of an IBAN with wrong check digits, on its line,
+		// are no other number either.
 		if total >= 15 {
 			sc.numSkip = last
 		}
 		return match{}
 	}
 	return match{IBAN, ws, end}
+}
+
+// allOf reports whether f holds for every byte of s.
+func allOf(s string, f func(byte) bool) bool {
+	for i := 0; i < len(s); i++ {
+		if !f(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// ibanCountry reports whether cc, in either case, is the code of a country
+// that has IBANs.
+func ibanCountry(cc string) bool {
+	for i := 0; i+1 < len(ibanCountries); i += 3 {
+		if equalFold(cc, ibanCountries[i:i+2]) {
+			return true
+		}
+	}
+	return false
+}
+
+// ibanCountries are the countries of the IBAN registry (ISO 13616) and
+// those that use IBANs without being in it, lower case.
+const ibanCountries = "ad ae al at az ba be bg bh bi br by ch cr cy cz de dj dk do ee eg es fi fk fo fr gb ge gi gl gr " +
+	"gt hr hu ie il iq is it jo kw kz lb lc li lt lu lv ly mc md me mk mn mr mt mu ni nl no om pk pl ps pt qa " +
+	"ro rs ru sa sc sd se si sk sm so st sv tl tn tr ua va vg xk ye dz ao bj bf cm cv cf cg ci ga gq gw hn ir " +
+	"mg ml mz ne sn td tg km ma "
+
+// groupSep returns the separator of digit groups at p and its width: ' '
+// for a space or a line break (a number wrapped over two lines), '-' for
+// a dash, 0 for none.
+func (sc *scanner) groupSep(p int) (byte, int) {
+	switch sc.b(p) {
+	case ' ', '\n':
+		return ' ', 1
+	case '\r':
+		if sc.b(p+1) == '\n' {
+			return ' ', 2
+		}
+	case '-':
+		return '-', 1
+	}
+	return 0, 0
 }

@@ -217,11 +217,9 @@ func validIPv4(s string) bool {
 }
 
 // ipv4 detects a dotted-quad IPv4 address starting with the word at ws.
-// A port after it is kept. Versions are not addresses when their context
-// says so: a version word before (version 4.12.0.3, build 4.12.0.3, ver=),
-// a product token (MyApp/4.12.0.3), a pre-release or build suffix
-// (4.12.0.3-beta, +build5), parentheses after a name (libfoo.so
-// (4.12.0.3)), or a longer dotted run (1.2.3.4.5).
+// A port after it is kept. A dotted quad is an address unless its context
+// proves it is a version (see versionContext); parts that cannot be an
+// address (4.12.0.300, 4.012.0.3, 1.2.3.4.5) are no address to begin with.
 func (sc *scanner) ipv4(ws int) match {
 	in := sc.in
 	if sc.b(ws-1) == '.' && isWordOrMarker(sc.b(ws-2)) {
@@ -266,9 +264,23 @@ func libraryName(tok string) bool {
 }
 
 // versionContext reports whether the context of the dotted number
-// in[start:end] says it is a version. Context before it counts only after
-// the previous finding: where a finding was, scrubbing again sees a
-// marker.
+// in[start:end] proves that it is a version, not an address:
+//
+//   - a pre-release or build suffix: 4.12.0.3-beta, 4.12.0.3+build5;
+//   - a product token before a '/' that names a known library, SDK,
+//     runtime or browser (okhttp/4.12.0.3, Dalvik/4.0.0.1), or any
+//     product token followed by a User-Agent comment naming a platform
+//     (MyApp/4.12.0.3 (Android 14; Pixel 8));
+//   - a library or package file before it in parentheses: libfoo.so
+//     (4.12.0.3);
+//   - a version word before it: version 4.12.0.3, Build: 4.12.0.3,
+//     ver=4.12.0.3, "appVersion":"4.12.0.3".
+//
+// Anything else is an address, so that a screen named settings/192.0.2.10
+// or a path /hosts/10.1.2.3 loses it. (A "v" glued to the number, as in
+// v4.12.0.3, makes it a word the detector does not read as an address.)
+// Context before the number counts only after the previous finding: where
+// a finding was, scrubbing again sees a marker.
 func (sc *scanner) versionContext(start, end int) bool {
 	in := sc.in
 	// pre-release or build suffix: 4.12.0.3-beta, 4.12.0.3+build5
@@ -277,9 +289,15 @@ func (sc *scanner) versionContext(start, end int) bool {
 	}
 	switch sc.b(start - 1) {
 	case '/':
-		// product token: MyApp/4.12.0.3, not http://10.1.2.3 or /hosts/10.1.2.3
-		t := sc.tokenBefore(start - 1)
-		return t >= sc.last && t < start-1 && isWord(in[start-2]) && (t == 0 || in[t-1] != '/' && in[t-1] != '\\')
+		// the product token: letters, digits, '.', '_' and '-'
+		t := start - 1
+		for t > 0 && (isWord(in[t-1]) || in[t-1] == '.' || in[t-1] == '-') {
+			t--
+		}
+		if t < sc.last || t == start-1 || !isWord(in[start-2]) {
+			return false
+		}
+		return isProductName(in[t:start-1]) || sc.userAgentComment(end)
 	case '(':
 		// libfoo.so (4.12.0.3), Notes (4.12.0.3)
 		if sc.b(end) != ')' || sc.b(start-2) != ' ' {
@@ -309,7 +327,75 @@ func (sc *scanner) versionContext(start, end int) bool {
 		return false
 	}
 	ws := sc.wordBefore(p)
-	return ws < p && ws >= sc.last && sc.b(ws-1) != '[' && isVersionWord(in[ws:p])
+	// a word in brackets may be a marker's: name=[id] 10.1.2.3
+	return ws < p && ws >= sc.last && !(sc.b(ws-1) == '[' && sc.b(p) == ']') && isVersionWord(in[ws:p])
+}
+
+// userAgentComment reports whether a User-Agent comment that names a
+// platform follows the product version that ends at p: " (Android 14",
+// " (Linux; U; ...", " (iPhone; iOS 17.4".
+func (sc *scanner) userAgentComment(p int) bool {
+	if sc.b(p) != ' ' || sc.b(p+1) != '(' {
+		return false
+	}
+	in := sc.in
+	for q := p + 2; q < len(in) && q < p+66 && in[q] != ')'; q++ {
+		if !isLetter(in[q]) || isLetter(sc.b(q-1)) {
+			continue
+		}
+		e := sc.wordEnd(q)
+		for _, w := range platformWords {
+			if equalFold(in[q:e], w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// platformWords name platforms in User-Agent comments.
+var platformWords = [...]string{
+	"android", "ios", "iphone", "ipad", "ipod", "ipados", "linux", "windows", "macintosh", "macos",
+	"darwin", "cpu", "watchos", "tvos", "harmonyos", "x11", "mobile",
+}
+
+// isProductName reports whether tok, the product token of a
+// product/version pair, names a library, SDK, runtime, tool or browser
+// that writes its version that way, or ends in "sdk".
+func isProductName(tok string) bool {
+	if len(tok) > 3 && equalFold(tok[len(tok)-3:], "sdk") {
+		return true
+	}
+	for _, p := range productNames {
+		if equalFold(tok, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// productNames are product tokens of User-Agent strings and version
+// banners of the libraries, SDKs, runtimes and browsers of mobile apps.
+var productNames = [...]string{
+	// HTTP clients and networking
+	"okhttp", "okhttp3", "okio", "retrofit", "volley", "cronet", "ktor", "ktor-client", "alamofire",
+	"afnetworking", "cfnetwork", "nsurlsession", "urlsession", "apache-httpclient", "httpclient",
+	"go-http-client", "python-requests", "python-urllib", "curl", "libcurl", "wget", "axios", "node-fetch",
+	"undici", "dart", "dio", "grpc-java-okhttp", "grpc-java-netty", "grpc-go", "grpc-objc", "grpc-c",
+	"grpc-swift", "grpc-dart", "grpc-node", "grpc-kotlin", "openssl", "boringssl",
+	// platforms and runtimes
+	"dalvik", "darwin", "android", "ios", "ipados", "watchos", "tvos", "macos", "linux", "windows",
+	"java", "jre", "jdk", "kotlin", "swift", "mono", "dotnet", "node", "hermes", "jsc", "v8", "art",
+	// browsers and web views
+	"mozilla", "applewebkit", "webkit", "chrome", "chromium", "crios", "safari", "mobile", "version",
+	"firefox", "fxios", "gecko", "edge", "edg", "edga", "edgios", "opera", "opr", "samsungbrowser",
+	"ucbrowser", "yabrowser", "webview",
+	// cross-platform frameworks and SDKs
+	"flutter", "react-native", "reactnative", "expo", "xamarin", "maui", "unity", "unityplayer",
+	"cordova", "capacitor", "ionic", "firebase", "crashlytics", "sentry", "sentry.java.android",
+	"sentry.cocoa", "sentry-cocoa", "bugsnag", "datadog", "appcenter", "realm", "sqlite", "zlib",
+	"consentry", "consentry-go", "consentry-android", "consentry-ios", "consentry-swift", "consentry-kotlin",
+	"gradle", "cocoapods", "xcode",
 }
 
 // tokenBefore returns the start of the token that ends at end: the bytes
@@ -343,6 +429,6 @@ func isVersionWord(w string) bool {
 }
 
 var versionWords = [...]string{
-	"v", "ver", "vers", "build", "release", "rev", "revision", "firmware", "fw", "sdk", "os",
+	"ver", "vers", "build", "release", "rev", "revision", "firmware", "fw", "sdk", "os",
 	"ios", "android", "kernel", "baseband", "bootloader", "chrome", "webview", "release_version",
 }

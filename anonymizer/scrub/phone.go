@@ -51,7 +51,7 @@ func (sc *scanner) phone(ws, we int) match {
 	p := we
 	switch prev {
 	case '+':
-		if c := sc.b(ws - 2); isWordOrMarker(c) || c == '.' || c == '+' || c == ')' || ws-1 < sc.last {
+		if c := sc.b(ws - 2); isWord(c) || c == ']' || c == '.' || c == '+' || c == ')' || ws-1 < sc.last {
 			return match{} // an offset such as abort+164
 		}
 		start, intl = ws-1, true

@@ -16,6 +16,7 @@ const (
 	cValueEnd                    // ends an unquoted value: whitespace , ; & ) ] } " ' < > and NUL
 	cPathEnd                     // ends a user name in a path
 	cSpace                       // ASCII whitespace
+	cNorm                        // may start what the detection copy changes: % \ & and UTF-8 lead bytes
 )
 
 const (
@@ -79,6 +80,9 @@ var class = func() (t [256]uint16) {
 		if in(c, "/\\\"'`:;,()[]<>|?#&=*{}\x00") {
 			b |= cPathEnd
 		}
+		if in(c, "%\\&") || c >= 0xc0 {
+			b |= cNorm
+		}
 		t[c] = b
 	}
 	return t
@@ -134,6 +138,10 @@ type scanner struct {
 	// skipTo ends a key whose value is a marker: its words were looked at
 	// as a key when the text was scrubbed, and are not looked at again.
 	skipTo int
+
+	// normed: in is the detection copy, or needs none. renorm: the scan
+	// stopped because in needs the detection copy (see normalize.go).
+	normed, renorm bool
 }
 
 // b returns in[i], or 0 when i is out of range.
@@ -154,7 +162,17 @@ func (sc *scanner) next() match {
 	in := sc.in
 	i := sc.pos
 	for i < len(in) {
-		if class[in[i]]&cWord == 0 {
+		c := class[in[i]]
+		if c&(cWord|cNorm) == 0 {
+			i++
+			continue
+		}
+		if c&cWord == 0 {
+			if !sc.normed && changesAt(in, i) {
+				sc.renorm = true
+				sc.pos = len(in)
+				return match{}
+			}
 			i++
 			continue
 		}
@@ -228,7 +246,7 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 				return m
 			}
 		}
-		if n >= 4 && isUpper(in[ws]) && isUpper(in[ws+1]) && isDigit(in[ws+2]) && isDigit(in[ws+3]) && s.on(IBAN) {
+		if n >= 4 && isLetter(in[ws]) && isLetter(in[ws+1]) && isDigit(in[ws+2]) && isDigit(in[ws+3]) && s.on(IBAN) {
 			if m = sc.iban(ws, we); m.kind != 0 {
 				return m
 			}
@@ -273,7 +291,7 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 				}
 			}
 		}
-		grouped := next == ' ' || next == '-' || next == '.' || next == '/' || next == ')'
+		grouped := next == ' ' || next == '-' || next == '.' || next == '/' || next == ')' || next == '\n' || next == '\r'
 		if (n >= 13 || grouped) && (s.on(Card) || s.on(IMEI)) {
 			if m = sc.cardOrIMEI(ws, we); m.kind != 0 {
 				return m

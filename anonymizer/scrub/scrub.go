@@ -1,6 +1,9 @@
 package scrub
 
-import "strings"
+import (
+	"strings"
+	"sync"
+)
 
 // Config configures a [Scrubber]. The zero Config enables every detector.
 type Config struct {
@@ -13,12 +16,14 @@ type Config struct {
 	ExtraKeys []string
 }
 
-// A Scrubber replaces identifiers in text with markers. It is immutable
-// after [New] and safe for concurrent use. The zero Scrubber has every
-// detector enabled and no extra keys.
+// A Scrubber replaces identifiers in text with markers. Its configuration
+// is immutable after [New], and it is safe for concurrent use. The zero
+// Scrubber has every detector enabled and no extra keys. A Scrubber must
+// not be copied after first use.
 type Scrubber struct {
 	disabled uint32              // bit k is set when Kind k is off
 	extraKey map[string]struct{} // normalized Config.ExtraKeys
+	norms    sync.Pool           // *normText buffers for detection copies
 }
 
 // New returns a Scrubber configured by cfg.
@@ -53,6 +58,9 @@ func (s *Scrubber) String(in string) string {
 	sc := scanner{s: s, in: in, atSign: -1, pct40: -1}
 	m := sc.next()
 	if m.kind == 0 {
+		if sc.renorm {
+			return s.normString(in)
+		}
 		return in
 	}
 	var b strings.Builder
@@ -63,6 +71,28 @@ func (s *Scrubber) String(in string) string {
 		b.WriteString(m.kind.Marker())
 		prev = m.end
 	}
+	if sc.renorm {
+		return s.normString(in)
+	}
+	b.WriteString(in[prev:])
+	return b.String()
+}
+
+// normString is String for a text that needs the detection copy.
+func (s *Scrubber) normString(in string) string {
+	var b strings.Builder
+	prev := 0
+	s.normFind(in, func(k Kind, start, end int) {
+		if b.Len() == 0 {
+			b.Grow(len(in) + 16)
+		}
+		b.WriteString(in[prev:start])
+		b.WriteString(k.Marker())
+		prev = end
+	})
+	if b.Len() == 0 {
+		return in
+	}
 	b.WriteString(in[prev:])
 	return b.String()
 }
@@ -72,7 +102,42 @@ func (s *Scrubber) String(in string) string {
 // do not overlap. Find does not allocate when in holds no identifier.
 func (s *Scrubber) Find(in string, fn func(k Kind, start, end int)) {
 	sc := scanner{s: s, in: in, atSign: -1, pct40: -1}
+	var buf [8]match
+	ms := buf[:0]
 	for m := sc.next(); m.kind != 0; m = sc.next() {
+		ms = append(ms, m)
+	}
+	if sc.renorm {
+		s.normFind(in, fn)
+		return
+	}
+	for _, m := range ms {
 		fn(m.kind, m.start, m.end)
+	}
+}
+
+// normFind is Find on the detection copy of in: each finding is the span
+// of in that the copy's finding came from.
+func (s *Scrubber) normFind(in string, fn func(k Kind, start, end int)) {
+	nt, _ := s.norms.Get().(*normText)
+	if nt == nil {
+		nt = &normText{}
+	}
+	defer func() {
+		if cap(nt.b) <= maxPooledNorm {
+			s.norms.Put(nt)
+		}
+	}()
+	nt.build(in)
+	sc := scanner{s: s, in: nt.text(), atSign: -1, pct40: -1, normed: true}
+	prev := 0
+	for m := sc.next(); m.kind != 0; m = sc.next() {
+		start, end := nt.span(m.start, m.end)
+		start = max(start, prev)
+		if end <= start {
+			continue // inside the units of the previous finding
+		}
+		fn(m.kind, start, end)
+		prev = end
 	}
 }

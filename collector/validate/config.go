@@ -17,6 +17,15 @@
 // FutureTolerance, or older than MaxAge, is dropped with IN_FUTURE or
 // TOO_OLD. MaxAge is the offline window: events queued for days while the
 // device was offline are kept up to it.
+//
+// Invalid UTF-8. The protobuf runtimes refuse a whole message when one
+// string in it is not UTF-8. The collector decodes requests with
+// UnmarshalRequest and UnmarshalRequestJSON instead, which repair free
+// text (a crash message, a thread name, stack frame fields, string
+// attribute values, the batch's own fields) with U+FFFD and mark an event
+// whose name (a screen, an event name, an attribute key, an exception
+// type, a crash fingerprint) is not UTF-8; the stage drops a marked event
+// with INVALID_FIELD, so one bad string costs one event, not the batch.
 package validate
 
 import (

@@ -107,6 +107,9 @@ const (
 
 // checkEvent returns why e is invalid, or UNSPECIFIED.
 func (s *Stage) checkEvent(e *consentryv1.Event) consentryv1.DropReason {
+	if invalidText(e) {
+		return invalidField // a name that was not UTF-8; see UnmarshalRequest
+	}
 	if id := e.GetEventId(); len(id) != 16 || allZero(id) {
 		return invalidField
 	}

@@ -659,7 +659,9 @@ const (
 	// required enum is UNSPECIFIED.
 	DropReason_DROP_REASON_INVALID_ENUM DropReason = 8
 	// A field is malformed or out of range (e.g. a negative duration, a
-	// NaN attribute, an event id that is not 16 bytes).
+	// NaN attribute, an event id that is not 16 bytes, a screen, event
+	// name, attribute key, exception type or crash fingerprint that is not
+	// UTF-8; free text that is not UTF-8 is repaired instead).
 	DropReason_DROP_REASON_INVALID_FIELD DropReason = 9
 	// A string, stack or attribute map exceeds the collector's limits.
 	DropReason_DROP_REASON_TOO_LARGE DropReason = 10
