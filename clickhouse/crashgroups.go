@@ -1,11 +1,11 @@
 package clickhouse
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/consentry/consentry/dashboard/triage"
 )
 
 // Crash group tables. A crash group is every crash of one app with the
@@ -22,83 +22,6 @@ const (
 	// of a crash group's status; the latest row counts.
 	TableCrashGroupStatus = "crash_group_status"
 )
-
-// CrashGroupState is the triage state of a crash group.
-type CrashGroupState string
-
-// Crash group states. A group without a status row is open.
-const (
-	// StateOpen needs triage or a fix.
-	StateOpen CrashGroupState = "open"
-	// StateResolved is fixed in CrashGroupStatus.ResolvedIn: crashes in
-	// that app version or a later one mean the group has regressed.
-	StateResolved CrashGroupState = "resolved"
-	// StateIgnored is not worth fixing; it stays out of the default list.
-	StateIgnored CrashGroupState = "ignored"
-)
-
-// Valid reports whether s is one of the defined states.
-func (s CrashGroupState) Valid() bool {
-	return s == StateOpen || s == StateResolved || s == StateIgnored
-}
-
-// CrashGroupStatus is one triage decision about a crash group.
-type CrashGroupStatus struct {
-	// AppID and Fingerprint name the group.
-	AppID       string
-	Fingerprint uint64
-	// State is the group's new state.
-	State CrashGroupState
-	// ResolvedIn is the app version that carries the fix; set exactly
-	// when State is StateResolved.
-	ResolvedIn string
-	// ChangedBy names who made the decision: a dashboard user, never an
-	// app user.
-	ChangedBy string
-	// ChangedAt is when the decision was made; it must be a DateTime
-	// (1970 to 2106). It is stored to the second, and orders decisions to
-	// the nanosecond.
-	ChangedAt time.Time
-}
-
-// Validate reports whether s can be stored.
-func (s CrashGroupStatus) Validate() error {
-	var errs []error
-	if s.AppID == "" {
-		errs = append(errs, errors.New("app id is empty"))
-	}
-	if !s.State.Valid() {
-		errs = append(errs, fmt.Errorf("state %q is not open, resolved or ignored", s.State))
-	}
-	if s.State == StateResolved && s.ResolvedIn == "" {
-		errs = append(errs, errors.New("a resolved group needs the version that fixes it"))
-	}
-	if s.State != StateResolved && s.ResolvedIn != "" {
-		errs = append(errs, fmt.Errorf("only a resolved group has a version, not a %s one", s.State))
-	}
-	if len(s.ResolvedIn) > 64 || len(s.ChangedBy) > 64 {
-		errs = append(errs, errors.New("version and user name are limited to 64 bytes"))
-	}
-	if err := checkDateTime("changed at", s.ChangedAt); err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("crash group status: %w", err)
-	}
-	return nil
-}
-
-// SetCrashGroupStatus records a triage decision. Earlier decisions are
-// kept as the group's history.
-func (c *Client) SetCrashGroupStatus(ctx context.Context, s CrashGroupStatus) error {
-	if err := s.Validate(); err != nil {
-		return err
-	}
-	if err := insertRows(ctx, c.conn, c.schema.crashStatus, []CrashGroupStatus{s}); err != nil {
-		return fmt.Errorf("set crash group status: %w", err)
-	}
-	return nil
-}
 
 // crashGroupDims are the key columns that crash_groups_daily is grouped
 // by after the app, day and group: the dashboard's filters.
@@ -165,7 +88,7 @@ GROUP BY %[5]s`,
 }
 
 // crashGroupStatusTable returns the definition of TableCrashGroupStatus.
-func crashGroupStatusTable(database string) *rowTable[CrashGroupStatus] {
+func crashGroupStatusTable(database string) *rowTable[triage.Decision] {
 	return newRowTable(database,
 		&tableDef{
 			name:     TableCrashGroupStatus,
@@ -174,20 +97,20 @@ func crashGroupStatusTable(database string) *rowTable[CrashGroupStatus] {
 			orderBy:  []string{"app_id", columnFingerprint, "version"},
 			shardKey: "sipHash64(app_id)",
 		},
-		[]field[CrashGroupStatus]{
+		[]field[triage.Decision]{
 			lowCardCol("app_id", "App the crash group belongs to.",
-				func(s *CrashGroupStatus) string { return s.AppID }),
+				func(d *triage.Decision) string { return d.AppID }),
 			uint64Col(columnFingerprint, "Crash group key (crashes.fingerprint).",
-				func(s *CrashGroupStatus) uint64 { return s.Fingerprint }),
+				func(d *triage.Decision) uint64 { return d.Fingerprint }),
 			lowCardCol("status", "open, resolved or ignored.",
-				func(s *CrashGroupStatus) string { return string(s.State) }),
+				func(d *triage.Decision) string { return string(d.State) }),
 			stringCol("resolved_in", "For resolved: the app version that carries the fix; crashes in it or a later version mark the group regressed. Else empty.",
-				func(s *CrashGroupStatus) string { return s.ResolvedIn }),
+				func(d *triage.Decision) string { return d.ResolvedIn }),
 			stringCol("changed_by", "Dashboard user who made the change.",
-				func(s *CrashGroupStatus) string { return s.ChangedBy }),
+				func(d *triage.Decision) string { return d.ChangedBy }),
 			timeCol("changed_at", "When the change was made (UTC).",
-				func(s *CrashGroupStatus) time.Time { return s.ChangedAt }),
+				func(d *triage.Decision) time.Time { return d.ChangedAt }),
 			uint64Col("version", "changed_at in Unix nanoseconds: the row with the highest version of a group is its status, also among changes made in the same second.",
-				func(s *CrashGroupStatus) uint64 { return uint64(s.ChangedAt.UnixNano()) }),
+				func(d *triage.Decision) uint64 { return uint64(d.ChangedAt.UnixNano()) }),
 		})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/dashboard/triage"
 	"github.com/consentry/consentry/pipeline"
 )
 
@@ -308,7 +309,7 @@ type schema struct {
 	erasures      *rowTable[erasureRow]
 	salts         *rowTable[saltRow]
 	crashGroups   *tableDef
-	crashStatus   *rowTable[CrashGroupStatus]
+	crashStatus   *rowTable[triage.Decision]
 }
 
 // migrationRow is one row of the schema_migrations table.

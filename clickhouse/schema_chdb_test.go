@@ -62,6 +62,7 @@ func TestSchemaOnChDB(t *testing.T) {
 		ch.runReadmeQueries("consentry")
 		ch.runToolQueries("consentry")
 		ch.runStoreQueries(modern, "consentry")
+		ch.runTriageQueries("consentry")
 		// An insert repeated with its deduplication token (as the spool
 		// repeats one after a crash) is stored once.
 		for range 2 {
@@ -79,6 +80,7 @@ func TestSchemaOnChDB(t *testing.T) {
 		ch.runReadmeQueries("consentry_legacy")
 		ch.runToolQueries("consentry_legacy")
 		ch.runStoreQueries(legacy, "consentry_legacy")
+		ch.runTriageQueries("consentry_legacy")
 	})
 	t.Run("upgrade", func(t *testing.T) {
 		ch.t = t
@@ -351,4 +353,37 @@ func readmeQueries(t *testing.T, database string) []string {
 		t.Fatalf("README.md: %d example queries", len(queries))
 	}
 	return queries
+}
+
+// bind returns q's text with its arguments in place, as clickhouse-go
+// binds them, for chDB, which takes text only.
+func bind(t *testing.T, q query) string {
+	t.Helper()
+	parts := strings.Split(q.sql, "?")
+	if len(parts)-1 != len(q.args) {
+		t.Fatalf("%d placeholders, %d arguments:\n%s", len(parts)-1, len(q.args), q.sql)
+	}
+	var b strings.Builder
+	for i, a := range q.args {
+		b.WriteString(parts[i])
+		switch v := a.(type) {
+		case string:
+			b.WriteString(quote(v))
+		case int, uint64:
+			fmt.Fprint(&b, v)
+		default:
+			t.Fatalf("argument %d: %T is not bound by this test", i, a)
+		}
+	}
+	b.WriteString(parts[len(parts)-1])
+	return b.String()
+}
+
+// runTriageQueries runs the dashboard's queries (package triage's
+// Backend) in database.
+func (c *chdbRunner) runTriageQueries(database string) {
+	c.t.Helper()
+	for _, q := range triageQueries(database, "com.example.notes", time.Now().UTC().Truncate(24*time.Hour)) {
+		c.rows(bind(c.t, q))
+	}
 }

@@ -527,7 +527,7 @@ func (a *App) startAdmin() error {
 	if err != nil {
 		return err
 	}
-	store, err := triage.New(triage.Config{Client: a.client, K: a.cfg.DashboardK})
+	store, err := triage.New(triage.Config{Backend: a.client, K: a.cfg.DashboardK})
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/dashboard/triage"
 	"github.com/consentry/consentry/dashboard/triage/triagetest"
 	"github.com/consentry/consentry/internal/chserver"
@@ -90,7 +89,7 @@ func TestGroupsIntegration(t *testing.T) {
 		if wantEsc := b.LastDayFactor >= 5; !b.LastDayOnly && g.Escalating != wantEsc {
 			t.Errorf("%s: escalating = %v, want %v (daily %v)", b.Name, g.Escalating, wantEsc, g.Daily)
 		}
-		if g.Regressed || g.Status.State != clickhouse.StateOpen {
+		if g.Regressed || g.Status.State != triage.StateOpen {
 			t.Errorf("%s: %+v before any triage", b.Name, g.Status)
 		}
 		// Old versions fade out: a bug need not crash in each of its
@@ -113,16 +112,16 @@ func TestTriageStatesIntegration(t *testing.T) {
 	regress, _ := seed.BugNamed(seed.BugShareAdapterIndex)
 	fixed, _ := seed.BugNamed(seed.BugSyncNullTitle)
 	noise, _ := seed.BugNamed(seed.BugUploadFailed)
-	set := func(fp uint64, state clickhouse.CrashGroupState, version string) {
+	set := func(fp uint64, state triage.State, version string) {
 		t.Helper()
-		err := env.Store.SetStatus(ctx, clickhouse.CrashGroupStatus{AppID: triagetest.AppID, Fingerprint: fp, State: state, ResolvedIn: version, ChangedBy: "alice"})
+		err := env.Store.SetStatus(ctx, triage.Decision{AppID: triagetest.AppID, Fingerprint: fp, State: state, ResolvedIn: version, ChangedBy: "alice"})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	set(regress.Fingerprint, clickhouse.StateResolved, "4.12.1")
-	set(fixed.Fingerprint, clickhouse.StateResolved, "4.12.1")
-	set(noise.Fingerprint, clickhouse.StateIgnored, "")
+	set(regress.Fingerprint, triage.StateResolved, "4.12.1")
+	set(fixed.Fingerprint, triage.StateResolved, "4.12.1")
+	set(noise.Fingerprint, triage.StateIgnored, "")
 
 	list := func(st triage.Status) map[string]triage.Group {
 		t.Helper()
@@ -148,24 +147,24 @@ func TestTriageStatesIntegration(t *testing.T) {
 		t.Error("ignored group is not in the ignored list")
 	}
 	// Resolved in a version that has not shipped: nothing regressed.
-	set(regress.Fingerprint, clickhouse.StateResolved, "4.14.0")
+	set(regress.Fingerprint, triage.StateResolved, "4.14.0")
 	if g := list(triage.StatusResolved)[seed.BugShareAdapterIndex]; g.Regressed || g.Status.ResolvedIn != "4.14.0" {
 		t.Errorf("resolved in 4.14.0: %+v", g)
 	}
 	// Reopened: open again, and the history keeps every decision.
-	set(regress.Fingerprint, clickhouse.StateOpen, "")
+	set(regress.Fingerprint, triage.StateOpen, "")
 	d, err := env.Store.Group(ctx, triage.Filter{AppID: triagetest.AppID}, regress.Fingerprint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Status.State != clickhouse.StateOpen || len(d.History) != 3 || d.History[0].State != clickhouse.StateOpen || d.History[2].ResolvedIn != "4.12.1" {
+	if d.Status.State != triage.StateOpen || len(d.History) != 3 || d.History[0].State != triage.StateOpen || d.History[2].ResolvedIn != "4.12.1" {
 		t.Errorf("after reopening: status %+v, history %+v", d.Status, d.History)
 	}
 	// Bad decisions are refused before they are stored.
-	for _, st := range []clickhouse.CrashGroupStatus{
-		{AppID: triagetest.AppID, Fingerprint: 1, State: clickhouse.StateResolved},
+	for _, st := range []triage.Decision{
+		{AppID: triagetest.AppID, Fingerprint: 1, State: triage.StateResolved},
 		{AppID: triagetest.AppID, Fingerprint: 1, State: "fixed"},
-		{AppID: triagetest.AppID, Fingerprint: 1, State: clickhouse.StateIgnored, ResolvedIn: "4.12.1"},
+		{AppID: triagetest.AppID, Fingerprint: 1, State: triage.StateIgnored, ResolvedIn: "4.12.1"},
 	} {
 		if err := env.Store.SetStatus(ctx, st); err == nil {
 			t.Errorf("SetStatus(%+v) succeeded", st)
