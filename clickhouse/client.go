@@ -51,6 +51,8 @@ const (
 	logKeyKeys      = "keys"
 	logKeyEvents    = "events"
 	logKeyApp       = "app"
+	logKeyDays      = "days"
+	logKeyTook      = "took"
 )
 
 // Client stores rows in one ClickHouse database. It is safe for concurrent

@@ -1,8 +1,6 @@
 package clickhouse
 
 import (
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/consentry/consentry/dashboard/triage"
@@ -30,12 +28,14 @@ const (
 var crashGroupDims = []string{"app_version", "os_name", "country", "region"}
 
 // crashGroupsDailyTable returns the definition of TableCrashGroupsDaily.
+// Crashes and handled exceptions are apart in the key (handled), so one
+// distinct count of event ids serves both.
 func crashGroupsDailyTable(o SchemaOptions) *tableDef {
-	keys := append([]string{"app_id", "event_date", columnFingerprint, "exception_type"}, crashGroupDims...)
+	keys := append(append([]string{"app_id", "event_date", columnFingerprint, "exception_type"}, crashGroupDims...), "handled")
 	return &tableDef{
 		name:     TableCrashGroupsDaily,
 		database: o.Database,
-		comment:  "Crash groups per day, app version, OS family and region, filled from crashes by crash_groups_daily_mv. Group by fingerprint and read the aggregate columns with sumMerge, uniqMerge, minMerge and maxMerge.",
+		comment:  "Crash groups per day, app version, OS family, region and handled, filled from crashes by crash_groups_daily_mv; each event counts once, however often it was stored. Group by fingerprint and read the aggregate columns with the -Merge function their comments name; handled = 0 selects the crashes that ended the process.",
 		engine:   "AggregatingMergeTree",
 		columns: []column{
 			{name: "app_id", typ: lowCardType(), comment: "App id as registered with the collector."},
@@ -46,10 +46,9 @@ func crashGroupsDailyTable(o SchemaOptions) *tableDef {
 			{name: "os_name", typ: lowCardType(), comment: "Operating system family (no version: read crashes for that)."},
 			{name: "country", typ: lowCardType(), comment: "ISO 3166-1 alpha-2 country code; empty when unknown."},
 			{name: "region", typ: lowCardType(), comment: "ISO 3166-2 region code; empty when unknown."},
-			{name: "crashes", typ: aggregateType("sum", "UInt64"), comment: "Crashes and handled exceptions: sumMerge(crashes)."},
-			{name: "fatal", typ: aggregateType("sum", "UInt64"), comment: "Crashes that ended the process (handled = 0): sumMerge(fatal)."},
-			{name: "sessions", typ: aggregateType("uniq", "UInt64"), comment: "Distinct sessions with a crash or handled exception of the group (approximate): uniqMerge(sessions)."},
-			{name: "fatal_sessions", typ: aggregateType("uniq", "UInt64"), comment: "Distinct sessions that crashed (handled = 0), for crash-free session rates: uniqMerge(fatal_sessions)."},
+			{name: "handled", typ: uint8Type(), comment: "1 for handled exceptions, 0 for crashes that ended the process (crashes.handled)."},
+			{name: "crashes", typ: aggregateType("uniqExact", "UInt64"), comment: "Crashes (or handled exceptions, see handled), each event once (exact distinct count of a hash of event_id): uniqExactMerge(crashes); uniqExactMergeIf(crashes, handled = 0) for those that ended the process."},
+			{name: "sessions", typ: aggregateType("uniq", "UInt64"), comment: "Distinct sessions with such a crash (approximate): uniqMerge(sessions); uniqMergeIf(sessions, handled = 0) for sessions that crashed, for crash-free session rates."},
 			{name: "first_seen", typ: aggregateType("min", "DateTime('UTC')"), comment: "Earliest event_time: minMerge(first_seen)."},
 			{name: "last_seen", typ: aggregateType("max", "DateTime('UTC')"), comment: "Latest event_time: maxMerge(last_seen)."},
 			{name: "message", typ: aggregateType("any", "String"), comment: "One scrubbed message of the group, for its title: anyMerge(message)."},
@@ -62,29 +61,6 @@ func crashGroupsDailyTable(o SchemaOptions) *tableDef {
 		// the other groups' rows.
 		indexGranularity: 1024,
 	}
-}
-
-// crashGroupsDailyView returns the statement creating the materialized
-// view that fills crash_groups_daily from crashes. The conditional uniq
-// states are plain uniq states, as in sessionsDailyView.
-func (s *schema) crashGroupsDailyView() string {
-	o := s.opts
-	keys := "app_id, event_date, fingerprint, exception_type, " + strings.Join(crashGroupDims, ", ")
-	return fmt.Sprintf(`CREATE MATERIALIZED VIEW IF NOT EXISTS %[1]s.%[2]s%[3]s
-TO %[1]s.%[4]s
-AS SELECT
-    %[5]s,
-    sumState(toUInt64(1)) AS crashes,
-    sumState(toUInt64(handled = 0)) AS fatal,
-    uniqStateIf(session_key, session_key != 0) AS sessions,
-    uniqStateIf(session_key, session_key != 0 AND handled = 0) AS fatal_sessions,
-    minState(event_time) AS first_seen,
-    maxState(event_time) AS last_seen,
-    anyState(message) AS message,
-    anyState(if(has(frame_in_app, 1), frame_function[indexOf(frame_in_app, 1)], frame_function[1])) AS culprit
-FROM %[1]s.%[6]s
-GROUP BY %[5]s`,
-		o.Database, ViewCrashGroupsDaily, onCluster(o), s.crashGroups.storage(o), keys, s.crashes.def.storage(o))
 }
 
 // crashGroupStatusTable returns the definition of TableCrashGroupStatus.

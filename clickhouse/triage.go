@@ -82,57 +82,21 @@ func (c *Client) selectQuery(ctx context.Context, dest any, q query) error {
 	return c.conn.Select(ctx, dest, q.sql, q.args...)
 }
 
-// groupStatsQuery is GroupStats' query.
-//
-// Sessions are counted per row of the aggregate and summed, instead of
-// merging the rows' distinct counts: merging is five times slower, and
-// gives the same number, because a session's version, OS and region do
-// not change within its day (its key changes every day). The exception is
-// a rare value generalized only in part of the day, whose sessions count
-// twice.
-func groupStatsQuery(db string, s triage.Scope) query {
-	where, vals := scopeWhere(s)
-	return query{fmt.Sprintf(`SELECT fingerprint, any(exception_type) AS type, groupUniqArray(exception_type) AS types,
-    sumMerge(crashes) AS crashes, sumMerge(fatal) AS fatal,
-    sum(finalizeAggregation(sessions)) AS sessions,
-    minMerge(first_seen) AS first_seen, maxMerge(last_seen) AS last_seen,
-    groupUniqArray(app_version) AS versions
-FROM %s.%s
-WHERE %s
-GROUP BY fingerprint`, db, TableCrashGroupsDaily, where), vals}
-}
-
-// GroupStats implements triage.Backend.
-func (c *Client) GroupStats(ctx context.Context, s triage.Scope) ([]triage.GroupStats, error) {
-	var rows []struct {
-		Fingerprint   uint64    `ch:"fingerprint"`
-		ExceptionType string    `ch:"type"`
-		Types         []string  `ch:"types"`
-		Crashes       uint64    `ch:"crashes"`
-		Fatal         uint64    `ch:"fatal"`
-		Sessions      uint64    `ch:"sessions"`
-		FirstSeen     time.Time `ch:"first_seen"`
-		LastSeen      time.Time `ch:"last_seen"`
-		Versions      []string  `ch:"versions"`
-	}
-	if err := c.selectQuery(ctx, &rows, groupStatsQuery(c.Database(), s)); err != nil {
-		return nil, fmt.Errorf("crash group stats: %w", err)
-	}
-	out := make([]triage.GroupStats, len(rows))
-	for i, r := range rows {
-		out[i] = triage.GroupStats{
-			Fingerprint: r.Fingerprint, ExceptionType: r.ExceptionType, ExceptionTypes: r.Types,
-			Crashes: r.Crashes, Fatal: r.Fatal, Sessions: r.Sessions,
-			FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Versions: r.Versions,
-		}
-	}
-	return out, nil
-}
+// The aggregates hold idempotent states (see aggregates.go), and their
+// rows of one key can be in several parts until ClickHouse merges them:
+// a resent event is then in two rows. So the queries merge the states
+// (-Merge) over their groups, never sum rows' finalized states, and add
+// up only what cannot overlap: distinct sessions of different days (a
+// session's key changes every day), and crashes with handled = 0 and 1.
 
 // groupDaysQuery is GroupDays' query.
 func groupDaysQuery(db string, s triage.Scope) query {
 	where, vals := scopeWhere(s)
-	return query{fmt.Sprintf(`SELECT fingerprint, event_date, sumMerge(crashes) AS crashes
+	return query{fmt.Sprintf(`SELECT fingerprint, event_date, groupUniqArray(exception_type) AS types,
+    uniqExactMergeIf(crashes, handled = 0) AS fatal, uniqExactMergeIf(crashes, handled != 0) AS handled_crashes,
+    uniqMerge(sessions) AS sessions,
+    minMerge(first_seen) AS first_seen, maxMerge(last_seen) AS last_seen,
+    groupUniqArray(app_version) AS versions
 FROM %s.%s
 WHERE %s
 GROUP BY fingerprint, event_date`, db, TableCrashGroupsDaily, where), vals}
@@ -143,14 +107,24 @@ func (c *Client) GroupDays(ctx context.Context, s triage.Scope) ([]triage.GroupD
 	var rows []struct {
 		Fingerprint uint64    `ch:"fingerprint"`
 		Day         time.Time `ch:"event_date"`
-		Crashes     uint64    `ch:"crashes"`
+		Types       []string  `ch:"types"`
+		Fatal       uint64    `ch:"fatal"`
+		Handled     uint64    `ch:"handled_crashes"`
+		Sessions    uint64    `ch:"sessions"`
+		FirstSeen   time.Time `ch:"first_seen"`
+		LastSeen    time.Time `ch:"last_seen"`
+		Versions    []string  `ch:"versions"`
 	}
 	if err := c.selectQuery(ctx, &rows, groupDaysQuery(c.Database(), s)); err != nil {
 		return nil, fmt.Errorf("crash group days: %w", err)
 	}
 	out := make([]triage.GroupDay, len(rows))
 	for i, r := range rows {
-		out[i] = triage.GroupDay{Fingerprint: r.Fingerprint, Day: r.Day, Crashes: r.Crashes}
+		out[i] = triage.GroupDay{
+			Fingerprint: r.Fingerprint, Day: r.Day, ExceptionTypes: r.Types,
+			Crashes: r.Fatal + r.Handled, Fatal: r.Fatal, Sessions: r.Sessions,
+			FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Versions: r.Versions,
+		}
 	}
 	return out, nil
 }
@@ -307,12 +281,11 @@ func (c *Client) LatestCrash(ctx context.Context, s triage.Scope, day time.Time,
 	return out, true, nil
 }
 
-// dayCellsQuery is DayCells' query; its sessions are summed per row as
-// in groupStatsQuery.
+// dayCellsQuery is DayCells' query.
 func dayCellsQuery(db string, s triage.Scope) query {
 	where, vals := scopeWhere(s)
 	return query{fmt.Sprintf(`SELECT event_date, app_version, country, region,
-    sum(finalizeAggregation(sessions)) AS sessions, sumMerge(crashes) AS crashes
+    uniqMerge(sessions) AS sessions, uniqExactMerge(crashes) AS crashes
 FROM %s.%s WHERE %s GROUP BY event_date, app_version, country, region`, db, TableCrashGroupsDaily, where), vals}
 }
 
@@ -337,11 +310,13 @@ func (c *Client) DayCells(ctx context.Context, s triage.Scope) ([]triage.DayCell
 }
 
 // deviceCellsQuery is DeviceCells' query, over the raw crashes of the
-// group's exception types (which the crashes table is sorted by).
+// group's exception types (which the crashes table is sorted by). Until
+// ClickHouse merges them, an event stored twice is two rows: crashes are
+// distinct event ids.
 func deviceCellsQuery(db string, s triage.Scope, types []string) query {
 	where, vals := scopeWhere(s)
 	return query{fmt.Sprintf(`SELECT os_name, os_version, device_model,
-    uniqIf(session_key, session_key != 0) AS sessions, count() AS crashes
+    uniqIf(session_key, session_key != 0) AS sessions, uniqExact(event_id) AS crashes
 FROM %s.%s WHERE %s AND exception_type IN (%s) GROUP BY os_name, os_version, device_model`,
 		db, TableCrashes, where, placeholders(len(types))), append(vals, args(types)...)}
 }
@@ -379,13 +354,12 @@ FROM %s.%s WHERE %s GROUP BY event_date, app_version`, db, TableSessionsDaily, w
 
 // versionCrashedQuery counts the sessions with a crash that ended the
 // process, and those crashes, per day and app version: the second of
-// VersionDays' queries. A fatal crash ends its session, so a session is
-// in one group's row at most: summing the rows' counts is exact and fast.
+// VersionDays' queries.
 func versionCrashedQuery(db string, s triage.Scope) query {
 	s.Groups = nil
 	where, vals := scopeWhere(s)
-	return query{fmt.Sprintf(`SELECT event_date, app_version, sum(finalizeAggregation(fatal_sessions)) AS crashed, sumMerge(fatal) AS crashes
-FROM %s.%s WHERE %s GROUP BY event_date, app_version`, db, TableCrashGroupsDaily, where), vals}
+	return query{fmt.Sprintf(`SELECT event_date, app_version, uniqMerge(sessions) AS crashed, uniqExactMerge(crashes) AS crashes
+FROM %s.%s WHERE %s AND handled = 0 GROUP BY event_date, app_version`, db, TableCrashGroupsDaily, where), vals}
 }
 
 // VersionDays implements triage.Backend.
@@ -556,8 +530,7 @@ func triageQueries(db, app string, last time.Time) []query {
 	one.Region, one.Groups = "AT-9", []uint64{1}
 	types := []string{"SIGSEGV", "java.lang.IllegalStateException"}
 	qs := []query{
-		groupStatsQuery(db, s), groupStatsQuery(db, narrow),
-		groupDaysQuery(db, s), groupTitlesQuery(db, narrow),
+		groupDaysQuery(db, s), groupDaysQuery(db, narrow), groupTitlesQuery(db, narrow),
 		firstCrashDaysQuery(db, app, nil), firstCrashDaysQuery(db, app, []uint64{1}), firstCrashTimesQuery(db, app, []uint64{1, 2}),
 		crashedVersionsQuery(db, app, []uint64{1}),
 		latestCrashQuery(db, one, last, types), dayCellsQuery(db, one), deviceCellsQuery(db, one, types),

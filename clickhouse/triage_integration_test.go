@@ -27,17 +27,17 @@ func TestTriageQueriesIntegration(t *testing.T) {
 		rows.Close()
 	}
 	s := triage.Scope{AppID: "com.example.notes", First: day.AddDate(0, 0, -1), Last: day}
-	if stats, err := c.GroupStats(ctx, s); err != nil || len(stats) != 3 {
-		t.Fatalf("GroupStats = %d groups, %v; want 3", len(stats), err)
+	if days, err := c.GroupDays(ctx, s); err != nil || len(days) != 3 {
+		t.Fatalf("GroupDays = %d rows, %v; want 3 groups of one day", len(days), err)
 	}
 	for _, bad := range []triage.Scope{
 		{AppID: "x' OR 1 = 1 OR app_id = '", First: s.First, Last: s.Last},
 		{AppID: s.AppID, First: s.First, Last: s.Last, Region: "AT-9' OR '1' = '1"},
 		{AppID: s.AppID, First: s.First, Last: s.Last, AppVersion: `4.12.0\' OR 1 = 1 --`},
 	} {
-		stats, err := c.GroupStats(ctx, bad)
-		if err != nil || len(stats) != 0 {
-			t.Errorf("GroupStats(%+v) = %d groups, %v; want none", bad, len(stats), err)
+		days, err := c.GroupDays(ctx, bad)
+		if err != nil || len(days) != 0 {
+			t.Errorf("GroupDays(%+v) = %d rows, %v; want none", bad, len(days), err)
 		}
 	}
 	if ids, err := c.AppIDs(ctx); err != nil || len(ids) != 1 || ids[0] != "com.example.notes" {

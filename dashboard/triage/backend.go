@@ -15,11 +15,10 @@ import (
 // are hidden. Every method is safe for concurrent use, and an error is the
 // storage's (a Store wraps it with what it was reading).
 type Backend interface {
-	// GroupStats returns what each crash group of s (every group, or those
-	// of s.Groups) has in s, in no particular order.
-	GroupStats(ctx context.Context, s Scope) ([]GroupStats, error)
-	// GroupDays returns the crashes of each crash group of s on each day
-	// of s that it crashed on, in no particular order.
+	// GroupDays returns what each crash group of s (every group, or those
+	// of s.Groups) has on each day of s that it crashed on, in no
+	// particular order. Each event counts once, however often it was
+	// stored.
 	GroupDays(ctx context.Context, s Scope) ([]GroupDay, error)
 	// GroupTitles returns a message and a culprit for each of s.Groups
 	// that crashed in s; s.Groups is not empty.
@@ -39,12 +38,12 @@ type Backend interface {
 	// group's: they let the backend read only that group's rows); ok is
 	// false if there is none.
 	LatestCrash(ctx context.Context, s Scope, day time.Time, types []string) (c Crash, ok bool, err error)
-	// DayCells counts the sessions and crashes of s (Groups is one group)
-	// per day, app version, country and region.
+	// DayCells counts the distinct sessions and the crashes of s (Groups
+	// is one group) per day, app version, country and region.
 	DayCells(ctx context.Context, s Scope) ([]DayCell, error)
-	// DeviceCells counts the sessions and crashes of s (Groups is one
-	// group), among the crashes of the exception types types, per OS,
-	// OS version and device model.
+	// DeviceCells counts the distinct sessions and the crashes of s
+	// (Groups is one group), among the crashes of the exception types
+	// types, per OS, OS version and device model.
 	DeviceCells(ctx context.Context, s Scope, types []string) ([]DeviceCell, error)
 	// VersionDays returns, per day and app version of s (s.Groups aside),
 	// the distinct sessions, the distinct sessions with a crash that ended
@@ -85,31 +84,26 @@ type Scope struct {
 	Groups []uint64
 }
 
-// GroupStats is what a crash group has in a Scope.
-type GroupStats struct {
+// GroupDay is what a crash group has on one day.
+type GroupDay struct {
 	Fingerprint uint64
-	// ExceptionType is one of ExceptionTypes, every exception type of its
-	// crashes.
-	ExceptionType  string
+	Day         time.Time
+	// ExceptionTypes are the exception types of its crashes, in no
+	// particular order.
 	ExceptionTypes []string
-	// Crashes and Fatal count its crashes and those that ended the
-	// process; Sessions counts the distinct sessions with one.
+	// Crashes and Fatal count its crashes (and handled exceptions) and
+	// those that ended the process; Sessions counts the distinct sessions
+	// with one.
 	Crashes  uint64
 	Fatal    uint64
 	Sessions uint64
-	// FirstSeen and LastSeen are the times of its first and latest crash.
+	// FirstSeen and LastSeen are the times of its first and latest crash
+	// of the day.
 	FirstSeen time.Time
 	LastSeen  time.Time
 	// Versions are the app versions it crashed in, in no particular
 	// order.
 	Versions []string
-}
-
-// GroupDay is a crash group's crashes on one day.
-type GroupDay struct {
-	Fingerprint uint64
-	Day         time.Time
-	Crashes     uint64
 }
 
 // Title describes a crash group by one of its crashes: its scrubbed

@@ -13,7 +13,6 @@ import (
 // fakeBackend answers from fields and records the scopes it was asked
 // about.
 type fakeBackend struct {
-	stats     []GroupStats
 	days      []GroupDay
 	firstDays map[uint64]time.Time
 	versions  map[uint64][]string
@@ -31,14 +30,9 @@ func (f *fakeBackend) saw(s Scope) {
 	f.scopes = append(f.scopes, s)
 }
 
-func (f *fakeBackend) GroupStats(_ context.Context, s Scope) ([]GroupStats, error) {
-	f.saw(s)
-	return slices.Clone(f.stats), f.err
-}
-
 func (f *fakeBackend) GroupDays(_ context.Context, s Scope) ([]GroupDay, error) {
 	f.saw(s)
-	return f.days, nil
+	return slices.Clone(f.days), f.err
 }
 
 func (f *fakeBackend) GroupTitles(_ context.Context, s Scope) (map[uint64]Title, error) {
@@ -110,20 +104,19 @@ func (f *fakeBackend) RecordDecision(_ context.Context, d Decision) error {
 func TestGroupsFromBackend(t *testing.T) {
 	now := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
 	today := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	day := func(fp uint64, ago int, crashes, sessions uint64, versions ...string) GroupDay {
+		at := today.AddDate(0, 0, -ago).Add(time.Hour)
+		return GroupDay{Fingerprint: fp, Day: today.AddDate(0, 0, -ago), ExceptionTypes: []string{"E"}, Crashes: crashes, Fatal: crashes,
+			Sessions: sessions, FirstSeen: at, LastSeen: at.Add(time.Hour), Versions: versions}
+	}
 	b := &fakeBackend{
-		stats: []GroupStats{
-			{Fingerprint: 3, Crashes: 5, Sessions: 5},
-			{Fingerprint: 1, Crashes: 50, Sessions: 9, Versions: []string{"4.10", "4.9"}},
-			{Fingerprint: 2, Crashes: 60, Sessions: 9},
-			{Fingerprint: 4, Crashes: 70, Sessions: 30},
+		days: []GroupDay{
+			day(3, 0, 5, 5),
+			day(1, 0, 8, 6, "4.10"), day(1, 3, 42, 6, "4.9"),
+			// Group 2 crashes 20 times today after 2 a day: escalating.
+			day(2, 0, 20, 5), day(2, 1, 2, 1), day(2, 2, 2, 1), day(2, 3, 2, 1), day(2, 4, 2, 1), day(2, 5, 2, 1), day(2, 6, 2, 1), day(2, 7, 2, 1),
+			day(4, 0, 70, 30),
 		},
-		// Group 2 crashes 20 times today after 2 a day: escalating.
-		days: append([]GroupDay{{Fingerprint: 2, Day: today, Crashes: 20}}, func() (out []GroupDay) {
-			for i := 1; i <= 7; i++ {
-				out = append(out, GroupDay{Fingerprint: 2, Day: today.AddDate(0, 0, -i), Crashes: 2})
-			}
-			return out
-		}()...),
 		firstDays: map[uint64]time.Time{1: today.AddDate(0, 0, -30), 2: today.AddDate(0, 0, -30), 3: today, 4: today.AddDate(0, 0, -30)},
 		versions:  map[uint64][]string{1: {"4.9", "4.10"}, 4: {"4.9"}},
 		decisions: map[uint64]Decision{
@@ -143,21 +136,37 @@ func TestGroupsFromBackend(t *testing.T) {
 	for _, g := range groups {
 		fps = append(fps, g.Fingerprint)
 	}
-	// 4 is resolved for good; 2 before 1 on crashes; 3 has fewest sessions.
-	if want := []uint64{2, 1, 3}; !slices.Equal(fps, want) {
+	// 4 is resolved for good; 1 before 2 on crashes (both 12 sessions);
+	// 3 has fewest sessions.
+	if want := []uint64{1, 2, 3}; !slices.Equal(fps, want) {
 		t.Fatalf("groups %v, want %v", fps, want)
 	}
-	if g := groups[1]; !g.Regressed || g.Status.State != StateResolved || !slices.Equal(g.Versions, []string{"4.9", "4.10"}) {
-		t.Errorf("group 1: %+v; want regressed, versions oldest first", g)
+	g1 := groups[0]
+	if !g1.Regressed || g1.Status.State != StateResolved || !slices.Equal(g1.Versions, []string{"4.9", "4.10"}) || g1.Crashes != 50 || g1.Sessions != 12 {
+		t.Errorf("group 1: %+v; want regressed, versions oldest first, the days summed", g1)
 	}
-	if !groups[0].Escalating || groups[1].Escalating || groups[0].New || !groups[2].New {
+	if !g1.FirstSeen.Equal(today.AddDate(0, 0, -3).Add(time.Hour)) || !g1.LastSeen.Equal(today.Add(2*time.Hour)) || g1.Daily[13] != 8 || g1.Daily[10] != 42 {
+		t.Errorf("group 1: seen %v to %v, daily %v", g1.FirstSeen, g1.LastSeen, g1.Daily)
+	}
+	if !groups[1].Escalating || groups[0].Escalating || groups[1].New || !groups[2].New {
 		t.Errorf("flags: %+v", groups)
 	}
-	if groups[2].FirstEver != today.Add(time.Hour) || groups[0].Message != "boom" {
-		t.Errorf("group 3: first ever %v (want the exact time of a recent group), message %q", groups[2].FirstEver, groups[0].Message)
+	if groups[2].FirstEver != today.Add(time.Hour) || groups[0].Message != "boom" || groups[0].ExceptionType != "E" {
+		t.Errorf("group 3: first ever %v (want the exact time of a recent group); group 1: %q, %q", groups[2].FirstEver, groups[0].Message, groups[0].ExceptionType)
 	}
+	// One day: only today's crashes count, the escalation looks back a
+	// week all the same.
+	groups, err = s.Groups(t.Context(), Filter{AppID: "app", Days: 1, Status: StatusAll}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(groups, func(g Group) bool { return g.Fingerprint == 2 })
+	if len(groups) != 4 || i < 0 || groups[i].Crashes != 20 || !groups[i].Escalating || len(groups[i].Daily) != 1 {
+		t.Errorf("today: %+v", groups)
+	}
+
 	sc := b.scopes[0]
-	if sc.Country != "AT" || sc.Region != "" || sc.AppID != "app" || !sc.Last.Equal(today) || !sc.First.Equal(today.AddDate(0, 0, -13)) {
+	if sc.Country != "AT" || sc.Region != "" || sc.AppID != "app" || !sc.Last.Equal(today) || sc.First.After(today.AddDate(0, 0, -13)) {
 		t.Errorf("scope %+v: want AT as a country, the 14 days ending today", sc)
 	}
 

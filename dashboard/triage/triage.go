@@ -289,15 +289,17 @@ func parallel(fns ...func() error) error {
 // impact: most affected sessions first, then most crashes.
 func (s *Store) groups(ctx context.Context, f Filter, only ...uint64) ([]Group, error) {
 	var (
-		stats     []GroupStats
+		days      []GroupDay
 		statuses  map[uint64]Decision
 		regressed map[uint64]bool
-		daily     map[uint64][]uint64
 		firstEver map[uint64]time.Time
 	)
+	// The days read cover the escalation baseline too.
+	wide := f
+	wide.Days = max(f.Days, escalateBaselineDays+1)
 	err := parallel(
 		func() (err error) {
-			if stats, err = s.b.GroupStats(ctx, s.scope(f, only...)); err != nil {
+			if days, err = s.b.GroupDays(ctx, s.scope(wide, only...)); err != nil {
 				return fmt.Errorf("triage: list crash groups: %w", err)
 			}
 			return nil
@@ -309,42 +311,86 @@ func (s *Store) groups(ctx context.Context, f Filter, only ...uint64) ([]Group, 
 			regressed, err = s.regressed(ctx, f.AppID, statuses)
 			return err
 		},
-		func() (err error) { daily, err = s.daily(ctx, f, only); return err },
 		func() (err error) { firstEver, err = s.firstEver(ctx, f.AppID, only); return err },
 	)
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(stats, func(a, b GroupStats) int {
+
+	// Sum each group's days of f: distinct sessions add up over days,
+	// as a session's key changes every day.
+	wideDays, fDays := s.days(wide.Days), s.days(f.Days)
+	index := make(map[uint64]int)
+	var out []Group
+	daily := make(map[uint64][]uint64)
+	for _, d := range days {
+		i := wideDays.index(d.Day)
+		if i < 0 {
+			continue
+		}
+		counts, ok := daily[d.Fingerprint]
+		if !ok {
+			counts = make([]uint64, wideDays.n)
+			daily[d.Fingerprint] = counts
+		}
+		counts[i] += d.Crashes
+		if fDays.index(d.Day) < 0 {
+			continue
+		}
+		j, ok := index[d.Fingerprint]
+		if !ok {
+			j = len(out)
+			index[d.Fingerprint] = j
+			out = append(out, Group{AppID: f.AppID, Fingerprint: d.Fingerprint, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen})
+		}
+		g := &out[j]
+		g.Crashes += d.Crashes
+		g.Fatal += d.Fatal
+		g.Sessions += d.Sessions
+		if d.FirstSeen.Before(g.FirstSeen) {
+			g.FirstSeen = d.FirstSeen
+		}
+		if d.LastSeen.After(g.LastSeen) {
+			g.LastSeen = d.LastSeen
+		}
+		g.Versions = appendNew(g.Versions, d.Versions...)
+		g.ExceptionTypes = appendNew(g.ExceptionTypes, d.ExceptionTypes...)
+	}
+	slices.SortFunc(out, func(a, b Group) int {
 		return cmp.Or(cmp.Compare(b.Sessions, a.Sessions), cmp.Compare(b.Crashes, a.Crashes), cmp.Compare(a.Fingerprint, b.Fingerprint))
 	})
 
 	now := s.cfg.Now()
-	out := make([]Group, len(stats))
-	for i, r := range stats {
-		slices.SortFunc(r.Versions, CompareVersions)
-		g := Group{
-			AppID: f.AppID, Fingerprint: r.Fingerprint, ExceptionType: r.ExceptionType, ExceptionTypes: r.ExceptionTypes,
-			Crashes: r.Crashes, Fatal: r.Fatal, Sessions: r.Sessions,
-			FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, FirstEver: r.FirstSeen,
-			Versions: r.Versions,
-			Status:   Decision{AppID: f.AppID, Fingerprint: r.Fingerprint, State: StateOpen},
-		}
-		if t, ok := firstEver[r.Fingerprint]; ok {
+	for i := range out {
+		g := &out[i]
+		slices.SortFunc(g.Versions, CompareVersions)
+		slices.Sort(g.ExceptionTypes)
+		g.ExceptionType = g.ExceptionTypes[0]
+		g.FirstEver = g.FirstSeen
+		if t, ok := firstEver[g.Fingerprint]; ok {
 			g.FirstEver = t
 		}
-		if st, ok := statuses[r.Fingerprint]; ok {
+		g.Status = Decision{AppID: f.AppID, Fingerprint: g.Fingerprint, State: StateOpen}
+		if st, ok := statuses[g.Fingerprint]; ok {
 			g.Status = st
 		}
-		g.Regressed = regressed[r.Fingerprint]
+		g.Regressed = regressed[g.Fingerprint]
 		g.New = now.Sub(g.FirstEver) <= s.cfg.NewWithin
-		g.Daily = make([]uint64, f.Days)
-		counts := daily[r.Fingerprint]
-		copy(g.Daily, counts[max(0, len(counts)-f.Days):])
+		counts := daily[g.Fingerprint]
+		g.Daily = slices.Clone(counts[len(counts)-f.Days:])
 		g.Escalating = s.escalating(counts)
-		out[i] = g
 	}
 	return out, nil
+}
+
+// appendNew appends to list the values it does not hold yet.
+func appendNew(list []string, values ...string) []string {
+	for _, v := range values {
+		if !slices.Contains(list, v) {
+			list = append(list, v)
+		}
+	}
+	return list
 }
 
 // titles fills in the message and culprit of groups.
@@ -381,32 +427,6 @@ func (s *Store) escalating(counts []uint64) bool {
 	}
 	avg := float64(base) / escalateBaselineDays
 	return today >= s.cfg.EscalateMin && float64(today) >= s.cfg.EscalateFactor*avg
-}
-
-// daily returns per group (or only for the groups of only) the crashes of
-// each day of f's range, extended to cover the escalation baseline, oldest
-// first.
-func (s *Store) daily(ctx context.Context, f Filter, only []uint64) (map[uint64][]uint64, error) {
-	f.Days = max(f.Days, escalateBaselineDays+1)
-	days := s.days(f.Days)
-	rows, err := s.b.GroupDays(ctx, s.scope(f, only...))
-	if err != nil {
-		return nil, fmt.Errorf("triage: daily crashes: %w", err)
-	}
-	out := make(map[uint64][]uint64)
-	for _, r := range rows {
-		i := days.index(r.Day)
-		if i < 0 {
-			continue
-		}
-		c, ok := out[r.Fingerprint]
-		if !ok {
-			c = make([]uint64, days.n)
-			out[r.Fingerprint] = c
-		}
-		c[i] += r.Crashes
-	}
-	return out, nil
 }
 
 // firstEver returns when each group of app (or of only) first crashed,

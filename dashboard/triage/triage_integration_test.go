@@ -2,6 +2,8 @@ package triage_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -322,5 +324,65 @@ func TestOverviewIntegration(t *testing.T) {
 	}
 	if triage.CompareVersions(o.Versions[0].Version, o.Versions[len(o.Versions)-1].Version) <= 0 {
 		t.Errorf("versions are not newest first: %+v", o.Versions)
+	}
+}
+
+// TestResentRowsCountOnceIntegration stores the seeded rows a second and
+// a third time, as an SDK resending batches whose answers it lost and a
+// collector repeating inserts after a crash do, and checks that the
+// groups, a group's page and the overview count every event once, as
+// before.
+func TestResentRowsCountOnceIntegration(t *testing.T) {
+	env := seeded(t)
+	ctx := context.Background()
+	f := triage.Filter{AppID: triagetest.AppID, Days: triagetest.Days, Status: triage.StatusAll}
+	bug, _ := seed.BugNamed(seed.BugShareAdapterIndex)
+	snapshot := func() (groups []triage.Group, d *triage.Detail, o *triage.Overview) {
+		t.Helper()
+		var err error
+		if groups, err = env.Store.Groups(ctx, f, 100); err != nil {
+			t.Fatal(err)
+		}
+		if d, err = env.Store.Group(ctx, f, bug.Fingerprint); err != nil {
+			t.Fatal(err)
+		}
+		if o, err = env.Store.Overview(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		return groups, d, o
+	}
+	counts := func(groups []triage.Group) map[uint64]string {
+		out := make(map[uint64]string)
+		for _, g := range groups {
+			out[g.Fingerprint] = fmt.Sprint(g.Crashes, g.Fatal, g.Sessions, g.Daily, g.FirstSeen.Unix(), g.LastSeen.Unix())
+		}
+		return out
+	}
+	groups, d, o := snapshot()
+	if err := env.Client.Insert(ctx, env.Rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.InsertDedup(ctx, env.Rows, "spool:1:2"); err != nil {
+		t.Fatal(err)
+	}
+	again, dAgain, oAgain := snapshot()
+	if got, want := counts(again), counts(groups); !maps.Equal(got, want) {
+		t.Errorf("groups after the rows were stored three times:\n%v\nwant\n%v", got, want)
+	}
+	if fmt.Sprint(dAgain.Breakdowns, dAgain.Timeline) != fmt.Sprint(d.Breakdowns, d.Timeline) {
+		t.Errorf("group page after the rows were stored three times:\n%v %v\nwant\n%v %v", dAgain.Breakdowns, dAgain.Timeline, d.Breakdowns, d.Timeline)
+	}
+	if fmt.Sprint(oAgain) != fmt.Sprint(o) {
+		t.Errorf("overview after the rows were stored three times:\n%+v\nwant\n%+v", oAgain, o)
+	}
+	// Counts match the rows stored once.
+	want := make(map[uint64]uint64)
+	for _, c := range env.Rows.Crashes {
+		want[c.Fingerprint]++
+	}
+	for _, g := range again {
+		if g.Crashes != want[g.Fingerprint] {
+			t.Errorf("group %016x: %d crashes, want %d", g.Fingerprint, g.Crashes, want[g.Fingerprint])
+		}
 	}
 }
