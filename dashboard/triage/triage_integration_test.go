@@ -15,6 +15,7 @@ import (
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/seed"
+	"github.com/consentry/consentry/pipeline"
 )
 
 var shared *chserver.Server
@@ -331,7 +332,9 @@ func TestOverviewIntegration(t *testing.T) {
 // a third time, as an SDK resending batches whose answers it lost and a
 // collector repeating inserts after a crash do, and checks that the
 // groups, a group's page and the overview count every event once, as
-// before.
+// before, both while the copies are in parts of their own (the queries
+// merge states) and once ClickHouse merged them (they read each row's
+// state).
 func TestResentRowsCountOnceIntegration(t *testing.T) {
 	env := seeded(t)
 	ctx := context.Background()
@@ -359,6 +362,24 @@ func TestResentRowsCountOnceIntegration(t *testing.T) {
 		return out
 	}
 	groups, d, o := snapshot()
+	// The last day's crashes again: that day has parts to merge, the
+	// others not.
+	var last pipeline.Rows
+	for _, c := range env.Rows.Crashes {
+		if c.EventTime.UTC().Truncate(24 * time.Hour).Equal(env.Now.Truncate(24 * time.Hour)) {
+			last.Crashes = append(last.Crashes, c)
+		}
+	}
+	if err := env.Client.Insert(ctx, &last); err != nil {
+		t.Fatal(err)
+	}
+	mixed, dMixed, oMixed := snapshot()
+	if got, want := counts(mixed), counts(groups); !maps.Equal(got, want) || len(last.Crashes) == 0 {
+		t.Errorf("groups after the last day's %d crashes were stored twice:\n%v\nwant\n%v", len(last.Crashes), got, want)
+	}
+	if fmt.Sprint(dMixed.Breakdowns, dMixed.Timeline, oMixed) != fmt.Sprint(d.Breakdowns, d.Timeline, o) {
+		t.Errorf("group page or overview after the last day's crashes were stored twice:\n%v %v %+v\nwant\n%v %v %+v", dMixed.Breakdowns, dMixed.Timeline, oMixed, d.Breakdowns, d.Timeline, o)
+	}
 	if err := env.Client.Insert(ctx, env.Rows); err != nil {
 		t.Fatal(err)
 	}
@@ -374,6 +395,20 @@ func TestResentRowsCountOnceIntegration(t *testing.T) {
 	}
 	if fmt.Sprint(oAgain) != fmt.Sprint(o) {
 		t.Errorf("overview after the rows were stored three times:\n%+v\nwant\n%+v", oAgain, o)
+	}
+	// Once ClickHouse merged the copies, each day is one part again, and
+	// each row's own state counts.
+	for _, table := range []string{"crash_groups_daily", "sessions_daily"} {
+		if err := chtest.Conn(t, shared).Exec(ctx, "OPTIMIZE TABLE "+env.Client.Database()+"."+table+" FINAL"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	merged, dMerged, oMerged := snapshot()
+	if got, want := counts(merged), counts(groups); !maps.Equal(got, want) {
+		t.Errorf("groups after merging:\n%v\nwant\n%v", got, want)
+	}
+	if fmt.Sprint(dMerged.Breakdowns, dMerged.Timeline, oMerged) != fmt.Sprint(d.Breakdowns, d.Timeline, o) {
+		t.Errorf("group page or overview after merging:\n%v %v %+v\nwant\n%v %v %+v", dMerged.Breakdowns, dMerged.Timeline, oMerged, d.Breakdowns, d.Timeline, o)
 	}
 	// Counts match the rows stored once.
 	want := make(map[uint64]uint64)
