@@ -87,7 +87,7 @@ func migrated(t testing.TB, cfg Config) *Client {
 func queryUint64(t *testing.T, c *Client, q string) uint64 {
 	t.Helper()
 	var n uint64
-	if err := c.Conn().QueryRow(context.Background(), q).Scan(&n); err != nil {
+	if err := c.conn.QueryRow(context.Background(), q).Scan(&n); err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
 	return n
@@ -134,7 +134,7 @@ func TestMigrateIntegration(t *testing.T) {
 		Name   string `ch:"name"`
 		Engine string `ch:"engine"`
 	}
-	if err := a.Conn().Select(context.Background(), &tables, fmt.Sprintf("SELECT name, engine FROM system.tables WHERE database = '%s' ORDER BY name", db)); err != nil {
+	if err := a.conn.Select(context.Background(), &tables, fmt.Sprintf("SELECT name, engine FROM system.tables WHERE database = '%s' ORDER BY name", db)); err != nil {
 		t.Fatal(err)
 	}
 	got := fmt.Sprint(tables)
@@ -181,7 +181,7 @@ func checkRow(t *testing.T, c *Client, table *tableDef, cm pipeline.Common, want
 		t.Errorf("%s: the test expects %d columns, the table has %d", table.name, len(want), len(cols))
 	}
 	q := fmt.Sprintf("SELECT %s FROM %s.%s WHERE event_id = toUUID('%s')", strings.Join(cols, ", "), c.Database(), table.name, uuid.UUID(cm.EventID))
-	rows, err := c.Conn().Query(context.Background(), q)
+	rows, err := c.conn.Query(context.Background(), q)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
@@ -301,7 +301,7 @@ func TestInsertReadBack(t *testing.T) {
 	if err := c.Insert(context.Background(), rows); err != nil {
 		t.Fatalf("second Insert: %v", err)
 	}
-	if err := c.Conn().Exec(context.Background(), fmt.Sprintf("OPTIMIZE TABLE %s.crashes FINAL", c.Database())); err != nil {
+	if err := c.conn.Exec(context.Background(), fmt.Sprintf("OPTIMIZE TABLE %s.crashes FINAL", c.Database())); err != nil {
 		t.Fatal(err)
 	}
 	if n := queryUint64(t, c, fmt.Sprintf("SELECT count() FROM %s.crashes", c.Database())); n != 3 {
@@ -327,25 +327,22 @@ func TestSessionsDailyIntegration(t *testing.T) {
 		}
 	}
 	var got []struct {
-		Day        time.Time `ch:"event_date"`
-		Starts     uint64    `ch:"starts"`
-		Ends       uint64    `ch:"ends"`
-		Sessions   uint64    `ch:"sessions"`
-		Duration   uint64    `ch:"duration_ms"`
-		Foreground uint64    `ch:"foreground_ms"`
+		Day      time.Time `ch:"event_date"`
+		Starts   uint64    `ch:"starts"`
+		Ends     uint64    `ch:"ends"`
+		Sessions uint64    `ch:"sessions"`
 	}
-	q := fmt.Sprintf(`SELECT event_date, sumMerge(starts) AS starts, sumMerge(ends) AS ends, uniqMerge(sessions) AS sessions,
-	sumMerge(total_duration_ms) AS duration_ms, sumMerge(total_foreground_ms) AS foreground_ms
+	q := fmt.Sprintf(`SELECT event_date, uniqExactMerge(starts) AS starts, uniqExactMerge(ends) AS ends, uniqMerge(sessions) AS sessions
 FROM %s.sessions_daily WHERE app_id = 'com.example.notes' GROUP BY event_date`, c.Database())
-	if err := c.Conn().Select(context.Background(), &got, q); err != nil {
+	if err := c.conn.Select(context.Background(), &got, q); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 {
 		t.Fatalf("%d days, want 1: %+v", len(got), got)
 	}
 	g := got[0]
-	if g.Day.Format(time.DateOnly) != "2025-11-28" || g.Starts != 4 || g.Ends != 2 || g.Sessions != 3 || g.Duration != 90_000 || g.Foreground != 45_000 {
-		t.Errorf("sessions_daily = %+v; want 2025-11-28, 4 starts, 2 ends, 3 sessions, 90000 ms, 45000 ms", g)
+	if g.Day.Format(time.DateOnly) != "2025-11-28" || g.Starts != 4 || g.Ends != 2 || g.Sessions != 3 {
+		t.Errorf("sessions_daily = %+v; want 2025-11-28, 4 starts, 2 ends, 3 sessions", g)
 	}
 }
 
@@ -354,7 +351,7 @@ func TestInsertErrorsIntegration(t *testing.T) {
 	rows := newRowGen(1, time.Now()).rows(50)
 
 	// A schema that does not match is permanent.
-	if err := c.Conn().Exec(context.Background(), fmt.Sprintf("ALTER TABLE %s.sessions DROP COLUMN foreground_ms", c.Database())); err != nil {
+	if err := c.conn.Exec(context.Background(), fmt.Sprintf("ALTER TABLE %s.sessions DROP COLUMN foreground_ms", c.Database())); err != nil {
 		t.Fatal(err)
 	}
 	err := c.Insert(context.Background(), rows)
@@ -513,7 +510,7 @@ func TestRejectsIntegration(t *testing.T) {
 		Events uint64 `ch:"events"`
 	}
 	q := fmt.Sprintf("SELECT app_id, reason, sum(events) AS events FROM %s.rejects GROUP BY app_id, reason ORDER BY app_id", c.Database())
-	if err := c.Conn().Select(context.Background(), &got, q); err != nil {
+	if err := c.conn.Select(context.Background(), &got, q); err != nil {
 		t.Fatal(err)
 	}
 	if want := "[{com.example.maps storage_unavailable 100} {com.example.notes consent_revoked 307}]"; fmt.Sprint(got) != want {
@@ -568,7 +565,7 @@ func TestReadmeQueriesIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range readmeQueries(t, c.Database()) {
-		rows, err := c.Conn().Query(ctx, q)
+		rows, err := c.conn.Query(ctx, q)
 		if err != nil {
 			t.Errorf("%v\n%s", err, q)
 			continue

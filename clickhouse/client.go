@@ -11,7 +11,10 @@
 // is enforced by dropping day partitions (EnforceRetention), which works on
 // every version. A Client is also the consent store (consent.Store): it
 // keeps apps and revocations, and erases a revoked consent's rows by their
-// consent_key.
+// consent_key. And it is the crash triage dashboard's storage
+// (triage.Backend): it counts crash groups and sessions from the
+// aggregates, reads one group's raw crashes, and records triage
+// decisions.
 //
 // See README.md for the tables and example queries.
 package clickhouse
@@ -48,6 +51,8 @@ const (
 	logKeyKeys      = "keys"
 	logKeyEvents    = "events"
 	logKeyApp       = "app"
+	logKeyDays      = "days"
+	logKeyTook      = "took"
 )
 
 // Client stores rows in one ClickHouse database. It is safe for concurrent
@@ -130,9 +135,6 @@ func newClient(ctx context.Context, conn driver.Conn, cfg Config, logger *zap.Lo
 
 // Dialect returns the server's version and schema flavour.
 func (c *Client) Dialect() Dialect { return c.dialect }
-
-// Conn returns the underlying connection pool, for queries of your own.
-func (c *Client) Conn() driver.Conn { return c.conn }
 
 // Ping checks that the server answers.
 func (c *Client) Ping(ctx context.Context) error {

@@ -202,7 +202,7 @@ func (a *App) newDashboard() (*dashboard.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := triage.New(triage.Config{Client: a.storage.client, K: a.cfg.DashboardK})
+	store, err := triage.New(triage.Config{Backend: a.storage.client, K: a.cfg.DashboardK})
 	if err != nil {
 		return nil, err
 	}
