@@ -56,6 +56,7 @@ type Client struct {
 	conn     driver.Conn
 	dialect  Dialect
 	schema   *schema
+	kanon    *kanonSchema
 	logger   *zap.Logger
 	onInsert func(rows int, took time.Duration, err error)
 }
@@ -120,6 +121,7 @@ func newClient(ctx context.Context, conn driver.Conn, cfg Config, logger *zap.Lo
 		return nil, err
 	}
 	c := &Client{conn: conn, dialect: d, schema: newSchema(cfg.Schema), logger: logger, onInsert: cfg.OnInsert}
+	c.kanon = newKanonSchema(c.schema)
 	o := c.schema.opts
 	if err := c.execDDL(ctx, fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s%s", o.Database, onCluster(o))); err != nil {
 		return nil, classify("create database "+o.Database, err)

@@ -136,6 +136,7 @@ func Migrations() []Migration {
 				return stmts
 			},
 		},
+		kanonMigration(10),
 	}
 }
 
