@@ -29,8 +29,9 @@ type consentParts struct {
 
 // startConsent builds the consent side, starts its loops and waits until
 // revocations and apps are loaded: ingest must not run before it knows
-// the revocations and the apps' erasure policies.
-func startConsent(ctx context.Context, cfg Config, client *clickhouse.Client) (_ *consentParts, err error) {
+// the revocations and the apps' erasure policies. counter counts grants
+// and erasure receipts for the privacy report.
+func startConsent(ctx context.Context, cfg Config, client *clickhouse.Client, counter consent.EventCounter) (_ *consentParts, err error) {
 	c := &consentParts{loops: loops{log: cfg.Logger}}
 	defer func() {
 		if err != nil {
@@ -59,7 +60,7 @@ func startConsent(ctx context.Context, cfg Config, client *clickhouse.Client) (_
 	}
 	if c.service, err = consent.NewService(consent.ServiceConfig{
 		Keys: c.keys, Verifier: c.verifier, Store: client, Apps: c.apps, Revocations: c.revs,
-		Secret: c.secret, Logger: log.Named("consent"),
+		Secret: c.secret, Counter: counter, Logger: log.Named("consent"),
 	}); err != nil {
 		return nil, err
 	}

@@ -21,15 +21,17 @@ import (
 )
 
 // storage is the collector's ClickHouse side: the managed server (when no
-// address is configured), the client with the schema migrated, and the
-// rejects counter. The sink that accepted rows go to is opened separately
-// (openSink), once the consent gate it needs exists.
+// address is configured), the client with the schema migrated, the
+// rejects counter and the privacy counts. The sink that accepted rows go
+// to is opened separately (openSink), once the consent gate it needs
+// exists.
 type storage struct {
 	cfg     Config
 	log     *zap.Logger
 	server  *chserver.Server // nil with an external ClickHouse
 	client  *clickhouse.Client
 	rejects *clickhouse.Rejects
+	counts  *clickhouse.PrivacyCounts
 }
 
 // openStorage starts the managed ClickHouse if needed, connects, migrates
@@ -57,6 +59,9 @@ func openStorage(ctx context.Context, cfg Config, m *metrics.Metrics) (_ *storag
 	}
 	s.log.Info("schema ready", zap.Ints("applied_migrations", applied), zap.String("server_version", s.client.Dialect().Version))
 	if s.rejects, err = clickhouse.NewRejects(cfg.Rejects, s.client, s.log.Named("rejects")); err != nil {
+		return nil, err
+	}
+	if s.counts, err = clickhouse.NewPrivacyCounts(cfg.Rejects, s.client, s.log.Named("privacy-counts")); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -107,6 +112,9 @@ func (s *storage) close(ctx context.Context) error {
 	if s.rejects != nil {
 		errs = append(errs, s.rejects.Close(ctx))
 	}
+	if s.counts != nil {
+		errs = append(errs, s.counts.Close(ctx))
+	}
 	if s.client != nil {
 		errs = append(errs, s.client.Close())
 	}
@@ -128,6 +136,9 @@ func (s *storage) close(ctx context.Context) error {
 type sink struct {
 	spool  *spool.Spool
 	writer *clickhouse.Writer
+	// kanon holds back the rows the writer must not store yet; the
+	// spool's inserter does it for the spool.
+	kanon *kanonParts
 	// spoolMax and writerMax are the spool's and the writer's bounds.
 	spoolMax  int64
 	writerMax int
@@ -140,7 +151,7 @@ func (s *sink) Write(ctx context.Context, rows *pipeline.Rows, origin pipeline.O
 	var err error
 	if s.spool != nil {
 		err = s.spool.Write(ctx, rows, origin)
-	} else {
+	} else if rows, err = s.kanon.hold(ctx, rows); err == nil {
 		err = s.writer.Write(ctx, rows, origin)
 	}
 	if errors.Is(err, pipeline.ErrOverloaded) {
@@ -150,18 +161,19 @@ func (s *sink) Write(ctx context.Context, rows *pipeline.Rows, origin pipeline.O
 }
 
 // openSink opens the spool (replaying what an earlier run left unshipped)
-// or, with Config.NoSpool, starts the writer.
-func openSink(ctx context.Context, cfg Config, client *clickhouse.Client, gate spool.Gate, erased *erasedKeys) (*sink, error) {
+// or, with Config.NoSpool, starts the writer. k decides which rows are
+// held back for k-anonymity.
+func openSink(ctx context.Context, cfg Config, client *clickhouse.Client, gate spool.Gate, erased *erasedKeys, k *kanonParts) (*sink, error) {
 	log := cfg.Logger
 	if cfg.NoSpool {
 		w, err := clickhouse.NewWriter(cfg.Writer, client, log.Named("writer"))
 		if err != nil {
 			return nil, err
 		}
-		return &sink{writer: w, writerMax: cmp.Or(cfg.Writer.MaxPendingRows, clickhouse.DefaultMaxPendingRows)}, nil
+		return &sink{writer: w, kanon: k, writerMax: cmp.Or(cfg.Writer.MaxPendingRows, clickhouse.DefaultMaxPendingRows)}, nil
 	}
 	sc := cfg.Spool
-	sc.Inserter = dedupInserter{c: client, erased: erased}
+	sc.Inserter = k.inserter(dedupInserter{c: client, erased: erased})
 	sc.Gate = gate
 	sc.Logger = log.Named("spool")
 	sp, err := spool.Open(ctx, sc)
