@@ -87,6 +87,13 @@ func TestKanonOnChDB(t *testing.T) {
 			for _, q := range kanonQueries(k, s) {
 				ch.exec(q)
 			}
+			day := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+			for _, app := range []string{"", "com.example.notes"} {
+				r := privacyReportQueries(s, k, app, day.AddDate(0, 0, -6), day)
+				for _, q := range []string{r.stored, r.held, r.releases, r.smallest, r.counts, r.revoked, r.erased} {
+					ch.rows(q)
+				}
+			}
 			// The moves found the rows whose app version is 4.12.0 (the
 			// first combination), once, at the first level run.
 			for _, table := range EventTables() {
