@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -192,29 +193,69 @@ func (k *kanonSchema) tables() []*tableDef {
 // has rows. token, if not "", deduplicates a repeated insert on servers
 // that take tokens, as InsertDedup does.
 func (c *Client) InsertHeld(ctx context.Context, rows *pipeline.Rows, token string) error {
-	k := c.kanon
 	ctxFor := func(table string) context.Context {
 		if token == "" || !c.dialect.DedupTokens() {
 			return ctx
 		}
 		return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": token + ":" + table}))
 	}
-	s := c.schema
+	if _, err := c.insertHeld(rows, allTables, ctxFor); err != nil {
+		return fmt.Errorf("hold rows: %w", err)
+	}
+	return nil
+}
+
+// insertHeld stores rows of the tables in todo in their held tables, each
+// under the context ctxFor returns for its held table's name, and returns
+// the tables that failed.
+func (c *Client) insertHeld(rows *pipeline.Rows, todo tableSet, ctxFor func(table string) context.Context) (tableSet, error) {
+	k, s := c.kanon, c.schema
+	jobs := []struct {
+		set tableSet
+		run func() error
+	}{
+		{setSessions, func() error {
+			return insertHeld(ctxFor(k.held[0].name), c.conn, s.sessions, k.heldInsert[0], rows.Sessions, func(r *pipeline.SessionRow) uint64 { return r.Member })
+		}},
+		{setGestures, func() error {
+			return insertHeld(ctxFor(k.held[1].name), c.conn, s.gestures, k.heldInsert[1], rows.Gestures, func(r *pipeline.GestureRow) uint64 { return r.Member })
+		}},
+		{setCrashes, func() error {
+			return insertHeld(ctxFor(k.held[2].name), c.conn, s.crashes, k.heldInsert[2], rows.Crashes, func(r *pipeline.CrashRow) uint64 { return r.Member })
+		}},
+		{setCustoms, func() error {
+			return insertHeld(ctxFor(k.held[3].name), c.conn, s.customs, k.heldInsert[3], rows.Customs, func(r *pipeline.CustomRow) uint64 { return r.Member })
+		}},
+		{setDiagnostics, func() error {
+			return insertHeld(ctxFor(k.held[4].name), c.conn, s.diagnostics, k.heldInsert[4], rows.Diagnostics, func(r *pipeline.DiagnosticRow) uint64 { return r.Member })
+		}},
+	}
+	var failed tableSet
 	var errs []error
-	add := func(err error) {
-		if err != nil {
+	for _, j := range jobs {
+		if todo&j.set == 0 {
+			continue
+		}
+		if err := j.run(); err != nil {
+			failed |= j.set
 			errs = append(errs, err)
 		}
 	}
-	add(insertHeld(ctxFor(k.held[0].name), c.conn, s.sessions, k.heldInsert[0], rows.Sessions, func(r *pipeline.SessionRow) uint64 { return r.Member }))
-	add(insertHeld(ctxFor(k.held[1].name), c.conn, s.gestures, k.heldInsert[1], rows.Gestures, func(r *pipeline.GestureRow) uint64 { return r.Member }))
-	add(insertHeld(ctxFor(k.held[2].name), c.conn, s.crashes, k.heldInsert[2], rows.Crashes, func(r *pipeline.CrashRow) uint64 { return r.Member }))
-	add(insertHeld(ctxFor(k.held[3].name), c.conn, s.customs, k.heldInsert[3], rows.Customs, func(r *pipeline.CustomRow) uint64 { return r.Member }))
-	add(insertHeld(ctxFor(k.held[4].name), c.conn, s.diagnostics, k.heldInsert[4], rows.Diagnostics, func(r *pipeline.DiagnosticRow) uint64 { return r.Member }))
-	if len(errs) > 0 {
-		return fmt.Errorf("hold rows: %w", errs[0])
-	}
-	return nil
+	return failed, errors.Join(errs...)
+}
+
+// heldInserter is the Writer's inserter for the held tables.
+type heldInserter struct{ c *Client }
+
+func (h heldInserter) insert(ctx context.Context, rows *pipeline.Rows, todo tableSet) (tableSet, error) {
+	return h.c.insertHeld(rows, todo, func(string) context.Context { return ctx })
+}
+
+// NewHeldWriter returns a Writer that groups held rows into the held
+// tables, as NewWriter does for the event tables: for a collector without
+// a spool, whose requests would otherwise make one small insert each.
+func NewHeldWriter(cfg WriterConfig, c *Client, logger *zap.Logger) (*Writer, error) {
+	return newWriter(cfg, heldInserter{c}, logger)
 }
 
 // insertHeld inserts rows into a held table: the columns of their event

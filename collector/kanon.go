@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -153,17 +152,8 @@ func (i kanonInserter) Insert(ctx context.Context, rows *pipeline.Rows, token st
 	return i.next.Insert(ctx, public, token)
 }
 
-// hold stores held rows for the writer path (no spool), before the
-// public rows are handed to the writer.
-func (k *kanonParts) hold(ctx context.Context, rows *pipeline.Rows) (*pipeline.Rows, error) {
-	public, held := k.split(rows)
-	if held != nil {
-		if err := k.client.InsertHeld(ctx, held, ""); err != nil {
-			return nil, fmt.Errorf("hold rows: %w", err)
-		}
-	}
-	return public, nil
-}
+// enabled reports whether rows may be held back.
+func (k *kanonParts) enabled() bool { return k != nil && k.router != nil }
 
 // register exposes the router's size and the rows held.
 func (k *kanonParts) register(m *metrics.Metrics) {

@@ -107,12 +107,19 @@ func (h *harness) storedRows(t *testing.T) map[uuid.UUID]storedQI {
 // knows which consent sent which event id. The top level (every
 // quasi-identifier unknown) is exempt only as the whole app's day is:
 // its rows match every consent of the app that day, and there are more
-// than k.
+// than k. It runs with the spool, and with the writer alone.
 func TestKAnonymityOverStoredRowsIntegration(t *testing.T) {
+	for _, noSpool := range []bool{false, true} {
+		t.Run(map[bool]string{false: "spool", true: "writer"}[noSpool], func(t *testing.T) { testKAnonymity(t, noSpool) })
+	}
+}
+
+func testKAnonymity(t *testing.T, noSpool bool) {
 	const k = 5
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
 	h := newHarness(t, server(t), func(c *Config) {
+		c.NoSpool = noSpool
 		c.Anonymizer.Generalize = kanon.Config{K: k, Delay: time.Hour, ReleaseInterval: time.Second, Settle: 200 * time.Millisecond,
 			RefreshInterval: 200 * time.Millisecond, Now: func() time.Time { return time.Unix(0, clock.Load()) }}
 	})

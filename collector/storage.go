@@ -136,9 +136,11 @@ func (s *storage) close(ctx context.Context) error {
 type sink struct {
 	spool  *spool.Spool
 	writer *clickhouse.Writer
-	// kanon holds back the rows the writer must not store yet; the
-	// spool's inserter does it for the spool.
+	// kanon decides which rows the writer must not store yet, and held
+	// groups those into the held tables; the spool's inserter does both
+	// for the spool.
 	kanon *kanonParts
+	held  *clickhouse.Writer
 	// spoolMax and writerMax are the spool's and the writer's bounds.
 	spoolMax  int64
 	writerMax int
@@ -151,13 +153,25 @@ func (s *sink) Write(ctx context.Context, rows *pipeline.Rows, origin pipeline.O
 	var err error
 	if s.spool != nil {
 		err = s.spool.Write(ctx, rows, origin)
-	} else if rows, err = s.kanon.hold(ctx, rows); err == nil {
-		err = s.writer.Write(ctx, rows, origin)
+	} else {
+		err = s.writeHolding(ctx, rows, origin)
 	}
 	if errors.Is(err, pipeline.ErrOverloaded) {
 		s.fullAt.Store(time.Now().UnixNano())
 	}
 	return err
+}
+
+// writeHolding writes rows through the writer, and the rows to hold
+// through the held writer, at once.
+func (s *sink) writeHolding(ctx context.Context, rows *pipeline.Rows, origin pipeline.Origin) error {
+	public, held := s.kanon.split(rows)
+	if held == nil {
+		return s.writer.Write(ctx, rows, origin)
+	}
+	heldErr := make(chan error, 1)
+	go func() { heldErr <- s.held.Write(ctx, held, origin) }()
+	return errors.Join(s.writer.Write(ctx, public, origin), <-heldErr)
 }
 
 // openSink opens the spool (replaying what an earlier run left unshipped)
@@ -170,7 +184,14 @@ func openSink(ctx context.Context, cfg Config, client *clickhouse.Client, gate s
 		if err != nil {
 			return nil, err
 		}
-		return &sink{writer: w, kanon: k, writerMax: cmp.Or(cfg.Writer.MaxPendingRows, clickhouse.DefaultMaxPendingRows)}, nil
+		s := &sink{writer: w, kanon: k, writerMax: cmp.Or(cfg.Writer.MaxPendingRows, clickhouse.DefaultMaxPendingRows)}
+		if k.enabled() {
+			if s.held, err = clickhouse.NewHeldWriter(cfg.Writer, client, log.Named("held-writer")); err != nil {
+				_ = w.Close(ctx)
+				return nil, err
+			}
+		}
+		return s, nil
 	}
 	sc := cfg.Spool
 	sc.Inserter = k.inserter(dedupInserter{c: client, erased: erased})
@@ -226,8 +247,13 @@ func (s *sink) accepting(now time.Time) error {
 		}
 		return nil
 	}
-	if st := s.writer.Stats(); st.PendingRows >= s.writerMax || recent && st.PendingRows > s.writerMax/2 {
-		return fmt.Errorf("writer backlog full: %d rows wait for ClickHouse (--writer-max-pending-rows %d)", st.PendingRows, s.writerMax)
+	for _, w := range []*clickhouse.Writer{s.writer, s.held} {
+		if w == nil {
+			continue
+		}
+		if st := w.Stats(); st.PendingRows >= s.writerMax || recent && st.PendingRows > s.writerMax/2 {
+			return fmt.Errorf("writer backlog full: %d rows wait for ClickHouse (--writer-max-pending-rows %d)", st.PendingRows, s.writerMax)
+		}
 	}
 	return nil
 }
@@ -240,6 +266,9 @@ const fullWindow = 2 * time.Second
 func (s *sink) close(ctx context.Context) error {
 	if s.spool != nil {
 		return s.spool.Close(ctx)
+	}
+	if s.held != nil {
+		return errors.Join(s.writer.Close(ctx), s.held.Close(ctx))
 	}
 	return s.writer.Close(ctx)
 }
