@@ -41,7 +41,7 @@ func kanonConfig(cfg Config) kanon.Config {
 	if k.MaxAge == 0 && cfg.Validation.MaxAge > 0 {
 		k.MaxAge = cfg.Validation.MaxAge
 	}
-	return k
+	return k.WithDefaults()
 }
 
 // startKanon loads the published classes and starts the refresh, release

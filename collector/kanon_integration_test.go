@@ -217,6 +217,22 @@ func testKAnonymity(t *testing.T, noSpool bool) {
 	}
 }
 
+// TestKAnonymityDefaultsIntegration starts a collector with k-anonymity's
+// defaults, as consentryd does, holds a row and stops.
+func TestKAnonymityDefaultsIntegration(t *testing.T) {
+	h := newHarness(t, server(t), func(c *Config) { c.Anonymizer.Generalize = kanon.Config{K: kanon.DefaultK} })
+	resp, err := h.client.Ingest(context.Background(), gestureBatch(h.token(t, testApp, time.Hour), kanonDevice(nil), "", 1))
+	if err != nil || resp.GetAccepted() != 1 {
+		t.Fatalf("ingest: %v %v", resp, err)
+	}
+	h.shipped(t)
+	if n, err := h.app.Client().HeldRows(context.Background(), testApp); err != nil || n != 1 || h.total(t) != 0 {
+		t.Fatalf("held %d (%v), stored %d; want the row held", n, err, h.total(t))
+	}
+	h.shutdown()
+	h.stopped = true
+}
+
 // waitFor polls cond for up to a minute.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()

@@ -66,6 +66,10 @@ type Config struct {
 // Enabled reports whether c asks for k-anonymity (K above 1).
 func (c Config) Enabled() bool { return c.withDefaults().K > 1 }
 
+// WithDefaults returns c with its zero fields set to the defaults, for
+// callers that run the loops themselves (the collector).
+func (c Config) WithDefaults() Config { return c.withDefaults() }
+
 func (c Config) withDefaults() Config {
 	if c.K == 0 {
 		c.K = DefaultK

@@ -116,17 +116,17 @@ func (r *Router) Split(rows *pipeline.Rows) (public, held *pipeline.Rows) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	var c routeCache
-	var pub, hld pipeline.Rows
 	var anyHeld bool
-	pub.Sessions, hld.Sessions = split(r, &c, rows.Sessions, func(x *pipeline.SessionRow) *pipeline.Common { return &x.Common }, &anyHeld)
-	pub.Gestures, hld.Gestures = split(r, &c, rows.Gestures, func(x *pipeline.GestureRow) *pipeline.Common { return &x.Common }, &anyHeld)
-	pub.Crashes, hld.Crashes = split(r, &c, rows.Crashes, func(x *pipeline.CrashRow) *pipeline.Common { return &x.Common }, &anyHeld)
-	pub.Customs, hld.Customs = split(r, &c, rows.Customs, func(x *pipeline.CustomRow) *pipeline.Common { return &x.Common }, &anyHeld)
-	pub.Diagnostics, hld.Diagnostics = split(r, &c, rows.Diagnostics, func(x *pipeline.DiagnosticRow) *pipeline.Common { return &x.Common }, &anyHeld)
+	ps, hs := split(r, &c, rows.Sessions, func(x *pipeline.SessionRow) *pipeline.Common { return &x.Common }, &anyHeld)
+	pg, hg := split(r, &c, rows.Gestures, func(x *pipeline.GestureRow) *pipeline.Common { return &x.Common }, &anyHeld)
+	pc, hc := split(r, &c, rows.Crashes, func(x *pipeline.CrashRow) *pipeline.Common { return &x.Common }, &anyHeld)
+	pu, hu := split(r, &c, rows.Customs, func(x *pipeline.CustomRow) *pipeline.Common { return &x.Common }, &anyHeld)
+	pd, hd := split(r, &c, rows.Diagnostics, func(x *pipeline.DiagnosticRow) *pipeline.Common { return &x.Common }, &anyHeld)
 	if !anyHeld {
 		return rows, nil
 	}
-	return &pub, &hld
+	return &pipeline.Rows{Sessions: ps, Gestures: pg, Crashes: pc, Customs: pu, Diagnostics: pd},
+		&pipeline.Rows{Sessions: hs, Gestures: hg, Crashes: hc, Customs: hu, Diagnostics: hd}
 }
 
 // routeCache remembers the last row's answer: the rows of a batch share
