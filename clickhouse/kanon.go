@@ -515,14 +515,24 @@ func (c *Client) HeldRows(ctx context.Context, app string) (uint64, error) {
 }
 
 // PruneKanon drops what k-anonymity no longer needs as of now: slot
-// claims older than two days, and release log months beyond its
-// retention. Servers with TTL do it themselves too; 18.16 needs this.
+// claims older than two days, release log months beyond its retention,
+// and held rows of days beyond their event table's retention (rows are
+// released within the hold delay, unless k-anonymity was switched off
+// while they were held). Servers with TTL expire the first two
+// themselves too; 18.16 needs this.
 func (c *Client) PruneKanon(ctx context.Context, now time.Time) error {
 	k := c.kanon
-	for _, p := range []struct {
+	type prune struct {
 		t    *tableDef
 		days int
-	}{{k.slots, slotRetentionDays}, {k.releases.def, releaseLogRetentionDays}, {k.done.def, releaseLogRetentionDays}, {k.counts.def, k.counts.def.retention}} {
+	}
+	prunes := []prune{{k.slots, slotRetentionDays}, {k.releases.def, releaseLogRetentionDays}, {k.done.def, releaseLogRetentionDays}, {k.counts.def, k.counts.def.retention}}
+	for i, t := range c.schema.eventTables() {
+		if days := c.schema.opts.retention(t); days > 0 {
+			prunes = append(prunes, prune{k.held[i], days})
+		}
+	}
+	for _, p := range prunes {
 		if err := c.dropPartitionsEndedBy(ctx, p.t, utcDay(now).AddDate(0, 0, -p.days)); err != nil {
 			return fmt.Errorf("prune %s: %w", p.t.name, err)
 		}

@@ -53,7 +53,7 @@ type Config struct {
 	// Settle is how long a replica waits between claiming a release slot
 	// and reading who won it; at least two seconds with ClickHouse,
 	// whose clock has whole seconds (see Releaser.Run). 0 means
-	// DefaultSettle.
+	// DefaultSettle, or a third of ReleaseInterval if that is less.
 	Settle time.Duration
 	// MaxAge is the oldest event day, before today, whose published
 	// classes are kept in memory for routing: the acceptance window for
@@ -85,7 +85,7 @@ func (c Config) withDefaults() Config {
 		c.RefreshInterval = DefaultRefreshInterval
 	}
 	if c.Settle == 0 {
-		c.Settle = DefaultSettle
+		c.Settle = min(DefaultSettle, c.ReleaseInterval/3)
 	}
 	if c.MaxAge == 0 {
 		c.MaxAge = DefaultMaxAge
