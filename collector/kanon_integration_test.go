@@ -215,6 +215,58 @@ func testKAnonymity(t *testing.T, noSpool bool) {
 			t.Errorf("no row stored as %q; stored %v", w, seen)
 		}
 	}
+	// Every stored combination is a class the release log publishes.
+	logged := map[storedQI]bool{}
+	for day := range days {
+		d, err := time.Parse(time.DateOnly, day)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log, _, err := h.app.Client().Releases(ctx, kanon.Unit{App: testApp, Day: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range log {
+			logged[storedQI{day, r.QI}] = true
+		}
+	}
+	for cl := range classes {
+		if !logged[cl] {
+			t.Errorf("stored combination %+v is not in the release log", cl.qi)
+		}
+	}
+}
+
+// TestKAnonymityAcrossRestartIntegration checks that held rows survive the
+// collector: rows held by one collector are released by the next one,
+// started on the same database after the delay.
+func TestKAnonymityAcrossRestartIntegration(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	cfg := kanon.Config{K: 5, ReleaseInterval: time.Second, Settle: 200 * time.Millisecond, RefreshInterval: 200 * time.Millisecond,
+		Now: func() time.Time { return time.Unix(0, clock.Load()) }}
+	first := newHarness(t, server(t), func(c *Config) { c.Anonymizer.Generalize = cfg })
+	ctx := context.Background()
+	tok := first.token(t, testApp, time.Hour)
+	for seq := byte(1); seq <= 3; seq++ {
+		if _, err := first.client.Ingest(ctx, gestureBatch(tok, kanonDevice(nil), "", seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first.shipped(t)
+	first.shutdown()
+	first.stopped = true
+	if n := first.total(t); n != 0 {
+		t.Fatalf("%d rows of one consent stored", n)
+	}
+	clock.Add(int64(2 * time.Hour))
+	second := newHarness(t, server(t), func(c *Config) { c.ClickHouse.Database = first.db; c.Anonymizer.Generalize = cfg })
+	waitFor(t, "the held rows released", func() bool { return second.total(t) == 3 })
+	for _, r := range second.storedRows(t) {
+		if r.qi != kanon.TopQI() {
+			t.Errorf("a row of a single consent stored as %+v, want the top level", r.qi)
+		}
+	}
 }
 
 // TestKAnonymityDefaultsIntegration starts a collector with k-anonymity's
