@@ -438,9 +438,8 @@ func (c *Client) MarkDone(ctx context.Context, u kanon.Unit, passes []uint64, at
 // background, and passes meanwhile leave the rows out as HeldGroups does.
 func (c *Client) DeleteStale(ctx context.Context, units []kanon.Unit) error {
 	o := c.schema.opts
-	for i, t := range c.schema.eventTables() {
-		h := c.kanon.held[i]
-		stmt := fmt.Sprintf("ALTER TABLE %s.%s%s DELETE WHERE %s", h.database, h.storage(o), onCluster(o), staleCondition(c.Database(), t.name, units))
+	for _, h := range c.kanon.held {
+		stmt := fmt.Sprintf("ALTER TABLE %s.%s%s DELETE WHERE %s", h.database, h.storage(o), onCluster(o), staleCondition(c.Database(), h, units))
 		if err := c.conn.Exec(ctx, stmt); err != nil {
 			return classify("delete released rows from "+h.name, err)
 		}

@@ -33,6 +33,16 @@ func heldUnitsQuery(k *kanonSchema) string {
 	return fmt.Sprintf("SELECT DISTINCT app_id, event_date FROM (\n%s\n) ORDER BY event_date, app_id", strings.Join(parts, "\nUNION ALL\n"))
 }
 
+// publicIDs returns a subquery of the event ids of held table held, in
+// rows cond selects, that its event table holds already. It reads the
+// event table's event ids in cond's range, but keeps only those of held
+// rows: the set built stays as small as the held rows, however large the
+// app's day is.
+func publicIDs(db string, held *tableDef, cond string) string {
+	return fmt.Sprintf("SELECT event_id FROM %s.%s WHERE %s AND event_id IN (SELECT event_id FROM %s.%s WHERE %s)",
+		db, strings.TrimPrefix(held.name, HeldTablePrefix), cond, held.database, held.name, cond)
+}
+
 // erasedCondition is true for rows of a consent whose rows were erased:
 // they are never published, and deleted from the held tables.
 func erasedCondition(db string) string {
@@ -46,13 +56,12 @@ func heldGroupsQuery(k *kanonSchema, db string, u kanon.Unit) string {
 	cond := unitCondition(u)
 	parts := make([]string, len(k.held))
 	for i, h := range k.held {
-		public := strings.TrimPrefix(h.name, HeldTablePrefix)
 		parts[i] = fmt.Sprintf(`SELECT %[1]s, member,
-    toUInt8(event_id IN (SELECT event_id FROM %[2]s.%[3]s WHERE %[4]s) OR %[5]s) AS stale,
+    toUInt8(event_id IN (%[2]s) OR %[3]s) AS stale,
     count() AS n, min(held_at) AS first_held
-FROM %[6]s.%[7]s
-WHERE %[4]s
-GROUP BY %[1]s, member, stale`, qiList, db, public, cond, erasedCondition(db), h.database, h.name)
+FROM %[4]s.%[5]s
+WHERE %[6]s
+GROUP BY %[1]s, member, stale`, qiList, publicIDs(db, h, cond), erasedCondition(db), h.database, h.name, cond)
 	}
 	return fmt.Sprintf(`SELECT %[1]s, member, stale, sum(n) AS held_rows, min(first_held) AS first
 FROM (
@@ -182,22 +191,21 @@ SELECT %[4]s
 FROM %[5]s.%[6]s
 WHERE %[7]s
   AND (%[8]s) IN (%[9]s)
-  AND event_id NOT IN (SELECT event_id FROM %[1]s.%[2]s WHERE %[7]s)
-  AND NOT %[10]s`,
+  AND event_id NOT IN (%[10]s)
+  AND NOT %[11]s`,
 		db, t.name, strings.Join(t.columnNames(), ", "), strings.Join(sel, ", "),
-		held.database, held.name, cond, qiList, strings.Join(tuples, ", "), erasedCondition(db))
+		held.database, held.name, cond, qiList, strings.Join(tuples, ", "), publicIDs(db, held, cond), erasedCondition(db))
 }
 
-// staleCondition selects the held rows of units that event table table
-// holds already, and every held row of an erased consent.
-func staleCondition(db, table string, units []kanon.Unit) string {
+// staleCondition selects the rows of held table held, of units, that its
+// event table holds already, and every held row of an erased consent.
+func staleCondition(db string, held *tableDef, units []kanon.Unit) string {
 	pairs := make([]string, len(units))
 	for i, u := range units {
 		pairs[i] = fmt.Sprintf("(%s, %s)", quote(u.App), dateLiteral(u.Day))
 	}
-	in := strings.Join(pairs, ", ")
-	return fmt.Sprintf("((app_id, event_date) IN (%[1]s) AND event_id IN (SELECT event_id FROM %[2]s.%[3]s WHERE (app_id, event_date) IN (%[1]s))) OR %[4]s",
-		in, db, table, erasedCondition(db))
+	cond := "(app_id, event_date) IN (" + strings.Join(pairs, ", ") + ")"
+	return fmt.Sprintf("(%s AND event_id IN (%s)) OR %s", cond, publicIDs(db, held, cond), erasedCondition(db))
 }
 
 // heldRowsQuery counts app's held rows.
