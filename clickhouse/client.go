@@ -258,6 +258,12 @@ func (c *Client) insertTables(rows *pipeline.Rows, todo tableSet, ctxFor func(ta
 
 // insertRows stores rows in t with one column-oriented insert.
 func insertRows[R any](ctx context.Context, conn driver.Conn, t *rowTable[R], rows []R) error {
+	return insertColumns(ctx, conn, t, t.def.name, t.insertSQL, rows, nil)
+}
+
+// insertColumns stores rows with one column-oriented insert of statement
+// sql into table: t's columns, then the columns more appends, if not nil.
+func insertColumns[R any](ctx context.Context, conn driver.Conn, t *rowTable[R], table, sql string, rows []R, more func(driver.Batch) error) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -268,14 +274,19 @@ func insertRows[R any](ctx context.Context, conn driver.Conn, t *rowTable[R], ro
 	}()
 	enc.encode(rows)
 
-	op := "insert into " + t.def.name
-	batch, err := conn.PrepareBatch(ctx, t.insertSQL)
+	op := "insert into " + table
+	batch, err := conn.PrepareBatch(ctx, sql)
 	if err != nil {
 		return classify(op, err)
 	}
 	defer batch.Close()
 	if err := enc.appendTo(batch); err != nil {
 		return classify(op, err)
+	}
+	if more != nil {
+		if err := more(batch); err != nil {
+			return classify(op, err)
+		}
 	}
 	if err := batch.Send(); err != nil {
 		return classify(op, err)

@@ -184,7 +184,7 @@ func heldTable(t *tableDef, private string) *tableDef {
 	}
 }
 
-// kanonTables returns the tables migration 10 creates, in creation order.
+// tables returns the tables kanonMigration creates, in creation order.
 func (k *kanonSchema) tables() []*tableDef {
 	return append(slices.Clone(k.held), k.releases.def, k.done.def, k.slots, k.counts.def)
 }
@@ -261,35 +261,13 @@ func NewHeldWriter(cfg WriterConfig, c *Client, logger *zap.Logger) (*Writer, er
 // insertHeld inserts rows into a held table: the columns of their event
 // table t, encoded as for t, then the member keys.
 func insertHeld[R any](ctx context.Context, conn driver.Conn, t *rowTable[R], sql string, rows []R, member func(*R) uint64) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	enc := t.encoders.Get().(*encoder[R])
-	defer func() {
-		enc.reset()
-		t.encoders.Put(enc)
-	}()
-	enc.encode(rows)
-	op := "insert into " + HeldTablePrefix + t.def.name
-	batch, err := conn.PrepareBatch(ctx, sql)
-	if err != nil {
-		return classify(op, err)
-	}
-	defer batch.Close()
-	if err := enc.appendTo(batch); err != nil {
-		return classify(op, err)
-	}
-	members := make([]uint64, len(rows))
-	for i := range rows {
-		members[i] = member(&rows[i])
-	}
-	if err := batch.Column(len(t.def.columns)).Append(members); err != nil {
-		return classify(op, err)
-	}
-	if err := batch.Send(); err != nil {
-		return classify(op, err)
-	}
-	return nil
+	return insertColumns(ctx, conn, t, HeldTablePrefix+t.def.name, sql, rows, func(batch driver.Batch) error {
+		members := make([]uint64, len(rows))
+		for i := range rows {
+			members[i] = member(&rows[i])
+		}
+		return batch.Column(len(t.def.columns)).Append(members)
+	})
 }
 
 // HeldUnits implements kanon.Store.

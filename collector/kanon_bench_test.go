@@ -2,14 +2,8 @@ package collector
 
 import (
 	"context"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/consentry/consentry/anonymizer/kanon"
 	"github.com/consentry/consentry/internal/eventgen"
@@ -104,51 +98,4 @@ func publishDevices(b *testing.B, h *harness, reqs []*consentryv1.IngestRequest)
 			b.Errorf("%d rows held while every device was published", n)
 		}
 	})
-}
-
-// benchIngest sends reqs from benchClients clients over benchConns
-// connections, as BenchmarkEndToEnd does, and returns events per second
-// and the p50 and p99 acknowledgement latency in milliseconds.
-func benchIngest(b *testing.B, h *harness, reqs []*consentryv1.IngestRequest) (rate, p50, p99 float64) {
-	conns := make([]consentryv1.IngestServiceClient, benchConns)
-	for i := range conns {
-		c, err := grpc.NewClient(h.app.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		conns[i] = consentryv1.NewIngestServiceClient(c)
-	}
-	var next, events atomic.Int64
-	lat := make([][]time.Duration, benchClients)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for c := range benchClients {
-		wg.Go(func() {
-			client := conns[c%benchConns]
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(len(reqs)) {
-					return
-				}
-				t0 := time.Now()
-				resp, err := client.Ingest(context.Background(), reqs[i])
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				lat[c] = append(lat[c], time.Since(t0))
-				events.Add(int64(resp.GetAccepted()))
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if int(events.Load()) != len(reqs)*benchBatchEvents {
-		b.Fatalf("accepted %d events, sent %d", events.Load(), len(reqs)*benchBatchEvents)
-	}
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	return float64(events.Load()) / elapsed.Seconds(), ms(all[len(all)/2]), ms(all[len(all)*99/100])
 }
