@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -20,10 +19,10 @@ import (
 
 // Stage is the anonymizer stage.
 type Stage struct {
-	cfg    Config
-	scrub  *scrub.Scrubber
-	census *Census
-	enums  enumNames
+	cfg     Config
+	scrub   *scrub.Scrubber
+	members bool // member keys are computed (k-anonymity is on)
+	enums   enumNames
 
 	ipErrors atomic.Uint64
 }
@@ -34,14 +33,11 @@ func New(cfg Config) (*Stage, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Stage{cfg: cfg, scrub: scrub.New(cfg.Scrub), census: NewCensus(cfg.Generalize), enums: newEnumNames()}, nil
+	return &Stage{cfg: cfg, scrub: scrub.New(cfg.Scrub), members: cfg.Generalize.Enabled(), enums: newEnumNames()}, nil
 }
 
 // Scrubber returns the stage's free-text scrubber, e.g. for log lines.
 func (s *Stage) Scrubber() *scrub.Scrubber { return s.scrub }
-
-// Census returns the stage's count of values, for tests and metrics.
-func (s *Stage) Census() *Census { return s.census }
 
 // IPLookupErrors returns how many peer-address lookups failed (the
 // location was then stored as unknown).
@@ -63,8 +59,9 @@ func (s *Stage) Process(ctx context.Context, b *pipeline.Batch) error {
 	if err != nil {
 		return fmt.Errorf("anonymize: %w: %w", pipeline.ErrStorageUnavailable, err)
 	}
-	common := s.common(b, peer, salt, now)
-	a := newArena(&b.Rows, sizes)
+	a := newArena(&b.Rows, sizes, s.scrub)
+	common := s.common(a, b, peer)
+	members := newMemberKeys(s.members, s.cfg.Salts, b.ConsentID, now, salt)
 	// The events of a batch mostly share a session: key each id once.
 	var lastID []byte
 	var lastKey uint64
@@ -79,55 +76,47 @@ func (s *Stage) Process(ctx context.Context, b *pipeline.Batch) error {
 			lastID, lastKey = sid, keyed(salt, sid)
 		}
 		c.SessionKey = lastKey
+		c.Member = members.of(c.EventTime)
 		s.appendRow(a, &b.Rows, c, e)
 	}
+	a.report(s.cfg.Detections, b.AppID)
 	return nil
 }
 
-// common returns the columns every row of b shares, generalized.
-func (s *Stage) common(b *pipeline.Batch, peer netip.Addr, salt []byte, now time.Time) pipeline.Common {
+// common returns the columns every row of b shares. The device values
+// are stored exactly as far as the anonymizer is concerned; package kanon
+// generalizes the combinations that fewer than k consents share.
+func (s *Stage) common(a *arena, b *pipeline.Batch, peer netip.Addr) pipeline.Common {
 	d := b.Request.GetDevice()
-	v := deviceValues{
-		appVersion: s.version(d.GetAppVersion()),
-		model:      s.text(strings.TrimSpace(d.GetDeviceModel())),
-		osVersion:  s.text(strings.TrimSpace(d.GetOsVersion())),
-		locale:     normalizeLocale(d.GetLocale()),
+	c := pipeline.Common{
+		AppID:       b.AppID,
+		AppVersion:  a.version(d.GetAppVersion()),
+		AppBuild:    a.text(strings.TrimSpace(d.GetAppBuild())),
+		SDKVersion:  a.text(strings.TrimSpace(d.GetSdkVersion())),
+		DeviceClass: s.enums.of(d.GetDeviceClass()),
+		DeviceModel: a.text(strings.TrimSpace(d.GetDeviceModel())),
+		OSName:      s.enums.of(d.GetOsName()),
+		OSVersion:   a.text(strings.TrimSpace(d.GetOsVersion())),
+		Locale:      normalizeLocale(d.GetLocale()),
+		ConsentKey:  b.ConsentKey,
 	}
 	if b.HasScope(consentryv1.ScopeLocation) {
 		loc, _ := s.locate(d.GetLocation(), peer)
-		v.country, v.region = loc.Country, loc.Region
+		c.Country, c.Region = loc.Country, loc.Region
 	}
-	member := keyed(salt, []byte(b.ConsentID))
-	s.census.generalize(now, member, b.AppID, &v)
-	return pipeline.Common{
-		AppID:       b.AppID,
-		AppVersion:  v.appVersion,
-		AppBuild:    s.text(strings.TrimSpace(d.GetAppBuild())),
-		SDKVersion:  s.text(strings.TrimSpace(d.GetSdkVersion())),
-		DeviceClass: s.enums.of(d.GetDeviceClass()),
-		DeviceModel: v.model,
-		OSName:      s.enums.of(d.GetOsName()),
-		OSVersion:   v.osVersion,
-		Locale:      v.locale,
-		Country:     v.country,
-		Region:      v.region,
-		ConsentKey:  b.ConsentKey,
-	}
+	return c
 }
-
-// text scrubs a free-text value.
-func (s *Stage) text(v string) string { return s.scrub.String(v) }
 
 // version keeps an app version that is a plain version number, such as
 // "4.12.0.3", which free-text scrubbing would take for an IP address, and
-// scrubs anything else. (A version shaped like an IPv4 address is
-// generalized unless enough consents share it; see Census.generalize.)
-func (s *Stage) version(v string) string {
+// scrubs anything else. (A version shaped like an IPv4 address is stored
+// as it is only if k consents share its combination: see package kanon.)
+func (a *arena) version(v string) string {
 	v = strings.TrimSpace(v)
 	if isVersion(v) {
 		return v
 	}
-	return s.text(v)
+	return a.text(v)
 }
 
 // isVersion reports whether v is 1 to 4 dot-separated numbers of up to 9
@@ -201,22 +190,53 @@ func countRows(b *pipeline.Batch) rowSizes {
 }
 
 // arena holds the batch-sized slices rows take their frames and
-// attributes from.
+// attributes from, and counts what the scrubber finds in the batch.
 type arena struct {
 	frames []pipeline.Frame
 	strs   []string
 	nums   []float64
 	bools  []bool
+
+	scrub *scrub.Scrubber
+	// found counts the identifiers replaced, by scrub.Kind; keys the
+	// attributes dropped for an identifier-named key.
+	found [32]uint32
+	keys  uint32
+}
+
+// text scrubs a free-text value and counts what it replaced. Clean text
+// costs one scan: String returns it as it is, without allocating.
+func (a *arena) text(v string) string {
+	out := a.scrub.String(v)
+	if out != v {
+		a.scrub.Find(v, func(k scrub.Kind, _, _ int) { a.found[k%32]++ })
+	}
+	return out
+}
+
+// report tells c what the batch's scrubbing found, if anything.
+func (a *arena) report(c DetectionCounter, app string) {
+	if c == nil {
+		return
+	}
+	for k, n := range a.found {
+		if n > 0 {
+			c.CountDetections(app, scrub.Kind(k).String(), int(n))
+		}
+	}
+	if a.keys > 0 {
+		c.CountDetections(app, IdentifierKey, int(a.keys))
+	}
 }
 
 // newArena sizes rows and the arena for n.
-func newArena(rows *pipeline.Rows, n rowSizes) *arena {
+func newArena(rows *pipeline.Rows, n rowSizes, sc *scrub.Scrubber) *arena {
 	rows.Sessions = slices.Grow(rows.Sessions, n.sessions)
 	rows.Gestures = slices.Grow(rows.Gestures, n.gestures)
 	rows.Crashes = slices.Grow(rows.Crashes, n.crashes)
 	rows.Customs = slices.Grow(rows.Customs, n.customs)
 	rows.Diagnostics = slices.Grow(rows.Diagnostics, n.diagnostics)
-	a := &arena{}
+	a := &arena{scrub: sc}
 	if n.frames > 0 {
 		a.frames = make([]pipeline.Frame, 0, n.frames)
 	}
@@ -260,7 +280,7 @@ func (s *Stage) appendRow(a *arena, rows *pipeline.Rows, c pipeline.Common, e *c
 		rows.Gestures = append(rows.Gestures, pipeline.GestureRow{
 			Common:     c,
 			Type:       s.enums.of(v.GetType()),
-			Screen:     s.text(v.GetScreen()),
+			Screen:     a.text(v.GetScreen()),
 			Count:      n,
 			DurationMs: v.GetDurationMs(),
 		})
@@ -271,26 +291,26 @@ func (s *Stage) appendRow(a *arena, rows *pipeline.Rows, c pipeline.Common, e *c
 		// name, an address in a function name.
 		for _, f := range v.GetFrames() {
 			a.frames = append(a.frames, pipeline.Frame{
-				Module:   s.text(f.GetModule()),
-				Function: s.text(f.GetFunction()),
-				File:     s.text(f.GetFile()),
+				Module:   a.text(f.GetModule()),
+				Function: a.text(f.GetFunction()),
+				File:     a.text(f.GetFile()),
 				Line:     f.GetLine(),
 				InApp:    f.GetInApp(),
 			})
 		}
 		rows.Crashes = append(rows.Crashes, pipeline.CrashRow{
 			Common:        c,
-			ExceptionType: s.text(v.GetExceptionType()),
-			Message:       s.text(v.GetMessage()),
+			ExceptionType: a.text(v.GetExceptionType()),
+			Message:       a.text(v.GetMessage()),
 			Frames:        tail(a.frames, start),
-			Thread:        s.text(v.GetThread()),
+			Thread:        a.text(v.GetThread()),
 			Handled:       v.GetHandled(),
 			AppState:      s.enums.of(v.GetAppState()),
 		})
 		// The group key is computed from the scrubbed crash, so scrubbed
 		// values cannot split a group.
 		cr := &rows.Crashes[len(rows.Crashes)-1]
-		cr.Fingerprint = fingerprint.Sum(cr, s.text(v.GetFingerprint()))
+		cr.Fingerprint = fingerprint.Sum(cr, a.text(v.GetFingerprint()))
 	case *consentryv1.Event_Custom:
 		rows.Customs = append(rows.Customs, s.customRow(a, c, p.Custom))
 	case *consentryv1.Event_Diagnostic:
@@ -315,13 +335,17 @@ const maxSortedKeys = 64
 // with their values, string values are scrubbed, and the rest is split by
 // type, in key order.
 func (s *Stage) customRow(a *arena, c pipeline.Common, v *consentryv1.CustomEvent) pipeline.CustomRow {
-	r := pipeline.CustomRow{Common: c, Name: s.text(v.GetName())}
+	r := pipeline.CustomRow{Common: c, Name: a.text(v.GetName())}
 	attrs := v.GetAttributes()
 	var buf [maxSortedKeys]string
 	keys := buf[:0]
 	nStr := 0
 	for k, v := range attrs {
-		if s.scrub.IsIdentifierKey(k) || s.text(k) != k {
+		if s.scrub.IsIdentifierKey(k) {
+			a.keys++
+			continue
+		}
+		if a.text(k) != k {
 			continue
 		}
 		keys = append(keys, k)
@@ -338,7 +362,7 @@ func (s *Stage) customRow(a *arena, c pipeline.Common, v *consentryv1.CustomEven
 	for _, k := range keys {
 		if v, ok := attrs[k].GetValue().(*consentryv1.AttributeValue_StringValue); ok {
 			r.StringKeys = append(r.StringKeys, k)
-			r.StringValues = append(r.StringValues, s.text(v.StringValue))
+			r.StringValues = append(r.StringValues, a.text(v.StringValue))
 		}
 	}
 	if nStr == 0 {

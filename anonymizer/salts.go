@@ -89,6 +89,17 @@ func (s *Salts) Salt(ctx context.Context, t time.Time) ([]byte, error) {
 	return s.fetch(ctx, d)
 }
 
+// Known returns the salt of t's UTC day if this replica holds it now,
+// without asking the store: a past day's salt must not be proposed again
+// once destroyed. Today's and tomorrow's are held from the first Refresh;
+// yesterday's until DestroyGrace after midnight, if it was fetched.
+func (s *Salts) Known(t time.Time) ([]byte, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	salt, ok := s.cache[dayNumber(t)]
+	return salt, ok
+}
+
 // fetch reads (or proposes) day d's salt and caches it.
 func (s *Salts) fetch(ctx context.Context, d int64) ([]byte, error) {
 	candidate := make([]byte, SaltSize)

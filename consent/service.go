@@ -99,11 +99,29 @@ type ServiceConfig struct {
 	// Now returns the current time, for tokens and revocations; nil means
 	// time.Now.
 	Now func() time.Time
+	// Counter, if set, counts grants and erasure receipts per app, for
+	// the privacy report (consentry privacy-report); it must not block.
+	Counter EventCounter
 	// Logger logs grants, revocations and erasures with app ids and
 	// counts, never tokens, consent ids, pseudonyms or app keys; nil means
 	// no logging.
 	Logger *zap.Logger
 }
+
+// EventCounter counts consent events per app: EventGranted, and
+// EventReceipt followed by the receipt's outcome.
+type EventCounter interface {
+	CountConsentEvent(appID, event string)
+}
+
+// Consent events counted by ServiceConfig.Counter.
+const (
+	// EventGranted is a token issued by Grant.
+	EventGranted = "granted"
+	// EventReceipt, followed by the outcome (OutcomeErased or
+	// OutcomeAnonymous), is an erasure receipt issued by Revoke.
+	EventReceipt = "receipt_"
+)
 
 // Service implements consentryv1.ConsentServiceServer: it issues consent
 // tokens, records revocations and erases what was stored under a consent.
@@ -280,6 +298,9 @@ func (s *Service) grant(ctx context.Context, req *consentryv1.GrantRequest) (*co
 		return nil, fmt.Errorf("grant: %w", err)
 	}
 	s.log.Debug("consent granted", zap.String("app_id", appID), zap.Int("scopes", len(scopes)))
+	if s.cfg.Counter != nil {
+		s.cfg.Counter.CountConsentEvent(appID, EventGranted)
+	}
 	names := make([]string, len(scopes))
 	for i, sc := range scopes {
 		names[i] = string(sc)
@@ -423,6 +444,9 @@ func (s *Service) erase(ctx context.Context, c Claims) (*consentryv1.ErasureRece
 	signed, err := s.cfg.Keys.SignReceipt(rc)
 	if err != nil {
 		return nil, fmt.Errorf("erase: %w", err)
+	}
+	if s.cfg.Counter != nil {
+		s.cfg.Counter.CountConsentEvent(c.AppID, EventReceipt+rc.Outcome)
 	}
 	return &consentryv1.ErasureReceipt{
 		Outcome:        rc.Outcome,

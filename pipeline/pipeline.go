@@ -86,6 +86,14 @@ type Common struct {
 	// pseudonym of the consent id (hex HMAC-SHA-256 under a server secret)
 	// so the consent's rows can be erased; "" for anonymous apps.
 	ConsentKey string
+	// Member is the row's k-anonymity member key: a keyed hash of the
+	// consent id under the salt of the event's UTC day, which counts the
+	// distinct consents behind a combination of quasi-identifiers without
+	// linking days (package anonymizer/kanon); 0 when k-anonymity is off or
+	// the day's salt is gone. It travels with the row through the spool
+	// and, while the row waits for its class to reach k, the collector's
+	// private tables; it is never stored in the analysts' tables.
+	Member uint64
 }
 
 // SessionRow is a stored session start or end.

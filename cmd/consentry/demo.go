@@ -138,6 +138,11 @@ func printLanded(ctx context.Context, w io.Writer, c *clickhouse.Client, app str
 		}
 		fmt.Fprintf(w, "  %-14s %6d\n", t, n)
 	}
+	held, err := c.HeldRows(ctx, app)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "  %-14s %6d  (until k consents share their device's combination of quasi-identifiers,\n%24sat most --generalize-delay; see docs/privacy.md)\n", "held back", held, "")
 	crashes, err := c.LatestCrashes(ctx, app, 3)
 	if err != nil {
 		return err

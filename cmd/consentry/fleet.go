@@ -22,8 +22,10 @@ running collector: realistic device models, OS versions, locations, session
 lengths, gestures, custom events, start-up diagnostics and a crash rate with
 a few recurring crashes. It registers (or re-keys) the fleet's app, lets
 every device grant consent and run its sessions, closes the clients (which
-flushes their queues), then waits until ClickHouse holds what was sent and
-prints devices, events sent, events stored and the time taken.`, stderr)
+flushes their queues), then waits until ClickHouse holds what was sent (in the event tables, or
+held back until k consents share a device's combination of
+quasi-identifiers) and prints devices, events sent, events stored and the
+time taken.`, stderr)
 	addr := fs.String("addr", "127.0.0.1:4790", "collector gRPC `host:port`")
 	httpAddr := fs.String("http-addr", "127.0.0.1:4791", "collector HTTP `host:port`, for --transport http")
 	transport := fs.String("transport", sdk.TransportGRPC, "SDK `transport`: grpc or http (JSON)")
@@ -78,9 +80,14 @@ prints devices, events sent, events stored and the time taken.`, stderr)
 	return errors.Join(runErr, waitErr)
 }
 
-// storedEvents counts app's events in every event table.
+// storedEvents counts app's events in every event table, and those held
+// back until k consents share their combination of quasi-identifiers
+// (docs/privacy.md): both are stored durably.
 func storedEvents(ctx context.Context, cl *clickhouse.Client, app string) (uint64, error) {
-	var total uint64
+	total, err := cl.HeldRows(ctx, app)
+	if err != nil {
+		return 0, err
+	}
 	for _, t := range clickhouse.EventTables() {
 		n, err := cl.CountRows(ctx, t, app)
 		if err != nil {

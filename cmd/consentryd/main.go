@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/grpclog"
 
 	"github.com/consentry/consentry/anonymizer"
+	"github.com/consentry/consentry/anonymizer/kanon"
 	"github.com/consentry/consentry/anonymizer/scrub"
 	"github.com/consentry/consentry/collector"
 	"github.com/consentry/consentry/internal/cli"
@@ -77,6 +78,8 @@ type options struct {
 	corsOrigins      string
 	analystNetworks  string
 	scrubDisabled    string
+	hierarchy        string
+	generalizeWindow time.Duration
 	logLevel, logFmt string
 }
 
@@ -174,8 +177,11 @@ Flags:
 	fs.DurationVar(&c.Validation.FutureTolerance, "future-tolerance", 5*time.Minute, "how far in the future a corrected event time may lie")
 	fs.DurationVar(&c.Anonymizer.TimePrecision, "time-precision", anonymizer.DefaultTimePrecision, "precision stored event times are truncated to (docs/privacy.md)")
 	fs.StringVar(&c.GeoIPFile, "geoip-db", "", "MMDB `file` (GeoLite2-City/-Country, DB-IP City/Country Lite) mapping the connection's address to a country and region when a device sends no location; reloaded when it changes. Empty: addresses are not used")
-	fs.IntVar(&c.Anonymizer.Generalize.K, "generalize-k", anonymizer.DefaultK, "a device model, OS version, locale, region or country seen from fewer than `k` distinct consents of an app within the window is stored generalized (1 turns this off)")
-	fs.DurationVar(&c.Anonymizer.Generalize.Window, "generalize-window", anonymizer.DefaultWindow, "window the consents behind a value are counted in for --generalize-k")
+	fs.IntVar(&c.Anonymizer.Generalize.K, "generalize-k", kanon.DefaultK, "k-anonymity: every stored combination of app version, device model, OS version, locale and region is shared by at least `k` distinct consents of its app and UTC day; rows of rarer combinations are held back, then stored generalized (1 turns this off; docs/privacy.md)")
+	fs.DurationVar(&c.Anonymizer.Generalize.Delay, "generalize-delay", kanon.DefaultDelay, "longest a row waits for k consents to share its exact combination before it is stored generalized, at the finest level of --generalize-hierarchy that k consents share")
+	fs.DurationVar(&o.generalizeWindow, "generalize-window", 0, "deprecated: the old name of --generalize-delay")
+	fs.StringVar(&o.hierarchy, "generalize-hierarchy", kanon.DefaultHierarchy, "order in which a combination with fewer than k consents is generalized, least useful first: comma-separated `steps` from model (→ other), locale (→ language → unknown), location (region → country → unknown), os (→ major → other), app (version → major.minor → other)")
+	fs.DurationVar(&c.Anonymizer.Generalize.ReleaseInterval, "generalize-release-interval", kanon.DefaultReleaseInterval, "how often held rows are released (by one replica at a time)")
 	fs.StringVar(&o.scrubDisabled, "scrub-disable", "", "comma-separated free-text `detectors` to switch off (e.g. coordinates,phone); all are on by default, see docs/privacy.md")
 	fs.BoolVar(&o.spool, "spool", true, "fsync accepted batches to a local write-ahead spool before acknowledging them, and ship them to ClickHouse from there (false: acknowledge once ClickHouse has them)")
 	fs.StringVar(&c.Spool.Dir, "spool-dir", "", "`dir` of the spool (default <data-dir>/spool)")
@@ -220,6 +226,14 @@ Flags:
 	if o.verifyKeyFiles != "" {
 		c.ConsentVerifyKeyFiles = strings.Split(o.verifyKeyFiles, ",")
 	}
+	h, err := kanon.ParseHierarchy(o.hierarchy)
+	if err != nil {
+		return nil, fmt.Errorf("--generalize-hierarchy: %w", err)
+	}
+	c.Anonymizer.Generalize.Hierarchy = h
+	if o.generalizeWindow != 0 && !isSet(fs, "generalize-delay") {
+		c.Anonymizer.Generalize.Delay = o.generalizeWindow
+	}
 	if o.scrubDisabled != "" {
 		for name := range strings.SplitSeq(o.scrubDisabled, ",") {
 			k, err := scrub.ParseKind(strings.TrimSpace(name))
@@ -251,6 +265,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, lookup func(strin
 		o.cfg.ConsentSecret = []byte(secret)
 	}
 	o.cfg.Logger = log
+	if o.generalizeWindow != 0 {
+		log.Warn("--generalize-window is deprecated: it is now --generalize-delay, how long rows of rare combinations wait before they are stored generalized",
+			zap.Duration("generalize_delay", o.cfg.Anonymizer.Generalize.Delay))
+	}
 	if onLogger != nil {
 		onLogger(log)
 	}
@@ -269,4 +287,12 @@ func run(ctx context.Context, args []string, stderr io.Writer, lookup func(strin
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.cfg.ShutdownTimeout)
 	defer cancel()
 	return errors.Join(err, app.Shutdown(sctx))
+}
+
+// isSet reports whether flag name was set on the command line or from
+// the environment.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -11,8 +11,13 @@ import (
 	"github.com/consentry/consentry/pipeline"
 )
 
-// codecVersion is the first byte of every encoded record payload.
-const codecVersion = 1
+// codecVersion is the first byte of every encoded record payload. Version
+// 2 appends each row's member key (pipeline.Common.Member) to its common
+// columns; version 1 payloads, written before, decode with member key 0.
+const (
+	codecVersion   = 2
+	codecVersionV1 = 1
+)
 
 // Minimum encoded sizes, used to bound allocations by the bytes that remain:
 // a slice of n elements is only allocated when the input could hold n of
@@ -152,6 +157,7 @@ func (e *encoder) appendCommon(dst []byte, c *pipeline.Common) []byte {
 	dst = e.appendString(dst, c.Country)
 	dst = e.appendString(dst, c.Region)
 	dst = e.appendString(dst, c.ConsentKey)
+	dst = binary.AppendUvarint(dst, c.Member)
 	return dst
 }
 
@@ -192,10 +198,11 @@ func appendBool(dst []byte, v bool) []byte {
 // decoder reads one encoded payload. It never panics: every read is bounds
 // checked, and the first error sticks and turns later reads into no-ops.
 type decoder struct {
-	b    []byte
-	off  int
-	err  error
-	strs []string
+	b       []byte
+	off     int
+	err     error
+	strs    []string
+	version byte
 }
 
 func (d *decoder) fail(what string) {
@@ -368,13 +375,16 @@ func (d *decoder) common(c *pipeline.Common) {
 	c.Country = d.str("country")
 	c.Region = d.str("region")
 	c.ConsentKey = d.str("consent key")
+	if d.version >= 2 {
+		c.Member = d.uvarint("member key")
+	}
 }
 
 // rowCounts is the number of rows of each table an encoded payload holds,
 // read from its header without decoding the rows.
 func rowCounts(p []byte) (int, error) {
 	d := decoder{b: p}
-	if v := d.byte1("version"); d.err == nil && v != codecVersion {
+	if v := d.byte1("version"); d.err == nil && v != codecVersion && v != codecVersionV1 {
 		return 0, fmt.Errorf("%w: version %d", errDecode, v)
 	}
 	total := 0
@@ -402,8 +412,9 @@ func decodeRows(p []byte, dst *pipeline.Rows) error {
 }
 
 func (d *decoder) decode(dst *pipeline.Rows) error {
-	if v := d.byte1("version"); d.err == nil && v != codecVersion {
-		return fmt.Errorf("%w: version %d", errDecode, v)
+	d.version = d.byte1("version")
+	if d.err == nil && d.version != codecVersion && d.version != codecVersionV1 {
+		return fmt.Errorf("%w: version %d", errDecode, d.version)
 	}
 	type tag struct {
 		n     int

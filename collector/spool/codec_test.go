@@ -70,6 +70,7 @@ func TestCodecRoundTripCases(t *testing.T) {
 			{Type: "\xff\x00", Screen: "app", Common: pipeline.Common{AppID: "tap"}},
 		}}},
 		{"realistic", makeRows(7, 23)},
+		{"member keys", &pipeline.Rows{Sessions: []pipeline.SessionRow{{Common: pipeline.Common{Member: math.MaxUint64}}, {Common: pipeline.Common{Member: 1}}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { roundTrip(t, tt.rows) })
@@ -248,4 +249,25 @@ func rowsMemory(r *pipeline.Rows) int64 {
 func sizeOf[T any]() uintptr {
 	var x T
 	return unsafe.Sizeof(x)
+}
+
+// TestCodecDecodesVersion1 checks that records spooled before member keys
+// existed (codec version 1) still decode, with member key 0.
+func TestCodecDecodesVersion1(t *testing.T) {
+	v1 := []byte{codecVersionV1, 2, 0, 0, 0, 0} // one session, no other rows
+	v1 = append(v1, 6, 'a', 'p', 'p')           // app id
+	v1 = append(v1, make([]byte, 16)...)        // event id
+	v1 = append(v1, 0, 0, 0)                    // time (seconds, nanoseconds), session key
+	v1 = append(v1, make([]byte, 11)...)        // app version ... consent key, all empty
+	v1 = append(v1, 0, 7, 0)                    // phase, duration, foreground
+	var out pipeline.Rows
+	if err := decodeRows(v1, &out); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rowCounts(v1); err != nil || n != 1 {
+		t.Fatalf("rowCounts = %d, %v", n, err)
+	}
+	if len(out.Sessions) != 1 || out.Sessions[0].AppID != "app" || out.Sessions[0].DurationMs != 7 || out.Sessions[0].Member != 0 {
+		t.Fatalf("decoded %+v", out.Sessions)
+	}
 }
