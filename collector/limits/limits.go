@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
-	"google.golang.org/grpc/codes"
 )
 
 // ErrBatchTooLarge is returned when a batch holds more events than allowed.

@@ -6,9 +6,10 @@ import (
 	"math"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
-	"google.golang.org/grpc/codes"
 )
 
 // Errors for batches that are refused as a whole.
