@@ -5,6 +5,7 @@
 package collector
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -19,6 +20,24 @@ import (
 	"github.com/consentry/consentry/collector/spool"
 	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/internal/tlsconfig"
+)
+
+// Defaults of Config's zero fields.
+const (
+	// DefaultGRPCAddr is where gRPC (ingest, consent, health) listens.
+	DefaultGRPCAddr = "127.0.0.1:4790"
+	// DefaultHTTPAddr is where HTTP ingest and the consent endpoints
+	// listen.
+	DefaultHTTPAddr = "127.0.0.1:4791"
+	// DefaultAdminAddr is where the dashboard, metrics and probes listen.
+	DefaultAdminAddr = "127.0.0.1:4792"
+	// DefaultDataDir holds the managed ClickHouse, the spool, keys and
+	// secrets.
+	DefaultDataDir = "consentry-data"
+	// DefaultMaxInflightRequests bounds the ingest requests in flight.
+	DefaultMaxInflightRequests = 256
+	// DefaultShutdownTimeout bounds a graceful shutdown.
+	DefaultShutdownTimeout = 30 * time.Second
 )
 
 // Config configures an App. The zero value, after defaults, runs a
@@ -187,45 +206,20 @@ type Config struct {
 
 // withDefaults returns c with defaults applied.
 func (c Config) withDefaults() Config {
-	if c.GRPCAddr == "" {
-		c.GRPCAddr = "127.0.0.1:4790"
-	}
-	if c.HTTPAddr == "" {
-		c.HTTPAddr = "127.0.0.1:4791"
-	}
-	if c.AdminAddr == "" {
-		c.AdminAddr = "127.0.0.1:4792"
-	}
-	if c.DataDir == "" {
-		c.DataDir = "consentry-data"
-	}
-	if c.Spool.Dir == "" {
-		c.Spool.Dir = filepath.Join(c.DataDir, "spool")
-	}
-	if c.DashboardCredentialsFile == "" {
-		c.DashboardCredentialsFile = filepath.Join(c.DataDir, "dashboard-credentials")
-	}
-	if c.AnalystPasswordFile == "" {
-		c.AnalystPasswordFile = filepath.Join(c.DataDir, "clickhouse-analyst-password")
-	}
-	if c.CollectorPasswordFile == "" {
-		c.CollectorPasswordFile = filepath.Join(c.DataDir, CollectorPasswordFileName)
-	}
-	if c.ConsentSecretFile == "" {
-		c.ConsentSecretFile = filepath.Join(c.DataDir, "consent-secret")
-	}
-	if c.ConsentSigningKeyFile == "" {
-		c.ConsentSigningKeyFile = filepath.Join(c.DataDir, "consent-signing-key.pem")
-	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = 30 * time.Second
-	}
-	if c.MaxInflightRequests == 0 {
-		c.MaxInflightRequests = 256
-	}
-	if c.GeoIPReload == 0 {
-		c.GeoIPReload = time.Minute
-	}
+	c.GRPCAddr = cmp.Or(c.GRPCAddr, DefaultGRPCAddr)
+	c.HTTPAddr = cmp.Or(c.HTTPAddr, DefaultHTTPAddr)
+	c.AdminAddr = cmp.Or(c.AdminAddr, DefaultAdminAddr)
+	c.DataDir = cmp.Or(c.DataDir, DefaultDataDir)
+	inData := func(name string) string { return filepath.Join(c.DataDir, name) }
+	c.Spool.Dir = cmp.Or(c.Spool.Dir, inData("spool"))
+	c.DashboardCredentialsFile = cmp.Or(c.DashboardCredentialsFile, inData("dashboard-credentials"))
+	c.AnalystPasswordFile = cmp.Or(c.AnalystPasswordFile, inData("clickhouse-analyst-password"))
+	c.CollectorPasswordFile = cmp.Or(c.CollectorPasswordFile, inData(CollectorPasswordFileName))
+	c.ConsentSecretFile = cmp.Or(c.ConsentSecretFile, inData("consent-secret"))
+	c.ConsentSigningKeyFile = cmp.Or(c.ConsentSigningKeyFile, inData("consent-signing-key.pem"))
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, DefaultShutdownTimeout)
+	c.MaxInflightRequests = cmp.Or(c.MaxInflightRequests, DefaultMaxInflightRequests)
+	c.GeoIPReload = cmp.Or(c.GeoIPReload, time.Minute)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
