@@ -20,6 +20,7 @@ import (
 	"github.com/consentry/consentry/collector/metrics"
 	"github.com/consentry/consentry/collector/spool"
 	"github.com/consentry/consentry/internal/chserver"
+	"github.com/consentry/consentry/internal/every"
 	"github.com/consentry/consentry/pipeline"
 )
 
@@ -260,30 +261,23 @@ func (s *storage) check(time.Time) error {
 // watch pings ClickHouse every pingInterval until ctx ends and keeps
 // clickHouseUp current, logging each change.
 func (s *storage) watch(ctx context.Context) error {
-	t := time.NewTicker(pingInterval)
-	defer t.Stop()
 	failed := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	every.Tick(ctx, pingInterval, false, func(ctx context.Context) {
 		err := s.ping(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err == nil {
+		switch {
+		case ctx.Err() != nil:
+		case err == nil:
 			failed = 0
 			if !s.up.Swap(true) {
 				s.log.Info("clickhouse answers again")
 			}
-			continue
+		default:
+			if failed++; failed >= pingFailuresDown && s.up.Swap(false) {
+				s.log.Warn("clickhouse does not answer", zap.Error(err))
+			}
 		}
-		if failed++; failed >= pingFailuresDown && s.up.Swap(false) {
-			s.log.Warn("clickhouse does not answer", zap.Error(err))
-		}
-	}
+	})
+	return nil
 }
 
 // ping checks once that ClickHouse answers.

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/consentry/consentry/internal/every"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -516,16 +517,8 @@ func (s *Service) own(consentKey string) {
 // tried again ResweepAfter later. Call it once; stop it before closing
 // the Store.
 func (s *Service) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.ResweepInterval)
-	defer t.Stop()
-	for {
-		s.resweep(ctx)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	every.Tick(ctx, s.cfg.ResweepInterval, true, s.resweep)
+	return nil
 }
 
 // resweep is one look for due resweeps, and their runs.
