@@ -119,7 +119,9 @@ func TestAggregatesAfterKillIntegration(t *testing.T) {
 	var current atomic.Pointer[exec.Cmd]
 	run := func() {
 		cmd := exec.Command(bin, "--data-dir", data, "--clickhouse-addr", proxy.Addr(), "--clickhouse-database", db,
-			"--grpc-addr", addr, "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-level", "warn")
+			"--clickhouse-user", srv.User(), "--grpc-addr", addr, "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+			"--log-level", "warn", "--generalize-k", "1") // the test compares aggregates with the event tables
+		cmd.Env = append(os.Environ(), "CONSENTRY_CLICKHOUSE_PASSWORD="+srv.Password())
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
