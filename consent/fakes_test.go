@@ -25,7 +25,7 @@ type fakeStore struct {
 	erases    []eraseCall
 	prunes    []time.Time
 	puts      int
-	appReads  int // Apps calls
+	appReads  int             // Apps calls
 	erasures  []erasureRecord // the audit log
 	now       func() time.Time
 	// failErasures makes ErasedConsentKeys and UnsweptErasures fail.
