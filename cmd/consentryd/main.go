@@ -27,6 +27,7 @@ import (
 	"github.com/consentry/consentry/anonymizer"
 	"github.com/consentry/consentry/anonymizer/scrub"
 	"github.com/consentry/consentry/collector"
+	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/cli"
 	"github.com/consentry/consentry/internal/grpclogz"
 )
@@ -161,6 +162,13 @@ Flags:
 	fs.StringVar(&o.passwordFile, "clickhouse-password-file", "", "`file` holding the ClickHouse password (or set CONSENTRY_CLICKHOUSE_PASSWORD)")
 	fs.StringVar(&c.ClickHouseBinary, "clickhouse-binary", "", "ClickHouse server `binary` for the managed server; empty finds clickhouse-server or clickhouse on PATH")
 	fs.StringVar(&c.ClickHouseListenHost, "clickhouse-listen-host", "127.0.0.1", "`address` the managed ClickHouse's native and HTTP ports listen on (its only ports); a wildcard (0.0.0.0, ::) exposes them to the network, where only the analyst may log in, from --analyst-networks")
+	fs.IntVar(&c.ClickHouseNativePort, "clickhouse-native-port", 4793, "`port` of the managed ClickHouse's native protocol (clickhouse-client, Grafana's native mode), kept across restarts so BI tools are configured once; 0 picks a free port at each start. Not ClickHouse's usual 9000, where a system ClickHouse may listen")
+	fs.IntVar(&c.ClickHouseHTTPPort, "clickhouse-http-port", 4794, "`port` of the managed ClickHouse's HTTP interface (BI tools: Grafana, Metabase, curl), kept across restarts; 0 picks a free port at each start. Not ClickHouse's usual 8123, where a system ClickHouse may listen")
+	fs.DurationVar(&c.AnalystLimits.MaxExecutionTime, "analyst-max-query-time", chserver.DefaultMaxExecutionTime, "longest one query of the managed ClickHouse's analyst may run (whole seconds); the analyst cannot lift it")
+	fs.Int64Var(&c.AnalystLimits.MaxMemoryUsage, "analyst-max-query-memory", chserver.DefaultMaxMemoryUsage, "`bytes` of memory one analyst query may use")
+	fs.Int64Var(&c.AnalystLimits.MaxRowsToRead, "analyst-max-rows-to-read", chserver.DefaultMaxRowsToRead, "`rows` one analyst query may read (use the aggregate tables for long ranges)")
+	fs.Int64Var(&c.AnalystLimits.MaxResultRows, "analyst-max-result-rows", chserver.DefaultMaxResultRows, "`rows` an analyst query's result may have (a result is never silently cut: the query fails)")
+	fs.Int64Var(&c.AnalystLimits.QueriesPerHour, "analyst-queries-per-hour", chserver.DefaultQueriesPerHour, "analyst `queries` per hour (the hour's quota also caps query time at an hour)")
 	fs.IntVar(&c.ClickHouseMaxFailures, "clickhouse-max-failures", 5, "the managed ClickHouse is restarted when it dies, until it has failed this many `times` within --clickhouse-failure-window; then consentryd shuts down and exits with status 3")
 	fs.DurationVar(&c.ClickHouseFailureWindow, "clickhouse-failure-window", 10*time.Minute, "window in which --clickhouse-max-failures failures of the managed ClickHouse end consentryd")
 	fs.StringVar(&c.ConsentSigningKeyFile, "consent-signing-key-file", "", "Ed25519 private key `file` (PKCS #8 PEM) that signs and verifies consent tokens; created if missing (default <data-dir>/consent-signing-key.pem)")
