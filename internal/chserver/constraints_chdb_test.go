@@ -128,7 +128,6 @@ func TestModernUsersOnChDB(t *testing.T) {
 		}
 	}
 
-
 	// The constraints' bounds, with the profile at readonly=2 so chDB
 	// lets settings change at all (a server lets changeable_in_readonly
 	// ones change at readonly=1): within the limits a BI tool's settings
