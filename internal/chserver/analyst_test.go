@@ -214,9 +214,9 @@ func isCode(err error, code int32) bool {
 // plugin configures it) works over the native port, with or without a
 // query timeout: clickhouse-go sends no settings to a server as old as
 // 18.16, and a newer one lets the analyst set max_execution_time within
-// the limit. Over HTTP the plugin needs a server newer than 18.16 (see
-// docs/analysts.md). Plain HTTP clients (curl, HTTP/CSV data sources)
-// work.
+// the limit. Over HTTP the plugin, and Metabase's driver, need a server
+// newer than 18.16 (see docs/analysts.md). Plain HTTP clients (curl,
+// HTTP/CSV data sources) work.
 func TestBIToolRequests(t *testing.T) {
 	srv := analystServer(t, chserver.Limits{})
 
@@ -261,6 +261,23 @@ func TestBIToolRequests(t *testing.T) {
 	}
 	if err := grafana(10*time.Second, time.Minute); err != nil {
 		t.Errorf("Grafana, native port, its default timeouts (dial 10 s, query 60 s): %v", err)
+	}
+
+	if !srv.SettingsConstraints() {
+		// What docs/analysts.md says 18.16 cannot serve: Grafana over HTTP
+		// (clickhouse-go sends client_protocol_version, a setting to
+		// 18.16, and calls displayName(), which 18.16 lacks), and
+		// Metabase's JDBC driver (it reads RowBinaryWithNamesAndTypes).
+		db := clickhouse.OpenDB(&clickhouse.Options{Addr: []string{srv.HTTPAddr()}, Protocol: clickhouse.HTTP,
+			Auth:        clickhouse.Auth{Database: "consentry", Username: analyst, Password: analystPW},
+			Compression: &clickhouse.Compression{Method: clickhouse.CompressionGZIP}, DialTimeout: time.Second})
+		err := db.Ping()
+		db.Close()
+		if err == nil || !strings.Contains(err.Error(), "client_protocol_version") {
+			t.Errorf("Grafana over HTTP on 18.16: %v, want the client_protocol_version refusal docs/analysts.md describes", err)
+		}
+		st, body := asAnalyst(t, srv, "SELECT 1 FORMAT RowBinaryWithNamesAndTypes", nil)
+		wantCode(t, "Metabase's result format on 18.16", st, body, 73)
 	}
 
 	// curl: POST the query, basic authorization or the X-ClickHouse
