@@ -26,15 +26,10 @@ type RevocationChecker interface {
 type AppLookup interface {
 	// App returns the app with id id, if it is registered.
 	App(id string) (App, bool)
-	// Recheck looks for id in the store again after App missed, within
-	// the lookup's rate limits (see Registry.Recheck); keyHash "" means
-	// any key.
-	Recheck(ctx context.Context, id, keyHash string) (App, bool, error)
+	// Notice says App missed id, so the lookup can look for it in the
+	// store soon, without the caller waiting (see Registry.Notice).
+	Notice(id string)
 }
-
-// recheckTimeout bounds how long the consent stage waits for the app
-// registry to look for an app it does not know.
-const recheckTimeout = time.Second
 
 // FilterConfig configures the consent stage.
 type FilterConfig struct {
@@ -114,7 +109,7 @@ func NewFilter(cfg FilterConfig) (*Filter, error) {
 // break the propagation bound. With a Gate such a batch is accepted; the
 // gate refuses it at ship time if its consent turns out to have been
 // revoked by the time it was received.
-func (f *Filter) Process(ctx context.Context, b *pipeline.Batch) error {
+func (f *Filter) Process(_ context.Context, b *pipeline.Batch) error {
 	now := f.cfg.Now()
 	c, err := f.verifier.Verify(b.Request.GetConsentToken(), now)
 	state, reason := classify(err)
@@ -144,13 +139,11 @@ func (f *Filter) Process(ctx context.Context, b *pipeline.Batch) error {
 		a, ok := f.cfg.Apps.App(c.AppID)
 		if !ok {
 			// A valid token names an app that was registered when it was
-			// granted, perhaps on another replica moments ago: look again,
-			// or an erasable app's first rows would be stored without
-			// their pseudonym. Still unknown (or the store is away): the
-			// rows carry no link to the consent, as an anonymous app's.
-			rctx, cancel := context.WithTimeout(ctx, recheckTimeout)
-			a, ok, _ = f.cfg.Apps.Recheck(rctx, c.AppID, "")
-			cancel()
+			// granted, perhaps on another replica moments ago: have the
+			// registry look soon. Ingest does not wait for the store
+			// (which may be away); meanwhile the rows carry no link to
+			// the consent, as an anonymous app's.
+			f.cfg.Apps.Notice(c.AppID)
 		}
 		if ok && a.Policy == PolicyErasable {
 			b.ConsentKey = ConsentKey(f.cfg.Secret, c.ConsentID)

@@ -205,7 +205,10 @@ func TestRecheckNotRunning(t *testing.T) {
 }
 
 // TestFilterFindsNewErasableApp: the consent stage of a replica that
-// has not reloaded yet stores an erasable app's rows with their pseudonym.
+// has not reloaded yet has its registry look for an app a valid token
+// names, without waiting: within about RecheckInterval the app's batches
+// carry their pseudonym. A stream of batches for an app that is not
+// registered costs one read per MissTTL.
 func TestFilterFindsNewErasableApp(t *testing.T) {
 	ring := mustRing(t, mustKey(t))
 	store := newFakeStore()
@@ -218,16 +221,58 @@ func TestFilterFindsNewErasableApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := claims()
-	c.AppID = id
-	b := pipeline.NewBatch(&consentryv1.IngestRequest{
-		ConsentToken: mustSign(t, ring, c), Device: &consentryv1.DeviceContext{AppId: id},
-		Events: []*consentryv1.Event{{Payload: &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{}}}},
-	}, t0, netipZero)
+	batch := func(app string) *pipeline.Batch {
+		c := claims()
+		c.AppID = app
+		return pipeline.NewBatch(&consentryv1.IngestRequest{
+			ConsentToken: mustSign(t, ring, c), Device: &consentryv1.DeviceContext{AppId: app},
+			Events: []*consentryv1.Event{{Payload: &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{}}}},
+		}, t0, netipZero)
+	}
+	start := time.Now()
+	if err := f.Process(t.Context(), batch(id)); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("the consent stage waited %v for the registry", d)
+	}
+	waitFor(t, "the registry to hold the new app", func() bool { _, ok := apps.App(id); return ok })
+	b := batch(id)
 	if err := f.Process(t.Context(), b); err != nil {
 		t.Fatal(err)
 	}
 	if b.ConsentKey == "" {
-		t.Fatal("an erasable app's batch got no consent key on a replica that had not reloaded")
+		t.Fatal("an erasable app's batch got no consent key once the registry held it")
+	}
+
+	before := store.appsCalls()
+	for range 50 {
+		if err := f.Process(t.Context(), batch("com.example.unregistered")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(2 * DefaultRecheckInterval)
+	if n := store.appsCalls() - before; n != 1 {
+		t.Errorf("50 batches of an unregistered app cost %d reads, want 1", n)
+	}
+}
+
+// TestRecheckMissesBounded: the misses remembered stay within MaxMisses,
+// however many distinct ones there are and however often one repeats.
+func TestRecheckMissesBounded(t *testing.T) {
+	store := newFakeStore()
+	apps := slowRegistry(t, store, func(c *RegistryConfig) {
+		c.RecheckInterval, c.MissTTL, c.MaxMisses = time.Millisecond, time.Millisecond, 10
+	})
+	for i := range 60 {
+		if _, _, err := apps.Recheck(t.Context(), fmt.Sprintf("com.example.x%d", i%15), ""); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond / 2)
+	}
+	apps.rmu.Lock()
+	defer apps.rmu.Unlock()
+	if len(apps.misses) > 10 || len(apps.missOrder) > 11 {
+		t.Errorf("%d misses held, %d queued; want at most 10 and 11", len(apps.misses), len(apps.missOrder))
 	}
 }

@@ -80,7 +80,7 @@ type Registry struct {
 	next      *reload           // the reload waiters join; nil if none asked; guarded by rmu
 	lastStart time.Time         // when the last reload started; guarded by rmu
 	misses    map[[32]byte]miss // recent Recheck outcomes; guarded by rmu
-	missOrder [][32]byte        // misses' keys, oldest first; guarded by rmu
+	missOrder []missEntry       // misses, oldest first; guarded by rmu
 }
 
 // reload is one reload from the store that Recheck callers wait for.
@@ -241,8 +241,33 @@ func (r *Registry) Recheck(ctx context.Context, id, keyHash string) (App, bool, 
 	return a, found, w.err
 }
 
-// remember records a miss's outcome, forgetting expired and, beyond
-// MaxMisses, the oldest ones.
+// Notice is for a lookup that missed where waiting is not an option (the
+// consent stage, on every batch): it asks Run for a reload, as Recheck
+// does, without waiting for it, unless id was noticed or rechecked less
+// than MissTTL ago. So an app registered elsewhere moments ago is held
+// here within about RecheckInterval, and a stream of batches for an app
+// that is not registered costs at most one read per MissTTL.
+func (r *Registry) Notice(id string) {
+	key := missKey(id, "")
+	r.rmu.Lock()
+	if m, ok := r.misses[key]; ok && r.cfg.Now().Before(m.until) || !r.running {
+		r.rmu.Unlock()
+		return
+	}
+	if r.next == nil {
+		r.next = &reload{done: make(chan struct{})}
+	}
+	r.rmu.Unlock()
+	// Counted as a miss at once: nobody waits for the outcome.
+	r.remember(key, miss{until: r.cfg.Now().Add(r.cfg.MissTTL)})
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// remember records a miss's outcome, forgetting expired ones and, beyond
+// MaxMisses, the oldest.
 func (r *Registry) remember(key [32]byte, m miss) {
 	r.rmu.Lock()
 	defer r.rmu.Unlock()
@@ -250,21 +275,27 @@ func (r *Registry) remember(key [32]byte, m miss) {
 		return
 	}
 	now := r.cfg.Now()
-	// Entries are appended in time order and share one TTL, so expired
-	// ones are at the front; a key remembered twice appears twice, and
-	// only its last entry is current.
+	// Entries are appended in time order and share one TTL, so the
+	// oldest are at the front. A key remembered again has a newer entry
+	// further on; its old one only leaves the queue.
 	for len(r.missOrder) > 0 {
-		k := r.missOrder[0]
-		if m, ok := r.misses[k]; ok && now.Before(m.until) && len(r.misses) < r.cfg.MaxMisses {
+		e := r.missOrder[0]
+		if now.Before(e.until) && len(r.misses) < r.cfg.MaxMisses {
 			break
 		}
 		r.missOrder = r.missOrder[1:]
-		if m, ok := r.misses[k]; ok && (!now.Before(m.until) || len(r.misses) >= r.cfg.MaxMisses) {
-			delete(r.misses, k)
+		if cur, ok := r.misses[e.key]; ok && cur.until.Equal(e.until) {
+			delete(r.misses, e.key)
 		}
 	}
 	r.misses[key] = m
-	r.missOrder = append(r.missOrder, key)
+	r.missOrder = append(r.missOrder, missEntry{key, m.until})
+}
+
+// missEntry is a miss in the order remembered.
+type missEntry struct {
+	key   [32]byte
+	until time.Time
 }
 
 // missKey identifies a miss: the app id and the key hash presented. It is
