@@ -19,6 +19,7 @@ import (
 	"github.com/consentry/consentry/collector/ratelimit"
 	"github.com/consentry/consentry/collector/spool"
 	"github.com/consentry/consentry/collector/validate"
+	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/tlsconfig"
 )
 
@@ -36,6 +37,12 @@ const (
 	DefaultDataDir = "consentry-data"
 	// DefaultMaxInflightRequests bounds the ingest requests in flight.
 	DefaultMaxInflightRequests = 256
+	// DefaultClickHouseNativePort and DefaultClickHouseHTTPPort are the
+	// managed ClickHouse's ports consentryd uses unless told otherwise:
+	// fixed, so BI tools are configured once, and not ClickHouse's usual
+	// 9000 and 8123, where a system ClickHouse may listen.
+	DefaultClickHouseNativePort = 4793
+	DefaultClickHouseHTTPPort   = 4794
 	// DefaultShutdownTimeout bounds a graceful shutdown.
 	DefaultShutdownTimeout = 30 * time.Second
 )
@@ -78,6 +85,10 @@ type Config struct {
 	// ClickHouse's analyst user may connect from. Default loopback
 	// (127.0.0.1, ::1); widen it with ClickHouseListenHost.
 	AnalystNetworks []string
+	// AnalystLimits bound the managed ClickHouse analyst's queries, each
+	// and per hour; zero fields take chserver's defaults (see
+	// chserver.Limits). The analyst cannot lift them.
+	AnalystLimits chserver.Limits
 	// CollectorPasswordFile holds the password of CollectorUser, the
 	// managed ClickHouse's user the collector connects as: the only user
 	// that may write or read the private database of the session salts,
@@ -132,6 +143,12 @@ type Config struct {
 	// then only the analyst may connect from elsewhere (from
 	// AnalystNetworks), and the collector's user from loopback only.
 	ClickHouseListenHost string
+	// ClickHouseNativePort and ClickHouseHTTPPort are the managed
+	// ClickHouse's native-protocol and HTTP ports, kept across restarts
+	// so BI tools are configured once; 0 picks free ports at each start
+	// (tests). consentryd's flags default to DefaultClickHouseNativePort
+	// and DefaultClickHouseHTTPPort.
+	ClickHouseNativePort, ClickHouseHTTPPort int
 	// ClickHouseMaxFailures and ClickHouseFailureWindow bound the
 	// supervision of the managed ClickHouse: after it exits unexpectedly
 	// it is restarted on the same data and ports, after

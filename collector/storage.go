@@ -155,8 +155,12 @@ func (s *storage) startServer(ctx context.Context, chCfg *clickhouse.Config) err
 	if err := os.WriteFile(s.addrFile(), []byte(srv.Addr()+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write clickhouse address: %w", err)
 	}
-	s.log.Info("started local clickhouse", zap.String("addr", srv.Addr()), zap.String("data_dir", srv.DataDir()),
-		zap.String("user", srv.User()))
+	if err := os.WriteFile(s.httpAddrFile(), []byte(srv.HTTPAddr()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write clickhouse address: %w", err)
+	}
+	s.log.Info("started local clickhouse", zap.String("addr", srv.Addr()), zap.String("http_addr", srv.HTTPAddr()),
+		zap.String("data_dir", srv.DataDir()), zap.String("user", srv.User()),
+		zap.Bool("analyst_settings_constraints", srv.SettingsConstraints()))
 	s.fatal = make(chan error, 1)
 	go func() {
 		<-srv.Done() // after Stop too, so this ends with close
@@ -174,6 +178,9 @@ func (c Config) managedConfig(database string) chserver.Config {
 		Binary:            c.ClickHouseBinary,
 		DataDir:           filepath.Join(c.DataDir, "clickhouse"),
 		ListenHost:        c.ClickHouseListenHost,
+		TCPPort:           c.ClickHouseNativePort,
+		HTTPPort:          c.ClickHouseHTTPPort,
+		ReadOnlyLimits:    c.AnalystLimits,
 		User:              CollectorUser,
 		ReadOnlyUser:      AnalystUser,
 		ReadOnlyDatabases: []string{database},
@@ -228,6 +235,10 @@ func (s *storage) rejectsConfig() clickhouse.RejectsConfig {
 
 // addrFile is where a managed server's address is written.
 func (s *storage) addrFile() string { return filepath.Join(s.cfg.DataDir, "clickhouse.addr") }
+
+// httpAddrFile is where the managed server's HTTP address is written,
+// for BI tools and scripts.
+func (s *storage) httpAddrFile() string { return filepath.Join(s.cfg.DataDir, "clickhouse-http.addr") }
 
 // addr returns the native address of the ClickHouse in use.
 func (s *storage) addr() string {
@@ -363,8 +374,10 @@ func (s *storage) close(ctx context.Context) error {
 	}
 	if s.server != nil {
 		errs = append(errs, s.server.Stop(ctx))
-		if err := os.Remove(s.addrFile()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
+		for _, f := range []string{s.addrFile(), s.httpAddrFile()} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -40,7 +40,11 @@ echo "== simulating a fleet of devices running the SDK"
 .bin/consentry fleet --addr "$addr" --http-addr "$http_addr" --data-dir "$data" --devices "${CONSENTRY_FLEET_DEVICES:-40}"
 echo "== crash triage dashboard: http://$admin_addr/ (users and passwords: $data/dashboard-credentials)"
 ch_port=$(cut -d: -f2 "$data/clickhouse.addr")
+ch_http=$(cat "$data/clickhouse-http.addr")
 echo "== analysts (docs/analysts.md): clickhouse-client --port $ch_port --user analyst --password \"\$(cat $data/clickhouse-analyst-password)\""
+echo "== BI tools (docs/analysts.md#bi-tools): user analyst, password in $data/clickhouse-analyst-password, database consentry;"
+echo "   Grafana's ClickHouse data source: server 127.0.0.1, port $ch_port (native) or $ch_http (HTTP); Metabase: host 127.0.0.1, port ${ch_http##*:};"
+echo "   or: curl -u \"analyst:\$(cat $data/clickhouse-analyst-password)\" 'http://$ch_http/?database=consentry' --data-binary 'SELECT count() FROM sessions'"
 if [ -t 0 ] && [ -z "${CONSENTRY_DEMO_EXIT:-}" ]; then
   echo "== the collector keeps running; press Ctrl-C to stop it"
   trap 'echo; cleanup; exit 0' INT TERM
