@@ -181,8 +181,6 @@ Flags:
 	fs.Int64Var(&c.AnalystLimits.MaxRowsToRead, "analyst-max-rows-to-read", chserver.DefaultMaxRowsToRead, "`rows` one analyst query may read (use the aggregate tables for long ranges)")
 	fs.Int64Var(&c.AnalystLimits.MaxResultRows, "analyst-max-result-rows", chserver.DefaultMaxResultRows, "`rows` an analyst query's result may have (a result is never silently cut: the query fails)")
 	fs.Int64Var(&c.AnalystLimits.QueriesPerHour, "analyst-queries-per-hour", chserver.DefaultQueriesPerHour, "analyst `queries` per hour (the hour's quota also caps query time at an hour)")
-	fs.IntVar(&c.ClickHouseMaxFailures, "clickhouse-max-failures", 5, "the managed ClickHouse is restarted when it dies, until it has failed this many `times` within --clickhouse-failure-window; then consentryd shuts down and exits with status 3")
-	fs.DurationVar(&c.ClickHouseFailureWindow, "clickhouse-failure-window", 10*time.Minute, "window in which --clickhouse-max-failures failures of the managed ClickHouse end consentryd")
 	fs.StringVar(&c.ConsentSigningKeyFile, "consent-signing-key-file", "", "Ed25519 private key `file` (PKCS #8 PEM) that signs and verifies consent tokens; created if missing (default <data-dir>/consent-signing-key.pem)")
 	fs.StringVar(&o.verifyKeyFiles, "consent-verify-key-files", "", "comma-separated Ed25519 public key `files` (PKIX PEM) whose tokens are also accepted: rotated-out keys, an external consent platform")
 	fs.IntVar(&c.Limits.MaxEvents, "max-batch-events", lim.MaxEvents, "most `events` one batch may hold; larger batches get RESOURCE_EXHAUSTED (BATCH_TOO_LARGE)")
