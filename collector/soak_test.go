@@ -164,6 +164,7 @@ type soakCollector struct {
 	t     *testing.T
 	bin   string
 	args  []string
+	env   []string
 	admin string
 	cmd   *exec.Cmd
 	// corruptEvents and corruptRecords add up what each run of the
@@ -173,6 +174,7 @@ type soakCollector struct {
 
 func (c *soakCollector) start() {
 	cmd := exec.Command(c.bin, c.args...)
+	cmd.Env = append(os.Environ(), c.env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
@@ -273,8 +275,9 @@ func TestSoak(t *testing.T) {
 	grpcAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	const db = "consentry_soak"
-	col := &soakCollector{t: t, bin: bin, admin: admin, args: []string{
-		"--data-dir", data, "--clickhouse-addr", srv.Addr(), "--clickhouse-database", db,
+	col := &soakCollector{t: t, bin: bin, admin: admin, env: []string{"CONSENTRY_CLICKHOUSE_PASSWORD=" + srv.Password()}, args: []string{
+		"--data-dir", data, "--clickhouse-addr", srv.Addr(), "--clickhouse-database", db, "--clickhouse-user", srv.User(),
+		"--generalize-k", "1", // the soak counts the event tables; k-anonymity would hold rows back
 		"--spool-dir", spoolDir, "--spool-max-bytes", strconv.Itoa(4 * *soakVolume << 20),
 		"--grpc-addr", grpcAddr, "--http-addr", "127.0.0.1:0", "--admin-addr", admin, "--log-level", "warn",
 		// The soak counts what reaches the event tables: k-anonymity,
