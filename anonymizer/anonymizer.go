@@ -60,6 +60,7 @@ func (s *Stage) Process(ctx context.Context, b *pipeline.Batch) error {
 		return fmt.Errorf("anonymize: %w: %w", pipeline.ErrStorageUnavailable, err)
 	}
 	a := newArena(&b.Rows, sizes, s.scrub)
+	a.crumbs = b.HasScope(consentryv1.ScopeAnalytics) // see breadcrumbs.go
 	common := s.common(a, b, peer)
 	members := newMemberKeys(s.members, s.cfg.Salts, b.ConsentID, now, salt)
 	// The events of a batch mostly share a session: key each id once.
@@ -202,6 +203,8 @@ type arena struct {
 	// attributes dropped for an identifier-named key.
 	found [32]uint32
 	keys  uint32
+	// crumbs is set when the batch's consent covers crashes' breadcrumbs.
+	crumbs bool
 }
 
 // text scrubs a free-text value and counts what it replaced. Clean text
@@ -306,6 +309,7 @@ func (s *Stage) appendRow(a *arena, rows *pipeline.Rows, c pipeline.Common, e *c
 			Thread:        a.text(v.GetThread()),
 			Handled:       v.GetHandled(),
 			AppState:      s.enums.of(v.GetAppState()),
+			Breadcrumbs:   s.breadcrumbs(a, v.GetBreadcrumbs()),
 		})
 		// The group key is computed from the scrubbed crash, so scrubbed
 		// values cannot split a group.

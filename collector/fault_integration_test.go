@@ -302,9 +302,11 @@ func TestCollectorKilledIntegration(t *testing.T) {
 			cmd.Wait()
 		}
 	})
-	// The collector makes its signing key at start; sign with it.
+	// The collector makes its signing key at start, once its migrations
+	// ran, each statement through the proxy's latency (about 10 s for
+	// twelve migrations): allow a minute; sign with it.
 	var key string
-	for range 200 {
+	for range 1200 {
 		if _, err := os.Stat(filepath.Join(data, "consent-signing-key.pem")); err == nil {
 			key = filepath.Join(data, "consent-signing-key.pem")
 			break

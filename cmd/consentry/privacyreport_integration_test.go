@@ -146,8 +146,8 @@ func TestPrivacyReportIntegration(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	pwFile := filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(pwFile, []byte(srv.Password()+"\n"), 0o600); err != nil {
+	pwFile := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pwFile, []byte(srv.Password()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	err = run(ctx, []string{"privacy-report", "--clickhouse-addr", srv.Addr(), "--clickhouse-database", db,

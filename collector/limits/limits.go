@@ -79,6 +79,14 @@ func (s *Stage) eventFits(e *consentryv1.Event) bool {
 				return false
 			}
 		}
+		if len(c.GetBreadcrumbs()) > s.cfg.MaxBreadcrumbs {
+			return false
+		}
+		for _, b := range c.GetBreadcrumbs() {
+			if len(b.GetName()) > s.cfg.MaxBreadcrumbBytes {
+				return false
+			}
+		}
 	case *consentryv1.Event_Custom:
 		c := p.Custom
 		if !name(c.GetName()) || len(c.GetAttributes()) > s.cfg.MaxAttributes {

@@ -14,8 +14,11 @@ import (
 // codecVersion is the first byte of every encoded record payload. Version
 // 2 appends each row's member key (pipeline.Common.Member) to its common
 // columns; version 1 payloads, written before, decode with member key 0.
+// Version 3 appends each crash's breadcrumbs; version 1 and 2 payloads
+// decode with none.
 const (
-	codecVersion   = 2
+	codecVersion   = 3
+	codecVersionV2 = 2
 	codecVersionV1 = 1
 )
 
@@ -32,6 +35,7 @@ const (
 	minCustomBytes     = minCommonBytes + 1 + 6
 	minDiagnosticBytes = minCommonBytes + 1 + 1 + 1 + 1 + 1
 	minFrameBytes      = 1 + 1 + 1 + 1 + 1
+	minBreadcrumbBytes = 1 + 1 + 1
 	minStringBytes     = 1
 )
 
@@ -67,7 +71,9 @@ func newEncoder() *encoder {
 // the table's idx-th string. A time is varint Unix seconds then uvarint
 // nanoseconds; it decodes in UTC. A float64 is its 8 IEEE-754 bytes, a
 // uint64 fingerprint 8 bytes, event ids their 16 bytes, bools one byte
-// (0 or 1), other integers uvarints.
+// (0 or 1), a breadcrumb's offset a varint, other integers uvarints. A
+// crash ends with the slice tag of its breadcrumbs and, for each, its
+// type, name and offset (version 3).
 func (e *encoder) appendRows(dst []byte, r *pipeline.Rows) []byte {
 	clear(e.strs)
 	dst = append(dst, codecVersion)
@@ -109,6 +115,13 @@ func (e *encoder) appendRows(dst []byte, r *pipeline.Rows) []byte {
 		dst = e.appendString(dst, x.Thread)
 		dst = appendBool(dst, x.Handled)
 		dst = e.appendString(dst, x.AppState)
+		dst = appendSliceTag(dst, x.Breadcrumbs == nil, len(x.Breadcrumbs))
+		for j := range x.Breadcrumbs {
+			b := &x.Breadcrumbs[j]
+			dst = e.appendString(dst, b.Type)
+			dst = e.appendString(dst, b.Name)
+			dst = binary.AppendVarint(dst, b.OffsetMs)
+		}
 	}
 	for i := range r.Customs {
 		x := &r.Customs[i]
@@ -384,7 +397,7 @@ func (d *decoder) common(c *pipeline.Common) {
 // read from its header without decoding the rows.
 func rowCounts(p []byte) (int, error) {
 	d := decoder{b: p}
-	if v := d.byte1("version"); d.err == nil && v != codecVersion && v != codecVersionV1 {
+	if v := d.byte1("version"); d.err == nil && (v < codecVersionV1 || v > codecVersion) {
 		return 0, fmt.Errorf("%w: version %d", errDecode, v)
 	}
 	total := 0
@@ -413,7 +426,7 @@ func decodeRows(p []byte, dst *pipeline.Rows) error {
 
 func (d *decoder) decode(dst *pipeline.Rows) error {
 	d.version = d.byte1("version")
-	if d.err == nil && d.version != codecVersion && d.version != codecVersionV1 {
+	if d.err == nil && (d.version < codecVersionV1 || d.version > codecVersion) {
 		return fmt.Errorf("%w: version %d", errDecode, d.version)
 	}
 	type tag struct {
@@ -484,6 +497,17 @@ func (d *decoder) decode(dst *pipeline.Rows) error {
 		x.Thread = d.str("thread")
 		x.Handled = d.bool1("handled")
 		x.AppState = d.str("app state")
+		if d.version >= 3 {
+			if n, isNil := d.sliceTag("breadcrumbs", minBreadcrumbBytes); !isNil {
+				x.Breadcrumbs = make([]pipeline.Breadcrumb, n)
+				for j := range x.Breadcrumbs {
+					b := &x.Breadcrumbs[j]
+					b.Type = d.str("breadcrumb type")
+					b.Name = d.str("breadcrumb name")
+					b.OffsetMs = d.varint("breadcrumb offset")
+				}
+			}
+		}
 		if d.err != nil {
 			return d.err
 		}

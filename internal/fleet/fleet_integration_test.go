@@ -42,7 +42,7 @@ func TestFleetEndToEnd(t *testing.T) {
 			}
 			go app.Serve()
 			defer app.Shutdown(context.Background())
-			const appID, key = "com.example.fleet", "ck_fleet-test-0123456789abcdefghijklmnop"
+			const appID, key = "com.example.notes", "ck_fleet-test-0123456789abcdefghijklmnop"
 			now := time.Now().UTC()
 			if err := app.Client().PutApp(context.Background(), consent.App{ID: appID, KeyHash: consent.HashAppKey(key),
 				Policy: consent.PolicyAnonymous, CreatedAt: now, UpdatedAt: now,
@@ -84,6 +84,17 @@ func TestFleetEndToEnd(t *testing.T) {
 			}
 			if models == 0 || regions == 0 {
 				t.Fatalf("%d models, %d countries stored", models, regions)
+			}
+			// With the SDK's defaults, every crash is worth triaging:
+			// in-app frames, a thread, an app state, breadcrumbs.
+			var crashes, worth uint64
+			q = fmt.Sprintf(`SELECT count(), countIf(has(frame_in_app, 1) AND thread != '' AND app_state != 'unknown' AND notEmpty(breadcrumb_types))
+FROM %s.crashes FINAL WHERE app_id = '%s'`, db, appID)
+			if err := ch.QueryRow(context.Background(), q).Scan(&crashes, &worth); err != nil {
+				t.Fatal(err)
+			}
+			if crashes == 0 || worth != crashes {
+				t.Errorf("%d of %d crashes have in-app frames, a thread, an app state and breadcrumbs; want all", worth, crashes)
 			}
 		})
 	}
