@@ -243,7 +243,10 @@ func TestSoak(t *testing.T) {
 	dir := t.TempDir()
 	// ClickHouse, on fixed ports so it comes back where the collector
 	// looks for it.
-	chCfg := chserver.Config{DataDir: filepath.Join(dir, "clickhouse"), TCPPort: freePort(t), HTTPPort: freePort(t), Logger: zaptest.NewLogger(t)}
+	// Not supervised (MaxFailures 1): the chaos schedule decides how long
+	// ClickHouse stays dead.
+	chCfg := chserver.Config{DataDir: filepath.Join(dir, "clickhouse"), TCPPort: freePort(t), HTTPPort: freePort(t),
+		MaxFailures: 1, Password: "soak-test-password", Logger: zaptest.NewLogger(t)}
 	var srv *chserver.Server
 	startCH := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
