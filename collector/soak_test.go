@@ -4,10 +4,10 @@ package collector
 
 import (
 	"bufio"
-	"io"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -64,9 +64,9 @@ type soakClient struct {
 	// full: "spool" is the reason), "not ready" (another reason) or
 	// "down" (no answer: the collector is not running).
 	state map[int64]string
-	sent      atomic.Int64
-	stop      chan struct{}
-	wg        sync.WaitGroup
+	sent  atomic.Int64
+	stop  chan struct{}
+	wg    sync.WaitGroup
 }
 
 func (c *soakClient) run(clients int) {
