@@ -119,12 +119,17 @@ func (s *Stage) common(b *pipeline.Batch, peer netip.Addr, salt []byte, now time
 func (s *Stage) text(v string) string { return s.scrub.String(v) }
 
 // version keeps an app version that is a plain version number, such as
-// "4.12.0.3", which free-text scrubbing would take for an IP address, and
-// scrubs anything else. (A version shaped like an IPv4 address is
-// generalized unless enough consents share it; see Census.generalize.)
+// "4.12.1" or "4.12.0.300", which free-text scrubbing would take for an
+// IP address, and scrubs anything else. A version that is a valid IPv4
+// address, such as "4.12.0.3" or "10.1.2.3", could be one an app put in
+// the field by mistake: it keeps its first three components ("4.12.0"),
+// whatever generalization does, so no address is stored.
 func (s *Stage) version(v string) string {
 	v = strings.TrimSpace(v)
 	if isVersion(v) {
+		if ipShaped(v) {
+			return v[:strings.LastIndexByte(v, '.')]
+		}
 		return v
 	}
 	return s.text(v)
