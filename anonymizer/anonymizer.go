@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -25,7 +26,8 @@ type Stage struct {
 	census *Census
 	enums  enumNames
 
-	ipErrors atomic.Uint64
+	ipErrors       atomic.Uint64
+	numbersDropped atomic.Uint64
 }
 
 // New returns the anonymizer stage for cfg.
@@ -46,6 +48,11 @@ func (s *Stage) Census() *Census { return s.census }
 // IPLookupErrors returns how many peer-address lookups failed (the
 // location was then stored as unknown).
 func (s *Stage) IPLookupErrors() uint64 { return s.ipErrors.Load() }
+
+// NumbersDropped returns how many numeric attributes were dropped because
+// their value is an IMEI, a payment card or a phone number (see
+// scrub.Scrubber.Number).
+func (s *Stage) NumbersDropped() uint64 { return s.numbersDropped.Load() }
 
 // Process fills b.Rows from the events not dropped, and forgets b.Peer.
 // Allocations are per batch, not per event: rows, frames and attributes
@@ -317,7 +324,8 @@ const maxSortedKeys = 64
 
 // customRow returns the row of a custom event: attributes whose key names
 // an identifier, or holds one (e.g. "jane@example.com": true), are dropped
-// with their values, string values are scrubbed, and the rest is split by
+// with their values, as are numbers that are an IMEI, a card or a phone
+// number (counted), string values are scrubbed, and the rest is split by
 // type, in key order.
 func (s *Stage) customRow(a *arena, c pipeline.Common, v *consentryv1.CustomEvent) pipeline.CustomRow {
 	r := pipeline.CustomRow{Common: c, Name: s.text(v.GetName())}
@@ -327,6 +335,10 @@ func (s *Stage) customRow(a *arena, c pipeline.Common, v *consentryv1.CustomEven
 	nStr := 0
 	for k, v := range attrs {
 		if s.scrub.IsIdentifierKey(k) || s.text(k) != k {
+			continue
+		}
+		if n, ok := integral(v); ok && s.scrub.Number(k, n) != 0 {
+			s.numbersDropped.Add(1)
 			continue
 		}
 		keys = append(keys, k)
@@ -367,6 +379,20 @@ func (s *Stage) customRow(a *arena, c pipeline.Common, v *consentryv1.CustomEven
 	}
 	r.BoolKeys, r.BoolValues = tail(a.strs, boolKeyStart), tail(a.bools, boolStart)
 	return r
+}
+
+// integral returns the value of an integer attribute, or of a double
+// attribute that holds an integer, as an int64.
+func integral(v *consentryv1.AttributeValue) (int64, bool) {
+	switch v := v.GetValue().(type) {
+	case *consentryv1.AttributeValue_IntValue:
+		return v.IntValue, true
+	case *consentryv1.AttributeValue_DoubleValue:
+		if f := v.DoubleValue; f == math.Trunc(f) && math.Abs(f) < 1<<63 {
+			return int64(f), true
+		}
+	}
+	return 0, false
 }
 
 // enumNames holds the stored name of every value of the API's enums: the

@@ -41,3 +41,64 @@ func TestAppVersionShapedLikeAnAddress(t *testing.T) {
 		t.Errorf("stored app version %q, want 10.1.2", got)
 	}
 }
+
+// TestNumberAttributesThatAreIdentifiers: an integer attribute (or an
+// integral double) holding an IMEI, a payment card or a phone number is
+// dropped and counted; counts, sizes, times and build numbers stay.
+func TestNumberAttributesThatAreIdentifiers(t *testing.T) {
+	st := newStage(t, Config{Generalize: GeneralizeConfig{K: 1}})
+	num := func(v int64) *consentryv1.AttributeValue {
+		return &consentryv1.AttributeValue{Value: &consentryv1.AttributeValue_IntValue{IntValue: v}}
+	}
+	dbl := func(v float64) *consentryv1.AttributeValue {
+		return &consentryv1.AttributeValue{Value: &consentryv1.AttributeValue_DoubleValue{DoubleValue: v}}
+	}
+	attrs := map[string]*consentryv1.AttributeValue{
+		// identifiers, as the probe planted them
+		"pages":   num(490154203237518),  // IMEI
+		"mode":    num(4111111111111111), // Visa
+		"theme":   num(376697291903846),  // Amex
+		"attempt": num(4366412345678),    // +43 664 1234567
+		"retry":   num(14155552671),      // +1 415 555 2671
+		"source":  num(919876543210),     // +91 98765 43210
+		"variant": dbl(5511987654321),    // +55 11 98765-4321
+		"step":    num(-4915112345678),   // +49 151 12345678
+		"count":   num(15425956777140),   // IMEI 015425956777140 without its 0
+		// what apps count and measure
+		"items":          num(12),
+		"created_at":     num(1733350123),
+		"created_at_ms":  num(1733350123456),
+		"size_bytes":     num(17179869184),
+		"duration_ms":    num(86400000),
+		"version_code":   num(2026112901),
+		"build":          num(4120003),
+		"latency":        dbl(12.5),
+		"ratio":          dbl(0.25),
+		"big":            dbl(1e300),
+		"negative_count": num(-3),
+	}
+	req := &consentryv1.IngestRequest{Device: device(nil), Events: []*consentryv1.Event{
+		{EventId: eventID(1), Payload: &consentryv1.Event_Custom{Custom: &consentryv1.CustomEvent{Name: "n", Attributes: attrs}}}}}
+	b := batch(req, netip.Addr{}, "consent-1")
+	if err := st.Process(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	r := b.Rows.Customs[0]
+	for i, k := range r.NumberKeys {
+		got[k] = r.NumberValues[i]
+	}
+	for _, k := range []string{"pages", "mode", "theme", "attempt", "retry", "source", "variant", "step", "count"} {
+		if v, ok := got[k]; ok {
+			t.Errorf("attribute %s = %v stored; it is an identifier", k, v)
+		}
+	}
+	for _, k := range []string{"items", "created_at", "created_at_ms", "size_bytes", "duration_ms", "version_code", "build", "latency", "ratio", "big", "negative_count"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("attribute %s dropped", k)
+		}
+	}
+	if n := st.NumbersDropped(); n != 9 {
+		t.Errorf("NumbersDropped() = %d, want 9", n)
+	}
+}

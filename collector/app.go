@@ -186,6 +186,8 @@ func (a *App) newService() (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.metrics.Counter("attributes_dropped_numbers_total", "Numeric custom event attributes dropped because their value is an IMEI, a payment card or a phone number, since start.",
+		func() float64 { return float64(anon.NumbersDropped()) })
 	return NewService(ServiceConfig{
 		Stages:      append(stages, val, anon),
 		Sink:        a.sink,

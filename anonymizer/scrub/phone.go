@@ -298,8 +298,13 @@ func (sc *scanner) countContext(start, end int) bool {
 	return false
 }
 
-// isCountWord reports whether w is or ends with a word of countWords.
+// isCountWord reports whether w is or ends with a word of countWords, or
+// is a name of a time that ends in "_at" (created_at; "at" alone is a
+// word before a phone number as often).
 func isCountWord(w string) bool {
+	if len(w) > 3 && equalFold(w[len(w)-3:], "_at") {
+		return true
+	}
 	for _, cw := range countWords {
 		if len(w) >= len(cw) && equalFold(w[len(w)-len(cw):], cw) &&
 			(len(w) == len(cw) || w[len(w)-len(cw)-1] == '_' || isUpper(w[len(w)-len(cw)]) || len(cw) >= 4) {
