@@ -71,6 +71,7 @@ func (s *Stage) Process(ctx context.Context, b *pipeline.Batch) error {
 		return fmt.Errorf("anonymize: %w: %w", pipeline.ErrStorageUnavailable, err)
 	}
 	common := s.common(b, peer, salt, now)
+	ids := newEventIDs(s.cfg.EventIDKey, b.AppID)
 	a := newArena(&b.Rows, sizes)
 	// The events of a batch mostly share a session: key each id once.
 	var lastID []byte
@@ -80,7 +81,7 @@ func (s *Stage) Process(ctx context.Context, b *pipeline.Batch) error {
 			continue
 		}
 		c := common
-		c.EventID = [16]byte(e.GetEventId())
+		c.EventID = ids.of(e.GetEventId())
 		c.EventTime = b.EventTimes[i].Truncate(s.cfg.TimePrecision)
 		if sid := e.GetSessionId(); lastID == nil || !bytes.Equal(sid, lastID) {
 			lastID, lastKey = sid, keyed(salt, sid)

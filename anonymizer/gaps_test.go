@@ -102,3 +102,41 @@ func TestNumberAttributesThatAreIdentifiers(t *testing.T) {
 		t.Errorf("NumbersDropped() = %d, want 9", n)
 	}
 }
+
+// TestEventIDsAreRekeyed: the id an SDK sent is never stored: an
+// advertising id used as event id (the adversarial test found them in
+// every event table's event_id) becomes a keyed hash of it under the
+// server's key and the app id, the same for the same id (so retries
+// still merge), different for another app and another key.
+func TestEventIDsAreRekeyed(t *testing.T) {
+	key := EventIDKey([]byte("a server secret of at least 32 bytes!!"))
+	st := newStage(t, Config{Generalize: GeneralizeConfig{K: 1}, EventIDKey: key})
+	idfa := []byte{0x67, 0xdb, 0xdf, 0x71, 0xab, 0xa2, 0x4c, 0x74, 0x96, 0x79, 0x41, 0x57, 0xb5, 0xed, 0xa0, 0xd1}
+	process := func(st *Stage, app string) [16]byte {
+		req := &consentryv1.IngestRequest{Device: device(nil), Events: []*consentryv1.Event{
+			{EventId: idfa, Payload: &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{}}}}}
+		req.Device.AppId = app
+		b := batch(req, netip.Addr{}, "consent-1")
+		if err := st.Process(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+		return b.Rows.Gestures[0].EventID
+	}
+	got := process(st, "com.example.notes")
+	if got == [16]byte(idfa) {
+		t.Fatal("the event id was stored as sent")
+	}
+	if again := process(st, "com.example.notes"); again != got {
+		t.Errorf("the same id was stored as %x and %x: retries would not merge", got, again)
+	}
+	if other := process(st, "com.example.other"); other == got {
+		t.Error("two apps store the same id alike: their events could be linked")
+	}
+	st2 := newStage(t, Config{Generalize: GeneralizeConfig{K: 1}, EventIDKey: EventIDKey([]byte("another server secret of 32 bytes...."))})
+	if other := process(st2, "com.example.notes"); other == got {
+		t.Error("another key stores the same id alike")
+	}
+	if want := StoredEventID(key, "com.example.notes", idfa); got != want {
+		t.Errorf("stored %x, StoredEventID says %x", got, want)
+	}
+}

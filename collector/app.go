@@ -182,7 +182,9 @@ func (a *App) newService() (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	anon, err := anonymizer.New(a.location.anonymizerConfig(a.cfg.Anonymizer))
+	acfg := a.location.anonymizerConfig(a.cfg.Anonymizer)
+	acfg.EventIDKey = a.eventIDKey()
+	anon, err := anonymizer.New(acfg)
 	if err != nil {
 		return nil, err
 	}
