@@ -110,7 +110,7 @@ func (s *Stage) common(b *pipeline.Batch, peer netip.Addr, salt []byte, now time
 	return pipeline.Common{
 		AppID:       b.AppID,
 		AppVersion:  v.appVersion,
-		AppBuild:    s.text(strings.TrimSpace(d.GetAppBuild())),
+		AppBuild:    s.build(d.GetAppBuild()),
 		SDKVersion:  s.text(strings.TrimSpace(d.GetSdkVersion())),
 		DeviceClass: s.enums.of(d.GetDeviceClass()),
 		DeviceModel: v.model,
@@ -131,21 +131,58 @@ func (s *Stage) text(v string) string { return s.scrub.String(v) }
 // IP address, and scrubs anything else. A version that is a valid IPv4
 // address, such as "4.12.0.3" or "10.1.2.3", could be one an app put in
 // the field by mistake: it keeps its first three components ("4.12.0"),
-// whatever generalization does, so no address is stored.
+// whatever generalization does, so no address is stored; one that is
+// another identifier's shape is scrubbed.
 func (s *Stage) version(v string) string {
 	v = strings.TrimSpace(v)
-	if isVersion(v) {
-		if ipShaped(v) {
-			return v[:strings.LastIndexByte(v, '.')]
-		}
+	if dateBuild(v) {
+		return v
+	}
+	if !isVersion(v) {
+		return s.text(v)
+	}
+	if ipShaped(v) {
+		return v[:strings.LastIndexByte(v, '.')]
+	}
+	// Other identifiers can have the shape of a version too (a phone
+	// number 415.555.2671, a MAC address 1615.2371.4124): read it as
+	// the value of a version, so that what only a version word proves
+	// a count (a build number 2026112901) stays.
+	const ctx = "version "
+	if sv := s.text(ctx + v); sv != ctx+v {
+		return strings.TrimPrefix(sv, ctx)
+	}
+	return v
+}
+
+// build scrubs an app build, but keeps a build number made of a date and
+// a counter (2026112901), which has the shape of a phone number.
+func (s *Stage) build(v string) string {
+	v = strings.TrimSpace(v)
+	if dateBuild(v) {
 		return v
 	}
 	return s.text(v)
 }
 
+// dateBuild reports whether v is a build number of a date and a counter:
+// 10 to 12 digits, the first eight a date of this century (yyyyMMdd).
+// Android versionCodes are often made so, and have the shape of a North
+// American phone number, which they are not.
+func dateBuild(v string) bool {
+	if len(v) < 10 || len(v) > 12 || !isDigitsOnly(v) {
+		return false
+	}
+	month := int(v[4]-'0')*10 + int(v[5]-'0')
+	day := int(v[6]-'0')*10 + int(v[7]-'0')
+	return v[:2] == "20" && month >= 1 && month <= 12 && day >= 1 && day <= 31
+}
+
 // isVersion reports whether v is 1 to 4 dot-separated numbers of up to 9
-// digits each, optionally after a "v" and followed by a "-" or "+"
-// suffix of letters, digits and dots, e.g. "v4.12.0-beta.2".
+// digits each, without leading zeros, optionally after a "v" and
+// followed by a "-" or "+"
+// suffix of letters, digits and dots that has a letter or is at most three
+// digits, e.g. "v4.12.0-beta.2" or "4.12.0-1".
 func isVersion(v string) bool {
 	v = strings.TrimPrefix(strings.TrimPrefix(v, "v"), "V")
 	core, suffix, _ := strings.Cut(v, "-")
@@ -157,16 +194,23 @@ func isVersion(v string) bool {
 		return false
 	}
 	for _, p := range parts {
-		if p == "" || len(p) > 9 || !isDigitsOnly(p) {
+		// no leading zeros, as semantic versions have none: 0274 is
+		// the end of a phone number, 2023.01.15 a date
+		if p == "" || len(p) > 9 || !isDigitsOnly(p) || len(p) > 1 && p[0] == '0' {
 			return false
 		}
 	}
+
+	letters := false
 	for _, r := range suffix {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.') {
 			return false
 		}
+		letters = letters || r >= 'A'
 	}
-	return len(suffix) <= 32
+	// A suffix of digits alone is short (4.12.0-1); a longer one makes a
+	// phone number (0176-73219370), not a version.
+	return len(suffix) <= 32 && (letters || len(suffix) <= 3)
 }
 
 // rowSizes counts what a batch's rows need.

@@ -25,9 +25,27 @@ func TestAppVersionShapedLikeAnAddress(t *testing.T) {
 		"4.12.0.3-beta":              "4.12.0.3-beta",
 		"17":                         "17",
 		"upload/10.1.2.3":            "upload/[ip]",
+		"\u00a00176-73219370\u00a0":  "[phone]", // a phone number is no version with a suffix
+		"4.12.0-1":                   "4.12.0-1",
+		"4.12.0-rc.2":                "4.12.0-rc.2",
+		"\u00a0475.872.0274\u00a0":   "[phone]", // 3-3-4 digits: a North American number
+		"475.872.2274":               "[phone]",
+		"4.012.7":                    "4.012.7", // leading zeros: scrubbed as text, in which it is nothing
+		"2023.01.15":                 "2023.01.15",
+		"\u00a01615.2371.4124\u00a0": "[mac]",      // a MAC address in Cisco's notation
+		"2026112901":                 "2026112901", // a build number, not a phone number
 	} {
 		if got := st.version(in); got != want {
 			t.Errorf("version(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"2026112901": "2026112901", // a build of a date and a counter
+		"4155552671": "[phone]",
+		" 4120003 ":  "4120003",
+	} {
+		if got := st.build(in); got != want {
+			t.Errorf("build(%q) = %q, want %q", in, got, want)
 		}
 	}
 	req := &consentryv1.IngestRequest{Device: device(nil), Events: []*consentryv1.Event{

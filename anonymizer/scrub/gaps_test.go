@@ -82,6 +82,15 @@ func TestKeySpaceValue(t *testing.T) {
 		{"failed (android_id 823586776) code 7", "failed (android_id [id]) code 7"},
 		{`{"ref":"phone sTKeVKJjPMiv3yC","n":1}`, `{"ref":"phone [id]","n":1}`},
 		{"user_id\t829301", "user_id\t[id]"},
+		// random values without digits, whose capitals do not mark words
+		{"payload=installationId%20SrHfwlaqioeGf", "payload=installationId%20[id]"},
+		{"POST /v1/items/android_id nCvMffLobnTfDfkf/avatar", "POST /v1/items/android_id [id]/avatar"},
+		{"customer_id YoZjBomkldsYni", "customer_id [id]"},
+		{"1;userEmail xakGgvmjybQu,y", "1;userEmail [id],y"},
+		// a key in mangled case, whose words may spell lat
+		{"INStalLaTIoNId=U-q3qiW4485", "INStalLaTIoNId=[id]"},
+		{"inStALLaTIoNiD: U-B9aDzDPg", "inStALLaTIoNiD: [id]"},
+		{"https://api.example.com/v1/lookup?ref=fcm_token+mtxrzqfePgqh&page=9", "https://api.example.com/v1/lookup?ref=fcm_token+[secret]&page=9"},
 	})
 	runCases(t, kept(
 		"email must not be empty",
@@ -93,6 +102,8 @@ func TestKeySpaceValue(t *testing.T) {
 		"session 3",
 		"phone number missing",
 		"ip version 4",
+		"user sendAction",
+		"email CellForRow",
 	))
 }
 
@@ -116,6 +127,9 @@ func TestAndroidAppUserPath(t *testing.T) {
 		{"C:\\Users\\thanhtanaka５２９\\AppData\\Local\\Notes\\river.sqlite", "C:\\Users\\[user]\\AppData\\Local\\Notes\\river.sqlite"},
 		{"\u00a0C:\\Users\\thanh.moreau683\\AppData\\Local\\Notes\\maple.sqlite\u00a0", "\u00a0C:\\Users\\[user]\\AppData\\Local\\Notes\\maple.sqlite\u00a0"},
 		{`{"path":"C:\\Users\\jane\\new"}`, `{"path":"C:\\Users\\[user]\\new"}`},
+		{"cache_C:\\Users\\rafaelwoj9563\\AppData\\Local\\Notes\\notes.log_v2", "cache_C:\\Users\\[user]\\AppData\\Local\\Notes\\notes.log_v2"},
+		{"C\ufeff:\\\u200dU\u200cs\u200ders\u2060\\t\u2060om\u200das\u200dz_\u200cca\xadst\u200ci\xadll\u2060o345\\AppData",
+			"C\ufeff:\\\u200dU\u200cs\u200ders\u2060\\[user]\\AppData"},
 	})
 	runCases(t, kept(
 		"/data/user/0/com.example.notes/files/db",
@@ -225,11 +239,18 @@ func TestAndroidIDPositions(t *testing.T) {
 		{"line one\n468327271d311276\nline three", "line one\n[device_id]\nline three"},
 		{"8034e0002ecb31d2", "[device_id]"},
 		{"payload=47918757e8685657", "payload=[device_id]"},
+		// zeros where a pointer has them, but no register or dump around
+		{"ed0000561e079d23", "[device_id]"},
+		{"0000a1b2c3d4e5f6", "[device_id]"},
 	})
 	runCases(t, kept(
 		"#00 pc 000000000004f7c4  /system/lib64/libc.so (abort+164)",
 		"x4  0000007fd3c2a4c8  x7  7f7f7f7f7f7f7f7f",
 		"x0  b400007c3a8e1230  x1  0000000000000001",
+		"pac_enabled_keys: 000000000000000f (PR_PAC_APIAKEY)",
+		"    0000007fd3c2a490 0000000000000000 0000007fd3c2a4a0",
+		"      #00 pc 000000000004f7c4  /system/lib64/libc.so",
+		"    lr  0000007b9c1a2e14  sp  0000007fd3c2a480",
 		"1234567812345678",
 		"deadbeefdeadbeef",
 	))
@@ -250,6 +271,9 @@ func TestMixedCaseShapes(t *testing.T) {
 		{"FR5991006995144po30NRAqpM20", "[iban]"},
 		{"yUkI.MEnsaH649@büCHER.exampLe", "[email]"},
 		{"mail jane@exAMple.CoM", "mail [email]"},
+		{"@geo:51.3971,51.0000", "@geo:[coordinates]"},
+		{"59.0000, 96.0832", "[coordinates]"},
+		{"EyJHbGCioiJiuZi1nIISiNR5cCi6IKPXVCJ9.eyjzdWIIoijPbMdyaWQuC2HhCm1hnDIyIIWiawF0ijOXNZKZoDCXNtMYlcJZy29wzSi6imNSB3vKiN0.-UreuEjmuX8f4xOkferqvgKg_FQYLPc_FWpTadh-au", "[jwt]"},
 	})
 	runCases(t, kept(
 		"AsiaPacificRegionXyz",

@@ -7,8 +7,9 @@ import "strings"
 // least three decimals each (more precise than about 100 m), |lat| < 90
 // and |lon| < 180, separated by a comma, a semicolon or spaces, perhaps
 // with a key for the longitude (48.20849, 16.37208; lat=48.20849
-// lon=16.37208; "lat":48.2085,"lng":16.3721). Numbers whose decimals are
-// all zeros, as in CGRect values, are not coordinates.
+// lon=16.37208; "lat":48.2085,"lng":16.3721). One of the two may have
+// zeros for decimals (59.0000, 96.0832); pairs of numbers whose decimals
+// are all zeros, as in CGRect values, are not coordinates.
 func (sc *scanner) coordinates(ws int) match {
 	in := sc.in
 	prev := sc.b(ws - 1)
@@ -22,7 +23,7 @@ func (sc *scanner) coordinates(ws int) match {
 		}
 	}
 	lat, ok := sc.decimalAt(start)
-	if !ok || !lat.precise() || lat.whole >= 90 {
+	if !ok || lat.frac < 3 || lat.whole >= 90 {
 		return match{}
 	}
 	p := lat.end
@@ -64,7 +65,7 @@ func (sc *scanner) coordinates(ws int) match {
 		return match{}
 	}
 	lon, ok := sc.decimalAt(p)
-	if !ok || !lon.precise() || lon.whole >= 180 {
+	if !ok || lon.frac < 3 || lon.whole >= 180 || !lat.precise() && !lon.precise() {
 		return match{}
 	}
 	return match{Coordinates, start, lon.end}

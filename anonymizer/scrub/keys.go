@@ -54,9 +54,12 @@ const (
 // set normalizes key into k, noting where its words start: after a
 // separator, at a lower-to-upper case change ("userId"), at the last
 // capital of a run followed by lower case ("IPAddress"), and between
-// letters and digits.
+// letters and digits. A key whose case changes more often than every
+// third letter was not written in camelCase but mangled
+// (INStalLaTIoNId): its words start at separators and digits only.
 func (k *normKey) set(key string) {
 	k.n, k.starts, k.trunc = 0, 0, false
+	byCase := caseWords(key)
 	sep := true
 	prev, prev2 := kkOther, kkOther
 	for i := 0; i < len(key); i++ {
@@ -81,10 +84,10 @@ func (k *normKey) set(key string) {
 		}
 		switch {
 		case sep,
-			kind == kkUpper && prev == kkLower,
+			byCase && kind == kkUpper && prev == kkLower,
 			(kind == kkDigit) != (prev == kkDigit) && k.n > 0:
 			k.starts |= 1 << k.n
-		case kind == kkLower && prev == kkUpper && prev2 == kkUpper:
+		case byCase && kind == kkLower && prev == kkUpper && prev2 == kkUpper:
 			k.starts |= 1 << (k.n - 1)
 		}
 		k.b[k.n] = c
@@ -92,6 +95,26 @@ func (k *normKey) set(key string) {
 		prev2, prev = prev, kind
 		sep = false
 	}
+}
+
+// caseWords reports whether the case of key's letters marks its words:
+// it changes at most once every three letters.
+func caseWords(key string) bool {
+	letters, changes := 0, 0
+	prevUpper := false
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		upper, lower := c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z'
+		if !upper && !lower {
+			continue
+		}
+		if letters > 0 && upper != prevUpper {
+			changes++
+		}
+		letters++
+		prevUpper = upper
+	}
+	return changes*3 <= letters
 }
 
 // fragment is a part of a key that makes it name an identifier or a

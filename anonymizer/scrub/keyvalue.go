@@ -85,12 +85,25 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 	if spaced {
 		return sc.spacedValue(f, vs)
 	}
-	switch {
-	case f&kCoord != 0:
-		if !sc.s.on(Coordinates) {
-			return match{}
+	if f&kCoord != 0 {
+		// A coordinate's value: a number decides as a coordinate; what
+		// is no number is read on as an identifier's value, as the key
+		// may name one too (words of a mangled key can spell "lat").
+		p := vs
+		if c := sc.b(p); c == '"' || c == '\'' {
+			p++
 		}
-		return sc.coordinateValue(vs)
+		if sc.b(p) == '-' {
+			p++
+		}
+		if isDigit(sc.b(p)) || f&(kIdent|kSecret) == 0 {
+			if !sc.s.on(Coordinates) {
+				return match{}
+			}
+			return sc.coordinateValue(vs)
+		}
+	}
+	switch {
 	case f&kAuth != 0:
 		if !sc.s.on(Token) {
 			return match{}
@@ -197,13 +210,14 @@ var keyEnds = func() (t [36 * 36]bool) {
 // spacedValueEnd returns the end of a value after a key and a blank that
 // looks like an id rather than a word, or -1: at least six bytes of
 // letters, digits and . _ - + = @, with a digit, a '-' or '_' inside, or
-// capitals that are not those of a name in code (829301, u-xq3fq8jq,
-// ogCPiHHFD2sDt); not a word in any case, camelCase or PascalCase
-// (expired, EXPIRED, sendAction), not a marker.
+// capitals that do not mark words of three or more letters as names in
+// code do (829301, u-xq3fq8jq, ogCPiHHFD2sDt, SrHfwlaqioeGf); not a word
+// in any case, camelCase or PascalCase (expired, EXPIRED, sendAction,
+// CellForRow), not a marker.
 func (sc *scanner) spacedValueEnd(vs int) int {
 	in := sc.in
 	ve := vs
-	digit, joined, upper, lower, code := false, false, false, false, true
+	digit, joined, upper, lower := false, false, false, false
 	for ve < len(in) {
 		c := in[ve]
 		switch {
@@ -211,9 +225,6 @@ func (sc *scanner) spacedValueEnd(vs int) int {
 			digit = true
 		case isUpper(c):
 			upper = true
-			if ve+1 < len(in) && !(in[ve+1] >= 'a' && in[ve+1] <= 'z') {
-				code = false
-			}
 		case c >= 'a' && c <= 'z':
 			lower = true
 		case c == '-' || c == '_':
@@ -230,11 +241,46 @@ end:
 	for ve > vs && (in[ve-1] == '.' || in[ve-1] == '-') {
 		ve--
 	}
-	mixed := upper && lower && !code
-	if ve-vs < 6 || !digit && !joined && !mixed || markerAt(in, vs) > 0 {
+	if ve-vs < 6 || markerAt(in, vs) > 0 {
 		return -1
 	}
-	return ve
+	if digit || joined || upper && lower && !wordsInCode(in[vs:ve]) {
+		return ve
+	}
+	return -1
+}
+
+// wordsInCode reports whether the letters w are words of three or more
+// letters joined as names in code are: camelCase or PascalCase
+// (sendAction, CellForRow), the first word perhaps of two (isEnabled),
+// and with vowels as words have them: no five consonants in a row, which
+// letters drawn at random have (mtxrzqfePgqh).
+func wordsInCode(w string) bool {
+	consonants := 0
+	for i := 0; i < len(w); i++ {
+		switch w[i] | 0x20 {
+		case 'a', 'e', 'i', 'o', 'u', 'y':
+			consonants = 0
+		default:
+			if consonants++; consonants == 5 {
+				return false
+			}
+		}
+	}
+	for i := 0; i < len(w); {
+		j := i + 1
+		for j < len(w) && w[j] >= 'a' && w[j] <= 'z' {
+			j++
+		}
+		if j-i < 3 && !(i == 0 && j-i == 2 && !isUpper(w[0])) {
+			return false
+		}
+		if j < len(w) && !isUpper(w[j]) {
+			return false
+		}
+		i = j
+	}
+	return true
 }
 
 // isLogTag reports whether the word at ws is the tag of an Android log

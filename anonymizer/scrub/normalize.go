@@ -326,11 +326,43 @@ func winPathSep(in string, i int) bool {
 		case ' ', '\t', '\r', '\n', '"', '\'', '<', '>', '(', '[', '{', '=', ',', ';', '|':
 			return false
 		case ':':
-			// a drive at the start of the token: C:\...
-			return j > 0 && in[j+1] == '\\' && isLetter(in[j-1]) && (j < 2 || !isWord(in[j-2]))
+			// a drive at the start of the token: C:\..., also glued
+			// (cache_C:\...) or split by invisible characters
+			d := invisibleBefore(in, j)
+			return nextVisible(in, j+1) == '\\' && d > 0 && isLetter(in[d-1]) && (d < 2 || in[d-2] == '_' || !isWord(in[d-2]))
 		}
 	}
 	return false
+}
+
+// invisibleBefore returns the start of the characters that the detection
+// copy removes (zero-width characters, soft hyphens, ...) that end at
+// in[p], which is p itself when there are none.
+func invisibleBefore(in string, p int) int {
+	for p > 0 && in[p-1] >= utf8.RuneSelf {
+		r, n := utf8.DecodeLastRuneInString(in[:p])
+		if f, ok := fold(r); !ok || f != "" {
+			break
+		}
+		p -= n
+	}
+	return p
+}
+
+// nextVisible returns the byte at or after in[p] that follows the
+// characters the detection copy removes, or 0.
+func nextVisible(in string, p int) byte {
+	for p < len(in) && in[p] >= utf8.RuneSelf {
+		r, n := utf8.DecodeRuneInString(in[p:])
+		if f, ok := fold(r); !ok || f != "" {
+			break
+		}
+		p += n
+	}
+	if p < len(in) {
+		return in[p]
+	}
+	return 0
 }
 
 // hexAt returns the value of the n hex digits at in[i:], if there are.

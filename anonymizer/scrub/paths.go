@@ -104,9 +104,9 @@ func (sc *scanner) inAppFolder(p int) bool {
 }
 
 // driveBefore reports whether a drive such as "C:" ends before the
-// separator at p.
+// separator at p (also glued: cache_C:).
 func (sc *scanner) driveBefore(p int) bool {
-	return sc.b(p-1) == ':' && isLetter(sc.b(p-2)) && !isWord(sc.b(p-3))
+	return sc.b(p-1) == ':' && isLetter(sc.b(p-2)) && (!isWord(sc.b(p-3)) || sc.b(p-3) == '_')
 }
 
 // isSharedHome reports whether a home folder name belongs to no person.

@@ -245,7 +245,7 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 				return m
 			}
 		}
-		if n >= 3 && in[ws] == 'e' && in[ws+1] == 'y' && in[ws+2] == 'J' && s.on(JWT) {
+		if n >= 3 && in[ws]|0x20 == 'e' && in[ws+1]|0x20 == 'y' && in[ws+2]|0x20 == 'j' && s.on(JWT) {
 			if m = sc.jwt(ws); m.kind != 0 {
 				return m
 			}
@@ -271,7 +271,7 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 		}
 	}
 	if bits&(cUnder|cNonHex) == 0 { // hex digits only
-		if n == 16 && next != '-' && prev != '-' && s.on(DeviceID) && deviceIDShape(in[ws:we]) {
+		if n == 16 && next != '-' && prev != '-' && s.on(DeviceID) && deviceIDShape(in[ws:we]) && !sc.pointerContext(ws, we) {
 			return match{DeviceID, ws, we}
 		}
 		if n == 8 && next == '-' && s.on(UUID) {
@@ -457,26 +457,84 @@ func hasPrefixFold(s, lower string) bool {
 }
 
 // deviceIDShape reports whether the 16 hex digits h look like a random
-// 64-bit id (ANDROID_ID) rather than an address or a pattern: a letter
-// and two digits, not the shape of a 64-bit pointer, whose upper 16 bits
-// are zero, perhaps under a tag byte (000000000004f7c4, 0000007fd3c2a4c8,
-// b400007a9e1f3c50: register dumps and backtraces hold them), and no
-// repeating pattern (7f7f7f7f7f7f7f7f). Zeros elsewhere are as likely in
-// a random id as any digit (8034e0002ecb31d2).
+// 64-bit id (ANDROID_ID) rather than a number or a pattern: a letter, two
+// digits, fewer than eight zeros (000000000004f7c4 is an offset;
+// 000000000000000f a flag), and no repeating pattern (7f7f7f7f7f7f7f7f).
+// Zeros are as likely in a random id as any digit (8034e0002ecb31d2):
+// pointers are told apart by their context (pointerContext).
 func deviceIDShape(h string) bool {
-	letters, digits := 0, 0
+	letters, digits, zeros := 0, 0, 0
 	for i := 0; i < len(h); i++ {
-		if isDigit(h[i]) {
+		switch {
+		case h[i] == '0':
+			zeros++
 			digits++
-		} else {
+		case isDigit(h[i]):
+			digits++
+		default:
 			letters++
 		}
 	}
-	if letters < 1 || digits < 2 || h[:4] == "0000" || h[2:6] == "0000" {
+	if letters < 1 || digits < 2 || zeros >= 8 {
 		return false
 	}
 	for _, period := range []int{1, 2, 4, 8} {
 		if h[:len(h)-period] == h[period:] {
+			return false
+		}
+	}
+	return true
+}
+
+// pointerContext reports whether the 16 hex digits in[ws:we] are a value
+// of a register dump, a backtrace or a memory dump, as in tombstones: a
+// register name or "pc" and blanks before them ("x4  0000007fd3c2a4c8",
+// "#00 pc 000000000004f7c4", "lr  b400007c3a8e1230"), or, one space
+// away, a user-space address, whose upper 16 bits are zero
+// ("0000007fd3c2a490 b400007c3a8e1230").
+func (sc *scanner) pointerContext(ws, we int) bool {
+	in := sc.in
+	p := ws
+	for p > 0 && ws-p < 4 && in[p-1] == ' ' {
+		p--
+	}
+	if p < ws {
+		pw := sc.wordBefore(p)
+		if pw < p && isRegister(in[pw:p]) || ws-p == 1 && pw == p-16 && userAddress(in[pw:p]) {
+			return true
+		}
+	}
+	return sc.b(we) == ' ' && we+17 <= len(in) && userAddress(in[we+1:we+17]) && !isWord(sc.b(we+17))
+}
+
+// userAddress reports whether s is 16 hex digits whose first four are
+// zeros, as the user-space addresses of 64-bit processes are.
+func userAddress(s string) bool {
+	return len(s) == 16 && s[:4] == "0000" && allHex(s)
+}
+
+// isRegister reports whether w names a CPU register or the program
+// counter in a crash dump: x0-x30, w0-w30, r0-r15, lr, sp, pc, fp, ip,
+// pst, cpsr, rip, rsp, rbp and the like.
+func isRegister(w string) bool {
+	switch len(w) {
+	case 2, 3:
+		if c := w[0] | 0x20; (c == 'x' || c == 'w' || c == 'r') && isDigit(w[1]) && (len(w) == 2 || isDigit(w[2])) {
+			return true
+		}
+	}
+	for _, r := range [...]string{"pc", "lr", "sp", "fp", "ip", "pst", "cpsr", "rip", "rsp", "rbp", "eip", "esp", "ebp"} {
+		if equalFold(w, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// allHex reports whether s holds only hex digits.
+func allHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isHex(s[i]) {
 			return false
 		}
 	}
