@@ -59,9 +59,11 @@ const (
 // (INStalLaTIoNId): its words start at separators and digits only.
 func (k *normKey) set(key string) {
 	k.n, k.starts, k.trunc = 0, 0, false
-	byCase := caseWords(key)
+	var byCase uint64 // the word starts that only case marks
+	letters, changes := 0, 0
 	sep := true
 	prev, prev2 := kkOther, kkOther
+	prevLetter := kkOther
 	for i := 0; i < len(key); i++ {
 		c := key[i]
 		if c == '_' || c == '-' || c == '.' || c == ' ' {
@@ -70,7 +72,7 @@ func (k *normKey) set(key string) {
 		}
 		if k.n == len(k.b) {
 			k.trunc = true
-			return
+			break
 		}
 		kind := kkOther
 		switch {
@@ -82,39 +84,29 @@ func (k *normKey) set(key string) {
 		case c >= '0' && c <= '9':
 			kind = kkDigit
 		}
+		if kind == kkLower || kind == kkUpper {
+			if letters > 0 && kind != prevLetter {
+				changes++
+			}
+			letters++
+			prevLetter = kind
+		}
 		switch {
-		case sep,
-			byCase && kind == kkUpper && prev == kkLower,
-			(kind == kkDigit) != (prev == kkDigit) && k.n > 0:
+		case sep, (kind == kkDigit) != (prev == kkDigit) && k.n > 0:
 			k.starts |= 1 << k.n
-		case byCase && kind == kkLower && prev == kkUpper && prev2 == kkUpper:
-			k.starts |= 1 << (k.n - 1)
+		case kind == kkUpper && prev == kkLower:
+			byCase |= 1 << k.n
+		case kind == kkLower && prev == kkUpper && prev2 == kkUpper:
+			byCase |= 1 << (k.n - 1)
 		}
 		k.b[k.n] = c
 		k.n++
 		prev2, prev = prev, kind
 		sep = false
 	}
-}
-
-// caseWords reports whether the case of key's letters marks its words:
-// it changes at most once every three letters.
-func caseWords(key string) bool {
-	letters, changes := 0, 0
-	prevUpper := false
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		upper, lower := c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z'
-		if !upper && !lower {
-			continue
-		}
-		if letters > 0 && upper != prevUpper {
-			changes++
-		}
-		letters++
-		prevUpper = upper
+	if changes*3 <= letters {
+		k.starts |= byCase
 	}
-	return changes*3 <= letters
 }
 
 // fragment is a part of a key that makes it name an identifier or a
@@ -249,8 +241,17 @@ func (s *Scrubber) tokenFlags(k *normKey) keyFlag {
 	return f
 }
 
-// isIdentifier reports whether the normalized key names an identifier.
-func (s *Scrubber) isIdentifier(k *normKey) bool { return s.flags(k)&kIdent != 0 }
+// isIdentifier reports whether the normalized key names an identifier:
+// flags, but done as soon as one of its tests says so.
+func (s *Scrubber) isIdentifier(k *normKey) bool {
+	if k.n == 0 {
+		return false
+	}
+	if !k.trunc && keyShapes[k.n&63]&(1<<(k.b[0]&31)) != 0 && keyTable[string(k.b[:k.n])]&kIdent != 0 {
+		return true
+	}
+	return s.flags(k)&kIdent != 0
+}
 
 // identifierKeys are normalized keys that name identifiers.
 var identifierKeys = [...]string{
