@@ -165,7 +165,8 @@ func isScaleLabel(l string) bool {
 // isTLD reports whether l can be a top-level domain: at least two letters
 // and not a common file extension; all of one case, unless it is a country
 // code or a common generic domain (Example.Com), as code has
-// this@MainActivity.lifecycleScope; or letters beyond ASCII (an IDN).
+// this@MainActivity.lifecycleScope; or letters beyond ASCII (an IDN),
+// valid UTF-8.
 func isTLD(l string) bool {
 	if len(l) < 2 || len(l) > 24 {
 		return false
@@ -184,7 +185,7 @@ func isTLD(l string) bool {
 		}
 	}
 	if idn {
-		return !upper && !lower && utf8.RuneCountInString(l) >= 2
+		return !upper && !lower && utf8.ValidString(l) && utf8.RuneCountInString(l) >= 2
 	}
 	if upper && lower && len(l) > 2 && !isGenericTLD(l) {
 		return false
