@@ -59,11 +59,60 @@ func (s *Scrubber) on(k Kind) bool { return s.disabled&(1<<k) == 0 }
 // kind. When in holds no identifier, String returns in itself without
 // allocating.
 func (s *Scrubber) String(in string) string {
-	var buf [16]match
-	ms, slow := s.find(in, buf[:0])
-	if slow {
-		return s.slowString(in)
+	sc := scanner{s: s, in: in, atSign: -1, pct40: -1}
+	m := sc.next()
+	if m.kind == 0 {
+		switch {
+		case sc.renorm:
+			return s.slowString(in)
+		case sc.glued:
+			return s.gluedString(in, nil)
+		}
+		return in
 	}
+	// Write the result as the findings come, and keep the first ones in
+	// case the text turns out to be glued and its lines are read again.
+	var buf [16]match
+	ms := buf[:0]
+	var b strings.Builder
+	b.Grow(len(in) + 16)
+	prev := 0
+	for ; m.kind != 0; m = sc.next() {
+		if len(ms) < cap(ms) {
+			ms = append(ms, m)
+		}
+		b.WriteString(in[prev:m.start])
+		b.WriteString(m.kind.Marker())
+		prev = m.end
+	}
+	switch {
+	case sc.renorm:
+		return s.slowString(in)
+	case sc.glued && len(ms) < cap(ms):
+		return s.gluedString(in, ms)
+	case sc.glued:
+		ms, _ = s.find(in, nil)
+		return build(in, ms)
+	}
+	b.WriteString(in[prev:])
+	return b.String()
+}
+
+// gluedString is String for a text with words glued with underscores
+// that needs no detection copy, whose first reading found ms.
+func (s *Scrubber) gluedString(in string, ms []match) string {
+	nt := s.getNorm()
+	defer s.putNorm(nt)
+	if ms == nil {
+		found := s.gluedFind(nt, in, nt.ms[:0])
+		nt.ms = found[:0]
+		return build(in, found)
+	}
+	return build(in, s.gluedFind(nt, in, ms))
+}
+
+// build returns in with the findings ms replaced by their markers.
+func build(in string, ms []match) string {
 	if len(ms) == 0 {
 		return in
 	}
