@@ -471,8 +471,10 @@ func TestSoak(t *testing.T) {
 	ch := chtest.Conn(t, srv)
 	final, raw := storedIDs(t, ch, db)
 	acked := client.acked
+	stored := storedEventIDOf(t, data)
 	lost, dup := 0, 0
-	for id := range acked {
+	for sent := range acked {
+		id := stored(testApp, sent[:])
 		switch n := final[fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:16])]; {
 		case n == 0:
 			lost++

@@ -101,7 +101,8 @@ func (r *realCollector) storedIDs(t *testing.T) map[string]int {
 }
 
 // requireStoredOnce fails t unless exactly the events ids are stored,
-// each once, as storedIDs counts them.
+// each once, as storedIDs counts them. The collector stores a keyed hash
+// of each id the SDK sent (App.StoredEventID).
 func (r *realCollector) requireStoredOnce(t *testing.T, ids []string) {
 	t.Helper()
 	stored := r.storedIDs(t)
@@ -109,8 +110,9 @@ func (r *realCollector) requireStoredOnce(t *testing.T, ids []string) {
 		t.Errorf("%d distinct events stored, want %d", len(stored), len(ids))
 	}
 	for _, id := range ids {
-		if stored[id] != 1 {
-			t.Errorf("event %s stored %d times, want once", id, stored[id])
+		u := uuid.MustParse(id)
+		if s := uuid.UUID(r.App.StoredEventID(testAppID, u[:])).String(); stored[s] != 1 {
+			t.Errorf("event %s stored %d times, want once", id, stored[s])
 		}
 	}
 }
