@@ -234,7 +234,9 @@ func (c *soakCollector) start() {
 		c.t.Fatal(err)
 	}
 	c.cmd = cmd
-	for range 600 {
+	// A collector waits for a ClickHouse that does not answer for up to
+	// --clickhouse-start-timeout (2 minutes) before it gives up.
+	for range 1500 {
 		if resp, err := http.Get("http://" + c.admin + PathLivez); err == nil {
 			resp.Body.Close()
 			return
