@@ -411,9 +411,12 @@ func TestSoak(t *testing.T) {
 		}},
 		{"flip a bit in a closed segment", func() {
 			// Hold ClickHouse so segments stay unshipped, let a few
-			// close, stop the collector, damage one, start again.
+			// close, stop the collector, damage one, let ClickHouse go
+			// on and start the collector again: a starting collector
+			// needs ClickHouse (it waits --clickhouse-start-timeout).
 			_ = syscall.Kill(-srv.PID(), syscall.SIGSTOP)
-			defer syscall.Kill(-srv.PID(), syscall.SIGCONT)
+			cont := sync.OnceFunc(func() { _ = syscall.Kill(-srv.PID(), syscall.SIGCONT) })
+			defer cont()
 			var segs []string
 			for range 300 {
 				segs, _ = filepath.Glob(filepath.Join(spoolDir, "*.seg"))
@@ -439,6 +442,7 @@ func TestSoak(t *testing.T) {
 					}
 				}
 			}
+			cont()
 			col.start()
 		}},
 	}
