@@ -37,7 +37,14 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v
 // Unmarshal decodes data into v, marking v as malformed instead of failing.
 // An IngestRequest whose strings are not all UTF-8 is decoded leniently
 // (validate.UnmarshalRequest), so one bad string costs one event.
+//
+// A *wireMessage is not decoded: it gets the message's bytes, which the
+// edge scans and charges before it decodes them (inflight.go).
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if w, ok := v.(*wireMessage); ok {
+		w.b = data.Materialize()
+		return nil
+	}
 	err := c.base.Unmarshal(data, v)
 	if err == nil {
 		return nil

@@ -164,12 +164,11 @@ type Config struct {
 	// token is verified, so nobody can spend another app's budget);
 	// unlimited by default.
 	RateLimit ratelimit.Config
-	// MaxInflightRequests bounds the ingest requests (gRPC and HTTP
-	// together) received and processed at once; more are refused with
-	// RESOURCE_EXHAUSTED before their bodies are read. With
-	// Limits.MaxMessageBytes it bounds the memory requests take. Default
-	// 256; negative: no bound.
-	MaxInflightRequests int
+	// Edge bounds what a client can cost the collector before its request
+	// is processed: connections, bytes being received and how slowly, and
+	// the in-flight byte budget of requests being decoded and processed
+	// (limits.EdgeConfig; its MemoryBound is the resulting bound).
+	Edge limits.EdgeConfig
 	// Limits, Validation and Anonymizer configure the stages. The
 	// collector sets Anonymizer's Salts (shared through ClickHouse), IPs,
 	// Coordinates and Regions itself.
@@ -220,9 +219,6 @@ func (c Config) withDefaults() Config {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 30 * time.Second
 	}
-	if c.MaxInflightRequests == 0 {
-		c.MaxInflightRequests = 256
-	}
 	if c.GeoIPReload == 0 {
 		c.GeoIPReload = time.Minute
 	}
@@ -237,6 +233,13 @@ func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
 	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	maxMessage := c.Limits.MaxMessageBytes
+	if maxMessage == 0 {
+		maxMessage = limits.DefaultConfig().MaxMessageBytes
+	}
+	if err := c.Edge.Validate(maxMessage); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Validation.Validate(); err != nil {
