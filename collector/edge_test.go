@@ -23,10 +23,10 @@ import (
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
-// newTestEdge returns an edge for cfg without listeners.
-func newTestEdge(t testing.TB, cfg limits.EdgeConfig) *edge {
+// newTestEdge returns an edge for cfg and lim without listeners.
+func newTestEdge(t testing.TB, cfg limits.EdgeConfig, lim limits.Config) *edge {
 	t.Helper()
-	e, err := newEdge(cfg, limits.Config{}, nil, nil)
+	e, err := newEdge(edgeParts{cfg: cfg, lim: lim})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func gzipped(t testing.TB, b []byte) []byte {
 
 func TestEdgeAdmit(t *testing.T) {
 	f := newFixture(t)
-	e := newTestEdge(t, limits.EdgeConfig{MaxInflightBytes: 16 << 20})
+	e := newTestEdge(t, limits.EdgeConfig{MaxInflightBytes: 16 << 20}, limits.Config{})
 	good, _ := proto.Marshal(f.gen.Batch(100, time.Now()))
 	goodJSON, _ := protojson.Marshal(f.gen.Batch(100, time.Now()))
 
@@ -115,7 +115,7 @@ func crashEvent(frames int) *consentryv1.Event {
 func TestHTTPReadBodyLimits(t *testing.T) {
 	f := newFixture(t)
 	const max = 64 << 10
-	h := &httpIngest{svc: f.svc, edge: newTestEdge(t, limits.EdgeConfig{}), maxBytes: max}
+	h := &httpIngest{svc: f.svc, edge: newTestEdge(t, limits.EdgeConfig{}, limits.Config{MaxMessageBytes: max})}
 	batch, _ := protojson.Marshal(f.gen.Batch(20, time.Now()))
 	tests := []struct {
 		name     string
@@ -180,7 +180,7 @@ func FuzzEdgeAdmit(f *testing.F) {
 	f.Add([]byte{}, false)
 	f.Add([]byte{0x22, 0x00, 0x22, 0x00}, false)
 	f.Add([]byte(`{"events":[{},{}]}`), true)
-	e := newTestEdge(f, limits.EdgeConfig{})
+	e := newTestEdge(f, limits.EdgeConfig{}, limits.Config{})
 	f.Fuzz(func(t *testing.T, data []byte, json bool) {
 		format := limits.FormatProto
 		if json {

@@ -20,7 +20,6 @@ import (
 
 	"github.com/consentry/consentry/collector/limits"
 	"github.com/consentry/consentry/internal/grpcerr"
-	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -45,9 +44,8 @@ const (
 // The body is read within the edge's bounds (see readBody), then scanned,
 // charged and decoded like a gRPC message (edge.ingest).
 type httpIngest struct {
-	svc      *Service
-	edge     *edge
-	maxBytes int64
+	svc  *Service
+	edge *edge
 }
 
 func (h *httpIngest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -66,14 +64,10 @@ func (h *httpIngest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	body, err := h.readBody(w, r)
 	if err != nil {
-		if c := classify(err); c.Reason == consentryv1.ErrorReason_BATCH_TOO_LARGE || c.Reason == consentryv1.ErrorReason_BATCH_MALFORMED {
-			h.svc.cfg.Metrics.Ingested(time.Since(start), false)
-			h.svc.refuseCounted("", 0, err)
-		}
 		if errors.Is(err, errTooSlow) {
 			w.Header().Set("Connection", "close")
 		}
-		h.fail(w, toStatus(err))
+		h.fail(w, h.edge.refuseUndecoded(h.svc, err, start))
 		return
 	}
 	ctx := r.Context()
@@ -104,39 +98,23 @@ func (h *httpIngest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(out)
 }
 
-// errDecompressionRatio is a gzip body that inflates more than the
-// decompression ratio allows.
-var errDecompressionRatio = pipeline.ErrBatchTooLarge.Specialize("request body decompresses to more than the allowed ratio of its compressed size", pipeline.ReasonBatchTooLarge, 0)
-
-// gzipStateBytes is what a gzip reader holds (its window and buffers),
-// charged while it inflates.
-const gzipStateBytes = 64 << 10
-
-// ratioSlack is how much a gzip body may inflate beyond the ratio, so
-// that tiny bodies are not refused for their headers.
-const ratioSlack = 8 << 10
-
-// firstChunk is the first buffer a body is read into; it doubles from
-// there.
-const firstChunk = 32 << 10
-
 // readBody reads r's body within the edge's bounds, and returns it
 // decompressed:
 //
-//   - a declared Content-Length over h.maxBytes is refused before
+//   - a declared Content-Length over the message size is refused before
 //     anything is read;
 //   - the body must arrive at the minimum rate (after the grace period):
 //     the read deadline is moved only as bytes arrive, and a body that
 //     falls behind is cut off (errTooSlow);
 //   - the buffer it is read into (and, for gzip, the inflater's state) is
-//     charged to HTTP's receive bound as it grows, and requests being
-//     received from one address are bounded; nothing is taken from what
-//     gRPC or processing need;
-//   - gzip output stops at h.maxBytes and at the decompression ratio, so
-//     a small compressed body cannot expand into a large one.
+//     charged to HTTP's receive bound as it grows (edge.readAll), and
+//     requests being received from one address are bounded; nothing is
+//     taken from what gRPC or processing need;
+//   - gzip output stops at the message size and at the decompression
+//     ratio, so a small compressed body cannot expand into a large one.
 func (h *httpIngest) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > h.maxBytes {
-		return nil, fmt.Errorf("%w: Content-Length %d, at most %d", errBodyTooLarge, r.ContentLength, h.maxBytes)
+	if r.ContentLength > h.edge.maxMessage {
+		return nil, fmt.Errorf("%w: Content-Length %d, at most %d", errBodyTooLarge, r.ContentLength, h.edge.maxMessage)
 	}
 	var remote netip.Addr
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
@@ -154,9 +132,6 @@ func (h *httpIngest) readBody(w http.ResponseWriter, r *http.Request) ([]byte, e
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip":
-		if !rc.grow(gzipStateBytes) {
-			return nil, errReceiving
-		}
 		zr, err := gzip.NewReader(src)
 		if err != nil {
 			return nil, h.readError(wire, err)
@@ -166,36 +141,14 @@ func (h *httpIngest) readBody(w http.ResponseWriter, r *http.Request) ([]byte, e
 	default:
 		return nil, errMalformed
 	}
-	var body []byte
-	for {
-		if len(body) == cap(body) {
-			n := int64(max(2*cap(body), firstChunk))
-			n = min(n, h.maxBytes+1)
-			if int64(cap(body)) >= n {
-				return nil, fmt.Errorf("%w: more than %d bytes", errBodyTooLarge, h.maxBytes)
-			}
-			if !rc.grow(n) {
-				return nil, errReceiving
-			}
-			grown := make([]byte, len(body), n)
-			copy(grown, body)
-			rc.shrink(int64(cap(body)))
-			body = grown
-		}
-		n, err := src.Read(body[len(body):cap(body)])
-		body = body[:len(body)+n]
-		if int64(len(body)) > h.maxBytes {
-			return nil, fmt.Errorf("%w: more than %d bytes", errBodyTooLarge, h.maxBytes)
-		}
-		if gz && int64(len(body)) > int64(cfg.MaxDecompressionRatio)*wire.n+ratioSlack {
-			return nil, fmt.Errorf("%w: %d bytes from %d, at most %d times", errDecompressionRatio, len(body), wire.n, cfg.MaxDecompressionRatio)
-		}
-		if err == io.EOF {
-			return body, nil
-		}
-		if err != nil {
-			return nil, h.readError(wire, err)
-		}
+	body, err := h.edge.readAll(src, rc, gz, func() int64 { return wire.n })
+	switch {
+	case err == nil:
+		return body, nil
+	case errors.Is(err, errBodyTooLarge), errors.Is(err, errDecompressionRatio), errors.Is(err, errReceiving):
+		return nil, err
+	default:
+		return nil, h.readError(wire, err)
 	}
 }
 

@@ -1,8 +1,13 @@
 package collector
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -27,12 +32,14 @@ import (
 //     MaxConnections, and MaxConnectionsPerAddress from one address;
 //     headers must arrive within HeaderTimeout, idle connections close
 //     after IdleTimeout;
-//   - receiving: the bytes of requests being received are bounded per
-//     transport (a receiver each: gRPC ingest, gRPC's other services,
-//     HTTP ingest), requests being received per address too, and a
-//     request must arrive at MinReceiveRate after ReceiveGrace or be cut
-//     off; receiving holds nothing the other transport, or processing,
-//     needs;
+//   - receiving: what requests being received hold (the bytes that have
+//     arrived, what is being inflated) is bounded per transport, by a
+//     receiver each (gRPC's counts what its connections read, see
+//     limits.ListenerConfig.Budget; HTTP's the buffers bodies are read
+//     into), requests being received per address too, and a request
+//     must arrive at MinReceiveRate after ReceiveGrace or be cut off; a
+//     slow sender holds what it sent, and nothing the other transport,
+//     or processing, needs;
 //   - processing: a received request is scanned (limits.Scanner) without
 //     being decoded, refused if over the batch limits, and charged its
 //     wire bytes plus its decoded estimate in the in-flight byte budget,
@@ -43,34 +50,61 @@ type edge struct {
 	maxMessage int64
 	scanner    *limits.Scanner
 	inflight   *limits.Budget
-	// grpcIngest, grpcOther and http bound the requests being received.
-	grpcIngest, grpcOther, http *receiver
+	// grpc and http bound the requests being received: gRPC's by the
+	// bytes their connections read since they began (the listener
+	// reserves them) and what the edge inflates; HTTP's by the buffers
+	// their bodies are read into.
+	grpc, http *receiver
 	// grpcLis and httpLis are the ingest listeners.
 	grpcLis, httpLis *limits.Listener
+	// gzipMarker starts what gzipPassthrough hands the codec: a
+	// compressed message, still to be inflated.
+	gzipMarker []byte
 	// httpTooSlow counts HTTP bodies cut off for the minimum rate.
 	httpTooSlow atomic.Uint64
 	// lastBusy is what overloaded saw last.
 	lastBusy atomic.Uint64
 }
 
-// newEdge returns the edge for cfg, with requests of at most lim's
-// MaxMessageBytes and batches within lim.
-func newEdge(cfg limits.EdgeConfig, lim limits.Config, grpcLis, httpLis *limits.Listener) (*edge, error) {
-	cfg = cfg.WithDefaults()
+// edgeParts is what newEdge wires together.
+type edgeParts struct {
+	cfg limits.EdgeConfig
+	lim limits.Config
+	// grpcReceiving is the budget the gRPC listener charges its
+	// connections' reads to.
+	grpcReceiving    *limits.Budget
+	grpcLis, httpLis *limits.Listener
+}
+
+// newEdge returns the edge for p, with requests of at most
+// p.lim.MaxMessageBytes and batches within p.lim.
+func newEdge(p edgeParts) (*edge, error) {
+	cfg := p.cfg.WithDefaults()
+	lim := p.lim
+	if lim.MaxMessageBytes == 0 {
+		lim.MaxMessageBytes = limits.DefaultConfig().MaxMessageBytes
+	}
 	sc, err := limits.NewScanner(lim)
 	if err != nil {
 		return nil, err
+	}
+	if p.grpcReceiving == nil {
+		p.grpcReceiving = limits.NewBudget(cfg.MaxReceivingBytes)
+	}
+	marker := make([]byte, 16)
+	if _, err := rand.Read(marker); err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
 	}
 	return &edge{
 		cfg:        cfg,
 		maxMessage: int64(lim.MaxMessageBytes),
 		scanner:    sc,
 		inflight:   limits.NewBudget(cfg.MaxInflightBytes),
-		grpcIngest: newReceiver(cfg.MaxReceivingBytes, cfg.MaxReceivingPerAddress),
-		grpcOther:  newReceiver(cfg.MaxReceivingBytes/4, cfg.MaxReceivingPerAddress),
-		http:       newReceiver(cfg.MaxReceivingBytes, cfg.MaxReceivingPerAddress),
-		grpcLis:    grpcLis,
-		httpLis:    httpLis,
+		grpc:       &receiver{budget: p.grpcReceiving, perAddrMax: cfg.MaxReceivingPerAddress, perAddr: make(map[netip.Addr]int)},
+		http:       &receiver{budget: limits.NewBudget(cfg.MaxReceivingBytes), perAddrMax: cfg.MaxReceivingPerAddress, perAddr: make(map[netip.Addr]int)},
+		grpcLis:    p.grpcLis,
+		httpLis:    p.httpLis,
+		gzipMarker: marker,
 	}, nil
 }
 
@@ -159,10 +193,6 @@ type receiver struct {
 	busy, addrBusy atomic.Uint64
 }
 
-func newReceiver(limit int64, perAddr int) *receiver {
-	return &receiver{budget: limits.NewBudget(limit), perAddrMax: perAddr, perAddr: make(map[netip.Addr]int)}
-}
-
 // receipt is one request being received.
 type receipt struct {
 	r    *receiver
@@ -171,7 +201,8 @@ type receipt struct {
 	once sync.Once
 }
 
-// begin starts receiving a request from addr, charging n bytes.
+// begin starts receiving a request from addr, charging n bytes; it is
+// refused while the budget is full.
 func (r *receiver) begin(addr netip.Addr, n int64) (*receipt, error) {
 	r.mu.Lock()
 	if r.perAddr[addr] >= r.perAddrMax {
@@ -182,6 +213,11 @@ func (r *receiver) begin(addr netip.Addr, n int64) (*receipt, error) {
 	r.perAddr[addr]++
 	r.mu.Unlock()
 	rc := &receipt{r: r, addr: addr}
+	if r.budget.Full() {
+		r.busy.Add(1)
+		rc.end()
+		return nil, errReceiving
+	}
 	if !rc.grow(n) {
 		rc.end()
 		return nil, errReceiving
@@ -221,13 +257,12 @@ func (rc *receipt) end() {
 	})
 }
 
-// beginGRPC starts receiving a gRPC message on r: it is charged
-// MaxMessageBytes, twice that when compressed (gRPC reads a message
-// whole, at up to that size, and inflates it, to at most that size,
-// before the handler sees it), and its connection must keep up the
-// minimum rate until the returned end is called. (The grace period also
-// covers inflating a compressed message: tens of milliseconds for 4 MiB.)
-func (e *edge) beginGRPC(ctx context.Context, r *receiver) (end func(), err error) {
+// beginGRPC starts receiving a gRPC message: it is refused while gRPC's
+// receive budget is full or its address has as many being received as it
+// may; until endWire, its connection must keep up the minimum rate and
+// the bytes it reads are charged (by the listener); until the receipt
+// ends, it counts for its address.
+func (e *edge) beginGRPC(ctx context.Context) (rc *receipt, endWire func(), err error) {
 	var remote netip.Addr
 	var conn *limits.Conn
 	if p, ok := peer.FromContext(ctx); ok {
@@ -236,51 +271,161 @@ func (e *edge) beginGRPC(ctx context.Context, r *receiver) (end func(), err erro
 			conn = e.grpcLis.Lookup(p.Addr)
 		}
 	}
-	// A compressed message is held twice while it is inflated.
-	size := e.maxMessage
-	if ts, ok := grpc.ServerTransportStreamFromContext(ctx).(interface{ RecvCompress() string }); ok {
-		if c := ts.RecvCompress(); c != "" && c != "identity" {
-			size *= 2
-		}
+	if rc, err = e.grpc.begin(remote, 0); err != nil {
+		return nil, nil, err
 	}
-	rc, err := r.begin(remote, size)
-	if err != nil {
-		return nil, err
+	if conn == nil {
+		return rc, func() {}, nil
 	}
-	var recv *limits.Receive
-	if conn != nil {
-		recv = conn.BeginReceive()
-	}
-	return sync.OnceFunc(func() {
-		if conn != nil {
-			conn.EndReceive(recv)
-		}
+	recv := conn.BeginReceive()
+	if recv == nil {
+		e.grpc.busy.Add(1)
 		rc.end()
-	}), nil
+		return nil, nil, errReceiving
+	}
+	return rc, sync.OnceFunc(func() { conn.EndReceive(recv) }), nil
 }
 
 // wireMessage is what the gRPC ingest handler has the codec fill in: the
-// message's bytes, not decoded (see codec.Unmarshal).
-type wireMessage struct{ b []byte }
+// message's bytes, not decoded, and whether they are still compressed
+// (see codec.Unmarshal).
+type wireMessage struct {
+	b          []byte
+	compressed bool
+}
 
-// grpcIngest is the gRPC handler of IngestService.Ingest: it receives
-// the message as bytes within the gRPC ingest receive bound, then admits
-// it like an HTTP body.
+// grpcIngestHandler is the gRPC handler of IngestService.Ingest: it
+// receives the message as bytes within gRPC's receive bounds, inflates
+// it if compressed (charged as it grows, within the message size and the
+// decompression ratio), then admits it like an HTTP body.
 func (e *edge) grpcIngestHandler(svc *Service) grpc.MethodHandler {
 	return func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
 		start := time.Now()
-		end, err := e.beginGRPC(ctx, e.grpcIngest)
+		rc, endWire, err := e.beginGRPC(ctx)
 		if err != nil {
 			return nil, toStatus(err)
 		}
+		defer rc.end()
 		var w wireMessage
 		err = dec(&w)
-		end()
+		endWire()
 		if err != nil {
 			return nil, e.recvError(svc, err, start)
 		}
-		return e.ingest(ctx, svc, w.b, limits.FormatProto, start)
+		body := w.b
+		if w.compressed {
+			n := int64(len(body))
+			body, err = e.readAll(gzipReader(bytes.NewReader(body)), rc, true, func() int64 { return n })
+			if err != nil {
+				if !errors.Is(err, errReceiving) && !errors.Is(err, errBodyTooLarge) && !errors.Is(err, errDecompressionRatio) {
+					err = errMalformed
+				}
+				return nil, e.refuseUndecoded(svc, err, start)
+			}
+		}
+		rc.end()
+		return e.ingest(ctx, svc, body, limits.FormatProto, start)
 	}
+}
+
+// refuseUndecoded counts a request refused before anything of it was
+// read but its size, and returns its status; refusals for capacity are
+// only counted by the edge's metrics.
+func (e *edge) refuseUndecoded(svc *Service, err error, start time.Time) error {
+	if c := classify(err); c.Reason == consentryv1.ErrorReason_BATCH_TOO_LARGE || c.Reason == consentryv1.ErrorReason_BATCH_MALFORMED {
+		svc.cfg.Metrics.Ingested(time.Since(start), false)
+		svc.refuseCounted("", 0, err)
+	}
+	return toStatus(err)
+}
+
+// gzipReader returns a reader inflating r, or one that fails with r's
+// header error.
+func gzipReader(r io.Reader) io.Reader {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return errReader{err}
+	}
+	return zr
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// errDecompressionRatio is a gzip message that inflates more than the
+// decompression ratio allows.
+var errDecompressionRatio = pipeline.ErrBatchTooLarge.Specialize("request decompresses to more than the allowed ratio of its compressed size", pipeline.ReasonBatchTooLarge, 0)
+
+// ratioSlack is how much a gzip message may inflate beyond the ratio, so
+// that tiny messages are not refused for their headers.
+const ratioSlack = 8 << 10
+
+// firstChunk is the first buffer a body is read into; it doubles from
+// there.
+const firstChunk = 32 << 10
+
+// readAll reads src into a buffer charged to rc as it grows, up to
+// MaxMessageBytes; if inflating (src is a gzip reader), also up to
+// MaxDecompressionRatio times compressed(), the compressed bytes read so
+// far. Errors are errBodyTooLarge, errDecompressionRatio, errReceiving
+// (no room to grow), or src's.
+func (e *edge) readAll(src io.Reader, rc *receipt, inflating bool, compressed func() int64) ([]byte, error) {
+	if inflating && !rc.grow(gzipStateBytes) {
+		return nil, errReceiving
+	}
+	var body []byte
+	for {
+		if len(body) == cap(body) {
+			n := min(int64(max(2*cap(body), firstChunk)), e.maxMessage+1)
+			if int64(cap(body)) >= n {
+				return nil, fmt.Errorf("%w: more than %d bytes", errBodyTooLarge, e.maxMessage)
+			}
+			if !rc.grow(n) {
+				return nil, errReceiving
+			}
+			grown := make([]byte, len(body), n)
+			copy(grown, body)
+			rc.shrink(int64(cap(body)))
+			body = grown
+		}
+		n, err := src.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if int64(len(body)) > e.maxMessage {
+			return nil, fmt.Errorf("%w: more than %d bytes", errBodyTooLarge, e.maxMessage)
+		}
+		if inflating && int64(len(body)) > int64(e.cfg.MaxDecompressionRatio)*compressed()+ratioSlack {
+			return nil, fmt.Errorf("%w: %d bytes from %d, at most %d times", errDecompressionRatio, len(body), compressed(), e.cfg.MaxDecompressionRatio)
+		}
+		if err == io.EOF {
+			return body, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// gzipStateBytes is what a gzip reader holds (its window and buffers),
+// charged while it inflates.
+const gzipStateBytes = 64 << 10
+
+// gzipPassthrough is the gRPC server's decompressor for "gzip": it hands
+// the compressed bytes on, behind a marker only this process knows, so
+// that the edge inflates them within its bounds (readAll) instead of
+// gRPC inflating them, uncounted, before the collector sees them.
+type gzipPassthrough struct{ marker []byte }
+
+// Type returns "gzip".
+func (gzipPassthrough) Type() string { return "gzip" }
+
+// Do returns the marker and the compressed bytes.
+func (d gzipPassthrough) Do(r io.Reader) ([]byte, error) {
+	b := bytes.NewBuffer(append([]byte(nil), d.marker...))
+	if _, err := b.ReadFrom(r); err != nil {
+		return nil, fmt.Errorf("read compressed message: %w", err)
+	}
+	return b.Bytes(), nil
 }
 
 // recvError maps what gRPC reports for a message it could not receive:
@@ -302,17 +447,19 @@ func (e *edge) recvError(svc *Service, err error, start time.Time) error {
 	return toStatus(refusal)
 }
 
-// guardUnary bounds receiving a unary method's request with gRPC's
-// other-services receiver.
+// guardUnary bounds receiving a unary method's request like an ingest
+// request's.
 func (e *edge) guardUnary(h grpc.MethodHandler) grpc.MethodHandler {
 	return func(srv any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
-		end, err := e.beginGRPC(ctx, e.grpcOther)
+		rc, endWire, err := e.beginGRPC(ctx)
 		if err != nil {
 			return nil, toStatus(err)
 		}
-		defer end()
+		defer rc.end()
+		defer endWire()
 		return h(srv, ctx, func(v any) error {
-			defer end()
+			defer rc.end()
+			defer endWire()
 			return dec(v)
 		}, ic)
 	}
@@ -325,19 +472,19 @@ func (e *edge) guardStream(h grpc.StreamHandler) grpc.StreamHandler {
 	}
 }
 
-// guardedStream receives each message within gRPC's other-services
-// receiver.
+// guardedStream receives each message within gRPC's receive bounds.
 type guardedStream struct {
 	grpc.ServerStream
 	e *edge
 }
 
 func (s *guardedStream) RecvMsg(m any) error {
-	end, err := s.e.beginGRPC(s.Context(), s.e.grpcOther)
+	rc, endWire, err := s.e.beginGRPC(s.Context())
 	if err != nil {
 		return toStatus(err)
 	}
-	defer end()
+	defer rc.end()
+	defer endWire()
 	return s.ServerStream.RecvMsg(m)
 }
 
@@ -376,9 +523,9 @@ func (r registrar) GetServiceInfo() map[string]grpc.ServiceInfo { return r.srv.G
 // receive bound and per-address refusals do not count: they do not stop
 // gRPC ingest, which health describes (docs/operations.md).
 func (e *edge) overloaded(time.Time) error {
-	n := e.inflight.Refused() + e.grpcIngest.busy.Load()
+	n := e.inflight.Refused() + e.grpc.busy.Load()
 	d := n - e.lastBusy.Swap(n)
-	if d > 0 && (e.inflight.Busy(e.maxMessage) || e.grpcIngest.budget.Busy(e.maxMessage)) {
+	if d > 0 && (e.inflight.Busy(e.maxMessage) || e.grpc.budget.Full()) {
 		return fmt.Errorf("%d requests refused since the last check: the in-flight byte budget (--max-inflight-bytes) or gRPC's receive bound (--max-receiving-bytes) is full", d)
 	}
 	return nil
@@ -388,22 +535,22 @@ func (e *edge) overloaded(time.Time) error {
 func (e *edge) register(m *metrics.Metrics) {
 	m.Gauge("ingest_inflight_bytes", "Bytes of the in-flight budget (--max-inflight-bytes) charged now: admitted ingest requests, their wire bytes and decoded estimate.",
 		func() float64 { return float64(e.inflight.InUse()) })
-	m.Gauge("ingest_receiving_bytes", "Bytes charged now for ingest requests being received (gRPC at --max-message-bytes each, HTTP as they arrive), both transports.",
-		func() float64 {
-			return float64(e.grpcIngest.budget.InUse() + e.http.budget.InUse() + e.grpcOther.budget.InUse())
-		})
+	m.Gauge("ingest_receiving_bytes", "Bytes charged now for requests being received (--max-receiving-bytes), both transports: what their connections read and what is being inflated.",
+		func() float64 { return float64(e.grpc.budget.InUse() + e.http.budget.InUse()) })
 	m.Counter("ingest_requests_refused_inflight_total", "Ingest requests refused (RESOURCE_EXHAUSTED, OVERLOADED) because the in-flight byte budget (--max-inflight-bytes) was busy.",
 		func() float64 { return float64(e.inflight.Refused()) })
 	m.Counter("ingest_requests_refused_receiving_total", "Requests refused (RESOURCE_EXHAUSTED, OVERLOADED) before they were read: their transport's receive bound (--max-receiving-bytes) was full, or their address had as many being received as it may.",
 		func() float64 {
 			var n uint64
-			for _, r := range []*receiver{e.grpcIngest, e.grpcOther, e.http} {
+			for _, r := range []*receiver{e.grpc, e.http} {
 				n += r.busy.Load() + r.addrBusy.Load()
 			}
 			return float64(n)
 		})
 	m.Counter("ingest_receive_too_slow_total", "HTTP bodies, and gRPC connections with a message being received, cut off for arriving slower than --min-receive-rate.",
 		func() float64 { return float64(e.httpTooSlow.Load() + e.grpcLis.TooSlow()) })
+	m.Counter("ingest_connections_cut_receiving_total", "gRPC connections closed because what they were receiving could not grow within the receive bound (--max-receiving-bytes).",
+		func() float64 { return float64(e.grpcLis.Cut()) })
 	m.Counter("connections_refused_total", "Connections to the gRPC and HTTP ingest ports closed as they were accepted: over --max-connections, or --max-connections-per-address from one address.",
 		func() float64 { return float64(e.grpcLis.Refused() + e.httpLis.Refused()) })
 	m.Gauge("connections_open", "Open connections to the gRPC and HTTP ingest ports.",

@@ -86,9 +86,11 @@ func bindServers(sc serversConfig) (_ *servers, err error) {
 	ec := cfg.Edge.WithDefaults()
 	lc := limits.ListenerConfig{MaxConnections: ec.MaxConnections, MaxConnectionsPerAddress: ec.MaxConnectionsPerAddress,
 		MinReceiveRate: ec.MinReceiveRate, ReceiveGrace: ec.ReceiveGrace}
-	grpcLis, httpLis := limits.NewListener(s.grpcLis, lc), limits.NewListener(s.httpLis, lc)
+	httpLis := limits.NewListener(s.httpLis, lc)
+	lc.Budget = limits.NewBudget(ec.MaxReceivingBytes)
+	grpcLis := limits.NewListener(s.grpcLis, lc)
 	s.grpcLis, s.httpLis = grpcLis, httpLis
-	if s.edge, err = newEdge(ec, lim, grpcLis, httpLis); err != nil {
+	if s.edge, err = newEdge(edgeParts{cfg: ec, lim: lim, grpcReceiving: lc.Budget, grpcLis: grpcLis, httpLis: httpLis}); err != nil {
 		return nil, err
 	}
 	s.edge.register(sc.metrics)
@@ -104,7 +106,7 @@ func bindServers(sc serversConfig) (_ *servers, err error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle(PathIngest, &httpIngest{svc: sc.ingest, edge: s.edge, maxBytes: int64(lim.MaxMessageBytes)})
+	mux.Handle(PathIngest, &httpIngest{svc: sc.ingest, edge: s.edge})
 	mux.Handle("/", consentHTTP) // the consent endpoints, and JSON 404s
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: ec.HeaderTimeout, ReadTimeout: 30 * time.Second,
 		IdleTimeout: ec.IdleTimeout, MaxHeaderBytes: ec.MaxHeaderBytes,
@@ -129,14 +131,20 @@ func bindServers(sc serversConfig) (_ *servers, err error) {
 
 	// gRPC. grpc-go reads a message whole before the handler decodes it,
 	// into pooled 16 KiB frames appended as they arrive (a slow sender
-	// holds what it sent, not what it declared), and checks
-	// MaxRecvMsgSize on the declared length and again after
-	// decompressing (bounded by it too). Static 64 KiB stream windows
-	// (no BDP growth to 16 MiB) bound what a stream can push that nobody
-	// reads; the handler opens the window to the message it reads.
-	// Every method's receipt is bounded by the edge (registrar).
+	// holds what it sent, not what it declared: the gRPC listener
+	// charges what it reads to the receive budget), and checks
+	// MaxRecvMsgSize on the declared length. It does not inflate gzip
+	// messages (gzipPassthrough): the edge does, within its bounds.
+	// Static 64 KiB stream windows (no BDP growth to 16 MiB) bound what a
+	// stream can push that nobody reads; the handler opens the window to
+	// the message it reads. Every method's receipt is bounded by the
+	// edge (registrar).
+	cod := newCodec()
+	cod.gzipMarker = s.edge.gzipMarker
 	opts := []grpc.ServerOption{
-		grpc.ForceServerCodecV2(newCodec()),
+		grpc.ForceServerCodecV2(cod),
+		grpc.RPCDecompressor(gzipPassthrough{marker: s.edge.gzipMarker}), //nolint:staticcheck // the one way to take gzip off gRPC per server; supported throughout 1.x
+
 		grpc.MaxRecvMsgSize(lim.MaxMessageBytes),
 		grpc.MaxConcurrentStreams(ec.MaxConcurrentStreams),
 		grpc.MaxHeaderListSize(uint32(ec.MaxHeaderBytes)),

@@ -79,6 +79,9 @@ type options struct {
 	analystNetworks  string
 	scrubDisabled    string
 	logLevel, logFmt string
+	// deprecatedInflight is --max-inflight-requests, which no longer
+	// does anything.
+	deprecatedInflight int
 }
 
 // parseFlags parses args and the environment into options.
@@ -126,18 +129,20 @@ once it is back; after --clickhouse-max-failures failures within
 status 3, for systemd or Kubernetes to restart it.
 
 What a client can cost before it proves anything is bounded
-(docs/operations.md, "Threat model"): each ingest port admits
---max-connections (--max-connections-per-address from one address),
-headers within --header-timeout, bodies at --min-receive-rate after
---receive-grace; requests being received are bounded by
---max-receiving-bytes per transport and --max-receiving-per-address, and
-requests being decoded and processed by the --max-inflight-bytes budget,
-charged from a count of the wire bytes before anything is decoded, so a
-small request of millions of empty events costs nothing and a gzip bomb
+(docs/operations.md, "Threat model"). Each ingest port admits
+--max-connections, --max-connections-per-address from one address;
+headers must arrive within --header-timeout and requests at
+--min-receive-rate after --receive-grace. Requests being received hold
+what they sent (and what the collector inflates of them), at most
+--max-receiving-bytes per transport and --max-receiving-per-address per
+address; a request received is counted on the wire before anything is
+decoded, refused if over the batch limits (a small request of millions of
+empty events costs nothing), and charged its wire bytes and decoded
+estimate in the --max-inflight-bytes budget while it is processed; gzip
 stops at --max-message-bytes and --max-decompression-ratio. Together
-these bound the memory requests and connections take to about
-  --max-inflight-bytes + 2.5 × --max-receiving-bytes (× 2 for a
-  compressed gRPC message being inflated) + 2 × --max-connections × %d KiB
+these bound the memory requests and connections take to
+  --max-inflight-bytes + 2 × --max-receiving-bytes
+    + 2 × --max-connections × %d KiB
 which is %d MiB at the defaults, on top of the collector's baseline.
 
 Exit status: 0 after a clean shutdown, 3 when the managed ClickHouse
@@ -148,7 +153,7 @@ Secrets are read only from the environment or files:
   CONSENTRY_CONSENT_SECRET, or --consent-secret-file.
 
 Flags:
-`, limits.ConnectionCost>>10, (limits.DefaultEdgeConfig().MemoryBound()+(limits.DefaultEdgeConfig().MaxReceivingBytes*5/4))>>20)
+`, limits.ConnectionCost>>10, limits.DefaultEdgeConfig().MemoryBound()>>20)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:4790", "`host:port` the gRPC server listens on (port 0 picks a free port)")
@@ -186,7 +191,7 @@ Flags:
 	ed := limits.DefaultEdgeConfig()
 	e := &c.Edge
 	fs.Int64Var(&e.MaxInflightBytes, "max-inflight-bytes", ed.MaxInflightBytes, "byte budget of ingest requests being decoded and processed (gRPC and HTTP together): each is charged its wire `bytes` plus an estimate of its decoded form, counted before it is decoded; a request that does not fit gets RESOURCE_EXHAUSTED (OVERLOADED, retry after 1s), one that never could BATCH_TOO_LARGE")
-	fs.Int64Var(&e.MaxReceivingBytes, "max-receiving-bytes", ed.MaxReceivingBytes, "`bytes` of requests being received, per transport: HTTP bodies count as they arrive, a gRPC message counts --max-message-bytes from its start (so gRPC receives this / --max-message-bytes at once; its consent, health and reflection calls a quarter of that besides); over it, new requests get RESOURCE_EXHAUSTED (OVERLOADED)")
+	fs.Int64Var(&e.MaxReceivingBytes, "max-receiving-bytes", ed.MaxReceivingBytes, "`bytes` of requests being received, per transport: what has arrived of them and what is being inflated (a slow sender holds what it sent); while full, new requests get RESOURCE_EXHAUSTED (OVERLOADED) and if gRPC reads pass it, the connection holding the most is closed")
 	fs.IntVar(&e.MaxReceivingPerAddress, "max-receiving-per-address", ed.MaxReceivingPerAddress, "`requests` one client address may have being received at once, per transport")
 	fs.Int64Var(&e.MinReceiveRate, "min-receive-rate", ed.MinReceiveRate, "slowest a request may arrive after --receive-grace, in `bytes/s`: slower HTTP bodies are cut off (408, RECEIVE_TOO_SLOW), slower gRPC connections closed")
 	fs.DurationVar(&e.ReceiveGrace, "receive-grace", ed.ReceiveGrace, "time every request gets before --min-receive-rate applies")
@@ -195,8 +200,7 @@ Flags:
 	fs.DurationVar(&e.HeaderTimeout, "header-timeout", ed.HeaderTimeout, "how long a new ingest connection may take to send its TLS handshake and first headers (HTTP) or HTTP/2 preface (gRPC)")
 	fs.DurationVar(&e.IdleTimeout, "idle-timeout", ed.IdleTimeout, "ingest connections without a request for this long are closed")
 	fs.IntVar(&e.MaxDecompressionRatio, "max-decompression-ratio", ed.MaxDecompressionRatio, "how many `times` its compressed size a gzip HTTP body may inflate to (real batches: 2-10); beyond, BATCH_TOO_LARGE")
-	var deprecatedInflight int
-	fs.IntVar(&deprecatedInflight, "max-inflight-requests", 0, "deprecated and ignored: the in-flight bound is --max-inflight-bytes")
+	fs.IntVar(&o.deprecatedInflight, "max-inflight-requests", 0, "deprecated and ignored: the in-flight bound is --max-inflight-bytes")
 	fs.IntVar(&c.Limits.MaxTextBytes, "max-text-bytes", 8<<10, "longest crash message or attribute value in `bytes`; longer events are dropped (TOO_LARGE)")
 	fs.DurationVar(&c.Limits.MaxDeadline, "max-request-time", 30*time.Second, "longest one request may take")
 	fs.DurationVar(&c.Validation.MaxAge, "max-event-age", 14*24*time.Hour, "oldest event accepted after clock-skew correction: the window for events queued offline")
@@ -282,6 +286,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, lookup func(strin
 	o.cfg.Logger = log
 	if onLogger != nil {
 		onLogger(log)
+	}
+	if o.deprecatedInflight != 0 {
+		log.Warn("--max-inflight-requests is ignored: the in-flight bound is now --max-inflight-bytes")
 	}
 	app, err := collector.New(ctx, o.cfg)
 	if err != nil {

@@ -6,9 +6,11 @@ import (
 )
 
 // Budget is a byte budget shared by concurrent requests: each takes what
-// it costs before it does the work, and gives it back when done. It never
-// waits: a request that does not fit is refused, so a client cannot queue
-// work (or memory) behind the bound.
+// it costs before it does the work (TryAcquire), and gives it back when
+// done. A request that does not fit is refused, so a client cannot queue
+// work (or memory) behind the bound. Bytes that arrive whether or not
+// they fit (a connection's reads) are charged with Add; their owner
+// checks Over.
 type Budget struct {
 	limit int64
 
@@ -34,14 +36,39 @@ func (b *Budget) TryAcquire(n int64) bool {
 	return true
 }
 
+// Add takes n bytes whether or not they fit.
+func (b *Budget) Add(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.used += n
+	b.peak = max(b.peak, b.used)
+}
+
 // Release gives n bytes back.
 func (b *Budget) Release(n int64) {
+	if n == 0 {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.used -= n
 	if b.used < 0 {
 		panic("limits: budget released more than was acquired")
 	}
+}
+
+// Full reports whether nothing is left.
+func (b *Budget) Full() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used >= b.limit
+}
+
+// Over reports whether more than the limit is taken (by Add).
+func (b *Budget) Over() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used > b.limit
 }
 
 // Limit returns the budget's size.

@@ -20,15 +20,13 @@ type EdgeConfig struct {
 	// could never fit, with BATCH_TOO_LARGE.
 	MaxInflightBytes int64
 	// MaxReceivingBytes bounds, per transport, the bytes of requests being
-	// received: an HTTP body is counted as it arrives (and its gzip
-	// output as it is inflated); a gRPC message is counted at
-	// MaxMessageBytes (twice that when compressed, for its inflated copy)
-	// from the moment its call starts, since gRPC reads it whole before
-	// the collector sees it.
-	// Over the bound, new requests are refused with RESOURCE_EXHAUSTED
-	// (OVERLOADED). The ingest service and gRPC's other services (consent,
-	// health, reflection) have separate bounds, the latter a quarter of
-	// this.
+	// received: an HTTP body is counted as it arrives, and its gzip
+	// output as it is inflated; over gRPC, what a connection reads from
+	// the start of its earliest message being received, and what the
+	// edge inflates of a compressed one. A slow sender holds what it
+	// sent, not what it declared. While the bound is full, new requests
+	// are refused with RESOURCE_EXHAUSTED (OVERLOADED); if gRPC reads
+	// take it over, the connection holding the most of it is closed.
 	MaxReceivingBytes int64
 	// MaxReceivingPerAddress bounds the requests one client address may
 	// have being received at once, per transport.
@@ -128,8 +126,8 @@ func (c EdgeConfig) Validate(maxMessageBytes int) error {
 	if c.MaxInflightBytes < 4*m {
 		errs = append(errs, errors.New("limits: max in-flight bytes must be at least 4 × the max message size (a request is charged its wire bytes and its decoded estimate)"))
 	}
-	if c.MaxReceivingBytes < 8*m {
-		errs = append(errs, errors.New("limits: max receiving bytes must be at least 8 × the max message size (gRPC's other services get a quarter, and a compressed gRPC message counts twice)"))
+	if c.MaxReceivingBytes < 2*m {
+		errs = append(errs, errors.New("limits: max receiving bytes must be at least 2 × the max message size (a compressed message and what it inflates to)"))
 	}
 	if c.MaxReceivingPerAddress < 1 || c.MaxConnections < 1 || c.MaxConnectionsPerAddress < 1 || c.MaxHeaderBytes < 1024 ||
 		c.MinReceiveRate < 1 || c.ReceiveGrace < 0 || c.HeaderTimeout < 0 || c.IdleTimeout < 0 || c.MaxDecompressionRatio < 2 {
@@ -139,20 +137,20 @@ func (c EdgeConfig) Validate(maxMessageBytes int) error {
 }
 
 // ConnectionCost is the most one idle or slow connection costs the
-// collector (goroutines, read and write buffers, HTTP/2 state), measured
-// with the abuse suite (make abuse) and rounded up.
+// collector (goroutines, read and write buffers, HTTP/2 state, and the
+// one read a gRPC connection may make past the receive bound),
+// measured with the abuse suite (make abuse) and rounded up.
 const ConnectionCost = 128 << 10
 
 // MemoryBound is the most the requests in flight and the open connections
 // can make the collector hold, beyond its baseline (spool, caches,
-// ClickHouse client): the in-flight budget, the receive bounds (gRPC
-// ingest, gRPC's other services' quarter, HTTP ingest), and every
-// connection the two listeners admit. The estimate a request is charged
-// covers what decoding and processing it retain; garbage the Go runtime
-// has not collected yet comes on top (with GOGC=100 the heap may reach
-// twice what is live before a collection), and the process's RSS shows
-// it.
+// ClickHouse client): the in-flight budget, the receive bounds of gRPC
+// and HTTP, and every connection the two listeners admit. The estimate a
+// request is charged covers what decoding and processing it retain;
+// garbage the Go runtime has not collected yet comes on top (with
+// GOGC=100 the heap may reach twice what is live before a collection),
+// and the process's RSS shows it.
 func (c EdgeConfig) MemoryBound() int64 {
 	c = c.WithDefaults()
-	return c.MaxInflightBytes + 2*c.MaxReceivingBytes + c.MaxReceivingBytes/4 + 2*int64(c.MaxConnections)*ConnectionCost
+	return c.MaxInflightBytes + 2*c.MaxReceivingBytes + 2*int64(c.MaxConnections)*ConnectionCost
 }

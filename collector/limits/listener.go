@@ -23,6 +23,16 @@ type ListenerConfig struct {
 	// Conn.BeginReceive). MinReceiveRate is required.
 	MinReceiveRate int64
 	ReceiveGrace   time.Duration
+	// Budget, if set, bounds what connections hold of requests being
+	// received. A connection reserves ReceiveReserve when its first
+	// request begins (BeginReceive fails if that does not fit), and more,
+	// doubling, as it reads past its reservation the bytes since its
+	// earliest request began, which bound what the server holds of their
+	// partial messages however many there are; a connection whose
+	// reservation cannot grow is closed (its requests fail). So a slow
+	// sender holds what it sent, and the budget is never passed by more
+	// than one read per connection.
+	Budget *Budget
 }
 
 // Listener wraps a net.Listener with connection limits, overall and per
@@ -40,7 +50,13 @@ type Listener struct {
 
 	refused atomic.Uint64
 	tooSlow atomic.Uint64
+	cut     atomic.Uint64
 }
+
+// ReceiveReserve is what a connection reserves of the Budget when its
+// first request begins: an HTTP/2 stream's window, what a sender may send
+// before the server reads.
+const ReceiveReserve = 64 << 10
 
 // NewListener returns inner with cfg's limits.
 func NewListener(inner net.Listener, cfg ListenerConfig) *Listener {
@@ -95,6 +111,10 @@ func (l *Listener) Refused() uint64 { return l.refused.Load() }
 // TooSlow returns the reads cut off for MinReceiveRate.
 func (l *Listener) TooSlow() uint64 { return l.tooSlow.Load() }
 
+// Cut returns the connections closed because their reservation in the
+// Budget could not grow.
+func (l *Listener) Cut() uint64 { return l.cut.Load() }
+
 func (l *Listener) closed(c *Conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -132,7 +152,8 @@ var ErrTooSlow = errors.New("request arrived slower than the minimum receive rat
 // read since it began, at MinReceiveRate; the read deadline is the
 // earliest of these, so it moves only as bytes arrive. A deadline the
 // server sets itself (a handshake timeout) still applies when it is
-// earlier.
+// earlier. What it reads while receiving is reserved in the listener's
+// Budget, if any (see ListenerConfig.Budget).
 type Conn struct {
 	net.Conn
 	l    *Listener
@@ -140,9 +161,11 @@ type Conn struct {
 	key  string
 
 	mu        sync.Mutex
-	receives  []*Receive // being received
+	receives  []*Receive // being received, oldest first
 	read      int64      // bytes read
+	reserved  int64      // reserved in the budget
 	outer     time.Time  // deadline the server set
+	closed    bool
 	closeOnce sync.Once
 }
 
@@ -155,11 +178,18 @@ type Receive struct {
 // Addr returns the client's IP address.
 func (c *Conn) Addr() netip.Addr { return c.addr }
 
-// BeginReceive starts enforcing the minimum rate for one request, until
-// EndReceive.
+// BeginReceive starts enforcing the minimum rate (and reserving what is
+// read) for one request, until EndReceive. It returns nil if the
+// connection's first request does not fit in the budget.
 func (c *Conn) BeginReceive() *Receive {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if b := c.l.cfg.Budget; b != nil && len(c.receives) == 0 {
+		if !b.TryAcquire(ReceiveReserve) {
+			return nil
+		}
+		c.reserved = ReceiveReserve
+	}
 	r := &Receive{start: time.Now(), read: c.read}
 	c.receives = append(c.receives, r)
 	c.applyLocked()
@@ -176,7 +206,45 @@ func (c *Conn) EndReceive(r *Receive) {
 			break
 		}
 	}
+	if b := c.l.cfg.Budget; b != nil {
+		keep := int64(0)
+		if len(c.receives) > 0 && !c.closed {
+			keep = max(ReceiveReserve, c.needLocked())
+		}
+		if keep < c.reserved {
+			b.Release(c.reserved - keep)
+			c.reserved = keep
+		}
+	}
 	c.applyLocked()
+}
+
+// needLocked is what the connection holds of its requests being
+// received, at most: the bytes read since the earliest began.
+func (c *Conn) needLocked() int64 {
+	if len(c.receives) == 0 {
+		return 0
+	}
+	return c.read - c.receives[0].read
+}
+
+// growLocked reserves enough for what was read, doubling; false if the
+// budget has no room.
+func (c *Conn) growLocked() bool {
+	b := c.l.cfg.Budget
+	need := c.needLocked()
+	if b == nil || need <= c.reserved {
+		return true
+	}
+	more := max(need-c.reserved, c.reserved)
+	if !b.TryAcquire(more) {
+		if !b.TryAcquire(need - c.reserved) {
+			return false
+		}
+		more = need - c.reserved
+	}
+	c.reserved += more
+	return true
 }
 
 // rateDeadlineLocked is when the earliest receive runs out of the bytes
@@ -206,22 +274,38 @@ func (c *Conn) applyLocked() {
 	_ = c.Conn.SetReadDeadline(c.deadlineLocked()) // fails only once closed; the next read says so.
 }
 
-// Read reads, extending the rate deadline by what arrived.
+// ErrReceiveBound is returned by a Conn's Read when what its requests
+// being received hold cannot grow within the budget; the connection is
+// closed.
+var ErrReceiveBound = errors.New("requests being received hold the whole receive bound")
+
+// Read reads, reserving and extending the rate deadline by what
+// arrived; a connection whose reservation cannot grow is closed.
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.read += int64(n)
 	if len(c.receives) == 0 {
+		c.mu.Unlock()
 		return n, err
 	}
 	if n > 0 {
+		if !c.growLocked() {
+			c.mu.Unlock()
+			c.l.cut.Add(1)
+			_ = c.Close()
+			return 0, ErrReceiveBound
+		}
 		c.applyLocked()
 	}
-	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(c.rateDeadlineLocked()) {
-		c.l.tooSlow.Add(1)
-		return n, errors.Join(ErrTooSlow, err)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		// The rate's deadline, not the server's, ran out.
+		if r := c.rateDeadlineLocked(); !r.IsZero() && (c.outer.IsZero() || r.Before(c.outer)) {
+			c.l.tooSlow.Add(1)
+			err = errors.Join(ErrTooSlow, err)
+		}
 	}
+	c.mu.Unlock()
 	return n, err
 }
 
@@ -242,10 +326,20 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	return c.Conn.SetReadDeadline(c.deadlineLocked())
 }
 
-// Close closes the connection and frees its place in the limits.
+// Close closes the connection and frees its place in the limits and
+// what it was charged.
 func (c *Conn) Close() error {
 	err := c.Conn.Close()
-	c.closeOnce.Do(func() { c.l.closed(c) })
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		if b := c.l.cfg.Budget; b != nil {
+			b.Release(c.reserved)
+			c.reserved = 0
+		}
+		c.mu.Unlock()
+		c.l.closed(c)
+	})
 	return err
 }
 

@@ -120,6 +120,9 @@ func TestConnMinimumRate(t *testing.T) {
 				}
 			}()
 			r := srv.BeginReceive()
+			if r == nil {
+				t.Fatal("no room to receive")
+			}
 			start := time.Now()
 			var err error
 			for time.Since(start) < 4*grace && err == nil {
@@ -140,7 +143,7 @@ func TestConnMinimumRate(t *testing.T) {
 // cut off, and that the server's own deadline still applies while
 // receiving.
 func TestConnRateOnlyWhileReceiving(t *testing.T) {
-	l, conns := listen(t, ListenerConfig{MaxConnections: 10, MaxConnectionsPerAddress: 10, MinReceiveRate: 1000, ReceiveGrace: 50 * time.Millisecond})
+	l, conns := listen(t, ListenerConfig{MaxConnections: 10, MaxConnectionsPerAddress: 10, MinReceiveRate: 1000, ReceiveGrace: 100 * time.Millisecond})
 	client := dial(t, l, "127.0.0.1")
 	srv := (<-conns).(*Conn)
 	defer srv.Close()
@@ -153,6 +156,8 @@ func TestConnRateOnlyWhileReceiving(t *testing.T) {
 	}
 	srv.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 	defer srv.EndReceive(srv.BeginReceive())
+	// The grace is 100ms: the server's 20ms come first (however late this
+	// goroutine runs, the rate deadline is set from the receive's start).
 	_, err := srv.Read(make([]byte, 1))
 	if !errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ErrTooSlow) {
 		t.Fatalf("err %v, want the server's own deadline", err)
@@ -186,4 +191,53 @@ func TestEdgeConfig(t *testing.T) {
 	if b := (EdgeConfig{}).MemoryBound(); b <= DefaultEdgeConfig().MaxInflightBytes {
 		t.Fatalf("memory bound %d", b)
 	}
+}
+
+// TestConnReservesWhatItReads checks that a connection receiving holds
+// in the budget what it read, not more, and is cut off when that cannot
+// grow, freeing its part.
+func TestConnReservesWhatItReads(t *testing.T) {
+	b := NewBudget(256 << 10)
+	l, conns := listen(t, ListenerConfig{MaxConnections: 10, MaxConnectionsPerAddress: 10, MinReceiveRate: 1, ReceiveGrace: time.Minute, Budget: b})
+	ca, cb := dial(t, l, "127.0.0.1"), dial(t, l, "127.0.0.1")
+	a, bc := (<-conns).(*Conn), (<-conns).(*Conn)
+	readN := func(c *Conn, n int) error {
+		buf := make([]byte, 32<<10)
+		for n > 0 {
+			k, err := c.Read(buf[:min(n, len(buf))])
+			if err != nil {
+				return err
+			}
+			n -= k
+		}
+		return nil
+	}
+	ra := a.BeginReceive()
+	if ra == nil || b.InUse() != ReceiveReserve {
+		t.Fatalf("first receive: reserved %d", b.InUse())
+	}
+	go ca.Write(make([]byte, 100<<10))
+	if err := readN(a, 100<<10); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.InUse(); got < 100<<10 || got > 2*ReceiveReserve {
+		t.Fatalf("after 100 KiB read: %d reserved", got)
+	}
+	rb := bc.BeginReceive()
+	if rb == nil {
+		t.Fatal("a second connection could not begin")
+	}
+	go ca.Write(make([]byte, 100<<10))
+	if err := readN(a, 100<<10); !errors.Is(err, ErrReceiveBound) {
+		t.Fatalf("reading past the budget: %v", err)
+	}
+	if got := b.InUse(); got != ReceiveReserve || l.Cut() != 1 {
+		t.Fatalf("after the cut: %d reserved (want the other connection's %d), %d cut", got, ReceiveReserve, l.Cut())
+	}
+	a.EndReceive(ra)
+	bc.EndReceive(rb)
+	if got := b.InUse(); got != 0 {
+		t.Fatalf("%d left reserved", got)
+	}
+	_ = cb
 }
