@@ -171,9 +171,11 @@ func HTTPFlood(name string, senders int, path, contentType, encoding string, bod
 }
 
 // trickle connects from from to addr, writes head, then one byte of rest
-// every gap until the server closes the connection or answers, then
-// reports which after gap.
+// every gap until the server closes the connection or (HTTP) answers,
+// then reports which after gap. What an HTTP/2 (gRPC) server sends
+// unasked, its settings, is read and ignored.
 func trickle(ctx context.Context, addr string, from net.IP, head, rest []byte, gap time.Duration, o *Outcomes, label string) {
+	http2 := label == "gRPC"
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: from}, Timeout: 5 * time.Second}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -188,15 +190,20 @@ func trickle(ctx context.Context, addr string, from net.IP, head, rest []byte, g
 	answered := make(chan string, 1)
 	go func() {
 		b := make([]byte, 64)
-		n, err := c.Read(b)
-		switch {
-		case n > 0 && bytes.HasPrefix(b, []byte("HTTP/1.1 ")):
-			answered <- "answered " + string(b[9:12])
-		case n > 0:
-			answered <- "answered"
-		default:
-			_ = err
-			answered <- "closed"
+		for {
+			n, err := c.Read(b)
+			switch {
+			case n > 0 && http2:
+				continue
+			case n > 0 && bytes.HasPrefix(b, []byte("HTTP/1.1 ")):
+				answered <- "answered " + string(b[9:12])
+			case n > 0:
+				answered <- "answered"
+			default:
+				_ = err
+				answered <- "closed"
+			}
+			return
 		}
 	}()
 	if _, err := c.Write(head); err != nil {
@@ -205,6 +212,7 @@ func trickle(ctx context.Context, addr string, from net.IP, head, rest []byte, g
 	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
+			o.Add(label + " held until the attack ended")
 			return
 		case a := <-answered:
 			o.Add(fmt.Sprintf("%s %s after %ds", label, a, int(time.Since(start).Seconds())))
