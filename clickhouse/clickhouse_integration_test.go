@@ -87,7 +87,7 @@ func migrated(t testing.TB, cfg Config) *Client {
 func queryUint64(t *testing.T, c *Client, q string) uint64 {
 	t.Helper()
 	var n uint64
-	if err := c.Conn().QueryRow(context.Background(), q).Scan(&n); err != nil {
+	if err := c.conn.QueryRow(context.Background(), q).Scan(&n); err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
 	return n
@@ -134,12 +134,12 @@ func TestMigrateIntegration(t *testing.T) {
 		Name   string `ch:"name"`
 		Engine string `ch:"engine"`
 	}
-	if err := a.Conn().Select(context.Background(), &tables, fmt.Sprintf("SELECT name, engine FROM system.tables WHERE database = '%s' ORDER BY name", db)); err != nil {
+	if err := a.conn.Select(context.Background(), &tables, fmt.Sprintf("SELECT name, engine FROM system.tables WHERE database = '%s' ORDER BY name", db)); err != nil {
 		t.Fatal(err)
 	}
 	got := fmt.Sprint(tables)
 	want := "[{apps ReplacingMergeTree} {crash_group_status MergeTree} {crash_groups_daily AggregatingMergeTree} {crash_groups_daily_mv MaterializedView} {crashes ReplacingMergeTree} {custom_events ReplacingMergeTree} {diagnostics ReplacingMergeTree} {erasures MergeTree} {gestures ReplacingMergeTree} " +
-		"{rejects SummingMergeTree} {revocations ReplacingMergeTree} {schema_migrations MergeTree} {sessions ReplacingMergeTree} {sessions_daily AggregatingMergeTree} {sessions_daily_mv MaterializedView}]"
+		"{privacy_counts SummingMergeTree} {rejects SummingMergeTree} {revocations ReplacingMergeTree} {schema_migrations MergeTree} {sessions ReplacingMergeTree} {sessions_daily AggregatingMergeTree} {sessions_daily_mv MaterializedView}]"
 	if got != want {
 		t.Errorf("tables:\n got %s\nwant %s", got, want)
 	}
@@ -181,7 +181,7 @@ func checkRow(t *testing.T, c *Client, table *tableDef, cm pipeline.Common, want
 		t.Errorf("%s: the test expects %d columns, the table has %d", table.name, len(want), len(cols))
 	}
 	q := fmt.Sprintf("SELECT %s FROM %s.%s WHERE event_id = toUUID('%s')", strings.Join(cols, ", "), c.Database(), table.name, uuid.UUID(cm.EventID))
-	rows, err := c.Conn().Query(context.Background(), q)
+	rows, err := c.conn.Query(context.Background(), q)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
@@ -252,7 +252,8 @@ func TestInsertReadBack(t *testing.T) {
 				Frames: []pipeline.Frame{
 					{Module: "com.example.notes", Function: "NoteEditor.save", File: "NoteEditor.kt", Line: 42, InApp: true},
 					{Module: "java.base", Function: "Thread.run", File: "", Line: 0, InApp: false},
-				}, Thread: "main", Handled: true, AppState: "foreground"},
+				}, Thread: "main", Handled: true, AppState: "foreground",
+				Breadcrumbs: []pipeline.Breadcrumb{{Type: "screen_view", Name: "editor", OffsetMs: 120_000}, {Type: "tap", Name: "editor"}}},
 			{Common: cm(5), ExceptionType: "SIGSEGV", Thread: "worker-1", AppState: "unknown"},
 			{Common: cm(6), ExceptionType: "SIGABRT", Frames: []pipeline.Frame{{Module: "libc.so", Function: "abort", Line: 7}},
 				Thread: "main", AppState: "background"},
@@ -278,15 +279,18 @@ func TestInsertReadBack(t *testing.T) {
 		"exception_type": "java.lang.IllegalStateException", "fingerprint": uint64(math.MaxUint64 - 1), "message": "can't save [email]'s note",
 		"frame_module": []string{"com.example.notes", "java.base"}, "frame_function": []string{"NoteEditor.save", "Thread.run"},
 		"frame_file": []string{"NoteEditor.kt", ""}, "frame_line": []uint32{42, 0}, "frame_in_app": []uint8{1, 0},
-		"thread": "main", "handled": uint8(1), "app_state": "foreground"}))
+		"thread": "main", "handled": uint8(1), "app_state": "foreground",
+		"breadcrumb_types": []string{"screen_view", "tap"}, "breadcrumb_names": []string{"editor", "editor"}, "breadcrumb_offsets_ms": []int64{120_000, 0}}))
 	checkRow(t, c, s.crashes.def, cm(5), wantCommon(cm(5), map[string]any{
 		"exception_type": "SIGSEGV", "fingerprint": uint64(0), "message": "", "frame_module": []string{}, "frame_function": []string{},
 		"frame_file": []string{}, "frame_line": []uint32{}, "frame_in_app": []uint8{},
-		"thread": "worker-1", "handled": uint8(0), "app_state": "unknown"}))
+		"thread": "worker-1", "handled": uint8(0), "app_state": "unknown",
+		"breadcrumb_types": []string{}, "breadcrumb_names": []string{}, "breadcrumb_offsets_ms": []int64{}}))
 	checkRow(t, c, s.crashes.def, cm(6), wantCommon(cm(6), map[string]any{
 		"exception_type": "SIGABRT", "fingerprint": uint64(0), "message": "", "frame_module": []string{"libc.so"}, "frame_function": []string{"abort"},
 		"frame_file": []string{""}, "frame_line": []uint32{7}, "frame_in_app": []uint8{0},
-		"thread": "main", "handled": uint8(0), "app_state": "background"}))
+		"thread": "main", "handled": uint8(0), "app_state": "background",
+		"breadcrumb_types": []string{}, "breadcrumb_names": []string{}, "breadcrumb_offsets_ms": []int64{}}))
 	checkRow(t, c, s.customs.def, cm(7), wantCommon(cm(7), map[string]any{"name": "export_pdf",
 		"string_keys": []string{"format", "source"}, "string_values": []string{"a4", "menu"},
 		"number_keys": []string{"pages", "ratio"}, "number_values": []float64{12, 0.25},
@@ -301,7 +305,7 @@ func TestInsertReadBack(t *testing.T) {
 	if err := c.Insert(context.Background(), rows); err != nil {
 		t.Fatalf("second Insert: %v", err)
 	}
-	if err := c.Conn().Exec(context.Background(), fmt.Sprintf("OPTIMIZE TABLE %s.crashes FINAL", c.Database())); err != nil {
+	if err := c.conn.Exec(context.Background(), fmt.Sprintf("OPTIMIZE TABLE %s.crashes FINAL", c.Database())); err != nil {
 		t.Fatal(err)
 	}
 	if n := queryUint64(t, c, fmt.Sprintf("SELECT count() FROM %s.crashes", c.Database())); n != 3 {
@@ -327,25 +331,22 @@ func TestSessionsDailyIntegration(t *testing.T) {
 		}
 	}
 	var got []struct {
-		Day        time.Time `ch:"event_date"`
-		Starts     uint64    `ch:"starts"`
-		Ends       uint64    `ch:"ends"`
-		Sessions   uint64    `ch:"sessions"`
-		Duration   uint64    `ch:"duration_ms"`
-		Foreground uint64    `ch:"foreground_ms"`
+		Day      time.Time `ch:"event_date"`
+		Starts   uint64    `ch:"starts"`
+		Ends     uint64    `ch:"ends"`
+		Sessions uint64    `ch:"sessions"`
 	}
-	q := fmt.Sprintf(`SELECT event_date, sumMerge(starts) AS starts, sumMerge(ends) AS ends, uniqMerge(sessions) AS sessions,
-	sumMerge(total_duration_ms) AS duration_ms, sumMerge(total_foreground_ms) AS foreground_ms
+	q := fmt.Sprintf(`SELECT event_date, uniqExactMerge(starts) AS starts, uniqExactMerge(ends) AS ends, uniqMerge(sessions) AS sessions
 FROM %s.sessions_daily WHERE app_id = 'com.example.notes' GROUP BY event_date`, c.Database())
-	if err := c.Conn().Select(context.Background(), &got, q); err != nil {
+	if err := c.conn.Select(context.Background(), &got, q); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 {
 		t.Fatalf("%d days, want 1: %+v", len(got), got)
 	}
 	g := got[0]
-	if g.Day.Format(time.DateOnly) != "2025-11-28" || g.Starts != 4 || g.Ends != 2 || g.Sessions != 3 || g.Duration != 90_000 || g.Foreground != 45_000 {
-		t.Errorf("sessions_daily = %+v; want 2025-11-28, 4 starts, 2 ends, 3 sessions, 90000 ms, 45000 ms", g)
+	if g.Day.Format(time.DateOnly) != "2025-11-28" || g.Starts != 4 || g.Ends != 2 || g.Sessions != 3 {
+		t.Errorf("sessions_daily = %+v; want 2025-11-28, 4 starts, 2 ends, 3 sessions", g)
 	}
 }
 
@@ -354,7 +355,7 @@ func TestInsertErrorsIntegration(t *testing.T) {
 	rows := newRowGen(1, time.Now()).rows(50)
 
 	// A schema that does not match is permanent.
-	if err := c.Conn().Exec(context.Background(), fmt.Sprintf("ALTER TABLE %s.sessions DROP COLUMN foreground_ms", c.Database())); err != nil {
+	if err := c.conn.Exec(context.Background(), fmt.Sprintf("ALTER TABLE %s.sessions DROP COLUMN foreground_ms", c.Database())); err != nil {
 		t.Fatal(err)
 	}
 	err := c.Insert(context.Background(), rows)
@@ -513,7 +514,7 @@ func TestRejectsIntegration(t *testing.T) {
 		Events uint64 `ch:"events"`
 	}
 	q := fmt.Sprintf("SELECT app_id, reason, sum(events) AS events FROM %s.rejects GROUP BY app_id, reason ORDER BY app_id", c.Database())
-	if err := c.Conn().Select(context.Background(), &got, q); err != nil {
+	if err := c.conn.Select(context.Background(), &got, q); err != nil {
 		t.Fatal(err)
 	}
 	if want := "[{com.example.maps storage_unavailable 100} {com.example.notes consent_revoked 307}]"; fmt.Sprint(got) != want {
@@ -568,7 +569,7 @@ func TestReadmeQueriesIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range readmeQueries(t, c.Database()) {
-		rows, err := c.Conn().Query(ctx, q)
+		rows, err := c.conn.Query(ctx, q)
 		if err != nil {
 			t.Errorf("%v\n%s", err, q)
 			continue

@@ -58,7 +58,7 @@ func Migrations() []Migration {
 			Name:    "sessions_daily aggregate and its materialized view",
 			Statements: func(d Dialect, o SchemaOptions) []string {
 				s := newSchema(o)
-				return append(s.sessionsDaily.create(d, s.opts), s.sessionsDailyView())
+				return append(s.sessionsDaily.create(d, s.opts), s.aggregates()[0].createView(s.opts))
 			},
 		},
 		{
@@ -117,7 +117,7 @@ func Migrations() []Migration {
 			Statements: func(d Dialect, o SchemaOptions) []string {
 				s := newSchema(o)
 				stmts := s.crashGroups.create(d, s.opts)
-				stmts = append(stmts, s.crashGroupsDailyView())
+				stmts = append(stmts, s.aggregates()[1].createView(s.opts))
 				return append(stmts, s.crashStatus.def.create(d, s.opts)...)
 			},
 		},
@@ -136,6 +136,16 @@ func Migrations() []Migration {
 				return stmts
 			},
 		},
+		{
+			Version: 10,
+			Name:    "aggregates count each event once: sessions_daily and crash_groups_daily of distinct event ids, refilled from the event tables",
+			Statements: func(Dialect, SchemaOptions) []string {
+				return nil // conditional: see replaceAggregates
+			},
+			Data: func(ctx context.Context, c *Client) error { return c.replaceAggregates(ctx) },
+		},
+		kanonMigration(11),
+		breadcrumbsMigration(12),
 	}
 }
 
@@ -309,7 +319,9 @@ func (s *schema) ttlChanges(current map[string]string) []string {
 
 // EnforceRetention drops the partitions older than each table's retention
 // as of now and returns them as "table/YYYYMMDD" (or "table/YYYYMM" for
-// the erasures table, which is partitioned by month). A table with a
+// the erasures table, which is partitioned by month). The aggregates that
+// migration 10 kept under their legacy names expire with their
+// successors. A table with a
 // retention of N days keeps the partitions of the N days up to and
 // including now's UTC day, as its TTL does on servers that have one; a
 // month partition goes once its last day is older.
@@ -325,6 +337,16 @@ func (c *Client) EnforceRetention(ctx context.Context, now time.Time) ([]string,
 		if t.day != "" && o.retention(t) > 0 {
 			byStorage[t.storage(o)] = t
 			names = append(names, quote(t.storage(o)))
+		}
+	}
+	// The aggregates that migration 10 renamed expire as the tables that
+	// replaced them.
+	for _, a := range c.schema.aggregates() {
+		if t := a.def; o.retention(t) > 0 {
+			legacy := *t
+			legacy.name, legacy.retention = legacyName(t.name), o.retention(t)
+			byStorage[legacyName(t.storage(o))] = &legacy
+			names = append(names, quote(legacyName(t.storage(o))))
 		}
 	}
 	var parts []struct {

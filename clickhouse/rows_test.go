@@ -101,3 +101,40 @@ func (g *rowGen) rows(n int) *pipeline.Rows {
 	}
 	return r
 }
+
+// retryRows returns n crashes and n session events of day, each with an
+// event id of its own, spread over three crash groups, two app versions
+// and two OS families, so the aggregates have several rows per group and
+// day. Some crashes are handled, some have no session.
+func retryRows(day time.Time, n int) *pipeline.Rows {
+	rows := &pipeline.Rows{}
+	common := func(kind byte, i int, session uint64) pipeline.Common {
+		var id [16]byte
+		id[0] = kind
+		binary.BigEndian.PutUint64(id[8:], uint64(i))
+		id[6], id[8] = 0x40|id[6]&0x0f, 0x80|id[8]&0x3f // a version 4 UUID
+		return pipeline.Common{
+			AppID: "com.example.notes", EventTime: day.Add(time.Duration(i) * time.Minute), EventID: id, SessionKey: session,
+			AppVersion: []string{"4.12.0", "4.13.0"}[i%2], OSName: []string{"android", "ios"}[i/2%2], OSVersion: "14",
+			Country: "AT", Region: "AT-9", DeviceModel: "Pixel 8",
+		}
+	}
+	for i := range n {
+		fp := uint64(100 + i%3)
+		rows.Crashes = append(rows.Crashes, pipeline.CrashRow{
+			Common:        common('c', i, uint64(i%5)),
+			ExceptionType: fmt.Sprintf("E%d", fp), Fingerprint: fp, Message: "boom",
+			Frames:  []pipeline.Frame{{Module: "app", Function: "f", InApp: true}},
+			Handled: i%4 == 0, Thread: "main", AppState: "foreground",
+		})
+		phase := []string{"start", "end"}[i%2]
+		var dur uint64
+		if phase == "end" {
+			dur = uint64(1000 * (i + 1))
+		}
+		rows.Sessions = append(rows.Sessions, pipeline.SessionRow{
+			Common: common('s', i, uint64(i/2+1)), Phase: phase, DurationMs: dur, ForegroundMs: dur / 2,
+		})
+	}
+	return rows
+}

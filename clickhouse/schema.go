@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/dashboard/triage"
 	"github.com/consentry/consentry/pipeline"
 )
 
@@ -308,7 +309,7 @@ type schema struct {
 	erasures      *rowTable[erasureRow]
 	salts         *rowTable[saltRow]
 	crashGroups   *tableDef
-	crashStatus   *rowTable[CrashGroupStatus]
+	crashStatus   *rowTable[triage.Decision]
 }
 
 // migrationRow is one row of the schema_migrations table.
@@ -445,7 +446,7 @@ func newSchema(o SchemaOptions) *schema {
 	frames := func(r *pipeline.CrashRow) []pipeline.Frame { return r.Frames }
 	s.crashes = newRowTable(o.Database,
 		eventTable(TableCrashes, "Crashes and handled exceptions, with scrubbed messages and stacks.", "exception_type"),
-		append(commonFields(func(r *pipeline.CrashRow) *pipeline.Common { return &r.Common }),
+		append(append(commonFields(func(r *pipeline.CrashRow) *pipeline.Common { return &r.Common }),
 			lowCardCol("exception_type", "Exception or signal type, e.g. java.lang.IllegalStateException or SIGSEGV.",
 				func(r *pipeline.CrashRow) string { return r.ExceptionType }),
 			uint64Col(columnFingerprint, "Crash group key: the same for every occurrence of one bug, across app versions, addresses, line numbers and scrubbed values (package fingerprint); group by it. 0 for crashes stored before it existed.",
@@ -493,7 +494,9 @@ func newSchema(o SchemaOptions) *schema {
 				func(r *pipeline.CrashRow) bool { return r.Handled }),
 			lowCardCol("app_state", "What the app was doing: foreground, background, launching, terminating or unknown.",
 				func(r *pipeline.CrashRow) string { return r.AppState }),
-		))
+		),
+			// Added to existing tables by breadcrumbsMigration.
+			breadcrumbFields()...))
 
 	s.customs = newRowTable(o.Database,
 		eventTable(TableCustomEvents, "App-defined events with scalar attributes, split by type.", "name"),
@@ -557,29 +560,7 @@ func newSchema(o SchemaOptions) *schema {
 				func(r *rejectRow) uint64 { return r.events }),
 		})
 
-	s.sessionsDaily = &tableDef{
-		name:     TableSessionsDaily,
-		database: o.Database,
-		comment:  "Sessions per day, app version, OS and region, filled from sessions by sessions_daily_mv. Read the aggregate columns with sumMerge and uniqMerge, grouping by the key columns.",
-		engine:   "AggregatingMergeTree",
-		columns: []column{
-			{name: "event_date", typ: dateType(), comment: "UTC day of the session events."},
-			{name: "app_id", typ: lowCardType(), comment: "App id as registered with the collector."},
-			{name: "app_version", typ: lowCardType(), comment: "App's user-visible version."},
-			{name: "os_name", typ: lowCardType(), comment: "Operating system family."},
-			{name: "os_version", typ: lowCardType(), comment: "Operating system version."},
-			{name: "country", typ: lowCardType(), comment: "ISO 3166-1 alpha-2 country code; empty when unknown."},
-			{name: "region", typ: lowCardType(), comment: "ISO 3166-2 region code; empty when unknown."},
-			{name: "starts", typ: aggregateType("sum", "UInt64"), comment: "Session starts: sumMerge(starts)."},
-			{name: "ends", typ: aggregateType("sum", "UInt64"), comment: "Session ends: sumMerge(ends)."},
-			{name: "sessions", typ: aggregateType("uniq", "UInt64"), comment: "Distinct sessions (by session_key, approximate, ignoring events without a session): uniqMerge(sessions)."},
-			{name: "total_duration_ms", typ: aggregateType("sum", "UInt64"), comment: "Sum of the ended sessions' lengths in milliseconds: sumMerge(total_duration_ms)."},
-			{name: "total_foreground_ms", typ: aggregateType("sum", "UInt64"), comment: "Sum of the ended sessions' foreground times in milliseconds: sumMerge(total_foreground_ms)."},
-		},
-		day:       "event_date",
-		orderBy:   []string{"app_id", "event_date", "app_version", "os_name", "os_version", "country", "region"},
-		retention: DefaultAggregateRetentionDays,
-	}
+	s.sessionsDaily = sessionsDailyTable(o)
 
 	s.migrations = newRowTable(o.Database,
 		&tableDef{
@@ -697,25 +678,4 @@ func newSchema(o SchemaOptions) *schema {
 // checkDateTime).
 func revocationVersion(revokedAt time.Time) uint32 {
 	return uint32(math.MaxUint32 - revokedAt.Unix())
-}
-
-// sessionsDailyView returns the statement creating the materialized view
-// that fills sessions_daily from sessions. uniqStateIf yields the plain
-// uniq state, so the target column is AggregateFunction(uniq, UInt64) on
-// every version.
-func (s *schema) sessionsDailyView() string {
-	o := s.opts
-	keys := "event_date, app_id, app_version, os_name, os_version, country, region"
-	return fmt.Sprintf(`CREATE MATERIALIZED VIEW IF NOT EXISTS %[1]s.%[2]s%[3]s
-TO %[1]s.%[4]s
-AS SELECT
-    %[5]s,
-    sumState(toUInt64(phase = 'start')) AS starts,
-    sumState(toUInt64(phase = 'end')) AS ends,
-    uniqStateIf(session_key, session_key != 0) AS sessions,
-    sumState(duration_ms) AS total_duration_ms,
-    sumState(foreground_ms) AS total_foreground_ms
-FROM %[1]s.%[6]s
-GROUP BY %[5]s`,
-		o.Database, ViewSessionsDaily, onCluster(o), s.sessionsDaily.storage(o), keys, s.sessions.def.storage(o))
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/consentry/consentry/anonymizer/fingerprint"
 	"github.com/consentry/consentry/dashboard/triage/triagetest"
+	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/seed"
 )
 
@@ -27,20 +28,21 @@ var (
 func bigSite(b *testing.B) *site {
 	bigOnce.Do(func() {
 		s := newSite(b, "t_dashboard_bench")
+		conn := chtest.Conn(b, shared)
 		start := time.Now()
 		stmt := seed.BulkCrashesSQL(s.env.Client.Database(), bulkCrashes, triagetest.Days, s.env.Now)
-		if err := s.env.Client.Conn().Exec(context.Background(), stmt); err != nil {
+		if err := conn.Exec(context.Background(), stmt); err != nil {
 			b.Fatal(err)
 		}
 		// Measure the steady state: merged parts, as background merges
 		// leave them, not the fresh parts of one bulk insert.
 		for _, table := range []string{"crashes", "crash_groups_daily", "sessions_daily"} {
-			if err := s.env.Client.Conn().Exec(context.Background(), "OPTIMIZE TABLE "+s.env.Client.Database()+"."+table+" FINAL"); err != nil {
+			if err := conn.Exec(context.Background(), "OPTIMIZE TABLE "+s.env.Client.Database()+"."+table+" FINAL"); err != nil {
 				b.Fatal(err)
 			}
 		}
 		var n uint64
-		if err := s.env.Client.Conn().QueryRow(context.Background(), "SELECT count() FROM "+s.env.Client.Database()+".crashes").Scan(&n); err != nil {
+		if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+s.env.Client.Database()+".crashes").Scan(&n); err != nil {
 			b.Fatal(err)
 		}
 		b.Logf("%d crashes stored; the bulk insert took %v", n, time.Since(start).Round(time.Millisecond))
@@ -61,7 +63,7 @@ func BenchmarkPages(b *testing.B) {
 		Fingerprint uint64 `ch:"fingerprint"`
 	}
 	q := fmt.Sprintf("SELECT fingerprint FROM %s.crashes GROUP BY fingerprint ORDER BY count() DESC LIMIT 1", s.env.Client.Database())
-	if err := s.env.Client.Conn().QueryRow(context.Background(), q).ScanStruct(&top); err != nil {
+	if err := chtest.Conn(b, shared).QueryRow(context.Background(), q).ScanStruct(&top); err != nil {
 		b.Fatal(err)
 	}
 	bug, _ := seed.BugNamed(seed.BugListUpdate)

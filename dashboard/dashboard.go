@@ -30,7 +30,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/dashboard/triage"
 )
 
@@ -361,13 +360,13 @@ func (h *Handler) setStatus(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusNotFound, "No crash group has that id.", nil, start)
 		return
 	}
-	st := clickhouse.CrashGroupStatus{
+	st := triage.Decision{
 		AppID: r.PathValue("app"), Fingerprint: fp,
-		State:     clickhouse.CrashGroupState(r.PostFormValue("state")),
+		State:     triage.State(r.PostFormValue("state")),
 		ChangedBy: r.Context().Value(ctxKey{}).(string),
 		ChangedAt: h.cfg.Now(),
 	}
-	if st.State == clickhouse.StateResolved {
+	if st.State == triage.StateResolved {
 		st.ResolvedIn = strings.TrimSpace(r.PostFormValue("version"))
 	}
 	if err := st.Validate(); err != nil {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/consentry/consentry/clickhouse"
 )
 
 // Overview is an app's health over a filter's days.
@@ -47,37 +45,16 @@ func CrashFree(sessions, crashed uint64) float64 {
 }
 
 // Overview returns sessions per day and the crash-free session rate per
-// app version for f (its status aside). Sessions come from
-// sessions_daily, crashed sessions (a crash that ended the process) from
-// crash_groups_daily; both count distinct sessions per day.
+// app version for f (its status aside): distinct sessions, and distinct
+// sessions with a crash that ended the process, both counted per day.
 func (s *Store) Overview(ctx context.Context, f Filter) (*Overview, error) {
 	f, err := f.normalize()
 	if err != nil {
 		return nil, err
 	}
-	where, args := s.where(f)
-	var sessions []struct {
-		Day      time.Time `ch:"event_date"`
-		Version  string    `ch:"app_version"`
-		Sessions uint64    `ch:"sessions"`
-	}
-	q := fmt.Sprintf(`SELECT event_date, app_version, uniqMerge(sessions) AS sessions
-FROM %s.%s WHERE %s GROUP BY event_date, app_version`, s.db, clickhouse.TableSessionsDaily, where)
-	if err := s.conn.Select(ctx, &sessions, q, args...); err != nil {
+	rows, err := s.b.VersionDays(ctx, s.scope(f))
+	if err != nil {
 		return nil, fmt.Errorf("triage: sessions per day: %w", err)
-	}
-	var crashed []struct {
-		Day     time.Time `ch:"event_date"`
-		Version string    `ch:"app_version"`
-		Crashed uint64    `ch:"crashed"`
-		Crashes uint64    `ch:"crashes"`
-	}
-	// A fatal crash ends its session, so a session is in one group's
-	// row at most: summing the rows' counts is exact and fast.
-	q = fmt.Sprintf(`SELECT event_date, app_version, sum(finalizeAggregation(fatal_sessions)) AS crashed, sumMerge(fatal) AS crashes
-FROM %s.%s WHERE %s GROUP BY event_date, app_version`, s.db, clickhouse.TableCrashGroupsDaily, where)
-	if err := s.conn.Select(ctx, &crashed, q, args...); err != nil {
-		return nil, fmt.Errorf("triage: crashed sessions per day: %w", err)
 	}
 
 	days := s.days(f.Days)
@@ -94,16 +71,12 @@ FROM %s.%s WHERE %s GROUP BY event_date, app_version`, s.db, clickhouse.TableCra
 		}
 		return versions[v]
 	}
-	for _, r := range sessions {
+	for _, r := range rows {
 		if i := days.index(r.Day); i >= 0 {
 			o.Days[i].Sessions += r.Sessions
-			version(r.Version).Sessions += r.Sessions
-		}
-	}
-	for _, r := range crashed {
-		if i := days.index(r.Day); i >= 0 {
 			o.Days[i].CrashedSessions += r.Crashed
-			v := version(r.Version)
+			v := version(r.AppVersion)
+			v.Sessions += r.Sessions
 			v.CrashedSessions += r.Crashed
 			v.Crashes += r.Crashes
 		}
@@ -137,60 +110,24 @@ type Options struct {
 // the app versions, OS names and regions (countries and first-level
 // regions) with at least K sessions in f's days.
 func (s *Store) Options(ctx context.Context, f Filter) (*Options, error) {
-	o := &Options{}
-	var apps []struct {
-		AppID string `ch:"app_id"`
-	}
-	q := fmt.Sprintf("SELECT DISTINCT app_id FROM (SELECT app_id FROM %s.%s UNION ALL SELECT DISTINCT app_id FROM %s.%s) ORDER BY app_id",
-		s.db, clickhouse.TableApps, s.db, clickhouse.TableSessionsDaily)
-	if err := s.conn.Select(ctx, &apps, q); err != nil {
+	apps, err := s.b.AppIDs(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("triage: list apps: %w", err)
 	}
-	for _, a := range apps {
-		o.Apps = append(o.Apps, a.AppID)
-	}
+	o := &Options{Apps: apps}
 	if f.AppID == "" {
 		return o, nil
 	}
 	f.AppVersion, f.OSName, f.Region = "", "", ""
-	f, err := f.normalize()
+	if f, err = f.normalize(); err != nil {
+		return nil, err
+	}
+	v, err := s.b.FilterValues(ctx, s.scope(f), s.cfg.K)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("triage: filter values: %w", err)
 	}
-	where, args := s.where(f)
-	dims := []struct {
-		expr string
-		dst  *[]string
-	}{
-		{"app_version", &o.AppVersions},
-		{"os_name", &o.OSNames},
-		{"country", &o.Regions},
-		{"region", &o.Regions},
-	}
-	values := make([][]string, len(dims))
-	fns := make([]func() error, len(dims))
-	for i, dim := range dims {
-		fns[i] = func() error {
-			var rows []struct {
-				Value string `ch:"value"`
-			}
-			q := fmt.Sprintf(`SELECT %s AS value FROM %s.%s WHERE %s GROUP BY value HAVING value != '' AND uniqMerge(sessions) >= %d ORDER BY value`,
-				dim.expr, s.db, clickhouse.TableSessionsDaily, where, s.cfg.K)
-			if err := s.conn.Select(ctx, &rows, q, args...); err != nil {
-				return fmt.Errorf("triage: filter values: %w", err)
-			}
-			for _, r := range rows {
-				values[i] = append(values[i], r.Value)
-			}
-			return nil
-		}
-	}
-	if err := parallel(fns...); err != nil {
-		return nil, err
-	}
-	for i, dim := range dims {
-		*dim.dst = append(*dim.dst, values[i]...)
-	}
+	o.AppVersions, o.OSNames = v.AppVersions, v.OSNames
+	o.Regions = append(slices.Clip(v.Countries), v.Regions...)
 	slices.SortFunc(o.AppVersions, func(a, b string) int { return CompareVersions(b, a) })
 	slices.Sort(o.Regions)
 	return o, nil

@@ -1,28 +1,29 @@
 // Package triage reads crash groups for the people who fix them: groups
 // ranked by impact with their trend, the regressed, new and escalating
 // flags, one group's stack, breakdowns and timeline, triage decisions, and
-// an app's crash-free session rate. It queries the aggregates that
-// package clickhouse maintains (crash_groups_daily, sessions_daily) and
-// reads raw crashes only for one group at a time, so pages stay fast over
-// millions of crashes.
+// an app's crash-free session rate.
+//
+// A Store asks a Backend, which this package declares and package
+// clickhouse implements, for what is stored: per-group and per-day counts
+// from the aggregates, the raw crashes of one group at a time, and the
+// decisions made. The Store ranks, flags and hides; the Backend only
+// counts, so pages stay fast over millions of crashes.
 //
 // Breakdowns hide every cell of fewer than K distinct sessions (see
 // Suppress): what triage shows never singles out a device.
 package triage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
 	"github.com/consentry/consentry/anonymizer/fingerprint"
-	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/pipeline"
 )
 
@@ -50,8 +51,9 @@ const escalateBaselineDays = 7
 
 // Config configures a Store.
 type Config struct {
-	// Client is the ClickHouse client whose database holds the tables.
-	Client *clickhouse.Client
+	// Backend holds the crash groups, sessions and decisions; required.
+	// A *clickhouse.Client is one.
+	Backend Backend
 	// K is the fewest distinct sessions a breakdown cell needs to be
 	// shown. Default DefaultK.
 	K int
@@ -67,15 +69,14 @@ type Config struct {
 
 // Store answers triage questions. It is safe for concurrent use.
 type Store struct {
-	cfg  Config
-	conn driver.Conn
-	db   string
+	cfg Config
+	b   Backend
 }
 
 // New returns a Store.
 func New(cfg Config) (*Store, error) {
-	if cfg.Client == nil {
-		return nil, errors.New("triage: Client is required")
+	if cfg.Backend == nil {
+		return nil, errors.New("triage: Backend is required")
 	}
 	if cfg.K < 0 || cfg.EscalateFactor < 0 || cfg.NewWithin < 0 {
 		return nil, errors.New("triage: K, NewWithin and EscalateFactor must not be negative")
@@ -95,7 +96,7 @@ func New(cfg Config) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Store{cfg: cfg, conn: cfg.Client.Conn(), db: cfg.Client.Database()}, nil
+	return &Store{cfg: cfg, b: cfg.Backend}, nil
 }
 
 // K returns the fewest distinct sessions a shown cell has.
@@ -157,27 +158,18 @@ func (f Filter) normalize() (Filter, error) {
 	return f, nil
 }
 
-// where returns the WHERE clause (without WHERE) selecting f's app, days
-// and dimensions on a table with app_id, event_date, app_version, os_name,
-// country and region, and its arguments.
-func (s *Store) where(f Filter) (string, []any) {
+// scope returns the Scope of f's app, days and dimensions, and of the
+// crash groups groups (nil for every group). A two-letter Region is an
+// ISO 3166-1 country, a longer one an ISO 3166-2 region.
+func (s *Store) scope(f Filter, groups ...uint64) Scope {
 	days := s.days(f.Days)
-	conds := []string{"app_id = ?", "event_date >= toDate(?)", "event_date <= toDate(?)"}
-	args := []any{f.AppID, day(days.first), day(days.date(days.n - 1))}
-	if f.AppVersion != "" {
-		conds, args = append(conds, "app_version = ?"), append(args, f.AppVersion)
+	sc := Scope{AppID: f.AppID, First: days.first, Last: days.date(days.n - 1), AppVersion: f.AppVersion, OSName: f.OSName, Groups: groups}
+	if len(f.Region) == 2 {
+		sc.Country = f.Region
+	} else {
+		sc.Region = f.Region
 	}
-	if f.OSName != "" {
-		conds, args = append(conds, "os_name = ?"), append(args, f.OSName)
-	}
-	if f.Region != "" {
-		col := "region"
-		if len(f.Region) == 2 {
-			col = "country"
-		}
-		conds, args = append(conds, col+" = ?"), append(args, f.Region)
-	}
-	return strings.Join(conds, " AND "), args
+	return sc
 }
 
 // today returns the start of the current UTC day.
@@ -185,9 +177,6 @@ func (s *Store) today() time.Time {
 	y, m, d := s.cfg.Now().UTC().Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
-
-// day formats t as a date literal's value.
-func day(t time.Time) string { return t.Format(time.DateOnly) }
 
 // dayRange is n UTC days, the oldest first.
 type dayRange struct {
@@ -207,27 +196,6 @@ func (r dayRange) index(t time.Time) int {
 		return i
 	}
 	return -1
-}
-
-// onlyGroup returns the condition that selects the group only, or "" for
-// every group.
-func onlyGroup(only string) string {
-	if only == "" {
-		return ""
-	}
-	return " AND fingerprint = " + only
-}
-
-// inList returns n placeholders for an IN list.
-func inList(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
-
-// anys returns vs as query arguments.
-func anys(vs []string) []any {
-	out := make([]any, len(vs))
-	for i, v := range vs {
-		out[i] = v
-	}
-	return out
 }
 
 // Group is a crash group: every crash of an app with one fingerprint.
@@ -258,7 +226,7 @@ type Group struct {
 	// Daily counts crashes per day of the filter, oldest first.
 	Daily []uint64
 	// Status is the latest triage decision; State is open if none.
-	Status clickhouse.CrashGroupStatus
+	Status Decision
 	// Regressed: resolved, but crashing in the fixed version or a later
 	// one. New: first crashed within Config.NewWithin. Escalating: today
 	// at least EscalateMin crashes and EscalateFactor times the daily
@@ -266,19 +234,6 @@ type Group struct {
 	Regressed  bool
 	New        bool
 	Escalating bool
-}
-
-// groupRow is a row of the group list query.
-type groupRow struct {
-	Fingerprint   uint64    `ch:"fingerprint"`
-	ExceptionType string    `ch:"type"`
-	Types         []string  `ch:"types"`
-	Crashes       uint64    `ch:"crashes"`
-	Fatal         uint64    `ch:"fatal"`
-	Sessions      uint64    `ch:"sessions"`
-	FirstSeen     time.Time `ch:"first_seen"`
-	LastSeen      time.Time `ch:"last_seen"`
-	Versions      []string  `ch:"versions"`
 }
 
 // Groups returns up to limit crash groups of f (DefaultLimit if limit is
@@ -291,7 +246,7 @@ func (s *Store) Groups(ctx context.Context, f Filter, limit int) ([]Group, error
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	groups, err := s.groups(ctx, f, "")
+	groups, err := s.groups(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -309,11 +264,11 @@ func (s *Store) Groups(ctx context.Context, f Filter, limit int) ([]Group, error
 func (st Status) selects(g *Group) bool {
 	switch st {
 	case StatusUnresolved:
-		return g.Status.State == clickhouse.StateOpen || g.Regressed
+		return g.Status.State == StateOpen || g.Regressed
 	case StatusResolved:
-		return g.Status.State == clickhouse.StateResolved && !g.Regressed
+		return g.Status.State == StateResolved && !g.Regressed
 	case StatusIgnored:
-		return g.Status.State == clickhouse.StateIgnored
+		return g.Status.State == StateIgnored
 	}
 	return true
 }
@@ -329,38 +284,22 @@ func parallel(fns ...func() error) error {
 	return errors.Join(errs...)
 }
 
-// groups returns the groups of f, or only the one with fingerprint only if
-// only is not "", with their status and flags but without their titles
-// (see titles), ranked by impact.
-//
-// Sessions are counted per row of the aggregate and summed, instead of
-// merging the rows' distinct counts: merging is five times slower, and
-// gives the same number, because a session's version, OS and region do
-// not change within its day (its key changes every day). The exception is
-// a rare value generalized only in part of the day, whose sessions count
-// twice.
-func (s *Store) groups(ctx context.Context, f Filter, only string) ([]Group, error) {
-	where, args := s.where(f)
-	where += onlyGroup(only)
+// groups returns the groups of f, or only those of only, with their
+// status and flags but without their titles (see titles), ranked by
+// impact: most affected sessions first, then most crashes.
+func (s *Store) groups(ctx context.Context, f Filter, only ...uint64) ([]Group, error) {
 	var (
-		rows      []groupRow
-		statuses  map[uint64]clickhouse.CrashGroupStatus
+		days      []GroupDay
+		statuses  map[uint64]Decision
 		regressed map[uint64]bool
-		daily     map[uint64][]uint64
 		firstEver map[uint64]time.Time
 	)
-	q := fmt.Sprintf(`SELECT fingerprint, any(exception_type) AS type, groupUniqArray(exception_type) AS types,
-    sumMerge(crashes) AS crashes, sumMerge(fatal) AS fatal,
-    sum(finalizeAggregation(sessions)) AS sessions,
-    minMerge(first_seen) AS first_seen, maxMerge(last_seen) AS last_seen,
-    groupUniqArray(app_version) AS versions
-FROM %s.%s
-WHERE %s
-GROUP BY fingerprint
-ORDER BY sessions DESC, crashes DESC, fingerprint`, s.db, clickhouse.TableCrashGroupsDaily, where)
+	// The days read cover the escalation baseline too.
+	wide := f
+	wide.Days = max(f.Days, escalateBaselineDays+1)
 	err := parallel(
-		func() error {
-			if err := s.conn.Select(ctx, &rows, q, args...); err != nil {
+		func() (err error) {
+			if days, err = s.b.GroupDays(ctx, s.scope(wide, only...)); err != nil {
 				return fmt.Errorf("triage: list crash groups: %w", err)
 			}
 			return nil
@@ -372,68 +311,104 @@ ORDER BY sessions DESC, crashes DESC, fingerprint`, s.db, clickhouse.TableCrashG
 			regressed, err = s.regressed(ctx, f.AppID, statuses)
 			return err
 		},
-		func() (err error) { daily, err = s.daily(ctx, f, only); return err },
 		func() (err error) { firstEver, err = s.firstEver(ctx, f.AppID, only); return err },
 	)
 	if err != nil {
 		return nil, err
 	}
 
-	now := s.cfg.Now()
-	out := make([]Group, len(rows))
-	for i, r := range rows {
-		slices.SortFunc(r.Versions, CompareVersions)
-		g := Group{
-			AppID: f.AppID, Fingerprint: r.Fingerprint, ExceptionType: r.ExceptionType, ExceptionTypes: r.Types,
-			Crashes: r.Crashes, Fatal: r.Fatal, Sessions: r.Sessions,
-			FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, FirstEver: r.FirstSeen,
-			Versions: r.Versions,
-			Status:   clickhouse.CrashGroupStatus{AppID: f.AppID, Fingerprint: r.Fingerprint, State: clickhouse.StateOpen},
+	// Sum each group's days of f: distinct sessions add up over days,
+	// as a session's key changes every day.
+	wideDays, fDays := s.days(wide.Days), s.days(f.Days)
+	index := make(map[uint64]int)
+	var out []Group
+	daily := make(map[uint64][]uint64)
+	for _, d := range days {
+		i := wideDays.index(d.Day)
+		if i < 0 {
+			continue
 		}
-		if t, ok := firstEver[r.Fingerprint]; ok {
+		counts, ok := daily[d.Fingerprint]
+		if !ok {
+			counts = make([]uint64, wideDays.n)
+			daily[d.Fingerprint] = counts
+		}
+		counts[i] += d.Crashes
+		if fDays.index(d.Day) < 0 {
+			continue
+		}
+		j, ok := index[d.Fingerprint]
+		if !ok {
+			j = len(out)
+			index[d.Fingerprint] = j
+			out = append(out, Group{AppID: f.AppID, Fingerprint: d.Fingerprint, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen})
+		}
+		g := &out[j]
+		g.Crashes += d.Crashes
+		g.Fatal += d.Fatal
+		g.Sessions += d.Sessions
+		if d.FirstSeen.Before(g.FirstSeen) {
+			g.FirstSeen = d.FirstSeen
+		}
+		if d.LastSeen.After(g.LastSeen) {
+			g.LastSeen = d.LastSeen
+		}
+		g.Versions = appendNew(g.Versions, d.Versions...)
+		g.ExceptionTypes = appendNew(g.ExceptionTypes, d.ExceptionTypes...)
+	}
+	slices.SortFunc(out, func(a, b Group) int {
+		return cmp.Or(cmp.Compare(b.Sessions, a.Sessions), cmp.Compare(b.Crashes, a.Crashes), cmp.Compare(a.Fingerprint, b.Fingerprint))
+	})
+
+	now := s.cfg.Now()
+	for i := range out {
+		g := &out[i]
+		slices.SortFunc(g.Versions, CompareVersions)
+		slices.Sort(g.ExceptionTypes)
+		g.ExceptionType = g.ExceptionTypes[0]
+		g.FirstEver = g.FirstSeen
+		if t, ok := firstEver[g.Fingerprint]; ok {
 			g.FirstEver = t
 		}
-		if st, ok := statuses[r.Fingerprint]; ok {
+		g.Status = Decision{AppID: f.AppID, Fingerprint: g.Fingerprint, State: StateOpen}
+		if st, ok := statuses[g.Fingerprint]; ok {
 			g.Status = st
 		}
-		g.Regressed = regressed[r.Fingerprint]
+		g.Regressed = regressed[g.Fingerprint]
 		g.New = now.Sub(g.FirstEver) <= s.cfg.NewWithin
-		g.Daily = make([]uint64, f.Days)
-		counts := daily[r.Fingerprint]
-		copy(g.Daily, counts[max(0, len(counts)-f.Days):])
+		counts := daily[g.Fingerprint]
+		g.Daily = slices.Clone(counts[len(counts)-f.Days:])
 		g.Escalating = s.escalating(counts)
-		out[i] = g
 	}
 	return out, nil
 }
 
-// titles fills in the message and culprit of groups, reading only their
-// rows of the aggregate.
+// appendNew appends to list the values it does not hold yet.
+func appendNew(list []string, values ...string) []string {
+	for _, v := range values {
+		if !slices.Contains(list, v) {
+			list = append(list, v)
+		}
+	}
+	return list
+}
+
+// titles fills in the message and culprit of groups.
 func (s *Store) titles(ctx context.Context, f Filter, groups []Group) error {
 	if len(groups) == 0 {
 		return nil
 	}
-	fps := make([]string, len(groups))
+	fps := make([]uint64, len(groups))
 	for i, g := range groups {
-		fps[i] = fmt.Sprint(g.Fingerprint)
+		fps[i] = g.Fingerprint
 	}
-	where, args := s.where(f)
-	var rows []struct {
-		Fingerprint uint64 `ch:"fingerprint"`
-		Message     string `ch:"message"`
-		Culprit     string `ch:"culprit"`
-	}
-	q := fmt.Sprintf(`SELECT fingerprint, anyMerge(message) AS message, anyMerge(culprit) AS culprit
-FROM %s.%s WHERE %s AND fingerprint IN (%s) GROUP BY fingerprint`,
-		s.db, clickhouse.TableCrashGroupsDaily, where, strings.Join(fps, ", "))
-	if err := s.conn.Select(ctx, &rows, q, args...); err != nil {
+	titles, err := s.b.GroupTitles(ctx, s.scope(f, fps...))
+	if err != nil {
 		return fmt.Errorf("triage: crash group titles: %w", err)
 	}
-	for _, r := range rows {
-		for i := range groups {
-			if groups[i].Fingerprint == r.Fingerprint {
-				groups[i].Message, groups[i].Culprit = r.Message, r.Culprit
-			}
+	for i := range groups {
+		if t, ok := titles[groups[i].Fingerprint]; ok {
+			groups[i].Message, groups[i].Culprit = t.Message, t.Culprit
 		}
 	}
 	return nil
@@ -454,122 +429,52 @@ func (s *Store) escalating(counts []uint64) bool {
 	return today >= s.cfg.EscalateMin && float64(today) >= s.cfg.EscalateFactor*avg
 }
 
-// daily returns per group (or only for the group only) the crashes of
-// each day of f's range, extended to cover the escalation baseline, oldest
-// first.
-func (s *Store) daily(ctx context.Context, f Filter, only string) (map[uint64][]uint64, error) {
-	f.Days = max(f.Days, escalateBaselineDays+1)
-	days := s.days(f.Days)
-	where, args := s.where(f)
-	where += onlyGroup(only)
-	var rows []struct {
-		Fingerprint uint64    `ch:"fingerprint"`
-		Day         time.Time `ch:"event_date"`
-		Crashes     uint64    `ch:"crashes"`
-	}
-	q := fmt.Sprintf(`SELECT fingerprint, event_date, sumMerge(crashes) AS crashes
-FROM %s.%s
-WHERE %s
-GROUP BY fingerprint, event_date`, s.db, clickhouse.TableCrashGroupsDaily, where)
-	if err := s.conn.Select(ctx, &rows, q, args...); err != nil {
-		return nil, fmt.Errorf("triage: daily crashes: %w", err)
-	}
-	out := make(map[uint64][]uint64)
-	for _, r := range rows {
-		i := days.index(r.Day)
-		if i < 0 {
-			continue
-		}
-		c, ok := out[r.Fingerprint]
-		if !ok {
-			c = make([]uint64, days.n)
-			out[r.Fingerprint] = c
-		}
-		c[i] += r.Crashes
-	}
-	return out, nil
-}
-
-// firstEver returns when each group of app (or only the group only) first
-// crashed, over all the data kept. To stay fast over many days it reads
-// the first day of each group, and the exact time only for the groups
-// whose first day is within NewWithin of now, and for only; the other
-// groups get the start of their first day.
-func (s *Store) firstEver(ctx context.Context, app, only string) (map[uint64]time.Time, error) {
-	var days []struct {
-		Fingerprint uint64    `ch:"fingerprint"`
-		First       time.Time `ch:"first"`
-	}
-	q := fmt.Sprintf("SELECT fingerprint, min(event_date) AS first FROM %s.%s WHERE app_id = ?%s GROUP BY fingerprint",
-		s.db, clickhouse.TableCrashGroupsDaily, onlyGroup(only))
-	if err := s.conn.Select(ctx, &days, q, app); err != nil {
+// firstEver returns when each group of app (or of only) first crashed,
+// over all the data kept. To stay fast over many days it reads the first
+// day of each group, and the exact time only for the groups whose first
+// day is within NewWithin of now, and for only; the other groups get the
+// start of their first day.
+func (s *Store) firstEver(ctx context.Context, app string, only []uint64) (map[uint64]time.Time, error) {
+	days, err := s.b.FirstCrashDays(ctx, app, only)
+	if err != nil {
 		return nil, fmt.Errorf("triage: first crashes: %w", err)
 	}
 	out := make(map[uint64]time.Time, len(days))
 	recent := s.cfg.Now().Add(-s.cfg.NewWithin).UTC().Truncate(24 * time.Hour)
-	var exact []string
-	for _, d := range days {
-		out[d.Fingerprint] = d.First.UTC()
-		if only != "" || !d.First.Before(recent) {
-			exact = append(exact, fmt.Sprint(d.Fingerprint))
+	var exact []uint64
+	for fp, d := range days {
+		out[fp] = d.UTC()
+		if len(only) > 0 || !d.Before(recent) {
+			exact = append(exact, fp)
 		}
 	}
 	if len(exact) == 0 {
 		return out, nil
 	}
-	var times []struct {
-		Fingerprint uint64    `ch:"fingerprint"`
-		First       time.Time `ch:"first"`
-	}
-	q = fmt.Sprintf("SELECT fingerprint, minMerge(first_seen) AS first FROM %s.%s WHERE app_id = ? AND fingerprint IN (%s) GROUP BY fingerprint",
-		s.db, clickhouse.TableCrashGroupsDaily, strings.Join(exact, ", "))
-	if err := s.conn.Select(ctx, &times, q, app); err != nil {
+	times, err := s.b.FirstCrashTimes(ctx, app, exact)
+	if err != nil {
 		return nil, fmt.Errorf("triage: first crashes: %w", err)
 	}
-	for _, t := range times {
-		out[t.Fingerprint] = t.First
-	}
+	maps.Copy(out, times)
 	return out, nil
 }
 
-// statusRow is a triage decision as the status table holds it.
-type statusRow struct {
-	Fingerprint uint64    `ch:"fingerprint"`
-	State       string    `ch:"status"`
-	ResolvedIn  string    `ch:"resolved_in"`
-	ChangedBy   string    `ch:"changed_by"`
-	ChangedAt   time.Time `ch:"changed_at"`
-}
-
-// status returns r as app's CrashGroupStatus.
-func (r statusRow) status(app string) clickhouse.CrashGroupStatus {
-	return clickhouse.CrashGroupStatus{AppID: app, Fingerprint: r.Fingerprint, State: clickhouse.CrashGroupState(r.State),
-		ResolvedIn: r.ResolvedIn, ChangedBy: r.ChangedBy, ChangedAt: r.ChangedAt}
-}
-
 // statuses returns the latest status of each group of app that has one
-// (or only of the group fp).
-func (s *Store) statuses(ctx context.Context, app, only string) (map[uint64]clickhouse.CrashGroupStatus, error) {
-	var rows []statusRow
-	q := fmt.Sprintf(`SELECT fingerprint, argMax(status, version) AS status, argMax(resolved_in, version) AS resolved_in,
-    argMax(changed_by, version) AS changed_by, argMax(changed_at, version) AS changed_at
-FROM %s.%s WHERE app_id = ?%s GROUP BY fingerprint`, s.db, clickhouse.TableCrashGroupStatus, onlyGroup(only))
-	if err := s.conn.Select(ctx, &rows, q, app); err != nil {
+// (or only of the groups of only).
+func (s *Store) statuses(ctx context.Context, app string, only []uint64) (map[uint64]Decision, error) {
+	out, err := s.b.LatestDecisions(ctx, app, only)
+	if err != nil {
 		return nil, fmt.Errorf("triage: read statuses: %w", err)
-	}
-	out := make(map[uint64]clickhouse.CrashGroupStatus, len(rows))
-	for _, r := range rows {
-		out[r.Fingerprint] = r.status(app)
 	}
 	return out, nil
 }
 
 // regressed returns which of the groups resolved in statuses crashed in
 // the fixed version or a later one, over all the data kept.
-func (s *Store) regressed(ctx context.Context, app string, statuses map[uint64]clickhouse.CrashGroupStatus) (map[uint64]bool, error) {
+func (s *Store) regressed(ctx context.Context, app string, statuses map[uint64]Decision) (map[uint64]bool, error) {
 	resolved := make(map[uint64]string)
 	for fp, st := range statuses {
-		if st.State == clickhouse.StateResolved {
+		if st.State == StateResolved {
 			resolved[fp] = st.ResolvedIn
 		}
 	}
@@ -577,34 +482,32 @@ func (s *Store) regressed(ctx context.Context, app string, statuses map[uint64]c
 	if len(resolved) == 0 {
 		return out, nil
 	}
-	fps := make([]string, 0, len(resolved))
-	for fp := range resolved {
-		fps = append(fps, fmt.Sprint(fp))
-	}
-	var rows []struct {
-		Fingerprint uint64   `ch:"fingerprint"`
-		Versions    []string `ch:"versions"`
-	}
-	q := fmt.Sprintf("SELECT fingerprint, groupUniqArray(app_version) AS versions FROM %s.%s WHERE app_id = ? AND fingerprint IN (%s) GROUP BY fingerprint",
-		s.db, clickhouse.TableCrashGroupsDaily, strings.Join(fps, ", "))
-	if err := s.conn.Select(ctx, &rows, q, app); err != nil {
+	versions, err := s.b.CrashedVersions(ctx, app, slices.Collect(maps.Keys(resolved)))
+	if err != nil {
 		return nil, fmt.Errorf("triage: versions of resolved groups: %w", err)
 	}
-	for _, r := range rows {
-		fixed := resolved[r.Fingerprint]
-		out[r.Fingerprint] = slices.ContainsFunc(r.Versions, func(v string) bool {
+	for fp, vs := range versions {
+		fixed, ok := resolved[fp]
+		out[fp] = ok && slices.ContainsFunc(vs, func(v string) bool {
 			return comparableVersion(v) && CompareVersions(v, fixed) >= 0
 		})
 	}
 	return out, nil
 }
 
-// SetStatus records a triage decision about a group.
-func (s *Store) SetStatus(ctx context.Context, st clickhouse.CrashGroupStatus) error {
-	if st.ChangedAt.IsZero() {
-		st.ChangedAt = s.cfg.Now()
+// SetStatus records a triage decision about a group; its ChangedAt
+// defaults to now.
+func (s *Store) SetStatus(ctx context.Context, d Decision) error {
+	if d.ChangedAt.IsZero() {
+		d.ChangedAt = s.cfg.Now()
 	}
-	return s.cfg.Client.SetCrashGroupStatus(ctx, st)
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	if err := s.b.RecordDecision(ctx, d); err != nil {
+		return fmt.Errorf("triage: record decision: %w", err)
+	}
+	return nil
 }
 
 // Crash is one stored crash, as the detail page shows it.
@@ -637,7 +540,7 @@ type Detail struct {
 	// Timeline has a day for each day of the filter, oldest first.
 	Timeline []Day
 	// History is every triage decision, latest first.
-	History []clickhouse.CrashGroupStatus
+	History []Decision
 }
 
 // Day is one day of a timeline.
@@ -658,8 +561,7 @@ func (s *Store) Group(ctx context.Context, f Filter, fp uint64) (*Detail, error)
 	if err != nil {
 		return nil, err
 	}
-	only := fmt.Sprint(fp)
-	groups, err := s.groups(ctx, f, only)
+	groups, err := s.groups(ctx, f, fp)
 	if err != nil {
 		return nil, err
 	}
@@ -667,29 +569,31 @@ func (s *Store) Group(ctx context.Context, f Filter, fp uint64) (*Detail, error)
 		return nil, ErrNotFound
 	}
 	d := &Detail{Group: groups[0]}
-	where, args := s.where(f)
-	where += onlyGroup(only)
-	var agg, raw []breakdownRow
+	sc := s.scope(f, fp)
+	var (
+		dayCells    []DayCell
+		deviceCells []DeviceCell
+	)
 	// Each query fills its own fields of d.
 	err = parallel(
 		func() error { return s.titles(ctx, f, groups) },
-		func() error { return s.sample(ctx, f, d) },
+		func() error { return s.sample(ctx, sc, d) },
 		func() (err error) { d.History, err = s.history(ctx, f.AppID, fp); return err },
 		// The app version and region are dimensions of the aggregate, and
 		// the days its rows; the OS version and device model are not:
 		// they count the group's raw crashes, of its exception types
 		// (which the crashes table is sorted by).
-		func() error {
-			q := fmt.Sprintf(`SELECT toString(event_date) AS day, app_version AS a, if(region != '', region, if(country != '', country, 'unknown')) AS b,
-    sum(finalizeAggregation(sessions)) AS sessions, sumMerge(crashes) AS crashes
-FROM %s.%s WHERE %s GROUP BY day, a, b`, s.db, clickhouse.TableCrashGroupsDaily, where)
-			return s.breakdownRows(ctx, q, args, &agg)
+		func() (err error) {
+			if dayCells, err = s.b.DayCells(ctx, sc); err != nil {
+				return fmt.Errorf("triage: breakdown: %w", err)
+			}
+			return nil
 		},
-		func() error {
-			q := fmt.Sprintf(`SELECT '' AS day, concat(os_name, ' ', os_version) AS a, device_model AS b,
-    uniqIf(session_key, session_key != 0) AS sessions, count() AS crashes
-FROM %s.%s WHERE %s AND exception_type IN (%s) GROUP BY a, b`, s.db, clickhouse.TableCrashes, where, inList(len(d.ExceptionTypes)))
-			return s.breakdownRows(ctx, q, append(slices.Clip(args), anys(d.ExceptionTypes)...), &raw)
+		func() (err error) {
+			if deviceCells, err = s.b.DeviceCells(ctx, sc, d.ExceptionTypes); err != nil {
+				return fmt.Errorf("triage: breakdown: %w", err)
+			}
+			return nil
 		},
 	)
 	if err != nil {
@@ -699,117 +603,67 @@ FROM %s.%s WHERE %s AND exception_type IN (%s) GROUP BY a, b`, s.db, clickhouse.
 	// A session's version, region, OS and device do not change within its
 	// day, so cells' distinct sessions add up (see groups).
 	d.Breakdowns = []Breakdown{
-		Suppress("App version", sumCells(agg, func(r *breakdownRow) string { return r.A }), s.cfg.K),
-		Suppress("OS", sumCells(raw, func(r *breakdownRow) string { return r.A }), s.cfg.K),
-		Suppress("Device model", sumCells(raw, func(r *breakdownRow) string { return r.B }), s.cfg.K),
-		Suppress("Region", sumCells(agg, func(r *breakdownRow) string { return r.B }), s.cfg.K),
+		Suppress("App version", sumCells(dayCells, func(c *DayCell) (string, uint64, uint64) {
+			return c.AppVersion, c.Sessions, c.Crashes
+		}), s.cfg.K),
+		Suppress("OS", sumCells(deviceCells, func(c *DeviceCell) (string, uint64, uint64) {
+			return c.OSName + " " + c.OSVersion, c.Sessions, c.Crashes
+		}), s.cfg.K),
+		Suppress("Device model", sumCells(deviceCells, func(c *DeviceCell) (string, uint64, uint64) {
+			return c.DeviceModel, c.Sessions, c.Crashes
+		}), s.cfg.K),
+		Suppress("Region", sumCells(dayCells, func(c *DayCell) (string, uint64, uint64) {
+			return place(c.Country, c.Region), c.Sessions, c.Crashes
+		}), s.cfg.K),
 	}
 	days := s.days(f.Days)
 	d.Timeline = make([]Day, days.n)
 	for i := range d.Timeline {
 		d.Timeline[i].Date = days.date(i)
 	}
-	for _, r := range agg {
-		t, err := time.Parse(time.DateOnly, r.Day)
-		if err != nil {
-			continue
-		}
-		if i := days.index(t); i >= 0 {
-			d.Timeline[i].Crashes += r.Crashes
-			d.Timeline[i].Sessions += r.Sessions
+	for _, c := range dayCells {
+		if i := days.index(c.Day); i >= 0 {
+			d.Timeline[i].Crashes += c.Crashes
+			d.Timeline[i].Sessions += c.Sessions
 		}
 	}
 	return d, nil
 }
 
-// breakdownRow is a row of a breakdown query: a day (or ""), two
-// dimensions' values, and counts.
-type breakdownRow struct {
-	Day      string `ch:"day"`
-	A        string `ch:"a"`
-	B        string `ch:"b"`
-	Sessions uint64 `ch:"sessions"`
-	Crashes  uint64 `ch:"crashes"`
+// place returns the finest of region and country that is known, or
+// "unknown".
+func place(country, region string) string {
+	return cmp.Or(region, country, "unknown")
 }
 
-// breakdownRows runs a breakdown query.
-func (s *Store) breakdownRows(ctx context.Context, q string, args []any, dst *[]breakdownRow) error {
-	if err := s.conn.Select(ctx, dst, q, args...); err != nil {
-		return fmt.Errorf("triage: breakdown: %w", err)
-	}
-	return nil
-}
-
-// sumCells sums rows into one cell per value of key.
-func sumCells(rows []breakdownRow, key func(r *breakdownRow) string) []Cell {
+// sumCells sums rows into one cell per value of key, which returns a
+// row's value, sessions and crashes.
+func sumCells[R any](rows []R, key func(r *R) (value string, sessions, crashes uint64)) []Cell {
 	index := make(map[string]int)
 	var cells []Cell
 	for i := range rows {
-		k := key(&rows[i])
+		k, sessions, crashes := key(&rows[i])
 		j, ok := index[k]
 		if !ok {
 			j = len(cells)
 			index[k] = j
 			cells = append(cells, Cell{Value: k})
 		}
-		cells[j].Sessions += rows[i].Sessions
-		cells[j].Crashes += rows[i].Crashes
+		cells[j].Sessions += sessions
+		cells[j].Crashes += crashes
 	}
 	return cells
 }
 
-// sample fills d.Sample with the group's latest crash in f, reading only
+// sample fills d.Sample with the group's latest crash in sc, reading only
 // the day it was last seen, and the grouping inputs.
-func (s *Store) sample(ctx context.Context, f Filter, d *Detail) error {
-	where, args := s.where(f)
-	var rows []struct {
-		EventTime     time.Time `ch:"event_time"`
-		AppVersion    string    `ch:"app_version"`
-		OSName        string    `ch:"os_name"`
-		OSVersion     string    `ch:"os_version"`
-		ExceptionType string    `ch:"exception_type"`
-		Message       string    `ch:"message"`
-		Thread        string    `ch:"thread"`
-		Handled       uint8     `ch:"handled"`
-		AppState      string    `ch:"app_state"`
-		Modules       []string  `ch:"frame_module"`
-		Functions     []string  `ch:"frame_function"`
-		Files         []string  `ch:"frame_file"`
-		Lines         []uint32  `ch:"frame_line"`
-		InApp         []uint8   `ch:"frame_in_app"`
-	}
-	q := fmt.Sprintf(`SELECT event_time, app_version, os_name, os_version, exception_type, message, thread, handled, app_state,
-    frame_module, frame_function, frame_file, frame_line, frame_in_app
-FROM %s.%s
-WHERE %s AND event_date = toDate(?) AND exception_type IN (%s) AND fingerprint = %d
-ORDER BY event_time DESC LIMIT 1`, s.db, clickhouse.TableCrashes, where, inList(len(d.ExceptionTypes)), d.Fingerprint)
-	args = append(append(args, day(d.LastSeen.UTC())), anys(d.ExceptionTypes)...)
-	if err := s.conn.Select(ctx, &rows, q, args...); err != nil {
+func (s *Store) sample(ctx context.Context, sc Scope, d *Detail) error {
+	c, ok, err := s.b.LatestCrash(ctx, sc, d.LastSeen.UTC().Truncate(24*time.Hour), d.ExceptionTypes)
+	if err != nil {
 		return fmt.Errorf("triage: sample crash: %w", err)
 	}
-	if len(rows) == 0 {
+	if !ok {
 		return nil
-	}
-	r := rows[0]
-	c := Crash{
-		EventTime: r.EventTime, AppVersion: r.AppVersion, OSName: r.OSName, OSVersion: r.OSVersion,
-		ExceptionType: r.ExceptionType, Message: r.Message, Thread: r.Thread, Handled: r.Handled == 1, AppState: r.AppState,
-	}
-	for i := range r.Functions {
-		fr := pipeline.Frame{Function: r.Functions[i]}
-		if i < len(r.Modules) {
-			fr.Module = r.Modules[i]
-		}
-		if i < len(r.Files) {
-			fr.File = r.Files[i]
-		}
-		if i < len(r.Lines) {
-			fr.Line = r.Lines[i]
-		}
-		if i < len(r.InApp) {
-			fr.InApp = r.InApp[i] == 1
-		}
-		c.Frames = append(c.Frames, fr)
 	}
 	d.Sample = c
 	var fp string
@@ -818,17 +672,14 @@ ORDER BY event_time DESC LIMIT 1`, s.db, clickhouse.TableCrashes, where, inList(
 	return nil
 }
 
-// history returns every triage decision about a group, latest first.
-func (s *Store) history(ctx context.Context, app string, fp uint64) ([]clickhouse.CrashGroupStatus, error) {
-	var rows []statusRow
-	q := fmt.Sprintf(`SELECT fingerprint, status, resolved_in, changed_by, changed_at FROM %s.%s
-WHERE app_id = ? AND fingerprint = %d ORDER BY version DESC LIMIT 100`, s.db, clickhouse.TableCrashGroupStatus, fp)
-	if err := s.conn.Select(ctx, &rows, q, app); err != nil {
+// historyLimit is how many decisions about a group Group returns.
+const historyLimit = 100
+
+// history returns the latest decisions about a group, latest first.
+func (s *Store) history(ctx context.Context, app string, fp uint64) ([]Decision, error) {
+	out, err := s.b.DecisionHistory(ctx, app, fp, historyLimit)
+	if err != nil {
 		return nil, fmt.Errorf("triage: status history: %w", err)
-	}
-	out := make([]clickhouse.CrashGroupStatus, len(rows))
-	for i, r := range rows {
-		out[i] = r.status(app)
 	}
 	return out, nil
 }

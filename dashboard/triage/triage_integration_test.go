@@ -2,18 +2,20 @@ package triage_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/dashboard/triage"
 	"github.com/consentry/consentry/dashboard/triage/triagetest"
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/seed"
+	"github.com/consentry/consentry/pipeline"
 )
 
 var shared *chserver.Server
@@ -90,7 +92,7 @@ func TestGroupsIntegration(t *testing.T) {
 		if wantEsc := b.LastDayFactor >= 5; !b.LastDayOnly && g.Escalating != wantEsc {
 			t.Errorf("%s: escalating = %v, want %v (daily %v)", b.Name, g.Escalating, wantEsc, g.Daily)
 		}
-		if g.Regressed || g.Status.State != clickhouse.StateOpen {
+		if g.Regressed || g.Status.State != triage.StateOpen {
 			t.Errorf("%s: %+v before any triage", b.Name, g.Status)
 		}
 		// Old versions fade out: a bug need not crash in each of its
@@ -113,16 +115,16 @@ func TestTriageStatesIntegration(t *testing.T) {
 	regress, _ := seed.BugNamed(seed.BugShareAdapterIndex)
 	fixed, _ := seed.BugNamed(seed.BugSyncNullTitle)
 	noise, _ := seed.BugNamed(seed.BugUploadFailed)
-	set := func(fp uint64, state clickhouse.CrashGroupState, version string) {
+	set := func(fp uint64, state triage.State, version string) {
 		t.Helper()
-		err := env.Store.SetStatus(ctx, clickhouse.CrashGroupStatus{AppID: triagetest.AppID, Fingerprint: fp, State: state, ResolvedIn: version, ChangedBy: "alice"})
+		err := env.Store.SetStatus(ctx, triage.Decision{AppID: triagetest.AppID, Fingerprint: fp, State: state, ResolvedIn: version, ChangedBy: "alice"})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	set(regress.Fingerprint, clickhouse.StateResolved, "4.12.1")
-	set(fixed.Fingerprint, clickhouse.StateResolved, "4.12.1")
-	set(noise.Fingerprint, clickhouse.StateIgnored, "")
+	set(regress.Fingerprint, triage.StateResolved, "4.12.1")
+	set(fixed.Fingerprint, triage.StateResolved, "4.12.1")
+	set(noise.Fingerprint, triage.StateIgnored, "")
 
 	list := func(st triage.Status) map[string]triage.Group {
 		t.Helper()
@@ -148,24 +150,24 @@ func TestTriageStatesIntegration(t *testing.T) {
 		t.Error("ignored group is not in the ignored list")
 	}
 	// Resolved in a version that has not shipped: nothing regressed.
-	set(regress.Fingerprint, clickhouse.StateResolved, "4.14.0")
+	set(regress.Fingerprint, triage.StateResolved, "4.14.0")
 	if g := list(triage.StatusResolved)[seed.BugShareAdapterIndex]; g.Regressed || g.Status.ResolvedIn != "4.14.0" {
 		t.Errorf("resolved in 4.14.0: %+v", g)
 	}
 	// Reopened: open again, and the history keeps every decision.
-	set(regress.Fingerprint, clickhouse.StateOpen, "")
+	set(regress.Fingerprint, triage.StateOpen, "")
 	d, err := env.Store.Group(ctx, triage.Filter{AppID: triagetest.AppID}, regress.Fingerprint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Status.State != clickhouse.StateOpen || len(d.History) != 3 || d.History[0].State != clickhouse.StateOpen || d.History[2].ResolvedIn != "4.12.1" {
+	if d.Status.State != triage.StateOpen || len(d.History) != 3 || d.History[0].State != triage.StateOpen || d.History[2].ResolvedIn != "4.12.1" {
 		t.Errorf("after reopening: status %+v, history %+v", d.Status, d.History)
 	}
 	// Bad decisions are refused before they are stored.
-	for _, st := range []clickhouse.CrashGroupStatus{
-		{AppID: triagetest.AppID, Fingerprint: 1, State: clickhouse.StateResolved},
+	for _, st := range []triage.Decision{
+		{AppID: triagetest.AppID, Fingerprint: 1, State: triage.StateResolved},
 		{AppID: triagetest.AppID, Fingerprint: 1, State: "fixed"},
-		{AppID: triagetest.AppID, Fingerprint: 1, State: clickhouse.StateIgnored, ResolvedIn: "4.12.1"},
+		{AppID: triagetest.AppID, Fingerprint: 1, State: triage.StateIgnored, ResolvedIn: "4.12.1"},
 	} {
 		if err := env.Store.SetStatus(ctx, st); err == nil {
 			t.Errorf("SetStatus(%+v) succeeded", st)
@@ -323,5 +325,99 @@ func TestOverviewIntegration(t *testing.T) {
 	}
 	if triage.CompareVersions(o.Versions[0].Version, o.Versions[len(o.Versions)-1].Version) <= 0 {
 		t.Errorf("versions are not newest first: %+v", o.Versions)
+	}
+}
+
+// TestResentRowsCountOnceIntegration stores the seeded rows a second and
+// a third time, as an SDK resending batches whose answers it lost and a
+// collector repeating inserts after a crash do, and checks that the
+// groups, a group's page and the overview count every event once, as
+// before, both while the copies are in parts of their own (the queries
+// merge states) and once ClickHouse merged them (they read each row's
+// state).
+func TestResentRowsCountOnceIntegration(t *testing.T) {
+	env := seeded(t)
+	ctx := context.Background()
+	f := triage.Filter{AppID: triagetest.AppID, Days: triagetest.Days, Status: triage.StatusAll}
+	bug, _ := seed.BugNamed(seed.BugShareAdapterIndex)
+	snapshot := func() (groups []triage.Group, d *triage.Detail, o *triage.Overview) {
+		t.Helper()
+		var err error
+		if groups, err = env.Store.Groups(ctx, f, 100); err != nil {
+			t.Fatal(err)
+		}
+		if d, err = env.Store.Group(ctx, f, bug.Fingerprint); err != nil {
+			t.Fatal(err)
+		}
+		if o, err = env.Store.Overview(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		return groups, d, o
+	}
+	counts := func(groups []triage.Group) map[uint64]string {
+		out := make(map[uint64]string)
+		for _, g := range groups {
+			out[g.Fingerprint] = fmt.Sprint(g.Crashes, g.Fatal, g.Sessions, g.Daily, g.FirstSeen.Unix(), g.LastSeen.Unix())
+		}
+		return out
+	}
+	groups, d, o := snapshot()
+	// The last day's crashes again: that day has parts to merge, the
+	// others not.
+	var last pipeline.Rows
+	for _, c := range env.Rows.Crashes {
+		if c.EventTime.UTC().Truncate(24 * time.Hour).Equal(env.Now.Truncate(24 * time.Hour)) {
+			last.Crashes = append(last.Crashes, c)
+		}
+	}
+	if err := env.Client.Insert(ctx, &last); err != nil {
+		t.Fatal(err)
+	}
+	mixed, dMixed, oMixed := snapshot()
+	if got, want := counts(mixed), counts(groups); !maps.Equal(got, want) || len(last.Crashes) == 0 {
+		t.Errorf("groups after the last day's %d crashes were stored twice:\n%v\nwant\n%v", len(last.Crashes), got, want)
+	}
+	if fmt.Sprint(dMixed.Breakdowns, dMixed.Timeline, oMixed) != fmt.Sprint(d.Breakdowns, d.Timeline, o) {
+		t.Errorf("group page or overview after the last day's crashes were stored twice:\n%v %v %+v\nwant\n%v %v %+v", dMixed.Breakdowns, dMixed.Timeline, oMixed, d.Breakdowns, d.Timeline, o)
+	}
+	if err := env.Client.Insert(ctx, env.Rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.InsertDedup(ctx, env.Rows, "spool:1:2"); err != nil {
+		t.Fatal(err)
+	}
+	again, dAgain, oAgain := snapshot()
+	if got, want := counts(again), counts(groups); !maps.Equal(got, want) {
+		t.Errorf("groups after the rows were stored three times:\n%v\nwant\n%v", got, want)
+	}
+	if fmt.Sprint(dAgain.Breakdowns, dAgain.Timeline) != fmt.Sprint(d.Breakdowns, d.Timeline) {
+		t.Errorf("group page after the rows were stored three times:\n%v %v\nwant\n%v %v", dAgain.Breakdowns, dAgain.Timeline, d.Breakdowns, d.Timeline)
+	}
+	if fmt.Sprint(oAgain) != fmt.Sprint(o) {
+		t.Errorf("overview after the rows were stored three times:\n%+v\nwant\n%+v", oAgain, o)
+	}
+	// Once ClickHouse merged the copies, each day is one part again, and
+	// each row's own state counts.
+	for _, table := range []string{"crash_groups_daily", "sessions_daily"} {
+		if err := chtest.Conn(t, shared).Exec(ctx, "OPTIMIZE TABLE "+env.Client.Database()+"."+table+" FINAL"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	merged, dMerged, oMerged := snapshot()
+	if got, want := counts(merged), counts(groups); !maps.Equal(got, want) {
+		t.Errorf("groups after merging:\n%v\nwant\n%v", got, want)
+	}
+	if fmt.Sprint(dMerged.Breakdowns, dMerged.Timeline, oMerged) != fmt.Sprint(d.Breakdowns, d.Timeline, o) {
+		t.Errorf("group page or overview after merging:\n%v %v %+v\nwant\n%v %v %+v", dMerged.Breakdowns, dMerged.Timeline, oMerged, d.Breakdowns, d.Timeline, o)
+	}
+	// Counts match the rows stored once.
+	want := make(map[uint64]uint64)
+	for _, c := range env.Rows.Crashes {
+		want[c.Fingerprint]++
+	}
+	for _, g := range again {
+		if g.Crashes != want[g.Fingerprint] {
+			t.Errorf("group %016x: %d crashes, want %d", g.Fingerprint, g.Crashes, want[g.Fingerprint])
+		}
 	}
 }

@@ -288,7 +288,13 @@ func startEnv() (*env, error) {
 
 // query runs sql on ClickHouse's HTTP interface and returns the body.
 func (e *env) query(sql string) (string, error) {
-	resp, err := e.client.Post("http://"+e.srv.HTTPAddr()+"/?max_execution_time=120", "text/plain", strings.NewReader(sql))
+	req, err := http.NewRequest(http.MethodPost, "http://"+e.srv.HTTPAddr()+"/?max_execution_time=120", strings.NewReader(sql))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "text/plain")
+	req.SetBasicAuth(e.srv.User(), e.srv.Password())
+	resp, err := e.client.Do(req)
 	if err != nil {
 		return "", err
 	}
@@ -438,6 +444,7 @@ func (e *env) startCollector(t *testing.T, dir, db, chAddr, keyFile, scrubDisabl
 	c := &collector{grpcAddr: freeAddr(t), httpAddr: freeAddr(t), admin: freeAddr(t),
 		spoolDir: filepath.Join(dir, "spool"), logFile: filepath.Join(dir, "consentryd.log"), exited: make(chan struct{})}
 	args := []string{"--data-dir", filepath.Join(dir, "data"), "--clickhouse-addr", chAddr, "--clickhouse-database", db,
+		"--clickhouse-user", e.srv.User(),
 		"--consent-signing-key-file", keyFile, "--spool-dir", c.spoolDir,
 		"--grpc-addr", c.grpcAddr, "--http-addr", c.httpAddr, "--admin-addr", c.admin,
 		"--log-level", "debug", "--log-format", "json", "--generalize-k", "1", "--revocation-refresh", "1s", "--revocation-bound", "30s"}
@@ -450,7 +457,9 @@ func (e *env) startCollector(t *testing.T, dir, db, chAddr, keyFile, scrubDisabl
 	}
 	defer logf.Close()
 	c.cmd = exec.Command(e.bin, args...)
+	c.cmd.Env = append(os.Environ(), "CONSENTRY_CLICKHOUSE_PASSWORD="+e.srv.Password())
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
+	c.cmd.Env = append(os.Environ(), "CONSENTRY_CLICKHOUSE_PASSWORD="+e.srv.Password())
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -79,7 +79,7 @@ func Open(ctx context.Context, cfg Config) (*Env, error) {
 	}
 	// The Store's clock starts at now and runs, so decisions are ordered.
 	start := time.Now()
-	store, err := triage.New(triage.Config{Client: c, K: 10, Now: func() time.Time { return now.Add(time.Since(start)) }})
+	store, err := triage.New(triage.Config{Backend: c, K: 10, Now: func() time.Time { return now.Add(time.Since(start)) }})
 	if err != nil {
 		c.Close()
 		return nil, err

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/internal/chdb"
 	"github.com/consentry/consentry/internal/chtest"
@@ -34,10 +36,11 @@ func TestClickHouse(t *testing.T) {
 		t.Fatalf("migrate: %v", err)
 	}
 	t.Logf("ClickHouse %s", c.Dialect())
+	conn := chtest.Conn(t, srv)
 
 	t.Run("Columns", func(t *testing.T) {
 		// BulkCrashesSQL names every column of the crashes table.
-		got := queryStrings(ctx, t, c, fmt.Sprintf("SELECT name FROM system.columns WHERE database = '%s' AND table = 'crashes' ORDER BY name", db))
+		got := queryStrings(ctx, t, conn, fmt.Sprintf("SELECT name FROM system.columns WHERE database = '%s' AND table = 'crashes' ORDER BY name", db))
 		if want := slices.Sorted(slices.Values(crashColumns)); !slices.Equal(got, want) {
 			t.Errorf("crashes has columns\n%q\nBulkCrashesSQL names\n%q", got, want)
 		}
@@ -71,7 +74,7 @@ func TestClickHouse(t *testing.T) {
 		for d := range cfg.Days {
 			want = append(want, fmt.Sprintf("%s 50", cfg.FirstDay().AddDate(0, 0, d).Format(time.DateOnly)))
 		}
-		got := queryStrings(ctx, t, c, fmt.Sprintf(`SELECT concat(toString(event_date), ' ', toString(count()))
+		got := queryStrings(ctx, t, conn, fmt.Sprintf(`SELECT concat(toString(event_date), ' ', toString(count()))
 FROM %s.sessions WHERE app_id = '%s' AND phase = 'start' GROUP BY event_date ORDER BY event_date`, db, cfg.AppID))
 		if !slices.Equal(got, want) {
 			t.Errorf("session starts per day: %q, want %q", got, want)
@@ -81,13 +84,13 @@ FROM %s.sessions WHERE app_id = '%s' AND phase = 'start' GROUP BY event_date ORD
 	t.Run("BulkCrashesSQL", func(t *testing.T) {
 		end := time.Now()
 		start := time.Now()
-		if err := c.Conn().Exec(ctx, BulkCrashesSQL(db, bulkRows, 30, end)); err != nil {
+		if err := conn.Exec(ctx, BulkCrashesSQL(db, bulkRows, 30, end)); err != nil {
 			t.Fatalf("bulk insert: %v", err)
 		}
 		elapsed := time.Since(start)
 		t.Logf("BulkCrashesSQL: %d rows in %v (%.0f rows/s) on ClickHouse %s", bulkRows, elapsed.Round(time.Millisecond), bulkRows/elapsed.Seconds(), c.Dialect())
 		checkBulk(t, func(sql string) string {
-			got := queryStrings(ctx, t, c, sql)
+			got := queryStrings(ctx, t, conn, sql)
 			if len(got) != 1 {
 				t.Fatalf("%d rows, want 1:\n%s", len(got), sql)
 			}
@@ -194,10 +197,10 @@ FROM (SELECT fingerprint, count() AS n FROM %s.crashes WHERE app_id = '%s' GROUP
 	}
 }
 
-// queryStrings runs sql, whose result is one String column, on c.
-func queryStrings(ctx context.Context, t *testing.T, c *clickhouse.Client, sql string) []string {
+// queryStrings runs sql, whose result is one String column, on conn.
+func queryStrings(ctx context.Context, t *testing.T, conn driver.Conn, sql string) []string {
 	t.Helper()
-	rows, err := c.Conn().Query(ctx, sql)
+	rows, err := conn.Query(ctx, sql)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, sql)
 	}
