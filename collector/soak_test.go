@@ -28,7 +28,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/eventgen"
@@ -350,16 +349,7 @@ func TestSoak(t *testing.T) {
 		}
 	})
 
-	priv, err := consent.ReadPrivateKeyFile(filepath.Join(data, "consent-signing-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, _ := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
-	token, err := ring.Sign(consent.Claims{AppID: testApp, Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports},
-		IssuedAt: time.Now(), ExpiresAt: time.Now().Add(24 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := tokenFromKeyFile(t, data, 24*time.Hour)
 	client := &soakClient{addr: grpcAddr, token: token, acked: map[[16]byte]bool{}, refusals: map[string]int{},
 		okSeconds: map[int64]bool{}, anySecond: map[int64]bool{}, state: map[int64]string{}, stop: make(chan struct{})}
 	client.run(*soakClients)
