@@ -144,6 +144,7 @@ func Migrations() []Migration {
 			},
 			Data: func(ctx context.Context, c *Client) error { return c.replaceAggregates(ctx) },
 		},
+		crashGroupChangesMigration(11),
 	}
 }
 
