@@ -38,7 +38,8 @@ func dayArg(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
 // scopeWhere returns the condition (without WHERE) that selects s's rows
 // of a table with app_id, event_date, app_version, os_name, country and
-// region (and fingerprint, if s names groups), and its arguments.
+// region (and fingerprint, if s names groups; and handled, if s.Kind
+// selects one), and its arguments.
 func scopeWhere(s triage.Scope) (string, []any) {
 	conds := []string{"app_id = ?", "event_date >= toDate(?)", "event_date <= toDate(?)"}
 	vals := []any{s.AppID, dayArg(s.First), dayArg(s.Last)}
@@ -52,7 +53,20 @@ func scopeWhere(s triage.Scope) (string, []any) {
 	if len(s.Groups) > 0 {
 		conds, vals = append(conds, groupsIn(s.Groups)), append(vals, args(s.Groups)...)
 	}
+	switch s.Kind {
+	case triage.KindFatal:
+		conds = append(conds, "handled = 0")
+	case triage.KindHandled:
+		conds = append(conds, "handled = 1")
+	}
 	return strings.Join(conds, " AND "), vals
+}
+
+// sessionScope returns s for a table of sessions, which has no crash
+// groups and no handled column.
+func sessionScope(s triage.Scope) triage.Scope {
+	s.Groups, s.Kind = nil, triage.KindAll
+	return s
 }
 
 // groupsIn returns the condition that selects the crash groups of a list
@@ -255,6 +269,34 @@ func (c *Client) GroupTitles(ctx context.Context, s triage.Scope) (map[uint64]tr
 	return out, nil
 }
 
+// searchGroupsQuery is SearchGroups' query: it reads the aggregate, whose
+// rows each hold one message and one culprit of their key's crashes, so
+// a group is found by the messages and culprits of its days, versions,
+// OS families and regions, not by every crash. The text is an argument;
+// positionCaseInsensitiveUTF8 finds it as it is, with no pattern syntax.
+func searchGroupsQuery(db string, s triage.Scope, text string) query {
+	where, vals := scopeWhere(s)
+	return query{fmt.Sprintf(`SELECT DISTINCT fingerprint FROM %s.%s
+WHERE %s AND (positionCaseInsensitiveUTF8(exception_type, ?) > 0
+    OR positionCaseInsensitiveUTF8(finalizeAggregation(message), ?) > 0
+    OR positionCaseInsensitiveUTF8(finalizeAggregation(culprit), ?) > 0)`, db, TableCrashGroupsDaily, where), append(vals, text, text, text)}
+}
+
+// SearchGroups implements triage.Backend.
+func (c *Client) SearchGroups(ctx context.Context, s triage.Scope, text string) ([]uint64, error) {
+	var rows []struct {
+		Fingerprint uint64 `ch:"fingerprint"`
+	}
+	if err := c.selectQuery(ctx, &rows, searchGroupsQuery(c.Database(), s, text)); err != nil {
+		return nil, fmt.Errorf("search crash groups: %w", err)
+	}
+	out := make([]uint64, len(rows))
+	for i, r := range rows {
+		out[i] = r.Fingerprint
+	}
+	return out, nil
+}
+
 // firstCrashDaysQuery is FirstCrashDays' query.
 func firstCrashDaysQuery(db, app string, groups []uint64) query {
 	where, vals := appGroups(app, groups)
@@ -295,71 +337,79 @@ func (c *Client) firstCrashes(ctx context.Context, q query) (map[uint64]time.Tim
 	return out, nil
 }
 
-// crashedVersionsQuery is CrashedVersions' query.
-func crashedVersionsQuery(db, app string, groups []uint64) query {
+// versionsLastSeenQuery is VersionsLastSeen's query.
+func versionsLastSeenQuery(db, app string, groups []uint64, since time.Time) query {
 	where, vals := appGroups(app, groups)
-	return query{fmt.Sprintf("SELECT fingerprint, groupUniqArray(app_version) AS versions FROM %s.%s WHERE %s GROUP BY fingerprint",
-		db, TableCrashGroupsDaily, where), vals}
+	return query{fmt.Sprintf(`SELECT fingerprint, app_version, maxMerge(last_seen) AS last
+FROM %s.%s WHERE %s AND event_date >= toDate(?) GROUP BY fingerprint, app_version`,
+		db, TableCrashGroupsDaily, where), append(vals, dayArg(since))}
 }
 
-// CrashedVersions implements triage.Backend.
-func (c *Client) CrashedVersions(ctx context.Context, app string, groups []uint64) (map[uint64][]string, error) {
+// VersionsLastSeen implements triage.Backend.
+func (c *Client) VersionsLastSeen(ctx context.Context, app string, groups []uint64, since time.Time) (map[uint64]map[string]time.Time, error) {
 	var rows []struct {
-		Fingerprint uint64   `ch:"fingerprint"`
-		Versions    []string `ch:"versions"`
+		Fingerprint uint64    `ch:"fingerprint"`
+		Version     string    `ch:"app_version"`
+		Last        time.Time `ch:"last"`
 	}
-	if err := c.selectQuery(ctx, &rows, crashedVersionsQuery(c.Database(), app, groups)); err != nil {
-		return nil, fmt.Errorf("crashed versions: %w", err)
+	if err := c.selectQuery(ctx, &rows, versionsLastSeenQuery(c.Database(), app, groups, since)); err != nil {
+		return nil, fmt.Errorf("versions last seen: %w", err)
 	}
-	out := make(map[uint64][]string, len(rows))
+	out := make(map[uint64]map[string]time.Time)
 	for _, r := range rows {
-		out[r.Fingerprint] = r.Versions
+		if out[r.Fingerprint] == nil {
+			out[r.Fingerprint] = make(map[string]time.Time)
+		}
+		out[r.Fingerprint][r.Version] = r.Last
 	}
 	return out, nil
 }
 
-// latestCrashQuery is LatestCrash's query: the crashes table is sorted by
-// app, day and exception type, so it reads the group's rows of one day.
-func latestCrashQuery(db string, s triage.Scope, day time.Time, types []string) query {
-	where, vals := scopeWhere(s)
-	vals = append(append(vals, dayArg(day)), args(types)...)
-	return query{fmt.Sprintf(`SELECT event_time, app_version, os_name, os_version, exception_type, message, thread, handled, app_state,
-    frame_module, frame_function, frame_file, frame_line, frame_in_app
-FROM %s.%s
-WHERE %s AND event_date = toDate(?) AND exception_type IN (%s)
-ORDER BY event_time DESC LIMIT 1`, db, TableCrashes, where, placeholders(len(types))), vals}
+// crashColumns are the columns of the crashes table a triage.Crash is
+// read from.
+const crashColumns = `toString(event_id) AS id, fingerprint, event_time, app_version, os_name, os_version, device_class, device_model,
+    country, region, exception_type, message, thread, handled, app_state,
+    frame_module, frame_function, frame_file, frame_line, frame_in_app`
+
+// Breadcrumbs are parallel arrays of the crashes table, oldest first,
+// when the table has them (added with the SDK's breadcrumbs; a table
+// without them reads no breadcrumbs).
+var breadcrumbColumns = []string{"breadcrumb_time", "breadcrumb_category", "breadcrumb_message"}
+
+// crashRow is a crash as crashColumns (and breadcrumbColumns) read it.
+type crashRow struct {
+	ID            string      `ch:"id"`
+	Fingerprint   uint64      `ch:"fingerprint"`
+	EventTime     time.Time   `ch:"event_time"`
+	AppVersion    string      `ch:"app_version"`
+	OSName        string      `ch:"os_name"`
+	OSVersion     string      `ch:"os_version"`
+	DeviceClass   string      `ch:"device_class"`
+	DeviceModel   string      `ch:"device_model"`
+	Country       string      `ch:"country"`
+	Region        string      `ch:"region"`
+	ExceptionType string      `ch:"exception_type"`
+	Message       string      `ch:"message"`
+	Thread        string      `ch:"thread"`
+	Handled       uint8       `ch:"handled"`
+	AppState      string      `ch:"app_state"`
+	Modules       []string    `ch:"frame_module"`
+	Functions     []string    `ch:"frame_function"`
+	Files         []string    `ch:"frame_file"`
+	Lines         []uint32    `ch:"frame_line"`
+	InApp         []uint8     `ch:"frame_in_app"`
+	CrumbTimes    []time.Time `ch:"breadcrumb_time"`
+	CrumbCategory []string    `ch:"breadcrumb_category"`
+	CrumbMessage  []string    `ch:"breadcrumb_message"`
 }
 
-// LatestCrash implements triage.Backend.
-func (c *Client) LatestCrash(ctx context.Context, s triage.Scope, day time.Time, types []string) (triage.Crash, bool, error) {
-	if len(types) == 0 {
-		return triage.Crash{}, false, nil
-	}
-	var rows []struct {
-		EventTime     time.Time `ch:"event_time"`
-		AppVersion    string    `ch:"app_version"`
-		OSName        string    `ch:"os_name"`
-		OSVersion     string    `ch:"os_version"`
-		ExceptionType string    `ch:"exception_type"`
-		Message       string    `ch:"message"`
-		Thread        string    `ch:"thread"`
-		Handled       uint8     `ch:"handled"`
-		AppState      string    `ch:"app_state"`
-		Modules       []string  `ch:"frame_module"`
-		Functions     []string  `ch:"frame_function"`
-		Files         []string  `ch:"frame_file"`
-		Lines         []uint32  `ch:"frame_line"`
-		InApp         []uint8   `ch:"frame_in_app"`
-	}
-	if err := c.selectQuery(ctx, &rows, latestCrashQuery(c.Database(), s, day, types)); err != nil {
-		return triage.Crash{}, false, fmt.Errorf("latest crash: %w", err)
-	}
-	if len(rows) == 0 {
-		return triage.Crash{}, false, nil
-	}
-	r := rows[0]
+// crash returns r as a triage.Crash; crumbs says whether the table has
+// breadcrumbs.
+func (r *crashRow) crash(crumbs bool) triage.Crash {
 	out := triage.Crash{
-		EventTime: r.EventTime, AppVersion: r.AppVersion, OSName: r.OSName, OSVersion: r.OSVersion,
+		EventID: r.ID, Fingerprint: r.Fingerprint, EventTime: r.EventTime,
+		AppVersion: r.AppVersion, OSName: r.OSName, OSVersion: r.OSVersion, DeviceClass: r.DeviceClass, DeviceModel: r.DeviceModel,
+		Country: r.Country, Region: r.Region,
 		ExceptionType: r.ExceptionType, Message: r.Message, Thread: r.Thread, Handled: r.Handled == 1, AppState: r.AppState,
 	}
 	// The frame arrays are parallel; a shorter one leaves fields empty.
@@ -379,33 +429,199 @@ func (c *Client) LatestCrash(ctx context.Context, s triage.Scope, day time.Time,
 		}
 		out.Frames = append(out.Frames, f)
 	}
-	return out, true, nil
+	if crumbs {
+		out.Breadcrumbs = make([]triage.Breadcrumb, len(r.CrumbMessage))
+		for i := range out.Breadcrumbs {
+			b := &out.Breadcrumbs[i]
+			b.Message = r.CrumbMessage[i]
+			if i < len(r.CrumbTimes) {
+				b.Time = r.CrumbTimes[i]
+			}
+			if i < len(r.CrumbCategory) {
+				b.Category = r.CrumbCategory[i]
+			}
+		}
+	}
+	return out
+}
+
+// hasBreadcrumbs reports whether the crashes table has the breadcrumb
+// columns. It asks every time: a migration may add them while the
+// collector runs, and the question costs a millisecond.
+func (c *Client) hasBreadcrumbs(ctx context.Context) (bool, error) {
+	var n uint64
+	q := "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name IN (" + placeholders(len(breadcrumbColumns)) + ")"
+	if err := c.conn.QueryRow(ctx, q, append([]any{c.Database(), TableCrashes}, args(breadcrumbColumns)...)...).Scan(&n); err != nil {
+		return false, fmt.Errorf("columns of %s: %w", TableCrashes, err)
+	}
+	return n == uint64(len(breadcrumbColumns)), nil
+}
+
+// crashSelect returns the SELECT list of a crash: crashColumns, and the
+// breadcrumb columns with crumbs.
+func crashSelect(crumbs bool) string {
+	if crumbs {
+		return crashColumns + ",\n    " + strings.Join(breadcrumbColumns, ", ")
+	}
+	return crashColumns
+}
+
+// latestCrashQuery is LatestCrash's query: the crashes table is sorted by
+// app, day and exception type, so it reads the group's rows of one day.
+func latestCrashQuery(db string, s triage.Scope, day time.Time, types []string, crumbs bool) query {
+	where, vals := scopeWhere(s)
+	vals = append(append(vals, dayArg(day)), args(types)...)
+	return query{fmt.Sprintf(`SELECT %s
+FROM %s.%s
+WHERE %s AND event_date = toDate(?) AND exception_type IN (%s)
+ORDER BY event_time DESC, id LIMIT 1`, crashSelect(crumbs), db, TableCrashes, where, placeholders(len(types))), vals}
+}
+
+// LatestCrash implements triage.Backend.
+func (c *Client) LatestCrash(ctx context.Context, s triage.Scope, day time.Time, types []string) (triage.Crash, bool, error) {
+	if len(types) == 0 {
+		return triage.Crash{}, false, nil
+	}
+	crumbs, err := c.hasBreadcrumbs(ctx)
+	if err != nil {
+		return triage.Crash{}, false, fmt.Errorf("latest crash: %w", err)
+	}
+	var rows []crashRow
+	if err := c.selectQuery(ctx, &rows, latestCrashQuery(c.Database(), s, day, types, crumbs)); err != nil {
+		return triage.Crash{}, false, fmt.Errorf("latest crash: %w", err)
+	}
+	if len(rows) == 0 {
+		return triage.Crash{}, false, nil
+	}
+	return rows[0].crash(crumbs), true, nil
+}
+
+// crashPageQuery is the first of Crashes' queries: the ids and times of
+// a page of crashes, each event once.
+func crashPageQuery(db string, s triage.Scope, types []string, offset, limit int) query {
+	where, vals := scopeWhere(s)
+	vals = append(append(vals, args(types)...), offset, limit)
+	return query{fmt.Sprintf(`SELECT toString(event_id) AS id, max(event_time) AS time
+FROM %s.%s
+WHERE %s AND exception_type IN (%s)
+GROUP BY event_id
+ORDER BY time DESC, id
+LIMIT ?, ?`, db, TableCrashes, where, placeholders(len(types))), vals}
+}
+
+// crashRowsQuery is the second of Crashes' queries: the crashes of ids,
+// within s (narrowed to their days).
+func crashRowsQuery(db string, s triage.Scope, types, ids []string, crumbs bool) query {
+	where, vals := scopeWhere(s)
+	vals = append(append(vals, args(types)...), args(ids)...)
+	return query{fmt.Sprintf(`SELECT %s
+FROM %s.%s
+WHERE %s AND exception_type IN (%s) AND toString(event_id) IN (%s)`,
+		crashSelect(crumbs), db, TableCrashes, where, placeholders(len(types)), placeholders(len(ids))), vals}
+}
+
+// Crashes implements triage.Backend. It reads the page's ids and times
+// first, then only those crashes' rows, on their days: reading every
+// column of a large group's crashes to sort them would take long.
+func (c *Client) Crashes(ctx context.Context, s triage.Scope, types []string, offset, limit int) ([]triage.Crash, error) {
+	if len(types) == 0 || limit <= 0 {
+		return nil, nil
+	}
+	var page []struct {
+		ID   string    `ch:"id"`
+		Time time.Time `ch:"time"`
+	}
+	if err := c.selectQuery(ctx, &page, crashPageQuery(c.Database(), s, types, max(offset, 0), limit)); err != nil {
+		return nil, fmt.Errorf("crashes: %w", err)
+	}
+	if len(page) == 0 {
+		return nil, nil
+	}
+	crumbs, err := c.hasBreadcrumbs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("crashes: %w", err)
+	}
+	ids := make([]string, len(page))
+	narrow := s
+	narrow.First, narrow.Last = page[len(page)-1].Time.UTC().Truncate(24*time.Hour), page[0].Time.UTC().Truncate(24*time.Hour)
+	for i, p := range page {
+		ids[i] = p.ID
+	}
+	var rows []crashRow
+	if err := c.selectQuery(ctx, &rows, crashRowsQuery(c.Database(), narrow, types, ids, crumbs)); err != nil {
+		return nil, fmt.Errorf("crashes: %w", err)
+	}
+	// Copies of an event (stored twice, not merged yet) are alike: keep
+	// one, in the page's order.
+	byID := make(map[string]*crashRow, len(rows))
+	for i := range rows {
+		byID[rows[i].ID] = &rows[i]
+	}
+	out := make([]triage.Crash, 0, len(ids))
+	for _, id := range ids {
+		if r, ok := byID[id]; ok {
+			out = append(out, r.crash(crumbs))
+		}
+	}
+	return out, nil
+}
+
+// hourCellsQuery is HourCells' query, over the raw crashes of the
+// group's exception types.
+func hourCellsQuery(db string, s triage.Scope, since time.Time, types []string) query {
+	where, vals := scopeWhere(s)
+	vals = append(append(vals, uint64(since.Unix())), args(types)...)
+	return query{fmt.Sprintf(`SELECT toStartOfHour(event_time) AS hour,
+    uniqIf(session_key, session_key != 0) AS sessions, uniqExact(event_id) AS crashes
+FROM %s.%s WHERE %s AND event_time >= toDateTime(?) AND exception_type IN (%s) GROUP BY hour`,
+		db, TableCrashes, where, placeholders(len(types))), vals}
+}
+
+// HourCells implements triage.Backend.
+func (c *Client) HourCells(ctx context.Context, s triage.Scope, since time.Time, types []string) ([]triage.HourCell, error) {
+	if len(types) == 0 {
+		return nil, nil
+	}
+	var rows []struct {
+		Hour     time.Time `ch:"hour"`
+		Sessions uint64    `ch:"sessions"`
+		Crashes  uint64    `ch:"crashes"`
+	}
+	if err := c.selectQuery(ctx, &rows, hourCellsQuery(c.Database(), s, since, types)); err != nil {
+		return nil, fmt.Errorf("crashes per hour: %w", err)
+	}
+	out := make([]triage.HourCell, len(rows))
+	for i, r := range rows {
+		out[i] = triage.HourCell{Hour: r.Hour, Sessions: r.Sessions, Crashes: r.Crashes}
+	}
+	return out, nil
 }
 
 // dayCellsQuery is DayCells' query.
 func dayCellsQuery(db string, s triage.Scope) query {
 	where, vals := scopeWhere(s)
-	return query{fmt.Sprintf(`SELECT event_date, app_version, country, region,
+	return query{fmt.Sprintf(`SELECT fingerprint, event_date, app_version, country, region,
     uniqMerge(sessions) AS sessions, uniqExactMerge(crashes) AS crashes
-FROM %s.%s WHERE %s GROUP BY event_date, app_version, country, region`, db, TableCrashGroupsDaily, where), vals}
+FROM %s.%s WHERE %s GROUP BY fingerprint, event_date, app_version, country, region`, db, TableCrashGroupsDaily, where), vals}
 }
 
 // DayCells implements triage.Backend.
 func (c *Client) DayCells(ctx context.Context, s triage.Scope) ([]triage.DayCell, error) {
 	var rows []struct {
-		Day        time.Time `ch:"event_date"`
-		AppVersion string    `ch:"app_version"`
-		Country    string    `ch:"country"`
-		Region     string    `ch:"region"`
-		Sessions   uint64    `ch:"sessions"`
-		Crashes    uint64    `ch:"crashes"`
+		Fingerprint uint64    `ch:"fingerprint"`
+		Day         time.Time `ch:"event_date"`
+		AppVersion  string    `ch:"app_version"`
+		Country     string    `ch:"country"`
+		Region      string    `ch:"region"`
+		Sessions    uint64    `ch:"sessions"`
+		Crashes     uint64    `ch:"crashes"`
 	}
 	if err := c.selectQuery(ctx, &rows, dayCellsQuery(c.Database(), s)); err != nil {
 		return nil, fmt.Errorf("crash group cells: %w", err)
 	}
 	out := make([]triage.DayCell, len(rows))
 	for i, r := range rows {
-		out[i] = triage.DayCell{Day: r.Day, AppVersion: r.AppVersion, Country: r.Country, Region: r.Region, Sessions: r.Sessions, Crashes: r.Crashes}
+		out[i] = triage.DayCell{Fingerprint: r.Fingerprint, Day: r.Day, AppVersion: r.AppVersion, Country: r.Country, Region: r.Region, Sessions: r.Sessions, Crashes: r.Crashes}
 	}
 	return out, nil
 }
@@ -416,9 +632,9 @@ func (c *Client) DayCells(ctx context.Context, s triage.Scope) ([]triage.DayCell
 // distinct event ids.
 func deviceCellsQuery(db string, s triage.Scope, types []string) query {
 	where, vals := scopeWhere(s)
-	return query{fmt.Sprintf(`SELECT os_name, os_version, device_model,
+	return query{fmt.Sprintf(`SELECT fingerprint, os_name, os_version, device_class, device_model,
     uniqIf(session_key, session_key != 0) AS sessions, uniqExact(event_id) AS crashes
-FROM %s.%s WHERE %s AND exception_type IN (%s) GROUP BY os_name, os_version, device_model`,
+FROM %s.%s WHERE %s AND exception_type IN (%s) GROUP BY fingerprint, os_name, os_version, device_class, device_model`,
 		db, TableCrashes, where, placeholders(len(types))), append(vals, args(types)...)}
 }
 
@@ -428,7 +644,9 @@ func (c *Client) DeviceCells(ctx context.Context, s triage.Scope, types []string
 		return nil, nil
 	}
 	var rows []struct {
+		Fingerprint uint64 `ch:"fingerprint"`
 		OSName      string `ch:"os_name"`
+		DeviceClass string `ch:"device_class"`
 		OSVersion   string `ch:"os_version"`
 		DeviceModel string `ch:"device_model"`
 		Sessions    uint64 `ch:"sessions"`
@@ -439,7 +657,7 @@ func (c *Client) DeviceCells(ctx context.Context, s triage.Scope, types []string
 	}
 	out := make([]triage.DeviceCell, len(rows))
 	for i, r := range rows {
-		out[i] = triage.DeviceCell{OSName: r.OSName, OSVersion: r.OSVersion, DeviceModel: r.DeviceModel, Sessions: r.Sessions, Crashes: r.Crashes}
+		out[i] = triage.DeviceCell{Fingerprint: r.Fingerprint, OSName: r.OSName, OSVersion: r.OSVersion, DeviceClass: r.DeviceClass, DeviceModel: r.DeviceModel, Sessions: r.Sessions, Crashes: r.Crashes}
 	}
 	return out, nil
 }
@@ -447,7 +665,7 @@ func (c *Client) DeviceCells(ctx context.Context, s triage.Scope, types []string
 // versionSessionsQuery counts distinct sessions per day and app version:
 // the first of VersionDays' queries.
 func versionSessionsQuery(db string, s triage.Scope) query {
-	s.Groups = nil
+	s = sessionScope(s)
 	where, vals := scopeWhere(s)
 	return query{fmt.Sprintf(`SELECT event_date, app_version, uniqMerge(sessions) AS sessions
 FROM %s.%s WHERE %s GROUP BY event_date, app_version`, db, TableSessionsDaily, where), vals}
@@ -458,7 +676,7 @@ FROM %s.%s WHERE %s GROUP BY event_date, app_version`, db, TableSessionsDaily, w
 // VersionDays' queries. A fatal crash ends its session, so a session is
 // in one group's row at most: counts add up over the groups.
 func versionCrashedQuery(db string, s triage.Scope, d splitDays) query {
-	s.Groups = nil
+	s = sessionScope(s)
 	where, vals := scopeWhere(s)
 	return query{fmt.Sprintf(`SELECT event_date, app_version, %s AS crashed, %s AS fatal
 FROM %s.%s WHERE %s AND handled = 0 GROUP BY event_date, app_version`,
@@ -525,7 +743,7 @@ var filterDimensions = []string{"app_version", "os_name", "country", "region"}
 
 // filterValuesQuery is FilterValues' query for the column dim.
 func filterValuesQuery(db string, s triage.Scope, dim string, minSessions int) query {
-	s.Groups = nil
+	s = sessionScope(s)
 	where, vals := scopeWhere(s)
 	return query{fmt.Sprintf(`SELECT %s AS value FROM %s.%s WHERE %s GROUP BY value HAVING value != '' AND uniqMerge(sessions) >= ? ORDER BY value`,
 		dim, db, TableSessionsDaily, where), append(vals, minSessions)}
@@ -614,14 +832,96 @@ func (c *Client) DecisionHistory(ctx context.Context, app string, group uint64, 
 	return out, nil
 }
 
-// RecordDecision implements triage.Backend: it validates d and appends it
-// to crash_group_status.
-func (c *Client) RecordDecision(ctx context.Context, d triage.Decision) error {
-	if err := d.Validate(); err != nil {
-		return err
+// RecordDecisions implements triage.Backend: it validates ds and appends
+// them to crash_group_status in one insert.
+func (c *Client) RecordDecisions(ctx context.Context, ds []triage.Decision) error {
+	for _, d := range ds {
+		if err := d.Validate(); err != nil {
+			return err
+		}
 	}
-	if err := insertRows(ctx, c.conn, c.schema.crashStatus, []triage.Decision{d}); err != nil {
-		return fmt.Errorf("record decision: %w", err)
+	if err := insertRows(ctx, c.conn, c.schema.crashStatus, ds); err != nil {
+		return fmt.Errorf("record decisions: %w", err)
+	}
+	return nil
+}
+
+// changeRow is a change as crash_group_changes holds it.
+type changeRow struct {
+	Fingerprint uint64    `ch:"fingerprint"`
+	Kind        string    `ch:"kind"`
+	Value       string    `ch:"value"`
+	MergedInto  uint64    `ch:"merged_into"`
+	ChangedBy   string    `ch:"changed_by"`
+	ChangedAt   time.Time `ch:"changed_at"`
+}
+
+// change returns r as app's triage.Change.
+func (r changeRow) change(app string) triage.Change {
+	return triage.Change{AppID: app, Fingerprint: r.Fingerprint, Kind: triage.ChangeKind(r.Kind), Value: r.Value,
+		MergedInto: r.MergedInto, ChangedBy: r.ChangedBy, ChangedAt: r.ChangedAt}
+}
+
+// latestChangesQuery is LatestChanges' query. (The kind is not selected:
+// an aggregate named kind would replace the column in WHERE.)
+func latestChangesQuery(db, app string, kind triage.ChangeKind, groups []uint64) query {
+	where, vals := appGroups(app, groups)
+	return query{fmt.Sprintf(`SELECT fingerprint, argMax(value, version) AS value, argMax(merged_into, version) AS merged_into,
+    argMax(changed_by, version) AS changed_by, argMax(changed_at, version) AS changed_at
+FROM %s.%s WHERE %s AND kind = ? GROUP BY fingerprint`, db, TableCrashGroupChanges, where), append(vals, string(kind))}
+}
+
+// LatestChanges implements triage.Backend.
+func (c *Client) LatestChanges(ctx context.Context, app string, kind triage.ChangeKind, groups []uint64) (map[uint64]triage.Change, error) {
+	var rows []changeRow
+	if err := c.selectQuery(ctx, &rows, latestChangesQuery(c.Database(), app, kind, groups)); err != nil {
+		return nil, fmt.Errorf("latest changes: %w", err)
+	}
+	out := make(map[uint64]triage.Change, len(rows))
+	for _, r := range rows {
+		r.Kind = string(kind)
+		out[r.Fingerprint] = r.change(app)
+	}
+	return out, nil
+}
+
+// changeHistoryQuery is ChangeHistory's query: the changes of groups, and
+// of the groups ever merged into one of them.
+func changeHistoryQuery(db, app string, groups []uint64, limit int) query {
+	in := placeholders(len(groups))
+	vals := append(append(append([]any{app}, args(groups)...), app, string(triage.ChangeMerge)), args(groups)...)
+	return query{fmt.Sprintf(`SELECT fingerprint, kind, value, merged_into, changed_by, changed_at FROM %[1]s.%[2]s
+WHERE app_id = ? AND (fingerprint IN (%[3]s)
+    OR fingerprint IN (SELECT fingerprint FROM %[1]s.%[2]s WHERE app_id = ? AND kind = ? AND merged_into IN (%[3]s)))
+ORDER BY version DESC LIMIT ?`, db, TableCrashGroupChanges, in), append(vals, limit)}
+}
+
+// ChangeHistory implements triage.Backend.
+func (c *Client) ChangeHistory(ctx context.Context, app string, groups []uint64, limit int) ([]triage.Change, error) {
+	if len(groups) == 0 {
+		return nil, nil
+	}
+	var rows []changeRow
+	if err := c.selectQuery(ctx, &rows, changeHistoryQuery(c.Database(), app, groups, limit)); err != nil {
+		return nil, fmt.Errorf("change history: %w", err)
+	}
+	out := make([]triage.Change, len(rows))
+	for i, r := range rows {
+		out[i] = r.change(app)
+	}
+	return out, nil
+}
+
+// RecordChanges implements triage.Backend: it validates cs and appends
+// them to crash_group_changes in one insert.
+func (c *Client) RecordChanges(ctx context.Context, cs []triage.Change) error {
+	for _, ch := range cs {
+		if err := ch.Validate(); err != nil {
+			return err
+		}
+	}
+	if err := insertRows(ctx, c.conn, c.schema.crashChanges, cs); err != nil {
+		return fmt.Errorf("record changes: %w", err)
 	}
 	return nil
 }
@@ -637,17 +937,27 @@ func triageQueries(db, app string, last time.Time) []query {
 	one.Region, one.Groups = "AT-9", []uint64{1}
 	types := []string{"SIGSEGV", "java.lang.IllegalStateException"}
 	split := splitDays{days: []string{last.Format(time.DateOnly), last.AddDate(0, 0, -1).Format(time.DateOnly)}}
+	fatal := narrow
+	fatal.Kind = triage.KindFatal
+	handled := one
+	handled.Kind = triage.KindHandled
 	qs := []query{
-		groupDaysQuery(db, s, splitDays{}), groupDaysQuery(db, narrow, split), groupDaysQuery(db, s, splitDays{all: true}), groupTitlesQuery(db, narrow),
+		groupDaysQuery(db, s, splitDays{}), groupDaysQuery(db, narrow, split), groupDaysQuery(db, s, splitDays{all: true}), groupDaysQuery(db, fatal, split),
+		groupTitlesQuery(db, narrow), searchGroupsQuery(db, s, "NoteEditor"), searchGroupsQuery(db, handled, "%_'"),
 		firstCrashDaysQuery(db, app, nil), firstCrashDaysQuery(db, app, []uint64{1}), firstCrashTimesQuery(db, app, []uint64{1, 2}),
-		crashedVersionsQuery(db, app, []uint64{1}),
-		latestCrashQuery(db, one, last, types), dayCellsQuery(db, one), deviceCellsQuery(db, one, types),
-		versionSessionsQuery(db, narrow), versionCrashedQuery(db, narrow, split), versionCrashedQuery(db, s, splitDays{all: true}),
+		versionsLastSeenQuery(db, app, []uint64{1, 2}, last),
+		latestCrashQuery(db, one, last, types, false), latestCrashQuery(db, handled, last, types, false),
+		crashPageQuery(db, one, types, 0, 20), crashPageQuery(db, handled, types, 40, 20), crashRowsQuery(db, one, types, []string{"00000000-0000-0000-0000-000000000001"}, false),
+		hourCellsQuery(db, one, last.Add(-time.Hour), types),
+		dayCellsQuery(db, one), deviceCellsQuery(db, one, types), dayCellsQuery(db, handled), deviceCellsQuery(db, handled, types),
+		versionSessionsQuery(db, narrow), versionCrashedQuery(db, narrow, split), versionCrashedQuery(db, s, splitDays{all: true}), versionSessionsQuery(db, fatal),
 		appIDsQuery(db),
 		latestDecisionsQuery(db, app, nil), latestDecisionsQuery(db, app, []uint64{1}), decisionHistoryQuery(db, app, 1, 100),
+		latestChangesQuery(db, app, triage.ChangeMerge, nil), latestChangesQuery(db, app, triage.ChangeAssignee, []uint64{1, 2}),
+		changeHistoryQuery(db, app, []uint64{1, 2}, 100),
 	}
 	for _, dim := range filterDimensions {
-		qs = append(qs, filterValuesQuery(db, s, dim, 10))
+		qs = append(qs, filterValuesQuery(db, s, dim, 10), filterValuesQuery(db, fatal, dim, 10))
 	}
 	return qs
 }
