@@ -159,17 +159,27 @@ func (s *Store) Group(ctx context.Context, f Filter, fp uint64, crashOffset int)
 	)
 	since := s.cfg.Now().UTC().Truncate(time.Hour).Add(-23 * time.Hour)
 	d.Hourly = f.Days == 1
+	// The page of crashes reads only the days it falls on; the first page
+	// starts with the latest crash, the sample.
+	page, pageOffset, pageCrashes := s.crashWindow(f, sc, d.Daily, d.CrashOffset)
+	needSample := d.CrashOffset > 0 || !pageCrashes
 	// Each query fills its own variables.
 	err = parallel(
 		func() error { return s.titles(ctx, f, groups) },
 		func() (err error) {
+			if !needSample {
+				return nil
+			}
 			if sample, hasSample, err = s.b.LatestCrash(ctx, sc, d.LastSeen.UTC().Truncate(24*time.Hour), d.ExceptionTypes); err != nil {
 				return fmt.Errorf("triage: sample crash: %w", err)
 			}
 			return nil
 		},
 		func() (err error) {
-			if crashes, err = s.b.Crashes(ctx, sc, d.ExceptionTypes, d.CrashOffset, CrashesPerPage); err != nil {
+			if !pageCrashes {
+				return nil
+			}
+			if crashes, err = s.b.Crashes(ctx, page, d.ExceptionTypes, pageOffset, CrashesPerPage); err != nil {
 				return fmt.Errorf("triage: crashes: %w", err)
 			}
 			return nil
@@ -218,6 +228,9 @@ func (s *Store) Group(ctx context.Context, f Filter, fp uint64, crashOffset int)
 		return nil, err
 	}
 	d.Message, d.Culprit = groups[0].Message, groups[0].Culprit
+	if !needSample && len(crashes) > 0 {
+		sample, hasSample = crashes[0], true
+	}
 	d.Breakdowns = s.breakdowns(dayCells, deviceCells, len(members) > 1)
 	view := s.viewer(d.Breakdowns)
 	if hasSample {
@@ -238,6 +251,36 @@ func (s *Store) Group(ctx context.Context, f Filter, fp uint64, crashOffset int)
 		}
 	}
 	return d, nil
+}
+
+// crashWindow returns the scope and offset that read the page of a
+// group's crashes starting at offset, the latest first: only the days the
+// page falls on, as the group's daily counts (exact counts of events, as
+// the page's) tell; false if the group has fewer crashes than offset.
+// Reading one day instead of 14 matters for a large group.
+func (s *Store) crashWindow(f Filter, sc Scope, daily []uint64, offset int) (Scope, int, bool) {
+	r := s.days(f.Days)
+	if len(daily) != r.n {
+		return sc, offset, true
+	}
+	var newer uint64 // crashes on days after day i
+	first, last := -1, -1
+	var before uint64
+	for i := r.n - 1; i >= 0; i-- {
+		end := newer + daily[i]
+		if last < 0 && end > uint64(offset) {
+			last, before = i, newer
+		}
+		if last >= 0 && newer < uint64(offset+CrashesPerPage) {
+			first = i
+		}
+		newer = end
+	}
+	if last < 0 {
+		return sc, 0, false
+	}
+	sc.First, sc.Last = r.date(first), r.date(last)
+	return sc, offset - int(before), true
 }
 
 // series returns the points of a group's chart: per hour from since for

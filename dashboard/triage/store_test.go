@@ -544,3 +544,29 @@ func TestOverviewDaysWithoutSessions(t *testing.T) {
 		t.Error("the overview counts crashed sessions of every kind of crash")
 	}
 }
+
+func TestCrashWindow(t *testing.T) {
+	now := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
+	s, _ := New(Config{Backend: &fakeBackend{}, Now: func() time.Time { return now }})
+	f := Filter{AppID: "app", Days: 4}
+	day := func(i int) string { return now.Truncate(24*time.Hour).AddDate(0, 0, i-3).Format("01-02") }
+	// Oldest first: 30, 0, 5 and 25 crashes today.
+	daily := []uint64{30, 0, 5, 25}
+	for _, tc := range []struct {
+		offset      int
+		first, last string
+		rel         int
+		ok          bool
+	}{
+		{0, day(3), day(3), 0, true},   // today's 25 hold the first 20
+		{20, day(0), day(3), 20, true}, // 5 of today, 5 two days ago, 10 of day 0
+		{40, day(0), day(0), 10, true},
+		{59, day(0), day(0), 29, true},
+		{60, "", "", 0, false},
+	} {
+		sc, rel, ok := s.crashWindow(f, Scope{}, daily, tc.offset)
+		if ok != tc.ok || ok && (sc.First.Format("01-02") != tc.first || sc.Last.Format("01-02") != tc.last || rel != tc.rel) {
+			t.Errorf("offset %d: %s to %s from %d, %v; want %s to %s from %d, %v", tc.offset, sc.First.Format("01-02"), sc.Last.Format("01-02"), rel, ok, tc.first, tc.last, tc.rel, tc.ok)
+		}
+	}
+}
