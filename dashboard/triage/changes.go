@@ -125,6 +125,9 @@ func newMergeSet(latest map[uint64]Change) mergeSet {
 // its chain of merges. Two users merging groups into each other at once
 // make a cycle; its groups all count in the lowest fingerprint of it.
 func (m mergeSet) root(fp uint64) uint64 {
+	if _, ok := m.into[fp]; !ok {
+		return fp // most groups: read for every row of a list
+	}
 	seen := []uint64{fp}
 	for {
 		next, ok := m.into[fp]
