@@ -84,7 +84,7 @@ func crashGroupStatusTable(database string) *rowTable[triage.Decision] {
 				func(d *triage.Decision) uint64 { return d.Fingerprint }),
 			lowCardCol("status", "open, resolved or ignored.",
 				func(d *triage.Decision) string { return string(d.State) }),
-			stringCol("resolved_in", "For resolved: the app version that carries the fix; crashes in it or a later version mark the group regressed. Else empty.",
+			stringCol("resolved_in", "For resolved: the app version that carries the fix, often one not released yet; crashes in it or a later version after changed_at mark the group regressed. Else empty.",
 				func(d *triage.Decision) string { return d.ResolvedIn }),
 			stringCol("changed_by", "Dashboard user who made the change.",
 				func(d *triage.Decision) string { return d.ChangedBy }),

@@ -111,6 +111,10 @@ func TestGeneralize(t *testing.T) {
 		// as "other"; grouped with it, they show as 4.x instead.
 		{"the cell hidden for the rest joins it under its major version", []Atom{v("4.12.0", 12), v("4.12.1", 12), v("4.13.0", 12), v("4.11.2", 1)},
 			"other 4.x:13 4.12.0:12 4.12.1:12", 0, 0, map[string]string{"4.11.2": "other 4.x", "4.13.0": "other 4.x"}},
+		// The example of docs/privacy.md, with device classes for coarser
+		// values.
+		{"privacy.md example", []Atom{{Cell: Cell{Value: "Pixel 8", Sessions: 120}, Parent: "phone"}, {Cell: Cell{Value: "Galaxy S23", Sessions: 40}, Parent: "phone"},
+			{Cell: Cell{Value: "rare", Sessions: 2}, Parent: "phone"}}, "Pixel 8:120 other phone.x:42", 0, 0, map[string]string{"rare": "other phone.x", "Galaxy S23": "other phone.x"}},
 		{"values that are not versions are not grouped", []Atom{v("4.12.0", 40), v("other", 3), v("", 4)}, "", 3, 47, nil},
 		{"a hidden value stays hidden", []Atom{v("4.12.0", 40), {Cell: Cell{Value: "4.13.0", Sessions: 30}, Parent: "4", Hidden: true}},
 			"4.12.0:40", 1, 30, map[string]string{"4.13.0": ""}},
