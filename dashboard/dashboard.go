@@ -127,8 +127,10 @@ func New(cfg Config) (*Handler, error) {
 	m.HandleFunc("POST /crashes/{app}/{id}/unmerge", h.signedIn(h.unmerge))
 	m.HandleFunc("GET /overview", h.signedIn(h.overview))
 	// Everything else is a page that does not exist, in the dashboard's
-	// own style.
-	m.HandleFunc("/", h.signedIn(h.notFound))
+	// own style, signed in or not: it tells nothing, and a path the
+	// dashboard does not serve (such as /debug/pprof/ without --pprof)
+	// must not look like one, as a redirect to the sign-in page would.
+	m.HandleFunc("/", h.notFound)
 	h.mux = m
 	return h, nil
 }
@@ -231,6 +233,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, msg s
 }
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	if u := h.auth.user(r); u != "" {
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, u))
+	}
 	h.fail(w, r, http.StatusNotFound, "There is no page at this address.", nil, time.Now())
 }
 

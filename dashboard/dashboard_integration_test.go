@@ -81,6 +81,9 @@ func TestPagesIntegration(t *testing.T) {
 	anr, _ := seed.BugNamed(seed.BugDatabaseANR)
 	custom, _ := seed.BugNamed(seed.BugSyncConflict)
 
+	if code, body, _ := s.get(t, "/debug/pprof/", false); code != http.StatusNotFound || !strings.Contains(body, `href="/static/app.css"`) || strings.Contains(body, "Sign out") {
+		t.Errorf("GET of a page that does not exist, signed out: %d, want the 404 page", code)
+	}
 	for _, path := range []string{"/crashes", "/overview", groupPath(segv), "/"} {
 		code, _, h := s.get(t, path, false)
 		if code != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/login") && path != "/" {
