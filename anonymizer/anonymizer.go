@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -20,12 +20,13 @@ import (
 
 // Stage is the anonymizer stage.
 type Stage struct {
-	cfg    Config
-	scrub  *scrub.Scrubber
-	census *Census
-	enums  enumNames
+	cfg     Config
+	scrub   *scrub.Scrubber
+	members bool // member keys are computed (k-anonymity is on)
+	enums   enumNames
 
-	ipErrors atomic.Uint64
+	ipErrors       atomic.Uint64
+	numbersDropped atomic.Uint64
 }
 
 // New returns the anonymizer stage for cfg.
@@ -34,18 +35,20 @@ func New(cfg Config) (*Stage, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Stage{cfg: cfg, scrub: scrub.New(cfg.Scrub), census: NewCensus(cfg.Generalize), enums: newEnumNames()}, nil
+	return &Stage{cfg: cfg, scrub: scrub.New(cfg.Scrub), members: cfg.Generalize.Enabled(), enums: newEnumNames()}, nil
 }
 
 // Scrubber returns the stage's free-text scrubber, e.g. for log lines.
 func (s *Stage) Scrubber() *scrub.Scrubber { return s.scrub }
 
-// Census returns the stage's count of values, for tests and metrics.
-func (s *Stage) Census() *Census { return s.census }
-
 // IPLookupErrors returns how many peer-address lookups failed (the
 // location was then stored as unknown).
 func (s *Stage) IPLookupErrors() uint64 { return s.ipErrors.Load() }
+
+// NumbersDropped returns how many numeric attributes were dropped because
+// their value is an IMEI, a payment card or a phone number (see
+// scrub.Scrubber.Number).
+func (s *Stage) NumbersDropped() uint64 { return s.numbersDropped.Load() }
 
 // Process fills b.Rows from the events not dropped, and forgets b.Peer.
 // Allocations are per batch, not per event: rows, frames and attributes
@@ -63,8 +66,11 @@ func (s *Stage) Process(ctx context.Context, b *pipeline.Batch) error {
 	if err != nil {
 		return fmt.Errorf("anonymize: %w: %w", pipeline.ErrStorageUnavailable, err)
 	}
-	common := s.common(b, peer, salt, now)
-	a := newArena(&b.Rows, sizes)
+	a := newArena(&b.Rows, sizes, s.scrub)
+	a.crumbs = b.HasScope(consentryv1.ScopeAnalytics) // see breadcrumbs.go
+	common := s.common(a, b, peer)
+	members := newMemberKeys(s.members, s.cfg.Salts, b.ConsentID, now, salt)
+	ids := newEventIDs(s.cfg.EventIDKey, b.AppID)
 	// The events of a batch mostly share a session: key each id once.
 	var lastID []byte
 	var lastKey uint64
@@ -73,66 +79,105 @@ func (s *Stage) Process(ctx context.Context, b *pipeline.Batch) error {
 			continue
 		}
 		c := common
-		c.EventID = [16]byte(e.GetEventId())
+		c.EventID = ids.of(e.GetEventId())
 		c.EventTime = b.EventTimes[i].Truncate(s.cfg.TimePrecision)
 		if sid := e.GetSessionId(); lastID == nil || !bytes.Equal(sid, lastID) {
 			lastID, lastKey = sid, keyed(salt, sid)
 		}
 		c.SessionKey = lastKey
+		c.Member = members.of(c.EventTime)
 		s.appendRow(a, &b.Rows, c, e)
 	}
+	a.report(s.cfg.Detections, b.AppID)
 	return nil
 }
 
-// common returns the columns every row of b shares, generalized.
-func (s *Stage) common(b *pipeline.Batch, peer netip.Addr, salt []byte, now time.Time) pipeline.Common {
+// common returns the columns every row of b shares. The device values
+// are stored exactly as far as the anonymizer is concerned; package kanon
+// generalizes the combinations that fewer than k consents share.
+func (s *Stage) common(a *arena, b *pipeline.Batch, peer netip.Addr) pipeline.Common {
 	d := b.Request.GetDevice()
-	v := deviceValues{
-		appVersion: s.version(d.GetAppVersion()),
-		model:      s.text(strings.TrimSpace(d.GetDeviceModel())),
-		osVersion:  s.text(strings.TrimSpace(d.GetOsVersion())),
-		locale:     normalizeLocale(d.GetLocale()),
+	c := pipeline.Common{
+		AppID:       b.AppID,
+		AppVersion:  a.version(d.GetAppVersion()),
+		AppBuild:    a.build(d.GetAppBuild()),
+		SDKVersion:  a.text(strings.TrimSpace(d.GetSdkVersion())),
+		DeviceClass: s.enums.of(d.GetDeviceClass()),
+		DeviceModel: a.text(strings.TrimSpace(d.GetDeviceModel())),
+		OSName:      s.enums.of(d.GetOsName()),
+		OSVersion:   a.text(strings.TrimSpace(d.GetOsVersion())),
+		Locale:      normalizeLocale(d.GetLocale()),
+		ConsentKey:  b.ConsentKey,
 	}
 	if b.HasScope(consentryv1.ScopeLocation) {
 		loc, _ := s.locate(d.GetLocation(), peer)
-		v.country, v.region = loc.Country, loc.Region
+		c.Country, c.Region = loc.Country, loc.Region
 	}
-	member := keyed(salt, []byte(b.ConsentID))
-	s.census.generalize(now, member, b.AppID, &v)
-	return pipeline.Common{
-		AppID:       b.AppID,
-		AppVersion:  v.appVersion,
-		AppBuild:    s.text(strings.TrimSpace(d.GetAppBuild())),
-		SDKVersion:  s.text(strings.TrimSpace(d.GetSdkVersion())),
-		DeviceClass: s.enums.of(d.GetDeviceClass()),
-		DeviceModel: v.model,
-		OSName:      s.enums.of(d.GetOsName()),
-		OSVersion:   v.osVersion,
-		Locale:      v.locale,
-		Country:     v.country,
-		Region:      v.region,
-		ConsentKey:  b.ConsentKey,
-	}
+	return c
 }
 
-// text scrubs a free-text value.
-func (s *Stage) text(v string) string { return s.scrub.String(v) }
-
 // version keeps an app version that is a plain version number, such as
-// "4.12.0.3", which free-text scrubbing would take for an IP address, and
-// scrubs anything else. (A version shaped like an IPv4 address is
-// generalized unless enough consents share it; see Census.generalize.)
-func (s *Stage) version(v string) string {
+// "4.12.1" or "4.12.0.300", which free-text scrubbing would take for an
+// IP address, and scrubs anything else. A version that is a valid IPv4
+// address, such as "4.12.0.3" or "10.1.2.3", could be one an app put in
+// the field by mistake: it keeps its first three components ("4.12.0"),
+// so no address is stored whatever k-anonymity decides; one that is
+// another identifier's shape is scrubbed.
+func (a *arena) version(v string) string {
 	v = strings.TrimSpace(v)
-	if isVersion(v) {
+	if dateBuild(v) {
 		return v
 	}
-	return s.text(v)
+	if !isVersion(v) {
+		return a.text(v)
+	}
+	if ipShaped(v) {
+		return v[:strings.LastIndexByte(v, '.')]
+	}
+	// Other identifiers can have the shape of a version too (a phone
+	// number 415.555.2671, a MAC address 1615.2371.4124): read it as
+	// the value of a version, so that what only a version word proves
+	// a count (a build number 2026112901) stays.
+	const ctx = "version "
+	if sv := a.text(ctx + v); sv != ctx+v {
+		return strings.TrimPrefix(sv, ctx)
+	}
+	return v
+}
+
+// ipShaped reports whether v is an IPv4 address.
+func ipShaped(v string) bool {
+	a, err := netip.ParseAddr(v)
+	return err == nil && a.Is4()
+}
+
+// build scrubs an app build, but keeps a build number made of a date and
+// a counter (2026112901), which has the shape of a phone number.
+func (a *arena) build(v string) string {
+	v = strings.TrimSpace(v)
+	if dateBuild(v) {
+		return v
+	}
+	return a.text(v)
+}
+
+// dateBuild reports whether v is a build number of a date and a counter:
+// 10 to 12 digits, the first eight a date of this century (yyyyMMdd).
+// Android versionCodes are often made so, and have the shape of a North
+// American phone number, which they are not.
+func dateBuild(v string) bool {
+	if len(v) < 10 || len(v) > 12 || !isDigitsOnly(v) {
+		return false
+	}
+	month := int(v[4]-'0')*10 + int(v[5]-'0')
+	day := int(v[6]-'0')*10 + int(v[7]-'0')
+	return v[:2] == "20" && month >= 1 && month <= 12 && day >= 1 && day <= 31
 }
 
 // isVersion reports whether v is 1 to 4 dot-separated numbers of up to 9
-// digits each, optionally after a "v" and followed by a "-" or "+"
-// suffix of letters, digits and dots, e.g. "v4.12.0-beta.2".
+// digits each, without leading zeros, optionally after a "v" and
+// followed by a "-" or "+" suffix of letters, digits and dots that has a
+// letter or is at most three digits, e.g. "v4.12.0-beta.2" or "4.12.0-1".
 func isVersion(v string) bool {
 	v = strings.TrimPrefix(strings.TrimPrefix(v, "v"), "V")
 	core, suffix, _ := strings.Cut(v, "-")
@@ -144,16 +189,22 @@ func isVersion(v string) bool {
 		return false
 	}
 	for _, p := range parts {
-		if p == "" || len(p) > 9 || !isDigitsOnly(p) {
+		// no leading zeros, as semantic versions have none: 0274 is
+		// the end of a phone number, 2023.01.15 a date
+		if p == "" || len(p) > 9 || !isDigitsOnly(p) || len(p) > 1 && p[0] == '0' {
 			return false
 		}
 	}
+	letters := false
 	for _, r := range suffix {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.') {
 			return false
 		}
+		letters = letters || r >= 'A'
 	}
-	return len(suffix) <= 32
+	// A suffix of digits alone is short (4.12.0-1); a longer one makes a
+	// phone number (0176-73219370), not a version.
+	return len(suffix) <= 32 && (letters || len(suffix) <= 3)
 }
 
 // rowSizes counts what a batch's rows need.
@@ -201,22 +252,55 @@ func countRows(b *pipeline.Batch) rowSizes {
 }
 
 // arena holds the batch-sized slices rows take their frames and
-// attributes from.
+// attributes from, and counts what the scrubber finds in the batch.
 type arena struct {
 	frames []pipeline.Frame
 	strs   []string
 	nums   []float64
 	bools  []bool
+
+	scrub *scrub.Scrubber
+	// found counts the identifiers replaced, by scrub.Kind; keys the
+	// attributes dropped for an identifier-named key.
+	found [32]uint32
+	keys  uint32
+	// crumbs is set when the batch's consent covers crashes' breadcrumbs.
+	crumbs bool
+}
+
+// text scrubs a free-text value and counts what it replaced. Clean text
+// costs one scan: String returns it as it is, without allocating.
+func (a *arena) text(v string) string {
+	out := a.scrub.String(v)
+	if out != v {
+		a.scrub.Find(v, func(k scrub.Kind, _, _ int) { a.found[k%32]++ })
+	}
+	return out
+}
+
+// report tells c what the batch's scrubbing found, if anything.
+func (a *arena) report(c DetectionCounter, app string) {
+	if c == nil {
+		return
+	}
+	for k, n := range a.found {
+		if n > 0 {
+			c.CountDetections(app, scrub.Kind(k).String(), int(n))
+		}
+	}
+	if a.keys > 0 {
+		c.CountDetections(app, IdentifierKey, int(a.keys))
+	}
 }
 
 // newArena sizes rows and the arena for n.
-func newArena(rows *pipeline.Rows, n rowSizes) *arena {
+func newArena(rows *pipeline.Rows, n rowSizes, sc *scrub.Scrubber) *arena {
 	rows.Sessions = slices.Grow(rows.Sessions, n.sessions)
 	rows.Gestures = slices.Grow(rows.Gestures, n.gestures)
 	rows.Crashes = slices.Grow(rows.Crashes, n.crashes)
 	rows.Customs = slices.Grow(rows.Customs, n.customs)
 	rows.Diagnostics = slices.Grow(rows.Diagnostics, n.diagnostics)
-	a := &arena{}
+	a := &arena{scrub: sc}
 	if n.frames > 0 {
 		a.frames = make([]pipeline.Frame, 0, n.frames)
 	}
@@ -260,7 +344,7 @@ func (s *Stage) appendRow(a *arena, rows *pipeline.Rows, c pipeline.Common, e *c
 		rows.Gestures = append(rows.Gestures, pipeline.GestureRow{
 			Common:     c,
 			Type:       s.enums.of(v.GetType()),
-			Screen:     s.text(v.GetScreen()),
+			Screen:     a.text(v.GetScreen()),
 			Count:      n,
 			DurationMs: v.GetDurationMs(),
 		})
@@ -271,26 +355,27 @@ func (s *Stage) appendRow(a *arena, rows *pipeline.Rows, c pipeline.Common, e *c
 		// name, an address in a function name.
 		for _, f := range v.GetFrames() {
 			a.frames = append(a.frames, pipeline.Frame{
-				Module:   s.text(f.GetModule()),
-				Function: s.text(f.GetFunction()),
-				File:     s.text(f.GetFile()),
+				Module:   a.text(f.GetModule()),
+				Function: a.text(f.GetFunction()),
+				File:     a.text(f.GetFile()),
 				Line:     f.GetLine(),
 				InApp:    f.GetInApp(),
 			})
 		}
 		rows.Crashes = append(rows.Crashes, pipeline.CrashRow{
 			Common:        c,
-			ExceptionType: s.text(v.GetExceptionType()),
-			Message:       s.text(v.GetMessage()),
+			ExceptionType: a.text(v.GetExceptionType()),
+			Message:       a.text(v.GetMessage()),
 			Frames:        tail(a.frames, start),
-			Thread:        s.text(v.GetThread()),
+			Thread:        a.text(v.GetThread()),
 			Handled:       v.GetHandled(),
 			AppState:      s.enums.of(v.GetAppState()),
+			Breadcrumbs:   s.breadcrumbs(a, v.GetBreadcrumbs()),
 		})
 		// The group key is computed from the scrubbed crash, so scrubbed
 		// values cannot split a group.
 		cr := &rows.Crashes[len(rows.Crashes)-1]
-		cr.Fingerprint = fingerprint.Sum(cr, s.text(v.GetFingerprint()))
+		cr.Fingerprint = fingerprint.Sum(cr, a.text(v.GetFingerprint()))
 	case *consentryv1.Event_Custom:
 		rows.Customs = append(rows.Customs, s.customRow(a, c, p.Custom))
 	case *consentryv1.Event_Diagnostic:
@@ -315,13 +400,21 @@ const maxSortedKeys = 64
 // with their values, string values are scrubbed, and the rest is split by
 // type, in key order.
 func (s *Stage) customRow(a *arena, c pipeline.Common, v *consentryv1.CustomEvent) pipeline.CustomRow {
-	r := pipeline.CustomRow{Common: c, Name: s.text(v.GetName())}
+	r := pipeline.CustomRow{Common: c, Name: a.text(v.GetName())}
 	attrs := v.GetAttributes()
 	var buf [maxSortedKeys]string
 	keys := buf[:0]
 	nStr := 0
 	for k, v := range attrs {
-		if s.scrub.IsIdentifierKey(k) || s.text(k) != k {
+		if s.scrub.IsIdentifierKey(k) {
+			a.keys++
+			continue
+		}
+		if a.text(k) != k {
+			continue
+		}
+		if n, ok := integral(v); ok && s.scrub.Number(k, n) != 0 {
+			s.numbersDropped.Add(1)
 			continue
 		}
 		keys = append(keys, k)
@@ -338,7 +431,7 @@ func (s *Stage) customRow(a *arena, c pipeline.Common, v *consentryv1.CustomEven
 	for _, k := range keys {
 		if v, ok := attrs[k].GetValue().(*consentryv1.AttributeValue_StringValue); ok {
 			r.StringKeys = append(r.StringKeys, k)
-			r.StringValues = append(r.StringValues, s.text(v.StringValue))
+			r.StringValues = append(r.StringValues, a.text(v.StringValue))
 		}
 	}
 	if nStr == 0 {
@@ -362,6 +455,20 @@ func (s *Stage) customRow(a *arena, c pipeline.Common, v *consentryv1.CustomEven
 	}
 	r.BoolKeys, r.BoolValues = tail(a.strs, boolKeyStart), tail(a.bools, boolStart)
 	return r
+}
+
+// integral returns the value of an integer attribute, or of a double
+// attribute that holds an integer, as an int64.
+func integral(v *consentryv1.AttributeValue) (int64, bool) {
+	switch v := v.GetValue().(type) {
+	case *consentryv1.AttributeValue_IntValue:
+		return v.IntValue, true
+	case *consentryv1.AttributeValue_DoubleValue:
+		if f := v.DoubleValue; f == math.Trunc(f) && math.Abs(f) < 1<<63 {
+			return int64(f), true
+		}
+	}
+	return 0, false
 }
 
 // enumNames holds the stored name of every value of the API's enums: the

@@ -154,7 +154,7 @@ func TestProcess(t *testing.T) {
 	if cu.SessionKey == 0 || cr.SessionKey != 0 || cu.SessionKey != cu2.SessionKey {
 		t.Errorf("session keys = %d, %d, %d", cu.SessionKey, cr.SessionKey, cu2.SessionKey)
 	}
-	if cu.DeviceClass != "phone" || cu.OSName != "android" || cu.Locale != "de-AT" || cu.AppVersion != "4.12.0.3" || cu.DeviceModel != "Pixel 8" {
+	if cu.DeviceClass != "phone" || cu.OSName != "android" || cu.Locale != "de-AT" || cu.AppVersion != "4.12.0" || cu.DeviceModel != "Pixel 8" {
 		t.Errorf("common = %+v", cu.Common)
 	}
 	if cu.Country != "AT" || cu.Region != "AT-9" {
@@ -324,95 +324,95 @@ func TestKeyedIsHMAC(t *testing.T) {
 	}
 }
 
-func TestCensus(t *testing.T) {
-	c := NewCensus(GeneralizeConfig{K: 3, Window: time.Hour, MaxValues: 4})
-	at := now
-	see := func(member uint64, value string) bool { return c.observe(at, "app", fieldModel, value, member) }
-	if !see(1, "") {
-		t.Error("an empty value is rare")
+// TestMemberKeys checks the rows' member keys: the same for one consent
+// within a UTC day, different across consents and days (nothing links
+// them), keyed with the day of the event, not of the batch, and 0 when
+// that day's salt is gone or k-anonymity is off.
+func TestMemberKeys(t *testing.T) {
+	salts := NewSalts(SaltsConfig{Now: func() time.Time { return now }})
+	if err := salts.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
 	}
-	if see(1, "Pixel 8") || see(1, "Pixel 8") || see(2, "Pixel 8") || see(0, "Pixel 8") {
-		t.Fatal("common before 3 distinct members")
-	}
-	if !see(3, "Pixel 8") || !see(0, "Pixel 8") || !see(1, "Pixel 8") {
-		t.Fatal("rare after 3 distinct members")
-	}
-	if c.observe(at, "other.app", fieldModel, "Pixel 8", 4) {
-		t.Fatal("counts are not per app")
-	}
-	// The next window still knows it as common from the previous one...
-	at = at.Add(time.Hour)
-	if !see(5, "Pixel 8") {
-		t.Fatal("common value forgotten in the next window")
-	}
-	// ...but not two windows later, with no sightings in between.
-	at = at.Add(2 * time.Hour)
-	if see(6, "Pixel 8") {
-		t.Fatal("common value kept after two idle windows")
-	}
-	// At most MaxValues values are counted; the rest are rare.
-	for i := range 10 {
-		see(uint64(i+1), fmt.Sprint("model ", i))
-	}
-	if c.Len() != 4 {
-		t.Fatalf("%d values counted, want the bound 4", c.Len())
-	}
-	for m := range uint64(5) {
-		if see(m+1, "model 9") {
-			t.Fatal("a value beyond the bound was counted as common")
+	st := newStage(t, Config{Salts: salts, Regions: firstLevel{}, Generalize: GeneralizeConfig{K: 10}})
+	members := func(consent string, times ...time.Time) []uint64 {
+		t.Helper()
+		req := cleanBatch(len(times))
+		b := batch(req, netip.Addr{}, consent)
+		copy(b.EventTimes, times)
+		if err := st.Process(context.Background(), b); err != nil {
+			t.Fatal(err)
 		}
+		var out []uint64
+		for _, r := range b.Rows.Gestures {
+			out = append(out, r.Member)
+		}
+		for _, r := range b.Rows.Sessions {
+			out = append(out, r.Member)
+		}
+		for _, r := range b.Rows.Customs {
+			out = append(out, r.Member)
+		}
+		for _, r := range b.Rows.Crashes {
+			out = append(out, r.Member)
+		}
+		return out
+	}
+	today, tomorrow, lastWeek := now.Add(-time.Hour), now.Add(13*time.Hour), now.AddDate(0, 0, -7)
+	a := members("consent-a", today, today, tomorrow, lastWeek)
+	again := members("consent-a", today, today, today, today)
+	b := members("consent-b", today, today, today, today)
+	switch {
+	case a[0] == 0 || a[0] != a[1] || a[0] != again[0]:
+		t.Errorf("one consent, one day: keys %x and %x, want one non-zero key", a, again)
+	case a[0] == b[0]:
+		t.Errorf("two consents share the key %x", a[0])
+	case a[2] == 0 || a[2] == a[0]:
+		t.Errorf("tomorrow's event: key %x, want a key of tomorrow's salt (today's is %x)", a[2], a[0])
+	case a[3] != 0:
+		t.Errorf("an event of a day whose salt is gone got key %x, want 0", a[3])
+	}
+	off := newStage(t, Config{Salts: salts, Regions: firstLevel{}, Generalize: GeneralizeConfig{K: 1}})
+	bt := batch(cleanBatch(4), netip.Addr{}, "consent-a")
+	if err := off.Process(context.Background(), bt); err != nil {
+		t.Fatal(err)
+	}
+	if m := bt.Rows.Gestures[0].Member; m != 0 {
+		t.Errorf("k-anonymity off: member key %x, want 0", m)
 	}
 }
 
-func TestGeneralize(t *testing.T) {
-	full := deviceValues{appVersion: "4.12.0", model: "Pixel 8", osVersion: "17.4.1", locale: "de-AT", country: "AT", region: "AT-9"}
-	tests := []struct {
-		name   string
-		others []deviceValues // what other members sent before
-		in     deviceValues
-		want   deviceValues
-	}{
-		{"everything rare", nil, full,
-			deviceValues{appVersion: "4.12.0", model: Other, osVersion: Other, locale: "", country: "", region: ""}},
-		{"everything common", []deviceValues{full, full}, full, full},
-		{"rare region, common country", []deviceValues{
-			{model: "Pixel 8", osVersion: "17.4.1", locale: "de-AT", country: "AT", region: "AT-3"},
-			{model: "Pixel 8", osVersion: "17.4.1", locale: "de-AT", country: "AT", region: "AT-6"}}, full,
-			deviceValues{appVersion: "4.12.0", model: "Pixel 8", osVersion: "17.4.1", locale: "de-AT", country: "AT", region: ""}},
-		{"rare OS version, common major", []deviceValues{{osVersion: "17.1"}, {osVersion: "17.2"}}, full,
-			deviceValues{appVersion: "4.12.0", model: Other, osVersion: "17", locale: "", country: "", region: ""}},
-		{"rare locale, common language", []deviceValues{{locale: "de-DE"}, {locale: "de-CH"}}, deviceValues{locale: "de-AT"},
-			deviceValues{locale: "de"}},
-		{"IP-shaped app version", nil, deviceValues{appVersion: "10.0.2.15"}, deviceValues{appVersion: Other}},
-		{"common IP-shaped app version", []deviceValues{{appVersion: "4.12.0.3"}, {appVersion: "4.12.0.3"}}, deviceValues{appVersion: "4.12.0.3"},
-			deviceValues{appVersion: "4.12.0.3"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := NewCensus(GeneralizeConfig{K: 3})
-			for i, o := range tt.others {
-				c.generalize(now, uint64(i+10), "app", &o)
-			}
-			v := tt.in
-			c.generalize(now, 1, "app", &v)
-			if v != tt.want {
-				t.Errorf("generalize = %+v\nwant %+v", v, tt.want)
-			}
-		})
-	}
-	off := NewCensus(GeneralizeConfig{K: 1})
-	v := full
-	off.generalize(now, 1, "app", &v)
-	if v != full {
-		t.Errorf("K=1 changed %+v", v)
-	}
-}
+// countDetections records CountDetections calls.
+type countDetections map[string]int
 
-func TestMajorVersion(t *testing.T) {
-	for in, want := range map[string]string{"17.4.1": "17", "14": "14", "10.0.19045": "10", "beta": Other, "": Other} {
-		if got := majorVersion(in); got != want {
-			t.Errorf("majorVersion(%q) = %q, want %q", in, got, want)
+func (c countDetections) CountDetections(app, detector string, n int) { c[app+"/"+detector] += n }
+
+// TestDetectionsCounted checks that the stage counts, per batch and
+// detector, the identifiers it replaced and the attributes it dropped for
+// their key, and nothing for clean text.
+func TestDetectionsCounted(t *testing.T) {
+	counts := countDetections{}
+	st := newStage(t, Config{Regions: firstLevel{}, Detections: counts})
+	req := cleanBatch(8)
+	if err := st.Process(context.Background(), batch(req, netip.Addr{}, "c")); err != nil {
+		t.Fatal(err)
+	}
+	if len(counts) != 0 {
+		t.Fatalf("clean batch counted %v", counts)
+	}
+	for _, e := range req.Events {
+		if c := e.GetCrash(); c != nil {
+			c.Message += " for jane.doe@example.com and +43 664 1234567"
 		}
+		if c := e.GetCustom(); c != nil {
+			c.Attributes["user_email"] = &consentryv1.AttributeValue{Value: &consentryv1.AttributeValue_StringValue{StringValue: "x"}}
+		}
+	}
+	if err := st.Process(context.Background(), batch(req, netip.Addr{}, "c")); err != nil {
+		t.Fatal(err)
+	}
+	want := countDetections{"com.example.notes/email": 2, "com.example.notes/phone": 2, "com.example.notes/" + IdentifierKey: 2}
+	if fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Errorf("counted %v, want %v", counts, want)
 	}
 }
 

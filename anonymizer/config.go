@@ -9,17 +9,25 @@
 //   - location becomes a country and first-level region at most, from the
 //     device's coordinates, the codes the app sent or the connection's
 //     address, which are then forgotten;
-//   - rare values (device models, OS versions, locales, regions, countries)
-//     are generalized until enough distinct consents share them;
+//   - every row gets a member key, so that package kanon can hold back and
+//     generalize rows until their combination of quasi-identifiers is
+//     shared by k distinct consents (k-anonymity over the stored rows);
 //   - session ids are re-keyed under a salt that changes every UTC day and
-//     is destroyed afterwards;
+//     is destroyed afterwards, and event ids under a key derived from the
+//     server secret (see EventIDKey), so an advertising id sent as event
+//     id is not stored;
+//   - numeric attributes that are an IMEI, a card or a phone number are
+//     dropped;
 //   - event times are truncated to a configured precision.
 //
 // docs/privacy.md lists every rule with an example.
 package anonymizer
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/consentry/consentry/anonymizer/scrub"
@@ -50,8 +58,20 @@ type Config struct {
 	// Regions, when set, tells first-level region codes, so that codes an
 	// app sends that are finer (or unknown) are dropped.
 	Regions RegionSet
-	// Generalize configures the generalization of rare values.
+	// Generalize configures k-anonymity (package kanon); the anonymizer
+	// computes member keys only when it is enabled (K above 1).
 	Generalize GeneralizeConfig
+	// Detections, if set, is told per batch how many identifiers each
+	// detector replaced, and how many attributes were dropped for an
+	// identifier-named key, for the privacy report. It must not block.
+	Detections DetectionCounter
+	// EventIDKey keys the event ids the anonymizer stores in place of the
+	// ones the SDK sent (see StoredEventID); make it with EventIDKey from
+	// the server secret every replica shares, so that a retry reaching
+	// another replica is stored under the same id. Nil means a random key
+	// of the Stage, which suits one process and tests: a batch retried
+	// across a restart is then stored twice.
+	EventIDKey []byte
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -66,9 +86,24 @@ func (c Config) withDefaults() Config {
 	if c.Salts == nil {
 		c.Salts = NewSalts(SaltsConfig{Now: c.Now})
 	}
-	c.Generalize = c.Generalize.withDefaults()
+	if len(c.EventIDKey) == 0 {
+		c.EventIDKey = make([]byte, sha256.Size)
+		_, _ = rand.Read(c.EventIDKey) // crypto/rand.Read never fails (Go 1.24+).
+	}
 	return c
 }
+
+// DetectionCounter counts what the scrubber removed, per app; the
+// collector stores the counts (clickhouse.PrivacyCounts).
+type DetectionCounter interface {
+	// CountDetections adds n identifiers of app found by detector (a
+	// scrub.Kind's name, or IdentifierKey).
+	CountDetections(app, detector string, n int)
+}
+
+// IdentifierKey is the detector name under which custom attributes
+// dropped for an identifier-named key are counted.
+const IdentifierKey = "identifier_key"
 
 // Validate reports whether c is usable.
 func (c Config) Validate() error {
@@ -77,14 +112,8 @@ func (c Config) Validate() error {
 	if c.TimePrecision < time.Millisecond || c.TimePrecision > 24*time.Hour {
 		errs = append(errs, errors.New("anonymizer: time precision must be between 1ms and 24h"))
 	}
-	if c.Generalize.K < 0 {
-		errs = append(errs, errors.New("anonymizer: generalization threshold k must not be negative"))
-	}
-	if c.Generalize.Window < time.Minute {
-		errs = append(errs, errors.New("anonymizer: generalization window must be at least a minute"))
-	}
-	if c.Generalize.MaxValues < 0 {
-		errs = append(errs, errors.New("anonymizer: generalization max values must not be negative"))
+	if err := c.Generalize.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("anonymizer: %w", err))
 	}
 	return errors.Join(errs...)
 }

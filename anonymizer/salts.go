@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/consentry/consentry/internal/every"
 )
 
 // SaltSize is the size of a daily salt in bytes.
@@ -89,6 +91,17 @@ func (s *Salts) Salt(ctx context.Context, t time.Time) ([]byte, error) {
 	return s.fetch(ctx, d)
 }
 
+// Known returns the salt of t's UTC day if this replica holds it now,
+// without asking the store: a past day's salt must not be proposed again
+// once destroyed. Today's and tomorrow's are held from the first Refresh;
+// yesterday's until DestroyGrace after midnight, if it was fetched.
+func (s *Salts) Known(t time.Time) ([]byte, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	salt, ok := s.cache[dayNumber(t)]
+	return salt, ok
+}
+
 // fetch reads (or proposes) day d's salt and caches it.
 func (s *Salts) fetch(ctx context.Context, d int64) ([]byte, error) {
 	candidate := make([]byte, SaltSize)
@@ -145,18 +158,12 @@ func (s *Salts) Refresh(ctx context.Context) error {
 // Run calls Refresh every cfg.Refresh until ctx ends, starting one
 // interval from now: call Refresh first to have today's salt at start.
 func (s *Salts) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.Refresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	every.Tick(ctx, s.cfg.Refresh, false, func(ctx context.Context) {
 		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
 			s.cfg.Logger.Warn("session salts refresh failed", zap.Error(err))
 		}
-	}
+	})
+	return nil
 }
 
 // MemorySaltStore is a SaltStore in process memory.

@@ -61,6 +61,7 @@ type Client struct {
 	conn     driver.Conn
 	dialect  Dialect
 	schema   *schema
+	kanon    *kanonSchema
 	logger   *zap.Logger
 	onInsert func(rows int, took time.Duration, err error)
 }
@@ -125,6 +126,7 @@ func newClient(ctx context.Context, conn driver.Conn, cfg Config, logger *zap.Lo
 		return nil, err
 	}
 	c := &Client{conn: conn, dialect: d, schema: newSchema(cfg.Schema), logger: logger, onInsert: cfg.OnInsert}
+	c.kanon = newKanonSchema(c.schema)
 	o := c.schema.opts
 	if err := c.execDDL(ctx, fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s%s", o.Database, onCluster(o))); err != nil {
 		return nil, classify("create database "+o.Database, err)
@@ -266,6 +268,12 @@ func (c *Client) insertTables(rows *pipeline.Rows, todo tableSet, ctxFor func(ta
 
 // insertRows stores rows in t with one column-oriented insert.
 func insertRows[R any](ctx context.Context, conn driver.Conn, t *rowTable[R], rows []R) error {
+	return insertColumns(ctx, conn, t, t.def.name, t.insertSQL, rows, nil)
+}
+
+// insertColumns stores rows with one column-oriented insert of statement
+// sql into table: t's columns, then the columns more appends, if not nil.
+func insertColumns[R any](ctx context.Context, conn driver.Conn, t *rowTable[R], table, sql string, rows []R, more func(driver.Batch) error) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -276,14 +284,19 @@ func insertRows[R any](ctx context.Context, conn driver.Conn, t *rowTable[R], ro
 	}()
 	enc.encode(rows)
 
-	op := "insert into " + t.def.name
-	batch, err := conn.PrepareBatch(ctx, t.insertSQL)
+	op := "insert into " + table
+	batch, err := conn.PrepareBatch(ctx, sql)
 	if err != nil {
 		return classify(op, err)
 	}
 	defer batch.Close()
 	if err := enc.appendTo(batch); err != nil {
 		return classify(op, err)
+	}
+	if more != nil {
+		if err := more(batch); err != nil {
+			return classify(op, err)
+		}
 	}
 	if err := batch.Send(); err != nil {
 		return classify(op, err)

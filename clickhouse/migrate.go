@@ -144,7 +144,9 @@ func Migrations() []Migration {
 			},
 			Data: func(ctx context.Context, c *Client) error { return c.replaceAggregates(ctx) },
 		},
-		crashGroupChangesMigration(11),
+		kanonMigration(11),
+		breadcrumbsMigration(12),
+		crashGroupChangesMigration(13),
 	}
 }
 

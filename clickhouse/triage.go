@@ -366,46 +366,41 @@ func (c *Client) VersionsLastSeen(ctx context.Context, app string, groups []uint
 }
 
 // crashColumns are the columns of the crashes table a triage.Crash is
-// read from.
+// read from, its breadcrumbs (migration 12) among them.
 const crashColumns = `toString(event_id) AS id, fingerprint, event_time, app_version, os_name, os_version, device_class, device_model,
     country, region, exception_type, message, thread, handled, app_state,
-    frame_module, frame_function, frame_file, frame_line, frame_in_app`
+    frame_module, frame_function, frame_file, frame_line, frame_in_app,
+    breadcrumb_types, breadcrumb_names, breadcrumb_offsets_ms`
 
-// Breadcrumbs are parallel arrays of the crashes table, oldest first,
-// when the table has them (added with the SDK's breadcrumbs; a table
-// without them reads no breadcrumbs).
-var breadcrumbColumns = []string{"breadcrumb_time", "breadcrumb_category", "breadcrumb_message"}
-
-// crashRow is a crash as crashColumns (and breadcrumbColumns) read it.
+// crashRow is a crash as crashColumns read it.
 type crashRow struct {
-	ID            string      `ch:"id"`
-	Fingerprint   uint64      `ch:"fingerprint"`
-	EventTime     time.Time   `ch:"event_time"`
-	AppVersion    string      `ch:"app_version"`
-	OSName        string      `ch:"os_name"`
-	OSVersion     string      `ch:"os_version"`
-	DeviceClass   string      `ch:"device_class"`
-	DeviceModel   string      `ch:"device_model"`
-	Country       string      `ch:"country"`
-	Region        string      `ch:"region"`
-	ExceptionType string      `ch:"exception_type"`
-	Message       string      `ch:"message"`
-	Thread        string      `ch:"thread"`
-	Handled       uint8       `ch:"handled"`
-	AppState      string      `ch:"app_state"`
-	Modules       []string    `ch:"frame_module"`
-	Functions     []string    `ch:"frame_function"`
-	Files         []string    `ch:"frame_file"`
-	Lines         []uint32    `ch:"frame_line"`
-	InApp         []uint8     `ch:"frame_in_app"`
-	CrumbTimes    []time.Time `ch:"breadcrumb_time"`
-	CrumbCategory []string    `ch:"breadcrumb_category"`
-	CrumbMessage  []string    `ch:"breadcrumb_message"`
+	ID            string    `ch:"id"`
+	Fingerprint   uint64    `ch:"fingerprint"`
+	EventTime     time.Time `ch:"event_time"`
+	AppVersion    string    `ch:"app_version"`
+	OSName        string    `ch:"os_name"`
+	OSVersion     string    `ch:"os_version"`
+	DeviceClass   string    `ch:"device_class"`
+	DeviceModel   string    `ch:"device_model"`
+	Country       string    `ch:"country"`
+	Region        string    `ch:"region"`
+	ExceptionType string    `ch:"exception_type"`
+	Message       string    `ch:"message"`
+	Thread        string    `ch:"thread"`
+	Handled       uint8     `ch:"handled"`
+	AppState      string    `ch:"app_state"`
+	Modules       []string  `ch:"frame_module"`
+	Functions     []string  `ch:"frame_function"`
+	Files         []string  `ch:"frame_file"`
+	Lines         []uint32  `ch:"frame_line"`
+	InApp         []uint8   `ch:"frame_in_app"`
+	CrumbTypes    []string  `ch:"breadcrumb_types"`
+	CrumbNames    []string  `ch:"breadcrumb_names"`
+	CrumbOffsets  []int64   `ch:"breadcrumb_offsets_ms"`
 }
 
-// crash returns r as a triage.Crash; crumbs says whether the table has
-// breadcrumbs.
-func (r *crashRow) crash(crumbs bool) triage.Crash {
+// crash returns r as a triage.Crash.
+func (r *crashRow) crash() triage.Crash {
 	out := triage.Crash{
 		EventID: r.ID, Fingerprint: r.Fingerprint, EventTime: r.EventTime,
 		AppVersion: r.AppVersion, OSName: r.OSName, OSVersion: r.OSVersion, DeviceClass: r.DeviceClass, DeviceModel: r.DeviceModel,
@@ -429,52 +424,32 @@ func (r *crashRow) crash(crumbs bool) triage.Crash {
 		}
 		out.Frames = append(out.Frames, f)
 	}
-	if crumbs {
-		out.Breadcrumbs = make([]triage.Breadcrumb, len(r.CrumbMessage))
+	// So are the breadcrumb arrays.
+	if len(r.CrumbTypes) > 0 {
+		out.Breadcrumbs = make([]triage.Breadcrumb, len(r.CrumbTypes))
 		for i := range out.Breadcrumbs {
 			b := &out.Breadcrumbs[i]
-			b.Message = r.CrumbMessage[i]
-			if i < len(r.CrumbTimes) {
-				b.Time = r.CrumbTimes[i]
+			b.Type = r.CrumbTypes[i]
+			if i < len(r.CrumbNames) {
+				b.Name = r.CrumbNames[i]
 			}
-			if i < len(r.CrumbCategory) {
-				b.Category = r.CrumbCategory[i]
+			if i < len(r.CrumbOffsets) {
+				b.Before = time.Duration(r.CrumbOffsets[i]) * time.Millisecond
 			}
 		}
 	}
 	return out
 }
 
-// hasBreadcrumbs reports whether the crashes table has the breadcrumb
-// columns. It asks every time: a migration may add them while the
-// collector runs, and the question costs a millisecond.
-func (c *Client) hasBreadcrumbs(ctx context.Context) (bool, error) {
-	var n uint64
-	q := "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name IN (" + placeholders(len(breadcrumbColumns)) + ")"
-	if err := c.conn.QueryRow(ctx, q, append([]any{c.Database(), TableCrashes}, args(breadcrumbColumns)...)...).Scan(&n); err != nil {
-		return false, fmt.Errorf("columns of %s: %w", TableCrashes, err)
-	}
-	return n == uint64(len(breadcrumbColumns)), nil
-}
-
-// crashSelect returns the SELECT list of a crash: crashColumns, and the
-// breadcrumb columns with crumbs.
-func crashSelect(crumbs bool) string {
-	if crumbs {
-		return crashColumns + ",\n    " + strings.Join(breadcrumbColumns, ", ")
-	}
-	return crashColumns
-}
-
 // latestCrashQuery is LatestCrash's query: the crashes table is sorted by
 // app, day and exception type, so it reads the group's rows of one day.
-func latestCrashQuery(db string, s triage.Scope, day time.Time, types []string, crumbs bool) query {
+func latestCrashQuery(db string, s triage.Scope, day time.Time, types []string) query {
 	where, vals := scopeWhere(s)
 	vals = append(append(vals, dayArg(day)), args(types)...)
 	return query{fmt.Sprintf(`SELECT %s
 FROM %s.%s
 WHERE %s AND event_date = toDate(?) AND exception_type IN (%s)
-ORDER BY event_time DESC, id LIMIT 1`, crashSelect(crumbs), db, TableCrashes, where, placeholders(len(types))), vals}
+ORDER BY event_time DESC, id LIMIT 1`, crashColumns, db, TableCrashes, where, placeholders(len(types))), vals}
 }
 
 // LatestCrash implements triage.Backend.
@@ -482,18 +457,14 @@ func (c *Client) LatestCrash(ctx context.Context, s triage.Scope, day time.Time,
 	if len(types) == 0 {
 		return triage.Crash{}, false, nil
 	}
-	crumbs, err := c.hasBreadcrumbs(ctx)
-	if err != nil {
-		return triage.Crash{}, false, fmt.Errorf("latest crash: %w", err)
-	}
 	var rows []crashRow
-	if err := c.selectQuery(ctx, &rows, latestCrashQuery(c.Database(), s, day, types, crumbs)); err != nil {
+	if err := c.selectQuery(ctx, &rows, latestCrashQuery(c.Database(), s, day, types)); err != nil {
 		return triage.Crash{}, false, fmt.Errorf("latest crash: %w", err)
 	}
 	if len(rows) == 0 {
 		return triage.Crash{}, false, nil
 	}
-	return rows[0].crash(crumbs), true, nil
+	return rows[0].crash(), true, nil
 }
 
 // crashPageQuery is the first of Crashes' queries: the ids and times of
@@ -511,13 +482,13 @@ LIMIT ?, ?`, db, TableCrashes, where, placeholders(len(types))), vals}
 
 // crashRowsQuery is the second of Crashes' queries: the crashes of ids,
 // within s (narrowed to their days).
-func crashRowsQuery(db string, s triage.Scope, types, ids []string, crumbs bool) query {
+func crashRowsQuery(db string, s triage.Scope, types, ids []string) query {
 	where, vals := scopeWhere(s)
 	vals = append(append(vals, args(types)...), args(ids)...)
 	return query{fmt.Sprintf(`SELECT %s
 FROM %s.%s
 WHERE %s AND exception_type IN (%s) AND toString(event_id) IN (%s)`,
-		crashSelect(crumbs), db, TableCrashes, where, placeholders(len(types)), placeholders(len(ids))), vals}
+		crashColumns, db, TableCrashes, where, placeholders(len(types)), placeholders(len(ids))), vals}
 }
 
 // Crashes implements triage.Backend. It reads the page's ids and times
@@ -537,10 +508,6 @@ func (c *Client) Crashes(ctx context.Context, s triage.Scope, types []string, of
 	if len(page) == 0 {
 		return nil, nil
 	}
-	crumbs, err := c.hasBreadcrumbs(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("crashes: %w", err)
-	}
 	ids := make([]string, len(page))
 	narrow := s
 	narrow.First, narrow.Last = page[len(page)-1].Time.UTC().Truncate(24*time.Hour), page[0].Time.UTC().Truncate(24*time.Hour)
@@ -548,7 +515,7 @@ func (c *Client) Crashes(ctx context.Context, s triage.Scope, types []string, of
 		ids[i] = p.ID
 	}
 	var rows []crashRow
-	if err := c.selectQuery(ctx, &rows, crashRowsQuery(c.Database(), narrow, types, ids, crumbs)); err != nil {
+	if err := c.selectQuery(ctx, &rows, crashRowsQuery(c.Database(), narrow, types, ids)); err != nil {
 		return nil, fmt.Errorf("crashes: %w", err)
 	}
 	// Copies of an event (stored twice, not merged yet) are alike: keep
@@ -560,7 +527,7 @@ func (c *Client) Crashes(ctx context.Context, s triage.Scope, types []string, of
 	out := make([]triage.Crash, 0, len(ids))
 	for _, id := range ids {
 		if r, ok := byID[id]; ok {
-			out = append(out, r.crash(crumbs))
+			out = append(out, r.crash())
 		}
 	}
 	return out, nil
@@ -946,8 +913,8 @@ func triageQueries(db, app string, last time.Time) []query {
 		groupTitlesQuery(db, narrow), searchGroupsQuery(db, s, "NoteEditor"), searchGroupsQuery(db, handled, "%_'"),
 		firstCrashDaysQuery(db, app, nil), firstCrashDaysQuery(db, app, []uint64{1}), firstCrashTimesQuery(db, app, []uint64{1, 2}),
 		versionsLastSeenQuery(db, app, []uint64{1, 2}, last),
-		latestCrashQuery(db, one, last, types, false), latestCrashQuery(db, handled, last, types, false),
-		crashPageQuery(db, one, types, 0, 20), crashPageQuery(db, handled, types, 40, 20), crashRowsQuery(db, one, types, []string{"00000000-0000-0000-0000-000000000001"}, false),
+		latestCrashQuery(db, one, last, types), latestCrashQuery(db, handled, last, types),
+		crashPageQuery(db, one, types, 0, 20), crashPageQuery(db, handled, types, 40, 20), crashRowsQuery(db, one, types, []string{"00000000-0000-0000-0000-000000000001"}),
 		hourCellsQuery(db, one, last.Add(-time.Hour), types),
 		dayCellsQuery(db, one), deviceCellsQuery(db, one, types), dayCellsQuery(db, handled), deviceCellsQuery(db, handled, types),
 		versionSessionsQuery(db, narrow), versionCrashedQuery(db, narrow, split), versionCrashedQuery(db, s, splitDays{all: true}), versionSessionsQuery(db, fatal),

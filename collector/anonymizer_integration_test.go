@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/consentry/consentry/anonymizer"
 	"github.com/consentry/consentry/anonymizer/geo/geotest"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -100,47 +99,6 @@ func TestLocationEndToEnd(t *testing.T) {
 			t.Fatal("the replaced IP database was not reloaded")
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// TestRareValuesGeneralizedEndToEnd stores a rare device model, OS
-// version and region generalized until k distinct consents have sent
-// them.
-func TestRareValuesGeneralizedEndToEnd(t *testing.T) {
-	h := newHarness(t, server(t), func(c *Config) { c.Anonymizer.Generalize.K = 3 })
-	ctx := context.Background()
-	dev := &consentryv1.DeviceContext{AppId: testApp, AppVersion: "4.12.0", OsName: consentryv1.OsName_OS_NAME_ANDROID,
-		OsVersion: "14.0.1", DeviceModel: "Jane's Pixel", Locale: "de-AT",
-		Location: &consentryv1.CoarseLocation{Latitude: ptr(47.07), Longitude: ptr(15.44)}} // Graz
-	// One consent, many batches: still one member.
-	tok := h.token(t, testApp, time.Hour)
-	for seq := byte(1); seq <= 3; seq++ {
-		if _, err := h.client.Ingest(ctx, gestureBatch(tok, dev, "", seq)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, c := range []struct{ column, want string }{
-		{"device_model", anonymizer.Other}, {"os_version", anonymizer.Other}, {"locale", ""}, {"country", ""}, {"region", ""},
-	} {
-		if got := h.stored(t, c.column, 3); got != c.want {
-			t.Errorf("%s from one consent = %q, want %q", c.column, got, c.want)
-		}
-	}
-	// Two more consents make three: the third's values are stored.
-	for seq := byte(4); seq <= 5; seq++ {
-		if _, err := h.client.Ingest(ctx, gestureBatch(h.token(t, testApp, time.Hour), dev, "", seq)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got := h.stored(t, "device_model", 4); got != anonymizer.Other {
-		t.Errorf("device_model from the second consent = %q, want %q", got, anonymizer.Other)
-	}
-	for _, c := range []struct{ column, want string }{
-		{"device_model", "Jane's Pixel"}, {"os_version", "14.0.1"}, {"locale", "de-AT"}, {"country", "AT"}, {"region", "AT-6"},
-	} {
-		if got := h.stored(t, c.column, 5); got != c.want {
-			t.Errorf("%s from the third consent = %q, want %q", c.column, got, c.want)
-		}
 	}
 }
 

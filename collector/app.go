@@ -30,6 +30,8 @@ import (
 //     counter;
 //   - consent: keys, revocations, apps and the ConsentService, refreshed
 //     from ClickHouse;
+//   - kanon: the rows held back until k consents share their
+//     combination of quasi-identifiers, and the release of held rows;
 //   - sink: the write-ahead spool that ships to ClickHouse (or, without
 //     one, the writer);
 //   - location: boundaries, the IP database and the daily session salts;
@@ -44,6 +46,7 @@ type App struct {
 
 	storage  *storage
 	consent  *consentParts
+	kanon    *kanonParts
 	sink     *sink
 	location *location
 	servers  *servers
@@ -75,16 +78,21 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.cleanup.push("storage", a.storage.close)
 	client := a.storage.client
 
-	if a.consent, err = startConsent(ctx, cfg, client, a.metrics); err != nil {
+	if a.consent, err = startConsent(ctx, cfg, client, a.metrics, privacyCounter{a.storage.counts}); err != nil {
 		return nil, err
 	}
 	a.cleanup.push("consent", a.consent.close)
+
+	if a.kanon, err = startKanon(ctx, cfg, client); err != nil {
+		return nil, err
+	}
+	a.cleanup.push("kanon", a.kanon.close)
 
 	var gate spool.Gate
 	if a.consent.gate != nil {
 		gate = a.consent.gate
 	}
-	if a.sink, err = openSink(ctx, cfg, a.storage, gate); err != nil {
+	if a.sink, err = openSink(ctx, cfg, a.storage, gate, a.kanon); err != nil {
 		return nil, err
 	}
 	a.cleanup.push("sink", a.sink.close)
@@ -118,6 +126,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 
 	a.sink.register(a.metrics)
 	a.consent.register(a.metrics)
+	a.kanon.register(a.metrics)
 	a.ready.register(a.metrics)
 	return a, nil
 }
@@ -182,10 +191,15 @@ func (a *App) newService() (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	anon, err := anonymizer.New(a.location.anonymizerConfig(a.cfg.Anonymizer))
+	acfg := a.location.anonymizerConfig(a.cfg.Anonymizer)
+	acfg.Detections = privacyCounter{a.storage.counts}
+	acfg.EventIDKey = a.eventIDKey()
+	anon, err := anonymizer.New(acfg)
 	if err != nil {
 		return nil, err
 	}
+	a.metrics.Counter("attributes_dropped_numbers_total", "Numeric custom event attributes dropped because their value is an IMEI, a payment card or a phone number, since start.",
+		func() float64 { return float64(anon.NumbersDropped()) })
 	return NewService(ServiceConfig{
 		Stages:      append(stages, val, anon),
 		Sink:        a.sink,

@@ -46,6 +46,35 @@ func BenchmarkEndToEnd(b *testing.B) {
 	for i := range reqs {
 		reqs[i] = gen.Batch(benchBatchEvents, time.Now())
 	}
+	b.ResetTimer()
+	e2e, p50, p99 := benchIngest(b, h, reqs)
+	b.StopTimer()
+
+	// The ceiling: the same rows, raw inserts, grouped as the writer groups,
+	// once the server has finished merging the parts the first phase made
+	// (merges would otherwise slow the ceiling and flatter the ratio).
+	st := h.app.sink.writer.Stats()
+	perInsert := int(st.Rows / max(st.Inserts, 1))
+	rows := benchRows(b, h, reqs)
+	waitForMerges(b, h)
+	ceiling := rawInsertRate(b, h, rows, perInsert)
+	waitForMerges(b, h)
+	bestRaw := rawInsertRate(b, h, rows, clickhouse.DefaultMaxBatchRows)
+
+	b.ReportMetric(e2e, "events/s")
+	b.ReportMetric(ceiling, "ceiling-events/s")
+	b.ReportMetric(e2e/ceiling, "ratio")
+	b.ReportMetric(bestRaw, "best-raw-events/s")
+	b.ReportMetric(float64(perInsert), "rows/insert")
+	b.ReportMetric(p50, "p50-ms")
+	b.ReportMetric(p99, "p99-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// benchIngest sends reqs from benchClients clients over benchConns
+// connections, as BenchmarkEndToEnd does, and returns events per second
+// and the p50 and p99 acknowledgement latency in milliseconds.
+func benchIngest(b *testing.B, h *harness, reqs []*consentryv1.IngestRequest) (rate, p50, p99 float64) {
 	conns := make([]consentryv1.IngestServiceClient, benchConns)
 	for i := range conns {
 		c, err := grpc.NewClient(h.app.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -55,16 +84,12 @@ func BenchmarkEndToEnd(b *testing.B) {
 		defer c.Close()
 		conns[i] = consentryv1.NewIngestServiceClient(c)
 	}
-	var next atomic.Int64
+	var next, events atomic.Int64
 	lat := make([][]time.Duration, benchClients)
-	var events atomic.Int64
-	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
-	for c := 0; c < benchClients; c++ {
-		wg.Add(1)
-		go func(c int) {
-			defer wg.Done()
+	for c := range benchClients {
+		wg.Go(func() {
 			client := conns[c%benchConns]
 			for {
 				i := next.Add(1) - 1
@@ -80,37 +105,17 @@ func BenchmarkEndToEnd(b *testing.B) {
 				lat[c] = append(lat[c], time.Since(t0))
 				events.Add(int64(resp.GetAccepted()))
 			}
-		}(c)
+		})
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	b.StopTimer()
-	if int(events.Load()) != b.N*benchBatchEvents {
-		b.Fatalf("accepted %d events, sent %d", events.Load(), b.N*benchBatchEvents)
+	if int(events.Load()) != len(reqs)*benchBatchEvents {
+		b.Fatalf("accepted %d events, sent %d", events.Load(), len(reqs)*benchBatchEvents)
 	}
-	e2e := float64(events.Load()) / elapsed.Seconds()
-
-	// The ceiling: the same rows, raw inserts, grouped as the writer groups,
-	// once the server has finished merging the parts the first phase made
-	// (merges would otherwise slow the ceiling and flatter the ratio).
-	st := h.app.sink.writer.Stats()
-	perInsert := int(st.Rows / max(st.Inserts, 1))
-	rows := benchRows(b, h, reqs)
-	waitForMerges(b, h)
-	ceiling := rawInsertRate(b, h, rows, perInsert)
-	waitForMerges(b, h)
-	bestRaw := rawInsertRate(b, h, rows, clickhouse.DefaultMaxBatchRows)
-
 	all := slices.Concat(lat...)
 	slices.Sort(all)
-	b.ReportMetric(e2e, "events/s")
-	b.ReportMetric(ceiling, "ceiling-events/s")
-	b.ReportMetric(e2e/ceiling, "ratio")
-	b.ReportMetric(bestRaw, "best-raw-events/s")
-	b.ReportMetric(float64(perInsert), "rows/insert")
-	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
-	b.ReportMetric(0, "ns/op")
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return float64(events.Load()) / elapsed.Seconds(), ms(all[len(all)/2]), ms(all[len(all)*99/100])
 }
 
 // waitForMerges waits until the server runs no merges, for up to a minute.

@@ -30,8 +30,9 @@ type consentParts struct {
 
 // startConsent builds the consent side, starts its loops and waits until
 // revocations, erased consents and apps are loaded: ingest must not run
-// before it knows the revocations and the apps' erasure policies.
-func startConsent(ctx context.Context, cfg Config, client *clickhouse.Client, m *metrics.Metrics) (_ *consentParts, err error) {
+// before it knows the revocations and the apps' erasure policies. counter
+// counts grants and erasure receipts for the privacy report.
+func startConsent(ctx context.Context, cfg Config, client *clickhouse.Client, m *metrics.Metrics, counter consent.EventCounter) (_ *consentParts, err error) {
 	c := &consentParts{loops: loops{log: cfg.Logger}}
 	defer func() {
 		if err != nil {
@@ -66,7 +67,7 @@ func startConsent(ctx context.Context, cfg Config, client *clickhouse.Client, m 
 	}
 	if c.service, err = consent.NewService(consent.ServiceConfig{
 		Keys: c.keys, Verifier: c.verifier, Store: client, Apps: c.apps, Revocations: c.revs, Gate: c.gate,
-		Secret: c.secret, Metrics: m, Logger: log.Named("consent"),
+		Secret: c.secret, Metrics: m, Counter: counter, Logger: log.Named("consent"),
 	}); err != nil {
 		return nil, err
 	}

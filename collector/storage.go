@@ -20,6 +20,7 @@ import (
 	"github.com/consentry/consentry/collector/metrics"
 	"github.com/consentry/consentry/collector/spool"
 	"github.com/consentry/consentry/internal/chserver"
+	"github.com/consentry/consentry/internal/every"
 	"github.com/consentry/consentry/pipeline"
 )
 
@@ -58,8 +59,8 @@ const (
 
 // storage is the collector's ClickHouse side: the managed server (when no
 // address is configured) and its supervision, the client with the schema
-// migrated, a ping loop that knows whether ClickHouse answers, and the
-// rejects counter. The sink that accepted rows go to is opened
+// migrated, a ping loop that knows whether ClickHouse answers, the
+// rejects counter and the privacy counts. The sink that accepted rows go to is opened
 // separately (openSink), once the consent gate it needs exists.
 type storage struct {
 	cfg     Config
@@ -67,6 +68,7 @@ type storage struct {
 	server  *chserver.Server // nil with an external ClickHouse
 	client  *clickhouse.Client
 	rejects *clickhouse.Rejects
+	counts  *clickhouse.PrivacyCounts
 	loops   loops
 
 	// up: the last pings answered (or fewer than pingFailuresDown in a
@@ -117,6 +119,9 @@ func openStorage(ctx context.Context, cfg Config, m *metrics.Metrics) (_ *storag
 	if s.rejects, err = clickhouse.NewRejects(s.rejectsConfig(), s.client, s.log.Named("rejects")); err != nil {
 		return nil, err
 	}
+	if s.counts, err = clickhouse.NewPrivacyCounts(s.cfg.Rejects, s.client, s.log.Named("privacy-counts")); err != nil {
+		return nil, err
+	}
 	s.register(m)
 	return s, nil
 }
@@ -150,8 +155,12 @@ func (s *storage) startServer(ctx context.Context, chCfg *clickhouse.Config) err
 	if err := os.WriteFile(s.addrFile(), []byte(srv.Addr()+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write clickhouse address: %w", err)
 	}
-	s.log.Info("started local clickhouse", zap.String("addr", srv.Addr()), zap.String("data_dir", srv.DataDir()),
-		zap.String("user", srv.User()))
+	if err := os.WriteFile(s.httpAddrFile(), []byte(srv.HTTPAddr()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write clickhouse address: %w", err)
+	}
+	s.log.Info("started local clickhouse", zap.String("addr", srv.Addr()), zap.String("http_addr", srv.HTTPAddr()),
+		zap.String("data_dir", srv.DataDir()), zap.String("user", srv.User()),
+		zap.Bool("analyst_settings_constraints", srv.SettingsConstraints()))
 	s.fatal = make(chan error, 1)
 	go func() {
 		<-srv.Done() // after Stop too, so this ends with close
@@ -169,6 +178,9 @@ func (c Config) managedConfig(database string) chserver.Config {
 		Binary:            c.ClickHouseBinary,
 		DataDir:           filepath.Join(c.DataDir, "clickhouse"),
 		ListenHost:        c.ClickHouseListenHost,
+		TCPPort:           c.ClickHouseNativePort,
+		HTTPPort:          c.ClickHouseHTTPPort,
+		ReadOnlyLimits:    c.AnalystLimits,
 		User:              CollectorUser,
 		ReadOnlyUser:      AnalystUser,
 		ReadOnlyDatabases: []string{database},
@@ -224,6 +236,10 @@ func (s *storage) rejectsConfig() clickhouse.RejectsConfig {
 // addrFile is where a managed server's address is written.
 func (s *storage) addrFile() string { return filepath.Join(s.cfg.DataDir, "clickhouse.addr") }
 
+// httpAddrFile is where the managed server's HTTP address is written,
+// for BI tools and scripts.
+func (s *storage) httpAddrFile() string { return filepath.Join(s.cfg.DataDir, "clickhouse-http.addr") }
+
 // addr returns the native address of the ClickHouse in use.
 func (s *storage) addr() string {
 	if s.server != nil {
@@ -256,30 +272,23 @@ func (s *storage) check(time.Time) error {
 // watch pings ClickHouse every pingInterval until ctx ends and keeps
 // clickHouseUp current, logging each change.
 func (s *storage) watch(ctx context.Context) error {
-	t := time.NewTicker(pingInterval)
-	defer t.Stop()
 	failed := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	every.Tick(ctx, pingInterval, false, func(ctx context.Context) {
 		err := s.ping(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err == nil {
+		switch {
+		case ctx.Err() != nil:
+		case err == nil:
 			failed = 0
 			if !s.up.Swap(true) {
 				s.log.Info("clickhouse answers again")
 			}
-			continue
+		default:
+			if failed++; failed >= pingFailuresDown && s.up.Swap(false) {
+				s.log.Warn("clickhouse does not answer", zap.Error(err))
+			}
 		}
-		if failed++; failed >= pingFailuresDown && s.up.Swap(false) {
-			s.log.Warn("clickhouse does not answer", zap.Error(err))
-		}
-	}
+	})
+	return nil
 }
 
 // ping checks once that ClickHouse answers.
@@ -353,17 +362,22 @@ func (s *storage) reachableAtShutdown(ctx context.Context) bool {
 func (s *storage) close(ctx context.Context) error {
 	s.loops.stop()
 	var errs []error
+	flush, _ := s.flushContext(ctx)
 	if s.rejects != nil {
-		flush, _ := s.flushContext(ctx)
 		errs = append(errs, s.rejects.Close(flush))
+	}
+	if s.counts != nil {
+		errs = append(errs, s.counts.Close(flush))
 	}
 	if s.client != nil {
 		errs = append(errs, s.client.Close())
 	}
 	if s.server != nil {
 		errs = append(errs, s.server.Stop(ctx))
-		if err := os.Remove(s.addrFile()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
+		for _, f := range []string{s.addrFile(), s.httpAddrFile()} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -380,6 +394,11 @@ type sink struct {
 	spool   *spool.Spool
 	writer  *clickhouse.Writer
 	storage *storage
+	// kanon decides which rows the writer must not store yet, and held
+	// groups those into the held tables; the spool's inserter does both
+	// for the spool.
+	kanon *kanonParts
+	held  *clickhouse.Writer
 	// spoolMax and writerMax are the spool's and the writer's bounds.
 	spoolMax  int64
 	writerMax int
@@ -388,18 +407,26 @@ type sink struct {
 }
 
 // openSink opens the spool (replaying what an earlier run left unshipped)
-// or, with Config.NoSpool, starts the writer.
-func openSink(ctx context.Context, cfg Config, st *storage, gate spool.Gate) (*sink, error) {
+// or, with Config.NoSpool, starts the writer. k decides which rows are
+// held back for k-anonymity.
+func openSink(ctx context.Context, cfg Config, st *storage, gate spool.Gate, k *kanonParts) (*sink, error) {
 	log := cfg.Logger
 	if cfg.NoSpool {
 		w, err := clickhouse.NewWriter(cfg.Writer, st.client, log.Named("writer"))
 		if err != nil {
 			return nil, err
 		}
-		return &sink{writer: w, storage: st, writerMax: cmp.Or(cfg.Writer.MaxPendingRows, clickhouse.DefaultMaxPendingRows)}, nil
+		s := &sink{writer: w, storage: st, kanon: k, writerMax: cmp.Or(cfg.Writer.MaxPendingRows, clickhouse.DefaultMaxPendingRows)}
+		if k.enabled() {
+			if s.held, err = clickhouse.NewHeldWriter(cfg.Writer, st.client, log.Named("held-writer")); err != nil {
+				_ = w.Close(ctx)
+				return nil, err
+			}
+		}
+		return s, nil
 	}
 	sc := cfg.Spool
-	sc.Inserter = dedupInserter{c: st.client}
+	sc.Inserter = k.inserter(dedupInserter{c: st.client})
 	sc.Gate = gate
 	sc.Logger = log.Named("spool")
 	sp, err := spool.Open(ctx, sc)
@@ -434,12 +461,24 @@ func (s *sink) Write(ctx context.Context, rows *pipeline.Rows, origin pipeline.O
 	case !s.storage.clickHouseUp():
 		err = fmt.Errorf("clickhouse does not answer: %w", pipeline.ErrStorageUnavailable)
 	default:
-		err = s.writer.Write(ctx, rows, origin)
+		err = s.writeHolding(ctx, rows, origin)
 	}
 	if errors.Is(err, pipeline.ErrOverloaded) {
 		s.fullAt.Store(time.Now().UnixNano())
 	}
 	return err
+}
+
+// writeHolding writes rows through the writer, and the rows to hold
+// through the held writer, at once.
+func (s *sink) writeHolding(ctx context.Context, rows *pipeline.Rows, origin pipeline.Origin) error {
+	public, held := s.kanon.split(rows)
+	if held == nil {
+		return s.writer.Write(ctx, rows, origin)
+	}
+	heldErr := make(chan error, 1)
+	go func() { heldErr <- s.held.Write(ctx, held, origin) }()
+	return errors.Join(s.writer.Write(ctx, public, origin), <-heldErr)
 }
 
 // register exposes the sink's gauges and counters.
@@ -475,8 +514,13 @@ func (s *sink) accepting(now time.Time) error {
 	if err := s.storage.check(now); err != nil {
 		return err
 	}
-	if st := s.writer.Stats(); st.PendingRows >= s.writerMax || recent && st.PendingRows > s.writerMax/2 {
-		return fmt.Errorf("writer backlog full: %d rows wait for ClickHouse (--writer-max-pending-rows %d)", st.PendingRows, s.writerMax)
+	for _, w := range []*clickhouse.Writer{s.writer, s.held} {
+		if w == nil {
+			continue
+		}
+		if st := w.Stats(); st.PendingRows >= s.writerMax || recent && st.PendingRows > s.writerMax/2 {
+			return fmt.Errorf("writer backlog full: %d rows wait for ClickHouse (--writer-max-pending-rows %d)", st.PendingRows, s.writerMax)
+		}
 	}
 	return nil
 }
@@ -494,6 +538,9 @@ func (s *sink) close(ctx context.Context) error {
 		return s.spool.Close(flush)
 	}
 	err := s.writer.Close(flush)
+	if s.held != nil {
+		err = errors.Join(err, s.held.Close(flush))
+	}
 	if down && errors.Is(err, context.Canceled) {
 		s.storage.log.Warn("the writer failed the requests still waiting for clickhouse", zap.Error(err))
 		err = nil

@@ -3,6 +3,7 @@ package dashboard_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,7 +16,6 @@ import (
 	"github.com/consentry/consentry/dashboard/triage"
 	"github.com/consentry/consentry/dashboard/triage/triagetest"
 	"github.com/consentry/consentry/internal/browser"
-	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/seed"
 	"github.com/consentry/consentry/pipeline"
 )
@@ -235,11 +235,18 @@ func reverse(v []int) []int {
 func TestBrowserGroupIntegration(t *testing.T) {
 	s := newSite(t, "t_dashboard_browser_group")
 	bug := mustBug(seed.BugListUpdate)
-	crumbs := []triage.Breadcrumb{
-		{Time: s.env.Now.Add(10 * time.Second), Category: "navigation", Message: "opened note list"},
-		{Time: s.env.Now.Add(25 * time.Second), Category: "sync", Message: "merged 3 remote changes"},
+	// The latest crash: what the user did before it, as stored (the name
+	// scrubbed, the offsets rounded to the minute); one before it without
+	// breadcrumbs.
+	crumbs := []pipeline.Breadcrumb{
+		{Type: "screen_view", Name: "note.list", OffsetMs: 180_000},
+		{Type: "custom", Name: "sync.merge_remote", OffsetMs: 60_000},
+		{Type: "swipe", Name: "note.list", OffsetMs: 0},
 	}
-	if err := triagetest.AddBreadcrumbs(context.Background(), chtest.Conn(t, shared), s.env, bug.Fingerprint, s.env.Now.Add(30*time.Second), crumbs); err != nil {
+	if err := triagetest.AddCrash(context.Background(), s.env, bug.Fingerprint, s.env.Now.Add(30*time.Second), crumbs); err != nil {
+		t.Fatal(err)
+	}
+	if err := triagetest.AddCrash(context.Background(), s.env, bug.Fingerprint, s.env.Now.Add(-30*time.Second), nil); err != nil {
 		t.Fatal(err)
 	}
 	b := startBrowser(t, s)
@@ -254,17 +261,29 @@ func TestBrowserGroupIntegration(t *testing.T) {
 	if bars := count(b, "#chart svg.chart rect.bar"); bars != triagetest.Days {
 		t.Errorf("daily chart of %d bars, want %d", bars, triagetest.Days)
 	}
-	if got := b.Texts("#sample-breadcrumbs li"); len(got) != 2 || !strings.Contains(got[1], "merged 3 remote changes") {
-		t.Errorf("latest crash's breadcrumbs: %v", got)
+	want := []string{"3 min before screen_view note.list", "1 min before custom sync.merge_remote", "< 1 min before swipe note.list"}
+	if got := b.Texts("#sample-breadcrumbs li"); !slices.Equal(got, want) {
+		t.Errorf("latest crash's breadcrumbs: %q, want %q", got, want)
 	}
 	crashes := b.Texts("#crash-list > li")
 	if len(crashes) != triage.CrashesPerPage {
 		t.Errorf("%d crashes listed, want %d", len(crashes), triage.CrashesPerPage)
 	}
+	// Each crash of the list opens on its stack and breadcrumbs.
+	b.Click("#crash-list > li:nth-child(1) summary")
+	b.WaitVisible("#crash-list > li:nth-child(1) ol.breadcrumbs")
+	if got := b.Texts("#crash-list > li:nth-child(1) ol.breadcrumbs li"); !slices.Equal(got, want) {
+		t.Errorf("the latest crash of the list: breadcrumbs %q, want %q", got, want)
+	}
 	b.Click("#crash-list > li:nth-child(2) summary")
 	b.WaitVisible("#crash-list > li:nth-child(2) table.stack")
-	if got := b.Text("#crash-list > li:nth-child(2) .no-breadcrumbs"); !strings.Contains(got, "No breadcrumbs were recorded") {
-		t.Errorf("an older crash's breadcrumbs: %q", got)
+	if got := b.Text("#crash-list > li:nth-child(2) .no-breadcrumbs"); !strings.Contains(got, "No breadcrumbs were stored") {
+		t.Errorf("a crash without breadcrumbs: %q", got)
+	}
+	b.Click("#crash-list > li:nth-child(3) summary")
+	b.WaitVisible("#crash-list > li:nth-child(3) ol.breadcrumbs")
+	if got := b.Texts("#crash-list > li:nth-child(3) ol.breadcrumbs li"); len(got) != 3 || got[0] != "3 min before screen_view home" {
+		t.Errorf("a seeded crash's breadcrumbs: %q", got)
 	}
 	for _, cell := range append(b.Texts(".breakdown td"), b.Texts("#crash-list summary")...) {
 		if strings.Contains(cell, seed.RareModel) || strings.Contains(cell, seed.RareRegion) {

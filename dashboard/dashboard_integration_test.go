@@ -107,7 +107,7 @@ func TestPagesIntegration(t *testing.T) {
 		{"second page", "/crashes?per=5&page=2", 200, []string{`id="pager"`, "showing 6–10", `rel="prev"`, `rel="next"`}, nil},
 		{"sorted by first seen", "/crashes?sort=first_seen&per=1", 200, []string{fingerprint.Hex(pdf.Fingerprint), `aria-sort="descending"`}, nil},
 		{"group", groupPath(segv), 200, []string{`class="stack"`, "SIGSEGV", `id="grouping"`, `id="chart"`, `<svg class="chart time crashes"`, `id="crash-list"`, "Device model",
-			`id="resolve"`, `list="fix-versions"`, `<option value="4.13.1">`, "A value shows once it has 10 sessions", "Breadcrumbs show here once"}, []string{seed.RareModel, seed.RareRegion}},
+			`id="resolve"`, `list="fix-versions"`, `<option value="4.13.1">`, "A value shows once it has 10 sessions", `<ol class="breadcrumbs">`, `<span class="before">3 min before</span> <span class="type">screen_view</span> <span class="crumb">home</span>`}, []string{seed.RareModel, seed.RareRegion}},
 		{"group today, hourly", groupPath(segv) + "?days=1", 200, []string{"last 24 hours", "00:00"}, nil},
 		{"group's second page of crashes", groupPath(custom) + "?cpage=2", 200, []string{`id="crash-list" start="21"`}, nil},
 		{"fallback group", groupPath(anr), 200, []string{"message:"}, nil},

@@ -182,7 +182,7 @@ func funcs() template.FuncMap {
 		"groupURL":  groupURL,
 		"date":      func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 		"datetime":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-		"clock":     func(t time.Time) string { return t.UTC().Format("15:04:05") },
+		"before":    before,
 		"isoTime":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"rate":      rate,
 		"rangeText": func(days int) string { return rangeLabel(days) },
@@ -342,4 +342,18 @@ func sparkline(counts []uint64) template.HTML {
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// before says how long before a crash a breadcrumb happened. Stored
+// offsets are rounded to the precision of event times (a minute by
+// default), so 0 reads "under a minute" rather than "at the crash".
+func before(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "< 1 min before"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min before", int(d/time.Minute))
+	default:
+		return fmt.Sprintf("%d h %d min before", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
 }

@@ -52,8 +52,7 @@ type Batch struct {
 	ConsentKey string
 	// ConsentID is the verified consent's id, set by the consent stage. It
 	// is held in memory only, never stored or logged: the anonymizer
-	// counts distinct consents with a salted hash of it, to tell rare
-	// values (see anonymizer.Census).
+	// derives each row's member key from it (see Common.Member).
 	ConsentID string
 	// ConsentState is the token's state as the consent stage saw it.
 	ConsentState consentryv1.ConsentState

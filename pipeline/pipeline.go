@@ -86,6 +86,14 @@ type Common struct {
 	// pseudonym of the consent id (hex HMAC-SHA-256 under a server secret)
 	// so the consent's rows can be erased; "" for anonymous apps.
 	ConsentKey string
+	// Member is the row's k-anonymity member key: a keyed hash of the
+	// consent id under the salt of the event's UTC day, which counts the
+	// distinct consents behind a combination of quasi-identifiers without
+	// linking days (package anonymizer/kanon); 0 when k-anonymity is off or
+	// the day's salt is gone. It travels with the row through the spool
+	// and, while the row waits for its class to reach k, the collector's
+	// private tables; it is never stored in the analysts' tables.
+	Member uint64
 }
 
 // SessionRow is a stored session start or end.
@@ -139,6 +147,21 @@ type CrashRow struct {
 	Handled bool
 	// AppState is e.g. "foreground", or "unknown".
 	AppState string
+	// Breadcrumbs are what the user did before the crash, oldest first;
+	// not part of the fingerprint.
+	Breadcrumbs []Breadcrumb
+}
+
+// Breadcrumb is one scrubbed breadcrumb of a crash.
+type Breadcrumb struct {
+	// Type is "screen_view", "custom", a gesture type such as "tap", or
+	// "unknown".
+	Type string
+	// Name is the screen or event name, scrubbed.
+	Name string
+	// OffsetMs is how long before the crash it happened, in milliseconds,
+	// rounded to the stored times' precision.
+	OffsetMs int64
 }
 
 // CustomRow is a stored app-defined event. Attributes are split by type so

@@ -1,7 +1,8 @@
 // Command consentry is Consentry's operator CLI: it applies schema
-// migrations, registers apps, issues development consent tokens, and sends
-// a demo batch through a running collector and shows what landed in
-// ClickHouse, and simulates a fleet of devices running the SDK.
+// migrations, registers apps, issues development consent tokens, sends a
+// demo batch through a running collector and shows what landed in
+// ClickHouse, simulates a fleet of devices running the SDK, and prints
+// the privacy report for staff.
 //
 // Run `consentry help` for the subcommands and `consentry <cmd> --help` for
 // their flags; each flag can also be set with the CONSENTRY_* environment
@@ -34,6 +35,7 @@ func commands() []command {
 		{"demo", "send a demo batch of every event kind and print what landed", runDemo},
 		{"fleet", "simulate devices running the SDK against a collector and count what landed", runFleet},
 		{"load", "send sustained traffic to a collector and report events/s, latency and its memory", runLoad},
+		{"privacy-report", "print per app and day what was stored, held, generalized, scrubbed, granted, revoked and erased", runPrivacyReport},
 	}
 }
 
@@ -52,7 +54,7 @@ func main() {
 func usage(w io.Writer) {
 	fmt.Fprint(w, "Usage: consentry <command> [flags]\n\nCommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-15s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, "\nRun 'consentry <command> --help' for a command's flags.\n")
 }

@@ -25,8 +25,16 @@ import (
 	"google.golang.org/grpc/grpclog"
 
 	"github.com/consentry/consentry/anonymizer"
+	"github.com/consentry/consentry/anonymizer/kanon"
 	"github.com/consentry/consentry/anonymizer/scrub"
+	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/collector"
+	"github.com/consentry/consentry/collector/limits"
+	"github.com/consentry/consentry/collector/spool"
+	"github.com/consentry/consentry/collector/validate"
+	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/dashboard/triage"
+	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/cli"
 	"github.com/consentry/consentry/internal/grpclogz"
 )
@@ -77,6 +85,8 @@ type options struct {
 	corsOrigins      string
 	analystNetworks  string
 	scrubDisabled    string
+	hierarchy        string
+	generalizeWindow time.Duration
 	logLevel, logFmt string
 }
 
@@ -135,12 +145,13 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:4790", "`host:port` the gRPC server listens on (port 0 picks a free port)")
-	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:4791", "`host:port` of the HTTP endpoints: POST /v1/ingest (JSON or protobuf batches) and the consent endpoints POST /v1/consent/grant, /revoke, /status")
-	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:4792", "`host:port` of the admin HTTP server: the crash triage dashboard and Prometheus metrics at /metrics (for staff; keep it off the public network)")
+	lim, val := limits.DefaultConfig(), validate.DefaultConfig()
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", collector.DefaultGRPCAddr, "`host:port` the gRPC server listens on (port 0 picks a free port)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", collector.DefaultHTTPAddr, "`host:port` of the HTTP endpoints: POST /v1/ingest (JSON or protobuf batches) and the consent endpoints POST /v1/consent/grant, /revoke, /status")
+	fs.StringVar(&c.AdminAddr, "admin-addr", collector.DefaultAdminAddr, "`host:port` of the admin HTTP server: the crash triage dashboard and Prometheus metrics at /metrics (for staff; keep it off the public network)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's profiling endpoints under /debug/pprof/ on --admin-addr")
 	fs.StringVar(&c.DashboardCredentialsFile, "dashboard-credentials", "", "`file` of dashboard users, one user:password per line (passwords >= 12 characters); created with user admin and a random password if missing (default <data-dir>/dashboard-credentials)")
-	fs.IntVar(&c.DashboardK, "dashboard-k", 10, "dashboard breakdown cells and filter values need `k` distinct sessions; smaller values are grouped under a coarser one or hidden")
+	fs.IntVar(&c.DashboardK, "dashboard-k", triage.DefaultK, "dashboard breakdown cells and filter values need `k` distinct sessions; smaller values are grouped under a coarser one or hidden")
 	fs.StringVar(&c.AnalystPasswordFile, "analyst-password-file", "", "`file` with the password of the managed ClickHouse's read-only user analyst, who may read the analysts' database only; created if missing (default <data-dir>/clickhouse-analyst-password)")
 	fs.StringVar(&o.analystNetworks, "analyst-networks", "", "comma-separated IP addresses or CIDR `prefixes` the managed ClickHouse's analyst may connect from (default loopback: 127.0.0.1,::1); see --clickhouse-listen-host")
 	fs.StringVar(&c.CollectorPasswordFile, "collector-password-file", "", "`file` with the password of the managed ClickHouse's user collector, which the collector and the consentry CLI connect as (the only user that may write or read the session salts); created if missing (default <data-dir>/"+collector.CollectorPasswordFileName+")")
@@ -151,40 +162,50 @@ Flags:
 	fs.IntVar(&c.RateLimit.Burst, "rate-limit-burst", 0, "`events` an app may send at once above its rate (0: twice the rate, at least --max-batch-events)")
 	fs.StringVar(&o.rateOverrides, "rate-limit-overrides", "", "per-app rates as comma-separated `app=events/s` pairs (0: unlimited), e.g. com.example.big=5000")
 	fs.StringVar(&o.corsOrigins, "cors-origins", "", "comma-separated web `origins` (scheme://host[:port]) allowed to call the consent endpoints from a browser")
-	fs.StringVar(&c.ConsentSecretFile, "consent-secret-file", "", "`file` with the server secret (>= 32 bytes, shared by all replicas) keying consent pseudonyms of erasable apps; created if missing (default <data-dir>/consent-secret; or set CONSENTRY_CONSENT_SECRET)")
-	fs.DurationVar(&c.RevocationRefresh, "revocation-refresh", 2*time.Second, "how often revocations and erased consents are reloaded from ClickHouse")
-	fs.DurationVar(&c.RevocationBound, "revocation-bound", 5*time.Second, "propagation bound: every replica refuses a revoked consent at ingest within it; while a replica cannot refresh revocations for longer, its spool ships nothing (ingest goes on, revocation is checked again at ship time), or without a spool it refuses ingest (UNAVAILABLE)")
-	fs.StringVar(&c.DataDir, "data-dir", "consentry-data", "`dir` for the managed ClickHouse's files and the generated consent signing key and secret")
+	fs.StringVar(&c.ConsentSecretFile, "consent-secret-file", "", "`file` with the server secret (>= 32 bytes, shared by all replicas) keying consent pseudonyms of erasable apps and the stored event ids; created if missing (default <data-dir>/consent-secret; or set CONSENTRY_CONSENT_SECRET)")
+	fs.DurationVar(&c.RevocationRefresh, "revocation-refresh", consent.DefaultRevocationInterval, "how often revocations and erased consents are reloaded from ClickHouse")
+	fs.DurationVar(&c.RevocationBound, "revocation-bound", consent.DefaultRevocationBound, "propagation bound: every replica refuses a revoked consent at ingest within it; while a replica cannot refresh revocations for longer, its spool ships nothing (ingest goes on, revocation is checked again at ship time), or without a spool it refuses ingest (UNAVAILABLE)")
+	fs.StringVar(&c.DataDir, "data-dir", collector.DefaultDataDir, "`dir` for the managed ClickHouse's files and the generated consent signing key and secret")
 	fs.StringVar(&c.ClickHouse.Addr, "clickhouse-addr", "", "ClickHouse native-protocol `host:port`; empty starts a managed local server under --data-dir")
-	fs.StringVar(&c.ClickHouse.Database, "clickhouse-database", "consentry", "ClickHouse `database` for Consentry's tables (created if missing)")
-	fs.StringVar(&c.ClickHouse.Username, "clickhouse-user", "default", "ClickHouse `user`")
+	fs.StringVar(&c.ClickHouse.Database, "clickhouse-database", clickhouse.DefaultDatabase, "ClickHouse `database` for Consentry's tables (created if missing)")
+	fs.StringVar(&c.ClickHouse.Username, "clickhouse-user", clickhouse.DefaultUsername, "ClickHouse `user`")
 	fs.StringVar(&o.passwordFile, "clickhouse-password-file", "", "`file` holding the ClickHouse password (or set CONSENTRY_CLICKHOUSE_PASSWORD)")
 	fs.StringVar(&c.ClickHouseBinary, "clickhouse-binary", "", "ClickHouse server `binary` for the managed server; empty finds clickhouse-server or clickhouse on PATH")
-	fs.StringVar(&c.ClickHouseListenHost, "clickhouse-listen-host", "127.0.0.1", "`address` the managed ClickHouse's native and HTTP ports listen on (its only ports); a wildcard (0.0.0.0, ::) exposes them to the network, where only the analyst may log in, from --analyst-networks")
-	fs.IntVar(&c.ClickHouseMaxFailures, "clickhouse-max-failures", 5, "the managed ClickHouse is restarted when it dies, until it has failed this many `times` within --clickhouse-failure-window; then consentryd shuts down and exits with status 3")
-	fs.DurationVar(&c.ClickHouseFailureWindow, "clickhouse-failure-window", 10*time.Minute, "window in which --clickhouse-max-failures failures of the managed ClickHouse end consentryd")
+	fs.StringVar(&c.ClickHouseListenHost, "clickhouse-listen-host", chserver.DefaultListenHost, "`address` the managed ClickHouse's native and HTTP ports listen on (its only ports); a wildcard (0.0.0.0, ::) exposes them to the network, where only the analyst may log in, from --analyst-networks")
+	fs.IntVar(&c.ClickHouseMaxFailures, "clickhouse-max-failures", chserver.DefaultMaxFailures, "the managed ClickHouse is restarted when it dies, until it has failed this many `times` within --clickhouse-failure-window; then consentryd shuts down and exits with status 3")
+	fs.DurationVar(&c.ClickHouseFailureWindow, "clickhouse-failure-window", chserver.DefaultFailureWindow, "window in which --clickhouse-max-failures failures of the managed ClickHouse end consentryd")
+	fs.IntVar(&c.ClickHouseNativePort, "clickhouse-native-port", collector.DefaultClickHouseNativePort, "`port` of the managed ClickHouse's native protocol (clickhouse-client, Grafana's native mode), kept across restarts so BI tools are configured once; 0 picks a free port at each start. Not ClickHouse's usual 9000, where a system ClickHouse may listen")
+	fs.IntVar(&c.ClickHouseHTTPPort, "clickhouse-http-port", collector.DefaultClickHouseHTTPPort, "`port` of the managed ClickHouse's HTTP interface (BI tools: Grafana, Metabase, curl), kept across restarts; 0 picks a free port at each start. Not ClickHouse's usual 8123, where a system ClickHouse may listen")
+	fs.DurationVar(&c.AnalystLimits.MaxExecutionTime, "analyst-max-query-time", chserver.DefaultMaxExecutionTime, "longest one query of the managed ClickHouse's analyst may run (whole seconds); the analyst cannot lift it")
+	fs.Int64Var(&c.AnalystLimits.MaxMemoryUsage, "analyst-max-query-memory", chserver.DefaultMaxMemoryUsage, "`bytes` of memory one analyst query may use")
+	fs.Int64Var(&c.AnalystLimits.MaxRowsToRead, "analyst-max-rows-to-read", chserver.DefaultMaxRowsToRead, "`rows` one analyst query may read (use the aggregate tables for long ranges)")
+	fs.Int64Var(&c.AnalystLimits.MaxResultRows, "analyst-max-result-rows", chserver.DefaultMaxResultRows, "`rows` an analyst query's result may have (a result is never silently cut: the query fails)")
+	fs.Int64Var(&c.AnalystLimits.QueriesPerHour, "analyst-queries-per-hour", chserver.DefaultQueriesPerHour, "analyst `queries` per hour (the hour's quota also caps query time at an hour)")
 	fs.StringVar(&c.ConsentSigningKeyFile, "consent-signing-key-file", "", "Ed25519 private key `file` (PKCS #8 PEM) that signs and verifies consent tokens; created if missing (default <data-dir>/consent-signing-key.pem)")
 	fs.StringVar(&o.verifyKeyFiles, "consent-verify-key-files", "", "comma-separated Ed25519 public key `files` (PKIX PEM) whose tokens are also accepted: rotated-out keys, an external consent platform")
-	fs.IntVar(&c.Limits.MaxEvents, "max-batch-events", 1000, "most `events` one batch may hold; larger batches get RESOURCE_EXHAUSTED (BATCH_TOO_LARGE)")
-	fs.IntVar(&c.Limits.MaxMessageBytes, "max-message-bytes", 4<<20, "largest encoded request in `bytes`")
-	fs.IntVar(&c.MaxInflightRequests, "max-inflight-requests", 256, "ingest `requests` (gRPC and HTTP) processed at once; more get RESOURCE_EXHAUSTED before their bodies are read, which bounds memory at about this × --max-message-bytes × 3")
-	fs.IntVar(&c.Limits.MaxTextBytes, "max-text-bytes", 8<<10, "longest crash message or attribute value in `bytes`; longer events are dropped (TOO_LARGE)")
-	fs.DurationVar(&c.Limits.MaxDeadline, "max-request-time", 30*time.Second, "longest one request may take")
-	fs.DurationVar(&c.Validation.MaxAge, "max-event-age", 14*24*time.Hour, "oldest event accepted after clock-skew correction: the window for events queued offline")
-	fs.DurationVar(&c.Validation.FutureTolerance, "future-tolerance", 5*time.Minute, "how far in the future a corrected event time may lie")
+	fs.IntVar(&c.Limits.MaxEvents, "max-batch-events", lim.MaxEvents, "most `events` one batch may hold; larger batches get RESOURCE_EXHAUSTED (BATCH_TOO_LARGE)")
+	fs.IntVar(&c.Limits.MaxMessageBytes, "max-message-bytes", lim.MaxMessageBytes, "largest encoded request in `bytes`")
+	fs.IntVar(&c.MaxInflightRequests, "max-inflight-requests", collector.DefaultMaxInflightRequests, "ingest `requests` (gRPC and HTTP) processed at once; more get RESOURCE_EXHAUSTED before their bodies are read, which bounds memory at about this × --max-message-bytes × 3")
+	fs.IntVar(&c.Limits.MaxTextBytes, "max-text-bytes", lim.MaxTextBytes, "longest crash message or attribute value in `bytes`; longer events are dropped (TOO_LARGE)")
+	fs.DurationVar(&c.Limits.MaxDeadline, "max-request-time", lim.MaxDeadline, "longest one request may take")
+	fs.DurationVar(&c.Validation.MaxAge, "max-event-age", val.MaxAge, "oldest event accepted after clock-skew correction: the window for events queued offline")
+	fs.DurationVar(&c.Validation.FutureTolerance, "future-tolerance", val.FutureTolerance, "how far in the future a corrected event time may lie")
 	fs.DurationVar(&c.Anonymizer.TimePrecision, "time-precision", anonymizer.DefaultTimePrecision, "precision stored event times are truncated to (docs/privacy.md)")
 	fs.StringVar(&c.GeoIPFile, "geoip-db", "", "MMDB `file` (GeoLite2-City/-Country, DB-IP City/Country Lite) mapping the connection's address to a country and region when a device sends no location; reloaded when it changes. Empty: addresses are not used")
-	fs.IntVar(&c.Anonymizer.Generalize.K, "generalize-k", anonymizer.DefaultK, "a device model, OS version, locale, region or country seen from fewer than `k` distinct consents of an app within the window is stored generalized (1 turns this off)")
-	fs.DurationVar(&c.Anonymizer.Generalize.Window, "generalize-window", anonymizer.DefaultWindow, "window the consents behind a value are counted in for --generalize-k")
+	fs.IntVar(&c.Anonymizer.Generalize.K, "generalize-k", kanon.DefaultK, "k-anonymity: every stored combination of app version, device model, OS version, locale and region is shared by at least `k` distinct consents of its app and UTC day; rows of rarer combinations are held back, then stored generalized (1 turns this off; docs/privacy.md)")
+	fs.DurationVar(&c.Anonymizer.Generalize.Delay, "generalize-delay", kanon.DefaultDelay, "longest a row waits for k consents to share its exact combination before it is stored generalized, at the finest level of --generalize-hierarchy that k consents share")
+	fs.DurationVar(&o.generalizeWindow, "generalize-window", 0, "deprecated: the old name of --generalize-delay")
+	fs.StringVar(&o.hierarchy, "generalize-hierarchy", kanon.DefaultHierarchy, "order in which a combination with fewer than k consents is generalized, least useful first: comma-separated `steps` from model (→ other), locale (→ language → unknown), location (region → country → unknown), os (→ major → other), app (version → major.minor → other)")
+	fs.DurationVar(&c.Anonymizer.Generalize.ReleaseInterval, "generalize-release-interval", kanon.DefaultReleaseInterval, "how often held rows are released (by one replica at a time)")
 	fs.StringVar(&o.scrubDisabled, "scrub-disable", "", "comma-separated free-text `detectors` to switch off (e.g. coordinates,phone); all are on by default, see docs/privacy.md")
 	fs.BoolVar(&o.spool, "spool", true, "fsync accepted batches to a local write-ahead spool before acknowledging them, and ship them to ClickHouse from there (false: acknowledge once ClickHouse has them)")
 	fs.StringVar(&c.Spool.Dir, "spool-dir", "", "`dir` of the spool (default <data-dir>/spool)")
-	fs.Int64Var(&c.Spool.MaxBytes, "spool-max-bytes", 1<<30, "`bytes` of batches not yet shipped the spool holds at most; beyond, ingest gets RESOURCE_EXHAUSTED with a retry delay")
+	fs.Int64Var(&c.Spool.MaxBytes, "spool-max-bytes", spool.DefaultMaxBytes, "`bytes` of batches not yet shipped the spool holds at most; beyond, ingest gets RESOURCE_EXHAUSTED with a retry delay")
 	fs.Int64Var(&c.Spool.ReserveBytes, "spool-reserve-bytes", 0, "`bytes` the spool leaves free on its volume, whatever --spool-max-bytes says: below, ingest gets RESOURCE_EXHAUSTED with a retry delay while shipping goes on (0: a sixteenth of the volume, at most 64 MiB)")
-	fs.IntVar(&c.Writer.MaxBatchRows, "writer-max-batch-rows", 50000, "most `rows` one ClickHouse insert groups together")
+	fs.IntVar(&c.Writer.MaxBatchRows, "writer-max-batch-rows", clickhouse.DefaultMaxBatchRows, "most `rows` one ClickHouse insert groups together")
 	fs.DurationVar(&c.Writer.FlushInterval, "writer-flush-interval", 0, "longest a batch waits to be grouped with others before its insert (0 = the writer's default, 100ms)")
-	fs.IntVar(&c.Writer.MaxPendingRows, "writer-max-pending-rows", 500000, "`rows` waiting for ClickHouse beyond which ingest gets RESOURCE_EXHAUSTED (backpressure)")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "longest a graceful shutdown waits for in-flight batches and flushes")
+	fs.IntVar(&c.Writer.MaxPendingRows, "writer-max-pending-rows", clickhouse.DefaultMaxPendingRows, "`rows` waiting for ClickHouse beyond which ingest gets RESOURCE_EXHAUSTED (backpressure)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", collector.DefaultShutdownTimeout, "longest a graceful shutdown waits for in-flight batches and flushes")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error (logs never hold payloads, tokens or identifiers)")
 	fs.StringVar(&o.logFmt, "log-format", "json", "log `format`: json or console")
 	cli.DocumentEnv(fs)
@@ -220,6 +241,14 @@ Flags:
 	if o.verifyKeyFiles != "" {
 		c.ConsentVerifyKeyFiles = strings.Split(o.verifyKeyFiles, ",")
 	}
+	h, err := kanon.ParseHierarchy(o.hierarchy)
+	if err != nil {
+		return nil, fmt.Errorf("--generalize-hierarchy: %w", err)
+	}
+	c.Anonymizer.Generalize.Hierarchy = h
+	if o.generalizeWindow != 0 && !isSet(fs, "generalize-delay") {
+		c.Anonymizer.Generalize.Delay = o.generalizeWindow
+	}
 	if o.scrubDisabled != "" {
 		for name := range strings.SplitSeq(o.scrubDisabled, ",") {
 			k, err := scrub.ParseKind(strings.TrimSpace(name))
@@ -251,6 +280,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, lookup func(strin
 		o.cfg.ConsentSecret = []byte(secret)
 	}
 	o.cfg.Logger = log
+	if o.generalizeWindow != 0 {
+		log.Warn("--generalize-window is deprecated: it is now --generalize-delay, how long rows of rare combinations wait before they are stored generalized",
+			zap.Duration("generalize_delay", o.cfg.Anonymizer.Generalize.Delay))
+	}
 	if onLogger != nil {
 		onLogger(log)
 	}
@@ -269,4 +302,12 @@ func run(ctx context.Context, args []string, stderr io.Writer, lookup func(strin
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.cfg.ShutdownTimeout)
 	defer cancel()
 	return errors.Join(err, app.Shutdown(sctx))
+}
+
+// isSet reports whether flag name was set on the command line or from
+// the environment.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

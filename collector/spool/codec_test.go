@@ -70,6 +70,7 @@ func TestCodecRoundTripCases(t *testing.T) {
 			{Type: "\xff\x00", Screen: "app", Common: pipeline.Common{AppID: "tap"}},
 		}}},
 		{"realistic", makeRows(7, 23)},
+		{"member keys", &pipeline.Rows{Sessions: []pipeline.SessionRow{{Common: pipeline.Common{Member: math.MaxUint64}}, {Common: pipeline.Common{Member: 1}}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { roundTrip(t, tt.rows) })
@@ -153,19 +154,22 @@ func TestDecodeBoundsAllocations(t *testing.T) {
 			}
 		})
 	}
-	// A frame count beyond the remaining bytes is refused too.
-	r := &pipeline.Rows{Crashes: []pipeline.CrashRow{{Frames: []pipeline.Frame{{}}}}}
+	// A frame or breadcrumb count beyond the remaining bytes is refused
+	// too.
+	r := &pipeline.Rows{Crashes: []pipeline.CrashRow{{Frames: []pipeline.Frame{{}}, Breadcrumbs: []pipeline.Breadcrumb{{}}}}}
 	b := newEncoder().appendRows(nil, r)
 	// The row ends: frames tag (1+1), the frame's five zero bytes,
-	// thread, handled, app state.
-	i := len(b) - 9
-	if b[i] != 2 {
-		t.Fatalf("frames tag not at %d: % x", i, b)
-	}
-	bad := append(append(append([]byte{}, b[:i]...), binary.AppendUvarint(nil, 1<<40)...), b[i+1:]...)
-	var out pipeline.Rows
-	if err := decodeRows(bad, &out); err == nil {
-		t.Error("huge frame count decoded")
+	// thread, handled, app state, breadcrumbs tag (1+1), the breadcrumb's
+	// three zero bytes.
+	for _, i := range []int{len(b) - 13, len(b) - 4} {
+		if b[i] != 2 {
+			t.Fatalf("slice tag not at %d: % x", i, b)
+		}
+		bad := append(append(append([]byte{}, b[:i]...), binary.AppendUvarint(nil, 1<<40)...), b[i+1:]...)
+		var out pipeline.Rows
+		if err := decodeRows(bad, &out); err == nil {
+			t.Errorf("huge count at %d decoded", i)
+		}
 	}
 }
 
@@ -236,7 +240,7 @@ func rowsMemory(r *pipeline.Rows) int64 {
 	size += int64(cap(r.Customs)) * int64(sizeOf[pipeline.CustomRow]())
 	size += int64(cap(r.Diagnostics)) * int64(sizeOf[pipeline.DiagnosticRow]())
 	for _, c := range r.Crashes {
-		size += int64(cap(c.Frames)) * int64(sizeOf[pipeline.Frame]())
+		size += int64(cap(c.Frames))*int64(sizeOf[pipeline.Frame]()) + int64(cap(c.Breadcrumbs))*int64(sizeOf[pipeline.Breadcrumb]())
 	}
 	for _, c := range r.Customs {
 		size += int64(cap(c.StringKeys)+cap(c.StringValues)+cap(c.NumberKeys)+cap(c.BoolKeys))*16 +
@@ -248,4 +252,25 @@ func rowsMemory(r *pipeline.Rows) int64 {
 func sizeOf[T any]() uintptr {
 	var x T
 	return unsafe.Sizeof(x)
+}
+
+// TestCodecDecodesVersion1 checks that records spooled before member keys
+// existed (codec version 1) still decode, with member key 0.
+func TestCodecDecodesVersion1(t *testing.T) {
+	v1 := []byte{codecVersionV1, 2, 0, 0, 0, 0} // one session, no other rows
+	v1 = append(v1, 6, 'a', 'p', 'p')           // app id
+	v1 = append(v1, make([]byte, 16)...)        // event id
+	v1 = append(v1, 0, 0, 0)                    // time (seconds, nanoseconds), session key
+	v1 = append(v1, make([]byte, 11)...)        // app version ... consent key, all empty
+	v1 = append(v1, 0, 7, 0)                    // phase, duration, foreground
+	var out pipeline.Rows
+	if err := decodeRows(v1, &out); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rowCounts(v1); err != nil || n != 1 {
+		t.Fatalf("rowCounts = %d, %v", n, err)
+	}
+	if len(out.Sessions) != 1 || out.Sessions[0].AppID != "app" || out.Sessions[0].DurationMs != 7 || out.Sessions[0].Member != 0 {
+		t.Fatalf("decoded %+v", out.Sessions)
+	}
 }

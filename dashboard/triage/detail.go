@@ -34,17 +34,24 @@ type Crash struct {
 	Handled       bool
 	AppState      string
 	Frames        []pipeline.Frame
-	// Breadcrumbs are what the app recorded before the crash, oldest
-	// first; nil where the crashes table has no breadcrumbs.
+	// Breadcrumbs are what the user did before the crash, oldest first,
+	// as stored; nil for none.
 	Breadcrumbs []Breadcrumb
 }
 
-// Breadcrumb is one event an app recorded before a crash (a screen
-// shown, a request made), scrubbed as crash messages are.
+// Breadcrumb is one thing the user did before a crash, as the crashes
+// table stores it: the SDK sends them only under a consent to analytics,
+// the collector scrubs the name like a screen name and rounds the offset
+// to the precision of event times. None of it is a device's value, so a
+// crash's page shows them as stored.
 type Breadcrumb struct {
-	Time     time.Time
-	Category string
-	Message  string
+	// Type is screen_view, custom, a gesture's type (tap, swipe, ...) or
+	// unknown.
+	Type string
+	// Name is the screen (screen_view, gestures) or the event (custom).
+	Name string
+	// Before is how long before the crash it happened.
+	Before time.Duration
 }
 
 // CrashView is a crash as a group's page shows it: what is stored
@@ -66,9 +73,6 @@ type CrashView struct {
 	AppState      string
 	Frames        []pipeline.Frame
 	Breadcrumbs   []Breadcrumb
-	// HasBreadcrumbs tells whether the crashes table holds breadcrumbs
-	// at all, so that a page can tell "none recorded" from "not stored".
-	HasBreadcrumbs bool
 }
 
 // Detail is one crash group with what its page shows.
@@ -431,20 +435,19 @@ func (s *Store) viewer(bs []Breakdown) func(Crash) CrashView {
 	}
 	return func(c Crash) CrashView {
 		return CrashView{
-			Fingerprint:    c.Fingerprint,
-			EventTime:      c.EventTime,
-			AppVersion:     label(dimVersion, c.AppVersion),
-			OS:             label(dimOS, osValue(c.OSName, c.OSVersion)),
-			Device:         label(dimDevice, c.DeviceModel),
-			Place:          label(dimPlace, place(c.Country, c.Region)),
-			ExceptionType:  c.ExceptionType,
-			Message:        c.Message,
-			Thread:         c.Thread,
-			Handled:        c.Handled,
-			AppState:       c.AppState,
-			Frames:         c.Frames,
-			Breadcrumbs:    c.Breadcrumbs,
-			HasBreadcrumbs: c.Breadcrumbs != nil,
+			Fingerprint:   c.Fingerprint,
+			EventTime:     c.EventTime,
+			AppVersion:    label(dimVersion, c.AppVersion),
+			OS:            label(dimOS, osValue(c.OSName, c.OSVersion)),
+			Device:        label(dimDevice, c.DeviceModel),
+			Place:         label(dimPlace, place(c.Country, c.Region)),
+			ExceptionType: c.ExceptionType,
+			Message:       c.Message,
+			Thread:        c.Thread,
+			Handled:       c.Handled,
+			AppState:      c.AppState,
+			Frames:        c.Frames,
+			Breadcrumbs:   c.Breadcrumbs,
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/consentry/consentry/anonymizer/fingerprint"
 	"github.com/consentry/consentry/dashboard/triage"
 	"github.com/consentry/consentry/dashboard/triage/triagetest"
-	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/seed"
 	"github.com/consentry/consentry/pipeline"
 )
@@ -254,40 +253,42 @@ func TestCrashesIntegration(t *testing.T) {
 	}
 }
 
-// TestBreadcrumbsIntegration adds the breadcrumb columns to the crashes
-// table, as the SDK's crash data will, and checks that a group's latest
-// crash and its list show the breadcrumbs of a crash that has them, and
-// that before the columns exist a crash says so.
+// TestBreadcrumbsIntegration checks that a group's latest crash and its
+// list of crashes show each crash's breadcrumbs as stored, oldest first,
+// and a crash without any as such.
 func TestBreadcrumbsIntegration(t *testing.T) {
 	env := seeded(t)
 	ctx := context.Background()
 	bug, _ := seed.BugNamed(seed.BugImageDecoderSEGV)
 	f := triage.Filter{AppID: triagetest.AppID, Days: 1}
+	at := env.Now.Add(30 * time.Second)
+	crumbs := []pipeline.Breadcrumb{
+		{Type: "custom", Name: "export_pdf", OffsetMs: 120_000},
+		{Type: "tap", Name: "settings.privacy", OffsetMs: 0},
+	}
+	if err := triagetest.AddCrash(ctx, env, bug.Fingerprint, at, crumbs); err != nil {
+		t.Fatal(err)
+	}
+	if err := triagetest.AddCrash(ctx, env, bug.Fingerprint, at.Add(-time.Minute), nil); err != nil {
+		t.Fatal(err)
+	}
 	d, err := env.Store.Group(ctx, f, bug.Fingerprint, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Sample.HasBreadcrumbs || d.Sample.Breadcrumbs != nil {
-		t.Errorf("before the columns exist: %+v", d.Sample)
-	}
-	at := env.Now.Add(30 * time.Second)
-	crumbs := []triage.Breadcrumb{
-		{Time: at.Add(-20 * time.Second), Category: "navigation", Message: "opened editor"},
-		{Time: at.Add(-2 * time.Second), Category: "ui", Message: "tapped insert image"},
-	}
-	if err := triagetest.AddBreadcrumbs(ctx, chtest.Conn(t, shared), env, bug.Fingerprint, at, crumbs); err != nil {
-		t.Fatal(err)
-	}
-	if d, err = env.Store.Group(ctx, f, bug.Fingerprint, 0); err != nil {
-		t.Fatal(err)
-	}
+	want := []triage.Breadcrumb{{Type: "custom", Name: "export_pdf", Before: 2 * time.Minute}, {Type: "tap", Name: "settings.privacy"}}
 	for _, c := range []triage.CrashView{d.Sample, d.CrashList[0]} {
-		if !c.HasBreadcrumbs || len(c.Breadcrumbs) != 2 || c.Breadcrumbs[1].Message != "tapped insert image" || !c.Breadcrumbs[0].Time.Equal(crumbs[0].Time.Truncate(time.Second)) {
-			t.Errorf("latest crash's breadcrumbs: %+v", c.Breadcrumbs)
+		if !slices.Equal(c.Breadcrumbs, want) {
+			t.Errorf("latest crash's breadcrumbs: %+v, want %+v", c.Breadcrumbs, want)
 		}
 	}
-	if c := d.CrashList[1]; !c.HasBreadcrumbs || len(c.Breadcrumbs) != 0 {
-		t.Errorf("an older crash without breadcrumbs: %+v", c.Breadcrumbs)
+	if c := d.CrashList[1]; len(c.Breadcrumbs) != 0 {
+		t.Errorf("a crash without breadcrumbs: %+v", c.Breadcrumbs)
+	}
+	// The seeded crashes' (see seed): home, then editor, then a tap.
+	seeded := []triage.Breadcrumb{{Type: "screen_view", Name: "home", Before: 3 * time.Minute}, {Type: "screen_view", Name: "editor", Before: time.Minute}, {Type: "tap", Name: "editor"}}
+	if c := d.CrashList[2]; !slices.Equal(c.Breadcrumbs, seeded) {
+		t.Errorf("a seeded crash's breadcrumbs: %+v, want %+v", c.Breadcrumbs, seeded)
 	}
 }
 

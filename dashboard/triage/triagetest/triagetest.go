@@ -6,12 +6,9 @@ package triagetest
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/consentry/consentry/clickhouse"
@@ -114,26 +111,10 @@ func Fresh(tb testing.TB, srv *chserver.Server, db string) *Env {
 	return env
 }
 
-// BreadcrumbColumns are the columns, as the crashes table will have them
-// once the SDK sends breadcrumbs, that AddBreadcrumbs adds.
-var BreadcrumbColumns = []string{
-	"breadcrumb_time Array(DateTime('UTC'))",
-	"breadcrumb_category Array(String)",
-	"breadcrumb_message Array(String)",
-}
-
-// AddBreadcrumbs adds the breadcrumb columns to the crashes table of env
-// (a no-op if it has them), as the SDK's crash data will, and stores a
-// crash of the group fp at at with crumbs: a copy of a seeded crash of
-// that group with a new event id. conn is connected to env's server.
-func AddBreadcrumbs(ctx context.Context, conn driver.Conn, env *Env, fp uint64, at time.Time, crumbs []triage.Breadcrumb) error {
-	db := env.Client.Database()
-	for _, col := range BreadcrumbColumns {
-		err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.crashes ADD COLUMN %s", db, col))
-		if err != nil && !strings.Contains(err.Error(), "already exists") {
-			return fmt.Errorf("add %s: %w", col, err)
-		}
-	}
+// AddCrash stores a crash of the group fp at at with crumbs as its
+// breadcrumbs: a copy of a seeded crash of that group with a new event
+// id, inserted as the collector inserts.
+func AddCrash(ctx context.Context, env *Env, fp uint64, at time.Time, crumbs []pipeline.Breadcrumb) error {
 	var c *pipeline.CrashRow
 	for i := range env.Rows.Crashes {
 		if env.Rows.Crashes[i].Fingerprint == fp {
@@ -144,32 +125,12 @@ func AddBreadcrumbs(ctx context.Context, conn driver.Conn, env *Env, fp uint64, 
 	if c == nil {
 		return fmt.Errorf("no seeded crash of %016x", fp)
 	}
-	var modules, functions, files []string
-	var lines []uint32
-	var inApp []uint8
-	for _, f := range c.Frames {
-		modules, functions, files, lines = append(modules, f.Module), append(functions, f.Function), append(files, f.File), append(lines, f.Line)
-		inApp = append(inApp, map[bool]uint8{true: 1}[f.InApp])
+	row := *c
+	row.EventID = [16]byte{0xb7, 0xea, 0xd0, byte(at.Unix()), byte(at.Unix() >> 8), byte(len(crumbs)), 0x40, 0, 0x80}
+	row.EventTime = at.UTC()
+	row.Breadcrumbs = crumbs
+	if err := env.Client.Insert(ctx, &pipeline.Rows{Crashes: []pipeline.CrashRow{row}}); err != nil {
+		return fmt.Errorf("add crash: %w", err)
 	}
-	var times []time.Time
-	var categories, messages []string
-	for _, b := range crumbs {
-		times, categories, messages = append(times, b.Time), append(categories, b.Category), append(messages, b.Message)
-	}
-	batch, err := conn.PrepareBatch(ctx, fmt.Sprintf(`INSERT INTO %s.crashes (app_id, event_date, event_time, event_id, session_key, app_version,
-    device_class, device_model, os_name, os_version, country, region, exception_type, fingerprint, message,
-    frame_module, frame_function, frame_file, frame_line, frame_in_app, thread, handled, app_state,
-    breadcrumb_time, breadcrumb_category, breadcrumb_message)`, db))
-	if err != nil {
-		return err
-	}
-	defer batch.Close()
-	id := [16]byte{0xb7, 0xea, 0xd0, byte(at.Unix()), byte(at.Unix() >> 8), byte(len(crumbs)), 0x40, 0, 0x80}
-	if err := batch.Append(c.AppID, at.UTC(), at.UTC(), uuid.UUID(id), c.SessionKey, c.AppVersion,
-		c.DeviceClass, c.DeviceModel, c.OSName, c.OSVersion, c.Country, c.Region, c.ExceptionType, c.Fingerprint, c.Message,
-		modules, functions, files, lines, inApp, c.Thread, map[bool]uint8{true: 1}[c.Handled], c.AppState,
-		times, categories, messages); err != nil {
-		return err
-	}
-	return batch.Send()
+	return nil
 }

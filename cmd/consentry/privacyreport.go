@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/consentry/consentry/anonymizer"
+	"github.com/consentry/consentry/anonymizer/kanon"
+	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/consent"
+)
+
+func runPrivacyReport(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+	fs := newFlagSet("privacy-report", `
+Prints, for privacy and legal staff, what a running collector stored and
+removed, per app and UTC day, from its ClickHouse: rows stored and held
+back for k-anonymity; how many held rows were released exactly and how
+many with generalized values, by attribute and step (they are generalized
+because fewer than k consents shared their combination of quasi-
+identifiers within the hold delay); the smallest class of quasi-
+identifiers published; identifiers scrubbed, by detector; consents
+granted, revoked and erased, and erasure receipts. It reads counts only,
+never values or keys, and changes nothing. See docs/privacy.md.`, stderr)
+	app := fs.String("app", "", "report only this `app id` (default every app)")
+	days := fs.Int("days", 7, "report the last `n` UTC days, today included")
+	var ch chFlags
+	ch.register(fs)
+	if err := parse(fs, args, lookup); err != nil {
+		return err
+	}
+	if *days < 1 {
+		return errors.New("privacy-report: --days must be at least 1")
+	}
+	cfg, err := ch.config()
+	if err != nil {
+		return err
+	}
+	cl, err := clickhouse.Open(ctx, cfg, zap.NewNop())
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	to := time.Now().UTC()
+	from := to.AddDate(0, 0, -(*days - 1))
+	report, err := cl.PrivacyReport(ctx, *app, from, to)
+	if err != nil {
+		return fmt.Errorf("privacy-report: %w", err)
+	}
+	writePrivacyReport(stdout, report, *app, from, to)
+	return nil
+}
+
+// rungNames names each attribute's rungs as the report prints them.
+var rungNames = [kanon.NumAttributes][3]string{
+	kanon.Model:    {"device model", "other", ""},
+	kanon.Locale:   {"locale", "language", "unknown"},
+	kanon.Location: {"region", "country", "unknown"},
+	kanon.OS:       {"OS version", "major", "other"},
+	kanon.App:      {"app version", "major.minor", "other"},
+}
+
+// writePrivacyReport prints days as the report does.
+func writePrivacyReport(w io.Writer, days []clickhouse.PrivacyDay, app string, from, to time.Time) {
+	scope := "every app"
+	if app != "" {
+		scope = app
+	}
+	fmt.Fprintf(w, "Privacy report, %s to %s (UTC), %s.\n", from.Format(time.DateOnly), to.Format(time.DateOnly), scope)
+	fmt.Fprintln(w, "Values are generalized when fewer than k consents share a row's combination of quasi-identifiers")
+	fmt.Fprintln(w, "within the hold delay; at the top level every quasi-identifier is unknown (docs/privacy.md).")
+	if len(days) == 0 {
+		fmt.Fprintln(w, "\nNothing stored, held or counted in these days.")
+		return
+	}
+	for _, d := range days {
+		r := d.Released
+		fmt.Fprintf(w, "\n%s  %s\n", d.App, d.Day.Format(time.DateOnly))
+		line := func(label, value string) { fmt.Fprintf(w, "  %-20s %s\n", label, value) }
+		line("rows stored", fmt.Sprintf("%s · held, waiting for k consents: %s", num(d.RowsStored), num(d.RowsHeld)))
+		line("released from hold", fmt.Sprintf("%s · exact %s · generalized %s · top level %s",
+			num(r.Rows), num(r.Exact), num(r.Rows-r.Exact-r.Top), num(r.Top)))
+		var gen []string
+		for a, names := range rungNames {
+			for rung := 1; rung <= 2; rung++ {
+				if n := r.Generalized[a][rung]; n > 0 {
+					gen = append(gen, fmt.Sprintf("%s → %s %s", names[0], names[rung], num(n)))
+				}
+			}
+		}
+		if len(gen) > 0 {
+			line("generalized values", strings.Join(gen, " · "))
+		}
+		if r.SmallestClass > 0 {
+			line("smallest class", fmt.Sprintf("%s consents (the top level aside), %s classes published", num(r.SmallestClass), num(r.Classes)))
+		}
+		line("scrubbed", counted(d.Scrubbed, map[string]string{anonymizer.IdentifierKey: "identifier-named keys"}))
+		line("consents", fmt.Sprintf("granted %s · revoked %s (%s asked erasure) · erased %s (%s rows deleted)",
+			num(d.Granted), num(d.Revoked), num(d.ErasureAsked), num(d.Erased), num(d.RowsErased)))
+		line("erasure receipts", fmt.Sprintf("%s %s · %s %s", consent.OutcomeErased, num(d.Receipts[consent.OutcomeErased]),
+			consent.OutcomeAnonymous, num(d.Receipts[consent.OutcomeAnonymous])))
+	}
+}
+
+// counted prints counts by name, largest first, with display names.
+func counted(m map[string]uint64, display map[string]string) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	names := slices.Collect(maps.Keys(m))
+	slices.SortFunc(names, func(a, b string) int {
+		if m[a] != m[b] {
+			if m[a] > m[b] {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(names))
+	for i, n := range names {
+		label := n
+		if d, ok := display[n]; ok {
+			label = d
+		}
+		parts[i] = label + " " + num(m[n])
+	}
+	return strings.Join(parts, " · ")
+}
+
+// num prints n with thousands separators.
+func num(n uint64) string {
+	s := strconv.FormatUint(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
