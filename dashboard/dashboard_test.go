@@ -151,3 +151,21 @@ func between(s, start, end string) string {
 	before, _, _ := strings.Cut(after, end)
 	return before
 }
+
+func TestBefore(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "< 1 min before"},
+		{59 * time.Second, "< 1 min before"},
+		{time.Minute, "1 min before"},
+		{59 * time.Minute, "59 min before"},
+		{time.Hour, "1 h 0 min before"},
+		{2*time.Hour + 3*time.Minute, "2 h 3 min before"},
+	} {
+		if got := before(tc.d); got != tc.want {
+			t.Errorf("before(%v) = %q, want %q", tc.d, got, tc.want)
+		}
+	}
+}
