@@ -138,7 +138,7 @@ func TestMigrateIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := fmt.Sprint(tables)
-	want := "[{apps ReplacingMergeTree} {crash_group_status MergeTree} {crash_groups_daily AggregatingMergeTree} {crash_groups_daily_mv MaterializedView} {crashes ReplacingMergeTree} {custom_events ReplacingMergeTree} {diagnostics ReplacingMergeTree} {erasures MergeTree} {gestures ReplacingMergeTree} " +
+	want := "[{apps ReplacingMergeTree} {crash_group_changes MergeTree} {crash_group_status MergeTree} {crash_groups_daily AggregatingMergeTree} {crash_groups_daily_mv MaterializedView} {crashes ReplacingMergeTree} {custom_events ReplacingMergeTree} {diagnostics ReplacingMergeTree} {erasures MergeTree} {gestures ReplacingMergeTree} " +
 		"{privacy_counts SummingMergeTree} {rejects SummingMergeTree} {revocations ReplacingMergeTree} {schema_migrations MergeTree} {sessions ReplacingMergeTree} {sessions_daily AggregatingMergeTree} {sessions_daily_mv MaterializedView}]"
 	if got != want {
 		t.Errorf("tables:\n got %s\nwant %s", got, want)

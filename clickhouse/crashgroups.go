@@ -19,6 +19,10 @@ const (
 	// TableCrashGroupStatus records triage decisions: one row per change
 	// of a crash group's status; the latest row counts.
 	TableCrashGroupStatus = "crash_group_status"
+	// TableCrashGroupChanges records the other changes of crash groups:
+	// assignees, notes and merges, one row per change; the latest row of
+	// a group and kind counts.
+	TableCrashGroupChanges = "crash_group_changes"
 )
 
 // crashGroupDims are the key columns that crash_groups_daily is grouped
@@ -80,7 +84,7 @@ func crashGroupStatusTable(database string) *rowTable[triage.Decision] {
 				func(d *triage.Decision) uint64 { return d.Fingerprint }),
 			lowCardCol("status", "open, resolved or ignored.",
 				func(d *triage.Decision) string { return string(d.State) }),
-			stringCol("resolved_in", "For resolved: the app version that carries the fix; crashes in it or a later version mark the group regressed. Else empty.",
+			stringCol("resolved_in", "For resolved: the app version that carries the fix, often one not released yet; crashes in it or a later version after changed_at mark the group regressed. Else empty.",
 				func(d *triage.Decision) string { return d.ResolvedIn }),
 			stringCol("changed_by", "Dashboard user who made the change.",
 				func(d *triage.Decision) string { return d.ChangedBy }),
@@ -88,5 +92,36 @@ func crashGroupStatusTable(database string) *rowTable[triage.Decision] {
 				func(d *triage.Decision) time.Time { return d.ChangedAt }),
 			uint64Col("version", "changed_at in Unix nanoseconds: the row with the highest version of a group is its status, also among changes made in the same second.",
 				func(d *triage.Decision) uint64 { return uint64(d.ChangedAt.UnixNano()) }),
+		})
+}
+
+// crashGroupChangesTable returns the definition of
+// TableCrashGroupChanges.
+func crashGroupChangesTable(database string) *rowTable[triage.Change] {
+	return newRowTable(database,
+		&tableDef{
+			name:     TableCrashGroupChanges,
+			comment:  "Changes of crash groups besides their status, one row per change: who works on a group (kind assignee), its note (kind note) and merges (kind merged_into: the group's crashes count in the group merged_into; 0 undoes it). The latest row of a group and kind counts: read argMax(value, version) or argMax(merged_into, version) grouped by app_id, fingerprint and kind.",
+			engine:   "MergeTree",
+			orderBy:  []string{"app_id", columnFingerprint, "kind", "version"},
+			shardKey: "sipHash64(app_id)",
+		},
+		[]field[triage.Change]{
+			lowCardCol("app_id", "App the crash group belongs to.",
+				func(c *triage.Change) string { return c.AppID }),
+			uint64Col(columnFingerprint, "Crash group key (crashes.fingerprint).",
+				func(c *triage.Change) uint64 { return c.Fingerprint }),
+			lowCardCol("kind", "assignee, note or merged_into.",
+				func(c *triage.Change) string { return string(c.Kind) }),
+			textCol("value", "For assignee: the dashboard user working on the group; for note: the group's note, scrubbed of identifiers; empty to clear it, and for merged_into.",
+				func(c *triage.Change) string { return c.Value }),
+			uint64Col("merged_into", "For merged_into: the crash group this one's crashes count in, a fingerprint; 0 when the merge is undone, and for the other kinds.",
+				func(c *triage.Change) uint64 { return c.MergedInto }),
+			stringCol("changed_by", "Dashboard user who made the change.",
+				func(c *triage.Change) string { return c.ChangedBy }),
+			timeCol("changed_at", "When the change was made (UTC).",
+				func(c *triage.Change) time.Time { return c.ChangedAt }),
+			uint64Col("version", "changed_at in Unix nanoseconds: the row with the highest version of a group and kind counts, also among changes made in the same second.",
+				func(c *triage.Change) uint64 { return uint64(c.ChangedAt.UnixNano()) }),
 		})
 }

@@ -310,6 +310,7 @@ type schema struct {
 	salts         *rowTable[saltRow]
 	crashGroups   *tableDef
 	crashStatus   *rowTable[triage.Decision]
+	crashChanges  *rowTable[triage.Change]
 }
 
 // migrationRow is one row of the schema_migrations table.
@@ -670,6 +671,7 @@ func newSchema(o SchemaOptions) *schema {
 	s.salts = sessionSaltsTable(o.PrivateDatabase)
 	s.crashGroups = crashGroupsDailyTable(o)
 	s.crashStatus = crashGroupStatusTable(o.Database)
+	s.crashChanges = crashGroupChangesTable(o.Database)
 	return s
 }
 

@@ -31,7 +31,7 @@ func TestSchemaOnChDB(t *testing.T) {
 			if row[1] == "" {
 				t.Errorf("table %s has no comment", row[0])
 			}
-			if row[0] != TableMigrations && row[0] != TableApps && row[0] != TableCrashGroupStatus && !strings.Contains(row[2], "TTL ") {
+			if row[0] != TableMigrations && row[0] != TableApps && row[0] != TableCrashGroupStatus && row[0] != TableCrashGroupChanges && !strings.Contains(row[2], "TTL ") {
 				t.Errorf("table %s has no TTL: %s", row[0], row[2])
 			}
 		}
@@ -183,7 +183,7 @@ func (c *chdbRunner) exercise(o SchemaOptions) {
 	c.t.Helper()
 	s := newSchema(o)
 	for _, def := range []*tableDef{s.sessions.def, s.gestures.def, s.crashes.def, s.customs.def, s.diagnostics.def, s.rejects.def, s.migrations.def,
-		s.apps.def, s.revocations.def, s.erasures.def, s.crashStatus.def} {
+		s.apps.def, s.revocations.def, s.erasures.def, s.crashStatus.def, s.crashChanges.def} {
 		var values []string
 		for _, col := range def.columns {
 			values = append(values, literal(col))
@@ -191,7 +191,7 @@ func (c *chdbRunner) exercise(o SchemaOptions) {
 		c.exec(fmt.Sprintf("INSERT INTO %s.%s (%s) VALUES (%s)", o.Database, def.name,
 			strings.Join(def.columnNames(), ", "), strings.Join(values, ", ")))
 	}
-	for _, def := range append(s.dataTables(), s.migrations.def, s.apps.def, s.revocations.def, s.crashStatus.def) {
+	for _, def := range append(s.dataTables(), s.migrations.def, s.apps.def, s.revocations.def, s.crashStatus.def, s.crashChanges.def) {
 		rows := c.rows(fmt.Sprintf("SELECT * FROM %s.%s", o.Database, def.name))
 		if len(rows) != 1 || len(rows[0]) != len(def.columns) {
 			c.t.Errorf("%s: %d rows %v, want 1 row of %d columns", def.name, len(rows), rows, len(def.columns))

@@ -97,8 +97,8 @@ func TestTables(t *testing.T) {
 func TestEveryColumnHasAComment(t *testing.T) {
 	for _, d := range dialects(t) {
 		tables := creates(t, d, SchemaOptions{})
-		// 14, and the k-anonymity tables.
-		if want := 14 + len(newKanonSchema(newSchema(SchemaOptions{})).tables()); len(tables) != want {
+		// 15, and the k-anonymity tables.
+		if want := 15 + len(newKanonSchema(newSchema(SchemaOptions{})).tables()); len(tables) != want {
 			t.Errorf("%s: %d tables, want %d", d, len(tables), want)
 		}
 		for name, tbl := range tables {
@@ -119,17 +119,18 @@ func TestEveryColumnHasAComment(t *testing.T) {
 func TestInsertColumnsMatchDDL(t *testing.T) {
 	s := newSchema(SchemaOptions{})
 	inserts := map[string]string{
-		"sessions":           s.sessions.insertSQL,
-		"gestures":           s.gestures.insertSQL,
-		"crashes":            s.crashes.insertSQL,
-		"custom_events":      s.customs.insertSQL,
-		"diagnostics":        s.diagnostics.insertSQL,
-		"rejects":            s.rejects.insertSQL,
-		"schema_migrations":  s.migrations.insertSQL,
-		"apps":               s.apps.insertSQL,
-		"revocations":        s.revocations.insertSQL,
-		"erasures":           s.erasures.insertSQL,
-		"crash_group_status": s.crashStatus.insertSQL,
+		"sessions":            s.sessions.insertSQL,
+		"gestures":            s.gestures.insertSQL,
+		"crashes":             s.crashes.insertSQL,
+		"custom_events":       s.customs.insertSQL,
+		"diagnostics":         s.diagnostics.insertSQL,
+		"rejects":             s.rejects.insertSQL,
+		"schema_migrations":   s.migrations.insertSQL,
+		"apps":                s.apps.insertSQL,
+		"revocations":         s.revocations.insertSQL,
+		"erasures":            s.erasures.insertSQL,
+		"crash_group_status":  s.crashStatus.insertSQL,
+		"crash_group_changes": s.crashChanges.insertSQL,
 	}
 	for _, d := range dialects(t) {
 		tables := creates(t, d, SchemaOptions{})

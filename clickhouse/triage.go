@@ -4,18 +4,18 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/consentry/consentry/dashboard/triage"
-	"github.com/consentry/consentry/pipeline"
 )
 
 // *Client is the storage of the crash triage dashboard.
 var _ triage.Backend = (*Client)(nil)
 
-// The triage queries below read crash_groups_daily and sessions_daily,
-// the crashes of one group at a time, and crash_group_status. Values are
+// The triage queries read crash_groups_daily and sessions_daily
+// (triagegroups.go), the crashes of one group at a time
+// (triagecrashes.go), and crash_group_status and crash_group_changes
+// (triagechanges.go); this file has what they share. Values are
 // bound as query arguments (clickhouse-go quotes them); the only names in
 // the text are the configured database, a plain identifier (Config
 // validates it), and the tables' and columns' own names.
@@ -38,7 +38,8 @@ func dayArg(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
 // scopeWhere returns the condition (without WHERE) that selects s's rows
 // of a table with app_id, event_date, app_version, os_name, country and
-// region (and fingerprint, if s names groups), and its arguments.
+// region (and fingerprint, if s names groups; and handled, if s.Kind
+// selects one), and its arguments.
 func scopeWhere(s triage.Scope) (string, []any) {
 	conds := []string{"app_id = ?", "event_date >= toDate(?)", "event_date <= toDate(?)"}
 	vals := []any{s.AppID, dayArg(s.First), dayArg(s.Last)}
@@ -52,7 +53,20 @@ func scopeWhere(s triage.Scope) (string, []any) {
 	if len(s.Groups) > 0 {
 		conds, vals = append(conds, groupsIn(s.Groups)), append(vals, args(s.Groups)...)
 	}
+	switch s.Kind {
+	case triage.KindFatal:
+		conds = append(conds, "handled = 0")
+	case triage.KindHandled:
+		conds = append(conds, "handled = 1")
+	}
 	return strings.Join(conds, " AND "), vals
+}
+
+// sessionScope returns s for a table of sessions, which has no crash
+// groups and no handled column.
+func sessionScope(s triage.Scope) triage.Scope {
+	s.Groups, s.Kind = nil, triage.KindAll
+	return s
 }
 
 // groupsIn returns the condition that selects the crash groups of a list
@@ -184,448 +198,6 @@ func (c *Client) splitDays(ctx context.Context, s triage.Scope) (splitDays, erro
 	return d, nil
 }
 
-// groupDaysQuery is GroupDays' query. A session with a handled
-// exception and a crash of one group on one day of one part counts twice
-// (rows of handled = 0 and 1); the dashboard only ranks by it.
-func groupDaysQuery(db string, s triage.Scope, d splitDays) query {
-	where, vals := scopeWhere(s)
-	return query{fmt.Sprintf(`SELECT fingerprint, event_date, groupUniqArray(exception_type) AS types,
-    %s AS fatal, %s AS handled_crashes, %s AS distinct_sessions,
-    minMerge(first_seen) AS first_time, maxMerge(last_seen) AS last_time,
-    groupUniqArray(app_version) AS versions
-FROM %s.%s
-WHERE %s
-GROUP BY fingerprint, event_date`, d.count("uniqExact", "crashes", "handled = 0"), d.count("uniqExact", "crashes", "handled != 0"),
-		d.count("uniq", "sessions", ""), db, TableCrashGroupsDaily, where), vals}
-}
-
-// GroupDays implements triage.Backend.
-func (c *Client) GroupDays(ctx context.Context, s triage.Scope) ([]triage.GroupDay, error) {
-	d, err := c.splitDays(ctx, s)
-	if err != nil {
-		return nil, fmt.Errorf("crash group days: %w", err)
-	}
-	var rows []struct {
-		Fingerprint uint64    `ch:"fingerprint"`
-		Day         time.Time `ch:"event_date"`
-		Types       []string  `ch:"types"`
-		Fatal       uint64    `ch:"fatal"`
-		Handled     uint64    `ch:"handled_crashes"`
-		Sessions    uint64    `ch:"distinct_sessions"`
-		FirstSeen   time.Time `ch:"first_time"`
-		LastSeen    time.Time `ch:"last_time"`
-		Versions    []string  `ch:"versions"`
-	}
-	if err := c.selectQuery(ctx, &rows, groupDaysQuery(c.Database(), s, d)); err != nil {
-		return nil, fmt.Errorf("crash group days: %w", err)
-	}
-	out := make([]triage.GroupDay, len(rows))
-	for i, r := range rows {
-		out[i] = triage.GroupDay{
-			Fingerprint: r.Fingerprint, Day: r.Day, ExceptionTypes: r.Types,
-			Crashes: r.Fatal + r.Handled, Fatal: r.Fatal, Sessions: r.Sessions,
-			FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Versions: r.Versions,
-		}
-	}
-	return out, nil
-}
-
-// groupTitlesQuery is GroupTitles' query: it reads only the groups' rows
-// of the aggregate.
-func groupTitlesQuery(db string, s triage.Scope) query {
-	where, vals := scopeWhere(s)
-	return query{fmt.Sprintf(`SELECT fingerprint, anyMerge(message) AS message, anyMerge(culprit) AS culprit
-FROM %s.%s WHERE %s GROUP BY fingerprint`, db, TableCrashGroupsDaily, where), vals}
-}
-
-// GroupTitles implements triage.Backend.
-func (c *Client) GroupTitles(ctx context.Context, s triage.Scope) (map[uint64]triage.Title, error) {
-	var rows []struct {
-		Fingerprint uint64 `ch:"fingerprint"`
-		Message     string `ch:"message"`
-		Culprit     string `ch:"culprit"`
-	}
-	if err := c.selectQuery(ctx, &rows, groupTitlesQuery(c.Database(), s)); err != nil {
-		return nil, fmt.Errorf("crash group titles: %w", err)
-	}
-	out := make(map[uint64]triage.Title, len(rows))
-	for _, r := range rows {
-		out[r.Fingerprint] = triage.Title{Message: r.Message, Culprit: r.Culprit}
-	}
-	return out, nil
-}
-
-// firstCrashDaysQuery is FirstCrashDays' query.
-func firstCrashDaysQuery(db, app string, groups []uint64) query {
-	where, vals := appGroups(app, groups)
-	return query{fmt.Sprintf("SELECT fingerprint, min(event_date) AS first FROM %s.%s WHERE %s GROUP BY fingerprint",
-		db, TableCrashGroupsDaily, where), vals}
-}
-
-// firstCrashTimesQuery is FirstCrashTimes' query.
-func firstCrashTimesQuery(db, app string, groups []uint64) query {
-	where, vals := appGroups(app, groups)
-	return query{fmt.Sprintf("SELECT fingerprint, minMerge(first_seen) AS first FROM %s.%s WHERE %s GROUP BY fingerprint",
-		db, TableCrashGroupsDaily, where), vals}
-}
-
-// FirstCrashDays implements triage.Backend.
-func (c *Client) FirstCrashDays(ctx context.Context, app string, groups []uint64) (map[uint64]time.Time, error) {
-	return c.firstCrashes(ctx, firstCrashDaysQuery(c.Database(), app, groups))
-}
-
-// FirstCrashTimes implements triage.Backend.
-func (c *Client) FirstCrashTimes(ctx context.Context, app string, groups []uint64) (map[uint64]time.Time, error) {
-	return c.firstCrashes(ctx, firstCrashTimesQuery(c.Database(), app, groups))
-}
-
-// firstCrashes runs a query of fingerprints and first times.
-func (c *Client) firstCrashes(ctx context.Context, q query) (map[uint64]time.Time, error) {
-	var rows []struct {
-		Fingerprint uint64    `ch:"fingerprint"`
-		First       time.Time `ch:"first"`
-	}
-	if err := c.selectQuery(ctx, &rows, q); err != nil {
-		return nil, fmt.Errorf("first crashes: %w", err)
-	}
-	out := make(map[uint64]time.Time, len(rows))
-	for _, r := range rows {
-		out[r.Fingerprint] = r.First
-	}
-	return out, nil
-}
-
-// crashedVersionsQuery is CrashedVersions' query.
-func crashedVersionsQuery(db, app string, groups []uint64) query {
-	where, vals := appGroups(app, groups)
-	return query{fmt.Sprintf("SELECT fingerprint, groupUniqArray(app_version) AS versions FROM %s.%s WHERE %s GROUP BY fingerprint",
-		db, TableCrashGroupsDaily, where), vals}
-}
-
-// CrashedVersions implements triage.Backend.
-func (c *Client) CrashedVersions(ctx context.Context, app string, groups []uint64) (map[uint64][]string, error) {
-	var rows []struct {
-		Fingerprint uint64   `ch:"fingerprint"`
-		Versions    []string `ch:"versions"`
-	}
-	if err := c.selectQuery(ctx, &rows, crashedVersionsQuery(c.Database(), app, groups)); err != nil {
-		return nil, fmt.Errorf("crashed versions: %w", err)
-	}
-	out := make(map[uint64][]string, len(rows))
-	for _, r := range rows {
-		out[r.Fingerprint] = r.Versions
-	}
-	return out, nil
-}
-
-// latestCrashQuery is LatestCrash's query: the crashes table is sorted by
-// app, day and exception type, so it reads the group's rows of one day.
-func latestCrashQuery(db string, s triage.Scope, day time.Time, types []string) query {
-	where, vals := scopeWhere(s)
-	vals = append(append(vals, dayArg(day)), args(types)...)
-	return query{fmt.Sprintf(`SELECT event_time, app_version, os_name, os_version, exception_type, message, thread, handled, app_state,
-    frame_module, frame_function, frame_file, frame_line, frame_in_app
-FROM %s.%s
-WHERE %s AND event_date = toDate(?) AND exception_type IN (%s)
-ORDER BY event_time DESC LIMIT 1`, db, TableCrashes, where, placeholders(len(types))), vals}
-}
-
-// LatestCrash implements triage.Backend.
-func (c *Client) LatestCrash(ctx context.Context, s triage.Scope, day time.Time, types []string) (triage.Crash, bool, error) {
-	if len(types) == 0 {
-		return triage.Crash{}, false, nil
-	}
-	var rows []struct {
-		EventTime     time.Time `ch:"event_time"`
-		AppVersion    string    `ch:"app_version"`
-		OSName        string    `ch:"os_name"`
-		OSVersion     string    `ch:"os_version"`
-		ExceptionType string    `ch:"exception_type"`
-		Message       string    `ch:"message"`
-		Thread        string    `ch:"thread"`
-		Handled       uint8     `ch:"handled"`
-		AppState      string    `ch:"app_state"`
-		Modules       []string  `ch:"frame_module"`
-		Functions     []string  `ch:"frame_function"`
-		Files         []string  `ch:"frame_file"`
-		Lines         []uint32  `ch:"frame_line"`
-		InApp         []uint8   `ch:"frame_in_app"`
-	}
-	if err := c.selectQuery(ctx, &rows, latestCrashQuery(c.Database(), s, day, types)); err != nil {
-		return triage.Crash{}, false, fmt.Errorf("latest crash: %w", err)
-	}
-	if len(rows) == 0 {
-		return triage.Crash{}, false, nil
-	}
-	r := rows[0]
-	out := triage.Crash{
-		EventTime: r.EventTime, AppVersion: r.AppVersion, OSName: r.OSName, OSVersion: r.OSVersion,
-		ExceptionType: r.ExceptionType, Message: r.Message, Thread: r.Thread, Handled: r.Handled == 1, AppState: r.AppState,
-	}
-	// The frame arrays are parallel; a shorter one leaves fields empty.
-	for i := range r.Functions {
-		f := pipeline.Frame{Function: r.Functions[i]}
-		if i < len(r.Modules) {
-			f.Module = r.Modules[i]
-		}
-		if i < len(r.Files) {
-			f.File = r.Files[i]
-		}
-		if i < len(r.Lines) {
-			f.Line = r.Lines[i]
-		}
-		if i < len(r.InApp) {
-			f.InApp = r.InApp[i] == 1
-		}
-		out.Frames = append(out.Frames, f)
-	}
-	return out, true, nil
-}
-
-// dayCellsQuery is DayCells' query.
-func dayCellsQuery(db string, s triage.Scope) query {
-	where, vals := scopeWhere(s)
-	return query{fmt.Sprintf(`SELECT event_date, app_version, country, region,
-    uniqMerge(sessions) AS sessions, uniqExactMerge(crashes) AS crashes
-FROM %s.%s WHERE %s GROUP BY event_date, app_version, country, region`, db, TableCrashGroupsDaily, where), vals}
-}
-
-// DayCells implements triage.Backend.
-func (c *Client) DayCells(ctx context.Context, s triage.Scope) ([]triage.DayCell, error) {
-	var rows []struct {
-		Day        time.Time `ch:"event_date"`
-		AppVersion string    `ch:"app_version"`
-		Country    string    `ch:"country"`
-		Region     string    `ch:"region"`
-		Sessions   uint64    `ch:"sessions"`
-		Crashes    uint64    `ch:"crashes"`
-	}
-	if err := c.selectQuery(ctx, &rows, dayCellsQuery(c.Database(), s)); err != nil {
-		return nil, fmt.Errorf("crash group cells: %w", err)
-	}
-	out := make([]triage.DayCell, len(rows))
-	for i, r := range rows {
-		out[i] = triage.DayCell{Day: r.Day, AppVersion: r.AppVersion, Country: r.Country, Region: r.Region, Sessions: r.Sessions, Crashes: r.Crashes}
-	}
-	return out, nil
-}
-
-// deviceCellsQuery is DeviceCells' query, over the raw crashes of the
-// group's exception types (which the crashes table is sorted by). Until
-// ClickHouse merges them, an event stored twice is two rows: crashes are
-// distinct event ids.
-func deviceCellsQuery(db string, s triage.Scope, types []string) query {
-	where, vals := scopeWhere(s)
-	return query{fmt.Sprintf(`SELECT os_name, os_version, device_model,
-    uniqIf(session_key, session_key != 0) AS sessions, uniqExact(event_id) AS crashes
-FROM %s.%s WHERE %s AND exception_type IN (%s) GROUP BY os_name, os_version, device_model`,
-		db, TableCrashes, where, placeholders(len(types))), append(vals, args(types)...)}
-}
-
-// DeviceCells implements triage.Backend.
-func (c *Client) DeviceCells(ctx context.Context, s triage.Scope, types []string) ([]triage.DeviceCell, error) {
-	if len(types) == 0 {
-		return nil, nil
-	}
-	var rows []struct {
-		OSName      string `ch:"os_name"`
-		OSVersion   string `ch:"os_version"`
-		DeviceModel string `ch:"device_model"`
-		Sessions    uint64 `ch:"sessions"`
-		Crashes     uint64 `ch:"crashes"`
-	}
-	if err := c.selectQuery(ctx, &rows, deviceCellsQuery(c.Database(), s, types)); err != nil {
-		return nil, fmt.Errorf("crash device cells: %w", err)
-	}
-	out := make([]triage.DeviceCell, len(rows))
-	for i, r := range rows {
-		out[i] = triage.DeviceCell{OSName: r.OSName, OSVersion: r.OSVersion, DeviceModel: r.DeviceModel, Sessions: r.Sessions, Crashes: r.Crashes}
-	}
-	return out, nil
-}
-
-// versionSessionsQuery counts distinct sessions per day and app version:
-// the first of VersionDays' queries.
-func versionSessionsQuery(db string, s triage.Scope) query {
-	s.Groups = nil
-	where, vals := scopeWhere(s)
-	return query{fmt.Sprintf(`SELECT event_date, app_version, uniqMerge(sessions) AS sessions
-FROM %s.%s WHERE %s GROUP BY event_date, app_version`, db, TableSessionsDaily, where), vals}
-}
-
-// versionCrashedQuery counts the sessions with a crash that ended the
-// process, and those crashes, per day and app version: the second of
-// VersionDays' queries. A fatal crash ends its session, so a session is
-// in one group's row at most: counts add up over the groups.
-func versionCrashedQuery(db string, s triage.Scope, d splitDays) query {
-	s.Groups = nil
-	where, vals := scopeWhere(s)
-	return query{fmt.Sprintf(`SELECT event_date, app_version, %s AS crashed, %s AS fatal
-FROM %s.%s WHERE %s AND handled = 0 GROUP BY event_date, app_version`,
-		d.count("uniq", "sessions", ""), d.count("uniqExact", "crashes", ""), db, TableCrashGroupsDaily, where), vals}
-}
-
-// VersionDays implements triage.Backend.
-func (c *Client) VersionDays(ctx context.Context, s triage.Scope) ([]triage.VersionDay, error) {
-	var sessions []struct {
-		Day      time.Time `ch:"event_date"`
-		Version  string    `ch:"app_version"`
-		Sessions uint64    `ch:"sessions"`
-	}
-	if err := c.selectQuery(ctx, &sessions, versionSessionsQuery(c.Database(), s)); err != nil {
-		return nil, fmt.Errorf("sessions per day: %w", err)
-	}
-	var crashed []struct {
-		Day     time.Time `ch:"event_date"`
-		Version string    `ch:"app_version"`
-		Crashed uint64    `ch:"crashed"`
-		Crashes uint64    `ch:"fatal"`
-	}
-	d, err := c.splitDays(ctx, s)
-	if err != nil {
-		return nil, fmt.Errorf("crashed sessions per day: %w", err)
-	}
-	if err := c.selectQuery(ctx, &crashed, versionCrashedQuery(c.Database(), s, d)); err != nil {
-		return nil, fmt.Errorf("crashed sessions per day: %w", err)
-	}
-	out := make([]triage.VersionDay, 0, len(sessions)+len(crashed))
-	for _, r := range sessions {
-		out = append(out, triage.VersionDay{Day: r.Day, AppVersion: r.Version, Sessions: r.Sessions})
-	}
-	for _, r := range crashed {
-		out = append(out, triage.VersionDay{Day: r.Day, AppVersion: r.Version, Crashed: r.Crashed, Crashes: r.Crashes})
-	}
-	return out, nil
-}
-
-// appIDsQuery is AppIDs' query.
-func appIDsQuery(db string) query {
-	return query{fmt.Sprintf("SELECT DISTINCT app_id FROM (SELECT app_id FROM %s.%s UNION ALL SELECT DISTINCT app_id FROM %s.%s) ORDER BY app_id",
-		db, TableApps, db, TableSessionsDaily), nil}
-}
-
-// AppIDs implements triage.Backend.
-func (c *Client) AppIDs(ctx context.Context) ([]string, error) {
-	var rows []struct {
-		AppID string `ch:"app_id"`
-	}
-	if err := c.selectQuery(ctx, &rows, appIDsQuery(c.Database())); err != nil {
-		return nil, fmt.Errorf("list apps: %w", err)
-	}
-	out := make([]string, len(rows))
-	for i, r := range rows {
-		out[i] = r.AppID
-	}
-	return out, nil
-}
-
-// filterDimensions are the columns of sessions_daily whose values
-// FilterValues returns.
-var filterDimensions = []string{"app_version", "os_name", "country", "region"}
-
-// filterValuesQuery is FilterValues' query for the column dim.
-func filterValuesQuery(db string, s triage.Scope, dim string, minSessions int) query {
-	s.Groups = nil
-	where, vals := scopeWhere(s)
-	return query{fmt.Sprintf(`SELECT %s AS value FROM %s.%s WHERE %s GROUP BY value HAVING value != '' AND uniqMerge(sessions) >= ? ORDER BY value`,
-		dim, db, TableSessionsDaily, where), append(vals, minSessions)}
-}
-
-// FilterValues implements triage.Backend. It runs one query per
-// dimension, at the same time.
-func (c *Client) FilterValues(ctx context.Context, s triage.Scope, minSessions int) (*triage.FilterValues, error) {
-	values := make([][]string, len(filterDimensions))
-	errs := make([]error, len(filterDimensions))
-	var wg sync.WaitGroup
-	for i, dim := range filterDimensions {
-		wg.Go(func() {
-			var rows []struct {
-				Value string `ch:"value"`
-			}
-			if errs[i] = c.selectQuery(ctx, &rows, filterValuesQuery(c.Database(), s, dim, minSessions)); errs[i] != nil {
-				return
-			}
-			for _, r := range rows {
-				values[i] = append(values[i], r.Value)
-			}
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("filter values: %w", err)
-		}
-	}
-	return &triage.FilterValues{AppVersions: values[0], OSNames: values[1], Countries: values[2], Regions: values[3]}, nil
-}
-
-// decisionRow is a triage decision as crash_group_status holds it.
-type decisionRow struct {
-	Fingerprint uint64    `ch:"fingerprint"`
-	State       string    `ch:"status"`
-	ResolvedIn  string    `ch:"resolved_in"`
-	ChangedBy   string    `ch:"changed_by"`
-	ChangedAt   time.Time `ch:"changed_at"`
-}
-
-// decision returns r as app's triage.Decision.
-func (r decisionRow) decision(app string) triage.Decision {
-	return triage.Decision{AppID: app, Fingerprint: r.Fingerprint, State: triage.State(r.State),
-		ResolvedIn: r.ResolvedIn, ChangedBy: r.ChangedBy, ChangedAt: r.ChangedAt}
-}
-
-// latestDecisionsQuery is LatestDecisions' query.
-func latestDecisionsQuery(db, app string, groups []uint64) query {
-	where, vals := appGroups(app, groups)
-	return query{fmt.Sprintf(`SELECT fingerprint, argMax(status, version) AS status, argMax(resolved_in, version) AS resolved_in,
-    argMax(changed_by, version) AS changed_by, argMax(changed_at, version) AS changed_at
-FROM %s.%s WHERE %s GROUP BY fingerprint`, db, TableCrashGroupStatus, where), vals}
-}
-
-// LatestDecisions implements triage.Backend.
-func (c *Client) LatestDecisions(ctx context.Context, app string, groups []uint64) (map[uint64]triage.Decision, error) {
-	var rows []decisionRow
-	if err := c.selectQuery(ctx, &rows, latestDecisionsQuery(c.Database(), app, groups)); err != nil {
-		return nil, fmt.Errorf("latest decisions: %w", err)
-	}
-	out := make(map[uint64]triage.Decision, len(rows))
-	for _, r := range rows {
-		out[r.Fingerprint] = r.decision(app)
-	}
-	return out, nil
-}
-
-// decisionHistoryQuery is DecisionHistory's query.
-func decisionHistoryQuery(db, app string, group uint64, limit int) query {
-	return query{fmt.Sprintf(`SELECT fingerprint, status, resolved_in, changed_by, changed_at FROM %s.%s
-WHERE app_id = ? AND fingerprint = ? ORDER BY version DESC LIMIT ?`, db, TableCrashGroupStatus), []any{app, group, limit}}
-}
-
-// DecisionHistory implements triage.Backend.
-func (c *Client) DecisionHistory(ctx context.Context, app string, group uint64, limit int) ([]triage.Decision, error) {
-	var rows []decisionRow
-	if err := c.selectQuery(ctx, &rows, decisionHistoryQuery(c.Database(), app, group, limit)); err != nil {
-		return nil, fmt.Errorf("decision history: %w", err)
-	}
-	out := make([]triage.Decision, len(rows))
-	for i, r := range rows {
-		out[i] = r.decision(app)
-	}
-	return out, nil
-}
-
-// RecordDecision implements triage.Backend: it validates d and appends it
-// to crash_group_status.
-func (c *Client) RecordDecision(ctx context.Context, d triage.Decision) error {
-	if err := d.Validate(); err != nil {
-		return err
-	}
-	if err := insertRows(ctx, c.conn, c.schema.crashStatus, []triage.Decision{d}); err != nil {
-		return fmt.Errorf("record decision: %w", err)
-	}
-	return nil
-}
-
 // triageQueries returns the text and arguments of every triage query in
 // db, for a scope of the app app over days that end with last, so tests
 // can run them on each server.
@@ -637,17 +209,27 @@ func triageQueries(db, app string, last time.Time) []query {
 	one.Region, one.Groups = "AT-9", []uint64{1}
 	types := []string{"SIGSEGV", "java.lang.IllegalStateException"}
 	split := splitDays{days: []string{last.Format(time.DateOnly), last.AddDate(0, 0, -1).Format(time.DateOnly)}}
+	fatal := narrow
+	fatal.Kind = triage.KindFatal
+	handled := one
+	handled.Kind = triage.KindHandled
 	qs := []query{
-		groupDaysQuery(db, s, splitDays{}), groupDaysQuery(db, narrow, split), groupDaysQuery(db, s, splitDays{all: true}), groupTitlesQuery(db, narrow),
+		groupDaysQuery(db, s, splitDays{}), groupDaysQuery(db, narrow, split), groupDaysQuery(db, s, splitDays{all: true}), groupDaysQuery(db, fatal, split),
+		groupTitlesQuery(db, narrow), searchGroupsQuery(db, s, "NoteEditor"), searchGroupsQuery(db, handled, "%_'"),
 		firstCrashDaysQuery(db, app, nil), firstCrashDaysQuery(db, app, []uint64{1}), firstCrashTimesQuery(db, app, []uint64{1, 2}),
-		crashedVersionsQuery(db, app, []uint64{1}),
-		latestCrashQuery(db, one, last, types), dayCellsQuery(db, one), deviceCellsQuery(db, one, types),
-		versionSessionsQuery(db, narrow), versionCrashedQuery(db, narrow, split), versionCrashedQuery(db, s, splitDays{all: true}),
+		versionsLastSeenQuery(db, app, []uint64{1, 2}, last),
+		latestCrashQuery(db, one, last, types), latestCrashQuery(db, handled, last, types),
+		crashPageQuery(db, one, types, 0, 20), crashPageQuery(db, handled, types, 40, 20), crashRowsQuery(db, one, types, []string{"00000000-0000-0000-0000-000000000001"}),
+		hourCellsQuery(db, one, last.Add(-time.Hour), types),
+		dayCellsQuery(db, one), deviceCellsQuery(db, one, types), dayCellsQuery(db, handled), deviceCellsQuery(db, handled, types),
+		versionSessionsQuery(db, narrow), versionCrashedQuery(db, narrow, split), versionCrashedQuery(db, s, splitDays{all: true}), versionSessionsQuery(db, fatal),
 		appIDsQuery(db),
 		latestDecisionsQuery(db, app, nil), latestDecisionsQuery(db, app, []uint64{1}), decisionHistoryQuery(db, app, 1, 100),
+		latestChangesQuery(db, app, triage.ChangeMerge, nil), latestChangesQuery(db, app, triage.ChangeAssignee, []uint64{1, 2}),
+		changeHistoryQuery(db, app, []uint64{1, 2}, 100),
 	}
 	for _, dim := range filterDimensions {
-		qs = append(qs, filterValuesQuery(db, s, dim, 10))
+		qs = append(qs, filterValuesQuery(db, s, dim, 10), filterValuesQuery(db, fatal, dim, 10))
 	}
 	return qs
 }

@@ -160,10 +160,11 @@ func resolveTopGroup(ctx context.Context, w io.Writer, c *clickhouse.Client, app
 	if err != nil {
 		return err
 	}
-	groups, err := store.Groups(ctx, triage.Filter{AppID: app}, 1)
+	list, err := store.List(ctx, triage.Filter{AppID: app}, triage.ListOptions{PerPage: 1})
 	if err != nil {
 		return err
 	}
+	groups := list.Groups
 	if len(groups) == 0 {
 		fmt.Fprintln(w, "\nno crash group stored yet to triage")
 		return nil

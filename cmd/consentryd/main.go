@@ -171,7 +171,7 @@ Flags:
 	fs.StringVar(&c.AdminAddr, "admin-addr", collector.DefaultAdminAddr, "`host:port` of the admin HTTP server: the crash triage dashboard and Prometheus metrics at /metrics (for staff; keep it off the public network)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's profiling endpoints under /debug/pprof/ on --admin-addr")
 	fs.StringVar(&c.DashboardCredentialsFile, "dashboard-credentials", "", "`file` of dashboard users, one user:password per line (passwords >= 12 characters); created with user admin and a random password if missing (default <data-dir>/dashboard-credentials)")
-	fs.IntVar(&c.DashboardK, "dashboard-k", triage.DefaultK, "dashboard breakdown cells and filter values with fewer than `k` distinct sessions are hidden")
+	fs.IntVar(&c.DashboardK, "dashboard-k", triage.DefaultK, "dashboard breakdown cells and filter values need `k` distinct sessions; smaller values are grouped under a coarser one or hidden")
 	fs.StringVar(&c.AnalystPasswordFile, "analyst-password-file", "", "`file` with the password of the managed ClickHouse's read-only user analyst, who may read the analysts' database only; created if missing (default <data-dir>/clickhouse-analyst-password)")
 	fs.StringVar(&o.analystNetworks, "analyst-networks", "", "comma-separated IP addresses or CIDR `prefixes` the managed ClickHouse's analyst may connect from (default loopback: 127.0.0.1,::1); see --clickhouse-listen-host")
 	fs.StringVar(&c.CollectorPasswordFile, "collector-password-file", "", "`file` with the password of the managed ClickHouse's user collector, which the collector and the consentry CLI connect as (the only user that may write or read the session salts); created if missing (default <data-dir>/"+collector.CollectorPasswordFileName+")")

@@ -14,7 +14,8 @@ const (
 	// StateOpen needs triage or a fix.
 	StateOpen State = "open"
 	// StateResolved is fixed in Decision.ResolvedIn: crashes in that app
-	// version or a later one mean the group has regressed.
+	// version or a later one, after the decision, mean the group has
+	// regressed.
 	StateResolved State = "resolved"
 	// StateIgnored is not worth fixing; it stays out of the default list.
 	StateIgnored State = "ignored"
@@ -33,8 +34,10 @@ type Decision struct {
 	Fingerprint uint64
 	// State is the group's new state.
 	State State
-	// ResolvedIn is the app version that carries the fix; set exactly
-	// when State is StateResolved.
+	// ResolvedIn is the app version that carries the fix (see
+	// ValidVersion), often one not seen yet; set exactly when State is
+	// StateResolved. Crashes in it or a later version after ChangedAt
+	// mark the group regressed.
 	ResolvedIn string
 	// ChangedBy names who made the decision: a dashboard user, never an
 	// app user.
@@ -58,6 +61,8 @@ func (d Decision) Validate() error {
 	}
 	if d.State == StateResolved && d.ResolvedIn == "" {
 		errs = append(errs, errors.New("a resolved group needs the version that fixes it"))
+	} else if d.State == StateResolved && !ValidVersion(d.ResolvedIn) {
+		errs = append(errs, fmt.Errorf("%q is not an app version such as 4.13.1 or 4.14.0-beta.2", d.ResolvedIn))
 	}
 	if d.State != StateResolved && d.ResolvedIn != "" {
 		errs = append(errs, fmt.Errorf("only a resolved group has a version, not a %s one", d.State))

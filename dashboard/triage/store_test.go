@@ -3,6 +3,7 @@ package triage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -15,8 +16,13 @@ import (
 type fakeBackend struct {
 	days      []GroupDay
 	firstDays map[uint64]time.Time
+	// versions are the versions each group crashed in, at lastSeen.
 	versions  map[uint64][]string
+	lastSeen  time.Time
 	decisions map[uint64]Decision
+	changes   []Change
+	found     []uint64
+	vdays     []VersionDay
 	err       error
 
 	mu       sync.Mutex
@@ -56,16 +62,37 @@ func (f *fakeBackend) FirstCrashTimes(_ context.Context, _ string, groups []uint
 	return out, nil
 }
 
-func (f *fakeBackend) CrashedVersions(_ context.Context, _ string, groups []uint64) (map[uint64][]string, error) {
-	out := make(map[uint64][]string)
+func (f *fakeBackend) VersionsLastSeen(_ context.Context, _ string, groups []uint64, since time.Time) (map[uint64]map[string]time.Time, error) {
+	out := make(map[uint64]map[string]time.Time)
+	if f.lastSeen.Before(since.Truncate(24 * time.Hour)) {
+		return out, nil
+	}
 	for _, g := range groups {
-		out[g] = f.versions[g]
+		for _, v := range f.versions[g] {
+			if out[g] == nil {
+				out[g] = make(map[string]time.Time)
+			}
+			out[g][v] = f.lastSeen
+		}
 	}
 	return out, nil
 }
 
+func (f *fakeBackend) SearchGroups(_ context.Context, s Scope, _ string) ([]uint64, error) {
+	f.saw(s)
+	return f.found, nil
+}
+
 func (f *fakeBackend) LatestCrash(context.Context, Scope, time.Time, []string) (Crash, bool, error) {
 	return Crash{}, false, nil
+}
+
+func (f *fakeBackend) Crashes(context.Context, Scope, []string, int, int) ([]Crash, error) {
+	return nil, nil
+}
+
+func (f *fakeBackend) HourCells(context.Context, Scope, time.Time, []string) ([]HourCell, error) {
+	return nil, nil
 }
 
 func (f *fakeBackend) DayCells(context.Context, Scope) ([]DayCell, error) { return nil, nil }
@@ -74,7 +101,10 @@ func (f *fakeBackend) DeviceCells(context.Context, Scope, []string) ([]DeviceCel
 	return nil, nil
 }
 
-func (f *fakeBackend) VersionDays(context.Context, Scope) ([]VersionDay, error) { return nil, nil }
+func (f *fakeBackend) VersionDays(_ context.Context, s Scope) ([]VersionDay, error) {
+	f.saw(s)
+	return f.vdays, nil
+}
 
 func (f *fakeBackend) AppIDs(context.Context) ([]string, error) { return []string{"app"}, nil }
 
@@ -91,11 +121,43 @@ func (f *fakeBackend) DecisionHistory(context.Context, string, uint64, int) ([]D
 	return nil, nil
 }
 
-func (f *fakeBackend) RecordDecision(_ context.Context, d Decision) error {
+func (f *fakeBackend) RecordDecisions(_ context.Context, ds []Decision) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.recorded = append(f.recorded, d)
+	f.recorded = append(f.recorded, ds...)
 	return nil
+}
+
+func (f *fakeBackend) LatestChanges(_ context.Context, _ string, kind ChangeKind, groups []uint64) (map[uint64]Change, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[uint64]Change)
+	for _, c := range f.changes {
+		if c.Kind == kind && (len(groups) == 0 || slices.Contains(groups, c.Fingerprint)) {
+			out[c.Fingerprint] = c
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeBackend) ChangeHistory(context.Context, string, []uint64, int) ([]Change, error) {
+	return nil, nil
+}
+
+func (f *fakeBackend) RecordChanges(_ context.Context, cs []Change) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.changes = append(f.changes, cs...)
+	return nil
+}
+
+// listed returns the first page of groups of f.
+func listed(s *Store, f Filter) ([]Group, error) {
+	l, err := s.List(context.Background(), f, ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return l.Groups, nil
 }
 
 // TestGroupsFromBackend checks what a Store makes of a Backend's answers:
@@ -119,16 +181,17 @@ func TestGroupsFromBackend(t *testing.T) {
 		},
 		firstDays: map[uint64]time.Time{1: today.AddDate(0, 0, -30), 2: today.AddDate(0, 0, -30), 3: today, 4: today.AddDate(0, 0, -30)},
 		versions:  map[uint64][]string{1: {"4.9", "4.10"}, 4: {"4.9"}},
+		lastSeen:  now.Add(-time.Hour),
 		decisions: map[uint64]Decision{
-			1: {AppID: "app", Fingerprint: 1, State: StateResolved, ResolvedIn: "4.10"},
-			4: {AppID: "app", Fingerprint: 4, State: StateResolved, ResolvedIn: "4.10"},
+			1: {AppID: "app", Fingerprint: 1, State: StateResolved, ResolvedIn: "4.10", ChangedAt: now.Add(-48 * time.Hour)},
+			4: {AppID: "app", Fingerprint: 4, State: StateResolved, ResolvedIn: "4.10", ChangedAt: now.Add(-48 * time.Hour)},
 		},
 	}
 	s, err := New(Config{Backend: b, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	groups, err := s.Groups(t.Context(), Filter{AppID: "app", Days: 14, Region: "AT", Status: StatusUnresolved}, 0)
+	groups, err := listed(s, Filter{AppID: "app", Days: 14, Region: "AT", Status: StatusUnresolved})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +205,7 @@ func TestGroupsFromBackend(t *testing.T) {
 		t.Fatalf("groups %v, want %v", fps, want)
 	}
 	g1 := groups[0]
-	if !g1.Regressed || g1.Status.State != StateResolved || !slices.Equal(g1.Versions, []string{"4.9", "4.10"}) || g1.Crashes != 50 || g1.Sessions != 12 {
+	if !g1.Regressed || !slices.Equal(g1.RegressedIn, []string{"4.10"}) || g1.Status.State != StateResolved || !slices.Equal(g1.Versions, []string{"4.9", "4.10"}) || g1.Crashes != 50 || g1.Sessions != 12 {
 		t.Errorf("group 1: %+v; want regressed, versions oldest first, the days summed", g1)
 	}
 	if !g1.FirstSeen.Equal(today.AddDate(0, 0, -3).Add(time.Hour)) || !g1.LastSeen.Equal(today.Add(2*time.Hour)) || g1.Daily[13] != 8 || g1.Daily[10] != 42 {
@@ -156,7 +219,7 @@ func TestGroupsFromBackend(t *testing.T) {
 	}
 	// One day: only today's crashes count, the escalation looks back a
 	// week all the same.
-	groups, err = s.Groups(t.Context(), Filter{AppID: "app", Days: 1, Status: StatusAll}, 0)
+	groups, err = listed(s, Filter{AppID: "app", Days: 1, Status: StatusAll})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +234,7 @@ func TestGroupsFromBackend(t *testing.T) {
 	}
 
 	b.err = errors.New("down")
-	if _, err := s.Groups(t.Context(), Filter{AppID: "app"}, 0); err == nil || !strings.Contains(err.Error(), "down") {
+	if _, err := listed(s, Filter{AppID: "app"}); err == nil || !strings.Contains(err.Error(), "down") {
 		t.Errorf("a failing backend: %v", err)
 	}
 }
@@ -234,6 +297,276 @@ func TestDecisionValidate(t *testing.T) {
 		err := tc.d.Validate()
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%+v: %v, want %q", tc.d, err, tc.want)
+		}
+	}
+}
+
+// TestRegressedOnlyByCrashesAfterTheResolve checks the regressed flag: a
+// group resolved in 4.10 is regressed by a crash in 4.10 or later made
+// after the decision, not by one made before it (the issue: resolving in
+// 4.12.1 flagged the group at once), nor by one in an older version.
+func TestRegressedOnlyByCrashesAfterTheResolve(t *testing.T) {
+	now := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
+	today := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	resolvedAt := now.Add(-2 * time.Hour)
+	for _, tc := range []struct {
+		name     string
+		versions []string
+		lastSeen time.Time
+		want     bool
+	}{
+		{"crashed in 4.10 before the resolve", []string{"4.9", "4.10", "4.11"}, resolvedAt.Add(-time.Minute), false},
+		{"crashed in 4.11 after the resolve", []string{"4.11"}, resolvedAt.Add(time.Minute), true},
+		{"crashed in 4.10 after the resolve", []string{"4.10"}, resolvedAt.Add(time.Minute), true},
+		{"crashed in 4.9 after the resolve", []string{"4.9", "other"}, resolvedAt.Add(time.Minute), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &fakeBackend{
+				days:      []GroupDay{{Fingerprint: 1, Day: today, ExceptionTypes: []string{"E"}, Crashes: 3, Sessions: 3, FirstSeen: now, LastSeen: now}},
+				firstDays: map[uint64]time.Time{1: today.AddDate(0, 0, -3)},
+				versions:  map[uint64][]string{1: tc.versions},
+				lastSeen:  tc.lastSeen,
+				decisions: map[uint64]Decision{1: {AppID: "app", Fingerprint: 1, State: StateResolved, ResolvedIn: "4.10", ChangedAt: resolvedAt}},
+			}
+			s, err := New(Config{Backend: b, Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			groups, err := listed(s, Filter{AppID: "app", Status: StatusAll})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(groups) != 1 || groups[0].Regressed != tc.want {
+				t.Errorf("groups %+v: want regressed = %v", groups, tc.want)
+			}
+		})
+	}
+}
+
+// fiveGroups is a backend with groups 1 to 5 of n sessions and 10n
+// crashes on one day, group n last seen n hours before now.
+func fiveGroups(now time.Time) *fakeBackend {
+	today := now.Truncate(24 * time.Hour)
+	b := &fakeBackend{firstDays: map[uint64]time.Time{}}
+	for fp := range uint64(5) {
+		fp++
+		at := now.Add(-time.Duration(fp) * time.Hour)
+		b.days = append(b.days, GroupDay{Fingerprint: fp, Day: today, ExceptionTypes: []string{fmt.Sprint("E", fp)}, Crashes: 10 * (6 - fp), Fatal: 10 * (6 - fp),
+			Sessions: fp, FirstSeen: at, LastSeen: at, Versions: []string{"4.1"}})
+		b.firstDays[fp] = today.AddDate(0, 0, -int(fp))
+	}
+	return b
+}
+
+func fingerprints(groups []Group) []uint64 {
+	var out []uint64
+	for _, g := range groups {
+		out = append(out, g.Fingerprint)
+	}
+	return out
+}
+
+func TestListSortsAndPages(t *testing.T) {
+	now := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
+	s, err := New(Config{Backend: fiveGroups(now), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := Filter{AppID: "app", Status: StatusAll}
+	for _, tc := range []struct {
+		o     ListOptions
+		want  []uint64
+		pages int
+	}{
+		{ListOptions{}, []uint64{5, 4, 3, 2, 1}, 1},
+		{ListOptions{PerPage: 2}, []uint64{5, 4}, 3},
+		{ListOptions{PerPage: 2, Page: 3}, []uint64{1}, 3},
+		{ListOptions{PerPage: 2, Page: 4}, nil, 3},
+		{ListOptions{Sort: SortCrashes}, []uint64{1, 2, 3, 4, 5}, 1},
+		{ListOptions{Sort: SortCrashes, Asc: true, PerPage: 2, Page: 2}, []uint64{3, 2}, 3},
+		{ListOptions{Sort: SortLastSeen}, []uint64{1, 2, 3, 4, 5}, 1},
+		{ListOptions{Sort: SortFirstSeen, Asc: true}, []uint64{5, 4, 3, 2, 1}, 1},
+	} {
+		l, err := s.List(context.Background(), f, tc.o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fingerprints(l.Groups); !slices.Equal(got, tc.want) || l.Total != 5 || l.Pages != tc.pages || l.Crashes != 150 {
+			t.Errorf("%+v: groups %v of %d in %d pages, %d crashes; want %v of 5 in %d pages, 150 crashes", tc.o, got, l.Total, l.Pages, l.Crashes, tc.want, tc.pages)
+		}
+	}
+	for _, bad := range []ListOptions{{Sort: "title"}, {Page: -1}, {PerPage: MaxPerPage + 1}} {
+		if _, err := s.List(context.Background(), f, bad); !errors.Is(err, ErrInvalidFilter) {
+			t.Errorf("%+v: %v, want ErrInvalidFilter", bad, err)
+		}
+	}
+}
+
+// TestListMergedGroups checks that a merge applies everywhere a group is
+// read: the merged group is counted in the one it joined, with its
+// crashes, days, versions and types, under that group's status, and a
+// search that finds it lists that group.
+func TestListMergedGroups(t *testing.T) {
+	now := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
+	b := fiveGroups(now)
+	b.changes = []Change{
+		{AppID: "app", Fingerprint: 2, Kind: ChangeMerge, MergedInto: 1},
+		{AppID: "app", Fingerprint: 3, Kind: ChangeMerge, MergedInto: 2},
+		{AppID: "app", Fingerprint: 4, Kind: ChangeMerge, MergedInto: 0},
+		{AppID: "app", Fingerprint: 1, Kind: ChangeAssignee, Value: "bob"},
+	}
+	b.decisions = map[uint64]Decision{3: {AppID: "app", Fingerprint: 3, State: StateIgnored}}
+	s, err := New(Config{Backend: b, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups, err := listed(s, Filter{AppID: "app", Status: StatusUnresolved})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fingerprints(groups); !slices.Equal(got, []uint64{1, 5, 4}) {
+		t.Fatalf("groups %v, want 1 (with 2 and 3; 6 sessions), 5, 4", got)
+	}
+	g := groups[0]
+	if g.Crashes != 50+40+30 || g.Sessions != 6 || !slices.Equal(g.Members, []uint64{2, 3}) || !slices.Equal(g.ExceptionTypes, []string{"E1", "E2", "E3"}) || g.Assignee != "bob" {
+		t.Errorf("merged group %+v", g)
+	}
+	if g.FirstEver != now.Truncate(24*time.Hour).AddDate(0, 0, -3) {
+		t.Errorf("first ever %v: want the earliest of the groups'", g.FirstEver)
+	}
+	b.found = []uint64{3}
+	if groups, err = listed(s, Filter{AppID: "app", Status: StatusAll, Search: "E3"}); err != nil || !slices.Equal(fingerprints(groups), []uint64{1}) {
+		t.Errorf("search finding a merged group lists %v, %v; want the group it joined", fingerprints(groups), err)
+	}
+	if groups, err = listed(s, Filter{AppID: "app", Status: StatusAll, Assignee: "bob"}); err != nil || !slices.Equal(fingerprints(groups), []uint64{1}) {
+		t.Errorf("assigned to bob: %v, %v", fingerprints(groups), err)
+	}
+	if _, err := s.Group(context.Background(), Filter{AppID: "app"}, 3, 0); !errors.Is(err, ErrMerged) {
+		t.Errorf("Group of a merged group: %v, want ErrMerged", err)
+	}
+}
+
+func TestListKindReachesTheBackend(t *testing.T) {
+	now := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
+	b := fiveGroups(now)
+	s, _ := New(Config{Backend: b, Now: func() time.Time { return now }})
+	if _, err := listed(s, Filter{AppID: "app", Kind: KindHandled}); err != nil {
+		t.Fatal(err)
+	}
+	if b.scopes[0].Kind != KindHandled {
+		t.Errorf("scope %+v: want handled exceptions only", b.scopes[0])
+	}
+	if _, err := listed(s, Filter{AppID: "app", Kind: "crashes"}); !errors.Is(err, ErrInvalidFilter) {
+		t.Errorf("an unknown kind: %v", err)
+	}
+}
+
+func TestChangesOfGroups(t *testing.T) {
+	now := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
+	b := &fakeBackend{}
+	s, _ := New(Config{Backend: b, Now: func() time.Time { return now }})
+	ctx := context.Background()
+	if err := s.SetNote(ctx, "app", 1, "Ann (ann@example.com, +43 664 1234567) sees it after login", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if note := b.changes[0].Value; strings.Contains(note, "ann@example.com") || strings.Contains(note, "1234567") || !strings.Contains(note, "[email]") {
+		t.Errorf("note stored as %q: identifiers must be scrubbed", note)
+	}
+	if root, err := s.Merge(ctx, "app", 1, []uint64{2, 3, 1}, "alice"); err != nil || root != 1 {
+		t.Fatalf("Merge = %d, %v", root, err)
+	}
+	// Merging into a merged group joins the group it is in.
+	if root, err := s.Merge(ctx, "app", 2, []uint64{4}, "alice"); err != nil || root != 1 {
+		t.Fatalf("Merge into 2 = %d, %v; want 1", root, err)
+	}
+	if _, err := s.Merge(ctx, "app", 3, []uint64{2}, "alice"); !errors.Is(err, ErrInvalidChange) {
+		t.Errorf("merging groups of one group: %v", err)
+	}
+	if err := s.Assign(ctx, "app", []uint64{3}, "bob", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unmerge(ctx, "app", 2, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unmerge(ctx, "app", 5, "alice"); !errors.Is(err, ErrInvalidChange) {
+		t.Errorf("unmerging a group that is not merged: %v", err)
+	}
+	var got []string
+	for _, c := range b.changes[1:] {
+		got = append(got, fmt.Sprintf("%s %d>%d%s", c.Kind, c.Fingerprint, c.MergedInto, c.Value))
+	}
+	want := "merged_into 2>1 merged_into 3>1 merged_into 4>1 assignee 1>0bob merged_into 2>0"
+	if strings.Join(got, " ") != want {
+		t.Errorf("changes %q\nwant     %q", strings.Join(got, " "), want)
+	}
+	if err := s.SetStatus(ctx, Decision{AppID: "app", Fingerprint: 4, State: StateResolved, ResolvedIn: "4.14.0"}); err != nil || b.recorded[0].Fingerprint != 1 {
+		t.Errorf("resolving a merged group: %v, %+v; want its group resolved", err, b.recorded)
+	}
+	if err := s.SetStatus(ctx, Decision{AppID: "app", Fingerprint: 1, State: StateResolved, ResolvedIn: "soon"}); !errors.Is(err, ErrInvalidChange) {
+		t.Errorf("resolving in %q: %v", "soon", err)
+	}
+}
+
+// TestOverviewDaysWithoutSessions checks that a day without sessions has
+// no crash-free rate (the page showed 100.00%), and that small versions
+// are shown by major version.
+func TestOverviewDaysWithoutSessions(t *testing.T) {
+	now := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
+	today := now.Truncate(24 * time.Hour)
+	b := &fakeBackend{vdays: []VersionDay{
+		{Day: today, AppVersion: "4.12.0", Sessions: 40},
+		{Day: today, AppVersion: "4.12.0", Crashed: 2, Crashes: 3},
+		{Day: today.AddDate(0, 0, -2), AppVersion: "4.11.0", Sessions: 6},
+		{Day: today.AddDate(0, 0, -2), AppVersion: "4.10.0", Sessions: 5},
+	}}
+	s, _ := New(Config{Backend: b, Now: func() time.Time { return now }})
+	o, err := s.Overview(context.Background(), Filter{AppID: "app", Days: 3, Kind: KindHandled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := o.Days[1].CrashFree(); ok {
+		t.Errorf("a day without sessions has a crash-free rate %v", r)
+	}
+	if r, ok := o.Days[2].CrashFree(); !ok || r != 0.95 {
+		t.Errorf("today: %v, %v; want 95%%", r, ok)
+	}
+	var got []string
+	for _, v := range o.Versions {
+		got = append(got, fmt.Sprintf("%s:%d", v.Version, v.Sessions))
+	}
+	if strings.Join(got, " ") != "4.12.0:40 other 4.x:11" || o.GeneralizedVersions != 2 {
+		t.Errorf("versions %v", got)
+	}
+	if a := o.Adoption[0]; !slices.Equal(a.Versions, []uint64{0, 11}) || a.Other != 0 {
+		t.Errorf("adoption two days ago: %+v", a)
+	}
+	if b.scopes[0].Kind != KindAll {
+		t.Error("the overview counts crashed sessions of every kind of crash")
+	}
+}
+
+func TestCrashWindow(t *testing.T) {
+	now := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
+	s, _ := New(Config{Backend: &fakeBackend{}, Now: func() time.Time { return now }})
+	f := Filter{AppID: "app", Days: 4}
+	day := func(i int) string { return now.Truncate(24*time.Hour).AddDate(0, 0, i-3).Format("01-02") }
+	// Oldest first: 30, 0, 5 and 25 crashes today.
+	daily := []uint64{30, 0, 5, 25}
+	for _, tc := range []struct {
+		offset      int
+		first, last string
+		rel         int
+		ok          bool
+	}{
+		{0, day(3), day(3), 0, true},   // today's 25 hold the first 20
+		{20, day(0), day(3), 20, true}, // 5 of today, 5 two days ago, 10 of day 0
+		{40, day(0), day(0), 10, true},
+		{59, day(0), day(0), 29, true},
+		{60, "", "", 0, false},
+	} {
+		sc, rel, ok := s.crashWindow(f, Scope{}, daily, tc.offset)
+		if ok != tc.ok || ok && (sc.First.Format("01-02") != tc.first || sc.Last.Format("01-02") != tc.last || rel != tc.rel) {
+			t.Errorf("offset %d: %s to %s from %d, %v; want %s to %s from %d, %v", tc.offset, sc.First.Format("01-02"), sc.Last.Format("01-02"), rel, ok, tc.first, tc.last, tc.rel, tc.ok)
 		}
 	}
 }

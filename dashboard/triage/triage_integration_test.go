@@ -28,6 +28,34 @@ func seeded(t *testing.T) *triagetest.Env {
 	return triagetest.Fresh(t, shared, "t_"+strings.ToLower(strings.NewReplacer("/", "_", "-", "_").Replace(t.Name())))
 }
 
+// list returns every group of f, in the default order, or an error.
+func list(t *testing.T, env *triagetest.Env, f triage.Filter) ([]triage.Group, error) {
+	t.Helper()
+	l, err := env.Store.List(context.Background(), f, triage.ListOptions{PerPage: triage.MaxPerPage})
+	if err != nil {
+		return nil, err
+	}
+	return l.Groups, nil
+}
+
+// crashAgain stores one more crash of the group fp in version, after the
+// Store's clock start by after (within the last day): a copy of a stored
+// crash of the group with a new event id.
+func crashAgain(t *testing.T, env *triagetest.Env, fp uint64, version string, after time.Duration) {
+	t.Helper()
+	i := slices.IndexFunc(env.Rows.Crashes, func(c pipeline.CrashRow) bool { return c.Fingerprint == fp })
+	if i < 0 {
+		t.Fatalf("no crash of %016x", fp)
+	}
+	c := env.Rows.Crashes[i]
+	c.EventID = [16]byte{byte(after), byte(len(version)), 0xc0, 0xff, 0xee}
+	c.EventTime = env.Now.Add(after)
+	c.AppVersion = version
+	if err := env.Client.Insert(context.Background(), &pipeline.Rows{Crashes: []pipeline.CrashRow{c}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // byName maps the catalogue's bugs to the groups listed.
 func byName(t *testing.T, groups []triage.Group) map[string]triage.Group {
 	t.Helper()
@@ -49,9 +77,8 @@ func byName(t *testing.T, groups []triage.Group) map[string]triage.Group {
 // that play them and on no other.
 func TestGroupsIntegration(t *testing.T) {
 	env := seeded(t)
-	ctx := context.Background()
 	f := triage.Filter{AppID: triagetest.AppID, Days: triagetest.Days, Status: triage.StatusAll}
-	groups, err := env.Store.Groups(ctx, f, 100)
+	groups, err := list(t, env, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,9 +133,11 @@ func TestGroupsIntegration(t *testing.T) {
 }
 
 // TestTriageStatesIntegration resolves, ignores and reopens groups: a
-// group resolved in 4.12.1 that crashes in 4.13.0 is regressed and stays
-// in the unresolved list; one fixed for good moves to the resolved list;
-// an ignored one leaves the unresolved list.
+// group resolved in 4.12.1 after all its crashes (some in 4.13.0) is
+// resolved, not regressed; a crash in an older version after the resolve
+// changes nothing; one in 4.13.0 after it makes it regressed, back in the
+// unresolved list; one fixed for good moves to the resolved list; an
+// ignored one leaves the unresolved list.
 func TestTriageStatesIntegration(t *testing.T) {
 	env := seeded(t)
 	ctx := context.Background()
@@ -128,15 +157,26 @@ func TestTriageStatesIntegration(t *testing.T) {
 
 	list := func(st triage.Status) map[string]triage.Group {
 		t.Helper()
-		groups, err := env.Store.Groups(ctx, triage.Filter{AppID: triagetest.AppID, Status: st}, 100)
+		groups, err := list(t, env, triage.Filter{AppID: triagetest.AppID, Status: st})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return byName(t, groups)
 	}
+	if _, ok := list(triage.StatusUnresolved)[seed.BugShareAdapterIndex]; ok {
+		t.Error("a group resolved after its crashes in 4.13.0 is unresolved: crashes from before the resolve count")
+	}
+	if g, ok := list(triage.StatusResolved)[seed.BugShareAdapterIndex]; !ok || g.Regressed || g.Status.ResolvedIn != "4.12.1" || g.Status.ChangedBy != "alice" {
+		t.Errorf("group resolved in 4.12.1 in the resolved list: %v, %+v", ok, g)
+	}
+	crashAgain(t, env, regress.Fingerprint, "4.12.0", 20*time.Second)
+	if g, ok := list(triage.StatusResolved)[seed.BugShareAdapterIndex]; !ok || g.Regressed {
+		t.Errorf("a crash in 4.12.0 after the resolve in 4.12.1 regressed it: %v, %+v", ok, g)
+	}
+	crashAgain(t, env, regress.Fingerprint, "4.13.0", 30*time.Second)
 	unresolved := list(triage.StatusUnresolved)
-	if g, ok := unresolved[seed.BugShareAdapterIndex]; !ok || !g.Regressed || g.Status.ResolvedIn != "4.12.1" || g.Status.ChangedBy != "alice" {
-		t.Errorf("regressed group in the unresolved list: %v, %+v", ok, g)
+	if g, ok := unresolved[seed.BugShareAdapterIndex]; !ok || !g.Regressed || !slices.Equal(g.RegressedIn, []string{"4.13.0"}) || g.Status.ResolvedIn != "4.12.1" {
+		t.Errorf("a crash in 4.13.0 after the resolve: want it regressed in 4.13.0 and unresolved: %v, %+v", ok, g)
 	}
 	for _, name := range []string{seed.BugSyncNullTitle, seed.BugUploadFailed} {
 		if _, ok := unresolved[name]; ok {
@@ -156,18 +196,25 @@ func TestTriageStatesIntegration(t *testing.T) {
 	}
 	// Reopened: open again, and the history keeps every decision.
 	set(regress.Fingerprint, triage.StateOpen, "")
-	d, err := env.Store.Group(ctx, triage.Filter{AppID: triagetest.AppID}, regress.Fingerprint)
+	d, err := env.Store.Group(ctx, triage.Filter{AppID: triagetest.AppID}, regress.Fingerprint, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Status.State != triage.StateOpen || len(d.History) != 3 || d.History[0].State != triage.StateOpen || d.History[2].ResolvedIn != "4.12.1" {
-		t.Errorf("after reopening: status %+v, history %+v", d.Status, d.History)
+	var history []triage.Decision
+	for _, a := range d.Activity {
+		if a.Decision != nil {
+			history = append(history, *a.Decision)
+		}
+	}
+	if d.Status.State != triage.StateOpen || len(history) != 3 || history[0].State != triage.StateOpen || history[2].ResolvedIn != "4.12.1" {
+		t.Errorf("after reopening: status %+v, history %+v", d.Status, history)
 	}
 	// Bad decisions are refused before they are stored.
 	for _, st := range []triage.Decision{
 		{AppID: triagetest.AppID, Fingerprint: 1, State: triage.StateResolved},
 		{AppID: triagetest.AppID, Fingerprint: 1, State: "fixed"},
 		{AppID: triagetest.AppID, Fingerprint: 1, State: triage.StateIgnored, ResolvedIn: "4.12.1"},
+		{AppID: triagetest.AppID, Fingerprint: 1, State: triage.StateResolved, ResolvedIn: "next week"},
 	} {
 		if err := env.Store.SetStatus(ctx, st); err == nil {
 			t.Errorf("SetStatus(%+v) succeeded", st)
@@ -185,7 +232,7 @@ func TestGroupDetailIntegration(t *testing.T) {
 	f := triage.Filter{AppID: triagetest.AppID, Days: triagetest.Days}
 	for _, b := range seed.Bugs() {
 		t.Run(b.Name, func(t *testing.T) {
-			d, err := env.Store.Group(ctx, f, b.Fingerprint)
+			d, err := env.Store.Group(ctx, f, b.Fingerprint, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -199,11 +246,11 @@ func TestGroupDetailIntegration(t *testing.T) {
 			if b.Fallback && !strings.Contains(inputs, "message:") {
 				t.Errorf("fallback group's inputs lack the message:\n%s", inputs)
 			}
-			if len(d.Timeline) != triagetest.Days {
-				t.Errorf("%d timeline days", len(d.Timeline))
+			if len(d.Series) != triagetest.Days {
+				t.Errorf("%d timeline days", len(d.Series))
 			}
 			var sum uint64
-			for _, day := range d.Timeline {
+			for _, day := range d.Series {
 				sum += day.Crashes
 			}
 			if sum != d.Crashes {
@@ -226,7 +273,7 @@ func TestGroupDetailIntegration(t *testing.T) {
 			}
 		})
 	}
-	if _, err := env.Store.Group(ctx, f, 12345); err != triage.ErrNotFound {
+	if _, err := env.Store.Group(ctx, f, 12345, 0); err != triage.ErrNotFound {
 		t.Errorf("unknown group: %v, want ErrNotFound", err)
 	}
 }
@@ -252,7 +299,7 @@ func TestFiltersIntegration(t *testing.T) {
 	}
 	total := func(f triage.Filter) (n uint64, osNames map[string]bool) {
 		t.Helper()
-		groups, err := env.Store.Groups(ctx, f, 100)
+		groups, err := list(t, env, f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,7 +319,7 @@ func TestFiltersIntegration(t *testing.T) {
 		}
 	}
 	// An iOS-only filter leaves out Android-only bugs.
-	groups, err := env.Store.Groups(ctx, triage.Filter{AppID: triagetest.AppID, OSName: "ios", Status: triage.StatusAll}, 100)
+	groups, err := list(t, env, triage.Filter{AppID: triagetest.AppID, OSName: "ios", Status: triage.StatusAll})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +327,7 @@ func TestFiltersIntegration(t *testing.T) {
 		t.Error("an Android-only bug is listed under iOS")
 	}
 	for _, bad := range []triage.Filter{{}, {AppID: triagetest.AppID, Days: 500}, {AppID: triagetest.AppID, Status: "fixed"}} {
-		if _, err := env.Store.Groups(ctx, bad, 0); err == nil {
+		if _, err := list(t, env, bad); err == nil {
 			t.Errorf("filter %+v accepted", bad)
 		}
 	}
@@ -319,7 +366,7 @@ func TestOverviewIntegration(t *testing.T) {
 		t.Errorf("versions %+v, want %v", o.Versions, seed.Versions())
 	}
 	for _, v := range o.Versions {
-		if r := triage.CrashFree(v.Sessions, v.CrashedSessions); r < 0.8 || r >= 1 {
+		if r, ok := v.CrashFree(); !ok || r < 0.8 || r >= 1 {
 			t.Errorf("%s: crash-free rate %.3f", v.Version, r)
 		}
 	}
@@ -343,10 +390,10 @@ func TestResentRowsCountOnceIntegration(t *testing.T) {
 	snapshot := func() (groups []triage.Group, d *triage.Detail, o *triage.Overview) {
 		t.Helper()
 		var err error
-		if groups, err = env.Store.Groups(ctx, f, 100); err != nil {
+		if groups, err = list(t, env, f); err != nil {
 			t.Fatal(err)
 		}
-		if d, err = env.Store.Group(ctx, f, bug.Fingerprint); err != nil {
+		if d, err = env.Store.Group(ctx, f, bug.Fingerprint, 0); err != nil {
 			t.Fatal(err)
 		}
 		if o, err = env.Store.Overview(ctx, f); err != nil {
@@ -377,8 +424,8 @@ func TestResentRowsCountOnceIntegration(t *testing.T) {
 	if got, want := counts(mixed), counts(groups); !maps.Equal(got, want) || len(last.Crashes) == 0 {
 		t.Errorf("groups after the last day's %d crashes were stored twice:\n%v\nwant\n%v", len(last.Crashes), got, want)
 	}
-	if fmt.Sprint(dMixed.Breakdowns, dMixed.Timeline, oMixed) != fmt.Sprint(d.Breakdowns, d.Timeline, o) {
-		t.Errorf("group page or overview after the last day's crashes were stored twice:\n%v %v %+v\nwant\n%v %v %+v", dMixed.Breakdowns, dMixed.Timeline, oMixed, d.Breakdowns, d.Timeline, o)
+	if fmt.Sprint(dMixed.Breakdowns, dMixed.Series, oMixed) != fmt.Sprint(d.Breakdowns, d.Series, o) {
+		t.Errorf("group page or overview after the last day's crashes were stored twice:\n%v %v %+v\nwant\n%v %v %+v", dMixed.Breakdowns, dMixed.Series, oMixed, d.Breakdowns, d.Series, o)
 	}
 	if err := env.Client.Insert(ctx, env.Rows); err != nil {
 		t.Fatal(err)
@@ -390,8 +437,8 @@ func TestResentRowsCountOnceIntegration(t *testing.T) {
 	if got, want := counts(again), counts(groups); !maps.Equal(got, want) {
 		t.Errorf("groups after the rows were stored three times:\n%v\nwant\n%v", got, want)
 	}
-	if fmt.Sprint(dAgain.Breakdowns, dAgain.Timeline) != fmt.Sprint(d.Breakdowns, d.Timeline) {
-		t.Errorf("group page after the rows were stored three times:\n%v %v\nwant\n%v %v", dAgain.Breakdowns, dAgain.Timeline, d.Breakdowns, d.Timeline)
+	if fmt.Sprint(dAgain.Breakdowns, dAgain.Series) != fmt.Sprint(d.Breakdowns, d.Series) {
+		t.Errorf("group page after the rows were stored three times:\n%v %v\nwant\n%v %v", dAgain.Breakdowns, dAgain.Series, d.Breakdowns, d.Series)
 	}
 	if fmt.Sprint(oAgain) != fmt.Sprint(o) {
 		t.Errorf("overview after the rows were stored three times:\n%+v\nwant\n%+v", oAgain, o)
@@ -407,8 +454,8 @@ func TestResentRowsCountOnceIntegration(t *testing.T) {
 	if got, want := counts(merged), counts(groups); !maps.Equal(got, want) {
 		t.Errorf("groups after merging:\n%v\nwant\n%v", got, want)
 	}
-	if fmt.Sprint(dMerged.Breakdowns, dMerged.Timeline, oMerged) != fmt.Sprint(d.Breakdowns, d.Timeline, o) {
-		t.Errorf("group page or overview after merging:\n%v %v %+v\nwant\n%v %v %+v", dMerged.Breakdowns, dMerged.Timeline, oMerged, d.Breakdowns, d.Timeline, o)
+	if fmt.Sprint(dMerged.Breakdowns, dMerged.Series, oMerged) != fmt.Sprint(d.Breakdowns, d.Series, o) {
+		t.Errorf("group page or overview after merging:\n%v %v %+v\nwant\n%v %v %+v", dMerged.Breakdowns, dMerged.Series, oMerged, d.Breakdowns, d.Series, o)
 	}
 	// Counts match the rows stored once.
 	want := make(map[uint64]uint64)

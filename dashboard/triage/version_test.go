@@ -2,6 +2,7 @@ package triage
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -60,6 +61,45 @@ func TestEscalating(t *testing.T) {
 	for _, tt := range tests {
 		if got := s.escalating(tt.counts); got != tt.want {
 			t.Errorf("%s: escalating(%v) = %v, want %v", tt.name, tt.counts, got, tt.want)
+		}
+	}
+}
+
+func TestValidVersion(t *testing.T) {
+	for v, want := range map[string]bool{
+		"4.13.1": true, "4": true, "4.14.0-beta.2": true, "2024.11+7": true, "4.12.0-rc1+build.5": true, "10.0.0.1234": true,
+		"": false, "other": false, "v4.13": false, "4..1": false, "4.": false, ".4": false, "4.13.1-": false, "4.13 1": false,
+		"4.13.1-<b>": false, "4.13.1-.x": false, "４.13": false, strings.Repeat("1", 65): false,
+	} {
+		if got := ValidVersion(v); got != want {
+			t.Errorf("ValidVersion(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
+
+func TestNextVersions(t *testing.T) {
+	tests := []struct {
+		seen []string
+		want []string
+	}{
+		{[]string{"4.12.0", "4.13.0", "4.12.1"}, []string{"4.13.1", "4.14.0", "5.0.0"}},
+		{[]string{"4.9.3", "4.10.0", "other"}, []string{"4.10.1", "4.11.0", "5.0.0"}},
+		{[]string{"4.13"}, []string{"4.13.1", "4.14.0", "5.0.0"}},
+		{[]string{"2.0.0-beta.1", "1.9.0"}, []string{"1.9.1", "1.10.0", "2.0.0"}},
+		{[]string{"7.1.0.42"}, []string{"7.1.0.43", "7.2.0", "8.0.0"}},
+		{[]string{"other", ""}, nil},
+	}
+	for _, tt := range tests {
+		if got := NextVersions(tt.seen); !slices.Equal(got, tt.want) {
+			t.Errorf("NextVersions(%v) = %v, want %v", tt.seen, got, tt.want)
+		}
+	}
+}
+
+func TestMajorVersion(t *testing.T) {
+	for v, want := range map[string]string{"4.12.0": "4", "10": "10", "2024.11-beta": "2024", "other": "", "": ""} {
+		if got := MajorVersion(v); got != want {
+			t.Errorf("MajorVersion(%q) = %q, want %q", v, got, want)
 		}
 	}
 }

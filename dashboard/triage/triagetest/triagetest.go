@@ -31,8 +31,8 @@ type Env struct {
 	Client *clickhouse.Client
 	// Store reads it with K = 10.
 	Store *triage.Store
-	// Now is the time the Store's clock started at: today, UTC, where the
-	// rows end.
+	// Now is the time the Store's clock started at: the last minute of
+	// the rows' last day (today, UTC), so every row is in the past.
 	Now time.Time
 	// Rows are the rows stored.
 	Rows *pipeline.Rows
@@ -44,8 +44,8 @@ type Config struct {
 	ClickHouse clickhouse.Config
 	// SessionsPerDay is passed to seed.Config; default 400.
 	SessionsPerDay int
-	// Now is the time rows end at and the Store takes as now; default
-	// time.Now.
+	// Now is a time of the day the rows end on; default time.Now. The
+	// Store's clock starts at the last minute of that day.
 	Now time.Time
 	// Logger logs; nil logs nothing.
 	Logger *zap.Logger
@@ -77,9 +77,13 @@ func Open(ctx context.Context, cfg Config) (*Env, error) {
 		c.Close()
 		return nil, fmt.Errorf("seed: %w", err)
 	}
-	// The Store's clock starts at now and runs, so decisions are ordered.
+	// The Store's clock starts after the last row, so a decision is
+	// later than every crash (a regression needs a crash after the
+	// resolve), and runs a thousand times slower than real time: decisions
+	// are ordered, and a test never crosses midnight.
+	now = now.Truncate(24 * time.Hour).Add(24*time.Hour - time.Minute)
 	start := time.Now()
-	store, err := triage.New(triage.Config{Backend: c, K: 10, Now: func() time.Time { return now.Add(time.Since(start)) }})
+	store, err := triage.New(triage.Config{Backend: c, K: 10, Now: func() time.Time { return now.Add(time.Since(start) / 1000) }})
 	if err != nil {
 		c.Close()
 		return nil, err
@@ -105,4 +109,28 @@ func Fresh(tb testing.TB, srv *chserver.Server, db string) *Env {
 	}
 	tb.Cleanup(func() { env.Client.Close() })
 	return env
+}
+
+// AddCrash stores a crash of the group fp at at with crumbs as its
+// breadcrumbs: a copy of a seeded crash of that group with a new event
+// id, inserted as the collector inserts.
+func AddCrash(ctx context.Context, env *Env, fp uint64, at time.Time, crumbs []pipeline.Breadcrumb) error {
+	var c *pipeline.CrashRow
+	for i := range env.Rows.Crashes {
+		if env.Rows.Crashes[i].Fingerprint == fp {
+			c = &env.Rows.Crashes[i]
+			break
+		}
+	}
+	if c == nil {
+		return fmt.Errorf("no seeded crash of %016x", fp)
+	}
+	row := *c
+	row.EventID = [16]byte{0xb7, 0xea, 0xd0, byte(at.Unix()), byte(at.Unix() >> 8), byte(len(crumbs)), 0x40, 0, 0x80}
+	row.EventTime = at.UTC()
+	row.Breadcrumbs = crumbs
+	if err := env.Client.Insert(ctx, &pipeline.Rows{Crashes: []pipeline.CrashRow{row}}); err != nil {
+		return fmt.Errorf("add crash: %w", err)
+	}
+	return nil
 }

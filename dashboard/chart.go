@@ -1,0 +1,338 @@
+package dashboard
+
+import (
+	"fmt"
+	"html/template"
+	"math"
+	"strings"
+	"time"
+)
+
+// Charts are inline SVG drawn on the server: no script, no external
+// asset, so they pass the Content-Security-Policy and work offline.
+// Colours come from classes in app.css (presentation attributes and
+// classes only: the policy forbids inline styles). Every chart has a
+// fixed viewBox and scales to its box's width, so one drawing reads at
+// 800 and at 1400 pixels; each mark carries a <title> the browser shows
+// on hover, and the pages put the numbers in a table next to the chart.
+
+// The drawing area of a time chart, in viewBox units.
+const (
+	chartW      = 600.0
+	chartH      = 220.0
+	chartLeft   = 48.0
+	chartRight  = 12.0
+	chartTop    = 12.0
+	chartBottom = 28.0
+	// maxXLabels is the most labels under a time axis.
+	maxXLabels = 8
+)
+
+// svgWriter builds one SVG drawing.
+type svgWriter struct{ strings.Builder }
+
+// open starts the drawing, labelled label for screen readers.
+func (w *svgWriter) open(class string, width, height float64, label string) {
+	fmt.Fprintf(w, `<svg class="chart %s" viewBox="0 0 %g %g" preserveAspectRatio="xMidYMid meet" role="img" aria-label="%s">`,
+		class, width, height, template.HTMLEscapeString(label))
+}
+
+// text writes a text element.
+func (w *svgWriter) text(x, y float64, anchor, class, s string) {
+	fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="%s" class="%s">%s</text>`, x, y, anchor, class, template.HTMLEscapeString(s))
+}
+
+// title writes a tooltip for the element it is in.
+func (w *svgWriter) title(s string) {
+	fmt.Fprintf(w, `<title>%s</title>`, template.HTMLEscapeString(s))
+}
+
+func (w *svgWriter) html() template.HTML {
+	w.WriteString(`</svg>`)
+	return template.HTML(w.String())
+}
+
+// niceScale returns the top of a y axis at or above top and its step:
+// 1, 2 or 5 times a power of ten, in at most 5 steps.
+func niceScale(top float64) (float64, float64) {
+	if top <= 0 {
+		return 1, 1
+	}
+	raw := top / 4
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := mag
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*mag >= raw {
+			step = m * mag
+			break
+		}
+	}
+	if step < 1 {
+		step = 1
+	}
+	return math.Ceil(top/step) * step, step
+}
+
+// compact formats a count for an axis: 950, 1.2k, 3M.
+func compact(v float64) string {
+	switch {
+	case v >= 1e6:
+		return strings.TrimSuffix(fmt.Sprintf("%.1f", v/1e6), ".0") + "M"
+	case v >= 1e4:
+		return fmt.Sprintf("%.0fk", v/1e3)
+	case v >= 1e3:
+		return strings.TrimSuffix(fmt.Sprintf("%.1f", v/1e3), ".0") + "k"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// timeLabel formats a point of a time axis: the hour of an hourly chart,
+// else the day.
+func timeLabel(t time.Time, hourly bool) string {
+	if hourly {
+		return t.UTC().Format("15:04")
+	}
+	return t.UTC().Format("Jan 2")
+}
+
+// timeTitle formats a point for a tooltip.
+func timeTitle(t time.Time, hourly bool) string {
+	if hourly {
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	return t.UTC().Format("2006-01-02")
+}
+
+// barLineChart draws counts over time: bars (e.g. crashes) and a line
+// with dots (e.g. distinct sessions), on one axis from 0. class names the
+// chart's colours in app.css.
+func barLineChart(class, label string, xs []time.Time, hourly bool, bars []uint64, barName string, line []uint64, lineName string) template.HTML {
+	var w svgWriter
+	w.open("time "+class, chartW, chartH, label)
+	var top uint64
+	for i := range xs {
+		top = max(top, bars[i], line[i])
+	}
+	axisTop, step := niceScale(float64(top))
+	plotW, plotH := chartW-chartLeft-chartRight, chartH-chartTop-chartBottom
+	y := func(v float64) float64 { return chartTop + plotH - v/axisTop*plotH }
+	for v := 0.0; v <= axisTop+step/2; v += step {
+		fmt.Fprintf(&w, `<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, chartLeft, chartW-chartRight, y(v), y(v))
+		w.text(chartLeft-6, y(v)+4, "end", "axis", compact(v))
+	}
+	n := len(xs)
+	if n == 0 {
+		return w.html()
+	}
+	slot := plotW / float64(n)
+	barW := math.Max(slot*0.7, 1)
+	every := (n + maxXLabels - 1) / maxXLabels
+	for i, t := range xs {
+		x := chartLeft + float64(i)*slot
+		h := float64(bars[i]) / axisTop * plotH
+		fmt.Fprintf(&w, `<g class="point"><rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, x+(slot-barW)/2, chartTop+plotH-h, barW, h)
+		// An invisible column over the whole height makes the tooltip
+		// easy to reach.
+		fmt.Fprintf(&w, `<rect class="hit" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, x, chartTop, slot, plotH)
+		w.title(fmt.Sprintf("%s: %d %s, %d %s", timeTitle(t, hourly), bars[i], barName, line[i], lineName))
+		w.WriteString(`</g>`)
+		if i%every == 0 {
+			w.text(x+slot/2, chartH-8, "middle", "axis", timeLabel(t, hourly))
+		}
+	}
+	w.WriteString(`<polyline class="line" points="`)
+	for i := range xs {
+		fmt.Fprintf(&w, "%.1f,%.1f ", chartLeft+(float64(i)+0.5)*slot, y(float64(line[i])))
+	}
+	w.WriteString(`"/>`)
+	for i := range xs {
+		fmt.Fprintf(&w, `<circle class="dot" cx="%.1f" cy="%.1f" r="2.5"/>`, chartLeft+(float64(i)+0.5)*slot, y(float64(line[i])))
+	}
+	return w.html()
+}
+
+// rateLine draws rates from 0 to 1 over days as a line, with a gap
+// where a day has none (ok false), on an axis from a round value below
+// the lowest rate to 100%.
+func rateLine(label string, xs []time.Time, rates []float64, ok []bool) template.HTML {
+	var w svgWriter
+	w.open("time", chartW, chartH, label)
+	lo := rateFloor(rates, ok)
+	plotW, plotH := chartW-chartLeft-chartRight, chartH-chartTop-chartBottom
+	y := func(v float64) float64 { return chartTop + plotH - (v-lo)/(1-lo)*plotH }
+	for i := range 5 {
+		v := lo + (1-lo)*float64(i)/4
+		fmt.Fprintf(&w, `<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, chartLeft, chartW-chartRight, y(v), y(v))
+		w.text(chartLeft-6, y(v)+4, "end", "axis", strings.TrimSuffix(fmt.Sprintf("%.1f", 100*v), ".0")+"%")
+	}
+	n := len(xs)
+	if n == 0 {
+		return w.html()
+	}
+	slot := plotW / float64(n)
+	every := (n + maxXLabels - 1) / maxXLabels
+	var path strings.Builder
+	pen := false
+	for i, t := range xs {
+		x := chartLeft + (float64(i)+0.5)*slot
+		if i%every == 0 {
+			w.text(x, chartH-8, "middle", "axis", timeLabel(t, false))
+		}
+		if !ok[i] {
+			pen = false
+			continue
+		}
+		cmd := "L"
+		if !pen {
+			cmd = "M"
+		}
+		fmt.Fprintf(&path, "%s%.1f,%.1f ", cmd, x, y(rates[i]))
+		pen = true
+	}
+	if path.Len() > 0 {
+		fmt.Fprintf(&w, `<path class="line" d="%s"/>`, strings.TrimSpace(path.String()))
+	}
+	for i, t := range xs {
+		x := chartLeft + (float64(i)+0.5)*slot
+		if !ok[i] {
+			fmt.Fprintf(&w, `<g class="point"><rect class="hit" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, x-slot/2, chartTop, slot, plotH)
+			w.title(timeTitle(t, false) + ": no sessions")
+			w.WriteString(`</g>`)
+			continue
+		}
+		fmt.Fprintf(&w, `<g class="point"><circle class="dot" cx="%.1f" cy="%.1f" r="3"/>`, x, y(rates[i]))
+		fmt.Fprintf(&w, `<rect class="hit" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, x-slot/2, chartTop, slot, plotH)
+		w.title(fmt.Sprintf("%s: %s crash-free", timeTitle(t, false), percent(rates[i])))
+		w.WriteString(`</g>`)
+	}
+	return w.html()
+}
+
+// rateFloor returns the bottom of a rate axis: a round value below the
+// lowest rate shown, so differences of a fraction of a percent show.
+func rateFloor(rates []float64, ok []bool) float64 {
+	low := 1.0
+	for i, r := range rates {
+		if ok[i] {
+			low = min(low, r)
+		}
+	}
+	for _, lo := range []float64{0.99, 0.98, 0.95, 0.9, 0.8, 0.5} {
+		if low >= lo+0.002 {
+			return lo
+		}
+	}
+	return 0
+}
+
+// hbar is one row of a horizontal bar chart.
+type hbar struct {
+	Label string
+	Rate  float64
+	OK    bool
+}
+
+// rateBars draws one horizontal bar per row, the rate of each from the
+// axis's bottom to 100%, labelled with the rate; a row without a rate has
+// no bar.
+func rateBars(label string, rows []hbar) template.HTML {
+	const rowH, left, right, top, bottom = 26.0, 110.0, 70.0, 8.0, 24.0
+	height := top + bottom + rowH*float64(max(len(rows), 1))
+	var w svgWriter
+	w.open("bars", chartW, height, label)
+	rates, ok := make([]float64, len(rows)), make([]bool, len(rows))
+	for i, r := range rows {
+		rates[i], ok[i] = r.Rate, r.OK
+	}
+	lo := rateFloor(rates, ok)
+	plotW := chartW - left - right
+	x := func(v float64) float64 { return left + (v-lo)/(1-lo)*plotW }
+	for i := range 5 {
+		v := lo + (1-lo)*float64(i)/4
+		fmt.Fprintf(&w, `<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, x(v), x(v), top, height-bottom)
+		w.text(x(v), height-8, "middle", "axis", strings.TrimSuffix(fmt.Sprintf("%.1f", 100*v), ".0")+"%")
+	}
+	for i, r := range rows {
+		y := top + float64(i)*rowH
+		w.text(left-8, y+rowH/2+4, "end", "label", r.Label)
+		if !r.OK {
+			w.text(left+4, y+rowH/2+4, "start", "value", "no sessions")
+			continue
+		}
+		fmt.Fprintf(&w, `<g class="point"><rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, left, y+4, math.Max(x(r.Rate)-left, 1), rowH-8)
+		w.title(fmt.Sprintf("%s: %s crash-free", r.Label, percent(r.Rate)))
+		w.WriteString(`</g>`)
+		w.text(x(r.Rate)+4, y+rowH/2+4, "start", "value", percent(r.Rate))
+	}
+	return w.html()
+}
+
+// stackDay is one column of a stacked chart: the parts of a whole, in
+// series order, then what is summed as other, then what is hidden.
+type stackDay struct {
+	Time   time.Time
+	Total  uint64
+	Parts  []uint64
+	Other  uint64
+	Hidden bool
+}
+
+// shareStack draws each day as a column of 100%: the share of each
+// series (classes s0, s1, ...), of other values, and, for a day whose
+// values are all too small to show, one hidden column.
+func shareStack(label string, series []string, days []stackDay) template.HTML {
+	var w svgWriter
+	w.open("time", chartW, chartH, label)
+	plotW, plotH := chartW-chartLeft-chartRight, chartH-chartTop-chartBottom
+	y := func(share float64) float64 { return chartTop + plotH - share*plotH }
+	for i := range 5 {
+		v := float64(i) / 4
+		fmt.Fprintf(&w, `<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, chartLeft, chartW-chartRight, y(v), y(v))
+		w.text(chartLeft-6, y(v)+4, "end", "axis", fmt.Sprintf("%.0f%%", 100*v))
+	}
+	n := len(days)
+	if n == 0 {
+		return w.html()
+	}
+	slot := plotW / float64(n)
+	barW := math.Max(slot*0.8, 1)
+	every := (n + maxXLabels - 1) / maxXLabels
+	for i, d := range days {
+		x := chartLeft + float64(i)*slot + (slot-barW)/2
+		if i%every == 0 {
+			w.text(chartLeft+(float64(i)+0.5)*slot, chartH-8, "middle", "axis", timeLabel(d.Time, false))
+		}
+		if d.Total == 0 {
+			continue
+		}
+		if d.Hidden {
+			fmt.Fprintf(&w, `<g class="point"><rect class="stack hidden" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, x, chartTop, barW, plotH)
+			w.title(fmt.Sprintf("%s: %d sessions, versions hidden (each under k sessions)", timeTitle(d.Time, false), d.Total))
+			w.WriteString(`</g>`)
+			continue
+		}
+		base := 0.0
+		part := func(class, name string, v uint64) {
+			if v == 0 {
+				return
+			}
+			share := float64(v) / float64(d.Total)
+			fmt.Fprintf(&w, `<g class="point"><rect class="stack %s" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, class, x, y(base+share), barW, share*plotH)
+			w.title(fmt.Sprintf("%s: %s %s (%d sessions)", timeTitle(d.Time, false), name, percent(share), v))
+			w.WriteString(`</g>`)
+			base += share
+		}
+		for j, v := range d.Parts {
+			part(seriesClass(j), series[j], v)
+		}
+		part("other", "other versions", d.Other)
+	}
+	return w.html()
+}
+
+// seriesClass returns the colour class of the i-th series; colours repeat
+// after eight.
+func seriesClass(i int) string { return fmt.Sprintf("s%d", i%8) }
+
+// percent formats a rate from 0 to 1 as a percentage with two decimals.
+func percent(r float64) string { return fmt.Sprintf("%.2f%%", 100*r) }

@@ -1,0 +1,48 @@
+package dashboard
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/consentry/consentry/dashboard/triage"
+)
+
+// listPage is the data of the crash groups page.
+type listPage struct {
+	*triage.GroupList
+	// FixVersions are the versions offered to resolve in, and DefaultFix
+	// the first of them.
+	FixVersions []string
+	DefaultFix  string
+	// From and To number the first and the last group of the page.
+	From, To int
+}
+
+func (h *Handler) crashes(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.QueryTimeout)
+	defer cancel()
+	f, opts, err := h.filtered(ctx, r)
+	p := page{Title: "Crash groups", Nav: "crashes", Filter: f, Options: opts, Saved: savedMessage(r.URL.Query())}
+	if err != nil {
+		h.failFilter(w, r, p, err, start)
+		return
+	}
+	if f.AppID != "" {
+		l, err := h.cfg.Store.List(ctx, f.Filter, f.List)
+		if err != nil {
+			h.failFilter(w, r, p, err, start)
+			return
+		}
+		p.Filter.List = l.Options
+		lp := listPage{GroupList: l, FixVersions: fixVersions(nil, opts)}
+		lp.From = (l.Options.Page-1)*l.Options.PerPage + 1
+		lp.To = lp.From + len(l.Groups) - 1
+		if len(lp.FixVersions) > 0 {
+			lp.DefaultFix = lp.FixVersions[0]
+		}
+		p.Data = lp
+	}
+	h.render(w, r, http.StatusOK, "crashes", p, start)
+}
