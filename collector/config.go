@@ -98,8 +98,9 @@ type Config struct {
 	// ClickHouse.
 	CollectorPasswordFile string
 	// ConsentSecretFile holds the server secret (at least 32 bytes) that
-	// keys consent pseudonyms for erasable apps; created with a random
-	// secret if missing. Every replica must share it. Default
+	// keys consent pseudonyms for erasable apps and, through a key derived
+	// from it, the event ids stored (anonymizer.EventIDKey); created with
+	// a random secret if missing. Every replica must share it. Default
 	// DataDir/consent-secret. ConsentSecret, if set, is used instead.
 	ConsentSecretFile string
 	// ConsentSecret is the server secret itself (e.g. from the

@@ -104,7 +104,7 @@ func TestSpoolFullVolumeIntegration(t *testing.T) {
 	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
 
 	// Healthy: 200k events, well beyond the ~141k the volume holds.
-	tr := startTraffic(t, h.app.Addr, token, 4, 250, 0)
+	tr := startTraffic(t, h.app.StoredEventID, h.app.Addr, token, 4, 250, 0)
 	waitAcked(t, tr, 200_000, 3*time.Minute)
 	tr.mu.Lock()
 	healthyRefusals := fmt.Sprint(tr.refusals)
@@ -182,7 +182,7 @@ func TestSpoolFullVolumeIntegration(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ingest after the restart: %v", err)
 		}
-		for _, id := range acceptedIDs(req, resp) {
+		for _, id := range acceptedIDs(h2.app.StoredEventID, req, resp) {
 			acked[id] = true
 		}
 	}
@@ -271,7 +271,7 @@ func TestSpoolBitFlipIntegration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids := acceptedIDs(req, resp)
+		ids := acceptedIDs(h.app.StoredEventID, req, resp)
 		perBatch = append(perBatch, ids)
 		for _, id := range ids {
 			acked[id] = true
