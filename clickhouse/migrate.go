@@ -146,6 +146,7 @@ func Migrations() []Migration {
 		},
 		kanonMigration(11),
 		breadcrumbsMigration(12),
+		alertsMigration(14),
 	}
 }
 
