@@ -35,7 +35,8 @@ import (
 //   - sink: the write-ahead spool that ships to ClickHouse (or, without
 //     one, the writer);
 //   - location: boundaries, the IP database and the daily session salts;
-//   - servers: gRPC, HTTP and admin (dashboard, metrics).
+//   - servers: gRPC, HTTP and admin (dashboard, metrics);
+//   - alerts: crash alert webhooks, with Config.AlertRulesFile.
 //
 // New starts them in that order and pushes each one's close on a cleanup
 // stack; a failed New and Shutdown unwind it newest first.
@@ -50,6 +51,7 @@ type App struct {
 	sink     *sink
 	location *location
 	servers  *servers
+	alerts   *alertParts // nil without Config.AlertRulesFile
 	ready    *readiness
 
 	cleanup      cleanup
@@ -119,6 +121,11 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	a.cleanup.push("servers", a.servers.close)
+
+	if a.alerts, err = startAlerts(cfg, client, a.metrics); err != nil {
+		return nil, err
+	}
+	a.cleanup.push("alerts", a.alerts.close)
 
 	a.addReadinessChecks()
 	a.ready.start()

@@ -75,6 +75,13 @@ type Config struct {
 	// DashboardK is the fewest distinct sessions a dashboard breakdown
 	// cell or filter value needs to be shown. Default 10.
 	DashboardK int
+	// AlertRulesFile, if set, is the JSON file of crash alert rules
+	// (package dashboard/alerts, docs/dashboard.md): the collector then
+	// sends webhooks when a crash group is new, regresses or escalates.
+	AlertRulesFile string
+	// AlertInterval is how often crash groups are checked for alerts.
+	// Default alerts.DefaultInterval (a minute).
+	AlertInterval time.Duration
 	// AnalystPasswordFile holds the password of the read-only "analyst"
 	// user that a managed ClickHouse gets (it may read the analysts'
 	// database only, not the private one); created with a random password
@@ -264,6 +271,9 @@ func (c Config) Validate() error {
 		if err := c.TLS.Validate(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if c.AlertInterval < 0 {
+		errs = append(errs, errors.New("alert interval must not be negative"))
 	}
 	if c.DashboardK < 0 {
 		errs = append(errs, errors.New("dashboard k must not be negative"))
