@@ -147,6 +147,7 @@ func Migrations() []Migration {
 		kanonMigration(11),
 		breadcrumbsMigration(12),
 		alertsMigration(14),
+		mappingsMigration(15),
 	}
 }
 

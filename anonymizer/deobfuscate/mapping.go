@@ -5,7 +5,7 @@
 //
 // Parse reads a mapping file into a Mapping, a compact lookup from
 // obfuscated class, method and line to the original frames, inlined
-// frames included. Mapping.Retrace rewrites a crash's frames and
+// frames included. Mapping.Crash rewrites a crash's frames and
 // exception type with it. A Cache finds the mapping uploaded for an app
 // version and build (docs/dashboard.md, "Deobfuscation"), keeping the
 // parsed mappings in use within a memory bound.
