@@ -35,6 +35,7 @@ import (
 //   - sink: the write-ahead spool that ships to ClickHouse (or, without
 //     one, the writer);
 //   - location: boundaries, the IP database and the daily session salts;
+//   - mappings: the R8/ProGuard mappings crashes are deobfuscated with;
 //   - servers: gRPC, HTTP and admin (dashboard, metrics);
 //   - alerts: crash alert webhooks, with Config.AlertRulesFile.
 //
@@ -50,6 +51,7 @@ type App struct {
 	kanon    *kanonParts
 	sink     *sink
 	location *location
+	mappings *mappingParts
 	servers  *servers
 	alerts   *alertParts // nil without Config.AlertRulesFile
 	ready    *readiness
@@ -103,6 +105,11 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	a.cleanup.push("location", a.location.close)
+
+	if a.mappings, err = startMappings(ctx, cfg, client, a.metrics); err != nil {
+		return nil, err
+	}
+	a.cleanup.push("mappings", a.mappings.close)
 
 	svc, err := a.newService()
 	if err != nil {
@@ -201,6 +208,7 @@ func (a *App) newService() (*Service, error) {
 	acfg := a.location.anonymizerConfig(a.cfg.Anonymizer)
 	acfg.Detections = privacyCounter{a.storage.counts}
 	acfg.EventIDKey = a.eventIDKey()
+	acfg.Mappings = a.mappings.cache
 	anon, err := anonymizer.New(acfg)
 	if err != nil {
 		return nil, err

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/grpclog"
 
 	"github.com/consentry/consentry/anonymizer"
+	"github.com/consentry/consentry/anonymizer/deobfuscate"
 	"github.com/consentry/consentry/anonymizer/kanon"
 	"github.com/consentry/consentry/anonymizer/scrub"
 	"github.com/consentry/consentry/clickhouse"
@@ -156,6 +157,8 @@ Flags:
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's profiling endpoints under /debug/pprof/ on --admin-addr")
 	fs.StringVar(&c.DashboardCredentialsFile, "dashboard-credentials", "", "`file` of dashboard users, one user:password per line (passwords >= 12 characters); created with user admin and a random password if missing (default <data-dir>/dashboard-credentials)")
 	fs.IntVar(&c.DashboardK, "dashboard-k", triage.DefaultK, "dashboard breakdown cells and filter values with fewer than `k` distinct sessions are hidden")
+	fs.DurationVar(&c.MappingRefresh, "mapping-refresh", collector.DefaultMappingRefresh, "how often R8/ProGuard mapping files uploaded with consentry mappings upload are looked for; crashes of a build are deobfuscated with its mapping before they are grouped (docs/dashboard.md)")
+	fs.Int64Var(&c.MappingMaxBytes, "mapping-max-bytes", deobfuscate.DefaultMaxBytes, "memory `bytes` the parsed mapping files may hold, the latest uploads first; crashes of builds whose mapping is left out stay obfuscated")
 	fs.StringVar(&c.AlertRulesFile, "alert-rules", "", "JSON `file` of crash alert rules (docs/dashboard.md): webhooks (Slack or signed JSON) told when a crash group is new, regresses or escalates; keep it readable by consentryd only, webhook URLs and secrets are in it")
 	fs.DurationVar(&c.AlertInterval, "alert-interval", alerts.DefaultInterval, "how often crash groups are checked for --alert-rules")
 	fs.StringVar(&c.AnalystPasswordFile, "analyst-password-file", "", "`file` with the password of the managed ClickHouse's read-only user analyst, who may read the analysts' database only; created if missing (default <data-dir>/clickhouse-analyst-password)")
