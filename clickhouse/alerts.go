@@ -62,15 +62,20 @@ func alertsMigration(version int) Migration {
 	}
 }
 
+// alertInsert is RecordAlerts' statement in database db: every column
+// but at, which the server fills in.
+func alertInsert(db string) string {
+	return fmt.Sprintf("INSERT INTO %s.%s (alert_key, holder, app_id, state, attempt, next_at, webhook, alert)", db, TableAlertDeliveries)
+}
+
 // RecordAlerts implements alerts.Store: one insert, whose rows the server
 // stamps with its time.
 func (c *Client) RecordAlerts(ctx context.Context, recs []alerts.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	t := alertDeliveriesTable(c.schema.opts.PrivateDatabase)
 	op := "record alert deliveries"
-	batch, err := c.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (alert_key, holder, app_id, state, attempt, next_at, webhook, alert)", t.database, t.name))
+	batch, err := c.conn.PrepareBatch(ctx, alertInsert(c.schema.opts.PrivateDatabase))
 	if err != nil {
 		return classify(op, err)
 	}
@@ -115,16 +120,19 @@ func inList(values []string) string {
 // alertChunk is the most keys one query names.
 const alertChunk = 500
 
+// alertRecordsQuery is AlertRecords' query for keys in database db.
+func alertRecordsQuery(db string, keys []string) query {
+	return query{fmt.Sprintf("SELECT alert_key, at, holder, app_id, state, attempt, next_at, webhook, alert FROM %s.%s WHERE alert_key IN %s",
+		db, TableAlertDeliveries, inList(keys)), nil}
+}
+
 // AlertRecords implements alerts.Store.
 func (c *Client) AlertRecords(ctx context.Context, keys []string) ([]alerts.Record, error) {
-	t := alertDeliveriesTable(c.schema.opts.PrivateDatabase)
 	var out []alerts.Record
 	for start := 0; start < len(keys); start += alertChunk {
-		chunk := keys[start:min(start+alertChunk, len(keys))]
 		var rows []alertRow
-		q := fmt.Sprintf("SELECT alert_key, at, holder, app_id, state, attempt, next_at, webhook, alert FROM %s.%s WHERE alert_key IN %s",
-			t.database, t.name, inList(chunk))
-		if err := c.conn.Select(ctx, &rows, q); err != nil {
+		q := alertRecordsQuery(c.schema.opts.PrivateDatabase, keys[start:min(start+alertChunk, len(keys))])
+		if err := c.selectQuery(ctx, &rows, q); err != nil {
 			return nil, classify("read alert deliveries", err)
 		}
 		for _, r := range rows {
@@ -139,15 +147,18 @@ func (c *Client) AlertRecords(ctx context.Context, keys []string) ([]alerts.Reco
 	return out, nil
 }
 
+// heldAlertsQuery is HeldAlerts' query in database db.
+func heldAlertsQuery(db, holder string, since time.Time) query {
+	return query{fmt.Sprintf("SELECT DISTINCT alert_key FROM %s.%s WHERE holder = ? AND state = 'claimed' AND at >= toDateTime(?, 'UTC') ORDER BY alert_key",
+		db, TableAlertDeliveries), []any{holder, int(since.Unix())}}
+}
+
 // HeldAlerts implements alerts.Store.
 func (c *Client) HeldAlerts(ctx context.Context, holder string, since time.Time) ([]string, error) {
-	t := alertDeliveriesTable(c.schema.opts.PrivateDatabase)
 	var rows []struct {
 		Key string `ch:"alert_key"`
 	}
-	q := fmt.Sprintf("SELECT DISTINCT alert_key FROM %s.%s WHERE holder = ? AND state = 'claimed' AND at >= toDateTime(?, 'UTC') ORDER BY alert_key",
-		t.database, t.name)
-	if err := c.conn.Select(ctx, &rows, q, holder, since.Unix()); err != nil {
+	if err := c.selectQuery(ctx, &rows, heldAlertsQuery(c.schema.opts.PrivateDatabase, holder, since)); err != nil {
 		return nil, classify("read held alerts", err)
 	}
 	out := make([]string, len(rows))

@@ -51,6 +51,12 @@ func mappingsMigration(version int) Migration {
 	}
 }
 
+// mappingInsert is UploadMapping's statement in database db: every
+// column but uploaded_at, which the server fills in.
+func mappingInsert(db string) string {
+	return fmt.Sprintf("INSERT INTO %s.%s (app_id, app_version, app_build, mapping_id, bytes, content)", db, TableMappings)
+}
+
 // UploadMapping stores the mapping file content for k, replacing an
 // earlier upload for k. The caller checks that it parses; it must not be
 // larger than deobfuscate.MaxFileBytes.
@@ -58,9 +64,8 @@ func (c *Client) UploadMapping(ctx context.Context, k deobfuscate.Key, mappingID
 	if len(content) > deobfuscate.MaxFileBytes {
 		return fmt.Errorf("upload mapping: %d bytes is more than %d", len(content), deobfuscate.MaxFileBytes)
 	}
-	t := mappingsTable(c.schema.opts.PrivateDatabase)
 	op := "upload mapping"
-	batch, err := c.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (app_id, app_version, app_build, mapping_id, bytes, content)", t.database, t.name))
+	batch, err := c.conn.PrepareBatch(ctx, mappingInsert(c.schema.opts.PrivateDatabase))
 	if err != nil {
 		return classify(op, err)
 	}
@@ -74,9 +79,14 @@ func (c *Client) UploadMapping(ctx context.Context, k deobfuscate.Key, mappingID
 	return nil
 }
 
+// listMappingsQuery is ListMappings' query in database db.
+func listMappingsQuery(db string) query {
+	return query{fmt.Sprintf(`SELECT app_id, app_version, app_build, max(uploaded_at) AS last_upload, argMax(bytes, uploaded_at) AS last_bytes
+FROM %s.%s GROUP BY app_id, app_version, app_build ORDER BY app_id, app_version, app_build`, db, TableMappings), nil}
+}
+
 // ListMappings implements deobfuscate.Source.
 func (c *Client) ListMappings(ctx context.Context) ([]deobfuscate.Stored, error) {
-	t := mappingsTable(c.schema.opts.PrivateDatabase)
 	var rows []struct {
 		AppID      string    `ch:"app_id"`
 		AppVersion string    `ch:"app_version"`
@@ -84,9 +94,7 @@ func (c *Client) ListMappings(ctx context.Context) ([]deobfuscate.Stored, error)
 		UploadedAt time.Time `ch:"last_upload"`
 		Bytes      uint64    `ch:"last_bytes"`
 	}
-	q := fmt.Sprintf(`SELECT app_id, app_version, app_build, max(uploaded_at) AS last_upload, argMax(bytes, uploaded_at) AS last_bytes
-FROM %s.%s GROUP BY app_id, app_version, app_build ORDER BY app_id, app_version, app_build`, t.database, t.name)
-	if err := c.conn.Select(ctx, &rows, q); err != nil {
+	if err := c.selectQuery(ctx, &rows, listMappingsQuery(c.schema.opts.PrivateDatabase)); err != nil {
 		return nil, classify("list mappings", err)
 	}
 	out := make([]deobfuscate.Stored, len(rows))
@@ -96,15 +104,18 @@ FROM %s.%s GROUP BY app_id, app_version, app_build ORDER BY app_id, app_version,
 	return out, nil
 }
 
+// readMappingQuery is ReadMapping's query in database db.
+func readMappingQuery(db string, k deobfuscate.Key) query {
+	return query{fmt.Sprintf(`SELECT content FROM %s.%s WHERE app_id = ? AND app_version = ? AND app_build = ?
+ORDER BY uploaded_at DESC LIMIT 1`, db, TableMappings), []any{k.AppID, k.AppVersion, k.AppBuild}}
+}
+
 // ReadMapping implements deobfuscate.Source.
 func (c *Client) ReadMapping(ctx context.Context, s deobfuscate.Stored) ([]byte, error) {
-	t := mappingsTable(c.schema.opts.PrivateDatabase)
 	var rows []struct {
 		Content string `ch:"content"`
 	}
-	q := fmt.Sprintf(`SELECT content FROM %s.%s WHERE app_id = ? AND app_version = ? AND app_build = ?
-ORDER BY uploaded_at DESC LIMIT 1`, t.database, t.name)
-	if err := c.conn.Select(ctx, &rows, q, s.AppID, s.AppVersion, s.AppBuild); err != nil {
+	if err := c.selectQuery(ctx, &rows, readMappingQuery(c.schema.opts.PrivateDatabase, s.Key)); err != nil {
 		return nil, classify("read mapping", err)
 	}
 	if len(rows) == 0 {
