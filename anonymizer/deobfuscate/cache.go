@@ -126,6 +126,7 @@ func (c *Cache) Refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("deobfuscate: list mappings: %w", err)
 	}
+	list = slices.Clone(list)
 	slices.SortFunc(list, func(a, b Stored) int { return b.UploadedAt.Compare(a.UploadedAt) })
 	old := *c.loaded.Load()
 	next := make(map[Key]*entry, len(list))
