@@ -194,11 +194,21 @@ func TestAlertsIntegration(t *testing.T) {
 			}
 		}
 	}
+	// Until every alert is in (a claim that took over a second is sent
+	// by the next checks, once every claim has surely landed), then
+	// twice more.
 	check()
-	for range 3 {
-		time.Sleep(20 * time.Millisecond)
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		taken, _ := jsonRecv.snapshot()
+		slack, _ := slackRecv.snapshot()
+		if len(taken) >= len(want) && len(slack) >= wantNew {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 		check()
 	}
+	check()
+	check()
 
 	taken, requests := jsonRecv.snapshot()
 	got := make(map[string]bool)
