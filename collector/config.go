@@ -45,6 +45,9 @@ const (
 	DefaultClickHouseHTTPPort   = 4794
 	// DefaultShutdownTimeout bounds a graceful shutdown.
 	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultClickHouseStartTimeout is how long a starting collector
+	// retries a ClickHouse that does not answer.
+	DefaultClickHouseStartTimeout = 2 * time.Minute
 )
 
 // Config configures an App. The zero value, after defaults, runs a
@@ -151,6 +154,14 @@ type Config struct {
 	// ClickHouseBinary is the server binary for the managed server; empty
 	// auto-detects clickhouse-server or clickhouse.
 	ClickHouseBinary string
+	// ClickHouseStartTimeout is how long a starting collector retries,
+	// with backoff, a ClickHouse that is unreachable or too busy to
+	// answer (restarted during an outage, or under load) before it gives
+	// up and exits; errors that retrying cannot cure (a wrong password)
+	// end the start at once. At start the collector needs ClickHouse: the
+	// schema, the day's salt and the app registry are there. Default
+	// DefaultClickHouseStartTimeout.
+	ClickHouseStartTimeout time.Duration
 	// ClickHouseListenHost is the one address the managed ClickHouse's
 	// ports (native and HTTP; it opens no other) listen on. Default
 	// "127.0.0.1"; a wildcard ("0.0.0.0", "::") exposes them, though even
@@ -249,6 +260,7 @@ func (c Config) withDefaults() Config {
 	c.ConsentSecretFile = cmp.Or(c.ConsentSecretFile, inData("consent-secret"))
 	c.ConsentSigningKeyFile = cmp.Or(c.ConsentSigningKeyFile, inData("consent-signing-key.pem"))
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, DefaultShutdownTimeout)
+	c.ClickHouseStartTimeout = cmp.Or(c.ClickHouseStartTimeout, DefaultClickHouseStartTimeout)
 	c.MaxInflightRequests = cmp.Or(c.MaxInflightRequests, DefaultMaxInflightRequests)
 	c.GeoIPReload = cmp.Or(c.GeoIPReload, time.Minute)
 	if c.Logger == nil {

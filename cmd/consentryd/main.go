@@ -214,6 +214,7 @@ Flags:
 	fs.IntVar(&c.Writer.MaxBatchRows, "writer-max-batch-rows", clickhouse.DefaultMaxBatchRows, "most `rows` one ClickHouse insert groups together")
 	fs.DurationVar(&c.Writer.FlushInterval, "writer-flush-interval", 0, "longest a batch waits to be grouped with others before its insert (0 = the writer's default, 100ms)")
 	fs.IntVar(&c.Writer.MaxPendingRows, "writer-max-pending-rows", clickhouse.DefaultMaxPendingRows, "`rows` waiting for ClickHouse beyond which ingest gets RESOURCE_EXHAUSTED (backpressure)")
+	fs.DurationVar(&c.ClickHouseStartTimeout, "clickhouse-start-timeout", collector.DefaultClickHouseStartTimeout, "how long a starting collector retries a ClickHouse that is unreachable or too busy to answer before it exits (a wrong password ends the start at once)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", collector.DefaultShutdownTimeout, "longest a graceful shutdown waits for in-flight batches and flushes")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error (logs never hold payloads, tokens or identifiers)")
 	fs.StringVar(&o.logFmt, "log-format", "json", "log `format`: json or console")
