@@ -1,13 +1,11 @@
 package clickhouse
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/consentry/consentry/anonymizer/deobfuscate"
-	"github.com/consentry/consentry/internal/chdb"
 )
 
 // TestAlertsAndMappingsOnChDB runs the SQL of the alert delivery log and
@@ -16,27 +14,7 @@ import (
 // server-stamped column, and every query, with the answers the 18.16
 // integration tests get.
 func TestAlertsAndMappingsOnChDB(t *testing.T) {
-	if testing.Short() {
-		t.Skip("loads chDB; skipped with -short")
-	}
-	lib, err := chdb.Library()
-	if err != nil {
-		t.Fatalf("chDB library not found: run scripts/deps.sh (%v)", err)
-	}
-	db, err := chdb.Open(chdb.Config{Library: lib})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	version, err := db.Version(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	modern, err := ParseVersion(version)
-	if err != nil || !modern.Modern {
-		t.Fatalf("chDB %q: %+v, %v; want a modern server", version, modern, err)
-	}
-	legacy, _ := ParseVersion("18.16.1")
+	db, modern, legacy := openChDB(t)
 	ch := &chdbRunner{t: t, db: db}
 	for _, d := range []Dialect{modern, legacy} {
 		name := map[bool]string{true: "modern", false: "legacy"}[d.Modern]
