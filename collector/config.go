@@ -35,8 +35,6 @@ const (
 	// DefaultDataDir holds the managed ClickHouse, the spool, keys and
 	// secrets.
 	DefaultDataDir = "consentry-data"
-	// DefaultMaxInflightRequests bounds the ingest requests in flight.
-	DefaultMaxInflightRequests = 256
 	// DefaultClickHouseNativePort and DefaultClickHouseHTTPPort are the
 	// managed ClickHouse's ports consentryd uses unless told otherwise:
 	// fixed, so BI tools are configured once, and not ClickHouse's usual
@@ -225,12 +223,11 @@ type Config struct {
 	// token is verified, so nobody can spend another app's budget);
 	// unlimited by default.
 	RateLimit ratelimit.Config
-	// MaxInflightRequests bounds the ingest requests (gRPC and HTTP
-	// together) received and processed at once; more are refused with
-	// RESOURCE_EXHAUSTED before their bodies are read. With
-	// Limits.MaxMessageBytes it bounds the memory requests take. Default
-	// 256; negative: no bound.
-	MaxInflightRequests int
+	// Edge bounds what a client can cost the collector before its request
+	// is processed: connections, bytes being received and how slowly, and
+	// the in-flight byte budget of requests being decoded and processed
+	// (limits.EdgeConfig; its MemoryBound is the resulting bound).
+	Edge limits.EdgeConfig
 	// Limits, Validation and Anonymizer configure the stages. The
 	// collector sets Anonymizer's Salts (shared through ClickHouse), IPs,
 	// Coordinates and Regions itself.
@@ -261,7 +258,6 @@ func (c Config) withDefaults() Config {
 	c.ConsentSigningKeyFile = cmp.Or(c.ConsentSigningKeyFile, inData("consent-signing-key.pem"))
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, DefaultShutdownTimeout)
 	c.ClickHouseStartTimeout = cmp.Or(c.ClickHouseStartTimeout, DefaultClickHouseStartTimeout)
-	c.MaxInflightRequests = cmp.Or(c.MaxInflightRequests, DefaultMaxInflightRequests)
 	c.GeoIPReload = cmp.Or(c.GeoIPReload, time.Minute)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -274,6 +270,13 @@ func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
 	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	maxMessage := c.Limits.MaxMessageBytes
+	if maxMessage == 0 {
+		maxMessage = limits.DefaultConfig().MaxMessageBytes
+	}
+	if err := c.Edge.Validate(maxMessage); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Validation.Validate(); err != nil {

@@ -538,16 +538,16 @@ func TestCorruptSpoolSegmentIntegration(t *testing.T) {
 
 // TestFloodOfLargeBatchesIntegration floods a collector whose ClickHouse
 // hangs (no spool: requests wait for the insert) with 32 clients sending
-// the largest batches: beyond MaxInflightRequests they are refused at once
-// with RESOURCE_EXHAUSTED before their bodies are read, and the heap stays
-// bounded.
+// the largest batches: beyond the in-flight byte budget they are refused
+// at once with RESOURCE_EXHAUSTED before they are decoded, and the heap
+// stays bounded.
 func TestFloodOfLargeBatchesIntegration(t *testing.T) {
 	srv, proxy := proxied(t)
 	h := newHarness(t, srv, func(c *Config) {
 		c.ClickHouse.Addr = proxy.Addr()
 		c.ClickHouse.ReadTimeout = 2 * time.Second
 		c.NoSpool = true
-		c.MaxInflightRequests = 8
+		c.Edge.MaxInflightBytes = 16 << 20 // about 8 of these requests
 		c.Limits.MaxDeadline = 3 * time.Second
 	})
 	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)

@@ -4,6 +4,7 @@ package collector
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,12 +24,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/eventgen"
@@ -54,7 +60,7 @@ type soakClient struct {
 	token string
 
 	mu        sync.Mutex
-	acked     map[[16]byte]bool
+	acked     [][16]byte // every id is new: the client never resends
 	refusals  map[string]int
 	okSeconds map[int64]bool // Unix seconds with at least one acknowledgement
 	anySecond map[int64]bool // Unix seconds with at least one answer
@@ -117,7 +123,7 @@ func (c *soakClient) run(clients int) {
 					}
 					for j, e := range req.GetEvents() {
 						if !dropped[uint32(j)] {
-							c.acked[[16]byte(e.GetEventId())] = true
+							c.acked = append(c.acked, [16]byte(e.GetEventId()))
 						}
 					}
 				}
@@ -352,7 +358,7 @@ func TestSoak(t *testing.T) {
 	})
 
 	token := tokenFromKeyFile(t, data, 24*time.Hour)
-	client := &soakClient{addr: grpcAddr, token: token, acked: map[[16]byte]bool{}, refusals: map[string]int{},
+	client := &soakClient{addr: grpcAddr, token: token, refusals: map[string]int{},
 		okSeconds: map[int64]bool{}, anySecond: map[int64]bool{}, state: map[int64]string{}, stop: make(chan struct{})}
 	client.run(*soakClients)
 	client.wg.Go(func() { client.sampleReadiness(admin) })
@@ -411,9 +417,12 @@ func TestSoak(t *testing.T) {
 		}},
 		{"flip a bit in a closed segment", func() {
 			// Hold ClickHouse so segments stay unshipped, let a few
-			// close, stop the collector, damage one, start again.
+			// close, stop the collector, damage one, let ClickHouse go
+			// on and start the collector again: a starting collector
+			// needs ClickHouse (it waits --clickhouse-start-timeout).
 			_ = syscall.Kill(-srv.PID(), syscall.SIGSTOP)
-			defer syscall.Kill(-srv.PID(), syscall.SIGCONT)
+			cont := sync.OnceFunc(func() { _ = syscall.Kill(-srv.PID(), syscall.SIGCONT) })
+			defer cont()
 			var segs []string
 			for range 300 {
 				segs, _ = filepath.Glob(filepath.Join(spoolDir, "*.seg"))
@@ -439,6 +448,7 @@ func TestSoak(t *testing.T) {
 					}
 				}
 			}
+			cont()
 			col.start()
 		}},
 	}
@@ -461,29 +471,32 @@ func TestSoak(t *testing.T) {
 	col.terminate()
 
 	ch := chtest.Conn(t, srv)
-	final, raw := storedIDs(t, ch, db)
-	acked := client.acked
+	// Tens of millions of ids: compared in sorted order, streamed from
+	// ClickHouse, so the soak's memory stays a sorted slice of the
+	// acknowledged ids (16 bytes each) rather than maps of them.
 	stored := storedEventIDOf(t, data)
-	lost, dup := 0, 0
-	for sent := range acked {
-		id := stored(testApp, sent[:])
-		switch n := final[fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:16])]; {
-		case n == 0:
-			lost++
-		case n > 1:
-			dup++
-		}
+	ackedIDs := make([][16]byte, 0, len(client.acked))
+	for _, sent := range client.acked {
+		ackedIDs = append(ackedIDs, stored(testApp, sent[:]))
 	}
+	nAcked := len(client.acked)
+	client.acked = nil
+	slices.SortFunc(ackedIDs, func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
+	distinct, lost, dup := compareStored(t, ch, db, ackedIDs)
 	rawRows := 0
-	for _, n := range raw {
-		rawRows += n
+	for _, table := range clickhouse.EventTables() {
+		var n uint64
+		if err := ch.QueryRow(context.Background(), fmt.Sprintf("SELECT count() FROM %s.%s", db, table)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		rawRows += int(n)
 	}
 	overSessions, overCrashes, _ := aggregateOvercount(t, ch, db)
 	over := map[string]int64{"sessions_daily": overSessions, "crash_groups_daily": overCrashes}
 	longest := client.longestRefused()
 	refused := client.refusedSeconds()
 	t.Logf("SOAK %v: sent %d, acked %d, stored %d (distinct under FINAL; %d rows before merging), lost %d (corrupt events counted by the collector: %.0f in %.0f records), duplicated after FINAL %d, aggregate overcount %v, longest stretch of refused ingest %v, seconds refused by the collector's state %v, refusals %v",
-		*soakDuration, client.sent.Load(), len(acked), len(final), rawRows, lost, col.corruptEvents, col.corruptRecords, dup, over, longest, refused, client.refusals)
+		*soakDuration, client.sent.Load(), nAcked, distinct, rawRows, lost, col.corruptEvents, col.corruptRecords, dup, over, longest, refused, client.refusals)
 	// Refused while the collector said it was ready: the spool had room
 	// and yet it refused. A second where readiness turned counts on both
 	// sides, so allow a few.
@@ -501,4 +514,52 @@ func TestSoak(t *testing.T) {
 			t.Errorf("aggregate %s overcounts by %d", table, n)
 		}
 	}
+}
+
+// compareStored streams the distinct event ids stored in db's event
+// tables (FINAL, as analysts count), in byte order, with how many tables
+// hold each, and merges them with acked, the sorted stored ids of the
+// acknowledged events: it returns how many ids are stored, how many
+// acknowledged ones are not, and how many are stored more than once.
+func compareStored(t *testing.T, ch driver.Conn, db string, acked [][16]byte) (distinct, lost, dup int) {
+	t.Helper()
+	var union []string
+	for _, table := range clickhouse.EventTables() {
+		union = append(union, fmt.Sprintf("SELECT event_id FROM %s.%s FINAL", db, table))
+	}
+	// The text form of a UUID is its bytes in order, so sorting it sorts
+	// the bytes (ClickHouse sorts UUID values as two integers).
+	q := fmt.Sprintf("SELECT toString(event_id) AS id, count() FROM (%s) GROUP BY id ORDER BY id", strings.Join(union, " UNION ALL "))
+	rows, err := ch.Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	i := 0
+	for rows.Next() {
+		var text string
+		var n uint64
+		if err := rows.Scan(&text, &n); err != nil {
+			t.Fatal(err)
+		}
+		id, err := uuid.Parse(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		distinct++
+		for i < len(acked) && bytes.Compare(acked[i][:], id[:]) < 0 {
+			lost++ // acknowledged, never stored
+			i++
+		}
+		if i < len(acked) && acked[i] == id {
+			if n > 1 {
+				dup++
+			}
+			i++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return distinct, lost + len(acked) - i, dup
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/consentry/consentry/internal/chdb"
 	"github.com/consentry/consentry/internal/chdb/chdbtest"
 	"github.com/consentry/consentry/internal/chtest"
+	"github.com/consentry/consentry/internal/fakedata"
 )
 
 // bulkRows is how many rows the integration tests make with
@@ -158,9 +159,10 @@ func checkBulk(t *testing.T, query func(string) string, database string, n, days
         OR length(frame_line) != length(frame_module) OR length(frame_in_app) != length(frame_module))`, "0"},
 		{"countIf(session_key = 0 OR message = '' OR exception_type = '' OR thread = '' OR consent_key != '')", "0"},
 		{"uniqExact(app_version)", fmt.Sprint(len(appVersions))},
-		{"uniqExact(os_version)", "5"},
-		{"uniqExact(device_model)", "7"},
-		{"uniqExact(region)", "5"},
+		{"uniqExact(os_version)", fmt.Sprint(len(fakedata.OSVersions(fakedata.OSAndroid)) + len(fakedata.OSVersions(fakedata.OSIOS)))},
+		{"uniqExact(device_model)", fmt.Sprint(len(fakedata.Devices()))},
+		{"uniqExact(region)", fmt.Sprint(len(fakedata.Places()))},
+		{"countIf(device_class = 'tablet') > 0 AND countIf(device_class = 'tablet' AND device_model != 'iPad13,4') = 0", "1"},
 		{"uniqExact(exception_type)", "16"},
 		{"countIf(handled = 1) > 0 AND countIf(handled = 0) > 0 AND countIf(arraySum(frame_in_app) = 1) > 0", "1"},
 	}
