@@ -375,6 +375,7 @@ func (s *Stage) appendRow(a *arena, rows *pipeline.Rows, c pipeline.Common, e *c
 		// The group key is computed from the scrubbed crash, so scrubbed
 		// values cannot split a group.
 		cr := &rows.Crashes[len(rows.Crashes)-1]
+		s.deobfuscate(cr)
 		cr.Fingerprint = fingerprint.Sum(cr, a.text(v.GetFingerprint()))
 	case *consentryv1.Event_Custom:
 		rows.Customs = append(rows.Customs, s.customRow(a, c, p.Custom))

@@ -72,6 +72,9 @@ type Config struct {
 	// of the Stage, which suits one process and tests: a batch retried
 	// across a restart is then stored twice.
 	EventIDKey []byte
+	// Mappings, if set, deobfuscates the crashes of the Android builds it
+	// has an R8/ProGuard mapping of, before they are fingerprinted.
+	Mappings Mappings
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }

@@ -147,6 +147,8 @@ func Migrations() []Migration {
 		kanonMigration(11),
 		breadcrumbsMigration(12),
 		crashGroupChangesMigration(13),
+		alertsMigration(14),
+		mappingsMigration(15),
 	}
 }
 

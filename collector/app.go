@@ -35,7 +35,9 @@ import (
 //   - sink: the write-ahead spool that ships to ClickHouse (or, without
 //     one, the writer);
 //   - location: boundaries, the IP database and the daily session salts;
-//   - servers: gRPC, HTTP and admin (dashboard, metrics).
+//   - mappings: the R8/ProGuard mappings crashes are deobfuscated with;
+//   - servers: gRPC, HTTP and admin (dashboard, metrics);
+//   - alerts: crash alert webhooks, with Config.AlertRulesFile.
 //
 // New starts them in that order and pushes each one's close on a cleanup
 // stack; a failed New and Shutdown unwind it newest first.
@@ -49,7 +51,9 @@ type App struct {
 	kanon    *kanonParts
 	sink     *sink
 	location *location
+	mappings *mappingParts
 	servers  *servers
+	alerts   *alertParts // nil without Config.AlertRulesFile
 	ready    *readiness
 
 	cleanup      cleanup
@@ -102,6 +106,11 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	a.cleanup.push("location", a.location.close)
 
+	if a.mappings, err = startMappings(ctx, cfg, client, a.metrics); err != nil {
+		return nil, err
+	}
+	a.cleanup.push("mappings", a.mappings.close)
+
 	svc, err := a.newService()
 	if err != nil {
 		return nil, err
@@ -119,6 +128,11 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	a.cleanup.push("servers", a.servers.close)
+
+	if a.alerts, err = startAlerts(cfg, client, a.metrics); err != nil {
+		return nil, err
+	}
+	a.cleanup.push("alerts", a.alerts.close)
 
 	a.addReadinessChecks()
 	a.ready.start()
@@ -183,6 +197,7 @@ func (a *App) newService() (*Service, error) {
 	acfg := a.location.anonymizerConfig(a.cfg.Anonymizer)
 	acfg.Detections = privacyCounter{a.storage.counts}
 	acfg.EventIDKey = a.eventIDKey()
+	acfg.Mappings = a.mappings.cache
 	anon, err := anonymizer.New(acfg)
 	if err != nil {
 		return nil, err

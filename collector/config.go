@@ -76,6 +76,19 @@ type Config struct {
 	// DashboardK is the fewest distinct sessions a dashboard breakdown
 	// cell or filter value needs to be shown. Default 10.
 	DashboardK int
+	// MappingRefresh is how often uploaded R8/ProGuard mapping files are
+	// looked for; default DefaultMappingRefresh. MappingMaxBytes bounds
+	// the memory of the parsed mappings, the latest uploads first;
+	// default deobfuscate.DefaultMaxBytes (1 GiB).
+	MappingRefresh  time.Duration
+	MappingMaxBytes int64
+	// AlertRulesFile, if set, is the JSON file of crash alert rules
+	// (package dashboard/alerts, docs/dashboard.md): the collector then
+	// sends webhooks when a crash group is new, regresses or escalates.
+	AlertRulesFile string
+	// AlertInterval is how often crash groups are checked for alerts.
+	// Default alerts.DefaultInterval (a minute).
+	AlertInterval time.Duration
 	// AnalystPasswordFile holds the password of the read-only "analyst"
 	// user that a managed ClickHouse gets (it may read the analysts'
 	// database only, not the private one); created with a random password
@@ -279,6 +292,12 @@ func (c Config) Validate() error {
 		if err := c.TLS.Validate(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if c.MappingRefresh < 0 || c.MappingMaxBytes < 0 {
+		errs = append(errs, errors.New("mapping refresh and max bytes must not be negative"))
+	}
+	if c.AlertInterval < 0 {
+		errs = append(errs, errors.New("alert interval must not be negative"))
 	}
 	if c.DashboardK < 0 {
 		errs = append(errs, errors.New("dashboard k must not be negative"))

@@ -1,8 +1,9 @@
 // Command consentry is Consentry's operator CLI: it applies schema
 // migrations, registers apps, issues development consent tokens, sends a
 // demo batch through a running collector and shows what landed in
-// ClickHouse, simulates a fleet of devices running the SDK, and prints
-// the privacy report for staff.
+// ClickHouse, simulates a fleet of devices running the SDK, uploads the
+// mapping files that deobfuscate Android crashes, and prints the privacy
+// report for staff.
 //
 // Run `consentry help` for the subcommands and `consentry <cmd> --help` for
 // their flags; each flag can also be set with the CONSENTRY_* environment
@@ -31,6 +32,7 @@ func commands() []command {
 	return []command{
 		{"migrate", "apply pending ClickHouse schema migrations and exit", runMigrate},
 		{"apps", "register apps and manage their keys, scopes and erasure policy", runApps},
+		{"mappings", "upload and list R8/ProGuard mapping files that deobfuscate Android crashes", runMappings},
 		{"token", "issue a consent token signed with the collector's key (development)", runToken},
 		{"demo", "send a demo batch of every event kind and print what landed", runDemo},
 		{"fleet", "simulate devices running the SDK against a collector and count what landed", runFleet},

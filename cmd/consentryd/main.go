@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/grpclog"
 
 	"github.com/consentry/consentry/anonymizer"
+	"github.com/consentry/consentry/anonymizer/deobfuscate"
 	"github.com/consentry/consentry/anonymizer/kanon"
 	"github.com/consentry/consentry/anonymizer/scrub"
 	"github.com/consentry/consentry/clickhouse"
@@ -33,6 +34,7 @@ import (
 	"github.com/consentry/consentry/collector/spool"
 	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/dashboard/alerts"
 	"github.com/consentry/consentry/dashboard/triage"
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/cli"
@@ -125,6 +127,9 @@ On --admin-addr it serves the crash triage dashboard (docs/dashboard.md),
 for the users of --dashboard-credentials, and Prometheus metrics at
 /metrics.
 
+With --alert-rules it tells webhooks when a crash group is new, regresses
+or escalates; replicas sharing a ClickHouse send each alert once.
+
 The managed ClickHouse is locked down (docs/operations.md): it listens on
 --clickhouse-listen-host (loopback) only, has no password-less user and
 no user "default"; the collector connects as "collector" with the
@@ -172,6 +177,10 @@ Flags:
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's profiling endpoints under /debug/pprof/ on --admin-addr")
 	fs.StringVar(&c.DashboardCredentialsFile, "dashboard-credentials", "", "`file` of dashboard users, one user:password per line (passwords >= 12 characters); created with user admin and a random password if missing (default <data-dir>/dashboard-credentials)")
 	fs.IntVar(&c.DashboardK, "dashboard-k", triage.DefaultK, "dashboard breakdown cells and filter values need `k` distinct sessions; smaller values are grouped under a coarser one or hidden")
+	fs.DurationVar(&c.MappingRefresh, "mapping-refresh", collector.DefaultMappingRefresh, "how often R8/ProGuard mapping files uploaded with consentry mappings upload are looked for; crashes of a build are deobfuscated with its mapping before they are grouped (docs/dashboard.md)")
+	fs.Int64Var(&c.MappingMaxBytes, "mapping-max-bytes", deobfuscate.DefaultMaxBytes, "memory `bytes` the parsed mapping files may hold, the latest uploads first; crashes of builds whose mapping is left out stay obfuscated")
+	fs.StringVar(&c.AlertRulesFile, "alert-rules", "", "JSON `file` of crash alert rules (docs/dashboard.md): webhooks (Slack or signed JSON) told when a crash group is new, regresses or escalates; keep it readable by consentryd only, webhook URLs and secrets are in it")
+	fs.DurationVar(&c.AlertInterval, "alert-interval", alerts.DefaultInterval, "how often crash groups are checked for --alert-rules")
 	fs.StringVar(&c.AnalystPasswordFile, "analyst-password-file", "", "`file` with the password of the managed ClickHouse's read-only user analyst, who may read the analysts' database only; created if missing (default <data-dir>/clickhouse-analyst-password)")
 	fs.StringVar(&o.analystNetworks, "analyst-networks", "", "comma-separated IP addresses or CIDR `prefixes` the managed ClickHouse's analyst may connect from (default loopback: 127.0.0.1,::1); see --clickhouse-listen-host")
 	fs.StringVar(&c.CollectorPasswordFile, "collector-password-file", "", "`file` with the password of the managed ClickHouse's user collector, which the collector and the consentry CLI connect as (the only user that may write or read the session salts); created if missing (default <data-dir>/"+collector.CollectorPasswordFileName+")")
