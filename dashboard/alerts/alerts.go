@@ -64,9 +64,27 @@ const (
 // need an attempt: beyond the longest possible backoff schedule.
 const pendingWindow = 7 * 24 * time.Hour
 
-// GroupLister lists crash groups with their flags; *triage.Store is one.
+// GroupLister lists crash groups with their flags, a page at a time;
+// *triage.Store is one.
 type GroupLister interface {
-	Groups(ctx context.Context, f triage.Filter, limit int) ([]triage.Group, error)
+	List(ctx context.Context, f triage.Filter, o triage.ListOptions) (*triage.GroupList, error)
+}
+
+// listGroups returns up to limit groups of f from l, most sessions first,
+// reading as many pages as that takes.
+func listGroups(ctx context.Context, l GroupLister, f triage.Filter, limit int) ([]triage.Group, error) {
+	var out []triage.Group
+	for page := 1; len(out) < limit; page++ {
+		list, err := l.List(ctx, f, triage.ListOptions{Sort: triage.SortSessions, Page: page, PerPage: min(limit, triage.MaxPerPage)})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, list.Groups...)
+		if page >= list.Pages || len(list.Groups) == 0 {
+			break
+		}
+	}
+	return out[:min(len(out), limit)], nil
 }
 
 // State is where a record of an alert's delivery stands.
@@ -417,7 +435,7 @@ func (n *Notifier) candidates(ctx context.Context) (map[string]Record, error) {
 	out := make(map[string]Record)
 	rules := n.cfg.Rules
 	for _, app := range rules.appIDs() {
-		groups, err := n.cfg.Groups.Groups(ctx, triage.Filter{AppID: app, Days: 1, Status: triage.StatusAll}, n.cfg.GroupLimit)
+		groups, err := listGroups(ctx, n.cfg.Groups, triage.Filter{AppID: app, Days: 1, Status: triage.StatusAll}, n.cfg.GroupLimit)
 		if err != nil {
 			return nil, fmt.Errorf("alerts: groups of %s: %w", app, err)
 		}

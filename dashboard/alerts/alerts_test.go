@@ -79,14 +79,14 @@ func (m *memStore) states() []State {
 // groupList is a GroupLister of fixed groups.
 type groupList []triage.Group
 
-func (g groupList) Groups(_ context.Context, f triage.Filter, _ int) ([]triage.Group, error) {
+func (g groupList) List(_ context.Context, f triage.Filter, _ triage.ListOptions) (*triage.GroupList, error) {
 	var out []triage.Group
 	for _, x := range g {
 		if x.AppID == f.AppID {
 			out = append(out, x)
 		}
 	}
-	return out, nil
+	return &triage.GroupList{Groups: out, Total: len(out), Pages: 1}, nil
 }
 
 var testNow = time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
