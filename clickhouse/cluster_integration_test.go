@@ -2,7 +2,9 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -242,6 +244,29 @@ func TestClusterConsentStoreIntegration(t *testing.T) {
 			t.Fatalf("after %d revocations through shard 1, shard 2 reads %d", i+1, len(revs))
 		}
 	}
+	// Revocations through both at once: 18.16 takes one quorum insert
+	// into a table at a time, and PutRevocation waits its turn.
+	var wg sync.WaitGroup
+	start := time.Now()
+	errs := make([]error, 20)
+	for i := range errs {
+		c := []*Client{a, b}[i%2]
+		wg.Go(func() {
+			r := consent.Revocation{ConsentHash: consent.HashConsentID(fmt.Sprintf("concurrent-%d", i)), AppID: "com.example.notes",
+				RevokedAt: now, ExpiresAt: now.AddDate(0, 0, 30)}
+			wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			errs[i] = c.PutRevocation(wctx, r)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("concurrent revocations: %v", err)
+	}
+	t.Logf("20 revocations through two servers at once: %v", time.Since(start).Round(time.Millisecond))
+	if revs, err := a.Revocations(ctx, now.Add(-time.Hour), now); err != nil || len(revs) != 40 {
+		t.Fatalf("%d revocations after the concurrent ones (%v), want 40", len(revs), err)
+	}
 	salt, err := a.DailySalt(ctx, now, make([]byte, SaltSize))
 	if err != nil {
 		t.Fatal(err)
@@ -253,4 +278,200 @@ func TestClusterConsentStoreIntegration(t *testing.T) {
 	}
 	counts := onEveryServer(t, fmt.Sprintf("SELECT count() FROM %s.revocations", db))
 	t.Logf("revocations per server: %v", counts)
+}
+
+// sharedClusterDB is a database migrated once for the cluster tests that
+// need no fresh one; they use apps of their own.
+var sharedClusterDB struct {
+	once sync.Once
+	err  error
+}
+
+// sharedClusterClient returns a Client on sharedClusterDB's database,
+// connected to the servers at.
+func sharedClusterClient(t *testing.T, at ...[2]int) *Client {
+	t.Helper()
+	const db = "t_cluster_shared"
+	cluster.Get(t)
+	sharedClusterDB.once.Do(func() {
+		clusterDB(t, db)
+		_, sharedClusterDB.err = clusterClient(t, db).Migrate(context.Background())
+	})
+	if sharedClusterDB.err != nil {
+		t.Fatalf("migrate %s: %v", db, sharedClusterDB.err)
+	}
+	return clusterClient(t, db, at...)
+}
+
+// TestClusterEraseIntegration erases a consent's rows stored on both
+// shards: the receipt counts every row that was there (once per shard,
+// not once per replica), no replica of any shard keeps one, and nothing
+// else is deleted.
+func TestClusterEraseIntegration(t *testing.T) {
+	c := sharedClusterClient(t, [2]int{1, 0})
+	ctx := context.Background()
+	const app = "com.example.erase"
+	k1, k2 := fmt.Sprintf("%064x", 1), fmt.Sprintf("%064x", 2)
+	keys := []string{k1, k2, ""}
+	rows := newRowGen(5, time.Now()).rows(1500)
+	rows.Append(newRowGen(6, time.Now().AddDate(0, 0, -1)).rows(1500))
+	want := make(map[string]uint64)
+	others := make(map[string]uint64)
+	for table, cms := range commons(rows) {
+		for i, cm := range cms {
+			cm.AppID = app
+			cm.ConsentKey = keys[i%len(keys)]
+			if cm.ConsentKey == k1 {
+				want[table]++
+			} else {
+				others[table]++
+			}
+		}
+	}
+	if err := c.Insert(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range EventTables() {
+		perServer := onEveryServer(t, fmt.Sprintf("SELECT count() FROM %s.%s_local WHERE app_id = %s AND consent_key = %s", c.Database(), table, quote(app), quote(k1)))
+		if perServer[0] == 0 || perServer[2] == 0 || perServer[0]+perServer[2] != want[table] {
+			t.Fatalf("%s: consent 1's rows per server %v: want some on each shard, %d in all", table, perServer, want[table])
+		}
+	}
+	deleted, err := c.Erase(ctx, app, k1)
+	if err != nil {
+		t.Fatalf("Erase: %v", err)
+	}
+	if !maps.Equal(deleted, want) {
+		t.Errorf("receipt counts %v, want %v", deleted, want)
+	}
+	for _, table := range EventTables() {
+		if left := onEveryServer(t, fmt.Sprintf("SELECT count() FROM %s.%s_local WHERE app_id = %s AND consent_key = %s", c.Database(), table, quote(app), quote(k1))); slices.Max(left) != 0 {
+			t.Errorf("%s: consent 1's rows left per server: %v", table, left)
+		}
+		kept := onEveryServer(t, fmt.Sprintf("SELECT count() FROM %s.%s_local WHERE app_id = %s", c.Database(), table, quote(app)))
+		if kept[0] != kept[1] || kept[2] != kept[3] || kept[0]+kept[2] != others[table] {
+			t.Errorf("%s: rows kept per server %v, want replicas alike and %d in all", table, kept, others[table])
+		}
+	}
+	// Every server has the audit log.
+	audit := onEveryServer(t, fmt.Sprintf("SELECT sum(rows) FROM %s.erasures WHERE app_id = %s", c.Database(), quote(app)))
+	var total uint64
+	for _, n := range want {
+		total += n
+	}
+	for i, n := range audit {
+		if n != total {
+			t.Errorf("server %d's audit log counts %d rows erased, want %d", i, n, total)
+		}
+	}
+}
+
+// TestClusterRetentionIntegration drops expired day partitions on every
+// shard and replica, salts of past days and expired revocations too,
+// whichever server the collector is connected to.
+func TestClusterRetentionIntegration(t *testing.T) {
+	db := clusterDB(t, "t_cluster_retention")
+	c := clusterClient(t, db, [2]int{0, 1})
+	ctx := context.Background()
+	if _, err := c.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2025, 11, 28, 15, 0, 0, 0, time.UTC)
+	rows := &pipeline.Rows{}
+	for _, age := range []int{0, 89, 90, 400} {
+		for range 20 {
+			cm := testCommon(byte(age), now.AddDate(0, 0, -age))
+			cm.EventID = uuid.New()
+			rows.Sessions = append(rows.Sessions, pipeline.SessionRow{Common: cm, Phase: "start"})
+		}
+	}
+	if err := c.Insert(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	dropped, err := c.EnforceRetention(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(dropped)
+	if want := []string{"sessions/20241024", "sessions/20250830", "sessions_daily/20241024"}; !slices.Equal(dropped, want) {
+		t.Errorf("dropped %v, want %v", dropped, want)
+	}
+	eventually(t, "partitions dropped on every replica", func() error {
+		if got := onEveryServer(t, fmt.Sprintf("SELECT count() FROM %s.sessions_local WHERE event_date < '2025-08-31'", db)); slices.Max(got) != 0 {
+			return fmt.Errorf("expired sessions per server: %v", got)
+		}
+		if got := onEveryServer(t, fmt.Sprintf("SELECT count() FROM %s.sessions_local", db)); got[0] != got[1] || got[2] != got[3] || got[0]+got[2] != 40 {
+			return fmt.Errorf("sessions kept per server %v, want 40 in all", got)
+		}
+		return nil
+	})
+
+	// Salts of past days, and revocations whose tokens expired.
+	if _, err := c.DailySalt(ctx, now.AddDate(0, 0, -2), make([]byte, SaltSize)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DailySalt(ctx, now, make([]byte, SaltSize)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DestroySalts(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	r := consent.Revocation{ConsentHash: consent.HashConsentID("gone"), AppID: "com.example.notes", RevokedAt: now.AddDate(0, -3, 0), ExpiresAt: now.AddDate(0, 0, -1)}
+	if err := c.PutRevocation(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PruneRevocations(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "salts and revocations gone on every server", func() error {
+		if got := onEveryServer(t, fmt.Sprintf("SELECT count() FROM %s_private.session_salts", db)); !slices.Equal(got, []uint64{1, 1, 1, 1}) {
+			return fmt.Errorf("salts per server %v, want today's alone", got)
+		}
+		if got := onEveryServer(t, fmt.Sprintf("SELECT count() FROM %s.revocations", db)); slices.Max(got) != 0 {
+			return fmt.Errorf("revocations per server %v, want none", got)
+		}
+		return nil
+	})
+}
+
+// TestClusterReleaseIntegration runs TestReleaseIntegration's release
+// passes on the cluster: held rows on both shards, compared with the
+// public rows of their shard.
+func TestClusterReleaseIntegration(t *testing.T) {
+	db := clusterDB(t, "t_cluster_release")
+	c := clusterClient(t, db, [2]int{1, 1})
+	if _, err := c.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	testRelease(t, c)
+}
+
+// TestClusterSlotClaimsIntegration has replicas connected to different
+// servers claim the same release slots: each reads the same winner, at
+// once, whatever server it asks.
+func TestClusterSlotClaimsIntegration(t *testing.T) {
+	clients := []*Client{sharedClusterClient(t, [2]int{0, 0}), sharedClusterClient(t, [2]int{0, 1}), sharedClusterClient(t, [2]int{1, 0})}
+	ctx := context.Background()
+	for slot := uint64(1); slot <= 5; slot++ {
+		var wg sync.WaitGroup
+		errs := make([]error, len(clients))
+		for i, c := range clients {
+			wg.Go(func() { errs[i] = c.ClaimSlot(ctx, slot, fmt.Sprintf("holder-%d", i)) })
+		}
+		wg.Wait()
+		winners := map[string]bool{}
+		for i, c := range clients {
+			if errs[i] != nil {
+				t.Logf("slot %d: claim %d: %v", slot, i, errs[i])
+			}
+			w, err := c.SlotHolder(ctx, slot)
+			if err != nil {
+				t.Fatal(err)
+			}
+			winners[w] = true
+		}
+		if len(winners) != 1 || winners[""] {
+			t.Errorf("slot %d: replicas read the winners %v, want one", slot, winners)
+		}
+	}
 }

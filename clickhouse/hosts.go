@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
@@ -49,6 +50,25 @@ func (h *host) String() string {
 // clusterHosts are the servers of the cluster, in remote_servers order.
 type clusterHosts struct {
 	list []*host
+
+	// turns serializes the quorum inserts into each table.
+	mu    sync.Mutex
+	turns map[*tableDef]chan struct{}
+}
+
+// turn returns the semaphore of t's quorum inserts.
+func (hs *clusterHosts) turn(t *tableDef) chan struct{} {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if hs.turns == nil {
+		hs.turns = make(map[*tableDef]chan struct{})
+	}
+	ch, ok := hs.turns[t]
+	if !ok {
+		ch = make(chan struct{}, 1)
+		hs.turns[t] = ch
+	}
+	return ch
 }
 
 // newClusterHosts reads the cluster's servers from the connected server's
@@ -202,6 +222,53 @@ func (c *Client) writeCtx(ctx context.Context, t *tableDef) context.Context {
 	}))
 }
 
+// codeQuorumInsertStarted is 18.16's error for a quorum insert while the
+// table's previous one has not reached its quorum ("Another quorum
+// insert has been already started"): it allows one at a time per table.
+const codeQuorumInsertStarted = 286
+
+// insertEverywhere inserts rows into t, a table that a cluster places
+// everywhere, with its quorum (writeCtx). 18.16 refuses a quorum insert
+// while another one into the table waits for its quorum, before writing
+// anything: the insert is tried again, with backoff, until ctx ends. On a
+// single server it is insertRows.
+func insertEverywhere[R any](ctx context.Context, c *Client, t *rowTable[R], rows []R) error {
+	return c.retryQuorum(ctx, t.def, func(ctx context.Context) error { return insertRows(ctx, c.conn, t, rows) })
+}
+
+// retryQuorum runs insert with t's quorum settings, again while 18.16
+// refuses it for another quorum insert under way. The Client's own quorum
+// inserts into t take turns, so they meet only other clients' there.
+func (c *Client) retryQuorum(ctx context.Context, t *tableDef, insert func(context.Context) error) error {
+	wctx := c.writeCtx(ctx, t)
+	if wctx == ctx {
+		return insert(ctx)
+	}
+	turn := c.hosts.turn(t)
+	select {
+	case turn <- struct{}{}:
+		defer func() { <-turn }()
+	case <-ctx.Done():
+		return fmt.Errorf("insert into %s: waiting for the previous quorum insert: %w", t.name, ctx.Err())
+	}
+	wait := 10 * time.Millisecond
+	for {
+		err := insert(wctx)
+		var ex *clickhouse.Exception
+		if err == nil || !errors.As(err, &ex) || ex.Code != codeQuorumInsertStarted {
+			return err
+		}
+		timer := time.NewTimer(wait/2 + rand.N(wait))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return err
+		case <-timer.C:
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
 // syncReplica makes the connected server's replica of t, a table placed
 // everywhere, catch up with what the other replicas acknowledged before
 // the call (SYSTEM SYNC REPLICA: it fetches every part the replication
@@ -222,20 +289,6 @@ func (c *Client) syncReplica(ctx context.Context, ts ...*tableDef) error {
 		}
 	}
 	return nil
-}
-
-// coShardedCtx returns ctx for a query over a sharded table whose IN
-// subqueries read another sharded table with the same shard key (the
-// held rows and their event tables): on a cluster each shard evaluates
-// them against its own rows (distributed_product_mode = 'local'), which
-// is exact for co-sharded tables, instead of refusing a distributed
-// subquery in a distributed query (18.16's default) or reading every
-// shard from every shard.
-func (c *Client) coShardedCtx(ctx context.Context) context.Context {
-	if c.hosts == nil {
-		return ctx
-	}
-	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"distributed_product_mode": "local"}))
 }
 
 // dropPartition drops partition id (as system.parts names it) of t's

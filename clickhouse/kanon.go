@@ -67,6 +67,7 @@ type doneRow struct {
 
 // kanonSchema is the k-anonymity tables for one SchemaOptions.
 type kanonSchema struct {
+	opts SchemaOptions
 	// held are the held tables, in the order of schema.eventTables.
 	held []*tableDef
 	// heldInsert are the INSERT statements of the held tables: the event
@@ -83,7 +84,7 @@ var qiColumns = kanon.Columns()
 
 func newKanonSchema(s *schema) *kanonSchema {
 	o := s.opts
-	k := &kanonSchema{}
+	k := &kanonSchema{opts: o}
 	for _, t := range s.eventTables() {
 		h := heldTable(t, o.PrivateDatabase)
 		k.held = append(k.held, h)
@@ -300,7 +301,7 @@ func (c *Client) HeldUnits(ctx context.Context) ([]kanon.Unit, error) {
 
 // HeldGroups implements kanon.Store.
 func (c *Client) HeldGroups(ctx context.Context, u kanon.Unit) ([]kanon.Group, uint64, error) {
-	rows, err := c.conn.Query(c.coShardedCtx(ctx), heldGroupsQuery(c.kanon, c.Database(), u))
+	rows, err := c.conn.Query(ctx, heldGroupsQuery(c.kanon, c.Database(), u))
 	if err != nil {
 		return nil, 0, classify("read held rows", err)
 	}
@@ -388,7 +389,7 @@ func (c *Client) LogReleases(ctx context.Context, u kanon.Unit, rs []kanon.Relea
 	for i, r := range rs {
 		rows[i] = releaseRow{app: u.App, day: u.Day, Release: r}
 	}
-	if err := insertRows(c.writeCtx(ctx, c.kanon.releases.def), c.conn, c.kanon.releases, rows); err != nil {
+	if err := insertEverywhere(ctx, c, c.kanon.releases, rows); err != nil {
 		return fmt.Errorf("log releases: %w", err)
 	}
 	return nil
@@ -402,8 +403,8 @@ func (c *Client) Move(ctx context.Context, u kanon.Unit, m kanon.Move) error {
 	for start := 0; start < len(m.Combos); start += moveChunk {
 		combos := m.Combos[start:min(start+moveChunk, len(m.Combos))]
 		for i, t := range c.schema.eventTables() {
-			stmt := moveStatement(t, c.kanon.held[i], c.Database(), u, m.Generalization, combos)
-			if err := c.conn.Exec(c.coShardedCtx(ctx), stmt); err != nil {
+			stmt := moveStatement(c.schema.opts, t, c.kanon.held[i], c.Database(), u, m.Generalization, combos)
+			if err := c.conn.Exec(ctx, stmt); err != nil {
 				return classify("move held rows into "+t.name, err)
 			}
 		}
@@ -417,7 +418,7 @@ func (c *Client) MarkDone(ctx context.Context, u kanon.Unit, passes []uint64, at
 	for i, p := range passes {
 		rows[i] = doneRow{pass: p, app: u.App, day: u.Day, doneAt: at.UTC()}
 	}
-	if err := insertRows(c.writeCtx(ctx, c.kanon.done.def), c.conn, c.kanon.done, rows); err != nil {
+	if err := insertEverywhere(ctx, c, c.kanon.done, rows); err != nil {
 		return fmt.Errorf("mark release passes done: %w", err)
 	}
 	return nil

@@ -39,20 +39,26 @@ func heldUnitsQuery(k *kanonSchema) string {
 // keeps only those of held rows: the set built stays as small as the held
 // rows, however large the app's day is.
 //
-// On a cluster the tables are the Distributed ones, in queries the
-// Client runs with distributed_product_mode = 'local' (coShardedCtx):
-// held rows live on the shard of their event, so each shard compares its
-// own; or, in a mutation of a shard's held rows, the shard's storage
-// tables.
+// It names the storage tables (publicIDsOf): on a cluster, where the
+// query around it reads a Distributed table, each shard runs the
+// subquery on its own rows, which is exact because held rows live on the
+// shard of their event (the same shard key), and cheap; ClickHouse would
+// refuse a Distributed table there (distributed_product_mode), and 18.16
+// takes no string setting over the native protocol from clickhouse-go
+// to allow it.
 func publicIDs(db, event, heldDB, held, cond string) string {
 	return fmt.Sprintf("SELECT event_id FROM %s.%s WHERE %s AND event_id IN (SELECT event_id FROM %s.%s WHERE %s)",
 		db, event, cond, heldDB, held, cond)
 }
 
 // publicIDsOf is publicIDs for held table held and its event table,
-// through their plain names.
-func publicIDsOf(db string, held *tableDef, cond string) string {
-	return publicIDs(db, strings.TrimPrefix(held.name, HeldTablePrefix), held.database, held.name, cond)
+// through their storage tables (the same as their names on one server).
+func publicIDsOf(o SchemaOptions, db string, held *tableDef, cond string) string {
+	event := strings.TrimPrefix(held.name, HeldTablePrefix)
+	if held.distributed(o) {
+		event += "_local"
+	}
+	return publicIDs(db, event, held.database, held.storage(o), cond)
 }
 
 // erasedCondition is true for rows of a consent whose rows were erased:
@@ -73,7 +79,7 @@ func heldGroupsQuery(k *kanonSchema, db string, u kanon.Unit) string {
     count() AS n, min(held_at) AS first_held
 FROM %[4]s.%[5]s
 WHERE %[6]s
-GROUP BY %[1]s, member, stale`, qiList, publicIDsOf(db, h, cond), erasedCondition(db), h.database, h.name, cond)
+GROUP BY %[1]s, member, stale`, qiList, publicIDsOf(k.opts, db, h, cond), erasedCondition(db), h.database, h.name, cond)
 	}
 	return fmt.Sprintf(`SELECT %[1]s, member, stale, sum(n) AS held_rows, min(first_held) AS first
 FROM (
@@ -174,7 +180,7 @@ func qiExprs(g kanon.Generalization) [kanon.NumColumns]string {
 // rows t already holds and rows of erased consents. The generalized
 // values are expressions without aliases: an alias named like a column
 // would replace the column in the WHERE clause.
-func moveStatement(t, held *tableDef, db string, u kanon.Unit, g kanon.Generalization, combos []kanon.QI) string {
+func moveStatement(o SchemaOptions, t, held *tableDef, db string, u kanon.Unit, g kanon.Generalization, combos []kanon.QI) string {
 	exprs := qiExprs(g)
 	byName := make(map[string]string, len(exprs))
 	for i, name := range qiColumns {
@@ -206,7 +212,7 @@ WHERE %[7]s
   AND event_id NOT IN (%[10]s)
   AND NOT %[11]s`,
 		db, t.name, strings.Join(t.columnNames(), ", "), strings.Join(sel, ", "),
-		held.database, held.name, cond, qiList, strings.Join(tuples, ", "), publicIDsOf(db, held, cond), erasedCondition(db))
+		held.database, held.name, cond, qiList, strings.Join(tuples, ", "), publicIDsOf(o, db, held, cond), erasedCondition(db))
 }
 
 // staleCondition selects the rows of held table held, of units, that its
@@ -243,7 +249,7 @@ func kanonQueries(k *kanonSchema, s *schema) []string {
 	h := kanon.Hierarchy{}
 	for level := 0; level <= h.Top(); level++ {
 		for i, t := range s.eventTables() {
-			qs = append(qs, moveStatement(t, k.held[i], db, u, h.At(level), []kanon.QI{{AppVersion: "4.12.0"}, {Locale: "it's"}}))
+			qs = append(qs, moveStatement(k.opts, t, k.held[i], db, u, h.At(level), []kanon.QI{{AppVersion: "4.12.0"}, {Locale: "it's"}}))
 		}
 	}
 	return qs

@@ -235,7 +235,7 @@ func (c *Client) migrate(ctx context.Context, ms []Migration) ([]int, error) {
 			}
 		}
 		row := migrationRow{version: uint32(m.Version), name: m.Name, appliedAt: time.Now().UTC(), serverVersion: c.dialect.Version}
-		if err := insertRows(c.writeCtx(ctx, t), c.conn, c.schema.migrations, []migrationRow{row}); err != nil {
+		if err := insertEverywhere(ctx, c, c.schema.migrations, []migrationRow{row}); err != nil {
 			return done, fmt.Errorf("migrate: record migration %d: %w", m.Version, err)
 		}
 		c.logger.Info("applied schema migration", zap.Int(logKeyVersion, m.Version), zap.String(logKeyName, m.Name))

@@ -113,7 +113,7 @@ func (c *Client) DailySalt(ctx context.Context, day time.Time, candidate []byte)
 		return s, err
 	}
 	row := saltRow{day: day, salt: candidate, createdAt: time.Now().UTC()}
-	if err := insertRows(c.writeCtx(ctx, c.schema.salts.def), c.conn, c.schema.salts, []saltRow{row}); err != nil {
+	if err := insertEverywhere(ctx, c, c.schema.salts, []saltRow{row}); err != nil {
 		return nil, fmt.Errorf("daily salt: %w", err)
 	}
 	s, err := c.storedSalt(ctx, day)

@@ -41,7 +41,7 @@ func (c *Client) PutApp(ctx context.Context, a consent.App) error {
 	if err := checkApp(a); err != nil {
 		return fmt.Errorf("put app %q: %w", a.ID, err)
 	}
-	if err := insertRows(c.writeCtx(ctx, c.schema.apps.def), c.conn, c.schema.apps, []consent.App{a}); err != nil {
+	if err := insertEverywhere(ctx, c, c.schema.apps, []consent.App{a}); err != nil {
 		return fmt.Errorf("put app %s: %w", a.ID, err)
 	}
 	return nil
@@ -105,7 +105,7 @@ func (c *Client) PutRevocation(ctx context.Context, r consent.Revocation) error 
 	if err := checkRevocation(r); err != nil {
 		return fmt.Errorf("put revocation: %w", err)
 	}
-	if err := insertRows(c.writeCtx(ctx, c.schema.revocations.def), c.conn, c.schema.revocations, []consent.Revocation{r}); err != nil {
+	if err := insertEverywhere(ctx, c, c.schema.revocations, []consent.Revocation{r}); err != nil {
 		return fmt.Errorf("put revocation: %w", err)
 	}
 	return nil
@@ -270,7 +270,7 @@ func (c *Client) Erase(ctx context.Context, appID, consentKey string) (map[strin
 		audit = append(audit, erasureRow{erasedAt: erasedAt, app: appID, consentKey: consentKey, table: name, rows: deleted[name]})
 		total += deleted[name]
 	}
-	if err := insertRows(c.writeCtx(ctx, c.schema.erasures.def), c.conn, c.schema.erasures, audit); err != nil {
+	if err := insertEverywhere(ctx, c, c.schema.erasures, audit); err != nil {
 		return deleted, fmt.Errorf("erase: rows deleted, but the audit log was not written: %w", err)
 	}
 	c.logger.Info("erased a consent's rows", zap.String(logKeyApp, appID), zap.Uint64(logKeyRows, total))
