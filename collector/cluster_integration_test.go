@@ -174,7 +174,7 @@ func TestClusterFleetIntegration(t *testing.T) {
 	var final, distinct uint64
 	for _, table := range clickhouse.EventTables() {
 		for q, sum := range map[string]*uint64{
-			"SELECT count() FROM %s.%s FINAL WHERE app_id = %s":        &final,
+			"SELECT count() FROM %s.%s FINAL WHERE app_id = %s":       &final,
 			"SELECT uniqExact(event_id) FROM %s.%s WHERE app_id = %s": &distinct,
 		} {
 			var n uint64
@@ -190,7 +190,9 @@ func TestClusterFleetIntegration(t *testing.T) {
 }
 
 // quoteSQL quotes s as an SQL string literal.
-func quoteSQL(s string) string { return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `'`, `\'`) + "'" }
+func quoteSQL(s string) string {
+	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `'`, `\'`) + "'"
+}
 
 // startClusterTraffic sends through both collectors, round robin, with
 // tokens of the collectors' key.
