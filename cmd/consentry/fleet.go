@@ -11,6 +11,7 @@ import (
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/fleet"
+	"github.com/consentry/consentry/internal/grpcrr"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"github.com/consentry/consentry/sdk"
 )
@@ -26,7 +27,7 @@ flushes their queues), then waits until ClickHouse holds what was sent (in the e
 held back until k consents share a device's combination of
 quasi-identifiers) and prints devices, events sent, events stored and the
 time taken.`, stderr)
-	addr := fs.String("addr", "127.0.0.1:4790", "collector gRPC `host:port`")
+	addr := fs.String("addr", "127.0.0.1:4790", "collector gRPC `host:port`, or several, comma-separated, spread round robin")
 	httpAddr := fs.String("http-addr", "127.0.0.1:4791", "collector HTTP `host:port`, for --transport http")
 	transport := fs.String("transport", sdk.TransportGRPC, "SDK `transport`: grpc or http (JSON)")
 	app := fs.String("app-id", "com.example.fleet", "the fleet's `app id`; registered, or re-keyed if it exists")
@@ -40,7 +41,7 @@ time taken.`, stderr)
 	if err := parse(fs, args, lookup); err != nil {
 		return err
 	}
-	endpoint := *addr
+	endpoint := grpcrr.Addrs(*addr)
 	switch *transport {
 	case sdk.TransportGRPC:
 	case sdk.TransportHTTP:

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/consentry/consentry/internal/eventgen"
+	"github.com/consentry/consentry/internal/grpcrr"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -31,7 +32,7 @@ events per second, acknowledgement latency (p50, p99, max), refusals by
 gRPC code, and from the collector's metrics (read every second) its peak
 resident memory and how much its spool held not yet shipped.
 Tokens are issued from the collector's signing key (see consentry token).`, stderr)
-	addr := fs.String("addr", "127.0.0.1:4790", "collector gRPC `host:port`")
+	addr := fs.String("addr", "127.0.0.1:4790", "collector gRPC `host:port`, or several, comma-separated, spread round robin")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:4792", "collector admin `host:port`, for its memory; empty skips it")
 	clients := fs.Int("clients", 32, "concurrent `clients`")
 	batch := fs.Int("batch", 200, "`events` per batch")
@@ -49,7 +50,7 @@ Tokens are issued from the collector's signing key (see consentry token).`, stde
 	var err error
 	conns := make([]*grpc.ClientConn, max(1, *clients/8))
 	for i := range conns {
-		if conns[i], err = grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		if conns[i], err = grpc.NewClient(grpcrr.Addrs(*addr), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
 			return fmt.Errorf("dial collector: %w", err)
 		}
 		defer conns[i].Close()

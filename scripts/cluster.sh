@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# make cluster: runs Consentry scaled out on this machine. Starts a ClickHouse
+# cluster (`consentry cluster`: ZooKeeper from Debian's zookeeper package and
+# 2 shards x 2 replicas of ClickHouse on loopback ports) under
+# $CONSENTRY_CLUSTER_DIR (default ./consentry-cluster), two collectors
+# (consentryd --clickhouse-cluster), each with its own data dir and spool and
+# sharing the signing key and consent secret, writing through the replicas of
+# one shard each; sends a fleet of simulated devices through both with
+# client-side round robin; prints how to connect; and, from a terminal,
+# keeps everything up until Ctrl-C, which stops it all (set
+# CONSENTRY_CLUSTER_EXIT=1 not to wait). Data stays in the folder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/deps.sh
+go build -o .bin/ ./cmd/consentryd ./cmd/consentry
+
+dir=${CONSENTRY_CLUSTER_DIR:-consentry-cluster}
+mkdir -p "$dir/shared"
+chmod 700 "$dir"
+rm -f "$dir/clickhouse.addrs"
+pids=()
+cleanup() {
+  # Collectors first (they flush into the cluster), then the cluster.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    if kill -0 "${pids[$i]}" 2>/dev/null; then
+      kill -TERM "${pids[$i]}"
+      wait "${pids[$i]}" || true
+    fi
+  done
+}
+trap cleanup EXIT
+
+echo "== starting the ClickHouse cluster under $dir (log: $dir/cluster.log)"
+.bin/consentry cluster --dir "$dir" >"$dir/cluster.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 240); do
+  [ -f "$dir/clickhouse.addrs" ] && break
+  kill -0 "${pids[0]}" 2>/dev/null || { cat "$dir/cluster.log" >&2; exit 1; }
+  sleep 0.5
+done
+[ -f "$dir/clickhouse.addrs" ] || { echo "the cluster did not start; see $dir/cluster.log" >&2; exit 1; }
+IFS=, read -r -a servers <"$dir/clickhouse.addrs"
+
+collectors=()
+for i in 0 1; do
+  grpc=127.0.0.1:$((4790 + 10 * i))
+  http=127.0.0.1:$((4791 + 10 * i))
+  admin=127.0.0.1:$((4792 + 10 * i))
+  echo "== starting collector $i on $grpc, writing through ${servers[2 * i]} and ${servers[2 * i + 1]} (log: $dir/collector$i.log)"
+  .bin/consentryd --grpc-addr "$grpc" --http-addr "$http" --admin-addr "$admin" --data-dir "$dir/collector$i" \
+    --clickhouse-cluster consentry --clickhouse-addr "${servers[2 * i]},${servers[2 * i + 1]}" \
+    --clickhouse-user collector --clickhouse-password-file "$dir/clickhouse-collector-password" \
+    --consent-signing-key-file "$dir/shared/consent-signing-key.pem" --consent-secret-file "$dir/shared/consent-secret" \
+    --log-format console >"$dir/collector$i.log" 2>&1 &
+  pids+=($!)
+  collectors+=("$grpc")
+  # The first collector makes the shared key and secret and the schema;
+  # the second starts once it serves.
+  for _ in $(seq 1 240); do
+    (exec 3<>"/dev/tcp/${grpc%:*}/${grpc#*:}") 2>/dev/null && break
+    kill -0 "${pids[-1]}" 2>/dev/null || { cat "$dir/collector$i.log" >&2; exit 1; }
+    sleep 0.5
+  done
+done
+
+echo "== sending a fleet of simulated devices through both collectors (client-side round robin)"
+.bin/consentry fleet --addr "${collectors[0]},${collectors[1]}" --devices "${CONSENTRY_FLEET_DEVICES:-40}" \
+  --clickhouse-cluster consentry --clickhouse-addr "${servers[0]}" --clickhouse-user collector \
+  --clickhouse-password-file "$dir/clickhouse-collector-password" --data-dir "$dir/collector0"
+
+echo "== collectors (gRPC, round robin over both): ${collectors[0]},${collectors[1]}"
+echo "   e.g. .bin/consentry load --addr ${collectors[0]},${collectors[1]} --admin-addr '' --data-dir $dir/collector0 --duration 30s"
+echo "== crash triage dashboards: http://127.0.0.1:4792/ and http://127.0.0.1:4802/ (users: $dir/collector*/dashboard-credentials)"
+echo "== ClickHouse servers (shard by shard): ${servers[*]}"
+echo "== analysts: clickhouse-client --port ${servers[0]#*:} --user analyst --password \"\$(cat $dir/clickhouse-analyst-password)\""
+echo "== operators: clickhouse-client --port ${servers[0]#*:} --user collector --password \"\$(cat $dir/clickhouse-collector-password)\""
+if [ -t 0 ] && [ -z "${CONSENTRY_CLUSTER_EXIT:-}" ]; then
+  echo "== everything keeps running; press Ctrl-C to stop it"
+  trap 'echo; cleanup; exit 0' INT TERM
+  wait "${pids[0]}" || true
+fi
+echo "== stopping the collectors and the cluster"
+cleanup
+trap - EXIT
+echo "== done; data and logs in $dir"
