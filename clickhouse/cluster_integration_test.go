@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -473,5 +475,144 @@ func TestClusterSlotClaimsIntegration(t *testing.T) {
 		if len(winners) != 1 || winners[""] {
 			t.Errorf("slot %d: replicas read the winners %v, want one", slot, winners)
 		}
+	}
+}
+
+// TestCopyToClusterIntegration moves a single server's database, with
+// rows in every table, to the cluster: every row is copied once (the
+// event rows to the shard of their event), the aggregates are rebuilt
+// from them, a second run copies nothing again, and the aggregate days
+// that the event tables no longer hold are reported and move with the
+// documented clickhouse-client pipe.
+func TestCopyToClusterIntegration(t *testing.T) {
+	ctx := context.Background()
+	from := migrated(t, Config{})
+	now := time.Now().UTC()
+	rows := newRowGen(21, now).rows(2000)
+	rows.Append(newRowGen(22, now.AddDate(0, 0, -1)).rows(2000))
+	if err := from.Insert(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	// A day whose crashes are gone (retention) but whose aggregate stays.
+	old := now.AddDate(0, 0, -200)
+	oldRows := newRowGen(23, old).rows(300)
+	if err := from.Insert(ctx, &pipeline.Rows{Crashes: oldRows.Crashes, Sessions: oldRows.Sessions}); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{TableCrashes, TableSessions} {
+		if err := from.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION ID '%s'", from.Database(), table, old.Format("20060102"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := newRowGen(24, now).rows(200)
+	if err := from.InsertHeld(ctx, held, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := from.PutApp(ctx, consent.App{ID: "com.example.notes", KeyHash: "h", Policy: consent.PolicyErasable, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := from.PutRevocation(ctx, consent.Revocation{ConsentHash: consent.HashConsentID("moved"), AppID: "com.example.notes", RevokedAt: now, ExpiresAt: now.AddDate(0, 0, 30)}); err != nil {
+		t.Fatal(err)
+	}
+	salt, err := from.DailySalt(ctx, now, make([]byte, SaltSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := insertRows(ctx, from.conn, from.schema.erasures, []erasureRow{{erasedAt: now, app: "com.example.notes", consentKey: "k", table: TableSessions, rows: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := insertRows(ctx, from.conn, from.schema.rejects, []rejectRow{{minute: now.Truncate(time.Minute), app: "com.example.notes", reason: "too_old", events: 4}}); err != nil {
+		t.Fatal(err)
+	}
+
+	db := clusterDB(t, "t_cluster_copy")
+	to := clusterClient(t, db, [2]int{1, 0})
+	if _, err := to.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := CopyToCluster(ctx, from, to, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("copied %v in %v; aggregate-only days %+v", st.Rows, st.Took.Round(time.Millisecond), st.AggregateOnly)
+	want := map[string]uint64{}
+	for _, name := range copyOrder(from) {
+		want[name] = queryUint64(t, from, fmt.Sprintf("SELECT count() FROM %s.%s", tableIndex(from)[name].database, name))
+	}
+	if !maps.Equal(st.Rows, want) {
+		t.Errorf("copied %v\n  want %v", st.Rows, want)
+	}
+	if len(st.AggregateOnly) != 2 {
+		t.Fatalf("aggregate-only days %+v, want %s of both aggregates", st.AggregateOnly, old.Format(time.DateOnly))
+	}
+	for _, a := range st.AggregateOnly {
+		if !slices.Equal(a.Days, []string{old.Format(time.DateOnly)}) {
+			t.Errorf("%s: aggregate-only days %v, want %s", a.Table, a.Days, old.Format(time.DateOnly))
+		}
+	}
+	eventually(t, "replicas alike", func() error {
+		for _, table := range append(EventTables(), TableCrashGroupsDaily) {
+			counts, err := to.ReplicaCounts(ctx, table)
+			if err != nil {
+				return err
+			}
+			hosts := to.Hosts()
+			if counts[hosts[0]] != counts[hosts[1]] || counts[hosts[2]] != counts[hosts[3]] {
+				return fmt.Errorf("%s: %v", table, counts)
+			}
+		}
+		return nil
+	})
+	for _, name := range copyOrder(from) {
+		if got := queryUint64(t, to, fmt.Sprintf("SELECT count() FROM %s.%s", tableIndex(to)[name].database, name)); got != want[name] {
+			t.Errorf("%s: %d rows on the cluster, want %d", name, got, want[name])
+		}
+	}
+	// The views rebuilt the aggregates of the days the events cover.
+	q := "SELECT uniqExactMerge(crashes) FROM %s.crash_groups_daily WHERE event_date > today() - 100"
+	if a, b := queryUint64(t, from, fmt.Sprintf(q, from.Database())), queryUint64(t, to, fmt.Sprintf(q, db)); a != b || a == 0 {
+		t.Errorf("crashes counted by the aggregate: %d on the server, %d on the cluster", a, b)
+	}
+	if got, err := to.DailySalt(ctx, now, make([]byte, SaltSize)); err != nil || string(got) != string(salt) {
+		t.Errorf("the day's salt did not move: %v", err)
+	}
+	again, err := CopyToCluster(ctx, from, to, zaptest.NewLogger(t))
+	var copiedAgain uint64
+	for _, n := range again.Rows {
+		copiedAgain += n
+	}
+	if err != nil || copiedAgain != 0 || len(again.Skipped) == 0 {
+		t.Errorf("second copy: copied %v, skipped %v, %v", again.Rows, again.Skipped, err)
+	}
+
+	// The manual step for the aggregate-only days (docs/operations.md):
+	// their states, in ClickHouse's Native format, into one shard.
+	c := cluster.Get(t)
+	for _, a := range st.AggregateOnly {
+		name := a.Table
+		host, port, _ := strings.Cut(shared.Addr(), ":")
+		dump := exec.Command("clickhouse-client", "--host", host, "--port", port, "--user", shared.User(), "--password", shared.Password(), "--query", a.Select)
+		host, port, _ = strings.Cut(c.Addr(0, 0), ":")
+		load := exec.Command("clickhouse-client", "--host", host, "--port", port, "--user", c.User(), "--password", c.Password(), "--query", a.Insert)
+		pipe, err := dump.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		load.Stdin = pipe
+		var stderr strings.Builder
+		dump.Stderr, load.Stderr = &stderr, &stderr
+		if err := dump.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if err := load.Run(); err != nil {
+			t.Fatalf("%s: %v: %s", name, err, stderr.String())
+		}
+		if err := dump.Wait(); err != nil {
+			t.Fatalf("%s: %v: %s", name, err, stderr.String())
+		}
+	}
+	q = "SELECT uniqExactMerge(crashes) FROM %s.crash_groups_daily WHERE event_date = '" + old.Format(time.DateOnly) + "'"
+	if a, b := queryUint64(t, from, fmt.Sprintf(q, from.Database())), queryUint64(t, to, fmt.Sprintf(q, db)); a != b || a == 0 {
+		t.Errorf("crashes of the aggregate-only day: %d on the server, %d on the cluster", a, b)
 	}
 }
