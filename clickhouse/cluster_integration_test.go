@@ -155,6 +155,21 @@ func TestClusterMigrateIntegration(t *testing.T) {
 	if err != nil || len(applied) != 0 {
 		t.Errorf("second Migrate: applied %v, %v", applied, err)
 	}
+	// A server that lacks tables (a replaced replica, a new shard) gets
+	// them back from the next Migrate.
+	for _, table := range []string{"sessions", "apps", "sessions_daily_mv"} {
+		if err := c.Conn(t, 1, 1).Exec(context.Background(), fmt.Sprintf("DROP TABLE %s.%s", o.Database, table)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Migrate(context.Background()); err != nil {
+		t.Fatalf("Migrate with tables missing on a server: %v", err)
+	}
+	var n uint64
+	q := fmt.Sprintf("SELECT count() FROM system.tables WHERE database = '%s' AND name IN ('sessions', 'apps', 'sessions_daily_mv')", o.Database)
+	if err := c.Conn(t, 1, 1).QueryRow(context.Background(), q).Scan(&n); err != nil || n != 3 {
+		t.Errorf("the server has %d of the 3 tables it lacked (%v)", n, err)
+	}
 	if got := len(a.Hosts()); got != c.Shards()*c.Replicas() {
 		t.Errorf("the client knows %d servers, want %d", got, c.Shards()*c.Replicas())
 	}

@@ -241,12 +241,51 @@ func (c *Client) migrate(ctx context.Context, ms []Migration) ([]int, error) {
 		c.logger.Info("applied schema migration", zap.Int(logKeyVersion, m.Version), zap.String(logKeyName, m.Name))
 		done = append(done, m.Version)
 	}
+	if c.hosts != nil && len(ms) == len(Migrations()) {
+		if err := c.repairSchema(ctx, ms); err != nil {
+			return done, err
+		}
+	}
 	if c.dialect.Modern {
 		if err := c.syncTTL(ctx); err != nil {
 			return done, err
 		}
 	}
 	return done, nil
+}
+
+// repairSchema gives every server of the cluster that answers the tables
+// and views of the schema, if one lacks some: a server added to the
+// cluster (a new shard, a replaced replica), or one that missed an ON
+// CLUSTER statement for good. It runs the statements of every migration
+// in ms again, ON CLUSTER; they are idempotent. Rows already stored stay
+// on their shards; new rows spread over every shard.
+func (c *Client) repairSchema(ctx context.Context, ms []Migration) error {
+	o := c.schema.opts
+	var names []string
+	for _, t := range c.tables() {
+		names = append(names, quote(t.database+"."+t.storage(o)))
+		if t.distributed(o) {
+			names = append(names, quote(t.database+"."+t.name))
+		}
+	}
+	for _, a := range c.schema.aggregates() {
+		names = append(names, quote(o.Database+"."+a.view))
+	}
+	q := fmt.Sprintf("SELECT toUInt64(count() = %d) FROM system.tables WHERE concat(database, '.', name) IN (%s)", len(names), strings.Join(names, ", "))
+	complete, err := c.onEveryServer(ctx, q)
+	if err != nil || complete {
+		return wrapErr("migrate: check every server's tables", err)
+	}
+	c.logger.Warn("a server of the cluster lacks tables of the schema: creating them")
+	for _, m := range ms {
+		for i, stmt := range m.Statements(c.dialect, o) {
+			if err := c.execDDL(ctx, stmt); err != nil {
+				return fmt.Errorf("migrate: repair: migration %d (%s), statement %d: %w", m.Version, m.Name, i+1, err)
+			}
+		}
+	}
+	return nil
 }
 
 // appliedMigrations returns the versions recorded in schema_migrations.
