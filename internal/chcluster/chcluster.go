@@ -28,7 +28,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"go.uber.org/zap"
 
 	"github.com/consentry/consentry/internal/chserver"
@@ -187,9 +189,68 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("chcluster: %w", err)
 	}
+	if err := c.waitCoordinated(ctx); err != nil {
+		return nil, err
+	}
 	cfg.Logger.Info("cluster up", zap.String("cluster", cfg.Name), zap.Int("shards", cfg.Shards),
 		zap.Int("replicas", cfg.Replicas), zap.String("zookeeper", c.zk.Addr()))
 	return c, nil
+}
+
+// waitCoordinated waits until every server reads from ZooKeeper. 18.16
+// sometimes dies of a null pointer in its ZooKeeper client
+// (zkutil::ZooKeeper::createImpl) at the first request after it started;
+// its supervisor starts it again, and the cluster is returned once every
+// server has come through its first request.
+func (c *Cluster) waitCoordinated(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for s := range c.cfg.Shards {
+		for r := range c.cfg.Replicas {
+			wg.Go(func() {
+				if err := c.waitZooKeeper(ctx, s, r); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("shard %d replica %d: %w", s+1, r+1, err))
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("chcluster: servers do not reach ZooKeeper: %w", err)
+	}
+	return nil
+}
+
+// waitZooKeeper waits until shard's replica answers a query of
+// system.zookeeper.
+func (c *Cluster) waitZooKeeper(ctx context.Context, shard, replica int) error {
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr: []string{c.Addr(shard, replica)}, Auth: clickhouse.Auth{Username: c.cfg.User, Password: c.cfg.Password},
+		DialTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for {
+		var n uint64
+		err := conn.QueryRow(ctx, "SELECT count() FROM system.zookeeper WHERE path = '/'").Scan(&n)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %w)", ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // serverConfig returns the configuration of shard s's replica r (from 0).
