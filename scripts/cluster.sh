@@ -9,6 +9,8 @@
 # client-side round robin; prints how to connect; and, from a terminal,
 # keeps everything up until Ctrl-C, which stops it all (set
 # CONSENTRY_CLUSTER_EXIT=1 not to wait). Data stays in the folder.
+# CONSENTRY_CLUSTER_LOAD=1m also drives both collectors with consentry load
+# for that long and reports events/s acknowledged and stored.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -75,6 +77,13 @@ echo "== crash triage dashboards: http://127.0.0.1:4792/ and http://127.0.0.1:48
 echo "== ClickHouse servers (shard by shard): ${servers[*]}"
 echo "== analysts: clickhouse-client --port ${servers[0]#*:} --user analyst --password \"\$(cat $dir/clickhouse-analyst-password)\""
 echo "== operators: clickhouse-client --port ${servers[0]#*:} --user collector --password \"\$(cat $dir/clickhouse-collector-password)\""
+if [ -n "${CONSENTRY_CLUSTER_LOAD:-}" ]; then
+  echo "== load through both collectors for $CONSENTRY_CLUSTER_LOAD (consentry load --count-stored)"
+  .bin/consentry load --addr "${collectors[0]},${collectors[1]}" --admin-addr 127.0.0.1:4792 --duration "$CONSENTRY_CLUSTER_LOAD" \
+    --clients "${CONSENTRY_CLUSTER_LOAD_CLIENTS:-32}" --count-stored --consent-signing-key-file "$dir/shared/consent-signing-key.pem" \
+    --clickhouse-cluster consentry --clickhouse-addr "${servers[0]}" --clickhouse-user collector \
+    --clickhouse-password-file "$dir/clickhouse-collector-password" --data-dir "$dir/collector0"
+fi
 if [ -t 0 ] && [ -z "${CONSENTRY_CLUSTER_EXIT:-}" ]; then
   echo "== everything keeps running; press Ctrl-C to stop it"
   trap 'echo; cleanup; exit 0' INT TERM

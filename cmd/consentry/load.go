@@ -18,6 +18,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/internal/grpcrr"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -37,6 +38,7 @@ Tokens are issued from the collector's signing key (see consentry token).`, stde
 	clients := fs.Int("clients", 32, "concurrent `clients`")
 	batch := fs.Int("batch", 200, "`events` per batch")
 	duration := fs.Duration("duration", time.Minute, "how long to send")
+	countStored := fs.Bool("count-stored", false, "afterwards, wait until ClickHouse (--clickhouse-*) holds every acknowledged event and report the rate they were stored at, from the start of the run")
 	var tf tokenFlags
 	tf.register(fs)
 	var ch chFlags
@@ -47,7 +49,20 @@ Tokens are issued from the collector's signing key (see consentry token).`, stde
 	if tf.appID == "com.example.demo" {
 		tf.appID = "com.example.load"
 	}
-	var err error
+	var (
+		err    error
+		cl     *clickhouse.Client
+		before uint64
+	)
+	if *countStored {
+		if cl, _, err = ch.open(ctx); err != nil {
+			return err
+		}
+		defer cl.Close()
+		if before, err = storedEvents(ctx, cl, tf.appID); err != nil {
+			return err
+		}
+	}
 	conns := make([]*grpc.ClientConn, max(1, *clients/8))
 	for i := range conns {
 		if conns[i], err = grpc.NewClient(grpcrr.Addrs(*addr), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
@@ -83,7 +98,14 @@ Tokens are issued from the collector's signing key (see consentry token).`, stde
 	wg.Wait()
 	fmt.Fprintf(stdout, "load: %d clients × %d-event batches for %s\n", *clients, *batch, time.Since(start).Round(time.Second))
 	run.report(ctx, stdout, time.Since(start))
-	return nil
+	if cl == nil {
+		return nil
+	}
+	acked := run.acked.Load()
+	stored, err := waitStored(context.WithoutCancel(ctx), cl, tf.appID, before, acked, 10*time.Minute)
+	took := time.Since(start)
+	fmt.Fprintf(stdout, "stored %d events %s after the start: %.0f events/s stored\n", stored, took.Round(100*time.Millisecond), float64(stored)/took.Seconds())
+	return err
 }
 
 // loadRun is what the clients and the sampler of one load run record.
