@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -24,7 +25,8 @@ type Stage struct {
 	members bool // member keys are computed (k-anonymity is on)
 	enums   enumNames
 
-	ipErrors atomic.Uint64
+	ipErrors       atomic.Uint64
+	numbersDropped atomic.Uint64
 }
 
 // New returns the anonymizer stage for cfg.
@@ -43,6 +45,11 @@ func (s *Stage) Scrubber() *scrub.Scrubber { return s.scrub }
 // location was then stored as unknown).
 func (s *Stage) IPLookupErrors() uint64 { return s.ipErrors.Load() }
 
+// NumbersDropped returns how many numeric attributes were dropped because
+// their value is an IMEI, a payment card or a phone number (see
+// scrub.Scrubber.Number).
+func (s *Stage) NumbersDropped() uint64 { return s.numbersDropped.Load() }
+
 // Process fills b.Rows from the events not dropped, and forgets b.Peer.
 // Allocations are per batch, not per event: rows, frames and attributes
 // are carved out of slices sized for the batch, and text that holds no
@@ -60,8 +67,10 @@ func (s *Stage) Process(ctx context.Context, b *pipeline.Batch) error {
 		return fmt.Errorf("anonymize: %w: %w", pipeline.ErrStorageUnavailable, err)
 	}
 	a := newArena(&b.Rows, sizes, s.scrub)
+	a.crumbs = b.HasScope(consentryv1.ScopeAnalytics) // see breadcrumbs.go
 	common := s.common(a, b, peer)
 	members := newMemberKeys(s.members, s.cfg.Salts, b.ConsentID, now, salt)
+	ids := newEventIDs(s.cfg.EventIDKey, b.AppID)
 	// The events of a batch mostly share a session: key each id once.
 	var lastID []byte
 	var lastKey uint64
@@ -70,7 +79,7 @@ func (s *Stage) Process(ctx context.Context, b *pipeline.Batch) error {
 			continue
 		}
 		c := common
-		c.EventID = [16]byte(e.GetEventId())
+		c.EventID = ids.of(e.GetEventId())
 		c.EventTime = b.EventTimes[i].Truncate(s.cfg.TimePrecision)
 		if sid := e.GetSessionId(); lastID == nil || !bytes.Equal(sid, lastID) {
 			lastID, lastKey = sid, keyed(salt, sid)
@@ -91,7 +100,7 @@ func (s *Stage) common(a *arena, b *pipeline.Batch, peer netip.Addr) pipeline.Co
 	c := pipeline.Common{
 		AppID:       b.AppID,
 		AppVersion:  a.version(d.GetAppVersion()),
-		AppBuild:    a.text(strings.TrimSpace(d.GetAppBuild())),
+		AppBuild:    a.build(d.GetAppBuild()),
 		SDKVersion:  a.text(strings.TrimSpace(d.GetSdkVersion())),
 		DeviceClass: s.enums.of(d.GetDeviceClass()),
 		DeviceModel: a.text(strings.TrimSpace(d.GetDeviceModel())),
@@ -108,20 +117,67 @@ func (s *Stage) common(a *arena, b *pipeline.Batch, peer netip.Addr) pipeline.Co
 }
 
 // version keeps an app version that is a plain version number, such as
-// "4.12.0.3", which free-text scrubbing would take for an IP address, and
-// scrubs anything else. (A version shaped like an IPv4 address is stored
-// as it is only if k consents share its combination: see package kanon.)
+// "4.12.1" or "4.12.0.300", which free-text scrubbing would take for an
+// IP address, and scrubs anything else. A version that is a valid IPv4
+// address, such as "4.12.0.3" or "10.1.2.3", could be one an app put in
+// the field by mistake: it keeps its first three components ("4.12.0"),
+// so no address is stored whatever k-anonymity decides; one that is
+// another identifier's shape is scrubbed.
 func (a *arena) version(v string) string {
 	v = strings.TrimSpace(v)
-	if isVersion(v) {
+	if dateBuild(v) {
+		return v
+	}
+	if !isVersion(v) {
+		return a.text(v)
+	}
+	if ipShaped(v) {
+		return v[:strings.LastIndexByte(v, '.')]
+	}
+	// Other identifiers can have the shape of a version too (a phone
+	// number 415.555.2671, a MAC address 1615.2371.4124): read it as
+	// the value of a version, so that what only a version word proves
+	// a count (a build number 2026112901) stays.
+	const ctx = "version "
+	if sv := a.text(ctx + v); sv != ctx+v {
+		return strings.TrimPrefix(sv, ctx)
+	}
+	return v
+}
+
+// ipShaped reports whether v is an IPv4 address.
+func ipShaped(v string) bool {
+	a, err := netip.ParseAddr(v)
+	return err == nil && a.Is4()
+}
+
+// build scrubs an app build, but keeps a build number made of a date and
+// a counter (2026112901), which has the shape of a phone number.
+func (a *arena) build(v string) string {
+	v = strings.TrimSpace(v)
+	if dateBuild(v) {
 		return v
 	}
 	return a.text(v)
 }
 
+// dateBuild reports whether v is a build number of a date and a counter:
+// 10 to 12 digits, the first eight a date of this century (yyyyMMdd).
+// Android versionCodes are often made so, and have the shape of a North
+// American phone number, which they are not.
+func dateBuild(v string) bool {
+	if len(v) < 10 || len(v) > 12 || !isDigitsOnly(v) {
+		return false
+	}
+	month := int(v[4]-'0')*10 + int(v[5]-'0')
+	day := int(v[6]-'0')*10 + int(v[7]-'0')
+	return v[:2] == "20" && month >= 1 && month <= 12 && day >= 1 && day <= 31
+}
+
 // isVersion reports whether v is 1 to 4 dot-separated numbers of up to 9
-// digits each, optionally after a "v" and followed by a "-" or "+"
-// suffix of letters, digits and dots, e.g. "v4.12.0-beta.2".
+// digits each, without leading zeros, optionally after a "v" and
+// followed by a "-" or "+" suffix of letters, digits and dots that has a
+// letter or is at most three digits, e.g. "v4.12.0-beta.2" or "4.12.0-1".
 func isVersion(v string) bool {
 	v = strings.TrimPrefix(strings.TrimPrefix(v, "v"), "V")
 	core, suffix, _ := strings.Cut(v, "-")
@@ -133,16 +189,22 @@ func isVersion(v string) bool {
 		return false
 	}
 	for _, p := range parts {
-		if p == "" || len(p) > 9 || !isDigitsOnly(p) {
+		// no leading zeros, as semantic versions have none: 0274 is
+		// the end of a phone number, 2023.01.15 a date
+		if p == "" || len(p) > 9 || !isDigitsOnly(p) || len(p) > 1 && p[0] == '0' {
 			return false
 		}
 	}
+	letters := false
 	for _, r := range suffix {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.') {
 			return false
 		}
+		letters = letters || r >= 'A'
 	}
-	return len(suffix) <= 32
+	// A suffix of digits alone is short (4.12.0-1); a longer one makes a
+	// phone number (0176-73219370), not a version.
+	return len(suffix) <= 32 && (letters || len(suffix) <= 3)
 }
 
 // rowSizes counts what a batch's rows need.
@@ -202,6 +264,8 @@ type arena struct {
 	// attributes dropped for an identifier-named key.
 	found [32]uint32
 	keys  uint32
+	// crumbs is set when the batch's consent covers crashes' breadcrumbs.
+	crumbs bool
 }
 
 // text scrubs a free-text value and counts what it replaced. Clean text
@@ -306,6 +370,7 @@ func (s *Stage) appendRow(a *arena, rows *pipeline.Rows, c pipeline.Common, e *c
 			Thread:        a.text(v.GetThread()),
 			Handled:       v.GetHandled(),
 			AppState:      s.enums.of(v.GetAppState()),
+			Breadcrumbs:   s.breadcrumbs(a, v.GetBreadcrumbs()),
 		})
 		// The group key is computed from the scrubbed crash, so scrubbed
 		// values cannot split a group.
@@ -348,6 +413,10 @@ func (s *Stage) customRow(a *arena, c pipeline.Common, v *consentryv1.CustomEven
 		if a.text(k) != k {
 			continue
 		}
+		if n, ok := integral(v); ok && s.scrub.Number(k, n) != 0 {
+			s.numbersDropped.Add(1)
+			continue
+		}
 		keys = append(keys, k)
 		if _, ok := v.GetValue().(*consentryv1.AttributeValue_StringValue); ok {
 			nStr++
@@ -386,6 +455,20 @@ func (s *Stage) customRow(a *arena, c pipeline.Common, v *consentryv1.CustomEven
 	}
 	r.BoolKeys, r.BoolValues = tail(a.strs, boolKeyStart), tail(a.bools, boolStart)
 	return r
+}
+
+// integral returns the value of an integer attribute, or of a double
+// attribute that holds an integer, as an int64.
+func integral(v *consentryv1.AttributeValue) (int64, bool) {
+	switch v := v.GetValue().(type) {
+	case *consentryv1.AttributeValue_IntValue:
+		return v.IntValue, true
+	case *consentryv1.AttributeValue_DoubleValue:
+		if f := v.DoubleValue; f == math.Trunc(f) && math.Abs(f) < 1<<63 {
+			return int64(f), true
+		}
+	}
+	return 0, false
 }
 
 // enumNames holds the stored name of every value of the API's enums: the

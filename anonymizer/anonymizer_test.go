@@ -154,7 +154,7 @@ func TestProcess(t *testing.T) {
 	if cu.SessionKey == 0 || cr.SessionKey != 0 || cu.SessionKey != cu2.SessionKey {
 		t.Errorf("session keys = %d, %d, %d", cu.SessionKey, cr.SessionKey, cu2.SessionKey)
 	}
-	if cu.DeviceClass != "phone" || cu.OSName != "android" || cu.Locale != "de-AT" || cu.AppVersion != "4.12.0.3" || cu.DeviceModel != "Pixel 8" {
+	if cu.DeviceClass != "phone" || cu.OSName != "android" || cu.Locale != "de-AT" || cu.AppVersion != "4.12.0" || cu.DeviceModel != "Pixel 8" {
 		t.Errorf("common = %+v", cu.Common)
 	}
 	if cu.Country != "AT" || cu.Region != "AT-9" {

@@ -13,13 +13,19 @@
 //     generalize rows until their combination of quasi-identifiers is
 //     shared by k distinct consents (k-anonymity over the stored rows);
 //   - session ids are re-keyed under a salt that changes every UTC day and
-//     is destroyed afterwards;
+//     is destroyed afterwards, and event ids under a key derived from the
+//     server secret (see EventIDKey), so an advertising id sent as event
+//     id is not stored;
+//   - numeric attributes that are an IMEI, a card or a phone number are
+//     dropped;
 //   - event times are truncated to a configured precision.
 //
 // docs/privacy.md lists every rule with an example.
 package anonymizer
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -59,6 +65,13 @@ type Config struct {
 	// detector replaced, and how many attributes were dropped for an
 	// identifier-named key, for the privacy report. It must not block.
 	Detections DetectionCounter
+	// EventIDKey keys the event ids the anonymizer stores in place of the
+	// ones the SDK sent (see StoredEventID); make it with EventIDKey from
+	// the server secret every replica shares, so that a retry reaching
+	// another replica is stored under the same id. Nil means a random key
+	// of the Stage, which suits one process and tests: a batch retried
+	// across a restart is then stored twice.
+	EventIDKey []byte
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -72,6 +85,10 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Salts == nil {
 		c.Salts = NewSalts(SaltsConfig{Now: c.Now})
+	}
+	if len(c.EventIDKey) == 0 {
+		c.EventIDKey = make([]byte, sha256.Size)
+		_, _ = rand.Read(c.EventIDKey) // crypto/rand.Read never fails (Go 1.24+).
 	}
 	return c
 }

@@ -3,6 +3,7 @@ package anonymizer
 import (
 	"bufio"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -75,6 +76,35 @@ func TestPrivacyDocExamples(t *testing.T) {
 	for _, row := range docTable(t, "scrub-kept") {
 		if got := sc.String(row[0]); got != row[0] {
 			t.Errorf("docs/privacy.md says %q is left alone; the scrubber gives %q", row[0], got)
+		}
+	}
+}
+
+// TestPrivacyDocKeys checks the attribute keys that docs/privacy.md says
+// are dropped or kept, and the numbers it says are dropped or kept.
+func TestPrivacyDocKeys(t *testing.T) {
+	sc := scrub.New(scrub.Config{})
+	for _, row := range docTable(t, "key-examples") {
+		if len(row) != 2 {
+			t.Errorf("key row %q: want key and verdict", row)
+			continue
+		}
+		if dropped := sc.IsIdentifierKey(row[0]); dropped != (row[1] == "dropped") {
+			t.Errorf("docs/privacy.md says attribute %q is %s; IsIdentifierKey = %v", row[0], row[1], dropped)
+		}
+	}
+	for _, row := range docTable(t, "number-examples") {
+		if len(row) != 3 {
+			t.Errorf("number row %q: want key, value and verdict", row)
+			continue
+		}
+		v, err := strconv.ParseInt(row[1], 10, 64)
+		if err != nil {
+			t.Errorf("number row %q: %v", row, err)
+			continue
+		}
+		if dropped := sc.Number(row[0], v) != 0; dropped != (row[2] == "dropped") {
+			t.Errorf("docs/privacy.md says %s=%d is %s; Number = %v", row[0], v, row[2], sc.Number(row[0], v))
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/consentry/consentry/internal/every"
 )
 
 // SaltSize is the size of a daily salt in bytes.
@@ -156,18 +158,12 @@ func (s *Salts) Refresh(ctx context.Context) error {
 // Run calls Refresh every cfg.Refresh until ctx ends, starting one
 // interval from now: call Refresh first to have today's salt at start.
 func (s *Salts) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.Refresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	every.Tick(ctx, s.cfg.Refresh, false, func(ctx context.Context) {
 		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
 			s.cfg.Logger.Warn("session salts refresh failed", zap.Error(err))
 		}
-	}
+	})
+	return nil
 }
 
 // MemorySaltStore is a SaltStore in process memory.

@@ -256,7 +256,8 @@ func TestInsertReadBack(t *testing.T) {
 				Frames: []pipeline.Frame{
 					{Module: "com.example.notes", Function: "NoteEditor.save", File: "NoteEditor.kt", Line: 42, InApp: true},
 					{Module: "java.base", Function: "Thread.run", File: "", Line: 0, InApp: false},
-				}, Thread: "main", Handled: true, AppState: "foreground"},
+				}, Thread: "main", Handled: true, AppState: "foreground",
+				Breadcrumbs: []pipeline.Breadcrumb{{Type: "screen_view", Name: "editor", OffsetMs: 120_000}, {Type: "tap", Name: "editor"}}},
 			{Common: cm(5), ExceptionType: "SIGSEGV", Thread: "worker-1", AppState: "unknown"},
 			{Common: cm(6), ExceptionType: "SIGABRT", Frames: []pipeline.Frame{{Module: "libc.so", Function: "abort", Line: 7}},
 				Thread: "main", AppState: "background"},
@@ -282,15 +283,18 @@ func TestInsertReadBack(t *testing.T) {
 		"exception_type": "java.lang.IllegalStateException", "fingerprint": uint64(math.MaxUint64 - 1), "message": "can't save [email]'s note",
 		"frame_module": []string{"com.example.notes", "java.base"}, "frame_function": []string{"NoteEditor.save", "Thread.run"},
 		"frame_file": []string{"NoteEditor.kt", ""}, "frame_line": []uint32{42, 0}, "frame_in_app": []uint8{1, 0},
-		"thread": "main", "handled": uint8(1), "app_state": "foreground"}))
+		"thread": "main", "handled": uint8(1), "app_state": "foreground",
+		"breadcrumb_types": []string{"screen_view", "tap"}, "breadcrumb_names": []string{"editor", "editor"}, "breadcrumb_offsets_ms": []int64{120_000, 0}}))
 	checkRow(t, c, s.crashes.def, cm(5), wantCommon(cm(5), map[string]any{
 		"exception_type": "SIGSEGV", "fingerprint": uint64(0), "message": "", "frame_module": []string{}, "frame_function": []string{},
 		"frame_file": []string{}, "frame_line": []uint32{}, "frame_in_app": []uint8{},
-		"thread": "worker-1", "handled": uint8(0), "app_state": "unknown"}))
+		"thread": "worker-1", "handled": uint8(0), "app_state": "unknown",
+		"breadcrumb_types": []string{}, "breadcrumb_names": []string{}, "breadcrumb_offsets_ms": []int64{}}))
 	checkRow(t, c, s.crashes.def, cm(6), wantCommon(cm(6), map[string]any{
 		"exception_type": "SIGABRT", "fingerprint": uint64(0), "message": "", "frame_module": []string{"libc.so"}, "frame_function": []string{"abort"},
 		"frame_file": []string{""}, "frame_line": []uint32{7}, "frame_in_app": []uint8{0},
-		"thread": "main", "handled": uint8(0), "app_state": "background"}))
+		"thread": "main", "handled": uint8(0), "app_state": "background",
+		"breadcrumb_types": []string{}, "breadcrumb_names": []string{}, "breadcrumb_offsets_ms": []int64{}}))
 	checkRow(t, c, s.customs.def, cm(7), wantCommon(cm(7), map[string]any{"name": "export_pdf",
 		"string_keys": []string{"format", "source"}, "string_values": []string{"a4", "menu"},
 		"number_keys": []string{"pages", "ratio"}, "number_values": []float64{12, 0.25},

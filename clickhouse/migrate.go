@@ -146,6 +146,7 @@ func Migrations() []Migration {
 			Data: func(ctx context.Context, c *Client) error { return c.replaceAggregates(ctx) },
 		},
 		kanonMigration(11),
+		breadcrumbsMigration(12),
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/consentry/consentry/internal/every"
 )
 
 // TablePrivacyCounts counts, per UTC day and app, what the privacy report
@@ -76,8 +78,8 @@ type PrivacyCounts struct {
 	logger *zap.Logger
 	now    func() time.Time
 
-	stop chan struct{}
-	done chan struct{}
+	stop context.CancelFunc // ends the flush loop; Close calls it
+	done chan struct{}      // closed when the flush loop has exited
 
 	mu     sync.Mutex
 	counts map[countKey]uint64
@@ -100,11 +102,12 @@ func NewPrivacyCounts(cfg RejectsConfig, c *Client, logger *zap.Logger) (*Privac
 		},
 		logger: logger,
 		now:    time.Now,
-		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		counts: make(map[countKey]uint64),
 	}
-	go p.run()
+	loop, stop := context.WithCancel(context.Background())
+	p.stop = stop
+	go p.run(loop)
 	return p, nil
 }
 
@@ -136,22 +139,16 @@ func (p *PrivacyCounts) add(k countKey, n uint64) {
 	p.counts[k] += n
 }
 
-func (p *PrivacyCounts) run() {
+func (p *PrivacyCounts) run(loop context.Context) {
 	defer close(p.done)
-	t := time.NewTicker(p.cfg.FlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), p.cfg.FlushInterval)
-			if err := p.Flush(ctx); err != nil {
-				p.logger.Warn("storing privacy counts failed; kept for the next flush", zap.Error(err))
-			}
-			cancel()
+	every.Tick(loop, p.cfg.FlushInterval, false, func(context.Context) {
+		// A flush Close waits for is not cut short by the loop's end.
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.FlushInterval)
+		defer cancel()
+		if err := p.Flush(ctx); err != nil {
+			p.logger.Warn("storing privacy counts failed; kept for the next flush", zap.Error(err))
 		}
-	}
+	})
 }
 
 // Flush stores the counts now; on error they are kept for the next flush.
@@ -188,7 +185,7 @@ func (p *PrivacyCounts) Close(ctx context.Context) error {
 	}
 	p.closed = true
 	p.mu.Unlock()
-	close(p.stop)
+	p.stop()
 	<-p.done
 	if err := p.Flush(ctx); err != nil {
 		return fmt.Errorf("close privacy counts: %w", err)

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/consentry/consentry/internal/every"
 	"github.com/consentry/consentry/pipeline"
 )
 
@@ -38,8 +39,8 @@ type Rejects struct {
 	// gives up waiting for one.
 	ctx    context.Context
 	cancel context.CancelFunc
-	stop   chan struct{} // closed when Close starts
-	done   chan struct{} // closed when the flush loop has exited
+	stop   context.CancelFunc // ends the flush loop; Close calls it
+	done   chan struct{}      // closed when the flush loop has exited
 
 	mu     sync.Mutex
 	counts map[rejectKey]uint64
@@ -79,7 +80,6 @@ func newRejects(cfg RejectsConfig, insert func(context.Context, []rejectRow) err
 		logger: logger,
 		ctx:    ctx,
 		cancel: cancel,
-		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		counts: make(map[rejectKey]uint64),
 	}
@@ -87,7 +87,9 @@ func newRejects(cfg RejectsConfig, insert func(context.Context, []rejectRow) err
 		cancel()
 		return nil, err
 	}
-	go r.run()
+	loop, stop := context.WithCancel(context.Background())
+	r.stop = stop
+	go r.run(loop)
 	return r, nil
 }
 
@@ -190,22 +192,16 @@ func (r *Rejects) add(k rejectKey, n uint64) {
 }
 
 // run flushes every FlushInterval until Close.
-func (r *Rejects) run() {
+func (r *Rejects) run(loop context.Context) {
 	defer close(r.done)
-	t := time.NewTicker(r.cfg.FlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(r.ctx, r.cfg.FlushInterval)
-			if err := r.Flush(ctx); err != nil {
-				r.logger.Warn("storing reject counts failed; kept for the next flush", zap.Error(err))
-			}
-			cancel()
+	every.Tick(loop, r.cfg.FlushInterval, false, func(context.Context) {
+		// A flush Close waits for runs under r.ctx, not the loop's.
+		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.FlushInterval)
+		defer cancel()
+		if err := r.Flush(ctx); err != nil {
+			r.logger.Warn("storing reject counts failed; kept for the next flush", zap.Error(err))
 		}
-	}
+	})
 }
 
 // Flush stores the counts now. On error the counts are kept for the next
@@ -259,7 +255,7 @@ func (r *Rejects) Close(ctx context.Context) error {
 	}
 	r.closed = true
 	r.mu.Unlock()
-	close(r.stop)
+	r.stop()
 	var errs []error
 	select {
 	case <-r.done:

@@ -464,7 +464,7 @@ func newSchema(o SchemaOptions) *schema {
 	frames := func(r *pipeline.CrashRow) []pipeline.Frame { return r.Frames }
 	s.crashes = newRowTable(o.Database,
 		eventTable(TableCrashes, "Crashes and handled exceptions, with scrubbed messages and stacks.", "exception_type"),
-		append(commonFields(func(r *pipeline.CrashRow) *pipeline.Common { return &r.Common }),
+		append(append(commonFields(func(r *pipeline.CrashRow) *pipeline.Common { return &r.Common }),
 			lowCardCol("exception_type", "Exception or signal type, e.g. java.lang.IllegalStateException or SIGSEGV.",
 				func(r *pipeline.CrashRow) string { return r.ExceptionType }),
 			uint64Col(columnFingerprint, "Crash group key: the same for every occurrence of one bug, across app versions, addresses, line numbers and scrubbed values (package fingerprint); group by it. 0 for crashes stored before it existed.",
@@ -512,7 +512,9 @@ func newSchema(o SchemaOptions) *schema {
 				func(r *pipeline.CrashRow) bool { return r.Handled }),
 			lowCardCol("app_state", "What the app was doing: foreground, background, launching, terminating or unknown.",
 				func(r *pipeline.CrashRow) string { return r.AppState }),
-		))
+		),
+			// Added to existing tables by breadcrumbsMigration.
+			breadcrumbFields()...))
 
 	s.customs = newRowTable(o.Database,
 		eventTable(TableCustomEvents, "App-defined events with scalar attributes, split by type.", "name"),

@@ -193,10 +193,13 @@ func (a *App) newService() (*Service, error) {
 	}
 	acfg := a.location.anonymizerConfig(a.cfg.Anonymizer)
 	acfg.Detections = privacyCounter{a.storage.counts}
+	acfg.EventIDKey = a.eventIDKey()
 	anon, err := anonymizer.New(acfg)
 	if err != nil {
 		return nil, err
 	}
+	a.metrics.Counter("attributes_dropped_numbers_total", "Numeric custom event attributes dropped because their value is an IMEI, a payment card or a phone number, since start.",
+		func() float64 { return float64(anon.NumbersDropped()) })
 	return NewService(ServiceConfig{
 		Stages:      append(stages, val, anon),
 		Sink:        a.sink,

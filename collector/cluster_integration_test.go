@@ -199,7 +199,7 @@ func quoteSQL(s string) string {
 func startClusterTraffic(t *testing.T, cs *collectors) *traffic {
 	t.Helper()
 	token := cs.h[0].token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
-	return startTraffic(t, cs.target, token, 4, 50, 20*time.Millisecond)
+	return startTraffic(t, cs.h[0].app.StoredEventID, cs.target, token, 4, 50, 20*time.Millisecond)
 }
 
 // TestClusterReplicaKilledIntegration kills the replica that collector 0

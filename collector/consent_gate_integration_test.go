@@ -98,7 +98,7 @@ func TestOutageRevocationIntegration(t *testing.T) {
 				if err != nil {
 					refusals[status.Code(err)]++
 					lastErr = err
-				} else if ids := acceptedIDs(req, resp); len(ids) > 0 {
+				} else if ids := acceptedIDs(a.app.StoredEventID, req, resp); len(ids) > 0 {
 					batches[tok] = append(batches[tok], sentBatch{sent: sent, acked: time.Now(), ids: ids})
 				}
 				mu.Unlock()

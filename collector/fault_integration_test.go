@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -26,6 +27,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/consentry/consentry/anonymizer"
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/collector/spool"
 	"github.com/consentry/consentry/consent"
@@ -50,8 +52,9 @@ type traffic struct {
 }
 
 // startTraffic starts clients goroutines sending batches of n events to
-// addr with token, each pausing pause between batches, until halt.
-func startTraffic(t *testing.T, addr func() string, token string, clients, n int, pause time.Duration) *traffic {
+// addr with token, each pausing pause between batches, until halt. stored
+// is the collector's StoredEventID (see acceptedIDs).
+func startTraffic(t *testing.T, stored storedEventID, addr func() string, token string, clients, n int, pause time.Duration) *traffic {
 	t.Helper()
 	tr := &traffic{acked: make(map[string]bool), refusals: make(map[codes.Code]int), stop: make(chan struct{})}
 	for i := range clients {
@@ -89,7 +92,7 @@ func startTraffic(t *testing.T, addr func() string, token string, clients, n int
 						}
 					}
 				} else {
-					for _, id := range acceptedIDs(req, resp) {
+					for _, id := range acceptedIDs(stored, req, resp) {
 						tr.acked[id] = true
 					}
 				}
@@ -108,10 +111,29 @@ func startTraffic(t *testing.T, addr func() string, token string, clients, n int
 	return tr
 }
 
-// acceptedIDs returns the ids of the events of req that resp accepted:
-// all but the dropped ones (none if more were dropped than the response
-// lists).
-func acceptedIDs(req *consentryv1.IngestRequest, resp *consentryv1.IngestResponse) []string {
+// storedEventID is App.StoredEventID: the event_id the collector stores
+// for an event id an app sent.
+type storedEventID func(appID string, id []byte) [16]byte
+
+// storedEventIDOf returns the storedEventID of a consentryd whose data
+// folder is dir, from the consent secret it creates there at start.
+func storedEventIDOf(t *testing.T, dir string) storedEventID {
+	t.Helper()
+	for range 200 {
+		if b, err := os.ReadFile(filepath.Join(dir, "consent-secret")); err == nil && len(b) > 0 {
+			key := anonymizer.EventIDKey([]byte(strings.TrimRight(string(b), "\r\n")))
+			return func(appID string, id []byte) [16]byte { return anonymizer.StoredEventID(key, appID, id) }
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no consent secret in %s", dir)
+	return nil
+}
+
+// acceptedIDs returns the ids the events of req that resp accepted are
+// stored with (stored, the collector's StoredEventID): all but the
+// dropped ones (none if more were dropped than the response lists).
+func acceptedIDs(stored storedEventID, req *consentryv1.IngestRequest, resp *consentryv1.IngestResponse) []string {
 	if int(resp.GetDropped()) > len(resp.GetEventDrops()) {
 		return nil
 	}
@@ -122,7 +144,7 @@ func acceptedIDs(req *consentryv1.IngestRequest, resp *consentryv1.IngestRespons
 	var ids []string
 	for i, e := range req.GetEvents() {
 		if !dropped[uint32(i)] {
-			ids = append(ids, uuid.UUID(e.GetEventId()).String())
+			ids = append(ids, uuid.UUID(stored(req.GetDevice().GetAppId(), e.GetEventId())).String())
 		}
 	}
 	return ids
@@ -231,7 +253,7 @@ func TestClickHouseKilledIntegration(t *testing.T) {
 		c.Spool.RetryMax = 500 * time.Millisecond
 	})
 	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
-	tr := startTraffic(t, h.app.Addr, token, 4, 50, 20*time.Millisecond)
+	tr := startTraffic(t, h.app.StoredEventID, h.app.Addr, token, 4, 50, 20*time.Millisecond)
 
 	time.Sleep(1500 * time.Millisecond)
 	if err := syscall.Kill(-srv.PID(), syscall.SIGKILL); err != nil {
@@ -302,9 +324,11 @@ func TestCollectorKilledIntegration(t *testing.T) {
 			cmd.Wait()
 		}
 	})
-	// The collector makes its signing key at start; sign with it.
+	// The collector makes its signing key at start, once its migrations
+	// ran, each statement through the proxy's latency (about 10 s for
+	// twelve migrations): allow a minute; sign with it.
 	var key string
-	for range 200 {
+	for range 1200 {
 		if _, err := os.Stat(filepath.Join(data, "consent-signing-key.pem")); err == nil {
 			key = filepath.Join(data, "consent-signing-key.pem")
 			break
@@ -322,7 +346,7 @@ func TestCollectorKilledIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tr := startTraffic(t, func() string { return addr }, token, 4, 50, 0)
+	tr := startTraffic(t, storedEventIDOf(t, data), func() string { return addr }, token, 4, 50, 0)
 	// Kill it once it has acknowledged some.
 	for tr.ackedCount() < 2000 {
 		time.Sleep(20 * time.Millisecond)
@@ -395,7 +419,7 @@ func TestSlowClickHouseIntegration(t *testing.T) {
 			}
 		}
 	})
-	tr := startTraffic(t, h.app.Addr, token, 8, 200, 0)
+	tr := startTraffic(t, h.app.StoredEventID, h.app.Addr, token, 8, 200, 0)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		tr.mu.Lock()
@@ -542,7 +566,7 @@ func TestFloodOfLargeBatchesIntegration(t *testing.T) {
 	proxy.Cut()
 	var peak atomic.Uint64
 	var ms runtime.MemStats
-	tr := startTraffic(t, h.app.Addr, token, 32, 1000, 0)
+	tr := startTraffic(t, h.app.StoredEventID, h.app.Addr, token, 32, 1000, 0)
 	deadline := time.Now().Add(6 * time.Second)
 	for time.Now().Before(deadline) {
 		runtime.ReadMemStats(&ms)
@@ -584,7 +608,7 @@ func TestSpoolDiskFullIntegration(t *testing.T) {
 		req := gen.Batch(100, time.Now())
 		resp, err := h.client.Ingest(ctx, req)
 		if err == nil {
-			for _, id := range acceptedIDs(req, resp) {
+			for _, id := range acceptedIDs(h.app.StoredEventID, req, resp) {
 				acked[id] = true
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/consentry/consentry/collector/metrics"
+	"github.com/consentry/consentry/internal/every"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -91,16 +92,8 @@ func (r *readiness) addConsent(name string, check func(time.Time) error) {
 func (r *readiness) start() {
 	r.evaluate()
 	r.loops.goLoop("readiness", func(ctx context.Context) error {
-		t := time.NewTicker(r.interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-				r.evaluate()
-			}
-		}
+		every.Tick(ctx, r.interval, false, func(context.Context) { r.evaluate() })
+		return nil
 	})
 }
 

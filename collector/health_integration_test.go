@@ -93,7 +93,7 @@ func TestReadinessSpoolFullIntegration(t *testing.T) {
 	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
 	proxy.Stall()
 	proxy.Cut()
-	tr := startTraffic(t, h.app.Addr, token, 4, 200, 0)
+	tr := startTraffic(t, h.app.StoredEventID, h.app.Addr, token, 4, 200, 0)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		tr.mu.Lock()
 		full := tr.refusals[codes.ResourceExhausted]

@@ -11,6 +11,7 @@ import (
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/collector/metrics"
 	"github.com/consentry/consentry/collector/spool"
+	"github.com/consentry/consentry/internal/every"
 	"github.com/consentry/consentry/pipeline"
 )
 
@@ -73,15 +74,8 @@ func startKanon(ctx context.Context, cfg Config, client *clickhouse.Client) (_ *
 
 // refresh reloads the published classes every RefreshInterval.
 func (k *kanonParts) refresh(ctx context.Context, last time.Time) error {
-	t := time.NewTicker(k.cfg.RefreshInterval)
-	defer t.Stop()
 	failing := false
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	every.Tick(ctx, k.cfg.RefreshInterval, false, func(ctx context.Context) {
 		next, err := kanon.RefreshRouter(ctx, k.client, k.router, k.cfg, last)
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
@@ -92,24 +86,19 @@ func (k *kanonParts) refresh(ctx context.Context, last time.Time) error {
 		case err == nil:
 			last, failing = next, false
 		}
-	}
+	})
+	return nil
 }
 
 // prune drops old release slots and log partitions hourly (servers
 // without TTL need it).
 func (k *kanonParts) prune(ctx context.Context) error {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	every.Tick(ctx, time.Hour, false, func(ctx context.Context) {
 		if err := k.client.PruneKanon(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			k.log.Warn("pruning k-anonymity tables failed", zap.Error(err))
 		}
-	}
+	})
+	return nil
 }
 
 // split returns the rows that may be stored now and those to hold.

@@ -11,6 +11,7 @@ import (
 	"github.com/consentry/consentry/anonymizer"
 	"github.com/consentry/consentry/anonymizer/geo"
 	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/internal/every"
 )
 
 // location is what the anonymizer needs to place and re-key events: the
@@ -64,23 +65,19 @@ func (l *location) anonymizerConfig(cfg anonymizer.Config) anonymizer.Config {
 // watchIPDB reloads the IP database when its file changes, until ctx ends.
 func (l *location) watchIPDB(ctx context.Context) error {
 	last := modTime(l.cfg.GeoIPFile)
-	t := time.NewTicker(l.cfg.GeoIPReload)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
+	every.Tick(ctx, l.cfg.GeoIPReload, false, func(context.Context) {
+		m := modTime(l.cfg.GeoIPFile)
+		if m.Equal(last) {
+			return
 		}
-		if m := modTime(l.cfg.GeoIPFile); !m.Equal(last) {
-			if err := l.ipdb.Reload(); err != nil {
-				l.log.Warn("reloading the IP database failed; keeping the loaded one", zap.Error(err))
-				continue
-			}
-			last = m
-			l.log.Info("reloaded the IP database")
+		if err := l.ipdb.Reload(); err != nil {
+			l.log.Warn("reloading the IP database failed; keeping the loaded one", zap.Error(err))
+			return
 		}
-	}
+		last = m
+		l.log.Info("reloaded the IP database")
+	})
+	return nil
 }
 
 // modTime returns the modification time of path, zero if unknown.

@@ -149,7 +149,7 @@ func TestManagedClickHouseKilledIntegration(t *testing.T) {
 		c.ClickHouseRestartBackoff = 200 * time.Millisecond
 	})
 	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
-	tr := startTraffic(t, h.app.Addr, token, 4, 50, 20*time.Millisecond)
+	tr := startTraffic(t, h.app.StoredEventID, h.app.Addr, token, 4, 50, 20*time.Millisecond)
 	time.Sleep(time.Second)
 	if got := scrape(t, h)["consentry_clickhouse_up"]; got != 1 {
 		t.Errorf("consentry_clickhouse_up = %v before the kill, want 1", got)
@@ -209,7 +209,7 @@ func TestManagedClickHouseKilledWriterIntegration(t *testing.T) {
 		req := gen.Batch(20, time.Now())
 		resp, err := h.client.Ingest(ctx, req)
 		if err == nil {
-			for _, id := range acceptedIDs(req, resp) {
+			for _, id := range acceptedIDs(h.app.StoredEventID, req, resp) {
 				acked[id] = true
 			}
 		}
@@ -269,7 +269,7 @@ func TestShutdownWhileClickHouseDownIntegration(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ingest: %v", err)
 		}
-		for _, id := range acceptedIDs(req, resp) {
+		for _, id := range acceptedIDs(h.app.StoredEventID, req, resp) {
 			acked[id] = true
 		}
 		resp, err = h.client.Ingest(ctx, noConsent.Batch(7, time.Now()))
@@ -359,7 +359,7 @@ func TestShutdownWhileClickHouseRestartingIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range acceptedIDs(req, resp) {
+	for _, id := range acceptedIDs(h.app.StoredEventID, req, resp) {
 		acked[id] = true
 	}
 	if _, err := h.client.Ingest(ctx, noConsent.Batch(9, time.Now())); err != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -21,7 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -44,7 +44,7 @@ var (
 	soakDuration = flag.Duration("soak.duration", 10*time.Minute, "how long the soak runs")
 	soakOutage   = flag.Duration("soak.outage", 30*time.Second, "how long each ClickHouse outage lasts")
 	soakClients  = flag.Int("soak.clients", 4, "concurrent clients")
-	soakVolume   = flag.Int("soak.volume-mib", 64, "size of the tmpfs holding the spool, in MiB")
+	soakVolume   = flag.Int("soak.volume-mib", 512, "size of the tmpfs holding the spool, in MiB (big enough to ride out an outage)")
 )
 
 // soakClient sends batches from several goroutines and records, per
@@ -59,9 +59,14 @@ type soakClient struct {
 	refusals  map[string]int
 	okSeconds map[int64]bool // Unix seconds with at least one acknowledgement
 	anySecond map[int64]bool // Unix seconds with at least one answer
-	sent      atomic.Int64
-	stop      chan struct{}
-	wg        sync.WaitGroup
+	// state holds, per Unix second, what the collector's /readyz said
+	// (sampled twice a second): "ready", "full" (the spool is truly
+	// full: "spool" is the reason), "not ready" (another reason) or
+	// "down" (no answer: the collector is not running).
+	state map[int64]string
+	sent  atomic.Int64
+	stop  chan struct{}
+	wg    sync.WaitGroup
 }
 
 func (c *soakClient) run(clients int) {
@@ -132,6 +137,55 @@ func (c *soakClient) run(clients int) {
 	}
 }
 
+// sampleReadiness records what admin's /readyz says twice a second until
+// stop is closed.
+func (c *soakClient) sampleReadiness(admin string) {
+	for {
+		st := "down"
+		if resp, err := http.Get("http://" + admin + PathReadyz); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			switch {
+			case resp.StatusCode == http.StatusOK:
+				st = "ready"
+			case strings.Contains(string(body), "spool"):
+				st = "full"
+			default:
+				st = "not ready: " + strings.TrimSpace(strings.TrimPrefix(string(body), "not ready"))
+			}
+		}
+		now := time.Now().Unix()
+		c.mu.Lock()
+		if old, ok := c.state[now]; !ok || old == "ready" {
+			c.state[now] = st // a second that was not ready at all counts as not ready
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// refusedSeconds counts, by the collector's state, the seconds in which
+// requests were answered but none acknowledged.
+func (c *soakClient) refusedSeconds() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int{}
+	for s := range c.anySecond {
+		if !c.okSeconds[s] {
+			st := c.state[s]
+			if st == "" {
+				st = "unknown"
+			}
+			out[st]++
+		}
+	}
+	return out
+}
+
 // longestRefused returns the longest run of seconds in which requests
 // were answered but none acknowledged.
 func (c *soakClient) longestRefused() time.Duration {
@@ -165,6 +219,7 @@ type soakCollector struct {
 	t     *testing.T
 	bin   string
 	args  []string
+	env   []string
 	admin string
 	cmd   *exec.Cmd
 	// corruptEvents and corruptRecords add up what each run of the
@@ -174,6 +229,7 @@ type soakCollector struct {
 
 func (c *soakCollector) start() {
 	cmd := exec.Command(c.bin, c.args...)
+	cmd.Env = append(os.Environ(), c.env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
@@ -242,7 +298,10 @@ func TestSoak(t *testing.T) {
 	dir := t.TempDir()
 	// ClickHouse, on fixed ports so it comes back where the collector
 	// looks for it.
-	chCfg := chserver.Config{DataDir: filepath.Join(dir, "clickhouse"), TCPPort: freePort(t), HTTPPort: freePort(t), Logger: zaptest.NewLogger(t)}
+	// Not supervised (MaxFailures 1): the chaos schedule decides how long
+	// ClickHouse stays dead.
+	chCfg := chserver.Config{DataDir: filepath.Join(dir, "clickhouse"), TCPPort: freePort(t), HTTPPort: freePort(t),
+		MaxFailures: 1, Password: "soak-test-password", Logger: zaptest.NewLogger(t)}
 	var srv *chserver.Server
 	startCH := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -274,8 +333,9 @@ func TestSoak(t *testing.T) {
 	grpcAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	const db = "consentry_soak"
-	col := &soakCollector{t: t, bin: bin, admin: admin, args: []string{
-		"--data-dir", data, "--clickhouse-addr", srv.Addr(), "--clickhouse-database", db,
+	col := &soakCollector{t: t, bin: bin, admin: admin, env: []string{"CONSENTRY_CLICKHOUSE_PASSWORD=" + srv.Password()}, args: []string{
+		"--data-dir", data, "--clickhouse-addr", srv.Addr(), "--clickhouse-database", db, "--clickhouse-user", srv.User(),
+		"--generalize-k", "1", // the soak counts the event tables; k-anonymity would hold rows back
 		"--spool-dir", spoolDir, "--spool-max-bytes", strconv.Itoa(4 * *soakVolume << 20),
 		"--grpc-addr", grpcAddr, "--http-addr", "127.0.0.1:0", "--admin-addr", admin, "--log-level", "warn",
 		// The soak counts what reaches the event tables: k-anonymity,
@@ -301,8 +361,9 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := &soakClient{addr: grpcAddr, token: token, acked: map[[16]byte]bool{}, refusals: map[string]int{},
-		okSeconds: map[int64]bool{}, anySecond: map[int64]bool{}, stop: make(chan struct{})}
+		okSeconds: map[int64]bool{}, anySecond: map[int64]bool{}, state: map[int64]string{}, stop: make(chan struct{})}
 	client.run(*soakClients)
+	client.wg.Go(func() { client.sampleReadiness(admin) })
 
 	// The chaos schedule: one round of every fault, repeated until the
 	// duration is up.
@@ -410,8 +471,10 @@ func TestSoak(t *testing.T) {
 	ch := chtest.Conn(t, srv)
 	final, raw := storedIDs(t, ch, db)
 	acked := client.acked
+	stored := storedEventIDOf(t, data)
 	lost, dup := 0, 0
-	for id := range acked {
+	for sent := range acked {
+		id := stored(testApp, sent[:])
 		switch n := final[fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:16])]; {
 		case n == 0:
 			lost++
@@ -423,10 +486,18 @@ func TestSoak(t *testing.T) {
 	for _, n := range raw {
 		rawRows += n
 	}
-	over := aggregateOvercount(t, ch, db)
+	overSessions, overCrashes, _ := aggregateOvercount(t, ch, db)
+	over := map[string]int64{"sessions_daily": overSessions, "crash_groups_daily": overCrashes}
 	longest := client.longestRefused()
-	t.Logf("SOAK %v: sent %d, acked %d, stored %d (distinct under FINAL; %d rows before merging), lost %d (corrupt events counted by the collector: %.0f in %.0f records), duplicated after FINAL %d, aggregate overcount %v, longest stretch of refused ingest %v, refusals %v",
-		*soakDuration, client.sent.Load(), len(acked), len(final), rawRows, lost, col.corruptEvents, col.corruptRecords, dup, over, longest, client.refusals)
+	refused := client.refusedSeconds()
+	t.Logf("SOAK %v: sent %d, acked %d, stored %d (distinct under FINAL; %d rows before merging), lost %d (corrupt events counted by the collector: %.0f in %.0f records), duplicated after FINAL %d, aggregate overcount %v, longest stretch of refused ingest %v, seconds refused by the collector's state %v, refusals %v",
+		*soakDuration, client.sent.Load(), len(acked), len(final), rawRows, lost, col.corruptEvents, col.corruptRecords, dup, over, longest, refused, client.refusals)
+	// Refused while the collector said it was ready: the spool had room
+	// and yet it refused. A second where readiness turned counts on both
+	// sides, so allow a few.
+	if n := refused["ready"]; n > 3 {
+		t.Errorf("ingest refused for %d seconds while the collector was ready (its spool had room)", n)
+	}
 	if float64(lost) != col.corruptEvents {
 		t.Errorf("lost %d acknowledged events; the collector counted %.0f lost to corruption", lost, col.corruptEvents)
 	}
@@ -438,29 +509,4 @@ func TestSoak(t *testing.T) {
 			t.Errorf("aggregate %s overcounts by %d", table, n)
 		}
 	}
-}
-
-// aggregateOvercount compares the daily aggregates with the distinct
-// events they summarize and returns the difference per aggregate.
-func aggregateOvercount(t *testing.T, ch driver.Conn, db string) map[string]int64 {
-	t.Helper()
-	out := map[string]int64{}
-	for _, q := range []struct{ name, agg, events string }{
-		{"sessions_daily", "SELECT toInt64(sumMerge(starts) + sumMerge(ends)) FROM %s.sessions_daily",
-			"SELECT toInt64(count()) FROM %s.sessions FINAL"},
-		{"crash_groups_daily", "SELECT toInt64(sumMerge(crashes)) FROM %s.crash_groups_daily",
-			"SELECT toInt64(count()) FROM %s.crashes FINAL"},
-	} {
-		var agg, events int64
-		if err := ch.QueryRow(context.Background(), fmt.Sprintf(q.agg, db)).Scan(&agg); err != nil {
-			t.Errorf("%s: %v", q.name, err)
-			continue
-		}
-		if err := ch.QueryRow(context.Background(), fmt.Sprintf(q.events, db)).Scan(&events); err != nil {
-			t.Errorf("%s: %v", q.name, err)
-			continue
-		}
-		out[q.name] = agg - events
-	}
-	return out
 }

@@ -104,7 +104,7 @@ func TestSpoolFullVolumeIntegration(t *testing.T) {
 	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
 
 	// Healthy: 200k events, well beyond the ~141k the volume holds.
-	tr := startTraffic(t, h.app.Addr, token, 4, 250, 0)
+	tr := startTraffic(t, h.app.StoredEventID, h.app.Addr, token, 4, 250, 0)
 	waitAcked(t, tr, 200_000, 3*time.Minute)
 	tr.mu.Lock()
 	healthyRefusals := fmt.Sprint(tr.refusals)
@@ -127,6 +127,8 @@ func TestSpoolFullVolumeIntegration(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
+			tr.mu.Lock()
+			defer tr.mu.Unlock()
 			t.Fatalf("no RESOURCE_EXHAUSTED after 2 minutes with ClickHouse hung (refusals %v, last %v, spool %+v)",
 				tr.refusals, tr.lastErr, h.app.Spool().Stats())
 		}
@@ -135,8 +137,12 @@ func TestSpoolFullVolumeIntegration(t *testing.T) {
 	st := h.app.Spool().Stats()
 	free := volumeFree(t, vol)
 	m := scrape(t, h)
-	t.Logf("hung: refusals %v; spool %d bytes unshipped, %d bytes free on the volume (gauge %v, reserve %d)",
-		tr.refusals, st.Bytes, free, m["consentry_spool_free_bytes"], st.ReserveBytes)
+	tr.mu.Lock()
+	hungRefusals := fmt.Sprint(tr.refusals)
+	unavailableNow := tr.refusals[codes.Unavailable]
+	tr.mu.Unlock()
+	t.Logf("hung: refusals %s; spool %d bytes unshipped, %d bytes free on the volume (gauge %v, reserve %d)",
+		hungRefusals, st.Bytes, free, m["consentry_spool_free_bytes"], st.ReserveBytes)
 	if st.Bytes < volume*3/4 {
 		t.Errorf("ingest refused with %d bytes unshipped on an %d-byte volume: not truly full", st.Bytes, volume)
 	}
@@ -149,7 +155,7 @@ func TestSpoolFullVolumeIntegration(t *testing.T) {
 	if err := h.app.Spool().Accepting(); !errors.Is(err, spool.ErrDiskFull) {
 		t.Errorf("Accepting on the full volume: %v, want ErrDiskFull", err)
 	}
-	if n := tr.refusals[codes.Unavailable] - unavailable; n > 0 {
+	if n := unavailableNow - unavailable; n > 0 {
 		t.Errorf("%d batches refused UNAVAILABLE on a full volume; want RESOURCE_EXHAUSTED", n)
 	}
 	acked := tr.halt()
@@ -176,7 +182,7 @@ func TestSpoolFullVolumeIntegration(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ingest after the restart: %v", err)
 		}
-		for _, id := range acceptedIDs(req, resp) {
+		for _, id := range acceptedIDs(h2.app.StoredEventID, req, resp) {
 			acked[id] = true
 		}
 	}
@@ -265,7 +271,7 @@ func TestSpoolBitFlipIntegration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids := acceptedIDs(req, resp)
+		ids := acceptedIDs(h.app.StoredEventID, req, resp)
 		perBatch = append(perBatch, ids)
 		for _, id := range ids {
 			acked[id] = true

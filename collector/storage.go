@@ -20,6 +20,7 @@ import (
 	"github.com/consentry/consentry/collector/metrics"
 	"github.com/consentry/consentry/collector/spool"
 	"github.com/consentry/consentry/internal/chserver"
+	"github.com/consentry/consentry/internal/every"
 	"github.com/consentry/consentry/pipeline"
 )
 
@@ -154,8 +155,12 @@ func (s *storage) startServer(ctx context.Context, chCfg *clickhouse.Config) err
 	if err := os.WriteFile(s.addrFile(), []byte(srv.Addr()+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write clickhouse address: %w", err)
 	}
-	s.log.Info("started local clickhouse", zap.String("addr", srv.Addr()), zap.String("data_dir", srv.DataDir()),
-		zap.String("user", srv.User()))
+	if err := os.WriteFile(s.httpAddrFile(), []byte(srv.HTTPAddr()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write clickhouse address: %w", err)
+	}
+	s.log.Info("started local clickhouse", zap.String("addr", srv.Addr()), zap.String("http_addr", srv.HTTPAddr()),
+		zap.String("data_dir", srv.DataDir()), zap.String("user", srv.User()),
+		zap.Bool("analyst_settings_constraints", srv.SettingsConstraints()))
 	s.fatal = make(chan error, 1)
 	go func() {
 		<-srv.Done() // after Stop too, so this ends with close
@@ -173,6 +178,9 @@ func (c Config) managedConfig(database string) chserver.Config {
 		Binary:            c.ClickHouseBinary,
 		DataDir:           filepath.Join(c.DataDir, "clickhouse"),
 		ListenHost:        c.ClickHouseListenHost,
+		TCPPort:           c.ClickHouseNativePort,
+		HTTPPort:          c.ClickHouseHTTPPort,
+		ReadOnlyLimits:    c.AnalystLimits,
 		User:              CollectorUser,
 		ReadOnlyUser:      AnalystUser,
 		ReadOnlyDatabases: []string{database},
@@ -228,6 +236,10 @@ func (s *storage) rejectsConfig() clickhouse.RejectsConfig {
 // addrFile is where a managed server's address is written.
 func (s *storage) addrFile() string { return filepath.Join(s.cfg.DataDir, "clickhouse.addr") }
 
+// httpAddrFile is where the managed server's HTTP address is written,
+// for BI tools and scripts.
+func (s *storage) httpAddrFile() string { return filepath.Join(s.cfg.DataDir, "clickhouse-http.addr") }
+
 // addr returns the native address of the ClickHouse in use.
 func (s *storage) addr() string {
 	if s.server != nil {
@@ -260,30 +272,23 @@ func (s *storage) check(time.Time) error {
 // watch pings ClickHouse every pingInterval until ctx ends and keeps
 // clickHouseUp current, logging each change.
 func (s *storage) watch(ctx context.Context) error {
-	t := time.NewTicker(pingInterval)
-	defer t.Stop()
 	failed := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	every.Tick(ctx, pingInterval, false, func(ctx context.Context) {
 		err := s.ping(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err == nil {
+		switch {
+		case ctx.Err() != nil:
+		case err == nil:
 			failed = 0
 			if !s.up.Swap(true) {
 				s.log.Info("clickhouse answers again")
 			}
-			continue
+		default:
+			if failed++; failed >= pingFailuresDown && s.up.Swap(false) {
+				s.log.Warn("clickhouse does not answer", zap.Error(err))
+			}
 		}
-		if failed++; failed >= pingFailuresDown && s.up.Swap(false) {
-			s.log.Warn("clickhouse does not answer", zap.Error(err))
-		}
-	}
+	})
+	return nil
 }
 
 // ping checks once that ClickHouse answers.
@@ -369,8 +374,10 @@ func (s *storage) close(ctx context.Context) error {
 	}
 	if s.server != nil {
 		errs = append(errs, s.server.Stop(ctx))
-		if err := os.Remove(s.addrFile()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
+		for _, f := range []string{s.addrFile(), s.httpAddrFile()} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -25,6 +25,7 @@ type fakeStore struct {
 	erases    []eraseCall
 	prunes    []time.Time
 	puts      int
+	appReads  int             // Apps calls
 	erasures  []erasureRecord // the audit log
 	now       func() time.Time
 	// failErasures makes ErasedConsentKeys and UnsweptErasures fail.
@@ -59,6 +60,12 @@ func (s *fakeStore) addRevocation(r Revocation) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.revs = append(s.revs, r)
+}
+
+func (s *fakeStore) appsCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.appReads
 }
 
 func (s *fakeStore) eraseCalls() []eraseCall {
@@ -98,6 +105,7 @@ func (s *fakeStore) PutApp(_ context.Context, a App) error {
 func (s *fakeStore) Apps(context.Context) ([]App, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.appReads++
 	if s.fail {
 		return nil, errStoreDown
 	}

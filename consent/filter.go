@@ -26,6 +26,9 @@ type RevocationChecker interface {
 type AppLookup interface {
 	// App returns the app with id id, if it is registered.
 	App(id string) (App, bool)
+	// Notice says App missed id, so the lookup can look for it in the
+	// store soon, without the caller waiting (see Registry.Notice).
+	Notice(id string)
 }
 
 // FilterConfig configures the consent stage.
@@ -133,7 +136,16 @@ func (f *Filter) Process(_ context.Context, b *pipeline.Batch) error {
 	b.Scopes = c.Scopes
 	b.ConsentID = c.ConsentID
 	if f.cfg.Apps != nil {
-		if a, ok := f.cfg.Apps.App(c.AppID); ok && a.Policy == PolicyErasable {
+		a, ok := f.cfg.Apps.App(c.AppID)
+		if !ok {
+			// A valid token names an app that was registered when it was
+			// granted, perhaps on another replica moments ago: have the
+			// registry look soon. Ingest does not wait for the store
+			// (which may be away); meanwhile the rows carry no link to
+			// the consent, as an anonymous app's.
+			f.cfg.Apps.Notice(c.AppID)
+		}
+		if ok && a.Policy == PolicyErasable {
 			b.ConsentKey = ConsentKey(f.cfg.Secret, c.ConsentID)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/consentry/consentry/internal/every"
 )
 
 // poller is the refresh loop Revocations and Registry share: it runs poll
@@ -62,16 +64,9 @@ func (p *poller) refresh(ctx context.Context) error {
 
 // run polls at once and then every interval until ctx is done.
 func (p *poller) run(ctx context.Context) {
-	t := time.NewTicker(p.interval)
-	defer t.Stop()
-	for {
+	every.Tick(ctx, p.interval, true, func(ctx context.Context) {
 		_ = p.refresh(ctx) // logged by refresh; the next tick retries.
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	})
 }
 
 // lastSuccess returns when the last successful poll started.

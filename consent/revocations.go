@@ -10,10 +10,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/consentry/consentry/pipeline"
-	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
+
+	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // ErrRevocationsStale means the replica's revocation set has not been

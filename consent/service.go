@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/consentry/consentry/internal/every"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -269,6 +270,12 @@ func (s *Service) grant(ctx context.Context, req *consentryv1.GrantRequest) (*co
 	if err != nil {
 		return nil, fmt.Errorf("grant: %w", err)
 	}
+	key := req.GetAppKey()
+	if key == "" {
+		// A malformed request, not a wrong key: say so, and do not count
+		// it as a failed guess.
+		return nil, fmt.Errorf("grant: %w: app_key is required", ErrInvalidRequest)
+	}
 	if !s.cfg.Apps.Loaded() {
 		return nil, fmt.Errorf("grant: apps not loaded yet: %w", ErrStoreUnavailable)
 	}
@@ -278,11 +285,24 @@ func (s *Service) grant(ctx context.Context, req *consentryv1.GrantRequest) (*co
 		return nil, fmt.Errorf("grant: %w", &GrantThrottledError{After: wait})
 	}
 	app, ok := s.cfg.Apps.App(appID)
-	if !authenticate(app, ok, req.GetAppKey()) {
-		s.limits.fail(src, appID, now)
-		// Debug: a guessing burst is logged once per window instead.
-		s.log.Debug("grant refused", zap.String("app_id", appID), zap.Stringer("reason", consentryv1.ErrorReason_APP_UNAUTHENTICATED))
-		return nil, fmt.Errorf("grant: %w", ErrAppUnauthenticated)
+	if !authenticate(app, ok, key) {
+		// The app may have been added, or its key rotated, on another
+		// replica since the last reload: look again before refusing. A
+		// miss that turns into a hit is not a failure.
+		var err error
+		app, ok, err = s.cfg.Apps.Recheck(ctx, appID, HashAppKey(key))
+		switch {
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("grant: %w", ctx.Err())
+		case err != nil && !errors.Is(err, ErrRegistryStopped) && !authenticate(app, ok, key):
+			// The registry logs the store's failure once.
+			return nil, fmt.Errorf("grant: re-read apps: %w", ErrStoreUnavailable)
+		case !authenticate(app, ok, key):
+			s.limits.fail(src, appID, now)
+			// Debug: a guessing burst is logged once per window instead.
+			s.log.Debug("grant refused", zap.String("app_id", appID), zap.Stringer("reason", consentryv1.ErrorReason_APP_UNAUTHENTICATED))
+			return nil, fmt.Errorf("grant: %w", ErrAppUnauthenticated)
+		}
 	}
 	for _, sc := range scopes {
 		if !slices.Contains(app.Scopes, sc) {
@@ -422,7 +442,17 @@ func (s *Service) erase(ctx context.Context, c Claims) (*consentryv1.ErasureRece
 		return nil, fmt.Errorf("erase: apps not loaded yet: %w", ErrStoreUnavailable)
 	}
 	rc := Receipt{ConsentKey: ConsentKey(s.cfg.Secret, c.ConsentID), AppID: c.AppID, Outcome: OutcomeAnonymous}
-	if app, ok := s.cfg.Apps.App(c.AppID); ok && app.Policy == PolicyErasable {
+	app, ok := s.cfg.Apps.App(c.AppID)
+	if !ok {
+		// Registered on another replica since the last reload? An
+		// erasable app's rows must not be reported anonymous.
+		var err error
+		app, ok, err = s.cfg.Apps.Recheck(ctx, c.AppID, "")
+		if err != nil && !ok && !errors.Is(err, ErrRegistryStopped) {
+			return nil, fmt.Errorf("erase: re-read apps: %w", ErrStoreUnavailable)
+		}
+	}
+	if ok && app.Policy == PolicyErasable {
 		ectx, cancel := context.WithTimeout(ctx, s.cfg.EraseTimeout)
 		rows, err := s.cfg.Store.Erase(ectx, c.AppID, rc.ConsentKey)
 		cancel()
@@ -516,16 +546,8 @@ func (s *Service) own(consentKey string) {
 // tried again ResweepAfter later. Call it once; stop it before closing
 // the Store.
 func (s *Service) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.ResweepInterval)
-	defer t.Stop()
-	for {
-		s.resweep(ctx)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	every.Tick(ctx, s.cfg.ResweepInterval, true, s.resweep)
+	return nil
 }
 
 // resweep is one look for due resweeps, and their runs.

@@ -10,8 +10,9 @@ import (
 	"strings"
 	"time"
 
-	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"github.com/golang-jwt/jwt/v5"
+
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // Issuer is the "iss" claim of tokens Consentry issues.

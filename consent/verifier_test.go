@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"github.com/golang-jwt/jwt/v5"
+
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 func mustVerifier(t testing.TB, ring *KeyRing, size int) *Verifier {

@@ -147,6 +147,21 @@ type CrashRow struct {
 	Handled bool
 	// AppState is e.g. "foreground", or "unknown".
 	AppState string
+	// Breadcrumbs are what the user did before the crash, oldest first;
+	// not part of the fingerprint.
+	Breadcrumbs []Breadcrumb
+}
+
+// Breadcrumb is one scrubbed breadcrumb of a crash.
+type Breadcrumb struct {
+	// Type is "screen_view", "custom", a gesture type such as "tap", or
+	// "unknown".
+	Type string
+	// Name is the screen or event name, scrubbed.
+	Name string
+	// OffsetMs is how long before the crash it happened, in milliseconds,
+	// rounded to the stored times' precision.
+	OffsetMs int64
 }
 
 // CustomRow is a stored app-defined event. Attributes are split by type so

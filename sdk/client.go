@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -32,6 +33,10 @@ type Client struct {
 	proc uint64
 	// start is the base of the monotonic clock records carry.
 	start time.Time
+	// crumbs are the breadcrumbs crashes carry.
+	crumbs *crumbRing
+	// state is the app state crashes carry, a consentryv1.AppState.
+	state atomic.Int32
 
 	mu       sync.RWMutex // guards the fields below
 	st       persistedState
@@ -75,7 +80,9 @@ func New(cfg *Config) (_ *Client, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("new consentry client: %w", err)
 	}
-	c := &Client{s: s, log: s.Logger, start: time.Now(), kick: make(chan struct{}, 1), flushCh: make(chan flushRequest)}
+	c := &Client{s: s, log: s.Logger, start: time.Now(), crumbs: newCrumbRing(s.MaxBreadcrumbs),
+		kick: make(chan struct{}, 1), flushCh: make(chan flushRequest)}
+	c.state.Store(int32(consentryv1.AppState_APP_STATE_FOREGROUND))
 	defer func() {
 		if err != nil {
 			c.closeResources()
@@ -303,7 +310,8 @@ var recordBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &
 
 // record stamps e with an id and the time, and appends it to the queue if
 // the consent covers scope; otherwise it does nothing and returns nil.
-// With durable, it returns once the record is on stable storage.
+// With durable, it returns once the record is on stable storage. A
+// gesture or custom event recorded leaves a breadcrumb.
 func (c *Client) record(op, scope string, e *consentryv1.Event, durable bool) error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -335,6 +343,10 @@ func (c *Client) record(op, scope string, e *consentryv1.Event, durable bool) er
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	c.stats.recorded.Add(1)
+	if cr, ok := crumbOf(e); ok && c.covers(ScopeAnalytics, now) {
+		cr.at = time.Now()
+		c.crumbs.add(cr)
+	}
 	if n, b := c.queue.size(); n >= c.s.MaxBatchEvents || b >= int64(c.s.MaxBatchBytes) {
 		c.wake()
 	}

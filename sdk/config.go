@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/url"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -50,6 +49,8 @@ const (
 	DefaultRequestTimeoutMs = 15_000
 	// DefaultFlushTimeoutMs is Config.FlushTimeoutMs' default: 30 s.
 	DefaultFlushTimeoutMs = 30_000
+	// DefaultMaxBreadcrumbs is Config.MaxBreadcrumbs' default.
+	DefaultMaxBreadcrumbs = 20
 )
 
 // Bounds the collector imposes, which the SDK respects on the device.
@@ -71,6 +72,10 @@ const (
 	maxFrames = consentryv1.DefaultMaxFrames
 	// maxAttributes bounds a custom event's attributes.
 	maxAttributes = consentryv1.DefaultMaxAttributes
+	// maxBreadcrumbs bounds the breadcrumbs a crash carries.
+	maxBreadcrumbs = consentryv1.DefaultMaxBreadcrumbs
+	// maxBreadcrumbBytes bounds a breadcrumb's name.
+	maxBreadcrumbBytes = consentryv1.DefaultMaxBreadcrumbBytes
 	// minQueueBytes is the smallest queue cap.
 	minQueueBytes = 16 << 10
 )
@@ -175,9 +180,20 @@ type Config struct {
 
 	// InAppPrefixes is a comma-separated list of module or package
 	// prefixes whose stack frames are the app's own code (in_app), e.g.
-	// "com.example.notes" or "github.com/example/notes". Default, in Go
-	// programs: the main module's path.
+	// "MyApp" (an iOS app's binary image) or "github.com/example/notes";
+	// a prefix starting with '-' excludes frames instead, e.g.
+	// "-github.com/example/notes/third_party". They add to the defaults,
+	// which need no configuration: the main module's path and package
+	// main in Go programs, and the app id's package (com.example.notes)
+	// when it is a reverse-DNS name; never the SDK's own frames, the Go
+	// runtime's or the standard library's. The longest matching prefix
+	// decides.
 	InAppPrefixes string
+	// MaxBreadcrumbs is how many breadcrumbs (the last screen views,
+	// gestures and custom events) the SDK keeps in memory and sends with
+	// a crash. Default DefaultMaxBreadcrumbs; at most 100, the
+	// collector's limit; -1 keeps none.
+	MaxBreadcrumbs int
 	// Logger receives the SDK's log messages; nil means none. Messages
 	// hold counts, codes and reasons, never payloads, tokens or keys.
 	Logger Logger
@@ -225,7 +241,7 @@ type settings struct {
 	maxBackoff     time.Duration
 	requestTimeout time.Duration
 	flushTimeout   time.Duration
-	inApp          []string
+	inApp          inAppRules
 	device         *consentryv1.DeviceContext
 }
 
@@ -254,12 +270,7 @@ func (cfg *Config) validate() (*settings, error) {
 	s.maxBackoff = ms(c.MaxBackoffMs)
 	s.requestTimeout = ms(c.RequestTimeoutMs)
 	s.flushTimeout = ms(c.FlushTimeoutMs)
-	s.inApp = splitList(c.InAppPrefixes)
-	if len(s.inApp) == 0 {
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Path != "" {
-			s.inApp = []string{bi.Main.Path}
-		}
-	}
+	s.inApp = newInAppRules(c.AppID, c.InAppPrefixes, mainModulePath())
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -286,6 +297,7 @@ func (c *Config) setDefaults() {
 	c.MaxBackoffMs = cmp.Or(c.MaxBackoffMs, DefaultMaxBackoffMs)
 	c.RequestTimeoutMs = cmp.Or(c.RequestTimeoutMs, DefaultRequestTimeoutMs)
 	c.FlushTimeoutMs = cmp.Or(c.FlushTimeoutMs, DefaultFlushTimeoutMs)
+	c.MaxBreadcrumbs = cmp.Or(c.MaxBreadcrumbs, DefaultMaxBreadcrumbs)
 }
 
 // checkConnection checks the transport and the endpoint.
@@ -387,6 +399,9 @@ func (c *Config) checkLimits() []error {
 	}
 	if c.MaxBackoffMs < c.MinBackoffMs {
 		bad("max backoff %d ms is below min backoff %d ms", c.MaxBackoffMs, c.MinBackoffMs)
+	}
+	if c.MaxBreadcrumbs < -1 || c.MaxBreadcrumbs > maxBreadcrumbs {
+		bad("max breadcrumbs %d is not -1 (none) to %d", c.MaxBreadcrumbs, maxBreadcrumbs)
 	}
 	return errs
 }

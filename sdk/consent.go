@@ -120,6 +120,9 @@ func (c *Client) GrantConsent(scopes string) error {
 	if !slices.Contains(granted, ScopeLocation) {
 		c.location = nil
 	}
+	if !slices.Contains(granted, ScopeAnalytics) {
+		c.crumbs.clear()
+	}
 	c.st = next
 	c.logf(LevelInfo, "consent granted: %s", strings.Join(granted, ","))
 	c.wake()
@@ -167,7 +170,7 @@ func (c *Client) RevokeConsent(erase bool) error {
 
 // purgeLocked makes next the state with a new queue epoch, deletes the
 // queue, and stops what the old consent started: in-flight requests, the
-// session and the location. c.mu is held.
+// session, the location and the breadcrumbs. c.mu is held.
 func (c *Client) purgeLocked(next *persistedState) error {
 	if err := next.newEpoch(); err != nil {
 		return err
@@ -186,6 +189,7 @@ func (c *Client) purgeLocked(next *persistedState) error {
 	c.gen, c.genCancel = context.WithCancel(context.Background())
 	c.session = session{}
 	c.location = nil
+	c.crumbs.clear()
 	c.logf(LevelInfo, "queue purged: %d events deleted", n)
 	return errors.Join(saveErr, qErr)
 }

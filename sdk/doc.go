@@ -28,7 +28,19 @@
 //   - No identifiers. The SDK reads no device, advertising or install id,
 //     no host name and no address; coordinates are rounded to one decimal
 //     (about 11 km) before they are kept anywhere. Its log messages never
-//     hold payloads or tokens.
+//     hold payloads or tokens. Breadcrumbs, the last screen views,
+//     gestures and custom events before a crash, are kept in memory only
+//     while the consent covers analytics, and sent only inside a crash.
+//
+// # Crashes
+//
+// RecoverPanic records a Go panic: the exception type names the runtime
+// error or the error's type, the thread is the goroutine, the frames of
+// the app's own code are marked in-app without configuration (the main
+// module, package main, the app id's package; see Config.InAppPrefixes),
+// and the crash carries the app state (SetAppState) and the breadcrumbs
+// (RecordScreenView, LeaveBreadcrumb). Mobile apps pass their crashes to
+// RecordCrash or RecordCrashReport.
 //
 // # Use
 //

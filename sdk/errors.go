@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"google.golang.org/grpc/codes"
+
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // Errors the Client returns, wrapped with context; branch on them with

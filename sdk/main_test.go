@@ -22,7 +22,7 @@ var shared *chserver.Server
 // fails if a goroutine outlives them.
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashHelperEnv); dir != "" {
-		runCrashHelper(dir, os.Getenv(crashEndpointEnv))
+		runCrashHelper(dir, os.Getenv(crashEndpointEnv), os.Getenv(crashAppEnv))
 		return // not reached: the helper panics
 	}
 	code := chtest.Main(m, &shared)

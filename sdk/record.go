@@ -22,7 +22,9 @@ const maxSessionMs = 7 * 24 * 60 * 60 * 1000
 // StartSession starts an app session: it draws a random session id, held
 // in memory only, that the events recorded until EndSession carry, and
 // records the session's start. A session already running is ended first.
+// The app state is "foreground" from then on (see SetAppState).
 func (c *Client) StartSession() error {
+	c.state.Store(int32(consentryv1.AppState_APP_STATE_FOREGROUND))
 	id, err := randomID(16)
 	if err != nil {
 		return fmt.Errorf("start session: %w", err)
@@ -52,7 +54,9 @@ func (c *Client) StartSession() error {
 
 // EndSession ends the session StartSession started, recording its
 // duration (on the monotonic clock). Without a session it does nothing.
+// The app state is "background" from then on (see SetAppState).
 func (c *Client) EndSession() error {
+	c.state.Store(int32(consentryv1.AppState_APP_STATE_BACKGROUND))
 	if prev := c.takeSession(); prev.id != nil {
 		return c.recordSessionEnd(prev)
 	}
@@ -72,11 +76,12 @@ func (c *Client) takeSession() session {
 // EndSessionAfter ends the current session like EndSession, recording
 // durationMs (0 to 7 days) as its length instead of the time since
 // StartSession: for apps that measure the time in the foreground
-// themselves.
+// themselves. The app state is "background" from then on.
 func (c *Client) EndSessionAfter(durationMs int64) error {
 	if durationMs < 0 || durationMs > maxSessionMs {
 		return fmt.Errorf("end session: %w: duration %d ms is not 0 to 7 days", ErrInvalidArgument, durationMs)
 	}
+	c.state.Store(int32(consentryv1.AppState_APP_STATE_BACKGROUND))
 	if prev := c.takeSession(); prev.id != nil {
 		return c.recordSessionEndAfter(prev, durationMs)
 	}

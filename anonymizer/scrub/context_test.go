@@ -313,6 +313,9 @@ var ctxGaps = map[string]string{
 	"json \\u all/*/backslash/*":   escapeAfterBackslash,
 	"json \\u twice/*/backslash/*": escapeAfterBackslash,
 	"\\x/*/backslash/*":            escapeAfterBackslash,
+	// C:\tmp\4111\n1111 1111 1111: a line break written as an escape
+	// inside a Windows path.
+	"escaped line break/*/backslash/*": escapeInWindowsPath,
 }
 
 const (
@@ -320,6 +323,8 @@ const (
 		"and one that starts the next are too often a count and a time, or the start of a card number"
 	escapeAfterBackslash = "an escape right after a path's backslash is read as an escape inside an escaped " +
 		"string (JSON in JSON), which swallows the backslash, and the value joins the word before it"
+	escapeInWindowsPath = "a single backslash in a Windows path (C:\\tmp\\...) separates folders and escapes " +
+		"nothing, so a \\n there is a folder named n..., not a line break"
 )
 
 // gapFor returns why a combination is a known gap, or "".

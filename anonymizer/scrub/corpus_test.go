@@ -43,7 +43,7 @@ func TestCleanCorpus(t *testing.T) {
 				t.Errorf("%s: line changed:\n%s\n%s", name, line, got)
 			}
 		}
-		if raceEnabled && needsNorm(text) {
+		if raceEnabled && needsPool(text) {
 			continue
 		}
 		if n := testing.AllocsPerRun(20, func() { s.String(text) }); n != 0 {

@@ -14,9 +14,12 @@
 // IPv6 addresses, UUIDs (IDFA, GAID, IDFV, install ids), Luhn-checked IMEIs
 // and payment cards, MAC addresses, mod-97-checked IBANs, HTTP
 // credentials, JWTs, API keys and other secrets, the user name in a home
-// directory path, precise coordinates, and the values of keys that name an
-// identifier ("user_id=1234"). Detectors that validate (Luhn, mod 97,
-// address syntax) leave numbers that fail the check alone.
+// directory path or in an account's folder of an Android app, precise
+// coordinates (decimal, or degrees, minutes and seconds), and the values
+// of keys that name an identifier ("user_id=1234", "fcm_token 99625411",
+// "gps_lat=48.20849"; see [Scrubber.IsIdentifierKey] for how keys are
+// read word by word). Detectors that validate (Luhn, mod 97, address
+// syntax) leave numbers that fail the check alone.
 //
 // The detectors are tuned against realistic crash logs: versions
 // ("okhttp/4.12.0.3"), timestamps, counts, line numbers, hex addresses,
@@ -37,10 +40,19 @@
 // by invisible characters (zero-width spaces and joiners, soft hyphens,
 // bidi controls, tag characters), written in full-width, mathematical or
 // enclosed forms, with the digits of other scripts (٠٦٦٤ ١٢٣٤٥٦٧), with
-// no-break and other Unicode spaces, dashes and quotes, in any case, and
+// no-break and other Unicode spaces, dashes and quotes, with '+' for a
+// space in a URL's query (?ref=5112+3072+4384+3730), in any case, and
 // cards, IBANs and coordinates wrapped over two lines. When a text holds
 // any of these, the scanner reads a normalized copy of it and replaces,
 // for each finding, the part of the text it came from (see normalize.go).
+// A single backslash in a Windows path (C:\Users\jane\river.json)
+// separates folders and is not read as an escape.
+//
+// An identifier glued into a word with underscores, as in file and cache
+// names (cache_3d8c0c45-a705-45e0-bf7d-9e95d2b136c1_v2), is found by a
+// second reading of the line that holds such a word, with the word's
+// underscores read as spaces; keys that underscores join (screen_name,
+// user_id) are read whole in the first reading only.
 //
 // # Limitations
 //
@@ -48,14 +60,28 @@
 // still group:
 //
 //   - Numbers must have a known shape: a phone number needs a '+', "00", a
-//     trunk '0', an area code in parentheses, the 3-3-4 North American
-//     grouping or a phone word before it; a grouped card number needs the
-//     grouping of cards (4-4-4-4, 4-6-5). Bare digit runs are counts.
+//     trunk '0', an area code in parentheses, a national grouping (North
+//     American 3-3-4, Spanish 3-3-3, Indian 6-5 after a trunk 0, French
+//     2-2-2-2-2, Austrian 0664/123 45 67) or a phone word before it; a
+//     grouped card number needs the grouping of cards (4-4-4-4, 4-6-5).
+//     Runs of 10 or 11 digits without separators that have the shape of a
+//     North American, Indian or Brazilian number are phone numbers unless
+//     a unit after them or a word before them makes them a count, size,
+//     time or code ("2147483648 bytes", "size: 4294967296", "versionCode
+//     2026112901"): the scrubber errs on the side of removing. Epoch times
+//     in seconds (until 2033) and milliseconds have none of these shapes;
+//     other bare digit runs are counts.
 //   - A value of a key ends at whitespace unless quoted: in "name: Jane
 //     Doe" only "Jane" is replaced. The keys "name", "address", "location",
 //     "fingerprint", "uid", "login", "gps" and "mobile" count only as
 //     key=value or "key": value, as "name:" heads technical lines of crash
-//     reports.
+//     reports. After a key and a blank (fcm_token 9962541186) only a
+//     value that looks like an id, with a digit, a '-' or '_' inside or
+//     capitals not in the pattern of code, is replaced, so "token
+//     expired" stays.
+//   - An ANDROID_ID-shaped run of 16 hex digits is kept when its upper 16
+//     bits, perhaps under a tag byte, are zero, as in the pointers of
+//     register dumps (0000007fd3c2a4c8, b400007a9e1f3c50).
 //   - A random secret needs 32 or more bytes with upper- and lower-case
 //     letters and three digits; shorter ones are only found after a key or
 //     an authentication scheme, or in a known shape.
@@ -80,11 +106,12 @@
 // ASCII letters, digits and underscores, looks at each word's shape and
 // the bytes around it, and runs only the detectors that shape allows. The
 // bytes between words tell it whether the text needs the normalized copy
-// ('%', '\', '&' and bytes beyond ASCII that start something the copy
-// changes); only then is the copy built, into buffers the Scrubber reuses.
-// It does not allocate when the text holds no identifier: [Scrubber.String]
-// then returns its argument itself. Otherwise it builds the result in one
-// buffer.
+// ('%', '\', '&', '+' and bytes beyond ASCII that start something the
+// copy changes); only then is the copy built, into buffers the Scrubber
+// reuses. A word glued with underscores costs a second reading of its
+// line only. It does not allocate when the text holds no identifier:
+// [Scrubber.String] then returns its argument itself. Otherwise it builds
+// the result in one buffer.
 //
 // # Guarantees
 //

@@ -84,6 +84,7 @@ func indexFrom(s string, i int, sub string) int {
 func (sc *scanner) emailDomain(p int) int {
 	in := sc.in
 	labels, end := 0, -1
+	idn := false // a label holds letters beyond ASCII
 	for {
 		ls := p
 		for p < len(in) && (class[in[p]]&cAlnum != 0 || in[p] == '-' || in[p] >= 0x80) {
@@ -97,8 +98,11 @@ func (sc *scanner) emailDomain(p int) int {
 			return -1
 		}
 		labels++
+		for i := 0; i < len(label) && !idn; i++ {
+			idn = label[i] >= 0x80
+		}
 		if labels >= 2 {
-			if isTLD(label) {
+			if isTLD(label) || (idn || !codeCase(label)) && isTLDAnyCase(label) {
 				end = p
 			} else if a := asciiLetters(label); a > 0 && a < len(label) && label[a] >= 0x80 && isTLD(label[:a]) {
 				// text in another script right after the address:
@@ -112,6 +116,36 @@ func (sc *scanner) emailDomain(p int) int {
 		p++
 	}
 	return end
+}
+
+// isTLDAnyCase reports whether l, which isTLD refuses, is a top-level
+// domain written in mixed case: ASCII letters that are not a file
+// extension. emailDomain takes it when the case is not that of code
+// (this@MainActivity.lifecycleScope) or the domain has a label beyond
+// ASCII (jane@büCHER.exampLe, as typed or mangled).
+func isTLDAnyCase(l string) bool {
+	if len(l) < 2 || len(l) > 24 || asciiLetters(l) != len(l) {
+		return false
+	}
+	for _, ext := range fileExtensions {
+		if equalFold(l, ext) {
+			return false
+		}
+	}
+	return true
+}
+
+// codeCase reports whether w is written as names in code are: lower
+// case, capitalized, camelCase or PascalCase, where every capital but a
+// last one is followed by a small letter (lifecycleScope, Companion),
+// unlike text whose case was mixed at random (exAMple).
+func codeCase(w string) bool {
+	for i := 0; i < len(w); i++ {
+		if isUpper(w[i]) && i+1 < len(w) && !(w[i+1] >= 'a' && w[i+1] <= 'z') {
+			return false
+		}
+	}
+	return true
 }
 
 // isScaleLabel reports whether a domain label is an image scale such as
@@ -131,7 +165,8 @@ func isScaleLabel(l string) bool {
 // isTLD reports whether l can be a top-level domain: at least two letters
 // and not a common file extension; all of one case, unless it is a country
 // code or a common generic domain (Example.Com), as code has
-// this@MainActivity.lifecycleScope; or letters beyond ASCII (an IDN).
+// this@MainActivity.lifecycleScope; or letters beyond ASCII (an IDN),
+// valid UTF-8.
 func isTLD(l string) bool {
 	if len(l) < 2 || len(l) > 24 {
 		return false
@@ -150,7 +185,7 @@ func isTLD(l string) bool {
 		}
 	}
 	if idn {
-		return !upper && !lower && utf8.RuneCountInString(l) >= 2
+		return !upper && !lower && utf8.ValidString(l) && utf8.RuneCountInString(l) >= 2
 	}
 	if upper && lower && len(l) > 2 && !isGenericTLD(l) {
 		return false

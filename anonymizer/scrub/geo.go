@@ -1,12 +1,15 @@
 package scrub
 
+import "strings"
+
 // coordinates detects a latitude/longitude pair whose latitude starts
 // with the digit word at ws (or a '-' before it): two decimals with at
 // least three decimals each (more precise than about 100 m), |lat| < 90
 // and |lon| < 180, separated by a comma, a semicolon or spaces, perhaps
 // with a key for the longitude (48.20849, 16.37208; lat=48.20849
-// lon=16.37208; "lat":48.2085,"lng":16.3721). Numbers whose decimals are
-// all zeros, as in CGRect values, are not coordinates.
+// lon=16.37208; "lat":48.2085,"lng":16.3721). One of the two may have
+// zeros for decimals (59.0000, 96.0832); pairs of numbers whose decimals
+// are all zeros, as in CGRect values, are not coordinates.
 func (sc *scanner) coordinates(ws int) match {
 	in := sc.in
 	prev := sc.b(ws - 1)
@@ -20,7 +23,7 @@ func (sc *scanner) coordinates(ws int) match {
 		}
 	}
 	lat, ok := sc.decimalAt(start)
-	if !ok || !lat.precise() || lat.whole >= 90 {
+	if !ok || lat.frac < 3 || lat.whole >= 90 {
 		return match{}
 	}
 	p := lat.end
@@ -62,7 +65,7 @@ func (sc *scanner) coordinates(ws int) match {
 		return match{}
 	}
 	lon, ok := sc.decimalAt(p)
-	if !ok || !lon.precise() || lon.whole >= 180 {
+	if !ok || lon.frac < 3 || lon.whole >= 180 || !lat.precise() && !lon.precise() {
 		return match{}
 	}
 	return match{Coordinates, start, lon.end}
@@ -115,4 +118,144 @@ func (sc *scanner) decimalAt(p int) (decimal, bool) {
 	}
 	d.end = p
 	return d, true
+}
+
+// dms detects a coordinate in degrees, minutes and seconds whose degrees
+// are the digit word at ws (or a '-' before it), as GPS and map apps
+// write them: 48°12'30.6"N, 48° 12' 30.6" N, 48°12′30.6″N, or with
+// decimal minutes, 48°12.510'N; and the other half of the pair, if one
+// follows (48°12'30.6"N 16°22'19.5"E). A coordinate needs seconds or
+// decimal minutes (about 30 m): 45°30' of a slope and 90° are kept.
+func (sc *scanner) dms(ws int) match {
+	start := ws
+	if sc.b(ws-1) == '-' && ws-1 >= sc.last && !isWordOrMarker(sc.b(ws-2)) {
+		start = ws - 1
+	}
+	end, ok := sc.dmsAt(start)
+	if !ok {
+		return match{}
+	}
+	// the other half: after blanks, or a comma or semicolon and blanks
+	p := end
+	if c := sc.b(p); c == ',' || c == ';' {
+		p++
+	}
+	if q := sc.skipSpaces(p, 3); q > end {
+		if e, ok := sc.dmsAt(q); ok {
+			end = e
+		}
+	}
+	return match{Coordinates, start, end}
+}
+
+// dmsAt reads one precise coordinate in degrees, minutes and seconds at
+// p (see dms) and returns its end.
+func (sc *scanner) dmsAt(p int) (int, bool) {
+	if sc.b(p) == '-' {
+		p++
+	}
+	if n := sc.digitsAt(p, 3); n == 0 {
+		return 0, false
+	} else {
+		p += n
+	}
+	n := degreeMark(sc.in, p)
+	if n == 0 {
+		return 0, false
+	}
+	p = sc.skipSpaces(p+n, 1)
+	// minutes, perhaps with decimals
+	m := sc.digitsAt(p, 2)
+	if m == 0 {
+		return 0, false
+	}
+	p += m
+	precise := false
+	if sc.b(p) == '.' {
+		d := sc.digitsAt(p+1, 9)
+		if d == 0 {
+			return 0, false
+		}
+		p += 1 + d
+		precise = d >= 2
+	}
+	if n = minuteMark(sc.in, p); n == 0 {
+		return 0, false
+	}
+	p += n
+	if !precise {
+		// seconds
+		q := sc.skipSpaces(p, 1)
+		s := sc.digitsAt(q, 2)
+		if s == 0 {
+			return 0, false
+		}
+		q += s
+		if sc.b(q) == '.' {
+			if d := sc.digitsAt(q+1, 9); d > 0 {
+				q += 1 + d
+			}
+		}
+		if n = secondMark(sc.in, q); n == 0 {
+			return 0, false
+		}
+		p = q + n
+	}
+	// the hemisphere
+	q := sc.skipSpaces(p, 1)
+	switch sc.b(q) | 0x20 {
+	case 'n', 's', 'e', 'w':
+		if !isWord(sc.b(q + 1)) {
+			p = q + 1
+		}
+	}
+	return p, true
+}
+
+// digitsAt returns the number of digits at p, 0 if there are more than
+// max.
+func (sc *scanner) digitsAt(p, max int) int {
+	n := 0
+	for isDigit(sc.b(p + n)) {
+		n++
+	}
+	if n > max {
+		return 0
+	}
+	return n
+}
+
+// degreeMark returns the length of a degree sign at in[p]: ° (U+00B0),
+// º (U+00BA) or ˚ (U+02DA); 0 if there is none.
+func degreeMark(in string, p int) int {
+	if p+1 < len(in) && (in[p] == 0xc2 && (in[p+1] == 0xb0 || in[p+1] == 0xba) || in[p] == 0xcb && in[p+1] == 0x9a) {
+		return 2
+	}
+	return 0
+}
+
+// minuteMark returns the length of a minute sign at in[p]: ' or ′
+// (U+2032); 0 if there is none.
+func minuteMark(in string, p int) int {
+	switch {
+	case p < len(in) && in[p] == '\'' && (p+1 >= len(in) || in[p+1] != '\''):
+		return 1
+	case strings.HasPrefix(in[min(p, len(in)):], "′"):
+		return len("′")
+	}
+	return 0
+}
+
+// secondMark returns the length of a second sign at in[p]: ", ″
+// (U+2033) or ”; 0 if there is none.
+func secondMark(in string, p int) int {
+	switch {
+	case p < len(in) && in[p] == '"':
+		return 1
+	case strings.HasPrefix(in[min(p, len(in)):], "''"):
+		return 2
+	case strings.HasPrefix(in[min(p, len(in)):], "″"):
+		return len("″")
+	}
+	return 0
 }

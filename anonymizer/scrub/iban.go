@@ -13,8 +13,9 @@ func (sc *scanner) iban(ws, we int) match {
 	if !ibanCountry(head[:2]) {
 		return match{}
 	}
-	upper := isUpper(head[0]) && isUpper(head[1])
-	part := func(c byte) bool { return isUpper(c) || isDigit(c) || !upper && isLetter(c) }
+	// The account number's letters may be in any case, as typed or
+	// mangled (NL39Lsrx4497100763); the check digits rule out words.
+	part := func(c byte) bool { return isLetter(c) || isDigit(c) }
 	if n := we - ws; n != 4 {
 		if n < 15 || n > 34 || !allOf(in[ws+4:we], part) || !validIBAN(mod97(0, in[ws+4:we]), head) {
 			return match{}

@@ -1,15 +1,24 @@
 package scrub
 
 // IsIdentifierKey reports whether an attribute key names an identifier,
-// such as "user_id", "deviceId", "E-Mail" or "primaryPhoneNumber".
+// such as "user_id", "deviceId", "E-Mail", "gps_lat" or
+// "primaryPhoneNumber".
 //
 // The key is normalized by lower-casing ASCII letters and removing '_',
-// '-', '.' and ' '. It names an identifier if the normalized key is a
-// known name ("email", "userid", "idfa", "lat", "password", ...) or one of
-// [Config.ExtraKeys], or if it contains a telling fragment ("email",
-// "phone", "deviceid", "token", ...) at a word boundary of the original
-// key, so that "user_email" and "deviceIdHash" match while
-// "time_interval" (which holds "imei") and "microphone" do not.
+// '-', '.' and ' ', and split into words at those separators, at changes
+// of case (camelCase) and between letters and digits. It names an
+// identifier if the normalized key is a known name ("email", "userid",
+// "idfa", "lat", "password", ...) or one of [Config.ExtraKeys]; if one of
+// its words, or a run of them, is one (gps_lat, location_lon,
+// client_ip, app_user); or if it contains a telling fragment ("email",
+// "phone", "deviceid", "token", ...) at a word boundary, so that
+// "user_email" and "deviceIdHash" match while "time_interval" (which
+// holds "imei") and "microphone" do not. Names that are common words of
+// other keys match only as the last word (ip: client_ip but not
+// ip_version; user: app_user but not user_type) or only as the whole
+// key (name, address, location, login, mobile, gps, uid, pan, long:
+// screen_name, location_enabled, long_press stay), and no name matches
+// right after a one-letter word "i" (iPhone, iMac).
 // IsIdentifierKey does not allocate; of keys longer than 64 bytes only the
 // fragments of the first and the last 64 bytes are checked.
 func (s *Scrubber) IsIdentifierKey(key string) bool {
@@ -45,11 +54,16 @@ const (
 // set normalizes key into k, noting where its words start: after a
 // separator, at a lower-to-upper case change ("userId"), at the last
 // capital of a run followed by lower case ("IPAddress"), and between
-// letters and digits.
+// letters and digits. A key whose case changes more often than every
+// third letter was not written in camelCase but mangled
+// (INStalLaTIoNId): its words start at separators and digits only.
 func (k *normKey) set(key string) {
 	k.n, k.starts, k.trunc = 0, 0, false
+	var byCase uint64 // the word starts that only case marks
+	letters, changes := 0, 0
 	sep := true
 	prev, prev2 := kkOther, kkOther
+	prevLetter := kkOther
 	for i := 0; i < len(key); i++ {
 		c := key[i]
 		if c == '_' || c == '-' || c == '.' || c == ' ' {
@@ -58,7 +72,7 @@ func (k *normKey) set(key string) {
 		}
 		if k.n == len(k.b) {
 			k.trunc = true
-			return
+			break
 		}
 		kind := kkOther
 		switch {
@@ -70,18 +84,28 @@ func (k *normKey) set(key string) {
 		case c >= '0' && c <= '9':
 			kind = kkDigit
 		}
+		if kind == kkLower || kind == kkUpper {
+			if letters > 0 && kind != prevLetter {
+				changes++
+			}
+			letters++
+			prevLetter = kind
+		}
 		switch {
-		case sep,
-			kind == kkUpper && prev == kkLower,
-			(kind == kkDigit) != (prev == kkDigit) && k.n > 0:
+		case sep, (kind == kkDigit) != (prev == kkDigit) && k.n > 0:
 			k.starts |= 1 << k.n
+		case kind == kkUpper && prev == kkLower:
+			byCase |= 1 << k.n
 		case kind == kkLower && prev == kkUpper && prev2 == kkUpper:
-			k.starts |= 1 << (k.n - 1)
+			byCase |= 1 << (k.n - 1)
 		}
 		k.b[k.n] = c
 		k.n++
 		prev2, prev = prev, kind
 		sep = false
+	}
+	if changes*3 <= letters {
+		k.starts |= byCase
 	}
 }
 
@@ -122,6 +146,11 @@ const (
 	kCoord                      // a latitude or longitude
 	kAuth                       // an HTTP Authorization header
 	kCookie                     // a cookie header
+
+	// How a name of keyTable matches as a word, or a run of words, of a
+	// longer key (see tokenFlags); by default anywhere in it.
+	kHeadOnly  // only as the last word: client_ip, not ip_version
+	kWholeOnly // never: only the whole key is the name
 )
 
 // flags returns what the normalized key names: by its whole name and by
@@ -132,13 +161,14 @@ func (s *Scrubber) flags(k *normKey) keyFlag {
 	}
 	var f keyFlag
 	if !k.trunc && keyShapes[k.n&63]&(1<<(k.b[0]&31)) != 0 {
-		f = keyTable[string(k.b[:k.n])]
+		f = keyTable[string(k.b[:k.n])] &^ (kHeadOnly | kWholeOnly)
 	}
 	if !k.trunc && s != nil && s.extraKey != nil {
 		if _, ok := s.extraKey[string(k.b[:k.n])]; ok {
 			f |= kIdent
 		}
 	}
+	f |= s.tokenFlags(k)
 	b := k.b[:k.n]
 	for i := 0; i+minFragment <= len(b); i++ {
 		c0, c1 := b[i]-'a', b[i+1]-'a'
@@ -154,8 +184,74 @@ func (s *Scrubber) flags(k *normKey) keyFlag {
 	return f
 }
 
-// isIdentifier reports whether the normalized key names an identifier.
-func (s *Scrubber) isIdentifier(k *normKey) bool { return s.flags(k)&kIdent != 0 }
+// tokenFlags returns what the words of the normalized key, and runs of
+// them, name (see IsIdentifierKey): every run but the whole key, which
+// flags looks up itself.
+func (s *Scrubber) tokenFlags(k *normKey) keyFlag {
+	if k.trunc || k.starts == 1 {
+		return 0 // one word: the whole key
+	}
+	b := k.b[:k.n]
+	limit := maxTokenKey
+	if s != nil {
+		limit = max(limit, s.extraMax)
+	}
+	var f keyFlag
+	for i := 0; i < len(b); i++ {
+		if k.starts&(1<<i) == 0 {
+			continue
+		}
+		if i > 0 && b[i-1] == 'i' && (i == 1 || k.starts&(1<<(i-1)) != 0) {
+			continue // iPhone, iMac
+		}
+		words := 0
+		for j := i + 1; j <= len(b) && words < maxKeyWords; j++ {
+			if j < len(b) && k.starts&(1<<j) == 0 {
+				continue
+			}
+			words++
+			if i == 0 && j == len(b) {
+				break
+			}
+			run := b[i:j]
+			if len(run) > limit {
+				break
+			}
+			var g keyFlag
+			if tokenShapes[len(run)]&(1<<(run[0]&31)) != 0 {
+				g = keyTable[string(run)]
+			}
+			if s != nil && s.extraKey != nil {
+				if _, extra := s.extraKey[string(run)]; extra {
+					g |= kIdent
+				}
+			}
+			if g == 0 {
+				continue
+			}
+			switch {
+			case g&kWholeOnly != 0:
+				continue
+			case g&kHeadOnly != 0 && j < len(b):
+				continue
+			}
+			f |= g &^ (kWeak | kHeadOnly | kWholeOnly)
+		}
+	}
+	return f
+}
+
+// isIdentifier reports whether the normalized key names an identifier:
+// flags, but done as soon as one of its tests says so.
+func (s *Scrubber) isIdentifier(k *normKey) bool {
+	if k.n == 0 {
+		return false
+	}
+	if !k.trunc && keyShapes[k.n&63]&(1<<(k.b[0]&31)) != 0 && keyTable[string(k.b[:k.n])]&kIdent != 0 {
+		return true
+	}
+	return s.flags(k)&kIdent != 0
+}
 
 // identifierKeys are normalized keys that name identifiers.
 var identifierKeys = [...]string{
@@ -233,6 +329,22 @@ var authKeys = [...]string{"authorization", "proxyauthorization"}
 // cookieKeys name a cookie header, whose value is the rest of the line.
 var cookieKeys = [...]string{"cookie", "setcookie"}
 
+// headOnlyKeys are names of keyTable that are common words of other
+// keys: they name an identifier as the last word of a key (client_ip,
+// app_user, gift_card, router_mac) but not before another word
+// (ip_version, user_type, card_type, mac_os).
+var headOnlyKeys = [...]string{
+	"hostname", "serial", "account", "user", "owner", "passport", "dob", "mail", "tel", "telephone",
+	"fax", "street", "zip", "ip", "ipv4", "ipv6", "mac", "ssid", "geo", "pwd", "cookie", "card",
+	"token", "instanceid", "clientid", "secret", "pass", "auth", "session", "sid", "signature",
+	"authorization", "setcookie",
+}
+
+// wholeOnlyKeys are names of keyTable that are words of many ordinary
+// keys (screen_name, location_enabled, long_press, pan_gesture): only the
+// whole key is the name.
+var wholeOnlyKeys = [...]string{"name", "address", "location", "fingerprint", "uid", "login", "gps", "mobile", "pan", "long"}
+
 // keyTable holds what each known normalized key names.
 var keyTable = func() map[string]keyFlag {
 	t := make(map[string]keyFlag)
@@ -242,9 +354,17 @@ var keyTable = func() map[string]keyFlag {
 	}{
 		{identifierKeys[:], kIdent}, {secretKeys[:], kSecret}, {weakKeys[:], kWeak},
 		{coordinateKeys[:], kCoord}, {authKeys[:], kAuth}, {cookieKeys[:], kCookie},
+		{headOnlyKeys[:], kHeadOnly}, {wholeOnlyKeys[:], kWholeOnly},
 	} {
 		for _, w := range set.words {
 			t[w] |= set.flag
+		}
+	}
+	// Secret names match as the last word only (user_session,
+	// basic_auth), unless they are identifier names too.
+	for _, w := range secretKeys {
+		if t[w]&(kIdent|kWholeOnly) == 0 {
+			t[w] |= kHeadOnly
 		}
 	}
 	return t
@@ -258,6 +378,27 @@ var keyShapes = func() (t [64]uint32) {
 		t[len(k)&63] |= 1 << (k[0] & 31)
 	}
 	return t
+}()
+
+// maxKeyWords is the most words a name of keyTable spans in a key
+// (firebase_installation_id, date_of_birth).
+const maxKeyWords = 4
+
+// maxTokenKey is the length of the longest name of keyTable that matches
+// as words of a longer key, and tokenShapes has bit c&31 of entry n set
+// when such a name of length n starts with c: a cheap test that saves
+// most lookups of the words of keys (see tokenFlags).
+var maxTokenKey, tokenShapes = func() (int, [64]uint32) {
+	var t [64]uint32
+	longest := 0
+	for k, f := range keyTable {
+		if f&kWholeOnly != 0 || f&^(kHeadOnly|kWeak) == 0 || len(k) >= len(t) {
+			continue
+		}
+		t[len(k)] |= 1 << (k[0] & 31)
+		longest = max(longest, len(k))
+	}
+	return longest, t
 }()
 
 // shortKeyFirsts has bit c&31 set when keyTable has a key shorter than

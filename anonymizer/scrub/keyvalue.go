@@ -28,6 +28,9 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 	for sc.b(ke) == '-' && isWord(sc.b(ke+1)) {
 		ke = sc.wordEnd(ke + 1)
 	}
+	if sc.gluedAt(ws-1) || sc.gluedAt(ke) {
+		return match{} // a part of a key joined by '_', read whole before
+	}
 	p := ke
 	quoted := false
 	switch q := sc.b(p); {
@@ -38,8 +41,9 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 		quoted = true
 		p += 2
 	}
+	blank := p
 	p = sc.skipSpaces(p, 4)
-	colon := false
+	colon, spaced := false, false
 	switch sc.b(p) {
 	case '=':
 		switch sc.b(p + 1) {
@@ -57,9 +61,16 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 		colon = true
 		p++
 	default:
-		return match{}
+		// key value: an id after a blank (fcm_token 9962541186)
+		if p == blank || p-blank > 2 || quoted || !spacedKeyEnd(in[ws:ke]) || sc.spacedValueEnd(p) < 0 {
+			return match{}
+		}
+		spaced = true
 	}
-	vs := sc.skipSpaces(p, 40)
+	vs := p
+	if !spaced {
+		vs = sc.skipSpaces(p, 40)
+	}
 	if colon && !quoted && sc.isLogTag(ws) {
 		return match{}
 	}
@@ -71,12 +82,28 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 	var k normKey
 	k.set(in[ws:ke])
 	f := sc.s.flags(&k)
-	switch {
-	case f&kCoord != 0:
-		if !sc.s.on(Coordinates) {
-			return match{}
+	if spaced {
+		return sc.spacedValue(f, vs)
+	}
+	if f&kCoord != 0 {
+		// A coordinate's value: a number decides as a coordinate; what
+		// is no number is read on as an identifier's value, as the key
+		// may name one too (words of a mangled key can spell "lat").
+		p := vs
+		if c := sc.b(p); c == '"' || c == '\'' {
+			p++
 		}
-		return sc.coordinateValue(vs)
+		if sc.b(p) == '-' {
+			p++
+		}
+		if isDigit(sc.b(p)) || f&(kIdent|kSecret) == 0 {
+			if !sc.s.on(Coordinates) {
+				return match{}
+			}
+			return sc.coordinateValue(vs)
+		}
+	}
+	switch {
 	case f&kAuth != 0:
 		if !sc.s.on(Token) {
 			return match{}
@@ -110,6 +137,150 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 		sc.skipTo = ke
 	}
 	return m
+}
+
+// spacedValue returns the value at vs of a key with the flags f that a
+// blank, not '=' or ':', separates from it (fcm_token 9962541186): only
+// strong identifier and secret keys count, and only values that look
+// like ids (see spacedValueEnd), so that prose such as "token expired"
+// or "email must not be empty" stays.
+func (sc *scanner) spacedValue(f keyFlag, vs int) match {
+	kind := KeyValue
+	switch {
+	case f&kWeak != 0 || f&(kIdent|kSecret) == 0:
+		return match{}
+	case f&kSecret != 0 && sc.s.on(Secret):
+		kind = Secret
+	case f&kIdent == 0 || !sc.s.on(KeyValue):
+		return match{}
+	}
+	ve := sc.spacedValueEnd(vs)
+	if m := sc.valueDetect(vs); m.kind != 0 && m.end >= ve {
+		return m
+	}
+	return match{kind, vs, ve}
+}
+
+// spacedKeyEnd reports whether the key k ends as a name of an
+// identifier or a secret may (its last two letters or digits, in any
+// case): a cheap test before the key is looked up, as most words of
+// prose and of crash logs that a blank follows are no key.
+func spacedKeyEnd(k string) bool {
+	if len(k) < 2 {
+		return false
+	}
+	a, b := keyEndIndex(k[len(k)-2]), keyEndIndex(k[len(k)-1])
+	return a >= 0 && b >= 0 && keyEnds[a*36+b]
+}
+
+// keyEndIndex maps a letter, in either case, or a digit to 0-35, and
+// anything else to -1.
+func keyEndIndex(c byte) int {
+	switch {
+	case c >= 'a' && c <= 'z':
+		return int(c - 'a')
+	case c >= 'A' && c <= 'Z':
+		return int(c - 'A')
+	case c >= '0' && c <= '9':
+		return 26 + int(c-'0')
+	}
+	return -1
+}
+
+// keyEnds holds the last two letters or digits of the names of keyTable
+// and of the fragments.
+var keyEnds = func() (t [36 * 36]bool) {
+	add := func(w string) {
+		if len(w) >= 2 {
+			t[keyEndIndex(w[len(w)-2])*36+keyEndIndex(w[len(w)-1])] = true
+		}
+	}
+	for w := range keyTable {
+		add(w)
+	}
+	for _, f := range identifierFragments {
+		add(f.s)
+	}
+	for _, f := range secretFragments {
+		add(f.s)
+	}
+	return t
+}()
+
+// spacedValueEnd returns the end of a value after a key and a blank that
+// looks like an id rather than a word, or -1: at least six bytes of
+// letters, digits and . _ - + = @, with a digit, a '-' or '_' inside, or
+// capitals that do not mark words of three or more letters as names in
+// code do (829301, u-xq3fq8jq, ogCPiHHFD2sDt, SrHfwlaqioeGf); not a word
+// in any case, camelCase or PascalCase (expired, EXPIRED, sendAction,
+// CellForRow), not a marker.
+func (sc *scanner) spacedValueEnd(vs int) int {
+	in := sc.in
+	ve := vs
+	digit, joined, upper, lower := false, false, false, false
+	for ve < len(in) {
+		c := in[ve]
+		switch {
+		case isDigit(c):
+			digit = true
+		case isUpper(c):
+			upper = true
+		case c >= 'a' && c <= 'z':
+			lower = true
+		case c == '-' || c == '_':
+			if ve > vs && isWord(sc.b(ve+1)) {
+				joined = true
+			}
+		case c == '.' || c == '+' || c == '=' || c == '@':
+		default:
+			goto end
+		}
+		ve++
+	}
+end:
+	for ve > vs && (in[ve-1] == '.' || in[ve-1] == '-') {
+		ve--
+	}
+	if ve-vs < 6 || markerAt(in, vs) > 0 {
+		return -1
+	}
+	if digit || joined || upper && lower && !wordsInCode(in[vs:ve]) {
+		return ve
+	}
+	return -1
+}
+
+// wordsInCode reports whether the letters w are words of three or more
+// letters joined as names in code are: camelCase or PascalCase
+// (sendAction, CellForRow), the first word perhaps of two (isEnabled),
+// and with vowels as words have them: no five consonants in a row, which
+// letters drawn at random have (mtxrzqfePgqh).
+func wordsInCode(w string) bool {
+	consonants := 0
+	for i := 0; i < len(w); i++ {
+		switch w[i] | 0x20 {
+		case 'a', 'e', 'i', 'o', 'u', 'y':
+			consonants = 0
+		default:
+			if consonants++; consonants == 5 {
+				return false
+			}
+		}
+	}
+	for i := 0; i < len(w); {
+		j := i + 1
+		for j < len(w) && w[j] >= 'a' && w[j] <= 'z' {
+			j++
+		}
+		if j-i < 3 && !(i == 0 && j-i == 2 && !isUpper(w[0])) {
+			return false
+		}
+		if j < len(w) && !isUpper(w[j]) {
+			return false
+		}
+		i = j
+	}
+	return true
 }
 
 // isLogTag reports whether the word at ws is the tag of an Android log
@@ -289,12 +460,22 @@ func (sc *scanner) authValue(vs int) match {
 // credential returns the end of a credential of at least 8 bytes of
 // [A-Za-z0-9._~+/=-] starting at p, or -1. A trailing '.' ends a sentence,
 // not the credential, and a plain word ("Bearer expired") is none.
+//
+// In the second reading of a glued text, the credential is read in the
+// text with its underscores, which credentials may hold.
 func (sc *scanner) credential(p int) int {
-	e := sc.classEnd(p, cCred)
-	for e > p && sc.in[e-1] == '.' {
+	in := sc.in
+	if sc.glue != "" {
+		in = sc.glue
+	}
+	e := p
+	for e < len(in) && class[in[e]]&cCred != 0 {
+		e++
+	}
+	for e > p && in[e-1] == '.' {
 		e--
 	}
-	if e-p < 8 || plainWord(sc.in[p:e]) {
+	if e-p < 8 || plainWord(in[p:e]) {
 		return -1
 	}
 	return e

@@ -125,6 +125,8 @@ func fold(r rune) (string, bool) {
 type normText struct {
 	b   []byte
 	src []int32
+	u   []byte  // the copy with the underscores of glued words as spaces
+	ms  []match // findings, reused
 }
 
 // maxPooledNorm bounds the buffers a Scrubber keeps for the next text.
@@ -151,12 +153,16 @@ func (nt *normText) span(start, end int) (int, int) {
 }
 
 // changesAt reports whether the detection copy changes in at i, where a
-// byte of class cNorm is: an escape that decodes, or a rune that folds.
+// byte of class cNorm is: an escape that decodes, a rune that folds, or a
+// '+' that stands for a space in a URL's query.
 func changesAt(in string, i int) bool {
-	if c := in[i]; c >= utf8.RuneSelf {
+	switch c := in[i]; {
+	case c >= utf8.RuneSelf:
 		r, _ := utf8.DecodeRuneInString(in[i:])
 		_, ok := fold(r)
 		return ok
+	case c == '+':
+		return queryPlus(in, i)
 	}
 	var buf [utf8.UTFMax]byte
 	n, _, _ := escapeAt(in, i, buf[:0])
@@ -191,6 +197,13 @@ func (nt *normText) build(in string) bool {
 			b, src, folded = appendRune(b, src, in[i:i+n], r, i)
 			changed = changed || folded
 			i += n
+			continue
+		}
+		if c == '+' && queryPlus(in, i) {
+			b = append(b, ' ')
+			src = append(src, int32(i))
+			changed = true
+			i++
 			continue
 		}
 		var buf [8]byte
@@ -253,6 +266,31 @@ func appendRune(b []byte, src []int32, text string, r rune, at int) ([]byte, []i
 	return b, src, folded
 }
 
+// queryPlus reports whether the '+' at in[i] is in the query of a URL,
+// where it stands for a space (?ref=5112+3072+4384+3730): a '?' after a
+// word or '/' comes before it in the same token, with no '#' between,
+// and a value goes on after it. A '+' that starts a value (?to=+43...)
+// is taken as written, as the sign of a phone number put into a URL
+// unencoded. It looks back at most 512 bytes.
+func queryPlus(in string, i int) bool {
+	if i+1 >= len(in) || class[in[i+1]]&cSpace != 0 || i == 0 {
+		return false
+	}
+	switch in[i-1] {
+	case '=', '&', '?', ' ':
+		return false
+	}
+	for j := i - 1; j >= 0 && j >= i-512; j-- {
+		switch in[j] {
+		case ' ', '\t', '\r', '\n', '"', '\'', '<', '>', '`', '#':
+			return false
+		case '?':
+			return j > 0 && (isWord(in[j-1]) || in[j-1] == '/')
+		}
+	}
+	return false
+}
+
 // escapeAt decodes the escape at in[i] (a '%', '\' or '&'), appending
 // what it stands for to dst. It returns the escape's length, 0 if there is
 // none that decodes, and whether it is the escape of one byte (%XX, \xXX),
@@ -262,6 +300,9 @@ func escapeAt(in string, i int, dst []byte) (int, []byte, bool) {
 	case '%':
 		return percentAt(in, i, dst)
 	case '\\':
+		if winPathSep(in, i) {
+			return 0, dst, false
+		}
 		n, out := backslashAt(in, i, dst)
 		return n, out, n >= 4 && in[i+n-3] == 'x' && in[i+n-4] == '\\'
 	case '&':
@@ -269,6 +310,59 @@ func escapeAt(in string, i int, dst []byte) (int, []byte, bool) {
 		return n, out, false
 	}
 	return 0, dst, false
+}
+
+// winPathSep reports whether the backslash at in[i] is a single one that
+// separates the folders of a Windows path, C:\Users\jane\river.json or
+// \\server\share\new, and so escapes nothing (\r, \n, \t, \u, \x
+// start folder names there). The path is the token that holds it: the
+// bytes back to whitespace, a quote or a bracket, at most 512.
+func winPathSep(in string, i int) bool {
+	if i+1 < len(in) && in[i+1] == '\\' || i > 0 && in[i-1] == '\\' {
+		return false // a run of backslashes: an escaped string
+	}
+	for j := i - 1; j >= 0 && j >= i-512; j-- {
+		switch c := in[j]; c {
+		case ' ', '\t', '\r', '\n', '"', '\'', '<', '>', '(', '[', '{', '=', ',', ';', '|':
+			return false
+		case ':':
+			// a drive at the start of the token: C:\..., also glued
+			// (cache_C:\...) or split by invisible characters
+			d := invisibleBefore(in, j)
+			return nextVisible(in, j+1) == '\\' && d > 0 && isLetter(in[d-1]) && (d < 2 || in[d-2] == '_' || !isWord(in[d-2]))
+		}
+	}
+	return false
+}
+
+// invisibleBefore returns the start of the characters that the detection
+// copy removes (zero-width characters, soft hyphens, ...) that end at
+// in[p], which is p itself when there are none.
+func invisibleBefore(in string, p int) int {
+	for p > 0 && in[p-1] >= utf8.RuneSelf {
+		r, n := utf8.DecodeLastRuneInString(in[:p])
+		if f, ok := fold(r); !ok || f != "" {
+			break
+		}
+		p -= n
+	}
+	return p
+}
+
+// nextVisible returns the byte at or after in[p] that follows the
+// characters the detection copy removes, or 0.
+func nextVisible(in string, p int) byte {
+	for p < len(in) && in[p] >= utf8.RuneSelf {
+		r, n := utf8.DecodeRuneInString(in[p:])
+		if f, ok := fold(r); !ok || f != "" {
+			break
+		}
+		p += n
+	}
+	if p < len(in) {
+		return in[p]
+	}
+	return 0
 }
 
 // hexAt returns the value of the n hex digits at in[i:], if there are.

@@ -15,6 +15,16 @@ func needsNorm(in string) bool {
 	return false
 }
 
+// needsPool reports whether scrubbing in uses the Scrubber's pooled
+// buffers: for the detection copy, or for the second reading of a text
+// with words glued with underscores.
+func needsPool(in string) bool {
+	sc := scanner{s: New(Config{}), in: in, atSign: -1, pct40: -1}
+	for sc.next().kind != 0 {
+	}
+	return sc.renorm || sc.glued || needsNorm(in)
+}
+
 // TestDetectionCopy checks the normalized copy of texts, and that each of
 // its bytes maps back to the unit of the text it came from.
 func TestDetectionCopy(t *testing.T) {

@@ -42,7 +42,7 @@ func (g *digitGroups) digits(j int) int {
 func (sc *scanner) phone(ws, we int) match {
 	in := sc.in
 	prev := sc.b(ws - 1)
-	if (prev == '.' || prev == '-' || prev == '/' || prev == ':' || prev == ',') && isDigitOrMarker(sc.b(ws-2)) {
+	if (prev == '.' || prev == '-' || prev == '/' || prev == ':' || prev == ',') && sc.numberBefore(ws-1) {
 		return match{} // a later part of a number looked at before
 	}
 	var g digitGroups
@@ -96,12 +96,16 @@ groups:
 	if g.isDate(in) {
 		return match{}
 	}
+	afterDigits := prev == ' ' && isDigitOrMarker(sc.b(ws-2))
 	for j := g.n; j >= 1; j-- {
 		if g.sep[j-1] == '(' {
 			continue
 		}
-		if g.isPhone(in, j, intl, prev == ' ' && isDigitOrMarker(sc.b(ws-2))) {
+		if g.isPhone(in, j, intl, afterDigits) {
 			return match{Phone, start, g.end[j-1]}
+		}
+		if j == 1 && !intl && g.sep[0] != '(' && bareNational(in[g.start[0]:g.end[0]]) && !sc.countContext(start, g.end[0]) {
+			return match{Phone, start, g.end[0]}
 		}
 	}
 	if g.digits(g.n) >= 7 && sc.phoneWordBefore(start) {
@@ -115,9 +119,10 @@ groups:
 }
 
 // isDate reports whether the first groups are a date: 2026-11-29,
-// 29.11.2026, 11/29/2026.
+// 29.11.2026, 11/29/2026; not when more groups follow alike, as in
+// the French 06.12.34.56.78.
 func (g *digitGroups) isDate(in string) bool {
-	if g.n < 3 || g.sep[1] != g.sep[2] || g.sep[1] == ' ' || g.sep[1] == '(' {
+	if g.n < 3 || g.sep[1] != g.sep[2] || g.sep[1] == ' ' || g.sep[1] == '(' || g.n > 3 && g.sep[3] == g.sep[1] {
 		return false
 	}
 	a, b, c := g.size(0), g.size(1), g.size(2)
@@ -163,6 +168,14 @@ func (g *digitGroups) isPhone(in string, j int, intl, afterDigits bool) bool {
 		j == 4 && g0 == "1" && g.size(1) == 3 && g.size(2) == 3 && g.size(3) == 4 {
 		return true
 	}
+	// Spanish: 612 345 678, 912 345 678 (no trunk prefix)
+	if j == 3 && len(g0) == 3 && g.size(1) == 3 && g.size(2) == 3 && g0[0] >= '6' && g0[0] <= '9' && g.sep[1] == ' ' && !afterDigits {
+		return true
+	}
+	// Indian: 098765 43210, a trunk 0 and a mobile number of 5 and 5
+	if j == 2 && len(g0) == 6 && g0[0] == '0' && g0[1] >= '6' && g.size(1) == 5 {
+		return true
+	}
 	// trunk prefix and area code: 0664 1234567, 06 12 34 56 78
 	if g0[0] != '0' || len(g0) < 2 || g0[1] == '0' || len(g0) > 5 {
 		return false
@@ -189,14 +202,135 @@ func (g *digitGroups) isPhone(in string, j int, intl, afterDigits bool) bool {
 	return true
 }
 
-// sameSep reports whether the first j groups are separated alike.
+// sameSep reports whether the first j groups are separated alike, but
+// for a '/' after the area code (0664/123 45 67).
 func (g *digitGroups) sameSep(j int) bool {
-	for i := 2; i < j; i++ {
-		if g.sep[i] != g.sep[1] {
+	first := 1
+	if g.sep[1] == '/' && j > 2 {
+		first = 2
+	}
+	for i := first + 1; i < j; i++ {
+		if g.sep[i] != g.sep[first] {
 			return false
 		}
 	}
 	return true
+}
+
+// numberBefore reports whether a number (a word of digits, or a marker
+// that replaced one) ends at p, before a separator of its groups: "0664"
+// in 0664/1234567, but not "v2" in /api/v2/0152 13112171.
+func (sc *scanner) numberBefore(p int) bool {
+	if sc.b(p-1) == ']' {
+		return true
+	}
+	ws := sc.wordBefore(p)
+	if ws == p {
+		return false
+	}
+	for i := ws; i < p; i++ {
+		if !isDigit(sc.in[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// bareNational reports whether the digits d, written without separators,
+// have the shape of a national phone number of a country whose numbers
+// are often written so: North American 10 digits ([2-9]xx [2-9]xx xxxx,
+// and with the country code 1 before), Indian mobile 10 digits ([6-9]...)
+// and Brazilian mobile 11 digits (an area code without zeros, then 9).
+// Epoch times in seconds (1xxxxxxxxx) and in milliseconds (13 digits)
+// have none of these shapes; counts and sizes may, and are told apart by
+// their context (countContext).
+func bareNational(d string) bool {
+	nanp := func(d string) bool { return len(d) == 10 && d[0] >= '2' && d[3] >= '2' }
+	switch len(d) {
+	case 10:
+		return nanp(d) || d[0] >= '6'
+	case 11:
+		return d[0] == '1' && nanp(d[1:]) || d[0] != '0' && d[1] != '0' && d[2] == '9'
+	}
+	return false
+}
+
+// countContext reports whether the number in[start:end] is a count, a
+// size, a time or a code by its context: a unit after it (2147483648
+// bytes, 1234567890 ms), or a word before it, perhaps with ':' or '='
+// between, that names one (size: 4294967296, duration_ms=1234567890,
+// versionCode 2026112901, offset 2147483647).
+func (sc *scanner) countContext(start, end int) bool {
+	in := sc.in
+	if q := end + 1; sc.b(end) == ' ' && q < len(in) && isLetter(in[q]) {
+		e := q
+		for e < len(in) && isLetter(in[e]) {
+			e++
+		}
+		if e == len(in) || !isWord(in[e]) {
+			for _, u := range countUnits {
+				if equalFold(in[q:e], u) {
+					return true
+				}
+			}
+		}
+	}
+	// up to four words back on the line: "Bytes before following
+	// region: 4305010672"
+	p := start
+	for words := 0; words < 4; words++ {
+		for i := 0; i < 3 && p > 0; i++ {
+			if c := in[p-1]; c == ' ' || c == '\t' || c == ':' || c == '=' || c == '"' || c == '\'' {
+				p--
+			} else {
+				break
+			}
+		}
+		ws := sc.wordBefore(p)
+		if ws == p || ws < sc.last {
+			return false
+		}
+		if isCountWord(in[ws:p]) {
+			return true
+		}
+		p = ws
+	}
+	return false
+}
+
+// isCountWord reports whether w is or ends with a word of countWords, or
+// is a name of a time that ends in "_at" (created_at; "at" alone is a
+// word before a phone number as often).
+func isCountWord(w string) bool {
+	if len(w) > 3 && equalFold(w[len(w)-3:], "_at") {
+		return true
+	}
+	for _, cw := range countWords {
+		if len(w) >= len(cw) && equalFold(w[len(w)-len(cw):], cw) &&
+			(len(w) == len(cw) || w[len(w)-len(cw)-1] == '_' || isUpper(w[len(w)-len(cw)]) || len(cw) >= 4) {
+			return true
+		}
+	}
+	return false
+}
+
+// countUnits are units after a number that make it a count, a size or a
+// time.
+var countUnits = [...]string{
+	"b", "byte", "bytes", "kb", "kib", "mb", "mib", "gb", "gib", "tb", "bit", "bits", "ms", "us", "ns", "s",
+	"sec", "secs", "second", "seconds", "millis", "milliseconds", "micros", "nanos", "min", "mins", "minutes",
+	"h", "hours", "days", "items", "rows", "entries", "records", "events", "frames", "times", "px", "dp",
+	"pages", "blocks", "ticks", "cycles", "instructions", "allocations", "objects",
+}
+
+// countWords end the names of counts, sizes, times, codes and versions
+// before a number; a short one counts only as a whole word or as the
+// last word of a name (duration_ms, elapsedMs).
+var countWords = [...]string{
+	"size", "bytes", "length", "len", "count", "total", "free", "used", "offset", "code", "errno",
+	"status", "ts", "timestamp", "time", "epoch", "duration", "elapsed", "ms", "millis", "nanos",
+	"version", "versioncode", "build", "hash", "crc", "checksum", "seq", "sequence", "pid", "tid",
+	"inode", "limit", "max", "min", "memory", "heap", "rss", "capacity", "remaining", "quota",
 }
 
 // phoneWordBefore reports whether a phone word ("tel", "phone", "sms",

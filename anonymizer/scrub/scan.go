@@ -16,7 +16,7 @@ const (
 	cValueEnd                    // ends an unquoted value: whitespace , ; & ) ] } " ' < > and NUL
 	cPathEnd                     // ends a user name in a path
 	cSpace                       // ASCII whitespace
-	cNorm                        // may start what the detection copy changes: % \ & and UTF-8 lead bytes
+	cNorm                        // may start what the detection copy changes: % \ & + and UTF-8 lead bytes
 )
 
 const (
@@ -80,7 +80,7 @@ var class = func() (t [256]uint16) {
 		if in(c, "/\\\"'`:;,()[]<>|?#&=*{}\x00") {
 			b |= cPathEnd
 		}
-		if in(c, "%\\&") || c >= 0xc0 {
+		if in(c, "%\\&+") || c >= 0xc0 {
 			b |= cNorm
 		}
 		t[c] = b
@@ -139,9 +139,15 @@ type scanner struct {
 	// as a key when the text was scrubbed, and are not looked at again.
 	skipTo int
 
+	// glue is, in the second reading of a glued text, the text with its
+	// underscores (see unglue); "" otherwise.
+	glue string
+
 	// normed: in is the detection copy, or needs none. renorm: the scan
 	// stopped because in needs the detection copy (see normalize.go).
-	normed, renorm bool
+	// glued: in has a word glued with underscores, and needs a second
+	// reading with them as spaces (see gluedWord).
+	normed, renorm, glued bool
 }
 
 // b returns in[i], or 0 when i is out of range.
@@ -185,6 +191,9 @@ func (sc *scanner) next() match {
 			}
 			bits |= c & cShape
 			i++
+		}
+		if bits&cUnder != 0 && !sc.glued && sc.glue == "" && gluedWord(in, ws, i, bits) {
+			sc.glued = true
 		}
 		m := sc.word(ws, i, bits)
 		if m.kind == 0 {
@@ -231,12 +240,12 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 		}
 	}
 	if bits&cLetter != 0 {
-		if (prev == '/' || prev == '\\') && (n == 4 || n == 5 || n == 9) && s.on(UserPath) {
+		if (prev == '/' || prev == '\\') && (n >= 4 && n <= 9) && s.on(UserPath) {
 			if m = sc.userPath(ws, we); m.kind != 0 {
 				return m
 			}
 		}
-		if n >= 3 && in[ws] == 'e' && in[ws+1] == 'y' && in[ws+2] == 'J' && s.on(JWT) {
+		if n >= 3 && in[ws]|0x20 == 'e' && in[ws+1]|0x20 == 'y' && in[ws+2]|0x20 == 'j' && s.on(JWT) {
 			if m = sc.jwt(ws); m.kind != 0 {
 				return m
 			}
@@ -244,6 +253,15 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 		if secretFirst(in[ws]) && s.on(Secret) {
 			if m = sc.prefixedSecret(ws, we, next); m.kind != 0 {
 				return m
+			}
+			if sc.gluedAt(ws - 1) {
+				// in the second reading of a glued text, a key whose
+				// shape has underscores (sk_live_..., github_pat_...)
+				// is read in the text with them
+				g := scanner{s: s, in: sc.glue, atSign: -1, pct40: -1, normed: true, last: sc.last}
+				if m = g.prefixedSecret(ws, g.wordEnd(ws), g.b(g.wordEnd(ws))); m.kind != 0 {
+					return m
+				}
 			}
 		}
 		if n >= 4 && isLetter(in[ws]) && isLetter(in[ws+1]) && isDigit(in[ws+2]) && isDigit(in[ws+3]) && s.on(IBAN) {
@@ -253,7 +271,7 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 		}
 	}
 	if bits&(cUnder|cNonHex) == 0 { // hex digits only
-		if n == 16 && next != '-' && prev != '-' && s.on(DeviceID) && deviceIDShape(in[ws:we]) {
+		if n == 16 && next != '-' && prev != '-' && s.on(DeviceID) && deviceIDShape(in[ws:we]) && !sc.pointerContext(ws, we) {
 			return match{DeviceID, ws, we}
 		}
 		if n == 8 && next == '-' && s.on(UUID) {
@@ -279,6 +297,11 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 		}
 	}
 	if bits == cDigit && ws >= sc.numSkip {
+		if n <= 3 && (next == 0xc2 || next == 0xcb) && s.on(Coordinates) {
+			if m = sc.dms(ws); m.kind != 0 {
+				return m
+			}
+		}
 		if next == '.' && n <= 3 {
 			if s.on(IP) {
 				if m = sc.ipv4(ws); m.kind != 0 {
@@ -303,12 +326,56 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 			}
 		}
 	}
-	if !sc.lookahead && (ws < sc.secretEnd || n >= 32 || class[next]&cSecret != 0 || next == '=') && s.on(Secret) {
+	// The second reading of a glued text looks for no random secrets: the
+	// first read the runs whole, underscores and all, and parts of
+	// symbols joined by '_' ($s5Notes12NoteListViewC05tableD0_12cell...)
+	// are no secrets.
+	if !sc.lookahead && sc.glue == "" && (ws < sc.secretEnd || n >= 32 || class[next]&cSecret != 0 || next == '=') && s.on(Secret) {
 		if m = sc.genericSecret(ws); m.kind != 0 {
 			return m
 		}
 	}
 	return match{}
+}
+
+// gluedWord reports whether the word in[ws:we], which holds an
+// underscore, may have an identifier glued into it with underscores, as
+// in cache_3d8c0c45-a705-45e0-bf7d-9e95d2b136c1_v2 or upload_10.1.2.3:
+// it has a digit, or an underscore at its edge touches punctuation
+// (cache_-25.44551, =_v2). Such words are read a second time with their
+// underscores as spaces (see Scrubber.slowFind). Words of code joined by
+// underscores without digits (retry_after_ms, screen_name,
+// Java_com_example_Bridge_render) are not, so keys stay whole.
+func gluedWord(in string, ws, we int, bits uint16) bool {
+	if bits&cDigit != 0 {
+		return true
+	}
+	if in[we-1] == '_' && we < len(in) && class[in[we]]&(cSpace|cWord) == 0 {
+		return true
+	}
+	return in[ws] == '_' && ws > 0 && class[in[ws-1]]&(cSpace|cWord) == 0
+}
+
+// unglue writes in to dst with its underscores as spaces, except inside
+// markers.
+func unglue(dst []byte, in string) []byte {
+	dst = append(dst[:0], in...)
+	for i := 0; i < len(in); i++ {
+		if n := markerAt(in, i); n > 0 {
+			i += n - 1
+			continue
+		}
+		if in[i] == '_' {
+			dst[i] = ' '
+		}
+	}
+	return dst
+}
+
+// gluedAt reports whether in[i] is an underscore that the second reading
+// of a glued text reads as a space.
+func (sc *scanner) gluedAt(i int) bool {
+	return sc.glue != "" && i >= 0 && i < len(sc.glue) && sc.glue[i] == '_'
 }
 
 // isKeyFollow reports whether c may follow a key of a key-value pair, or
@@ -390,31 +457,84 @@ func hasPrefixFold(s, lower string) bool {
 }
 
 // deviceIDShape reports whether the 16 hex digits h look like a random
-// 64-bit id (ANDROID_ID) rather than an address or a pattern: letters and
-// digits mixed, no run of three zeros (pointers and zero-padded values in
-// stack traces and register dumps have them: 000000000004f7c4,
-// b400007a9e1f3c50), and no repeating pattern (7f7f7f7f7f7f7f7f).
+// 64-bit id (ANDROID_ID) rather than a number or a pattern: a letter, two
+// digits, fewer than eight zeros (000000000004f7c4 is an offset;
+// 000000000000000f a flag), and no repeating pattern (7f7f7f7f7f7f7f7f).
+// Zeros are as likely in a random id as any digit (8034e0002ecb31d2):
+// pointers are told apart by their context (pointerContext).
 func deviceIDShape(h string) bool {
 	letters, digits, zeros := 0, 0, 0
 	for i := 0; i < len(h); i++ {
-		if h[i] == '0' {
-			if zeros++; zeros == 3 {
-				return false
-			}
-		} else {
-			zeros = 0
-		}
-		if isDigit(h[i]) {
+		switch {
+		case h[i] == '0':
+			zeros++
 			digits++
-		} else {
+		case isDigit(h[i]):
+			digits++
+		default:
 			letters++
 		}
 	}
-	if letters < 2 || digits < 2 {
+	if letters < 1 || digits < 2 || zeros >= 8 {
 		return false
 	}
 	for _, period := range []int{1, 2, 4, 8} {
 		if h[:len(h)-period] == h[period:] {
+			return false
+		}
+	}
+	return true
+}
+
+// pointerContext reports whether the 16 hex digits in[ws:we] are a value
+// of a register dump, a backtrace or a memory dump, as in tombstones: a
+// register name or "pc" and blanks before them ("x4  0000007fd3c2a4c8",
+// "#00 pc 000000000004f7c4", "lr  b400007c3a8e1230"), or, one space
+// away, a user-space address, whose upper 16 bits are zero
+// ("0000007fd3c2a490 b400007c3a8e1230").
+func (sc *scanner) pointerContext(ws, we int) bool {
+	in := sc.in
+	p := ws
+	for p > 0 && ws-p < 4 && in[p-1] == ' ' {
+		p--
+	}
+	if p < ws {
+		pw := sc.wordBefore(p)
+		if pw < p && isRegister(in[pw:p]) || ws-p == 1 && pw == p-16 && userAddress(in[pw:p]) {
+			return true
+		}
+	}
+	return sc.b(we) == ' ' && we+17 <= len(in) && userAddress(in[we+1:we+17]) && !isWord(sc.b(we+17))
+}
+
+// userAddress reports whether s is 16 hex digits whose first four are
+// zeros, as the user-space addresses of 64-bit processes are.
+func userAddress(s string) bool {
+	return len(s) == 16 && s[:4] == "0000" && allHex(s)
+}
+
+// isRegister reports whether w names a CPU register or the program
+// counter in a crash dump: x0-x30, w0-w30, r0-r15, lr, sp, pc, fp, ip,
+// pst, cpsr, rip, rsp, rbp and the like.
+func isRegister(w string) bool {
+	switch len(w) {
+	case 2, 3:
+		if c := w[0] | 0x20; (c == 'x' || c == 'w' || c == 'r') && isDigit(w[1]) && (len(w) == 2 || isDigit(w[2])) {
+			return true
+		}
+	}
+	for _, r := range [...]string{"pc", "lr", "sp", "fp", "ip", "pst", "cpsr", "rip", "rsp", "rbp", "eip", "esp", "ebp"} {
+		if equalFold(w, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// allHex reports whether s holds only hex digits.
+func allHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isHex(s[i]) {
 			return false
 		}
 	}

@@ -24,51 +24,53 @@ func (sc *scanner) jwt(ws int) match {
 }
 
 // prefixedSecret detects API keys of well-known shapes that start with
-// the word in[ws:we].
+// the word in[ws:we]. Their prefixes are matched in any case, as a key
+// retyped or logged through something that changed its case is as
+// secret.
 func (sc *scanner) prefixedSecret(ws, we int, next byte) match {
 	in := sc.in
 	w := in[ws:we]
 	n := len(w)
 	end := -1
-	switch w[0] {
+	switch w[0] | 0x20 {
 	case 's', 'p', 'r': // Stripe: sk_live_..., pk_test_..., rk_live_...
-		if n >= 18 && w[1] == 'k' && w[2] == '_' &&
-			(strings.HasPrefix(w[3:], "live_") || strings.HasPrefix(w[3:], "test_")) {
+		if n >= 18 && w[1]|0x20 == 'k' && w[2] == '_' &&
+			(hasPrefixFold(w[3:], "live_") || hasPrefixFold(w[3:], "test_")) {
 			end = we
 		}
-	case 'A':
+		if (w[0] == 'S' || w[0] == 's') && equalFold(w, "sg") && next == '.' { // SendGrid: SG.<id>.<secret>
+			a := sc.b64RunEnd(we + 1)
+			if a-(we+1) >= 16 && sc.b(a) == '.' {
+				if e := sc.b64RunEnd(a + 1); e-(a+1) >= 16 {
+					end = e
+				}
+			}
+		}
+	case 'a':
 		switch {
-		case n == 20 && (strings.HasPrefix(w, "AKIA") || strings.HasPrefix(w, "ASIA")) && upperAlnum(w[4:]):
+		case n == 20 && (hasPrefixFold(w, "akia") || hasPrefixFold(w, "asia")) && allAlnum(w[4:]) &&
+			(upperAlnum(w[4:]) || !naturalWord(w) && !lowerAlnum(w)):
 			end = we // AWS access key id
-		case strings.HasPrefix(w, "AIza"): // Google API key
+		case hasPrefixFold(w, "aiza"): // Google API key
 			if e := sc.b64RunEnd(ws); e-ws >= 39 {
 				end = e
 			}
 		}
 	case 'g':
 		switch {
-		case n >= 34 && w[1] == 'h' && w[3] == '_' && strings.IndexByte("pousr", w[2]) >= 0:
+		case n >= 34 && w[1]|0x20 == 'h' && w[3] == '_' && strings.IndexByte("pousr", w[2]|0x20) >= 0:
 			end = we // GitHub: ghp_, gho_, ghu_, ghs_, ghr_
-		case n >= 31 && strings.HasPrefix(w, "github_pat_"):
+		case n >= 31 && hasPrefixFold(w, "github_pat_"):
 			end = we
-		case w == "glpat" && next == '-': // GitLab
+		case equalFold(w, "glpat") && next == '-': // GitLab
 			if e := sc.b64RunEnd(we + 1); e-(we+1) >= 20 {
 				end = e
 			}
 		}
 	case 'x': // Slack: xoxb-, xoxa-, xoxp-, xoxr-, xoxs-
-		if n == 4 && w[1] == 'o' && w[2] == 'x' && strings.IndexByte("baprs", w[3]) >= 0 && next == '-' {
+		if n == 4 && hasPrefixFold(w, "xox") && strings.IndexByte("baprs", w[3]|0x20) >= 0 && next == '-' {
 			if e := sc.b64RunEnd(we); e-ws >= 15 {
 				end = e
-			}
-		}
-	case 'S': // SendGrid: SG.<id>.<secret>
-		if w == "SG" && next == '.' {
-			a := sc.b64RunEnd(we + 1)
-			if a-(we+1) >= 16 && sc.b(a) == '.' {
-				if e := sc.b64RunEnd(a + 1); e-(a+1) >= 16 {
-					end = e
-				}
 			}
 		}
 	}
@@ -80,11 +82,31 @@ func (sc *scanner) prefixedSecret(ws, we int, next byte) match {
 
 // secretFirst reports whether a key of a well-known shape may start with c.
 func secretFirst(c byte) bool {
-	switch c {
-	case 's', 'p', 'r', 'A', 'g', 'x', 'S':
+	switch c | 0x20 {
+	case 's', 'p', 'r', 'a', 'g', 'x':
 		return true
 	}
 	return false
+}
+
+// allAlnum reports whether s holds only ASCII letters and digits.
+func allAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if class[s[i]]&cAlnum == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// lowerAlnum reports whether s holds only lower-case letters and digits.
+func lowerAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !(s[i] >= 'a' && s[i] <= 'z') && !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // upperAlnum reports whether s holds only upper-case letters and digits.

@@ -22,7 +22,8 @@ const appsUsage = `Usage: consentry apps <add|list|rotate-key|set-policy> [flags
 
 Manages the apps allowed to ask their users for consent. An app's key is
 printed once, when it is made (add, rotate-key), and stored only hashed.
-Collectors pick up changes within their refresh interval.
+A collector picks up a new app or key at once, at the first grant that
+needs it, and other changes within its 10 s refresh interval.
 
   add         register an app: --app-id, --scopes, --policy
   list        list the registered apps
@@ -190,7 +191,7 @@ func updateApp(ctx context.Context, store consent.Store, w io.Writer, id string,
 	}
 	fmt.Fprintf(w, "app %s updated (policy %s, scopes %s)\n", a.ID, a.Policy, joinScopes(a.Scopes))
 	if key != "" {
-		fmt.Fprintf(w, "new app key (shown once; the old key stops working within the collectors' refresh interval):\n%s\n", key)
+		fmt.Fprintf(w, "new app key (shown once; it works at once, and the old key stops working within the collectors' refresh interval):\n%s\n", key)
 	}
 	return nil
 }

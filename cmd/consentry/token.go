@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -21,26 +22,36 @@ type tokenFlags struct {
 	ttl     time.Duration
 }
 
+// register registers the flags; t.appID, if set, is the app id's default.
 func (t *tokenFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.keyFile, "consent-signing-key-file", "", "the collector's Ed25519 signing key `file` (default <data-dir>/consent-signing-key.pem)")
-	fs.StringVar(&t.appID, "app-id", "com.example.demo", "the `app` the consent is for")
+	fs.StringVar(&t.appID, "app-id", cmp.Or(t.appID, "com.example.demo"), "the `app` the consent is for")
 	fs.StringVar(&t.scopes, "scopes", "analytics,crash_reports,location", "comma-separated consented `scopes`")
 	fs.DurationVar(&t.ttl, "ttl", 24*time.Hour, "how long the token is valid")
 }
 
 // issue signs a token with the key file.
 func (t *tokenFlags) issue(dataDir string) (string, error) {
+	toks, err := t.issueN(dataDir, 1)
+	if err != nil {
+		return "", err
+	}
+	return toks[0], nil
+}
+
+// issueN signs n tokens with the key file, each for a consent of its own.
+func (t *tokenFlags) issueN(dataDir string, n int) ([]string, error) {
 	kf := t.keyFile
 	if kf == "" {
 		kf = filepath.Join(dataDir, "consent-signing-key.pem")
 	}
 	priv, err := consent.ReadPrivateKeyFile(kf)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	ring, err := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	var scopes []consentryv1.Scope
 	for _, s := range strings.Split(t.scopes, ",") {
@@ -49,7 +60,13 @@ func (t *tokenFlags) issue(dataDir string) (string, error) {
 		}
 	}
 	now := time.Now()
-	return ring.Sign(consent.Claims{AppID: t.appID, Scopes: scopes, TextVersion: "demo-1", IssuedAt: now, ExpiresAt: now.Add(t.ttl)})
+	toks := make([]string, n)
+	for i := range toks {
+		if toks[i], err = ring.Sign(consent.Claims{AppID: t.appID, Scopes: scopes, TextVersion: "demo-1", IssuedAt: now, ExpiresAt: now.Add(t.ttl)}); err != nil {
+			return nil, err
+		}
+	}
+	return toks, nil
 }
 
 func runToken(_ context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {

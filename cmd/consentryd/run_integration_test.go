@@ -34,7 +34,7 @@ func TestRunLocalDefault(t *testing.T) {
 	done := make(chan error, 1)
 	var stderr bytes.Buffer
 	go func() {
-		done <- run(ctx, []string{"--data-dir", dir, "--log-level", "warn", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, &stderr, env(map[string]string{"CONSENTRY_GRPC_ADDR": addr}), nil)
+		done <- run(ctx, []string{"--data-dir", dir, "--log-level", "warn", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--clickhouse-native-port", "0", "--clickhouse-http-port", "0"}, &stderr, env(map[string]string{"CONSENTRY_GRPC_ADDR": addr}), nil)
 	}()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

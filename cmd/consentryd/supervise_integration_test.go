@@ -51,7 +51,7 @@ func TestRunExitsWhenClickHouseFails(t *testing.T) {
 	done := make(chan error, 1)
 	var stderr bytes.Buffer
 	go func() {
-		done <- run(ctx, []string{"--data-dir", data, "--grpc-addr", addr, "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+		done <- run(ctx, []string{"--data-dir", data, "--grpc-addr", addr, "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--clickhouse-native-port", "0", "--clickhouse-http-port", "0",
 			"--log-level", "error", "--clickhouse-binary", bin, "--clickhouse-max-failures", "2"}, &stderr, env(nil), nil)
 	}()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -27,6 +27,10 @@ type Config struct {
 	MaxFrames int
 	// MaxAttributes bounds the attributes of one custom event.
 	MaxAttributes int
+	// MaxBreadcrumbs bounds the breadcrumbs of one crash.
+	MaxBreadcrumbs int
+	// MaxBreadcrumbBytes bounds a breadcrumb's name.
+	MaxBreadcrumbBytes int
 	// MaxDeadline caps the time one request may take; a client deadline
 	// further out is shortened to it.
 	MaxDeadline time.Duration
@@ -42,6 +46,9 @@ func DefaultConfig() Config {
 		MaxFrames:       consentryv1.DefaultMaxFrames,
 		MaxAttributes:   consentryv1.DefaultMaxAttributes,
 		MaxDeadline:     30 * time.Second,
+
+		MaxBreadcrumbs:     consentryv1.DefaultMaxBreadcrumbs,
+		MaxBreadcrumbBytes: consentryv1.DefaultMaxBreadcrumbBytes,
 	}
 }
 
@@ -59,6 +66,8 @@ func (c Config) withDefaults() Config {
 	set(&c.MaxTextBytes, d.MaxTextBytes)
 	set(&c.MaxFrames, d.MaxFrames)
 	set(&c.MaxAttributes, d.MaxAttributes)
+	set(&c.MaxBreadcrumbs, d.MaxBreadcrumbs)
+	set(&c.MaxBreadcrumbBytes, d.MaxBreadcrumbBytes)
 	if c.MaxDeadline == 0 {
 		c.MaxDeadline = d.MaxDeadline
 	}
@@ -69,8 +78,8 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	if c.MaxMessageBytes < 1024 || c.MaxEvents < 1 || c.MaxNameBytes < 16 || c.MaxTextBytes < c.MaxNameBytes ||
-		c.MaxFrames < 1 || c.MaxAttributes < 1 || c.MaxDeadline < time.Second {
-		return errors.New("limits: a limit is below its minimum (message 1 KiB, events 1, names 16 B, text >= names, frames 1, attributes 1, deadline 1s)")
+		c.MaxFrames < 1 || c.MaxAttributes < 1 || c.MaxDeadline < time.Second || c.MaxBreadcrumbs < 1 || c.MaxBreadcrumbBytes < 16 {
+		return errors.New("limits: a limit is below its minimum (message 1 KiB, events 1, names 16 B, text >= names, frames 1, attributes 1, deadline 1s, breadcrumbs 1, breadcrumb names 16 B)")
 	}
 	return nil
 }

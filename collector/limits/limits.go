@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
-	"google.golang.org/grpc/codes"
 )
 
 // ErrBatchTooLarge is returned when a batch holds more events than allowed.
@@ -75,6 +76,14 @@ func (s *Stage) eventFits(e *consentryv1.Event) bool {
 		}
 		for _, f := range c.GetFrames() {
 			if !name(f.GetModule()) || !name(f.GetFunction()) || !name(f.GetFile()) {
+				return false
+			}
+		}
+		if len(c.GetBreadcrumbs()) > s.cfg.MaxBreadcrumbs {
+			return false
+		}
+		for _, b := range c.GetBreadcrumbs() {
+			if len(b.GetName()) > s.cfg.MaxBreadcrumbBytes {
 				return false
 			}
 		}

@@ -42,7 +42,7 @@ func TestBatchLimits(t *testing.T) {
 }
 
 func TestEventLimits(t *testing.T) {
-	st, err := New(Config{MaxNameBytes: 16, MaxTextBytes: 32, MaxFrames: 2, MaxAttributes: 1})
+	st, err := New(Config{MaxNameBytes: 16, MaxTextBytes: 32, MaxFrames: 2, MaxAttributes: 1, MaxBreadcrumbs: 2, MaxBreadcrumbBytes: 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +67,9 @@ func TestEventLimits(t *testing.T) {
 		{"long fingerprint", crash(&consentryv1.Crash{Fingerprint: long}), true},
 		{"too many frames", crash(&consentryv1.Crash{Frames: make([]*consentryv1.StackFrame, 3)}), true},
 		{"long frame function", crash(&consentryv1.Crash{Frames: []*consentryv1.StackFrame{{Function: long}}}), true},
+		{"two breadcrumbs", crash(&consentryv1.Crash{ExceptionType: "E", Breadcrumbs: []*consentryv1.Breadcrumb{{Name: strings.Repeat("b", 20)}, {}}}), false},
+		{"too many breadcrumbs", crash(&consentryv1.Crash{ExceptionType: "E", Breadcrumbs: make([]*consentryv1.Breadcrumb, 3)}), true},
+		{"long breadcrumb name", crash(&consentryv1.Crash{ExceptionType: "E", Breadcrumbs: []*consentryv1.Breadcrumb{{Name: strings.Repeat("b", 21)}}}), true},
 		{"long screen", &consentryv1.Event{Payload: &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{Screen: long}}}, true},
 		{"too many attributes", custom(&consentryv1.CustomEvent{Name: "n", Attributes: map[string]*consentryv1.AttributeValue{"a": str(""), "b": str("")}}), true},
 		{"long attribute value", custom(&consentryv1.CustomEvent{Name: "n", Attributes: map[string]*consentryv1.AttributeValue{"a": str(strings.Repeat("v", 33))}}), true},

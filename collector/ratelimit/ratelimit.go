@@ -48,9 +48,10 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
-	"google.golang.org/grpc/codes"
 )
 
 // ErrRateLimited is wrapped by every Error: the batch does not fit in its

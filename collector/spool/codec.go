@@ -14,8 +14,11 @@ import (
 // codecVersion is the first byte of every encoded record payload. Version
 // 2 appends each row's member key (pipeline.Common.Member) to its common
 // columns; version 1 payloads, written before, decode with member key 0.
+// Version 3 appends each crash's breadcrumbs; version 1 and 2 payloads
+// decode with none.
 const (
-	codecVersion   = 2
+	codecVersion   = 3
+	codecVersionV2 = 2
 	codecVersionV1 = 1
 )
 
@@ -32,6 +35,7 @@ const (
 	minCustomBytes     = minCommonBytes + 1 + 6
 	minDiagnosticBytes = minCommonBytes + 1 + 1 + 1 + 1 + 1
 	minFrameBytes      = 1 + 1 + 1 + 1 + 1
+	minBreadcrumbBytes = 1 + 1 + 1
 	minStringBytes     = 1
 )
 
@@ -67,7 +71,9 @@ func newEncoder() *encoder {
 // the table's idx-th string. A time is varint Unix seconds then uvarint
 // nanoseconds; it decodes in UTC. A float64 is its 8 IEEE-754 bytes, a
 // uint64 fingerprint 8 bytes, event ids their 16 bytes, bools one byte
-// (0 or 1), other integers uvarints.
+// (0 or 1), a breadcrumb's offset a varint, other integers uvarints. A
+// crash ends with the slice tag of its breadcrumbs and, for each, its
+// type, name and offset (version 3).
 func (e *encoder) appendRows(dst []byte, r *pipeline.Rows) []byte {
 	clear(e.strs)
 	dst = append(dst, codecVersion)
@@ -109,6 +115,13 @@ func (e *encoder) appendRows(dst []byte, r *pipeline.Rows) []byte {
 		dst = e.appendString(dst, x.Thread)
 		dst = appendBool(dst, x.Handled)
 		dst = e.appendString(dst, x.AppState)
+		dst = appendSliceTag(dst, x.Breadcrumbs == nil, len(x.Breadcrumbs))
+		for j := range x.Breadcrumbs {
+			b := &x.Breadcrumbs[j]
+			dst = e.appendString(dst, b.Type)
+			dst = e.appendString(dst, b.Name)
+			dst = binary.AppendVarint(dst, b.OffsetMs)
+		}
 	}
 	for i := range r.Customs {
 		x := &r.Customs[i]
@@ -384,7 +397,7 @@ func (d *decoder) common(c *pipeline.Common) {
 // read from its header without decoding the rows.
 func rowCounts(p []byte) (int, error) {
 	d := decoder{b: p}
-	if v := d.byte1("version"); d.err == nil && v != codecVersion && v != codecVersionV1 {
+	if v := d.byte1("version"); d.err == nil && (v < codecVersionV1 || v > codecVersion) {
 		return 0, fmt.Errorf("%w: version %d", errDecode, v)
 	}
 	total := 0
@@ -413,14 +426,10 @@ func decodeRows(p []byte, dst *pipeline.Rows) error {
 
 func (d *decoder) decode(dst *pipeline.Rows) error {
 	d.version = d.byte1("version")
-	if d.err == nil && d.version != codecVersion && d.version != codecVersionV1 {
+	if d.err == nil && (d.version < codecVersionV1 || d.version > codecVersion) {
 		return fmt.Errorf("%w: version %d", errDecode, d.version)
 	}
-	type tag struct {
-		n     int
-		isNil bool
-	}
-	var tags [5]tag
+	var tags [5]tableTag
 	mins := [5]int{minSessionBytes, minGestureBytes, minCrashBytes, minCustomBytes, minDiagnosticBytes}
 	budget := 0
 	for i := range tags {
@@ -438,101 +447,113 @@ func (d *decoder) decode(dst *pipeline.Rows) error {
 	// holds more entries than the input has bytes.
 	d.strs = make([]string, 0, min(d.remaining()/2, 1024))
 
-	dst.Sessions = grow(dst.Sessions, tags[0].n, tags[0].isNil)
-	for range tags[0].n {
-		var x pipeline.SessionRow
-		d.common(&x.Common)
-		x.Phase = d.str("phase")
-		x.DurationMs = d.uvarint("duration")
-		x.ForegroundMs = d.uvarint("foreground")
-		if d.err != nil {
-			return d.err
-		}
-		dst.Sessions = append(dst.Sessions, x)
-	}
-	dst.Gestures = grow(dst.Gestures, tags[1].n, tags[1].isNil)
-	for range tags[1].n {
-		var x pipeline.GestureRow
-		d.common(&x.Common)
-		x.Type = d.str("type")
-		x.Screen = d.str("screen")
-		x.Count = d.uint32v("count")
-		x.DurationMs = d.uint32v("duration")
-		if d.err != nil {
-			return d.err
-		}
-		dst.Gestures = append(dst.Gestures, x)
-	}
-	dst.Crashes = grow(dst.Crashes, tags[2].n, tags[2].isNil)
-	for range tags[2].n {
-		var x pipeline.CrashRow
-		d.common(&x.Common)
-		x.ExceptionType = d.str("exception type")
-		x.Fingerprint = d.fixed64("fingerprint")
-		x.Message = d.str("message")
-		if n, isNil := d.sliceTag("frames", minFrameBytes); !isNil {
-			x.Frames = make([]pipeline.Frame, n)
-			for j := range x.Frames {
-				f := &x.Frames[j]
-				f.Module = d.str("frame module")
-				f.Function = d.str("frame function")
-				f.File = d.str("frame file")
-				f.Line = d.uint32v("frame line")
-				f.InApp = d.bool1("frame in app")
-			}
-		}
-		x.Thread = d.str("thread")
-		x.Handled = d.bool1("handled")
-		x.AppState = d.str("app state")
-		if d.err != nil {
-			return d.err
-		}
-		dst.Crashes = append(dst.Crashes, x)
-	}
-	dst.Customs = grow(dst.Customs, tags[3].n, tags[3].isNil)
-	for range tags[3].n {
-		var x pipeline.CustomRow
-		d.common(&x.Common)
-		x.Name = d.str("name")
-		x.StringKeys = d.strings("string keys")
-		x.StringValues = d.strings("string values")
-		x.NumberKeys = d.strings("number keys")
-		if n, isNil := d.sliceTag("number values", 8); !isNil {
-			x.NumberValues = make([]float64, n)
-			for j := range x.NumberValues {
-				x.NumberValues[j] = math.Float64frombits(d.fixed64("number value"))
-			}
-		}
-		x.BoolKeys = d.strings("bool keys")
-		if n, isNil := d.sliceTag("bool values", 1); !isNil {
-			x.BoolValues = make([]bool, n)
-			for j := range x.BoolValues {
-				x.BoolValues[j] = d.bool1("bool value")
-			}
-		}
-		if d.err != nil {
-			return d.err
-		}
-		dst.Customs = append(dst.Customs, x)
-	}
-	dst.Diagnostics = grow(dst.Diagnostics, tags[4].n, tags[4].isNil)
-	for range tags[4].n {
-		var x pipeline.DiagnosticRow
-		d.common(&x.Common)
-		x.Kind = d.str("kind")
-		x.DurationMs = d.uint32v("duration")
-		x.StartType = d.str("start type")
-		x.NetworkType = d.str("network type")
-		x.MemoryBytes = d.uvarint("memory")
-		if d.err != nil {
-			return d.err
-		}
-		dst.Diagnostics = append(dst.Diagnostics, x)
-	}
+	dst.Sessions = decodeTable(d, dst.Sessions, tags[0], (*decoder).session)
+	dst.Gestures = decodeTable(d, dst.Gestures, tags[1], (*decoder).gesture)
+	dst.Crashes = decodeTable(d, dst.Crashes, tags[2], (*decoder).crash)
+	dst.Customs = decodeTable(d, dst.Customs, tags[3], (*decoder).custom)
+	dst.Diagnostics = decodeTable(d, dst.Diagnostics, tags[4], (*decoder).diagnostic)
 	if d.err == nil && d.off != len(d.b) {
 		d.fail("trailing bytes")
 	}
 	return d.err
+}
+
+// tableTag is a table's encoded length and whether it was nil.
+type tableTag struct {
+	n     int
+	isNil bool
+}
+
+// decodeTable appends t.n rows decoded by row to dst, stopping at the
+// first error (d.err).
+func decodeTable[R any](d *decoder, dst []R, t tableTag, row func(*decoder, *R)) []R {
+	dst = grow(dst, t.n, t.isNil)
+	for range t.n {
+		var x R
+		row(d, &x)
+		if d.err != nil {
+			return dst
+		}
+		dst = append(dst, x)
+	}
+	return dst
+}
+
+func (d *decoder) session(x *pipeline.SessionRow) {
+	d.common(&x.Common)
+	x.Phase = d.str("phase")
+	x.DurationMs = d.uvarint("duration")
+	x.ForegroundMs = d.uvarint("foreground")
+}
+
+func (d *decoder) gesture(x *pipeline.GestureRow) {
+	d.common(&x.Common)
+	x.Type = d.str("type")
+	x.Screen = d.str("screen")
+	x.Count = d.uint32v("count")
+	x.DurationMs = d.uint32v("duration")
+}
+
+func (d *decoder) crash(x *pipeline.CrashRow) {
+	d.common(&x.Common)
+	x.ExceptionType = d.str("exception type")
+	x.Fingerprint = d.fixed64("fingerprint")
+	x.Message = d.str("message")
+	if n, isNil := d.sliceTag("frames", minFrameBytes); !isNil {
+		x.Frames = make([]pipeline.Frame, n)
+		for j := range x.Frames {
+			f := &x.Frames[j]
+			f.Module = d.str("frame module")
+			f.Function = d.str("frame function")
+			f.File = d.str("frame file")
+			f.Line = d.uint32v("frame line")
+			f.InApp = d.bool1("frame in app")
+		}
+	}
+	x.Thread = d.str("thread")
+	x.Handled = d.bool1("handled")
+	x.AppState = d.str("app state")
+	if d.version >= 3 {
+		if n, isNil := d.sliceTag("breadcrumbs", minBreadcrumbBytes); !isNil {
+			x.Breadcrumbs = make([]pipeline.Breadcrumb, n)
+			for j := range x.Breadcrumbs {
+				b := &x.Breadcrumbs[j]
+				b.Type = d.str("breadcrumb type")
+				b.Name = d.str("breadcrumb name")
+				b.OffsetMs = d.varint("breadcrumb offset")
+			}
+		}
+	}
+}
+
+func (d *decoder) custom(x *pipeline.CustomRow) {
+	d.common(&x.Common)
+	x.Name = d.str("name")
+	x.StringKeys = d.strings("string keys")
+	x.StringValues = d.strings("string values")
+	x.NumberKeys = d.strings("number keys")
+	if n, isNil := d.sliceTag("number values", 8); !isNil {
+		x.NumberValues = make([]float64, n)
+		for j := range x.NumberValues {
+			x.NumberValues[j] = math.Float64frombits(d.fixed64("number value"))
+		}
+	}
+	x.BoolKeys = d.strings("bool keys")
+	if n, isNil := d.sliceTag("bool values", 1); !isNil {
+		x.BoolValues = make([]bool, n)
+		for j := range x.BoolValues {
+			x.BoolValues[j] = d.bool1("bool value")
+		}
+	}
+}
+
+func (d *decoder) diagnostic(x *pipeline.DiagnosticRow) {
+	d.common(&x.Common)
+	x.Kind = d.str("kind")
+	x.DurationMs = d.uint32v("duration")
+	x.StartType = d.str("start type")
+	x.NetworkType = d.str("network type")
+	x.MemoryBytes = d.uvarint("memory")
 }
 
 // grow makes room for n more elements in s. A nil s stays nil when the

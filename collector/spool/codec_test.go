@@ -154,19 +154,22 @@ func TestDecodeBoundsAllocations(t *testing.T) {
 			}
 		})
 	}
-	// A frame count beyond the remaining bytes is refused too.
-	r := &pipeline.Rows{Crashes: []pipeline.CrashRow{{Frames: []pipeline.Frame{{}}}}}
+	// A frame or breadcrumb count beyond the remaining bytes is refused
+	// too.
+	r := &pipeline.Rows{Crashes: []pipeline.CrashRow{{Frames: []pipeline.Frame{{}}, Breadcrumbs: []pipeline.Breadcrumb{{}}}}}
 	b := newEncoder().appendRows(nil, r)
 	// The row ends: frames tag (1+1), the frame's five zero bytes,
-	// thread, handled, app state.
-	i := len(b) - 9
-	if b[i] != 2 {
-		t.Fatalf("frames tag not at %d: % x", i, b)
-	}
-	bad := append(append(append([]byte{}, b[:i]...), binary.AppendUvarint(nil, 1<<40)...), b[i+1:]...)
-	var out pipeline.Rows
-	if err := decodeRows(bad, &out); err == nil {
-		t.Error("huge frame count decoded")
+	// thread, handled, app state, breadcrumbs tag (1+1), the breadcrumb's
+	// three zero bytes.
+	for _, i := range []int{len(b) - 13, len(b) - 4} {
+		if b[i] != 2 {
+			t.Fatalf("slice tag not at %d: % x", i, b)
+		}
+		bad := append(append(append([]byte{}, b[:i]...), binary.AppendUvarint(nil, 1<<40)...), b[i+1:]...)
+		var out pipeline.Rows
+		if err := decodeRows(bad, &out); err == nil {
+			t.Errorf("huge count at %d decoded", i)
+		}
 	}
 }
 
@@ -237,7 +240,7 @@ func rowsMemory(r *pipeline.Rows) int64 {
 	size += int64(cap(r.Customs)) * int64(sizeOf[pipeline.CustomRow]())
 	size += int64(cap(r.Diagnostics)) * int64(sizeOf[pipeline.DiagnosticRow]())
 	for _, c := range r.Crashes {
-		size += int64(cap(c.Frames)) * int64(sizeOf[pipeline.Frame]())
+		size += int64(cap(c.Frames))*int64(sizeOf[pipeline.Frame]()) + int64(cap(c.Breadcrumbs))*int64(sizeOf[pipeline.Breadcrumb]())
 	}
 	for _, c := range r.Customs {
 		size += int64(cap(c.StringKeys)+cap(c.StringValues)+cap(c.NumberKeys)+cap(c.BoolKeys))*16 +

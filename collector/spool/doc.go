@@ -63,7 +63,9 @@
 // from empty, then every field of every row, strings interned per record,
 // times as Unix seconds and nanoseconds (decoded in UTC, to the
 // nanosecond; a location and monotonic reading are not kept), floats as
-// their IEEE-754 bits.
+// their IEEE-754 bits. Its version (3, with crashes' breadcrumbs) moves
+// independently of the segment format's: payloads of versions 1 (without
+// member keys) and 2 (without breadcrumbs) still decode.
 //
 // The checkpoint file is 1024 bytes: two 512-byte slots, each holding (76
 // bytes) magic "CSPC", version u16 (2), flags u16 (bit 0: intent), a

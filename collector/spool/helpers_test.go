@@ -157,6 +157,12 @@ func randRows(rng *rand.Rand) *pipeline.Rows {
 						Line: uint32(randU64(rng)), InApp: rng.IntN(2) == 0}
 				}
 			}
+			if f := n(); f >= 0 {
+				c.Breadcrumbs = make([]pipeline.Breadcrumb, f)
+				for j := range c.Breadcrumbs {
+					c.Breadcrumbs[j] = pipeline.Breadcrumb{Type: randString(rng), Name: randString(rng), OffsetMs: int64(randU64(rng))}
+				}
+			}
 			r.Crashes[i] = c
 		}
 	}

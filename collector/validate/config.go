@@ -18,6 +18,12 @@
 // TOO_OLD. MaxAge is the offline window: events queued for days while the
 // device was offline are kept up to it.
 //
+// Coordinates. A device location's latitude must lie in [-90, 90] and
+// its longitude in [-180, 180]; NaN, infinities and values beyond (1e308)
+// drop every event of the batch with INVALID_FIELD, before the
+// anonymizer derives a region from them: the location is the batch's, so
+// every event would carry what was derived from garbage.
+//
 // Invalid UTF-8. The protobuf runtimes refuse a whole message when one
 // string in it is not UTF-8. The collector decodes requests with
 // UnmarshalRequest and UnmarshalRequestJSON instead, which repair free

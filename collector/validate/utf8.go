@@ -30,7 +30,9 @@ import (
 //     a stack frame, a string attribute value) is repaired: each run of
 //     bytes that is not UTF-8 becomes U+FFFD, and the text is then
 //     scrubbed like any other. The stored text is valid UTF-8 that the
-//     scrubber read; the bytes it could not read are never stored.
+//     scrubber read; the bytes it could not read are never stored. A
+//     crash's breadcrumb name is repaired too, and the anonymizer then
+//     leaves that breadcrumb out: it is a name, but not worth its crash.
 //   - Any other string of an event names something that must be exact to
 //     group or filter by (a screen, an event name, an attribute key, an
 //     exception type, a crash fingerprint): the event is dropped with
@@ -57,6 +59,9 @@ var textFields = map[protoreflect.FullName]bool{
 	"consentry.v1.StackFrame.function":         true,
 	"consentry.v1.StackFrame.file":             true,
 	"consentry.v1.AttributeValue.string_value": true,
+	// A breadcrumb's name is a name, but a bad one costs the breadcrumb
+	// (the anonymizer leaves it out), not its crash.
+	"consentry.v1.Breadcrumb.name": true,
 }
 
 // eventsField is IngestRequest.events.

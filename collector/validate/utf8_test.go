@@ -50,7 +50,8 @@ func utf8Batch() *consentryv1.IngestRequest {
 		Events: []*consentryv1.Event{
 			ev(1, &consentryv1.Gesture{Type: consentryv1.GestureType_GESTURE_TYPE_TAP, Screen: "home"}),
 			ev(2, &consentryv1.Crash{ExceptionType: "java.lang.IllegalStateException", Message: "boom", Thread: "main",
-				Fingerprint: "sync-timeout", Frames: []*consentryv1.StackFrame{{Module: "com.example", Function: "save", File: "Note.kt", Line: 4}}}),
+				Fingerprint: "sync-timeout", Frames: []*consentryv1.StackFrame{{Module: "com.example", Function: "save", File: "Note.kt", Line: 4}},
+				Breadcrumbs: []*consentryv1.Breadcrumb{{Type: consentryv1.BreadcrumbType_BREADCRUMB_TYPE_SCREEN_VIEW, Name: "editor"}}}),
 			ev(3, &consentryv1.CustomEvent{Name: "export_pdf", Attributes: map[string]*consentryv1.AttributeValue{
 				"format": {Value: &consentryv1.AttributeValue_StringValue{StringValue: "a4"}}}}),
 			ev(4, &consentryv1.Gesture{Type: consentryv1.GestureType_GESTURE_TYPE_SWIPE, Screen: "settings"}),
@@ -82,6 +83,11 @@ var utf8Cases = []struct {
 	}, -1, func(r *consentryv1.IngestRequest) string {
 		return r.Events[2].GetCustom().GetAttributes()["format"].GetStringValue()
 	}},
+	// A breadcrumb's name is a name, but the breadcrumb is an aside of its
+	// crash: it is repaired here, and the anonymizer leaves out the
+	// breadcrumb (U+FFFD is no name's character), not the crash.
+	{"breadcrumb name", func(r *consentryv1.IngestRequest) { r.Events[1].GetCrash().Breadcrumbs[0].Name = placeholder }, -1,
+		func(r *consentryv1.IngestRequest) string { return r.Events[1].GetCrash().GetBreadcrumbs()[0].GetName() }},
 	{"device model", func(r *consentryv1.IngestRequest) { r.Device.DeviceModel = placeholder }, -1,
 		func(r *consentryv1.IngestRequest) string { return r.GetDevice().GetDeviceModel() }},
 	{"consent token", func(r *consentryv1.IngestRequest) { r.ConsentToken = placeholder }, -1,

@@ -6,9 +6,10 @@ import (
 	"math"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
-	"google.golang.org/grpc/codes"
 )
 
 // Errors for batches that are refused as a whole.
@@ -35,7 +36,9 @@ func New(cfg Config) (*Stage, error) {
 }
 
 // Process refuses b when its batch-level fields are missing or malformed,
-// drops invalid events with a reason, and sets b.EventTimes.
+// drops invalid events with a reason, and sets b.EventTimes. Coordinates
+// out of range (NaN, infinite, beyond ±90 or ±180 degrees) drop every
+// event of the batch with INVALID_FIELD.
 func (s *Stage) Process(_ context.Context, b *pipeline.Batch) error {
 	req := b.Request
 	d := req.GetDevice()
@@ -50,6 +53,16 @@ func (s *Stage) Process(_ context.Context, b *pipeline.Batch) error {
 	}
 	events := req.GetEvents()
 	b.EventTimes = make([]time.Time, len(events))
+	if !validCoordinates(d.GetLocation()) {
+		// The location is the batch's: every event would carry what is
+		// derived from it.
+		for i := range events {
+			if !b.Dropped(i) {
+				b.Drop(i, invalidField)
+			}
+		}
+		return nil
+	}
 	offset := b.Received.Sub(time.UnixMilli(req.GetSentAtUnixMs()))
 	seen := make(map[[16]byte]struct{}, len(events))
 	for i, e := range events {
@@ -205,6 +218,19 @@ func validName(v string, screen bool) bool {
 		}
 	}
 	return true
+}
+
+// validCoordinates reports whether the coordinates of l, those it has,
+// are a latitude in [-90, 90] and a longitude in [-180, 180]: not NaN,
+// infinite or beyond, which no location can be derived from.
+func validCoordinates(l *consentryv1.CoarseLocation) bool {
+	if l == nil {
+		return true
+	}
+	if l.Latitude != nil && !(l.GetLatitude() >= -90 && l.GetLatitude() <= 90) {
+		return false
+	}
+	return l.Longitude == nil || l.GetLongitude() >= -180 && l.GetLongitude() <= 180
 }
 
 func allZero(b []byte) bool {

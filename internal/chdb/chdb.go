@@ -92,6 +92,12 @@ type Config struct {
 	// Path is the data directory, created if missing; "" uses a new
 	// temporary directory that Close removes.
 	Path string
+	// ConfigFile, if set, is a configuration file (config.xml) the engine
+	// loads, as clickhouse-local's --config-file; its users_config, an
+	// absolute path, then defines the profiles, quotas and databases
+	// queries run under. chDB runs every query as the user "default", so
+	// a test of another user's profile names that user default.
+	ConfigFile string
 }
 
 // DB is a connection to chDB. Its methods are safe for concurrent use;
@@ -124,10 +130,18 @@ func Open(cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chdb: open: %w", err)
 	}
+	args := []string{"clickhouse"}
+	if cfg.ConfigFile != "" {
+		abs, err := filepath.Abs(cfg.ConfigFile)
+		if err != nil {
+			return nil, fmt.Errorf("chdb: open: config file: %w", err)
+		}
+		args = append(args, "--config-file="+abs)
+	}
 	if err := acquire(); err != nil {
 		return nil, err
 	}
-	db, err := open(lib, cfg.Path)
+	db, err := open(lib, cfg.Path, args)
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("chdb: open: %w", err)
@@ -135,7 +149,8 @@ func Open(cfg Config) (*DB, error) {
 	return db, nil
 }
 
-func open(lib *library, path string) (*DB, error) {
+// open connects with args (the program name and options) and --path.
+func open(lib *library, path string, args []string) (*DB, error) {
 	db := &DB{lib: lib, sem: make(chan struct{}, 1)}
 	if path == "" {
 		dir, err := os.MkdirTemp("", "chdb-")
@@ -154,7 +169,7 @@ func open(lib *library, path string) (*DB, error) {
 		path = abs
 	}
 	db.path = path
-	conn, err := lib.connectArgs([]string{"clickhouse", "--path=" + path})
+	conn, err := lib.connectArgs(append(args, "--path="+path))
 	if err != nil {
 		if db.tempDir {
 			os.RemoveAll(path)

@@ -93,7 +93,7 @@ func TestClusterConfigFile(t *testing.T) {
 	c := Config{DataDir: dir, TCPPort: 9001, HTTPPort: 8123, Password: "s3cret&", Cluster: goodCluster()}
 	c.Cluster.InterserverPort = 9009
 	c.setDefaults()
-	if err := writeConfig(l, c); err != nil {
+	if err := writeConfig(l, c, false); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, "config.xml"))
@@ -136,7 +136,7 @@ func TestClusterConfigFile(t *testing.T) {
 
 	// A standalone server has none of it.
 	c.Cluster = nil
-	if err := writeConfig(l, c); err != nil {
+	if err := writeConfig(l, c, false); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ = os.ReadFile(filepath.Join(dir, "config.xml"))

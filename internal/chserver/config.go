@@ -41,6 +41,118 @@ const (
 	DefaultFailureWindow = 10 * time.Minute
 )
 
+// Defaults of Limits, the read-only user's limits.
+const (
+	// DefaultMaxExecutionTime is how long one query may run.
+	DefaultMaxExecutionTime = 5 * time.Minute
+	// DefaultMaxMemoryUsage is how much memory one query may use, bytes.
+	DefaultMaxMemoryUsage = 2_000_000_000
+	// DefaultMaxRowsToRead is how many rows one query may read.
+	DefaultMaxRowsToRead = 1_000_000_000
+	// DefaultMaxResultRows is how many rows a result may have.
+	DefaultMaxResultRows = 10_000_000
+	// DefaultMaxResultBytes is how large a result may be, bytes
+	// (uncompressed, in memory).
+	DefaultMaxResultBytes = 1_000_000_000
+	// DefaultMaxConcurrentQueries is how many queries may run at once.
+	DefaultMaxConcurrentQueries = 8
+	// DefaultQueriesPerHour is how many queries may start in an hour.
+	DefaultQueriesPerHour = 20_000
+	// DefaultExecutionTimePerHour is how much query time may be spent in
+	// an hour, all queries together.
+	DefaultExecutionTimePerHour = time.Hour
+)
+
+// Constraints says whether the read-only user gets settings constraints.
+type Constraints int
+
+// The choices of Config.Constraints.
+const (
+	// ConstraintsAuto gives them on servers from ConstraintsVersion on.
+	ConstraintsAuto Constraints = iota
+	// ConstraintsOn tries them whatever the version says.
+	ConstraintsOn
+	// ConstraintsOff never gives them: no setting may be changed.
+	ConstraintsOff
+)
+
+// Limits bound what the read-only user's queries cost: each query, and
+// all of them within an hour (a quota whose interval starts on the hour).
+// A zero field takes its default. The user cannot lift them: see
+// Config.ReadOnlyUser.
+type Limits struct {
+	// MaxExecutionTime is how long one query may run (whole seconds,
+	// at least 1); beyond it the query fails with code 159
+	// (TIMEOUT_EXCEEDED). Default 5 minutes.
+	MaxExecutionTime time.Duration
+	// MaxMemoryUsage is how many bytes one query may use; beyond it the
+	// query fails with code 241 (MEMORY_LIMIT_EXCEEDED). Default 2 GB.
+	MaxMemoryUsage int64
+	// MaxRowsToRead is how many rows one query may read; beyond it the
+	// query fails with code 158 (TOO_MANY_ROWS). Default 1 billion.
+	MaxRowsToRead int64
+	// MaxResultRows and MaxResultBytes bound a query's result; beyond
+	// either it fails with code 396 (TOO_MANY_ROWS_OR_BYTES). Defaults 10
+	// million rows and 1 GB.
+	MaxResultRows, MaxResultBytes int64
+	// MaxConcurrentQueries is how many queries may run at once; more fail
+	// with code 202 (TOO_MANY_SIMULTANEOUS_QUERIES). Default 8.
+	MaxConcurrentQueries int
+	// QueriesPerHour is how many queries may start within an hour; more
+	// fail with code 201 (QUOTA_EXPIRED) until the next hour. Default
+	// 20,000 (a dashboard of 10 panels refreshed every 5 s uses 7,200).
+	// At least 2 on 18.16, which counts a query only after checking.
+	QueriesPerHour int64
+	// ExecutionTimePerHour is how much query time all queries together
+	// may take within an hour; beyond it queries fail with code 201.
+	// Default an hour.
+	ExecutionTimePerHour time.Duration
+}
+
+// setDefaults fills in every zero field.
+func (l *Limits) setDefaults() {
+	setDefault := func(p *int64, d int64) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	if l.MaxExecutionTime == 0 {
+		l.MaxExecutionTime = DefaultMaxExecutionTime
+	}
+	setDefault(&l.MaxMemoryUsage, DefaultMaxMemoryUsage)
+	setDefault(&l.MaxRowsToRead, DefaultMaxRowsToRead)
+	setDefault(&l.MaxResultRows, DefaultMaxResultRows)
+	setDefault(&l.MaxResultBytes, DefaultMaxResultBytes)
+	if l.MaxConcurrentQueries == 0 {
+		l.MaxConcurrentQueries = DefaultMaxConcurrentQueries
+	}
+	setDefault(&l.QueriesPerHour, DefaultQueriesPerHour)
+	if l.ExecutionTimePerHour == 0 {
+		l.ExecutionTimePerHour = DefaultExecutionTimePerHour
+	}
+}
+
+// validate reports what is wrong with l, defaults applied.
+func (l Limits) validate() error {
+	var errs []error
+	if l.MaxExecutionTime < time.Second || l.MaxExecutionTime%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("Limits.MaxExecutionTime %v is not a whole number of seconds, at least 1", l.MaxExecutionTime))
+	}
+	if l.ExecutionTimePerHour < time.Second || l.ExecutionTimePerHour%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("Limits.ExecutionTimePerHour %v is not a whole number of seconds, at least 1", l.ExecutionTimePerHour))
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"MaxMemoryUsage", l.MaxMemoryUsage}, {"MaxRowsToRead", l.MaxRowsToRead}, {"MaxResultRows", l.MaxResultRows},
+		{"MaxResultBytes", l.MaxResultBytes}, {"MaxConcurrentQueries", int64(l.MaxConcurrentQueries)}, {"QueriesPerHour", l.QueriesPerHour}} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("Limits.%s %d is negative", f.name, f.v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // loopback are the networks users connect from unless told otherwise.
 var loopback = []string{"127.0.0.1", "::1"}
 
@@ -86,9 +198,16 @@ type Config struct {
 	// SHA-256, and never logged.
 	Password string
 	// ReadOnlyUser, if not "", names an extra user whose profile has
-	// readonly=1 (SELECT only: no INSERT, ALTER, CREATE, SET or table
-	// functions), a time, memory and concurrency limit per query and an
-	// hourly quota. It must be a plain identifier other than "default".
+	// readonly=1 (SELECT only: no INSERT, ALTER, CREATE or table
+	// functions) and ReadOnlyLimits, which it cannot lift: on servers
+	// before 23.8 (such as Debian's 18.16) it may change no setting at
+	// all (one set to the value it has is accepted); on 23.8 and later it
+	// may change the few settings BI tools send (max_execution_time,
+	// max_result_rows and max_result_bytes up to the limits,
+	// result_overflow_mode, output format and time zone settings) and no
+	// other, and cannot read the system tables that show other users'
+	// queries (system.processes). It must be a plain identifier other
+	// than "default".
 	ReadOnlyUser string
 	// ReadOnlyPassword is ReadOnlyUser's password, required with it; it
 	// is stored in users.xml only as its SHA-256.
@@ -100,6 +219,16 @@ type Config struct {
 	// ReadOnlyNetworks are the IP addresses or CIDR prefixes ReadOnlyUser
 	// may connect from. Default loopback: 127.0.0.1 and ::1.
 	ReadOnlyNetworks []string
+	// Constraints chooses whether ReadOnlyUser gets settings constraints:
+	// ConstraintsAuto (the default) when the binary reports
+	// ConstraintsVersion or later. If the server then does not let the
+	// user log in with them, Start falls back to the users.xml without.
+	Constraints Constraints
+	// ReadOnlyLimits bound ReadOnlyUser's queries; zero fields take their
+	// defaults (5 minutes, 2 GB, a billion rows read, 10 million rows or
+	// 1 GB of result per query, 8 at once, 20,000 queries and an hour of
+	// query time per hour).
+	ReadOnlyLimits Limits
 	// RestartBackoff is the pause before restarting a server that exited
 	// unexpectedly; it doubles with every further failure within
 	// FailureWindow, up to MaxRestartBackoff. Defaults 1s and 30s.
@@ -265,6 +394,7 @@ func (c *Config) setDefaults() {
 	if len(c.ReadOnlyNetworks) == 0 {
 		c.ReadOnlyNetworks = loopback
 	}
+	c.ReadOnlyLimits.setDefaults()
 	if c.RestartBackoff == 0 {
 		c.RestartBackoff = DefaultRestartBackoff
 	}
@@ -348,6 +478,12 @@ func (c Config) Validate() error {
 	} else if c.ReadOnlyPassword != "" || len(c.ReadOnlyDatabases) > 0 {
 		errs = append(errs, errors.New("ReadOnlyPassword or ReadOnlyDatabases is set but ReadOnlyUser is empty"))
 	}
+	if c.Constraints < ConstraintsAuto || c.Constraints > ConstraintsOff {
+		errs = append(errs, fmt.Errorf("Constraints %d is not ConstraintsAuto, ConstraintsOn or ConstraintsOff", c.Constraints))
+	}
+	if err := c.ReadOnlyLimits.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, db := range c.ReadOnlyDatabases {
 		if !identRE.MatchString(db) {
 			errs = append(errs, fmt.Errorf("ReadOnlyDatabases: %q is not a plain identifier", db))
@@ -409,6 +545,11 @@ type configParams struct {
 	ReadOnlyPasswordHash string
 	ReadOnlyDatabases    []string
 	ReadOnlyNetworks     []string
+	Limits               Limits
+	// Modern selects what only servers from ConstraintsVersion on
+	// understand: settings constraints the read-only user may change
+	// within (changeable_in_readonly) and system tables behind grants.
+	Modern bool
 	// Cluster is set in cluster mode.
 	Cluster *clusterParams
 }
@@ -506,6 +647,13 @@ const configTemplate = `<?xml version="1.0"?>
   <max_concurrent_queries>50</max_concurrent_queries>
   <max_connections>256</max_connections>
   <keep_alive_timeout>3</keep_alive_timeout>
+{{- if .Modern}}
+  <access_control_improvements>
+    <settings_constraints_replace_previous>true</settings_constraints_replace_previous>
+    <select_from_system_db_requires_grant>true</select_from_system_db_requires_grant>
+    <select_from_information_schema_requires_grant>true</select_from_information_schema_requires_grant>
+  </access_control_improvements>
+{{- end}}
 {{- with .Cluster}}
   <interserver_http_host>{{x .InterserverHost}}</interserver_http_host>
   <interserver_http_port>{{.InterserverPort}}</interserver_http_port>
@@ -560,8 +708,16 @@ const configTemplate = `<?xml version="1.0"?>
 // 18.16) every table function, so remote(), url(), file(), merge() and
 // cluster() cannot reach the private database; on current releases
 // readonly=1 forbids remote(), url() and file(), and merge() reads only
-// what the user may read. Each query may run 5 minutes and use 2 GB; 8
-// may run at once; the user may spend an hour of query time per hour.
+// what the user may read. The limits (Limits) throw when exceeded, so a
+// truncated result is never taken for a whole one. On 18.16 nothing else
+// can be changed: a setting sent with a query is refused unless it has
+// the profile's value. Modern servers get constraints instead: the few
+// settings BI tools send may be changed even in readonly mode
+// (changeable_in_readonly), within the limits (min 1, so 0, "unlimited",
+// is refused), and every other setting stays fixed; config.xml then puts
+// the system tables behind grants (select_from_system_db_requires_grant),
+// so the read-only user, which has grants on its databases only, cannot
+// read system.processes and other users' query text.
 const usersTemplate = `<?xml version="1.0"?>
 <!-- Generated by chserver; rewritten on every start. -->
 <yandex>
@@ -575,10 +731,50 @@ const usersTemplate = `<?xml version="1.0"?>
     </default>
     <readonly>
       <readonly>1</readonly>
-      <max_memory_usage>2000000000</max_memory_usage>
-      <max_execution_time>300</max_execution_time>
-      <max_concurrent_queries_for_user>8</max_concurrent_queries_for_user>
+      <max_memory_usage>{{.Limits.MaxMemoryUsage}}</max_memory_usage>
+      <max_execution_time>{{seconds .Limits.MaxExecutionTime}}</max_execution_time>
+      <timeout_overflow_mode>throw</timeout_overflow_mode>
+      <max_rows_to_read>{{.Limits.MaxRowsToRead}}</max_rows_to_read>
+      <read_overflow_mode>throw</read_overflow_mode>
+      <max_result_rows>{{.Limits.MaxResultRows}}</max_result_rows>
+      <max_result_bytes>{{.Limits.MaxResultBytes}}</max_result_bytes>
+      <result_overflow_mode>throw</result_overflow_mode>
+      <max_concurrent_queries_for_user>{{.Limits.MaxConcurrentQueries}}</max_concurrent_queries_for_user>
       <use_uncompressed_cache>0</use_uncompressed_cache>
+{{- if .Modern}}
+      <constraints>
+        <max_execution_time>
+          <min>1</min>
+          <max>{{seconds .Limits.MaxExecutionTime}}</max>
+          <changeable_in_readonly/>
+        </max_execution_time>
+        <max_result_rows>
+          <min>1</min>
+          <max>{{.Limits.MaxResultRows}}</max>
+          <changeable_in_readonly/>
+        </max_result_rows>
+        <max_result_bytes>
+          <min>1</min>
+          <max>{{.Limits.MaxResultBytes}}</max>
+          <changeable_in_readonly/>
+        </max_result_bytes>
+        <result_overflow_mode>
+          <changeable_in_readonly/>
+        </result_overflow_mode>
+        <output_format_json_quote_64bit_integers>
+          <changeable_in_readonly/>
+        </output_format_json_quote_64bit_integers>
+        <output_format_json_quote_denormals>
+          <changeable_in_readonly/>
+        </output_format_json_quote_denormals>
+        <date_time_output_format>
+          <changeable_in_readonly/>
+        </date_time_output_format>
+        <session_timezone>
+          <changeable_in_readonly/>
+        </session_timezone>
+      </constraints>
+{{- end}}
     </readonly>
   </profiles>
   <users>
@@ -628,11 +824,11 @@ const usersTemplate = `<?xml version="1.0"?>
     <readonly>
       <interval>
         <duration>3600</duration>
-        <queries>0</queries>
+        <queries>{{if .Modern}}{{.Limits.QueriesPerHour}}{{else}}{{legacyQueries .Limits.QueriesPerHour}}{{end}}</queries>
         <errors>0</errors>
         <result_rows>0</result_rows>
         <read_rows>0</read_rows>
-        <execution_time>3600</execution_time>
+        <execution_time>{{seconds .Limits.ExecutionTimePerHour}}</execution_time>
       </interval>
     </readonly>
   </quotas>
@@ -641,9 +837,18 @@ const usersTemplate = `<?xml version="1.0"?>
 
 // templates holds config.xml and users.xml; it is never modified.
 var templates = template.Must(template.Must(template.New("config.xml").
-	Funcs(template.FuncMap{"x": xmlEscape}).
+	Funcs(template.FuncMap{"x": xmlEscape, "seconds": seconds, "legacyQueries": legacyQueries}).
 	Parse(configTemplate)).
 	New("users.xml").Parse(usersTemplate))
+
+// seconds returns d in whole seconds.
+func seconds(d time.Duration) int64 { return int64(d / time.Second) }
+
+// legacyQueries returns the quota's queries value that makes 18.16 refuse
+// the query after the n-th: 18.16 checks the count before it counts the
+// query, so it lets one more query run than the value it is given (0
+// would mean no limit, so 1 is the least).
+func legacyQueries(n int64) int64 { return max(n-1, 1) }
 
 // xmlEscape escapes s for use as XML character data.
 func xmlEscape(s string) (string, error) {
@@ -681,8 +886,9 @@ func usersNetworks(networks []string) []string {
 
 // writeConfig creates the directories under l, owner-only, and writes
 // config.xml and users.xml for c (with defaults applied, the password set
-// and ports chosen).
-func writeConfig(l layout, c Config) error {
+// and ports chosen); modern selects the users.xml of servers from
+// ConstraintsVersion on.
+func writeConfig(l layout, c Config, modern bool) error {
 	for _, d := range l.dirs() {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
@@ -704,6 +910,8 @@ func writeConfig(l layout, c Config) error {
 		ReadOnlyUser:      c.ReadOnlyUser,
 		ReadOnlyDatabases: c.ReadOnlyDatabases,
 		ReadOnlyNetworks:  usersNetworks(c.ReadOnlyNetworks),
+		Limits:            c.ReadOnlyLimits,
+		Modern:            modern,
 	}
 	if c.ReadOnlyUser != "" {
 		p.ReadOnlyPasswordHash = sha256Hex(c.ReadOnlyPassword)

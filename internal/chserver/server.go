@@ -38,7 +38,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -154,11 +156,15 @@ var ErrStopped = errors.New("clickhouse-server stopped")
 type Server struct {
 	cfg    Config // defaults applied, password set, ports chosen
 	layout layout
-	host   string // the address clients dial
-	bin    string
-	args   []string
-	log    *zap.Logger
-	client *http.Client
+	// modern: the server is ConstraintsVersion or later and runs with the
+	// users.xml only those understand. Set by Start, then fixed.
+	modern  bool
+	version string // what `--version` reported; "" if it did not
+	host    string // the address clients dial
+	bin     string
+	args    []string
+	log     *zap.Logger
+	client  *http.Client
 
 	// stopCtx ends when Stop is called; stopNow ends it.
 	stopCtx context.Context
@@ -231,6 +237,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}},
 	}
 	s.stopCtx, s.stopNow = context.WithCancel(context.Background())
+	s.version, s.modern = detectVersion(ctx, bin, args)
+	switch cfg.Constraints {
+	case ConstraintsOn:
+		s.modern = true
+	case ConstraintsOff:
+		s.modern = false
+	}
+	if cfg.ReadOnlyUser == "" {
+		s.modern = false
+	}
 	pickPorts := cfg.TCPPort == 0 || cfg.HTTPPort == 0 || cfg.Cluster != nil && cfg.Cluster.InterserverPort == 0
 	for attempt := 1; ; attempt++ {
 		s.cfg = cfg
@@ -246,6 +262,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		if err == nil {
 			s.cur, s.state = c, StateUp
 			break
+		}
+		var usersErr *readOnlyLoginError
+		if s.modern && errors.As(err, &usersErr) {
+			// The server took config.xml but not the read-only user's
+			// constraints: fall back to the users.xml every version takes.
+			cfg.Logger.Warn("the read-only user cannot log in with settings constraints; falling back to readonly=1 without them",
+				zap.String("version", s.version), zap.Error(err))
+			s.modern = false
+			attempt--
+			continue
 		}
 		var bindErr *bindError
 		if !pickPorts || attempt == startAttempts || !errors.As(err, &bindErr) {
@@ -269,7 +295,7 @@ func (e *bindError) Unwrap() error { return e.err }
 // the server on s.cfg's ports. It returns once the child answers; on
 // failure it kills the child.
 func (s *Server) startChild(ctx context.Context) (*child, error) {
-	if err := writeConfig(s.layout, s.cfg); err != nil {
+	if err := writeConfig(s.layout, s.cfg, s.modern); err != nil {
 		return nil, err
 	}
 	c := &child{done: make(chan struct{})}
@@ -289,15 +315,71 @@ func (s *Server) startChild(ctx context.Context) (*child, error) {
 	if err := c.run(cmd, s.log); err != nil {
 		return nil, fmt.Errorf("run %s: %w", s.bin, err)
 	}
-	s.log.Info("started", zap.Int("pid", c.pid), zap.String("binary", s.bin),
+	s.log.Info("started", zap.Int("pid", c.pid), zap.String("binary", s.bin), zap.String("version", s.version),
+		zap.Bool("settings_constraints", s.modern),
 		zap.String("tcp", s.Addr()), zap.String("http", s.HTTPAddr()), zap.String("data_dir", s.layout.Root))
 
 	if err := s.waitReady(ctx, c); err != nil {
 		c.kill()
 		return nil, err
 	}
+	if s.modern {
+		// The read-only profile is applied at login: constraints the
+		// server does not understand show only now. (If loopback is not
+		// among ReadOnlyNetworks the login is refused for that, code
+		// 195, and says nothing about the profile.)
+		_, err := s.queryAs(ctx, s.cfg.ReadOnlyUser, s.cfg.ReadOnlyPassword, "SELECT 1")
+		if err != nil && !strings.Contains(err.Error(), "Code: 195") {
+			c.kill()
+			return nil, &readOnlyLoginError{err}
+		}
+	}
 	return c, nil
 }
+
+// readOnlyLoginError is a start failure: the server answers, but the
+// read-only user cannot run a query.
+type readOnlyLoginError struct{ err error }
+
+func (e *readOnlyLoginError) Error() string {
+	return fmt.Sprintf("the read-only user cannot run a query: %v", e.err)
+}
+func (e *readOnlyLoginError) Unwrap() error { return e.err }
+
+// ConstraintsVersion is the first ClickHouse release whose users.xml the
+// read-only user gets settings constraints in (changeable_in_readonly,
+// 22.11) and whose system tables can be put behind grants: the LTS
+// release after both.
+const ConstraintsVersion = "23.8"
+
+// versionRE finds the release in `clickhouse server --version` output,
+// such as "ClickHouse server version 24.8.4.13 (official build).".
+var versionRE = regexp.MustCompile(`version (\d+)\.(\d+)[.\d]*`)
+
+// detectVersion asks the binary for its version. Debian's 18.16 knows no
+// --version option; any failure counts as an old server.
+func detectVersion(ctx context.Context, bin string, args []string) (version string, modern bool) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, append(slices.Clone(args), "--version")...).CombinedOutput()
+	if err != nil {
+		return "", false
+	}
+	m := versionRE.FindSubmatch(out)
+	if m == nil {
+		return "", false
+	}
+	major, _ := strconv.Atoi(string(m[1]))
+	minor, _ := strconv.Atoi(string(m[2]))
+	version = strings.TrimPrefix(string(m[0]), "version ")
+	return version, major > 23 || major == 23 && minor >= 8
+}
+
+// SettingsConstraints reports whether the read-only user runs with
+// settings constraints (a server from ConstraintsVersion on): then it may
+// change the settings BI tools send, within its limits; otherwise it may
+// change none.
+func (s *Server) SettingsConstraints() bool { return s.modern }
 
 // run starts cmd and a goroutine that waits for it.
 //
@@ -466,12 +548,17 @@ func (s *Server) probe(ctx context.Context) error {
 // body without its trailing newline. The password goes in a basic
 // authorization header, not the URL.
 func (s *Server) query(ctx context.Context, sql string) (string, error) {
+	return s.queryAs(ctx, s.cfg.User, s.cfg.Password, sql)
+}
+
+// queryAs is query as user.
+func (s *Server) queryAs(ctx context.Context, user, password, sql string) (string, error) {
 	u := url.URL{Scheme: "http", Host: s.HTTPAddr(), Path: "/", RawQuery: url.Values{"query": {sql}}.Encode()}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return "", fmt.Errorf("query: %w", err)
 	}
-	req.SetBasicAuth(s.cfg.User, s.cfg.Password)
+	req.SetBasicAuth(user, password)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("query: %w", err)

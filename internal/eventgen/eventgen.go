@@ -1,11 +1,13 @@
 // Package eventgen builds realistic ingest batches for the demo, tests and
-// benchmarks: a mix of sessions, gestures, crashes, custom events and
-// diagnostics from plausible devices.
+// benchmarks: a mix of sessions, gestures, crashes (with breadcrumbs),
+// custom events and diagnostics from plausible devices.
 package eventgen
 
 import (
 	"math/rand/v2"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -18,17 +20,24 @@ type Config struct {
 	Token string
 	// Seed makes the sequence reproducible.
 	Seed uint64
+	// Device, if set, is the device every batch is from (its app id is
+	// AppID); nil draws one per batch.
+	Device *consentryv1.DeviceContext
 }
 
 // Generator builds batches. It is not safe for concurrent use.
 type Generator struct {
 	cfg Config
 	rnd *rand.Rand
+	// crumbs draws the crashes' breadcrumbs, apart from rnd, so that the
+	// rest of a seed's batches stays what it was before breadcrumbs.
+	crumbs *rand.Rand
 }
 
 // New returns a Generator.
 func New(cfg Config) *Generator {
-	return &Generator{cfg: cfg, rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}
+	return &Generator{cfg: cfg, rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		crumbs: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x2545f4914f6cdd1d))}
 }
 
 var (
@@ -45,23 +54,7 @@ var (
 // Batch returns a batch of n events sent at now.
 func (g *Generator) Batch(n int, now time.Time) *consentryv1.IngestRequest {
 	r := g.rnd
-	reg := regions[r.IntN(len(regions))]
-	android := r.IntN(2) == 0
-	dev := &consentryv1.DeviceContext{
-		AppId:       g.cfg.AppID,
-		AppVersion:  []string{"4.11.2", "4.12.0", "4.12.1"}[r.IntN(3)],
-		AppBuild:    "4120003",
-		SdkVersion:  "consentry-go/0.1.0",
-		DeviceClass: consentryv1.DeviceClass_DEVICE_CLASS_PHONE,
-		DeviceModel: models[r.IntN(len(models))],
-		OsName:      consentryv1.OsName_OS_NAME_IOS,
-		OsVersion:   "17.4.1",
-		Locale:      "de-AT",
-		Location:    &consentryv1.CoarseLocation{CountryCode: reg[0], RegionCode: reg[1]},
-	}
-	if android {
-		dev.OsName, dev.OsVersion = consentryv1.OsName_OS_NAME_ANDROID, "14"
-	}
+	dev := g.device()
 	session := g.id()
 	req := &consentryv1.IngestRequest{ConsentToken: g.cfg.Token, Device: dev, SentAtUnixMs: now.UnixMilli()}
 	for i := 0; i < n; i++ {
@@ -90,6 +83,7 @@ func (g *Generator) Batch(n int, now time.Time) *consentryv1.IngestRequest {
 					{Module: "com.example.notes", Function: "MainActivity.onResume", File: "MainActivity.kt", Line: 88, InApp: true},
 					{Module: "android.app", Function: "Activity.performResume", File: "Activity.java", Line: 8422},
 				},
+				Breadcrumbs: g.breadcrumbs(),
 			}}
 		case k < 90:
 			e.Payload = &consentryv1.Event_Custom{Custom: &consentryv1.CustomEvent{
@@ -109,6 +103,60 @@ func (g *Generator) Batch(n int, now time.Time) *consentryv1.IngestRequest {
 		req.Events = append(req.Events, e)
 	}
 	return req
+}
+
+// device returns the device of a batch: Config.Device, or one drawn.
+func (g *Generator) device() *consentryv1.DeviceContext {
+	if g.cfg.Device != nil {
+		dev := proto.CloneOf(g.cfg.Device)
+		dev.AppId = g.cfg.AppID
+		return dev
+	}
+	r := g.rnd
+	reg := regions[r.IntN(len(regions))]
+	android := r.IntN(2) == 0
+	dev := &consentryv1.DeviceContext{
+		AppId:       g.cfg.AppID,
+		AppVersion:  []string{"4.11.2", "4.12.0", "4.12.1"}[r.IntN(3)],
+		AppBuild:    "4120003",
+		SdkVersion:  "consentry-go/0.1.0",
+		DeviceClass: consentryv1.DeviceClass_DEVICE_CLASS_PHONE,
+		DeviceModel: models[r.IntN(len(models))],
+		OsName:      consentryv1.OsName_OS_NAME_IOS,
+		OsVersion:   "17.4.1",
+		Locale:      "de-AT",
+		Location:    &consentryv1.CoarseLocation{CountryCode: reg[0], RegionCode: reg[1]},
+	}
+	if android {
+		dev.OsName, dev.OsVersion = consentryv1.OsName_OS_NAME_ANDROID, "14"
+	}
+	return dev
+}
+
+// breadcrumbs returns what the user did before a crash: a few screens
+// opened, gestures on them, perhaps an export, oldest first, within the
+// last two minutes.
+func (g *Generator) breadcrumbs() []*consentryv1.Breadcrumb {
+	r := g.crumbs
+	n := 2 + r.IntN(6)
+	out := make([]*consentryv1.Breadcrumb, 0, n)
+	offset := int64(20_000 + r.IntN(100_000))
+	screen := screens[r.IntN(len(screens))]
+	for i := range n {
+		b := &consentryv1.Breadcrumb{Name: screen, OffsetMs: offset}
+		switch k := r.IntN(10); {
+		case i == 0 || k < 3:
+			screen = screens[r.IntN(len(screens))]
+			b.Type, b.Name = consentryv1.BreadcrumbType_BREADCRUMB_TYPE_SCREEN_VIEW, screen
+		case k < 9:
+			b.Type, b.GestureType = consentryv1.BreadcrumbType_BREADCRUMB_TYPE_GESTURE, consentryv1.GestureType(1+r.IntN(6))
+		default:
+			b.Type, b.Name = consentryv1.BreadcrumbType_BREADCRUMB_TYPE_CUSTOM, "export_pdf"
+		}
+		out = append(out, b)
+		offset -= min(offset, int64(r.IntN(20_000)))
+	}
+	return out
 }
 
 // id returns 16 random bytes shaped as a UUID version 4.

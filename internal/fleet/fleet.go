@@ -1,8 +1,17 @@
 // Package fleet simulates a fleet of devices, each running a real SDK
 // client (package sdk) against a collector: realistic device models, OS
-// versions, locations, session lengths, a gesture mix, custom events,
-// start-up diagnostics, and a crash rate with a few recurring crash
-// signatures. `consentry fleet` and the benchmarks use it.
+// versions, locations, session lengths, screens and a gesture mix, custom
+// events, start-up diagnostics, and a crash rate with a few recurring
+// crash signatures, reported as an Android app's uncaught-exception
+// handler would (its thread, in the foreground or in the background). It
+// relies on the SDK's defaults for what makes a crash worth triaging:
+// in-app frames (the app id's package), the app state, breadcrumbs.
+// `consentry fleet` and the benchmarks use it.
+//
+// Devices can come in cohorts that share every quasi-identifier (model,
+// OS version, locale, location, app version), so that a collector's
+// k-anonymity publishes their rows at once instead of holding them back
+// for up to an hour (docs/privacy.md, section 6).
 package fleet
 
 import (
@@ -36,6 +45,13 @@ type Config struct {
 	// CrashRate is the probability that a session ends in a crash;
 	// default 0.05.
 	CrashRate float64
+	// Cohort is how many devices share their quasi-identifiers (device
+	// model, OS version, locale, location and app version): the devices
+	// form Devices/Cohort cohorts, each drawn from the distributions and
+	// at least Cohort strong, so a collector whose k is at most Cohort
+	// stores their rows at once. Default 1: every device is drawn on its
+	// own, spread around its city.
+	Cohort int
 	// Dir holds the devices' storage folders (one each).
 	Dir string
 	// Seed makes the fleet reproducible.
@@ -79,9 +95,11 @@ func pick[T any](r *rand.Rand, ws []weighted[T]) T {
 	return ws[len(ws)-1].v
 }
 
-// device is one simulated device's fixed traits.
+// device is one simulated device's fixed traits: its quasi-identifiers
+// and its location.
 type device struct {
 	class, model, os, osVersion, locale string
+	appVersion, appBuild                string
 	lat, lon                            float64
 }
 
@@ -103,23 +121,37 @@ var (
 		{4, city{35.6762, 139.6503, "ja-JP"}}, {3, city{-23.5505, -46.6333, "pt-BR"}}, {2, city{-33.8688, 151.2093, "en-AU"}},
 	}
 	screens  = []weighted[string]{{30, "editor"}, {25, "home"}, {15, "search"}, {10, "settings"}, {10, "share"}, {5, "settings.privacy"}, {5, "onboarding/2"}}
+	versions = []weighted[[2]string]{{60, [2]string{"4.12.1", "41201"}}, {30, [2]string{"4.12.0", "41200"}}, {10, [2]string{"4.11.2", "41102"}}}
 	gestures = []weighted[string]{{65, "tap"}, {20, "scroll"}, {8, "swipe"}, {4, "long_press"}, {2, "double_tap"}, {1, "pinch"}}
 	// A few recurring crashes, most frequent first, so crash groups form.
+	// Their frames are com.example.notes's, the app id the fleet runs by
+	// default: the SDK marks them in-app without configuration.
 	crashes = []weighted[crash]{
-		{50, crash{"java.lang.IllegalStateException", "Fragment NoteEditorFragment not attached to a context", "\tat com.example.notes.NoteEditorFragment.save(NoteEditorFragment.kt:142)\n\tat com.example.notes.NoteEditorFragment.onPause(NoteEditorFragment.kt:88)\n\tat androidx.fragment.app.Fragment.performPause(Fragment.java:3174)"}},
-		{25, crash{"java.lang.NullPointerException", "Attempt to invoke virtual method 'int java.lang.String.length()' on a null object reference", "\tat com.example.notes.sync.SyncWorker.doWork(SyncWorker.kt:57)\n\tat androidx.work.CoroutineWorker$startWork$1.invokeSuspend(CoroutineWorker.kt:68)"}},
-		{15, crash{"java.lang.OutOfMemoryError", "Failed to allocate a 4194316 byte allocation with 1048576 free bytes", "\tat android.graphics.BitmapFactory.nativeDecodeStream(Native Method)\n\tat com.example.notes.images.ImageCache.decode(ImageCache.kt:211)"}},
-		{10, crash{"kotlinx.coroutines.JobCancellationException", "Job was cancelled", "\tat com.example.notes.search.SearchViewModel.query(SearchViewModel.kt:33)"}},
+		{50, crash{"java.lang.IllegalStateException", "Fragment NoteEditorFragment not attached to a context", "\tat com.example.notes.NoteEditorFragment.save(NoteEditorFragment.kt:142)\n\tat com.example.notes.NoteEditorFragment.onPause(NoteEditorFragment.kt:88)\n\tat androidx.fragment.app.Fragment.performPause(Fragment.java:3174)", "main", false}},
+		{25, crash{"java.lang.NullPointerException", "Attempt to invoke virtual method 'int java.lang.String.length()' on a null object reference", "\tat com.example.notes.sync.SyncWorker.doWork(SyncWorker.kt:57)\n\tat androidx.work.CoroutineWorker$startWork$1.invokeSuspend(CoroutineWorker.kt:68)", "WorkManager-worker-1", true}},
+		{15, crash{"java.lang.OutOfMemoryError", "Failed to allocate a 4194316 byte allocation with 1048576 free bytes", "\tat android.graphics.BitmapFactory.nativeDecodeStream(Native Method)\n\tat com.example.notes.images.ImageCache.decode(ImageCache.kt:211)\n\tat com.example.notes.images.ImageCache.get(ImageCache.kt:97)", "main", false}},
+		{10, crash{"kotlinx.coroutines.JobCancellationException", "Job was cancelled", "\tat com.example.notes.search.SearchViewModel.query(SearchViewModel.kt:33)\n\tat kotlinx.coroutines.DispatchedTask.run(DispatchedTask.kt:108)", "DefaultDispatcher-worker-2", false}},
 	}
 )
 
-type crash struct{ typ, msg, stack string }
+// crash is a recurring crash: its exception, stack, the thread it
+// happens on, and whether it happens in the background, after the
+// session (a sync job), rather than while the user uses the app.
+type crash struct {
+	typ, msg, stack, thread string
+	background              bool
+}
 
-func newDevice(r *rand.Rand) device {
+// newDevice draws a device's traits; spread places it around its city
+// rather than at its centre.
+func newDevice(r *rand.Rand, spread bool) device {
 	c := pick(r, cities)
-	d := device{class: "phone", locale: c.locale,
-		// Devices are spread around the city.
-		lat: c.lat + (r.Float64()-0.5)*0.2, lon: c.lon + (r.Float64()-0.5)*0.2}
+	d := device{class: "phone", locale: c.locale, lat: c.lat, lon: c.lon}
+	if spread {
+		d.lat, d.lon = c.lat+(r.Float64()-0.5)*0.2, c.lon+(r.Float64()-0.5)*0.2
+	}
+	v := pick(r, versions)
+	d.appVersion, d.appBuild = v[0], v[1]
 	if r.IntN(100) < 62 {
 		d.os, d.model, d.osVersion = "android", pick(r, androidModels), pick(r, androidOS)
 	} else {
@@ -144,10 +176,29 @@ func (c Config) withDefaults() Config {
 	if c.CrashRate == 0 {
 		c.CrashRate = 0.05
 	}
+	if c.Cohort == 0 {
+		c.Cohort = 1
+	}
 	if c.GrantTimeout == 0 {
 		c.GrantTimeout = 30 * time.Second
 	}
 	return c
+}
+
+// devices returns the fleet's devices. Device i draws its traits from its
+// own random source (the seed and i), or in cohorts from its cohort's,
+// i modulo the number of cohorts.
+func (c Config) devices() []device {
+	out := make([]device, c.Devices)
+	cohorts := max(c.Devices/c.Cohort, 1)
+	for i := range out {
+		if c.Cohort > 1 {
+			out[i] = newDevice(rand.New(rand.NewPCG(c.Seed, 1<<32|uint64(i%cohorts))), false)
+		} else {
+			out[i] = newDevice(rand.New(rand.NewPCG(c.Seed, 1<<32|uint64(i))), true)
+		}
+	}
+	return out
 }
 
 // Run simulates the fleet: every device grants consent, runs its
@@ -157,6 +208,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Endpoint == "" || cfg.AppID == "" || cfg.AppKey == "" || cfg.Dir == "" {
 		return Result{}, errors.New("fleet: endpoint, app id, app key and dir are required")
 	}
+	if cfg.Devices < 0 || cfg.Cohort < 1 {
+		return Result{}, errors.New("fleet: devices must not be negative, cohorts at least 1")
+	}
+	devices := cfg.devices()
 	start := time.Now()
 	var (
 		mu   sync.Mutex
@@ -165,7 +220,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, cfg.Concurrency)
 	)
-	for i := range cfg.Devices {
+	for i, d := range devices {
 		r := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
 		wg.Go(func() {
 			select {
@@ -174,7 +229,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				return
 			}
 			defer func() { <-sem }()
-			st, crashes, err := runDevice(ctx, cfg, i, r)
+			st, crashes, err := runDevice(ctx, cfg, i, d, r)
 			mu.Lock()
 			defer mu.Unlock()
 			res.Recorded += st.RecordedEvents
@@ -191,14 +246,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, errors.Join(errs...)
 }
 
-// runDevice runs one device's sessions and returns its SDK statistics.
-func runDevice(ctx context.Context, cfg Config, i int, r *rand.Rand) (sdk.Stats, int, error) {
-	d := newDevice(r)
+// runDevice runs the sessions of device i, d, and returns its SDK
+// statistics. The SDK runs with its defaults, as an app that sets only
+// the device description would.
+func runDevice(ctx context.Context, cfg Config, i int, d device, r *rand.Rand) (sdk.Stats, int, error) {
 	sc := sdk.NewConfig(cfg.Endpoint, cfg.AppID, cfg.AppKey, filepath.Join(cfg.Dir, fmt.Sprintf("device-%04d", i)), "fleet-1")
 	sc.Transport = cfg.Transport
 	sc.Insecure = true
-	sc.AppVersion = pick(r, []weighted[string]{{60, "4.12.1"}, {30, "4.12.0"}, {10, "4.11.2"}})
-	sc.AppBuild = "41201"
+	sc.AppVersion, sc.AppBuild = d.appVersion, d.appBuild
 	sc.DeviceClass, sc.DeviceModel, sc.OSName, sc.OSVersion, sc.Locale = d.class, d.model, d.os, d.osVersion, d.locale
 	c, err := sdk.New(sc)
 	if err != nil {
@@ -248,7 +303,10 @@ func grant(ctx context.Context, c *sdk.Client, timeout time.Duration) error {
 	}
 }
 
-// session records one session and reports whether it ended in a crash.
+// session records one session and reports whether it ended in a crash:
+// the user moves through a few screens (each a screen view, a breadcrumb)
+// and makes gestures on them; a crash of the foreground ends the session,
+// one of the background (a sync job) follows it.
 func session(c *sdk.Client, r *rand.Rand, crashRate float64) (bool, error) {
 	if err := c.StartSession(); err != nil {
 		return false, err
@@ -260,23 +318,29 @@ func session(c *sdk.Client, r *rand.Rand, crashRate float64) (bool, error) {
 	if err := c.RecordDiagnostic("app_start", ms, start, net, 0); err != nil {
 		return false, err
 	}
-	// Gestures: about 12 per session, on a few screens.
-	for range 1 + r.IntN(24) {
-		kind := pick(r, gestures)
-		n := 1
-		if kind == "scroll" {
-			n = 1 + r.IntN(5)
-		}
-		if err := c.RecordGesture(kind, pick(r, screens), n, int64(80+r.IntN(400))); err != nil {
+	// Screens: a few per session, about 12 gestures in all.
+	for range 1 + r.IntN(5) {
+		screen := pick(r, screens)
+		if err := c.RecordScreenView(screen); err != nil {
 			return false, err
+		}
+		for range r.IntN(6) {
+			kind := pick(r, gestures)
+			n := 1
+			if kind == "scroll" {
+				n = 1 + r.IntN(5)
+			}
+			if err := c.RecordGesture(kind, screen, n, int64(80+r.IntN(400))); err != nil {
+				return false, err
+			}
 		}
 	}
 	if r.IntN(3) == 0 {
 		a := sdk.NewAttributes()
-		a.PutString("format", pick(r, []weighted[string]{{60, "pdf"}, {30, "markdown"}, {10, "html"}}))
+		a.PutString("format", pick(r, []weighted[string]{{60, "a4"}, {30, "letter"}, {10, "a5"}}))
 		a.PutInt("pages", int64(1+r.IntN(30)))
 		a.PutBool("dark_mode", r.IntN(2) == 0)
-		if err := c.RecordCustom("export", a); err != nil {
+		if err := c.RecordCustom("export_pdf", a); err != nil {
 			return false, err
 		}
 	}
@@ -285,14 +349,33 @@ func session(c *sdk.Client, r *rand.Rand, crashRate float64) (bool, error) {
 			return false, err
 		}
 	}
-	cr := r.Float64() < crashRate
-	if cr {
-		k := pick(r, crashes)
-		if err := c.RecordCrash(k.typ, k.msg, k.stack, false); err != nil {
+	var k *crash
+	if r.Float64() < crashRate {
+		k = new(pick(r, crashes))
+	}
+	if k != nil && !k.background {
+		if err := recordCrash(c, k); err != nil {
 			return false, err
 		}
 	}
 	// Session length: log-normal, median about 3 minutes; the fleet does
 	// not wait that long, it says how long the session was.
-	return cr, c.EndSessionAfter(min(int64(math.Exp(math.Log(180_000)+0.9*r.NormFloat64())), 4*3_600_000))
+	if err := c.EndSessionAfter(min(int64(math.Exp(math.Log(180_000)+0.9*r.NormFloat64())), 4*3_600_000)); err != nil {
+		return false, err
+	}
+	if k != nil && k.background {
+		if err := recordCrash(c, k); err != nil {
+			return false, err
+		}
+	}
+	return k != nil, nil
+}
+
+// recordCrash reports k as an Android app's uncaught-exception handler
+// does: with the thread's name; the SDK adds the app state and the
+// breadcrumbs.
+func recordCrash(c *sdk.Client, k *crash) error {
+	rep := sdk.NewCrashReport(k.typ, k.msg, k.stack)
+	rep.Thread = k.thread
+	return c.RecordCrashReport(rep)
 }

@@ -5,15 +5,11 @@ import (
 	"fmt"
 	"os"
 	"testing"
-	"time"
 
-	"github.com/consentry/consentry/anonymizer"
 	"github.com/consentry/consentry/clickhouse"
-	"github.com/consentry/consentry/collector"
-	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/collector/collectortest"
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
-	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"github.com/consentry/consentry/sdk"
 )
 
@@ -28,30 +24,16 @@ func TestFleetEndToEnd(t *testing.T) {
 	chtest.Require(t, shared)
 	for _, transport := range []string{sdk.TransportGRPC, sdk.TransportHTTP} {
 		t.Run(transport, func(t *testing.T) {
-			db := "consentry_fleet_" + transport
-			app, err := collector.New(context.Background(), collector.Config{
-				GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", DataDir: t.TempDir(),
-				ClickHouse: clickhouse.Config{Addr: shared.Addr(), Database: db, Username: shared.User(), Password: shared.Password()}, AppRefresh: 100 * time.Millisecond,
-				// Twelve devices are too few for k-anonymity's default k
-				// of 10, which would hold most rows back for an hour:
-				// this test is about the fleet's devices arriving.
-				Anonymizer: anonymizer.Config{Generalize: anonymizer.GeneralizeConfig{K: 1}},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			go app.Serve()
-			defer app.Shutdown(context.Background())
-			const appID, key = "com.example.fleet", "ck_fleet-test-0123456789abcdefghijklmnop"
-			now := time.Now().UTC()
-			if err := app.Client().PutApp(context.Background(), consent.App{ID: appID, KeyHash: consent.HashAppKey(key),
-				Policy: consent.PolicyAnonymous, CreatedAt: now, UpdatedAt: now,
-				Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation}}); err != nil {
-				t.Fatal(err)
-			}
-			endpoint := app.Addr()
+			// k-anonymity is off (collectortest): twelve devices are too
+			// few for its default k of 10, and this test is about the
+			// fleet's devices arriving.
+			c := collectortest.Start(t, shared)
+			const appID, key = "com.example.notes", "ck_fleet-test-0123456789abcdefghijklmnop"
+			c.AddApp(t, appID, key)
+			db, ch := c.DB, c.CH
+			endpoint := c.Addr()
 			if transport == sdk.TransportHTTP {
-				endpoint = "http://" + app.HTTPAddr()
+				endpoint = "http://" + c.HTTPAddr()
 			}
 			res, err := Run(context.Background(), Config{Endpoint: endpoint, Transport: transport, AppID: appID, AppKey: key,
 				Devices: 12, Sessions: 2, CrashRate: 0.5, Dir: t.TempDir(), Seed: 7})
@@ -63,10 +45,7 @@ func TestFleetEndToEnd(t *testing.T) {
 			}
 			// Acknowledged means durable in the spool; stored a moment
 			// later.
-			if err := app.Spool().WaitShipped(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			ch := chtest.Conn(t, shared)
+			c.Shipped(t)
 			var stored, models, regions uint64
 			for _, table := range clickhouse.EventTables() {
 				var n uint64
@@ -84,6 +63,17 @@ func TestFleetEndToEnd(t *testing.T) {
 			}
 			if models == 0 || regions == 0 {
 				t.Fatalf("%d models, %d countries stored", models, regions)
+			}
+			// With the SDK's defaults, every crash is worth triaging:
+			// in-app frames, a thread, an app state, breadcrumbs.
+			var crashes, worth uint64
+			q = fmt.Sprintf(`SELECT count(), countIf(has(frame_in_app, 1) AND thread != '' AND app_state != 'unknown' AND notEmpty(breadcrumb_types))
+FROM %s.crashes FINAL WHERE app_id = '%s'`, db, appID)
+			if err := ch.QueryRow(context.Background(), q).Scan(&crashes, &worth); err != nil {
+				t.Fatal(err)
+			}
+			if crashes == 0 || worth != crashes {
+				t.Errorf("%d of %d crashes have in-app frames, a thread, an app state and breadcrumbs; want all", worth, crashes)
 			}
 		})
 	}

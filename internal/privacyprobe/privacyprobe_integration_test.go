@@ -457,6 +457,7 @@ func (e *env) startCollector(t *testing.T, dir, db, chAddr, keyFile, scrubDisabl
 	}
 	defer logf.Close()
 	c.cmd = exec.Command(e.bin, args...)
+	c.cmd.Env = append(os.Environ(), "CONSENTRY_CLICKHOUSE_PASSWORD="+e.srv.Password())
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	c.cmd.Env = append(os.Environ(), "CONSENTRY_CLICKHOUSE_PASSWORD="+e.srv.Password())
 	if err := c.cmd.Start(); err != nil {

@@ -20,6 +20,7 @@ var crashColumns = []string{
 	"exception_type", "fingerprint", "message",
 	"frame_module", "frame_function", "frame_file", "frame_line", "frame_in_app",
 	"thread", "handled", "app_state",
+	"breadcrumb_types", "breadcrumb_names", "breadcrumb_offsets_ms",
 }
 
 // BulkCrashesSQL returns one statement, INSERT INTO database.crashes ...
@@ -40,7 +41,7 @@ var crashColumns = []string{
 // row; every row has its own session key, event id (generateUUIDv4) and a
 // time truncated to the minute. Fingerprints are a hash of the group, not
 // fingerprint.Sum of the stack. About one group in seven is a handled
-// exception.
+// exception. Every row has the breadcrumbs the seeded rows have (Rows).
 //
 // The statement uses only what ClickHouse 18.16 already had (numbers,
 // cityHash64, intDiv, pow, range, arraySlice, arrayMap, array literals,
@@ -113,7 +114,10 @@ SELECT
     f_in_app,
     if(handled = 1, if(android, 'DefaultDispatcher-worker-1', 'com.apple.root.utility-qos'), 'main'),
     handled,
-    if(handled = 1 AND h5 % 3 = 0, 'background', 'foreground')
+    if(handled = 1 AND h5 % 3 = 0, 'background', 'foreground'),
+    ['screen_view', 'screen_view', 'tap'],
+    ['home', 'editor', 'editor'],
+    [toInt64(180000), toInt64(60000), toInt64(0)]
 FROM
 (
     SELECT

@@ -141,6 +141,14 @@ func (b *bugDef) occurrenceOf(r *rand.Rand, v int, os, osVersion string) pipelin
 	if b.handled && r.Float64() < b.background {
 		row.AppState = "background"
 	}
+	// What the user did before, as the anonymizer stores it (offsets
+	// rounded to the minute): the same steps for every occurrence, with no
+	// random draw, so a seed's other rows stay what they were.
+	row.Breadcrumbs = []pipeline.Breadcrumb{
+		{Type: "screen_view", Name: "home", OffsetMs: 180_000},
+		{Type: "screen_view", Name: "editor", OffsetMs: 60_000},
+		{Type: "tap", Name: "editor", OffsetMs: 0},
+	}
 	return row
 }
 

@@ -316,6 +316,63 @@ func (GestureType) EnumDescriptor() ([]byte, []int) {
 	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{3}
 }
 
+// BreadcrumbType is what a breadcrumb records.
+type BreadcrumbType int32
+
+const (
+	// Not given; stored as unknown.
+	BreadcrumbType_BREADCRUMB_TYPE_UNSPECIFIED BreadcrumbType = 0
+	// The user opened a screen.
+	BreadcrumbType_BREADCRUMB_TYPE_SCREEN_VIEW BreadcrumbType = 1
+	// The user made a gesture on a screen.
+	BreadcrumbType_BREADCRUMB_TYPE_GESTURE BreadcrumbType = 2
+	// The app recorded a custom event or breadcrumb.
+	BreadcrumbType_BREADCRUMB_TYPE_CUSTOM BreadcrumbType = 3
+)
+
+// Enum value maps for BreadcrumbType.
+var (
+	BreadcrumbType_name = map[int32]string{
+		0: "BREADCRUMB_TYPE_UNSPECIFIED",
+		1: "BREADCRUMB_TYPE_SCREEN_VIEW",
+		2: "BREADCRUMB_TYPE_GESTURE",
+		3: "BREADCRUMB_TYPE_CUSTOM",
+	}
+	BreadcrumbType_value = map[string]int32{
+		"BREADCRUMB_TYPE_UNSPECIFIED": 0,
+		"BREADCRUMB_TYPE_SCREEN_VIEW": 1,
+		"BREADCRUMB_TYPE_GESTURE":     2,
+		"BREADCRUMB_TYPE_CUSTOM":      3,
+	}
+)
+
+func (x BreadcrumbType) Enum() *BreadcrumbType {
+	p := new(BreadcrumbType)
+	*p = x
+	return p
+}
+
+func (x BreadcrumbType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BreadcrumbType) Descriptor() protoreflect.EnumDescriptor {
+	return file_consentry_v1_ingest_proto_enumTypes[4].Descriptor()
+}
+
+func (BreadcrumbType) Type() protoreflect.EnumType {
+	return &file_consentry_v1_ingest_proto_enumTypes[4]
+}
+
+func (x BreadcrumbType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BreadcrumbType.Descriptor instead.
+func (BreadcrumbType) EnumDescriptor() ([]byte, []int) {
+	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{4}
+}
+
 // AppState is what the app was doing.
 type AppState int32
 
@@ -361,11 +418,11 @@ func (x AppState) String() string {
 }
 
 func (AppState) Descriptor() protoreflect.EnumDescriptor {
-	return file_consentry_v1_ingest_proto_enumTypes[4].Descriptor()
+	return file_consentry_v1_ingest_proto_enumTypes[5].Descriptor()
 }
 
 func (AppState) Type() protoreflect.EnumType {
-	return &file_consentry_v1_ingest_proto_enumTypes[4]
+	return &file_consentry_v1_ingest_proto_enumTypes[5]
 }
 
 func (x AppState) Number() protoreflect.EnumNumber {
@@ -374,7 +431,7 @@ func (x AppState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AppState.Descriptor instead.
 func (AppState) EnumDescriptor() ([]byte, []int) {
-	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{4}
+	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{5}
 }
 
 // DiagnosticKind is the kind of diagnostic measurement.
@@ -430,11 +487,11 @@ func (x DiagnosticKind) String() string {
 }
 
 func (DiagnosticKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_consentry_v1_ingest_proto_enumTypes[5].Descriptor()
+	return file_consentry_v1_ingest_proto_enumTypes[6].Descriptor()
 }
 
 func (DiagnosticKind) Type() protoreflect.EnumType {
-	return &file_consentry_v1_ingest_proto_enumTypes[5]
+	return &file_consentry_v1_ingest_proto_enumTypes[6]
 }
 
 func (x DiagnosticKind) Number() protoreflect.EnumNumber {
@@ -443,7 +500,7 @@ func (x DiagnosticKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DiagnosticKind.Descriptor instead.
 func (DiagnosticKind) EnumDescriptor() ([]byte, []int) {
-	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{5}
+	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{6}
 }
 
 // AppStartType is how warm an app start was.
@@ -487,11 +544,11 @@ func (x AppStartType) String() string {
 }
 
 func (AppStartType) Descriptor() protoreflect.EnumDescriptor {
-	return file_consentry_v1_ingest_proto_enumTypes[6].Descriptor()
+	return file_consentry_v1_ingest_proto_enumTypes[7].Descriptor()
 }
 
 func (AppStartType) Type() protoreflect.EnumType {
-	return &file_consentry_v1_ingest_proto_enumTypes[6]
+	return &file_consentry_v1_ingest_proto_enumTypes[7]
 }
 
 func (x AppStartType) Number() protoreflect.EnumNumber {
@@ -500,7 +557,7 @@ func (x AppStartType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AppStartType.Descriptor instead.
 func (AppStartType) EnumDescriptor() ([]byte, []int) {
-	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{6}
+	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{7}
 }
 
 // NetworkType is the kind of network connection.
@@ -552,11 +609,11 @@ func (x NetworkType) String() string {
 }
 
 func (NetworkType) Descriptor() protoreflect.EnumDescriptor {
-	return file_consentry_v1_ingest_proto_enumTypes[7].Descriptor()
+	return file_consentry_v1_ingest_proto_enumTypes[8].Descriptor()
 }
 
 func (NetworkType) Type() protoreflect.EnumType {
-	return &file_consentry_v1_ingest_proto_enumTypes[7]
+	return &file_consentry_v1_ingest_proto_enumTypes[8]
 }
 
 func (x NetworkType) Number() protoreflect.EnumNumber {
@@ -565,7 +622,7 @@ func (x NetworkType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use NetworkType.Descriptor instead.
 func (NetworkType) EnumDescriptor() ([]byte, []int) {
-	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{7}
+	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{8}
 }
 
 // ConsentState is the state of a batch's consent token.
@@ -618,11 +675,11 @@ func (x ConsentState) String() string {
 }
 
 func (ConsentState) Descriptor() protoreflect.EnumDescriptor {
-	return file_consentry_v1_ingest_proto_enumTypes[8].Descriptor()
+	return file_consentry_v1_ingest_proto_enumTypes[9].Descriptor()
 }
 
 func (ConsentState) Type() protoreflect.EnumType {
-	return &file_consentry_v1_ingest_proto_enumTypes[8]
+	return &file_consentry_v1_ingest_proto_enumTypes[9]
 }
 
 func (x ConsentState) Number() protoreflect.EnumNumber {
@@ -631,7 +688,7 @@ func (x ConsentState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ConsentState.Descriptor instead.
 func (ConsentState) EnumDescriptor() ([]byte, []int) {
-	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{8}
+	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{9}
 }
 
 // DropReason is why an event was not stored.
@@ -720,11 +777,11 @@ func (x DropReason) String() string {
 }
 
 func (DropReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_consentry_v1_ingest_proto_enumTypes[9].Descriptor()
+	return file_consentry_v1_ingest_proto_enumTypes[10].Descriptor()
 }
 
 func (DropReason) Type() protoreflect.EnumType {
-	return &file_consentry_v1_ingest_proto_enumTypes[9]
+	return &file_consentry_v1_ingest_proto_enumTypes[10]
 }
 
 func (x DropReason) Number() protoreflect.EnumNumber {
@@ -733,7 +790,7 @@ func (x DropReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DropReason.Descriptor instead.
 func (DropReason) EnumDescriptor() ([]byte, []int) {
-	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{9}
+	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{10}
 }
 
 // IngestRequest is one batch of events from one app on one device.
@@ -1364,7 +1421,14 @@ type Crash struct {
 	// fingerprint would group wrongly (e.g. "sync-timeout"): crashes with
 	// the same key form one crash group. Scrubbed like free text; at most
 	// 256 bytes.
-	Fingerprint   string `protobuf:"bytes,7,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	Fingerprint string `protobuf:"bytes,7,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	// What the user did before the crash, oldest first: the app's last
+	// screen views, gestures and custom events (at most the collector's
+	// limit, 100 by default, each name at most 256 bytes; more drops the
+	// event as TOO_LARGE). Not part of the crash's fingerprint. Names are
+	// scrubbed like the other names; a breadcrumb whose name is not one, or
+	// whose offset is negative, is left out.
+	Breadcrumbs   []*Breadcrumb `protobuf:"bytes,8,rep,name=breadcrumbs,proto3" json:"breadcrumbs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1448,6 +1512,92 @@ func (x *Crash) GetFingerprint() string {
 	return ""
 }
 
+func (x *Crash) GetBreadcrumbs() []*Breadcrumb {
+	if x != nil {
+		return x.Breadcrumbs
+	}
+	return nil
+}
+
+// Breadcrumb is one thing the user did in the app before a crash. The SDK
+// keeps the last few in memory and sends them only with a crash.
+type Breadcrumb struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the user did.
+	Type BreadcrumbType `protobuf:"varint,1,opt,name=type,proto3,enum=consentry.v1.BreadcrumbType" json:"type,omitempty"`
+	// For screen views and gestures, the app's name for the screen (e.g.
+	// "settings.privacy"); for custom breadcrumbs, the event's name (e.g.
+	// "export_pdf"). A name, not free text: letters, digits, '.', '_', '-',
+	// '/', ':' and spaces.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// For BREADCRUMB_TYPE_GESTURE, the kind of gesture.
+	GestureType GestureType `protobuf:"varint,3,opt,name=gesture_type,json=gestureType,proto3,enum=consentry.v1.GestureType" json:"gesture_type,omitempty"`
+	// How long before the crash it happened, in milliseconds (0 or more),
+	// on the device's monotonic clock. The collector stores it rounded to
+	// its time precision (a minute by default), as precise as event times.
+	OffsetMs      int64 `protobuf:"varint,4,opt,name=offset_ms,json=offsetMs,proto3" json:"offset_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Breadcrumb) Reset() {
+	*x = Breadcrumb{}
+	mi := &file_consentry_v1_ingest_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Breadcrumb) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Breadcrumb) ProtoMessage() {}
+
+func (x *Breadcrumb) ProtoReflect() protoreflect.Message {
+	mi := &file_consentry_v1_ingest_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Breadcrumb.ProtoReflect.Descriptor instead.
+func (*Breadcrumb) Descriptor() ([]byte, []int) {
+	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Breadcrumb) GetType() BreadcrumbType {
+	if x != nil {
+		return x.Type
+	}
+	return BreadcrumbType_BREADCRUMB_TYPE_UNSPECIFIED
+}
+
+func (x *Breadcrumb) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Breadcrumb) GetGestureType() GestureType {
+	if x != nil {
+		return x.GestureType
+	}
+	return GestureType_GESTURE_TYPE_UNSPECIFIED
+}
+
+func (x *Breadcrumb) GetOffsetMs() int64 {
+	if x != nil {
+		return x.OffsetMs
+	}
+	return 0
+}
+
 // StackFrame is one frame of a stack trace. Each field is scrubbed on its
 // own, so one frame cannot smuggle text into another.
 type StackFrame struct {
@@ -1471,7 +1621,7 @@ type StackFrame struct {
 
 func (x *StackFrame) Reset() {
 	*x = StackFrame{}
-	mi := &file_consentry_v1_ingest_proto_msgTypes[7]
+	mi := &file_consentry_v1_ingest_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1483,7 +1633,7 @@ func (x *StackFrame) String() string {
 func (*StackFrame) ProtoMessage() {}
 
 func (x *StackFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_consentry_v1_ingest_proto_msgTypes[7]
+	mi := &file_consentry_v1_ingest_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,7 +1646,7 @@ func (x *StackFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StackFrame.ProtoReflect.Descriptor instead.
 func (*StackFrame) Descriptor() ([]byte, []int) {
-	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{7}
+	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StackFrame) GetModule() string {
@@ -1548,7 +1698,7 @@ type CustomEvent struct {
 
 func (x *CustomEvent) Reset() {
 	*x = CustomEvent{}
-	mi := &file_consentry_v1_ingest_proto_msgTypes[8]
+	mi := &file_consentry_v1_ingest_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1560,7 +1710,7 @@ func (x *CustomEvent) String() string {
 func (*CustomEvent) ProtoMessage() {}
 
 func (x *CustomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_consentry_v1_ingest_proto_msgTypes[8]
+	mi := &file_consentry_v1_ingest_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1573,7 +1723,7 @@ func (x *CustomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomEvent.ProtoReflect.Descriptor instead.
 func (*CustomEvent) Descriptor() ([]byte, []int) {
-	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{8}
+	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CustomEvent) GetName() string {
@@ -1608,7 +1758,7 @@ type AttributeValue struct {
 
 func (x *AttributeValue) Reset() {
 	*x = AttributeValue{}
-	mi := &file_consentry_v1_ingest_proto_msgTypes[9]
+	mi := &file_consentry_v1_ingest_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1620,7 +1770,7 @@ func (x *AttributeValue) String() string {
 func (*AttributeValue) ProtoMessage() {}
 
 func (x *AttributeValue) ProtoReflect() protoreflect.Message {
-	mi := &file_consentry_v1_ingest_proto_msgTypes[9]
+	mi := &file_consentry_v1_ingest_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1633,7 +1783,7 @@ func (x *AttributeValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeValue.ProtoReflect.Descriptor instead.
 func (*AttributeValue) Descriptor() ([]byte, []int) {
-	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{9}
+	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AttributeValue) GetValue() isAttributeValue_Value {
@@ -1731,7 +1881,7 @@ type Diagnostic struct {
 
 func (x *Diagnostic) Reset() {
 	*x = Diagnostic{}
-	mi := &file_consentry_v1_ingest_proto_msgTypes[10]
+	mi := &file_consentry_v1_ingest_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +1893,7 @@ func (x *Diagnostic) String() string {
 func (*Diagnostic) ProtoMessage() {}
 
 func (x *Diagnostic) ProtoReflect() protoreflect.Message {
-	mi := &file_consentry_v1_ingest_proto_msgTypes[10]
+	mi := &file_consentry_v1_ingest_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1756,7 +1906,7 @@ func (x *Diagnostic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Diagnostic.ProtoReflect.Descriptor instead.
 func (*Diagnostic) Descriptor() ([]byte, []int) {
-	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{10}
+	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Diagnostic) GetKind() DiagnosticKind {
@@ -1817,7 +1967,7 @@ type IngestResponse struct {
 
 func (x *IngestResponse) Reset() {
 	*x = IngestResponse{}
-	mi := &file_consentry_v1_ingest_proto_msgTypes[11]
+	mi := &file_consentry_v1_ingest_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +1979,7 @@ func (x *IngestResponse) String() string {
 func (*IngestResponse) ProtoMessage() {}
 
 func (x *IngestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_consentry_v1_ingest_proto_msgTypes[11]
+	mi := &file_consentry_v1_ingest_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +1992,7 @@ func (x *IngestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestResponse.ProtoReflect.Descriptor instead.
 func (*IngestResponse) Descriptor() ([]byte, []int) {
-	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{11}
+	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *IngestResponse) GetAccepted() uint32 {
@@ -1893,7 +2043,7 @@ type DropCount struct {
 
 func (x *DropCount) Reset() {
 	*x = DropCount{}
-	mi := &file_consentry_v1_ingest_proto_msgTypes[12]
+	mi := &file_consentry_v1_ingest_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +2055,7 @@ func (x *DropCount) String() string {
 func (*DropCount) ProtoMessage() {}
 
 func (x *DropCount) ProtoReflect() protoreflect.Message {
-	mi := &file_consentry_v1_ingest_proto_msgTypes[12]
+	mi := &file_consentry_v1_ingest_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +2068,7 @@ func (x *DropCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropCount.ProtoReflect.Descriptor instead.
 func (*DropCount) Descriptor() ([]byte, []int) {
-	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{12}
+	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DropCount) GetReason() DropReason {
@@ -1948,7 +2098,7 @@ type EventDrop struct {
 
 func (x *EventDrop) Reset() {
 	*x = EventDrop{}
-	mi := &file_consentry_v1_ingest_proto_msgTypes[13]
+	mi := &file_consentry_v1_ingest_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1960,7 +2110,7 @@ func (x *EventDrop) String() string {
 func (*EventDrop) ProtoMessage() {}
 
 func (x *EventDrop) ProtoReflect() protoreflect.Message {
-	mi := &file_consentry_v1_ingest_proto_msgTypes[13]
+	mi := &file_consentry_v1_ingest_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1973,7 +2123,7 @@ func (x *EventDrop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventDrop.ProtoReflect.Descriptor instead.
 func (*EventDrop) Descriptor() ([]byte, []int) {
-	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{13}
+	return file_consentry_v1_ingest_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EventDrop) GetIndex() uint32 {
@@ -2050,7 +2200,7 @@ const file_consentry_v1_ingest_proto_rawDesc = "" +
 	"\x06screen\x18\x02 \x01(\tR\x06screen\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\rR\x05count\x12\x1f\n" +
 	"\vduration_ms\x18\x04 \x01(\rR\n" +
-	"durationMs\"\x83\x02\n" +
+	"durationMs\"\xbf\x02\n" +
 	"\x05Crash\x12%\n" +
 	"\x0eexception_type\x18\x01 \x01(\tR\rexceptionType\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x120\n" +
@@ -2058,7 +2208,14 @@ const file_consentry_v1_ingest_proto_rawDesc = "" +
 	"\x06thread\x18\x04 \x01(\tR\x06thread\x12\x18\n" +
 	"\ahandled\x18\x05 \x01(\bR\ahandled\x123\n" +
 	"\tapp_state\x18\x06 \x01(\x0e2\x16.consentry.v1.AppStateR\bappState\x12 \n" +
-	"\vfingerprint\x18\a \x01(\tR\vfingerprint\"\x7f\n" +
+	"\vfingerprint\x18\a \x01(\tR\vfingerprint\x12:\n" +
+	"\vbreadcrumbs\x18\b \x03(\v2\x18.consentry.v1.BreadcrumbR\vbreadcrumbs\"\xad\x01\n" +
+	"\n" +
+	"Breadcrumb\x120\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x1c.consentry.v1.BreadcrumbTypeR\x04type\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12<\n" +
+	"\fgesture_type\x18\x03 \x01(\x0e2\x19.consentry.v1.GestureTypeR\vgestureType\x12\x1b\n" +
+	"\toffset_ms\x18\x04 \x01(\x03R\boffsetMs\"\x7f\n" +
 	"\n" +
 	"StackFrame\x12\x16\n" +
 	"\x06module\x18\x01 \x01(\tR\x06module\x12\x1a\n" +
@@ -2136,7 +2293,12 @@ const file_consentry_v1_ingest_proto_rawDesc = "" +
 	"\x17GESTURE_TYPE_LONG_PRESS\x10\x03\x12\x16\n" +
 	"\x12GESTURE_TYPE_SWIPE\x10\x04\x12\x16\n" +
 	"\x12GESTURE_TYPE_PINCH\x10\x05\x12\x17\n" +
-	"\x13GESTURE_TYPE_SCROLL\x10\x06*\x8d\x01\n" +
+	"\x13GESTURE_TYPE_SCROLL\x10\x06*\x8b\x01\n" +
+	"\x0eBreadcrumbType\x12\x1f\n" +
+	"\x1bBREADCRUMB_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bBREADCRUMB_TYPE_SCREEN_VIEW\x10\x01\x12\x1b\n" +
+	"\x17BREADCRUMB_TYPE_GESTURE\x10\x02\x12\x1a\n" +
+	"\x16BREADCRUMB_TYPE_CUSTOM\x10\x03*\x8d\x01\n" +
 	"\bAppState\x12\x19\n" +
 	"\x15APP_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14APP_STATE_FOREGROUND\x10\x01\x12\x18\n" +
@@ -2202,67 +2364,72 @@ func file_consentry_v1_ingest_proto_rawDescGZIP() []byte {
 	return file_consentry_v1_ingest_proto_rawDescData
 }
 
-var file_consentry_v1_ingest_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_consentry_v1_ingest_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_consentry_v1_ingest_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
+var file_consentry_v1_ingest_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_consentry_v1_ingest_proto_goTypes = []any{
 	(DeviceClass)(0),       // 0: consentry.v1.DeviceClass
 	(OsName)(0),            // 1: consentry.v1.OsName
 	(SessionPhase)(0),      // 2: consentry.v1.SessionPhase
 	(GestureType)(0),       // 3: consentry.v1.GestureType
-	(AppState)(0),          // 4: consentry.v1.AppState
-	(DiagnosticKind)(0),    // 5: consentry.v1.DiagnosticKind
-	(AppStartType)(0),      // 6: consentry.v1.AppStartType
-	(NetworkType)(0),       // 7: consentry.v1.NetworkType
-	(ConsentState)(0),      // 8: consentry.v1.ConsentState
-	(DropReason)(0),        // 9: consentry.v1.DropReason
-	(*IngestRequest)(nil),  // 10: consentry.v1.IngestRequest
-	(*DeviceContext)(nil),  // 11: consentry.v1.DeviceContext
-	(*CoarseLocation)(nil), // 12: consentry.v1.CoarseLocation
-	(*Event)(nil),          // 13: consentry.v1.Event
-	(*Session)(nil),        // 14: consentry.v1.Session
-	(*Gesture)(nil),        // 15: consentry.v1.Gesture
-	(*Crash)(nil),          // 16: consentry.v1.Crash
-	(*StackFrame)(nil),     // 17: consentry.v1.StackFrame
-	(*CustomEvent)(nil),    // 18: consentry.v1.CustomEvent
-	(*AttributeValue)(nil), // 19: consentry.v1.AttributeValue
-	(*Diagnostic)(nil),     // 20: consentry.v1.Diagnostic
-	(*IngestResponse)(nil), // 21: consentry.v1.IngestResponse
-	(*DropCount)(nil),      // 22: consentry.v1.DropCount
-	(*EventDrop)(nil),      // 23: consentry.v1.EventDrop
-	nil,                    // 24: consentry.v1.CustomEvent.AttributesEntry
+	(BreadcrumbType)(0),    // 4: consentry.v1.BreadcrumbType
+	(AppState)(0),          // 5: consentry.v1.AppState
+	(DiagnosticKind)(0),    // 6: consentry.v1.DiagnosticKind
+	(AppStartType)(0),      // 7: consentry.v1.AppStartType
+	(NetworkType)(0),       // 8: consentry.v1.NetworkType
+	(ConsentState)(0),      // 9: consentry.v1.ConsentState
+	(DropReason)(0),        // 10: consentry.v1.DropReason
+	(*IngestRequest)(nil),  // 11: consentry.v1.IngestRequest
+	(*DeviceContext)(nil),  // 12: consentry.v1.DeviceContext
+	(*CoarseLocation)(nil), // 13: consentry.v1.CoarseLocation
+	(*Event)(nil),          // 14: consentry.v1.Event
+	(*Session)(nil),        // 15: consentry.v1.Session
+	(*Gesture)(nil),        // 16: consentry.v1.Gesture
+	(*Crash)(nil),          // 17: consentry.v1.Crash
+	(*Breadcrumb)(nil),     // 18: consentry.v1.Breadcrumb
+	(*StackFrame)(nil),     // 19: consentry.v1.StackFrame
+	(*CustomEvent)(nil),    // 20: consentry.v1.CustomEvent
+	(*AttributeValue)(nil), // 21: consentry.v1.AttributeValue
+	(*Diagnostic)(nil),     // 22: consentry.v1.Diagnostic
+	(*IngestResponse)(nil), // 23: consentry.v1.IngestResponse
+	(*DropCount)(nil),      // 24: consentry.v1.DropCount
+	(*EventDrop)(nil),      // 25: consentry.v1.EventDrop
+	nil,                    // 26: consentry.v1.CustomEvent.AttributesEntry
 }
 var file_consentry_v1_ingest_proto_depIdxs = []int32{
-	11, // 0: consentry.v1.IngestRequest.device:type_name -> consentry.v1.DeviceContext
-	13, // 1: consentry.v1.IngestRequest.events:type_name -> consentry.v1.Event
+	12, // 0: consentry.v1.IngestRequest.device:type_name -> consentry.v1.DeviceContext
+	14, // 1: consentry.v1.IngestRequest.events:type_name -> consentry.v1.Event
 	0,  // 2: consentry.v1.DeviceContext.device_class:type_name -> consentry.v1.DeviceClass
 	1,  // 3: consentry.v1.DeviceContext.os_name:type_name -> consentry.v1.OsName
-	12, // 4: consentry.v1.DeviceContext.location:type_name -> consentry.v1.CoarseLocation
-	14, // 5: consentry.v1.Event.session:type_name -> consentry.v1.Session
-	15, // 6: consentry.v1.Event.gesture:type_name -> consentry.v1.Gesture
-	16, // 7: consentry.v1.Event.crash:type_name -> consentry.v1.Crash
-	18, // 8: consentry.v1.Event.custom:type_name -> consentry.v1.CustomEvent
-	20, // 9: consentry.v1.Event.diagnostic:type_name -> consentry.v1.Diagnostic
+	13, // 4: consentry.v1.DeviceContext.location:type_name -> consentry.v1.CoarseLocation
+	15, // 5: consentry.v1.Event.session:type_name -> consentry.v1.Session
+	16, // 6: consentry.v1.Event.gesture:type_name -> consentry.v1.Gesture
+	17, // 7: consentry.v1.Event.crash:type_name -> consentry.v1.Crash
+	20, // 8: consentry.v1.Event.custom:type_name -> consentry.v1.CustomEvent
+	22, // 9: consentry.v1.Event.diagnostic:type_name -> consentry.v1.Diagnostic
 	2,  // 10: consentry.v1.Session.phase:type_name -> consentry.v1.SessionPhase
 	3,  // 11: consentry.v1.Gesture.type:type_name -> consentry.v1.GestureType
-	17, // 12: consentry.v1.Crash.frames:type_name -> consentry.v1.StackFrame
-	4,  // 13: consentry.v1.Crash.app_state:type_name -> consentry.v1.AppState
-	24, // 14: consentry.v1.CustomEvent.attributes:type_name -> consentry.v1.CustomEvent.AttributesEntry
-	5,  // 15: consentry.v1.Diagnostic.kind:type_name -> consentry.v1.DiagnosticKind
-	6,  // 16: consentry.v1.Diagnostic.start_type:type_name -> consentry.v1.AppStartType
-	7,  // 17: consentry.v1.Diagnostic.network_type:type_name -> consentry.v1.NetworkType
-	22, // 18: consentry.v1.IngestResponse.drops:type_name -> consentry.v1.DropCount
-	8,  // 19: consentry.v1.IngestResponse.consent_state:type_name -> consentry.v1.ConsentState
-	23, // 20: consentry.v1.IngestResponse.event_drops:type_name -> consentry.v1.EventDrop
-	9,  // 21: consentry.v1.DropCount.reason:type_name -> consentry.v1.DropReason
-	9,  // 22: consentry.v1.EventDrop.reason:type_name -> consentry.v1.DropReason
-	19, // 23: consentry.v1.CustomEvent.AttributesEntry.value:type_name -> consentry.v1.AttributeValue
-	10, // 24: consentry.v1.IngestService.Ingest:input_type -> consentry.v1.IngestRequest
-	21, // 25: consentry.v1.IngestService.Ingest:output_type -> consentry.v1.IngestResponse
-	25, // [25:26] is the sub-list for method output_type
-	24, // [24:25] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	19, // 12: consentry.v1.Crash.frames:type_name -> consentry.v1.StackFrame
+	5,  // 13: consentry.v1.Crash.app_state:type_name -> consentry.v1.AppState
+	18, // 14: consentry.v1.Crash.breadcrumbs:type_name -> consentry.v1.Breadcrumb
+	4,  // 15: consentry.v1.Breadcrumb.type:type_name -> consentry.v1.BreadcrumbType
+	3,  // 16: consentry.v1.Breadcrumb.gesture_type:type_name -> consentry.v1.GestureType
+	26, // 17: consentry.v1.CustomEvent.attributes:type_name -> consentry.v1.CustomEvent.AttributesEntry
+	6,  // 18: consentry.v1.Diagnostic.kind:type_name -> consentry.v1.DiagnosticKind
+	7,  // 19: consentry.v1.Diagnostic.start_type:type_name -> consentry.v1.AppStartType
+	8,  // 20: consentry.v1.Diagnostic.network_type:type_name -> consentry.v1.NetworkType
+	24, // 21: consentry.v1.IngestResponse.drops:type_name -> consentry.v1.DropCount
+	9,  // 22: consentry.v1.IngestResponse.consent_state:type_name -> consentry.v1.ConsentState
+	25, // 23: consentry.v1.IngestResponse.event_drops:type_name -> consentry.v1.EventDrop
+	10, // 24: consentry.v1.DropCount.reason:type_name -> consentry.v1.DropReason
+	10, // 25: consentry.v1.EventDrop.reason:type_name -> consentry.v1.DropReason
+	21, // 26: consentry.v1.CustomEvent.AttributesEntry.value:type_name -> consentry.v1.AttributeValue
+	11, // 27: consentry.v1.IngestService.Ingest:input_type -> consentry.v1.IngestRequest
+	23, // 28: consentry.v1.IngestService.Ingest:output_type -> consentry.v1.IngestResponse
+	28, // [28:29] is the sub-list for method output_type
+	27, // [27:28] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_consentry_v1_ingest_proto_init() }
@@ -2278,7 +2445,7 @@ func file_consentry_v1_ingest_proto_init() {
 		(*Event_Custom)(nil),
 		(*Event_Diagnostic)(nil),
 	}
-	file_consentry_v1_ingest_proto_msgTypes[9].OneofWrappers = []any{
+	file_consentry_v1_ingest_proto_msgTypes[10].OneofWrappers = []any{
 		(*AttributeValue_StringValue)(nil),
 		(*AttributeValue_IntValue)(nil),
 		(*AttributeValue_DoubleValue)(nil),
@@ -2289,8 +2456,8 @@ func file_consentry_v1_ingest_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_consentry_v1_ingest_proto_rawDesc), len(file_consentry_v1_ingest_proto_rawDesc)),
-			NumEnums:      10,
-			NumMessages:   15,
+			NumEnums:      11,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

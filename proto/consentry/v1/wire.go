@@ -96,6 +96,10 @@ const (
 	DefaultMaxFrames = 256
 	// DefaultMaxAttributes bounds a custom event's attributes.
 	DefaultMaxAttributes = 64
+	// DefaultMaxBreadcrumbs bounds the breadcrumbs of one crash.
+	DefaultMaxBreadcrumbs = 100
+	// DefaultMaxBreadcrumbBytes bounds a breadcrumb's name.
+	DefaultMaxBreadcrumbBytes = 256
 	// DefaultMaxEventAge is how old an event may be when it arrives (events
 	// queued offline): 14 days.
 	DefaultMaxEventAge = 14 * 24 * time.Hour

@@ -11,17 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/consentry/consentry/anonymizer"
 	"github.com/consentry/consentry/clickhouse"
-	"github.com/consentry/consentry/collector"
+	"github.com/consentry/consentry/collector/collectortest"
 	"github.com/consentry/consentry/consent"
-	"github.com/consentry/consentry/internal/chtest"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -31,86 +28,28 @@ import (
 
 var integrationDB atomic.Int64
 
-// realCollector is a collector.App that can be stopped and started again
-// on the same address, data folder and database.
+// realCollector is a real collector (collectortest) that can be stopped
+// and started again on the same address, data folder and database, with
+// the test app registered.
 type realCollector struct {
-	t       *testing.T
-	cfg     collector.Config
-	app     *collector.App
-	served  chan error
-	ch      driver.Conn
-	db      string
-	appKey  string
-	addr    string
-	running bool
+	*collectortest.Collector
+	appKey string
+	addr   string
 }
 
 func startRealCollector(t *testing.T) *realCollector {
 	t.Helper()
-	chtest.Require(t, shared)
-	db := fmt.Sprintf("consentry_sdk_test_%d", integrationDB.Add(1))
-	r := &realCollector{
-		t: t, db: db, appKey: "ck_sdk-integration-0123456789abcdefghijklmn",
-		cfg: collector.Config{
-			GRPCAddr:   "127.0.0.1:0",
-			HTTPAddr:   "127.0.0.1:0",
-			AdminAddr:  "127.0.0.1:0",
-			DataDir:    t.TempDir(),
-			ClickHouse: clickhouse.Config{Addr: shared.Addr(), Database: db, Username: shared.User(), Password: shared.Password()},
-			AppRefresh: 100 * time.Millisecond,
-			// One test device is fewer than k consents: k-anonymity would
-			// hold its rows back; these tests check delivery.
-			Anonymizer: anonymizer.Config{Generalize: anonymizer.GeneralizeConfig{K: 1}},
-		},
-		ch: chtest.Conn(t, shared),
-	}
-	r.start()
-	r.addr = r.app.Addr()
-	r.cfg.GRPCAddr = r.addr // restarts keep the address the SDK knows
-	t.Cleanup(r.stop)
-	now := time.Now().UTC()
-	err := r.app.Client().PutApp(context.Background(), consent.App{
-		ID: testAppID, KeyHash: consent.HashAppKey(r.appKey), Policy: consent.PolicyAnonymous, CreatedAt: now, UpdatedAt: now,
-		Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := collectortest.Start(t, shared)
+	r := &realCollector{Collector: c, appKey: "ck_sdk-integration-0123456789abcdefghijklmn", addr: c.Addr()}
+	c.AddApp(t, testAppID, r.appKey)
 	return r
 }
 
-func (r *realCollector) start() {
-	r.t.Helper()
-	var err error
-	for range 50 { // the address of a stopped collector may take a moment to free
-		if r.app, err = collector.New(context.Background(), r.cfg); err == nil || !strings.Contains(err.Error(), "address already in use") {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
-		r.t.Fatalf("start collector: %v", err)
-	}
-	r.served = make(chan error, 1)
-	app, served := r.app, r.served
-	go func() { served <- app.Serve() }()
-	r.running = true
-}
+// start starts the stopped collector again.
+func (r *realCollector) start() { r.Restart() }
 
-func (r *realCollector) stop() {
-	if !r.running {
-		return
-	}
-	r.running = false
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := r.app.Shutdown(ctx); err != nil {
-		r.t.Errorf("collector shutdown: %v", err)
-	}
-	if err := <-r.served; err != nil {
-		r.t.Errorf("collector serve: %v", err)
-	}
-}
+// stop stops it.
+func (r *realCollector) stop() { r.Stop() }
 
 // sdkConfig returns a client config for endpoint (the collector, or a front
 // of it).
@@ -149,13 +88,7 @@ func (r *realCollector) storedIDs(t *testing.T) map[string]int {
 	t.Helper()
 	// An acknowledgement means durable in the collector's spool; wait
 	// until it shipped to ClickHouse.
-	if sp := r.app.Spool(); r.running && sp != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := sp.WaitShipped(ctx); err != nil {
-			t.Fatalf("spool: %v", err)
-		}
-	}
+	r.Shipped(t)
 	out := r.queryIDs(t, "FINAL")
 	raw := 0
 	for _, n := range r.queryIDs(t, "") {
@@ -168,7 +101,8 @@ func (r *realCollector) storedIDs(t *testing.T) map[string]int {
 }
 
 // requireStoredOnce fails t unless exactly the events ids are stored,
-// each once, as storedIDs counts them.
+// each once, as storedIDs counts them. The collector stores a keyed hash
+// of each id the SDK sent (App.StoredEventID).
 func (r *realCollector) requireStoredOnce(t *testing.T, ids []string) {
 	t.Helper()
 	stored := r.storedIDs(t)
@@ -176,8 +110,9 @@ func (r *realCollector) requireStoredOnce(t *testing.T, ids []string) {
 		t.Errorf("%d distinct events stored, want %d", len(stored), len(ids))
 	}
 	for _, id := range ids {
-		if stored[id] != 1 {
-			t.Errorf("event %s stored %d times, want once", id, stored[id])
+		u := uuid.MustParse(id)
+		if s := uuid.UUID(r.App.StoredEventID(testAppID, u[:])).String(); stored[s] != 1 {
+			t.Errorf("event %s stored %d times, want once", id, stored[s])
 		}
 	}
 }
@@ -186,7 +121,7 @@ func (r *realCollector) queryIDs(t *testing.T, final string) map[string]int {
 	t.Helper()
 	out := map[string]int{}
 	for _, table := range clickhouse.EventTables() {
-		rows, err := r.ch.Query(context.Background(), fmt.Sprintf("SELECT toString(event_id) FROM %s.%s %s WHERE app_id = '%s'", r.db, table, final, testAppID))
+		rows, err := r.CH.Query(context.Background(), fmt.Sprintf("SELECT toString(event_id) FROM %s.%s %s WHERE app_id = '%s'", r.DB, table, final, testAppID))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -466,7 +401,7 @@ func TestIntegrationPushback(t *testing.T) {
 // against the collector's HTTPS+JSON consent endpoints.
 func TestIntegrationConsentOverHTTP(t *testing.T) {
 	r := startRealCollector(t)
-	cfg := r.sdkConfig("http://"+r.app.HTTPAddr(), t.TempDir())
+	cfg := r.sdkConfig("http://"+r.HTTPAddr(), t.TempDir())
 	cfg.Transport = TransportHTTP
 	c := newClient(t, cfg)
 	grantWhenRegistered(t, c, "analytics,crash_reports,location")
@@ -492,7 +427,7 @@ func TestIntegrationConsentOverHTTP(t *testing.T) {
 		t.Fatalf("collector's status of the token: %v %v", st, err)
 	}
 	// A wrong key is refused for good, with the collector's reason.
-	cfg2 := r.sdkConfig("http://"+r.app.HTTPAddr(), t.TempDir())
+	cfg2 := r.sdkConfig("http://"+r.HTTPAddr(), t.TempDir())
 	cfg2.Transport, cfg2.AppKey = TransportHTTP, "ck_wrong"
 	c2 := newClient(t, cfg2)
 	if err := c2.GrantConsent("analytics"); !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "APP_UNAUTHENTICATED") {
@@ -505,7 +440,7 @@ func TestIntegrationConsentOverHTTP(t *testing.T) {
 // once.
 func TestIntegrationIngestOverHTTP(t *testing.T) {
 	r := startRealCollector(t)
-	cfg := r.sdkConfig("http://"+r.app.HTTPAddr(), t.TempDir())
+	cfg := r.sdkConfig("http://"+r.HTTPAddr(), t.TempDir())
 	cfg.Transport = TransportHTTP
 	c := newClient(t, cfg)
 	grantWhenRegistered(t, c, "analytics,crash_reports,location")
@@ -548,8 +483,8 @@ func TestIntegrationFullQueueDropsOldest(t *testing.T) {
 	r.requireStoredOnce(t, order) // the events the queue kept, and no others
 	// What was kept is the newest: the last screens recorded.
 	var newest uint64
-	q := fmt.Sprintf("SELECT count() FROM %s.gestures WHERE app_id = '%s' AND screen = 'screen.399'", r.db, testAppID)
-	if err := r.ch.QueryRow(context.Background(), q).Scan(&newest); err != nil || newest != 1 {
+	q := fmt.Sprintf("SELECT count() FROM %s.gestures WHERE app_id = '%s' AND screen = 'screen.399'", r.DB, testAppID)
+	if err := r.CH.QueryRow(context.Background(), q).Scan(&newest); err != nil || newest != 1 {
 		t.Fatalf("the newest event stored %d times (%v)", newest, err)
 	}
 }
@@ -570,8 +505,8 @@ func TestIntegrationGroupedCrashes(t *testing.T) {
 	}
 	r.storedIDs(t) // waits until the collector shipped them
 	var groups, rows uint64
-	q := fmt.Sprintf("SELECT uniqExact(fingerprint), count() FROM %s.crashes FINAL WHERE app_id = '%s' AND fingerprint != 0", r.db, testAppID)
-	if err := r.ch.QueryRow(context.Background(), q).Scan(&groups, &rows); err != nil {
+	q := fmt.Sprintf("SELECT uniqExact(fingerprint), count() FROM %s.crashes FINAL WHERE app_id = '%s' AND fingerprint != 0", r.DB, testAppID)
+	if err := r.CH.QueryRow(context.Background(), q).Scan(&groups, &rows); err != nil {
 		t.Fatal(err)
 	}
 	if groups != 1 || rows != 2 {

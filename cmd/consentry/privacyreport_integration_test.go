@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,7 +62,7 @@ func TestPrivacyReportIntegration(t *testing.T) {
 	srv := chtest.Start(t)
 	ctx := context.Background()
 	const db, app = "privacy_report", "com.example.notes"
-	cl, err := clickhouse.Open(ctx, clickhouse.Config{Addr: srv.Addr(), Database: db}, zaptest.NewLogger(t))
+	cl, err := clickhouse.Open(ctx, clickhouse.Config{Addr: srv.Addr(), Database: db, Username: srv.User(), Password: srv.Password()}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +146,12 @@ func TestPrivacyReportIntegration(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	err = run(ctx, []string{"privacy-report", "--clickhouse-addr", srv.Addr(), "--clickhouse-database", db, "--app", app, "--days", "2"}, &out, &out, noEnv)
+	pwFile := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pwFile, []byte(srv.Password()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = run(ctx, []string{"privacy-report", "--clickhouse-addr", srv.Addr(), "--clickhouse-database", db,
+		"--clickhouse-user", srv.User(), "--clickhouse-password-file", pwFile, "--app", app, "--days", "2"}, &out, &out, noEnv)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}

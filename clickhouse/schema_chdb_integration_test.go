@@ -193,7 +193,7 @@ func literal(col column) string {
 		return "1"
 	case "Array(String)":
 		return "['a', 'b']"
-	case "Array(UInt32)", "Array(UInt8)":
+	case "Array(UInt32)", "Array(UInt8)", "Array(Int64)":
 		return "[1, 0]"
 	case "Array(Float64)":
 		return "[2.5]"

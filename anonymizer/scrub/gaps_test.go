@@ -1,0 +1,349 @@
+package scrub
+
+import "testing"
+
+// The cases of this file are what the adversarial privacy test
+// (internal/privacyprobe, make privacy) found stored by the collector
+// before the scrubber learned to read them, one test per gap it listed,
+// with its examples.
+
+// TestGluedWithUnderscores: an identifier glued into a word with '_'
+// (cache_<id>_v2, as in file and cache names) is found.
+func TestGluedWithUnderscores(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"cache_3d8c0c45-a705-45e0-bf7d-9e95d2b136c1_v2", "cache_[uuid]_v2"},
+		{"cache_32A2F13D-D265-4AAA-AFA7-CA82F4AE1824_v2", "cache_[uuid]_v2"},
+		{"cache_d593ebcf33207e45_v2", "cache_[device_id]_v2"},
+		{"cache_AKIADCYLFI6EWZR7ZXPM_v2", "cache_[secret]_v2"},
+		{"cache_AIzaxBpavlkqJQwpp3Pcks16UMv3oq8K6ufkfYo_v2", "cache_[secret]_v2"},
+		{"cache_rk_live_v1QDTiLyuyonrOg3xdobF3jhfICc0bcruCwjkblkh_v2", "cache_[secret]"},
+		{"cache_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_v2", "cache_[secret]"},
+		{"cache_2720-5087-1555-3399_v2", "cache_[card]_v2"},
+		{"cache_4554 7774 0238 3264_v2", "cache_[card]_v2"},
+		{"cache_372019073006355_v2", "cache_[card]_v2"},
+		{"cache_5018-7207-1157-8449-983_v2", "cache_[card]_v2"},
+		{"cache_015425956777140_v2", "cache_[imei]_v2"},
+		{"cache_99-885761-571148-5_v2", "cache_[imei]_v2"},
+		{"cache_49 590630 357653 2_v2", "cache_[imei]_v2"},
+		{"cache_PL86099251504312277373399725_v2", "cache_[iban]_v2"},
+		{"cache_BE13 9760 2421 6099_v2", "cache_[iban]_v2"},
+		{"cache_IT70 L756 4028 9725 VOPC RHJ8 23YC_v2", "cache_[iban]_v2"},
+		{"cache_192.168.123.119_v2", "cache_[ip]_v2"},
+		{"cache_10.45.101.41_v2", "cache_[ip]_v2"},
+		{"cache_2600:bbcc:ede9:ef91:5cc5:ff99:8058:d2e5_v2", "cache_[ip]_v2"},
+		{"cache_2a02:917f:144f::167c:11ff_v2", "cache_[ip]_v2"},
+		{"cache_fe80::9f6a:deae:5d1d:881e%rmnet_data0_v2", "cache_[ip]_data0_v2"},
+		{"cache_00:1A:2B:3C:4D:5E_v2", "cache_[mac]_v2"},
+		{"cache_001a.2b3c.4d5e_v2", "cache_[mac]_v2"},
+		{"cache_+43 664 1234567_v2", "cache_[phone]_v2"},
+		{"cache_0664 1234567_v2", "cache_[phone]_v2"},
+		{"cache_-25.44551, -118.65351_v2", "cache_[coordinates]_v2"},
+		{"cache_geo:-42.736676,85.034850_v2", "cache_geo:[id]_v2"}, // "geo" names an identifier
+		{"cache_-52.508756,140.103166_v2", "cache_[coordinates]_v2"},
+		{"cache_lat=58.407530&lng=68.170902_v2", "cache_lat=[coordinates]&lng=[coordinates]_v2"},
+		{"cache_Basic a3dhbWVsaW44NTI3OnVvRGZmSDBPQ1I=_v2", "cache_Basic [token]"}, // "_" is a byte of credentials
+		{"cache_Bearer 3F9h7nK2go0EFobIF-H0sBkf_v2", "cache_Bearer [token]"},
+		{"cache_Bearer oDUjw_dgoX4ZOK1NAG8x8OGE01_v2", "cache_Bearer [token]"},
+		{"cache_jane.doe@example.com_v2", "[email]_v2"}, // "_" is part of local parts
+		{"cache_device_id 7649188531_v2", "cache_device_id [id]"},
+		{"cache_/home/jdoe123/.config/notes/sync.db_v2", "cache_/home/[user]/.config/notes/sync.db_v2"},
+	})
+	// Words of code joined by '_' stay: native symbols, JNI names,
+	// snake_case identifiers and constants.
+	runCases(t, kept(
+		"Java_com_example_notes_NativeBridge_render+164",
+		"_ZN7android14AndroidRuntime8startVmEPP7_JavaVMPP7_JNIEnvbb",
+		"__pthread_kill + 8",
+		"libsystem_kernel.dylib __abort_with_payload",
+		"sync_queue_2 worker_3 retry_after_ms=1500",
+		"ERROR_CODE_404 E_ACCESS_DENIED HTTP_503",
+		"thread_pool_12 frame_0x7f3a",
+		"v4_12_0_3 build_4120003",
+		"DCIM_2026_11_29 IMG_20261129_123045.jpg",
+		"com.example.notes_preferences.xml",
+	))
+}
+
+// TestKeySpaceValue: the value after an identifier-named key and a space
+// is found when it looks like an id (a digit, or a case change inside),
+// not when it is a word.
+func TestKeySpaceValue(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"fcm_token 9962541186", "fcm_token [phone]"}, // an Indian mobile number
+		{"fcm_token 59571515", "fcm_token [secret]"},
+		{"sync failed for installationId tJh8KLVci0K3OQpCb", "sync failed for installationId [id]"},
+		{"email ogCPiHHFD2sDt", "email [id]"},
+		{"deviceId 855557138 registered", "deviceId [id] registered"},
+		{"ip u-4j5sbbp2x", "ip [id]"},
+		{"serial mTaq4ODdMn9ZlN", "serial [id]"},
+		{"aNdROid_ID 93017202", "aNdROid_ID [id]"},
+		{"POST /v1/items/android_id tU51d2VWiBJlYNllIE/state 404", "POST /v1/items/android_id [id]/state 404"},
+		{"failed (android_id 8235867768) code 7", "failed (android_id [phone]) code 7"},
+		{"failed (android_id 823586776) code 7", "failed (android_id [id]) code 7"},
+		{`{"ref":"phone sTKeVKJjPMiv3yC","n":1}`, `{"ref":"phone [id]","n":1}`},
+		{"user_id\t829301", "user_id\t[id]"},
+		// random values without digits, whose capitals do not mark words
+		{"payload=installationId%20SrHfwlaqioeGf", "payload=installationId%20[id]"},
+		{"POST /v1/items/android_id nCvMffLobnTfDfkf/avatar", "POST /v1/items/android_id [id]/avatar"},
+		{"customer_id YoZjBomkldsYni", "customer_id [id]"},
+		{"1;userEmail xakGgvmjybQu,y", "1;userEmail [id],y"},
+		// a key in mangled case, whose words may spell lat
+		{"INStalLaTIoNId=U-q3qiW4485", "INStalLaTIoNId=[id]"},
+		{"inStALLaTIoNiD: U-B9aDzDPg", "inStALLaTIoNiD: [id]"},
+		{"https://api.example.com/v1/lookup?ref=fcm_token+mtxrzqfePgqh&page=9", "https://api.example.com/v1/lookup?ref=fcm_token+[secret]&page=9"},
+	})
+	runCases(t, kept(
+		"email must not be empty",
+		"token expired after 3 attempts",
+		"push_token refresh scheduled",
+		"user 12 of 40",
+		"name RenderThread",
+		"Email address invalid",
+		"session 3",
+		"phone number missing",
+		"ip version 4",
+		"user sendAction",
+		"email CellForRow",
+	))
+}
+
+// TestAndroidAppUserPath: a user name in a folder of accounts below an
+// Android app's own folder is found.
+func TestAndroidAppUserPath(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"/data/user/0/com.example.notes/files/accounts/jdoe123/sync.db", "/data/user/0/com.example.notes/files/accounts/[user]/sync.db"},
+		{"/data/user/98/org.example.reader/files/accounts/priya.moreau870/sync.plist", "/data/user/98/org.example.reader/files/accounts/[user]/sync.plist"},
+		{"/data/data/com.example.notes/files/accounts/jane_doe/", "/data/data/com.example.notes/files/accounts/[user]/"},
+		{"/data/user_de/0/com.example.notes/shared_prefs/users/jane/x.xml", "/data/user_de/0/com.example.notes/shared_prefs/users/[user]/x.xml"},
+		{"/storage/emulated/0/Android/data/com.example.notes/files/profiles/jane.doe/a", "/storage/emulated/0/Android/data/com.example.notes/files/profiles/[user]/a"},
+		{"open /HoMe/jdoe123/notes", "open /HoMe/[user]/notes"},
+		{"FILE:///USERS/jdoe123/Documents/a.db", "FILE:///USERS/[user]/Documents/a.db"},
+		{"/HOME/jdoe123/", "/HOME/[user]/"},
+		// a Windows path's backslashes escape nothing, also where the
+		// text is read in its detection copy (a full-width digit, a
+		// no-break space)
+		{"line one\nC:\\Users\\rfernandes680\\AppData\\Local\\Notes\\river.json\r\nline three",
+			"line one\nC:\\Users\\[user]\\AppData\\Local\\Notes\\river.json\r\nline three"},
+		{"C:\\Users\\thanhtanaka５２９\\AppData\\Local\\Notes\\river.sqlite", "C:\\Users\\[user]\\AppData\\Local\\Notes\\river.sqlite"},
+		{"\u00a0C:\\Users\\thanh.moreau683\\AppData\\Local\\Notes\\maple.sqlite\u00a0", "\u00a0C:\\Users\\[user]\\AppData\\Local\\Notes\\maple.sqlite\u00a0"},
+		{`{"path":"C:\\Users\\jane\\new"}`, `{"path":"C:\\Users\\[user]\\new"}`},
+		{"cache_C:\\Users\\rafaelwoj9563\\AppData\\Local\\Notes\\notes.log_v2", "cache_C:\\Users\\[user]\\AppData\\Local\\Notes\\notes.log_v2"},
+		{"C\ufeff:\\\u200dU\u200cs\u200ders\u2060\\t\u2060om\u200das\u200dz_\u200cca\xadst\u200ci\xadll\u2060o345\\AppData",
+			"C\ufeff:\\\u200dU\u200cs\u200ders\u2060\\[user]\\AppData"},
+	})
+	runCases(t, kept(
+		"/data/user/0/com.example.notes/files/db",
+		"/data/user/0/com.example.notes/files/accounts",
+		"/data/user/0/com.example.notes/files/accounts/",
+		"users/jane",
+		"https://example.com/home/page",
+	))
+}
+
+// TestDMSCoordinates: coordinates in degrees, minutes and seconds are
+// found, each half on its own too.
+func TestDMSCoordinates(t *testing.T) {
+	runCases(t, []scrubCase{
+		{`48°12'30.6"N 16°22'19.5"E`, "[coordinates]"},
+		{`fix at 48°12'30.6"N, 16°22'19.5"E ok`, "fix at [coordinates] ok"},
+		{`25°4'22.3"S 2°48'24.2"w`, "[coordinates]"},
+		{`48° 12' 30.6" N 16° 22' 19.5" E`, "[coordinates]"},
+		{`48°12′30.6″N 16°22′19.5″E`, "[coordinates]"},
+		{`ref=38°45'33.9"N 9°2'4.8"E`, "ref=[coordinates]"},
+		{`upload/7°16'49.0"S 36°43'28.9"W`, "upload/[coordinates]"},
+		{`#5°25'11.2"N 88°27'30.9"W`, "#[coordinates]"},
+		{`peer:48°48'28.5"N 131°46'14.1"W`, "peer:[coordinates]"},
+		{`lat 48°12'30.6"N`, "lat [coordinates]"},
+		{`{"ref":"1°15'42.7"S 86°56'43.7"W","n":1}`, `{"ref":"[coordinates]","n":1}`},
+		{"<p>54&#xB0;&#51;9&#x27;41&#x2E;&#x36;&#x22;&#83;&#32;1&#x37;3&#xB0;22&#x27;28&#x2E;9&#x22;W</p>", "<p>[coordinates]</p>"},
+		{`{"ref":"39\u00b016\u002758\u002e5\u0022N\u0020170\u00b054\u002753\u002e6\u0022W"}`, `{"ref":"[coordinates]"}`},
+		{"payload=55%C2%B013%2747%2E7%22N%2027%C2%B047%2759%2E3%22W", "payload=[coordinates]"},
+		{"７°４３＇８．３＂Ｓ １５０°５７＇１９．８＂Ｗ", "[coordinates]"},
+		{"\u00a022°48'39.0\"S\u00a0132°19'48.5\"W\u00a0", "\u00a0[coordinates]\u00a0"},
+		{`48°12.510'N 16°22.325'E`, "[coordinates]"},
+	})
+	runCases(t, kept(
+		"21,5 °C",
+		"rotate 90° clockwise",
+		`angle 45°30' of the slope`,
+		`temp 38°C`,
+		`5'11" tall`,
+	))
+}
+
+// TestPhoneNotations: national notations of phone numbers the detector
+// did not know, and numbers in positions it did not look at.
+func TestPhoneNotations(t *testing.T) {
+	runCases(t, []scrubCase{
+		// Spain: 6xx xxx xxx, 9xx xxx xxx
+		{"call 612 345 678", "call [phone]"},
+		{"/sync/682 397 333/state 404", "/sync/[phone]/state 404"},
+		{"peer:654 848 924", "peer:[phone]"},
+		{"@637 552 452", "@[phone]"},
+		// India: 0xxxxx xxxxx
+		{"to:097950 57262", "to:[phone]"},
+		{"worker@076881 33575", "worker@[phone]"},
+		{"line one\n078838 66137\nline three", "line one\n[phone]\nline three"},
+		// Austria: 0664/xxx xx xx
+		{"item#0660/317 70 02", "item#[phone]"},
+		{"to:0650/721 12 14", "to:[phone]"},
+		{"0664/123 45 67", "[phone]"},
+		// France: 06.xx.xx.xx.xx
+		{"06.12.34.56.78", "[phone]"},
+		{"payload=06%2E33%2E59%2E34%2E83", "payload=[phone]"},
+		// a number right after '['
+		{"[+43 676 7156834]", "[[phone]]"},
+		{"failed [+43 676 7156834] code 7", "failed [[phone]] code 7"},
+		// a national number after '/'
+		{"GET /api/v2/0152 13112171/state 404", "GET /api/v2/[phone]/state 404"},
+		{"GET /api/v2/030 3942 3442/state 404", "GET /api/v2/[phone]/state 404"},
+		// national numbers without separators: US, India, Brazil
+		{"sync failed for 4155552671 after 3 attempts", "sync failed for [phone] after 3 attempts"},
+		{"#4313495731", "#[phone]"},
+		{"upload/8933661799/avatar", "upload/[phone]/avatar"},
+		{"contact:8354350551", "contact:[phone]"},
+		{"line one\n2555163058\nline three", "line one\n[phone]\nline three"},
+		{`{"ref":"6846360591"}`, `{"ref":"[phone]"}`},
+		{"arg=6777469169", "arg=[phone]"},
+		{"q=61918345763", "q=[phone]"},
+		{"@11916114796", "@[phone]"},
+		{"14155552671", "[phone]"},
+		{"1;8618168702\tb", "1;[phone]\tb"},
+	})
+	runCases(t, kept(
+		"allocated 2147483648 bytes",
+		"at 1733350123 (epoch)",
+		"ts=1733350123456",
+		"versionCode 2026112901",
+		"build 4120003",
+		"size: 4294967296",
+		"duration_ms=1234567890",
+		"offset 2147483647",
+		"12:30:45.123 12345 12420 W",
+		"2026-11-29 12:30:45",
+		"29.11.2026",
+		"at 29.11.26",
+		"1 234 567 bytes",
+		"pid 12345 tid 12367",
+	))
+}
+
+// TestAndroidIDPositions: an ANDROID_ID is found after ':' and '/', in
+// mixed case, with a single letter, and with zeros in it; pointers stay.
+func TestAndroidIDPositions(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"to:6f7db9e99000ecfd", "to:[device_id]"},
+		{"/sync/fee00089bca9f795", "/sync/[device_id]"},
+		{"3283bEEFf7A000B3", "[device_id]"},
+		{"468327271d311276", "[device_id]"},
+		{"line one\n468327271d311276\nline three", "line one\n[device_id]\nline three"},
+		{"8034e0002ecb31d2", "[device_id]"},
+		{"payload=47918757e8685657", "payload=[device_id]"},
+		// zeros where a pointer has them, but no register or dump around
+		{"ed0000561e079d23", "[device_id]"},
+		{"0000a1b2c3d4e5f6", "[device_id]"},
+	})
+	runCases(t, kept(
+		"#00 pc 000000000004f7c4  /system/lib64/libc.so (abort+164)",
+		"x4  0000007fd3c2a4c8  x7  7f7f7f7f7f7f7f7f",
+		"x0  b400007c3a8e1230  x1  0000000000000001",
+		"pac_enabled_keys: 000000000000000f (PR_PAC_APIAKEY)",
+		"    0000007fd3c2a490 0000000000000000 0000007fd3c2a4a0",
+		"      #00 pc 000000000004f7c4  /system/lib64/libc.so",
+		"    lr  0000007b9c1a2e14  sp  0000007fd3c2a480",
+		"1234567812345678",
+		"deadbeefdeadbeef",
+	))
+}
+
+// TestMixedCaseShapes: keys, IBANs and paths are found in any case.
+func TestMixedCaseShapes(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"Asiaoug4k7Jwj66IqTMZ", "[secret]"},
+		{"aSIATVYHcckAllwIaLcd", "[secret]"},
+		{"gHO_rqiweq2VeYuUjJODQGJyPvKFitHMYfWHIrwu", "[secret]"},
+		{"sK_LiVE_ppVVrceQ1pOJtlAkGgVvvMaa", "[secret]"},
+		{"aiZaQlGFQNCMcPB7GLxMUmYEzPmaZwRDxHJdtGk", "[secret]"},
+		{"sG.TqkR4xxXqiGPBbAqaY3aiW.XMtRExyhMWfji4Zx8suIMIXD_MqbyvlijamkfYgTt_6", "[secret]"},
+		{"NL39Lsrx4497100763", "[iban]"},
+		{"IT65I89291498380kzgd2rHMP4yz", "[iban]"},
+		{"CH11 8220 2oXF TDfL 61Ei tm", "[iban]"},
+		{"FR5991006995144po30NRAqpM20", "[iban]"},
+		{"yUkI.MEnsaH649@büCHER.exampLe", "[email]"},
+		{"mail jane@exAMple.CoM", "mail [email]"},
+		{"@geo:51.3971,51.0000", "@geo:[coordinates]"},
+		{"59.0000, 96.0832", "[coordinates]"},
+		{"EyJHbGCioiJiuZi1nIISiNR5cCi6IKPXVCJ9.eyjzdWIIoijPbMdyaWQuC2HhCm1hnDIyIIWiawF0ijOXNZKZoDCXNtMYlcJZy29wzSi6imNSB3vKiN0.-UreuEjmuX8f4xOkferqvgKg_FQYLPc_FWpTadh-au", "[jwt]"},
+	})
+	runCases(t, kept(
+		"AsiaPacificRegionXyz",
+		"asiapacificregionxyz",
+		"Akiane",
+	))
+}
+
+// TestURLQueryPlus: in a URL's query a '+' is a space, so values written
+// with it are read as they were meant.
+func TestURLQueryPlus(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"https://api.example.com/v1/lookup?ref=5112+3072+4384+3730&page=7", "https://api.example.com/v1/lookup?ref=[card]&page=7"},
+		{"https://api.example.com/v1/lookup?ref=Bearer+NPAACm7d7a9wSLlzakvsbtygBKEVXAe2PdZL_&page=7", "https://api.example.com/v1/lookup?ref=Bearer+[token]&page=7"},
+		{"https://api.example.com/v1/lookup?ref=AT30+8864+6105+2265+4322&page=7", "https://api.example.com/v1/lookup?ref=[iban]&page=7"},
+		{"https://api.example.com/v1/lookup?ref=99+365214+325060+0&page=5", "https://api.example.com/v1/lookup?ref=[imei]&page=5"},
+		{"https://api.example.com/v1/lookup?ref=67.398017+-58.954067&page=8", "https://api.example.com/v1/lookup?ref=[coordinates]&page=8"},
+		{"https://api.example.com/v1/lookup?ref=4.7336%2C+-26.3706&page=9", "https://api.example.com/v1/lookup?ref=[coordinates]&page=9"},
+		{"https://api.example.com/v1/lookup?ref=%2B49+151+12345678&page=2", "https://api.example.com/v1/lookup?ref=[phone]&page=2"},
+	})
+	runCases(t, kept(
+		"https://api.example.com/search?q=caf%C3%A9+cr%C3%A8me&page=2",
+		"https://api.example.com/search?q=hello+world",
+		"abort+164",
+		"a+b=c",
+		"C++ exception",
+	))
+}
+
+// TestKeyTokens: identifier and coordinate names are matched as words of
+// a key, not only as the whole key (gps_lat, location_lon), and ordinary
+// keys whose words are common in other keys are not caught.
+func TestKeyTokens(t *testing.T) {
+	s := New(Config{ExtraKeys: []string{"loyalty_number"}})
+	caught := []string{
+		"gps_lat", "location_lon", "home_lat", "lastLng", "pickup_latitude", "gpsLongitude",
+		"lat_deg", "geo_lat_lng", "vpn_ip", "serverIp", "client_ipv4", "app_user", "current_user",
+		"user_account", "gift_card", "wifi_ssid", "router_mac", "device_serial", "home_zip",
+		"contact_tel", "billing_street", "user_dob", "profile_geo", "backup_email", "member_loyalty_number",
+		"old_pwd",
+	}
+	ordinary := []string{
+		"screen_name", "event_name", "file_name", "page_name", "class_name", "app_version",
+		"ip_version", "mac_os_version", "session_count", "session_length", "user_count", "user_type",
+		"account_type", "card_type", "mail_count", "location_enabled", "location_permission",
+		"gps_enabled", "geo_enabled", "mobile_network", "name_length", "login_method", "long_press",
+		"serial_queue", "zip_size", "latency_ms", "flat_rate", "tile_x", "pan_gesture",
+		"street_view_enabled", "owner_type", "ip_count", "iPhoneModel", "iMacModel", "is_ipad",
+		"auth_method", "signature_valid", "device_model", "os_version",
+		"screen_width", "battery_level", "loyalty", "address_book_size",
+	}
+	for _, k := range caught {
+		if !s.IsIdentifierKey(k) {
+			t.Errorf("IsIdentifierKey(%q) = false, want true", k)
+		}
+	}
+	for _, k := range ordinary {
+		if s.IsIdentifierKey(k) {
+			t.Errorf("IsIdentifierKey(%q) = true, want false", k)
+		}
+	}
+	// in text too: the value of gps_lat is a coordinate
+	runCases(t, []scrubCase{
+		{"gps_lat=48.20849 ok", "gps_lat=[coordinates] ok"},
+		{`{"location_lon": 16.37208}`, `{"location_lon": [coordinates]}`},
+		{"vpn_ip=10.1.2.3", "vpn_ip=[ip]"},
+		{"user_session=abc123 basic_auth=hunter2", "user_session=[secret] basic_auth=[secret]"},
+		{"app_user=jane", "app_user=[id]"},
+	})
+	runCases(t, kept(
+		"ip_version=4 user_type=admin location_enabled=true screen_name=editor serial_queue: com.apple.root",
+	))
+}

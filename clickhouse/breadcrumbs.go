@@ -1,0 +1,68 @@
+package clickhouse
+
+import "github.com/consentry/consentry/pipeline"
+
+// The crashes table's breadcrumbs: what the user did before a crash, as
+// three parallel arrays (18.16 has neither Map nor nested JSON, and
+// arrays of scalars read alike on every server), after app_state.
+const (
+	columnBreadcrumbTypes   = "breadcrumb_types"
+	columnBreadcrumbNames   = "breadcrumb_names"
+	columnBreadcrumbOffsets = "breadcrumb_offsets_ms"
+)
+
+// breadcrumbColumns are the breadcrumb columns, in table order.
+var breadcrumbColumns = []string{columnBreadcrumbTypes, columnBreadcrumbNames, columnBreadcrumbOffsets}
+
+// int64ArrayType is an array of signed 64-bit integers.
+func int64ArrayType() chType { return chType{legacy: "Array(Int64)", codec: "ZSTD(1)"} }
+
+// breadcrumbFields returns the crashes table's breadcrumb columns.
+func breadcrumbFields() []field[pipeline.CrashRow] {
+	return []field[pipeline.CrashRow]{
+		array(columnBreadcrumbTypes, lowCardArrayType(), "What the user did before the crash, oldest first, at most 100: screen_view, custom (an app-defined event or breadcrumb), a gesture (tap, double_tap, long_press, swipe, pinch, scroll, or gesture when the SDK did not say) or unknown; breadcrumb_* arrays are parallel. Not part of the fingerprint.",
+			func(dst []string, r *pipeline.CrashRow) []string {
+				for _, b := range r.Breadcrumbs {
+					dst = append(dst, b.Type)
+				}
+				return dst
+			}),
+		array(columnBreadcrumbNames, lowCardArrayType(), "Breadcrumbs' screen (screen_view and gestures) or event name (custom), e.g. settings.privacy; scrubbed like other names.",
+			func(dst []string, r *pipeline.CrashRow) []string {
+				for _, b := range r.Breadcrumbs {
+					dst = append(dst, b.Name)
+				}
+				return dst
+			}),
+		array(columnBreadcrumbOffsets, int64ArrayType(), "How long before the crash each breadcrumb happened, in milliseconds, rounded to the precision of event_time (a minute by default): no more precise than the times of the events themselves.",
+			func(dst []int64, r *pipeline.CrashRow) []int64 {
+				for _, b := range r.Breadcrumbs {
+					dst = append(dst, b.OffsetMs)
+				}
+				return dst
+			}),
+	}
+}
+
+// breadcrumbsMigration is the migration that adds the breadcrumb columns
+// to the crashes table and to its held table (which migration 11 made,
+// and whose columns must follow the event table's). It is numbered by its
+// caller, so it can move when branches merge; it must come after the
+// k-anonymity migration.
+func breadcrumbsMigration(version int) Migration {
+	return Migration{
+		Version: version,
+		Name:    "breadcrumbs on crashes and held crashes: breadcrumb_types, breadcrumb_names, breadcrumb_offsets_ms",
+		Statements: func(d Dialect, o SchemaOptions) []string {
+			s := newSchema(o)
+			held := heldTable(s.crashes.def, s.opts.PrivateDatabase)
+			var stmts []string
+			for _, t := range []*tableDef{s.crashes.def, held} {
+				for _, c := range breadcrumbColumns {
+					stmts = append(stmts, t.addColumn(d, s.opts, c)...)
+				}
+			}
+			return stmts
+		},
+	}
+}
