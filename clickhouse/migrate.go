@@ -225,10 +225,8 @@ func (c *Client) migrate(ctx context.Context, ms []Migration) ([]int, error) {
 		if slices.Contains(applied, m.Version) {
 			continue
 		}
-		for i, stmt := range m.Statements(c.dialect, o) {
-			if err := c.execDDL(ctx, stmt); err != nil {
-				return done, fmt.Errorf("migrate: migration %d (%s), statement %d: %w", m.Version, m.Name, i+1, err)
-			}
+		if err := c.runStatements(ctx, m.Statements(c.dialect, o)); err != nil {
+			return done, fmt.Errorf("migrate: migration %d (%s), %w", m.Version, m.Name, err)
 		}
 		if m.Data != nil {
 			if err := m.Data(ctx, c); err != nil {
@@ -280,13 +278,74 @@ func (c *Client) repairSchema(ctx context.Context, ms []Migration) error {
 	}
 	c.logger.Warn("a server of the cluster lacks tables of the schema: creating them")
 	for _, m := range ms {
-		for i, stmt := range m.Statements(c.dialect, o) {
-			if err := c.execDDL(ctx, stmt); err != nil {
-				return fmt.Errorf("migrate: repair: migration %d (%s), statement %d: %w", m.Version, m.Name, i+1, err)
-			}
+		if err := c.runStatements(ctx, m.Statements(c.dialect, o)); err != nil {
+			return fmt.Errorf("migrate: repair: migration %d (%s), %w", m.Version, m.Name, err)
 		}
 	}
 	return nil
+}
+
+// Column additions on a cluster, as tableDef.addColumn writes them: an
+// ALTER of the storage table, then, for a table behind a Distributed
+// table on 18.16, which cannot alter one ON CLUSTER, the Distributed
+// table dropped and created again.
+var (
+	addColumnStmt = regexp.MustCompile(`^ALTER TABLE (\w+)\.(\w+) ON CLUSTER \S+ ADD COLUMN (?:IF NOT EXISTS )?(\w+) `)
+	dropTableStmt = regexp.MustCompile(`^DROP TABLE IF EXISTS (\w+)\.(\w+) ON CLUSTER `)
+)
+
+// runStatements runs a migration's statements in order. On a cluster it
+// leaves out a column addition whose column every server that answers
+// has already (a database that CREATE made with the current columns, a
+// migration run again), and the re-creation of the Distributed table
+// after it when that table has the column too: on 18.16 an ALTER of a
+// replicated table ON CLUSTER that fails on its leader replica (the
+// column exists) can hold up the servers' DDL queue until the client
+// gives up, and dropping the Distributed table of a live database
+// refuses inserts until it is back.
+func (c *Client) runStatements(ctx context.Context, stmts []string) error {
+	skipped := "" // database.table.column of the addition left out
+	for i := 0; i < len(stmts); i++ {
+		stmt := stmts[i]
+		if c.hosts != nil {
+			if m := addColumnStmt.FindStringSubmatch(stmt); m != nil {
+				has, err := c.columnEverywhere(ctx, m[1], m[2], m[3])
+				if err != nil {
+					return fmt.Errorf("statement %d: %w", i+1, err)
+				}
+				skipped = ""
+				if has {
+					skipped = m[1] + "." + strings.TrimSuffix(m[2], "_local") + "." + m[3]
+					continue
+				}
+			} else if m := dropTableStmt.FindStringSubmatch(stmt); m != nil && skipped != "" && i+1 < len(stmts) &&
+				strings.HasPrefix(skipped, m[1]+"."+m[2]+".") && strings.Contains(stmts[i+1], "ENGINE = Distributed(") {
+				has, err := c.columnEverywhere(ctx, m[1], m[2], strings.TrimPrefix(skipped, m[1]+"."+m[2]+"."))
+				if err != nil {
+					return fmt.Errorf("statement %d: %w", i+1, err)
+				}
+				if has {
+					i++ // and the CREATE after it
+					continue
+				}
+			}
+		}
+		if err := c.execDDL(ctx, stmt); err != nil {
+			return fmt.Errorf("statement %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// columnEverywhere reports whether every server of the cluster that
+// answers has column in database.table.
+func (c *Client) columnEverywhere(ctx context.Context, database, table, column string) (bool, error) {
+	has, err := c.onEveryServer(ctx, fmt.Sprintf("SELECT count() FROM system.columns WHERE database = %s AND table = %s AND name = %s",
+		quote(database), quote(table), quote(column)))
+	if err != nil {
+		return false, fmt.Errorf("look for column %s of %s.%s: %w", column, database, table, err)
+	}
+	return has, nil
 }
 
 // appliedMigrations returns the versions recorded in schema_migrations.
