@@ -16,6 +16,7 @@ import (
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/dashboard/triage"
 	"github.com/consentry/consentry/dashboard/triage/triagetest"
+	"github.com/consentry/consentry/docs"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/seed"
 	"github.com/consentry/consentry/pipeline"
@@ -101,7 +102,7 @@ func TestClusterQueriesMatchSingleServerIntegration(t *testing.T) {
 	eventuallyAlike(t, onCluster.Client, c.Shards(), append(clickhouse.EventTables(), clickhouse.TableSessionsDaily, clickhouse.TableCrashGroupsDaily, clickhouse.TableRejects))
 
 	t.Run("analysts' examples", func(t *testing.T) {
-		queries := docSQL(t)
+		queries := docs.AnalystExamples()
 		if len(queries) < 10 {
 			t.Fatalf("%d example queries", len(queries))
 		}

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/consentry/consentry/internal/fakedata"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -40,10 +41,13 @@ func New(cfg Config) *Generator {
 		crumbs: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x2545f4914f6cdd1d))}
 }
 
+// Devices, places, screens and releases are internal/fakedata's, drawn
+// uniformly (a benchmark's batches should spread over all of them).
 var (
-	models    = []string{"Pixel 8", "Pixel 7a", "Galaxy S23", "Galaxy A54", "iPhone15,2", "iPhone14,5", "iPad13,4"}
-	screens   = []string{"home", "settings.privacy", "editor", "search", "onboarding/2", "share"}
-	regions   = [][2]string{{"AT", "AT-9"}, {"DE", "DE-BY"}, {"FR", "FR-IDF"}, {"US", "US-CA"}, {"JP", "JP-13"}}
+	devices   = fakedata.Values(fakedata.Devices())
+	places    = fakedata.Values(fakedata.Places())
+	screens   = fakedata.Values(fakedata.Screens())
+	releases  = fakedata.Releases()
 	crashSigs = []struct{ typ, msg, fn string }{
 		{"java.lang.IllegalStateException", "Fragment not attached to a context", "NoteEditor.save"},
 		{"java.lang.NullPointerException", "Attempt to invoke virtual method on a null object reference", "SyncWorker.doWork"},
@@ -113,22 +117,26 @@ func (g *Generator) device() *consentryv1.DeviceContext {
 		return dev
 	}
 	r := g.rnd
-	reg := regions[r.IntN(len(regions))]
-	android := r.IntN(2) == 0
+	d := devices[r.IntN(len(devices))]
+	p := places[r.IntN(len(places))]
+	rel := releases[r.IntN(len(releases)-1)] // not the newest: it is rolling out
 	dev := &consentryv1.DeviceContext{
 		AppId:       g.cfg.AppID,
-		AppVersion:  []string{"4.11.2", "4.12.0", "4.12.1"}[r.IntN(3)],
-		AppBuild:    "4120003",
-		SdkVersion:  "consentry-go/0.1.0",
+		AppVersion:  rel.Version,
+		AppBuild:    rel.Build,
+		SdkVersion:  fakedata.SDKVersion(d.OS),
 		DeviceClass: consentryv1.DeviceClass_DEVICE_CLASS_PHONE,
-		DeviceModel: models[r.IntN(len(models))],
+		DeviceModel: d.Model,
 		OsName:      consentryv1.OsName_OS_NAME_IOS,
-		OsVersion:   "17.4.1",
-		Locale:      "de-AT",
-		Location:    &consentryv1.CoarseLocation{CountryCode: reg[0], RegionCode: reg[1]},
+		OsVersion:   fakedata.OSVersions(d.OS)[0].Value,
+		Locale:      p.Locale,
+		Location:    &consentryv1.CoarseLocation{CountryCode: p.Country, RegionCode: p.Region},
 	}
-	if android {
-		dev.OsName, dev.OsVersion = consentryv1.OsName_OS_NAME_ANDROID, "14"
+	if d.OS == fakedata.OSAndroid {
+		dev.OsName = consentryv1.OsName_OS_NAME_ANDROID
+	}
+	if d.Class == "tablet" {
+		dev.DeviceClass = consentryv1.DeviceClass_DEVICE_CLASS_TABLET
 	}
 	return dev
 }

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/consentry/consentry/internal/fakedata"
 	"github.com/consentry/consentry/sdk"
 )
 
@@ -75,25 +76,10 @@ type Result struct {
 }
 
 // weighted is a value with a relative frequency.
-type weighted[T any] struct {
-	w int
-	v T
-}
+type weighted[T any] = fakedata.Weighted[T]
 
-func pick[T any](r *rand.Rand, ws []weighted[T]) T {
-	total := 0
-	for _, w := range ws {
-		total += w.w
-	}
-	n := r.IntN(total)
-	for _, w := range ws {
-		if n < w.w {
-			return w.v
-		}
-		n -= w.w
-	}
-	return ws[len(ws)-1].v
-}
+// pick draws one of ws by weight.
+func pick[T any](r *rand.Rand, ws []weighted[T]) T { return fakedata.Pick(r, ws) }
 
 // device is one simulated device's fixed traits: its quasi-identifiers
 // and its location.
@@ -103,34 +89,21 @@ type device struct {
 	lat, lon                            float64
 }
 
-type city struct {
-	lat, lon float64
-	locale   string
-}
-
-// The distributions: rough shares of a European-first consumer app.
+// The devices, places, screens and gestures are internal/fakedata's;
+// the fleet runs the three releases before the newest, mostly the latest.
 var (
-	androidModels = []weighted[string]{{20, "Galaxy A54"}, {15, "Galaxy S23"}, {12, "Pixel 7a"}, {10, "Pixel 8"}, {10, "Redmi Note 12"}, {8, "Galaxy A14"}, {5, "OnePlus 11"}, {3, "Xperia 10 V"}, {1, "Fairphone 5"}}
-	iosModels     = []weighted[string]{{25, "iPhone15,2"}, {20, "iPhone14,5"}, {15, "iPhone15,4"}, {12, "iPhone14,7"}, {8, "iPhone13,2"}, {5, "iPad13,4"}}
-	androidOS     = []weighted[string]{{50, "14"}, {30, "13"}, {15, "12"}, {5, "11"}}
-	iosOS         = []weighted[string]{{55, "17.4.1"}, {20, "17.3"}, {15, "16.7.5"}, {10, "17.5"}}
-	cities        = []weighted[city]{
-		{18, city{48.2082, 16.3738, "de-AT"}}, {6, city{47.0707, 15.4395, "de-AT"}}, {15, city{48.1372, 11.5756, "de-DE"}},
-		{12, city{52.52, 13.405, "de-DE"}}, {10, city{48.8566, 2.3522, "fr-FR"}}, {8, city{51.5072, -0.1276, "en-GB"}},
-		{6, city{40.4168, -3.7038, "es-ES"}}, {6, city{40.7128, -74.006, "en-US"}}, {5, city{37.7749, -122.4194, "en-US"}},
-		{4, city{35.6762, 139.6503, "ja-JP"}}, {3, city{-23.5505, -46.6333, "pt-BR"}}, {2, city{-33.8688, 151.2093, "en-AU"}},
-	}
-	screens  = []weighted[string]{{30, "editor"}, {25, "home"}, {15, "search"}, {10, "settings"}, {10, "share"}, {5, "settings.privacy"}, {5, "onboarding/2"}}
-	versions = []weighted[[2]string]{{60, [2]string{"4.12.1", "41201"}}, {30, [2]string{"4.12.0", "41200"}}, {10, [2]string{"4.11.2", "41102"}}}
-	gestures = []weighted[string]{{65, "tap"}, {20, "scroll"}, {8, "swipe"}, {4, "long_press"}, {2, "double_tap"}, {1, "pinch"}}
+	versions = func() []weighted[fakedata.Release] {
+		rel := fakedata.Releases()
+		return []weighted[fakedata.Release]{fakedata.Of(60, rel[2]), fakedata.Of(30, rel[1]), fakedata.Of(10, rel[0])}
+	}()
 	// A few recurring crashes, most frequent first, so crash groups form.
 	// Their frames are com.example.notes's, the app id the fleet runs by
 	// default: the SDK marks them in-app without configuration.
 	crashes = []weighted[crash]{
-		{50, crash{"java.lang.IllegalStateException", "Fragment NoteEditorFragment not attached to a context", "\tat com.example.notes.NoteEditorFragment.save(NoteEditorFragment.kt:142)\n\tat com.example.notes.NoteEditorFragment.onPause(NoteEditorFragment.kt:88)\n\tat androidx.fragment.app.Fragment.performPause(Fragment.java:3174)", "main", false}},
-		{25, crash{"java.lang.NullPointerException", "Attempt to invoke virtual method 'int java.lang.String.length()' on a null object reference", "\tat com.example.notes.sync.SyncWorker.doWork(SyncWorker.kt:57)\n\tat androidx.work.CoroutineWorker$startWork$1.invokeSuspend(CoroutineWorker.kt:68)", "WorkManager-worker-1", true}},
-		{15, crash{"java.lang.OutOfMemoryError", "Failed to allocate a 4194316 byte allocation with 1048576 free bytes", "\tat android.graphics.BitmapFactory.nativeDecodeStream(Native Method)\n\tat com.example.notes.images.ImageCache.decode(ImageCache.kt:211)\n\tat com.example.notes.images.ImageCache.get(ImageCache.kt:97)", "main", false}},
-		{10, crash{"kotlinx.coroutines.JobCancellationException", "Job was cancelled", "\tat com.example.notes.search.SearchViewModel.query(SearchViewModel.kt:33)\n\tat kotlinx.coroutines.DispatchedTask.run(DispatchedTask.kt:108)", "DefaultDispatcher-worker-2", false}},
+		fakedata.Of(50, crash{"java.lang.IllegalStateException", "Fragment NoteEditorFragment not attached to a context", "\tat com.example.notes.NoteEditorFragment.save(NoteEditorFragment.kt:142)\n\tat com.example.notes.NoteEditorFragment.onPause(NoteEditorFragment.kt:88)\n\tat androidx.fragment.app.Fragment.performPause(Fragment.java:3174)", "main", false}),
+		fakedata.Of(25, crash{"java.lang.NullPointerException", "Attempt to invoke virtual method 'int java.lang.String.length()' on a null object reference", "\tat com.example.notes.sync.SyncWorker.doWork(SyncWorker.kt:57)\n\tat androidx.work.CoroutineWorker$startWork$1.invokeSuspend(CoroutineWorker.kt:68)", "WorkManager-worker-1", true}),
+		fakedata.Of(15, crash{"java.lang.OutOfMemoryError", "Failed to allocate a 4194316 byte allocation with 1048576 free bytes", "\tat android.graphics.BitmapFactory.nativeDecodeStream(Native Method)\n\tat com.example.notes.images.ImageCache.decode(ImageCache.kt:211)\n\tat com.example.notes.images.ImageCache.get(ImageCache.kt:97)", "main", false}),
+		fakedata.Of(10, crash{"kotlinx.coroutines.JobCancellationException", "Job was cancelled", "\tat com.example.notes.search.SearchViewModel.query(SearchViewModel.kt:33)\n\tat kotlinx.coroutines.DispatchedTask.run(DispatchedTask.kt:108)", "DefaultDispatcher-worker-2", false}),
 	}
 )
 
@@ -145,21 +118,15 @@ type crash struct {
 // newDevice draws a device's traits; spread places it around its city
 // rather than at its centre.
 func newDevice(r *rand.Rand, spread bool) device {
-	c := pick(r, cities)
-	d := device{class: "phone", locale: c.locale, lat: c.lat, lon: c.lon}
+	c := pick(r, fakedata.Places())
+	d := device{locale: c.Locale, lat: c.Lat, lon: c.Lon}
 	if spread {
-		d.lat, d.lon = c.lat+(r.Float64()-0.5)*0.2, c.lon+(r.Float64()-0.5)*0.2
+		d.lat, d.lon = c.Lat+(r.Float64()-0.5)*0.2, c.Lon+(r.Float64()-0.5)*0.2
 	}
 	v := pick(r, versions)
-	d.appVersion, d.appBuild = v[0], v[1]
-	if r.IntN(100) < 62 {
-		d.os, d.model, d.osVersion = "android", pick(r, androidModels), pick(r, androidOS)
-	} else {
-		d.os, d.model, d.osVersion = "ios", pick(r, iosModels), pick(r, iosOS)
-		if d.model == "iPad13,4" {
-			d.class = "tablet"
-		}
-	}
+	d.appVersion, d.appBuild = v.Version, v.Build
+	m := pick(r, fakedata.Devices())
+	d.class, d.model, d.os, d.osVersion = m.Class, m.Model, m.OS, pick(r, fakedata.OSVersions(m.OS))
 	return d
 }
 
@@ -311,21 +278,21 @@ func session(c *sdk.Client, r *rand.Rand, crashRate float64) (bool, error) {
 	if err := c.StartSession(); err != nil {
 		return false, err
 	}
-	start := pick(r, []weighted[string]{{70, "cold"}, {25, "warm"}, {5, "hot"}})
+	start := pick(r, []weighted[string]{fakedata.Of(70, "cold"), fakedata.Of(25, "warm"), fakedata.Of(5, "hot")})
 	// Start-up time: log-normal around 600 ms for cold starts.
 	ms := int64(math.Exp(math.Log(600)+0.4*r.NormFloat64())) / map[string]int64{"cold": 1, "warm": 3, "hot": 8}[start]
-	net := pick(r, []weighted[string]{{70, "wifi"}, {28, "cellular"}, {2, "none"}})
+	net := pick(r, []weighted[string]{fakedata.Of(70, "wifi"), fakedata.Of(28, "cellular"), fakedata.Of(2, "none")})
 	if err := c.RecordDiagnostic("app_start", ms, start, net, 0); err != nil {
 		return false, err
 	}
 	// Screens: a few per session, about 12 gestures in all.
 	for range 1 + r.IntN(5) {
-		screen := pick(r, screens)
+		screen := pick(r, fakedata.Screens())
 		if err := c.RecordScreenView(screen); err != nil {
 			return false, err
 		}
 		for range r.IntN(6) {
-			kind := pick(r, gestures)
+			kind := pick(r, fakedata.Gestures()).Type
 			n := 1
 			if kind == "scroll" {
 				n = 1 + r.IntN(5)
@@ -337,7 +304,7 @@ func session(c *sdk.Client, r *rand.Rand, crashRate float64) (bool, error) {
 	}
 	if r.IntN(3) == 0 {
 		a := sdk.NewAttributes()
-		a.PutString("format", pick(r, []weighted[string]{{60, "a4"}, {30, "letter"}, {10, "a5"}}))
+		a.PutString("format", pick(r, []weighted[string]{fakedata.Of(60, "a4"), fakedata.Of(30, "letter"), fakedata.Of(10, "a5")}))
 		a.PutInt("pages", int64(1+r.IntN(30)))
 		a.PutBool("dark_mode", r.IntN(2) == 0)
 		if err := c.RecordCustom("export_pdf", a); err != nil {

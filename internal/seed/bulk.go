@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/consentry/consentry/internal/fakedata"
 )
 
 // BulkFingerprints is the number of distinct fingerprints BulkCrashesSQL
@@ -37,7 +39,8 @@ var crashColumns = []string{
 // platform, exception type, message pattern and stack, whose parallel
 // frame arrays hold 3 to 8 frames, in some groups only one in-app frame.
 // Line numbers change with the app version. App versions (newer ones on
-// later days), OS versions, device models, regions and locales vary per
+// later days), OS versions, device models, regions and locales (those of
+// internal/fakedata, places in their shares) vary per
 // row; every row has its own session key, event id (generateUUIDv4) and a
 // time truncated to the minute. Fingerprints are a hash of the group, not
 // fingerprint.Sum of the stack. About one group in seven is a handled
@@ -55,6 +58,18 @@ func BulkCrashesSQL(database string, n, days int, end time.Time) string {
 	for i, v := range appVersions {
 		builds[i] = v.build
 	}
+	android, ios := bulkDevicesOf(fakedata.OSAndroid), bulkDevicesOf(fakedata.OSIOS)
+	androidOS := fakedata.Values(fakedata.OSVersions(fakedata.OSAndroid))
+	iosOS := fakedata.Values(fakedata.OSVersions(fakedata.OSIOS))
+	var locales, countries, regions, slots []string
+	for i, p := range fakedata.Places() {
+		locales, countries, regions = append(locales, p.Value.Locale), append(countries, p.Value.Country), append(regions, p.Value.Region)
+		// A place takes slots in proportion to its share, so a uniform
+		// draw of a slot follows the shares.
+		for range max(1, int(p.Weight)) {
+			slots = append(slots, strconv.Itoa(i))
+		}
+	}
 	return strings.NewReplacer(
 		"{database}", database,
 		"{columns}", strings.Join(crashColumns, ", "),
@@ -68,8 +83,23 @@ func BulkCrashesSQL(database string, n, days int, end time.Time) string {
 		"{stacks}", strconv.Itoa(BulkFingerprints*len(appVersions)),
 		"{versions}", sqlArray(Versions()),
 		"{builds}", sqlArray(builds),
-		"{android_models}", sqlArray(bulkAndroidModels),
-		"{ios_models}", sqlArray(bulkIOSModels),
+		"{android_sdk}", sqlString(fakedata.SDKVersion(fakedata.OSAndroid)),
+		"{ios_sdk}", sqlString(fakedata.SDKVersion(fakedata.OSIOS)),
+		"{android_models}", sqlArray(android.models),
+		"{android_classes}", sqlArray(android.classes),
+		"{android_models_n}", strconv.Itoa(len(android.models)),
+		"{ios_models}", sqlArray(ios.models),
+		"{ios_classes}", sqlArray(ios.classes),
+		"{ios_models_n}", strconv.Itoa(len(ios.models)),
+		"{android_os}", sqlArray(androidOS),
+		"{android_os_n}", strconv.Itoa(len(androidOS)),
+		"{ios_os}", sqlArray(iosOS),
+		"{ios_os_n}", strconv.Itoa(len(iosOS)),
+		"{locales}", sqlArray(locales),
+		"{countries}", sqlArray(countries),
+		"{regions}", sqlArray(regions),
+		"{place_slots}", "["+strings.Join(slots, ", ")+"]",
+		"{place_slots_n}", strconv.Itoa(len(slots)),
 		"{android_types}", sqlArray(bulkAndroidTypes),
 		"{ios_types}", sqlArray(bulkIOSTypes),
 		"{messages}", sqlArray(bulkMessages),
@@ -95,14 +125,14 @@ SELECT
     bitOr(cityHash64(number, 6), 1),
     {versions}[vi + 1],
     {builds}[vi + 1],
-    if(android, 'consentry-android/1.0.0', 'consentry-ios/1.0.0'),
-    if(model = 'iPad13,4', 'tablet', 'phone'),
-    model,
+    if(android, {android_sdk}, {ios_sdk}),
+    if(android, {android_classes}[mi + 1], {ios_classes}[mi + 1]),
+    if(android, {android_models}[mi + 1], {ios_models}[mi + 1]),
     if(android, 'android', 'ios'),
-    if(android, ['13', '14', '15'][h4 % 3 + 1], ['17.4.1', '18.1'][h4 % 2 + 1]),
-    ['de-AT', 'de-DE', 'fr-FR', 'en-US', 'ja-JP'][ri + 1],
-    ['AT', 'DE', 'FR', 'US', 'JP'][ri + 1],
-    ['AT-9', 'DE-BY', 'FR-IDF', 'US-CA', 'JP-13'][ri + 1],
+    if(android, {android_os}[h4 % {android_os_n} + 1], {ios_os}[h4 % {ios_os_n} + 1]),
+    {locales}[ri + 1],
+    {countries}[ri + 1],
+    {regions}[ri + 1],
     '',
     if(android, {android_types}[g % 8 + 1], {ios_types}[g % 8 + 1]),
     cityHash64('consentry-bulk', g),
@@ -131,8 +161,8 @@ FROM
         g % 5 < 3 AS android,
         h2 % {seconds} AS sec,
         toUInt64(intDiv(intDiv(sec, 86400) * 3, {days}) + h3 % 2) AS vi,
-        if(android, {android_models}[h4 % 4 + 1], {ios_models}[h4 % 3 + 1]) AS model,
-        [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4][intDiv(h3, 2) % 20 + 1] AS ri,
+        if(android, intDiv(h4, 7) % {android_models_n}, intDiv(h4, 7) % {ios_models_n}) AS mi,
+        {place_slots}[intDiv(h3, 2) % {place_slots_n} + 1] AS ri,
         toUInt8(g % 7 = 3) AS handled
     FROM numbers({n})
 ) AS crash
@@ -183,13 +213,23 @@ func repeat(times int, s []string) []string {
 	return out
 }
 
+// bulkDevices are the parallel model and class lists of one OS.
+type bulkDevices struct{ models, classes []string }
+
+// bulkDevicesOf returns fakedata's devices of os.
+func bulkDevicesOf(os string) bulkDevices {
+	var d bulkDevices
+	for _, w := range fakedata.DevicesOf(os) {
+		d.models, d.classes = append(d.models, w.Value.Model), append(d.classes, w.Value.Class)
+	}
+	return d
+}
+
 // What the bulk rows are made of. A group's frames take consecutive names
 // from a position its number picks, so the statement repeats the lists to
 // cover the longest stack.
 var (
-	bulkAndroidModels = []string{"Pixel 8", "Pixel 7a", "Galaxy S23", "Galaxy A54"}
-	bulkIOSModels     = []string{"iPhone15,2", "iPhone14,5", "iPad13,4"}
-	bulkAndroidTypes  = []string{
+	bulkAndroidTypes = []string{
 		"java.lang.IllegalStateException", "java.lang.NullPointerException", "java.lang.IndexOutOfBoundsException",
 		"java.lang.IllegalArgumentException", "kotlin.UninitializedPropertyAccessException", "java.io.IOException",
 		"SIGSEGV", "ANR",

@@ -171,9 +171,10 @@ func (b *bugDef) export() Bug {
 			bug.Versions = append(bug.Versions, av.name)
 		}
 	}
-	os, osVersion := osAndroid, androidVersions[0].name
+	// The example runs on a common version of its OS (fakedata's).
+	os, osVersion := osAndroid, "13"
 	if b.os == osIOS {
-		os, osVersion = osIOS, iosVersions[0].name
+		os, osVersion = osIOS, "17.4.1"
 	}
 	v := len(appVersions) - 1
 	if b.versions != nil {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/anonymizer/fingerprint"
+	"github.com/consentry/consentry/internal/fakedata"
 	"github.com/consentry/consentry/pipeline"
 )
 
@@ -91,8 +92,7 @@ func (c Config) LastDay() time.Time { return c.withDefaults().End }
 //   - sessions: cfg.SessionsPerDay a day, each a "start" row and, unless it
 //     crashed or was killed (about 5%), an "end" row with its duration
 //     (log-normal around three minutes) and foreground time;
-//   - gestures: a few summaries per session over the screens home,
-//     editor, search, settings.privacy and share;
+//   - gestures: a few summaries per session over the app's screens;
 //   - diagnostics: an app_start per session, and some hang and
 //     memory_warning rows;
 //   - custom events: export_pdf (format, pages, premium) and
@@ -104,7 +104,8 @@ func (c Config) LastDay() time.Time { return c.withDefaults().End }
 // All rows of a session share its device, app version, locale and region;
 // event times are in the session's UTC day, truncated to the minute.
 // App versions 4.11.2 to 4.13.0 roll out over the days (4.13.0 only in the
-// last three). One device model ("Xperia 10 V", RareModel) and one region
+// last three). Devices, places, screens and gestures are
+// internal/fakedata's. One device model ("Xperia 1 V", RareModel) and one region
 // ("IS-1", RareRegion) are each seen in one to three sessions only, for
 // testing the generalization of rare values.
 func Rows(cfg Config) *pipeline.Rows {
@@ -195,19 +196,16 @@ func (g *generator) day(d int) {
 func (g *generator) session(midnight time.Time, versionWeights []float64) *session {
 	r := g.rnd
 	v := pickWeighted(r, versionWeights)
-	dev := devices[pickIndex(r, len(devices), func(i int) float64 { return devices[i].weight })]
+	dev := fakedata.Pick(r, devices)
 	if g.rareModel[g.next] {
 		dev = rareDevice
 	}
-	osVersion := dev.osVersions[pickIndex(r, len(dev.osVersions), func(i int) float64 { return dev.osVersions[i].weight })].name
-	place := places[pickIndex(r, len(places), func(i int) float64 { return places[i].weight })]
+	osVersion := fakedata.Pick(r, fakedata.OSVersions(dev.OS))
+	place := fakedata.Pick(r, places)
 	if g.rareRegion[g.next] {
 		place = rarePlace
 	}
-	sdk := "consentry-android/1.0.0"
-	if dev.os == osIOS {
-		sdk = "consentry-ios/1.0.0"
-	}
+	sdk := fakedata.SDKVersion(dev.OS)
 	var key uint64
 	for key == 0 {
 		key = r.Uint64()
@@ -219,13 +217,13 @@ func (g *generator) session(midnight time.Time, versionWeights []float64) *sessi
 			AppVersion:  appVersions[v].name,
 			AppBuild:    appVersions[v].build,
 			SDKVersion:  sdk,
-			DeviceClass: dev.class,
-			DeviceModel: dev.model,
-			OSName:      dev.os,
+			DeviceClass: dev.Class,
+			DeviceModel: dev.Model,
+			OSName:      dev.OS,
 			OSVersion:   osVersion,
-			Locale:      place.locale,
-			Country:     place.country,
-			Region:      place.region,
+			Locale:      place.Locale,
+			Country:     place.Country,
+			Region:      place.Region,
 		},
 		version: v,
 		network: "wifi",
@@ -237,7 +235,7 @@ func (g *generator) session(midnight time.Time, versionWeights []float64) *sessi
 	// Log-normal around three minutes, between five seconds and two hours.
 	ms := math.Exp(math.Log(180_000) + 0.9*r.NormFloat64())
 	s.dur = time.Duration(min(max(ms, 5_000), 7_200_000)) * time.Millisecond
-	hour := pickIndex(r, len(hourWeights), func(i int) float64 { return hourWeights[i] })
+	hour := fakedata.PickIndex(r, len(hourWeights), func(i int) float64 { return hourWeights[i] })
 	start := midnight.Add(time.Duration(hour)*time.Hour + time.Duration(r.Int64N(int64(time.Hour))))
 	// Sessions stay within their day: the session key's salt is the day's.
 	if latest := midnight.Add(24*time.Hour - time.Minute - s.dur); start.After(latest) {
@@ -399,16 +397,16 @@ func (g *generator) diagnostic(s *session, t time.Time, d diagnostic) {
 
 func (g *generator) gesture(s *session) {
 	r := g.rnd
-	typ := gestureTypes[pickIndex(r, len(gestureTypes), func(i int) float64 { return gestureTypes[i].weight })]
+	typ := fakedata.Pick(r, gestures)
 	n := 1 + r.IntN(40)
 	dur := 0
-	if typ.perGestureMs > 0 {
-		dur = n * (typ.perGestureMs/2 + r.IntN(typ.perGestureMs))
+	if typ.PerGestureMs > 0 {
+		dur = n * (typ.PerGestureMs/2 + r.IntN(typ.PerGestureMs))
 	}
 	g.rows.Gestures = append(g.rows.Gestures, pipeline.GestureRow{
 		Common:     g.common(s, g.during(s)),
-		Type:       typ.name,
-		Screen:     screens[pickIndex(r, len(screens), func(i int) float64 { return screens[i].weight })].name,
+		Type:       typ.Type,
+		Screen:     fakedata.Pick(r, screens),
 		Count:      uint32(n),
 		DurationMs: uint32(dur),
 	})
@@ -452,22 +450,7 @@ func (g *generator) crash(s *session, b *bugDef, t time.Time) {
 	g.rows.Crashes = append(g.rows.Crashes, row)
 }
 
-// pickIndex returns a random index below n, weighted by weight.
-func pickIndex(r *rand.Rand, n int, weight func(int) float64) int {
-	total := 0.0
-	for i := range n {
-		total += weight(i)
-	}
-	x := r.Float64() * total
-	for i := range n {
-		if x -= weight(i); x < 0 {
-			return i
-		}
-	}
-	return n - 1
-}
-
 // pickWeighted returns a random index of weights, weighted by its values.
 func pickWeighted(r *rand.Rand, weights []float64) int {
-	return pickIndex(r, len(weights), func(i int) float64 { return weights[i] })
+	return fakedata.PickIndex(r, len(weights), func(i int) float64 { return weights[i] })
 }

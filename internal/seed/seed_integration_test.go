@@ -12,7 +12,9 @@ import (
 
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/internal/chdb"
+	"github.com/consentry/consentry/internal/chdb/chdbtest"
 	"github.com/consentry/consentry/internal/chtest"
+	"github.com/consentry/consentry/internal/fakedata"
 )
 
 // bulkRows is how many rows the integration tests make with
@@ -102,18 +104,7 @@ FROM %s.sessions WHERE app_id = '%s' AND phase = 'start' GROUP BY event_date ORD
 // TestBulkCrashesSQLOnChDB runs BulkCrashesSQL on a current ClickHouse
 // (chDB, in process) against the schema that servers from 21.8 on get.
 func TestBulkCrashesSQLOnChDB(t *testing.T) {
-	if testing.Short() {
-		t.Skip("loads chDB; skipped with -short")
-	}
-	lib, err := chdb.Library()
-	if err != nil {
-		t.Fatalf("chDB library not found: run scripts/deps.sh --with-test-deps (%v)", err)
-	}
-	db, err := chdb.Open(chdb.Config{Library: lib})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := chdbtest.Open(t, chdb.Config{})
 	ctx := t.Context()
 	version, err := db.Version(ctx)
 	if err != nil {
@@ -168,9 +159,10 @@ func checkBulk(t *testing.T, query func(string) string, database string, n, days
         OR length(frame_line) != length(frame_module) OR length(frame_in_app) != length(frame_module))`, "0"},
 		{"countIf(session_key = 0 OR message = '' OR exception_type = '' OR thread = '' OR consent_key != '')", "0"},
 		{"uniqExact(app_version)", fmt.Sprint(len(appVersions))},
-		{"uniqExact(os_version)", "5"},
-		{"uniqExact(device_model)", "7"},
-		{"uniqExact(region)", "5"},
+		{"uniqExact(os_version)", fmt.Sprint(len(fakedata.OSVersions(fakedata.OSAndroid)) + len(fakedata.OSVersions(fakedata.OSIOS)))},
+		{"uniqExact(device_model)", fmt.Sprint(len(fakedata.Devices()))},
+		{"uniqExact(region)", fmt.Sprint(len(fakedata.Places()))},
+		{"countIf(device_class = 'tablet') > 0 AND countIf(device_class = 'tablet' AND device_model != 'iPad13,4') = 0", "1"},
 		{"uniqExact(exception_type)", "16"},
 		{"countIf(handled = 1) > 0 AND countIf(handled = 0) > 0 AND countIf(arraySum(frame_in_app) = 1) > 0", "1"},
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/anonymizer/fingerprint"
+	"github.com/consentry/consentry/internal/fakedata"
 	"github.com/consentry/consentry/pipeline"
 )
 
@@ -106,8 +107,11 @@ func TestCommonFields(t *testing.T) {
 	cfg := Config{End: testEnd}
 	rows := defaultRows(t, 1)
 	first, end := cfg.FirstDay(), cfg.LastDay().Add(24*time.Hour)
-	locales := map[string]string{"AT-9": "de-AT", "DE-BY": "de-DE", "FR-IDF": "fr-FR", "US-CA": "en-US", "JP-13": "ja-JP", RareRegion: "is-IS"}
-	osVersions := map[string][]string{osAndroid: {"13", "14", "15"}, osIOS: {"17.4.1", "18.1"}}
+	locales := map[string]string{RareRegion: "is-IS"}
+	for _, p := range fakedata.Values(fakedata.Places()) {
+		locales[p.Region] = p.Locale
+	}
+	osVersions := map[string][]string{osAndroid: fakedata.Values(fakedata.OSVersions(osAndroid)), osIOS: fakedata.Values(fakedata.OSVersions(osIOS))}
 
 	sessions := map[uint64]pipeline.Common{}
 	starts := map[uint64]time.Time{}
@@ -210,7 +214,7 @@ func TestSessions(t *testing.T) {
 	perSession("gesture", len(rows.Gestures))
 	perSession("diagnostic", len(rows.Diagnostics))
 	for _, g := range rows.Gestures {
-		if g.Count < 1 || g.Count > 40 || (g.Type == "tap") != (g.DurationMs == 0) {
+		if g.Count < 1 || g.Count > 40 || (g.Type == "tap") != (g.DurationMs == 0) && g.Type != "double_tap" {
 			t.Fatalf("gesture %+v", g)
 		}
 	}
@@ -322,8 +326,8 @@ func TestBugFingerprints(t *testing.T) {
 			var platforms []string
 			for _, p := range []struct {
 				os       string
-				versions []weighted
-			}{{osAndroid, androidVersions}, {osIOS, iosVersions}} {
+				versions []string
+			}{{osAndroid, fakedata.Values(fakedata.OSVersions(osAndroid))}, {osIOS, fakedata.Values(fakedata.OSVersions(osIOS))}} {
 				if def.os == "" || def.os == p.os {
 					platforms = append(platforms, p.os)
 					for v := range appVersions {
@@ -332,11 +336,11 @@ func TestBugFingerprints(t *testing.T) {
 						}
 						for _, osv := range p.versions {
 							for range 20 {
-								row := def.occurrenceOf(r, v, p.os, osv.name)
+								row := def.occurrenceOf(r, v, p.os, osv)
 								if got := fingerprint.Sum(&row, bug.CustomKey); got != bug.Fingerprint {
 									_, inputs := fingerprint.Of(&row, bug.CustomKey)
 									_, want := fingerprint.Of(&bug.Example, bug.CustomKey)
-									t.Fatalf("%s on %s %s: fingerprint %x, want %x\ninputs %q\nwant   %q", appVersions[v].name, p.os, osv.name, got, bug.Fingerprint, inputs, want)
+									t.Fatalf("%s on %s %s: fingerprint %x, want %x\ninputs %q\nwant   %q", appVersions[v].name, p.os, osv, got, bug.Fingerprint, inputs, want)
 								}
 								checkOccurrence(t, def, &row)
 								messages[row.Message] = true
