@@ -1,5 +1,5 @@
 # Consentry's developer commands. See README.md.
-.PHONY: run test test-short proto check-generated build bench load soak abuse privacy fuzz clean
+.PHONY: run cluster test test-short proto check-generated build bench load soak abuse privacy fuzz clean
 
 # Runs the collector end to end on a local default: installs ClickHouse if
 # missing, starts consentryd (which starts ClickHouse), sends a demo batch,
@@ -7,6 +7,13 @@
 # keeps the collector up for the dashboard until Ctrl-C.
 run:
 	./scripts/run-demo.sh
+
+# Runs Consentry scaled out on this machine: ZooKeeper and 2 shards x 2
+# replicas of ClickHouse on loopback ports, two collectors, a fleet of
+# devices through both; prints how to connect; Ctrl-C stops everything.
+# Data in consentry-cluster (CONSENTRY_CLUSTER_DIR). See docs/operations.md.
+cluster:
+	./scripts/cluster.sh
 
 # Runs every test, installing and starting what the tests need.
 test:
@@ -68,4 +75,4 @@ privacy:
 	go test -run 'TestAdversarialPrivacy' -count=1 -timeout 60m -v ./internal/privacyprobe/ -args -privacy.long $(PRIVACY_ARGS)
 
 clean:
-	rm -rf .bin consentry-data
+	rm -rf .bin consentry-data consentry-cluster

@@ -2,11 +2,13 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.uber.org/zap"
 )
 
@@ -172,13 +174,24 @@ type sqlRunner interface {
 	column(ctx context.Context, sql string) ([]string, error)
 }
 
-// connRunner is a sqlRunner on a Client's connection.
-type connRunner struct{ c *Client }
+// connRunner is a sqlRunner on a Client's connection, or on conn if set
+// (one server of a cluster).
+type connRunner struct {
+	c    *Client
+	conn driver.Conn
+}
 
-func (r connRunner) exec(ctx context.Context, sql string) error { return r.c.execDDL(ctx, sql) }
+func (r connRunner) on() driver.Conn {
+	if r.conn != nil {
+		return r.conn
+	}
+	return r.c.conn
+}
+
+func (r connRunner) exec(ctx context.Context, sql string) error { return execDDL(ctx, r.on(), sql) }
 
 func (r connRunner) column(ctx context.Context, sql string) ([]string, error) {
-	rows, err := r.c.conn.Query(ctx, sql)
+	rows, err := r.on().Query(ctx, sql)
 	if err != nil {
 		return nil, err
 	}
@@ -206,9 +219,11 @@ func (r connRunner) column(ctx context.Context, sql string) ([]string, error) {
 // view adds while this runs, or a second run after an interruption, or
 // another collector migrating at the same time, count once all the same.
 //
-// On a cluster the statements run ON CLUSTER, but the backfill fills the
-// connected server's shard only: run the migration against each shard.
-func replaceAggregates(ctx context.Context, r sqlRunner, d Dialect, s *schema, log *zap.Logger) error {
+// On a cluster the statements run ON CLUSTER through r, and fillers, one
+// server of each shard, aggregate each shard's rows into its own
+// aggregate table (from where they replicate). Without a cluster fillers
+// is r alone.
+func replaceAggregates(ctx context.Context, r sqlRunner, fillers []sqlRunner, d Dialect, s *schema, log *zap.Logger) error {
 	o := s.opts
 	for _, a := range s.aggregates() {
 		// 18.16's DDL is not atomic: a statement racing another
@@ -230,21 +245,24 @@ func replaceAggregates(ctx context.Context, r sqlRunner, d Dialect, s *schema, l
 			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
 			}
 		}
-		days, err := r.column(ctx, fmt.Sprintf("SELECT DISTINCT toString(event_date) FROM %s.%s ORDER BY 1", o.Database, a.source.storage(o)))
-		if err != nil {
-			return fmt.Errorf("replace %s: days of %s: %w", a.def.name, a.source.name, err)
-		}
-		start := time.Now()
-		for _, day := range days {
-			t, err := time.Parse(time.DateOnly, day)
+		start, filled := time.Now(), 0
+		for _, f := range fillers {
+			days, err := f.column(ctx, fmt.Sprintf("SELECT DISTINCT toString(event_date) FROM %s.%s ORDER BY 1", o.Database, a.source.storage(o)))
 			if err != nil {
-				return fmt.Errorf("replace %s: day %q: %w", a.def.name, day, err)
+				return fmt.Errorf("replace %s: days of %s: %w", a.def.name, a.source.name, err)
 			}
-			if err := r.exec(ctx, a.backfill(o, t)); err != nil {
-				return fmt.Errorf("replace %s: fill %s: %w", a.def.name, day, err)
+			for _, day := range days {
+				t, err := time.Parse(time.DateOnly, day)
+				if err != nil {
+					return fmt.Errorf("replace %s: day %q: %w", a.def.name, day, err)
+				}
+				if err := f.exec(ctx, a.backfill(o, t)); err != nil {
+					return fmt.Errorf("replace %s: fill %s: %w", a.def.name, day, err)
+				}
 			}
+			filled += len(days)
 		}
-		log.Info("aggregate filled from its event table", zap.String(logKeyTable, a.def.name), zap.Int(logKeyDays, len(days)), zap.Duration(logKeyTook, time.Since(start)))
+		log.Info("aggregate filled from its event table", zap.String(logKeyTable, a.def.name), zap.Int(logKeyDays, filled), zap.Duration(logKeyTook, time.Since(start)))
 	}
 	return nil
 }
@@ -334,8 +352,41 @@ func (a *aggregate) retire(ctx context.Context, r sqlRunner, o SchemaOptions) er
 	return fmt.Errorf("replace %s: rename it to %s (if a table of that name exists already, drop or rename it, then migrate again): %w", a.def.name, legacy, err)
 }
 
-// replaceAggregates is migration 10 on c's server.
+// replaceAggregates is migration 10 on c's server, or cluster: there the
+// first server of each shard that answers fills its shard.
 func (c *Client) replaceAggregates(ctx context.Context) error {
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(backfillSettings))
-	return replaceAggregates(ctx, connRunner{c}, c.dialect, c.schema, c.logger)
+	fillers := []sqlRunner{connRunner{c: c}}
+	if c.hosts != nil {
+		var err error
+		if fillers, err = c.shardRunners(ctx); err != nil {
+			return fmt.Errorf("replace aggregates: %w", err)
+		}
+	}
+	return replaceAggregates(ctx, connRunner{c: c}, fillers, c.dialect, c.schema, c.logger)
+}
+
+// shardRunners returns a runner on one server of each shard: the first
+// that answers a ping.
+func (c *Client) shardRunners(ctx context.Context) ([]sqlRunner, error) {
+	var out []sqlRunner
+	for shard := 1; shard <= c.hosts.shards(); shard++ {
+		var errs []error
+		for _, h := range c.hosts.list {
+			if h.shard != shard {
+				continue
+			}
+			if err := h.conn.Ping(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("%v: %w", h, err))
+				continue
+			}
+			out = append(out, connRunner{c: c, conn: h.conn})
+			errs = nil
+			break
+		}
+		if errs != nil {
+			return nil, fmt.Errorf("no server of shard %d answers: %w", shard, errors.Join(errs...))
+		}
+	}
+	return out, nil
 }

@@ -141,7 +141,7 @@ func TestUpgradeAggregatesIntegration(t *testing.T) {
 	if _, err := c.migrate(ctx, Migrations()[:9]); err != nil {
 		t.Fatal(err)
 	}
-	makeV9(t, connRunner{c}, c.dialect, c.schema.opts)
+	makeV9(t, connRunner{c: c}, c.dialect, c.schema.opts)
 	store := func(rows *pipeline.Rows) {
 		if err := c.Insert(ctx, rows); err != nil {
 			t.Fatal(err)
@@ -237,7 +237,9 @@ func TestUpgradeAggregatesOnChDB(t *testing.T) {
 					ch.exec(fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION %s", o.Database, table, day.Format("20060102")))
 				}
 			}
-			migrate := func() error { return replaceAggregates(context.Background(), r, d, newSchema(o), zap.NewNop()) }
+			migrate := func() error {
+				return replaceAggregates(context.Background(), r, []sqlRunner{r}, d, newSchema(o), zap.NewNop())
+			}
 			upgradeSteps(t, ch.query(), store, dropDay, migrate, o.Database)
 		})
 	}

@@ -25,7 +25,11 @@ import (
 // CI); nil under -short. Each test uses a database of its own.
 var shared *chserver.Server
 
-func TestMain(m *testing.M) { os.Exit(chtest.Main(m, &shared)) }
+func TestMain(m *testing.M) {
+	code := chtest.Main(m, &shared)
+	cluster.Stop()
+	os.Exit(code)
+}
 
 // testDB returns a database name for t, dropping any left by an earlier run.
 func testDB(t testing.TB) string {

@@ -55,15 +55,18 @@ const (
 	logKeyTook      = "took"
 )
 
-// Client stores rows in one ClickHouse database. It is safe for concurrent
-// use.
+// Client stores rows in one ClickHouse database, on one server or a
+// cluster. It is safe for concurrent use.
 type Client struct {
 	conn     driver.Conn
+	cfg      Config // with defaults
 	dialect  Dialect
 	schema   *schema
 	kanon    *kanonSchema
 	logger   *zap.Logger
 	onInsert func(rows int, took time.Duration, err error)
+	// hosts are the servers of the cluster, nil without one.
+	hosts *clusterHosts
 }
 
 // Open connects to the server cfg names, checks it answers, detects its
@@ -77,30 +80,7 @@ func Open(ctx context.Context, cfg Config, logger *zap.Logger) (*Client, error) 
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	methods := map[string]clickhouse.CompressionMethod{
-		"lz4":  clickhouse.CompressionLZ4,
-		"zstd": clickhouse.CompressionZSTD,
-		"none": clickhouse.CompressionNone,
-	}
-	conn, err := clickhouse.Open(&clickhouse.Options{
-		Protocol: clickhouse.Native,
-		Addr:     []string{cfg.Addr},
-		Auth: clickhouse.Auth{
-			// The database may not exist yet: connect to "default" and
-			// qualify every table with cfg.Database.
-			Database: "default",
-			Username: cfg.Username,
-			Password: cfg.Password,
-		},
-		DialTimeout:  cfg.DialTimeout,
-		ReadTimeout:  cfg.ReadTimeout,
-		MaxOpenConns: cfg.MaxOpenConns,
-		MaxIdleConns: cfg.MaxOpenConns,
-		Compression:  &clickhouse.Compression{Method: methods[cfg.Compression]},
-		// Shows in system.query_log's client name as
-		// "clickhouse-go/2.x (consentry; ...)".
-		ClientInfo: clickhouse.ClientInfo{Comment: []string{"consentry"}},
-	})
+	conn, err := clickhouse.Open(connOptions(cfg, cfg.Addrs(), cfg.MaxOpenConns))
 	if err != nil {
 		return nil, fmt.Errorf("open clickhouse %s: %w", cfg.Addr, err)
 	}
@@ -110,6 +90,45 @@ func Open(ctx context.Context, cfg Config, logger *zap.Logger) (*Client, error) 
 		return nil, err
 	}
 	return c, nil
+}
+
+// connOptions returns the options of a connection pool of size conns to
+// the servers at addrs (tried in order: the next when one cannot be
+// dialled) for cfg, which has its defaults. On a cluster, inserts into
+// Distributed tables are synchronous: an acknowledged insert is on a
+// replica of every shard it touched, so the spool's acknowledgement
+// means the same as on a single server and a repeated insert meets its
+// first copy's deduplication.
+func connOptions(cfg Config, addrs []string, conns int) *clickhouse.Options {
+	methods := map[string]clickhouse.CompressionMethod{
+		"lz4":  clickhouse.CompressionLZ4,
+		"zstd": clickhouse.CompressionZSTD,
+		"none": clickhouse.CompressionNone,
+	}
+	var settings clickhouse.Settings
+	if cfg.Schema.Cluster != "" {
+		settings = clickhouse.Settings{"insert_distributed_sync": 1}
+	}
+	return &clickhouse.Options{
+		Protocol: clickhouse.Native,
+		Addr:     addrs,
+		Auth: clickhouse.Auth{
+			// The database may not exist yet: connect to "default" and
+			// qualify every table with cfg.Database.
+			Database: "default",
+			Username: cfg.Username,
+			Password: cfg.Password,
+		},
+		Settings:     settings,
+		DialTimeout:  cfg.DialTimeout,
+		ReadTimeout:  cfg.ReadTimeout,
+		MaxOpenConns: conns,
+		MaxIdleConns: conns,
+		Compression:  &clickhouse.Compression{Method: methods[cfg.Compression]},
+		// Shows in system.query_log's client name as
+		// "clickhouse-go/2.x (consentry; ...)".
+		ClientInfo: clickhouse.ClientInfo{Comment: []string{"consentry"}},
+	}
 }
 
 // newClient finishes Open on an open connection.
@@ -125,10 +144,16 @@ func newClient(ctx context.Context, conn driver.Conn, cfg Config, logger *zap.Lo
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{conn: conn, dialect: d, schema: newSchema(cfg.Schema), logger: logger, onInsert: cfg.OnInsert}
+	c := &Client{conn: conn, cfg: cfg, dialect: d, schema: newSchema(cfg.Schema), logger: logger, onInsert: cfg.OnInsert}
 	c.kanon = newKanonSchema(c.schema)
 	o := c.schema.opts
-	if err := c.execDDL(ctx, fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s%s", o.Database, onCluster(o))); err != nil {
+	if o.Cluster != "" {
+		if c.hosts, err = newClusterHosts(ctx, c); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.createDatabase(ctx, o.Database); err != nil {
+		c.hosts.close()
 		return nil, classify("create database "+o.Database, err)
 	}
 	logger.Info("connected to clickhouse", zap.String(logKeyServer, d.String()), zap.String(logKeyDatabase, o.Database))
@@ -153,14 +178,19 @@ func (c *Client) Database() string { return c.schema.opts.Database }
 // secrets (SchemaOptions.PrivateDatabase), which analysts must not read.
 func (c *Client) PrivateDatabase() string { return c.schema.opts.PrivateDatabase }
 
-// Close closes the connection pool. Close the Writer and Rejects that use
-// the Client first.
+// Close closes the connection pools. Close the Writer and Rejects that
+// use the Client first.
 func (c *Client) Close() error {
-	if err := c.conn.Close(); err != nil {
+	err := errors.Join(c.conn.Close(), c.hosts.close())
+	if err != nil {
 		return fmt.Errorf("close clickhouse: %w", err)
 	}
 	return nil
 }
+
+// Cluster returns the cluster's name (SchemaOptions.Cluster), "" for a
+// single server.
+func (c *Client) Cluster() string { return c.schema.opts.Cluster }
 
 // tableSet is a set of event tables, one bit each.
 type tableSet uint8

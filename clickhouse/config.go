@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -80,7 +81,10 @@ func isIdent(s string) bool {
 
 // Config configures a Client. Zero fields take the defaults above.
 type Config struct {
-	// Addr is the server's native-protocol address, host:port.
+	// Addr is the server's native-protocol address, host:port, or a
+	// comma-separated list of them: the client connects to the first that
+	// answers, and to the next when it cannot (the servers of a cluster,
+	// for instance two replicas of a shard).
 	Addr string
 	// Database holds Consentry's tables; Open creates it if missing. It
 	// must be a plain identifier. If Schema.Database is also set, the two
@@ -110,6 +114,15 @@ type Config struct {
 // DatabaseName returns the database c's client uses: the analysts'
 // database, after defaults.
 func (c Config) DatabaseName() string { return c.withDefaults().Database }
+
+// Addrs returns the addresses in Addr, after defaults.
+func (c Config) Addrs() []string {
+	var out []string
+	for a := range strings.SplitSeq(c.withDefaults().Addr, ",") {
+		out = append(out, strings.TrimSpace(a))
+	}
+	return out
+}
 
 // withDefaults returns c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
@@ -148,6 +161,11 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
+	for _, a := range c.Addrs() {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			errs = append(errs, fmt.Errorf("Addr %q: %w", a, err))
+		}
+	}
 	if c.Database != c.Schema.Database {
 		errs = append(errs, fmt.Errorf("Database %q and Schema.Database %q differ", c.Database, c.Schema.Database))
 	}
@@ -185,13 +203,16 @@ type SchemaOptions struct {
 	// for the erasures audit log.
 	RetentionDays map[string]int
 	// Cluster, if set, names the cluster (from the servers' remote_servers
-	// configuration) the schema is created on: every DDL statement gets ON
-	// CLUSTER, data lives in Replicated*MergeTree tables named <table>_local
-	// and is queried and inserted through Distributed tables with the plain
-	// names. The servers need {shard} and {replica} macros.
-	//
-	// The cluster form is generated and unit-tested for shape only; it has
-	// not been run against a real cluster.
+	// configuration, with internal_replication) the schema is created on:
+	// DDL runs ON CLUSTER; sharded tables (events, held rows, counters,
+	// aggregates) keep their rows in Replicated*MergeTree tables named
+	// <table>_local and are queried and inserted through Distributed
+	// tables with the plain names; apps, revocations, erasures, salts,
+	// triage decisions, the migrations and k-anonymity's release log are
+	// replicated to every server (see cluster.go). The servers need
+	// {shard} and {replica} macros and ZooKeeper or Keeper, and the
+	// client reaches each server at its remote_servers address (for
+	// erasure, retention and the aggregates' fill).
 	Cluster string
 }
 

@@ -71,11 +71,11 @@ func crashGroupsDailyTable(o SchemaOptions) *tableDef {
 func crashGroupStatusTable(database string) *rowTable[triage.Decision] {
 	return newRowTable(database,
 		&tableDef{
-			name:     TableCrashGroupStatus,
-			comment:  "Triage decisions on crash groups, one row per change: the latest row of a group counts, read it with argMax(column, version) grouped by app_id and fingerprint. Groups without a row are open.",
-			engine:   "MergeTree",
-			orderBy:  []string{"app_id", columnFingerprint, "version"},
-			shardKey: "sipHash64(app_id)",
+			name:      TableCrashGroupStatus,
+			comment:   "Triage decisions on crash groups, one row per change: the latest row of a group counts, read it with argMax(column, version) grouped by app_id and fingerprint. Groups without a row are open.",
+			engine:    "MergeTree",
+			orderBy:   []string{"app_id", columnFingerprint, "version"},
+			placement: everywhere,
 		},
 		[]field[triage.Decision]{
 			lowCardCol("app_id", "App the crash group belongs to.",

@@ -67,6 +67,7 @@ type doneRow struct {
 
 // kanonSchema is the k-anonymity tables for one SchemaOptions.
 type kanonSchema struct {
+	opts SchemaOptions
 	// held are the held tables, in the order of schema.eventTables.
 	held []*tableDef
 	// heldInsert are the INSERT statements of the held tables: the event
@@ -83,7 +84,7 @@ var qiColumns = kanon.Columns()
 
 func newKanonSchema(s *schema) *kanonSchema {
 	o := s.opts
-	k := &kanonSchema{}
+	k := &kanonSchema{opts: o}
 	for _, t := range s.eventTables() {
 		h := heldTable(t, o.PrivateDatabase)
 		k.held = append(k.held, h)
@@ -126,7 +127,8 @@ func newKanonSchema(s *schema) *kanonSchema {
 		monthly:   true,
 		orderBy:   []string{"app_id", "event_date", "level", "pass_id"},
 		retention: releaseLogRetentionDays,
-		shardKey:  "rand()",
+		placement: everywhere,
+		quorum:    quorumTwo,
 	}, fields)
 	k.done = newRowTable(o.PrivateDatabase, &tableDef{
 		name:      TableReleaseDone,
@@ -136,7 +138,8 @@ func newKanonSchema(s *schema) *kanonSchema {
 		monthly:   true,
 		orderBy:   []string{"app_id", "event_date", "pass_id"},
 		retention: releaseLogRetentionDays,
-		shardKey:  "rand()",
+		placement: everywhere,
+		quorum:    quorumTwo,
 	}, []field[doneRow]{
 		uint64Col("pass_id", "Random id of the release pass.", func(r *doneRow) uint64 { return r.pass }),
 		lowCardCol("app_id", "App whose held rows the pass moved.", func(r *doneRow) string { return r.app }),
@@ -157,7 +160,10 @@ func newKanonSchema(s *schema) *kanonSchema {
 		expiry:    "claimed_at + toIntervalDay(1)",
 		orderBy:   []string{"slot", "claimed_at", "holder"},
 		retention: slotRetentionDays,
-		shardKey:  "slot",
+		// A claim is on every server once acknowledged, as on a single
+		// server: see ClaimSlot.
+		placement: everywhere,
+		quorum:    quorumAll,
 	}
 	k.counts = privacyCountsTable(o.Database)
 	return k
@@ -177,8 +183,10 @@ func heldTable(t *tableDef, private string) *tableDef {
 			column{name: "member", typ: uint64Type(), comment: "Member key: keyed hash of the consent under the salt of the event's day, to count distinct consents; never leaves the private database."},
 			column{name: "held_at", typ: timeType(), comment: "When the row was held (server time).", dflt: "now()"},
 		),
-		day:         "event_date",
-		orderBy:     []string{"app_id", "event_date", "event_id"},
+		day:     "event_date",
+		orderBy: []string{"app_id", "event_date", "event_id"},
+		// Held rows live on the shard of their event: a shard alone
+		// tells which of its held rows are public already.
 		shardKey:    t.shardKey,
 		dedupWindow: t.dedupWindow,
 	}
@@ -270,8 +278,13 @@ func insertHeld[R any](ctx context.Context, conn driver.Conn, t *rowTable[R], sq
 	})
 }
 
-// HeldUnits implements kanon.Store.
+// HeldUnits implements kanon.Store. A release pass calls it first: on a
+// cluster it also makes the connected server's replicas of the release
+// log catch up, so the pass sees every earlier pass's entries.
 func (c *Client) HeldUnits(ctx context.Context) ([]kanon.Unit, error) {
+	if err := c.syncReplica(ctx, c.kanon.releases.def, c.kanon.done.def); err != nil {
+		return nil, fmt.Errorf("list held units: %w", err)
+	}
 	var rows []struct {
 		App string    `ch:"app_id"`
 		Day time.Time `ch:"event_date"`
@@ -376,7 +389,7 @@ func (c *Client) LogReleases(ctx context.Context, u kanon.Unit, rs []kanon.Relea
 	for i, r := range rs {
 		rows[i] = releaseRow{app: u.App, day: u.Day, Release: r}
 	}
-	if err := insertRows(ctx, c.conn, c.kanon.releases, rows); err != nil {
+	if err := insertEverywhere(ctx, c, c.kanon.releases, rows); err != nil {
 		return fmt.Errorf("log releases: %w", err)
 	}
 	return nil
@@ -390,7 +403,7 @@ func (c *Client) Move(ctx context.Context, u kanon.Unit, m kanon.Move) error {
 	for start := 0; start < len(m.Combos); start += moveChunk {
 		combos := m.Combos[start:min(start+moveChunk, len(m.Combos))]
 		for i, t := range c.schema.eventTables() {
-			stmt := moveStatement(t, c.kanon.held[i], c.Database(), u, m.Generalization, combos)
+			stmt := moveStatement(c.schema.opts, t, c.kanon.held[i], c.Database(), u, m.Generalization, combos)
 			if err := c.conn.Exec(ctx, stmt); err != nil {
 				return classify("move held rows into "+t.name, err)
 			}
@@ -405,7 +418,7 @@ func (c *Client) MarkDone(ctx context.Context, u kanon.Unit, passes []uint64, at
 	for i, p := range passes {
 		rows[i] = doneRow{pass: p, app: u.App, day: u.Day, doneAt: at.UTC()}
 	}
-	if err := insertRows(ctx, c.conn, c.kanon.done, rows); err != nil {
+	if err := insertEverywhere(ctx, c, c.kanon.done, rows); err != nil {
 		return fmt.Errorf("mark release passes done: %w", err)
 	}
 	return nil
@@ -414,10 +427,12 @@ func (c *Client) MarkDone(ctx context.Context, u kanon.Unit, passes []uint64, at
 // DeleteStale implements kanon.Store with one mutation per held table
 // (ALTER TABLE ... DELETE, which 18.16 has); the server applies it in the
 // background, and passes meanwhile leave the rows out as HeldGroups does.
+// On a cluster each shard's replicas compare their held rows with the
+// shard's own public rows: held rows live on the shard of their event.
 func (c *Client) DeleteStale(ctx context.Context, units []kanon.Unit) error {
 	o := c.schema.opts
-	for _, h := range c.kanon.held {
-		stmt := fmt.Sprintf("ALTER TABLE %s.%s%s DELETE WHERE %s", h.database, h.storage(o), onCluster(o), staleCondition(c.Database(), h, units))
+	for i, h := range c.kanon.held {
+		stmt := h.alter(o, "DELETE WHERE "+staleCondition(c.Database(), h, c.schema.eventTables()[i].storage(o), h.storage(o), units))
 		if err := c.conn.Exec(ctx, stmt); err != nil {
 			return classify("delete released rows from "+h.name, err)
 		}
@@ -427,10 +442,20 @@ func (c *Client) DeleteStale(ctx context.Context, units []kanon.Unit) error {
 }
 
 // ClaimSlot implements kanon.Store; the claim's time is the server's.
+//
+// The releaser's rule (kanon.Releaser.Run) needs every claim visible to
+// every replica once acknowledged, as on a single server. On a cluster a
+// claim is therefore acknowledged only once every server has it
+// (insert_quorum of all the cluster's servers); a server that is away
+// fails the claim, and the replica sits the slot out. The claims' times
+// then come from the clocks of the servers the claimers are connected
+// to, but each replica reads the same set of claims and applies the same
+// order to it, so at most one replica wins a slot whatever the clocks
+// say; a skewed clock can only make a late claimer win.
 func (c *Client) ClaimSlot(ctx context.Context, slot uint64, holder string) error {
 	t := c.kanon.slots
 	stmt := fmt.Sprintf("INSERT INTO %s.%s (slot, holder) SELECT toUInt64(%d), %s", t.database, t.name, slot, quote(holder))
-	if err := c.conn.Exec(ctx, stmt); err != nil {
+	if err := c.conn.Exec(c.writeCtx(ctx, t), stmt); err != nil {
 		return classify("claim release slot", err)
 	}
 	return nil

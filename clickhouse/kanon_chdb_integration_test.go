@@ -83,7 +83,7 @@ func TestKanonOnChDB(t *testing.T) {
 			// Released rows are deleted from the held tables.
 			u := []kanon.Unit{{App: "com.example.notes", Day: time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)}}
 			for _, h := range k.held {
-				ch.exec(fmt.Sprintf("ALTER TABLE %s.%s DELETE WHERE %s", h.database, h.name, staleCondition(o.Database, h, u)))
+				ch.exec(fmt.Sprintf("ALTER TABLE %s.%s DELETE WHERE %s", h.database, h.name, staleCondition(o.Database, h, strings.TrimPrefix(h.name, HeldTablePrefix), h.name, u)))
 			}
 			deadline := time.Now().Add(30 * time.Second)
 			for ch.rows(heldRowsQuery(k, "com.example.notes"))[0][0] != "0" {

@@ -157,11 +157,28 @@ func storedClasses(t *testing.T, c *Client, who map[[16]byte]int) (map[kanon.QI]
 	return classes, stored
 }
 
-// waitMutationsDone waits until the server has applied every mutation.
+// waitMutationsDone waits until the server (every server of a cluster)
+// has applied every mutation of c's databases.
 func waitMutationsDone(t *testing.T, c *Client) {
 	t.Helper()
+	q := fmt.Sprintf("SELECT count() FROM system.mutations WHERE is_done = 0 AND database IN (%s, %s)", quote(c.Database()), quote(c.PrivateDatabase()))
 	deadline := time.Now().Add(30 * time.Second)
-	for queryUint64(t, c, "SELECT count() FROM system.mutations WHERE is_done = 0") > 0 {
+	for {
+		var pending uint64
+		if c.hosts == nil {
+			pending = queryUint64(t, c, q)
+		} else {
+			counts, err := c.countOnEveryReplica(context.Background(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range counts {
+				pending += n
+			}
+		}
+		if pending == 0 {
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("mutations not done after 30s")
 		}
@@ -177,7 +194,12 @@ func waitMutationsDone(t *testing.T, c *Client) {
 // published. Every event must be stored once, and every stored
 // combination but the top's must come from at least k consents.
 func TestReleaseIntegration(t *testing.T) {
-	c := migrated(t, Config{})
+	testRelease(t, migrated(t, Config{}))
+}
+
+// testRelease is TestReleaseIntegration on c, a migrated Client of a
+// server or cluster.
+func testRelease(t *testing.T, c *Client) {
 	ctx := context.Background()
 	day := time.Now().UTC().Truncate(24 * time.Hour)
 	const k = 3

@@ -33,14 +33,32 @@ func heldUnitsQuery(k *kanonSchema) string {
 	return fmt.Sprintf("SELECT DISTINCT app_id, event_date FROM (\n%s\n) ORDER BY event_date, app_id", strings.Join(parts, "\nUNION ALL\n"))
 }
 
-// publicIDs returns a subquery of the event ids of held table held, in
-// rows cond selects, that its event table holds already. It reads the
-// event table's event ids in cond's range, but keeps only those of held
-// rows: the set built stays as small as the held rows, however large the
-// app's day is.
-func publicIDs(db string, held *tableDef, cond string) string {
+// publicIDs returns a subquery of the event ids of held table held (in
+// heldDB), in rows cond selects, that its event table event (in db) holds
+// already. It reads the event table's event ids in cond's range, but
+// keeps only those of held rows: the set built stays as small as the held
+// rows, however large the app's day is.
+//
+// It names the storage tables (publicIDsOf): on a cluster, where the
+// query around it reads a Distributed table, each shard runs the
+// subquery on its own rows, which is exact because held rows live on the
+// shard of their event (the same shard key), and cheap; ClickHouse would
+// refuse a Distributed table there (distributed_product_mode), and 18.16
+// takes no string setting over the native protocol from clickhouse-go
+// to allow it.
+func publicIDs(db, event, heldDB, held, cond string) string {
 	return fmt.Sprintf("SELECT event_id FROM %s.%s WHERE %s AND event_id IN (SELECT event_id FROM %s.%s WHERE %s)",
-		db, strings.TrimPrefix(held.name, HeldTablePrefix), cond, held.database, held.name, cond)
+		db, event, cond, heldDB, held, cond)
+}
+
+// publicIDsOf is publicIDs for held table held and its event table,
+// through their storage tables (the same as their names on one server).
+func publicIDsOf(o SchemaOptions, db string, held *tableDef, cond string) string {
+	event := strings.TrimPrefix(held.name, HeldTablePrefix)
+	if held.distributed(o) {
+		event += "_local"
+	}
+	return publicIDs(db, event, held.database, held.storage(o), cond)
 }
 
 // erasedCondition is true for rows of a consent whose rows were erased:
@@ -61,7 +79,7 @@ func heldGroupsQuery(k *kanonSchema, db string, u kanon.Unit) string {
     count() AS n, min(held_at) AS first_held
 FROM %[4]s.%[5]s
 WHERE %[6]s
-GROUP BY %[1]s, member, stale`, qiList, publicIDs(db, h, cond), erasedCondition(db), h.database, h.name, cond)
+GROUP BY %[1]s, member, stale`, qiList, publicIDsOf(k.opts, db, h, cond), erasedCondition(db), h.database, h.name, cond)
 	}
 	return fmt.Sprintf(`SELECT %[1]s, member, stale, sum(n) AS held_rows, min(first_held) AS first
 FROM (
@@ -162,7 +180,7 @@ func qiExprs(g kanon.Generalization) [kanon.NumColumns]string {
 // rows t already holds and rows of erased consents. The generalized
 // values are expressions without aliases: an alias named like a column
 // would replace the column in the WHERE clause.
-func moveStatement(t, held *tableDef, db string, u kanon.Unit, g kanon.Generalization, combos []kanon.QI) string {
+func moveStatement(o SchemaOptions, t, held *tableDef, db string, u kanon.Unit, g kanon.Generalization, combos []kanon.QI) string {
 	exprs := qiExprs(g)
 	byName := make(map[string]string, len(exprs))
 	for i, name := range qiColumns {
@@ -194,18 +212,20 @@ WHERE %[7]s
   AND event_id NOT IN (%[10]s)
   AND NOT %[11]s`,
 		db, t.name, strings.Join(t.columnNames(), ", "), strings.Join(sel, ", "),
-		held.database, held.name, cond, qiList, strings.Join(tuples, ", "), publicIDs(db, held, cond), erasedCondition(db))
+		held.database, held.name, cond, qiList, strings.Join(tuples, ", "), publicIDsOf(o, db, held, cond), erasedCondition(db))
 }
 
 // staleCondition selects the rows of held table held, of units, that its
 // event table holds already, and every held row of an erased consent.
-func staleCondition(db string, held *tableDef, units []kanon.Unit) string {
+// eventStorage and heldStorage name the tables the mutation compares: on
+// a cluster, the shard's storage tables.
+func staleCondition(db string, held *tableDef, eventStorage, heldStorage string, units []kanon.Unit) string {
 	pairs := make([]string, len(units))
 	for i, u := range units {
 		pairs[i] = fmt.Sprintf("(%s, %s)", quote(u.App), dateLiteral(u.Day))
 	}
 	cond := "(app_id, event_date) IN (" + strings.Join(pairs, ", ") + ")"
-	return fmt.Sprintf("(%s AND event_id IN (%s)) OR %s", cond, publicIDs(db, held, cond), erasedCondition(db))
+	return fmt.Sprintf("(%s AND event_id IN (%s)) OR %s", cond, publicIDs(db, eventStorage, held.database, heldStorage, cond), erasedCondition(db))
 }
 
 // heldRowsQuery counts app's held rows.
@@ -229,7 +249,7 @@ func kanonQueries(k *kanonSchema, s *schema) []string {
 	h := kanon.Hierarchy{}
 	for level := 0; level <= h.Top(); level++ {
 		for i, t := range s.eventTables() {
-			qs = append(qs, moveStatement(t, k.held[i], db, u, h.At(level), []kanon.QI{{AppVersion: "4.12.0"}, {Locale: "it's"}}))
+			qs = append(qs, moveStatement(k.opts, t, k.held[i], db, u, h.At(level), []kanon.QI{{AppVersion: "4.12.0"}, {Locale: "it's"}}))
 		}
 	}
 	return qs

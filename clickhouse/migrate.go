@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.uber.org/zap"
 )
 
@@ -164,8 +165,11 @@ const (
 )
 
 // execDDL runs one idempotent DDL statement.
-func (c *Client) execDDL(ctx context.Context, stmt string) error {
-	err := c.conn.Exec(ctx, stmt)
+func (c *Client) execDDL(ctx context.Context, stmt string) error { return execDDL(ctx, c.conn, stmt) }
+
+// execDDL runs one idempotent DDL statement on conn.
+func execDDL(ctx context.Context, conn driver.Conn, stmt string) error {
+	err := conn.Exec(ctx, stmt)
 	var ex *clickhouse.Exception
 	if errors.As(err, &ex) && (ex.Code == codeTableAlreadyExists || ex.Code == codeDatabaseAlreadyExists ||
 		(ex.Code == codeIllegalColumn || ex.Code == codeDuplicateColumn) && columnExists(ex.Message)) {
@@ -197,9 +201,22 @@ func (c *Client) Migrate(ctx context.Context) ([]int, error) {
 // make a database as older versions left it.
 func (c *Client) migrate(ctx context.Context, ms []Migration) ([]int, error) {
 	o := c.schema.opts
-	for _, stmt := range c.schema.migrations.def.create(c.dialect, o) {
-		if err := c.execDDL(ctx, stmt); err != nil {
-			return nil, fmt.Errorf("migrate: create %s: %w", TableMigrations, err)
+	t := c.schema.migrations.def
+	exists := false
+	if c.hosts != nil {
+		// As createDatabase: no ON CLUSTER statement while a server may
+		// be away, unless there is something to do.
+		var err error
+		if exists, err = c.onEveryServer(ctx, fmt.Sprintf("SELECT count() FROM system.tables WHERE database = %s AND name = %s",
+			quote(t.database), quote(t.storage(o)))); err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+	}
+	if !exists {
+		for _, stmt := range t.create(c.dialect, o) {
+			if err := c.execDDL(ctx, stmt); err != nil {
+				return nil, fmt.Errorf("migrate: create %s: %w", TableMigrations, err)
+			}
 		}
 	}
 	applied, err := c.appliedMigrations(ctx)
@@ -211,10 +228,8 @@ func (c *Client) migrate(ctx context.Context, ms []Migration) ([]int, error) {
 		if slices.Contains(applied, m.Version) {
 			continue
 		}
-		for i, stmt := range m.Statements(c.dialect, o) {
-			if err := c.execDDL(ctx, stmt); err != nil {
-				return done, fmt.Errorf("migrate: migration %d (%s), statement %d: %w", m.Version, m.Name, i+1, err)
-			}
+		if err := c.runStatements(ctx, m.Statements(c.dialect, o)); err != nil {
+			return done, fmt.Errorf("migrate: migration %d (%s), %w", m.Version, m.Name, err)
 		}
 		if m.Data != nil {
 			if err := m.Data(ctx, c); err != nil {
@@ -222,11 +237,16 @@ func (c *Client) migrate(ctx context.Context, ms []Migration) ([]int, error) {
 			}
 		}
 		row := migrationRow{version: uint32(m.Version), name: m.Name, appliedAt: time.Now().UTC(), serverVersion: c.dialect.Version}
-		if err := insertRows(ctx, c.conn, c.schema.migrations, []migrationRow{row}); err != nil {
+		if err := insertEverywhere(ctx, c, c.schema.migrations, []migrationRow{row}); err != nil {
 			return done, fmt.Errorf("migrate: record migration %d: %w", m.Version, err)
 		}
 		c.logger.Info("applied schema migration", zap.Int(logKeyVersion, m.Version), zap.String(logKeyName, m.Name))
 		done = append(done, m.Version)
+	}
+	if c.hosts != nil && len(ms) == len(Migrations()) {
+		if err := c.repairSchema(ctx, ms); err != nil {
+			return done, err
+		}
 	}
 	if c.dialect.Modern {
 		if err := c.syncTTL(ctx); err != nil {
@@ -236,8 +256,106 @@ func (c *Client) migrate(ctx context.Context, ms []Migration) ([]int, error) {
 	return done, nil
 }
 
+// repairSchema gives every server of the cluster that answers the tables
+// and views of the schema, if one lacks some: a server added to the
+// cluster (a new shard, a replaced replica), or one that missed an ON
+// CLUSTER statement for good. It runs the statements of every migration
+// in ms again, ON CLUSTER; they are idempotent. Rows already stored stay
+// on their shards; new rows spread over every shard.
+func (c *Client) repairSchema(ctx context.Context, ms []Migration) error {
+	o := c.schema.opts
+	var names []string
+	for _, t := range c.tables() {
+		names = append(names, quote(t.database+"."+t.storage(o)))
+		if t.distributed(o) {
+			names = append(names, quote(t.database+"."+t.name))
+		}
+	}
+	for _, a := range c.schema.aggregates() {
+		names = append(names, quote(o.Database+"."+a.view))
+	}
+	q := fmt.Sprintf("SELECT toUInt64(count() = %d) FROM system.tables WHERE concat(database, '.', name) IN (%s)", len(names), strings.Join(names, ", "))
+	complete, err := c.onEveryServer(ctx, q)
+	if err != nil || complete {
+		return wrapErr("migrate: check every server's tables", err)
+	}
+	c.logger.Warn("a server of the cluster lacks tables of the schema: creating them")
+	for _, m := range ms {
+		if err := c.runStatements(ctx, m.Statements(c.dialect, o)); err != nil {
+			return fmt.Errorf("migrate: repair: migration %d (%s), %w", m.Version, m.Name, err)
+		}
+	}
+	return nil
+}
+
+// Column additions on a cluster, as tableDef.addColumn writes them: an
+// ALTER of the storage table, then, for a table behind a Distributed
+// table on 18.16, which cannot alter one ON CLUSTER, the Distributed
+// table dropped and created again.
+var (
+	addColumnStmt = regexp.MustCompile(`^ALTER TABLE (\w+)\.(\w+) ON CLUSTER \S+ ADD COLUMN (?:IF NOT EXISTS )?(\w+) `)
+	dropTableStmt = regexp.MustCompile(`^DROP TABLE IF EXISTS (\w+)\.(\w+) ON CLUSTER `)
+)
+
+// runStatements runs a migration's statements in order. On a cluster it
+// leaves out a column addition whose column every server that answers
+// has already (a database that CREATE made with the current columns, a
+// migration run again), and the re-creation of the Distributed table
+// after it when that table has the column too: on 18.16 an ALTER of a
+// replicated table ON CLUSTER that fails on its leader replica (the
+// column exists) can hold up the servers' DDL queue until the client
+// gives up, and dropping the Distributed table of a live database
+// refuses inserts until it is back.
+func (c *Client) runStatements(ctx context.Context, stmts []string) error {
+	skipped := "" // database.table.column of the addition left out
+	for i := 0; i < len(stmts); i++ {
+		stmt := stmts[i]
+		if c.hosts != nil {
+			if m := addColumnStmt.FindStringSubmatch(stmt); m != nil {
+				has, err := c.columnEverywhere(ctx, m[1], m[2], m[3])
+				if err != nil {
+					return fmt.Errorf("statement %d: %w", i+1, err)
+				}
+				skipped = ""
+				if has {
+					skipped = m[1] + "." + strings.TrimSuffix(m[2], "_local") + "." + m[3]
+					continue
+				}
+			} else if m := dropTableStmt.FindStringSubmatch(stmt); m != nil && skipped != "" && i+1 < len(stmts) &&
+				strings.HasPrefix(skipped, m[1]+"."+m[2]+".") && strings.Contains(stmts[i+1], "ENGINE = Distributed(") {
+				has, err := c.columnEverywhere(ctx, m[1], m[2], strings.TrimPrefix(skipped, m[1]+"."+m[2]+"."))
+				if err != nil {
+					return fmt.Errorf("statement %d: %w", i+1, err)
+				}
+				if has {
+					i++ // and the CREATE after it
+					continue
+				}
+			}
+		}
+		if err := c.execDDL(ctx, stmt); err != nil {
+			return fmt.Errorf("statement %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// columnEverywhere reports whether every server of the cluster that
+// answers has column in database.table.
+func (c *Client) columnEverywhere(ctx context.Context, database, table, column string) (bool, error) {
+	has, err := c.onEveryServer(ctx, fmt.Sprintf("SELECT count() FROM system.columns WHERE database = %s AND table = %s AND name = %s",
+		quote(database), quote(table), quote(column)))
+	if err != nil {
+		return false, fmt.Errorf("look for column %s of %s.%s: %w", column, database, table, err)
+	}
+	return has, nil
+}
+
 // appliedMigrations returns the versions recorded in schema_migrations.
 func (c *Client) appliedMigrations(ctx context.Context) ([]int, error) {
+	if err := c.syncReplica(ctx, c.schema.migrations.def); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
 	var versions []struct {
 		Version uint32 `ch:"version"`
 	}
@@ -299,23 +417,22 @@ func (s *schema) ttlChanges(current map[string]string) []string {
 		if ttl == "" || !ok {
 			continue
 		}
-		alter := fmt.Sprintf("ALTER TABLE %s.%s%s ", t.database, t.storage(o), onCluster(o))
 		if t.expiry != "" {
 			// A fixed expiry only needs adding to a table created on a
 			// server without TTL.
 			if !strings.Contains(create, "TTL "+ttl) {
-				stmts = append(stmts, alter+"MODIFY SETTING ttl_only_drop_parts = 1", alter+"MODIFY TTL "+ttl)
+				stmts = append(stmts, t.alter(o, "MODIFY SETTING ttl_only_drop_parts = 1"), t.alter(o, "MODIFY TTL "+ttl))
 			}
 			continue
 		}
 		m := re.FindStringSubmatch(create)
 		if m == nil {
 			// Created on a server without TTL, since upgraded.
-			stmts = append(stmts, alter+"MODIFY SETTING ttl_only_drop_parts = 1")
+			stmts = append(stmts, t.alter(o, "MODIFY SETTING ttl_only_drop_parts = 1"))
 		} else if n, _ := strconv.Atoi(m[2]); m[1] == t.day && n == o.retention(t) {
 			continue
 		}
-		stmts = append(stmts, alter+"MODIFY TTL "+ttl)
+		stmts = append(stmts, t.alter(o, "MODIFY TTL "+ttl))
 	}
 	return stmts
 }
@@ -329,17 +446,16 @@ func (s *schema) ttlChanges(current map[string]string) []string {
 // including now's UTC day, as its TTL does on servers that have one; a
 // month partition goes once its last day is older.
 //
-// It works on every server version. On a cluster it sees the partitions
-// of the connected server and drops them ON CLUSTER; partitions that exist
-// only on other shards are left to the TTL.
+// It works on every server version. On a cluster it lists the partitions
+// of every server and drops each on the leader replica of every shard (of
+// the one replica set of a table placed everywhere), from where the drop
+// replicates; a server that is away gets it when it is back.
 func (c *Client) EnforceRetention(ctx context.Context, now time.Time) ([]string, error) {
 	o := c.schema.opts
-	byStorage := make(map[string]*tableDef)
-	var names []string
+	var tables []*tableDef
 	for _, t := range c.schema.dataTables() {
 		if t.day != "" && o.retention(t) > 0 {
-			byStorage[t.storage(o)] = t
-			names = append(names, quote(t.storage(o)))
+			tables = append(tables, t)
 		}
 	}
 	// The aggregates that migration 10 renamed expire as the tables that
@@ -348,39 +464,33 @@ func (c *Client) EnforceRetention(ctx context.Context, now time.Time) ([]string,
 		if t := a.def; o.retention(t) > 0 {
 			legacy := *t
 			legacy.name, legacy.retention = legacyName(t.name), o.retention(t)
-			byStorage[legacyName(t.storage(o))] = &legacy
-			names = append(names, quote(legacyName(t.storage(o))))
+			legacy.storageName = legacyName(t.storage(o))
+			tables = append(tables, &legacy)
 		}
-	}
-	var parts []struct {
-		Table       string `ch:"table"`
-		PartitionID string `ch:"partition_id"`
-	}
-	q := fmt.Sprintf(`SELECT DISTINCT table, partition_id FROM system.parts
-WHERE database = %s AND active AND table IN (%s) ORDER BY table, partition_id`,
-		quote(o.Database), strings.Join(names, ", "))
-	if err := c.conn.Select(ctx, &parts, q); err != nil {
-		return nil, fmt.Errorf("enforce retention: list partitions: %w", err)
 	}
 	y, m, d := now.UTC().Date()
 	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 	var dropped []string
-	for _, p := range parts {
-		t := byStorage[p.Table]
-		last, err := partitionLastDay(t, p.PartitionID)
+	for _, t := range tables {
+		ids, err := c.partitions(ctx, t)
 		if err != nil {
-			c.logger.Warn("partition id is not a day or month; skipped", zap.String(logKeyTable, p.Table), zap.String(logKeyPartition, p.PartitionID))
-			continue
+			return dropped, fmt.Errorf("enforce retention: %w", err)
 		}
-		if last.After(today.AddDate(0, 0, -o.retention(t))) {
-			continue
+		for _, id := range ids {
+			last, err := partitionLastDay(t, id)
+			if err != nil {
+				c.logger.Warn("partition id is not a day or month; skipped", zap.String(logKeyTable, t.name), zap.String(logKeyPartition, id))
+				continue
+			}
+			if last.After(today.AddDate(0, 0, -o.retention(t))) {
+				continue
+			}
+			if err := c.dropPartition(ctx, t, id); err != nil {
+				return dropped, classify(fmt.Sprintf("enforce retention: drop %s/%s", t.name, id), err)
+			}
+			c.logger.Info("dropped expired partition", zap.String(logKeyTable, t.name), zap.String(logKeyPartition, id))
+			dropped = append(dropped, t.name+"/"+id)
 		}
-		stmt := fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", o.Database, p.Table, onCluster(o), quote(p.PartitionID))
-		if err := c.conn.Exec(ctx, stmt); err != nil {
-			return dropped, fmt.Errorf("enforce retention: drop %s/%s: %w", t.name, p.PartitionID, err)
-		}
-		c.logger.Info("dropped expired partition", zap.String(logKeyTable, t.name), zap.String(logKeyPartition, p.PartitionID))
-		dropped = append(dropped, t.name+"/"+p.PartitionID)
 	}
 	return dropped, nil
 }

@@ -126,12 +126,14 @@ func expiredRevocationsQuery(db string, now time.Time) string {
 }
 
 // consentRowsQuery counts the rows of app stored under consentKey in each
-// of tables: one row of (table_name, consent_rows) per table.
-func consentRowsQuery(db string, tables []string, app, consentKey string) string {
+// of tables (reading the table named with suffix: "_local" for a
+// server's own rows on a cluster): one row of (table_name, consent_rows)
+// per table.
+func consentRowsQuery(db string, tables []string, suffix, app, consentKey string) string {
 	parts := make([]string, len(tables))
 	for i, t := range tables {
-		parts[i] = fmt.Sprintf("SELECT %s AS table_name, count() AS consent_rows FROM %s.%s WHERE app_id = %s AND %s = %s",
-			quote(t), db, t, quote(app), columnConsentKey, quote(consentKey))
+		parts[i] = fmt.Sprintf("SELECT %s AS table_name, count() AS consent_rows FROM %s.%s%s WHERE app_id = %s AND %s = %s",
+			quote(t), db, t, suffix, quote(app), columnConsentKey, quote(consentKey))
 	}
 	return strings.Join(parts, "\nUNION ALL\n")
 }
@@ -162,7 +164,7 @@ func storeQueries(d Dialect, db string) []string {
 		appsQuery(db),
 		revocationsQuery(db, now.AddDate(0, 0, -1), now),
 		expiredRevocationsQuery(db, now),
-		consentRowsQuery(db, EventTables(), "com.example.notes", "0a1b2c"),
+		consentRowsQuery(db, EventTables(), "", "com.example.notes", "0a1b2c"),
 		pendingMutationsQuery(d, db, EventTables(), "0a1b2c"),
 	}
 }

@@ -38,9 +38,12 @@ func sessionSaltsTable(database string) *rowTable[saltRow] {
 			day:     "day",
 			// On modern servers the TTL also removes a day's salt at the
 			// end of the day; DestroySalts does it on every server.
-			expiry:   "day + toIntervalDay(1)",
-			orderBy:  []string{"day", "created_at", "salt"},
-			shardKey: "toYYYYMMDD(day)",
+			expiry:  "day + toIntervalDay(1)",
+			orderBy: []string{"day", "created_at", "salt"},
+			// Every collector reads the salt of the day from its own
+			// server (after catching up: DailySalt).
+			placement: everywhere,
+			quorum:    quorumTwo,
 		},
 		[]field[saltRow]{
 			dateCol("day", "UTC day the salt is for; the table is partitioned by it.",
@@ -110,7 +113,7 @@ func (c *Client) DailySalt(ctx context.Context, day time.Time, candidate []byte)
 		return s, err
 	}
 	row := saltRow{day: day, salt: candidate, createdAt: time.Now().UTC()}
-	if err := insertRows(ctx, c.conn, c.schema.salts, []saltRow{row}); err != nil {
+	if err := insertEverywhere(ctx, c, c.schema.salts, []saltRow{row}); err != nil {
 		return nil, fmt.Errorf("daily salt: %w", err)
 	}
 	s, err := c.storedSalt(ctx, day)
@@ -120,8 +123,13 @@ func (c *Client) DailySalt(ctx context.Context, day time.Time, candidate []byte)
 	return s, err
 }
 
-// storedSalt returns the agreed salt of day, or nil if there is none.
+// storedSalt returns the agreed salt of day, or nil if there is none. On
+// a cluster it reads the connected server's replica once it caught up
+// with the candidates acknowledged elsewhere.
 func (c *Client) storedSalt(ctx context.Context, day time.Time) ([]byte, error) {
+	if err := c.syncReplica(ctx, c.schema.salts.def); err != nil {
+		return nil, fmt.Errorf("read daily salt: %w", err)
+	}
 	q := fmt.Sprintf("SELECT salt FROM %s.%s WHERE day = toDate(%s) ORDER BY created_at, salt LIMIT 1",
 		c.schema.salts.def.database, TableSessionSalts, quote(day.Format(time.DateOnly)))
 	var hexSalt string
@@ -153,29 +161,23 @@ func (c *Client) DestroySalts(ctx context.Context, before time.Time) error {
 // dropPartitionsEndedBy drops the partitions of t (daily or monthly) whose
 // last day ended at or before end, and logs each.
 func (c *Client) dropPartitionsEndedBy(ctx context.Context, t *tableDef, end time.Time) error {
-	o := c.schema.opts
-	var parts []struct {
-		PartitionID string `ch:"partition_id"`
+	ids, err := c.partitions(ctx, t)
+	if err != nil {
+		return err
 	}
-	q := fmt.Sprintf("SELECT DISTINCT partition_id FROM system.parts WHERE database = %s AND table = %s AND active ORDER BY partition_id",
-		quote(t.database), quote(t.storage(o)))
-	if err := c.conn.Select(ctx, &parts, q); err != nil {
-		return classify("list partitions of "+t.name, err)
-	}
-	for _, p := range parts {
-		last, err := partitionLastDay(t, p.PartitionID)
+	for _, id := range ids {
+		last, err := partitionLastDay(t, id)
 		if err != nil {
-			c.logger.Warn("partition id is not a day or month; skipped", zap.String(logKeyTable, t.name), zap.String(logKeyPartition, p.PartitionID))
+			c.logger.Warn("partition id is not a day or month; skipped", zap.String(logKeyTable, t.name), zap.String(logKeyPartition, id))
 			continue
 		}
 		if last.AddDate(0, 0, 1).After(end) {
 			continue
 		}
-		stmt := fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", t.database, t.storage(o), onCluster(o), quote(p.PartitionID))
-		if err := c.conn.Exec(ctx, stmt); err != nil {
-			return classify("drop partition "+p.PartitionID+" of "+t.name, err)
+		if err := c.dropPartition(ctx, t, id); err != nil {
+			return classify("drop partition "+id+" of "+t.name, err)
 		}
-		c.logger.Info("dropped a partition", zap.String(logKeyTable, t.name), zap.String(logKeyPartition, p.PartitionID))
+		c.logger.Info("dropped a partition", zap.String(logKeyTable, t.name), zap.String(logKeyPartition, id))
 	}
 	return nil
 }

@@ -97,8 +97,25 @@ type tableDef struct {
 	orderBy []string
 	// retention is the default retention in days, 0 for forever.
 	retention int
-	// shardKey distributes inserted rows over the shards of a cluster.
+	// placement says where a cluster keeps the table's rows: split over
+	// the shards (sharded, the zero value) or a full copy on every
+	// server (everywhere). See cluster.go.
+	placement placement
+	// shardKey distributes a sharded table's inserted rows over the
+	// shards of a cluster: a deterministic expression of what must stay
+	// together (an event id's copies, for FINAL and deduplication), or
+	// rand() where nothing must. "" for tables that are never inserted
+	// into through their Distributed table (the aggregates, filled on
+	// each shard by their views).
 	shardKey string
+	// storageName, if not "", names the storage table instead of the
+	// usual name: the aggregates that migration 10 renamed.
+	storageName string
+	// quorum, for tables placed everywhere on a cluster, is how many
+	// replicas an insert waits for (insert_quorum): durable writes the
+	// consent gate depends on, and claims every replica must see at
+	// once. See cluster.go.
+	quorum quorum
 	// indexGranularity, if not 0, is the rows per mark of the primary
 	// index, for tables read in small key ranges; default 8192.
 	indexGranularity int
@@ -109,39 +126,20 @@ type tableDef struct {
 	dedupWindow int
 }
 
-// storage returns the name of the table that holds t's data: t.name, or
-// t.name+"_local" on a cluster, behind a Distributed table named t.name.
-func (t *tableDef) storage(o SchemaOptions) string {
-	if o.Cluster != "" {
-		return t.name + "_local"
-	}
-	return t.name
-}
-
-// onCluster returns the ON CLUSTER clause for o, with a leading space, or "".
-func onCluster(o SchemaOptions) string {
-	if o.Cluster == "" {
-		return ""
-	}
-	return " ON CLUSTER " + o.Cluster
-}
-
-// create returns the statements that create t: one, or two on a cluster
-// (the replicated storage table and the Distributed table in front of it).
+// create returns the statements that create t: one, or on a cluster
+// two for a sharded table (the replicated storage table and the
+// Distributed table in front of it) and one for a table placed
+// everywhere (replicated on every server).
 func (t *tableDef) create(d Dialect, o SchemaOptions) []string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s\n(\n", t.database, t.storage(o), onCluster(o))
-	t.writeColumns(&b, d, true)
+	// 18.16 cannot create a Replicated table with column comments: every
+	// replica, the first too, fails with "Table structure in ZooKeeper is
+	// too different from local table structure". Its Distributed tables,
+	// which analysts read, keep them.
+	t.writeColumns(&b, d, true, d.Modern || o.Cluster == "")
 	b.WriteString(")\n")
-	engine := t.engine + "(" + t.engineArgs + ")"
-	if o.Cluster != "" {
-		args := ""
-		if t.engineArgs != "" {
-			args = ", " + t.engineArgs
-		}
-		engine = fmt.Sprintf("Replicated%s('/clickhouse/tables/{shard}/%s/%s', '{replica}'%s)", t.engine, t.database, t.storage(o), args)
-	}
-	fmt.Fprintf(&b, "ENGINE = %s\n", engine)
+	fmt.Fprintf(&b, "ENGINE = %s\n", t.engineClause(o))
 	if t.day != "" {
 		fmt.Fprintf(&b, "PARTITION BY %s\n", t.partitionExpr())
 	}
@@ -169,13 +167,18 @@ func (t *tableDef) create(d Dialect, o SchemaOptions) []string {
 		fmt.Fprintf(&b, "COMMENT %s\n", quote(t.comment))
 	}
 	stmts := []string{strings.TrimSuffix(b.String(), "\n")}
-	if o.Cluster == "" {
+	if !t.distributed(o) {
 		return stmts
 	}
+	return append(stmts, t.createDistributed(d, o))
+}
 
-	b.Reset()
+// createDistributed returns the statement that creates the Distributed
+// table in front of sharded table t on o's cluster.
+func (t *tableDef) createDistributed(d Dialect, o SchemaOptions) string {
+	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s\n(\n", t.database, t.name, onCluster(o))
-	t.writeColumns(&b, d, false)
+	t.writeColumns(&b, d, false, true)
 	b.WriteString(")\n")
 	dist := fmt.Sprintf("Distributed(%s, %s, %s", o.Cluster, t.database, t.storage(o))
 	if t.shardKey != "" {
@@ -185,7 +188,7 @@ func (t *tableDef) create(d Dialect, o SchemaOptions) []string {
 	if d.Modern {
 		fmt.Fprintf(&b, "\nCOMMENT %s", quote(t.comment))
 	}
-	return append(stmts, b.String())
+	return b.String()
 }
 
 // addColumn returns the statements that add t's column name to a table
@@ -193,35 +196,41 @@ func (t *tableDef) create(d Dialect, o SchemaOptions) []string {
 // it. Modern servers get ADD COLUMN IF NOT EXISTS with comment and codec.
 // 18.16 knows neither IF NOT EXISTS nor a comment in ADD COLUMN (it parses
 // the COMMENT clause and drops it): it gets a plain ADD COLUMN, whose
-// "already exists" error execDDL takes as success, then COMMENT COLUMN. On
-// a cluster both the storage and the Distributed table get the column.
-// name must be one of t's columns, and not the first.
+// "already exists" error execDDL takes as success, then COMMENT COLUMN.
+//
+// On a cluster the storage table gets the column through t.alter (ON
+// CLUSTER for a sharded table, replication for a table everywhere), and
+// a sharded table's Distributed table gets it too: on modern servers with
+// ALTER ... ON CLUSTER; on 18.16, which refuses ALTER ... ON CLUSTER on a
+// Distributed table of a cluster with internal_replication
+// (INCONSISTENT_CLUSTER_DEFINITION), by dropping and creating it again
+// (it holds no data: inserts are synchronous). 18.16 gets no COMMENT
+// COLUMN on a cluster: on a Replicated table it can drop the column it
+// comments (tried on 18.16.1); new tables have their comments from
+// CREATE. name must be one of t's columns, and not the first.
 func (t *tableDef) addColumn(d Dialect, o SchemaOptions, name string) []string {
 	i := slices.IndexFunc(t.columns, func(c column) bool { return c.name == name })
 	if i < 1 {
 		panic(fmt.Sprintf("clickhouse: %s has no column %s after another", t.name, name))
 	}
 	c, after := t.columns[i], t.columns[i-1].name
-	type target struct {
-		table   string
-		storage bool
-	}
-	targets := []target{{t.storage(o), true}}
-	if o.Cluster != "" {
-		targets = append(targets, target{t.name, false})
-	}
 	var stmts []string
-	for _, tg := range targets {
-		alter := fmt.Sprintf("ALTER TABLE %s.%s%s ", t.database, tg.table, onCluster(o))
-		if d.Modern {
-			stmts = append(stmts, alter+"ADD COLUMN IF NOT EXISTS "+c.definition(d, tg.storage, true)+" AFTER "+after)
-			continue
+	if d.Modern {
+		stmts = append(stmts, t.alter(o, "ADD COLUMN IF NOT EXISTS "+c.definition(d, true, true)+" AFTER "+after))
+	} else {
+		stmts = append(stmts, t.alter(o, "ADD COLUMN "+c.definition(d, true, false)+" AFTER "+after))
+		if o.Cluster == "" {
+			stmts = append(stmts, t.alter(o, "COMMENT COLUMN "+c.name+" "+quote(c.comment)))
 		}
-		stmts = append(stmts,
-			alter+"ADD COLUMN "+c.definition(d, tg.storage, false)+" AFTER "+after,
-			alter+"COMMENT COLUMN "+c.name+" "+quote(c.comment))
 	}
-	return stmts
+	if !t.distributed(o) {
+		return stmts
+	}
+	if d.Modern {
+		return append(stmts, fmt.Sprintf("ALTER TABLE %s.%s%s ADD COLUMN IF NOT EXISTS %s AFTER %s",
+			t.database, t.name, onCluster(o), c.definition(d, false, true), after))
+	}
+	return append(stmts, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", t.database, t.name, onCluster(o)), t.createDistributed(d, o))
 }
 
 // partitionExpr is t's PARTITION BY expression.
@@ -244,11 +253,11 @@ func (t *tableDef) ttl(o SchemaOptions) string {
 	return ""
 }
 
-// writeColumns writes t's column definitions; codecs only for tables that
-// store data.
-func (t *tableDef) writeColumns(b *strings.Builder, d Dialect, storage bool) {
+// writeColumns writes t's column definitions, with their comments if
+// comments; codecs only for tables that store data.
+func (t *tableDef) writeColumns(b *strings.Builder, d Dialect, storage, comments bool) {
 	for i, c := range t.columns {
-		b.WriteString("    " + c.definition(d, storage, true))
+		b.WriteString("    " + c.definition(d, storage, comments))
 		if i < len(t.columns)-1 {
 			b.WriteByte(',')
 		}
@@ -334,6 +343,15 @@ func (s *schema) dataTables() []*tableDef {
 // order; their names are EventTables().
 func (s *schema) eventTables() []*tableDef {
 	return []*tableDef{s.sessions.def, s.gestures.def, s.crashes.def, s.customs.def, s.diagnostics.def}
+}
+
+// all returns every table of s (not k-anonymity's: kanonSchema.tables).
+func (s *schema) all() []*tableDef {
+	return []*tableDef{
+		s.migrations.def, s.sessions.def, s.gestures.def, s.crashes.def, s.customs.def, s.diagnostics.def,
+		s.rejects.def, s.sessionsDaily, s.apps.def, s.revocations.def, s.erasures.def, s.salts.def,
+		s.crashGroups, s.crashStatus.def,
+	}
 }
 
 // storeTables returns the tables of the consent store, in creation order.
@@ -565,11 +583,11 @@ func newSchema(o SchemaOptions) *schema {
 
 	s.migrations = newRowTable(o.Database,
 		&tableDef{
-			name:     TableMigrations,
-			comment:  "Schema migrations applied by the collector (package clickhouse).",
-			engine:   "MergeTree",
-			orderBy:  []string{"version"},
-			shardKey: "rand()",
+			name:      TableMigrations,
+			comment:   "Schema migrations applied by the collector (package clickhouse).",
+			engine:    "MergeTree",
+			orderBy:   []string{"version"},
+			placement: everywhere,
 		},
 		[]field[migrationRow]{
 			uint32Col("version", "Migration version; applied in ascending order.",
@@ -590,7 +608,10 @@ func newSchema(o SchemaOptions) *schema {
 			engine:     "ReplacingMergeTree",
 			engineArgs: "version",
 			orderBy:    []string{"app_id"},
-			shardKey:   "sipHash64(app_id)",
+			// Every collector reads the apps; a registration survives
+			// the loss of the server that took it.
+			placement: everywhere,
+			quorum:    quorumTwo,
 		},
 		[]field[consent.App]{
 			stringCol("app_id", "App id as apps send it, e.g. com.example.notes.",
@@ -624,11 +645,15 @@ func newSchema(o SchemaOptions) *schema {
 			engineArgs: "version",
 			// Revocations expire with their tokens: PruneRevocations drops
 			// whole months that have passed.
-			day:      "expires_at",
-			monthly:  true,
-			expiry:   "expires_at",
-			orderBy:  []string{"consent_hash"},
-			shardKey: "sipHash64(consent_hash)",
+			day:     "expires_at",
+			monthly: true,
+			expiry:  "expires_at",
+			orderBy: []string{"consent_hash"},
+			// Every collector reads every revocation from its own
+			// server (after catching up: Client.Revocations); one
+			// acknowledged by Revoke is on two servers.
+			placement: everywhere,
+			quorum:    quorumTwo,
 		},
 		[]field[consent.Revocation]{
 			stringCol("consent_hash", "Hex SHA-256 of the consent id (consent.HashConsentID); the id itself is never stored.",
@@ -654,7 +679,8 @@ func newSchema(o SchemaOptions) *schema {
 			monthly:   true,
 			orderBy:   []string{"app_id", "erased_at"},
 			retention: DefaultAuditRetentionDays,
-			shardKey:  "rand()",
+			placement: everywhere,
+			quorum:    quorumTwo,
 		},
 		[]field[erasureRow]{
 			timeCol("erased_at", "When the deletion was complete (UTC); the table is partitioned by its month.",

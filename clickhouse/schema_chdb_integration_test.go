@@ -303,7 +303,7 @@ func (c *chdbRunner) runStoreQueries(d Dialect, database string) {
 	if got := c.rows(revocationsQuery(database, now.Add(-time.Hour), now)); len(got) != 1 || got[0][0] != "consent_hash" {
 		c.t.Errorf("revocations: %v", got)
 	}
-	if got := c.rows(consentRowsQuery(database, EventTables(), "app_id", "consent_key")); len(got) != len(EventTables()) || got[0][1] != "1" {
+	if got := c.rows(consentRowsQuery(database, EventTables(), "", "app_id", "consent_key")); len(got) != len(EventTables()) || got[0][1] != "1" {
 		c.t.Errorf("consent rows: %v", got)
 	}
 }

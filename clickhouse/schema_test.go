@@ -23,7 +23,7 @@ type ddlTable struct {
 
 var (
 	createRE = regexp.MustCompile(`(?s)^CREATE TABLE IF NOT EXISTS (\w+\.\w+)(?: ON CLUSTER \w+)?\n\(\n(.*)\n\)\n(.*)$`)
-	columnRE = regexp.MustCompile(`^    (\w+) (.+?)(?: DEFAULT (.+?))? COMMENT '((?:[^'\\]|\\.)*)'(?: CODEC\((.+)\))?(,?)$`)
+	columnRE = regexp.MustCompile(`^    (\w+) (.+?)(?: DEFAULT (.+?))?(?: COMMENT '((?:[^'\\]|\\.)*)')?(?: CODEC\((.+)\))?(,?)$`)
 	insertRE = regexp.MustCompile(`^INSERT INTO (\w+\.\w+) \((.*)\)$`)
 )
 
@@ -39,7 +39,7 @@ func parseCreate(t *testing.T, stmt string) ddlTable {
 	for i, line := range lines {
 		c := columnRE.FindStringSubmatch(line)
 		if c == nil {
-			t.Fatalf("%s: column line %q lacks a type or a COMMENT", tbl.name, line)
+			t.Fatalf("%s: column line %q lacks a type", tbl.name, line)
 		}
 		if last := i == len(lines)-1; (c[6] == ",") == last {
 			t.Fatalf("%s: column line %q: misplaced comma", tbl.name, line)
@@ -224,14 +224,48 @@ func TestAddConsentKey(t *testing.T) {
 			}
 		}
 	}
-	// On a cluster, the storage and the Distributed tables get the column.
+	// On a cluster, the storage and the Distributed tables get the column:
+	// on modern servers through ALTER ... ON CLUSTER; on 18.16, which
+	// refuses that on a Distributed table, the Distributed table is made
+	// again, and no COMMENT COLUMN touches a Replicated table.
 	stmts := m.Statements(ds[1], SchemaOptions{Cluster: "events"})
 	for _, w := range []string{
 		"ALTER TABLE consentry.crashes_local ON CLUSTER events ADD COLUMN IF NOT EXISTS consent_key String DEFAULT '' COMMENT " + comment + " CODEC(ZSTD(1)) AFTER region",
 		"ALTER TABLE consentry.crashes ON CLUSTER events ADD COLUMN IF NOT EXISTS consent_key String DEFAULT '' COMMENT " + comment + " AFTER region",
 	} {
 		if !slices.Contains(stmts, w) {
-			t.Errorf("cluster statements lack %q", w)
+			t.Errorf("modern cluster statements lack %q", w)
+		}
+	}
+	stmts = m.Statements(ds[0], SchemaOptions{Cluster: "events"})
+	for _, w := range []string{
+		"ALTER TABLE consentry.crashes_local ON CLUSTER events ADD COLUMN consent_key String DEFAULT '' AFTER region",
+		"DROP TABLE IF EXISTS consentry.crashes ON CLUSTER events",
+	} {
+		if !slices.Contains(stmts, w) {
+			t.Errorf("legacy cluster statements lack %q", w)
+		}
+	}
+	if !slices.ContainsFunc(stmts, func(s string) bool {
+		return strings.HasPrefix(s, "CREATE TABLE IF NOT EXISTS consentry.crashes ON CLUSTER events\n") && strings.Contains(s, "consent_key String DEFAULT ''")
+	}) {
+		t.Errorf("legacy cluster statements do not make crashes' Distributed table again with the column: %q", stmts)
+	}
+	for _, s := range stmts {
+		if strings.Contains(s, "COMMENT COLUMN") {
+			t.Errorf("legacy cluster statement comments a column of a Replicated table: %s", s)
+		}
+	}
+	// Nor do its Replicated tables get comments in CREATE, which 18.16
+	// refuses; its Distributed tables do.
+	for _, m := range Migrations() {
+		for _, s := range m.Statements(ds[0], SchemaOptions{Cluster: "events"}) {
+			if strings.Contains(s, "ENGINE = Replicated") && strings.Contains(s, " COMMENT ") {
+				t.Errorf("legacy Replicated table with comments:\n%s", s)
+			}
+			if strings.Contains(s, "ENGINE = Distributed") && !strings.Contains(s, " COMMENT ") {
+				t.Errorf("legacy Distributed table without comments:\n%s", s)
+			}
 		}
 	}
 }
@@ -339,25 +373,34 @@ func TestClusterDDL(t *testing.T) {
 		all := strings.Join(stmts, "\n;\n")
 		for _, want := range []string{
 			"CREATE TABLE IF NOT EXISTS consentry.sessions_local ON CLUSTER events",
-			"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/consentry/sessions_local', '{replica}')",
+			"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/events/{shard}/consentry/sessions_local', '{replica}')",
 			"CREATE TABLE IF NOT EXISTS consentry.sessions ON CLUSTER events",
 			"ENGINE = Distributed(events, consentry, sessions_local, sipHash64(toString(event_id)))",
-			"ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/consentry/rejects_local', '{replica}')",
+			"ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/events/{shard}/consentry/rejects_local', '{replica}')",
 			"ENGINE = Distributed(events, consentry, rejects_local, rand())",
-			"ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/consentry/sessions_daily_local', '{replica}')",
+			"ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/events/{shard}/consentry/sessions_daily_local', '{replica}')",
 			"ENGINE = Distributed(events, consentry, sessions_daily_local)",
 			"TO consentry.sessions_daily_local",
 			"FROM consentry.sessions_local",
-			"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/consentry/apps_local', '{replica}', version)",
-			"ENGINE = Distributed(events, consentry, apps_local, sipHash64(app_id))",
-			"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/consentry/revocations_local', '{replica}', version)",
-			"ENGINE = Distributed(events, consentry, revocations_local, sipHash64(consent_hash))",
-			"ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/consentry/erasures_local', '{replica}')",
+			// Placed everywhere: one replica set over every server.
+			"CREATE TABLE IF NOT EXISTS consentry.apps ON CLUSTER events",
+			"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/events/all/consentry/apps', '{shard}-{replica}', version)",
+			"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/events/all/consentry/revocations', '{shard}-{replica}', version)",
+			"ENGINE = ReplicatedMergeTree('/clickhouse/tables/events/all/consentry/erasures', '{shard}-{replica}')",
+			"ENGINE = ReplicatedMergeTree('/clickhouse/tables/events/all/consentry_private/session_salts', '{shard}-{replica}')",
+			"ENGINE = ReplicatedMergeTree('/clickhouse/tables/events/all/consentry/crash_group_status', '{shard}-{replica}')",
+			// Held rows go with their events.
+			"ENGINE = ReplicatedMergeTree('/clickhouse/tables/events/{shard}/consentry_private/held_crashes_local', '{replica}')",
+			"ENGINE = Distributed(events, consentry_private, held_crashes_local, sipHash64(toString(event_id)))",
 			"ALTER TABLE consentry.sessions_local ON CLUSTER events ADD COLUMN ",
-			"ALTER TABLE consentry.sessions ON CLUSTER events ADD COLUMN ",
 		} {
 			if !strings.Contains(all, want) {
 				t.Errorf("%s: cluster DDL lacks %q", d, want)
+			}
+		}
+		for _, unwanted := range []string{"apps_local", "revocations_local", "erasures_local", "session_salts_local", "schema_migrations_local", "kanon_releases_local"} {
+			if strings.Contains(all, unwanted) {
+				t.Errorf("%s: cluster DDL has %s, of a table placed everywhere", d, unwanted)
 			}
 		}
 		// The Distributed tables have the same columns as the ones they front.
@@ -368,15 +411,79 @@ func TestClusterDDL(t *testing.T) {
 				tables[tbl.name] = tbl
 			}
 		}
-		for _, name := range append(Tables(), TableApps, TableRevocations, TableCrashGroupStatus, "consentry_private."+TableSessionSalts) {
-			if !strings.Contains(name, ".") {
-				name = "consentry." + name
+		s := newSchema(o)
+		for _, tbl := range append(s.all()[1:], newKanonSchema(s).tables()...) { // Migrate makes schema_migrations
+			name := tbl.database + "." + tbl.name
+			if tbl.placement == everywhere {
+				if _, ok := tables[name]; !ok {
+					t.Errorf("%s: %s not created", d, name)
+				}
+				continue
 			}
 			dist, local := tables[name], tables[name+"_local"]
 			if len(local.columns) == 0 || !slices.Equal(dist.names(), local.names()) {
 				t.Errorf("%s: %s: distributed columns %v, local %v", d, name, dist.names(), local.names())
 			}
 		}
+	}
+}
+
+// TestPlacements checks what every table's cluster form relies on, so a
+// table added later cannot get it wrong unnoticed.
+func TestPlacements(t *testing.T) {
+	o := SchemaOptions{Cluster: "c"}
+	s := newSchema(o)
+	k := newKanonSchema(s)
+	paths := make(map[string]string)
+	for _, tbl := range append(s.all(), k.tables()...) {
+		path := tbl.zooKeeperPath(s.opts)
+		if other, ok := paths[path]; ok {
+			t.Errorf("%s and %s share the replication path %s", tbl.name, other, path)
+		}
+		paths[path] = tbl.name
+		switch tbl.placement {
+		case everywhere:
+			if tbl.shardKey != "" {
+				t.Errorf("%s is placed everywhere but has a shard key", tbl.name)
+			}
+		case sharded:
+			if tbl.quorum != noQuorum {
+				t.Errorf("%s is sharded but has an insert quorum", tbl.name)
+			}
+		}
+	}
+	// The event tables and their held rows keep an event's copies on one
+	// shard: a shard key of the event id alone, the same for both.
+	for i, tbl := range s.eventTables() {
+		if tbl.placement != sharded || tbl.shardKey != "sipHash64(toString(event_id))" || k.held[i].shardKey != tbl.shardKey || k.held[i].placement != sharded {
+			t.Errorf("%s (%v %q) and %s (%v %q): want both sharded by the event id", tbl.name, tbl.placement, tbl.shardKey, k.held[i].name, k.held[i].placement, k.held[i].shardKey)
+		}
+	}
+	// What every collector reads locally, and what must be on every
+	// server once acknowledged.
+	for _, tbl := range []*tableDef{s.apps.def, s.revocations.def, s.erasures.def, s.salts.def, s.crashStatus.def, s.migrations.def, k.releases.def, k.done.def, k.slots} {
+		if tbl.placement != everywhere {
+			t.Errorf("%s is not placed everywhere", tbl.name)
+		}
+	}
+	for _, tbl := range []*tableDef{s.revocations.def, s.erasures.def, s.apps.def, s.salts.def} {
+		if tbl.quorum == noQuorum {
+			t.Errorf("%s: an acknowledged insert must be on two servers", tbl.name)
+		}
+	}
+	if k.slots.quorum != quorumAll {
+		t.Errorf("%s: a claim must be on every server once acknowledged", k.slots.name)
+	}
+	// ALTERs: ON CLUSTER for sharded tables, replication for the others.
+	if got := s.sessions.def.alter(s.opts, "DELETE WHERE 1"); got != "ALTER TABLE consentry.sessions_local ON CLUSTER c DELETE WHERE 1" {
+		t.Errorf("sharded alter: %s", got)
+	}
+	if got := s.revocations.def.alter(s.opts, "DELETE WHERE 1"); got != "ALTER TABLE consentry.revocations DELETE WHERE 1" {
+		t.Errorf("everywhere alter: %s", got)
+	}
+	single := newSchema(SchemaOptions{})
+	if got := single.sessions.def.alter(single.opts, "DELETE WHERE 1"); got != "ALTER TABLE consentry.sessions DELETE WHERE 1" {
+		t.Errorf("single-server alter: %s", got)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -40,7 +41,7 @@ func (c *Client) PutApp(ctx context.Context, a consent.App) error {
 	if err := checkApp(a); err != nil {
 		return fmt.Errorf("put app %q: %w", a.ID, err)
 	}
-	if err := insertRows(ctx, c.conn, c.schema.apps, []consent.App{a}); err != nil {
+	if err := insertEverywhere(ctx, c, c.schema.apps, []consent.App{a}); err != nil {
 		return fmt.Errorf("put app %s: %w", a.ID, err)
 	}
 	return nil
@@ -62,8 +63,12 @@ func checkApp(a consent.App) error {
 	return errors.Join(errs...)
 }
 
-// Apps returns the latest version of every app, ordered by id.
+// Apps returns the latest version of every app, ordered by id. On a
+// cluster it reads the connected server's replica once it caught up.
 func (c *Client) Apps(ctx context.Context) ([]consent.App, error) {
+	if err := c.syncReplica(ctx, c.schema.apps.def); err != nil {
+		return nil, fmt.Errorf("read apps: %w", err)
+	}
 	rows, err := c.conn.Query(ctx, appsQuery(c.Database()))
 	if err != nil {
 		return nil, classify("read apps", err)
@@ -95,12 +100,12 @@ func (c *Client) Apps(ctx context.Context) ([]consent.App, error) {
 // harmless: reads, and the merges of the table, keep the first one (the
 // earliest RevokedAt, in whole seconds). r.ConsentHash must be a hex
 // SHA-256 (consent.HashConsentID), so a consent id cannot be stored by
-// mistake.
+// mistake. On a cluster it returns once two servers have it.
 func (c *Client) PutRevocation(ctx context.Context, r consent.Revocation) error {
 	if err := checkRevocation(r); err != nil {
 		return fmt.Errorf("put revocation: %w", err)
 	}
-	if err := insertRows(ctx, c.conn, c.schema.revocations, []consent.Revocation{r}); err != nil {
+	if err := insertEverywhere(ctx, c, c.schema.revocations, []consent.Revocation{r}); err != nil {
 		return fmt.Errorf("put revocation: %w", err)
 	}
 	return nil
@@ -123,7 +128,16 @@ func checkRevocation(r consent.Revocation) error {
 // whose tokens have not expired at now (ExpiresAt after now), one per
 // consent as its first revocation recorded it, ordered by RevokedAt. Times
 // have whole seconds.
+//
+// On a cluster it first makes the connected server's replica catch up
+// with every revocation acknowledged before the call (SYSTEM SYNC
+// REPLICA), so what it returns is what a single server would: a replica
+// that cannot catch up (ZooKeeper away, no copy of a part reachable)
+// fails the read, and consent.Revocations then counts as stale.
 func (c *Client) Revocations(ctx context.Context, since, now time.Time) ([]consent.Revocation, error) {
+	if err := c.syncReplica(ctx, c.schema.revocations.def); err != nil {
+		return nil, fmt.Errorf("read revocations: %w", err)
+	}
 	rows, err := c.conn.Query(ctx, revocationsQuery(c.Database(), since, now))
 	if err != nil {
 		return nil, classify("read revocations", err)
@@ -155,8 +169,8 @@ func (c *Client) Revocations(ctx context.Context, since, now time.Time) ([]conse
 // than every few seconds. Reads skip expired revocations anyway; on modern
 // servers the table's TTL also drops parts whose rows have all expired.
 //
-// On a cluster it sees the partitions and waits for the mutations of the
-// connected server; the statements run ON CLUSTER.
+// On a cluster it drops partitions on the leader replica and waits until
+// the mutation is done on every server.
 func (c *Client) PruneRevocations(ctx context.Context, now time.Time) error {
 	o := c.schema.opts
 	t := c.schema.revocations.def
@@ -173,8 +187,7 @@ func (c *Client) PruneRevocations(ctx context.Context, now time.Time) error {
 		return nil
 	}
 	cond := "expires_at < " + dateTimeLiteral(now)
-	stmt := fmt.Sprintf("ALTER TABLE %s.%s%s DELETE WHERE %s", o.Database, t.storage(o), onCluster(o), cond)
-	if err := c.conn.Exec(ctx, stmt); err != nil {
+	if err := c.conn.Exec(ctx, t.alter(o, "DELETE WHERE "+cond)); err != nil {
 		return classify("prune revocations: delete expired", err)
 	}
 	if err := c.waitMutations(ctx, []string{t.storage(o)}, "expires_at"); err != nil {
@@ -204,9 +217,12 @@ func (c *Client) PruneRevocations(ctx context.Context, now time.Time) error {
 // every erasure is on record. If writing it fails after the deletion, the
 // error says so and the map still reports what was deleted.
 //
-// On a cluster the mutations run ON CLUSTER and Erase waits for the
-// connected server's; the counts, through the Distributed tables, cover
-// every shard, so a shard that is slower fails the check.
+// On a cluster the mutations run ON CLUSTER; Erase counts the rows on
+// every server (per shard, the most any of its replicas holds, so a
+// replica that has not fetched them all yet does not make the receipt
+// short), waits until the mutations are done on every server, and counts
+// again on every server: the rows are gone from every shard and replica.
+// A server that does not answer makes it fail: erasing again finishes.
 func (c *Client) Erase(ctx context.Context, appID, consentKey string) (map[string]uint64, error) {
 	if appID == "" {
 		return nil, errors.New("erase: empty app id")
@@ -215,7 +231,7 @@ func (c *Client) Erase(ctx context.Context, appID, consentKey string) (map[strin
 		return nil, fmt.Errorf("erase: %w", err)
 	}
 	o := c.schema.opts
-	deleted, err := c.countConsentRows(ctx, appID, consentKey)
+	deleted, err := c.countConsentRows(ctx, appID, consentKey, false)
 	if err != nil {
 		return nil, fmt.Errorf("erase: %w", err)
 	}
@@ -224,8 +240,7 @@ func (c *Client) Erase(ctx context.Context, appID, consentKey string) (map[strin
 		if deleted[t.name] == 0 {
 			continue
 		}
-		stmt := fmt.Sprintf("ALTER TABLE %s.%s%s DELETE WHERE app_id = %s AND %s = %s",
-			o.Database, t.storage(o), onCluster(o), quote(appID), columnConsentKey, quote(consentKey))
+		stmt := t.alter(o, fmt.Sprintf("DELETE WHERE app_id = %s AND %s = %s", quote(appID), columnConsentKey, quote(consentKey)))
 		if err := c.conn.Exec(ctx, stmt); err != nil {
 			return nil, classify("erase: delete from "+t.name, err)
 		}
@@ -234,7 +249,7 @@ func (c *Client) Erase(ctx context.Context, appID, consentKey string) (map[strin
 	if err := c.waitMutations(ctx, mutated, consentKey); err != nil {
 		return nil, fmt.Errorf("erase: %w", err)
 	}
-	left, err := c.countConsentRows(ctx, appID, consentKey)
+	left, err := c.countConsentRows(ctx, appID, consentKey, true)
 	if err != nil {
 		return nil, fmt.Errorf("erase: verify: %w", err)
 	}
@@ -255,7 +270,7 @@ func (c *Client) Erase(ctx context.Context, appID, consentKey string) (map[strin
 		audit = append(audit, erasureRow{erasedAt: erasedAt, app: appID, consentKey: consentKey, table: name, rows: deleted[name]})
 		total += deleted[name]
 	}
-	if err := insertRows(ctx, c.conn, c.schema.erasures, audit); err != nil {
+	if err := insertEverywhere(ctx, c, c.schema.erasures, audit); err != nil {
 		return deleted, fmt.Errorf("erase: rows deleted, but the audit log was not written: %w", err)
 	}
 	c.logger.Info("erased a consent's rows", zap.String(logKeyApp, appID), zap.Uint64(logKeyRows, total))
@@ -283,57 +298,100 @@ func checkConsentKey(key string) error {
 }
 
 // countConsentRows returns the rows of app stored under consentKey, per
-// event table.
-func (c *Client) countConsentRows(ctx context.Context, app, consentKey string) (map[string]uint64, error) {
-	var counts []struct {
+// event table: on a cluster, per shard the most that one of its replicas
+// holds (replicas converge on the same rows), summed over the shards.
+// With left, it returns instead the most any single server holds, for
+// the check that nothing is left anywhere.
+func (c *Client) countConsentRows(ctx context.Context, app, consentKey string, left bool) (map[string]uint64, error) {
+	type count struct {
 		Table string `ch:"table_name"`
 		Rows  uint64 `ch:"consent_rows"`
 	}
-	if err := c.conn.Select(ctx, &counts, consentRowsQuery(c.Database(), EventTables(), app, consentKey)); err != nil {
-		return nil, classify("count rows", err)
+	if c.hosts == nil {
+		var counts []count
+		if err := c.conn.Select(ctx, &counts, consentRowsQuery(c.Database(), EventTables(), "", app, consentKey)); err != nil {
+			return nil, classify("count rows", err)
+		}
+		out := make(map[string]uint64, len(counts))
+		for _, n := range counts {
+			out[n.Table] = n.Rows
+		}
+		return out, checkCounts(out)
 	}
-	out := make(map[string]uint64, len(counts))
-	for _, n := range counts {
-		out[n.Table] = n.Rows
+	q := consentRowsQuery(c.Database(), EventTables(), "_local", app, consentKey)
+	var mu sync.Mutex
+	perShard := make(map[int]map[string]uint64) // shard → table → most rows
+	errs := c.hosts.each(ctx, func(ctx context.Context, h *host) error {
+		var counts []count
+		if err := h.conn.Select(ctx, &counts, q); err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		key := h.shard
+		if left {
+			key = len(perShard) + 1 // every server on its own
+		}
+		if perShard[key] == nil {
+			perShard[key] = make(map[string]uint64)
+		}
+		for _, n := range counts {
+			perShard[key][n.Table] = max(perShard[key][n.Table], n.Rows)
+		}
+		return nil
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, classify("count rows on every replica", err)
+	}
+	out := make(map[string]uint64)
+	for _, tables := range perShard {
+		for name, n := range tables {
+			if left {
+				out[name] = max(out[name], n)
+			} else {
+				out[name] += n
+			}
+		}
 	}
 	for _, name := range EventTables() {
 		if _, ok := out[name]; !ok {
-			return nil, fmt.Errorf("count rows: no count for %s", name)
+			out[name] = 0
 		}
 	}
 	return out, nil
 }
 
+// checkCounts reports an event table missing from counts.
+func checkCounts(counts map[string]uint64) error {
+	for _, name := range EventTables() {
+		if _, ok := counts[name]; !ok {
+			return fmt.Errorf("count rows: no count for %s", name)
+		}
+	}
+	return nil
+}
+
 // waitMutations polls system.mutations until no mutation of tables (in
-// the database, on the connected server) whose command contains marker is
-// unfinished, or ctx ends.
+// the database) whose command contains marker is unfinished, on the
+// connected server or, on a cluster, on every server, or ctx ends.
 func (c *Client) waitMutations(ctx context.Context, tables []string, marker string) error {
 	if len(tables) == 0 {
 		return nil
 	}
-	q := pendingMutationsQuery(c.dialect, c.Database(), tables, marker)
 	wait := mutationPollMin
 	for {
-		var (
-			pending uint64
-			parts   int64
-			failure string
-		)
-		if err := c.conn.QueryRow(ctx, q).Scan(&pending, &parts, &failure); err != nil {
-			return classify("wait for the deletion", err)
+		pending, err := c.pendingMutations(ctx, tables, marker)
+		if err != nil {
+			return err
 		}
-		if pending == 0 {
+		if len(pending) == 0 {
 			return nil
 		}
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			msg := fmt.Sprintf("wait for the deletion in %s: %d mutations unfinished, %d parts to do", strings.Join(tables, ", "), pending, parts)
-			if failure != "" {
-				msg += ", last failure: " + failure
-			}
-			return fmt.Errorf("%s: %w", msg, ctx.Err())
+			return fmt.Errorf("wait for the deletion in %s: %s: %w", strings.Join(tables, ", "), strings.Join(pending, "; "), ctx.Err())
 		case <-timer.C:
 		}
 		wait = min(2*wait, mutationPollMax)
@@ -352,8 +410,12 @@ func checkDateTime(name string, t time.Time) error {
 // ErasedConsentKeys returns the consent keys whose rows were erased
 // (recorded in the erasures table) at or after since. A collector keeps
 // them so that rows it accepted before a revocation, and still holds in
-// its spool, are not stored after the erasure.
+// its spool, are not stored after the erasure. On a cluster it reads the
+// connected server's replica once it caught up, as Revocations does.
 func (c *Client) ErasedConsentKeys(ctx context.Context, since time.Time) (map[string]struct{}, error) {
+	if err := c.syncReplica(ctx, c.schema.erasures.def); err != nil {
+		return nil, fmt.Errorf("read erased consent keys: %w", err)
+	}
 	var rows []struct {
 		Key string `ch:"consent_key"`
 	}
@@ -378,6 +440,9 @@ func (c *Client) ErasedConsentKeys(ctx context.Context, since time.Time) (map[st
 func (c *Client) UnsweptErasures(ctx context.Context, since, dueBy time.Time, gap time.Duration, limit int) ([]consent.Erasure, error) {
 	if limit <= 0 {
 		return nil, nil
+	}
+	if err := c.syncReplica(ctx, c.schema.erasures.def); err != nil {
+		return nil, fmt.Errorf("read unswept erasures: %w", err)
 	}
 	var rows []struct {
 		App   string    `ch:"app_id"`

@@ -107,7 +107,7 @@ func TestStoreQueryText(t *testing.T) {
 	if got := dateTimeLiteral(time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)); got != "toDateTime(4294967295)" {
 		t.Errorf("2300: %s", got)
 	}
-	q := consentRowsQuery("db", []string{"sessions", "crashes"}, "it's", "k1")
+	q := consentRowsQuery("db", []string{"sessions", "crashes"}, "", "it's", "k1")
 	want := "SELECT 'sessions' AS table_name, count() AS consent_rows FROM db.sessions WHERE app_id = 'it\\'s' AND consent_key = 'k1'\n" +
 		"UNION ALL\n" +
 		"SELECT 'crashes' AS table_name, count() AS consent_rows FROM db.crashes WHERE app_id = 'it\\'s' AND consent_key = 'k1'"

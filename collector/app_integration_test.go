@@ -160,7 +160,11 @@ var eventTables = []string{"sessions", "gestures", "crashes", "custom_events", "
 // Each harness uses a database of its own.
 var shared *chserver.Server
 
-func TestMain(m *testing.M) { os.Exit(chtest.Main(m, &shared)) }
+func TestMain(m *testing.M) {
+	code := chtest.Main(m, &shared)
+	cluster.Stop() // if a cluster test started it: cluster_integration_test.go
+	os.Exit(code)
+}
 
 func server(t testing.TB) *chserver.Server {
 	t.Helper()

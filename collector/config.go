@@ -305,6 +305,12 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("shutdown timeout must not be negative"))
 	}
+	if err := c.ClickHouse.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ClickHouse.Addr == "" && c.ClickHouse.Schema.Cluster != "" {
+		errs = append(errs, errors.New("a ClickHouse cluster needs the address of its servers: the managed ClickHouse is a single server"))
+	}
 	if c.ClickHouse.Addr == "" {
 		mc := c.managedConfig(c.ClickHouse.DatabaseName())
 		mc.ReadOnlyPassword = "checked when it is read"

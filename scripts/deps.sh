@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Consentry's build, demo and tests need on a fresh Debian 12
-# machine with Go: ClickHouse (server and client) and protoc from Debian.
+# machine with Go: ClickHouse (server and client), protoc, and ZooKeeper
+# (for the local cluster of make cluster and the cluster tests) from Debian.
 # With --with-test-deps, also npm and Chromium from Debian (Chromium drives
 # the dashboard's browser tests, see internal/browser), and chDB's library
 # (ClickHouse 26.x in-process, for schema tests) from npm into .cache/chdb.
@@ -14,6 +15,9 @@ need=()
 command -v clickhouse-server >/dev/null 2>&1 || command -v clickhouse >/dev/null 2>&1 || need+=(clickhouse-server)
 command -v clickhouse-client >/dev/null 2>&1 || command -v clickhouse >/dev/null 2>&1 || need+=(clickhouse-client)
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+# Debian's zookeeper package installs no service: the cluster runs it as a
+# child (internal/chcluster). It needs a JRE, which it depends on.
+[ -f /usr/share/java/zookeeper.jar ] || need+=(zookeeper)
 if [ "${1:-}" = "--with-test-deps" ]; then
   command -v npm >/dev/null 2>&1 || need+=(npm)
   command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 || need+=(chromium)

@@ -51,7 +51,8 @@ type chFlags struct {
 }
 
 func (c *chFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.cfg.Addr, "clickhouse-addr", "", "ClickHouse native-protocol `host:port`; empty reads the address a local consentryd wrote to <data-dir>/clickhouse.addr")
+	fs.StringVar(&c.cfg.Addr, "clickhouse-addr", "", "ClickHouse native-protocol `host:port` (or a comma-separated list tried in order); empty reads the address a local consentryd wrote to <data-dir>/clickhouse.addr")
+	fs.StringVar(&c.cfg.Schema.Cluster, "clickhouse-cluster", "", "ClickHouse `cluster` the schema lives on (as consentryd's --clickhouse-cluster): migrations run ON CLUSTER")
 	fs.StringVar(&c.cfg.Database, "clickhouse-database", "consentry", "ClickHouse `database`")
 	fs.StringVar(&c.cfg.Username, "clickhouse-user", "", "ClickHouse `user` (default: "+collector.CollectorUser+" for a local consentryd's ClickHouse, else "+clickhouse.DefaultUsername+")")
 	fs.StringVar(&c.passwordFile, "clickhouse-password-file", "", "`file` holding the ClickHouse password (or set CONSENTRY_CLICKHOUSE_PASSWORD; default for a local consentryd's ClickHouse: <data-dir>/"+collector.CollectorPasswordFileName+")")

@@ -33,6 +33,7 @@ func TestLocalClickHouseCredentials(t *testing.T) {
 		{"local, other password file", []string{"--clickhouse-password-file", filepath.Join(dir, "other-password")}, "127.0.0.1:9123", collector.CollectorUser, "other"},
 		{"local, other user", []string{"--clickhouse-user", "someone"}, "127.0.0.1:9123", "someone", ""},
 		{"external", []string{"--clickhouse-addr", "ch:9000"}, "ch:9000", "default", ""},
+		{"cluster", []string{"--clickhouse-addr", "ch1:9000,ch2:9000", "--clickhouse-cluster", "events"}, "ch1:9000,ch2:9000", "default", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var ch chFlags
@@ -47,6 +48,9 @@ func TestLocalClickHouseCredentials(t *testing.T) {
 			}
 			if cfg.Addr != tc.addr || cfg.Username != tc.user || cfg.Password != tc.password {
 				t.Errorf("config: addr %q, user %q, password %q; want %q, %q, %q", cfg.Addr, cfg.Username, cfg.Password, tc.addr, tc.user, tc.password)
+			}
+			if want := map[bool]string{true: "events"}[tc.name == "cluster"]; cfg.Schema.Cluster != want {
+				t.Errorf("cluster %q, want %q", cfg.Schema.Cluster, want)
 			}
 		})
 	}

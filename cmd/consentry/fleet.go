@@ -11,6 +11,7 @@ import (
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/fleet"
+	"github.com/consentry/consentry/internal/grpcrr"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"github.com/consentry/consentry/sdk"
 )
@@ -32,7 +33,7 @@ location and app version, so that the collector's k-anonymity (k at most
 --cohort) publishes their rows at the next release pass instead of holding
 them back for --generalize-delay. With the defaults, every example query of
 docs/analysts.md returns rows on what the fleet and consentry demo send.`, stderr)
-	addr := fs.String("addr", "127.0.0.1:4790", "collector gRPC `host:port`")
+	addr := fs.String("addr", "127.0.0.1:4790", "collector gRPC `host:port`, or several, comma-separated, spread round robin")
 	httpAddr := fs.String("http-addr", "127.0.0.1:4791", "collector HTTP `host:port`, for --transport http")
 	transport := fs.String("transport", sdk.TransportGRPC, "SDK `transport`: grpc or http (JSON)")
 	app := fs.String("app-id", "com.example.notes", "the fleet's `app id`; registered, or re-keyed if it exists")
@@ -48,7 +49,7 @@ docs/analysts.md returns rows on what the fleet and consentry demo send.`, stder
 	if err := parse(fs, args, lookup); err != nil {
 		return err
 	}
-	endpoint := *addr
+	endpoint := grpcrr.Addrs(*addr)
 	switch *transport {
 	case sdk.TransportGRPC:
 	case sdk.TransportHTTP:

@@ -18,7 +18,9 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/internal/eventgen"
+	"github.com/consentry/consentry/internal/grpcrr"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -31,11 +33,12 @@ events per second, acknowledgement latency (p50, p99, max), refusals by
 gRPC code, and from the collector's metrics (read every second) its peak
 resident memory and how much its spool held not yet shipped.
 Tokens are issued from the collector's signing key (see consentry token).`, stderr)
-	addr := fs.String("addr", "127.0.0.1:4790", "collector gRPC `host:port`")
+	addr := fs.String("addr", "127.0.0.1:4790", "collector gRPC `host:port`, or several, comma-separated, spread round robin")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:4792", "collector admin `host:port`, for its memory; empty skips it")
 	clients := fs.Int("clients", 32, "concurrent `clients`")
 	batch := fs.Int("batch", 200, "`events` per batch")
 	duration := fs.Duration("duration", time.Minute, "how long to send")
+	countStored := fs.Bool("count-stored", false, "afterwards, wait until ClickHouse (--clickhouse-*) holds every acknowledged event and report the rate they were stored at, from the start of the run")
 	var tf tokenFlags
 	tf.register(fs)
 	var ch chFlags
@@ -46,10 +49,23 @@ Tokens are issued from the collector's signing key (see consentry token).`, stde
 	if tf.appID == "com.example.demo" {
 		tf.appID = "com.example.load"
 	}
-	var err error
+	var (
+		err    error
+		cl     *clickhouse.Client
+		before uint64
+	)
+	if *countStored {
+		if cl, _, err = ch.open(ctx); err != nil {
+			return err
+		}
+		defer cl.Close()
+		if before, err = storedEvents(ctx, cl, tf.appID); err != nil {
+			return err
+		}
+	}
 	conns := make([]*grpc.ClientConn, max(1, *clients/8))
 	for i := range conns {
-		if conns[i], err = grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		if conns[i], err = grpc.NewClient(grpcrr.Addrs(*addr), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
 			return fmt.Errorf("dial collector: %w", err)
 		}
 		defer conns[i].Close()
@@ -82,7 +98,14 @@ Tokens are issued from the collector's signing key (see consentry token).`, stde
 	wg.Wait()
 	fmt.Fprintf(stdout, "load: %d clients × %d-event batches for %s\n", *clients, *batch, time.Since(start).Round(time.Second))
 	run.report(ctx, stdout, time.Since(start))
-	return nil
+	if cl == nil {
+		return nil
+	}
+	acked := run.acked.Load()
+	stored, err := waitStored(context.WithoutCancel(ctx), cl, tf.appID, before, acked, 10*time.Minute)
+	took := time.Since(start)
+	fmt.Fprintf(stdout, "stored %d events %s after the start: %.0f events/s stored\n", stored, took.Round(100*time.Millisecond), float64(stored)/took.Seconds())
+	return err
 }
 
 // loadRun is what the clients and the sampler of one load run record.

@@ -1,9 +1,10 @@
 // Command consentry is Consentry's operator CLI: it applies schema
-// migrations, registers apps, issues development consent tokens, sends a
-// demo batch through a running collector and shows what landed in
-// ClickHouse, simulates a fleet of devices running the SDK, uploads the
-// mapping files that deobfuscate Android crashes, and prints the privacy
-// report for staff.
+// migrations (also from one server to a cluster), registers apps, issues
+// development consent tokens, sends a demo batch through a running
+// collector and shows what landed in ClickHouse, simulates a fleet of
+// devices running the SDK, uploads the mapping files that deobfuscate
+// Android crashes, prints the privacy report for staff, and runs a local
+// ClickHouse cluster to try scaling out.
 //
 // Run `consentry help` for the subcommands and `consentry <cmd> --help` for
 // their flags; each flag can also be set with the CONSENTRY_* environment
@@ -38,6 +39,7 @@ func commands() []command {
 		{"fleet", "simulate devices running the SDK against a collector and count what landed", runFleet},
 		{"load", "send sustained traffic to a collector and report events/s, latency and its memory", runLoad},
 		{"privacy-report", "print per app and day what was stored, held, generalized, scrubbed, granted, revoked and erased", runPrivacyReport},
+		{"cluster", "run a local ClickHouse cluster (ZooKeeper, shards x replicas) until interrupted, for make cluster", runCluster},
 	}
 }
 

@@ -107,7 +107,9 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 consentryd is the Consentry collector. It serves consentry.v1.IngestService,
 gRPC health checking and server reflection on --grpc-addr, and stores
 consented, anonymized events in ClickHouse. Without --clickhouse-addr it
-starts and manages a local ClickHouse server under --data-dir.
+starts and manages a local ClickHouse server under --data-dir; with
+--clickhouse-cluster it stores into a sharded, replicated ClickHouse
+cluster, where any number of collectors run side by side.
 
 An accepted batch is fsynced to a local write-ahead spool (--spool-dir)
 before it is acknowledged, then shipped to ClickHouse, so ClickHouse being
@@ -195,7 +197,8 @@ Flags:
 	fs.DurationVar(&c.RevocationRefresh, "revocation-refresh", consent.DefaultRevocationInterval, "how often revocations and erased consents are reloaded from ClickHouse")
 	fs.DurationVar(&c.RevocationBound, "revocation-bound", consent.DefaultRevocationBound, "propagation bound: every replica refuses a revoked consent at ingest within it; while a replica cannot refresh revocations for longer, its spool ships nothing (ingest goes on, revocation is checked again at ship time), or without a spool it refuses ingest (UNAVAILABLE)")
 	fs.StringVar(&c.DataDir, "data-dir", collector.DefaultDataDir, "`dir` for the managed ClickHouse's files and the generated consent signing key and secret")
-	fs.StringVar(&c.ClickHouse.Addr, "clickhouse-addr", "", "ClickHouse native-protocol `host:port`; empty starts a managed local server under --data-dir")
+	fs.StringVar(&c.ClickHouse.Addr, "clickhouse-addr", "", "ClickHouse native-protocol `host:port`, or a comma-separated list tried in order (e.g. the replicas of a cluster's shard); empty starts a managed local server under --data-dir")
+	fs.StringVar(&c.ClickHouse.Schema.Cluster, "clickhouse-cluster", "", "ClickHouse `cluster` (from the servers' remote_servers, with internal_replication; needs --clickhouse-addr): migrations run ON CLUSTER, event tables are Replicated*MergeTree on each shard behind Distributed tables, apps, revocations, erasures and salts are replicated to every server (docs/operations.md, Scale out)")
 	fs.StringVar(&c.ClickHouse.Database, "clickhouse-database", clickhouse.DefaultDatabase, "ClickHouse `database` for Consentry's tables (created if missing)")
 	fs.StringVar(&c.ClickHouse.Username, "clickhouse-user", clickhouse.DefaultUsername, "ClickHouse `user`")
 	fs.StringVar(&o.passwordFile, "clickhouse-password-file", "", "`file` holding the ClickHouse password (or set CONSENTRY_CLICKHOUSE_PASSWORD)")

@@ -22,7 +22,7 @@ func TestHelpNamesEveryFlagAndVariable(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("err = %v", err)
 	}
-	for _, want := range []string{"--grpc-addr", "CONSENTRY_GRPC_ADDR", "--clickhouse-addr", "CONSENTRY_CLICKHOUSE_PASSWORD",
+	for _, want := range []string{"--grpc-addr", "CONSENTRY_GRPC_ADDR", "--clickhouse-addr", "CONSENTRY_CLICKHOUSE_PASSWORD", "--clickhouse-cluster", "CONSENTRY_CLICKHOUSE_CLUSTER",
 		"--max-event-age", "--writer-max-pending-rows", "managed local server"} {
 		if !strings.Contains(strings.ReplaceAll(buf.String(), "  -", "  --"), want) {
 			t.Errorf("--help lacks %q", want)
@@ -49,6 +49,35 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"extra"}, &bytes.Buffer{}, env(nil)); err == nil {
 		t.Fatal("stray argument accepted")
+	}
+}
+
+// TestClusterFlag: --clickhouse-cluster sets the schema's cluster, and
+// needs the servers' addresses, as the managed ClickHouse is one server.
+func TestClusterFlag(t *testing.T) {
+	o, err := parseFlags([]string{"--clickhouse-cluster", "events", "--clickhouse-addr", "ch1:9000,ch2:9000"}, &bytes.Buffer{}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.cfg.ClickHouse.Schema.Cluster; got != "events" {
+		t.Errorf("cluster = %q", got)
+	}
+	if err := o.cfg.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	o, err = parseFlags([]string{"--clickhouse-cluster", "events"}, &bytes.Buffer{}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.cfg.Validate(); err == nil || !strings.Contains(err.Error(), "cluster") {
+		t.Errorf("a cluster without --clickhouse-addr: %v", err)
+	}
+	o, err = parseFlags([]string{"--clickhouse-cluster", "a;b", "--clickhouse-addr", "ch:9000"}, &bytes.Buffer{}, env(nil))
+	if err == nil {
+		err = o.cfg.Validate()
+	}
+	if err == nil {
+		t.Error("a cluster name that is not an identifier was accepted")
 	}
 }
 

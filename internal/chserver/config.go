@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -238,9 +239,140 @@ type Config struct {
 	// closed. 1 means never restart. Defaults 5 and 10 minutes.
 	MaxFailures   int
 	FailureWindow time.Duration
+	// Cluster, if not nil, makes the server one node of a ClickHouse
+	// cluster whose nodes all run on this machine (tests, make cluster):
+	// see ClusterConfig. nil runs a standalone server.
+	Cluster *ClusterConfig
 	// Logger receives the server's lifecycle events and its stderr lines
 	// (at debug level); nil logs nothing.
 	Logger *zap.Logger
+}
+
+// ClusterConfig makes a managed server a node of a sharded, replicated
+// cluster coordinated by ZooKeeper, with every node on this machine: the
+// cluster's native addresses, the interserver port and ZooKeeper are
+// loopback (or ListenHost) addresses. It adds to the configuration what a
+// cluster needs and nothing else:
+//
+//   - remote_servers: the cluster Name with its Shards, each shard with
+//     internal_replication (a Distributed table writes one replica, the
+//     Replicated table copies it). Every replica entry names User and
+//     Password: a distributed query or insert logs in to the other nodes
+//     as User, since there is no password-less user to fall back on
+//     (ClickHouse 18.16 has no cluster secret). Password must therefore
+//     be the same on every node and given, not generated; it is written
+//     to config.xml in clear, which is owner-only like DataDir.
+//   - zookeeper and distributed_ddl (the queue of ON CLUSTER queries);
+//   - macros: {cluster}, {shard} and {replica} for this node;
+//   - an interserver HTTP port (replicas fetch parts from each other
+//     there) on ListenHost, with interserver_http_credentials: replicas
+//     authenticate fetches with InterserverUser and InterserverPassword,
+//     which are not a ClickHouse user and cannot log in.
+type ClusterConfig struct {
+	// Name is the cluster's name in remote_servers, a plain identifier:
+	// what ON CLUSTER and Distributed tables name.
+	Name string
+	// Shards lists every node's native-protocol address, "host:port",
+	// shard by shard, replica by replica, as every node of the cluster
+	// must list them. The node's own address must be among them.
+	Shards [][]string
+	// Shard and Replica are this node's {shard} and {replica} macros,
+	// e.g. "01" and "r1": the paths of its Replicated tables in
+	// ZooKeeper. Plain identifiers or digits.
+	Shard, Replica string
+	// ZooKeeper lists the coordination service's client addresses,
+	// "host:port" (ZooKeeper or ClickHouse Keeper).
+	ZooKeeper []string
+	// ZooKeeperSessionTimeout is the session timeout the server asks
+	// ZooKeeper for; default 30s, ClickHouse's own default. An outage
+	// shorter than it keeps the session: replicated tables do not turn
+	// read-only.
+	ZooKeeperSessionTimeout time.Duration
+	// InterserverPort is the interserver HTTP port, on ListenHost; 0
+	// picks a free port.
+	InterserverPort int
+	// InterserverUser and InterserverPassword authenticate replicas to
+	// each other's interserver port; the same on every node. The user
+	// defaults to "interserver"; the password is required.
+	InterserverUser, InterserverPassword string
+}
+
+// DefaultInterserverUser is ClusterConfig.InterserverUser's default.
+const DefaultInterserverUser = "interserver"
+
+// DefaultZooKeeperSessionTimeout is ClusterConfig.ZooKeeperSessionTimeout's
+// default.
+const DefaultZooKeeperSessionTimeout = 30 * time.Second
+
+// macroRE matches shard and replica macros.
+var macroRE = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+
+// validate reports what is wrong with cc for a server listening on host
+// with the administrative password password.
+func (cc *ClusterConfig) validate(password string) []error {
+	var errs []error
+	if !identRE.MatchString(cc.Name) {
+		errs = append(errs, fmt.Errorf("Cluster.Name %q is not a plain identifier", cc.Name))
+	}
+	if len(cc.Shards) == 0 {
+		errs = append(errs, errors.New("Cluster.Shards is empty"))
+	}
+	for i, shard := range cc.Shards {
+		if len(shard) == 0 {
+			errs = append(errs, fmt.Errorf("Cluster.Shards[%d] has no replica", i))
+		}
+		for _, addr := range shard {
+			if _, err := splitHostPort(addr); err != nil {
+				errs = append(errs, fmt.Errorf("Cluster.Shards[%d]: %w", i, err))
+			}
+		}
+	}
+	if !macroRE.MatchString(cc.Shard) || !macroRE.MatchString(cc.Replica) {
+		errs = append(errs, fmt.Errorf("Cluster.Shard %q and Cluster.Replica %q must be letters, digits or _", cc.Shard, cc.Replica))
+	}
+	if len(cc.ZooKeeper) == 0 {
+		errs = append(errs, errors.New("Cluster.ZooKeeper is empty"))
+	}
+	for _, addr := range cc.ZooKeeper {
+		if _, err := splitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("Cluster.ZooKeeper: %w", err))
+		}
+	}
+	if cc.ZooKeeperSessionTimeout < 0 {
+		errs = append(errs, fmt.Errorf("Cluster.ZooKeeperSessionTimeout %v is negative", cc.ZooKeeperSessionTimeout))
+	}
+	if cc.InterserverPort < 0 || cc.InterserverPort > 65535 {
+		errs = append(errs, fmt.Errorf("Cluster.InterserverPort %d is out of range 0-65535", cc.InterserverPort))
+	}
+	if !identRE.MatchString(cc.InterserverUser) {
+		errs = append(errs, fmt.Errorf("Cluster.InterserverUser %q is not a plain identifier", cc.InterserverUser))
+	}
+	if cc.InterserverPassword == "" {
+		errs = append(errs, errors.New("Cluster.InterserverPassword is required"))
+	}
+	if password == "" {
+		errs = append(errs, errors.New("Password is required with Cluster: every node logs in to the others as User"))
+	}
+	return errs
+}
+
+// hostPort is a host and a port.
+type hostPort struct {
+	Host string
+	Port int
+}
+
+// splitHostPort parses addr, "host:port", with a port from 1 to 65535.
+func splitHostPort(addr string) (hostPort, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return hostPort{}, fmt.Errorf("address %q: %w", addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 || host == "" {
+		return hostPort{}, fmt.Errorf("address %q: want host:port with a port from 1 to 65535", addr)
+	}
+	return hostPort{host, p}, nil
 }
 
 // identRE matches the user names Config accepts: they become XML element
@@ -278,6 +410,16 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
+	if c.Cluster != nil {
+		cc := *c.Cluster
+		if cc.InterserverUser == "" {
+			cc.InterserverUser = DefaultInterserverUser
+		}
+		if cc.ZooKeeperSessionTimeout == 0 {
+			cc.ZooKeeperSessionTimeout = DefaultZooKeeperSessionTimeout
+		}
+		c.Cluster = &cc
+	}
 }
 
 // Validate reports whether c, once its defaults are applied, describes a
@@ -301,6 +443,9 @@ func (c Config) Validate() error {
 	}
 	if c.TCPPort != 0 && c.TCPPort == c.HTTPPort {
 		errs = append(errs, fmt.Errorf("TCPPort and HTTPPort are both %d", c.TCPPort))
+	}
+	if cc := c.Cluster; cc != nil && cc.InterserverPort != 0 && (cc.InterserverPort == c.TCPPort || cc.InterserverPort == c.HTTPPort) {
+		errs = append(errs, fmt.Errorf("Cluster.InterserverPort %d is also TCPPort or HTTPPort", cc.InterserverPort))
 	}
 	for _, d := range []struct {
 		name string
@@ -350,6 +495,9 @@ func (c Config) Validate() error {
 				errs = append(errs, fmt.Errorf("ReadOnlyNetworks: %q is not an IP address or CIDR prefix", n))
 			}
 		}
+	}
+	if c.Cluster != nil {
+		errs = append(errs, c.Cluster.validate(c.Password)...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("chserver: invalid config: %w", err)
@@ -402,6 +550,55 @@ type configParams struct {
 	// understand: settings constraints the read-only user may change
 	// within (changeable_in_readonly) and system tables behind grants.
 	Modern bool
+	// Cluster is set in cluster mode.
+	Cluster *clusterParams
+}
+
+// clusterParams is what the config template sees of a ClusterConfig.
+type clusterParams struct {
+	Name                string
+	Shards              [][]hostPort
+	User, Password      string
+	ZooKeeper           []hostPort
+	SessionTimeoutMs    int64
+	Shard, Replica      string
+	InterserverHost     string
+	InterserverPort     int
+	InterserverUser     string
+	InterserverPassword string
+}
+
+// newClusterParams returns the template's view of c.Cluster; c has its
+// defaults, its password and its ports. interserverHost is the address
+// other replicas fetch parts from.
+func newClusterParams(c Config, interserverHost string) (*clusterParams, error) {
+	cc := c.Cluster
+	p := &clusterParams{
+		Name: cc.Name, User: c.User, Password: c.Password,
+		SessionTimeoutMs: cc.ZooKeeperSessionTimeout.Milliseconds(),
+		Shard:            cc.Shard, Replica: cc.Replica,
+		InterserverHost: interserverHost, InterserverPort: cc.InterserverPort,
+		InterserverUser: cc.InterserverUser, InterserverPassword: cc.InterserverPassword,
+	}
+	for _, shard := range cc.Shards {
+		var replicas []hostPort
+		for _, addr := range shard {
+			hp, err := splitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			replicas = append(replicas, hp)
+		}
+		p.Shards = append(p.Shards, replicas)
+	}
+	for _, addr := range cc.ZooKeeper {
+		hp, err := splitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		p.ZooKeeper = append(p.ZooKeeper, hp)
+	}
+	return p, nil
 }
 
 // The root element is <yandex>: ClickHouse 18.16 requires it and current
@@ -415,10 +612,14 @@ type configParams struct {
 // (query_log, query_thread_log, part_log, text_log, trace_log) are
 // configured, so query text is not kept in tables, and the server log
 // is at warning level: it holds no query text but that of failed queries.
-// No remote_servers (clusters), dictionaries or macros are configured.
+// No dictionaries are configured, and remote_servers, zookeeper, macros
+// and an interserver port only in cluster mode (ClusterConfig), where the
+// interserver port listens on listen_host too.
 //
 // The uncompressed cache is off: its size is 0 and the profiles set
-// use_uncompressed_cache=0. The mark cache is 256 MiB instead of 5 GiB.
+// use_uncompressed_cache=0. The mark cache is 256 MiB instead of 5 GiB;
+// in cluster mode, where several servers share one machine, 64 MiB, with
+// 4 background merge threads instead of 16.
 const configTemplate = `<?xml version="1.0"?>
 <!-- Generated by chserver; rewritten on every start. -->
 <yandex>
@@ -441,7 +642,7 @@ const configTemplate = `<?xml version="1.0"?>
   <default_profile>default</default_profile>
   <default_database>default</default_database>
   <timezone>UTC</timezone>
-  <mark_cache_size>268435456</mark_cache_size>
+  <mark_cache_size>{{if .Cluster}}67108864{{else}}268435456{{end}}</mark_cache_size>
   <uncompressed_cache_size>0</uncompressed_cache_size>
   <max_concurrent_queries>50</max_concurrent_queries>
   <max_connections>256</max_connections>
@@ -452,6 +653,48 @@ const configTemplate = `<?xml version="1.0"?>
     <select_from_system_db_requires_grant>true</select_from_system_db_requires_grant>
     <select_from_information_schema_requires_grant>true</select_from_information_schema_requires_grant>
   </access_control_improvements>
+{{- end}}
+{{- with .Cluster}}
+  <interserver_http_host>{{x .InterserverHost}}</interserver_http_host>
+  <interserver_http_port>{{.InterserverPort}}</interserver_http_port>
+  <interserver_http_credentials>
+    <user>{{x .InterserverUser}}</user>
+    <password>{{x .InterserverPassword}}</password>
+  </interserver_http_credentials>
+  <remote_servers>
+    <{{.Name}}>
+{{- range .Shards}}
+      <shard>
+        <internal_replication>true</internal_replication>
+{{- range .}}
+        <replica>
+          <host>{{x .Host}}</host>
+          <port>{{.Port}}</port>
+          <user>{{x $.Cluster.User}}</user>
+          <password>{{x $.Cluster.Password}}</password>
+        </replica>
+{{- end}}
+      </shard>
+{{- end}}
+    </{{.Name}}>
+  </remote_servers>
+  <zookeeper>
+{{- range .ZooKeeper}}
+    <node>
+      <host>{{x .Host}}</host>
+      <port>{{.Port}}</port>
+    </node>
+{{- end}}
+    <session_timeout_ms>{{.SessionTimeoutMs}}</session_timeout_ms>
+  </zookeeper>
+  <distributed_ddl>
+    <path>/clickhouse/task_queue/ddl</path>
+  </distributed_ddl>
+  <macros>
+    <cluster>{{.Name}}</cluster>
+    <shard>{{.Shard}}</shard>
+    <replica>{{.Replica}}</replica>
+  </macros>
 {{- end}}
 </yandex>
 `
@@ -482,6 +725,9 @@ const usersTemplate = `<?xml version="1.0"?>
     <default>
       <max_memory_usage>2000000000</max_memory_usage>
       <use_uncompressed_cache>0</use_uncompressed_cache>
+{{- if .Cluster}}
+      <background_pool_size>4</background_pool_size>
+{{- end}}
     </default>
     <readonly>
       <readonly>1</readonly>
@@ -669,6 +915,13 @@ func writeConfig(l layout, c Config, modern bool) error {
 	}
 	if c.ReadOnlyUser != "" {
 		p.ReadOnlyPasswordHash = sha256Hex(c.ReadOnlyPassword)
+	}
+	if c.Cluster != nil {
+		cp, err := newClusterParams(c, dialAddress(c.ListenHost))
+		if err != nil {
+			return err
+		}
+		p.Cluster = cp
 	}
 	for _, f := range []struct{ name, path string }{
 		{"config.xml", l.ConfigFile},

@@ -247,9 +247,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ReadOnlyUser == "" {
 		s.modern = false
 	}
-	pickPorts := cfg.TCPPort == 0 || cfg.HTTPPort == 0
+	pickPorts := cfg.TCPPort == 0 || cfg.HTTPPort == 0 || cfg.Cluster != nil && cfg.Cluster.InterserverPort == 0
 	for attempt := 1; ; attempt++ {
 		s.cfg = cfg
+		if cfg.Cluster != nil {
+			cc := *cfg.Cluster // each attempt picks its own ports
+			s.cfg.Cluster = &cc
+		}
 		if err := choosePorts(&s.cfg, s.host); err != nil {
 			s.stopNow()
 			return nil, fmt.Errorf("chserver: start: %w", err)
@@ -582,6 +586,15 @@ func (s *Server) HTTPAddr() string {
 	return net.JoinHostPort(s.host, strconv.Itoa(s.cfg.HTTPPort))
 }
 
+// InterserverAddr returns the interserver HTTP address, "host:port", of a
+// server in cluster mode, and "" otherwise.
+func (s *Server) InterserverAddr() string {
+	if s.cfg.Cluster == nil {
+		return ""
+	}
+	return net.JoinHostPort(s.host, strconv.Itoa(s.cfg.Cluster.InterserverPort))
+}
+
 // User returns the administrative user clients connect as.
 func (s *Server) User() string { return s.cfg.User }
 
@@ -771,8 +784,8 @@ func dialAddress(host string) string {
 	}
 }
 
-// choosePorts replaces cfg's zero ports with ports that are free on host
-// now. All listeners are held open until every port is chosen, so the
+// choosePorts replaces cfg's zero ports (native, HTTP, and in cluster
+// mode interserver) with ports that are free on host now. All listeners are held open until every port is chosen, so the
 // ports differ from each other.
 func choosePorts(cfg *Config, host string) error {
 	var ls []net.Listener
@@ -781,7 +794,11 @@ func choosePorts(cfg *Config, host string) error {
 			l.Close()
 		}
 	}()
-	for _, p := range []*int{&cfg.TCPPort, &cfg.HTTPPort} {
+	ports := []*int{&cfg.TCPPort, &cfg.HTTPPort}
+	if cfg.Cluster != nil {
+		ports = append(ports, &cfg.Cluster.InterserverPort)
+	}
+	for _, p := range ports {
 		if *p != 0 {
 			continue
 		}
