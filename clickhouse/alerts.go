@@ -28,8 +28,12 @@ func alertDeliveriesTable(private string) *tableDef {
 	return &tableDef{
 		name:     TableAlertDeliveries,
 		database: private,
-		comment:  "Crash alert deliveries (package dashboard/alerts): claims of the collector replicas on alerts (the earliest sends) and the outcome of each attempt. Holds what an alert says (group title, counts, versions), never webhook URLs or secrets.",
-		engine:   "MergeTree",
+		// Every replica reads the claims locally, and a claim is
+		// acknowledged only once every replica has it (see RecordAlerts).
+		placement: everywhere,
+		quorum:    quorumAll,
+		comment:   "Crash alert deliveries (package dashboard/alerts): claims of the collector replicas on alerts (the earliest sends) and the outcome of each attempt. Holds what an alert says (group title, counts, versions), never webhook URLs or secrets.",
+		engine:    "MergeTree",
 		columns: []column{
 			{name: "alert_key", typ: stringType(), comment: "The alert: app id, kind (new, regressed, escalating), group fingerprint, episode and webhook name, separated by |."},
 			{name: "at", typ: timeType(), comment: "Server time of the record; orders claims.", dflt: "now()"},
@@ -41,11 +45,10 @@ func alertDeliveriesTable(private string) *tableDef {
 			{name: "webhook", typ: stringType(), comment: "Name of the webhook in the alert rules file (never its URL)."},
 			{name: "alert", typ: textType(), comment: "The alert as JSON, as the webhook receives it in the json format."},
 		},
-		day:      "at",
-		monthly:  true,
-		expiry:   fmt.Sprintf("at + toIntervalDay(%d)", alertRetentionDays),
-		orderBy:  []string{"alert_key", "at", "holder"},
-		shardKey: "cityHash64(alert_key)",
+		day:     "at",
+		monthly: true,
+		expiry:  fmt.Sprintf("at + toIntervalDay(%d)", alertRetentionDays),
+		orderBy: []string{"alert_key", "at", "holder"},
 	}
 }
 
@@ -57,7 +60,7 @@ func alertsMigration(version int) Migration {
 		Name:    "alert_deliveries: crash alert claims and delivery outcomes in the private database",
 		Statements: func(d Dialect, o SchemaOptions) []string {
 			s := newSchema(o)
-			return append([]string{s.createPrivateDatabase()}, alertDeliveriesTable(s.opts.PrivateDatabase).create(d, s.opts)...)
+			return append([]string{s.createPrivateDatabase()}, s.alerts.create(d, s.opts)...)
 		},
 	}
 }
@@ -75,21 +78,26 @@ func (c *Client) RecordAlerts(ctx context.Context, recs []alerts.Record) error {
 		return nil
 	}
 	op := "record alert deliveries"
-	batch, err := c.conn.PrepareBatch(ctx, alertInsert(c.schema.opts.PrivateDatabase))
+	// On a cluster the insert waits for every replica (the table's
+	// quorum), so a claim another replica reads after its wait is there.
+	err := c.retryQuorum(ctx, c.schema.alerts, func(ctx context.Context) error {
+		batch, err := c.conn.PrepareBatch(ctx, alertInsert(c.schema.opts.PrivateDatabase))
+		if err != nil {
+			return err
+		}
+		defer batch.Close()
+		for _, r := range recs {
+			next := r.NextAt
+			if next.IsZero() {
+				next = time.Unix(0, 0)
+			}
+			if err := batch.Append(r.Key, r.Holder, r.AppID, string(r.State), r.Attempt, next.UTC(), r.Webhook, string(r.Alert)); err != nil {
+				return err
+			}
+		}
+		return batch.Send()
+	})
 	if err != nil {
-		return classify(op, err)
-	}
-	defer batch.Close()
-	for _, r := range recs {
-		next := r.NextAt
-		if next.IsZero() {
-			next = time.Unix(0, 0)
-		}
-		if err := batch.Append(r.Key, r.Holder, r.AppID, string(r.State), r.Attempt, next.UTC(), r.Webhook, string(r.Alert)); err != nil {
-			return classify(op, err)
-		}
-	}
-	if err := batch.Send(); err != nil {
 		return classify(op, err)
 	}
 	return nil

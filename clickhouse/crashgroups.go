@@ -100,11 +100,11 @@ func crashGroupStatusTable(database string) *rowTable[triage.Decision] {
 func crashGroupChangesTable(database string) *rowTable[triage.Change] {
 	return newRowTable(database,
 		&tableDef{
-			name:     TableCrashGroupChanges,
-			comment:  "Changes of crash groups besides their status, one row per change: who works on a group (kind assignee), its note (kind note) and merges (kind merged_into: the group's crashes count in the group merged_into; 0 undoes it). The latest row of a group and kind counts: read argMax(value, version) or argMax(merged_into, version) grouped by app_id, fingerprint and kind.",
-			engine:   "MergeTree",
-			orderBy:  []string{"app_id", columnFingerprint, "kind", "version"},
-			shardKey: "sipHash64(app_id)",
+			name:      TableCrashGroupChanges,
+			comment:   "Changes of crash groups besides their status, one row per change: who works on a group (kind assignee), its note (kind note) and merges (kind merged_into: the group's crashes count in the group merged_into; 0 undoes it). The latest row of a group and kind counts: read argMax(value, version) or argMax(merged_into, version) grouped by app_id, fingerprint and kind.",
+			engine:    "MergeTree",
+			orderBy:   []string{"app_id", columnFingerprint, "kind", "version"},
+			placement: everywhere, // like crash_group_status: every server reads it locally
 		},
 		[]field[triage.Change]{
 			lowCardCol("app_id", "App the crash group belongs to.",

@@ -19,10 +19,11 @@ var _ deobfuscate.Source = (*Client)(nil)
 // for the same app, version and build replaces an earlier one.
 func mappingsTable(private string) *tableDef {
 	return &tableDef{
-		name:     TableMappings,
-		database: private,
-		comment:  "R8/ProGuard mapping files of Android app builds (consentry mappings upload): class and method names of the app, no user data. The collector deobfuscates crashes of a build with its latest upload before grouping them.",
-		engine:   "ReplacingMergeTree",
+		name:      TableMappings,
+		database:  private,
+		placement: everywhere, // every collector loads every mapping
+		comment:   "R8/ProGuard mapping files of Android app builds (consentry mappings upload): class and method names of the app, no user data. The collector deobfuscates crashes of a build with its latest upload before grouping them.",
+		engine:    "ReplacingMergeTree",
 		columns: []column{
 			{name: "app_id", typ: stringType(), comment: "App id, e.g. com.example.notes."},
 			{name: "app_version", typ: stringType(), comment: "App version the mapping belongs to, e.g. 4.12.0."},
@@ -34,7 +35,6 @@ func mappingsTable(private string) *tableDef {
 		},
 		engineArgs: "uploaded_at",
 		orderBy:    []string{"app_id", "app_version", "app_build"},
-		shardKey:   "cityHash64(app_id)",
 	}
 }
 
@@ -46,7 +46,7 @@ func mappingsMigration(version int) Migration {
 		Name:    "mappings: R8/ProGuard mapping files per app version and build, in the private database",
 		Statements: func(d Dialect, o SchemaOptions) []string {
 			s := newSchema(o)
-			return append([]string{s.createPrivateDatabase()}, mappingsTable(s.opts.PrivateDatabase).create(d, s.opts)...)
+			return append([]string{s.createPrivateDatabase()}, s.mappings.create(d, s.opts)...)
 		},
 	}
 }

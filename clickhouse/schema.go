@@ -320,6 +320,8 @@ type schema struct {
 	crashGroups   *tableDef
 	crashStatus   *rowTable[triage.Decision]
 	crashChanges  *rowTable[triage.Change]
+	alerts        *tableDef
+	mappings      *tableDef
 }
 
 // migrationRow is one row of the schema_migrations table.
@@ -350,7 +352,7 @@ func (s *schema) all() []*tableDef {
 	return []*tableDef{
 		s.migrations.def, s.sessions.def, s.gestures.def, s.crashes.def, s.customs.def, s.diagnostics.def,
 		s.rejects.def, s.sessionsDaily, s.apps.def, s.revocations.def, s.erasures.def, s.salts.def,
-		s.crashGroups, s.crashStatus.def,
+		s.crashGroups, s.crashStatus.def, s.crashChanges.def, s.alerts, s.mappings,
 	}
 }
 
@@ -698,6 +700,8 @@ func newSchema(o SchemaOptions) *schema {
 	s.crashGroups = crashGroupsDailyTable(o)
 	s.crashStatus = crashGroupStatusTable(o.Database)
 	s.crashChanges = crashGroupChangesTable(o.Database)
+	s.alerts = alertDeliveriesTable(o.PrivateDatabase)
+	s.mappings = mappingsTable(o.PrivateDatabase)
 	return s
 }
 

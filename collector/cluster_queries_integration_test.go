@@ -83,7 +83,7 @@ func TestClusterQueriesMatchSingleServerIntegration(t *testing.T) {
 			{AppID: triagetest.AppID, Fingerprint: bugs[0].Fingerprint, State: triage.StateResolved, ResolvedIn: "4.12.1", ChangedBy: "alice", ChangedAt: now.Add(-time.Hour).Truncate(time.Second)},
 			{AppID: triagetest.AppID, Fingerprint: bugs[1].Fingerprint, State: triage.StateIgnored, ChangedBy: "bob", ChangedAt: now.Add(-time.Minute).Truncate(time.Second)},
 		} {
-			if err := env.Client.RecordDecision(ctx, d); err != nil {
+			if err := env.Client.RecordDecisions(ctx, []triage.Decision{d}); err != nil {
 				t.Fatalf("decision %d: %v", i, err)
 			}
 		}
@@ -160,18 +160,19 @@ func TestClusterQueriesMatchSingleServerIntegration(t *testing.T) {
 				t.Fatalf("options: %v, %v", err1, err2)
 			}
 			same("options", f, p1, p2)
-			g1, err1 := single.Store.Groups(ctx, f, 100)
-			g2, err2 := onCluster.Store.Groups(ctx, f, 100)
+			l1, err1 := single.Store.List(ctx, f, triage.ListOptions{PerPage: triage.MaxPerPage})
+			l2, err2 := onCluster.Store.List(ctx, f, triage.ListOptions{PerPage: triage.MaxPerPage})
 			if err1 != nil || err2 != nil {
 				t.Fatalf("groups: %v, %v", err1, err2)
 			}
-			same("groups", f, g1, g2)
+			same("groups", f, l1, l2)
+			g1 := l1.Groups
 			if f.Status == triage.StatusAll && len(g1) == 0 {
 				t.Fatalf("no crash groups for %+v", f)
 			}
 			for _, g := range g1 {
-				d1, err1 := single.Store.Group(ctx, f, g.Fingerprint)
-				d2, err2 := onCluster.Store.Group(ctx, f, g.Fingerprint)
+				d1, err1 := single.Store.Group(ctx, f, g.Fingerprint, 0)
+				d2, err2 := onCluster.Store.Group(ctx, f, g.Fingerprint, 0)
 				if err1 != nil || err2 != nil {
 					t.Fatalf("group %x: %v, %v", g.Fingerprint, err1, err2)
 				}
@@ -233,18 +234,23 @@ func clearColumn(rows [][]any, col int) {
 
 // clearSamples clears, in the dashboard's data v (a group list or a
 // group's detail), what is one sample of several: a group's message and
-// culprit (anyMerge), and the sample crash, of which only the time is
-// kept (the latest crash of a minute is any of that minute's).
+// culprit (anyMerge), and the sample crash and the page of crashes, of
+// which only the times are kept (the latest crash of a minute is any of
+// that minute's).
 func clearSamples(v any) {
 	switch v := v.(type) {
-	case []triage.Group:
-		for i := range v {
-			v[i].Message, v[i].Culprit = "", ""
+	case *triage.GroupList:
+		for i := range v.Groups {
+			v.Groups[i].Message, v.Groups[i].Culprit = "", ""
 		}
 	case *triage.Detail:
 		v.Message, v.Culprit = "", ""
-		v.Sample = triage.Crash{EventTime: v.Sample.EventTime}
+		v.Sample = triage.CrashView{EventTime: v.Sample.EventTime}
 		v.GroupingInputs = nil
+		// Crashes of one minute come in any order: keep their times.
+		for i := range v.CrashList {
+			v.CrashList[i] = triage.CrashView{EventTime: v.CrashList[i].EventTime}
+		}
 	}
 }
 
