@@ -271,7 +271,9 @@ func TestClusterConsentStoreIntegration(t *testing.T) {
 		wg.Go(func() {
 			r := consent.Revocation{ConsentHash: consent.HashConsentID(fmt.Sprintf("concurrent-%d", i)), AppID: "com.example.notes",
 				RevokedAt: now, ExpiresAt: now.AddDate(0, 0, 30)}
-			wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			// Each waits its turn behind up to nine others: the bound is
+			// generous, for a loaded test machine.
+			wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
 			errs[i] = c.PutRevocation(wctx, r)
 		})
