@@ -1,5 +1,5 @@
 # Consentry's developer commands. See README.md.
-.PHONY: run test test-short proto check-generated build bench load soak privacy fuzz clean
+.PHONY: run test test-short proto check-generated build bench bench-ghz load soak privacy fuzz clean
 
 # Runs the collector end to end on a local default: installs ClickHouse if
 # missing, starts consentryd (which starts ClickHouse), sends a demo batch,
@@ -28,6 +28,13 @@ check-generated:
 # End-to-end throughput against the raw ClickHouse ceiling; see docs/benchmarks.md.
 bench:
 	./scripts/bench.sh
+
+# End to end with an independent load generator (ghz) against consentryd
+# and its managed ClickHouse, spool on, beside the best raw insert ceiling
+# of the same run (BENCH_RUNS, BENCH_DURATION, BENCH_RPS, BENCH_PROFILE;
+# see scripts/bench-ghz.sh and docs/benchmarks.md).
+bench-ghz:
+	./scripts/bench-ghz.sh
 
 # Sustained load with the spool on and off (LOAD_DURATION, default 3m);
 # see docs/operations.md.
