@@ -92,7 +92,7 @@ for run in $(seq 1 "$runs"); do
   cpu2=$(cpu_ticks "$pid") chcpu2=$(cpu_ticks "$ch_pid")
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
   # The raw ceiling as the server counts it (InsertedRows), like the stored figure.
-  raw=$("$bin/consentry" bench-raw --data-dir "$data" --duration "$raw_duration" | awk '{print $2}')
+  raw=$("$bin/consentry" bench-raw --data-dir "$data" --duration "$raw_duration" | awk '{print $2}') || raw=nan
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=
 
   python3 - "$data/ghz.json" "$run" "$t0" "$t1" "$t2" "$rows0" "$rows1" "$rows2" "$cpu0" "$cpu2" \
