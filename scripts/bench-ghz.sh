@@ -71,7 +71,7 @@ for run in $(seq 1 "$runs"); do
     (sleep 5; curl -fs -o "$profile" "http://$admin/debug/pprof/profile?seconds=15") &
   fi
   t0=$(date +%s.%N)
-  "$ghz" --insecure --protoset "$base/ingest.protoset" \
+  /usr/bin/time -f "%U %S" -o "$data/ghz.time" "$ghz" --insecure --protoset "$base/ingest.protoset" \
     --call consentry.v1.IngestService/Ingest --binary-file "$data/calls.bin" \
     -c "$clients" --connections "$conns" -z "$duration" --rps "$rps" -t 20s \
     -O json -o "$data/ghz.json" "$grpc" || true
@@ -96,9 +96,9 @@ for run in $(seq 1 "$runs"); do
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=
 
   python3 - "$data/ghz.json" "$run" "$t0" "$t1" "$t2" "$rows0" "$rows1" "$rows2" "$cpu0" "$cpu2" \
-    "$chcpu0" "$chcpu2" "$tck" "$hwm" "$raw" >>"$results" <<'EOF'
+    "$chcpu0" "$chcpu2" "$tck" "$hwm" "$raw" "$data/ghz.time" >>"$results" <<'EOF'
 import json, sys
-f, run, t0, t1, t2, r0, r1, r2, c0, c2, h0, h2, tck, hwm, raw = sys.argv[1:]
+f, run, t0, t1, t2, r0, r1, r2, c0, c2, h0, h2, tck, hwm, raw, gt = sys.argv[1:]
 t0, t1, t2 = float(t0), float(t1), float(t2)
 r0, r1, r2, c0, c2, h0, h2, tck = map(int, (r0, r1, r2, c0, c2, h0, h2, tck))
 rep = json.load(open(f))
@@ -115,6 +115,7 @@ print(json.dumps({
     "cpu_s_per_1m": (c2 - c0) / tck / total * 1e6 if total else 0,
     "ch_cpu_s_per_1m": (h2 - h0) / tck / total * 1e6 if total else 0,
     "collector_cores": (c2 - c0) / tck / (t2 - t0),
+    "ghz_cores": sum(map(float, open(gt).read().split()[-2:])) / (t1 - t0),
     "peak_rss_mib": int(hwm) / 1024, "error_kinds": rep.get("errorDistribution") or {},
 }))
 EOF
@@ -123,7 +124,7 @@ import json, sys
 r = json.load(sys.stdin)
 print("run %(run)d: stored %(stored_per_s).0f events/s, raw %(raw_per_s).0f rows/s, ratio %(ratio).2f; "
       "ack p50/p99/p99.9 %(p50_ms).0f/%(p99_ms).0f/%(p999_ms).0f ms (%(errors)d errors); "
-      "collector %(cpu_s_per_1m).1f CPU s per 1M stored (%(collector_cores).2f cores), ClickHouse %(ch_cpu_s_per_1m).1f; "
+      "collector %(cpu_s_per_1m).1f CPU s per 1M stored (%(collector_cores).2f cores), ClickHouse %(ch_cpu_s_per_1m).1f, ghz %(ghz_cores).2f cores; "
       "peak RSS %(peak_rss_mib).0f MiB; backlog shipped in %(drain_s).1f s" % r)
 for k, n in r["error_kinds"].items(): print("  error x%d: %s" % (n, k[:200]))'
 done
