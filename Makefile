@@ -1,5 +1,5 @@
 # Consentry's developer commands. See README.md.
-.PHONY: run test test-short proto check-generated build bench bench-ghz load soak privacy fuzz clean
+.PHONY: run test test-short proto check-generated build bench bench-ghz load soak abuse privacy fuzz clean
 
 # Runs the collector end to end on a local default: installs ClickHouse if
 # missing, starts consentryd (which starts ClickHouse), sends a demo batch,
@@ -49,6 +49,19 @@ SOAK_DURATION ?= 10m
 soak:
 	./scripts/deps.sh
 	go test -tags soak -run TestSoak -count=1 -timeout 60m -v ./collector/ -args -soak.duration=$(SOAK_DURATION)
+
+# The abuse suite (docs/operations.md, "Threat model"): every attack an
+# unauthenticated client can make on the ingest ports (decode bombs over
+# gRPC and HTTP, slow headers and bodies, 2,000 idle connections,
+# oversized, deeply nested and random messages, key guessing) against the
+# real consentryd and its managed ClickHouse, on loopback, ABUSE_DURATION
+# each (default 12s; about 4 minutes in all) while well-behaved clients
+# keep sending; prints per attack the collector's peak RSS against its
+# stated bound, the clients' p99 and refusals, and health.
+ABUSE_DURATION ?= 12s
+abuse:
+	./scripts/deps.sh
+	go test -tags abuse -run TestAbuse -count=1 -timeout 30m -v ./internal/abuse/ -args -abuse.duration=$(ABUSE_DURATION)
 
 # The adversarial privacy test's long form (docs/privacy.md): seeds 1, 2, 3
 # and a random one, 3000 planted identifiers each, against the real

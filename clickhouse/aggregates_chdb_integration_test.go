@@ -9,36 +9,24 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/consentry/consentry/internal/chdb"
+	"github.com/consentry/consentry/internal/chdb/chdbtest"
 	"github.com/consentry/consentry/pipeline"
 )
 
-// openChDB opens chDB for t, which must close it, and returns the modern
+// openChDB opens chDB for t (closed when t ends) and returns the modern
 // dialect it speaks and the legacy one of Debian's 18.16. It fails t
 // without the library (see scripts/deps.sh) and skips it under -short.
 func openChDB(t *testing.T) (db *chdb.DB, modern, legacy Dialect) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("loads chDB; skipped with -short")
-	}
-	lib, err := chdb.Library()
-	if err != nil {
-		t.Fatalf("chDB library not found: run scripts/deps.sh (%v)", err)
-	}
-	if db, err = chdb.Open(chdb.Config{Library: lib}); err != nil {
-		t.Fatal(err)
-	}
+	db = chdbtest.Open(t, chdb.Config{})
 	version, err := db.Version(t.Context())
 	if err != nil {
-		db.Close()
 		t.Fatal(err)
 	}
 	if modern, err = ParseVersion(version); err != nil || !modern.Modern {
-		db.Close()
 		t.Fatalf("chDB %q: %+v, %v; want a modern server", version, modern, err)
 	}
-	legacy, err = ParseVersion("18.16.1")
-	if err != nil {
-		db.Close()
+	if legacy, err = ParseVersion("18.16.1"); err != nil {
 		t.Fatal(err)
 	}
 	return db, modern, legacy
@@ -99,7 +87,6 @@ func (c *chdbRunner) query() queryFunc {
 // with its deduplication token, count once in the aggregates.
 func TestAggregatesOnChDB(t *testing.T) {
 	db, modern, legacy := openChDB(t)
-	defer db.Close()
 	ch := &chdbRunner{t: t, db: db}
 	day := time.Now().UTC().Truncate(24 * time.Hour)
 	all := retryRows(day, 60)

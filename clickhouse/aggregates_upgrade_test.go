@@ -209,7 +209,6 @@ func (r chdbSQL) column(ctx context.Context, sql string) ([]string, error) {
 // ClickHouse 26.x, with the modern schema and the legacy one.
 func TestUpgradeAggregatesOnChDB(t *testing.T) {
 	db, modern, legacy := openChDB(t)
-	defer db.Close()
 	ch := &chdbRunner{t: t, db: db}
 	for _, d := range []Dialect{modern, legacy} {
 		t.Run(map[bool]string{true: "modern", false: "legacy"}[d.Modern], func(t *testing.T) {

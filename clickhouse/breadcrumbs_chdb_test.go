@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/consentry/consentry/internal/chdb"
 )
 
 // TestBreadcrumbsOnChDB is TestBreadcrumbsUpgradeIntegration on ClickHouse
@@ -14,28 +12,8 @@ import (
 // database has the breadcrumb columns of a new one, codecs and
 // LowCardinality included, and stores and reads them.
 func TestBreadcrumbsOnChDB(t *testing.T) {
-	if testing.Short() {
-		t.Skip("loads chDB; skipped with -short")
-	}
-	lib, err := chdb.Library()
-	if err != nil {
-		t.Fatalf("chDB library not found: run scripts/deps.sh (%v)", err)
-	}
-	db, err := chdb.Open(chdb.Config{Library: lib})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, modern, legacy := openChDB(t)
 	ctx := context.Background()
-	version, err := db.Version(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	modern, err := ParseVersion(version)
-	if err != nil || !modern.Modern {
-		t.Fatalf("chDB %q: %+v, %v; want a modern server", version, modern, err)
-	}
-	legacy, _ := ParseVersion("18.16.1")
 	i := breadcrumbsMigrationIndex(t)
 	ch := &chdbRunner{t: t, db: db}
 	for _, d := range []Dialect{modern, legacy} {

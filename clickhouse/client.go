@@ -363,6 +363,13 @@ func classify(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
+// Unavailable reports whether err is a transient failure of the server
+// or the network, which retrying later may cure: an unreachable, busy or
+// restarting server, a timeout on the wire.
+func Unavailable(err error) bool {
+	return errors.Is(err, pipeline.ErrStorageUnavailable) || retryable(err)
+}
+
 // retryable reports whether err is a transient failure of the server or the
 // network.
 func retryable(err error) bool {

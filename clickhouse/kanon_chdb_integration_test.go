@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/anonymizer/kanon"
-	"github.com/consentry/consentry/internal/chdb"
 )
 
 // TestKanonOnChDB runs the k-anonymity SQL on a current ClickHouse (chDB
@@ -17,27 +16,7 @@ import (
 // subquery), and the generalization expressions, which must compute what
 // package kanon's Go code does.
 func TestKanonOnChDB(t *testing.T) {
-	if testing.Short() {
-		t.Skip("loads chDB; skipped with -short")
-	}
-	lib, err := chdb.Library()
-	if err != nil {
-		t.Fatalf("chDB library not found: run scripts/deps.sh (%v)", err)
-	}
-	db, err := chdb.Open(chdb.Config{Library: lib})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	version, err := db.Version(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	modern, err := ParseVersion(version)
-	if err != nil || !modern.Modern {
-		t.Fatalf("chDB %q: %+v, %v; want a modern server", version, modern, err)
-	}
-	legacy, _ := ParseVersion("18.16.1")
+	db, modern, legacy := openChDB(t)
 	ch := &chdbRunner{t: t, db: db}
 	raw := func(q string) [][]string {
 		t.Helper()

@@ -17,31 +17,7 @@ import (
 // which must run on a modern engine too. chDB allows one connection per
 // process, so every check shares this test's.
 func TestSchemaOnChDB(t *testing.T) {
-	if testing.Short() {
-		t.Skip("loads chDB; skipped with -short")
-	}
-	lib, err := chdb.Library()
-	if err != nil {
-		t.Fatalf("chDB library not found: run scripts/deps.sh (%v)", err)
-	}
-	db, err := chdb.Open(chdb.Config{Library: lib})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ctx := context.Background()
-	version, err := db.Version(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	modern, err := ParseVersion(version)
-	if err != nil || !modern.Modern {
-		t.Fatalf("chDB %q: %+v, %v; want a modern server", version, modern, err)
-	}
-	legacy, err := ParseVersion("18.16.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, modern, legacy := openChDB(t)
 	t.Logf("chDB %s", modern)
 
 	ch := &chdbRunner{t: t, db: db}

@@ -17,10 +17,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/eventgen"
-	"github.com/consentry/consentry/internal/faultproxy"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -101,12 +99,7 @@ func aggregateOvercount(t *testing.T, ch driver.Conn, db string) (sessions, cras
 // of), and checks that the aggregates count exactly the events the event
 // tables hold once merged (FINAL): no overcount.
 func TestAggregatesAfterKillIntegration(t *testing.T) {
-	srv := server(t)
-	proxy, err := faultproxy.Start(srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	srv, proxy := proxied(t)
 	proxy.SetLatency(50 * time.Millisecond)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "consentryd")
@@ -135,25 +128,7 @@ func TestAggregatesAfterKillIntegration(t *testing.T) {
 			cmd.Wait()
 		}
 	})
-	key := filepath.Join(data, "consent-signing-key.pem")
-	// It makes the key once its migrations ran, each statement through
-	// the proxy's latency: allow a minute, not a fixed share of them.
-	for range 1200 {
-		if _, err := os.Stat(key); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	priv, err := consent.ReadPrivateKeyFile(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, _ := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
-	token, err := ring.Sign(consent.Claims{AppID: testApp, Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports},
-		IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := tokenFromKeyFile(t, data, time.Hour)
 
 	stop := make(chan struct{})
 	wait := resendTraffic(func() string { return addr }, token, 4, 100, stop)

@@ -1,13 +1,11 @@
 package collector
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -19,65 +17,12 @@ import (
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/dashboard/triage"
 	"github.com/consentry/consentry/dashboard/triage/triagetest"
+	"github.com/consentry/consentry/docs"
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/seed"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
-
-// analystsDoc is the analysts' guide, relative to this package.
-const analystsDoc = "../docs/analysts.md"
-
-// docSQL returns the SQL blocks of the "Example queries" section of the
-// analysts' guide.
-func docSQL(t *testing.T) []string {
-	t.Helper()
-	b, err := os.ReadFile(analystsDoc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, examples, ok := strings.Cut(string(b), "\n## Example queries\n")
-	if !ok {
-		t.Fatal("docs/analysts.md has no Example queries section")
-	}
-	re := regexp.MustCompile("(?s)```sql\n(.*?)```")
-	var out []string
-	for _, m := range re.FindAllStringSubmatch(examples, -1) {
-		out = append(out, m[1])
-	}
-	return out
-}
-
-// docColumns returns, per table section ("### `table`") of the analysts'
-// guide, the columns its tables list; the event tables' common columns
-// are listed under "" too.
-func docColumns(t *testing.T) map[string][]string {
-	t.Helper()
-	f, err := os.Open(analystsDoc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	heading := regexp.MustCompile("^### `([a-z_]+)`")
-	row := regexp.MustCompile("^\\| `([a-z_]+)` \\|")
-	cols := make(map[string][]string)
-	section := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if m := heading.FindStringSubmatch(line); m != nil {
-			section = m[1]
-			continue
-		}
-		if strings.HasPrefix(line, "### ") || strings.HasPrefix(line, "## ") {
-			section = ""
-		}
-		if m := row.FindStringSubmatch(line); m != nil {
-			cols[section] = append(cols[section], m[1])
-		}
-	}
-	return cols
-}
 
 // TestAnalystsIntegration runs the collector's local default, seeds it,
 // and checks, as the read-only analyst user it creates: every example
@@ -146,7 +91,7 @@ func TestAnalystsIntegration(t *testing.T) {
 	defer analyst.Close()
 
 	t.Run("examples", func(t *testing.T) {
-		queries := docSQL(t)
+		queries := docs.AnalystExamples()
 		if len(queries) < 10 {
 			t.Fatalf("%d example queries, want at least 10", len(queries))
 		}
@@ -158,7 +103,7 @@ func TestAnalystsIntegration(t *testing.T) {
 	})
 
 	t.Run("every column described", func(t *testing.T) {
-		documented := docColumns(t)
+		documented := docs.AnalystColumns()
 		var columns []struct {
 			Table string `ch:"table"`
 			Name  string `ch:"name"`

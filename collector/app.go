@@ -149,18 +149,7 @@ func (a *App) addReadinessChecks() {
 			return nil
 		})
 	}
-	if b := a.servers.inflight; b != nil {
-		var last uint64
-		a.ready.addIngest("overload", func(time.Time) error {
-			n := b.refused.Load()
-			d := n - last
-			last = n
-			if d > 0 && b.saturated() {
-				return fmt.Errorf("%d requests refused since the last check: --max-inflight-requests in flight", d)
-			}
-			return nil
-		})
-	}
+	a.ready.addIngest("overload", a.servers.edge.overloaded)
 }
 
 // newService builds the stage pipeline and the ingest service.

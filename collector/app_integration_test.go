@@ -28,6 +28,7 @@ import (
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/eventgen"
+	"github.com/consentry/consentry/internal/faultproxy"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -165,6 +166,20 @@ func server(t testing.TB) *chserver.Server {
 	t.Helper()
 	chtest.Require(t, shared)
 	return shared
+}
+
+// proxied returns the package's server and a fault proxy in front of it;
+// the proxy closes after the test's harnesses shut down (cleanups run in
+// reverse), so a harness's last flush goes through it.
+func proxied(t testing.TB) (*chserver.Server, *faultproxy.Proxy) {
+	t.Helper()
+	srv := server(t)
+	proxy, err := faultproxy.Start(srv.Addr())
+	if err != nil {
+		t.Fatalf("start fault proxy: %v", err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	return srv, proxy
 }
 
 func TestEndToEndStoresEveryKind(t *testing.T) {

@@ -1,6 +1,10 @@
 package collector
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -24,9 +28,16 @@ const decodeErrorField protowire.Number = protowire.MaxValidNumber
 // codec wraps gRPC's protobuf codec.
 type codec struct {
 	base encoding.CodecV2
+	// gzipMarker, if set, starts a message gzipPassthrough handed on
+	// still compressed.
+	gzipMarker []byte
 }
 
 func newCodec() codec { return codec{base: encoding.GetCodecV2("proto")} }
+
+// maxControlMessage bounds a compressed message for any method but
+// IngestService.Ingest, inflated: consent and health requests are small.
+const maxControlMessage = 64 << 10
 
 // Name returns "proto" so clients negotiate it as the protobuf codec.
 func (c codec) Name() string { return c.base.Name() }
@@ -37,7 +48,35 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v
 // Unmarshal decodes data into v, marking v as malformed instead of failing.
 // An IngestRequest whose strings are not all UTF-8 is decoded leniently
 // (validate.UnmarshalRequest), so one bad string costs one event.
+//
+// A *wireMessage is not decoded: it gets the message's bytes, which the
+// edge inflates, scans and charges before it decodes them (inflight.go).
+// Any other message that arrives compressed (gzipPassthrough) is
+// inflated here, to at most maxControlMessage.
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	compressed := false
+	if len(c.gzipMarker) > 0 {
+		b := data.Materialize()
+		if compressed = bytes.HasPrefix(b, c.gzipMarker); compressed {
+			b = b[len(c.gzipMarker):]
+		}
+		data = mem.BufferSlice{mem.SliceBuffer(b)}
+	}
+	if w, ok := v.(*wireMessage); ok {
+		w.b, w.compressed = data.Materialize(), compressed
+		return nil
+	}
+	if compressed {
+		b, err := io.ReadAll(io.LimitReader(gzipReader(bytes.NewReader(data.Materialize())), maxControlMessage+1))
+		if err != nil || len(b) > maxControlMessage {
+			if m, ok := v.(proto.Message); ok {
+				markMalformed(m)
+				return nil
+			}
+			return fmt.Errorf("inflate message: %w", err)
+		}
+		data = mem.BufferSlice{mem.SliceBuffer(b)}
+	}
 	err := c.base.Unmarshal(data, v)
 	if err == nil {
 		return nil
@@ -49,11 +88,16 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return err
 	}
+	markMalformed(m)
+	return nil
+}
+
+// markMalformed empties m and marks it as malformed.
+func markMalformed(m proto.Message) {
 	proto.Reset(m)
 	marker := protowire.AppendTag(nil, decodeErrorField, protowire.VarintType)
 	marker = protowire.AppendVarint(marker, 1)
 	m.ProtoReflect().SetUnknown(marker)
-	return nil
 }
 
 // malformed reports whether m was marked by codec.Unmarshal.

@@ -35,8 +35,6 @@ const (
 	// DefaultDataDir holds the managed ClickHouse, the spool, keys and
 	// secrets.
 	DefaultDataDir = "consentry-data"
-	// DefaultMaxInflightRequests bounds the ingest requests in flight.
-	DefaultMaxInflightRequests = 256
 	// DefaultClickHouseNativePort and DefaultClickHouseHTTPPort are the
 	// managed ClickHouse's ports consentryd uses unless told otherwise:
 	// fixed, so BI tools are configured once, and not ClickHouse's usual
@@ -45,6 +43,9 @@ const (
 	DefaultClickHouseHTTPPort   = 4794
 	// DefaultShutdownTimeout bounds a graceful shutdown.
 	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultClickHouseStartTimeout is how long a starting collector
+	// retries a ClickHouse that does not answer.
+	DefaultClickHouseStartTimeout = 2 * time.Minute
 )
 
 // Config configures an App. The zero value, after defaults, runs a
@@ -138,6 +139,14 @@ type Config struct {
 	// ClickHouseBinary is the server binary for the managed server; empty
 	// auto-detects clickhouse-server or clickhouse.
 	ClickHouseBinary string
+	// ClickHouseStartTimeout is how long a starting collector retries,
+	// with backoff, a ClickHouse that is unreachable or too busy to
+	// answer (restarted during an outage, or under load) before it gives
+	// up and exits; errors that retrying cannot cure (a wrong password)
+	// end the start at once. At start the collector needs ClickHouse: the
+	// schema, the day's salt and the app registry are there. Default
+	// DefaultClickHouseStartTimeout.
+	ClickHouseStartTimeout time.Duration
 	// ClickHouseListenHost is the one address the managed ClickHouse's
 	// ports (native and HTTP; it opens no other) listen on. Default
 	// "127.0.0.1"; a wildcard ("0.0.0.0", "::") exposes them, though even
@@ -201,12 +210,11 @@ type Config struct {
 	// token is verified, so nobody can spend another app's budget);
 	// unlimited by default.
 	RateLimit ratelimit.Config
-	// MaxInflightRequests bounds the ingest requests (gRPC and HTTP
-	// together) received and processed at once; more are refused with
-	// RESOURCE_EXHAUSTED before their bodies are read. With
-	// Limits.MaxMessageBytes it bounds the memory requests take. Default
-	// 256; negative: no bound.
-	MaxInflightRequests int
+	// Edge bounds what a client can cost the collector before its request
+	// is processed: connections, bytes being received and how slowly, and
+	// the in-flight byte budget of requests being decoded and processed
+	// (limits.EdgeConfig; its MemoryBound is the resulting bound).
+	Edge limits.EdgeConfig
 	// Limits, Validation and Anonymizer configure the stages. The
 	// collector sets Anonymizer's Salts (shared through ClickHouse), IPs,
 	// Coordinates and Regions itself.
@@ -236,7 +244,7 @@ func (c Config) withDefaults() Config {
 	c.ConsentSecretFile = cmp.Or(c.ConsentSecretFile, inData("consent-secret"))
 	c.ConsentSigningKeyFile = cmp.Or(c.ConsentSigningKeyFile, inData("consent-signing-key.pem"))
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, DefaultShutdownTimeout)
-	c.MaxInflightRequests = cmp.Or(c.MaxInflightRequests, DefaultMaxInflightRequests)
+	c.ClickHouseStartTimeout = cmp.Or(c.ClickHouseStartTimeout, DefaultClickHouseStartTimeout)
 	c.GeoIPReload = cmp.Or(c.GeoIPReload, time.Minute)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -249,6 +257,13 @@ func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
 	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	maxMessage := c.Limits.MaxMessageBytes
+	if maxMessage == 0 {
+		maxMessage = limits.DefaultConfig().MaxMessageBytes
+	}
+	if err := c.Edge.Validate(maxMessage); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Validation.Validate(); err != nil {

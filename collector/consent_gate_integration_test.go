@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/consentry/consentry/internal/eventgen"
-	"github.com/consentry/consentry/internal/faultproxy"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -46,12 +45,7 @@ func TestOutageRevocationIntegration(t *testing.T) {
 		}
 		outage = d
 	}
-	srv := server(t)
-	proxy, err := faultproxy.Start(srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
+	srv, proxy := proxied(t)
 	a := newHarness(t, srv, func(c *Config) {
 		c.ClickHouse.Addr = proxy.Addr()
 		c.RevocationRefresh = 100 * time.Millisecond

@@ -34,7 +34,6 @@ import (
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/eventgen"
-	"github.com/consentry/consentry/internal/faultproxy"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -283,18 +282,43 @@ func TestClickHouseKilledIntegration(t *testing.T) {
 	h.shutdown() // before the server stops
 }
 
+// tokenFromKeyFile signs a consent token for testApp, valid for ttl, with
+// the signing key of the collector whose data directory is data. A
+// collector makes its key at start, once its migrations ran, which
+// through a fault proxy's latency takes seconds (about 10 s for twelve
+// migrations): it waits up to a minute for the key.
+func tokenFromKeyFile(t testing.TB, data string, ttl time.Duration) string {
+	t.Helper()
+	key := filepath.Join(data, "consent-signing-key.pem")
+	for range 1200 {
+		if _, err := os.Stat(key); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	priv, err := consent.ReadPrivateKeyFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := ring.Sign(consent.Claims{AppID: testApp, Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports},
+		IssuedAt: time.Now(), ExpiresAt: time.Now().Add(ttl)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
 // TestCollectorKilledIntegration kills consentryd with SIGKILL in the
 // middle of traffic and starts it again on the same data directory: its
 // spool is replayed, and every event it acknowledged is stored once.
 // ClickHouse answers slowly (through a proxy adding latency), so the spool
 // holds a backlog when the process dies.
 func TestCollectorKilledIntegration(t *testing.T) {
-	srv := server(t)
-	proxy, err := faultproxy.Start(srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	srv, proxy := proxied(t)
 	proxy.SetLatency(50 * time.Millisecond)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "consentryd")
@@ -324,27 +348,7 @@ func TestCollectorKilledIntegration(t *testing.T) {
 			cmd.Wait()
 		}
 	})
-	// The collector makes its signing key at start, once its migrations
-	// ran, each statement through the proxy's latency (about 10 s for
-	// twelve migrations): allow a minute; sign with it.
-	var key string
-	for range 1200 {
-		if _, err := os.Stat(filepath.Join(data, "consent-signing-key.pem")); err == nil {
-			key = filepath.Join(data, "consent-signing-key.pem")
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	priv, err := consent.ReadPrivateKeyFile(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, _ := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
-	token, err := ring.Sign(consent.Claims{AppID: testApp, Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports},
-		IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := tokenFromKeyFile(t, data, time.Hour)
 
 	tr := startTraffic(t, storedEventIDOf(t, data), func() string { return addr }, token, 4, 50, 0)
 	// Kill it once it has acknowledged some.
@@ -384,12 +388,7 @@ func TestCollectorKilledIntegration(t *testing.T) {
 // a bound meanwhile; once ClickHouse answers again every acknowledged
 // event is stored once.
 func TestSlowClickHouseIntegration(t *testing.T) {
-	srv := server(t)
-	proxy, err := faultproxy.Start(srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	srv, proxy := proxied(t)
 	const spoolCap = 4 << 20
 	h := newHarness(t, srv, func(c *Config) {
 		c.ClickHouse.Addr = proxy.Addr()
@@ -471,12 +470,7 @@ func TestSlowClickHouseIntegration(t *testing.T) {
 // skipped, the collector does not crash, and the other records are
 // shipped.
 func TestCorruptSpoolSegmentIntegration(t *testing.T) {
-	srv := server(t)
-	proxy, err := faultproxy.Start(srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	srv, proxy := proxied(t)
 	dataDir := t.TempDir()
 	db := fmt.Sprintf("consentry_test_%d", dbSeq.Add(1))
 	mutate := func(c *Config) {
@@ -544,21 +538,16 @@ func TestCorruptSpoolSegmentIntegration(t *testing.T) {
 
 // TestFloodOfLargeBatchesIntegration floods a collector whose ClickHouse
 // hangs (no spool: requests wait for the insert) with 32 clients sending
-// the largest batches: beyond MaxInflightRequests they are refused at once
-// with RESOURCE_EXHAUSTED before their bodies are read, and the heap stays
-// bounded.
+// the largest batches: beyond the in-flight byte budget they are refused
+// at once with RESOURCE_EXHAUSTED before they are decoded, and the heap
+// stays bounded.
 func TestFloodOfLargeBatchesIntegration(t *testing.T) {
-	srv := server(t)
-	proxy, err := faultproxy.Start(srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	srv, proxy := proxied(t)
 	h := newHarness(t, srv, func(c *Config) {
 		c.ClickHouse.Addr = proxy.Addr()
 		c.ClickHouse.ReadTimeout = 2 * time.Second
 		c.NoSpool = true
-		c.MaxInflightRequests = 8
+		c.Edge.MaxInflightBytes = 16 << 20 // about 8 of these requests
 		c.Limits.MaxDeadline = 3 * time.Second
 	})
 	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)

@@ -11,7 +11,6 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/consentry/consentry/internal/faultproxy"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -74,12 +73,7 @@ func (h *harness) waitProbe(t *testing.T, ready bool) probe {
 // consentry_ready all say so, with the reason; once ClickHouse is back
 // and the spool drains, they say ready again.
 func TestReadinessSpoolFullIntegration(t *testing.T) {
-	srv := server(t)
-	proxy, err := faultproxy.Start(srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	srv, proxy := proxied(t)
 	h := newHarness(t, srv, func(c *Config) {
 		c.ClickHouse.Addr = proxy.Addr()
 		c.ClickHouse.ReadTimeout = 2 * time.Second
@@ -121,12 +115,7 @@ func TestReadinessSpoolFullIntegration(t *testing.T) {
 // that cannot refresh revocations within the bound refuses ingest, and
 // says so; it is ready again once refreshes succeed.
 func TestReadinessRevocationsStaleIntegration(t *testing.T) {
-	srv := server(t)
-	proxy, err := faultproxy.Start(srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	srv, proxy := proxied(t)
 	h := newHarness(t, srv, func(c *Config) {
 		c.ClickHouse.Addr = proxy.Addr()
 		c.ClickHouse.ReadTimeout = time.Second

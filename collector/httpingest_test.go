@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/consentry/consentry/collector/limits"
 	"github.com/consentry/consentry/internal/grpcerr"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -30,7 +31,7 @@ func TestHTTPIngestPushback(t *testing.T) {
 	} {
 		f := newFixture(t)
 		f.sink.err = tt.sink
-		h := &httpIngest{svc: f.svc, maxBytes: 1 << 20}
+		h := &httpIngest{svc: f.svc, edge: newTestEdge(t, limits.EdgeConfig{}, limits.Config{MaxMessageBytes: 1 << 20})}
 		js, err := protojson.Marshal(f.gen.Batch(5, time.Now()))
 		if err != nil {
 			t.Fatal(err)

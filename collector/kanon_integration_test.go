@@ -137,7 +137,7 @@ func testKAnonymity(t *testing.T, noSpool bool) {
 				t.Fatalf("consent %d: %v, %v", i, resp, err)
 			}
 			for _, e := range req.Events {
-				consentOf[uuid.UUID(e.GetEventId())] = i
+				consentOf[uuid.UUID(h.app.StoredEventID(testApp, e.GetEventId()))] = i
 			}
 		}
 	}

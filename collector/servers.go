@@ -16,6 +16,7 @@ import (
 	_ "google.golang.org/grpc/encoding/gzip" // SDKs may compress requests.
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/consentry/consentry/collector/limits"
@@ -37,8 +38,8 @@ type servers struct {
 	httpLis  net.Listener
 	admin    *http.Server
 	adminLis net.Listener
-	// inflight bounds the ingest requests in flight; nil without a bound.
-	inflight *inflight
+	// edge bounds what clients cost before their requests are processed.
+	edge *edge
 }
 
 // serversConfig is what bindServers wires together.
@@ -82,28 +83,34 @@ func bindServers(sc serversConfig) (_ *servers, err error) {
 	if lim.MaxMessageBytes == 0 {
 		lim.MaxMessageBytes = limits.DefaultConfig().MaxMessageBytes
 	}
-	bound := newInflight(cfg.MaxInflightRequests)
-	s.inflight = bound
-	if bound != nil {
-		sc.metrics.Counter("ingest_requests_refused_inflight_total", "Ingest requests refused before their body was read because --max-inflight-requests were in flight.",
-			func() float64 { return float64(bound.refused.Load()) })
+	ec := cfg.Edge.WithDefaults()
+	lc := limits.ListenerConfig{MaxConnections: ec.MaxConnections, MaxConnectionsPerAddress: ec.MaxConnectionsPerAddress,
+		MinReceiveRate: ec.MinReceiveRate, ReceiveGrace: ec.ReceiveGrace}
+	httpLis := limits.NewListener(s.httpLis, lc)
+	lc.Budget = limits.NewBudget(ec.MaxReceivingBytes)
+	grpcLis := limits.NewListener(s.grpcLis, lc)
+	s.grpcLis, s.httpLis = grpcLis, httpLis
+	if s.edge, err = newEdge(edgeParts{cfg: ec, lim: lim, grpcReceiving: lc.Budget, grpcLis: grpcLis, httpLis: httpLis}); err != nil {
+		return nil, err
 	}
+	s.edge.register(sc.metrics)
 
-	// HTTP: ingest and the consent endpoints.
+	// HTTP: ingest and the consent endpoints. Headers must arrive within
+	// HeaderTimeout; an ingest body must keep up the minimum rate
+	// (httpingest.go); the consent endpoints' small bodies must arrive
+	// within ReadTimeout.
 	consentHTTP, err := consent.NewHTTPHandler(consent.HTTPConfig{
 		Service: sc.consent, AllowedOrigins: cfg.CORSOrigins, Logger: s.log.Named("consent-http"),
 	})
 	if err != nil {
 		return nil, err
 	}
-	var ingest http.Handler = &httpIngest{svc: sc.ingest, maxBytes: int64(lim.MaxMessageBytes)}
-	if bound != nil {
-		ingest = bound.wrap(ingest)
-	}
 	mux := http.NewServeMux()
-	mux.Handle(PathIngest, ingest)
+	mux.Handle(PathIngest, &httpIngest{svc: sc.ingest, edge: s.edge})
 	mux.Handle("/", consentHTTP) // the consent endpoints, and JSON 404s
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: ec.HeaderTimeout, ReadTimeout: 30 * time.Second,
+		IdleTimeout: ec.IdleTimeout, MaxHeaderBytes: ec.MaxHeaderBytes,
+		HTTP2:     &http.HTTP2Config{MaxConcurrentStreams: int(ec.MaxConcurrentStreams), MaxReceiveBufferPerStream: 64 << 10, MaxReceiveBufferPerConnection: 1 << 20},
 		TLSConfig: ingestTLS, ErrorLog: zap.NewStdLog(s.log.Named("http"))}
 
 	// Admin: metrics, pprof, the dashboard.
@@ -122,23 +129,41 @@ func bindServers(sc serversConfig) (_ *servers, err error) {
 	s.admin = &http.Server{Handler: admin, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		TLSConfig: adminTLS, ErrorLog: zap.NewStdLog(s.log.Named("admin-http"))}
 
-	// gRPC.
+	// gRPC. grpc-go reads a message whole before the handler decodes it,
+	// into pooled 16 KiB frames appended as they arrive (a slow sender
+	// holds what it sent, not what it declared: the gRPC listener
+	// charges what it reads to the receive budget), and checks
+	// MaxRecvMsgSize on the declared length. It does not inflate gzip
+	// messages (gzipPassthrough): the edge does, within its bounds.
+	// Static 64 KiB stream windows (no BDP growth to 16 MiB) bound what a
+	// stream can push that nobody reads; the handler opens the window to
+	// the message it reads. Every method's receipt is bounded by the
+	// edge (registrar).
+	cod := newCodec()
+	cod.gzipMarker = s.edge.gzipMarker
 	opts := []grpc.ServerOption{
-		grpc.ForceServerCodecV2(newCodec()),
+		grpc.ForceServerCodecV2(cod),
+		grpc.RPCDecompressor(gzipPassthrough{marker: s.edge.gzipMarker}), //nolint:staticcheck // the one way to take gzip off gRPC per server; supported throughout 1.x
+
 		grpc.MaxRecvMsgSize(lim.MaxMessageBytes),
+		grpc.MaxConcurrentStreams(ec.MaxConcurrentStreams),
+		grpc.MaxHeaderListSize(uint32(ec.MaxHeaderBytes)),
+		grpc.ConnectionTimeout(ec.HeaderTimeout),
+		grpc.InitialWindowSize(64 << 10),
+		grpc.InitialConnWindowSize(1 << 20),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: ec.IdleTimeout, Time: time.Minute, Timeout: 20 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Minute}),
 	}
 	if ingestTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(ingestTLS)))
 	}
-	if bound != nil {
-		opts = append(opts, grpc.InTapHandle(bound.tap), grpc.StatsHandler(statsHandler{}))
-	}
 	s.grpc = grpc.NewServer(opts...)
-	consentryv1.RegisterIngestServiceServer(s.grpc, sc.ingest)
-	consentryv1.RegisterConsentServiceServer(s.grpc, sc.consent)
+	reg := registrar{srv: s.grpc, e: s.edge, ingest: sc.ingest}
+	consentryv1.RegisterIngestServiceServer(reg, sc.ingest)
+	consentryv1.RegisterConsentServiceServer(reg, sc.consent)
 	s.health = sc.health
-	healthpb.RegisterHealthServer(s.grpc, s.health)
-	reflection.Register(s.grpc)
+	healthpb.RegisterHealthServer(reg, s.health)
+	reflection.Register(reg)
 	return s, nil
 }
 

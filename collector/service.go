@@ -169,21 +169,27 @@ func (s *Service) countDrops(b *pipeline.Batch, resp *consentryv1.IngestResponse
 
 // refuse records a batch refused as a whole.
 func (s *Service) refuse(req *consentryv1.IngestRequest, err error) {
+	s.refuseCounted(req.GetDevice().GetAppId(), len(req.GetEvents()), err)
+}
+
+// refuseCounted records a request of events events, claiming to be from
+// app, refused as a whole.
+func (s *Service) refuseCounted(app string, events int, err error) {
 	c := classify(err)
-	app := rejectAppID(req.GetDevice().GetAppId())
-	n := len(req.GetEvents())
+	app = rejectAppID(app)
+	n := events
 	if n == 0 {
 		n = 1 // count the refused request even when it held no events.
 	}
 	s.cfg.Rejects.CountRejects(app, c.Counted, n)
-	s.cfg.Metrics.Rejected(string(c.Counted), len(req.GetEvents()))
+	s.cfg.Metrics.Rejected(string(c.Counted), events)
 	lvl := zap.InfoLevel
 	if c.Counted == pipeline.ReasonStorageUnavailable {
 		lvl = zap.WarnLevel
 	}
 	if ce := s.log.Check(lvl, "batch refused"); ce != nil {
 		// err's text names fields and sizes, never values (see toStatus).
-		ce.Write(zap.String(logKeyApp, app), zap.Int(logKeyEvents, len(req.GetEvents())),
+		ce.Write(zap.String(logKeyApp, app), zap.Int(logKeyEvents, events),
 			zap.String(logKeyCode, c.Code.String()), zap.String(logKeyReason, string(c.Counted)), zap.Error(err))
 	}
 }

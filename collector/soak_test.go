@@ -28,7 +28,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/eventgen"
@@ -235,7 +234,9 @@ func (c *soakCollector) start() {
 		c.t.Fatal(err)
 	}
 	c.cmd = cmd
-	for range 600 {
+	// A collector waits for a ClickHouse that does not answer for up to
+	// --clickhouse-start-timeout (2 minutes) before it gives up.
+	for range 1500 {
 		if resp, err := http.Get("http://" + c.admin + PathLivez); err == nil {
 			resp.Body.Close()
 			return
@@ -350,16 +351,7 @@ func TestSoak(t *testing.T) {
 		}
 	})
 
-	priv, err := consent.ReadPrivateKeyFile(filepath.Join(data, "consent-signing-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, _ := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
-	token, err := ring.Sign(consent.Claims{AppID: testApp, Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports},
-		IssuedAt: time.Now(), ExpiresAt: time.Now().Add(24 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := tokenFromKeyFile(t, data, 24*time.Hour)
 	client := &soakClient{addr: grpcAddr, token: token, acked: map[[16]byte]bool{}, refusals: map[string]int{},
 		okSeconds: map[int64]bool{}, anySecond: map[int64]bool{}, state: map[int64]string{}, stop: make(chan struct{})}
 	client.run(*soakClients)
@@ -419,9 +411,12 @@ func TestSoak(t *testing.T) {
 		}},
 		{"flip a bit in a closed segment", func() {
 			// Hold ClickHouse so segments stay unshipped, let a few
-			// close, stop the collector, damage one, start again.
+			// close, stop the collector, damage one, let ClickHouse go
+			// on and start the collector again: a starting collector
+			// needs ClickHouse (it waits --clickhouse-start-timeout).
 			_ = syscall.Kill(-srv.PID(), syscall.SIGSTOP)
-			defer syscall.Kill(-srv.PID(), syscall.SIGCONT)
+			cont := sync.OnceFunc(func() { _ = syscall.Kill(-srv.PID(), syscall.SIGCONT) })
+			defer cont()
 			var segs []string
 			for range 300 {
 				segs, _ = filepath.Glob(filepath.Join(spoolDir, "*.seg"))
@@ -447,6 +442,7 @@ func TestSoak(t *testing.T) {
 					}
 				}
 			}
+			cont()
 			col.start()
 		}},
 	}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/consentry/consentry/collector/spool"
 	"github.com/consentry/consentry/internal/eventgen"
-	"github.com/consentry/consentry/internal/faultproxy"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -83,12 +82,7 @@ func waitAcked(t *testing.T, tr *traffic, n int, timeout time.Duration) {
 func TestSpoolFullVolumeIntegration(t *testing.T) {
 	const volume = 8 << 20
 	vol := mountTmpfs(t, volume)
-	srv := server(t)
-	proxy, err := faultproxy.Start(srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() }) // after the harnesses' shutdown
+	srv, proxy := proxied(t)
 	dataDir := t.TempDir()
 	db := fmt.Sprintf("consentry_test_%d", dbSeq.Add(1))
 	mutate := func(c *Config) {
@@ -242,12 +236,7 @@ func spoolRecords(t *testing.T, path string) []spoolRecord {
 // while the collector is down (issue 12, item 2): after the restart only
 // that record's events are lost, the others ship once.
 func TestSpoolBitFlipIntegration(t *testing.T) {
-	srv := server(t)
-	proxy, err := faultproxy.Start(srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() }) // after the harnesses' shutdown
+	srv, proxy := proxied(t)
 	dataDir := t.TempDir()
 	db := fmt.Sprintf("consentry_test_%d", dbSeq.Add(1))
 	mutate := func(c *Config) {

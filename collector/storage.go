@@ -106,10 +106,7 @@ func openStorage(ctx context.Context, cfg Config, m *metrics.Metrics) (_ *storag
 			return nil, err
 		}
 	}
-	if s.client, err = clickhouse.Open(ctx, chCfg, s.log.Named("clickhouse")); err != nil {
-		return nil, err
-	}
-	applied, err := s.client.Migrate(ctx)
+	applied, err := s.connect(ctx, chCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +121,48 @@ func openStorage(ctx context.Context, cfg Config, m *metrics.Metrics) (_ *storag
 	}
 	s.register(m)
 	return s, nil
+}
+
+// connect opens the client and brings the schema up to date, retrying
+// with backoff while ClickHouse is unreachable or too busy to answer,
+// for up to ClickHouseStartTimeout: a collector restarted during an
+// outage, or next to a loaded server, comes up once the server answers
+// rather than exiting at the first timeout. Other errors end at once.
+func (s *storage) connect(ctx context.Context, chCfg clickhouse.Config) ([]int, error) {
+	deadline := time.Now().Add(s.cfg.ClickHouseStartTimeout)
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		applied, err := s.tryConnect(ctx, chCfg)
+		if err == nil {
+			return applied, nil
+		}
+		if !clickhouse.Unavailable(err) || time.Now().Add(wait).After(deadline) {
+			return nil, err
+		}
+		s.log.Warn("clickhouse does not answer at start; retrying", zap.Int("attempt", attempt),
+			zap.Duration("retry_in", wait), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for clickhouse: %w (last: %w)", ctx.Err(), err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// tryConnect is one attempt of connect.
+func (s *storage) tryConnect(ctx context.Context, chCfg clickhouse.Config) ([]int, error) {
+	client, err := clickhouse.Open(ctx, chCfg, s.log.Named("clickhouse"))
+	if err != nil {
+		return nil, err
+	}
+	applied, err := client.Migrate(ctx)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	s.client = client
+	return applied, nil
 }
 
 // startServer starts the managed ClickHouse under DataDir, locked down:

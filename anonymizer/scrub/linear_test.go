@@ -1,14 +1,23 @@
 package scrub
 
 import (
+	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// TestLinearTime scrubs long repetitions of adversarial patterns: each
-// must take time linear in its length, so that no input can make the
-// scrubber slow.
+// TestLinearTime scrubs long repetitions of adversarial patterns: the
+// work each takes must be linear in its length, so that no input can make
+// the scrubber slow.
+//
+// Work is counted, not timed by the wall clock, which a busy machine
+// stretches at random: the CPU time of the scrubbing thread alone (the
+// goroutine is locked to it, so other processes and goroutines do not
+// count) and the bytes allocated, which are exact.
 func TestLinearTime(t *testing.T) {
 	patterns := []string{
 		"1.1:", "a:.", "eyJa-", "AIza-", "xoxb-", "glpat-", "SG.aaaa-", "a@", "a.", "@a.", "user=", "user-",
@@ -22,24 +31,53 @@ func TestLinearTime(t *testing.T) {
 	for _, p := range patterns {
 		small := strings.Repeat(p, 2000)
 		large := strings.Repeat(p, 32000)
-		ts := fastest(func() { s.String(small) })
-		tl := fastest(func() { s.String(large) })
-		// 16 times the input may take 16 times as long, with generous slack
-		// for noise on a busy machine.
-		if tl > 100*time.Millisecond && tl > 64*ts {
-			t.Errorf("pattern %q: %v for %d bytes but %v for %d bytes", p, ts, len(small), tl, len(large))
+		ws := measure(t, func() { s.String(small) })
+		wl := measure(t, func() { s.String(large) })
+		// 16 times the input may take 16 times the work, with slack for
+		// the caches of a larger input and for the clock's granularity.
+		if wl.cpu > 20*time.Millisecond && wl.cpu > 40*ws.cpu {
+			t.Errorf("pattern %q: %v of CPU for %d bytes but %v for %d bytes", p, ws.cpu, len(small), wl.cpu, len(large))
+		}
+		// Under -race, sync.Pool drops buffers at random: bytes say nothing.
+		if !raceEnabled && wl.bytes > 1<<16 && wl.bytes > 24*ws.bytes {
+			t.Errorf("pattern %q: %d bytes allocated for %d bytes but %d for %d bytes", p, ws.bytes, len(small), wl.bytes, len(large))
 		}
 	}
 }
 
-// fastest returns the shortest of three runs of f: a run that the
-// machine's other work delayed says nothing about f.
-func fastest(f func()) time.Duration {
-	best := time.Duration(1<<63 - 1)
+// work is what one call cost.
+type work struct {
+	cpu   time.Duration // CPU time of the calling thread
+	bytes uint64        // heap bytes allocated
+}
+
+// measure returns the least CPU time and the fewest bytes allocated of
+// three runs of f, the CPU time counted on the calling goroutine's own
+// thread. Tests of this package do not run in parallel, so the heap's
+// count is f's alone.
+func measure(t *testing.T, f func()) work {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	w := work{cpu: time.Duration(math.MaxInt64), bytes: math.MaxUint64}
 	for range 3 {
-		start := time.Now()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		start := threadCPU(t)
 		f()
-		best = min(best, time.Since(start))
+		d := threadCPU(t) - start
+		runtime.ReadMemStats(&after)
+		w.cpu = min(w.cpu, d)
+		w.bytes = min(w.bytes, after.TotalAlloc-before.TotalAlloc)
 	}
-	return best
+	return w
+}
+
+// threadCPU returns the CPU time the calling thread has used.
+func threadCPU(t *testing.T) time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ts.Nano())
 }

@@ -18,27 +18,9 @@ import (
 	"github.com/consentry/consentry/anonymizer/kanon"
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/collector"
+	"github.com/consentry/consentry/docs"
 	"github.com/consentry/consentry/internal/chserver"
 )
-
-// analystsExamples returns the SQL of the example queries of
-// docs/analysts.md.
-func analystsExamples(t *testing.T) []string {
-	t.Helper()
-	b, err := os.ReadFile("../../docs/analysts.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, examples, ok := strings.Cut(string(b), "\n## Example queries\n")
-	if !ok {
-		t.Fatal("docs/analysts.md has no Example queries section")
-	}
-	var out []string
-	for _, m := range regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllStringSubmatch(examples, -1) {
-		out = append(out, m[1])
-	}
-	return out
-}
 
 // TestMakeRunDataAnswersEveryExample runs what `make run`
 // (scripts/run-demo.sh) runs, with its arguments: a collector with its
@@ -96,7 +78,7 @@ func TestMakeRunDataAnswersEveryExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer analyst.Close()
-	queries := analystsExamples(t)
+	queries := docs.AnalystExamples()
 	if len(queries) < 14 {
 		t.Fatalf("%d example queries, want 14", len(queries))
 	}

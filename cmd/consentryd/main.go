@@ -88,6 +88,9 @@ type options struct {
 	hierarchy        string
 	generalizeWindow time.Duration
 	logLevel, logFmt string
+	// deprecatedInflight is --max-inflight-requests, which no longer
+	// does anything.
+	deprecatedInflight int
 }
 
 // parseFlags parses args and the environment into options.
@@ -97,7 +100,7 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 	fs := flag.NewFlagSet("consentryd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: consentryd [flags]
+		fmt.Fprintf(fs.Output(), `Usage: consentryd [flags]
 
 consentryd is the Consentry collector. It serves consentry.v1.IngestService,
 gRPC health checking and server reflection on --grpc-addr, and stores
@@ -134,6 +137,23 @@ once it is back; after --clickhouse-max-failures failures within
 --clickhouse-failure-window the collector shuts down and exits with
 status 3, for systemd or Kubernetes to restart it.
 
+What a client can cost before it proves anything is bounded
+(docs/operations.md, "Threat model"). Each ingest port admits
+--max-connections, --max-connections-per-address from one address;
+headers must arrive within --header-timeout and requests at
+--min-receive-rate after --receive-grace. Requests being received hold
+what they sent (and what the collector inflates of them), at most
+--max-receiving-bytes per transport and --max-receiving-per-address per
+address; a request received is counted on the wire before anything is
+decoded, refused if over the batch limits (a small request of millions of
+empty events costs nothing), and charged its wire bytes and decoded
+estimate in the --max-inflight-bytes budget while it is processed; gzip
+stops at --max-message-bytes and --max-decompression-ratio. Together
+these bound the memory requests and connections take to
+  --max-inflight-bytes + 2 × --max-receiving-bytes
+    + 2 × --max-connections × %d KiB
+which is %d MiB at the defaults, on top of the collector's baseline.
+
 Exit status: 0 after a clean shutdown, 3 when the managed ClickHouse
 failed repeatedly, 2 on any other error.
 
@@ -142,7 +162,7 @@ Secrets are read only from the environment or files:
   CONSENTRY_CONSENT_SECRET, or --consent-secret-file.
 
 Flags:
-`)
+`, limits.ConnectionCost>>10, limits.DefaultEdgeConfig().MemoryBound()>>20)
 		fs.PrintDefaults()
 	}
 	lim, val := limits.DefaultConfig(), validate.DefaultConfig()
@@ -185,7 +205,19 @@ Flags:
 	fs.StringVar(&o.verifyKeyFiles, "consent-verify-key-files", "", "comma-separated Ed25519 public key `files` (PKIX PEM) whose tokens are also accepted: rotated-out keys, an external consent platform")
 	fs.IntVar(&c.Limits.MaxEvents, "max-batch-events", lim.MaxEvents, "most `events` one batch may hold; larger batches get RESOURCE_EXHAUSTED (BATCH_TOO_LARGE)")
 	fs.IntVar(&c.Limits.MaxMessageBytes, "max-message-bytes", lim.MaxMessageBytes, "largest encoded request in `bytes`")
-	fs.IntVar(&c.MaxInflightRequests, "max-inflight-requests", collector.DefaultMaxInflightRequests, "ingest `requests` (gRPC and HTTP) processed at once; more get RESOURCE_EXHAUSTED before their bodies are read, which bounds memory at about this × --max-message-bytes × 3")
+	ed := limits.DefaultEdgeConfig()
+	e := &c.Edge
+	fs.Int64Var(&e.MaxInflightBytes, "max-inflight-bytes", ed.MaxInflightBytes, "byte budget of ingest requests being decoded and processed (gRPC and HTTP together): each is charged its wire `bytes` plus an estimate of its decoded form, counted before it is decoded; a request that does not fit gets RESOURCE_EXHAUSTED (OVERLOADED, retry after 1s), one that never could BATCH_TOO_LARGE")
+	fs.Int64Var(&e.MaxReceivingBytes, "max-receiving-bytes", ed.MaxReceivingBytes, "`bytes` of requests being received, per transport: what has arrived of them and what is being inflated (a slow sender holds what it sent); while full, new requests get RESOURCE_EXHAUSTED (OVERLOADED) and if gRPC reads pass it, the connection holding the most is closed")
+	fs.IntVar(&e.MaxReceivingPerAddress, "max-receiving-per-address", ed.MaxReceivingPerAddress, "`requests` one client address may have being received at once, per transport")
+	fs.Int64Var(&e.MinReceiveRate, "min-receive-rate", ed.MinReceiveRate, "slowest a request may arrive after --receive-grace, in `bytes/s`: slower HTTP bodies are cut off (408, RECEIVE_TOO_SLOW), slower gRPC connections closed")
+	fs.DurationVar(&e.ReceiveGrace, "receive-grace", ed.ReceiveGrace, "time every request gets before --min-receive-rate applies")
+	fs.IntVar(&e.MaxConnections, "max-connections", ed.MaxConnections, "open `connections` per ingest port (gRPC, HTTP); more are closed as they are accepted")
+	fs.IntVar(&e.MaxConnectionsPerAddress, "max-connections-per-address", ed.MaxConnectionsPerAddress, "open `connections` from one client address per ingest port (raise it for many devices behind one NAT)")
+	fs.DurationVar(&e.HeaderTimeout, "header-timeout", ed.HeaderTimeout, "how long a new ingest connection may take to send its TLS handshake and first headers (HTTP) or HTTP/2 preface (gRPC)")
+	fs.DurationVar(&e.IdleTimeout, "idle-timeout", ed.IdleTimeout, "ingest connections without a request for this long are closed")
+	fs.IntVar(&e.MaxDecompressionRatio, "max-decompression-ratio", ed.MaxDecompressionRatio, "how many `times` its compressed size a gzip HTTP body may inflate to (real batches: 2-10); beyond, BATCH_TOO_LARGE")
+	fs.IntVar(&o.deprecatedInflight, "max-inflight-requests", 0, "deprecated and ignored: the in-flight bound is --max-inflight-bytes")
 	fs.IntVar(&c.Limits.MaxTextBytes, "max-text-bytes", lim.MaxTextBytes, "longest crash message or attribute value in `bytes`; longer events are dropped (TOO_LARGE)")
 	fs.DurationVar(&c.Limits.MaxDeadline, "max-request-time", lim.MaxDeadline, "longest one request may take")
 	fs.DurationVar(&c.Validation.MaxAge, "max-event-age", val.MaxAge, "oldest event accepted after clock-skew correction: the window for events queued offline")
@@ -205,6 +237,7 @@ Flags:
 	fs.IntVar(&c.Writer.MaxBatchRows, "writer-max-batch-rows", clickhouse.DefaultMaxBatchRows, "most `rows` one ClickHouse insert groups together")
 	fs.DurationVar(&c.Writer.FlushInterval, "writer-flush-interval", 0, "longest a batch waits to be grouped with others before its insert (0 = the writer's default, 100ms)")
 	fs.IntVar(&c.Writer.MaxPendingRows, "writer-max-pending-rows", clickhouse.DefaultMaxPendingRows, "`rows` waiting for ClickHouse beyond which ingest gets RESOURCE_EXHAUSTED (backpressure)")
+	fs.DurationVar(&c.ClickHouseStartTimeout, "clickhouse-start-timeout", collector.DefaultClickHouseStartTimeout, "how long a starting collector retries a ClickHouse that is unreachable or too busy to answer before it exits (a wrong password ends the start at once)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", collector.DefaultShutdownTimeout, "longest a graceful shutdown waits for in-flight batches and flushes")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error (logs never hold payloads, tokens or identifiers)")
 	fs.StringVar(&o.logFmt, "log-format", "json", "log `format`: json or console")
@@ -286,6 +319,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, lookup func(strin
 	}
 	if onLogger != nil {
 		onLogger(log)
+	}
+	if o.deprecatedInflight != 0 {
+		log.Warn("--max-inflight-requests is ignored: the in-flight bound is now --max-inflight-bytes")
 	}
 	app, err := collector.New(ctx, o.cfg)
 	if err != nil {

@@ -9,37 +9,11 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/chdb"
+	"github.com/consentry/consentry/internal/chdb/chdbtest"
 )
 
-// open opens a DB for t, skipping under -short and failing with a clear
-// message if the library is missing. chDB allows one DB per process, so
-// tests using it must not run in parallel.
-func open(t *testing.T, cfg chdb.Config) *chdb.DB {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("loads chDB; skipped with -short")
-	}
-	if cfg.Library == "" {
-		lib, err := chdb.Library()
-		if err != nil {
-			t.Fatalf("chDB library not found: run scripts/deps.sh --with-test-deps (%v)", err)
-		}
-		cfg.Library = lib
-	}
-	db, err := chdb.Open(cfg)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return db
-}
-
 func TestChDB(t *testing.T) {
-	db := open(t, chdb.Config{})
+	db := chdbtest.Open(t, chdb.Config{})
 	ctx := context.Background()
 
 	v, err := db.Version(ctx)
@@ -100,7 +74,7 @@ func TestChDB(t *testing.T) {
 // once chDB has started: a nil dereference must be a recoverable panic,
 // not a crash.
 func TestGoSignalsSurvive(t *testing.T) {
-	db := open(t, chdb.Config{})
+	db := chdbtest.Open(t, chdb.Config{})
 	if _, err := db.Query(context.Background(), "SELECT 1", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +90,7 @@ func TestGoSignalsSurvive(t *testing.T) {
 }
 
 func TestOneDBPerProcess(t *testing.T) {
-	db := open(t, chdb.Config{})
+	db := chdbtest.Open(t, chdb.Config{})
 	lib, _ := chdb.Library()
 	if _, err := chdb.Open(chdb.Config{Library: lib}); !errors.Is(err, chdb.ErrBusy) {
 		t.Errorf("second Open: err = %v, want ErrBusy", err)
@@ -155,7 +129,7 @@ func TestOneDBPerProcess(t *testing.T) {
 func TestReopenKeepsData(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	db := open(t, chdb.Config{Path: dir})
+	db := chdbtest.Open(t, chdb.Config{Path: dir})
 	if err := db.Exec(ctx, "CREATE TABLE kept (n UInt8) ENGINE = MergeTree ORDER BY n"); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +139,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db = open(t, chdb.Config{Path: dir})
+	db = chdbtest.Open(t, chdb.Config{Path: dir})
 	if out, err := db.Query(ctx, "SELECT n FROM kept", ""); err != nil || out != "7\n" {
 		t.Errorf("after reopening: %q, %v; want 7", out, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/chdb"
+	"github.com/consentry/consentry/internal/chdb/chdbtest"
 )
 
 // TestModernUsersOnChDB loads the users.xml modern servers get into
@@ -32,22 +33,12 @@ import (
 // select_from_system_db_requires_grant do on a server is from the
 // ClickHouse documentation, not from this test.
 func TestModernUsersOnChDB(t *testing.T) {
-	if testing.Short() {
-		t.Skip("loads chDB; skipped with -short")
-	}
-	lib, err := chdb.Library()
-	if err != nil {
-		t.Fatalf("chDB library not found: run scripts/deps.sh (%v)", err)
-	}
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	ctx := context.Background()
 
 	// The tables, as the collector (chDB's unrestricted default user).
-	db, err := chdb.Open(chdb.Config{Library: lib, Path: data})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := chdbtest.Open(t, chdb.Config{Path: data})
 	for _, q := range []string{
 		"CREATE DATABASE consentry",
 		"CREATE TABLE consentry.t (n UInt64) ENGINE = MergeTree ORDER BY n",
@@ -89,11 +80,7 @@ func TestModernUsersOnChDB(t *testing.T) {
 	if err := os.WriteFile(configFile, []byte("<clickhouse><users_config>"+usersFile+"</users_config></clickhouse>"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	db, err = chdb.Open(chdb.Config{Library: lib, Path: data, ConfigFile: configFile})
-	if err != nil {
-		t.Fatalf("chDB did not take the modern users.xml: %v", err)
-	}
-	defer db.Close()
+	db = chdbtest.Open(t, chdb.Config{Path: data, ConfigFile: configFile}) // fails t if chDB does not take the modern users.xml
 	query := func(q string) (string, error) { return db.Query(ctx, q, "TSV") }
 
 	if out, err := query("SELECT getSetting('readonly'), getSetting('max_execution_time'), getSetting('max_result_rows'), getSetting('result_overflow_mode')"); err != nil ||
@@ -139,10 +126,7 @@ func TestModernUsersOnChDB(t *testing.T) {
 	if err := os.WriteFile(usersFile, []byte(xml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	db, err = chdb.Open(chdb.Config{Library: lib, Path: data, ConfigFile: configFile})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db = chdbtest.Open(t, chdb.Config{Path: data, ConfigFile: configFile})
 	for _, tc := range []struct {
 		setting string
 		ok      bool

@@ -12,6 +12,7 @@ import (
 
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/internal/chdb"
+	"github.com/consentry/consentry/internal/chdb/chdbtest"
 	"github.com/consentry/consentry/internal/chtest"
 )
 
@@ -102,18 +103,7 @@ FROM %s.sessions WHERE app_id = '%s' AND phase = 'start' GROUP BY event_date ORD
 // TestBulkCrashesSQLOnChDB runs BulkCrashesSQL on a current ClickHouse
 // (chDB, in process) against the schema that servers from 21.8 on get.
 func TestBulkCrashesSQLOnChDB(t *testing.T) {
-	if testing.Short() {
-		t.Skip("loads chDB; skipped with -short")
-	}
-	lib, err := chdb.Library()
-	if err != nil {
-		t.Fatalf("chDB library not found: run scripts/deps.sh --with-test-deps (%v)", err)
-	}
-	db, err := chdb.Open(chdb.Config{Library: lib})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := chdbtest.Open(t, chdb.Config{})
 	ctx := t.Context()
 	version, err := db.Version(ctx)
 	if err != nil {

@@ -410,8 +410,11 @@ func TestRotation(t *testing.T) {
 	if _, err := get(srv, ca.pool(), &client.tls); err == nil {
 		t.Fatal("a client of a removed CA connected")
 	}
-	if n := logs.FilterMessage("TLS certificate loaded").Len(); n != 3 {
-		t.Fatalf("%d reloads logged, want 3 (serial 2, serial 6, the CA)", n)
+	// Serial 2, serial 6 and the CA: serial 6 and the second bundle are
+	// two writes, which one check may see together or two checks apart,
+	// and the removal of the first CA is one more.
+	if n := logs.FilterMessage("TLS certificate loaded").Len(); n < 3 || n > 5 {
+		t.Fatalf("%d reloads logged, want 3 to 5 (serial 2, serial 6, the bundles)", n)
 	}
 }
 

@@ -97,6 +97,10 @@ const (
 	ErrorReason_NOT_FOUND ErrorReason = 24
 	// HTTP: a CORS preflight from an origin that is not allowed.
 	ErrorReason_ORIGIN_NOT_ALLOWED ErrorReason = 25
+	// Ingest over HTTP: the body arrived slower than the collector's minimum
+	// receive rate (after a grace period) and was cut off. Resend after the
+	// retry delay, on a better connection or as a smaller batch.
+	ErrorReason_RECEIVE_TOO_SLOW ErrorReason = 26
 )
 
 // Enum value maps for ErrorReason.
@@ -128,6 +132,7 @@ var (
 		23: "REQUEST_TOO_LARGE",
 		24: "NOT_FOUND",
 		25: "ORIGIN_NOT_ALLOWED",
+		26: "RECEIVE_TOO_SLOW",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED": 0,
@@ -156,6 +161,7 @@ var (
 		"REQUEST_TOO_LARGE":        23,
 		"NOT_FOUND":                24,
 		"ORIGIN_NOT_ALLOWED":       25,
+		"RECEIVE_TOO_SLOW":         26,
 	}
 )
 
@@ -190,7 +196,7 @@ var File_consentry_v1_errors_proto protoreflect.FileDescriptor
 
 const file_consentry_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x19consentry/v1/errors.proto\x12\fconsentry.v1*\xbf\x04\n" +
+	"\x19consentry/v1/errors.proto\x12\fconsentry.v1*\xd5\x04\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fBATCH_MALFORMED\x10\x01\x12\x13\n" +
@@ -219,7 +225,8 @@ const file_consentry_v1_errors_proto_rawDesc = "" +
 	"\x11REQUEST_MALFORMED\x10\x16\x12\x15\n" +
 	"\x11REQUEST_TOO_LARGE\x10\x17\x12\r\n" +
 	"\tNOT_FOUND\x10\x18\x12\x16\n" +
-	"\x12ORIGIN_NOT_ALLOWED\x10\x19B?Z=github.com/consentry/consentry/proto/consentry/v1;consentryv1b\x06proto3"
+	"\x12ORIGIN_NOT_ALLOWED\x10\x19\x12\x14\n" +
+	"\x10RECEIVE_TOO_SLOW\x10\x1aB?Z=github.com/consentry/consentry/proto/consentry/v1;consentryv1b\x06proto3"
 
 var (
 	file_consentry_v1_errors_proto_rawDescOnce sync.Once

@@ -1,0 +1,199 @@
+package collector
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/consentry/consentry/collector/limits"
+	"github.com/consentry/consentry/internal/grpcerr"
+	"github.com/consentry/consentry/pipeline"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+)
+
+// newTestEdge returns an edge for cfg and lim without listeners.
+func newTestEdge(t testing.TB, cfg limits.EdgeConfig, lim limits.Config) *edge {
+	t.Helper()
+	e, err := newEdge(edgeParts{cfg: cfg, lim: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// bomb is issue 13's decode bomb: 2M empty events in 4 MB.
+func bomb() []byte { return bytes.Repeat([]byte{0x22, 0x00}, 2_000_000) }
+
+func gzipped(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestEdgeAdmit(t *testing.T) {
+	f := newFixture(t)
+	e := newTestEdge(t, limits.EdgeConfig{MaxInflightBytes: 16 << 20}, limits.Config{})
+	good, _ := proto.Marshal(f.gen.Batch(100, time.Now()))
+	goodJSON, _ := protojson.Marshal(f.gen.Batch(100, time.Now()))
+
+	// The bomb is refused before anything is decoded or charged.
+	_, cost, err := e.admit(bomb(), limits.FormatProto)
+	if !errors.Is(err, pipeline.ErrBatchTooLarge) || e.inflight.InUse() != 0 || e.inflight.Peak() != 0 {
+		t.Fatalf("bomb: %v (cost %+v), budget in use %d, peak %d", err, cost, e.inflight.InUse(), e.inflight.Peak())
+	}
+	// A batch is charged until released.
+	for _, tt := range []struct {
+		b []byte
+		f limits.Format
+	}{{good, limits.FormatProto}, {goodJSON, limits.FormatJSON}} {
+		a, cost, err := e.admit(tt.b, tt.f)
+		if err != nil || len(a.req.GetEvents()) != 100 {
+			t.Fatalf("format %d: %v", tt.f, err)
+		}
+		if e.inflight.InUse() != cost.Charge() || cost.Charge() <= int64(len(tt.b)) {
+			t.Fatalf("format %d: in use %d, charge %d", tt.f, e.inflight.InUse(), cost.Charge())
+		}
+		a.release()
+		a.release()
+		if e.inflight.InUse() != 0 {
+			t.Fatalf("format %d: %d bytes left charged", tt.f, e.inflight.InUse())
+		}
+	}
+	// A busy budget refuses with a retry delay; a request that could
+	// never fit, without.
+	if !e.inflight.TryAcquire(16<<20 - 1000) {
+		t.Fatal("cannot fill the budget")
+	}
+	if _, _, err := e.admit(good, limits.FormatProto); !errors.Is(err, errInflight) || classify(err).RetryAfter == 0 {
+		t.Fatalf("busy budget: %v", err)
+	}
+	e.inflight.Release(16<<20 - 1000)
+	huge := &consentryv1.IngestRequest{}
+	for range 1000 {
+		huge.Events = append(huge.Events, crashEvent(256))
+	}
+	hb, _ := protojson.Marshal(huge)
+	if _, _, err := e.admit(hb, limits.FormatJSON); !errors.Is(err, errCostTooLarge) || classify(err).RetryAfter != 0 {
+		t.Fatalf("a request costing more than the budget: %v", err)
+	}
+	// Malformed bytes cost nothing.
+	if _, _, err := e.admit([]byte{0x22, 0x05}, limits.FormatProto); !errors.Is(err, pipeline.ErrMalformed) || e.inflight.InUse() != 0 {
+		t.Fatalf("malformed: %v", err)
+	}
+}
+
+func crashEvent(frames int) *consentryv1.Event {
+	c := &consentryv1.Crash{ExceptionType: "E"}
+	for range frames {
+		c.Frames = append(c.Frames, &consentryv1.StackFrame{})
+	}
+	return &consentryv1.Event{Payload: &consentryv1.Event_Crash{Crash: c}}
+}
+
+// TestHTTPReadBodyLimits checks the body limits that need no slow
+// connection: declared and actual size, gzip output, the decompression
+// ratio, broken gzip.
+func TestHTTPReadBodyLimits(t *testing.T) {
+	f := newFixture(t)
+	const max = 64 << 10
+	h := &httpIngest{svc: f.svc, edge: newTestEdge(t, limits.EdgeConfig{}, limits.Config{MaxMessageBytes: max})}
+	batch, _ := protojson.Marshal(f.gen.Batch(20, time.Now()))
+	tests := []struct {
+		name     string
+		body     []byte
+		encoding string
+		length   int64 // Content-Length to declare; 0: the body's, -1: none
+		status   int
+		reason   consentryv1.ErrorReason
+	}{
+		{"a batch", batch, "", 0, http.StatusOK, 0},
+		{"a gzipped batch", gzipped(t, batch), "gzip", 0, http.StatusOK, 0},
+		{"declared too large", batch, "", 10 << 20, http.StatusRequestEntityTooLarge, consentryv1.ErrorReason_BATCH_TOO_LARGE},
+		{"chunked, too large", bytes.Repeat([]byte(" "), max+1), "", -1, http.StatusRequestEntityTooLarge, consentryv1.ErrorReason_BATCH_TOO_LARGE},
+		{"gzip bomb", gzipped(t, bytes.Repeat([]byte(" "), 10<<20)), "gzip", 0, http.StatusRequestEntityTooLarge, consentryv1.ErrorReason_BATCH_TOO_LARGE},
+		{"gzip over the ratio", gzipped(t, bytes.Repeat([]byte(" "), max-1)), "gzip", 0, http.StatusRequestEntityTooLarge, consentryv1.ErrorReason_BATCH_TOO_LARGE},
+		{"broken gzip", []byte("not gzip"), "gzip", 0, http.StatusBadRequest, consentryv1.ErrorReason_BATCH_MALFORMED},
+		{"the decode bomb in JSON", gzipped(t, []byte(`{"events":[`+strings.Repeat("{},", 20000)+`{}]}`)), "gzip", 0, http.StatusRequestEntityTooLarge, consentryv1.ErrorReason_BATCH_TOO_LARGE},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, PathIngest, bytes.NewReader(tt.body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Content-Encoding", tt.encoding)
+			switch tt.length {
+			case -1:
+				req.ContentLength = -1
+			case 0:
+			default:
+				req.ContentLength = tt.length
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.status {
+				t.Fatalf("status %d %s, want %d", rec.Code, rec.Body, tt.status)
+			}
+			if tt.reason != 0 {
+				var e grpcerr.HTTPError
+				if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error.Reason != tt.reason.String() {
+					t.Fatalf("body %s, want reason %v", rec.Body, tt.reason)
+				}
+			}
+			if n := h.edge.http.budget.InUse(); n != 0 {
+				t.Fatalf("%d receive bytes left charged", n)
+			}
+			if n := h.edge.inflight.InUse(); n != 0 {
+				t.Fatalf("%d in-flight bytes left charged", n)
+			}
+		})
+	}
+}
+
+// FuzzEdgeAdmit feeds random bytes, as protobuf and as JSON, through the
+// edge and the pipeline as a request arriving over gRPC or HTTP goes:
+// nothing panics, refusals are statuses a client can act on, and every
+// byte charged is given back.
+func FuzzEdgeAdmit(f *testing.F) {
+	fx := newFixture(f)
+	good, _ := proto.Marshal(fx.gen.Batch(3, time.Now()))
+	goodJSON, _ := protojson.Marshal(fx.gen.Batch(3, time.Now()))
+	f.Add(good, false)
+	f.Add(goodJSON, true)
+	f.Add([]byte{}, false)
+	f.Add([]byte{0x22, 0x00, 0x22, 0x00}, false)
+	f.Add([]byte(`{"events":[{},{}]}`), true)
+	e := newTestEdge(f, limits.EdgeConfig{}, limits.Config{})
+	f.Fuzz(func(t *testing.T, data []byte, json bool) {
+		format := limits.FormatProto
+		if json {
+			format = limits.FormatJSON
+		}
+		_, err := e.ingest(context.Background(), fx.svc, data, format, time.Now())
+		switch status.Code(err) {
+		case codes.OK, codes.InvalidArgument, codes.ResourceExhausted:
+		default:
+			t.Fatalf("unexpected status %v", err)
+		}
+		if n := e.inflight.InUse(); n != 0 {
+			t.Fatalf("%d bytes left charged", n)
+		}
+	})
+}
