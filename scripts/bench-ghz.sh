@@ -96,9 +96,9 @@ for run in $(seq 1 "$runs"); do
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=
 
   python3 - "$data/ghz.json" "$run" "$t0" "$t1" "$t2" "$rows0" "$rows1" "$rows2" "$cpu0" "$cpu2" \
-    "$chcpu0" "$chcpu2" "$tck" "$hwm" "$raw" "$data/ghz.time" >>"$results" <<'EOF'
+    "$chcpu0" "$chcpu2" "$tck" "$hwm" "$raw" "$data/ghz.time" "$events" >>"$results" <<'EOF'
 import json, sys
-f, run, t0, t1, t2, r0, r1, r2, c0, c2, h0, h2, tck, hwm, raw, gt = sys.argv[1:]
+f, run, t0, t1, t2, r0, r1, r2, c0, c2, h0, h2, tck, hwm, raw, gt, ev = sys.argv[1:]
 t0, t1, t2 = float(t0), float(t1), float(t2)
 r0, r1, r2, c0, c2, h0, h2, tck = map(int, (r0, r1, r2, c0, c2, h0, h2, tck))
 rep = json.load(open(f))
@@ -109,7 +109,7 @@ stored = (r1 - r0) / (t1 - t0)
 total = r2 - r0
 print(json.dumps({
     "run": int(run), "stored_per_s": stored, "raw_per_s": float(raw), "ratio": stored / float(raw),
-    "acked_batches_per_s": len(ok) / (t1 - t0),
+    "acked_per_s": len(ok) * int(ev) / (t1 - t0),
     "errors": errs, "p50_ms": q(0.5), "p99_ms": q(0.99), "p999_ms": q(0.999),
     "drain_s": t2 - t1, "stored_total": total,
     "cpu_s_per_1m": (c2 - c0) / tck / total * 1e6 if total else 0,
@@ -122,7 +122,7 @@ EOF
   tail -1 "$results" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-print("run %(run)d: stored %(stored_per_s).0f events/s, raw %(raw_per_s).0f rows/s, ratio %(ratio).2f; "
+print("run %(run)d: acked %(acked_per_s).0f events/s, stored %(stored_per_s).0f events/s, raw %(raw_per_s).0f rows/s, ratio %(ratio).2f; "
       "ack p50/p99/p99.9 %(p50_ms).0f/%(p99_ms).0f/%(p999_ms).0f ms (%(errors)d errors); "
       "collector %(cpu_s_per_1m).1f CPU s per 1M stored (%(collector_cores).2f cores), ClickHouse %(ch_cpu_s_per_1m).1f, ghz %(ghz_cores).2f cores; "
       "peak RSS %(peak_rss_mib).0f MiB; backlog shipped in %(drain_s).1f s" % r)
