@@ -1,5 +1,5 @@
 # Consentry's developer commands. See README.md.
-.PHONY: run cluster test test-short proto check-generated build bench load soak abuse privacy fuzz clean
+.PHONY: run cluster test test-short proto check-generated build bench bench-ghz load soak abuse privacy fuzz clean
 
 # Runs the collector end to end on a local default: installs ClickHouse if
 # missing, starts consentryd (which starts ClickHouse), sends a demo batch,
@@ -35,6 +35,13 @@ check-generated:
 # End-to-end throughput against the raw ClickHouse ceiling; see docs/benchmarks.md.
 bench:
 	./scripts/bench.sh
+
+# End to end with an independent load generator (ghz) against consentryd
+# and its managed ClickHouse, spool on, beside the best raw insert ceiling
+# of the same run (BENCH_RUNS, BENCH_DURATION, BENCH_RPS, BENCH_PROFILE;
+# see scripts/bench-ghz.sh and docs/benchmarks.md).
+bench-ghz:
+	./scripts/bench-ghz.sh
 
 # Sustained load with the spool on and off (LOAD_DURATION, default 3m);
 # see docs/operations.md.

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +53,8 @@ type field[R any] struct {
 // colBuf collects one column's values from a run of rows and hands them to
 // a batch column in one call where the driver allows it.
 type colBuf[R any] interface {
+	// grow makes room for n more rows.
+	grow(n int)
 	add(r *R)
 	appendTo(c driver.BatchColumn) error
 	reset()
@@ -62,6 +65,8 @@ type scalarBuf[R, T any] struct {
 	get  func(*R) T
 	vals []T
 }
+
+func (b *scalarBuf[R, T]) grow(n int) { b.vals = slices.Grow(b.vals, n) }
 
 func (b *scalarBuf[R, T]) add(r *R) { b.vals = append(b.vals, b.get(r)) }
 
@@ -80,6 +85,8 @@ type arrayBuf[R, T any] struct {
 	flat      []T
 	ends      []int
 }
+
+func (b *arrayBuf[R, T]) grow(n int) { b.ends = slices.Grow(b.ends, n) }
 
 func (b *arrayBuf[R, T]) add(r *R) {
 	b.flat = b.appendRow(b.flat, r)
@@ -215,6 +222,9 @@ type encoder[R any] struct {
 
 // encode collects rows into the column buffers in one pass.
 func (e *encoder[R]) encode(rows []R) {
+	for _, b := range e.bufs {
+		b.grow(len(rows))
+	}
 	for i := range rows {
 		r := &rows[i]
 		for _, b := range e.bufs {

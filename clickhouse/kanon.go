@@ -269,10 +269,11 @@ func NewHeldWriter(cfg WriterConfig, c *Client, logger *zap.Logger) (*Writer, er
 // insertHeld inserts rows into a held table: the columns of their event
 // table t, encoded as for t, then the member keys.
 func insertHeld[R any](ctx context.Context, conn driver.Conn, t *rowTable[R], sql string, rows []R, member func(*R) uint64) error {
-	return insertColumns(ctx, conn, t, HeldTablePrefix+t.def.name, sql, rows, func(batch driver.Batch) error {
-		members := make([]uint64, len(rows))
+	var members []uint64
+	return insertColumns(ctx, conn, t, HeldTablePrefix+t.def.name, sql, rows, func(batch driver.Batch, rows []R) error {
+		members = members[:0]
 		for i := range rows {
-			members[i] = member(&rows[i])
+			members = append(members, member(&rows[i]))
 		}
 		return batch.Column(len(t.def.columns)).Append(members)
 	})

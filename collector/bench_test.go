@@ -27,13 +27,16 @@ const (
 // BenchmarkEndToEnd measures events stored per second through gRPC with
 // concurrent clients into a real ClickHouse, and, in the same run, the
 // ceiling: the same rows inserted with the raw clickhouse-go column-wise
-// insert (no gRPC, no pipeline), in inserts of the size the writer made,
-// as many at once as the writer runs. b.N is the number of requests of
-// benchBatchEvents events. Reported: events/s, ceiling events/s, their
-// ratio, p50/p99 acknowledgement latency, the writer's rows per insert, and
-// for context the raw rate with the largest inserts the writer allows
-// (best-raw-events/s). Run with `make bench` (scripts/bench.sh), which uses
-// -benchtime=400x -count=6 and benchstat.
+// insert (no gRPC, no pipeline) in the largest inserts the writer allows
+// (50,000 rows), as many at once as the writer runs: the best the server
+// does. b.N is the number of requests of benchBatchEvents events.
+// Reported: events/s, best-raw-events/s, their ratio, p50/p99
+// acknowledgement latency, the writer's rows per insert, and for context
+// the raw rate in inserts of the size the writer made
+// (same-size-raw-events/s; a ceiling that moves with what is measured, so
+// not the ratio's). Run with `make bench` (scripts/bench.sh), which uses
+// -benchtime=400x -count=6 and benchstat; `make bench-ghz` measures the
+// real consentryd with an independent client.
 func BenchmarkEndToEnd(b *testing.B) {
 	// Without the spool an acknowledgement means stored in ClickHouse,
 	// which is what the raw inserts are compared with (make load measures
@@ -50,21 +53,22 @@ func BenchmarkEndToEnd(b *testing.B) {
 	e2e, p50, p99 := benchIngest(b, h, reqs)
 	b.StopTimer()
 
-	// The ceiling: the same rows, raw inserts, grouped as the writer groups,
-	// once the server has finished merging the parts the first phase made
-	// (merges would otherwise slow the ceiling and flatter the ratio).
+	// The raw rates: the same rows, raw inserts, grouped as the writer
+	// grouped them and in the largest inserts, once the server has
+	// finished merging the parts the first phase made (merges would
+	// otherwise slow the raw inserts and flatter the ratio).
 	st := h.app.sink.writer.Stats()
 	perInsert := int(st.Rows / max(st.Inserts, 1))
 	rows := benchRows(b, h, reqs)
 	waitForMerges(b, h)
-	ceiling := rawInsertRate(b, h, rows, perInsert)
+	sameSize := rawInsertRate(b, h, rows, perInsert)
 	waitForMerges(b, h)
 	bestRaw := rawInsertRate(b, h, rows, clickhouse.DefaultMaxBatchRows)
 
 	b.ReportMetric(e2e, "events/s")
-	b.ReportMetric(ceiling, "ceiling-events/s")
-	b.ReportMetric(e2e/ceiling, "ratio")
 	b.ReportMetric(bestRaw, "best-raw-events/s")
+	b.ReportMetric(e2e/bestRaw, "ratio")
+	b.ReportMetric(sameSize, "same-size-raw-events/s")
 	b.ReportMetric(float64(perInsert), "rows/insert")
 	b.ReportMetric(p50, "p50-ms")
 	b.ReportMetric(p99, "p99-ms")

@@ -55,15 +55,21 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v
 // inflated here, to at most maxControlMessage.
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	compressed := false
+	// own is the message copied out of gRPC's buffers, which gRPC reuses
+	// once Unmarshal returns; a wireMessage keeps it without a second copy.
+	var own []byte
 	if len(c.gzipMarker) > 0 {
-		b := data.Materialize()
-		if compressed = bytes.HasPrefix(b, c.gzipMarker); compressed {
-			b = b[len(c.gzipMarker):]
+		own = data.Materialize()
+		if compressed = bytes.HasPrefix(own, c.gzipMarker); compressed {
+			own = own[len(c.gzipMarker):]
 		}
-		data = mem.BufferSlice{mem.SliceBuffer(b)}
+		data = mem.BufferSlice{mem.SliceBuffer(own)}
 	}
 	if w, ok := v.(*wireMessage); ok {
-		w.b, w.compressed = data.Materialize(), compressed
+		if own == nil {
+			own = data.Materialize()
+		}
+		w.b, w.compressed = own, compressed
 		return nil
 	}
 	if compressed {

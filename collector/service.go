@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -53,6 +54,10 @@ type Service struct {
 	consentryv1.UnimplementedIngestServiceServer
 	cfg ServiceConfig
 	log *zap.Logger
+	// rows recycles the row slices of batches (*pipeline.Rows): the
+	// sinks copy or encode what Write is given, so once it returns the
+	// slices can serve the next batch (see pipeline.Sink).
+	rows sync.Pool
 }
 
 // NewService returns the ingest service for cfg.
@@ -85,6 +90,16 @@ func (s *Service) Ingest(ctx context.Context, req *consentryv1.IngestRequest) (_
 		return nil, toStatus(errMalformed)
 	}
 	b := pipeline.NewBatch(req, s.cfg.Now(), peerAddr(ctx))
+	recycled, _ := s.rows.Get().(*pipeline.Rows)
+	if recycled == nil {
+		recycled = new(pipeline.Rows)
+	}
+	b.Rows = *recycled
+	defer func() {
+		b.Rows.Recycle()
+		*recycled = b.Rows
+		s.rows.Put(recycled)
+	}()
 	for _, st := range s.cfg.Stages {
 		if err := st.Process(ctx, b); err != nil {
 			s.refuse(req, err)

@@ -16,7 +16,9 @@ import (
 
 // Sink stores rows durably. Write returns nil only once every row is
 // durable (stored, or in a write-ahead spool that ships it); on error none
-// or some of the rows may be stored, and the caller reports a retryable
+// or some of the rows may be stored. Write must not keep rows' slices
+// once it returns (copying the rows' values is fine): the caller reuses
+// them for the next batch, and the caller reports a retryable
 // error so the client resends (event ids deduplicate). origin says which
 // batch the rows came from, so a spool can check consent again when it
 // ships them.
@@ -219,6 +221,17 @@ func (r *Rows) Append(o *Rows) {
 	r.Crashes = append(r.Crashes, o.Crashes...)
 	r.Customs = append(r.Customs, o.Customs...)
 	r.Diagnostics = append(r.Diagnostics, o.Diagnostics...)
+}
+
+// Recycle empties r for reuse, keeping its capacity, and clears the rows
+// it held so that their strings and slices can be collected.
+func (r *Rows) Recycle() {
+	clear(r.Sessions)
+	clear(r.Gestures)
+	clear(r.Crashes)
+	clear(r.Customs)
+	clear(r.Diagnostics)
+	r.Reset()
 }
 
 // Reset empties r, keeping its capacity.

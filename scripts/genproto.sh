@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Regenerates the Go code for proto/ with Debian's protoc and the plugins
-# pinned as tools in go.mod. Run from anywhere: `make proto`.
+# pinned as tools in go.mod; protoc-gen-go-vtproto adds the fast
+# MarshalVT/UnmarshalVT the gRPC codec uses (collector/codec.go). Run from anywhere: `make proto`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler" >&2; exit 1; }
-go build -o .bin/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+go build -o .bin/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc \
+  github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto
 protoc -I proto \
   --plugin=protoc-gen-go=.bin/protoc-gen-go \
   --plugin=protoc-gen-go-grpc=.bin/protoc-gen-go-grpc \
+  --plugin=protoc-gen-go-vtproto=.bin/protoc-gen-go-vtproto \
   --go_out=. --go_opt=module=github.com/consentry/consentry \
   --go-grpc_out=. --go-grpc_opt=module=github.com/consentry/consentry \
+  --go-vtproto_out=. --go-vtproto_opt=module=github.com/consentry/consentry,features=marshal+unmarshal+size \
   $(find proto -name '*.proto' | sort)

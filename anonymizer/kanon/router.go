@@ -153,24 +153,38 @@ func (r *Router) publishedLocked(cache *routeCache, c *pipeline.Common) bool {
 }
 
 // split splits one table's rows. It returns rows itself and nil while no
-// row is held.
+// row is held, and two parts of rows itself, without copying, while the
+// held rows are all after the published ones (every row held, as on a
+// new day, included); the parts are capped, so appending to one cannot
+// overwrite the other. Only rows that interleave are copied.
 func split[R any](r *Router, cache *routeCache, rows []R, common func(*R) *pipeline.Common, anyHeld *bool) (pub, held []R) {
+	// first is the index of the first held row; copied tells pub and held
+	// are copies (a published row followed a held one).
+	first, copied := -1, false
 	for i := range rows {
-		if r.publishedLocked(cache, common(&rows[i])) {
-			if held != nil {
-				pub = append(pub, rows[i])
-			}
-			continue
+		published := r.publishedLocked(cache, common(&rows[i]))
+		switch {
+		case copied && published:
+			pub = append(pub, rows[i])
+		case copied:
+			held = append(held, rows[i])
+		case published && first >= 0:
+			// The first published row after held ones: copy from now on.
+			pub = append(make([]R, 0, len(rows)-(i-first)), rows[:first]...)
+			pub = append(pub, rows[i])
+			held = append(make([]R, 0, len(rows)-first), rows[first:i]...)
+			copied = true
+		case !published && first < 0:
+			first = i
+			*anyHeld = true
 		}
-		if held == nil {
-			pub = append(make([]R, 0, len(rows)), rows[:i]...)
-			held = make([]R, 0, len(rows)-i)
-		}
-		held = append(held, rows[i])
-		*anyHeld = true
 	}
-	if held == nil {
+	switch {
+	case first < 0:
 		return rows, nil
+	case copied:
+		return pub, held
+	default:
+		return rows[:first:first], rows[first:len(rows):len(rows)]
 	}
-	return pub, held
 }

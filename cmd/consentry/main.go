@@ -38,6 +38,8 @@ func commands() []command {
 		{"demo", "send a demo batch of every event kind and print what landed", runDemo},
 		{"fleet", "simulate devices running the SDK against a collector and count what landed", runFleet},
 		{"load", "send sustained traffic to a collector and report events/s, latency and its memory", runLoad},
+		{"bench-data", "write pre-encoded ingest requests for an independent load generator (ghz)", runBenchData},
+		{"bench-raw", "measure the raw ClickHouse insert ceiling, or print the server's inserted rows", runBenchRaw},
 		{"privacy-report", "print per app and day what was stored, held, generalized, scrubbed, granted, revoked and erased", runPrivacyReport},
 		{"cluster", "run a local ClickHouse cluster (ZooKeeper, shards x replicas) until interrupted, for make cluster", runCluster},
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/consentry/consentry/pipeline"
 )
@@ -49,7 +50,23 @@ var errDecode = errors.New("spool: malformed record payload")
 // use.
 type encoder struct {
 	strs map[string]uint64
-	buf  []byte
+	// recent remembers, by the address of their bytes, the strings last
+	// written: the rows of a batch share their common columns' strings
+	// (and enum names are shared by all), so most strings are found here
+	// without hashing their bytes.
+	recent [recentStrings]stringRef
+	buf    []byte
+}
+
+// recentStrings is the size of encoder.recent, a power of two.
+const recentStrings = 64
+
+// stringRef is a string of the record's table, by the address and length
+// of its bytes: two strings with the same address and length are equal.
+type stringRef struct {
+	data *byte
+	n    int
+	idx  uint64
 }
 
 func newEncoder() *encoder {
@@ -76,6 +93,7 @@ func newEncoder() *encoder {
 // type, name and offset (version 3).
 func (e *encoder) appendRows(dst []byte, r *pipeline.Rows) []byte {
 	clear(e.strs)
+	clear(e.recent[:])
 	dst = append(dst, codecVersion)
 	dst = appendSliceTag(dst, r.Sessions == nil, len(r.Sessions))
 	dst = appendSliceTag(dst, r.Gestures == nil, len(r.Gestures))
@@ -150,6 +168,7 @@ func (e *encoder) appendRows(dst []byte, r *pipeline.Rows) []byte {
 		dst = binary.AppendUvarint(dst, x.MemoryBytes)
 	}
 	clear(e.strs) // drop references to the caller's strings
+	clear(e.recent[:])
 	return dst
 }
 
@@ -178,10 +197,18 @@ func (e *encoder) appendString(dst []byte, s string) []byte {
 	if s == "" {
 		return append(dst, 0)
 	}
+	data := unsafe.StringData(s)
+	ref := &e.recent[(uintptr(unsafe.Pointer(data))>>4)&(recentStrings-1)]
+	if ref.data == data && ref.n == len(s) {
+		return binary.AppendUvarint(dst, ref.idx<<1|1)
+	}
 	if idx, ok := e.strs[s]; ok {
+		*ref = stringRef{data: data, n: len(s), idx: idx}
 		return binary.AppendUvarint(dst, idx<<1|1)
 	}
-	e.strs[s] = uint64(len(e.strs))
+	idx := uint64(len(e.strs))
+	e.strs[s] = idx
+	*ref = stringRef{data: data, n: len(s), idx: idx}
 	dst = binary.AppendUvarint(dst, uint64(len(s))<<1)
 	return append(dst, s...)
 }

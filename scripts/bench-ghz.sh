@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# End-to-end benchmark with an independent load generator (ghz): starts
+# consentryd with its managed ClickHouse (spool on) in a temp dir, sends
+# BENCH_BATCHES distinct pre-encoded BENCH_EVENTS-event mixed batches in
+# turn (binary call data) from BENCH_CLIENTS clients over BENCH_CONNS
+# connections for BENCH_DURATION, counts what ClickHouse stored from its
+# own system.events InsertedRows, then measures in the same run the raw
+# ceiling: the collector's column-wise insert of 50,000-row inserts, two
+# at a time (`consentry bench-raw`). Prints per run and the median of
+# BENCH_RUNS runs: stored events/s, best raw rows/s, their ratio,
+# acknowledgement p50/p99/p99.9, collector CPU seconds per 1M stored
+# events (its own utime+stime from /proc), its peak RSS, and ClickHouse's
+# CPU seconds per 1M events.
+#
+# BENCH_RPS=n sends at a fixed n requests/s instead of as fast as
+# acknowledged (the half-load latency check); BENCH_PROFILE=file saves a
+# 15 s CPU profile of the collector taken mid-run, and file.allocs its
+# allocations up to the end of the load (first run only).
+# Usage: scripts/bench-ghz.sh   (or make bench-ghz); see docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs=${BENCH_RUNS:-3}
+duration=${BENCH_DURATION:-30s}
+clients=${BENCH_CLIENTS:-32}
+conns=${BENCH_CONNS:-4}
+batches=${BENCH_BATCHES:-150}
+events=${BENCH_EVENTS:-200}
+rps=${BENCH_RPS:-0}
+raw_duration=${BENCH_RAW_DURATION:-10s}
+profile=${BENCH_PROFILE:-}
+port=${BENCH_PORT:-14890}
+ghz=${GHZ:-$(command -v ghz || echo "$HOME/go/bin/ghz")}
+[ -x "$ghz" ] || { echo "ghz missing: go install github.com/bojand/ghz/cmd/ghz@v0.93.0" >&2; exit 1; }
+
+./scripts/deps.sh >/dev/null
+base=$(mktemp -d /tmp/consentry-ghz.XXXXXX)
+bin=$base/bin
+go build -o "$bin/" ./cmd/consentryd ./cmd/consentry
+pid=
+cleanup() {
+  if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; fi
+  rm -rf "$base"
+}
+trap cleanup EXIT
+
+grpc=127.0.0.1:$port admin=127.0.0.1:$((port + 2))
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tck=$(getconf CLK_TCK)
+# ghz's own .proto parser predates proto3 optional: give it a descriptor set.
+protoc -I proto --include_imports -o "$base/ingest.protoset" proto/consentry/v1/ingest.proto
+results=$base/results
+: >"$results"
+
+for run in $(seq 1 "$runs"); do
+  data=$base/run$run
+  mkdir -p "$data"
+  "$bin/consentryd" --data-dir "$data" --grpc-addr "$grpc" --http-addr "127.0.0.1:$((port + 1))" \
+    --admin-addr "$admin" --clickhouse-native-port $((port + 3)) --clickhouse-http-port $((port + 4)) --spool=true --pprof --log-level warn >"$data/consentryd.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 240); do
+    curl -fs "http://$admin/readyz" >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || { cat "$data/consentryd.log" >&2; exit 1; }
+    sleep 0.5
+  done
+  ch_pid=$(pgrep -P "$pid" | head -1 || true)
+  "$bin/consentry" bench-data --data-dir "$data" --out "$data/calls.bin" --batches "$batches" --batch "$events" >/dev/null
+  rows0=$("$bin/consentry" bench-raw --data-dir "$data" --inserted-rows)
+  cpu0=$(cpu_ticks "$pid") chcpu0=$(cpu_ticks "$ch_pid")
+  if [ -n "$profile" ] && [ "$run" = 1 ]; then
+    (sleep 5; curl -fs -o "$profile" "http://$admin/debug/pprof/profile?seconds=15") &
+  fi
+  t0=$(date +%s.%N)
+  /usr/bin/time -f "%U %S" -o "$data/ghz.time" "$ghz" --insecure --protoset "$base/ingest.protoset" \
+    --call consentry.v1.IngestService/Ingest --binary-file "$data/calls.bin" \
+    -c "$clients" --connections "$conns" -z "$duration" --rps "$rps" -t 20s \
+    -O json -o "$data/ghz.json" "$grpc" || true
+  t1=$(date +%s.%N)
+  if [ -n "$profile" ] && [ "$run" = 1 ]; then
+    curl -fs -o "$profile.allocs" "http://$admin/debug/pprof/allocs" || true
+  fi
+  rows1=$("$bin/consentry" bench-raw --data-dir "$data" --inserted-rows)
+  # Wait for the spool to ship its backlog, then count everything stored.
+  for _ in $(seq 1 600); do
+    b=$(curl -fs "http://$admin/metrics" | awk '$1 == "consentry_spool_bytes" {print $2}')
+    [ "${b:-0}" = 0 ] && break
+    sleep 0.2
+  done
+  sleep 1
+  t2=$(date +%s.%N)
+  rows2=$("$bin/consentry" bench-raw --data-dir "$data" --inserted-rows)
+  cpu2=$(cpu_ticks "$pid") chcpu2=$(cpu_ticks "$ch_pid")
+  hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+  # The raw ceiling as the server counts it (InsertedRows), like the stored figure.
+  raw=$("$bin/consentry" bench-raw --data-dir "$data" --duration "$raw_duration" | awk '{print $2}') || raw=nan
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=
+
+  python3 - "$data/ghz.json" "$run" "$t0" "$t1" "$t2" "$rows0" "$rows1" "$rows2" "$cpu0" "$cpu2" \
+    "$chcpu0" "$chcpu2" "$tck" "$hwm" "$raw" "$data/ghz.time" "$events" >>"$results" <<'EOF'
+import json, sys
+f, run, t0, t1, t2, r0, r1, r2, c0, c2, h0, h2, tck, hwm, raw, gt, ev = sys.argv[1:]
+t0, t1, t2 = float(t0), float(t1), float(t2)
+r0, r1, r2, c0, c2, h0, h2, tck = map(int, (r0, r1, r2, c0, c2, h0, h2, tck))
+rep = json.load(open(f))
+ok = sorted(d["latency"] for d in rep.get("details", []) if d.get("status") == "OK")
+errs = sum(1 for d in rep.get("details", []) if d.get("status") != "OK")
+q = lambda p: ok[min(len(ok) - 1, int(p * len(ok)))] / 1e6 if ok else 0
+stored = (r1 - r0) / (t1 - t0)
+total = r2 - r0
+print(json.dumps({
+    "run": int(run), "stored_per_s": stored, "raw_per_s": float(raw), "ratio": stored / float(raw),
+    "acked_per_s": len(ok) * int(ev) / (t1 - t0),
+    "errors": errs, "p50_ms": q(0.5), "p99_ms": q(0.99), "p999_ms": q(0.999),
+    "drain_s": t2 - t1, "stored_total": total,
+    "cpu_s_per_1m": (c2 - c0) / tck / total * 1e6 if total else 0,
+    "ch_cpu_s_per_1m": (h2 - h0) / tck / total * 1e6 if total else 0,
+    "collector_cores": (c2 - c0) / tck / (t2 - t0),
+    "ghz_cores": sum(map(float, open(gt).read().split()[-2:])) / (t1 - t0),
+    "peak_rss_mib": int(hwm) / 1024, "error_kinds": rep.get("errorDistribution") or {},
+}))
+EOF
+  tail -1 "$results" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print("run %(run)d: acked %(acked_per_s).0f events/s, stored %(stored_per_s).0f events/s, raw %(raw_per_s).0f rows/s, ratio %(ratio).2f; "
+      "ack p50/p99/p99.9 %(p50_ms).0f/%(p99_ms).0f/%(p999_ms).0f ms (%(errors)d errors); "
+      "collector %(cpu_s_per_1m).1f CPU s per 1M stored (%(collector_cores).2f cores), ClickHouse %(ch_cpu_s_per_1m).1f, ghz %(ghz_cores).2f cores; "
+      "peak RSS %(peak_rss_mib).0f MiB; backlog shipped in %(drain_s).1f s" % r)
+for k, n in r["error_kinds"].items(): print("  error x%d: %s" % (n, k[:200]))'
+done
+
+python3 - "$results" <<'EOF'
+import json, statistics, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+m = lambda k: statistics.median(r[k] for r in rs)
+print("median of %d: stored %.0f events/s, best raw %.0f rows/s, ratio %.2f; ack p50/p99/p99.9 %.0f/%.0f/%.0f ms; "
+      "collector %.1f CPU s per 1M stored events, peak RSS %.0f MiB; ClickHouse %.1f CPU s per 1M"
+      % (len(rs), m("stored_per_s"), m("raw_per_s"), m("ratio"), m("p50_ms"), m("p99_ms"), m("p999_ms"),
+         m("cpu_s_per_1m"), m("peak_rss_mib"), m("ch_cpu_s_per_1m")))
+EOF
