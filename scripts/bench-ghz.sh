@@ -12,6 +12,12 @@
 # events (its own utime+stime from /proc), its peak RSS, and ClickHouse's
 # CPU seconds per 1M events.
 #
+# BENCH_ARGS adds consentryd flags (e.g. --generalize-k 1: k-anonymity
+# off; with its default k of 10 the bench's 150 consents, each on a
+# device drawn at random, are rarer than k, so every row is held and
+# released: ClickHouse stores it twice).
+# BENCH_CONSENTRYD=path runs another consentryd binary (an older build,
+# for a before/after comparison) with this tree's load generator.
 # BENCH_RPS=n sends at a fixed n requests/s instead of as fast as
 # acknowledged (the half-load latency check); BENCH_PROFILE=file saves a
 # 15 s CPU profile of the collector taken mid-run, and file.allocs its
@@ -55,8 +61,8 @@ results=$base/results
 for run in $(seq 1 "$runs"); do
   data=$base/run$run
   mkdir -p "$data"
-  "$bin/consentryd" --data-dir "$data" --grpc-addr "$grpc" --http-addr "127.0.0.1:$((port + 1))" \
-    --admin-addr "$admin" --clickhouse-native-port $((port + 3)) --clickhouse-http-port $((port + 4)) --spool=true --pprof --log-level warn >"$data/consentryd.log" 2>&1 &
+  "${BENCH_CONSENTRYD:-$bin/consentryd}" --data-dir "$data" --grpc-addr "$grpc" --http-addr "127.0.0.1:$((port + 1))" \
+    --admin-addr "$admin" --clickhouse-native-port $((port + 3)) --clickhouse-http-port $((port + 4)) --spool=true --pprof --log-level warn ${BENCH_ARGS:-} >"$data/consentryd.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 240); do
     curl -fs "http://$admin/readyz" >/dev/null 2>&1 && break
