@@ -231,12 +231,7 @@ func (w *Writer) recycle(r *pipeline.Rows) {
 	if len(w.free) > w.cfg.Flushers {
 		return
 	}
-	clear(r.Sessions)
-	clear(r.Gestures)
-	clear(r.Crashes)
-	clear(r.Customs)
-	clear(r.Diagnostics)
-	r.Reset()
+	r.Recycle()
 	w.free = append(w.free, r)
 }
 
