@@ -181,14 +181,8 @@ func (s *Spool) appendLocked(ctx context.Context, frame []byte, payloadCRC uint3
 				rolling = true
 				s.rollers++
 			}
-			done := s.inflight.done
-			s.mu.Unlock()
-			select {
-			case <-done:
-				s.mu.Lock()
-			case <-ctx.Done():
-				s.mu.Lock()
-				return nil, fmt.Errorf("spool: write: waiting for a new segment: %w", ctx.Err())
+			if err := s.waitInflightLocked(ctx); err != nil {
+				return nil, fmt.Errorf("spool: write: waiting for a new segment: %w", err)
 			}
 			continue
 		}
@@ -372,14 +366,8 @@ func (s *Spool) sealActive(ctx context.Context, seg *segment, onlyIfCaughtUp boo
 			return true, nil
 		}
 		if s.inflight != nil {
-			done := s.inflight.done
-			s.mu.Unlock()
-			select {
-			case <-done:
-				s.mu.Lock()
-			case <-ctx.Done():
-				s.mu.Lock()
-				return false, ctx.Err()
+			if err := s.waitInflightLocked(ctx); err != nil {
+				return false, err
 			}
 			continue
 		}
@@ -388,6 +376,21 @@ func (s *Spool) sealActive(ctx context.Context, seg *segment, onlyIfCaughtUp boo
 		}
 	}
 	return true, nil
+}
+
+// waitInflightLocked waits, with s.mu released, until the sync in flight
+// ends, or returns ctx's error; s.mu is held again either way. Called
+// with s.mu held and s.inflight set.
+func (s *Spool) waitInflightLocked(ctx context.Context) error {
+	done := s.inflight.done
+	s.mu.Unlock()
+	defer s.mu.Lock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // dropShippedLocked removes from s.segs the segments whose records are all
