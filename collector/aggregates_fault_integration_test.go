@@ -3,13 +3,9 @@ package collector
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -101,56 +97,22 @@ func aggregateOvercount(t *testing.T, ch driver.Conn, db string) (sessions, cras
 func TestAggregatesAfterKillIntegration(t *testing.T) {
 	srv, proxy := proxied(t)
 	proxy.SetLatency(50 * time.Millisecond)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "consentryd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/consentryd").CombinedOutput(); err != nil {
-		t.Fatalf("build consentryd: %v\n%s", err, out)
-	}
-	data := filepath.Join(dir, "data")
-	db := fmt.Sprintf("consentry_test_%d", dbSeq.Add(1))
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	var current atomic.Pointer[exec.Cmd]
-	run := func() {
-		cmd := exec.Command(bin, "--data-dir", data, "--clickhouse-addr", proxy.Addr(), "--clickhouse-database", db,
-			"--clickhouse-user", srv.User(), "--grpc-addr", addr, "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-level", "warn",
-			"--generalize-k", "1") // the test compares the event tables with the aggregates; k-anonymity would hold one consent's rows back
-		cmd.Env = append(os.Environ(), "CONSENTRY_CLICKHOUSE_PASSWORD="+srv.Password())
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		current.Store(cmd)
-	}
-	run()
-	t.Cleanup(func() {
-		if cmd := current.Load(); cmd != nil {
-			cmd.Process.Signal(syscall.SIGTERM)
-			cmd.Wait()
-		}
-	})
-	token := tokenFromKeyFile(t, data, time.Hour)
+	p := startConsentryd(t, srv, proxy) // k-anonymity off: the test compares the event tables with the aggregates
+	token := tokenFromKeyFile(t, p.data, time.Hour)
 
 	stop := make(chan struct{})
-	wait := resendTraffic(func() string { return addr }, token, 4, 100, stop)
+	wait := resendTraffic(func() string { return p.addr }, token, 4, 100, stop)
 	for range 2 {
 		time.Sleep(3 * time.Second)
-		cmd := current.Load()
-		if err := cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		cmd.Wait()
-		run()
+		p.kill()
+		p.start()
 	}
 	time.Sleep(3 * time.Second)
 	close(stop)
 	batches := wait()
 	proxy.SetLatency(0)
-	cmd := current.Swap(nil)
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("consentryd exit: %v", err)
-	}
-	sessions, crashes, stored := aggregateOvercount(t, chtest.Conn(t, srv), db)
+	p.stop()
+	sessions, crashes, stored := aggregateOvercount(t, chtest.Conn(t, srv), p.db)
 	t.Logf("%d batches sent (a third twice); %d session events and %d crashes stored", batches, stored[0], stored[1])
 	if stored[0] == 0 || stored[1] == 0 {
 		t.Fatal("nothing stored")

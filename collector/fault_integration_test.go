@@ -34,6 +34,7 @@ import (
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/eventgen"
+	"github.com/consentry/consentry/internal/faultproxy"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -312,6 +313,76 @@ func tokenFromKeyFile(t testing.TB, data string, ttl time.Duration) string {
 	return token
 }
 
+// consentrydProc is the consentryd binary run as a test's collector, on a
+// data directory of its own, storing into a database of its own on srv
+// through proxy, with k-anonymity off (the tests count the event tables;
+// k-anonymity would hold one consent's rows back). The test's cleanup
+// stops it if it still runs.
+type consentrydProc struct {
+	t     testing.TB
+	bin   string
+	srv   *chserver.Server
+	proxy *faultproxy.Proxy
+	data  string // its data directory
+	db    string // its database
+	addr  string // its gRPC address, the same across restarts
+	cmd   *exec.Cmd
+}
+
+// startConsentryd builds consentryd and starts it.
+func startConsentryd(t *testing.T, srv *chserver.Server, proxy *faultproxy.Proxy) *consentrydProc {
+	t.Helper()
+	dir := t.TempDir()
+	p := &consentrydProc{t: t, bin: filepath.Join(dir, "consentryd"), srv: srv, proxy: proxy, data: filepath.Join(dir, "data"),
+		db: fmt.Sprintf("consentry_test_%d", dbSeq.Add(1)), addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	if out, err := exec.Command("go", "build", "-o", p.bin, "../cmd/consentryd").CombinedOutput(); err != nil {
+		t.Fatalf("build consentryd: %v\n%s", err, out)
+	}
+	p.start()
+	t.Cleanup(func() {
+		if p.cmd != nil {
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			p.cmd.Wait()
+		}
+	})
+	return p
+}
+
+// start starts the process again on the same data, database and address.
+func (p *consentrydProc) start() {
+	p.t.Helper()
+	cmd := exec.Command(p.bin, "--data-dir", p.data, "--clickhouse-addr", p.proxy.Addr(), "--clickhouse-database", p.db,
+		"--clickhouse-user", p.srv.User(), "--grpc-addr", p.addr, "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-level", "warn",
+		"--generalize-k", "1")
+	cmd.Env = append(os.Environ(), "CONSENTRY_CLICKHOUSE_PASSWORD="+p.srv.Password())
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	p.cmd = cmd
+}
+
+// kill kills the process with SIGKILL and waits for it.
+func (p *consentrydProc) kill() {
+	p.t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		p.t.Fatal(err)
+	}
+	p.cmd.Wait()
+}
+
+// stop stops the process gracefully (SIGTERM: the spool ships what it
+// can first) and fails the test unless it exits cleanly.
+func (p *consentrydProc) stop() {
+	p.t.Helper()
+	cmd := p.cmd
+	p.cmd = nil
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		p.t.Fatalf("consentryd exit: %v", err)
+	}
+}
+
 // TestCollectorKilledIntegration kills consentryd with SIGKILL in the
 // middle of traffic and starts it again on the same data directory: its
 // spool is replayed, and every event it acknowledged is stored once.
@@ -320,49 +391,18 @@ func tokenFromKeyFile(t testing.TB, data string, ttl time.Duration) string {
 func TestCollectorKilledIntegration(t *testing.T) {
 	srv, proxy := proxied(t)
 	proxy.SetLatency(50 * time.Millisecond)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "consentryd")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/consentryd")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build consentryd: %v\n%s", err, out)
-	}
-	data := filepath.Join(dir, "data")
-	db := fmt.Sprintf("consentry_test_%d", dbSeq.Add(1))
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	var current atomic.Pointer[exec.Cmd]
-	run := func() {
-		cmd := exec.Command(bin, "--data-dir", data, "--clickhouse-addr", proxy.Addr(), "--clickhouse-database", db,
-			"--clickhouse-user", srv.User(), "--grpc-addr", addr, "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-level", "warn",
-			"--generalize-k", "1") // the test counts the event tables; k-anonymity would hold one consent's rows back
-		cmd.Env = append(os.Environ(), "CONSENTRY_CLICKHOUSE_PASSWORD="+srv.Password())
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		current.Store(cmd)
-	}
-	run()
-	t.Cleanup(func() {
-		if cmd := current.Load(); cmd != nil {
-			cmd.Process.Signal(syscall.SIGTERM)
-			cmd.Wait()
-		}
-	})
-	token := tokenFromKeyFile(t, data, time.Hour)
+	p := startConsentryd(t, srv, proxy)
+	token := tokenFromKeyFile(t, p.data, time.Hour)
 
-	tr := startTraffic(t, storedEventIDOf(t, data), func() string { return addr }, token, 4, 50, 0)
+	tr := startTraffic(t, storedEventIDOf(t, p.data), func() string { return p.addr }, token, 4, 50, 0)
 	// Kill it once it has acknowledged some.
 	for tr.ackedCount() < 2000 {
 		time.Sleep(20 * time.Millisecond)
 	}
-	cmd := current.Load()
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
+	p.kill()
 	atKill := tr.ackedCount()
 	time.Sleep(300 * time.Millisecond)
-	run()
+	p.start()
 	// Traffic resumes once the new process serves.
 	deadline := time.Now().Add(30 * time.Second)
 	for tr.ackedCount() < atKill+2000 && time.Now().Before(deadline) {
@@ -374,12 +414,8 @@ func TestCollectorKilledIntegration(t *testing.T) {
 	}
 	// Stop it gracefully: the spool ships everything before it exits.
 	proxy.SetLatency(0)
-	cmd = current.Swap(nil)
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("consentryd exit: %v", err)
-	}
-	requireAckedOnce(t, chtest.Conn(t, srv), db, acked)
+	p.stop()
+	requireAckedOnce(t, chtest.Conn(t, srv), p.db, acked)
 }
 
 // TestSlowClickHouseIntegration puts a hung ClickHouse behind a TCP proxy:
