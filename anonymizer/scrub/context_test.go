@@ -115,6 +115,19 @@ func notAlnum(s string, f func(r rune) string) string {
 	})
 }
 
+// digitsFrom returns an encoding that writes the ASCII digits of a text
+// as the digits of the script whose zero is zero.
+func digitsFrom(zero rune) func(string) string {
+	return func(s string) string {
+		return mapRunes(s, func(r rune) string {
+			if r >= '0' && r <= '9' {
+				return string(r - '0' + zero)
+			}
+			return string(r)
+		})
+	}
+}
+
 // between puts sep between the runes of s.
 func between(s, sep string) string {
 	var b strings.Builder
@@ -238,38 +251,10 @@ var ctxEncodings = []ctxEncoding{
 			return string(r)
 		})
 	}},
-	{name: "full-width digits", skip: onlyDigits, enc: func(s string) string {
-		return mapRunes(s, func(r rune) string {
-			if r >= '0' && r <= '9' {
-				return string(r - '0' + 0xff10)
-			}
-			return string(r)
-		})
-	}},
-	{name: "arabic-indic digits", skip: onlyDigits, enc: func(s string) string {
-		return mapRunes(s, func(r rune) string {
-			if r >= '0' && r <= '9' {
-				return string(r - '0' + 0x0660)
-			}
-			return string(r)
-		})
-	}},
-	{name: "devanagari digits", skip: onlyDigits, enc: func(s string) string {
-		return mapRunes(s, func(r rune) string {
-			if r >= '0' && r <= '9' {
-				return string(r - '0' + 0x0966)
-			}
-			return string(r)
-		})
-	}},
-	{name: "math digits", skip: onlyDigits, enc: func(s string) string {
-		return mapRunes(s, func(r rune) string {
-			if r >= '0' && r <= '9' {
-				return string(r - '0' + 0x1d7ce) // MATHEMATICAL BOLD DIGIT ZERO
-			}
-			return string(r)
-		})
-	}},
+	{name: "full-width digits", skip: onlyDigits, enc: digitsFrom(0xff10)},
+	{name: "arabic-indic digits", skip: onlyDigits, enc: digitsFrom(0x0660)},
+	{name: "devanagari digits", skip: onlyDigits, enc: digitsFrom(0x0966)},
+	{name: "math digits", skip: onlyDigits, enc: digitsFrom(0x1d7ce)}, // MATHEMATICAL BOLD DIGIT ZERO
 	{name: "no-break space", skip: onlySpaced, enc: func(s string) string { return strings.ReplaceAll(s, " ", "\u00a0") }},
 	{name: "narrow no-break space", skip: onlySpaced, enc: func(s string) string { return strings.ReplaceAll(s, " ", "\u202f") }},
 	{name: "thin space", skip: onlySpaced, enc: func(s string) string { return strings.ReplaceAll(s, " ", "\u2009") }},
