@@ -42,31 +42,31 @@ func crashLog(tb testing.TB, dirty bool) string {
 // identifiers and with one in every 2 KiB.
 func BenchmarkCrashLog(b *testing.B) {
 	s := New(Config{})
-	for _, c := range []struct {
-		name  string
-		dirty bool
-	}{{"clean", false}, {"dirty", true}} {
-		in := crashLog(b, c.dirty)
-		b.Run(c.name, func(b *testing.B) {
-			b.SetBytes(int64(len(in)))
-			b.ReportAllocs()
-			for b.Loop() {
-				s.String(in)
-			}
-		})
-	}
+	benchCrashLogs(b, func(b *testing.B, in string) {
+		b.SetBytes(int64(len(in)))
+		b.ReportAllocs()
+		for b.Loop() {
+			s.String(in)
+		}
+	})
 }
 
 // BenchmarkCrashLogLines scrubs the same logs line by line, as the
 // pipeline scrubs frames and messages.
 func BenchmarkCrashLogLines(b *testing.B) {
 	s := New(Config{})
+	benchCrashLogs(b, func(b *testing.B, text string) { benchLines(b, s, text) })
+}
+
+// benchCrashLogs runs bench as two sub-benchmarks, on the crash log
+// without identifiers ("clean") and on the one with ("dirty").
+func benchCrashLogs(b *testing.B, bench func(b *testing.B, text string)) {
 	for _, c := range []struct {
 		name  string
 		dirty bool
 	}{{"clean", false}, {"dirty", true}} {
 		text := crashLog(b, c.dirty)
-		b.Run(c.name, func(b *testing.B) { benchLines(b, s, text) })
+		b.Run(c.name, func(b *testing.B) { bench(b, text) })
 	}
 }
 
