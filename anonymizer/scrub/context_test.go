@@ -115,6 +115,18 @@ func notAlnum(s string, f func(r rune) string) string {
 	})
 }
 
+// reportFirst reports the first n of errs as errors, and how many more
+// there are.
+func reportFirst(t *testing.T, errs []string, n int) {
+	t.Helper()
+	for _, e := range errs[:min(n, len(errs))] {
+		t.Error(e)
+	}
+	if len(errs) > n {
+		t.Errorf("... and %d more", len(errs)-n)
+	}
+}
+
 // digitsFrom returns an encoding that writes the ASCII digits of a text
 // as the digits of the script whose zero is zero.
 func digitsFrom(zero rune) func(string) string {
@@ -380,13 +392,7 @@ func TestContexts(t *testing.T) {
 	}
 	t.Logf("all: found %d of %d (%.1f%%)", found, total, 100*float64(found)/float64(total))
 	slices.Sort(misses)
-	for i, m := range misses {
-		if i == 200 {
-			t.Errorf("... and %d more", len(misses)-i)
-			break
-		}
-		t.Error(m)
-	}
+	reportFirst(t, misses, 200)
 }
 
 // ctxKept are what crash triage needs, which must come out unchanged in
@@ -439,11 +445,5 @@ func TestContextsKept(t *testing.T) {
 		}
 	}
 	t.Logf("kept: %d of %d changed (%.2f%%)", changed, total, 100*float64(changed)/float64(total))
-	for i, m := range errs {
-		if i == 100 {
-			t.Errorf("... and %d more", len(errs)-i)
-			break
-		}
-		t.Error(m)
-	}
+	reportFirst(t, errs, 100)
 }
