@@ -24,6 +24,7 @@
 package anonymizer
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -80,9 +81,7 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.TimePrecision == 0 {
-		c.TimePrecision = DefaultTimePrecision
-	}
+	c.TimePrecision = cmp.Or(c.TimePrecision, DefaultTimePrecision)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -103,6 +103,15 @@ func frames(fs []Frame) string {
 	return b.String()
 }
 
+// rewriteNPE maps a method inlined into a caller, with a rewriteFrame
+// rule that leaves the inlined frame out when a NullPointerException is
+// thrown.
+const rewriteNPE = `some.Class -> a:
+    4:4:void other.Class.inlinee():23:23 -> a
+    4:4:void caller(other.Class):7 -> a
+    # {"id":"com.android.tools.r8.rewriteFrame","conditions":["throws(Ljava/lang/NullPointerException;)"],"actions":["removeInnerFrames(1)"]}
+`
+
 // TestLookup checks the line semantics of the format, as R8's retrace
 // reads them, one rule per case.
 func TestLookup(t *testing.T) {
@@ -231,24 +240,15 @@ com.example.Util -> a.b:
 			want: "foo.Editor.lambda$autosave$0(Editor.java:160)\n",
 		},
 		{
-			name: "rewriteFrame: removeInnerFrames when its exception is thrown",
-			mapping: `# {"id":"com.android.tools.r8.mapping","version":"2.0"}
-some.Class -> a:
-    4:4:void other.Class.inlinee():23:23 -> a
-    4:4:void caller(other.Class):7 -> a
-    # {"id":"com.android.tools.r8.rewriteFrame","conditions":["throws(Ljava/lang/NullPointerException;)"],"actions":["removeInnerFrames(1)"]}
-`,
-			cls: "a", method: "a", line: 4, thrown: "java.lang.NullPointerException",
+			name:    "rewriteFrame: removeInnerFrames when its exception is thrown",
+			mapping: `# {"id":"com.android.tools.r8.mapping","version":"2.0"}` + "\n" + rewriteNPE,
+			cls:     "a", method: "a", line: 4, thrown: "java.lang.NullPointerException",
 			want: "some.Class.caller(Class.java:7)\n",
 		},
 		{
-			name: "rewriteFrame: another exception keeps the frames",
-			mapping: `some.Class -> a:
-    4:4:void other.Class.inlinee():23:23 -> a
-    4:4:void caller(other.Class):7 -> a
-    # {"id":"com.android.tools.r8.rewriteFrame","conditions":["throws(Ljava/lang/NullPointerException;)"],"actions":["removeInnerFrames(1)"]}
-`,
-			cls: "a", method: "a", line: 4, thrown: "java.lang.IllegalStateException",
+			name:    "rewriteFrame: another exception keeps the frames",
+			mapping: rewriteNPE,
+			cls:     "a", method: "a", line: 4, thrown: "java.lang.IllegalStateException",
 			want: "other.Class.inlinee(Class.java:23)\nsome.Class.caller(Class.java:7)\n",
 		},
 		{
@@ -297,11 +297,7 @@ some.Class -> a:
 		t.Error("unknown class found")
 	}
 	// rewriteFrame applies only to the innermost frame.
-	m = parseString(t, `some.Class -> a:
-    4:4:void other.Class.inlinee():23:23 -> a
-    4:4:void caller(other.Class):7 -> a
-    # {"id":"com.android.tools.r8.rewriteFrame","conditions":["throws(Ljava/lang/NullPointerException;)"],"actions":["removeInnerFrames(1)"]}
-`)
+	m = parseString(t, rewriteNPE)
 	if got, _ := m.Lookup("a", "a", 4, "java.lang.NullPointerException", false); len(got) != 2 {
 		t.Errorf("rewriteFrame applied to an outer frame: %v", got)
 	}

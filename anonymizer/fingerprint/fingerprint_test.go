@@ -1,6 +1,7 @@
 package fingerprint
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/consentry/consentry/pipeline"
@@ -88,13 +89,8 @@ func TestFallbackNormalizesMessage(t *testing.T) {
 		t.Errorf("fallback split one bug:\n%q\n%q", ia, ib)
 	}
 	want := []string{"type:SIGABRT", "message:index <n> out of range for <str> at <hex>", "frame:libc.so abort"}
-	if len(ia) != len(want) {
-		t.Fatalf("inputs %q, want %q", ia, want)
-	}
-	for i := range want {
-		if ia[i] != want[i] {
-			t.Errorf("input %d = %q, want %q", i, ia[i], want[i])
-		}
+	if !slices.Equal(ia, want) {
+		t.Errorf("inputs %q, want %q", ia, want)
 	}
 }
 

@@ -1,6 +1,7 @@
 package kanon
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -71,25 +72,13 @@ func (c Config) Enabled() bool { return c.withDefaults().K > 1 }
 func (c Config) WithDefaults() Config { return c.withDefaults() }
 
 func (c Config) withDefaults() Config {
-	if c.K == 0 {
-		c.K = DefaultK
-	}
-	if c.Delay == 0 {
-		c.Delay = DefaultDelay
-	}
+	c.K = cmp.Or(c.K, DefaultK)
+	c.Delay = cmp.Or(c.Delay, DefaultDelay)
 	c.Hierarchy = c.Hierarchy.orDefault()
-	if c.ReleaseInterval == 0 {
-		c.ReleaseInterval = DefaultReleaseInterval
-	}
-	if c.RefreshInterval == 0 {
-		c.RefreshInterval = DefaultRefreshInterval
-	}
-	if c.Settle == 0 {
-		c.Settle = min(DefaultSettle, c.ReleaseInterval/3)
-	}
-	if c.MaxAge == 0 {
-		c.MaxAge = DefaultMaxAge
-	}
+	c.ReleaseInterval = cmp.Or(c.ReleaseInterval, DefaultReleaseInterval)
+	c.RefreshInterval = cmp.Or(c.RefreshInterval, DefaultRefreshInterval)
+	c.Settle = cmp.Or(c.Settle, min(DefaultSettle, c.ReleaseInterval/3))
+	c.MaxAge = cmp.Or(c.MaxAge, DefaultMaxAge)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

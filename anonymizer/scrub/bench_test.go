@@ -42,43 +42,31 @@ func crashLog(tb testing.TB, dirty bool) string {
 // identifiers and with one in every 2 KiB.
 func BenchmarkCrashLog(b *testing.B) {
 	s := New(Config{})
-	for _, c := range []struct {
-		name  string
-		dirty bool
-	}{{"clean", false}, {"dirty", true}} {
-		in := crashLog(b, c.dirty)
-		b.Run(c.name, func(b *testing.B) {
-			b.SetBytes(int64(len(in)))
-			b.ReportAllocs()
-			for b.Loop() {
-				s.String(in)
-			}
-		})
-	}
+	benchCrashLogs(b, func(b *testing.B, in string) {
+		b.SetBytes(int64(len(in)))
+		b.ReportAllocs()
+		for b.Loop() {
+			s.String(in)
+		}
+	})
 }
 
 // BenchmarkCrashLogLines scrubs the same logs line by line, as the
 // pipeline scrubs frames and messages.
 func BenchmarkCrashLogLines(b *testing.B) {
 	s := New(Config{})
+	benchCrashLogs(b, func(b *testing.B, text string) { benchLines(b, s, text) })
+}
+
+// benchCrashLogs runs bench as two sub-benchmarks, on the crash log
+// without identifiers ("clean") and on the one with ("dirty").
+func benchCrashLogs(b *testing.B, bench func(b *testing.B, text string)) {
 	for _, c := range []struct {
 		name  string
 		dirty bool
 	}{{"clean", false}, {"dirty", true}} {
-		lines := strings.SplitAfter(crashLog(b, c.dirty), "\n")
-		n := 0
-		for _, l := range lines {
-			n += len(l)
-		}
-		b.Run(c.name, func(b *testing.B) {
-			b.SetBytes(int64(n))
-			b.ReportAllocs()
-			for b.Loop() {
-				for _, l := range lines {
-					s.String(l)
-				}
-			}
-		})
+		text := crashLog(b, c.dirty)
+		b.Run(c.name, func(b *testing.B) { bench(b, text) })
 	}
 }
 
@@ -119,13 +107,14 @@ func BenchmarkIsIdentifierKey(b *testing.B) {
 // percent-encoding and HTML entities (testdata/clean/encoded.txt), line by
 // line: the lines that need a normalized copy to be read.
 func BenchmarkEncoded(b *testing.B) {
-	s := New(Config{})
-	lines := strings.SplitAfter(cleanCorpus(b)["encoded.txt"], "\n")
-	n := 0
-	for _, l := range lines {
-		n += len(l)
-	}
-	b.SetBytes(int64(n))
+	benchLines(b, New(Config{}), cleanCorpus(b)["encoded.txt"])
+}
+
+// benchLines scrubs text with s line by line, as the pipeline scrubs
+// frames and messages.
+func benchLines(b *testing.B, s *Scrubber, text string) {
+	lines := strings.SplitAfter(text, "\n")
+	b.SetBytes(int64(len(text)))
 	b.ReportAllocs()
 	for b.Loop() {
 		for _, l := range lines {

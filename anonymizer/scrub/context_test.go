@@ -115,6 +115,31 @@ func notAlnum(s string, f func(r rune) string) string {
 	})
 }
 
+// reportFirst reports the first n of errs as errors, and how many more
+// there are.
+func reportFirst(t *testing.T, errs []string, n int) {
+	t.Helper()
+	for _, e := range errs[:min(n, len(errs))] {
+		t.Error(e)
+	}
+	if len(errs) > n {
+		t.Errorf("... and %d more", len(errs)-n)
+	}
+}
+
+// digitsFrom returns an encoding that writes the ASCII digits of a text
+// as the digits of the script whose zero is zero.
+func digitsFrom(zero rune) func(string) string {
+	return func(s string) string {
+		return mapRunes(s, func(r rune) string {
+			if r >= '0' && r <= '9' {
+				return string(r - '0' + zero)
+			}
+			return string(r)
+		})
+	}
+}
+
 // between puts sep between the runes of s.
 func between(s, sep string) string {
 	var b strings.Builder
@@ -238,38 +263,10 @@ var ctxEncodings = []ctxEncoding{
 			return string(r)
 		})
 	}},
-	{name: "full-width digits", skip: onlyDigits, enc: func(s string) string {
-		return mapRunes(s, func(r rune) string {
-			if r >= '0' && r <= '9' {
-				return string(r - '0' + 0xff10)
-			}
-			return string(r)
-		})
-	}},
-	{name: "arabic-indic digits", skip: onlyDigits, enc: func(s string) string {
-		return mapRunes(s, func(r rune) string {
-			if r >= '0' && r <= '9' {
-				return string(r - '0' + 0x0660)
-			}
-			return string(r)
-		})
-	}},
-	{name: "devanagari digits", skip: onlyDigits, enc: func(s string) string {
-		return mapRunes(s, func(r rune) string {
-			if r >= '0' && r <= '9' {
-				return string(r - '0' + 0x0966)
-			}
-			return string(r)
-		})
-	}},
-	{name: "math digits", skip: onlyDigits, enc: func(s string) string {
-		return mapRunes(s, func(r rune) string {
-			if r >= '0' && r <= '9' {
-				return string(r - '0' + 0x1d7ce) // MATHEMATICAL BOLD DIGIT ZERO
-			}
-			return string(r)
-		})
-	}},
+	{name: "full-width digits", skip: onlyDigits, enc: digitsFrom(0xff10)},
+	{name: "arabic-indic digits", skip: onlyDigits, enc: digitsFrom(0x0660)},
+	{name: "devanagari digits", skip: onlyDigits, enc: digitsFrom(0x0966)},
+	{name: "math digits", skip: onlyDigits, enc: digitsFrom(0x1d7ce)}, // MATHEMATICAL BOLD DIGIT ZERO
 	{name: "no-break space", skip: onlySpaced, enc: func(s string) string { return strings.ReplaceAll(s, " ", "\u00a0") }},
 	{name: "narrow no-break space", skip: onlySpaced, enc: func(s string) string { return strings.ReplaceAll(s, " ", "\u202f") }},
 	{name: "thin space", skip: onlySpaced, enc: func(s string) string { return strings.ReplaceAll(s, " ", "\u2009") }},
@@ -395,13 +392,7 @@ func TestContexts(t *testing.T) {
 	}
 	t.Logf("all: found %d of %d (%.1f%%)", found, total, 100*float64(found)/float64(total))
 	slices.Sort(misses)
-	for i, m := range misses {
-		if i == 200 {
-			t.Errorf("... and %d more", len(misses)-i)
-			break
-		}
-		t.Error(m)
-	}
+	reportFirst(t, misses, 200)
 }
 
 // ctxKept are what crash triage needs, which must come out unchanged in
@@ -454,11 +445,5 @@ func TestContextsKept(t *testing.T) {
 		}
 	}
 	t.Logf("kept: %d of %d changed (%.2f%%)", changed, total, 100*float64(changed)/float64(total))
-	for i, m := range errs {
-		if i == 100 {
-			t.Errorf("... and %d more", len(errs)-i)
-			break
-		}
-		t.Error(m)
-	}
+	reportFirst(t, errs, 100)
 }

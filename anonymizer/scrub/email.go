@@ -127,12 +127,7 @@ func isTLDAnyCase(l string) bool {
 	if len(l) < 2 || len(l) > 24 || asciiLetters(l) != len(l) {
 		return false
 	}
-	for _, ext := range fileExtensions {
-		if equalFold(l, ext) {
-			return false
-		}
-	}
-	return true
+	return !equalFoldAny(l, fileExtensions[:]...)
 }
 
 // codeCase reports whether w is written as names in code are: lower
@@ -190,12 +185,7 @@ func isTLD(l string) bool {
 	if upper && lower && len(l) > 2 && !isGenericTLD(l) {
 		return false
 	}
-	for _, ext := range fileExtensions {
-		if equalFold(l, ext) {
-			return false
-		}
-	}
-	return true
+	return !equalFoldAny(l, fileExtensions[:]...)
 }
 
 // fileExtensions are extensions of files that apps name with an '@', as in
@@ -211,12 +201,7 @@ var fileExtensions = [...]string{
 
 // isGenericTLD reports whether l is a common generic top-level domain.
 func isGenericTLD(l string) bool {
-	for _, t := range genericTLDs {
-		if equalFold(l, t) {
-			return true
-		}
-	}
-	return false
+	return equalFoldAny(l, genericTLDs[:]...)
 }
 
 var genericTLDs = [...]string{

@@ -5,6 +5,22 @@ import (
 	"testing"
 )
 
+// checkIdentifierKeys checks that s takes every key of caught, and none of
+// ordinary, for an identifier key.
+func checkIdentifierKeys(t *testing.T, s *Scrubber, caught, ordinary []string) {
+	t.Helper()
+	for _, k := range caught {
+		if !s.IsIdentifierKey(k) {
+			t.Errorf("IsIdentifierKey(%q) = false, want true", k)
+		}
+	}
+	for _, k := range ordinary {
+		if s.IsIdentifierKey(k) {
+			t.Errorf("IsIdentifierKey(%q) = true, want false", k)
+		}
+	}
+}
+
 func TestIsIdentifierKey(t *testing.T) {
 	s := New(Config{ExtraKeys: []string{"Loyalty-Number", "", "club.card"}})
 	yes := []string{
@@ -46,17 +62,7 @@ func TestIsIdentifierKey(t *testing.T) {
 		gps coords coordinates mac macaddress bssid ssid customerid clientid sessionid token
 		accesstoken refreshtoken password passwd pwd secret apikey ssn dob birthday birthdate iban
 		card cardnumber pan cookie fingerprint pushtoken fcmtoken apnstoken devicetoken`)
-	yes = append(yes, policy...)
-	for _, k := range yes {
-		if !s.IsIdentifierKey(k) {
-			t.Errorf("IsIdentifierKey(%q) = false, want true", k)
-		}
-	}
-	for _, k := range no {
-		if s.IsIdentifierKey(k) {
-			t.Errorf("IsIdentifierKey(%q) = true, want false", k)
-		}
-	}
+	checkIdentifierKeys(t, s, append(yes, policy...), no)
 	if New(Config{}).IsIdentifierKey("loyalty_number") {
 		t.Error("extra key without config")
 	}

@@ -343,11 +343,8 @@ func (sc *scanner) userAgentComment(p int) bool {
 		if !isLetter(in[q]) || isLetter(sc.b(q-1)) {
 			continue
 		}
-		e := sc.wordEnd(q)
-		for _, w := range platformWords {
-			if equalFold(in[q:e], w) {
-				return true
-			}
+		if equalFoldAny(in[q:sc.wordEnd(q)], platformWords[:]...) {
+			return true
 		}
 	}
 	return false
@@ -366,12 +363,7 @@ func isProductName(tok string) bool {
 	if len(tok) > 3 && equalFold(tok[len(tok)-3:], "sdk") {
 		return true
 	}
-	for _, p := range productNames {
-		if equalFold(tok, p) {
-			return true
-		}
-	}
-	return false
+	return equalFoldAny(tok, productNames[:]...)
 }
 
 // productNames are product tokens of User-Agent strings and version
@@ -420,12 +412,7 @@ func isVersionWord(w string) bool {
 	if len(w) >= 7 && equalFold(w[len(w)-7:], "version") {
 		return true
 	}
-	for _, v := range versionWords {
-		if equalFold(w, v) {
-			return true
-		}
-	}
-	return false
+	return equalFoldAny(w, versionWords[:]...)
 }
 
 var versionWords = [...]string{

@@ -1,6 +1,7 @@
 package scrub
 
 import (
+	"cmp"
 	"slices"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -83,17 +84,10 @@ func fold(r rune) (string, bool) {
 	if r < utf8.RuneSelf || r < 0x10000 && foldBMP[r>>6]&(1<<(r&63)) == 0 {
 		return "", false
 	}
-	lo, hi := 0, len(foldRanges)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if foldRanges[m].hi < r {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo < len(foldRanges) && foldRanges[lo].lo <= r {
-		g := foldRanges[lo]
+	// the first range that ends at r or after
+	i, _ := slices.BinarySearchFunc(foldRanges[:], r, func(g foldRange, r rune) int { return cmp.Compare(g.hi, r) })
+	if i < len(foldRanges) && foldRanges[i].lo <= r {
+		g := foldRanges[i]
 		if g.to == foldRemove {
 			return "", true
 		}
@@ -103,17 +97,8 @@ func fold(r rune) (string, bool) {
 		}
 		return asciiStrings[c], true
 	}
-	lo, hi = 0, len(foldStrings)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if foldStrings[m].r < r {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo < len(foldStrings) && foldStrings[lo].r == r {
-		return foldStrings[lo].s, true
+	if i, ok := slices.BinarySearchFunc(foldStrings[:], r, func(f foldString, r rune) int { return cmp.Compare(f.r, r) }); ok {
+		return foldStrings[i].s, true
 	}
 	return "", false
 }

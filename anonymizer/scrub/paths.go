@@ -70,12 +70,7 @@ func isAccountsFolder(w string) bool {
 	if c := w[0] | 0x20; c != 'a' && c != 'u' && c != 'p' {
 		return false
 	}
-	for _, f := range [...]string{"accounts", "account", "users", "user", "profiles", "profile"} {
-		if equalFold(w, f) {
-			return true
-		}
-	}
-	return false
+	return equalFoldAny(w, "accounts", "account", "users", "user", "profiles", "profile")
 }
 
 // inAppFolder reports whether the path that holds the '/' at p runs
@@ -111,12 +106,7 @@ func (sc *scanner) driveBefore(p int) bool {
 
 // isSharedHome reports whether a home folder name belongs to no person.
 func isSharedHome(name string) bool {
-	for _, s := range sharedHomes {
-		if equalFold(name, s) {
-			return true
-		}
-	}
-	return false
+	return equalFoldAny(name, sharedHomes[:]...)
 }
 
 var sharedHomes = [...]string{

@@ -267,12 +267,8 @@ func (sc *scanner) countContext(start, end int) bool {
 		for e < len(in) && isLetter(in[e]) {
 			e++
 		}
-		if e == len(in) || !isWord(in[e]) {
-			for _, u := range countUnits {
-				if equalFold(in[q:e], u) {
-					return true
-				}
-			}
+		if (e == len(in) || !isWord(in[e])) && equalFoldAny(in[q:e], countUnits[:]...) {
+			return true
 		}
 	}
 	// up to four words back on the line: "Bytes before following
@@ -348,10 +344,8 @@ func (sc *scanner) phoneWordBefore(p int) bool {
 			return false
 		}
 		w := in[ws:q]
-		for _, pw := range phoneWords {
-			if equalFold(w, pw) {
-				return true
-			}
+		if equalFoldAny(w, phoneWords[:]...) {
+			return true
 		}
 		if !isFiller(w) {
 			return false
@@ -369,10 +363,5 @@ var phoneWords = [...]string{
 
 // isFiller reports whether w may stand between a phone word and a number.
 func isFiller(w string) bool {
-	for _, f := range [...]string{"number", "no", "nr", "num", "to", "is", "at", "on", "via", "from"} {
-		if equalFold(w, f) {
-			return true
-		}
-	}
-	return false
+	return equalFoldAny(w, "number", "no", "nr", "num", "to", "is", "at", "on", "via", "from")
 }

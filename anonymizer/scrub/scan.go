@@ -450,6 +450,17 @@ func equalFold(s, lower string) bool {
 	return true
 }
 
+// equalFoldAny reports whether s equals one of the lower-case ASCII words
+// lowers, ignoring ASCII case.
+func equalFoldAny(s string, lowers ...string) bool {
+	for _, lower := range lowers {
+		if equalFold(s, lower) {
+			return true
+		}
+	}
+	return false
+}
+
 // hasPrefixFold reports whether s starts with the lower-case ASCII text
 // lower, ignoring ASCII case.
 func hasPrefixFold(s, lower string) bool {
@@ -523,12 +534,7 @@ func isRegister(w string) bool {
 			return true
 		}
 	}
-	for _, r := range [...]string{"pc", "lr", "sp", "fp", "ip", "pst", "cpsr", "rip", "rsp", "rbp", "eip", "esp", "ebp"} {
-		if equalFold(w, r) {
-			return true
-		}
-	}
-	return false
+	return equalFoldAny(w, "pc", "lr", "sp", "fp", "ip", "pst", "cpsr", "rip", "rsp", "rbp", "eip", "esp", "ebp")
 }
 
 // allHex reports whether s holds only hex digits.

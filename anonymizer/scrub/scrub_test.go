@@ -1,6 +1,7 @@
 package scrub
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -121,13 +122,8 @@ func TestFind(t *testing.T) {
 		got = append(got, finding{k, in[start:end]})
 	})
 	want := []finding{{Email, "jane@example.com"}, {IP, "203.0.113.7"}, {KeyValue, "42"}}
-	if len(got) != len(want) {
-		t.Fatalf("Find found %v, want %v", got, want)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("finding %d = %v, want %v", i, got[i], want[i])
-		}
+	if !slices.Equal(got, want) {
+		t.Errorf("Find found %v, want %v", got, want)
 	}
 }
 

@@ -309,24 +309,17 @@ func (r *reader) fail(err error) {
 	}
 }
 
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.buf)
-	if n <= 0 {
-		r.fail(errors.New("truncated or malformed varint"))
-		return 0
-	}
-	r.buf = r.buf[n:]
-	return v
-}
+func (r *reader) uvarint() uint64 { return readVarint(r, binary.Uvarint) }
 
-func (r *reader) varint() int64 {
+func (r *reader) varint() int64 { return readVarint(r, binary.Varint) }
+
+// readVarint consumes the varint at the start of r's input with decode
+// (binary.Uvarint or binary.Varint).
+func readVarint[T uint64 | int64](r *reader, decode func([]byte) (T, int)) T {
 	if r.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(r.buf)
+	v, n := decode(r.buf)
 	if n <= 0 {
 		r.fail(errors.New("truncated or malformed varint"))
 		return 0

@@ -131,6 +131,20 @@ func wiggly(a, b point, n int, amp int32) []point {
 	return pts
 }
 
+// mustBuild builds the dataset of features and fails the test unless it
+// has the given number of regions.
+func mustBuild(t *testing.T, opt options, regions int, features ...feature) *boundaryfmt.Dataset {
+	t.Helper()
+	d, err := buildDataset(features, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Regions) != regions {
+		t.Fatalf("%d regions, want %d", len(d.Regions), regions)
+	}
+	return d
+}
+
 // TestBuildDatasetSharedBorder builds two squares sharing a wiggly border
 // and checks that the border is simplified once and shared, and that merging
 // them into one region drops it.
@@ -148,16 +162,10 @@ func TestBuildDatasetSharedBorder(t *testing.T) {
 	opt := options{tolerance: 10, minArea: 1}
 
 	t.Run("separate", func(t *testing.T) {
-		d, err := buildDataset([]feature{
-			{key: regionKey{"AA", "AA-1"}, rings: []ring{left}},
-			{key: regionKey{"AA", "AA-2"}, rings: []ring{right}},
-		}, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(d.Regions) != 2 {
-			t.Fatalf("%d regions, want 2", len(d.Regions))
-		}
+		d := mustBuild(t, opt, 2,
+			feature{key: regionKey{"AA", "AA-1"}, rings: []ring{left}},
+			feature{key: regionKey{"AA", "AA-2"}, rings: []ring{right}},
+		)
 		shared := 0
 		for _, a := range d.Regions[0].Arcs {
 			if slices.Contains(d.Regions[1].Arcs, a) {
@@ -179,16 +187,10 @@ func TestBuildDatasetSharedBorder(t *testing.T) {
 		}
 	})
 	t.Run("merged", func(t *testing.T) {
-		d, err := buildDataset([]feature{
-			{key: regionKey{"AA", "AA-1"}, rings: []ring{left}},
-			{key: regionKey{"AA", "AA-1"}, rings: []ring{right}},
-		}, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(d.Regions) != 1 {
-			t.Fatalf("%d regions, want 1", len(d.Regions))
-		}
+		d := mustBuild(t, opt, 1,
+			feature{key: regionKey{"AA", "AA-1"}, rings: []ring{left}},
+			feature{key: regionKey{"AA", "AA-1"}, rings: []ring{right}},
+		)
 		for _, p := range []point{pt(500, 500), pt(1000, 500), pt(1500, 500)} {
 			if !contains(d, d.Regions[0], p) {
 				t.Errorf("merged region does not contain %v", p)
@@ -204,13 +206,8 @@ func TestBuildDatasetSharedBorder(t *testing.T) {
 	})
 	t.Run("tiny island kept when alone", func(t *testing.T) {
 		tiny := ring{pt(0, 0), pt(1, 0), pt(1, 1)}
-		d, err := buildDataset([]feature{{key: regionKey{"VA", ""}, rings: []ring{tiny}}}, options{tolerance: 10, minArea: 100})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(d.Regions) != 1 {
-			t.Errorf("tiny single-ring feature dropped")
-		}
+		// mustBuild fails if the tiny single-ring feature is dropped.
+		mustBuild(t, options{tolerance: 10, minArea: 100}, 1, feature{key: regionKey{"VA", ""}, rings: []ring{tiny}})
 	})
 }
 
