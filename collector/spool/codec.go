@@ -440,8 +440,18 @@ func rowCounts(p []byte) (int, error) {
 // Decoded times are in UTC; the nil-ness of every slice is restored when dst
 // starts empty.
 func decodeRows(p []byte, dst *pipeline.Rows) error {
+	var d decoder
+	return d.decodeRows(p, dst)
+}
+
+// decodeRows is decodeRows with d's string table, which it reuses from
+// one payload to the next: the shipper decodes every record with one
+// decoder, instead of allocating a table per record.
+func (d *decoder) decodeRows(p []byte, dst *pipeline.Rows) error {
 	saved := *dst
-	d := decoder{b: p}
+	strs := d.strs[:0]
+	*d = decoder{b: p, strs: strs}
+	defer clear(d.strs) // the table must not keep the record's strings alive
 	if err := d.decode(dst); err != nil {
 		*dst = saved
 		// Rows of saved's backing arrays past its lengths may have been
@@ -472,7 +482,9 @@ func (d *decoder) decode(dst *pipeline.Rows) error {
 	}
 	// Strings in the table only come from the input, so the table never
 	// holds more entries than the input has bytes.
-	d.strs = make([]string, 0, min(d.remaining()/2, 1024))
+	if d.strs == nil {
+		d.strs = make([]string, 0, min(d.remaining()/2, 1024))
+	}
 
 	dst.Sessions = decodeTable(d, dst.Sessions, tags[0], (*decoder).session)
 	dst.Gestures = decodeTable(d, dst.Gestures, tags[1], (*decoder).gesture)

@@ -49,4 +49,19 @@ func BenchmarkCodec(b *testing.B) {
 			}
 		}
 	})
+	// As the shipper decodes: one decoder and one set of rows for every
+	// record.
+	b.Run("decode-reused", func(b *testing.B) {
+		b.ReportAllocs()
+		var (
+			d   decoder
+			out pipeline.Rows
+		)
+		for b.Loop() {
+			out.Recycle()
+			if err := d.decodeRows(buf, &out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

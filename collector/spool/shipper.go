@@ -75,6 +75,7 @@ type shipper struct {
 	punchOK bool
 
 	rows      pipeline.Rows
+	dec       decoder
 	ioRetries int
 }
 
@@ -416,7 +417,7 @@ func (sh *shipper) startBatch(b *batch, fr frame) {
 func (sh *shipper) take(b *batch, fr frame, payload []byte, err error) {
 	sh.startBatch(b, fr)
 	if err == nil {
-		err = decodeRows(payload, &sh.rows)
+		err = sh.dec.decodeRows(payload, &sh.rows)
 	}
 	if err != nil {
 		sh.s.corruptRecs.Add(1)
