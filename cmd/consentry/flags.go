@@ -59,13 +59,19 @@ func (c *chFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.dataDir, "data-dir", "consentry-data", "consentryd's data `dir`")
 }
 
-// open connects to ClickHouse and applies pending migrations.
-func (c *chFlags) open(ctx context.Context) (*clickhouse.Client, []int, error) {
+// connect connects to ClickHouse and leaves the schema as it is: for
+// commands that read what a running collector, which migrated it, stored.
+func (c *chFlags) connect(ctx context.Context) (*clickhouse.Client, error) {
 	cfg, err := c.config()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	cl, err := clickhouse.Open(ctx, cfg, zap.NewNop())
+	return clickhouse.Open(ctx, cfg, zap.NewNop())
+}
+
+// open connects to ClickHouse and applies pending migrations.
+func (c *chFlags) open(ctx context.Context) (*clickhouse.Client, []int, error) {
+	cl, err := c.connect(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/consentry/consentry/anonymizer"
 	"github.com/consentry/consentry/anonymizer/kanon"
 	"github.com/consentry/consentry/clickhouse"
@@ -40,11 +38,7 @@ never values or keys, and changes nothing. See docs/privacy.md.`, stderr)
 	if *days < 1 {
 		return errors.New("privacy-report: --days must be at least 1")
 	}
-	cfg, err := ch.config()
-	if err != nil {
-		return err
-	}
-	cl, err := clickhouse.Open(ctx, cfg, zap.NewNop())
+	cl, err := ch.connect(ctx)
 	if err != nil {
 		return err
 	}
