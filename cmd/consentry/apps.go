@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -32,11 +31,10 @@ needs it, and other changes within its 10 s refresh interval.
 `
 
 func runApps(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stderr, appsUsage)
-		return flag.ErrHelp
+	sub, args, err := splitSubcommand(args, appsUsage, stderr)
+	if err != nil {
+		return err
 	}
-	sub, args := args[0], args[1:]
 	fs := newFlagSet("apps "+sub, appsUsage, stderr)
 	var ch chFlags
 	ch.register(fs)

@@ -28,6 +28,17 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// splitSubcommand splits the subcommand of a command that has several
+// (consentry apps add ...) off args. Without one, or when help is asked
+// for, it prints usage and returns flag.ErrHelp.
+func splitSubcommand(args []string, usage string, stderr io.Writer) (sub string, rest []string, err error) {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stderr, usage)
+		return "", nil, flag.ErrHelp
+	}
+	return args[0], args[1:], nil
+}
+
 // parse documents the environment variables, parses args, and applies the
 // environment.
 func parse(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) error {

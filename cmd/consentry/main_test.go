@@ -32,6 +32,14 @@ func TestHelp(t *testing.T) {
 			t.Errorf("%s --help: %v\n%s", c, err, buf.String())
 		}
 	}
+	// Commands with subcommands print their usage without one, or asked.
+	for _, args := range [][]string{{"apps"}, {"apps", "--help"}, {"mappings", "help"}} {
+		var buf bytes.Buffer
+		err := run(context.Background(), args, &buf, &buf, noEnv)
+		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(buf.String(), "Usage: consentry "+args[0]) {
+			t.Errorf("%q: %v\n%s", args, err, buf.String())
+		}
+	}
 	if err := run(context.Background(), []string{"nope"}, &out, &out, noEnv); err == nil {
 		t.Error("unknown command accepted")
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -35,11 +34,10 @@ upload) stay obfuscated.
 `
 
 func runMappings(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stderr, mappingsUsage)
-		return flag.ErrHelp
+	sub, args, err := splitSubcommand(args, mappingsUsage, stderr)
+	if err != nil {
+		return err
 	}
-	sub, args := args[0], args[1:]
 	fs := newFlagSet("mappings "+sub, mappingsUsage, stderr)
 	var ch chFlags
 	ch.register(fs)
@@ -59,7 +57,6 @@ func runMappings(ctx context.Context, args []string, stdout, stderr io.Writer, l
 		if *appID == "" || *version == "" || *file == "" {
 			return errors.New("mappings upload: give --app-id, --app-version and --file")
 		}
-		var err error
 		if data, m, err = readMapping(*file); err != nil {
 			return err
 		}
