@@ -1,18 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // TestRunLocalDefault runs consentryd as main does, on its local default
@@ -23,46 +17,14 @@ func TestRunLocalDefault(t *testing.T) {
 		t.Skip("integration test: starts ClickHouse")
 	}
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	var stderr bytes.Buffer
-	go func() {
-		done <- run(ctx, []string{"--data-dir", dir, "--log-level", "warn", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--clickhouse-native-port", "0", "--clickhouse-http-port", "0"}, &stderr, env(map[string]string{"CONSENTRY_GRPC_ADDR": addr}), nil)
-	}()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	health := healthpb.NewHealthClient(conn)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		r, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
-		if err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("consentryd exited: %v\n%s", err, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not serving after 60s: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	addr := freeAddr(t)
+	stop, done, _ := startRun(t, addr, []string{"--data-dir", dir, "--log-level", "warn", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+		"--clickhouse-native-port", "0", "--clickhouse-http-port", "0"}, map[string]string{"CONSENTRY_GRPC_ADDR": addr})
 	chAddr, err := os.ReadFile(filepath.Join(dir, "clickhouse.addr"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cancel() // what SIGTERM does
+	stop() // what SIGTERM does
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
 	}

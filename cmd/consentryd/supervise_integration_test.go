@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,10 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/consentry/consentry/internal/chserver"
 )
@@ -39,42 +32,10 @@ func TestRunExitsWhenClickHouseFails(t *testing.T) {
 	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	data := filepath.Join(dir, "data")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	var stderr bytes.Buffer
-	go func() {
-		done <- run(ctx, []string{"--data-dir", data, "--grpc-addr", addr, "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--clickhouse-native-port", "0", "--clickhouse-http-port", "0",
-			"--log-level", "error", "--clickhouse-binary", bin, "--clickhouse-max-failures", "2"}, &stderr, env(nil), nil)
-	}()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		r, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-		if err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("consentryd exited: %v\n%s", err, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not serving after 60s: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	_, done, stderr := startRun(t, addr, []string{"--data-dir", data, "--grpc-addr", addr, "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+		"--clickhouse-native-port", "0", "--clickhouse-http-port", "0", "--log-level", "error", "--clickhouse-binary", bin, "--clickhouse-max-failures", "2"}, nil)
 	// ClickHouse writes its pid to the status file in its data path.
 	status, err := os.ReadFile(filepath.Join(data, "clickhouse", "data", "status"))
 	if err != nil {
