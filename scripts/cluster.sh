@@ -19,9 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-
-./scripts/deps.sh
-go build -o .bin/ ./cmd/consentryd ./cmd/consentry
+build_bin
 
 dir=${CONSENTRY_CLUSTER_DIR:-consentry-cluster}
 mkdir -p "$dir/shared"

@@ -1,6 +1,13 @@
 # Helpers the scripts share; they source it from the repository root:
 #   . scripts/lib.sh
 
+# build_bin: installs what Consentry needs (scripts/deps.sh) and builds
+# consentryd and consentry into .bin/.
+build_bin() {
+  ./scripts/deps.sh
+  go build -o .bin/ ./cmd/consentryd ./cmd/consentry
+}
+
 # wait_until TRIES PID LOG COMMAND...: runs COMMAND every half second until
 # it succeeds, at most TRIES times, while the process PID it waits for
 # runs. If PID ends first, prints LOG to stderr and exits 1. After TRIES

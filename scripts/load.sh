@@ -7,9 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-
-./scripts/deps.sh
-go build -o .bin/ ./cmd/consentryd ./cmd/consentry
+build_bin
 
 duration=${LOAD_DURATION:-3m}
 clients=${LOAD_CLIENTS:-32}

@@ -14,9 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-
-./scripts/deps.sh
-go build -o .bin/ ./cmd/consentryd ./cmd/consentry
+build_bin
 
 data=${CONSENTRY_DATA_DIR:-consentry-data}
 addr=${CONSENTRY_GRPC_ADDR:-127.0.0.1:4790}
