@@ -31,11 +31,10 @@ needs it, and other changes within its 10 s refresh interval.
 `
 
 func runApps(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
-	sub, args, err := splitSubcommand(args, appsUsage, stderr)
+	sub, fs, args, err := subcommand("apps", args, appsUsage, stderr)
 	if err != nil {
 		return err
 	}
-	fs := newFlagSet("apps "+sub, appsUsage, stderr)
 	var ch chFlags
 	ch.register(fs)
 	appID := fs.String("app-id", "", "the app's `id`, e.g. com.example.notes")

@@ -28,15 +28,16 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// splitSubcommand splits the subcommand of a command that has several
-// (consentry apps add ...) off args. Without one, or when help is asked
-// for, it prints usage and returns flag.ErrHelp.
-func splitSubcommand(args []string, usage string, stderr io.Writer) (sub string, rest []string, err error) {
+// subcommand splits the subcommand off the args of command name, which
+// has several (consentry apps add ...), and returns it with its flag set.
+// Without one, or when help is asked for, it prints usage and returns
+// flag.ErrHelp.
+func subcommand(name string, args []string, usage string, stderr io.Writer) (sub string, fs *flag.FlagSet, rest []string, err error) {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stderr, usage)
-		return "", nil, flag.ErrHelp
+		return "", nil, nil, flag.ErrHelp
 	}
-	return args[0], args[1:], nil
+	return args[0], newFlagSet(name+" "+args[0], usage, stderr), args[1:], nil
 }
 
 // parse documents the environment variables, parses args, and applies the

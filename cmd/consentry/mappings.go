@@ -34,11 +34,10 @@ upload) stay obfuscated.
 `
 
 func runMappings(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
-	sub, args, err := splitSubcommand(args, mappingsUsage, stderr)
+	sub, fs, args, err := subcommand("mappings", args, mappingsUsage, stderr)
 	if err != nil {
 		return err
 	}
-	fs := newFlagSet("mappings "+sub, mappingsUsage, stderr)
 	var ch chFlags
 	ch.register(fs)
 	appID := fs.String("app-id", "", "the app's `id`, e.g. com.example.notes")
