@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -144,17 +145,11 @@ func addApp(ctx context.Context, store consent.Store, w io.Writer, id, scopes, p
 	} else if exists {
 		return fmt.Errorf("apps add: app %s exists; use rotate-key or set-policy", id)
 	}
-	if scopes == "" {
-		scopes = "analytics,crash_reports,location"
-	}
-	sc, err := parseScopes(scopes)
+	sc, err := parseScopes(cmp.Or(scopes, "analytics,crash_reports,location"))
 	if err != nil {
 		return fmt.Errorf("apps add: %w", err)
 	}
-	if policy == "" {
-		policy = string(consent.PolicyAnonymous)
-	}
-	p, err := parsePolicy(policy)
+	p, err := parsePolicy(cmp.Or(policy, string(consent.PolicyAnonymous)))
 	if err != nil {
 		return fmt.Errorf("apps add: %w", err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -114,9 +115,7 @@ func (c *chFlags) config() (clickhouse.Config, error) {
 	case cfg.Username != "":
 	case local:
 		cfg.Username = collector.CollectorUser
-		if passwordFile == "" {
-			passwordFile = filepath.Join(c.dataDir, collector.CollectorPasswordFileName)
-		}
+		passwordFile = cmp.Or(passwordFile, filepath.Join(c.dataDir, collector.CollectorPasswordFileName))
 	default:
 		cfg.Username = clickhouse.DefaultUsername
 	}
