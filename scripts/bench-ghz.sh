@@ -25,6 +25,7 @@
 # Usage: scripts/bench-ghz.sh   (or make bench-ghz); see docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 runs=${BENCH_RUNS:-3}
 duration=${BENCH_DURATION:-30s}
@@ -64,11 +65,7 @@ for run in $(seq 1 "$runs"); do
   "${BENCH_CONSENTRYD:-$bin/consentryd}" --data-dir "$data" --grpc-addr "$grpc" --http-addr "127.0.0.1:$((port + 1))" \
     --admin-addr "$admin" --clickhouse-native-port $((port + 3)) --clickhouse-http-port $((port + 4)) --spool=true --pprof --log-level warn ${BENCH_ARGS:-} >"$data/consentryd.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 240); do
-    curl -fs "http://$admin/readyz" >/dev/null 2>&1 && break
-    kill -0 "$pid" 2>/dev/null || { cat "$data/consentryd.log" >&2; exit 1; }
-    sleep 0.5
-  done
+  wait_until 240 "$pid" "$data/consentryd.log" curl -fs -o /dev/null "http://$admin/readyz"
   ch_pid=$(pgrep -P "$pid" | head -1 || true)
   "$bin/consentry" bench-data --data-dir "$data" --out "$data/calls.bin" --batches "$batches" --batch "$events" >/dev/null
   rows0=$("$bin/consentry" bench-raw --data-dir "$data" --inserted-rows)

@@ -18,9 +18,8 @@
 # in the event tables and their aggregates, as a real fleet's mostly are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-./scripts/deps.sh
-go build -o .bin/ ./cmd/consentryd ./cmd/consentry
+. scripts/lib.sh
+build_bin
 
 dir=${CONSENTRY_CLUSTER_DIR:-consentry-cluster}
 mkdir -p "$dir/shared"
@@ -41,13 +40,12 @@ trap cleanup EXIT
 echo "== starting the ClickHouse cluster under $dir (log: $dir/cluster.log)"
 .bin/consentry cluster --dir "$dir" >"$dir/cluster.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 240); do
-  [ -f "$dir/clickhouse.addrs" ] && break
-  kill -0 "${pids[0]}" 2>/dev/null || { cat "$dir/cluster.log" >&2; exit 1; }
-  sleep 0.5
-done
+wait_until 240 "${pids[0]}" "$dir/cluster.log" test -f "$dir/clickhouse.addrs"
 [ -f "$dir/clickhouse.addrs" ] || { echo "the cluster did not start; see $dir/cluster.log" >&2; exit 1; }
 IFS=, read -r -a servers <"$dir/clickhouse.addrs"
+
+# accepts HOST:PORT: whether something accepts TCP connections there.
+accepts() { (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null; }
 
 collectors=()
 for i in 0 1; do
@@ -65,11 +63,7 @@ for i in 0 1; do
   collectors+=("$grpc")
   # The first collector makes the shared key and secret and the schema;
   # the second starts once it serves.
-  for _ in $(seq 1 240); do
-    (exec 3<>"/dev/tcp/${grpc%:*}/${grpc#*:}") 2>/dev/null && break
-    kill -0 "${pids[-1]}" 2>/dev/null || { cat "$dir/collector$i.log" >&2; exit 1; }
-    sleep 0.5
-  done
+  wait_until 240 "${pids[-1]}" "$dir/collector$i.log" accepts "$grpc"
 done
 
 echo "== sending a fleet of simulated devices through both collectors (client-side round robin)"

@@ -6,9 +6,8 @@
 # Usage: scripts/load.sh   (LOAD_DURATION, LOAD_CLIENTS, LOAD_BATCH to change)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-./scripts/deps.sh
-go build -o .bin/ ./cmd/consentryd ./cmd/consentry
+. scripts/lib.sh
+build_bin
 
 duration=${LOAD_DURATION:-3m}
 clients=${LOAD_CLIENTS:-32}
@@ -22,11 +21,7 @@ for spool in true false; do
   .bin/consentryd --data-dir "$data" --grpc-addr 127.0.0.1:14790 --http-addr 127.0.0.1:14791 \
     --admin-addr 127.0.0.1:14792 --spool="$spool" --log-level warn >"$data/consentryd.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 120); do
-    [ -f "$data/clickhouse.addr" ] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$data/consentryd.log" >&2; exit 1; }
-    sleep 0.5
-  done
+  wait_until 120 "$pid" "$data/consentryd.log" test -f "$data/clickhouse.addr"
   echo "== spool $spool: $clients clients, $batch-event batches, $duration"
   .bin/consentry load --addr 127.0.0.1:14790 --admin-addr 127.0.0.1:14792 --data-dir "$data" \
     --clients "$clients" --batch "$batch" --duration "$duration"

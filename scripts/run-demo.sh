@@ -13,9 +13,8 @@
 # triage dashboard, until Ctrl-C (set CONSENTRY_DEMO_EXIT=1 not to wait).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-./scripts/deps.sh
-go build -o .bin/ ./cmd/consentryd ./cmd/consentry
+. scripts/lib.sh
+build_bin
 
 data=${CONSENTRY_DATA_DIR:-consentry-data}
 addr=${CONSENTRY_GRPC_ADDR:-127.0.0.1:4790}
@@ -34,11 +33,7 @@ cleanup() {
 trap cleanup EXIT
 
 # Wait for the managed ClickHouse and the collector to come up.
-for _ in $(seq 1 120); do
-  [ -f "$data/clickhouse.addr" ] && break
-  kill -0 "$pid" 2>/dev/null || { cat "$data/consentryd.log" >&2; exit 1; }
-  sleep 0.5
-done
+wait_until 120 "$pid" "$data/consentryd.log" test -f "$data/clickhouse.addr"
 echo "== sending demo batches (app com.example.notes)"
 .bin/consentry demo --addr "$addr" --data-dir "$data"
 echo "== simulating a fleet of devices running the SDK"

@@ -1,11 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -32,12 +32,10 @@ needs it, and other changes within its 10 s refresh interval.
 `
 
 func runApps(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stderr, appsUsage)
-		return flag.ErrHelp
+	sub, fs, args, err := subcommand("apps", args, appsUsage, stderr)
+	if err != nil {
+		return err
 	}
-	sub, args := args[0], args[1:]
-	fs := newFlagSet("apps "+sub, appsUsage, stderr)
 	var ch chFlags
 	ch.register(fs)
 	appID := fs.String("app-id", "", "the app's `id`, e.g. com.example.notes")
@@ -147,17 +145,11 @@ func addApp(ctx context.Context, store consent.Store, w io.Writer, id, scopes, p
 	} else if exists {
 		return fmt.Errorf("apps add: app %s exists; use rotate-key or set-policy", id)
 	}
-	if scopes == "" {
-		scopes = "analytics,crash_reports,location"
-	}
-	sc, err := parseScopes(scopes)
+	sc, err := parseScopes(cmp.Or(scopes, "analytics,crash_reports,location"))
 	if err != nil {
 		return fmt.Errorf("apps add: %w", err)
 	}
-	if policy == "" {
-		policy = string(consent.PolicyAnonymous)
-	}
-	p, err := parsePolicy(policy)
+	p, err := parsePolicy(cmp.Or(policy, string(consent.PolicyAnonymous)))
 	if err != nil {
 		return fmt.Errorf("apps add: %w", err)
 	}

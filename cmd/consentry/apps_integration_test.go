@@ -1,10 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,18 +8,7 @@ import (
 )
 
 func TestAppsCommands(t *testing.T) {
-	srv := chtest.Start(t)
-	ctx := context.Background()
-	pwFile := filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(pwFile, []byte(srv.Password()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run1 := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		err := run(ctx, append(args, "--clickhouse-addr", srv.Addr(), "--clickhouse-database", "apps_cli",
-			"--clickhouse-user", srv.User(), "--clickhouse-password-file", pwFile), &out, &out, noEnv)
-		return out.String(), err
-	}
+	run1 := runAgainst(t, chtest.Start(t), "apps_cli")
 	out, err := run1("apps", "add", "--app-id", "com.example.notes", "--scopes", "analytics,crash_reports")
 	if err != nil || !strings.Contains(out, "ck_") {
 		t.Fatalf("add: %v\n%s", err, out)

@@ -33,13 +33,10 @@ turn.`, stderr)
 	batches := fs.Int("batches", 150, "distinct `requests`")
 	batch := fs.Int("batch", 200, "`events` per request")
 	dataDir := fs.String("data-dir", "consentry-data", "consentryd's data `dir` (for its signing key)")
-	var tf tokenFlags
+	tf := tokenFlags{appID: "com.example.load"}
 	tf.register(fs)
 	if err := parse(fs, args, lookup); err != nil {
 		return err
-	}
-	if tf.appID == "com.example.demo" {
-		tf.appID = "com.example.load"
 	}
 	toks, err := tf.issueN(*dataDir, *batches)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"time"
 
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -69,11 +68,7 @@ example query of docs/analysts.md returns rows for its app.`, stderr)
 		return err
 	}
 	client := consentryv1.NewIngestServiceClient(conn)
-	cfg, err := ch.config()
-	if err != nil {
-		return err
-	}
-	c, err := clickhouse.Open(ctx, cfg, zap.NewNop())
+	c, err := ch.connect(ctx)
 	if err != nil {
 		return err
 	}

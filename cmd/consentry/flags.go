@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -26,6 +27,18 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// subcommand splits the subcommand off the args of command name, which
+// has several (consentry apps add ...), and returns it with its flag set.
+// Without one, or when help is asked for, it prints usage and returns
+// flag.ErrHelp.
+func subcommand(name string, args []string, usage string, stderr io.Writer) (sub string, fs *flag.FlagSet, rest []string, err error) {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stderr, usage)
+		return "", nil, nil, flag.ErrHelp
+	}
+	return args[0], newFlagSet(name+" "+args[0], usage, stderr), args[1:], nil
 }
 
 // parse documents the environment variables, parses args, and applies the
@@ -59,13 +72,19 @@ func (c *chFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.dataDir, "data-dir", "consentry-data", "consentryd's data `dir`")
 }
 
-// open connects to ClickHouse and applies pending migrations.
-func (c *chFlags) open(ctx context.Context) (*clickhouse.Client, []int, error) {
+// connect connects to ClickHouse and leaves the schema as it is: for
+// commands that read what a running collector, which migrated it, stored.
+func (c *chFlags) connect(ctx context.Context) (*clickhouse.Client, error) {
 	cfg, err := c.config()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	cl, err := clickhouse.Open(ctx, cfg, zap.NewNop())
+	return clickhouse.Open(ctx, cfg, zap.NewNop())
+}
+
+// open connects to ClickHouse and applies pending migrations.
+func (c *chFlags) open(ctx context.Context) (*clickhouse.Client, []int, error) {
+	cl, err := c.connect(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -96,9 +115,7 @@ func (c *chFlags) config() (clickhouse.Config, error) {
 	case cfg.Username != "":
 	case local:
 		cfg.Username = collector.CollectorUser
-		if passwordFile == "" {
-			passwordFile = filepath.Join(c.dataDir, collector.CollectorPasswordFileName)
-		}
+		passwordFile = cmp.Or(passwordFile, filepath.Join(c.dataDir, collector.CollectorPasswordFileName))
 	default:
 		cfg.Username = clickhouse.DefaultUsername
 	}

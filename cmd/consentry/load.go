@@ -39,15 +39,12 @@ Tokens are issued from the collector's signing key (see consentry token).`, stde
 	batch := fs.Int("batch", 200, "`events` per batch")
 	duration := fs.Duration("duration", time.Minute, "how long to send")
 	countStored := fs.Bool("count-stored", false, "afterwards, wait until ClickHouse (--clickhouse-*) holds every acknowledged event and report the rate they were stored at, from the start of the run")
-	var tf tokenFlags
+	tf := tokenFlags{appID: "com.example.load"}
 	tf.register(fs)
 	var ch chFlags
 	ch.register(fs)
 	if err := parse(fs, args, lookup); err != nil {
 		return err
-	}
-	if tf.appID == "com.example.demo" {
-		tf.appID = "com.example.load"
 	}
 	var (
 		err    error

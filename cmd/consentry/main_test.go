@@ -5,15 +5,34 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/chserver"
 )
 
 func noEnv(string) (string, bool) { return "", false }
+
+// runAgainst returns a function that runs consentry with args against
+// database on srv, as srv's user with its password in a file, and returns
+// what it printed.
+func runAgainst(t *testing.T, srv *chserver.Server, database string) func(args ...string) (string, error) {
+	t.Helper()
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte(srv.Password()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(context.Background(), append(args, "--clickhouse-addr", srv.Addr(), "--clickhouse-database", database,
+			"--clickhouse-user", srv.User(), "--clickhouse-password-file", pwFile), &out, &out, noEnv)
+		return out.String(), err
+	}
+}
 
 func TestHelp(t *testing.T) {
 	var out bytes.Buffer
@@ -30,6 +49,14 @@ func TestHelp(t *testing.T) {
 		err := run(context.Background(), []string{c, "--help"}, &buf, &buf, noEnv)
 		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(buf.String(), "CONSENTRY_") {
 			t.Errorf("%s --help: %v\n%s", c, err, buf.String())
+		}
+	}
+	// Commands with subcommands print their usage without one, or asked.
+	for _, args := range [][]string{{"apps"}, {"apps", "--help"}, {"mappings", "help"}} {
+		var buf bytes.Buffer
+		err := run(context.Background(), args, &buf, &buf, noEnv)
+		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(buf.String(), "Usage: consentry "+args[0]) {
+			t.Errorf("%q: %v\n%s", args, err, buf.String())
 		}
 	}
 	if err := run(context.Background(), []string{"nope"}, &out, &out, noEnv); err == nil {

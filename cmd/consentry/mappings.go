@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -35,12 +35,10 @@ upload) stay obfuscated.
 `
 
 func runMappings(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stderr, mappingsUsage)
-		return flag.ErrHelp
+	sub, fs, args, err := subcommand("mappings", args, mappingsUsage, stderr)
+	if err != nil {
+		return err
 	}
-	sub, args := args[0], args[1:]
-	fs := newFlagSet("mappings "+sub, mappingsUsage, stderr)
 	var ch chFlags
 	ch.register(fs)
 	appID := fs.String("app-id", "", "the app's `id`, e.g. com.example.notes")
@@ -59,7 +57,6 @@ func runMappings(ctx context.Context, args []string, stdout, stderr io.Writer, l
 		if *appID == "" || *version == "" || *file == "" {
 			return errors.New("mappings upload: give --app-id, --app-version and --file")
 		}
-		var err error
 		if data, m, err = readMapping(*file); err != nil {
 			return err
 		}
@@ -81,11 +78,7 @@ func runMappings(ctx context.Context, args []string, stdout, stderr io.Writer, l
 		w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(w, "APP\tVERSION\tBUILD\tBYTES\tUPLOADED")
 		for _, s := range list {
-			b := s.AppBuild
-			if b == "" {
-				b = "*"
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", s.AppID, s.AppVersion, b, s.Bytes, s.UploadedAt.UTC().Format("2006-01-02 15:04:05"))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", s.AppID, s.AppVersion, cmp.Or(s.AppBuild, "*"), s.Bytes, s.UploadedAt.UTC().Format("2006-01-02 15:04:05"))
 		}
 		return w.Flush()
 	}
@@ -94,7 +87,7 @@ func runMappings(ctx context.Context, args []string, stdout, stderr io.Writer, l
 		return err
 	}
 	fmt.Fprintf(stdout, "uploaded the mapping of %s %s (build %s): %d classes, %d methods, %d bytes\n",
-		k.AppID, k.AppVersion, buildOrEvery(k.AppBuild), m.Classes(), m.Methods(), len(data))
+		k.AppID, k.AppVersion, cmp.Or(k.AppBuild, "every build"), m.Classes(), m.Methods(), len(data))
 	return nil
 }
 
@@ -116,12 +109,4 @@ func readMapping(path string) ([]byte, *deobfuscate.Mapping, error) {
 		return nil, nil, fmt.Errorf("mappings upload: %s: %w", path, err)
 	}
 	return data, m, nil
-}
-
-// buildOrEvery names a build for people.
-func buildOrEvery(b string) string {
-	if b == "" {
-		return "every build"
-	}
-	return b
 }

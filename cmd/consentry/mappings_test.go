@@ -37,16 +37,7 @@ func TestMappingsUpload(t *testing.T) {
 	}
 
 	srv := chtest.Start(t)
-	pwFile := filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(pwFile, []byte(srv.Password()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run1 := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		err := run(ctx, append(args, "--clickhouse-addr", srv.Addr(), "--clickhouse-database", "mappings_cli",
-			"--clickhouse-user", srv.User(), "--clickhouse-password-file", pwFile), &out, &out, noEnv)
-		return out.String(), err
-	}
+	run1 := runAgainst(t, srv, "mappings_cli")
 	out, err := run1("mappings", "upload", "--app-id", "com.example.notes", "--app-version", "4.12.0", "--file", mapping)
 	if err != nil || !strings.Contains(out, "uploaded the mapping of com.example.notes 4.12.0 (build every build)") {
 		t.Fatalf("upload: %v\n%s", err, out)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/consentry/consentry/anonymizer"
 	"github.com/consentry/consentry/anonymizer/kanon"
@@ -40,11 +39,7 @@ never values or keys, and changes nothing. See docs/privacy.md.`, stderr)
 	if *days < 1 {
 		return errors.New("privacy-report: --days must be at least 1")
 	}
-	cfg, err := ch.config()
-	if err != nil {
-		return err
-	}
-	cl, err := clickhouse.Open(ctx, cfg, zap.NewNop())
+	cl, err := ch.connect(ctx)
 	if err != nil {
 		return err
 	}
@@ -70,11 +65,7 @@ var rungNames = [kanon.NumAttributes][3]string{
 
 // writePrivacyReport prints days as the report does.
 func writePrivacyReport(w io.Writer, days []clickhouse.PrivacyDay, app string, from, to time.Time) {
-	scope := "every app"
-	if app != "" {
-		scope = app
-	}
-	fmt.Fprintf(w, "Privacy report, %s to %s (UTC), %s.\n", from.Format(time.DateOnly), to.Format(time.DateOnly), scope)
+	fmt.Fprintf(w, "Privacy report, %s to %s (UTC), %s.\n", from.Format(time.DateOnly), to.Format(time.DateOnly), cmp.Or(app, "every app"))
 	fmt.Fprintln(w, "Values are generalized when fewer than k consents share a row's combination of quasi-identifiers")
 	fmt.Fprintln(w, "within the hold delay; at the top level every quasi-identifier is unknown (docs/privacy.md).")
 	if len(days) == 0 {

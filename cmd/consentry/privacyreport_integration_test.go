@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -145,17 +143,11 @@ func TestPrivacyReportIntegration(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	var out bytes.Buffer
-	pwFile := filepath.Join(t.TempDir(), "password")
-	if err := os.WriteFile(pwFile, []byte(srv.Password()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	err = run(ctx, []string{"privacy-report", "--clickhouse-addr", srv.Addr(), "--clickhouse-database", db,
-		"--clickhouse-user", srv.User(), "--clickhouse-password-file", pwFile, "--app", app, "--days", "2"}, &out, &out, noEnv)
+	out, err := runAgainst(t, srv, db)("privacy-report", "--app", app, "--days", "2")
 	if err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
+		t.Fatalf("%v\n%s", err, out)
 	}
-	t.Logf("\n%s", out.String())
+	t.Logf("\n%s", out)
 	for _, want := range []string{
 		app + "  " + now.Format(time.DateOnly),
 		"  rows stored          16 · held, waiting for k consents: 0",
@@ -166,7 +158,7 @@ func TestPrivacyReportIntegration(t *testing.T) {
 		"  consents             granted 5 · revoked 2 (1 asked erasure) · erased 1 (2 rows deleted)",
 		"  erasure receipts     erased 1 · anonymous 0",
 	} {
-		if !strings.Contains(out.String(), want+"\n") {
+		if !strings.Contains(out, want+"\n") {
 			t.Errorf("report lacks %q", want)
 		}
 	}

@@ -41,11 +41,7 @@ func (t *tokenFlags) issue(dataDir string) (string, error) {
 
 // issueN signs n tokens with the key file, each for a consent of its own.
 func (t *tokenFlags) issueN(dataDir string, n int) ([]string, error) {
-	kf := t.keyFile
-	if kf == "" {
-		kf = filepath.Join(dataDir, "consent-signing-key.pem")
-	}
-	priv, err := consent.ReadPrivateKeyFile(kf)
+	priv, err := consent.ReadPrivateKeyFile(cmp.Or(t.keyFile, filepath.Join(dataDir, "consent-signing-key.pem")))
 	if err != nil {
 		return nil, err
 	}

@@ -10,18 +10,12 @@ import (
 )
 
 func TestGeneralizeFlags(t *testing.T) {
-	o, err := parseFlags(nil, &bytes.Buffer{}, env(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := mustParseFlags(t, nil, nil)
 	g := o.cfg.Anonymizer.Generalize
 	if g.K != kanon.DefaultK || g.Delay != kanon.DefaultDelay || g.Hierarchy.String() != kanon.DefaultHierarchy || g.ReleaseInterval != kanon.DefaultReleaseInterval {
 		t.Errorf("defaults: %+v", g)
 	}
-	o, err = parseFlags([]string{"--generalize-delay", "20m", "--generalize-hierarchy", "app,os", "--generalize-release-interval", "10s"}, &bytes.Buffer{}, env(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o = mustParseFlags(t, []string{"--generalize-delay", "20m", "--generalize-hierarchy", "app,os", "--generalize-release-interval", "10s"}, nil)
 	g = o.cfg.Anonymizer.Generalize
 	if g.Delay != 20*time.Minute || g.Hierarchy.String() != "app,os" || g.ReleaseInterval != 10*time.Second {
 		t.Errorf("set: %+v", g)
@@ -37,10 +31,7 @@ func TestGeneralizeFlags(t *testing.T) {
 		{nil, map[string]string{"CONSENTRY_GENERALIZE_WINDOW": "3h"}, 3 * time.Hour},
 		{[]string{"--generalize-window", "2h", "--generalize-delay", "5m"}, nil, 5 * time.Minute},
 	} {
-		o, err := parseFlags(tt.args, &bytes.Buffer{}, env(tt.env))
-		if err != nil {
-			t.Fatal(err)
-		}
+		o := mustParseFlags(t, tt.args, tt.env)
 		if d := o.cfg.Anonymizer.Generalize.Delay; d != tt.want {
 			t.Errorf("%v %v: delay %v, want %v", tt.args, tt.env, d, tt.want)
 		}

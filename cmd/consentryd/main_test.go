@@ -16,6 +16,17 @@ func env(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
+// mustParseFlags parses args with the environment variables vars, and
+// fails t if that fails.
+func mustParseFlags(t *testing.T, args []string, vars map[string]string) *options {
+	t.Helper()
+	o, err := parseFlags(args, &bytes.Buffer{}, env(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
 func TestHelpNamesEveryFlagAndVariable(t *testing.T) {
 	var buf bytes.Buffer
 	_, err := parseFlags([]string{"--help"}, &buf, env(nil))
@@ -31,14 +42,11 @@ func TestHelpNamesEveryFlagAndVariable(t *testing.T) {
 }
 
 func TestFlagsAndEnvironment(t *testing.T) {
-	o, err := parseFlags([]string{"--grpc-addr", "127.0.0.1:1", "--max-event-age", "48h"}, &bytes.Buffer{}, env(map[string]string{
+	o := mustParseFlags(t, []string{"--grpc-addr", "127.0.0.1:1", "--max-event-age", "48h"}, map[string]string{
 		"CONSENTRY_GRPC_ADDR":                "127.0.0.1:2", // the flag wins
 		"CONSENTRY_CLICKHOUSE_ADDR":          "ch:9000",
 		"CONSENTRY_CONSENT_VERIFY_KEY_FILES": "a.pem,b.pem",
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	c := o.cfg
 	if c.GRPCAddr != "127.0.0.1:1" || c.ClickHouse.Addr != "ch:9000" || c.Validation.MaxAge != 48*time.Hour ||
 		len(c.ConsentVerifyKeyFiles) != 2 {
@@ -55,24 +63,18 @@ func TestFlagsAndEnvironment(t *testing.T) {
 // TestClusterFlag: --clickhouse-cluster sets the schema's cluster, and
 // needs the servers' addresses, as the managed ClickHouse is one server.
 func TestClusterFlag(t *testing.T) {
-	o, err := parseFlags([]string{"--clickhouse-cluster", "events", "--clickhouse-addr", "ch1:9000,ch2:9000"}, &bytes.Buffer{}, env(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := mustParseFlags(t, []string{"--clickhouse-cluster", "events", "--clickhouse-addr", "ch1:9000,ch2:9000"}, nil)
 	if got := o.cfg.ClickHouse.Schema.Cluster; got != "events" {
 		t.Errorf("cluster = %q", got)
 	}
 	if err := o.cfg.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
-	o, err = parseFlags([]string{"--clickhouse-cluster", "events"}, &bytes.Buffer{}, env(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o = mustParseFlags(t, []string{"--clickhouse-cluster", "events"}, nil)
 	if err := o.cfg.Validate(); err == nil || !strings.Contains(err.Error(), "cluster") {
 		t.Errorf("a cluster without --clickhouse-addr: %v", err)
 	}
-	o, err = parseFlags([]string{"--clickhouse-cluster", "a;b", "--clickhouse-addr", "ch:9000"}, &bytes.Buffer{}, env(nil))
+	o, err := parseFlags([]string{"--clickhouse-cluster", "a;b", "--clickhouse-addr", "ch:9000"}, &bytes.Buffer{}, env(nil))
 	if err == nil {
 		err = o.cfg.Validate()
 	}
@@ -82,11 +84,7 @@ func TestClusterFlag(t *testing.T) {
 }
 
 func TestAnonymizerFlags(t *testing.T) {
-	o, err := parseFlags([]string{"--scrub-disable", "coordinates, phone", "--generalize-k", "25", "--geoip-db", "/var/lib/geoip/city.mmdb"},
-		&bytes.Buffer{}, env(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := mustParseFlags(t, []string{"--scrub-disable", "coordinates, phone", "--generalize-k", "25", "--geoip-db", "/var/lib/geoip/city.mmdb"}, nil)
 	a := o.cfg.Anonymizer
 	if got := fmt.Sprint(a.Scrub.Disabled); got != "[coordinates phone]" {
 		t.Errorf("disabled detectors = %s", got)

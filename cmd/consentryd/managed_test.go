@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,12 +11,8 @@ import (
 )
 
 func TestManagedClickHouseFlags(t *testing.T) {
-	o, err := parseFlags([]string{"--analyst-networks", "10.0.0.0/8, ::1", "--clickhouse-listen-host", "0.0.0.0",
-		"--clickhouse-max-failures", "3", "--clickhouse-failure-window", "1m"}, &bytes.Buffer{},
-		env(map[string]string{"CONSENTRY_COLLECTOR_PASSWORD_FILE": "/run/secrets/ch"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := mustParseFlags(t, []string{"--analyst-networks", "10.0.0.0/8, ::1", "--clickhouse-listen-host", "0.0.0.0",
+		"--clickhouse-max-failures", "3", "--clickhouse-failure-window", "1m"}, map[string]string{"CONSENTRY_COLLECTOR_PASSWORD_FILE": "/run/secrets/ch"})
 	c := o.cfg
 	if !slices.Equal(c.AnalystNetworks, []string{"10.0.0.0/8", "::1"}) || c.ClickHouseListenHost != "0.0.0.0" ||
 		c.ClickHouseMaxFailures != 3 || c.ClickHouseFailureWindow != time.Minute || c.CollectorPasswordFile != "/run/secrets/ch" {
@@ -27,10 +22,7 @@ func TestManagedClickHouseFlags(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
-	o, err = parseFlags([]string{"--analyst-networks", "everywhere"}, &bytes.Buffer{}, env(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o = mustParseFlags(t, []string{"--analyst-networks", "everywhere"}, nil)
 	if err := o.cfg.Validate(); err == nil {
 		t.Error("a bad analyst network passed Validate")
 	}
