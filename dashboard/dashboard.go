@@ -17,6 +17,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"embed"
@@ -82,9 +83,7 @@ func New(cfg Config) (*Handler, error) {
 			return nil, fmt.Errorf("dashboard: user %q needs a plain name and a password of at least 12 characters", u)
 		}
 	}
-	if cfg.QueryTimeout == 0 {
-		cfg.QueryTimeout = 10 * time.Second
-	}
+	cfg.QueryTimeout = cmp.Or(cfg.QueryTimeout, 10*time.Second)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
