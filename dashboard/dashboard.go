@@ -79,7 +79,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, errors.New("dashboard: no credentials: the dashboard is never served without one")
 	}
 	for u, p := range cfg.Credentials {
-		if !validUser(u) || len(p) < 12 {
+		if !triage.ValidUser(u) || len(p) < 12 {
 			return nil, fmt.Errorf("dashboard: user %q needs a plain name and a password of at least 12 characters", u)
 		}
 	}
