@@ -47,6 +47,13 @@ func (w *svgWriter) title(s string) {
 	fmt.Fprintf(w, `<title>%s</title>`, template.HTMLEscapeString(s))
 }
 
+// yTick writes a grid line across a time chart's plot at y, labelled
+// on the y axis.
+func (w *svgWriter) yTick(y float64, label string) {
+	fmt.Fprintf(w, `<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, chartLeft, chartW-chartRight, y, y)
+	w.text(chartLeft-6, y+4, "end", "axis", label)
+}
+
 func (w *svgWriter) html() template.HTML {
 	w.WriteString(`</svg>`)
 	return template.HTML(w.String())
@@ -117,8 +124,7 @@ func barLineChart(class, label string, xs []time.Time, hourly bool, bars []uint6
 	plotW, plotH := chartW-chartLeft-chartRight, chartH-chartTop-chartBottom
 	y := func(v float64) float64 { return chartTop + plotH - v/axisTop*plotH }
 	for v := 0.0; v <= axisTop+step/2; v += step {
-		fmt.Fprintf(&w, `<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, chartLeft, chartW-chartRight, y(v), y(v))
-		w.text(chartLeft-6, y(v)+4, "end", "axis", compact(v))
+		w.yTick(y(v), compact(v))
 	}
 	n := len(xs)
 	if n == 0 {
@@ -162,8 +168,7 @@ func rateLine(label string, xs []time.Time, rates []float64, ok []bool) template
 	y := func(v float64) float64 { return chartTop + plotH - (v-lo)/(1-lo)*plotH }
 	for i := range 5 {
 		v := lo + (1-lo)*float64(i)/4
-		fmt.Fprintf(&w, `<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, chartLeft, chartW-chartRight, y(v), y(v))
-		w.text(chartLeft-6, y(v)+4, "end", "axis", strings.TrimSuffix(fmt.Sprintf("%.1f", 100*v), ".0")+"%")
+		w.yTick(y(v), strings.TrimSuffix(fmt.Sprintf("%.1f", 100*v), ".0")+"%")
 	}
 	n := len(xs)
 	if n == 0 {
@@ -287,8 +292,7 @@ func shareStack(label string, series []string, days []stackDay) template.HTML {
 	y := func(share float64) float64 { return chartTop + plotH - share*plotH }
 	for i := range 5 {
 		v := float64(i) / 4
-		fmt.Fprintf(&w, `<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, chartLeft, chartW-chartRight, y(v), y(v))
-		w.text(chartLeft-6, y(v)+4, "end", "axis", fmt.Sprintf("%.0f%%", 100*v))
+		w.yTick(y(v), fmt.Sprintf("%.0f%%", 100*v))
 	}
 	n := len(days)
 	if n == 0 {
