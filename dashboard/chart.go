@@ -54,6 +54,15 @@ func (w *svgWriter) yTick(y float64, label string) {
 	w.text(chartLeft-6, y+4, "end", "axis", label)
 }
 
+// xLabel writes the time label of column i of n, centred at x under a
+// time chart's axis, if i is one of the at most maxXLabels columns,
+// evenly spread, that have one.
+func (w *svgWriter) xLabel(x float64, i, n int, t time.Time, hourly bool) {
+	if i%((n+maxXLabels-1)/maxXLabels) == 0 {
+		w.text(x, chartH-8, "middle", "axis", timeLabel(t, hourly))
+	}
+}
+
 func (w *svgWriter) html() template.HTML {
 	w.WriteString(`</svg>`)
 	return template.HTML(w.String())
@@ -132,7 +141,6 @@ func barLineChart(class, label string, xs []time.Time, hourly bool, bars []uint6
 	}
 	slot := plotW / float64(n)
 	barW := math.Max(slot*0.7, 1)
-	every := (n + maxXLabels - 1) / maxXLabels
 	for i, t := range xs {
 		x := chartLeft + float64(i)*slot
 		h := float64(bars[i]) / axisTop * plotH
@@ -142,9 +150,7 @@ func barLineChart(class, label string, xs []time.Time, hourly bool, bars []uint6
 		fmt.Fprintf(&w, `<rect class="hit" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, x, chartTop, slot, plotH)
 		w.title(fmt.Sprintf("%s: %d %s, %d %s", timeTitle(t, hourly), bars[i], barName, line[i], lineName))
 		w.WriteString(`</g>`)
-		if i%every == 0 {
-			w.text(x+slot/2, chartH-8, "middle", "axis", timeLabel(t, hourly))
-		}
+		w.xLabel(x+slot/2, i, n, t, hourly)
 	}
 	w.WriteString(`<polyline class="line" points="`)
 	for i := range xs {
@@ -175,14 +181,11 @@ func rateLine(label string, xs []time.Time, rates []float64, ok []bool) template
 		return w.html()
 	}
 	slot := plotW / float64(n)
-	every := (n + maxXLabels - 1) / maxXLabels
 	var path strings.Builder
 	pen := false
 	for i, t := range xs {
 		x := chartLeft + (float64(i)+0.5)*slot
-		if i%every == 0 {
-			w.text(x, chartH-8, "middle", "axis", timeLabel(t, false))
-		}
+		w.xLabel(x, i, n, t, false)
 		if !ok[i] {
 			pen = false
 			continue
@@ -300,12 +303,9 @@ func shareStack(label string, series []string, days []stackDay) template.HTML {
 	}
 	slot := plotW / float64(n)
 	barW := math.Max(slot*0.8, 1)
-	every := (n + maxXLabels - 1) / maxXLabels
 	for i, d := range days {
 		x := chartLeft + float64(i)*slot + (slot-barW)/2
-		if i%every == 0 {
-			w.text(chartLeft+(float64(i)+0.5)*slot, chartH-8, "middle", "axis", timeLabel(d.Time, false))
-		}
+		w.xLabel(chartLeft+(float64(i)+0.5)*slot, i, n, d.Time, false)
 		if d.Total == 0 {
 			continue
 		}
