@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,26 +17,95 @@ import (
 	"github.com/consentry/consentry/dashboard/triage"
 )
 
-// changeRequest is what every form that changes a group carries.
+// changeRequest is what every form that changes crash groups carries.
 type changeRequest struct {
-	app  string
-	fp   uint64
-	user string
+	app string
+	// groups are the groups to change: the one of a group's page, or
+	// those selected on the crash groups page, in its order, each once.
+	groups []uint64
+	user   string
+	back   string
+}
+
+// changed is what a change did.
+type changed struct {
+	// what names the change in the log; saved is its confirmation (see
+	// savedMessage).
+	what, saved string
+	// groups counts the groups it concerned.
+	groups int
+	// back is the page to return to; "" for the form's.
 	back string
 }
 
-// changeOf reads the group and the page to return to of a POST to
-// /crashes/{app}/{id}/...; false if the id is not one (a 404 is sent).
-func (h *Handler) changeOf(w http.ResponseWriter, r *http.Request, start time.Time) (changeRequest, bool) {
+// formError is a form that asks for no change that can be made: the
+// user is shown msg, with status.
+type formError struct {
+	status int
+	msg    string
+}
+
+func (e formError) Error() string { return e.msg }
+
+// badForm returns the formError of a form value that makes no change.
+func badForm(msg string) error { return formError{http.StatusBadRequest, msg} }
+
+// change returns the handler of a POST that changes crash groups: read
+// reads the groups and the page to return to, do makes the change;
+// the change is logged and the user sent back with a confirmation.
+func (h *Handler) change(read func(*http.Request) (changeRequest, error), do func(context.Context, *http.Request, changeRequest) (changed, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(r.Context(), h.cfg.QueryTimeout)
+		defer cancel()
+		c, err := read(r)
+		var done changed
+		if err == nil {
+			done, err = do(ctx, r, c)
+		}
+		if err != nil {
+			h.failChange(w, r, err, start)
+			return
+		}
+		h.logChange(c.app, done.what, c.user, done.groups)
+		h.saved(w, r, cmp.Or(done.back, c.back), done.saved, done.groups)
+	}
+}
+
+// groupOf reads the group of a POST to /crashes/{app}/{id}/... and the
+// page to return to; a formError with 404 if the id is not one.
+func groupOf(r *http.Request) (changeRequest, error) {
 	c := changeRequest{app: r.PathValue("app"), user: userOf(r)}
 	fp, err := strconv.ParseUint(r.PathValue("id"), 16, 64)
 	if err != nil {
-		h.fail(w, r, http.StatusNotFound, "No crash group has that id.", nil, start)
-		return c, false
+		return c, formError{http.StatusNotFound, "No crash group has that id."}
 	}
-	c.fp = fp
+	c.groups = []uint64{fp}
 	c.back = safeBack(r.PostFormValue("back"), groupURL(c.app, fp))
-	return c, true
+	return c, nil
+}
+
+// selectionOf reads the groups selected in a POST to
+// /crashes/{app}/bulk and the page to return to.
+func selectionOf(r *http.Request) (changeRequest, error) {
+	c := changeRequest{app: r.PathValue("app"), user: userOf(r)}
+	c.back = safeBack(r.PostFormValue("back"), "/crashes?app="+url.QueryEscape(c.app))
+	for _, id := range r.PostForm["id"] {
+		fp, err := strconv.ParseUint(id, 16, 64)
+		if err != nil {
+			return c, badForm("A selected crash group has no valid id.")
+		}
+		if !slices.Contains(c.groups, fp) {
+			c.groups = append(c.groups, fp)
+		}
+	}
+	switch {
+	case len(c.groups) == 0:
+		return c, badForm("Select at least one crash group first.")
+	case len(c.groups) > triage.MaxPerPage:
+		return c, badForm(fmt.Sprintf("Change at most %d crash groups at once.", triage.MaxPerPage))
+	}
+	return c, nil
 }
 
 // saved redirects to back with what was saved (a code, see
@@ -72,11 +142,15 @@ func savedMessage(q url.Values) string {
 
 // failChange answers a change that could not be made.
 func (h *Handler) failChange(w http.ResponseWriter, r *http.Request, err error, start time.Time) {
-	if errors.Is(err, triage.ErrInvalidChange) {
+	var form formError
+	switch {
+	case errors.As(err, &form):
+		h.fail(w, r, form.status, form.msg, nil, start)
+	case errors.Is(err, triage.ErrInvalidChange):
 		h.fail(w, r, http.StatusBadRequest, "That change cannot be made: "+err.Error(), nil, start)
-		return
+	default:
+		h.fail(w, r, http.StatusInternalServerError, "The change was not saved: the database did not answer; try again.", err, start)
 	}
-	h.fail(w, r, http.StatusInternalServerError, "The change was not saved: the database did not answer; try again.", err, start)
 }
 
 // decisionsOf returns the decisions that set groups of app to state (a
@@ -92,21 +166,15 @@ func decisionsOf(r *http.Request, app string, groups []uint64, state triage.Stat
 	return out
 }
 
-func (h *Handler) setStatus(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.QueryTimeout)
-	defer cancel()
-	c, ok := h.changeOf(w, r, start)
-	if !ok {
-		return
-	}
-	state := triage.State(r.PostFormValue("state"))
-	if err := h.cfg.Store.SetStatuses(ctx, decisionsOf(r, c.app, []uint64{c.fp}, state)); err != nil {
-		h.failChange(w, r, err, start)
-		return
-	}
-	h.logChange(c.app, "status "+string(state), c.user, 1)
-	h.saved(w, r, c.back, string(state), 1)
+// setStatus sets the groups to the form's "state".
+func (h *Handler) setStatus(ctx context.Context, r *http.Request, c changeRequest) (changed, error) {
+	return h.setState(ctx, r, c, triage.State(r.PostFormValue("state")))
+}
+
+// setState sets the groups to state.
+func (h *Handler) setState(ctx context.Context, r *http.Request, c changeRequest, state triage.State) (changed, error) {
+	err := h.cfg.Store.SetStatuses(ctx, decisionsOf(r, c.app, c.groups, state))
+	return changed{what: "status " + string(state), saved: string(state), groups: len(c.groups)}, err
 }
 
 // assigneeOf returns the form's assignee: a dashboard user, "me" for the
@@ -119,151 +187,74 @@ func (h *Handler) assigneeOf(r *http.Request) (string, bool) {
 	return a, a == "" || slices.Contains(h.users, a)
 }
 
-func (h *Handler) assign(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.QueryTimeout)
-	defer cancel()
-	c, ok := h.changeOf(w, r, start)
-	if !ok {
-		return
-	}
+// assign assigns the groups to the form's "assignee".
+func (h *Handler) assign(ctx context.Context, r *http.Request, c changeRequest) (changed, error) {
 	a, ok := h.assigneeOf(r)
 	if !ok {
-		h.fail(w, r, http.StatusBadRequest, "Groups are assigned to dashboard users only.", nil, start)
-		return
+		return changed{}, badForm("Groups are assigned to dashboard users only.")
 	}
-	if err := h.cfg.Store.Assign(ctx, c.app, []uint64{c.fp}, a, c.user); err != nil {
-		h.failChange(w, r, err, start)
-		return
-	}
-	h.logChange(c.app, "assign", c.user, 1)
-	h.saved(w, r, c.back, "assigned", 1)
+	err := h.cfg.Store.Assign(ctx, c.app, c.groups, a, c.user)
+	return changed{what: "assign", saved: "assigned", groups: len(c.groups)}, err
 }
 
-func (h *Handler) note(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.QueryTimeout)
-	defer cancel()
-	c, ok := h.changeOf(w, r, start)
-	if !ok {
-		return
-	}
+// note sets the note of the group of a group's page to the form's.
+func (h *Handler) note(ctx context.Context, r *http.Request, c changeRequest) (changed, error) {
 	note := strings.TrimSpace(strings.ReplaceAll(r.PostFormValue("note"), "\r\n", "\n"))
-	if err := h.cfg.Store.SetNote(ctx, c.app, c.fp, note, c.user); err != nil {
-		h.failChange(w, r, err, start)
-		return
-	}
-	h.logChange(c.app, "note", c.user, 1)
-	h.saved(w, r, c.back, "noted", 1)
+	err := h.cfg.Store.SetNote(ctx, c.app, c.groups[0], note, c.user)
+	return changed{what: "note", saved: "noted", groups: 1}, err
 }
 
-func (h *Handler) merge(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.QueryTimeout)
-	defer cancel()
-	c, ok := h.changeOf(w, r, start)
-	if !ok {
-		return
-	}
+// merge merges the group the form names ("other") into the group of a
+// group's page.
+func (h *Handler) merge(ctx context.Context, r *http.Request, c changeRequest) (changed, error) {
 	other, err := strconv.ParseUint(strings.TrimSpace(r.PostFormValue("other")), 16, 64)
 	if err != nil {
-		h.fail(w, r, http.StatusBadRequest, "Name the group to merge by its id: 16 hexadecimal digits, as in its address.", nil, start)
-		return
+		return changed{}, badForm("Name the group to merge by its id: 16 hexadecimal digits, as in its address.")
 	}
-	root, err := h.cfg.Store.Merge(ctx, c.app, c.fp, []uint64{other}, c.user)
-	if err != nil {
-		h.failChange(w, r, err, start)
-		return
-	}
-	h.logChange(c.app, "merge", c.user, 2)
-	h.saved(w, r, groupURL(c.app, root), "merged", 2)
+	return h.mergeInto(ctx, c, c.groups[0], []uint64{other})
 }
 
-func (h *Handler) unmerge(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.QueryTimeout)
-	defer cancel()
-	c, ok := h.changeOf(w, r, start)
-	if !ok {
-		return
-	}
+// mergeInto merges others into the group into; the user returns to the
+// page of the group they all joined.
+func (h *Handler) mergeInto(ctx context.Context, c changeRequest, into uint64, others []uint64) (changed, error) {
+	root, err := h.cfg.Store.Merge(ctx, c.app, into, others, c.user)
+	return changed{what: "merge", saved: "merged", groups: 1 + len(others), back: groupURL(c.app, root)}, err
+}
+
+// unmerge takes the group the form names ("member") out of the group of
+// a group's page.
+func (h *Handler) unmerge(ctx context.Context, r *http.Request, c changeRequest) (changed, error) {
 	member, err := strconv.ParseUint(r.PostFormValue("member"), 16, 64)
 	if err != nil {
-		h.fail(w, r, http.StatusBadRequest, "No crash group has that id.", nil, start)
-		return
+		return changed{}, badForm("No crash group has that id.")
 	}
-	if err := h.cfg.Store.Unmerge(ctx, c.app, member, c.user); err != nil {
-		h.failChange(w, r, err, start)
-		return
-	}
-	h.logChange(c.app, "unmerge", c.user, 1)
-	h.saved(w, r, c.back, "unmerged", 1)
+	err = h.cfg.Store.Unmerge(ctx, c.app, member, c.user)
+	return changed{what: "unmerge", saved: "unmerged", groups: 1}, err
 }
 
 // bulk applies one action of the crash groups page to the groups
 // selected: resolve, ignore, reopen, assign, or merge into the first of
-// them (the first in the list's order).
-func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.QueryTimeout)
-	defer cancel()
-	app, user := r.PathValue("app"), userOf(r)
-	back := safeBack(r.PostFormValue("back"), "/crashes?app="+url.QueryEscape(app))
-	var groups []uint64
-	for _, id := range r.PostForm["id"] {
-		fp, err := strconv.ParseUint(id, 16, 64)
-		if err != nil {
-			h.fail(w, r, http.StatusBadRequest, "A selected crash group has no valid id.", nil, start)
-			return
-		}
-		if !slices.Contains(groups, fp) {
-			groups = append(groups, fp)
-		}
-	}
-	if len(groups) == 0 {
-		h.fail(w, r, http.StatusBadRequest, "Select at least one crash group first.", nil, start)
-		return
-	}
-	if len(groups) > triage.MaxPerPage {
-		h.fail(w, r, http.StatusBadRequest, fmt.Sprintf("Change at most %d crash groups at once.", triage.MaxPerPage), nil, start)
-		return
-	}
+// them (the first in the list's order). The log names the action.
+func (h *Handler) bulk(ctx context.Context, r *http.Request, c changeRequest) (changed, error) {
 	action := r.PostFormValue("action")
+	var done changed
 	var err error
-	saved := action
 	switch action {
 	case "resolve", "ignore", "reopen":
 		state := map[string]triage.State{"resolve": triage.StateResolved, "ignore": triage.StateIgnored, "reopen": triage.StateOpen}[action]
-		saved = string(state)
-		err = h.cfg.Store.SetStatuses(ctx, decisionsOf(r, app, groups, state))
+		done, err = h.setState(ctx, r, c, state)
 	case "assign":
-		a, ok := h.assigneeOf(r)
-		if !ok {
-			h.fail(w, r, http.StatusBadRequest, "Groups are assigned to dashboard users only.", nil, start)
-			return
-		}
-		saved = "assigned"
-		err = h.cfg.Store.Assign(ctx, app, groups, a, user)
+		done, err = h.assign(ctx, r, c)
 	case "merge":
-		if len(groups) < 2 {
-			h.fail(w, r, http.StatusBadRequest, "Select at least two crash groups to merge.", nil, start)
-			return
+		if len(c.groups) < 2 {
+			return changed{}, badForm("Select at least two crash groups to merge.")
 		}
-		saved = "merged"
-		var root uint64
-		if root, err = h.cfg.Store.Merge(ctx, app, groups[0], groups[1:], user); err == nil {
-			back = groupURL(app, root)
-		}
+		done, err = h.mergeInto(ctx, c, c.groups[0], c.groups[1:])
 	default:
-		h.fail(w, r, http.StatusBadRequest, "Unknown action.", nil, start)
-		return
+		return changed{}, badForm("Unknown action.")
 	}
-	if err != nil {
-		h.failChange(w, r, err, start)
-		return
-	}
-	h.logChange(app, action, user, len(groups))
-	h.saved(w, r, back, saved, len(groups))
+	done.what = action
+	return done, err
 }
 
 // logChange logs a triage change: app, what, who and how many groups,

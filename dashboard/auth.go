@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/consentry/consentry/dashboard/triage"
 )
 
 // sessionCookie holds a signed-in user's session.
@@ -36,7 +38,7 @@ func ParseCredentials(r io.Reader) (map[string]string, error) {
 			continue
 		}
 		user, pass, ok := strings.Cut(line, ":")
-		if !ok || !validUser(user) {
+		if !ok || !triage.ValidUser(user) {
 			return nil, fmt.Errorf("credentials line %d: want user:password with a user name of letters, digits, '.', '_' or '-'", n)
 		}
 		if len(pass) < 12 {
@@ -74,18 +76,6 @@ func LoadCredentials(path string, create bool) (map[string]string, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return creds, nil
-}
-
-func validUser(u string) bool {
-	if u == "" || len(u) > 64 {
-		return false
-	}
-	for _, r := range u {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // auth checks credentials and signs sessions. Sessions are signed with a

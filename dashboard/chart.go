@@ -47,6 +47,22 @@ func (w *svgWriter) title(s string) {
 	fmt.Fprintf(w, `<title>%s</title>`, template.HTMLEscapeString(s))
 }
 
+// yTick writes a grid line across a time chart's plot at y, labelled
+// on the y axis.
+func (w *svgWriter) yTick(y float64, label string) {
+	fmt.Fprintf(w, `<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, chartLeft, chartW-chartRight, y, y)
+	w.text(chartLeft-6, y+4, "end", "axis", label)
+}
+
+// xLabel writes the time label of column i of n, centred at x under a
+// time chart's axis, if i is one of the at most maxXLabels columns,
+// evenly spread, that have one.
+func (w *svgWriter) xLabel(x float64, i, n int, t time.Time, hourly bool) {
+	if i%((n+maxXLabels-1)/maxXLabels) == 0 {
+		w.text(x, chartH-8, "middle", "axis", timeLabel(t, hourly))
+	}
+}
+
 func (w *svgWriter) html() template.HTML {
 	w.WriteString(`</svg>`)
 	return template.HTML(w.String())
@@ -117,8 +133,7 @@ func barLineChart(class, label string, xs []time.Time, hourly bool, bars []uint6
 	plotW, plotH := chartW-chartLeft-chartRight, chartH-chartTop-chartBottom
 	y := func(v float64) float64 { return chartTop + plotH - v/axisTop*plotH }
 	for v := 0.0; v <= axisTop+step/2; v += step {
-		fmt.Fprintf(&w, `<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, chartLeft, chartW-chartRight, y(v), y(v))
-		w.text(chartLeft-6, y(v)+4, "end", "axis", compact(v))
+		w.yTick(y(v), compact(v))
 	}
 	n := len(xs)
 	if n == 0 {
@@ -126,7 +141,6 @@ func barLineChart(class, label string, xs []time.Time, hourly bool, bars []uint6
 	}
 	slot := plotW / float64(n)
 	barW := math.Max(slot*0.7, 1)
-	every := (n + maxXLabels - 1) / maxXLabels
 	for i, t := range xs {
 		x := chartLeft + float64(i)*slot
 		h := float64(bars[i]) / axisTop * plotH
@@ -136,9 +150,7 @@ func barLineChart(class, label string, xs []time.Time, hourly bool, bars []uint6
 		fmt.Fprintf(&w, `<rect class="hit" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, x, chartTop, slot, plotH)
 		w.title(fmt.Sprintf("%s: %d %s, %d %s", timeTitle(t, hourly), bars[i], barName, line[i], lineName))
 		w.WriteString(`</g>`)
-		if i%every == 0 {
-			w.text(x+slot/2, chartH-8, "middle", "axis", timeLabel(t, hourly))
-		}
+		w.xLabel(x+slot/2, i, n, t, hourly)
 	}
 	w.WriteString(`<polyline class="line" points="`)
 	for i := range xs {
@@ -162,22 +174,18 @@ func rateLine(label string, xs []time.Time, rates []float64, ok []bool) template
 	y := func(v float64) float64 { return chartTop + plotH - (v-lo)/(1-lo)*plotH }
 	for i := range 5 {
 		v := lo + (1-lo)*float64(i)/4
-		fmt.Fprintf(&w, `<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, chartLeft, chartW-chartRight, y(v), y(v))
-		w.text(chartLeft-6, y(v)+4, "end", "axis", strings.TrimSuffix(fmt.Sprintf("%.1f", 100*v), ".0")+"%")
+		w.yTick(y(v), strings.TrimSuffix(fmt.Sprintf("%.1f", 100*v), ".0")+"%")
 	}
 	n := len(xs)
 	if n == 0 {
 		return w.html()
 	}
 	slot := plotW / float64(n)
-	every := (n + maxXLabels - 1) / maxXLabels
 	var path strings.Builder
 	pen := false
 	for i, t := range xs {
 		x := chartLeft + (float64(i)+0.5)*slot
-		if i%every == 0 {
-			w.text(x, chartH-8, "middle", "axis", timeLabel(t, false))
-		}
+		w.xLabel(x, i, n, t, false)
 		if !ok[i] {
 			pen = false
 			continue
@@ -287,8 +295,7 @@ func shareStack(label string, series []string, days []stackDay) template.HTML {
 	y := func(share float64) float64 { return chartTop + plotH - share*plotH }
 	for i := range 5 {
 		v := float64(i) / 4
-		fmt.Fprintf(&w, `<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, chartLeft, chartW-chartRight, y(v), y(v))
-		w.text(chartLeft-6, y(v)+4, "end", "axis", fmt.Sprintf("%.0f%%", 100*v))
+		w.yTick(y(v), fmt.Sprintf("%.0f%%", 100*v))
 	}
 	n := len(days)
 	if n == 0 {
@@ -296,12 +303,9 @@ func shareStack(label string, series []string, days []stackDay) template.HTML {
 	}
 	slot := plotW / float64(n)
 	barW := math.Max(slot*0.8, 1)
-	every := (n + maxXLabels - 1) / maxXLabels
 	for i, d := range days {
 		x := chartLeft + float64(i)*slot + (slot-barW)/2
-		if i%every == 0 {
-			w.text(chartLeft+(float64(i)+0.5)*slot, chartH-8, "middle", "axis", timeLabel(d.Time, false))
-		}
+		w.xLabel(chartLeft+(float64(i)+0.5)*slot, i, n, d.Time, false)
 		if d.Total == 0 {
 			continue
 		}

@@ -17,6 +17,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"embed"
@@ -78,13 +79,11 @@ func New(cfg Config) (*Handler, error) {
 		return nil, errors.New("dashboard: no credentials: the dashboard is never served without one")
 	}
 	for u, p := range cfg.Credentials {
-		if !validUser(u) || len(p) < 12 {
+		if !triage.ValidUser(u) || len(p) < 12 {
 			return nil, fmt.Errorf("dashboard: user %q needs a plain name and a password of at least 12 characters", u)
 		}
 	}
-	if cfg.QueryTimeout == 0 {
-		cfg.QueryTimeout = 10 * time.Second
-	}
+	cfg.QueryTimeout = cmp.Or(cfg.QueryTimeout, 10*time.Second)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -115,13 +114,13 @@ func New(cfg Config) (*Handler, error) {
 		http.Redirect(w, r, "/crashes", http.StatusSeeOther)
 	})
 	m.HandleFunc("GET /crashes", h.signedIn(h.crashes))
-	m.HandleFunc("POST /crashes/{app}/bulk", h.signedIn(h.bulk))
+	m.HandleFunc("POST /crashes/{app}/bulk", h.signedIn(h.change(selectionOf, h.bulk)))
 	m.HandleFunc("GET /crashes/{app}/{id}", h.signedIn(h.group))
-	m.HandleFunc("POST /crashes/{app}/{id}/status", h.signedIn(h.setStatus))
-	m.HandleFunc("POST /crashes/{app}/{id}/assign", h.signedIn(h.assign))
-	m.HandleFunc("POST /crashes/{app}/{id}/note", h.signedIn(h.note))
-	m.HandleFunc("POST /crashes/{app}/{id}/merge", h.signedIn(h.merge))
-	m.HandleFunc("POST /crashes/{app}/{id}/unmerge", h.signedIn(h.unmerge))
+	m.HandleFunc("POST /crashes/{app}/{id}/status", h.signedIn(h.change(groupOf, h.setStatus)))
+	m.HandleFunc("POST /crashes/{app}/{id}/assign", h.signedIn(h.change(groupOf, h.assign)))
+	m.HandleFunc("POST /crashes/{app}/{id}/note", h.signedIn(h.change(groupOf, h.note)))
+	m.HandleFunc("POST /crashes/{app}/{id}/merge", h.signedIn(h.change(groupOf, h.merge)))
+	m.HandleFunc("POST /crashes/{app}/{id}/unmerge", h.signedIn(h.change(groupOf, h.unmerge)))
 	m.HandleFunc("GET /overview", h.signedIn(h.overview))
 	// Everything else is a page that does not exist, in the dashboard's
 	// own style, signed in or not: it tells nothing, and a path the

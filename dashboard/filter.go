@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -41,12 +42,8 @@ func (h *Handler) parseFilter(ctx context.Context, r *http.Request) (filterView,
 			*n.to = i
 		}
 	}
-	if f.Days == 0 {
-		f.Days = 14
-	}
-	if f.Status == "" {
-		f.Status = triage.StatusUnresolved
-	}
+	f.Days = cmp.Or(f.Days, 14)
+	f.Status = cmp.Or(f.Status, triage.StatusUnresolved)
 	if f.Days < 1 || f.Days > 400 {
 		return f, nil, fmt.Errorf("%w: %d days is not between 1 and 400", triage.ErrInvalidFilter, f.Days)
 	}

@@ -14,10 +14,18 @@ import (
 	"github.com/consentry/consentry/dashboard/triage"
 )
 
+// fixChoice is the versions a page offers to resolve crash groups in.
+type fixChoice struct {
+	// FixVersions are the versions offered: the next releases first,
+	// then those known, newest first; DefaultFix is the first of them.
+	FixVersions []string
+	DefaultFix  string
+}
+
 // fixVersions returns the versions to offer for resolving a group that
 // crashed in seen: the next releases after the newest version known, then
 // the versions seen and those of the app, newest first.
-func fixVersions(seen []string, opts *triage.Options) []string {
+func fixVersions(seen []string, opts *triage.Options) fixChoice {
 	var known []string
 	known = append(known, seen...)
 	if opts != nil {
@@ -30,16 +38,17 @@ func fixVersions(seen []string, opts *triage.Options) []string {
 			out = append(out, v)
 		}
 	}
-	return out
+	c := fixChoice{FixVersions: out}
+	if len(out) > 0 {
+		c.DefaultFix = out[0]
+	}
+	return c
 }
 
 // groupPage is the data of a group's page.
 type groupPage struct {
 	*triage.Detail
-	// FixVersions are the versions offered to resolve in: the next
-	// releases first, then those seen, newest first.
-	FixVersions []string
-	DefaultFix  string
+	fixChoice
 	// MergedFrom is the group whose address led here, merged into this
 	// one; 0 if none.
 	MergedFrom uint64
@@ -87,11 +96,8 @@ func (h *Handler) group(w http.ResponseWriter, r *http.Request) {
 		h.failFilter(w, r, p, err, start)
 		return
 	}
-	gp := groupPage{Detail: d, FixVersions: fixVersions(d.Versions, opts), CrashPage: crashPage,
+	gp := groupPage{Detail: d, fixChoice: fixVersions(d.Versions, opts), CrashPage: crashPage,
 		CrashPages: max(1, int((d.Crashes+triage.CrashesPerPage-1)/triage.CrashesPerPage))}
-	if len(gp.FixVersions) > 0 {
-		gp.DefaultFix = gp.FixVersions[0]
-	}
 	if from, err := strconv.ParseUint(q.Get("merged"), 16, 64); err == nil && slices.Contains(d.Members, from) {
 		gp.MergedFrom = from
 	}

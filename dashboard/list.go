@@ -11,10 +11,7 @@ import (
 // listPage is the data of the crash groups page.
 type listPage struct {
 	*triage.GroupList
-	// FixVersions are the versions offered to resolve in, and DefaultFix
-	// the first of them.
-	FixVersions []string
-	DefaultFix  string
+	fixChoice
 	// From and To number the first and the last group of the page.
 	From, To int
 }
@@ -36,12 +33,9 @@ func (h *Handler) crashes(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.Filter.List = l.Options
-		lp := listPage{GroupList: l, FixVersions: fixVersions(nil, opts)}
+		lp := listPage{GroupList: l, fixChoice: fixVersions(nil, opts)}
 		lp.From = (l.Options.Page-1)*l.Options.PerPage + 1
 		lp.To = lp.From + len(l.Groups) - 1
-		if len(lp.FixVersions) > 0 {
-			lp.DefaultFix = lp.FixVersions[0]
-		}
 		p.Data = lp
 	}
 	h.render(w, r, http.StatusOK, "crashes", p, start)

@@ -80,9 +80,7 @@ func (c Change) Validate() error {
 	if len(c.ChangedBy) > maxDecisionText {
 		errs = append(errs, fmt.Errorf("user names are limited to %d bytes", maxDecisionText))
 	}
-	if s := c.ChangedAt.Unix(); s <= 0 || s > 1<<32-1 {
-		errs = append(errs, fmt.Errorf("changed at %s is outside 1970 to 2106", c.ChangedAt.UTC().Format(time.RFC3339)))
-	}
+	errs = append(errs, checkChangedAt(c.ChangedAt))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("crash group change: %w", err)
 	}

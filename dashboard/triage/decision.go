@@ -50,6 +50,15 @@ type Decision struct {
 // maxDecisionText is the longest version and user name a Decision holds.
 const maxDecisionText = 64
 
+// checkChangedAt returns why t cannot be the time of a decision or a
+// change, or nil: it is stored as a DateTime, 1970 to 2106 to the second.
+func checkChangedAt(t time.Time) error {
+	if s := t.Unix(); s <= 0 || s > 1<<32-1 {
+		return fmt.Errorf("changed at %s is outside 1970 to 2106", t.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
 // Validate reports whether d can be recorded.
 func (d Decision) Validate() error {
 	var errs []error
@@ -70,9 +79,7 @@ func (d Decision) Validate() error {
 	if len(d.ResolvedIn) > maxDecisionText || len(d.ChangedBy) > maxDecisionText {
 		errs = append(errs, fmt.Errorf("version and user name are limited to %d bytes", maxDecisionText))
 	}
-	if s := d.ChangedAt.Unix(); s <= 0 || s > 1<<32-1 {
-		errs = append(errs, fmt.Errorf("changed at %s is outside 1970 to 2106", d.ChangedAt.UTC().Format(time.RFC3339)))
-	}
+	errs = append(errs, checkChangedAt(d.ChangedAt))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("crash group status: %w", err)
 	}

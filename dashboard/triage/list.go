@@ -42,18 +42,12 @@ type ListOptions struct {
 // normalize returns o with defaults applied, or an error wrapping
 // ErrInvalidFilter.
 func (o ListOptions) normalize() (ListOptions, error) {
-	if o.Sort == "" {
-		o.Sort = SortSessions
-	}
+	o.Sort = cmp.Or(o.Sort, SortSessions)
 	if !slices.Contains(Sorts(), o.Sort) {
 		return o, fmt.Errorf("%w: unknown order %q", ErrInvalidFilter, o.Sort)
 	}
-	if o.Page == 0 {
-		o.Page = 1
-	}
-	if o.PerPage == 0 {
-		o.PerPage = DefaultPerPage
-	}
+	o.Page = cmp.Or(o.Page, 1)
+	o.PerPage = cmp.Or(o.PerPage, DefaultPerPage)
 	if o.Page < 1 || o.PerPage < 1 || o.PerPage > MaxPerPage {
 		return o, fmt.Errorf("%w: page %d of %d groups is not a page", ErrInvalidFilter, o.Page, o.PerPage)
 	}

@@ -21,6 +21,7 @@
 package triage
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -95,18 +96,10 @@ func New(cfg Config) (*Store, error) {
 	if cfg.K < 0 || cfg.EscalateFactor < 0 || cfg.NewWithin < 0 {
 		return nil, errors.New("triage: K, NewWithin and EscalateFactor must not be negative")
 	}
-	if cfg.K == 0 {
-		cfg.K = DefaultK
-	}
-	if cfg.NewWithin == 0 {
-		cfg.NewWithin = DefaultNewWithin
-	}
-	if cfg.EscalateFactor == 0 {
-		cfg.EscalateFactor = DefaultEscalateFactor
-	}
-	if cfg.EscalateMin == 0 {
-		cfg.EscalateMin = DefaultEscalateMin
-	}
+	cfg.K = cmp.Or(cfg.K, DefaultK)
+	cfg.NewWithin = cmp.Or(cfg.NewWithin, DefaultNewWithin)
+	cfg.EscalateFactor = cmp.Or(cfg.EscalateFactor, DefaultEscalateFactor)
+	cfg.EscalateMin = cmp.Or(cfg.EscalateMin, DefaultEscalateMin)
 	if cfg.Scrubber == nil {
 		cfg.Scrubber = scrub.New(scrub.Config{})
 	}
