@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/consentry/consentry/internal/childproc"
 )
 
 // ErrZooKeeperNotFound reports that Debian's zookeeper package (its jar)
@@ -72,11 +73,9 @@ type ZooKeeper struct {
 
 // zkChild is one run of the JVM.
 type zkChild struct {
-	pid    int
+	proc   *childproc.Process
 	output *bytes.Buffer
 	outMu  sync.Mutex
-	done   chan struct{}
-	err    error // set before done is closed
 }
 
 // ZooKeeperAvailable reports whether java and ZooKeeper's jar are
@@ -149,15 +148,7 @@ func (z *ZooKeeper) Addr() string {
 func (z *ZooKeeper) Up() bool {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	if z.cur == nil {
-		return false
-	}
-	select {
-	case <-z.cur.done:
-		return false
-	default:
-		return true
-	}
+	return z.cur != nil && !z.cur.proc.Exited()
 }
 
 // zooCfg is the server's configuration: a standalone server on the client
@@ -183,12 +174,8 @@ autopurge.snapRetainCount=3
 func (z *ZooKeeper) Start(ctx context.Context) error {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	if z.cur != nil {
-		select {
-		case <-z.cur.done:
-		default:
-			return nil
-		}
+	if z.cur != nil && !z.cur.proc.Exited() {
+		return nil
 	}
 	if err := os.MkdirAll(filepath.Join(z.cfg.DataDir, "data"), 0o700); err != nil {
 		return fmt.Errorf("chcluster: zookeeper: %w", err)
@@ -204,15 +191,16 @@ func (z *ZooKeeper) Start(ctx context.Context) error {
 		"-Dzookeeper.log.dir="+z.cfg.DataDir,
 		"-cp", z.cfg.Jar, "org.apache.zookeeper.server.ZooKeeperServerMain", cfgFile)
 	cmd.Dir = z.cfg.DataDir
-	c := &zkChild{output: &bytes.Buffer{}, done: make(chan struct{})}
+	c := &zkChild{output: &bytes.Buffer{}}
 	w := lineWriter{c: c, log: z.log}
 	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := c.run(cmd); err != nil {
+	proc, err := childproc.Start(cmd, nil)
+	if err != nil {
 		return fmt.Errorf("chcluster: zookeeper: start %s: %w", z.cfg.Java, err)
 	}
+	c.proc = proc
 	z.cur = c
-	z.log.Info("started", zap.Int("pid", c.pid), zap.String("addr", z.Addr()))
+	z.log.Info("started", zap.Int("pid", proc.PID()), zap.String("addr", z.Addr()))
 	wctx, cancel := context.WithTimeout(ctx, zkStartTimeout)
 	defer cancel()
 	for {
@@ -220,10 +208,10 @@ func (z *ZooKeeper) Start(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-c.done:
-			return fmt.Errorf("chcluster: zookeeper exited during startup: %w; output: %s", c.err, c.tail())
+		case <-proc.Done():
+			return fmt.Errorf("chcluster: zookeeper exited during startup: %w; output: %s", proc.Err(), c.tail())
 		case <-wctx.Done():
-			c.kill()
+			_ = proc.Kill()
 			return fmt.Errorf("chcluster: zookeeper did not serve on %s: %w; output: %s", z.Addr(), wctx.Err(), c.tail())
 		case <-time.After(100 * time.Millisecond):
 		}
@@ -239,55 +227,21 @@ func (z *ZooKeeper) Stop(ctx context.Context) error {
 	if c == nil {
 		return nil
 	}
-	select {
-	case <-c.done:
+	if c.proc.Exited() {
 		return nil
-	default:
 	}
-	_ = c.signal(syscall.SIGTERM)
+	_ = c.proc.Signal(syscall.SIGTERM)
 	t := time.NewTimer(zkStopGrace)
 	defer t.Stop()
 	select {
-	case <-c.done:
+	case <-c.proc.Done():
 	case <-t.C:
-		c.kill()
+		_ = c.proc.Kill()
 	case <-ctx.Done():
-		c.kill()
+		_ = c.proc.Kill()
 	}
-	z.log.Info("stopped", zap.Int("pid", c.pid))
+	z.log.Info("stopped", zap.Int("pid", c.proc.PID()))
 	return nil
-}
-
-// run starts cmd from a goroutine that keeps its OS thread until the
-// child exits, so Pdeathsig fires only when this process dies (see
-// chserver).
-func (c *zkChild) run(cmd *exec.Cmd) error {
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		c.pid = cmd.Process.Pid
-		started <- nil
-		c.err = cmd.Wait()
-		close(c.done)
-	}()
-	return <-started
-}
-
-func (c *zkChild) signal(sig syscall.Signal) error {
-	if err := syscall.Kill(-c.pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return err
-	}
-	return nil
-}
-
-func (c *zkChild) kill() {
-	_ = c.signal(syscall.SIGKILL)
-	<-c.done
 }
 
 // tail returns the last lines the JVM wrote.
