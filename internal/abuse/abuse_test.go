@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/consentry/consentry/collector/limits"
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/consentrydtest"
 	"github.com/consentry/consentry/internal/eventgen"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -48,16 +48,6 @@ var (
 )
 
 const app = "com.example.notes"
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // procStatus reads a field (in kB) of /proc/pid/status, in bytes.
 func procStatus(pid int, field string) uint64 {
@@ -118,33 +108,24 @@ func TestAbuse(t *testing.T) {
 		data = d
 		t.Cleanup(func() { os.RemoveAll(d) })
 	}
-	bin := filepath.Join(dir, "consentryd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/consentryd").CombinedOutput(); err != nil {
-		t.Fatalf("build consentryd: %v\n%s", err, out)
+	bin, err := consentrydtest.Build(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	target := Target{GRPC: freeAddr(t), HTTP: freeAddr(t)}
-	admin := freeAddr(t)
+	target := Target{GRPC: consentrydtest.FreeAddr(t), HTTP: consentrydtest.FreeAddr(t)}
+	admin := consentrydtest.FreeAddr(t)
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, "--data-dir", data, "--grpc-addr", target.GRPC, "--http-addr", target.HTTP, "--admin-addr", admin,
 		"--log-level", "warn", "--log-format", "console")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	proc := consentrydtest.Start(t, cmd)
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(time.Minute):
-			_ = cmd.Process.Kill()
-		}
+		_ = proc.Stop(time.Minute)
 		if t.Failed() {
 			t.Logf("consentryd's log:\n%s", logs.Bytes())
 		}
 	})
-	pid := cmd.Process.Pid
+	pid := proc.PID()
 	ready := func() (bool, string) {
 		resp, err := http.Get("http://" + admin + "/readyz")
 		if err != nil {
@@ -154,13 +135,7 @@ func TestAbuse(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode == http.StatusOK, strings.TrimSpace(strings.TrimPrefix(string(b), "not ready\n"))
 	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for ok, _ := ready(); !ok; ok, _ = ready() {
-		if time.Now().After(deadline) {
-			t.Fatalf("consentryd did not become ready:\n%s", logs.Bytes())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	proc.WaitReady(t, admin, 3*time.Minute, logs.Bytes)
 	priv, err := consent.ReadPrivateKeyFile(filepath.Join(data, "consent-signing-key.pem"))
 	if err != nil {
 		t.Fatal(err)
