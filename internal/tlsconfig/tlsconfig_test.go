@@ -64,6 +64,41 @@ func serve(t *testing.T, s *Server) *httptest.Server {
 	return srv
 }
 
+// handshake is the server's side of one TLS handshake.
+type handshake struct {
+	st  tls.ConnectionState
+	err error
+}
+
+// serveOnce loads cfg, listens on loopback with its TLS configuration and
+// handshakes the first connection. It returns the listener's address and
+// a channel that receives the server's side of that handshake.
+func serveOnce(t *testing.T, cfg Config) (string, <-chan handshake) {
+	t.Helper()
+	s, err := Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", s.TLSConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	done := make(chan handshake, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- handshake{err: err}
+			return
+		}
+		defer c.Close()
+		tc := c.(*tls.Conn)
+		err = tc.Handshake()
+		done <- handshake{tc.ConnectionState(), err}
+	}()
+	return ln.Addr().String(), done
+}
+
 // clientConfig trusts roots and presents cert if it is not nil.
 func clientConfig(roots *x509.CertPool, cert *tls.Certificate) *tls.Config {
 	cfg := &tls.Config{
@@ -136,32 +171,8 @@ func TestServeWithoutServerName(t *testing.T) {
 	ca := tlstest.NewCA(t, "ca")
 	f := newFiles(t)
 	f.write(t, ca.IssueSerial(10, x509.ExtKeyUsageServerAuth))
-	s, err := Load(Config{CertFile: f.cert, KeyFile: f.key, MinVersion: tls.VersionTLS13})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", s.TLSConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	type result struct {
-		st  tls.ConnectionState
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer c.Close()
-		tc := c.(*tls.Conn)
-		err = tc.Handshake()
-		done <- result{tc.ConnectionState(), err}
-	}()
-	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.Pool})
+	addr, done := serveOnce(t, Config{CertFile: f.cert, KeyFile: f.key, MinVersion: tls.VersionTLS13})
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,25 +386,12 @@ func TestMinVersion(t *testing.T) {
 		{tls.VersionTLS13, tls.VersionTLS12, false},
 	}
 	for _, tt := range tests {
-		s, err := Load(Config{CertFile: f.cert, KeyFile: f.key, MinVersion: tt.min})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := tls.Listen("tcp", "127.0.0.1:0", s.TLSConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			if c, err := ln.Accept(); err == nil {
-				c.(*tls.Conn).Handshake()
-				c.Close()
-			}
-		}()
-		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS10, MaxVersion: tt.clientMax})
+		addr, done := serveOnce(t, Config{CertFile: f.cert, KeyFile: f.key, MinVersion: tt.min})
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS10, MaxVersion: tt.clientMax})
 		if err == nil {
 			c.Close()
 		}
-		ln.Close()
+		<-done
 		if (err == nil) != tt.ok {
 			t.Errorf("server min %s, client max %s: err = %v, want success %v",
 				tls.VersionName(tt.min), tls.VersionName(tt.clientMax), err, tt.ok)
