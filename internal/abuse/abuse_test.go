@@ -32,6 +32,7 @@ import (
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/consentrydtest"
 	"github.com/consentry/consentry/internal/eventgen"
+	"github.com/consentry/consentry/internal/every"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -161,7 +162,7 @@ func TestAbuse(t *testing.T) {
 		return cur.w
 	}
 	cur.w = newWindow()
-	stop := make(chan struct{})
+	ctx, stopClients := context.WithCancel(context.Background())
 	var clients sync.WaitGroup
 	conn, err := grpc.NewClient(target.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -171,12 +172,7 @@ func TestAbuse(t *testing.T) {
 	clients.Go(func() {
 		gen := eventgen.New(eventgen.Config{AppID: app, Token: token, Seed: 1})
 		ic := consentryv1.NewIngestServiceClient(conn)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
+		every.Tick(ctx, 50*time.Millisecond, false, func(context.Context) {
 			req := gen.Batch(100, time.Now())
 			start := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -190,17 +186,12 @@ func TestAbuse(t *testing.T) {
 				w.grpcTook = append(w.grpcTook, time.Since(start))
 			}
 			w.mu.Unlock()
-		}
+		})
 	})
 	clients.Go(func() {
 		gen := eventgen.New(eventgen.Config{AppID: app, Token: token, Seed: 2})
 		hc := &http.Client{Timeout: 10 * time.Second}
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
+		every.Tick(ctx, 50*time.Millisecond, false, func(context.Context) {
 			js, _ := protojson.Marshal(gen.Batch(100, time.Now()))
 			body := Gzip(js)
 			start := time.Now()
@@ -216,16 +207,11 @@ func TestAbuse(t *testing.T) {
 				w.httpTook = append(w.httpTook, time.Since(start))
 			}
 			w.mu.Unlock()
-		}
+		})
 	})
 	clients.Go(func() {
 		hc := healthpb.NewHealthClient(conn)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(250 * time.Millisecond):
-			}
+		every.Tick(ctx, 250*time.Millisecond, false, func(context.Context) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			r, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: "consentry.v1.IngestService"})
 			cancel()
@@ -240,10 +226,10 @@ func TestAbuse(t *testing.T) {
 				w.notServing["readyz: "+why]++
 			}
 			w.mu.Unlock()
-		}
+		})
 	})
 	defer func() {
-		close(stop)
+		stopClients()
 		clients.Wait()
 	}()
 
