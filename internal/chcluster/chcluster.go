@@ -150,7 +150,7 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	// Every server lists every native port in remote_servers, so all are
 	// chosen before any server starts, with the HTTP and interserver
 	// ports, all at once so none repeats.
-	ports, err := freePorts(cfg.Host, 3*n)
+	ports, err := chserver.FreePorts(cfg.Host, 3*n)
 	if err != nil {
 		return nil, fmt.Errorf("chcluster: %w", err)
 	}

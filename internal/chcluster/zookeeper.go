@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/consentry/consentry/internal/childproc"
+	"github.com/consentry/consentry/internal/chserver"
 )
 
 // ErrZooKeeperNotFound reports that Debian's zookeeper package (its jar)
@@ -125,7 +126,7 @@ func StartZooKeeper(ctx context.Context, cfg ZooKeeperConfig) (*ZooKeeper, error
 	}
 	cfg.DataDir = dir
 	if cfg.Port == 0 {
-		ports, err := freePorts(cfg.Host, 1)
+		ports, err := chserver.FreePorts(cfg.Host, 1)
 		if err != nil {
 			return nil, fmt.Errorf("chcluster: zookeeper: %w", err)
 		}
@@ -294,25 +295,4 @@ func fourLetters(ctx context.Context, addr, word string) (string, error) {
 	var b bytes.Buffer
 	_, err = b.ReadFrom(conn)
 	return b.String(), err
-}
-
-// freePorts returns n distinct ports free on host now: all listeners are
-// held until every port is chosen.
-func freePorts(host string, n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return nil, fmt.Errorf("pick a free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

@@ -758,31 +758,48 @@ func dialAddress(host string) string {
 }
 
 // choosePorts replaces cfg's zero ports (native, HTTP, and in cluster
-// mode interserver) with ports that are free on host now. All listeners are held open until every port is chosen, so the
-// ports differ from each other.
+// mode interserver) with ports that are free on host now, all different.
 func choosePorts(cfg *Config, host string) error {
+	ports := []*int{&cfg.TCPPort, &cfg.HTTPPort}
+	if cfg.Cluster != nil {
+		ports = append(ports, &cfg.Cluster.InterserverPort)
+	}
+	var zero []*int
+	for _, p := range ports {
+		if *p == 0 {
+			zero = append(zero, p)
+		}
+	}
+	free, err := FreePorts(host, len(zero))
+	if err != nil {
+		return err
+	}
+	for i, p := range zero {
+		*p = free[i]
+	}
+	return nil
+}
+
+// FreePorts returns n distinct TCP ports that are free on host now, as
+// Start picks the ports a Config leaves at 0: all listeners are held
+// until every port is chosen, so none repeats.
+func FreePorts(host string, n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
 			l.Close()
 		}
 	}()
-	ports := []*int{&cfg.TCPPort, &cfg.HTTPPort}
-	if cfg.Cluster != nil {
-		ports = append(ports, &cfg.Cluster.InterserverPort)
-	}
-	for _, p := range ports {
-		if *p != 0 {
-			continue
-		}
+	ports := make([]int, 0, n)
+	for range n {
 		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 		if err != nil {
-			return fmt.Errorf("pick a free port: %w", err)
+			return nil, fmt.Errorf("pick a free port: %w", err)
 		}
 		ls = append(ls, l)
-		*p = l.Addr().(*net.TCPAddr).Port
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	return nil
+	return ports, nil
 }
 
 // tailWriter keeps the last max bytes written to it and passes each
