@@ -1,7 +1,6 @@
 package chcluster
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -38,6 +37,8 @@ const (
 	zkStartTimeout = time.Minute
 	// zkStopGrace is how long Stop waits after SIGTERM before SIGKILL.
 	zkStopGrace = 10 * time.Second
+	// zkOutputBytes is how much of the JVM's output is kept for errors.
+	zkOutputBytes = 16 << 10
 )
 
 // ZooKeeperConfig describes a ZooKeeper server run as a child process: a
@@ -75,8 +76,7 @@ type ZooKeeper struct {
 // zkChild is one run of the JVM.
 type zkChild struct {
 	proc   *childproc.Process
-	output *bytes.Buffer
-	outMu  sync.Mutex
+	output *childproc.Output
 }
 
 // ZooKeeperAvailable reports whether java and ZooKeeper's jar are
@@ -192,10 +192,9 @@ func (z *ZooKeeper) Start(ctx context.Context) error {
 		"-Dzookeeper.log.dir="+z.cfg.DataDir,
 		"-cp", z.cfg.Jar, "org.apache.zookeeper.server.ZooKeeperServerMain", cfgFile)
 	cmd.Dir = z.cfg.DataDir
-	c := &zkChild{output: &bytes.Buffer{}}
-	w := lineWriter{c: c, log: z.log}
-	cmd.Stdout, cmd.Stderr = w, w
-	proc, err := childproc.Start(cmd, nil)
+	c := &zkChild{output: childproc.NewOutput(zkOutputBytes, func(line string) { z.log.Debug(line) })}
+	cmd.Stdout, cmd.Stderr = c.output, c.output
+	proc, err := childproc.Start(cmd, func(*childproc.Process) { c.output.Flush() })
 	if err != nil {
 		return fmt.Errorf("chcluster: zookeeper: start %s: %w", z.cfg.Java, err)
 	}
@@ -247,34 +246,11 @@ func (z *ZooKeeper) Stop(ctx context.Context) error {
 
 // tail returns the last lines the JVM wrote.
 func (c *zkChild) tail() string {
-	c.outMu.Lock()
-	defer c.outMu.Unlock()
-	b := c.output.Bytes()
+	b := c.output.String()
 	if len(b) > 4096 {
 		b = b[len(b)-4096:]
 	}
-	return string(bytes.TrimSpace(b))
-}
-
-// lineWriter keeps the JVM's output and logs it line by line.
-type lineWriter struct {
-	c   *zkChild
-	log *zap.Logger
-}
-
-func (w lineWriter) Write(p []byte) (int, error) {
-	w.c.outMu.Lock()
-	w.c.output.Write(p)
-	if w.c.output.Len() > 64<<10 {
-		keep := w.c.output.Bytes()[w.c.output.Len()-16<<10:]
-		w.c.output = bytes.NewBuffer(append([]byte(nil), keep...))
-	}
-	w.c.outMu.Unlock()
-	sc := bufio.NewScanner(bytes.NewReader(p))
-	for sc.Scan() {
-		w.log.Debug(sc.Text())
-	}
-	return len(p), nil
+	return strings.TrimSpace(b)
 }
 
 // fourLetters sends a ZooKeeper four-letter word and returns the answer.

@@ -188,7 +188,7 @@ type Server struct {
 // child is one run of the server process.
 type child struct {
 	proc     *childproc.Process
-	output   *tailWriter
+	output   *childproc.Output
 	stopping atomic.Bool
 	exitErr  error // set before proc.Done is closed
 }
@@ -299,7 +299,7 @@ func (s *Server) startChild(ctx context.Context) (*child, error) {
 		return nil, err
 	}
 	c := &child{}
-	c.output = newTailWriter(tailBytes, func(line string) { s.log.Debug(line) })
+	c.output = childproc.NewOutput(tailBytes, func(line string) { s.log.Debug(line) })
 
 	cmd := exec.Command(s.bin, append(s.args, "--config-file="+s.layout.ConfigFile)...)
 	cmd.Dir = s.layout.Root
@@ -381,7 +381,7 @@ func (s *Server) SettingsConstraints() bool { return s.modern }
 // An exit that Stop did not ask for is logged and kept in exitErr.
 func (c *child) start(cmd *exec.Cmd, log *zap.Logger) error {
 	proc, err := childproc.Start(cmd, func(p *childproc.Process) {
-		c.output.flush()
+		c.output.Flush()
 		if c.stopping.Load() {
 			return
 		}
@@ -390,7 +390,7 @@ func (c *child) start(cmd *exec.Cmd, log *zap.Logger) error {
 			err = errors.New("exit status 0")
 		}
 		c.exitErr = fmt.Errorf("clickhouse-server (pid %d) exited unexpectedly: %w%s",
-			p.PID(), err, c.output.quote(errorTailLines))
+			p.PID(), err, quote(c.output, errorTailLines))
 		log.Error("exited unexpectedly", zap.Int("pid", p.PID()), zap.Error(err))
 	})
 	if err != nil {
@@ -425,7 +425,7 @@ func (s *Server) waitReady(parent context.Context, c *child) error {
 		case <-ctx.Done():
 			if errors.Is(context.Cause(ctx), context.DeadlineExceeded) && parent.Err() == nil {
 				return fmt.Errorf("clickhouse-server did not answer within StartTimeout %v; last probe: %w%s",
-					s.cfg.StartTimeout, lastErr, c.output.quote(errorTailLines))
+					s.cfg.StartTimeout, lastErr, quote(c.output, errorTailLines))
 			}
 			return fmt.Errorf("waiting for clickhouse-server to answer: %w", context.Cause(parent))
 		case <-tick.C:
@@ -802,66 +802,11 @@ func FreePorts(host string, n int) ([]int, error) {
 	return ports, nil
 }
 
-// tailWriter keeps the last max bytes written to it and passes each
-// complete line to onLine.
-type tailWriter struct {
-	mu      sync.Mutex
-	max     int
-	buf     []byte
-	partial []byte
-	onLine  func(string)
-}
-
-func newTailWriter(max int, onLine func(string)) *tailWriter {
-	return &tailWriter{max: max, onLine: onLine}
-}
-
-// Write implements io.Writer.
-func (w *tailWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	if over := len(w.buf) - w.max; over > 0 {
-		w.buf = append(w.buf[:0], w.buf[over:]...)
-	}
-	w.partial = append(w.partial, p...)
-	for {
-		i := bytes.IndexByte(w.partial, '\n')
-		if i < 0 {
-			break
-		}
-		w.onLine(string(w.partial[:i]))
-		w.partial = w.partial[i+1:]
-	}
-	if len(w.partial) > w.max { // a runaway line: log what there is
-		w.onLine(string(w.partial))
-		w.partial = nil
-	}
-	return len(p), nil
-}
-
-// flush passes an unterminated last line to onLine.
-func (w *tailWriter) flush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.partial) > 0 {
-		w.onLine(string(w.partial))
-		w.partial = nil
-	}
-}
-
-// String returns the retained output.
-func (w *tailWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return string(w.buf)
-}
-
-// quote returns the last n non-empty lines of the retained output,
-// formatted to end an error message, or "" if there was no output.
-func (w *tailWriter) quote(n int) string {
+// quote returns the last n non-empty lines of a child's retained output,
+// formatted to end an error message.
+func quote(out *childproc.Output, n int) string {
 	var lines []string
-	sc := bufio.NewScanner(strings.NewReader(w.String()))
+	sc := bufio.NewScanner(strings.NewReader(out.String()))
 	sc.Buffer(make([]byte, 0, 4096), tailBytes+1)
 	for sc.Scan() {
 		if line := strings.TrimSpace(sc.Text()); line != "" {
