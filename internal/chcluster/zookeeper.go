@@ -2,6 +2,7 @@ package chcluster
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -93,21 +94,11 @@ func ZooKeeperAvailable(cfg ZooKeeperConfig) error {
 }
 
 func (c *ZooKeeperConfig) setDefaults() {
-	if c.Host == "" {
-		c.Host = "127.0.0.1"
-	}
-	if c.Java == "" {
-		c.Java = "java"
-	}
-	if c.Jar == "" {
-		c.Jar = DefaultZooKeeperJar
-	}
-	if c.Heap == "" {
-		c.Heap = DefaultZooKeeperHeap
-	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
+	c.Host = cmp.Or(c.Host, "127.0.0.1")
+	c.Java = cmp.Or(c.Java, "java")
+	c.Jar = cmp.Or(c.Jar, DefaultZooKeeperJar)
+	c.Heap = cmp.Or(c.Heap, DefaultZooKeeperHeap)
+	c.Logger = cmp.Or(c.Logger, zap.NewNop())
 }
 
 // StartZooKeeper starts a ZooKeeper server as cfg describes and returns
