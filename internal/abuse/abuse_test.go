@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,7 +30,9 @@ import (
 
 	"github.com/consentry/consentry/collector/limits"
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/consentrydtest"
 	"github.com/consentry/consentry/internal/eventgen"
+	"github.com/consentry/consentry/internal/every"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -48,16 +49,6 @@ var (
 )
 
 const app = "com.example.notes"
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // procStatus reads a field (in kB) of /proc/pid/status, in bytes.
 func procStatus(pid int, field string) uint64 {
@@ -118,33 +109,24 @@ func TestAbuse(t *testing.T) {
 		data = d
 		t.Cleanup(func() { os.RemoveAll(d) })
 	}
-	bin := filepath.Join(dir, "consentryd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/consentryd").CombinedOutput(); err != nil {
-		t.Fatalf("build consentryd: %v\n%s", err, out)
+	bin, err := consentrydtest.Build(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	target := Target{GRPC: freeAddr(t), HTTP: freeAddr(t)}
-	admin := freeAddr(t)
+	target := Target{GRPC: consentrydtest.FreeAddr(t), HTTP: consentrydtest.FreeAddr(t)}
+	admin := consentrydtest.FreeAddr(t)
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, "--data-dir", data, "--grpc-addr", target.GRPC, "--http-addr", target.HTTP, "--admin-addr", admin,
 		"--log-level", "warn", "--log-format", "console")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	proc := consentrydtest.Start(t, cmd)
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(time.Minute):
-			_ = cmd.Process.Kill()
-		}
+		_ = proc.Stop(time.Minute)
 		if t.Failed() {
 			t.Logf("consentryd's log:\n%s", logs.Bytes())
 		}
 	})
-	pid := cmd.Process.Pid
+	pid := proc.PID()
 	ready := func() (bool, string) {
 		resp, err := http.Get("http://" + admin + "/readyz")
 		if err != nil {
@@ -154,13 +136,7 @@ func TestAbuse(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode == http.StatusOK, strings.TrimSpace(strings.TrimPrefix(string(b), "not ready\n"))
 	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for ok, _ := ready(); !ok; ok, _ = ready() {
-		if time.Now().After(deadline) {
-			t.Fatalf("consentryd did not become ready:\n%s", logs.Bytes())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	proc.WaitReady(t, admin, 3*time.Minute, logs.Bytes)
 	priv, err := consent.ReadPrivateKeyFile(filepath.Join(data, "consent-signing-key.pem"))
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +162,7 @@ func TestAbuse(t *testing.T) {
 		return cur.w
 	}
 	cur.w = newWindow()
-	stop := make(chan struct{})
+	ctx, stopClients := context.WithCancel(context.Background())
 	var clients sync.WaitGroup
 	conn, err := grpc.NewClient(target.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -196,12 +172,7 @@ func TestAbuse(t *testing.T) {
 	clients.Go(func() {
 		gen := eventgen.New(eventgen.Config{AppID: app, Token: token, Seed: 1})
 		ic := consentryv1.NewIngestServiceClient(conn)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
+		every.Tick(ctx, 50*time.Millisecond, false, func(context.Context) {
 			req := gen.Batch(100, time.Now())
 			start := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -215,17 +186,12 @@ func TestAbuse(t *testing.T) {
 				w.grpcTook = append(w.grpcTook, time.Since(start))
 			}
 			w.mu.Unlock()
-		}
+		})
 	})
 	clients.Go(func() {
 		gen := eventgen.New(eventgen.Config{AppID: app, Token: token, Seed: 2})
 		hc := &http.Client{Timeout: 10 * time.Second}
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
+		every.Tick(ctx, 50*time.Millisecond, false, func(context.Context) {
 			js, _ := protojson.Marshal(gen.Batch(100, time.Now()))
 			body := Gzip(js)
 			start := time.Now()
@@ -241,16 +207,11 @@ func TestAbuse(t *testing.T) {
 				w.httpTook = append(w.httpTook, time.Since(start))
 			}
 			w.mu.Unlock()
-		}
+		})
 	})
 	clients.Go(func() {
 		hc := healthpb.NewHealthClient(conn)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(250 * time.Millisecond):
-			}
+		every.Tick(ctx, 250*time.Millisecond, false, func(context.Context) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			r, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: "consentry.v1.IngestService"})
 			cancel()
@@ -265,10 +226,10 @@ func TestAbuse(t *testing.T) {
 				w.notServing["readyz: "+why]++
 			}
 			w.mu.Unlock()
-		}
+		})
 	})
 	defer func() {
-		close(stop)
+		stopClients()
 		clients.Wait()
 	}()
 

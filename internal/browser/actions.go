@@ -45,11 +45,7 @@ func (b *Browser) ClickAndWait(selector string) {
 	// Wait for the element first, so that a timeout below means that no page
 	// loaded.
 	b.runSteps(what, chromedp.WaitVisible(chromedp.CSS(selector)))
-	resp := do(b, what, "no page loaded after the click",
-		func(ctx context.Context) (*network.Response, error) {
-			return chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(selector)))
-		})
-	b.setNavigation(resp)
+	b.loadBy(what, "no page loaded after the click", chromedp.Click(chromedp.CSS(selector)))
 }
 
 // SetValue sets the value of the first input, textarea or select element that
@@ -89,13 +85,20 @@ func (b *Browser) Submit(selector string) {
 	b.tb.Helper()
 	what := fmt.Sprintf("Submit(%q)", selector)
 	b.runSteps(what, chromedp.WaitReady(chromedp.CSS(selector)))
-	resp := do(b, what, "no page loaded after the submission; did a submit handler cancel it?",
-		func(ctx context.Context) (*network.Response, error) {
-			return chromedp.RunResponse(ctx, func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-				_, err := nodeCall[chromedp.Void](selector, submitJS)(ctx, t)
-				return chromedp.Void{}, err
-			})
+	b.loadBy(what, "no page loaded after the submission; did a submit handler cancel it?",
+		func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+			_, err := nodeCall[chromedp.Void](selector, submitJS)(ctx, t)
+			return chromedp.Void{}, err
 		})
+}
+
+// loadBy runs action, which starts loading a page, and waits until that
+// page has loaded; hint says what a timeout means.
+func (b *Browser) loadBy(what, hint string, action chromedp.Action[chromedp.Void]) {
+	b.tb.Helper()
+	resp := do(b, what, hint, func(ctx context.Context) (*network.Response, error) {
+		return chromedp.RunResponse(ctx, action)
+	})
 	b.setNavigation(resp)
 }
 

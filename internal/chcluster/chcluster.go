@@ -19,6 +19,7 @@
 package chcluster
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -77,30 +78,14 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Name == "" {
-		c.Name = DefaultName
-	}
-	if c.Shards == 0 {
-		c.Shards = DefaultShards
-	}
-	if c.Replicas == 0 {
-		c.Replicas = DefaultReplicas
-	}
-	if c.Host == "" {
-		c.Host = DefaultHost
-	}
-	if c.User == "" {
-		c.User = chserver.DefaultUser
-	}
-	if c.Password == "" {
-		c.Password = rand.Text()
-	}
-	if c.InterserverPassword == "" {
-		c.InterserverPassword = rand.Text()
-	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
+	c.Name = cmp.Or(c.Name, DefaultName)
+	c.Shards = cmp.Or(c.Shards, DefaultShards)
+	c.Replicas = cmp.Or(c.Replicas, DefaultReplicas)
+	c.Host = cmp.Or(c.Host, DefaultHost)
+	c.User = cmp.Or(c.User, chserver.DefaultUser)
+	c.Password = cmp.Or(c.Password, rand.Text())
+	c.InterserverPassword = cmp.Or(c.InterserverPassword, rand.Text())
+	c.Logger = cmp.Or(c.Logger, zap.NewNop())
 }
 
 // Available reports whether ClickHouse, java and ZooKeeper are installed.
@@ -150,7 +135,7 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	// Every server lists every native port in remote_servers, so all are
 	// chosen before any server starts, with the HTTP and interserver
 	// ports, all at once so none repeats.
-	ports, err := freePorts(cfg.Host, 3*n)
+	ports, err := chserver.FreePorts(cfg.Host, 3*n)
 	if err != nil {
 		return nil, fmt.Errorf("chcluster: %w", err)
 	}

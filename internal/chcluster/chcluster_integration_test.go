@@ -47,6 +47,17 @@ func open(t *testing.T, c *chcluster.Cluster, shard, replica int, user, password
 	return conn
 }
 
+// execAll runs stmts on conn in order and fails t at the first that
+// fails.
+func execAll(t *testing.T, ctx context.Context, conn driver.Conn, stmts ...string) {
+	t.Helper()
+	for _, stmt := range stmts {
+		if err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+}
+
 // TestClusterLockdown: the servers of a cluster keep the managed server's
 // lockdown. Nobody gets in as default or without a password; the analyst
 // reads its database through a Distributed table (whose remote reads log
@@ -57,20 +68,17 @@ func open(t *testing.T, c *chcluster.Cluster, shard, replica int, user, password
 func TestClusterLockdown(t *testing.T) {
 	c := cluster.Get(t)
 	ctx := context.Background()
-	admin := c.Conn(t, 0, 0)
-	for _, stmt := range []string{
-		"CREATE DATABASE IF NOT EXISTS pub ON CLUSTER " + c.Name(),
-		"CREATE DATABASE IF NOT EXISTS secret ON CLUSTER " + c.Name(),
-		"CREATE TABLE IF NOT EXISTS pub.t_local ON CLUSTER " + c.Name() + " (x UInt64) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/pub/t_local', '{replica}') ORDER BY x",
-		"CREATE TABLE IF NOT EXISTS pub.t ON CLUSTER " + c.Name() + " (x UInt64) ENGINE = Distributed(" + c.Name() + ", pub, t_local, x)",
-		"CREATE TABLE IF NOT EXISTS secret.s ON CLUSTER " + c.Name() + " (x UInt64) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/secret/s', '{shard}-{replica}') ORDER BY x",
+	// Inserts into the Distributed table return once every shard has
+	// its rows.
+	execAll(t, clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_distributed_sync": 1})), c.Conn(t, 0, 0),
+		"CREATE DATABASE IF NOT EXISTS pub ON CLUSTER "+c.Name(),
+		"CREATE DATABASE IF NOT EXISTS secret ON CLUSTER "+c.Name(),
+		"CREATE TABLE IF NOT EXISTS pub.t_local ON CLUSTER "+c.Name()+" (x UInt64) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/pub/t_local', '{replica}') ORDER BY x",
+		"CREATE TABLE IF NOT EXISTS pub.t ON CLUSTER "+c.Name()+" (x UInt64) ENGINE = Distributed("+c.Name()+", pub, t_local, x)",
+		"CREATE TABLE IF NOT EXISTS secret.s ON CLUSTER "+c.Name()+" (x UInt64) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/secret/s', '{shard}-{replica}') ORDER BY x",
 		"INSERT INTO pub.t SELECT number FROM system.numbers LIMIT 100",
 		"INSERT INTO secret.s SELECT number FROM system.numbers LIMIT 10",
-	} {
-		if err := admin.Exec(clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_distributed_sync": 1})), stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
+	)
 	for s := range c.Shards() {
 		for r := range c.Replicas() {
 			for _, cred := range [][2]string{{"default", ""}, {"default", "default"}, {c.User(), ""}, {"analyst", ""}} {
@@ -126,14 +134,10 @@ func TestZooKeeperRestart(t *testing.T) {
 	c := cluster.Get(t)
 	ctx := context.Background()
 	admin := c.Conn(t, 1, 0)
-	for _, stmt := range []string{
-		"CREATE DATABASE IF NOT EXISTS zk ON CLUSTER " + c.Name(),
-		"CREATE TABLE IF NOT EXISTS zk.t ON CLUSTER " + c.Name() + " (x UInt64) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/zk/t', '{shard}-{replica}') ORDER BY x",
-	} {
-		if err := admin.Exec(ctx, stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
+	execAll(t, ctx, admin,
+		"CREATE DATABASE IF NOT EXISTS zk ON CLUSTER "+c.Name(),
+		"CREATE TABLE IF NOT EXISTS zk.t ON CLUSTER "+c.Name()+" (x UInt64) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/zk/t', '{shard}-{replica}') ORDER BY x",
+	)
 	zk := c.ZooKeeper()
 	addr := zk.Addr()
 	if err := zk.Stop(ctx); err != nil {

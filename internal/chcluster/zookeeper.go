@@ -1,8 +1,8 @@
 package chcluster
 
 import (
-	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +17,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/consentry/consentry/internal/childproc"
+	"github.com/consentry/consentry/internal/chserver"
 )
 
 // ErrZooKeeperNotFound reports that Debian's zookeeper package (its jar)
@@ -36,6 +38,8 @@ const (
 	zkStartTimeout = time.Minute
 	// zkStopGrace is how long Stop waits after SIGTERM before SIGKILL.
 	zkStopGrace = 10 * time.Second
+	// zkOutputBytes is how much of the JVM's output is kept for errors.
+	zkOutputBytes = 16 << 10
 )
 
 // ZooKeeperConfig describes a ZooKeeper server run as a child process: a
@@ -72,11 +76,8 @@ type ZooKeeper struct {
 
 // zkChild is one run of the JVM.
 type zkChild struct {
-	pid    int
-	output *bytes.Buffer
-	outMu  sync.Mutex
-	done   chan struct{}
-	err    error // set before done is closed
+	proc   *childproc.Process
+	output *childproc.Output
 }
 
 // ZooKeeperAvailable reports whether java and ZooKeeper's jar are
@@ -93,21 +94,11 @@ func ZooKeeperAvailable(cfg ZooKeeperConfig) error {
 }
 
 func (c *ZooKeeperConfig) setDefaults() {
-	if c.Host == "" {
-		c.Host = "127.0.0.1"
-	}
-	if c.Java == "" {
-		c.Java = "java"
-	}
-	if c.Jar == "" {
-		c.Jar = DefaultZooKeeperJar
-	}
-	if c.Heap == "" {
-		c.Heap = DefaultZooKeeperHeap
-	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
+	c.Host = cmp.Or(c.Host, "127.0.0.1")
+	c.Java = cmp.Or(c.Java, "java")
+	c.Jar = cmp.Or(c.Jar, DefaultZooKeeperJar)
+	c.Heap = cmp.Or(c.Heap, DefaultZooKeeperHeap)
+	c.Logger = cmp.Or(c.Logger, zap.NewNop())
 }
 
 // StartZooKeeper starts a ZooKeeper server as cfg describes and returns
@@ -126,7 +117,7 @@ func StartZooKeeper(ctx context.Context, cfg ZooKeeperConfig) (*ZooKeeper, error
 	}
 	cfg.DataDir = dir
 	if cfg.Port == 0 {
-		ports, err := freePorts(cfg.Host, 1)
+		ports, err := chserver.FreePorts(cfg.Host, 1)
 		if err != nil {
 			return nil, fmt.Errorf("chcluster: zookeeper: %w", err)
 		}
@@ -149,15 +140,7 @@ func (z *ZooKeeper) Addr() string {
 func (z *ZooKeeper) Up() bool {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	if z.cur == nil {
-		return false
-	}
-	select {
-	case <-z.cur.done:
-		return false
-	default:
-		return true
-	}
+	return z.cur != nil && !z.cur.proc.Exited()
 }
 
 // zooCfg is the server's configuration: a standalone server on the client
@@ -183,12 +166,8 @@ autopurge.snapRetainCount=3
 func (z *ZooKeeper) Start(ctx context.Context) error {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	if z.cur != nil {
-		select {
-		case <-z.cur.done:
-		default:
-			return nil
-		}
+	if z.cur != nil && !z.cur.proc.Exited() {
+		return nil
 	}
 	if err := os.MkdirAll(filepath.Join(z.cfg.DataDir, "data"), 0o700); err != nil {
 		return fmt.Errorf("chcluster: zookeeper: %w", err)
@@ -204,15 +183,15 @@ func (z *ZooKeeper) Start(ctx context.Context) error {
 		"-Dzookeeper.log.dir="+z.cfg.DataDir,
 		"-cp", z.cfg.Jar, "org.apache.zookeeper.server.ZooKeeperServerMain", cfgFile)
 	cmd.Dir = z.cfg.DataDir
-	c := &zkChild{output: &bytes.Buffer{}, done: make(chan struct{})}
-	w := lineWriter{c: c, log: z.log}
-	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := c.run(cmd); err != nil {
+	c := &zkChild{output: childproc.NewOutput(zkOutputBytes, func(line string) { z.log.Debug(line) })}
+	cmd.Stdout, cmd.Stderr = c.output, c.output
+	proc, err := childproc.Start(cmd, func(*childproc.Process) { c.output.Flush() })
+	if err != nil {
 		return fmt.Errorf("chcluster: zookeeper: start %s: %w", z.cfg.Java, err)
 	}
+	c.proc = proc
 	z.cur = c
-	z.log.Info("started", zap.Int("pid", c.pid), zap.String("addr", z.Addr()))
+	z.log.Info("started", zap.Int("pid", proc.PID()), zap.String("addr", z.Addr()))
 	wctx, cancel := context.WithTimeout(ctx, zkStartTimeout)
 	defer cancel()
 	for {
@@ -220,10 +199,10 @@ func (z *ZooKeeper) Start(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-c.done:
-			return fmt.Errorf("chcluster: zookeeper exited during startup: %w; output: %s", c.err, c.tail())
+		case <-proc.Done():
+			return fmt.Errorf("chcluster: zookeeper exited during startup: %w; output: %s", proc.Err(), c.tail())
 		case <-wctx.Done():
-			c.kill()
+			_ = proc.Kill()
 			return fmt.Errorf("chcluster: zookeeper did not serve on %s: %w; output: %s", z.Addr(), wctx.Err(), c.tail())
 		case <-time.After(100 * time.Millisecond):
 		}
@@ -239,87 +218,30 @@ func (z *ZooKeeper) Stop(ctx context.Context) error {
 	if c == nil {
 		return nil
 	}
-	select {
-	case <-c.done:
+	if c.proc.Exited() {
 		return nil
-	default:
 	}
-	_ = c.signal(syscall.SIGTERM)
+	_ = c.proc.Signal(syscall.SIGTERM)
 	t := time.NewTimer(zkStopGrace)
 	defer t.Stop()
 	select {
-	case <-c.done:
+	case <-c.proc.Done():
 	case <-t.C:
-		c.kill()
+		_ = c.proc.Kill()
 	case <-ctx.Done():
-		c.kill()
+		_ = c.proc.Kill()
 	}
-	z.log.Info("stopped", zap.Int("pid", c.pid))
+	z.log.Info("stopped", zap.Int("pid", c.proc.PID()))
 	return nil
-}
-
-// run starts cmd from a goroutine that keeps its OS thread until the
-// child exits, so Pdeathsig fires only when this process dies (see
-// chserver).
-func (c *zkChild) run(cmd *exec.Cmd) error {
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		c.pid = cmd.Process.Pid
-		started <- nil
-		c.err = cmd.Wait()
-		close(c.done)
-	}()
-	return <-started
-}
-
-func (c *zkChild) signal(sig syscall.Signal) error {
-	if err := syscall.Kill(-c.pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return err
-	}
-	return nil
-}
-
-func (c *zkChild) kill() {
-	_ = c.signal(syscall.SIGKILL)
-	<-c.done
 }
 
 // tail returns the last lines the JVM wrote.
 func (c *zkChild) tail() string {
-	c.outMu.Lock()
-	defer c.outMu.Unlock()
-	b := c.output.Bytes()
+	b := c.output.String()
 	if len(b) > 4096 {
 		b = b[len(b)-4096:]
 	}
-	return string(bytes.TrimSpace(b))
-}
-
-// lineWriter keeps the JVM's output and logs it line by line.
-type lineWriter struct {
-	c   *zkChild
-	log *zap.Logger
-}
-
-func (w lineWriter) Write(p []byte) (int, error) {
-	w.c.outMu.Lock()
-	w.c.output.Write(p)
-	if w.c.output.Len() > 64<<10 {
-		keep := w.c.output.Bytes()[w.c.output.Len()-16<<10:]
-		w.c.output = bytes.NewBuffer(append([]byte(nil), keep...))
-	}
-	w.c.outMu.Unlock()
-	sc := bufio.NewScanner(bytes.NewReader(p))
-	for sc.Scan() {
-		w.log.Debug(sc.Text())
-	}
-	return len(p), nil
+	return strings.TrimSpace(b)
 }
 
 // fourLetters sends a ZooKeeper four-letter word and returns the answer.
@@ -340,25 +262,4 @@ func fourLetters(ctx context.Context, addr, word string) (string, error) {
 	var b bytes.Buffer
 	_, err = b.ReadFrom(conn)
 	return b.String(), err
-}
-
-// freePorts returns n distinct ports free on host now: all listeners are
-// held until every port is chosen.
-func freePorts(host string, n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return nil, fmt.Errorf("pick a free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

@@ -12,3 +12,15 @@ func TestUsersNetworks(t *testing.T) {
 		t.Errorf("usersNetworks(%q)\n = %q\nwant %q", in, got, want)
 	}
 }
+
+// TestChoosePorts: the zero ports get distinct free ports, the others
+// stay as they are.
+func TestChoosePorts(t *testing.T) {
+	cfg := Config{HTTPPort: 1, Cluster: &ClusterConfig{}}
+	if err := choosePorts(&cfg, "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTPPort != 1 || cfg.TCPPort == 0 || cfg.Cluster.InterserverPort == 0 || cfg.TCPPort == cfg.Cluster.InterserverPort {
+		t.Errorf("ports %d, %d, %d; want a free one, 1, another free one", cfg.TCPPort, cfg.HTTPPort, cfg.Cluster.InterserverPort)
+	}
+}

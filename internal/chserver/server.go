@@ -39,7 +39,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,6 +48,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/consentry/consentry/internal/childproc"
 )
 
 // ErrNotFound reports that no ClickHouse server binary was found.
@@ -186,11 +187,10 @@ type Server struct {
 
 // child is one run of the server process.
 type child struct {
-	pid      int
-	output   *tailWriter
+	proc     *childproc.Process
+	output   *childproc.Output
 	stopping atomic.Bool
-	done     chan struct{} // closed once the process has exited
-	exitErr  error         // set before done is closed
+	exitErr  error // set before proc.Done is closed
 }
 
 // Start starts a ClickHouse server as described by cfg and returns once it
@@ -298,8 +298,8 @@ func (s *Server) startChild(ctx context.Context) (*child, error) {
 	if err := writeConfig(s.layout, s.cfg, s.modern); err != nil {
 		return nil, err
 	}
-	c := &child{done: make(chan struct{})}
-	c.output = newTailWriter(tailBytes, func(line string) { s.log.Debug(line) })
+	c := &child{}
+	c.output = childproc.NewOutput(tailBytes, func(line string) { s.log.Debug(line) })
 
 	cmd := exec.Command(s.bin, append(s.args, "--config-file="+s.layout.ConfigFile)...)
 	cmd.Dir = s.layout.Root
@@ -308,14 +308,10 @@ func (s *Server) startChild(ctx context.Context) (*child, error) {
 	cmd.Env = append(os.Environ(), "CLICKHOUSE_WATCHDOG_ENABLE=0")
 	cmd.Stdout = c.output
 	cmd.Stderr = c.output
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setpgid:   true,
-		Pdeathsig: syscall.SIGKILL,
-	}
-	if err := c.run(cmd, s.log); err != nil {
+	if err := c.start(cmd, s.log); err != nil {
 		return nil, fmt.Errorf("run %s: %w", s.bin, err)
 	}
-	s.log.Info("started", zap.Int("pid", c.pid), zap.String("binary", s.bin), zap.String("version", s.version),
+	s.log.Info("started", zap.Int("pid", c.proc.PID()), zap.String("binary", s.bin), zap.String("version", s.version),
 		zap.Bool("settings_constraints", s.modern),
 		zap.String("tcp", s.Addr()), zap.String("http", s.HTTPAddr()), zap.String("data_dir", s.layout.Root))
 
@@ -381,37 +377,27 @@ func detectVersion(ctx context.Context, bin string, args []string) (version stri
 // change none.
 func (s *Server) SettingsConstraints() bool { return s.modern }
 
-// run starts cmd and a goroutine that waits for it.
-//
-// Pdeathsig fires when the thread that forked the child exits, not only
-// when the process does, and the Go runtime ends a thread when a goroutine
-// locked to it returns. So the child is forked from a goroutine that holds
-// its thread until the child has exited: no other goroutine runs there,
-// and the thread outlives the child.
-func (c *child) run(cmd *exec.Cmd, log *zap.Logger) error {
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
+// start starts cmd as the child, tied to this process (see childproc).
+// An exit that Stop did not ask for is logged and kept in exitErr.
+func (c *child) start(cmd *exec.Cmd, log *zap.Logger) error {
+	proc, err := childproc.Start(cmd, func(p *childproc.Process) {
+		c.output.Flush()
+		if c.stopping.Load() {
 			return
 		}
-		c.pid = cmd.Process.Pid
-		started <- nil
-		err := cmd.Wait()
-		c.output.flush()
-		if !c.stopping.Load() {
-			if err == nil {
-				err = errors.New("exit status 0")
-			}
-			c.exitErr = fmt.Errorf("clickhouse-server (pid %d) exited unexpectedly: %w%s",
-				c.pid, err, c.output.quote(errorTailLines))
-			log.Error("exited unexpectedly", zap.Int("pid", c.pid), zap.Error(err))
+		err := p.Err()
+		if err == nil {
+			err = errors.New("exit status 0")
 		}
-		close(c.done)
-	}()
-	return <-started
+		c.exitErr = fmt.Errorf("clickhouse-server (pid %d) exited unexpectedly: %w%s",
+			p.PID(), err, quote(c.output, errorTailLines))
+		log.Error("exited unexpectedly", zap.Int("pid", p.PID()), zap.Error(err))
+	})
+	if err != nil {
+		return err
+	}
+	c.proc = proc
+	return nil
 }
 
 // waitReady probes the server until it answers a query over HTTP. The
@@ -429,7 +415,7 @@ func (s *Server) waitReady(parent context.Context, c *child) error {
 			return nil
 		}
 		select {
-		case <-c.done:
+		case <-c.proc.Done():
 			out := c.output.String()
 			err := fmt.Errorf("clickhouse-server exited during startup: %w", c.exitErr)
 			if strings.Contains(out, "Address already in use") {
@@ -439,7 +425,7 @@ func (s *Server) waitReady(parent context.Context, c *child) error {
 		case <-ctx.Done():
 			if errors.Is(context.Cause(ctx), context.DeadlineExceeded) && parent.Err() == nil {
 				return fmt.Errorf("clickhouse-server did not answer within StartTimeout %v; last probe: %w%s",
-					s.cfg.StartTimeout, lastErr, c.output.quote(errorTailLines))
+					s.cfg.StartTimeout, lastErr, quote(c.output, errorTailLines))
 			}
 			return fmt.Errorf("waiting for clickhouse-server to answer: %w", context.Cause(parent))
 		case <-tick.C:
@@ -458,9 +444,9 @@ func (s *Server) supervise() {
 		select {
 		case <-s.stopCtx.Done():
 			return
-		case <-c.done:
+		case <-c.proc.Done():
 		}
-		c.signalGroup(syscall.SIGKILL) // anything it left behind
+		c.proc.Signal(syscall.SIGKILL) // anything it left behind
 		err := c.exitErr
 		for {
 			if s.stopCtx.Err() != nil {
@@ -489,7 +475,7 @@ func (s *Server) supervise() {
 		s.restarts++
 		s.setState(StateUp)
 		s.mu.Unlock()
-		s.log.Info("clickhouse-server restarted", zap.Int("pid", c.pid))
+		s.log.Info("clickhouse-server restarted", zap.Int("pid", c.proc.PID()))
 	}
 }
 
@@ -607,7 +593,7 @@ func (s *Server) Password() string { return s.cfg.Password }
 func (s *Server) PID() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cur.pid
+	return s.cur.proc.PID()
 }
 
 // DataDir returns the absolute path of the server's DataDir.
@@ -723,22 +709,22 @@ func (s *Server) stopServer(ctx context.Context) error {
 func (c *child) terminate(ctx context.Context, log *zap.Logger) error {
 	c.stopping.Store(true)
 	select {
-	case <-c.done:
-		c.signalGroup(syscall.SIGKILL) // anything it left behind
+	case <-c.proc.Done():
+		c.proc.Signal(syscall.SIGKILL) // anything it left behind
 		return nil
 	default:
 	}
-	log.Info("stopping", zap.Int("pid", c.pid))
-	if err := c.signalGroup(syscall.SIGTERM); err != nil {
+	log.Info("stopping", zap.Int("pid", c.proc.PID()))
+	if err := c.proc.Signal(syscall.SIGTERM); err != nil {
 		return fmt.Errorf("chserver: stop: %w", err)
 	}
 	grace := time.NewTimer(stopGrace)
 	defer grace.Stop()
 	var why error
 	select {
-	case <-c.done:
-		c.signalGroup(syscall.SIGKILL)
-		log.Info("stopped", zap.Int("pid", c.pid))
+	case <-c.proc.Done():
+		c.proc.Signal(syscall.SIGKILL)
+		log.Info("stopped", zap.Int("pid", c.proc.PID()))
 		return nil
 	case <-ctx.Done():
 		why = context.Cause(ctx)
@@ -748,26 +734,13 @@ func (c *child) terminate(ctx context.Context, log *zap.Logger) error {
 	if err := c.kill(); err != nil {
 		return fmt.Errorf("chserver: stop: %w", err)
 	}
-	return fmt.Errorf("chserver: stop: killed clickhouse-server (pid %d): %w", c.pid, why)
+	return fmt.Errorf("chserver: stop: killed clickhouse-server (pid %d): %w", c.proc.PID(), why)
 }
 
 // kill sends SIGKILL to the process group and waits for the child.
 func (c *child) kill() error {
 	c.stopping.Store(true)
-	if err := c.signalGroup(syscall.SIGKILL); err != nil {
-		return fmt.Errorf("kill: %w", err)
-	}
-	<-c.done // SIGKILL cannot be caught; the wait is short
-	return nil
-}
-
-// signalGroup sends sig to the child's process group. A group that no
-// longer exists is not an error.
-func (c *child) signalGroup(sig syscall.Signal) error {
-	if err := syscall.Kill(-c.pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("signal process group %d with %v: %w", c.pid, sig, err)
-	}
-	return nil
+	return c.proc.Kill()
 }
 
 // dialAddress returns the address clients use to reach a server listening
@@ -785,93 +758,55 @@ func dialAddress(host string) string {
 }
 
 // choosePorts replaces cfg's zero ports (native, HTTP, and in cluster
-// mode interserver) with ports that are free on host now. All listeners are held open until every port is chosen, so the
-// ports differ from each other.
+// mode interserver) with ports that are free on host now, all different.
 func choosePorts(cfg *Config, host string) error {
+	ports := []*int{&cfg.TCPPort, &cfg.HTTPPort}
+	if cfg.Cluster != nil {
+		ports = append(ports, &cfg.Cluster.InterserverPort)
+	}
+	var zero []*int
+	for _, p := range ports {
+		if *p == 0 {
+			zero = append(zero, p)
+		}
+	}
+	free, err := FreePorts(host, len(zero))
+	if err != nil {
+		return err
+	}
+	for i, p := range zero {
+		*p = free[i]
+	}
+	return nil
+}
+
+// FreePorts returns n distinct TCP ports that are free on host now, as
+// Start picks the ports a Config leaves at 0: all listeners are held
+// until every port is chosen, so none repeats.
+func FreePorts(host string, n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
 			l.Close()
 		}
 	}()
-	ports := []*int{&cfg.TCPPort, &cfg.HTTPPort}
-	if cfg.Cluster != nil {
-		ports = append(ports, &cfg.Cluster.InterserverPort)
-	}
-	for _, p := range ports {
-		if *p != 0 {
-			continue
-		}
+	ports := make([]int, 0, n)
+	for range n {
 		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 		if err != nil {
-			return fmt.Errorf("pick a free port: %w", err)
+			return nil, fmt.Errorf("pick a free port: %w", err)
 		}
 		ls = append(ls, l)
-		*p = l.Addr().(*net.TCPAddr).Port
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	return nil
+	return ports, nil
 }
 
-// tailWriter keeps the last max bytes written to it and passes each
-// complete line to onLine.
-type tailWriter struct {
-	mu      sync.Mutex
-	max     int
-	buf     []byte
-	partial []byte
-	onLine  func(string)
-}
-
-func newTailWriter(max int, onLine func(string)) *tailWriter {
-	return &tailWriter{max: max, onLine: onLine}
-}
-
-// Write implements io.Writer.
-func (w *tailWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	if over := len(w.buf) - w.max; over > 0 {
-		w.buf = append(w.buf[:0], w.buf[over:]...)
-	}
-	w.partial = append(w.partial, p...)
-	for {
-		i := bytes.IndexByte(w.partial, '\n')
-		if i < 0 {
-			break
-		}
-		w.onLine(string(w.partial[:i]))
-		w.partial = w.partial[i+1:]
-	}
-	if len(w.partial) > w.max { // a runaway line: log what there is
-		w.onLine(string(w.partial))
-		w.partial = nil
-	}
-	return len(p), nil
-}
-
-// flush passes an unterminated last line to onLine.
-func (w *tailWriter) flush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.partial) > 0 {
-		w.onLine(string(w.partial))
-		w.partial = nil
-	}
-}
-
-// String returns the retained output.
-func (w *tailWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return string(w.buf)
-}
-
-// quote returns the last n non-empty lines of the retained output,
-// formatted to end an error message, or "" if there was no output.
-func (w *tailWriter) quote(n int) string {
+// quote returns the last n non-empty lines of a child's retained output,
+// formatted to end an error message.
+func quote(out *childproc.Output, n int) string {
 	var lines []string
-	sc := bufio.NewScanner(strings.NewReader(w.String()))
+	sc := bufio.NewScanner(strings.NewReader(out.String()))
 	sc.Buffer(make([]byte, 0, 4096), tailBytes+1)
 	for sc.Scan() {
 		if line := strings.TrimSpace(sc.Text()); line != "" {

@@ -15,6 +15,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -131,24 +132,12 @@ func newDevice(r *rand.Rand, spread bool) device {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Devices == 0 {
-		c.Devices = 20
-	}
-	if c.Sessions == 0 {
-		c.Sessions = 3
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = 16
-	}
-	if c.CrashRate == 0 {
-		c.CrashRate = 0.05
-	}
-	if c.Cohort == 0 {
-		c.Cohort = 1
-	}
-	if c.GrantTimeout == 0 {
-		c.GrantTimeout = 30 * time.Second
-	}
+	c.Devices = cmp.Or(c.Devices, 20)
+	c.Sessions = cmp.Or(c.Sessions, 3)
+	c.Concurrency = cmp.Or(c.Concurrency, 16)
+	c.CrashRate = cmp.Or(c.CrashRate, 0.05)
+	c.Cohort = cmp.Or(c.Cohort, 1)
+	c.GrantTimeout = cmp.Or(c.GrantTimeout, 30*time.Second)
 	return c
 }
 

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -29,40 +30,13 @@ type HTTPErrorDetail struct {
 	Message string `json:"message"`
 }
 
-// CodeName returns c's canonical name, e.g. "INVALID_ARGUMENT".
+// CodeName returns c's canonical name, e.g. "INVALID_ARGUMENT", as
+// google.rpc.Code spells it; "UNKNOWN" for a code it does not define.
 func CodeName(c codes.Code) string {
-	switch c {
-	case codes.OK:
-		return "OK"
-	case codes.Canceled:
-		return "CANCELLED"
-	case codes.InvalidArgument:
-		return "INVALID_ARGUMENT"
-	case codes.DeadlineExceeded:
-		return "DEADLINE_EXCEEDED"
-	case codes.NotFound:
-		return "NOT_FOUND"
-	case codes.AlreadyExists:
-		return "ALREADY_EXISTS"
-	case codes.PermissionDenied:
-		return "PERMISSION_DENIED"
-	case codes.ResourceExhausted:
-		return "RESOURCE_EXHAUSTED"
-	case codes.FailedPrecondition:
-		return "FAILED_PRECONDITION"
-	case codes.Aborted:
-		return "ABORTED"
-	case codes.Unimplemented:
-		return "UNIMPLEMENTED"
-	case codes.Internal:
-		return "INTERNAL"
-	case codes.Unavailable:
-		return "UNAVAILABLE"
-	case codes.Unauthenticated:
-		return "UNAUTHENTICATED"
-	default:
-		return "UNKNOWN"
+	if name, ok := code.Code_name[int32(c)]; ok {
+		return name
 	}
+	return "UNKNOWN"
 }
 
 // HTTPStatus returns the HTTP status for a gRPC code, as the gRPC-HTTP

@@ -1,6 +1,7 @@
 package privacyprobe
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -131,12 +132,8 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Plants == 0 {
-		c.Plants = 300
-	}
-	if c.EventsPerBatch == 0 {
-		c.EventsPerBatch = 12
-	}
+	c.Plants = cmp.Or(c.Plants, 300)
+	c.EventsPerBatch = cmp.Or(c.EventsPerBatch, 12)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

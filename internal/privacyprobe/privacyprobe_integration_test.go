@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/chserver"
+	"github.com/consentry/consentry/internal/consentrydtest"
 	"github.com/consentry/consentry/internal/faultproxy"
 	"github.com/consentry/consentry/internal/privacyprobe"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -257,9 +257,9 @@ func startEnv() (*env, error) {
 		return nil, err
 	}
 	envClean = append(envClean, func() { os.RemoveAll(dir) })
-	bin := filepath.Join(dir, "consentryd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/consentryd").CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build consentryd: %w\n%s", err, out)
+	bin, err := consentrydtest.Build(dir)
+	if err != nil {
+		return nil, err
 	}
 	chDir := filepath.Join(dir, "clickhouse")
 	for name, text := range map[string]string{"config.d": clickhouseConfig, "users.d": clickhouseUsers} {
@@ -419,21 +419,9 @@ func (e *env) run(t *testing.T, pr probeRun) *privacyprobe.Report {
 
 // collector is a running consentryd.
 type collector struct {
-	cmd                       *exec.Cmd
+	proc                      *consentrydtest.Process
 	grpcAddr, httpAddr, admin string
 	spoolDir, logFile         string
-	exited                    chan struct{} // closed once the process exited
-	exitErr                   error         // set before exited is closed
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // startCollector starts consentryd logging at debug level, with
@@ -441,8 +429,8 @@ func freeAddr(t *testing.T) string {
 // a revocation bound that outlasts a ClickHouse outage of the probe.
 func (e *env) startCollector(t *testing.T, dir, db, chAddr, keyFile, scrubDisable string) *collector {
 	t.Helper()
-	c := &collector{grpcAddr: freeAddr(t), httpAddr: freeAddr(t), admin: freeAddr(t),
-		spoolDir: filepath.Join(dir, "spool"), logFile: filepath.Join(dir, "consentryd.log"), exited: make(chan struct{})}
+	c := &collector{grpcAddr: consentrydtest.FreeAddr(t), httpAddr: consentrydtest.FreeAddr(t), admin: consentrydtest.FreeAddr(t),
+		spoolDir: filepath.Join(dir, "spool"), logFile: filepath.Join(dir, "consentryd.log")}
 	args := []string{"--data-dir", filepath.Join(dir, "data"), "--clickhouse-addr", chAddr, "--clickhouse-database", db,
 		"--clickhouse-user", e.srv.User(),
 		"--consent-signing-key-file", keyFile, "--spool-dir", c.spoolDir,
@@ -456,61 +444,22 @@ func (e *env) startCollector(t *testing.T, dir, db, chAddr, keyFile, scrubDisabl
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	c.cmd = exec.Command(e.bin, args...)
-	c.cmd.Env = append(os.Environ(), "CONSENTRY_CLICKHOUSE_PASSWORD="+e.srv.Password())
-	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	c.cmd.Env = append(os.Environ(), "CONSENTRY_CLICKHOUSE_PASSWORD="+e.srv.Password())
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		c.exitErr = c.cmd.Wait()
-		close(c.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-c.exited:
-		default:
-			_ = c.cmd.Process.Kill()
-			<-c.exited
-		}
+	cmd := exec.Command(e.bin, args...)
+	cmd.Env = append(os.Environ(), "CONSENTRY_CLICKHOUSE_PASSWORD="+e.srv.Password())
+	cmd.Stdout, cmd.Stderr = logf, logf
+	c.proc = consentrydtest.Start(t, cmd)
+	c.proc.WaitReady(t, c.admin, time.Minute, func() []byte {
+		out, _ := os.ReadFile(c.logFile)
+		return out
 	})
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, err := http.Get("http://" + c.admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return c
-			}
-		}
-		select {
-		case <-c.exited:
-			out, _ := os.ReadFile(c.logFile)
-			t.Fatalf("consentryd exited: %v\n%s", c.exitErr, out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(c.logFile)
-			t.Fatalf("consentryd not ready after a minute\n%s", out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return c
 }
 
 // stop stops the collector with SIGTERM, as an orchestrator would.
 func (c *collector) stop(t *testing.T) {
 	t.Helper()
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-c.exited:
-		if c.exitErr != nil {
-			t.Errorf("consentryd: %v", c.exitErr)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("consentryd did not stop within a minute of SIGTERM")
+	if err := c.proc.Stop(time.Minute); err != nil {
+		t.Errorf("consentryd: %v", err)
 	}
 }
 

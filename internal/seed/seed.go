@@ -17,6 +17,7 @@
 package seed
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -60,9 +61,7 @@ type Config struct {
 // withDefaults returns c with zero fields set to their defaults and End
 // truncated to its UTC day.
 func (c Config) withDefaults() Config {
-	if c.AppID == "" {
-		c.AppID = DefaultAppID
-	}
+	c.AppID = cmp.Or(c.AppID, DefaultAppID)
 	if c.End.IsZero() {
 		c.End = time.Now()
 	}

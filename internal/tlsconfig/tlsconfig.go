@@ -19,6 +19,7 @@
 package tlsconfig
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -60,15 +61,9 @@ const DefaultReload = time.Minute
 
 // withDefaults returns c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
-	if c.MinVersion == 0 {
-		c.MinVersion = tls.VersionTLS12
-	}
-	if c.Reload == 0 {
-		c.Reload = DefaultReload
-	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
+	c.MinVersion = cmp.Or(c.MinVersion, tls.VersionTLS12)
+	c.Reload = cmp.Or(c.Reload, DefaultReload)
+	c.Logger = cmp.Or(c.Logger, zap.NewNop())
 	return c
 }
 

@@ -1,20 +1,13 @@
 package tlsconfig
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"io"
 	"io/fs"
 	"log"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,93 +20,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/consentry/consentry/internal/tlsconfig/tlstest"
 )
-
-// authority is a test CA.
-type authority struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-	pem  []byte
-}
-
-// keyPair is an issued certificate, as PEM files hold it and as a client
-// uses it.
-type keyPair struct {
-	certPEM, keyPEM []byte
-	tls             tls.Certificate
-	serial          int64
-}
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func newAuthority(t *testing.T, name string) *authority {
-	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &authority{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-func (a *authority) pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(a.cert)
-	return p
-}
-
-// issue returns a certificate for localhost and 127.0.0.1 signed by a.
-func (a *authority) issue(t *testing.T, serial int64, usage x509.ExtKeyUsage) keyPair {
-	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, key.Public(), a.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp := keyPair{
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}),
-		serial:  serial,
-	}
-	if kp.tls, err = tls.X509KeyPair(kp.certPEM, kp.keyPEM); err != nil {
-		t.Fatal(err)
-	}
-	return kp
-}
 
 // files are the paths a test serves from.
 type files struct{ cert, key, ca string }
@@ -136,10 +45,10 @@ func replace(t *testing.T, name string, data []byte) {
 	}
 }
 
-func (f files) write(t *testing.T, kp keyPair) {
+func (f files) write(t *testing.T, kp tlstest.Issued) {
 	t.Helper()
-	replace(t, f.cert, kp.certPEM)
-	replace(t, f.key, kp.keyPEM)
+	replace(t, f.cert, kp.CertPEM)
+	replace(t, f.key, kp.KeyPEM)
 }
 
 // serve starts an HTTPS server with s's configuration.
@@ -153,6 +62,41 @@ func serve(t *testing.T, s *Server) *httptest.Server {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// handshake is the server's side of one TLS handshake.
+type handshake struct {
+	st  tls.ConnectionState
+	err error
+}
+
+// serveOnce loads cfg, listens on loopback with its TLS configuration and
+// handshakes the first connection. It returns the listener's address and
+// a channel that receives the server's side of that handshake.
+func serveOnce(t *testing.T, cfg Config) (string, <-chan handshake) {
+	t.Helper()
+	s, err := Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", s.TLSConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	done := make(chan handshake, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- handshake{err: err}
+			return
+		}
+		defer c.Close()
+		tc := c.(*tls.Conn)
+		err = tc.Handshake()
+		done <- handshake{tc.ConnectionState(), err}
+	}()
+	return ln.Addr().String(), done
 }
 
 // clientConfig trusts roots and presents cert if it is not nil.
@@ -201,22 +145,22 @@ func mustGet(t *testing.T, srv *httptest.Server, roots *x509.CertPool, cert *tls
 }
 
 func TestServe(t *testing.T) {
-	ca := newAuthority(t, "ca")
+	ca := tlstest.NewCA(t, "ca")
 	f := newFiles(t)
-	f.write(t, ca.issue(t, 10, x509.ExtKeyUsageServerAuth))
+	f.write(t, ca.IssueSerial(10, x509.ExtKeyUsageServerAuth))
 	s, err := Load(Config{CertFile: f.cert, KeyFile: f.key})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := serve(t, s)
-	if got := mustGet(t, srv, ca.pool(), nil); got != 10 {
+	if got := mustGet(t, srv, ca.Pool, nil); got != 10 {
 		t.Fatalf("served serial %d, want 10", got)
 	}
 	// Without mutual TLS a client certificate is neither needed nor checked.
-	other := newAuthority(t, "other").issue(t, 20, x509.ExtKeyUsageClientAuth)
-	mustGet(t, srv, ca.pool(), &other.tls)
+	other := tlstest.NewCA(t, "other").IssueSerial(20, x509.ExtKeyUsageClientAuth)
+	mustGet(t, srv, ca.Pool, &other.Cert)
 
-	if _, err := get(srv, newAuthority(t, "other").pool(), nil); err == nil {
+	if _, err := get(srv, tlstest.NewCA(t, "other").Pool, nil); err == nil {
 		t.Fatal("a client that does not trust the CA connected")
 	}
 }
@@ -224,35 +168,11 @@ func TestServe(t *testing.T) {
 // TestServeWithoutServerName serves from a plain TLS listener to a client
 // that sends no server name, as clients that dial an IP address do.
 func TestServeWithoutServerName(t *testing.T) {
-	ca := newAuthority(t, "ca")
+	ca := tlstest.NewCA(t, "ca")
 	f := newFiles(t)
-	f.write(t, ca.issue(t, 10, x509.ExtKeyUsageServerAuth))
-	s, err := Load(Config{CertFile: f.cert, KeyFile: f.key, MinVersion: tls.VersionTLS13})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", s.TLSConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	type result struct {
-		st  tls.ConnectionState
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer c.Close()
-		tc := c.(*tls.Conn)
-		err = tc.Handshake()
-		done <- result{tc.ConnectionState(), err}
-	}()
-	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.pool()})
+	f.write(t, ca.IssueSerial(10, x509.ExtKeyUsageServerAuth))
+	addr, done := serveOnce(t, Config{CertFile: f.cert, KeyFile: f.key, MinVersion: tls.VersionTLS13})
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,34 +188,34 @@ func TestServeWithoutServerName(t *testing.T) {
 }
 
 func TestMutualTLS(t *testing.T) {
-	ca := newAuthority(t, "ca")
-	other := newAuthority(t, "other")
+	ca := tlstest.NewCA(t, "ca")
+	other := tlstest.NewCA(t, "other")
 	f := newFiles(t)
-	f.write(t, ca.issue(t, 10, x509.ExtKeyUsageServerAuth))
-	replace(t, f.ca, ca.pem)
+	f.write(t, ca.IssueSerial(10, x509.ExtKeyUsageServerAuth))
+	replace(t, f.ca, ca.PEM)
 	s, err := Load(Config{CertFile: f.cert, KeyFile: f.key, ClientCAFile: f.ca})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := serve(t, s)
 
-	signed := ca.issue(t, 20, x509.ExtKeyUsageClientAuth)
-	foreign := other.issue(t, 21, x509.ExtKeyUsageClientAuth)
-	serverOnly := ca.issue(t, 22, x509.ExtKeyUsageServerAuth)
+	signed := ca.IssueSerial(20, x509.ExtKeyUsageClientAuth)
+	foreign := other.IssueSerial(21, x509.ExtKeyUsageClientAuth)
+	serverOnly := ca.IssueSerial(22, x509.ExtKeyUsageServerAuth)
 	tests := []struct {
 		name string
 		cert *tls.Certificate
 		ok   bool
 	}{
-		{"CA-signed client certificate", &signed.tls, true},
+		{"CA-signed client certificate", &signed.Cert, true},
 		{"no client certificate", nil, false},
-		{"certificate of another CA", &foreign.tls, false},
-		{"certificate not for client authentication", &serverOnly.tls, false},
+		{"certificate of another CA", &foreign.Cert, false},
+		{"certificate not for client authentication", &serverOnly.Cert, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
-				cfg := clientConfig(ca.pool(), tt.cert)
+				cfg := clientConfig(ca.Pool, tt.cert)
 				cfg.MaxVersion = v
 				_, err := getWith(srv, cfg)
 				if (err == nil) != tt.ok {
@@ -310,10 +230,10 @@ func TestMutualTLS(t *testing.T) {
 }
 
 func TestRotation(t *testing.T) {
-	ca := newAuthority(t, "ca")
+	ca := tlstest.NewCA(t, "ca")
 	f := newFiles(t)
-	f.write(t, ca.issue(t, 1, x509.ExtKeyUsageServerAuth))
-	replace(t, f.ca, ca.pem)
+	f.write(t, ca.IssueSerial(1, x509.ExtKeyUsageServerAuth))
+	replace(t, f.ca, ca.PEM)
 	core, logs := observer.New(zapcore.InfoLevel)
 	const reload = 5 * time.Millisecond
 	s, err := Load(Config{CertFile: f.cert, KeyFile: f.key, ClientCAFile: f.ca, Reload: reload, Logger: zap.New(core)})
@@ -321,7 +241,7 @@ func TestRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := serve(t, s)
-	client := ca.issue(t, 100, x509.ExtKeyUsageClientAuth)
+	client := ca.IssueSerial(100, x509.ExtKeyUsageClientAuth)
 
 	// Clients keep connecting throughout; none may fail, whatever is on
 	// disk.
@@ -335,7 +255,7 @@ func TestRotation(t *testing.T) {
 					return
 				default:
 				}
-				if _, err := get(srv, ca.pool(), &client.tls); err != nil {
+				if _, err := get(srv, ca.Pool, &client.Cert); err != nil {
 					t.Error(err)
 					return
 				}
@@ -351,13 +271,13 @@ func TestRotation(t *testing.T) {
 	want := func(serial int64) {
 		t.Helper()
 		time.Sleep(3 * reload) // a check is due, and any check of an earlier state is over
-		if got := mustGet(t, srv, ca.pool(), &client.tls); got != serial {
+		if got := mustGet(t, srv, ca.Pool, &client.Cert); got != serial {
 			t.Fatalf("served serial %d, want %d", got, serial)
 		}
 	}
 	failures := func() int { return logs.FilterMessageSnippet("cannot be loaded").Len() }
 	want(1)
-	f.write(t, ca.issue(t, 2, x509.ExtKeyUsageServerAuth))
+	f.write(t, ca.IssueSerial(2, x509.ExtKeyUsageServerAuth))
 	want(2)
 
 	// Invalid files, each state of each step: the previous certificate is
@@ -368,15 +288,15 @@ func TestRotation(t *testing.T) {
 	}{
 		{"garbage certificate", func() { replace(t, f.cert, []byte("not PEM")) }},
 		{"key of another certificate", func() {
-			replace(t, f.cert, ca.issue(t, 3, x509.ExtKeyUsageServerAuth).certPEM)
-			replace(t, f.key, ca.issue(t, 4, x509.ExtKeyUsageServerAuth).keyPEM)
+			replace(t, f.cert, ca.IssueSerial(3, x509.ExtKeyUsageServerAuth).CertPEM)
+			replace(t, f.key, ca.IssueSerial(4, x509.ExtKeyUsageServerAuth).KeyPEM)
 		}},
 		{"missing key", func() {
 			if err := os.Remove(f.key); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"empty CA bundle", func() { replace(t, f.ca, nil); f.write(t, ca.issue(t, 5, x509.ExtKeyUsageServerAuth)) }},
+		{"empty CA bundle", func() { replace(t, f.ca, nil); f.write(t, ca.IssueSerial(5, x509.ExtKeyUsageServerAuth)) }},
 	}
 	for _, b := range broken {
 		before := failures()
@@ -395,19 +315,19 @@ func TestRotation(t *testing.T) {
 
 	// Valid again, with a second CA in the bundle: clients of either are
 	// accepted.
-	ca2 := newAuthority(t, "ca2")
-	client2 := ca2.issue(t, 101, x509.ExtKeyUsageClientAuth)
-	f.write(t, ca.issue(t, 6, x509.ExtKeyUsageServerAuth))
-	replace(t, f.ca, append(append([]byte{}, ca.pem...), ca2.pem...))
+	ca2 := tlstest.NewCA(t, "ca2")
+	client2 := ca2.IssueSerial(101, x509.ExtKeyUsageClientAuth)
+	f.write(t, ca.IssueSerial(6, x509.ExtKeyUsageServerAuth))
+	replace(t, f.ca, append(append([]byte{}, ca.PEM...), ca2.PEM...))
 	want(6)
-	mustGet(t, srv, ca.pool(), &client2.tls)
+	mustGet(t, srv, ca.Pool, &client2.Cert)
 
 	// The first CA removed: its clients are refused from the next check on.
 	stopClients()
-	replace(t, f.ca, ca2.pem)
+	replace(t, f.ca, ca2.PEM)
 	time.Sleep(2 * reload)
-	mustGet(t, srv, ca.pool(), &client2.tls)
-	if _, err := get(srv, ca.pool(), &client.tls); err == nil {
+	mustGet(t, srv, ca.Pool, &client2.Cert)
+	if _, err := get(srv, ca.Pool, &client.Cert); err == nil {
 		t.Fatal("a client of a removed CA connected")
 	}
 	// Serial 2, serial 6 and the CA: serial 6 and the second bundle are
@@ -419,17 +339,17 @@ func TestRotation(t *testing.T) {
 }
 
 func TestReloadInterval(t *testing.T) {
-	ca := newAuthority(t, "ca")
+	ca := tlstest.NewCA(t, "ca")
 	for _, reload := range []time.Duration{time.Hour, -1} {
 		f := newFiles(t)
-		f.write(t, ca.issue(t, 1, x509.ExtKeyUsageServerAuth))
+		f.write(t, ca.IssueSerial(1, x509.ExtKeyUsageServerAuth))
 		s, err := Load(Config{CertFile: f.cert, KeyFile: f.key, Reload: reload})
 		if err != nil {
 			t.Fatal(err)
 		}
 		srv := serve(t, s)
-		f.write(t, ca.issue(t, 2, x509.ExtKeyUsageServerAuth))
-		if got := mustGet(t, srv, ca.pool(), nil); got != 1 {
+		f.write(t, ca.IssueSerial(2, x509.ExtKeyUsageServerAuth))
+		if got := mustGet(t, srv, ca.Pool, nil); got != 1 {
 			t.Fatalf("Reload %v: served serial %d before the check is due, want 1", reload, got)
 		}
 
@@ -438,24 +358,24 @@ func TestReloadInterval(t *testing.T) {
 		if err := s.Reload(); err == nil || !strings.Contains(err.Error(), f.key) {
 			t.Fatalf("Reload with a bad key = %v, want an error naming the key file", err)
 		}
-		if got := mustGet(t, srv, ca.pool(), nil); got != 1 {
+		if got := mustGet(t, srv, ca.Pool, nil); got != 1 {
 			t.Fatalf("served serial %d after a failed reload, want 1", got)
 		}
 		// ...and loads good ones at once.
-		f.write(t, ca.issue(t, 3, x509.ExtKeyUsageServerAuth))
+		f.write(t, ca.IssueSerial(3, x509.ExtKeyUsageServerAuth))
 		if err := s.Reload(); err != nil {
 			t.Fatal(err)
 		}
-		if got := mustGet(t, srv, ca.pool(), nil); got != 3 {
+		if got := mustGet(t, srv, ca.Pool, nil); got != 3 {
 			t.Fatalf("served serial %d after Reload, want 3", got)
 		}
 	}
 }
 
 func TestMinVersion(t *testing.T) {
-	ca := newAuthority(t, "ca")
+	ca := tlstest.NewCA(t, "ca")
 	f := newFiles(t)
-	f.write(t, ca.issue(t, 1, x509.ExtKeyUsageServerAuth))
+	f.write(t, ca.IssueSerial(1, x509.ExtKeyUsageServerAuth))
 	tests := []struct {
 		min, clientMax uint16
 		ok             bool
@@ -466,25 +386,12 @@ func TestMinVersion(t *testing.T) {
 		{tls.VersionTLS13, tls.VersionTLS12, false},
 	}
 	for _, tt := range tests {
-		s, err := Load(Config{CertFile: f.cert, KeyFile: f.key, MinVersion: tt.min})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := tls.Listen("tcp", "127.0.0.1:0", s.TLSConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			if c, err := ln.Accept(); err == nil {
-				c.(*tls.Conn).Handshake()
-				c.Close()
-			}
-		}()
-		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.pool(), MinVersion: tls.VersionTLS10, MaxVersion: tt.clientMax})
+		addr, done := serveOnce(t, Config{CertFile: f.cert, KeyFile: f.key, MinVersion: tt.min})
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS10, MaxVersion: tt.clientMax})
 		if err == nil {
 			c.Close()
 		}
-		ln.Close()
+		<-done
 		if (err == nil) != tt.ok {
 			t.Errorf("server min %s, client max %s: err = %v, want success %v",
 				tls.VersionName(tt.min), tls.VersionName(tt.clientMax), err, tt.ok)
@@ -493,9 +400,9 @@ func TestMinVersion(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	ca := newAuthority(t, "ca")
-	kp := ca.issue(t, 1, x509.ExtKeyUsageServerAuth)
-	otherKey := ca.issue(t, 2, x509.ExtKeyUsageServerAuth).keyPEM
+	ca := tlstest.NewCA(t, "ca")
+	kp := ca.IssueSerial(1, x509.ExtKeyUsageServerAuth)
+	otherKey := ca.IssueSerial(2, x509.ExtKeyUsageServerAuth).KeyPEM
 	dir := t.TempDir()
 	file := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)
@@ -504,7 +411,7 @@ func TestLoadErrors(t *testing.T) {
 		}
 		return p
 	}
-	cert, key := file("tls.crt", kp.certPEM), file("tls.key", kp.keyPEM)
+	cert, key := file("tls.crt", kp.CertPEM), file("tls.key", kp.KeyPEM)
 	missing := filepath.Join(dir, "missing.pem")
 	tests := []struct {
 		name     string
@@ -526,7 +433,7 @@ func TestLoadErrors(t *testing.T) {
 		{"certificate corrupt", Config{CertFile: file("corrupt.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("x")})), KeyFile: key}, "x509:", nil},
 		{"empty CA file", Config{CertFile: cert, KeyFile: key, ClientCAFile: file("empty.pem", nil)}, "client CA file " + filepath.Join(dir, "empty.pem") + ": no PEM CERTIFICATE block found", nil},
 		{"CA file holds only a key", Config{CertFile: cert, KeyFile: key, ClientCAFile: key}, "no PEM CERTIFICATE block found", nil},
-		{"CA file corrupt", Config{CertFile: cert, KeyFile: key, ClientCAFile: file("corrupt-ca.pem", append(append([]byte{}, ca.pem...), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("x")})...))}, "certificate 2: x509:", nil},
+		{"CA file corrupt", Config{CertFile: cert, KeyFile: key, ClientCAFile: file("corrupt-ca.PEM", append(append([]byte{}, ca.PEM...), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("x")})...))}, "certificate 2: x509:", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -545,7 +452,7 @@ func TestLoadErrors(t *testing.T) {
 		})
 	}
 
-	if _, err := Load(Config{CertFile: cert, KeyFile: key, ClientCAFile: file("ca.pem", ca.pem)}); err != nil {
+	if _, err := Load(Config{CertFile: cert, KeyFile: key, ClientCAFile: file("ca.PEM", ca.PEM)}); err != nil {
 		t.Fatalf("valid files: %v", err)
 	}
 }

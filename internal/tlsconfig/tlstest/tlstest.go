@@ -25,6 +25,8 @@ type CA struct {
 	key  *ecdsa.PrivateKey
 	// File is the CA certificate's PEM file.
 	File string
+	// PEM is the CA certificate, PEM-encoded.
+	PEM []byte
 	// Pool holds the CA certificate, for clients that trust it.
 	Pool *x509.CertPool
 }
@@ -48,7 +50,8 @@ func NewCA(tb testing.TB, name string) *CA {
 	cert, _ := x509.ParseCertificate(der)
 	ca := &CA{tb: tb, cert: cert, key: key, Pool: x509.NewCertPool()}
 	ca.Pool.AddCert(cert)
-	ca.File = writePEM(tb, name+"-ca.pem", "CERTIFICATE", der)
+	ca.PEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	ca.File = writeFile(tb, name+"-ca.pem", ca.PEM)
 	return ca
 }
 
@@ -64,14 +67,41 @@ func (ca *CA) Server(name string) Pair { return ca.issue(name, x509.ExtKeyUsageS
 // Client issues a client certificate.
 func (ca *CA) Client(name string) Pair { return ca.issue(name, x509.ExtKeyUsageClientAuth) }
 
+// Issued is a certificate and its key, PEM-encoded in memory, and as a
+// tls.Certificate.
+type Issued struct {
+	CertPEM, KeyPEM []byte
+	Cert            tls.Certificate
+}
+
+// IssueSerial issues a certificate for localhost and 127.0.0.1 with the
+// given serial number and usage, kept in memory: for tests that write the
+// files where and when they choose, as a rotation does, and tell
+// certificates apart by serial.
+func (ca *CA) IssueSerial(serial int64, usage x509.ExtKeyUsage) Issued {
+	ca.tb.Helper()
+	return ca.mint("localhost", big.NewInt(serial), usage)
+}
+
 func (ca *CA) issue(name string, usage x509.ExtKeyUsage) Pair {
+	ca.tb.Helper()
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	c := ca.mint(name, serial, usage)
+	return Pair{
+		CertFile: writeFile(ca.tb, name+".pem", c.CertPEM),
+		KeyFile:  writeFile(ca.tb, name+"-key.pem", c.KeyPEM),
+		Cert:     c.Cert,
+	}
+}
+
+// mint issues a certificate for localhost and 127.0.0.1 named name.
+func (ca *CA) mint(name string, serial *big.Int, usage x509.ExtKeyUsage) Issued {
 	tb := ca.tb
 	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	tmpl := &x509.Certificate{
 		SerialNumber: serial, Subject: pkix.Name{CommonName: name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
@@ -86,20 +116,20 @@ func (ca *CA) issue(name string, usage x509.ExtKeyUsage) Pair {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := Pair{
-		CertFile: writePEM(tb, name+".pem", "CERTIFICATE", der),
-		KeyFile:  writePEM(tb, name+"-key.pem", "PRIVATE KEY", kb),
+	c := Issued{
+		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}),
 	}
-	if p.Cert, err = tls.LoadX509KeyPair(p.CertFile, p.KeyFile); err != nil {
+	if c.Cert, err = tls.X509KeyPair(c.CertPEM, c.KeyPEM); err != nil {
 		tb.Fatal(err)
 	}
-	return p
+	return c
 }
 
-func writePEM(tb testing.TB, name, typ string, der []byte) string {
+func writeFile(tb testing.TB, name string, data []byte) string {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(path, data, 0o600); err != nil {
 		tb.Fatal(err)
 	}
 	return path

@@ -1,0 +1,125 @@
+// Package consentrydtest builds the consentryd binary and runs it in
+// tests as users run it: a child process on loopback ports, ready once
+// its admin port's /readyz answers 200, stopped with SIGTERM.
+package consentrydtest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Build compiles cmd/consentryd into dir and returns the binary's path.
+func Build(dir string) (string, error) {
+	bin := filepath.Join(dir, "consentryd")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/consentry/consentry/cmd/consentryd").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("build consentryd: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// FreeAddr returns a loopback address, "127.0.0.1:port", that is free
+// now.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// ErrStopTimeout reports that consentryd did not exit within Stop's
+// timeout after SIGTERM; Stop killed it.
+var ErrStopTimeout = errors.New("consentryd did not stop in time after SIGTERM")
+
+// Process is a running consentryd.
+type Process struct {
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once the process has exited
+	err    error         // what Wait returned; set before exited is closed
+}
+
+// Start starts cmd, a consentryd command line, and fails tb if it cannot.
+// The test's cleanup kills the process if it still runs then.
+func Start(tb testing.TB, cmd *exec.Cmd) *Process {
+	tb.Helper()
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start consentryd: %v", err)
+	}
+	p := &Process{cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	tb.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	return p
+}
+
+// PID returns the process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// WaitReady waits until GET http://admin/readyz answers 200. It fails tb,
+// quoting logs(), when the process exits first or timeout passes.
+func (p *Process) WaitReady(tb testing.TB, admin string, timeout time.Duration, logs func() []byte) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get("http://" + admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-p.exited:
+			tb.Fatalf("consentryd exited: %v\n%s", p.err, logs())
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("consentryd not ready after %v\n%s", timeout, logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Stop sends SIGTERM, as an orchestrator would, and waits for the
+// process to exit. It returns what the process's exit says (nil for
+// status 0), or an error wrapping ErrStopTimeout after killing it when it
+// runs on after timeout.
+func (p *Process) Stop(timeout time.Duration) error {
+	select {
+	case <-p.exited:
+		return p.err
+	default:
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("stop consentryd: %w", err)
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-p.exited:
+		return p.err
+	case <-t.C:
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		return fmt.Errorf("%w (%v)", ErrStopTimeout, timeout)
+	}
+}
