@@ -19,6 +19,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/consentry/consentry/internal/chserver"
+
+	"github.com/consentry/consentry/internal/consentrydtest"
 )
 
 // TestRunLocalDefault runs consentryd as main does, on its local default
@@ -29,7 +31,7 @@ func TestRunLocalDefault(t *testing.T) {
 		t.Skip("integration test: starts ClickHouse")
 	}
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := consentrydtest.FreeAddr(t)
 	stop, done, _ := startRun(t, addr, []string{"--data-dir", dir, "--log-level", "warn", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
 		"--clickhouse-native-port", "0", "--clickhouse-http-port", "0"}, map[string]string{"CONSENTRY_GRPC_ADDR": addr})
 	chAddr, err := os.ReadFile(filepath.Join(dir, "clickhouse.addr"))
@@ -67,7 +69,7 @@ func TestRunExitsWhenClickHouseFails(t *testing.T) {
 	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := consentrydtest.FreeAddr(t)
 	data := filepath.Join(dir, "data")
 	_, done, stderr := startRun(t, addr, []string{"--data-dir", data, "--grpc-addr", addr, "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
 		"--clickhouse-native-port", "0", "--clickhouse-http-port", "0", "--log-level", "error", "--clickhouse-binary", bin, "--clickhouse-max-failures", "2"}, nil)
@@ -96,17 +98,6 @@ func TestRunExitsWhenClickHouseFails(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("consentryd still running 60s after its ClickHouse broke\n%s", stderr.String())
 	}
-}
-
-// freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // startRun runs consentryd as main does, with args and the environment
