@@ -19,7 +19,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/consentry/consentry/internal/chserver"
-
 	"github.com/consentry/consentry/internal/consentrydtest"
 )
 
