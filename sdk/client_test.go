@@ -538,9 +538,7 @@ func TestServerReportsRevoked(t *testing.T) {
 		}
 	}
 	// Revoked elsewhere (the app's web settings, a support request).
-	c.mu.RLock()
-	token := c.st.Token
-	c.mu.RUnlock()
+	token := consentToken(c)
 	f.mu.Lock()
 	f.revoked[token] = true
 	f.mu.Unlock()
