@@ -224,10 +224,7 @@ func TestFilterFindsNewErasableApp(t *testing.T) {
 	batch := func(app string) *pipeline.Batch {
 		c := claims()
 		c.AppID = app
-		return pipeline.NewBatch(&consentryv1.IngestRequest{
-			ConsentToken: mustSign(t, ring, c), Device: &consentryv1.DeviceContext{AppId: app},
-			Events: []*consentryv1.Event{{Payload: &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{}}}},
-		}, t0, netipZero)
+		return gestureBatch(mustSign(t, ring, c), app, t0)
 	}
 	start := time.Now()
 	if err := f.Process(t.Context(), batch(id)); err != nil {
