@@ -57,26 +57,19 @@ func TestLoadOrCreatePrivateKeyFile(t *testing.T) {
 func TestReadKeyFiles(t *testing.T) {
 	dir := t.TempDir()
 	priv := mustKey(t).SigningKey
-	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubDER, err := x509.MarshalPKIXPublicKey(priv.Public())
-	if err != nil {
-		t.Fatal(err)
+	mustDER := func(der []byte, err error) []byte {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
 	}
 	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ecPrivDER, err := x509.MarshalPKCS8PrivateKey(ec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ecPubDER, err := x509.MarshalPKIXPublicKey(ec.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
+	privDER, pubDER := mustDER(x509.MarshalPKCS8PrivateKey(priv)), mustDER(x509.MarshalPKIXPublicKey(priv.Public()))
+	ecPrivDER, ecPubDER := mustDER(x509.MarshalPKCS8PrivateKey(ec)), mustDER(x509.MarshalPKIXPublicKey(ec.Public()))
 	write := func(name, blockType string, der []byte) string {
 		path := filepath.Join(dir, name)
 		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: blockType, Bytes: der}), 0o600); err != nil {
