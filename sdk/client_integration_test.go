@@ -62,6 +62,14 @@ func (r *realCollector) sdkConfig(endpoint, dir string) *Config {
 	}
 }
 
+// httpConfig returns a client config for the collector's HTTP endpoint,
+// over the HTTP transport.
+func (r *realCollector) httpConfig(dir string) *Config {
+	cfg := r.sdkConfig("http://"+r.HTTPAddr(), dir)
+	cfg.Transport = TransportHTTP
+	return cfg
+}
+
 // dial returns a gRPC connection to the collector, closed when the test
 // ends.
 func (r *realCollector) dial(t *testing.T) *grpc.ClientConn {
@@ -406,9 +414,7 @@ func TestIntegrationPushback(t *testing.T) {
 // against the collector's HTTPS+JSON consent endpoints.
 func TestIntegrationConsentOverHTTP(t *testing.T) {
 	r := startRealCollector(t)
-	cfg := r.sdkConfig("http://"+r.HTTPAddr(), t.TempDir())
-	cfg.Transport = TransportHTTP
-	c := newClient(t, cfg)
+	c := newClient(t, r.httpConfig(t.TempDir()))
 	grantWhenRegistered(t, c, "analytics,crash_reports,location")
 	if got := c.Scopes(); got != "analytics,crash_reports,location" {
 		t.Fatalf("scopes %q", got)
@@ -422,8 +428,8 @@ func TestIntegrationConsentOverHTTP(t *testing.T) {
 	}
 	r.requireRevoked(t, token)
 	// A wrong key is refused for good, with the collector's reason.
-	cfg2 := r.sdkConfig("http://"+r.HTTPAddr(), t.TempDir())
-	cfg2.Transport, cfg2.AppKey = TransportHTTP, "ck_wrong"
+	cfg2 := r.httpConfig(t.TempDir())
+	cfg2.AppKey = "ck_wrong"
 	c2 := newClient(t, cfg2)
 	if err := c2.GrantConsent("analytics"); !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "APP_UNAUTHENTICATED") {
 		t.Fatalf("grant with a wrong key: %v", err)
@@ -435,9 +441,7 @@ func TestIntegrationConsentOverHTTP(t *testing.T) {
 // once.
 func TestIntegrationIngestOverHTTP(t *testing.T) {
 	r := startRealCollector(t)
-	cfg := r.sdkConfig("http://"+r.HTTPAddr(), t.TempDir())
-	cfg.Transport = TransportHTTP
-	c := newClient(t, cfg)
+	c := newClient(t, r.httpConfig(t.TempDir()))
 	grantWhenRegistered(t, c, "analytics,crash_reports,location")
 	recordMix(t, c, 50)
 	want := queuedIDs(t, c)
