@@ -1,6 +1,7 @@
 package consent
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -148,16 +149,16 @@ func NewRevocations(cfg RevocationsConfig) (*Revocations, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("new revocations: no store")
 	}
-	setDefault(&cfg.Interval, DefaultRevocationInterval)
-	setDefault(&cfg.Bound, DefaultRevocationBound)
-	setDefault(&cfg.Overlap, DefaultRevocationOverlap)
-	setDefault(&cfg.ReloadInterval, DefaultRevocationReload)
-	setDefault(&cfg.PruneInterval, DefaultRevocationPrune)
-	setDefault(&cfg.StorePruneInterval, DefaultRevocationStorePrune)
-	setDefault(&cfg.LoadTimeout, DefaultRevocationsLoadTimeout)
-	setDefault(&cfg.WriteTimeout, DefaultWriteTimeout)
-	setDefault(&cfg.MaxClockSkew, DefaultMaxClockSkew)
-	setDefault(&cfg.Retain, DefaultRetain)
+	cfg.Interval = cmp.Or(cfg.Interval, DefaultRevocationInterval)
+	cfg.Bound = cmp.Or(cfg.Bound, DefaultRevocationBound)
+	cfg.Overlap = cmp.Or(cfg.Overlap, DefaultRevocationOverlap)
+	cfg.ReloadInterval = cmp.Or(cfg.ReloadInterval, DefaultRevocationReload)
+	cfg.PruneInterval = cmp.Or(cfg.PruneInterval, DefaultRevocationPrune)
+	cfg.StorePruneInterval = cmp.Or(cfg.StorePruneInterval, DefaultRevocationStorePrune)
+	cfg.LoadTimeout = cmp.Or(cfg.LoadTimeout, DefaultRevocationsLoadTimeout)
+	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, DefaultWriteTimeout)
+	cfg.MaxClockSkew = cmp.Or(cfg.MaxClockSkew, DefaultMaxClockSkew)
+	cfg.Retain = cmp.Or(cfg.Retain, DefaultRetain)
 	switch {
 	case cfg.Interval < 0 || cfg.Bound < 0 || cfg.Overlap < 0 || cfg.ReloadInterval < 0 ||
 		cfg.PruneInterval < 0 || cfg.LoadTimeout < 0 || cfg.WriteTimeout < 0 || cfg.MaxClockSkew < 0 || cfg.Retain < 0:
@@ -172,22 +173,13 @@ func NewRevocations(cfg RevocationsConfig) (*Revocations, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, zap.NewNop())
 	r := &Revocations{cfg: cfg, log: cfg.Logger}
 	for i := range r.shards {
 		r.shards[i].m = make(map[[sha256.Size]byte]revocationEntry)
 	}
 	r.poller = newPoller("revocations", cfg.Interval, cfg.Now, cfg.Logger, r.poll)
 	return r, nil
-}
-
-// setDefault sets *d to def when it is zero.
-func setDefault(d *time.Duration, def time.Duration) {
-	if *d == 0 {
-		*d = def
-	}
 }
 
 // Run loads every revocation, then refreshes every Interval, and prunes
