@@ -66,6 +66,16 @@ func grantedClient(t testing.TB, f *fakeCollector, cfg *Config, scopes string) *
 	return c
 }
 
+// recordTaps records n taps on the home screen with c.
+func recordTaps(t testing.TB, c *Client, n int) {
+	t.Helper()
+	for range n {
+		if err := c.RecordGesture("tap", "home", 1, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // consentToken returns the consent token c holds.
 func consentToken(c *Client) string {
 	c.mu.RLock()
