@@ -49,37 +49,16 @@ func slowRegistry(t *testing.T, store Store, mod func(*RegistryConfig)) *Registr
 	return r
 }
 
-// counter is a CounterRegistry that keeps the functions it is given.
-type counter struct {
-	mu sync.Mutex
-	f  map[string]func() float64
-}
-
-func (c *counter) Counter(name, _ string, f func() float64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.f == nil {
-		c.f = make(map[string]func() float64)
-	}
-	c.f[name] = f
-}
-
-func (c *counter) value(name string) float64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.f[name]()
-}
-
-// replica is a Service with its own running registry, over a store
+// replicaOver returns a Service with its own running registry, over a store
 // other replicas share.
-func replicaOver(t *testing.T, store *fakeStore) (*Service, *Registry, *counter) {
+func replicaOver(t *testing.T, store *fakeStore) (*Service, *Registry, *fakeRegistry) {
 	t.Helper()
 	apps := slowRegistry(t, store, nil)
 	revs := newTestRevocations(t, store, newClock(time.Now()), nil)
 	if err := revs.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	m := &counter{}
+	m := &fakeRegistry{}
 	svc, err := NewService(ServiceConfig{Keys: mustRing(t, mustKey(t)), Store: store, Apps: apps, Revocations: revs,
 		Secret: testSecret, Metrics: m})
 	if err != nil {
