@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 
+	"github.com/consentry/consentry/internal/every"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -367,20 +368,22 @@ func (r *Revocations) prune(t time.Time) int {
 // replicas spread out. It runs beside the refresh loop, so a slow delete
 // never delays a refresh. Failures are logged and retried next time.
 func (r *Revocations) pruneStoreLoop(ctx context.Context) {
-	t := time.NewTimer(rand.N(r.cfg.StorePruneInterval))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		pctx, cancel := context.WithTimeout(ctx, r.cfg.LoadTimeout)
-		err := r.cfg.Store.PruneRevocations(pctx, r.cfg.Now().Add(-r.cfg.Retain))
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			r.log.Warn("pruning revocations in the store failed", zap.Error(err))
-		}
-		t.Reset(r.cfg.StorePruneInterval)
+	first := time.NewTimer(rand.N(r.cfg.StorePruneInterval))
+	defer first.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-first.C:
+	}
+	every.Tick(ctx, r.cfg.StorePruneInterval, true, r.pruneStore)
+}
+
+// pruneStore deletes the revocations that expired more than Retain ago
+// from the store.
+func (r *Revocations) pruneStore(ctx context.Context) {
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.LoadTimeout)
+	defer cancel()
+	if err := r.cfg.Store.PruneRevocations(pctx, r.cfg.Now().Add(-r.cfg.Retain)); err != nil && ctx.Err() == nil {
+		r.log.Warn("pruning revocations in the store failed", zap.Error(err))
 	}
 }
