@@ -134,6 +134,15 @@ func toStatus(err error) error {
 	return grpcerr.Status(c.code, c.message(err), c.reason.String(), c.retryDelay())
 }
 
+// withStatus returns resp, or err as toStatus reports it: the result of
+// an RPC handler.
+func withStatus[R any](resp *R, err error) (*R, error) {
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}
+
 // redactedError is a log field for a store error with the given values
 // (a consent hash or pseudonym the failed query carried) blanked out, as
 // a store's error text may quote its query.

@@ -84,12 +84,9 @@ func NewFilter(cfg FilterConfig) (*Filter, error) {
 	case cfg.Gate != nil && (cfg.Revocations == nil || cfg.Revocations != RevocationChecker(cfg.Gate.revs)):
 		return nil, errors.New("new consent filter: the gate is not over the filter's revocations")
 	}
-	v := cfg.Verifier
-	if v == nil {
-		var err error
-		if v, err = NewVerifier(VerifierConfig{Keys: cfg.Keys}); err != nil {
-			return nil, fmt.Errorf("new consent filter: %w", err)
-		}
+	v, err := verifierOr(cfg.Verifier, cfg.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("new consent filter: %w", err)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

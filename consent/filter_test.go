@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"testing"
 	"time"
-
-	"github.com/consentry/consentry/pipeline"
-	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 var testSecret = bytes.Repeat([]byte{7}, MinSecretSize)
@@ -36,10 +33,7 @@ func TestFilterConsentKey(t *testing.T) {
 			c := claims()
 			c.AppID = tt.app
 			tok := mustSign(t, ring, c)
-			b := pipeline.NewBatch(&consentryv1.IngestRequest{
-				ConsentToken: tok, Device: &consentryv1.DeviceContext{AppId: tt.app},
-				Events: []*consentryv1.Event{{Payload: &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{}}}},
-			}, t0, netipZero)
+			b := gestureBatch(tok, tt.app, t0)
 			b.ConsentKey = "stale value"
 			if err := f.Process(t.Context(), b); err != nil {
 				t.Fatal(err)

@@ -1,6 +1,7 @@
 package consent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -75,13 +76,11 @@ func NewGate(cfg GateConfig) (*Gate, error) {
 		return nil, fmt.Errorf("new consent gate: window %v exceeds the revocations' retention %v",
 			cfg.Window, cfg.Revocations.cfg.Retain)
 	}
-	setDefault(&cfg.Window, cfg.Revocations.cfg.Retain)
+	cfg.Window = cmp.Or(cfg.Window, cfg.Revocations.cfg.Retain)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, zap.NewNop())
 	rc := cfg.Revocations.cfg
 	g := &Gate{
 		cfg:  cfg,

@@ -239,11 +239,7 @@ func TestGateIntegration(t *testing.T) {
 // before any refresh.
 func TestRevokeDurableIntegration(t *testing.T) {
 	db := testDB(t)
-	proxy, err := faultproxy.Start(shared.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
+	proxy := faultproxy.StartForTest(t, shared.Addr())
 	store := openStore(t, proxy.Addr(), db)
 	keys := setup(t, store)
 	r := newReplica(t, store, keys, nil)
@@ -252,7 +248,7 @@ func TestRevokeDurableIntegration(t *testing.T) {
 	proxy.Refuse(true)
 	proxy.Cut()
 	start := time.Now()
-	_, err = r.svc.Revoke(t.Context(), &consentryv1.RevokeRequest{ConsentToken: tok})
+	_, err := r.svc.Revoke(t.Context(), &consentryv1.RevokeRequest{ConsentToken: tok})
 	took := time.Since(start)
 	st, _ := status.FromError(err)
 	var retry bool
@@ -303,11 +299,7 @@ func TestRevokeDurableIntegration(t *testing.T) {
 // two erasures.
 func TestResweepAfterRestartIntegration(t *testing.T) {
 	db := testDB(t)
-	proxy, err := faultproxy.Start(shared.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
+	proxy := faultproxy.StartForTest(t, shared.Addr())
 	store1, store2 := openStore(t, proxy.Addr(), db), openStore(t, shared.Addr(), db)
 	keys := setup(t, store2)
 	quick := func(c *consent.ServiceConfig) {

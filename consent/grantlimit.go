@@ -1,6 +1,7 @@
 package consent
 
 import (
+	"cmp"
 	"container/list"
 	"context"
 	"errors"
@@ -100,21 +101,13 @@ type GrantLimitConfig struct {
 }
 
 func (c *GrantLimitConfig) withDefaults() error {
-	if c.SourceBurst == 0 {
-		c.SourceBurst = DefaultGrantSourceBurst
-	}
-	if c.AppBurst == 0 {
-		c.AppBurst = DefaultGrantAppBurst
-	}
-	if c.MaxSources == 0 {
-		c.MaxSources = DefaultGrantMaxSources
-	}
-	if c.MaxApps == 0 {
-		c.MaxApps = DefaultGrantMaxApps
-	}
-	setDefault(&c.SourceRefill, DefaultGrantSourceRefill)
-	setDefault(&c.AppRefill, DefaultGrantAppRefill)
-	setDefault(&c.LogWindow, DefaultGrantLogWindow)
+	c.SourceBurst = cmp.Or(c.SourceBurst, DefaultGrantSourceBurst)
+	c.AppBurst = cmp.Or(c.AppBurst, DefaultGrantAppBurst)
+	c.MaxSources = cmp.Or(c.MaxSources, DefaultGrantMaxSources)
+	c.MaxApps = cmp.Or(c.MaxApps, DefaultGrantMaxApps)
+	c.SourceRefill = cmp.Or(c.SourceRefill, DefaultGrantSourceRefill)
+	c.AppRefill = cmp.Or(c.AppRefill, DefaultGrantAppRefill)
+	c.LogWindow = cmp.Or(c.LogWindow, DefaultGrantLogWindow)
 	if c.AppBurst < 0 || c.MaxSources < 0 || c.MaxApps < 0 || c.SourceRefill < 0 || c.AppRefill < 0 || c.LogWindow < 0 {
 		return errors.New("grant limits: negative value")
 	}

@@ -2,6 +2,7 @@ package consent
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,9 +66,7 @@ func NewHTTPHandler(cfg HTTPConfig) (http.Handler, error) {
 	if cfg.Service == nil {
 		return nil, errors.New("new consent HTTP handler: no service")
 	}
-	if cfg.MaxBodySize == 0 {
-		cfg.MaxBodySize = DefaultMaxBodySize
-	}
+	cfg.MaxBodySize = cmp.Or(cfg.MaxBodySize, DefaultMaxBodySize)
 	if cfg.MaxBodySize < 0 {
 		return nil, errors.New("new consent HTTP handler: negative body size")
 	}
@@ -79,9 +78,7 @@ func NewHTTPHandler(cfg HTTPConfig) (http.Handler, error) {
 		}
 		origins[norm] = true
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, zap.NewNop())
 	svc := cfg.Service
 	return &httpHandler{
 		maxBody: cfg.MaxBodySize,

@@ -2,8 +2,14 @@ package consent
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -42,5 +48,69 @@ func TestLoadOrCreatePrivateKeyFile(t *testing.T) {
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("key file mode %v, %v; want 0600", fi.Mode(), err)
+	}
+}
+
+// TestReadKeyFiles: ReadPrivateKeyFile and ReadPublicKeyFile read their
+// own PEM block of an Ed25519 key, and refuse a missing file, the other
+// block type, a malformed block and a key of another algorithm.
+func TestReadKeyFiles(t *testing.T) {
+	dir := t.TempDir()
+	priv := mustKey(t).SigningKey
+	mustDER := func(der []byte, err error) []byte {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	privDER, pubDER := mustDER(x509.MarshalPKCS8PrivateKey(priv)), mustDER(x509.MarshalPKIXPublicKey(priv.Public()))
+	ecPrivDER, ecPubDER := mustDER(x509.MarshalPKCS8PrivateKey(ec)), mustDER(x509.MarshalPKIXPublicKey(ec.Public()))
+	write := func(name, blockType string, der []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: blockType, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	privPath := write("priv.pem", "PRIVATE KEY", privDER)
+	pubPath := write("pub.pem", "PUBLIC KEY", pubDER)
+	readPriv := func(path string) ([]byte, error) { return ReadPrivateKeyFile(path) }
+	readPub := func(path string) ([]byte, error) { return ReadPublicKeyFile(path) }
+	tests := []struct {
+		name    string
+		read    func(string) ([]byte, error)
+		path    string
+		want    []byte
+		wantErr string
+	}{
+		{"private", readPriv, privPath, priv, ""},
+		{"public", readPub, pubPath, priv.Public().(ed25519PublicKey), ""},
+		{"private missing", readPriv, filepath.Join(dir, "none.pem"), nil, "read private key: open "},
+		{"public missing", readPub, filepath.Join(dir, "none.pem"), nil, "read public key: open "},
+		{"private from public block", readPriv, pubPath, nil, "no PEM PRIVATE KEY block"},
+		{"public from private block", readPub, privPath, nil, "no PEM PUBLIC KEY block"},
+		{"private malformed", readPriv, write("bad-priv.pem", "PRIVATE KEY", []byte("x")), nil, "read private key " + dir},
+		{"public malformed", readPub, write("bad-pub.pem", "PUBLIC KEY", []byte("x")), nil, "read public key " + dir},
+		{"private ECDSA", readPriv, write("ec-priv.pem", "PRIVATE KEY", ecPrivDER), nil, "not an Ed25519 key"},
+		{"public ECDSA", readPub, write("ec-pub.pem", "PUBLIC KEY", ecPubDER), nil, "not an Ed25519 key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.read(tt.path)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(got, tt.want) {
+				t.Fatalf("read %x, %v; want %x", got, err, tt.want)
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -78,44 +79,36 @@ func GenerateKey() (ed25519.PrivateKey, error) {
 
 // ReadPrivateKeyFile reads a PKCS #8 PEM Ed25519 private key.
 func ReadPrivateKeyFile(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read private key: %w", err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("read private key %s: no PEM PRIVATE KEY block", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("read private key %s: %w", path, err)
-	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("read private key %s: not an Ed25519 key", path)
-	}
-	return priv, nil
+	return readKeyFile[ed25519.PrivateKey](path, "private", x509.ParsePKCS8PrivateKey)
 }
 
 // ReadPublicKeyFile reads a PKIX PEM Ed25519 public key.
 func ReadPublicKeyFile(path string) (ed25519.PublicKey, error) {
+	return readKeyFile[ed25519.PublicKey](path, "public", x509.ParsePKIXPublicKey)
+}
+
+// readKeyFile reads the Ed25519 key K of the PEM "PRIVATE KEY" or
+// "PUBLIC KEY" block (kind "private" or "public") in path, parsed with
+// parse.
+func readKeyFile[K ed25519.PrivateKey | ed25519.PublicKey](path, kind string, parse func([]byte) (any, error)) (K, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read public key: %w", err)
+		return nil, fmt.Errorf("read %s key: %w", kind, err)
 	}
+	blockType := strings.ToUpper(kind) + " KEY"
 	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "PUBLIC KEY" {
-		return nil, fmt.Errorf("read public key %s: no PEM PUBLIC KEY block", path)
+	if blk == nil || blk.Type != blockType {
+		return nil, fmt.Errorf("read %s key %s: no PEM %s block", kind, path, blockType)
 	}
-	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	k, err := parse(blk.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("read public key %s: %w", path, err)
+		return nil, fmt.Errorf("read %s key %s: %w", kind, path, err)
 	}
-	pub, ok := k.(ed25519.PublicKey)
+	key, ok := k.(K)
 	if !ok {
-		return nil, fmt.Errorf("read public key %s: not an Ed25519 key", path)
+		return nil, fmt.Errorf("read %s key %s: not an Ed25519 key", kind, path)
 	}
-	return pub, nil
+	return key, nil
 }
 
 // LoadOrCreatePrivateKeyFile reads the key at path, or creates one there

@@ -1,8 +1,6 @@
 package consent_test
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -19,12 +17,5 @@ var shared *chserver.Server
 // if a goroutine outlives them: every loop here must be owned by a Run
 // that returns.
 func TestMain(m *testing.M) {
-	code := chtest.Main(m, &shared)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	goleak.VerifyTestMain(chtest.SharedM{M: m, Shared: &shared})
 }

@@ -49,37 +49,16 @@ func slowRegistry(t *testing.T, store Store, mod func(*RegistryConfig)) *Registr
 	return r
 }
 
-// counter is a CounterRegistry that keeps the functions it is given.
-type counter struct {
-	mu sync.Mutex
-	f  map[string]func() float64
-}
-
-func (c *counter) Counter(name, _ string, f func() float64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.f == nil {
-		c.f = make(map[string]func() float64)
-	}
-	c.f[name] = f
-}
-
-func (c *counter) value(name string) float64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.f[name]()
-}
-
-// replica is a Service with its own running registry, over a store
+// replicaOver returns a Service with its own running registry, over a store
 // other replicas share.
-func replicaOver(t *testing.T, store *fakeStore) (*Service, *Registry, *counter) {
+func replicaOver(t *testing.T, store *fakeStore) (*Service, *Registry, *fakeRegistry) {
 	t.Helper()
 	apps := slowRegistry(t, store, nil)
 	revs := newTestRevocations(t, store, newClock(time.Now()), nil)
 	if err := revs.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	m := &counter{}
+	m := &fakeRegistry{}
 	svc, err := NewService(ServiceConfig{Keys: mustRing(t, mustKey(t)), Store: store, Apps: apps, Revocations: revs,
 		Secret: testSecret, Metrics: m})
 	if err != nil {
@@ -224,10 +203,7 @@ func TestFilterFindsNewErasableApp(t *testing.T) {
 	batch := func(app string) *pipeline.Batch {
 		c := claims()
 		c.AppID = app
-		return pipeline.NewBatch(&consentryv1.IngestRequest{
-			ConsentToken: mustSign(t, ring, c), Device: &consentryv1.DeviceContext{AppId: app},
-			Events: []*consentryv1.Event{{Payload: &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{}}}},
-		}, t0, netipZero)
+		return gestureBatch(mustSign(t, ring, c), app, t0)
 	}
 	start := time.Now()
 	if err := f.Process(t.Context(), batch(id)); err != nil {

@@ -1,6 +1,7 @@
 package consent
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -100,21 +101,17 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("new app registry: no store")
 	}
-	setDefault(&cfg.Interval, DefaultRegistryInterval)
-	setDefault(&cfg.RecheckInterval, DefaultRecheckInterval)
-	setDefault(&cfg.MissTTL, DefaultMissTTL)
-	if cfg.MaxMisses == 0 {
-		cfg.MaxMisses = DefaultMaxMisses
-	}
+	cfg.Interval = cmp.Or(cfg.Interval, DefaultRegistryInterval)
+	cfg.RecheckInterval = cmp.Or(cfg.RecheckInterval, DefaultRecheckInterval)
+	cfg.MissTTL = cmp.Or(cfg.MissTTL, DefaultMissTTL)
+	cfg.MaxMisses = cmp.Or(cfg.MaxMisses, DefaultMaxMisses)
 	if cfg.Interval < 0 || cfg.RecheckInterval < 0 || cfg.MissTTL < 0 || cfg.MaxMisses < 0 {
 		return nil, errors.New("new app registry: negative interval or size")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, zap.NewNop())
 	r := &Registry{cfg: cfg, wake: make(chan struct{}, 1), misses: make(map[[32]byte]miss)}
 	r.apps.Store(&map[string]App{})
 	r.poller = newPoller("apps", cfg.Interval, cfg.Now, cfg.Logger, r.poll)

@@ -76,7 +76,8 @@ func grantWith(svc *consent.Service, app, key string) error {
 // request; and a flood of unknown app ids costs ClickHouse a bounded
 // number of reads. Against the real ClickHouse.
 func TestNewAppWorksAtOnce(t *testing.T) {
-	client := openStore(t, shared.Addr(), testDB(t))
+	db := testDB(t) // skips under -short, before shared is used
+	client := openStore(t, shared.Addr(), db)
 	keys := setup(t, client)
 	store := &countingStore{Store: client}
 	replica := freshReplica(t, store, keys)

@@ -44,6 +44,31 @@ func eraseVia(t *testing.T, svc *Service, tok string) {
 // settle gives a running Service time for a few passes.
 func settle() { time.Sleep(30 * time.Millisecond) }
 
+// requireEraseCalls lets the services settle, then fails the test unless
+// the store has had want Erase calls; why says what want stands for.
+func (f *fixture) requireEraseCalls(t *testing.T, want int, why string) {
+	t.Helper()
+	settle()
+	if n := len(f.store.eraseCalls()); n != want {
+		t.Fatalf("%d Erase calls, want %d: %s", n, want, why)
+	}
+}
+
+// replica returns another Service over f's store, apps and revocations,
+// as a second or restarted replica is; it looks for due resweeps every
+// millisecond.
+func (f *fixture) replica(t *testing.T) *Service {
+	t.Helper()
+	svc, err := NewService(ServiceConfig{
+		Keys: f.ring, Store: f.store, Apps: f.apps, Revocations: f.revs, Secret: testSecret,
+		Now: f.clk.Now, ResweepInterval: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
 // TestResweepOnTime: the replica that erased a consent sweeps it again
 // once ResweepAfter has passed (in whole seconds, plus one for the
 // store's rounding), not before, and only once: its own erasure is the
@@ -57,10 +82,7 @@ func TestResweepOnTime(t *testing.T) {
 	gap := DefaultResweepAfter + time.Second
 
 	f.clk.Set(t0.Add(gap - time.Second))
-	settle()
-	if n := len(f.store.eraseCalls()); n != 2 {
-		t.Fatalf("%d Erase calls before the resweep is due; want the 2 erasures", n)
-	}
+	f.requireEraseCalls(t, 2, "before the resweep is due: only the 2 erasures")
 	f.clk.Set(t0.Add(gap))
 	waitFor(t, "the resweep", func() bool { return len(f.store.eraseCalls()) == 3 })
 	f.clk.Add(time.Hour)
@@ -84,28 +106,16 @@ func TestResweepSurvivesRestart(t *testing.T) {
 	stopFirst()
 	f.store.setFail(false)
 
-	second, err := NewService(ServiceConfig{
-		Keys: f.ring, Store: f.store, Apps: f.apps, Revocations: f.revs, Secret: testSecret,
-		Now: f.clk.Now, ResweepInterval: time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	second := f.replica(t)
 	runSvc(t, second)
 	due := t0.Add(DefaultResweepAfter + time.Second)
 	takeover := DefaultEraseTimeout + time.Millisecond
 	f.clk.Set(due.Add(takeover - time.Second))
-	settle()
-	if n := len(f.store.eraseCalls()); n != 1 {
-		t.Fatalf("%d Erase calls before the takeover; want the erasure only", n)
-	}
+	f.requireEraseCalls(t, 1, "before the takeover: only the erasure")
 	f.clk.Set(due.Add(takeover))
 	waitFor(t, "the resweep after the restart", func() bool { return len(f.store.eraseCalls()) == 2 })
 	f.clk.Add(time.Hour)
-	settle()
-	if n := len(f.store.eraseCalls()); n != 2 {
-		t.Fatalf("%d Erase calls; the resweep ran more than once", n)
-	}
+	f.requireEraseCalls(t, 2, "the resweep ran more than once")
 }
 
 // TestResweepOncePerConsentAcrossReplicas: two replicas run; the one that
@@ -113,23 +123,14 @@ func TestResweepSurvivesRestart(t *testing.T) {
 // resweep on record and leaves it.
 func TestResweepOncePerConsentAcrossReplicas(t *testing.T) {
 	f := newFixture(t, nil, quickResweeps)
-	other, err := NewService(ServiceConfig{
-		Keys: f.ring, Store: f.store, Apps: f.apps, Revocations: f.revs, Secret: testSecret,
-		Now: f.clk.Now, ResweepInterval: time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := f.replica(t)
 	runSvc(t, f.svc)
 	runSvc(t, other)
 	eraseVia(t, f.svc, f.grant(t, erasableApp, "analytics"))
 	f.clk.Set(t0.Add(DefaultResweepAfter + time.Second))
 	waitFor(t, "the resweep", func() bool { return len(f.store.eraseCalls()) == 2 })
 	f.clk.Add(DefaultEraseTimeout + time.Hour)
-	settle()
-	if n := len(f.store.eraseCalls()); n != 2 {
-		t.Fatalf("%d Erase calls; want the erasure and one resweep", n)
-	}
+	f.requireEraseCalls(t, 2, "the erasure and one resweep")
 }
 
 // TestResweepRetries: a resweep that fails stays due and runs again
@@ -145,25 +146,16 @@ func TestResweepRetries(t *testing.T) {
 	f.store.mu.Unlock()
 	due := t0.Add(DefaultResweepAfter + time.Second)
 	f.clk.Set(due)
-	settle()
-	if n := len(f.store.eraseCalls()); n != 1 {
-		t.Fatalf("%d Erase calls while the erasures log cannot be read", n)
-	}
+	f.requireEraseCalls(t, 1, "while the erasures log cannot be read")
 	f.store.mu.Lock()
 	f.store.failErasures = false
 	f.store.mu.Unlock()
 	waitFor(t, "the failing resweep", func() bool { return len(f.store.eraseCalls()) == 2 })
-	settle()
-	if n := len(f.store.eraseCalls()); n != 2 {
-		t.Fatalf("%d Erase calls; a failed resweep was retried at once", n)
-	}
+	f.requireEraseCalls(t, 2, "a failed resweep was retried at once")
 	f.clk.Set(due.Add(DefaultResweepAfter))
 	waitFor(t, "the retried resweep", func() bool { return len(f.store.eraseCalls()) == 3 })
 	f.clk.Add(time.Hour)
-	settle()
-	if n := len(f.store.eraseCalls()); n != 3 {
-		t.Fatalf("%d Erase calls; a resweep ran again after it succeeded", n)
-	}
+	f.requireEraseCalls(t, 3, "a resweep ran again after it succeeded")
 }
 
 // TestResweepBoundedPerPass: one pass sweeps at most MaxResweepsPerPass

@@ -1,6 +1,7 @@
 package consent
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 
+	"github.com/consentry/consentry/internal/every"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -148,16 +150,16 @@ func NewRevocations(cfg RevocationsConfig) (*Revocations, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("new revocations: no store")
 	}
-	setDefault(&cfg.Interval, DefaultRevocationInterval)
-	setDefault(&cfg.Bound, DefaultRevocationBound)
-	setDefault(&cfg.Overlap, DefaultRevocationOverlap)
-	setDefault(&cfg.ReloadInterval, DefaultRevocationReload)
-	setDefault(&cfg.PruneInterval, DefaultRevocationPrune)
-	setDefault(&cfg.StorePruneInterval, DefaultRevocationStorePrune)
-	setDefault(&cfg.LoadTimeout, DefaultRevocationsLoadTimeout)
-	setDefault(&cfg.WriteTimeout, DefaultWriteTimeout)
-	setDefault(&cfg.MaxClockSkew, DefaultMaxClockSkew)
-	setDefault(&cfg.Retain, DefaultRetain)
+	cfg.Interval = cmp.Or(cfg.Interval, DefaultRevocationInterval)
+	cfg.Bound = cmp.Or(cfg.Bound, DefaultRevocationBound)
+	cfg.Overlap = cmp.Or(cfg.Overlap, DefaultRevocationOverlap)
+	cfg.ReloadInterval = cmp.Or(cfg.ReloadInterval, DefaultRevocationReload)
+	cfg.PruneInterval = cmp.Or(cfg.PruneInterval, DefaultRevocationPrune)
+	cfg.StorePruneInterval = cmp.Or(cfg.StorePruneInterval, DefaultRevocationStorePrune)
+	cfg.LoadTimeout = cmp.Or(cfg.LoadTimeout, DefaultRevocationsLoadTimeout)
+	cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, DefaultWriteTimeout)
+	cfg.MaxClockSkew = cmp.Or(cfg.MaxClockSkew, DefaultMaxClockSkew)
+	cfg.Retain = cmp.Or(cfg.Retain, DefaultRetain)
 	switch {
 	case cfg.Interval < 0 || cfg.Bound < 0 || cfg.Overlap < 0 || cfg.ReloadInterval < 0 ||
 		cfg.PruneInterval < 0 || cfg.LoadTimeout < 0 || cfg.WriteTimeout < 0 || cfg.MaxClockSkew < 0 || cfg.Retain < 0:
@@ -172,22 +174,13 @@ func NewRevocations(cfg RevocationsConfig) (*Revocations, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, zap.NewNop())
 	r := &Revocations{cfg: cfg, log: cfg.Logger}
 	for i := range r.shards {
 		r.shards[i].m = make(map[[sha256.Size]byte]revocationEntry)
 	}
 	r.poller = newPoller("revocations", cfg.Interval, cfg.Now, cfg.Logger, r.poll)
 	return r, nil
-}
-
-// setDefault sets *d to def when it is zero.
-func setDefault(d *time.Duration, def time.Duration) {
-	if *d == 0 {
-		*d = def
-	}
 }
 
 // Run loads every revocation, then refreshes every Interval, and prunes
@@ -375,20 +368,22 @@ func (r *Revocations) prune(t time.Time) int {
 // replicas spread out. It runs beside the refresh loop, so a slow delete
 // never delays a refresh. Failures are logged and retried next time.
 func (r *Revocations) pruneStoreLoop(ctx context.Context) {
-	t := time.NewTimer(rand.N(r.cfg.StorePruneInterval))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		pctx, cancel := context.WithTimeout(ctx, r.cfg.LoadTimeout)
-		err := r.cfg.Store.PruneRevocations(pctx, r.cfg.Now().Add(-r.cfg.Retain))
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			r.log.Warn("pruning revocations in the store failed", zap.Error(err))
-		}
-		t.Reset(r.cfg.StorePruneInterval)
+	first := time.NewTimer(rand.N(r.cfg.StorePruneInterval))
+	defer first.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-first.C:
+	}
+	every.Tick(ctx, r.cfg.StorePruneInterval, true, r.pruneStore)
+}
+
+// pruneStore deletes the revocations that expired more than Retain ago
+// from the store.
+func (r *Revocations) pruneStore(ctx context.Context) {
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.LoadTimeout)
+	defer cancel()
+	if err := r.cfg.Store.PruneRevocations(pctx, r.cfg.Now().Add(-r.cfg.Retain)); err != nil && ctx.Err() == nil {
+		r.log.Warn("pruning revocations in the store failed", zap.Error(err))
 	}
 }

@@ -142,12 +142,7 @@ func TestFilterFailsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch := func(token string) *pipeline.Batch {
-		return pipeline.NewBatch(&consentryv1.IngestRequest{
-			ConsentToken: token, Device: &consentryv1.DeviceContext{AppId: "com.example.notes"},
-			Events: []*consentryv1.Event{{Payload: &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{}}}},
-		}, clk.Now(), netipZero)
-	}
+	batch := func(token string) *pipeline.Batch { return gestureBatch(token, "com.example.notes", clk.Now()) }
 	if err := f.Process(ctx, batch(tok)); !errors.Is(err, ErrRevocationsStale) {
 		t.Fatalf("before the first load: %v, want ErrRevocationsStale", err)
 	}
@@ -296,12 +291,7 @@ func TestFilterWithGateAcceptsWhenStale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch := func(token string) *pipeline.Batch {
-		return pipeline.NewBatch(&consentryv1.IngestRequest{
-			ConsentToken: token, Device: &consentryv1.DeviceContext{AppId: "com.example.notes"},
-			Events: []*consentryv1.Event{{Payload: &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{}}}},
-		}, clk.Now(), netipZero)
-	}
+	batch := func(token string) *pipeline.Batch { return gestureBatch(token, "com.example.notes", clk.Now()) }
 	c, _ := ring.Verify(revokedTok, t0)
 	store.addRevocation(revocation(c.ConsentID, t0))
 	if err := r.Refresh(ctx); err != nil {

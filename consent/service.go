@@ -2,6 +2,7 @@ package consent
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -158,14 +159,12 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	case len(cfg.Secret) < MinSecretSize:
 		return nil, fmt.Errorf("new consent service: the secret must have at least %d bytes", MinSecretSize)
 	}
-	setDefault(&cfg.DefaultTTL, DefaultTTL)
-	setDefault(&cfg.MaxTTL, DefaultMaxTTL)
-	setDefault(&cfg.EraseTimeout, DefaultEraseTimeout)
-	setDefault(&cfg.ResweepAfter, DefaultResweepAfter)
-	setDefault(&cfg.ResweepInterval, DefaultResweepInterval)
-	if cfg.MaxResweepsPerPass == 0 {
-		cfg.MaxResweepsPerPass = DefaultMaxResweepsPerPass
-	}
+	cfg.DefaultTTL = cmp.Or(cfg.DefaultTTL, DefaultTTL)
+	cfg.MaxTTL = cmp.Or(cfg.MaxTTL, DefaultMaxTTL)
+	cfg.EraseTimeout = cmp.Or(cfg.EraseTimeout, DefaultEraseTimeout)
+	cfg.ResweepAfter = cmp.Or(cfg.ResweepAfter, DefaultResweepAfter)
+	cfg.ResweepInterval = cmp.Or(cfg.ResweepInterval, DefaultResweepInterval)
+	cfg.MaxResweepsPerPass = cmp.Or(cfg.MaxResweepsPerPass, DefaultMaxResweepsPerPass)
 	switch {
 	case cfg.DefaultTTL < 0 || cfg.MaxTTL < 0 || cfg.EraseTimeout < 0 || cfg.ResweepAfter < 0 ||
 		cfg.ResweepInterval < 0 || cfg.MaxResweepsPerPass < 0:
@@ -178,19 +177,14 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 		return nil, fmt.Errorf("new consent service: resweep delay %v must exceed the propagation bound %v",
 			cfg.ResweepAfter, cfg.Revocations.Bound())
 	}
-	v := cfg.Verifier
-	if v == nil {
-		var err error
-		if v, err = NewVerifier(VerifierConfig{Keys: cfg.Keys}); err != nil {
-			return nil, fmt.Errorf("new consent service: %w", err)
-		}
+	v, err := verifierOr(cfg.Verifier, cfg.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("new consent service: %w", err)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, zap.NewNop())
 	cfg.Secret = bytes.Clone(cfg.Secret)
 	limits, err := newGrantLimiter(cfg.GrantLimits, cfg.Logger)
 	if err != nil {
@@ -223,11 +217,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 // Grant checks the app's id and key and the scopes asked for, and returns
 // a signed consent token.
 func (s *Service) Grant(ctx context.Context, req *consentryv1.GrantRequest) (*consentryv1.GrantResponse, error) {
-	resp, err := s.grant(ctx, req)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return resp, nil
+	return withStatus(s.grant(ctx, req))
 }
 
 // Revoke records the revocation of the token's consent durably, then in
@@ -236,21 +226,13 @@ func (s *Service) Grant(ctx context.Context, req *consentryv1.GrantRequest) (*co
 // time. With erase it deletes the consent's rows if the app is erasable
 // and returns a signed receipt.
 func (s *Service) Revoke(ctx context.Context, req *consentryv1.RevokeRequest) (*consentryv1.RevokeResponse, error) {
-	resp, err := s.revoke(ctx, req)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return resp, nil
+	return withStatus(s.revoke(ctx, req))
 }
 
 // Status tells whether a token is accepted: VALID, EXPIRED, REVOKED or
 // INVALID.
 func (s *Service) Status(ctx context.Context, req *consentryv1.StatusRequest) (*consentryv1.StatusResponse, error) {
-	resp, err := s.status(ctx, req)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return resp, nil
+	return withStatus(s.status(ctx, req))
 }
 
 func (s *Service) grant(ctx context.Context, req *consentryv1.GrantRequest) (*consentryv1.GrantResponse, error) {

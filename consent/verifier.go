@@ -100,6 +100,14 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	return v, nil
 }
 
+// verifierOr returns v, or a new Verifier over keys if v is nil.
+func verifierOr(v *Verifier, keys *KeyRing) (*Verifier, error) {
+	if v != nil {
+		return v, nil
+	}
+	return NewVerifier(VerifierConfig{Keys: keys})
+}
+
 // Keys returns the key ring the Verifier checks signatures with.
 func (v *Verifier) Keys() *KeyRing { return v.keys }
 

@@ -11,24 +11,13 @@ import (
 // do. The collector is down, so nothing is sent meanwhile.
 func BenchmarkEnqueue(b *testing.B) {
 	f := newFakeCollector(b)
-	cfg := testConfig(f, b.TempDir())
-	cfg.MaxQueueBytes = 1 << 30
-	cfg.MaxBatchEvents = 1000
-	c := grantedClient(b, f, cfg, "analytics,crash_reports")
+	c := grantedClient(b, f, benchConfig(b, f), "analytics,crash_reports")
 	f.setDown(true)
-	a := NewAttributes()
-	a.PutString("format", "a4")
-	a.PutInt("pages", 12)
+	a := benchAttributes()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		var err error
-		if i%2 == 0 {
-			err = c.RecordGesture("tap", "settings.privacy", 1, 0)
-		} else {
-			err = c.RecordCustom("export_pdf", a)
-		}
-		if err != nil {
+		if err := recordMixed(c, i, a); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -38,10 +27,7 @@ func BenchmarkEnqueue(b *testing.B) {
 // BenchmarkEnqueueParallel is BenchmarkEnqueue from many goroutines.
 func BenchmarkEnqueueParallel(b *testing.B) {
 	f := newFakeCollector(b)
-	cfg := testConfig(f, b.TempDir())
-	cfg.MaxQueueBytes = 1 << 30
-	cfg.MaxBatchEvents = 1000
-	c := grantedClient(b, f, cfg, "analytics")
+	c := grantedClient(b, f, benchConfig(b, f), "analytics")
 	f.setDown(true)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -66,15 +52,11 @@ func BenchmarkQueuedEventCost(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		f := newFakeCollector(b)
-		cfg := testConfig(f, b.TempDir())
-		cfg.MaxQueueBytes = 1 << 30
-		cfg.MaxBatchEvents = 1000
+		cfg := benchConfig(b, f)
 		cfg.MinBackoffMs, cfg.MaxBackoffMs = 3_600_000, 3_600_000 // one failed send, then quiet
 		c := grantedClient(b, f, cfg, "analytics")
 		f.stop()
-		a := NewAttributes()
-		a.PutString("format", "a4")
-		a.PutInt("pages", 12)
+		a := benchAttributes()
 		// Warm up: the first failed send, pools, the first segment.
 		for range 2000 {
 			if err := c.RecordGesture("tap", "warm.up", 1, 0); err != nil {
@@ -88,13 +70,7 @@ func BenchmarkQueuedEventCost(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		b.StartTimer()
 		for i := range events {
-			var err error
-			if i%2 == 0 {
-				err = c.RecordGesture("tap", "settings.privacy", 1, 0)
-			} else {
-				err = c.RecordCustom("export_pdf", a)
-			}
-			if err != nil {
+			if err := recordMixed(c, i, a); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -111,4 +87,31 @@ func BenchmarkQueuedEventCost(b *testing.B) {
 		c.Close()
 		b.StartTimer()
 	}
+}
+
+// benchConfig is testConfig with a queue and batches large enough that
+// the benchmarks measure recording, not eviction or batching limits.
+func benchConfig(b *testing.B, f *fakeCollector) *Config {
+	cfg := testConfig(f, b.TempDir())
+	cfg.MaxQueueBytes = 1 << 30
+	cfg.MaxBatchEvents = 1000
+	return cfg
+}
+
+// benchAttributes are the attributes of the custom events the
+// benchmarks record.
+func benchAttributes() *Attributes {
+	a := NewAttributes()
+	a.PutString("format", "a4")
+	a.PutInt("pages", 12)
+	return a
+}
+
+// recordMixed records the i-th event of the benchmarks' mix: gestures
+// and custom events in turn.
+func recordMixed(c *Client, i int, a *Attributes) error {
+	if i%2 == 0 {
+		return c.RecordGesture("tap", "settings.privacy", 1, 0)
+	}
+	return c.RecordCustom("export_pdf", a)
 }

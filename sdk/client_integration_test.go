@@ -62,6 +62,36 @@ func (r *realCollector) sdkConfig(endpoint, dir string) *Config {
 	}
 }
 
+// httpConfig returns a client config for the collector's HTTP endpoint,
+// over the HTTP transport.
+func (r *realCollector) httpConfig(dir string) *Config {
+	cfg := r.sdkConfig("http://"+r.HTTPAddr(), dir)
+	cfg.Transport = TransportHTTP
+	return cfg
+}
+
+// dial returns a gRPC connection to the collector, closed when the test
+// ends.
+func (r *realCollector) dial(t *testing.T) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(r.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// requireRevoked fails the test unless the collector reports the consent
+// of token revoked.
+func (r *realCollector) requireRevoked(t *testing.T, token string) {
+	t.Helper()
+	st, err := consentryv1.NewConsentServiceClient(r.dial(t)).Status(context.Background(), &consentryv1.StatusRequest{ConsentToken: token})
+	if err != nil || st.GetState() != consentryv1.ConsentState_CONSENT_STATE_REVOKED {
+		t.Fatalf("collector's status of the token: %v %v", st, err)
+	}
+}
+
 // grant grants consent, waiting for the collector's registry to load the
 // app.
 func grantWhenRegistered(t *testing.T, c *Client, scopes string) {
@@ -244,9 +274,7 @@ func TestIntegrationRevocation(t *testing.T) {
 	if err := c.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	c.mu.RLock()
-	token := c.st.Token
-	c.mu.RUnlock()
+	token := consentToken(c)
 
 	// Offline: queued events are purged by the revocation and never
 	// stored; the revocation waits.
@@ -262,15 +290,7 @@ func TestIntegrationRevocation(t *testing.T) {
 	r.start()
 	waitFor(t, 15*time.Second, "the revocation", func() bool { return c.ConsentState() == StateRevoked })
 
-	conn, err := grpc.NewClient(r.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	st, err := consentryv1.NewConsentServiceClient(conn).Status(context.Background(), &consentryv1.StatusRequest{ConsentToken: token})
-	if err != nil || st.GetState() != consentryv1.ConsentState_CONSENT_STATE_REVOKED {
-		t.Fatalf("collector's status of the token: %v %v", st, err)
-	}
+	r.requireRevoked(t, token)
 	if err := c.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -281,15 +301,12 @@ func TestIntegrationRevocation(t *testing.T) {
 	// Consent granted again, then revoked elsewhere (not through this
 	// SDK): the collector's answer stops the SDK and purges its queue.
 	grantWhenRegistered(t, c, "analytics")
-	c.mu.RLock()
-	token = c.st.Token
-	c.mu.RUnlock()
-	if _, err := consentryv1.NewConsentServiceClient(conn).Revoke(context.Background(), &consentryv1.RevokeRequest{ConsentToken: token}); err != nil {
+	token = consentToken(c)
+	if _, err := consentryv1.NewConsentServiceClient(r.dial(t)).Revoke(context.Background(), &consentryv1.RevokeRequest{ConsentToken: token}); err != nil {
 		t.Fatal(err)
 	}
 	recordMix(t, c, 10)
-	err = c.Flush()
-	if !errors.Is(err, ErrConsentEnded) {
+	if err := c.Flush(); !errors.Is(err, ErrConsentEnded) {
 		t.Fatalf("flush after a revocation elsewhere: %v", err)
 	}
 	if c.ConsentState() != StateRevoked || c.Stats().QueuedEvents != 0 {
@@ -342,11 +359,7 @@ func (f frontConsent) Revoke(ctx context.Context, req *consentryv1.RevokeRequest
 // no retry before the delay, then everything is stored once.
 func TestIntegrationPushback(t *testing.T) {
 	r := startRealCollector(t)
-	conn, err := grpc.NewClient(r.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := r.dial(t)
 	const delay = 700 * time.Millisecond
 	fr := &front{ingest: consentryv1.NewIngestServiceClient(conn), consent: consentryv1.NewConsentServiceClient(conn), refuse: 3, delay: delay}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -401,34 +414,22 @@ func TestIntegrationPushback(t *testing.T) {
 // against the collector's HTTPS+JSON consent endpoints.
 func TestIntegrationConsentOverHTTP(t *testing.T) {
 	r := startRealCollector(t)
-	cfg := r.sdkConfig("http://"+r.HTTPAddr(), t.TempDir())
-	cfg.Transport = TransportHTTP
-	c := newClient(t, cfg)
+	c := newClient(t, r.httpConfig(t.TempDir()))
 	grantWhenRegistered(t, c, "analytics,crash_reports,location")
 	if got := c.Scopes(); got != "analytics,crash_reports,location" {
 		t.Fatalf("scopes %q", got)
 	}
-	c.mu.RLock()
-	token := c.st.Token
-	c.mu.RUnlock()
+	token := consentToken(c)
 	if err := c.RevokeConsent(true); err != nil {
 		t.Fatal(err)
 	}
 	if got := c.ConsentState(); got != StateRevoked {
 		t.Fatalf("state %q after revoking over HTTP", got)
 	}
-	conn, err := grpc.NewClient(r.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	st, err := consentryv1.NewConsentServiceClient(conn).Status(context.Background(), &consentryv1.StatusRequest{ConsentToken: token})
-	if err != nil || st.GetState() != consentryv1.ConsentState_CONSENT_STATE_REVOKED {
-		t.Fatalf("collector's status of the token: %v %v", st, err)
-	}
+	r.requireRevoked(t, token)
 	// A wrong key is refused for good, with the collector's reason.
-	cfg2 := r.sdkConfig("http://"+r.HTTPAddr(), t.TempDir())
-	cfg2.Transport, cfg2.AppKey = TransportHTTP, "ck_wrong"
+	cfg2 := r.httpConfig(t.TempDir())
+	cfg2.AppKey = "ck_wrong"
 	c2 := newClient(t, cfg2)
 	if err := c2.GrantConsent("analytics"); !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "APP_UNAUTHENTICATED") {
 		t.Fatalf("grant with a wrong key: %v", err)
@@ -440,9 +441,7 @@ func TestIntegrationConsentOverHTTP(t *testing.T) {
 // once.
 func TestIntegrationIngestOverHTTP(t *testing.T) {
 	r := startRealCollector(t)
-	cfg := r.sdkConfig("http://"+r.HTTPAddr(), t.TempDir())
-	cfg.Transport = TransportHTTP
-	c := newClient(t, cfg)
+	c := newClient(t, r.httpConfig(t.TempDir()))
 	grantWhenRegistered(t, c, "analytics,crash_reports,location")
 	recordMix(t, c, 50)
 	want := queuedIDs(t, c)

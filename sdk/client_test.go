@@ -372,11 +372,7 @@ func TestRetryHonoursRetryInfo(t *testing.T) {
 	cfg := testConfig(f, t.TempDir())
 	cfg.MinBackoffMs, cfg.MaxBackoffMs = 10, 50 // far below the pushback
 	c := grantedClient(t, f, cfg, "analytics")
-	for range 5 {
-		if err := c.RecordGesture("tap", "home", 1, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	recordTaps(t, c, 5)
 	err := c.Flush()
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("flush during overload: %v", err)
@@ -464,11 +460,7 @@ func TestPermanentErrorNotRetried(t *testing.T) {
 				cfg.Transport, cfg.Endpoint = TransportHTTP, f.httpSrv.URL
 			}
 			c := grantedClient(t, f, cfg, "analytics")
-			for range 3 {
-				if err := c.RecordGesture("tap", "home", 1, 0); err != nil {
-					t.Fatal(err)
-				}
-			}
+			recordTaps(t, c, 3)
 			err := c.Flush()
 			if !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "BATCH_MALFORMED") {
 				t.Fatalf("flush: %v", err)
@@ -532,15 +524,9 @@ func TestServerReportsRevoked(t *testing.T) {
 	f := newFakeCollector(t)
 	dir := t.TempDir()
 	c := grantedClient(t, f, testConfig(f, dir), "analytics")
-	for range 5 {
-		if err := c.RecordGesture("tap", "home", 1, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	recordTaps(t, c, 5)
 	// Revoked elsewhere (the app's web settings, a support request).
-	c.mu.RLock()
-	token := c.st.Token
-	c.mu.RUnlock()
+	token := consentToken(c)
 	f.mu.Lock()
 	f.revoked[token] = true
 	f.mu.Unlock()
@@ -580,11 +566,7 @@ func TestRevokeOfflinePersistsAndDelivers(t *testing.T) {
 	f := newFakeCollector(t)
 	dir := t.TempDir()
 	c := grantedClient(t, f, testConfig(f, dir), "analytics,crash_reports")
-	for range 3 {
-		if err := c.RecordGesture("tap", "home", 1, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	recordTaps(t, c, 3)
 	f.stop() // offline: connections refused
 	if err := c.RevokeConsent(true); err != nil {
 		t.Fatalf("revoke offline: %v", err)
@@ -653,11 +635,7 @@ func TestPendingRevocationNeverEvictedOrAged(t *testing.T) {
 	f.setIngest(func(int, *consentryv1.IngestRequest) (*consentryv1.IngestResponse, error) {
 		return nil, status503()
 	})
-	for range 1000 {
-		if err := c.RecordGesture("tap", "home", 1, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	recordTaps(t, c, 1000)
 	st := c.Stats()
 	if st.DroppedEvicted == 0 || st.PendingRevocations != 1 {
 		t.Fatalf("stats %+v: want evictions and the revocation pending", st)

@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +24,7 @@ import (
 	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/consentry/consentry/internal/grpcerr"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -381,45 +380,16 @@ func (f *fakeCollector) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(out)
 }
 
-// writeHTTPError writes a gRPC status as the collector's HTTP error.
+// writeHTTPError writes a gRPC status as the collector's HTTP error,
+// with the collector's encoder (grpcerr.WriteHTTP) and, as the collector
+// does, 413 for a batch too large.
 func writeHTTPError(w http.ResponseWriter, err error) {
-	st, _ := status.FromError(err)
-	httpStatus := map[codes.Code]int{
-		codes.InvalidArgument: 400, codes.Unauthenticated: 401, codes.PermissionDenied: 403,
-		codes.ResourceExhausted: 429, codes.Unavailable: 503,
-	}[st.Code()]
-	if httpStatus == 0 {
-		httpStatus = 500
-	}
-	var reason string
-	for _, d := range st.Details() {
-		switch d := d.(type) {
-		case *errdetails.ErrorInfo:
-			reason = d.GetReason()
-		case *errdetails.RetryInfo:
-			w.Header().Set("Retry-After", strconv.Itoa(int(d.GetRetryDelay().AsDuration().Round(time.Second).Seconds())))
-		}
-	}
+	code, msg, reason, retryDelay := grpcerr.Details(err)
+	httpStatus := grpcerr.HTTPStatus(code)
 	if reason == reasonBatchTooLarge {
-		httpStatus = 413
+		httpStatus = http.StatusRequestEntityTooLarge
 	}
-	var e struct {
-		Error struct {
-			Code    string `json:"code"`
-			Reason  string `json:"reason"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	e.Error.Code = map[codes.Code]string{
-		codes.InvalidArgument: "INVALID_ARGUMENT", codes.Unauthenticated: "UNAUTHENTICATED",
-		codes.PermissionDenied: "PERMISSION_DENIED", codes.ResourceExhausted: "RESOURCE_EXHAUSTED",
-		codes.Unavailable: "UNAVAILABLE",
-	}[st.Code()]
-	e.Error.Reason, e.Error.Message = reason, st.Message()
-	b, _ := json.Marshal(e)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(httpStatus)
-	w.Write(b)
+	grpcerr.WriteHTTP(w, httpStatus, code, reason, msg, retryDelay)
 }
 
 // waitFor polls cond until it holds or timeout passes.

@@ -25,14 +25,7 @@ func TestMain(m *testing.M) {
 		runCrashHelper(dir, os.Getenv(crashEndpointEnv), os.Getenv(crashAppEnv))
 		return // not reached: the helper panics
 	}
-	code := chtest.Main(m, &shared)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	goleak.VerifyTestMain(chtest.SharedM{M: m, Shared: &shared})
 }
 
 const (
@@ -71,6 +64,23 @@ func grantedClient(t testing.TB, f *fakeCollector, cfg *Config, scopes string) *
 		t.Fatalf("grant: %v", err)
 	}
 	return c
+}
+
+// recordTaps records n taps on the home screen with c.
+func recordTaps(t testing.TB, c *Client, n int) {
+	t.Helper()
+	for range n {
+		if err := c.RecordGesture("tap", "home", 1, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// consentToken returns the consent token c holds.
+func consentToken(c *Client) string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.st.Token
 }
 
 // testClock is a wall clock tests can move forward.
