@@ -95,19 +95,24 @@ for run in $(seq 1 "$runs"); do
   cpu2=$(cpu_ticks "$pid") chcpu2=$(cpu_ticks "$ch_pid")
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
   # The raw ceiling as the server counts it (InsertedRows), like the stored figure.
-  raw=$("$bin/consentry" bench-raw --data-dir "$data" --duration "$raw_duration" | awk '{print $2}') || raw=nan
+  # and what it costs: ClickHouse's CPU and the inserting client's.
+  rawch0=$(cpu_ticks "$ch_pid")
+  /usr/bin/time -f "%U %S" -o "$data/raw.time" "$bin/consentry" bench-raw --data-dir "$data" --duration "$raw_duration" >"$data/raw.out" || true
+  rawch1=$(cpu_ticks "$ch_pid")
+  raw=$(awk '{print $2}' "$data/raw.out"); raw=${raw:-nan}
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=
 
   python3 - "$data/ghz.json" "$run" "$t0" "$t1" "$t2" "$rows0" "$rows1" "$rows2" "$cpu0" "$cpu2" \
-    "$chcpu0" "$chcpu2" "$tck" "$hwm" "$raw" "$data/ghz.time" "$events" >>"$results" <<'EOF'
+    "$chcpu0" "$chcpu2" "$tck" "$hwm" "$raw" "$data/ghz.time" "$events" "$rawch0" "$rawch1" "$data/raw.time" "$raw_duration" "$(nproc)" >>"$results" <<'EOF'
 import json, sys
-f, run, t0, t1, t2, r0, r1, r2, c0, c2, h0, h2, tck, hwm, raw, gt, ev = sys.argv[1:]
+f, run, t0, t1, t2, r0, r1, r2, c0, c2, h0, h2, tck, hwm, raw, gt, ev, rh0, rh1, rt, rd, cores = sys.argv[1:]
 t0, t1, t2 = float(t0), float(t1), float(t2)
 r0, r1, r2, c0, c2, h0, h2, tck = map(int, (r0, r1, r2, c0, c2, h0, h2, tck))
 rep = json.load(open(f))
 ok = sorted(d["latency"] for d in rep.get("details", []) if d.get("status") == "OK")
 errs = sum(1 for d in rep.get("details", []) if d.get("status") != "OK")
 q = lambda p: ok[min(len(ok) - 1, int(p * len(ok)))] / 1e6 if ok else 0
+secs = lambda d: float(d[:-1]) * 60 if d.endswith("m") else float(d.rstrip("s"))
 stored = (r1 - r0) / (t1 - t0)
 total = r2 - r0
 print(json.dumps({
@@ -119,6 +124,10 @@ print(json.dumps({
     "ch_cpu_s_per_1m": (h2 - h0) / tck / total * 1e6 if total else 0,
     "collector_cores": (c2 - c0) / tck / (t2 - t0),
     "ghz_cores": sum(map(float, open(gt).read().split()[-2:])) / (t1 - t0),
+    "ghz_cpu_s_per_1m": sum(map(float, open(gt).read().split()[-2:])) / (len(ok) * int(ev)) * 1e6 if ok else 0,
+    "raw_ch_cpu_s_per_1m": (int(rh1) - int(rh0)) / int(tck) / (float(raw) * secs(rd)) * 1e6 if raw != "nan" else 0,
+    "raw_client_cpu_s_per_1m": sum(map(float, open(rt).read().split()[-2:])) / (float(raw) * secs(rd)) * 1e6 if raw != "nan" else 0,
+    "cores": int(cores),
     "peak_rss_mib": int(hwm) / 1024, "error_kinds": rep.get("errorDistribution") or {},
 }))
 EOF
@@ -129,6 +138,11 @@ print("run %(run)d: acked %(acked_per_s).0f events/s, stored %(stored_per_s).0f 
       "ack p50/p99/p99.9 %(p50_ms).0f/%(p99_ms).0f/%(p999_ms).0f ms (%(errors)d errors); "
       "collector %(cpu_s_per_1m).1f CPU s per 1M stored (%(collector_cores).2f cores), ClickHouse %(ch_cpu_s_per_1m).1f, ghz %(ghz_cores).2f cores; "
       "peak RSS %(peak_rss_mib).0f MiB; backlog shipped in %(drain_s).1f s" % r)
+t = r["ghz_cpu_s_per_1m"] + r["cpu_s_per_1m"] + r["ch_cpu_s_per_1m"]
+if t:
+    print("  CPU s per 1M events: ghz %.1f + collector %.1f + ClickHouse %.1f = %.1f; %d cores sustain at most %.0f events/s: ratio %.2f at most"
+          % (r["ghz_cpu_s_per_1m"], r["cpu_s_per_1m"], r["ch_cpu_s_per_1m"], t, r["cores"], r["cores"] / t * 1e6, r["cores"] / t * 1e6 / r["raw_per_s"]))
+print("  raw insert: ClickHouse %.1f + its client %.1f CPU s per 1M rows" % (r["raw_ch_cpu_s_per_1m"], r["raw_client_cpu_s_per_1m"]))
 for k, n in r["error_kinds"].items(): print("  error x%d: %s" % (n, k[:200]))'
 done
 
@@ -140,4 +154,6 @@ print("median of %d: stored %.0f events/s, best raw %.0f rows/s, ratio %.2f; ack
       "collector %.1f CPU s per 1M stored events, peak RSS %.0f MiB; ClickHouse %.1f CPU s per 1M"
       % (len(rs), m("stored_per_s"), m("raw_per_s"), m("ratio"), m("p50_ms"), m("p99_ms"), m("p999_ms"),
          m("cpu_s_per_1m"), m("peak_rss_mib"), m("ch_cpu_s_per_1m")))
+print("median CPU s per 1M events: ghz %.1f, collector %.1f, ClickHouse %.1f; raw insert: ClickHouse %.1f + client %.1f per 1M rows"
+      % (m("ghz_cpu_s_per_1m"), m("cpu_s_per_1m"), m("ch_cpu_s_per_1m"), m("raw_ch_cpu_s_per_1m"), m("raw_client_cpu_s_per_1m")))
 EOF
