@@ -60,7 +60,7 @@ func alertsMigration(version int) Migration {
 		Name:    "alert_deliveries: crash alert claims and delivery outcomes in the private database",
 		Statements: func(d Dialect, o SchemaOptions) []string {
 			s := newSchema(o)
-			return append([]string{s.createPrivateDatabase()}, s.alerts.create(d, s.opts)...)
+			return s.privateCreates(d, s.alerts)
 		},
 	}
 }

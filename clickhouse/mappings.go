@@ -46,7 +46,7 @@ func mappingsMigration(version int) Migration {
 		Name:    "mappings: R8/ProGuard mapping files per app version and build, in the private database",
 		Statements: func(d Dialect, o SchemaOptions) []string {
 			s := newSchema(o)
-			return append([]string{s.createPrivateDatabase()}, s.mappings.create(d, s.opts)...)
+			return s.privateCreates(d, s.mappings)
 		},
 	}
 }
