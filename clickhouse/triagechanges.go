@@ -52,13 +52,9 @@ WHERE app_id = ? AND fingerprint = ? ORDER BY version DESC LIMIT ?`, db, TableCr
 
 // DecisionHistory implements triage.Backend.
 func (c *Client) DecisionHistory(ctx context.Context, app string, group uint64, limit int) ([]triage.Decision, error) {
-	var rows []decisionRow
-	if err := c.selectQuery(ctx, &rows, decisionHistoryQuery(c.Database(), app, group, limit)); err != nil {
+	out, err := selectAll(ctx, c, decisionHistoryQuery(c.Database(), app, group, limit), func(r decisionRow) triage.Decision { return r.decision(app) })
+	if err != nil {
 		return nil, fmt.Errorf("decision history: %w", err)
-	}
-	out := make([]triage.Decision, len(rows))
-	for i, r := range rows {
-		out[i] = r.decision(app)
 	}
 	return out, nil
 }
@@ -124,13 +120,9 @@ func (c *Client) ChangeHistory(ctx context.Context, app string, groups []uint64,
 	if len(groups) == 0 {
 		return nil, nil
 	}
-	var rows []changeRow
-	if err := c.selectQuery(ctx, &rows, changeHistoryQuery(c.Database(), app, groups, limit)); err != nil {
+	out, err := selectAll(ctx, c, changeHistoryQuery(c.Database(), app, groups, limit), func(r changeRow) triage.Change { return r.change(app) })
+	if err != nil {
 		return nil, fmt.Errorf("change history: %w", err)
-	}
-	out := make([]triage.Change, len(rows))
-	for i, r := range rows {
-		out[i] = r.change(app)
 	}
 	return out, nil
 }
