@@ -86,8 +86,7 @@ func (c *chdbRunner) query() queryFunc {
 // stored again, by a resent batch or by the spool repeating an insert
 // with its deduplication token, count once in the aggregates.
 func TestAggregatesOnChDB(t *testing.T) {
-	db, modern, legacy := openChDB(t)
-	ch := &chdbRunner{t: t, db: db}
+	ch := newChdbRunner(t)
 	day := time.Now().UTC().Truncate(24 * time.Hour)
 	all := retryRows(day, 60)
 	part := &pipeline.Rows{Crashes: all.Crashes[10:25], Sessions: all.Sessions[20:50]}
@@ -95,7 +94,7 @@ func TestAggregatesOnChDB(t *testing.T) {
 		rows  *pipeline.Rows
 		token string
 	}
-	for _, d := range []Dialect{modern, legacy} {
+	for _, d := range []Dialect{ch.modern, ch.legacy} {
 		for _, tc := range []struct {
 			name    string
 			inserts []insert
@@ -107,7 +106,7 @@ func TestAggregatesOnChDB(t *testing.T) {
 			{"redone by the spool", []insert{{all, "spool:1:60"}, {all, "spool:1:60"}}, false},
 			{"resent and merged", []insert{{all, ""}, {all, ""}}, true},
 		} {
-			t.Run(fmt.Sprintf("%s/%s", map[bool]string{true: "modern", false: "legacy"}[d.Modern], tc.name), func(t *testing.T) {
+			t.Run(dialectName(d)+"/"+tc.name, func(t *testing.T) {
 				ch.t = t
 				o := SchemaOptions{Database: "agg_" + strings.NewReplacer("/", "_", " ", "_").Replace(strings.ToLower(t.Name()[len("TestAggregatesOnChDB/"):]))}
 				ch.exec("DROP DATABASE IF EXISTS " + o.Database)

@@ -74,27 +74,7 @@ type queryFunc func(t *testing.T, sql string) [][]string
 func connQuery(c *Client) queryFunc {
 	return func(t *testing.T, sql string) [][]string {
 		t.Helper()
-		rows, err := c.conn.Query(context.Background(), sql)
-		if err != nil {
-			t.Fatalf("%v\n%s", err, sql)
-		}
-		defer rows.Close()
-		var out [][]string
-		for rows.Next() {
-			row := make([]string, len(rows.Columns()))
-			ptrs := make([]any, len(row))
-			for i := range row {
-				ptrs[i] = &row[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatalf("%v\n%s", err, sql)
-			}
-			out = append(out, row)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatalf("%v\n%s", err, sql)
-		}
-		return out
+		return stringRows(t, c, sql)
 	}
 }
 

@@ -208,39 +208,27 @@ func (r chdbSQL) column(ctx context.Context, sql string) ([]string, error) {
 // TestUpgradeAggregatesOnChDB is TestUpgradeAggregatesIntegration on
 // ClickHouse 26.x, with the modern schema and the legacy one.
 func TestUpgradeAggregatesOnChDB(t *testing.T) {
-	db, modern, legacy := openChDB(t)
-	ch := &chdbRunner{t: t, db: db}
-	for _, d := range []Dialect{modern, legacy} {
-		t.Run(map[bool]string{true: "modern", false: "legacy"}[d.Modern], func(t *testing.T) {
-			ch.t = t
-			o := SchemaOptions{Database: "upgrade_aggregates_" + map[bool]string{true: "modern", false: "legacy"}[d.Modern]}.withDefaults()
-			ch.exec("DROP DATABASE IF EXISTS " + o.Database)
-			ch.exec("CREATE DATABASE " + o.Database)
-			for _, m := range Migrations()[:9] {
-				for _, stmt := range m.Statements(d, o) {
-					// 18.16's ADD COLUMN has no IF NOT EXISTS: the column
-					// exists already in a new table (see Migrate).
-					if err := db.Exec(context.Background(), stmt); err != nil && !(strings.Contains(stmt, " ADD COLUMN ") && columnExists(err.Error())) {
-						t.Fatalf("%v\n%s", err, stmt)
-					}
-				}
+	ch := newChdbRunner(t)
+	ch.eachDialect(t, func(t *testing.T, d Dialect) {
+		o := SchemaOptions{Database: "upgrade_aggregates_" + dialectName(d)}.withDefaults()
+		ch.exec("DROP DATABASE IF EXISTS " + o.Database)
+		ch.exec("CREATE DATABASE " + o.Database)
+		ch.apply(d, o, Migrations()[:9])
+		r := chdbSQL{ch}
+		makeV9(t, r, d, o)
+		store := func(rows *pipeline.Rows) {
+			for _, stmt := range insertSQL(o.Database, rows, "") {
+				ch.exec(stmt)
 			}
-			r := chdbSQL{ch}
-			makeV9(t, r, d, o)
-			store := func(rows *pipeline.Rows) {
-				for _, stmt := range insertSQL(o.Database, rows, "") {
-					ch.exec(stmt)
-				}
+		}
+		dropDay := func(day time.Time) {
+			for _, table := range []string{TableSessions, TableCrashes} {
+				ch.exec(fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION %s", o.Database, table, day.Format("20060102")))
 			}
-			dropDay := func(day time.Time) {
-				for _, table := range []string{TableSessions, TableCrashes} {
-					ch.exec(fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION %s", o.Database, table, day.Format("20060102")))
-				}
-			}
-			migrate := func() error {
-				return replaceAggregates(context.Background(), r, []sqlRunner{r}, d, newSchema(o), zap.NewNop())
-			}
-			upgradeSteps(t, ch.query(), store, dropDay, migrate, o.Database)
-		})
-	}
+		}
+		migrate := func() error {
+			return replaceAggregates(context.Background(), r, []sqlRunner{r}, d, newSchema(o), zap.NewNop())
+		}
+		upgradeSteps(t, ch.query(), store, dropDay, migrate, o.Database)
+	})
 }

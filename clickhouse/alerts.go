@@ -60,7 +60,7 @@ func alertsMigration(version int) Migration {
 		Name:    "alert_deliveries: crash alert claims and delivery outcomes in the private database",
 		Statements: func(d Dialect, o SchemaOptions) []string {
 			s := newSchema(o)
-			return append([]string{s.createPrivateDatabase()}, s.alerts.create(d, s.opts)...)
+			return s.privateCreates(d, s.alerts)
 		},
 	}
 }
@@ -163,15 +163,12 @@ func heldAlertsQuery(db, holder string, since time.Time) query {
 
 // HeldAlerts implements alerts.Store.
 func (c *Client) HeldAlerts(ctx context.Context, holder string, since time.Time) ([]string, error) {
-	var rows []struct {
+	type row struct {
 		Key string `ch:"alert_key"`
 	}
-	if err := c.selectQuery(ctx, &rows, heldAlertsQuery(c.schema.opts.PrivateDatabase, holder, since)); err != nil {
+	out, err := selectAll(ctx, c, heldAlertsQuery(c.schema.opts.PrivateDatabase, holder, since), func(r row) string { return r.Key })
+	if err != nil {
 		return nil, classify("read held alerts", err)
-	}
-	out := make([]string, len(rows))
-	for i, r := range rows {
-		out[i] = r.Key
 	}
 	return out, nil
 }

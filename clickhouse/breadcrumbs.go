@@ -19,28 +19,14 @@ func int64ArrayType() chType { return chType{legacy: "Array(Int64)", codec: "ZST
 
 // breadcrumbFields returns the crashes table's breadcrumb columns.
 func breadcrumbFields() []field[pipeline.CrashRow] {
+	breadcrumbs := func(r *pipeline.CrashRow) []pipeline.Breadcrumb { return r.Breadcrumbs }
 	return []field[pipeline.CrashRow]{
-		array(columnBreadcrumbTypes, lowCardArrayType(), "What the user did before the crash, oldest first, at most 100: screen_view, custom (an app-defined event or breadcrumb), a gesture (tap, double_tap, long_press, swipe, pinch, scroll, or gesture when the SDK did not say) or unknown; breadcrumb_* arrays are parallel. Not part of the fingerprint.",
-			func(dst []string, r *pipeline.CrashRow) []string {
-				for _, b := range r.Breadcrumbs {
-					dst = append(dst, b.Type)
-				}
-				return dst
-			}),
-		array(columnBreadcrumbNames, lowCardArrayType(), "Breadcrumbs' screen (screen_view and gestures) or event name (custom), e.g. settings.privacy; scrubbed like other names.",
-			func(dst []string, r *pipeline.CrashRow) []string {
-				for _, b := range r.Breadcrumbs {
-					dst = append(dst, b.Name)
-				}
-				return dst
-			}),
-		array(columnBreadcrumbOffsets, int64ArrayType(), "How long before the crash each breadcrumb happened, in milliseconds, rounded to the precision of event_time (a minute by default): no more precise than the times of the events themselves.",
-			func(dst []int64, r *pipeline.CrashRow) []int64 {
-				for _, b := range r.Breadcrumbs {
-					dst = append(dst, b.OffsetMs)
-				}
-				return dst
-			}),
+		arrayOf(columnBreadcrumbTypes, lowCardArrayType(), "What the user did before the crash, oldest first, at most 100: screen_view, custom (an app-defined event or breadcrumb), a gesture (tap, double_tap, long_press, swipe, pinch, scroll, or gesture when the SDK did not say) or unknown; breadcrumb_* arrays are parallel. Not part of the fingerprint.",
+			breadcrumbs, func(b pipeline.Breadcrumb) string { return b.Type }),
+		arrayOf(columnBreadcrumbNames, lowCardArrayType(), "Breadcrumbs' screen (screen_view and gestures) or event name (custom), e.g. settings.privacy; scrubbed like other names.",
+			breadcrumbs, func(b pipeline.Breadcrumb) string { return b.Name }),
+		arrayOf(columnBreadcrumbOffsets, int64ArrayType(), "How long before the crash each breadcrumb happened, in milliseconds, rounded to the precision of event_time (a minute by default): no more precise than the times of the events themselves.",
+			breadcrumbs, func(b pipeline.Breadcrumb) int64 { return b.OffsetMs }),
 	}
 }
 

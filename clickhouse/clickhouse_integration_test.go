@@ -382,10 +382,7 @@ func TestInsertErrorsIntegration(t *testing.T) {
 func TestWriterGroupsIntegration(t *testing.T) {
 	checkLeaks(t)
 	c := migrated(t, Config{})
-	w, err := NewWriter(WriterConfig{}, c, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := startWriter(t, WriterConfig{}, c)
 	for i, err := range writeAll(context.Background(), w, repeat(50, 100)...) {
 		if err != nil {
 			t.Errorf("Write %d: %v", i, err)
@@ -406,15 +403,8 @@ func TestWriterGroupsIntegration(t *testing.T) {
 
 func TestWriterBackpressureIntegration(t *testing.T) {
 	checkLeaks(t)
-	db := testDB(t)
-	migrated(t, Config{Database: db})
-	p := startProxy(t, shared.Addr())
-	c := openClient(t, Config{Addr: p.Addr(), Database: db})
-	w, err := NewWriter(WriterConfig{MaxPendingRows: 100, FlushInterval: time.Millisecond}, c, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close(context.Background())
+	c, p := proxiedClient(t, Config{})
+	w := startWriter(t, WriterConfig{MaxPendingRows: 100, FlushInterval: time.Millisecond}, c)
 
 	p.Stall() // ClickHouse stops answering
 	first := make(chan error, 1)
@@ -438,15 +428,8 @@ func TestWriterBackpressureIntegration(t *testing.T) {
 
 func TestWriterRetriesIntegration(t *testing.T) {
 	checkLeaks(t)
-	db := testDB(t)
-	migrated(t, Config{Database: db})
-	p := startProxy(t, shared.Addr())
-	c := openClient(t, Config{Addr: p.Addr(), Database: db, DialTimeout: time.Second})
-	w, err := NewWriter(WriterConfig{FlushInterval: time.Millisecond, RetryBackoff: 20 * time.Millisecond}, c, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close(context.Background())
+	c, p := proxiedClient(t, Config{DialTimeout: time.Second})
+	w := startWriter(t, WriterConfig{FlushInterval: time.Millisecond, RetryBackoff: 20 * time.Millisecond}, c)
 
 	refuse(p) // ClickHouse restarts
 	done := make(chan error, 1)
@@ -466,10 +449,7 @@ func TestWriterRetriesIntegration(t *testing.T) {
 func TestWriterCloseIntegration(t *testing.T) {
 	checkLeaks(t)
 	c := migrated(t, Config{})
-	w, err := NewWriter(WriterConfig{FlushInterval: time.Hour}, c, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := startWriter(t, WriterConfig{FlushInterval: time.Hour}, c)
 	errs := make(chan error, 4)
 	for i := range 4 {
 		rows := newRowGen(uint64(i+1), time.Now()).rows(250)

@@ -68,6 +68,17 @@ func clusterDB(t testing.TB, name string) string {
 	return name
 }
 
+// clusterMigrated returns clusterClient(t, db, at...), after migrating
+// db with it.
+func clusterMigrated(t testing.TB, db string, at ...[2]int) *Client {
+	t.Helper()
+	c := clusterClient(t, db, at...)
+	if _, err := c.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // onEveryServer runs q, a count, on every server, in shard and replica
 // order.
 func onEveryServer(t *testing.T, q string) []uint64 {
@@ -197,10 +208,7 @@ func clusterRows(app, consentKey string, n int, day time.Time) *pipeline.Rows {
 // both of its replicas (without FINAL), and the aggregates count it once.
 func TestClusterInsertDedupIntegration(t *testing.T) {
 	db := clusterDB(t, "t_cluster_dedup")
-	a := clusterClient(t, db, [2]int{0, 0})
-	if _, err := a.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	a := clusterMigrated(t, db, [2]int{0, 0})
 	b := clusterClient(t, db, [2]int{1, 1})
 	ctx := context.Background()
 	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
@@ -240,10 +248,7 @@ func TestClusterInsertDedupIntegration(t *testing.T) {
 // collector acknowledges, every collector sees on its next read.
 func TestClusterConsentStoreIntegration(t *testing.T) {
 	db := clusterDB(t, "t_cluster_store")
-	a := clusterClient(t, db, [2]int{0, 0})
-	if _, err := a.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	a := clusterMigrated(t, db, [2]int{0, 0})
 	b := clusterClient(t, db, [2]int{1, 1})
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
@@ -395,11 +400,8 @@ func TestClusterEraseIntegration(t *testing.T) {
 // whichever server the collector is connected to.
 func TestClusterRetentionIntegration(t *testing.T) {
 	db := clusterDB(t, "t_cluster_retention")
-	c := clusterClient(t, db, [2]int{0, 1})
+	c := clusterMigrated(t, db, [2]int{0, 1})
 	ctx := context.Background()
-	if _, err := c.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	now := time.Date(2025, 11, 28, 15, 0, 0, 0, time.UTC)
 	rows := &pipeline.Rows{}
 	for _, age := range []int{0, 89, 90, 400} {
@@ -463,10 +465,7 @@ func TestClusterRetentionIntegration(t *testing.T) {
 // public rows of their shard.
 func TestClusterReleaseIntegration(t *testing.T) {
 	db := clusterDB(t, "t_cluster_release")
-	c := clusterClient(t, db, [2]int{1, 1})
-	if _, err := c.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	c := clusterMigrated(t, db, [2]int{1, 1})
 	testRelease(t, c)
 }
 
@@ -548,10 +547,7 @@ func TestCopyToClusterIntegration(t *testing.T) {
 	}
 
 	db := clusterDB(t, "t_cluster_copy")
-	to := clusterClient(t, db, [2]int{1, 0})
-	if _, err := to.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	to := clusterMigrated(t, db, [2]int{1, 0})
 	st, err := CopyToCluster(ctx, from, to, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)

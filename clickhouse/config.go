@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -126,33 +127,14 @@ func (c Config) Addrs() []string {
 
 // withDefaults returns c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
-	if c.Addr == "" {
-		c.Addr = DefaultAddr
-	}
-	if c.Database == "" {
-		c.Database = c.Schema.Database
-	}
-	if c.Database == "" {
-		c.Database = DefaultDatabase
-	}
-	if c.Schema.Database == "" {
-		c.Schema.Database = c.Database
-	}
-	if c.Username == "" {
-		c.Username = DefaultUsername
-	}
-	if c.DialTimeout == 0 {
-		c.DialTimeout = DefaultDialTimeout
-	}
-	if c.ReadTimeout == 0 {
-		c.ReadTimeout = DefaultReadTimeout
-	}
-	if c.MaxOpenConns == 0 {
-		c.MaxOpenConns = DefaultMaxOpenConns
-	}
-	if c.Compression == "" {
-		c.Compression = DefaultCompression
-	}
+	c.Addr = cmp.Or(c.Addr, DefaultAddr)
+	c.Database = cmp.Or(c.Database, c.Schema.Database, DefaultDatabase)
+	c.Schema.Database = cmp.Or(c.Schema.Database, c.Database)
+	c.Username = cmp.Or(c.Username, DefaultUsername)
+	c.DialTimeout = cmp.Or(c.DialTimeout, DefaultDialTimeout)
+	c.ReadTimeout = cmp.Or(c.ReadTimeout, DefaultReadTimeout)
+	c.MaxOpenConns = cmp.Or(c.MaxOpenConns, DefaultMaxOpenConns)
+	c.Compression = cmp.Or(c.Compression, DefaultCompression)
 	c.Schema = c.Schema.withDefaults()
 	return c
 }
@@ -218,12 +200,8 @@ type SchemaOptions struct {
 
 // withDefaults returns o with zero fields set to their defaults.
 func (o SchemaOptions) withDefaults() SchemaOptions {
-	if o.Database == "" {
-		o.Database = DefaultDatabase
-	}
-	if o.PrivateDatabase == "" {
-		o.PrivateDatabase = o.Database + "_private"
-	}
+	o.Database = cmp.Or(o.Database, DefaultDatabase)
+	o.PrivateDatabase = cmp.Or(o.PrivateDatabase, o.Database+"_private")
 	return o
 }
 
@@ -293,23 +271,13 @@ type WriterConfig struct {
 
 // withDefaults returns c with zero fields set to their defaults.
 func (c WriterConfig) withDefaults() WriterConfig {
-	setInt := func(v *int, def int) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	setDur := func(v *time.Duration, def time.Duration) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	setInt(&c.MaxBatchRows, DefaultMaxBatchRows)
-	setInt(&c.MaxPendingRows, DefaultMaxPendingRows)
-	setInt(&c.Flushers, DefaultFlushers)
-	setInt(&c.MaxRetries, DefaultMaxRetries)
-	setDur(&c.FlushInterval, DefaultFlushInterval)
-	setDur(&c.RetryBackoff, DefaultRetryBackoff)
-	setDur(&c.MaxRetryBackoff, DefaultMaxRetryBackoff)
+	c.MaxBatchRows = cmp.Or(c.MaxBatchRows, DefaultMaxBatchRows)
+	c.MaxPendingRows = cmp.Or(c.MaxPendingRows, DefaultMaxPendingRows)
+	c.Flushers = cmp.Or(c.Flushers, DefaultFlushers)
+	c.MaxRetries = cmp.Or(c.MaxRetries, DefaultMaxRetries)
+	c.FlushInterval = cmp.Or(c.FlushInterval, DefaultFlushInterval)
+	c.RetryBackoff = cmp.Or(c.RetryBackoff, DefaultRetryBackoff)
+	c.MaxRetryBackoff = cmp.Or(c.MaxRetryBackoff, DefaultMaxRetryBackoff)
 	return c
 }
 
@@ -351,12 +319,8 @@ type RejectsConfig struct {
 
 // withDefaults returns c with zero fields set to their defaults.
 func (c RejectsConfig) withDefaults() RejectsConfig {
-	if c.FlushInterval == 0 {
-		c.FlushInterval = DefaultRejectsFlushInterval
-	}
-	if c.MaxKeys == 0 {
-		c.MaxKeys = DefaultRejectsMaxKeys
-	}
+	c.FlushInterval = cmp.Or(c.FlushInterval, DefaultRejectsFlushInterval)
+	c.MaxKeys = cmp.Or(c.MaxKeys, DefaultRejectsMaxKeys)
 	return c
 }
 

@@ -125,6 +125,16 @@ func array[R, T any](name string, typ chType, comment string, appendRow func([]T
 	}
 }
 
+// arrayOf is an array column of conv(e) for each element e of elems(r).
+func arrayOf[R, E, T any](name string, typ chType, comment string, elems func(*R) []E, conv func(E) T) field[R] {
+	return array(name, typ, comment, func(dst []T, r *R) []T {
+		for _, e := range elems(r) {
+			dst = append(dst, conv(e))
+		}
+		return dst
+	})
+}
+
 // The typed constructors below tie each ClickHouse type to the Go type its
 // buffer holds.
 

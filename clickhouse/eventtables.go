@@ -110,41 +110,16 @@ func crashesTable(database string) *rowTable[pipeline.CrashRow] {
 				func(r *pipeline.CrashRow) uint64 { return r.Fingerprint }),
 			textCol("message", "Exception message, scrubbed: removed values are replaced by their kind, e.g. [email].",
 				func(r *pipeline.CrashRow) string { return r.Message }),
-			array("frame_module", lowCardArrayType(), "Stack frames' modules, innermost frame first, e.g. libsystem_kernel.dylib; frame_* arrays are parallel.",
-				func(dst []string, r *pipeline.CrashRow) []string {
-					for _, f := range frames(r) {
-						dst = append(dst, f.Module)
-					}
-					return dst
-				}),
-			array("frame_function", textArrayType(), "Stack frames' functions or methods, e.g. NoteEditor.save.",
-				func(dst []string, r *pipeline.CrashRow) []string {
-					for _, f := range frames(r) {
-						dst = append(dst, f.Function)
-					}
-					return dst
-				}),
-			array("frame_file", lowCardArrayType(), "Stack frames' source file names, e.g. NoteEditor.kt; user names in paths are scrubbed.",
-				func(dst []string, r *pipeline.CrashRow) []string {
-					for _, f := range frames(r) {
-						dst = append(dst, f.File)
-					}
-					return dst
-				}),
-			array("frame_line", uint32ArrayType(), "Stack frames' line numbers; 0 when unknown.",
-				func(dst []uint32, r *pipeline.CrashRow) []uint32 {
-					for _, f := range frames(r) {
-						dst = append(dst, f.Line)
-					}
-					return dst
-				}),
-			array("frame_in_app", uint8ArrayType(), "1 where the frame is the app's own code, 0 for system and library code.",
-				func(dst []uint8, r *pipeline.CrashRow) []uint8 {
-					for _, f := range frames(r) {
-						dst = append(dst, b2u(f.InApp))
-					}
-					return dst
-				}),
+			arrayOf("frame_module", lowCardArrayType(), "Stack frames' modules, innermost frame first, e.g. libsystem_kernel.dylib; frame_* arrays are parallel.",
+				frames, func(f pipeline.Frame) string { return f.Module }),
+			arrayOf("frame_function", textArrayType(), "Stack frames' functions or methods, e.g. NoteEditor.save.",
+				frames, func(f pipeline.Frame) string { return f.Function }),
+			arrayOf("frame_file", lowCardArrayType(), "Stack frames' source file names, e.g. NoteEditor.kt; user names in paths are scrubbed.",
+				frames, func(f pipeline.Frame) string { return f.File }),
+			arrayOf("frame_line", uint32ArrayType(), "Stack frames' line numbers; 0 when unknown.",
+				frames, func(f pipeline.Frame) uint32 { return f.Line }),
+			arrayOf("frame_in_app", uint8ArrayType(), "1 where the frame is the app's own code, 0 for system and library code.",
+				frames, func(f pipeline.Frame) uint8 { return b2u(f.InApp) }),
 			lowCardCol("thread", "Name of the crashing thread, e.g. main.",
 				func(r *pipeline.CrashRow) string { return r.Thread }),
 			boolCol("handled", "1 for an exception the app caught and reported, 0 for a crash that ended the process.",
@@ -173,13 +148,8 @@ func customsTable(database string) *rowTable[pipeline.CustomRow] {
 				func(dst []float64, r *pipeline.CustomRow) []float64 { return append(dst, r.NumberValues...) }),
 			array("bool_keys", lowCardArrayType(), "Keys of the boolean attributes; parallel to bool_values.",
 				func(dst []string, r *pipeline.CustomRow) []string { return append(dst, r.BoolKeys...) }),
-			array("bool_values", uint8ArrayType(), "Values of the boolean attributes: 1 true, 0 false.",
-				func(dst []uint8, r *pipeline.CustomRow) []uint8 {
-					for _, v := range r.BoolValues {
-						dst = append(dst, b2u(v))
-					}
-					return dst
-				}),
+			arrayOf("bool_values", uint8ArrayType(), "Values of the boolean attributes: 1 true, 0 false.",
+				func(r *pipeline.CustomRow) []bool { return r.BoolValues }, b2u),
 		))
 }
 

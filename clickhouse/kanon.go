@@ -552,11 +552,7 @@ func kanonMigration(version int) Migration {
 		Name:    "k-anonymity: held tables, release log and slots in the private database; privacy_counts",
 		Statements: func(d Dialect, o SchemaOptions) []string {
 			s := newSchema(o)
-			stmts := []string{s.createPrivateDatabase()}
-			for _, t := range newKanonSchema(s).tables() {
-				stmts = append(stmts, t.create(d, s.opts)...)
-			}
-			return stmts
+			return s.privateCreates(d, newKanonSchema(s).tables()...)
 		},
 	}
 }

@@ -67,27 +67,7 @@ func checkGeneralizationSQL(t *testing.T, query func(string) [][]string) {
 
 func TestGeneralizationSQLIntegration(t *testing.T) {
 	c := openClient(t, Config{})
-	checkGeneralizationSQL(t, func(q string) [][]string {
-		rows, err := c.conn.Query(context.Background(), q)
-		if err != nil {
-			t.Fatalf("%v\n%s", err, q)
-		}
-		defer rows.Close()
-		var out [][]string
-		for rows.Next() {
-			var idx uint32
-			var v [kanon.NumColumns]string
-			dest := []any{&idx}
-			for i := range v {
-				dest = append(dest, &v[i])
-			}
-			if err := rows.Scan(dest...); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, append([]string{fmt.Sprint(idx)}, v[:]...))
-		}
-		return out
-	})
+	checkGeneralizationSQL(t, func(q string) [][]string { return stringRows(t, c, q) })
 }
 
 // heldFleetRows returns n mixed rows of one app and day, each sent by one of
@@ -97,29 +77,14 @@ func heldFleetRows(seed uint64, day time.Time, n, consents int, dev func(consent
 	rows := newRowGen(seed, day).rows(n)
 	who := map[[16]byte]int{}
 	i := 0
-	set := func(c *pipeline.Common) {
+	eachCommon(rows, func(_ string, c *pipeline.Common) {
 		consent := 1 + i%consents
 		i++
 		c.AppID = "com.example.notes"
 		dev(consent).Apply(c)
 		c.Member = uint64(consent)
 		who[c.EventID] = consent
-	}
-	for j := range rows.Sessions {
-		set(&rows.Sessions[j].Common)
-	}
-	for j := range rows.Gestures {
-		set(&rows.Gestures[j].Common)
-	}
-	for j := range rows.Crashes {
-		set(&rows.Crashes[j].Common)
-	}
-	for j := range rows.Customs {
-		set(&rows.Customs[j].Common)
-	}
-	for j := range rows.Diagnostics {
-		set(&rows.Diagnostics[j].Common)
-	}
+	})
 	return rows, who
 }
 
@@ -368,29 +333,9 @@ func TestReleaseResumesAfterRestartIntegration(t *testing.T) {
 
 // setConsentKey sets the consent key of the row with event id.
 func setConsentKey(rows *pipeline.Rows, id [16]byte, key string) {
-	for i := range rows.Sessions {
-		if rows.Sessions[i].EventID == id {
-			rows.Sessions[i].ConsentKey = key
+	eachCommon(rows, func(_ string, c *pipeline.Common) {
+		if c.EventID == id {
+			c.ConsentKey = key
 		}
-	}
-	for i := range rows.Gestures {
-		if rows.Gestures[i].EventID == id {
-			rows.Gestures[i].ConsentKey = key
-		}
-	}
-	for i := range rows.Crashes {
-		if rows.Crashes[i].EventID == id {
-			rows.Crashes[i].ConsentKey = key
-		}
-	}
-	for i := range rows.Customs {
-		if rows.Customs[i].EventID == id {
-			rows.Customs[i].ConsentKey = key
-		}
-	}
-	for i := range rows.Diagnostics {
-		if rows.Diagnostics[i].EventID == id {
-			rows.Diagnostics[i].ConsentKey = key
-		}
-	}
+	})
 }

@@ -46,7 +46,7 @@ func mappingsMigration(version int) Migration {
 		Name:    "mappings: R8/ProGuard mapping files per app version and build, in the private database",
 		Statements: func(d Dialect, o SchemaOptions) []string {
 			s := newSchema(o)
-			return append([]string{s.createPrivateDatabase()}, s.mappings.create(d, s.opts)...)
+			return s.privateCreates(d, s.mappings)
 		},
 	}
 }
@@ -87,19 +87,18 @@ FROM %s.%s GROUP BY app_id, app_version, app_build ORDER BY app_id, app_version,
 
 // ListMappings implements deobfuscate.Source.
 func (c *Client) ListMappings(ctx context.Context) ([]deobfuscate.Stored, error) {
-	var rows []struct {
+	type row struct {
 		AppID      string    `ch:"app_id"`
 		AppVersion string    `ch:"app_version"`
 		AppBuild   string    `ch:"app_build"`
 		UploadedAt time.Time `ch:"last_upload"`
 		Bytes      uint64    `ch:"last_bytes"`
 	}
-	if err := c.selectQuery(ctx, &rows, listMappingsQuery(c.schema.opts.PrivateDatabase)); err != nil {
+	out, err := selectAll(ctx, c, listMappingsQuery(c.schema.opts.PrivateDatabase), func(r row) deobfuscate.Stored {
+		return deobfuscate.Stored{Key: deobfuscate.Key{AppID: r.AppID, AppVersion: r.AppVersion, AppBuild: r.AppBuild}, UploadedAt: r.UploadedAt, Bytes: r.Bytes}
+	})
+	if err != nil {
 		return nil, classify("list mappings", err)
-	}
-	out := make([]deobfuscate.Stored, len(rows))
-	for i, r := range rows {
-		out[i] = deobfuscate.Stored{Key: deobfuscate.Key{AppID: r.AppID, AppVersion: r.AppVersion, AppBuild: r.AppBuild}, UploadedAt: r.UploadedAt, Bytes: r.Bytes}
 	}
 	return out, nil
 }

@@ -47,11 +47,7 @@ func Migrations() []Migration {
 			Name:    "event tables and rejects",
 			Statements: func(d Dialect, o SchemaOptions) []string {
 				s := newSchema(o)
-				var stmts []string
-				for _, t := range []*tableDef{s.sessions.def, s.gestures.def, s.crashes.def, s.customs.def, s.diagnostics.def, s.rejects.def} {
-					stmts = append(stmts, t.create(d, s.opts)...)
-				}
-				return stmts
+				return s.creates(d, s.sessions.def, s.gestures.def, s.crashes.def, s.customs.def, s.diagnostics.def, s.rejects.def)
 			},
 		},
 		{
@@ -79,11 +75,7 @@ func Migrations() []Migration {
 			Name:    "consent store: apps, revocations and erasures",
 			Statements: func(d Dialect, o SchemaOptions) []string {
 				s := newSchema(o)
-				var stmts []string
-				for _, t := range s.storeTables() {
-					stmts = append(stmts, t.create(d, s.opts)...)
-				}
-				return stmts
+				return s.creates(d, s.storeTables()...)
 			},
 		},
 		{
@@ -92,7 +84,7 @@ func Migrations() []Migration {
 			Statements: func(d Dialect, o SchemaOptions) []string {
 				// Created in the private database since migration 7.
 				s := newSchema(o)
-				return append([]string{s.createPrivateDatabase()}, s.salts.def.create(d, s.opts)...)
+				return s.privateCreates(d, s.salts.def)
 			},
 		},
 		{
@@ -108,7 +100,7 @@ func Migrations() []Migration {
 			Name:    "private database: session_salts moved out of analysts' reach",
 			Statements: func(d Dialect, o SchemaOptions) []string {
 				s := newSchema(o)
-				return append([]string{s.createPrivateDatabase()}, s.salts.def.create(d, s.opts)...)
+				return s.privateCreates(d, s.salts.def)
 			},
 			Data: func(ctx context.Context, c *Client) error { return c.moveSalts(ctx) },
 		},
@@ -151,6 +143,22 @@ func Migrations() []Migration {
 		alertsMigration(14),
 		mappingsMigration(15),
 	}
+}
+
+// creates returns the statements that create tables, in order, for a
+// server of dialect d.
+func (s *schema) creates(d Dialect, tables ...*tableDef) []string {
+	var stmts []string
+	for _, t := range tables {
+		stmts = append(stmts, t.create(d, s.opts)...)
+	}
+	return stmts
+}
+
+// privateCreates returns the statement that creates the private database,
+// then creates(d, tables...): for migrations whose tables live there.
+func (s *schema) privateCreates(d Dialect, tables ...*tableDef) []string {
+	return append([]string{s.createPrivateDatabase()}, s.creates(d, tables...)...)
 }
 
 // Server error codes that a concurrent, idempotent CREATE may still report

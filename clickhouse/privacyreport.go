@@ -79,14 +79,7 @@ func (c *Client) PrivacyReport(ctx context.Context, app string, since, until tim
 		N   uint64    `ch:"n"`
 	}
 	counts := func(query string, add func(p *PrivacyDay, n uint64)) error {
-		var rows []dayCount
-		if err := c.conn.Select(ctx, &rows, query); err != nil {
-			return classify("privacy report", err)
-		}
-		for _, r := range rows {
-			add(get(r.App, r.Day), r.N)
-		}
-		return nil
+		return selectEach(ctx, c, "privacy report", query, func(r dayCount) { add(get(r.App, r.Day), r.N) })
 	}
 	if err := counts(q.stored, func(p *PrivacyDay, n uint64) { p.RowsStored += n }); err != nil {
 		return nil, err
@@ -100,17 +93,12 @@ func (c *Client) PrivacyReport(ctx context.Context, app string, since, until tim
 	if err := c.releaseSums(ctx, q.releases, get); err != nil {
 		return nil, err
 	}
-	var named []struct {
-		App  string    `ch:"app_id"`
-		Day  time.Time `ch:"day"`
-		Kind string    `ch:"kind"`
-		Name string    `ch:"name"`
-		N    uint64    `ch:"n"`
+	type namedCount struct {
+		dayCount
+		Kind string `ch:"kind"`
+		Name string `ch:"name"`
 	}
-	if err := c.conn.Select(ctx, &named, q.counts); err != nil {
-		return nil, classify("privacy report: counts", err)
-	}
-	for _, r := range named {
+	if err := selectEach(ctx, c, "privacy report: counts", q.counts, func(r namedCount) {
 		p := get(r.App, r.Day)
 		switch {
 		case r.Kind == CountScrub:
@@ -120,32 +108,28 @@ func (c *Client) PrivacyReport(ctx context.Context, app string, since, until tim
 		case strings.HasPrefix(r.Name, "receipt_"):
 			p.Receipts[strings.TrimPrefix(r.Name, "receipt_")] += r.N
 		}
+	}); err != nil {
+		return nil, err
 	}
-	var revs []struct {
-		App   string    `ch:"app_id"`
-		Day   time.Time `ch:"day"`
-		N     uint64    `ch:"n"`
-		Erase uint64    `ch:"erase_asked"`
+	type revoked struct {
+		dayCount
+		Erase uint64 `ch:"erase_asked"`
 	}
-	if err := c.conn.Select(ctx, &revs, q.revoked); err != nil {
-		return nil, classify("privacy report: revocations", err)
-	}
-	for _, r := range revs {
+	if err := selectEach(ctx, c, "privacy report: revocations", q.revoked, func(r revoked) {
 		p := get(r.App, r.Day)
 		p.Revoked, p.ErasureAsked = r.N, r.Erase
+	}); err != nil {
+		return nil, err
 	}
-	var erased []struct {
-		App  string    `ch:"app_id"`
-		Day  time.Time `ch:"day"`
-		N    uint64    `ch:"n"`
-		Rows uint64    `ch:"erased_rows"`
+	type erased struct {
+		dayCount
+		Rows uint64 `ch:"erased_rows"`
 	}
-	if err := c.conn.Select(ctx, &erased, q.erased); err != nil {
-		return nil, classify("privacy report: erasures", err)
-	}
-	for _, r := range erased {
+	if err := selectEach(ctx, c, "privacy report: erasures", q.erased, func(r erased) {
 		p := get(r.App, r.Day)
 		p.Erased, p.RowsErased = r.N, r.Rows
+	}); err != nil {
+		return nil, err
 	}
 	out := make([]PrivacyDay, 0, len(days))
 	for _, p := range days {
@@ -153,6 +137,19 @@ func (c *Client) PrivacyReport(ctx context.Context, app string, since, until tim
 	}
 	slices.SortFunc(out, func(a, b PrivacyDay) int { return cmp.Or(cmp.Compare(a.App, b.App), a.Day.Compare(b.Day)) })
 	return out, nil
+}
+
+// selectEach runs q and calls each with every row, scanned into an R
+// (whose ch tags name the columns); what names the read in errors.
+func selectEach[R any](ctx context.Context, c *Client, what, q string, each func(R)) error {
+	var rows []R
+	if err := c.conn.Select(ctx, &rows, q); err != nil {
+		return classify(what, err)
+	}
+	for _, r := range rows {
+		each(r)
+	}
+	return nil
 }
 
 // releaseSums adds the release log's sums to the days.

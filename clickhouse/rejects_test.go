@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -43,11 +44,7 @@ func (f *fakeRejectStore) insert(_ context.Context, rows []rejectRow) error {
 func (f *fakeRejectStore) snapshot() map[string]uint64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make(map[string]uint64, len(f.events))
-	for k, v := range f.events {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(f.events)
 }
 
 func newTestRejects(t *testing.T, cfg RejectsConfig, f *fakeRejectStore) *Rejects {

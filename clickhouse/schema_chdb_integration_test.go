@@ -17,10 +17,10 @@ import (
 // which must run on a modern engine too. chDB allows one connection per
 // process, so every check shares this test's.
 func TestSchemaOnChDB(t *testing.T) {
-	db, modern, legacy := openChDB(t)
+	ch := newChdbRunner(t)
+	modern, legacy := ch.modern, ch.legacy
 	t.Logf("chDB %s", modern)
 
-	ch := &chdbRunner{t: t, db: db}
 	t.Run("modern", func(t *testing.T) {
 		ch.t = t
 		o := SchemaOptions{Database: "consentry"}
@@ -63,13 +63,9 @@ func TestSchemaOnChDB(t *testing.T) {
 		// A database of migrations 1 and 2, as an earlier version made it,
 		// upgraded, has the columns of a new one.
 		for _, d := range []Dialect{modern, legacy} {
-			o := SchemaOptions{Database: "consentry_upgrade_" + map[bool]string{true: "modern", false: "legacy"}[d.Modern]}
+			o := SchemaOptions{Database: "consentry_upgrade_" + dialectName(d)}
 			ch.exec("CREATE DATABASE IF NOT EXISTS " + o.Database)
-			for _, m := range Migrations()[:2] {
-				for _, stmt := range m.Statements(d, o) {
-					ch.exec(stmt)
-				}
-			}
+			ch.apply(d, o, Migrations()[:2])
 			for _, table := range EventTables() {
 				ch.exec(fmt.Sprintf("ALTER TABLE %s.%s DROP COLUMN consent_key", o.Database, table))
 			}
@@ -99,6 +95,33 @@ func TestSchemaOnChDB(t *testing.T) {
 type chdbRunner struct {
 	t  *testing.T
 	db *chdb.DB
+	// modern is the dialect chDB speaks, legacy the one of Debian's 18.16.
+	modern, legacy Dialect
+}
+
+// newChdbRunner opens chDB for t (see openChDB).
+func newChdbRunner(t *testing.T) *chdbRunner {
+	db, modern, legacy := openChDB(t)
+	return &chdbRunner{t: t, db: db, modern: modern, legacy: legacy}
+}
+
+// dialectName names d's subtests and databases: modern or legacy.
+func dialectName(d Dialect) string {
+	if d.Modern {
+		return "modern"
+	}
+	return "legacy"
+}
+
+// eachDialect runs f as a subtest of t, named by dialectName, for the
+// modern dialect and then the legacy one, with c reporting to the subtest.
+func (c *chdbRunner) eachDialect(t *testing.T, f func(t *testing.T, d Dialect)) {
+	for _, d := range []Dialect{c.modern, c.legacy} {
+		t.Run(dialectName(d), func(t *testing.T) {
+			c.t = t
+			f(t, d)
+		})
+	}
 }
 
 func (c *chdbRunner) exec(sql string) {
@@ -132,11 +155,18 @@ func (c *chdbRunner) migrate(d Dialect, o SchemaOptions) {
 	c.exec("CREATE DATABASE IF NOT EXISTS " + o.Database)
 	for range 2 {
 		c.exec(newSchema(o).migrations.def.create(d, o)[0])
-		for _, m := range Migrations() {
-			for _, stmt := range m.Statements(d, o) {
-				if err := c.db.Exec(context.Background(), stmt); err != nil && !(strings.Contains(stmt, " ADD COLUMN ") && columnExists(err.Error())) {
-					c.t.Fatalf("%v\n%s", err, stmt)
-				}
+		c.apply(d, o, Migrations())
+	}
+}
+
+// apply runs the statements of ms, taking the error that a column to add
+// exists as success, as Migrate does.
+func (c *chdbRunner) apply(d Dialect, o SchemaOptions, ms []Migration) {
+	c.t.Helper()
+	for _, m := range ms {
+		for _, stmt := range m.Statements(d, o) {
+			if err := c.db.Exec(context.Background(), stmt); err != nil && !(strings.Contains(stmt, " ADD COLUMN ") && columnExists(err.Error())) {
+				c.t.Fatalf("%v\n%s", err, stmt)
 			}
 		}
 	}

@@ -278,24 +278,30 @@ func consentRows(t *testing.T, c *Client, table, app, key string) uint64 {
 	return queryUint64(t, c, fmt.Sprintf("SELECT count() FROM %s.%s WHERE app_id = %s AND consent_key = %s", c.Database(), table, quote(app), quote(key)))
 }
 
-// commons returns the common columns of every row.
-func commons(rows *pipeline.Rows) map[string][]*pipeline.Common {
-	out := make(map[string][]*pipeline.Common)
+// eachCommon calls f with the table and the common columns of every row
+// of rows, table by table in the order of EventTables.
+func eachCommon(rows *pipeline.Rows, f func(table string, c *pipeline.Common)) {
 	for i := range rows.Sessions {
-		out[TableSessions] = append(out[TableSessions], &rows.Sessions[i].Common)
+		f(TableSessions, &rows.Sessions[i].Common)
 	}
 	for i := range rows.Gestures {
-		out[TableGestures] = append(out[TableGestures], &rows.Gestures[i].Common)
+		f(TableGestures, &rows.Gestures[i].Common)
 	}
 	for i := range rows.Crashes {
-		out[TableCrashes] = append(out[TableCrashes], &rows.Crashes[i].Common)
+		f(TableCrashes, &rows.Crashes[i].Common)
 	}
 	for i := range rows.Customs {
-		out[TableCustomEvents] = append(out[TableCustomEvents], &rows.Customs[i].Common)
+		f(TableCustomEvents, &rows.Customs[i].Common)
 	}
 	for i := range rows.Diagnostics {
-		out[TableDiagnostics] = append(out[TableDiagnostics], &rows.Diagnostics[i].Common)
+		f(TableDiagnostics, &rows.Diagnostics[i].Common)
 	}
+}
+
+// commons returns the common columns of every row, by table.
+func commons(rows *pipeline.Rows) map[string][]*pipeline.Common {
+	out := make(map[string][]*pipeline.Common)
+	eachCommon(rows, func(table string, c *pipeline.Common) { out[table] = append(out[table], c) })
 	return out
 }
 

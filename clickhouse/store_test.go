@@ -25,10 +25,7 @@ func TestCheckConsentKey(t *testing.T) {
 func TestCheckRevocation(t *testing.T) {
 	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	good := consent.Revocation{ConsentHash: consent.HashConsentID("c1"), AppID: "com.example.notes", RevokedAt: at, ExpiresAt: at.AddDate(0, 1, 0)}
-	if err := checkRevocation(good); err != nil {
-		t.Fatal(err)
-	}
-	for name, change := range map[string]func(*consent.Revocation){
+	checkChanges(t, checkRevocation, good, map[string]func(*consent.Revocation){
 		"consent id":   func(r *consent.Revocation) { r.ConsentHash = "c1" },
 		"upper case":   func(r *consent.Revocation) { r.ConsentHash = strings.ToUpper(r.ConsentHash) },
 		"short hash":   func(r *consent.Revocation) { r.ConsentHash = r.ConsentHash[:62] },
@@ -36,32 +33,33 @@ func TestCheckRevocation(t *testing.T) {
 		"zero revoked": func(r *consent.Revocation) { r.RevokedAt = time.Time{} },
 		"beyond 2106":  func(r *consent.Revocation) { r.ExpiresAt = time.Date(2107, 1, 1, 0, 0, 0, 0, time.UTC) },
 		"before 1970":  func(r *consent.Revocation) { r.RevokedAt = time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC) },
-	} {
-		r := good
-		change(&r)
-		if err := checkRevocation(r); err == nil {
-			t.Errorf("%s: no error", name)
-		}
-	}
+	})
 }
 
 func TestCheckApp(t *testing.T) {
 	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	good := consent.App{ID: "com.example.notes", KeyHash: consent.HashAppKey("k"), Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics},
 		Policy: consent.PolicyErasable, CreatedAt: at, UpdatedAt: at}
-	if err := checkApp(good); err != nil {
-		t.Fatal(err)
-	}
-	for name, change := range map[string]func(*consent.App){
+	checkChanges(t, checkApp, good, map[string]func(*consent.App){
 		"no id":      func(a *consent.App) { a.ID = "" },
 		"no key":     func(a *consent.App) { a.KeyHash = "" },
 		"policy":     func(a *consent.App) { a.Policy = "forgetful" },
 		"no created": func(a *consent.App) { a.CreatedAt = time.Time{} },
 		"no updated": func(a *consent.App) { a.UpdatedAt = time.Time{} },
-	} {
-		a := good
-		change(&a)
-		if err := checkApp(a); err == nil {
+	})
+}
+
+// checkChanges fails t unless check accepts good and refuses good after
+// each of changes, which are named for what they break.
+func checkChanges[T any](t *testing.T, check func(T) error, good T, changes map[string]func(*T)) {
+	t.Helper()
+	if err := check(good); err != nil {
+		t.Fatal(err)
+	}
+	for name, change := range changes {
+		v := good
+		change(&v)
+		if err := check(v); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}

@@ -52,13 +52,9 @@ WHERE app_id = ? AND fingerprint = ? ORDER BY version DESC LIMIT ?`, db, TableCr
 
 // DecisionHistory implements triage.Backend.
 func (c *Client) DecisionHistory(ctx context.Context, app string, group uint64, limit int) ([]triage.Decision, error) {
-	var rows []decisionRow
-	if err := c.selectQuery(ctx, &rows, decisionHistoryQuery(c.Database(), app, group, limit)); err != nil {
+	out, err := selectAll(ctx, c, decisionHistoryQuery(c.Database(), app, group, limit), func(r decisionRow) triage.Decision { return r.decision(app) })
+	if err != nil {
 		return nil, fmt.Errorf("decision history: %w", err)
-	}
-	out := make([]triage.Decision, len(rows))
-	for i, r := range rows {
-		out[i] = r.decision(app)
 	}
 	return out, nil
 }
@@ -66,15 +62,7 @@ func (c *Client) DecisionHistory(ctx context.Context, app string, group uint64, 
 // RecordDecisions implements triage.Backend: it validates ds and appends
 // them to crash_group_status in one insert.
 func (c *Client) RecordDecisions(ctx context.Context, ds []triage.Decision) error {
-	for _, d := range ds {
-		if err := d.Validate(); err != nil {
-			return err
-		}
-	}
-	if err := insertRows(ctx, c.conn, c.schema.crashStatus, ds); err != nil {
-		return fmt.Errorf("record decisions: %w", err)
-	}
-	return nil
+	return recordValid(ctx, c, c.schema.crashStatus, ds, "record decisions")
 }
 
 // changeRow is a change as crash_group_changes holds it.
@@ -132,13 +120,9 @@ func (c *Client) ChangeHistory(ctx context.Context, app string, groups []uint64,
 	if len(groups) == 0 {
 		return nil, nil
 	}
-	var rows []changeRow
-	if err := c.selectQuery(ctx, &rows, changeHistoryQuery(c.Database(), app, groups, limit)); err != nil {
+	out, err := selectAll(ctx, c, changeHistoryQuery(c.Database(), app, groups, limit), func(r changeRow) triage.Change { return r.change(app) })
+	if err != nil {
 		return nil, fmt.Errorf("change history: %w", err)
-	}
-	out := make([]triage.Change, len(rows))
-	for i, r := range rows {
-		out[i] = r.change(app)
 	}
 	return out, nil
 }
@@ -146,13 +130,19 @@ func (c *Client) ChangeHistory(ctx context.Context, app string, groups []uint64,
 // RecordChanges implements triage.Backend: it validates cs and appends
 // them to crash_group_changes in one insert.
 func (c *Client) RecordChanges(ctx context.Context, cs []triage.Change) error {
-	for _, ch := range cs {
-		if err := ch.Validate(); err != nil {
+	return recordValid(ctx, c, c.schema.crashChanges, cs, "record changes")
+}
+
+// recordValid validates rows, returning the first error as it is, and
+// appends them to t in one insert; what names the insert in its error.
+func recordValid[R interface{ Validate() error }](ctx context.Context, c *Client, t *rowTable[R], rows []R, what string) error {
+	for _, r := range rows {
+		if err := r.Validate(); err != nil {
 			return err
 		}
 	}
-	if err := insertRows(ctx, c.conn, c.schema.crashChanges, cs); err != nil {
-		return fmt.Errorf("record changes: %w", err)
+	if err := insertRows(ctx, c.conn, t, rows); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }

@@ -193,17 +193,16 @@ func (c *Client) HourCells(ctx context.Context, s triage.Scope, since time.Time,
 	if len(types) == 0 {
 		return nil, nil
 	}
-	var rows []struct {
+	type row struct {
 		Hour     time.Time `ch:"hour"`
 		Sessions uint64    `ch:"sessions"`
 		Crashes  uint64    `ch:"crashes"`
 	}
-	if err := c.selectQuery(ctx, &rows, hourCellsQuery(c.Database(), s, since, types)); err != nil {
+	out, err := selectAll(ctx, c, hourCellsQuery(c.Database(), s, since, types), func(r row) triage.HourCell {
+		return triage.HourCell{Hour: r.Hour, Sessions: r.Sessions, Crashes: r.Crashes}
+	})
+	if err != nil {
 		return nil, fmt.Errorf("crashes per hour: %w", err)
-	}
-	out := make([]triage.HourCell, len(rows))
-	for i, r := range rows {
-		out[i] = triage.HourCell{Hour: r.Hour, Sessions: r.Sessions, Crashes: r.Crashes}
 	}
 	return out, nil
 }
@@ -218,7 +217,7 @@ FROM %s.%s WHERE %s GROUP BY fingerprint, event_date, app_version, country, regi
 
 // DayCells implements triage.Backend.
 func (c *Client) DayCells(ctx context.Context, s triage.Scope) ([]triage.DayCell, error) {
-	var rows []struct {
+	type row struct {
 		Fingerprint uint64    `ch:"fingerprint"`
 		Day         time.Time `ch:"event_date"`
 		AppVersion  string    `ch:"app_version"`
@@ -227,12 +226,11 @@ func (c *Client) DayCells(ctx context.Context, s triage.Scope) ([]triage.DayCell
 		Sessions    uint64    `ch:"sessions"`
 		Crashes     uint64    `ch:"crashes"`
 	}
-	if err := c.selectQuery(ctx, &rows, dayCellsQuery(c.Database(), s)); err != nil {
+	out, err := selectAll(ctx, c, dayCellsQuery(c.Database(), s), func(r row) triage.DayCell {
+		return triage.DayCell{Fingerprint: r.Fingerprint, Day: r.Day, AppVersion: r.AppVersion, Country: r.Country, Region: r.Region, Sessions: r.Sessions, Crashes: r.Crashes}
+	})
+	if err != nil {
 		return nil, fmt.Errorf("crash group cells: %w", err)
-	}
-	out := make([]triage.DayCell, len(rows))
-	for i, r := range rows {
-		out[i] = triage.DayCell{Fingerprint: r.Fingerprint, Day: r.Day, AppVersion: r.AppVersion, Country: r.Country, Region: r.Region, Sessions: r.Sessions, Crashes: r.Crashes}
 	}
 	return out, nil
 }
@@ -254,7 +252,7 @@ func (c *Client) DeviceCells(ctx context.Context, s triage.Scope, types []string
 	if len(types) == 0 {
 		return nil, nil
 	}
-	var rows []struct {
+	type row struct {
 		Fingerprint uint64 `ch:"fingerprint"`
 		OSName      string `ch:"os_name"`
 		DeviceClass string `ch:"device_class"`
@@ -263,12 +261,11 @@ func (c *Client) DeviceCells(ctx context.Context, s triage.Scope, types []string
 		Sessions    uint64 `ch:"sessions"`
 		Crashes     uint64 `ch:"crashes"`
 	}
-	if err := c.selectQuery(ctx, &rows, deviceCellsQuery(c.Database(), s, types)); err != nil {
+	out, err := selectAll(ctx, c, deviceCellsQuery(c.Database(), s, types), func(r row) triage.DeviceCell {
+		return triage.DeviceCell{Fingerprint: r.Fingerprint, OSName: r.OSName, OSVersion: r.OSVersion, DeviceClass: r.DeviceClass, DeviceModel: r.DeviceModel, Sessions: r.Sessions, Crashes: r.Crashes}
+	})
+	if err != nil {
 		return nil, fmt.Errorf("crash device cells: %w", err)
-	}
-	out := make([]triage.DeviceCell, len(rows))
-	for i, r := range rows {
-		out[i] = triage.DeviceCell{Fingerprint: r.Fingerprint, OSName: r.OSName, OSVersion: r.OSVersion, DeviceClass: r.DeviceClass, DeviceModel: r.DeviceModel, Sessions: r.Sessions, Crashes: r.Crashes}
 	}
 	return out, nil
 }

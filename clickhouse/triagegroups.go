@@ -30,7 +30,7 @@ func (c *Client) GroupDays(ctx context.Context, s triage.Scope) ([]triage.GroupD
 	if err != nil {
 		return nil, fmt.Errorf("crash group days: %w", err)
 	}
-	var rows []struct {
+	type row struct {
 		Fingerprint uint64    `ch:"fingerprint"`
 		Day         time.Time `ch:"event_date"`
 		Types       []string  `ch:"types"`
@@ -41,16 +41,15 @@ func (c *Client) GroupDays(ctx context.Context, s triage.Scope) ([]triage.GroupD
 		LastSeen    time.Time `ch:"last_time"`
 		Versions    []string  `ch:"versions"`
 	}
-	if err := c.selectQuery(ctx, &rows, groupDaysQuery(c.Database(), s, d)); err != nil {
-		return nil, fmt.Errorf("crash group days: %w", err)
-	}
-	out := make([]triage.GroupDay, len(rows))
-	for i, r := range rows {
-		out[i] = triage.GroupDay{
+	out, err := selectAll(ctx, c, groupDaysQuery(c.Database(), s, d), func(r row) triage.GroupDay {
+		return triage.GroupDay{
 			Fingerprint: r.Fingerprint, Day: r.Day, ExceptionTypes: r.Types,
 			Crashes: r.Fatal + r.Handled, Fatal: r.Fatal, Sessions: r.Sessions,
 			FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Versions: r.Versions,
 		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("crash group days: %w", err)
 	}
 	return out, nil
 }
@@ -95,15 +94,12 @@ WHERE %s AND (positionCaseInsensitiveUTF8(exception_type, ?) > 0
 
 // SearchGroups implements triage.Backend.
 func (c *Client) SearchGroups(ctx context.Context, s triage.Scope, text string) ([]uint64, error) {
-	var rows []struct {
+	type row struct {
 		Fingerprint uint64 `ch:"fingerprint"`
 	}
-	if err := c.selectQuery(ctx, &rows, searchGroupsQuery(c.Database(), s, text)); err != nil {
+	out, err := selectAll(ctx, c, searchGroupsQuery(c.Database(), s, text), func(r row) uint64 { return r.Fingerprint })
+	if err != nil {
 		return nil, fmt.Errorf("search crash groups: %w", err)
-	}
-	out := make([]uint64, len(rows))
-	for i, r := range rows {
-		out[i] = r.Fingerprint
 	}
 	return out, nil
 }
@@ -238,15 +234,12 @@ func appIDsQuery(db string) query {
 
 // AppIDs implements triage.Backend.
 func (c *Client) AppIDs(ctx context.Context) ([]string, error) {
-	var rows []struct {
+	type row struct {
 		AppID string `ch:"app_id"`
 	}
-	if err := c.selectQuery(ctx, &rows, appIDsQuery(c.Database())); err != nil {
+	out, err := selectAll(ctx, c, appIDsQuery(c.Database()), func(r row) string { return r.AppID })
+	if err != nil {
 		return nil, fmt.Errorf("list apps: %w", err)
-	}
-	out := make([]string, len(rows))
-	for i, r := range rows {
-		out[i] = r.AppID
 	}
 	return out, nil
 }
