@@ -18,6 +18,7 @@ import (
 
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
+	"github.com/consentry/consentry/internal/faultproxy"
 	"github.com/consentry/consentry/pipeline"
 )
 
@@ -369,7 +370,7 @@ func TestInsertErrorsIntegration(t *testing.T) {
 	t.Logf("permanent: %v", err)
 
 	// A server that went away is worth retrying.
-	p := startProxy(t, shared.Addr())
+	p := faultproxy.StartForTest(t, shared.Addr())
 	viaProxy := openClient(t, Config{Addr: p.Addr(), Database: c.Database(), DialTimeout: time.Second})
 	refuse(p)
 	err = viaProxy.Insert(context.Background(), &pipeline.Rows{Gestures: rows.Gestures})

@@ -6,18 +6,6 @@ import (
 	"github.com/consentry/consentry/internal/faultproxy"
 )
 
-// startProxy starts a fault proxy to target, closed when t ends, to show
-// how the client behaves when ClickHouse hangs or goes away.
-func startProxy(t *testing.T, target string) *faultproxy.Proxy {
-	t.Helper()
-	p, err := faultproxy.Start(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
-}
-
 // proxiedClient returns a client of a new, migrated test database on the
 // shared server, through a new fault proxy, and the proxy. cfg sets the
 // client's other fields.
@@ -25,7 +13,7 @@ func proxiedClient(t *testing.T, cfg Config) (*Client, *faultproxy.Proxy) {
 	t.Helper()
 	db := testDB(t)
 	migrated(t, Config{Database: db})
-	p := startProxy(t, shared.Addr())
+	p := faultproxy.StartForTest(t, shared.Addr())
 	cfg.Addr, cfg.Database = p.Addr(), db
 	return openClient(t, cfg), p
 }

@@ -341,11 +341,7 @@ func (e *env) run(t *testing.T, pr probeRun) *privacyprobe.Report {
 	sc := privacyprobe.NewScanner(probe)
 
 	// ClickHouse behind a proxy, so it can be taken away.
-	proxy, err := faultproxy.Start(e.srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	proxy := faultproxy.StartForTest(t, e.srv.Addr())
 	col := e.startCollector(t, dir, db, proxy.Addr(), keyFile, pr.scrubDisable)
 
 	// What is there before anything is planted collides with no finding.
