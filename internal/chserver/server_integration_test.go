@@ -31,16 +31,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(helperEnv); dir != "" {
 		os.Exit(helperMain(dir))
 	}
-	code := m.Run()
-	if code == 0 {
-		// Every server was stopped or given up on: no supervisor or
-		// child waiter may be left.
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	// Every server was stopped or given up on: no supervisor or child
+	// waiter may be left.
+	goleak.VerifyTestMain(m)
 }
 
 // helperMain starts a server in dir, prints its pid, and blocks.
