@@ -142,14 +142,7 @@ func TestCheckpointWithNoFreeSpace(t *testing.T) {
 	mustClose(t, s)
 	fake.checkExactlyOnce(t, ids, nil)
 
-	fake2 := newFake(t)
-	cfg.Inserter = fake2
-	s2 := mustOpen(t, cfg)
-	waitShipped(t, s2)
-	mustClose(t, s2)
-	if calls, _ := fake2.snapshot(); len(calls) != 0 {
-		t.Errorf("%d inserts after reopening a shipped spool", len(calls))
-	}
+	reopenShipsNothing(t, cfg)
 }
 
 // TestRestartOnFullVolume fills the volume while the inserter is down,

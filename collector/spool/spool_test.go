@@ -86,16 +86,8 @@ func TestRoundTrip(t *testing.T) {
 	}
 
 	// Reopening ships nothing again and keeps the id.
-	fake2 := newFake(t)
-	cfg.Inserter = fake2
-	s2 := mustOpen(t, cfg)
-	waitShipped(t, s2)
-	if s2.ID() != s.ID() {
-		t.Errorf("id changed on reopen: %s, %s", s.ID(), s2.ID())
-	}
-	mustClose(t, s2)
-	if calls, _ := fake2.snapshot(); len(calls) != 0 {
-		t.Errorf("%d inserts after reopen, want 0", len(calls))
+	if _, id := reopenShipsNothing(t, cfg); id != s.ID() {
+		t.Errorf("id changed on reopen: %s, %s", s.ID(), id)
 	}
 }
 
@@ -106,26 +98,7 @@ func TestConcurrentWriters(t *testing.T) {
 	cfg.MaxBatchRows = 100
 	s := mustOpen(t, cfg)
 	const writers, each = 8, 30
-	var (
-		wg  sync.WaitGroup
-		mu  sync.Mutex
-		ids [][16]byte
-	)
-	for w := range writers {
-		wg.Go(func() {
-			for i := range each {
-				r := makeRows(w*1000+i, 1+i%7)
-				if err := s.Write(context.Background(), r, pipeline.Origin{}); err != nil {
-					t.Errorf("Write: %v", err)
-					return
-				}
-				mu.Lock()
-				ids = append(ids, rowIDs(r)...)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	ids, _ := writeConcurrently(t, s, writers, each, 7, nil)
 	waitShipped(t, s)
 	st := s.Stats()
 	mustClose(t, s)
@@ -257,34 +230,7 @@ func TestCrash(t *testing.T) {
 
 			// Writers keep writing until the crash; only acknowledged
 			// rows must survive.
-			var (
-				wg         sync.WaitGroup
-				mu         sync.Mutex
-				acked, all [][16]byte
-			)
-			for w := range 4 {
-				wg.Go(func() {
-					for i := 0; i < 40; i++ {
-						r := makeRows(w*1000+i, 1+i%5)
-						mu.Lock()
-						all = append(all, rowIDs(r)...)
-						mu.Unlock()
-						if err := s.Write(context.Background(), r, pipeline.Origin{}); err != nil {
-							select {
-							case <-crashing:
-								return
-							default:
-								t.Errorf("Write: %v", err)
-								return
-							}
-						}
-						mu.Lock()
-						acked = append(acked, rowIDs(r)...)
-						mu.Unlock()
-					}
-				})
-			}
-			wg.Wait()
+			acked, all := writeConcurrently(t, s, 4, 40, 5, crashing)
 			if tt.at == 0 {
 				// Crash with records appended but not synced: write
 				// directly, as a Write in flight would have.
@@ -305,10 +251,7 @@ func TestCrash(t *testing.T) {
 
 			fake.setFail(nil)
 			cfg.fsys = nil
-			s2 := mustOpen(t, cfg)
-			waitShipped(t, s2)
-			st := s2.Stats()
-			mustClose(t, s2)
+			st, _ := shipAll(t, cfg)
 			if st.CorruptRecords != 0 {
 				t.Errorf("%d corrupt records after a crash", st.CorruptRecords)
 			}
@@ -593,17 +536,9 @@ func TestDiskFull(t *testing.T) {
 			fake.checkExactlyOnce(t, ids, nil)
 
 			// The files on disk are consistent.
-			fake2 := newFake(t)
-			cfg.Inserter, cfg.fsys = fake2, nil
-			s2 := mustOpen(t, cfg)
-			waitShipped(t, s2)
-			st := s2.Stats()
-			mustClose(t, s2)
-			if st.CorruptRecords != 0 {
+			cfg.fsys = nil
+			if st, _ := reopenShipsNothing(t, cfg); st.CorruptRecords != 0 {
 				t.Errorf("corruption after reopening: %+v", st)
-			}
-			if calls, _ := fake2.snapshot(); len(calls) != 0 {
-				t.Errorf("%d inserts after reopening", len(calls))
 			}
 		})
 	}
@@ -656,9 +591,7 @@ func TestCloseStalledInserter(t *testing.T) {
 	fake.mu.Lock()
 	fake.block = nil
 	fake.mu.Unlock()
-	s2 := mustOpen(t, cfg)
-	waitShipped(t, s2)
-	mustClose(t, s2)
+	shipAll(t, cfg)
 	fake.checkExactlyOnce(t, ids, nil)
 	calls, _ := fake.snapshot()
 	want := fmt.Sprintf("%s:%d:%d", s.ID(), ck.shipped, ck.intentEnd)
