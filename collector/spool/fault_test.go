@@ -183,10 +183,7 @@ func TestBitFlipLosesOneRecord(t *testing.T) {
 	const victim = 10
 	flipBit(t, segs[0], offs[victim]+frameHeaderSizeV2+5, 3)
 	fake := newFake(t)
-	s := mustOpen(t, testConfig(t, dir, fake))
-	waitShipped(t, s)
-	st := s.Stats()
-	mustClose(t, s)
+	st, _ := shipAll(t, testConfig(t, dir, fake))
 	if st.CorruptRecords != 1 || st.CorruptEvents != 4 {
 		t.Errorf("%d corrupt records, %d events; want 1 and 4", st.CorruptRecords, st.CorruptEvents)
 	}
@@ -268,10 +265,7 @@ func TestBitFlips(t *testing.T) {
 				victim := int(firstSeqOf(t, path)) + k
 
 				fake := newFake(t)
-				s := mustOpen(t, testConfig(t, dir, fake))
-				waitShipped(t, s)
-				st := s.Stats()
-				mustClose(t, s)
+				st, _ := shipAll(t, testConfig(t, dir, fake))
 				if st.CorruptRecords != 1 || st.CorruptEvents != 4 || st.CorruptBytes != uint64(size) {
 					t.Errorf("lost %d records, %d events, %d bytes; want 1, 4 and %d", st.CorruptRecords, st.CorruptEvents, st.CorruptBytes, size)
 				}
@@ -317,10 +311,7 @@ func TestDamageSpanningRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 			fake := newFake(t)
-			s := mustOpen(t, testConfig(t, dir, fake))
-			waitShipped(t, s)
-			st := s.Stats()
-			mustClose(t, s)
+			st, _ := shipAll(t, testConfig(t, dir, fake))
 			last := tt.lost[len(tt.lost)-1]
 			bytes := offs[last+1] - offs[tt.lost[0]]
 			if st.CorruptRecords != uint64(len(tt.lost)) || st.CorruptEvents != 4*uint64(len(tt.lost)) || st.CorruptBytes != uint64(bytes) {

@@ -431,10 +431,7 @@ func TestBadSegmentHeader(t *testing.T) {
 		}
 	}
 	fake := newFake(t)
-	s := mustOpen(t, testConfig(t, dir, fake))
-	waitShipped(t, s)
-	st := s.Stats()
-	mustClose(t, s)
+	st, _ := shipAll(t, testConfig(t, dir, fake))
 	if st.CorruptRecords != uint64(n) || st.CorruptEvents != 4*uint64(n) {
 		t.Errorf("corrupt records %d, events %d; want %d and %d", st.CorruptRecords, st.CorruptEvents, n, 4*n)
 	}
