@@ -507,15 +507,9 @@ func TestSlowClickHouseIntegration(t *testing.T) {
 // shipped.
 func TestCorruptSpoolSegmentIntegration(t *testing.T) {
 	srv, proxy := proxied(t)
-	dataDir := t.TempDir()
-	db := fmt.Sprintf("consentry_test_%d", dbSeq.Add(1))
-	mutate := func(c *Config) {
-		c.DataDir = dataDir
-		c.ClickHouse.Addr = proxy.Addr()
-		c.ClickHouse.Database = db
-		c.ClickHouse.ReadTimeout = 2 * time.Second
+	dataDir, mutate := restartable(t, proxy, func(c *Config) {
 		c.Spool.SegmentBytes = 64 << 10 // several segments
-	}
+	})
 	h := newHarness(t, srv, mutate)
 	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics)
 	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: token, Seed: 9})
