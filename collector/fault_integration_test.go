@@ -169,26 +169,32 @@ func (tr *traffic) ackedCount() int {
 func storedIDs(t *testing.T, ch driver.Conn, db string) (final, raw map[string]int) {
 	t.Helper()
 	final, raw = make(map[string]int), make(map[string]int)
-	for _, m := range []struct {
-		out      map[string]int
-		modifier string
-	}{{final, "FINAL"}, {raw, ""}} {
-		for _, table := range clickhouse.EventTables() {
-			rows, err := ch.Query(context.Background(), fmt.Sprintf("SELECT toString(event_id) FROM %s.%s %s", db, table, m.modifier))
-			if err != nil {
+	eachStoredID(t, ch, db, "FINAL", func(id string) { final[id]++ })
+	eachStoredID(t, ch, db, "", func(id string) { raw[id]++ })
+	return final, raw
+}
+
+// eachStoredID streams the event ids, as text, of the rows of db's event
+// tables, read with modifier ("FINAL" or ""), to fn.
+func eachStoredID(t *testing.T, ch driver.Conn, db, modifier string, fn func(id string)) {
+	t.Helper()
+	for _, table := range clickhouse.EventTables() {
+		rows, err := ch.Query(context.Background(), fmt.Sprintf("SELECT toString(event_id) FROM %s.%s %s", db, table, modifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
 				t.Fatal(err)
 			}
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					t.Fatal(err)
-				}
-				m.out[id]++
-			}
-			rows.Close()
+			fn(id)
 		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
 	}
-	return final, raw
 }
 
 // requireAckedOnce fails t unless every acknowledged event is stored, once
