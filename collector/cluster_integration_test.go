@@ -113,18 +113,25 @@ func (cs *collectors) shipped(t *testing.T, timeout time.Duration) {
 // of every event table, and fails t if they do not within two minutes.
 func (cs *collectors) replicasAlike(t *testing.T) {
 	t.Helper()
+	eventuallyAlike(t, cs.c, cs.h[0].app.Client(), clickhouse.EventTables())
+}
+
+// eventuallyAlike waits until both replicas of each shard of c hold the
+// same rows of tables, counted through cl, and fails t if they do not
+// within two minutes.
+func eventuallyAlike(t *testing.T, c *chcluster.Cluster, cl *clickhouse.Client, tables []string) {
+	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var diff []string
-		for _, table := range clickhouse.EventTables() {
-			counts, err := cs.h[0].app.Client().ReplicaCounts(context.Background(), table)
+		for _, table := range tables {
+			counts, err := cl.ReplicaCounts(context.Background(), table)
 			if err != nil {
 				diff = append(diff, err.Error())
 				continue
 			}
-			for s := range cs.c.Shards() {
-				a, b := counts[cs.c.Addr(s, 0)], counts[cs.c.Addr(s, 1)]
-				if a != b {
+			for s := range c.Shards() {
+				if a, b := counts[c.Addr(s, 0)], counts[c.Addr(s, 1)]; a != b {
 					diff = append(diff, fmt.Sprintf("%s shard %d: %d and %d rows", table, s+1, a, b))
 				}
 			}
