@@ -292,17 +292,7 @@ func TestClusterRevokeAndEraseIntegration(t *testing.T) {
 	erased, kept := grantHTTP(t, a, testApp, key), grantHTTP(t, b, testApp, key)
 	send := func(h *harness, tok string, seed uint64, n int) *consentryv1.IngestResponse {
 		t.Helper()
-		req := eventgen.New(eventgen.Config{AppID: testApp, Token: tok, Seed: seed}).Batch(n, time.Now())
-		for _, e := range req.GetEvents() { // the tokens cover analytics and crashes
-			if e.GetCustom() != nil || e.GetDiagnostic() != nil {
-				e.Payload = &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{Type: consentryv1.GestureType_GESTURE_TYPE_TAP}}
-			}
-		}
-		resp, err := h.client.Ingest(context.Background(), req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp
+		return h.ingestAnalyticsAndCrashes(t, eventgen.New(eventgen.Config{AppID: testApp, Token: tok, Seed: seed}).Batch(n, time.Now()))
 	}
 	var stored, keptRows uint32
 	for i := range 10 {

@@ -75,17 +75,7 @@ func TestRevocationAcrossReplicas(t *testing.T) {
 	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: tok, Seed: 5})
 	send := func(h *harness) *consentryv1.IngestResponse {
 		t.Helper()
-		req := gen.Batch(10, time.Now())
-		for _, e := range req.GetEvents() { // analytics and crashes only
-			if e.GetCustom() != nil || e.GetDiagnostic() != nil {
-				e.Payload = &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{Type: consentryv1.GestureType_GESTURE_TYPE_TAP}}
-			}
-		}
-		resp, err := h.client.Ingest(context.Background(), req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp
+		return h.ingestAnalyticsAndCrashes(t, gen.Batch(10, time.Now()))
 	}
 	if r := send(b); r.GetAccepted() != 10 {
 		t.Fatalf("before revoke: %v", r)
@@ -267,4 +257,21 @@ func TestKeyRotation(t *testing.T) {
 	if err != nil || resp.GetConsentState() != consentryv1.ConsentState_CONSENT_STATE_INVALID {
 		t.Errorf("new token on the old replica: %v %v", resp, err)
 	}
+}
+
+// ingestAnalyticsAndCrashes sends req through h for a token that covers
+// analytics and crash reports only: its custom and diagnostic events are
+// turned into taps first.
+func (h *harness) ingestAnalyticsAndCrashes(t *testing.T, req *consentryv1.IngestRequest) *consentryv1.IngestResponse {
+	t.Helper()
+	for _, e := range req.GetEvents() {
+		if e.GetCustom() != nil || e.GetDiagnostic() != nil {
+			e.Payload = &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{Type: consentryv1.GestureType_GESTURE_TYPE_TAP}}
+		}
+	}
+	resp, err := h.client.Ingest(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
