@@ -150,6 +150,19 @@ func acceptedIDs(stored storedEventID, req *consentryv1.IngestRequest, resp *con
 	return ids
 }
 
+// ingestAcked sends req through h and marks in acked the stored ids of
+// the events it accepted.
+func (h *harness) ingestAcked(ctx context.Context, req *consentryv1.IngestRequest, acked map[string]bool) error {
+	resp, err := h.client.Ingest(ctx, req)
+	if err != nil {
+		return err
+	}
+	for _, id := range acceptedIDs(h.app.StoredEventID, req, resp) {
+		acked[id] = true
+	}
+	return nil
+}
+
 // halt stops the clients and returns the acknowledged event ids.
 func (tr *traffic) halt() map[string]bool {
 	close(tr.stop)
@@ -630,14 +643,7 @@ func TestSpoolDiskFullIntegration(t *testing.T) {
 	ctx := context.Background()
 	acked := make(map[string]bool)
 	send := func() error {
-		req := gen.Batch(100, time.Now())
-		resp, err := h.client.Ingest(ctx, req)
-		if err == nil {
-			for _, id := range acceptedIDs(h.app.StoredEventID, req, resp) {
-				acked[id] = true
-			}
-		}
-		return err
+		return h.ingestAcked(ctx, gen.Batch(100, time.Now()), acked)
 	}
 	if err := send(); err != nil {
 		t.Fatal(err)

@@ -214,14 +214,7 @@ func TestManagedClickHouseKilledWriterIntegration(t *testing.T) {
 	send := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		req := gen.Batch(20, time.Now())
-		resp, err := h.client.Ingest(ctx, req)
-		if err == nil {
-			for _, id := range acceptedIDs(h.app.StoredEventID, req, resp) {
-				acked[id] = true
-			}
-		}
-		return err
+		return h.ingestAcked(ctx, gen.Batch(20, time.Now()), acked)
 	}
 	for range 5 {
 		if err := send(); err != nil {
@@ -272,15 +265,10 @@ func TestShutdownWhileClickHouseDownIntegration(t *testing.T) {
 	send := func() {
 		t.Helper()
 		ctx := context.Background()
-		req := gen.Batch(30, time.Now())
-		resp, err := h.client.Ingest(ctx, req)
-		if err != nil {
+		if err := h.ingestAcked(ctx, gen.Batch(30, time.Now()), acked); err != nil {
 			t.Fatalf("ingest: %v", err)
 		}
-		for _, id := range acceptedIDs(h.app.StoredEventID, req, resp) {
-			acked[id] = true
-		}
-		resp, err = h.client.Ingest(ctx, noConsent.Batch(7, time.Now()))
+		resp, err := h.client.Ingest(ctx, noConsent.Batch(7, time.Now()))
 		if err != nil || resp.GetDropped() != 7 {
 			t.Fatalf("batch without consent: %v, %v; want 7 dropped", resp, err)
 		}
@@ -362,13 +350,8 @@ func TestShutdownWhileClickHouseRestartingIntegration(t *testing.T) {
 	ctx := context.Background()
 	killManaged(t, h.app)
 	acked := make(map[string]bool)
-	req := gen.Batch(40, time.Now())
-	resp, err := h.client.Ingest(ctx, req)
-	if err != nil {
+	if err := h.ingestAcked(ctx, gen.Batch(40, time.Now()), acked); err != nil {
 		t.Fatal(err)
-	}
-	for _, id := range acceptedIDs(h.app.StoredEventID, req, resp) {
-		acked[id] = true
 	}
 	if _, err := h.client.Ingest(ctx, noConsent.Batch(9, time.Now())); err != nil {
 		t.Fatal(err)
