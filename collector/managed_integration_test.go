@@ -3,7 +3,6 @@ package collector
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/consentry/consentry/anonymizer"
 	"github.com/consentry/consentry/internal/chserver"
+	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/eventgen"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -126,25 +126,6 @@ func waitClickHouseUp(t *testing.T, app *App, within time.Duration) {
 	}
 }
 
-// breakableBinary writes a server binary that runs the real one until
-// the file it returns exists, then fails at once.
-func breakableBinary(t *testing.T) (bin, breakFile string) {
-	t.Helper()
-	real, args, err := chserver.Available("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	breakFile = filepath.Join(dir, "broken")
-	bin = filepath.Join(dir, "clickhouse-server")
-	script := fmt.Sprintf("#!/bin/sh\nif [ -e %q ]; then echo 'broken on purpose' >&2; exit 1; fi\nexec %q %s \"$@\"\n",
-		breakFile, real, strings.Join(args, " "))
-	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return bin, breakFile
-}
-
 // TestManagedClickHouseKilledIntegration kills the collector's own
 // ClickHouse child with SIGKILL under load: the supervisor restarts it on
 // the same data and ports, the spool keeps acknowledging meanwhile, the
@@ -247,7 +228,7 @@ func TestManagedClickHouseKilledWriterIntegration(t *testing.T) {
 // is lost: the next start on the same data dir ships the spooled batches
 // and stores the reject counts kept in the data dir.
 func TestShutdownWhileClickHouseDownIntegration(t *testing.T) {
-	bin, breakFile := breakableBinary(t)
+	bin, breakFile := chtest.BreakableBinary(t)
 	dataDir := t.TempDir()
 	mutate := func(c *Config) {
 		c.DataDir = dataDir
@@ -393,7 +374,7 @@ func TestShutdownWhileClickHouseRestartingIntegration(t *testing.T) {
 // error wrapping ErrClickHouseFailed, and the shutdown that follows is
 // quick and clean.
 func TestManagedClickHouseGivesUpIntegration(t *testing.T) {
-	bin, breakFile := breakableBinary(t)
+	bin, breakFile := chtest.BreakableBinary(t)
 	h := newManagedHarness(t, func(c *Config) {
 		c.ClickHouseBinary = bin
 		c.ClickHouseMaxFailures = 2
