@@ -21,7 +21,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 	"go.uber.org/zap/zaptest"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -35,6 +34,7 @@ import (
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/internal/faultproxy"
+	"github.com/consentry/consentry/internal/grpcerr"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -86,10 +86,8 @@ func startTraffic(t *testing.T, stored storedEventID, addr func() string, token 
 				if err != nil {
 					tr.refusals[status.Code(err)]++
 					tr.lastErr = err
-					for _, d := range status.Convert(err).Details() {
-						if ri, ok := d.(*errdetails.RetryInfo); ok {
-							tr.delays = append(tr.delays, ri.GetRetryDelay().AsDuration())
-						}
+					if _, _, _, delay := grpcerr.Details(err); delay > 0 {
+						tr.delays = append(tr.delays, delay)
 					}
 				} else {
 					for _, id := range acceptedIDs(stored, req, resp) {
@@ -672,14 +670,7 @@ func TestSpoolDiskFullIntegration(t *testing.T) {
 			continue
 		}
 		refused++
-		st := status.Convert(err)
-		var delay time.Duration
-		for _, d := range st.Details() {
-			if ri, ok := d.(*errdetails.RetryInfo); ok {
-				delay = ri.GetRetryDelay().AsDuration()
-			}
-		}
-		if st.Code() != codes.Unavailable || delay == 0 {
+		if code, _, _, delay := grpcerr.Details(err); code != codes.Unavailable || delay == 0 {
 			t.Errorf("with the disk full: %v (retry after %v); want UNAVAILABLE with a retry delay", err, delay)
 		}
 	}
