@@ -43,8 +43,7 @@ func BenchmarkWrite(b *testing.B) {
 // shipping everything.
 func BenchmarkShip(b *testing.B) {
 	dir := b.TempDir()
-	down := newFake(b)
-	down.setFail(fmt.Errorf("down"))
+	down := newDownFake(b)
 	cfg := testConfig(b, dir, down)
 	cfg.Logger = zap.NewNop() // the inserter's failures are expected
 	s := mustOpen(b, cfg)

@@ -132,8 +132,7 @@ func TestFullVolumeKeepsShipping(t *testing.T) {
 // must not ship anything again.
 func TestCheckpointWithNoFreeSpace(t *testing.T) {
 	dir := t.TempDir()
-	fake := newFake(t)
-	fake.setFail(errors.New("clickhouse down"))
+	fake := newDownFake(t)
 	s, tfs, cfg := fullVolumeSpool(t, dir, fake)
 	ids := writeBatches(t, s, 0, 20, 4)
 	tfs.setVolume(dir, -1) // not one byte free
@@ -151,8 +150,7 @@ func TestCheckpointWithNoFreeSpace(t *testing.T) {
 // accepted again.
 func TestRestartOnFullVolume(t *testing.T) {
 	dir := t.TempDir()
-	down := newFake(t)
-	down.setFail(errors.New("clickhouse down"))
+	down := newDownFake(t)
 	s, tfs, cfg := fullVolumeSpool(t, dir, down)
 	ids, next, refusal := writeVolume(t, s, 0, 2*volumeCapacity, true)
 	if refusal == nil {
@@ -330,8 +328,7 @@ func TestDamageSpanningRecords(t *testing.T) {
 // ship.
 func TestDamageAtEndOfActiveSegment(t *testing.T) {
 	dir := t.TempDir()
-	fake := newFake(t)
-	fake.setFail(errors.New("down"))
+	fake := newDownFake(t)
 	cfg := testConfig(t, dir, fake)
 	cfg.MaxBatchRows = 4
 	s := mustOpen(t, cfg)
@@ -378,8 +375,7 @@ func TestDamagedLastRecordIsTornWrite(t *testing.T) {
 // TestAccepting: Accepting says whether a normal Write would be accepted,
 // and why not: the byte cap, the volume's reserve, or Close.
 func TestAccepting(t *testing.T) {
-	fake := newFake(t)
-	fake.setFail(errors.New("clickhouse down"))
+	fake := newDownFake(t)
 	cfg := testConfig(t, t.TempDir(), fake)
 	cfg.MaxBytes = 8 << 10
 	s := mustOpen(t, cfg)

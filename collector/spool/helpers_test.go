@@ -398,6 +398,14 @@ func (f *fakeInserter) Insert(ctx context.Context, rows *pipeline.Rows, token st
 	return nil
 }
 
+// newDownFake returns a fake inserter that fails every insert, as when
+// ClickHouse is down, until setFail(nil).
+func newDownFake(t testing.TB) *fakeInserter {
+	f := newFake(t)
+	f.setFail(errors.New("clickhouse down"))
+	return f
+}
+
 func (f *fakeInserter) setFail(err error) {
 	f.mu.Lock()
 	f.fail = err

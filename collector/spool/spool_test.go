@@ -116,8 +116,7 @@ func TestConcurrentWriters(t *testing.T) {
 // ErrFull (an overload, for the collector) and works again once shipping
 // resumes.
 func TestFull(t *testing.T) {
-	fake := newFake(t)
-	fake.setFail(errors.New("clickhouse down"))
+	fake := newDownFake(t)
 	cfg := testConfig(t, t.TempDir(), fake)
 	cfg.MaxBytes = 8 << 10
 	cfg.SegmentBytes = 2 << 10
@@ -151,8 +150,7 @@ func TestFull(t *testing.T) {
 // TestReplayOnOpen closes a spool that could not ship and reopens it.
 func TestReplayOnOpen(t *testing.T) {
 	dir := t.TempDir()
-	down := newFake(t)
-	down.setFail(errors.New("down"))
+	down := newDownFake(t)
 	cfg := testConfig(t, dir, down)
 	cfg.SegmentBytes = 3 << 10
 	s := mustOpen(t, cfg)
@@ -291,8 +289,7 @@ func closeDown(t *testing.T, s *Spool) {
 // whose inserter is down, and closes it.
 func spoolUnshipped(t *testing.T, dir string, segBytes int64, n int) [][16]byte {
 	t.Helper()
-	down := newFake(t)
-	down.setFail(errors.New("down"))
+	down := newDownFake(t)
 	cfg := testConfig(t, dir, down)
 	cfg.SegmentBytes = segBytes
 	s := mustOpen(t, cfg)
@@ -443,8 +440,7 @@ func TestBadSegmentHeader(t *testing.T) {
 // the records after it, and later Writes, ship.
 func TestCorruptActiveSegment(t *testing.T) {
 	dir := t.TempDir()
-	fake := newFake(t)
-	fake.setFail(errors.New("down"))
+	fake := newDownFake(t)
 	cfg := testConfig(t, dir, fake)
 	cfg.MaxBatchRows = 4 // one record per insert: records 1-5 stay unread while record 0 fails
 	s := mustOpen(t, cfg)
