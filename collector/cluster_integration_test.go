@@ -315,10 +315,7 @@ func TestClusterRevokeAndEraseIntegration(t *testing.T) {
 		t.Fatalf("rows per shard %v: want both shards to hold some", perShard)
 	}
 
-	rev, err := consentryv1.NewConsentServiceClient(a.conn).Revoke(context.Background(), &consentryv1.RevokeRequest{ConsentToken: erased})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rev := a.revoke(t, erased, false)
 	revoked := time.Now()
 	bound := time.Duration(rev.GetPropagationBoundMs()) * time.Millisecond
 	for {
@@ -334,16 +331,8 @@ func TestClusterRevokeAndEraseIntegration(t *testing.T) {
 	t.Logf("the collector on the other shard refused the revoked consent %v after Revoke returned (bound %v)", time.Since(revoked).Round(time.Millisecond), bound)
 
 	// Revoking again, with erasure.
-	resp, err := consentryv1.NewConsentServiceClient(a.conn).Revoke(context.Background(), &consentryv1.RevokeRequest{ConsentToken: erased, Erase: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := resp.GetReceipt()
-	var deleted uint64
-	for _, n := range rc.GetDeletedRows() {
-		deleted += n
-	}
-	if rc.GetOutcome() != consent.OutcomeErased || deleted != uint64(stored) {
+	rc := a.revoke(t, erased, true).GetReceipt()
+	if deleted := erasedRows(rc); rc.GetOutcome() != consent.OutcomeErased || deleted != uint64(stored) {
 		t.Errorf("receipt %v: %d rows deleted, %d stored under the consent", rc, deleted, stored)
 	}
 	// No replica of any shard keeps a row of the erased consent: each

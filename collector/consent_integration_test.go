@@ -80,10 +80,7 @@ func TestRevocationAcrossReplicas(t *testing.T) {
 	if r := send(b); r.GetAccepted() != 10 {
 		t.Fatalf("before revoke: %v", r)
 	}
-	rev, err := consentryv1.NewConsentServiceClient(a.conn).Revoke(context.Background(), &consentryv1.RevokeRequest{ConsentToken: tok})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rev := a.revoke(t, tok, false)
 	revoked := time.Now()
 	bound := time.Duration(rev.GetPropagationBoundMs()) * time.Millisecond
 	if bound != 5*time.Second {
@@ -160,15 +157,8 @@ func TestErasure(t *testing.T) {
 		return n
 	}
 	before := totalErasable()
-	resp, err := consentryv1.NewConsentServiceClient(h.conn).Revoke(ctx, &consentryv1.RevokeRequest{ConsentToken: tokX, Erase: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := resp.GetReceipt()
-	var deleted uint64
-	for _, n := range rc.GetDeletedRows() {
-		deleted += n
-	}
+	rc := h.revoke(t, tokX, true).GetReceipt()
+	deleted := erasedRows(rc)
 	if rc.GetOutcome() != consent.OutcomeErased || deleted != uint64(stored[tokX]) {
 		t.Fatalf("receipt %v: deleted %d, stored %d under the consent", rc, deleted, stored[tokX])
 	}
@@ -185,9 +175,8 @@ func TestErasure(t *testing.T) {
 		t.Fatal("tampered receipt verifies")
 	}
 	// Anonymous: nothing to erase, and it says so.
-	resp, err = consentryv1.NewConsentServiceClient(h.conn).Revoke(ctx, &consentryv1.RevokeRequest{ConsentToken: tokAnon, Erase: true})
-	if err != nil || resp.GetReceipt().GetOutcome() != consent.OutcomeAnonymous {
-		t.Fatalf("anonymous erase: %v %v", resp, err)
+	if resp := h.revoke(t, tokAnon, true); resp.GetReceipt().GetOutcome() != consent.OutcomeAnonymous {
+		t.Fatalf("anonymous erase: %v", resp)
 	}
 	if n := h.count(t, "gestures", fmt.Sprintf("app_id = '%s'", anonymous)); n == 0 {
 		t.Fatal("anonymous rows were deleted")
@@ -274,4 +263,24 @@ func (h *harness) ingestAnalyticsAndCrashes(t *testing.T, req *consentryv1.Inges
 		t.Fatal(err)
 	}
 	return resp
+}
+
+// revoke revokes the consent of tok through h, erasing its rows if
+// erase, and fails t if the call fails.
+func (h *harness) revoke(t *testing.T, tok string, erase bool) *consentryv1.RevokeResponse {
+	t.Helper()
+	resp, err := consentryv1.NewConsentServiceClient(h.conn).Revoke(context.Background(), &consentryv1.RevokeRequest{ConsentToken: tok, Erase: erase})
+	if err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	return resp
+}
+
+// erasedRows is the number of rows rc reports deleted, over all tables.
+func erasedRows(rc *consentryv1.ErasureReceipt) uint64 {
+	var n uint64
+	for _, d := range rc.GetDeletedRows() {
+		n += d
+	}
+	return n
 }
