@@ -321,31 +321,52 @@ func TestDamageSpanningRecords(t *testing.T) {
 	}
 }
 
-// TestDamageAtEndOfActiveSegment damages the header of the last durable
-// record of the segment being written, while the spool runs: nothing
-// valid follows it yet, so the shipper starts a new segment, which tells
-// where the damaged record ends; exactly it is lost, and later Writes
-// ship.
-func TestDamageAtEndOfActiveSegment(t *testing.T) {
-	dir := t.TempDir()
-	fake := newDownFake(t)
-	cfg := testConfig(t, dir, fake)
-	cfg.MaxBatchRows = 4
-	s := mustOpen(t, cfg)
-	ids := writeBatches(t, s, 0, 6, 4)
-	seg := segFiles(t, dir)[0]
-	offs := frameOffsets(t, seg)
-	flipBit(t, seg, offs[5]+17, 0) // record 5's sequence
-	fake.setFail(nil)
-	waitShipped(t, s)
-	more := writeBatches(t, s, 6, 9, 4)
-	waitShipped(t, s)
-	st := s.Stats()
-	mustClose(t, s)
-	if st.CorruptRecords != 1 || st.CorruptEvents != 4 {
-		t.Errorf("lost %d records, %d events; want 1 and 4", st.CorruptRecords, st.CorruptEvents)
+// TestDamageInActiveSegment damages a durable record of the segment
+// being written, while the spool runs with the inserter down: exactly
+// that record is lost, the records after it and later Writes ship.
+//   - a payload byte of record 3: the shipper skips that record alone;
+//   - the header of record 5, the last: nothing valid follows it yet, so
+//     the shipper starts a new segment, which tells where the damaged
+//     record ends.
+func TestDamageInActiveSegment(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func(t *testing.T, seg string, offs []int64)
+		lost   int
+		// maybe: the damaged record's rows may still be stored (once).
+		maybe bool
+	}{
+		{"payload byte", func(t *testing.T, seg string, offs []int64) { flipByte(t, seg, offs[3]+frameHeaderSizeV2+2) }, 3, true},
+		{"header of the last record", func(t *testing.T, seg string, offs []int64) {
+			flipBit(t, seg, offs[5]+17, 0) // record 5's sequence
+		}, 5, false},
 	}
-	fake.checkExactlyOnce(t, append(without(ids, 5), more...), nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			fake := newDownFake(t)
+			cfg := testConfig(t, dir, fake)
+			cfg.MaxBatchRows = 4 // one record per insert: records 1-5 stay unread while record 0 fails
+			s := mustOpen(t, cfg)
+			ids := writeBatches(t, s, 0, 6, 4)
+			seg := segFiles(t, dir)[0]
+			tt.damage(t, seg, frameOffsets(t, seg))
+			fake.setFail(nil)
+			waitShipped(t, s)
+			more := writeBatches(t, s, 6, 9, 4)
+			waitShipped(t, s)
+			st := s.Stats()
+			mustClose(t, s)
+			if st.CorruptRecords != 1 || st.CorruptEvents != 4 {
+				t.Errorf("lost %d records, %d events; want 1 and 4", st.CorruptRecords, st.CorruptEvents)
+			}
+			var maybe [][16]byte
+			if tt.maybe {
+				maybe = ids
+			}
+			fake.checkExactlyOnce(t, append(without(ids, tt.lost), more...), maybe)
+		})
+	}
 }
 
 // TestDamagedLastRecordIsTornWrite documents a limit: damage in the very

@@ -435,38 +435,6 @@ func TestBadSegmentHeader(t *testing.T) {
 	fake.checkExactlyOnce(t, want, nil)
 }
 
-// TestCorruptActiveSegment damages a durable record of the segment being
-// written while the spool runs: the shipper skips that record alone, and
-// the records after it, and later Writes, ship.
-func TestCorruptActiveSegment(t *testing.T) {
-	dir := t.TempDir()
-	fake := newDownFake(t)
-	cfg := testConfig(t, dir, fake)
-	cfg.MaxBatchRows = 4 // one record per insert: records 1-5 stay unread while record 0 fails
-	s := mustOpen(t, cfg)
-	ids := writeBatches(t, s, 0, 6, 4)
-	segs := segFiles(t, dir)
-	offs := frameOffsets(t, segs[0])
-	flipByte(t, segs[0], offs[3]+frameHeaderSizeV2+2)
-	fake.setFail(nil)
-	waitShipped(t, s)
-	more := writeBatches(t, s, 6, 9, 4)
-	waitShipped(t, s)
-	st := s.Stats()
-	mustClose(t, s)
-	if st.CorruptRecords != 1 || st.CorruptEvents != 4 {
-		t.Errorf("corrupt records %d, events %d; want 1 and 4", st.CorruptRecords, st.CorruptEvents)
-	}
-	// Only record 3 is lost.
-	var want [][16]byte
-	for b := range 6 {
-		if b != 3 {
-			want = append(want, rowIDs(makeRows(b, 4))...)
-		}
-	}
-	fake.checkExactlyOnce(t, append(want, more...), ids)
-}
-
 // TestDiskFull makes the segment's writes or syncs fail with ENOSPC: the
 // Write fails, the segment is truncated to its last durable record, and
 // Writes work again once there is room.
