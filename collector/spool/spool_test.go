@@ -298,6 +298,29 @@ func spoolUnshipped(t *testing.T, dir string, segBytes int64, n int) [][16]byte 
 	return ids
 }
 
+// shipAfterCrash opens the spool in dir, which a crash left with a torn
+// write, with a new fake inserter; after (nil: nothing) checks what Open
+// did to the files. Then it writes batches [from, from+3) of 4 rows and
+// ships everything: ids, the rows acknowledged before the crash, and the
+// new rows must be stored once, and the torn write must not count as
+// corruption.
+func shipAfterCrash(t *testing.T, dir string, ids [][16]byte, from int, after func()) {
+	t.Helper()
+	fake := newFake(t)
+	s := mustOpen(t, testConfig(t, dir, fake))
+	if after != nil {
+		after()
+	}
+	ids = append(ids, writeBatches(t, s, from, from+3, 4)...)
+	waitShipped(t, s)
+	st := s.Stats()
+	mustClose(t, s)
+	if st.CorruptRecords != 0 {
+		t.Errorf("torn write counted as corruption: %+v", st)
+	}
+	fake.checkExactlyOnce(t, ids, nil)
+}
+
 func TestTornTail(t *testing.T) {
 	tests := []struct {
 		name string
@@ -335,19 +358,11 @@ func TestTornTail(t *testing.T) {
 			rec := encodeRecord(segHeaderOf(t, last).key, pipeline.Origin{}, makeRows(777, 3), 10, 40)
 			appendFile(t, last, tt.tail(rec))
 
-			fake := newFake(t)
-			s := mustOpen(t, testConfig(t, dir, fake))
-			if after, _ := os.Stat(last); after.Size() != before.Size() {
-				t.Errorf("segment is %d bytes after open, want the torn tail truncated to %d", after.Size(), before.Size())
-			}
-			ids = append(ids, writeBatches(t, s, 100, 103, 4)...)
-			waitShipped(t, s)
-			st := s.Stats()
-			mustClose(t, s)
-			if st.CorruptRecords != 0 {
-				t.Errorf("torn tail counted as corruption: %+v", st)
-			}
-			fake.checkExactlyOnce(t, ids, nil)
+			shipAfterCrash(t, dir, ids, 100, func() {
+				if after, _ := os.Stat(last); after.Size() != before.Size() {
+					t.Errorf("segment is %d bytes after open, want the torn tail truncated to %d", after.Size(), before.Size())
+				}
+			})
 		})
 	}
 }
@@ -843,16 +858,7 @@ func TestTornSegmentHeader(t *testing.T) {
 			if err := os.WriteFile(torn, tt.header, 0o640); err != nil {
 				t.Fatal(err)
 			}
-			fake := newFake(t)
-			s := mustOpen(t, testConfig(t, dir, fake))
-			ids = append(ids, writeBatches(t, s, 8, 11, 4)...)
-			waitShipped(t, s)
-			st := s.Stats()
-			mustClose(t, s)
-			if st.CorruptRecords != 0 {
-				t.Errorf("stats %+v", st)
-			}
-			fake.checkExactlyOnce(t, ids, nil)
+			shipAfterCrash(t, dir, ids, 8, nil)
 		})
 	}
 }
