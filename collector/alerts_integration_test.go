@@ -100,5 +100,8 @@ func scrapeMetrics(t *testing.T, h *harness) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", resp.StatusCode)
+	}
 	return string(b)
 }

@@ -524,12 +524,7 @@ func TestGracefulShutdownKeepsAcknowledged(t *testing.T) {
 // TestLocalDefault: without a ClickHouse address the App runs its own
 // server and stops it on shutdown.
 func TestLocalDefault(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: needs ClickHouse")
-	}
-	if _, _, err := chserver.Available(""); err != nil {
-		t.Fatalf("clickhouse-server not found: run scripts/deps.sh: %v", err)
-	}
+	requireServerBinary(t)
 	dir := t.TempDir()
 	app, err := New(context.Background(), Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", DataDir: dir})
 	if err != nil {

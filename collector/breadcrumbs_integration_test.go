@@ -69,23 +69,10 @@ func TestBreadcrumbsEndToEnd(t *testing.T) {
 				t.Fatalf("response %v", resp)
 			}
 			h.shipped(t)
-			rows, err := h.ch.Query(ctx, fmt.Sprintf(`SELECT message, breadcrumb_types, breadcrumb_names, breadcrumb_offsets_ms
-FROM %s.crashes ORDER BY message`, h.db))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
 			var got []string
-			for rows.Next() {
-				var (
-					msg          string
-					types, names []string
-					offsets      []int64
-				)
-				if err := rows.Scan(&msg, &types, &names, &offsets); err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, fmt.Sprint(msg, types, names, offsets))
+			for _, r := range queryRows(t, h.ch, fmt.Sprintf(`SELECT message, breadcrumb_types, breadcrumb_names, breadcrumb_offsets_ms
+FROM %s.crashes ORDER BY message`, h.db)) {
+				got = append(got, fmt.Sprint(r...))
 			}
 			want := []string{
 				"crash 1[screen_view tap custom custom] [editor editor call [phone] export_pdf] [120000 60000 0 0]",

@@ -113,18 +113,25 @@ func (cs *collectors) shipped(t *testing.T, timeout time.Duration) {
 // of every event table, and fails t if they do not within two minutes.
 func (cs *collectors) replicasAlike(t *testing.T) {
 	t.Helper()
+	eventuallyAlike(t, cs.c, cs.h[0].app.Client(), clickhouse.EventTables())
+}
+
+// eventuallyAlike waits until both replicas of each shard of c hold the
+// same rows of tables, counted through cl, and fails t if they do not
+// within two minutes.
+func eventuallyAlike(t *testing.T, c *chcluster.Cluster, cl *clickhouse.Client, tables []string) {
+	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var diff []string
-		for _, table := range clickhouse.EventTables() {
-			counts, err := cs.h[0].app.Client().ReplicaCounts(context.Background(), table)
+		for _, table := range tables {
+			counts, err := cl.ReplicaCounts(context.Background(), table)
 			if err != nil {
 				diff = append(diff, err.Error())
 				continue
 			}
-			for s := range cs.c.Shards() {
-				a, b := counts[cs.c.Addr(s, 0)], counts[cs.c.Addr(s, 1)]
-				if a != b {
+			for s := range c.Shards() {
+				if a, b := counts[c.Addr(s, 0)], counts[c.Addr(s, 1)]; a != b {
 					diff = append(diff, fmt.Sprintf("%s shard %d: %d and %d rows", table, s+1, a, b))
 				}
 			}
@@ -285,17 +292,7 @@ func TestClusterRevokeAndEraseIntegration(t *testing.T) {
 	erased, kept := grantHTTP(t, a, testApp, key), grantHTTP(t, b, testApp, key)
 	send := func(h *harness, tok string, seed uint64, n int) *consentryv1.IngestResponse {
 		t.Helper()
-		req := eventgen.New(eventgen.Config{AppID: testApp, Token: tok, Seed: seed}).Batch(n, time.Now())
-		for _, e := range req.GetEvents() { // the tokens cover analytics and crashes
-			if e.GetCustom() != nil || e.GetDiagnostic() != nil {
-				e.Payload = &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{Type: consentryv1.GestureType_GESTURE_TYPE_TAP}}
-			}
-		}
-		resp, err := h.client.Ingest(context.Background(), req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp
+		return h.ingestAnalyticsAndCrashes(t, eventgen.New(eventgen.Config{AppID: testApp, Token: tok, Seed: seed}).Batch(n, time.Now()))
 	}
 	var stored, keptRows uint32
 	for i := range 10 {
@@ -318,10 +315,7 @@ func TestClusterRevokeAndEraseIntegration(t *testing.T) {
 		t.Fatalf("rows per shard %v: want both shards to hold some", perShard)
 	}
 
-	rev, err := consentryv1.NewConsentServiceClient(a.conn).Revoke(context.Background(), &consentryv1.RevokeRequest{ConsentToken: erased})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rev := a.revoke(t, erased, false)
 	revoked := time.Now()
 	bound := time.Duration(rev.GetPropagationBoundMs()) * time.Millisecond
 	for {
@@ -337,16 +331,8 @@ func TestClusterRevokeAndEraseIntegration(t *testing.T) {
 	t.Logf("the collector on the other shard refused the revoked consent %v after Revoke returned (bound %v)", time.Since(revoked).Round(time.Millisecond), bound)
 
 	// Revoking again, with erasure.
-	resp, err := consentryv1.NewConsentServiceClient(a.conn).Revoke(context.Background(), &consentryv1.RevokeRequest{ConsentToken: erased, Erase: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := resp.GetReceipt()
-	var deleted uint64
-	for _, n := range rc.GetDeletedRows() {
-		deleted += n
-	}
-	if rc.GetOutcome() != consent.OutcomeErased || deleted != uint64(stored) {
+	rc := a.revoke(t, erased, true).GetReceipt()
+	if deleted := erasedRows(rc); rc.GetOutcome() != consent.OutcomeErased || deleted != uint64(stored) {
 		t.Errorf("receipt %v: %d rows deleted, %d stored under the consent", rc, deleted, stored)
 	}
 	// No replica of any shard keeps a row of the erased consent: each

@@ -272,10 +272,7 @@ func (c Config) Validate() error {
 	if err := c.Limits.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	maxMessage := c.Limits.MaxMessageBytes
-	if maxMessage == 0 {
-		maxMessage = limits.DefaultConfig().MaxMessageBytes
-	}
+	maxMessage := cmp.Or(c.Limits.MaxMessageBytes, limits.DefaultConfig().MaxMessageBytes)
 	if err := c.Edge.Validate(maxMessage); err != nil {
 		errs = append(errs, err)
 	}

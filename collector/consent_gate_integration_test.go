@@ -105,10 +105,7 @@ func TestOutageRevocationIntegration(t *testing.T) {
 	proxy.Refuse(true)
 	proxy.Cut()
 	time.Sleep(outage / 2)
-	rev, err := consentryv1.NewConsentServiceClient(b.conn).Revoke(context.Background(), &consentryv1.RevokeRequest{ConsentToken: revokedTok})
-	if err != nil {
-		t.Fatalf("revoke through the replica that reaches ClickHouse: %v", err)
-	}
+	rev := b.revoke(t, revokedTok, false) // through the replica that reaches ClickHouse
 	revokedAt := time.UnixMilli(rev.GetRevokedAtUnixMs())
 	time.Sleep(outage - outage/2)
 	proxy.Refuse(false)

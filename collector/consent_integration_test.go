@@ -75,25 +75,12 @@ func TestRevocationAcrossReplicas(t *testing.T) {
 	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: tok, Seed: 5})
 	send := func(h *harness) *consentryv1.IngestResponse {
 		t.Helper()
-		req := gen.Batch(10, time.Now())
-		for _, e := range req.GetEvents() { // analytics and crashes only
-			if e.GetCustom() != nil || e.GetDiagnostic() != nil {
-				e.Payload = &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{Type: consentryv1.GestureType_GESTURE_TYPE_TAP}}
-			}
-		}
-		resp, err := h.client.Ingest(context.Background(), req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp
+		return h.ingestAnalyticsAndCrashes(t, gen.Batch(10, time.Now()))
 	}
 	if r := send(b); r.GetAccepted() != 10 {
 		t.Fatalf("before revoke: %v", r)
 	}
-	rev, err := consentryv1.NewConsentServiceClient(a.conn).Revoke(context.Background(), &consentryv1.RevokeRequest{ConsentToken: tok})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rev := a.revoke(t, tok, false)
 	revoked := time.Now()
 	bound := time.Duration(rev.GetPropagationBoundMs()) * time.Millisecond
 	if bound != 5*time.Second {
@@ -170,15 +157,8 @@ func TestErasure(t *testing.T) {
 		return n
 	}
 	before := totalErasable()
-	resp, err := consentryv1.NewConsentServiceClient(h.conn).Revoke(ctx, &consentryv1.RevokeRequest{ConsentToken: tokX, Erase: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := resp.GetReceipt()
-	var deleted uint64
-	for _, n := range rc.GetDeletedRows() {
-		deleted += n
-	}
+	rc := h.revoke(t, tokX, true).GetReceipt()
+	deleted := erasedRows(rc)
 	if rc.GetOutcome() != consent.OutcomeErased || deleted != uint64(stored[tokX]) {
 		t.Fatalf("receipt %v: deleted %d, stored %d under the consent", rc, deleted, stored[tokX])
 	}
@@ -195,9 +175,8 @@ func TestErasure(t *testing.T) {
 		t.Fatal("tampered receipt verifies")
 	}
 	// Anonymous: nothing to erase, and it says so.
-	resp, err = consentryv1.NewConsentServiceClient(h.conn).Revoke(ctx, &consentryv1.RevokeRequest{ConsentToken: tokAnon, Erase: true})
-	if err != nil || resp.GetReceipt().GetOutcome() != consent.OutcomeAnonymous {
-		t.Fatalf("anonymous erase: %v %v", resp, err)
+	if resp := h.revoke(t, tokAnon, true); resp.GetReceipt().GetOutcome() != consent.OutcomeAnonymous {
+		t.Fatalf("anonymous erase: %v", resp)
 	}
 	if n := h.count(t, "gestures", fmt.Sprintf("app_id = '%s'", anonymous)); n == 0 {
 		t.Fatal("anonymous rows were deleted")
@@ -267,4 +246,41 @@ func TestKeyRotation(t *testing.T) {
 	if err != nil || resp.GetConsentState() != consentryv1.ConsentState_CONSENT_STATE_INVALID {
 		t.Errorf("new token on the old replica: %v %v", resp, err)
 	}
+}
+
+// ingestAnalyticsAndCrashes sends req through h for a token that covers
+// analytics and crash reports only: its custom and diagnostic events are
+// turned into taps first.
+func (h *harness) ingestAnalyticsAndCrashes(t *testing.T, req *consentryv1.IngestRequest) *consentryv1.IngestResponse {
+	t.Helper()
+	for _, e := range req.GetEvents() {
+		if e.GetCustom() != nil || e.GetDiagnostic() != nil {
+			e.Payload = &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{Type: consentryv1.GestureType_GESTURE_TYPE_TAP}}
+		}
+	}
+	resp, err := h.client.Ingest(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// revoke revokes the consent of tok through h, erasing its rows if
+// erase, and fails t if the call fails.
+func (h *harness) revoke(t *testing.T, tok string, erase bool) *consentryv1.RevokeResponse {
+	t.Helper()
+	resp, err := consentryv1.NewConsentServiceClient(h.conn).Revoke(context.Background(), &consentryv1.RevokeRequest{ConsentToken: tok, Erase: erase})
+	if err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	return resp
+}
+
+// erasedRows is the number of rows rc reports deleted, over all tables.
+func erasedRows(rc *consentryv1.ErasureReceipt) uint64 {
+	var n uint64
+	for _, d := range rc.GetDeletedRows() {
+		n += d
+	}
+	return n
 }

@@ -1,12 +1,9 @@
 package collector
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"testing"
 	"time"
 
@@ -24,7 +21,6 @@ func TestInvalidCoordinatesEndToEnd(t *testing.T) {
 	h := newHarness(t, server(t), nil)
 	ctx := context.Background()
 	tok := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeLocation)
-	url := "http://" + h.app.HTTPAddr() + PathIngest
 	batch := func(name string, lat, lon float64) *consentryv1.IngestRequest {
 		age := int64(1000)
 		req := &consentryv1.IngestRequest{ConsentToken: tok, SentAtUnixMs: time.Now().UnixMilli(),
@@ -45,20 +41,7 @@ func TestInvalidCoordinatesEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := http.Post(url, contentTypeJSON, bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%d %s (sent %s)", resp.StatusCode, b, body)
-		}
-		var ir consentryv1.IngestResponse
-		if err := protojson.Unmarshal(b, &ir); err != nil {
-			t.Fatalf("response %q: %v", b, err)
-		}
-		return &ir
+		return h.postIngest(t, contentTypeJSON, body)
 	}
 	send := map[string]func(t *testing.T, req *consentryv1.IngestRequest) *consentryv1.IngestResponse{
 		"grpc": func(t *testing.T, req *consentryv1.IngestRequest) *consentryv1.IngestResponse {

@@ -379,9 +379,11 @@ func (l *latencies) cut() (p99 time.Duration, n int, refusals map[string]int) {
 
 // wellBehaved runs a gRPC client and an HTTP client (JSON, gzip, as the
 // SDK sends) from 127.0.0.1, each sending a 100-event batch, waiting for
-// its answer, pausing 20 ms, until stop.
-func wellBehaved(t *testing.T, h *harness, stop <-chan struct{}) (grpcLat, httpLat *latencies, wait func()) {
+// its answer, pausing 20 ms, until stopClients, which returns once both
+// have stopped.
+func wellBehaved(t *testing.T, h *harness) (grpcLat, httpLat *latencies, stopClients func()) {
 	t.Helper()
+	stop := make(chan struct{})
 	tok := h.token(t, testApp, time.Hour)
 	grpcLat, httpLat = &latencies{}, &latencies{}
 	var wg sync.WaitGroup
@@ -443,7 +445,10 @@ func wellBehaved(t *testing.T, h *harness, stop <-chan struct{}) (grpcLat, httpL
 			httpLat.add(time.Since(start), refusal)
 		}
 	})
-	return grpcLat, httpLat, wg.Wait
+	return grpcLat, httpLat, func() {
+		close(stop)
+		wg.Wait()
+	}
 }
 
 // slowBody is one attacker connection of issue 13's slow-body attack: it
@@ -516,16 +521,8 @@ func TestSlowBodyIntegration(t *testing.T) {
 		t.Cleanup(func() { os.RemoveAll(d) })
 	}
 	h := newHarness(t, server(t), func(c *Config) { c.Spool.Dir = spoolDir })
-	stop := make(chan struct{})
-	grpcLat, httpLat, wait := wellBehaved(t, h, stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wait()
-	}()
+	grpcLat, httpLat, stopClients := wellBehaved(t, h)
+	defer stopClients()
 	// The baseline is measured before and after the attack, so that the
 	// shared machine's load drifting does not pass for the attack's cost.
 	time.Sleep(3 * time.Second)
@@ -653,16 +650,8 @@ func TestSlowBodyAttacker(t *testing.T) {
 // all of it.)
 func TestSlowGRPCSendersIntegration(t *testing.T) {
 	h := newHarness(t, server(t), nil)
-	stop := make(chan struct{})
-	grpcLat, _, wait := wellBehaved(t, h, stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wait()
-	}()
+	grpcLat, _, stopClients := wellBehaved(t, h)
+	defer stopClients()
 	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Second)
 	defer cancel()
 	var o abuse.Outcomes

@@ -21,7 +21,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 	"go.uber.org/zap/zaptest"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -35,6 +34,7 @@ import (
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/internal/faultproxy"
+	"github.com/consentry/consentry/internal/grpcerr"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -86,10 +86,8 @@ func startTraffic(t *testing.T, stored storedEventID, addr func() string, token 
 				if err != nil {
 					tr.refusals[status.Code(err)]++
 					tr.lastErr = err
-					for _, d := range status.Convert(err).Details() {
-						if ri, ok := d.(*errdetails.RetryInfo); ok {
-							tr.delays = append(tr.delays, ri.GetRetryDelay().AsDuration())
-						}
+					if _, _, _, delay := grpcerr.Details(err); delay > 0 {
+						tr.delays = append(tr.delays, delay)
 					}
 				} else {
 					for _, id := range acceptedIDs(stored, req, resp) {
@@ -150,6 +148,19 @@ func acceptedIDs(stored storedEventID, req *consentryv1.IngestRequest, resp *con
 	return ids
 }
 
+// ingestAcked sends req through h and marks in acked the stored ids of
+// the events it accepted.
+func (h *harness) ingestAcked(ctx context.Context, req *consentryv1.IngestRequest, acked map[string]bool) error {
+	resp, err := h.client.Ingest(ctx, req)
+	if err != nil {
+		return err
+	}
+	for _, id := range acceptedIDs(h.app.StoredEventID, req, resp) {
+		acked[id] = true
+	}
+	return nil
+}
+
 // halt stops the clients and returns the acknowledged event ids.
 func (tr *traffic) halt() map[string]bool {
 	close(tr.stop)
@@ -169,26 +180,32 @@ func (tr *traffic) ackedCount() int {
 func storedIDs(t *testing.T, ch driver.Conn, db string) (final, raw map[string]int) {
 	t.Helper()
 	final, raw = make(map[string]int), make(map[string]int)
-	for _, m := range []struct {
-		out      map[string]int
-		modifier string
-	}{{final, "FINAL"}, {raw, ""}} {
-		for _, table := range clickhouse.EventTables() {
-			rows, err := ch.Query(context.Background(), fmt.Sprintf("SELECT toString(event_id) FROM %s.%s %s", db, table, m.modifier))
-			if err != nil {
+	eachStoredID(t, ch, db, "FINAL", func(id string) { final[id]++ })
+	eachStoredID(t, ch, db, "", func(id string) { raw[id]++ })
+	return final, raw
+}
+
+// eachStoredID streams the event ids, as text, of the rows of db's event
+// tables, read with modifier ("FINAL" or ""), to fn.
+func eachStoredID(t *testing.T, ch driver.Conn, db, modifier string, fn func(id string)) {
+	t.Helper()
+	for _, table := range clickhouse.EventTables() {
+		rows, err := ch.Query(context.Background(), fmt.Sprintf("SELECT toString(event_id) FROM %s.%s %s", db, table, modifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
 				t.Fatal(err)
 			}
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					t.Fatal(err)
-				}
-				m.out[id]++
-			}
-			rows.Close()
+			fn(id)
 		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
 	}
-	return final, raw
 }
 
 // requireAckedOnce fails t unless every acknowledged event is stored, once
@@ -507,15 +524,9 @@ func TestSlowClickHouseIntegration(t *testing.T) {
 // shipped.
 func TestCorruptSpoolSegmentIntegration(t *testing.T) {
 	srv, proxy := proxied(t)
-	dataDir := t.TempDir()
-	db := fmt.Sprintf("consentry_test_%d", dbSeq.Add(1))
-	mutate := func(c *Config) {
-		c.DataDir = dataDir
-		c.ClickHouse.Addr = proxy.Addr()
-		c.ClickHouse.Database = db
-		c.ClickHouse.ReadTimeout = 2 * time.Second
+	dataDir, mutate := restartable(t, proxy, func(c *Config) {
 		c.Spool.SegmentBytes = 64 << 10 // several segments
-	}
+	})
 	h := newHarness(t, srv, mutate)
 	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics)
 	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: token, Seed: 9})
@@ -630,14 +641,7 @@ func TestSpoolDiskFullIntegration(t *testing.T) {
 	ctx := context.Background()
 	acked := make(map[string]bool)
 	send := func() error {
-		req := gen.Batch(100, time.Now())
-		resp, err := h.client.Ingest(ctx, req)
-		if err == nil {
-			for _, id := range acceptedIDs(h.app.StoredEventID, req, resp) {
-				acked[id] = true
-			}
-		}
-		return err
+		return h.ingestAcked(ctx, gen.Batch(100, time.Now()), acked)
 	}
 	if err := send(); err != nil {
 		t.Fatal(err)
@@ -666,14 +670,7 @@ func TestSpoolDiskFullIntegration(t *testing.T) {
 			continue
 		}
 		refused++
-		st := status.Convert(err)
-		var delay time.Duration
-		for _, d := range st.Details() {
-			if ri, ok := d.(*errdetails.RetryInfo); ok {
-				delay = ri.GetRetryDelay().AsDuration()
-			}
-		}
-		if st.Code() != codes.Unavailable || delay == 0 {
+		if code, _, _, delay := grpcerr.Details(err); code != codes.Unavailable || delay == 0 {
 			t.Errorf("with the disk full: %v (retry after %v); want UNAVAILABLE with a retry delay", err, delay)
 		}
 	}

@@ -17,6 +17,32 @@ import (
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
+// postIngest posts body, of contentType, to h's HTTP ingest endpoint,
+// fails t unless the answer is 200 OK, and returns the IngestResponse it
+// decodes from the answer, in the encoding of contentType.
+func (h *harness) postIngest(t *testing.T, contentType string, body []byte) *consentryv1.IngestResponse {
+	t.Helper()
+	resp, err := http.Post("http://"+h.app.HTTPAddr()+PathIngest, contentType, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %d %s", contentType, resp.StatusCode, b)
+	}
+	var ir consentryv1.IngestResponse
+	if contentType == contentTypeJSON {
+		err = protojson.Unmarshal(b, &ir)
+	} else {
+		err = proto.Unmarshal(b, &ir)
+	}
+	if err != nil {
+		t.Fatalf("%s: response %q: %v", contentType, b, err)
+	}
+	return &ir
+}
+
 // TestHTTPIngestEndToEnd sends batches as JSON and as gzipped protobuf to
 // POST /v1/ingest and checks they are stored like gRPC batches, and that
 // bad requests get the errors an SDK can act on.

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/rand"
@@ -81,9 +82,7 @@ type edgeParts struct {
 func newEdge(p edgeParts) (*edge, error) {
 	cfg := p.cfg.WithDefaults()
 	lim := p.lim
-	if lim.MaxMessageBytes == 0 {
-		lim.MaxMessageBytes = limits.DefaultConfig().MaxMessageBytes
-	}
+	lim.MaxMessageBytes = cmp.Or(lim.MaxMessageBytes, limits.DefaultConfig().MaxMessageBytes)
 	sc, err := limits.NewScanner(lim)
 	if err != nil {
 		return nil, err

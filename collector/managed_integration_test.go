@@ -3,7 +3,6 @@ package collector
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,15 +21,15 @@ import (
 
 	"github.com/consentry/consentry/anonymizer"
 	"github.com/consentry/consentry/internal/chserver"
+	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/eventgen"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
-// newManagedHarness starts an App on its local default: a managed
-// ClickHouse of its own under a fresh data dir (mutate may set another),
-// storing into database consentry. h.ch is a connection as the
-// collector's user.
-func newManagedHarness(t *testing.T, mutate func(*Config)) *harness {
+// requireServerBinary skips t under -short, and fails it if no
+// clickhouse-server binary is installed: for tests that start a
+// ClickHouse server of their own.
+func requireServerBinary(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: starts ClickHouse")
@@ -38,6 +37,15 @@ func newManagedHarness(t *testing.T, mutate func(*Config)) *harness {
 	if _, _, err := chserver.Available(""); err != nil {
 		t.Fatalf("clickhouse-server not found: run scripts/deps.sh: %v", err)
 	}
+}
+
+// newManagedHarness starts an App on its local default: a managed
+// ClickHouse of its own under a fresh data dir (mutate may set another),
+// storing into database consentry. h.ch is a connection as the
+// collector's user.
+func newManagedHarness(t *testing.T, mutate func(*Config)) *harness {
+	t.Helper()
+	requireServerBinary(t)
 	core, logs := observer.New(zap.DebugLevel)
 	cfg := Config{
 		GRPCAddr:   "127.0.0.1:0",
@@ -118,25 +126,6 @@ func waitClickHouseUp(t *testing.T, app *App, within time.Duration) {
 	}
 }
 
-// breakableBinary writes a server binary that runs the real one until
-// the file it returns exists, then fails at once.
-func breakableBinary(t *testing.T) (bin, breakFile string) {
-	t.Helper()
-	real, args, err := chserver.Available("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	breakFile = filepath.Join(dir, "broken")
-	bin = filepath.Join(dir, "clickhouse-server")
-	script := fmt.Sprintf("#!/bin/sh\nif [ -e %q ]; then echo 'broken on purpose' >&2; exit 1; fi\nexec %q %s \"$@\"\n",
-		breakFile, real, strings.Join(args, " "))
-	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return bin, breakFile
-}
-
 // TestManagedClickHouseKilledIntegration kills the collector's own
 // ClickHouse child with SIGKILL under load: the supervisor restarts it on
 // the same data and ports, the spool keeps acknowledging meanwhile, the
@@ -206,14 +195,7 @@ func TestManagedClickHouseKilledWriterIntegration(t *testing.T) {
 	send := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		req := gen.Batch(20, time.Now())
-		resp, err := h.client.Ingest(ctx, req)
-		if err == nil {
-			for _, id := range acceptedIDs(h.app.StoredEventID, req, resp) {
-				acked[id] = true
-			}
-		}
-		return err
+		return h.ingestAcked(ctx, gen.Batch(20, time.Now()), acked)
 	}
 	for range 5 {
 		if err := send(); err != nil {
@@ -246,7 +228,7 @@ func TestManagedClickHouseKilledWriterIntegration(t *testing.T) {
 // is lost: the next start on the same data dir ships the spooled batches
 // and stores the reject counts kept in the data dir.
 func TestShutdownWhileClickHouseDownIntegration(t *testing.T) {
-	bin, breakFile := breakableBinary(t)
+	bin, breakFile := chtest.BreakableBinary(t)
 	dataDir := t.TempDir()
 	mutate := func(c *Config) {
 		c.DataDir = dataDir
@@ -264,15 +246,10 @@ func TestShutdownWhileClickHouseDownIntegration(t *testing.T) {
 	send := func() {
 		t.Helper()
 		ctx := context.Background()
-		req := gen.Batch(30, time.Now())
-		resp, err := h.client.Ingest(ctx, req)
-		if err != nil {
+		if err := h.ingestAcked(ctx, gen.Batch(30, time.Now()), acked); err != nil {
 			t.Fatalf("ingest: %v", err)
 		}
-		for _, id := range acceptedIDs(h.app.StoredEventID, req, resp) {
-			acked[id] = true
-		}
-		resp, err = h.client.Ingest(ctx, noConsent.Batch(7, time.Now()))
+		resp, err := h.client.Ingest(ctx, noConsent.Batch(7, time.Now()))
 		if err != nil || resp.GetDropped() != 7 {
 			t.Fatalf("batch without consent: %v, %v; want 7 dropped", resp, err)
 		}
@@ -354,13 +331,8 @@ func TestShutdownWhileClickHouseRestartingIntegration(t *testing.T) {
 	ctx := context.Background()
 	killManaged(t, h.app)
 	acked := make(map[string]bool)
-	req := gen.Batch(40, time.Now())
-	resp, err := h.client.Ingest(ctx, req)
-	if err != nil {
+	if err := h.ingestAcked(ctx, gen.Batch(40, time.Now()), acked); err != nil {
 		t.Fatal(err)
-	}
-	for _, id := range acceptedIDs(h.app.StoredEventID, req, resp) {
-		acked[id] = true
 	}
 	if _, err := h.client.Ingest(ctx, noConsent.Batch(9, time.Now())); err != nil {
 		t.Fatal(err)
@@ -402,7 +374,7 @@ func TestShutdownWhileClickHouseRestartingIntegration(t *testing.T) {
 // error wrapping ErrClickHouseFailed, and the shutdown that follows is
 // quick and clean.
 func TestManagedClickHouseGivesUpIntegration(t *testing.T) {
-	bin, breakFile := breakableBinary(t)
+	bin, breakFile := chtest.BreakableBinary(t)
 	h := newManagedHarness(t, func(c *Config) {
 		c.ClickHouseBinary = bin
 		c.ClickHouseMaxFailures = 2

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -38,10 +39,7 @@ func startMappings(ctx context.Context, cfg Config, client *clickhouse.Client, m
 	}
 	p := &mappingParts{cache: cache, loops: loops{log: cfg.Logger}}
 	m.Gauge("mappings_loaded", "R8/ProGuard mapping files loaded to deobfuscate crashes.", func() float64 { return float64(cache.Len()) })
-	interval := cfg.MappingRefresh
-	if interval == 0 {
-		interval = DefaultMappingRefresh
-	}
+	interval := cmp.Or(cfg.MappingRefresh, DefaultMappingRefresh)
 	p.loops.goLoop("mappings", func(ctx context.Context) error {
 		every.Tick(ctx, interval, false, func(ctx context.Context) {
 			if err := cache.Refresh(ctx); err != nil && ctx.Err() == nil {

@@ -51,22 +51,9 @@ func TestDeobfuscationEndToEnd(t *testing.T) {
 	send("4.12.0", 1)
 	send("4.11.0", 2)
 	h.shipped(t)
-	rows, err := h.ch.Query(ctx, fmt.Sprintf("SELECT app_version, exception_type, frame_function, frame_file, frame_line FROM %s.crashes ORDER BY app_version", h.db))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	var got []string
-	for rows.Next() {
-		var (
-			version, typ string
-			funcs, files []string
-			lines        []uint32
-		)
-		if err := rows.Scan(&version, &typ, &funcs, &files, &lines); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, fmt.Sprintf("%s %s %s(%s:%d)", version, typ, funcs[0], files[0], lines[0]))
+	for _, r := range queryRows(t, h.ch, fmt.Sprintf("SELECT app_version, exception_type, frame_function[1], frame_file[1], frame_line[1] FROM %s.crashes ORDER BY app_version", h.db)) {
+		got = append(got, fmt.Sprintf("%s %s %s(%s:%d)", r...))
 	}
 	want := []string{
 		"4.11.0 c3.a d.b(SourceFile:10)",

@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -17,17 +16,8 @@ import (
 // value by its name and labels.
 func scrape(t *testing.T, h *harness) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + h.app.AdminAddr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET /metrics: %d", resp.StatusCode)
-	}
 	out := make(map[string]float64)
-	for _, m := range regexp.MustCompile(`(?m)^(consentry_[^ ]+) ([^ \n]+)$`).FindAllStringSubmatch(string(b), -1) {
+	for _, m := range regexp.MustCompile(`(?m)^(consentry_[^ ]+) ([^ \n]+)$`).FindAllStringSubmatch(scrapeMetrics(t, h), -1) {
 		v, err := strconv.ParseFloat(m[2], 64)
 		if err == nil {
 			out[m[1]] = v

@@ -8,15 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 
 	"github.com/consentry/consentry/collector/ratelimit"
 	"github.com/consentry/consentry/internal/eventgen"
+	"github.com/consentry/consentry/internal/grpcerr"
 	"github.com/consentry/consentry/internal/tlsconfig"
 	"github.com/consentry/consentry/internal/tlsconfig/tlstest"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -38,18 +37,8 @@ func TestRateLimitIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := h.client.Ingest(ctx, gen.Batch(50, time.Now()))
-	st := status.Convert(err)
-	var delay time.Duration
-	var reason string
-	for _, d := range st.Details() {
-		switch d := d.(type) {
-		case *errdetails.RetryInfo:
-			delay = d.GetRetryDelay().AsDuration()
-		case *errdetails.ErrorInfo:
-			reason = d.GetReason()
-		}
-	}
-	if st.Code() != codes.ResourceExhausted || reason != consentryv1.ErrorReason_RATE_LIMITED.String() || delay <= 0 || delay > 500*time.Millisecond {
+	code, _, reason, delay := grpcerr.Details(err)
+	if code != codes.ResourceExhausted || reason != consentryv1.ErrorReason_RATE_LIMITED.String() || delay <= 0 || delay > 500*time.Millisecond {
 		t.Fatalf("over the limit: %v, reason %q, retry after %v; want RESOURCE_EXHAUSTED, RATE_LIMITED, at most 500ms (50 events at 100/s)", err, reason, delay)
 	}
 	for range 3 { // an unlimited app goes on

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -80,9 +81,7 @@ func bindServers(sc serversConfig) (_ *servers, err error) {
 	}
 
 	lim := cfg.Limits
-	if lim.MaxMessageBytes == 0 {
-		lim.MaxMessageBytes = limits.DefaultConfig().MaxMessageBytes
-	}
+	lim.MaxMessageBytes = cmp.Or(lim.MaxMessageBytes, limits.DefaultConfig().MaxMessageBytes)
 	ec := cfg.Edge.WithDefaults()
 	lc := limits.ListenerConfig{MaxConnections: ec.MaxConnections, MaxConnectionsPerAddress: ec.MaxConnectionsPerAddress,
 		MinReceiveRate: ec.MinReceiveRate, ReceiveGrace: ec.ReceiveGrace}

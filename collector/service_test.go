@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
@@ -19,6 +18,7 @@ import (
 	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/eventgen"
+	"github.com/consentry/consentry/internal/grpcerr"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -168,21 +168,11 @@ func TestIngestStatuses(t *testing.T) {
 				tt.mutate(req)
 			}
 			_, err := f.svc.Ingest(context.Background(), req)
-			st := status.Convert(err)
-			if st.Code() != tt.code {
-				t.Fatalf("code = %v (%v), want %v", st.Code(), err, tt.code)
+			code, _, reason, delay := grpcerr.Details(err)
+			if code != tt.code {
+				t.Fatalf("code = %v (%v), want %v", code, err, tt.code)
 			}
-			var reason string
-			var retry bool
-			for _, d := range st.Details() {
-				switch d := d.(type) {
-				case *errdetails.ErrorInfo:
-					reason = d.GetReason()
-				case *errdetails.RetryInfo:
-					retry = d.GetRetryDelay().AsDuration() > 0
-				}
-			}
-			if reason != tt.reason || retry != tt.retry {
+			if retry := delay > 0; reason != tt.reason || retry != tt.retry {
 				t.Fatalf("reason = %q retry = %v, want %q %v", reason, retry, tt.reason, tt.retry)
 			}
 			if f.sink.rows.Len() != 0 {

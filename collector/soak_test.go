@@ -532,35 +532,21 @@ func TestSoak(t *testing.T) {
 func compareStored(t *testing.T, ch driver.Conn, db string, acked [][16]byte) (stored, lost, dup int) {
 	t.Helper()
 	seen := make([]bool, len(acked))
-	for _, table := range clickhouse.EventTables() {
-		rows, err := ch.Query(context.Background(), fmt.Sprintf("SELECT toString(event_id) FROM %s.%s FINAL", db, table))
+	eachStoredID(t, ch, db, "FINAL", func(text string) {
+		id, err := uuid.Parse(text)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for rows.Next() {
-			var text string
-			if err := rows.Scan(&text); err != nil {
-				t.Fatal(err)
-			}
-			id, err := uuid.Parse(text)
-			if err != nil {
-				t.Fatal(err)
-			}
-			stored++
-			i, found := slices.BinarySearchFunc(acked, [16]byte(id), func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
-			switch {
-			case !found:
-			case seen[i]:
-				dup++
-			default:
-				seen[i] = true
-			}
+		stored++
+		i, found := slices.BinarySearchFunc(acked, [16]byte(id), func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
+		switch {
+		case !found:
+		case seen[i]:
+			dup++
+		default:
+			seen[i] = true
 		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		rows.Close()
-	}
+	})
 	for _, s := range seen {
 		if !s {
 			lost++

@@ -16,8 +16,27 @@ import (
 
 	"github.com/consentry/consentry/collector/spool"
 	"github.com/consentry/consentry/internal/eventgen"
+	"github.com/consentry/consentry/internal/faultproxy"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
+
+// restartable returns a data dir and a Config change for the collectors
+// of a test that stops one and starts another on the same data: they
+// share that data dir and one database, and reach ClickHouse through
+// proxy with a 2s read timeout; more (nil: nothing) changes the rest.
+func restartable(t testing.TB, proxy *faultproxy.Proxy, more func(*Config)) (dataDir string, mutate func(*Config)) {
+	dataDir = t.TempDir()
+	db := fmt.Sprintf("consentry_test_%d", dbSeq.Add(1))
+	return dataDir, func(c *Config) {
+		c.DataDir = dataDir
+		c.ClickHouse.Addr = proxy.Addr()
+		c.ClickHouse.Database = db
+		c.ClickHouse.ReadTimeout = 2 * time.Second
+		if more != nil {
+			more(c)
+		}
+	}
+}
 
 // mountTmpfs mounts a tmpfs of size bytes on a new directory and unmounts
 // it when the test ends, or skips the test where mounting is not allowed
@@ -83,17 +102,11 @@ func TestSpoolFullVolumeIntegration(t *testing.T) {
 	const volume = 8 << 20
 	vol := mountTmpfs(t, volume)
 	srv, proxy := proxied(t)
-	dataDir := t.TempDir()
-	db := fmt.Sprintf("consentry_test_%d", dbSeq.Add(1))
-	mutate := func(c *Config) {
-		c.DataDir = dataDir
-		c.ClickHouse.Addr = proxy.Addr()
-		c.ClickHouse.Database = db
-		c.ClickHouse.ReadTimeout = 2 * time.Second
+	_, mutate := restartable(t, proxy, func(c *Config) {
 		c.Spool.Dir = vol
 		c.Spool.MaxBytes = 1 << 30 // far beyond the volume: only free space stops ingest
 		c.Spool.RetryMax = 200 * time.Millisecond
-	}
+	})
 	h := newHarness(t, srv, mutate)
 	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
 
@@ -171,13 +184,8 @@ func TestSpoolFullVolumeIntegration(t *testing.T) {
 	// Ingest works again.
 	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: token, Seed: 77})
 	for range 5 {
-		req := gen.Batch(100, time.Now())
-		resp, err := h2.client.Ingest(context.Background(), req)
-		if err != nil {
+		if err := h2.ingestAcked(context.Background(), gen.Batch(100, time.Now()), acked); err != nil {
 			t.Fatalf("ingest after the restart: %v", err)
-		}
-		for _, id := range acceptedIDs(h2.app.StoredEventID, req, resp) {
-			acked[id] = true
 		}
 	}
 	h2.shipped(t)
@@ -191,7 +199,7 @@ func TestSpoolFullVolumeIntegration(t *testing.T) {
 	if free < volume*3/4 {
 		t.Errorf("%d of %d bytes free on the volume after shipping everything", free, volume)
 	}
-	requireAckedOnce(t, h2.ch, db, acked)
+	requireAckedOnce(t, h2.ch, h2.db, acked)
 	h2.shutdown()
 }
 
@@ -237,14 +245,7 @@ func spoolRecords(t *testing.T, path string) []spoolRecord {
 // that record's events are lost, the others ship once.
 func TestSpoolBitFlipIntegration(t *testing.T) {
 	srv, proxy := proxied(t)
-	dataDir := t.TempDir()
-	db := fmt.Sprintf("consentry_test_%d", dbSeq.Add(1))
-	mutate := func(c *Config) {
-		c.DataDir = dataDir
-		c.ClickHouse.Addr = proxy.Addr()
-		c.ClickHouse.Database = db
-		c.ClickHouse.ReadTimeout = 2 * time.Second
-	}
+	dataDir, mutate := restartable(t, proxy, nil)
 	h := newHarness(t, srv, mutate)
 	token := h.token(t, testApp, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation)
 	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: token, Seed: 12})
@@ -309,9 +310,9 @@ func TestSpoolBitFlipIntegration(t *testing.T) {
 		t.Errorf("corrupt events %d, metric %v, record header %d; want the %d events of the damaged batch",
 			st.CorruptEvents, m["consentry_spool_corrupt_events_total"], r.events, len(lost))
 	}
-	requireAckedOnce(t, h2.ch, db, acked)
+	requireAckedOnce(t, h2.ch, h2.db, acked)
 	// And nothing else: the damaged record's events are not stored.
-	final, _ := storedIDs(t, h2.ch, db)
+	final, _ := storedIDs(t, h2.ch, h2.db)
 	for _, id := range lost {
 		if final[id] != 0 {
 			t.Errorf("event %s of the damaged record is stored", id)

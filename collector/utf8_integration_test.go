@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"testing"
 	"time"
 
@@ -65,7 +63,6 @@ func TestInvalidUTF8EndToEnd(t *testing.T) {
 	h := newHarness(t, server(t), nil)
 	ctx := context.Background()
 	tok := h.token(t, testApp, time.Hour)
-	url := "http://" + h.app.HTTPAddr() + PathIngest
 
 	encode := func(t *testing.T, tr string, json bool, bad string) []byte {
 		t.Helper()
@@ -83,29 +80,6 @@ func TestInvalidUTF8EndToEnd(t *testing.T) {
 		b = bytes.ReplaceAll(b, []byte(latin1Placeholder), []byte(latin1NBSP))
 		return bytes.ReplaceAll(b, []byte(utf8Placeholder), []byte(bad))
 	}
-	post := func(t *testing.T, contentType string, body []byte) *consentryv1.IngestResponse {
-		t.Helper()
-		resp, err := http.Post(url, contentType, bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s: %d %s", contentType, resp.StatusCode, b)
-		}
-		var ir consentryv1.IngestResponse
-		if contentType == contentTypeJSON {
-			err = protojson.Unmarshal(b, &ir)
-		} else {
-			err = proto.Unmarshal(b, &ir)
-		}
-		if err != nil {
-			t.Fatalf("%s: response %q: %v", contentType, b, err)
-		}
-		return &ir
-	}
-
 	for _, tc := range []struct {
 		tr   string
 		send func(t *testing.T) (*consentryv1.IngestResponse, error)
@@ -117,13 +91,13 @@ func TestInvalidUTF8EndToEnd(t *testing.T) {
 			return &out, err
 		}},
 		{"http-pb", func(t *testing.T) (*consentryv1.IngestResponse, error) {
-			return post(t, contentTypeProtobuf, encode(t, "http-pb", false, utf8Bad)), nil
+			return h.postIngest(t, contentTypeProtobuf, encode(t, "http-pb", false, utf8Bad)), nil
 		}},
 		{"http-json", func(t *testing.T) (*consentryv1.IngestResponse, error) {
-			return post(t, contentTypeJSON, encode(t, "http-json", true, utf8Bad)), nil
+			return h.postIngest(t, contentTypeJSON, encode(t, "http-json", true, utf8Bad)), nil
 		}},
 		{"http-json-escape", func(t *testing.T) (*consentryv1.IngestResponse, error) {
-			return post(t, contentTypeJSON, encode(t, "http-json-escape", true, `\ud800NOT-UTF8\udc00`)), nil
+			return h.postIngest(t, contentTypeJSON, encode(t, "http-json-escape", true, `\ud800NOT-UTF8\udc00`)), nil
 		}},
 	} {
 		t.Run(tc.tr, func(t *testing.T) {

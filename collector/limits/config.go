@@ -4,6 +4,7 @@
 package limits
 
 import (
+	"cmp"
 	"errors"
 	"time"
 
@@ -55,22 +56,15 @@ func DefaultConfig() Config {
 // withDefaults returns c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	set := func(v *int, def int) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	set(&c.MaxMessageBytes, d.MaxMessageBytes)
-	set(&c.MaxEvents, d.MaxEvents)
-	set(&c.MaxNameBytes, d.MaxNameBytes)
-	set(&c.MaxTextBytes, d.MaxTextBytes)
-	set(&c.MaxFrames, d.MaxFrames)
-	set(&c.MaxAttributes, d.MaxAttributes)
-	set(&c.MaxBreadcrumbs, d.MaxBreadcrumbs)
-	set(&c.MaxBreadcrumbBytes, d.MaxBreadcrumbBytes)
-	if c.MaxDeadline == 0 {
-		c.MaxDeadline = d.MaxDeadline
-	}
+	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, d.MaxMessageBytes)
+	c.MaxEvents = cmp.Or(c.MaxEvents, d.MaxEvents)
+	c.MaxNameBytes = cmp.Or(c.MaxNameBytes, d.MaxNameBytes)
+	c.MaxTextBytes = cmp.Or(c.MaxTextBytes, d.MaxTextBytes)
+	c.MaxFrames = cmp.Or(c.MaxFrames, d.MaxFrames)
+	c.MaxAttributes = cmp.Or(c.MaxAttributes, d.MaxAttributes)
+	c.MaxBreadcrumbs = cmp.Or(c.MaxBreadcrumbs, d.MaxBreadcrumbs)
+	c.MaxBreadcrumbBytes = cmp.Or(c.MaxBreadcrumbBytes, d.MaxBreadcrumbBytes)
+	c.MaxDeadline = cmp.Or(c.MaxDeadline, d.MaxDeadline)
 	return c
 }
 

@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"cmp"
 	"errors"
 	"time"
 )
@@ -85,35 +86,18 @@ func DefaultEdgeConfig() EdgeConfig {
 // WithDefaults returns c with zero fields set to their defaults.
 func (c EdgeConfig) WithDefaults() EdgeConfig {
 	d := DefaultEdgeConfig()
-	setInt := func(v *int, def int) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	set64 := func(v *int64, def int64) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	setDur := func(v *time.Duration, def time.Duration) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	set64(&c.MaxInflightBytes, d.MaxInflightBytes)
-	set64(&c.MaxReceivingBytes, d.MaxReceivingBytes)
-	setInt(&c.MaxReceivingPerAddress, d.MaxReceivingPerAddress)
-	set64(&c.MinReceiveRate, d.MinReceiveRate)
-	setDur(&c.ReceiveGrace, d.ReceiveGrace)
-	setInt(&c.MaxConnections, d.MaxConnections)
-	setInt(&c.MaxConnectionsPerAddress, d.MaxConnectionsPerAddress)
-	setDur(&c.HeaderTimeout, d.HeaderTimeout)
-	setDur(&c.IdleTimeout, d.IdleTimeout)
-	if c.MaxConcurrentStreams == 0 {
-		c.MaxConcurrentStreams = d.MaxConcurrentStreams
-	}
-	setInt(&c.MaxHeaderBytes, d.MaxHeaderBytes)
-	setInt(&c.MaxDecompressionRatio, d.MaxDecompressionRatio)
+	c.MaxInflightBytes = cmp.Or(c.MaxInflightBytes, d.MaxInflightBytes)
+	c.MaxReceivingBytes = cmp.Or(c.MaxReceivingBytes, d.MaxReceivingBytes)
+	c.MaxReceivingPerAddress = cmp.Or(c.MaxReceivingPerAddress, d.MaxReceivingPerAddress)
+	c.MinReceiveRate = cmp.Or(c.MinReceiveRate, d.MinReceiveRate)
+	c.ReceiveGrace = cmp.Or(c.ReceiveGrace, d.ReceiveGrace)
+	c.MaxConnections = cmp.Or(c.MaxConnections, d.MaxConnections)
+	c.MaxConnectionsPerAddress = cmp.Or(c.MaxConnectionsPerAddress, d.MaxConnectionsPerAddress)
+	c.HeaderTimeout = cmp.Or(c.HeaderTimeout, d.HeaderTimeout)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, d.IdleTimeout)
+	c.MaxConcurrentStreams = cmp.Or(c.MaxConcurrentStreams, d.MaxConcurrentStreams)
+	c.MaxHeaderBytes = cmp.Or(c.MaxHeaderBytes, d.MaxHeaderBytes)
+	c.MaxDecompressionRatio = cmp.Or(c.MaxDecompressionRatio, d.MaxDecompressionRatio)
 	return c
 }
 

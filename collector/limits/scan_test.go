@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/consentry/consentry/internal/abuse"
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -95,19 +96,6 @@ func TestScanRefuses(t *testing.T) {
 		tooManyAttrs.Events = append(tooManyAttrs.Events, customWithAttributes(cfg.MaxAttributes))
 	}
 	tooManyAttrs.Events[0] = customWithAttributes(cfg.MaxAttributes + 1)
-	// Unknown fields are kept as bytes, not descended into, but nested
-	// groups are walked: past protobuf's recursion limit they are
-	// malformed, as decoding finds too.
-	groups := func(depth int) []byte {
-		var b []byte
-		for range depth {
-			b = protowire.AppendTag(b, 99, protowire.StartGroupType)
-		}
-		for range depth {
-			b = protowire.AppendTag(b, 99, protowire.EndGroupType)
-		}
-		return b
-	}
 	tests := []struct {
 		name string
 		f    Format
@@ -126,8 +114,11 @@ func TestScanRefuses(t *testing.T) {
 		{"unbalanced JSON", FormatJSON, []byte(`{"events":[{}}`), ErrMalformed},
 		{"unterminated JSON string", FormatJSON, []byte(`{"consentToken":"abc`), ErrMalformed},
 		{"deep JSON", FormatJSON, []byte(strings.Repeat("[", 100) + strings.Repeat("]", 100)), ErrMalformed},
-		{"nested unknown groups", FormatProto, groups(100), nil},
-		{"unknown groups nested past the recursion limit", FormatProto, groups(20_000), ErrMalformed},
+		// Unknown fields are kept as bytes, not descended into, but
+		// nested groups are walked: past protobuf's recursion limit
+		// they are malformed, as decoding finds too.
+		{"nested unknown groups", FormatProto, abuse.NestedGroups(100), nil},
+		{"unknown groups nested past the recursion limit", FormatProto, abuse.NestedGroups(20_000), ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

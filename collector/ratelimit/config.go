@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"time"
@@ -57,12 +58,8 @@ func DefaultConfig() Config {
 // withDefaults returns c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.MaxBatchEvents == 0 {
-		c.MaxBatchEvents = d.MaxBatchEvents
-	}
-	if c.MaxApps == 0 {
-		c.MaxApps = d.MaxApps
-	}
+	c.MaxBatchEvents = cmp.Or(c.MaxBatchEvents, d.MaxBatchEvents)
+	c.MaxApps = cmp.Or(c.MaxApps, d.MaxApps)
 	if c.Now == nil {
 		c.Now = d.Now
 	}

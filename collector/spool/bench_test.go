@@ -24,21 +24,9 @@ func BenchmarkWrite(b *testing.B) {
 			cfg := testConfig(b, b.TempDir(), fake)
 			s := mustOpen(b, cfg)
 			rows := makeRows(1, 10)
-			var next atomic.Int64
 			b.ResetTimer()
 			start := time.Now()
-			var wg sync.WaitGroup
-			for range writers {
-				wg.Go(func() {
-					for next.Add(1) <= int64(b.N) {
-						if err := s.Write(context.Background(), rows, pipeline.Origin{}); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
+			writeN(b, s, rows, writers)
 			elapsed := time.Since(start)
 			b.StopTimer()
 			st := s.Stats()
@@ -55,25 +43,12 @@ func BenchmarkWrite(b *testing.B) {
 // shipping everything.
 func BenchmarkShip(b *testing.B) {
 	dir := b.TempDir()
-	down := newFake(b)
-	down.setFail(fmt.Errorf("down"))
+	down := newDownFake(b)
 	cfg := testConfig(b, dir, down)
 	cfg.Logger = zap.NewNop() // the inserter's failures are expected
 	s := mustOpen(b, cfg)
 	rows := makeRows(1, 10)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range 64 {
-		wg.Go(func() {
-			for next.Add(1) <= int64(b.N) {
-				if err := s.Write(context.Background(), rows, pipeline.Origin{}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	writeN(b, s, rows, 64)
 	bytes := s.Stats().Bytes
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	_ = s.Close(ctx)
@@ -116,4 +91,21 @@ func BenchmarkResync(b *testing.B) {
 			b.Fatalf("damage %+v, %v", d, err)
 		}
 	}
+}
+
+// writeN writes rows b.N times to s from the given number of goroutines.
+func writeN(b *testing.B, s *Spool, rows *pipeline.Rows, writers int) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				if err := s.Write(context.Background(), rows, pipeline.Origin{}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

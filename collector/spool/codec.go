@@ -175,8 +175,7 @@ func (e *encoder) appendRows(dst []byte, r *pipeline.Rows) []byte {
 func (e *encoder) appendCommon(dst []byte, c *pipeline.Common) []byte {
 	dst = e.appendString(dst, c.AppID)
 	dst = append(dst, c.EventID[:]...)
-	dst = binary.AppendVarint(dst, c.EventTime.Unix())
-	dst = binary.AppendUvarint(dst, uint64(c.EventTime.Nanosecond()))
+	dst = appendTime(dst, c.EventTime)
 	dst = binary.AppendUvarint(dst, c.SessionKey)
 	dst = e.appendString(dst, c.AppVersion)
 	dst = e.appendString(dst, c.AppBuild)
@@ -228,6 +227,12 @@ func appendSliceTag(dst []byte, isNil bool, n int) []byte {
 	return binary.AppendUvarint(dst, uint64(n)+1)
 }
 
+// appendTime appends t as varint Unix seconds then uvarint nanoseconds.
+func appendTime(dst []byte, t time.Time) []byte {
+	dst = binary.AppendVarint(dst, t.Unix())
+	return binary.AppendUvarint(dst, uint64(t.Nanosecond()))
+}
+
 func appendBool(dst []byte, v bool) []byte {
 	if v {
 		return append(dst, 1)
@@ -253,17 +258,30 @@ func (d *decoder) fail(what string) {
 
 func (d *decoder) remaining() int { return len(d.b) - d.off }
 
-func (d *decoder) byte1(what string) byte {
+// next returns the next n bytes of the input, or nil when fewer remain.
+func (d *decoder) next(n uint64, what string) []byte {
 	if d.err != nil {
-		return 0
+		return nil
 	}
-	if d.off >= len(d.b) {
+	if n > uint64(d.remaining()) {
 		d.fail(what)
-		return 0
+		return nil
 	}
-	v := d.b[d.off]
-	d.off++
-	return v
+	b := d.b[d.off : d.off+int(n)]
+	d.off += int(n)
+	return b
+}
+
+// fill copies the next len(dst) bytes of the input to dst.
+func (d *decoder) fill(dst []byte, what string) {
+	copy(dst, d.next(uint64(len(dst)), what))
+}
+
+func (d *decoder) byte1(what string) byte {
+	if b := d.next(1, what); b != nil {
+		return b[0]
+	}
+	return 0
 }
 
 func (d *decoder) uvarint(what string) uint64 {
@@ -302,16 +320,24 @@ func (d *decoder) uint32v(what string) uint32 {
 }
 
 func (d *decoder) fixed64(what string) uint64 {
+	if b := d.next(8, what); b != nil {
+		return binary.LittleEndian.Uint64(b)
+	}
+	return 0
+}
+
+// time reads a time, varint Unix seconds then uvarint nanoseconds, in UTC;
+// the zero time on error.
+func (d *decoder) time(what string) time.Time {
+	sec := d.varint(what)
+	nsec := d.uvarint(what)
+	if nsec >= 1e9 {
+		d.fail(what + " nanoseconds")
+	}
 	if d.err != nil {
-		return 0
+		return time.Time{}
 	}
-	if d.remaining() < 8 {
-		d.fail(what)
-		return 0
-	}
-	v := binary.LittleEndian.Uint64(d.b[d.off:])
-	d.off += 8
-	return v
+	return time.Unix(sec, int64(nsec)).UTC()
 }
 
 func (d *decoder) bool1(what string) bool {
@@ -343,12 +369,11 @@ func (d *decoder) str(what string) string {
 	if n == 0 {
 		return ""
 	}
-	if n > uint64(d.remaining()) {
-		d.fail(what)
+	b := d.next(n, what)
+	if b == nil {
 		return ""
 	}
-	s := string(d.b[d.off : d.off+int(n)])
-	d.off += int(n)
+	s := string(b)
 	d.strs = append(d.strs, s)
 	return s
 }
@@ -387,22 +412,8 @@ func (d *decoder) strings(what string) []string {
 
 func (d *decoder) common(c *pipeline.Common) {
 	c.AppID = d.str("app id")
-	if d.err == nil {
-		if d.remaining() < 16 {
-			d.fail("event id")
-		} else {
-			copy(c.EventID[:], d.b[d.off:d.off+16])
-			d.off += 16
-		}
-	}
-	sec := d.varint("event time")
-	nsec := d.uvarint("event time")
-	if nsec >= 1e9 {
-		d.fail("event time nanoseconds")
-	}
-	if d.err == nil {
-		c.EventTime = time.Unix(sec, int64(nsec)).UTC()
-	}
+	d.fill(c.EventID[:], "event id")
+	c.EventTime = d.time("event time")
 	c.SessionKey = d.uvarint("session key")
 	c.AppVersion = d.str("app version")
 	c.AppBuild = d.str("app build")
@@ -642,8 +653,7 @@ func appendOrigin(dst []byte, o pipeline.Origin) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(o.ConsentKey)))
 		dst = append(dst, o.ConsentKey...)
 	}
-	dst = binary.AppendVarint(dst, o.Received.Unix())
-	return binary.AppendUvarint(dst, uint64(o.Received.Nanosecond()))
+	return appendTime(dst, o.Received)
 }
 
 // decodeOrigin decodes the origin block at the start of p and returns the
@@ -656,32 +666,15 @@ func decodeOrigin(p []byte) (pipeline.Origin, []byte, error) {
 	if d.err == nil && flags&^originFlags != 0 {
 		d.fail("origin flags")
 	}
-	if flags&originHash != 0 && d.err == nil {
-		if d.remaining() < len(o.ConsentHash) {
-			d.fail("consent hash")
-		} else {
-			copy(o.ConsentHash[:], d.b[d.off:])
-			d.off += len(o.ConsentHash)
-		}
+	if flags&originHash != 0 {
+		d.fill(o.ConsentHash[:], "consent hash")
 	}
 	if flags&originKey != 0 {
-		n := d.uvarint("consent key")
-		if d.err == nil && n > uint64(d.remaining()) {
-			d.fail("consent key")
-		}
-		if d.err == nil {
-			o.ConsentKey = string(d.b[d.off : d.off+int(n)])
-			d.off += int(n)
-		}
+		o.ConsentKey = string(d.next(d.uvarint("consent key"), "consent key"))
 	}
-	sec := d.varint("received")
-	nsec := d.uvarint("received")
-	if d.err == nil && nsec >= 1e9 {
-		d.fail("received")
-	}
+	o.Received = d.time("received")
 	if d.err != nil {
 		return pipeline.Origin{}, nil, d.err
 	}
-	o.Received = time.Unix(sec, int64(nsec)).UTC()
 	return o, p[d.off:], nil
 }

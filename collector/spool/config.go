@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -142,21 +143,11 @@ func (c Config) withDefaults() (Config, error) {
 		c.RetryMin < 0 || c.RetryMax < 0 {
 		return c, errors.New("spool: Config fields must not be negative")
 	}
-	if c.SegmentBytes == 0 {
-		c.SegmentBytes = DefaultSegmentBytes
-	}
-	if c.MaxBytes == 0 {
-		c.MaxBytes = DefaultMaxBytes
-	}
-	if c.MaxBatchRows == 0 {
-		c.MaxBatchRows = DefaultMaxBatchRows
-	}
-	if c.RetryMin == 0 {
-		c.RetryMin = DefaultRetryMin
-	}
-	if c.RetryMax == 0 {
-		c.RetryMax = DefaultRetryMax
-	}
+	c.SegmentBytes = cmp.Or(c.SegmentBytes, DefaultSegmentBytes)
+	c.MaxBytes = cmp.Or(c.MaxBytes, DefaultMaxBytes)
+	c.MaxBatchRows = cmp.Or(c.MaxBatchRows, DefaultMaxBatchRows)
+	c.RetryMin = cmp.Or(c.RetryMin, DefaultRetryMin)
+	c.RetryMax = cmp.Or(c.RetryMax, DefaultRetryMax)
 	if c.RetryMax < c.RetryMin {
 		return c, fmt.Errorf("spool: Config.RetryMax %v is below RetryMin %v", c.RetryMax, c.RetryMin)
 	}

@@ -132,8 +132,7 @@ func TestFullVolumeKeepsShipping(t *testing.T) {
 // must not ship anything again.
 func TestCheckpointWithNoFreeSpace(t *testing.T) {
 	dir := t.TempDir()
-	fake := newFake(t)
-	fake.setFail(errors.New("clickhouse down"))
+	fake := newDownFake(t)
 	s, tfs, cfg := fullVolumeSpool(t, dir, fake)
 	ids := writeBatches(t, s, 0, 20, 4)
 	tfs.setVolume(dir, -1) // not one byte free
@@ -142,14 +141,7 @@ func TestCheckpointWithNoFreeSpace(t *testing.T) {
 	mustClose(t, s)
 	fake.checkExactlyOnce(t, ids, nil)
 
-	fake2 := newFake(t)
-	cfg.Inserter = fake2
-	s2 := mustOpen(t, cfg)
-	waitShipped(t, s2)
-	mustClose(t, s2)
-	if calls, _ := fake2.snapshot(); len(calls) != 0 {
-		t.Errorf("%d inserts after reopening a shipped spool", len(calls))
-	}
+	reopenShipsNothing(t, cfg)
 }
 
 // TestRestartOnFullVolume fills the volume while the inserter is down,
@@ -158,8 +150,7 @@ func TestCheckpointWithNoFreeSpace(t *testing.T) {
 // accepted again.
 func TestRestartOnFullVolume(t *testing.T) {
 	dir := t.TempDir()
-	down := newFake(t)
-	down.setFail(errors.New("clickhouse down"))
+	down := newDownFake(t)
 	s, tfs, cfg := fullVolumeSpool(t, dir, down)
 	ids, next, refusal := writeVolume(t, s, 0, 2*volumeCapacity, true)
 	if refusal == nil {
@@ -190,10 +181,7 @@ func TestBitFlipLosesOneRecord(t *testing.T) {
 	const victim = 10
 	flipBit(t, segs[0], offs[victim]+frameHeaderSizeV2+5, 3)
 	fake := newFake(t)
-	s := mustOpen(t, testConfig(t, dir, fake))
-	waitShipped(t, s)
-	st := s.Stats()
-	mustClose(t, s)
+	st, _ := shipAll(t, testConfig(t, dir, fake))
 	if st.CorruptRecords != 1 || st.CorruptEvents != 4 {
 		t.Errorf("%d corrupt records, %d events; want 1 and 4", st.CorruptRecords, st.CorruptEvents)
 	}
@@ -275,10 +263,7 @@ func TestBitFlips(t *testing.T) {
 				victim := int(firstSeqOf(t, path)) + k
 
 				fake := newFake(t)
-				s := mustOpen(t, testConfig(t, dir, fake))
-				waitShipped(t, s)
-				st := s.Stats()
-				mustClose(t, s)
+				st, _ := shipAll(t, testConfig(t, dir, fake))
 				if st.CorruptRecords != 1 || st.CorruptEvents != 4 || st.CorruptBytes != uint64(size) {
 					t.Errorf("lost %d records, %d events, %d bytes; want 1, 4 and %d", st.CorruptRecords, st.CorruptEvents, st.CorruptBytes, size)
 				}
@@ -324,10 +309,7 @@ func TestDamageSpanningRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 			fake := newFake(t)
-			s := mustOpen(t, testConfig(t, dir, fake))
-			waitShipped(t, s)
-			st := s.Stats()
-			mustClose(t, s)
+			st, _ := shipAll(t, testConfig(t, dir, fake))
 			last := tt.lost[len(tt.lost)-1]
 			bytes := offs[last+1] - offs[tt.lost[0]]
 			if st.CorruptRecords != uint64(len(tt.lost)) || st.CorruptEvents != 4*uint64(len(tt.lost)) || st.CorruptBytes != uint64(bytes) {
@@ -339,32 +321,52 @@ func TestDamageSpanningRecords(t *testing.T) {
 	}
 }
 
-// TestDamageAtEndOfActiveSegment damages the header of the last durable
-// record of the segment being written, while the spool runs: nothing
-// valid follows it yet, so the shipper starts a new segment, which tells
-// where the damaged record ends; exactly it is lost, and later Writes
-// ship.
-func TestDamageAtEndOfActiveSegment(t *testing.T) {
-	dir := t.TempDir()
-	fake := newFake(t)
-	fake.setFail(errors.New("down"))
-	cfg := testConfig(t, dir, fake)
-	cfg.MaxBatchRows = 4
-	s := mustOpen(t, cfg)
-	ids := writeBatches(t, s, 0, 6, 4)
-	seg := segFiles(t, dir)[0]
-	offs := frameOffsets(t, seg)
-	flipBit(t, seg, offs[5]+17, 0) // record 5's sequence
-	fake.setFail(nil)
-	waitShipped(t, s)
-	more := writeBatches(t, s, 6, 9, 4)
-	waitShipped(t, s)
-	st := s.Stats()
-	mustClose(t, s)
-	if st.CorruptRecords != 1 || st.CorruptEvents != 4 {
-		t.Errorf("lost %d records, %d events; want 1 and 4", st.CorruptRecords, st.CorruptEvents)
+// TestDamageInActiveSegment damages a durable record of the segment
+// being written, while the spool runs with the inserter down: exactly
+// that record is lost, the records after it and later Writes ship.
+//   - a payload byte of record 3: the shipper skips that record alone;
+//   - the header of record 5, the last: nothing valid follows it yet, so
+//     the shipper starts a new segment, which tells where the damaged
+//     record ends.
+func TestDamageInActiveSegment(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func(t *testing.T, seg string, offs []int64)
+		lost   int
+		// maybe: the damaged record's rows may still be stored (once).
+		maybe bool
+	}{
+		{"payload byte", func(t *testing.T, seg string, offs []int64) { flipByte(t, seg, offs[3]+frameHeaderSizeV2+2) }, 3, true},
+		{"header of the last record", func(t *testing.T, seg string, offs []int64) {
+			flipBit(t, seg, offs[5]+17, 0) // record 5's sequence
+		}, 5, false},
 	}
-	fake.checkExactlyOnce(t, append(without(ids, 5), more...), nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			fake := newDownFake(t)
+			cfg := testConfig(t, dir, fake)
+			cfg.MaxBatchRows = 4 // one record per insert: records 1-5 stay unread while record 0 fails
+			s := mustOpen(t, cfg)
+			ids := writeBatches(t, s, 0, 6, 4)
+			seg := segFiles(t, dir)[0]
+			tt.damage(t, seg, frameOffsets(t, seg))
+			fake.setFail(nil)
+			waitShipped(t, s)
+			more := writeBatches(t, s, 6, 9, 4)
+			waitShipped(t, s)
+			st := s.Stats()
+			mustClose(t, s)
+			if st.CorruptRecords != 1 || st.CorruptEvents != 4 {
+				t.Errorf("lost %d records, %d events; want 1 and 4", st.CorruptRecords, st.CorruptEvents)
+			}
+			var maybe [][16]byte
+			if tt.maybe {
+				maybe = ids
+			}
+			fake.checkExactlyOnce(t, append(without(ids, tt.lost), more...), maybe)
+		})
+	}
 }
 
 // TestDamagedLastRecordIsTornWrite documents a limit: damage in the very
@@ -394,8 +396,7 @@ func TestDamagedLastRecordIsTornWrite(t *testing.T) {
 // TestAccepting: Accepting says whether a normal Write would be accepted,
 // and why not: the byte cap, the volume's reserve, or Close.
 func TestAccepting(t *testing.T) {
-	fake := newFake(t)
-	fake.setFail(errors.New("clickhouse down"))
+	fake := newDownFake(t)
 	cfg := testConfig(t, t.TempDir(), fake)
 	cfg.MaxBytes = 8 << 10
 	s := mustOpen(t, cfg)

@@ -166,17 +166,7 @@ func TestGateRefuses(t *testing.T) {
 	gate.mu.Unlock()
 
 	// The checkpoint is past every refused record: nothing is left.
-	fake2 := newFake(t)
-	cfg.Inserter = fake2
-	s2 := mustOpen(t, cfg)
-	if st := s2.Stats(); st.PendingRecords != 0 {
-		t.Errorf("%d records pending after reopening", st.PendingRecords)
-	}
-	waitShipped(t, s2)
-	mustClose(t, s2)
-	if calls, _ := fake2.snapshot(); len(calls) != 0 {
-		t.Errorf("%d inserts after reopening", len(calls))
-	}
+	reopenShipsNothing(t, cfg)
 }
 
 // TestGateRedoKeepsToken crashes after an insert, before the checkpoint
@@ -224,10 +214,7 @@ func TestGateRedoKeepsToken(t *testing.T) {
 	gate.mu.Unlock()
 	fake.setFail(nil)
 	cfg.fsys = nil
-	s2 := mustOpen(t, cfg)
-	waitShipped(t, s2)
-	st := s2.Stats()
-	mustClose(t, s2)
+	st, _ := shipAll(t, cfg)
 	calls, _ := fake.snapshot()
 	if len(calls) < 2 || calls[1].token != first[0].token {
 		t.Fatalf("inserts %v: want the redo with token %s", calls, first[0].token)

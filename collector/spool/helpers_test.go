@@ -398,6 +398,14 @@ func (f *fakeInserter) Insert(ctx context.Context, rows *pipeline.Rows, token st
 	return nil
 }
 
+// newDownFake returns a fake inserter that fails every insert, as when
+// ClickHouse is down, until setFail(nil).
+func newDownFake(t testing.TB) *fakeInserter {
+	f := newFake(t)
+	f.setFail(errors.New("clickhouse down"))
+	return f
+}
+
 func (f *fakeInserter) setFail(err error) {
 	f.mu.Lock()
 	f.fail = err
@@ -773,6 +781,38 @@ func waitShipped(t testing.TB, s *Spool) {
 	}
 }
 
+// shipAll opens the spool of cfg, waits until it has shipped everything
+// and closes it. It returns its stats from before Close and its id.
+func shipAll(t testing.TB, cfg Config) (Stats, string) {
+	t.Helper()
+	s := mustOpen(t, cfg)
+	waitShipped(t, s)
+	st := s.Stats()
+	mustClose(t, s)
+	return st, s.ID()
+}
+
+// reopenShipsNothing opens the spool of cfg again with a new fake
+// inserter and checks that nothing is pending and nothing is inserted:
+// every record was shipped, and the checkpoint passed it, before. It
+// returns the reopened spool's stats from before Close and its id.
+func reopenShipsNothing(t testing.TB, cfg Config) (Stats, string) {
+	t.Helper()
+	fake := newFake(t)
+	cfg.Inserter = fake
+	s := mustOpen(t, cfg)
+	if st := s.Stats(); st.PendingRecords != 0 {
+		t.Errorf("%d records pending after reopening", st.PendingRecords)
+	}
+	waitShipped(t, s)
+	st := s.Stats()
+	mustClose(t, s)
+	if calls, _ := fake.snapshot(); len(calls) != 0 {
+		t.Errorf("%d inserts after reopening, want 0", len(calls))
+	}
+	return st, s.ID()
+}
+
 // writeBatches writes batches [from, to) of n rows each and returns the
 // ids written.
 func writeBatches(t testing.TB, s *Spool, from, to, n int) [][16]byte {
@@ -786,6 +826,41 @@ func writeBatches(t testing.TB, s *Spool, from, to, n int) [][16]byte {
 		ids = append(ids, rowIDs(r)...)
 	}
 	return ids
+}
+
+// writeConcurrently runs writers goroutines; writer w writes the records
+// makeRows(w*1000+i, 1+i%maxRows) for i below each. It returns the ids of
+// the rows acknowledged and of all the rows written. A writer stops at
+// its first failed Write, a test error unless crashing (nil: never) is
+// closed.
+func writeConcurrently(t testing.TB, s *Spool, writers, each, maxRows int, crashing <-chan struct{}) (acked, all [][16]byte) {
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+	)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				r := makeRows(w*1000+i, 1+i%maxRows)
+				mu.Lock()
+				all = append(all, rowIDs(r)...)
+				mu.Unlock()
+				if err := s.Write(context.Background(), r, pipeline.Origin{}); err != nil {
+					select {
+					case <-crashing:
+					default:
+						t.Errorf("Write: %v", err)
+					}
+					return
+				}
+				mu.Lock()
+				acked = append(acked, rowIDs(r)...)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return acked, all
 }
 
 func segFiles(t testing.TB, dir string) []string {

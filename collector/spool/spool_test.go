@@ -86,16 +86,8 @@ func TestRoundTrip(t *testing.T) {
 	}
 
 	// Reopening ships nothing again and keeps the id.
-	fake2 := newFake(t)
-	cfg.Inserter = fake2
-	s2 := mustOpen(t, cfg)
-	waitShipped(t, s2)
-	if s2.ID() != s.ID() {
-		t.Errorf("id changed on reopen: %s, %s", s.ID(), s2.ID())
-	}
-	mustClose(t, s2)
-	if calls, _ := fake2.snapshot(); len(calls) != 0 {
-		t.Errorf("%d inserts after reopen, want 0", len(calls))
+	if _, id := reopenShipsNothing(t, cfg); id != s.ID() {
+		t.Errorf("id changed on reopen: %s, %s", s.ID(), id)
 	}
 }
 
@@ -106,26 +98,7 @@ func TestConcurrentWriters(t *testing.T) {
 	cfg.MaxBatchRows = 100
 	s := mustOpen(t, cfg)
 	const writers, each = 8, 30
-	var (
-		wg  sync.WaitGroup
-		mu  sync.Mutex
-		ids [][16]byte
-	)
-	for w := range writers {
-		wg.Go(func() {
-			for i := range each {
-				r := makeRows(w*1000+i, 1+i%7)
-				if err := s.Write(context.Background(), r, pipeline.Origin{}); err != nil {
-					t.Errorf("Write: %v", err)
-					return
-				}
-				mu.Lock()
-				ids = append(ids, rowIDs(r)...)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	ids, _ := writeConcurrently(t, s, writers, each, 7, nil)
 	waitShipped(t, s)
 	st := s.Stats()
 	mustClose(t, s)
@@ -143,8 +116,7 @@ func TestConcurrentWriters(t *testing.T) {
 // ErrFull (an overload, for the collector) and works again once shipping
 // resumes.
 func TestFull(t *testing.T) {
-	fake := newFake(t)
-	fake.setFail(errors.New("clickhouse down"))
+	fake := newDownFake(t)
 	cfg := testConfig(t, t.TempDir(), fake)
 	cfg.MaxBytes = 8 << 10
 	cfg.SegmentBytes = 2 << 10
@@ -178,8 +150,7 @@ func TestFull(t *testing.T) {
 // TestReplayOnOpen closes a spool that could not ship and reopens it.
 func TestReplayOnOpen(t *testing.T) {
 	dir := t.TempDir()
-	down := newFake(t)
-	down.setFail(errors.New("down"))
+	down := newDownFake(t)
 	cfg := testConfig(t, dir, down)
 	cfg.SegmentBytes = 3 << 10
 	s := mustOpen(t, cfg)
@@ -257,34 +228,7 @@ func TestCrash(t *testing.T) {
 
 			// Writers keep writing until the crash; only acknowledged
 			// rows must survive.
-			var (
-				wg         sync.WaitGroup
-				mu         sync.Mutex
-				acked, all [][16]byte
-			)
-			for w := range 4 {
-				wg.Go(func() {
-					for i := 0; i < 40; i++ {
-						r := makeRows(w*1000+i, 1+i%5)
-						mu.Lock()
-						all = append(all, rowIDs(r)...)
-						mu.Unlock()
-						if err := s.Write(context.Background(), r, pipeline.Origin{}); err != nil {
-							select {
-							case <-crashing:
-								return
-							default:
-								t.Errorf("Write: %v", err)
-								return
-							}
-						}
-						mu.Lock()
-						acked = append(acked, rowIDs(r)...)
-						mu.Unlock()
-					}
-				})
-			}
-			wg.Wait()
+			acked, all := writeConcurrently(t, s, 4, 40, 5, crashing)
 			if tt.at == 0 {
 				// Crash with records appended but not synced: write
 				// directly, as a Write in flight would have.
@@ -305,10 +249,7 @@ func TestCrash(t *testing.T) {
 
 			fake.setFail(nil)
 			cfg.fsys = nil
-			s2 := mustOpen(t, cfg)
-			waitShipped(t, s2)
-			st := s2.Stats()
-			mustClose(t, s2)
+			st, _ := shipAll(t, cfg)
 			if st.CorruptRecords != 0 {
 				t.Errorf("%d corrupt records after a crash", st.CorruptRecords)
 			}
@@ -348,14 +289,36 @@ func closeDown(t *testing.T, s *Spool) {
 // whose inserter is down, and closes it.
 func spoolUnshipped(t *testing.T, dir string, segBytes int64, n int) [][16]byte {
 	t.Helper()
-	down := newFake(t)
-	down.setFail(errors.New("down"))
+	down := newDownFake(t)
 	cfg := testConfig(t, dir, down)
 	cfg.SegmentBytes = segBytes
 	s := mustOpen(t, cfg)
 	ids := writeBatches(t, s, 0, n, 4)
 	closeDown(t, s)
 	return ids
+}
+
+// shipAfterCrash opens the spool in dir, which a crash left with a torn
+// write, with a new fake inserter; after (nil: nothing) checks what Open
+// did to the files. Then it writes batches [from, from+3) of 4 rows and
+// ships everything: ids, the rows acknowledged before the crash, and the
+// new rows must be stored once, and the torn write must not count as
+// corruption.
+func shipAfterCrash(t *testing.T, dir string, ids [][16]byte, from int, after func()) {
+	t.Helper()
+	fake := newFake(t)
+	s := mustOpen(t, testConfig(t, dir, fake))
+	if after != nil {
+		after()
+	}
+	ids = append(ids, writeBatches(t, s, from, from+3, 4)...)
+	waitShipped(t, s)
+	st := s.Stats()
+	mustClose(t, s)
+	if st.CorruptRecords != 0 {
+		t.Errorf("torn write counted as corruption: %+v", st)
+	}
+	fake.checkExactlyOnce(t, ids, nil)
 }
 
 func TestTornTail(t *testing.T) {
@@ -395,19 +358,11 @@ func TestTornTail(t *testing.T) {
 			rec := encodeRecord(segHeaderOf(t, last).key, pipeline.Origin{}, makeRows(777, 3), 10, 40)
 			appendFile(t, last, tt.tail(rec))
 
-			fake := newFake(t)
-			s := mustOpen(t, testConfig(t, dir, fake))
-			if after, _ := os.Stat(last); after.Size() != before.Size() {
-				t.Errorf("segment is %d bytes after open, want the torn tail truncated to %d", after.Size(), before.Size())
-			}
-			ids = append(ids, writeBatches(t, s, 100, 103, 4)...)
-			waitShipped(t, s)
-			st := s.Stats()
-			mustClose(t, s)
-			if st.CorruptRecords != 0 {
-				t.Errorf("torn tail counted as corruption: %+v", st)
-			}
-			fake.checkExactlyOnce(t, ids, nil)
+			shipAfterCrash(t, dir, ids, 100, func() {
+				if after, _ := os.Stat(last); after.Size() != before.Size() {
+					t.Errorf("segment is %d bytes after open, want the torn tail truncated to %d", after.Size(), before.Size())
+				}
+			})
 		})
 	}
 }
@@ -488,47 +443,11 @@ func TestBadSegmentHeader(t *testing.T) {
 		}
 	}
 	fake := newFake(t)
-	s := mustOpen(t, testConfig(t, dir, fake))
-	waitShipped(t, s)
-	st := s.Stats()
-	mustClose(t, s)
+	st, _ := shipAll(t, testConfig(t, dir, fake))
 	if st.CorruptRecords != uint64(n) || st.CorruptEvents != 4*uint64(n) {
 		t.Errorf("corrupt records %d, events %d; want %d and %d", st.CorruptRecords, st.CorruptEvents, n, 4*n)
 	}
 	fake.checkExactlyOnce(t, want, nil)
-}
-
-// TestCorruptActiveSegment damages a durable record of the segment being
-// written while the spool runs: the shipper skips that record alone, and
-// the records after it, and later Writes, ship.
-func TestCorruptActiveSegment(t *testing.T) {
-	dir := t.TempDir()
-	fake := newFake(t)
-	fake.setFail(errors.New("down"))
-	cfg := testConfig(t, dir, fake)
-	cfg.MaxBatchRows = 4 // one record per insert: records 1-5 stay unread while record 0 fails
-	s := mustOpen(t, cfg)
-	ids := writeBatches(t, s, 0, 6, 4)
-	segs := segFiles(t, dir)
-	offs := frameOffsets(t, segs[0])
-	flipByte(t, segs[0], offs[3]+frameHeaderSizeV2+2)
-	fake.setFail(nil)
-	waitShipped(t, s)
-	more := writeBatches(t, s, 6, 9, 4)
-	waitShipped(t, s)
-	st := s.Stats()
-	mustClose(t, s)
-	if st.CorruptRecords != 1 || st.CorruptEvents != 4 {
-		t.Errorf("corrupt records %d, events %d; want 1 and 4", st.CorruptRecords, st.CorruptEvents)
-	}
-	// Only record 3 is lost.
-	var want [][16]byte
-	for b := range 6 {
-		if b != 3 {
-			want = append(want, rowIDs(makeRows(b, 4))...)
-		}
-	}
-	fake.checkExactlyOnce(t, append(want, more...), ids)
 }
 
 // TestDiskFull makes the segment's writes or syncs fail with ENOSPC: the
@@ -593,17 +512,9 @@ func TestDiskFull(t *testing.T) {
 			fake.checkExactlyOnce(t, ids, nil)
 
 			// The files on disk are consistent.
-			fake2 := newFake(t)
-			cfg.Inserter, cfg.fsys = fake2, nil
-			s2 := mustOpen(t, cfg)
-			waitShipped(t, s2)
-			st := s2.Stats()
-			mustClose(t, s2)
-			if st.CorruptRecords != 0 {
+			cfg.fsys = nil
+			if st, _ := reopenShipsNothing(t, cfg); st.CorruptRecords != 0 {
 				t.Errorf("corruption after reopening: %+v", st)
-			}
-			if calls, _ := fake2.snapshot(); len(calls) != 0 {
-				t.Errorf("%d inserts after reopening", len(calls))
 			}
 		})
 	}
@@ -656,9 +567,7 @@ func TestCloseStalledInserter(t *testing.T) {
 	fake.mu.Lock()
 	fake.block = nil
 	fake.mu.Unlock()
-	s2 := mustOpen(t, cfg)
-	waitShipped(t, s2)
-	mustClose(t, s2)
+	shipAll(t, cfg)
 	fake.checkExactlyOnce(t, ids, nil)
 	calls, _ := fake.snapshot()
 	want := fmt.Sprintf("%s:%d:%d", s.ID(), ck.shipped, ck.intentEnd)
@@ -949,16 +858,7 @@ func TestTornSegmentHeader(t *testing.T) {
 			if err := os.WriteFile(torn, tt.header, 0o640); err != nil {
 				t.Fatal(err)
 			}
-			fake := newFake(t)
-			s := mustOpen(t, testConfig(t, dir, fake))
-			ids = append(ids, writeBatches(t, s, 8, 11, 4)...)
-			waitShipped(t, s)
-			st := s.Stats()
-			mustClose(t, s)
-			if st.CorruptRecords != 0 {
-				t.Errorf("stats %+v", st)
-			}
-			fake.checkExactlyOnce(t, ids, nil)
+			shipAfterCrash(t, dir, ids, 8, nil)
 		})
 	}
 }

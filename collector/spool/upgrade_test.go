@@ -83,12 +83,5 @@ func TestUpgradeFromV1(t *testing.T) {
 		t.Errorf("checkpoint %+v; want v2 at 33", ck)
 	}
 
-	fake2 := newFake(t)
-	cfg.Inserter = fake2
-	s2 := mustOpen(t, cfg)
-	waitShipped(t, s2)
-	mustClose(t, s2)
-	if calls, _ := fake2.snapshot(); len(calls) != 0 {
-		t.Errorf("%d inserts after reopening", len(calls))
-	}
+	reopenShipsNothing(t, cfg)
 }

@@ -35,6 +35,7 @@
 package validate
 
 import (
+	"cmp"
 	"errors"
 	"time"
 
@@ -64,15 +65,9 @@ func DefaultConfig() Config {
 
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.MaxAge == 0 {
-		c.MaxAge = d.MaxAge
-	}
-	if c.FutureTolerance == 0 {
-		c.FutureTolerance = d.FutureTolerance
-	}
-	if c.MaxSessionDuration == 0 {
-		c.MaxSessionDuration = d.MaxSessionDuration
-	}
+	c.MaxAge = cmp.Or(c.MaxAge, d.MaxAge)
+	c.FutureTolerance = cmp.Or(c.FutureTolerance, d.FutureTolerance)
+	c.MaxSessionDuration = cmp.Or(c.MaxSessionDuration, d.MaxSessionDuration)
 	return c
 }
 

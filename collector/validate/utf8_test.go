@@ -267,6 +267,19 @@ func TestInvalidUTF8Marks(t *testing.T) {
 // it never panics, agrees with proto.Unmarshal where that succeeds, and
 // what it decodes holds only UTF-8 strings.
 func FuzzUnmarshalRequest(f *testing.F) {
+	addProtobufSeeds(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var strict, got consentryv1.IngestRequest
+		strictErr := proto.Unmarshal(data, &strict)
+		err := UnmarshalRequest(data, &got)
+		checkLenient(t, &strict, strictErr, &got, err)
+	})
+}
+
+// addProtobufSeeds adds to f's corpus the protobuf encoding of a batch
+// with each of utf8Cases, of a valid batch, of a string field that is
+// not UTF-8, and nothing.
+func addProtobufSeeds(f *testing.F) {
 	for _, tc := range utf8Cases {
 		req := utf8Batch()
 		tc.set(req)
@@ -277,12 +290,6 @@ func FuzzUnmarshalRequest(f *testing.F) {
 	f.Add(good)
 	f.Add([]byte{0x0a, 0x02, 0xff, 0xfe})
 	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var strict, got consentryv1.IngestRequest
-		strictErr := proto.Unmarshal(data, &strict)
-		err := UnmarshalRequest(data, &got)
-		checkLenient(t, &strict, strictErr, &got, err)
-	})
 }
 
 // FuzzUnmarshalRequestJSON does the same for the JSON decoder.

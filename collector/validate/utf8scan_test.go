@@ -30,16 +30,7 @@ func TestRequestUTF8(t *testing.T) {
 // says yes and the generated UnmarshalVT succeeds, proto.Unmarshal (which
 // checks UTF-8) succeeds and decodes the same message.
 func FuzzRequestUTF8(f *testing.F) {
-	for _, tc := range utf8Cases {
-		req := utf8Batch()
-		tc.set(req)
-		pb, _, _ := corrupt(f, req)
-		f.Add(pb)
-	}
-	good, _ := proto.Marshal(utf8Batch())
-	f.Add(good)
-	f.Add([]byte{0x0a, 0x02, 0xff, 0xfe})
-	f.Add([]byte{})
+	addProtobufSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var strict, fast consentryv1.IngestRequest
 		strictErr := proto.Unmarshal(data, &strict)
