@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/chserver"
+	"github.com/consentry/consentry/internal/chtest"
 )
 
 // TestRestartsAfterSIGKILL kills the server with SIGKILL: the supervisor
@@ -66,32 +67,13 @@ func TestRestartsAfterSIGKILL(t *testing.T) {
 	}
 }
 
-// breakable writes a server binary that runs the real one until the file
-// it returns exists, then fails at once.
-func breakable(t *testing.T) (bin, breakFile string) {
-	t.Helper()
-	real, args, err := chserver.Available("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	breakFile = filepath.Join(dir, "broken")
-	bin = filepath.Join(dir, "clickhouse-server")
-	script := fmt.Sprintf("#!/bin/sh\nif [ -e %q ]; then echo 'broken on purpose' >&2; exit 1; fi\nexec %q %s \"$@\"\n",
-		breakFile, real, strings.Join(args, " "))
-	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return bin, breakFile
-}
-
 // TestGivesUpAfterRepeatedFailures: a server that cannot come back is
 // restarted MaxFailures-1 times with growing pauses, then given up on:
 // State is failed, Done is closed, Err and WaitUp wrap ErrGaveUp and
 // quote its output.
 func TestGivesUpAfterRepeatedFailures(t *testing.T) {
 	requireServer(t)
-	bin, breakFile := breakable(t)
+	bin, breakFile := chtest.BreakableBinary(t)
 	srv := start(t, chserver.Config{DataDir: t.TempDir(), Binary: bin,
 		MaxFailures: 3, RestartBackoff: 100 * time.Millisecond, MaxRestartBackoff: 150 * time.Millisecond})
 	if err := os.WriteFile(breakFile, nil, 0o600); err != nil {
