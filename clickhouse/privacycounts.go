@@ -3,12 +3,9 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/consentry/consentry/internal/every"
 )
 
 // TablePrivacyCounts counts, per UTC day and app, what the privacy report
@@ -73,17 +70,11 @@ type countKey struct {
 // are stored every FlushInterval and on Close, and a failed flush keeps
 // them for the next, within MaxKeys (then apps are counted as OtherApp).
 type PrivacyCounts struct {
-	cfg    RejectsConfig
-	insert func(context.Context, []countRow) error
-	logger *zap.Logger
-	now    func() time.Time
+	// counter holds the counts and runs the flush loop; its methods are
+	// unexported, so embedding it adds nothing to PrivacyCounts' API.
+	*counter[countKey, countRow]
 
-	stop context.CancelFunc // ends the flush loop; Close calls it
-	done chan struct{}      // closed when the flush loop has exited
-
-	mu     sync.Mutex
-	counts map[countKey]uint64
-	closed bool
+	now func() time.Time
 }
 
 // NewPrivacyCounts returns PrivacyCounts that stores through c and starts
@@ -95,19 +86,24 @@ func NewPrivacyCounts(cfg RejectsConfig, c *Client, logger *zap.Logger) (*Privac
 	if logger == nil {
 		logger = zap.NewNop()
 	}
+	cfg = cfg.withDefaults()
 	p := &PrivacyCounts{
-		cfg: cfg.withDefaults(),
-		insert: func(ctx context.Context, rows []countRow) error {
-			return insertRows(ctx, c.conn, c.kanon.counts, rows)
-		},
-		logger: logger,
-		now:    time.Now,
-		done:   make(chan struct{}),
-		counts: make(map[countKey]uint64),
+		counter: newCounter(counterConfig[countKey, countRow]{
+			name:     "privacy counts",
+			maxKeys:  cfg.MaxKeys,
+			interval: cfg.FlushInterval,
+			overflow: func(k countKey) countKey { k.app = OtherApp; return k },
+			row: func(k countKey, n uint64) countRow {
+				return countRow{day: time.Unix(k.day*86400, 0).UTC(), app: k.app, kind: k.kind, name: k.name, count: n}
+			},
+			insert: func(ctx context.Context, rows []countRow) error {
+				return insertRows(ctx, c.conn, c.kanon.counts, rows)
+			},
+			logger: logger,
+		}),
+		now: time.Now,
 	}
-	loop, stop := context.WithCancel(context.Background())
-	p.stop = stop
-	go p.run(loop)
+	p.start()
 	return p, nil
 }
 
@@ -117,77 +113,18 @@ func (p *PrivacyCounts) Count(app, kind, name string, n int) {
 	if n <= 0 {
 		return
 	}
-	k := countKey{day: p.now().Unix() / 86400, app: app, kind: kind, name: name}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return
-	}
-	p.add(k, uint64(n))
-}
-
-// add adds n to counter k, or to k's OtherApp counter once MaxKeys
-// counters exist; beyond twice MaxKeys the count is dropped. Called with
-// mu held.
-func (p *PrivacyCounts) add(k countKey, n uint64) {
-	if _, ok := p.counts[k]; !ok && len(p.counts) >= p.cfg.MaxKeys {
-		k.app = OtherApp
-		if _, ok := p.counts[k]; !ok && len(p.counts) >= 2*p.cfg.MaxKeys {
-			return
-		}
-	}
-	p.counts[k] += n
-}
-
-func (p *PrivacyCounts) run(loop context.Context) {
-	defer close(p.done)
-	every.Tick(loop, p.cfg.FlushInterval, false, func(context.Context) {
-		// A flush Close waits for is not cut short by the loop's end.
-		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.FlushInterval)
-		defer cancel()
-		if err := p.Flush(ctx); err != nil {
-			p.logger.Warn("storing privacy counts failed; kept for the next flush", zap.Error(err))
-		}
-	})
+	p.count(countKey{day: p.now().Unix() / 86400, app: app, kind: kind, name: name}, uint64(n))
 }
 
 // Flush stores the counts now; on error they are kept for the next flush.
 func (p *PrivacyCounts) Flush(ctx context.Context) error {
-	p.mu.Lock()
-	counts := p.counts
-	p.counts = make(map[countKey]uint64, len(counts))
-	p.mu.Unlock()
-	if len(counts) == 0 {
-		return nil
-	}
-	rows := make([]countRow, 0, len(counts))
-	for k, n := range counts {
-		rows = append(rows, countRow{day: time.Unix(k.day*86400, 0).UTC(), app: k.app, kind: k.kind, name: k.name, count: n})
-	}
-	if err := p.insert(ctx, rows); err != nil {
-		p.mu.Lock()
-		for k, n := range counts {
-			p.add(k, n)
-		}
-		p.mu.Unlock()
-		return fmt.Errorf("flush privacy counts: %w", err)
-	}
-	return nil
+	return p.flush(ctx)
 }
 
 // Close stops the flush loop and stores the remaining counts; counts
 // added later are dropped.
 func (p *PrivacyCounts) Close(ctx context.Context) error {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil
-	}
-	p.closed = true
-	p.mu.Unlock()
-	p.stop()
-	<-p.done
-	if err := p.Flush(ctx); err != nil {
+	if err := p.close(ctx); err != nil {
 		return fmt.Errorf("close privacy counts: %w", err)
 	}
 	return nil

@@ -8,12 +8,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/consentry/consentry/internal/every"
 	"github.com/consentry/consentry/pipeline"
 )
 
@@ -31,24 +30,16 @@ var _ pipeline.RejectCounter = (*Rejects)(nil)
 // SpillFile, the counts Close cannot store are kept there for the next
 // run.
 type Rejects struct {
+	// counter holds the counts and runs the flush loop; its methods are
+	// unexported, so embedding it adds nothing to Rejects' API.
+	*counter[rejectKey, rejectRow]
+
 	cfg    RejectsConfig
-	insert func(context.Context, []rejectRow) error
 	logger *zap.Logger
 
-	// ctx is the parent of the periodic flushes; cancelled when Close
-	// gives up waiting for one.
-	ctx    context.Context
-	cancel context.CancelFunc
-	stop   context.CancelFunc // ends the flush loop; Close calls it
-	done   chan struct{}      // closed when the flush loop has exited
-
-	mu     sync.Mutex
-	counts map[rejectKey]uint64
-	lost   uint64 // events that found no counter; logged on flush
-	closed bool
 	// spilled: counts loaded from SpillFile are not stored yet, so the
 	// file stays until a flush succeeds.
-	spilled bool
+	spilled atomic.Bool
 }
 
 // rejectKey is one counter: events of app rejected for reason in a minute.
@@ -73,23 +64,24 @@ func newRejects(cfg RejectsConfig, insert func(context.Context, []rejectRow) err
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &Rejects{
-		cfg:    cfg.withDefaults(),
-		insert: insert,
-		logger: logger,
-		ctx:    ctx,
-		cancel: cancel,
-		done:   make(chan struct{}),
-		counts: make(map[rejectKey]uint64),
-	}
+	r := &Rejects{cfg: cfg.withDefaults(), logger: logger}
+	r.counter = newCounter(counterConfig[rejectKey, rejectRow]{
+		name:     "reject counts",
+		maxKeys:  r.cfg.MaxKeys,
+		interval: r.cfg.FlushInterval,
+		overflow: func(k rejectKey) rejectKey { k.app = OtherApp; return k },
+		row: func(k rejectKey, n uint64) rejectRow {
+			return rejectRow{minute: time.Unix(k.minute*60, 0).UTC(), app: k.app, reason: string(k.reason), events: n}
+		},
+		insert:     insert,
+		stored:     r.stored,
+		reportLost: true,
+		logger:     logger,
+	})
 	if err := r.loadSpill(); err != nil {
-		cancel()
 		return nil, err
 	}
-	loop, stop := context.WithCancel(context.Background())
-	r.stop = stop
-	go r.run(loop)
+	r.start()
 	return r, nil
 }
 
@@ -117,12 +109,14 @@ func (r *Rejects) loadSpill() error {
 	if err := json.Unmarshal(b, &rows); err != nil {
 		return fmt.Errorf("rejects: load spilled counts from %s: %w", r.cfg.SpillFile, err)
 	}
+	counts := make(map[rejectKey]uint64, len(rows))
 	var events uint64
 	for _, row := range rows {
-		r.add(rejectKey{minute: row.Minute, app: row.App, reason: pipeline.Reason(row.Reason)}, row.Events)
+		counts[rejectKey{minute: row.Minute, app: row.App, reason: pipeline.Reason(row.Reason)}] += row.Events
 		events += row.Events
 	}
-	r.spilled = true
+	r.restore(counts)
+	r.spilled.Store(true)
 	r.logger.Info("loaded reject counts a previous run could not store", zap.Int(logKeyKeys, len(rows)), zap.Uint64(logKeyEvents, events))
 	return nil
 }
@@ -130,10 +124,7 @@ func (r *Rejects) loadSpill() error {
 // spill writes the counts not yet stored to SpillFile, replacing it
 // atomically, and forgets them.
 func (r *Rejects) spill() error {
-	r.mu.Lock()
-	counts := r.counts
-	r.counts = make(map[rejectKey]uint64)
-	r.mu.Unlock()
+	counts := r.snapshot()
 	if len(counts) == 0 {
 		return nil
 	}
@@ -168,76 +159,23 @@ func (r *Rejects) CountRejects(app string, reason pipeline.Reason, n int) {
 	if n <= 0 {
 		return
 	}
-	k := rejectKey{minute: time.Now().Unix() / 60, app: app, reason: reason}
-	r.mu.Lock()
-	if r.closed {
-		r.lost += uint64(n)
-	} else {
-		r.add(k, uint64(n))
-	}
-	r.mu.Unlock()
-}
-
-// add adds n to counter k, or to its OtherApp counter once MaxKeys counters
-// exist. Beyond twice MaxKeys it counts n as lost. Called with mu held.
-func (r *Rejects) add(k rejectKey, n uint64) {
-	if _, ok := r.counts[k]; !ok && len(r.counts) >= r.cfg.MaxKeys {
-		k.app = OtherApp
-		if _, ok := r.counts[k]; !ok && len(r.counts) >= 2*r.cfg.MaxKeys {
-			r.lost += n
-			return
-		}
-	}
-	r.counts[k] += n
-}
-
-// run flushes every FlushInterval until Close.
-func (r *Rejects) run(loop context.Context) {
-	defer close(r.done)
-	every.Tick(loop, r.cfg.FlushInterval, false, func(context.Context) {
-		// A flush Close waits for runs under r.ctx, not the loop's.
-		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.FlushInterval)
-		defer cancel()
-		if err := r.Flush(ctx); err != nil {
-			r.logger.Warn("storing reject counts failed; kept for the next flush", zap.Error(err))
-		}
-	})
+	r.count(rejectKey{minute: time.Now().Unix() / 60, app: app, reason: reason}, uint64(n))
 }
 
 // Flush stores the counts now. On error the counts are kept for the next
 // flush.
 func (r *Rejects) Flush(ctx context.Context) error {
-	r.mu.Lock()
-	counts, lost := r.counts, r.lost
-	r.counts, r.lost = make(map[rejectKey]uint64, len(counts)), 0
-	r.mu.Unlock()
-	if lost > 0 {
-		r.logger.Warn("reject counts dropped: too many distinct apps while storage was failing", zap.Uint64(logKeyEvents, lost))
-	}
-	if len(counts) == 0 {
-		return nil
-	}
-	rows := make([]rejectRow, 0, len(counts))
-	for k, n := range counts {
-		rows = append(rows, rejectRow{minute: time.Unix(k.minute*60, 0).UTC(), app: k.app, reason: string(k.reason), events: n})
-	}
-	if err := r.insert(ctx, rows); err != nil {
-		r.mu.Lock()
-		for k, n := range counts {
-			r.add(k, n)
-		}
-		r.mu.Unlock()
-		return fmt.Errorf("flush reject counts: %w", err)
-	}
-	r.logger.Debug("stored reject counts", zap.Int(logKeyKeys, len(rows)))
-	r.mu.Lock()
-	spilled := r.spilled
-	r.spilled = false
-	r.mu.Unlock()
-	if spilled {
+	return r.flush(ctx)
+}
+
+// stored logs a successful flush of keys counters and, if the counts
+// loaded from SpillFile were in it, removes the file.
+func (r *Rejects) stored(keys int) error {
+	r.logger.Debug("stored reject counts", zap.Int(logKeyKeys, keys))
+	if r.spilled.Swap(false) {
 		// The spilled counts were in this flush.
 		if err := os.Remove(r.cfg.SpillFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("flush reject counts: remove %s: %w", r.cfg.SpillFile, err)
+			return fmt.Errorf("remove %s: %w", r.cfg.SpillFile, err)
 		}
 	}
 	return nil
@@ -248,34 +186,15 @@ func (r *Rejects) Flush(ctx context.Context) error {
 // are written to SpillFile if set (and Close returns nil once they are);
 // else they are lost and Close returns an error.
 func (r *Rejects) Close(ctx context.Context) error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil
-	}
-	r.closed = true
-	r.mu.Unlock()
-	r.stop()
-	var errs []error
-	select {
-	case <-r.done:
-	case <-ctx.Done():
-		r.cancel()
-		<-r.done
-		errs = append(errs, ctx.Err())
-	}
-	r.cancel()
-	if err := r.Flush(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 && r.cfg.SpillFile != "" {
+	err := r.close(ctx)
+	if err != nil && r.cfg.SpillFile != "" {
 		serr := r.spill()
 		if serr == nil {
 			return nil
 		}
-		errs = append(errs, serr)
+		err = errors.Join(err, serr)
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return fmt.Errorf("close rejects: %w", err)
 	}
 	return nil
