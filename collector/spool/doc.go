@@ -174,9 +174,13 @@
 // checksums hold but whose payload does not decode is counted and skipped
 // alone. On Open, invalid bytes at the end of the last segment with no
 // valid record after them are a torn write from a crash — never
-// acknowledged — and are truncated away without counting; damage to the
-// very last record of the spool therefore looks like a torn write and is
-// not counted. In version 1 segments (no row counts, and the release that
+// acknowledged — and are truncated away without counting, unless the
+// checkpoint shows they were written: records below its shipped record or
+// intent end were read by the shipper, so a Write acknowledged them, and
+// their bytes are kept for the shipper to skip and count like any damage
+// (their events unknown when no intact header says how many). Damage to
+// the very last record of the spool that the checkpoint does not cover
+// therefore looks like a torn write and is not counted. In version 1 segments (no row counts, and the release that
 // wrote them could reuse the sequences after damage) damage skips the
 // rest of the segment, and lost events are not counted. A checkpoint
 // whose slots are both damaged makes Open fail rather than guess:

@@ -369,28 +369,115 @@ func TestDamageInActiveSegment(t *testing.T) {
 	}
 }
 
+// spoolWithIntent writes batches [0, n) of 4 rows to a new spool in dir
+// whose inserter is down, and closes it once the shipper has durably
+// recorded the intent to insert records [0, k) and tried that insert: the
+// checkpoint then shows that records 0 to k-1 were written, and nothing of
+// the records after them. A gate holds the shipper back until every Write
+// returned, so what the checkpoint names does not depend on when the
+// shipper ran (spoolUnshipped leaves that to the scheduler).
+func spoolWithIntent(t *testing.T, dir string, n, k int) [][16]byte {
+	t.Helper()
+	down := newDownFake(t)
+	gate := newGate()
+	cfg := testConfig(t, dir, down)
+	cfg.Gate = gate
+	cfg.MaxBatchRows = 4 * k
+	s := mustOpen(t, cfg)
+	ids := writeBatches(t, s, 0, n, 4)
+	gate.setHorizon(time.Now().Add(time.Hour))
+	for deadline := time.Now().Add(10 * time.Second); down.attempts() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the shipper never tried to insert")
+		}
+	}
+	closeDown(t, s)
+	return ids
+}
+
+// attempts returns how many inserts were tried, failed ones included.
+func (f *fakeInserter) attempts() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
 // TestDamagedLastRecordIsTornWrite documents a limit: damage in the very
-// last record of the spool, with nothing valid after it, looks exactly
-// like the torn write a crash leaves (an append that was never
-// acknowledged), so Open truncates it without counting it.
+// last record of the spool, with nothing valid after it and a checkpoint
+// that does not show it was written, looks exactly like the torn write a
+// crash leaves (an append that was never acknowledged), so Open truncates
+// it without counting it.
 func TestDamagedLastRecordIsTornWrite(t *testing.T) {
-	dir := t.TempDir()
-	ids := spoolUnshipped(t, dir, 1<<20, 5)
-	seg := segFiles(t, dir)[0]
-	offs := frameOffsets(t, seg)
-	flipBit(t, seg, offs[4]+frameHeaderSizeV2+3, 1)
-	fake := newFake(t)
-	s := mustOpen(t, testConfig(t, dir, fake))
-	if got := fileSize(t, seg); got != offs[4] {
-		t.Errorf("segment is %d bytes, want it truncated to %d", got, offs[4])
+	tests := []struct {
+		name string
+		off  func(offs []int64) int64 // the byte to damage
+	}{
+		{"payload", func(offs []int64) int64 { return offs[4] + frameHeaderSizeV2 + 3 }},
+		{"header", func(offs []int64) int64 { return offs[4] + 17 }}, // its sequence
 	}
-	waitShipped(t, s)
-	st := s.Stats()
-	mustClose(t, s)
-	if st.CorruptRecords != 0 {
-		t.Errorf("%d corrupt records, want 0 (a torn write)", st.CorruptRecords)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ids := spoolWithIntent(t, dir, 5, 1) // the checkpoint names record 0 only
+			seg := segFiles(t, dir)[0]
+			offs := frameOffsets(t, seg)
+			flipBit(t, seg, tt.off(offs), 1)
+			fake := newFake(t)
+			s := mustOpen(t, testConfig(t, dir, fake))
+			if got := fileSize(t, seg); got != offs[4] {
+				t.Errorf("segment is %d bytes, want it truncated to %d", got, offs[4])
+			}
+			waitShipped(t, s)
+			st := s.Stats()
+			mustClose(t, s)
+			if st.CorruptRecords != 0 || st.CorruptEvents != 0 || st.CorruptBytes != 0 {
+				t.Errorf("lost %d records, %d events, %d bytes; want none (a torn write)",
+					st.CorruptRecords, st.CorruptEvents, st.CorruptBytes)
+			}
+			fake.checkExactlyOnce(t, without(ids, 4), nil)
+		})
 	}
-	fake.checkExactlyOnce(t, without(ids, 4), nil)
+}
+
+// TestDamagedAcknowledgedLastRecordIsLost: damage in the last record of
+// the spool when the checkpoint's intent covers it is no torn write — the
+// shipper read the record, so a Write acknowledged it. Open keeps its
+// bytes, and the shipper skips it and counts it as one lost record: its
+// rows when its header tells them, unknown otherwise. The records before
+// it, and later Writes, ship once.
+func TestDamagedAcknowledgedLastRecordIsLost(t *testing.T) {
+	tests := []struct {
+		name   string
+		off    func(offs []int64) int64 // the byte to damage
+		events uint64                   // counted lost events (0: unknown)
+	}{
+		{"payload", func(offs []int64) int64 { return offs[4] + frameHeaderSizeV2 + 3 }, 4},
+		{"header", func(offs []int64) int64 { return offs[4] + 17 }, 0}, // its sequence
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ids := spoolWithIntent(t, dir, 5, 5) // the checkpoint's intent is records [0, 5)
+			seg := segFiles(t, dir)[0]
+			offs := frameOffsets(t, seg)
+			size := fileSize(t, seg)
+			flipBit(t, seg, tt.off(offs), 1)
+			fake := newFake(t)
+			s := mustOpen(t, testConfig(t, dir, fake))
+			if got := fileSize(t, seg); got != size {
+				t.Errorf("segment is %d bytes, want it kept at %d", got, size)
+			}
+			more := writeBatches(t, s, 5, 8, 4)
+			waitShipped(t, s)
+			st := s.Stats()
+			mustClose(t, s)
+			if st.CorruptRecords != 1 || st.CorruptEvents != tt.events || st.CorruptBytes != uint64(size-offs[4]) {
+				t.Errorf("lost %d records, %d events, %d bytes; want 1, %d and %d",
+					st.CorruptRecords, st.CorruptEvents, st.CorruptBytes, tt.events, size-offs[4])
+			}
+			fake.checkExactlyOnce(t, append(without(ids, 4), more...), nil)
+		})
+	}
 }
 
 // TestAccepting: Accepting says whether a normal Write would be accepted,

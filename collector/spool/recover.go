@@ -88,7 +88,7 @@ func (s *Spool) loadSegments(ctx context.Context, ck checkpoint) error {
 	}
 	if len(segs) > 0 {
 		last := segs[len(segs)-1]
-		end, err := s.scanLast(ctx, last, ck)
+		end, err := s.scanLast(ctx, last, ck, minNext)
 		if err != nil {
 			return err
 		}
@@ -181,8 +181,13 @@ func (s *Spool) loadSegment(num uint64, last bool) (*segment, error) {
 // cursor after the last valid record. Damage followed by a valid record is
 // left for the shipper to skip (and count). Invalid bytes with no valid
 // record after them are a torn write from a crash — never acknowledged —
-// and are truncated away.
-func (s *Spool) scanLast(ctx context.Context, seg *segment, ck checkpoint) (cursor, error) {
+// and are truncated away, unless they hold record minNext-1 or an earlier
+// one: the checkpoint (its shipped record or intent end) shows those were
+// written and acknowledged, so their damage is a loss, not a torn write.
+// Those bytes are kept, and the cursor returned after them (with the
+// sequence of the first damaged record when nothing tells how far they
+// reach), for the shipper to skip and count like any damage.
+func (s *Spool) scanLast(ctx context.Context, seg *segment, ck checkpoint, minNext uint64) (cursor, error) {
 	path := s.segPath(seg.num)
 	f, err := s.fs.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
@@ -196,6 +201,8 @@ func (s *Spool) scanLast(ctx context.Context, seg *segment, ck checkpoint) (curs
 		c = cursor{off: ck.pos.off, seq: ck.shipped, row: ck.row, rowKnown: c.rowKnown}
 	}
 	var damaged *cursor // where a run of damage began
+	var torn *cursor    // where the part of that run no checkpoint vouches for began
+	toEnd := false
 	for c.off < seg.size {
 		if err := ctx.Err(); err != nil {
 			return cursor{}, err
@@ -208,7 +215,7 @@ func (s *Spool) scanLast(ctx context.Context, seg *segment, ck checkpoint) (curs
 			if damaged != nil {
 				s.log.Warn("spool: damaged records in the last segment; the shipper will skip them",
 					zap.Uint64("segment", seg.num), zap.Int64("offset", damaged.off), zap.Int64("next_valid_offset", c.off))
-				damaged = nil
+				damaged, torn = nil, nil
 			}
 			c = c.after(fr, r.v2)
 			continue
@@ -217,19 +224,34 @@ func (s *Spool) scanLast(ctx context.Context, seg *segment, ck checkpoint) (curs
 			at := c
 			damaged = &at
 		}
+		if torn == nil && c.seq >= minNext {
+			at := c
+			torn = &at
+		}
 		if d.toEnd {
+			toEnd = true
 			break
 		}
 		c = d.next
 	}
-	if damaged != nil {
-		// The last records are damaged, with nothing valid after them.
+	if torn != nil {
+		// The last records are damaged, with nothing valid after them,
+		// and were never acknowledged as far as the checkpoint knows.
 		s.log.Info("spool: truncating a torn write left by a crash",
-			zap.Uint64("segment", seg.num), zap.Int64("offset", damaged.off), zap.Int64("bytes", seg.size-damaged.off))
-		if err := truncateFile(s.fs, path, damaged.off); err != nil {
+			zap.Uint64("segment", seg.num), zap.Int64("offset", torn.off), zap.Int64("bytes", seg.size-torn.off))
+		if err := truncateFile(s.fs, path, torn.off); err != nil {
 			return cursor{}, fmt.Errorf("truncate segment %d: %w", seg.num, err)
 		}
-		return *damaged, nil
+		return *torn, nil
+	}
+	if damaged != nil {
+		s.log.Warn("spool: damaged records at the end of the last segment that the checkpoint shows were written; the shipper will skip them",
+			zap.Uint64("segment", seg.num), zap.Int64("offset", damaged.off), zap.Int64("bytes", seg.size-damaged.off))
+		if toEnd {
+			// How far the damaged records reach is unknown: the segment
+			// ends here, and the next one starts at minNext.
+			c.off = seg.size
+		}
 	}
 	return c, nil
 }

@@ -225,6 +225,12 @@ func (sh *shipper) skip(d *damage) {
 	s := sh.s
 	bytes := d.to - d.from
 	records, events, known := d.records, d.events, d.eventsKnown
+	if events < records {
+		// Every record holds a row at least: rows counted across the
+		// damage are not known (records lost at the end of the last
+		// segment, whose rows Open could not read, continue its count).
+		known = false
+	}
 	quiet := sh.cur.seq < sh.floor
 	if quiet {
 		// Partly or wholly records shipped before Open.
