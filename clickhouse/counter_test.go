@@ -277,3 +277,37 @@ func TestCounterCloseGivesUp(t *testing.T) {
 		t.Errorf("%d events kept after close gave up, want 1", n)
 	}
 }
+
+// TestCounterCloseWithEndedContext: a collector shutting down while
+// ClickHouse is away closes with a context that has already ended. With
+// every count stored before, close loses nothing and returns nil; with
+// counts left, it reports them.
+func TestCounterCloseWithEndedContext(t *testing.T) {
+	checkLeaks(t)
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tt := range []struct {
+		name    string
+		pending bool
+	}{
+		{"nothing to store", false},
+		{"counts left", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &testStore{}
+			c := newTestCounter(t, 8, time.Millisecond, s)
+			c.count(testKey{"a", "x"}, 1)
+			if err := c.flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if tt.pending {
+				s.setFail(context.Canceled)
+				c.count(testKey{"a", "y"}, 1)
+			}
+			err := c.close(ended)
+			if got := err != nil; got != tt.pending {
+				t.Errorf("close with an ended context: %v, want an error: %v", err, tt.pending)
+			}
+		})
+	}
+}
