@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/cli"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -41,7 +42,7 @@ func runApps(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 	appID := fs.String("app-id", "", "the app's `id`, e.g. com.example.notes")
 	scopes := fs.String("scopes", "", "comma-separated `scopes` the app may ask for: analytics, crash_reports, location (add: default all)")
 	policy := fs.String("policy", "", "erasure `policy`: anonymous (default: rows carry no link to a consent) or erasable (revocation with erase deletes the consent's rows)")
-	if err := parse(fs, args, lookup); err != nil {
+	if err := cli.Parse(fs, args, lookup); err != nil {
 		return err
 	}
 	c, _, err := ch.open(ctx)

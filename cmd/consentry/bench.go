@@ -15,6 +15,7 @@ import (
 
 	"github.com/consentry/consentry/anonymizer"
 	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/internal/cli"
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -35,7 +36,7 @@ turn.`, stderr)
 	dataDir := fs.String("data-dir", "consentry-data", "consentryd's data `dir` (for its signing key)")
 	tf := tokenFlags{appID: "com.example.load"}
 	tf.register(fs)
-	if err := parse(fs, args, lookup); err != nil {
+	if err := cli.Parse(fs, args, lookup); err != nil {
 		return err
 	}
 	toks, err := tf.issueN(*dataDir, *batches)
@@ -86,7 +87,7 @@ rows per second the server counted (system.events InsertedRows). With
 	inserted := fs.Bool("inserted-rows", false, "print system.events InsertedRows and exit")
 	var ch chFlags
 	ch.register(fs)
-	if err := parse(fs, args, lookup); err != nil {
+	if err := cli.Parse(fs, args, lookup); err != nil {
 		return err
 	}
 	// A busy 18.16 takes long over a 50,000-row insert while it merges.

@@ -40,7 +40,7 @@ prints how to connect; Ctrl-C stops everything. Data is kept in --dir.`, stderr)
 	replicas := fs.Int("replicas", chcluster.DefaultReplicas, "`replicas` per shard")
 	database := fs.String("database", "consentry", "`database` the analyst may read")
 	logLevel := fs.String("log-level", "info", "log `level`")
-	if err := parse(fs, args, lookup); err != nil {
+	if err := cli.Parse(fs, args, lookup); err != nil {
 		return err
 	}
 	log, err := cli.NewLogger(*logLevel, "console")

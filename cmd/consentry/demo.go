@@ -15,6 +15,7 @@ import (
 	"github.com/consentry/consentry/anonymizer/fingerprint"
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/dashboard/triage"
+	"github.com/consentry/consentry/internal/cli"
 	"github.com/consentry/consentry/internal/eventgen"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 	"github.com/consentry/consentry/sdk"
@@ -43,7 +44,7 @@ example query of docs/analysts.md returns rows for its app.`, stderr)
 	tf.register(fs)
 	var ch chFlags
 	ch.register(fs)
-	if err := parse(fs, args, lookup); err != nil {
+	if err := cli.Parse(fs, args, lookup); err != nil {
 		return err
 	}
 	if *consents < 1 || *events < *consents {

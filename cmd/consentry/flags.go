@@ -41,19 +41,6 @@ func subcommand(name string, args []string, usage string, stderr io.Writer) (sub
 	return args[0], newFlagSet(name+" "+args[0], usage, stderr), args[1:], nil
 }
 
-// parse documents the environment variables, parses args, and applies the
-// environment.
-func parse(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) error {
-	cli.DocumentEnv(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-	return cli.ApplyEnv(fs, lookup)
-}
-
 // chFlags are the flags that locate ClickHouse: an external one, or the
 // one a local consentryd manages, whose address and collector password
 // are in its data dir.

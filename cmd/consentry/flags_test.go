@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/consentry/consentry/collector"
+	"github.com/consentry/consentry/internal/cli"
 )
 
 // TestLocalClickHouseCredentials: without --clickhouse-addr the CLI
@@ -39,7 +40,7 @@ func TestLocalClickHouseCredentials(t *testing.T) {
 			var ch chFlags
 			fs := newFlagSet("test", "", &bytes.Buffer{})
 			ch.register(fs)
-			if err := parse(fs, append([]string{"--data-dir", dir}, tc.args...), noEnv); err != nil {
+			if err := cli.Parse(fs, append([]string{"--data-dir", dir}, tc.args...), noEnv); err != nil {
 				t.Fatal(err)
 			}
 			cfg, err := ch.config()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/cli"
 	"github.com/consentry/consentry/internal/fleet"
 	"github.com/consentry/consentry/internal/grpcrr"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -46,7 +47,7 @@ docs/analysts.md returns rows on what the fleet and consentry demo send.`, stder
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random `seed`")
 	var ch chFlags
 	ch.register(fs)
-	if err := parse(fs, args, lookup); err != nil {
+	if err := cli.Parse(fs, args, lookup); err != nil {
 		return err
 	}
 	endpoint := grpcrr.Addrs(*addr)

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/internal/cli"
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/internal/grpcrr"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -43,7 +44,7 @@ Tokens are issued from the collector's signing key (see consentry token).`, stde
 	tf.register(fs)
 	var ch chFlags
 	ch.register(fs)
-	if err := parse(fs, args, lookup); err != nil {
+	if err := cli.Parse(fs, args, lookup); err != nil {
 		return err
 	}
 	var (

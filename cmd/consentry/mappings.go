@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/consentry/consentry/anonymizer/deobfuscate"
+	"github.com/consentry/consentry/internal/cli"
 )
 
 // mappingsUsage describes the mappings subcommands.
@@ -45,7 +46,7 @@ func runMappings(ctx context.Context, args []string, stdout, stderr io.Writer, l
 	version := fs.String("app-version", "", "the app `version` the mapping belongs to, as the SDK reports it, e.g. 4.12.0")
 	build := fs.String("app-build", "", "the `build` number, e.g. 4120003 (default: every build of --app-version)")
 	file := fs.String("file", "", "the mapping `file` R8 or ProGuard wrote (upload)")
-	if err := parse(fs, args, lookup); err != nil {
+	if err := cli.Parse(fs, args, lookup); err != nil {
 		return err
 	}
 	var (

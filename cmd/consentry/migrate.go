@@ -37,7 +37,7 @@ collectors first, and start them with --clickhouse-cluster after
 	fs.StringVar(&from.Database, "from-clickhouse-database", "consentry", "with --to-cluster: the single server's `database`")
 	fs.StringVar(&from.Username, "from-clickhouse-user", clickhouse.DefaultUsername, "with --to-cluster: the single server's `user`")
 	fs.StringVar(&fromPasswordFile, "from-clickhouse-password-file", "", "with --to-cluster: `file` holding that user's password (or set CONSENTRY_FROM_CLICKHOUSE_PASSWORD)")
-	if err := parse(fs, args, lookup); err != nil {
+	if err := cli.Parse(fs, args, lookup); err != nil {
 		return err
 	}
 	if *toCluster {

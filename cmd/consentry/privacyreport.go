@@ -16,6 +16,7 @@ import (
 	"github.com/consentry/consentry/anonymizer/kanon"
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/cli"
 )
 
 func runPrivacyReport(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
@@ -33,7 +34,7 @@ never values or keys, and changes nothing. See docs/privacy.md.`, stderr)
 	days := fs.Int("days", 7, "report the last `n` UTC days, today included")
 	var ch chFlags
 	ch.register(fs)
-	if err := parse(fs, args, lookup); err != nil {
+	if err := cli.Parse(fs, args, lookup); err != nil {
 		return err
 	}
 	if *days < 1 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/cli"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -73,7 +74,7 @@ service when the user opts in.`, stderr)
 	var t tokenFlags
 	t.register(fs)
 	dataDir := fs.String("data-dir", "consentry-data", "consentryd's data `dir`")
-	if err := parse(fs, args, lookup); err != nil {
+	if err := cli.Parse(fs, args, lookup); err != nil {
 		return err
 	}
 	tok, err := t.issue(*dataDir)

@@ -48,6 +48,21 @@ func DocumentEnv(fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + EnvName(f.Name) + ")" })
 }
 
+// Parse documents the environment variables in fs's usage (DocumentEnv),
+// parses args, refuses arguments left over after the flags, and then sets
+// the flags not given from the environment (ApplyEnv): what every command
+// does with its flags.
+func Parse(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) error {
+	DocumentEnv(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	return ApplyEnv(fs, lookup)
+}
+
 // Secret returns the secret named by envVar if set, else the contents of
 // file (trailing newline trimmed) if file is not empty, else "". Secrets are
 // never taken from command-line flags, which other users can read.
