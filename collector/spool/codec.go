@@ -297,17 +297,15 @@ func (d *decoder) uvarint(what string) uint64 {
 	return v
 }
 
+// varint reads a zig-zag encoded signed integer, as binary.Varint does:
+// a uvarint whose low bit holds the sign.
 func (d *decoder) varint(what string) int64 {
-	if d.err != nil {
-		return 0
+	ux := d.uvarint(what)
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
 	}
-	v, n := binary.Varint(d.b[d.off:])
-	if n <= 0 {
-		d.fail(what)
-		return 0
-	}
-	d.off += n
-	return v
+	return x
 }
 
 func (d *decoder) uint32v(what string) uint32 {
