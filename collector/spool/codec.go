@@ -121,25 +121,11 @@ func (e *encoder) appendRows(dst []byte, r *pipeline.Rows) []byte {
 		dst = e.appendString(dst, x.ExceptionType)
 		dst = binary.LittleEndian.AppendUint64(dst, x.Fingerprint)
 		dst = e.appendString(dst, x.Message)
-		dst = appendSliceTag(dst, x.Frames == nil, len(x.Frames))
-		for j := range x.Frames {
-			f := &x.Frames[j]
-			dst = e.appendString(dst, f.Module)
-			dst = e.appendString(dst, f.Function)
-			dst = e.appendString(dst, f.File)
-			dst = binary.AppendUvarint(dst, uint64(f.Line))
-			dst = appendBool(dst, f.InApp)
-		}
+		dst = appendSlice(dst, x.Frames, e.appendFrame)
 		dst = e.appendString(dst, x.Thread)
 		dst = appendBool(dst, x.Handled)
 		dst = e.appendString(dst, x.AppState)
-		dst = appendSliceTag(dst, x.Breadcrumbs == nil, len(x.Breadcrumbs))
-		for j := range x.Breadcrumbs {
-			b := &x.Breadcrumbs[j]
-			dst = e.appendString(dst, b.Type)
-			dst = e.appendString(dst, b.Name)
-			dst = binary.AppendVarint(dst, b.OffsetMs)
-		}
+		dst = appendSlice(dst, x.Breadcrumbs, e.appendBreadcrumb)
 	}
 	for i := range r.Customs {
 		x := &r.Customs[i]
@@ -148,15 +134,11 @@ func (e *encoder) appendRows(dst []byte, r *pipeline.Rows) []byte {
 		dst = e.appendStrings(dst, x.StringKeys)
 		dst = e.appendStrings(dst, x.StringValues)
 		dst = e.appendStrings(dst, x.NumberKeys)
-		dst = appendSliceTag(dst, x.NumberValues == nil, len(x.NumberValues))
-		for _, v := range x.NumberValues {
-			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v))
-		}
+		dst = appendSlice(dst, x.NumberValues, func(dst []byte, v *float64) []byte {
+			return binary.LittleEndian.AppendUint64(dst, math.Float64bits(*v))
+		})
 		dst = e.appendStrings(dst, x.BoolKeys)
-		dst = appendSliceTag(dst, x.BoolValues == nil, len(x.BoolValues))
-		for _, v := range x.BoolValues {
-			dst = appendBool(dst, v)
-		}
+		dst = appendSlice(dst, x.BoolValues, func(dst []byte, v *bool) []byte { return appendBool(dst, *v) })
 	}
 	for i := range r.Diagnostics {
 		x := &r.Diagnostics[i]
@@ -212,10 +194,30 @@ func (e *encoder) appendString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
+func (e *encoder) appendFrame(dst []byte, f *pipeline.Frame) []byte {
+	dst = e.appendString(dst, f.Module)
+	dst = e.appendString(dst, f.Function)
+	dst = e.appendString(dst, f.File)
+	dst = binary.AppendUvarint(dst, uint64(f.Line))
+	return appendBool(dst, f.InApp)
+}
+
+func (e *encoder) appendBreadcrumb(dst []byte, b *pipeline.Breadcrumb) []byte {
+	dst = e.appendString(dst, b.Type)
+	dst = e.appendString(dst, b.Name)
+	return binary.AppendVarint(dst, b.OffsetMs)
+}
+
 func (e *encoder) appendStrings(dst []byte, ss []string) []byte {
-	dst = appendSliceTag(dst, ss == nil, len(ss))
-	for _, s := range ss {
-		dst = e.appendString(dst, s)
+	return appendSlice(dst, ss, func(dst []byte, s *string) []byte { return e.appendString(dst, *s) })
+}
+
+// appendSlice appends the slice tag of s, then each element of s as elem
+// appends it.
+func appendSlice[T any](dst []byte, s []T, elem func([]byte, *T) []byte) []byte {
+	dst = appendSliceTag(dst, s == nil, len(s))
+	for i := range s {
+		dst = elem(dst, &s[i])
 	}
 	return dst
 }
@@ -297,17 +299,15 @@ func (d *decoder) uvarint(what string) uint64 {
 	return v
 }
 
+// varint reads a zig-zag encoded signed integer, as binary.Varint does:
+// a uvarint whose low bit holds the sign.
 func (d *decoder) varint(what string) int64 {
-	if d.err != nil {
-		return 0
+	ux := d.uvarint(what)
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
 	}
-	v, n := binary.Varint(d.b[d.off:])
-	if n <= 0 {
-		d.fail(what)
-		return 0
-	}
-	d.off += n
-	return v
+	return x
 }
 
 func (d *decoder) uint32v(what string) uint32 {
@@ -399,15 +399,22 @@ func (d *decoder) sliceTag(what string, minBytes int) (n int, isNil bool) {
 }
 
 func (d *decoder) strings(what string) []string {
-	n, isNil := d.sliceTag(what, minStringBytes)
-	if isNil {
-		return nil
-	}
-	ss := make([]string, n)
+	ss := makeSlice[string](d, what, minStringBytes)
 	for i := range ss {
 		ss[i] = d.str(what)
 	}
 	return ss
+}
+
+// makeSlice reads a slice tag that appendSlice wrote and returns a slice
+// of its length, for elements at least minBytes long; a nil slice reads as
+// nil.
+func makeSlice[T any](d *decoder, what string, minBytes int) []T {
+	n, isNil := d.sliceTag(what, minBytes)
+	if isNil {
+		return nil
+	}
+	return make([]T, n)
 }
 
 func (d *decoder) common(c *pipeline.Common) {
@@ -549,31 +556,33 @@ func (d *decoder) crash(x *pipeline.CrashRow) {
 	x.ExceptionType = d.str("exception type")
 	x.Fingerprint = d.fixed64("fingerprint")
 	x.Message = d.str("message")
-	if n, isNil := d.sliceTag("frames", minFrameBytes); !isNil {
-		x.Frames = make([]pipeline.Frame, n)
-		for j := range x.Frames {
-			f := &x.Frames[j]
-			f.Module = d.str("frame module")
-			f.Function = d.str("frame function")
-			f.File = d.str("frame file")
-			f.Line = d.uint32v("frame line")
-			f.InApp = d.bool1("frame in app")
-		}
+	x.Frames = makeSlice[pipeline.Frame](d, "frames", minFrameBytes)
+	for i := range x.Frames {
+		d.frame(&x.Frames[i])
 	}
 	x.Thread = d.str("thread")
 	x.Handled = d.bool1("handled")
 	x.AppState = d.str("app state")
 	if d.version >= 3 {
-		if n, isNil := d.sliceTag("breadcrumbs", minBreadcrumbBytes); !isNil {
-			x.Breadcrumbs = make([]pipeline.Breadcrumb, n)
-			for j := range x.Breadcrumbs {
-				b := &x.Breadcrumbs[j]
-				b.Type = d.str("breadcrumb type")
-				b.Name = d.str("breadcrumb name")
-				b.OffsetMs = d.varint("breadcrumb offset")
-			}
+		x.Breadcrumbs = makeSlice[pipeline.Breadcrumb](d, "breadcrumbs", minBreadcrumbBytes)
+		for i := range x.Breadcrumbs {
+			d.breadcrumb(&x.Breadcrumbs[i])
 		}
 	}
+}
+
+func (d *decoder) frame(f *pipeline.Frame) {
+	f.Module = d.str("frame module")
+	f.Function = d.str("frame function")
+	f.File = d.str("frame file")
+	f.Line = d.uint32v("frame line")
+	f.InApp = d.bool1("frame in app")
+}
+
+func (d *decoder) breadcrumb(b *pipeline.Breadcrumb) {
+	b.Type = d.str("breadcrumb type")
+	b.Name = d.str("breadcrumb name")
+	b.OffsetMs = d.varint("breadcrumb offset")
 }
 
 func (d *decoder) custom(x *pipeline.CustomRow) {
@@ -582,18 +591,14 @@ func (d *decoder) custom(x *pipeline.CustomRow) {
 	x.StringKeys = d.strings("string keys")
 	x.StringValues = d.strings("string values")
 	x.NumberKeys = d.strings("number keys")
-	if n, isNil := d.sliceTag("number values", 8); !isNil {
-		x.NumberValues = make([]float64, n)
-		for j := range x.NumberValues {
-			x.NumberValues[j] = math.Float64frombits(d.fixed64("number value"))
-		}
+	x.NumberValues = makeSlice[float64](d, "number values", 8)
+	for i := range x.NumberValues {
+		x.NumberValues[i] = math.Float64frombits(d.fixed64("number value"))
 	}
 	x.BoolKeys = d.strings("bool keys")
-	if n, isNil := d.sliceTag("bool values", 1); !isNil {
-		x.BoolValues = make([]bool, n)
-		for j := range x.BoolValues {
-			x.BoolValues[j] = d.bool1("bool value")
-		}
+	x.BoolValues = makeSlice[bool](d, "bool values", 1)
+	for i := range x.BoolValues {
+		x.BoolValues[i] = d.bool1("bool value")
 	}
 }
 

@@ -2,6 +2,8 @@ package validate
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -449,20 +451,11 @@ func hex4(b []byte, i int) (rune, bool) {
 	if i+4 > len(b) {
 		return 0, false
 	}
-	var r rune
-	for _, c := range b[i : i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
-		default:
-			return 0, false
-		}
+	var v [2]byte
+	if _, err := hex.Decode(v[:], b[i:i+4]); err != nil {
+		return 0, false
 	}
-	return r, true
+	return rune(binary.BigEndian.Uint16(v[:])), true
 }
 
 // jsonKey returns the text of the quoted JSON string q.

@@ -27,6 +27,22 @@ func init() {
 	}
 }
 
+// decodeFunc decodes an encoded request into r: UnmarshalRequest,
+// UnmarshalRequestJSON, or one of the runtime's strict decoders.
+type decodeFunc func(b []byte, r *consentryv1.IngestRequest) error
+
+// encoded is a request in one encoding and the decoder to read it with.
+type encoded struct {
+	name   string
+	data   []byte
+	decode decodeFunc
+}
+
+// strictProtobuf and strictJSON are the runtime's own decoders, which
+// refuse a message with a string that is not UTF-8.
+func strictProtobuf(b []byte, r *consentryv1.IngestRequest) error { return proto.Unmarshal(b, r) }
+func strictJSON(b []byte, r *consentryv1.IngestRequest) error     { return jsonOptions.Unmarshal(b, r) }
+
 // utf8Batch returns a valid batch of one event of every kind, all with
 // valid strings.
 func utf8Batch() *consentryv1.IngestRequest {
@@ -141,14 +157,12 @@ func TestInvalidUTF8(t *testing.T) {
 		tc.set(req)
 		pb, jsRaw, jsEscape := corrupt(t, req)
 		for _, enc := range []struct {
-			name   string
-			data   []byte
-			decode func([]byte, *consentryv1.IngestRequest) error
-			strict func([]byte, *consentryv1.IngestRequest) error
+			encoded
+			strict decodeFunc
 		}{
-			{"protobuf", pb, UnmarshalRequest, func(b []byte, r *consentryv1.IngestRequest) error { return proto.Unmarshal(b, r) }},
-			{"JSON", jsRaw, UnmarshalRequestJSON, func(b []byte, r *consentryv1.IngestRequest) error { return jsonOptions.Unmarshal(b, r) }},
-			{"JSON escape", jsEscape, UnmarshalRequestJSON, func(b []byte, r *consentryv1.IngestRequest) error { return jsonOptions.Unmarshal(b, r) }},
+			{encoded{"protobuf", pb, UnmarshalRequest}, strictProtobuf},
+			{encoded{"JSON", jsRaw, UnmarshalRequestJSON}, strictJSON},
+			{encoded{"JSON escape", jsEscape, UnmarshalRequestJSON}, strictJSON},
 		} {
 			t.Run(tc.name+"/"+enc.name, func(t *testing.T) {
 				// The runtime's own decoder refuses the whole batch.
@@ -194,11 +208,7 @@ func TestInvalidUTF8KeepsErrors(t *testing.T) {
 	req := utf8Batch()
 	req.Events[1].GetCrash().Message = placeholder
 	pb, js, _ := corrupt(t, req)
-	for _, c := range []struct {
-		name   string
-		data   []byte
-		decode func([]byte, *consentryv1.IngestRequest) error
-	}{
+	for _, c := range []encoded{
 		{"truncated protobuf", pb[:len(pb)-3], UnmarshalRequest},
 		{"garbage protobuf", append([]byte{0x0a, 0x02, 0xff, 0xfe}, 0xff, 0xff), UnmarshalRequest},
 		{"truncated JSON", js[:len(js)-3], UnmarshalRequestJSON},
@@ -239,11 +249,7 @@ func TestInvalidUTF8Marks(t *testing.T) {
 	// Field 111 as a varint: a field of a newer SDK (protobuf only).
 	req.Events[2].ProtoReflect().SetUnknown([]byte{0xf8, 0x06, 0x01})
 	pb, js, _ := corrupt(t, req)
-	for _, c := range []struct {
-		name   string
-		data   []byte
-		decode func([]byte, *consentryv1.IngestRequest) error
-	}{{"protobuf", pb, UnmarshalRequest}, {"JSON", js, UnmarshalRequestJSON}} {
+	for _, c := range []encoded{{"protobuf", pb, UnmarshalRequest}, {"JSON", js, UnmarshalRequestJSON}} {
 		var got consentryv1.IngestRequest
 		if err := c.decode(c.data, &got); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
@@ -268,12 +274,7 @@ func TestInvalidUTF8Marks(t *testing.T) {
 // what it decodes holds only UTF-8 strings.
 func FuzzUnmarshalRequest(f *testing.F) {
 	addProtobufSeeds(f)
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var strict, got consentryv1.IngestRequest
-		strictErr := proto.Unmarshal(data, &strict)
-		err := UnmarshalRequest(data, &got)
-		checkLenient(t, &strict, strictErr, &got, err)
-	})
+	f.Fuzz(func(t *testing.T, data []byte) { checkLenient(t, data, strictProtobuf, UnmarshalRequest) })
 }
 
 // addProtobufSeeds adds to f's corpus the protobuf encoding of a batch
@@ -305,23 +306,21 @@ func FuzzUnmarshalRequestJSON(f *testing.F) {
 	f.Add(good)
 	f.Add([]byte("{\"events\": [{\"gesture\": {\"screen\": \"\xff\"}}, {\"custom\": {\"attributes\": {\"\xfe\": {}}}}]}"))
 	f.Add([]byte(`{"consentToken": "\udc00\ud800\u0041"}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var strict, got consentryv1.IngestRequest
-		strictErr := jsonOptions.Unmarshal(data, &strict)
-		err := UnmarshalRequestJSON(data, &got)
-		checkLenient(t, &strict, strictErr, &got, err)
-	})
+	f.Fuzz(func(t *testing.T, data []byte) { checkLenient(t, data, strictJSON, UnmarshalRequestJSON) })
 }
 
-// checkLenient checks a lenient decode against the strict one.
-func checkLenient(t *testing.T, strict *consentryv1.IngestRequest, strictErr error, got *consentryv1.IngestRequest, err error) {
+// checkLenient checks the lenient decode of data against the strict one.
+func checkLenient(t *testing.T, data []byte, strictDecode, lenientDecode decodeFunc) {
 	t.Helper()
+	var strict, got consentryv1.IngestRequest
+	strictErr := strictDecode(data, &strict)
+	err := lenientDecode(data, &got)
 	if strictErr == nil {
 		// Unknown fields may keep their bytes differently (an overlong
 		// tag) once UnmarshalVT decoded them; the collector reads none
 		// but its own marks, by number.
-		if err != nil || !proto.Equal(withoutUnknown(t, strict), withoutUnknown(t, got)) {
-			t.Fatalf("strict decode gives %v, lenient %v (%v)", strict, got, err)
+		if err != nil || !proto.Equal(withoutUnknown(t, &strict), withoutUnknown(t, &got)) {
+			t.Fatalf("strict decode gives %v, lenient %v (%v)", &strict, &got, err)
 		}
 		return
 	}
@@ -329,7 +328,7 @@ func checkLenient(t *testing.T, strict *consentryv1.IngestRequest, strictErr err
 		return
 	}
 	// Every string is UTF-8 now: the encoder checks.
-	if _, err := proto.Marshal(got); err != nil {
+	if _, err := proto.Marshal(&got); err != nil {
 		t.Fatalf("lenient decode holds strings that are not UTF-8: %v", err)
 	}
 }
@@ -346,15 +345,11 @@ func BenchmarkUnmarshal(b *testing.B) {
 	js, _ := protojson.Marshal(req)
 	req.Events[1].GetCrash().Message = placeholder
 	badPB, badJS, _ := corrupt(b, req)
-	for _, c := range []struct {
-		name   string
-		data   []byte
-		decode func([]byte, *consentryv1.IngestRequest) error
-	}{
-		{"protobuf/runtime", pb, func(b []byte, r *consentryv1.IngestRequest) error { return proto.Unmarshal(b, r) }},
+	for _, c := range []encoded{
+		{"protobuf/runtime", pb, strictProtobuf},
 		{"protobuf/lenient", pb, UnmarshalRequest},
 		{"protobuf/lenient-invalid", badPB, UnmarshalRequest},
-		{"json/runtime", js, func(b []byte, r *consentryv1.IngestRequest) error { return jsonOptions.Unmarshal(b, r) }},
+		{"json/runtime", js, strictJSON},
 		{"json/lenient", js, UnmarshalRequestJSON},
 		{"json/lenient-invalid", badJS, UnmarshalRequestJSON},
 	} {
