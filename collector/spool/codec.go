@@ -525,13 +525,15 @@ type tableTag struct {
 // first error (d.err).
 func decodeTable[R any](d *decoder, dst []R, t tableTag, row func(*decoder, *R)) []R {
 	dst = grow(dst, t.n, t.isNil)
+	var zero R
 	for range t.n {
-		var x R
-		row(d, &x)
+		// Decode in place: a row decoded into a local escapes through
+		// the row function and costs an allocation per row.
+		dst = append(dst, zero)
+		row(d, &dst[len(dst)-1])
 		if d.err != nil {
-			return dst
+			return dst[:len(dst)-1]
 		}
-		dst = append(dst, x)
 	}
 	return dst
 }
