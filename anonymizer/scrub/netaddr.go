@@ -202,18 +202,27 @@ func validIPv4(s string) bool {
 			}
 			p++
 		}
-		q, v := p, 0
-		for q < len(s) && isDigit(s[q]) && q-p < 4 {
-			v = v*10 + int(s[q]-'0')
-			q++
-		}
-		if q == p || q-p > 3 || v > 255 || q-p > 1 && s[p] == '0' {
+		q, ok := octet(s, p)
+		if !ok {
 			return false
 		}
 		p = q
 		parts++
 	}
 	return p == len(s)
+}
+
+// octet reads the decimal part of a dotted-quad IPv4 address that starts
+// at s[p] and returns where the digits after p end. ok reports whether
+// they are a part: one to three digits, at most 255, without a leading
+// zero.
+func octet(s string, p int) (end int, ok bool) {
+	q, v := p, 0
+	for q < len(s) && isDigit(s[q]) && q-p < 4 {
+		v = v*10 + int(s[q]-'0')
+		q++
+	}
+	return q, q > p && q-p <= 3 && v <= 255 && (q-p == 1 || s[p] != '0')
 }
 
 // ipv4 detects a dotted-quad IPv4 address starting with the word at ws.
@@ -233,12 +242,8 @@ func (sc *scanner) ipv4(ws int) match {
 			}
 			p++
 		}
-		q, v := p, 0
-		for q < len(in) && isDigit(in[q]) && q-p < 4 {
-			v = v*10 + int(in[q]-'0')
-			q++
-		}
-		if q == p || q-p > 3 || v > 255 || q-p > 1 && in[p] == '0' || isWord(sc.b(q)) {
+		q, ok := octet(in, p)
+		if !ok || isWord(sc.b(q)) {
 			return match{}
 		}
 		p = q
