@@ -336,22 +336,10 @@ func TestClusterEraseIntegration(t *testing.T) {
 	ctx := context.Background()
 	const app = "com.example.erase"
 	k1, k2 := fmt.Sprintf("%064x", 1), fmt.Sprintf("%064x", 2)
-	keys := []string{k1, k2, ""}
-	rows := newRowGen(5, time.Now()).rows(1500)
-	rows.Append(newRowGen(6, time.Now().AddDate(0, 0, -1)).rows(1500))
-	want := make(map[string]uint64)
-	others := make(map[string]uint64)
-	for table, cms := range commons(rows) {
-		for i, cm := range cms {
-			cm.AppID = app
-			cm.ConsentKey = keys[i%len(keys)]
-			if cm.ConsentKey == k1 {
-				want[table]++
-			} else {
-				others[table]++
-			}
-		}
-	}
+	rows := keyedRows(k1, k2, "")
+	eachCommon(rows, func(_ string, cm *pipeline.Common) { cm.AppID = app })
+	want := countRows(rows, func(cm *pipeline.Common) bool { return cm.ConsentKey == k1 })
+	others := countRows(rows, func(cm *pipeline.Common) bool { return cm.ConsentKey != k1 })
 	if err := c.Insert(ctx, rows); err != nil {
 		t.Fatal(err)
 	}

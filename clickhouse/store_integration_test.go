@@ -305,26 +305,42 @@ func commons(rows *pipeline.Rows) map[string][]*pipeline.Common {
 	return out
 }
 
+// keyedRows returns mixed rows of today and of yesterday, from two row
+// generators, each row of a table under keys[i%len(keys)] by its place i
+// in the table.
+func keyedRows(keys ...string) *pipeline.Rows {
+	rows := newRowGen(5, time.Now()).rows(1500)
+	rows.Append(newRowGen(6, time.Now().AddDate(0, 0, -1)).rows(1500))
+	for _, cms := range commons(rows) {
+		for i, cm := range cms {
+			cm.ConsentKey = keys[i%len(keys)]
+		}
+	}
+	return rows
+}
+
+// countRows counts, by table, the rows of rows whose common columns match;
+// a table with none has no entry.
+func countRows(rows *pipeline.Rows, match func(*pipeline.Common) bool) map[string]uint64 {
+	n := make(map[string]uint64)
+	eachCommon(rows, func(table string, c *pipeline.Common) {
+		if match(c) {
+			n[table]++
+		}
+	})
+	return n
+}
+
 func TestEraseIntegration(t *testing.T) {
 	c := migrated(t, Config{})
 	ctx := context.Background()
 	const app = "com.example.notes"
 	k1, k2 := fmt.Sprintf("%064x", 1), fmt.Sprintf("%064x", 2)
-	keys := []string{k1, k2, ""}
 
 	// Rows of three apps, each under consent 1, consent 2 or none; two
 	// inserts, so the tables have several parts.
-	rows := newRowGen(5, time.Now()).rows(1500)
-	rows.Append(newRowGen(6, time.Now().AddDate(0, 0, -1)).rows(1500))
-	want := make(map[string]uint64)
-	for table, cms := range commons(rows) {
-		for i, cm := range cms {
-			cm.ConsentKey = keys[i%len(keys)]
-			if cm.AppID == app && cm.ConsentKey == k1 {
-				want[table]++
-			}
-		}
-	}
+	rows := keyedRows(k1, k2, "")
+	want := countRows(rows, func(cm *pipeline.Common) bool { return cm.AppID == app && cm.ConsentKey == k1 })
 	for _, table := range EventTables() {
 		if want[table] == 0 {
 			t.Fatalf("no rows of consent 1 in %s to erase", table)
