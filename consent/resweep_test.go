@@ -1,7 +1,6 @@
 package consent
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -15,22 +14,7 @@ func quickResweeps(c *ServiceConfig) { c.ResweepInterval = time.Millisecond }
 // runSvc runs svc until the returned stop is called or the test ends.
 func runSvc(t *testing.T, svc *Service) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return runUntilStopped(t, svc.Run)
 }
 
 // eraseVia revokes tok with erasure through svc.
