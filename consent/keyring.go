@@ -167,16 +167,23 @@ func (r *KeyRing) signJWS(claims jwt.Claims, typ string) (string, error) {
 	return tok.SignedString(r.signing.priv)
 }
 
-// keyFunc returns the jwt.Keyfunc that looks a token's "kid" up in the
-// ring, recording the header's kid and typ for the caller.
-func (r *KeyRing) keyFunc(kid, typ *string) jwt.Keyfunc {
-	return func(t *jwt.Token) (any, error) {
-		*kid, _ = t.Header["kid"].(string)
-		*typ, _ = t.Header["typ"].(string)
-		pub, ok := r.verify[*kid]
+// parseJWS parses the compact JWS s into claims, checking that it is
+// signed (EdDSA) by a key of the ring, looked up by its "kid", and issued
+// by Issuer; opts add checks. It returns the header's kid and typ, which
+// the caller checks.
+func (r *KeyRing) parseJWS(s string, claims jwt.Claims, opts ...jwt.ParserOption) (kid, typ string, err error) {
+	parser := jwt.NewParser(append([]jwt.ParserOption{
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithIssuer(Issuer),
+	}, opts...)...)
+	_, err = parser.ParseWithClaims(s, claims, func(t *jwt.Token) (any, error) {
+		kid, _ = t.Header["kid"].(string)
+		typ, _ = t.Header["typ"].(string)
+		pub, ok := r.verify[kid]
 		if !ok {
 			return nil, ErrUnknownKey
 		}
 		return pub, nil
-	}
+	})
+	return kid, typ, err
 }

@@ -103,12 +103,7 @@ func (r *KeyRing) SignReceipt(rc Receipt) (string, error) {
 // of the ring and returns what it states. Errors wrap ErrReceiptInvalid.
 func (r *KeyRing) VerifyReceipt(receipt string) (Receipt, error) {
 	var rc receiptClaims
-	var kid, typ string
-	parser := jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
-		jwt.WithIssuer(Issuer),
-	)
-	_, err := parser.ParseWithClaims(receipt, &rc, r.keyFunc(&kid, &typ))
+	kid, typ, err := r.parseJWS(receipt, &rc)
 	if err != nil {
 		return Receipt{}, fmt.Errorf("%w: %v", ErrReceiptInvalid, err)
 	}

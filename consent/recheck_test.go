@@ -1,7 +1,6 @@
 package consent
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -18,17 +17,8 @@ import (
 // load.
 func runRegistry(t *testing.T, r *Registry) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = r.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	if err := r.WaitLoaded(ctx); err != nil {
+	runUntilStopped(t, r.Run)
+	if err := r.WaitLoaded(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 }

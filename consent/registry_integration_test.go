@@ -35,19 +35,7 @@ func freshReplica(t *testing.T, store consent.Store, keys *consent.KeyRing) *con
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = apps.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	if err := apps.WaitLoaded(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	consent.RunRegistry(t, apps)
 	revs, err := consent.NewRevocations(consent.RevocationsConfig{Store: store, StorePruneInterval: -1})
 	if err != nil {
 		t.Fatal(err)

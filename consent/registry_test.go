@@ -1,7 +1,6 @@
 package consent
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -89,20 +88,11 @@ func TestRegistryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	if err := r.WaitLoaded(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.PutApp(ctx, testApp("com.example.notes", PolicyErasable, t0)); err != nil {
+	runRegistry(t, r)
+	if err := store.PutApp(t.Context(), testApp("com.example.notes", PolicyErasable, t0)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the app to be loaded", func() bool { _, ok := r.App("com.example.notes"); return ok })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
 }
 
 func TestNewRegistryConfig(t *testing.T) {

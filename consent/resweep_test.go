@@ -1,7 +1,6 @@
 package consent
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -15,22 +14,7 @@ func quickResweeps(c *ServiceConfig) { c.ResweepInterval = time.Millisecond }
 // runSvc runs svc until the returned stop is called or the test ends.
 func runSvc(t *testing.T, svc *Service) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return runUntilStopped(t, svc.Run)
 }
 
 // eraseVia revokes tok with erasure through svc.
@@ -52,6 +36,18 @@ func (f *fixture) requireEraseCalls(t *testing.T, want int, why string) {
 	if n := len(f.store.eraseCalls()); n != want {
 		t.Fatalf("%d Erase calls, want %d: %s", n, want, why)
 	}
+}
+
+// requireResweepsAt sets the clock to at and waits until the store has
+// had want Erase calls (what names the last of them), then moves the clock
+// past every replica's turn and fails the test if any more come: what was
+// due by at ran, once.
+func (f *fixture) requireResweepsAt(t *testing.T, at time.Time, want int, what string) {
+	t.Helper()
+	f.clk.Set(at)
+	waitFor(t, what, func() bool { return len(f.store.eraseCalls()) == want })
+	f.clk.Add(DefaultEraseTimeout + time.Hour)
+	f.requireEraseCalls(t, want, what+" ran more than once")
 }
 
 // replica returns another Service over f's store, apps and revocations,
@@ -83,12 +79,8 @@ func TestResweepOnTime(t *testing.T) {
 
 	f.clk.Set(t0.Add(gap - time.Second))
 	f.requireEraseCalls(t, 2, "before the resweep is due: only the 2 erasures")
-	f.clk.Set(t0.Add(gap))
-	waitFor(t, "the resweep", func() bool { return len(f.store.eraseCalls()) == 3 })
-	f.clk.Add(time.Hour)
-	settle()
-	calls := f.store.eraseCalls()
-	if len(calls) != 3 || calls[2] != calls[0] {
+	f.requireResweepsAt(t, t0.Add(gap), 3, "the resweep")
+	if calls := f.store.eraseCalls(); calls[2] != calls[0] {
 		t.Fatalf("Erase calls %+v; want 2 erasures and one resweep of the same consent", calls)
 	}
 }
@@ -112,10 +104,7 @@ func TestResweepSurvivesRestart(t *testing.T) {
 	takeover := DefaultEraseTimeout + time.Millisecond
 	f.clk.Set(due.Add(takeover - time.Second))
 	f.requireEraseCalls(t, 1, "before the takeover: only the erasure")
-	f.clk.Set(due.Add(takeover))
-	waitFor(t, "the resweep after the restart", func() bool { return len(f.store.eraseCalls()) == 2 })
-	f.clk.Add(time.Hour)
-	f.requireEraseCalls(t, 2, "the resweep ran more than once")
+	f.requireResweepsAt(t, due.Add(takeover), 2, "the resweep after the restart")
 }
 
 // TestResweepOncePerConsentAcrossReplicas: two replicas run; the one that
@@ -127,10 +116,7 @@ func TestResweepOncePerConsentAcrossReplicas(t *testing.T) {
 	runSvc(t, f.svc)
 	runSvc(t, other)
 	eraseVia(t, f.svc, f.grant(t, erasableApp, "analytics"))
-	f.clk.Set(t0.Add(DefaultResweepAfter + time.Second))
-	waitFor(t, "the resweep", func() bool { return len(f.store.eraseCalls()) == 2 })
-	f.clk.Add(DefaultEraseTimeout + time.Hour)
-	f.requireEraseCalls(t, 2, "the erasure and one resweep")
+	f.requireResweepsAt(t, t0.Add(DefaultResweepAfter+time.Second), 2, "the resweep")
 }
 
 // TestResweepRetries: a resweep that fails stays due and runs again
@@ -152,10 +138,7 @@ func TestResweepRetries(t *testing.T) {
 	f.store.mu.Unlock()
 	waitFor(t, "the failing resweep", func() bool { return len(f.store.eraseCalls()) == 2 })
 	f.requireEraseCalls(t, 2, "a failed resweep was retried at once")
-	f.clk.Set(due.Add(DefaultResweepAfter))
-	waitFor(t, "the retried resweep", func() bool { return len(f.store.eraseCalls()) == 3 })
-	f.clk.Add(time.Hour)
-	f.requireEraseCalls(t, 3, "a resweep ran again after it succeeded")
+	f.requireResweepsAt(t, due.Add(DefaultResweepAfter), 3, "the retried resweep")
 }
 
 // TestResweepBoundedPerPass: one pass sweeps at most MaxResweepsPerPass

@@ -230,10 +230,8 @@ func TestRevocationsRun(t *testing.T) {
 		c.Bound = time.Second
 		c.StorePruneInterval = 10 * time.Millisecond
 	})
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	if err := r.WaitLoaded(ctx); err != nil {
+	runUntilStopped(t, r.Run)
+	if err := r.WaitLoaded(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	store.addRevocation(revocation("c", time.Now()))
@@ -241,10 +239,6 @@ func TestRevocationsRun(t *testing.T) {
 	waitFor(t, "the store to be pruned", func() bool { return len(store.pruneCalls()) > 0 })
 	if p := store.pruneCalls()[0]; time.Since(p) < DefaultRetain {
 		t.Fatalf("store pruned up to %v: not less Retain", p)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
 	}
 }
 

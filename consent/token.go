@@ -119,14 +119,10 @@ func (r *KeyRing) verifyToken(token string, now time.Time) (Claims, time.Time, e
 		return Claims{}, time.Time{}, ErrMissing
 	}
 	var jc jwtClaims
-	var kid, typ string
-	parser := jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+	kid, typ, err := r.parseJWS(token, &jc,
 		jwt.WithTimeFunc(func() time.Time { return now }),
 		jwt.WithExpirationRequired(),
-		jwt.WithIssuer(Issuer),
 	)
-	_, err := parser.ParseWithClaims(token, &jc, r.keyFunc(&kid, &typ))
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrUnknownKey):

@@ -221,11 +221,7 @@ func TestBatchingByCount(t *testing.T) {
 	cfg := testConfig(f, t.TempDir())
 	cfg.MaxBatchEvents = 10
 	c := grantedClient(t, f, cfg, "analytics")
-	for i := range 25 {
-		if err := c.RecordGesture("tap", fmt.Sprintf("screen%d", i), 1, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	recordScreens(t, c, names(0, 25)...)
 	waitFor(t, 5*time.Second, "two full batches", func() bool { return len(f.batchSizes()) == 2 })
 	time.Sleep(200 * time.Millisecond)
 	if got := f.batchSizes(); !slices.Equal(got, []int{10, 10}) {
@@ -237,11 +233,8 @@ func TestBatchingByCount(t *testing.T) {
 	if got := f.batchSizes(); !slices.Equal(got, []int{10, 10, 5}) {
 		t.Fatalf("batches %v, want [10 10 5]", got)
 	}
-	// In order, each once.
-	for i, e := range f.accepted() {
-		if want := fmt.Sprintf("screen%d", i); e.GetGesture().GetScreen() != want {
-			t.Fatalf("event %d is %q, want %q", i, e.GetGesture().GetScreen(), want)
-		}
+	if got := screensOf(f.accepted()); !slices.Equal(got, names(0, 25)) {
+		t.Fatalf("screens %v, want s0 to s24 in order, each once", got)
 	}
 }
 
@@ -491,11 +484,7 @@ func TestTooLargeBatchIsSplit(t *testing.T) {
 				cfg.Transport, cfg.Endpoint = TransportHTTP, f.httpSrv.URL
 			}
 			c := grantedClient(t, f, cfg, "analytics")
-			for i := range 13 {
-				if err := c.RecordGesture("tap", fmt.Sprintf("s%d", i), 1, 0); err != nil {
-					t.Fatal(err)
-				}
-			}
+			recordScreens(t, c, names(0, 13)...)
 			if err := c.Flush(); err != nil {
 				t.Fatal(err)
 			}
@@ -503,10 +492,8 @@ func TestTooLargeBatchIsSplit(t *testing.T) {
 			if len(got) != 13 || f.duplicates() != 0 {
 				t.Fatalf("accepted %d events (%d duplicates), want 13 once each", len(got), f.duplicates())
 			}
-			for i, e := range got {
-				if e.GetGesture().GetScreen() != fmt.Sprintf("s%d", i) {
-					t.Fatalf("out of order at %d: %v", i, e.GetGesture().GetScreen())
-				}
+			if screens := screensOf(got); !slices.Equal(screens, names(0, 13)) {
+				t.Fatalf("screens %v, want s0 to s12 in order", screens)
 			}
 			for _, n := range f.batchSizes() {
 				if n > 4 {
@@ -782,11 +769,7 @@ func TestRestartResumesQueue(t *testing.T) {
 	dir := t.TempDir()
 	c := grantedClient(t, f, testConfig(f, dir), "analytics")
 	f.stop()
-	for i := range 50 {
-		if err := c.RecordGesture("tap", fmt.Sprintf("s%d", i), 1, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	recordScreens(t, c, names(0, 50)...)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -874,11 +857,7 @@ func TestCorruptedSegmentSkipped(t *testing.T) {
 	dir := t.TempDir()
 	c := grantedClient(t, f, testConfig(f, dir), "analytics")
 	f.stop()
-	for i := range 30 {
-		if err := c.RecordGesture("tap", fmt.Sprintf("s%d", i), 1, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	recordScreens(t, c, names(0, 30)...)
 	c.Close()
 	segs := segmentFiles(t, dir)
 	if len(segs) != 1 {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // shared is the ClickHouse server of the integration tests; nil under
@@ -74,6 +75,25 @@ func recordTaps(t testing.TB, c *Client, n int) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// recordScreens records a tap on each of the screens with c, in order.
+func recordScreens(t testing.TB, c *Client, screens ...string) {
+	t.Helper()
+	for _, s := range screens {
+		if err := c.RecordGesture("tap", s, 1, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// screensOf returns the screens of the gesture events, in order.
+func screensOf(events []*consentryv1.Event) []string {
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = e.GetGesture().GetScreen()
+	}
+	return out
 }
 
 // consentToken returns the consent token c holds.

@@ -70,6 +70,7 @@ func screens(t *testing.T, q *queue, n int) (*batch, []string) {
 	return b, out
 }
 
+// names returns the screen names s<from> to s<to-1>, in order.
 func names(from, to int) []string {
 	var out []string
 	for i := from; i < to; i++ {
