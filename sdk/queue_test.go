@@ -88,9 +88,7 @@ func TestQueueAckSurvivesReopen(t *testing.T) {
 	if !slices.Equal(got, names(0, 4)) {
 		t.Fatalf("peeked %v", got)
 	}
-	if err := q.ack(b, 4); err != nil {
-		t.Fatal(err)
-	}
+	mustAck(t, q, b, 4)
 	if n, _ := q.size(); n != 6 {
 		t.Fatalf("%d queued after ack, want 6", n)
 	}
@@ -110,7 +108,7 @@ func TestQueueRepairKeepsHead(t *testing.T) {
 	q := openTestQueue(t, dir, 1<<20, st)
 	appendScreens(t, q, names(0, 10)...)
 	b, _ := screens(t, q, 3)
-	q.ack(b, 3)
+	mustAck(t, q, b, 3)
 	all, _ := screens(t, q, 100)
 	q.close()
 	// Corrupt record 1 (acknowledged) and record 6 (queued).
@@ -152,7 +150,7 @@ func TestQueueSegmentsRollEvictAndDelete(t *testing.T) {
 	if !slices.Equal(got, names(600-n, 600)) {
 		t.Fatalf("queue holds %v...", got[:3])
 	}
-	q.ack(b, len(b.items))
+	mustAck(t, q, b, len(b.items))
 	segs, _ = filepath.Glob(filepath.Join(dir, segPrefix+"*"))
 	if n, _ := q.size(); n != 0 || len(segs) != 1 {
 		t.Fatalf("%d queued, segments %v after acknowledging everything", n, segs)
@@ -169,7 +167,7 @@ func TestQueueEvictionDuringSend(t *testing.T) {
 		t.Fatalf("%d of the batch evicted, want 50", b.evicted)
 	}
 	before := st.evicted
-	q.ack(b, 50) // accepted after all: not evicted
+	mustAck(t, q, b, 50) // accepted after all: not evicted
 	if st.evicted != before-50 {
 		t.Fatalf("evicted %d after the ack, want %d", st.evicted, before-50)
 	}
@@ -218,7 +216,7 @@ func TestQueueNumbersNeverReused(t *testing.T) {
 	q := openTestQueue(t, dir, 1<<20, st)
 	appendScreens(t, q, "a")
 	b, _ := screens(t, q, 10)
-	q.ack(b, 1)
+	mustAck(t, q, b, 1)
 	q.close()
 	q2 := openTestQueue(t, dir, 1<<20, st) // deletes the consumed segment
 	q2.close()
@@ -232,5 +230,14 @@ func TestQueueNumbersNeverReused(t *testing.T) {
 	defer q4.close()
 	if _, got := screens(t, q4, 10); !slices.Equal(got, []string{"crash"}) {
 		t.Fatalf("after the crash: %v", got)
+	}
+}
+
+// mustAck acknowledges the first n items of b and fails the test if the
+// queue could not record it.
+func mustAck(t *testing.T, q *queue, b *batch, n int) {
+	t.Helper()
+	if err := q.ack(b, n); err != nil {
+		t.Fatalf("ack %d: %v", n, err)
 	}
 }
