@@ -12,29 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/internal/testclock"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
 // clock is a fake clock that only moves when told to.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *testclock.Clock { return testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // step advances the clock, then asks for n events of app.
 type step struct {
@@ -155,7 +139,7 @@ func TestAllow(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, s := range tt.steps {
-				clk.Advance(s.advance)
+				clk.Add(s.advance)
 				err := l.Allow(s.app, s.n)
 				if s.want == nil {
 					if err != nil {
@@ -306,7 +290,7 @@ func TestConcurrentEviction(t *testing.T) {
 		wg.Go(func() {
 			for i := range 2000 {
 				if i%100 == 0 {
-					clk.Advance(time.Millisecond)
+					clk.Add(time.Millisecond)
 				}
 				if err := l.Allow(fmt.Sprint("app-", (g*7919+i)%500), 1); err != nil && !errors.Is(err, ErrRateLimited) {
 					t.Error(err)
