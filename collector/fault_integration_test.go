@@ -190,21 +190,9 @@ func storedIDs(t *testing.T, ch driver.Conn, db string) (final, raw map[string]i
 func eachStoredID(t *testing.T, ch driver.Conn, db, modifier string, fn func(id string)) {
 	t.Helper()
 	for _, table := range clickhouse.EventTables() {
-		rows, err := ch.Query(context.Background(), fmt.Sprintf("SELECT toString(event_id) FROM %s.%s %s", db, table, modifier))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				t.Fatal(err)
-			}
+		for _, id := range chtest.QueryStrings(context.Background(), t, ch, fmt.Sprintf("SELECT toString(event_id) FROM %s.%s %s", db, table, modifier)) {
 			fn(id)
 		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		rows.Close()
 	}
 }
 

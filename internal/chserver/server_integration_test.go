@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/consentry/consentry/internal/chserver"
+	"github.com/consentry/consentry/internal/chtest"
 )
 
 // helperEnv makes the test binary act as a parent process that starts a
@@ -212,22 +213,7 @@ func TestServer(t *testing.T) {
 
 func checkRows(t *testing.T, conn driver.Conn, want string) {
 	t.Helper()
-	rows, err := conn.Query(context.Background(), "SELECT name FROM events ORDER BY id")
-	if err != nil {
-		t.Fatalf("SELECT: %v", err)
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			t.Fatalf("Scan: %v", err)
-		}
-		names = append(names, name)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatalf("rows: %v", err)
-	}
+	names := chtest.QueryStrings(context.Background(), t, conn, "SELECT name FROM events ORDER BY id")
 	if got := strings.Join(names, ","); got != want {
 		t.Errorf("rows = %q, want %q", got, want)
 	}

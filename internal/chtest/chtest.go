@@ -190,6 +190,33 @@ func Conn(tb testing.TB, srv *chserver.Server) driver.Conn {
 	return conn
 }
 
+// QueryStrings runs query, whose result is one String column, on conn
+// and returns its rows; it fails tb if the query, a scan or reading the
+// rows fails.
+func QueryStrings(ctx context.Context, tb testing.TB, conn driver.Conn, query string, args ...any) []string {
+	tb.Helper()
+	rows, err := conn.Query(ctx, query, args...)
+	if err != nil {
+		tb.Fatalf("chtest: %v\n%s", err, query)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			tb.Fatalf("chtest: scan: %v\n%s", err, query)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatalf("chtest: rows: %v\n%s", err, query)
+	}
+	if err := rows.Close(); err != nil {
+		tb.Fatalf("chtest: close rows: %v\n%s", err, query)
+	}
+	return out
+}
+
 // requireBinary skips tb under -short and fails it if no server binary
 // is installed.
 func requireBinary(tb testing.TB) {
