@@ -48,18 +48,6 @@ func helperMain(dir string) int {
 	select {}
 }
 
-// requireServer skips t under -short and fails it if no server binary is
-// installed.
-func requireServer(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("starts clickhouse-server; skipped with -short")
-	}
-	if _, _, err := chserver.Available(""); err != nil {
-		t.Fatalf("clickhouse-server not found: run scripts/deps.sh (%v)", err)
-	}
-}
-
 func start(t *testing.T, cfg chserver.Config) *chserver.Server {
 	t.Helper()
 	if cfg.Logger == nil {
@@ -107,7 +95,7 @@ func processGone(pid int) bool {
 }
 
 func TestServer(t *testing.T) {
-	requireServer(t)
+	chtest.RequireBinary(t)
 	ctx := context.Background()
 	cfg := chserver.Config{
 		DataDir:          t.TempDir(),
@@ -222,7 +210,7 @@ func checkRows(t *testing.T, conn driver.Conn, want string) {
 // TestWaitReportsUnexpectedExit: without restarts (MaxFailures 1), an
 // unexpected exit ends supervision at once, and Wait says why.
 func TestWaitReportsUnexpectedExit(t *testing.T) {
-	requireServer(t)
+	chtest.RequireBinary(t)
 	srv := start(t, chserver.Config{DataDir: t.TempDir(), MaxFailures: 1})
 	wait := srv.Wait()
 	if err := syscall.Kill(srv.PID(), syscall.SIGKILL); err != nil {
@@ -245,7 +233,7 @@ func TestWaitReportsUnexpectedExit(t *testing.T) {
 }
 
 func TestStopKillsWhenContextEnds(t *testing.T) {
-	requireServer(t)
+	chtest.RequireBinary(t)
 	srv, err := chserver.Start(context.Background(), chserver.Config{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -262,7 +250,7 @@ func TestStopKillsWhenContextEnds(t *testing.T) {
 }
 
 func TestStartPortInUse(t *testing.T) {
-	requireServer(t)
+	chtest.RequireBinary(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -312,7 +300,7 @@ func TestStartTimeout(t *testing.T) {
 // TestChildDiesWithParent starts a server from a child process, kills
 // that process with SIGKILL, and checks that the server dies too.
 func TestChildDiesWithParent(t *testing.T) {
-	requireServer(t)
+	chtest.RequireBinary(t)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

@@ -67,7 +67,7 @@ const timeout = time.Minute
 // Under -short it skips tb.
 func Start(tb testing.TB) *chserver.Server {
 	tb.Helper()
-	requireBinary(tb)
+	RequireBinary(tb)
 	cfg := chserver.Config{
 		DataDir: tb.TempDir(),
 		Logger:  zaptest.NewLogger(tb),
@@ -217,9 +217,9 @@ func QueryStrings(ctx context.Context, tb testing.TB, conn driver.Conn, query st
 	return out
 }
 
-// requireBinary skips tb under -short and fails it if no server binary
-// is installed.
-func requireBinary(tb testing.TB) {
+// RequireBinary skips tb under -short and fails it if no server binary
+// is installed: for tests that start a ClickHouse server of their own.
+func RequireBinary(tb testing.TB) {
 	tb.Helper()
 	if testing.Short() {
 		tb.Skip("starts clickhouse-server; skipped with -short")
