@@ -93,22 +93,14 @@ func TestFilesPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := start(t, chserver.Config{DataDir: dir, ReadOnlyUser: "analyst", ReadOnlyPassword: "analyst-secret-pw"})
-	for path, want := range map[string]os.FileMode{
+	chtest.CheckModes(t, map[string]os.FileMode{
 		dir:                              0o700,
 		filepath.Join(dir, "users.xml"):  0o600,
 		filepath.Join(dir, "config.xml"): 0o600,
 		filepath.Join(dir, "log"):        0o700,
 		filepath.Join(dir, "data"):       0o700,
 		filepath.Join(dir, "user_files"): 0o700,
-	} {
-		fi, err := os.Stat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := fi.Mode().Perm(); got != want {
-			t.Errorf("%s: mode %v, want %v", path, got, want)
-		}
-	}
+	})
 	users, err := os.ReadFile(filepath.Join(dir, "users.xml"))
 	if err != nil {
 		t.Fatal(err)

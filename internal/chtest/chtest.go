@@ -217,6 +217,22 @@ func QueryStrings(ctx context.Context, tb testing.TB, conn driver.Conn, query st
 	return out
 }
 
+// CheckModes fails tb for every path of modes that is missing or whose
+// permission bits are not the mode modes gives it: for the files and
+// folders a locked-down server keeps private.
+func CheckModes(tb testing.TB, modes map[string]os.FileMode) {
+	tb.Helper()
+	for path, want := range modes {
+		fi, err := os.Stat(path)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			tb.Errorf("%s: mode %v, want %v", path, got, want)
+		}
+	}
+}
+
 // RequireBinary skips tb under -short and fails it if no server binary
 // is installed: for tests that start a ClickHouse server of their own.
 func RequireBinary(tb testing.TB) {
