@@ -27,9 +27,7 @@ import (
 	"github.com/google/uuid"
 
 	"go.uber.org/zap/zaptest"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	chgo "github.com/ClickHouse/clickhouse-go/v2"
@@ -76,70 +74,50 @@ type soakClient struct {
 
 func (c *soakClient) run(clients int) {
 	for i := range clients {
-		c.wg.Go(func() {
-			gen := eventgen.New(eventgen.Config{AppID: testApp, Token: c.token, Seed: uint64(7000 + i)})
-			var conn *grpc.ClientConn
-			defer func() {
-				if conn != nil {
-					conn.Close()
-				}
-			}()
-			for {
-				select {
-				case <-c.stop:
-					return
-				default:
-				}
-				if conn == nil {
-					cc, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-					if err != nil {
-						time.Sleep(100 * time.Millisecond)
-						continue
-					}
-					conn = cc
-				}
-				req := gen.Batch(100, time.Now())
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				resp, err := consentryv1.NewIngestServiceClient(conn).Ingest(ctx, req)
-				cancel()
-				c.sent.Add(int64(len(req.GetEvents())))
-				now := time.Now().Unix()
-				c.mu.Lock()
-				c.anySecond[now] = true
-				if err != nil {
-					st := status.Convert(err)
-					key := st.Code().String()
-					for _, d := range st.Details() {
-						if r, ok := d.(interface{ GetReason() string }); ok && r.GetReason() != "" {
-							key += "/" + r.GetReason()
-						}
-					}
-					c.refusals[key]++
-				} else {
-					c.okSeconds[now] = true
-					dropped := map[uint32]bool{}
-					for _, d := range resp.GetEventDrops() {
-						dropped[d.GetIndex()] = true
-					}
-					for j, e := range req.GetEvents() {
-						if !dropped[uint32(j)] {
-							c.acked = append(c.acked, [16]byte(e.GetEventId()))
-						}
-					}
-				}
-				c.mu.Unlock()
-				if err != nil {
-					conn.Close()
-					conn = nil
-					if status.Code(err) != codes.Unavailable {
-						time.Sleep(200 * time.Millisecond)
-					} else {
-						time.Sleep(50 * time.Millisecond)
-					}
-				}
-			}
-		})
+		s := sender{
+			addr:    func() string { return c.addr },
+			gen:     eventgen.New(eventgen.Config{AppID: testApp, Token: c.token, Seed: uint64(7000 + i)}),
+			events:  100,
+			redial:  100 * time.Millisecond,
+			outcome: c.record,
+		}
+		c.wg.Go(func() { s.run(c.stop) })
 	}
+}
+
+// record counts what a send got and returns how long to wait before the
+// next: nothing after an acknowledgement, a little after a refusal.
+func (c *soakClient) record(req *consentryv1.IngestRequest, resp *consentryv1.IngestResponse, err error) time.Duration {
+	c.sent.Add(int64(len(req.GetEvents())))
+	now := time.Now().Unix()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.anySecond[now] = true
+	if err != nil {
+		st := status.Convert(err)
+		key := st.Code().String()
+		for _, d := range st.Details() {
+			if r, ok := d.(interface{ GetReason() string }); ok && r.GetReason() != "" {
+				key += "/" + r.GetReason()
+			}
+		}
+		c.refusals[key]++
+		if st.Code() != codes.Unavailable {
+			return 200 * time.Millisecond
+		}
+		return 50 * time.Millisecond
+	}
+	c.okSeconds[now] = true
+	dropped := map[uint32]bool{}
+	for _, d := range resp.GetEventDrops() {
+		dropped[d.GetIndex()] = true
+	}
+	for j, e := range req.GetEvents() {
+		if !dropped[uint32(j)] {
+			c.acked = append(c.acked, [16]byte(e.GetEventId()))
+		}
+	}
+	return 0
 }
 
 // sampleReadiness records what admin's /readyz says twice a second until
