@@ -32,6 +32,7 @@ import (
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
+	"github.com/consentry/consentry/internal/consentrydtest"
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/internal/faultproxy"
 	"github.com/consentry/consentry/internal/grpcerr"
@@ -365,11 +366,12 @@ type consentrydProc struct {
 func startConsentryd(t *testing.T, srv *chserver.Server, proxy *faultproxy.Proxy) *consentrydProc {
 	t.Helper()
 	dir := t.TempDir()
-	p := &consentrydProc{t: t, bin: filepath.Join(dir, "consentryd"), srv: srv, proxy: proxy, data: filepath.Join(dir, "data"),
-		db: fmt.Sprintf("consentry_test_%d", dbSeq.Add(1)), addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-	if out, err := exec.Command("go", "build", "-o", p.bin, "../cmd/consentryd").CombinedOutput(); err != nil {
-		t.Fatalf("build consentryd: %v\n%s", err, out)
+	bin, err := consentrydtest.Build(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
+	p := &consentrydProc{t: t, bin: bin, srv: srv, proxy: proxy, data: filepath.Join(dir, "data"),
+		db: fmt.Sprintf("consentry_test_%d", dbSeq.Add(1)), addr: consentrydtest.FreeAddr(t)}
 	p.start()
 	t.Cleanup(func() {
 		if p.cmd != nil {

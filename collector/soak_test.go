@@ -34,6 +34,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/internal/chserver"
+	"github.com/consentry/consentry/internal/consentrydtest"
 	"github.com/consentry/consentry/internal/eventgen"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -310,13 +311,13 @@ func TestSoak(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", spoolDir).Run() })
 
-	bin := filepath.Join(dir, "consentryd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/consentryd").CombinedOutput(); err != nil {
-		t.Fatalf("build consentryd: %v\n%s", err, out)
+	bin, err := consentrydtest.Build(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
-	grpcAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	grpcAddr := consentrydtest.FreeAddr(t)
+	admin := consentrydtest.FreeAddr(t)
 	const db = "consentry_soak"
 	col := &soakCollector{t: t, bin: bin, admin: admin, env: []string{"CONSENTRY_CLICKHOUSE_PASSWORD=" + srv.Password()}, args: []string{
 		"--data-dir", data, "--clickhouse-addr", srv.Addr(), "--clickhouse-database", db, "--clickhouse-user", srv.User(),
