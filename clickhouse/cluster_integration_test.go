@@ -17,6 +17,7 @@ import (
 
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/chcluster"
+	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/pipeline"
 )
 
@@ -143,20 +144,8 @@ func TestClusterMigrateIntegration(t *testing.T) {
 	c := cluster.Get(t)
 	for s := range c.Shards() {
 		for r := range c.Replicas() {
-			var got []string
-			rows, err := c.Conn(t, s, r).Query(context.Background(),
+			got := chtest.QueryStrings(context.Background(), t, c.Conn(t, s, r),
 				"SELECT concat(database, '.', name) FROM system.tables WHERE database IN (?, ?) ORDER BY 1", o.Database, o.PrivateDatabase)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for rows.Next() {
-				var name string
-				if err := rows.Scan(&name); err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, name)
-			}
-			rows.Close()
 			if !slices.Equal(got, want) {
 				t.Errorf("shard %d replica %d tables:\n got %v\nwant %v", s, r, got, want)
 			}

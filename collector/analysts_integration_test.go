@@ -18,6 +18,7 @@ import (
 	"github.com/consentry/consentry/dashboard/triage"
 	"github.com/consentry/consentry/dashboard/triage/triagetest"
 	"github.com/consentry/consentry/docs"
+	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/seed"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -29,7 +30,7 @@ import (
 // analysts can see is described there; the user cannot write, and cannot
 // read the private database of the session salts.
 func TestAnalystsIntegration(t *testing.T) {
-	requireServerBinary(t)
+	chtest.RequireBinary(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	app, err := New(ctx, Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", DataDir: dir})

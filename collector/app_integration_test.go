@@ -524,7 +524,7 @@ func TestGracefulShutdownKeepsAcknowledged(t *testing.T) {
 // TestLocalDefault: without a ClickHouse address the App runs its own
 // server and stops it on shutdown.
 func TestLocalDefault(t *testing.T) {
-	requireServerBinary(t)
+	chtest.RequireBinary(t)
 	dir := t.TempDir()
 	app, err := New(context.Background(), Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", DataDir: dir})
 	if err != nil {

@@ -105,27 +105,6 @@ func peakRSS() uint64 {
 	return 0
 }
 
-// attackOutcome counts what an attacker's requests got.
-type attackOutcome struct {
-	mu    sync.Mutex
-	codes map[string]int
-}
-
-func (o *attackOutcome) add(k string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.codes == nil {
-		o.codes = make(map[string]int)
-	}
-	o.codes[k]++
-}
-
-func (o *attackOutcome) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return fmt.Sprint(o.codes)
-}
-
 // grpcReason is "CODE/REASON" of a gRPC error.
 func grpcReason(err error) string {
 	st := status.Convert(err)
@@ -201,7 +180,7 @@ func TestDecodeBombIntegration(t *testing.T) {
 	// The attacker encodes (and compresses) a request once and sends the
 	// same bytes again and again.
 	// Each sender has a connection (and an address) of its own.
-	grpcSend := func(compress bool, body []byte) func(ctx context.Context, o *attackOutcome) {
+	grpcSend := func(compress bool, body []byte) func(ctx context.Context, o *abuse.Outcomes) {
 		clients := make(chan *abuse.GRPCClient, senders)
 		for i := range senders {
 			c := abuse.NewGRPCClient(h.app.Addr(), abuse.Addr(1, i))
@@ -212,18 +191,18 @@ func TestDecodeBombIntegration(t *testing.T) {
 			body = abuse.Gzip(body)
 		}
 		frame := abuse.Frame(body, compress)
-		return func(ctx context.Context, o *attackOutcome) {
+		return func(ctx context.Context, o *abuse.Outcomes) {
 			c := <-clients
 			defer func() { clients <- c }()
-			o.add(c.Call(ctx, consentryv1.IngestService_Ingest_FullMethodName, frame, compress).String())
+			o.Add(c.Call(ctx, consentryv1.IngestService_Ingest_FullMethodName, frame, compress).String())
 		}
 	}
-	httpSend := func(contentType string, body []byte, compress bool) func(ctx context.Context, o *attackOutcome) {
+	httpSend := func(contentType string, body []byte, compress bool) func(ctx context.Context, o *abuse.Outcomes) {
 		if compress {
 			body = gzipped(t, body)
 		}
 		url := "http://" + h.app.HTTPAddr() + PathIngest
-		return func(ctx context.Context, o *attackOutcome) {
+		return func(ctx context.Context, o *abuse.Outcomes) {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 			req.Header.Set("Content-Type", contentType)
 			if compress {
@@ -231,17 +210,17 @@ func TestDecodeBombIntegration(t *testing.T) {
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
-				o.add(err.Error())
+				o.Add(err.Error())
 				return
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			o.add(strconv.Itoa(resp.StatusCode))
+			o.Add(strconv.Itoa(resp.StatusCode))
 		}
 	}
 	tests := []struct {
 		name string
-		send func(context.Context, *attackOutcome)
+		send func(context.Context, *abuse.Outcomes)
 		// refused: the outcome every request must get.
 		refused []string
 	}{
@@ -272,7 +251,7 @@ func TestDecodeBombIntegration(t *testing.T) {
 			}
 			resetPeakRSS()
 			hs := startHeapSampler(base + bound)
-			var o attackOutcome
+			var o abuse.Outcomes
 			// Each sender sends back to back for 2 s; then what is in
 			// flight is answered (the heap still sampled). If the heap
 			// passes the bound, everything is cancelled.
@@ -309,12 +288,11 @@ func TestDecodeBombIntegration(t *testing.T) {
 			if growth > bound {
 				t.Errorf("heap grew by %d MiB, over the stated bound of %d MiB", growth>>20, bound>>20)
 			}
-			o.mu.Lock()
-			defer o.mu.Unlock()
-			if len(o.codes) == 0 {
+			got := o.Kinds()
+			if len(got) == 0 {
 				t.Fatal("no request was answered")
 			}
-			for k := range o.codes {
+			for _, k := range got {
 				if !slices.Contains(tt.refused, k) {
 					t.Errorf("a request got %s, want one of %v", k, tt.refused)
 				}

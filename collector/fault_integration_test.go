@@ -32,6 +32,7 @@ import (
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
+	"github.com/consentry/consentry/internal/consentrydtest"
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/internal/faultproxy"
 	"github.com/consentry/consentry/internal/grpcerr"
@@ -58,55 +59,82 @@ func startTraffic(t *testing.T, stored storedEventID, addr func() string, token 
 	t.Helper()
 	tr := &traffic{acked: make(map[string]bool), refusals: make(map[codes.Code]int), stop: make(chan struct{})}
 	for i := range clients {
-		tr.wg.Go(func() {
-			gen := eventgen.New(eventgen.Config{AppID: testApp, Token: token, Seed: uint64(100 + i)})
-			var conn *grpc.ClientConn
-			for {
-				select {
-				case <-tr.stop:
-					if conn != nil {
-						conn.Close()
-					}
-					return
-				default:
-				}
-				if conn == nil {
-					c, err := grpc.NewClient(addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-					if err != nil {
-						time.Sleep(50 * time.Millisecond)
-						continue
-					}
-					conn = c
-				}
-				req := gen.Batch(n, time.Now())
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				resp, err := consentryv1.NewIngestServiceClient(conn).Ingest(ctx, req)
-				cancel()
+		s := sender{
+			addr:   addr,
+			gen:    eventgen.New(eventgen.Config{AppID: testApp, Token: token, Seed: uint64(100 + i)}),
+			events: n,
+			redial: 50 * time.Millisecond,
+			outcome: func(req *consentryv1.IngestRequest, resp *consentryv1.IngestResponse, err error) time.Duration {
 				tr.mu.Lock()
+				defer tr.mu.Unlock()
 				if err != nil {
 					tr.refusals[status.Code(err)]++
 					tr.lastErr = err
 					if _, _, _, delay := grpcerr.Details(err); delay > 0 {
 						tr.delays = append(tr.delays, delay)
 					}
-				} else {
-					for _, id := range acceptedIDs(stored, req, resp) {
-						tr.acked[id] = true
-					}
+					return pause + 100*time.Millisecond // and back off a little
 				}
-				tr.mu.Unlock()
-				time.Sleep(pause)
-				if err != nil {
-					// Reconnect, as an SDK would after an outage, and back
-					// off a little.
-					conn.Close()
-					conn = nil
-					time.Sleep(100 * time.Millisecond)
+				for _, id := range acceptedIDs(stored, req, resp) {
+					tr.acked[id] = true
 				}
-			}
-		})
+				return pause
+			},
+		}
+		tr.wg.Go(func() { s.run(tr.stop) })
 	}
 	return tr
+}
+
+// sender sends batches from one generator until stopped, over a
+// connection it dials again after a failed send, as an SDK would after an
+// outage.
+type sender struct {
+	// addr returns the collector's gRPC address, read at every dial.
+	addr func() string
+	gen  *eventgen.Generator
+	// events is the number of events per batch.
+	events int
+	// redial is how long to wait after a failed dial.
+	redial time.Duration
+	// outcome records what a send got and returns how long to wait
+	// before the next.
+	outcome func(req *consentryv1.IngestRequest, resp *consentryv1.IngestResponse, err error) time.Duration
+}
+
+// run sends until stop is closed.
+func (s sender) run(stop <-chan struct{}) {
+	var conn *grpc.ClientConn
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if conn == nil {
+			c, err := grpc.NewClient(s.addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				time.Sleep(s.redial)
+				continue
+			}
+			conn = c
+		}
+		req := s.gen.Batch(s.events, time.Now())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		resp, err := consentryv1.NewIngestServiceClient(conn).Ingest(ctx, req)
+		cancel()
+		pause := s.outcome(req, resp, err)
+		if err != nil {
+			conn.Close()
+			conn = nil
+		}
+		time.Sleep(pause)
+	}
 }
 
 // storedEventID is App.StoredEventID: the event_id the collector stores
@@ -190,21 +218,9 @@ func storedIDs(t *testing.T, ch driver.Conn, db string) (final, raw map[string]i
 func eachStoredID(t *testing.T, ch driver.Conn, db, modifier string, fn func(id string)) {
 	t.Helper()
 	for _, table := range clickhouse.EventTables() {
-		rows, err := ch.Query(context.Background(), fmt.Sprintf("SELECT toString(event_id) FROM %s.%s %s", db, table, modifier))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				t.Fatal(err)
-			}
+		for _, id := range chtest.QueryStrings(context.Background(), t, ch, fmt.Sprintf("SELECT toString(event_id) FROM %s.%s %s", db, table, modifier)) {
 			fn(id)
 		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		rows.Close()
 	}
 }
 
@@ -350,11 +366,12 @@ type consentrydProc struct {
 func startConsentryd(t *testing.T, srv *chserver.Server, proxy *faultproxy.Proxy) *consentrydProc {
 	t.Helper()
 	dir := t.TempDir()
-	p := &consentrydProc{t: t, bin: filepath.Join(dir, "consentryd"), srv: srv, proxy: proxy, data: filepath.Join(dir, "data"),
-		db: fmt.Sprintf("consentry_test_%d", dbSeq.Add(1)), addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-	if out, err := exec.Command("go", "build", "-o", p.bin, "../cmd/consentryd").CombinedOutput(); err != nil {
-		t.Fatalf("build consentryd: %v\n%s", err, out)
+	bin, err := consentrydtest.Build(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
+	p := &consentrydProc{t: t, bin: bin, srv: srv, proxy: proxy, data: filepath.Join(dir, "data"),
+		db: fmt.Sprintf("consentry_test_%d", dbSeq.Add(1)), addr: consentrydtest.FreeAddr(t)}
 	p.start()
 	t.Cleanup(func() {
 		if p.cmd != nil {

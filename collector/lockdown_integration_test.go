@@ -18,6 +18,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/internal/chtest"
 )
 
 // chClient runs queries against the managed ClickHouse as one identity,
@@ -289,7 +290,7 @@ func TestManagedClickHouseLockedDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for path, want := range map[string]os.FileMode{
+	chtest.CheckModes(t, map[string]os.FileMode{
 		dataDir:                              0o700,
 		filepath.Join(dataDir, "clickhouse"): 0o700,
 		filepath.Join(dataDir, CollectorPasswordFileName):     0o600,
@@ -297,15 +298,7 @@ func TestManagedClickHouseLockedDown(t *testing.T) {
 		filepath.Join(dataDir, "clickhouse", "users.xml"):     0o600,
 		filepath.Join(dataDir, "consent-signing-key.pem"):     0o600,
 		filepath.Join(dataDir, "consent-secret"):              0o600,
-	} {
-		fi, err := os.Stat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := fi.Mode().Perm(); got != want {
-			t.Errorf("%s: mode %v, want %v", path, got, want)
-		}
-	}
+	})
 	for _, e := range h.logs.All() {
 		if strings.Contains(fmt.Sprint(e.Message, e.ContextMap()), collectorPassword) {
 			t.Errorf("the collector logged its ClickHouse password: %s", e.Message)

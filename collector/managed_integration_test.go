@@ -26,26 +26,13 @@ import (
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
-// requireServerBinary skips t under -short, and fails it if no
-// clickhouse-server binary is installed: for tests that start a
-// ClickHouse server of their own.
-func requireServerBinary(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: starts ClickHouse")
-	}
-	if _, _, err := chserver.Available(""); err != nil {
-		t.Fatalf("clickhouse-server not found: run scripts/deps.sh: %v", err)
-	}
-}
-
 // newManagedHarness starts an App on its local default: a managed
 // ClickHouse of its own under a fresh data dir (mutate may set another),
 // storing into database consentry. h.ch is a connection as the
 // collector's user.
 func newManagedHarness(t *testing.T, mutate func(*Config)) *harness {
 	t.Helper()
-	requireServerBinary(t)
+	chtest.RequireBinary(t)
 	core, logs := observer.New(zap.DebugLevel)
 	cfg := Config{
 		GRPCAddr:   "127.0.0.1:0",

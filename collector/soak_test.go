@@ -27,15 +27,14 @@ import (
 	"github.com/google/uuid"
 
 	"go.uber.org/zap/zaptest"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	chgo "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/internal/chserver"
+	"github.com/consentry/consentry/internal/consentrydtest"
 	"github.com/consentry/consentry/internal/eventgen"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -76,70 +75,50 @@ type soakClient struct {
 
 func (c *soakClient) run(clients int) {
 	for i := range clients {
-		c.wg.Go(func() {
-			gen := eventgen.New(eventgen.Config{AppID: testApp, Token: c.token, Seed: uint64(7000 + i)})
-			var conn *grpc.ClientConn
-			defer func() {
-				if conn != nil {
-					conn.Close()
-				}
-			}()
-			for {
-				select {
-				case <-c.stop:
-					return
-				default:
-				}
-				if conn == nil {
-					cc, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-					if err != nil {
-						time.Sleep(100 * time.Millisecond)
-						continue
-					}
-					conn = cc
-				}
-				req := gen.Batch(100, time.Now())
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				resp, err := consentryv1.NewIngestServiceClient(conn).Ingest(ctx, req)
-				cancel()
-				c.sent.Add(int64(len(req.GetEvents())))
-				now := time.Now().Unix()
-				c.mu.Lock()
-				c.anySecond[now] = true
-				if err != nil {
-					st := status.Convert(err)
-					key := st.Code().String()
-					for _, d := range st.Details() {
-						if r, ok := d.(interface{ GetReason() string }); ok && r.GetReason() != "" {
-							key += "/" + r.GetReason()
-						}
-					}
-					c.refusals[key]++
-				} else {
-					c.okSeconds[now] = true
-					dropped := map[uint32]bool{}
-					for _, d := range resp.GetEventDrops() {
-						dropped[d.GetIndex()] = true
-					}
-					for j, e := range req.GetEvents() {
-						if !dropped[uint32(j)] {
-							c.acked = append(c.acked, [16]byte(e.GetEventId()))
-						}
-					}
-				}
-				c.mu.Unlock()
-				if err != nil {
-					conn.Close()
-					conn = nil
-					if status.Code(err) != codes.Unavailable {
-						time.Sleep(200 * time.Millisecond)
-					} else {
-						time.Sleep(50 * time.Millisecond)
-					}
-				}
-			}
-		})
+		s := sender{
+			addr:    func() string { return c.addr },
+			gen:     eventgen.New(eventgen.Config{AppID: testApp, Token: c.token, Seed: uint64(7000 + i)}),
+			events:  100,
+			redial:  100 * time.Millisecond,
+			outcome: c.record,
+		}
+		c.wg.Go(func() { s.run(c.stop) })
 	}
+}
+
+// record counts what a send got and returns how long to wait before the
+// next: nothing after an acknowledgement, a little after a refusal.
+func (c *soakClient) record(req *consentryv1.IngestRequest, resp *consentryv1.IngestResponse, err error) time.Duration {
+	c.sent.Add(int64(len(req.GetEvents())))
+	now := time.Now().Unix()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.anySecond[now] = true
+	if err != nil {
+		st := status.Convert(err)
+		key := st.Code().String()
+		for _, d := range st.Details() {
+			if r, ok := d.(interface{ GetReason() string }); ok && r.GetReason() != "" {
+				key += "/" + r.GetReason()
+			}
+		}
+		c.refusals[key]++
+		if st.Code() != codes.Unavailable {
+			return 200 * time.Millisecond
+		}
+		return 50 * time.Millisecond
+	}
+	c.okSeconds[now] = true
+	dropped := map[uint32]bool{}
+	for _, d := range resp.GetEventDrops() {
+		dropped[d.GetIndex()] = true
+	}
+	for j, e := range req.GetEvents() {
+		if !dropped[uint32(j)] {
+			c.acked = append(c.acked, [16]byte(e.GetEventId()))
+		}
+	}
+	return 0
 }
 
 // sampleReadiness records what admin's /readyz says twice a second until
@@ -332,13 +311,13 @@ func TestSoak(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", spoolDir).Run() })
 
-	bin := filepath.Join(dir, "consentryd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/consentryd").CombinedOutput(); err != nil {
-		t.Fatalf("build consentryd: %v\n%s", err, out)
+	bin, err := consentrydtest.Build(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
-	grpcAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	grpcAddr := consentrydtest.FreeAddr(t)
+	admin := consentrydtest.FreeAddr(t)
 	const db = "consentry_soak"
 	col := &soakCollector{t: t, bin: bin, admin: admin, env: []string{"CONSENTRY_CLICKHOUSE_PASSWORD=" + srv.Password()}, args: []string{
 		"--data-dir", data, "--clickhouse-addr", srv.Addr(), "--clickhouse-database", db, "--clickhouse-user", srv.User(),

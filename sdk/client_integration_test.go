@@ -19,6 +19,7 @@ import (
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/collector/collectortest"
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/chtest"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -151,19 +152,8 @@ func (r *realCollector) queryIDs(t *testing.T, final string) map[string]int {
 	t.Helper()
 	out := map[string]int{}
 	for _, table := range clickhouse.EventTables() {
-		rows, err := r.CH.Query(context.Background(), fmt.Sprintf("SELECT toString(event_id) FROM %s.%s %s WHERE app_id = '%s'", r.DB, table, final, testAppID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				t.Fatal(err)
-			}
+		for _, id := range chtest.QueryStrings(context.Background(), t, r.CH, fmt.Sprintf("SELECT toString(event_id) FROM %s.%s %s WHERE app_id = '%s'", r.DB, table, final, testAppID)) {
 			out[id]++
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatal(err)
 		}
 	}
 	return out

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -56,6 +57,13 @@ func (o *Outcomes) Total() int {
 		n += c
 	}
 	return n
+}
+
+// Kinds returns the distinct outcomes counted, in no particular order.
+func (o *Outcomes) Kinds() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Collect(maps.Keys(o.counts))
 }
 
 // String lists the outcomes, most frequent first.

@@ -16,6 +16,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/consentry/consentry/internal/chserver"
+	"github.com/consentry/consentry/internal/chtest"
 )
 
 const (
@@ -27,7 +28,7 @@ const (
 // limits, holding consentry.t (100,000 rows) and a private table.
 func analystServer(t *testing.T, limits chserver.Limits) *chserver.Server {
 	t.Helper()
-	requireServer(t)
+	chtest.RequireBinary(t)
 	srv := start(t, chserver.Config{DataDir: t.TempDir(), ReadOnlyUser: analyst, ReadOnlyPassword: analystPW,
 		ReadOnlyDatabases: []string{"consentry"}, ReadOnlyLimits: limits})
 	admin := open(t, srv, srv.User(), srv.Password())
@@ -314,7 +315,7 @@ func TestBIToolRequests(t *testing.T) {
 // constraints (18.16 here, forced to try them) still starts, with the
 // analyst on readonly=1 without them.
 func TestConstraintsFallBack(t *testing.T) {
-	requireServer(t)
+	chtest.RequireBinary(t)
 	srv := start(t, chserver.Config{DataDir: t.TempDir(), ReadOnlyUser: analyst, ReadOnlyPassword: analystPW,
 		Constraints: chserver.ConstraintsOn})
 	v, err := srv.Version(context.Background())

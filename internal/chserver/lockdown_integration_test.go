@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/chserver"
+	"github.com/consentry/consentry/internal/chtest"
 )
 
 // httpQuery runs sql over srv's HTTP interface, with basic authorization
@@ -43,7 +44,7 @@ func httpQuery(t *testing.T, srv *chserver.Server, user, password, rawQuery stri
 // password, over either protocol, nor as a configured user with a wrong
 // password; the administrative user gets in with its password over both.
 func TestNoPasswordlessUser(t *testing.T) {
-	requireServer(t)
+	chtest.RequireBinary(t)
 	srv := start(t, chserver.Config{DataDir: t.TempDir(), ReadOnlyUser: "analyst", ReadOnlyPassword: "analyst-pw"})
 	ctx := context.Background()
 	for _, tc := range []struct{ name, user, password string }{
@@ -86,28 +87,20 @@ func TestNoPasswordlessUser(t *testing.T) {
 // before, users.xml is owner-only and holds no password in clear, and a
 // generated password is long and random.
 func TestFilesPrivate(t *testing.T) {
-	requireServer(t)
+	chtest.RequireBinary(t)
 	dir := filepath.Join(t.TempDir(), "ch")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	srv := start(t, chserver.Config{DataDir: dir, ReadOnlyUser: "analyst", ReadOnlyPassword: "analyst-secret-pw"})
-	for path, want := range map[string]os.FileMode{
+	chtest.CheckModes(t, map[string]os.FileMode{
 		dir:                              0o700,
 		filepath.Join(dir, "users.xml"):  0o600,
 		filepath.Join(dir, "config.xml"): 0o600,
 		filepath.Join(dir, "log"):        0o700,
 		filepath.Join(dir, "data"):       0o700,
 		filepath.Join(dir, "user_files"): 0o700,
-	} {
-		fi, err := os.Stat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := fi.Mode().Perm(); got != want {
-			t.Errorf("%s: mode %v, want %v", path, got, want)
-		}
-	}
+	})
 	users, err := os.ReadFile(filepath.Join(dir, "users.xml"))
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +177,7 @@ func procAddr(t *testing.T, s string) string {
 // TestListensOnLoopbackOnly: the server opens exactly its native and HTTP
 // ports, on loopback (no interserver or other port).
 func TestListensOnLoopbackOnly(t *testing.T) {
-	requireServer(t)
+	chtest.RequireBinary(t)
 	srv := start(t, chserver.Config{DataDir: t.TempDir()})
 	got := listening(t, srv.PID())
 	want := map[string]bool{srv.Addr(): true, srv.HTTPAddr(): true}
@@ -217,7 +210,7 @@ func nonLoopbackIPv4() string {
 // address, a connection from a non-loopback address gets in as the
 // read-only user if its network is allowed, never as the admin.
 func TestExposedPortsKeepUsersLocal(t *testing.T) {
-	requireServer(t)
+	chtest.RequireBinary(t)
 	ip := nonLoopbackIPv4()
 	if ip == "" {
 		t.Skip("this machine has no non-loopback IPv4 address")

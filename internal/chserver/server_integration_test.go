@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/consentry/consentry/internal/chserver"
+	"github.com/consentry/consentry/internal/chtest"
 )
 
 // helperEnv makes the test binary act as a parent process that starts a
@@ -45,18 +46,6 @@ func helperMain(dir string) int {
 	}
 	fmt.Println(srv.PID())
 	select {}
-}
-
-// requireServer skips t under -short and fails it if no server binary is
-// installed.
-func requireServer(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("starts clickhouse-server; skipped with -short")
-	}
-	if _, _, err := chserver.Available(""); err != nil {
-		t.Fatalf("clickhouse-server not found: run scripts/deps.sh (%v)", err)
-	}
 }
 
 func start(t *testing.T, cfg chserver.Config) *chserver.Server {
@@ -106,7 +95,7 @@ func processGone(pid int) bool {
 }
 
 func TestServer(t *testing.T) {
-	requireServer(t)
+	chtest.RequireBinary(t)
 	ctx := context.Background()
 	cfg := chserver.Config{
 		DataDir:          t.TempDir(),
@@ -212,22 +201,7 @@ func TestServer(t *testing.T) {
 
 func checkRows(t *testing.T, conn driver.Conn, want string) {
 	t.Helper()
-	rows, err := conn.Query(context.Background(), "SELECT name FROM events ORDER BY id")
-	if err != nil {
-		t.Fatalf("SELECT: %v", err)
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			t.Fatalf("Scan: %v", err)
-		}
-		names = append(names, name)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatalf("rows: %v", err)
-	}
+	names := chtest.QueryStrings(context.Background(), t, conn, "SELECT name FROM events ORDER BY id")
 	if got := strings.Join(names, ","); got != want {
 		t.Errorf("rows = %q, want %q", got, want)
 	}
@@ -236,7 +210,7 @@ func checkRows(t *testing.T, conn driver.Conn, want string) {
 // TestWaitReportsUnexpectedExit: without restarts (MaxFailures 1), an
 // unexpected exit ends supervision at once, and Wait says why.
 func TestWaitReportsUnexpectedExit(t *testing.T) {
-	requireServer(t)
+	chtest.RequireBinary(t)
 	srv := start(t, chserver.Config{DataDir: t.TempDir(), MaxFailures: 1})
 	wait := srv.Wait()
 	if err := syscall.Kill(srv.PID(), syscall.SIGKILL); err != nil {
@@ -259,7 +233,7 @@ func TestWaitReportsUnexpectedExit(t *testing.T) {
 }
 
 func TestStopKillsWhenContextEnds(t *testing.T) {
-	requireServer(t)
+	chtest.RequireBinary(t)
 	srv, err := chserver.Start(context.Background(), chserver.Config{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -276,7 +250,7 @@ func TestStopKillsWhenContextEnds(t *testing.T) {
 }
 
 func TestStartPortInUse(t *testing.T) {
-	requireServer(t)
+	chtest.RequireBinary(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -326,7 +300,7 @@ func TestStartTimeout(t *testing.T) {
 // TestChildDiesWithParent starts a server from a child process, kills
 // that process with SIGKILL, and checks that the server dies too.
 func TestChildDiesWithParent(t *testing.T) {
-	requireServer(t)
+	chtest.RequireBinary(t)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 // brings it back on the same ports with the same data and password,
 // without anyone calling Start, and State tells the story.
 func TestRestartsAfterSIGKILL(t *testing.T) {
-	requireServer(t)
+	chtest.RequireBinary(t)
 	srv := start(t, chserver.Config{DataDir: t.TempDir(), RestartBackoff: 50 * time.Millisecond})
 	ctx := context.Background()
 	conn := open(t, srv, srv.User(), srv.Password())
@@ -72,7 +72,7 @@ func TestRestartsAfterSIGKILL(t *testing.T) {
 // State is failed, Done is closed, Err and WaitUp wrap ErrGaveUp and
 // quote its output.
 func TestGivesUpAfterRepeatedFailures(t *testing.T) {
-	requireServer(t)
+	chtest.RequireBinary(t)
 	bin, breakFile := chtest.BreakableBinary(t)
 	srv := start(t, chserver.Config{DataDir: t.TempDir(), Binary: bin,
 		MaxFailures: 3, RestartBackoff: 100 * time.Millisecond, MaxRestartBackoff: 150 * time.Millisecond})
@@ -114,7 +114,7 @@ func TestGivesUpAfterRepeatedFailures(t *testing.T) {
 // returns at once and leaves no process behind; WaitUp then reports
 // ErrStopped.
 func TestStopWhileRestarting(t *testing.T) {
-	requireServer(t)
+	chtest.RequireBinary(t)
 	real, args, err := chserver.Available("")
 	if err != nil {
 		t.Fatal(err)

@@ -67,7 +67,7 @@ const timeout = time.Minute
 // Under -short it skips tb.
 func Start(tb testing.TB) *chserver.Server {
 	tb.Helper()
-	requireBinary(tb)
+	RequireBinary(tb)
 	cfg := chserver.Config{
 		DataDir: tb.TempDir(),
 		Logger:  zaptest.NewLogger(tb),
@@ -190,9 +190,52 @@ func Conn(tb testing.TB, srv *chserver.Server) driver.Conn {
 	return conn
 }
 
-// requireBinary skips tb under -short and fails it if no server binary
-// is installed.
-func requireBinary(tb testing.TB) {
+// QueryStrings runs query, whose result is one String column, on conn
+// and returns its rows; it fails tb if the query, a scan or reading the
+// rows fails.
+func QueryStrings(ctx context.Context, tb testing.TB, conn driver.Conn, query string, args ...any) []string {
+	tb.Helper()
+	rows, err := conn.Query(ctx, query, args...)
+	if err != nil {
+		tb.Fatalf("chtest: %v\n%s", err, query)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			tb.Fatalf("chtest: scan: %v\n%s", err, query)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatalf("chtest: rows: %v\n%s", err, query)
+	}
+	if err := rows.Close(); err != nil {
+		tb.Fatalf("chtest: close rows: %v\n%s", err, query)
+	}
+	return out
+}
+
+// CheckModes fails tb for every path of modes that is missing or whose
+// permission bits are not the mode modes gives it: for the files and
+// folders a locked-down server keeps private.
+func CheckModes(tb testing.TB, modes map[string]os.FileMode) {
+	tb.Helper()
+	for path, want := range modes {
+		fi, err := os.Stat(path)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			tb.Errorf("%s: mode %v, want %v", path, got, want)
+		}
+	}
+}
+
+// RequireBinary skips tb under -short and fails it if no server binary
+// is installed: for tests that start a ClickHouse server of their own.
+func RequireBinary(tb testing.TB) {
 	tb.Helper()
 	if testing.Short() {
 		tb.Skip("starts clickhouse-server; skipped with -short")

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/internal/chdb"
 	"github.com/consentry/consentry/internal/chdb/chdbtest"
@@ -42,7 +40,7 @@ func TestClickHouse(t *testing.T) {
 
 	t.Run("Columns", func(t *testing.T) {
 		// BulkCrashesSQL names every column of the crashes table.
-		got := queryStrings(ctx, t, conn, fmt.Sprintf("SELECT name FROM system.columns WHERE database = '%s' AND table = 'crashes' ORDER BY name", db))
+		got := chtest.QueryStrings(ctx, t, conn, fmt.Sprintf("SELECT name FROM system.columns WHERE database = '%s' AND table = 'crashes' ORDER BY name", db))
 		if want := slices.Sorted(slices.Values(crashColumns)); !slices.Equal(got, want) {
 			t.Errorf("crashes has columns\n%q\nBulkCrashesSQL names\n%q", got, want)
 		}
@@ -76,7 +74,7 @@ func TestClickHouse(t *testing.T) {
 		for d := range cfg.Days {
 			want = append(want, fmt.Sprintf("%s 50", cfg.FirstDay().AddDate(0, 0, d).Format(time.DateOnly)))
 		}
-		got := queryStrings(ctx, t, conn, fmt.Sprintf(`SELECT concat(toString(event_date), ' ', toString(count()))
+		got := chtest.QueryStrings(ctx, t, conn, fmt.Sprintf(`SELECT concat(toString(event_date), ' ', toString(count()))
 FROM %s.sessions WHERE app_id = '%s' AND phase = 'start' GROUP BY event_date ORDER BY event_date`, db, cfg.AppID))
 		if !slices.Equal(got, want) {
 			t.Errorf("session starts per day: %q, want %q", got, want)
@@ -92,7 +90,7 @@ FROM %s.sessions WHERE app_id = '%s' AND phase = 'start' GROUP BY event_date ORD
 		elapsed := time.Since(start)
 		t.Logf("BulkCrashesSQL: %d rows in %v (%.0f rows/s) on ClickHouse %s", bulkRows, elapsed.Round(time.Millisecond), bulkRows/elapsed.Seconds(), c.Dialect())
 		checkBulk(t, func(sql string) string {
-			got := queryStrings(ctx, t, conn, sql)
+			got := chtest.QueryStrings(ctx, t, conn, sql)
 			if len(got) != 1 {
 				t.Fatalf("%d rows, want 1:\n%s", len(got), sql)
 			}
@@ -187,26 +185,4 @@ FROM (SELECT fingerprint, count() AS n FROM %s.crashes WHERE app_id = '%s' GROUP
 	if _, err := fmt.Sscan(sizes, &largest, &median); err != nil || largest < 20*median {
 		t.Errorf("group sizes: largest and median %q, want a skew of 20 at least", sizes)
 	}
-}
-
-// queryStrings runs sql, whose result is one String column, on conn.
-func queryStrings(ctx context.Context, t *testing.T, conn driver.Conn, sql string) []string {
-	t.Helper()
-	rows, err := conn.Query(ctx, sql)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, sql)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatalf("%v\n%s", err, sql)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatalf("%v\n%s", err, sql)
-	}
-	return out
 }
