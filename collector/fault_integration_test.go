@@ -30,6 +30,7 @@ import (
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/collector/spool"
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/consent/consenttest"
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/consentrydtest"
@@ -334,16 +335,9 @@ func tokenFromKeyFile(t testing.TB, data string, ttl time.Duration) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring, err := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, err := ring.Sign(consent.Claims{AppID: testApp, Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports},
+	return consenttest.New(t, priv).Token(t, consent.Claims{AppID: testApp,
+		Scopes:   []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports},
 		IssuedAt: time.Now(), ExpiresAt: time.Now().Add(ttl)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return token
 }
 
 // consentrydProc is the consentryd binary run as a test's collector, on a

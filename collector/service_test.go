@@ -17,6 +17,7 @@ import (
 	"github.com/consentry/consentry/collector/ratelimit"
 	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/consent/consenttest"
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/internal/grpcerr"
 	"github.com/consentry/consentry/pipeline"
@@ -65,25 +66,17 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	priv, err := consent.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := keys.Sign(consent.Claims{AppID: "com.example.notes", ExpiresAt: time.Now().Add(time.Hour),
+	signer := consenttest.New(t, nil)
+	keys := signer.Ring
+	tok := signer.Token(t, consent.Claims{AppID: "com.example.notes", ExpiresAt: time.Now().Add(time.Hour),
 		Scopes: []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	lim, _ := limits.New(limits.Config{})
 	con, _ := consent.NewFilter(consent.FilterConfig{Keys: keys})
 	val, _ := validate.New(validate.Config{})
 	anon, _ := anonymizer.New(anonymizer.Config{})
 	f := &fixture{sink: &memSink{}, rejects: &memRejects{}, keys: keys,
 		gen: eventgen.New(eventgen.Config{AppID: "com.example.notes", Token: tok, Seed: 1})}
+	var err error
 	f.svc, err = NewService(ServiceConfig{Stages: []pipeline.Stage{lim, con, val, anon}, Sink: f.sink, Rejects: f.rejects})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package consent_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/consent/consenttest"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/faultproxy"
 	"github.com/consentry/consentry/pipeline"
@@ -130,14 +130,7 @@ func (r *replica) grant(t *testing.T, keys *consent.KeyRing, app string) (token,
 // setup returns a key ring and registers the test apps in store.
 func setup(t *testing.T, store consent.Store) *consent.KeyRing {
 	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := consenttest.New(t, nil).Ring
 	now := time.Now().Truncate(time.Second)
 	for app, policy := range map[string]consent.Policy{itErasable: consent.PolicyErasable, itAnonymous: consent.PolicyAnonymous} {
 		if err := store.PutApp(t.Context(), consent.App{ID: app, KeyHash: consent.HashAppKey("key-" + app),

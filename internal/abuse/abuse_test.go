@@ -30,6 +30,7 @@ import (
 
 	"github.com/consentry/consentry/collector/limits"
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/consent/consenttest"
 	"github.com/consentry/consentry/internal/consentrydtest"
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/internal/every"
@@ -141,14 +142,7 @@ func TestAbuse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring, err := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, err := ring.Sign(consent.Claims{AppID: app, Scopes: consentryv1.Scopes(), IssuedAt: time.Now(), ExpiresAt: time.Now().Add(24 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := consenttest.New(t, priv).Token(t, consent.Claims{AppID: app, Scopes: consentryv1.Scopes(), IssuedAt: time.Now(), ExpiresAt: time.Now().Add(24 * time.Hour)})
 
 	// The well-behaved clients and the health probes record into the
 	// current window.

@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/consent/consenttest"
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/consentrydtest"
 	"github.com/consentry/consentry/internal/faultproxy"
@@ -322,17 +323,7 @@ func (e *env) run(t *testing.T, pr probeRun) *privacyprobe.Report {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cid := consent.NewConsentID()
-	token, err := keys.Sign(consent.Claims{ConsentID: cid, AppID: probeApp, TextVersion: "probe-1",
-		Scopes:   []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation},
-		IssuedAt: time.Now().Add(-time.Minute), ExpiresAt: time.Now().Add(2 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	token, cid := (&signer{consenttest.New(t, priv)}).token(t, 2*time.Hour)
 	probe, err := privacyprobe.New(privacyprobe.Config{Seed: pr.seed, Plants: pr.plants, Kinds: pr.kinds, Contexts: pr.contexts, AppID: probeApp, Token: token})
 	if err != nil {
 		t.Fatal(err)

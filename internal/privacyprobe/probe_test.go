@@ -17,6 +17,7 @@ import (
 	"github.com/consentry/consentry/collector/limits"
 	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/consent/consenttest"
 	"github.com/consentry/consentry/internal/privacyprobe"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -26,38 +27,28 @@ const probeApp = "com.example.probe"
 
 // signer signs consent tokens for probeApp with every scope.
 type signer struct {
-	keys *consent.KeyRing
+	*consenttest.Signer
 }
 
 func newSigner(t testing.TB) *signer {
 	t.Helper()
-	priv, err := consent.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := consent.NewKeyRing(consent.KeyRingConfig{SigningKey: priv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &signer{keys: keys}
+	return &signer{consenttest.New(t, nil)}
 }
 
-// token returns a token with every scope and its consent id.
-func (s *signer) token(t testing.TB) (token, consentID string) {
+// token returns a token with every scope, valid for ttl, and its consent
+// id.
+func (s *signer) token(t testing.TB, ttl time.Duration) (token, consentID string) {
 	t.Helper()
 	consentID = consent.NewConsentID()
-	token, err := s.keys.Sign(consent.Claims{ConsentID: consentID, AppID: probeApp, TextVersion: "probe-1",
+	token = s.Token(t, consent.Claims{ConsentID: consentID, AppID: probeApp, TextVersion: "probe-1",
 		Scopes:   []consentryv1.Scope{consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports, consentryv1.ScopeLocation},
-		IssuedAt: time.Now().Add(-time.Minute), ExpiresAt: time.Now().Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
+		IssuedAt: time.Now().Add(-time.Minute), ExpiresAt: time.Now().Add(ttl)})
 	return token, consentID
 }
 
 func newProbe(t testing.TB, s *signer, cfg privacyprobe.Config) *privacyprobe.Probe {
 	t.Helper()
-	token, cid := s.token(t)
+	token, cid := s.token(t, time.Hour)
 	cfg.AppID, cfg.Token = probeApp, token
 	pr, err := privacyprobe.New(cfg)
 	if err != nil {
@@ -69,7 +60,7 @@ func newProbe(t testing.TB, s *signer, cfg privacyprobe.Config) *privacyprobe.Pr
 
 func TestProbeIsSeeded(t *testing.T) {
 	s := newSigner(t)
-	token, _ := s.token(t)
+	token, _ := s.token(t, time.Hour)
 	now := time.Unix(1_800_000_000, 0)
 	gen := func(seed uint64) *privacyprobe.Probe {
 		pr, err := privacyprobe.New(privacyprobe.Config{Seed: seed, Plants: 200, AppID: probeApp, Token: token, Now: func() time.Time { return now }})
@@ -148,7 +139,7 @@ func pipelineRun(t *testing.T, s *signer, pr *privacyprobe.Probe, scrubCfg scrub
 	if err != nil {
 		t.Fatal(err)
 	}
-	con, err := consent.NewFilter(consent.FilterConfig{Keys: s.keys})
+	con, err := consent.NewFilter(consent.FilterConfig{Keys: s.Ring})
 	if err != nil {
 		t.Fatal(err)
 	}
