@@ -98,16 +98,18 @@ func (s *Stage) Process(ctx context.Context, b *pipeline.Batch) error {
 func (s *Stage) common(a *arena, b *pipeline.Batch, peer netip.Addr) pipeline.Common {
 	d := b.Request.GetDevice()
 	c := pipeline.Common{
-		AppID:       b.AppID,
-		AppVersion:  a.version(d.GetAppVersion()),
-		AppBuild:    a.build(d.GetAppBuild()),
-		SDKVersion:  a.text(strings.TrimSpace(d.GetSdkVersion())),
-		DeviceClass: s.enums.of(d.GetDeviceClass()),
-		DeviceModel: a.text(strings.TrimSpace(d.GetDeviceModel())),
-		OSName:      s.enums.of(d.GetOsName()),
-		OSVersion:   a.text(strings.TrimSpace(d.GetOsVersion())),
-		Locale:      normalizeLocale(d.GetLocale()),
-		ConsentKey:  b.ConsentKey,
+		AppID: b.AppID,
+		QI: pipeline.QI{
+			AppVersion:  a.version(d.GetAppVersion()),
+			AppBuild:    a.build(d.GetAppBuild()),
+			SDKVersion:  a.text(strings.TrimSpace(d.GetSdkVersion())),
+			DeviceClass: s.enums.of(d.GetDeviceClass()),
+			DeviceModel: a.text(strings.TrimSpace(d.GetDeviceModel())),
+			OSName:      s.enums.of(d.GetOsName()),
+			OSVersion:   a.text(strings.TrimSpace(d.GetOsVersion())),
+			Locale:      normalizeLocale(d.GetLocale()),
+		},
+		ConsentKey: b.ConsentKey,
 	}
 	if b.HasScope(consentryv1.ScopeLocation) {
 		loc, _ := s.locate(d.GetLocation(), peer)

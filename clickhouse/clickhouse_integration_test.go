@@ -230,9 +230,10 @@ func wantCommon(cm pipeline.Common, extra map[string]any) map[string]any {
 func testCommon(n byte, at time.Time) pipeline.Common {
 	return pipeline.Common{
 		AppID: "com.example.notes", EventID: [16]byte{0x4e, n, 2, 3, 4, 5, 0x46, 7, 0x88, 9, 10, 11, 12, 13, 14, n},
-		EventTime: at, SessionKey: 0xfedcba9876543210 + uint64(n), AppVersion: "4.12.0", AppBuild: "4120003",
-		SDKVersion: "consentry-kotlin/0.3.1", DeviceClass: "phone", DeviceModel: "Pixel 8", OSName: "android",
-		OSVersion: "14", Locale: "de-AT", Country: "AT", Region: "AT-9",
+		EventTime: at, SessionKey: 0xfedcba9876543210 + uint64(n),
+		QI: pipeline.QI{AppVersion: "4.12.0", AppBuild: "4120003", SDKVersion: "consentry-kotlin/0.3.1",
+			DeviceClass: "phone", DeviceModel: "Pixel 8", OSName: "android", OSVersion: "14",
+			Locale: "de-AT", Country: "AT", Region: "AT-9"},
 	}
 }
 

@@ -182,8 +182,9 @@ func clusterRows(app, consentKey string, n int, day time.Time) *pipeline.Rows {
 	for i := range n {
 		common := pipeline.Common{
 			AppID: app, EventTime: day.Add(time.Duration(i%2) * 24 * time.Hour).Add(time.Duration(i) * time.Second),
-			EventID: uuid.New(), SessionKey: uint64(i/4 + 1), AppVersion: "4.12.0", OSName: "android", OSVersion: "14",
-			Country: "AT", Region: "AT-9", ConsentKey: consentKey,
+			EventID: uuid.New(), SessionKey: uint64(i/4 + 1),
+			QI:         pipeline.QI{AppVersion: "4.12.0", OSName: "android", OSVersion: "14", Country: "AT", Region: "AT-9"},
+			ConsentKey: consentKey,
 		}
 		rows.Sessions = append(rows.Sessions, pipeline.SessionRow{Common: common, Phase: "start"})
 		rows.Crashes = append(rows.Crashes, pipeline.CrashRow{Common: common, ExceptionType: "SIGSEGV", Fingerprint: uint64(i % 3)})

@@ -32,20 +32,22 @@ func (g *rowGen) common() pipeline.Common {
 	id[8] = id[8]&0x3f | 0x80
 	os := g.pick("android", "ios")
 	return pipeline.Common{
-		AppID:       g.pick("com.example.notes", "com.example.maps", "org.example.chat"),
-		EventID:     id,
-		EventTime:   g.day.Add(time.Duration(g.rnd.IntN(86400)) * time.Second),
-		SessionKey:  g.rnd.Uint64N(5000) + 1,
-		AppVersion:  g.pick("4.12.0", "4.12.1", "4.13.0"),
-		AppBuild:    g.pick("4120003", "4120104", "4130001"),
-		SDKVersion:  "consentry-kotlin/0.3.1",
-		DeviceClass: g.pick("phone", "phone", "phone", "tablet"),
-		DeviceModel: g.pick("Pixel 8", "Galaxy S23", "iPhone15,2", "iPhone14,5", "other"),
-		OSName:      os,
-		OSVersion:   g.pick("14", "15", "17.4.1", "18.0"),
-		Locale:      g.pick("de-AT", "en-US", "fr-FR", "ja-JP"),
-		Country:     g.pick("AT", "US", "FR", "JP", ""),
-		Region:      g.pick("AT-9", "US-CA", "FR-IDF", ""),
+		AppID:      g.pick("com.example.notes", "com.example.maps", "org.example.chat"),
+		EventID:    id,
+		EventTime:  g.day.Add(time.Duration(g.rnd.IntN(86400)) * time.Second),
+		SessionKey: g.rnd.Uint64N(5000) + 1,
+		QI: pipeline.QI{
+			AppVersion:  g.pick("4.12.0", "4.12.1", "4.13.0"),
+			AppBuild:    g.pick("4120003", "4120104", "4130001"),
+			SDKVersion:  "consentry-kotlin/0.3.1",
+			DeviceClass: g.pick("phone", "phone", "phone", "tablet"),
+			DeviceModel: g.pick("Pixel 8", "Galaxy S23", "iPhone15,2", "iPhone14,5", "other"),
+			OSName:      os,
+			OSVersion:   g.pick("14", "15", "17.4.1", "18.0"),
+			Locale:      g.pick("de-AT", "en-US", "fr-FR", "ja-JP"),
+			Country:     g.pick("AT", "US", "FR", "JP", ""),
+			Region:      g.pick("AT-9", "US-CA", "FR-IDF", ""),
+		},
 	}
 }
 
@@ -115,8 +117,8 @@ func retryRows(day time.Time, n int) *pipeline.Rows {
 		id[6], id[8] = 0x40|id[6]&0x0f, 0x80|id[8]&0x3f // a version 4 UUID
 		return pipeline.Common{
 			AppID: "com.example.notes", EventTime: day.Add(time.Duration(i) * time.Minute), EventID: id, SessionKey: session,
-			AppVersion: []string{"4.12.0", "4.13.0"}[i%2], OSName: []string{"android", "ios"}[i/2%2], OSVersion: "14",
-			Country: "AT", Region: "AT-9", DeviceModel: "Pixel 8",
+			QI: pipeline.QI{AppVersion: []string{"4.12.0", "4.13.0"}[i%2], OSName: []string{"android", "ios"}[i/2%2], OSVersion: "14",
+				Country: "AT", Region: "AT-9", DeviceModel: "Pixel 8"},
 		}
 	}
 	for i := range n {

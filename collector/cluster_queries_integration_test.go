@@ -70,7 +70,7 @@ func TestClusterQueriesMatchSingleServerIntegration(t *testing.T) {
 	repeats := &pipeline.Rows{}
 	for i := range 20 * 6 {
 		cm := pipeline.Common{AppID: triagetest.AppID, EventTime: now.Add(-time.Hour).Truncate(time.Minute), SessionKey: uint64(1_000_000 + i/6),
-			AppVersion: "4.12.0", OSName: "android", OSVersion: "14", DeviceClass: "phone", DeviceModel: "Pixel 8", Country: "AT", Region: "AT-9"}
+			QI: pipeline.QI{AppVersion: "4.12.0", OSName: "android", OSVersion: "14", DeviceClass: "phone", DeviceModel: "Pixel 8", Country: "AT", Region: "AT-9"}}
 		cm.EventID[0], cm.EventID[1], cm.EventID[15] = 0xc1, byte(i), byte(i>>8)
 		repeats.Crashes = append(repeats.Crashes, pipeline.CrashRow{Common: cm, ExceptionType: "java.io.IOException", Fingerprint: handled.Fingerprint,
 			Message: "Upload failed", Handled: true, Frames: []pipeline.Frame{{Function: "AttachmentUploader.checkResponse", InApp: true}}})

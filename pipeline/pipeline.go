@@ -50,19 +50,12 @@ type RejectCounter interface {
 	CountRejects(app string, reason Reason, n int)
 }
 
-// Common holds the columns every table shares. Strings are the scrubbed,
-// generalized values; enums are lower-case names such as "phone".
-type Common struct {
-	// AppID is the app's registered id.
-	AppID string
-	// EventID is the random 16-byte id the SDK drew for the event.
-	EventID [16]byte
-	// EventTime is the event's time after clock-skew correction, truncated
-	// to the configured precision, in UTC.
-	EventTime time.Time
-	// SessionKey is the SDK's session id re-keyed under the day's salt; 0
-	// when the event carried no session id.
-	SessionKey uint64
+// QI is the combination of quasi-identifiers a stored row carries: the
+// device-level columns that are the same for every row of one install on
+// one day and that, together, could single it out. Package anonymizer/kanon
+// makes every stored combination common to at least k consents of an app
+// and day.
+type QI struct {
 	// AppVersion is the app's user-visible version.
 	AppVersion string
 	// AppBuild is the app's build number.
@@ -84,6 +77,24 @@ type Common struct {
 	// Region is the ISO 3166-2 code, e.g. "AT-9", or "" when unknown or
 	// generalized away.
 	Region string
+}
+
+// Common holds the columns every table shares. Strings are the scrubbed,
+// generalized values; enums are lower-case names such as "phone".
+type Common struct {
+	// AppID is the app's registered id.
+	AppID string
+	// EventID is the random 16-byte id the SDK drew for the event.
+	EventID [16]byte
+	// EventTime is the event's time after clock-skew correction, truncated
+	// to the configured precision, in UTC.
+	EventTime time.Time
+	// SessionKey is the SDK's session id re-keyed under the day's salt; 0
+	// when the event carried no session id.
+	SessionKey uint64
+	// QI holds the row's quasi-identifiers: app version and build, SDK,
+	// device, OS, locale and location.
+	QI
 	// ConsentKey is, for apps whose erasure policy is erasable, a keyed
 	// pseudonym of the consent id (hex HMAC-SHA-256 under a server secret)
 	// so the consent's rows can be erased; "" for anonymous apps.

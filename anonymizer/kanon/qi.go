@@ -7,41 +7,16 @@ import (
 	"github.com/consentry/consentry/pipeline"
 )
 
-// QI is the combination of quasi-identifiers a stored row carries: the
-// device-level columns that are the same for every row of one install on
-// one day and that, together, could single it out. The equivalence class
-// of a row is the set of consents whose rows carry the same QI for the
-// same app and UTC day.
-type QI struct {
-	AppVersion  string
-	AppBuild    string
-	SDKVersion  string
-	DeviceClass string
-	DeviceModel string
-	OSName      string
-	OSVersion   string
-	Locale      string
-	Country     string
-	Region      string
-}
+// QI is the combination of quasi-identifiers a stored row carries
+// (pipeline.QI). The equivalence class of a row is the set of consents
+// whose rows carry the same QI for the same app and UTC day.
+type QI pipeline.QI
 
 // QIOf returns the quasi-identifiers of c.
-func QIOf(c *pipeline.Common) QI {
-	return QI{
-		AppVersion: c.AppVersion, AppBuild: c.AppBuild, SDKVersion: c.SDKVersion,
-		DeviceClass: c.DeviceClass, DeviceModel: c.DeviceModel,
-		OSName: c.OSName, OSVersion: c.OSVersion,
-		Locale: c.Locale, Country: c.Country, Region: c.Region,
-	}
-}
+func QIOf(c *pipeline.Common) QI { return QI(c.QI) }
 
 // Apply sets c's quasi-identifier columns to q.
-func (q QI) Apply(c *pipeline.Common) {
-	c.AppVersion, c.AppBuild, c.SDKVersion = q.AppVersion, q.AppBuild, q.SDKVersion
-	c.DeviceClass, c.DeviceModel = q.DeviceClass, q.DeviceModel
-	c.OSName, c.OSVersion = q.OSName, q.OSVersion
-	c.Locale, c.Country, c.Region = q.Locale, q.Country, q.Region
-}
+func (q QI) Apply(c *pipeline.Common) { c.QI = pipeline.QI(q) }
 
 // Values returns q's values in the order of Columns.
 func (q QI) Values() [NumColumns]string {

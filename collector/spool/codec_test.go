@@ -66,8 +66,8 @@ func TestCodecRoundTripCases(t *testing.T) {
 			Diagnostics: []pipeline.DiagnosticRow{{DurationMs: math.MaxUint32, MemoryBytes: math.MaxUint64}},
 		}},
 		{"unicode and repeats", &pipeline.Rows{Gestures: []pipeline.GestureRow{
-			{Type: "tap", Screen: "Startseite 🏠", Common: pipeline.Common{AppID: "app", Locale: "de-AT"}},
-			{Type: "tap", Screen: "Startseite 🏠", Common: pipeline.Common{AppID: "app", Locale: "日本語"}},
+			{Type: "tap", Screen: "Startseite 🏠", Common: pipeline.Common{AppID: "app", QI: pipeline.QI{Locale: "de-AT"}}},
+			{Type: "tap", Screen: "Startseite 🏠", Common: pipeline.Common{AppID: "app", QI: pipeline.QI{Locale: "日本語"}}},
 			{Type: "\xff\x00", Screen: "app", Common: pipeline.Common{AppID: "tap"}},
 		}}},
 		{"realistic", makeRows(7, 23)},

@@ -45,20 +45,22 @@ func eventID(batch, row int) [16]byte {
 
 func common(batch, row int) pipeline.Common {
 	return pipeline.Common{
-		AppID:       "app-" + fmt.Sprint(batch%3),
-		EventID:     eventID(batch, row),
-		EventTime:   time.Date(2026, 3, 1, 12, 0, 0, batch*1000+row, time.UTC),
-		SessionKey:  uint64(batch)<<32 | uint64(row),
-		AppVersion:  "1.2.3",
-		AppBuild:    "42",
-		SDKVersion:  "consentry-android/0.9",
-		DeviceClass: "phone",
-		DeviceModel: "Pixel 8",
-		OSName:      "android",
-		OSVersion:   "15",
-		Locale:      "de-AT",
-		Country:     "AT",
-		Region:      "AT-9",
+		AppID:      "app-" + fmt.Sprint(batch%3),
+		EventID:    eventID(batch, row),
+		EventTime:  time.Date(2026, 3, 1, 12, 0, 0, batch*1000+row, time.UTC),
+		SessionKey: uint64(batch)<<32 | uint64(row),
+		QI: pipeline.QI{
+			AppVersion:  "1.2.3",
+			AppBuild:    "42",
+			SDKVersion:  "consentry-android/0.9",
+			DeviceClass: "phone",
+			DeviceModel: "Pixel 8",
+			OSName:      "android",
+			OSVersion:   "15",
+			Locale:      "de-AT",
+			Country:     "AT",
+			Region:      "AT-9",
+		},
 	}
 }
 
@@ -270,10 +272,13 @@ func randCommon(rng *rand.Rand) pipeline.Common {
 	}
 	return pipeline.Common{
 		AppID: randString(rng), EventID: id, EventTime: randTime(rng), SessionKey: randU64(rng),
-		AppVersion: randString(rng), AppBuild: randString(rng), SDKVersion: randString(rng),
-		DeviceClass: randString(rng), DeviceModel: randString(rng), OSName: randString(rng),
-		OSVersion: randString(rng), Locale: randString(rng), Country: randString(rng),
-		Region: randString(rng), ConsentKey: randString(rng),
+		QI: pipeline.QI{
+			AppVersion: randString(rng), AppBuild: randString(rng), SDKVersion: randString(rng),
+			DeviceClass: randString(rng), DeviceModel: randString(rng), OSName: randString(rng),
+			OSVersion: randString(rng), Locale: randString(rng), Country: randString(rng),
+			Region: randString(rng),
+		},
+		ConsentKey: randString(rng),
 	}
 }
 
