@@ -250,6 +250,32 @@ type decoder struct {
 	err     error
 	strs    []string
 	version byte
+	// The slices rows hold (string lists, frames, numbers) are carved
+	// from larger chunks: one allocation per chunk instead of per slice.
+	lists  carver[string]
+	frames carver[pipeline.Frame]
+	crumbs carver[pipeline.Breadcrumb]
+	floats carver[float64]
+	bools  carver[bool]
+}
+
+// carver hands out slices carved from chunks it allocates. A carved slice
+// is never handed out again, so rows may keep theirs for as long as they
+// like, across payloads; a chunk is freed with the last row that holds a
+// part of it.
+type carver[T any] struct {
+	free []T
+}
+
+// make returns a zeroed slice of n elements; chunk is the size of a new
+// chunk if the one left is too short (at least n).
+func (c *carver[T]) make(n, chunk int) []T {
+	if n > len(c.free) {
+		c.free = make([]T, max(n, chunk))
+	}
+	s := c.free[:n:n]
+	c.free = c.free[n:]
+	return s
 }
 
 func (d *decoder) fail(what string) {
@@ -399,7 +425,7 @@ func (d *decoder) sliceTag(what string, minBytes int) (n int, isNil bool) {
 }
 
 func (d *decoder) strings(what string) []string {
-	ss := makeSlice[string](d, what, minStringBytes)
+	ss := makeSlice(d, &d.lists, what, minStringBytes)
 	for i := range ss {
 		ss[i] = d.str(what)
 	}
@@ -407,15 +433,23 @@ func (d *decoder) strings(what string) []string {
 }
 
 // makeSlice reads a slice tag that appendSlice wrote and returns a slice
-// of its length, for elements at least minBytes long; a nil slice reads as
-// nil.
-func makeSlice[T any](d *decoder, what string, minBytes int) []T {
+// of its length, carved by c, for elements at least minBytes long; a nil
+// slice reads as nil.
+func makeSlice[T any](d *decoder, c *carver[T], what string, minBytes int) []T {
 	n, isNil := d.sliceTag(what, minBytes)
 	if isNil {
 		return nil
 	}
-	return make([]T, n)
+	if n == 0 {
+		return []T{}
+	}
+	// A new chunk holds at most what the rest of the input can: the
+	// allocations stay bounded by the payload's length.
+	return c.make(n, min(carveChunk, d.remaining()/minBytes))
 }
+
+// carveChunk is the most elements a carver allocates at once.
+const carveChunk = 256
 
 func (d *decoder) common(c *pipeline.Common) {
 	c.AppID = d.str("app id")
@@ -467,8 +501,7 @@ func decodeRows(p []byte, dst *pipeline.Rows) error {
 // decoder, instead of allocating a table per record.
 func (d *decoder) decodeRows(p []byte, dst *pipeline.Rows) error {
 	saved := *dst
-	strs := d.strs[:0]
-	*d = decoder{b: p, strs: strs}
+	*d = decoder{b: p, strs: d.strs[:0], lists: d.lists, frames: d.frames, crumbs: d.crumbs, floats: d.floats, bools: d.bools}
 	defer clear(d.strs) // the table must not keep the record's strings alive
 	if err := d.decode(dst); err != nil {
 		*dst = saved
@@ -558,7 +591,7 @@ func (d *decoder) crash(x *pipeline.CrashRow) {
 	x.ExceptionType = d.str("exception type")
 	x.Fingerprint = d.fixed64("fingerprint")
 	x.Message = d.str("message")
-	x.Frames = makeSlice[pipeline.Frame](d, "frames", minFrameBytes)
+	x.Frames = makeSlice(d, &d.frames, "frames", minFrameBytes)
 	for i := range x.Frames {
 		d.frame(&x.Frames[i])
 	}
@@ -566,7 +599,7 @@ func (d *decoder) crash(x *pipeline.CrashRow) {
 	x.Handled = d.bool1("handled")
 	x.AppState = d.str("app state")
 	if d.version >= 3 {
-		x.Breadcrumbs = makeSlice[pipeline.Breadcrumb](d, "breadcrumbs", minBreadcrumbBytes)
+		x.Breadcrumbs = makeSlice(d, &d.crumbs, "breadcrumbs", minBreadcrumbBytes)
 		for i := range x.Breadcrumbs {
 			d.breadcrumb(&x.Breadcrumbs[i])
 		}
@@ -593,12 +626,12 @@ func (d *decoder) custom(x *pipeline.CustomRow) {
 	x.StringKeys = d.strings("string keys")
 	x.StringValues = d.strings("string values")
 	x.NumberKeys = d.strings("number keys")
-	x.NumberValues = makeSlice[float64](d, "number values", 8)
+	x.NumberValues = makeSlice(d, &d.floats, "number values", 8)
 	for i := range x.NumberValues {
 		x.NumberValues[i] = math.Float64frombits(d.fixed64("number value"))
 	}
 	x.BoolKeys = d.strings("bool keys")
-	x.BoolValues = makeSlice[bool](d, "bool values", 1)
+	x.BoolValues = makeSlice(d, &d.bools, "bool values", 1)
 	for i := range x.BoolValues {
 		x.BoolValues[i] = d.bool1("bool value")
 	}
