@@ -30,11 +30,15 @@ type fakeBackend struct {
 	recorded []Decision
 }
 
-func (f *fakeBackend) saw(s Scope) {
+// record appends xs to *to, one of f's fields, under f.mu: a Store asks
+// its Backend from several goroutines at once.
+func record[T any](f *fakeBackend, to *[]T, xs ...T) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.scopes = append(f.scopes, s)
+	*to = append(*to, xs...)
 }
+
+func (f *fakeBackend) saw(s Scope) { record(f, &f.scopes, s) }
 
 func (f *fakeBackend) GroupDays(_ context.Context, s Scope) ([]GroupDay, error) {
 	f.saw(s)
@@ -122,9 +126,7 @@ func (f *fakeBackend) DecisionHistory(context.Context, string, uint64, int) ([]D
 }
 
 func (f *fakeBackend) RecordDecisions(_ context.Context, ds []Decision) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.recorded = append(f.recorded, ds...)
+	record(f, &f.recorded, ds...)
 	return nil
 }
 
@@ -145,9 +147,7 @@ func (f *fakeBackend) ChangeHistory(context.Context, string, []uint64, int) ([]C
 }
 
 func (f *fakeBackend) RecordChanges(_ context.Context, cs []Change) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.changes = append(f.changes, cs...)
+	record(f, &f.changes, cs...)
 	return nil
 }
 
