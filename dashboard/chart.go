@@ -24,6 +24,10 @@ const (
 	chartRight  = 12.0
 	chartTop    = 12.0
 	chartBottom = 28.0
+	// plotW and plotH are the size of a time chart's plot, inside its
+	// axes.
+	plotW = chartW - chartLeft - chartRight
+	plotH = chartH - chartTop - chartBottom
 	// maxXLabels is the most labels under a time axis.
 	maxXLabels = 8
 )
@@ -47,6 +51,20 @@ func (w *svgWriter) title(s string) {
 	fmt.Fprintf(w, `<title>%s</title>`, template.HTMLEscapeString(s))
 }
 
+// rect writes a rectangle of class class.
+func (w *svgWriter) rect(class string, x, y, width, height float64) {
+	fmt.Fprintf(w, `<rect class="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, class, x, y, width, height)
+}
+
+// point writes one mark of a chart: what marks draws, with the tooltip
+// title.
+func (w *svgWriter) point(title string, marks func()) {
+	w.WriteString(`<g class="point">`)
+	marks()
+	w.title(title)
+	w.WriteString(`</g>`)
+}
+
 // yTick writes a grid line across a time chart's plot at y, labelled
 // on the y axis.
 func (w *svgWriter) yTick(y float64, label string) {
@@ -63,10 +81,47 @@ func (w *svgWriter) xLabel(x float64, i, n int, t time.Time, hourly bool) {
 	}
 }
 
+// html closes the drawing and returns it.
 func (w *svgWriter) html() template.HTML {
 	w.WriteString(`</svg>`)
 	return template.HTML(w.String())
 }
+
+// timeChart is a chart over time: n columns of width slot across the
+// plot, on a y axis from lo at the bottom to hi at the top.
+type timeChart struct {
+	svgWriter
+	n      int
+	slot   float64
+	lo, hi float64
+}
+
+// newTimeChart starts a time chart of n columns, of class class and
+// labelled label for screen readers, on a y axis from lo to hi. A chart
+// of no columns has only its y axis.
+func newTimeChart(class, label string, n int, lo, hi float64) *timeChart {
+	c := &timeChart{n: n, slot: plotW / float64(n), lo: lo, hi: hi}
+	c.open(class, chartW, chartH, label)
+	return c
+}
+
+// y returns the y coordinate of value v.
+func (c *timeChart) y(v float64) float64 { return chartTop + plotH - (v-c.lo)/(c.hi-c.lo)*plotH }
+
+// evenTicks writes five y ticks evenly from the bottom of the axis to
+// its top, labelled by label.
+func (c *timeChart) evenTicks(label func(float64) string) {
+	for i := range 5 {
+		v := c.lo + (c.hi-c.lo)*float64(i)/4
+		c.yTick(c.y(v), label(v))
+	}
+}
+
+// left returns the left edge of column i.
+func (c *timeChart) left(i int) float64 { return chartLeft + float64(i)*c.slot }
+
+// mid returns the middle of column i.
+func (c *timeChart) mid(i int) float64 { return chartLeft + (float64(i)+0.5)*c.slot }
 
 // niceScale returns the top of a y axis at or above top and its step:
 // 1, 2 or 5 times a power of ten, in at most 5 steps.
@@ -111,6 +166,11 @@ func timeLabel(t time.Time, hourly bool) string {
 	return t.UTC().Format("Jan 2")
 }
 
+// axisPercent formats a rate from 0 to 1 for an axis: 99.5%, 100%.
+func axisPercent(v float64) string {
+	return strings.TrimSuffix(fmt.Sprintf("%.1f", 100*v), ".0") + "%"
+}
+
 // timeTitle formats a point for a tooltip.
 func timeTitle(t time.Time, hourly bool) string {
 	if hourly {
@@ -123,69 +183,55 @@ func timeTitle(t time.Time, hourly bool) string {
 // with dots (e.g. distinct sessions), on one axis from 0. class names the
 // chart's colours in app.css.
 func barLineChart(class, label string, xs []time.Time, hourly bool, bars []uint64, barName string, line []uint64, lineName string) template.HTML {
-	var w svgWriter
-	w.open("time "+class, chartW, chartH, label)
 	var top uint64
 	for i := range xs {
 		top = max(top, bars[i], line[i])
 	}
 	axisTop, step := niceScale(float64(top))
-	plotW, plotH := chartW-chartLeft-chartRight, chartH-chartTop-chartBottom
-	y := func(v float64) float64 { return chartTop + plotH - v/axisTop*plotH }
+	c := newTimeChart("time "+class, label, len(xs), 0, axisTop)
 	for v := 0.0; v <= axisTop+step/2; v += step {
-		w.yTick(y(v), compact(v))
+		c.yTick(c.y(v), compact(v))
 	}
-	n := len(xs)
-	if n == 0 {
-		return w.html()
+	if c.n == 0 {
+		return c.html()
 	}
-	slot := plotW / float64(n)
-	barW := math.Max(slot*0.7, 1)
+	barW := math.Max(c.slot*0.7, 1)
 	for i, t := range xs {
-		x := chartLeft + float64(i)*slot
+		x := c.left(i)
 		h := float64(bars[i]) / axisTop * plotH
-		fmt.Fprintf(&w, `<g class="point"><rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, x+(slot-barW)/2, chartTop+plotH-h, barW, h)
-		// An invisible column over the whole height makes the tooltip
-		// easy to reach.
-		fmt.Fprintf(&w, `<rect class="hit" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, x, chartTop, slot, plotH)
-		w.title(fmt.Sprintf("%s: %d %s, %d %s", timeTitle(t, hourly), bars[i], barName, line[i], lineName))
-		w.WriteString(`</g>`)
-		w.xLabel(x+slot/2, i, n, t, hourly)
+		c.point(fmt.Sprintf("%s: %d %s, %d %s", timeTitle(t, hourly), bars[i], barName, line[i], lineName), func() {
+			c.rect("bar", x+(c.slot-barW)/2, chartTop+plotH-h, barW, h)
+			// An invisible column over the whole height makes the
+			// tooltip easy to reach.
+			c.rect("hit", x, chartTop, c.slot, plotH)
+		})
+		c.xLabel(x+c.slot/2, i, c.n, t, hourly)
 	}
-	w.WriteString(`<polyline class="line" points="`)
+	c.WriteString(`<polyline class="line" points="`)
 	for i := range xs {
-		fmt.Fprintf(&w, "%.1f,%.1f ", chartLeft+(float64(i)+0.5)*slot, y(float64(line[i])))
+		fmt.Fprintf(c, "%.1f,%.1f ", c.mid(i), c.y(float64(line[i])))
 	}
-	w.WriteString(`"/>`)
+	c.WriteString(`"/>`)
 	for i := range xs {
-		fmt.Fprintf(&w, `<circle class="dot" cx="%.1f" cy="%.1f" r="2.5"/>`, chartLeft+(float64(i)+0.5)*slot, y(float64(line[i])))
+		fmt.Fprintf(c, `<circle class="dot" cx="%.1f" cy="%.1f" r="2.5"/>`, c.mid(i), c.y(float64(line[i])))
 	}
-	return w.html()
+	return c.html()
 }
 
 // rateLine draws rates from 0 to 1 over days as a line, with a gap
 // where a day has none (ok false), on an axis from a round value below
 // the lowest rate to 100%.
 func rateLine(label string, xs []time.Time, rates []float64, ok []bool) template.HTML {
-	var w svgWriter
-	w.open("time", chartW, chartH, label)
-	lo := rateFloor(rates, ok)
-	plotW, plotH := chartW-chartLeft-chartRight, chartH-chartTop-chartBottom
-	y := func(v float64) float64 { return chartTop + plotH - (v-lo)/(1-lo)*plotH }
-	for i := range 5 {
-		v := lo + (1-lo)*float64(i)/4
-		w.yTick(y(v), strings.TrimSuffix(fmt.Sprintf("%.1f", 100*v), ".0")+"%")
+	c := newTimeChart("time", label, len(xs), rateFloor(rates, ok), 1)
+	c.evenTicks(axisPercent)
+	if c.n == 0 {
+		return c.html()
 	}
-	n := len(xs)
-	if n == 0 {
-		return w.html()
-	}
-	slot := plotW / float64(n)
 	var path strings.Builder
 	pen := false
 	for i, t := range xs {
-		x := chartLeft + (float64(i)+0.5)*slot
-		w.xLabel(x, i, n, t, false)
+		x := c.mid(i)
+		c.xLabel(x, i, c.n, t, false)
 		if !ok[i] {
 			pen = false
 			continue
@@ -194,26 +240,24 @@ func rateLine(label string, xs []time.Time, rates []float64, ok []bool) template
 		if !pen {
 			cmd = "M"
 		}
-		fmt.Fprintf(&path, "%s%.1f,%.1f ", cmd, x, y(rates[i]))
+		fmt.Fprintf(&path, "%s%.1f,%.1f ", cmd, x, c.y(rates[i]))
 		pen = true
 	}
 	if path.Len() > 0 {
-		fmt.Fprintf(&w, `<path class="line" d="%s"/>`, strings.TrimSpace(path.String()))
+		fmt.Fprintf(c, `<path class="line" d="%s"/>`, strings.TrimSpace(path.String()))
 	}
 	for i, t := range xs {
-		x := chartLeft + (float64(i)+0.5)*slot
+		x := c.mid(i)
 		if !ok[i] {
-			fmt.Fprintf(&w, `<g class="point"><rect class="hit" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, x-slot/2, chartTop, slot, plotH)
-			w.title(timeTitle(t, false) + ": no sessions")
-			w.WriteString(`</g>`)
+			c.point(timeTitle(t, false)+": no sessions", func() { c.rect("hit", x-c.slot/2, chartTop, c.slot, plotH) })
 			continue
 		}
-		fmt.Fprintf(&w, `<g class="point"><circle class="dot" cx="%.1f" cy="%.1f" r="3"/>`, x, y(rates[i]))
-		fmt.Fprintf(&w, `<rect class="hit" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, x-slot/2, chartTop, slot, plotH)
-		w.title(fmt.Sprintf("%s: %s crash-free", timeTitle(t, false), percent(rates[i])))
-		w.WriteString(`</g>`)
+		c.point(fmt.Sprintf("%s: %s crash-free", timeTitle(t, false), percent(rates[i])), func() {
+			fmt.Fprintf(c, `<circle class="dot" cx="%.1f" cy="%.1f" r="3"/>`, x, c.y(rates[i]))
+			c.rect("hit", x-c.slot/2, chartTop, c.slot, plotH)
+		})
 	}
-	return w.html()
+	return c.html()
 }
 
 // rateFloor returns the bottom of a rate axis: a round value below the
@@ -258,7 +302,7 @@ func rateBars(label string, rows []hbar) template.HTML {
 	for i := range 5 {
 		v := lo + (1-lo)*float64(i)/4
 		fmt.Fprintf(&w, `<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, x(v), x(v), top, height-bottom)
-		w.text(x(v), height-8, "middle", "axis", strings.TrimSuffix(fmt.Sprintf("%.1f", 100*v), ".0")+"%")
+		w.text(x(v), height-8, "middle", "axis", axisPercent(v))
 	}
 	for i, r := range rows {
 		y := top + float64(i)*rowH
@@ -267,9 +311,9 @@ func rateBars(label string, rows []hbar) template.HTML {
 			w.text(left+4, y+rowH/2+4, "start", "value", "no sessions")
 			continue
 		}
-		fmt.Fprintf(&w, `<g class="point"><rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, left, y+4, math.Max(x(r.Rate)-left, 1), rowH-8)
-		w.title(fmt.Sprintf("%s: %s crash-free", r.Label, percent(r.Rate)))
-		w.WriteString(`</g>`)
+		w.point(fmt.Sprintf("%s: %s crash-free", r.Label, percent(r.Rate)), func() {
+			w.rect("bar", left, y+4, math.Max(x(r.Rate)-left, 1), rowH-8)
+		})
 		w.text(x(r.Rate)+4, y+rowH/2+4, "start", "value", percent(r.Rate))
 	}
 	return w.html()
@@ -289,30 +333,22 @@ type stackDay struct {
 // series (classes s0, s1, ...), of other values, and, for a day whose
 // values are all too small to show, one hidden column.
 func shareStack(label string, series []string, days []stackDay) template.HTML {
-	var w svgWriter
-	w.open("time", chartW, chartH, label)
-	plotW, plotH := chartW-chartLeft-chartRight, chartH-chartTop-chartBottom
-	y := func(share float64) float64 { return chartTop + plotH - share*plotH }
-	for i := range 5 {
-		v := float64(i) / 4
-		w.yTick(y(v), fmt.Sprintf("%.0f%%", 100*v))
+	c := newTimeChart("time", label, len(days), 0, 1)
+	c.evenTicks(func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) })
+	if c.n == 0 {
+		return c.html()
 	}
-	n := len(days)
-	if n == 0 {
-		return w.html()
-	}
-	slot := plotW / float64(n)
-	barW := math.Max(slot*0.8, 1)
+	barW := math.Max(c.slot*0.8, 1)
 	for i, d := range days {
-		x := chartLeft + float64(i)*slot + (slot-barW)/2
-		w.xLabel(chartLeft+(float64(i)+0.5)*slot, i, n, d.Time, false)
+		x := c.left(i) + (c.slot-barW)/2
+		c.xLabel(c.mid(i), i, c.n, d.Time, false)
 		if d.Total == 0 {
 			continue
 		}
 		if d.Hidden {
-			fmt.Fprintf(&w, `<g class="point"><rect class="stack hidden" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, x, chartTop, barW, plotH)
-			w.title(fmt.Sprintf("%s: %d sessions, versions hidden (each under k sessions)", timeTitle(d.Time, false), d.Total))
-			w.WriteString(`</g>`)
+			c.point(fmt.Sprintf("%s: %d sessions, versions hidden (each under k sessions)", timeTitle(d.Time, false), d.Total), func() {
+				c.rect("stack hidden", x, chartTop, barW, plotH)
+			})
 			continue
 		}
 		base := 0.0
@@ -321,9 +357,9 @@ func shareStack(label string, series []string, days []stackDay) template.HTML {
 				return
 			}
 			share := float64(v) / float64(d.Total)
-			fmt.Fprintf(&w, `<g class="point"><rect class="stack %s" x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, class, x, y(base+share), barW, share*plotH)
-			w.title(fmt.Sprintf("%s: %s %s (%d sessions)", timeTitle(d.Time, false), name, percent(share), v))
-			w.WriteString(`</g>`)
+			c.point(fmt.Sprintf("%s: %s %s (%d sessions)", timeTitle(d.Time, false), name, percent(share), v), func() {
+				c.rect("stack "+class, x, c.y(base+share), barW, share*plotH)
+			})
 			base += share
 		}
 		for j, v := range d.Parts {
@@ -331,7 +367,7 @@ func shareStack(label string, series []string, days []stackDay) template.HTML {
 		}
 		part("other", "other versions", d.Other)
 	}
-	return w.html()
+	return c.html()
 }
 
 // seriesClass returns the colour class of the i-th series; colours repeat

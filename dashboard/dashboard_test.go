@@ -87,6 +87,11 @@ func TestListLinks(t *testing.T) {
 	if f.SortMark("crashes") != "↓" || f.SortMark("sessions") != "" || (filterView{}).SortMark("sessions") != "↓" {
 		t.Error("sort marks")
 	}
+	asc := f
+	asc.List.Asc = true
+	if f.AriaSort("crashes") != "descending" || asc.AriaSort("crashes") != "ascending" || asc.SortMark("crashes") != "↑" || f.AriaSort("sessions") != "none" {
+		t.Error("aria-sort values")
+	}
 }
 
 func TestPageNumbers(t *testing.T) {

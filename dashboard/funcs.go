@@ -86,27 +86,25 @@ func (f filterView) sortedBy(s string) bool {
 	return triage.Sort(s) == f.List.Sort || f.List.Sort == "" && triage.Sort(s) == triage.SortSessions
 }
 
-// SortMark returns the arrow of a column header: ↓ or ↑ for the column
-// the list is sorted by, else "".
-func (f filterView) SortMark(s string) string {
+// sortOrder returns what tells of column s: none if the list is not
+// sorted by it, else asc or desc as the list's order is.
+func (f filterView) sortOrder(s, none, asc, desc string) string {
 	switch {
 	case !f.sortedBy(s):
-		return ""
+		return none
 	case f.List.Asc:
-		return "↑"
+		return asc
 	}
-	return "↓"
+	return desc
 }
+
+// SortMark returns the arrow of a column header: ↓ or ↑ for the column
+// the list is sorted by, else "".
+func (f filterView) SortMark(s string) string { return f.sortOrder(s, "", "↑", "↓") }
 
 // AriaSort returns the aria-sort value of a column header.
 func (f filterView) AriaSort(s string) string {
-	switch {
-	case !f.sortedBy(s):
-		return "none"
-	case f.List.Asc:
-		return "ascending"
-	}
-	return "descending"
+	return f.sortOrder(s, "none", "ascending", "descending")
 }
 
 // PageURL returns the address of page n of the list.

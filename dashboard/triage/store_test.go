@@ -30,11 +30,15 @@ type fakeBackend struct {
 	recorded []Decision
 }
 
-func (f *fakeBackend) saw(s Scope) {
+// record appends xs to *to, one of f's fields, under f.mu: a Store asks
+// its Backend from several goroutines at once.
+func record[T any](f *fakeBackend, to *[]T, xs ...T) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.scopes = append(f.scopes, s)
+	*to = append(*to, xs...)
 }
+
+func (f *fakeBackend) saw(s Scope) { record(f, &f.scopes, s) }
 
 func (f *fakeBackend) GroupDays(_ context.Context, s Scope) ([]GroupDay, error) {
 	f.saw(s)
@@ -122,9 +126,7 @@ func (f *fakeBackend) DecisionHistory(context.Context, string, uint64, int) ([]D
 }
 
 func (f *fakeBackend) RecordDecisions(_ context.Context, ds []Decision) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.recorded = append(f.recorded, ds...)
+	record(f, &f.recorded, ds...)
 	return nil
 }
 
@@ -145,10 +147,18 @@ func (f *fakeBackend) ChangeHistory(context.Context, string, []uint64, int) ([]C
 }
 
 func (f *fakeBackend) RecordChanges(_ context.Context, cs []Change) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.changes = append(f.changes, cs...)
+	record(f, &f.changes, cs...)
 	return nil
+}
+
+// newStore returns a Store over b whose clock stands at now.
+func newStore(t *testing.T, b Backend, now time.Time) *Store {
+	t.Helper()
+	s, err := New(Config{Backend: b, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // listed returns the first page of groups of f.
@@ -187,10 +197,7 @@ func TestGroupsFromBackend(t *testing.T) {
 			4: {AppID: "app", Fingerprint: 4, State: StateResolved, ResolvedIn: "4.10", ChangedAt: now.Add(-48 * time.Hour)},
 		},
 	}
-	s, err := New(Config{Backend: b, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newStore(t, b, now)
 	groups, err := listed(s, Filter{AppID: "app", Days: 14, Region: "AT", Status: StatusUnresolved})
 	if err != nil {
 		t.Fatal(err)
@@ -262,10 +269,7 @@ func TestOptionsFromBackend(t *testing.T) {
 func TestSetStatus(t *testing.T) {
 	now := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
 	b := &fakeBackend{}
-	s, err := New(Config{Backend: b, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newStore(t, b, now)
 	if err := s.SetStatus(t.Context(), Decision{AppID: "app", Fingerprint: 1, State: StateIgnored, ChangedBy: "alice"}); err != nil {
 		t.Fatal(err)
 	}
@@ -328,10 +332,7 @@ func TestRegressedOnlyByCrashesAfterTheResolve(t *testing.T) {
 				lastSeen:  tc.lastSeen,
 				decisions: map[uint64]Decision{1: {AppID: "app", Fingerprint: 1, State: StateResolved, ResolvedIn: "4.10", ChangedAt: resolvedAt}},
 			}
-			s, err := New(Config{Backend: b, Now: func() time.Time { return now }})
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := newStore(t, b, now)
 			groups, err := listed(s, Filter{AppID: "app", Status: StatusAll})
 			if err != nil {
 				t.Fatal(err)
@@ -368,10 +369,7 @@ func fingerprints(groups []Group) []uint64 {
 
 func TestListSortsAndPages(t *testing.T) {
 	now := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
-	s, err := New(Config{Backend: fiveGroups(now), Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newStore(t, fiveGroups(now), now)
 	f := Filter{AppID: "app", Status: StatusAll}
 	for _, tc := range []struct {
 		o     ListOptions
@@ -416,10 +414,7 @@ func TestListMergedGroups(t *testing.T) {
 		{AppID: "app", Fingerprint: 1, Kind: ChangeAssignee, Value: "bob"},
 	}
 	b.decisions = map[uint64]Decision{3: {AppID: "app", Fingerprint: 3, State: StateIgnored}}
-	s, err := New(Config{Backend: b, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newStore(t, b, now)
 	groups, err := listed(s, Filter{AppID: "app", Status: StatusUnresolved})
 	if err != nil {
 		t.Fatal(err)
@@ -449,7 +444,7 @@ func TestListMergedGroups(t *testing.T) {
 func TestListKindReachesTheBackend(t *testing.T) {
 	now := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
 	b := fiveGroups(now)
-	s, _ := New(Config{Backend: b, Now: func() time.Time { return now }})
+	s := newStore(t, b, now)
 	if _, err := listed(s, Filter{AppID: "app", Kind: KindHandled}); err != nil {
 		t.Fatal(err)
 	}
@@ -464,7 +459,7 @@ func TestListKindReachesTheBackend(t *testing.T) {
 func TestChangesOfGroups(t *testing.T) {
 	now := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
 	b := &fakeBackend{}
-	s, _ := New(Config{Backend: b, Now: func() time.Time { return now }})
+	s := newStore(t, b, now)
 	ctx := context.Background()
 	if err := s.SetNote(ctx, "app", 1, "Ann (ann@example.com, +43 664 1234567) sees it after login", "alice"); err != nil {
 		t.Fatal(err)
@@ -519,7 +514,7 @@ func TestOverviewDaysWithoutSessions(t *testing.T) {
 		{Day: today.AddDate(0, 0, -2), AppVersion: "4.11.0", Sessions: 6},
 		{Day: today.AddDate(0, 0, -2), AppVersion: "4.10.0", Sessions: 5},
 	}}
-	s, _ := New(Config{Backend: b, Now: func() time.Time { return now }})
+	s := newStore(t, b, now)
 	o, err := s.Overview(context.Background(), Filter{AppID: "app", Days: 3, Kind: KindHandled})
 	if err != nil {
 		t.Fatal(err)
@@ -547,7 +542,7 @@ func TestOverviewDaysWithoutSessions(t *testing.T) {
 
 func TestCrashWindow(t *testing.T) {
 	now := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
-	s, _ := New(Config{Backend: &fakeBackend{}, Now: func() time.Time { return now }})
+	s := newStore(t, &fakeBackend{}, now)
 	f := Filter{AppID: "app", Days: 4}
 	day := func(i int) string { return now.Truncate(24*time.Hour).AddDate(0, 0, i-3).Format("01-02") }
 	// Oldest first: 30, 0, 5 and 25 crashes today.
