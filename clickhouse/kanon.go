@@ -548,11 +548,8 @@ func (c *Client) PruneKanon(ctx context.Context, now time.Time) error {
 // branches merge.
 func kanonMigration(version int) Migration {
 	return Migration{
-		Version: version,
-		Name:    "k-anonymity: held tables, release log and slots in the private database; privacy_counts",
-		Statements: func(d Dialect, o SchemaOptions) []string {
-			s := newSchema(o)
-			return s.privateCreates(d, newKanonSchema(s).tables()...)
-		},
+		Version:    version,
+		Name:       "k-anonymity: held tables, release log and slots in the private database; privacy_counts",
+		Statements: createPrivateTables(func(s *schema) []*tableDef { return newKanonSchema(s).tables() }),
 	}
 }
