@@ -69,29 +69,25 @@ func (c *Client) Apps(ctx context.Context) ([]consent.App, error) {
 	if err := c.syncReplica(ctx, c.schema.apps.def); err != nil {
 		return nil, fmt.Errorf("read apps: %w", err)
 	}
-	rows, err := c.conn.Query(ctx, appsQuery(c.Database()))
-	if err != nil {
-		return nil, classify("read apps", err)
-	}
-	defer rows.Close()
 	var apps []consent.App
-	for rows.Next() {
+	err := queryEach(ctx, c, "read apps", appsQuery(c.Database()), func(scan func(...any) error) error {
 		var (
 			a      consent.App
 			scopes []string
 			policy string
 		)
-		if err := rows.Scan(&a.ID, &a.KeyHash, &scopes, &policy, &a.CreatedAt, &a.UpdatedAt); err != nil {
-			return nil, fmt.Errorf("read apps: %w", err)
+		if err := scan(&a.ID, &a.KeyHash, &scopes, &policy, &a.CreatedAt, &a.UpdatedAt); err != nil {
+			return err
 		}
 		a.Policy = consent.Policy(policy)
 		for _, s := range scopes {
 			a.Scopes = append(a.Scopes, consentryv1.Scope(s))
 		}
 		apps = append(apps, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, classify("read apps", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return apps, nil
 }
@@ -138,25 +134,21 @@ func (c *Client) Revocations(ctx context.Context, since, now time.Time) ([]conse
 	if err := c.syncReplica(ctx, c.schema.revocations.def); err != nil {
 		return nil, fmt.Errorf("read revocations: %w", err)
 	}
-	rows, err := c.conn.Query(ctx, revocationsQuery(c.Database(), since, now))
-	if err != nil {
-		return nil, classify("read revocations", err)
-	}
-	defer rows.Close()
 	var revs []consent.Revocation
-	for rows.Next() {
+	err := queryEach(ctx, c, "read revocations", revocationsQuery(c.Database(), since, now), func(scan func(...any) error) error {
 		var (
 			r     consent.Revocation
 			erase uint8
 		)
-		if err := rows.Scan(&r.ConsentHash, &r.AppID, &r.RevokedAt, &r.ExpiresAt, &erase); err != nil {
-			return nil, fmt.Errorf("read revocations: %w", err)
+		if err := scan(&r.ConsentHash, &r.AppID, &r.RevokedAt, &r.ExpiresAt, &erase); err != nil {
+			return err
 		}
 		r.Erase = erase != 0
 		revs = append(revs, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, classify("read revocations", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return revs, nil
 }
