@@ -334,8 +334,7 @@ func (c *Client) HeldGroups(ctx context.Context, u kanon.Unit) ([]kanon.Group, u
 
 // Releases implements kanon.Store.
 func (c *Client) Releases(ctx context.Context, u kanon.Unit) ([]kanon.Release, map[uint64]bool, error) {
-	var log []kanon.Release
-	err := queryEach(ctx, c, "read the release log", releasesQuery(c.kanon, u), func(scan func(...any) error) error {
+	log, err := queryAll(ctx, c, "read the release log", releasesQuery(c.kanon, u), func(scan func(...any) error) (kanon.Release, error) {
 		var (
 			r     kanon.Release
 			level uint8
@@ -353,12 +352,11 @@ func (c *Client) Releases(ctx context.Context, u kanon.Unit) ([]kanon.Release, m
 		}
 		dest = append(dest, &top, &r.Consents, &r.Rows, &isNew, &r.ExpiredBefore, &r.ReleasedAt)
 		if err := scan(dest...); err != nil {
-			return err
+			return r, err
 		}
 		r.Level, r.QI, r.New = int(level), kanon.QIFromValues(v), isNew != 0
 		r.Generalization = kanon.Generalization{Rungs: rungs, Top: top != 0}
-		log = append(log, r)
-		return nil
+		return r, nil
 	})
 	if err != nil {
 		return nil, nil, err
@@ -472,8 +470,7 @@ func (c *Client) SlotHolder(ctx context.Context, slot uint64) (string, error) {
 
 // Published implements kanon.Store.
 func (c *Client) Published(ctx context.Context, since, loggedAfter time.Time) ([]kanon.ExactClass, error) {
-	var out []kanon.ExactClass
-	err := queryEach(ctx, c, "read published classes", publishedQuery(c.kanon, since, loggedAfter), func(scan func(...any) error) error {
+	return queryAll(ctx, c, "read published classes", publishedQuery(c.kanon, since, loggedAfter), func(scan func(...any) error) (kanon.ExactClass, error) {
 		var (
 			e kanon.ExactClass
 			v [kanon.NumColumns]string
@@ -483,16 +480,11 @@ func (c *Client) Published(ctx context.Context, since, loggedAfter time.Time) ([
 			dest = append(dest, &v[i])
 		}
 		if err := scan(dest...); err != nil {
-			return err
+			return e, err
 		}
 		e.Day, e.QI = utcDay(e.Day), kanon.QIFromValues(v)
-		out = append(out, e)
-		return nil
+		return e, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // HeldRows returns how many rows of app are held, waiting for their

@@ -174,6 +174,25 @@ func queryEach(ctx context.Context, c *Client, what, q string, each func(scan fu
 	return nil
 }
 
+// queryAll runs q and returns what row makes of every row, in order;
+// row reads the columns with scan, by position. Errors are as queryEach
+// returns them.
+func queryAll[T any](ctx context.Context, c *Client, what, q string, row func(scan func(dest ...any) error) (T, error)) ([]T, error) {
+	var out []T
+	err := queryEach(ctx, c, what, q, func(scan func(...any) error) error {
+		v, err := row(scan)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // releaseSums adds the release log's sums to the days.
 func (c *Client) releaseSums(ctx context.Context, query string, get func(string, time.Time) *PrivacyDay) error {
 	return queryEach(ctx, c, "privacy report: release log", query, func(scan func(...any) error) error {

@@ -69,27 +69,21 @@ func (c *Client) Apps(ctx context.Context) ([]consent.App, error) {
 	if err := c.syncReplica(ctx, c.schema.apps.def); err != nil {
 		return nil, fmt.Errorf("read apps: %w", err)
 	}
-	var apps []consent.App
-	err := queryEach(ctx, c, "read apps", appsQuery(c.Database()), func(scan func(...any) error) error {
+	return queryAll(ctx, c, "read apps", appsQuery(c.Database()), func(scan func(...any) error) (consent.App, error) {
 		var (
 			a      consent.App
 			scopes []string
 			policy string
 		)
 		if err := scan(&a.ID, &a.KeyHash, &scopes, &policy, &a.CreatedAt, &a.UpdatedAt); err != nil {
-			return err
+			return a, err
 		}
 		a.Policy = consent.Policy(policy)
 		for _, s := range scopes {
 			a.Scopes = append(a.Scopes, consentryv1.Scope(s))
 		}
-		apps = append(apps, a)
-		return nil
+		return a, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return apps, nil
 }
 
 // PutRevocation records r. Recording a consent's revocation again is
@@ -134,23 +128,17 @@ func (c *Client) Revocations(ctx context.Context, since, now time.Time) ([]conse
 	if err := c.syncReplica(ctx, c.schema.revocations.def); err != nil {
 		return nil, fmt.Errorf("read revocations: %w", err)
 	}
-	var revs []consent.Revocation
-	err := queryEach(ctx, c, "read revocations", revocationsQuery(c.Database(), since, now), func(scan func(...any) error) error {
+	return queryAll(ctx, c, "read revocations", revocationsQuery(c.Database(), since, now), func(scan func(...any) error) (consent.Revocation, error) {
 		var (
 			r     consent.Revocation
 			erase uint8
 		)
 		if err := scan(&r.ConsentHash, &r.AppID, &r.RevokedAt, &r.ExpiresAt, &erase); err != nil {
-			return err
+			return r, err
 		}
 		r.Erase = erase != 0
-		revs = append(revs, r)
-		return nil
+		return r, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return revs, nil
 }
 
 // PruneRevocations deletes the revocations whose tokens expired before now
