@@ -56,12 +56,9 @@ func alertDeliveriesTable(private string) *tableDef {
 // so it can move when branches merge.
 func alertsMigration(version int) Migration {
 	return Migration{
-		Version: version,
-		Name:    "alert_deliveries: crash alert claims and delivery outcomes in the private database",
-		Statements: func(d Dialect, o SchemaOptions) []string {
-			s := newSchema(o)
-			return s.privateCreates(d, s.alerts)
-		},
+		Version:    version,
+		Name:       "alert_deliveries: crash alert claims and delivery outcomes in the private database",
+		Statements: createPrivateTables(func(s *schema) []*tableDef { return []*tableDef{s.alerts} }),
 	}
 }
 

@@ -39,16 +39,8 @@ func breadcrumbsMigration(version int) Migration {
 	return Migration{
 		Version: version,
 		Name:    "breadcrumbs on crashes and held crashes: breadcrumb_types, breadcrumb_names, breadcrumb_offsets_ms",
-		Statements: func(d Dialect, o SchemaOptions) []string {
-			s := newSchema(o)
-			held := heldTable(s.crashes.def, s.opts.PrivateDatabase)
-			var stmts []string
-			for _, t := range []*tableDef{s.crashes.def, held} {
-				for _, c := range breadcrumbColumns {
-					stmts = append(stmts, t.addColumn(d, s.opts, c)...)
-				}
-			}
-			return stmts
-		},
+		Statements: addColumns(func(s *schema) []*tableDef {
+			return []*tableDef{s.crashes.def, heldTable(s.crashes.def, s.opts.PrivateDatabase)}
+		}, breadcrumbColumns...),
 	}
 }

@@ -6,11 +6,8 @@ package clickhouse
 // aggregates need no rewrite.
 func crashGroupChangesMigration(version int) Migration {
 	return Migration{
-		Version: version,
-		Name:    "crash_group_changes: assignees, notes and merges of crash groups",
-		Statements: func(d Dialect, o SchemaOptions) []string {
-			s := newSchema(o)
-			return s.crashChanges.def.create(d, s.opts)
-		},
+		Version:    version,
+		Name:       "crash_group_changes: assignees, notes and merges of crash groups",
+		Statements: createTables(func(s *schema) []*tableDef { return []*tableDef{s.crashChanges.def} }),
 	}
 }

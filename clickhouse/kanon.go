@@ -302,14 +302,9 @@ func (c *Client) HeldUnits(ctx context.Context) ([]kanon.Unit, error) {
 
 // HeldGroups implements kanon.Store.
 func (c *Client) HeldGroups(ctx context.Context, u kanon.Unit) ([]kanon.Group, uint64, error) {
-	rows, err := c.conn.Query(ctx, heldGroupsQuery(c.kanon, c.Database(), u))
-	if err != nil {
-		return nil, 0, classify("read held rows", err)
-	}
-	defer rows.Close()
 	var groups []kanon.Group
 	var stale uint64
-	for rows.Next() {
+	err := queryEach(ctx, c, "read held rows", heldGroupsQuery(c.kanon, c.Database(), u), func(scan func(...any) error) error {
 		var (
 			v     [kanon.NumColumns]string
 			g     kanon.Group
@@ -320,31 +315,26 @@ func (c *Client) HeldGroups(ctx context.Context, u kanon.Unit) ([]kanon.Group, u
 			dest = append(dest, &v[i])
 		}
 		dest = append(dest, &g.Member, &isOld, &g.Rows, &g.FirstHeld)
-		if err := rows.Scan(dest...); err != nil {
-			return nil, 0, fmt.Errorf("read held rows: %w", err)
+		if err := scan(dest...); err != nil {
+			return err
 		}
 		if isOld != 0 {
 			stale += g.Rows
-			continue
+			return nil
 		}
 		g.QI = kanon.QIFromValues(v)
 		groups = append(groups, g)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, classify("read held rows", err)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
 	}
 	return groups, stale, nil
 }
 
 // Releases implements kanon.Store.
 func (c *Client) Releases(ctx context.Context, u kanon.Unit) ([]kanon.Release, map[uint64]bool, error) {
-	rows, err := c.conn.Query(ctx, releasesQuery(c.kanon, u))
-	if err != nil {
-		return nil, nil, classify("read the release log", err)
-	}
-	defer rows.Close()
-	var log []kanon.Release
-	for rows.Next() {
+	log, err := queryAll(ctx, c, "read the release log", releasesQuery(c.kanon, u), func(scan func(...any) error) (kanon.Release, error) {
 		var (
 			r     kanon.Release
 			level uint8
@@ -361,15 +351,15 @@ func (c *Client) Releases(ctx context.Context, u kanon.Unit) ([]kanon.Release, m
 			dest = append(dest, &rungs[i])
 		}
 		dest = append(dest, &top, &r.Consents, &r.Rows, &isNew, &r.ExpiredBefore, &r.ReleasedAt)
-		if err := rows.Scan(dest...); err != nil {
-			return nil, nil, fmt.Errorf("read the release log: %w", err)
+		if err := scan(dest...); err != nil {
+			return r, err
 		}
 		r.Level, r.QI, r.New = int(level), kanon.QIFromValues(v), isNew != 0
 		r.Generalization = kanon.Generalization{Rungs: rungs, Top: top != 0}
-		log = append(log, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, classify("read the release log", err)
+		return r, nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	var passes []struct {
 		Pass uint64 `ch:"pass_id"`
@@ -480,13 +470,7 @@ func (c *Client) SlotHolder(ctx context.Context, slot uint64) (string, error) {
 
 // Published implements kanon.Store.
 func (c *Client) Published(ctx context.Context, since, loggedAfter time.Time) ([]kanon.ExactClass, error) {
-	rows, err := c.conn.Query(ctx, publishedQuery(c.kanon, since, loggedAfter))
-	if err != nil {
-		return nil, classify("read published classes", err)
-	}
-	defer rows.Close()
-	var out []kanon.ExactClass
-	for rows.Next() {
+	return queryAll(ctx, c, "read published classes", publishedQuery(c.kanon, since, loggedAfter), func(scan func(...any) error) (kanon.ExactClass, error) {
 		var (
 			e kanon.ExactClass
 			v [kanon.NumColumns]string
@@ -495,16 +479,12 @@ func (c *Client) Published(ctx context.Context, since, loggedAfter time.Time) ([
 		for i := range v {
 			dest = append(dest, &v[i])
 		}
-		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("read published classes: %w", err)
+		if err := scan(dest...); err != nil {
+			return e, err
 		}
 		e.Day, e.QI = utcDay(e.Day), kanon.QIFromValues(v)
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, classify("read published classes", err)
-	}
-	return out, nil
+		return e, nil
+	})
 }
 
 // HeldRows returns how many rows of app are held, waiting for their
@@ -548,11 +528,8 @@ func (c *Client) PruneKanon(ctx context.Context, now time.Time) error {
 // branches merge.
 func kanonMigration(version int) Migration {
 	return Migration{
-		Version: version,
-		Name:    "k-anonymity: held tables, release log and slots in the private database; privacy_counts",
-		Statements: func(d Dialect, o SchemaOptions) []string {
-			s := newSchema(o)
-			return s.privateCreates(d, newKanonSchema(s).tables()...)
-		},
+		Version:    version,
+		Name:       "k-anonymity: held tables, release log and slots in the private database; privacy_counts",
+		Statements: createPrivateTables(func(s *schema) []*tableDef { return newKanonSchema(s).tables() }),
 	}
 }

@@ -42,12 +42,9 @@ func mappingsTable(private string) *tableDef {
 // caller, so it can move when branches merge.
 func mappingsMigration(version int) Migration {
 	return Migration{
-		Version: version,
-		Name:    "mappings: R8/ProGuard mapping files per app version and build, in the private database",
-		Statements: func(d Dialect, o SchemaOptions) []string {
-			s := newSchema(o)
-			return s.privateCreates(d, s.mappings)
-		},
+		Version:    version,
+		Name:       "mappings: R8/ProGuard mapping files per app version and build, in the private database",
+		Statements: createPrivateTables(func(s *schema) []*tableDef { return []*tableDef{s.mappings} }),
 	}
 }
 

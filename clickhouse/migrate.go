@@ -45,10 +45,9 @@ func Migrations() []Migration {
 		{
 			Version: 1,
 			Name:    "event tables and rejects",
-			Statements: func(d Dialect, o SchemaOptions) []string {
-				s := newSchema(o)
-				return s.creates(d, s.sessions.def, s.gestures.def, s.crashes.def, s.customs.def, s.diagnostics.def, s.rejects.def)
-			},
+			Statements: createTables(func(s *schema) []*tableDef {
+				return []*tableDef{s.sessions.def, s.gestures.def, s.crashes.def, s.customs.def, s.diagnostics.def, s.rejects.def}
+			}),
 		},
 		{
 			Version: 2,
@@ -59,50 +58,31 @@ func Migrations() []Migration {
 			},
 		},
 		{
-			Version: 3,
-			Name:    "consent_key column on event tables",
-			Statements: func(d Dialect, o SchemaOptions) []string {
-				s := newSchema(o)
-				var stmts []string
-				for _, t := range s.eventTables() {
-					stmts = append(stmts, t.addColumn(d, s.opts, columnConsentKey)...)
-				}
-				return stmts
-			},
+			Version:    3,
+			Name:       "consent_key column on event tables",
+			Statements: addColumns((*schema).eventTables, columnConsentKey),
 		},
 		{
-			Version: 4,
-			Name:    "consent store: apps, revocations and erasures",
-			Statements: func(d Dialect, o SchemaOptions) []string {
-				s := newSchema(o)
-				return s.creates(d, s.storeTables()...)
-			},
+			Version:    4,
+			Name:       "consent store: apps, revocations and erasures",
+			Statements: createTables((*schema).storeTables),
 		},
 		{
 			Version: 5,
 			Name:    "session_salts: daily salts shared by the replicas",
-			Statements: func(d Dialect, o SchemaOptions) []string {
-				// Created in the private database since migration 7.
-				s := newSchema(o)
-				return s.privateCreates(d, s.salts.def)
-			},
+			// Created in the private database since migration 7.
+			Statements: createPrivateTables(saltTables),
 		},
 		{
-			Version: 6,
-			Name:    "fingerprint column on crashes: the crash group key",
-			Statements: func(d Dialect, o SchemaOptions) []string {
-				s := newSchema(o)
-				return s.crashes.def.addColumn(d, s.opts, columnFingerprint)
-			},
+			Version:    6,
+			Name:       "fingerprint column on crashes: the crash group key",
+			Statements: addColumns(func(s *schema) []*tableDef { return []*tableDef{s.crashes.def} }, columnFingerprint),
 		},
 		{
-			Version: 7,
-			Name:    "private database: session_salts moved out of analysts' reach",
-			Statements: func(d Dialect, o SchemaOptions) []string {
-				s := newSchema(o)
-				return s.privateCreates(d, s.salts.def)
-			},
-			Data: func(ctx context.Context, c *Client) error { return c.moveSalts(ctx) },
+			Version:    7,
+			Name:       "private database: session_salts moved out of analysts' reach",
+			Statements: createPrivateTables(saltTables),
+			Data:       func(ctx context.Context, c *Client) error { return c.moveSalts(ctx) },
 		},
 		{
 			Version: 8,
@@ -142,6 +122,43 @@ func Migrations() []Migration {
 		crashGroupChangesMigration(13),
 		alertsMigration(14),
 		mappingsMigration(15),
+	}
+}
+
+// saltTables picks the session salts table from s.
+func saltTables(s *schema) []*tableDef { return []*tableDef{s.salts.def} }
+
+// createTables returns the Statements of a migration that creates the
+// tables pick chooses from the schema, in order.
+func createTables(pick func(*schema) []*tableDef) func(Dialect, SchemaOptions) []string {
+	return func(d Dialect, o SchemaOptions) []string {
+		s := newSchema(o)
+		return s.creates(d, pick(s)...)
+	}
+}
+
+// createPrivateTables is createTables for tables of the private
+// database: its statements create that database first.
+func createPrivateTables(pick func(*schema) []*tableDef) func(Dialect, SchemaOptions) []string {
+	return func(d Dialect, o SchemaOptions) []string {
+		s := newSchema(o)
+		return s.privateCreates(d, pick(s)...)
+	}
+}
+
+// addColumns returns the Statements of a migration that adds columns, in
+// order, to each table pick chooses from the schema (see
+// tableDef.addColumn).
+func addColumns(pick func(*schema) []*tableDef, columns ...string) func(Dialect, SchemaOptions) []string {
+	return func(d Dialect, o SchemaOptions) []string {
+		s := newSchema(o)
+		var stmts []string
+		for _, t := range pick(s) {
+			for _, c := range columns {
+				stmts = append(stmts, t.addColumn(d, s.opts, c)...)
+			}
+		}
+		return stmts
 	}
 }
 

@@ -152,14 +152,50 @@ func selectEach[R any](ctx context.Context, c *Client, what, q string, each func
 	return nil
 }
 
-// releaseSums adds the release log's sums to the days.
-func (c *Client) releaseSums(ctx context.Context, query string, get func(string, time.Time) *PrivacyDay) error {
-	rows, err := c.conn.Query(ctx, query)
+// queryEach runs q and calls each with every row, in order; each reads
+// the row's columns with scan, by position. what names the read in
+// errors: a failed query or read is classified (see classify), an error
+// each returns (a failed scan) is wrapped. The first error stops the
+// read.
+func queryEach(ctx context.Context, c *Client, what, q string, each func(scan func(dest ...any) error) error) error {
+	rows, err := c.conn.Query(ctx, q)
 	if err != nil {
-		return classify("privacy report: release log", err)
+		return classify(what, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
+		if err := each(rows.Scan); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return classify(what, err)
+	}
+	return nil
+}
+
+// queryAll runs q and returns what row makes of every row, in order;
+// row reads the columns with scan, by position. Errors are as queryEach
+// returns them.
+func queryAll[T any](ctx context.Context, c *Client, what, q string, row func(scan func(dest ...any) error) (T, error)) ([]T, error) {
+	var out []T
+	err := queryEach(ctx, c, what, q, func(scan func(...any) error) error {
+		v, err := row(scan)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// releaseSums adds the release log's sums to the days.
+func (c *Client) releaseSums(ctx context.Context, query string, get func(string, time.Time) *PrivacyDay) error {
+	return queryEach(ctx, c, "privacy report: release log", query, func(scan func(...any) error) error {
 		var (
 			app         string
 			day         time.Time
@@ -170,8 +206,8 @@ func (c *Client) releaseSums(ctx context.Context, query string, get func(string,
 		for a := range generalized {
 			dest = append(dest, &generalized[a][0], &generalized[a][1])
 		}
-		if err := rows.Scan(dest...); err != nil {
-			return fmt.Errorf("privacy report: release log: %w", err)
+		if err := scan(dest...); err != nil {
+			return err
 		}
 		for a, g := range generalized {
 			r.Generalized[a][1], r.Generalized[a][2] = g[0], g[1]
@@ -179,11 +215,8 @@ func (c *Client) releaseSums(ctx context.Context, query string, get func(string,
 		p := get(app, day)
 		r.SmallestClass = p.Released.SmallestClass
 		p.Released = r
-	}
-	if err := rows.Err(); err != nil {
-		return classify("privacy report: release log", err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // reportQueries are the privacy report's queries.

@@ -69,31 +69,21 @@ func (c *Client) Apps(ctx context.Context) ([]consent.App, error) {
 	if err := c.syncReplica(ctx, c.schema.apps.def); err != nil {
 		return nil, fmt.Errorf("read apps: %w", err)
 	}
-	rows, err := c.conn.Query(ctx, appsQuery(c.Database()))
-	if err != nil {
-		return nil, classify("read apps", err)
-	}
-	defer rows.Close()
-	var apps []consent.App
-	for rows.Next() {
+	return queryAll(ctx, c, "read apps", appsQuery(c.Database()), func(scan func(...any) error) (consent.App, error) {
 		var (
 			a      consent.App
 			scopes []string
 			policy string
 		)
-		if err := rows.Scan(&a.ID, &a.KeyHash, &scopes, &policy, &a.CreatedAt, &a.UpdatedAt); err != nil {
-			return nil, fmt.Errorf("read apps: %w", err)
+		if err := scan(&a.ID, &a.KeyHash, &scopes, &policy, &a.CreatedAt, &a.UpdatedAt); err != nil {
+			return a, err
 		}
 		a.Policy = consent.Policy(policy)
 		for _, s := range scopes {
 			a.Scopes = append(a.Scopes, consentryv1.Scope(s))
 		}
-		apps = append(apps, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, classify("read apps", err)
-	}
-	return apps, nil
+		return a, nil
+	})
 }
 
 // PutRevocation records r. Recording a consent's revocation again is
@@ -138,27 +128,17 @@ func (c *Client) Revocations(ctx context.Context, since, now time.Time) ([]conse
 	if err := c.syncReplica(ctx, c.schema.revocations.def); err != nil {
 		return nil, fmt.Errorf("read revocations: %w", err)
 	}
-	rows, err := c.conn.Query(ctx, revocationsQuery(c.Database(), since, now))
-	if err != nil {
-		return nil, classify("read revocations", err)
-	}
-	defer rows.Close()
-	var revs []consent.Revocation
-	for rows.Next() {
+	return queryAll(ctx, c, "read revocations", revocationsQuery(c.Database(), since, now), func(scan func(...any) error) (consent.Revocation, error) {
 		var (
 			r     consent.Revocation
 			erase uint8
 		)
-		if err := rows.Scan(&r.ConsentHash, &r.AppID, &r.RevokedAt, &r.ExpiresAt, &erase); err != nil {
-			return nil, fmt.Errorf("read revocations: %w", err)
+		if err := scan(&r.ConsentHash, &r.AppID, &r.RevokedAt, &r.ExpiresAt, &erase); err != nil {
+			return r, err
 		}
 		r.Erase = erase != 0
-		revs = append(revs, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, classify("read revocations", err)
-	}
-	return revs, nil
+		return r, nil
+	})
 }
 
 // PruneRevocations deletes the revocations whose tokens expired before now
