@@ -152,47 +152,6 @@ func selectEach[R any](ctx context.Context, c *Client, what, q string, each func
 	return nil
 }
 
-// queryEach runs q and calls each with every row, in order; each reads
-// the row's columns with scan, by position. what names the read in
-// errors: a failed query or read is classified (see classify), an error
-// each returns (a failed scan) is wrapped. The first error stops the
-// read.
-func queryEach(ctx context.Context, c *Client, what, q string, each func(scan func(dest ...any) error) error) error {
-	rows, err := c.conn.Query(ctx, q)
-	if err != nil {
-		return classify(what, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := each(rows.Scan); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return classify(what, err)
-	}
-	return nil
-}
-
-// queryAll runs q and returns what row makes of every row, in order;
-// row reads the columns with scan, by position. Errors are as queryEach
-// returns them.
-func queryAll[T any](ctx context.Context, c *Client, what, q string, row func(scan func(dest ...any) error) (T, error)) ([]T, error) {
-	var out []T
-	err := queryEach(ctx, c, what, q, func(scan func(...any) error) error {
-		v, err := row(scan)
-		if err != nil {
-			return err
-		}
-		out = append(out, v)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // releaseSums adds the release log's sums to the days.
 func (c *Client) releaseSums(ctx context.Context, query string, get func(string, time.Time) *PrivacyDay) error {
 	return queryEach(ctx, c, "privacy report: release log", query, func(scan func(...any) error) error {

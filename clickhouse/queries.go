@@ -42,21 +42,50 @@ type CrashSummary struct {
 
 // LatestCrashes returns app's n latest crashes.
 func (c *Client) LatestCrashes(ctx context.Context, app string, n int) ([]CrashSummary, error) {
-	rows, err := c.conn.Query(ctx, latestCrashesQuery(c.Database(), app, n))
+	return queryAll(ctx, c, "latest crashes", latestCrashesQuery(c.Database(), app, n), func(scan func(...any) error) (CrashSummary, error) {
+		var s CrashSummary
+		err := scan(&s.ExceptionType, &s.Message, &s.Country, &s.Region)
+		return s, err
+	})
+}
+
+// queryEach runs q and calls each with every row, in order; each reads
+// the row's columns with scan, by position. what names the read in
+// errors: a failed query or read is classified (see classify), an error
+// each returns (a failed scan) is wrapped. The first error stops the
+// read.
+func queryEach(ctx context.Context, c *Client, what, q string, each func(scan func(dest ...any) error) error) error {
+	rows, err := c.conn.Query(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("latest crashes: %w", err)
+		return classify(what, err)
 	}
 	defer rows.Close()
-	var out []CrashSummary
 	for rows.Next() {
-		var s CrashSummary
-		if err := rows.Scan(&s.ExceptionType, &s.Message, &s.Country, &s.Region); err != nil {
-			return nil, fmt.Errorf("latest crashes: %w", err)
+		if err := each(rows.Scan); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		out = append(out, s)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("latest crashes: %w", err)
+		return classify(what, err)
+	}
+	return nil
+}
+
+// queryAll runs q and returns what row makes of every row, in order;
+// row reads the columns with scan, by position. Errors are as queryEach
+// returns them.
+func queryAll[T any](ctx context.Context, c *Client, what, q string, row func(scan func(dest ...any) error) (T, error)) ([]T, error) {
+	var out []T
+	err := queryEach(ctx, c, what, q, func(scan func(...any) error) error {
+		v, err := row(scan)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
