@@ -52,6 +52,7 @@ type App struct {
 	sink     *sink
 	location *location
 	mappings *mappingParts
+	ingest   *Service // the stage pipeline the servers serve
 	servers  *servers
 	alerts   *alertParts // nil without Config.AlertRulesFile
 	ready    *readiness
@@ -111,8 +112,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	a.cleanup.push("mappings", a.mappings.close)
 
-	svc, err := a.newService()
-	if err != nil {
+	if a.ingest, err = a.newService(); err != nil {
 		return nil, err
 	}
 	dash, err := a.newDashboard()
@@ -122,7 +122,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	hs := health.NewServer()
 	a.ready = newReadiness(a.log.Named("readiness"), hs, cfg.HealthInterval)
 	if a.servers, err = bindServers(serversConfig{
-		cfg: cfg, ingest: svc, consent: a.consent.service, dashboard: dash, metrics: a.metrics,
+		cfg: cfg, ingest: a.ingest, consent: a.consent.service, dashboard: dash, metrics: a.metrics,
 		health: hs, livez: a.ready.livez, readyz: a.ready.readyz,
 	}); err != nil {
 		return nil, err

@@ -2,8 +2,9 @@
 # Runs every test: installs what the tests need (ClickHouse, protoc, chDB),
 # checks the generated protobuf code is current, vets, and runs unit,
 # integration (real ClickHouse 18.16 servers started in temp folders) and
-# chDB (ClickHouse 26.x) tests with the race detector. Leaves no server
-# running. Usage: scripts/test.sh [go test flags...]
+# chDB (ClickHouse 26.x) tests with the race detector, then runs every
+# benchmark once. Leaves no server running.
+# Usage: scripts/test.sh [go test flags...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,3 +25,12 @@ go vet ./...
 
 echo "== go test" >&2
 go test -race -count=1 -timeout 30m "$@" ./...
+
+# Every benchmark once, so none can rot unnoticed (BenchmarkEndToEnd once
+# panicked on a second metrics registration and nothing ran it).
+echo "== benchmarks, once each" >&2
+bench_out=$(mktemp)
+trap 'rm -f "$bench_out"' EXIT
+if ! go test -run '^$' -bench . -benchtime 1x -count=1 -timeout 15m ./... >"$bench_out" 2>&1; then
+  grep -v -E '^(ok|PASS|goos|goarch|pkg|cpu|Benchmark)' "$bench_out" >&2; exit 1
+fi
