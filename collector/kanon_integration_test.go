@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/consentry/consentry/anonymizer/kanon"
+	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/internal/eventgen"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -118,7 +119,11 @@ func testKAnonymity(t *testing.T, noSpool bool) {
 	const k = 5
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
-	h := newHarness(t, server(t), func(c *Config) {
+	srv := server(t)
+	// Classes are per app and UTC day: a fleet sent across midnight is two
+	// days' classes, neither of them at k.
+	chtest.ClearOfUTCMidnight(t, 2*time.Minute)
+	h := newHarness(t, srv, func(c *Config) {
 		c.NoSpool = noSpool
 		c.Anonymizer.Generalize = kanon.Config{K: k, Delay: time.Hour, ReleaseInterval: time.Second, Settle: 200 * time.Millisecond,
 			RefreshInterval: 200 * time.Millisecond, Now: func() time.Time { return time.Unix(0, clock.Load()) }}

@@ -244,3 +244,21 @@ func RequireBinary(tb testing.TB) {
 		tb.Fatalf("clickhouse-server not found: run scripts/deps.sh (%v)", err)
 	}
 }
+
+// ClearOfUTCMidnight waits, if midnight UTC is less than within away, until
+// it has passed. Stored rows, daily salts, k-anonymity classes and
+// escalation alerts are all per UTC day, so a test that expects one day's
+// outcome must not straddle two (a full test run that crossed midnight
+// saw the k-anonymity and alert tests fail on it).
+func ClearOfUTCMidnight(tb testing.TB, within time.Duration) {
+	tb.Helper()
+	if wait := untilUTCMidnight(time.Now()); wait < within {
+		tb.Logf("waiting %v for midnight UTC to pass", wait.Round(time.Second))
+		time.Sleep(wait + time.Second)
+	}
+}
+
+// untilUTCMidnight returns how long after now the next UTC day begins.
+func untilUTCMidnight(now time.Time) time.Duration {
+	return now.UTC().Truncate(24 * time.Hour).Add(24 * time.Hour).Sub(now)
+}
