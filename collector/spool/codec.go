@@ -250,8 +250,14 @@ type decoder struct {
 	err     error
 	strs    []string
 	version byte
-	// The slices rows hold (string lists, frames, numbers) are carved
-	// from larger chunks: one allocation per chunk instead of per slice.
+	carvers carvers
+}
+
+// carvers carve the slices rows hold (string lists, frames, breadcrumbs,
+// values) from larger chunks: one allocation per chunk instead of per
+// slice. They outlive a payload: the shipper decodes every record with
+// one decoder.
+type carvers struct {
 	lists  carver[string]
 	frames carver[pipeline.Frame]
 	crumbs carver[pipeline.Breadcrumb]
@@ -425,7 +431,7 @@ func (d *decoder) sliceTag(what string, minBytes int) (n int, isNil bool) {
 }
 
 func (d *decoder) strings(what string) []string {
-	ss := makeSlice(d, &d.lists, what, minStringBytes)
+	ss := makeSlice(d, &d.carvers.lists, what, minStringBytes)
 	for i := range ss {
 		ss[i] = d.str(what)
 	}
@@ -501,7 +507,7 @@ func decodeRows(p []byte, dst *pipeline.Rows) error {
 // decoder, instead of allocating a table per record.
 func (d *decoder) decodeRows(p []byte, dst *pipeline.Rows) error {
 	saved := *dst
-	*d = decoder{b: p, strs: d.strs[:0], lists: d.lists, frames: d.frames, crumbs: d.crumbs, floats: d.floats, bools: d.bools}
+	*d = decoder{b: p, strs: d.strs[:0], carvers: d.carvers}
 	defer clear(d.strs) // the table must not keep the record's strings alive
 	if err := d.decode(dst); err != nil {
 		*dst = saved
@@ -591,7 +597,7 @@ func (d *decoder) crash(x *pipeline.CrashRow) {
 	x.ExceptionType = d.str("exception type")
 	x.Fingerprint = d.fixed64("fingerprint")
 	x.Message = d.str("message")
-	x.Frames = makeSlice(d, &d.frames, "frames", minFrameBytes)
+	x.Frames = makeSlice(d, &d.carvers.frames, "frames", minFrameBytes)
 	for i := range x.Frames {
 		d.frame(&x.Frames[i])
 	}
@@ -599,7 +605,7 @@ func (d *decoder) crash(x *pipeline.CrashRow) {
 	x.Handled = d.bool1("handled")
 	x.AppState = d.str("app state")
 	if d.version >= 3 {
-		x.Breadcrumbs = makeSlice(d, &d.crumbs, "breadcrumbs", minBreadcrumbBytes)
+		x.Breadcrumbs = makeSlice(d, &d.carvers.crumbs, "breadcrumbs", minBreadcrumbBytes)
 		for i := range x.Breadcrumbs {
 			d.breadcrumb(&x.Breadcrumbs[i])
 		}
@@ -626,12 +632,12 @@ func (d *decoder) custom(x *pipeline.CustomRow) {
 	x.StringKeys = d.strings("string keys")
 	x.StringValues = d.strings("string values")
 	x.NumberKeys = d.strings("number keys")
-	x.NumberValues = makeSlice(d, &d.floats, "number values", 8)
+	x.NumberValues = makeSlice(d, &d.carvers.floats, "number values", 8)
 	for i := range x.NumberValues {
 		x.NumberValues[i] = math.Float64frombits(d.fixed64("number value"))
 	}
 	x.BoolKeys = d.strings("bool keys")
-	x.BoolValues = makeSlice(d, &d.bools, "bool values", 1)
+	x.BoolValues = makeSlice(d, &d.carvers.bools, "bool values", 1)
 	for i := range x.BoolValues {
 		x.BoolValues[i] = d.bool1("bool value")
 	}
