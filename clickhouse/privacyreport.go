@@ -139,19 +139,6 @@ func (c *Client) PrivacyReport(ctx context.Context, app string, since, until tim
 	return out, nil
 }
 
-// selectEach runs q and calls each with every row, scanned into an R
-// (whose ch tags name the columns); what names the read in errors.
-func selectEach[R any](ctx context.Context, c *Client, what, q string, each func(R)) error {
-	var rows []R
-	if err := c.conn.Select(ctx, &rows, q); err != nil {
-		return classify(what, err)
-	}
-	for _, r := range rows {
-		each(r)
-	}
-	return nil
-}
-
 // releaseSums adds the release log's sums to the days.
 func (c *Client) releaseSums(ctx context.Context, query string, get func(string, time.Time) *PrivacyDay) error {
 	return queryEach(ctx, c, "privacy report: release log", query, func(scan func(...any) error) error {

@@ -49,6 +49,38 @@ func (c *Client) LatestCrashes(ctx context.Context, app string, n int) ([]CrashS
 	})
 }
 
+// The reads: selectEach and selectAll scan rows into structs whose ch
+// tags name the columns; queryEach and queryAll scan by position, which
+// reads where a struct cannot name the columns need (the
+// quasi-identifiers, read into an array).
+
+// selectEach runs q and calls each with every row, scanned into an R
+// (whose ch tags name the columns); what names the read in errors.
+func selectEach[R any](ctx context.Context, c *Client, what, q string, each func(R)) error {
+	var rows []R
+	if err := c.conn.Select(ctx, &rows, q); err != nil {
+		return classify(what, err)
+	}
+	for _, r := range rows {
+		each(r)
+	}
+	return nil
+}
+
+// selectAll runs q and returns conv of every row, scanned into an R
+// (whose ch tags name the columns).
+func selectAll[R, T any](ctx context.Context, c *Client, q query, conv func(R) T) ([]T, error) {
+	var rows []R
+	if err := c.selectQuery(ctx, &rows, q); err != nil {
+		return nil, err
+	}
+	out := make([]T, len(rows))
+	for i, r := range rows {
+		out[i] = conv(r)
+	}
+	return out, nil
+}
+
 // queryEach runs q and calls each with every row, in order; each reads
 // the row's columns with scan, by position. what names the read in
 // errors: a failed query or read is classified (see classify), an error

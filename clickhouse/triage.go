@@ -96,20 +96,6 @@ func (c *Client) selectQuery(ctx context.Context, dest any, q query) error {
 	return c.conn.Select(ctx, dest, q.sql, q.args...)
 }
 
-// selectAll runs q and returns conv of every row, scanned into an R
-// (whose ch tags name the columns).
-func selectAll[R, T any](ctx context.Context, c *Client, q query, conv func(R) T) ([]T, error) {
-	var rows []R
-	if err := c.selectQuery(ctx, &rows, q); err != nil {
-		return nil, err
-	}
-	out := make([]T, len(rows))
-	for i, r := range rows {
-		out[i] = conv(r)
-	}
-	return out, nil
-}
-
 // The aggregates hold idempotent states (see aggregates.go). Within one
 // part of crash_groups_daily each key has one row (a view's insert is
 // grouped by the key, a merge merges equal keys), but until ClickHouse
