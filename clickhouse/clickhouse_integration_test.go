@@ -379,6 +379,23 @@ func TestInsertErrorsIntegration(t *testing.T) {
 		t.Errorf("Insert with the server gone = %v, want ErrStorageUnavailable", err)
 	}
 	t.Logf("retryable: %v", err)
+
+	// So is a read.
+	for name, read := range map[string]func() error{
+		"LatestCrashes": func() error {
+			_, err := viaProxy.LatestCrashes(context.Background(), "com.example.notes", 3)
+			return err
+		},
+		"Apps": func() error { _, err := viaProxy.Apps(context.Background()); return err },
+		"Revocations": func() error {
+			_, err := viaProxy.Revocations(context.Background(), time.Now().Add(-time.Hour), time.Now())
+			return err
+		},
+	} {
+		if err := read(); !errors.Is(err, pipeline.ErrStorageUnavailable) {
+			t.Errorf("%s with the server gone = %v, want ErrStorageUnavailable", name, err)
+		}
+	}
 }
 
 func TestWriterGroupsIntegration(t *testing.T) {
