@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/consentry/consentry/collector/limits"
 	"github.com/consentry/consentry/internal/eventgen"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -50,5 +51,26 @@ func BenchmarkCodecUnmarshal(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkEdgeAdmit admits a realistic batch of 200 events as the edge
+// does for every request (scan, charge, decode) and releases it, as its
+// call's end does. Run with -short: it needs no ClickHouse.
+func BenchmarkEdgeAdmit(b *testing.B) {
+	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: "token", Seed: 5})
+	body, err := proto.Marshal(gen.Batch(200, time.Now()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := newTestEdge(b, limits.EdgeConfig{MaxInflightBytes: 64 << 20}, limits.Config{})
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		a, _, err := e.admit(body, limits.FormatProto)
+		if err != nil || len(a.req.GetEvents()) != 200 {
+			b.Fatal("not admitted: ", err)
+		}
+		a.release()
 	}
 }

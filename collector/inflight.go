@@ -127,7 +127,8 @@ var (
 )
 
 // admitted is a request that passed the edge: decoded, and charged to the
-// in-flight budget until release.
+// in-flight budget until release, which also returns its messages to
+// their pools: req must not be used after release.
 type admitted struct {
 	req     *consentryv1.IngestRequest
 	release func()
@@ -148,8 +149,16 @@ func (e *edge) admit(body []byte, f limits.Format) (_ admitted, cost limits.Cost
 	if !e.inflight.TryAcquire(charge) {
 		return admitted{}, cost, errInflight
 	}
-	release := sync.OnceFunc(func() { e.inflight.Release(charge) })
-	req := &consentryv1.IngestRequest{}
+	// The request's messages come from vtproto's pools and go back to
+	// them at release, when the call has ended: nothing may keep the
+	// request, its messages or its byte slices (event and session ids)
+	// beyond the call. Strings are the stages' to keep: decoding copies
+	// them out of body.
+	req := consentryv1.IngestRequestFromVTPool()
+	release := sync.OnceFunc(func() {
+		req.ReturnToVTPool()
+		e.inflight.Release(charge)
+	})
 	// Unknown fields are skipped, so newer SDKs work with older
 	// collectors; strings that are not UTF-8 cost their event, not the
 	// batch.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates the Go code for proto/ with Debian's protoc and the plugins
 # pinned as tools in go.mod; protoc-gen-go-vtproto adds the fast
-# MarshalVT/UnmarshalVT the gRPC codec uses (collector/codec.go). Run from anywhere: `make proto`.
+# MarshalVT/UnmarshalVT the gRPC codec uses (collector/codec.go), and
+# memory pools for the ingest request's messages, which the edge returns
+# once a request is done (collector/inflight.go). Run from anywhere: `make proto`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler" >&2; exit 1; }
@@ -13,5 +15,15 @@ protoc -I proto \
   --plugin=protoc-gen-go-vtproto=.bin/protoc-gen-go-vtproto \
   --go_out=. --go_opt=module=github.com/consentry/consentry \
   --go-grpc_out=. --go-grpc_opt=module=github.com/consentry/consentry \
-  --go-vtproto_out=. --go-vtproto_opt=module=github.com/consentry/consentry,features=marshal+unmarshal+size \
+  --go-vtproto_out=. --go-vtproto_opt=module=github.com/consentry/consentry,features=marshal+unmarshal+size+pool \
+  --go-vtproto_opt=pool=github.com/consentry/consentry/proto/consentry/v1.IngestRequest \
+  --go-vtproto_opt=pool=github.com/consentry/consentry/proto/consentry/v1.DeviceContext \
+  --go-vtproto_opt=pool=github.com/consentry/consentry/proto/consentry/v1.Event \
+  --go-vtproto_opt=pool=github.com/consentry/consentry/proto/consentry/v1.Session \
+  --go-vtproto_opt=pool=github.com/consentry/consentry/proto/consentry/v1.Gesture \
+  --go-vtproto_opt=pool=github.com/consentry/consentry/proto/consentry/v1.Crash \
+  --go-vtproto_opt=pool=github.com/consentry/consentry/proto/consentry/v1.Breadcrumb \
+  --go-vtproto_opt=pool=github.com/consentry/consentry/proto/consentry/v1.StackFrame \
+  --go-vtproto_opt=pool=github.com/consentry/consentry/proto/consentry/v1.CustomEvent \
+  --go-vtproto_opt=pool=github.com/consentry/consentry/proto/consentry/v1.Diagnostic \
   $(find proto -name '*.proto' | sort)

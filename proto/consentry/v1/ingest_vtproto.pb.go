@@ -11,6 +11,7 @@ import (
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	io "io"
 	math "math"
+	sync "sync"
 )
 
 const (
@@ -1132,6 +1133,250 @@ func (m *EventDrop) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 	return len(dAtA) - i, nil
 }
 
+var vtprotoPool_IngestRequest = sync.Pool{
+	New: func() interface{} {
+		return &IngestRequest{}
+	},
+}
+
+func (m *IngestRequest) ResetVT() {
+	if m != nil {
+		m.Device.ReturnToVTPool()
+		for _, mm := range m.Events {
+			mm.ResetVT()
+		}
+		f0 := m.Events[:0]
+		m.Reset()
+		m.Events = f0
+	}
+}
+func (m *IngestRequest) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_IngestRequest.Put(m)
+	}
+}
+func IngestRequestFromVTPool() *IngestRequest {
+	return vtprotoPool_IngestRequest.Get().(*IngestRequest)
+}
+
+var vtprotoPool_DeviceContext = sync.Pool{
+	New: func() interface{} {
+		return &DeviceContext{}
+	},
+}
+
+func (m *DeviceContext) ResetVT() {
+	if m != nil {
+		m.Reset()
+	}
+}
+func (m *DeviceContext) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_DeviceContext.Put(m)
+	}
+}
+func DeviceContextFromVTPool() *DeviceContext {
+	return vtprotoPool_DeviceContext.Get().(*DeviceContext)
+}
+
+var vtprotoPool_Event = sync.Pool{
+	New: func() interface{} {
+		return &Event{}
+	},
+}
+
+func (m *Event) ResetVT() {
+	if m != nil {
+		f0 := m.EventId[:0]
+		f1 := m.SessionId[:0]
+		if oneof, ok := m.Payload.(*Event_Session); ok {
+			oneof.Session.ReturnToVTPool()
+		}
+		if oneof, ok := m.Payload.(*Event_Gesture); ok {
+			oneof.Gesture.ReturnToVTPool()
+		}
+		if oneof, ok := m.Payload.(*Event_Crash); ok {
+			oneof.Crash.ReturnToVTPool()
+		}
+		if oneof, ok := m.Payload.(*Event_Custom); ok {
+			oneof.Custom.ReturnToVTPool()
+		}
+		if oneof, ok := m.Payload.(*Event_Diagnostic); ok {
+			oneof.Diagnostic.ReturnToVTPool()
+		}
+		m.Reset()
+		m.EventId = f0
+		m.SessionId = f1
+	}
+}
+func (m *Event) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_Event.Put(m)
+	}
+}
+func EventFromVTPool() *Event {
+	return vtprotoPool_Event.Get().(*Event)
+}
+
+var vtprotoPool_Session = sync.Pool{
+	New: func() interface{} {
+		return &Session{}
+	},
+}
+
+func (m *Session) ResetVT() {
+	if m != nil {
+		m.Reset()
+	}
+}
+func (m *Session) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_Session.Put(m)
+	}
+}
+func SessionFromVTPool() *Session {
+	return vtprotoPool_Session.Get().(*Session)
+}
+
+var vtprotoPool_Gesture = sync.Pool{
+	New: func() interface{} {
+		return &Gesture{}
+	},
+}
+
+func (m *Gesture) ResetVT() {
+	if m != nil {
+		m.Reset()
+	}
+}
+func (m *Gesture) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_Gesture.Put(m)
+	}
+}
+func GestureFromVTPool() *Gesture {
+	return vtprotoPool_Gesture.Get().(*Gesture)
+}
+
+var vtprotoPool_Crash = sync.Pool{
+	New: func() interface{} {
+		return &Crash{}
+	},
+}
+
+func (m *Crash) ResetVT() {
+	if m != nil {
+		for _, mm := range m.Frames {
+			mm.ResetVT()
+		}
+		f0 := m.Frames[:0]
+		for _, mm := range m.Breadcrumbs {
+			mm.ResetVT()
+		}
+		f1 := m.Breadcrumbs[:0]
+		m.Reset()
+		m.Frames = f0
+		m.Breadcrumbs = f1
+	}
+}
+func (m *Crash) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_Crash.Put(m)
+	}
+}
+func CrashFromVTPool() *Crash {
+	return vtprotoPool_Crash.Get().(*Crash)
+}
+
+var vtprotoPool_Breadcrumb = sync.Pool{
+	New: func() interface{} {
+		return &Breadcrumb{}
+	},
+}
+
+func (m *Breadcrumb) ResetVT() {
+	if m != nil {
+		m.Reset()
+	}
+}
+func (m *Breadcrumb) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_Breadcrumb.Put(m)
+	}
+}
+func BreadcrumbFromVTPool() *Breadcrumb {
+	return vtprotoPool_Breadcrumb.Get().(*Breadcrumb)
+}
+
+var vtprotoPool_StackFrame = sync.Pool{
+	New: func() interface{} {
+		return &StackFrame{}
+	},
+}
+
+func (m *StackFrame) ResetVT() {
+	if m != nil {
+		m.Reset()
+	}
+}
+func (m *StackFrame) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_StackFrame.Put(m)
+	}
+}
+func StackFrameFromVTPool() *StackFrame {
+	return vtprotoPool_StackFrame.Get().(*StackFrame)
+}
+
+var vtprotoPool_CustomEvent = sync.Pool{
+	New: func() interface{} {
+		return &CustomEvent{}
+	},
+}
+
+func (m *CustomEvent) ResetVT() {
+	if m != nil {
+		m.Reset()
+	}
+}
+func (m *CustomEvent) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_CustomEvent.Put(m)
+	}
+}
+func CustomEventFromVTPool() *CustomEvent {
+	return vtprotoPool_CustomEvent.Get().(*CustomEvent)
+}
+
+var vtprotoPool_Diagnostic = sync.Pool{
+	New: func() interface{} {
+		return &Diagnostic{}
+	},
+}
+
+func (m *Diagnostic) ResetVT() {
+	if m != nil {
+		m.Reset()
+	}
+}
+func (m *Diagnostic) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_Diagnostic.Put(m)
+	}
+}
+func DiagnosticFromVTPool() *Diagnostic {
+	return vtprotoPool_Diagnostic.Get().(*Diagnostic)
+}
 func (m *IngestRequest) SizeVT() (n int) {
 	if m == nil {
 		return 0
@@ -1721,7 +1966,7 @@ func (m *IngestRequest) UnmarshalVT(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			if m.Device == nil {
-				m.Device = &DeviceContext{}
+				m.Device = DeviceContextFromVTPool()
 			}
 			if err := m.Device.UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
@@ -1775,7 +2020,14 @@ func (m *IngestRequest) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Events = append(m.Events, &Event{})
+			if len(m.Events) == cap(m.Events) {
+				m.Events = append(m.Events, &Event{})
+			} else {
+				m.Events = m.Events[:len(m.Events)+1]
+				if m.Events[len(m.Events)-1] == nil {
+					m.Events[len(m.Events)-1] = &Event{}
+				}
+			}
 			if err := m.Events[len(m.Events)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -2460,7 +2712,7 @@ func (m *Event) UnmarshalVT(dAtA []byte) error {
 					return err
 				}
 			} else {
-				v := &Session{}
+				v := SessionFromVTPool()
 				if err := v.UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 					return err
 				}
@@ -2501,7 +2753,7 @@ func (m *Event) UnmarshalVT(dAtA []byte) error {
 					return err
 				}
 			} else {
-				v := &Gesture{}
+				v := GestureFromVTPool()
 				if err := v.UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 					return err
 				}
@@ -2542,7 +2794,7 @@ func (m *Event) UnmarshalVT(dAtA []byte) error {
 					return err
 				}
 			} else {
-				v := &Crash{}
+				v := CrashFromVTPool()
 				if err := v.UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 					return err
 				}
@@ -2583,7 +2835,7 @@ func (m *Event) UnmarshalVT(dAtA []byte) error {
 					return err
 				}
 			} else {
-				v := &CustomEvent{}
+				v := CustomEventFromVTPool()
 				if err := v.UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 					return err
 				}
@@ -2624,7 +2876,7 @@ func (m *Event) UnmarshalVT(dAtA []byte) error {
 					return err
 				}
 			} else {
-				v := &Diagnostic{}
+				v := DiagnosticFromVTPool()
 				if err := v.UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 					return err
 				}
@@ -3023,7 +3275,14 @@ func (m *Crash) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Frames = append(m.Frames, &StackFrame{})
+			if len(m.Frames) == cap(m.Frames) {
+				m.Frames = append(m.Frames, &StackFrame{})
+			} else {
+				m.Frames = m.Frames[:len(m.Frames)+1]
+				if m.Frames[len(m.Frames)-1] == nil {
+					m.Frames[len(m.Frames)-1] = &StackFrame{}
+				}
+			}
 			if err := m.Frames[len(m.Frames)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -3160,7 +3419,14 @@ func (m *Crash) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Breadcrumbs = append(m.Breadcrumbs, &Breadcrumb{})
+			if len(m.Breadcrumbs) == cap(m.Breadcrumbs) {
+				m.Breadcrumbs = append(m.Breadcrumbs, &Breadcrumb{})
+			} else {
+				m.Breadcrumbs = m.Breadcrumbs[:len(m.Breadcrumbs)+1]
+				if m.Breadcrumbs[len(m.Breadcrumbs)-1] == nil {
+					m.Breadcrumbs[len(m.Breadcrumbs)-1] = &Breadcrumb{}
+				}
+			}
 			if err := m.Breadcrumbs[len(m.Breadcrumbs)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
