@@ -83,7 +83,7 @@ rows per second the server counted (system.events InsertedRows). With
 (system.events), which counts the rows of every INSERT.`, stderr)
 	rowsPer := fs.Int("rows", clickhouse.DefaultMaxBatchRows, "`rows` per insert")
 	conc := fs.Int("concurrency", clickhouse.DefaultFlushers, "concurrent `inserts`")
-	duration := fs.Duration("duration", 10*time.Second, "how long to insert")
+	duration := fs.Duration("duration", 10*time.Second, "how long to start inserts for (the last ones end, and count, after it)")
 	inserted := fs.Bool("inserted-rows", false, "print system.events InsertedRows and exit")
 	var ch chFlags
 	ch.register(fs)
@@ -113,18 +113,21 @@ rows per second the server counted (system.events InsertedRows). With
 	if err != nil {
 		return fmt.Errorf("bench-raw: %w", err)
 	}
-	ictx, cancel := context.WithTimeout(ctx, *duration)
-	defer cancel()
+	// No insert is cut short at the end: each inserter starts no new
+	// insert after the duration and the time counted includes the last
+	// ones. (A deadline on the inserts themselves cut the last one off
+	// mid-read, which a busy server reported as a failed run.)
 	var n atomic.Int64
 	var firstErr error
 	var once sync.Once
 	start := time.Now()
+	end := start.Add(*duration)
 	var wg sync.WaitGroup
 	for range *conc {
 		wg.Go(func() {
-			for ictx.Err() == nil {
-				if err := cl.Insert(ictx, rows); err != nil {
-					if ictx.Err() == nil {
+			for ctx.Err() == nil && time.Now().Before(end) {
+				if err := cl.Insert(ctx, rows); err != nil {
+					if ctx.Err() == nil {
 						once.Do(func() { firstErr = err })
 					}
 					return
