@@ -17,3 +17,15 @@ func (c *Client) InsertedRows(ctx context.Context) (uint64, error) {
 	}
 	return n, nil
 }
+
+// RunningMerges returns how many merges the server is running
+// (system.merges). Benchmarks wait for it to reach 0 after a load, so the
+// merges a load leaves behind count towards the load, not towards what
+// is measured next.
+func (c *Client) RunningMerges(ctx context.Context) (uint64, error) {
+	var n uint64
+	if err := c.conn.QueryRow(ctx, "SELECT count() FROM system.merges").Scan(&n); err != nil {
+		return 0, fmt.Errorf("running merges: %w", err)
+	}
+	return n, nil
+}

@@ -80,11 +80,13 @@ beforehand, inserted with the collector's own column-wise insert
 --concurrency at once, for --duration. Prints rows per second, then the
 rows per second the server counted (system.events InsertedRows). With
 --inserted-rows it prints instead the server's InsertedRows counter
-(system.events), which counts the rows of every INSERT.`, stderr)
+(system.events), which counts the rows of every INSERT; with --wait-merges
+it waits until the server's merges (system.merges) have stopped for 2 s.`, stderr)
 	rowsPer := fs.Int("rows", clickhouse.DefaultMaxBatchRows, "`rows` per insert")
 	conc := fs.Int("concurrency", clickhouse.DefaultFlushers, "concurrent `inserts`")
 	duration := fs.Duration("duration", 10*time.Second, "how long to start inserts for (the last ones end, and count, after it)")
 	inserted := fs.Bool("inserted-rows", false, "print system.events InsertedRows and exit")
+	settle := fs.Duration("wait-merges", 0, "wait up to this long until the server runs no merges (system.merges) for 2 s, print the seconds waited and exit")
 	var ch chFlags
 	ch.register(fs)
 	if err := cli.Parse(fs, args, lookup); err != nil {
@@ -97,6 +99,14 @@ rows per second the server counted (system.events InsertedRows). With
 		return err
 	}
 	defer cl.Close()
+	if *settle > 0 {
+		waited, err := waitMerges(ctx, cl, *settle)
+		if err != nil {
+			return fmt.Errorf("bench-raw: %w", err)
+		}
+		fmt.Fprintf(stdout, "%.1f\n", waited.Seconds())
+		return nil
+	}
 	if *inserted {
 		n, err := cl.InsertedRows(ctx)
 		if err != nil {
@@ -147,6 +157,33 @@ rows per second the server counted (system.events InsertedRows). With
 	}
 	fmt.Fprintf(stdout, "%.0f %.0f\n", float64(n.Load())/elapsed.Seconds(), float64(after-before)/elapsed.Seconds())
 	return nil
+}
+
+// waitMerges waits up to limit until cl's server has run no merge for
+// two seconds, polling every 200 ms, and returns how long it waited.
+func waitMerges(ctx context.Context, cl *clickhouse.Client, limit time.Duration) (time.Duration, error) {
+	start := time.Now()
+	var quietSince time.Time
+	for time.Since(start) < limit {
+		n, err := cl.RunningMerges(ctx)
+		if err != nil {
+			return 0, err
+		}
+		switch {
+		case n > 0:
+			quietSince = time.Time{}
+		case quietSince.IsZero():
+			quietSince = time.Now()
+		case time.Since(quietSince) >= 2*time.Second:
+			return quietSince.Sub(start), nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return time.Since(start), nil
 }
 
 // benchRawRows returns about n anonymized mixed rows.

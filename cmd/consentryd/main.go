@@ -246,6 +246,7 @@ Flags:
 	fs.StringVar(&c.Spool.Dir, "spool-dir", "", "`dir` of the spool (default <data-dir>/spool)")
 	fs.Int64Var(&c.Spool.MaxBytes, "spool-max-bytes", spool.DefaultMaxBytes, "`bytes` of batches not yet shipped the spool holds at most; beyond, ingest gets RESOURCE_EXHAUSTED with a retry delay")
 	fs.Int64Var(&c.Spool.ReserveBytes, "spool-reserve-bytes", 0, "`bytes` the spool leaves free on its volume, whatever --spool-max-bytes says: below, ingest gets RESOURCE_EXHAUSTED with a retry delay while shipping goes on (0: a sixteenth of the volume, at most 64 MiB)")
+	fs.IntVar(&c.Spool.MaxBatchRows, "spool-max-batch-rows", spool.DefaultMaxBatchRows, "most `rows` the spool ships to ClickHouse in one insert round (one insert per table)")
 	fs.IntVar(&c.Writer.MaxBatchRows, "writer-max-batch-rows", clickhouse.DefaultMaxBatchRows, "most `rows` one ClickHouse insert groups together")
 	fs.DurationVar(&c.Writer.FlushInterval, "writer-flush-interval", 0, "longest a batch waits to be grouped with others before its insert (0 = the writer's default, 100ms)")
 	fs.IntVar(&c.Writer.MaxPendingRows, "writer-max-pending-rows", clickhouse.DefaultMaxPendingRows, "`rows` waiting for ClickHouse beyond which ingest gets RESOURCE_EXHAUSTED (backpressure)")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/anonymizer"
+	"github.com/consentry/consentry/collector/spool"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -51,6 +52,12 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	if c.GRPCAddr != "127.0.0.1:1" || c.ClickHouse.Addr != "ch:9000" || c.Validation.MaxAge != 48*time.Hour ||
 		len(c.ConsentVerifyKeyFiles) != 2 {
 		t.Fatalf("config = %+v", c)
+	}
+	if c.Spool.MaxBatchRows != spool.DefaultMaxBatchRows {
+		t.Errorf("spool rounds of %d rows by default, want %d", c.Spool.MaxBatchRows, spool.DefaultMaxBatchRows)
+	}
+	if o := mustParseFlags(t, nil, map[string]string{"CONSENTRY_SPOOL_MAX_BATCH_ROWS": "5000"}); o.cfg.Spool.MaxBatchRows != 5000 {
+		t.Errorf("CONSENTRY_SPOOL_MAX_BATCH_ROWS=5000: rounds of %d rows", o.cfg.Spool.MaxBatchRows)
 	}
 	if _, err := parseFlags(nil, &bytes.Buffer{}, env(map[string]string{"CONSENTRY_MAX_BATCH_EVENTS": "many"})); err == nil {
 		t.Fatal("bad environment value accepted")

@@ -19,8 +19,14 @@ const (
 	DefaultSegmentBytes = 64 << 20
 	// DefaultMaxBytes caps the bytes written and not yet shipped.
 	DefaultMaxBytes = 1 << 30
-	// DefaultMaxBatchRows is the most rows the shipper puts in one insert.
-	DefaultMaxBatchRows = 50_000
+	// DefaultMaxBatchRows is the most rows the shipper puts in one insert
+	// round (one INSERT per table). ClickHouse writes a part per INSERT
+	// and merges parts in the background: with rounds of 50,000 mixed
+	// rows (parts of 2,500 to 27,000 rows per table) it merged every
+	// stored row about 8 times over and spent twice the CPU per stored
+	// row that the rounds of 200,000 cost (docs/benchmarks.md). The
+	// shipper holds a round's rows decoded, about 1 KiB of memory each.
+	DefaultMaxBatchRows = 200_000
 	// DefaultRetryMin is the shipper's first pause after a failed insert.
 	DefaultRetryMin = 100 * time.Millisecond
 	// DefaultRetryMax caps the shipper's pause between retries.
@@ -114,8 +120,9 @@ type Config struct {
 	// measured with statfs (at most a second old, less what was appended
 	// since); where the platform cannot tell, only MaxBytes applies.
 	ReserveBytes int64
-	// MaxBatchRows is the most rows the shipper puts in one insert; default
-	// 50000. A single record with more rows is inserted on its own.
+	// MaxBatchRows is the most rows the shipper puts in one insert round
+	// (one INSERT per table); default 200000. A single record with more
+	// rows is inserted on its own.
 	MaxBatchRows int
 	// CommitDelay is how long a sync waits for more Writes to share it;
 	// default 0: a sync starts as soon as the previous one ended, and every
