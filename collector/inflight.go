@@ -165,7 +165,7 @@ func (e *edge) admit(body []byte, f limits.Format) (_ admitted, cost limits.Cost
 	if f == limits.FormatJSON {
 		err = validate.UnmarshalRequestJSON(body, req)
 	} else {
-		err = validate.UnmarshalRequest(body, req)
+		err = validate.UnmarshalScannedRequest(body, req, cost.UTF8)
 	}
 	if err != nil {
 		release()

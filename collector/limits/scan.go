@@ -3,6 +3,7 @@ package limits
 import (
 	"fmt"
 	"reflect"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -57,6 +58,12 @@ type Cost struct {
 	// AppID is device.app_id as sent, unchecked (for counting a refusal
 	// under it, if it is a valid app id).
 	AppID string
+	// UTF8 reports, for a protobuf request scanned to its end, that every
+	// string field is valid UTF-8 and every field number valid: what
+	// validate.RequestUTF8 would say, found in the same pass, so that
+	// decoding need not read the request once more to know it. False for
+	// JSON and for a refused request.
+	UTF8 bool
 }
 
 // Charge is what the request is charged in the in-flight budget: its
@@ -100,6 +107,8 @@ type fieldInfo struct {
 	wire    protowire.Type
 	child   *msgInfo // for message and map fields
 	counter counter
+	// str marks a string field, whose bytes must be UTF-8.
+	str bool
 }
 
 // mapEntryCost is what one map entry takes besides its key and value: its
@@ -133,7 +142,7 @@ func NewScanner(cfg Config) (*Scanner, error) {
 		fds := md.Fields()
 		for i := range fds.Len() {
 			fd := fds.Get(i)
-			fi := &fieldInfo{wire: wireType(fd)}
+			fi := &fieldInfo{wire: wireType(fd), str: fd.Kind() == protoreflect.StringKind}
 			if fd.Kind() == protoreflect.MessageKind {
 				c, err := build(fd.Message())
 				if err != nil {
@@ -200,10 +209,14 @@ func (s *Scanner) Scan(b []byte, f Format) (Cost, error) {
 	if f == FormatJSON {
 		err = st.json(b)
 	} else {
+		st.cost.UTF8 = true
 		err = st.message(b, s.request, 1)
 	}
 	if err == nil {
 		err = st.tooMany
+	}
+	if err != nil {
+		st.cost.UTF8 = false
 	}
 	return st.cost, err
 }
@@ -259,6 +272,9 @@ func (st *scan) message(b []byte, mi *msgInfo, depth int) error {
 			return fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(n))
 		}
 		b = b[n:]
+		if !num.IsValid() {
+			st.cost.UTF8 = false // decoders differ on these
+		}
 		fi := mi.fields[num]
 		if fi == nil || fi.wire != typ {
 			// Unknown (or of another wire type, which decoding keeps as
@@ -295,6 +311,9 @@ func (st *scan) message(b []byte, mi *msgInfo, depth int) error {
 		}
 		if fi.child == nil {
 			st.cost.Decoded += allocSize(int64(len(v)))
+			if fi.str && st.cost.UTF8 && !utf8.Valid(v) {
+				st.cost.UTF8 = false
+			}
 			continue
 		}
 		if err := st.message(v, fi.child, depth+1); err != nil {

@@ -97,7 +97,14 @@ var requestDesc = (&consentryv1.IngestRequest{}).ProtoReflect().Descriptor()
 // UnmarshalVT does not check; anything else goes the way described above.
 // req must be empty.
 func UnmarshalRequest(b []byte, req *consentryv1.IngestRequest) error {
-	if RequestUTF8(b) {
+	return UnmarshalScannedRequest(b, req, RequestUTF8(b))
+}
+
+// UnmarshalScannedRequest is UnmarshalRequest for a caller that already
+// knows what RequestUTF8(b) says (limits.Cost.UTF8 finds it while
+// scanning): it saves reading b once more.
+func UnmarshalScannedRequest(b []byte, req *consentryv1.IngestRequest, utf8OK bool) error {
+	if utf8OK {
 		if req.UnmarshalVT(b) == nil {
 			return nil
 		}

@@ -5,6 +5,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/consentry/consentry/collector/limits"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -62,4 +63,58 @@ func withoutUnknown(t *testing.T, m *consentryv1.IngestRequest) *consentryv1.Ing
 		t.Fatal(err)
 	}
 	return &out
+}
+
+// TestScanFindsUTF8 checks that the edge's scan (limits.Cost.UTF8), which
+// the edge decodes on instead of RequestUTF8, finds what RequestUTF8
+// finds, in every string the tests know to corrupt.
+func TestScanFindsUTF8(t *testing.T) {
+	sc := newLimitsScanner(t)
+	good, err := proto.Marshal(utf8Batch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := sc.Scan(good, limits.FormatProto); err != nil || !c.UTF8 {
+		t.Fatalf("a valid request: UTF8 %v, err %v", c.UTF8, err)
+	}
+	for _, tc := range utf8Cases {
+		req := utf8Batch()
+		tc.set(req)
+		pb, _, _ := corrupt(t, req)
+		if c, err := sc.Scan(pb, limits.FormatProto); err != nil || c.UTF8 {
+			t.Errorf("%s: UTF8 %v, err %v: invalid UTF-8 not found", tc.name, c.UTF8, err)
+		}
+	}
+	if c, _ := sc.Scan([]byte(`{"events":[]}`), limits.FormatJSON); c.UTF8 {
+		t.Error("JSON reported as checked")
+	}
+}
+
+// FuzzScanUTF8 checks that wherever the edge's scan accepts a request,
+// its UTF8 is what RequestUTF8 says, so the edge decodes exactly as
+// UnmarshalRequest would.
+func FuzzScanUTF8(f *testing.F) {
+	addProtobufSeeds(f)
+	sc := newLimitsScanner(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := sc.Scan(data, limits.FormatProto)
+		if err != nil {
+			if c.UTF8 {
+				t.Fatalf("refused (%v), yet UTF8", err)
+			}
+			return
+		}
+		if want := RequestUTF8(data); c.UTF8 != want {
+			t.Fatalf("scan says UTF8 %v, RequestUTF8 %v", c.UTF8, want)
+		}
+	})
+}
+
+func newLimitsScanner(t testing.TB) *limits.Scanner {
+	t.Helper()
+	sc, err := limits.NewScanner(limits.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
 }
