@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -25,7 +26,13 @@ var (
 // Stage is the validate stage.
 type Stage struct {
 	cfg Config
+	// seen holds emptied sets of event ids, for finding a batch's
+	// duplicates without a new map per batch.
+	seen sync.Pool
 }
+
+// idSet is a set of event ids.
+type idSet map[[16]byte]struct{}
 
 // New returns the validate stage for cfg.
 func New(cfg Config) (*Stage, error) {
@@ -64,7 +71,14 @@ func (s *Stage) Process(_ context.Context, b *pipeline.Batch) error {
 		return nil
 	}
 	offset := b.Received.Sub(time.UnixMilli(req.GetSentAtUnixMs()))
-	seen := make(map[[16]byte]struct{}, len(events))
+	seen, _ := s.seen.Get().(idSet)
+	if seen == nil {
+		seen = make(idSet, len(events))
+	}
+	defer func() {
+		clear(seen)
+		s.seen.Put(seen)
+	}()
 	for i, e := range events {
 		if b.Dropped(i) {
 			continue
