@@ -117,6 +117,19 @@ func TestDuplicateEventIDs(t *testing.T) {
 	if b.Dropped(0) || b.DropReasonOf(1) != consentryv1.DropReason_DROP_REASON_DUPLICATE {
 		t.Fatalf("drops = %v, %v", b.DropReasonOf(0), b.DropReasonOf(1))
 	}
+	// Only ids of the same batch are duplicates: the next batch, with
+	// the same id, keeps its event (the server's tables merge retries).
+	for range 3 {
+		next := pipeline.NewBatch(&consentryv1.IngestRequest{
+			Device: &consentryv1.DeviceContext{AppId: "a"}, SentAtUnixMs: now.UnixMilli(), Events: []*consentryv1.Event{e()},
+		}, now, netip.Addr{})
+		if err := st.Process(context.Background(), next); err != nil {
+			t.Fatal(err)
+		}
+		if next.Dropped(0) {
+			t.Fatalf("a later batch's event dropped as %v", next.DropReasonOf(0))
+		}
+	}
 }
 
 func TestBatchErrors(t *testing.T) {
