@@ -262,6 +262,10 @@ type arena struct {
 	bools  []bool
 
 	scrub *scrub.Scrubber
+	// clean remembers strings of the batch that scrubbing left as they
+	// were: screens, stack frames and attribute keys repeat from event to
+	// event, and a repeat then costs a comparison instead of a scan.
+	clean cleanCache
 	// found counts the identifiers replaced, by scrub.Kind; keys the
 	// attributes dropped for an identifier-named key.
 	found [32]uint32
@@ -273,11 +277,42 @@ type arena struct {
 // text scrubs a free-text value and counts what it replaced. Clean text
 // costs one scan: String returns it as it is, without allocating.
 func (a *arena) text(v string) string {
+	slot := a.clean.slot(v)
+	if slot != nil && *slot == v {
+		return v
+	}
 	out := a.scrub.String(v)
 	if out != v {
 		a.scrub.Find(v, func(k scrub.Kind, _, _ int) { a.found[k%32]++ })
+	} else if slot != nil {
+		*slot = v
 	}
 	return out
+}
+
+// cleanCache is a direct-mapped set of strings known to scrub to
+// themselves, for one batch: a string's slot comes from its length and
+// its first and last bytes, and a string that maps to a taken slot
+// replaces what was there. It holds only clean text (never a value that
+// held an identifier), and only for its batch's arena.
+type cleanCache [cleanSlots]string
+
+const (
+	cleanSlots = 64
+	// cleanMaxLen is the longest string the cache keeps: longer free text
+	// (crash messages) rarely repeats and costs its comparison.
+	cleanMaxLen = 128
+)
+
+// slot returns v's slot, or nil for a string too long to keep.
+func (c *cleanCache) slot(v string) *string {
+	n := len(v)
+	if n == 0 || n > cleanMaxLen {
+		return nil
+	}
+	h := uint32(n)*0x9e3779b1 ^ uint32(v[0])<<16 ^ uint32(v[n-1])<<8 ^ uint32(v[n/2])
+	h *= 0x85ebca6b
+	return &c[h>>(32-6)]
 }
 
 // report tells c what the batch's scrubbing found, if anything.

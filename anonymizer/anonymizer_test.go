@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/consentry/consentry/anonymizer/geo"
+	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -520,4 +522,71 @@ func BenchmarkDirtyEvent(b *testing.B) {
 		events += 100
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(events), "ns/event")
+}
+
+// BenchmarkGeneratedBatch anonymizes the load generator's mixed batches
+// of 200 events (the ghz benchmark's), whose text varies more from event
+// to event than BenchmarkCleanEvent's.
+func BenchmarkGeneratedBatch(b *testing.B) {
+	st := newStage(b, Config{Regions: firstLevel{}})
+	gen := eventgen.New(eventgen.Config{AppID: "com.example.notes", Token: "token", Seed: 5})
+	reqs := make([]*consentryv1.IngestRequest, 16)
+	for i := range reqs {
+		reqs[i] = gen.Batch(200, now)
+	}
+	b.ReportAllocs()
+	events := 0
+	for i := 0; b.Loop(); i++ {
+		if err := st.Process(context.Background(), batch(reqs[i%len(reqs)], netip.Addr{}, "consent-1")); err != nil {
+			b.Fatal(err)
+		}
+		events += 200
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(events), "ns/event")
+}
+
+// TestRepeatedTextStillScrubbed checks the batch's cache of clean text:
+// a value that only looks like a clean one seen before (same length,
+// same first, middle and last bytes: the same slot) is scrubbed, and a
+// clean value seen before is stored as it is, however the two alternate.
+func TestRepeatedTextStillScrubbed(t *testing.T) {
+	st := newStage(t, Config{Regions: firstLevel{}})
+	// twin returns clean text with dirty's length and first, middle and
+	// last bytes.
+	twin := func(dirty string) string {
+		b := []byte(strings.Repeat("x", len(dirty)))
+		for _, i := range []int{0, len(dirty) / 2, len(dirty) - 1} {
+			b[i] = dirty[i]
+		}
+		return string(b)
+	}
+	var pairs []struct{ clean, dirty string }
+	for _, dirty := range []string{"settings jane.doe@example.com z", "a 192.168.10.20 and 10.0.0.1 xxb", "call +43 664 1234567 now"} {
+		pairs = append(pairs, struct{ clean, dirty string }{twin(dirty), dirty})
+	}
+	pairs = append(pairs, struct{ clean, dirty string }{"s", "s"}) // always clean
+	for _, p := range pairs {
+		var c cleanCache
+		if c.slot(p.clean) != c.slot(p.dirty) {
+			t.Fatalf("%q and %q do not share a slot: the test tests nothing", p.clean, p.dirty)
+		}
+		if st.Scrubber().String(p.clean) != p.clean || (p.dirty != p.clean && st.Scrubber().String(p.dirty) == p.dirty) {
+			t.Fatalf("%q is not clean, or %q not dirty", p.clean, p.dirty)
+		}
+		req := &consentryv1.IngestRequest{Device: device(nil)}
+		for i, s := range []string{p.clean, p.dirty, p.clean, p.clean, p.dirty, p.dirty, p.clean} {
+			req.Events = append(req.Events, &consentryv1.Event{EventId: eventID(byte(i + 1)),
+				Payload: &consentryv1.Event_Gesture{Gesture: &consentryv1.Gesture{Type: consentryv1.GestureType_GESTURE_TYPE_TAP, Screen: s}}})
+		}
+		b := batch(req, netip.Addr{}, "consent-1")
+		if err := st.Process(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range b.Rows.Gestures {
+			sent := req.Events[i].GetGesture().GetScreen()
+			if want := st.Scrubber().String(sent); r.Screen != want {
+				t.Errorf("event %d: %q stored as %q, want %q", i, sent, r.Screen, want)
+			}
+		}
+	}
 }
