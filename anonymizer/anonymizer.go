@@ -279,7 +279,9 @@ type arena struct {
 func (a *arena) text(v string) string {
 	slot := a.clean.slot(v)
 	if slot != nil && *slot == v {
-		return v
+		// The remembered copy: equal rows then share one string, which
+		// the spool's encoder recognizes by its address.
+		return *slot
 	}
 	out := a.scrub.String(v)
 	if out != v {
