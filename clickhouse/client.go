@@ -252,11 +252,7 @@ func (c *Client) insertToken(ctx context.Context, rows *pipeline.Rows, todo tabl
 // ctxFor returns for its name.
 func (c *Client) insertTables(rows *pipeline.Rows, todo tableSet, ctxFor func(table string) context.Context) (tableSet, error) {
 	s := c.schema
-	jobs := []struct {
-		set  tableSet
-		rows int
-		run  func() error
-	}{
+	return insertJobs([]tableJob{
 		{setSessions, len(rows.Sessions), func() error {
 			return insertRows(ctxFor(TableSessions), c.conn, s.sessions, rows.Sessions)
 		}},
@@ -272,7 +268,21 @@ func (c *Client) insertTables(rows *pipeline.Rows, todo tableSet, ctxFor func(ta
 		{setDiagnostics, len(rows.Diagnostics), func() error {
 			return insertRows(ctxFor(TableDiagnostics), c.conn, s.diagnostics, rows.Diagnostics)
 		}},
-	}
+	}, todo)
+}
+
+// tableJob is the insert of one table's rows.
+type tableJob struct {
+	set  tableSet
+	rows int
+	run  func() error
+}
+
+// insertJobs runs the jobs of the tables in todo that have rows, at once
+// (each on a connection of its own: the server parses, sorts and writes
+// one table's part while the others are being sent), and returns the
+// tables that failed.
+func insertJobs(jobs []tableJob, todo tableSet) (tableSet, error) {
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex

@@ -2,7 +2,6 @@ package clickhouse
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -218,38 +217,23 @@ func (c *Client) InsertHeld(ctx context.Context, rows *pipeline.Rows, token stri
 // the tables that failed.
 func (c *Client) insertHeld(rows *pipeline.Rows, todo tableSet, ctxFor func(table string) context.Context) (tableSet, error) {
 	k, s := c.kanon, c.schema
-	jobs := []struct {
-		set tableSet
-		run func() error
-	}{
-		{setSessions, func() error {
+	return insertJobs([]tableJob{
+		{setSessions, len(rows.Sessions), func() error {
 			return insertHeld(ctxFor(k.held[0].name), c.conn, s.sessions, k.heldInsert[0], rows.Sessions, func(r *pipeline.SessionRow) uint64 { return r.Member })
 		}},
-		{setGestures, func() error {
+		{setGestures, len(rows.Gestures), func() error {
 			return insertHeld(ctxFor(k.held[1].name), c.conn, s.gestures, k.heldInsert[1], rows.Gestures, func(r *pipeline.GestureRow) uint64 { return r.Member })
 		}},
-		{setCrashes, func() error {
+		{setCrashes, len(rows.Crashes), func() error {
 			return insertHeld(ctxFor(k.held[2].name), c.conn, s.crashes, k.heldInsert[2], rows.Crashes, func(r *pipeline.CrashRow) uint64 { return r.Member })
 		}},
-		{setCustoms, func() error {
+		{setCustoms, len(rows.Customs), func() error {
 			return insertHeld(ctxFor(k.held[3].name), c.conn, s.customs, k.heldInsert[3], rows.Customs, func(r *pipeline.CustomRow) uint64 { return r.Member })
 		}},
-		{setDiagnostics, func() error {
+		{setDiagnostics, len(rows.Diagnostics), func() error {
 			return insertHeld(ctxFor(k.held[4].name), c.conn, s.diagnostics, k.heldInsert[4], rows.Diagnostics, func(r *pipeline.DiagnosticRow) uint64 { return r.Member })
 		}},
-	}
-	var failed tableSet
-	var errs []error
-	for _, j := range jobs {
-		if todo&j.set == 0 {
-			continue
-		}
-		if err := j.run(); err != nil {
-			failed |= j.set
-			errs = append(errs, err)
-		}
-	}
-	return failed, errors.Join(errs...)
+	}, todo)
 }
 
 // heldInserter is the Writer's inserter for the held tables.
