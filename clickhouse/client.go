@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -231,13 +232,22 @@ func (c *Client) insert(ctx context.Context, rows *pipeline.Rows, todo tableSet)
 	return c.insertToken(ctx, rows, todo, "")
 }
 
+// observeInsert starts timing an insert of rows for Config.OnInsert: the
+// function it returns reports it, with the insert's error. An insert of
+// no rows is not reported.
+func (c *Client) observeInsert(rows *pipeline.Rows) func(error) {
+	if c.onInsert == nil || rows.Len() == 0 {
+		return func(error) {}
+	}
+	start := time.Now()
+	return func(err error) { c.onInsert(rows.Len(), time.Since(start), err) }
+}
+
 // insertToken is insert with a deduplication token, if not "", which is
 // suffixed with each table's name.
 func (c *Client) insertToken(ctx context.Context, rows *pipeline.Rows, todo tableSet, token string) (_ tableSet, err error) {
-	if c.onInsert != nil {
-		start := time.Now()
-		defer func() { c.onInsert(rows.Len(), time.Since(start), err) }()
-	}
+	done := c.observeInsert(rows)
+	defer func() { done(err) }()
 	if token != "" && c.dialect.DedupTokens() {
 		base := ctx
 		ctxFor := func(table string) context.Context {
@@ -348,6 +358,10 @@ func insertColumns[R any](ctx context.Context, conn driver.Conn, t *rowTable[R],
 			return classify(op, err)
 		}
 		enc.reset()
+		// Encoding a large insert is background work: between blocks,
+		// let the goroutines waiting to run (requests being acknowledged)
+		// have the processor instead of waiting out a time slice.
+		runtime.Gosched()
 		if more != nil {
 			if err := more(batch, block); err != nil {
 				return classify(op, err)

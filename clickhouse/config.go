@@ -107,7 +107,8 @@ type Config struct {
 	Compression string
 	// Schema describes the tables; its Database defaults to Database.
 	Schema SchemaOptions
-	// OnInsert, if set, is told about every Insert: the rows, how long it
+	// OnInsert, if set, is told about every Insert and InsertHeld (rows
+	// held back for k-anonymity): the rows, how long it
 	// took and its error, for metrics. It must be quick.
 	OnInsert func(rows int, took time.Duration, err error)
 }

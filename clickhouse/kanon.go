@@ -199,7 +199,9 @@ func (k *kanonSchema) tables() []*tableDef {
 // InsertHeld stores rows in the held tables, one insert per table that
 // has rows. token, if not "", deduplicates a repeated insert on servers
 // that take tokens, as InsertDedup does.
-func (c *Client) InsertHeld(ctx context.Context, rows *pipeline.Rows, token string) error {
+func (c *Client) InsertHeld(ctx context.Context, rows *pipeline.Rows, token string) (err error) {
+	done := c.observeInsert(rows)
+	defer func() { done(err) }()
 	ctxFor := func(table string) context.Context {
 		if token == "" || !c.dialect.DedupTokens() {
 			return ctx

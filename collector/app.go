@@ -97,7 +97,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if a.consent.gate != nil {
 		gate = a.consent.gate
 	}
-	if a.sink, err = openSink(ctx, cfg, a.storage, gate, a.kanon); err != nil {
+	if a.sink, err = openSink(ctx, cfg, a.storage, gate, a.kanon, a.metrics); err != nil {
 		return nil, err
 	}
 	a.cleanup.push("sink", a.sink.close)

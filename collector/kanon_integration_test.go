@@ -286,6 +286,12 @@ func TestKAnonymityDefaultsIntegration(t *testing.T) {
 	if n, err := h.app.Client().HeldRows(context.Background(), testApp); err != nil || n != 1 || h.total(t) != 0 {
 		t.Fatalf("held %d (%v), stored %d; want the row held", n, err, h.total(t))
 	}
+	// Holding a row is an insert like any other to whoever watches the
+	// metrics.
+	if m := scrape(t, h); m["consentry_clickhouse_insert_duration_seconds_count"] < 1 || m["consentry_clickhouse_insert_rows_sum"] < 1 {
+		t.Errorf("insert metrics: %v inserts, %v rows; the held row's insert is missing",
+			m["consentry_clickhouse_insert_duration_seconds_count"], m["consentry_clickhouse_insert_rows_sum"])
+	}
 	h.shutdown()
 	h.stopped = true
 }

@@ -62,6 +62,9 @@ func TestMetricsIntegration(t *testing.T) {
 	if m["consentry_clickhouse_insert_duration_seconds_count"] < 1 || m["consentry_clickhouse_insert_rows_sum"] < 20 {
 		t.Errorf("insert metrics: %v inserts, %v rows", m["consentry_clickhouse_insert_duration_seconds_count"], m["consentry_clickhouse_insert_rows_sum"])
 	}
+	if n := m["consentry_spool_sync_duration_seconds_count"]; n < 1 || n != m["consentry_spool_fsyncs_total"] || m["consentry_spool_sync_errors_total"] != 0 {
+		t.Errorf("spool syncs: %v observed, %v counted, %v failed", n, m["consentry_spool_fsyncs_total"], m["consentry_spool_sync_errors_total"])
+	}
 	if age, ok := m["consentry_revocations_refresh_age_seconds"]; !ok || age < 0 || age > 10 {
 		t.Errorf("revocation refresh age %v (present %v)", age, ok)
 	}

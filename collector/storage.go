@@ -447,8 +447,8 @@ type sink struct {
 
 // openSink opens the spool (replaying what an earlier run left unshipped)
 // or, with Config.NoSpool, starts the writer. k decides which rows are
-// held back for k-anonymity.
-func openSink(ctx context.Context, cfg Config, st *storage, gate spool.Gate, k *kanonParts) (*sink, error) {
+// held back for k-anonymity; m observes the spool's syncs.
+func openSink(ctx context.Context, cfg Config, st *storage, gate spool.Gate, k *kanonParts, m *metrics.Metrics) (*sink, error) {
 	log := cfg.Logger
 	if cfg.NoSpool {
 		w, err := clickhouse.NewWriter(cfg.Writer, st.client, log.Named("writer"))
@@ -468,6 +468,7 @@ func openSink(ctx context.Context, cfg Config, st *storage, gate spool.Gate, k *
 	sc.Inserter = k.inserter(dedupInserter{c: st.client})
 	sc.Gate = gate
 	sc.Logger = log.Named("spool")
+	sc.OnSync = m.Synced
 	sp, err := spool.Open(ctx, sc)
 	if err != nil {
 		return nil, err

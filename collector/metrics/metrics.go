@@ -31,6 +31,8 @@ type Metrics struct {
 	insertDuration prometheus.Histogram
 	insertRows     prometheus.Histogram
 	insertErrors   prometheus.Counter
+	spoolSync      prometheus.Histogram
+	spoolSyncFails prometheus.Counter
 }
 
 // New returns metrics registered in a registry of their own, with the Go
@@ -57,7 +59,11 @@ func New() *Metrics {
 		Help: "Rows per insert into ClickHouse: larger inserts are cheaper per row.", Buckets: prometheus.ExponentialBuckets(1, 4, 10)})
 	m.insertErrors = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "clickhouse_insert_errors_total",
 		Help: "Inserts into ClickHouse that failed (each retry counts)."})
-	for _, c := range []prometheus.Collector{m.received, m.accepted, m.dropped, m.rejected, m.ingestDuration, m.insertDuration, m.insertRows, m.insertErrors} {
+	m.spoolSync = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "spool_sync_duration_seconds",
+		Help: "Time one fsync of the spool took; every request acknowledged with it waited for it (a slow disk, or one shared with ClickHouse's writes, shows here first).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15)})
+	m.spoolSyncFails = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "spool_sync_errors_total",
+		Help: "Fsyncs of the spool that failed: the requests they covered were refused."})
+	for _, c := range []prometheus.Collector{m.received, m.accepted, m.dropped, m.rejected, m.ingestDuration, m.insertDuration, m.insertRows, m.insertErrors, m.spoolSync, m.spoolSyncFails} {
 		f(c)
 	}
 	return m
@@ -116,6 +122,17 @@ func (m *Metrics) Inserted(rows int, took time.Duration, err error) {
 	m.insertRows.Observe(float64(rows))
 	if err != nil {
 		m.insertErrors.Inc()
+	}
+}
+
+// Synced observes one fsync of the spool.
+func (m *Metrics) Synced(took time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	m.spoolSync.Observe(took.Seconds())
+	if err != nil {
+		m.spoolSyncFails.Inc()
 	}
 }
 

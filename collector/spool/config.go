@@ -131,6 +131,10 @@ type Config struct {
 	// RetryMin and RetryMax bound the shipper's exponential backoff (with
 	// jitter) after a failed insert; defaults 100ms and 10s.
 	RetryMin, RetryMax time.Duration
+	// OnSync, if set, is told how long each sync of the active segment
+	// took (a sync covers every Write appended before it began: their
+	// acknowledgement waited for it) and whether it failed.
+	OnSync func(took time.Duration, err error)
 	// Logger receives warnings about corruption, failed inserts and I/O
 	// errors; nil logs nothing. Row contents and origins are never logged.
 	Logger *zap.Logger

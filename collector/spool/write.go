@@ -331,7 +331,11 @@ func (s *Spool) syncLoop() {
 		w := s.w
 		s.mu.Unlock()
 
+		start := time.Now()
 		err := w.Sync()
+		if s.cfg.OnSync != nil {
+			s.cfg.OnSync(time.Since(start), err)
+		}
 
 		s.mu.Lock()
 		s.inflight = nil
