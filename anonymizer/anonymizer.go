@@ -275,7 +275,8 @@ type arena struct {
 }
 
 // text scrubs a free-text value and counts what it replaced. Clean text
-// costs one scan: String returns it as it is, without allocating.
+// costs one scan (String returns it as it is, without allocating), and a
+// repeat of it in the same batch a comparison.
 func (a *arena) text(v string) string {
 	slot := a.clean.slot(v)
 	if slot != nil && *slot == v {
@@ -294,9 +295,11 @@ func (a *arena) text(v string) string {
 
 // cleanCache is a direct-mapped set of strings known to scrub to
 // themselves, for one batch: a string's slot comes from its length and
-// its first and last bytes, and a string that maps to a taken slot
-// replaces what was there. It holds only clean text (never a value that
-// held an identifier), and only for its batch's arena.
+// its first, middle and last bytes, and a string that maps to a taken
+// slot replaces what was there. A hit needs the whole string to be equal,
+// so a collision costs a scan, never a value left unscrubbed. It holds
+// only clean text (never a value that held an identifier), and only for
+// its batch's arena.
 type cleanCache [cleanSlots]string
 
 const (

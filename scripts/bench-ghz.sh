@@ -4,9 +4,10 @@
 # BENCH_BATCHES distinct pre-encoded BENCH_EVENTS-event mixed batches in
 # turn (binary call data) from BENCH_CLIENTS clients over BENCH_CONNS
 # connections for BENCH_DURATION, counts what ClickHouse stored from its
-# own system.events InsertedRows, then measures in the same run the raw
-# ceiling: the collector's column-wise insert of 50,000-row inserts, two
-# at a time (`consentry bench-raw`). Prints per run and the median of
+# own system.events InsertedRows, and measures in the same run, before
+# the load and after it, the raw ceiling: the collector's column-wise
+# insert of 50,000-row inserts, two at a time (`consentry bench-raw`);
+# the better of the two is the best raw. Prints per run and the median of
 # BENCH_RUNS runs: stored events/s, best raw rows/s, their ratio,
 # acknowledgement p50/p99/p99.9, collector CPU seconds per 1M stored
 # events (its own utime+stime from /proc), its peak RSS, and ClickHouse's
@@ -69,6 +70,11 @@ for run in $(seq 1 "$runs"); do
   wait_until 240 "$pid" "$data/consentryd.log" curl -fs -o /dev/null "http://$admin/readyz"
   ch_pid=$(pgrep -P "$pid" | head -1 || true)
   "$bin/consentry" bench-data --data-dir "$data" --out "$data/calls.bin" --batches "$batches" --batch "$events" >/dev/null
+  # The raw ceiling on the server at rest before the load too: the best
+  # of the two is the reference (what the server does after the load
+  # moves with the load's own after-effects).
+  "$bin/consentry" bench-raw --data-dir "$data" --duration "$raw_duration" >"$data/raw0.out" || true
+  "$bin/consentry" bench-raw --data-dir "$data" --wait-merges 120s >/dev/null
   rows0=$("$bin/consentry" bench-raw --data-dir "$data" --inserted-rows)
   cpu0=$(cpu_ticks "$pid") chcpu0=$(cpu_ticks "$ch_pid")
   if [ -n "$profile" ] && [ "$run" = 1 ]; then
@@ -105,12 +111,15 @@ for run in $(seq 1 "$runs"); do
   /usr/bin/time -f "%U %S" -o "$data/raw.time" "$bin/consentry" bench-raw --data-dir "$data" --duration "$raw_duration" >"$data/raw.out" || true
   rawch1=$(cpu_ticks "$ch_pid")
   raw=$(awk '{print $2}' "$data/raw.out"); raw=${raw:-nan}
+  raw0=$(awk '{print $2}' "$data/raw0.out"); raw0=${raw0:-nan}
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=
 
   python3 - "$data/ghz.json" "$run" "$t0" "$t1" "$t2" "$rows0" "$rows1" "$rows2" "$cpu0" "$cpu2" \
-    "$chcpu0" "$chcpu2" "$tck" "$hwm" "$raw" "$data/ghz.time" "$events" "$rawch0" "$rawch1" "$data/raw.time" "$raw_duration" "$(nproc)" "$settle" >>"$results" <<'EOF'
-import json, sys
-f, run, t0, t1, t2, r0, r1, r2, c0, c2, h0, h2, tck, hwm, raw, gt, ev, rh0, rh1, rt, rd, cores, settle = sys.argv[1:]
+    "$chcpu0" "$chcpu2" "$tck" "$hwm" "$raw" "$data/ghz.time" "$events" "$rawch0" "$rawch1" "$data/raw.time" "$raw_duration" "$(nproc)" "$settle" "$raw0" >>"$results" <<'EOF'
+import json, math, sys
+f, run, t0, t1, t2, r0, r1, r2, c0, c2, h0, h2, tck, hwm, raw, gt, ev, rh0, rh1, rt, rd, cores, settle, raw0 = sys.argv[1:]
+after = float(raw)
+best = max((float(x) for x in (raw0, raw) if not math.isnan(float(x))), default=float("nan"))
 t0, t1, t2 = float(t0), float(t1), float(t2)
 r0, r1, r2, c0, c2, h0, h2, tck = map(int, (r0, r1, r2, c0, c2, h0, h2, tck))
 rep = json.load(open(f))
@@ -121,7 +130,8 @@ secs = lambda d: float(d[:-1]) * 60 if d.endswith("m") else float(d.rstrip("s"))
 stored = (r1 - r0) / (t1 - t0)
 total = r2 - r0
 print(json.dumps({
-    "run": int(run), "stored_per_s": stored, "raw_per_s": float(raw), "ratio": stored / float(raw),
+    "run": int(run), "stored_per_s": stored, "raw_per_s": best, "ratio": stored / best,
+    "raw_before_per_s": float(raw0), "raw_after_per_s": after,
     "acked_per_s": len(ok) * int(ev) / (t1 - t0),
     "errors": errs, "p50_ms": q(0.5), "p99_ms": q(0.99), "p999_ms": q(0.999),
     "drain_s": t2 - t1, "settle_s": float(settle), "stored_total": total,
@@ -130,8 +140,8 @@ print(json.dumps({
     "collector_cores": (c2 - c0) / tck / (t2 - t0),
     "ghz_cores": sum(map(float, open(gt).read().split()[-2:])) / (t1 - t0),
     "ghz_cpu_s_per_1m": sum(map(float, open(gt).read().split()[-2:])) / (len(ok) * int(ev)) * 1e6 if ok else 0,
-    "raw_ch_cpu_s_per_1m": (int(rh1) - int(rh0)) / int(tck) / (float(raw) * secs(rd)) * 1e6 if raw != "nan" else 0,
-    "raw_client_cpu_s_per_1m": sum(map(float, open(rt).read().split()[-2:])) / (float(raw) * secs(rd)) * 1e6 if raw != "nan" else 0,
+    "raw_ch_cpu_s_per_1m": (int(rh1) - int(rh0)) / int(tck) / (after * secs(rd)) * 1e6 if raw != "nan" else 0,
+    "raw_client_cpu_s_per_1m": sum(map(float, open(rt).read().split()[-2:])) / (after * secs(rd)) * 1e6 if raw != "nan" else 0,
     "cores": int(cores),
     "peak_rss_mib": int(hwm) / 1024, "error_kinds": rep.get("errorDistribution") or {},
 }))
@@ -139,7 +149,8 @@ EOF
   tail -1 "$results" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-print("run %(run)d: acked %(acked_per_s).0f events/s, stored %(stored_per_s).0f events/s, raw %(raw_per_s).0f rows/s, ratio %(ratio).2f; "
+print("run %(run)d: acked %(acked_per_s).0f events/s, stored %(stored_per_s).0f events/s, best raw %(raw_per_s).0f rows/s "
+      "(before the load %(raw_before_per_s).0f, after %(raw_after_per_s).0f), ratio %(ratio).2f; "
       "ack p50/p99/p99.9 %(p50_ms).0f/%(p99_ms).0f/%(p999_ms).0f ms (%(errors)d errors); "
       "collector %(cpu_s_per_1m).1f CPU s per 1M stored (%(collector_cores).2f cores), ClickHouse %(ch_cpu_s_per_1m).1f, ghz %(ghz_cores).2f cores; "
       "peak RSS %(peak_rss_mib).0f MiB; backlog shipped in %(drain_s).1f s, merges done %(settle_s).1f s later" % r)
@@ -147,7 +158,7 @@ t = r["ghz_cpu_s_per_1m"] + r["cpu_s_per_1m"] + r["ch_cpu_s_per_1m"]
 if t:
     print("  CPU s per 1M events: ghz %.1f + collector %.1f + ClickHouse %.1f = %.1f; %d cores sustain at most %.0f events/s: ratio %.2f at most"
           % (r["ghz_cpu_s_per_1m"], r["cpu_s_per_1m"], r["ch_cpu_s_per_1m"], t, r["cores"], r["cores"] / t * 1e6, r["cores"] / t * 1e6 / r["raw_per_s"]))
-print("  raw insert: ClickHouse %.1f + its client %.1f CPU s per 1M rows" % (r["raw_ch_cpu_s_per_1m"], r["raw_client_cpu_s_per_1m"]))
+print("  raw insert after the load: ClickHouse %.1f + its client %.1f CPU s per 1M rows" % (r["raw_ch_cpu_s_per_1m"], r["raw_client_cpu_s_per_1m"]))
 for k, n in r["error_kinds"].items(): print("  error x%d: %s" % (n, k[:200]))'
 done
 
