@@ -98,8 +98,17 @@ const (
 type msgInfo struct {
 	// cost is what one decoded instance takes: its struct and its slot in
 	// the parent (a slice element or a oneof wrapper).
-	cost   int64
-	fields map[protowire.Number]*fieldInfo
+	cost int64
+	// fields are the known fields by number; numbers beyond are unknown.
+	fields []*fieldInfo
+}
+
+// field returns the known field num, or nil.
+func (mi *msgInfo) field(num protowire.Number) *fieldInfo {
+	if num < 0 || int(num) >= len(mi.fields) {
+		return nil
+	}
+	return mi.fields[num]
 }
 
 // fieldInfo is one known field.
@@ -127,7 +136,7 @@ func NewScanner(cfg Config) (*Scanner, error) {
 		if mi, ok := infos[md.FullName()]; ok {
 			return mi, nil
 		}
-		mi := &msgInfo{fields: make(map[protowire.Number]*fieldInfo)}
+		mi := &msgInfo{}
 		infos[md.FullName()] = mi
 		if md.IsMapEntry() {
 			mi.cost = mapEntryCost
@@ -140,6 +149,11 @@ func NewScanner(cfg Config) (*Scanner, error) {
 		}
 		s.objectCost = max(s.objectCost, mi.cost)
 		fds := md.Fields()
+		maxNum := protowire.Number(0)
+		for i := range fds.Len() {
+			maxNum = max(maxNum, fds.Get(i).Number())
+		}
+		mi.fields = make([]*fieldInfo, maxNum+1)
 		for i := range fds.Len() {
 			fd := fds.Get(i)
 			fi := &fieldInfo{wire: wireType(fd), str: fd.Kind() == protoreflect.StringKind}
@@ -275,7 +289,7 @@ func (st *scan) message(b []byte, mi *msgInfo, depth int) error {
 		if !num.IsValid() {
 			st.cost.UTF8 = false // decoders differ on these
 		}
-		fi := mi.fields[num]
+		fi := mi.field(num)
 		if fi == nil || fi.wire != typ {
 			// Unknown (or of another wire type, which decoding keeps as
 			// unknown too): kept as its bytes, with room to grow.
