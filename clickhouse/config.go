@@ -24,9 +24,11 @@ const (
 	DefaultDialTimeout = 5 * time.Second
 	// DefaultReadTimeout bounds one read from the server.
 	DefaultReadTimeout = 30 * time.Second
-	// DefaultMaxOpenConns bounds the connection pool. The writer inserts up
-	// to five tables per flusher at once.
-	DefaultMaxOpenConns = 16
+	// DefaultMaxOpenConns bounds the connection pool. Without a spool the
+	// writers insert up to five tables per flusher at once, for stored
+	// and for held rows (k-anonymity): 2 × 2 × 5 = 20 at the default
+	// flushers, and the refresh and release loops query meanwhile.
+	DefaultMaxOpenConns = 32
 	// DefaultCompression is the native-protocol block compression.
 	DefaultCompression = "lz4"
 

@@ -197,7 +197,7 @@ func (k *kanonSchema) tables() []*tableDef {
 }
 
 // InsertHeld stores rows in the held tables, one insert per table that
-// has rows. token, if not "", deduplicates a repeated insert on servers
+// has rows, all at once, as Insert does. token, if not "", deduplicates a repeated insert on servers
 // that take tokens, as InsertDedup does.
 func (c *Client) InsertHeld(ctx context.Context, rows *pipeline.Rows, token string) (err error) {
 	done := c.observeInsert(rows)
