@@ -341,18 +341,23 @@ func (l *latencies) merge(o *latencies) *latencies {
 	return out
 }
 
-// cut returns the p99, the count and the refusals of what was recorded,
-// and starts afresh.
-func (l *latencies) cut() (p99 time.Duration, n int, refusals map[string]int) {
+// cut returns what was recorded, sorted, and the refusals, and starts
+// afresh.
+func (l *latencies) cut() (took []time.Duration, refusals map[string]int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	took, ref := l.took, l.refusals
+	took, refusals = l.took, l.refusals
 	l.took, l.refusals = nil, nil
 	slices.Sort(took)
-	if len(took) > 0 {
-		p99 = took[min(len(took)-1, len(took)*99/100)]
+	return took, refusals
+}
+
+// quantile returns the q quantile of sorted, 0 if it is empty.
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
 	}
-	return p99, len(took), ref
+	return sorted[min(len(sorted)-1, int(float64(len(sorted))*q))]
 }
 
 // wellBehaved runs a gRPC client and an HTTP client (JSON, gzip, as the
@@ -559,30 +564,36 @@ func TestSlowBodyIntegration(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	after := [2]*latencies{grpcLat.take(), httpLat.take()}
 
-	baseGRPC, nBaseGRPC, refBaseGRPC := before[0].merge(after[0]).cut()
-	baseHTTP, nBaseHTTP, refBaseHTTP := before[1].merge(after[1]).cut()
-	atkGRPC, nGRPC, refGRPC := during[0].cut()
-	atkHTTP, nHTTP, refHTTP := during[1].cut()
-	t.Logf("baseline (3 s before and after): gRPC p99 %v over %d batches (refused %v), HTTP p99 %v over %d (refused %v)",
-		baseGRPC, nBaseGRPC, refBaseGRPC, baseHTTP, nBaseHTTP, refBaseHTTP)
-	t.Logf("under attack (8 s): gRPC p99 %v over %d batches (refused %v), HTTP p99 %v over %d (refused %v); attack connections answered or cut %d, too slow %v, refused before reading %v; health not SERVING %d times",
-		atkGRPC, nGRPC, refGRPC, atkHTTP, nHTTP, refHTTP, cut, m["consentry_ingest_receive_too_slow_total"], m["consentry_ingest_requests_refused_receiving_total"], notServing.Load())
-	if nBaseGRPC == 0 || nBaseHTTP == 0 || len(refBaseGRPC)+len(refBaseHTTP) > 0 {
+	baseGRPC, refBaseGRPC := before[0].merge(after[0]).cut()
+	baseHTTP, refBaseHTTP := before[1].merge(after[1]).cut()
+	atkGRPC, refGRPC := during[0].cut()
+	atkHTTP, refHTTP := during[1].cut()
+	t.Logf("baseline (3 s before and after): gRPC p90/p99 %v/%v over %d batches (refused %v), HTTP p90/p99 %v/%v over %d (refused %v)",
+		quantile(baseGRPC, 0.9), quantile(baseGRPC, 0.99), len(baseGRPC), refBaseGRPC, quantile(baseHTTP, 0.9), quantile(baseHTTP, 0.99), len(baseHTTP), refBaseHTTP)
+	t.Logf("under attack (8 s): gRPC p90/p99 %v/%v over %d batches (refused %v), HTTP p90/p99 %v/%v over %d (refused %v); attack connections answered or cut %d, too slow %v, refused before reading %v; health not SERVING %d times",
+		quantile(atkGRPC, 0.9), quantile(atkGRPC, 0.99), len(atkGRPC), refGRPC, quantile(atkHTTP, 0.9), quantile(atkHTTP, 0.99), len(atkHTTP), refHTTP,
+		cut, m["consentry_ingest_receive_too_slow_total"], m["consentry_ingest_requests_refused_receiving_total"], notServing.Load())
+	if len(baseGRPC) == 0 || len(baseHTTP) == 0 || len(refBaseGRPC)+len(refBaseHTTP) > 0 {
 		t.Fatal("the well-behaved clients do not work without an attack")
 	}
 	if len(refGRPC) > 0 || len(refHTTP) > 0 {
 		t.Errorf("well-behaved clients were refused under the attack: gRPC %v, HTTP %v", refGRPC, refHTTP)
 	}
-	// Twice the baseline, plus what the shared test machine's scheduler
-	// adds to a p99 of some hundred samples whether or not there is an
-	// attack (without the race detector and on an idle machine the p99s
-	// under attack and at rest are within a few milliseconds).
+	// The slowest tenth, against twice the baseline's plus what the
+	// shared test machine's scheduler adds whether or not there is an
+	// attack. Not the p99: over the 60 to 90 HTTP batches of 8 s it is
+	// the single slowest one, and one pause of the race detector's or
+	// the machine's (276 ms against 83 once in a full run, at either
+	// commit of the comparison) failed the test with the attack held off.
+	// An attack that got through would slow every request, not one.
 	const noise = 100 * time.Millisecond
-	if nGRPC == 0 || atkGRPC > 2*baseGRPC+noise {
-		t.Errorf("gRPC p99 %v under the attack (%d batches), baseline %v: over twice the baseline (+%v)", atkGRPC, nGRPC, baseGRPC, noise)
-	}
-	if nHTTP == 0 || atkHTTP > 2*baseHTTP+noise {
-		t.Errorf("HTTP p99 %v under the attack (%d batches), baseline %v: over twice the baseline (+%v)", atkHTTP, nHTTP, baseHTTP, noise)
+	for _, c := range []struct {
+		name           string
+		attacked, base []time.Duration
+	}{{"gRPC", atkGRPC, baseGRPC}, {"HTTP", atkHTTP, baseHTTP}} {
+		if got, base := quantile(c.attacked, 0.9), quantile(c.base, 0.9); len(c.attacked) == 0 || got > 2*base+noise {
+			t.Errorf("%s p90 %v under the attack (%d batches), baseline %v: over twice the baseline (+%v)", c.name, got, len(c.attacked), base, noise)
+		}
 	}
 	if cut < 300 {
 		t.Errorf("only %d attack connections were answered or cut: slow bodies are held", cut)
@@ -648,12 +659,12 @@ func TestSlowGRPCSendersIntegration(t *testing.T) {
 		}
 	}
 	<-attacked
-	p99, n, refused := grpcLat.cut()
+	took, refused := grpcLat.cut()
 	m := scrape(t, h)
 	t.Logf("well-behaved gRPC client: p99 %v over %d batches, refused %v; attack got %v; too slow %v; health not SERVING %d times",
-		p99, n, refused, &o, m["consentry_ingest_receive_too_slow_total"], notServing)
-	if len(refused) > 0 || n == 0 {
-		t.Errorf("the well-behaved client was refused under the attack: %v (%d acknowledged)", refused, n)
+		quantile(took, 0.99), len(took), refused, &o, m["consentry_ingest_receive_too_slow_total"], notServing)
+	if len(refused) > 0 || len(took) == 0 {
+		t.Errorf("the well-behaved client was refused under the attack: %v (%d acknowledged)", refused, len(took))
 	}
 	if notServing > 0 {
 		t.Errorf("health was not SERVING %d times", notServing)
