@@ -303,7 +303,9 @@ func (a *arena) text(v string) string {
 type cleanCache [cleanSlots]string
 
 const (
-	cleanSlots = 64
+	// cleanBits sets the cache's size: 64 slots.
+	cleanBits  = 6
+	cleanSlots = 1 << cleanBits
 	// cleanMaxLen is the longest string the cache keeps: longer free text
 	// (crash messages) rarely repeats and costs its comparison.
 	cleanMaxLen = 128
@@ -317,7 +319,7 @@ func (c *cleanCache) slot(v string) *string {
 	}
 	h := uint32(n)*0x9e3779b1 ^ uint32(v[0])<<16 ^ uint32(v[n-1])<<8 ^ uint32(v[n/2])
 	h *= 0x85ebca6b
-	return &c[h>>(32-6)]
+	return &c[h>>(32-cleanBits)]
 }
 
 // report tells c what the batch's scrubbing found, if anything.
