@@ -370,13 +370,25 @@ func (b *Browser) location() string {
 }
 
 // callOn calls the JavaScript function fn with the first element that
-// matches selector as this, and fails the test on an error.
+// matches selector as this, and fails the test on an error. An element
+// that the page replaced between finding it and calling fn (a navigation
+// that had begun, or a script that re-rendered it) is looked for again:
+// fn did not run on it.
 func callOn[T any](b *Browser, what, selector, fn string, args ...any) T {
 	b.tb.Helper()
 	return do(b, what, "", func(ctx context.Context) (T, error) {
-		return chromedp.Run(ctx, nodeCall[T](selector, fn, args...))
+		for {
+			v, err := chromedp.Run(ctx, nodeCall[T](selector, fn, args...))
+			if !errors.Is(err, errNodeGone) || ctx.Err() != nil {
+				return v, err
+			}
+		}
 	})
 }
+
+// errNodeGone is returned by nodeCall when the element it found was gone
+// before fn could run on it.
+var errNodeGone = errors.New("the element was replaced before it could be used")
 
 // nodeCall is an action that waits for the first element that matches
 // selector and calls fn with it as this.
@@ -388,7 +400,7 @@ func nodeCall[T any](selector, fn string, args ...any) chromedp.Action[T] {
 		}
 		r, err := cdp.Call(ctx, t, dom.ResolveNode, dom.ResolveNodeParams{NodeID: nodes[0].NodeID})
 		if err != nil {
-			return zero, err
+			return zero, fmt.Errorf("%w: %w", errNodeGone, err)
 		}
 		defer cdp.Call(ctx, t, runtime.ReleaseObject, runtime.ReleaseObjectParams{ObjectID: r.Object.ObjectID})
 		return chromedp.CallFunctionOn[T](fn, func(p *runtime.CallFunctionOnParams) {

@@ -77,6 +77,20 @@ func testServer(t *testing.T) *httptest.Server {
 	mux.HandleFunc("GET /missing-script", func(w http.ResponseWriter, r *http.Request) {
 		page(w, "Missing", `<p id="p">before</p><script src="/no-such.js"></script>`)
 	})
+	mux.HandleFunc("GET /churn", func(w http.ResponseWriter, r *http.Request) {
+		// The input is replaced by a copy (keeping its value) as fast as
+		// the page can, as a re-rendering page or a navigation does.
+		page(w, "Churn", `<div id="box"><input id="q"></div><script>
+function churn() {
+  const old = document.getElementById("q");
+  const copy = old.cloneNode();
+  copy.value = old.value;
+  old.replaceWith(copy);
+  setTimeout(churn, 0);
+}
+churn();
+</script>`)
+	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
@@ -95,6 +109,7 @@ func TestBrowser(t *testing.T) {
 		{"header and cookie", testHeaderAndCookie},
 		{"console errors", testConsoleErrors},
 		{"failures", testFailures},
+		{"replaced elements", testReplaced},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.test(t, b.For(t), srv)
@@ -326,5 +341,16 @@ func TestFindMissing(t *testing.T) {
 		if !strings.Contains(f.msg, w) {
 			t.Errorf("Start failed with %q, want it to contain %q", f.msg, w)
 		}
+	}
+}
+
+// testReplaced sets the value of an input the page keeps replacing: an
+// element found and then replaced before it could be used is looked for
+// again, instead of failing with "No node with given id found" (which a
+// dashboard test hit once when a filter's navigation replaced the page).
+func testReplaced(t *testing.T, b *browser.Browser, srv *httptest.Server) {
+	b.Navigate(srv.URL + "/churn")
+	for i := range 300 {
+		b.SetValue("#q", fmt.Sprint("value ", i))
 	}
 }
