@@ -54,23 +54,29 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v
 // Any other message that arrives compressed (gzipPassthrough) is
 // inflated here, to at most maxControlMessage.
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if w, ok := v.(*wireMessage); ok {
+		// gRPC reads a message into one pooled buffer, which it frees
+		// once Unmarshal returns: take a reference to it rather than a
+		// copy (a message in several buffers is copied into one), and
+		// give it back to the pool when the edge is done (release).
+		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+		b := buf.ReadOnlyData()
+		w.compressed = len(c.gzipMarker) > 0 && bytes.HasPrefix(b, c.gzipMarker)
+		if w.compressed {
+			b = b[len(c.gzipMarker):]
+		}
+		w.b, w.free = b, buf.Free
+		return nil
+	}
 	compressed := false
-	// own is the message copied out of gRPC's buffers, which gRPC reuses
-	// once Unmarshal returns; a wireMessage keeps it without a second copy.
-	var own []byte
 	if len(c.gzipMarker) > 0 {
-		own = data.Materialize()
+		// gRPC reuses its buffers once Unmarshal returns: a control
+		// message is small, and copied.
+		own := data.Materialize()
 		if compressed = bytes.HasPrefix(own, c.gzipMarker); compressed {
 			own = own[len(c.gzipMarker):]
 		}
 		data = mem.BufferSlice{mem.SliceBuffer(own)}
-	}
-	if w, ok := v.(*wireMessage); ok {
-		if own == nil {
-			own = data.Materialize()
-		}
-		w.b, w.compressed = own, compressed
-		return nil
 	}
 	if compressed {
 		b, err := io.ReadAll(io.LimitReader(gzipReader(bytes.NewReader(data.Materialize())), maxControlMessage+1))

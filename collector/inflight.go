@@ -300,6 +300,17 @@ func (e *edge) beginGRPC(ctx context.Context) (rc *receipt, endWire func(), err 
 type wireMessage struct {
 	b          []byte
 	compressed bool
+	// free, if set, gives b back to gRPC's buffer pool: b must not be
+	// used after it.
+	free func()
+}
+
+// release frees w's bytes, if they are pooled.
+func (w *wireMessage) release() {
+	if w.free != nil {
+		w.free()
+		w.free, w.b = nil, nil
+	}
 }
 
 // grpcIngestHandler is the gRPC handler of IngestService.Ingest: it
@@ -317,6 +328,9 @@ func (e *edge) grpcIngestHandler(svc *Service) grpc.MethodHandler {
 		var w wireMessage
 		err = dec(&w)
 		endWire()
+		// Decoding copies what it keeps out of the message's bytes, so
+		// they go back to the pool when the call returns.
+		defer w.release()
 		if err != nil {
 			return nil, e.recvError(svc, err, start)
 		}
@@ -324,6 +338,7 @@ func (e *edge) grpcIngestHandler(svc *Service) grpc.MethodHandler {
 		if w.compressed {
 			n := int64(len(body))
 			body, err = e.readAll(gzipReader(bytes.NewReader(body)), rc, true, func() int64 { return n })
+			w.release()
 			if err != nil {
 				if !errors.Is(err, errReceiving) && !errors.Is(err, errBodyTooLarge) && !errors.Is(err, errDecompressionRatio) {
 					err = errMalformed
