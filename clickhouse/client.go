@@ -207,7 +207,7 @@ const (
 )
 
 // Insert stores rows: one insert per table that has rows, the tables in
-// parallel. An error wraps pipeline.ErrStorageUnavailable if it is worth
+// parallel, or one after another if ctx is pipeline.Unhurried. An error wraps pipeline.ErrStorageUnavailable if it is worth
 // retrying (the server is unreachable, overloaded or timed out); other
 // errors, such as a schema that does not match, are permanent. On error some
 // tables may have been stored.
@@ -248,21 +248,27 @@ func (c *Client) observeInsert(rows *pipeline.Rows) func(error) {
 func (c *Client) insertToken(ctx context.Context, rows *pipeline.Rows, todo tableSet, token string) (_ tableSet, err error) {
 	done := c.observeInsert(rows)
 	defer func() { done(err) }()
-	if token != "" && c.dialect.DedupTokens() {
-		base := ctx
-		ctxFor := func(table string) context.Context {
-			return clickhouse.Context(base, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": token + ":" + table}))
-		}
-		return c.insertTables(rows, todo, ctxFor)
-	}
-	return c.insertTables(rows, todo, func(string) context.Context { return ctx })
+	return c.insertTables(ctx, rows, todo, token)
 }
 
-// insertTables stores rows of the tables in todo, each under the context
-// ctxFor returns for its name.
-func (c *Client) insertTables(rows *pipeline.Rows, todo tableSet, ctxFor func(table string) context.Context) (tableSet, error) {
+// tableContexts returns the context of each table's insert, by the
+// table's name: ctx, with the deduplication token token (if not "" and
+// the server takes tokens) suffixed with the table's name.
+func (c *Client) tableContexts(ctx context.Context, token string) func(table string) context.Context {
+	if token == "" || !c.dialect.DedupTokens() {
+		return func(string) context.Context { return ctx }
+	}
+	return func(table string) context.Context {
+		return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": token + ":" + table}))
+	}
+}
+
+// insertTables stores rows of the tables in todo, deduplicated by token
+// (tableContexts), and returns the tables that failed.
+func (c *Client) insertTables(ctx context.Context, rows *pipeline.Rows, todo tableSet, token string) (tableSet, error) {
+	ctxFor := c.tableContexts(ctx, token)
 	s := c.schema
-	return insertJobs([]tableJob{
+	return insertJobs(pipeline.IsUnhurried(ctx), []tableJob{
 		{setSessions, len(rows.Sessions), func() error {
 			return insertRows(ctxFor(TableSessions), c.conn, s.sessions, rows.Sessions)
 		}},
@@ -288,11 +294,14 @@ type tableJob struct {
 	run  func() error
 }
 
-// insertJobs runs the jobs of the tables in todo that have rows, at once
-// (each on a connection of its own: the server parses, sorts and writes
-// one table's part while the others are being sent), and returns the
-// tables that failed.
-func insertJobs(jobs []tableJob, todo tableSet) (tableSet, error) {
+// insertJobs runs the jobs of the tables in todo that have rows, and
+// returns the tables that failed. It runs them at once (each on a
+// connection of its own: the server parses, sorts and writes one table's
+// part while the others are being sent), or one after another if
+// unhurried (pipeline.Unhurried): the client then encodes on one core,
+// and the server writes one part at a time, leaving the machine's other
+// cores to whatever else runs on it.
+func insertJobs(unhurried bool, jobs []tableJob, todo tableSet) (tableSet, error) {
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
@@ -301,6 +310,13 @@ func insertJobs(jobs []tableJob, todo tableSet) (tableSet, error) {
 	)
 	for _, j := range jobs {
 		if todo&j.set == 0 || j.rows == 0 {
+			continue
+		}
+		if unhurried {
+			if err := j.run(); err != nil {
+				failed |= j.set
+				errs = append(errs, err)
+			}
 			continue
 		}
 		wg.Go(func() {

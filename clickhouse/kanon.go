@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.uber.org/zap"
 
@@ -197,29 +196,25 @@ func (k *kanonSchema) tables() []*tableDef {
 }
 
 // InsertHeld stores rows in the held tables, one insert per table that
-// has rows, all at once, as Insert does. token, if not "", deduplicates a repeated insert on servers
-// that take tokens, as InsertDedup does.
+// has rows, all at once or one after another as Insert does. token, if
+// not "", deduplicates a repeated insert on servers that take tokens, as
+// InsertDedup does.
 func (c *Client) InsertHeld(ctx context.Context, rows *pipeline.Rows, token string) (err error) {
 	done := c.observeInsert(rows)
 	defer func() { done(err) }()
-	ctxFor := func(table string) context.Context {
-		if token == "" || !c.dialect.DedupTokens() {
-			return ctx
-		}
-		return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": token + ":" + table}))
-	}
-	if _, err := c.insertHeld(rows, allTables, ctxFor); err != nil {
+	if _, err := c.insertHeld(ctx, rows, allTables, token); err != nil {
 		return fmt.Errorf("hold rows: %w", err)
 	}
 	return nil
 }
 
-// insertHeld stores rows of the tables in todo in their held tables, each
-// under the context ctxFor returns for its held table's name, and returns
-// the tables that failed.
-func (c *Client) insertHeld(rows *pipeline.Rows, todo tableSet, ctxFor func(table string) context.Context) (tableSet, error) {
+// insertHeld stores rows of the tables in todo in their held tables,
+// deduplicated by token (tableContexts, by the held table's name), and
+// returns the tables that failed.
+func (c *Client) insertHeld(ctx context.Context, rows *pipeline.Rows, todo tableSet, token string) (tableSet, error) {
 	k, s := c.kanon, c.schema
-	return insertJobs([]tableJob{
+	ctxFor := c.tableContexts(ctx, token)
+	return insertJobs(pipeline.IsUnhurried(ctx), []tableJob{
 		{setSessions, len(rows.Sessions), func() error {
 			return insertHeld(ctxFor(k.held[0].name), c.conn, s.sessions, k.heldInsert[0], rows.Sessions, func(r *pipeline.SessionRow) uint64 { return r.Member })
 		}},
@@ -242,7 +237,7 @@ func (c *Client) insertHeld(rows *pipeline.Rows, todo tableSet, ctxFor func(tabl
 type heldInserter struct{ c *Client }
 
 func (h heldInserter) insert(ctx context.Context, rows *pipeline.Rows, todo tableSet) (tableSet, error) {
-	return h.c.insertHeld(rows, todo, func(string) context.Context { return ctx })
+	return h.c.insertHeld(ctx, rows, todo, "")
 }
 
 // NewHeldWriter returns a Writer that groups held rows into the held

@@ -318,6 +318,8 @@ type insertCall struct {
 	token string
 	ids   [][16]byte
 	rows  *pipeline.Rows
+	// unhurried is whether the insert's context was pipeline.Unhurried.
+	unhurried bool
 }
 
 // fakeInserter records every insert with its token. It deduplicates by
@@ -380,7 +382,7 @@ func (f *fakeInserter) Insert(ctx context.Context, rows *pipeline.Rows, token st
 		return nil
 	}
 	ids := rowIDs(rows)
-	f.calls = append(f.calls, insertCall{token: token, ids: ids, rows: cloneRows(f.t, rows)})
+	f.calls = append(f.calls, insertCall{token: token, ids: ids, rows: cloneRows(f.t, rows), unhurried: pipeline.IsUnhurried(ctx)})
 	if prev, ok := f.tokens[token]; ok {
 		// A redo sends the same rows, or fewer when the gate now refuses
 		// some of them.

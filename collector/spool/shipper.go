@@ -90,6 +90,11 @@ type batch struct {
 	refused    uint64 // records the gate refused, and their rows
 	refusedRow uint64
 	bytes      int64
+	// behind is set when more rows wait past the batch (it was cut at
+	// MaxBatchRows), when it repeats an interrupted insert, and while the
+	// spool drains: its insert goes at full speed. Otherwise the shipper
+	// keeps up, and inserts unhurried (pipeline.Unhurried).
+	behind bool
 }
 
 func (sh *shipper) pos() position { return position{seg: sh.seg.num, off: sh.cur.off} }
@@ -378,6 +383,7 @@ func (sh *shipper) run() {
 		if !ok {
 			return
 		}
+		b.behind = b.behind || draining
 		if b.records > 0 {
 			if !sh.ship(b) {
 				return
@@ -530,10 +536,12 @@ func (sh *shipper) fill() (batch, bool) {
 			}
 		}
 		if oerr == nil && b.rows > 0 && b.rows+fr.rows > uint64(s.cfg.MaxBatchRows) {
+			b.behind = true
 			return b, true
 		}
 		sh.take(&b, fr, payload, oerr)
 		if b.rows >= uint64(s.cfg.MaxBatchRows) {
+			b.behind = true
 			return b, true
 		}
 	}
@@ -552,7 +560,7 @@ func (sh *shipper) fill() (batch, bool) {
 func (sh *shipper) redo() bool {
 	s := sh.s
 	end := sh.ck.intentEnd
-	b := batch{start: sh.ck.shipped, startPos: sh.ck.pos, startRow: sh.ck.row}
+	b := batch{start: sh.ck.shipped, startPos: sh.ck.pos, startRow: sh.ck.row, behind: true}
 	sh.rows.Reset()
 	for sh.cur.seq < end {
 		fr, err := sh.next()
@@ -712,14 +720,22 @@ func (sh *shipper) token(a, b uint64) string {
 
 // insert inserts the batch's rows, retrying with backoff until it succeeds
 // or the shipper must stop. Records are never dropped for insert errors.
+//
+// A batch that is not behind is inserted under a pipeline.Unhurried
+// context: the shipper is keeping up, and ClickHouse's work can be spread
+// out rather than compete with the requests being acknowledged.
 func (sh *shipper) insert(b batch, token string) bool {
 	s := sh.s
+	ctx := sh.ctx
+	if !b.behind {
+		ctx = pipeline.Unhurried(ctx)
+	}
 	for attempt := 0; ; attempt++ {
 		if sh.ctx.Err() != nil {
 			return false
 		}
 		t0 := time.Now()
-		err := s.cfg.Inserter.Insert(sh.ctx, &sh.rows, token)
+		err := s.cfg.Inserter.Insert(ctx, &sh.rows, token)
 		s.lastInsert.Store(int64(time.Since(t0)))
 		if err == nil {
 			return true

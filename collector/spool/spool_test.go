@@ -862,3 +862,56 @@ func TestTornSegmentHeader(t *testing.T) {
 		})
 	}
 }
+
+// TestInsertPace checks which inserts the shipper marks unhurried
+// (pipeline.Unhurried): those it makes while it keeps up, and not those
+// of a backlog (a batch cut at MaxBatchRows), which go at full speed.
+func TestInsertPace(t *testing.T) {
+	fake := newFake(t)
+	block := make(chan struct{})
+	fake.block = block
+	cfg := testConfig(t, t.TempDir(), fake)
+	cfg.MaxBatchRows = 12
+	s := mustOpen(t, cfg)
+	write := func(b int) {
+		t.Helper()
+		if err := s.Write(context.Background(), makeRows(b, 5), pipeline.Origin{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first record ships alone, caught up; the insert waits while six
+	// more records (30 rows) queue behind it.
+	write(0)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		fake.mu.Lock()
+		n := fake.n
+		fake.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the shipper did not insert the first record")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for b := 1; b <= 6; b++ {
+		write(b)
+	}
+	fake.mu.Lock()
+	fake.block = nil
+	fake.mu.Unlock()
+	close(block)
+	waitShipped(t, s)
+	mustClose(t, s)
+
+	calls, _ := fake.snapshot()
+	var got []bool
+	for _, c := range calls {
+		got = append(got, c.unhurried)
+	}
+	// Two records (10 rows) per insert: the first two of the backlog are
+	// cut at MaxBatchRows, the last ends where the records do.
+	if want := []bool{true, false, false, true}; !slices.Equal(got, want) {
+		t.Errorf("unhurried per insert: %v, want %v", got, want)
+	}
+}
