@@ -158,6 +158,11 @@ t = r["ghz_cpu_s_per_1m"] + r["cpu_s_per_1m"] + r["ch_cpu_s_per_1m"]
 if t:
     print("  CPU s per 1M events: ghz %.1f + collector %.1f + ClickHouse %.1f = %.1f; %d cores sustain at most %.0f events/s: ratio %.2f at most"
           % (r["ghz_cpu_s_per_1m"], r["cpu_s_per_1m"], r["ch_cpu_s_per_1m"], t, r["cores"], r["cores"] / t * 1e6, r["cores"] / t * 1e6 / r["raw_per_s"]))
+    if r["ghz_cpu_s_per_1m"]:
+        # ghz does the same work per event in every run: the collector
+        # CPU in units of ghz CPU compares runs on a machine whose speed
+        # drifts (shared hosts) better than seconds do.
+        print("  collector CPU per event = %.2f x ghz CPU per event" % (r["cpu_s_per_1m"] / r["ghz_cpu_s_per_1m"]))
 print("  raw insert after the load: ClickHouse %.1f + its client %.1f CPU s per 1M rows" % (r["raw_ch_cpu_s_per_1m"], r["raw_client_cpu_s_per_1m"]))
 for k, n in r["error_kinds"].items(): print("  error x%d: %s" % (n, k[:200]))'
 done
@@ -172,4 +177,7 @@ print("median of %d: stored %.0f events/s, best raw %.0f rows/s, ratio %.2f; ack
          m("cpu_s_per_1m"), m("peak_rss_mib"), m("ch_cpu_s_per_1m")))
 print("median CPU s per 1M events: ghz %.1f, collector %.1f, ClickHouse %.1f; raw insert: ClickHouse %.1f + client %.1f per 1M rows"
       % (m("ghz_cpu_s_per_1m"), m("cpu_s_per_1m"), m("ch_cpu_s_per_1m"), m("raw_ch_cpu_s_per_1m"), m("raw_client_cpu_s_per_1m")))
+rel = [r["cpu_s_per_1m"] / r["ghz_cpu_s_per_1m"] for r in rs if r["ghz_cpu_s_per_1m"]]
+if rel:
+    print("median collector CPU per event = %.2f x ghz CPU per event" % statistics.median(rel))
 EOF
