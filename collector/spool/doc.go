@@ -105,11 +105,11 @@
 // Exactly once: the shipper reads records after the checkpoint in order,
 // streaming (one 256 KiB chunk and one record at a time), and combines
 // consecutive records into batches of up to Config.MaxBatchRows rows.
-// A batch that ends where the durable records do (the shipper keeps up)
-// is inserted under a pipeline.Unhurried context, so that the Inserter
-// spreads its work out instead of competing with the Writes being
-// acknowledged; a batch cut at MaxBatchRows (a backlog), a redo and the
-// drain on Close go at full speed. Before inserting records [a, b) it durably writes the intent (a, b) to
+// While the shipper keeps up, batches are inserted under a
+// pipeline.Unhurried context, so that the Inserter spreads its work out
+// instead of competing with the Writes being acknowledged; a backlog (a
+// batch cut at MaxBatchRows after another one was), a redo and the drain
+// on Close go at full speed. Before inserting records [a, b) it durably writes the intent (a, b) to
 // the checkpoint, then inserts with the deduplication token
 // "<spool id>:<a>:<b>", then advances the checkpoint to b. After a crash,
 // an intent found on Open is redone with exactly that range and token, so

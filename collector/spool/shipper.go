@@ -90,10 +90,14 @@ type batch struct {
 	refused    uint64 // records the gate refused, and their rows
 	refusedRow uint64
 	bytes      int64
-	// behind is set when more rows wait past the batch (it was cut at
-	// MaxBatchRows), when it repeats an interrupted insert, and while the
-	// spool drains: its insert goes at full speed. Otherwise the shipper
-	// keeps up, and inserts unhurried (pipeline.Unhurried).
+	// full is set when the batch was cut at MaxBatchRows: more rows may
+	// wait past it.
+	full bool
+	// behind is set when the batch and the one before it were full (a
+	// backlog that outlasts a round, not the burst a refresh of the gate
+	// admits at once), when it repeats an interrupted insert, and while
+	// the spool drains: its insert goes at full speed. Otherwise the
+	// shipper keeps up, and inserts unhurried (pipeline.Unhurried).
 	behind bool
 }
 
@@ -377,13 +381,14 @@ func (sh *shipper) run() {
 	if sh.ck.intent && !sh.redo() {
 		return
 	}
-	draining := false
+	draining, prevFull := false, false
 	for {
 		b, ok := sh.fill()
 		if !ok {
 			return
 		}
-		b.behind = b.behind || draining
+		b.behind = b.full && prevFull || draining
+		prevFull = b.full
 		if b.records > 0 {
 			if !sh.ship(b) {
 				return
@@ -536,12 +541,12 @@ func (sh *shipper) fill() (batch, bool) {
 			}
 		}
 		if oerr == nil && b.rows > 0 && b.rows+fr.rows > uint64(s.cfg.MaxBatchRows) {
-			b.behind = true
+			b.full = true
 			return b, true
 		}
 		sh.take(&b, fr, payload, oerr)
 		if b.rows >= uint64(s.cfg.MaxBatchRows) {
-			b.behind = true
+			b.full = true
 			return b, true
 		}
 	}

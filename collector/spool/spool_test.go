@@ -864,8 +864,9 @@ func TestTornSegmentHeader(t *testing.T) {
 }
 
 // TestInsertPace checks which inserts the shipper marks unhurried
-// (pipeline.Unhurried): those it makes while it keeps up, and not those
-// of a backlog (a batch cut at MaxBatchRows), which go at full speed.
+// (pipeline.Unhurried): those it makes while it keeps up, including the
+// first full batch of a burst, and not those of a backlog that outlasts a
+// batch (a full batch after a full batch), which go at full speed.
 func TestInsertPace(t *testing.T) {
 	fake := newFake(t)
 	block := make(chan struct{})
@@ -879,8 +880,8 @@ func TestInsertPace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The first record ships alone, caught up; the insert waits while six
-	// more records (30 rows) queue behind it.
+	// The first record ships alone, caught up; the insert waits while
+	// eight more records (40 rows) queue behind it.
 	write(0)
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		fake.mu.Lock()
@@ -894,7 +895,7 @@ func TestInsertPace(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	for b := 1; b <= 6; b++ {
+	for b := 1; b <= 8; b++ {
 		write(b)
 	}
 	fake.mu.Lock()
@@ -909,9 +910,10 @@ func TestInsertPace(t *testing.T) {
 	for _, c := range calls {
 		got = append(got, c.unhurried)
 	}
-	// Two records (10 rows) per insert: the first two of the backlog are
-	// cut at MaxBatchRows, the last ends where the records do.
-	if want := []bool{true, false, false, true}; !slices.Equal(got, want) {
+	// Two records (10 rows) per insert: the first three of the backlog
+	// are cut at MaxBatchRows, the first of them after a batch that was
+	// not; the last ends where the records do.
+	if want := []bool{true, true, false, false, true}; !slices.Equal(got, want) {
 		t.Errorf("unhurried per insert: %v, want %v", got, want)
 	}
 }
