@@ -207,10 +207,11 @@ const (
 )
 
 // Insert stores rows: one insert per table that has rows, the tables in
-// parallel, or one after another if ctx is pipeline.Unhurried. An error wraps pipeline.ErrStorageUnavailable if it is worth
-// retrying (the server is unreachable, overloaded or timed out); other
-// errors, such as a schema that does not match, are permanent. On error some
-// tables may have been stored.
+// parallel, or one after another if ctx is pipeline.Unhurried. An error
+// wraps pipeline.ErrStorageUnavailable if it is worth retrying (the server
+// is unreachable, overloaded or timed out); other errors, such as a schema
+// that does not match, are permanent. On error some tables may have been
+// stored.
 func (c *Client) Insert(ctx context.Context, rows *pipeline.Rows) error {
 	_, err := c.insert(ctx, rows, allTables)
 	return err
