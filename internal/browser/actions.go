@@ -107,10 +107,7 @@ func (b *Browser) loadBy(what, hint string, action chromedp.Action[chromedp.Void
 // element is in the page. It is "" for an element that is not rendered.
 func (b *Browser) Text(selector string) string {
 	b.tb.Helper()
-	s := do(b, fmt.Sprintf("Text(%q)", selector), "", func(ctx context.Context) (string, error) {
-		return chromedp.Run(ctx, chromedp.Text(chromedp.CSS(selector)))
-	})
-	return strings.TrimSpace(s)
+	return strings.TrimSpace(callOn[string](b, fmt.Sprintf("Text(%q)", selector), selector, textJS))
 }
 
 // Texts returns the visible text of every element that matches selector, as
@@ -132,12 +129,10 @@ func (b *Browser) Texts(selector string) []string {
 }
 
 // Value returns the current value of the first input, textarea or select
-// element that matches selector.
+// element that matches selector; it fails for an element without one.
 func (b *Browser) Value(selector string) string {
 	b.tb.Helper()
-	return do(b, fmt.Sprintf("Value(%q)", selector), "", func(ctx context.Context) (string, error) {
-		return chromedp.Run(ctx, chromedp.Value(chromedp.CSS(selector)))
-	})
+	return callOn[string](b, fmt.Sprintf("Value(%q)", selector), selector, valueJS)
 }
 
 // WaitVisible waits until an element that matches selector is in the page and
@@ -403,11 +398,43 @@ func nodeCall[T any](selector, fn string, args ...any) chromedp.Action[T] {
 			return zero, fmt.Errorf("%w: %w", errNodeGone, err)
 		}
 		defer cdp.Call(ctx, t, runtime.ReleaseObject, runtime.ReleaseObjectParams{ObjectID: r.Object.ObjectID})
-		return chromedp.CallFunctionOn[T](fn, func(p *runtime.CallFunctionOnParams) {
+		// The element may have left the page since it was resolved: fn
+		// then does not run (on a detached copy nobody sees). The check
+		// and fn run in one task, which the page cannot interleave with.
+		v, err := chromedp.CallFunctionOn[T](`function(...args) {
+	if (!this.isConnected) {
+		throw new Error('`+detachedMarker+`');
+	}
+	return (`+fn+`).apply(this, args);
+}`, func(p *runtime.CallFunctionOnParams) {
 			p.ObjectID = r.Object.ObjectID
 		}, args...)(ctx, t)
+		if err != nil && strings.Contains(err.Error(), detachedMarker) {
+			return zero, fmt.Errorf("%w: it left the page", errNodeGone)
+		}
+		return v, err
 	})
 }
+
+// detachedMarker is the message of the error nodeCall's function throws
+// for an element no longer in the page.
+const detachedMarker = "consentry-browser: element detached"
+
+// textJS returns the element's innerText if it is rendered (has a box),
+// else "".
+const textJS = `function() {
+	if (this.offsetWidth > 0 || this.offsetHeight > 0 || this.getClientRects().length > 0) {
+		return this.innerText;
+	}
+	return '';
+}`
+
+const valueJS = `function() {
+	if (!('value' in this)) {
+		throw new Error('<' + this.localName + '> has no value');
+	}
+	return String(this.value);
+}`
 
 const setValueJS = `function(value) {
 	if (!('value' in this)) {

@@ -80,12 +80,14 @@ func testServer(t *testing.T) *httptest.Server {
 	mux.HandleFunc("GET /churn", func(w http.ResponseWriter, r *http.Request) {
 		// The input is replaced by a copy (keeping its value) as fast as
 		// the page can, as a re-rendering page or a navigation does.
-		page(w, "Churn", `<div id="box"><input id="q"></div><script>
+		page(w, "Churn", `<div id="box"><input id="q"><p id="t">churning</p></div><script>
 function churn() {
   const old = document.getElementById("q");
   const copy = old.cloneNode();
   copy.value = old.value;
   old.replaceWith(copy);
+  const p = document.getElementById("t");
+  p.replaceWith(p.cloneNode(true));
   setTimeout(churn, 0);
 }
 churn();
@@ -351,6 +353,13 @@ func TestFindMissing(t *testing.T) {
 func testReplaced(t *testing.T, b *browser.Browser, srv *httptest.Server) {
 	b.Navigate(srv.URL + "/churn")
 	for i := range 300 {
-		b.SetValue("#q", fmt.Sprint("value ", i))
+		want := fmt.Sprint("value ", i)
+		b.SetValue("#q", want)
+		if got := b.Value("#q"); got != want {
+			t.Fatalf("Value after SetValue(%q) = %q", want, got)
+		}
+		if got := b.Text("#t"); got != "churning" {
+			t.Fatalf("Text = %q, want churning", got)
+		}
 	}
 }
