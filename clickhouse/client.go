@@ -309,25 +309,22 @@ func insertJobs(unhurried bool, jobs []tableJob, todo tableSet) (tableSet, error
 		failed tableSet
 		errs   []error
 	)
+	run := func(j tableJob) {
+		if err := j.run(); err != nil {
+			mu.Lock()
+			failed |= j.set
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	}
 	for _, j := range jobs {
-		if todo&j.set == 0 || j.rows == 0 {
-			continue
+		switch {
+		case todo&j.set == 0 || j.rows == 0:
+		case unhurried:
+			run(j)
+		default:
+			wg.Go(func() { run(j) })
 		}
-		if unhurried {
-			if err := j.run(); err != nil {
-				failed |= j.set
-				errs = append(errs, err)
-			}
-			continue
-		}
-		wg.Go(func() {
-			if err := j.run(); err != nil {
-				mu.Lock()
-				failed |= j.set
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		})
 	}
 	wg.Wait()
 	return failed, errors.Join(errs...)
