@@ -78,8 +78,9 @@ func testServer(t *testing.T) *httptest.Server {
 		page(w, "Missing", `<p id="p">before</p><script src="/no-such.js"></script>`)
 	})
 	mux.HandleFunc("GET /churn", func(w http.ResponseWriter, r *http.Request) {
-		// The input is replaced by a copy (keeping its value) as fast as
-		// the page can, as a re-rendering page or a navigation does.
+		// The input and the paragraph are replaced by copies (the input
+		// keeping its value) as fast as the page can, as a re-rendering
+		// page or a navigation does.
 		page(w, "Churn", `<div id="box"><input id="q"><p id="t">churning</p></div><script>
 function churn() {
   const old = document.getElementById("q");
@@ -346,10 +347,12 @@ func TestFindMissing(t *testing.T) {
 	}
 }
 
-// testReplaced sets the value of an input the page keeps replacing: an
-// element found and then replaced before it could be used is looked for
-// again, instead of failing with "No node with given id found" (which a
-// dashboard test hit once when a filter's navigation replaced the page).
+// testReplaced sets and reads back the value of an input, and reads the
+// text of a paragraph, that the page keeps replacing: an element found
+// and then replaced before it could be used is looked for again, instead
+// of failing with "No node with given id found" (which a dashboard test
+// hit once when a filter's navigation replaced the page) or acting on, or
+// reading, the detached element.
 func testReplaced(t *testing.T, b *browser.Browser, srv *httptest.Server) {
 	b.Navigate(srv.URL + "/churn")
 	for i := range 300 {
