@@ -129,17 +129,23 @@ q = lambda p: ok[min(len(ok) - 1, int(p * len(ok)))] / 1e6 if ok else 0
 secs = lambda d: float(d[:-1]) * 60 if d.endswith("m") else float(d.rstrip("s"))
 stored = (r1 - r0) / (t1 - t0)
 total = r2 - r0
+cpu_1m = (c2 - c0) / tck / total * 1e6 if total else 0
+ghz_1m = sum(map(float, open(gt).read().split()[-2:])) / (len(ok) * int(ev)) * 1e6 if ok else 0
 print(json.dumps({
     "run": int(run), "stored_per_s": stored, "raw_per_s": best, "ratio": stored / best,
     "raw_before_per_s": float(raw0), "raw_after_per_s": after,
     "acked_per_s": len(ok) * int(ev) / (t1 - t0),
     "errors": errs, "p50_ms": q(0.5), "p99_ms": q(0.99), "p999_ms": q(0.999),
     "drain_s": t2 - t1, "settle_s": float(settle), "stored_total": total,
-    "cpu_s_per_1m": (c2 - c0) / tck / total * 1e6 if total else 0,
+    "cpu_s_per_1m": cpu_1m,
     "ch_cpu_s_per_1m": (h2 - h0) / tck / total * 1e6 if total else 0,
     "collector_cores": (c2 - c0) / tck / (t2 - t0),
     "ghz_cores": sum(map(float, open(gt).read().split()[-2:])) / (t1 - t0),
-    "ghz_cpu_s_per_1m": sum(map(float, open(gt).read().split()[-2:])) / (len(ok) * int(ev)) * 1e6 if ok else 0,
+    "ghz_cpu_s_per_1m": ghz_1m,
+    # ghz does the same work per event in every run: the collector's CPU
+    # in units of ghz's compares runs on a machine whose speed drifts
+    # (shared hosts) better than seconds do.
+    "cpu_per_ghz": cpu_1m / ghz_1m if ghz_1m else 0,
     "raw_ch_cpu_s_per_1m": (int(rh1) - int(rh0)) / int(tck) / (after * secs(rd)) * 1e6 if raw != "nan" else 0,
     "raw_client_cpu_s_per_1m": sum(map(float, open(rt).read().split()[-2:])) / (after * secs(rd)) * 1e6 if raw != "nan" else 0,
     "cores": int(cores),
@@ -158,11 +164,8 @@ t = r["ghz_cpu_s_per_1m"] + r["cpu_s_per_1m"] + r["ch_cpu_s_per_1m"]
 if t:
     print("  CPU s per 1M events: ghz %.1f + collector %.1f + ClickHouse %.1f = %.1f; %d cores sustain at most %.0f events/s: ratio %.2f at most"
           % (r["ghz_cpu_s_per_1m"], r["cpu_s_per_1m"], r["ch_cpu_s_per_1m"], t, r["cores"], r["cores"] / t * 1e6, r["cores"] / t * 1e6 / r["raw_per_s"]))
-    if r["ghz_cpu_s_per_1m"]:
-        # ghz does the same work per event in every run: the collector
-        # CPU in units of ghz CPU compares runs on a machine whose speed
-        # drifts (shared hosts) better than seconds do.
-        print("  collector CPU per event = %.2f x ghz CPU per event" % (r["cpu_s_per_1m"] / r["ghz_cpu_s_per_1m"]))
+    if r["cpu_per_ghz"]:
+        print("  collector CPU per event = %.2f x ghz CPU per event" % r["cpu_per_ghz"])
 print("  raw insert after the load: ClickHouse %.1f + its client %.1f CPU s per 1M rows" % (r["raw_ch_cpu_s_per_1m"], r["raw_client_cpu_s_per_1m"]))
 for k, n in r["error_kinds"].items(): print("  error x%d: %s" % (n, k[:200]))'
 done
@@ -177,7 +180,7 @@ print("median of %d: stored %.0f events/s, best raw %.0f rows/s, ratio %.2f; ack
          m("cpu_s_per_1m"), m("peak_rss_mib"), m("ch_cpu_s_per_1m")))
 print("median CPU s per 1M events: ghz %.1f, collector %.1f, ClickHouse %.1f; raw insert: ClickHouse %.1f + client %.1f per 1M rows"
       % (m("ghz_cpu_s_per_1m"), m("cpu_s_per_1m"), m("ch_cpu_s_per_1m"), m("raw_ch_cpu_s_per_1m"), m("raw_client_cpu_s_per_1m")))
-rel = [r["cpu_s_per_1m"] / r["ghz_cpu_s_per_1m"] for r in rs if r["ghz_cpu_s_per_1m"]]
+rel = [r["cpu_per_ghz"] for r in rs if r["cpu_per_ghz"]]
 if rel:
     print("median collector CPU per event = %.2f x ghz CPU per event" % statistics.median(rel))
 EOF
