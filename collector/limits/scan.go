@@ -274,6 +274,16 @@ func (st *scan) count(c counter) error {
 	return nil
 }
 
+// consumeTag is protowire.ConsumeTag with the common case first: a tag of
+// one byte (field numbers up to 15), which is most of the tags of a
+// request, is read without the general varint decoder.
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	if c := b[0]; c < 0x80 && c >= 1<<3 {
+		return protowire.Number(c >> 3), protowire.Type(c & 7), 1
+	}
+	return protowire.ConsumeTag(b)
+}
+
 // message scans the fields of one message of type mi, depth deep.
 func (st *scan) message(b []byte, mi *msgInfo, depth int) error {
 	if depth > MaxDepth {
@@ -281,7 +291,7 @@ func (st *scan) message(b []byte, mi *msgInfo, depth int) error {
 	}
 	st.cost.Decoded += mi.cost
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(n))
 		}

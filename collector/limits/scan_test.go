@@ -288,3 +288,18 @@ func BenchmarkScan(b *testing.B) {
 		})
 	}
 }
+
+// TestConsumeTag checks the one-byte fast path against protowire for
+// every first byte, alone and followed by continuation and final bytes.
+func TestConsumeTag(t *testing.T) {
+	for c := range 256 {
+		for _, rest := range [][]byte{nil, {0x01}, {0x80}, {0x80, 0x01}, {0xff, 0xff, 0xff, 0xff, 0x0f}} {
+			b := append([]byte{byte(c)}, rest...)
+			num, typ, n := consumeTag(b)
+			wnum, wtyp, wn := protowire.ConsumeTag(b)
+			if num != wnum || typ != wtyp || n != wn {
+				t.Errorf("consumeTag(%x) = %d, %d, %d; protowire says %d, %d, %d", b, num, typ, n, wnum, wtyp, wn)
+			}
+		}
+	}
+}
