@@ -1,16 +1,11 @@
 package dashboard_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -91,7 +86,7 @@ func BenchmarkPages(b *testing.B) {
 	client := &http.Client{}
 	for _, p := range pages {
 		b.Run(p.name, func(b *testing.B) {
-			cpu := cpuTime(b, shared.PID())
+			cpu := cpuTime(b)
 			for b.Loop() {
 				req, _ := http.NewRequest("GET", s.srv.URL+p.path, nil)
 				req.SetBasicAuth(user, password)
@@ -106,27 +101,13 @@ func BenchmarkPages(b *testing.B) {
 				}
 			}
 			// CPU time is steadier than wall time on a shared machine.
-			b.ReportMetric(float64((cpuTime(b, shared.PID())-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64((cpuTime(b)-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 		})
 	}
 }
 
-// cpuTime returns the CPU time that this process and the ClickHouse
-// server of pid have used: the cost of a page, whatever else the machine
-// runs.
-func cpuTime(b *testing.B, pid int) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	// utime and stime, in clock ticks of 10 ms, are the 14th and 15th
-	// fields; the 2nd, the command, ends with the last ')'.
-	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) + time.Duration(utime+stime)*10*time.Millisecond
+// cpuTime returns the CPU time that this process and the shared ClickHouse
+// server have used: the cost of a page, whatever else the machine runs.
+func cpuTime(b *testing.B) time.Duration {
+	return chtest.SelfCPU(b) + chtest.ProcessCPU(b, shared.PID())
 }
