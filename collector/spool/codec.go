@@ -256,7 +256,8 @@ type decoder struct {
 // carvers carve the slices rows hold (string lists, frames, breadcrumbs,
 // values) from larger chunks: one allocation per chunk instead of per
 // slice. They outlive a payload: the shipper decodes every record with
-// one decoder.
+// one decoder, and recycles the chunks once the rows that held them are
+// stored.
 type carvers struct {
 	lists  carver[string]
 	frames carver[pipeline.Frame]
@@ -265,23 +266,65 @@ type carvers struct {
 	bools  carver[bool]
 }
 
+// recycle makes every chunk carved so far available to carve again. Only
+// call it when no row decoded since the last recycle is used any more.
+func (c *carvers) recycle() {
+	c.lists.recycle()
+	c.frames.recycle()
+	c.crumbs.recycle()
+	c.floats.recycle()
+	c.bools.recycle()
+}
+
 // carver hands out slices carved from chunks it allocates. A carved slice
-// is never handed out again, so rows may keep theirs for as long as they
-// like, across payloads; a chunk is freed with the last row that holds a
-// part of it.
+// is never handed out again before recycle, so rows may keep theirs until
+// then, across payloads; without recycle a chunk is freed with the last
+// row that holds a part of it.
 type carver[T any] struct {
 	free []T
+	// used are the chunks of carveChunk elements carved since the last
+	// recycle; spare are such chunks, cleared, that recycle gave back.
+	used, spare [][]T
 }
 
 // make returns a zeroed slice of n elements; chunk is the size of a new
 // chunk if the one left is too short (at least n).
 func (c *carver[T]) make(n, chunk int) []T {
 	if n > len(c.free) {
-		c.free = make([]T, max(n, chunk))
+		c.free = c.chunk(max(n, chunk))
 	}
 	s := c.free[:n:n]
 	c.free = c.free[n:]
 	return s
+}
+
+// chunk returns a zeroed chunk of n elements, a spare one if n is the
+// usual size and one is left.
+func (c *carver[T]) chunk(n int) []T {
+	if n != carveChunk {
+		return make([]T, n)
+	}
+	var s []T
+	if k := len(c.spare); k > 0 {
+		s, c.spare = c.spare[k-1], c.spare[:k-1]
+	} else {
+		s = make([]T, n)
+	}
+	c.used = append(c.used, s)
+	return s
+}
+
+// recycle clears the chunks carved since the last recycle (so that they
+// keep no strings alive, and come back zeroed) and keeps them to carve
+// again.
+func (c *carver[T]) recycle() {
+	for _, s := range c.used {
+		clear(s)
+	}
+	c.spare = append(c.spare, c.used...)
+	clear(c.used)
+	c.used = c.used[:0]
+	c.free = nil
 }
 
 func (d *decoder) fail(what string) {

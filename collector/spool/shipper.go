@@ -409,6 +409,14 @@ func (sh *shipper) run() {
 	}
 }
 
+// reset empties the shipper's rows for the next batch; the slices the
+// last batch's rows held are carved again (the Inserter keeps nothing of
+// them).
+func (sh *shipper) reset() {
+	sh.rows.Reset()
+	sh.dec.carvers.recycle()
+}
+
 // origin returns the origin of fr and the rows' encoding in its payload.
 // Version 1 records have no origin: they count as received when written.
 func (sh *shipper) origin(fr frame) (pipeline.Origin, []byte, error) {
@@ -498,7 +506,7 @@ func (sh *shipper) waitHorizon(received time.Time) bool {
 // false when the shipper must stop.
 func (sh *shipper) fill() (batch, bool) {
 	s := sh.s
-	sh.rows.Reset()
+	sh.reset()
 	var b batch
 	for {
 		fr, err := sh.next()
@@ -566,7 +574,7 @@ func (sh *shipper) redo() bool {
 	s := sh.s
 	end := sh.ck.intentEnd
 	b := batch{start: sh.ck.shipped, startPos: sh.ck.pos, startRow: sh.ck.row, behind: true}
-	sh.rows.Reset()
+	sh.reset()
 	for sh.cur.seq < end {
 		fr, err := sh.next()
 		switch {
