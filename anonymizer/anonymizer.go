@@ -518,8 +518,11 @@ func integral(v *consentryv1.AttributeValue) (int64, bool) {
 
 // enumNames holds the stored name of every value of the API's enums: the
 // lower-case value name without the enum's prefix, e.g. "phone" for
-// DEVICE_CLASS_PHONE. Looking one up does not allocate.
-type enumNames map[protoreflect.FullName]map[protoreflect.EnumNumber]string
+// DEVICE_CLASS_PHONE, indexed by the value's number ("" for UNSPECIFIED).
+// The enums are found by their descriptor, which is one value per enum for
+// the process's life: a lookup hashes a pointer, not the enum's name, and
+// does not allocate.
+type enumNames map[protoreflect.EnumDescriptor][]string
 
 // newEnumNames returns the names of the enums of the ingest API.
 func newEnumNames() enumNames {
@@ -529,14 +532,17 @@ func newEnumNames() enumNames {
 		e := enums.Get(i)
 		vals := e.Values()
 		prefix, _ := strings.CutSuffix(string(vals.ByNumber(0).Name()), "UNSPECIFIED")
-		names := make(map[protoreflect.EnumNumber]string, vals.Len())
+		var names []string
 		for j := range vals.Len() {
 			v := vals.Get(j)
-			if v.Number() != 0 {
-				names[v.Number()] = strings.ToLower(strings.TrimPrefix(string(v.Name()), prefix))
+			if k := int(v.Number()); k > 0 {
+				if k >= len(names) {
+					names = append(names, make([]string, k+1-len(names))...)
+				}
+				names[k] = strings.ToLower(strings.TrimPrefix(string(v.Name()), prefix))
 			}
 		}
-		n[e.FullName()] = names
+		n[e] = names
 	}
 	return n
 }
@@ -544,8 +550,9 @@ func newEnumNames() enumNames {
 // of returns v's stored name, and "unknown" for UNSPECIFIED or a value this
 // version does not know.
 func (n enumNames) of(v protoreflect.Enum) string {
-	if name, ok := n[v.Descriptor().FullName()][v.Number()]; ok {
-		return name
+	names := n[v.Descriptor()]
+	if k := v.Number(); k > 0 && int64(k) < int64(len(names)) && names[k] != "" {
+		return names[k]
 	}
 	return "unknown"
 }

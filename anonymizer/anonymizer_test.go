@@ -18,6 +18,8 @@ import (
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
 var now = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
@@ -588,5 +590,46 @@ func TestRepeatedTextStillScrubbed(t *testing.T) {
 				t.Errorf("event %d: %q stored as %q, want %q", i, sent, r.Screen, want)
 			}
 		}
+	}
+}
+
+// TestEnumNames checks the stored name of every value of every enum of
+// the ingest API, and "unknown" for UNSPECIFIED and numbers this version
+// does not know (negative, between values, past the last one).
+func TestEnumNames(t *testing.T) {
+	names := newEnumNames()
+	enums := consentryv1.File_consentry_v1_ingest_proto.Enums()
+	if enums.Len() == 0 {
+		t.Fatal("no enums")
+	}
+	for i := range enums.Len() {
+		e := enums.Get(i)
+		typ, err := protoregistry.GlobalTypes.FindEnumByName(e.FullName())
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals := e.Values()
+		prefix := strings.TrimSuffix(string(vals.ByNumber(0).Name()), "UNSPECIFIED")
+		for j := range vals.Len() {
+			v := vals.Get(j)
+			want := strings.ToLower(strings.TrimPrefix(string(v.Name()), prefix))
+			if v.Number() == 0 {
+				want = "unknown"
+			}
+			if got := names.of(typ.New(v.Number())); got != want {
+				t.Errorf("%s: got %q, want %q", v.FullName(), got, want)
+			}
+		}
+		for _, k := range []protoreflect.EnumNumber{-1, 1 << 20, protoreflect.EnumNumber(vals.Len() + 1000)} {
+			if vals.ByNumber(k) != nil {
+				continue
+			}
+			if got := names.of(typ.New(k)); got != "unknown" {
+				t.Errorf("%s %d: got %q, want unknown", e.FullName(), k, got)
+			}
+		}
+	}
+	if a := testing.AllocsPerRun(100, func() { names.of(consentryv1.DeviceClass_DEVICE_CLASS_PHONE) }); a != 0 {
+		t.Errorf("a lookup allocates %.0f times", a)
 	}
 }
