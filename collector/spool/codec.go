@@ -16,9 +16,13 @@ import (
 // 2 appends each row's member key (pipeline.Common.Member) to its common
 // columns; version 1 payloads, written before, decode with member key 0.
 // Version 3 appends each crash's breadcrumbs; version 1 and 2 payloads
-// decode with none.
+// decode with none. Version 4 writes the columns the rows of a batch share
+// (app, versions, device, locale, region, consent key) once, and a byte
+// for each later row that shares them; versions 1–3 wrote them for every
+// row.
 const (
-	codecVersion   = 3
+	codecVersion   = 4
+	codecVersionV3 = 3
 	codecVersionV2 = 2
 	codecVersionV1 = 1
 )
@@ -27,9 +31,10 @@ const (
 // a slice of n elements is only allocated when the input could hold n of
 // them.
 const (
-	// minCommonBytes: 12 string tags, a 16-byte event id, seconds and
-	// nanoseconds of the time, the session key.
-	minCommonBytes     = 12 + 16 + 2 + 1
+	// minCommonBytes: the shared-columns byte (version 4; versions 1–3
+	// spent at least 12 bytes there, on string tags), a 16-byte event id,
+	// seconds and nanoseconds of the time, the session key.
+	minCommonBytes     = 1 + 16 + 2 + 1
 	minSessionBytes    = minCommonBytes + 1 + 1 + 1
 	minGestureBytes    = minCommonBytes + 1 + 1 + 1 + 1
 	minCrashBytes      = minCommonBytes + 1 + 8 + 1 + 1 + 1 + 1 + 1
@@ -39,6 +44,24 @@ const (
 	minBreadcrumbBytes = 1 + 1 + 1
 	minStringBytes     = 1
 )
+
+// Values of the byte that starts a row's common columns (version 4).
+const (
+	sharedFollow = 0 // the shared columns follow
+	sharedSame   = 1 // the shared columns are the previous row's
+)
+
+// shared are the common columns the rows of one batch share: every row of
+// a request carries the same app, consent and device.
+type shared struct {
+	appID string
+	qi    pipeline.QI
+	key   string
+}
+
+func sharedOf(c *pipeline.Common) shared { return shared{appID: c.AppID, qi: c.QI, key: c.ConsentKey} }
+
+func (s *shared) apply(c *pipeline.Common) { c.AppID, c.QI, c.ConsentKey = s.appID, s.qi, s.key }
 
 var errDecode = errors.New("spool: malformed record payload")
 
@@ -55,7 +78,10 @@ type encoder struct {
 	// (and enum names are shared by all), so most strings are found here
 	// without hashing their bytes.
 	recent [recentStrings]stringRef
-	buf    []byte
+	// prev are the shared columns of the record's last row, if hasPrev.
+	prev    shared
+	hasPrev bool
+	buf     []byte
 }
 
 // recentStrings is the size of encoder.recent, a power of two.
@@ -91,9 +117,16 @@ func newEncoder() *encoder {
 // (0 or 1), a breadcrumb's offset a varint, other integers uvarints. A
 // crash ends with the slice tag of its breadcrumbs and, for each, its
 // type, name and offset (version 3).
+//
+// A row's common columns (version 4): a byte, 1 when the shared columns
+// (app id, app version and build, SDK, device class and model, OS name
+// and version, locale, country, region, consent key) are the previous
+// row's of the record, in any table, else 0 and those twelve strings;
+// then the event id, the time, the session key and the member key.
 func (e *encoder) appendRows(dst []byte, r *pipeline.Rows) []byte {
 	clear(e.strs)
 	clear(e.recent[:])
+	e.prev, e.hasPrev = shared{}, false
 	dst = append(dst, codecVersion)
 	dst = appendSliceTag(dst, r.Sessions == nil, len(r.Sessions))
 	dst = appendSliceTag(dst, r.Gestures == nil, len(r.Gestures))
@@ -151,27 +184,35 @@ func (e *encoder) appendRows(dst []byte, r *pipeline.Rows) []byte {
 	}
 	clear(e.strs) // drop references to the caller's strings
 	clear(e.recent[:])
+	e.prev, e.hasPrev = shared{}, false
 	return dst
 }
 
 func (e *encoder) appendCommon(dst []byte, c *pipeline.Common) []byte {
-	dst = e.appendString(dst, c.AppID)
+	// Equal strings that share their bytes, as a batch's rows do, compare
+	// without reading them.
+	if sh := sharedOf(c); e.hasPrev && sh == e.prev {
+		dst = append(dst, sharedSame)
+	} else {
+		dst = append(dst, sharedFollow)
+		dst = e.appendString(dst, c.AppID)
+		dst = e.appendString(dst, c.AppVersion)
+		dst = e.appendString(dst, c.AppBuild)
+		dst = e.appendString(dst, c.SDKVersion)
+		dst = e.appendString(dst, c.DeviceClass)
+		dst = e.appendString(dst, c.DeviceModel)
+		dst = e.appendString(dst, c.OSName)
+		dst = e.appendString(dst, c.OSVersion)
+		dst = e.appendString(dst, c.Locale)
+		dst = e.appendString(dst, c.Country)
+		dst = e.appendString(dst, c.Region)
+		dst = e.appendString(dst, c.ConsentKey)
+		e.prev, e.hasPrev = sh, true
+	}
 	dst = append(dst, c.EventID[:]...)
 	dst = appendTime(dst, c.EventTime)
 	dst = binary.AppendUvarint(dst, c.SessionKey)
-	dst = e.appendString(dst, c.AppVersion)
-	dst = e.appendString(dst, c.AppBuild)
-	dst = e.appendString(dst, c.SDKVersion)
-	dst = e.appendString(dst, c.DeviceClass)
-	dst = e.appendString(dst, c.DeviceModel)
-	dst = e.appendString(dst, c.OSName)
-	dst = e.appendString(dst, c.OSVersion)
-	dst = e.appendString(dst, c.Locale)
-	dst = e.appendString(dst, c.Country)
-	dst = e.appendString(dst, c.Region)
-	dst = e.appendString(dst, c.ConsentKey)
-	dst = binary.AppendUvarint(dst, c.Member)
-	return dst
+	return binary.AppendUvarint(dst, c.Member)
 }
 
 func (e *encoder) appendString(dst []byte, s string) []byte {
@@ -250,6 +291,10 @@ type decoder struct {
 	err     error
 	strs    []string
 	version byte
+	// prev are the shared columns of the record's last row, if hasPrev
+	// (version 4).
+	prev    shared
+	hasPrev bool
 	carvers carvers
 }
 
@@ -501,6 +546,46 @@ func makeSlice[T any](d *decoder, c *carver[T], what string, minBytes int) []T {
 const carveChunk = 256
 
 func (d *decoder) common(c *pipeline.Common) {
+	if d.version < codecVersion {
+		d.commonV3(c)
+		return
+	}
+	switch d.byte1("shared columns") {
+	case sharedFollow:
+		d.prev = shared{
+			appID: d.str("app id"),
+			qi: pipeline.QI{
+				AppVersion:  d.str("app version"),
+				AppBuild:    d.str("app build"),
+				SDKVersion:  d.str("sdk version"),
+				DeviceClass: d.str("device class"),
+				DeviceModel: d.str("device model"),
+				OSName:      d.str("os name"),
+				OSVersion:   d.str("os version"),
+				Locale:      d.str("locale"),
+				Country:     d.str("country"),
+				Region:      d.str("region"),
+			},
+			key: d.str("consent key"),
+		}
+		d.hasPrev = true
+	case sharedSame:
+		if !d.hasPrev {
+			d.fail("shared columns of no previous row")
+		}
+	default:
+		d.fail("shared columns")
+	}
+	d.prev.apply(c)
+	d.fill(c.EventID[:], "event id")
+	c.EventTime = d.time("event time")
+	c.SessionKey = d.uvarint("session key")
+	c.Member = d.uvarint("member key")
+}
+
+// commonV3 reads the common columns of versions 1–3: every string, for
+// every row.
+func (d *decoder) commonV3(c *pipeline.Common) {
 	c.AppID = d.str("app id")
 	d.fill(c.EventID[:], "event id")
 	c.EventTime = d.time("event time")
@@ -516,7 +601,7 @@ func (d *decoder) common(c *pipeline.Common) {
 	c.Country = d.str("country")
 	c.Region = d.str("region")
 	c.ConsentKey = d.str("consent key")
-	if d.version >= 2 {
+	if d.version >= codecVersionV2 {
 		c.Member = d.uvarint("member key")
 	}
 }
@@ -551,7 +636,11 @@ func decodeRows(p []byte, dst *pipeline.Rows) error {
 func (d *decoder) decodeRows(p []byte, dst *pipeline.Rows) error {
 	saved := *dst
 	*d = decoder{b: p, strs: d.strs[:0], carvers: d.carvers}
-	defer clear(d.strs) // the table must not keep the record's strings alive
+	defer func() {
+		// Keep none of the record's strings alive.
+		clear(d.strs)
+		d.prev = shared{}
+	}()
 	if err := d.decode(dst); err != nil {
 		*dst = saved
 		// Rows of saved's backing arrays past its lengths may have been
@@ -647,7 +736,7 @@ func (d *decoder) crash(x *pipeline.CrashRow) {
 	x.Thread = d.str("thread")
 	x.Handled = d.bool1("handled")
 	x.AppState = d.str("app state")
-	if d.version >= 3 {
+	if d.version >= codecVersionV3 {
 		x.Breadcrumbs = makeSlice(d, &d.carvers.crumbs, "breadcrumbs", minBreadcrumbBytes)
 		for i := range x.Breadcrumbs {
 			d.breadcrumb(&x.Breadcrumbs[i])

@@ -61,11 +61,14 @@
 // rows are a versioned, compact binary encoding of pipeline.Rows
 // (codec.go): a version byte, per-table slice tags that keep nil apart
 // from empty, then every field of every row, strings interned per record,
-// times as Unix seconds and nanoseconds (decoded in UTC, to the
-// nanosecond; a location and monotonic reading are not kept), floats as
-// their IEEE-754 bits. Its version (3, with crashes' breadcrumbs) moves
+// the columns a batch's rows share (app, versions, device, locale, region,
+// consent key) once and a byte for each row that repeats them, times as
+// Unix seconds and nanoseconds (decoded in UTC, to the nanosecond; a
+// location and monotonic reading are not kept), floats as their IEEE-754
+// bits. Its version (4, with shared columns written once) moves
 // independently of the segment format's: payloads of versions 1 (without
-// member keys) and 2 (without breadcrumbs) still decode.
+// member keys), 2 (without breadcrumbs) and 3 (shared columns on every
+// row) still decode.
 //
 // The checkpoint file is 1024 bytes: two 512-byte slots, each holding (76
 // bytes) magic "CSPC", version u16 (2), flags u16 (bit 0: intent), a
