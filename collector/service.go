@@ -54,10 +54,11 @@ type Service struct {
 	consentryv1.UnimplementedIngestServiceServer
 	cfg ServiceConfig
 	log *zap.Logger
-	// rows recycles the row slices of batches (*pipeline.Rows): the
-	// sinks copy or encode what Write is given, so once it returns the
-	// slices can serve the next batch (see pipeline.Sink).
-	rows sync.Pool
+	// batches recycles batches (*pipeline.Batch) with their slices: the
+	// sinks copy or encode the rows Write is given, and nothing keeps a
+	// batch once Ingest returns, so its row slices, event times and drop
+	// reasons can serve the next request (see pipeline.Sink).
+	batches sync.Pool
 }
 
 // NewService returns the ingest service for cfg.
@@ -89,16 +90,14 @@ func (s *Service) Ingest(ctx context.Context, req *consentryv1.IngestRequest) (_
 		s.refuse(req, errMalformed)
 		return nil, toStatus(errMalformed)
 	}
-	b := pipeline.NewBatch(req, s.cfg.Now(), peerAddr(ctx))
-	recycled, _ := s.rows.Get().(*pipeline.Rows)
-	if recycled == nil {
-		recycled = new(pipeline.Rows)
+	b, _ := s.batches.Get().(*pipeline.Batch)
+	if b == nil {
+		b = new(pipeline.Batch)
 	}
-	b.Rows = *recycled
+	b.Reuse(req, s.cfg.Now(), peerAddr(ctx))
 	defer func() {
-		b.Rows.Recycle()
-		*recycled = b.Rows
-		s.rows.Put(recycled)
+		b.Reuse(nil, time.Time{}, netip.Addr{})
+		s.batches.Put(b)
 	}()
 	for _, st := range s.cfg.Stages {
 		if err := st.Process(ctx, b); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"net/netip"
+	"slices"
 	"time"
 
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -71,6 +72,26 @@ func NewBatch(req *consentryv1.IngestRequest, received time.Time, peer netip.Add
 	return &Batch{Request: req, Received: received, Peer: peer}
 }
 
+// Reuse makes b what NewBatch(req, received, peer) returns, but keeps the
+// room of its slices (rows, event times, drop reasons) for a caller that
+// handles one batch after another: nothing may use b's slices, or rows
+// taken from them, once b is reused. The rows it held are cleared, so
+// that their strings can be collected.
+func (b *Batch) Reuse(req *consentryv1.IngestRequest, received time.Time, peer netip.Addr) {
+	b.Rows.Recycle()
+	clear(b.EventTimes)
+	*b = Batch{Request: req, Received: received, Peer: peer,
+		EventTimes: b.EventTimes[:0], Rows: b.Rows, drops: b.drops[:0]}
+}
+
+// EventTimesFor returns b.EventTimes sized for n events, zeroed, reusing
+// its room.
+func (b *Batch) EventTimesFor(n int) []time.Time {
+	b.EventTimes = slices.Grow(b.EventTimes[:0], n)[:n]
+	clear(b.EventTimes)
+	return b.EventTimes
+}
+
 // Origin returns the origin of b's rows, once the consent stage has
 // verified its token.
 func (b *Batch) Origin() Origin {
@@ -93,8 +114,10 @@ func (b *Batch) HasScope(s consentryv1.Scope) bool {
 
 // Drop marks event i as dropped for reason r. The first reason wins.
 func (b *Batch) Drop(i int, r consentryv1.DropReason) {
-	if b.drops == nil {
-		b.drops = make([]consentryv1.DropReason, len(b.Request.GetEvents()))
+	if len(b.drops) == 0 {
+		n := len(b.Request.GetEvents())
+		b.drops = slices.Grow(b.drops[:0], n)[:n]
+		clear(b.drops)
 	}
 	if b.drops[i] != consentryv1.DropReason_DROP_REASON_UNSPECIFIED {
 		return
@@ -112,12 +135,12 @@ func (b *Batch) DropAll(r consentryv1.DropReason) {
 
 // Dropped reports whether event i was dropped.
 func (b *Batch) Dropped(i int) bool {
-	return b.drops != nil && b.drops[i] != consentryv1.DropReason_DROP_REASON_UNSPECIFIED
+	return len(b.drops) > 0 && b.drops[i] != consentryv1.DropReason_DROP_REASON_UNSPECIFIED
 }
 
 // DropReasonOf returns the reason event i was dropped, or UNSPECIFIED.
 func (b *Batch) DropReasonOf(i int) consentryv1.DropReason {
-	if b.drops == nil {
+	if len(b.drops) == 0 {
 		return consentryv1.DropReason_DROP_REASON_UNSPECIFIED
 	}
 	return b.drops[i]

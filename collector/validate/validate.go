@@ -59,7 +59,7 @@ func (s *Stage) Process(_ context.Context, b *pipeline.Batch) error {
 		return ErrSentAtMissing
 	}
 	events := req.GetEvents()
-	b.EventTimes = make([]time.Time, len(events))
+	b.EventTimesFor(len(events))
 	if !validCoordinates(d.GetLocation()) {
 		// The location is the batch's: every event would carry what is
 		// derived from it.
