@@ -61,6 +61,31 @@ type shared struct {
 
 func sharedOf(c *pipeline.Common) shared { return shared{appID: c.AppID, qi: c.QI, key: c.ConsentKey} }
 
+// sharedField is one shared column of a row, named for decoding errors.
+type sharedField struct {
+	name string
+	s    *string
+}
+
+// sharedFields returns c's shared columns in the order every codec
+// version encodes them: the one list the encoder and both decoders follow.
+func sharedFields(c *pipeline.Common) [12]sharedField {
+	return [12]sharedField{
+		{"app id", &c.AppID},
+		{"app version", &c.AppVersion},
+		{"app build", &c.AppBuild},
+		{"sdk version", &c.SDKVersion},
+		{"device class", &c.DeviceClass},
+		{"device model", &c.DeviceModel},
+		{"os name", &c.OSName},
+		{"os version", &c.OSVersion},
+		{"locale", &c.Locale},
+		{"country", &c.Country},
+		{"region", &c.Region},
+		{"consent key", &c.ConsentKey},
+	}
+}
+
 func (s *shared) apply(c *pipeline.Common) { c.AppID, c.QI, c.ConsentKey = s.appID, s.qi, s.key }
 
 var errDecode = errors.New("spool: malformed record payload")
@@ -195,18 +220,9 @@ func (e *encoder) appendCommon(dst []byte, c *pipeline.Common) []byte {
 		dst = append(dst, sharedSame)
 	} else {
 		dst = append(dst, sharedFollow)
-		dst = e.appendString(dst, c.AppID)
-		dst = e.appendString(dst, c.AppVersion)
-		dst = e.appendString(dst, c.AppBuild)
-		dst = e.appendString(dst, c.SDKVersion)
-		dst = e.appendString(dst, c.DeviceClass)
-		dst = e.appendString(dst, c.DeviceModel)
-		dst = e.appendString(dst, c.OSName)
-		dst = e.appendString(dst, c.OSVersion)
-		dst = e.appendString(dst, c.Locale)
-		dst = e.appendString(dst, c.Country)
-		dst = e.appendString(dst, c.Region)
-		dst = e.appendString(dst, c.ConsentKey)
+		for _, f := range sharedFields(c) {
+			dst = e.appendString(dst, *f.s)
+		}
 		e.prev, e.hasPrev = sh, true
 	}
 	dst = append(dst, c.EventID[:]...)
@@ -552,23 +568,10 @@ func (d *decoder) common(c *pipeline.Common) {
 	}
 	switch d.byte1("shared columns") {
 	case sharedFollow:
-		d.prev = shared{
-			appID: d.str("app id"),
-			qi: pipeline.QI{
-				AppVersion:  d.str("app version"),
-				AppBuild:    d.str("app build"),
-				SDKVersion:  d.str("sdk version"),
-				DeviceClass: d.str("device class"),
-				DeviceModel: d.str("device model"),
-				OSName:      d.str("os name"),
-				OSVersion:   d.str("os version"),
-				Locale:      d.str("locale"),
-				Country:     d.str("country"),
-				Region:      d.str("region"),
-			},
-			key: d.str("consent key"),
+		for _, f := range sharedFields(c) {
+			*f.s = d.str(f.name)
 		}
-		d.hasPrev = true
+		d.prev, d.hasPrev = sharedOf(c), true
 	case sharedSame:
 		if !d.hasPrev {
 			d.fail("shared columns of no previous row")
@@ -586,21 +589,14 @@ func (d *decoder) common(c *pipeline.Common) {
 // commonV3 reads the common columns of versions 1–3: every string, for
 // every row.
 func (d *decoder) commonV3(c *pipeline.Common) {
-	c.AppID = d.str("app id")
+	fields := sharedFields(c)
+	*fields[0].s = d.str(fields[0].name) // the app id, before the event's own columns
 	d.fill(c.EventID[:], "event id")
 	c.EventTime = d.time("event time")
 	c.SessionKey = d.uvarint("session key")
-	c.AppVersion = d.str("app version")
-	c.AppBuild = d.str("app build")
-	c.SDKVersion = d.str("sdk version")
-	c.DeviceClass = d.str("device class")
-	c.DeviceModel = d.str("device model")
-	c.OSName = d.str("os name")
-	c.OSVersion = d.str("os version")
-	c.Locale = d.str("locale")
-	c.Country = d.str("country")
-	c.Region = d.str("region")
-	c.ConsentKey = d.str("consent key")
+	for _, f := range fields[1:] {
+		*f.s = d.str(f.name)
+	}
 	if d.version >= codecVersionV2 {
 		c.Member = d.uvarint("member key")
 	}
