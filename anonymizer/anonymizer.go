@@ -51,8 +51,9 @@ func (s *Stage) IPLookupErrors() uint64 { return s.ipErrors.Load() }
 func (s *Stage) NumbersDropped() uint64 { return s.numbersDropped.Load() }
 
 // Process fills b.Rows from the events not dropped, and forgets b.Peer.
-// Allocations are per batch, not per event: rows, frames and attributes
-// are carved out of slices sized for the batch, and text that holds no
+// Allocations are per batch, not per event: rows, frames, breadcrumbs and
+// attributes are carved out of b's slices (b.Rows, b.Arena) sized for the
+// batch, none once a reused batch has grown, and text that holds no
 // identifier is stored as it came.
 func (s *Stage) Process(ctx context.Context, b *pipeline.Batch) error {
 	peer := b.Peer
@@ -66,7 +67,7 @@ func (s *Stage) Process(ctx context.Context, b *pipeline.Batch) error {
 	if err != nil {
 		return fmt.Errorf("anonymize: %w: %w", pipeline.ErrStorageUnavailable, err)
 	}
-	a := newArena(&b.Rows, sizes, s.scrub)
+	a := newArena(&b.Rows, &b.Arena, sizes, s.scrub)
 	a.crumbs = b.HasScope(consentryv1.ScopeAnalytics) // see breadcrumbs.go
 	common := s.common(a, b, peer)
 	members := newMemberKeys(s.members, s.cfg.Salts, b.ConsentID, now, salt)
@@ -212,7 +213,7 @@ func isVersion(v string) bool {
 // rowSizes counts what a batch's rows need.
 type rowSizes struct {
 	rows, sessions, gestures, crashes, customs, diagnostics int
-	frames, strs, nums, bools                               int
+	frames, crumbs, strs, nums, bools                       int
 }
 
 // countRows counts the rows, frames and attributes of b's events that are
@@ -232,6 +233,7 @@ func countRows(b *pipeline.Batch) rowSizes {
 		case *consentryv1.Event_Crash:
 			n.crashes++
 			n.frames += len(p.Crash.GetFrames())
+			n.crumbs += len(p.Crash.GetBreadcrumbs())
 		case *consentryv1.Event_Custom:
 			n.customs++
 			for _, a := range p.Custom.GetAttributes() {
@@ -256,10 +258,9 @@ func countRows(b *pipeline.Batch) rowSizes {
 // arena holds the batch-sized slices rows take their frames and
 // attributes from, and counts what the scrubber finds in the batch.
 type arena struct {
-	frames []pipeline.Frame
-	strs   []string
-	nums   []float64
-	bools  []bool
+	// Arena is the batch's, sized for it by newArena: appends to its
+	// slices never reallocate.
+	*pipeline.Arena
 
 	scrub *scrub.Scrubber
 	// clean remembers strings of the batch that scrubbing left as they
@@ -337,27 +338,20 @@ func (a *arena) report(c DetectionCounter, app string) {
 	}
 }
 
-// newArena sizes rows and the arena for n.
-func newArena(rows *pipeline.Rows, n rowSizes, sc *scrub.Scrubber) *arena {
+// newArena sizes rows and store for n, keeping the room they have, and
+// returns an arena that carves from store.
+func newArena(rows *pipeline.Rows, store *pipeline.Arena, n rowSizes, sc *scrub.Scrubber) *arena {
 	rows.Sessions = slices.Grow(rows.Sessions, n.sessions)
 	rows.Gestures = slices.Grow(rows.Gestures, n.gestures)
 	rows.Crashes = slices.Grow(rows.Crashes, n.crashes)
 	rows.Customs = slices.Grow(rows.Customs, n.customs)
 	rows.Diagnostics = slices.Grow(rows.Diagnostics, n.diagnostics)
-	a := &arena{scrub: sc}
-	if n.frames > 0 {
-		a.frames = make([]pipeline.Frame, 0, n.frames)
-	}
-	if n.strs > 0 {
-		a.strs = make([]string, 0, n.strs)
-	}
-	if n.nums > 0 {
-		a.nums = make([]float64, 0, n.nums)
-	}
-	if n.bools > 0 {
-		a.bools = make([]bool, 0, n.bools)
-	}
-	return a
+	store.Frames = slices.Grow(store.Frames, n.frames)
+	store.Breadcrumbs = slices.Grow(store.Breadcrumbs, n.crumbs)
+	store.Strings = slices.Grow(store.Strings, n.strs)
+	store.Numbers = slices.Grow(store.Numbers, n.nums)
+	store.Bools = slices.Grow(store.Bools, n.bools)
+	return &arena{Arena: store, scrub: sc}
 }
 
 // tail returns the elements of s from start, capped so that appends to the
@@ -394,11 +388,11 @@ func (s *Stage) appendRow(a *arena, rows *pipeline.Rows, c pipeline.Common, e *c
 		})
 	case *consentryv1.Event_Crash:
 		v := p.Crash
-		start := len(a.frames)
+		start := len(a.Frames)
 		// Structured frames are scrubbed field by field: a path's user
 		// name, an address in a function name.
 		for _, f := range v.GetFrames() {
-			a.frames = append(a.frames, pipeline.Frame{
+			a.Frames = append(a.Frames, pipeline.Frame{
 				Module:   a.text(f.GetModule()),
 				Function: a.text(f.GetFunction()),
 				File:     a.text(f.GetFile()),
@@ -410,7 +404,7 @@ func (s *Stage) appendRow(a *arena, rows *pipeline.Rows, c pipeline.Common, e *c
 			Common:        c,
 			ExceptionType: a.text(v.GetExceptionType()),
 			Message:       a.text(v.GetMessage()),
-			Frames:        tail(a.frames, start),
+			Frames:        tail(a.Frames, start),
 			Thread:        a.text(v.GetThread()),
 			Handled:       v.GetHandled(),
 			AppState:      s.enums.of(v.GetAppState()),
@@ -468,11 +462,11 @@ func (s *Stage) customRow(a *arena, c pipeline.Common, v *consentryv1.CustomEven
 		}
 	}
 	slices.Sort(keys)
-	// countRows sized a.strs for two strings per string attribute.
-	base := len(a.strs)
-	a.strs = a.strs[:base+2*nStr]
-	r.StringKeys = a.strs[base : base : base+nStr]
-	r.StringValues = a.strs[base+nStr : base+nStr : base+2*nStr]
+	// countRows sized a.Strings for two strings per string attribute.
+	base := len(a.Strings)
+	a.Strings = a.Strings[:base+2*nStr]
+	r.StringKeys = a.Strings[base : base : base+nStr]
+	r.StringValues = a.Strings[base+nStr : base+nStr : base+2*nStr]
 	for _, k := range keys {
 		if v, ok := attrs[k].GetValue().(*consentryv1.AttributeValue_StringValue); ok {
 			r.StringKeys = append(r.StringKeys, k)
@@ -482,23 +476,23 @@ func (s *Stage) customRow(a *arena, c pipeline.Common, v *consentryv1.CustomEven
 	if nStr == 0 {
 		r.StringKeys, r.StringValues = nil, nil
 	}
-	numStart, numKeyStart := len(a.nums), len(a.strs)
+	numStart, numKeyStart := len(a.Numbers), len(a.Strings)
 	for _, k := range keys {
 		switch v := attrs[k].GetValue().(type) {
 		case *consentryv1.AttributeValue_IntValue:
-			a.strs, a.nums = append(a.strs, k), append(a.nums, float64(v.IntValue))
+			a.Strings, a.Numbers = append(a.Strings, k), append(a.Numbers, float64(v.IntValue))
 		case *consentryv1.AttributeValue_DoubleValue:
-			a.strs, a.nums = append(a.strs, k), append(a.nums, v.DoubleValue)
+			a.Strings, a.Numbers = append(a.Strings, k), append(a.Numbers, v.DoubleValue)
 		}
 	}
-	r.NumberKeys, r.NumberValues = tail(a.strs, numKeyStart), tail(a.nums, numStart)
-	boolStart, boolKeyStart := len(a.bools), len(a.strs)
+	r.NumberKeys, r.NumberValues = tail(a.Strings, numKeyStart), tail(a.Numbers, numStart)
+	boolStart, boolKeyStart := len(a.Bools), len(a.Strings)
 	for _, k := range keys {
 		if v, ok := attrs[k].GetValue().(*consentryv1.AttributeValue_BoolValue); ok {
-			a.strs, a.bools = append(a.strs, k), append(a.bools, v.BoolValue)
+			a.Strings, a.Bools = append(a.Strings, k), append(a.Bools, v.BoolValue)
 		}
 	}
-	r.BoolKeys, r.BoolValues = tail(a.strs, boolKeyStart), tail(a.bools, boolStart)
+	r.BoolKeys, r.BoolValues = tail(a.Strings, boolKeyStart), tail(a.Bools, boolStart)
 	return r
 }
 

@@ -37,22 +37,19 @@ func (s *Stage) breadcrumbs(a *arena, in []*consentryv1.Breadcrumb) []pipeline.B
 	if !a.crumbs {
 		return nil
 	}
-	var out []pipeline.Breadcrumb
+	start := len(a.Breadcrumbs)
 	for _, c := range in {
 		off, name := c.GetOffsetMs(), c.GetName()
 		if off < 0 || off > maxBreadcrumbOffset || !validBreadcrumbName(name) {
 			continue
 		}
-		if out == nil {
-			out = make([]pipeline.Breadcrumb, 0, len(in))
-		}
-		out = append(out, pipeline.Breadcrumb{
+		a.Breadcrumbs = append(a.Breadcrumbs, pipeline.Breadcrumb{
 			Type:     s.breadcrumbType(c),
 			Name:     a.text(name),
 			OffsetMs: roundMs(off, s.cfg.TimePrecision),
 		})
 	}
-	return out
+	return tail(a.Breadcrumbs, start)
 }
 
 // breadcrumbType is the stored type of c.

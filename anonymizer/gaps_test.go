@@ -36,7 +36,7 @@ func TestAppVersionShapedLikeAnAddress(t *testing.T) {
 		"\u00a01615.2371.4124\u00a0": "[mac]",      // a MAC address in Cisco's notation
 		"2026112901":                 "2026112901", // a build number, not a phone number
 	} {
-		if got := newArena(&pipeline.Rows{}, rowSizes{}, st.scrub).version(in); got != want {
+		if got := newArena(&pipeline.Rows{}, &pipeline.Arena{}, rowSizes{}, st.scrub).version(in); got != want {
 			t.Errorf("version(%q) = %q, want %q", in, got, want)
 		}
 	}
@@ -45,7 +45,7 @@ func TestAppVersionShapedLikeAnAddress(t *testing.T) {
 		"4155552671": "[phone]",
 		" 4120003 ":  "4120003",
 	} {
-		if got := newArena(&pipeline.Rows{}, rowSizes{}, st.scrub).build(in); got != want {
+		if got := newArena(&pipeline.Rows{}, &pipeline.Arena{}, rowSizes{}, st.scrub).build(in); got != want {
 			t.Errorf("build(%q) = %q, want %q", in, got, want)
 		}
 	}

@@ -17,9 +17,9 @@ import (
 // hold for any input: no panic, a refused batch stores nothing, an accepted
 // one accounts for every event and stores exactly what it accepted.
 func checkIngest(t *testing.T, f *fixture, req *consentryv1.IngestRequest) {
-	before := f.sink.rows.Len()
+	before := f.sink.stored()
 	resp, err := f.svc.Ingest(context.Background(), req)
-	stored := f.sink.rows.Len() - before
+	stored := f.sink.stored() - before
 	if err != nil {
 		switch status.Code(err) {
 		case codes.InvalidArgument, codes.ResourceExhausted:

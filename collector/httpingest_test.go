@@ -47,7 +47,7 @@ func TestHTTPIngestPushback(t *testing.T) {
 		if got := rec.Header().Get("Retry-After"); got != "1" {
 			t.Errorf("%v: Retry-After %q, want 1", tt.sink, got)
 		}
-		if f.sink.rows.Len() != 0 {
+		if f.sink.stored() != 0 {
 			t.Errorf("%v: refused batch stored", tt.sink)
 		}
 	}

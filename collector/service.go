@@ -54,10 +54,12 @@ type Service struct {
 	consentryv1.UnimplementedIngestServiceServer
 	cfg ServiceConfig
 	log *zap.Logger
-	// batches recycles batches (*pipeline.Batch) with their slices: the
-	// sinks copy or encode the rows Write is given, and nothing keeps a
-	// batch once Ingest returns, so its row slices, event times and drop
-	// reasons can serve the next request (see pipeline.Sink).
+	// batches recycles batches (*pipeline.Batch) with their slices: a
+	// sink's Write that succeeded keeps nothing of the rows it was given,
+	// and nothing else keeps a batch once Ingest returns, so its rows,
+	// their arena, event times and drop reasons can serve the next
+	// request (see pipeline.Sink). A batch whose Write failed is left to
+	// the garbage collector.
 	batches sync.Pool
 }
 
@@ -95,9 +97,12 @@ func (s *Service) Ingest(ctx context.Context, req *consentryv1.IngestRequest) (_
 		b = new(pipeline.Batch)
 	}
 	b.Reuse(req, s.cfg.Now(), peerAddr(ctx))
+	reuse := true
 	defer func() {
-		b.Reuse(nil, time.Time{}, netip.Addr{})
-		s.batches.Put(b)
+		if reuse {
+			b.Reuse(nil, time.Time{}, netip.Addr{})
+			s.batches.Put(b)
+		}
 	}()
 	for _, st := range s.cfg.Stages {
 		if err := st.Process(ctx, b); err != nil {
@@ -107,6 +112,9 @@ func (s *Service) Ingest(ctx context.Context, req *consentryv1.IngestRequest) (_
 	}
 	if b.Rows.Len() > 0 {
 		if err := s.cfg.Sink.Write(ctx, &b.Rows, b.Origin()); err != nil {
+			// The sink may still use the rows (see pipeline.Sink): the
+			// batch is not reused.
+			reuse = false
 			s.refuse(req, err)
 			return nil, toStatus(err)
 		}

@@ -62,6 +62,9 @@ type Batch struct {
 	EventTimes []time.Time
 	// Rows are the storage-ready rows, filled by the anonymizer.
 	Rows Rows
+	// Arena holds the slices inside Rows (frames, breadcrumbs,
+	// attributes), which the anonymizer carves from it.
+	Arena Arena
 
 	drops   []consentryv1.DropReason
 	dropped int
@@ -73,15 +76,41 @@ func NewBatch(req *consentryv1.IngestRequest, received time.Time, peer netip.Add
 }
 
 // Reuse makes b what NewBatch(req, received, peer) returns, but keeps the
-// room of its slices (rows, event times, drop reasons) for a caller that
-// handles one batch after another: nothing may use b's slices, or rows
-// taken from them, once b is reused. The rows it held are cleared, so
-// that their strings can be collected.
+// room of its slices (rows, their arena, event times, drop reasons) for a
+// caller that handles one batch after another: nothing may use b's
+// slices, rows taken from them or the slices inside those rows once b is
+// reused (a sink that failed may still hold them: see Sink). The rows and
+// the arena are cleared, so that their strings can be collected.
 func (b *Batch) Reuse(req *consentryv1.IngestRequest, received time.Time, peer netip.Addr) {
 	b.Rows.Recycle()
+	b.Arena.reset()
 	clear(b.EventTimes)
 	*b = Batch{Request: req, Received: received, Peer: peer,
-		EventTimes: b.EventTimes[:0], Rows: b.Rows, drops: b.drops[:0]}
+		EventTimes: b.EventTimes[:0], Rows: b.Rows, Arena: b.Arena, drops: b.drops[:0]}
+}
+
+// Arena is the storage a batch's rows take their slices from: a crash's
+// frames and breadcrumbs, a custom event's attribute keys and values. The
+// anonymizer sizes it for the batch and carves each row's slices from it
+// (capped, so that appending to one cannot overwrite the next), so a
+// batch costs a few allocations rather than several per event, and a
+// reused batch none once its arena has grown.
+type Arena struct {
+	Frames      []Frame
+	Breadcrumbs []Breadcrumb
+	// Strings holds attribute keys and string values.
+	Strings []string
+	Numbers []float64
+	Bools   []bool
+}
+
+// reset empties a, keeping its room, and clears what it held.
+func (a *Arena) reset() {
+	clear(a.Frames)
+	clear(a.Breadcrumbs)
+	clear(a.Strings)
+	a.Frames, a.Breadcrumbs, a.Strings = a.Frames[:0], a.Breadcrumbs[:0], a.Strings[:0]
+	a.Numbers, a.Bools = a.Numbers[:0], a.Bools[:0]
 }
 
 // EventTimesFor returns b.EventTimes sized for n events, zeroed, reusing

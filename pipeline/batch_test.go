@@ -17,9 +17,9 @@ func request(events int) *consentryv1.IngestRequest {
 }
 
 // TestBatchReuse checks that a reused batch is what NewBatch returns:
-// nothing of the last request's drops, times, consent or rows shows
-// through, whether the next request has more events or fewer; and that
-// the slices' room is kept.
+// nothing of the last request's drops, times, consent, rows or arena
+// shows through, whether the next request has more events or fewer; that
+// the slices' room is kept; and that the arena lets go of its strings.
 func TestBatchReuse(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	peer := netip.MustParseAddr("192.0.2.7")
@@ -36,7 +36,13 @@ func TestBatchReuse(t *testing.T) {
 		b.AppID, b.ConsentID, b.ConsentKey = "app", "consent", "key"
 		b.Scopes = []consentryv1.Scope{consentryv1.ScopeAnalytics}
 		b.Rows.Sessions = append(b.Rows.Sessions, SessionRow{Common: Common{AppID: "app"}})
-		roomTimes, roomRows := cap(b.EventTimes), cap(b.Rows.Sessions)
+		b.Arena.Frames = append(b.Arena.Frames, Frame{Function: "main"})
+		b.Arena.Breadcrumbs = append(b.Arena.Breadcrumbs, Breadcrumb{Name: "editor"})
+		b.Arena.Strings = append(b.Arena.Strings, "key", "value")
+		b.Arena.Numbers = append(b.Arena.Numbers, 1)
+		b.Arena.Bools = append(b.Arena.Bools, true)
+		roomTimes, roomRows, roomStrings := cap(b.EventTimes), cap(b.Rows.Sessions), cap(b.Arena.Strings)
+		held := b.Arena.Strings
 
 		req := request(next)
 		b.Reuse(req, now.Add(time.Minute), netip.Addr{})
@@ -46,6 +52,12 @@ func TestBatchReuse(t *testing.T) {
 			b.ConsentState != fresh.ConsentState || len(b.EventTimes) != 0 || b.Rows.Len() != 0 ||
 			b.DroppedCount() != 0 || b.Live() != next {
 			t.Fatalf("reused for %d events: %+v, want a fresh batch", next, b)
+		}
+		if a := b.Arena; len(a.Frames)+len(a.Breadcrumbs)+len(a.Strings)+len(a.Numbers)+len(a.Bools) != 0 {
+			t.Fatalf("reused for %d events: the arena holds %+v", next, a)
+		}
+		if held[0] != "" || held[1] != "" {
+			t.Fatalf("reused for %d events: the arena still references the last request's strings %q", next, held)
 		}
 		for i := range next {
 			if b.Dropped(i) || b.DropReasonOf(i) != consentryv1.DropReason_DROP_REASON_UNSPECIFIED {
@@ -57,7 +69,7 @@ func TestBatchReuse(t *testing.T) {
 				t.Fatalf("reused for %d events: event %d has the last request's time", next, i)
 			}
 		}
-		if cap(b.EventTimes) < roomTimes || cap(b.Rows.Sessions) < roomRows {
+		if cap(b.EventTimes) < roomTimes || cap(b.Rows.Sessions) < roomRows || cap(b.Arena.Strings) < roomStrings {
 			t.Fatalf("reused for %d events: the slices' room was dropped", next)
 		}
 		// Dropping one event of the new request drops no other.

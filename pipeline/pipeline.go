@@ -16,12 +16,14 @@ import (
 
 // Sink stores rows durably. Write returns nil only once every row is
 // durable (stored, or in a write-ahead spool that ships it); on error none
-// or some of the rows may be stored. Write must not keep rows' slices
-// once it returns (copying the rows' values is fine): the caller reuses
-// them for the next batch, and the caller reports a retryable
-// error so the client resends (event ids deduplicate). origin says which
-// batch the rows came from, so a spool can check consent again when it
-// ships them.
+// or some of the rows may be stored, and the caller reports a retryable
+// error so the client resends (event ids deduplicate). Once Write has
+// returned nil it must not use rows' slices or the slices inside the rows
+// (a crash's frames, an event's attributes): the caller reuses them for
+// the next batch (Batch.Reuse). A Write that failed may still use them
+// (a shared insert that retries after one waiter gave up), so the caller
+// then lets them go. origin says which batch the rows came from, so a
+// spool can check consent again when it ships them.
 type Sink interface {
 	Write(ctx context.Context, rows *Rows, origin Origin) error
 }
