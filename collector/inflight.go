@@ -156,7 +156,7 @@ func (e *edge) admit(body []byte, f limits.Format) (_ admitted, cost limits.Cost
 	// them out of body.
 	req := consentryv1.IngestRequestFromVTPool()
 	release := sync.OnceFunc(func() {
-		req.ReturnToVTPool()
+		req.Recycle()
 		e.inflight.Release(charge)
 	})
 	// Unknown fields are skipped, so newer SDKs work with older
