@@ -3,7 +3,10 @@
 # pinned as tools in go.mod; protoc-gen-go-vtproto adds the fast
 # MarshalVT/UnmarshalVT the gRPC codec uses (collector/codec.go), and
 # memory pools for the ingest request's messages, which the edge returns
-# once a request is done (collector/inflight.go). Run from anywhere: `make proto`.
+# once a request is done (collector/inflight.go) through the hand-written
+# IngestRequest.Recycle (proto/consentry/v1/recycle.go): a message added to
+# the pools below is recycled only once Recycle knows it. Run from
+# anywhere: `make proto`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler" >&2; exit 1; }
