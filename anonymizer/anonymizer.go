@@ -341,17 +341,30 @@ func (a *arena) report(c DetectionCounter, app string) {
 // newArena sizes rows and store for n, keeping the room they have, and
 // returns an arena that carves from store.
 func newArena(rows *pipeline.Rows, store *pipeline.Arena, n rowSizes, sc *scrub.Scrubber) *arena {
-	rows.Sessions = slices.Grow(rows.Sessions, n.sessions)
-	rows.Gestures = slices.Grow(rows.Gestures, n.gestures)
-	rows.Crashes = slices.Grow(rows.Crashes, n.crashes)
-	rows.Customs = slices.Grow(rows.Customs, n.customs)
-	rows.Diagnostics = slices.Grow(rows.Diagnostics, n.diagnostics)
-	store.Frames = slices.Grow(store.Frames, n.frames)
-	store.Breadcrumbs = slices.Grow(store.Breadcrumbs, n.crumbs)
-	store.Strings = slices.Grow(store.Strings, n.strs)
-	store.Numbers = slices.Grow(store.Numbers, n.nums)
-	store.Bools = slices.Grow(store.Bools, n.bools)
+	rows.Sessions = grow(rows.Sessions, n.sessions)
+	rows.Gestures = grow(rows.Gestures, n.gestures)
+	rows.Crashes = grow(rows.Crashes, n.crashes)
+	rows.Customs = grow(rows.Customs, n.customs)
+	rows.Diagnostics = grow(rows.Diagnostics, n.diagnostics)
+	store.Frames = grow(store.Frames, n.frames)
+	store.Breadcrumbs = grow(store.Breadcrumbs, n.crumbs)
+	store.Strings = grow(store.Strings, n.strs)
+	store.Numbers = grow(store.Numbers, n.nums)
+	store.Bools = grow(store.Bools, n.bools)
 	return &arena{Arena: store, scrub: sc}
+}
+
+// grow returns s with room for n more elements. Unlike slices.Grow, whose
+// append of a make the compiler fuses only in builds that are not
+// instrumented, it allocates once, and only when s lacks the room, in
+// -race builds too, where the allocation tests also run.
+func grow[T any](s []T, n int) []T {
+	if n <= cap(s)-len(s) {
+		return s
+	}
+	g := make([]T, len(s), len(s)+n)
+	copy(g, s)
+	return g
 }
 
 // tail returns the elements of s from start, capped so that appends to the
