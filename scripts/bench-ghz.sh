@@ -21,11 +21,15 @@
 # BENCH_CONSENTRYD=path runs another consentryd binary (an older build,
 # for a before/after comparison) with this tree's load generator.
 # BENCH_RPS=n sends at a fixed n requests/s instead of as fast as
-# acknowledged (the half-load latency check); BENCH_PROFILE=file saves a
+# acknowledged; BENCH_RPS=half is the half-load latency check as issue 17
+# defines it: BENCH_RUNS runs at full load measure the maximum, then as
+# many runs send at half their median acknowledged request rate (both
+# sets of figures are printed). BENCH_PROFILE=file saves a
 # 15 s CPU profile of the collector taken mid-run, and file.allocs its
 # allocations up to the end of the load (first run only).
 # Usage: scripts/bench-ghz.sh   (or make bench-ghz); see docs/benchmarks.md.
 set -euo pipefail
+self=$(realpath "$0")
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
@@ -40,6 +44,21 @@ raw_duration=${BENCH_RAW_DURATION:-10s}
 profile=${BENCH_PROFILE:-}
 port=${BENCH_PORT:-14890}
 ghz=${GHZ:-$(command -v ghz || echo "$HOME/go/bin/ghz")}
+
+if [ "$rps" = half ]; then
+  full=$(mktemp /tmp/consentry-ghz-full.XXXXXX)
+  echo "== full load: the maximum"
+  BENCH_RPS=0 BENCH_JSON=$full "$self"
+  half=$(python3 - "$full" "$events" <<'EOF'
+import json, statistics, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+print(round(statistics.median(r["acked_per_s"] for r in rs) / int(sys.argv[2]) / 2))
+EOF
+)
+  rm -f "$full"
+  echo "== half load: $half requests/s ($((half * events)) events/s), half the median acknowledged at full load"
+  BENCH_RPS=$half BENCH_PROFILE= exec "$self"
+fi
 [ -x "$ghz" ] || { echo "ghz missing: go install github.com/bojand/ghz/cmd/ghz@v0.93.0" >&2; exit 1; }
 
 ./scripts/deps.sh >/dev/null
@@ -184,3 +203,6 @@ rel = [r["cpu_per_ghz"] for r in rs if r["cpu_per_ghz"]]
 if rel:
     print("median collector CPU per event = %.2f x ghz CPU per event" % statistics.median(rel))
 EOF
+# BENCH_JSON=file keeps the runs' figures, a JSON object a line (used by
+# BENCH_RPS=half).
+if [ -n "${BENCH_JSON:-}" ]; then cp "$results" "$BENCH_JSON"; fi
