@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"net/netip"
-	"slices"
 	"time"
 
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -116,9 +115,20 @@ func (a *Arena) reset() {
 // EventTimesFor returns b.EventTimes sized for n events, zeroed, reusing
 // its room.
 func (b *Batch) EventTimesFor(n int) []time.Time {
-	b.EventTimes = slices.Grow(b.EventTimes[:0], n)[:n]
-	clear(b.EventTimes)
+	b.EventTimes = zeroed(b.EventTimes, n)
 	return b.EventTimes
+}
+
+// zeroed returns s resized to n zero elements, in the room s has or else
+// in one new slice (slices.Grow's append of a make allocates twice in
+// -race builds, where the allocation tests run).
+func zeroed[T any](s []T, n int) []T {
+	if n > cap(s) {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }
 
 // Origin returns the origin of b's rows, once the consent stage has
@@ -144,9 +154,7 @@ func (b *Batch) HasScope(s consentryv1.Scope) bool {
 // Drop marks event i as dropped for reason r. The first reason wins.
 func (b *Batch) Drop(i int, r consentryv1.DropReason) {
 	if len(b.drops) == 0 {
-		n := len(b.Request.GetEvents())
-		b.drops = slices.Grow(b.drops[:0], n)[:n]
-		clear(b.drops)
+		b.drops = zeroed(b.drops, len(b.Request.GetEvents()))
 	}
 	if b.drops[i] != consentryv1.DropReason_DROP_REASON_UNSPECIFIED {
 		return
