@@ -529,6 +529,125 @@ func TestSlowClickHouseIntegration(t *testing.T) {
 	h.shutdown() // while the proxy is up
 }
 
+// TestGaveUpRequestKeepsItsRowsIntegration plays a ClickHouse that hangs
+// and then refuses connections, without a spool: two requests share one
+// insert group, the first gives up (its deadline passes) while the insert
+// hangs, more requests come and give up too, and the group is inserted
+// once ClickHouse answers again. The rows of the request that gave up are
+// stored as it sent them: the writer still held them after its Write
+// returned an error, so its batch, whose arena holds the crashes' stack
+// frames, was not cleared and reused (see pipeline.Sink).
+func TestGaveUpRequestKeepsItsRowsIntegration(t *testing.T) {
+	srv, proxy := proxied(t)
+	h := newHarness(t, srv, func(c *Config) {
+		c.NoSpool = true
+		c.ClickHouse.Addr = proxy.Addr()
+		c.Writer.FlushInterval = 300 * time.Millisecond
+		c.Writer.RetryBackoff = 50 * time.Millisecond
+		c.Writer.MaxRetryBackoff = 200 * time.Millisecond
+		c.Writer.MaxRetries = 200
+	})
+	token := h.token(t, testApp, time.Hour)
+	device := &consentryv1.DeviceContext{AppId: testApp, AppVersion: "4.12.0", DeviceClass: consentryv1.DeviceClass_DEVICE_CLASS_PHONE,
+		OsName: consentryv1.OsName_OS_NAME_ANDROID, OsVersion: "14", DeviceModel: "Pixel 8", Locale: "de-AT"}
+	age := int64(1000)
+	var seq byte
+	// crashes returns a request of n crashes named after who, each with
+	// three frames named after who and the crash.
+	crashes := func(who string, n int) *consentryv1.IngestRequest {
+		req := &consentryv1.IngestRequest{ConsentToken: token, SentAtUnixMs: time.Now().UnixMilli(), Device: device}
+		for i := range n {
+			seq++
+			id := make([]byte, 16)
+			id[0], id[6], id[15] = seq, 0x40, 1
+			var frames []*consentryv1.StackFrame
+			for f := range 3 {
+				frames = append(frames, &consentryv1.StackFrame{Module: "com.example.notes", Function: fmt.Sprintf("%sView%d.step%d", who, i, f), InApp: true})
+			}
+			req.Events = append(req.Events, &consentryv1.Event{EventId: id, AgeMs: &age, Payload: &consentryv1.Event_Crash{Crash: &consentryv1.Crash{
+				ExceptionType: "java.lang.IllegalStateException", Message: fmt.Sprintf("%s %d", who, i), Thread: "main",
+				AppState: consentryv1.AppState_APP_STATE_FOREGROUND, Frames: frames}}})
+		}
+		return req
+	}
+	ingest := func(req *consentryv1.IngestRequest, timeout time.Duration) (*consentryv1.IngestResponse, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		return h.client.Ingest(ctx, req)
+	}
+	gaveUp, kept := crashes("Alpha", 4), crashes("Beta", 4)
+
+	proxy.Stall()
+	bDone := make(chan error, 1)
+	go func() {
+		time.Sleep(50 * time.Millisecond) // into the group the first request opened
+		resp, err := ingest(kept, time.Minute)
+		if err == nil && resp.GetAccepted() != 4 {
+			err = fmt.Errorf("response %v, want 4 accepted", resp)
+		}
+		bDone <- err
+	}()
+	if _, err := ingest(gaveUp, time.Second); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("request sent while ClickHouse hangs: %v, want DeadlineExceeded", err)
+	}
+	time.Sleep(200 * time.Millisecond) // the server's handler returns too
+	// The hung insert fails; its retries are refused until ClickHouse is
+	// back, while later requests run through the service and give up.
+	proxy.Refuse(true)
+	proxy.Cut()
+	proxy.Resume()
+	for range 5 {
+		if _, err := ingest(crashes("Gamma", 4), 300*time.Millisecond); err == nil {
+			t.Fatal("a request was stored while ClickHouse refused connections")
+		}
+	}
+	proxy.Refuse(false)
+	if err := <-bDone; err != nil {
+		t.Fatalf("request waiting out the fault: %v", err)
+	}
+
+	stored := map[string][]string{}
+	rows, err := h.ch.Query(context.Background(), fmt.Sprintf("SELECT message, frame_function FROM %s.crashes", h.db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var msg string
+		var fns []string
+		if err := rows.Scan(&msg, &fns); err != nil {
+			t.Fatal(err)
+		}
+		stored[msg] = fns
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range []*consentryv1.IngestRequest{gaveUp, kept} {
+		for _, ev := range req.GetEvents() {
+			c := ev.GetCrash()
+			var want []string
+			for _, f := range c.GetFrames() {
+				want = append(want, f.GetFunction())
+			}
+			got, ok := stored[c.GetMessage()]
+			if !ok {
+				t.Errorf("crash %q not stored; stored %v", c.GetMessage(), stored)
+				continue
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("crash %q stored with frames %q, want %q", c.GetMessage(), got, want)
+			}
+			delete(stored, c.GetMessage())
+		}
+	}
+	for msg, fns := range stored {
+		if !strings.HasPrefix(msg, "Gamma ") || !strings.HasPrefix(fns[0], "GammaView") {
+			t.Errorf("stored crash %q with frames %q, sent by no request", msg, fns)
+		}
+	}
+}
+
 // TestCorruptSpoolSegmentIntegration damages a spool segment while the
 // collector is down: on start the bad record is detected, counted and
 // skipped, the collector does not crash, and the other records are
