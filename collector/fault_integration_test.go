@@ -542,7 +542,9 @@ func TestGaveUpRequestKeepsItsRowsIntegration(t *testing.T) {
 	h := newHarness(t, srv, func(c *Config) {
 		c.NoSpool = true
 		c.ClickHouse.Addr = proxy.Addr()
-		c.Writer.FlushInterval = 300 * time.Millisecond
+		// Room for the second request to join the first one's group on
+		// a busy machine.
+		c.Writer.FlushInterval = time.Second
 		c.Writer.RetryBackoff = 50 * time.Millisecond
 		c.Writer.MaxRetryBackoff = 200 * time.Millisecond
 		c.Writer.MaxRetries = 200
@@ -587,10 +589,10 @@ func TestGaveUpRequestKeepsItsRowsIntegration(t *testing.T) {
 		}
 		bDone <- err
 	}()
-	if _, err := ingest(gaveUp, time.Second); status.Code(err) != codes.DeadlineExceeded {
+	if _, err := ingest(gaveUp, 2*time.Second); status.Code(err) != codes.DeadlineExceeded {
 		t.Fatalf("request sent while ClickHouse hangs: %v, want DeadlineExceeded", err)
 	}
-	time.Sleep(200 * time.Millisecond) // the server's handler returns too
+	time.Sleep(500 * time.Millisecond) // the server's handler returns too
 	// The hung insert fails; its retries are refused until ClickHouse is
 	// back, while later requests run through the service and give up.
 	proxy.Refuse(true)

@@ -3,14 +3,19 @@ package collector
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/consentry/consentry/collector/limits"
+	"github.com/consentry/consentry/collector/metrics"
 	"github.com/consentry/consentry/internal/grpcerr"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -50,5 +55,50 @@ func TestHTTPIngestPushback(t *testing.T) {
 		if f.sink.stored() != 0 {
 			t.Errorf("%v: refused batch stored", tt.sink)
 		}
+	}
+}
+
+// lateBody returns its bytes after a pause, as a body that takes long to
+// arrive does.
+type lateBody struct {
+	pause time.Duration
+	r     io.Reader
+	once  sync.Once
+}
+
+func (b *lateBody) Read(p []byte) (int, error) {
+	b.once.Do(func() { time.Sleep(b.pause) })
+	return b.r.Read(p)
+}
+
+// TestIngestLatencyCountsReceipt checks that the acknowledgement latency
+// an accepted request is observed with starts when its receipt began,
+// not once it was read and decoded: a body that took 300 ms to arrive
+// is a request that took at least that long.
+func TestIngestLatencyCountsReceipt(t *testing.T) {
+	const pause = 300 * time.Millisecond
+	f := newFixture(t)
+	m := metrics.New()
+	f.svc.cfg.Metrics = m
+	h := &httpIngest{svc: f.svc, edge: newTestEdge(t, limits.EdgeConfig{}, limits.Config{MaxMessageBytes: 1 << 20})}
+	js, err := protojson.Marshal(f.gen.Batch(5, time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, PathIngest, &lateBody{pause: pause, r: bytes.NewReader(js)})
+	req.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	mrec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(mrec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	sum := regexp.MustCompile(`(?m)^consentry_ingest_duration_seconds_sum\{outcome="ok"\} (\S+)$`).FindStringSubmatch(mrec.Body.String())
+	if sum == nil {
+		t.Fatalf("no ok latency observed:\n%s", mrec.Body)
+	}
+	if got, _ := strconv.ParseFloat(sum[1], 64); got < pause.Seconds() {
+		t.Errorf("ok latency %.3f s, want at least the %v the body took to arrive", got, pause)
 	}
 }

@@ -185,7 +185,7 @@ func (e *edge) ingest(ctx context.Context, svc *Service, body []byte, f limits.F
 		return nil, toStatus(err)
 	}
 	defer a.release()
-	return svc.Ingest(ctx, a.req)
+	return svc.ingest(ctx, a.req, start)
 }
 
 // receiver bounds the requests of one kind being received: their bytes
