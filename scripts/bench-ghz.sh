@@ -9,7 +9,8 @@
 # insert of 50,000-row inserts, two at a time (`consentry bench-raw`);
 # the better of the two is the best raw. Prints per run and the median of
 # BENCH_RUNS runs: stored events/s, best raw rows/s, their ratio,
-# acknowledgement p50/p99/p99.9, collector CPU seconds per 1M stored
+# acknowledgement p50/p99/p99.9 (ghz's, and the collector's own p50/p99 from
+# its latency histogram), collector CPU seconds per 1M stored
 # events (its own utime+stime from /proc), its peak RSS, and ClickHouse's
 # CPU seconds per 1M events, counted until the merges the load left behind
 # are done (the raw ceiling is then measured on a server at rest).
