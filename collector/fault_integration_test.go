@@ -644,7 +644,7 @@ func TestGaveUpRequestKeepsItsRowsIntegration(t *testing.T) {
 		}
 	}
 	for msg, fns := range stored {
-		if !strings.HasPrefix(msg, "Gamma ") || !strings.HasPrefix(fns[0], "GammaView") {
+		if !strings.HasPrefix(msg, "Gamma ") || len(fns) == 0 || !strings.HasPrefix(fns[0], "GammaView") {
 			t.Errorf("stored crash %q with frames %q, sent by no request", msg, fns)
 		}
 	}

@@ -71,9 +71,9 @@ func (b *lateBody) Read(p []byte) (int, error) {
 	return b.r.Read(p)
 }
 
-// TestIngestLatencyCountsReceipt checks that the acknowledgement latency
-// an accepted request is observed with starts when its receipt began,
-// not once it was read and decoded: a body that took 300 ms to arrive
+// TestIngestLatencyCountsReceipt checks that an accepted request's
+// acknowledgement latency is timed from when its receipt began, not from
+// when it had been read and decoded: a body that took 300 ms to arrive
 // is a request that took at least that long.
 func TestIngestLatencyCountsReceipt(t *testing.T) {
 	const pause = 300 * time.Millisecond
