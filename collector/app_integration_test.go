@@ -186,6 +186,20 @@ func proxied(t testing.TB) (*chserver.Server, *faultproxy.Proxy) {
 	return srv, proxy
 }
 
+// newProxiedHarness starts a harness that reaches the package's server
+// through a fault proxy (see proxied), its Config changed by mutate.
+func newProxiedHarness(t testing.TB, mutate func(*Config)) (*harness, *faultproxy.Proxy) {
+	t.Helper()
+	srv, proxy := proxied(t)
+	h := newHarness(t, srv, func(c *Config) {
+		c.ClickHouse.Addr = proxy.Addr()
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+	return h, proxy
+}
+
 func TestEndToEndStoresEveryKind(t *testing.T) {
 	h := newHarness(t, server(t), nil)
 	ctx := context.Background()

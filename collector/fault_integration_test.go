@@ -452,10 +452,8 @@ func TestCollectorKilledIntegration(t *testing.T) {
 // a bound meanwhile; once ClickHouse answers again every acknowledged
 // event is stored once.
 func TestSlowClickHouseIntegration(t *testing.T) {
-	srv, proxy := proxied(t)
 	const spoolCap = 4 << 20
-	h := newHarness(t, srv, func(c *Config) {
-		c.ClickHouse.Addr = proxy.Addr()
+	h, proxy := newProxiedHarness(t, func(c *Config) {
 		c.ClickHouse.ReadTimeout = 2 * time.Second
 		c.Spool.MaxBytes = spoolCap
 		c.Spool.RetryMax = 500 * time.Millisecond
@@ -538,10 +536,8 @@ func TestSlowClickHouseIntegration(t *testing.T) {
 // returned an error, so its batch, whose arena holds the crashes' stack
 // frames, was not cleared and reused (see pipeline.Sink).
 func TestGaveUpRequestKeepsItsRowsIntegration(t *testing.T) {
-	srv, proxy := proxied(t)
-	h := newHarness(t, srv, func(c *Config) {
+	h, proxy := newProxiedHarness(t, func(c *Config) {
 		c.NoSpool = true
-		c.ClickHouse.Addr = proxy.Addr()
 		// Room for the second request to join the first one's group on
 		// a busy machine.
 		c.Writer.FlushInterval = time.Second
@@ -721,9 +717,7 @@ func TestCorruptSpoolSegmentIntegration(t *testing.T) {
 // at once with RESOURCE_EXHAUSTED before they are decoded, and the heap
 // stays bounded.
 func TestFloodOfLargeBatchesIntegration(t *testing.T) {
-	srv, proxy := proxied(t)
-	h := newHarness(t, srv, func(c *Config) {
-		c.ClickHouse.Addr = proxy.Addr()
+	h, proxy := newProxiedHarness(t, func(c *Config) {
 		c.ClickHouse.ReadTimeout = 2 * time.Second
 		c.NoSpool = true
 		c.Edge.MaxInflightBytes = 16 << 20 // about 8 of these requests

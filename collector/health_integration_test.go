@@ -73,9 +73,7 @@ func (h *harness) waitProbe(t *testing.T, ready bool) probe {
 // consentry_ready all say so, with the reason; once ClickHouse is back
 // and the spool drains, they say ready again.
 func TestReadinessSpoolFullIntegration(t *testing.T) {
-	srv, proxy := proxied(t)
-	h := newHarness(t, srv, func(c *Config) {
-		c.ClickHouse.Addr = proxy.Addr()
+	h, proxy := newProxiedHarness(t, func(c *Config) {
 		c.ClickHouse.ReadTimeout = 2 * time.Second
 		c.Spool.MaxBytes = 1 << 20
 		c.Spool.RetryMax = 200 * time.Millisecond
@@ -115,9 +113,7 @@ func TestReadinessSpoolFullIntegration(t *testing.T) {
 // that cannot refresh revocations within the bound refuses ingest, and
 // says so; it is ready again once refreshes succeed.
 func TestReadinessRevocationsStaleIntegration(t *testing.T) {
-	srv, proxy := proxied(t)
-	h := newHarness(t, srv, func(c *Config) {
-		c.ClickHouse.Addr = proxy.Addr()
+	h, proxy := newProxiedHarness(t, func(c *Config) {
 		c.ClickHouse.ReadTimeout = time.Second
 		c.NoSpool = true
 		c.RevocationRefresh = 100 * time.Millisecond
