@@ -79,9 +79,14 @@
 //     value that looks like an id, with a digit, a '-' or '_' inside or
 //     capitals not in the pattern of code, is replaced, so "token
 //     expired" stays.
-//   - An ANDROID_ID-shaped run of 16 hex digits is kept when its upper 16
-//     bits, perhaps under a tag byte, are zero, as in the pointers of
-//     register dumps (0000007fd3c2a4c8, b400007a9e1f3c50).
+//   - An ANDROID_ID-shaped run of 16 hex digits is kept only where a
+//     crash dump puts pointers: after a register name or "pc"
+//     ("x4  0000007fd3c2a4c8", "#00 pc 000000000004f7c4"), or in the first
+//     three columns of a memory dump's line, which starts with a
+//     user-space address whose upper 16 bits are zero
+//     ("    0000007fd3c2a490 b400007a9e1f3c50 6f7db9e99000ecfd"). Both
+//     contexts are words no other finding replaces, so scrubbing the
+//     output again keeps the same runs.
 //   - A random secret needs 32 or more bytes with upper- and lower-case
 //     letters and three digits; shorter ones are only found after a key or
 //     an authentication scheme, or in a known shape.

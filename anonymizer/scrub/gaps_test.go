@@ -253,7 +253,30 @@ func TestAndroidIDPositions(t *testing.T) {
 		"    lr  0000007b9c1a2e14  sp  0000007fd3c2a480",
 		"1234567812345678",
 		"deadbeefdeadbeef",
+		// a memory dump's line: its address, then two words
+		"    0000007fd3c2a490 b400007c3a8e1230 6f7db9e99000ecfd  ................",
+		"0000007fd3c2a490 b400007c3a8e1230\n0000007fd3c2a4a0 [card] 6f7db9e99000ecfd",
 	))
+}
+
+// TestDumpContextIsStable: a 64-bit id is kept in a memory dump only by
+// what starts its line, which no other finding can replace, so the id
+// kept beside an address is not found once the address is replaced and
+// the output scrubbed again (FuzzString found "10000001111111A0
+// 0000000111111A11" scrubbed to "10000001111111A0 [device_id]", then to
+// "[device_id] [device_id]").
+func TestDumpContextIsStable(t *testing.T) {
+	runCases(t, []scrubCase{
+		// an id beside an address, not at a line's start
+		{"10000001111111A0 0000000111111A11", "[device_id] [device_id]"},
+		{"6f7db9e99000ecfd 0000007fd3c2a4a0", "[device_id] [device_id]"},
+		{"at 0000007fd3c2a4a0 6f7db9e99000ecfd", "at [device_id] [device_id]"},
+		// an address alone, or with no 64-bit word after it
+		{"0000a1b2c3d4e5f6 is the id", "[device_id] is the id"},
+		// the fourth word of a dump's line, and words two spaces apart
+		{"0000007fd3c2a490 b400007c3a8e1230 0000000000000000 6f7db9e99000ecfd", "0000007fd3c2a490 b400007c3a8e1230 0000000000000000 [device_id]"},
+		{"0000007fd3c2a490  6f7db9e99000ecfd", "[device_id]  [device_id]"},
+	})
 }
 
 // TestMixedCaseShapes: keys, IBANs and paths are found in any case.
@@ -337,4 +360,17 @@ func TestKeyTokens(t *testing.T) {
 	runCases(t, kept(
 		"ip_version=4 user_type=admin location_enabled=true screen_name=editor serial_queue: com.apple.root",
 	))
+}
+
+// TestValueReadFromCopy: a key's value that holds what the detection copy
+// changes is read from the copy, as the rest of the text is, so that the
+// output scrubbed again finds nothing more (FuzzString found the invalid
+// byte after "lng0:" taken as the value in the text, while the copy,
+// which drops it, took the next word, and the second scrubbing both).
+func TestValueReadFromCopy(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"lng0:\xc1 A\xf2", "lng0:\xc1 [id]"},
+		{"lng0:\xc1 A", "lng0:\xc1 [id]"},
+		{"user_id=%34%32 ok", "user_id=[id] ok"},
+	})
 }

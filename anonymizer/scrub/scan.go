@@ -162,6 +162,9 @@ func (sc *scanner) b(i int) byte {
 func (sc *scanner) next() match {
 	if m := sc.pend; m.kind != 0 {
 		sc.pend = match{}
+		if sc.changesIn(sc.pos, m.end) {
+			return sc.stopForCopy()
+		}
 		sc.pos, sc.last = m.end, m.end
 		return m
 	}
@@ -175,9 +178,7 @@ func (sc *scanner) next() match {
 		}
 		if c&cWord == 0 {
 			if !sc.normed && changesAt(in, i) {
-				sc.renorm = true
-				sc.pos = len(in)
-				return match{}
+				return sc.stopForCopy()
 			}
 			i++
 			continue
@@ -205,10 +206,40 @@ func (sc *scanner) next() match {
 		if m.end <= m.start {
 			continue
 		}
+		// A finding may reach past the word (a key's value): the loop
+		// has not looked at those bytes for what the copy changes.
+		if sc.changesIn(i, m.end) {
+			return sc.stopForCopy()
+		}
 		sc.pos, sc.last = m.end, m.end
 		return m
 	}
 	sc.pos = len(in)
+	return match{}
+}
+
+// changesIn reports whether the detection copy changes any of
+// in[from:to], unless in is the copy or needs none. A finding in text
+// that the copy reads otherwise must come from the copy, or scrubbing
+// the output again could find what the first scrubbing did not (an
+// invalid byte as a key's value: the copy drops it and reads the next
+// word as the value).
+func (sc *scanner) changesIn(from, to int) bool {
+	if sc.normed {
+		return false
+	}
+	for j := from; j < to; j++ {
+		if class[sc.in[j]]&cNorm != 0 && changesAt(sc.in, j) {
+			return true
+		}
+	}
+	return false
+}
+
+// stopForCopy ends the scan: in needs the detection copy.
+func (sc *scanner) stopForCopy() match {
+	sc.renorm = true
+	sc.pos = len(sc.in)
 	return match{}
 }
 
@@ -271,7 +302,7 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 		}
 	}
 	if bits&(cUnder|cNonHex) == 0 { // hex digits only
-		if n == 16 && next != '-' && prev != '-' && s.on(DeviceID) && deviceIDShape(in[ws:we]) && !sc.pointerContext(ws, we) {
+		if n == 16 && next != '-' && prev != '-' && s.on(DeviceID) && deviceIDShape(in[ws:we]) && !sc.pointerContext(ws) {
 			return match{DeviceID, ws, we}
 		}
 		if n == 8 && next == '-' && s.on(UUID) {
@@ -500,22 +531,63 @@ func deviceIDShape(h string) bool {
 // pointerContext reports whether the 16 hex digits in[ws:we] are a value
 // of a register dump, a backtrace or a memory dump, as in tombstones: a
 // register name or "pc" and blanks before them ("x4  0000007fd3c2a4c8",
-// "#00 pc 000000000004f7c4", "lr  b400007c3a8e1230"), or, one space
-// away, a user-space address, whose upper 16 bits are zero
-// ("0000007fd3c2a490 b400007c3a8e1230").
-func (sc *scanner) pointerContext(ws, we int) bool {
+// "#00 pc 000000000004f7c4", "lr  b400007c3a8e1230"), or a column of a
+// memory dump's line (see dumpColumn).
+func (sc *scanner) pointerContext(ws int) bool {
 	in := sc.in
 	p := ws
 	for p > 0 && ws-p < 4 && in[p-1] == ' ' {
 		p--
 	}
 	if p < ws {
-		pw := sc.wordBefore(p)
-		if pw < p && isRegister(in[pw:p]) || ws-p == 1 && pw == p-16 && userAddress(in[pw:p]) {
+		if pw := sc.wordBefore(p); pw < p && isRegister(in[pw:p]) {
 			return true
 		}
 	}
-	return sc.b(we) == ' ' && we+17 <= len(in) && userAddress(in[we+1:we+17]) && !isWord(sc.b(we+17))
+	return sc.dumpColumn(ws)
+}
+
+// dumpColumn reports whether the word at ws is one of the first three
+// columns of a memory dump's line, as in tombstones ("    0000007fd3c2a490
+// b400007c3a8e1230 0000000000000000  ................"): the line's first
+// word, after blanks, is a user-space address, whose upper 16 bits are
+// zero, the second is 16 hex digits, and they are one space apart. The
+// context is the start of the line, which no other finding replaces (a
+// marker for the second word counts as the word it replaced), so an id
+// kept here is kept when the output is scrubbed again; an id beside an
+// address elsewhere in a line is not kept, as the address may be found
+// to be an id itself.
+func (sc *scanner) dumpColumn(ws int) bool {
+	in := sc.in
+	first := ws
+	for col := 1; ; col++ {
+		b := first
+		for b > 0 && (in[b-1] == ' ' || in[b-1] == '\t') {
+			b--
+		}
+		if b == 0 || in[b-1] == '\n' || in[b-1] == '\r' {
+			break // first starts its line
+		}
+		if col == 3 || first-b != 1 || in[b] != ' ' {
+			return false
+		}
+		first = b
+		for first > 0 && class[in[first-1]]&cSpace == 0 {
+			first--
+		}
+	}
+	second := first + 17
+	if second > len(in) || !userAddress(in[first:second-1]) || in[second-1] != ' ' {
+		return false
+	}
+	end := second + markerAt(in, second)
+	if end == second {
+		end += 16
+		if end > len(in) || !allHex(in[second:end]) {
+			return false
+		}
+	}
+	return end == len(in) || class[in[end]]&cSpace != 0
 }
 
 // userAddress reports whether s is 16 hex digits whose first four are
