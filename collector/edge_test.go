@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/consentry/consentry/collector/limits"
+	"github.com/consentry/consentry/collector/validate"
 	"github.com/consentry/consentry/internal/grpcerr"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -261,4 +262,89 @@ func TestAdmitReusesMessages(t *testing.T) {
 	if perEvent := allocs / float64(len(full.GetEvents())); perEvent > 7 {
 		t.Fatalf("%.1f allocations per event admitted: the request's messages are not reused", perEvent)
 	}
+}
+
+// FuzzAdmitReuse admits two arbitrary bodies one after the other, the
+// first released (its messages recycled, however far its decoding got)
+// before the second is admitted: the second must decode exactly as it
+// does into new messages. A field, list element, map entry or unknown
+// field that outlived its request would carry one request's consent
+// token, app or events into the next.
+func FuzzAdmitReuse(f *testing.F) {
+	fx := newFixture(f)
+	full := fx.gen.Batch(200, time.Now())
+	sparse := proto.Clone(full).(*consentryv1.IngestRequest)
+	sparse.Device, sparse.ConsentToken = nil, ""
+	for i, ev := range sparse.GetEvents() {
+		if i%2 == 0 {
+			ev.EventId, ev.Payload = nil, nil
+		}
+		// What the full batch's messages had and these lack.
+		if c := ev.GetCrash(); c != nil {
+			c.Frames = []*consentryv1.StackFrame{{Function: "f"}, {}}
+			c.Breadcrumbs = []*consentryv1.Breadcrumb{{}}
+		}
+		if c := ev.GetCustom(); c != nil {
+			c.Attributes = nil
+		}
+		if g := ev.GetGesture(); g != nil {
+			g.Count = 0
+		}
+		if s := ev.GetSession(); s != nil {
+			s.ForegroundMs = 0
+		}
+		if d := ev.GetDiagnostic(); d != nil {
+			d.NetworkType = 0
+		}
+	}
+	fullPB, _ := proto.Marshal(full)
+	sparsePB, _ := proto.Marshal(sparse)
+	thin := proto.Clone(sparse).(*consentryv1.IngestRequest)
+	thin.Device = &consentryv1.DeviceContext{AppId: full.GetDevice().GetAppId()}
+	thinPB, _ := proto.Marshal(thin)
+	fullJSON, _ := protojson.Marshal(full)
+	f.Add(fullPB, sparsePB, false, false)
+	f.Add(fullPB, thinPB, false, false)
+	f.Add(fullPB, []byte{}, false, false)
+	f.Add(fullPB[:len(fullPB)/2], sparsePB, false, false)
+	f.Add(fullJSON, sparsePB, true, false)
+	f.Add(fullPB, []byte(`{"events":[{"crash":{}},{}]}`), false, true)
+	e := newTestEdge(f, limits.EdgeConfig{MaxInflightBytes: 64 << 20}, limits.Config{})
+	format := func(json bool) limits.Format {
+		if json {
+			return limits.FormatJSON
+		}
+		return limits.FormatProto
+	}
+	f.Fuzz(func(t *testing.T, first, second []byte, firstJSON, secondJSON bool) {
+		if a, _, err := e.admit(first, format(firstJSON)); err == nil {
+			a.release()
+		}
+		a, _, err := e.admit(second, format(secondJSON))
+		if err != nil && !errors.Is(err, errMalformed) {
+			return // refused before decoding
+		}
+		// The reference decodes by reflection (UnmarshalScannedRequest
+		// told the scan found bad UTF-8, or protojson): new messages
+		// throughout, where vtproto's UnmarshalVT would take its nested
+		// messages from the same pools.
+		want := &consentryv1.IngestRequest{}
+		var werr error
+		if secondJSON {
+			werr = validate.UnmarshalRequestJSON(second, want)
+		} else {
+			werr = validate.UnmarshalScannedRequest(second, want, false)
+		}
+		switch {
+		case err != nil && werr == nil:
+			t.Fatalf("after a released request the body is refused (%v); into new messages it decodes", err)
+		case err == nil && werr != nil:
+			t.Fatalf("after a released request the body decodes; into new messages it does not (%v)", werr)
+		case err == nil:
+			defer a.release()
+			if !proto.Equal(a.req, want) {
+				t.Fatalf("decoded into released messages, the request differs from the same body decoded into new ones:\n%v\nwant\n%v", a.req, want)
+			}
+		}
+	})
 }
