@@ -81,5 +81,13 @@ privacy:
 	./scripts/deps.sh
 	go test -run 'TestAdversarialPrivacy' -count=1 -timeout 60m -v ./internal/privacyprobe/ -args -privacy.long $(PRIVACY_ARGS)
 
+# Fuzzes every fuzz test for FUZZ_TIME each (default 30s, about 15
+# minutes in all), or those whose package or name matches FUZZ_MATCH;
+# make test runs their seed corpora only.
+FUZZ_TIME ?= 30s
+FUZZ_MATCH ?= .
+fuzz:
+	FUZZ_TIME=$(FUZZ_TIME) FUZZ_MATCH='$(FUZZ_MATCH)' ./scripts/fuzz.sh
+
 clean:
 	rm -rf .bin consentry-data consentry-cluster
