@@ -316,6 +316,10 @@ func TestURLQueryPlus(t *testing.T) {
 		{"https://api.example.com/v1/lookup?ref=67.398017+-58.954067&page=8", "https://api.example.com/v1/lookup?ref=[coordinates]&page=8"},
 		{"https://api.example.com/v1/lookup?ref=4.7336%2C+-26.3706&page=9", "https://api.example.com/v1/lookup?ref=[coordinates]&page=9"},
 		{"https://api.example.com/v1/lookup?ref=%2B49+151+12345678&page=2", "https://api.example.com/v1/lookup?ref=[phone]&page=2"},
+		// a '?' after a marker still opens a query, as after the word
+		// the marker replaced (FuzzString: "[imei]?!+0000000" read
+		// "+0000000" as a phone number the first scrubbing had not)
+		{"000000000000000?!+0000000", "[imei]?!+0000000"},
 	})
 	runCases(t, kept(
 		"https://api.example.com/search?q=caf%C3%A9+cr%C3%A8me&page=2",

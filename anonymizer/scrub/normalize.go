@@ -253,10 +253,11 @@ func appendRune(b []byte, src []int32, text string, r rune, at int) ([]byte, []i
 
 // queryPlus reports whether the '+' at in[i] is in the query of a URL,
 // where it stands for a space (?ref=5112+3072+4384+3730): a '?' after a
-// word or '/' comes before it in the same token, with no '#' between,
-// and a value goes on after it. A '+' that starts a value (?to=+43...)
-// is taken as written, as the sign of a phone number put into a URL
-// unencoded. It looks back at most 512 bytes.
+// word, a marker or '/' comes before it in the same token, with no '#'
+// between, and a value goes on after it (a marker counts as the word it
+// replaced, so a scrubbed URL reads as it did). A '+' that starts a value
+// (?to=+43...) is taken as written, as the sign of a phone number put
+// into a URL unencoded. It looks back at most 512 bytes.
 func queryPlus(in string, i int) bool {
 	if i+1 >= len(in) || class[in[i+1]]&cSpace != 0 || i == 0 {
 		return false
@@ -270,7 +271,7 @@ func queryPlus(in string, i int) bool {
 		case ' ', '\t', '\r', '\n', '"', '\'', '<', '>', '`', '#':
 			return false
 		case '?':
-			return j > 0 && (isWord(in[j-1]) || in[j-1] == '/')
+			return j > 0 && (isWordOrMarker(in[j-1]) || in[j-1] == '/')
 		}
 	}
 	return false
