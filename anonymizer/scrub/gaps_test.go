@@ -276,6 +276,9 @@ func TestDumpContextIsStable(t *testing.T) {
 		// the fourth word of a dump's line, and words two spaces apart
 		{"0000007fd3c2a490 b400007c3a8e1230 0000000000000000 6f7db9e99000ecfd", "0000007fd3c2a490 b400007c3a8e1230 0000000000000000 [device_id]"},
 		{"0000007fd3c2a490  6f7db9e99000ecfd", "[device_id]  [device_id]"},
+		// an underscore is not the space between two columns, in the
+		// second reading of a glued word either
+		{"000000011111111A 0000000111111A11_0", "[device_id] [device_id]_0"},
 	})
 }
 

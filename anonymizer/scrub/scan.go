@@ -556,9 +556,14 @@ func (sc *scanner) pointerContext(ws int) bool {
 // marker for the second word counts as the word it replaced), so an id
 // kept here is kept when the output is scrubbed again; an id beside an
 // address elsewhere in a line is not kept, as the address may be found
-// to be an id itself.
+// to be an id itself. In the second reading of a glued line it reads the
+// line as written, as the first reading did: an underscore is not the
+// space between two columns.
 func (sc *scanner) dumpColumn(ws int) bool {
 	in := sc.in
+	if sc.glue != "" {
+		in = sc.glue
+	}
 	first := ws
 	for col := 1; ; col++ {
 		b := first
