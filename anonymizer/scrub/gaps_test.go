@@ -381,3 +381,15 @@ func TestValueReadFromCopy(t *testing.T) {
 		{"user_id=%34%32 ok", "user_id=[id] ok"},
 	})
 }
+
+// TestCoordinatesFollowed: a pair that a third number follows as a
+// longitude is read with it, so the pair meant does not lose its latitude
+// to the number before it (FuzzEncoded: "0.000,\n48.20849, 16.37208" came
+// out "[coordinates], 16.37208").
+func TestCoordinatesFollowed(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"0.000,\n48.20849, 16.37208\n0", "[coordinates]\n0"},
+		{"at 12.000, 48.20849, 16.37208 now", "at [coordinates] now"},
+		{"48.20849, 16.37208, 2.5", "[coordinates], 2.5"},
+	})
+}

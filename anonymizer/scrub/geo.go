@@ -26,17 +26,7 @@ func (sc *scanner) coordinates(ws int) match {
 	if !ok || lat.frac < 3 || lat.whole >= 90 {
 		return match{}
 	}
-	p := lat.end
-	if c := sc.b(p); c == ',' || c == ';' {
-		p++
-		// a pair wrapped after its comma
-		if sc.b(p) == '\n' {
-			p++
-		} else if sc.b(p) == '\r' && sc.b(p+1) == '\n' {
-			p += 2
-		}
-	}
-	p = sc.skipSpaces(p, 3)
+	p := sc.pairGap(lat.end)
 	if c := sc.b(p); c == '"' || isLetter(c) {
 		k := p
 		if c == '"' {
@@ -65,10 +55,43 @@ func (sc *scanner) coordinates(ws int) match {
 		return match{}
 	}
 	lon, ok := sc.decimalAt(p)
-	if !ok || lon.frac < 3 || lon.whole >= 180 || !lat.precise() && !lon.precise() {
+	if !pair(lat, lon, ok) {
 		return match{}
 	}
+	// A pair that another number follows as its longitude
+	// (0.000,\n48.20849, 16.37208) is read with it: that number's pair
+	// is the one meant, and must not lose its latitude to this one.
+	for {
+		q := sc.pairGap(lon.end)
+		next, ok := sc.decimalAt(q)
+		if q == lon.end || !pair(lon, next, ok) {
+			break
+		}
+		lon = next
+	}
 	return match{Coordinates, start, lon.end}
+}
+
+// pair reports whether lat and lon (read if ok) are a latitude and a
+// longitude: three decimals or more each, one of them not all zeros,
+// |lat| < 90 and |lon| < 180.
+func pair(lat, lon decimal, ok bool) bool {
+	return ok && lat.frac >= 3 && lon.frac >= 3 && lat.whole < 90 && lon.whole < 180 && (lat.precise() || lon.precise())
+}
+
+// pairGap returns where the second number of a pair would start after
+// the first ends at p: after a comma or semicolon (and a line break, a
+// pair wrapped after its comma) and up to three blanks.
+func (sc *scanner) pairGap(p int) int {
+	if c := sc.b(p); c == ',' || c == ';' {
+		p++
+		if sc.b(p) == '\n' {
+			p++
+		} else if sc.b(p) == '\r' && sc.b(p+1) == '\n' {
+			p += 2
+		}
+	}
+	return sc.skipSpaces(p, 3)
 }
 
 // isLonKey reports whether w names a longitude.
