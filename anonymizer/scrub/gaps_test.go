@@ -393,3 +393,19 @@ func TestCoordinatesFollowed(t *testing.T) {
 		{"48.20849, 16.37208, 2.5", "[coordinates], 2.5"},
 	})
 }
+
+// TestAuthorizationWithoutScheme: a credential after "Authorization:"
+// with no scheme word is found when a blank or a word follows it, not
+// taken for a scheme (FuzzString: "Authorization:A000000_00000000 " kept
+// "A000000_", which the second scrubbing then replaced).
+func TestAuthorizationWithoutScheme(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"Authorization: Abc123_xyz789QQ ", "Authorization: [token] "},
+		{"AuthoriZAtion:A000000_00000000 ", "AuthoriZAtion:[token] "},
+		{"Authorization: 4f9c2a7e81b3d6e0 sent", "Authorization: [token] sent"},
+	})
+	runCases(t, kept(
+		"Authorization: expired token",
+		"Authorization: required header missing",
+	))
+}

@@ -436,7 +436,7 @@ func (sc *scanner) authValue(vs int) match {
 	if c := sc.b(p); c == '"' || c == '\'' {
 		p++
 	}
-	q := p
+	q, first := p, p
 	for isWord(sc.b(q)) || sc.b(q) == '-' {
 		q++
 	}
@@ -451,6 +451,12 @@ func (sc *scanner) authValue(vs int) match {
 		}
 	}
 	end := sc.credential(p)
+	if end < 0 && p != first {
+		// No credential after the first word: the first word is the
+		// credential ("Authorization: Abc123_xyz789QQ sent").
+		p = first
+		end = sc.credential(p)
+	}
 	if end < 0 {
 		return match{}
 	}
