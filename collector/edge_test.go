@@ -168,6 +168,14 @@ func TestHTTPReadBodyLimits(t *testing.T) {
 	}
 }
 
+// formatOf is the format of a fuzzed body: JSON if json, else protobuf.
+func formatOf(json bool) limits.Format {
+	if json {
+		return limits.FormatJSON
+	}
+	return limits.FormatProto
+}
+
 // FuzzEdgeAdmit feeds random bytes, as protobuf and as JSON, through the
 // edge and the pipeline as a request arriving over gRPC or HTTP goes:
 // nothing panics, refusals are statuses a client can act on, and every
@@ -183,11 +191,7 @@ func FuzzEdgeAdmit(f *testing.F) {
 	f.Add([]byte(`{"events":[{},{}]}`), true)
 	e := newTestEdge(f, limits.EdgeConfig{}, limits.Config{})
 	f.Fuzz(func(t *testing.T, data []byte, json bool) {
-		format := limits.FormatProto
-		if json {
-			format = limits.FormatJSON
-		}
-		_, err := e.ingest(context.Background(), fx.svc, data, format, time.Now())
+		_, err := e.ingest(context.Background(), fx.svc, data, formatOf(json), time.Now())
 		switch status.Code(err) {
 		case codes.OK, codes.InvalidArgument, codes.ResourceExhausted:
 		default:
@@ -310,17 +314,11 @@ func FuzzAdmitReuse(f *testing.F) {
 	f.Add(fullJSON, sparsePB, true, false)
 	f.Add(fullPB, []byte(`{"events":[{"crash":{}},{}]}`), false, true)
 	e := newTestEdge(f, limits.EdgeConfig{MaxInflightBytes: 64 << 20}, limits.Config{})
-	format := func(json bool) limits.Format {
-		if json {
-			return limits.FormatJSON
-		}
-		return limits.FormatProto
-	}
 	f.Fuzz(func(t *testing.T, first, second []byte, firstJSON, secondJSON bool) {
-		if a, _, err := e.admit(first, format(firstJSON)); err == nil {
+		if a, _, err := e.admit(first, formatOf(firstJSON)); err == nil {
 			a.release()
 		}
-		a, _, err := e.admit(second, format(secondJSON))
+		a, _, err := e.admit(second, formatOf(secondJSON))
 		if err != nil && !errors.Is(err, errMalformed) {
 			return // refused before decoding
 		}

@@ -16,8 +16,14 @@ import (
 // value by its name and labels.
 func scrape(t *testing.T, h *harness) map[string]float64 {
 	t.Helper()
+	return parseMetrics(scrapeMetrics(t, h))
+}
+
+// parseMetrics returns the value of each consentry_ sample line of a
+// /metrics text by its name and labels.
+func parseMetrics(text string) map[string]float64 {
 	out := make(map[string]float64)
-	for _, m := range regexp.MustCompile(`(?m)^(consentry_[^ ]+) ([^ \n]+)$`).FindAllStringSubmatch(scrapeMetrics(t, h), -1) {
+	for _, m := range regexp.MustCompile(`(?m)^(consentry_[^ ]+) ([^ \n]+)$`).FindAllStringSubmatch(text, -1) {
 		v, err := strconv.ParseFloat(m[2], 64)
 		if err == nil {
 			out[m[1]] = v
