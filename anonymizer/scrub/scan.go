@@ -528,7 +528,7 @@ func deviceIDShape(h string) bool {
 	return true
 }
 
-// pointerContext reports whether the 16 hex digits in[ws:we] are a value
+// pointerContext reports whether the 16 hex digits at in[ws] are a value
 // of a register dump, a backtrace or a memory dump, as in tombstones: a
 // register name or "pc" and blanks before them ("x4  0000007fd3c2a4c8",
 // "#00 pc 000000000004f7c4", "lr  b400007c3a8e1230"), or a column of a
