@@ -207,7 +207,11 @@ func (sc *scanner) padEnd(p int) int {
 }
 
 // firstFinding returns the start of the first finding of the other
-// detectors at the words in in[from:to], or to.
+// detectors at the words in in[from:to], or to. It also asks the words
+// after to that an e-mail address found from them could reach back from
+// into in[from:to]: its local part runs back over the bytes that end a
+// run (an 'é', a '.') as far as 64 bytes before its '@'. Those words are
+// at most 64 bytes past to, so the scan stays linear.
 func (sc *scanner) firstFinding(from, to int) int {
 	if sc.lookahead {
 		return to
@@ -215,7 +219,7 @@ func (sc *scanner) firstFinding(from, to int) int {
 	sc.lookahead = true
 	defer func() { sc.lookahead = false }()
 	in := sc.in
-	for p := from; p < to; {
+	for p := from; p < to || p < len(in) && p < to+64 && reachesBack(in[p]); {
 		if !isWord(in[p]) {
 			p++
 			continue
@@ -231,6 +235,12 @@ func (sc *scanner) firstFinding(from, to int) int {
 		}
 	}
 	return to
+}
+
+// reachesBack reports whether an e-mail address's local part runs back
+// over c (see scanner.email).
+func reachesBack(c byte) bool {
+	return c >= 0x80 || class[c]&cLocal != 0
 }
 
 // naturalWord reports whether s is a word of three or more letters that
