@@ -425,3 +425,16 @@ func TestRunEndsAtAddressBehindIt(t *testing.T) {
 		{"kept/path/segment/here.é.0é0@ex.com", "kept/path/segment/[email]"},
 	})
 }
+
+// TestIPv6AfterMarker: after a marker and a ':', the words of what
+// follows are one IPv6 candidate, as they were before the marker
+// replaced the text (FuzzString: "0@0.AX:0:.0::" came out
+// "[email]:0:.0::", which scrubbed again was "[email]:0:.[ip]").
+func TestIPv6AfterMarker(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"0@0.AX:0:.0::", "[email]:0:.0::"},
+		{"0@0.AB:0:.0::", "[email]:0:.[ip]"},
+		{"jane@example.com:fe80::1:2 up", "[email]:[ip] up"},
+		{"0@0.AB:1:2::3", "[email]:1:2::3"},
+	})
+}

@@ -93,8 +93,16 @@ func (sc *scanner) ipv6(ws int, next byte) match {
 				return match{}
 			}
 			start = ws - 2
-		} else if c := sc.b(ws - 2); isHex(c) || c == ':' || c == ']' {
-			return match{} // inside an address looked at before, or after a marker
+		} else if c := sc.b(ws - 2); isHex(c) || c == ':' {
+			return match{} // inside an address looked at before
+		} else if c == ']' {
+			// After a marker, no address starts here, and the words
+			// that follow are not looked at on their own: before the
+			// replacement, what followed either was part of a longer
+			// candidate, or is a marker now (scrubbing twice changes
+			// nothing).
+			sc.v6Start, sc.v6End = ws, sc.v6Extent(ws)
+			return match{}
 		} else if next != ':' {
 			return match{}
 		}
@@ -102,10 +110,7 @@ func (sc *scanner) ipv6(ws int, next byte) match {
 	if start > sc.v6Start && start < sc.v6End {
 		return match{} // inside a candidate looked at before
 	}
-	p := start
-	for p < len(in) && (isHex(in[p]) || in[p] == ':' || in[p] == '.') {
-		p++
-	}
+	p := sc.v6Extent(start)
 	sc.v6Start, sc.v6End = start, p
 	end := p
 	for end > start && in[end-1] == '.' {
@@ -135,6 +140,15 @@ func (sc *scanner) ipv6(ws int, next byte) match {
 		}
 	}
 	return match{IP, start, end}
+}
+
+// v6Extent returns the end of the hex digits, ':' and '.' at p: the
+// longest IPv6 candidate that starts there.
+func (sc *scanner) v6Extent(p int) int {
+	for p < len(sc.in) && (isHex(sc.in[p]) || sc.in[p] == ':' || sc.in[p] == '.') {
+		p++
+	}
+	return p
 }
 
 // plausibleIPv6 reports whether s is a valid IPv6 address without a zone
