@@ -397,12 +397,19 @@ func TestCoordinatesFollowed(t *testing.T) {
 // TestAuthorizationWithoutScheme: a credential after "Authorization:"
 // with no scheme word is found when a blank or a word follows it, not
 // taken for a scheme (FuzzString: "Authorization:A000000_00000000 " kept
-// "A000000_", which the second scrubbing then replaced).
+// "A000000_", which the second scrubbing then replaced); a first word
+// with underscores that a credential follows is its scheme in both
+// readings (FuzzString: "…:A_000000 [token]" scrubbed again replaced
+// "A_000000", which the second reading had split at its underscore).
 func TestAuthorizationWithoutScheme(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"Authorization: Abc123_xyz789QQ ", "Authorization: [token] "},
 		{"AuthoriZAtion:A000000_00000000 ", "AuthoriZAtion:[token] "},
 		{"Authorization: 4f9c2a7e81b3d6e0 sent", "Authorization: [token] sent"},
+		// the first word is read with its underscores in the glued
+		// reading too, as the scheme of the credential after it
+		{"AuthoriZAtion:A_000000 00000000", "AuthoriZAtion:A_000000 [token]"},
+		{"Authorization: Key_v2 4f9c2a7e81b3d6e0", "Authorization: Key_v2 [token]"},
 	})
 	runCases(t, kept(
 		"Authorization: expired token",

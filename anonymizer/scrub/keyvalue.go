@@ -431,17 +431,24 @@ func (sc *scanner) schemeCredential(p int) match {
 // authValue returns the credential in the value of an Authorization
 // header that starts at vs. When the value starts with a scheme that
 // schemeCredential knows, the scheme word yields the finding instead.
+//
+// In the second reading of a glued text, the first word is read in the
+// text with its underscores, as the first reading read it.
 func (sc *scanner) authValue(vs int) match {
+	in := sc.in
+	if sc.glue != "" {
+		in = sc.glue
+	}
 	p := vs
 	if c := sc.b(p); c == '"' || c == '\'' {
 		p++
 	}
 	q, first := p, p
-	for isWord(sc.b(q)) || sc.b(q) == '-' {
+	for q < len(in) && (isWord(in[q]) || in[q] == '-') {
 		q++
 	}
-	if q > p && isLetter(sc.in[p]) && sc.b(q) == ' ' {
-		if isScheme(sc.in[p:q]) {
+	if q > p && isLetter(in[p]) && sc.b(q) == ' ' {
+		if isScheme(in[p:q]) {
 			return match{}
 		}
 		p = sc.skipSpaces(q, 4)
