@@ -445,3 +445,16 @@ func TestIPv6AfterMarker(t *testing.T) {
 		{"0@0.AB:1:2::3", "[email]:1:2::3"},
 	})
 }
+
+// TestGluedToFinding: a word glued with an underscore to the end of a
+// finding is read a second time with its underscores as spaces, as it is
+// once the finding is a marker (FuzzString: "0@0.AA_AAAA.0000.0000"
+// came out "[email]_AAAA.0000.0000", which scrubbed again was
+// "[email]_[mac]").
+func TestGluedToFinding(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"0@0.AA_AAAA.0000.0000", "[email]_[mac]"},
+		{"jane@example.com_0a1b.2c3d.4e5f sent", "[email]_[mac] sent"},
+		{"jane@example.com_v2 sent", "[email]_v2 sent"},
+	})
+}

@@ -193,7 +193,9 @@ func (sc *scanner) next() match {
 			bits |= c & cShape
 			i++
 		}
-		if bits&cUnder != 0 && !sc.glued && sc.glue == "" && gluedWord(in, ws, i, bits) {
+		if bits&cUnder != 0 && !sc.glued && sc.glue == "" && (gluedWord(in, ws, i, bits) || ws == sc.last && ws > 0 && in[ws] == '_') {
+			// glued, or glued to the end of a finding, which the marker
+			// that replaces it will not be
 			sc.glued = true
 		}
 		m := sc.word(ws, i, bits)

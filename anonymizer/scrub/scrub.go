@@ -234,6 +234,7 @@ func (s *Scrubber) slowFind(in string, fn func(k Kind, start, end int)) {
 // underscores join whole (see scanner.glue).
 func (s *Scrubber) gluedFind(nt *normText, text string, ms []match) []match {
 	n := len(ms)
+	k := 0 // ms[:k] end before the word looked at
 	for i := 0; i < len(text); {
 		j := strings.IndexByte(text[i:], '_')
 		if j < 0 {
@@ -250,7 +251,7 @@ func (s *Scrubber) gluedFind(nt *normText, text string, ms []match) []match {
 		for k := ws; k < we; k++ {
 			bits |= class[text[k]] & cShape
 		}
-		if !gluedWord(text, ws, we, bits) {
+		if !gluedWord(text, ws, we, bits) && !underscoreAfter(text, ms[:n], &k, ws, we) {
 			i = we
 			continue
 		}
@@ -269,6 +270,24 @@ func (s *Scrubber) gluedFind(nt *normText, text string, ms []match) []match {
 		i = le
 	}
 	return mergeMatches(ms, n)
+}
+
+// underscoreAfter reports whether one of the findings ms, in order, ends
+// at an underscore of the word text[ws:we]: the marker that replaces the
+// finding is glued to the rest of the word (see gluedWord), so the word
+// is read a second time now, as it will be when the output is scrubbed
+// again. *k is the first finding that may end in the word; words come in
+// order, so each finding is looked at once.
+func underscoreAfter(text string, ms []match, k *int, ws, we int) bool {
+	for *k < len(ms) && ms[*k].end < ws {
+		*k++
+	}
+	for j := *k; j < len(ms) && ms[j].end < we; j++ {
+		if text[ms[j].end] == '_' {
+			return true
+		}
+	}
+	return false
 }
 
 // mergeMatches merges the findings ms[:n] and ms[n:], each in order and
