@@ -33,7 +33,7 @@ func (sc *scanner) cardOrIMEI(ws, we int) match {
 		for ge < len(in) && isDigit(in[ge]) {
 			ge++
 		}
-		if ge == gs || isWord(sc.b(ge)) {
+		if ge == gs || isWord(sc.b(ge)) || sc.dotJoins(ge) {
 			break
 		}
 		sep = c

@@ -458,3 +458,20 @@ func TestGluedToFinding(t *testing.T) {
 		{"jane@example.com_v2 sent", "[email]_v2 sent"},
 	})
 }
+
+// TestGroupNotDotted: the last group of an IBAN or a card number is not
+// the start of a dotted number (FuzzEncoded: an IBAN's valid check digits
+// took "203" of the IP address on the next line as its last group, and
+// ".0.113.7" was kept; a card's Luhn check did the same).
+func TestGroupNotDotted(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"BA00 04ǌ 0000\n203.0.113.7\n0", "BA00 04ǌ 0000\n[ip]\n0"},
+		{"BA00 04nj 0000\n203.0.113.7\n0", "BA00 04nj 0000\n[ip]\n0"},
+		{"to DE89 3704 0044 0532 0130 00.", "to [iban]."},
+		{"to DE89 3704 0044\n0532 0130 00. Thanks", "to [iban]. Thanks"},
+		{"card 4111 1111 1111\n108.0.113.7 ok", "card 4111 1111 1111\n[ip] ok"},
+		{"card 4111 1111 1111 108.0.113.7 ok", "card 4111 1111 1111 [ip] ok"},
+		{"card 4111 1111 1111 1004.", "card [card]."},
+		{"card 4111 1111 1111 1004. Thanks", "card [card]. Thanks"},
+	})
+}

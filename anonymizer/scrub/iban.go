@@ -39,7 +39,7 @@ func (sc *scanner) iban(ws, we int) match {
 		for ge < len(in) && ge-gs < 5 && part(in[ge]) {
 			ge++
 		}
-		if ge == gs || ge-gs > 4 || isWord(sc.b(ge)) {
+		if ge == gs || ge-gs > 4 || isWord(sc.b(ge)) || sc.dotJoins(ge) {
 			break
 		}
 		r = mod97(r, in[gs:ge])
@@ -100,6 +100,13 @@ const ibanCountries = "ad ae al at az ba be bg bh bi br by ch cr cy cz de dj dk 
 	"gt hr hu ie il iq is it jo kw kz lb lc li lt lu lv ly mc md me mk mn mr mt mu ni nl no om pk pl ps pt qa " +
 	"ro rs ru sa sc sd se si sk sm so st sv tl tn tr ua va vg xk ye dz ao bj bf cm cv cf cg ci ga gq gw hn ir " +
 	"mg ml mz ne sn td tg km ma "
+
+// dotJoins reports whether a '.' at p joins the group of digits that
+// ends there to a word after it: the group starts a dotted number
+// (203.0.113.7, 1004.5), not the last group of a card or an IBAN.
+func (sc *scanner) dotJoins(p int) bool {
+	return sc.b(p) == '.' && isWord(sc.b(p+1))
+}
 
 // groupSep returns the separator of digit groups at p and its width: ' '
 // for a space or a line break (a number wrapped over two lines), '-' for
