@@ -41,12 +41,16 @@ func (sc *scanner) cardOrIMEI(ws, we int) match {
 		digits += ge - gs
 		k++
 	}
+	all := k // the groups a wrapped number must take
+	if sep == ' ' && sc.b(end[k-1]) == '-' && isWord(sc.b(end[k-1]+1)) {
+		all-- // the last starts a dashed number (0100-5550123)
+	}
 	for j := k; j >= 1; j-- {
 		d := 0
 		for _, n := range size[:j] {
 			d += n
 		}
-		if d < 13 || d > 19 || wrap > 0 && j > wrap && j < k {
+		if d < 13 || d > 19 || wrap > 0 && j > wrap && j < all {
 			// A number wrapped over two lines takes all the groups
 			// that follow: else it is a number that ends a line and
 			// the start of another.

@@ -459,11 +459,15 @@ func TestGluedToFinding(t *testing.T) {
 	})
 }
 
-// TestGroupNotDotted: the last group of an IBAN or a card number is not
-// the start of a dotted number (FuzzEncoded: an IBAN's valid check digits
-// took "203" of the IP address on the next line as its last group, and
-// ".0.113.7" was kept; a card's Luhn check did the same).
-func TestGroupNotDotted(t *testing.T) {
+// TestGroupsEndAtNumber: the groups of an IBAN or a card number end
+// where a dotted or dashed number starts (FuzzEncoded: an IBAN's valid
+// check digits took "203" of the IP address on the next line as its last
+// group, and ".0.113.7" was kept; a card's Luhn check did the same).
+// A number wrapped over two lines takes all the groups that follow, but
+// one that starts a dashed number (FuzzString: a card was not found
+// because of the phone number after it, and was once the phone number
+// was a marker).
+func TestGroupsEndAtNumber(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"BA00 04ǌ 0000\n203.0.113.7\n0", "BA00 04ǌ 0000\n[ip]\n0"},
 		{"BA00 04nj 0000\n203.0.113.7\n0", "BA00 04nj 0000\n[ip]\n0"},
@@ -473,5 +477,15 @@ func TestGroupNotDotted(t *testing.T) {
 		{"card 4111 1111 1111 108.0.113.7 ok", "card 4111 1111 1111 [ip] ok"},
 		{"card 4111 1111 1111 1004.", "card [card]."},
 		{"card 4111 1111 1111 1004. Thanks", "card [card]. Thanks"},
+		// FuzzString: the group that starts a dashed phone number is not
+		// one of the groups the wrapped number must take
+		{"4111 1111\n1111 1111 0100-000000000 000", "[card] [phone] 000"},
+		{"4111 1111\n1111 1111 0100-555012 ok", "[card] [phone] ok"},
+		{"4111 1111\n1111 1111 0100 ok", "4111 1111\n1111 1111 0100 ok"},
+		{"4111-1111-1111-1111", "[card]"},
+		{"4111 1111 1111 1111-12 ok", "[card]-12 ok"},
+		{"to BE13 9760\n2421 6099 0100-000000000", "to [iban] [phone]"},
+		{"to BE13 9760\n2421 6099 0100", "to BE13 9760\n2421 6099 0100"},
+		{"BE13 9760 2421 6099-12 ok", "[iban]-12 ok"},
 	})
 }

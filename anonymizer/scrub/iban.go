@@ -23,7 +23,7 @@ func (sc *scanner) iban(ws, we int) match {
 		return match{IBAN, ws, we}
 	}
 	r, total, end := 0, 4, -1
-	p, last, final := we, we, we
+	p, last, final, beforeFinal := we, we, we, we
 	wrapAt := -1 // where the first group after a line break starts
 	for g := 0; g < 8; g++ {
 		sep, w := sc.groupSep(p)
@@ -44,7 +44,7 @@ func (sc *scanner) iban(ws, we int) match {
 		}
 		r = mod97(r, in[gs:ge])
 		total += ge - gs
-		final = ge
+		beforeFinal, final = final, ge
 		if !wrapped {
 			last = ge
 		}
@@ -56,10 +56,11 @@ func (sc *scanner) iban(ws, we int) match {
 		}
 		p = ge
 	}
-	if wrapAt >= 0 && end > wrapAt && end != final {
+	if wrapAt >= 0 && end > wrapAt && end != final && !(end == beforeFinal && sc.b(final) == '-' && isWord(sc.b(final+1))) {
 		// An IBAN wrapped over two lines takes all the groups that
-		// follow: else it is a number that ends a line and the start of
-		// another.
+		// follow, but a last one that starts a dashed number
+		// (0100-5550123): else it is a number that ends a line and the
+		// start of another.
 		end = -1
 	}
 	if end < 0 {
