@@ -489,3 +489,16 @@ func TestGroupsEndAtNumber(t *testing.T) {
 		{"BE13 9760 2421 6099-12 ok", "[iban]-12 ok"},
 	})
 }
+
+// TestIPv6CandidateEndsAtFinding: an IPv6 candidate that did not hold an
+// address ends where a finding inside it starts, as its marker will end
+// it, so the words after the finding are looked at again (FuzzString:
+// "0:0.0.0.0..0::" came out "0:[ip]..0::", which scrubbed again was
+// "0:[ip]..[ip]").
+func TestIPv6CandidateEndsAtFinding(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"0:0.0.0.0..0::", "0:[ip]..[ip]"},
+		{"a:10.1.2.3..fe80::1 up", "a:[ip]..[ip] up"},
+		{"std::vector<int>::iterator", "std::vector<int>::iterator"},
+	})
+}

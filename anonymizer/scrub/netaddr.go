@@ -143,11 +143,17 @@ func (sc *scanner) ipv6(ws int, next byte) match {
 }
 
 // v6Extent returns the end of the hex digits, ':' and '.' at p: the
-// longest IPv6 candidate that starts there.
+// longest IPv6 candidate that starts there. A run is read once: p inside
+// the run read last ends where it ends.
 func (sc *scanner) v6Extent(p int) int {
+	if p >= sc.v6RunStart && p < sc.v6RunEnd {
+		return sc.v6RunEnd
+	}
+	sc.v6RunStart = p
 	for p < len(sc.in) && (isHex(sc.in[p]) || sc.in[p] == ':' || sc.in[p] == '.') {
 		p++
 	}
+	sc.v6RunEnd = p
 	return p
 }
 
@@ -181,7 +187,9 @@ func plausibleIPv6(s string) bool {
 			groups += 2
 			break
 		}
-		groups++
+		if groups++; groups > 8 {
+			return false // and the work is bounded however long s is
+		}
 		if j == len(s) {
 			break
 		}

@@ -131,7 +131,9 @@ type scanner struct {
 	secretStart, secretEnd int  // the last run looked at for a generic secret
 	secretPath             bool // it is a path, looked at segment by segment
 
-	v6Start, v6End   int // the last IPv6 candidate looked at
+	v6Start, v6End   int // the last IPv6 candidate looked at, up to a finding inside it
+	v6RunStart       int // the last run of hex digits, ':' and '.' read,
+	v6RunEnd         int // which every candidate inside it runs to
 	b64Start, b64End int // the last base64url run looked at
 	numSkip          int // no card or phone number starts at a word before this
 
@@ -165,7 +167,7 @@ func (sc *scanner) next() match {
 		if sc.changesIn(sc.pos, m.end) {
 			return sc.stopForCopy()
 		}
-		sc.pos, sc.last = m.end, m.end
+		sc.found(m)
 		return m
 	}
 	in := sc.in
@@ -213,11 +215,22 @@ func (sc *scanner) next() match {
 		if sc.changesIn(i, m.end) {
 			return sc.stopForCopy()
 		}
-		sc.pos, sc.last = m.end, m.end
+		sc.found(m)
 		return m
 	}
 	sc.pos = len(in)
 	return match{}
+}
+
+// found moves the scan past the finding m. An IPv6 candidate looked at
+// before ends where m starts, as the marker that replaces m will end it:
+// the words after m are looked at again, as when the output is scrubbed
+// again.
+func (sc *scanner) found(m match) {
+	sc.pos, sc.last = m.end, m.end
+	if m.start < sc.v6End {
+		sc.v6End = m.start
+	}
 }
 
 // changesIn reports whether the detection copy changes any of
