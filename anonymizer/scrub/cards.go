@@ -19,7 +19,8 @@ func (sc *scanner) cardOrIMEI(ws, we int) match {
 		return match{}
 	}
 	var sep byte
-	wrap := 0 // the first group after a line break, if any
+	wrap := 0       // the first group after a line break, if any
+	marker := false // a marker follows the groups, in place of a group
 	for k < len(size) && digits < 19 {
 		c, w := sc.groupSep(end[k-1])
 		if c == 0 || sep != 0 && c != sep {
@@ -33,6 +34,9 @@ func (sc *scanner) cardOrIMEI(ws, we int) match {
 		for ge < len(in) && isDigit(in[ge]) {
 			ge++
 		}
+		if ge == gs && markerAt(in, gs) > 0 {
+			marker = true
+		}
 		if ge == gs || isWord(sc.b(ge)) || sc.dotJoins(ge) {
 			break
 		}
@@ -42,7 +46,10 @@ func (sc *scanner) cardOrIMEI(ws, we int) match {
 		k++
 	}
 	all := k // the groups a wrapped number must take
-	if sep == ' ' && sc.b(end[k-1]) == '-' && isWord(sc.b(end[k-1]+1)) {
+	switch {
+	case marker:
+		all++ // the marker replaced the groups of another number
+	case sep == ' ' && sc.b(end[k-1]) == '-' && isWord(sc.b(end[k-1]+1)):
 		all-- // the last starts a dashed number (0100-5550123)
 	}
 	for j := k; j >= 1; j-- {

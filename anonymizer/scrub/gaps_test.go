@@ -466,7 +466,8 @@ func TestGluedToFinding(t *testing.T) {
 // A number wrapped over two lines takes all the groups that follow, but
 // one that starts a dashed number (FuzzString: a card was not found
 // because of the phone number after it, and was once the phone number
-// was a marker).
+// was a marker), and a marker after them stands for the groups it
+// replaced.
 func TestGroupsEndAtNumber(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"BA00 04ǌ 0000\n203.0.113.7\n0", "BA00 04ǌ 0000\n[ip]\n0"},
@@ -487,6 +488,12 @@ func TestGroupsEndAtNumber(t *testing.T) {
 		{"to BE13 9760\n2421 6099 0100-000000000", "to [iban] [phone]"},
 		{"to BE13 9760\n2421 6099 0100", "to BE13 9760\n2421 6099 0100"},
 		{"BE13 9760 2421 6099-12 ok", "[iban]-12 ok"},
+		// a marker after a wrapped number's groups stands for the groups
+		// it replaced (FuzzString: "…1111 1111 00100 0000")
+		{"4111 1111\n1111 1111 00100 0000", "4111 1111\n1111 1111 [phone]"},
+		{"to BE13 9760\n2421 6099 0100 000000", "to BE13 9760\n2421 6099 [phone]"},
+		{"4111 1111 1111 1111 [phone]", "[card] [phone]"},
+		{"to BE13 9760 2421 6099 [phone]", "to [iban] [phone]"},
 	})
 }
 

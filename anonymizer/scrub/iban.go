@@ -24,7 +24,8 @@ func (sc *scanner) iban(ws, we int) match {
 	}
 	r, total, end := 0, 4, -1
 	p, last, final, beforeFinal := we, we, we, we
-	wrapAt := -1 // where the first group after a line break starts
+	wrapAt := -1    // where the first group after a line break starts
+	marker := false // a marker follows the groups, in place of a group
 	for g := 0; g < 8; g++ {
 		sep, w := sc.groupSep(p)
 		if sep != ' ' {
@@ -38,6 +39,9 @@ func (sc *scanner) iban(ws, we int) match {
 		ge := gs
 		for ge < len(in) && ge-gs < 5 && part(in[ge]) {
 			ge++
+		}
+		if ge == gs && markerAt(in, gs) > 0 {
+			marker = true
 		}
 		if ge == gs || ge-gs > 4 || isWord(sc.b(ge)) || sc.dotJoins(ge) {
 			break
@@ -56,11 +60,12 @@ func (sc *scanner) iban(ws, we int) match {
 		}
 		p = ge
 	}
-	if wrapAt >= 0 && end > wrapAt && end != final && !(end == beforeFinal && sc.b(final) == '-' && isWord(sc.b(final+1))) {
+	if wrapAt >= 0 && end > wrapAt && (end != final || marker) && !(end == beforeFinal && sc.b(final) == '-' && isWord(sc.b(final+1))) {
 		// An IBAN wrapped over two lines takes all the groups that
 		// follow, but a last one that starts a dashed number
 		// (0100-5550123): else it is a number that ends a line and the
-		// start of another.
+		// start of another. A marker after the groups stands for the
+		// groups it replaced.
 		end = -1
 	}
 	if end < 0 {
