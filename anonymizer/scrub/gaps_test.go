@@ -467,7 +467,8 @@ func TestGluedToFinding(t *testing.T) {
 // one that starts a dashed number (FuzzString: a card was not found
 // because of the phone number after it, and was once the phone number
 // was a marker), and a marker after them stands for the groups it
-// replaced.
+// replaced. The groups of an IBAN with wrong check digits, which are no
+// other number, end where a finding in them starts.
 func TestGroupsEndAtNumber(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"BA00 04ǌ 0000\n203.0.113.7\n0", "BA00 04ǌ 0000\n[ip]\n0"},
@@ -494,6 +495,9 @@ func TestGroupsEndAtNumber(t *testing.T) {
 		{"to BE13 9760\n2421 6099 0100 000000", "to BE13 9760\n2421 6099 [phone]"},
 		{"4111 1111 1111 1111 [phone]", "[card] [phone]"},
 		{"to BE13 9760 2421 6099 [phone]", "to [iban] [phone]"},
+		// the groups of an IBAN with wrong check digits end where
+		// another IBAN in them starts (FuzzString)
+		{"AZ00 AZ00 0000 0000 0000 010 000000", "AZ00 [iban] [phone]"},
 	})
 }
 

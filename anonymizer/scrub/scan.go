@@ -222,15 +222,14 @@ func (sc *scanner) next() match {
 	return match{}
 }
 
-// found moves the scan past the finding m. An IPv6 candidate looked at
-// before ends where m starts, as the marker that replaces m will end it:
-// the words after m are looked at again, as when the output is scrubbed
-// again.
+// found moves the scan past the finding m. An IPv6 candidate, or the
+// groups of an IBAN with wrong check digits, looked at before end where m
+// starts, as the marker that replaces m will end them: the words after m
+// are looked at again, as when the output is scrubbed again.
 func (sc *scanner) found(m match) {
 	sc.pos, sc.last = m.end, m.end
-	if m.start < sc.v6End {
-		sc.v6End = m.start
-	}
+	sc.v6End = min(sc.v6End, m.start)
+	sc.numSkip = min(sc.numSkip, m.start)
 }
 
 // changesIn reports whether the detection copy changes any of
