@@ -513,3 +513,18 @@ func TestIPv6CandidateEndsAtFinding(t *testing.T) {
 		{"std::vector<int>::iterator", "std::vector<int>::iterator"},
 	})
 }
+
+// TestValueEndsAtMarker: a key's value ends where a marker starts, so no
+// finding cuts into a marker (FuzzString: "tel:0?0&tel:+0" came out
+// "tel:[id]&tel:+[id]", the '+' read as a space in the query that
+// "0?0" opened; scrubbed again, with the '?' gone, the value "+[id"
+// came out "[id]]").
+func TestValueEndsAtMarker(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"tel:0?0&tel:+0", "tel:[id]&tel:+[id]"},
+		{"tel:+[id]", "tel:+[id]"},
+		{"user_id=-[id] ok", "user_id=-[id] ok"},
+		{"user_id=x[id]", "user_id=[id][id]"},
+		{"user_id=+", "user_id=+"},
+	})
+}

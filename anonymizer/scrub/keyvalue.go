@@ -348,8 +348,8 @@ func (sc *scanner) value(kind Kind, vs int, toEOL bool) (m match, scrubbed bool)
 			vs++
 		}
 		ve = vs
-		for ve < len(in) && class[in[ve]]&cValueEnd == 0 {
-			ve++
+		for ve < len(in) && class[in[ve]]&cValueEnd == 0 && (in[ve] != '[' || markerAt(in, ve) == 0) {
+			ve++ // up to a marker, which no finding cuts into
 		}
 	}
 	if markerAt(in, vs) > 0 {
@@ -397,7 +397,7 @@ func (sc *scanner) valueDetect(vs int) match {
 func isNullish(v string) bool {
 	switch len(v) {
 	case 1:
-		return v == "-"
+		return v == "-" || v == "+"
 	case 3:
 		return equalFold(v, "nil") || equalFold(v, "n/a")
 	case 4:
