@@ -323,6 +323,12 @@ func TestURLQueryPlus(t *testing.T) {
 		// the marker replaced (FuzzString: "[imei]?!+0000000" read
 		// "+0000000" as a phone number the first scrubbing had not)
 		{"000000000000000?!+0000000", "[imei]?!+0000000"},
+		// a '+' after a ':' starts a value, as after a '=' (FuzzString:
+		// "tel:0?&tel:+(" kept "+(", a space and a '(' after the '?'
+		// the first value held, which its marker then no longer did)
+		{"https://example.com/c?contact=tel:+436641234567&x=1", "https://example.com/c?contact=tel:[phone]&x=1"},
+		{"tel:0?&tel:+(", "tel:[id]&tel:[id]"},
+		{"tel:0?0&tel:+0", "tel:[id]&tel:[id]"},
 	})
 	runCases(t, kept(
 		"https://api.example.com/search?q=caf%C3%A9+cr%C3%A8me&page=2",
@@ -518,10 +524,9 @@ func TestIPv6CandidateEndsAtFinding(t *testing.T) {
 // finding cuts into a marker (FuzzString: "tel:0?0&tel:+0" came out
 // "tel:[id]&tel:+[id]", the '+' read as a space in the query that
 // "0?0" opened; scrubbed again, with the '?' gone, the value "+[id"
-// came out "[id]]").
+// came out "[id]]"; see TestURLQueryPlus for the '+').
 func TestValueEndsAtMarker(t *testing.T) {
 	runCases(t, []scrubCase{
-		{"tel:0?0&tel:+0", "tel:[id]&tel:+[id]"},
 		{"tel:+[id]", "tel:+[id]"},
 		{"user_id=-[id] ok", "user_id=-[id] ok"},
 		{"user_id=x[id]", "user_id=[id][id]"},
