@@ -501,6 +501,10 @@ func TestGroupsEndAtNumber(t *testing.T) {
 		{"to BE13 9760\n2421 6099 0100 000000", "to BE13 9760\n2421 6099 [phone]"},
 		{"4111 1111 1111 1111 [phone]", "[card] [phone]"},
 		{"to BE13 9760 2421 6099 [phone]", "to [iban] [phone]"},
+		// a word of letters after a wrapped IBAN is no group of it
+		{"to BE13 9760\n2421 6099 from x", "to [iban] from x"},
+		{"to BE13 9760\n2421 6099 from 0100", "to BE13 9760\n2421 6099 from 0100"},
+		{"GB82 WEST 1234\n5698 7654 32 ok", "[iban] ok"},
 		// the groups of an IBAN with wrong check digits end where
 		// another IBAN in them starts (FuzzString)
 		{"AZ00 AZ00 0000 0000 0000 010 000000", "AZ00 [iban] [phone]"},

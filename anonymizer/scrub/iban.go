@@ -23,7 +23,10 @@ func (sc *scanner) iban(ws, we int) match {
 		return match{IBAN, ws, we}
 	}
 	r, total, end := 0, 4, -1
-	p, last, final, beforeFinal := we, we, we, we
+	p, last := we, we
+	// the ends of the last two groups that hold a digit (a valid IBAN
+	// may end after them, in a group of letters)
+	final, beforeFinal := we, we
 	wrapAt := -1    // where the first group after a line break starts
 	marker := false // a marker follows the groups, in place of a group
 	for g := 0; g < 8; g++ {
@@ -48,7 +51,9 @@ func (sc *scanner) iban(ws, we int) match {
 		}
 		r = mod97(r, in[gs:ge])
 		total += ge - gs
-		beforeFinal, final = final, ge
+		if !allOf(in[gs:ge], isLetter) {
+			beforeFinal, final = final, ge
+		}
 		if !wrapped {
 			last = ge
 		}
@@ -60,12 +65,12 @@ func (sc *scanner) iban(ws, we int) match {
 		}
 		p = ge
 	}
-	if wrapAt >= 0 && end > wrapAt && (end != final || marker) && !(end == beforeFinal && sc.b(final) == '-' && isWord(sc.b(final+1))) {
+	if wrapAt >= 0 && end > wrapAt && (end < final || marker) && !(end == beforeFinal && sc.b(final) == '-' && isWord(sc.b(final+1))) {
 		// An IBAN wrapped over two lines takes all the groups that
 		// follow, but a last one that starts a dashed number
-		// (0100-5550123): else it is a number that ends a line and the
-		// start of another. A marker after the groups stands for the
-		// groups it replaced.
+		// (0100-5550123) and words of letters ("from"): else it is a
+		// number that ends a line and the start of another. A marker
+		// after the groups stands for the groups it replaced.
 		end = -1
 	}
 	if end < 0 {
