@@ -537,3 +537,15 @@ func TestValueEndsAtMarker(t *testing.T) {
 		{"user_id=+", "user_id=+"},
 	})
 }
+
+// TestGluedKeyWords: the words of a key that its scrubbed value skips are
+// looked at for glued words too, as they are once the value is a marker
+// (FuzzString: "AZ0000000000000-_instAllId=0" came out
+// "AZ0000000000000-_instAllId=[id]", whose glued word "_instAllId" then
+// started the second reading, which found the IBAN).
+func TestGluedKeyWords(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"AZ0000000000000-_instAllId=0", "[iban]-_instAllId=[id]"},
+		{"cache_v2-user_id=829301 done", "cache_v2-user_id=[id] done"},
+	})
+}

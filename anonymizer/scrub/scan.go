@@ -204,6 +204,11 @@ func (sc *scanner) next() match {
 		if m.kind == 0 {
 			continue
 		}
+		if !sc.glued && sc.glue == "" && m.start > i && sc.gluedIn(i, m.start) {
+			// a key's words that the finding (its value) skips: once
+			// the value is a marker, they are read as words
+			sc.glued = true
+		}
 		if m.start < sc.last {
 			m.start = sc.last
 		}
@@ -220,6 +225,28 @@ func (sc *scanner) next() match {
 	}
 	sc.pos = len(in)
 	return match{}
+}
+
+// gluedIn reports whether a word that starts in in[from:to] is glued
+// with underscores (see gluedWord).
+func (sc *scanner) gluedIn(from, to int) bool {
+	in := sc.in
+	for p := from; p < to; {
+		if !isWord(in[p]) {
+			p++
+			continue
+		}
+		ws := p
+		var bits uint16
+		for p < len(in) && isWord(in[p]) {
+			bits |= class[in[p]] & cShape
+			p++
+		}
+		if bits&cUnder != 0 && gluedWord(in, ws, p, bits) {
+			return true
+		}
+	}
+	return false
 }
 
 // found moves the scan past the finding m. An IPv6 candidate, or the
