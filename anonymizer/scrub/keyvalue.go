@@ -348,8 +348,13 @@ func (sc *scanner) value(kind Kind, vs int, toEOL bool) (m match, scrubbed bool)
 			vs++
 		}
 		ve = vs
-		for ve < len(in) && class[in[ve]]&cValueEnd == 0 && (in[ve] != '[' || markerAt(in, ve) == 0) {
-			ve++ // up to a marker, which no finding cuts into
+		for ve < len(in) && class[in[ve]]&cValueEnd == 0 && (in[ve] != '[' || markerAt(in, ve) == 0) &&
+			(in[ve] != '?' || kind == Secret || ve == vs || class[sc.b(ve+1)]&cSpace != 0 || ve+1 == len(in)) {
+			// up to a marker, which no finding cuts into, and a '?'
+			// inside the value, which opens a URL's query for the
+			// text after it (see queryPlus), as it will once the
+			// value is a marker; a secret is taken whole
+			ve++
 		}
 	}
 	if markerAt(in, vs) > 0 {
