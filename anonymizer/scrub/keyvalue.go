@@ -301,8 +301,9 @@ func (sc *scanner) isLogTag(ws int) bool {
 }
 
 // value returns the value of a key that starts at vs: a quoted string, the
-// rest of the line for cookies, or else the bytes up to whitespace or one
-// of , ; & ) ] } " ' < >. If a detector recognizes the value, its kind
+// rest of the line for cookies, or else the bytes up to whitespace, one
+// of , ; & ) ] } " ' < >, a marker, or a '?' inside the value (but for
+// a secret's). If a detector recognizes the value, its kind
 // is used instead of kind. scrubbed reports a value that is a marker.
 func (sc *scanner) value(kind Kind, vs int, toEOL bool) (m match, scrubbed bool) {
 	in := sc.in
