@@ -37,7 +37,7 @@ func (sc *scanner) cardOrIMEI(ws, we int) match {
 		if ge == gs && markerAt(in, gs) > 0 {
 			marker = true
 		}
-		if ge == gs || isWord(sc.b(ge)) || sc.dotJoins(ge) {
+		if ge == gs || isWord(sc.b(ge)) || sc.joinsNext(ge) {
 			break
 		}
 		sep = c

@@ -466,9 +466,10 @@ func TestGluedToFinding(t *testing.T) {
 }
 
 // TestGroupsEndAtNumber: the groups of an IBAN or a card number end
-// where a dotted or dashed number starts (FuzzEncoded: an IBAN's valid
-// check digits took "203" of the IP address on the next line as its last
-// group, and ".0.113.7" was kept; a card's Luhn check did the same).
+// where a dotted or dashed number or an IPv6 address starts
+// (FuzzEncoded: an IBAN's valid check digits took "203" of the IP
+// address on the next line as its last group, and ".0.113.7" was kept;
+// a card's Luhn check did the same).
 // A number wrapped over two lines takes all the groups that follow, but
 // one that starts a dashed number (FuzzString: a card was not found
 // because of the phone number after it, and was once the phone number
@@ -485,6 +486,10 @@ func TestGroupsEndAtNumber(t *testing.T) {
 		{"card 4111 1111 1111 108.0.113.7 ok", "card 4111 1111 1111 [ip] ok"},
 		{"card 4111 1111 1111 1004.", "card [card]."},
 		{"card 4111 1111 1111 1004. Thanks", "card [card]. Thanks"},
+		// or an IPv6 address (FuzzPlanted: "2000 010000\n2001:db8::1"
+		// came out "[card]:db8::1")
+		{"2000 010000\n2001:db8::1\n0", "2000 010000\n[ip]\n0"},
+		{"card 4111 1111 1111 1111: declined", "card [card]: declined"},
 		// FuzzString: the group that starts a dashed phone number is not
 		// one of the groups the wrapped number must take
 		{"4111 1111\n1111 1111 0100-000000000 000", "[card] [phone] 000"},

@@ -46,7 +46,7 @@ func (sc *scanner) iban(ws, we int) match {
 		if ge == gs && markerAt(in, gs) > 0 {
 			marker = true
 		}
-		if ge == gs || ge-gs > 4 || isWord(sc.b(ge)) || sc.dotJoins(ge) {
+		if ge == gs || ge-gs > 4 || isWord(sc.b(ge)) || sc.joinsNext(ge) {
 			break
 		}
 		r = mod97(r, in[gs:ge])
@@ -112,11 +112,13 @@ const ibanCountries = "ad ae al at az ba be bg bh bi br by ch cr cy cz de dj dk 
 	"ro rs ru sa sc sd se si sk sm so st sv tl tn tr ua va vg xk ye dz ao bj bf cm cv cf cg ci ga gq gw hn ir " +
 	"mg ml mz ne sn td tg km ma "
 
-// dotJoins reports whether a '.' at p joins the group of digits that
-// ends there to a word after it: the group starts a dotted number
-// (203.0.113.7, 1004.5), not the last group of a card or an IBAN.
-func (sc *scanner) dotJoins(p int) bool {
-	return sc.b(p) == '.' && isWord(sc.b(p+1))
+// joinsNext reports whether a '.' or ':' at p joins the group of digits
+// that ends there to a word after it: the group starts a dotted number
+// or an address (203.0.113.7, 1004.5, 2001:db8::1), not the last group
+// of a card or an IBAN.
+func (sc *scanner) joinsNext(p int) bool {
+	c := sc.b(p)
+	return (c == '.' || c == ':') && isWord(sc.b(p+1))
 }
 
 // groupSep returns the separator of digit groups at p and its width: ' '
