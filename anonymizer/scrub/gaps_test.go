@@ -506,6 +506,10 @@ func TestGroupsEndAtNumber(t *testing.T) {
 		{"to BE13 9760\n2421 6099 0100 000000", "to BE13 9760\n2421 6099 [phone]"},
 		{"4111 1111 1111 1111 [phone]", "[card] [phone]"},
 		{"to BE13 9760 2421 6099 [phone]", "to [iban] [phone]"},
+		// nor a group that starts a longer number (FuzzEncoded: a phone
+		// number "0664 1234567" lost "0664" to the IBAN before it)
+		{"BA00 C4ǌ 0000\n0664 1234567\n0", "BA00 C4ǌ 0000\n[phone]\n0"},
+		{"BE13 9760 2421 6099 1234567", "[iban] 1234567"},
 		// a word of letters after a wrapped IBAN is no group of it
 		{"to BE13 9760\n2421 6099 from x", "to [iban] from x"},
 		{"to BE13 9760\n2421 6099 from 0100", "to BE13 9760\n2421 6099 from 0100"},

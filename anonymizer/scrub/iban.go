@@ -27,8 +27,8 @@ func (sc *scanner) iban(ws, we int) match {
 	// the ends of the last two groups that hold a digit (a valid IBAN
 	// may end after them, in a group of letters)
 	final, beforeFinal := we, we
-	wrapAt := -1    // where the first group after a line break starts
-	marker := false // a marker follows the groups, in place of a group
+	wrapAt := -1  // where the first group after a line break starts
+	more := false // a marker or a longer number follows the groups
 	for g := 0; g < 8; g++ {
 		sep, w := sc.groupSep(p)
 		if sep != ' ' {
@@ -43,8 +43,8 @@ func (sc *scanner) iban(ws, we int) match {
 		for ge < len(in) && ge-gs < 5 && part(in[ge]) {
 			ge++
 		}
-		if ge == gs && markerAt(in, gs) > 0 {
-			marker = true
+		if ge == gs && markerAt(in, gs) > 0 || ge-gs > 4 && isDigit(in[gs]) {
+			more = true
 		}
 		if ge == gs || ge-gs > 4 || isWord(sc.b(ge)) || sc.joinsNext(ge) {
 			break
@@ -65,12 +65,13 @@ func (sc *scanner) iban(ws, we int) match {
 		}
 		p = ge
 	}
-	if wrapAt >= 0 && end > wrapAt && (end < final || marker) && !(end == beforeFinal && sc.b(final) == '-' && isWord(sc.b(final+1))) {
+	if wrapAt >= 0 && end > wrapAt && (end < final || more) && !(end == beforeFinal && sc.b(final) == '-' && isWord(sc.b(final+1))) {
 		// An IBAN wrapped over two lines takes all the groups that
 		// follow, but a last one that starts a dashed number
 		// (0100-5550123) and words of letters ("from"): else it is a
 		// number that ends a line and the start of another. A marker
-		// after the groups stands for the groups it replaced.
+		// after the groups stands for the groups it replaced, and a
+		// longer number after them (0664 1234567) for more groups.
 		end = -1
 	}
 	if end < 0 {
