@@ -37,8 +37,8 @@ func (sc *scanner) cardOrIMEI(ws, we int) match {
 		if ge == gs && markerAt(in, gs) > 0 {
 			marker = true
 		}
-		if ge == gs || isWord(sc.b(ge)) || sc.joinsNext(ge) {
-			break
+		if ge == gs || isWord(sc.b(ge)) || sc.joinsNext(ge) || wrap > 0 && c == ' ' && sc.dashJoins(ge) {
+			break // a group after a line break may start a dashed number
 		}
 		sep = c
 		size[k], end[k] = ge-gs, ge
@@ -46,11 +46,8 @@ func (sc *scanner) cardOrIMEI(ws, we int) match {
 		k++
 	}
 	all := k // the groups a wrapped number must take
-	switch {
-	case marker:
+	if marker {
 		all++ // the marker replaced the groups of another number
-	case sep == ' ' && sc.b(end[k-1]) == '-' && isWord(sc.b(end[k-1]+1)):
-		all-- // the last starts a dashed number (0100-5550123)
 	}
 	for j := k; j >= 1; j-- {
 		d := 0

@@ -490,6 +490,10 @@ func TestGroupsEndAtNumber(t *testing.T) {
 		// came out "[card]:db8::1")
 		{"2000 010000\n2001:db8::1\n0", "2000 010000\n[ip]\n0"},
 		{"card 4111 1111 1111 1111: declined", "card [card]: declined"},
+		// a group after a line break that starts a dashed number is not
+		// the number's (FuzzPlanted: "2000 020000\n4717-4736-7749-6718"
+		// came out "[card]-4736-7749-6718")
+		{"2000 020000\n4717-4736-7749-6718\n0", "2000 020000\n[card]\n0"},
 		// FuzzString: the group that starts a dashed phone number is not
 		// one of the groups the wrapped number must take
 		{"4111 1111\n1111 1111 0100-000000000 000", "[card] [phone] 000"},

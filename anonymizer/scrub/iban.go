@@ -24,9 +24,9 @@ func (sc *scanner) iban(ws, we int) match {
 	}
 	r, total, end := 0, 4, -1
 	p, last := we, we
-	// the ends of the last two groups that hold a digit (a valid IBAN
-	// may end after them, in a group of letters)
-	final, beforeFinal := we, we
+	// the end of the last group that holds a digit (a valid IBAN may
+	// end after it, in a group of letters)
+	final := we
 	wrapAt := -1  // where the first group after a line break starts
 	more := false // a marker or a longer number follows the groups
 	for g := 0; g < 8; g++ {
@@ -46,13 +46,13 @@ func (sc *scanner) iban(ws, we int) match {
 		if ge == gs && markerAt(in, gs) > 0 || ge-gs > 4 && isDigit(in[gs]) {
 			more = true
 		}
-		if ge == gs || ge-gs > 4 || isWord(sc.b(ge)) || sc.joinsNext(ge) {
-			break
+		if ge == gs || ge-gs > 4 || isWord(sc.b(ge)) || sc.joinsNext(ge) || wrapped && sc.dashJoins(ge) {
+			break // a group after a line break may start a dashed number
 		}
 		r = mod97(r, in[gs:ge])
 		total += ge - gs
 		if !allOf(in[gs:ge], isLetter) {
-			beforeFinal, final = final, ge
+			final = ge
 		}
 		if !wrapped {
 			last = ge
@@ -65,13 +65,12 @@ func (sc *scanner) iban(ws, we int) match {
 		}
 		p = ge
 	}
-	if wrapAt >= 0 && end > wrapAt && (end < final || more) && !(end == beforeFinal && sc.b(final) == '-' && isWord(sc.b(final+1))) {
+	if wrapAt >= 0 && end > wrapAt && (end < final || more) {
 		// An IBAN wrapped over two lines takes all the groups that
-		// follow, but a last one that starts a dashed number
-		// (0100-5550123) and words of letters ("from"): else it is a
-		// number that ends a line and the start of another. A marker
-		// after the groups stands for the groups it replaced, and a
-		// longer number after them (0664 1234567) for more groups.
+		// follow, but words of letters ("from"): else it is a number
+		// that ends a line and the start of another. A marker after
+		// the groups stands for the groups it replaced, and a longer
+		// number after them (0664 1234567) for more groups.
 		end = -1
 	}
 	if end < 0 {
@@ -112,6 +111,13 @@ const ibanCountries = "ad ae al at az ba be bg bh bi br by ch cr cy cz de dj dk 
 	"gt hr hu ie il iq is it jo kw kz lb lc li lt lu lv ly mc md me mk mn mr mt mu ni nl no om pk pl ps pt qa " +
 	"ro rs ru sa sc sd se si sk sm so st sv tl tn tr ua va vg xk ye dz ao bj bf cm cv cf cg ci ga gq gw hn ir " +
 	"mg ml mz ne sn td tg km ma "
+
+// dashJoins reports whether a '-' at p joins the group of digits that
+// ends there to a word after it, as in a dashed number (0100-5550123,
+// 4717-4736-7749-6718).
+func (sc *scanner) dashJoins(p int) bool {
+	return sc.b(p) == '-' && isWord(sc.b(p+1))
+}
 
 // joinsNext reports whether a '.' or ':' at p joins the group of digits
 // that ends there to a word after it: the group starts a dotted number
