@@ -38,7 +38,7 @@ func (sc *scanner) cardOrIMEI(ws, we int) match {
 			marker = true
 		}
 		if ge == gs || isWord(sc.b(ge)) || sc.joinsNext(ge) || wrap > 0 && c == ' ' && sc.dashJoins(ge) {
-			break // a group after a line break may start a dashed number
+			break // a group after a line break may start a dashed number or a phone number
 		}
 		sep = c
 		size[k], end[k] = ge-gs, ge

@@ -494,6 +494,7 @@ func TestGroupsEndAtNumber(t *testing.T) {
 		// the number's (FuzzPlanted: "2000 020000\n4717-4736-7749-6718"
 		// came out "[card]-4736-7749-6718")
 		{"2000 020000\n4717-4736-7749-6718\n0", "2000 020000\n[card]\n0"},
+		{"2000 020084\n0623/6802413\n0", "2000 020084\n[phone]\n0"},
 		// FuzzString: the group that starts a dashed phone number is not
 		// one of the groups the wrapped number must take
 		{"4111 1111\n1111 1111 0100-000000000 000", "[card] [phone] 000"},

@@ -47,7 +47,7 @@ func (sc *scanner) iban(ws, we int) match {
 			more = true
 		}
 		if ge == gs || ge-gs > 4 || isWord(sc.b(ge)) || sc.joinsNext(ge) || wrapped && sc.dashJoins(ge) {
-			break // a group after a line break may start a dashed number
+			break // a group after a line break may start a dashed number or a phone number
 		}
 		r = mod97(r, in[gs:ge])
 		total += ge - gs
@@ -114,9 +114,16 @@ const ibanCountries = "ad ae al at az ba be bg bh bi br by ch cr cy cz de dj dk 
 
 // dashJoins reports whether a '-' at p joins the group of digits that
 // ends there to a word after it, as in a dashed number (0100-5550123,
-// 4717-4736-7749-6718).
+// 4717-4736-7749-6718), or a '/' to digits, as in a phone number
+// (0623/6802413; a path goes on with a name: 1111/notes).
 func (sc *scanner) dashJoins(p int) bool {
-	return sc.b(p) == '-' && isWord(sc.b(p+1))
+	switch sc.b(p) {
+	case '-':
+		return isWord(sc.b(p + 1))
+	case '/':
+		return isDigit(sc.b(p + 1))
+	}
+	return false
 }
 
 // joinsNext reports whether a '.' or ':' at p joins the group of digits
