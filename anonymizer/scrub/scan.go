@@ -230,23 +230,31 @@ func (sc *scanner) next() match {
 // gluedIn reports whether a word that starts in in[from:to] is glued
 // with underscores (see gluedWord).
 func (sc *scanner) gluedIn(from, to int) bool {
-	in := sc.in
 	for p := from; p < to; {
-		if !isWord(in[p]) {
-			p++
-			continue
-		}
-		ws := p
-		var bits uint16
-		for p < len(in) && isWord(in[p]) {
-			bits |= class[in[p]] & cShape
+		for p < to && !isWord(sc.in[p]) {
 			p++
 		}
-		if bits&cUnder != 0 && gluedWord(in, ws, p, bits) {
+		if p == to {
+			break
+		}
+		we, bits := readWord(sc.in, p)
+		if bits&cUnder != 0 && gluedWord(sc.in, p, we, bits) {
 			return true
 		}
+		p = we
 	}
 	return false
+}
+
+// readWord returns the end of the word that starts at in[p] and the
+// shape bits of its bytes.
+func readWord(in string, p int) (int, uint16) {
+	var bits uint16
+	for p < len(in) && isWord(in[p]) {
+		bits |= class[in[p]] & cShape
+		p++
+	}
+	return p, bits
 }
 
 // found moves the scan past the finding m. An IPv6 candidate, or the

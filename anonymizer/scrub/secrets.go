@@ -226,10 +226,7 @@ func (sc *scanner) firstFinding(from, to int) int {
 		}
 		ws := p
 		var bits uint16
-		for p < len(in) && isWord(in[p]) {
-			bits |= class[in[p]] & cShape
-			p++
-		}
+		p, bits = readWord(in, p)
 		if m := sc.word(ws, p, bits); m.kind != 0 && m.start < to {
 			return max(m.start, from)
 		}
