@@ -554,6 +554,9 @@ func TestValueEndsAtMarker(t *testing.T) {
 		// kept "(+0", read as "( 0", which once the '?' was part of a
 		// marker was read as written)
 		{"tel:0?&tel:(+0", "tel:[id]?&tel:(+0"},
+		// but only a '?' that opens a query: after a word or '/', not
+		// after '!' (FuzzString: "tel:!?te+l:00")
+		{"tel:!?te+l:00", "tel:[id]"},
 		{"user_id=829301? ok", "user_id=[id] ok"},
 		{"user_id=829301?", "user_id=[id]"},
 		{"password=ab?cd&x=1", "password=[secret]&x=1"},

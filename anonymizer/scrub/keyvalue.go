@@ -350,11 +350,12 @@ func (sc *scanner) value(kind Kind, vs int, toEOL bool) (m match, scrubbed bool)
 		}
 		ve = vs
 		for ve < len(in) && class[in[ve]]&cValueEnd == 0 && (in[ve] != '[' || markerAt(in, ve) == 0) &&
-			(in[ve] != '?' || kind == Secret || ve == vs || class[sc.b(ve+1)]&cSpace != 0 || ve+1 == len(in)) {
+			(in[ve] != '?' || kind == Secret || ve == vs || class[sc.b(ve+1)]&cSpace != 0 || ve+1 == len(in) ||
+				!isWord(in[ve-1]) && in[ve-1] != '/') {
 			// up to a marker, which no finding cuts into, and a '?'
-			// inside the value, which opens a URL's query for the
-			// text after it (see queryPlus), as it will once the
-			// value is a marker; a secret is taken whole
+			// inside the value that opens a URL's query for the text
+			// after it (after a word or '/', see queryPlus), as it
+			// will after the marker; a secret is taken whole
 			ve++
 		}
 	}
