@@ -37,7 +37,7 @@ func (sc *scanner) cardOrIMEI(ws, we int) match {
 		if ge == gs && markerAt(in, gs) > 0 {
 			marker = true
 		}
-		if ge == gs || isWord(sc.b(ge)) || sc.joinsNext(ge) || wrap > 0 && c == ' ' && sc.dashJoins(ge) {
+		if ge == gs || isWord(sc.b(ge)) || sc.joinsNext(ge) || wrap > 0 && sc.dashJoins(ge) {
 			break // a group after a line break may start a dashed number or a phone number
 		}
 		sep = c

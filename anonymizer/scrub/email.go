@@ -55,7 +55,7 @@ func (sc *scanner) email(ws, we int) match {
 	// start of the address.
 	start := ws
 	for start > sc.last && start > at-64 {
-		if c := in[start-1]; c >= 0x80 || class[c]&cLocal != 0 {
+		if reachesBack(in[start-1]) {
 			start--
 			continue
 		}
@@ -65,6 +65,12 @@ func (sc *scanner) email(ws, we int) match {
 		start++ // never start inside a UTF-8 sequence
 	}
 	return match{Email, start, end}
+}
+
+// reachesBack reports whether an e-mail address's local part runs back
+// over c: an ASCII local-part byte or a byte of a letter beyond ASCII.
+func reachesBack(c byte) bool {
+	return c >= 0x80 || class[c]&cLocal != 0
 }
 
 // indexFrom returns the index of the first sub in s at or after i, or

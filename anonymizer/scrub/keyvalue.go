@@ -349,13 +349,7 @@ func (sc *scanner) value(kind Kind, vs int, toEOL bool) (m match, scrubbed bool)
 			vs++
 		}
 		ve = vs
-		for ve < len(in) && class[in[ve]]&cValueEnd == 0 && (in[ve] != '[' || markerAt(in, ve) == 0) &&
-			(in[ve] != '?' || kind == Secret || ve == vs || class[sc.b(ve+1)]&cSpace != 0 || ve+1 == len(in) ||
-				!isWord(in[ve-1]) && in[ve-1] != '/') {
-			// up to a marker, which no finding cuts into, and a '?'
-			// inside the value that opens a URL's query for the text
-			// after it (after a word or '/', see queryPlus), as it
-			// will after the marker; a secret is taken whole
+		for ve < len(in) && !sc.endsValue(kind, vs, ve) {
 			ve++
 		}
 	}
@@ -372,6 +366,25 @@ func (sc *scanner) value(kind Kind, vs int, toEOL bool) (m match, scrubbed bool)
 		return match{m.kind, vs, m.end}, false
 	}
 	return match{kind, vs, ve}, false
+}
+
+// endsValue reports whether the unquoted value of a key of kind that
+// starts at vs ends at ve: at whitespace or one of , ; & ) ] } " ' < >;
+// at a marker, which no finding cuts into; and at a '?' inside the value
+// that opens a URL's query for the text after it (after a word or '/',
+// see queryPlus), as it will after the value's marker. A secret is taken
+// whole, '?' and all.
+func (sc *scanner) endsValue(kind Kind, vs, ve int) bool {
+	switch c := sc.in[ve]; {
+	case class[c]&cValueEnd != 0:
+		return true
+	case c == '[':
+		return markerAt(sc.in, ve) > 0
+	case c == '?':
+		return kind != Secret && ve > vs && class[sc.b(ve+1)]&cSpace == 0 && ve+1 < len(sc.in) &&
+			(isWord(sc.in[ve-1]) || sc.in[ve-1] == '/')
+	}
+	return false
 }
 
 // valueDetect runs the detectors on the word at vs (after a '+', '-' or

@@ -234,24 +234,18 @@ func (s *Scrubber) slowFind(in string, fn func(k Kind, start, end int)) {
 // underscores join whole (see scanner.glue).
 func (s *Scrubber) gluedFind(nt *normText, text string, ms []match) []match {
 	n := len(ms)
-	k := 0 // ms[:k] end before the word looked at
+	before := 0 // ms[:before] end before the word looked at
 	for i := 0; i < len(text); {
 		j := strings.IndexByte(text[i:], '_')
 		if j < 0 {
 			break
 		}
-		ws, we := i+j, i+j+1
+		ws := i + j
 		for ws > 0 && isWord(text[ws-1]) {
 			ws--
 		}
-		for we < len(text) && isWord(text[we]) {
-			we++
-		}
-		var bits uint16
-		for k := ws; k < we; k++ {
-			bits |= class[text[k]] & cShape
-		}
-		if !gluedWord(text, ws, we, bits) && !underscoreAfter(text, ms[:n], &k, ws, we) {
+		we, bits := readWord(text, ws)
+		if !gluedWord(text, ws, we, bits) && !underscoreAfter(text, ms[:n], &before, ws, we) {
 			i = we
 			continue
 		}
@@ -276,13 +270,13 @@ func (s *Scrubber) gluedFind(nt *normText, text string, ms []match) []match {
 // at an underscore of the word text[ws:we]: the marker that replaces the
 // finding is glued to the rest of the word (see gluedWord), so the word
 // is read a second time now, as it will be when the output is scrubbed
-// again. *k is the first finding that may end in the word; words come in
-// order, so each finding is looked at once.
-func underscoreAfter(text string, ms []match, k *int, ws, we int) bool {
-	for *k < len(ms) && ms[*k].end < ws {
-		*k++
+// again. *before counts the findings that end before the word; words come
+// in order, so each finding is looked at once or twice.
+func underscoreAfter(text string, ms []match, before *int, ws, we int) bool {
+	for *before < len(ms) && ms[*before].end < ws {
+		*before++
 	}
-	for j := *k; j < len(ms) && ms[j].end < we; j++ {
+	for j := *before; j < len(ms) && ms[j].end < we; j++ {
 		if text[ms[j].end] == '_' {
 			return true
 		}

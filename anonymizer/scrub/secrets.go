@@ -234,12 +234,6 @@ func (sc *scanner) firstFinding(from, to int) int {
 	return to
 }
 
-// reachesBack reports whether an e-mail address's local part runs back
-// over c (see scanner.email).
-func reachesBack(c byte) bool {
-	return c >= 0x80 || class[c]&cLocal != 0
-}
-
 // naturalWord reports whether s is a word of three or more letters that
 // is lower case (data), upper case (DCIM), or made of capitalized words of
 // three or more letters (CoreSimulator), as folder names are and pieces of
