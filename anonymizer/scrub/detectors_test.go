@@ -297,6 +297,43 @@ func TestIBAN(t *testing.T) {
 	))
 }
 
+// TestIBANWritten: an IBAN of a country of the registry is found however
+// its characters are grouped, with spaces, dashes or dots, as people and
+// forms write them, since the registry fixes its length: the groups must
+// end exactly there. Each of these was kept before.
+func TestIBANWritten(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"DE89-3704-0044-0532-0130-00", "[iban]"},
+		{"DE89.3704.0044.0532.0130.00", "[iban]"},
+		{"to DE89 370400440532013000 today", "to [iban] today"},
+		{"iban DE89 3704 0044 0532 013000", "iban [iban]"},
+		{"to DE 89 3704 0044 0532 0130 00", "to [iban]"},
+		{"GB82WEST 12345698765432", "[iban]"},
+		{"GB82-WEST-1234-5698-7654-32.", "[iban]."},
+		{"fr76-3000-6000-0112-3456-7890-189 ok", "[iban] ok"},
+		{"NO93 8601 1117947", "[iban]"},
+		{"cache_DE89-3704-0044-0532-0130-00_v2", "cache_[iban]_v2"},
+		// in dashed groups of four, as in spaced ones, any length from
+		// 15 to 34 with valid check digits
+		{"DE65-3704-0044-0532-0130-0012", "[iban]"},
+		{"IT08-B818-7814-164R-GM3M-BFUV-PHGP", "[iban]"},
+	})
+	runCases(t, kept(
+		// wrong check digits
+		"DE88-3704-0044-0532-0130-00",
+		// longer or shorter than Germany's IBANs
+		"DE89-3704-0044-0532-0130-00-1",
+		"DE89-3704-0044-0532-0130-0",
+		"DE89 3704 0044 0532 0130 001",
+		"DE65-3704-0044-0532-013000-12",
+		"DE65-3704-0044-0532-01300012",
+		// one kind of separator
+		"DE89 3704-0044 0532-0130 00",
+		// over two lines, in groups other than four
+		"DE89 370400\n440532013000",
+	))
+}
+
 func TestToken(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"Authorization: Bearer abc.def-123", "Authorization: Bearer [token]"},

@@ -7,10 +7,13 @@ package scrub
 // one to four. It starts with the code of a country that has IBANs, in
 // either case (de89 3704 ... as typed), and its check digits must be valid
 // (ISO 13616, mod 97).
+//
+// An IBAN of a country with a fixed length whose characters are grouped
+// otherwise is ibanWritten's.
 func (sc *scanner) iban(ws, we int) match {
 	in := sc.in
 	head := in[ws : ws+4]
-	if !ibanCountry(head[:2]) {
+	if _, ok := ibanCountry(head[:2]); !ok {
 		return match{}
 	}
 	// The account number's letters may be in any case, as typed or
@@ -18,7 +21,7 @@ func (sc *scanner) iban(ws, we int) match {
 	part := func(c byte) bool { return isLetter(c) || isDigit(c) }
 	if n := we - ws; n != 4 {
 		if n < 15 || n > 34 || !allOf(in[ws+4:we], part) || !validIBAN(mod97(0, in[ws+4:we]), head) {
-			return match{}
+			return sc.ibanWritten(ws)
 		}
 		return match{IBAN, ws, we}
 	}
@@ -74,6 +77,9 @@ func (sc *scanner) iban(ws, we int) match {
 		end = -1
 	}
 	if end < 0 {
+		if m := sc.ibanWritten(ws); m.kind != 0 {
+			return m
+		}
 		// The groups of an IBAN with wrong check digits, on its line,
 		// are no other number either.
 		if total >= 15 {
@@ -94,23 +100,93 @@ func allOf(s string, f func(byte) bool) bool {
 	return true
 }
 
-// ibanCountry reports whether cc, in either case, is the code of a country
-// that has IBANs.
-func ibanCountry(cc string) bool {
-	for i := 0; i+1 < len(ibanCountries); i += 3 {
-		if equalFold(cc, ibanCountries[i:i+2]) {
-			return true
-		}
+// ibanWritten detects an IBAN that starts at ws (with its country code,
+// in either case, then its check digits) written in groups separated by
+// one kind of separator throughout, on one line, other than the groups of
+// four with spaces that iban reads:
+//
+//   - with dashes or dots (DE89-3704-0044-0532-0130-00): all the groups
+//     the separator joins, in groups of four (the last of one to four, 15
+//     to 34 characters, as iban's) or of any length if they make the
+//     length the IBAN registry fixes for the country;
+//   - with spaces, in groups of any length (DE89 370400440532013000,
+//     GB82WEST 12345698765432, DE 89 3704 ...): the groups must end
+//     exactly at the country's length, which only the registry's
+//     countries have.
+//
+// Its check digits must be valid.
+func (sc *scanner) ibanWritten(ws int) match {
+	in := sc.in
+	length, ok := ibanCountry(in[ws : ws+2])
+	if !ok {
+		return match{}
 	}
-	return false
+	var head [4]byte
+	n, r, p := 0, 0, ws
+	var sep byte
+	fours := true // every group before the last has four characters
+	for {
+		g := 0
+		for ; p < len(in) && (isLetter(in[p]) || isDigit(in[p])); p++ {
+			if n == 34 || sep == ' ' && n == length {
+				return match{} // longer than an IBAN, or the country's
+			}
+			if n < len(head) {
+				head[n] = in[p]
+			} else {
+				r = mod97(r, in[p:p+1])
+			}
+			n++
+			g++
+		}
+		if sep == ' ' && n == length {
+			if c := sc.b(p); (c == '-' || c == '.') && isWord(sc.b(p+1)) {
+				return match{} // a dashed or dotted group follows
+			}
+			break
+		}
+		c := sc.b(p)
+		if c != ' ' && c != '-' && c != '.' || sep != 0 && c != sep || !isLetter(sc.b(p+1)) && !isDigit(sc.b(p+1)) {
+			// the groups end
+			if sep == '-' || sep == '.' {
+				if n == length || fours && g <= 4 && n >= 15 {
+					break
+				}
+			}
+			return match{}
+		}
+		fours = fours && g == 4
+		sep = c
+		p++
+	}
+	if !isDigit(head[2]) || !isDigit(head[3]) || !validIBAN(r, string(head[:])) {
+		return match{}
+	}
+	return match{IBAN, ws, p}
 }
 
-// ibanCountries are the countries of the IBAN registry (ISO 13616) and
-// those that use IBANs without being in it, lower case.
-const ibanCountries = "ad ae al at az ba be bg bh bi br by ch cr cy cz de dj dk do ee eg es fi fk fo fr gb ge gi gl gr " +
-	"gt hr hu ie il iq is it jo kw kz lb lc li lt lu lv ly mc md me mk mn mr mt mu ni nl no om pk pl ps pt qa " +
-	"ro rs ru sa sc sd se si sk sm so st sv tl tn tr ua va vg xk ye dz ao bj bf cm cv cf cg ci ga gq gw hn ir " +
-	"mg ml mz ne sn td tg km ma "
+// ibanCountry reports whether cc, in either case, is the code of a country
+// that has IBANs, and the length of its IBANs: the length the IBAN
+// registry states, or 0 for a country that uses IBANs without being in
+// the registry.
+func ibanCountry(cc string) (length int, ok bool) {
+	for i := 0; i+3 < len(ibanCountries); i += 5 {
+		if equalFold(cc, ibanCountries[i:i+2]) {
+			return int(ibanCountries[i+2]-'0')*10 + int(ibanCountries[i+3]-'0'), true
+		}
+	}
+	return 0, false
+}
+
+// ibanCountries are the countries of the IBAN registry (ISO 13616,
+// release 101), lower case, each with the length of its IBANs, then
+// those that use IBANs without being in it, with length 00.
+const ibanCountries = "ad24 ae23 al28 at20 az28 ba20 be16 bg22 bh22 bi27 br29 by28 ch21 cr22 cy28 cz24 de22 dj27 " +
+	"dk18 do28 ee20 eg29 es24 fi18 fk18 fo18 fr27 gb22 ge22 gi23 gl18 gr27 gt28 hn28 hr21 hu28 ie22 il23 " +
+	"iq23 is26 it27 jo30 kw30 kz20 lb28 lc32 li21 lt20 lu20 lv21 ly25 mc27 md24 me22 mk19 mn20 mr27 mt31 " +
+	"mu30 ni28 nl18 no15 om23 pk24 pl28 ps29 pt25 qa29 ro24 rs22 ru33 sa24 sc31 sd18 se24 si19 sk24 sm27 " +
+	"so23 st25 sv28 tl23 tn24 tr26 ua29 va22 vg24 xk20 ye30 " +
+	"dz00 ao00 bj00 bf00 cm00 cv00 cf00 cg00 ci00 ga00 gq00 gw00 ir00 mg00 ml00 mz00 ne00 sn00 td00 tg00 km00 ma00 "
 
 // dashJoins reports whether a '-' at p joins the group of digits that
 // ends there to a word after it, as in a dashed number (0100-5550123,

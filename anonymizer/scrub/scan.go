@@ -349,6 +349,12 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 				return m
 			}
 		}
+		// a country code apart from the check digits (DE 89 3704 ...)
+		if n == 2 && isUpper(in[ws]) && isUpper(in[ws+1]) && next == ' ' && isDigit(sc.b(we+1)) && isDigit(sc.b(we+2)) && s.on(IBAN) {
+			if m = sc.ibanWritten(ws); m.kind != 0 {
+				return m
+			}
+		}
 	}
 	if bits&(cUnder|cNonHex) == 0 { // hex digits only
 		if n == 16 && next != '-' && prev != '-' && s.on(DeviceID) && deviceIDShape(in[ws:we]) && !sc.pointerContext(ws) {

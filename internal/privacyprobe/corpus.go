@@ -560,8 +560,8 @@ func (g *generator) card() Identifier {
 	return id
 }
 
-// ibanCountry is a country's BBAN shape: 'n' digits, 'a' upper-case
-// letters, 'c' letters or digits.
+// ibanCountry is a country's BBAN shape as the IBAN registry states it:
+// 'n' digits, 'a' upper-case letters, 'c' letters or digits.
 type ibanCountry struct {
 	code, bban string
 }
@@ -573,8 +573,8 @@ var ibanCountries = []ibanCountry{
 	{"GB", "aaaannnnnnnnnnnnnn"},
 	{"NL", "aaaannnnnnnnnn"},
 	{"ES", "nnnnnnnnnnnnnnnnnnnn"},
-	{"IT", "annnnnnnnnnccccccccccccc"},
-	{"CH", "nnnnnccccccccccccc"},
+	{"IT", "annnnnnnnnncccccccccccc"},
+	{"CH", "nnnnncccccccccccc"},
 	{"BE", "nnnnnnnnnnnn"},
 	{"PL", "nnnnnnnnnnnnnnnnnnnnnnnn"},
 }
@@ -638,11 +638,18 @@ func (g *generator) iban() Identifier {
 		s = s[n:]
 	}
 	grouped := strings.Join(groups, " ")
-	id := Identifier{Needles: []string{compact, grouped}}
-	if g.intn(2) == 0 {
+	dashed := strings.Join(groups, "-")
+	// the account number alone identifies too
+	id := Identifier{Needles: []string{compact, grouped, dashed, compact[4:]}}
+	switch g.intn(4) {
+	case 0:
 		id.Format, id.Value = c.code+", grouped", grouped
-	} else {
+	case 1:
 		id.Format, id.Value = c.code+", compact", compact
+	case 2:
+		id.Format, id.Value = c.code+", grouped with dashes", dashed
+	default:
+		id.Format, id.Value = c.code+", check digits apart", compact[:4]+" "+compact[4:]
 	}
 	return id
 }

@@ -39,8 +39,12 @@ func TestIdentifiersValid(t *testing.T) {
 					t.Errorf("card %q is not Luhn-valid", id.Value)
 				}
 			case IBAN:
-				if c := strings.ReplaceAll(id.Value, " ", ""); !ibanValid(c) {
+				c := strings.NewReplacer(" ", "", "-", "").Replace(id.Value)
+				if !ibanValid(c) {
 					t.Errorf("IBAN %q has invalid check digits", id.Value)
+				}
+				if len(c) != ibanLengths[c[:2]] {
+					t.Errorf("IBAN %q has %d characters; %s's have %d", id.Value, len(c), c[:2], ibanLengths[c[:2]])
 				}
 			case IPv4:
 				if a, err := netip.ParseAddr(id.Value); err != nil || !a.Is4() {
@@ -73,6 +77,10 @@ func TestIdentifiersValid(t *testing.T) {
 		t.Errorf("ibanCheck = %s, want 89", got)
 	}
 }
+
+// ibanLengths are the lengths of the generator's countries' IBANs, as the
+// IBAN registry states them.
+var ibanLengths = map[string]int{"DE": 22, "AT": 20, "FR": 27, "GB": 22, "NL": 18, "ES": 24, "IT": 27, "CH": 21, "BE": 16, "PL": 28}
 
 func TestKindCoverage(t *testing.T) {
 	g := &generator{r: rand.New(rand.NewPCG(3, 3))}
