@@ -245,6 +245,25 @@ func TestMAC(t *testing.T) {
 	runCases(t, []scrubCase{{"00:11:22:33:44:55:66:77", "[ip]"}})
 }
 
+// TestMACUnpadded: Apple's and BSD's systems print a MAC address's
+// octets without leading zeros (an iOS BSSID: 0:1a:2b:3c:4d:5e); those
+// were kept.
+func TestMACUnpadded(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"bssid 0:1a:2b:3c:4d:5e", "bssid [mac]"},
+		{"BSSID a:b:c:d:e:f joined", "BSSID [mac] joined"},
+		{"ap 0:1A:2B:c:4d:5e,", "ap [mac],"},
+		{"? (192.168.1.1) at 0:1a:2b:3c:4d:5e on en0", "? ([ip]) at [mac] on en0"},
+	})
+	runCases(t, kept(
+		"0:1a:2b:3c:4d",
+		"0-1a-2b-3c-4d-5e-",
+		"0:1a:2b:3c:4d:5e0",
+		"1:2:3",
+		"0:1a:2b:3c:4d:5e:6f",
+	))
+}
+
 func TestCard(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"card 4111 1111 1111 1111 declined", "card [card] declined"},
@@ -267,6 +286,23 @@ func TestCard(t *testing.T) {
 		"7111111111111114",
 		"4111 11111 1111 111",
 		"4111 1111-1111 1111",
+	))
+}
+
+// TestChineseMobile: Chinese mobile numbers, 1 and 3 to 9 then nine
+// digits, written as a whole or in groups of 3-4-4, were kept without
+// their country code.
+func TestChineseMobile(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"call 138 0013 8000 now", "call [phone] now"},
+		{"138-0013-8000", "[phone]"},
+		{"sync failed for 13800138000", "sync failed for [phone]"},
+		{"ref=19912345678&x=1", "ref=[phone]&x=1"},
+	})
+	runCases(t, kept(
+		"123 4567 8901",
+		"size 13800138000",
+		"took 13800138000 ms",
 	))
 }
 
@@ -483,6 +519,35 @@ func TestCoordinates(t *testing.T) {
 		"altitude=171.25",
 		"12:30:45.123, 16.372",
 		"took 12.345\n67.891",
+	))
+}
+
+// TestCoordinatesHemispheres: decimal degrees with the hemisphere's
+// letter after or before them, as GPS receivers and map apps write them,
+// were kept.
+func TestCoordinatesHemispheres(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"fix 48.2084912 N, 16.3720811 E ok", "fix [coordinates] ok"},
+		{"48.20849N 16.37208E", "[coordinates]"},
+		{"at 48.20849°N, 16.37208°E.", "at [coordinates]."},
+		{"48.20849° N 16.37208° W", "[coordinates]"},
+		{"33.86785 S, 151.20732 E", "[coordinates]"},
+		{"pos N 48.20849 E 16.37208 ok", "pos [coordinates] ok"},
+		{"N48.20849 E16.37208", "[coordinates]"},
+		{"N 48.20849°, E 16.37208°", "[coordinates]"},
+		{"S33.86785, W151.20732", "[coordinates]"},
+		{"11.46034 n, 150.78456 e", "[coordinates]"},
+		{"n 48.20849 e 16.37208", "[coordinates]"},
+	})
+	runCases(t, kept(
+		"took 48.208 s, 16.372 s",
+		"48.208 N, 16.372 N",
+		"48.2 N, 16.3 E",
+		"98.20849 N, 16.37208 E",
+		"N 48.20849 N 16.37208",
+		"48.20849 N",
+		"N 48.20849",
+		"48.20849 Nord, 16.37208 East",
 	))
 }
 

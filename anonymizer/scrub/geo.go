@@ -114,6 +114,15 @@ func (d decimal) precise() bool { return d.frac >= 3 && !d.zero }
 // '-', digits, '.', digits, not followed by a word byte or by another
 // '.' and a digit (as versions are).
 func (sc *scanner) decimalAt(p int) (decimal, bool) {
+	d, ok := sc.numberAt(p)
+	if !ok || isWord(sc.b(d.end)) || sc.b(d.end) == '.' && isDigit(sc.b(d.end+1)) {
+		return d, false
+	}
+	return d, true
+}
+
+// numberAt reads a decimal at p as decimalAt does, whatever follows it.
+func (sc *scanner) numberAt(p int) (decimal, bool) {
 	var d decimal
 	if sc.b(p) == '-' {
 		p++
@@ -136,11 +145,69 @@ func (sc *scanner) decimalAt(p int) (decimal, bool) {
 		p++
 	}
 	d.frac = p - f
-	if d.frac == 0 || isWord(sc.b(p)) || sc.b(p) == '.' && isDigit(sc.b(p+1)) {
-		return d, false
-	}
 	d.end = p
-	return d, true
+	return d, d.frac > 0
+}
+
+// hemispheres detects a latitude/longitude pair in decimal degrees with
+// the hemispheres' letters, in either case, after the numbers (48.20849 N,
+// 16.37208 E; 48.20849°N 16.37208°W), the latitude's digits the word at
+// ws, or before them (N 48.20849 E 16.37208; N48.20849, E16.37208), the
+// latitude's letter the word at ws. The numbers are as precise as
+// coordinates asks, without signs; a degree sign may follow each.
+func (sc *scanner) hemispheres(ws int) match {
+	before := isLetter(sc.b(ws))
+	lat, p, ok := sc.hemisphereAt(ws, "NS", before)
+	if !ok {
+		return match{}
+	}
+	q := sc.pairGap(p)
+	if q == p {
+		return match{}
+	}
+	lon, end, ok := sc.hemisphereAt(q, "EW", before)
+	if !ok || !pair(lat, lon, true) || isWord(sc.b(end)) {
+		return match{}
+	}
+	return match{Coordinates, ws, end}
+}
+
+// hemisphereAt reads at p a number in decimal degrees and the letter of
+// its hemisphere, one of letters: before it (and a blank, or none) if
+// before, else after it (after a degree sign, a blank, or neither). It
+// returns the number and where they end.
+func (sc *scanner) hemisphereAt(p int, letters string, before bool) (decimal, int, bool) {
+	letter := func(p int) bool { c := sc.b(p) &^ 0x20; return c != 0 && strings.IndexByte(letters, c) >= 0 }
+	if before {
+		if !letter(p) {
+			return decimal{}, 0, false
+		}
+		p++
+		if sc.b(p) == ' ' {
+			p++
+		}
+	}
+	if sc.b(p) == '-' {
+		return decimal{}, 0, false
+	}
+	d, ok := sc.numberAt(p)
+	if !ok {
+		return d, 0, false
+	}
+	p = d.end + degreeMark(sc.in, d.end)
+	if !before {
+		if sc.b(p) == ' ' {
+			p++
+		}
+		if !letter(p) {
+			return d, 0, false
+		}
+		p++
+	}
+	if isWord(sc.b(p)) || sc.b(p) == '.' && isDigit(sc.b(p+1)) {
+		return d, 0, false
+	}
+	return d, p, true
 }
 
 // dms detects a coordinate in degrees, minutes and seconds whose degrees

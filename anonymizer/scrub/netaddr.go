@@ -28,17 +28,29 @@ func (sc *scanner) uuid(ws int) match {
 }
 
 // mac detects a MAC address of six groups of two hex digits separated by
-// sep (':' or '-'), whose first group is the word at ws.
+// sep (':' or '-'), whose first group is the word at ws. With colons a
+// group may be one digit: Apple's and BSD's systems print octets without
+// leading zeros (an iOS BSSID: 0:1a:2b:3c:4d:5e).
 func (sc *scanner) mac(ws int, sep byte) match {
 	if sc.b(ws-1) == sep && (isHex(sc.b(ws-2)) || sc.b(ws-2) == ']') {
 		return match{} // inside a longer run
 	}
-	p := ws + 2
-	for g := 1; g < 6; g++ {
-		if sc.b(p) != sep || !isHex(sc.b(p+1)) || !isHex(sc.b(p+2)) {
+	p := ws
+	for g := 0; g < 6; g++ {
+		if g > 0 {
+			if sc.b(p) != sep {
+				return match{}
+			}
+			p++
+		}
+		n := 0
+		for n < 3 && isHex(sc.b(p+n)) {
+			n++
+		}
+		if n != 2 && (n != 1 || sep != ':') {
 			return match{}
 		}
-		p += 3
+		p += n
 	}
 	if isWord(sc.b(p)) || sc.b(p) == sep && isHex(sc.b(p+1)) {
 		return match{}

@@ -113,7 +113,7 @@ func TestNumberFalsePositives(t *testing.T) {
 
 // TestBareNationalNumbersInText measures both directions of the
 // privacy-first rule for phone numbers written without separators (see
-// bareNational): how many generated North American, Indian and Brazilian
+// bareNational): how many generated North American, Indian, Brazilian and Chinese
 // numbers are found in the contexts of the adversarial test, and how
 // many long numbers of crash logs are taken for phone numbers, with the
 // words that say what they are and without. Run with -v for the figures
@@ -136,6 +136,7 @@ func TestBareNationalNumbersInText(t *testing.T) {
 		{"US 10 digits", func() string { return from("23456789") + digits(2) + from("23456789") + digits(6) }},
 		{"IN 10 digits", func() string { return from("6789") + digits(9) }},
 		{"BR 11 digits", func() string { return from("123456") + "1" + "9" + digits(8) }},
+		{"CN 11 digits", func() string { return "1" + from("3456789") + digits(9) }},
 	}
 	contexts := []string{"%s", "sync failed for %s after 3 attempts", "GET /api/v2/%s/state 404", "ref=%s", "to:%s",
 		"retry@%s", "ticket #%s", "failed (%s) code 7", `{"ref":"%s","n":1}`, "line one\n%s\nline three", "a\t%s\tb", "1;%s;2"}

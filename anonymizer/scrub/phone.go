@@ -32,7 +32,8 @@ func (g *digitGroups) digits(j int) int {
 //     +1 (415) 555-2671, +33612345678), or "00" and a country code
 //     (0043 664 1234567);
 //   - an area code in parentheses ((415) 555-2671);
-//   - North American 3-3-4 (415-555-2671, 415.555.2671);
+//   - North American 3-3-4 (415-555-2671, 415.555.2671), Chinese mobile
+//     3-4-4 (138 0013 8000);
 //   - a trunk prefix '0' and an area code (0664 1234567, 0664/1234567,
 //     030 12345678, 06 12 34 56 78).
 //
@@ -172,6 +173,10 @@ func (g *digitGroups) isPhone(in string, j int, intl, afterDigits bool) bool {
 	if j == 3 && len(g0) == 3 && g.size(1) == 3 && g.size(2) == 3 && g0[0] >= '6' && g0[0] <= '9' && g.sep[1] == ' ' && !afterDigits {
 		return true
 	}
+	// Chinese mobile: 138 0013 8000, 138-0013-8000 (1, then 3 to 9)
+	if j == 3 && len(g0) == 3 && g.size(1) == 4 && g.size(2) == 4 && g0[0] == '1' && g0[1] >= '3' && !afterDigits {
+		return true
+	}
 	// Indian: 098765 43210, a trunk 0 and a mobile number of 5 and 5
 	if j == 2 && len(g0) == 6 && g0[0] == '0' && g0[1] >= '6' && g.size(1) == 5 {
 		return true
@@ -240,7 +245,8 @@ func (sc *scanner) numberBefore(p int) bool {
 // have the shape of a national phone number of a country whose numbers
 // are often written so: North American 10 digits ([2-9]xx [2-9]xx xxxx,
 // and with the country code 1 before), Indian mobile 10 digits ([6-9]...)
-// and Brazilian mobile 11 digits (an area code without zeros, then 9).
+// Brazilian mobile 11 digits (an area code without zeros, then 9) and
+// Chinese mobile 11 digits (1, then 3 to 9).
 // Epoch times in seconds (1xxxxxxxxx) and in milliseconds (13 digits)
 // have none of these shapes; counts and sizes may, and are told apart by
 // their context (countContext).
@@ -250,7 +256,7 @@ func bareNational(d string) bool {
 	case 10:
 		return nanp(d) || d[0] >= '6'
 	case 11:
-		return d[0] == '1' && nanp(d[1:]) || d[0] != '0' && d[1] != '0' && d[2] == '9'
+		return d[0] == '1' && (nanp(d[1:]) || d[1] >= '3') || d[0] != '0' && d[1] != '0' && d[2] == '9'
 	}
 	return false
 }

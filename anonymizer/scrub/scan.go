@@ -349,6 +349,12 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 				return m
 			}
 		}
+		// a latitude after its hemisphere's letter (N 48.20849 E 16.37208)
+		if (in[ws]|0x20 == 'n' || in[ws]|0x20 == 's') && (n == 1 && next == ' ' || n <= 4 && next == '.' && isDigit(in[ws+1])) && s.on(Coordinates) {
+			if m = sc.hemispheres(ws); m.kind != 0 {
+				return m
+			}
+		}
 		// a country code apart from the check digits (DE 89 3704 ...)
 		if n == 2 && isUpper(in[ws]) && isUpper(in[ws+1]) && next == ' ' && isDigit(sc.b(we+1)) && isDigit(sc.b(we+2)) && s.on(IBAN) {
 			if m = sc.ibanWritten(ws); m.kind != 0 {
@@ -366,7 +372,7 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 			}
 		}
 		if s.on(MAC) {
-			if n == 2 && (next == ':' || next == '-') {
+			if n == 2 && (next == ':' || next == '-') || n == 1 && next == ':' {
 				if m = sc.mac(ws, next); m.kind != 0 {
 					return m
 				}
@@ -396,6 +402,9 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 			}
 			if s.on(Coordinates) {
 				if m = sc.coordinates(ws); m.kind != 0 {
+					return m
+				}
+				if m = sc.hemispheres(ws); m.kind != 0 {
 					return m
 				}
 			}

@@ -333,6 +333,12 @@ var phoneFormats = []phoneFormat{
 		{"+34 6xx xx xx xx", func(c, _, n string) string { return "+" + c + " " + strings.Join(group(n, 3, 2, 2), " ") }},
 		{"6xx xxx xxx", func(_, _, n string) string { return strings.Join(group(n, 3, 3), " ") }},
 	}},
+	{country: "CN", cc: "86", trunk: "", nsn: func(g *generator) string { return "1" + g.digitsFrom("3456789", 1) + g.digits(9) }, layouts: []phoneLayout{
+		{"138 xxxx xxxx", func(_, _, n string) string { return strings.Join(group(n, 3, 4), " ") }},
+		{"138-xxxx-xxxx", func(_, _, n string) string { return strings.Join(group(n, 3, 4), "-") }},
+		{"11 digits", func(_, _, n string) string { return n }},
+		{"+86 138 xxxx xxxx", func(c, _, n string) string { return "+" + c + " " + strings.Join(group(n, 3, 4), " ") }},
+	}},
 }
 
 func (g *generator) phone() Identifier {
@@ -425,8 +431,12 @@ func (g *generator) mac() Identifier {
 	pairs := group(h, 2, 2, 2, 2, 2)
 	colon, dash := strings.Join(pairs, ":"), strings.Join(pairs, "-")
 	dot := strings.Join(group(h, 4, 4), ".")
-	id := Identifier{Needles: []string{colon, dash, dot, h}}
-	switch g.intn(5) {
+	// as Apple's and BSD's systems print it (an iOS BSSID)
+	unpadded := fmt.Sprintf("%x:%x:%x:%x:%x:%x", b[0], b[1], b[2], b[3], b[4], b[5])
+	id := Identifier{Needles: []string{colon, dash, dot, h, unpadded}}
+	switch g.intn(6) {
+	case 5:
+		id.Format, id.Value = "colons, no leading zeros", unpadded
 	case 0:
 		id.Format, id.Value = "colons, upper case", strings.ToUpper(colon)
 	case 1:
@@ -732,6 +742,15 @@ func (g *generator) pick2(a, b int) int {
 // decimalDegrees returns v with n decimals, e.g. "48.20849".
 func decimalDegrees(v float64, n int) string { return strconv.FormatFloat(v, 'f', n, 64) }
 
+// hemisphere returns v as unsigned decimal degrees with n decimals and the
+// letter of its hemisphere, pos or neg: 33.86785 S.
+func hemisphere(v float64, n int, pos, neg string) string {
+	if v < 0 {
+		return decimalDegrees(-v, n) + " " + neg
+	}
+	return decimalDegrees(v, n) + " " + pos
+}
+
 // dms returns v as degrees, minutes and seconds.
 func dms(v float64, pos, neg string) string {
 	h := pos
@@ -757,7 +776,7 @@ func (g *generator) coordinates() Identifier {
 	lat, lon, n := g.coordinate()
 	la, lo := decimalDegrees(lat, n), decimalDegrees(lon, n)
 	id := Identifier{Needles: []string{la, lo}}
-	switch g.intn(6) {
+	switch g.intn(7) {
 	case 0:
 		id.Format, id.Value = "decimal, comma and space", la+", "+lo
 	case 1:
@@ -768,6 +787,11 @@ func (g *generator) coordinates() Identifier {
 		id.Format, id.Value = "lat/lng parameters", "lat="+la+"&lng="+lo
 	case 4:
 		id.Format, id.Value = "decimal, space", la+" "+lo
+	case 5:
+		// as GPS receivers write them: 48.20849 N, 16.37208 E
+		a, b := hemisphere(lat, n, "N", "S"), hemisphere(lon, n, "E", "W")
+		id.Format, id.Value = "decimal, hemispheres", a+", "+b
+		id.Needles = []string{strings.TrimRight(a, " NSEW"), strings.TrimRight(b, " NSEW")}
 	default:
 		a, b := dms(lat, "N", "S"), dms(lon, "E", "W")
 		id.Format, id.Value = "degrees, minutes, seconds", a+" "+b
