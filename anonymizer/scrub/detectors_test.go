@@ -391,6 +391,27 @@ func TestToken(t *testing.T) {
 	))
 }
 
+// TestURLCredentials: the user name and password in a URL's user
+// information (scheme://user:password@host) are removed, the host kept;
+// the user name was kept, and a password before a host without a dot was
+// kept too.
+func TestURLCredentials(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"GET https://jane:s3cret@example.com/x failed", "GET https://[user]:[secret]@example.com/x failed"},
+		{"postgres://admin:hunter2@db.example.com:5432/app", "postgres://[user]:[secret]@db.example.com:5432/app"},
+		{"redis://:s3cret@cache:6379/0", "redis://:[secret]@cache:6379/0"},
+		{"amqp://jane:p%40ss%3Aw0rd@localhost", "amqp://[user]:[secret]@localhost"},
+		{`{"url":"https://jane.doe:x@api.example.com"}`, `{"url":"https://[user]:[secret]@api.example.com"}`},
+		{"https://jane:s3cret@[2001:db8::1]:80/", "https://[user]:[secret]@[[ip]]:80/"},
+	})
+	runCases(t, kept(
+		"https://example.com:8080/a@b",
+		"http://[::1]:80/",
+		"see https://example.com/x?a=b:c",
+		"ssh://git:/repo",
+	))
+}
+
 func TestJWT(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJqYW5lIn0.c2lnbmF0dXJl", "jwt [jwt]"},

@@ -305,6 +305,16 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 	if ws < sc.skipTo {
 		return m
 	}
+	// the user information of a URL: scheme://user:password@host
+	if prev == '/' && sc.b(ws-2) == '/' && sc.b(ws-3) == ':' && s.on(Secret) {
+		if m = sc.urlCredentials(ws); m.kind != 0 {
+			return m
+		}
+	} else if prev == ':' && sc.b(ws-2) == '/' && sc.b(ws-3) == '/' && sc.b(ws-4) == ':' && s.on(Secret) {
+		if m = sc.urlCredentials(ws - 1); m.kind != 0 {
+			return m
+		}
+	}
 
 	if bits&cLetter != 0 && !sc.inValue && isKeyFollow(next) {
 		if m = sc.keyValue(ws, we, next); m.kind != 0 {

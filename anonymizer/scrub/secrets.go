@@ -23,6 +23,48 @@ func (sc *scanner) jwt(ws int) match {
 	return match{JWT, ws, end}
 }
 
+// urlCredentials detects the credentials in a URL's user information,
+// which starts at u, right after "scheme://": a user name (perhaps none),
+// ':' and a password, up to the last '@' of the URL's authority
+// (https://jane:s3cret@example.com/x, redis://:s3cret@cache:6379; the
+// last, as the detection copy decodes an encoded '@' in a password). It
+// returns the user name (UserPath) and pends the password (Secret); the
+// host stays. A user name alone (ftp://jane@example.com) is left to the
+// e-mail detector.
+func (sc *scanner) urlCredentials(u int) match {
+	in := sc.in
+	at := -1
+authority:
+	for p := u; p < len(in); p++ {
+		if p-u > maxUserInfo {
+			return match{}
+		}
+		switch in[p] {
+		case '/', '?', '#', ' ', '\t', '\r', '\n', '"', '\'', '<', '>', '`', '\\', '[', ']':
+			break authority
+		case '@':
+			at = p
+		}
+	}
+	if at < 0 || !isWord(sc.b(at+1)) && sc.b(at+1) != '[' { // a host, or an IPv6 literal
+		return match{}
+	}
+	colon := strings.IndexByte(in[u:at], ':')
+	if colon < 0 || u+colon+1 == at {
+		return match{}
+	}
+	colon += u
+	pass := match{Secret, colon + 1, at}
+	if colon == u || !sc.s.on(UserPath) {
+		return pass
+	}
+	sc.pend = pass
+	return match{UserPath, u, colon}
+}
+
+// maxUserInfo bounds the user information urlCredentials reads.
+const maxUserInfo = 256
+
 // prefixedSecret detects API keys of well-known shapes that start with
 // the word in[ws:we]. Their prefixes are matched in any case, as a key
 // retyped or logged through something that changed its case is as

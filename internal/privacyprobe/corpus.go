@@ -665,6 +665,12 @@ func (g *generator) iban() Identifier {
 }
 
 func (g *generator) credential() Identifier {
+	if g.intn(4) == 0 {
+		// in a URL's user information: scheme://user:password@host
+		user, pass := g.userName(), g.chars(alnum, 10+g.intn(6))
+		v := g.pick([]string{"https", "postgres", "redis", "amqp"}) + "://" + user + ":" + pass + "@" + g.pick([]string{"db.example.com", "cache", "10.0.0.7"}) + "/v1"
+		return Identifier{Format: "URL user information", Value: v, Needles: []string{pass, "//" + user + ":"}}
+	}
 	if g.intn(3) == 0 {
 		userpass := g.userName() + ":" + g.chars(alnum, 10+g.intn(6))
 		enc := base64.StdEncoding.EncodeToString([]byte(userpass))
