@@ -306,6 +306,50 @@ func TestChineseMobile(t *testing.T) {
 	))
 }
 
+// TestMorePhoneNotations: national notations of large markets that were
+// kept: Russian mobile numbers after their trunk 8 without separators,
+// Italian mobile ones (3..) without separators, Polish mobile ones in
+// groups of three, Dutch mobile ones after 06-, Mexican ones in 2-4-4.
+func TestMorePhoneNotations(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"sync failed for 89123456789", "sync failed for [phone]"},
+		{"sync failed for 8 910 861-39-03", "sync failed for [phone]"},
+		{"sync failed for 8 (910) 861-39-03", "sync failed for [phone]"},
+		{"sync failed for 8-910-861-39-03", "sync failed for [phone]"},
+		{"sync failed for 3331234567", "sync failed for [phone]"},
+		{"to 512 345 678 now", "to [phone] now"},
+		{"to 06-12345678 now", "to [phone] now"},
+		{"to 06 12345678 now", "to [phone] now"},
+		{"to 55 1234 5678 now", "to [phone] now"},
+	})
+	runCases(t, kept(
+		"size 89123456789",
+		"took 3331234567 ms",
+		"12 3456 7890 1234",
+		"v 06-1234567",
+		"2026 1234 5678",
+	))
+}
+
+// TestPushTokens: push tokens and IMEISVs under their short names, and an
+// APNs device token as iOS printed it (NSData's description: eight groups
+// of eight hex digits in angle brackets), were kept.
+func TestPushTokens(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"IMEISV 3520990017614823", "IMEISV [id]"},
+		{"apns 740f4707bebcf74f9b7c25d48e3358945f6aa01da5ddb387462c7eaf61bb78ad", "apns [id]"},
+		{"fcm=dXZ8p0Nw7Hk:APA91bHun4MxP5egoKMwt2KZFBaFUH-1RYqx", "fcm=[id]"},
+		{"didRegisterForRemoteNotificationsWithDeviceToken: <740f4707 bebcf74f 9b7c25d4 8e335894 5f6aa01d a5ddb387 462c7eaf 61bb78ad>",
+			"didRegisterForRemoteNotificationsWithDeviceToken: <[device_id]>"},
+	})
+	runCases(t, kept(
+		"FCM error: timeout",
+		"apns connection closed",
+		"<740f4707 bebcf74f 9b7c25d4>",
+		"<740f4707 bebcf74f 9b7c25d4 8e335894 5f6aa01d a5ddb387 462c7eaf 61bb78ad 00>",
+	))
+}
+
 func TestIBAN(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"to DE89 3704 0044 0532 0130 00", "to [iban]"},

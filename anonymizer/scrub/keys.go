@@ -261,6 +261,7 @@ var identifierKeys = [...]string{
 	"imei", "meid", "imsi", "iccid", "msisdn", "serial", "serialno", "serialnumber", "deviceserial",
 	"installid", "installationid", "instanceid", "firebaseinstallationid", "appinstanceid",
 	"pushtoken", "fcmtoken", "apnstoken", "devicetoken", "registrationtoken", "fingerprint",
+	"imeisv", "apns", "fcm", "gcm",
 	// people
 	"accountid", "account", "accountnumber", "username", "user", "login", "name", "firstname",
 	"lastname", "fullname", "surname", "givenname", "familyname", "middlename", "displayname",

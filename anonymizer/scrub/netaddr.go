@@ -27,6 +27,32 @@ func (sc *scanner) uuid(ws int) match {
 	return match{UUID, ws, p}
 }
 
+// apnsToken detects an APNs device token as iOS printed it until iOS 13
+// (NSData's description, which apps logged as the token): '<', eight
+// groups of eight hex digits separated by spaces, '>'; the first group is
+// the word at ws. The groups are replaced, the brackets stay.
+func (sc *scanner) apnsToken(ws int) match {
+	p := ws
+	for g := 0; g < 8; g++ {
+		if g > 0 {
+			if sc.b(p) != ' ' {
+				return match{}
+			}
+			p++
+		}
+		for i := 0; i < 8; i++ {
+			if !isHex(sc.b(p)) {
+				return match{}
+			}
+			p++
+		}
+	}
+	if sc.b(p) != '>' {
+		return match{}
+	}
+	return match{DeviceID, ws, p}
+}
+
 // mac detects a MAC address of six groups of two hex digits separated by
 // sep (':' or '-'), whose first group is the word at ws. With colons a
 // group may be one digit: Apple's and BSD's systems print octets without

@@ -113,7 +113,8 @@ func TestNumberFalsePositives(t *testing.T) {
 
 // TestBareNationalNumbersInText measures both directions of the
 // privacy-first rule for phone numbers written without separators (see
-// bareNational): how many generated North American, Indian, Brazilian and Chinese
+// bareNational): how many generated North American, Indian, Brazilian, Chinese,
+// Italian and Russian
 // numbers are found in the contexts of the adversarial test, and how
 // many long numbers of crash logs are taken for phone numbers, with the
 // words that say what they are and without. Run with -v for the figures
@@ -137,6 +138,8 @@ func TestBareNationalNumbersInText(t *testing.T) {
 		{"IN 10 digits", func() string { return from("6789") + digits(9) }},
 		{"BR 11 digits", func() string { return from("123456") + "1" + "9" + digits(8) }},
 		{"CN 11 digits", func() string { return "1" + from("3456789") + digits(9) }},
+		{"IT 10 digits", func() string { return "3" + digits(9) }},
+		{"RU 8 + 10 digits", func() string { return "89" + digits(9) }},
 	}
 	contexts := []string{"%s", "sync failed for %s after 3 attempts", "GET /api/v2/%s/state 404", "ref=%s", "to:%s",
 		"retry@%s", "ticket #%s", "failed (%s) code 7", `{"ref":"%s","n":1}`, "line one\n%s\nline three", "a\t%s\tb", "1;%s;2"}

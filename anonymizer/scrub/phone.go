@@ -33,9 +33,10 @@ func (g *digitGroups) digits(j int) int {
 //     (0043 664 1234567);
 //   - an area code in parentheses ((415) 555-2671);
 //   - North American 3-3-4 (415-555-2671, 415.555.2671), Chinese mobile
-//     3-4-4 (138 0013 8000);
+//     3-4-4 (138 0013 8000), Spanish and Polish 3-3-3 (612 345 678),
+//     Mexican 2-4-4 (55 1234 5678);
 //   - a trunk prefix '0' and an area code (0664 1234567, 0664/1234567,
-//     030 12345678, 06 12 34 56 78).
+//     030 12345678, 06 12 34 56 78, 06-12345678).
 //
 // Any 7 to 15 digits are a phone number after a phone word such as "tel",
 // "phone", "mobile", "call", "sms" or "whatsapp". Dates, times, versions,
@@ -161,6 +162,10 @@ func (g *digitGroups) isPhone(in string, j int, intl, afterDigits bool) bool {
 	if j == 1 && d >= 10 && d <= 12 && g0[0] == '0' && g0[1] != '0' && !afterDigits {
 		return true
 	}
+	// Russian, after the trunk 8: 8 912 345-67-89, 8 (912) 345-67-89
+	if j == 5 && g0 == "8" && g.size(1) == 3 && g.size(2) == 3 && g.size(3) == 2 && g.size(4) == 2 && g.sep[3] == g.sep[4] && !afterDigits {
+		return true
+	}
 	if j < 2 || !g.sameSep(j) {
 		return false
 	}
@@ -169,8 +174,13 @@ func (g *digitGroups) isPhone(in string, j int, intl, afterDigits bool) bool {
 		j == 4 && g0 == "1" && g.size(1) == 3 && g.size(2) == 3 && g.size(3) == 4 {
 		return true
 	}
-	// Spanish: 612 345 678, 912 345 678 (no trunk prefix)
-	if j == 3 && len(g0) == 3 && g.size(1) == 3 && g.size(2) == 3 && g0[0] >= '6' && g0[0] <= '9' && g.sep[1] == ' ' && !afterDigits {
+	// Spanish and Polish: 612 345 678, 912 345 678, 512 345 678 (no
+	// trunk prefix)
+	if j == 3 && len(g0) == 3 && g.size(1) == 3 && g.size(2) == 3 && g0[0] >= '4' && g0[0] <= '9' && g.sep[1] == ' ' && !afterDigits {
+		return true
+	}
+	// Mexican: 55 1234 5678 (an area code of two, no trunk prefix)
+	if j == 3 && g.n == 3 && len(g0) == 2 && g0[0] != '0' && g.size(1) == 4 && g.size(2) == 4 && !afterDigits {
 		return true
 	}
 	// Chinese mobile: 138 0013 8000, 138-0013-8000 (1, then 3 to 9)
@@ -186,6 +196,10 @@ func (g *digitGroups) isPhone(in string, j int, intl, afterDigits bool) bool {
 		return false
 	}
 	if len(g0) == 2 {
+		// Dutch mobile: 06-12345678
+		if j == 2 && g.size(1) == 8 && !afterDigits {
+			return true
+		}
 		if j != 5 || afterDigits || g.n > 5 && g.size(5) == 2 {
 			return false // not five groups of two, but a longer run
 		}
@@ -245,8 +259,9 @@ func (sc *scanner) numberBefore(p int) bool {
 // have the shape of a national phone number of a country whose numbers
 // are often written so: North American 10 digits ([2-9]xx [2-9]xx xxxx,
 // and with the country code 1 before), Indian mobile 10 digits ([6-9]...)
-// Brazilian mobile 11 digits (an area code without zeros, then 9) and
-// Chinese mobile 11 digits (1, then 3 to 9).
+// Italian mobile 10 digits (3...), Brazilian mobile 11 digits (an area
+// code without zeros, then 9), Chinese mobile 11 digits (1, then 3 to 9)
+// and Russian mobile 11 digits after the trunk 8 (89...).
 // Epoch times in seconds (1xxxxxxxxx) and in milliseconds (13 digits)
 // have none of these shapes; counts and sizes may, and are told apart by
 // their context (countContext).
@@ -254,8 +269,11 @@ func bareNational(d string) bool {
 	nanp := func(d string) bool { return len(d) == 10 && d[0] >= '2' && d[3] >= '2' }
 	switch len(d) {
 	case 10:
-		return nanp(d) || d[0] >= '6'
+		return nanp(d) || d[0] >= '6' || d[0] == '3'
 	case 11:
+		if d[0] == '8' && d[1] == '9' {
+			return true
+		}
 		return d[0] == '1' && (nanp(d[1:]) || d[1] >= '3') || d[0] != '0' && d[1] != '0' && d[2] == '9'
 	}
 	return false

@@ -376,6 +376,11 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 		if n == 16 && next != '-' && prev != '-' && s.on(DeviceID) && deviceIDShape(in[ws:we]) && !sc.pointerContext(ws) {
 			return match{DeviceID, ws, we}
 		}
+		if n == 8 && next == ' ' && prev == '<' && s.on(DeviceID) {
+			if m = sc.apnsToken(ws); m.kind != 0 {
+				return m
+			}
+		}
 		if n == 8 && next == '-' && s.on(UUID) {
 			if m = sc.uuid(ws); m.kind != 0 {
 				return m

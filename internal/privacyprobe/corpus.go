@@ -333,6 +333,29 @@ var phoneFormats = []phoneFormat{
 		{"+34 6xx xx xx xx", func(c, _, n string) string { return "+" + c + " " + strings.Join(group(n, 3, 2, 2), " ") }},
 		{"6xx xxx xxx", func(_, _, n string) string { return strings.Join(group(n, 3, 3), " ") }},
 	}},
+	{country: "RU", cc: "7", trunk: "8", nsn: func(g *generator) string { return "9" + g.digits(9) }, layouts: []phoneLayout{
+		{"8 9xx xxx-xx-xx", func(_, t, n string) string { return t + " " + n[:3] + " " + n[3:6] + "-" + n[6:8] + "-" + n[8:] }},
+		{"national, no separators", func(_, t, n string) string { return t + n }},
+		{"+7 9xx xxx xx xx", func(c, _, n string) string { return "+" + c + " " + strings.Join(group(n, 3, 3, 2), " ") }},
+	}},
+	{country: "IT", cc: "39", trunk: "", nsn: func(g *generator) string { return "3" + g.digits(9) }, layouts: []phoneLayout{
+		{"3xx xxx xxxx", func(_, _, n string) string { return strings.Join(group(n, 3, 3), " ") }},
+		{"10 digits", func(_, _, n string) string { return n }},
+		{"+39 3xx xxx xxxx", func(c, _, n string) string { return "+" + c + " " + strings.Join(group(n, 3, 3), " ") }},
+	}},
+	{country: "PL", cc: "48", trunk: "", nsn: func(g *generator) string { return g.digitsFrom("5678", 1) + g.digits(8) }, layouts: []phoneLayout{
+		{"5xx xxx xxx", func(_, _, n string) string { return strings.Join(group(n, 3, 3), " ") }},
+		{"+48 5xx xxx xxx", func(c, _, n string) string { return "+" + c + " " + strings.Join(group(n, 3, 3), " ") }},
+	}},
+	{country: "NL", cc: "31", trunk: "0", nsn: func(g *generator) string { return "6" + g.digits(8) }, layouts: []phoneLayout{
+		{"06-xxxxxxxx", func(_, t, n string) string { return t + n[:1] + "-" + n[1:] }},
+		{"06 xxxxxxxx", func(_, t, n string) string { return t + n[:1] + " " + n[1:] }},
+		{"+31 6 xxxxxxxx", func(c, _, n string) string { return "+" + c + " " + n[:1] + " " + n[1:] }},
+	}},
+	{country: "MX", cc: "52", trunk: "", nsn: func(g *generator) string { return g.pick([]string{"55", "33", "81"}) + g.digits(8) }, layouts: []phoneLayout{
+		{"55 xxxx xxxx", func(_, _, n string) string { return strings.Join(group(n, 2, 4), " ") }},
+		{"+52 55 xxxx xxxx", func(c, _, n string) string { return "+" + c + " " + strings.Join(group(n, 2, 4), " ") }},
+	}},
 	{country: "CN", cc: "86", trunk: "", nsn: func(g *generator) string { return "1" + g.digitsFrom("3456789", 1) + g.digits(9) }, layouts: []phoneLayout{
 		{"138 xxxx xxxx", func(_, _, n string) string { return strings.Join(group(n, 3, 4), " ") }},
 		{"138-xxxx-xxxx", func(_, _, n string) string { return strings.Join(group(n, 3, 4), "-") }},
@@ -810,7 +833,7 @@ func (g *generator) coordinates() Identifier {
 // these keys and scrubs the values after them in text.
 var identifierKeys = []string{"user_id", "userId", "device_id", "deviceId", "email", "ip", "ip_address", "idfa", "gaid",
 	"android_id", "advertising_id", "account_id", "install_id", "customer_id", "msisdn", "phone", "imei", "serial",
-	"mac_address", "push_token", "fcm_token", "session_token", "installationId", "userEmail"}
+	"mac_address", "push_token", "fcm_token", "session_token", "installationId", "userEmail", "imeisv", "apns"}
 
 func (g *generator) keyValue() Identifier {
 	key := g.pick(identifierKeys)
