@@ -574,3 +574,16 @@ func TestGluedKeyWords(t *testing.T) {
 		{"cache_v2-user_id=829301 done", "cache_v2-user_id=[id] done"},
 	})
 }
+
+// TestQueryMarkGluedToWord: a '?' that opens a query ends a key's value
+// in the second reading of a glued text too, where the underscore after
+// it reads as a blank (FuzzString: "tel:0?_tel:(+0" came out
+// "tel:[id]_tel:(+0", the value "0?" taken whole in one reading and the
+// '+' read as a query's space in the other, then "tel:[id]_tel:([id]").
+func TestQueryMarkGluedToWord(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"tel:0?_tel:(+0", "tel:[id]?_tel:(+0"},
+		{"tel:0?_x", "tel:[id]?_x"},
+		{"a tel:0? b", "a tel:[id] b"},
+	})
+}

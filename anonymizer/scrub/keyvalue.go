@@ -381,7 +381,9 @@ func (sc *scanner) endsValue(kind Kind, vs, ve int) bool {
 	case c == '[':
 		return markerAt(sc.in, ve) > 0
 	case c == '?':
-		return kind != Secret && ve > vs && class[sc.b(ve+1)]&cSpace == 0 && ve+1 < len(sc.in) &&
+		// (in the second reading of a glued text, a blank that was an
+		// underscore is glue, as in the first)
+		return kind != Secret && ve > vs && (class[sc.b(ve+1)]&cSpace == 0 || sc.gluedAt(ve+1)) && ve+1 < len(sc.in) &&
 			(isWord(sc.in[ve-1]) || sc.in[ve-1] == '/')
 	}
 	return false
