@@ -326,6 +326,8 @@ func TestMorePhoneNotations(t *testing.T) {
 		"size 89123456789",
 		"took 3331234567 ms",
 		"12 3456 7890 1234",
+		// a marker after the groups stands for the groups it replaced
+		"10 1000 1000 [phone]",
 		"v 06-1234567",
 		"2026 1234 5678",
 	))

@@ -179,8 +179,11 @@ func (g *digitGroups) isPhone(in string, j int, intl, afterDigits bool) bool {
 	if j == 3 && len(g0) == 3 && g.size(1) == 3 && g.size(2) == 3 && g0[0] >= '4' && g0[0] <= '9' && g.sep[1] == ' ' && !afterDigits {
 		return true
 	}
-	// Mexican: 55 1234 5678 (an area code of two, no trunk prefix)
-	if j == 3 && g.n == 3 && len(g0) == 2 && g0[0] != '0' && g.size(1) == 4 && g.size(2) == 4 && !afterDigits {
+	// Mexican: 55 1234 5678 (an area code of two, no trunk prefix), not
+	// the start of a longer run of groups (a marker after them stands
+	// for the groups it replaced)
+	if j == 3 && g.n == 3 && len(g0) == 2 && g0[0] != '0' && g.size(1) == 4 && g.size(2) == 4 && !afterDigits &&
+		!(g.end[2]+1 < len(in) && in[g.end[2]] == ' ' && markerAt(in, g.end[2]+1) > 0) {
 		return true
 	}
 	// Chinese mobile: 138 0013 8000, 138-0013-8000 (1, then 3 to 9)
