@@ -352,6 +352,32 @@ func TestPushTokens(t *testing.T) {
 	))
 }
 
+// TestEmailAtWritten: an e-mail address with its '@' (and dots) written
+// as a word in brackets, as people write them to fool harvesters
+// (jane(at)example.com, jane [at] example [dot] com), was kept.
+func TestEmailAtWritten(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"mail jane(at)example.com now", "mail [email] now"},
+		{"mail jane.doe[at]example.de", "mail [email]"},
+		{"mail jane [at] example [dot] com now", "mail [email] now"},
+		{"mail jane (AT) example (DOT) co (DOT) uk", "mail [email]"},
+		{"mail jane{at}example{dot}com", "mail [email]"},
+		// encoded, or with no-break spaces
+		{"GET /u/jane%28at%29example.com/x", "GET /u/[email]/x"},
+		{"<td>jane&#40;at&#41;example.com</td>", "<td>[email]</td>"},
+		{"mail jane\u00a0[at]\u00a0example.com", "mail [email]"},
+		{"mail jane(a\u200bt)example.com", "mail [email]"},
+		{"GET /v1?to=jane+[at]+example.com&x=1", "GET /v1?to=[email]&x=1"},
+	})
+	runCases(t, kept(
+		"look (at) this",
+		"crashed at com.example.Foo.bar(Foo.kt:42)",
+		"value [at] index 3",
+		"jane at example dot com",
+		"a (dot) b",
+	))
+}
+
 func TestIBAN(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"to DE89 3704 0044 0532 0130 00", "to [iban]"},

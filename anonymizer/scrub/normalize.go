@@ -21,7 +21,9 @@ import (
 // it: escapes decoded (one level for each, nested escapes of the same kind
 // too), invisible characters removed, and runes folded to ASCII by the
 // table in foldtable.go (NFKC where that gives ASCII, Unicode digits to
-// 0-9, spaces to ' ', dashes to '-', curly quotes to straight ones). Each
+// 0-9, spaces to ' ', dashes to '-', curly quotes to straight ones), and
+// the words an e-mail address's '@' and dots are written as in brackets
+// ((at), [at], {at}, (dot), ...) read as what they stand for. Each
 // byte of the copy remembers where in the text it came from, and every
 // finding in the copy replaces the text it came from, escapes and all.
 //
@@ -148,6 +150,9 @@ func changesAt(in string, i int) bool {
 		return ok
 	case c == '+':
 		return queryPlus(in, i)
+	case c == '(' || c == '[' || c == '{':
+		n, _ := bracketWordAt(in, i)
+		return n > 0
 	}
 	var buf [utf8.UTFMax]byte
 	n, _, _ := escapeAt(in, i, buf[:0])
@@ -231,8 +236,60 @@ func (nt *normText) build(in string) bool {
 		}
 		i += n
 	}
-	nt.b, nt.src = b, append(src, int32(len(in)))
-	return changed
+	src = append(src, int32(len(in)))
+	// Decoded and folded, (at) may have been %28at%29, [a\u200bt] or
+	// &#40;at&#41;, and the blanks around it no-break spaces.
+	var words bool
+	b, src, words = bracketWords(b, src)
+	nt.b, nt.src = b, src
+	return changed || words
+}
+
+// bracketWords replaces, in the copy b whose bytes came from src (with
+// one more entry, the original's length), each word "at" or "dot" in
+// brackets (bracketWordAt) by the byte it stands for, with a blank before
+// and one after it, in place. It reports whether it replaced any.
+func bracketWords(b []byte, src []int32) ([]byte, []int32, bool) {
+	if len(b) == 0 {
+		return b, src, false
+	}
+	s := unsafe.String(&b[0], len(b)) // read ahead of what is written
+	// most copies have none: find the first before writing
+	first := -1
+	for i, c := range b {
+		if c == '(' || c == '[' || c == '{' {
+			if n, _ := bracketWordAt(s, i); n > 0 {
+				first = i
+				break
+			}
+		}
+	}
+	if first < 0 {
+		return b, src, false
+	}
+	w, changed := first, false
+	for r := first; r < len(b); {
+		if c := b[r]; c == '(' || c == '[' || c == '{' {
+			if n, to := bracketWordAt(s, r); n > 0 {
+				at := src[r]
+				if w > 0 && b[w-1] == ' ' {
+					w--
+					at = src[w]
+				}
+				b[w], src[w] = to, at
+				w, r, changed = w+1, r+n, true
+				if r < len(b) && b[r] == ' ' {
+					r++
+				}
+				continue
+			}
+		}
+		b[w], src[w] = b[r], src[r]
+		w++
+		r++
+	}
+	src[w] = src[len(b)]
+	return b[:w], src[:w+1], changed
 }
 
 // appendRune appends the rune r, written as text, to the copy, folded, as
@@ -275,6 +332,32 @@ func queryPlus(in string, i int) bool {
 		}
 	}
 	return false
+}
+
+// bracketWordAt returns the length of the word "at" or "dot", in either
+// case, in round, square or curly brackets at in[i], as people write an
+// e-mail address's '@' and dots (jane(at)example.com, jane [at] example
+// [dot] com), and the byte it stands for; 0 if there is none.
+func bracketWordAt(in string, i int) (int, byte) {
+	var closing byte
+	switch in[i] {
+	case '(':
+		closing = ')'
+	case '[':
+		closing = ']'
+	case '{':
+		closing = '}'
+	default:
+		return 0, 0
+	}
+	rest := in[i+1:]
+	switch {
+	case len(rest) >= 3 && rest[2] == closing && equalFold(rest[:2], "at"):
+		return 4, '@'
+	case len(rest) >= 4 && rest[3] == closing && equalFold(rest[:3], "dot"):
+		return 5, '.'
+	}
+	return 0, 0
 }
 
 // escapeAt decodes the escape at in[i] (a '%', '\' or '&'), appending

@@ -16,7 +16,7 @@ const (
 	cValueEnd                    // ends an unquoted value: whitespace , ; & ) ] } " ' < > and NUL
 	cPathEnd                     // ends a user name in a path
 	cSpace                       // ASCII whitespace
-	cNorm                        // may start what the detection copy changes: % \ & + and UTF-8 lead bytes
+	cNorm                        // may start what the detection copy changes: % \ & + ( [ { and UTF-8 lead bytes
 )
 
 const (
@@ -80,7 +80,7 @@ var class = func() (t [256]uint16) {
 		if in(c, "/\\\"'`:;,()[]<>|?#&=*{}\x00") {
 			b |= cPathEnd
 		}
-		if in(c, "%\\&+") || c >= 0xc0 {
+		if in(c, "%\\&+([{") || c >= 0xc0 {
 			b |= cNorm
 		}
 		t[c] = b

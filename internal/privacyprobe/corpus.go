@@ -199,7 +199,7 @@ func (g *generator) email() Identifier {
 	f, l := g.pick(firstNames), g.pick(lastNames)
 	var id Identifier
 	var local string
-	switch g.intn(5) {
+	switch g.intn(6) {
 	case 0:
 		id.Format = "plain"
 		local = f + "." + l + g.digits(3)
@@ -216,6 +216,16 @@ func (g *generator) email() Identifier {
 		id.Format = "IDN local part"
 		local = g.pick(idnLocals) + g.digits(3)
 		id.Value = local + "@" + g.pick(domains)
+	case 4:
+		// as people write them to fool harvesters
+		id.Format = "at and dot in brackets"
+		local = f + "." + l + g.digits(3)
+		d := g.pick(domains)
+		if g.intn(2) == 0 {
+			id.Value = local + "(at)" + d
+		} else {
+			id.Value = local + " [at] " + strings.ReplaceAll(d, ".", " [dot] ")
+		}
 	default:
 		id.Format = "IDN domain"
 		local = f + "." + l + g.digits(3)

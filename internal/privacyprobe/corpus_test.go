@@ -17,7 +17,7 @@ func TestIdentifiersValid(t *testing.T) {
 		AndroidID: regexp.MustCompile(`^[0-9a-f]{16}$`),
 		AdID:      regexp.MustCompile(`^(?i)[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`),
 		MAC:       regexp.MustCompile(`^(?i)([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$|^([0-9a-f]{1,2}:){5}[0-9a-f]{1,2}$|^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$`),
-		Email:     regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`),
+		Email:     regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+(\(at\)| \[at\] )\S+`),
 		JWT:       regexp.MustCompile(`^eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$`),
 	}
 	for range 500 {
