@@ -587,3 +587,17 @@ func TestQueryMarkGluedToWord(t *testing.T) {
 		{"a tel:0? b", "a tel:[id] b"},
 	})
 }
+
+// TestQueryMarkAfterNonASCII: a '?' after a byte beyond ASCII (a letter
+// of another script, or a stray byte) opens a query, and ends a key's
+// value, as after an ASCII word and after the marker that replaces the
+// value (FuzzString: "tel:0\xc2?te+l:0" came out "tel:[id]?te+l:0", the
+// '+' a sign while the '?' followed \xc2 and a query's space once it
+// followed "[id]", which made "te l" the key tel).
+func TestQueryMarkAfterNonASCII(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"tel:0\xc2?te+l:0", "tel:[id]?te+l:[id]"},
+		{"tel:0ü?x&tel:+0", "tel:[id]?x&tel:[id]"},
+	})
+}
+

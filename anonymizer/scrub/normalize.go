@@ -328,7 +328,8 @@ func queryPlus(in string, i int) bool {
 		case ' ', '\t', '\r', '\n', '"', '\'', '<', '>', '`', '#':
 			return false
 		case '?':
-			return j > 0 && (isWordOrMarker(in[j-1]) || in[j-1] == '/')
+			// after a word (of any script), a marker or '/'
+			return j > 0 && (isWordOrMarker(in[j-1]) || in[j-1] == '/' || in[j-1] >= utf8.RuneSelf)
 		}
 	}
 	return false
