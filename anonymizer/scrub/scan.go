@@ -130,6 +130,8 @@ type scanner struct {
 
 	secretStart, secretEnd int  // the last run looked at for a generic secret
 	secretPath             bool // it is a path, looked at segment by segment
+	secretRunFrom          int  // a word in the last run of secret bytes read,
+	secretRunEnd           int  // and where that run ends
 
 	v6Start, v6End   int // the last IPv6 candidate looked at, up to a finding inside it
 	v6RunStart       int // the last run of hex digits, ':' and '.' read,

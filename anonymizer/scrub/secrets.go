@@ -198,7 +198,13 @@ func (sc *scanner) genericSecret(ws int) match {
 		}
 		return m
 	}
-	end := sc.classEnd(ws, cSecret)
+	// A finding inside a run ends what the run's secret may be (below),
+	// and the words after it are looked at again: where the bytes of the
+	// run end is read once (DE89...000-abc-DE89...000-abc-... in one run).
+	if ws < sc.secretRunFrom || ws >= sc.secretRunEnd {
+		sc.secretRunFrom, sc.secretRunEnd = ws, sc.classEnd(ws, cSecret)
+	}
+	end := sc.secretRunEnd
 	if pad := sc.padEnd(end); pad > end && !isWord(sc.b(pad)) && sc.b(pad) != '[' && sc.b(pad) != '"' && sc.b(pad) != '\'' {
 		end = pad // base64 padding, not the '=' of a key
 	}
