@@ -378,6 +378,31 @@ func TestEmailAtWritten(t *testing.T) {
 	))
 }
 
+// TestDeviceOwnerNames: a device's default name holds its owner's name
+// (Jane's iPhone; as a host name, Janes-MacBook-Pro.local), and appears in
+// Bluetooth, AirDrop and network logs; the owner's name was kept.
+func TestDeviceOwnerNames(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"Jane's iPhone", "[user]'s iPhone"},
+		{"paired with Jane Doe's AirPods Pro", "paired with [user]'s AirPods Pro"},
+		{"AirDrop from Jane's MacBook Pro", "AirDrop from [user]'s MacBook Pro"},
+		{"Bluetooth: Jane\u2019s Galaxy S21", "Bluetooth: [user]\u2019s Galaxy S21"},
+		{`connected to SSID "Jane's iPhone"`, `connected to SSID "[user]'s iPhone"`},
+		{"host Janes-MacBook-Pro.local", "host [user]-MacBook-Pro.local"},
+		{"janes-macbook.local", "[user]-macbook.local"},
+		{"Jane-Does-iPhone", "[user]-iPhone"},
+	})
+	runCases(t, kept(
+		"Apple's iPhone lineup",
+		"the user's iPhone",
+		"Google's Pixel",
+		"it's iPhone only",
+		"Jane's notes",
+		"versions-iphone",
+		"docs-mac",
+	))
+}
+
 func TestIBAN(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"to DE89 3704 0044 0532 0130 00", "to [iban]"},

@@ -600,4 +600,3 @@ func TestQueryMarkAfterNonASCII(t *testing.T) {
 		{"tel:0ü?x&tel:+0", "tel:[id]?x&tel:[id]"},
 	})
 }
-

@@ -44,7 +44,8 @@ const (
 	// of a secret-named key such as password=... or cookie: ...
 	Secret
 	// UserPath is the user name in a home directory path, such as
-	// /Users/jane/ or C:\Users\jane\.
+	// /Users/jane/ or C:\Users\jane\, in a URL (https://jane:...@), or
+	// the owner's name in a device's name (Jane's iPhone).
 	UserPath
 	// Coordinates is a precise latitude/longitude pair, or a single
 	// precise value after a key such as "lat".

@@ -361,6 +361,12 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 				return m
 			}
 		}
+		// an owner's name in a device's name (Jane's iPhone)
+		if (next == '\'' || next == '-') && s.on(UserPath) {
+			if m = sc.deviceOwner(ws, we); m.kind != 0 {
+				return m
+			}
+		}
 		// a latitude after its hemisphere's letter (N 48.20849 E 16.37208)
 		if (in[ws]|0x20 == 'n' || in[ws]|0x20 == 's') && (n == 1 && next == ' ' || n <= 4 && next == '.' && isDigit(in[ws+1])) && s.on(Coordinates) {
 			if m = sc.hemispheres(ws); m.kind != 0 {

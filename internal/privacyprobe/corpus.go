@@ -751,7 +751,20 @@ func (g *generator) userPath() Identifier {
 	app := g.pick([]string{"com.example.notes", "com.example.sync", "org.example.reader"})
 	file := g.pick(words) + g.pick([]string{".db", ".sqlite", ".json", ".plist", ".log"})
 	id := Identifier{Needles: []string{u}}
-	switch g.intn(7) {
+	switch g.intn(9) {
+	case 7:
+		// a device's default name, as Bluetooth and AirDrop logs print it
+		name := title(g.pick(firstNames))
+		if g.intn(2) == 0 {
+			name += " " + title(g.pick(lastNames))
+		}
+		id.Format, id.Value = "device's name", name+"'s "+g.pick([]string{"iPhone", "iPad", "MacBook Pro", "AirPods", "Galaxy S21", "Pixel 8"})
+		id.Needles = []string{name + "'s"}
+	case 8:
+		// a host name made from a device's name
+		name := title(g.pick(firstNames))
+		id.Format, id.Value = "device's host name", name+"s-"+g.pick([]string{"MacBook-Pro", "iPhone", "iPad", "iMac"})+".local"
+		id.Needles = []string{name + "s-"}
 	case 0:
 		id.Format, id.Value = "macOS /Users", "/Users/"+u+"/Library/Containers/"+app+"/Data/"+file
 	case 1:
@@ -769,6 +782,9 @@ func (g *generator) userPath() Identifier {
 	}
 	return id
 }
+
+// title returns s with its first letter in upper case.
+func title(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
 
 // pick2 returns a or b.
 func (g *generator) pick2(a, b int) int {
