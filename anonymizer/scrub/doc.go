@@ -13,8 +13,10 @@
 // Each [Kind] is one detector: e-mail addresses, phone numbers, IPv4 and
 // IPv6 addresses, UUIDs (IDFA, GAID, IDFV, install ids), Luhn-checked IMEIs
 // and payment cards, MAC addresses, mod-97-checked IBANs, HTTP
-// credentials, JWTs, API keys and other secrets, the user name in a home
-// directory path or in an account's folder of an Android app, precise
+// credentials and those in a URL (scheme://user:password@host), JWTs, API
+// keys and other secrets, the user name in a home directory path or in
+// an account's folder of an Android app, the owner's name in a device's
+// name (Jane's iPhone), precise
 // coordinates (decimal, or degrees, minutes and seconds), and the values
 // of keys that name an identifier ("user_id=1234", "fcm_token 99625411",
 // "gps_lat=48.20849"; see [Scrubber.IsIdentifierKey] for how keys are
