@@ -600,3 +600,16 @@ func TestQueryMarkAfterNonASCII(t *testing.T) {
 		{"tel:0ü?x&tel:+0", "tel:[id]?x&tel:[id]"},
 	})
 }
+
+// TestQueryEndsAtEveryBlank: a URL's query, in which a '+' is a space,
+// ends at every blank that ends a key's value, vertical tabs and form
+// feeds too (FuzzString: "tel:0?\vtel:(+0" came out "tel:[id]\vtel:(+0",
+// the query read across the '\v' while the value "0?" ended at it; then
+// "tel:[id]\vtel:([id]").
+func TestQueryEndsAtEveryBlank(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"tel:0?\vtel:(+0", "tel:[id]\vtel:([id]"},
+		{"tel:0?\ftel:+0", "tel:[id]\ftel:[id]"},
+	})
+}
+

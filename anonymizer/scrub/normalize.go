@@ -325,7 +325,7 @@ func queryPlus(in string, i int) bool {
 	}
 	for j := i - 1; j >= 0 && j >= i-512; j-- {
 		switch in[j] {
-		case ' ', '\t', '\r', '\n', '"', '\'', '<', '>', '`', '#':
+		case ' ', '\t', '\r', '\n', '\v', '\f', '"', '\'', '<', '>', '`', '#':
 			return false
 		case '?':
 			// after a word (of any script), a marker or '/'
