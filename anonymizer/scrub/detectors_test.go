@@ -640,6 +640,21 @@ func TestCoordinates(t *testing.T) {
 	))
 }
 
+// TestCoordinatesSigned: a CLLocation's description, as iOS apps log it,
+// writes both numbers with their signs (<+48.20849000,+16.37208000>); the
+// pair was taken for two phone numbers.
+func TestCoordinatesSigned(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"<+48.20849000,+16.37208000> +/- 5.00m (speed -1.00 mps / course -1.00)", "<[coordinates]> +/- 5.00m (speed -1.00 mps / course -1.00)"},
+		{"<-33.86785000,+151.20732000> +/- 65.00m", "<[coordinates]> +/- 65.00m"},
+		{"fix +48.20849, -16.37208", "fix [coordinates]"},
+	})
+	runCases(t, kept(
+		"+48.2, +16.3",
+		"speed +1.00 mps",
+	))
+}
+
 // TestCoordinatesHemispheres: decimal degrees with the hemisphere's
 // letter after or before them, as GPS receivers and map apps write them,
 // were kept.

@@ -17,8 +17,8 @@ func (sc *scanner) coordinates(ws int) match {
 		return match{} // a version or a time
 	}
 	start := ws
-	if prev == '-' && ws-1 >= sc.last {
-		if c := sc.b(ws - 2); !isWordOrMarker(c) && c != '.' && c != '-' {
+	if (prev == '-' || prev == '+') && ws-1 >= sc.last {
+		if c := sc.b(ws - 2); !isWordOrMarker(c) && c != '.' && c != '-' && c != '+' {
 			start = ws - 1
 		}
 	}
@@ -111,7 +111,7 @@ type decimal struct {
 func (d decimal) precise() bool { return d.frac >= 3 && !d.zero }
 
 // decimalAt reads a decimal with at most three integer digits at p: a
-// '-', digits, '.', digits, not followed by a word byte or by another
+// sign, digits, '.', digits, not followed by a word byte or by another
 // '.' and a digit (as versions are).
 func (sc *scanner) decimalAt(p int) (decimal, bool) {
 	d, ok := sc.numberAt(p)
@@ -122,9 +122,11 @@ func (sc *scanner) decimalAt(p int) (decimal, bool) {
 }
 
 // numberAt reads a decimal at p as decimalAt does, whatever follows it.
+// Its sign may be '+' too (<+48.20849000,+16.37208000>, a CLLocation's
+// description).
 func (sc *scanner) numberAt(p int) (decimal, bool) {
 	var d decimal
-	if sc.b(p) == '-' {
+	if c := sc.b(p); c == '-' || c == '+' {
 		p++
 	}
 	s := p
@@ -187,7 +189,7 @@ func (sc *scanner) hemisphereAt(p int, letters string, before bool) (decimal, in
 			p++
 		}
 	}
-	if sc.b(p) == '-' {
+	if c := sc.b(p); c == '-' || c == '+' {
 		return decimal{}, 0, false
 	}
 	d, ok := sc.numberAt(p)

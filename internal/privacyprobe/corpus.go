@@ -831,7 +831,16 @@ func (g *generator) coordinates() Identifier {
 	lat, lon, n := g.coordinate()
 	la, lo := decimalDegrees(lat, n), decimalDegrees(lon, n)
 	id := Identifier{Needles: []string{la, lo}}
-	switch g.intn(7) {
+	switch g.intn(8) {
+	case 6:
+		// a CLLocation's description, as iOS apps log it
+		sign := func(v string) string {
+			if v[0] == '-' {
+				return v
+			}
+			return "+" + v
+		}
+		id.Format, id.Value = "CLLocation", "<"+sign(la)+","+sign(lo)+"> +/- 5.00m"
 	case 0:
 		id.Format, id.Value = "decimal, comma and space", la+", "+lo
 	case 1:
