@@ -612,4 +612,3 @@ func TestQueryEndsAtEveryBlank(t *testing.T) {
 		{"tel:0?\ftel:+0", "tel:[id]\ftel:[id]"},
 	})
 }
-
