@@ -640,6 +640,40 @@ func TestCoordinates(t *testing.T) {
 	))
 }
 
+// TestMoreIdentifierKeys: national identity and tax numbers and location
+// codes under their common names were kept; a word that is a common word
+// in another language (dni, Polish for days) is no key.
+func TestMoreIdentifierKeys(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"NINO QQ123456C", "NINO [id]"},
+		{"BSN 123456782", "BSN [id]"},
+		{"CPF 123.456.789-09", "CPF [id]"},
+		{"aadhaar=234567890123", "aadhaar=[id]"},
+		{"PESEL 44051401359", "PESEL [id]"},
+		{"geohash=u2edk85d", "geohash=[id]"},
+		{"pluscode=8FWR6C8X+4Q", "pluscode=[id]"},
+	})
+	runCases(t, kept(
+		"Pozostało dni: 14",
+	))
+}
+
+// TestCoordinatesFixedPoint: a coordinate key's value in degrees times
+// ten million (latitudeE7=482084900), as location records write them, was
+// kept.
+func TestCoordinatesFixedPoint(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"latitudeE7=482084900, longitudeE7=163720800", "latitudeE7=[coordinates], longitudeE7=[coordinates]"},
+		{`{"latitudeE7":-338678500,"longitudeE7":1512073200}`, `{"latitudeE7":[coordinates],"longitudeE7":[coordinates]}`},
+		{"lat=48208490", "lat=[coordinates]"},
+	})
+	runCases(t, kept(
+		"lat=48",
+		"lon=16",
+		"latency=482084900",
+	))
+}
+
 // TestCoordinatesSigned: a CLLocation's description, as iOS apps log it,
 // writes both numbers with their signs (<+48.20849000,+16.37208000>); the
 // pair was taken for two phone numbers.

@@ -267,6 +267,7 @@ var identifierKeys = [...]string{
 	"lastname", "fullname", "surname", "givenname", "familyname", "middlename", "displayname",
 	"nickname", "owner", "ownername", "customerid", "clientid", "memberid", "personid", "profileid",
 	"playerid", "ssn", "socialsecuritynumber", "nationalid", "taxid", "passport", "passportnumber",
+	"nino", "bsn", "nif", "cpf", "aadhaar", "pesel", "curp", "nric", "tfn",
 	"dob", "birthday", "birthdate", "dateofbirth",
 	// contact
 	"email", "mail", "emailaddress", "emailaddr", "phone", "phonenumber", "phoneno", "tel",
@@ -278,7 +279,7 @@ var identifierKeys = [...]string{
 	"bluetoothaddress", "bssid", "ssid",
 	// location
 	"lat", "latitude", "lon", "lng", "longitude", "location", "gps", "coords",
-	"coordinates", "geo", "geolocation", "latlng", "latlon",
+	"coordinates", "geo", "geolocation", "latlng", "latlon", "geohash", "pluscode",
 	// credentials and money
 	"sessionid", "token", "accesstoken", "refreshtoken", "idtoken", "authtoken", "password",
 	"passwd", "pwd", "secret", "clientsecret", "apikey", "cookie", "iban", "card", "cardnumber",

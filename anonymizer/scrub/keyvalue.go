@@ -530,7 +530,8 @@ func plainWord(w string) bool {
 }
 
 // coordinateValue returns the value of a coordinate key at vs: a pair of
-// coordinates, or a single decimal with at least 2 decimals.
+// coordinates, a single decimal with at least 2 decimals, or degrees in
+// fixed point (seven digits or more).
 func (sc *scanner) coordinateValue(vs int) match {
 	p := vs
 	if c := sc.b(p); c == '"' || c == '\'' {
@@ -547,6 +548,12 @@ func (sc *scanner) coordinateValue(vs int) match {
 		if m := sc.coordinates(ds); m.kind != 0 && m.start == p {
 			return m
 		}
+	}
+	// degrees in fixed point, ten million times over (latitudeE7=482084900,
+	// as Android's and Google's location records write them), or a
+	// hundred thousand or a million times: seven digits or more
+	if e := sc.wordEnd(ds); e-ds >= 7 && e-ds <= 10 && allOf(sc.in[ds:e], isDigit) && sc.b(e) != '.' {
+		return match{Coordinates, p, e}
 	}
 	d, ok := sc.decimalAt(p)
 	if !ok || d.frac < 2 {

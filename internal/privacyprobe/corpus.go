@@ -831,7 +831,12 @@ func (g *generator) coordinates() Identifier {
 	lat, lon, n := g.coordinate()
 	la, lo := decimalDegrees(lat, n), decimalDegrees(lon, n)
 	id := Identifier{Needles: []string{la, lo}}
-	switch g.intn(8) {
+	switch g.intn(9) {
+	case 7:
+		// degrees times ten million, as location records write them
+		a, b := strconv.Itoa(int(lat*1e7)), strconv.Itoa(int(lon*1e7))
+		id.Format, id.Value = "E7 fields", "latitudeE7="+a+", longitudeE7="+b
+		id.Needles = []string{a, b}
 	case 6:
 		// a CLLocation's description, as iOS apps log it
 		sign := func(v string) string {
@@ -868,7 +873,7 @@ func (g *generator) coordinates() Identifier {
 // these keys and scrubs the values after them in text.
 var identifierKeys = []string{"user_id", "userId", "device_id", "deviceId", "email", "ip", "ip_address", "idfa", "gaid",
 	"android_id", "advertising_id", "account_id", "install_id", "customer_id", "msisdn", "phone", "imei", "serial",
-	"mac_address", "push_token", "fcm_token", "session_token", "installationId", "userEmail", "imeisv", "apns"}
+	"mac_address", "push_token", "fcm_token", "session_token", "installationId", "userEmail", "imeisv", "apns", "cpf", "geohash"}
 
 func (g *generator) keyValue() Identifier {
 	key := g.pick(identifierKeys)
