@@ -1,6 +1,9 @@
 package scrub
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // The cases of this file are what the adversarial privacy test
 // (internal/privacyprobe, make privacy) found stored by the collector
@@ -610,5 +613,18 @@ func TestQueryEndsAtEveryBlank(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"tel:0?\vtel:(+0", "tel:[id]\vtel:([id]"},
 		{"tel:0?\ftel:+0", "tel:[id]\ftel:[id]"},
+	})
+}
+
+// TestWordSplitByFinding: the part of a word before a finding that starts
+// inside it is read as a word of its own, as it is once the finding is a
+// marker (FuzzString: 77 zeros, then "%0%400.AA": the e-mail address's
+// local part reached back 64 bytes into the zeros, and the 15 zeros left
+// before "[email]" were an IMEI the next scrubbing found).
+func TestWordSplitByFinding(t *testing.T) {
+	zeros := strings.Repeat("0", 77)
+	runCases(t, []scrubCase{
+		{zeros + "%0%400.AA", "[imei][email]"},
+		{"490154203237518" + strings.Repeat("1", 62) + "%0%400.AA", "[imei][email]"},
 	})
 }

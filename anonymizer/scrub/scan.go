@@ -122,6 +122,9 @@ type scanner struct {
 	// detectors are off), lookahead while finding where a secret run ends
 	// (generic secrets are off).
 	inValue, lookahead bool
+	// split: the scan reads the part of a word before a finding that
+	// starts inside it (splitWord), and splits no word itself.
+	split bool
 
 	// Caches that keep the scan linear: each says where a detector need
 	// not look again.
@@ -217,6 +220,12 @@ func (sc *scanner) next() match {
 		if m.end <= m.start {
 			continue
 		}
+		if m.start < ws && m.start > sc.last && isWord(in[m.start-1]) && !sc.split {
+			if f := sc.splitWord(m); f.kind != 0 {
+				sc.pend = m
+				m = f
+			}
+		}
 		// A finding may reach past the word (a key's value): the loop
 		// has not looked at those bytes for what the copy changes.
 		if sc.changesIn(i, m.end) {
@@ -227,6 +236,25 @@ func (sc *scanner) next() match {
 	}
 	sc.pos = len(in)
 	return match{}
+}
+
+// splitWord returns the first finding in the part before m of the word
+// that m starts inside, a word looked at before (an e-mail address's local
+// part reaches back at most 64 bytes into a longer run of its bytes:
+// 0000...0000%40x.com). Once m is a marker, that part is a word of its
+// own, and the next scrubbing reads it so: it is read here as it will be
+// then, up to the marker, with 64 bytes before it for context.
+func (sc *scanner) splitWord(m match) match {
+	in := sc.in
+	fs := max(sc.wordBefore(m.start), sc.last)
+	base := max(fs-64, sc.last)
+	g := scanner{s: sc.s, in: in[base:m.start] + m.kind.Marker(), atSign: -1, pct40: -1, normed: true,
+		split: true, pos: fs - base}
+	f := g.next()
+	if f.kind == 0 || f.end > m.start-base {
+		return match{}
+	}
+	return match{f.kind, f.start + base, f.end + base}
 }
 
 // gluedIn reports whether a word that starts in in[from:to] is glued
