@@ -32,25 +32,34 @@ func (sc *scanner) uuid(ws int) match {
 // groups of eight hex digits separated by spaces, '>'; the first group is
 // the word at ws. The groups are replaced, the brackets stay.
 func (sc *scanner) apnsToken(ws int) match {
-	p := ws
-	for g := 0; g < 8; g++ {
-		if g > 0 {
-			if sc.b(p) != ' ' {
-				return match{}
-			}
-			p++
-		}
-		for i := 0; i < 8; i++ {
-			if !isHex(sc.b(p)) {
-				return match{}
-			}
-			p++
-		}
-	}
-	if sc.b(p) != '>' {
+	p, _, ok := sc.hexGroups(ws, 8, 8, ' ')
+	if !ok || sc.b(p) != '>' {
 		return match{}
 	}
 	return match{DeviceID, ws, p}
+}
+
+// hexGroups reads at p groups of size hex digits separated by sep, and
+// returns where they end and whether they hold a decimal digit; ok is
+// false where they are not there.
+func (sc *scanner) hexGroups(p, groups, size int, sep byte) (end int, digit, ok bool) {
+	for g := 0; g < groups; g++ {
+		if g > 0 {
+			if sc.b(p) != sep {
+				return p, digit, false
+			}
+			p++
+		}
+		for i := 0; i < size; i++ {
+			c := sc.b(p)
+			if !isHex(c) {
+				return p, digit, false
+			}
+			digit = digit || isDigit(c)
+			p++
+		}
+	}
+	return p, digit, true
 }
 
 // mac detects a MAC address of six groups of two hex digits separated by
@@ -92,25 +101,8 @@ func (sc *scanner) ciscoMAC(ws int) match {
 	if sc.b(ws-1) == '.' && isWordOrMarker(sc.b(ws-2)) {
 		return match{}
 	}
-	p := ws
-	digit := false
-	for g := 0; g < 3; g++ {
-		if g > 0 {
-			if sc.b(p) != '.' {
-				return match{}
-			}
-			p++
-		}
-		for i := 0; i < 4; i++ {
-			c := sc.b(p)
-			if !isHex(c) {
-				return match{}
-			}
-			digit = digit || isDigit(c)
-			p++
-		}
-	}
-	if !digit || isWord(sc.b(p)) || sc.b(p) == '.' && isWord(sc.b(p+1)) {
+	p, digit, ok := sc.hexGroups(ws, 3, 4, '.')
+	if !ok || !digit || isWord(sc.b(p)) || sc.b(p) == '.' && isWord(sc.b(p+1)) {
 		return match{}
 	}
 	return match{MAC, ws, p}
