@@ -640,8 +640,8 @@ func TestCoordinates(t *testing.T) {
 	))
 }
 
-// TestMoreIdentifierKeys: national identity and tax numbers and location
-// codes under their common names were kept; a word that is a common word
+// TestMoreIdentifierKeys: national identity and tax numbers, location
+// codes and analytics SDKs' ids under their common names were kept; a word that is a common word
 // in another language (dni, Polish for days) is no key.
 func TestMoreIdentifierKeys(t *testing.T) {
 	runCases(t, []scrubCase{
@@ -652,6 +652,12 @@ func TestMoreIdentifierKeys(t *testing.T) {
 		{"PESEL 44051401359", "PESEL [id]"},
 		{"geohash=u2edk85d", "geohash=[id]"},
 		{"pluscode=8FWR6C8X+4Q", "pluscode=[id]"},
+		// the ids analytics and attribution SDKs give a device or person
+		{"fid=dIsVQ2QVRT-TW6ZESZV-v6", "fid=[id]"},
+		{"appsflyer_id=1700000000000-1234567890123456789", "appsflyer_id=[id]"},
+		{"mixpanel distinct_id: $device:18c3f2a4b5-0d1e2f3a4b5c6d", "mixpanel distinct_id: [id]"},
+		{"braze external_id=jane.doe", "braze external_id=[id]"},
+		{`{"anonymousId":"507f191e810c19729de860ea"}`, `{"anonymousId":"[id]"}`},
 	})
 	runCases(t, kept(
 		"Pozostało dni: 14",

@@ -259,7 +259,8 @@ var identifierKeys = [...]string{
 	"deviceid", "deviceidentifier", "devicename", "hostname", "udid", "uid", "userid", "useridentifier",
 	"idfa", "idfv", "gaid", "adid", "aaid", "advertisingid", "advertiserid", "androidid", "vendorid",
 	"imei", "meid", "imsi", "iccid", "msisdn", "serial", "serialno", "serialnumber", "deviceserial",
-	"installid", "installationid", "instanceid", "firebaseinstallationid", "appinstanceid",
+	"installid", "installationid", "instanceid", "firebaseinstallationid", "appinstanceid", "fid",
+	"appsflyerid", "distinctid", "externalid", "anonymousid", "visitorid", "identityid",
 	"pushtoken", "fcmtoken", "apnstoken", "devicetoken", "registrationtoken", "fingerprint",
 	"imeisv", "apns", "fcm", "gcm",
 	// people
