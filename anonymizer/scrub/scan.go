@@ -220,7 +220,7 @@ func (sc *scanner) next() match {
 		if m.end <= m.start {
 			continue
 		}
-		if m.start < ws && m.start > sc.last && isWord(in[m.start-1]) && !sc.split {
+		if m.start < ws && m.start > sc.last && isWord(in[m.start-1]) && !sc.split && sc.pend.kind == 0 {
 			if f := sc.splitWord(m); f.kind != 0 {
 				sc.pend = m
 				m = f
