@@ -309,7 +309,8 @@ func TestChineseMobile(t *testing.T) {
 // TestMorePhoneNotations: national notations of large markets that were
 // kept: Russian mobile numbers after their trunk 8 without separators,
 // Italian mobile ones (3..) without separators, Polish mobile ones in
-// groups of three, Dutch mobile ones after 06-, Mexican ones in 2-4-4.
+// groups of three, Dutch mobile ones after 06-, Mexican ones in 2-4-4,
+// Seoul's and Tokyo's after a one-digit area code.
 func TestMorePhoneNotations(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"sync failed for 89123456789", "sync failed for [phone]"},
@@ -321,6 +322,8 @@ func TestMorePhoneNotations(t *testing.T) {
 		{"to 06-12345678 now", "to [phone] now"},
 		{"to 06 12345678 now", "to [phone] now"},
 		{"to 55 1234 5678 now", "to [phone] now"},
+		{"sync 03-1234-5678 ok", "sync [phone] ok"},
+		{"sync 02-123-4567 ok", "sync [phone] ok"},
 	})
 	runCases(t, kept(
 		"size 89123456789",

@@ -199,8 +199,9 @@ func (g *digitGroups) isPhone(in string, j int, intl, afterDigits bool) bool {
 		return false
 	}
 	if len(g0) == 2 {
-		// Dutch mobile: 06-12345678
-		if j == 2 && g.size(1) == 8 && !afterDigits {
+		// Dutch mobile: 06-12345678; an area code of one digit then 3-4
+		// or 4-4 (Seoul 02-123-4567, Tokyo 03-1234-5678)
+		if (j == 2 && g.size(1) == 8 || j == 3 && g.size(1) >= 3 && g.size(1) <= 4 && g.size(2) == 4) && !afterDigits {
 			return true
 		}
 		if j != 5 || afterDigits || g.n > 5 && g.size(5) == 2 {

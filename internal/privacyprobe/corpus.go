@@ -343,6 +343,12 @@ var phoneFormats = []phoneFormat{
 		{"+34 6xx xx xx xx", func(c, _, n string) string { return "+" + c + " " + strings.Join(group(n, 3, 2, 2), " ") }},
 		{"6xx xxx xxx", func(_, _, n string) string { return strings.Join(group(n, 3, 3), " ") }},
 	}},
+	{country: "JP landline", cc: "81", trunk: "0", nsn: func(g *generator) string { return g.pick([]string{"3", "6"}) + g.digits(8) }, layouts: []phoneLayout{
+		{"03-xxxx-xxxx", func(_, t, n string) string { return t + n[:1] + "-" + n[1:5] + "-" + n[5:] }},
+	}},
+	{country: "KR landline", cc: "82", trunk: "0", nsn: func(g *generator) string { return "2" + g.digitsFrom("23456789", 1) + g.digits(6) }, layouts: []phoneLayout{
+		{"02-xxx-xxxx", func(_, t, n string) string { return t + n[:1] + "-" + n[1:4] + "-" + n[4:] }},
+	}},
 	{country: "RU", cc: "7", trunk: "8", nsn: func(g *generator) string { return "9" + g.digits(9) }, layouts: []phoneLayout{
 		{"8 9xx xxx-xx-xx", func(_, t, n string) string { return t + " " + n[:3] + " " + n[3:6] + "-" + n[6:8] + "-" + n[8:] }},
 		{"national, no separators", func(_, t, n string) string { return t + n }},
