@@ -36,7 +36,7 @@ func (g *digitGroups) digits(j int) int {
 //     3-4-4 (138 0013 8000), Spanish and Polish 3-3-3 (612 345 678),
 //     Mexican 2-4-4 (55 1234 5678);
 //   - a trunk prefix '0' and an area code (0664 1234567, 0664/1234567,
-//     030 12345678, 06 12 34 56 78, 06-12345678).
+//     030 12345678, 06 12 34 56 78, 06-12345678, 02-123-4567).
 //
 // Any 7 to 15 digits are a phone number after a phone word such as "tel",
 // "phone", "mobile", "call", "sms" or "whatsapp". Dates, times, versions,
