@@ -601,6 +601,11 @@ func TestQueryMarkAfterNonASCII(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"tel:0\xc2?te+l:0", "tel:[id]?te+l:[id]"},
 		{"tel:0ü?x&tel:+0", "tel:[id]?x&tel:[id]"},
+		// but a byte the detection copy removes is not looked at
+		// (FuzzString: "tel:\xc2?&tel:(+0" came out
+		// "tel:\xc2[id]&tel:(+0": the copy reads "tel:?&...", whose '?'
+		// starts the value; then "tel:\xc2[id]&tel:([id]")
+		{"tel:\xc2?&tel:(+0", "tel:\xc2[id]&tel:([id]"},
 	})
 }
 

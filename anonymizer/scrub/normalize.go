@@ -328,8 +328,11 @@ func queryPlus(in string, i int) bool {
 		case ' ', '\t', '\r', '\n', '\v', '\f', '"', '\'', '<', '>', '`', '#':
 			return false
 		case '?':
-			// after a word (of any script), a marker or '/'
-			return j > 0 && (isWordOrMarker(in[j-1]) || in[j-1] == '/' || in[j-1] >= utf8.RuneSelf)
+			// after a word (of any script), a marker or '/', as the
+			// detection copy reads it: without the characters it
+			// removes (invisible ones, stray bytes)
+			k := invisibleBefore(in, j)
+			return k > 0 && (isWordOrMarker(in[k-1]) || in[k-1] == '/' || in[k-1] >= utf8.RuneSelf)
 		}
 	}
 	return false
