@@ -324,6 +324,10 @@ func TestMorePhoneNotations(t *testing.T) {
 		{"to 55 1234 5678 now", "to [phone] now"},
 		{"sync 03-1234-5678 ok", "sync [phone] ok"},
 		{"sync 02-123-4567 ok", "sync [phone] ok"},
+		// the country code in parentheses
+		{"call (+43) 664 1234567", "call [phone]"},
+		{"to (+1) 415-555-2671 now", "to [phone] now"},
+		{"tel:(+43)664123456", "tel:([phone]"},
 	})
 	runCases(t, kept(
 		"size 89123456789",

@@ -313,14 +313,14 @@ func appendRune(b []byte, src []int32, text string, r rune, at int) ([]byte, []i
 // word, a marker or '/' comes before it in the same token, with no '#'
 // between, and a value goes on after it (a marker counts as the word it
 // replaced, so a scrubbed URL reads as it did). A '+' that starts a value
-// (?to=+43..., ?contact=tel:+43...) is taken as written, as the sign of a
-// phone number put into a URL unencoded. It looks back at most 512 bytes.
+// (?to=+43..., ?contact=tel:+43..., ?tel=(+43)...) is taken as written, as
+// the sign of a phone number put into a URL unencoded. It looks back at most 512 bytes.
 func queryPlus(in string, i int) bool {
 	if i+1 >= len(in) || class[in[i+1]]&cSpace != 0 || i == 0 {
 		return false
 	}
 	switch in[i-1] {
-	case '=', '&', '?', ' ', ':':
+	case '=', '&', '?', ' ', ':', '(':
 		return false
 	}
 	for j := i - 1; j >= 0 && j >= i-512; j-- {

@@ -57,6 +57,12 @@ func (sc *scanner) phone(ws, we int) match {
 			return match{} // an offset such as abort+164
 		}
 		start, intl = ws-1, true
+		// the country code in parentheses: (+43) 664 1234567
+		if sc.b(ws-2) == '(' && sc.b(we) == ')' && we-ws <= 3 && ws-2 >= sc.last {
+			start = ws - 2
+			g.sep[0] = '('
+			p++
+		}
 	case '(':
 		if n := we - ws; sc.b(we) == ')' && n >= 2 && n <= 5 && ws-1 >= sc.last {
 			start = ws - 1

@@ -338,6 +338,7 @@ var phoneFormats = []phoneFormat{
 		{"+43 664 xxxxxxx", func(c, _, n string) string { return "+" + c + " " + n[:3] + " " + n[3:] }},
 		{"0664 xxxxxxx", func(_, t, n string) string { return t + n[:3] + " " + n[3:] }},
 		{"0664/xxx xx xx", func(_, t, n string) string { return t + n[:3] + "/" + strings.Join(group(n[3:], 3, 2), " ") }},
+		{"(+43) 664 xxxxxxx", func(c, _, n string) string { return "(+" + c + ") " + n[:3] + " " + n[3:] }},
 	}},
 	{country: "ES", cc: "34", trunk: "", nsn: func(g *generator) string { return g.digitsFrom("67", 1) + g.digits(8) }, layouts: []phoneLayout{
 		{"+34 6xx xx xx xx", func(c, _, n string) string { return "+" + c + " " + strings.Join(group(n, 3, 2, 2), " ") }},
