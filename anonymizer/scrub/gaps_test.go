@@ -611,6 +611,9 @@ func TestQueryMarkAfterNonASCII(t *testing.T) {
 		// "tel:\xc2[id]&tel:(+0": the copy reads "tel:?&...", whose '?'
 		// starts the value; then "tel:\xc2[id]&tel:([id]")
 		{"tel:\xc2?&tel:(+0", "tel:\xc2[id]&tel:([id]"},
+		// and a stray continuation byte, which the copy keeps, is
+		// (FuzzString: "tel:\xa4?te+l:0" came out "tel:[id]?te+l:0")
+		{"tel:\xa4?te+l:0", "tel:[id]?te+l:[id]"},
 	})
 }
 

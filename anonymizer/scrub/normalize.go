@@ -414,7 +414,7 @@ func winPathSep(in string, i int) bool {
 func invisibleBefore(in string, p int) int {
 	for p > 0 && in[p-1] >= utf8.RuneSelf {
 		r, n := utf8.DecodeLastRuneInString(in[:p])
-		if f, ok := fold(r); !ok || f != "" {
+		if !removed(r, n, in[p-n]) {
 			break
 		}
 		p -= n
@@ -422,12 +422,24 @@ func invisibleBefore(in string, p int) int {
 	return p
 }
 
+// removed reports whether the detection copy removes the rune r, n bytes
+// long, that starts with the byte lead: one that folds to nothing, or a
+// byte that starts no valid character; a stray continuation byte (0x80 to
+// 0xbf), which starts nothing the copy reads, stays.
+func removed(r rune, n int, lead byte) bool {
+	if r == utf8.RuneError && n == 1 && lead < 0xc0 {
+		return false
+	}
+	f, ok := fold(r)
+	return ok && f == ""
+}
+
 // nextVisible returns the byte at or after in[p] that follows the
 // characters the detection copy removes, or 0.
 func nextVisible(in string, p int) byte {
 	for p < len(in) && in[p] >= utf8.RuneSelf {
 		r, n := utf8.DecodeRuneInString(in[p:])
-		if f, ok := fold(r); !ok || f != "" {
+		if !removed(r, n, in[p]) {
 			break
 		}
 		p += n
