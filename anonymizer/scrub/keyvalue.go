@@ -1,7 +1,5 @@
 package scrub
 
-import "unicode/utf8"
-
 // keyValue detects the value of a key that names an identifier or a
 // secret (user_id=1234, "deviceId":"abc", password: hunter2), the
 // credential of an HTTP Authorization header, and the credential after an
@@ -386,7 +384,7 @@ func (sc *scanner) endsValue(kind Kind, vs, ve int) bool {
 		// (in the second reading of a glued text, a blank that was an
 		// underscore is glue, as in the first)
 		return kind != Secret && ve > vs && (class[sc.b(ve+1)]&cSpace == 0 || sc.gluedAt(ve+1)) && ve+1 < len(sc.in) &&
-			(isWord(sc.in[ve-1]) || sc.in[ve-1] == '/' || sc.in[ve-1] >= utf8.RuneSelf)
+			queryMarkAfter(sc.in[ve-1])
 	}
 	return false
 }

@@ -332,11 +332,17 @@ func queryPlus(in string, i int) bool {
 			// detection copy reads it: without the characters it
 			// removes (invisible ones, stray bytes)
 			k := invisibleBefore(in, j)
-			return k > 0 && (isWordOrMarker(in[k-1]) || in[k-1] == '/' || in[k-1] >= utf8.RuneSelf)
+			return k > 0 && (queryMarkAfter(in[k-1]) || in[k-1] == ']' || in[k-1] == '[')
 		}
 	}
 	return false
 }
+
+// queryMarkAfter reports whether a '?' after the byte c opens a URL's
+// query: after a word (of any script: a byte beyond ASCII counts) or a
+// '/'. queryPlus and the end of a key's value (endsValue) ask the same,
+// so that a '?' a value ends at reads the same beside the value's marker.
+func queryMarkAfter(c byte) bool { return isWord(c) || c == '/' || c >= utf8.RuneSelf }
 
 // bracketWordAt returns the length of the word "at" or "dot", in either
 // case, in round, square or curly brackets at in[i], as people write an
