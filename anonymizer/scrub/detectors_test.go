@@ -507,6 +507,12 @@ func TestURLCredentials(t *testing.T) {
 		{"amqp://jane:p%40ss%3Aw0rd@localhost", "amqp://[user]:[secret]@localhost"},
 		{`{"url":"https://jane.doe:x@api.example.com"}`, `{"url":"https://[user]:[secret]@api.example.com"}`},
 		{"https://jane:s3cret@[2001:db8::1]:80/", "https://[user]:[secret]@[[ip]]:80/"},
+		// whatever the host is: an IPv6 address unbracketed, which
+		// reads as "[ip]" once replaced (FuzzString: "://:0@::0" came
+		// out "://:0@[ip]", then "://:[secret]@[ip]"), or none
+		{"://:0@::0", "://:[secret]@[ip]"},
+		{"redis://jane:s3cret@fe80::1ff:fe23:4567:890a/0", "redis://[user]:[secret]@[ip]/0"},
+		{"ftp://jane:pw@ done", "ftp://[user]:[secret]@ done"},
 	})
 	runCases(t, kept(
 		"https://example.com:8080/a@b",

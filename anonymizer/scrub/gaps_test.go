@@ -589,7 +589,15 @@ func TestQueryMarkGluedToWord(t *testing.T) {
 		// a '+' after '(' is a sign, in a query too (FuzzString:
 		// "tel:_?_tel:(+0" came out "tel:[id][id]_tel:(+0", the '+' a
 		// query's space while the '?' stood, then a sign)
-		{"tel:_?_tel:(+0", "tel:[id][id]_tel:([id]"},
+		{"tel:_?_tel:(+0", "tel:[id]?_tel:([id]"},
+		// and where the second reading's value starts at the '?' (after
+		// the blank that was an underscore), it ends there, empty: the
+		// '?' stays for the query it opens in the text as written
+		// (FuzzString: "tel:_?_tel:(++0" came out "tel:[id][id]_tel:(++0",
+		// the value "?" taken, and the second '+' read as a query's
+		// space while the '?' stood; then "tel:[id][id]_tel:([id]")
+		{"tel:_?_tel:(++0", "tel:[id]?_tel:(++0"},
+		{"tel:_?_tel:x", "tel:[id]?_tel:[id]"},
 		{"GET /a?tel=(+43)664123456", "GET /a?tel=([phone]"},
 		{"tel:0?_x", "tel:[id]?_x"},
 		{"a tel:0? b", "a tel:[id] b"},
@@ -639,5 +647,24 @@ func TestWordSplitByFinding(t *testing.T) {
 	runCases(t, []scrubCase{
 		{zeros + "%0%400.AA", "[imei][email]"},
 		{"490154203237518" + strings.Repeat("1", 62) + "%0%400.AA", "[imei][email]"},
+	})
+}
+
+// TestQuotedValueLongerThanRead: a key's quoted value is read up to 512
+// bytes; one longer than that was no value at all, so its inside was
+// scrubbed as text, and the next scrubbing, the inside shorter by then,
+// took the whole as the value (FuzzString: `lng:"` and a line end before
+// another key's 1,290-byte value came out `lng:"\rlng:[id]"0`, then
+// `lng:"[id]"0`). The part read is the value now, and a quoted value ends
+// at a carriage return as at a line feed.
+func TestQuotedValueLongerThanRead(t *testing.T) {
+	long := strings.Repeat("q", 600)
+	runCases(t, []scrubCase{
+		{`lng:"` + "\r" + `lng:` + long + `"0`, `lng:"` + "\r" + `lng:[id]"0`},
+		{`email:"` + long + `"`, `email:"[id]` + long[512:] + `"`},
+		// not inside a character
+		{`user:"a` + strings.Repeat("ü", 300) + `"`, `user:"[id]` + strings.Repeat("ü", 45) + `"`},
+		{`user_id=\"` + long + `\"`, `user_id=\"[id]` + long[512:] + `\"`},
+		{`user:"jane` + "\r\n" + `x"`, `user:"jane` + "\r\n" + `x"`},
 	})
 }

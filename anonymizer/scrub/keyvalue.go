@@ -1,5 +1,7 @@
 package scrub
 
+import "unicode/utf8"
+
 // keyValue detects the value of a key that names an identifier or a
 // secret (user_id=1234, "deviceId":"abc", password: hunter2), the
 // credential of an HTTP Authorization header, and the credential after an
@@ -319,18 +321,27 @@ func (sc *scanner) value(kind Kind, vs int, toEOL bool) (m match, scrubbed bool)
 	case c == '"' || c == '\'':
 		vs++
 		ve = vs
-		for ve < len(in) && in[ve] != c && in[ve] != '\n' && in[ve] != '\\' && ve-vs < 512 {
+		for ve < len(in) && in[ve] != c && in[ve] != '\n' && in[ve] != '\r' && in[ve] != '\\' && ve-vs < maxQuoted {
 			ve++
 		}
-		if sc.b(ve) != c && sc.b(ve) != '\\' {
+		switch {
+		case ve-vs == maxQuoted:
+			// longer than is read: what is read is the value's, or the
+			// next scrubbing, which reads the rest after the marker,
+			// would take a value it left
+			ve = runeStart(in, vs, ve)
+		case sc.b(ve) != c && sc.b(ve) != '\\':
 			return match{}, false
 		}
 		quoted = true
 	case c == '\\' && sc.b(vs+1) == '"':
 		vs += 2
 		ve = vs
-		for ve < len(in) && in[ve] != '\\' && in[ve] != '"' && in[ve] != '\n' && ve-vs < 512 {
+		for ve < len(in) && in[ve] != '\\' && in[ve] != '"' && in[ve] != '\n' && in[ve] != '\r' && ve-vs < maxQuoted {
 			ve++
+		}
+		if ve-vs == maxQuoted {
+			ve = runeStart(in, vs, ve)
 		}
 		quoted = true
 	case toEOL:
@@ -368,6 +379,19 @@ func (sc *scanner) value(kind Kind, vs int, toEOL bool) (m match, scrubbed bool)
 	return match{kind, vs, ve}, false
 }
 
+// maxQuoted bounds the bytes of a quoted value that value reads, and so
+// the scan's work per key.
+const maxQuoted = 512
+
+// runeStart returns ve, or, when in[ve] continues a character, where
+// that character starts, but no earlier than vs.
+func runeStart(in string, vs, ve int) int {
+	for ve > vs && ve < len(in) && !utf8.RuneStart(in[ve]) {
+		ve--
+	}
+	return ve
+}
+
 // endsValue reports whether the unquoted value of a key of kind that
 // starts at vs ends at ve: at whitespace or one of , ; & ) ] } " ' < >;
 // at a marker, which no finding cuts into; and at a '?' inside the value
@@ -382,9 +406,15 @@ func (sc *scanner) endsValue(kind Kind, vs, ve int) bool {
 		return markerAt(sc.in, ve) > 0
 	case c == '?':
 		// (in the second reading of a glued text, a blank that was an
-		// underscore is glue, as in the first)
-		return kind != Secret && ve > vs && (class[sc.b(ve+1)]&cSpace == 0 || sc.gluedAt(ve+1)) && ve+1 < len(sc.in) &&
-			queryMarkAfter(sc.in[ve-1])
+		// underscore is glue, as in the first: there a value may start
+		// at a '?' that opens a query in the text as written, and ends
+		// there, empty)
+		prev := sc.b(ve - 1)
+		if sc.gluedAt(ve - 1) {
+			prev = '_'
+		}
+		return kind != Secret && (class[sc.b(ve+1)]&cSpace == 0 || sc.gluedAt(ve+1)) && ve+1 < len(sc.in) &&
+			queryMarkAfter(prev)
 	}
 	return false
 }

@@ -29,8 +29,10 @@ func (sc *scanner) jwt(ws int) match {
 // (https://jane:s3cret@example.com/x, redis://:s3cret@cache:6379; the
 // last, as the detection copy decodes an encoded '@' in a password). It
 // returns the user name (UserPath) and pends the password (Secret); the
-// host stays. A user name alone (ftp://jane@example.com) is left to the
-// e-mail detector.
+// host stays, whatever it is: what follows the '@' does not decide, as
+// the host may be a finding of its own (an IP address) that reads
+// otherwise once replaced. A user name alone (ftp://jane@example.com) is
+// left to the e-mail detector.
 func (sc *scanner) urlCredentials(u int) match {
 	in := sc.in
 	at := -1
@@ -46,7 +48,7 @@ authority:
 			at = p
 		}
 	}
-	if at < 0 || !isWord(sc.b(at+1)) && sc.b(at+1) != '[' { // a host, or an IPv6 literal
+	if at < 0 {
 		return match{}
 	}
 	colon := strings.IndexByte(in[u:at], ':')
