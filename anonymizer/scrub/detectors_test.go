@@ -546,6 +546,33 @@ func TestDeviceID(t *testing.T) {
 	))
 }
 
+// TestDeviceHardwareIDs: a device's and a SIM's ids in the shapes Apple
+// and the SIM standards give them were kept when no key named them: an
+// iOS UDID of an iPhone since the XS (Xcode's and the Finder's device
+// logs print it), a SIM card's ICCID, bare or in the groups printed on
+// the card, and an eSIM's EID.
+func TestDeviceHardwareIDs(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"Identifier: 00008030-001A2D3E0C12802E", "Identifier: [device_id]"},
+		{"device 00008101-000a1c2e3f40001e connected", "device [device_id] connected"},
+		{"SIM 8901260123456789011 ready", "SIM [device_id] ready"},
+		{"ICCID 8901 2601 2345 6789 011", "ICCID [device_id]"},
+		{"8901-2601-2345-6789-0121", "[device_id]"},
+		{`{"iccid":"89012601234567890121"}`, `{"iccid":"[device_id]"}`},
+		{"EID 89049032004008882600012345678956", "EID [device_id]"},
+	})
+	runCases(t, kept(
+		"10008030-001A2D3E0C12802E",        // no chip id
+		"00008030-001A2D3E0C12802E1",       // 17 hex digits
+		"00008030-001A2D3E0C12802E-x",      // part of a longer word
+		"8901260123456789012",              // Luhn fails
+		"1234 8901 2601 2345 6789 0121",    // inside a longer number
+		"8901 2601 2345 6789 0121 5555",    // so
+		"89049032004008882600012345678957", // mod 97 fails
+		"7901260123456789016",              // not from 89
+	))
+}
+
 func TestSecret(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"key AKIAIOSFODNN7EXAMPLE", "key [secret]"},
@@ -671,6 +698,19 @@ func TestMoreIdentifierKeys(t *testing.T) {
 		{"mixpanel distinct_id: $device:18c3f2a4b5-0d1e2f3a4b5c6d", "mixpanel distinct_id: [id]"},
 		{"braze external_id=jane.doe", "braze external_id=[id]"},
 		{`{"anonymousId":"507f191e810c19729de860ea"}`, `{"anonymousId":"[id]"}`},
+		// an iOS crash report's per-device key, in the text and the
+		// JSON formats; China's advertising id, Google Services
+		// Framework's and the DRM's device ids
+		{"CrashReporter Key:   a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", "CrashReporter Key:   [id]"},
+		{`"crashReporterKey" : "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678",`, `"crashReporterKey" : "[id]",`},
+		{"oaid=3ef8a2b1c0d94e7f86a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3", "oaid=[id]"},
+		{"GSF ID: 3912345678901234568", "GSF ID: [id]"},
+		{"widevine_id=9f8e7d6c5b4a39281706f5e4d3c2b1a0", "widevine_id=[id]"},
+		{"user_pseudo_id=1234567890.1700000000", "user_pseudo_id=[id]"},
+		// a cell's id, as Android prints a CellIdentity
+		{"CellIdentityLte:{ mCi=27447297 mPci=123 mTac=4011 mEarfcn=1300 mMcc=232 mMnc=03}", "CellIdentityLte:{ mCi=[id] mPci=123 mTac=4011 mEarfcn=1300 mMcc=232 mMnc=03}"},
+		{"CellIdentityGsm:{ mLac=4011 mCid=20443 mMcc=232 mMnc=01}", "CellIdentityGsm:{ mLac=4011 mCid=[id] mMcc=232 mMnc=01}"},
+		{"cell_id: 27447297", "cell_id: [id]"},
 	})
 	runCases(t, kept(
 		"Pozostało dni: 14",

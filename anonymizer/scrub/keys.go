@@ -262,7 +262,11 @@ var identifierKeys = [...]string{
 	"installid", "installationid", "instanceid", "firebaseinstallationid", "appinstanceid", "fid",
 	"appsflyerid", "distinctid", "externalid", "anonymousid", "visitorid", "identityid",
 	"pushtoken", "fcmtoken", "apnstoken", "devicetoken", "registrationtoken", "fingerprint",
-	"imeisv", "apns", "fcm", "gcm",
+	"imeisv", "apns", "fcm", "gcm", "crashreporterkey", "oaid", "gsfid", "widevineid", "drmid",
+	"mediadrmid", "openudid", "userpseudoid",
+	// cells: with the network's codes, a cell's id places a phone to
+	// a few hundred metres (mCi, mCid, mNci in Android's CellIdentity*)
+	"cellid", "mci", "mcid", "mnci",
 	// people
 	"accountid", "account", "accountnumber", "username", "user", "login", "name", "firstname",
 	"lastname", "fullname", "surname", "givenname", "familyname", "middlename", "displayname",

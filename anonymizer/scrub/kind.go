@@ -53,8 +53,12 @@ const (
 	// KeyValue is the value of a key that names an identifier, such as
 	// user_id=1234 or "deviceId":"abc123"; see [Scrubber.IsIdentifierKey].
 	KeyValue
-	// DeviceID is a 64-bit id in 16 hex digits, the shape of Android's
-	// ANDROID_ID, written on its own (device 9774d56d682e549c).
+	// DeviceID is a device's or SIM's id in a shape of its own, written
+	// without a key: a 64-bit id in 16 hex digits, the shape of Android's
+	// ANDROID_ID (device 9774d56d682e549c), an APNs token as iOS printed
+	// it, an iOS UDID (00008030-001A2D3E0C12802E), a SIM card's ICCID
+	// (19 or 20 digits from 89, Luhn) or an eSIM's EID (32 digits from
+	// 89, mod 97).
 	DeviceID
 )
 

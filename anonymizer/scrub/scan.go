@@ -417,6 +417,11 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 				return m
 			}
 		}
+		if n == 8 && next == '-' && s.on(DeviceID) {
+			if m = sc.udid(ws); m.kind != 0 {
+				return m
+			}
+		}
 		if n == 8 && next == '-' && s.on(UUID) {
 			if m = sc.uuid(ws); m.kind != 0 {
 				return m
@@ -461,6 +466,11 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 			}
 		}
 		grouped := next == ' ' || next == '-' || next == '.' || next == '/' || next == ')' || next == '\n' || next == '\r'
+		if (n == 4 && grouped || n >= 19 && n <= 20 || n == 32) && in[ws] == '8' && s.on(DeviceID) {
+			if m = sc.simID(ws, we); m.kind != 0 {
+				return m
+			}
+		}
 		if (n >= 13 || grouped) && (s.on(Card) || s.on(IMEI)) {
 			if m = sc.cardOrIMEI(ws, we); m.kind != 0 {
 				return m

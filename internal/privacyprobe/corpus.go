@@ -35,6 +35,10 @@ const (
 	AdID Kind = "advertising_id"
 	// AndroidID is a 64-bit ANDROID_ID in 16 hex digits.
 	AndroidID Kind = "android_id"
+	// HardwareID is a device's or SIM's id in a shape of its own: an iOS
+	// UDID, a SIM card's ICCID (bare or in the groups printed on the
+	// card), an eSIM's EID, or an APNs token as iOS printed it.
+	HardwareID Kind = "hardware_id"
 	// Card is a Luhn-valid payment card number of a real scheme's shape.
 	Card Kind = "card"
 	// IBAN is an IBAN with valid mod-97 check digits.
@@ -62,7 +66,7 @@ const (
 // Kinds returns every kind the generator plants (ConsentToken is only
 // looked for).
 func Kinds() []Kind {
-	return []Kind{Email, Phone, IPv4, IPv6, MAC, IMEI, AdID, AndroidID, Card, IBAN, Credential, JWT, APIKey, UserPath, Coordinates, KeyValue}
+	return []Kind{Email, Phone, IPv4, IPv6, MAC, IMEI, AdID, AndroidID, HardwareID, Card, IBAN, Credential, JWT, APIKey, UserPath, Coordinates, KeyValue}
 }
 
 // Identifier is one generated identifier.
@@ -143,6 +147,8 @@ func (g *generator) identifier(k Kind) Identifier {
 		id = g.adID()
 	case AndroidID:
 		id = g.androidIDIdentifier()
+	case HardwareID:
+		id = g.hardwareID()
 	case Card:
 		id = g.card()
 	case IBAN:
@@ -576,6 +582,44 @@ func (g *generator) androidID() string {
 	}
 }
 
+// hardwareID returns a device's or SIM's id in one of its own shapes.
+func (g *generator) hardwareID() Identifier {
+	switch g.intn(5) {
+	case 0:
+		// chip id and ECID, as Apple writes UDIDs since the iPhone XS
+		v := "0000" + g.pick([]string{"8020", "8030", "8101", "8110", "8120", "8140"}) + "-" + strings.ToUpper(g.chars(lowerHex, 16))
+		return Identifier{Format: "iOS UDID", Value: v}
+	case 1, 2:
+		// 89, a country code, an issuer, the account and Luhn's digit
+		body := "89" + g.pick([]string{"01", "44", "49", "33", "86"}) + g.digits(14+g.intn(2))
+		v := body + string(luhnDigit(body))
+		id := Identifier{Digits: []string{v}}
+		if g.intn(2) == 0 {
+			id.Format, id.Value = "ICCID, bare", v
+		} else {
+			id.Format, id.Value = "ICCID, as printed on the card", strings.Join(group(v, 4, 4, 4, 4), " ")
+		}
+		return id
+	case 3:
+		// an EID's check digits are ISO 7064 mod 97-10's, as an IBAN's
+		body := "89049032" + g.digits(22)
+		r := 0
+		for _, c := range body + "00" {
+			r = (r*10 + int(c-'0')) % 97
+		}
+		v := body + fmt.Sprintf("%02d", 98-r)
+		return Identifier{Format: "eSIM EID", Value: v, Digits: []string{v}}
+	default:
+		// NSData's description of a 32-byte device token
+		groups := make([]string, 8)
+		for i := range groups {
+			groups[i] = g.chars(lowerHex, 8)
+		}
+		return Identifier{Format: "APNs token as NSData printed it", Value: "<" + strings.Join(groups, " ") + ">",
+			Needles: groups[:1]}
+	}
+}
+
 // cardScheme is a card scheme's number shape.
 type cardScheme struct {
 	name     string
@@ -880,7 +924,8 @@ func (g *generator) coordinates() Identifier {
 // these keys and scrubs the values after them in text.
 var identifierKeys = []string{"user_id", "userId", "device_id", "deviceId", "email", "ip", "ip_address", "idfa", "gaid",
 	"android_id", "advertising_id", "account_id", "install_id", "customer_id", "msisdn", "phone", "imei", "serial",
-	"mac_address", "push_token", "fcm_token", "session_token", "installationId", "userEmail", "imeisv", "apns", "cpf", "geohash", "appsflyer_id", "distinct_id"}
+	"mac_address", "push_token", "fcm_token", "session_token", "installationId", "userEmail", "imeisv", "apns", "cpf", "geohash", "appsflyer_id", "distinct_id",
+	"crashReporterKey", "oaid", "cell_id", "mCid", "user_pseudo_id"}
 
 func (g *generator) keyValue() Identifier {
 	key := g.pick(identifierKeys)

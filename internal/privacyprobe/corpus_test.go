@@ -34,6 +34,20 @@ func TestIdentifiersValid(t *testing.T) {
 				if d := onlyDigits(id.Value); len(d) != 15 || !luhnValid(d) {
 					t.Errorf("IMEI %q is not 15 Luhn-valid digits", id.Value)
 				}
+			case HardwareID:
+				d := onlyDigits(id.Value)
+				switch {
+				case strings.HasPrefix(id.Format, "ICCID"):
+					if len(d) < 19 || len(d) > 20 || !strings.HasPrefix(d, "89") || !luhnValid(d) {
+						t.Errorf("ICCID %q is not 19 or 20 Luhn-valid digits from 89", id.Value)
+					}
+				case strings.HasPrefix(id.Format, "eSIM"):
+					if len(d) != 32 || mod97Digits(d) != 1 {
+						t.Errorf("EID %q is not 32 digits with valid check digits", id.Value)
+					}
+				case !regexp.MustCompile(`^0000[0-9a-f]{4}-[0-9A-F]{16}$|^<([0-9a-f]{8} ){7}[0-9a-f]{8}>$`).MatchString(id.Value):
+					t.Errorf("%s %q has the wrong shape", id.Format, id.Value)
+				}
 			case Card:
 				if d := onlyDigits(id.Value); len(d) < 13 || len(d) > 19 || !luhnValid(d) {
 					t.Errorf("card %q is not Luhn-valid", id.Value)
@@ -107,4 +121,13 @@ func TestKindCoverage(t *testing.T) {
 			t.Errorf("%s: only formats %v", k, formats[k])
 		}
 	}
+}
+
+// mod97Digits returns the decimal number d modulo 97.
+func mod97Digits(d string) int {
+	r := 0
+	for _, c := range d {
+		r = (r*10 + int(c-'0')) % 97
+	}
+	return r
 }

@@ -562,8 +562,9 @@ func (p *planter) appID(m protoreflect.Message, fd protoreflect.FieldDescriptor,
 	return true
 }
 
-// location sends precise coordinates in half the batches, and codes
-// holding identifiers in all.
+// location sends precise coordinates in every other batch (the first
+// too, so that a short probe has them), and codes holding identifiers in
+// all.
 func (p *planter) location(m protoreflect.Message, fd protoreflect.FieldDescriptor, path string) bool {
 	loc := m.Mutable(fd).Message()
 	fields := loc.Descriptor().Fields()
@@ -573,7 +574,7 @@ func (p *planter) location(m protoreflect.Message, fd protoreflect.FieldDescript
 			loc.Set(f, p.scalar(f, join(path, string(f.Name()))))
 		}
 	}
-	if p.g.intn(2) == 0 {
+	if p.cur.Index%2 == 1 {
 		return true
 	}
 	lat, lon, _ := p.g.coordinate()

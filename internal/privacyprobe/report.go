@@ -113,7 +113,7 @@ func (r *Report) Accepted() []*Plant {
 // shortKind names kinds in the table's header.
 var shortKind = map[Kind]string{
 	Email: "email", Phone: "phone", IPv4: "ipv4", IPv6: "ipv6", MAC: "mac", IMEI: "imei", AdID: "adid",
-	AndroidID: "andid", Card: "card", IBAN: "iban", Credential: "cred", JWT: "jwt", APIKey: "key",
+	AndroidID: "andid", HardwareID: "hwid", Card: "card", IBAN: "iban", Credential: "cred", JWT: "jwt", APIKey: "key",
 	UserPath: "path", Coordinates: "coord", KeyValue: "keyval", ConsentToken: "token",
 }
 
