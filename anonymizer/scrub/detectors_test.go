@@ -822,3 +822,22 @@ func TestKeyValue(t *testing.T) {
 		t.Errorf("with extra key: %q", got)
 	}
 }
+
+// TestPlaceKeys: values of keys that name a place finer than a region
+// (a city, a district, a street, as a geocoder's address and a
+// CLPlacemark name them) were kept, in attributes and in text; stored
+// location is a region at most. Android's Address lists its lines as
+// [0:"..."], whose first item is the value.
+func TestPlaceKeys(t *testing.T) {
+	runCases(t, []scrubCase{
+		{`Address[addressLines=[0:"Stephansplatz 1, 1010 Wien, Austria"],feature=1,admin=Wien,locality=Wien,thoroughfare=Stephansplatz,postalCode=1010,countryCode=AT]`,
+			`Address[addressLines=[0:"[id]"],feature=1,admin=Wien,locality=[id],thoroughfare=[id],postalCode=[id],countryCode=AT]`},
+		{`{"city":"Graz","district":"Geidorf","country":"AT","region":"AT-6"}`, `{"city":"[id]","district":"[id]","country":"AT","region":"AT-6"}`},
+		{"geocode failed for city=Graz", "geocode failed for city=[id]"},
+		{"county: Cork", "county: [id]"},
+	})
+	runCases(t, kept(
+		"the city of Graz",
+		`{"city_count":12,"capacity":"Graz"}`,
+	))
+}

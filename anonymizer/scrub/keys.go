@@ -285,6 +285,11 @@ var identifierKeys = [...]string{
 	// location
 	"lat", "latitude", "lon", "lng", "longitude", "location", "gps", "coords",
 	"coordinates", "geo", "geolocation", "latlng", "latlon", "geohash", "pluscode",
+	// places finer than a region (what a geocoder's address and a
+	// CLPlacemark name): stored location is a region at most
+	"city", "town", "village", "suburb", "district", "county", "neighborhood", "neighbourhood",
+	"locality", "sublocality", "thoroughfare", "subthoroughfare", "streetname", "housenumber",
+	"addressline", "addresslines", "postaltown",
 	// credentials and money
 	"sessionid", "token", "accesstoken", "refreshtoken", "idtoken", "authtoken", "password",
 	"passwd", "pwd", "secret", "clientsecret", "apikey", "cookie", "iban", "card", "cardnumber",
@@ -343,6 +348,7 @@ var cookieKeys = [...]string{"cookie", "setcookie"}
 var headOnlyKeys = [...]string{
 	"hostname", "serial", "account", "user", "owner", "passport", "dob", "mail", "tel", "telephone",
 	"fax", "street", "zip", "ip", "ipv4", "ipv6", "mac", "ssid", "geo", "pwd", "cookie", "card",
+	"city", "town", "village", "suburb", "district", "county",
 	"token", "instanceid", "clientid", "secret", "pass", "auth", "session", "sid", "signature",
 	"authorization", "setcookie",
 }

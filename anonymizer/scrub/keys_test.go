@@ -40,6 +40,9 @@ func TestIsIdentifierKey(t *testing.T) {
 		"pan", "cookie", "fingerprint", "push_token", "fcm_token", "apns_token", "device_token",
 		"deviceIdHash", "IPAddress", "loyalty_number", "LOYALTY NUMBER", "clubCard",
 		"device_name", "host_name",
+		"city", "home_city", "userCity", "town", "district", "county", "neighborhood",
+		"neighbourhood", "locality", "subLocality", "thoroughfare", "subThoroughfare",
+		"street_name", "house_number", "addressLines", "postal_town",
 		strings.Repeat("x", 80) + "_email",
 		strings.Repeat("a_", 40) + "email",
 	}
@@ -51,6 +54,8 @@ func TestIsIdentifierKey(t *testing.T) {
 		"headphones", "iPhoneModel", "iphone_model", "device_idle", "deviceIdle", "max_tokens",
 		"tokenizer", "class_name", "className", "bundle_identifier", "id", "build_id", "request_id",
 		"megaid", "identity", "loyalty", "screen_width", "orientation", "battery_level",
+		"city_count", "town_hall_opened", "capacity", "velocity", "publicity",
+		"region", "country", "state", "country_code", "region_code",
 		strings.Repeat("x", 200),
 	}
 	// the names the collector's privacy policy lists

@@ -315,6 +315,9 @@ func (sc *scanner) value(kind Kind, vs int, toEOL bool) (m match, scrubbed bool)
 	if markerAt(in, vs) > 0 {
 		return match{}, true
 	}
+	if p := indexedItem(in, vs); p > 0 {
+		vs = p // the first item of a list as Android prints one
+	}
 	quoted := false
 	ve := vs
 	switch c := in[vs]; {
@@ -377,6 +380,23 @@ func (sc *scanner) value(kind Kind, vs int, toEOL bool) (m match, scrubbed bool)
 		return match{m.kind, vs, m.end}, false
 	}
 	return match{kind, vs, ve}, false
+}
+
+// indexedItem returns where the quoted first item of a list written as
+// Android writes an Address's lines starts, [0:"Stephansplatz 1, 1010
+// Wien"] with in[vs] its '[', or 0 if there is none.
+func indexedItem(in string, vs int) int {
+	if in[vs] != '[' {
+		return 0
+	}
+	p := vs + 1
+	for p < len(in) && p-vs <= 3 && isDigit(in[p]) {
+		p++
+	}
+	if p == vs+1 || p+1 >= len(in) || in[p] != ':' || in[p+1] != '"' {
+		return 0
+	}
+	return p + 1
 }
 
 // maxQuoted bounds the bytes of a quoted value that value reads, and so

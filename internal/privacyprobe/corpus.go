@@ -925,7 +925,7 @@ func (g *generator) coordinates() Identifier {
 var identifierKeys = []string{"user_id", "userId", "device_id", "deviceId", "email", "ip", "ip_address", "idfa", "gaid",
 	"android_id", "advertising_id", "account_id", "install_id", "customer_id", "msisdn", "phone", "imei", "serial",
 	"mac_address", "push_token", "fcm_token", "session_token", "installationId", "userEmail", "imeisv", "apns", "cpf", "geohash", "appsflyer_id", "distinct_id",
-	"crashReporterKey", "oaid", "cell_id", "mCid", "user_pseudo_id"}
+	"crashReporterKey", "oaid", "cell_id", "mCid", "user_pseudo_id", "city", "locality", "thoroughfare"}
 
 func (g *generator) keyValue() Identifier {
 	key := g.pick(identifierKeys)
