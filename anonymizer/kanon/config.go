@@ -46,7 +46,10 @@ type Config struct {
 	// zero value is DefaultHierarchy.
 	Hierarchy Hierarchy
 	// ReleaseInterval is how often a release pass runs (on one replica at
-	// a time). 0 means DefaultReleaseInterval.
+	// a time): the length of the slots replicas claim. A pass that needs
+	// longer holds the next slots if it can claim them a second ahead,
+	// which takes an interval of at least a second more than Settle
+	// (Releaser.Run). 0 means DefaultReleaseInterval.
 	ReleaseInterval time.Duration
 	// RefreshInterval is how often a replica reloads the combinations
 	// published exactly. 0 means DefaultRefreshInterval.

@@ -28,6 +28,11 @@ type memStore struct {
 	// failMoves makes the next failMoves moves copy half their rows and
 	// fail.
 	failMoves int
+	// moveDelay makes every move take that long, or fail when its
+	// context ends first; moving and maxMoving count the moves under
+	// way and the most at once.
+	moveDelay         time.Duration
+	moving, maxMoving int
 }
 
 type heldRow struct {
@@ -148,7 +153,10 @@ func (m *memStore) LogReleases(_ context.Context, u Unit, rs []Release) error {
 	return nil
 }
 
-func (m *memStore) Move(_ context.Context, u Unit, mv Move) error {
+func (m *memStore) Move(ctx context.Context, u Unit, mv Move) error {
+	if err := m.slowMove(ctx); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var todo []heldRow
@@ -169,6 +177,32 @@ func (m *memStore) Move(_ context.Context, u Unit, mv Move) error {
 		return errInjected
 	}
 	return nil
+}
+
+// slowMove waits moveDelay, or until ctx ends, counting the moves under
+// way.
+func (m *memStore) slowMove(ctx context.Context) error {
+	m.mu.Lock()
+	delay := m.moveDelay
+	m.moving++
+	m.maxMoving = max(m.maxMoving, m.moving)
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.moving--
+		m.mu.Unlock()
+	}()
+	if delay == 0 {
+		return nil
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 func (m *memStore) MarkDone(_ context.Context, u Unit, passes []uint64, _ time.Time) error {

@@ -98,7 +98,15 @@ type Releaser struct {
 	store  Store
 	log    *zap.Logger
 	holder string
+	// lead is how long before a slot starts a claim on it must have
+	// been stored for a pass to run on into it (see holdSlots).
+	lead time.Duration
 }
+
+// claimLead is Releaser.lead: a claim stored a second before the slot
+// starts is earlier, by a store clock of whole seconds (ClickHouse's),
+// than any other replica's claim on it.
+const claimLead = time.Second
 
 // NewReleaser returns a Releaser for cfg.
 func NewReleaser(cfg ReleaserConfig) (*Releaser, error) {
@@ -113,7 +121,7 @@ func NewReleaser(cfg ReleaserConfig) (*Releaser, error) {
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails (Go 1.24+).
-	return &Releaser{cfg: cfg.withDefaults(), store: cfg.Store, log: cfg.Logger, holder: hex.EncodeToString(id[:])}, nil
+	return &Releaser{cfg: cfg.withDefaults(), store: cfg.Store, log: cfg.Logger, holder: hex.EncodeToString(id[:]), lead: claimLead}, nil
 }
 
 // Pass runs one release pass now, without claiming a slot: the caller
@@ -210,8 +218,11 @@ func (r *Releaser) unit(ctx context.Context, u Unit, pass uint64, now time.Time,
 // longer than half of Settle sits the slot out, since another replica
 // might have read the claims before its own was visible: with a store
 // whose clock has whole seconds (ClickHouse), a Settle of at least two
-// seconds then guarantees one winner per slot. The winner's pass must
-// end before the next slot starts.
+// seconds then guarantees one winner per slot. The winner's pass ends
+// with its slot, unless it holds the next ones too: while it runs, the
+// winner claims the next slot early (see holdSlots), so that a pass
+// longer than a slot (a large backlog, a slow database) completes
+// instead of starting over, cut off, in every slot.
 func (r *Releaser) Run(ctx context.Context) error {
 	interval := r.cfg.ReleaseInterval
 	for {
@@ -235,9 +246,11 @@ func (r *Releaser) Run(ctx context.Context) error {
 		if !won {
 			continue
 		}
-		pctx, cancel := context.WithDeadline(ctx, next.Add(interval))
+		pctx, cancel := context.WithCancel(ctx)
+		stop := r.holdSlots(pctx, cancel, slot, next.Add(interval))
 		st, err := r.Pass(pctx)
 		cancel()
+		stop()
 		switch {
 		case err != nil && ctx.Err() == nil:
 			r.log.Warn("release pass failed; the next completes it", zap.Error(err))
@@ -254,7 +267,9 @@ func (r *Releaser) claim(ctx context.Context, slot uint64) (bool, error) {
 	if err := r.store.ClaimSlot(ctx, slot, r.holder); err != nil {
 		return false, err
 	}
-	if time.Since(start) > r.cfg.Settle/2 {
+	if took := time.Since(start); took > r.cfg.Settle/2 {
+		r.log.Warn("sitting out a release slot: claiming it took more than half the settle time, so another replica may not have seen the claim",
+			zap.Duration("took", took), zap.Duration("settle", r.cfg.Settle))
 		return false, nil
 	}
 	t := time.NewTimer(r.cfg.Settle)
@@ -269,6 +284,59 @@ func (r *Releaser) claim(ctx context.Context, slot uint64) (bool, error) {
 		return false, err
 	}
 	return winner == r.holder, nil
+}
+
+// holdSlots keeps the slots after slot for the pass that runs under
+// ctx, whose own slot ends at end. While the pass runs it claims the next
+// slot, at once and then at the start of each further slot it holds; a
+// claim stored at least lead before its slot starts is, by the store's
+// clock, earlier than any other replica's (they claim when it starts),
+// so the pass holds that slot too and runs on. Once a claim fails or
+// comes later, cancel is called when the last slot held ends, before
+// another replica's pass can start (Settle after it). stop ends the
+// holding; call it after the pass.
+func (r *Releaser) holdSlots(ctx context.Context, cancel context.CancelFunc, slot uint64, end time.Time) (stop func()) {
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		for claimAt := time.Now(); ; {
+			if !sleepUntil(ctx, done, claimAt) {
+				return
+			}
+			err := r.store.ClaimSlot(ctx, slot+1, r.holder)
+			if err == nil && time.Until(end) >= r.lead {
+				slot++
+				claimAt, end = end, end.Add(r.cfg.ReleaseInterval)
+				continue
+			}
+			if sleepUntil(ctx, done, end) {
+				r.log.Warn("release pass cut off at the end of its slot: the next slot could not be claimed in time; the next pass completes it",
+					zap.Error(err))
+				cancel()
+			}
+			return
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
+	}
+}
+
+// sleepUntil waits until t and reports true, or false if ctx ends or
+// done is closed first.
+func sleepUntil(ctx context.Context, done <-chan struct{}, t time.Time) bool {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-done:
+		return false
+	case <-timer.C:
+		return true
+	}
 }
 
 // randomPass returns a random, non-zero pass id.

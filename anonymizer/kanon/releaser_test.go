@@ -227,3 +227,47 @@ func TestRunClaimsSlots(t *testing.T) {
 		t.Errorf("Run claimed %d slots in 700ms at 200ms each", len(m.claims)-2)
 	}
 }
+
+// TestRunHoldsSlotsForALongPass: a pass that takes longer than a slot (a
+// large backlog, a slow database) was cut off at the end of its slot and
+// started over in the next one it won, cut off again, so the held rows
+// were never published. The winner now claims the next slots early while
+// its pass runs: the pass completes, and the other replica, which claims
+// every slot too, never runs a pass at the same time.
+func TestRunHoldsSlotsForALongPass(t *testing.T) {
+	m := newMemStore(time.Now)
+	m.moveDelay = 450 * time.Millisecond // over two slots
+	var rows pipeline.Rows
+	for i := range 6 {
+		e := fleetEvent{id: uint64(i + 1), qi: dev(), member: uint64(i%3 + 1)}
+		rows.Sessions = append(rows.Sessions, e.row())
+	}
+	if err := m.InsertHeld(context.Background(), &rows, ""); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{K: 2, ReleaseInterval: 200 * time.Millisecond, Settle: 50 * time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel()
+	errs := make(chan error, 2)
+	for range 2 {
+		rel, err := NewReleaser(ReleaserConfig{Config: cfg, Store: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel.lead = 20 * time.Millisecond // the memory store orders claims as they come
+		go func() { errs <- rel.Run(ctx) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.public) != len(rows.Sessions) {
+		t.Errorf("%d of %d held rows published: the pass never completed", len(m.public), len(rows.Sessions))
+	}
+	if m.maxMoving > 1 {
+		t.Errorf("%d moves ran at once: two replicas passed in the same slot", m.maxMoving)
+	}
+}

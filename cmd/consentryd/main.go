@@ -240,7 +240,7 @@ Flags:
 	fs.DurationVar(&c.Anonymizer.Generalize.Delay, "generalize-delay", kanon.DefaultDelay, "longest a row waits for k consents to share its exact combination before it is stored generalized, at the finest level of --generalize-hierarchy that k consents share")
 	fs.DurationVar(&o.generalizeWindow, "generalize-window", 0, "deprecated: the old name of --generalize-delay")
 	fs.StringVar(&o.hierarchy, "generalize-hierarchy", kanon.DefaultHierarchy, "order in which a combination with fewer than k consents is generalized, least useful first: comma-separated `steps` from model (→ other), locale (→ language → unknown), location (region → country → unknown), os (→ major → other), app (version → major.minor → other)")
-	fs.DurationVar(&c.Anonymizer.Generalize.ReleaseInterval, "generalize-release-interval", kanon.DefaultReleaseInterval, "how often held rows are released (by one replica at a time)")
+	fs.DurationVar(&c.Anonymizer.Generalize.ReleaseInterval, "generalize-release-interval", kanon.DefaultReleaseInterval, "how often a pass releases held rows (on one replica at a time; a pass that needs longer runs on through the next slots)")
 	fs.StringVar(&o.scrubDisabled, "scrub-disable", "", "comma-separated free-text `detectors` to switch off (e.g. coordinates,phone); all are on by default, see docs/privacy.md")
 	fs.BoolVar(&o.spool, "spool", true, "fsync accepted batches to a local write-ahead spool before acknowledging them, and ship them to ClickHouse from there (false: acknowledge once ClickHouse has them)")
 	fs.StringVar(&c.Spool.Dir, "spool-dir", "", "`dir` of the spool (default <data-dir>/spool)")
