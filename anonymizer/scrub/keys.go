@@ -137,7 +137,7 @@ func (k *normKey) containsAt(i int, f fragment) bool {
 }
 
 // keyFlag says what a key names.
-type keyFlag uint8
+type keyFlag uint16
 
 const (
 	kIdent  keyFlag = 1 << iota // an identifier
@@ -146,6 +146,7 @@ const (
 	kCoord                      // a latitude or longitude
 	kAuth                       // an HTTP Authorization header
 	kCookie                     // a cookie header
+	kPlace                      // a place finer than a region, see placeKeys
 
 	// How a name of keyTable matches as a word, or a run of words, of a
 	// longer key (see tokenFlags); by default anywhere in it.
@@ -285,11 +286,6 @@ var identifierKeys = [...]string{
 	// location
 	"lat", "latitude", "lon", "lng", "longitude", "location", "gps", "coords",
 	"coordinates", "geo", "geolocation", "latlng", "latlon", "geohash", "pluscode",
-	// places finer than a region (what a geocoder's address and a
-	// CLPlacemark name): stored location is a region at most
-	"city", "town", "village", "suburb", "district", "county", "neighborhood", "neighbourhood",
-	"locality", "sublocality", "thoroughfare", "subthoroughfare", "streetname", "housenumber",
-	"addressline", "addresslines", "postaltown",
 	// credentials and money
 	"sessionid", "token", "accesstoken", "refreshtoken", "idtoken", "authtoken", "password",
 	"passwd", "pwd", "secret", "clientsecret", "apikey", "cookie", "iban", "card", "cardnumber",
@@ -323,6 +319,16 @@ var secretKeys = [...]string{
 var secretFragments = []fragment{
 	{s: "password"}, {s: "passwd"}, {s: "secret"}, {s: "token", end: true}, {s: "apikey"},
 	{s: "privatekey"}, {s: "sessionid"}, {s: "cookie"},
+}
+
+// placeKeys name places finer than a region (what a geocoder's address
+// and a CLPlacemark hold): they are identifier keys, as stored location
+// is a region at most. Their values are names, not ids, so a blank alone
+// does not separate one from its key (the city of Graz).
+var placeKeys = [...]string{
+	"city", "town", "village", "suburb", "district", "county", "neighborhood", "neighbourhood",
+	"locality", "sublocality", "thoroughfare", "subthoroughfare", "streetname", "housenumber",
+	"addressline", "addresslines", "postaltown",
 }
 
 // weakKeys name identifiers as attribute keys, but in crash text they
@@ -365,7 +371,7 @@ var keyTable = func() map[string]keyFlag {
 		words []string
 		flag  keyFlag
 	}{
-		{identifierKeys[:], kIdent}, {secretKeys[:], kSecret}, {weakKeys[:], kWeak},
+		{identifierKeys[:], kIdent}, {placeKeys[:], kIdent | kPlace}, {secretKeys[:], kSecret}, {weakKeys[:], kWeak},
 		{coordinateKeys[:], kCoord}, {authKeys[:], kAuth}, {cookieKeys[:], kCookie},
 		{headOnlyKeys[:], kHeadOnly}, {wholeOnlyKeys[:], kWholeOnly},
 	} {

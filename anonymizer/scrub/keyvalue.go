@@ -143,13 +143,13 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 
 // spacedValue returns the value at vs of a key with the flags f that a
 // blank, not '=' or ':', separates from it (fcm_token 9962541186): only
-// strong identifier and secret keys count, and only values that look
-// like ids (see spacedValueEnd), so that prose such as "token expired"
-// or "email must not be empty" stays.
+// strong identifier and secret keys count (not places: their values are
+// names), and only values that look like ids (see spacedValueEnd), so
+// that prose such as "token expired" or "email must not be empty" stays.
 func (sc *scanner) spacedValue(f keyFlag, vs int) match {
 	kind := KeyValue
 	switch {
-	case f&kWeak != 0 || f&(kIdent|kSecret) == 0:
+	case f&(kWeak|kPlace) != 0 || f&(kIdent|kSecret) == 0:
 		return match{}
 	case f&kSecret != 0 && sc.s.on(Secret):
 		kind = Secret
@@ -190,15 +190,18 @@ func keyEndIndex(c byte) int {
 }
 
 // keyEnds holds the last two letters or digits of the names of keyTable
-// and of the fragments.
+// that a blank may separate from their values (not places') and of the
+// fragments.
 var keyEnds = func() (t [36 * 36]bool) {
 	add := func(w string) {
 		if len(w) >= 2 {
 			t[keyEndIndex(w[len(w)-2])*36+keyEndIndex(w[len(w)-1])] = true
 		}
 	}
-	for w := range keyTable {
-		add(w)
+	for w, f := range keyTable {
+		if f&kPlace == 0 {
+			add(w)
+		}
 	}
 	for _, f := range identifierFragments {
 		add(f.s)
