@@ -333,8 +333,14 @@ func TestMorePhoneNotations(t *testing.T) {
 		"size 89123456789",
 		"took 3331234567 ms",
 		"12 3456 7890 1234",
-		// a marker after the groups stands for the groups it replaced
+		// a marker after the groups stands for the groups it replaced,
+		// whichever separator joins it (FuzzString: "10-0000-0000-" and
+		// 15 zeros came out "10-0000-0000-[imei]", then
+		// "[phone]-[imei]"), and after five groups of two
 		"10 1000 1000 [phone]",
+		"10-0000-0000-[imei]",
+		"55.1234.5678.[card]",
+		"06 12 34 56 78 [phone]",
 		"v 06-1234567",
 		"2026 1234 5678",
 	))

@@ -10,7 +10,14 @@ type digitGroups struct {
 	// sep is the separator before each group: ' ', '-', '.' or '/', '('
 	// for a group in parentheses, 0 for the first group.
 	sep [maxGroups]byte
+	// markerAfter is whether a marker follows the groups where a further
+	// group would: it stands for the digits it replaced, so the run of
+	// groups goes on (as a marker before them counts as digits).
+	markerAfter bool
 }
+
+// goesOn reports whether the run of groups goes on after the first j.
+func (g *digitGroups) goesOn(j int) bool { return j < g.n || g.markerAfter }
 
 func (g *digitGroups) size(i int) int { return g.end[i] - g.start[i] }
 
@@ -101,6 +108,9 @@ groups:
 			p++
 		}
 	}
+	if c := sc.b(p); (c == ' ' || c == '-' || c == '.' || c == '/') && markerAt(in, p+1) > 0 {
+		g.markerAfter = true
+	}
 	if g.isDate(in) {
 		return match{}
 	}
@@ -186,10 +196,8 @@ func (g *digitGroups) isPhone(in string, j int, intl, afterDigits bool) bool {
 		return true
 	}
 	// Mexican: 55 1234 5678 (an area code of two, no trunk prefix), not
-	// the start of a longer run of groups (a marker after them stands
-	// for the groups it replaced)
-	if j == 3 && g.n == 3 && len(g0) == 2 && g0[0] != '0' && g.size(1) == 4 && g.size(2) == 4 && !afterDigits &&
-		!(g.end[2]+1 < len(in) && in[g.end[2]] == ' ' && markerAt(in, g.end[2]+1) > 0) {
+	// the start of a longer run of groups
+	if j == 3 && !g.goesOn(3) && len(g0) == 2 && g0[0] != '0' && g.size(1) == 4 && g.size(2) == 4 && !afterDigits {
 		return true
 	}
 	// Chinese mobile: 138 0013 8000, 138-0013-8000 (1, then 3 to 9)
@@ -210,7 +218,7 @@ func (g *digitGroups) isPhone(in string, j int, intl, afterDigits bool) bool {
 		if (j == 2 && g.size(1) == 8 || j == 3 && g.size(1) >= 3 && g.size(1) <= 4 && g.size(2) == 4) && !afterDigits {
 			return true
 		}
-		if j != 5 || afterDigits || g.n > 5 && g.size(5) == 2 {
+		if j != 5 || afterDigits || g.n > 5 && g.size(5) == 2 || g.n == 5 && g.markerAfter {
 			return false // not five groups of two, but a longer run
 		}
 		for i := 1; i < j; i++ {
