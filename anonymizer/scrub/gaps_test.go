@@ -668,3 +668,19 @@ func TestQuotedValueLongerThanRead(t *testing.T) {
 		{`user:"jane` + "\r\n" + `x"`, `user:"jane` + "\r\n" + `x"`},
 	})
 }
+
+// TestSpacedKeyScrubbedBefore: a word that ends like an identifier key
+// and has a random string's shape, an id after a blank, was read as the
+// key of that id and kept; once the id was a marker, the word was a key
+// no more but a secret (FuzzString: "0000001227789BAXYZ8abcx0C0zoy1Ip
+// 000000" came out "...Ip [id]", then "[secret] [id]"). A marker after a
+// blank is a value scrubbed before, as after '=' or ':'.
+func TestSpacedKeyScrubbedBefore(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"0000001227789BAXYZ8abcx0C0zoy1Ip 000000", "0000001227789BAXYZ8abcx0C0zoy1Ip [id]"},
+	})
+	runCases(t, kept(
+		"0000001227789BAXYZ8abcx0C0zoy1Ip [id]",
+		"fcm_token [secret]",
+	))
+}

@@ -63,8 +63,9 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 		colon = true
 		p++
 	default:
-		// key value: an id after a blank (fcm_token 9962541186)
-		if p == blank || p-blank > 2 || quoted || !spacedKeyEnd(in[ws:ke]) || sc.spacedValueEnd(p) < 0 {
+		// key value: an id after a blank (fcm_token 9962541186), or the
+		// marker that replaced it
+		if p == blank || p-blank > 2 || quoted || !spacedKeyEnd(in[ws:ke]) || markerAt(in, p) == 0 && sc.spacedValueEnd(p) < 0 {
 			return match{}
 		}
 		spaced = true
@@ -85,7 +86,7 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 	k.set(in[ws:ke])
 	f := sc.s.flags(&k)
 	if spaced {
-		return sc.spacedValue(f, vs)
+		return sc.spacedValue(f, ke, vs)
 	}
 	if f&kCoord != 0 {
 		// A coordinate's value: a number decides as a coordinate; what
@@ -146,7 +147,9 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 // strong identifier and secret keys count (not places: their values are
 // names), and only values that look like ids (see spacedValueEnd), so
 // that prose such as "token expired" or "email must not be empty" stays.
-func (sc *scanner) spacedValue(f keyFlag, vs int) match {
+// A marker at vs is a value scrubbed before: the key stays as it did
+// then (the scan skips it), whatever else its word looks like.
+func (sc *scanner) spacedValue(f keyFlag, ke, vs int) match {
 	kind := KeyValue
 	switch {
 	case f&(kWeak|kPlace) != 0 || f&(kIdent|kSecret) == 0:
@@ -154,6 +157,10 @@ func (sc *scanner) spacedValue(f keyFlag, vs int) match {
 	case f&kSecret != 0 && sc.s.on(Secret):
 		kind = Secret
 	case f&kIdent == 0 || !sc.s.on(KeyValue):
+		return match{}
+	}
+	if markerAt(sc.in, vs) > 0 {
+		sc.skipTo = ke
 		return match{}
 	}
 	ve := sc.spacedValueEnd(vs)
