@@ -86,3 +86,36 @@ func TestBreadcrumbs(t *testing.T) {
 		t.Errorf("crashes %+v: want the crash without its breadcrumbs", b.Rows.Crashes)
 	}
 }
+
+// TestNativeCrashOneGroupAcrossInstalls: Android names an app's install
+// folders at random per install, and native frames' modules hold them;
+// the same native crash on two installs was two groups, each stored with
+// its install's names. The scrubbed modules are alike: one group.
+func TestNativeCrashOneGroupAcrossInstalls(t *testing.T) {
+	native := func(id byte, outer, inner string) *consentryv1.Event {
+		module := "/data/app/~~" + outer + "==/com.example.notes-" + inner + "==/lib/arm64/libnotes.so"
+		return &consentryv1.Event{EventId: eventID(id), Payload: &consentryv1.Event_Crash{Crash: &consentryv1.Crash{
+			ExceptionType: "SIGSEGV", Message: "Segmentation fault",
+			Frames: []*consentryv1.StackFrame{
+				{Module: module, Function: "notes::render::Canvas::drawPath", InApp: true},
+				{Module: module, Function: "Java_com_example_notes_NativeBridge_render", InApp: true},
+			},
+		}}}
+	}
+	st := newStage(t, Config{Generalize: GeneralizeConfig{K: 1}})
+	req := &consentryv1.IngestRequest{Device: device(nil), Events: []*consentryv1.Event{
+		native(1, "2zPOOUcyyxvkBKyf4ncyqA", "qh63ZqVw9GXQGEtiEHnmDg"),
+		native(2, "Xk3mN8pQr2sT5vW7yZ1a4b", "Lm9nO0pQ1rS2tU3vW4xY5z"),
+	}}
+	b := batch(req, netip.Addr{}, "consent-1")
+	if err := st.Process(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	c0, c1 := b.Rows.Crashes[0], b.Rows.Crashes[1]
+	if c0.Fingerprint != c1.Fingerprint {
+		t.Errorf("fingerprints %x and %x: one native crash, two groups", c0.Fingerprint, c1.Fingerprint)
+	}
+	if m := c0.Frames[0].Module; m != "/data/app/~~[device_id]/com.example.notes-[device_id]/lib/arm64/libnotes.so" {
+		t.Errorf("module stored as %q", m)
+	}
+}

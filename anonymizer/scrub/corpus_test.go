@@ -94,7 +94,7 @@ func TestDirtyCorpus(t *testing.T) {
 		"7946", "5552671", "12345678", "48.20", "16.37", "33.86", "151.20", "AKIA", "sk_live", "AIza",
 		"ghp_", "xoxb", "glpat", "SG.", "q8F2", "hunter2", "horse", "eyJ", "amFu", "8f14e45f",
 		"Zx8Kq2", "9fK2", "def502", "s3cr3t", "k-12345", "00:1A", "001a", "02:00:00", "6A8F1D2C",
-		"0B1C2D3E", "9E8D7C6B", "3F2504E0", "38400000", "HomeNetwork",
+		"0B1C2D3E", "9E8D7C6B", "3F2504E0", "38400000", "HomeNetwork", "2zPOOU", "qh63Zq",
 	} {
 		if strings.Contains(got, leak) {
 			t.Errorf("scrubbed corpus still holds %q", leak)

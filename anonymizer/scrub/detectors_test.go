@@ -613,7 +613,6 @@ func TestSecret(t *testing.T) {
 		"com_example_notes_NoteEditorViewModel_onCreate2",
 		"(Java_com_example_notes_NativeBridge_render+164)",
 		"Java_com_example_notes_NoteEditor2_render3+164",
-		"/data/app/~~R4nd0mB4se64xyz==/com.example.notes-Qm9vYmFyYmF6==/lib/arm64/libnotes.so",
 		"/Library/Developer/CoreSimulator/Devices/6A8F1D2C3B4E4F5A8B9C0D1E2F3A4B5C/data/Containers",
 		"androidx/compose/ui/platform/AndroidComposeView2/dispatchDraw3/Impl4",
 		"dXNlcjpwYXNzd29yZA==",
@@ -845,5 +844,26 @@ func TestPlaceKeys(t *testing.T) {
 	runCases(t, kept(
 		"the city of Graz",
 		`{"city_count":12,"capacity":"Graz"}`,
+	))
+}
+
+// TestAndroidInstallFolders: the random names Android (8 and later)
+// gives an app's install folders differ between installs of the same app,
+// so they name an install; native crashes' frames and dlopen errors hold
+// them. They were kept (and split one crash into a group per install);
+// the package's name stays.
+func TestAndroidInstallFolders(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"#00 pc 0000000000012345  /data/app/~~2zPOOUcyyxvkBKyf4ncyqA==/com.example.notes-qh63ZqVw9GXQGEtiEHnmDg==/lib/arm64/libnotes.so (render+164)",
+			"#00 pc 0000000000012345  /data/app/~~[device_id]/com.example.notes-[device_id]/lib/arm64/libnotes.so (render+164)"},
+		{`dlopen failed: library "/data/app/~~R4nd0mB4se64xyz==/com.example.notes-Qm9vYmFyYmF6==/base.apk!/lib/arm64-v8a/libfoo.so" not found`,
+			`dlopen failed: library "/data/app/~~[device_id]/com.example.notes-[device_id]/base.apk!/lib/arm64-v8a/libfoo.so" not found`},
+		{"/data/app/com.example.notes-qh63ZqVw9GXQGEtiEHnmDg==/base.apk", "/data/app/com.example.notes-[device_id]/base.apk"},
+	})
+	runCases(t, kept(
+		"/data/app/com.example.notes-1/base.apk",
+		"/data/app/com.example.notes-2/oat/arm64/base.odex",
+		"/data/app/",
+		"/data/app/~~short/x",
 	))
 }

@@ -57,8 +57,10 @@ const (
 	// without a key: a 64-bit id in 16 hex digits, the shape of Android's
 	// ANDROID_ID (device 9774d56d682e549c), an APNs token as iOS printed
 	// it, an iOS UDID (00008030-001A2D3E0C12802E), a SIM card's ICCID
-	// (19 or 20 digits from 89, Luhn) or an eSIM's EID (32 digits from
-	// 89, mod 97).
+	// (19 or 20 digits from 89, Luhn), an eSIM's EID (32 digits from
+	// 89, mod 97), or the random names of an Android app's install
+	// folders (/data/app/~~…==/com.example.notes-…==/), which name an
+	// install.
 	DeviceID
 )
 

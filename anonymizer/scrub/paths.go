@@ -113,3 +113,75 @@ var sharedHomes = [...]string{
 	"shared", "public", "default", "default user", "all users", "guest", "defaultaccount",
 	"default.migrated", "administrator", "root", "runner", "ubuntu", "build", "builder",
 }
+
+// installDirs detects the random names Android gives an app's install
+// folders (since Android 8; the outer one since 11), which differ between
+// installs of the same app and so name an install:
+// /data/app/~~2zPOOUcyyxvkBKyf4ncyqA==/com.example.notes-qh63ZqVw9GXQGEtiEHnmDg==/lib/arm64/libnotes.so.
+// in[ws:we] is the word "app" after "/data/". It returns the first random
+// name and pends the package folder's (com.example.notes stays); a
+// numbered folder of older versions (com.example.notes-1) is no finding.
+func (sc *scanner) installDirs(ws, we int) match {
+	in := sc.in
+	if ws < 6 || !equalFold(in[ws-6:ws], "/data/") || sc.b(we) != '/' {
+		return match{}
+	}
+	var outer match
+	p := we + 1
+	if sc.b(p) == '~' && sc.b(p+1) == '~' {
+		e := randomDirEnd(in, p+2)
+		if e < 0 || sc.b(e) != '/' {
+			return match{}
+		}
+		outer = match{DeviceID, p + 2, e}
+		p = e + 1
+	}
+	// the package's folder: its name, '-' and a random name
+	var inner match
+	for q := p; q < len(in) && q-p <= 256 && isPackageByte(in[q]); q++ {
+		if q+1 < len(in) && in[q+1] == '-' {
+			if e := randomDirEnd(in, q+2); e > 0 && (e == len(in) || in[e] == '/' || class[in[e]]&cPathEnd != 0) {
+				inner = match{DeviceID, q + 2, e}
+			}
+			break
+		}
+	}
+	switch {
+	case outer.kind != 0 && inner.kind != 0:
+		sc.pend = inner
+		return outer
+	case outer.kind != 0:
+		return outer
+	}
+	return inner
+}
+
+// randomDirEnd returns the end of a random folder name at in[p]: 16 to
+// 64 characters of URL-safe base64, or 8 or more that end in its '='
+// padding, with a digit or letters of both cases (not a word), or -1.
+func randomDirEnd(in string, p int) int {
+	e := p
+	upper, lower, digit := false, false, false
+chars:
+	for ; e < len(in) && e-p <= 64; e++ {
+		switch c := in[e]; {
+		case isUpper(c):
+			upper = true
+		case c >= 'a' && c <= 'z':
+			lower = true
+		case isDigit(c):
+			digit = true
+		case c == '-' || c == '_' || c == '=':
+		default:
+			break chars
+		}
+	}
+	if e-p < 16 && !(e-p >= 8 && in[e-1] == '=') || e-p > 64 || !digit && !(upper && lower) {
+		return -1
+	}
+	return e
+}
+
+// isPackageByte reports whether c may be part of an Android package's
+// name (letters, digits, '_' and '.').
+func isPackageByte(c byte) bool { return isWord(c) || c == '.' }

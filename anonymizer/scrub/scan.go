@@ -360,6 +360,12 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 		}
 	}
 	if bits&cLetter != 0 {
+		// an Android app's random install folders: /data/app/~~.../
+		if n == 3 && prev == '/' && next == '/' && equalFold(in[ws:we], "app") && s.on(DeviceID) {
+			if m = sc.installDirs(ws, we); m.kind != 0 {
+				return m
+			}
+		}
 		if (prev == '/' || prev == '\\') && (n >= 4 && n <= 9) && s.on(UserPath) {
 			if m = sc.userPath(ws, we); m.kind != 0 {
 				return m

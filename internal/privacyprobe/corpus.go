@@ -35,9 +35,10 @@ const (
 	AdID Kind = "advertising_id"
 	// AndroidID is a 64-bit ANDROID_ID in 16 hex digits.
 	AndroidID Kind = "android_id"
-	// HardwareID is a device's or SIM's id in a shape of its own: an iOS
-	// UDID, a SIM card's ICCID (bare or in the groups printed on the
-	// card), an eSIM's EID, or an APNs token as iOS printed it.
+	// HardwareID is a device's, SIM's or install's id in a shape of its
+	// own: an iOS UDID, a SIM card's ICCID (bare or in the groups printed
+	// on the card), an eSIM's EID, an APNs token as iOS printed it, or
+	// the random names of an Android app's install folders.
 	HardwareID Kind = "hardware_id"
 	// Card is a Luhn-valid payment card number of a real scheme's shape.
 	Card Kind = "card"
@@ -584,7 +585,13 @@ func (g *generator) androidID() string {
 
 // hardwareID returns a device's or SIM's id in one of its own shapes.
 func (g *generator) hardwareID() Identifier {
-	switch g.intn(5) {
+	switch g.intn(6) {
+	case 5:
+		// the random names Android gives an app's install folders
+		outer := g.chars(alnum+"-_", 22) + "=="
+		inner := g.chars(alnum+"-_", 22) + "=="
+		return Identifier{Format: "Android install folders", Value: "/data/app/~~" + outer + "/com.example.notes-" + inner + "/lib/arm64/libnotes.so",
+			Needles: []string{outer[:20], inner[:20]}}
 	case 0:
 		// chip id and ECID, as Apple writes UDIDs since the iPhone XS
 		v := "0000" + g.pick([]string{"8020", "8030", "8101", "8110", "8120", "8140"}) + "-" + strings.ToUpper(g.chars(lowerHex, 16))
@@ -927,6 +934,10 @@ var identifierKeys = []string{"user_id", "userId", "device_id", "deviceId", "ema
 	"mac_address", "push_token", "fcm_token", "session_token", "installationId", "userEmail", "imeisv", "apns", "cpf", "geohash", "appsflyer_id", "distinct_id",
 	"crashReporterKey", "oaid", "cell_id", "mCid", "user_pseudo_id", "city", "locality", "thoroughfare"}
 
+// placeKeys are the identifierKeys that name places (their values are
+// names, written after '=', ':' or in JSON, not after a blank alone).
+var placeKeys = []string{"city", "locality", "thoroughfare"}
+
 func (g *generator) keyValue() Identifier {
 	key := g.pick(identifierKeys)
 	var v string
@@ -939,7 +950,11 @@ func (g *generator) keyValue() Identifier {
 		v = g.chars(alnum, 12+g.intn(8))
 	}
 	var text, format string
-	switch g.intn(4) {
+	n := 4
+	if contains(placeKeys, key) {
+		n = 3 // a place's value is a name: a blank alone does not make it one
+	}
+	switch g.intn(n) {
 	case 0:
 		text, format = key+"="+v, "key=value"
 	case 1:

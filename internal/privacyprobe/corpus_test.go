@@ -45,7 +45,7 @@ func TestIdentifiersValid(t *testing.T) {
 					if len(d) != 32 || mod97Digits(d) != 1 {
 						t.Errorf("EID %q is not 32 digits with valid check digits", id.Value)
 					}
-				case !regexp.MustCompile(`^0000[0-9a-f]{4}-[0-9A-F]{16}$|^<([0-9a-f]{8} ){7}[0-9a-f]{8}>$`).MatchString(id.Value):
+				case !regexp.MustCompile(`^0000[0-9a-f]{4}-[0-9A-F]{16}$|^<([0-9a-f]{8} ){7}[0-9a-f]{8}>$|^/data/app/~~[\w-]{22}==/com\.example\.notes-[\w-]{22}==/`).MatchString(id.Value):
 					t.Errorf("%s %q has the wrong shape", id.Format, id.Value)
 				}
 			case Card:
