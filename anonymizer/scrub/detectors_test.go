@@ -867,3 +867,24 @@ func TestAndroidInstallFolders(t *testing.T) {
 		"/data/app/~~short/x",
 	))
 }
+
+// TestRemovableVolumeIDs: Android names a removable volume's folder after
+// its serial number, which an SD card keeps for life; paths and the
+// externalstorage provider's URIs in crash messages held it.
+func TestRemovableVolumeIDs(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"open failed: /storage/1A2B-3C4D/Android/data/com.example.notes/files/x.jpg: EACCES",
+			"open failed: /storage/[device_id]/Android/data/com.example.notes/files/x.jpg: EACCES"},
+		{"/mnt/media_rw/1a2b-3c4d/DCIM", "/mnt/media_rw/[device_id]/DCIM"},
+		{"content://com.android.externalstorage.documents/tree/1A2B-3C4D%3ADCIM",
+			"content://com.android.externalstorage.documents/tree/[device_id]%3ADCIM"},
+		{"content://com.android.externalstorage.documents/document/1A2B-3C4D:DCIM/x.jpg",
+			"content://com.android.externalstorage.documents/document/[device_id]:DCIM/x.jpg"},
+	})
+	runCases(t, kept(
+		"/storage/emulated/0/Download",
+		"/storage/self/primary",
+		"/api/2024-1130/x",
+		"/storage/1A2B-3C4D5",
+	))
+}

@@ -60,7 +60,8 @@ const (
 	// (19 or 20 digits from 89, Luhn), an eSIM's EID (32 digits from
 	// 89, mod 97), or the random names of an Android app's install
 	// folders (/data/app/~~…==/com.example.notes-…==/), which name an
-	// install.
+	// install, or a removable volume's serial number in its folder's
+	// name (/storage/1A2B-3C4D/).
 	DeviceID
 )
 

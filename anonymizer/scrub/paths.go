@@ -185,3 +185,26 @@ chars:
 // isPackageByte reports whether c may be part of an Android package's
 // name (letters, digits, '_' and '.').
 func isPackageByte(c byte) bool { return isWord(c) || c == '.' }
+
+// volumeID detects the serial number of a removable volume (an SD card,
+// a USB drive) where Android names its folder after it:
+// /storage/1A2B-3C4D/, /mnt/media_rw/1A2B-3C4D/, and the externalstorage
+// provider's tree/1A2B-3C4D:DCIM and document/1A2B-3C4D%3A… URIs. A card
+// keeps it for life, so it names a device as an id does. in[ws:ws+4] is
+// its first half, after a '/' and before a '-'.
+func (sc *scanner) volumeID(ws int) match {
+	in := sc.in
+	e := ws + 5
+	for e < len(in) && e-ws < 9 && isHex(in[e]) {
+		e++
+	}
+	if e-ws != 9 || isWord(sc.b(e)) || sc.b(e) == '-' {
+		return match{}
+	}
+	for _, folder := range [...]string{"/storage", "/media_rw", "/tree", "/document"} {
+		if ws-1 >= len(folder) && equalFold(in[ws-1-len(folder):ws-1], folder) {
+			return match{DeviceID, ws, e}
+		}
+	}
+	return match{}
+}

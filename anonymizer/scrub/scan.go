@@ -428,6 +428,11 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 				return m
 			}
 		}
+		if n == 4 && next == '-' && prev == '/' && s.on(DeviceID) {
+			if m = sc.volumeID(ws); m.kind != 0 {
+				return m
+			}
+		}
 		if n == 8 && next == '-' && s.on(UUID) {
 			if m = sc.uuid(ws); m.kind != 0 {
 				return m
