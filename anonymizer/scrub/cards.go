@@ -9,8 +9,8 @@ package scrub
 // start with 2 to 6.
 func (sc *scanner) cardOrIMEI(ws, we int) match {
 	in := sc.in
-	if c := sc.b(ws - 1); (c == '.' || c == ',') && isDigitOrMarker(sc.b(ws-2)) || c == '+' {
-		return match{} // a fraction, thousands, or a phone number
+	if sc.continuesNumber(ws) {
+		return match{}
 	}
 	var size, end [6]int
 	size[0], end[0] = we-ws, we
@@ -119,4 +119,12 @@ func imeiGrouping(sizes []int) bool {
 		return sizes[0] == 2 && sizes[1] == 6 && sizes[2] == 6 && sizes[3] == 1
 	}
 	return false
+}
+
+// continuesNumber reports whether the digit word at ws is a later part of
+// a number, not the start of a card's, an IMEI's or a SIM's: a fraction
+// or thousands after '.' or ',' and digits, or a phone number after '+'.
+func (sc *scanner) continuesNumber(ws int) bool {
+	c := sc.b(ws - 1)
+	return (c == '.' || c == ',') && isDigitOrMarker(sc.b(ws-2)) || c == '+'
 }

@@ -9,12 +9,8 @@ func (sc *scanner) udid(ws int) match {
 	if in[ws:ws+4] != "0000" {
 		return match{}
 	}
-	p := ws + 9
-	e := p
-	for e < len(in) && e-p <= 16 && isHex(in[e]) {
-		e++
-	}
-	if e-p != 16 || isWord(sc.b(e)) || sc.b(e) == '-' && isWord(sc.b(e+1)) {
+	e, _, ok := sc.hexGroups(ws+9, 1, 16, 0)
+	if !ok || isWord(sc.b(e)) || sc.b(e) == '-' && isWord(sc.b(e+1)) {
 		return match{}
 	}
 	return match{DeviceID, ws, e}
@@ -32,8 +28,8 @@ func (sc *scanner) simID(ws, we int) match {
 	if in[ws] != '8' || in[ws+1] != '9' {
 		return match{}
 	}
-	if c := sc.b(ws - 1); (c == '.' || c == ',') && isDigitOrMarker(sc.b(ws-2)) || c == '+' {
-		return match{} // a fraction, thousands, or a phone number
+	if sc.continuesNumber(ws) {
+		return match{}
 	}
 	digits, end := we-ws, we
 	switch {

@@ -146,14 +146,13 @@ func (sc *scanner) installDirs(ws, we int) match {
 			break
 		}
 	}
-	switch {
-	case outer.kind != 0 && inner.kind != 0:
-		sc.pend = inner
-		return outer
-	case outer.kind != 0:
-		return outer
+	if outer.kind == 0 {
+		return inner
 	}
-	return inner
+	if inner.kind != 0 {
+		sc.pend = inner
+	}
+	return outer
 }
 
 // randomDirEnd returns the end of a random folder name at in[p]: 16 to
@@ -194,11 +193,8 @@ func isPackageByte(c byte) bool { return isWord(c) || c == '.' }
 // its first half, after a '/' and before a '-'.
 func (sc *scanner) volumeID(ws int) match {
 	in := sc.in
-	e := ws + 5
-	for e < len(in) && e-ws < 9 && isHex(in[e]) {
-		e++
-	}
-	if e-ws != 9 || isWord(sc.b(e)) || sc.b(e) == '-' {
+	e, _, ok := sc.hexGroups(ws, 2, 4, '-')
+	if !ok || isWord(sc.b(e)) || sc.b(e) == '-' {
 		return match{}
 	}
 	for _, folder := range [...]string{"/storage", "/media_rw", "/tree", "/document"} {
