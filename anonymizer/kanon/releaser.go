@@ -226,14 +226,9 @@ func (r *Releaser) unit(ctx context.Context, u Unit, pass uint64, now time.Time,
 func (r *Releaser) Run(ctx context.Context) error {
 	interval := r.cfg.ReleaseInterval
 	for {
-		now := time.Now()
-		next := now.Truncate(interval).Add(interval)
-		t := time.NewTimer(next.Sub(now))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		next := time.Now().Truncate(interval).Add(interval)
+		if !sleepUntil(ctx, nil, next) {
 			return nil
-		case <-t.C:
 		}
 		slot := uint64(next.UnixNano() / int64(interval))
 		won, err := r.claim(ctx, slot)
@@ -272,12 +267,8 @@ func (r *Releaser) claim(ctx context.Context, slot uint64) (bool, error) {
 			zap.Duration("took", took), zap.Duration("settle", r.cfg.Settle))
 		return false, nil
 	}
-	t := time.NewTimer(r.cfg.Settle)
-	select {
-	case <-ctx.Done():
-		t.Stop()
+	if !sleepUntil(ctx, nil, time.Now().Add(r.cfg.Settle)) {
 		return false, ctx.Err()
-	case <-t.C:
 	}
 	winner, err := r.store.SlotHolder(ctx, slot)
 	if err != nil {
@@ -325,7 +316,7 @@ func (r *Releaser) holdSlots(ctx context.Context, cancel context.CancelFunc, slo
 }
 
 // sleepUntil waits until t and reports true, or false if ctx ends or
-// done is closed first.
+// done (nil for none) is closed first.
 func sleepUntil(ctx context.Context, done <-chan struct{}, t time.Time) bool {
 	timer := time.NewTimer(time.Until(t))
 	defer timer.Stop()
