@@ -609,12 +609,9 @@ func (g *generator) hardwareID() Identifier {
 		return id
 	case 3:
 		// an EID's check digits are ISO 7064 mod 97-10's, as an IBAN's
+		// without the country code
 		body := "89049032" + g.digits(22)
-		r := 0
-		for _, c := range body + "00" {
-			r = (r*10 + int(c-'0')) % 97
-		}
-		v := body + fmt.Sprintf("%02d", 98-r)
+		v := body + ibanCheck("", body)
 		return Identifier{Format: "eSIM EID", Value: v, Digits: []string{v}}
 	default:
 		// NSData's description of a 32-byte device token
