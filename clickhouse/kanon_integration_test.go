@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/consentry/consentry/anonymizer/kanon"
+	"github.com/consentry/consentry/internal/faultproxy"
 	"github.com/consentry/consentry/pipeline"
 )
 
@@ -365,3 +366,48 @@ func TestSlotClaimedEarlierWinsIntegration(t *testing.T) {
 		t.Errorf("unclaimed slot's holder %q (%v), want none", w, err)
 	}
 }
+
+// TestReleaseThroughSlowServerIntegration: a release pass whose queries
+// go to ClickHouse through a slow network takes longer than its slot. It
+// was cut off at the end of every slot and started over, so held rows
+// were never published; now it holds the next slots and completes.
+func TestReleaseThroughSlowServerIntegration(t *testing.T) {
+	c := migrated(t, Config{})
+	ctx := context.Background()
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	crowd := kanon.QI{AppVersion: "4.12.0", DeviceClass: "phone", DeviceModel: "Pixel 8", OSName: "android", OSVersion: "14",
+		Locale: "de-AT", Country: "AT", Region: "AT-9"}
+	rows, who := heldFleetRows(7, day, 200, 4, func(int) kanon.QI { return crowd })
+	if err := c.InsertHeld(ctx, rows, "held-slow"); err != nil {
+		t.Fatal(err)
+	}
+	p := faultproxy.StartForTest(t, shared.Addr())
+	slow := openClient(t, Config{Addr: p.Addr(), Database: c.Database()})
+	p.SetLatency(slowLatency)
+	rel, err := kanon.NewReleaser(kanon.ReleaserConfig{Config: kanon.Config{K: 3, ReleaseInterval: 3 * time.Second},
+		Store: slow, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- rel.Run(runCtx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	start := time.Now()
+	for time.Since(start) < 45*time.Second {
+		if n := storedEvents(t, c); n == uint64(len(who)) {
+			t.Logf("all %d held rows published after %v", n, time.Since(start).Round(time.Second))
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("%d of %d held rows published in 45 s through a server %v away", storedEvents(t, c), len(who), slowLatency)
+}
+
+// slowLatency is how much the proxy delays every chunk of the slow
+// server's traffic: a release pass then needs several seconds, more than
+// a slot of 3 s leaves it.
+const slowLatency = 60 * time.Millisecond
