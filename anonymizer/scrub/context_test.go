@@ -56,6 +56,10 @@ var ctxValues = []ctxValue{
 	{KeyValue, "user_id=", "829301", ""},
 	{KeyValue, `"deviceId": "`, "ab12cd34", `"`},
 	{DeviceID, "", "9774d56d682e549c", ""},
+	{Address, "", "221B Baker Street", ""},
+	{Address, "", "Hauptstraße 12", ""},
+	{Address, "", "Calle Mayor 5", ""},
+	{Address, "", "SW1A 1AA", ""},
 }
 
 // ctxContexts surround a value.
@@ -301,9 +305,12 @@ var ctxEncodings = []ctxEncoding{
 // why. A key is "encoding/kind/context/secret", where any part but the
 // encoding may be "*".
 var ctxGaps = map[string]string{
-	"line break/phone/*/*":         phoneOverLines,
-	"crlf/phone/*/*":               phoneOverLines,
-	"escaped line break/phone/*/*": phoneOverLines,
+	"line break/phone/*/*":           phoneOverLines,
+	"crlf/phone/*/*":                 phoneOverLines,
+	"escaped line break/phone/*/*":   phoneOverLines,
+	"line break/address/*/*":         addressOverLines,
+	"crlf/address/*/*":               addressOverLines,
+	"escaped line break/address/*/*": addressOverLines,
 	// C:\tmp\\u0031: the value's first escape right after a path's
 	// backslash.
 	"json \\u/*/backslash/*":       escapeAfterBackslash,
@@ -318,6 +325,8 @@ var ctxGaps = map[string]string{
 const (
 	phoneOverLines = "a phone number broken over two lines is not read as one: a number that ends a line " +
 		"and one that starts the next are too often a count and a time, or the start of a card number"
+	addressOverLines = "a street address is read on one line: a number that ends a line and capitalized words " +
+		"that start the next are a count and a sentence as often (a full address over lines keeps its parts)"
 	escapeAfterBackslash = "an escape right after a path's backslash is read as an escape inside an escaped " +
 		"string (JSON in JSON), which swallows the backslash, and the value joins the word before it"
 	escapeInWindowsPath = "a single backslash in a Windows path (C:\\tmp\\...) separates folders and escapes " +

@@ -400,10 +400,19 @@ func TestDeviceOwnerNames(t *testing.T) {
 		{"paired with Jane Doe's AirPods Pro", "paired with [user]'s AirPods Pro"},
 		{"AirDrop from Jane's MacBook Pro", "AirDrop from [user]'s MacBook Pro"},
 		{"Bluetooth: Jane\u2019s Galaxy S21", "Bluetooth: [user]\u2019s Galaxy S21"},
-		{`connected to SSID "Jane's iPhone"`, `connected to SSID "[user]'s iPhone"`},
+		{`hotspot "Jane's iPhone" is on`, `hotspot "[user]'s iPhone" is on`},
 		{"host Janes-MacBook-Pro.local", "host [user]-MacBook-Pro.local"},
 		{"janes-macbook.local", "[user]-macbook.local"},
 		{"Jane-Does-iPhone", "[user]-iPhone"},
+		// Swedish, Danish, Norwegian: the genitive without an apostrophe
+		{"AirDrop from Annas iPhone", "AirDrop from [user] iPhone"},
+		// German, French, Spanish, Italian, Dutch: the name after the
+		// device and a preposition
+		{"paired with iPhone von Anna", "paired with iPhone von [user]"},
+		{"AirDrop: iPad de María García", "AirDrop: iPad de [user]"},
+		{"MacBook Pro di Marco", "MacBook Pro di [user]"},
+		{"Galaxy S23 de Juan", "Galaxy S23 de [user]"},
+		{"iPhone van Jan-Willem", "iPhone van [user]"},
 	})
 	runCases(t, kept(
 		"Apple's iPhone lineup",
@@ -413,6 +422,11 @@ func TestDeviceOwnerNames(t *testing.T) {
 		"Jane's notes",
 		"versions-iphone",
 		"docs-mac",
+		"Settings iPhone",
+		"Apples iPhone",
+		"iPhone de test",
+		"iPhone von Apple",
+		"Pixel 8 de 128 GB",
 	))
 }
 
@@ -716,6 +730,12 @@ func TestMoreIdentifierKeys(t *testing.T) {
 		{"CellIdentityLte:{ mCi=27447297 mPci=123 mTac=4011 mEarfcn=1300 mMcc=232 mMnc=03}", "CellIdentityLte:{ mCi=[id] mPci=123 mTac=4011 mEarfcn=1300 mMcc=232 mMnc=03}"},
 		{"CellIdentityGsm:{ mLac=4011 mCid=20443 mMcc=232 mMnc=01}", "CellIdentityGsm:{ mLac=4011 mCid=[id] mMcc=232 mMnc=01}"},
 		{"cell_id: 27447297", "cell_id: [id]"},
+		// passports and driving licences, as forms' fields name them
+		{"passportNo: X12345678", "passportNo: [id]"},
+		{"passport_no=X12345678", "passport_no=[id]"},
+		{"driver_license: D1234567", "driver_license: [id]"},
+		{"drivingLicenceNumber=MORGA753116SM9IJ", "drivingLicenceNumber=[id]"},
+		{"id_card_number: T22000129", "id_card_number: [id]"},
 	})
 	runCases(t, kept(
 		"Pozostało dni: 14",
@@ -844,6 +864,51 @@ func TestPlaceKeys(t *testing.T) {
 	runCases(t, kept(
 		"the city of Graz",
 		`{"city_count":12,"capacity":"Graz"}`,
+	))
+}
+
+// TestValuesOfWords: the value of a key that names a person, a place, a
+// postcode, a date of birth or a national number is often words or groups
+// that blanks separate; only the first word was scrubbed (postcode: [id]
+// 1AA, thoroughfare=[id] Street, NINO: [id] 12 34 56 C). The value runs on
+// over capitalized words, numbers and names' particles, and stops at a
+// word of prose in lower case, a delimiter or the next key.
+func TestValuesOfWords(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"postcode: SW1A 1AA", "postcode: [address]"},
+		{"postal_code=1012 AB", "postal_code=[id]"},
+		{"subLocality: Innere Stadt, locality: Wien", "subLocality: [id], locality: [id]"},
+		{"Address[locality=Rio de Janeiro,thoroughfare=Downing Street,postalCode=SW1A 2AA,countryCode=GB]",
+			"Address[locality=[id],thoroughfare=[id],postalCode=[address],countryCode=GB]"},
+		{"NINO: QQ 12 34 56 C", "NINO: [id]"},
+		{"aadhaar: 2345 6789 0123", "aadhaar: [id]"},
+		{"first_name=Anna Maria last_name=van der Berg", "first_name=[id] last_name=[id]"},
+		{"display_name: Anna Müller", "display_name: [id]"},
+		{"ssid=Anna Home router 00:11:22:33:44:55", "ssid=[id] router [mac]"},
+		{"city=Graz Country=AT", "city=[id] Country=AT"},
+		{"dob: 12 April 1990", "dob: [id]"},
+		{"city: mUngisFan kEllanbor", "city: [id]"},
+	})
+	runCases(t, kept(
+		"name: Dispatch queue: com.apple.main-thread",
+		"Thread 0 name:  Dispatch queue: com.apple.main-thread",
+		"city: null at index 3",
+	))
+}
+
+// TestSpacedKeyQuotedValue: a quoted value after an identifier's key and a
+// blank (connected to SSID "Anna Home") was kept unless it looked like an
+// id; a quoted value is a value.
+func TestSpacedKeyQuotedValue(t *testing.T) {
+	runCases(t, []scrubCase{
+		{`connected to SSID "Anna Home"`, `connected to SSID "[id]"`},
+		{`no account for user "anna.mueller"`, `no account for user "[id]"`},
+		{`password "hunter2" rejected`, `password "[secret]" rejected`},
+	})
+	runCases(t, kept(
+		`thread name "main"`,
+		`the city "of lights"`,
+		`token expired`,
 	))
 }
 

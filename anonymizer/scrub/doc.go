@@ -16,11 +16,14 @@
 // credentials and those in a URL (scheme://user:password@host), JWTs, API
 // keys and other secrets, the user name in a home directory path or in
 // an account's folder of an Android app, the owner's name in a device's
-// name (Jane's iPhone), precise
+// name (Jane's iPhone, iPhone von Anna), street addresses with their
+// house numbers and UK and Canadian postcodes (221B Baker Street, Calle
+// Mayor 5, Hauptstraße 12, SW1A 1AA; see address.go), precise
 // coordinates (decimal, or degrees, minutes and seconds), and the values
 // of keys that name an identifier ("user_id=1234", "fcm_token 99625411",
-// "gps_lat=48.20849"; see [Scrubber.IsIdentifierKey] for how keys are
-// read word by word). Detectors that validate (Luhn, mod 97, address
+// "gps_lat=48.20849", and all the words of a name's, a place's or a
+// postcode's: "locality=Rio de Janeiro"; see [Scrubber.IsIdentifierKey]
+// for how keys are read word by word). Detectors that validate (Luhn, mod 97, address
 // syntax) leave numbers that fail the check alone.
 //
 // The detectors are tuned against realistic crash logs: versions
@@ -73,14 +76,22 @@
 //     2026112901"): the scrubber errs on the side of removing. Epoch times
 //     in seconds (until 2033) and milliseconds have none of these shapes;
 //     other bare digit runs are counts.
-//   - A value of a key ends at whitespace unless quoted: in "name: Jane
-//     Doe" only "Jane" is replaced. The keys "name", "address", "location",
-//     "fingerprint", "uid", "login", "gps" and "mobile" count only as
-//     key=value or "key": value, as "name:" heads technical lines of crash
-//     reports. After a key and a blank (fcm_token 9962541186) only a
-//     value that looks like an id, with a digit, a '-' or '_' inside or
-//     capitals not in the pattern of code, is replaced, so "token
-//     expired" stays.
+//   - A value of a key ends at whitespace unless quoted, or, for a key
+//     that names a person, a place, a postcode or a national number, at
+//     the first word after it in lower case, a delimiter or the next key:
+//     in "display_name: Jane Doe logged in" "Jane Doe" is replaced. The
+//     keys "name", "address", "location", "fingerprint", "uid", "login",
+//     "gps" and "mobile" count only as key=value or "key": value, as
+//     "name:" heads technical lines of crash reports. After a key and a
+//     blank (fcm_token 9962541186) only a quoted value or one that looks
+//     like an id, with a digit, a '-' or '_' inside or capitals not in
+//     the pattern of code, is replaced, so "token expired" stays.
+//   - A street address needs its house number and, in English, a street
+//     type that is no common word of other text (Street, Road, Avenue, not
+//     Way or Place); a name in lower case must hold no word of prose. An
+//     address broken over lines keeps its parts, as do postcodes of
+//     countries other than the UK and Canada (numbers that only a key
+//     tells apart) and people's names in prose.
 //   - An ANDROID_ID-shaped run of 16 hex digits is kept only where a
 //     crash dump puts pointers: after a register name or "pc"
 //     ("x4  0000007fd3c2a4c8", "#00 pc 000000000004f7c4"), or in the first

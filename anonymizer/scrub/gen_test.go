@@ -340,8 +340,36 @@ func (g gen) any(k Kind) planted {
 		return g.coordinates()
 	case DeviceID:
 		return g.deviceID()
+	case Address:
+		return g.address()
 	default:
 		return g.keyValue()
+	}
+}
+
+// address returns a random street address in one of the orders that
+// address.go reads, or a UK or Canadian postcode.
+func (g gen) address() planted {
+	name := func() string {
+		return string(rune('A'+g.r.IntN(26))) + g.from("abcdefghijklmnoprstuvwxyz", 2+g.r.IntN(7))
+	}
+	num := g.digits(1 + g.r.IntN(3))
+	if num[0] == '0' {
+		num = "1" + num[1:]
+	}
+	switch g.r.IntN(6) {
+	case 0:
+		return whole(Address, num+g.pick("", "B", "a")+" "+name()+g.pick("", " "+name())+" "+g.pick("Street", "St", "Avenue", "Road", "Lane", "Blvd", "Drive", "Terrace"))
+	case 1:
+		return whole(Address, num+" "+g.pick("rue", "avenue", "boulevard", "place")+" "+g.pick("", "de ", "de la ", "des ")+name())
+	case 2:
+		return whole(Address, g.pick("Calle", "Via", "Rua", "Avenida", "Piazza", "Carrer de")+" "+name()+g.pick("", " "+name())+" "+num)
+	case 3:
+		return whole(Address, name()+g.pick("stra\u00dfe", "strasse", "gasse", "weg", "straat", "gatan", "vej")+" "+num)
+	case 4:
+		return whole(Address, g.from("ABDEGHLMNPRSW", 1+g.r.IntN(2))+g.digits(1)+g.pick("", g.digits(1), "A")+" "+g.digits(1)+g.from("ABDEFGHJLNPQRSTUWXYZ", 2))
+	default:
+		return whole(Address, g.from("ABCEGHJKLMNPRSTVXY", 1)+g.digits(1)+g.from("ABCEGHJKLMNPRSTVWXYZ", 1)+" "+g.digits(1)+g.from("ABCEGHJKLMNPRSTVWXYZ", 1)+g.digits(1))
 	}
 }
 

@@ -49,8 +49,8 @@ func (sc *scanner) iban(ws, we int) match {
 		if ge == gs && markerAt(in, gs) > 0 || ge-gs > 4 && isDigit(in[gs]) {
 			more = true
 		}
-		if ge == gs || ge-gs > 4 || isWord(sc.b(ge)) || sc.joinsNext(ge) || wrapped && sc.dashJoins(ge) {
-			break // a group after a line break may start a dashed number or a phone number
+		if ge == gs || ge-gs > 4 || isWord(sc.b(ge)) || sc.joinsNext(ge) || wrapped && (sc.dashJoins(ge) || sc.startsAddress(gs, ge)) {
+			break // a group after a line break may start a dashed number, a phone number or a street address
 		}
 		r = mod97(r, in[gs:ge])
 		total += ge - gs
@@ -187,6 +187,12 @@ const ibanCountries = "ad24 ae23 al28 at20 az28 ba20 be16 bg22 bh22 bi27 br29 by
 	"mu30 ni28 nl18 no15 om23 pk24 pl28 ps29 pt25 qa29 ro24 rs22 ru33 sa24 sc31 sd18 se24 si19 sk24 sm27 " +
 	"so23 st25 sv28 tl23 tn24 tr26 ua29 va22 vg24 xk20 ye30 " +
 	"dz00 ao00 bj00 bf00 cm00 cv00 cf00 cg00 ci00 ga00 gq00 gw00 ir00 mg00 ml00 mz00 ne00 sn00 td00 tg00 km00 ma00 "
+
+// startsAddress reports whether the group in[gs:ge] is the house number
+// that starts a street address (221B Baker Street).
+func (sc *scanner) startsAddress(gs, ge int) bool {
+	return sc.b(ge) == ' ' && houseNumberEnd(sc.in, gs) == ge && sc.s.on(Address) && sc.addressAfterNumber(gs, ge).kind != 0
+}
 
 // dashJoins reports whether a '-' at p joins the group of digits that
 // ends there to a word after it, as in a dashed number (0100-5550123,

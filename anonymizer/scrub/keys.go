@@ -147,6 +147,7 @@ const (
 	kAuth                       // an HTTP Authorization header
 	kCookie                     // a cookie header
 	kPlace                      // a place finer than a region, see placeKeys
+	kWords                      // a value of words, see wordsKeys
 
 	// How a name of keyTable matches as a word, or a run of words, of a
 	// longer key (see tokenFlags); by default anywhere in it.
@@ -273,7 +274,9 @@ var identifierKeys = [...]string{
 	"lastname", "fullname", "surname", "givenname", "familyname", "middlename", "displayname",
 	"nickname", "owner", "ownername", "customerid", "clientid", "memberid", "personid", "profileid",
 	"playerid", "ssn", "socialsecuritynumber", "nationalid", "taxid", "passport", "passportnumber",
-	"nino", "bsn", "nif", "cpf", "aadhaar", "pesel", "curp", "nric", "tfn",
+	"passportno", "nino", "bsn", "nif", "cpf", "aadhaar", "pesel", "curp", "nric", "tfn", "idnumber",
+	"idcard", "idcardnumber", "nationalidnumber", "driverlicense", "driverslicense", "driverlicence",
+	"driverslicence", "drivinglicense", "drivinglicence", "licensenumber", "licenceno", "licenseno",
 	"dob", "birthday", "birthdate", "dateofbirth",
 	// contact
 	"email", "mail", "emailaddress", "emailaddr", "phone", "phonenumber", "phoneno", "tel",
@@ -331,6 +334,25 @@ var placeKeys = [...]string{
 	"addressline", "addresslines", "postaltown",
 }
 
+// wordsKeys name identifiers that are written in words, or in groups of
+// letters and digits that blanks separate: people's names, places
+// (placeKeys are such keys too), postcodes, dates of birth, national
+// numbers (first_name=Anna Maria, postcode: SW1A 1AA, NINO: QQ 12 34 56
+// C, ssid=Anna Home). The unquoted value of such a key runs on over the
+// words after it (see scanner.wordsEnd), where another key's runs to the
+// first blank.
+var wordsKeys = [...]string{
+	"name", "firstname", "lastname", "fullname", "surname", "givenname", "familyname", "middlename",
+	"displayname", "nickname", "owner", "ownername", "devicename", "ssid",
+	"address", "street", "streetaddress", "homeaddress", "billingaddress", "shippingaddress",
+	"postcode", "postalcode", "zip", "zipcode",
+	"dob", "birthday", "birthdate", "dateofbirth",
+	"ssn", "socialsecuritynumber", "nationalid", "nationalidnumber", "taxid", "passport",
+	"passportnumber", "passportno", "nino", "aadhaar", "nric", "tfn", "bsn", "idnumber", "idcard",
+	"idcardnumber", "driverlicense", "driverslicense", "driverlicence", "driverslicence",
+	"drivinglicense", "drivinglicence", "licensenumber", "licenceno", "licenseno",
+}
+
 // weakKeys name identifiers as attribute keys, but in crash text they
 // mostly head technical lines ("Thread 0 name:  Dispatch queue: ...",
 // "pid: 1, tid: 2, name: RenderThread", "Load Address: 0x1000",
@@ -371,7 +393,7 @@ var keyTable = func() map[string]keyFlag {
 		words []string
 		flag  keyFlag
 	}{
-		{identifierKeys[:], kIdent}, {placeKeys[:], kIdent | kPlace}, {secretKeys[:], kSecret}, {weakKeys[:], kWeak},
+		{identifierKeys[:], kIdent}, {placeKeys[:], kIdent | kPlace | kWords}, {wordsKeys[:], kWords}, {secretKeys[:], kSecret}, {weakKeys[:], kWeak},
 		{coordinateKeys[:], kCoord}, {authKeys[:], kAuth}, {cookieKeys[:], kCookie},
 		{headOnlyKeys[:], kHeadOnly}, {wholeOnlyKeys[:], kWholeOnly},
 	} {

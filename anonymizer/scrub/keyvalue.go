@@ -63,9 +63,9 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 		colon = true
 		p++
 	default:
-		// key value: an id after a blank (fcm_token 9962541186), or the
-		// marker that replaced it
-		if p == blank || p-blank > 2 || quoted || !spacedKeyEnd(in[ws:ke]) || markerAt(in, p) == 0 && sc.spacedValueEnd(p) < 0 {
+		// key value: an id after a blank (fcm_token 9962541186), a quoted
+		// value (SSID "Anna Home"), or the marker that replaced it
+		if p == blank || p-blank > 2 || quoted || !spacedKeyEnd(in[ws:ke]) || markerAt(in, p) == 0 && sc.b(p) != '"' && sc.spacedValueEnd(p) < 0 {
 			return match{}
 		}
 		spaced = true
@@ -135,7 +135,7 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 	case f&kIdent == 0 || !sc.s.on(KeyValue):
 		return match{}
 	}
-	m, scrubbed := sc.value(kind, vs, f&kCookie != 0)
+	m, scrubbed := sc.value(kind, vs, f&kCookie != 0, f&kWords != 0)
 	if scrubbed {
 		sc.skipTo = ke
 	}
@@ -145,10 +145,11 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 // spacedValue returns the value at vs of a key with the flags f that a
 // blank, not '=' or ':', separates from it (fcm_token 9962541186): only
 // strong identifier and secret keys count (not places: their values are
-// names), and only values that look like ids (see spacedValueEnd), so
-// that prose such as "token expired" or "email must not be empty" stays.
-// A marker at vs is a value scrubbed before: the key stays as it did
-// then (the scan skips it), whatever else its word looks like.
+// names), and only values that look like ids (see spacedValueEnd) or are
+// quoted (SSID "Anna Home", user "anna"), so that prose such as "token
+// expired" or "email must not be empty" stays. A marker at vs is a value
+// scrubbed before: the key stays as it did then (the scan skips it),
+// whatever else its word looks like.
 func (sc *scanner) spacedValue(f keyFlag, ke, vs int) match {
 	kind := KeyValue
 	switch {
@@ -162,6 +163,13 @@ func (sc *scanner) spacedValue(f keyFlag, ke, vs int) match {
 	if markerAt(sc.in, vs) > 0 {
 		sc.skipTo = ke
 		return match{}
+	}
+	if sc.in[vs] == '"' {
+		m, scrubbed := sc.value(kind, vs, false, false)
+		if scrubbed {
+			sc.skipTo = ke
+		}
+		return m
 	}
 	ve := sc.spacedValueEnd(vs)
 	if m := sc.valueDetect(vs); m.kind != 0 && m.end >= ve {
@@ -315,9 +323,10 @@ func (sc *scanner) isLogTag(ws int) bool {
 // value returns the value of a key that starts at vs: a quoted string, the
 // rest of the line for cookies, or else the bytes up to whitespace, one
 // of , ; & ) ] } " ' < >, a marker, or a '?' inside the value (but for
-// a secret's). If a detector recognizes the value, its kind
-// is used instead of kind. scrubbed reports a value that is a marker.
-func (sc *scanner) value(kind Kind, vs int, toEOL bool) (m match, scrubbed bool) {
+// a secret's), and with words, the words after those (see wordsEnd). If
+// a detector recognizes the value, its kind is used instead of kind.
+// scrubbed reports a value that is a marker.
+func (sc *scanner) value(kind Kind, vs int, toEOL, words bool) (m match, scrubbed bool) {
 	in := sc.in
 	if vs >= len(in) {
 		return match{}, false
@@ -383,6 +392,9 @@ func (sc *scanner) value(kind Kind, vs int, toEOL bool) (m match, scrubbed bool)
 	if ve <= vs || isNullish(in[vs:ve]) {
 		return match{}, false
 	}
+	if words && !quoted && !toEOL {
+		ve = sc.wordsEnd(kind, vs, ve)
+	}
 	if m := sc.valueDetect(vs); m.kind != 0 && m.end >= ve {
 		if quoted || toEOL {
 			return match{m.kind, vs, ve}, false
@@ -390,6 +402,73 @@ func (sc *scanner) value(kind Kind, vs int, toEOL bool) (m match, scrubbed bool)
 		return match{m.kind, vs, m.end}, false
 	}
 	return match{kind, vs, ve}, false
+}
+
+// wordsEnd returns the end of the unquoted value of a key whose value is
+// words (see wordsKeys) that starts at vs and whose first word ends at ve:
+// it runs on over up to maxValueWords-1 further words that one blank
+// each separates from the last and that start with a capital, a digit
+// or a letter beyond ASCII, as names, places and postcodes do (Innere
+// Stadt, SW1A 1AA, QQ 12 34 56 C, Ávila), or are in irregular case (sTaDt,
+// see irregularCase), or are a name's particle before such a word (Rio de
+// Janeiro), each up to where endsValue ends a value.
+// It stops before a word in lower case, as prose goes on in (ssid=HomeNet
+// router ...), a marker, and a word with '=' or ':' in it, which is a key
+// of its own (city=Graz Country=AT, locality: Wien Country: AT).
+func (sc *scanner) wordsEnd(kind Kind, vs, ve int) int {
+	in := sc.in
+	for n := 1; n < maxValueWords && ve+1 < len(in) && in[ve] == ' ' && ve-vs < maxQuoted; n++ {
+		ws := ve + 1
+		if !nameWordStart(in[ws]) && !sc.particleAt(ws) && !irregularCase(in[ws:letterRunEnd(in, ws)]) || markerAt(in, ws) > 0 {
+			break
+		}
+		we := ws
+		for we < len(in) && !sc.endsValue(kind, ws, we) {
+			if c := in[we]; c == '=' || c == ':' {
+				return ve
+			}
+			we++
+		}
+		ve = we
+	}
+	return ve
+}
+
+// maxValueWords is the most words that wordsEnd reads as one value.
+const maxValueWords = 6
+
+// nameWordStart reports whether c may start a word of a name, a place or
+// a postcode: a capital, a digit, or the first byte of a character beyond
+// ASCII.
+func nameWordStart(c byte) bool {
+	return isUpper(c) || isDigit(c) || c >= utf8.RuneSelf
+}
+
+// particleAt reports whether a particle of names and places (de, da, del,
+// von, van, der, la, ...) stands at ws, with a blank and a word that
+// nameWordStart accepts after it, or one more particle and such a word
+// (Rio de Janeiro, Ludwig van Beethoven, rue de la Paix).
+func (sc *scanner) particleAt(ws int) bool {
+	for range 2 {
+		we := ws
+		for we < len(sc.in) && we-ws < 5 && sc.in[we] >= 'a' && sc.in[we] <= 'z' {
+			we++
+		}
+		if we == ws || sc.b(we) != ' ' || !equalFoldAny(sc.in[ws:we], nameParticles[:]...) {
+			return false
+		}
+		if nameWordStart(sc.b(we + 1)) {
+			return true
+		}
+		ws = we + 1
+	}
+	return false
+}
+
+// nameParticles are the particles of particleAt.
+var nameParticles = [...]string{
+	"de", "da", "do", "dos", "das", "del", "della", "di", "du", "des", "la", "le", "los", "las",
+	"von", "van", "der", "den", "ter", "zu", "y", "e", "al", "el", "bin", "ibn",
 }
 
 // indexedItem returns where the quoted first item of a list written as

@@ -63,10 +63,14 @@ const (
 	// install, or a removable volume's serial number in its folder's
 	// name (/storage/1A2B-3C4D/).
 	DeviceID
+	// Address is a street address with its house number (221B Baker
+	// Street, 12 rue de la Paix, Calle Mayor 5, Hauptstraße 12) or a full
+	// postcode of the UK or Canada (SW1A 1AA, K1A 0B1).
+	Address
 )
 
 // lastKind is the highest Kind.
-const lastKind = DeviceID
+const lastKind = Address
 
 var kindNames = [...]string{
 	Email:       "email",
@@ -84,6 +88,7 @@ var kindNames = [...]string{
 	Coordinates: "coordinates",
 	KeyValue:    "id",
 	DeviceID:    "device_id",
+	Address:     "address",
 }
 
 var kindGoNames = [...]string{
@@ -102,6 +107,7 @@ var kindGoNames = [...]string{
 	Coordinates: "Coordinates",
 	KeyValue:    "KeyValue",
 	DeviceID:    "DeviceID",
+	Address:     "Address",
 }
 
 var kindMarkers = [...]string{
@@ -120,6 +126,7 @@ var kindMarkers = [...]string{
 	Coordinates: "[coordinates]",
 	KeyValue:    "[id]",
 	DeviceID:    "[device_id]",
+	Address:     "[address]",
 }
 
 func (k Kind) valid() bool { return k >= Email && k <= lastKind }

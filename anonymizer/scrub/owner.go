@@ -2,13 +2,16 @@ package scrub
 
 // deviceOwner detects the owner's name in a device's default name, which
 // Bluetooth, AirDrop and network logs print: a name and "'s" before a
-// device's word (Jane's iPhone, Jane Doe's AirPods), or, in a host name
-// made from one, a name ending in "s" joined by '-' to the device's word
+// device's word (Jane's iPhone, Jane Doe's AirPods), a capitalized name
+// ending in "s" and a blank before it, as Swedish, Danish and Norwegian
+// name devices (Annas iPhone), or, in a host name made from one, a name
+// ending in "s" joined by '-' to the device's word
 // (Janes-MacBook-Pro.local, Jane-Does-iPhone). The word at ws, which ends
 // at we, is the name's last word; one capitalized word before it may be
 // the name's too. The name is the finding; "'s" and the device stay. A
 // host name in lower case needs a local domain after it
-// (janes-macbook.local), as "versions-iphone" is no name.
+// (janes-macbook.local), as "versions-iphone" is no name. For a name
+// after the device's word (iPhone von Anna) see ownerAfterDevice.
 func (sc *scanner) deviceOwner(ws, we int) match {
 	in := sc.in
 	if !allOf(in[ws:we], isLetter) || equalFoldAny(in[ws:we], ownerStopWords[:]...) {
@@ -21,6 +24,12 @@ func (sc *scanner) deviceOwner(ws, we int) match {
 		dev = we + 3
 	case sc.b(we) == '-' && we-ws >= 3 && in[we-1]|0x20 == 's':
 		dev = we + 1
+	case sc.b(we) == ' ' && we-ws >= 4 && in[we-1] == 's' && isUpper(in[ws]) && !isUpper(in[ws+1]) &&
+		!equalFoldAny(in[ws:we-1], ownerStopWords[:]...) && !equalFoldAny(in[ws:we], pluralStopWords[:]...):
+		if deviceWordEnd(in, we+1) < 0 {
+			return match{}
+		}
+		return match{UserPath, ws, we} // Annas iPhone
 	default:
 		return match{}
 	}
@@ -42,6 +51,78 @@ func (sc *scanner) deviceOwner(ws, we int) match {
 	return match{UserPath, start, we}
 }
 
+// ownerAfterDevice detects the owner's name after a device's word, the
+// word in[ws:we], as iOS names devices in German, French, Spanish,
+// Italian, Dutch and Portuguese (iPhone von Anna, iPad de María, MacBook
+// Pro di Marco): after at most two words of the model (Pro, Max, S23,
+// 15), a preposition of ownerPrepositions and a blank, a name that starts
+// with a capital or a letter beyond ASCII, and one more such word (its
+// surname). The name is the finding.
+func (sc *scanner) ownerAfterDevice(ws, we int) match {
+	in := sc.in
+	if sc.b(we) != ' ' || deviceWordEnd(in, ws) != we {
+		return match{}
+	}
+	p := we + 1
+	for model := 0; ; model++ {
+		e := p
+		for e < len(in) && e-p < 8 && isWord(in[e]) {
+			e++
+		}
+		if e == p || sc.b(e) != ' ' {
+			return match{}
+		}
+		if equalFoldAny(in[p:e], ownerPrepositions[:]...) && in[p] >= 'a' {
+			p = e + 1
+			break
+		}
+		if model == 2 || !isUpper(in[p]) && !isDigit(in[p]) && !equalFold(in[p:e], "mini") {
+			return match{}
+		}
+		p = e + 1
+	}
+	end := nameWordEnd(in, p)
+	if end < 0 || equalFoldAny(in[p:end], ownerStopWords[:]...) {
+		return match{}
+	}
+	if sc.b(end) == ' ' {
+		if e := nameWordEnd(in, end+1); e > 0 {
+			end = e
+		}
+	}
+	return match{UserPath, p, end}
+}
+
+// nameWordEnd returns the end of a word of a person's name at p: a
+// capital or a character beyond ASCII, then letters, such characters and
+// inner dashes and apostrophes (María, Anne-Marie, O'Brien), at most 40
+// bytes and not followed by a digit or '_'; -1 if there is none.
+func nameWordEnd(in string, p int) int {
+	if p >= len(in) || !isUpper(in[p]) && in[p] < 0xc3 {
+		return -1
+	}
+	e := p + 1
+	for e < len(in) && e-p <= 40 {
+		c := in[e]
+		switch {
+		case isLetter(c) || c >= 0x80:
+		case (c == '-' || c == '\'') && e+1 < len(in) && (isLetter(in[e+1]) || in[e+1] >= 0xc3):
+		default:
+			goto end
+		}
+		e++
+	}
+end:
+	if e-p > 40 || e < len(in) && (isDigit(in[e]) || in[e] == '_') {
+		return -1
+	}
+	return e
+}
+
+// ownerPrepositions say "of" before an owner's name in devices' default
+// names (German, French, Spanish, Portuguese, Italian, Dutch).
+var ownerPrepositions = [...]string{"von", "de", "di", "da", "do", "van"}
+
 // deviceWordEnd returns the end of the device's word at p (iPhone,
 // MacBook, Galaxy, ... in any case, not followed by a letter), -1 if
 // there is none.
@@ -50,7 +131,7 @@ func deviceWordEnd(in string, p int) int {
 	for e < len(in) && isLetter(in[e]) {
 		e++
 	}
-	if e == p || !equalFoldAny(in[p:e], deviceWords[:]...) {
+	if !deviceWordShapes.has(in[p:e]) || !equalFoldAny(in[p:e], deviceWords[:]...) {
 		return -1
 	}
 	return e
@@ -79,6 +160,28 @@ var deviceWords = [...]string{
 	"pixel", "phone", "tablet", "laptop", "kindle", "surface", "pc", "computer", "desktop",
 }
 
+// deviceWordShapes holds the lengths and first letters of deviceWords: a
+// cheap test before a word is looked up.
+var deviceWordShapes = shapesOf(deviceWords[:])
+
+// wordShapes has bit c&31 of entry n set when a word of a list has n
+// letters and starts with c.
+type wordShapes [16]uint32
+
+// shapesOf returns the shapes of the lower-case words ws.
+func shapesOf(ws []string) (t wordShapes) {
+	for _, w := range ws {
+		t[len(w)] |= 1 << (w[0] & 31)
+	}
+	return t
+}
+
+// has reports whether a word of the list may be w, in any case: one of
+// w's length starts with w's first letter.
+func (t *wordShapes) has(w string) bool {
+	return len(w) > 0 && len(w) < len(t) && t[len(w)]&(1<<(w[0]&31)) != 0
+}
+
 // ownerStopWords are words before "'s" and a device's word that name no
 // owner: companies, pronouns, roles (Apple's iPhone, it's iPhone only,
 // the user's iPhone).
@@ -87,4 +190,13 @@ var ownerStopWords = [...]string{
 	"here", "what", "who", "let", "today", "everyone", "someone", "anyone", "one", "user", "users",
 	"app", "device", "owner", "customer", "company", "team", "world", "with", "from", "to", "and",
 	"for", "by", "on", "of", "the", "my", "your", "our", "he", "she",
+}
+
+// pluralStopWords are capitalized words ending in "s" that may stand
+// before a device's word and name no owner (Settings iPhone, Devices
+// iPad, Photos Mac).
+var pluralStopWords = [...]string{
+	"settings", "devices", "photos", "notes", "maps", "contacts", "files", "news", "tips", "books",
+	"podcasts", "apps", "tools", "docs", "tests", "options", "details", "specs", "accessories",
+	"this", "its", "his", "hers", "yours", "ours", "theirs", "was", "has", "is", "as", "us",
 }

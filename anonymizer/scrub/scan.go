@@ -395,9 +395,15 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 				return m
 			}
 		}
-		// an owner's name in a device's name (Jane's iPhone)
-		if (next == '\'' || next == '-') && s.on(UserPath) {
+		// an owner's name in a device's name (Jane's iPhone, Annas
+		// iPhone, iPhone von Anna)
+		if (next == '\'' || next == '-' || next == ' ' && in[we-1] == 's' && isUpper(in[ws]) && deviceWordEnd(in, we+1) > 0) && s.on(UserPath) {
 			if m = sc.deviceOwner(ws, we); m.kind != 0 {
+				return m
+			}
+		}
+		if next == ' ' && deviceWordShapes.has(in[ws:we]) && s.on(UserPath) {
+			if m = sc.ownerAfterDevice(ws, we); m.kind != 0 {
 				return m
 			}
 		}
@@ -453,6 +459,14 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 			if m = sc.ipv6(ws, next); m.kind != 0 {
 				return m
 			}
+		}
+	}
+	// a street address (221B Baker Street, Calle Mayor 5, Hauptstraße
+	// 12) or a UK or Canadian postcode (SW1A 1AA)
+	if (isDigit(in[ws]) && n <= 5 || typeFirstShapes.has(in[ws:we]) || n <= 4 && bits&cDigit != 0 && isLetter(in[ws])) &&
+		(next == ' ' || next == '.' || prev == ' ') && s.on(Address) {
+		if m = sc.address(ws, we, bits); m.kind != 0 {
+			return m
 		}
 	}
 	if bits == cDigit && ws >= sc.numSkip {

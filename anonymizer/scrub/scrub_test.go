@@ -42,8 +42,8 @@ func kept(ins ...string) []scrubCase {
 
 func TestKinds(t *testing.T) {
 	ks := Kinds()
-	if len(ks) != 15 {
-		t.Fatalf("Kinds() has %d kinds, want 15", len(ks))
+	if len(ks) != 16 {
+		t.Fatalf("Kinds() has %d kinds, want 16", len(ks))
 	}
 	markers := map[string]bool{}
 	for i, k := range ks {
@@ -64,7 +64,7 @@ func TestKinds(t *testing.T) {
 			}
 		}
 	}
-	want := "[email] [phone] [ip] [uuid] [imei] [mac] [card] [iban] [token] [jwt] [secret] [user] [coordinates] [id] [device_id]"
+	want := "[email] [phone] [ip] [uuid] [imei] [mac] [card] [iban] [token] [jwt] [secret] [user] [coordinates] [id] [device_id] [address]"
 	var got []string
 	for _, k := range ks {
 		got = append(got, k.Marker())
