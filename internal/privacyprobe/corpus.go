@@ -59,6 +59,11 @@ const (
 	// KeyValue is the value of an identifier-named key (device_id=...,
 	// "user_id": ...), in text or as a custom event attribute.
 	KeyValue Kind = "id_key_value"
+	// StreetAddress is where someone lives: a street address with its
+	// house number in one of the orders countries write one, a UK
+	// postcode, or a place finer than a region of two words
+	// after a place's key (locality: Kolvarin Drestel).
+	StreetAddress Kind = "street_address"
 	// ConsentToken is the batch's consent token; it is not planted but
 	// looked for, as the collector must never log or store it.
 	ConsentToken Kind = "consent_token"
@@ -67,7 +72,7 @@ const (
 // Kinds returns every kind the generator plants (ConsentToken is only
 // looked for).
 func Kinds() []Kind {
-	return []Kind{Email, Phone, IPv4, IPv6, MAC, IMEI, AdID, AndroidID, HardwareID, Card, IBAN, Credential, JWT, APIKey, UserPath, Coordinates, KeyValue}
+	return []Kind{Email, Phone, IPv4, IPv6, MAC, IMEI, AdID, AndroidID, HardwareID, Card, IBAN, Credential, JWT, APIKey, UserPath, Coordinates, KeyValue, StreetAddress}
 }
 
 // Identifier is one generated identifier.
@@ -166,6 +171,8 @@ func (g *generator) identifier(k Kind) Identifier {
 		id = g.coordinates()
 	case KeyValue:
 		id = g.keyValue()
+	case StreetAddress:
+		id = g.streetAddress()
 	default:
 		panic(fmt.Sprintf("privacyprobe: no generator for kind %q", k))
 	}
@@ -962,6 +969,51 @@ func (g *generator) keyValue() Identifier {
 		text, format = key+" "+v, "key value"
 	}
 	return Identifier{Format: format + " (" + key + ")", Value: text, Needles: []string{v}}
+}
+
+// placeName returns a distinctive capitalized name of three syllables
+// (Kolvarin), for a street or a place: one that no other text holds.
+func (g *generator) placeName() string {
+	var b strings.Builder
+	for i := range 3 {
+		c := g.chars("bdfgklmnprstvz", 1)
+		if i == 0 {
+			c = strings.ToUpper(c)
+		}
+		b.WriteString(c + g.chars("aeiou", 1) + g.chars("lnrs", 1))
+	}
+	return b.String()
+}
+
+// streetAddress returns a street address, a postcode or a place's two
+// words after its key.
+func (g *generator) streetAddress() Identifier {
+	name := g.placeName()
+	num := g.digitsFrom("123456789", 1+g.intn(3))
+	switch g.intn(6) {
+	case 0:
+		t := g.pick([]string{"Street", "St", "Avenue", "Road", "Lane", "Terrace", "Blvd"})
+		return Identifier{Format: "number, name, type", Value: num + " " + name + " " + t, Needles: []string{name}}
+	case 1:
+		return Identifier{Format: "number, French type, name", Value: num + " " + g.pick([]string{"rue de ", "rue ", "boulevard ", "avenue "}) + name, Needles: []string{name}}
+	case 2:
+		t := g.pick([]string{"Calle", "Via", "Rua", "Avenida", "Carrer de"})
+		return Identifier{Format: "type, name, number", Value: t + " " + name + " " + num, Needles: []string{name}}
+	case 3:
+		t := g.pick([]string{"straße", "strasse", "gasse", "weg", "straat", "gatan", "vej"})
+		return Identifier{Format: "name with type, number", Value: name + t + " " + num, Needles: []string{name}}
+	case 4:
+		// an outward code of four (SW1A, EC2M, BS16): shorter postcodes
+		// are shorter than the scanner's needles
+		v := g.chars("ABDEGHLMNPRSW", 2) + g.digits(1) + g.pick([]string{g.digits(1), "A"}) + " " +
+			g.digits(1) + g.chars("ABDEFHJLNPQRSUWXYZ", 2)
+		return Identifier{Format: "UK postcode", Value: v, Needles: []string{v}}
+	default:
+		other := g.placeName()
+		key := g.pick([]string{"locality", "subLocality", "city", "district", "thoroughfare"})
+		sep := g.pick([]string{"=", ": "})
+		return Identifier{Format: "place key, two words (" + key + ")", Value: key + sep + name + " " + other, Needles: []string{name, other}}
+	}
 }
 
 func contains(s []string, v string) bool {

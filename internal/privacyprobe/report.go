@@ -114,7 +114,7 @@ func (r *Report) Accepted() []*Plant {
 var shortKind = map[Kind]string{
 	Email: "email", Phone: "phone", IPv4: "ipv4", IPv6: "ipv6", MAC: "mac", IMEI: "imei", AdID: "adid",
 	AndroidID: "andid", HardwareID: "hwid", Card: "card", IBAN: "iban", Credential: "cred", JWT: "jwt", APIKey: "key",
-	UserPath: "path", Coordinates: "coord", KeyValue: "keyval", ConsentToken: "token",
+	UserPath: "path", Coordinates: "coord", KeyValue: "keyval", StreetAddress: "addr", ConsentToken: "token",
 }
 
 // WriteTo writes the report for people: the summary, planted and found by
