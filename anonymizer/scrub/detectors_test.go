@@ -406,6 +406,7 @@ func TestDeviceOwnerNames(t *testing.T) {
 		{"Jane-Does-iPhone", "[user]-iPhone"},
 		// Swedish, Danish, Norwegian: the genitive without an apostrophe
 		{"AirDrop from Annas iPhone", "AirDrop from [user] iPhone"},
+		{`paired with "Jonas iPad", rssi -60`, `paired with "[user] iPad", rssi -60`},
 		// German, French, Spanish, Italian, Dutch: the name after the
 		// device and a preposition
 		{"paired with iPhone von Anna", "paired with iPhone von [user]"},
@@ -427,6 +428,9 @@ func TestDeviceOwnerNames(t *testing.T) {
 		"iPhone de test",
 		"iPhone von Apple",
 		"Pixel 8 de 128 GB",
+		"Requires iPhone 12 or later",
+		"Suggests laptop-detect",
+		`Add symbols for the "Logitech Cordless Desktop Navigator"`,
 	))
 }
 
@@ -907,6 +911,8 @@ func TestSpacedKeyQuotedValue(t *testing.T) {
 	})
 	runCases(t, kept(
 		`thread name "main"`,
+		`fix to pass "make distcheck"`,
+		`session "scriptlets" that are shipped`,
 		`the city "of lights"`,
 		`token expired`,
 	))

@@ -165,6 +165,9 @@ func (sc *scanner) spacedValue(f keyFlag, ke, vs int) match {
 		return match{}
 	}
 	if sc.in[vs] == '"' {
+		if f&kIdent == 0 && equalFoldAny(sc.in[sc.wordBefore(ke):ke], proseSecretKeys[:]...) {
+			return match{} // pass "make distcheck", session "scriptlets"
+		}
 		m, scrubbed := sc.value(kind, vs, false, false)
 		if scrubbed {
 			sc.skipTo = ke
@@ -177,6 +180,11 @@ func (sc *scanner) spacedValue(f keyFlag, ke, vs int) match {
 	}
 	return match{kind, vs, ve}
 }
+
+// proseSecretKeys are names of secrets that are common words of prose
+// too: a quoted text after one of them and a blank is no value (pass
+// "make distcheck", session "scriptlets").
+var proseSecretKeys = [...]string{"pass", "session", "auth", "sid", "signature", "cookie", "token", "secret"}
 
 // spacedKeyEnd reports whether the key k ends as a name of an
 // identifier or a secret may (its last two letters or digits, in any

@@ -4,7 +4,9 @@ package scrub
 // Bluetooth, AirDrop and network logs print: a name and "'s" before a
 // device's word (Jane's iPhone, Jane Doe's AirPods), a capitalized name
 // ending in "s" and a blank before it, as Swedish, Danish and Norwegian
-// name devices (Annas iPhone), or, in a host name made from one, a name
+// name devices (Annas iPhone; only where the device's name ends after
+// the device's word, as English verbs end in "s" too: Requires iPhone
+// 12, Suggests laptop-detect), or, in a host name made from one, a name
 // ending in "s" joined by '-' to the device's word
 // (Janes-MacBook-Pro.local, Jane-Does-iPhone). The word at ws, which ends
 // at we, is the name's last word; one capitalized word before it may be
@@ -26,7 +28,7 @@ func (sc *scanner) deviceOwner(ws, we int) match {
 		dev = we + 1
 	case sc.b(we) == ' ' && we-ws >= 4 && in[we-1] == 's' && isUpper(in[ws]) && !isUpper(in[ws+1]) &&
 		!equalFoldAny(in[ws:we-1], ownerStopWords[:]...) && !equalFoldAny(in[ws:we], pluralStopWords[:]...):
-		if deviceWordEnd(in, we+1) < 0 {
+		if e := deviceWordEnd(in, we+1); e < 0 || e < len(in) && !deviceNameEnd(in[e]) {
 			return match{}
 		}
 		return match{UserPath, ws, we} // Annas iPhone
@@ -49,6 +51,17 @@ func (sc *scanner) deviceOwner(ws, we int) match {
 		}
 	}
 	return match{UserPath, start, we}
+}
+
+// deviceNameEnd reports whether c may end a device's name as a log
+// quotes or lists it: a quote, a closing bracket, a comma, a semicolon
+// or a line break.
+func deviceNameEnd(c byte) bool {
+	switch c {
+	case '"', '\'', ')', ']', ',', ';', '\n', '\r':
+		return true
+	}
+	return false
 }
 
 // ownerAfterDevice detects the owner's name after a device's word, the
