@@ -16,11 +16,12 @@ package scrub
 //   - one word that ends in the type, then the number: Hauptstraße 12,
 //     Kalverstraat 92, Storgatan 5.
 //
-// The city after it stays (a city is not finer than what triage may
-// need; a place key's value is scrubbed, see placeKeys). A full postcode
-// of the UK (SW1A 1AA, some fifteen addresses) or Canada (K1A 0B1) is
-// found alone; other countries' postcodes are numbers that only a key
-// (postcode, zip) tells apart.
+// The city after it stays (a place key's value is scrubbed, see
+// placeKeys); a postcode between them goes (Hauptstraße 12, 10115
+// Berlin). A full postcode of the UK (SW1A 1AA, some fifteen addresses)
+// or Canada (K1A 0B1) is found alone, a US ZIP code after its state's
+// code (CA 94043); other countries' postcodes are numbers that only a
+// key (postcode, zip) or the street address before them tells apart.
 
 // address runs the address detectors that the word in[ws:we], with the
 // shape bits, a blank or a '.' around it allow.
@@ -28,6 +29,9 @@ func (sc *scanner) address(ws, we int, bits uint16) match {
 	in := sc.in
 	next, prev := sc.b(we), sc.b(ws-1)
 	if isDigit(in[ws]) {
+		if m := sc.postcodeAfterAddress(ws, we); m.kind != 0 {
+			return m // Hauptstraße 12, 10115 Berlin
+		}
 		// a house number: 221B Baker Street, Hauptstraße 12
 		if we-ws > 5 || houseNumberEnd(in, ws) != we {
 			return match{}
@@ -47,9 +51,63 @@ func (sc *scanner) address(ws, we int, bits uint16) match {
 		return sc.addressAfterType(ws, we) // Calle Mayor 5
 	case bits&cDigit != 0 && we-ws <= 4 && next == ' ' && isLetter(in[ws]) && isDigit(sc.b(we+1)):
 		return sc.postcode(ws, we) // SW1A 1AA
+	case we-ws == 2 && next == ' ' && isDigit(sc.b(we+1)) && isUpper(in[ws]) && isUpper(in[ws+1]):
+		return sc.zipAfterState(ws, we) // Mountain View, CA 94043
 	}
 	return match{}
 }
+
+// postcodeAfterAddress detects the postcode, 4 or 5 digits, that follows
+// a street address the scan has just found, after a comma and a blank,
+// before a capitalized city (Hauptstraße 12, 10115 Berlin; 12 rue de la
+// Paix, 75002 Paris; Kalverstraat 92, 1012 Amsterdam): the word
+// in[ws:we]. A postcode names an area of a few thousand people. The city
+// stays.
+func (sc *scanner) postcodeAfterAddress(ws, we int) match {
+	if we-ws < 4 || we-ws > 5 || sc.lastKind != Address || ws-2 != sc.last || sc.in[ws-2] != ',' || sc.in[ws-1] != ' ' ||
+		sc.b(we) != ' ' || !nameWordStart(sc.b(we+1)) {
+		return match{}
+	}
+	return match{Address, ws, we}
+}
+
+// zipAfterState detects a US ZIP code (94043, 94043-1351) after the two
+// capitals of a state's code, the word in[ws:we], and a blank, at the end
+// of a US address (Mountain View, CA 94043): the ZIP is the finding, the
+// state, a region, stays. Codes that are words too (ID, IN, OR, OK, ME,
+// HI, OH: User ID 12345) do not count.
+func (sc *scanner) zipAfterState(ws, we int) match {
+	in := sc.in
+	if !usStates.has(in[ws:we]) || !equalFoldAny(in[ws:we], usStateCodes[:]...) {
+		return match{}
+	}
+	zs := we + 1
+	ze := zs
+	for ze < len(in) && ze-zs < 6 && isDigit(in[ze]) {
+		ze++
+	}
+	if ze-zs != 5 {
+		return match{}
+	}
+	if sc.b(ze) == '-' && allOf(in[ze+1:min(ze+5, len(in))], isDigit) && ze+5 <= len(in) {
+		ze += 5 // ZIP+4
+	}
+	if ze < len(in) && (isWord(in[ze]) || in[ze] == '-' || in[ze] == '.' && isDigit(sc.b(ze+1))) {
+		return match{}
+	}
+	return match{Address, zs, ze}
+}
+
+// usStateCodes are the codes of the US states and DC but those that are
+// English words too (ID, IN, OR, OK, ME, HI, OH).
+var usStateCodes = [...]string{
+	"al", "ak", "az", "ar", "ca", "co", "ct", "de", "dc", "fl", "ga", "il", "ia", "ks", "ky", "la",
+	"md", "ma", "mi", "mn", "ms", "mo", "mt", "ne", "nv", "nh", "nj", "nm", "ny", "nc", "nd", "pa",
+	"ri", "sc", "sd", "tn", "tx", "ut", "vt", "va", "wa", "wv", "wi", "wy",
+}
+
+// usStates holds the first letters of usStateCodes.
+var usStates = shapesOf(usStateCodes[:])
 
 // addressAfterNumber detects a street address that starts with the
 // house number in[ws:we] (12, 221B), which a blank follows. Its name's

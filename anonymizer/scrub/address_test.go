@@ -17,14 +17,14 @@ func TestStreetAddresses(t *testing.T) {
 		{"deliver to 221b baker street", "deliver to [address]"},
 		{"12 Oak Road", "[address]"},
 		// the number first, the type in lower case: French
-		{"livraison: 12 rue de la Paix, 75002 Paris", "livraison: [address], 75002 Paris"},
+		{"livraison: 12 rue de la Paix, 75002 Paris", "livraison: [address], [address] Paris"},
 		{"8 avenue des Champs-Élysées", "[address]"},
 		{"3 boulevard Haussmann", "[address]"},
 		{"5 place Vendôme", "[address]"},
 		{"12 rue de la paix", "[address]"},
 		// the type first, the number last
 		{"envío a Calle Mayor 5, Madrid", "envío a [address], Madrid"},
-		{"Via Roma 12, 00184 Roma", "[address], 00184 Roma"},
+		{"Via Roma 12, 00184 Roma", "[address], [address] Roma"},
 		{"Avenida Paulista 1578", "[address]"},
 		{"Av. Paulista 1578", "[address]"},
 		{"Carrer de Balmes 25", "[address]"},
@@ -35,9 +35,10 @@ func TestStreetAddresses(t *testing.T) {
 		{"36 bOuLEvard GonZenfol", "[address]"},
 		{"12 Rue de la Paix", "[address]"},
 		// one word with the type, then the number
-		{"Lieferadresse: Hauptstraße 12, 10115 Berlin", "Lieferadresse: [address], 10115 Berlin"},
+		{"Lieferadresse: Hauptstraße 12, 10115 Berlin", "Lieferadresse: [address], [address] Berlin"},
 		{"Hauptstr. 3", "[address]"},
 		{"Kalverstraat 92, Amsterdam", "[address], Amsterdam"},
+		{"Kalverstraat 92, 1012 Amsterdam", "[address], [address] Amsterdam"},
 		{"Storgatan 5", "[address]"},
 		{"Mariahilfer Gasse 7", "[address]"},
 		{"Berliner Allee 5", "[address]"},
@@ -73,8 +74,9 @@ func TestStreetAddresses(t *testing.T) {
 }
 
 // TestPostcodes: a full postcode of the UK names some fifteen addresses,
-// one of Canada a street's side; both have shapes of their own. Other
-// countries' postcodes are numbers that only a key tells apart.
+// one of Canada a street's side; both have shapes of their own. A US ZIP
+// code follows its state's code; other countries' postcodes are numbers
+// that only a key or the street address before them tells apart.
 func TestPostcodes(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"London SW1A 1AA, UK", "London [address], UK"},
@@ -86,6 +88,10 @@ func TestPostcodes(t *testing.T) {
 		{"k1a 0b1", "[address]"},
 		{"sW1a 1Aa", "[address]"},
 		{"postcode: SW1A 1AA", "postcode: [address]"},
+		// a US ZIP code after its state's code; the state, a region,
+		// stays
+		{"1600 Amphitheatre Pkwy, Mountain View, CA 94043", "[address], Mountain View, CA [address]"},
+		{"Boston MA 02110-1301, USA", "Boston MA [address], USA"},
 	})
 	runCases(t, kept(
 		"Apple M1 8GB",
@@ -96,5 +102,9 @@ func TestPostcodes(t *testing.T) {
 		"SW1A-1AA",
 		"K1A 0B12",
 		"x0 1ab",
+		"User ID 12345",
+		"error CA 12345x",
+		"CA 1234567",
+		"count 12, 10115 Berlin",
 	))
 }

@@ -90,8 +90,9 @@
 //     type that is no common word of other text (Street, Road, Avenue, not
 //     Way or Place); a name in lower case must hold no word of prose. An
 //     address broken over lines keeps its parts, as do postcodes of
-//     countries other than the UK and Canada (numbers that only a key
-//     tells apart) and people's names in prose.
+//     countries other than the UK, Canada and the US on their own
+//     (numbers that only a key or a street address before them tells
+//     apart) and people's names in prose.
 //   - An ANDROID_ID-shaped run of 16 hex digits is kept only where a
 //     crash dump puts pointers: after a register name or "pc"
 //     ("x4  0000007fd3c2a4c8", "#00 pc 000000000004f7c4"), or in the first

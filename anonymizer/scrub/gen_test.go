@@ -348,7 +348,8 @@ func (g gen) any(k Kind) planted {
 }
 
 // address returns a random street address in one of the orders that
-// address.go reads, or a UK or Canadian postcode.
+// address.go reads, a UK or Canadian postcode, a US ZIP code after its
+// state's code, or a postcode after a street address.
 func (g gen) address() planted {
 	name := func() string {
 		return string(rune('A'+g.r.IntN(26))) + g.from("abcdefghijklmnoprstuvwxyz", 2+g.r.IntN(7))
@@ -357,7 +358,12 @@ func (g gen) address() planted {
 	if num[0] == '0' {
 		num = "1" + num[1:]
 	}
-	switch g.r.IntN(6) {
+	switch g.r.IntN(8) {
+	case 6:
+		zip := g.digits(5) + g.pick("", "-"+g.digits(4))
+		return part(Address, name()+", "+g.pick("CA", "NY", "TX", "MA", "WA")+" ", zip, "")
+	case 7:
+		return part(Address, name()+"stra\u00dfe "+num+", ", string(rune('1'+g.r.IntN(9)))+g.digits(4), " "+name())
 	case 0:
 		return whole(Address, num+g.pick("", "B", "a")+" "+name()+g.pick("", " "+name())+" "+g.pick("Street", "St", "Avenue", "Road", "Lane", "Blvd", "Drive", "Terrace"))
 	case 1:

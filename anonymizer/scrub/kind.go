@@ -64,8 +64,9 @@ const (
 	// name (/storage/1A2B-3C4D/).
 	DeviceID
 	// Address is a street address with its house number (221B Baker
-	// Street, 12 rue de la Paix, Calle Mayor 5, Hauptstraße 12) or a full
-	// postcode of the UK or Canada (SW1A 1AA, K1A 0B1).
+	// Street, 12 rue de la Paix, Calle Mayor 5, Hauptstraße 12), the
+	// postcode after one, a full postcode of the UK or Canada (SW1A 1AA,
+	// K1A 0B1) or a US ZIP code after its state's code (CA 94043).
 	Address
 )
 

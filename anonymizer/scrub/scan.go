@@ -112,11 +112,12 @@ type match struct {
 // scanner finds the identifiers of one input, left to right. It lives on
 // the stack of String or Find.
 type scanner struct {
-	s    *Scrubber
-	in   string
-	pos  int   // where scanning goes on
-	last int   // end of the previous finding; no finding starts before it
-	pend match // a finding to return next, if any
+	s        *Scrubber
+	in       string
+	pos      int   // where scanning goes on
+	last     int   // end of the previous finding; no finding starts before it
+	lastKind Kind  // the kind of the previous finding
+	pend     match // a finding to return next, if any
 
 	// Where the scan is: inValue while detecting the value of a key (key
 	// detectors are off), lookahead while finding where a secret run ends
@@ -292,7 +293,7 @@ func readWord(in string, p int) (int, uint16) {
 // starts, as the marker that replaces m will end them: the words after m
 // are looked at again, as when the output is scrubbed again.
 func (sc *scanner) found(m match) {
-	sc.pos, sc.last = m.end, m.end
+	sc.pos, sc.last, sc.lastKind = m.end, m.end, m.kind
 	sc.v6End = min(sc.v6End, m.start)
 	sc.numSkip = min(sc.numSkip, m.start)
 }
@@ -463,7 +464,7 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 	}
 	// a street address (221B Baker Street, Calle Mayor 5, Hauptstraße
 	// 12) or a UK or Canadian postcode (SW1A 1AA)
-	if (isDigit(in[ws]) && n <= 5 || typeFirstShapes.has(in[ws:we]) || n <= 4 && bits&cDigit != 0 && isLetter(in[ws])) &&
+	if (isDigit(in[ws]) && n <= 5 || typeFirstShapes.has(in[ws:we]) || n <= 4 && bits&cDigit != 0 && isLetter(in[ws]) || n == 2 && isUpper(in[ws])) &&
 		(next == ' ' || next == '.' || prev == ' ') && s.on(Address) {
 		if m = sc.address(ws, we, bits); m.kind != 0 {
 			return m
