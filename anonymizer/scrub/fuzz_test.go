@@ -147,6 +147,7 @@ func TestIdempotentRegressions(t *testing.T) {
 		"jane@example.com/4.12.0.3",                                             // a product token that is an e-mail address
 		"name=version 10.1.2.3",                                                 // a version word that is a scrubbed value
 		"/Users/jane ID: 5",                                                     // a two-word key that is a scrubbed user name
+		"+0000000_Az190001A022cCx82771B0XY8b79Zay",                              // a random run glued to a phone number
 	} {
 		out := s.String(in)
 		if again := s.String(out); again != out {

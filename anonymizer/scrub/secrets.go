@@ -222,6 +222,15 @@ func (sc *scanner) genericSecret(ws int) match {
 		run = run[:strings.IndexByte(run, '/')]
 	}
 	if !looksSecret(run) {
+		// Digits glued with '_' to a random rest (+0000000_Az19...Zay):
+		// the digits may be a phone number that the glued reading finds,
+		// and after its marker the rest, '_' and all, is a run of its
+		// own, judged without the digits that kept the whole run's
+		// entropy low.
+		if u := strings.IndexByte(run, '_'); u > 0 && allOf(strings.TrimLeft(run[:u], "+-"), isDigit) && looksSecret(run[u:]) {
+			sc.secretEnd = start + len(run)
+			return match{Secret, start + u, start + len(run)}
+		}
 		return match{}
 	}
 	sc.secretEnd = start + len(run) // what follows is a new run
