@@ -42,7 +42,7 @@ func (sc *scanner) address(ws, we int, bits uint16) match {
 			}
 		}
 		if prev == ' ' && suffixEnds&(1<<(sc.b(ws-2)&31)) != 0 {
-			return sc.addressBeforeNumber(ws)
+			return sc.addressBeforeNumber(ws, we)
 		}
 		return match{}
 	}
@@ -233,15 +233,12 @@ func (sc *scanner) streetNameEnd(p int, number, caseless bool) int {
 // names in camelCase (iPhone, McDonald).
 func irregularCase(w string) bool {
 	for i := 1; i < len(w); i++ {
-		if isUpper(w[i]) && w[i-1] >= 'a' && w[i-1] <= 'z' {
+		if isUpper(w[i]) && isLower(w[i-1]) {
 			return true
 		}
 	}
 	return false
 }
-
-// isLower reports whether c is a lower-case ASCII letter.
-func isLower(c byte) bool { return c >= 'a' && c <= 'z' }
 
 // letterRunEnd returns the end of the letters, in any case, and the
 // characters beyond ASCII at p, at most 40 bytes of them.
@@ -254,27 +251,24 @@ func letterRunEnd(in string, p int) int {
 }
 
 // addressBeforeNumber detects a street address whose house number is the
-// word at ws, after a blank and one word that ends in a street's type
+// word in[ws:we] (see houseNumberEnd), after a blank and one word that ends in a street's type
 // (Hauptstraße 12, Kalverstraat 92, Storgatan 5, Hauptstr. 3), which is
 // capitalized or in lower case, or is the type alone, capitalized, after
 // a capitalized word (Mariahilfer Gasse 7, Berliner Allee 5).
-func (sc *scanner) addressBeforeNumber(ws int) match {
+func (sc *scanner) addressBeforeNumber(ws, we int) match {
 	in := sc.in
-	if houseNumberEnd(in, ws) < 0 {
-		return match{}
-	}
-	we := ws - 1 // the blank
-	s := we
-	for s > 0 && s > we-40 && (isLetter(in[s-1]) || in[s-1] >= 0x80 || in[s-1] == '.' && s == we) {
+	blank := ws - 1
+	s := blank
+	for s > 0 && s > blank-40 && (isLetter(in[s-1]) || in[s-1] >= 0x80 || in[s-1] == '.' && s == blank) {
 		s--
 	}
-	if s == we || s < sc.last || !isLetter(in[s]) || s > 0 && (isWord(in[s-1]) || in[s-1] == '-' || in[s-1] == '.') {
+	if s == blank || s < sc.last || !isLetter(in[s]) || s > 0 && (isWord(in[s-1]) || in[s-1] == '-' || in[s-1] == '.') {
 		return match{}
 	}
-	w := in[s:we]
+	w := in[s:blank]
 	for _, suffix := range streetSuffixes {
 		if len(w) >= len(suffix)+2 && equalFold(w[len(w)-len(suffix):], suffix) && (isUpper(w[0]) || suffix != "gade") {
-			return match{Address, s, houseNumberEnd(in, ws)}
+			return match{Address, s, we}
 		}
 		if len(w) == len(suffix) && isUpper(w[0]) && equalFold(w, suffix) && sc.b(s-1) == ' ' {
 			ps := s - 1
@@ -282,7 +276,7 @@ func (sc *scanner) addressBeforeNumber(ws int) match {
 				ps--
 			}
 			if ps < s-3 && ps >= sc.last && isUpper(in[ps]) && (ps == 0 || !isWord(in[ps-1])) {
-				return match{Address, ps, houseNumberEnd(in, ws)}
+				return match{Address, ps, we}
 			}
 		}
 	}

@@ -459,7 +459,7 @@ func nameWordStart(c byte) bool {
 func (sc *scanner) particleAt(ws int) bool {
 	for range 2 {
 		we := ws
-		for we < len(sc.in) && we-ws < 5 && sc.in[we] >= 'a' && sc.in[we] <= 'z' {
+		for we < len(sc.in) && we-ws < 5 && isLower(sc.in[we]) {
 			we++
 		}
 		if we == ws || sc.b(we) != ' ' || !equalFoldAny(sc.in[ws:we], nameParticles[:]...) {

@@ -90,6 +90,7 @@ var class = func() (t [256]uint16) {
 
 func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
 func isUpper(c byte) bool  { return c >= 'A' && c <= 'Z' }
+func isLower(c byte) bool  { return c >= 'a' && c <= 'z' }
 func isLetter(c byte) bool { return class[c]&cLetter != 0 }
 func isWord(c byte) bool   { return class[c]&cWord != 0 }
 func isHex(c byte) bool    { return class[c]&cHex != 0 }
