@@ -49,7 +49,7 @@ func main() {
 	installGRPCLog := func(log *zap.Logger) {
 		grpclog.SetLoggerV2(grpclogz.New(log.Named("grpc"), scrub.New(scrub.Config{}).String))
 	}
-	if err := run(ctx, os.Args[1:], os.Stderr, os.LookupEnv, installGRPCLog); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stderr, os.Environ(), installGRPCLog); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0) // --help was asked for and printed.
 		}
@@ -90,6 +90,10 @@ type options struct {
 	hierarchy        string
 	generalizeWindow time.Duration
 	logLevel, logFmt string
+	checkConfig      bool
+	// variables are the environment variables that set flags or hold
+	// secrets: every other CONSENTRY_* variable is a mistake.
+	variables map[string]bool
 	// deprecatedInflight is --max-inflight-requests, which no longer
 	// does anything.
 	deprecatedInflight int
@@ -254,9 +258,12 @@ Flags:
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", collector.DefaultShutdownTimeout, "longest a graceful shutdown waits for in-flight batches and flushes")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error (logs never hold payloads, tokens or identifiers)")
 	fs.StringVar(&o.logFmt, "log-format", "json", "log `format`: json or console")
+	fs.BoolVar(&o.checkConfig, "check-config", false, "check the flags, the CONSENTRY_* environment and the files they name, print what is wrong or \"configuration OK\", and exit (0 when OK, 2 when not) without starting anything; for deployment pipelines, systemd's ExecStartPre and container images")
 	if err := cli.Parse(fs, args, lookup); err != nil {
 		return nil, err
 	}
+	o.variables = map[string]bool{cli.EnvPrefix + "CLICKHOUSE_PASSWORD": true, cli.EnvPrefix + "CONSENT_SECRET": true}
+	fs.VisitAll(func(f *flag.Flag) { o.variables[cli.EnvName(f.Name)] = true })
 	if o.corsOrigins != "" {
 		c.CORSOrigins = strings.Split(o.corsOrigins, ",")
 	}
@@ -300,23 +307,33 @@ Flags:
 	return o, nil
 }
 
-// run runs the collector until ctx ends. onLogger, if not nil, is called
-// with the logger before anything else starts.
-func run(ctx context.Context, args []string, stderr io.Writer, lookup func(string) (string, bool), onLogger func(*zap.Logger)) error {
+// run runs the collector until ctx ends, configured by args and the
+// environment environ ("KEY=value" entries, as os.Environ returns them).
+// onLogger, if not nil, is called with the logger before anything else
+// starts.
+func run(ctx context.Context, args []string, stderr io.Writer, environ []string, onLogger func(*zap.Logger)) error {
+	lookup := lookupIn(environ)
 	o, err := parseFlags(args, stderr, lookup)
 	if err != nil {
 		return err
+	}
+	if secret, ok := lookup(cli.EnvPrefix + "CONSENT_SECRET"); ok {
+		o.cfg.ConsentSecret = []byte(secret)
+	}
+	unknown := o.unknownVariables(environ)
+	if o.checkConfig {
+		return checkConfig(o, unknown, stderr)
 	}
 	log, err := cli.NewLogger(o.logLevel, o.logFmt)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	for _, name := range unknown {
+		log.Warn("environment variable ignored: it names no flag of consentryd (a typo?)", zap.String("variable", name))
+	}
 	if o.cfg.ClickHouse.Password, err = cli.Secret(cli.EnvPrefix+"CLICKHOUSE_PASSWORD", o.passwordFile); err != nil {
 		return err
-	}
-	if secret, ok := lookup(cli.EnvPrefix + "CONSENT_SECRET"); ok {
-		o.cfg.ConsentSecret = []byte(secret)
 	}
 	o.cfg.Logger = log
 	if o.generalizeWindow != 0 {

@@ -17,6 +17,15 @@ func env(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
+// environ returns m as os.Environ would: "KEY=value" entries.
+func environ(m map[string]string) []string {
+	var kv []string
+	for k, v := range m {
+		kv = append(kv, k+"="+v)
+	}
+	return kv
+}
+
 // mustParseFlags parses args with the environment variables vars, and
 // fails t if that fails.
 func mustParseFlags(t *testing.T, args []string, vars map[string]string) *options {

@@ -111,7 +111,7 @@ func startRun(t *testing.T, addr string, args []string, vars map[string]string) 
 	result := make(chan error, 1)
 	stderr = &bytes.Buffer{}
 	go func() {
-		result <- run(ctx, args, stderr, env(vars), nil)
+		result <- run(ctx, args, stderr, environ(vars), nil)
 	}()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
