@@ -1,5 +1,5 @@
 # Consentry's developer commands. See README.md.
-.PHONY: run cluster test test-short proto check-generated build bench bench-ghz load soak abuse privacy fuzz clean
+.PHONY: run cluster test test-short proto check-generated build image bench bench-ghz load soak abuse privacy fuzz clean
 
 # Runs the collector end to end on a local default: installs ClickHouse if
 # missing, starts consentryd (which starts ClickHouse), sends a demo batch,
@@ -25,6 +25,11 @@ test-short:
 
 build:
 	go build -o .bin/ ./cmd/...
+
+# The container image (deploy/container/Containerfile), built with buildah:
+# IMAGE=registry.example.com/consentryd:1.0 make image. See deploy/README.md.
+image:
+	./scripts/image.sh
 
 proto:
 	./scripts/genproto.sh

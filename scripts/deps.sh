@@ -3,7 +3,8 @@
 # machine with Go: ClickHouse (server and client), protoc, and ZooKeeper
 # (for the local cluster of make cluster and the cluster tests) from Debian.
 # With --with-test-deps, also npm and Chromium from Debian (Chromium drives
-# the dashboard's browser tests, see internal/browser), and chDB's library
+# the dashboard's browser tests, see internal/browser), buildah and
+# systemd-analyze (the deployment tests, see deploy/), and chDB's library
 # (ClickHouse 26.x in-process, for schema tests) from npm into .cache/chdb.
 # Idempotent: installs only what is missing.
 set -euo pipefail
@@ -20,6 +21,10 @@ command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 [ -f /usr/share/java/zookeeper.jar ] || need+=(zookeeper)
 if [ "${1:-}" = "--with-test-deps" ]; then
   command -v npm >/dev/null 2>&1 || need+=(npm)
+  # The deployment tests (deploy/): the image is built with buildah, the
+  # systemd unit checked with systemd-analyze.
+  command -v buildah >/dev/null 2>&1 || need+=(buildah)
+  command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
   command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 || need+=(chromium)
 fi
 if [ ${#need[@]} -gt 0 ]; then

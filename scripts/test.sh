@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test: installs what the tests need (ClickHouse, protoc, chDB),
-# checks the generated protobuf code is current, vets, and runs unit,
-# integration (real ClickHouse 18.16 servers started in temp folders) and
-# chDB (ClickHouse 26.x) tests with the race detector, then runs every
-# benchmark once. Leaves no server running.
+# Runs every test: installs what the tests need (ClickHouse, protoc, chDB,
+# buildah), checks the generated protobuf code is current, vets, and runs
+# unit, integration (real ClickHouse 18.16 servers started in temp
+# folders) and chDB (ClickHouse 26.x) tests with the race detector, then
+# the deployment tests (deploy/: systemd unit, image, Helm chart), then
+# every benchmark once. Leaves no server running.
 # Usage: scripts/test.sh [go test flags...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,9 +23,15 @@ fi
 
 echo "== go vet" >&2
 go vet ./...
+(cd deploy && go vet ./...)
 
 echo "== go test" >&2
 go test -race -count=1 -timeout 30m "$@" ./...
+
+# deploy/ is a module of its own (its tests use Helm's and Kubernetes'
+# modules): the systemd unit, the image and the Helm chart.
+echo "== go test (deploy)" >&2
+(cd deploy && go test -count=1 -timeout 20m "$@" ./...)
 
 # Every benchmark once, so none can rot unnoticed (BenchmarkEndToEnd once
 # panicked on a second metrics registration and nothing ran it).
