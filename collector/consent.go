@@ -96,8 +96,12 @@ func (c *consentParts) filter() (*consent.Filter, error) {
 	})
 }
 
-// register exposes the revocations' freshness.
+// register exposes the revocations' freshness, and the bound it must
+// stay within.
 func (c *consentParts) register(m *metrics.Metrics) {
+	bound := c.revs.Bound()
+	m.Gauge("revocation_bound_seconds", "The propagation bound (--revocation-bound): every replica refuses a revoked consent within it; revocations_refresh_age_seconds must stay below it.",
+		func() float64 { return bound.Seconds() })
 	m.Gauge("revocations_refresh_age_seconds", "Seconds since the last successful revocation refresh began; beyond --revocation-bound the spool ships nothing (without a spool, ingest is refused).",
 		func() float64 {
 			last, ok := c.revs.LastRefresh()

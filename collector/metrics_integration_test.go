@@ -3,8 +3,10 @@ package collector
 import (
 	"context"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,6 +75,34 @@ func TestMetricsIntegration(t *testing.T) {
 	}
 	if age, ok := m["consentry_revocations_refresh_age_seconds"]; !ok || age < 0 || age > 10 {
 		t.Errorf("revocation refresh age %v (present %v)", age, ok)
+	}
+	// The bounds alert rules compare with (deploy/helm/consentry/files).
+	if got, want := m["consentry_revocation_bound_seconds"], h.app.consent.revs.Bound().Seconds(); got != want || want <= 0 {
+		t.Errorf("revocation bound %v s exported, want %v", got, want)
+	}
+	if got, want := m["consentry_spool_max_bytes"], float64(h.app.sink.spoolMax); got != want || want <= 0 {
+		t.Errorf("spool max bytes %v exported, want %v", got, want)
+	}
+	// Every metric the alerting rules name is exported (histograms by
+	// their series), but those only a managed ClickHouse has.
+	rules, err := os.ReadFile("../deploy/helm/consentry/files/prometheus-rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{}
+	for series := range m {
+		name, _, _ := strings.Cut(series, "{")
+		exported[name] = true
+	}
+	named := regexp.MustCompile(`consentry_[a-z_]*[a-z]`).FindAllString(string(rules), -1)
+	if len(named) < 15 {
+		t.Fatalf("the rules name %d metrics", len(named))
+	}
+	for _, name := range named {
+		histogram := exported[name+"_count"]
+		if !exported[name] && !histogram && !(name == "consentry_clickhouse_restarts_total" && h.app.cfg.ClickHouse.Addr != "") {
+			t.Errorf("the alerting rules name %s, which the collector does not export", name)
+		}
 	}
 	// The spool is the sink: its gauges are exported, the writer's (which
 	// is not built) are not.

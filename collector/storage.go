@@ -535,6 +535,7 @@ func (s *sink) register(m *metrics.Metrics) {
 		m.Counter("spool_gate_dropped_events_total", "Events of spooled batches not shipped because their consent was revoked or erased while they waited, since start.", func() float64 { return float64(sp.Stats().GateDroppedEvents) })
 		m.Gauge("spool_free_bytes", "Free bytes on the spool's volume (measured at most a second ago); ingest is refused (overloaded) below spool_reserve_bytes.", func() float64 { return float64(sp.Stats().FreeBytes) })
 		m.Gauge("spool_reserve_bytes", "Free space the spool leaves on its volume (--spool-reserve-bytes).", func() float64 { return float64(sp.Stats().ReserveBytes) })
+		m.Gauge("spool_max_bytes", "Bytes not yet shipped the spool holds at most (--spool-max-bytes); beyond, ingest is refused.", func() float64 { return float64(s.spoolMax) })
 		m.Counter("spool_fsyncs_total", "Spool fsyncs; divided by accepted batches it shows how well group commit works.", func() float64 { return float64(sp.Stats().Fsyncs) })
 		return
 	}

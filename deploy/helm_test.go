@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"maps"
+	"os"
 	"path"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +45,7 @@ type manifests struct {
 	services    []corev1.Service
 	secrets     []corev1.Secret
 	other       map[string]int // kinds without their own field, counted
+	rules       any            // the PrometheusRule's spec, if any
 	pdb         *policyv1.PodDisruptionBudget
 	policy      *networkingv1.NetworkPolicy
 }
@@ -81,6 +84,13 @@ func render(t *testing.T, values map[string]string) *manifests {
 		case "NetworkPolicy":
 			m.policy = &networkingv1.NetworkPolicy{}
 			strict(m.policy)
+		case "PrometheusRule":
+			var r struct{ Spec any }
+			if err := yaml.Unmarshal([]byte(doc), &r); err != nil {
+				t.Fatal(err)
+			}
+			m.rules = r.Spec
+			m.other[head.Kind]++
 		case "ServiceAccount":
 			var sa corev1.ServiceAccount
 			strict(&sa)
@@ -127,6 +137,7 @@ var valueSets = map[string]map[string]string{
 		"alerts.rulesSecret":                           "consentry-alerts",
 		"geoip.volume.persistentVolumeClaim.claimName": "geoip",
 		"serviceMonitor.enabled":                       "true",
+		"prometheusRule.enabled":                       "true",
 		"networkPolicy.adminFrom[0].namespaceSelector.matchLabels.name": "monitoring",
 		"config.CONSENTRY_GENERALIZE_K":                                 "20",
 		"spool.maxBytes":                                                "8000000000",
@@ -354,6 +365,15 @@ func TestChartPromises(t *testing.T) {
 			}
 			if values["serviceMonitor.enabled"] == "true" && m.other["ServiceMonitor"] != 1 {
 				t.Error("no ServiceMonitor")
+			}
+			if values["prometheusRule.enabled"] == "true" {
+				var want any
+				if err := yaml.Unmarshal(must(os.ReadFile(rulesFile)), &want); err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(m.rules, want) {
+					t.Errorf("the PrometheusRule's spec is not %s:\n%v", rulesFile, m.rules)
+				}
 			}
 		})
 	}

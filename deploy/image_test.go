@@ -146,7 +146,8 @@ func TestImage(t *testing.T) {
 	}
 }
 
-func must(s string, _ error) string { return s }
+// must returns v, dropping the error a check after it would show.
+func must[T any](v T, _ error) T { return v }
 
 // givenSecrets are the Secrets a cluster holds before the chart is
 // installed, by name and key, for the value sets that name them.
