@@ -4,7 +4,8 @@
 # (for the local cluster of make cluster and the cluster tests) from Debian.
 # With --with-test-deps, also npm and Chromium from Debian (Chromium drives
 # the dashboard's browser tests, see internal/browser), buildah,
-# systemd-analyze and promtool (the deployment tests, see deploy/), and chDB's library
+# systemd-analyze, systemd-nspawn, debootstrap and promtool (the
+# deployment tests, see deploy/), and chDB's library
 # (ClickHouse 26.x in-process, for schema tests) from npm into .cache/chdb.
 # Idempotent: installs only what is missing.
 set -euo pipefail
@@ -22,10 +23,14 @@ command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 if [ "${1:-}" = "--with-test-deps" ]; then
   command -v npm >/dev/null 2>&1 || need+=(npm)
   # The deployment tests (deploy/): the image is built with buildah, the
-  # systemd unit checked with systemd-analyze, the alerting rules with
-  # promtool (Debian's prometheus package; its service is not started).
+  # systemd unit checked with systemd-analyze and run in a Debian booted
+  # with systemd-nspawn (made with debootstrap), the alerting rules
+  # checked with promtool (Debian's prometheus; its service is not
+  # started).
   command -v buildah >/dev/null 2>&1 || need+=(buildah)
   command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+  command -v systemd-nspawn >/dev/null 2>&1 || need+=(systemd-container)
+  command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
   command -v promtool >/dev/null 2>&1 || need+=(prometheus)
   command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 || need+=(chromium)
 fi
