@@ -14,8 +14,9 @@ import (
 	"time"
 )
 
-// consentryd is the path of the consentryd binary TestMain builds.
-var consentryd string
+// consentryd and consentryCLI are the paths of the binaries TestMain
+// builds (statically, as the image has them).
+var consentryd, consentryCLI string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "consentry-deploy-")
@@ -23,12 +24,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	consentryd = filepath.Join(dir, "consentryd")
-	build := exec.Command("go", "build", "-o", consentryd, "./cmd/consentryd")
+	consentryd, consentryCLI = filepath.Join(dir, "consentryd"), filepath.Join(dir, "consentry")
+	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/consentryd", "./cmd/consentry")
 	build.Dir = ".."
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build consentryd: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "build consentryd and consentry: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()

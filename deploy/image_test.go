@@ -10,11 +10,14 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -104,6 +107,7 @@ func TestImage(t *testing.T) {
 		t.Errorf("/var/lib/consentry: %v, owner %d", err, owner(fi))
 	}
 
+	t.Run("serves as the chart runs it", func(t *testing.T) { serveImage(t, root, cfg.Env) })
 	for vs, values := range valueSets {
 		t.Run(vs, func(t *testing.T) {
 			m := render(t, values)
@@ -148,6 +152,94 @@ func TestImage(t *testing.T) {
 
 // must returns v, dropping the error a check after it would show.
 func must[T any](v T, _ error) T { return v }
+
+// serveImage runs consentryd from the image's file system root as the
+// chart runs it, against the ClickHouse of a consentryd started here on
+// its local default: the chart's environment (ports on loopback), its
+// Secrets' files (the other collector's consent keys, so that both
+// verify the same tokens) with the kubelet's modes, a read-only root, user
+// 65532, its state on a volume of its own. It sends the demo's batches
+// through it, checks they are accepted and stored, and stops it with
+// SIGTERM within the chart's grace period.
+func serveImage(t *testing.T, root string, image []string) {
+	if testing.Short() {
+		t.Skip("starts ClickHouse")
+	}
+	requireCommand(t, "unshare", "util-linux")
+	hostDir := t.TempDir()
+	host := managedCollector(t, hostDir)
+	host.waitFor("/readyz")
+	read := func(name string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(hostDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	chAddr := strings.TrimSpace(string(read("clickhouse.addr")))
+
+	m := render(t, map[string]string{
+		"clickhouse.addr":                chAddr,
+		"clickhouse.user":                "collector",
+		"clickhouse.passwordSecret.name": "clickhouse-collector",
+		"consent.existingSecret":         "consent-keys",
+	})
+	pod := m.container(t)
+	mounted := mountVolumes(t, root, m, map[string]map[string][]byte{
+		"clickhouse-collector": {"password": read("clickhouse-collector-password")},
+		"consent-keys": {
+			"consent-secret":          read("consent-secret"),
+			"consent-signing-key.pem": read("consent-signing-key.pem"),
+		},
+	})
+	t.Cleanup(func() {
+		for _, dir := range mounted {
+			_ = os.RemoveAll(dir)
+		}
+	})
+	state := t.TempDir()
+	if err := os.Chown(state, 65532, 65532); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "proc"), 0o555); err != nil {
+		t.Fatal(err)
+	}
+	grpc, admin := freeAddr(t), freeAddr(t)
+	env := append(podEnv(pod, image),
+		"CONSENTRY_GRPC_ADDR="+grpc, "CONSENTRY_HTTP_ADDR="+freeAddr(t), "CONSENTRY_ADMIN_ADDR="+admin,
+		"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "IMAGE_ROOT="+root, "STATE="+state)
+	// In a mount namespace of its own: the root read-only, the state
+	// volume and /proc over it, then consentryd chrooted as user 65532
+	// (exec keeps one process, which SIGTERM reaches).
+	script := `set -e
+mount --bind "$IMAGE_ROOT" "$IMAGE_ROOT"
+mount -o remount,bind,ro "$IMAGE_ROOT"
+mount --bind "$STATE" "$IMAGE_ROOT/var/lib/consentry"
+mount -t proc proc "$IMAGE_ROOT/proc"
+exec chroot --userspec=65532:65532 "$IMAGE_ROOT" /usr/local/bin/consentryd "$@"`
+	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c", script, "sh"}, pod.Args...)...)
+	cmd.Env = env
+	c := startCollector(t, cmd, admin)
+	c.waitFor("/readyz")
+
+	out, err := command(t, "", nil, true, consentryCLI, "demo", "--addr", grpc, "--app-id", "com.example.image",
+		"--clickhouse-addr", chAddr, "--clickhouse-user", "collector",
+		"--clickhouse-password-file", filepath.Join(hostDir, "clickhouse-collector-password"),
+		"--consent-signing-key-file", filepath.Join(hostDir, "consent-signing-key.pem"))
+	if err != nil || !strings.Contains(out, "accepted 200, dropped 0") || !regexp.MustCompile(`(?m)^  sessions +[1-9]`).MatchString(out) {
+		t.Fatalf("the demo through consentryd in the image: %v\n%s", err, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "usr/local/bin/consentryd")); err != nil || len(b) == 0 {
+		t.Fatalf("the image's root: %v", err)
+	}
+	// Nothing was written outside the state volume: the root stayed
+	// read-only, and the spool is on the volume.
+	if _, err := os.Stat(filepath.Join(state, "spool")); err != nil {
+		t.Errorf("no spool on the state volume: %v", err)
+	}
+	c.stop(time.Duration(*m.statefulSet.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second)
+}
 
 // givenSecrets are the Secrets a cluster holds before the chart is
 // installed, by name and key, for the value sets that name them.

@@ -138,13 +138,7 @@ func TestSystemdUnitRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cli := filepath.Join(filepath.Dir(consentryd), "consentry")
-	build := exec.Command("go", "build", "-o", cli, "./cmd/consentry")
-	build.Dir, build.Env = "..", append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build consentry: %v\n%s", err, out)
-	}
-	command(t, "", nil, false, "install", "-m", "0755", consentryd, cli, filepath.Join(root, "usr/local/bin/"))
+	command(t, "", nil, false, "install", "-m", "0755", consentryd, consentryCLI, filepath.Join(root, "usr/local/bin/"))
 	command(t, "", nil, false, "install", "-m", "0644", unitFile, filepath.Join(root, "etc/systemd/system/consentryd.service"))
 	for link, target := range map[string]string{
 		"etc/systemd/system/multi-user.target.wants/consentryd.service": "/etc/systemd/system/consentryd.service",
