@@ -4,7 +4,8 @@
 // Kubernetes (helm/consentry). See README.md.
 //
 // It is a Go module of its own, so that the Helm and Kubernetes modules
-// its tests use stay out of the collector's dependencies. Its tests build
+// its tests use stay out of the collector's dependencies; it uses the
+// collector's module (replace ../) for its test helpers. Its tests build
 // consentryd from the repository and check every configuration these
 // files give it with consentryd --check-config: the flags and variables
 // they name, the secrets' files and their modes.

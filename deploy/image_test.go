@@ -20,6 +20,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/consentry/consentry/internal/consentrydtest"
 )
 
 // imageConfig is the part of an OCI image's configuration the tests read.
@@ -168,7 +170,7 @@ func serveImage(t *testing.T, root string, image []string) {
 	requireCommand(t, "unshare", "util-linux")
 	hostDir := t.TempDir()
 	host := managedCollector(t, hostDir)
-	host.waitFor("/readyz")
+	host.waitFor(t, "/readyz")
 	read := func(name string) []byte {
 		t.Helper()
 		b, err := os.ReadFile(filepath.Join(hostDir, name))
@@ -205,9 +207,9 @@ func serveImage(t *testing.T, root string, image []string) {
 	if err := os.MkdirAll(filepath.Join(root, "proc"), 0o555); err != nil {
 		t.Fatal(err)
 	}
-	grpc, admin := freeAddr(t), freeAddr(t)
+	grpc, admin := consentrydtest.FreeAddr(t), consentrydtest.FreeAddr(t)
 	env := append(podEnv(pod, image),
-		"CONSENTRY_GRPC_ADDR="+grpc, "CONSENTRY_HTTP_ADDR="+freeAddr(t), "CONSENTRY_ADMIN_ADDR="+admin,
+		"CONSENTRY_GRPC_ADDR="+grpc, "CONSENTRY_HTTP_ADDR="+consentrydtest.FreeAddr(t), "CONSENTRY_ADMIN_ADDR="+admin,
 		"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "IMAGE_ROOT="+root, "STATE="+state)
 	// In a mount namespace of its own: the root read-only, the state
 	// volume and /proc over it, then consentryd chrooted as user 65532
@@ -221,7 +223,7 @@ exec chroot --userspec=65532:65532 "$IMAGE_ROOT" /usr/local/bin/consentryd "$@"`
 	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c", script, "sh"}, pod.Args...)...)
 	cmd.Env = env
 	c := startCollector(t, cmd, admin)
-	c.waitFor("/readyz")
+	c.waitFor(t, "/readyz")
 
 	out, err := command(t, "", nil, true, consentryCLI, "demo", "--addr", grpc, "--app-id", "com.example.image",
 		"--clickhouse-addr", chAddr, "--clickhouse-user", "collector",
@@ -238,7 +240,7 @@ exec chroot --userspec=65532:65532 "$IMAGE_ROOT" /usr/local/bin/consentryd "$@"`
 	if _, err := os.Stat(filepath.Join(state, "spool")); err != nil {
 		t.Errorf("no spool on the state volume: %v", err)
 	}
-	c.stop(time.Duration(*m.statefulSet.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second)
+	c.stop(t, time.Duration(*m.statefulSet.Spec.Template.Spec.TerminationGracePeriodSeconds)*time.Second)
 }
 
 // givenSecrets are the Secrets a cluster holds before the chart is

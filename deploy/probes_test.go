@@ -1,74 +1,49 @@
 package deploy
 
 import (
-	"bytes"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/consentry/consentry/internal/consentrydtest"
 )
-
-// freeAddr returns a loopback address with a port free at the time.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's writes and a test's
-// reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // collector is a consentryd process a test started, with its admin port.
 type collector struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	admin  string
-	exited chan error
-	log    syncBuffer
+	proc    *consentrydtest.Process
+	admin   string
+	logFile string
 }
 
 // startCollector starts cmd, a consentryd (or what runs one) whose admin
-// port is admin. It is killed when t ends, and its log shown if t failed.
+// port is admin, its output in a file. It is killed when t ends, and its
+// log shown if t failed.
 func startCollector(t *testing.T, cmd *exec.Cmd, admin string) *collector {
 	t.Helper()
-	c := &collector{t: t, cmd: cmd, admin: admin, exited: make(chan error, 1)}
-	cmd.Stdout, cmd.Stderr = &c.log, &c.log
-	if err := cmd.Start(); err != nil {
+	c := &collector{admin: admin, logFile: filepath.Join(t.TempDir(), "consentryd.log")}
+	f, err := os.Create(c.logFile)
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { c.exited <- cmd.Wait() }()
+	t.Cleanup(func() { f.Close() })
+	cmd.Stdout, cmd.Stderr = f, f
+	c.proc = consentrydtest.Start(t, cmd)
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
 		if t.Failed() {
-			t.Logf("consentryd's log:\n%s", c.log.String())
+			t.Logf("consentryd's log:\n%s", c.logs())
 		}
 	})
 	return c
+}
+
+// logs returns what the collector has written so far.
+func (c *collector) logs() []byte {
+	b, _ := os.ReadFile(c.logFile)
+	return b
 }
 
 // managedCollector starts consentryd on its local default, a managed
@@ -76,12 +51,12 @@ func startCollector(t *testing.T, cmd *exec.Cmd, admin string) *collector {
 func managedCollector(t *testing.T, dataDir string) *collector {
 	t.Helper()
 	requireCommand(t, "clickhouse-server", "clickhouse-server")
-	admin := freeAddr(t)
+	admin := consentrydtest.FreeAddr(t)
 	cmd := exec.Command(consentryd)
 	cmd.Env = []string{
 		"CONSENTRY_DATA_DIR=" + dataDir,
-		"CONSENTRY_GRPC_ADDR=" + freeAddr(t),
-		"CONSENTRY_HTTP_ADDR=" + freeAddr(t),
+		"CONSENTRY_GRPC_ADDR=" + consentrydtest.FreeAddr(t),
+		"CONSENTRY_HTTP_ADDR=" + consentrydtest.FreeAddr(t),
 		"CONSENTRY_ADMIN_ADDR=" + admin,
 		"CONSENTRY_CLICKHOUSE_NATIVE_PORT=0",
 		"CONSENTRY_CLICKHOUSE_HTTP_PORT=0",
@@ -92,48 +67,21 @@ func managedCollector(t *testing.T, dataDir string) *collector {
 }
 
 // waitFor waits up to 2 minutes until GET path on the admin port answers
-// 200, and fails the test if the collector exits first.
-func (c *collector) waitFor(path string) {
-	c.t.Helper()
-	client := &http.Client{Timeout: 5 * time.Second}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		resp, err := client.Get("http://" + c.admin + path)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case err := <-c.exited:
-			c.t.Fatalf("consentryd exited (%v) before %s answered 200", err, path)
-		default:
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s: no 200 within 2 minutes (last: %v, %v)", path, resp, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+// 200, and fails t if the collector exits first.
+func (c *collector) waitFor(t *testing.T, path string) {
+	t.Helper()
+	c.proc.WaitPath(t, c.admin, path, 2*time.Minute, c.logs)
 }
 
-// stop sends SIGTERM, as the kubelet and systemd do, and fails the test
-// unless the collector exits cleanly within grace.
-func (c *collector) stop(grace time.Duration) {
-	c.t.Helper()
+// stop sends SIGTERM, as the kubelet and systemd do, and fails t unless
+// the collector exits cleanly within grace.
+func (c *collector) stop(t *testing.T, grace time.Duration) {
+	t.Helper()
 	start := time.Now()
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		c.t.Fatal(err)
+	if err := c.proc.Stop(grace); err != nil {
+		t.Fatalf("after SIGTERM: %v (the kubelet kills it after %v)", err, grace)
 	}
-	select {
-	case err := <-c.exited:
-		if err != nil {
-			c.t.Fatalf("after SIGTERM: %v", err)
-		}
-		c.t.Logf("stopped in %v (grace period %v)", time.Since(start).Round(time.Millisecond), grace)
-	case <-time.After(grace):
-		c.t.Fatalf("still running %v after SIGTERM: the kubelet would kill it", grace)
-	}
+	t.Logf("stopped in %v (grace period %v)", time.Since(start).Round(time.Millisecond), grace)
 }
 
 // TestChartProbesServed runs consentryd (on its local default, a managed
@@ -159,11 +107,11 @@ func TestChartProbesServed(t *testing.T) {
 		if !strings.HasPrefix(probe, "/") {
 			t.Fatalf("%s probe path %q", name, probe)
 		}
-		c.waitFor(probe)
+		c.waitFor(t, probe)
 	}
 	client := &http.Client{Timeout: 5 * time.Second}
 	if resp, err := client.Get("http://" + c.admin + "/nonexistent-probe"); err != nil || resp.StatusCode == http.StatusOK {
 		t.Fatalf("the admin port answers 200 to any path (%v, %v): probing it proves nothing", resp, err)
 	}
-	c.stop(grace)
+	c.stop(t, grace)
 }

@@ -78,9 +78,17 @@ func (p *Process) PID() int { return p.cmd.Process.Pid }
 // quoting logs(), when the process exits first or timeout passes.
 func (p *Process) WaitReady(tb testing.TB, admin string, timeout time.Duration, logs func() []byte) {
 	tb.Helper()
+	p.WaitPath(tb, admin, "/readyz", timeout, logs)
+}
+
+// WaitPath waits until GET http://admin followed by path answers 200 (a
+// probe's path, say). It fails tb, quoting logs(), when the process exits
+// first or timeout passes.
+func (p *Process) WaitPath(tb testing.TB, admin, path string, timeout time.Duration, logs func() []byte) {
+	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		resp, err := http.Get("http://" + admin + "/readyz")
+		resp, err := http.Get("http://" + admin + path)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -89,11 +97,11 @@ func (p *Process) WaitReady(tb testing.TB, admin string, timeout time.Duration, 
 		}
 		select {
 		case <-p.exited:
-			tb.Fatalf("consentryd exited: %v\n%s", p.err, logs())
+			tb.Fatalf("consentryd exited before %s answered 200: %v\n%s", path, p.err, logs())
 		default:
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("consentryd not ready after %v\n%s", timeout, logs())
+			tb.Fatalf("consentryd: no 200 from %s after %v\n%s", path, timeout, logs())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
