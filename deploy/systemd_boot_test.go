@@ -73,27 +73,34 @@ func boot(t *testing.T, root string) *container {
 	}
 	go func() { c.exited <- c.nspawn.Wait() }()
 	t.Cleanup(func() { c.stop(log.String()) })
-	deadline := time.Now().Add(time.Minute)
-	for c.init == 0 {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", c.nspawn.Process.Pid, c.nspawn.Process.Pid))
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			c.init, _ = strconv.Atoi(f[0])
-		}
+	// The container's PID 1 is the child of systemd-nspawn that runs
+	// systemd (nspawn forks an intermediate child first), and it is up
+	// once systemctl can ask it whether it has finished starting.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
 		select {
 		case err := <-c.exited:
 			t.Fatalf("systemd-nspawn exited: %v\n%s", err, &log)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no container after a minute:\n%s", &log)
+			t.Fatalf("the container's systemd did not come up within 2 minutes:\n%s", &log)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", c.nspawn.Process.Pid, c.nspawn.Process.Pid))
+		for _, f := range strings.Fields(string(b)) {
+			if comm, _ := os.ReadFile("/proc/" + f + "/comm"); strings.TrimSpace(string(comm)) == "systemd" {
+				c.init, _ = strconv.Atoi(f)
+			}
+		}
+		if c.init == 0 {
+			continue
+		}
+		out, _ := c.run(true, "timeout", "60", "systemctl", "is-system-running", "--wait")
+		if s := strings.TrimSpace(out); s == "running" || s == "degraded" {
+			return c
+		}
 	}
-	out, _ := c.run(true, "systemctl", "is-system-running", "--wait")
-	if s := strings.TrimSpace(out); s != "running" && s != "degraded" {
-		t.Fatalf("the container's systemd is %q", s)
-	}
-	return c
 }
 
 // run runs a command inside the container and returns its output; it
