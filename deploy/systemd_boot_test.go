@@ -66,13 +66,19 @@ func boot(t *testing.T, root string) *container {
 	c.nspawn = exec.Command("systemd-nspawn", "--quiet", "--directory", root, "--boot",
 		"--register=no", "--keep-unit", "--console=passive", "--private-network",
 		"--machine", fmt.Sprintf("consentry-test-%d", os.Getpid()))
-	var log strings.Builder
-	c.nspawn.Stdout, c.nspawn.Stderr = &log, &log
+	logFile := filepath.Join(t.TempDir(), "nspawn.log")
+	f, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close() // the child has its own copy
+	log := func() string { b, _ := os.ReadFile(logFile); return string(b) }
+	c.nspawn.Stdout, c.nspawn.Stderr = f, f
 	if err := c.nspawn.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { c.exited <- c.nspawn.Wait() }()
-	t.Cleanup(func() { c.stop(log.String()) })
+	t.Cleanup(func() { c.stop(log) })
 	// The container's PID 1 is the child of systemd-nspawn that runs
 	// systemd (nspawn forks an intermediate child first), and it is up
 	// once systemctl can ask it whether it has finished starting.
@@ -80,11 +86,11 @@ func boot(t *testing.T, root string) *container {
 	for {
 		select {
 		case err := <-c.exited:
-			t.Fatalf("systemd-nspawn exited: %v\n%s", err, &log)
+			t.Fatalf("systemd-nspawn exited: %v\n%s", err, log())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the container's systemd did not come up within 2 minutes:\n%s", &log)
+			t.Fatalf("the container's systemd did not come up within 2 minutes:\n%s", log())
 		}
 		time.Sleep(200 * time.Millisecond)
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", c.nspawn.Process.Pid, c.nspawn.Process.Pid))
@@ -112,14 +118,14 @@ func (c *container) run(allowFail bool, args ...string) (string, error) {
 
 // stop powers the container off (systemd-nspawn turns SIGTERM into a
 // clean shutdown), and kills it if that takes over a minute.
-func (c *container) stop(log string) {
+func (c *container) stop(log func() string) {
 	_ = c.nspawn.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-c.exited:
 	case <-time.After(time.Minute):
 		_ = c.nspawn.Process.Kill()
 		<-c.exited
-		c.t.Errorf("the container did not shut down within a minute:\n%s", log)
+		c.t.Errorf("the container did not shut down within a minute:\n%s", log())
 	}
 }
 
