@@ -31,7 +31,7 @@ go test -race -count=1 -timeout 30m "$@" ./...
 # deploy/ is a module of its own (its tests use Helm's and Kubernetes'
 # modules): the systemd unit, the image and the Helm chart.
 echo "== go test (deploy)" >&2
-(cd deploy && go test -count=1 -timeout 20m "$@" ./...)
+(cd deploy && go test -race -count=1 -timeout 20m "$@" ./...)
 
 # Every benchmark once, so none can rot unnoticed (BenchmarkEndToEnd once
 # panicked on a second metrics registration and nothing ran it).
