@@ -71,6 +71,9 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if err := cfg.secretModes(); err != nil {
+		return nil, fmt.Errorf("collector secrets: %w", err)
+	}
 	a := &App{cfg: cfg, log: cfg.Logger, metrics: metrics.New()}
 	defer func() {
 		if err != nil {

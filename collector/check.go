@@ -96,19 +96,58 @@ func (c Config) CheckFiles() error {
 	return nil
 }
 
+// secretModes reports the secret files c names (after defaults) that
+// exist and that every user of the machine may read: New refuses to start
+// with any (invariant 7: the secrets are the collector's alone).
+func (c Config) secretModes() error {
+	files := []struct{ path, what string }{
+		{c.ConsentSigningKeyFile, "consent signing key"},
+		{c.DashboardCredentialsFile, "dashboard credentials"},
+		{c.AlertRulesFile, "alert rules"},
+		{c.TLS.KeyFile, "TLS key"},
+	}
+	if len(c.ConsentSecret) == 0 {
+		files = append(files, struct{ path, what string }{c.ConsentSecretFile, "consent secret"})
+	}
+	if c.ClickHouse.Addr == "" {
+		files = append(files, struct{ path, what string }{c.CollectorPasswordFile, "collector password"},
+			struct{ path, what string }{c.AnalystPasswordFile, "analyst password"})
+	}
+	var errs []error
+	for _, f := range files {
+		if f.path != "" {
+			errs = append(errs, SecretMode(f.path, f.what))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SecretMode returns an error if the secret file path exists and every
+// user of the machine may read it; what names the secret in the error.
+func SecretMode(path, what string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil // missing (New creates it owner-only) or unreadable: its reader says so
+	}
+	if fi.Mode().Perm()&0o004 != 0 {
+		return fmt.Errorf("%s %s: readable by every user of the machine (mode %04o): make it readable by consentryd only, e.g. chmod 600", what, path, fi.Mode().Perm())
+	}
+	return nil
+}
+
 // checkSecretFile checks the secret file path, if it exists: that it is
 // readable, not readable by every user of the machine, and, with a non-nil
 // parse, that parse accepts its contents. what names it in errors.
 func checkSecretFile(path, what string, parse func([]byte) error) error {
-	fi, err := os.Stat(path)
+	_, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", what, path, err)
 	}
-	if fi.Mode().Perm()&0o004 != 0 {
-		return fmt.Errorf("%s %s: readable by every user of the machine (mode %04o): make it readable by consentryd only, e.g. chmod 600", what, path, fi.Mode().Perm())
+	if err := SecretMode(path, what); err != nil {
+		return err
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSecretFiles: the consent secret and the analyst password are
@@ -50,5 +51,60 @@ func TestSecretFiles(t *testing.T) {
 	}
 	if _, err := loadAnalystPassword(write("empty", " \n")); err == nil {
 		t.Error("an empty password file was accepted")
+	}
+}
+
+// TestNewRefusesSecretsEveryUserReads: New refuses to start, before it
+// touches ClickHouse, when a secret file it would use is readable by every
+// user of the machine (invariant 7), and names the file; a file readable
+// by its owner and group passes on to the next step.
+func TestNewRefusesSecretsEveryUserReads(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name string, mode os.FileMode, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		return p
+	}
+	secret := strings.Repeat("s", 40)
+	tests := []struct {
+		name    string
+		cfg     func(c *Config)
+		refused string // the file's name in the error, or "" when not refused
+	}{
+		{"consent secret 0644", func(c *Config) { c.ConsentSecretFile = file("secret-644", 0o644, secret) }, "secret-644"},
+		{"dashboard users 0604", func(c *Config) { c.DashboardCredentialsFile = file("dash-604", 0o604, "admin:a long password\n") }, "dash-604"},
+		{"signing key 0444", func(c *Config) { c.ConsentSigningKeyFile = file("key-444", 0o444, "x") }, "key-444"},
+		{"managed collector password 0644", func(c *Config) {
+			c.ClickHouse.Addr = ""
+			c.CollectorPasswordFile = file("pw-644", 0o644, "pw\n")
+		}, "pw-644"},
+		{"consent secret 0640", func(c *Config) { c.ConsentSecretFile = file("secret-640", 0o640, secret) }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{
+				DataDir: filepath.Join(dir, tt.name), ClickHouseStartTimeout: 100 * time.Millisecond,
+				GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+			}
+			cfg.ClickHouse.Addr = "127.0.0.1:1" // nothing listens: a start that got that far fails there
+			tt.cfg(&cfg)
+			app, err := New(t.Context(), cfg)
+			if app != nil {
+				_ = app.Shutdown(t.Context())
+			}
+			refused := err != nil && strings.Contains(err.Error(), "readable by every user")
+			switch {
+			case tt.refused != "" && (!refused || !strings.Contains(err.Error(), tt.refused)):
+				t.Errorf("err = %v, want %s refused", err, tt.refused)
+			case tt.refused == "" && refused:
+				t.Errorf("refused: %v", err)
+			}
+		})
 	}
 }

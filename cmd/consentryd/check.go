@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/consentry/consentry/collector"
 	"github.com/consentry/consentry/internal/cli"
 )
 
@@ -86,6 +87,10 @@ func checkConfig(o *options, unknown []string, w io.Writer) error {
 	var err error
 	if o.cfg.ClickHouse.Password, err = cli.Secret(cli.EnvPrefix+"CLICKHOUSE_PASSWORD", o.passwordFile); err != nil {
 		errs = append(errs, err)
+	} else if o.passwordFile != "" {
+		if err := collector.SecretMode(o.passwordFile, "ClickHouse password"); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := o.cfg.Validate(); err != nil {
 		errs = append(errs, err)

@@ -67,6 +67,9 @@ func TestCheckConfig(t *testing.T) {
 		{"a verify key that is missing", func(t *testing.T, dataDir, files string) ([]string, map[string]string) {
 			return []string{"--clickhouse-addr", "ch:9000", "--data-dir", dataDir, "--consent-verify-key-files", filepath.Join(files, "old.pem")}, nil
 		}, "consent verify key"},
+		{"a ClickHouse password file every user may read", func(t *testing.T, dataDir, files string) ([]string, map[string]string) {
+			return []string{"--clickhouse-addr", "ch:9000", "--data-dir", dataDir, "--clickhouse-password-file", write(t, files, "pw", "x\n", 0o644)}, nil
+		}, "ClickHouse password"},
 		{"an unreadable ClickHouse password file", func(t *testing.T, dataDir, files string) ([]string, map[string]string) {
 			return []string{"--clickhouse-addr", "ch:9000", "--data-dir", dataDir, "--clickhouse-password-file", filepath.Join(files, "pw")}, nil
 		}, "pw"},

@@ -335,6 +335,11 @@ func run(ctx context.Context, args []string, stderr io.Writer, environ []string,
 	if o.cfg.ClickHouse.Password, err = cli.Secret(cli.EnvPrefix+"CLICKHOUSE_PASSWORD", o.passwordFile); err != nil {
 		return err
 	}
+	if o.passwordFile != "" {
+		if err := collector.SecretMode(o.passwordFile, "ClickHouse password"); err != nil {
+			return err
+		}
+	}
 	o.cfg.Logger = log
 	if o.generalizeWindow != 0 {
 		log.Warn("--generalize-window is deprecated: it is now --generalize-delay, how long rows of rare combinations wait before they are stored generalized",
