@@ -20,8 +20,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-
-	"github.com/consentry/consentry/internal/consentrydtest"
 )
 
 // imageConfig is the part of an OCI image's configuration the tests read.
@@ -207,9 +205,8 @@ func serveImage(t *testing.T, root string, image []string) {
 	if err := os.MkdirAll(filepath.Join(root, "proc"), 0o555); err != nil {
 		t.Fatal(err)
 	}
-	grpc, admin := consentrydtest.FreeAddr(t), consentrydtest.FreeAddr(t)
 	env := append(podEnv(pod, image),
-		"CONSENTRY_GRPC_ADDR="+grpc, "CONSENTRY_HTTP_ADDR="+consentrydtest.FreeAddr(t), "CONSENTRY_ADMIN_ADDR="+admin,
+		"CONSENTRY_GRPC_ADDR=127.0.0.1:0", "CONSENTRY_HTTP_ADDR=127.0.0.1:0", "CONSENTRY_ADMIN_ADDR=127.0.0.1:0",
 		"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "IMAGE_ROOT="+root, "STATE="+state)
 	// In a mount namespace of its own: the root read-only, the state
 	// volume and /proc over it, then consentryd chrooted as user 65532
@@ -222,10 +219,10 @@ mount -t proc proc "$IMAGE_ROOT/proc"
 exec chroot --userspec=65532:65532 "$IMAGE_ROOT" /usr/local/bin/consentryd "$@"`
 	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c", script, "sh"}, pod.Args...)...)
 	cmd.Env = env
-	c := startCollector(t, cmd, admin)
+	c := startCollector(t, cmd)
 	c.waitFor(t, "/readyz")
 
-	out, err := command(t, "", nil, true, consentryCLI, "demo", "--addr", grpc, "--app-id", "com.example.image",
+	out, err := command(t, "", nil, true, consentryCLI, "demo", "--addr", c.grpc, "--app-id", "com.example.image",
 		"--clickhouse-addr", chAddr, "--clickhouse-user", "collector",
 		"--clickhouse-password-file", filepath.Join(hostDir, "clickhouse-collector-password"),
 		"--consent-signing-key-file", filepath.Join(hostDir, "consent-signing-key.pem"))

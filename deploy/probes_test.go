@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,19 +13,22 @@ import (
 	"github.com/consentry/consentry/internal/consentrydtest"
 )
 
-// collector is a consentryd process a test started, with its admin port.
+// collector is a consentryd process a test started, with the addresses
+// it serves on.
 type collector struct {
-	proc    *consentrydtest.Process
-	admin   string
-	logFile string
+	proc        *consentrydtest.Process
+	grpc, admin string
+	logFile     string
 }
 
-// startCollector starts cmd, a consentryd (or what runs one) whose admin
-// port is admin, its output in a file. It is killed when t ends, and its
-// log shown if t failed.
-func startCollector(t *testing.T, cmd *exec.Cmd, admin string) *collector {
+// startCollector starts cmd, a consentryd (or what runs one) that logs
+// JSON at level info and listens on port 0 (a port picked beforehand can
+// be taken by its managed ClickHouse before it binds it), its output in a
+// file, and waits until it logs the addresses it serves on. It is killed
+// when t ends, and its log shown if t failed.
+func startCollector(t *testing.T, cmd *exec.Cmd) *collector {
 	t.Helper()
-	c := &collector{admin: admin, logFile: filepath.Join(t.TempDir(), "consentryd.log")}
+	c := &collector{logFile: filepath.Join(t.TempDir(), "consentryd.log")}
 	f, err := os.Create(c.logFile)
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +41,25 @@ func startCollector(t *testing.T, cmd *exec.Cmd, admin string) *collector {
 			t.Logf("consentryd's log:\n%s", c.logs())
 		}
 	})
-	return c
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		for line := range strings.SplitSeq(string(c.logs()), "\n") {
+			var serving struct {
+				Msg       string `json:"msg"`
+				GRPCAddr  string `json:"grpc_addr"`
+				AdminAddr string `json:"admin_addr"`
+			}
+			if json.Unmarshal([]byte(line), &serving) == nil && serving.Msg == "collector serving" {
+				c.grpc, c.admin = serving.GRPCAddr, serving.AdminAddr
+				return c
+			}
+		}
+		if !c.proc.Running() {
+			t.Fatalf("consentryd exited before it served:\n%s", c.logs())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consentryd does not serve after 2 minutes:\n%s", c.logs())
+		}
+	}
 }
 
 // logs returns what the collector has written so far.
@@ -47,23 +69,22 @@ func (c *collector) logs() []byte {
 }
 
 // managedCollector starts consentryd on its local default, a managed
-// ClickHouse, in dataDir, on free loopback ports.
+// ClickHouse, in dataDir, on loopback.
 func managedCollector(t *testing.T, dataDir string) *collector {
 	t.Helper()
 	requireCommand(t, "clickhouse-server", "clickhouse-server")
-	admin := consentrydtest.FreeAddr(t)
 	cmd := exec.Command(consentryd)
 	cmd.Env = []string{
 		"CONSENTRY_DATA_DIR=" + dataDir,
-		"CONSENTRY_GRPC_ADDR=" + consentrydtest.FreeAddr(t),
-		"CONSENTRY_HTTP_ADDR=" + consentrydtest.FreeAddr(t),
-		"CONSENTRY_ADMIN_ADDR=" + admin,
+		"CONSENTRY_GRPC_ADDR=127.0.0.1:0",
+		"CONSENTRY_HTTP_ADDR=127.0.0.1:0",
+		"CONSENTRY_ADMIN_ADDR=127.0.0.1:0",
 		"CONSENTRY_CLICKHOUSE_NATIVE_PORT=0",
 		"CONSENTRY_CLICKHOUSE_HTTP_PORT=0",
-		"CONSENTRY_LOG_LEVEL=warn",
+		"CONSENTRY_LOG_FORMAT=json",
 		"PATH=" + os.Getenv("PATH"),
 	}
-	return startCollector(t, cmd, admin)
+	return startCollector(t, cmd)
 }
 
 // waitFor waits up to 2 minutes until GET path on the admin port answers

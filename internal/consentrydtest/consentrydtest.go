@@ -74,6 +74,16 @@ func Start(tb testing.TB, cmd *exec.Cmd) *Process {
 // PID returns the process id.
 func (p *Process) PID() int { return p.cmd.Process.Pid }
 
+// Running reports whether the process has not exited yet.
+func (p *Process) Running() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
 // WaitReady waits until GET http://admin/readyz answers 200. It fails tb,
 // quoting logs(), when the process exits first or timeout passes.
 func (p *Process) WaitReady(tb testing.TB, admin string, timeout time.Duration, logs func() []byte) {
