@@ -16,11 +16,10 @@ import (
 // CheckFiles reports, without creating or changing anything, what in the
 // files c names would stop New or break a promise once it runs: files
 // that must exist (TLS, alert rules, the IP database, verify keys) but
-// cannot be read or parsed, and secret files (the consent secret, the
-// signing key, the managed ClickHouse's passwords, the dashboard's users)
-// that exist but are unreadable, malformed, or readable by every user of
-// the machine. Secret files that do not exist are fine: New creates them,
-// owner-only. Call Validate first for the values themselves.
+// cannot be read or parsed, and secret files (secretFiles) that exist but
+// are unreadable, malformed, or readable by every user of the machine.
+// Secret files that do not exist are fine unless required: New creates
+// them, owner-only. Call Validate first for the values themselves.
 func (c Config) CheckFiles() error {
 	c = c.withDefaults()
 	var errs []error
@@ -29,52 +28,22 @@ func (c Config) CheckFiles() error {
 			errs = append(errs, err)
 		}
 	}
-	if len(c.ConsentSecret) > 0 {
-		if len(c.ConsentSecret) < consent.MinSecretSize {
-			add(fmt.Errorf("consent secret (environment): %d bytes, at least %d needed", len(c.ConsentSecret), consent.MinSecretSize))
-		}
-	} else {
-		add(checkSecretFile(c.ConsentSecretFile, "consent secret", func(b []byte) error {
-			if n := len(strings.TrimRight(string(b), "\r\n")); n < consent.MinSecretSize {
-				return fmt.Errorf("%d bytes, at least %d needed", n, consent.MinSecretSize)
-			}
-			return nil
-		}))
+	if len(c.ConsentSecret) > 0 && len(c.ConsentSecret) < consent.MinSecretSize {
+		add(fmt.Errorf("consent secret (environment): %d bytes, at least %d needed", len(c.ConsentSecret), consent.MinSecretSize))
 	}
-	add(checkSecretFile(c.ConsentSigningKeyFile, "consent signing key", func([]byte) error {
-		_, err := consent.ReadPrivateKeyFile(c.ConsentSigningKeyFile)
-		return err
-	}))
-	add(checkSecretFile(c.DashboardCredentialsFile, "dashboard credentials", func([]byte) error {
-		_, err := dashboard.LoadCredentials(c.DashboardCredentialsFile, false)
-		return err
-	}))
-	if c.ClickHouse.Addr == "" {
-		for _, f := range []struct{ path, what string }{
-			{c.CollectorPasswordFile, "collector password"},
-			{c.AnalystPasswordFile, "analyst password"},
-		} {
-			add(checkSecretFile(f.path, f.what, func(b []byte) error {
-				if strings.TrimSpace(string(b)) == "" {
-					return errors.New("empty")
-				}
-				return nil
-			}))
+	for _, f := range c.secretFiles() {
+		fi, err := os.Stat(f.path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && !f.required:
+		case err != nil:
+			add(fmt.Errorf("%s: %w", f.what, err))
+		default:
+			add(checkSecretFile(f, fi))
 		}
 	}
 	for _, path := range c.ConsentVerifyKeyFiles {
 		if _, err := consent.ReadPublicKeyFile(path); err != nil {
 			add(fmt.Errorf("consent verify key: %w", err))
-		}
-	}
-	if c.AlertRulesFile != "" {
-		if _, err := os.Stat(c.AlertRulesFile); err != nil {
-			add(fmt.Errorf("alert rules: %w", err))
-		} else {
-			add(checkSecretFile(c.AlertRulesFile, "alert rules", func([]byte) error {
-				_, err := alerts.LoadRules(c.AlertRulesFile)
-				return err
-			}))
 		}
 	}
 	if c.GeoIPFile != "" {
@@ -85,7 +54,6 @@ func (c Config) CheckFiles() error {
 		}
 	}
 	if c.TLS.CertFile != "" && c.TLS.KeyFile != "" {
-		add(checkSecretFile(c.TLS.KeyFile, "TLS key", nil))
 		if _, err := tlsconfig.Load(c.TLS); err != nil {
 			add(fmt.Errorf("tls: %w", err))
 		}
@@ -96,28 +64,67 @@ func (c Config) CheckFiles() error {
 	return nil
 }
 
+// secretFile is a file of secrets a Config names.
+type secretFile struct {
+	path, what string // what names it in errors
+	// required: it must exist; New creates the others if missing.
+	required bool
+	// parse checks its contents; nil accepts any.
+	parse func([]byte) error
+}
+
+// secretFiles returns the secret files c (after defaults) makes the
+// collector read: the consent secret (unless the environment gives it),
+// the signing key, the dashboard's users, the managed ClickHouse's
+// passwords, the alert rules (webhook secrets) and the TLS key, if set.
+func (c Config) secretFiles() []secretFile {
+	files := []secretFile{
+		{path: c.ConsentSigningKeyFile, what: "consent signing key", parse: func([]byte) error {
+			_, err := consent.ReadPrivateKeyFile(c.ConsentSigningKeyFile)
+			return err
+		}},
+		{path: c.DashboardCredentialsFile, what: "dashboard credentials", parse: func([]byte) error {
+			_, err := dashboard.LoadCredentials(c.DashboardCredentialsFile, false)
+			return err
+		}},
+	}
+	if len(c.ConsentSecret) == 0 {
+		files = append(files, secretFile{path: c.ConsentSecretFile, what: "consent secret", parse: func(b []byte) error {
+			if n := len(strings.TrimRight(string(b), "\r\n")); n < consent.MinSecretSize {
+				return fmt.Errorf("%d bytes, at least %d needed", n, consent.MinSecretSize)
+			}
+			return nil
+		}})
+	}
+	if c.ClickHouse.Addr == "" {
+		notEmpty := func(b []byte) error {
+			if strings.TrimSpace(string(b)) == "" {
+				return errors.New("empty")
+			}
+			return nil
+		}
+		files = append(files, secretFile{path: c.CollectorPasswordFile, what: "collector password", parse: notEmpty},
+			secretFile{path: c.AnalystPasswordFile, what: "analyst password", parse: notEmpty})
+	}
+	if c.AlertRulesFile != "" {
+		files = append(files, secretFile{path: c.AlertRulesFile, what: "alert rules", required: true, parse: func([]byte) error {
+			_, err := alerts.LoadRules(c.AlertRulesFile)
+			return err
+		}})
+	}
+	if c.TLS.KeyFile != "" {
+		files = append(files, secretFile{path: c.TLS.KeyFile, what: "TLS key"})
+	}
+	return files
+}
+
 // secretModes reports the secret files c names (after defaults) that
 // exist and that every user of the machine may read: New refuses to start
 // with any (invariant 7: the secrets are the collector's alone).
 func (c Config) secretModes() error {
-	files := []struct{ path, what string }{
-		{c.ConsentSigningKeyFile, "consent signing key"},
-		{c.DashboardCredentialsFile, "dashboard credentials"},
-		{c.AlertRulesFile, "alert rules"},
-		{c.TLS.KeyFile, "TLS key"},
-	}
-	if len(c.ConsentSecret) == 0 {
-		files = append(files, struct{ path, what string }{c.ConsentSecretFile, "consent secret"})
-	}
-	if c.ClickHouse.Addr == "" {
-		files = append(files, struct{ path, what string }{c.CollectorPasswordFile, "collector password"},
-			struct{ path, what string }{c.AnalystPasswordFile, "analyst password"})
-	}
 	var errs []error
-	for _, f := range files {
-		if f.path != "" {
-			errs = append(errs, SecretMode(f.path, f.what))
-		}
+	for _, f := range c.secretFiles() {
+		errs = append(errs, SecretMode(f.path, f.what))
 	}
 	return errors.Join(errs...)
 }
@@ -129,33 +136,32 @@ func SecretMode(path, what string) error {
 	if err != nil {
 		return nil // missing (New creates it owner-only) or unreadable: its reader says so
 	}
+	return modeError(path, what, fi)
+}
+
+// modeError returns an error if fi, the file path holding the secret
+// what, is readable by every user of the machine.
+func modeError(path, what string, fi fs.FileInfo) error {
 	if fi.Mode().Perm()&0o004 != 0 {
 		return fmt.Errorf("%s %s: readable by every user of the machine (mode %04o): make it readable by consentryd only, e.g. chmod 600", what, path, fi.Mode().Perm())
 	}
 	return nil
 }
 
-// checkSecretFile checks the secret file path, if it exists: that it is
-// readable, not readable by every user of the machine, and, with a non-nil
-// parse, that parse accepts its contents. what names it in errors.
-func checkSecretFile(path, what string, parse func([]byte) error) error {
-	_, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", what, path, err)
-	}
-	if err := SecretMode(path, what); err != nil {
+// checkSecretFile checks the secret file f, which exists (fi): that it
+// is not readable by every user of the machine, that it can be read, and
+// that f.parse, if any, accepts its contents.
+func checkSecretFile(f secretFile, fi fs.FileInfo) error {
+	if err := modeError(f.path, f.what, fi); err != nil {
 		return err
 	}
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(f.path)
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", f.what, err)
 	}
-	if parse != nil {
-		if err := parse(b); err != nil {
-			return fmt.Errorf("%s %s: %w", what, path, err)
+	if f.parse != nil {
+		if err := f.parse(b); err != nil {
+			return fmt.Errorf("%s %s: %w", f.what, f.path, err)
 		}
 	}
 	return nil
