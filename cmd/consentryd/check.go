@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/consentry/consentry/collector"
 	"github.com/consentry/consentry/internal/cli"
 )
 
@@ -85,12 +84,8 @@ func checkConfig(o *options, unknown []string, w io.Writer) error {
 		errs = append(errs, fmt.Errorf("environment variable %s names no flag of consentryd (see --help)", name))
 	}
 	var err error
-	if o.cfg.ClickHouse.Password, err = cli.Secret(cli.EnvPrefix+"CLICKHOUSE_PASSWORD", o.passwordFile); err != nil {
+	if o.cfg.ClickHouse.Password, err = o.clickHousePassword(); err != nil {
 		errs = append(errs, err)
-	} else if o.passwordFile != "" {
-		if err := collector.SecretMode(o.passwordFile, "ClickHouse password"); err != nil {
-			errs = append(errs, err)
-		}
 	}
 	if err := o.cfg.Validate(); err != nil {
 		errs = append(errs, err)

@@ -332,13 +332,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, environ []string,
 	for _, name := range unknown {
 		log.Warn("environment variable ignored: it names no flag of consentryd (a typo?)", zap.String("variable", name))
 	}
-	if o.cfg.ClickHouse.Password, err = cli.Secret(cli.EnvPrefix+"CLICKHOUSE_PASSWORD", o.passwordFile); err != nil {
+	if o.cfg.ClickHouse.Password, err = o.clickHousePassword(); err != nil {
 		return err
-	}
-	if o.passwordFile != "" {
-		if err := collector.SecretMode(o.passwordFile, "ClickHouse password"); err != nil {
-			return err
-		}
 	}
 	o.cfg.Logger = log
 	if o.generalizeWindow != 0 {
@@ -366,6 +361,22 @@ func run(ctx context.Context, args []string, stderr io.Writer, environ []string,
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.cfg.ShutdownTimeout)
 	defer cancel()
 	return errors.Join(err, app.Shutdown(sctx))
+}
+
+// clickHousePassword returns the ClickHouse password from the
+// environment or --clickhouse-password-file, and refuses that file if
+// every user of the machine may read it.
+func (o *options) clickHousePassword() (string, error) {
+	pw, err := cli.Secret(cli.EnvPrefix+"CLICKHOUSE_PASSWORD", o.passwordFile)
+	if err != nil {
+		return "", err
+	}
+	if o.passwordFile != "" {
+		if err := collector.SecretMode(o.passwordFile, "ClickHouse password"); err != nil {
+			return "", err
+		}
+	}
+	return pw, nil
 }
 
 // isSet reports whether flag name was set on the command line or from
