@@ -454,14 +454,3 @@ func podEnv(c corev1.Container, image []string) []string {
 	}
 	return env
 }
-
-// mountedFile returns, for a path the environment names, the volume that
-// holds it and the file's name in it.
-func mountedFile(c corev1.Container, file string) (volume, name string) {
-	for _, vm := range c.VolumeMounts {
-		if strings.HasPrefix(file, vm.MountPath+"/") {
-			return vm.Name, path.Base(file)
-		}
-	}
-	return "", ""
-}
