@@ -89,7 +89,7 @@ func (sc *scanner) zipAfterState(ws, we int) match {
 	if ze-zs != 5 {
 		return match{}
 	}
-	if sc.b(ze) == '-' && allOf(in[ze+1:min(ze+5, len(in))], isDigit) && ze+5 <= len(in) {
+	if ze+5 <= len(in) && in[ze] == '-' && allOf(in[ze+1:ze+5], isDigit) {
 		ze += 5 // ZIP+4
 	}
 	if ze < len(in) && (isWord(in[ze]) || in[ze] == '-' || in[ze] == '.' && isDigit(sc.b(ze+1))) {
