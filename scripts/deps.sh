@@ -6,7 +6,8 @@
 # the dashboard's browser tests, see internal/browser), buildah,
 # systemd-analyze, systemd-nspawn, debootstrap and promtool (the
 # deployment tests, see deploy/), and chDB's library
-# (ClickHouse 26.x in-process, for schema tests) from npm into .cache/chdb.
+# (ClickHouse 26.x in-process, for schema tests) from npm into .cache/chdb,
+# and the JavaScript SDK's pinned packages (npm ci in sdk/js).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,5 +49,9 @@ if [ "${1:-}" = "--with-test-deps" ]; then
     echo "deps: installing @chdb/lib-linux-x64-gnu@${CHDB_VERSION} with npm into .cache/chdb" >&2
     mkdir -p .cache/chdb
     npm install --prefix .cache/chdb --no-save --no-audit --no-fund --loglevel=error "@chdb/lib-linux-x64-gnu@${CHDB_VERSION}" >/dev/null
+  fi
+  if [ ! -x sdk/js/node_modules/.bin/tsc ]; then
+    echo "deps: installing the JavaScript SDK's packages with npm ci into sdk/js/node_modules" >&2
+    npm ci --prefix sdk/js --no-audit --no-fund --loglevel=error >/dev/null
   fi
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the Go code for proto/ with Debian's protoc and the plugins
-# pinned as tools in go.mod; protoc-gen-go-vtproto adds the fast
+# pinned as tools in go.mod, and the JavaScript SDK's (sdk/js/src/gen) with
+# protoc-gen-es pinned in sdk/js; protoc-gen-go-vtproto adds the fast
 # MarshalVT/UnmarshalVT the gRPC codec uses (collector/codec.go), and
 # memory pools for the ingest request's messages, which the edge returns
 # once a request is done (collector/inflight.go) through the hand-written
@@ -29,4 +30,17 @@ protoc -I proto \
   --go-vtproto_opt=pool=github.com/consentry/consentry/proto/consentry/v1.StackFrame \
   --go-vtproto_opt=pool=github.com/consentry/consentry/proto/consentry/v1.CustomEvent \
   --go-vtproto_opt=pool=github.com/consentry/consentry/proto/consentry/v1.Diagnostic \
+  $(find proto -name '*.proto' | sort)
+
+# The JavaScript SDK's message types and JSON codec (sdk/js/src/gen), with
+# protoc-gen-es pinned in sdk/js/package-lock.json.
+if [ ! -x sdk/js/node_modules/.bin/protoc-gen-es ]; then
+  command -v npm >/dev/null || { echo "npm missing (for sdk/js): apt-get install -y npm" >&2; exit 1; }
+  npm ci --prefix sdk/js --no-audit --no-fund --loglevel=error >/dev/null
+fi
+rm -rf sdk/js/src/gen
+mkdir -p sdk/js/src/gen
+protoc -I proto \
+  --plugin=protoc-gen-es=sdk/js/node_modules/.bin/protoc-gen-es \
+  --es_out=sdk/js/src/gen --es_opt=target=ts,import_extension=js \
   $(find proto -name '*.proto' | sort)

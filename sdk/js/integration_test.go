@@ -1,0 +1,202 @@
+// Package js_test runs the JavaScript SDK's tests from go test, so `make
+// test` runs them: its unit tests (Node.js's test runner over a fake
+// collector), and its integration suite (test/integration.ts) against a
+// real collector over a real ClickHouse, whose stored rows are then
+// checked here. It also keeps the SDK's copy of the wire rules
+// (src/wire.ts) equal to the Go one (proto/consentry/v1/wire.go).
+package js_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/consentry/consentry/collector/collectortest"
+	"github.com/consentry/consentry/internal/chserver"
+	"github.com/consentry/consentry/internal/chtest"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+)
+
+// shared is the ClickHouse server of the integration test; nil under
+// -short.
+var shared *chserver.Server
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(chtest.SharedM{M: m, Shared: &shared})
+}
+
+var (
+	buildOnce sync.Once
+	buildErr  error
+)
+
+// build installs the SDK's pinned npm packages if they are missing and
+// compiles it (tsc) into dist/.
+func build(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatal("node missing: scripts/deps.sh --with-test-deps installs it (Debian's nodejs and npm)")
+	}
+	buildOnce.Do(func() {
+		if _, err := os.Stat("node_modules/.bin/tsc"); err != nil {
+			if buildErr = run("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"); buildErr != nil {
+				return
+			}
+		}
+		buildErr = run("node_modules/.bin/tsc", "-p", ".")
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+}
+
+func run(name string, args ...string) error {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// nodeTest runs Node.js's test runner over files, with env added.
+func nodeTest(t *testing.T, env []string, files ...string) {
+	t.Helper()
+	cmd := exec.Command("node", append([]string{"--test", "--test-reporter=spec"}, files...)...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test %s: %v\n%s", strings.Join(files, " "), err, out)
+	}
+	if testing.Verbose() {
+		t.Logf("%s", out)
+	}
+}
+
+// TestUnit runs the SDK's unit tests (test/*.test.ts).
+func TestUnit(t *testing.T) {
+	build(t)
+	files, err := filepath.Glob("dist/test/*.test.js")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no compiled unit tests in dist/test (%v)", err)
+	}
+	nodeTest(t, nil, files...)
+}
+
+// TestAgainstCollector runs test/integration.ts against a real collector
+// and checks what it stored: every kind of event, scrubbed, with the
+// location coarsened, and nothing recorded after a revocation.
+func TestAgainstCollector(t *testing.T) {
+	chtest.Require(t, shared)
+	build(t)
+	const appID, appKey = "com.example.jsnotes", "ck_js-key-0123456789abcdefghijklmnopqrstuv"
+	c := collectortest.Start(t, shared)
+	c.AddApp(t, appID, appKey)
+	nodeTest(t, []string{
+		"JS_SDK_ENDPOINT=http://" + c.HTTPAddr(),
+		"JS_SDK_APP_ID=" + appID,
+		"JS_SDK_APP_KEY=" + appKey,
+	}, "dist/test/integration.js")
+
+	js := "sdk_version LIKE 'consentry-js/%' AND app_id = '" + appID + "'"
+	for _, tc := range []struct {
+		table, where string
+		want         uint64
+	}{
+		{"sessions", "phase = 'start' AND country = 'AT' AND region = 'AT-9' AND locale = 'de-AT' AND device_model = 'Pixel 8' AND os_name = 'android'", 1},
+		{"sessions", "phase = 'end' AND country = 'AT' AND region = 'AT-9'", 1},
+		{"gestures", "screen = 'settings.privacy' AND gesture_type = 'tap' AND gesture_count = 2", 1},
+		{"diagnostics", "kind = 'app_start' AND duration_ms = 830 AND start_type = 'cold'", 1},
+		{"crashes", "exception_type = 'Error' AND handled = 1 AND position(message, '[email]') > 0 AND position(message, 'alice') = 0 AND position(message, '203.0.113.7') = 0", 1},
+		{"crashes", "has(frame_file, 'integration.js') AND has(breadcrumb_names, 'settings.privacy')", 1},
+		{"custom_events", "name = 'export_pdf' AND has(number_values, 12) AND has(number_values, 0.5) AND has(bool_values, 1) AND has(bool_keys, 'pdfa')", 1},
+		{"custom_events", "name = 'export_pdf' AND arrayExists(v -> position(v, 'alice') > 0, string_values)", 0},
+		{"custom_events", "name = 'padded'", 50},
+		{"custom_events", "name = 'before_toggle'", 1},
+		{"custom_events", "name = 'before_revoke'", 1},
+		{"custom_events", "name IN ('after_toggle', 'after_revoke')", 0},
+	} {
+		if n := c.Count(t, tc.table, js+" AND "+tc.where); n != tc.want {
+			t.Errorf("%s WHERE %s: %d rows, want %d", tc.table, tc.where, n, tc.want)
+		}
+	}
+}
+
+// TestWireRules checks the SDK's copy of the wire rules against the Go
+// one: the limits, the scopes, and the app id and consent text version
+// rules over the same inputs.
+func TestWireRules(t *testing.T) {
+	build(t)
+	ids := []string{"com.example.notes", "a", "A_b-c.d", "-a", ".a", "", strings.Repeat("a", 128), strings.Repeat("a", 129), "a b", "a/b", "ä", "a\x00"}
+	versions := []string{"2026-11", "v2 (de)", "", strings.Repeat("x", 64), strings.Repeat("x", 65), "a\nb", "a\tb", "ü", "a\u00a0b", "a\u200bb", "😀"}
+	in, err := json.Marshal(map[string][]string{"ids": ids, "versions": versions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import("./dist/src/wire.js").then((w) => {
+  const input = JSON.parse(process.argv[1]);
+  console.log(JSON.stringify({
+    limits: w.LIMITS, maxAppIdLen: w.MAX_APP_ID_LEN, maxConsentTextVersionLen: w.MAX_CONSENT_TEXT_VERSION_LEN,
+    scopes: w.SCOPES, ids: input.ids.map(w.validAppId), versions: input.versions.map(w.validConsentTextVersion),
+  }));
+});`
+	out, err := exec.Command("node", "--input-type=module", "-e", script, string(in)).Output()
+	if err != nil {
+		t.Fatalf("node: %v", err)
+	}
+	var got struct {
+		Limits                   map[string]int64
+		MaxAppIDLen              int `json:"maxAppIdLen"`
+		MaxConsentTextVersionLen int
+		Scopes                   []string
+		IDs                      []bool `json:"ids"`
+		Versions                 []bool
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	want := map[string]int64{
+		"maxBatchEvents":     consentryv1.DefaultMaxBatchEvents,
+		"maxMessageBytes":    consentryv1.DefaultMaxMessageBytes,
+		"maxNameBytes":       consentryv1.DefaultMaxNameBytes,
+		"maxTextBytes":       consentryv1.DefaultMaxTextBytes,
+		"maxFrames":          consentryv1.DefaultMaxFrames,
+		"maxAttributes":      consentryv1.DefaultMaxAttributes,
+		"maxBreadcrumbs":     consentryv1.DefaultMaxBreadcrumbs,
+		"maxBreadcrumbBytes": consentryv1.DefaultMaxBreadcrumbBytes,
+		"maxEventAgeMs":      consentryv1.DefaultMaxEventAge.Milliseconds(),
+	}
+	if fmt.Sprint(got.Limits) != fmt.Sprint(want) {
+		t.Errorf("LIMITS = %v, want %v", got.Limits, want)
+	}
+	if got.MaxAppIDLen != consentryv1.MaxAppIDLen || got.MaxConsentTextVersionLen != consentryv1.MaxConsentTextVersionLen {
+		t.Errorf("MAX_APP_ID_LEN, MAX_CONSENT_TEXT_VERSION_LEN = %d, %d", got.MaxAppIDLen, got.MaxConsentTextVersionLen)
+	}
+	var scopes []string
+	for _, s := range consentryv1.Scopes() {
+		scopes = append(scopes, string(s))
+	}
+	if fmt.Sprint(got.Scopes) != fmt.Sprint(scopes) {
+		t.Errorf("SCOPES = %v, want %v", got.Scopes, scopes)
+	}
+	for i, id := range ids {
+		if i < len(got.IDs) && got.IDs[i] != consentryv1.ValidAppID(id) {
+			t.Errorf("validAppId(%q) = %v, Go says %v", id, got.IDs[i], !got.IDs[i])
+		}
+	}
+	for i, v := range versions {
+		if i < len(got.Versions) && got.Versions[i] != consentryv1.ValidConsentTextVersion(v) {
+			t.Errorf("validConsentTextVersion(%q) = %v, Go says %v", v, got.Versions[i], !got.Versions[i])
+		}
+	}
+	if len(got.IDs) != len(ids) || len(got.Versions) != len(versions) {
+		t.Errorf("node answered %d ids and %d versions, want %d and %d", len(got.IDs), len(got.Versions), len(ids), len(versions))
+	}
+}

@@ -1,0 +1,82 @@
+/** What went wrong, for callers to branch on. */
+export type ErrorKind =
+  /** The config cannot be used. */
+  | "invalid_config"
+  /** A record or consent call got a value the collector would refuse; nothing was recorded. */
+  | "invalid_argument"
+  /** The client was closed. */
+  | "closed"
+  /**
+   * The stored consent state cannot be decrypted: most likely the
+   * encryption key differs from the one it was written with. Pass that key,
+   * or call Consentry.deleteStorage to start over (forgetting the consent).
+   */
+  | "state_unreadable"
+  /** The collector refused a request for a reason a retry cannot fix. */
+  | "rejected"
+  /** The collector could not be reached, or asked to retry later; queued events stay queued. */
+  | "unavailable"
+  /** The collector reported the consent revoked, expired or invalid; the queue was purged. */
+  | "consent_ended";
+
+/** How a request to the collector failed. */
+export interface CallFailure {
+  /** "ingest", "grant", "revoke" or "status". */
+  op: string;
+  /** The HTTP status; 0 when no response arrived. */
+  status: number;
+  /** The gRPC code's name the collector's error names, e.g. "RESOURCE_EXHAUSTED". */
+  code: string;
+  /** The collector's ErrorReason name, e.g. "BATCH_TOO_LARGE"; "" if none. */
+  reason: string;
+  /** The collector's message: names fields and sizes, never values. */
+  message: string;
+  /** The body was the collector's JSON error, not a proxy's or captive portal's page. */
+  collector: boolean;
+  /** The collector's pushback (Retry-After), in milliseconds; 0 if none. */
+  retryAfterMs: number;
+}
+
+/** ConsentryError is every error the SDK throws or rejects with. */
+export class ConsentryError extends Error {
+  /** What went wrong. */
+  readonly kind: ErrorKind;
+  /** For "rejected" and "unavailable": how the request failed. */
+  readonly call?: CallFailure;
+
+  constructor(kind: ErrorKind, message: string, options?: { call?: CallFailure; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "ConsentryError";
+    this.kind = kind;
+    if (options?.call) {
+      this.call = options.call;
+    }
+  }
+}
+
+/** tooLarge reports whether a request was refused for its size: split it. */
+export function tooLarge(f: CallFailure): boolean {
+  return f.status === 413 || f.reason === "BATCH_TOO_LARGE";
+}
+
+/** permanent reports whether resending the same request cannot succeed. */
+export function permanent(f: CallFailure): boolean {
+  if (tooLarge(f)) {
+    return true; // not as it is: split it instead.
+  }
+  // A 4xx page from a proxy or a captive portal is not the collector's
+  // verdict: only its JSON error drops a batch.
+  return f.collector && [400, 401, 403, 415].includes(f.status);
+}
+
+/** callError wraps a failure as the error callers see. */
+export function callError(f: CallFailure): ConsentryError {
+  let text = `${f.op}: ${f.status === 0 ? "no response" : `HTTP ${f.status}`}`;
+  if (f.reason) {
+    text += ` ${f.reason}`;
+  }
+  if (f.message) {
+    text += `: ${f.message}`;
+  }
+  return new ConsentryError(permanent(f) ? "rejected" : "unavailable", text, { call: f });
+}

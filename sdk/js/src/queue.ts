@@ -1,0 +1,179 @@
+import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire";
+import type { Storage } from "./storage.js";
+import type { Sealer } from "./seal.js";
+
+/** One queued event. */
+export interface QueuedEvent {
+  /** The encoded consentry.v1.Event. */
+  event: Uint8Array;
+  /** When it was recorded, on the process's monotonic clock (ms). */
+  mono: number;
+  /** The process that recorded it: mono is comparable only within it. */
+  proc: string;
+}
+
+/** A segment's entry in the queue's index. */
+export interface Segment {
+  id: number;
+  /** Events in it. */
+  n: number;
+  /** Encoded event bytes in it. */
+  bytes: number;
+  /** The consent epoch whose data key sealed it. */
+  epoch: number;
+}
+
+interface Index {
+  v: 1;
+  next: number;
+  segs: Segment[];
+}
+
+/** The label a segment is sealed under. */
+const SEGMENT_LABEL = "consentry.queue.v1";
+
+/**
+ * Queue is the offline queue: events in sealed segments, one storage item
+ * each, oldest first, under an index item that lists them. A segment is
+ * written before the index names it, so a crash in between leaves at most
+ * an unnamed segment, which open removes. Callers serialize every call.
+ */
+export class Queue {
+  private constructor(
+    private readonly storage: Storage,
+    private readonly prefix: string,
+    private index: Index,
+  ) {}
+
+  /** open loads the queue's index; an unreadable index starts an empty queue. */
+  static async open(storage: Storage, prefix: string): Promise<{ queue: Queue; lost: number }> {
+    let index: Index = { v: 1, next: 1, segs: [] };
+    let lost = 0;
+    const raw = await storage.getItem(prefix + "queue");
+    if (raw !== null) {
+      try {
+        const parsed = JSON.parse(raw) as Index;
+        if (parsed.v !== 1 || !Array.isArray(parsed.segs) || !Number.isSafeInteger(parsed.next)) {
+          throw new Error("bad index");
+        }
+        index = parsed;
+      } catch {
+        lost = -1; // unknown: the index is gone
+      }
+    }
+    const q = new Queue(storage, prefix, index);
+    // A segment written just before a crash, not yet in the index.
+    await storage.removeItem(q.key(index.next));
+    return { queue: q, lost };
+  }
+
+  /** events is the number of queued events. */
+  get events(): number {
+    return this.index.segs.reduce((n, s) => n + s.n, 0);
+  }
+
+  /** bytes is the queued events' encoded size. */
+  get bytes(): number {
+    return this.index.segs.reduce((n, s) => n + s.bytes, 0);
+  }
+
+  /** segments returns the index, oldest first. */
+  get segments(): readonly Segment[] {
+    return this.index.segs;
+  }
+
+  /** append writes events as one segment sealed with the epoch's key. */
+  async append(events: QueuedEvent[], epoch: number, sealer: Sealer): Promise<void> {
+    if (events.length === 0) {
+      return;
+    }
+    const proc = events[0]!.proc;
+    const body = JSON.stringify({
+      p: proc,
+      m: events.map((e) => (e.proc === proc ? e.mono : -1)),
+      e: events.map((e) => base64Encode(e.event)),
+    });
+    const id = this.index.next;
+    await this.storage.setItem(this.key(id), await sealer.seal(SEGMENT_LABEL, new TextEncoder().encode(body)));
+    const bytes = events.reduce((n, e) => n + e.event.length, 0);
+    await this.writeIndex({ v: 1, next: id + 1, segs: [...this.index.segs, { id, n: events.length, bytes, epoch }] });
+  }
+
+  /** head returns the segments of the next batch: at least one, then as many whole segments as fit. */
+  head(maxEvents: number, maxBytes: number): Segment[] {
+    const out: Segment[] = [];
+    let n = 0;
+    let bytes = 0;
+    for (const s of this.index.segs) {
+      if (out.length > 0 && (n + s.n > maxEvents || bytes + s.bytes > maxBytes)) {
+        break;
+      }
+      out.push(s);
+      n += s.n;
+      bytes += s.bytes;
+    }
+    return out;
+  }
+
+  /** read returns a segment's events, or null if it is missing or cannot be decrypted. */
+  async read(seg: Segment, sealer: Sealer): Promise<QueuedEvent[] | null> {
+    const raw = await this.storage.getItem(this.key(seg.id));
+    if (raw === null) {
+      return null;
+    }
+    try {
+      const body = JSON.parse(new TextDecoder().decode(await sealer.open(SEGMENT_LABEL, raw))) as {
+        p: string;
+        m: number[];
+        e: string[];
+      };
+      return body.e.map((e, i) => {
+        const mono = body.m[i] ?? -1;
+        return { event: base64Decode(e), mono, proc: mono < 0 ? "" : body.p };
+      });
+    } catch {
+      return null;
+    }
+  }
+
+  /** remove drops segments: from the index first, then their items. */
+  async remove(ids: readonly number[]): Promise<void> {
+    if (ids.length === 0) {
+      return;
+    }
+    const drop = new Set(ids);
+    await this.writeIndex({ ...this.index, segs: this.index.segs.filter((s) => !drop.has(s.id)) });
+    for (const id of ids) {
+      await this.storage.removeItem(this.key(id));
+    }
+  }
+
+  /** evict drops the oldest segments until at most maxBytes are queued, and returns the events dropped. */
+  async evict(maxBytes: number): Promise<number> {
+    let bytes = this.bytes;
+    const drop: Segment[] = [];
+    for (const s of this.index.segs) {
+      if (bytes <= maxBytes || this.index.segs.length - drop.length <= 1) {
+        break;
+      }
+      drop.push(s);
+      bytes -= s.bytes;
+    }
+    await this.remove(drop.map((s) => s.id));
+    return drop.reduce((n, s) => n + s.n, 0);
+  }
+
+  /** purge drops every segment. */
+  async purge(): Promise<void> {
+    await this.remove(this.index.segs.map((s) => s.id));
+  }
+
+  private key(id: number): string {
+    return `${this.prefix}q.${id}`;
+  }
+
+  private async writeIndex(next: Index): Promise<void> {
+    await this.storage.setItem(this.prefix + "queue", JSON.stringify(next));
+    this.index = next;
+  }
+}

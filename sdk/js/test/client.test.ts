@@ -1,0 +1,438 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { base64Decode } from "@bufbuild/protobuf/wire";
+import { Consentry, ConsentryError, MemoryStorage, type Config } from "../src/index.js";
+import { ConsentState, DropReason } from "../src/gen/consentry/v1/ingest_pb.js";
+import { FakeCollector, config } from "./fake.js";
+
+async function granted(fake: FakeCollector, storage = new MemoryStorage(), more: Partial<Config> = {}) {
+  const c = await Consentry.open(config(fake, storage, more));
+  await c.grantConsent(["analytics", "crash_reports"]);
+  return c;
+}
+
+function rejectsWith(kind: string) {
+  return (err: unknown) => err instanceof ConsentryError && err.kind === kind;
+}
+
+/** plaintextIn reports whether needle appears in storage, as is or in any base64 value decoded. */
+function plaintextIn(storage: MemoryStorage, needle: string): boolean {
+  for (const v of storage.items.values()) {
+    if (v.includes(needle)) {
+      return true;
+    }
+    try {
+      if (Buffer.from(base64Decode(v)).includes(needle)) {
+        return true;
+      }
+    } catch {
+      // not base64
+    }
+  }
+  return false;
+}
+
+describe("consent first", () => {
+  it("records and sends nothing before consent is granted", async () => {
+    const fake = new FakeCollector();
+    const storage = new MemoryStorage();
+    const c = await Consentry.open(config(fake, storage));
+    await c.startSession();
+    await c.recordGesture("tap", "home");
+    await c.recordCustom("export_pdf", { pages: 3 });
+    await c.recordCrash(new Error("boom"));
+    await c.flush();
+    assert.equal(c.stats().queued, 0);
+    assert.equal(fake.batches.length, 0);
+    assert.deepEqual(c.consent(), { state: "none", scopes: [], expiresAtMs: 0 });
+    await c.close();
+  });
+
+  it("records only the kinds its scopes cover", async () => {
+    const fake = new FakeCollector();
+    const c = await Consentry.open(config(fake));
+    await c.grantConsent(["crash_reports"]);
+    await c.recordGesture("tap", "home");
+    await c.recordCrash(new Error("boom"));
+    c.setLocation(48.2082, 16.3738); // no location scope: ignored
+    await c.flush();
+    const events = fake.events();
+    assert.equal(events.length, 1);
+    assert.equal(events[0]!.payload.case, "crash");
+    assert.equal(fake.batches[0]!.device?.location, undefined);
+    await c.close();
+  });
+
+  it("refuses a wrong app key for good", async () => {
+    const fake = new FakeCollector();
+    const c = await Consentry.open({ ...config(fake), appKey: "ck_wrong" });
+    await assert.rejects(c.grantConsent(["analytics"]), (err: unknown) => err instanceof ConsentryError && err.kind === "rejected" && err.call?.reason === "APP_UNAUTHENTICATED");
+    assert.equal(c.consent().state, "none");
+    await c.close();
+  });
+});
+
+describe("sending", () => {
+  it("sends every kind of event with the device context", async () => {
+    const fake = new FakeCollector();
+    const c = await granted(fake, new MemoryStorage(), { maxBatchEvents: 100 });
+    await c.startSession();
+    c.recordScreenView("settings.privacy");
+    await c.recordGesture("swipe", "settings.privacy", { count: 2, durationMs: 300 });
+    await c.recordCustom("export_pdf", { pages: 12, ratio: 0.5, ok: true, format: "a4", big: 2n ** 40n });
+    await c.recordDiagnostic("app_start", { durationMs: 830, startType: "cold", networkType: "wifi" });
+    await c.recordCrash(new TypeError("cannot read x"), { handled: true, fingerprint: "sync-timeout" });
+    await c.endSession();
+    await c.flush();
+    assert.equal(fake.batches.length, 1);
+    const b = fake.batches[0]!;
+    assert.equal(b.consentToken, "tok-1");
+    assert.equal(b.device?.appId, "com.example.notes");
+    assert.equal(b.device?.deviceModel, "Pixel 8");
+    assert.equal(b.device?.locale, "de-AT");
+    assert.match(b.device?.sdkVersion ?? "", /^consentry-js\//);
+    assert.deepEqual(b.events.map((e) => e.payload.case), ["session", "gesture", "custom", "diagnostic", "crash", "session"]);
+    const ids = new Set(b.events.map((e) => Buffer.from(e.eventId).toString("hex")));
+    assert.equal(ids.size, 6, "every event has its own id");
+    for (const e of b.events) {
+      assert.equal(e.eventId.length, 16);
+      assert.ok(e.ageMs !== undefined && e.ageMs >= 0n, "age measured on the monotonic clock");
+    }
+    const [start, , custom, , crash, end] = b.events;
+    assert.deepEqual(start!.sessionId, end!.sessionId);
+    assert.equal(end!.payload.case === "session" && end!.payload.value.phase, 2);
+    assert.ok(custom!.payload.case === "custom");
+    const attrs = custom!.payload.value.attributes;
+    assert.deepEqual(attrs["pages"]?.value, { case: "intValue", value: 12n });
+    assert.deepEqual(attrs["ratio"]?.value, { case: "doubleValue", value: 0.5 });
+    assert.deepEqual(attrs["ok"]?.value, { case: "boolValue", value: true });
+    assert.deepEqual(attrs["big"]?.value, { case: "intValue", value: 2n ** 40n });
+    assert.ok(crash!.payload.case === "crash");
+    const cr = crash!.payload.value;
+    assert.equal(cr.exceptionType, "TypeError");
+    assert.equal(cr.message, "cannot read x");
+    assert.equal(cr.handled, true);
+    assert.equal(cr.fingerprint, "sync-timeout");
+    assert.ok(cr.frames.length > 0 && cr.frames[0]!.file === "client.test.js", `innermost frame is this file: ${JSON.stringify(cr.frames[0])}`);
+    assert.deepEqual(cr.breadcrumbs.map((x) => x.name), ["settings.privacy", "settings.privacy", "export_pdf"]);
+    assert.equal(c.stats().accepted, 6);
+    await c.close();
+  });
+
+  it("sends a full batch without waiting for the flush interval, gzip-compressed", async () => {
+    const fake = new FakeCollector();
+    const c = await granted(fake, new MemoryStorage(), { maxBatchEvents: 10 });
+    for (let i = 0; i < 10; i++) {
+      await c.recordCustom("tick", { i, padding: "x".repeat(200) });
+    }
+    await waitFor(() => fake.batches.length === 1);
+    assert.equal(fake.batches[0]!.events.length, 10);
+    assert.equal(fake.gzipped[0], true);
+    await c.close();
+  });
+
+  it("splits a batch the collector refuses as too large", async () => {
+    const fake = new FakeCollector();
+    fake.maxEvents = 3;
+    const c = await granted(fake, new MemoryStorage(), { maxBatchEvents: 10 });
+    for (let i = 0; i < 9; i++) {
+      await c.recordCustom("tick", { i });
+    }
+    await c.flush();
+    assert.equal(fake.events().length, 9);
+    assert.ok(fake.batches.every((b) => b.events.length <= 3));
+    assert.equal(c.stats().queued, 0);
+    await c.close();
+  });
+
+  it("drops a batch the collector refuses for good, and keeps one a proxy refuses", async () => {
+    const fake = new FakeCollector();
+    const c = await granted(fake);
+    await c.recordCustom("a");
+    fake.ingestAnswers = [{ kind: "error", status: 400, reason: "BATCH_MALFORMED" }];
+    await assert.rejects(c.flush(), rejectsWith("rejected"));
+    assert.equal(c.stats().queued, 0);
+    assert.equal(c.stats().refused, 1);
+
+    await c.recordCustom("b");
+    fake.ingestAnswers = [{ kind: "error", status: 400, html: true }];
+    await assert.rejects(c.flush(), rejectsWith("unavailable"));
+    assert.equal(c.stats().queued, 1, "a proxy's 400 is not the collector's verdict");
+    await c.flush();
+    assert.deepEqual(fake.events().map((e) => e.payload.case === "custom" && e.payload.value.name), ["b"]);
+    await c.close();
+  });
+
+  it("honours Retry-After", async () => {
+    const fake = new FakeCollector();
+    const c = await granted(fake);
+    await c.recordCustom("a");
+    fake.ingestAnswers = [{ kind: "error", status: 503, reason: "OVERLOADED", retryAfter: "1" }];
+    await assert.rejects(c.flush(), (err: unknown) => err instanceof ConsentryError && err.call?.retryAfterMs === 1000);
+    await assert.rejects(c.flush(), /asked to wait/);
+    assert.equal(fake.batches.length, 0);
+    await new Promise((r) => setTimeout(r, 1100));
+    await c.flush();
+    assert.equal(fake.batches.length, 1);
+    await c.close();
+  });
+});
+
+describe("offline queue", () => {
+  it("keeps events across restarts until the collector takes them, with the same ids", async () => {
+    const fake = new FakeCollector();
+    const storage = new MemoryStorage();
+    const c1 = await granted(fake, storage);
+    fake.offline = true;
+    await c1.recordCustom("a");
+    await c1.recordCustom("b");
+    await assert.rejects(c1.flush(), rejectsWith("unavailable"));
+    await c1.close();
+
+    fake.offline = false;
+    fake.ingestAnswers = [{ kind: "network" }]; // the answer is lost: sent, not acknowledged
+    const c2 = await Consentry.open(config(fake, storage));
+    assert.equal(c2.consent().state, "granted");
+    await assert.rejects(c2.flush(), rejectsWith("unavailable"));
+    await c2.flush();
+    await c2.close();
+    const names = fake.events().map((e) => e.payload.case === "custom" && e.payload.value.name);
+    assert.deepEqual(names, ["a", "b"]);
+    for (const e of fake.events()) {
+      assert.equal(e.ageMs, undefined, "no monotonic age across processes");
+    }
+  });
+
+  it("stores nothing in plaintext", async () => {
+    const fake = new FakeCollector();
+    const storage = new MemoryStorage();
+    fake.offline = true;
+    const c = await Consentry.open(config(fake, storage));
+    fake.offline = false;
+    await c.grantConsent(["analytics", "crash_reports"]);
+    fake.offline = true;
+    await c.recordCustom("secret_event_name", { note: "secret-attribute-value" });
+    await c.recordCrash(new Error("secret crash message"));
+    await c.close();
+    assert.ok(storage.items.size > 2);
+    for (const needle of ["secret_event_name", "secret-attribute-value", "secret crash message", "tok-1", "analytics"]) {
+      assert.equal(plaintextIn(storage, needle), false, `${needle} readable in storage`);
+    }
+  });
+
+  it("drops the oldest events beyond maxQueueBytes", async () => {
+    const fake = new FakeCollector();
+    const c = await granted(fake, new MemoryStorage(), { maxQueueBytes: 4096, maxBatchEvents: 1 });
+    fake.offline = true;
+    for (let i = 0; i < 20; i++) {
+      await c.recordCustom("tick", { i, pad: "x".repeat(400) });
+    }
+    const st = c.stats();
+    assert.ok(st.evicted > 0 && st.queued < 20, JSON.stringify(st));
+    fake.offline = false;
+    await c.flush();
+    const got = fake.events().map((e) => (e.payload.case === "custom" ? e.payload.value.attributes["i"]?.value.value : -1));
+    assert.equal(got.at(-1), 19n, "the newest are kept");
+    await c.close();
+  });
+
+  it("refuses to open state sealed under another key", async () => {
+    const fake = new FakeCollector();
+    const storage = new MemoryStorage();
+    const key = new Uint8Array(32).fill(7);
+    const c = await granted(fake, storage, { encryptionKey: key });
+    await c.close();
+    assert.equal(storage.items.has("consentry.key"), false, "a configured key is not stored");
+    await assert.rejects(Consentry.open(config(fake, storage, { encryptionKey: new Uint8Array(32).fill(8) })), rejectsWith("state_unreadable"));
+    const again = await Consentry.open(config(fake, storage, { encryptionKey: key }));
+    assert.equal(again.consent().state, "granted");
+    await again.close();
+    await Consentry.deleteStorage(storage);
+    assert.equal(storage.items.size, 0);
+  });
+});
+
+describe("revocation", () => {
+  it("purges at once, stops recording, and is delivered later when offline", async () => {
+    const fake = new FakeCollector();
+    const storage = new MemoryStorage();
+    const c1 = await granted(fake, storage);
+    fake.offline = true;
+    await c1.recordCustom("before");
+    const res = await c1.revokeConsent({ erase: true });
+    assert.equal(res.delivered, false);
+    assert.equal(c1.consent().state, "revoked");
+    assert.equal(c1.stats().queued, 0);
+    assert.deepEqual([...storage.items.keys()].filter((k) => k.startsWith("consentry.q.")), [], "no segment left in storage");
+    await c1.recordCustom("after");
+    assert.equal(c1.stats().queued, 0);
+    await c1.close();
+
+    fake.offline = false;
+    const c2 = await Consentry.open(config(fake, storage));
+    await waitFor(() => fake.revocations.length === 1);
+    assert.equal(fake.revocations[0]!.consentToken, "tok-1");
+    assert.equal(fake.revocations[0]!.erase, true);
+    assert.equal(fake.batches.length, 0, "nothing recorded under the consent was sent");
+    assert.equal(c2.consent().state, "revoked");
+    await c2.close();
+  });
+
+  it("delivers a pending revocation on close", async () => {
+    const fake = new FakeCollector();
+    const c = await granted(fake, new MemoryStorage(), { closeTimeoutMs: 2000, minBackoffMs: 60_000, maxBackoffMs: 60_000 });
+    fake.offline = true;
+    assert.equal((await c.revokeConsent()).delivered, false);
+    fake.offline = false;
+    await c.close();
+    assert.equal(fake.revocations.length, 1);
+  });
+
+  it("drops events recorded but not yet written when revoked", async () => {
+    const fake = new FakeCollector();
+    const c = await granted(fake);
+    const pending = c.recordCustom("racing"); // not awaited: revoke runs before it is written
+    await c.revokeConsent();
+    await pending;
+    await c.grantConsent(["analytics"]);
+    await c.flush();
+    assert.equal(fake.events().length, 0);
+    assert.equal(fake.revocations.length, 1);
+    await c.close();
+  });
+
+  it("ends the consent when the collector reports it revoked", async () => {
+    const fake = new FakeCollector();
+    const ended: string[] = [];
+    const c = await granted(fake, new MemoryStorage(), { onConsentEnded: (s) => ended.push(s) });
+    await c.recordCustom("a");
+    await c.recordCustom("b");
+    fake.ingestAnswers = [{ kind: "respond", resp: { accepted: 0, dropped: 2, drops: [{ reason: DropReason.CONSENT_REVOKED, count: 2 }], consentState: ConsentState.REVOKED } }];
+    await assert.rejects(c.flush(), rejectsWith("consent_ended"));
+    assert.deepEqual(ended, ["revoked"]);
+    assert.equal(c.consent().state, "revoked");
+    assert.equal(c.stats().queued, 0);
+    await c.recordCustom("c");
+    assert.equal(c.stats().queued, 0);
+    await c.close();
+  });
+});
+
+describe("location", () => {
+  it("rounds coordinates to one decimal and sends them only with the location scope", async () => {
+    const fake = new FakeCollector();
+    const c = await Consentry.open(config(fake));
+    await c.grantConsent(["analytics", "location"]);
+    c.setLocation(48.2082, -0.04);
+    await c.recordCustom("a");
+    await c.flush();
+    const loc = fake.batches[0]!.device?.location;
+    assert.equal(loc?.latitude, 48.2);
+    assert.ok(Object.is(loc?.longitude, 0), "no negative zero");
+    assert.throws(() => c.setLocation(91, 0), rejectsWith("invalid_argument"));
+    await c.close();
+  });
+});
+
+describe("arguments", () => {
+  const cases: [string, (c: Consentry) => Promise<unknown> | unknown][] = [
+    ["unknown gesture", (c) => c.recordGesture("poke" as never, "home")],
+    ["screen with free text", (c) => c.recordGesture("tap", "home?user=alice@example.com")],
+    ["negative count", (c) => c.recordGesture("tap", "home", { count: -1 })],
+    ["event name with a space", (c) => c.recordCustom("export pdf")],
+    ["attribute NaN", (c) => c.recordCustom("a", { x: NaN })],
+    ["attribute object", (c) => c.recordCustom("a", { x: {} as never })],
+    ["too many attributes", (c) => c.recordCustom("a", Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, i])))],
+    ["unknown diagnostic", (c) => c.recordDiagnostic("slow" as never)],
+    ["unknown app state", (c) => c.recordCrash(new Error("x"), { appState: "asleep" as never })],
+    ["unknown scope", (c) => c.grantConsent(["everything" as never])],
+    ["no scope", (c) => c.grantConsent([])],
+  ];
+  for (const [name, call] of cases) {
+    it(`refuses ${name}`, async () => {
+      const fake = new FakeCollector();
+      const c = await granted(fake);
+      await assert.rejects(async () => call(c), rejectsWith("invalid_argument"));
+      assert.equal(c.stats().queued, 0);
+      await c.close();
+    });
+  }
+});
+
+describe("config", () => {
+  const cases: [string, Partial<Config>][] = [
+    ["plain http to a remote host", { endpoint: "http://collector.example.com" }],
+    ["an endpoint with a query", { endpoint: "https://collector.example.com/?k=v" }],
+    ["a malformed app id", { appId: "-notes" }],
+    ["no app key", { appKey: "" }],
+    ["no consent text version", { consentTextVersion: "" }],
+    ["a short key", { encryptionKey: new Uint8Array(16) }],
+    ["a batch over the collector's limit", { maxBatchEvents: 1001 }],
+    ["an unknown device class", { deviceClass: "fridge" as never }],
+    ["backoff bounds crossed", { minBackoffMs: 10, maxBackoffMs: 5 }],
+  ];
+  for (const [name, change] of cases) {
+    it(`refuses ${name}`, async () => {
+      await assert.rejects(Consentry.open({ ...config(new FakeCollector()), ...change }), rejectsWith("invalid_config"));
+    });
+  }
+  it("takes http to a loopback host", async () => {
+    const c = await Consentry.open({ ...config(new FakeCollector()), endpoint: "http://127.0.0.1:8080" });
+    await c.close();
+  });
+});
+
+async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) {
+      throw new Error("condition not met in time");
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe("uncaught errors", () => {
+  it("records a fatal React Native error before the app's handler ends it", async () => {
+    const fake = new FakeCollector();
+    const c = await granted(fake);
+    const calls: string[] = [];
+    let handler = (_e: unknown, fatal?: boolean) => void calls.push(`default fatal=${fatal}`);
+    const g = globalThis as { ErrorUtils?: unknown };
+    g.ErrorUtils = { getGlobalHandler: () => handler, setGlobalHandler: (h: typeof handler) => (handler = h) };
+    try {
+      const uninstall = c.captureUncaughtErrors();
+      handler(new RangeError("fatal one"), true);
+      assert.deepEqual(calls, [], "the default handler waits for the crash to be stored");
+      await waitFor(() => calls.length === 1);
+      assert.equal(c.stats().queued, 1, "stored before the app ends");
+      uninstall();
+      handler(new Error("after uninstall"), false);
+      assert.equal(calls.length, 2);
+      await c.flush();
+      const crash = fake.events()[0]!.payload;
+      assert.ok(crash.case === "crash");
+      assert.equal(crash.value.exceptionType, "RangeError");
+      assert.equal(crash.value.handled, false);
+      assert.equal(fake.events().length, 1);
+    } finally {
+      delete g.ErrorUtils;
+      await c.close();
+    }
+  });
+
+  it("records a page's uncaught errors and rejections", async () => {
+    const fake = new FakeCollector();
+    const c = await granted(fake);
+    const target = new EventTarget();
+    const uninstall = c.captureUncaughtErrors({ target });
+    target.dispatchEvent(Object.assign(new Event("error"), { error: new TypeError("x is undefined") }));
+    target.dispatchEvent(Object.assign(new Event("unhandledrejection"), { reason: new Error("fetch failed") }));
+    uninstall();
+    target.dispatchEvent(Object.assign(new Event("error"), { error: new Error("not captured") }));
+    await waitFor(() => c.stats().queued === 2);
+    await c.flush();
+    assert.deepEqual(fake.events().map((e) => e.payload.case === "crash" && e.payload.value.message), ["x is undefined", "fetch failed"]);
+    await c.close();
+  });
+});

@@ -1,0 +1,142 @@
+// A fake collector for the unit tests: a fetch that answers like the
+// collector's HTTP API, recording what it received. The integration test
+// (integration_test.go) runs the SDK against a real collector.
+import { create, fromBinary, fromJson, toBinary, toJson, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
+import {
+  GrantRequestSchema,
+  GrantResponseSchema,
+  RevokeRequestSchema,
+  RevokeResponseSchema,
+  type RevokeRequest,
+} from "../src/gen/consentry/v1/consent_pb.js";
+import {
+  ConsentState,
+  IngestRequestSchema,
+  IngestResponseSchema,
+  type IngestRequest,
+} from "../src/gen/consentry/v1/ingest_pb.js";
+import { webcrypto } from "node:crypto";
+import { MemoryStorage, type Config } from "../src/index.js";
+
+/** A canned answer to one request. */
+export type Answer =
+  | { kind: "network" } // the request fails: offline
+  | { kind: "error"; status: number; reason?: string; retryAfter?: string; html?: boolean }
+  | { kind: "respond"; resp: MessageInitShape<typeof IngestResponseSchema> };
+
+export class FakeCollector {
+  readonly batches: IngestRequest[] = [];
+  readonly revocations: RevokeRequest[] = [];
+  readonly gzipped: boolean[] = [];
+  grants = 0;
+  /** Answers for the next ingest requests, in order; then every batch is accepted. */
+  ingestAnswers: Answer[] = [];
+  /** Answers for the next revoke requests. */
+  revokeAnswers: Answer[] = [];
+  /** Refuse batches with more events than this as too large. */
+  maxEvents = Infinity;
+  offline = false;
+
+  readonly fetch = async (url: string, init: RequestInit): Promise<Response> => {
+    if (this.offline) {
+      throw new TypeError("fetch failed");
+    }
+    const path = new URL(url).pathname;
+    let body = new Uint8Array(init.body as ArrayBuffer);
+    const headers = init.headers as Record<string, string>;
+    if (headers["Content-Encoding"] === "gzip") {
+      const stream = new Blob([body]).stream().pipeThrough(new DecompressionStream("gzip"));
+      body = new Uint8Array(await new Response(stream).arrayBuffer());
+    }
+    switch (path) {
+      case "/v1/consent/grant": {
+        const req = fromJson(GrantRequestSchema, JSON.parse(new TextDecoder().decode(body)) as JsonValue);
+        if (req.appKey !== "ck_test") {
+          return errorResponse(401, "APP_UNAUTHENTICATED");
+        }
+        this.grants++;
+        const resp = create(GrantResponseSchema, {
+          consentToken: `tok-${this.grants}`,
+          expiresAtUnixMs: BigInt(Date.now() + 3600_000),
+          scopes: req.scopes,
+        });
+        return jsonResponse(toJson(GrantResponseSchema, resp));
+      }
+      case "/v1/consent/revoke": {
+        const a = this.revokeAnswers.shift();
+        if (a && a.kind === "network") {
+          throw new TypeError("fetch failed");
+        }
+        if (a && a.kind === "error") {
+          return errorResponse(a.status, a.reason ?? "", a.retryAfter, a.html);
+        }
+        this.revocations.push(fromJson(RevokeRequestSchema, JSON.parse(new TextDecoder().decode(body)) as JsonValue));
+        return jsonResponse(toJson(RevokeResponseSchema, create(RevokeResponseSchema, { revokedAtUnixMs: BigInt(Date.now()), propagationBoundMs: 5000n })));
+      }
+      case "/v1/ingest": {
+        const req = fromBinary(IngestRequestSchema, body);
+        const a = this.ingestAnswers.shift();
+        if (a && a.kind === "network") {
+          throw new TypeError("fetch failed");
+        }
+        if (a && a.kind === "error") {
+          return errorResponse(a.status, a.reason ?? "", a.retryAfter, a.html);
+        }
+        if (req.events.length > this.maxEvents) {
+          return errorResponse(413, "BATCH_TOO_LARGE");
+        }
+        this.batches.push(req);
+        this.gzipped.push(headers["Content-Encoding"] === "gzip");
+        const resp = create(IngestResponseSchema, {
+          accepted: req.events.length,
+          consentState: ConsentState.VALID,
+          ...(a && a.kind === "respond" ? a.resp : {}),
+        });
+        return new Response(toBinary(IngestResponseSchema, resp), { headers: { "Content-Type": "application/x-protobuf" } });
+      }
+    }
+    return errorResponse(404, "NOT_FOUND");
+  };
+
+  /** events returns every event received, in order. */
+  events() {
+    return this.batches.flatMap((b) => b.events);
+  }
+}
+
+function jsonResponse(v: JsonValue): Response {
+  return new Response(JSON.stringify(v), { headers: { "Content-Type": "application/json" } });
+}
+
+function errorResponse(status: number, reason: string, retryAfter?: string, html?: boolean): Response {
+  const headers: Record<string, string> = { "Content-Type": html ? "text/html" : "application/json" };
+  if (retryAfter) {
+    headers["Retry-After"] = retryAfter;
+  }
+  const body = html ? "<html>proxy error</html>" : JSON.stringify({ error: { code: "INVALID_ARGUMENT", reason, message: "refused" } });
+  return new Response(body, { status, headers });
+}
+
+/** config returns a client config for fake, with quick retries and no background sends in the way. */
+export function config(fake: FakeCollector, storage = new MemoryStorage(), more: Partial<Config> = {}): Config {
+  return {
+    endpoint: "https://collector.test",
+    appId: "com.example.notes",
+    appKey: "ck_test",
+    consentTextVersion: "2026-11",
+    storage,
+    fetch: fake.fetch,
+    appVersion: "4.12.0",
+    deviceClass: "phone",
+    deviceModel: "Pixel 8",
+    osName: "android",
+    osVersion: "15",
+    locale: "de-AT",
+    flushIntervalMs: 3_600_000,
+    minBackoffMs: 1,
+    maxBackoffMs: 5,
+    closeTimeoutMs: 0,
+    crypto: webcrypto as Crypto, // Node.js 18 has no global crypto
+    ...more,
+  };
+}
