@@ -140,8 +140,9 @@ type Config struct {
 	MaxClockSkew time.Duration
 	// AppRefresh is how often the app registry is reloaded. Default 10s.
 	AppRefresh time.Duration
-	// CORSOrigins are the web origins allowed to call the consent HTTP
-	// endpoints, e.g. "https://example.com"; none by default.
+	// CORSOrigins are the web origins allowed to call the HTTP endpoints
+	// from a browser (the consent endpoints from a web consent page, ingest
+	// from a web app's SDK), e.g. "https://example.com"; none by default.
 	CORSOrigins []string
 	// DataDir holds the managed ClickHouse server's files and the
 	// generated consent signing key. Default "consentry-data".

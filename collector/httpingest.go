@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/consentry/consentry/collector/limits"
+	"github.com/consentry/consentry/internal/cors"
 	"github.com/consentry/consentry/internal/grpcerr"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -43,15 +44,37 @@ const (
 //
 // The body is read within the edge's bounds (see readBody), then scanned,
 // charged and decoded like a gRPC message (edge.ingest).
+//
+// Web apps' SDKs may send from the origins cors allows (Config.CORSOrigins,
+// the same as the consent endpoints'): their preflights are answered, with
+// Content-Type and Content-Encoding allowed; other origins' are refused
+// with ORIGIN_NOT_ALLOWED.
 type httpIngest struct {
 	svc  *Service
 	edge *edge
+	cors *cors.Policy
 }
+
+// ingestCORSHeaders are the request headers a web app's SDK sends.
+var ingestCORSHeaders = []string{"Content-Type", "Content-Encoding"}
 
 func (h *httpIngest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	corsOK := h.cors.Apply(w, r)
+	if r.Method == http.MethodOptions {
+		if cors.IsPreflight(r) {
+			if !corsOK {
+				grpcerr.WriteHTTP(w, http.StatusForbidden, codes.PermissionDenied, consentryv1.ErrorReason_ORIGIN_NOT_ALLOWED.String(), "origin not allowed", 0)
+				return
+			}
+			h.cors.Preflight(w)
+		}
+		w.Header().Set("Allow", "POST, OPTIONS")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
+		w.Header().Set("Allow", "POST, OPTIONS")
 		grpcerr.WriteHTTP(w, http.StatusMethodNotAllowed, codes.Unimplemented, consentryv1.ErrorReason_METHOD_NOT_ALLOWED.String(), "method must be POST", 0)
 		return
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/consentry/consentry/collector/limits"
 	"github.com/consentry/consentry/collector/metrics"
+	"github.com/consentry/consentry/internal/cors"
 	"github.com/consentry/consentry/internal/grpcerr"
 	"github.com/consentry/consentry/pipeline"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -98,5 +99,58 @@ func TestIngestLatencyCountsReceipt(t *testing.T) {
 	}
 	if got < pause.Seconds() {
 		t.Errorf("ok latency %.3f s, want at least the %v the body took to arrive", got, pause)
+	}
+}
+
+// TestHTTPIngestCORS checks that a web app's SDK may send from the
+// origins the collector allows, and only from them: the preflight is
+// answered with the headers the SDK sends, an allowed origin's POST can
+// be read by its page, and another origin's preflight is refused.
+func TestHTTPIngestCORS(t *testing.T) {
+	const allowed = "https://app.example.com"
+	f := newFixture(t)
+	policy, err := cors.New([]string{allowed}, ingestCORSHeaders...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &httpIngest{svc: f.svc, edge: newTestEdge(t, limits.EdgeConfig{}, limits.Config{MaxMessageBytes: 1 << 20}), cors: policy}
+	serve := func(method, origin string, body []byte) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, PathIngest, bytes.NewReader(body))
+		req.Header.Set("Origin", origin)
+		if method == http.MethodOptions {
+			req.Header.Set("Access-Control-Request-Method", http.MethodPost)
+			req.Header.Set("Access-Control-Request-Headers", "content-type,content-encoding")
+		} else {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+
+	rec := serve(http.MethodOptions, allowed, nil)
+	if rec.Code != http.StatusNoContent || rec.Header().Get("Access-Control-Allow-Origin") != allowed ||
+		rec.Header().Get("Access-Control-Allow-Methods") != http.MethodPost ||
+		rec.Header().Get("Access-Control-Allow-Headers") != "Content-Type, Content-Encoding" {
+		t.Errorf("preflight from %s: %d %v", allowed, rec.Code, rec.Header())
+	}
+	rec = serve(http.MethodOptions, "https://evil.example", nil)
+	var e grpcerr.HTTPError
+	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || rec.Code != http.StatusForbidden ||
+		e.Error.Reason != consentryv1.ErrorReason_ORIGIN_NOT_ALLOWED.String() || rec.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("preflight from another origin: %d %s %v", rec.Code, rec.Body, rec.Header())
+	}
+
+	js, err := protojson.Marshal(f.gen.Batch(3, time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec = serve(http.MethodPost, allowed, js)
+	if rec.Code != http.StatusOK || rec.Header().Get("Access-Control-Allow-Origin") != allowed ||
+		rec.Header().Get("Access-Control-Expose-Headers") != "Retry-After" || rec.Header().Get("Vary") != "Origin" {
+		t.Errorf("POST from %s: %d %v", allowed, rec.Code, rec.Header())
+	}
+	if rec = serve(http.MethodPost, "https://evil.example", js); rec.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("POST from another origin readable by its page: %v", rec.Header())
 	}
 }

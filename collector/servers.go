@@ -23,6 +23,7 @@ import (
 	"github.com/consentry/consentry/collector/limits"
 	"github.com/consentry/consentry/collector/metrics"
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/cors"
 	"github.com/consentry/consentry/internal/tlsconfig"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -104,8 +105,12 @@ func bindServers(sc serversConfig) (_ *servers, err error) {
 	if err != nil {
 		return nil, err
 	}
+	ingestCORS, err := cors.New(cfg.CORSOrigins, ingestCORSHeaders...)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
-	mux.Handle(PathIngest, &httpIngest{svc: sc.ingest, edge: s.edge})
+	mux.Handle(PathIngest, &httpIngest{svc: sc.ingest, edge: s.edge, cors: ingestCORS})
 	mux.Handle("/", consentHTTP) // the consent endpoints, and JSON 404s
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: ec.HeaderTimeout, ReadTimeout: 30 * time.Second,
 		IdleTimeout: ec.IdleTimeout, MaxHeaderBytes: ec.MaxHeaderBytes,

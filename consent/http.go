@@ -11,7 +11,6 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strings"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/consentry/consentry/internal/cors"
 	"github.com/consentry/consentry/internal/grpcerr"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
@@ -70,19 +70,15 @@ func NewHTTPHandler(cfg HTTPConfig) (http.Handler, error) {
 	if cfg.MaxBodySize < 0 {
 		return nil, errors.New("new consent HTTP handler: negative body size")
 	}
-	origins := make(map[string]bool, len(cfg.AllowedOrigins))
-	for _, o := range cfg.AllowedOrigins {
-		norm, err := parseOrigin(o)
-		if err != nil {
-			return nil, fmt.Errorf("new consent HTTP handler: %w", err)
-		}
-		origins[norm] = true
+	policy, err := cors.New(cfg.AllowedOrigins, "Content-Type")
+	if err != nil {
+		return nil, fmt.Errorf("new consent HTTP handler: %w", err)
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, zap.NewNop())
 	svc := cfg.Service
 	return &httpHandler{
 		maxBody: cfg.MaxBodySize,
-		origins: origins,
+		cors:    policy,
 		log:     cfg.Logger,
 		endpoints: map[string]endpoint{
 			PathGrant: {
@@ -107,17 +103,6 @@ func NewHTTPHandler(cfg HTTPConfig) (http.Handler, error) {
 	}, nil
 }
 
-// parseOrigin checks that o is a serialized origin and returns it in the
-// lower case browsers send.
-func parseOrigin(o string) (string, error) {
-	u, err := url.Parse(o)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
-		u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("allowed origin %q is not scheme://host[:port]", o)
-	}
-	return strings.ToLower(u.Scheme + "://" + u.Host), nil
-}
-
 type endpoint struct {
 	newRequest func() proto.Message
 	// call's response is valid only when the error is nil.
@@ -127,7 +112,7 @@ type endpoint struct {
 type httpHandler struct {
 	endpoints map[string]endpoint
 	maxBody   int64
-	origins   map[string]bool
+	cors      *cors.Policy
 	log       *zap.Logger
 }
 
@@ -143,7 +128,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"no such endpoint: use POST "+PathGrant+", "+PathRevoke+" or "+PathStatus)
 		return
 	}
-	corsOK := h.cors(w, r)
+	corsOK := h.cors.Apply(w, r)
 	switch r.Method {
 	case http.MethodPost:
 	case http.MethodOptions:
@@ -190,36 +175,17 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(out)
 }
 
-// cors sets the CORS response headers when r comes from an allowed origin
-// and reports whether it does.
-func (h *httpHandler) cors(w http.ResponseWriter, r *http.Request) bool {
-	if len(h.origins) == 0 {
-		return false
-	}
-	w.Header().Add("Vary", "Origin")
-	origin := r.Header.Get("Origin")
-	if !h.origins[strings.ToLower(origin)] {
-		return false
-	}
-	w.Header().Set("Access-Control-Allow-Origin", origin)
-	w.Header().Set("Access-Control-Expose-Headers", "Retry-After")
-	return true
-}
-
 // options answers a CORS preflight, or an OPTIONS request naming the
 // methods.
 func (h *httpHandler) options(w http.ResponseWriter, r *http.Request, corsOK bool) {
-	hdr := w.Header()
-	if r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+	if cors.IsPreflight(r) {
 		if !corsOK {
 			h.fail(w, r, http.StatusForbidden, codes.PermissionDenied, consentryv1.ErrorReason_ORIGIN_NOT_ALLOWED, "origin not allowed")
 			return
 		}
-		hdr.Set("Access-Control-Allow-Methods", http.MethodPost)
-		hdr.Set("Access-Control-Allow-Headers", "Content-Type")
-		hdr.Set("Access-Control-Max-Age", "600")
+		h.cors.Preflight(w)
 	}
-	hdr.Set("Allow", allowMethods)
+	w.Header().Set("Allow", allowMethods)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -196,7 +196,7 @@ Flags:
 	fs.Float64Var(&c.RateLimit.EventsPerSecond, "rate-limit", 0, "`events` per second each app may send (0: unlimited); excess batches get RESOURCE_EXHAUSTED (RATE_LIMITED) with the delay after which they fit")
 	fs.IntVar(&c.RateLimit.Burst, "rate-limit-burst", 0, "`events` an app may send at once above its rate (0: twice the rate, at least --max-batch-events)")
 	fs.StringVar(&o.rateOverrides, "rate-limit-overrides", "", "per-app rates as comma-separated `app=events/s` pairs (0: unlimited), e.g. com.example.big=5000")
-	fs.StringVar(&o.corsOrigins, "cors-origins", "", "comma-separated web `origins` (scheme://host[:port]) allowed to call the consent endpoints from a browser")
+	fs.StringVar(&o.corsOrigins, "cors-origins", "", "comma-separated web `origins` (scheme://host[:port]) allowed to call the HTTP endpoints from a browser: consent (web consent pages) and ingest (web apps' SDK)")
 	fs.StringVar(&c.ConsentSecretFile, "consent-secret-file", "", "`file` with the server secret (>= 32 bytes, shared by all replicas) keying consent pseudonyms of erasable apps and the stored event ids; created if missing (default <data-dir>/consent-secret; or set CONSENTRY_CONSENT_SECRET)")
 	fs.DurationVar(&c.RevocationRefresh, "revocation-refresh", consent.DefaultRevocationInterval, "how often revocations and erased consents are reloaded from ClickHouse")
 	fs.DurationVar(&c.RevocationBound, "revocation-bound", consent.DefaultRevocationBound, "propagation bound: every replica refuses a revoked consent at ingest within it; while a replica cannot refresh revocations for longer, its spool ships nothing (ingest goes on, revocation is checked again at ship time), or without a spool it refuses ingest (UNAVAILABLE)")

@@ -2,13 +2,16 @@
 // test` runs them: its unit tests (Node.js's test runner over a fake
 // collector), and its integration suite (test/integration.ts) against a
 // real collector over a real ClickHouse, whose stored rows are then
-// checked here. It also keeps the SDK's copy of the wire rules
+// checked here, and the SDK in a page of headless Chromium. It also keeps the SDK's copy of the wire rules
 // (src/wire.ts) equal to the Go one (proto/consentry/v1/wire.go).
 package js_test
 
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +21,9 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/consentry/consentry/collector"
 	"github.com/consentry/consentry/collector/collectortest"
+	"github.com/consentry/consentry/internal/browser"
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/chtest"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
@@ -125,6 +130,55 @@ func TestAgainstCollector(t *testing.T) {
 		if n := c.Count(t, tc.table, js+" AND "+tc.where); n != tc.want {
 			t.Errorf("%s WHERE %s: %d rows, want %d", tc.table, tc.where, n, tc.want)
 		}
+	}
+}
+
+// TestInBrowser runs the SDK in a page of headless Chromium
+// (test/browser.html) from an origin the collector allows, with the
+// page's localStorage as its storage: consent, an event, an uncaught
+// error, the revocation, over CORS. From an origin it does not allow, the
+// browser keeps the page from even asking for consent.
+func TestInBrowser(t *testing.T) {
+	chtest.Require(t, shared)
+	build(t)
+	files := http.FileServer(http.Dir("."))
+	page := httptest.NewServer(files)
+	defer page.Close()
+	other := httptest.NewServer(files)
+	defer other.Close()
+	const appID, appKey = "com.example.webnotes", "ck_web-key-0123456789abcdefghijklmnopqrstuv"
+	c := collectortest.Start(t, shared, func(cfg *collector.Config) { cfg.CORSOrigins = []string{page.URL} })
+	c.AddApp(t, appID, appKey)
+	query := url.Values{"endpoint": {"http://" + c.HTTPAddr()}, "app": {appID}, "key": {appKey}}.Encode()
+
+	b := browser.Start(t)
+	b.Navigate(page.URL + "/test/browser.html?" + query)
+	b.WaitVisible("#done")
+	var got struct {
+		Accepted           int
+		QueuedAfterCapture int
+		PlaintextInStorage bool
+		Delivered          bool
+		Error              *struct{ Kind, Message string }
+	}
+	if err := json.Unmarshal([]byte(b.Text("#done")), &got); err != nil {
+		t.Fatalf("page result %q: %v", b.Text("#done"), err)
+	}
+	if got.Error != nil || got.Accepted != 2 || got.QueuedAfterCapture != 2 || got.PlaintextInStorage || !got.Delivered {
+		t.Errorf("in the page: %+v (error %+v), want 2 events queued and accepted, nothing readable in localStorage, the revocation delivered", got, got.Error)
+	}
+	js := "sdk_version LIKE 'consentry-js/%' AND app_id = '" + appID + "'"
+	if n := c.Count(t, "custom_events", js+" AND name = 'web_event' AND has(string_keys, 'note')"); n != 1 {
+		t.Errorf("%d web_event rows, want 1", n)
+	}
+	if n := c.Count(t, "crashes", js+" AND exception_type = 'TypeError' AND handled = 0 AND has(frame_file, 'browser.js')"); n != 1 {
+		t.Errorf("%d rows of the page's uncaught TypeError, want 1", n)
+	}
+
+	b.Navigate(other.URL + "/test/browser.html?" + query)
+	b.WaitVisible("#done")
+	if txt := b.Text("#done"); !strings.Contains(txt, `"kind":"unavailable"`) {
+		t.Errorf("from an origin the collector does not allow: %s, want the grant to fail (CORS)", txt)
 	}
 }
 

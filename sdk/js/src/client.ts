@@ -115,6 +115,12 @@ interface PendingWrite {
 }
 
 const STATE_LABEL = "consentry.state.v1";
+
+/**
+ * inUse holds the storage prefixes open clients use, per storage: two
+ * clients writing one queue index would lose each other's segments.
+ */
+const inUse = new WeakMap<Storage, Set<string>>();
 const MAX_SESSION_MS = 7 * 24 * 60 * 60 * 1000;
 const MAX_PUSHBACK_MS = 60 * 60 * 1000;
 
@@ -213,6 +219,22 @@ export class Consentry {
    */
   static async open(config: Config): Promise<Consentry> {
     const s = settings(config);
+    const p = s.storagePrefix;
+    const held = inUse.get(s.storage) ?? new Set<string>();
+    if (held.has(p)) {
+      throw new ConsentryError("storage_in_use", `open: another client uses this storage with prefix ${JSON.stringify(p)}; close it first`);
+    }
+    held.add(p);
+    inUse.set(s.storage, held);
+    try {
+      return await Consentry.load(s);
+    } catch (err) {
+      held.delete(p);
+      throw err;
+    }
+  }
+
+  private static async load(s: Settings): Promise<Consentry> {
     const p = s.storagePrefix;
     let raw = s.encryptionKey;
     if (!raw) {
@@ -347,9 +369,7 @@ export class Consentry {
           revocations: [...this.st.revocations, { token, erase: options.erase ?? false }],
         });
       });
-      this.session = null;
-      this.location = null;
-      this.crumbs = [];
+      this.forgetSession();
       this.log("info", "consent revoked on the device; queue purged");
     }
     if (this.st.revocations.length === 0) {
@@ -678,6 +698,7 @@ export class Consentry {
     this.closed = true;
     clearTimeout(this.timer);
     this.genAbort.abort();
+    inUse.get(this.s.storage)?.delete(this.s.storagePrefix);
   }
 
   // ---- recording ----
@@ -783,6 +804,13 @@ export class Consentry {
     await this.queue.purge();
   }
 
+  /** forgetSession drops what the SDK holds in memory under a consent: the session, location and breadcrumbs. */
+  private forgetSession(): void {
+    this.session = null;
+    this.location = null;
+    this.crumbs = [];
+  }
+
   /** endConsent ends the consent of token when the collector reports it revoked, expired or invalid. */
   private async endConsent(token: string, state: ConsentState): Promise<void> {
     if (this.st.token !== token || token === "") {
@@ -791,9 +819,7 @@ export class Consentry {
     const ended = state === ConsentState.REVOKED ? "revoked" : "expired";
     this.endGeneration();
     await this.storageMu.run(() => this.purgeLocked({ ...this.st, token: "", scopes: [], expiresAtMs: 0, ended }));
-    this.session = null;
-    this.location = null;
-    this.crumbs = [];
+    this.forgetSession();
     this.log("warn", `consent ${ended}: queue purged, recording stopped`);
     try {
       this.s.onConsentEnded?.(ended);

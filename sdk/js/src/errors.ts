@@ -6,6 +6,8 @@ export type ErrorKind =
   | "invalid_argument"
   /** The client was closed. */
   | "closed"
+  /** Another open client of this JavaScript context uses the same storage and prefix. */
+  | "storage_in_use"
   /**
    * The stored consent state cannot be decrypted: most likely the
    * encryption key differs from the one it was written with. Pass that key,

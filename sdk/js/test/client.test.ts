@@ -236,6 +236,18 @@ describe("offline queue", () => {
     await c.close();
   });
 
+  it("refuses a second client on the same storage until the first is closed", async () => {
+    const fake = new FakeCollector();
+    const storage = new MemoryStorage();
+    const c1 = await Consentry.open(config(fake, storage));
+    await assert.rejects(Consentry.open(config(fake, storage)), rejectsWith("storage_in_use"));
+    const other = await Consentry.open(config(fake, storage, { storagePrefix: "other." }));
+    await other.close();
+    await c1.close();
+    const c2 = await Consentry.open(config(fake, storage));
+    await c2.close();
+  });
+
   it("refuses to open state sealed under another key", async () => {
     const fake = new FakeCollector();
     const storage = new MemoryStorage();
