@@ -11,6 +11,15 @@ async function granted(fake: FakeCollector, storage = new MemoryStorage(), more:
   return c;
 }
 
+/** offline returns a client of a fake collector, granted consent, with the collector then unreachable. */
+async function offline(more: Partial<Config> = {}) {
+  const fake = new FakeCollector();
+  const storage = new MemoryStorage();
+  const c = await granted(fake, storage, more);
+  fake.offline = true;
+  return { fake, storage, c };
+}
+
 function rejectsWith(kind: string) {
   return (err: unknown) => err instanceof ConsentryError && err.kind === kind;
 }
@@ -180,10 +189,7 @@ describe("sending", () => {
 
 describe("offline queue", () => {
   it("keeps events across restarts until the collector takes them, with the same ids", async () => {
-    const fake = new FakeCollector();
-    const storage = new MemoryStorage();
-    const c1 = await granted(fake, storage);
-    fake.offline = true;
+    const { fake, storage, c: c1 } = await offline();
     await c1.recordCustom("a");
     await c1.recordCustom("b");
     await assert.rejects(c1.flush(), rejectsWith("unavailable"));
@@ -221,9 +227,7 @@ describe("offline queue", () => {
   });
 
   it("drops the oldest events beyond maxQueueBytes", async () => {
-    const fake = new FakeCollector();
-    const c = await granted(fake, new MemoryStorage(), { maxQueueBytes: 4096, maxBatchEvents: 1 });
-    fake.offline = true;
+    const { fake, c } = await offline({ maxQueueBytes: 4096, maxBatchEvents: 1 });
     for (let i = 0; i < 20; i++) {
       await c.recordCustom("tick", { i, pad: "x".repeat(400) });
     }
@@ -266,10 +270,7 @@ describe("offline queue", () => {
 
 describe("revocation", () => {
   it("purges at once, stops recording, and is delivered later when offline", async () => {
-    const fake = new FakeCollector();
-    const storage = new MemoryStorage();
-    const c1 = await granted(fake, storage);
-    fake.offline = true;
+    const { fake, storage, c: c1 } = await offline();
     await c1.recordCustom("before");
     const res = await c1.revokeConsent({ erase: true });
     assert.equal(res.delivered, false);
@@ -291,9 +292,7 @@ describe("revocation", () => {
   });
 
   it("delivers a pending revocation on close", async () => {
-    const fake = new FakeCollector();
-    const c = await granted(fake, new MemoryStorage(), { closeTimeoutMs: 2000, minBackoffMs: 60_000, maxBackoffMs: 60_000 });
-    fake.offline = true;
+    const { fake, c } = await offline({ closeTimeoutMs: 2000, minBackoffMs: 60_000, maxBackoffMs: 60_000 });
     assert.equal((await c.revokeConsent()).delivered, false);
     fake.offline = false;
     await c.close();
