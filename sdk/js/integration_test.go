@@ -182,6 +182,96 @@ func TestInBrowser(t *testing.T) {
 	}
 }
 
+// TestPackage packs the SDK as npm would publish it, installs the
+// tarball into a new project and uses it from there: its exports resolve,
+// its type declarations compile under strict settings (without
+// skipLibCheck), and it runs.
+func TestPackage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("installs from the npm cache or registry; skipped with -short")
+	}
+	build(t)
+	dir := t.TempDir()
+	out, err := exec.Command("npm", "pack", "--pack-destination", dir, "--json", "--loglevel=error").Output()
+	if err != nil {
+		t.Fatalf("npm pack: %v", err)
+	}
+	var packed []struct {
+		Filename string
+		Files    []struct{ Path string }
+	}
+	if err := json.Unmarshal(out, &packed); err != nil || len(packed) != 1 {
+		t.Fatalf("npm pack --json: %v: %s", err, out)
+	}
+	files := map[string]bool{}
+	for _, f := range packed[0].Files {
+		files[f.Path] = true
+		if strings.HasPrefix(f.Path, "dist/test/") || strings.HasPrefix(f.Path, "test/") || strings.HasSuffix(f.Path, "_test.go") {
+			t.Errorf("the package holds a test file: %s", f.Path)
+		}
+	}
+	for _, want := range []string{"package.json", "README.md", "dist/src/index.js", "dist/src/index.d.ts", "dist/src/gen/consentry/v1/ingest_pb.js", "src/client.ts"} {
+		if !files[want] {
+			t.Errorf("the package lacks %s", want)
+		}
+	}
+
+	app := filepath.Join(dir, "app")
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(app, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(app, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("package.json", `{"name": "app", "private": true, "type": "module"}`)
+	write("tsconfig.json", `{"compilerOptions": {"target": "ES2022", "module": "NodeNext", "moduleResolution": "NodeNext",
+  "lib": ["ES2022", "DOM"], "types": [], "strict": true, "skipLibCheck": false, "outDir": "out"}, "files": ["main.ts"]}`)
+	write("main.ts", `import { Consentry, ConsentryError, LIMITS, MemoryStorage, type Config } from "@consentry/sdk";
+
+const config: Config = {
+  endpoint: "https://collector.example.com",
+  appId: "com.example.notes",
+  appKey: "ck_example",
+  consentTextVersion: "2026-11",
+  storage: new MemoryStorage(),
+};
+const c = await Consentry.open(config);
+await c.recordCustom("before_consent"); // nothing: no consent yet
+const state: "none" | "granted" | "revoked" | "expired" = c.consent().state;
+await c.close();
+try {
+  await Consentry.open({ ...config, appId: "" });
+} catch (err) {
+  if (err instanceof ConsentryError) {
+    console.log(state, c.stats().queued, LIMITS.maxBatchEvents, err.kind);
+  }
+}
+`)
+	install := exec.Command("npm", "install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error", filepath.Join(dir, packed[0].Filename))
+	install.Dir = app
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("npm install the package: %v\n%s", err, out)
+	}
+	tsc, err := filepath.Abs("node_modules/.bin/tsc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compile := exec.Command(tsc, "-p", ".")
+	compile.Dir = app
+	if out, err := compile.CombinedOutput(); err != nil {
+		t.Fatalf("an app's TypeScript against the package: %v\n%s", err, out)
+	}
+	runApp := exec.Command("node", "out/main.js")
+	runApp.Dir = app
+	got, err := runApp.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(got)) != "none 0 1000 invalid_config" {
+		t.Errorf("the app printed %q (%v), want \"none 0 1000 invalid_config\"", got, err)
+	}
+}
+
 // TestWireRules checks the SDK's copy of the wire rules against the Go
 // one: the limits, the scopes, and the app id and consent text version
 // rules over the same inputs.
