@@ -2,7 +2,8 @@
 // only for tests that keep the guides true: the analysts' example
 // queries are run on real data exactly as the guide prints them, and
 // every column the guide describes must exist and every column analysts
-// can see must be described.
+// can see must be described; the API guide's examples are run against a
+// real collector and must answer as printed.
 package docs
 
 import (
@@ -15,8 +16,12 @@ import (
 //go:embed analysts.md
 var analysts string
 
+//go:embed api.md
+var api string
+
 var (
 	sqlBlock       = regexp.MustCompile("(?s)```sql\n(.*?)```")
+	apiExample     = regexp.MustCompile("(?s)```sh\n(.*?)```\n\n```json\n(.*?)```")
 	tableHeading   = regexp.MustCompile("^### `([a-z_]+)`")
 	columnTableRow = regexp.MustCompile("^\\| `([a-z_]+)` \\|")
 )
@@ -57,4 +62,28 @@ func AnalystColumns() map[string][]string {
 		}
 	}
 	return cols
+}
+
+// APIExample is one example of the API guide: a shell command and the
+// answer the guide says it prints.
+type APIExample struct {
+	// Shell is the command, for sh, using $COLLECTOR, $APP_ID, $APP_KEY
+	// and $TOKEN.
+	Shell string
+	// Answer is the JSON printed; a string value "…" stands for any.
+	Answer string
+}
+
+// APIExamples returns the examples of the API guide (api.md, section
+// "Examples"), in order; none if the section is missing.
+func APIExamples() []APIExample {
+	_, examples, ok := strings.Cut(api, "\n## Examples\n")
+	if !ok {
+		return nil
+	}
+	var out []APIExample
+	for _, m := range apiExample.FindAllStringSubmatch(examples, -1) {
+		out = append(out, APIExample{Shell: m[1], Answer: m[2]})
+	}
+	return out
 }

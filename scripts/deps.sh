@@ -23,6 +23,8 @@ command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 [ -f /usr/share/java/zookeeper.jar ] || need+=(zookeeper)
 if [ "${1:-}" = "--with-test-deps" ]; then
   command -v npm >/dev/null 2>&1 || need+=(npm)
+  # The API guide's examples (docs/api.md) are curl commands.
+  command -v curl >/dev/null 2>&1 || need+=(curl)
   # The deployment tests (deploy/): the image is built with buildah, the
   # systemd unit checked with systemd-analyze and run in a Debian booted
   # with systemd-nspawn (made with debootstrap), the alerting rules
