@@ -684,3 +684,57 @@ func TestSpacedKeyScrubbedBefore(t *testing.T) {
 		"fcm_token [secret]",
 	))
 }
+
+// TestXMLElements: the text of an XML or plist element named like an
+// identifier (<ssid>Anna Home</ssid>, as Wi-Fi and account dumps print
+// them) is found, all of it, up to the end tag; code with angle brackets
+// is not an element.
+func TestXMLElements(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"<ssid>HomeNet-Alice</ssid>", "<ssid>[id]</ssid>"},
+		{"<ssid>Anna Home</ssid>", "<ssid>[id]</ssid>"},
+		{"<user>jdoe</user><deviceId>abc123xyz</deviceId>", "<user>[id]</user><deviceId>[id]</deviceId>"},
+		{"<email>jane@example.com</email>", "<email>[email]</email>"},
+		{"<password>hunter2</password>", "<password>[secret]</password>"},
+		{"<latitude>48.20821</latitude><longitude>16.37382</longitude>", "<latitude>[coordinates]</latitude><longitude>[coordinates]</longitude>"},
+		{"<owner> Jane Doe </owner>", "<owner> [id] </owner>"},
+	})
+	runCases(t, kept(
+		"<name></name>",
+		"<user>null</user>",
+		"<a href=\"x\">link</a>",
+		"List<String> names = new ArrayList<>();",
+		"Map<String, Object> user>",
+		"if (a<b && user>0) return;",
+		"</ssid>",
+	))
+}
+
+// TestTitledNames: a person's name after a courtesy title, as letters and
+// support messages quote customers, is found; the title stays, and so do
+// titles without a capitalized name after them.
+func TestTitledNames(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"Dear Mr. Smith,", "Dear Mr. [user],"},
+		{"Dr Jane Doe approved the refund", "Dr [user] approved the refund"},
+		{"Frau Müller hat angerufen", "Frau [user] hat angerufen"},
+		{"Mme Dupont a appelé", "Mme [user] a appelé"},
+		{"Sra. García López", "Sra. [user]"},
+		{"Dhr. van Dijk", "Dhr. [user]"},
+		{"ticket from Mrs O'Brien-Smith", "ticket from Mrs [user]"},
+		{"Customer: Jane Doe", "Customer: [id]"},
+		{"customer_name=Jane Doe", "customer_name=[id]"},
+		{"recipient: Jane Doe", "recipient: [id]"},
+	})
+	runCases(t, kept(
+		"Dr. 12",
+		"Mr.",
+		"call Mr. smith", // no capital: prose in lower case is not read
+		"Mrs. The",
+		"DrawerLayout",
+		"Dr.Web scan",
+		"at Mr.Foo(Bar.java:12)",
+		"Miss Count: 12",
+		"Herr",
+	))
+}

@@ -272,7 +272,8 @@ var identifierKeys = [...]string{
 	// people
 	"accountid", "account", "accountnumber", "username", "user", "login", "name", "firstname",
 	"lastname", "fullname", "surname", "givenname", "familyname", "middlename", "displayname",
-	"nickname", "owner", "ownername", "customerid", "clientid", "memberid", "personid", "profileid",
+	"nickname", "owner", "ownername", "customer", "customername", "customerid", "customernumber",
+	"clientid", "memberid", "personid", "profileid", "recipient", "recipientname",
 	"playerid", "ssn", "socialsecuritynumber", "nationalid", "taxid", "passport", "passportnumber",
 	"passportno", "nino", "bsn", "nif", "cpf", "aadhaar", "pesel", "curp", "nric", "tfn", "idnumber",
 	"idcard", "idcardnumber", "nationalidnumber", "driverlicense", "driverslicense", "driverlicence",
@@ -343,7 +344,8 @@ var placeKeys = [...]string{
 // first blank.
 var wordsKeys = [...]string{
 	"name", "firstname", "lastname", "fullname", "surname", "givenname", "familyname", "middlename",
-	"displayname", "nickname", "owner", "ownername", "devicename", "ssid",
+	"displayname", "nickname", "owner", "ownername", "devicename", "ssid", "customer", "customername",
+	"recipient", "recipientname",
 	"address", "street", "streetaddress", "homeaddress", "billingaddress", "shippingaddress",
 	"postcode", "postalcode", "zip", "zipcode",
 	"dob", "birthday", "birthdate", "dateofbirth",

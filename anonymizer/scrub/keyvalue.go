@@ -3,7 +3,8 @@ package scrub
 import "unicode/utf8"
 
 // keyValue detects the value of a key that names an identifier or a
-// secret (user_id=1234, "deviceId":"abc", password: hunter2), the
+// secret (user_id=1234, "deviceId":"abc", password: hunter2,
+// <ssid>Anna Home</ssid>), the
 // credential of an HTTP Authorization header, and the credential after an
 // authentication scheme (Bearer abc...). in[ws:we] is the word that may
 // start the key or be the scheme; next is in[we].
@@ -45,8 +46,16 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 	}
 	blank := p
 	p = sc.skipSpaces(p, 4)
-	colon, spaced := false, false
+	colon, spaced, element := false, false, false
 	switch sc.b(p) {
+	case '>':
+		// <ssid>Anna Home</ssid>: the text of an XML or plist element
+		// named like an identifier (not </ssid>, <ssid >, <a href=...>)
+		if quoted || p != ke || sc.b(ws-1) != '<' {
+			return match{}
+		}
+		element = true
+		p++
 	case '=':
 		switch sc.b(p + 1) {
 		case '=':
@@ -87,6 +96,9 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 	f := sc.s.flags(&k)
 	if spaced {
 		return sc.spacedValue(f, ke, vs)
+	}
+	if element {
+		return sc.elementValue(f, vs)
 	}
 	if f&kCoord != 0 {
 		// A coordinate's value: a number decides as a coordinate; what
@@ -140,6 +152,46 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 		sc.skipTo = ke
 	}
 	return m
+}
+
+// elementValue returns the text at vs of an XML or plist element whose
+// name has the flags f, up to the '<' of its end tag, without the blanks
+// around it: the whole text, words and all, as a quoted value is read,
+// since an element's text ends only there (<ssid>Anna Home</ssid>,
+// <string>jane.doe</string> after <key>username</key> is not read). A
+// coordinate's element is read as a coordinate. None when the text runs
+// over a line, holds a tag, is empty or nullish, or was scrubbed before.
+func (sc *scanner) elementValue(f keyFlag, vs int) match {
+	in := sc.in
+	kind := KeyValue
+	switch {
+	case f&kCoord != 0 && (isDigit(sc.b(vs)) || sc.b(vs) == '-' || f&(kIdent|kSecret) == 0):
+		if !sc.s.on(Coordinates) {
+			return match{}
+		}
+		return sc.coordinateValue(vs)
+	case f&kSecret != 0 && sc.s.on(Secret):
+		kind = Secret
+	case f&kIdent == 0 || !sc.s.on(KeyValue):
+		return match{}
+	}
+	ve := vs
+	for ve < len(in) && in[ve] != '<' && in[ve] != '\n' && in[ve] != '\r' && ve-vs < maxQuoted {
+		ve++
+	}
+	if sc.b(ve) != '<' || sc.b(ve+1) != '/' {
+		return match{}
+	}
+	for ve > vs && (in[ve-1] == ' ' || in[ve-1] == '\t') {
+		ve--
+	}
+	if ve <= vs || markerAt(in, vs) > 0 || isNullish(in[vs:ve]) {
+		return match{}
+	}
+	if m := sc.valueDetect(vs); m.kind != 0 && m.end >= ve {
+		kind = m.kind // <email>jane@example.com</email> is an email
+	}
+	return match{kind, vs, ve}
 }
 
 // spacedValue returns the value at vs of a key with the flags f that a

@@ -1,5 +1,7 @@
 package scrub
 
+import "slices"
+
 // deviceOwner detects the owner's name in a device's default name, which
 // Bluetooth, AirDrop and network logs print: a name and "'s" before a
 // device's word (Jane's iPhone, Jane Doe's AirPods), a capitalized name
@@ -212,4 +214,75 @@ var pluralStopWords = [...]string{
 	"settings", "devices", "photos", "notes", "maps", "contacts", "files", "news", "tips", "books",
 	"podcasts", "apps", "tools", "docs", "tests", "options", "details", "specs", "accessories",
 	"this", "its", "his", "hers", "yours", "ours", "theirs", "was", "has", "is", "as", "us",
+}
+
+// titledName detects a person's name after a courtesy title, the word
+// in[ws:we], in letters, support tickets and messages that end up in
+// crash reports (Mr. Smith, Dr Jane Doe, Frau Müller, Mme Dupont, Sra.
+// García, Dhr. van Dijk): the title as written (capitalized, with or
+// without a period), one blank, and up to three words of a name
+// (nameWordEnd), with particles between them (van, de, von). The name is
+// the finding; the title stays. Titles that are also common words or
+// abbreviations in logs (Miss, Fr, Hr, Sig, M.) are not read.
+func (sc *scanner) titledName(ws, we int) match {
+	in := sc.in
+	if !slices.Contains(courtesyTitles[:], in[ws:we]) {
+		return match{}
+	}
+	p := we
+	if sc.b(p) == '.' {
+		p++
+	}
+	if sc.b(p) != ' ' {
+		return match{}
+	}
+	start, first := p+1, p+1
+	if sc.particleAt(first) {
+		first = sc.afterParticles(first)
+	}
+	end := nameWordEnd(in, first)
+	if end < 0 || equalFoldAny(in[first:end], ownerStopWords[:]...) {
+		return match{}
+	}
+	for range 2 {
+		next := end + 1
+		if sc.b(end) != ' ' {
+			break
+		}
+		if sc.particleAt(next) {
+			next = sc.afterParticles(next)
+		}
+		e := nameWordEnd(in, next)
+		if e < 0 {
+			break
+		}
+		end = e
+	}
+	return match{UserPath, start, end}
+}
+
+// afterParticles returns where the word after the particles at p starts
+// (particleAt reported them).
+func (sc *scanner) afterParticles(p int) int {
+	for range 2 {
+		e := p
+		for e < len(sc.in) && isLower(sc.in[e]) {
+			e++
+		}
+		if !equalFoldAny(sc.in[p:e], nameParticles[:]...) || sc.b(e) != ' ' {
+			break
+		}
+		p = e + 1
+	}
+	return p
+}
+
+// courtesyTitles are the titles of titledName, case-sensitive.
+var courtesyTitles = [...]string{
+	"Mr", "Mrs", "Ms", "Mx", "Dr", "Prof", "Sir", "Dame", // English
+	"Herr", "Frau", // German
+	"Mme", "Mlle", // French
+	"Sra", "Srta", // Spanish
+	"Dott", "Sigra", // Italian
+	"Dhr", "Mevr", // Dutch
 }

@@ -397,6 +397,12 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 				return m
 			}
 		}
+		// a name after a courtesy title (Mr. Smith, Frau Müller)
+		if (next == '.' || next == ' ') && n >= 2 && n <= 5 && isUpper(in[ws]) && s.on(UserPath) {
+			if m = sc.titledName(ws, we); m.kind != 0 {
+				return m
+			}
+		}
 		// an owner's name in a device's name (Jane's iPhone, Annas
 		// iPhone, iPhone von Anna)
 		if (next == '\'' || next == '-' || next == ' ' && in[we-1] == 's' && isUpper(in[ws]) && deviceWordEnd(in, we+1) > 0) && s.on(UserPath) {
@@ -565,7 +571,7 @@ func (sc *scanner) gluedAt(i int) bool {
 // an authentication scheme.
 func isKeyFollow(c byte) bool {
 	switch c {
-	case '=', ':', '"', '\'', ' ', '\t', '-', '\\':
+	case '=', ':', '"', '\'', ' ', '\t', '-', '\\', '>':
 		return true
 	}
 	return false
