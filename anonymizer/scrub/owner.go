@@ -277,6 +277,16 @@ func (sc *scanner) afterParticles(p int) int {
 	return p
 }
 
+// titleShapes has, per length, a bit for the first letter of each
+// courtesy title of that length (bit c&31 of its first letter c): the
+// scan calls titledName only for words of such a shape.
+var titleShapes = func() (shapes [6]uint32) {
+	for _, t := range courtesyTitles {
+		shapes[len(t)] |= 1 << (t[0] & 31)
+	}
+	return shapes
+}()
+
 // courtesyTitles are the titles of titledName, case-sensitive.
 var courtesyTitles = [...]string{
 	"Mr", "Mrs", "Ms", "Mx", "Dr", "Prof", "Sir", "Dame", // English

@@ -398,7 +398,7 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 			}
 		}
 		// a name after a courtesy title (Mr. Smith, Frau Müller)
-		if (next == '.' || next == ' ') && n >= 2 && n <= 5 && isUpper(in[ws]) && s.on(UserPath) {
+		if n <= 5 && titleShapes[n]&(1<<(in[ws]&31)) != 0 && (next == '.' || next == ' ') && isUpper(in[ws]) && s.on(UserPath) {
 			if m = sc.titledName(ws, we); m.kind != 0 {
 				return m
 			}
