@@ -214,8 +214,10 @@ export class Consentry {
   /**
    * open validates config, reads the consent state and queue from its
    * storage, and starts sending what is queued. It rejects with
-   * "invalid_config", or "state_unreadable" when the stored state cannot be
-   * decrypted with the configured key.
+   * "invalid_config"; "storage_in_use" while another client of this
+   * JavaScript context has the same storage and prefix open; or
+   * "state_unreadable" when the stored state cannot be decrypted with the
+   * configured key.
    */
   static async open(config: Config): Promise<Consentry> {
     const s = settings(config);
@@ -284,9 +286,13 @@ export class Consentry {
   /**
    * deleteStorage removes everything a client with this storage and
    * prefix keeps: the consent state (so the consent is forgotten, not
-   * revoked), the queue and the key. Call it only with no client open.
+   * revoked), the queue and the key. It rejects with "storage_in_use"
+   * while a client has them open.
    */
   static async deleteStorage(storage: Storage, storagePrefix = "consentry."): Promise<void> {
+    if (inUse.get(storage)?.has(storagePrefix)) {
+      throw new ConsentryError("storage_in_use", "delete storage: a client has it open; close it first");
+    }
     const { queue } = await Queue.open(storage, storagePrefix);
     await queue.purge();
     for (const k of ["queue", "state", "key"]) {

@@ -245,6 +245,7 @@ describe("offline queue", () => {
     const storage = new MemoryStorage();
     const c1 = await Consentry.open(config(fake, storage));
     await assert.rejects(Consentry.open(config(fake, storage)), rejectsWith("storage_in_use"));
+    await assert.rejects(Consentry.deleteStorage(storage), rejectsWith("storage_in_use"));
     const other = await Consentry.open(config(fake, storage, { storagePrefix: "other." }));
     await other.close();
     await c1.close();
