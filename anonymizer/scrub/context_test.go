@@ -24,8 +24,6 @@ type ctxValue struct {
 	pre, secret, post string
 }
 
-func (v ctxValue) text() string { return v.pre + v.secret + v.post }
-
 // ctxValues are the identifiers, at least one of every kind.
 var ctxValues = []ctxValue{
 	{Email, "", "jane.doe@example.com", ""},
