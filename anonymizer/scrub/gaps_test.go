@@ -685,10 +685,10 @@ func TestSpacedKeyScrubbedBefore(t *testing.T) {
 	))
 }
 
-// TestXMLElements: the text of an XML or plist element named like an
-// identifier (<ssid>Anna Home</ssid>, as Wi-Fi and account dumps print
-// them) is found, all of it, up to the end tag; code with angle brackets
-// is not an element.
+// TestXMLElements: the text of an XML element named like an identifier
+// (<ssid>Anna Home</ssid>, as Wi-Fi and account dumps print them), and
+// the value of a property list entry whose key names one, is found, all
+// of it, up to the end tag; code with angle brackets is not an element.
 func TestXMLElements(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"<ssid>HomeNet-Alice</ssid>", "<ssid>[id]</ssid>"},
@@ -698,6 +698,11 @@ func TestXMLElements(t *testing.T) {
 		{"<password>hunter2</password>", "<password>[secret]</password>"},
 		{"<latitude>48.20821</latitude><longitude>16.37382</longitude>", "<latitude>[coordinates]</latitude><longitude>[coordinates]</longitude>"},
 		{"<owner> Jane Doe </owner>", "<owner> [id] </owner>"},
+		// a property list's entries, as iOS prints defaults
+		{"<key>username</key><string>jane.doe</string>", "<key>username</key><string>[id]</string>"},
+		{"<key>DeviceName</key>\n\t<string>Jane's iPhone</string>", "<key>DeviceName</key>\n\t<string>[id]</string>"},
+		{"<key>latitude</key><real>48.20821</real>", "<key>latitude</key><real>[coordinates]</real>"},
+		{"<key>password</key><string>hunter2</string>", "<key>password</key><string>[secret]</string>"},
 	})
 	runCases(t, kept(
 		"<name></name>",
@@ -707,6 +712,9 @@ func TestXMLElements(t *testing.T) {
 		"Map<String, Object> user>",
 		"if (a<b && user>0) return;",
 		"</ssid>",
+		"<key>CFBundleVersion</key><string>4120003</string>",
+		"<key>user</key><dict><key>id</key><integer>5</integer></dict>",
+		"<key>user</key><string></string>",
 	))
 }
 

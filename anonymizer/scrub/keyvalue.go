@@ -1,6 +1,10 @@
 package scrub
 
-import "unicode/utf8"
+import (
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
 
 // keyValue detects the value of a key that names an identifier or a
 // secret (user_id=1234, "deviceId":"abc", password: hunter2,
@@ -193,6 +197,39 @@ func (sc *scanner) elementValue(f keyFlag, vs int) match {
 	}
 	return match{kind, vs, ve}
 }
+
+// plistValue detects the value of a property list entry whose key names
+// an identifier or a secret, as iOS prints defaults and configuration
+// (<key>username</key><string>jane.doe</string>, the value's element
+// on the same line or the next). in[ws:we] is the word between <key> and
+// </key>; the value's element is read by elementValue.
+func (sc *scanner) plistValue(ws, we int) match {
+	in := sc.in
+	if ws < len("<key>") || in[ws-len("<key>"):ws] != "<key>" || !strings.HasPrefix(in[we:], "</key>") {
+		return match{}
+	}
+	var k normKey
+	k.set(in[ws:we])
+	f := sc.s.flags(&k)
+	if f&(kIdent|kSecret|kCoord) == 0 {
+		return match{}
+	}
+	p := we + len("</key>")
+	for p < len(in) && p-we < 64 && (in[p] == ' ' || in[p] == '\t' || in[p] == '\n' || in[p] == '\r') {
+		p++
+	}
+	if sc.b(p) != '<' {
+		return match{}
+	}
+	e := strings.IndexByte(in[p:min(len(in), p+10)], '>')
+	if e < 0 || !slices.Contains(plistValueTags[:], in[p+1:p+e]) {
+		return match{}
+	}
+	return sc.elementValue(f, p+e+1)
+}
+
+// plistValueTags are the elements of a property list's scalar values.
+var plistValueTags = [...]string{"string", "integer", "real", "data", "date"}
 
 // spacedValue returns the value at vs of a key with the flags f that a
 // blank, not '=' or ':', separates from it (fcm_token 9962541186): only

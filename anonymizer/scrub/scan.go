@@ -356,6 +356,12 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 			return match{}
 		}
 	}
+	// a property list's value after its key: <key>username</key><string>...
+	if prev == '>' && next == '<' && bits&cLetter != 0 && !sc.inValue {
+		if m = sc.plistValue(ws, we); m.kind != 0 {
+			return m
+		}
+	}
 	if ws >= sc.emailSkip && s.on(Email) {
 		if m = sc.email(ws, we); m.kind != 0 {
 			return m
