@@ -171,6 +171,8 @@ export class Consentry {
   private appState = AppState.UNSPECIFIED;
   private location: CoarseLocation | null = null;
   private crumbs: Breadcrumb[] = [];
+  /** trackSessions is on: a grant in the foreground starts a session. */
+  private tracking = false;
   private readonly counters: Stats = {
     recorded: 0,
     accepted: 0,
@@ -347,6 +349,9 @@ export class Consentry {
     this.log("info", `consent granted for ${resp.scopes.join(", ")}`);
     this.drain = this.queue.events > 0;
     this.schedule(0);
+    if (this.tracking && this.appState === AppState.FOREGROUND && !this.session) {
+      await this.startSession(); // the user opted in with the app in front
+    }
     return this.consent();
   }
 
@@ -418,6 +423,38 @@ export class Consentry {
       await this.sessionEnd(prev);
     }
     await this.record("analytics", { sessionId: id, payload: { case: "session", value: { phase: 1 } } });
+  }
+
+  /**
+   * trackSessions starts and ends sessions as the app comes to the
+   * foreground and leaves it, from React Native's AppState (or anything
+   * with its shape), until the returned function is called: "active"
+   * starts a session, "background" and "inactive" end it. A session is
+   * started at once when the app is active now, and when consent is
+   * granted while it is. Errors (a closed client, storage) are logged,
+   * not thrown.
+   */
+  trackSessions(appState: {
+    currentState?: string | null;
+    addEventListener(type: "change", listener: (state: string) => void): { remove(): void };
+  }): () => void {
+    this.checkOpen("track sessions");
+    const on = (state: string): void => {
+      if (this.closed) {
+        return;
+      }
+      const done = state === "active" ? this.startSession() : this.session ? this.endSession() : undefined;
+      done?.catch((err: unknown) => this.log("warn", `session not recorded: ${summary(err)}`));
+    };
+    this.tracking = true;
+    if (appState.currentState === "active" && !this.session) {
+      on("active");
+    }
+    const sub = appState.addEventListener("change", on);
+    return () => {
+      this.tracking = false;
+      sub.remove();
+    };
   }
 
   /** endSession records the running session's end and length, and marks the app in the background. */

@@ -448,3 +448,45 @@ describe("uncaught errors", () => {
     await c.close();
   });
 });
+
+describe("sessions from the app's state", () => {
+  it("starts a session in the foreground and ends it in the background", async () => {
+    const fake = new FakeCollector();
+    const c = await granted(fake);
+    const listeners: ((s: string) => void)[] = [];
+    const appState = {
+      currentState: "active",
+      addEventListener: (_: "change", l: (s: string) => void) => {
+        listeners.push(l);
+        return { remove: () => listeners.splice(listeners.indexOf(l), 1) };
+      },
+    };
+    const stop = c.trackSessions(appState);
+    await new Promise((r) => setTimeout(r, 20));
+    listeners.forEach((l) => l("background"));
+    await new Promise((r) => setTimeout(r, 20));
+    listeners.forEach((l) => l("active"));
+    await new Promise((r) => setTimeout(r, 20));
+    stop();
+    assert.equal(listeners.length, 0, "unsubscribed");
+    await c.flush();
+    const phases = fake.events().map((e) => (e.payload.case === "session" ? e.payload.value.phase : -1));
+    assert.deepEqual(phases, [1, 2, 1], "start, end, start");
+    const ids = fake.events().map((e) => Buffer.from(e.sessionId).toString("hex"));
+    assert.equal(ids[0], ids[1]);
+    assert.notEqual(ids[1], ids[2], "a new session after the background");
+    await c.close();
+  });
+
+  it("starts the session when the user opts in with the app in front", async () => {
+    const fake = new FakeCollector();
+    const c = await Consentry.open(config(fake));
+    c.trackSessions({ currentState: "active", addEventListener: () => ({ remove: () => undefined }) });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(c.stats().queued, 0, "no consent yet: nothing recorded");
+    await c.grantConsent(["analytics"]);
+    await c.flush();
+    assert.deepEqual(fake.events().map((e) => e.payload.case), ["session"]);
+    await c.close();
+  });
+});
