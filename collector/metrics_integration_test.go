@@ -83,25 +83,28 @@ func TestMetricsIntegration(t *testing.T) {
 	if got, want := m["consentry_spool_max_bytes"], float64(h.app.sink.spoolMax); got != want || want <= 0 {
 		t.Errorf("spool max bytes %v exported, want %v", got, want)
 	}
-	// Every metric the alerting rules name is exported (histograms by
-	// their series), but those only a managed ClickHouse has.
-	rules, err := os.ReadFile("../deploy/helm/consentry/files/prometheus-rules.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Every metric the alerting rules and the Grafana dashboard name is
+	// exported (histograms by their series), but those only a managed
+	// ClickHouse has.
 	exported := map[string]bool{}
 	for series := range m {
 		name, _, _ := strings.Cut(series, "{")
 		exported[name] = true
 	}
-	named := regexp.MustCompile(`consentry_[a-z_]*[a-z]`).FindAllString(string(rules), -1)
-	if len(named) < 15 {
-		t.Fatalf("the rules name %d metrics", len(named))
-	}
-	for _, name := range named {
-		histogram := exported[name+"_count"]
-		if !exported[name] && !histogram && !(name == "consentry_clickhouse_restarts_total" && h.app.cfg.ClickHouse.Addr != "") {
-			t.Errorf("the alerting rules name %s, which the collector does not export", name)
+	for _, file := range []string{"prometheus-rules.yaml", "grafana-dashboard.json"} {
+		text, err := os.ReadFile("../deploy/helm/consentry/files/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		named := regexp.MustCompile(`consentry_[a-z_]*[a-z]`).FindAllString(string(text), -1)
+		if len(named) < 15 {
+			t.Fatalf("%s names %d metrics", file, len(named))
+		}
+		for _, name := range named {
+			histogram := exported[strings.TrimSuffix(name, "_bucket")+"_count"] || exported[name+"_count"]
+			if !exported[name] && !histogram && !(name == "consentry_clickhouse_restarts_total" && h.app.cfg.ClickHouse.Addr != "") {
+				t.Errorf("%s names %s, which the collector does not export", file, name)
+			}
 		}
 	}
 	// The spool is the sink: its gauges are exported, the writer's (which

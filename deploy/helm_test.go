@@ -44,6 +44,7 @@ type manifests struct {
 	statefulSet *appsv1.StatefulSet
 	services    []corev1.Service
 	secrets     []corev1.Secret
+	configMaps  []corev1.ConfigMap
 	other       map[string]int // kinds without their own field, counted
 	rules       any            // the PrometheusRule's spec, if any
 	pdb         *policyv1.PodDisruptionBudget
@@ -78,6 +79,10 @@ func render(t *testing.T, values map[string]string) *manifests {
 			var s corev1.Secret
 			strict(&s)
 			m.secrets = append(m.secrets, s)
+		case "ConfigMap":
+			var c corev1.ConfigMap
+			strict(&c)
+			m.configMaps = append(m.configMaps, c)
 		case "PodDisruptionBudget":
 			m.pdb = &policyv1.PodDisruptionBudget{}
 			strict(m.pdb)
@@ -138,6 +143,7 @@ var valueSets = map[string]map[string]string{
 		"geoip.volume.persistentVolumeClaim.claimName": "geoip",
 		"serviceMonitor.enabled":                       "true",
 		"prometheusRule.enabled":                       "true",
+		"grafanaDashboard.enabled":                     "true",
 		"networkPolicy.adminFrom[0].namespaceSelector.matchLabels.name": "monitoring",
 		"config.CONSENTRY_GENERALIZE_K":                                 "20",
 		"spool.maxBytes":                                                "8000000000",
@@ -419,6 +425,30 @@ func TestChartMakesKeysOnce(t *testing.T) {
 	}
 }
 
+// TestChartGrafanaDashboard checks the dashboard's ConfigMap: none by
+// default; enabled, the committed dashboard, with the label Grafana's
+// sidecar loads it by and the folder annotation.
+func TestChartGrafanaDashboard(t *testing.T) {
+	if m := render(t, map[string]string{"clickhouse.addr": "ch:9000"}); len(m.configMaps) != 0 {
+		t.Errorf("%d ConfigMaps by default, want none", len(m.configMaps))
+	}
+	m := render(t, map[string]string{"clickhouse.addr": "ch:9000", "grafanaDashboard.enabled": "true", "grafanaDashboard.folder": "Telemetry"})
+	if len(m.configMaps) != 1 {
+		t.Fatalf("%d ConfigMaps, want the dashboard's", len(m.configMaps))
+	}
+	cm := m.configMaps[0]
+	want, err := os.ReadFile(dashboardFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cm.Data["consentry-collectors.json"]; got != strings.TrimRight(string(want), "\n") {
+		t.Errorf("the ConfigMap's dashboard differs from %s (%d bytes, want %d)", dashboardFile, len(got), len(want))
+	}
+	if cm.Labels["grafana_dashboard"] != "1" || cm.Annotations["grafana_folder"] != "Telemetry" {
+		t.Errorf("labels %v, annotations %v: want grafana_dashboard \"1\" and the folder", cm.Labels, cm.Annotations)
+	}
+}
+
 // TestChartRefusesBadValues checks that values which would deploy a
 // collector that cannot start, or one that breaks a promise, stop the
 // rendering with the reason.
@@ -434,6 +464,7 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{"a misspelt value", map[string]string{"clickhouse.addr": "ch:9000", "clickhouse.adress": "x"}, "adress"},
 		{"a setting that is no variable", map[string]string{"clickhouse.addr": "ch:9000", "config.generalize_k": "5"}, "generalize_k"},
 		{"a tag for a digest", map[string]string{"clickhouse.addr": "ch:9000", "image.digest": "v1.2"}, "digest"},
+		{"a sidecar label that is no label", map[string]string{"clickhouse.addr": "ch:9000", "grafanaDashboard.sidecarLabel": "grafana dashboard"}, "sidecarLabel"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
