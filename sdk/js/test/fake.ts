@@ -16,7 +16,7 @@ import {
   type IngestRequest,
 } from "../src/gen/consentry/v1/ingest_pb.js";
 import { webcrypto } from "node:crypto";
-import { MemoryStorage, type Config } from "../src/index.js";
+import { MemoryStorage, type Config, type Storage } from "../src/index.js";
 
 /** A canned answer to one request. */
 export type Answer =
@@ -118,7 +118,7 @@ function errorResponse(status: number, reason: string, retryAfter?: string, html
 }
 
 /** config returns a client config for fake, with quick retries and no background sends in the way. */
-export function config(fake: FakeCollector, storage = new MemoryStorage(), more: Partial<Config> = {}): Config {
+export function config(fake: FakeCollector, storage: Storage = new MemoryStorage(), more: Partial<Config> = {}): Config {
   return {
     endpoint: "https://collector.test",
     appId: "com.example.notes",
