@@ -123,6 +123,7 @@ func TestAgainstCollector(t *testing.T) {
 		{"custom_events", "name = 'export_pdf' AND has(number_values, 12) AND has(number_values, 0.5) AND has(bool_values, 1) AND has(bool_keys, 'pdfa')", 1},
 		{"custom_events", "name = 'export_pdf' AND arrayExists(v -> position(v, 'alice') > 0, string_values)", 0},
 		{"custom_events", "name = 'padded'", 50},
+		{"custom_events", "name = 'json_encoded'", 1},
 		{"custom_events", "name = 'before_toggle'", 1},
 		{"custom_events", "name = 'before_revoke'", 1},
 		{"custom_events", "name IN ('after_toggle', 'after_revoke')", 0},

@@ -207,7 +207,7 @@ export class Consentry {
     this.s = s;
     this.st = st;
     this.data = data;
-    this.tr = new Transport({ endpoint: s.endpoint, fetch: s.fetch, timeoutMs: s.requestTimeoutMs, gzip: s.gzip });
+    this.tr = new Transport({ endpoint: s.endpoint, fetch: s.fetch, timeoutMs: s.requestTimeoutMs, gzip: s.gzip, encoding: s.encoding });
     this.proc = base64Encode(randomBytes(s.crypto, 9));
     this.drain = queue.events > 0; // a backlog from an earlier run goes out at once
     this.nextDrain = Date.now() + s.flushIntervalMs;

@@ -86,6 +86,11 @@ export interface Config {
   maxBreadcrumbs?: number;
   /** Compress large batches with gzip where the platform has CompressionStream. Default true. */
   gzip?: boolean;
+  /**
+   * How batches are encoded: "protobuf" (default, smaller and faster) or
+   * "json" (protojson), for a fetch that cannot send binary bodies.
+   */
+  encoding?: "protobuf" | "json";
 
   /** Which stack frames are the app's own, by the frame's file path. Default: all but node_modules and the platform's. */
   inApp?: (path: string) => boolean;
@@ -189,9 +194,13 @@ export function settings(c: Config): Settings {
     closeTimeoutMs: intIn("closeTimeoutMs", c.closeTimeoutMs ?? DEFAULTS.closeTimeoutMs, 0, 3600 * 1000),
     maxBreadcrumbs: intIn("maxBreadcrumbs", c.maxBreadcrumbs ?? DEFAULTS.maxBreadcrumbs, 0, LIMITS.maxBreadcrumbs),
     gzip: c.gzip ?? true,
+    encoding: c.encoding ?? "protobuf",
     fetch: fetchFn,
     crypto,
   };
+  if (s.encoding !== "protobuf" && s.encoding !== "json") {
+    throw invalid('encoding must be "protobuf" or "json"');
+  }
   if (s.maxBackoffMs < s.minBackoffMs) {
     throw invalid("maxBackoffMs must be at least minBackoffMs");
   }

@@ -46,6 +46,8 @@ export interface TransportConfig {
   timeoutMs: number;
   /** Compress large ingest bodies with gzip (when CompressionStream exists). */
   gzip: boolean;
+  /** How batches are encoded: binary protobuf, or protojson for a fetch that sends no binary bodies. */
+  encoding: "protobuf" | "json";
 }
 
 /**
@@ -62,17 +64,19 @@ export class Transport {
 
   /** ingest sends one batch. */
   async ingest(req: IngestRequest, signal?: AbortSignal): Promise<IngestResponse> {
-    let body: Uint8Array = toBinary(IngestRequestSchema, req);
-    const headers: Record<string, string> = {
-      "Content-Type": "application/x-protobuf",
-      Accept: "application/x-protobuf",
-    };
+    const json = this.cfg.encoding === "json";
+    const type = json ? "application/json" : "application/x-protobuf";
+    const headers: Record<string, string> = { "Content-Type": type, Accept: type };
+    let body: Uint8Array | string = json ? JSON.stringify(toJson(IngestRequestSchema, req)) : toBinary(IngestRequestSchema, req);
     if (this.cfg.gzip && body.length >= GZIP_MIN_BYTES && typeof CompressionStream !== "undefined") {
-      body = await gzip(body);
+      body = await gzip(typeof body === "string" ? new TextEncoder().encode(body) : body);
       headers["Content-Encoding"] = "gzip";
     }
-    const resp = await this.call("ingest", PATHS.ingest, headers, body, signal);
-    return fromBinary(IngestResponseSchema, new Uint8Array(await resp.arrayBuffer()));
+    return this.call("ingest", PATHS.ingest, headers, body, signal, async (resp) =>
+      json
+        ? fromJson(IngestResponseSchema, (await resp.json()) as JsonValue, { ignoreUnknownFields: true })
+        : fromBinary(IngestResponseSchema, new Uint8Array(await resp.arrayBuffer())),
+    );
   }
 
   /** grant asks for a consent token. */
@@ -98,32 +102,76 @@ export class Transport {
     outSchema: O,
     signal?: AbortSignal,
   ): Promise<MessageShape<O>> {
-    const body = new TextEncoder().encode(JSON.stringify(toJson(inSchema, req)));
-    const resp = await this.call(op, path, { "Content-Type": "application/json", Accept: "application/json" }, body, signal);
-    const text = await resp.text();
-    return fromJson(outSchema, JSON.parse(text) as JsonValue, { ignoreUnknownFields: true });
+    const body = JSON.stringify(toJson(inSchema, req));
+    return this.call(op, path, { "Content-Type": "application/json", Accept: "application/json" }, body, signal, async (resp) =>
+      fromJson(outSchema, (await resp.json()) as JsonValue, { ignoreUnknownFields: true }),
+    );
   }
 
-  /** call POSTs body and returns a 2xx response, or throws the failure. */
-  private async call(
+  /**
+   * call POSTs body and reads a 2xx response with read, both within the
+   * request timeout, or throws the failure. The timeout is a timer, not
+   * AbortSignal.timeout, which React Native lacks.
+   */
+  private async call<T>(
     op: string,
     path: string,
     headers: Record<string, string>,
-    body: Uint8Array,
-    signal?: AbortSignal,
-  ): Promise<Response> {
-    const timeout = AbortSignal.timeout(this.cfg.timeoutMs);
-    const sig = signal ? anySignal([signal, timeout]) : timeout;
-    let resp: Response;
+    body: Uint8Array | string,
+    signal: AbortSignal | undefined,
+    read: (resp: Response) => Promise<T>,
+  ): Promise<T> {
+    const ctl = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ctl.abort();
+    }, this.cfg.timeoutMs);
+    const cancel = () => ctl.abort();
+    signal?.addEventListener("abort", cancel, { once: true });
+    if (signal?.aborted) {
+      ctl.abort();
+    }
+    const failed = (err: unknown) => {
+      const what = timedOut ? `no answer in ${this.cfg.timeoutMs} ms` : signal?.aborted ? "cancelled" : "request failed";
+      return Object.assign(callError(failure(op, 0)), { message: `${op}: ${what}`, cause: err });
+    };
     try {
-      resp = await this.cfg.fetch(this.base + path, { method: "POST", headers, body: plainBuffer(body), signal: sig, redirect: "error" });
-    } catch (err) {
-      const what = timeout.aborted ? `no answer in ${this.cfg.timeoutMs} ms` : signal?.aborted ? "cancelled" : "request failed";
-      throw Object.assign(callError(failure(op, 0)), { message: `${op}: ${what}`, cause: err });
+      let resp: Response;
+      try {
+        resp = await this.cfg.fetch(this.base + path, {
+          method: "POST",
+          headers,
+          body: typeof body === "string" ? body : plainBuffer(body),
+          signal: ctl.signal,
+          redirect: "error",
+        });
+      } catch (err) {
+        throw failed(err);
+      }
+      if (resp.ok) {
+        try {
+          return await read(resp);
+        } catch (err) {
+          if (ctl.signal.aborted) {
+            throw failed(err);
+          }
+          // A 200 that is not the collector's answer (a captive portal's
+          // page): the network's fault, retried.
+          const f = failure(op, resp.status);
+          f.message = "the answer is not the collector's";
+          throw Object.assign(callError(f), { cause: err });
+        }
+      }
+      throw await this.failure(op, resp);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", cancel);
     }
-    if (resp.ok) {
-      return resp;
-    }
+  }
+
+  /** failure reads a non-2xx response as the error it is. */
+  private async failure(op: string, resp: Response): Promise<Error> {
     const f = failure(op, resp.status);
     f.retryAfterMs = retryAfter(resp.headers.get("Retry-After"));
     try {
@@ -137,7 +185,7 @@ export class Transport {
     } catch {
       // Not the collector's JSON error: a proxy's page, say.
     }
-    throw callError(f);
+    return callError(f);
   }
 }
 
@@ -161,21 +209,4 @@ export function retryAfter(v: string | null, now = Date.now()): number {
 async function gzip(b: Uint8Array): Promise<Uint8Array> {
   const stream = new Blob([plainBuffer(b)]).stream().pipeThrough(new CompressionStream("gzip"));
   return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
-/** anySignal aborts when any of signals does (AbortSignal.any where the platform lacks it). */
-function anySignal(signals: AbortSignal[]): AbortSignal {
-  const any = (AbortSignal as unknown as { any?: (s: AbortSignal[]) => AbortSignal }).any;
-  if (any) {
-    return any(signals);
-  }
-  const ctl = new AbortController();
-  for (const s of signals) {
-    if (s.aborted) {
-      ctl.abort(s.reason);
-      break;
-    }
-    s.addEventListener("abort", () => ctl.abort(s.reason), { once: true });
-  }
-  return ctl.signal;
 }

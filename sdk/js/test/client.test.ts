@@ -172,6 +172,49 @@ describe("sending", () => {
     await c.close();
   });
 
+  it("sends protojson when asked to", async () => {
+    const fake = new FakeCollector();
+    const c = await granted(fake, new MemoryStorage(), { encoding: "json" });
+    await c.recordCustom("a", { n: 1 });
+    await c.flush();
+    assert.equal(fake.events().length, 1);
+    assert.equal(c.stats().accepted, 1);
+    await c.close();
+  });
+
+  it("gives up on a request without an answer within requestTimeoutMs, and keeps the batch, without AbortSignal.timeout", async () => {
+    // React Native has AbortController but no AbortSignal.timeout or .any.
+    const sig = AbortSignal as unknown as Record<string, unknown>;
+    const saved = { timeout: sig["timeout"], any: sig["any"] };
+    delete sig["timeout"];
+    delete sig["any"];
+    try {
+      const fake = new FakeCollector();
+      const c = await granted(fake, new MemoryStorage(), { requestTimeoutMs: 50 });
+      await c.recordCustom("a");
+      fake.ingestAnswers = [{ kind: "hang" }];
+      await assert.rejects(c.flush(), (err: unknown) => err instanceof ConsentryError && err.kind === "unavailable" && /no answer in 50 ms/.test(err.message));
+      assert.equal(c.stats().queued, 1);
+      await c.flush();
+      assert.equal(fake.events().length, 1);
+      await c.close();
+    } finally {
+      Object.assign(sig, saved);
+    }
+  });
+
+  it("keeps the batch when a captive portal answers 200", async () => {
+    const fake = new FakeCollector();
+    const c = await granted(fake);
+    await c.recordCustom("a");
+    fake.ingestAnswers = [{ kind: "portal" }];
+    await assert.rejects(c.flush(), rejectsWith("unavailable"));
+    assert.equal(c.stats().queued, 1);
+    await c.flush();
+    assert.equal(fake.events().length, 1);
+    await c.close();
+  });
+
   it("honours Retry-After", async () => {
     const fake = new FakeCollector();
     const c = await granted(fake);

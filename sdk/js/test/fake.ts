@@ -21,6 +21,8 @@ import { MemoryStorage, type Config, type Storage } from "../src/index.js";
 /** A canned answer to one request. */
 export type Answer =
   | { kind: "network" } // the request fails: offline
+  | { kind: "hang" } // no answer until the request is aborted
+  | { kind: "portal" } // a captive portal's page, with 200
   | { kind: "error"; status: number; reason?: string; retryAfter?: string; html?: boolean }
   | { kind: "respond"; resp: MessageInitShape<typeof IngestResponseSchema> };
 
@@ -42,8 +44,9 @@ export class FakeCollector {
       throw new TypeError("fetch failed");
     }
     const path = new URL(url).pathname;
-    let body = new Uint8Array(init.body as ArrayBuffer);
+    let body = typeof init.body === "string" ? new TextEncoder().encode(init.body) : new Uint8Array(init.body as ArrayBuffer);
     const headers = init.headers as Record<string, string>;
+    const json = headers["Content-Type"] === "application/json";
     if (headers["Content-Encoding"] === "gzip") {
       const stream = new Blob([body]).stream().pipeThrough(new DecompressionStream("gzip"));
       body = new Uint8Array(await new Response(stream).arrayBuffer());
@@ -74,10 +77,18 @@ export class FakeCollector {
         return jsonResponse(toJson(RevokeResponseSchema, create(RevokeResponseSchema, { revokedAtUnixMs: BigInt(Date.now()), propagationBoundMs: 5000n })));
       }
       case "/v1/ingest": {
-        const req = fromBinary(IngestRequestSchema, body);
+        const req = json
+          ? fromJson(IngestRequestSchema, JSON.parse(new TextDecoder().decode(body)) as JsonValue)
+          : fromBinary(IngestRequestSchema, body);
         const a = this.ingestAnswers.shift();
         if (a && a.kind === "network") {
           throw new TypeError("fetch failed");
+        }
+        if (a && a.kind === "hang") {
+          return new Promise((_, reject) => init.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))));
+        }
+        if (a && a.kind === "portal") {
+          return new Response("<html>Sign in to the hotel Wi-Fi</html>", { headers: { "Content-Type": "text/html" } });
         }
         if (a && a.kind === "error") {
           return errorResponse(a.status, a.reason ?? "", a.retryAfter, a.html);
@@ -92,6 +103,9 @@ export class FakeCollector {
           consentState: ConsentState.VALID,
           ...(a && a.kind === "respond" ? a.resp : {}),
         });
+        if (json) {
+          return jsonResponse(toJson(IngestResponseSchema, resp));
+        }
         return new Response(toBinary(IngestResponseSchema, resp), { headers: { "Content-Type": "application/x-protobuf" } });
       }
     }

@@ -102,6 +102,15 @@ describe("against a real collector", () => {
     await c.close();
   });
 
+  it("sends protojson when asked to", async () => {
+    const c = await Consentry.open(config({ encoding: "json" }));
+    await c.grantConsent(["analytics"]);
+    await c.recordCustom("json_encoded", { n: 1 });
+    await c.flush();
+    assert.equal(c.stats().accepted, 1);
+    await c.close();
+  });
+
   it("revokes from the consent toggle", async () => {
     const s = spy();
     const c = await Consentry.open(config({ fetch: s.fetch }));
