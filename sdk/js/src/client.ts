@@ -337,16 +337,25 @@ export class Consentry {
       }),
       this.genAbort.signal,
     );
+    // The expiry on the device's clock, which may be off from the
+    // collector's: from the token's lifetime where it can be read.
+    const now = Date.now();
+    const life = tokenLifetimeMs(resp.consentToken);
+    const expiresAtMs = life > 0 ? now + life : Number(resp.expiresAtUnixMs);
+    if (!resp.consentToken || expiresAtMs <= now) {
+      throw new ConsentryError("rejected", "grant consent: the collector answered no token, or an expired one");
+    }
+    const granted = resp.scopes.filter((sc): sc is Scope => SCOPES.includes(sc as Scope));
     await this.storageMu.run(async () => {
-      await this.saveState({
-        ...this.st,
-        token: resp.consentToken,
-        scopes: resp.scopes.filter((sc): sc is Scope => SCOPES.includes(sc as Scope)),
-        expiresAtMs: Number(resp.expiresAtUnixMs),
-        ended: "",
-      });
+      await this.saveState({ ...this.st, token: resp.consentToken, scopes: granted.length > 0 ? granted : uniq, expiresAtMs, ended: "" });
     });
-    this.log("info", `consent granted for ${resp.scopes.join(", ")}`);
+    if (!this.st.scopes.includes("location")) {
+      this.location = null;
+    }
+    if (!this.st.scopes.includes("analytics")) {
+      this.crumbs = [];
+    }
+    this.log("info", `consent granted for ${this.st.scopes.join(", ")}`);
     this.drain = this.queue.events > 0;
     this.schedule(0);
     if (this.tracking && this.appState === AppState.FOREGROUND && !this.session) {
@@ -1223,6 +1232,32 @@ function attributeValue(key: string, v: AttributeValue): MessageInitShape<typeof
       return { value: Number.isSafeInteger(v) ? { case: "intValue", value: BigInt(v) } : { case: "doubleValue", value: v } };
   }
   throw new ConsentryError("invalid_argument", `record custom event: attribute ${JSON.stringify(key)} must be a string, a finite number, a 64-bit bigint or a boolean`);
+}
+
+/**
+ * tokenLifetimeMs returns how long a consent token is valid, from its
+ * claims (a compact JWS whose payload has iat and exp, in seconds), or 0
+ * when they cannot be read or make no sense (over ten years).
+ */
+export function tokenLifetimeMs(token: string): number {
+  const parts = token.split(".");
+  if (parts.length !== 3 || !parts[1]) {
+    return 0;
+  }
+  try {
+    const b64 = parts[1].replace(/-/g, "+").replace(/_/g, "/");
+    const claims = JSON.parse(new TextDecoder().decode(base64Decode(b64 + "=".repeat((4 - (b64.length % 4)) % 4)))) as {
+      iat?: unknown;
+      exp?: unknown;
+    };
+    const { iat, exp } = claims;
+    if (typeof iat !== "number" || typeof exp !== "number" || iat <= 0 || exp <= iat || exp - iat > 10 * 365 * 24 * 3600) {
+      return 0;
+    }
+    return (exp - iat) * 1000;
+  } catch {
+    return 0;
+  }
 }
 
 /** coarseLocale keeps a BCP 47 tag's language and region, e.g. "de-AT" of "de-Latn-AT-u-ca-buddhist". */

@@ -72,6 +72,19 @@ describe("consent first", () => {
     await c.close();
   });
 
+  it("keeps a token valid for its lifetime when the device's clock is hours ahead", async () => {
+    const fake = new FakeCollector();
+    fake.clockOffsetMs = -3 * 3600_000; // the collector's clock 3 h behind: its expiry is 2 h ago here
+    const c = await Consentry.open(config(fake));
+    const st = await c.grantConsent(["analytics"]);
+    assert.equal(st.state, "granted");
+    assert.ok(Math.abs(st.expiresAtMs - (Date.now() + 3600_000)) < 5000, `expires at ${st.expiresAtMs}`);
+    await c.recordCustom("a");
+    await c.flush();
+    assert.equal(fake.events().length, 1);
+    await c.close();
+  });
+
   it("refuses a wrong app key for good", async () => {
     const fake = new FakeCollector();
     const c = await Consentry.open({ ...config(fake), appKey: "ck_wrong" });

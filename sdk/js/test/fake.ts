@@ -38,6 +38,8 @@ export class FakeCollector {
   /** Refuse batches with more events than this as too large. */
   maxEvents = Infinity;
   offline = false;
+  /** The collector's clock against the device's, in ms; when set, tokens are JWS-shaped with iat and exp. */
+  clockOffsetMs?: number;
 
   readonly fetch = async (url: string, init: RequestInit): Promise<Response> => {
     if (this.offline) {
@@ -58,9 +60,16 @@ export class FakeCollector {
           return errorResponse(401, "APP_UNAUTHENTICATED");
         }
         this.grants++;
+        const now = Date.now() + (this.clockOffsetMs ?? 0);
+        let token = `tok-${this.grants}`;
+        if (this.clockOffsetMs !== undefined) {
+          const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString("base64url");
+          const iat = Math.floor(now / 1000);
+          token = `${b64({ alg: "EdDSA", kid: "k1" })}.${b64({ cid: `c${this.grants}`, iat, exp: iat + 3600 })}.c2ln`;
+        }
         const resp = create(GrantResponseSchema, {
-          consentToken: `tok-${this.grants}`,
-          expiresAtUnixMs: BigInt(Date.now() + 3600_000),
+          consentToken: token,
+          expiresAtUnixMs: BigInt(now + 3600_000),
           scopes: req.scopes,
         });
         return jsonResponse(toJson(GrantResponseSchema, resp));
