@@ -2,7 +2,7 @@ import { ConsentryError } from "./errors.js";
 import type { Storage } from "./storage.js";
 import type { Fetch } from "./transport.js";
 import { KEY_SIZE } from "./seal.js";
-import { LIMITS, validAppId, validConsentTextVersion } from "./wire.js";
+import { LIMITS, utf8Length, validAppId, validConsentTextVersion } from "./wire.js";
 
 /** The class of device: never a device. */
 export type DeviceClassName = "phone" | "tablet" | "watch" | "tv" | "desktop" | "car" | "other";
@@ -198,6 +198,19 @@ export function settings(c: Config): Settings {
     fetch: fetchFn,
     crypto,
   };
+  // The collector refuses a whole batch whose device fields are over its
+  // limit, for good: every batch would be dropped.
+  for (const [name, v] of Object.entries({
+    appVersion: s.appVersion,
+    appBuild: s.appBuild,
+    deviceModel: s.deviceModel,
+    osVersion: s.osVersion,
+    locale: s.locale,
+  })) {
+    if (utf8Length(v) > LIMITS.maxNameBytes) {
+      throw invalid(`${name} is over ${LIMITS.maxNameBytes} bytes`);
+    }
+  }
   if (s.encoding !== "protobuf" && s.encoding !== "json") {
     throw invalid('encoding must be "protobuf" or "json"');
   }

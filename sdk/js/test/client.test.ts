@@ -438,6 +438,9 @@ describe("config", () => {
     ["a batch over the collector's limit", { maxBatchEvents: 1001 }],
     ["an unknown device class", { deviceClass: "fridge" as never }],
     ["backoff bounds crossed", { minBackoffMs: 10, maxBackoffMs: 5 }],
+    ["a device model over the collector's limit", { deviceModel: "x".repeat(257) }],
+    ["an app version over the collector's limit", { appVersion: "é".repeat(129) }],
+    ["an unknown encoding", { encoding: "xml" as never }],
   ];
   for (const [name, change] of cases) {
     it(`refuses ${name}`, async () => {
