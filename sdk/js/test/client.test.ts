@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { base64Decode } from "@bufbuild/protobuf/wire";
 import { Consentry, ConsentryError, MemoryStorage, type Config } from "../src/index.js";
 import { ConsentState, DropReason } from "../src/gen/consentry/v1/ingest_pb.js";
-import { FakeCollector, config } from "./fake.js";
+import { FakeCollector, config, type Answer } from "./fake.js";
 
 async function granted(fake: FakeCollector, storage = new MemoryStorage(), more: Partial<Config> = {}) {
   const c = await Consentry.open(config(fake, storage, more));
@@ -18,6 +18,23 @@ async function offline(more: Partial<Config> = {}) {
   const c = await granted(fake, storage, more);
   fake.offline = true;
   return { fake, storage, c };
+}
+
+/**
+ * keptThrough checks that a queued event survives the collector's answer
+ * to its first send: the flush fails as unavailable (and as failedWith
+ * says), the event stays queued, and the next flush delivers it.
+ */
+async function keptThrough(answer: Answer, more: Partial<Config> = {}, failedWith: RegExp = /./) {
+  const fake = new FakeCollector();
+  const c = await granted(fake, new MemoryStorage(), more);
+  await c.recordCustom("a");
+  fake.ingestAnswers = [answer];
+  await assert.rejects(c.flush(), (err: unknown) => err instanceof ConsentryError && err.kind === "unavailable" && failedWith.test(err.message));
+  assert.equal(c.stats().queued, 1);
+  await c.flush();
+  assert.equal(fake.events().length, 1);
+  await c.close();
 }
 
 function rejectsWith(kind: string) {
@@ -202,31 +219,15 @@ describe("sending", () => {
     delete sig["timeout"];
     delete sig["any"];
     try {
-      const fake = new FakeCollector();
-      const c = await granted(fake, new MemoryStorage(), { requestTimeoutMs: 50 });
-      await c.recordCustom("a");
-      fake.ingestAnswers = [{ kind: "hang" }];
-      await assert.rejects(c.flush(), (err: unknown) => err instanceof ConsentryError && err.kind === "unavailable" && /no answer in 50 ms/.test(err.message));
-      assert.equal(c.stats().queued, 1);
-      await c.flush();
-      assert.equal(fake.events().length, 1);
-      await c.close();
+      await keptThrough({ kind: "hang" }, { requestTimeoutMs: 50 }, /no answer in 50 ms/);
     } finally {
       Object.assign(sig, saved);
     }
   });
 
-  it("keeps the batch when a captive portal answers 200", async () => {
-    const fake = new FakeCollector();
-    const c = await granted(fake);
-    await c.recordCustom("a");
-    fake.ingestAnswers = [{ kind: "portal" }];
-    await assert.rejects(c.flush(), rejectsWith("unavailable"));
-    assert.equal(c.stats().queued, 1);
-    await c.flush();
-    assert.equal(fake.events().length, 1);
-    await c.close();
-  });
+  it("keeps the batch when a captive portal answers 200", () => keptThrough({ kind: "portal" }, {}, /not the collector's/));
+
+  it("keeps the batch when offline", () => keptThrough({ kind: "network" }, {}, /request failed/));
 
   it("honours Retry-After", async () => {
     const fake = new FakeCollector();

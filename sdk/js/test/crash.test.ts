@@ -51,6 +51,15 @@ function eventNumber(e: { payload: { case?: string; value?: unknown } }): number
   return Number(v);
 }
 
+/** consented returns storage holding a granted consent, and its collector; the client is left open. */
+async function consented() {
+  const fake = new FakeCollector();
+  const inner = new MemoryStorage();
+  const c = await Consentry.open(config(fake, inner));
+  await c.grantConsent(["analytics"]);
+  return { fake, inner, c };
+}
+
 describe("crash consistency", () => {
   it("delivers every event whose record resolved, whenever the process dies", async () => {
     // For each moment of death (after 1, 2, ... writes), a client records
@@ -59,10 +68,7 @@ describe("crash consistency", () => {
     // flushes. Every event whose record resolved must reach the collector,
     // before the death or after it.
     for (let lives = 1; lives <= 60; lives++) {
-      const fake = new FakeCollector();
-      const inner = new MemoryStorage();
-      const setup = await Consentry.open(config(fake, inner));
-      await setup.grantConsent(["analytics"]);
+      const { fake, inner, c: setup } = await consented();
       await setup.close();
 
       const storage = new DyingStorage(inner, lives);
@@ -109,10 +115,7 @@ describe("crash consistency", () => {
 
   it("never sends what was recorded before a revocation, whenever the process dies", async () => {
     for (let lives = 1; lives <= 12; lives++) {
-      const fake = new FakeCollector();
-      const inner = new MemoryStorage();
-      const setup = await Consentry.open(config(fake, inner));
-      await setup.grantConsent(["analytics"]);
+      const { fake, inner, c: setup } = await consented();
       fake.offline = true;
       for (let i = 0; i < 6; i++) {
         await setup.recordCustom("before", { n: i });
