@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -40,15 +41,24 @@ func TestAPIExamples(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Fatal("curl missing: scripts/deps.sh --with-test-deps installs it")
 	}
+	bin, err := filepath.Abs("../.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := bin + string(os.PathListSeparator) + os.Getenv("PATH")
+	if _, err := exec.LookPath(filepath.Join(bin, "grpcurl")); err != nil {
+		t.Fatal("grpcurl missing: scripts/deps.sh --with-test-deps installs it into .bin")
+	}
 	examples := docs.APIExamples()
-	if len(examples) < 7 {
-		t.Fatalf("%d examples in docs/api.md, want at least 7", len(examples))
+	if len(examples) < 9 {
+		t.Fatalf("%d examples in docs/api.md, want at least 9", len(examples))
 	}
 	const appID, appKey = "com.example.apidocs", "ck_api-docs-0123456789abcdefghijklmnopqrst"
 	c := collectortest.Start(t, shared)
 	c.AddApp(t, appID, appKey)
 	token := c.Token(t, appID, time.Hour, consentryv1.ScopeAnalytics, consentryv1.ScopeCrashReports)
-	env := append(os.Environ(), "COLLECTOR=http://"+c.HTTPAddr(), "APP_ID="+appID, "APP_KEY="+appKey, "TOKEN="+token)
+	env := append(os.Environ(), "PATH="+path, "COLLECTOR=http://"+c.HTTPAddr(), "GRPC="+c.Addr(),
+		"APP_ID="+appID, "APP_KEY="+appKey, "TOKEN="+token)
 	for i, ex := range examples {
 		if strings.Contains(ex.Shell, "/v1/consent/revoke") {
 			// Batches received up to a second (the revocation times'
@@ -85,6 +95,9 @@ func TestAPIExamples(t *testing.T) {
 	}
 	if n := c.Count(t, "custom_events", "app_id = '"+appID+"' AND name = 'export_pdf'"); n != 1 {
 		t.Errorf("%d export_pdf rows, want 1", n)
+	}
+	if n := c.Count(t, "diagnostics", where+" AND kind = 'app_start' AND duration_ms = 830"); n != 1 {
+		t.Errorf("%d rows of the batch sent over gRPC, want 1", n)
 	}
 }
 

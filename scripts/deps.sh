@@ -7,7 +7,8 @@
 # systemd-analyze, systemd-nspawn, debootstrap and promtool (the
 # deployment tests, see deploy/), and chDB's library
 # (ClickHouse 26.x in-process, for schema tests) from npm into .cache/chdb,
-# and the JavaScript SDK's pinned packages (npm ci in sdk/js).
+# the JavaScript SDK's pinned packages (npm ci in sdk/js), and grpcurl
+# from the Go module proxy into .bin.
 # Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +52,13 @@ if [ "${1:-}" = "--with-test-deps" ]; then
     echo "deps: installing @chdb/lib-linux-x64-gnu@${CHDB_VERSION} with npm into .cache/chdb" >&2
     mkdir -p .cache/chdb
     npm install --prefix .cache/chdb --no-save --no-audit --no-fund --loglevel=error "@chdb/lib-linux-x64-gnu@${CHDB_VERSION}" >/dev/null
+  fi
+  # grpcurl, an independent gRPC client, runs the API guide's gRPC
+  # examples (docs/api.md).
+  GRPCURL_VERSION=v1.9.4
+  if [ ! -x .bin/grpcurl ] || ! go version -m .bin/grpcurl | grep -q "grpcurl[[:space:]]*$GRPCURL_VERSION"; then
+    echo "deps: installing grpcurl $GRPCURL_VERSION into .bin" >&2
+    GOBIN="$PWD/.bin" go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
   fi
   if [ ! -x sdk/js/node_modules/.bin/tsc ]; then
     echo "deps: installing the JavaScript SDK's packages with npm ci into sdk/js/node_modules" >&2
