@@ -29,7 +29,10 @@ type query struct {
 	expr, legend string
 }
 
-// Dashboard returns the collectors' dashboard.
+// Dashboard returns the collectors' dashboard, in Grafana's classic
+// dashboard model: the SDK marks it deprecated in favour of dashboardv2,
+// but the classic JSON is what every Grafana in use, file provisioning
+// and the dashboard sidecar load; v2 needs Grafana 12's new dashboard API.
 func Dashboard() (dashboard.Dashboard, error) {
 	ds := common.DataSourceRef{Type: cog.ToPtr("prometheus"), Uid: cog.ToPtr("${datasource}")}
 	b := dashboard.NewDashboardBuilder("Consentry collectors").
