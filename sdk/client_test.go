@@ -1129,3 +1129,35 @@ func TestHTTPErrorsFromMiddleboxesAreRetried(t *testing.T) {
 		t.Errorf("Retry-After date: %v", d)
 	}
 }
+
+// TestGrantAgainRevokesTheReplacedToken checks that granting again (the
+// user narrowed their choice) revokes the replaced token in the
+// background, so the collector's records and its acceptance follow the
+// current choice, and that recording goes on under the new token.
+func TestGrantAgainRevokesTheReplacedToken(t *testing.T) {
+	f := newFakeCollector(t)
+	c := grantedClient(t, f, testConfig(f, t.TempDir()), "analytics,location")
+	if err := c.GrantConsent("analytics"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the replaced token's revocation", func() bool { return f.revokeCount() == 1 })
+	f.mu.Lock()
+	revoked := f.revokes[0].GetConsentToken()
+	f.mu.Unlock()
+	if !strings.HasPrefix(revoked, "tok-1-") {
+		t.Fatalf("revoked %q, want the first token", revoked)
+	}
+	if got := c.ConsentState(); got != StateGranted || c.Scopes() != "analytics" {
+		t.Fatalf("state %q, scopes %q", got, c.Scopes())
+	}
+	recordTaps(t, c, 2)
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if tok := f.lastBatch().GetConsentToken(); !strings.HasPrefix(tok, "tok-2-") {
+		t.Fatalf("sent under %q, want the new token", tok)
+	}
+	if st := c.Stats(); st.PendingRevocations != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}

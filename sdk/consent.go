@@ -74,7 +74,10 @@ func tokenLifetime(tok string) (time.Duration, bool) {
 // after the user opted in, and keeps it (encrypted) in the storage folder.
 // Recording starts once it returns nil. It needs the network; on error
 // nothing changes. Granting again replaces the token: queued events the
-// new scopes do not cover are then dropped, not sent.
+// new scopes do not cover are then dropped, not sent, and the replaced
+// token is revoked (in the background, retried like RevokeConsent's), so
+// the collector's consent records show the user's current choice and the
+// old token, with its wider scopes, is accepted nowhere.
 func (c *Client) GrantConsent(scopes string) error {
 	list, err := parseScopes(scopes)
 	if err != nil {
@@ -113,6 +116,9 @@ func (c *Client) GrantConsent(scopes string) error {
 		return fmt.Errorf("grant consent: %w", ErrClosed)
 	}
 	next := c.st.clone()
+	if old := c.st.Token; old != "" && old != resp.GetConsentToken() {
+		next.Revocations = append(next.Revocations, pendingRevocation{Token: old, RequestedAtMs: now.UnixMilli()})
+	}
 	next.Token, next.ExpiresAtMs, next.Scopes, next.Ended = resp.GetConsentToken(), expires, granted, ""
 	if err := c.store.save(&next); err != nil {
 		return fmt.Errorf("grant consent: %w", err)

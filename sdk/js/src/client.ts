@@ -315,7 +315,9 @@ export class Consentry {
    * grantConsent asks the collector for a consent token covering scopes,
    * once the user opted in, and keeps it. It needs the network: it rejects
    * with "unavailable" (try again later) or "rejected" (a wrong app key, a
-   * scope the app may not ask for).
+   * scope the app may not ask for). Granting again (the user changed their
+   * choice) replaces the token, drops queued events the new scopes do not
+   * cover, and revokes the replaced token in the background.
    */
   async grantConsent(scopes: readonly Scope[], options: { ttlSeconds?: number } = {}): Promise<ConsentStatus> {
     this.checkOpen("grant consent");
@@ -347,7 +349,12 @@ export class Consentry {
     }
     const granted = resp.scopes.filter((sc): sc is Scope => SCOPES.includes(sc as Scope));
     await this.storageMu.run(async () => {
-      await this.saveState({ ...this.st, token: resp.consentToken, scopes: granted.length > 0 ? granted : uniq, expiresAtMs, ended: "" });
+      // A replaced token is revoked, in the background: the collector's
+      // consent records show the user's current choice, and the old
+      // token, with its wider scopes, is accepted nowhere.
+      const old = this.st.token;
+      const revocations = old && old !== resp.consentToken ? [...this.st.revocations, { token: old, erase: false }] : this.st.revocations;
+      await this.saveState({ ...this.st, token: resp.consentToken, scopes: granted.length > 0 ? granted : uniq, expiresAtMs, ended: "", revocations });
     });
     if (!this.st.scopes.includes("location")) {
       this.location = null;

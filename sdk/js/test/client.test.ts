@@ -102,6 +102,22 @@ describe("consent first", () => {
     await c.close();
   });
 
+  it("revokes the replaced token when consent is granted again", async () => {
+    const fake = new FakeCollector();
+    const c = await Consentry.open(config(fake));
+    await c.grantConsent(["analytics", "location"]);
+    c.setLocation(48.2, 16.4);
+    const st = await c.grantConsent(["analytics"]); // the user withdrew location
+    assert.deepEqual(st.scopes, ["analytics"]);
+    await c.recordCustom("a");
+    await c.flush();
+    assert.deepEqual(fake.revocations.map((r) => r.consentToken), ["tok-1"]);
+    assert.equal(fake.batches[0]!.consentToken, "tok-2");
+    assert.equal(fake.batches[0]!.device?.location, undefined, "the location went with its scope");
+    assert.equal(c.consent().state, "granted");
+    await c.close();
+  });
+
   it("refuses a wrong app key for good", async () => {
     const fake = new FakeCollector();
     const c = await Consentry.open({ ...config(fake), appKey: "ck_wrong" });

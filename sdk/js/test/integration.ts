@@ -111,6 +111,20 @@ describe("against a real collector", () => {
     await c.close();
   });
 
+  it("revokes the replaced token when the user changes their choice", async () => {
+    const s = spy();
+    const c = await Consentry.open(config({ fetch: s.fetch }));
+    await c.grantConsent(["analytics", "crash_reports"]);
+    const first = s.seen.token;
+    await c.grantConsent(["analytics"]);
+    const second = s.seen.token;
+    await c.flush(); // delivers the pending revocation
+    assert.notEqual(first, second);
+    assert.equal((await post("/v1/consent/status", { consentToken: first }))["state"], "CONSENT_STATE_REVOKED");
+    assert.equal((await post("/v1/consent/status", { consentToken: second }))["state"], "CONSENT_STATE_VALID");
+    await c.close();
+  });
+
   it("revokes from the consent toggle", async () => {
     const s = spy();
     const c = await Consentry.open(config({ fetch: s.fetch }));
