@@ -237,14 +237,23 @@ func TestIntegrationOfflineThenDelivered(t *testing.T) {
 
 	// The app restarts, still offline, records more, then the collector
 	// comes back.
-	c2 := newClient(t, r.sdkConfig(r.addr, dir))
+	cfg2 := r.sdkConfig(r.addr, dir)
+	log := &recentLog{}
+	cfg2.Logger = log
+	c2 := newClient(t, cfg2)
 	recordMix(t, c2, 50)
 	ids = queuedIDs(t, c2)
 	if len(ids) != n+50 {
 		t.Fatalf("%d events queued after the restart, want %d", len(ids), n+50)
 	}
 	r.start()
-	waitFor(t, 30*time.Second, "the queue to drain", func() bool { return c2.Stats().QueuedEvents == 0 })
+	// This wait timed out, rarely, in full runs of the package (not
+	// alone): on a timeout, say what the SDK was doing.
+	for deadline := time.Now().Add(30 * time.Second); c2.Stats().QueuedEvents != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 30s waiting for the queue to drain: stats %+v; the SDK's last log lines:\n%s", c2.Stats(), log)
+		}
+	}
 	if st := c2.Stats(); st.SentEvents != n+50 || st.DroppedServer != 0 || st.DroppedPermanentError != 0 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -501,4 +510,26 @@ func TestIntegrationGroupedCrashes(t *testing.T) {
 	if groups != 1 || rows != 2 {
 		t.Fatalf("%d groups for %d grouped crashes, want 1 for 2", groups, rows)
 	}
+}
+
+// recentLog keeps the SDK's last log lines (debug ones too), to explain a
+// failure.
+type recentLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *recentLog) Log(level int, msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf("%s [%d] %s", time.Now().Format("15:04:05.000"), level, msg))
+	if len(l.lines) > 60 {
+		l.lines = l.lines[1:]
+	}
+}
+
+func (l *recentLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
 }
