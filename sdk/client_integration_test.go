@@ -238,8 +238,8 @@ func TestIntegrationOfflineThenDelivered(t *testing.T) {
 	// The app restarts, still offline, records more, then the collector
 	// comes back.
 	cfg2 := r.sdkConfig(r.addr, dir)
-	log := &recentLog{}
-	cfg2.Logger = log
+	logs := &logRecorder{}
+	cfg2.Logger = logs
 	c2 := newClient(t, cfg2)
 	recordMix(t, c2, 50)
 	ids = queuedIDs(t, c2)
@@ -247,13 +247,15 @@ func TestIntegrationOfflineThenDelivered(t *testing.T) {
 		t.Fatalf("%d events queued after the restart, want %d", len(ids), n+50)
 	}
 	r.start()
-	// This wait timed out, rarely, in full runs of the package (not
-	// alone): on a timeout, say what the SDK was doing.
-	for deadline := time.Now().Add(30 * time.Second); c2.Stats().QueuedEvents != 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after 30s waiting for the queue to drain: stats %+v; the SDK's last log lines:\n%s", c2.Stats(), log)
+	// The wait below timed out, rarely, in full runs of the package (not
+	// alone): on a failure, say what the SDK was doing.
+	t.Cleanup(func() {
+		if t.Failed() {
+			msgs := logs.all()
+			t.Logf("stats %+v; the SDK's last log lines:\n%s", c2.Stats(), strings.Join(msgs[max(0, len(msgs)-60):], "\n"))
 		}
-	}
+	})
+	waitFor(t, 30*time.Second, "the queue to drain", func() bool { return c2.Stats().QueuedEvents == 0 })
 	if st := c2.Stats(); st.SentEvents != n+50 || st.DroppedServer != 0 || st.DroppedPermanentError != 0 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -510,26 +512,4 @@ func TestIntegrationGroupedCrashes(t *testing.T) {
 	if groups != 1 || rows != 2 {
 		t.Fatalf("%d groups for %d grouped crashes, want 1 for 2", groups, rows)
 	}
-}
-
-// recentLog keeps the SDK's last log lines (debug ones too), to explain a
-// failure.
-type recentLog struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *recentLog) Log(level int, msg string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf("%s [%d] %s", time.Now().Format("15:04:05.000"), level, msg))
-	if len(l.lines) > 60 {
-		l.lines = l.lines[1:]
-	}
-}
-
-func (l *recentLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
 }

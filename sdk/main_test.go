@@ -121,7 +121,8 @@ func (c *testClock) advance(d time.Duration) {
 	c.offset += d
 }
 
-// logRecorder is a Logger that keeps every message.
+// logRecorder is a Logger that keeps every message, with the time it
+// came.
 type logRecorder struct {
 	mu   sync.Mutex
 	msgs []string
@@ -130,7 +131,7 @@ type logRecorder struct {
 func (l *logRecorder) Log(level int, msg string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.msgs = append(l.msgs, fmt.Sprintf("%d %s", level, msg))
+	l.msgs = append(l.msgs, fmt.Sprintf("%s %d %s", time.Now().Format("15:04:05.000"), level, msg))
 }
 
 func (l *logRecorder) all() []string {
