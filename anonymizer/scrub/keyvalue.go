@@ -545,21 +545,25 @@ func nameWordStart(c byte) bool {
 // von, van, der, la, ...) stands at ws, with a blank and a word that
 // nameWordStart accepts after it, or one more particle and such a word
 // (Rio de Janeiro, Ludwig van Beethoven, rue de la Paix).
-func (sc *scanner) particleAt(ws int) bool {
+func (sc *scanner) particleAt(ws int) bool { return sc.particlesEnd(ws) >= 0 }
+
+// particlesEnd returns where the word after the particles at ws starts,
+// as particleAt reads them, or -1 if there are none.
+func (sc *scanner) particlesEnd(ws int) int {
 	for range 2 {
 		we := ws
 		for we < len(sc.in) && we-ws < 5 && isLower(sc.in[we]) {
 			we++
 		}
 		if we == ws || sc.b(we) != ' ' || !equalFoldAny(sc.in[ws:we], nameParticles[:]...) {
-			return false
+			return -1
 		}
 		if nameWordStart(sc.b(we + 1)) {
-			return true
+			return we + 1
 		}
 		ws = we + 1
 	}
-	return false
+	return -1
 }
 
 // nameParticles are the particles of particleAt.

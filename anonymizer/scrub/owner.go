@@ -237,8 +237,8 @@ func (sc *scanner) titledName(ws, we int) match {
 		return match{}
 	}
 	start, first := p+1, p+1
-	if sc.particleAt(first) {
-		first = sc.afterParticles(first)
+	if e := sc.particlesEnd(first); e >= 0 {
+		first = e
 	}
 	end := nameWordEnd(in, first)
 	if end < 0 || equalFoldAny(in[first:end], ownerStopWords[:]...) {
@@ -249,8 +249,8 @@ func (sc *scanner) titledName(ws, we int) match {
 		if sc.b(end) != ' ' {
 			break
 		}
-		if sc.particleAt(next) {
-			next = sc.afterParticles(next)
+		if e := sc.particlesEnd(next); e >= 0 {
+			next = e
 		}
 		e := nameWordEnd(in, next)
 		if e < 0 {
@@ -259,22 +259,6 @@ func (sc *scanner) titledName(ws, we int) match {
 		end = e
 	}
 	return match{UserPath, start, end}
-}
-
-// afterParticles returns where the word after the particles at p starts
-// (particleAt reported them).
-func (sc *scanner) afterParticles(p int) int {
-	for range 2 {
-		e := p
-		for e < len(sc.in) && isLower(sc.in[e]) {
-			e++
-		}
-		if !equalFoldAny(sc.in[p:e], nameParticles[:]...) || sc.b(e) != ' ' {
-			break
-		}
-		p = e + 1
-	}
-	return p
 }
 
 // titleShapes has, per length, a bit for the first letter of each
