@@ -3,23 +3,22 @@
 # from what `make proto` generates from proto/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+generated=(proto sdk/js/src/gen)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cp -r proto "$tmp/before"
-cp -r sdk/js/src/gen "$tmp/before-js"
+for dir in "${generated[@]}"; do
+  mkdir -p "$tmp/$dir" && cp -r "$dir/." "$tmp/$dir"
+done
 ./scripts/genproto.sh
 stale=0
-if ! diff -r "$tmp/before" proto >/dev/null; then
-  diff -r "$tmp/before" proto | head -40 >&2
-  cp -r "$tmp/before/." proto/
-  stale=1
-fi
-if ! diff -r "$tmp/before-js" sdk/js/src/gen >/dev/null; then
-  diff -r "$tmp/before-js" sdk/js/src/gen | head -40 >&2
-  rm -rf sdk/js/src/gen && cp -r "$tmp/before-js" sdk/js/src/gen
-  stale=1
-fi
+for dir in "${generated[@]}"; do
+  if ! diff -r "$tmp/$dir" "$dir" >/dev/null; then
+    { diff -r "$tmp/$dir" "$dir" || true; } | head -40 >&2 # (diff exits 1: pipefail)
+    rm -rf "$dir" && cp -r "$tmp/$dir" "$dir"
+    stale=1
+  fi
+done
 if [ "$stale" = 1 ]; then
-  echo "generated code in proto/ or sdk/js/src/gen is stale: run 'make proto' and commit the result" >&2
+  echo "generated code in ${generated[*]} is stale: run 'make proto' and commit the result" >&2
   exit 1
 fi
