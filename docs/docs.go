@@ -67,8 +67,8 @@ func AnalystColumns() map[string][]string {
 // APIExample is one example of the API guide: a shell command and the
 // answer the guide says it prints.
 type APIExample struct {
-	// Shell is the command, for sh, using $COLLECTOR, $APP_ID, $APP_KEY
-	// and $TOKEN.
+	// Shell is the command, for sh, using $COLLECTOR, $GRPC, $APP_ID,
+	// $APP_KEY and $TOKEN.
 	Shell string
 	// Answer is the JSON printed; a string value "…" stands for any.
 	Answer string

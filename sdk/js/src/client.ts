@@ -28,7 +28,7 @@ import { KEY_SIZE, randomBytes, Sealer } from "./seal.js";
 import { errorParts, parseStack } from "./stack.js";
 import type { Storage } from "./storage.js";
 import { Transport } from "./transport.js";
-import { LIMITS, SCOPES, truncateUtf8, validName, type Scope } from "./wire.js";
+import { LIMITS, SCOPES, enumOf, truncateUtf8, validName, type Scope } from "./wire.js";
 
 /** The SDK's name and version, as DeviceContext.sdk_version carries it. */
 export const SDK_VERSION = "consentry-js/0.1.0";
@@ -133,14 +133,6 @@ class Mutex {
     this.tail = p.catch(() => undefined);
     return p;
   }
-}
-
-function enumOf<E extends Record<string, string | number>>(e: E, name: string): number | undefined {
-  if (!/^[a-z_]+$/.test(name)) {
-    return undefined;
-  }
-  const v = e[name.toUpperCase() as keyof E];
-  return typeof v === "number" && v !== 0 ? v : undefined;
 }
 
 /**

@@ -2,7 +2,8 @@ import { ConsentryError } from "./errors.js";
 import type { Storage } from "./storage.js";
 import type { Fetch } from "./transport.js";
 import { KEY_SIZE } from "./seal.js";
-import { LIMITS, utf8Length, validAppId, validConsentTextVersion } from "./wire.js";
+import { DeviceClass, OsName } from "./gen/consentry/v1/ingest_pb.js";
+import { LIMITS, enumOf, utf8Length, validAppId, validConsentTextVersion } from "./wire.js";
 
 /** The class of device: never a device. */
 export type DeviceClassName = "phone" | "tablet" | "watch" | "tv" | "desktop" | "car" | "other";
@@ -217,13 +218,11 @@ export function settings(c: Config): Settings {
   if (s.maxBackoffMs < s.minBackoffMs) {
     throw invalid("maxBackoffMs must be at least minBackoffMs");
   }
-  if (s.deviceClass && !["phone", "tablet", "watch", "tv", "desktop", "car", "other"].includes(s.deviceClass)) {
+  // Checked against the generated enums, so they cannot drift from the proto.
+  if (s.deviceClass && enumOf(DeviceClass, s.deviceClass) === undefined) {
     throw invalid("deviceClass must be phone, tablet, watch, tv, desktop, car or other");
   }
-  if (
-    s.osName &&
-    !["android", "ios", "ipados", "watchos", "tvos", "macos", "windows", "linux", "harmonyos", "other"].includes(s.osName)
-  ) {
+  if (s.osName && enumOf(OsName, s.osName) === undefined) {
     throw invalid("osName must be android, ios, ipados, watchos, tvos, macos, windows, linux, harmonyos or other");
   }
   return s;

@@ -28,6 +28,19 @@ export const LIMITS = {
 
 const encoder = new TextEncoder();
 
+/**
+ * enumOf returns the value of a generated enum e named in lower case
+ * without its prefix ("double_tap" for GestureType.DOUBLE_TAP), or
+ * undefined for an unknown name and for UNSPECIFIED.
+ */
+export function enumOf<E extends Record<string, string | number>>(e: E, name: string): number | undefined {
+  if (!/^[a-z_]+$/.test(name)) {
+    return undefined;
+  }
+  const v = e[name.toUpperCase() as keyof E];
+  return typeof v === "number" && v !== 0 ? v : undefined;
+}
+
 /** utf8Length returns the length of s in UTF-8 bytes. */
 export function utf8Length(s: string): number {
   return encoder.encode(s).length;
