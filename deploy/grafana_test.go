@@ -74,10 +74,8 @@ func TestGrafanaDashboard(t *testing.T) {
 	if strings.Join(vars, ",") != "datasource,instance" {
 		t.Errorf("variables %v, want datasource and instance", vars)
 	}
-	var rules strings.Builder
-	rules.WriteString("groups:\n  - name: dashboard\n    rules:\n")
+	var rules []map[string]string // one recording rule per query
 	titles := map[string]bool{}
-	n := 0
 	for _, p := range dash.Panels {
 		if p.Type == "row" {
 			continue
@@ -97,16 +95,11 @@ func TestGrafanaDashboard(t *testing.T) {
 				t.Errorf("panel %q: %s does not select the chosen replicas", p.Title, q.Expr)
 			}
 			expr := strings.NewReplacer("$__rate_interval", "5m", "$instance", ".*").Replace(q.Expr)
-			line, err := yaml.Marshal(map[string]string{"record": fmt.Sprintf("consentry:dashboard_query_%d", n), "expr": expr})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rules.WriteString("      - " + strings.ReplaceAll(strings.TrimSpace(string(line)), "\n", "\n        ") + "\n")
-			n++
+			rules = append(rules, map[string]string{"record": fmt.Sprintf("consentry:dashboard_query_%d", len(rules)), "expr": expr})
 		}
 	}
-	if n < 20 {
-		t.Errorf("%d queries, want at least 20", n)
+	if len(rules) < 20 {
+		t.Errorf("%d queries, want at least 20", len(rules))
 	}
 	named := regexp.MustCompile(`consentry_[a-z_]*[a-z]`).FindAllString(string(committed), -1)
 	if len(named) < 20 {
@@ -114,7 +107,11 @@ func TestGrafanaDashboard(t *testing.T) {
 	}
 	promtool := requireCommand(t, "promtool", "prometheus")
 	file := filepath.Join(t.TempDir(), "queries.yaml")
-	if err := os.WriteFile(file, []byte(rules.String()), 0o644); err != nil {
+	text, err := yaml.Marshal(map[string]any{"groups": []any{map[string]any{"name": "dashboard", "rules": rules}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, text, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	command(t, ".", nil, false, promtool, "check", "rules", file)
