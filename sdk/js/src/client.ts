@@ -376,19 +376,7 @@ export class Consentry {
     this.checkOpen("revoke consent");
     const token = this.st.token;
     if (token) {
-      // Stop recording at once, before any await.
-      this.endGeneration();
-      await this.storageMu.run(async () => {
-        await this.purgeLocked({
-          ...this.st,
-          token: "",
-          scopes: [],
-          expiresAtMs: 0,
-          ended: "revoked",
-          revocations: [...this.st.revocations, { token, erase: options.erase ?? false }],
-        });
-      });
-      this.forgetSession();
+      await this.stopConsent("revoked", { token, erase: options.erase ?? false });
       this.log("info", "consent revoked on the device; queue purged");
     }
     if (this.st.revocations.length === 0) {
@@ -837,13 +825,6 @@ export class Consentry {
     this.st = next;
   }
 
-  /** endGeneration stops what the current consent started: records not yet written, the request in flight. */
-  private endGeneration(): void {
-    this.gen++;
-    this.genAbort.abort();
-    this.genAbort = new AbortController();
-  }
-
   /**
    * purgeLocked saves next with a new epoch and data key, then deletes the
    * queue: a segment a crash leaves behind can no longer be decrypted.
@@ -855,8 +836,28 @@ export class Consentry {
     await this.queue.purge();
   }
 
-  /** forgetSession drops what the SDK holds in memory under a consent: the session, location and breadcrumbs. */
-  private forgetSession(): void {
+  /**
+   * stopConsent ends the current consent on the device: nothing more is
+   * recorded or sent under it from the moment it is called (records not
+   * yet written are dropped, the request in flight is aborted); then the
+   * state is saved without the token, as ended, with revoke added to the
+   * pending revocations, the queue purged, and the session, location and
+   * breadcrumbs forgotten.
+   */
+  private async stopConsent(ended: "revoked" | "expired", revoke?: { token: string; erase: boolean }): Promise<void> {
+    this.gen++;
+    this.genAbort.abort();
+    this.genAbort = new AbortController();
+    await this.storageMu.run(() =>
+      this.purgeLocked({
+        ...this.st,
+        token: "",
+        scopes: [],
+        expiresAtMs: 0,
+        ended,
+        revocations: revoke ? [...this.st.revocations, revoke] : this.st.revocations,
+      }),
+    );
     this.session = null;
     this.location = null;
     this.crumbs = [];
@@ -868,9 +869,7 @@ export class Consentry {
       return;
     }
     const ended = state === ConsentState.REVOKED ? "revoked" : "expired";
-    this.endGeneration();
-    await this.storageMu.run(() => this.purgeLocked({ ...this.st, token: "", scopes: [], expiresAtMs: 0, ended }));
-    this.forgetSession();
+    await this.stopConsent(ended);
     this.log("warn", `consent ${ended}: queue purged, recording stopped`);
     try {
       this.s.onConsentEnded?.(ended);
