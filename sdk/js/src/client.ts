@@ -265,10 +265,16 @@ export class Consentry {
       }
     }
     const data = await Sealer.create(s.crypto, base64Decode(st.dataKey));
-    const { queue, lost } = await Queue.open(s.storage, p);
+    const { queue, lost } = await Queue.open(s.storage, p, {
+      // A segment is rewritten whole by each append to it: 16 KiB bounds
+      // what one record writes. It is evicted whole: a quarter of the cap.
+      maxEvents: s.maxBatchEvents,
+      maxBytes: Math.min(s.maxBatchBytes, 16 << 10, Math.floor(s.maxQueueBytes / 4)),
+    });
     // Segments of an earlier epoch (a purge cut short by the app's end)
     // can no longer be decrypted: finish the purge.
     await queue.remove(queue.segments.filter((seg) => seg.epoch !== st.epoch).map((seg) => seg.id));
+    await queue.recount(st.epoch, data);
     const c = new Consentry(s, master, st, data, queue);
     if (lost < 0) {
       c.log("warn", "queue index unreadable; queued events were lost");
@@ -1024,13 +1030,12 @@ export class Consentry {
       if (!token || Date.now() >= this.st.expiresAtMs || (!all && !this.fullBatchQueued())) {
         break;
       }
-      const segs = this.queue.head(this.s.maxBatchEvents, this.s.maxBatchBytes);
-      if (segs.length === 0) {
-        break;
-      }
       const gen = this.gen;
       const items: QueuedEvent[] = [];
-      await this.storageMu.run(async () => {
+      // Under the lock: an append in progress could add to a segment
+      // after head counted it.
+      const segs = await this.storageMu.run(async () => {
+        const segs = this.queue.head(this.s.maxBatchEvents, this.s.maxBatchBytes);
         for (const seg of segs) {
           const got = seg.epoch === this.st.epoch ? await this.queue.read(seg, this.data) : [];
           if (got === null) {
@@ -1040,7 +1045,11 @@ export class Consentry {
             items.push(...got);
           }
         }
+        return segs;
       });
+      if (segs.length === 0) {
+        break;
+      }
       if (gen !== this.gen) {
         break; // the consent ended while reading
       }

@@ -29,6 +29,21 @@ interface Index {
   segs: Segment[];
 }
 
+/** How large a segment may grow by appending to it. */
+export interface SegmentLimits {
+  /** Events in one segment: at most a batch's worth, since a batch holds whole segments. */
+  maxEvents: number;
+  /** Encoded event bytes in one segment. */
+  maxBytes: number;
+}
+
+/** The segment last written by this process, still open for appends. */
+interface Tail {
+  id: number;
+  epoch: number;
+  events: QueuedEvent[];
+}
+
 /** The label a segment is sealed under. */
 const SEGMENT_LABEL = "consentry.queue.v1";
 
@@ -37,16 +52,40 @@ const SEGMENT_LABEL = "consentry.queue.v1";
  * each, oldest first, under an index item that lists them. A segment is
  * written before the index names it, so a crash in between leaves at most
  * an unnamed segment, which open removes. Callers serialize every call.
+ *
+ * Events appended a few at a time (an app offline for days records one
+ * per screen) go into the last segment until it reaches the limits: the
+ * segment is rewritten whole, in place, with the new events after the
+ * old ones, so what one append writes is bounded by the limits, not by
+ * the queue. The index is not rewritten for such an append (it would
+ * grow with the queue): its count of the last segment is updated in
+ * memory and written with the next change to the index; after a crash
+ * recount reads the last segment for its true count. A segment handed
+ * out by head is never appended to again: what is sent is what is
+ * removed.
  */
 export class Queue {
+  private tail: Tail | null = null;
+  /** The newest segment head handed out: it and those before it are closed to appends. */
+  private handedOut = 0;
+
   private constructor(
     private readonly storage: Storage,
     private readonly prefix: string,
+    private readonly limits: SegmentLimits,
     private index: Index,
   ) {}
 
-  /** open loads the queue's index; an unreadable index starts an empty queue. */
-  static async open(storage: Storage, prefix: string): Promise<{ queue: Queue; lost: number }> {
+  /**
+   * open loads the queue's index; an unreadable index starts an empty
+   * queue. Segments grow by appends up to limits; without limits every
+   * append is a segment of its own.
+   */
+  static async open(
+    storage: Storage,
+    prefix: string,
+    limits: SegmentLimits = { maxEvents: 1, maxBytes: 0 },
+  ): Promise<{ queue: Queue; lost: number }> {
     let index: Index = { v: 1, next: 1, segs: [] };
     let lost = 0;
     const raw = await storage.getItem(prefix + "queue");
@@ -61,7 +100,7 @@ export class Queue {
         lost = -1; // unknown: the index is gone
       }
     }
-    const q = new Queue(storage, prefix, index);
+    const q = new Queue(storage, prefix, limits, index);
     // A segment written just before a crash, not yet in the index.
     await storage.removeItem(q.key(index.next));
     return { queue: q, lost };
@@ -82,24 +121,61 @@ export class Queue {
     return this.index.segs;
   }
 
-  /** append writes events as one segment sealed with the epoch's key. */
+  /**
+   * append writes events sealed with the epoch's key: into the last
+   * segment while it has room under the limits and was written by this
+   * process, else as a new segment.
+   */
   async append(events: QueuedEvent[], epoch: number, sealer: Sealer): Promise<void> {
     if (events.length === 0) {
       return;
     }
-    const proc = events[0]!.proc;
-    const body = JSON.stringify({
-      p: proc,
-      m: events.map((e) => (e.proc === proc ? e.mono : -1)),
-      e: events.map((e) => base64Encode(e.event)),
-    });
+    const bytes = sumBytes(events);
+    const last = this.index.segs.at(-1);
+    const tail = this.tail;
+    this.tail = null; // until the writes below are done: a failed one leaves the segment unknown
+    if (
+      tail !== null &&
+      last !== undefined &&
+      last.id === tail.id &&
+      last.id > this.handedOut &&
+      last.epoch === epoch &&
+      tail.epoch === epoch &&
+      last.n + events.length <= this.limits.maxEvents &&
+      last.bytes + bytes <= this.limits.maxBytes
+    ) {
+      const merged = tail.events.concat(events);
+      await this.storage.setItem(this.key(last.id), await seal(merged, sealer));
+      this.index.segs[this.index.segs.length - 1] = { ...last, n: merged.length, bytes: last.bytes + bytes };
+      this.tail = { id: last.id, epoch, events: merged };
+      return;
+    }
     const id = this.index.next;
-    await this.storage.setItem(this.key(id), await sealer.seal(SEGMENT_LABEL, new TextEncoder().encode(body)));
-    const bytes = events.reduce((n, e) => n + e.event.length, 0);
+    await this.storage.setItem(this.key(id), await seal(events, sealer));
     await this.writeIndex({ v: 1, next: id + 1, segs: [...this.index.segs, { id, n: events.length, bytes, epoch }] });
+    this.tail = { id, epoch, events };
   }
 
-  /** head returns the segments of the next batch: at least one, then as many whole segments as fit. */
+  /**
+   * recount reads the last segment, if sealed with the epoch's key, and
+   * takes its count of events and bytes for the index's: after a crash
+   * the index can count fewer than it holds.
+   */
+  async recount(epoch: number, sealer: Sealer): Promise<void> {
+    const last = this.index.segs.at(-1);
+    if (last === undefined || last.epoch !== epoch) {
+      return;
+    }
+    const got = await this.read(last, sealer);
+    if (got !== null && got.length !== last.n) {
+      this.index.segs[this.index.segs.length - 1] = { ...last, n: got.length, bytes: sumBytes(got) };
+    }
+  }
+
+  /**
+   * head returns the segments of the next batch: at least one, then as
+   * many whole segments as fit. None of them is appended to afterwards.
+   */
   head(maxEvents: number, maxBytes: number): Segment[] {
     const out: Segment[] = [];
     let n = 0;
@@ -111,6 +187,10 @@ export class Queue {
       out.push(s);
       n += s.n;
       bytes += s.bytes;
+    }
+    const newest = out.at(-1);
+    if (newest !== undefined && newest.id > this.handedOut) {
+      this.handedOut = newest.id;
     }
     return out;
   }
@@ -142,6 +222,9 @@ export class Queue {
       return;
     }
     const drop = new Set(ids);
+    if (this.tail !== null && drop.has(this.tail.id)) {
+      this.tail = null;
+    }
     await this.writeIndex({ ...this.index, segs: this.index.segs.filter((s) => !drop.has(s.id)) });
     for (const id of ids) {
       await this.storage.removeItem(this.key(id));
@@ -176,4 +259,19 @@ export class Queue {
     await this.storage.setItem(this.prefix + "queue", JSON.stringify(next));
     this.index = next;
   }
+}
+
+/** seal encodes events as a segment's body and seals it. */
+async function seal(events: QueuedEvent[], sealer: Sealer): Promise<string> {
+  const proc = events[0]!.proc;
+  const body = JSON.stringify({
+    p: proc,
+    m: events.map((e) => (e.proc === proc ? e.mono : -1)),
+    e: events.map((e) => base64Encode(e.event)),
+  });
+  return sealer.seal(SEGMENT_LABEL, new TextEncoder().encode(body));
+}
+
+function sumBytes(events: readonly QueuedEvent[]): number {
+  return events.reduce((n, e) => n + e.event.length, 0);
 }

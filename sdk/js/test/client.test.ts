@@ -313,6 +313,62 @@ describe("offline queue", () => {
     await c.close();
   });
 
+  it("writes a bounded amount per event however long the queue grows", async () => {
+    // An app offline for days records one event at a time. What each
+    // record writes to storage must not grow with the queue: a device's
+    // storage (AsyncStorage is SQLite on Android) pays for every byte.
+    class Counting extends MemoryStorage {
+      written = 0;
+      override setItem(key: string, value: string): void {
+        this.written += key.length + value.length;
+        super.setItem(key, value);
+      }
+    }
+    const fake = new FakeCollector();
+    const storage = new Counting();
+    const c = await granted(fake, storage);
+    fake.offline = true;
+    const perEvent: number[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const before = storage.written;
+      await c.recordCustom("screen_view", { i });
+      perEvent.push(storage.written - before);
+    }
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const early = mean(perEvent.slice(0, 500));
+    const late = mean(perEvent.slice(-500));
+    assert.ok(late < 2 * early, `bytes written per event grew with the queue: ${early.toFixed(0)} for the first 500, ${late.toFixed(0)} for the last 500`);
+    assert.ok(late < 8192, `${late.toFixed(0)} bytes written per event of ~40 bytes`);
+    assert.equal(c.stats().queued, 3000);
+    fake.offline = false;
+    await c.flush();
+    assert.deepEqual(
+      fake.events().map((e) => (e.payload.case === "custom" ? Number(e.payload.value.attributes["i"]?.value.value) : -1)),
+      Array.from({ length: 3000 }, (_, i) => i),
+    );
+    assert.ok(fake.batches.every((b) => b.events.length <= 100), "batches stay within maxBatchEvents");
+    await c.close();
+  });
+
+  it("sends events recorded during a send with the next batch, once", async () => {
+    const fake = new FakeCollector();
+    const c = await granted(fake);
+    await c.recordCustom("a");
+    await c.recordCustom("b");
+    let answer!: () => void;
+    fake.ingestAnswers = [{ kind: "wait", until: new Promise((resolve) => (answer = resolve)) }];
+    const first = c.flush();
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the batch of a and b is in flight
+    await c.recordCustom("c");
+    answer();
+    await first;
+    await c.flush();
+    const names = fake.events().map((e) => e.payload.case === "custom" && e.payload.value.name);
+    assert.deepEqual(names, ["a", "b", "c"]);
+    assert.equal(c.stats().queued, 0);
+    await c.close();
+  });
+
   it("refuses a second client on the same storage until the first is closed", async () => {
     const fake = new FakeCollector();
     const storage = new MemoryStorage();

@@ -60,58 +60,66 @@ async function consented() {
   return { fake, inner, c };
 }
 
-describe("crash consistency", () => {
-  it("delivers every event whose record resolved, whenever the process dies", async () => {
-    // For each moment of death (after 1, 2, ... writes), a client records
-    // events in bursts and flushes now and then, against a collector that
-    // sometimes fails; then a new client opens what storage holds and
-    // flushes. Every event whose record resolved must reach the collector,
-    // before the death or after it.
-    for (let lives = 1; lives <= 60; lives++) {
-      const { fake, inner, c: setup } = await consented();
-      await setup.close();
+/**
+ * recordThenDie checks, for each moment of death (after 1, 2, ... 60
+ * writes), that a client recording events in bursts of burst and flushing
+ * now and then, against a collector that sometimes fails, loses nothing:
+ * a new client opens what storage holds and flushes, and every event
+ * whose record resolved must have reached the collector, before the death
+ * or after it, with its first id, in batches of at most maxBatchEvents.
+ */
+async function recordThenDie(burst: number, maxBatchEvents: number): Promise<void> {
+  for (let lives = 1; lives <= 60; lives++) {
+    const { fake, inner, c: setup } = await consented();
+    await setup.close();
 
-      const storage = new DyingStorage(inner, lives);
-      const stored = new Set<number>();
-      let c: Consentry | undefined;
-      try {
-        c = await Consentry.open(config(fake, storage, { maxBatchEvents: 3 }));
-        for (let n = 0; n < 20 && !storage.dead; n++) {
-          const burst = [n * 3, n * 3 + 1, n * 3 + 2].map((i) =>
-            c!.recordCustom("tick", { n: i }).then(
-              () => stored.add(i),
-              () => undefined,
-            ),
-          );
-          await Promise.all(burst);
-          if (n % 3 === 2) {
-            fake.ingestAnswers = n % 2 ? [{ kind: "network" }] : [];
-            await c.flush().catch(() => undefined);
-          }
+    const storage = new DyingStorage(inner, lives);
+    const stored = new Set<number>();
+    try {
+      const c = await Consentry.open(config(fake, storage, { maxBatchEvents }));
+      for (let n = 0; n < 20 && !storage.dead; n++) {
+        const records = Array.from({ length: burst }, (_, k) => n * burst + k).map((i) =>
+          c.recordCustom("tick", { n: i }).then(
+            () => stored.add(i),
+            () => undefined,
+          ),
+        );
+        await Promise.all(records);
+        if (n % 3 === 2) {
+          fake.ingestAnswers = n % 2 ? [{ kind: "network" }] : [];
+          await c.flush().catch(() => undefined);
         }
-      } catch {
-        // the process died during open
       }
-      // No close: the process is gone. A new one opens what is left.
-      fake.ingestAnswers = [];
-      const after = await Consentry.open(config(fake, inner, { maxBatchEvents: 3 }));
-      await after.flush();
-      await after.close();
-      const delivered = new Set(fake.events().map(eventNumber));
-      for (const i of stored) {
-        assert.ok(delivered.has(i), `lives=${lives}: event ${i} was stored (its record resolved) and never delivered`);
-      }
-      // Ids are kept with the events: a resent event has its first id.
-      const ids = new Map<number, string>();
-      for (const e of fake.events()) {
-        const id = Buffer.from(e.eventId).toString("hex");
-        const prev = ids.get(eventNumber(e));
-        assert.ok(prev === undefined || prev === id, `lives=${lives}: event ${eventNumber(e)} resent with another id`);
-        ids.set(eventNumber(e), id);
-      }
-      void c;
+    } catch {
+      // the process died during open
     }
-  });
+    // No close: the process is gone. A new one opens what is left.
+    fake.ingestAnswers = [];
+    const after = await Consentry.open(config(fake, inner, { maxBatchEvents }));
+    await after.flush();
+    await after.close();
+    const delivered = new Set(fake.events().map(eventNumber));
+    for (const i of stored) {
+      assert.ok(delivered.has(i), `lives=${lives}: event ${i} was stored (its record resolved) and never delivered`);
+    }
+    for (const b of fake.batches) {
+      assert.ok(b.events.length <= maxBatchEvents, `lives=${lives}: a batch of ${b.events.length} events`);
+    }
+    // Ids are kept with the events: a resent event has its first id.
+    const ids = new Map<number, string>();
+    for (const e of fake.events()) {
+      const id = Buffer.from(e.eventId).toString("hex");
+      const prev = ids.get(eventNumber(e));
+      assert.ok(prev === undefined || prev === id, `lives=${lives}: event ${eventNumber(e)} resent with another id`);
+      ids.set(eventNumber(e), id);
+    }
+  }
+}
+
+describe("crash consistency", () => {
+  it("delivers every event whose record resolved, whenever the process dies", () => recordThenDie(3, 3));
+
+  it("delivers every event recorded one at a time into a growing segment, whenever the process dies", () => recordThenDie(1, 4));
 
   it("never sends what was recorded before a revocation, whenever the process dies", async () => {
     for (let lives = 1; lives <= 12; lives++) {

@@ -22,6 +22,7 @@ import { MemoryStorage, type Config, type Storage } from "../src/index.js";
 export type Answer =
   | { kind: "network" } // the request fails: offline
   | { kind: "hang" } // no answer until the request is aborted
+  | { kind: "wait"; until: Promise<void> } // answered as usual once until resolves
   | { kind: "portal" } // a captive portal's page, with 200
   | { kind: "error"; status: number; reason?: string; retryAfter?: string; html?: boolean }
   | { kind: "respond"; resp: MessageInitShape<typeof IngestResponseSchema> };
@@ -92,6 +93,9 @@ export class FakeCollector {
         const a = this.ingestAnswers.shift();
         if (a && a.kind === "network") {
           throw new TypeError("fetch failed");
+        }
+        if (a && a.kind === "wait") {
+          await a.until;
         }
         if (a && a.kind === "hang") {
           return new Promise((_, reject) => init.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))));
