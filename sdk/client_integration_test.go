@@ -237,24 +237,13 @@ func TestIntegrationOfflineThenDelivered(t *testing.T) {
 
 	// The app restarts, still offline, records more, then the collector
 	// comes back.
-	cfg2 := r.sdkConfig(r.addr, dir)
-	logs := &logRecorder{}
-	cfg2.Logger = logs
-	c2 := newClient(t, cfg2)
+	c2 := newClient(t, r.sdkConfig(r.addr, dir))
 	recordMix(t, c2, 50)
 	ids = queuedIDs(t, c2)
 	if len(ids) != n+50 {
 		t.Fatalf("%d events queued after the restart, want %d", len(ids), n+50)
 	}
 	r.start()
-	// The wait below timed out, rarely, in full runs of the package (not
-	// alone): on a failure, say what the SDK was doing.
-	t.Cleanup(func() {
-		if t.Failed() {
-			msgs := logs.all()
-			t.Logf("stats %+v; the SDK's last log lines:\n%s", c2.Stats(), strings.Join(msgs[max(0, len(msgs)-60):], "\n"))
-		}
-	})
 	waitFor(t, 30*time.Second, "the queue to drain", func() bool { return c2.Stats().QueuedEvents == 0 })
 	if st := c2.Stats(); st.SentEvents != n+50 || st.DroppedServer != 0 || st.DroppedPermanentError != 0 {
 		t.Fatalf("stats %+v", st)

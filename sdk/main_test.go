@@ -3,6 +3,7 @@ package sdk
 import (
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,13 +48,28 @@ func testConfig(f *fakeCollector, dir string) *Config {
 }
 
 // newClient returns a client for cfg, closed when the test ends.
+// newClient returns a client of cfg, closed when the test ends. Without
+// a Logger in cfg, what the client logs is kept and, when the test
+// fails, printed with its stats: waits that time out say what the SDK
+// was doing.
 func newClient(t testing.TB, cfg *Config) *Client {
 	t.Helper()
+	var logs *logRecorder
+	if cfg.Logger == nil {
+		logs = &logRecorder{}
+		cfg.Logger = logs
+	}
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatalf("new client: %v", err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() {
+		if logs != nil && t.Failed() {
+			msgs := logs.all()
+			t.Logf("the client's stats %+v; its last log lines:\n%s", c.Stats(), strings.Join(msgs[max(0, len(msgs)-60):], "\n"))
+		}
+		c.Close()
+	})
 	return c
 }
 
