@@ -7,7 +7,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,8 +25,6 @@ import (
 // The integration tests run the SDK against the real collector storing
 // into a real ClickHouse (the binary's shared server, a database per
 // test).
-
-var integrationDB atomic.Int64
 
 // realCollector is a real collector (collectortest) that can be stopped
 // and started again on the same address, data folder and database, with
