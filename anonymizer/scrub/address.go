@@ -240,6 +240,20 @@ func irregularCase(w string) bool {
 	return false
 }
 
+// randomCase reports whether the letters w change from lower to upper
+// case twice (nERbisBAs), as text written in random case does and
+// names rarely do (McDonald, iPhone change once): the case of the words
+// around w tells nothing then.
+func randomCase(w string) bool {
+	n := 0
+	for i := 1; i < len(w); i++ {
+		if isUpper(w[i]) && isLower(w[i-1]) {
+			n++
+		}
+	}
+	return n >= 2
+}
+
 // letterRunEnd returns the end of the letters, in any case, and the
 // characters beyond ASCII at p, at most 40 bytes of them.
 func letterRunEnd(in string, p int) int {

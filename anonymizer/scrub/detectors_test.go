@@ -892,6 +892,8 @@ func TestValuesOfWords(t *testing.T) {
 		{"city=Graz Country=AT", "city=[id] Country=AT"},
 		{"dob: 12 April 1990", "dob: [id]"},
 		{"city: mUngisFan kEllanbor", "city: [id]"},
+		// random case: a word in lower case goes on the value too
+		{"lOcALITY: nERbisBAs gilkosnos", "lOcALITY: [id]"},
 	})
 	runCases(t, kept(
 		"name: Dispatch queue: com.apple.main-thread",
@@ -902,19 +904,30 @@ func TestValuesOfWords(t *testing.T) {
 
 // TestSpacedKeyQuotedValue: a quoted value after an identifier's key and a
 // blank (connected to SSID "Anna Home") was kept unless it looked like an
-// id; a quoted value is a value.
+// id; a quoted value is a value, in single quotes too, as SQL Server's
+// and MySQL's refusals print the user (Login failed for user 'jsmith').
 func TestSpacedKeyQuotedValue(t *testing.T) {
 	runCases(t, []scrubCase{
 		{`connected to SSID "Anna Home"`, `connected to SSID "[id]"`},
 		{`no account for user "anna.mueller"`, `no account for user "[id]"`},
 		{`password "hunter2" rejected`, `password "[secret]" rejected`},
+		{`Login failed for user 'jsmith'.`, `Login failed for user '[id]'.`},
+		{`Access denied for user 'anna.berg'@'localhost' (using password: YES)`,
+			`Access denied for user '[id]'@'localhost' (using password: YES)`},
+		{`connected to SSID 'Anna Home'`, `connected to SSID '[id]'`},
+		{`password 'hunter2' rejected`, `password '[secret]' rejected`},
 	})
 	runCases(t, kept(
 		`thread name "main"`,
 		`fix to pass "make distcheck"`,
+		`fix to pass 'make distcheck'`,
 		`session "scriptlets" that are shipped`,
 		`the city "of lights"`,
+		`the city 'of lights'`,
 		`token expired`,
+		`the user's 'settings' page`,
+		`user 'unterminated quote`,
+		`(using password: NO)`,
 	))
 }
 
@@ -957,5 +970,76 @@ func TestRemovableVolumeIDs(t *testing.T) {
 		"/storage/self/primary",
 		"/api/2024-1130/x",
 		"/storage/1A2B-3C4D5",
+	))
+}
+
+// TestAccountsInPaths: network errors print the request's path, and a
+// REST path names the account it is about (GET /v1/users/48213/avatar,
+// https://api.example.com/accounts/jdoe/settings); social networks'
+// profile URLs name a person (https://instagram.com/alice.smith,
+// https://www.tiktok.com/@alice_smith). Both were kept.
+func TestAccountsInPaths(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"GET https://api.example.com/v1/users/48213/avatar failed: 404", "GET https://api.example.com/v1/users/[id]/avatar failed: 404"},
+		{"GET https://api.example.com/v1/users/alice.smith/avatar failed: 404", "GET https://api.example.com/v1/users/[id]/avatar failed: 404"},
+		{"GET /v1/accounts/jdoe/settings 500", "GET /v1/accounts/[id]/settings 500"},
+		{"PUT /api/customers/cus_8f1a9b2c3d/orders", "PUT /api/customers/[id]/orders"},
+		{"/api/v2/profile/jdoe1987", "/api/v2/profile/[id]"},
+		{"https://example.com/members/anna-berg/posts", "https://example.com/members/[id]/posts"},
+		{"https://example.com/users/48213?tab=posts", "https://example.com/users/[id]?tab=posts"},
+		{"https://example.com/patients/P-204913#notes", "https://example.com/patients/[id]#notes"},
+		{`url="https://api.example.com/user/48213"`, `url="https://api.example.com/user/[id]"`},
+		{"https://www.instagram.com/alice.smith/", "https://www.instagram.com/[user]/"},
+		{"https://instagram.com/alice.smith", "https://instagram.com/[user]"},
+		{"https://twitter.com/jdoe1987/status/1234567890", "https://twitter.com/[user]/status/1234567890"},
+		{"https://x.com/jdoe1987", "https://x.com/[user]"},
+		{"https://m.facebook.com/alice.smith.58", "https://m.facebook.com/[user]"},
+		{"https://t.me/alice_smith", "https://t.me/[user]"},
+		{"https://www.linkedin.com/in/jane-doe-8a1b2c3/", "https://www.linkedin.com/in/[user]/"},
+		{"https://www.reddit.com/user/throwaway123/comments", "https://www.reddit.com/user/[id]/comments"},
+		{"https://www.reddit.com/u/throwaway123", "https://www.reddit.com/u/[id]"},
+		{"https://www.tiktok.com/@alice_smith/video/7234", "https://www.tiktok.com/@[user]/video/7234"},
+		{"https://medium.com/@alice.smith/my-post-123", "https://medium.com/@[user]/my-post-123"},
+		{"https://www.youtube.com/@AliceVlogs", "https://www.youtube.com/@[user]"},
+		{"https://mastodon.social/@alice", "https://mastodon.social/@[user]"},
+		{"https://mastodon.social/@alice/109876543210", "https://mastodon.social/@[user]/109876543210"},
+		{"https://bsky.app/profile/alice.bsky.social", "https://bsky.app/profile/[id]"},
+	})
+	runCases(t, kept(
+		// the signed-in user, actions and collections, not accounts
+		"GET https://api.example.com/v1/users/me/avatar failed: 404",
+		"GET https://api.example.com/v1/users/search?q=x failed",
+		"GET /v1/users/{id}/avatar",
+		"GET /v1/users/:userId/avatar",
+		"POST /v1/users/login",
+		"GET /v1/users/",
+		"GET /v1/users",
+		"https://api.example.com/v1/users/self/settings",
+		// Android's and Linux's numbered users, Google's account index
+		"/data/user/0/com.example.notes/files/db.sqlite",
+		"/data/user_de/0/com.example.notes/shared_prefs",
+		"/data/misc/user/0/cacerts-added",
+		"/run/user/1000/bus",
+		"https://mail.google.com/mail/u/0/#inbox",
+		"https://docs.google.com/document/u/1/d/",
+		// profile pages that are no one's, scoped npm packages
+		"https://www.instagram.com/explore/tags/cats/",
+		"https://twitter.com/intent/tweet?text=hi",
+		"https://x.com/i/flow/login",
+		"https://www.facebook.com/sharer/sharer.php?u=x",
+		"https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+		"https://www.linkedin.com/in/",
+		"https://unpkg.com/@babel/core@7.24.0/lib/index.js",
+		"https://registry.npmjs.org/@react-native/metro-config",
+		"node_modules/@react-navigation/native/src/NavigationContainer.tsx",
+		"https://github.com/square/okhttp/issues/1234",
+		// a path with "users" in it that names no account
+		"/api/users/count",
+		"https://example.com/users/sign_in",
+		// files' paths
+		"/members/anna-berg/posts",
+		"at com.example.profile.ProfileFragment.onCreate(app/src/main/java/com/example/profile/ProfileFragment.kt:42)",
+		"/Users/Shared/Library/x",
+		"file:///data/user/10/com.example.notes/files/notes.db",
 	))
 }

@@ -78,7 +78,7 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 	default:
 		// key value: an id after a blank (fcm_token 9962541186), a quoted
 		// value (SSID "Anna Home"), or the marker that replaced it
-		if p == blank || p-blank > 2 || quoted || !spacedKeyEnd(in[ws:ke]) || markerAt(in, p) == 0 && sc.b(p) != '"' && sc.spacedValueEnd(p) < 0 {
+		if p == blank || p-blank > 2 || quoted || !spacedKeyEnd(in[ws:ke]) || markerAt(in, p) == 0 && !isQuote(sc.b(p)) && sc.spacedValueEnd(p) < 0 {
 			return match{}
 		}
 		spaced = true
@@ -236,7 +236,9 @@ var plistValueTags = [...]string{"string", "integer", "real", "data", "date"}
 // strong identifier and secret keys count (not places: their values are
 // names), and only values that look like ids (see spacedValueEnd) or are
 // quoted (SSID "Anna Home", user "anna"), so that prose such as "token
-// expired" or "email must not be empty" stays. A marker at vs is a value
+// expired" or "email must not be empty" stays. Single quotes count as
+// double ones do: SQL Server and MySQL print the user so (Login failed
+// for user 'jsmith'). A marker at vs is a value
 // scrubbed before: the key stays as it did then (the scan skips it),
 // whatever else its word looks like.
 func (sc *scanner) spacedValue(f keyFlag, ke, vs int) match {
@@ -253,7 +255,7 @@ func (sc *scanner) spacedValue(f keyFlag, ke, vs int) match {
 		sc.skipTo = ke
 		return match{}
 	}
-	if sc.in[vs] == '"' {
+	if isQuote(sc.in[vs]) {
 		if f&kIdent == 0 && equalFoldAny(sc.in[sc.wordBefore(ke):ke], proseSecretKeys[:]...) {
 			return match{} // pass "make distcheck", session "scriptlets"
 		}
@@ -510,13 +512,16 @@ func (sc *scanner) value(kind Kind, vs int, toEOL, words bool) (m match, scrubbe
 // see irregularCase), or are a name's particle before such a word (Rio de
 // Janeiro), each up to where endsValue ends a value.
 // It stops before a word in lower case, as prose goes on in (ssid=HomeNet
-// router ...), a marker, and a word with '=' or ':' in it, which is a key
-// of its own (city=Graz Country=AT, locality: Wien Country: AT).
+// router ...), unless the first word is in random case (see randomCase:
+// case tells nothing then), a marker, and a word with '=' or ':' in it,
+// which is a key of its own (city=Graz Country=AT, locality: Wien
+// Country: AT).
 func (sc *scanner) wordsEnd(kind Kind, vs, ve int) int {
 	in := sc.in
+	noisy := randomCase(in[vs:letterRunEnd(in, vs)])
 	for n := 1; n < maxValueWords && ve+1 < len(in) && in[ve] == ' ' && ve-vs < maxQuoted; n++ {
 		ws := ve + 1
-		if !nameWordStart(in[ws]) && !sc.particleAt(ws) && !irregularCase(in[ws:letterRunEnd(in, ws)]) || markerAt(in, ws) > 0 {
+		if !noisy && !nameWordStart(in[ws]) && !sc.particleAt(ws) && !irregularCase(in[ws:letterRunEnd(in, ws)]) || markerAt(in, ws) > 0 {
 			break
 		}
 		we := ws
@@ -655,13 +660,16 @@ func (sc *scanner) valueDetect(vs int) match {
 	return m
 }
 
-// isNullish reports whether a value says there is none.
+// isNullish reports whether a value says there is none, or is a flag
+// (true, yes: MySQL prints "using password: YES") rather than a value.
 func isNullish(v string) bool {
 	switch len(v) {
 	case 1:
 		return v == "-" || v == "+"
+	case 2:
+		return equalFold(v, "no")
 	case 3:
-		return equalFold(v, "nil") || equalFold(v, "n/a")
+		return equalFold(v, "nil") || equalFold(v, "n/a") || equalFold(v, "yes")
 	case 4:
 		return equalFold(v, "null") || equalFold(v, "none") || equalFold(v, "true")
 	case 5:
@@ -799,3 +807,6 @@ func (sc *scanner) coordinateValue(vs int) match {
 	}
 	return match{Coordinates, p, d.end}
 }
+
+// isQuote reports whether c is a straight double or single quote.
+func isQuote(c byte) bool { return c == '"' || c == '\'' }

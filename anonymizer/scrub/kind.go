@@ -44,14 +44,18 @@ const (
 	// of a secret-named key such as password=... or cookie: ...
 	Secret
 	// UserPath is the user name in a home directory path, such as
-	// /Users/jane/ or C:\Users\jane\, in a URL (https://jane:...@), or
-	// the owner's name in a device's name (Jane's iPhone).
+	// /Users/jane/ or C:\Users\jane\, in a URL (https://jane:...@), the
+	// owner's name in a device's name (Jane's iPhone), or the handle in
+	// a social network's profile URL (instagram.com/jane.doe,
+	// tiktok.com/@jane).
 	UserPath
 	// Coordinates is a precise latitude/longitude pair, or a single
 	// precise value after a key such as "lat".
 	Coordinates
 	// KeyValue is the value of a key that names an identifier, such as
-	// user_id=1234 or "deviceId":"abc123"; see [Scrubber.IsIdentifierKey].
+	// user_id=1234 or "deviceId":"abc123" (see [Scrubber.IsIdentifierKey]),
+	// or the account a web path names after a collection of accounts
+	// (GET /v1/users/48213/avatar).
 	KeyValue
 	// DeviceID is a device's or SIM's id in a shape of its own, written
 	// without a key: a 64-bit id in 16 hex digits, the shape of Android's

@@ -362,6 +362,12 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 			return m
 		}
 	}
+	// a profile's handle: instagram.com/alice.smith, tiktok.com/@alice
+	if (prev == '/' && ws >= 2 && profileHostEnd(in[ws-2]) || prev == '@' && sc.b(ws-2) == '/') && s.on(UserPath) {
+		if m = sc.profileHandle(ws); m.kind != 0 {
+			return m
+		}
+	}
 	if ws >= sc.emailSkip && s.on(Email) {
 		if m = sc.email(ws, we); m.kind != 0 {
 			return m
@@ -376,6 +382,12 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 		}
 		if (prev == '/' || prev == '\\') && (n >= 4 && n <= 9) && s.on(UserPath) {
 			if m = sc.userPath(ws, we); m.kind != 0 {
+				return m
+			}
+		}
+		// an account in a web path: GET /v1/users/48213/avatar
+		if prev == '/' && next == '/' && n <= 9 && s.on(KeyValue) && isAccountsCollection(in[ws:we]) {
+			if m = sc.pathAccount(ws, we); m.kind != 0 {
 				return m
 			}
 		}

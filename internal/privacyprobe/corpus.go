@@ -813,7 +813,14 @@ func (g *generator) userPath() Identifier {
 	app := g.pick([]string{"com.example.notes", "com.example.sync", "org.example.reader"})
 	file := g.pick(words) + g.pick([]string{".db", ".sqlite", ".json", ".plist", ".log"})
 	id := Identifier{Needles: []string{u}}
-	switch g.intn(9) {
+	switch g.intn(11) {
+	case 9:
+		// a social network's profile, as a failed deep link prints it
+		id.Format = "profile URL"
+		id.Value = g.pick([]string{"https://www.instagram.com/", "https://x.com/", "https://t.me/", "https://www.linkedin.com/in/"}) + u +
+			g.pick([]string{"/", "", "?igsh=MTc4MmM1YmI2Ng=="})
+	case 10:
+		id.Format, id.Value = "profile URL after @", g.pick([]string{"https://www.tiktok.com/@", "https://medium.com/@"})+u+g.pick([]string{"", "/video/7234", "/my-first-post"})
 	case 7:
 		// a device's default name, as Bluetooth and AirDrop logs print it
 		name := title(g.pick(firstNames))
@@ -952,6 +959,12 @@ func (g *generator) keyValue() Identifier {
 		v = g.digitsFrom("123456789", 8+g.intn(3))
 	default:
 		v = g.chars(alnum, 12+g.intn(8))
+	}
+	if g.intn(6) == 0 {
+		// the account a REST path names, as network errors print it
+		path := g.pick([]string{"users", "accounts", "customers", "members", "profiles"}) + "/" + v + g.pick([]string{"/avatar", "", "/orders?page=2"})
+		text := g.pick([]string{"GET /v1/", "https://api.example.com/v2/", "PUT /api/"}) + path
+		return Identifier{Format: "REST path", Value: text, Needles: []string{v}}
 	}
 	var text, format string
 	n := 4
