@@ -40,6 +40,9 @@ func (sc *scanner) cardOrIMEI(ws, we int) match {
 		if ge == gs || isWord(sc.b(ge)) || sc.joinsNext(ge) || wrap > 0 && sc.dashJoins(ge) {
 			break // a group after a line break may start a dashed number or a phone number
 		}
+		if wrap == k && ge-gs == 1 {
+			break // a lone digit that starts a line numbers what follows (7 avenue de la Paix)
+		}
 		sep = c
 		size[k], end[k] = ge-gs, ge
 		digits += ge - gs

@@ -279,6 +279,9 @@ func TestCard(t *testing.T) {
 		// a number wrapped over two lines
 		{"card 4111 1111\n1111 1111 declined", "card [card] declined"},
 		{"card 4111\r\n1111 1111 1111", "card [card]"},
+		// not over a lone digit that starts the next line: it numbers
+		// what follows, here a street address (found by FuzzPlanted)
+		{"00000000 000030\n7 avenue de la Paix", "00000000 000030\n[address]"},
 	})
 	runCases(t, kept(
 		"4111 1111 1111 1112",
