@@ -403,6 +403,9 @@ func TestDeviceOwnerNames(t *testing.T) {
 		{"paired with Jane Doe's AirPods Pro", "paired with [user]'s AirPods Pro"},
 		{"AirDrop from Jane's MacBook Pro", "AirDrop from [user]'s MacBook Pro"},
 		{"Bluetooth: Jane\u2019s Galaxy S21", "Bluetooth: [user]\u2019s Galaxy S21"},
+		{"HKQuantitySample from Jane\u2019s Apple Watch", "HKQuantitySample from [user]\u2019s Apple Watch"},
+		{"casting to Jane's Apple TV", "casting to [user]'s Apple TV"},
+		{"Connected to Jane's Echo Dot", "Connected to [user]'s Echo Dot"},
 		{`hotspot "Jane's iPhone" is on`, `hotspot "[user]'s iPhone" is on`},
 		{"host Janes-MacBook-Pro.local", "host [user]-MacBook-Pro.local"},
 		{"janes-macbook.local", "[user]-macbook.local"},
@@ -420,6 +423,8 @@ func TestDeviceOwnerNames(t *testing.T) {
 	})
 	runCases(t, kept(
 		"Apple's iPhone lineup",
+		"the app's Apple Pay sheet",
+		"Amazon's Echo",
 		"the user's iPhone",
 		"Google's Pixel",
 		"it's iPhone only",

@@ -733,6 +733,10 @@ func TestTitledNames(t *testing.T) {
 		{"Customer: Jane Doe", "Customer: [id]"},
 		{"customer_name=Jane Doe", "customer_name=[id]"},
 		{"recipient: Jane Doe", "recipient: [id]"},
+		// lists of people (INSendMessageIntent, calendar events)
+		{"INSendMessageIntent recipients=[Anna Berg] content=x", "INSendMessageIntent recipients=[[id]] content=x"},
+		{"participants: Anna Berg", "participants: [id]"},
+		{`attendees="Jane Doe"`, `attendees="[id]"`},
 	})
 	runCases(t, kept(
 		"Dr. 12",

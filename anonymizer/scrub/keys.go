@@ -274,7 +274,7 @@ var identifierKeys = [...]string{
 	"lastname", "fullname", "surname", "givenname", "familyname", "middlename", "displayname",
 	"nickname", "owner", "ownername", "customer", "customername", "customerid", "customernumber",
 	"clientid", "memberid", "personid", "profileid", "recipient", "recipientname",
-	"playerid", "ssn", "socialsecuritynumber", "nationalid", "taxid", "passport", "passportnumber",
+	"recipients", "attendees", "invitees", "participants", "playerid", "ssn", "socialsecuritynumber", "nationalid", "taxid", "passport", "passportnumber",
 	"passportno", "nino", "bsn", "nif", "cpf", "aadhaar", "pesel", "curp", "nric", "tfn", "idnumber",
 	"idcard", "idcardnumber", "nationalidnumber", "driverlicense", "driverslicense", "driverlicence",
 	"driverslicence", "drivinglicense", "drivinglicence", "licensenumber", "licenceno", "licenseno",
@@ -345,7 +345,7 @@ var placeKeys = [...]string{
 var wordsKeys = [...]string{
 	"name", "firstname", "lastname", "fullname", "surname", "givenname", "familyname", "middlename",
 	"displayname", "nickname", "owner", "ownername", "devicename", "ssid", "customer", "customername",
-	"recipient", "recipientname",
+	"recipient", "recipientname", "recipients", "attendees", "invitees", "participants",
 	"address", "street", "streetaddress", "homeaddress", "billingaddress", "shippingaddress",
 	"postcode", "postalcode", "zip", "zipcode",
 	"dob", "birthday", "birthdate", "dateofbirth",

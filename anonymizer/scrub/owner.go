@@ -173,6 +173,7 @@ func localDomainAt(in string, p int) bool {
 var deviceWords = [...]string{
 	"iphone", "ipad", "ipod", "macbook", "imac", "mac", "airpods", "homepod", "watch", "galaxy",
 	"pixel", "phone", "tablet", "laptop", "kindle", "surface", "pc", "computer", "desktop",
+	"apple", "echo", // Apple Watch, Apple TV; Alexa's Echo Dot
 }
 
 // deviceWordShapes holds the lengths and first letters of deviceWords: a
