@@ -278,8 +278,10 @@ func (a *App) Serve() error {
 	}
 }
 
-// Shutdown stops the collector gracefully: health turns NOT_SERVING, the
-// servers stop accepting and let in-flight batches finish (until ctx
+// Shutdown stops the collector gracefully: health turns NOT_SERVING (and
+// /readyz 503); with a ShutdownDelay the servers go on serving for it, so
+// that load balancers stop sending first; then the servers stop
+// accepting and let in-flight batches finish (until ctx
 // ends, then cancel them); then the parts close newest first: the
 // location loops stop, the spool ships what it can until ctx ends (the
 // rest waits for the next start) or the writer flushes what it accepted,
@@ -291,8 +293,24 @@ func (a *App) Serve() error {
 func (a *App) Shutdown(ctx context.Context) error {
 	a.shutdownOnce.Do(func() {
 		a.ready.shuttingDown()
+		a.linger(ctx)
 		a.shutdownErr = errors.Join(a.servers.shutdown(ctx), a.cleanup.run(ctx))
 		a.log.Info("collector stopped")
 	})
 	return a.shutdownErr
+}
+
+// linger serves on, not ready, for the shutdown delay or until ctx ends.
+func (a *App) linger(ctx context.Context) {
+	d := a.cfg.ShutdownDelay
+	if d <= 0 {
+		return
+	}
+	a.log.Info("not ready; serving on before the listeners close", zap.Duration("shutdown_delay", d))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }

@@ -240,6 +240,11 @@ type Config struct {
 	HealthInterval time.Duration
 	// ShutdownTimeout bounds a graceful shutdown. Default 30s.
 	ShutdownTimeout time.Duration
+	// ShutdownDelay is how long Shutdown says not ready (gRPC health,
+	// /readyz) and goes on serving before it closes the listeners, so
+	// that load balancers and Kubernetes' endpoints stop sending first.
+	// It ends early when Shutdown's context does. Default 0: no delay.
+	ShutdownDelay time.Duration
 	// Logger logs; nil means no logging.
 	Logger *zap.Logger
 }
@@ -302,6 +307,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("shutdown timeout must not be negative"))
+	}
+	if c.ShutdownDelay < 0 {
+		errs = append(errs, errors.New("shutdown delay must not be negative"))
 	}
 	if err := c.ClickHouse.Validate(); err != nil {
 		errs = append(errs, err)

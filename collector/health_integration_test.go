@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/consentry/consentry/internal/eventgen"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -130,4 +131,63 @@ func TestReadinessRevocationsStaleIntegration(t *testing.T) {
 	proxy.Resume()
 	h.waitProbe(t, true)
 	h.shutdown() // while the proxy is up
+}
+
+// TestShutdownDelayServesWhileNotReady: with a shutdown delay, Shutdown
+// first says not ready (gRPC health, /readyz, consentry_ready) and serves
+// on for the delay, so that load balancers and Kubernetes' endpoints stop
+// sending before the listeners close: a batch sent then is acknowledged
+// and stored. After the delay the listeners close as before.
+func TestShutdownDelayServesWhileNotReady(t *testing.T) {
+	const delay = 3 * time.Second
+	h := newHarness(t, server(t), func(c *Config) { c.ShutdownDelay = delay })
+	gen := eventgen.New(eventgen.Config{AppID: testApp, Token: h.token(t, testApp, time.Hour), Seed: 1})
+	h.waitProbe(t, true)
+
+	h.stopped = true
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		done <- h.app.Shutdown(ctx)
+	}()
+	if p := h.waitProbe(t, false); !strings.Contains(p.body, "shutting down") {
+		t.Fatalf("/readyz during the delay: %q", p.body)
+	}
+	resp, err := h.client.Ingest(context.Background(), gen.Batch(20, time.Now()))
+	if err != nil || resp.GetAccepted() != 20 {
+		t.Fatalf("a batch during the delay: %v, %v", resp, err)
+	}
+	if time.Since(start) >= delay {
+		t.Fatalf("the checks took longer than the delay (%v): nothing is shown", delay)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if took := time.Since(start); took < delay {
+		t.Fatalf("Shutdown returned after %v, within the delay of %v", took, delay)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := h.client.Ingest(ctx, gen.Batch(1, time.Now())); err == nil {
+		t.Fatal("a batch was acknowledged after Shutdown returned")
+	}
+	if got := h.total(t); got != 20 {
+		t.Fatalf("stored %d rows, want the 20 acknowledged during the delay", got)
+	}
+}
+
+// TestShutdownDelayEndsWithContext: the delay is cut short when the
+// shutdown's context ends (a second signal, an orchestrator's deadline).
+func TestShutdownDelayEndsWithContext(t *testing.T) {
+	h := newHarness(t, server(t), func(c *Config) { c.ShutdownDelay = time.Hour })
+	h.stopped = true
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_ = h.app.Shutdown(ctx) // may report what the cut-short shutdown left
+	if took := time.Since(start); took > 20*time.Second {
+		t.Fatalf("Shutdown took %v with a context of 500ms", took)
+	}
 }

@@ -152,6 +152,7 @@ var valueSets = map[string]map[string]string{
 		"service.type":                                                  "LoadBalancer",
 		"service.externalTrafficPolicy":                                 "Local",
 		"shutdownTimeout":                                               "2m",
+		"shutdownDelay":                                                 "15s",
 		"terminationGracePeriodSeconds":                                 "150",
 	},
 	"existing secrets, one replica, no policies": {
@@ -280,13 +281,22 @@ func TestChartPromises(t *testing.T) {
 				t.Error("TLS configured but not passed on")
 			}
 
-			// Time for the graceful shutdown.
+			// Time for the graceful shutdown: the delay while load
+			// balancers take the pod out (a few seconds), then the
+			// shutdown's bound.
 			shutdown, err := time.ParseDuration(env["CONSENTRY_SHUTDOWN_TIMEOUT"])
 			if err != nil {
 				t.Fatal(err)
 			}
-			if grace := time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second; grace <= shutdown+10*time.Second {
-				t.Errorf("grace period %v for a shutdown of up to %v", grace, shutdown)
+			delay, err := time.ParseDuration(env["CONSENTRY_SHUTDOWN_DELAY"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if delay < 3*time.Second && values["shutdownDelay"] == "" {
+				t.Errorf("shutdown delay %v: a stopping pod refuses requests that Services still send it", delay)
+			}
+			if grace := time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second; grace <= delay+shutdown+10*time.Second {
+				t.Errorf("grace period %v for a delay of %v and a shutdown of up to %v", grace, delay, shutdown)
 			}
 
 			// Probes and ports.
@@ -459,8 +469,10 @@ func TestChartRefusesBadValues(t *testing.T) {
 		want   string
 	}{
 		{"no ClickHouse", map[string]string{}, "clickhouse.addr is required"},
-		{"a grace period shorter than the shutdown", map[string]string{"clickhouse.addr": "ch:9000", "terminationGracePeriodSeconds": "30"}, "must exceed shutdownTimeout"},
+		{"a grace period shorter than the shutdown", map[string]string{"clickhouse.addr": "ch:9000", "terminationGracePeriodSeconds": "30"}, "must exceed shutdownDelay (5s) plus shutdownTimeout (30s)"},
+		{"a grace period shorter than the delay and the shutdown", map[string]string{"clickhouse.addr": "ch:9000", "shutdownDelay": "30s"}, "must exceed shutdownDelay (30s)"},
 		{"a shutdown timeout in hours", map[string]string{"clickhouse.addr": "ch:9000", "shutdownTimeout": "1h"}, "shutdownTimeout"},
+		{"a shutdown delay in hours", map[string]string{"clickhouse.addr": "ch:9000", "shutdownDelay": "1h"}, "shutdownDelay"},
 		{"a misspelt value", map[string]string{"clickhouse.addr": "ch:9000", "clickhouse.adress": "x"}, "adress"},
 		{"a setting that is no variable", map[string]string{"clickhouse.addr": "ch:9000", "config.generalize_k": "5"}, "generalize_k"},
 		{"a tag for a digest", map[string]string{"clickhouse.addr": "ch:9000", "image.digest": "v1.2"}, "digest"},

@@ -119,11 +119,12 @@ An accepted batch is fsynced to a local write-ahead spool (--spool-dir)
 before it is acknowledged, then shipped to ClickHouse, so ClickHouse being
 away stops ingest only once the spool is full: --spool-max-bytes unshipped,
 or less than --spool-reserve-bytes free on its volume (docs/operations.md).
-SIGINT or SIGTERM shut it down gracefully: in-flight batches finish, and
-the spool ships what it can within --shutdown-timeout; the rest is shipped
-at the next start. If ClickHouse does not answer then, nothing waits for
-it: the spool keeps its backlog and the reject counts are kept in
---data-dir for the next start.
+SIGINT or SIGTERM shut it down gracefully: it reports not ready and, for
+--shutdown-delay, goes on serving while load balancers take it out; then
+in-flight batches finish, and the spool ships what it can within
+--shutdown-timeout; the rest is shipped at the next start. If ClickHouse
+does not answer then, nothing waits for it: the spool keeps its backlog
+and the reject counts are kept in --data-dir for the next start.
 
 It also serves consentry.v1.ConsentService on --grpc-addr and the same
 operations as HTTPS+JSON on --http-addr, where POST /v1/ingest takes the
@@ -256,6 +257,7 @@ Flags:
 	fs.IntVar(&c.Writer.MaxPendingRows, "writer-max-pending-rows", clickhouse.DefaultMaxPendingRows, "`rows` waiting for ClickHouse beyond which ingest gets RESOURCE_EXHAUSTED (backpressure)")
 	fs.DurationVar(&c.ClickHouseStartTimeout, "clickhouse-start-timeout", collector.DefaultClickHouseStartTimeout, "how long a starting collector retries a ClickHouse that is unreachable or too busy to answer before it exits (a wrong password ends the start at once)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", collector.DefaultShutdownTimeout, "longest a graceful shutdown waits for in-flight batches and flushes")
+	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "on SIGINT or SIGTERM, how long to report not ready and go on serving before the listeners close, so load balancers stop sending first (e.g. 5s behind Kubernetes Services); added to --shutdown-timeout")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error (logs never hold payloads, tokens or identifiers)")
 	fs.StringVar(&o.logFmt, "log-format", "json", "log `format`: json or console")
 	fs.BoolVar(&o.checkConfig, "check-config", false, "check the flags, the CONSENTRY_* environment and the files they name, print what is wrong or \"configuration OK\", and exit (0 when OK, 2 when not) without starting anything; for deployment pipelines, systemd's ExecStartPre and container images")
@@ -358,7 +360,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, environ []string,
 	case err = <-serveErr:
 		log.Error("server failed", zap.Error(err))
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.cfg.ShutdownDelay+o.cfg.ShutdownTimeout)
 	defer cancel()
 	return errors.Join(err, app.Shutdown(sctx))
 }

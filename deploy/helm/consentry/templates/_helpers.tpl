@@ -60,3 +60,18 @@ app.kubernetes.io/part-of: consentry
 {{- define "consentry.dashboardSecret" -}}
 {{- default (printf "%s-dashboard" (include "consentry.fullname" .)) .Values.dashboard.credentialsSecret -}}
 {{- end -}}
+
+{{/*
+consentry.seconds returns the seconds of .value, a duration in whole
+seconds or minutes (30s, 2m), or fails naming .name.
+*/}}
+{{- define "consentry.seconds" -}}
+{{- $v := .value | toString -}}
+{{- if regexMatch "^[0-9]+s$" $v -}}
+{{- trimSuffix "s" $v | int -}}
+{{- else if regexMatch "^[0-9]+m$" $v -}}
+{{- mul (trimSuffix "m" $v | int) 60 -}}
+{{- else -}}
+{{- fail (printf "%s %q: write it in whole seconds or minutes, e.g. 30s or 2m" .name $v) -}}
+{{- end -}}
+{{- end -}}
