@@ -78,6 +78,9 @@ type grpcTransport struct {
 	conn    *grpc.ClientConn
 	ingestC consentryv1.IngestServiceClient
 	consent consentryv1.ConsentServiceClient
+	// testHookBeforeWatch, if set, runs when ready has found the channel
+	// in TRANSIENT_FAILURE, before it watches for a dial.
+	testHookBeforeWatch func()
 }
 
 func newGRPCTransport(s *settings, tlsCfg *tls.Config) (*grpcTransport, error) {
@@ -126,19 +129,33 @@ func (t *grpcTransport) ready(ctx context.Context) {
 	if t.conn.GetState() != connectivity.TransientFailure {
 		return // idle and connecting channels wait for their attempt anyway
 	}
+	if t.testHookBeforeWatch != nil {
+		t.testHookBeforeWatch()
+	}
 	dialed := t.dials.watch()
 	t.conn.ResetConnectBackoff()
+	// A dial of gRPC's own may have connected after the look at the state
+	// and before the watch began; then no dial follows, and the channel
+	// leaves TRANSIENT_FAILURE instead.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	left := make(chan struct{})
+	go func() {
+		t.conn.WaitForStateChange(wctx, connectivity.TransientFailure)
+		close(left)
+	}()
 	select {
 	case err := <-dialed:
 		if err != nil {
 			return // still unreachable: the request fails at once
 		}
+	case <-left:
 	case <-ctx.Done():
 		return
 	}
 	// Connected: wait for the handshake to finish.
-	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
-	defer cancel()
+	hctx, hcancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer hcancel()
 	for st := t.conn.GetState(); st != connectivity.Ready && st != connectivity.Shutdown; st = t.conn.GetState() {
 		if !t.conn.WaitForStateChange(hctx, st) {
 			return
