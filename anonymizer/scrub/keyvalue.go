@@ -512,10 +512,10 @@ func (sc *scanner) value(kind Kind, vs int, toEOL, words bool) (m match, scrubbe
 // see irregularCase), or are a name's particle before such a word (Rio de
 // Janeiro), each up to where endsValue ends a value.
 // It stops before a word in lower case, as prose goes on in (ssid=HomeNet
-// router ...), unless the first word is in random case (see randomCase:
-// case tells nothing then), a marker, and a word with '=' or ':' in it,
-// which is a key of its own (city=Graz Country=AT, locality: Wien
-// Country: AT).
+// router ...; not when the first word is in random case, see randomCase:
+// case tells nothing then), before a marker, and before a word with '='
+// or ':' in it, which is a key of its own (city=Graz Country=AT,
+// locality: Wien Country: AT).
 func (sc *scanner) wordsEnd(kind Kind, vs, ve int) int {
 	in := sc.in
 	noisy := randomCase(in[vs:letterRunEnd(in, vs)])
