@@ -161,17 +161,19 @@ func (sc *scanner) addressAfterNumber(ws, we int) match {
 // typeFirstTypesCaseless may be in lower case, or have a name in lower
 // case after them (calle mayor 5, Calle mayor 5); any may be in the
 // irregular case of text written so (vIa rOmA 12), and then so may the
-// name.
+// name, or in lower case before a name in random case (via fANbARguS 5).
 func (sc *scanner) addressAfterType(ws, we int) match {
 	w := sc.in[ws:we]
 	if !equalFoldAny(w, typeFirstTypes[:]...) {
 		return match{}
 	}
-	caseless := equalFoldAny(w, typeFirstTypesCaseless[:]...) || irregularCase(w)
+	p := we + 1
+	// in random case (vIa rOmA 12; via fANbARguS 5, where the type came
+	// out in lower case) case tells nothing
+	caseless := equalFoldAny(w, typeFirstTypesCaseless[:]...) || irregularCase(w) || randomCase(sc.in[p:letterRunEnd(sc.in, p)])
 	if !caseless && !isUpper(w[0]) {
 		return match{}
 	}
-	p := we + 1
 	if sc.b(we) == '.' && sc.b(we+1) == ' ' {
 		p++ // Av. Paulista 1578
 	}

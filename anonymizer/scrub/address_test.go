@@ -31,6 +31,7 @@ func TestStreetAddresses(t *testing.T) {
 		{"calle mayor 5", "[address]"},
 		{"Rua Augusta 100A", "[address]"},
 		{"vIa rOmA 12", "[address]"},
+		{"via fANbARguS 5", "[address]"}, // the type came out in lower case
 		{"Via zoLRUsZIs 933", "[address]"},
 		{"36 bOuLEvard GonZenfol", "[address]"},
 		{"12 Rue de la Paix", "[address]"},

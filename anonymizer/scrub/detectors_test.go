@@ -1051,3 +1051,34 @@ func TestAccountsInPaths(t *testing.T) {
 		"file:///data/user/10/com.example.notes/files/notes.db",
 	))
 }
+
+// TestPersonObjects: crash messages print objects as their toString
+// writes them (Kotlin's data classes, Java's IDE-made toString, Swift's
+// description), and the object of a user, a customer or an account names
+// them by fields that elsewhere name nothing: its id, its handle, and
+// its name after ": " (Swift) were kept.
+func TestPersonObjects(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"invalid User(id=48213, name=Jane Doe, email=jane@example.com)", "invalid User(id=[id], name=[id], email=[email])"},
+		{"User{id=48213, username='jdoe'}", "User{id=[id], username='[id]'}"},
+		{`nil while unwrapping: User(id: 48213, name: "Jane Doe", handle: "@jdoe")`, `nil while unwrapping: User(id: [id], name: "[id]", handle: "[id]")`},
+		{"Account [id=48213, type=premium]", "Account [id=[id], type=premium]"},
+		{"CustomerEntity(id=c-9981, tier=gold)", "CustomerEntity(id=[id], tier=gold)"},
+		{"AppUserDto(id=48213)", "AppUserDto(id=[id])"},
+		{"Order(id=123, buyer=UserProfile(id=48213, tags=[a, b], name=Jane Doe))", "Order(id=123, buyer=UserProfile(id=[id], tags=[a, b], name=[id]))"},
+		{"device: Device(id=9f1c2e77, model=Pixel 8)", "device: Device(id=[id], model=Pixel 8)"},
+		// random case, as the adversarial test writes it
+		{"cuStOMEr{Id=1451476089, ACTIve=tRUe}", "cuStOMEr{Id=[id], ACTIve=tRUe}"},
+	})
+	runCases(t, kept(
+		"Thread(id=12, state=RUNNABLE)",
+		"Order(id=123, total=9.99)",
+		`Event(id: 7, name: "screen_view")`,
+		"Thread 0 name:  Dispatch queue: com.apple.main-thread",
+		"pid: 1, tid: 2, name: RenderThread",
+		"Users(count=3)",
+		"User(id=null)",
+		"User(id=)",
+		`UserSettings(id: 1, name: "dark")`,
+	))
+}

@@ -91,13 +91,19 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 		return match{}
 	}
 
-	if ke-ws < minFragment && shortKeyFirsts&(1<<(in[ws]&31)) == 0 && sc.s.extraKey == nil &&
+	// a field of a person's object as its toString prints it (see
+	// personObject): its id, handle and name name the person
+	person := !spaced && !element && !quoted && isPersonField(in[ws:ke]) && sc.personObject(ws)
+	if !person && ke-ws < minFragment && shortKeyFirsts&(1<<(in[ws]&31)) == 0 && sc.s.extraKey == nil &&
 		(sc.b(ws-1) != ' ' || !isWord(sc.b(ws-2))) {
 		return match{} // a short key that is no known key (x0:, kt:42)
 	}
 	var k normKey
 	k.set(in[ws:ke])
 	f := sc.s.flags(&k)
+	if person {
+		f = f&^kWeak | kIdent
+	}
 	if spaced {
 		return sc.spacedValue(f, ke, vs)
 	}

@@ -1,11 +1,15 @@
 package scrub
 
-// Web paths name people two ways: a REST path names the account it is
-// about after the collection of accounts (GET /v1/users/48213/avatar,
+import "strings"
+
+// Profiles of people where no key names them. Web paths name people two
+// ways: a REST path names the account it is about after the collection
+// of accounts (GET /v1/users/48213/avatar,
 // https://api.example.com/accounts/jdoe/settings), and a social network's
 // profile URL names a person in its first segment
 // (https://instagram.com/alice.smith, https://www.tiktok.com/@alice_smith).
-// Network errors print both.
+// Network errors print both. And an object of a person, as toString
+// prints it, names them by its id (User(id=48213, ...)).
 
 // pathAccount detects the segment after the collection of accounts that
 // the word in[ws:we] names (users, accounts, customers, ...; see
@@ -289,4 +293,85 @@ var socialPages = [...]string{
 	"developers", "oauth", "plugins", "tr", "embed", "feed", "results", "shorts", "playlist",
 	"channel", "live", "music", "premium", "compose", "notifications", "topics", "tag", "tags",
 	"flow", "settings", "home", "login", "signup", "search", "share.php",
+}
+
+// isPersonField reports whether k is a field that names the person of a
+// person's object (see personObject), though elsewhere it names nothing
+// (id, handle) or too often something else (name, login, uid).
+func isPersonField(k string) bool {
+	return equalFoldAny(k, "id", "handle", "name", "login", "uid")
+}
+
+// personObject reports whether the key at ws is a field of an object of
+// a person, an account or a device as toString prints one: the nearest
+// unclosed bracket before it on its line follows the name of a type
+// whose last word names one (User(id=48213, ...), Account [id=...],
+// CustomerEntity(id: ...), UserProfile{...}), after an optional suffix
+// such as Entity, Dto or Model.
+func (sc *scanner) personObject(ws int) bool {
+	in := sc.in
+	depth := 0
+	for p := ws - 1; p >= 0 && ws-p < 512; p-- {
+		switch in[p] {
+		case ')', '}', ']':
+			depth++
+		case '(', '{', '[':
+			if depth > 0 {
+				depth--
+				continue
+			}
+			e := p
+			if e > 0 && in[e-1] == ' ' {
+				e-- // Account [id=...]
+			}
+			s := sc.wordBefore(e)
+			return s < e && personType(in[s:e])
+		case '\n', '\r':
+			return false
+		}
+	}
+	return false
+}
+
+// personType reports whether the type name w, without a suffix of data
+// classes (Entity, Dto, Model, ...), ends in a word that names a person,
+// an account or a device: User, AppUser, UserProfile, CustomerEntity.
+func personType(w string) bool {
+	// In random case (cuStOMEr) capitals tell no words apart: the name
+	// may end in the word, in any case.
+	noisy := randomCase(w)
+	for _, suf := range typeSuffixes {
+		if len(w) > len(suf) && (w[len(w)-len(suf):] == suf || noisy && equalFoldAny(w[len(w)-len(suf):], strings.ToLower(suf))) {
+			w = w[:len(w)-len(suf)]
+			break
+		}
+	}
+	if noisy {
+		for _, pt := range personTypes {
+			if len(w) >= len(pt) && equalFold(w[len(w)-len(pt):], pt) {
+				return true
+			}
+		}
+		return false
+	}
+	last := 0 // where w's last word starts: its last capital after a small letter
+	for i := len(w) - 1; i > 0; i-- {
+		if isUpper(w[i]) && isLower(w[i-1]) {
+			last = i
+			break
+		}
+	}
+	return equalFoldAny(w[last:], personTypes[:]...)
+}
+
+// typeSuffixes end the names of data classes without naming what they
+// hold.
+var typeSuffixes = [...]string{"Entity", "Dto", "DTO", "Model", "Data", "Info", "Details", "Record", "Impl", "Object"}
+
+// personTypes are last words of type names whose objects are a person,
+// an account or a device.
+var personTypes = [...]string{
+	"user", "customer", "account", "member", "person", "profile", "patient", "player", "contact",
+	"employee", "student", "owner", "recipient", "author", "subscriber", "passenger", "rider",
+	"buyer", "seller", "participant", "attendee", "device", "installation",
 }

@@ -960,11 +960,17 @@ func (g *generator) keyValue() Identifier {
 	default:
 		v = g.chars(alnum, 12+g.intn(8))
 	}
-	if g.intn(6) == 0 {
+	switch g.intn(8) {
+	case 0:
 		// the account a REST path names, as network errors print it
 		path := g.pick([]string{"users", "accounts", "customers", "members", "profiles"}) + "/" + v + g.pick([]string{"/avatar", "", "/orders?page=2"})
 		text := g.pick([]string{"GET /v1/", "https://api.example.com/v2/", "PUT /api/"}) + path
 		return Identifier{Format: "REST path", Value: text, Needles: []string{v}}
+	case 1:
+		// a person's object as toString prints it: Kotlin, Java, Swift
+		typ := g.pick([]string{"User", "Customer", "AccountEntity", "UserProfile", "MemberDto"})
+		text := g.pick([]string{typ + "(id=" + v + ", plan=pro)", typ + "{id=" + v + ", active=true}", typ + `(id: "` + v + `", plan: "pro")`})
+		return Identifier{Format: "person's object", Value: text, Needles: []string{v}}
 	}
 	var text, format string
 	n := 4
