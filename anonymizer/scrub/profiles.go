@@ -197,11 +197,22 @@ func (sc *scanner) profileHandle(ws int) match {
 	return match{UserPath, vs, ve}
 }
 
-// profileHostEnd reports whether c may end the host of a social network
-// (.com, .me, .net): a cheap test before the host is read.
-func profileHostEnd(c byte) bool {
-	c |= 0x20
-	return c == 'm' || c == 'e' || c == 't'
+// profileHostEnd reports whether in[:slash] ends as the host of a social
+// network may (.com, .me, .net): a cheap test before the host is
+// read, as a file's path has a '/' after most words.
+func profileHostEnd(in string, slash int) bool {
+	if slash < 4 {
+		return false
+	}
+	switch in[slash-1] | 0x20 {
+	case 'm':
+		return in[slash-4] == '.' && equalFold(in[slash-3:slash], "com")
+	case 'e':
+		return in[slash-3] == '.' && equalFold(in[slash-2:slash], "me")
+	case 't':
+		return in[slash-4] == '.' && equalFold(in[slash-3:slash], "net")
+	}
+	return false
 }
 
 // handleEnd returns the end of a handle that starts at p: letters,

@@ -363,7 +363,7 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 		}
 	}
 	// a profile's handle: instagram.com/alice.smith, tiktok.com/@alice
-	if (prev == '/' && ws >= 2 && profileHostEnd(in[ws-2]) || prev == '@' && sc.b(ws-2) == '/') && s.on(UserPath) {
+	if (prev == '/' && profileHostEnd(in, ws-1) || prev == '@' && sc.b(ws-2) == '/') && s.on(UserPath) {
 		if m = sc.profileHandle(ws); m.kind != 0 {
 			return m
 		}
