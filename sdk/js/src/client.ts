@@ -795,14 +795,14 @@ export class Consentry {
         let bytes = 0;
         for (const p of live) {
           if (seg.length > 0 && (seg.length >= this.s.maxBatchEvents || bytes + p.item.event.length > this.s.maxBatchBytes)) {
-            await this.queue.append(seg, this.st.epoch, this.data);
+            await this.appendMakingRoom(seg);
             seg = [];
             bytes = 0;
           }
           seg.push(p.item);
           bytes += p.item.event.length;
         }
-        await this.queue.append(seg, this.st.epoch, this.data);
+        await this.appendMakingRoom(seg);
         this.counters.recorded += live.length;
         const evicted = await this.queue.evict(this.s.maxQueueBytes);
         if (evicted > 0) {
@@ -822,6 +822,27 @@ export class Consentry {
         this.schedule(0);
       }
     });
+  }
+
+  /**
+   * appendMakingRoom appends events to the queue; when the storage is
+   * full (the app's own data can fill it: localStorage's 5 MB per origin,
+   * AsyncStorage's 6 MB on Android), it drops the oldest half of the
+   * queue, as beyond maxQueueBytes, and tries once more.
+   */
+  private async appendMakingRoom(events: QueuedEvent[]): Promise<void> {
+    try {
+      await this.queue.append(events, this.st.epoch, this.data);
+      return;
+    } catch (err) {
+      if (!storageFull(err) || this.queue.segments.length <= 1) {
+        throw err;
+      }
+      const evicted = await this.queue.evict(Math.floor(this.queue.bytes / 2));
+      this.counters.evicted += evicted;
+      this.log("warn", `storage full: dropped the ${evicted} oldest queued events to make room`);
+    }
+    await this.queue.append(events, this.st.epoch, this.data);
   }
 
   // ---- consent state ----
@@ -1274,6 +1295,24 @@ export function coarseLocale(tag: string): string {
     return "";
   }
   return m[2] ? `${m[1]!.toLowerCase()}-${m[2].toUpperCase()}` : m[1]!.toLowerCase();
+}
+
+/**
+ * storageFull reports whether err says the storage has no room: the
+ * browsers' QuotaExceededError (NS_ERROR_DOM_QUOTA_REACHED in old
+ * Firefox), SQLite's "database or disk is full" (AsyncStorage on
+ * Android), or no space left on a device.
+ */
+function storageFull(err: unknown): boolean {
+  if (!(err instanceof Error) && !(typeof DOMException !== "undefined" && err instanceof DOMException)) {
+    return false;
+  }
+  const e = err as Error;
+  return (
+    e.name === "QuotaExceededError" ||
+    e.name === "NS_ERROR_DOM_QUOTA_REACHED" ||
+    /quota|disk is full|SQLITE_FULL|no space left|ENOSPC|out of space/i.test(e.message)
+  );
 }
 
 function summary(err: unknown): string {

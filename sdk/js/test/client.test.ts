@@ -369,6 +369,64 @@ describe("offline queue", () => {
     await c.close();
   });
 
+  it("makes room by dropping its oldest events when the storage is full", async () => {
+    // localStorage holds about 5 MB per origin, shared with the app; on
+    // Android AsyncStorage's database is full at 6 MB. When the app's own
+    // data fills it, new records must not fail while the SDK's old events
+    // hold space: the oldest go, as beyond maxQueueBytes.
+    class Quota extends MemoryStorage {
+      limit = Infinity;
+      override setItem(key: string, value: string): void {
+        let used = key.length + value.length;
+        for (const [k, v] of this.items) {
+          if (k !== key) {
+            used += k.length + v.length;
+          }
+        }
+        if (used > this.limit) {
+          throw new DOMException("Setting the value exceeded the quota.", "QuotaExceededError");
+        }
+        super.setItem(key, value);
+      }
+    }
+    const fake = new FakeCollector();
+    const storage = new Quota();
+    const c = await granted(fake, storage, { maxBatchEvents: 10 });
+    fake.offline = true;
+    for (let i = 0; i < 200; i++) {
+      await c.recordCustom("tick", { i });
+    }
+    let used = 0;
+    for (const [k, v] of storage.items) {
+      used += k.length + v.length;
+    }
+    storage.limit = used + 2000; // the app filled the rest
+    for (let i = 200; i < 400; i++) {
+      await c.recordCustom("tick", { i }); // resolves: room was made
+    }
+    const st = c.stats();
+    assert.ok(st.evicted > 0, JSON.stringify(st));
+    assert.equal(st.recorded, 400);
+    fake.offline = false;
+    await c.flush();
+    const got = fake.events().map((e) => (e.payload.case === "custom" ? Number(e.payload.value.attributes["i"]?.value.value) : -1));
+    assert.equal(got.at(-1), 399, "the newest are kept");
+    assert.equal(got.length + st.evicted, 400, "every event sent or counted as dropped");
+    await c.close();
+  });
+
+  it("rejects a record when the storage is full and it holds no events of its own", async () => {
+    const fake = new FakeCollector();
+    const storage = new MemoryStorage();
+    const c = await granted(fake, storage);
+    fake.offline = true;
+    storage.setItem = () => {
+      throw new DOMException("Setting the value exceeded the quota.", "QuotaExceededError");
+    };
+    await assert.rejects(c.recordCustom("tick"), rejectsWith("unavailable"));
+    await c.close();
+  });
+
   it("refuses a second client on the same storage until the first is closed", async () => {
     const fake = new FakeCollector();
     const storage = new MemoryStorage();
