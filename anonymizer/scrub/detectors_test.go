@@ -1,6 +1,9 @@
 package scrub
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestEmail(t *testing.T) {
 	runCases(t, []scrubCase{
@@ -1044,6 +1047,9 @@ func TestAccountsInPaths(t *testing.T) {
 		// a path with "users" in it that names no account
 		"/api/users/count",
 		"https://example.com/users/sign_in",
+		// a segment too long for an account's name, cut nowhere (it
+		// was cut after 128 bytes, inside a character)
+		"GET /v1/users/"+strings.Repeat("a", 127)+"\u00e9x/avatar",
 		// files' paths
 		"/members/anna-berg/posts",
 		"at com.example.profile.ProfileFragment.onCreate(app/src/main/java/com/example/profile/ProfileFragment.kt:42)",

@@ -24,7 +24,10 @@ func (sc *scanner) pathAccount(ws, we int) match {
 	in := sc.in
 	vs := we + 1
 	ve := vs
-	for ve < len(in) && class[in[ve]]&cPathEnd == 0 && ve-vs < 128 {
+	for ve < len(in) && class[in[ve]]&cPathEnd == 0 {
+		if ve-vs == maxAccountSegment {
+			return match{} // no account's name: a secret's, if anything (see secrets.go)
+		}
 		ve++
 	}
 	for ve > vs && in[ve-1] == '.' {
@@ -38,6 +41,10 @@ func (sc *scanner) pathAccount(ws, we int) match {
 	}
 	return match{KeyValue, vs, ve}
 }
+
+// maxAccountSegment bounds the bytes of a path's segment read as an
+// account.
+const maxAccountSegment = 128
 
 // isAccountsCollection reports whether w names a collection of accounts
 // or people in a web path.
