@@ -1015,6 +1015,9 @@ func TestAccountsInPaths(t *testing.T) {
 		{"https://mastodon.social/@alice", "https://mastodon.social/@[user]"},
 		{"https://mastodon.social/@alice/109876543210", "https://mastodon.social/@[user]/109876543210"},
 		{"https://bsky.app/profile/alice.bsky.social", "https://bsky.app/profile/[id]"},
+		// a contact's lookup key, made from the contact's name or id
+		{"Permission Denial: reading com.android.providers.contacts.ContactsProvider2 uri content://com.android.contacts/contacts/lookup/0n4A616E6520446F65/17 from pid=4242",
+			"Permission Denial: reading com.android.providers.contacts.ContactsProvider2 uri content://com.android.contacts/contacts/lookup/[id]/17 from pid=4242"},
 	})
 	runCases(t, kept(
 		// the signed-in user, actions and collections, not accounts
@@ -1050,6 +1053,8 @@ func TestAccountsInPaths(t *testing.T) {
 		// a segment too long for an account's name, cut nowhere (it
 		// was cut after 128 bytes, inside a character)
 		"GET /v1/users/"+strings.Repeat("a", 127)+"\u00e9x/avatar",
+		"GET /api/lookup/country",
+		"content://com.android.contacts/contacts/17",
 		// files' paths
 		"/members/anna-berg/posts",
 		"at com.example.profile.ProfileFragment.onCreate(app/src/main/java/com/example/profile/ProfileFragment.kt:42)",

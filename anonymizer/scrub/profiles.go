@@ -42,6 +42,16 @@ func (sc *scanner) pathAccount(ws, we int) match {
 	return match{KeyValue, vs, ve}
 }
 
+// contactLookup reports whether the word in[ws:we] is the "lookup" of a
+// contact's URI in Android's contacts provider
+// (content://com.android.contacts/contacts/lookup/0r5-2B4D29/17), whose
+// next segment, the lookup key, is made from the contact's name or its
+// account's id for the contact.
+func (sc *scanner) contactLookup(ws, we int) bool {
+	const parent = "/contacts/"
+	return we-ws == 6 && equalFold(sc.in[ws:we], "lookup") && ws >= len(parent) && equalFold(sc.in[ws-len(parent):ws], parent)
+}
+
 // maxAccountSegment bounds the bytes of a path's segment read as an
 // account.
 const maxAccountSegment = 128

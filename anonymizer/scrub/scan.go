@@ -385,8 +385,9 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 				return m
 			}
 		}
-		// an account in a web path: GET /v1/users/48213/avatar
-		if prev == '/' && next == '/' && n <= 9 && s.on(KeyValue) && isAccountsCollection(in[ws:we]) {
+		// an account in a web path: GET /v1/users/48213/avatar; a
+		// contact's lookup key in Android's contacts provider's URIs
+		if prev == '/' && next == '/' && n <= 9 && s.on(KeyValue) && (isAccountsCollection(in[ws:we]) || sc.contactLookup(ws, we)) {
 			if m = sc.pathAccount(ws, we); m.kind != 0 {
 				return m
 			}
