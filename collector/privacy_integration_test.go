@@ -180,20 +180,27 @@ func TestNoIdentifiersStored(t *testing.T) {
 }
 
 // encodedCorpus holds identifiers in the contexts and encodings that once
-// fooled the scrubber (issue 14): text is planted, leak must not be
-// stored in any form.
-var encodedCorpus = []struct{ text, leak string }{
-	{"tap on settings/192.0.2.10", "192.0.2.10"},
-	{"GET /v1/users/jane.doe%40example.com/notes", "jane.doe"},
-	{"host%3D198.51.100.23%26port%3D443", "198.51.100.23"},
-	{`{"to":"jane.roe\u0040example.com"}`, "jane.roe"},
-	{"<td>j.moe&#64;example.org</td>", "j.moe"},
-	{"mail zoltan\u200b.quux@example.com", "quux"},
-	{"ip １９２.０.２.１１", "１９２"},
-	{"call +43\u00a0664\u00a07654321", "7654321"},
-	{"هاتف ٠٦٦٤ ١٢٣٤٥٦٨", "١٢٣٤٥٦٨"},
-	{"card 5500\u00a00000\u00a00000\u00a00004 declined", "5500"},
-	{"mail björn@bücher.de", "björn"},
+// fooled the scrubber (issue 14): text is planted, none of its leaks may
+// be stored in any form. A leak is no short run of hex digits: the
+// stored event ids are hashes printed in hex, and "5500" stood in one of
+// them now and then (a test that failed by chance).
+var encodedCorpus = []struct {
+	text  string
+	leaks []string
+}{
+	{"tap on settings/192.0.2.10", []string{"192.0.2.10"}},
+	{"GET /v1/users/jane.doe%40example.com/notes", []string{"jane.doe"}},
+	{"host%3D198.51.100.23%26port%3D443", []string{"198.51.100.23"}},
+	{`{"to":"jane.roe\u0040example.com"}`, []string{"jane.roe"}},
+	{"<td>j.moe&#64;example.org</td>", []string{"j.moe"}},
+	{"mail zoltan\u200b.quux@example.com", []string{"quux"}},
+	{"ip １９２.０.２.１１", []string{"１９２"}},
+	{"call +43\u00a0664\u00a07654321", []string{"7654321"}},
+	{"هاتف ٠٦٦٤ ١٢٣٤٥٦٨", []string{"١٢٣٤٥٦٨"}},
+	// the card's first and last groups, each with the separator the text
+	// holds: a card cut anywhere keeps one of them
+	{"card 5500\u00a00000\u00a00000\u00a00004 declined", []string{"5500\u00a0", "\u00a00004"}},
+	{"mail björn@bücher.de", []string{"björn"}},
 }
 
 // TestEncodedIdentifiersNotStored sends those identifiers in crash
@@ -239,8 +246,10 @@ func TestEncodedIdentifiersNotStored(t *testing.T) {
 	}
 	cols := allColumns(t, h)
 	for _, p := range encodedCorpus {
-		for _, c := range h.holding(t, cols, p.leak) {
-			t.Errorf("%s.%s holds %q (planted as %q)", c[0], c[1], p.leak, p.text)
+		for _, leak := range p.leaks {
+			for _, c := range h.holding(t, cols, leak) {
+				t.Errorf("%s.%s holds %q (planted as %q)", c[0], c[1], leak, p.text)
+			}
 		}
 	}
 }
