@@ -41,7 +41,7 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 	p := ke
 	quoted := false
 	switch q := sc.b(p); {
-	case (q == '"' || q == '\'') && sc.b(ws-1) == q:
+	case isQuote(q) && sc.b(ws-1) == q:
 		quoted = true
 		p++
 	case q == '\\' && sc.b(p+1) == '"' && sc.b(ws-1) == '"' && sc.b(ws-2) == '\\':
@@ -115,7 +115,7 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 		// is no number is read on as an identifier's value, as the key
 		// may name one too (words of a mangled key can spell "lat").
 		p := vs
-		if c := sc.b(p); c == '"' || c == '\'' {
+		if isQuote(sc.b(p)) {
 			p++
 		}
 		if sc.b(p) == '-' {
@@ -445,7 +445,7 @@ func (sc *scanner) value(kind Kind, vs int, toEOL, words bool) (m match, scrubbe
 	quoted := false
 	ve := vs
 	switch c := in[vs]; {
-	case c == '"' || c == '\'':
+	case isQuote(c):
 		vs++
 		ve = vs
 		for ve < len(in) && in[ve] != c && in[ve] != '\n' && in[ve] != '\r' && in[ve] != '\\' && ve-vs < maxQuoted {
@@ -716,7 +716,7 @@ func (sc *scanner) authValue(vs int) match {
 		in = sc.glue
 	}
 	p := vs
-	if c := sc.b(p); c == '"' || c == '\'' {
+	if isQuote(sc.b(p)) {
 		p++
 	}
 	q, first := p, p
@@ -786,7 +786,7 @@ func plainWord(w string) bool {
 // fixed point (seven digits or more).
 func (sc *scanner) coordinateValue(vs int) match {
 	p := vs
-	if c := sc.b(p); c == '"' || c == '\'' {
+	if isQuote(sc.b(p)) {
 		p++
 	}
 	ds := p
