@@ -1,6 +1,9 @@
 package scrub
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Profiles of people where no key names them. Web paths name people two
 // ways: a REST path names the account it is about after the collection
@@ -214,20 +217,14 @@ func (sc *scanner) profileHandle(ws int) match {
 	return match{UserPath, vs, ve}
 }
 
-// profileHostEnd reports whether in[:slash] ends as the host of a social
-// network may (.com, .me, .net): a cheap test before the host is
-// read, as a file's path has a '/' after most words.
+// profileHostEnd reports whether in[:slash] ends in the top-level domain
+// of a social network's host (.com, .me, .net): a cheap test before the
+// host is read, as a file's path has a '/' after most words.
 func profileHostEnd(in string, slash int) bool {
-	if slash < 4 {
-		return false
-	}
-	switch in[slash-1] | 0x20 {
-	case 'm':
-		return in[slash-4] == '.' && equalFold(in[slash-3:slash], "com")
-	case 'e':
-		return in[slash-3] == '.' && equalFold(in[slash-2:slash], "me")
-	case 't':
-		return in[slash-4] == '.' && equalFold(in[slash-3:slash], "net")
+	for _, tld := range networkTLDs {
+		if slash >= len(tld) && equalFold(in[slash-len(tld):slash], tld) {
+			return true
+		}
 	}
 	return false
 }
@@ -295,6 +292,18 @@ var networks = [...]network{
 	{host: "youtube.com", at: true},
 	{host: "linkedin.com", prefix: "in"},
 }
+
+// networkTLDs are the top-level domains of networks' hosts, with their
+// dot: .com, .me, .net.
+var networkTLDs = func() []string {
+	var tlds []string
+	for _, n := range networks {
+		if tld := n.host[strings.LastIndexByte(n.host, '.'):]; !slices.Contains(tlds, tld) {
+			tlds = append(tlds, tld)
+		}
+	}
+	return tlds
+}()
 
 // socialNetwork returns the network whose host, or a subdomain of it
 // (www., m., mobile.), host is, or nil.
@@ -369,7 +378,7 @@ func personType(w string) bool {
 	// may end in the word, in any case.
 	noisy := randomCase(w)
 	for _, suf := range typeSuffixes {
-		if len(w) > len(suf) && (w[len(w)-len(suf):] == suf || noisy && equalFoldAny(w[len(w)-len(suf):], strings.ToLower(suf))) {
+		if len(w) > len(suf) && (w[len(w)-len(suf):] == suf || noisy && strings.EqualFold(w[len(w)-len(suf):], suf)) {
 			w = w[:len(w)-len(suf)]
 			break
 		}
