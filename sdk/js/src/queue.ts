@@ -37,10 +37,9 @@ export interface SegmentLimits {
   maxBytes: number;
 }
 
-/** The segment last written by this process, still open for appends. */
+/** The segment last written by this process, still open for appends (its epoch is its index entry's). */
 interface Tail {
   id: number;
-  epoch: number;
   events: QueuedEvent[];
 }
 
@@ -140,20 +139,19 @@ export class Queue {
       last.id === tail.id &&
       last.id > this.handedOut &&
       last.epoch === epoch &&
-      tail.epoch === epoch &&
       last.n + events.length <= this.limits.maxEvents &&
       last.bytes + bytes <= this.limits.maxBytes
     ) {
       const merged = tail.events.concat(events);
       await this.storage.setItem(this.key(last.id), await seal(merged, sealer));
       this.index.segs[this.index.segs.length - 1] = { ...last, n: merged.length, bytes: last.bytes + bytes };
-      this.tail = { id: last.id, epoch, events: merged };
+      this.tail = { id: last.id, events: merged };
       return;
     }
     const id = this.index.next;
     await this.storage.setItem(this.key(id), await seal(events, sealer));
     await this.writeIndex({ v: 1, next: id + 1, segs: [...this.index.segs, { id, n: events.length, bytes, epoch }] });
-    this.tail = { id, epoch, events };
+    this.tail = { id, events };
   }
 
   /**
