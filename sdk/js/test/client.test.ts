@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { base64Decode } from "@bufbuild/protobuf/wire";
 import { Consentry, ConsentryError, MemoryStorage, type Config } from "../src/index.js";
 import { ConsentState, DropReason } from "../src/gen/consentry/v1/ingest_pb.js";
-import { FakeCollector, config, type Answer } from "./fake.js";
+import { CountingStorage, FakeCollector, config, type Answer } from "./fake.js";
 
 async function granted(fake: FakeCollector, storage = new MemoryStorage(), more: Partial<Config> = {}) {
   const c = await Consentry.open(config(fake, storage, more));
@@ -317,15 +317,8 @@ describe("offline queue", () => {
     // An app offline for days records one event at a time. What each
     // record writes to storage must not grow with the queue: a device's
     // storage (AsyncStorage is SQLite on Android) pays for every byte.
-    class Counting extends MemoryStorage {
-      written = 0;
-      override setItem(key: string, value: string): void {
-        this.written += key.length + value.length;
-        super.setItem(key, value);
-      }
-    }
     const fake = new FakeCollector();
-    const storage = new Counting();
+    const storage = new CountingStorage();
     const c = await granted(fake, storage);
     fake.offline = true;
     const perEvent: number[] = [];

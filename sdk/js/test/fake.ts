@@ -144,6 +144,15 @@ function errorResponse(status: number, reason: string, retryAfter?: string, html
   return new Response(body, { status, headers });
 }
 
+/** CountingStorage is MemoryStorage that counts the bytes of every key and value written. */
+export class CountingStorage extends MemoryStorage {
+  written = 0;
+  override setItem(key: string, value: string): void {
+    this.written += key.length + value.length;
+    super.setItem(key, value);
+  }
+}
+
 /** config returns a client config for fake, with quick retries and no background sends in the way. */
 export function config(fake: FakeCollector, storage: Storage = new MemoryStorage(), more: Partial<Config> = {}): Config {
   return {

@@ -5,17 +5,8 @@
 //	npx tsc -p . && node dist/test/queuebench.js [events, default 3000]
 //
 // It prints one JSON line; the README's figures come from it.
-import { Consentry, MemoryStorage } from "../src/index.js";
-import { FakeCollector, config } from "./fake.js";
-
-/** CountingStorage counts the bytes of every key and value written. */
-class CountingStorage extends MemoryStorage {
-  written = 0;
-  override setItem(key: string, value: string): void {
-    this.written += key.length + value.length;
-    super.setItem(key, value);
-  }
-}
+import { Consentry } from "../src/index.js";
+import { CountingStorage, FakeCollector, config } from "./fake.js";
 
 const n = Number(process.argv[2] ?? 3000);
 const fake = new FakeCollector();
