@@ -36,6 +36,7 @@ import (
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/consentrydtest"
 	"github.com/consentry/consentry/internal/eventgen"
+	"github.com/consentry/consentry/internal/tmpfs"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -302,14 +303,7 @@ func TestSoak(t *testing.T) {
 	t.Cleanup(func() { srv.Stop(context.Background()) })
 
 	// The spool on a small volume of its own.
-	spoolDir := filepath.Join(dir, "spool")
-	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm", *soakVolume), "tmpfs", spoolDir).CombinedOutput(); err != nil {
-		t.Skipf("mount tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", spoolDir).Run() })
+	spoolDir := tmpfs.Mount(t, int64(*soakVolume)<<20)
 
 	bin, err := consentrydtest.Build(dir)
 	if err != nil {

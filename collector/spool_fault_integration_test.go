@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/consentry/consentry/collector/spool"
 	"github.com/consentry/consentry/internal/eventgen"
 	"github.com/consentry/consentry/internal/faultproxy"
+	"github.com/consentry/consentry/internal/tmpfs"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -36,27 +36,6 @@ func restartable(t testing.TB, proxy *faultproxy.Proxy, more func(*Config)) (dat
 			more(c)
 		}
 	}
-}
-
-// mountTmpfs mounts a tmpfs of size bytes on a new directory and unmounts
-// it when the test ends, or skips the test where mounting is not allowed
-// (not root, no CAP_SYS_ADMIN).
-func mountTmpfs(t *testing.T, size int64) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "volume")
-	if err := os.Mkdir(dir, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput()
-	if err != nil {
-		t.Skipf("cannot mount a tmpfs for the spool (needs root): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
 }
 
 // volumeFree returns the bytes free on the file system holding dir.
@@ -100,7 +79,7 @@ func waitAcked(t *testing.T, tr *traffic, n int, timeout time.Duration) {
 // and every event acknowledged on the way is stored once (FINAL).
 func TestSpoolFullVolumeIntegration(t *testing.T) {
 	const volume = 8 << 20
-	vol := mountTmpfs(t, volume)
+	vol := tmpfs.Mount(t, volume)
 	srv, proxy := proxied(t)
 	_, mutate := restartable(t, proxy, func(c *Config) {
 		c.Spool.Dir = vol

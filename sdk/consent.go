@@ -120,7 +120,7 @@ func (c *Client) GrantConsent(scopes string) error {
 		next.Revocations = append(next.Revocations, pendingRevocation{Token: old, RequestedAtMs: now.UnixMilli()})
 	}
 	next.Token, next.ExpiresAtMs, next.Scopes, next.Ended = resp.GetConsentToken(), expires, granted, ""
-	if err := c.store.save(&next); err != nil {
+	if err := c.saveState(&next); err != nil {
 		return fmt.Errorf("grant consent: %w", err)
 	}
 	if !slices.Contains(granted, ScopeLocation) {
@@ -190,6 +190,13 @@ func (c *Client) purgeLocked(next *persistedState) error {
 	saveErr := c.store.save(next)
 	c.st = *next
 	n, qErr := c.queue.reset(next.Epoch, aead)
+	if diskFull(saveErr) {
+		// The purge freed the queue's space; if it held none, replacing
+		// the state file (delete, then write) needs none. A crash in
+		// between leaves no state: no consent, which is what the user
+		// asked for.
+		saveErr = c.store.replace(next)
+	}
 	c.stats.purged.Add(int64(n))
 	c.genCancel()
 	c.gen, c.genCancel = context.WithCancel(context.Background())
@@ -265,7 +272,7 @@ func (c *Client) deliverRevocations(ctx context.Context) error {
 		c.mu.Lock()
 		next := c.st.clone()
 		next.Revocations = slices.DeleteFunc(next.Revocations, func(r pendingRevocation) bool { return r.Token == p.Token })
-		saveErr := c.store.save(&next)
+		saveErr := c.saveState(&next)
 		c.st = next
 		c.mu.Unlock()
 		if saveErr != nil {
@@ -276,6 +283,20 @@ func (c *Client) deliverRevocations(ctx context.Context) error {
 		c.logf(LevelInfo, "revocation confirmed by the collector")
 	}
 	return nil
+}
+
+// saveState saves next as the consent state. On a full disk it drops the
+// oldest queued events to make room (see queue.makeRoom) and tries once
+// more. c.mu is held.
+func (c *Client) saveState(next *persistedState) error {
+	err := c.store.save(next)
+	if diskFull(err) && c.queue.free() {
+		err = c.store.save(next)
+	}
+	if diskFull(err) {
+		return fmt.Errorf("%w: %w", ErrStorageFull, err)
+	}
+	return err
 }
 
 // errSummary describes err for a log line: the code and reason of a

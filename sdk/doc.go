@@ -20,7 +20,10 @@
 //   - Nothing lost to a bad network. Events stay in the queue, which
 //     survives restarts, until the collector has accepted them (or dropped
 //     them for a reason retrying cannot fix). Each event carries a random
-//     16-byte id, so a batch sent twice is stored once.
+//     16-byte id, so a batch sent twice is stored once. On a full disk a
+//     record drops the oldest queued events to make room rather than fail
+//     (ErrStorageFull only when nothing is left to drop), and a revocation
+//     is still saved.
 //   - Encrypted at rest. Queue records and the consent token are sealed
 //     with AES-256-GCM under a key the app supplies (Config.QueueKey, kept
 //     in the Android Keystore or the iOS Keychain) or one the SDK keeps in

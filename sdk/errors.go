@@ -30,6 +30,12 @@ var (
 	// key it was written with. Pass the earlier key, or call
 	// DeleteStorage to start over (which forgets the consent).
 	ErrStateUnreadable = errors.New("consent state unreadable: wrong queue key or corrupted file")
+	// ErrStorageFull: the device's storage is full and the SDK could not
+	// make room by dropping its own oldest queued events (counted as
+	// evicted in Stats): nothing of its own was left to drop. Nothing was
+	// recorded; recording works again once the app or the user frees
+	// space.
+	ErrStorageFull = errors.New("device storage full")
 	// ErrRejected: the collector refused a request for a reason a retry
 	// cannot fix (a wrong app key, a scope the app may not ask for, a
 	// malformed batch). The request is not retried.

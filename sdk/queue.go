@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"google.golang.org/protobuf/proto"
 
@@ -147,6 +148,7 @@ type queue struct {
 	aead    cipher.AEAD
 	segs    []*segment // segs[0] holds the head
 	w       *os.File   // append handle of the last segment, nil until this process appends
+	hf      *os.File   // the head file, opened on its first write
 	headOff int64      // the head's offset in segs[0]
 	headIdx int        // records before the head in segs[0]
 	total   int64      // bytes in all segments
@@ -184,9 +186,10 @@ func openQueue(dir string, epoch uint64, aead cipher.AEAD, maxBytes int64, stats
 		switch {
 		case ok && ep == epoch:
 			q.segs = append(q.segs, &segment{seq: seq, path: filepath.Join(dir, name)})
-		case ok || strings.HasPrefix(name, "."):
+		case ok || strings.HasPrefix(name, ".") || name == headFileName+".tmp":
 			// A purged epoch's segment, or a temporary file of an
-			// interrupted write.
+			// interrupted write (head.tmp: of versions that replaced
+			// the head file).
 			if err := os.Remove(filepath.Join(dir, name)); err != nil {
 				return nil, fmt.Errorf("open queue: remove stale file: %w", err)
 			}
@@ -231,6 +234,12 @@ func openQueue(dir string, epoch uint64, aead cipher.AEAD, maxBytes int64, stats
 	}
 	q.segs = kept
 	q.normalize()
+	// Write the head now, while there may be space: later writes
+	// overwrite it in place.
+	q.headDirty = true
+	if err := q.writeHead(); err != nil {
+		return nil, fmt.Errorf("open queue: %w", err)
+	}
 	return q, nil
 }
 
@@ -339,7 +348,11 @@ func (q *queue) readHead() (cursor, bool) {
 
 // writeHead writes the head file. It is not synced: a head lost in a crash
 // only means some acknowledged events are sent again, which the collector
-// deduplicates by event id.
+// deduplicates by event id. It overwrites the file in place rather than
+// replacing it, so that it needs no free space once the file exists; a
+// torn write fails the checksum and counts as a lost head. On a full disk
+// (the file could not be created) the head stays in memory and is written
+// on a later move.
 func (q *queue) writeHead() error {
 	if !q.headDirty {
 		return nil
@@ -356,12 +369,17 @@ func (q *queue) writeHead() error {
 	b = binary.BigEndian.AppendUint64(b, c.seq)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.off))
 	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
-	path := filepath.Join(q.dir, headFileName)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write queue head: %w", err)
+	if q.hf == nil {
+		f, err := os.OpenFile(filepath.Join(q.dir, headFileName), os.O_WRONLY|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("write queue head: %w", err)
+		}
+		_ = f.Truncate(headFileSize) // a longer file would never read as a head
+		q.hf = f
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if _, err := q.hf.WriteAt(b, 0); diskFull(err) {
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("write queue head: %w", err)
 	}
 	q.headDirty = false
@@ -383,7 +401,9 @@ func (q *queue) size() (int, int64) {
 
 // append seals plain and appends it. With durable, it returns only once
 // the record is on stable storage. It then evicts the oldest records while
-// the queue exceeds its cap.
+// the queue exceeds its cap. On a full disk it drops the oldest records to
+// make room (see makeRoom) and tries once more; if nothing could be
+// dropped, the error wraps ErrStorageFull.
 func (q *queue) append(plain []byte, durable bool) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -395,14 +415,34 @@ func (q *queue) append(plain []byte, durable bool) error {
 		return fmt.Errorf("queue: %w", err)
 	}
 	q.buf = frame[:0]
-	if err := q.ensureWritable(int64(len(frame))); err != nil {
+	written, err := q.write(frame, durable)
+	if !written && diskFull(err) {
+		if !q.makeRoom() {
+			return fmt.Errorf("queue: %w: %w", ErrStorageFull, err)
+		}
+		if written, err = q.write(frame, durable); !written && diskFull(err) {
+			return fmt.Errorf("queue: %w: %w", ErrStorageFull, err)
+		}
+	}
+	if err != nil {
 		return err
+	}
+	q.evict()
+	return nil
+}
+
+// write appends frame to the segment this process appends to, starting
+// one if needed. written reports whether the frame is in the segment (a
+// failed sync after the write fails with written true).
+func (q *queue) write(frame []byte, durable bool) (written bool, err error) {
+	if err := q.ensureWritable(int64(len(frame))); err != nil {
+		return false, err
 	}
 	s := q.segs[len(q.segs)-1]
 	if _, err := q.w.Write(frame); err != nil {
 		// Cut off a partial write, so the segment stays well formed.
 		_ = q.w.Truncate(s.size)
-		return fmt.Errorf("queue: append: %w", err)
+		return false, fmt.Errorf("queue: append: %w", err)
 	}
 	s.size += int64(len(frame))
 	s.frames++
@@ -411,12 +451,34 @@ func (q *queue) append(plain []byte, durable bool) error {
 	q.dirty = true
 	if durable {
 		if err := q.w.Sync(); err != nil {
-			return fmt.Errorf("queue: sync: %w", err)
+			return true, fmt.Errorf("queue: sync: %w", err)
 		}
 		q.dirty = false
 	}
-	q.evict()
-	return nil
+	return true, nil
+}
+
+// diskFull reports whether err is the file system's "no space left" or
+// "quota exceeded".
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// makeRoom frees disk space for a record after a write failed on a full
+// disk: it drops the oldest records, as the cap does (counted as
+// evicted), until at least half the queued bytes are gone. Space comes
+// back a segment file at a time, so it drops whole segments, but never
+// the one this process appends to: a queue that fits in one segment
+// cannot make room. It reports whether it freed anything.
+func (q *queue) makeRoom() bool {
+	freed := false
+	for target := q.bytes() / 2; q.bytes() > target && (len(q.segs) > 1 || len(q.segs) == 1 && q.w == nil); {
+		for seq := q.segs[0].seq; len(q.segs) > 0 && q.segs[0].seq == seq; {
+			q.dropOldest()
+		}
+		freed = true
+	}
+	return freed
 }
 
 // ensureWritable makes the last segment one this process appends to, with
@@ -457,52 +519,78 @@ func (q *queue) ensureWritable(n int64) error {
 	return nil
 }
 
+// free makes room on a full disk for something other than a record (see
+// makeRoom) and reports whether it freed anything.
+func (q *queue) free() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false
+	}
+	freed := q.makeRoom()
+	if freed {
+		_ = q.writeHead() // best effort: a stale head only resends
+	}
+	return freed
+}
+
 // evict drops the oldest records while the queue exceeds its cap, keeping
 // at least the newest record.
 func (q *queue) evict() {
 	for q.bytes() > q.maxBytes && q.count() > 1 {
-		s := q.segs[0]
-		var hdr [frameHeaderSize]byte
-		n, ok := 0, false
-		if err := q.readAt(s, hdr[:], q.headOff); err == nil {
-			n, ok = frameLen(hdr[:], magicQueue)
-		}
-		// The batch being sent keeps its records in memory: if the
-		// cap evicts them from disk meanwhile, they count as evicted
-		// until the batch is accepted (ack then counts them as sent).
-		b, k := q.inflight, 0
-		if b != nil {
-			k = max(b.evicted, b.acked)
-		}
-		inflight := b != nil && k < len(b.items) && b.items[k].start == (cursor{s.seq, q.headOff})
-		switch {
-		case !ok || q.headOff+int64(n) > s.size:
-			// Changed on disk since it was read: drop the rest of the
-			// segment.
-			q.stats.addCorrupt(s.frames - q.headIdx)
-			q.headOff, q.headIdx = s.size, s.frames
-		case inflight:
-			b.evicted = k + 1
-			q.stats.addEvicted(1)
-			q.headOff += int64(n)
-			q.headIdx++
-		default:
-			q.stats.addEvicted(1)
-			q.headOff += int64(n)
-			q.headIdx++
-		}
-		q.headDirty = true
-		q.normalize()
+		q.dropOldest()
 	}
 }
 
-// normalize deletes the segments the head has passed, except the one this
-// process appends to.
+// dropOldest drops the record at the head, counted as evicted, and
+// deletes the segment if the head passed its end.
+func (q *queue) dropOldest() {
+	s := q.segs[0]
+	var hdr [frameHeaderSize]byte
+	n, ok := 0, false
+	if err := q.readAt(s, hdr[:], q.headOff); err == nil {
+		n, ok = frameLen(hdr[:], magicQueue)
+	}
+	// The batch being sent keeps its records in memory: if they are
+	// dropped from disk meanwhile, they count as evicted until the batch
+	// is accepted (ack then counts them as sent).
+	b, k := q.inflight, 0
+	if b != nil {
+		k = max(b.evicted, b.acked)
+	}
+	inflight := b != nil && k < len(b.items) && b.items[k].start == (cursor{s.seq, q.headOff})
+	switch {
+	case !ok || q.headOff+int64(n) > s.size:
+		// Changed on disk since it was read: drop the rest of the
+		// segment.
+		q.stats.addCorrupt(s.frames - q.headIdx)
+		q.headOff, q.headIdx = s.size, s.frames
+	case inflight:
+		b.evicted = k + 1
+		q.stats.addEvicted(1)
+		q.headOff += int64(n)
+		q.headIdx++
+	default:
+		q.stats.addEvicted(1)
+		q.headOff += int64(n)
+		q.headIdx++
+	}
+	q.headDirty = true
+	q.normalize()
+}
+
+// normalize deletes the segments the head has passed, the one this
+// process appends to included: a drained queue gives its disk space back
+// at once, and the next record starts a new segment.
 func (q *queue) normalize() {
 	for len(q.segs) > 0 {
 		s := q.segs[0]
-		if q.headIdx < s.frames || (len(q.segs) == 1 && q.w != nil) {
-			return
+		if q.headIdx < s.frames || s.frames == 0 && len(q.segs) == 1 && q.w != nil {
+			return // not passed yet, or just started
+		}
+		if len(q.segs) == 1 && q.w != nil {
+			q.w.Close()
+			q.w, q.dirty = nil, false
 		}
 		if s.r != nil {
 			s.r.Close()
@@ -713,6 +801,10 @@ func (q *queue) reset(epoch uint64, aead cipher.AEAD) (int, error) {
 }
 
 func (q *queue) closeFiles() {
+	if q.hf != nil {
+		q.hf.Close()
+		q.hf = nil
+	}
 	if q.w != nil {
 		q.w.Close()
 		q.w = nil

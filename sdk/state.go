@@ -128,6 +128,19 @@ func (s *stateStore) load() (persistedState, error) {
 	return st, nil
 }
 
+// replace deletes the state file, durably, then saves st: for a full disk,
+// where the old file's space is what the new one needs. Until the save
+// ends there is no state file, which a start reads as no consent.
+func (s *stateStore) replace(st *persistedState) error {
+	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("replace consent state: %w", err)
+	}
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return fmt.Errorf("replace consent state: %w", err)
+	}
+	return s.save(st)
+}
+
 // save replaces the state file with st, durably.
 func (s *stateStore) save(st *persistedState) error {
 	plain, err := json.Marshal(st)

@@ -1,0 +1,224 @@
+package sdk
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/consentry/consentry/internal/tmpfs"
+)
+
+// The tests below put the storage folder on a small tmpfs (they skip where
+// mounting one is not allowed) and fill it with a file that stands for the
+// app's own data, or other apps': a phone's storage fills up for reasons
+// the SDK does not control.
+
+// recordSeq records a custom event carrying seq.
+func recordSeq(c *Client, seq int) error {
+	a := NewAttributes()
+	a.PutInt("seq", int64(seq))
+	return c.RecordCustom("tick", a)
+}
+
+// TestDiskFullDropsOldestToRecord: with the disk full and the queue well
+// below its cap, a record drops the oldest queued events to make room (as
+// the cap does, counted as evicted) instead of failing, and what is kept
+// is the newest, delivered in order.
+func TestDiskFullDropsOldestToRecord(t *testing.T) {
+	vol := tmpfs.Mount(t, 4<<20)
+	f := newFakeCollector(t)
+	cfg := testConfig(f, filepath.Join(vol, "sdk"))
+	cfg.MaxQueueBytes = 2 << 20 // segments of 256 KiB
+	cfg.MinBackoffMs, cfg.MaxBackoffMs = 60_000, 60_000
+	c := grantedClient(t, f, cfg, "analytics")
+	f.stop()
+	n := 0
+	for ; c.Stats().QueuedBytes < 1<<20; n++ {
+		if err := recordSeq(c, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tmpfs.Fill(t, vol, "app-data", 0)
+	for end := n + 5000; n < end; n++ {
+		if err := recordSeq(c, n); err != nil {
+			t.Fatalf("record %d on a full disk: %v", n, err)
+		}
+	}
+	st := c.Stats()
+	if st.DroppedEvicted == 0 || st.QueuedEvents+st.DroppedEvicted != int64(n) {
+		t.Fatalf("stats %+v: want evictions that account for all %d events", st, n)
+	}
+	// Sending on a full disk moves the queue's head without needing
+	// space.
+	tmpfs.Fill(t, vol, "more-app-data", 0)
+	f.restart()
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := f.accepted()
+	first := n - len(got)
+	for i, e := range got {
+		if seq := e.GetCustom().GetAttributes()["seq"].GetIntValue(); seq != int64(first+i) {
+			t.Fatalf("event %d has seq %d, want %d: the newest, in order", i, seq, first+i)
+		}
+	}
+	if st := c.Stats(); st.SentEvents+st.DroppedEvicted != int64(n) {
+		t.Errorf("sent %d + evicted %d != %d", st.SentEvents, st.DroppedEvicted, n)
+	}
+	t.Logf("a full disk kept the newest %d of %d events (%d evicted)", len(got), n, st.DroppedEvicted)
+	// The head reached the disk: a restart sends nothing again.
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := newClient(t, testConfig(f, cfg.StorageDir)).Stats(); st.QueuedEvents != 0 {
+		t.Fatalf("%d events queued again after a restart", st.QueuedEvents)
+	}
+}
+
+// TestDiskFullWithNothingQueued: a queue gives its disk space back as
+// soon as what it held is sent; a record on a full disk fails with
+// ErrStorageFull when nothing of the SDK's can be dropped, and succeeds
+// once space is free again.
+func TestDiskFullWithNothingQueued(t *testing.T) {
+	vol := tmpfs.Mount(t, 1<<20)
+	f := newFakeCollector(t)
+	cfg := testConfig(f, filepath.Join(vol, "sdk"))
+	c := grantedClient(t, f, cfg, "analytics")
+	const n = 2000
+	for i := range n {
+		if err := recordSeq(c, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if segs, _ := filepath.Glob(filepath.Join(cfg.StorageDir, queueDirName, "*"+segSuffix)); len(segs) != 0 {
+		t.Fatalf("segments %v left after everything was sent", segs)
+	}
+	ballast := tmpfs.Fill(t, vol, "app-data", 0)
+	if err := recordSeq(c, n); !errors.Is(err, ErrStorageFull) {
+		t.Fatalf("record on a full disk with nothing queued: %v, want ErrStorageFull", err)
+	}
+	if st := c.Stats(); st.RecordedEvents != n || st.QueuedEvents != 0 {
+		t.Fatalf("stats %+v: the failed record counted", st)
+	}
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	if err := recordSeq(c, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(f.accepted()); got != n+1 {
+		t.Fatalf("collector got %d events, want %d", got, n+1)
+	}
+}
+
+// TestRevocationSavedOnFullDisk: a revocation on a full disk is saved (the
+// purge frees the queue's space; where the queue held none, the old
+// state's own space is used), so a restart does not bring the consent
+// back, and the revocation is delivered once the collector is reachable.
+func TestRevocationSavedOnFullDisk(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		queued int // events queued when the disk fills
+	}{
+		{"queue purged", 3000},
+		{"nothing queued", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vol := tmpfs.Mount(t, 1<<20)
+			f := newFakeCollector(t)
+			cfg := testConfig(f, filepath.Join(vol, "sdk"))
+			c := grantedClient(t, f, cfg, "analytics,crash_reports")
+			f.stop()
+			for i := range tc.queued {
+				if err := recordSeq(c, i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tmpfs.Fill(t, vol, "app-data", 0)
+			if err := c.RevokeConsent(true); err != nil {
+				t.Fatalf("revoke on a full disk: %v", err)
+			}
+			if err := c.Close(); err != nil {
+				t.Logf("close: %v", err)
+			}
+			// The app restarts, the disk still full.
+			c2 := newClient(t, testConfig(f, cfg.StorageDir))
+			if got := c2.ConsentState(); got != StateRevokePending {
+				t.Fatalf("after a restart the consent is %q, want %q", got, StateRevokePending)
+			}
+			if err := recordSeq(c2, 0); err != nil {
+				t.Fatal(err)
+			}
+			if st := c2.Stats(); st.QueuedEvents != 0 || st.PendingRevocations != 1 {
+				t.Fatalf("stats %+v: want nothing queued and the revocation pending", st)
+			}
+			f.restart()
+			// (A dial begun before the restart may still fail one try.)
+			waitFor(t, 10*time.Second, "the revocation delivered", func() bool { return c2.Flush() == nil })
+			if f.revokeCount() != 1 || len(f.accepted()) != 0 || c2.ConsentState() != StateRevoked {
+				t.Fatalf("collector got %d revocations and %d events, consent %q; want 1, 0, %q",
+					f.revokeCount(), len(f.accepted()), c2.ConsentState(), StateRevoked)
+			}
+		})
+	}
+}
+
+// TestQueueHeadMovesOnFullDisk: acknowledging records on a full disk
+// moves the head on disk too (it is overwritten in place, needing no
+// space), so a restart does not send them again.
+func TestQueueHeadMovesOnFullDisk(t *testing.T) {
+	dir := tmpfs.Mount(t, 1<<20)
+	q := openTestQueue(t, dir, minQueueBytes*64, &testStats{})
+	appendScreens(t, q, names(0, 300)...)
+	tmpfs.Fill(t, dir, "app-data", 0)
+	b, _ := screens(t, q, 100)
+	mustAck(t, q, b, len(b.items))
+	if err := q.close(); err != nil {
+		t.Fatal(err)
+	}
+	q2 := openTestQueue(t, dir, minQueueBytes*64, &testStats{})
+	if n, _ := q2.size(); n != 200 {
+		t.Fatalf("%d records queued after a restart, want 200", n)
+	}
+}
+
+// TestGrantOnFullDiskMakesRoom: a new consent on a full disk drops the
+// oldest queued events to make room for the state, as a record does,
+// instead of failing.
+func TestGrantOnFullDiskMakesRoom(t *testing.T) {
+	vol := tmpfs.Mount(t, 4<<20)
+	f := newFakeCollector(t)
+	cfg := testConfig(f, filepath.Join(vol, "sdk"))
+	cfg.MaxQueueBytes = 2 << 20 // segments of 256 KiB
+	cfg.MinBackoffMs, cfg.MaxBackoffMs = 60_000, 60_000
+	c := grantedClient(t, f, cfg, "analytics,crash_reports")
+	f.stop()
+	for i := 0; c.Stats().QueuedBytes < 1<<20; i++ {
+		if err := recordSeq(c, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tmpfs.Fill(t, vol, "app-data", 0)
+	f.restart()
+	if err := c.GrantConsent("analytics"); err != nil {
+		t.Fatalf("grant on a full disk: %v", err)
+	}
+	if st := c.Stats(); st.DroppedEvicted == 0 {
+		t.Fatalf("stats %+v: want evictions", st)
+	}
+	if err := c.Close(); err != nil {
+		t.Logf("close: %v", err)
+	}
+	c2 := newClient(t, testConfig(f, cfg.StorageDir))
+	if got := c2.ConsentState(); got != StateGranted || c2.Scopes() != "analytics" {
+		t.Fatalf("after a restart: %q %q, want the new consent", got, c2.Scopes())
+	}
+}
