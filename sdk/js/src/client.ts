@@ -831,8 +831,17 @@ export class Consentry {
    * queue, as beyond maxQueueBytes, and tries once more.
    */
   private async appendMakingRoom(events: QueuedEvent[]): Promise<void> {
+    await this.makingRoom(() => this.queue.append(events, this.st.epoch, this.data));
+  }
+
+  /**
+   * makingRoom runs write; when the storage is full and the queue holds
+   * more than one segment, it drops the oldest half of the queue (counted
+   * as evicted) and runs write once more.
+   */
+  private async makingRoom(write: () => Promise<void>): Promise<void> {
     try {
-      await this.queue.append(events, this.st.epoch, this.data);
+      await write();
       return;
     } catch (err) {
       if (!storageFull(err) || this.queue.segments.length <= 1) {
@@ -842,25 +851,61 @@ export class Consentry {
       this.counters.evicted += evicted;
       this.log("warn", `storage full: dropped the ${evicted} oldest queued events to make room`);
     }
-    await this.queue.append(events, this.st.epoch, this.data);
+    await write();
   }
 
   // ---- consent state ----
 
+  /** saveState saves next and makes it the state; on a full storage it makes room as a record does. */
   private async saveState(next: State): Promise<void> {
-    await this.s.storage.setItem(this.s.storagePrefix + "state", await this.master.seal(STATE_LABEL, encodeJSON(next)));
+    const sealed = await this.master.seal(STATE_LABEL, encodeJSON(next));
+    await this.makingRoom(async () => {
+      await this.s.storage.setItem(this.s.storagePrefix + "state", sealed);
+    });
     this.st = next;
   }
 
   /**
    * purgeLocked saves next with a new epoch and data key, then deletes the
    * queue: a segment a crash leaves behind can no longer be decrypted.
+   * next is the state in memory from then on, saved or not: the consent
+   * ends on the device even when the storage fails. On a full storage the
+   * purge frees the queue's room for the state; where the queue held
+   * none, the old state is removed before the new one is written (no
+   * stored state reads as no consent on the next start).
    */
   private async purgeLocked(next: State): Promise<void> {
     const fresh = newState(this.s.crypto, this.st.epoch + 1);
-    await this.saveState({ ...next, epoch: fresh.epoch, dataKey: fresh.dataKey });
+    const st: State = { ...next, epoch: fresh.epoch, dataKey: fresh.dataKey };
+    const key = this.s.storagePrefix + "state";
+    const sealed = await this.master.seal(STATE_LABEL, encodeJSON(st));
+    let saveErr: unknown = null;
+    try {
+      await this.s.storage.setItem(key, sealed);
+    } catch (err) {
+      saveErr = err;
+    }
+    this.st = st;
     this.data = await Sealer.create(this.s.crypto, base64Decode(fresh.dataKey));
     await this.queue.purge();
+    if (saveErr === null) {
+      return;
+    }
+    if (!storageFull(saveErr)) {
+      throw saveErr;
+    }
+    try {
+      await this.s.storage.setItem(key, sealed);
+      return;
+    } catch {
+      // still full: make the old state's room the new one's
+    }
+    await this.s.storage.removeItem(key);
+    try {
+      await this.s.storage.setItem(key, sealed);
+    } catch {
+      this.log("warn", "storage full: the ended consent could not be saved; none is stored, and a pending revocation is retried only while the app runs");
+    }
   }
 
   /**

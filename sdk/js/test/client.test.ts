@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { base64Decode } from "@bufbuild/protobuf/wire";
 import { Consentry, ConsentryError, MemoryStorage, type Config } from "../src/index.js";
 import { ConsentState, DropReason } from "../src/gen/consentry/v1/ingest_pb.js";
-import { CountingStorage, FakeCollector, config, type Answer } from "./fake.js";
+import { CountingStorage, FakeCollector, QuotaStorage, config, type Answer } from "./fake.js";
 
 async function granted(fake: FakeCollector, storage = new MemoryStorage(), more: Partial<Config> = {}) {
   const c = await Consentry.open(config(fake, storage, more));
@@ -367,33 +367,14 @@ describe("offline queue", () => {
     // Android AsyncStorage's database is full at 6 MB. When the app's own
     // data fills it, new records must not fail while the SDK's old events
     // hold space: the oldest go, as beyond maxQueueBytes.
-    class Quota extends MemoryStorage {
-      limit = Infinity;
-      override setItem(key: string, value: string): void {
-        let used = key.length + value.length;
-        for (const [k, v] of this.items) {
-          if (k !== key) {
-            used += k.length + v.length;
-          }
-        }
-        if (used > this.limit) {
-          throw new DOMException("Setting the value exceeded the quota.", "QuotaExceededError");
-        }
-        super.setItem(key, value);
-      }
-    }
     const fake = new FakeCollector();
-    const storage = new Quota();
+    const storage = new QuotaStorage();
     const c = await granted(fake, storage, { maxBatchEvents: 10 });
     fake.offline = true;
     for (let i = 0; i < 200; i++) {
       await c.recordCustom("tick", { i });
     }
-    let used = 0;
-    for (const [k, v] of storage.items) {
-      used += k.length + v.length;
-    }
-    storage.limit = used + 2000; // the app filled the rest
+    storage.limit = storage.used() + 2000; // the app filled the rest
     for (let i = 200; i < 400; i++) {
       await c.recordCustom("tick", { i }); // resolves: room was made
     }
@@ -406,6 +387,26 @@ describe("offline queue", () => {
     assert.equal(got.at(-1), 399, "the newest are kept");
     assert.equal(got.length + st.evicted, 400, "every event sent or counted as dropped");
     await c.close();
+  });
+
+  it("makes room for a new consent when the storage is full", async () => {
+    const fake = new FakeCollector();
+    fake.clockOffsetMs = 0; // tokens of a real size, JWS-shaped
+    const storage = new QuotaStorage();
+    const c = await granted(fake, storage, { maxBatchEvents: 10, minBackoffMs: 60_000, maxBackoffMs: 60_000 });
+    fake.offline = true;
+    for (let i = 0; i < 200; i++) {
+      await c.recordCustom("tick", { i });
+    }
+    storage.limit = storage.used(); // the app filled the rest
+    fake.offline = false;
+    await c.grantConsent(["analytics"]); // the state grows: the old token waits to be revoked
+    assert.ok(c.stats().evicted > 0, JSON.stringify(c.stats()));
+    await c.close();
+    storage.limit = Infinity;
+    const again = await Consentry.open(config(fake, storage));
+    assert.deepEqual(again.consent().scopes, ["analytics"], "the new consent was saved");
+    await again.close();
   });
 
   it("rejects a record when the storage is full and it holds no events of its own", async () => {
@@ -470,6 +471,44 @@ describe("revocation", () => {
     assert.equal(fake.batches.length, 0, "nothing recorded under the consent was sent");
     assert.equal(c2.consent().state, "revoked");
     await c2.close();
+  });
+
+  it("ends the consent and saves the revocation on a full storage", async () => {
+    // When the app's data fills the storage, the revocation must still end
+    // the consent, on the device and across a restart: the purge frees the
+    // queue's room for the new state; where the queue held none, the old
+    // state is removed first (no stored state reads as no consent).
+    for (const queued of [200, 0]) {
+      const fake = new FakeCollector();
+      fake.clockOffsetMs = 0; // tokens of a real size, JWS-shaped
+      const storage = new QuotaStorage();
+      const c = await Consentry.open(config(fake, storage, { maxBatchEvents: 10 }));
+      await c.grantConsent(["analytics"]); // the revoked state is larger than the granted
+
+      fake.offline = true;
+      for (let i = 0; i < queued; i++) {
+        await c.recordCustom("tick", { i });
+      }
+      storage.limit = storage.used(); // the app filled the rest
+      const res = await c.revokeConsent({ erase: true });
+      assert.equal(res.delivered, false);
+      assert.equal(c.consent().state, "revoked", `${queued} queued`);
+      await c.recordCustom("after");
+      assert.equal(c.stats().queued, 0);
+      await c.close();
+
+      fake.offline = false;
+      const c2 = await Consentry.open(config(fake, storage));
+      assert.notEqual(c2.consent().state, "granted", `${queued} queued: the consent is back after a restart`);
+      await c2.recordCustom("after-restart");
+      await c2.flush();
+      assert.equal(fake.batches.length, 0, "nothing recorded under the consent was sent");
+      if (queued > 0) {
+        await waitFor(() => fake.revocations.length === 1);
+        assert.equal(fake.revocations[0]!.erase, true);
+      }
+      await c2.close();
+    }
   });
 
   it("delivers a pending revocation on close", async () => {

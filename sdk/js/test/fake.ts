@@ -153,6 +153,32 @@ export class CountingStorage extends MemoryStorage {
   }
 }
 
+/**
+ * QuotaStorage is MemoryStorage with a quota on the characters of its keys
+ * and values, as localStorage has (about 5 MB per origin, shared with the
+ * page): a write past it throws QuotaExceededError. Set limit to used()
+ * to stand for the app's own data filling the rest.
+ */
+export class QuotaStorage extends MemoryStorage {
+  limit = Infinity;
+  /** used returns the characters of every key and value but skip's. */
+  used(skip?: string): number {
+    let n = 0;
+    for (const [k, v] of this.items) {
+      if (k !== skip) {
+        n += k.length + v.length;
+      }
+    }
+    return n;
+  }
+  override setItem(key: string, value: string): void {
+    if (this.used(key) + key.length + value.length > this.limit) {
+      throw new DOMException("Setting the value exceeded the quota.", "QuotaExceededError");
+    }
+    super.setItem(key, value);
+  }
+}
+
 /** config returns a client config for fake, with quick retries and no background sends in the way. */
 export function config(fake: FakeCollector, storage: Storage = new MemoryStorage(), more: Partial<Config> = {}): Config {
   return {
