@@ -176,6 +176,29 @@ func TestInBrowser(t *testing.T) {
 		t.Errorf("%d rows of the page's uncaught TypeError, want 1", n)
 	}
 
+	// The page's own data fills localStorage to Chromium's real quota:
+	// records make room, and a revocation on the full storage holds.
+	b.Navigate(page.URL + "/test/browser.html?scenario=full&" + query)
+	b.WaitVisible("#done")
+	var full struct {
+		Accepted, FilledChars, RecordFailures, Evicted    int
+		Delivered                                         bool
+		StateAfterRevoke, StateAfterRestart, FirstFailure string
+		Error                                             *struct{ Kind, Message string }
+	}
+	if err := json.Unmarshal([]byte(b.Text("#done")), &full); err != nil {
+		t.Fatalf("page result %q: %v", b.Text("#done"), err)
+	}
+	t.Logf("full localStorage: %+v", full)
+	if full.Error != nil || full.FilledChars == 0 || full.RecordFailures != 0 || full.Evicted == 0 || full.Accepted+full.Evicted != 400 ||
+		full.StateAfterRevoke != "revoked" || full.StateAfterRestart == "granted" {
+		t.Errorf("on a full localStorage: %+v (error %+v), want every record made room for (evictions, none failed), "+
+			"every event sent or evicted, the consent revoked and not back after a restart", full, full.Error)
+	}
+	if n := c.Count(t, "custom_events", js+" AND name = 'full_storage'"); n != uint64(full.Accepted) {
+		t.Errorf("%d full_storage rows, want the %d accepted", n, full.Accepted)
+	}
+
 	b.Navigate(other.URL + "/test/browser.html?" + query)
 	b.WaitVisible("#done")
 	if txt := b.Text("#done"); !strings.Contains(txt, `"kind":"unavailable"`) {

@@ -835,19 +835,22 @@ export class Consentry {
   }
 
   /**
-   * makingRoom runs write; when the storage is full and the queue holds
-   * more than one segment, it drops the oldest half of the queue (counted
-   * as evicted) and runs write once more.
+   * makingRoom runs write; when the storage is full, it drops the oldest
+   * half of the queue (counted as evicted; see Queue.makeRoom) and runs
+   * write once more.
    */
   private async makingRoom(write: () => Promise<void>): Promise<void> {
     try {
       await write();
       return;
     } catch (err) {
-      if (!storageFull(err) || this.queue.segments.length <= 1) {
+      if (!storageFull(err)) {
         throw err;
       }
-      const evicted = await this.queue.evict(Math.floor(this.queue.bytes / 2));
+      const evicted = await this.queue.makeRoom(this.data);
+      if (evicted === 0) {
+        throw err;
+      }
       this.counters.evicted += evicted;
       this.log("warn", `storage full: dropped the ${evicted} oldest queued events to make room`);
     }

@@ -244,6 +244,40 @@ export class Queue {
     return drop.reduce((n, s) => n + s.n, 0);
   }
 
+  /**
+   * makeRoom frees storage after a write failed for a full storage, and
+   * returns the events it dropped (0: nothing could go). It drops the
+   * oldest segments until half the queued bytes are gone; when only one
+   * is left and this process is appending to it, it rewrites that one
+   * without its older half (a value replaced by a shorter one frees the
+   * difference).
+   */
+  async makeRoom(sealer: Sealer): Promise<number> {
+    if (this.index.segs.length > 1) {
+      return this.evict(Math.floor(this.bytes / 2));
+    }
+    const last = this.index.segs.at(-1);
+    if (last === undefined || last.id <= this.handedOut) {
+      return 0; // empty, or being sent: removed once sent
+    }
+    // The failed write left the segment as it was (a storage's setItem
+    // replaces a value whole or not at all), but this.tail unknown.
+    const events = this.tail?.id === last.id ? this.tail.events : await this.read(last, sealer);
+    if (events === null) {
+      return 0;
+    }
+    const keep = events.slice(Math.ceil(events.length / 2));
+    if (keep.length === 0) {
+      await this.remove([last.id]);
+      return events.length;
+    }
+    this.tail = null; // until the write is done
+    await this.storage.setItem(this.key(last.id), await seal(keep, sealer));
+    this.index.segs[this.index.segs.length - 1] = { ...last, n: keep.length, bytes: sumBytes(keep) };
+    this.tail = { id: last.id, events: keep };
+    return events.length - keep.length;
+  }
+
   /** purge drops every segment. */
   async purge(): Promise<void> {
     await this.remove(this.index.segs.map((s) => s.id));

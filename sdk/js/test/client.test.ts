@@ -389,6 +389,32 @@ describe("offline queue", () => {
     await c.close();
   });
 
+  it("makes room in its only segment when the storage is full", async () => {
+    // A queue that fits in one segment (up to 16 KiB) can only make room
+    // by rewriting that segment without its older half.
+    const fake = new FakeCollector();
+    const storage = new QuotaStorage();
+    const c = await granted(fake, storage, { maxBatchEvents: 1000 });
+    fake.offline = true;
+    for (let i = 0; i < 100; i++) {
+      await c.recordCustom("tick", { i });
+    }
+    assert.equal([...storage.items.keys()].filter((k) => k.startsWith("consentry.q.")).length, 1, "one segment");
+    storage.limit = storage.used(); // the app filled the rest
+    for (let i = 100; i < 300; i++) {
+      await c.recordCustom("tick", { i }); // resolves: room was made
+    }
+    const st = c.stats();
+    assert.ok(st.evicted > 0, JSON.stringify(st));
+    fake.offline = false;
+    await c.flush();
+    const got = fake.events().map((e) => (e.payload.case === "custom" ? Number(e.payload.value.attributes["i"]?.value.value) : -1));
+    assert.equal(got.at(-1), 299, "the newest are kept");
+    assert.deepEqual(got, [...got].sort((a, b) => a - b), "in order");
+    assert.equal(got.length + st.evicted, 300, "every event sent or counted as dropped");
+    await c.close();
+  });
+
   it("makes room for a new consent when the storage is full", async () => {
     const fake = new FakeCollector();
     fake.clockOffsetMs = 0; // tokens of a real size, JWS-shaped
