@@ -30,12 +30,13 @@ func TestDiskFullDropsOldestToRecord(t *testing.T) {
 	vol := tmpfs.Mount(t, 4<<20)
 	f := newFakeCollector(t)
 	cfg := testConfig(f, filepath.Join(vol, "sdk"))
-	cfg.MaxQueueBytes = 2 << 20 // segments of 256 KiB
 	cfg.MinBackoffMs, cfg.MaxBackoffMs = 60_000, 60_000
 	c := grantedClient(t, f, cfg, "analytics")
 	f.stop()
+	// Far below the default cap (10 MiB): room is made a segment at a
+	// time, so segments must be small enough for a few to be queued.
 	n := 0
-	for ; c.Stats().QueuedBytes < 1<<20; n++ {
+	for ; c.Stats().QueuedBytes < 600<<10; n++ {
 		if err := recordSeq(c, n); err != nil {
 			t.Fatal(err)
 		}

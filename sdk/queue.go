@@ -163,9 +163,12 @@ type queue struct {
 }
 
 // segmentSize is the size at which a segment is closed and a new one
-// started, for a queue cap of maxBytes.
+// started, for a queue cap of maxBytes: small enough that a full disk can
+// be given space back a segment at a time (see makeRoom) while the queue
+// is still far below its cap, large enough that starting one (a file
+// created, the last one synced) is rare.
 func segmentSize(maxBytes int64) int64 {
-	return min(max(maxBytes/8, 4<<10), 1<<20)
+	return min(max(maxBytes/32, 4<<10), 256<<10)
 }
 
 // openQueue opens the queue in dir for epoch, whose records are sealed
