@@ -751,9 +751,44 @@ func TestMoreIdentifierKeys(t *testing.T) {
 		{"driver_license: D1234567", "driver_license: [id]"},
 		{"drivingLicenceNumber=MORGA753116SM9IJ", "drivingLicenceNumber=[id]"},
 		{"id_card_number: T22000129", "id_card_number: [id]"},
+		// install ids as Firebase, Crashlytics and AppsFlyer log them
+		{"FirebaseInstallations: installation: fSa4Bx9kQ0m3c8Yq1WZt_e registered", "FirebaseInstallations: installation: [id] registered"},
+		{"FIS auth token refreshed for installation cJ2eD7TSRLKJzWE9bGYYkU", "FIS auth token refreshed for installation [id]"},
+		{"Crashlytics installation UUID: 0A1B2C3D4E5F60718293A4B5C6D7E8F9", "Crashlytics installation UUID: [id]"},
+		{"AppsFlyerLib: AF id: 1612345678901-9876543210987654321", "AppsFlyerLib: AF id: [id]"},
+		// accounts: a provider's prefix, Game Center's player ids,
+		// Firebase Auth's uid, an ID token's subject, an iCloud user's
+		// record name
+		{"Auth0 user_id auth0|5f8e7d6c5b4a3928170f6e5d", "Auth0 user_id [id]"},
+		{"GameCenter playerID G:1234567890", "GameCenter playerID [id]"},
+		{"GKLocalPlayer gamePlayerID A:_a1b2c3d4e5f60718293a4b5c6d7e8f90 teamPlayerID T:_0f1e2d3c4b5a69788796a5b4c3d2e1f0", "GKLocalPlayer gamePlayerID [id] teamPlayerID [id]"},
+		{"Firebase Auth uid: Xk3mP9qR2sT5vW8yZ1aB4cD6eF7g", "Firebase Auth uid: [id]"},
+		{`claims: {"sub": "google-oauth2|104857123456789012345", "aud": "app"}`, `claims: {"sub": "[id]", "aud": "app"}`},
+		{`{"sub":"001234.5f6e7d8c9b0a1f2e3d4c5b6a79808172.1234"}`, `{"sub":"[id]"}`},
+		{"NSUbiquitousKeyValueStore user record _a1b2c3d4e5f60718293a4b5c6d7e8f90", "NSUbiquitousKeyValueStore user record [id]"},
+		{"CKError: recordName: _9f8e7d6c5b4a39281706f5e4d3c2b1a0 not found", "CKError: recordName: [id] not found"},
+		// vehicles
+		{"License plate: B-MW 1234", "License plate: [id]"},
+		{"license_plate=B-MW1234", "license_plate=[id]"},
+		{"VIN 1HGCM82633A004352", "VIN [id]"},
 	})
 	runCases(t, kept(
 		"Pozostało dni: 14",
+		"installation complete",
+		"Installation failed: INSTALL_FAILED_INSUFFICIENT_STORAGE",
+		"installation 2 of 3 finished",
+		"Package installation took 1234 ms",
+		"installation id: null",
+		"installation_status=ok",
+		"vin_check=passed",
+		"uid: 10234",
+		"Process uid: 10123 pid: 4567",
+		"uid: abcdefghijklmnopqrstuvwxyz",
+		"name: AbstractFactoryBean2",
+		"sub: main",
+		"sub_type=annual",
+		"key kind: A:1",
+		"status code: HTTP:503 retry",
 	))
 }
 

@@ -262,7 +262,14 @@ var identifierKeys = [...]string{
 	"idfa", "idfv", "gaid", "adid", "aaid", "advertisingid", "advertiserid", "androidid", "vendorid",
 	"imei", "meid", "imsi", "iccid", "msisdn", "serial", "serialno", "serialnumber", "deviceserial",
 	"installid", "installationid", "instanceid", "firebaseinstallationid", "appinstanceid", "fid",
-	"appsflyerid", "distinctid", "externalid", "anonymousid", "visitorid", "identityid",
+	"installation", "installationuuid", "installuuid", "afid", "appsflyerid",
+	// vehicles: a car's identification number, its plate
+	"vin", "licenseplate", "licenceplate", "numberplate", "platenumber", "vehicleregistration",
+	// an OpenID Connect token's subject, the account, as a decoded
+	// token's claims print it (weak: quoted or after '=', or drawn at
+	// random)
+	"sub",
+	"distinctid", "externalid", "anonymousid", "visitorid", "identityid",
 	"pushtoken", "fcmtoken", "apnstoken", "devicetoken", "registrationtoken", "fingerprint",
 	"imeisv", "apns", "fcm", "gcm", "crashreporterkey", "oaid", "gsfid", "widevineid", "drmid",
 	"mediadrmid", "openudid", "userpseudoid",
@@ -348,6 +355,7 @@ var wordsKeys = [...]string{
 	"recipient", "recipientname", "recipients", "attendees", "invitees", "participants",
 	"address", "street", "streetaddress", "homeaddress", "billingaddress", "shippingaddress",
 	"postcode", "postalcode", "zip", "zipcode",
+	"licenseplate", "licenceplate", "numberplate", "platenumber", "vehicleregistration",
 	"dob", "birthday", "birthdate", "dateofbirth",
 	"ssn", "socialsecuritynumber", "nationalid", "nationalidnumber", "taxid", "passport",
 	"passportnumber", "passportno", "nino", "aadhaar", "nric", "tfn", "bsn", "idnumber", "idcard",
@@ -360,7 +368,7 @@ var wordsKeys = [...]string{
 // "pid: 1, tid: 2, name: RenderThread", "Load Address: 0x1000",
 // "Build fingerprint: 'google/...'", "uid: 10123"). Their values are
 // replaced only in the forms key=value and "key": value.
-var weakKeys = [...]string{"name", "address", "location", "fingerprint", "uid", "login", "gps", "mobile"}
+var weakKeys = [...]string{"name", "address", "location", "fingerprint", "uid", "login", "gps", "mobile", "sub"}
 
 // coordinateKeys name a latitude or longitude.
 var coordinateKeys = [...]string{"lat", "latitude", "lon", "lng", "long", "longitude"}
@@ -380,13 +388,13 @@ var headOnlyKeys = [...]string{
 	"fax", "street", "zip", "ip", "ipv4", "ipv6", "mac", "ssid", "geo", "pwd", "cookie", "card",
 	"city", "town", "village", "suburb", "district", "county",
 	"token", "instanceid", "clientid", "secret", "pass", "auth", "session", "sid", "signature",
-	"authorization", "setcookie",
+	"authorization", "setcookie", "installation", "vin",
 }
 
 // wholeOnlyKeys are names of keyTable that are words of many ordinary
 // keys (screen_name, location_enabled, long_press, pan_gesture): only the
 // whole key is the name.
-var wholeOnlyKeys = [...]string{"name", "address", "location", "fingerprint", "uid", "login", "gps", "mobile", "pan", "long"}
+var wholeOnlyKeys = [...]string{"name", "address", "location", "fingerprint", "uid", "login", "gps", "mobile", "pan", "long", "sub"}
 
 // keyTable holds what each known normalized key names.
 var keyTable = func() map[string]keyFlag {

@@ -144,11 +144,11 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 		if k.trunc || keyTable[string(k.b[:k.n])]&kIdent == 0 {
 			return match{}
 		}
-		f = kIdent
+		f = keyTable[string(k.b[:k.n])] &^ (kHeadOnly | kWholeOnly) // License plate: B-MW 1234 is words
 	}
 	secret := f&kSecret != 0
-	if colon && !quoted && !secret && f&kWeak != 0 {
-		return match{}
+	if colon && !quoted && !secret && f&kWeak != 0 && !sc.randomIDAt(vs) {
+		return match{} // uid: 10234, name: RenderThread; not uid: Xk3mP9qR2sT5vW8yZ1aB4cD6eF7g
 	}
 	kind := KeyValue
 	switch {
@@ -278,6 +278,46 @@ func (sc *scanner) spacedValue(f keyFlag, ke, vs int) match {
 	return match{kind, vs, ve}
 }
 
+// randomIDAt reports whether the word at vs looks drawn at random (see
+// randomID).
+func (sc *scanner) randomIDAt(vs int) bool {
+	ve := vs
+	for ve < len(sc.in) && isWord(sc.in[ve]) {
+		ve++
+	}
+	return randomID(sc.in[vs:ve])
+}
+
+// randomID reports whether w looks drawn at random, as a weak key's value
+// after a colon must to be read as one (Firebase Auth's uid: 28 letters
+// and digits): 16 or more letters and digits, with upper and lower case
+// letters and digits, and no run of five or more lower-case letters.
+func randomID(w string) bool {
+	if len(w) < 16 {
+		return false
+	}
+	var upper, lower, digit bool
+	run := 0
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+			if lower, run = true, run+1; run == 5 {
+				return false
+			}
+			continue
+		case isUpper(c):
+			upper = true
+		case isDigit(c):
+			digit = true
+		default:
+			return false
+		}
+		run = 0
+	}
+	return upper && lower && digit
+}
+
 // proseSecretKeys are names of secrets that are common words of prose
 // too: a quoted text after one of them and a blank is no value (pass
 // "make distcheck", session "scriptlets").
@@ -357,6 +397,10 @@ func (sc *scanner) spacedValueEnd(vs int) int {
 				joined = true
 			}
 		case c == '.' || c == '+' || c == '=' || c == '@':
+		case (c == ':' || c == '|') && ve > vs && isWord(sc.b(ve+1)):
+			// a provider's or a kind's prefix: auth0|5f8e...,
+			// G:1234567890, A:_a1b2... (Game Center's player ids)
+			joined = true
 		default:
 			goto end
 		}

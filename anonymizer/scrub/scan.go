@@ -447,6 +447,11 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 			}
 		}
 	}
+	// an iCloud user's record name (CloudKit, key-value store) or a Game
+	// Center player id: '_' and 32 hex digits (_a1b2..., A:_a1b2...)
+	if n == 33 && in[ws] == '_' && !isWordOrMarker(prev) && bits&cNonHex == 0 && s.on(KeyValue) && allHex(in[ws+1:we]) {
+		return match{KeyValue, ws, we}
+	}
 	if bits&(cUnder|cNonHex) == 0 { // hex digits only
 		if n == 16 && next != '-' && prev != '-' && s.on(DeviceID) && deviceIDShape(in[ws:we]) && !sc.pointerContext(ws) {
 			return match{DeviceID, ws, we}
