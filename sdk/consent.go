@@ -191,11 +191,13 @@ func (c *Client) purgeLocked(next *persistedState) error {
 	c.st = *next
 	n, qErr := c.queue.reset(next.Epoch, aead)
 	if diskFull(saveErr) {
-		// The purge freed the queue's space; if it held none, replacing
-		// the state file (delete, then write) needs none. A crash in
-		// between leaves no state: no consent, which is what the user
+		// The purge freed the queue's space. If it held none, replacing
+		// the state file (delete, then write) needs none: a crash in
+		// between leaves no state, no consent, which is what the user
 		// asked for.
-		saveErr = c.store.replace(next)
+		if saveErr = c.store.save(next); diskFull(saveErr) {
+			saveErr = c.store.replace(next)
+		}
 	}
 	c.stats.purged.Add(int64(n))
 	c.genCancel()
