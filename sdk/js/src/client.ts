@@ -346,14 +346,18 @@ export class Consentry {
       throw new ConsentryError("rejected", "grant consent: the collector answered no token, or an expired one");
     }
     const granted = resp.scopes.filter((sc): sc is Scope => SCOPES.includes(sc as Scope));
-    await this.storageMu.run(async () => {
-      // A replaced token is revoked, in the background: the collector's
-      // consent records show the user's current choice, and the old
-      // token, with its wider scopes, is accepted nowhere.
-      const old = this.st.token;
-      const revocations = old && old !== resp.consentToken ? [...this.st.revocations, { token: old, erase: false }] : this.st.revocations;
-      await this.saveState({ ...this.st, token: resp.consentToken, scopes: granted.length > 0 ? granted : uniq, expiresAtMs, ended: "", revocations });
-    });
+    try {
+      await this.storageMu.run(async () => {
+        // A replaced token is revoked, in the background: the collector's
+        // consent records show the user's current choice, and the old
+        // token, with its wider scopes, is accepted nowhere.
+        const old = this.st.token;
+        const revocations = old && old !== resp.consentToken ? [...this.st.revocations, { token: old, erase: false }] : this.st.revocations;
+        await this.saveState({ ...this.st, token: resp.consentToken, scopes: granted.length > 0 ? granted : uniq, expiresAtMs, ended: "", revocations });
+      });
+    } catch (err) {
+      throw storageFailure("grant consent", err);
+    }
     if (!this.st.scopes.includes("location")) {
       this.location = null;
     }
@@ -811,7 +815,7 @@ export class Consentry {
         }
       } catch (err) {
         for (const p of batch) {
-          p.reject(new ConsentryError("unavailable", `record: storage failed: ${summary(err)}`, { cause: err }));
+          p.reject(storageFailure("record", err));
         }
         return;
       }
@@ -1361,6 +1365,11 @@ function storageFull(err: unknown): boolean {
     e.name === "NS_ERROR_DOM_QUOTA_REACHED" ||
     /quota|disk is full|SQLITE_FULL|no space left|ENOSPC|out of space/i.test(e.message)
   );
+}
+
+/** storageFailure is the error of op when writing to the storage failed with err. */
+function storageFailure(op: string, err: unknown): ConsentryError {
+  return new ConsentryError(storageFull(err) ? "storage_full" : "unavailable", `${op}: storage failed: ${summary(err)}`, { cause: err });
 }
 
 function summary(err: unknown): string {

@@ -14,6 +14,12 @@ export type ErrorKind =
    * or call Consentry.deleteStorage to start over (forgetting the consent).
    */
   | "state_unreadable"
+  /**
+   * The storage is full (the app's own data, or other sites', filled it)
+   * and the SDK had no events of its own left to drop to make room;
+   * nothing was written. It works again once space is freed.
+   */
+  | "storage_full"
   /** The collector refused a request for a reason a retry cannot fix. */
   | "rejected"
   /** The collector could not be reached, or asked to retry later; queued events stay queued. */

@@ -443,7 +443,9 @@ describe("offline queue", () => {
     storage.setItem = () => {
       throw new DOMException("Setting the value exceeded the quota.", "QuotaExceededError");
     };
-    await assert.rejects(c.recordCustom("tick"), rejectsWith("unavailable"));
+    await assert.rejects(c.recordCustom("tick"), rejectsWith("storage_full"));
+    fake.offline = false;
+    await assert.rejects(c.grantConsent(["analytics"]), rejectsWith("storage_full"));
     await c.close();
   });
 
