@@ -767,6 +767,7 @@ func TestMoreIdentifierKeys(t *testing.T) {
 		{`{"sub":"001234.5f6e7d8c9b0a1f2e3d4c5b6a79808172.1234"}`, `{"sub":"[id]"}`},
 		{"NSUbiquitousKeyValueStore user record _a1b2c3d4e5f60718293a4b5c6d7e8f90", "NSUbiquitousKeyValueStore user record [id]"},
 		{"CKError: recordName: _9f8e7d6c5b4a39281706f5e4d3c2b1a0 not found", "CKError: recordName: [id] not found"},
+		{"cache_CKError: recordName: _f9fa74adb6338310e4c00e66016f28fe_v2", "cache_CKError: recordName: [id]_v2"},
 		// vehicles
 		{"License plate: B-MW 1234", "License plate: [id]"},
 		{"license_plate=B-MW1234", "license_plate=[id]"},
@@ -1115,6 +1116,8 @@ func TestPersonObjects(t *testing.T) {
 		{"device: Device(id=9f1c2e77, model=Pixel 8)", "device: Device(id=[id], model=Pixel 8)"},
 		// random case, as the adversarial test writes it
 		{"cuStOMEr{Id=1451476089, ACTIve=tRUe}", "cuStOMEr{Id=[id], ACTIve=tRUe}"},
+		{"uSEr(ID=u-uy5gp8v5e, plAN=Pro)", "uSEr(ID=[id], plAN=Pro)"},
+		{"CUSTOMER(id=48213)", "CUSTOMER(id=[id])"},
 	})
 	runCases(t, kept(
 		"Thread(id=12, state=RUNNABLE)",

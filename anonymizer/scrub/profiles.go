@@ -391,6 +391,9 @@ func personType(w string) bool {
 		}
 		return false
 	}
+	if equalFoldAny(w, personTypes[:]...) {
+		return true // the whole name, in any case: uSEr, CUSTOMER
+	}
 	last := 0 // where w's last word starts: its last capital after a small letter
 	for i := len(w) - 1; i > 0; i-- {
 		if isUpper(w[i]) && isLower(w[i-1]) {

@@ -448,9 +448,10 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 		}
 	}
 	// an iCloud user's record name (CloudKit, key-value store) or a Game
-	// Center player id: '_' and 32 hex digits (_a1b2..., A:_a1b2...)
-	if n == 33 && in[ws] == '_' && !isWordOrMarker(prev) && bits&cNonHex == 0 && s.on(KeyValue) && allHex(in[ws+1:we]) {
-		return match{KeyValue, ws, we}
+	// Center player id: '_' and 32 hex digits (_a1b2..., A:_a1b2...),
+	// perhaps glued to more with an underscore
+	if n >= 33 && in[ws] == '_' && (n == 33 || in[ws+33] == '_') && !isWordOrMarker(prev) && s.on(KeyValue) && allHex(in[ws+1:ws+33]) {
+		return match{KeyValue, ws, ws + 33}
 	}
 	if bits&(cUnder|cNonHex) == 0 { // hex digits only
 		if n == 16 && next != '-' && prev != '-' && s.on(DeviceID) && deviceIDShape(in[ws:we]) && !sc.pointerContext(ws) {

@@ -943,7 +943,7 @@ func (g *generator) coordinates() Identifier {
 var identifierKeys = []string{"user_id", "userId", "device_id", "deviceId", "email", "ip", "ip_address", "idfa", "gaid",
 	"android_id", "advertising_id", "account_id", "install_id", "customer_id", "msisdn", "phone", "imei", "serial",
 	"mac_address", "push_token", "fcm_token", "session_token", "installationId", "userEmail", "imeisv", "apns", "cpf", "geohash", "appsflyer_id", "distinct_id",
-	"crashReporterKey", "oaid", "cell_id", "mCid", "user_pseudo_id", "city", "locality", "thoroughfare"}
+	"crashReporterKey", "oaid", "cell_id", "mCid", "user_pseudo_id", "installation", "AF id", "vin", "city", "locality", "thoroughfare"}
 
 // placeKeys are the identifierKeys that name places (their values are
 // names, written after '=', ':' or in JSON, not after a blank alone).
@@ -971,6 +971,17 @@ func (g *generator) keyValue() Identifier {
 		typ := g.pick([]string{"User", "Customer", "AccountEntity", "UserProfile", "MemberDto"})
 		text := g.pick([]string{typ + "(id=" + v + ", plan=pro)", typ + "{id=" + v + ", active=true}", typ + `(id: "` + v + `", plan: "pro")`})
 		return Identifier{Format: "person's object", Value: text, Needles: []string{v}}
+	case 2:
+		// an account as identity providers print it: with the
+		// provider's prefix after a key and a blank, or an iCloud
+		// user's record name
+		if g.intn(2) == 0 {
+			hex := g.chars("0123456789abcdef", 32)
+			text := g.pick([]string{"CKError: recordName: _", "user record _", "gamePlayerID A:_"}) + hex
+			return Identifier{Format: "iCloud record name", Value: text, Needles: []string{hex}}
+		}
+		text := g.pick([]string{"user_id auth0|", "playerID G:", "userId google-oauth2|"}) + v
+		return Identifier{Format: "provider's account", Value: text, Needles: []string{v}}
 	}
 	var text, format string
 	n := 4
