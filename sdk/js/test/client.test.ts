@@ -390,18 +390,18 @@ describe("offline queue", () => {
   });
 
   it("makes room in its only segment when the storage is full", async () => {
-    // A queue that fits in one segment (up to 16 KiB) can only make room
-    // by rewriting that segment without its older half.
+    // A queue that fits in one segment (up to 32 events or 16 KiB) can
+    // only make room by rewriting that segment without its older half.
     const fake = new FakeCollector();
     const storage = new QuotaStorage();
     const c = await granted(fake, storage, { maxBatchEvents: 1000 });
     fake.offline = true;
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 30; i++) {
       await c.recordCustom("tick", { i });
     }
     assert.equal([...storage.items.keys()].filter((k) => k.startsWith("consentry.q.")).length, 1, "one segment");
     storage.limit = storage.used(); // the app filled the rest
-    for (let i = 100; i < 300; i++) {
+    for (let i = 30; i < 300; i++) {
       await c.recordCustom("tick", { i }); // resolves: room was made
     }
     const st = c.stats();
