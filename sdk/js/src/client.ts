@@ -931,19 +931,22 @@ export class Consentry {
     this.gen++;
     this.genAbort.abort();
     this.genAbort = new AbortController();
-    await this.storageMu.run(() =>
-      this.purgeLocked({
-        ...this.st,
-        token: "",
-        scopes: [],
-        expiresAtMs: 0,
-        ended,
-        revocations: revoke ? [...this.st.revocations, revoke] : this.st.revocations,
-      }),
-    );
-    this.session = null;
-    this.location = null;
-    this.crumbs = [];
+    try {
+      await this.storageMu.run(() =>
+        this.purgeLocked({
+          ...this.st,
+          token: "",
+          scopes: [],
+          expiresAtMs: 0,
+          ended,
+          revocations: revoke ? [...this.st.revocations, revoke] : this.st.revocations,
+        }),
+      );
+    } finally {
+      this.session = null;
+      this.location = null;
+      this.crumbs = [];
+    }
   }
 
   /** endConsent ends the consent of token when the collector reports it revoked, expired or invalid. */

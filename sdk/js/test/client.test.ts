@@ -539,6 +539,23 @@ describe("revocation", () => {
     }
   });
 
+  it("ends the consent on the device even when the storage fails", async () => {
+    const { storage, c } = await offline();
+    await c.recordCustom("before");
+    const setItem = storage.setItem.bind(storage);
+    storage.setItem = (key: string, value: string) => {
+      if (key.endsWith("state")) {
+        throw new Error("disk I/O error");
+      }
+      setItem(key, value);
+    };
+    await assert.rejects(c.revokeConsent(), /disk I\/O error/);
+    assert.equal(c.consent().state, "revoked");
+    await c.recordCustom("after");
+    assert.equal(c.stats().queued, 0, "the queue is purged and nothing more is recorded");
+    await c.close();
+  });
+
   it("delivers a pending revocation on close", async () => {
     const { fake, c } = await offline({ closeTimeoutMs: 2000, minBackoffMs: 60_000, maxBackoffMs: 60_000 });
     assert.equal((await c.revokeConsent()).delivered, false);
