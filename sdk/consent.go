@@ -295,9 +295,6 @@ func (c *Client) saveState(next *persistedState) error {
 	if diskFull(err) && c.queue.free() {
 		err = c.store.save(next)
 	}
-	if diskFull(err) {
-		return fmt.Errorf("%w: %w", ErrStorageFull, err)
-	}
 	return err
 }
 

@@ -150,8 +150,14 @@ func loadMasterKey(dir string, supplied []byte) ([]byte, error) {
 
 // writeFileAtomic replaces path with data (mode 0600): it writes a
 // temporary file, syncs it, renames it over path and syncs the folder, so
-// a crash leaves either the old or the new content.
-func writeFileAtomic(path string, data []byte) error {
+// a crash leaves either the old or the new content. On a full disk the
+// error wraps ErrStorageFull.
+func writeFileAtomic(path string, data []byte) (err error) {
+	defer func() {
+		if diskFull(err) {
+			err = fmt.Errorf("%w: %w", ErrStorageFull, err)
+		}
+	}()
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {

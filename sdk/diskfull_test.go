@@ -191,6 +191,21 @@ func TestQueueHeadMovesOnFullDisk(t *testing.T) {
 	}
 }
 
+// TestNewOnFullDisk: a first start on a full disk, which cannot write the
+// consent state, fails with ErrStorageFull.
+func TestNewOnFullDisk(t *testing.T) {
+	vol := tmpfs.Mount(t, 1<<20)
+	f := newFakeCollector(t)
+	tmpfs.Fill(t, vol, "app-data", 0)
+	c, err := New(testConfig(f, filepath.Join(vol, "sdk")))
+	if err == nil {
+		c.Close()
+	}
+	if !errors.Is(err, ErrStorageFull) {
+		t.Fatalf("New on a full disk: %v, want ErrStorageFull", err)
+	}
+}
+
 // TestGrantOnFullDiskMakesRoom: a new consent on a full disk drops the
 // oldest queued events to make room for the state, as a record does,
 // instead of failing.
