@@ -33,8 +33,8 @@ var (
 	// ErrStorageFull: the device's storage is full and the SDK could not
 	// make room by dropping its own oldest queued events (counted as
 	// evicted in Stats): nothing of its own was left to drop. Nothing was
-	// recorded; recording works again once the app or the user frees
-	// space.
+	// written (a record, a grant's state, New's first key and state); it
+	// works again once the app or the user frees space.
 	ErrStorageFull = errors.New("device storage full")
 	// ErrRejected: the collector refused a request for a reason a retry
 	// cannot fix (a wrong app key, a scope the app may not ask for, a
