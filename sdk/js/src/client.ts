@@ -239,7 +239,11 @@ export class Consentry {
         raw = base64Decode(stored);
       } else {
         raw = randomBytes(s.crypto, KEY_SIZE);
-        await s.storage.setItem(p + "key", base64Encode(raw));
+        try {
+          await s.storage.setItem(p + "key", base64Encode(raw));
+        } catch (err) {
+          throw storageFailure("open", err);
+        }
       }
     }
     let master: Sealer;
@@ -252,7 +256,12 @@ export class Consentry {
     const sealed = await s.storage.getItem(p + "state");
     if (sealed === null) {
       st = newState(s.crypto, 1);
-      await s.storage.setItem(p + "state", await master.seal(STATE_LABEL, encodeJSON(st)));
+      const first = await master.seal(STATE_LABEL, encodeJSON(st));
+      try {
+        await s.storage.setItem(p + "state", first);
+      } catch (err) {
+        throw storageFailure("open", err);
+      }
     } else {
       try {
         st = JSON.parse(new TextDecoder().decode(await master.open(STATE_LABEL, sealed))) as State;

@@ -447,6 +447,8 @@ describe("offline queue", () => {
     fake.offline = false;
     await assert.rejects(c.grantConsent(["analytics"]), rejectsWith("storage_full"));
     await c.close();
+    // A first start on a full storage cannot keep its key or state.
+    await assert.rejects(Consentry.open(config(fake, storage, { storagePrefix: "fresh." })), rejectsWith("storage_full"));
   });
 
   it("refuses a second client on the same storage until the first is closed", async () => {
