@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -236,5 +237,83 @@ func TestGrantOnFullDiskMakesRoom(t *testing.T) {
 	c2 := newClient(t, testConfig(f, cfg.StorageDir))
 	if got := c2.ConsentState(); got != StateGranted || c2.Scopes() != "analytics" {
 		t.Fatalf("after a restart: %q %q, want the new consent", got, c2.Scopes())
+	}
+}
+
+// TestDiskFullCompactsTheOnlySegment: a queue that fits in the one segment
+// being appended to makes room on a full disk too: the segment is
+// rewritten in place without its older half.
+func TestDiskFullCompactsTheOnlySegment(t *testing.T) {
+	vol := tmpfs.Mount(t, 1<<20)
+	f := newFakeCollector(t)
+	cfg := testConfig(f, filepath.Join(vol, "sdk"))
+	cfg.MinBackoffMs, cfg.MaxBackoffMs = 60_000, 60_000
+	c := grantedClient(t, f, cfg, "analytics")
+	f.stop()
+	n := 0
+	for ; c.Stats().QueuedBytes < 100<<10; n++ {
+		if err := recordSeq(c, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if segs, _ := filepath.Glob(filepath.Join(cfg.StorageDir, queueDirName, "*"+segSuffix)); len(segs) != 1 {
+		t.Fatalf("%d segments, want the queue in one", len(segs))
+	}
+	tmpfs.Fill(t, vol, "app-data", 0)
+	for end := n + 3000; n < end; n++ {
+		if err := recordSeq(c, n); err != nil {
+			t.Fatalf("record %d on a full disk: %v", n, err)
+		}
+	}
+	st := c.Stats()
+	if st.DroppedEvicted == 0 || st.QueuedEvents+st.DroppedEvicted != int64(n) {
+		t.Fatalf("stats %+v: want evictions that account for all %d events", st, n)
+	}
+	// The compacted segment reads back whole after a restart.
+	if err := c.Close(); err != nil {
+		t.Logf("close: %v", err)
+	}
+	c2 := newClient(t, testConfig(f, cfg.StorageDir))
+	if st2 := c2.Stats(); st2.QueuedEvents != st.QueuedEvents || st2.DroppedCorrupt != 0 {
+		t.Fatalf("after a restart %+v, want the %d queued before and nothing corrupt", st2, st.QueuedEvents)
+	}
+	f.restart()
+	if err := c2.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := f.accepted()
+	if int64(len(got)) != st.QueuedEvents {
+		t.Fatalf("sent %d, want the %d queued", len(got), st.QueuedEvents)
+	}
+	first := n - len(got)
+	for i, e := range got {
+		if seq := e.GetCustom().GetAttributes()["seq"].GetIntValue(); seq != int64(first+i) {
+			t.Fatalf("event %d has seq %d, want %d: the newest, in order", i, seq, first+i)
+		}
+	}
+	t.Logf("one segment on a full disk kept the newest %d of %d events", len(got), n)
+}
+
+// TestQueueCompactsUnderABatchInFlight: compacting the only segment moves
+// the cursors of the batch being sent with its records, so acknowledging
+// the batch afterwards removes exactly its records.
+func TestQueueCompactsUnderABatchInFlight(t *testing.T) {
+	dir := tmpfs.Mount(t, 1<<20)
+	st := &testStats{}
+	q := openTestQueue(t, dir, 10<<20, st)
+	appendScreens(t, q, names(0, 300)...)
+	b, _ := screens(t, q, 200) // in flight
+	tmpfs.Fill(t, dir, "app-data", 0)
+	i := 300
+	for ; st.evicted == 0; i++ {
+		appendScreens(t, q, names(i, i+1)...) // succeeds: room is made
+	}
+	if b.evicted < 150 || b.evicted >= len(b.items) {
+		t.Fatalf("%d of the batch's %d records evicted, want the oldest half of the queue, not all of the batch", b.evicted, len(b.items))
+	}
+	mustAck(t, q, b, len(b.items))
+	_, got := screens(t, q, 1000)
+	if want := names(200, i); !slices.Equal(got, want) {
+		t.Fatalf("queue holds %d records from %v, want %d from %v", len(got), got[:1], len(want), want[:1])
 	}
 }

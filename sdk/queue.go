@@ -366,6 +366,17 @@ func (q *queue) writeHead() error {
 	} else {
 		c = cursor{q.nextSeq, 0}
 	}
+	err := q.writeCursor(c)
+	if err == nil {
+		q.headDirty = false
+	} else if diskFull(err) {
+		err = nil
+	}
+	return err
+}
+
+// writeCursor writes c as the head file's content (see writeHead).
+func (q *queue) writeCursor(c cursor) error {
 	b := make([]byte, 0, headFileSize)
 	b = append(b, magicHead...)
 	b = binary.BigEndian.AppendUint64(b, q.epoch)
@@ -380,12 +391,9 @@ func (q *queue) writeHead() error {
 		_ = f.Truncate(headFileSize) // a longer file would never read as a head
 		q.hf = f
 	}
-	if _, err := q.hf.WriteAt(b, 0); diskFull(err) {
-		return nil
-	} else if err != nil {
+	if _, err := q.hf.WriteAt(b, 0); err != nil {
 		return fmt.Errorf("write queue head: %w", err)
 	}
-	q.headDirty = false
 	return nil
 }
 
@@ -470,9 +478,9 @@ func diskFull(err error) bool {
 // makeRoom frees disk space for a record after a write failed on a full
 // disk: it drops the oldest records, as the cap does (counted as
 // evicted), until at least half the queued bytes are gone. Space comes
-// back a segment file at a time, so it drops whole segments, but never
-// the one this process appends to: a queue that fits in one segment
-// cannot make room. It reports whether it freed anything.
+// back a segment file at a time, so it drops whole segments, but not the
+// one this process appends to; a queue that is all in that one is
+// compacted instead. It reports whether it freed anything.
 func (q *queue) makeRoom() bool {
 	freed := false
 	for target := q.bytes() / 2; q.bytes() > target && (len(q.segs) > 1 || len(q.segs) == 1 && q.w == nil); {
@@ -481,7 +489,62 @@ func (q *queue) makeRoom() bool {
 		}
 		freed = true
 	}
-	return freed
+	if freed || len(q.segs) != 1 || q.w == nil || q.count() < 2 {
+		return freed
+	}
+	return q.compact()
+}
+
+// compact rewrites the one segment, which this process appends to, in
+// place without the records before the head and the older half of those
+// after it (counted as evicted), and reports whether it freed anything.
+// The head file says the segment's start before the copy begins, so a
+// crash during it sends kept records twice (the collector deduplicates
+// them by event id) rather than losing them; a power loss may lose some
+// whose pages the copy had overwritten. The cursors of a batch in flight
+// move with the records they point at.
+func (q *queue) compact() bool {
+	s := q.segs[0]
+	for n := q.count() / 2; n > 0; n-- {
+		q.dropOldest()
+	}
+	from := q.headOff
+	keep := make([]byte, s.size-from)
+	if from == 0 || q.readAt(s, keep, from) != nil || q.writeCursor(cursor{s.seq, 0}) != nil {
+		return false
+	}
+	f, err := os.OpenFile(s.path, os.O_WRONLY, 0)
+	if err != nil {
+		return false
+	}
+	_, err = f.WriteAt(keep, 0)
+	if err == nil {
+		err = f.Truncate(int64(len(keep)))
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	f.Close()
+	if err != nil {
+		return false
+	}
+	if b := q.inflight; b != nil {
+		for i := range b.items {
+			// Those before from were dropped above (counted in
+			// b.evicted).
+			if it := &b.items[i]; it.start.seq == s.seq && it.start.off >= from {
+				it.start.off -= from
+				it.end.off -= from
+			}
+		}
+	}
+	q.total -= from
+	q.frames -= q.headIdx
+	s.size -= from
+	s.frames -= q.headIdx
+	q.headOff, q.headIdx = 0, 0
+	q.headDirty = false // the head file says so already
+	return true
 }
 
 // ensureWritable makes the last segment one this process appends to, with
