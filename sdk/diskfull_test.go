@@ -317,3 +317,20 @@ func TestQueueCompactsUnderABatchInFlight(t *testing.T) {
 		t.Fatalf("queue holds %d records from %v, want %d from %v", len(got), got[:1], len(want), want[:1])
 	}
 }
+
+// TestQueueCompactsSentRecordsFirst: when what was sent fills half the
+// only segment, compacting it on a full disk frees that and drops nothing
+// queued.
+func TestQueueCompactsSentRecordsFirst(t *testing.T) {
+	dir := tmpfs.Mount(t, 1<<20)
+	st := &testStats{}
+	q := openTestQueue(t, dir, 10<<20, st)
+	appendScreens(t, q, names(0, 300)...)
+	b, _ := screens(t, q, 200)
+	mustAck(t, q, b, len(b.items))
+	tmpfs.Fill(t, dir, "app-data", 0)
+	appendScreens(t, q, names(300, 400)...) // more than the last page's free end
+	if _, got := screens(t, q, 1000); st.evicted != 0 || !slices.Equal(got, names(200, 400)) {
+		t.Fatalf("%d evicted, queue holds %d records from %v; want none evicted, 200 from s200", st.evicted, len(got), got[:1])
+	}
+}

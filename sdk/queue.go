@@ -489,15 +489,16 @@ func (q *queue) makeRoom() bool {
 		}
 		freed = true
 	}
-	if freed || len(q.segs) != 1 || q.w == nil || q.count() < 2 {
+	if freed || len(q.segs) != 1 || q.w == nil {
 		return freed
 	}
 	return q.compact()
 }
 
 // compact rewrites the one segment, which this process appends to, in
-// place without the records before the head and the older half of those
-// after it (counted as evicted), and reports whether it freed anything.
+// place without the records before the head (sent) and as many of the
+// oldest after it (counted as evicted) as free half the segment, keeping
+// the newest; it reports whether it freed anything.
 // The head file says the segment's start before the copy begins, so a
 // crash during it sends kept records twice (the collector deduplicates
 // them by event id) rather than losing them; a power loss may lose some
@@ -505,7 +506,7 @@ func (q *queue) makeRoom() bool {
 // move with the records they point at.
 func (q *queue) compact() bool {
 	s := q.segs[0]
-	for n := q.count() / 2; n > 0; n-- {
+	for q.headOff < s.size/2 && q.count() > 1 {
 		q.dropOldest()
 	}
 	from := q.headOff
