@@ -160,6 +160,10 @@ type queue struct {
 	inflight  *batch // the batch being sent, if any
 	buf       []byte
 	closed    bool
+
+	// testHookCopy, if set, replaces compact's overwrite of the segment
+	// with the kept bytes (to stop it part way, as a crash would).
+	testHookCopy func(path string, keep []byte) error
 }
 
 // segmentSize is the size at which a segment is closed and a new one
@@ -298,10 +302,35 @@ func (q *queue) loadSegment(s *segment, headOff int64) (off int64, idx int, err 
 	for _, sp := range spans {
 		repaired = append(repaired, data[sp[0]:sp[1]]...)
 	}
-	if err := writeFileAtomic(s.path, repaired); err != nil {
+	err = writeFileAtomic(s.path, repaired)
+	if diskFull(err) {
+		// No room for a copy: rewrite the file in place, which a
+		// crash can only leave with records twice, repaired again on
+		// the next open.
+		err = overwrite(s.path, repaired)
+	}
+	if err != nil {
 		return 0, 0, fmt.Errorf("repair segment: %w", err)
 	}
 	return off, idx, nil
+}
+
+// overwrite replaces the content of the file at path with data, in place:
+// it writes data at the start, truncates the file to it and syncs it. It
+// needs no free space where data is no longer than the file.
+func overwrite(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(data, 0)
+	if err == nil {
+		err = f.Truncate(int64(len(data)))
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
 }
 
 // scanFrames returns the spans of the authentic record frames in data, in
@@ -514,19 +543,11 @@ func (q *queue) compact() bool {
 	if from == 0 || q.readAt(s, keep, from) != nil || q.writeCursor(cursor{s.seq, 0}) != nil {
 		return false
 	}
-	f, err := os.OpenFile(s.path, os.O_WRONLY, 0)
-	if err != nil {
-		return false
+	write := overwrite
+	if q.testHookCopy != nil {
+		write = q.testHookCopy
 	}
-	_, err = f.WriteAt(keep, 0)
-	if err == nil {
-		err = f.Truncate(int64(len(keep)))
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	f.Close()
-	if err != nil {
+	if write(s.path, keep) != nil {
 		return false
 	}
 	if b := q.inflight; b != nil {
