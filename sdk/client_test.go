@@ -673,9 +673,7 @@ func TestQueueCapDropsOldestFirst(t *testing.T) {
 	f.stop()
 	const n = 600
 	for i := range n {
-		a := NewAttributes()
-		a.PutInt("seq", int64(i))
-		if err := c.RecordCustom("tick", a); err != nil {
+		if err := recordSeq(c, i); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -691,13 +689,7 @@ func TestQueueCapDropsOldestFirst(t *testing.T) {
 	if int64(len(got)) != st.QueuedEvents {
 		t.Fatalf("sent %d, queued %d", len(got), st.QueuedEvents)
 	}
-	// The newest survived, in order.
-	first := n - len(got)
-	for i, e := range got {
-		if seq := e.GetCustom().GetAttributes()["seq"].GetIntValue(); seq != int64(first+i) {
-			t.Fatalf("event %d has seq %d, want %d", i, seq, first+i)
-		}
-	}
+	checkNewest(t, got, n)
 	t.Logf("cap %d bytes kept the newest %d of %d events", cfg.MaxQueueBytes, len(got), n)
 	if st := c.Stats(); st.SentEvents+st.DroppedEvicted != n {
 		t.Errorf("sent %d + evicted %d != %d", st.SentEvents, st.DroppedEvicted, n)

@@ -26,6 +26,44 @@ func recordSeq(c *Client, seq int) error {
 	return c.RecordCustom("tick", a)
 }
 
+// recordOnFullDisk has a client of a stopped collector queue events until
+// queued bytes are queued, fills the rest of the volume vol, and records
+// more events on the full disk, failing t if one fails. It returns how
+// many were recorded and the stats, which must count every event as
+// queued or evicted, some as evicted.
+func recordOnFullDisk(t *testing.T, c *Client, vol string, queued int64, more int) (int, Stats) {
+	t.Helper()
+	n := 0
+	for ; c.Stats().QueuedBytes < queued; n++ {
+		if err := recordSeq(c, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tmpfs.Fill(t, vol, "app-data", 0)
+	for end := n + more; n < end; n++ {
+		if err := recordSeq(c, n); err != nil {
+			t.Fatalf("record %d on a full disk: %v", n, err)
+		}
+	}
+	st := c.Stats()
+	if st.DroppedEvicted == 0 || st.QueuedEvents+st.DroppedEvicted != int64(n) {
+		t.Fatalf("stats %+v: want evictions that account for all %d events", st, n)
+	}
+	return n, st
+}
+
+// checkNewest fails t unless events carry the seq attributes of the
+// newest of n recorded (recordSeq), in order.
+func checkNewest(t testing.TB, events []*consentryv1.Event, n int) {
+	t.Helper()
+	first := n - len(events)
+	for i, e := range events {
+		if seq := e.GetCustom().GetAttributes()["seq"].GetIntValue(); seq != int64(first+i) {
+			t.Fatalf("event %d has seq %d, want %d: the newest, in order", i, seq, first+i)
+		}
+	}
+}
+
 // TestDiskFullDropsOldestToRecord: with the disk full and the queue well
 // below its cap, a record drops the oldest queued events to make room (as
 // the cap does, counted as evicted) instead of failing, and what is kept
@@ -39,22 +77,7 @@ func TestDiskFullDropsOldestToRecord(t *testing.T) {
 	f.stop()
 	// Far below the default cap (10 MiB): room is made a segment at a
 	// time, so segments must be small enough for a few to be queued.
-	n := 0
-	for ; c.Stats().QueuedBytes < 600<<10; n++ {
-		if err := recordSeq(c, n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tmpfs.Fill(t, vol, "app-data", 0)
-	for end := n + 5000; n < end; n++ {
-		if err := recordSeq(c, n); err != nil {
-			t.Fatalf("record %d on a full disk: %v", n, err)
-		}
-	}
-	st := c.Stats()
-	if st.DroppedEvicted == 0 || st.QueuedEvents+st.DroppedEvicted != int64(n) {
-		t.Fatalf("stats %+v: want evictions that account for all %d events", st, n)
-	}
+	n, st := recordOnFullDisk(t, c, vol, 600<<10, 5000)
 	// Sending on a full disk moves the queue's head without needing
 	// space.
 	tmpfs.Fill(t, vol, "more-app-data", 0)
@@ -63,12 +86,7 @@ func TestDiskFullDropsOldestToRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := f.accepted()
-	first := n - len(got)
-	for i, e := range got {
-		if seq := e.GetCustom().GetAttributes()["seq"].GetIntValue(); seq != int64(first+i) {
-			t.Fatalf("event %d has seq %d, want %d: the newest, in order", i, seq, first+i)
-		}
-	}
+	checkNewest(t, got, n)
 	if st := c.Stats(); st.SentEvents+st.DroppedEvicted != int64(n) {
 		t.Errorf("sent %d + evicted %d != %d", st.SentEvents, st.DroppedEvicted, n)
 	}
@@ -253,25 +271,11 @@ func TestDiskFullCompactsTheOnlySegment(t *testing.T) {
 	cfg.MinBackoffMs, cfg.MaxBackoffMs = 60_000, 60_000
 	c := grantedClient(t, f, cfg, "analytics")
 	f.stop()
-	n := 0
-	for ; c.Stats().QueuedBytes < 100<<10; n++ {
-		if err := recordSeq(c, n); err != nil {
-			t.Fatal(err)
-		}
+	const queued = 100 << 10
+	if segmentSize(DefaultMaxQueueBytes) <= queued {
+		t.Fatalf("segments of %d bytes: the queue would not be in one", segmentSize(DefaultMaxQueueBytes))
 	}
-	if segs, _ := filepath.Glob(filepath.Join(cfg.StorageDir, queueDirName, "*"+segSuffix)); len(segs) != 1 {
-		t.Fatalf("%d segments, want the queue in one", len(segs))
-	}
-	tmpfs.Fill(t, vol, "app-data", 0)
-	for end := n + 3000; n < end; n++ {
-		if err := recordSeq(c, n); err != nil {
-			t.Fatalf("record %d on a full disk: %v", n, err)
-		}
-	}
-	st := c.Stats()
-	if st.DroppedEvicted == 0 || st.QueuedEvents+st.DroppedEvicted != int64(n) {
-		t.Fatalf("stats %+v: want evictions that account for all %d events", st, n)
-	}
+	n, st := recordOnFullDisk(t, c, vol, queued, 3000)
 	// The compacted segment reads back whole after a restart.
 	if err := c.Close(); err != nil {
 		t.Logf("close: %v", err)
@@ -288,12 +292,7 @@ func TestDiskFullCompactsTheOnlySegment(t *testing.T) {
 	if int64(len(got)) != st.QueuedEvents {
 		t.Fatalf("sent %d, want the %d queued", len(got), st.QueuedEvents)
 	}
-	first := n - len(got)
-	for i, e := range got {
-		if seq := e.GetCustom().GetAttributes()["seq"].GetIntValue(); seq != int64(first+i) {
-			t.Fatalf("event %d has seq %d, want %d: the newest, in order", i, seq, first+i)
-		}
-	}
+	checkNewest(t, got, n)
 	t.Logf("one segment on a full disk kept the newest %d of %d events", len(got), n)
 }
 
