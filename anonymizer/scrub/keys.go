@@ -367,7 +367,8 @@ var wordsKeys = [...]string{
 // mostly head technical lines ("Thread 0 name:  Dispatch queue: ...",
 // "pid: 1, tid: 2, name: RenderThread", "Load Address: 0x1000",
 // "Build fingerprint: 'google/...'", "uid: 10123"). Their values are
-// replaced only in the forms key=value and "key": value.
+// replaced only in the forms key=value and "key": value, and after a
+// colon when they look drawn at random (uid: Xk3mP9qR..., see randomID).
 var weakKeys = [...]string{"name", "address", "location", "fingerprint", "uid", "login", "gps", "mobile", "sub"}
 
 // coordinateKeys name a latitude or longitude.

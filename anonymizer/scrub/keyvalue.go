@@ -289,9 +289,10 @@ func (sc *scanner) randomIDAt(vs int) bool {
 }
 
 // randomID reports whether w looks drawn at random, as a weak key's value
-// after a colon must to be read as one (Firebase Auth's uid: 28 letters
-// and digits): 16 or more letters and digits, with upper and lower case
-// letters and digits, and no run of five or more lower-case letters.
+// after a colon must look to be taken (Firebase Auth's uid: 28 letters and
+// digits): 16 or more letters and digits, with upper and lower case
+// letters and digits among them, and no run of five or more lower-case
+// letters (words in code have them: AbstractFactoryBean2).
 func randomID(w string) bool {
 	if len(w) < 16 {
 		return false
