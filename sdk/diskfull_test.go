@@ -26,6 +26,20 @@ func recordSeq(c *Client, seq int) error {
 	return c.RecordCustom("tick", a)
 }
 
+// offlineOnVolume returns a client, granted scopes, whose storage folder
+// is on a new tmpfs of size bytes (vol), and its fake collector, stopped;
+// a failed send is retried after a minute, so Flush decides when.
+func offlineOnVolume(t *testing.T, size int64, scopes string) (vol string, f *fakeCollector, cfg *Config, c *Client) {
+	t.Helper()
+	vol = tmpfs.Mount(t, size)
+	f = newFakeCollector(t)
+	cfg = testConfig(f, filepath.Join(vol, "sdk"))
+	cfg.MinBackoffMs, cfg.MaxBackoffMs = 60_000, 60_000
+	c = grantedClient(t, f, cfg, scopes)
+	f.stop()
+	return vol, f, cfg, c
+}
+
 // recordOnFullDisk has a client of a stopped collector queue events until
 // queued bytes are queued, fills the rest of the volume vol, and records
 // more events on the full disk, failing t if one fails. It returns how
@@ -69,12 +83,7 @@ func checkNewest(t testing.TB, events []*consentryv1.Event, n int) {
 // the cap does, counted as evicted) instead of failing, and what is kept
 // is the newest, delivered in order.
 func TestDiskFullDropsOldestToRecord(t *testing.T) {
-	vol := tmpfs.Mount(t, 4<<20)
-	f := newFakeCollector(t)
-	cfg := testConfig(f, filepath.Join(vol, "sdk"))
-	cfg.MinBackoffMs, cfg.MaxBackoffMs = 60_000, 60_000
-	c := grantedClient(t, f, cfg, "analytics")
-	f.stop()
+	vol, f, cfg, c := offlineOnVolume(t, 4<<20, "analytics")
 	// Far below the default cap (10 MiB): room is made a segment at a
 	// time, so segments must be small enough for a few to be queued.
 	n, st := recordOnFullDisk(t, c, vol, 600<<10, 5000)
@@ -155,11 +164,7 @@ func TestRevocationSavedOnFullDisk(t *testing.T) {
 		{"nothing queued", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			vol := tmpfs.Mount(t, 1<<20)
-			f := newFakeCollector(t)
-			cfg := testConfig(f, filepath.Join(vol, "sdk"))
-			c := grantedClient(t, f, cfg, "analytics,crash_reports")
-			f.stop()
+			vol, f, cfg, c := offlineOnVolume(t, 1<<20, "analytics,crash_reports")
 			for i := range tc.queued {
 				if err := recordSeq(c, i); err != nil {
 					t.Fatal(err)
@@ -232,13 +237,7 @@ func TestNewOnFullDisk(t *testing.T) {
 // oldest queued events to make room for the state, as a record does,
 // instead of failing.
 func TestGrantOnFullDiskMakesRoom(t *testing.T) {
-	vol := tmpfs.Mount(t, 4<<20)
-	f := newFakeCollector(t)
-	cfg := testConfig(f, filepath.Join(vol, "sdk"))
-	cfg.MaxQueueBytes = 2 << 20 // segments of 256 KiB
-	cfg.MinBackoffMs, cfg.MaxBackoffMs = 60_000, 60_000
-	c := grantedClient(t, f, cfg, "analytics,crash_reports")
-	f.stop()
+	vol, f, cfg, c := offlineOnVolume(t, 4<<20, "analytics,crash_reports")
 	for i := 0; c.Stats().QueuedBytes < 1<<20; i++ {
 		if err := recordSeq(c, i); err != nil {
 			t.Fatal(err)
@@ -265,12 +264,7 @@ func TestGrantOnFullDiskMakesRoom(t *testing.T) {
 // being appended to makes room on a full disk too: the segment is
 // rewritten in place without its older half.
 func TestDiskFullCompactsTheOnlySegment(t *testing.T) {
-	vol := tmpfs.Mount(t, 1<<20)
-	f := newFakeCollector(t)
-	cfg := testConfig(f, filepath.Join(vol, "sdk"))
-	cfg.MinBackoffMs, cfg.MaxBackoffMs = 60_000, 60_000
-	c := grantedClient(t, f, cfg, "analytics")
-	f.stop()
+	vol, f, cfg, c := offlineOnVolume(t, 1<<20, "analytics")
 	const queued = 100 << 10
 	if segmentSize(DefaultMaxQueueBytes) <= queued {
 		t.Fatalf("segments of %d bytes: the queue would not be in one", segmentSize(DefaultMaxQueueBytes))

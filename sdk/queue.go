@@ -875,12 +875,16 @@ func (q *queue) reset(epoch uint64, aead cipher.AEAD) (int, error) {
 			errs = append(errs, err)
 		}
 	}
-	if err := os.Remove(filepath.Join(q.dir, headFileName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		errs = append(errs, err)
-	}
 	q.segs, q.total, q.frames, q.headOff, q.headIdx = nil, 0, 0, 0, 0
 	q.epoch, q.aead = epoch, aead
-	q.dirty, q.headDirty = false, false
+	q.dirty = false
+	// The head file is kept and overwritten with the new epoch's start
+	// (a head of another epoch counts as none), so that it never needs
+	// space again.
+	q.headDirty = true
+	if err := q.writeHead(); err != nil {
+		errs = append(errs, err)
+	}
 	clear(q.buf[:cap(q.buf)])
 	if err := errors.Join(errs...); err != nil {
 		return n, fmt.Errorf("queue: purge: %w", err)
