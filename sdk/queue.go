@@ -456,13 +456,11 @@ func (q *queue) append(plain []byte, durable bool) error {
 	}
 	q.buf = frame[:0]
 	written, err := q.write(frame, durable)
+	if !written && diskFull(err) && q.makeRoom() {
+		written, err = q.write(frame, durable)
+	}
 	if !written && diskFull(err) {
-		if !q.makeRoom() {
-			return fmt.Errorf("queue: %w: %w", ErrStorageFull, err)
-		}
-		if written, err = q.write(frame, durable); !written && diskFull(err) {
-			return fmt.Errorf("queue: %w: %w", ErrStorageFull, err)
-		}
+		return fmt.Errorf("queue: %w: %w", ErrStorageFull, err)
 	}
 	if err != nil {
 		return err
@@ -615,11 +613,7 @@ func (q *queue) free() bool {
 	if q.closed {
 		return false
 	}
-	freed := q.makeRoom()
-	if freed {
-		_ = q.writeHead() // best effort: a stale head only resends
-	}
-	return freed
+	return q.makeRoom()
 }
 
 // evict drops the oldest records while the queue exceeds its cap, keeping
