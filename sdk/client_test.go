@@ -681,14 +681,7 @@ func TestQueueCapDropsOldestFirst(t *testing.T) {
 	if st.DroppedEvicted == 0 || st.QueuedBytes > cfg.MaxQueueBytes || st.QueuedEvents+st.DroppedEvicted != n {
 		t.Fatalf("stats %+v", st)
 	}
-	f.restart()
-	if err := c.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	got := f.accepted()
-	if int64(len(got)) != st.QueuedEvents {
-		t.Fatalf("sent %d, queued %d", len(got), st.QueuedEvents)
-	}
+	got := deliverQueued(t, f, c, st.QueuedEvents)
 	checkNewest(t, got, n)
 	t.Logf("cap %d bytes kept the newest %d of %d events", cfg.MaxQueueBytes, len(got), n)
 	if st := c.Stats(); st.SentEvents+st.DroppedEvicted != n {

@@ -66,6 +66,21 @@ func recordOnFullDisk(t *testing.T, c *Client, vol string, queued int64, more in
 	return n, st
 }
 
+// deliverQueued restarts f, flushes c and returns what f accepted,
+// failing t unless that is the queued events queued.
+func deliverQueued(t testing.TB, f *fakeCollector, c *Client, queued int64) []*consentryv1.Event {
+	t.Helper()
+	f.restart()
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := f.accepted()
+	if int64(len(got)) != queued {
+		t.Fatalf("sent %d, want the %d queued", len(got), queued)
+	}
+	return got
+}
+
 // checkNewest fails t unless events carry the seq attributes of the
 // newest of n recorded (recordSeq), in order.
 func checkNewest(t testing.TB, events []*consentryv1.Event, n int) {
@@ -278,14 +293,7 @@ func TestDiskFullCompactsTheOnlySegment(t *testing.T) {
 	if st2 := c2.Stats(); st2.QueuedEvents != st.QueuedEvents || st2.DroppedCorrupt != 0 {
 		t.Fatalf("after a restart %+v, want the %d queued before and nothing corrupt", st2, st.QueuedEvents)
 	}
-	f.restart()
-	if err := c2.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	got := f.accepted()
-	if int64(len(got)) != st.QueuedEvents {
-		t.Fatalf("sent %d, want the %d queued", len(got), st.QueuedEvents)
-	}
+	got := deliverQueued(t, f, c2, st.QueuedEvents)
 	checkNewest(t, got, n)
 	t.Logf("one segment on a full disk kept the newest %d of %d events", len(got), n)
 }

@@ -129,6 +129,14 @@ export class FakeCollector {
   events() {
     return this.batches.flatMap((b) => b.events);
   }
+
+  /** seqs returns the integer attribute "i" of every event received, in order; -1 for events without one. */
+  seqs(): number[] {
+    return this.events().map((e) => {
+      const v = e.payload.case === "custom" ? e.payload.value.attributes["i"]?.value : undefined;
+      return v?.case === "intValue" ? Number(v.value) : -1;
+    });
+  }
 }
 
 function jsonResponse(v: JsonValue): Response {
