@@ -122,6 +122,7 @@ func Migrations() []Migration {
 		crashGroupChangesMigration(13),
 		alertsMigration(14),
 		mappingsMigration(15),
+		secretFingerprintsMigration(16),
 	}
 }
 

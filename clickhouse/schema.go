@@ -316,6 +316,7 @@ type schema struct {
 	revocations   *rowTable[consent.Revocation]
 	erasures      *rowTable[erasureRow]
 	salts         *rowTable[saltRow]
+	fingerprints  *rowTable[fingerprintRow]
 	crashGroups   *tableDef
 	crashStatus   *rowTable[triage.Decision]
 	crashChanges  *rowTable[triage.Change]
@@ -351,7 +352,7 @@ func (s *schema) all() []*tableDef {
 	return []*tableDef{
 		s.migrations.def, s.sessions.def, s.gestures.def, s.crashes.def, s.customs.def, s.diagnostics.def,
 		s.rejects.def, s.sessionsDaily, s.apps.def, s.revocations.def, s.erasures.def, s.salts.def,
-		s.crashGroups, s.crashStatus.def, s.crashChanges.def, s.alerts, s.mappings,
+		s.crashGroups, s.crashStatus.def, s.crashChanges.def, s.alerts, s.mappings, s.fingerprints.def,
 	}
 }
 
@@ -396,6 +397,7 @@ func newSchema(o SchemaOptions) *schema {
 	s.crashChanges = crashGroupChangesTable(o.Database)
 	s.alerts = alertDeliveriesTable(o.PrivateDatabase)
 	s.mappings = mappingsTable(o.PrivateDatabase)
+	s.fingerprints = secretFingerprintsTable(o.PrivateDatabase)
 	return s
 }
 

@@ -125,7 +125,7 @@ func tableIndex(c *Client) map[string]*tableDef {
 func copyOrder(c *Client) []string {
 	s, k := c.schema, c.kanon
 	var names []string
-	for _, t := range []*tableDef{s.apps.def, s.revocations.def, s.erasures.def, s.salts.def, s.crashStatus.def,
+	for _, t := range []*tableDef{s.apps.def, s.revocations.def, s.erasures.def, s.salts.def, s.fingerprints.def, s.crashStatus.def,
 		s.rejects.def, k.counts.def, k.releases.def, k.done.def} {
 		names = append(names, t.name)
 	}

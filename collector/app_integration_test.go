@@ -53,6 +53,17 @@ var dbSeq atomic.Int64
 // newHarness starts an App storing into srv, in a database of its own.
 func newHarness(t testing.TB, srv *chserver.Server, mutate func(*Config)) *harness {
 	t.Helper()
+	h, err := tryHarness(t, srv, mutate)
+	if err != nil {
+		t.Fatalf("new app: %v", err)
+	}
+	return h
+}
+
+// tryHarness is newHarness returning the error of an App that does not
+// start.
+func tryHarness(t testing.TB, srv *chserver.Server, mutate func(*Config)) (*harness, error) {
+	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	db := fmt.Sprintf("consentry_test_%d", dbSeq.Add(1))
 	cfg := Config{
@@ -79,7 +90,7 @@ func newHarness(t testing.TB, srv *chserver.Server, mutate func(*Config)) *harne
 	ctx := context.Background()
 	app, err := New(ctx, cfg)
 	if err != nil {
-		t.Fatalf("new app: %v", err)
+		return nil, err
 	}
 	h := &harness{t: t, app: app, db: db, logs: logs, served: make(chan error, 1)}
 	go func() { h.served <- app.Serve() }()
@@ -93,7 +104,7 @@ func newHarness(t testing.TB, srv *chserver.Server, mutate func(*Config)) *harne
 		h.conn.Close()
 		h.shutdown()
 	})
-	return h
+	return h, nil
 }
 
 func (h *harness) shutdown() {

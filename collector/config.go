@@ -120,6 +120,16 @@ type Config struct {
 	// ConsentSecret is the server secret itself (e.g. from the
 	// environment); it overrides ConsentSecretFile.
 	ConsentSecret []byte
+	// AdoptConsentSecret, if set, is the fingerprint of this replica's
+	// consent secret (the first 16 hex digits of consent.SecretFingerprint,
+	// as New's refusal prints them), to adopt it in place of the secret
+	// the replicas agreed on. New refuses a consent secret whose
+	// fingerprint differs from the agreed one (recorded in ClickHouse by
+	// the first replica), unless this names it; a secret is adopted once,
+	// so naming an old one later does not take it back. For an operator
+	// who replaces the secret on purpose: rows stored before can then no
+	// longer be erased by consent, nor retried batches recognised.
+	AdoptConsentSecret string
 	// RevocationRefresh is how often revocations are reloaded from
 	// ClickHouse. Default 2s.
 	RevocationRefresh time.Duration

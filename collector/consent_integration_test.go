@@ -226,7 +226,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	rotated := newHarness(t, srv, func(c *Config) {
-		c.ClickHouse.Database = old.db
+		c.ClickHouse.Database, c.ConsentSecretFile = old.db, old.app.cfg.ConsentSecretFile
 		c.ConsentVerifyKeyFiles = []string{pubFile}
 	})
 	newTok := rotated.token(t, testApp, time.Hour)

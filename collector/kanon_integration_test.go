@@ -265,7 +265,10 @@ func TestKAnonymityAcrossRestartIntegration(t *testing.T) {
 		t.Fatalf("%d rows of one consent stored", n)
 	}
 	clock.Add(int64(2 * time.Hour))
-	second := newHarness(t, server(t), func(c *Config) { c.ClickHouse.Database = first.db; c.Anonymizer.Generalize = cfg })
+	second := newHarness(t, server(t), func(c *Config) {
+		c.ClickHouse.Database, c.ConsentSecretFile = first.db, first.app.cfg.ConsentSecretFile
+		c.Anonymizer.Generalize = cfg
+	})
 	waitFor(t, "the held rows released", func() bool { return second.total(t) == 3 })
 	for _, r := range second.storedRows(t) {
 		if r.qi != kanon.TopQI() {

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"go.uber.org/zap"
 
 	"github.com/consentry/consentry/consent"
 )
@@ -64,4 +67,59 @@ func loadSecret(cfg Config) ([]byte, error) {
 		return nil, fmt.Errorf("consent secret %s: at least %d bytes", cfg.ConsentSecretFile, consent.MinSecretSize)
 	}
 	return []byte(secret), nil
+}
+
+// fingerprintDigits is how many hex digits of a secret's fingerprint the
+// collector prints and --consent-secret-adopt takes: 64 bits tell secrets
+// apart.
+const fingerprintDigits = 16
+
+// fingerprintStore records the fingerprints of the secrets the replicas
+// share (clickhouse.Client).
+type fingerprintStore interface {
+	AgreeFingerprint(ctx context.Context, secret, candidate string) (string, error)
+	AdoptFingerprint(ctx context.Context, secret, fingerprint string) (bool, error)
+}
+
+// agreeConsentSecret checks that secret is the consent secret every
+// replica storing into the same database has used, by its fingerprint
+// (consent.SecretFingerprint) recorded in the store; the first replica
+// records it. A replica with another secret (a damaged or regenerated
+// secret file, or one never copied to it) would store event ids and
+// consent pseudonyms keyed with it: a retried batch stored twice, and
+// rows that erasing the consent through another replica misses. With
+// cfg.AdoptConsentSecret naming this secret's fingerprint, the secret
+// replaces the agreed one, once.
+func agreeConsentSecret(ctx context.Context, cfg Config, store fingerprintStore, secret []byte) error {
+	fp := consent.SecretFingerprint(secret)
+	short := fp[:fingerprintDigits]
+	source := "consent secret " + cfg.ConsentSecretFile
+	if len(cfg.ConsentSecret) > 0 {
+		source = "consent secret (environment)"
+	}
+	if adopt := strings.ToLower(strings.TrimSpace(cfg.AdoptConsentSecret)); adopt != "" {
+		if adopt != short {
+			return fmt.Errorf("adopt consent secret %s: this replica's %s has the fingerprint %s", adopt, source, short)
+		}
+		adopted, err := store.AdoptFingerprint(ctx, consent.SecretName, fp)
+		if err != nil {
+			return fmt.Errorf("consent secret: %w", err)
+		}
+		if adopted {
+			cfg.Logger.Warn("adopted this replica's consent secret in place of the one the replicas agreed on: rows stored before can no longer be erased by consent",
+				zap.String("fingerprint", short))
+		}
+	}
+	agreed, err := store.AgreeFingerprint(ctx, consent.SecretName, fp)
+	if err != nil {
+		return fmt.Errorf("consent secret: %w", err)
+	}
+	if agreed != fp {
+		return fmt.Errorf("%s has the fingerprint %s, but the replicas storing into this database agreed on %.*s: "+
+			"it is not their secret (a damaged or regenerated secret file, or one never copied to this replica?). "+
+			"Stored event ids and the consent pseudonyms that erasure deletes rows by are keyed with it, so erasing a consent would miss what this replica stores. "+
+			"Give this replica the agreed secret (restore the file, or copy it from another replica); to replace the secret on purpose, start once with --consent-secret-adopt %s",
+			source, short, fingerprintDigits, agreed, short)
+	}
+	return nil
 }

@@ -20,3 +20,19 @@ func ConsentKey(secret []byte, consentID string) string {
 	m.Write([]byte(consentID))
 	return hex.EncodeToString(m.Sum(nil))
 }
+
+// SecretName names the server secret in the store's record of its
+// fingerprint (see SecretFingerprint).
+const SecretName = "consent_secret"
+
+// SecretFingerprint returns a fingerprint of the server secret: the hex
+// HMAC-SHA-256 under it of a fixed message no consent id can be (it
+// starts with a NUL byte). Every replica must share the secret (it keys
+// the consent pseudonyms and the stored event ids), so the collector
+// records the fingerprint in the store and refuses to start with a secret
+// whose fingerprint differs; the fingerprint tells nothing of the secret.
+func SecretFingerprint(secret []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("\x00consentry server secret fingerprint v1"))
+	return hex.EncodeToString(m.Sum(nil))
+}
