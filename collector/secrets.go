@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/secretfile"
 )
 
 // AnalystUser is the read-only ClickHouse user a managed server gets.
@@ -21,18 +21,16 @@ const AnalystUser = "analyst"
 
 // readOrCreate returns the contents of the secret file path without its
 // line ending, creating it (and its directory, owner-only) with generate's
-// value if it does not exist. what names the secret in errors.
+// value if it does not exist: whole or not at all (secretfile.Create), so
+// a full disk or a crash while it is written leaves no empty or cut file
+// behind. what names the secret in errors.
 func readOrCreate(path, what string, generate func() string) (string, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		v := generate()
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		b, err = secretfile.Create(path, []byte(generate()+"\n"))
+		if err != nil {
 			return "", fmt.Errorf("create %s: %w", what, err)
 		}
-		if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
-			return "", fmt.Errorf("create %s: %w", what, err)
-		}
-		return v, nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", what, err)

@@ -1,11 +1,15 @@
 package collector
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/consentry/consentry/internal/tmpfs"
 )
 
 // TestSecretFiles: the consent secret and the analyst password are
@@ -106,5 +110,35 @@ func TestNewRefusesSecretsEveryUserReads(t *testing.T) {
 				t.Errorf("refused: %v", err)
 			}
 		})
+	}
+}
+
+// TestSecretFilesOnFullDisk: creating a secret file on a full disk fails
+// and leaves nothing behind, so the next start, once there is room,
+// creates it; an empty or cut file would stop every later start (the
+// consent secret "too short", a password file "empty") until an operator
+// deleted it.
+func TestSecretFilesOnFullDisk(t *testing.T) {
+	dir := tmpfs.Mount(t, 256<<10)
+	filler := tmpfs.Fill(t, dir, "filler", 0)
+	cfg := Config{ConsentSecretFile: filepath.Join(dir, "consent-secret")}
+	pwFile := filepath.Join(dir, "pw")
+	if _, err := loadSecret(cfg); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("consent secret on a full disk: %v, want ENOSPC", err)
+	}
+	if _, err := loadAnalystPassword(pwFile); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("password on a full disk: %v, want ENOSPC", err)
+	}
+	if names, _ := filepath.Glob(filepath.Join(dir, "*")); len(names) != 1 {
+		t.Errorf("files left on the full disk: %v", names)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := loadSecret(cfg); err != nil || len(s) != 64 {
+		t.Fatalf("consent secret once there is room: %q, %v", s, err)
+	}
+	if pw, err := loadAnalystPassword(pwFile); err != nil || pw == "" {
+		t.Fatalf("password once there is room: %q, %v", pw, err)
 	}
 }

@@ -9,10 +9,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/consentry/consentry/internal/secretfile"
 )
 
 // KeyRing holds the key that signs new tokens and every public key whose
@@ -95,6 +96,11 @@ func readKeyFile[K ed25519.PrivateKey | ed25519.PublicKey](path, kind string, pa
 	if err != nil {
 		return nil, fmt.Errorf("read %s key: %w", kind, err)
 	}
+	return parseKey[K](path, kind, b, parse)
+}
+
+// parseKey parses b, the contents of path, as readKeyFile does.
+func parseKey[K ed25519.PrivateKey | ed25519.PublicKey](path, kind string, b []byte, parse func([]byte) (any, error)) (K, error) {
 	blockType := strings.ToUpper(kind) + " KEY"
 	blk, _ := pem.Decode(b)
 	if blk == nil || blk.Type != blockType {
@@ -126,36 +132,14 @@ func LoadOrCreatePrivateKeyFile(path string) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create private key: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create private key: %w", err)
-	}
-	// Written to a temporary file and linked into place, so a reader (a
-	// tool reading the key of a collector that is starting) never sees a
-	// partial file, and a concurrent creator's key wins whole.
-	f, err := os.CreateTemp(filepath.Dir(path), ".consent-signing-key-*")
+	// Written whole or not at all, so a reader (a tool reading the key of
+	// a collector that is starting) never sees a partial file, a full disk
+	// leaves none behind, and a concurrent creator's key wins whole.
+	b, err := secretfile.Create(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 	if err != nil {
 		return nil, fmt.Errorf("create private key: %w", err)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("create private key: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("create private key: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("create private key: %w", err)
-	}
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return ReadPrivateKeyFile(path)
-		}
-		return nil, fmt.Errorf("create private key: %w", err)
-	}
-	return priv, nil
+	return parseKey[ed25519.PrivateKey](path, "private", b, x509.ParsePKCS8PrivateKey)
 }
 
 // signJWS signs claims with the signing key as a compact JWS whose header

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/dashboard/triage"
+	"github.com/consentry/consentry/internal/secretfile"
 )
 
 // sessionCookie holds a signed-in user's session.
@@ -61,11 +63,13 @@ func ParseCredentials(r io.Reader) (map[string]string, error) {
 func LoadCredentials(path string, create bool) (map[string]string, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) && create {
-		line := "admin:" + rand.Text() + "\n"
-		if err := os.WriteFile(path, []byte("# Consentry dashboard users, one user:password per line.\n"+line), 0o600); err != nil {
+		// Whole or not at all: an empty file left by a full disk would
+		// stop every later start.
+		b, err := secretfile.Create(path, []byte("# Consentry dashboard users, one user:password per line.\nadmin:"+rand.Text()+"\n"))
+		if err != nil {
 			return nil, fmt.Errorf("create dashboard credentials: %w", err)
 		}
-		return ParseCredentials(strings.NewReader(line))
+		return ParseCredentials(bytes.NewReader(b))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open dashboard credentials: %w", err)

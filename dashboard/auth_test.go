@@ -1,13 +1,17 @@
 package dashboard
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/consentry/consentry/internal/tmpfs"
 )
 
 func TestParseCredentials(t *testing.T) {
@@ -54,6 +58,23 @@ func TestLoadCredentialsCreates(t *testing.T) {
 	again, err := LoadCredentials(path, true)
 	if err != nil || again["admin"] != creds["admin"] {
 		t.Fatalf("reloaded %v, %v; want the same password", again, err)
+	}
+}
+
+// TestLoadCredentialsOnFullDisk: creating the file on a full disk fails
+// and leaves no empty file behind, which every later start would refuse.
+func TestLoadCredentialsOnFullDisk(t *testing.T) {
+	dir := tmpfs.Mount(t, 256<<10)
+	filler := tmpfs.Fill(t, dir, "filler", 0)
+	path := filepath.Join(dir, "creds")
+	if _, err := LoadCredentials(path, true); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("on a full disk: %v, want ENOSPC", err)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if creds, err := LoadCredentials(path, true); err != nil || len(creds["admin"]) < 20 {
+		t.Fatalf("once there is room: %v, %v", creds, err)
 	}
 }
 

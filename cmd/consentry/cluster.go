@@ -15,6 +15,7 @@ import (
 
 	"github.com/consentry/consentry/internal/chcluster"
 	"github.com/consentry/consentry/internal/cli"
+	"github.com/consentry/consentry/internal/secretfile"
 )
 
 // Files runCluster writes into its folder for scripts/cluster.sh and
@@ -93,11 +94,7 @@ Ctrl-C stops the cluster; its data stays in %s.
 func readOrMakeSecret(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		s := rand.Text()
-		if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
-			return "", fmt.Errorf("cluster: %w", err)
-		}
-		return s, nil
+		b, err = secretfile.Create(path, []byte(rand.Text()+"\n"))
 	}
 	if err != nil {
 		return "", fmt.Errorf("cluster: %w", err)

@@ -1,0 +1,97 @@
+package secretfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/consentry/consentry/internal/tmpfs"
+)
+
+// TestCreate: a new file is owner-only in an owner-only directory and
+// holds the data; an existing one is kept and read back.
+func TestCreate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new", "secret")
+	got, err := Create(path, []byte("first\n"))
+	if err != nil || string(got) != "first\n" {
+		t.Fatalf("Create = %q, %v", got, err)
+	}
+	for p, want := range map[string]os.FileMode{path: 0o600, filepath.Dir(path): 0o700} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, %v; want %v", p, fi.Mode().Perm(), err, want)
+		}
+	}
+	if got, err := Create(path, []byte("second\n")); err != nil || string(got) != "first\n" {
+		t.Fatalf("Create over an existing file = %q, %v; want it kept", got, err)
+	}
+	if names, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".*")); len(names) != 0 {
+		t.Errorf("temporary files left: %v", names)
+	}
+}
+
+// TestCreateRace: creators racing for one path all get the one file that
+// won, whole.
+func TestCreateRace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "secret")
+	var (
+		wg  sync.WaitGroup
+		got [8][]byte
+	)
+	for i := range got {
+		wg.Go(func() {
+			b, err := Create(path, bytes.Repeat([]byte{byte('a' + i)}, 4096))
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = b
+		})
+	}
+	wg.Wait()
+	onDisk, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range got {
+		if !bytes.Equal(b, onDisk) {
+			t.Errorf("creator %d got %.8q..., the file holds %.8q...", i, b, onDisk)
+		}
+	}
+}
+
+// TestCreateOnFullDisk: on a full disk Create fails with ENOSPC and
+// leaves no file, so it succeeds once there is room.
+func TestCreateOnFullDisk(t *testing.T) {
+	dir := tmpfs.Mount(t, 256<<10)
+	filler := tmpfs.Fill(t, dir, "filler", 0)
+	path := filepath.Join(dir, "secret")
+	for _, size := range []int{1, 64, 8192} {
+		if _, err := Create(path, bytes.Repeat([]byte("s"), size)); !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("%d bytes on a full disk: %v, want ENOSPC", size, err)
+		}
+		if names, _ := filepath.Glob(filepath.Join(dir, "*")); len(names) != 1 {
+			t.Fatalf("files left on the full disk: %v", names)
+		}
+		if names, _ := filepath.Glob(filepath.Join(dir, ".*")); len(names) != 0 {
+			t.Fatalf("temporary files left on the full disk: %v", names)
+		}
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Create(path, []byte("room")); err != nil || string(got) != "room" {
+		t.Fatalf("once there is room: %q, %v", got, err)
+	}
+}
+
+func ExampleCreate() {
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+	b, err := Create(filepath.Join(dir, "password"), []byte("s3cret\n"))
+	fmt.Printf("%q %v\n", b, err)
+	// Output: "s3cret\n" <nil>
+}
