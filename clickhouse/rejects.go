@@ -1,18 +1,20 @@
 package clickhouse
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/consentry/consentry/internal/atomicfile"
 	"github.com/consentry/consentry/pipeline"
 )
 
@@ -93,7 +95,21 @@ type spillRow struct {
 	Events uint64 `json:"events"`
 }
 
-// loadSpill counts the contents of SpillFile, if there is one.
+// spillFile is SpillFile's contents: the rows and the CRC-32C of their
+// JSON, so that a damaged byte is found rather than counted. Releases
+// before it wrote the rows alone, which loadSpill still reads.
+type spillFile struct {
+	Rows   json.RawMessage `json:"rows"`
+	CRC32C uint32          `json:"crc32c"`
+}
+
+// spillTable is the CRC-32C (Castagnoli) table of spillFile.
+var spillTable = crc32.MakeTable(crc32.Castagnoli)
+
+// loadSpill counts the contents of SpillFile, if there is one. A file
+// that does not read whole (a crash while an older release wrote it, a
+// damaged byte) is moved aside to SpillFile.damaged and its counts are
+// lost, with an error logged: a start is not refused for counts.
 func (r *Rejects) loadSpill() error {
 	if r.cfg.SpillFile == "" {
 		return nil
@@ -105,9 +121,15 @@ func (r *Rejects) loadSpill() error {
 	if err != nil {
 		return fmt.Errorf("rejects: load spilled counts: %w", err)
 	}
-	var rows []spillRow
-	if err := json.Unmarshal(b, &rows); err != nil {
-		return fmt.Errorf("rejects: load spilled counts from %s: %w", r.cfg.SpillFile, err)
+	rows, err := parseSpill(b)
+	if err != nil {
+		aside := r.cfg.SpillFile + ".damaged"
+		if rerr := os.Rename(r.cfg.SpillFile, aside); rerr != nil {
+			aside = r.cfg.SpillFile
+			err = errors.Join(err, rerr)
+		}
+		r.logger.Error("reject counts a previous run kept are damaged: not counted", zap.String("file", aside), zap.Error(err))
+		return nil
 	}
 	counts := make(map[rejectKey]uint64, len(rows))
 	var events uint64
@@ -121,8 +143,29 @@ func (r *Rejects) loadSpill() error {
 	return nil
 }
 
+// parseSpill returns the rows of a SpillFile's contents b, checked
+// against their CRC (or, as older releases wrote them, a bare array).
+func parseSpill(b []byte) ([]spillRow, error) {
+	raw := b
+	if trimmed := bytes.TrimSpace(b); len(trimmed) == 0 || trimmed[0] != '[' {
+		var f spillFile
+		if err := json.Unmarshal(b, &f); err != nil {
+			return nil, err
+		}
+		if got := crc32.Checksum(f.Rows, spillTable); got != f.CRC32C || len(f.Rows) == 0 {
+			return nil, fmt.Errorf("checksum %08x, want %08x", got, f.CRC32C)
+		}
+		raw = f.Rows
+	}
+	var rows []spillRow
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
 // spill writes the counts not yet stored to SpillFile, replacing it
-// atomically, and forgets them.
+// whole or not at all, and forgets them.
 func (r *Rejects) spill() error {
 	counts := r.snapshot()
 	if len(counts) == 0 {
@@ -134,18 +177,15 @@ func (r *Rejects) spill() error {
 		rows = append(rows, spillRow{Minute: k.minute, App: k.app, Reason: string(k.reason), Events: n})
 		events += n
 	}
-	b, err := json.Marshal(rows)
+	raw, err := json.Marshal(rows)
 	if err != nil {
 		return fmt.Errorf("spill reject counts: %w", err)
 	}
-	tmp := r.cfg.SpillFile + ".tmp"
-	if err := os.MkdirAll(filepath.Dir(tmp), 0o700); err != nil {
+	b, err := json.Marshal(spillFile{Rows: raw, CRC32C: crc32.Checksum(raw, spillTable)})
+	if err != nil {
 		return fmt.Errorf("spill reject counts: %w", err)
 	}
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("spill reject counts: %w", err)
-	}
-	if err := os.Rename(tmp, r.cfg.SpillFile); err != nil {
+	if err := atomicfile.Replace(r.cfg.SpillFile, b); err != nil {
 		return fmt.Errorf("spill reject counts: %w", err)
 	}
 	r.logger.Warn("storage unavailable: kept reject counts for the next run", zap.String("file", r.cfg.SpillFile),

@@ -13,7 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/consentry/consentry/consent"
-	"github.com/consentry/consentry/internal/secretfile"
+	"github.com/consentry/consentry/internal/atomicfile"
 )
 
 // AnalystUser is the read-only ClickHouse user a managed server gets.
@@ -21,13 +21,13 @@ const AnalystUser = "analyst"
 
 // readOrCreate returns the contents of the secret file path without its
 // line ending, creating it (and its directory, owner-only) with generate's
-// value if it does not exist: whole or not at all (secretfile.Create), so
+// value if it does not exist: whole or not at all (atomicfile.Create), so
 // a full disk or a crash while it is written leaves no empty or cut file
 // behind. what names the secret in errors.
 func readOrCreate(path, what string, generate func() string) (string, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		b, err = secretfile.Create(path, []byte(generate()+"\n"))
+		b, err = atomicfile.Create(path, []byte(generate()+"\n"))
 		if err != nil {
 			return "", fmt.Errorf("create %s: %w", what, err)
 		}

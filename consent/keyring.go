@@ -13,7 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/consentry/consentry/internal/secretfile"
+	"github.com/consentry/consentry/internal/atomicfile"
 )
 
 // KeyRing holds the key that signs new tokens and every public key whose
@@ -135,7 +135,7 @@ func LoadOrCreatePrivateKeyFile(path string) (ed25519.PrivateKey, error) {
 	// Written whole or not at all, so a reader (a tool reading the key of
 	// a collector that is starting) never sees a partial file, a full disk
 	// leaves none behind, and a concurrent creator's key wins whole.
-	b, err := secretfile.Create(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	b, err := atomicfile.Create(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 	if err != nil {
 		return nil, fmt.Errorf("create private key: %w", err)
 	}

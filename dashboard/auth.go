@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/dashboard/triage"
-	"github.com/consentry/consentry/internal/secretfile"
+	"github.com/consentry/consentry/internal/atomicfile"
 )
 
 // sessionCookie holds a signed-in user's session.
@@ -65,7 +65,7 @@ func LoadCredentials(path string, create bool) (map[string]string, error) {
 	if errors.Is(err, os.ErrNotExist) && create {
 		// Whole or not at all: an empty file left by a full disk would
 		// stop every later start.
-		b, err := secretfile.Create(path, []byte("# Consentry dashboard users, one user:password per line.\nadmin:"+rand.Text()+"\n"))
+		b, err := atomicfile.Create(path, []byte("# Consentry dashboard users, one user:password per line.\nadmin:"+rand.Text()+"\n"))
 		if err != nil {
 			return nil, fmt.Errorf("create dashboard credentials: %w", err)
 		}

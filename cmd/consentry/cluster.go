@@ -13,9 +13,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/consentry/consentry/internal/atomicfile"
 	"github.com/consentry/consentry/internal/chcluster"
 	"github.com/consentry/consentry/internal/cli"
-	"github.com/consentry/consentry/internal/secretfile"
 )
 
 // Files runCluster writes into its folder for scripts/cluster.sh and
@@ -94,7 +94,7 @@ Ctrl-C stops the cluster; its data stays in %s.
 func readOrMakeSecret(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		b, err = secretfile.Create(path, []byte(rand.Text()+"\n"))
+		b, err = atomicfile.Create(path, []byte(rand.Text()+"\n"))
 	}
 	if err != nil {
 		return "", fmt.Errorf("cluster: %w", err)

@@ -1,4 +1,4 @@
-package secretfile
+package atomicfile
 
 import (
 	"bytes"
@@ -94,4 +94,32 @@ func ExampleCreate() {
 	b, err := Create(filepath.Join(dir, "password"), []byte("s3cret\n"))
 	fmt.Printf("%q %v\n", b, err)
 	// Output: "s3cret\n" <nil>
+}
+
+// TestReplace: Replace swaps the whole file; on a full disk it fails and
+// leaves the old file whole and no temporary file.
+func TestReplace(t *testing.T) {
+	dir := tmpfs.Mount(t, 256<<10)
+	path := filepath.Join(dir, "state")
+	for _, v := range []string{"one", "two"} {
+		if err := Replace(path, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(path); err != nil || string(b) != v {
+			t.Fatalf("after Replace(%q): %q, %v", v, b, err)
+		}
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, %v", fi.Mode().Perm(), err)
+	}
+	tmpfs.Fill(t, dir, "filler", 0)
+	if err := Replace(path, bytes.Repeat([]byte("x"), 8192)); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Replace on a full disk: %v, want ENOSPC", err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "two" {
+		t.Fatalf("after a failed Replace: %q, %v; want the old file", b, err)
+	}
+	if names, _ := filepath.Glob(filepath.Join(dir, ".*")); len(names) != 0 {
+		t.Fatalf("temporary files left: %v", names)
+	}
 }
