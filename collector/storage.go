@@ -111,6 +111,12 @@ func openStorage(ctx context.Context, cfg Config, m *metrics.Metrics) (_ *storag
 		return nil, err
 	}
 	s.log.Info("schema ready", zap.Ints("applied_migrations", applied), zap.String("server_version", s.client.Dialect().Version))
+	if exposed := s.client.PasswordlessReaders(ctx); len(exposed) > 0 {
+		return nil, fmt.Errorf("clickhouse: users who log in without a password can read %[2]s (%[1]s); it holds the daily salts "+
+			"that keep sessions from being joined across days: give each a password, or take that database from them "+
+			"(allow_databases in users.xml, or REVOKE ALL ON %[2]s.* FROM <user>), then start again (docs/operations.md#an-external-clickhouse)",
+			strings.Join(exposed, ", "), s.client.PrivateDatabase())
+	}
 	s.up.Store(true)
 	s.loops.goLoop("clickhouse-ping", s.watch)
 	if s.rejects, err = clickhouse.NewRejects(s.rejectsConfig(), s.client, s.log.Named("rejects")); err != nil {

@@ -206,7 +206,7 @@ Flags:
 	fs.StringVar(&c.ClickHouse.Addr, "clickhouse-addr", "", "ClickHouse native-protocol `host:port`, or a comma-separated list tried in order (e.g. the replicas of a cluster's shard); empty starts a managed local server under --data-dir")
 	fs.StringVar(&c.ClickHouse.Schema.Cluster, "clickhouse-cluster", "", "ClickHouse `cluster` (from the servers' remote_servers, with internal_replication; needs --clickhouse-addr): migrations run ON CLUSTER, event tables are Replicated*MergeTree on each shard behind Distributed tables, apps, revocations, erasures and salts are replicated to every server (docs/operations.md, Scale out)")
 	fs.StringVar(&c.ClickHouse.Database, "clickhouse-database", clickhouse.DefaultDatabase, "ClickHouse `database` for Consentry's tables (created if missing)")
-	fs.StringVar(&c.ClickHouse.Username, "clickhouse-user", clickhouse.DefaultUsername, "ClickHouse `user`")
+	fs.StringVar(&c.ClickHouse.Username, "clickhouse-user", clickhouse.DefaultUsername, "ClickHouse `user` of an external ClickHouse (--clickhouse-addr); consentryd refuses to start while a user who logs in without a password can read the private database")
 	fs.StringVar(&o.passwordFile, "clickhouse-password-file", "", "`file` holding the ClickHouse password (or set CONSENTRY_CLICKHOUSE_PASSWORD)")
 	fs.StringVar(&c.ClickHouseBinary, "clickhouse-binary", "", "ClickHouse server `binary` for the managed server; empty finds clickhouse-server or clickhouse on PATH")
 	fs.StringVar(&c.ClickHouseListenHost, "clickhouse-listen-host", chserver.DefaultListenHost, "`address` the managed ClickHouse's native and HTTP ports listen on (its only ports); a wildcard (0.0.0.0, ::) exposes them to the network, where only the analyst may log in, from --analyst-networks")
