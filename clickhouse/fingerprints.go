@@ -47,7 +47,7 @@ func secretFingerprintsTable(database string) *rowTable[fingerprintRow] {
 				func(r *fingerprintRow) time.Time { return r.recordedAt }),
 			uint64Col("version", "recorded_at in Unix nanoseconds: orders the records.",
 				func(r *fingerprintRow) uint64 { return uint64(r.recordedAt.UnixNano()) }),
-			boolCol("adopted", "1 if an operator adopted this secret in place of the one before (consentry secret adopt); 0 for the first secret a replica recorded.",
+			boolCol("adopted", "1 if an operator adopted this secret in place of the one before (consentryd --consent-secret-adopt); 0 for the first secret a replica recorded.",
 				func(r *fingerprintRow) bool { return r.adopted }),
 		})
 }
