@@ -5,15 +5,17 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
 // TableSecretFingerprints records a fingerprint of each secret that every
 // collector replica must share (the consent secret: it keys the stored
-// event ids and the consent pseudonyms that erasure deletes by), so that a
-// replica started with another secret, or with a damaged or regenerated
-// secret file, is refused before it stores rows nobody could erase. Only
-// the collector's user may read it.
+// event ids and the consent pseudonyms that erasure deletes by; the
+// consent signing key, by its key id), so that a replica started with
+// another secret, or with a damaged or regenerated secret file, is refused
+// before it stores rows nobody could erase or refuses tokens the others
+// issued. Only the collector's user may read it.
 const TableSecretFingerprints = "secret_fingerprints"
 
 // fingerprintRow is one recorded fingerprint of a secret.
@@ -39,7 +41,7 @@ func secretFingerprintsTable(database string) *rowTable[fingerprintRow] {
 			quorum:    quorumTwo,
 		},
 		[]field[fingerprintRow]{
-			stringCol("secret", "Which secret: consent_secret.",
+			stringCol("secret", "Which secret: consent_secret (one agreed fingerprint), consent_signing_key (the key ids replicas have signed with).",
 				func(r *fingerprintRow) string { return r.secret }),
 			stringCol("fingerprint", "Hex fingerprint of the secret (consent.SecretFingerprint). Replicas that raced to record the first agree on the earliest version, then the smallest fingerprint; the latest adopted one replaces it.",
 				func(r *fingerprintRow) string { return r.fingerprint }),
@@ -141,4 +143,38 @@ func (c *Client) agreedFingerprint(ctx context.Context, secret string) (string, 
 		return fp, nil
 	}
 	return "", nil
+}
+
+// Fingerprints returns every fingerprint recorded for the secret named
+// secret (RecordFingerprint, AgreeFingerprint), each once, the earliest
+// first.
+func (c *Client) Fingerprints(ctx context.Context, secret string) ([]string, error) {
+	t := c.schema.fingerprints.def
+	if err := c.syncReplica(ctx, t); err != nil {
+		return nil, fmt.Errorf("read the %s's fingerprints: %w", secret, err)
+	}
+	q := fmt.Sprintf("SELECT fingerprint FROM %s.%s WHERE secret = %s GROUP BY fingerprint ORDER BY min(version), fingerprint",
+		t.database, t.name, quote(secret))
+	fps, err := (connRunner{c: c}).column(ctx, q)
+	if err != nil {
+		return nil, classify(fmt.Sprintf("read the %s's fingerprints", secret), err)
+	}
+	return fps, nil
+}
+
+// RecordFingerprint records fingerprint for the secret named secret,
+// unless it is recorded already.
+func (c *Client) RecordFingerprint(ctx context.Context, secret, fingerprint string) error {
+	if secret == "" || fingerprint == "" {
+		return errors.New("record a secret's fingerprint: no secret name or fingerprint")
+	}
+	fps, err := c.Fingerprints(ctx, secret)
+	if err != nil || slices.Contains(fps, fingerprint) {
+		return err
+	}
+	row := fingerprintRow{secret: secret, fingerprint: fingerprint, recordedAt: time.Now().UTC()}
+	if err := insertEverywhere(ctx, c, c.schema.fingerprints, []fingerprintRow{row}); err != nil {
+		return fmt.Errorf("record the %s's fingerprint: %w", secret, err)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -55,5 +56,15 @@ func TestAgreeFingerprintIntegration(t *testing.T) {
 				t.Fatalf("after adopting %s: agreed %q, %v; want %q", step.fp, fp, err, step.agreed)
 			}
 		}
+	}
+	// A set of fingerprints (the signing keys' ids): each recorded once,
+	// in the order first recorded.
+	for _, fp := range []string{"k1", "k2", "k1", "k2"} {
+		if err := b.RecordFingerprint(ctx, "keys", fp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fps, err := a.Fingerprints(ctx, "keys"); err != nil || !slices.Equal(fps, []string{"k1", "k2"}) {
+		t.Fatalf("Fingerprints = %v, %v; want [k1 k2]", fps, err)
 	}
 }

@@ -107,7 +107,7 @@ func TestLocationEndToEnd(t *testing.T) {
 // ClickHouse), and that the key is neither the id nor stable across days.
 func TestSessionKeysAcrossReplicasEndToEnd(t *testing.T) {
 	a := newHarness(t, server(t), nil)
-	b := newHarness(t, server(t), func(c *Config) { c.ClickHouse.Database, c.ConsentSecretFile = a.db, a.app.cfg.ConsentSecretFile })
+	b := newHarness(t, server(t), a.replica())
 	ctx := context.Background()
 	dev := &consentryv1.DeviceContext{AppId: testApp, AppVersion: "4.12.0", OsName: consentryv1.OsName_OS_NAME_IOS, OsVersion: "17.4"}
 	const session = "session-0123456789"
@@ -121,7 +121,7 @@ func TestSessionKeysAcrossReplicasEndToEnd(t *testing.T) {
 	send(b, 2)
 	// A replica living a day ahead uses tomorrow's salt.
 	tomorrow := newHarness(t, server(t), func(c *Config) {
-		c.ClickHouse.Database, c.ConsentSecretFile = a.db, a.app.cfg.ConsentSecretFile
+		a.replica()(c)
 		c.Anonymizer.Now = func() time.Time { return time.Now().Add(24 * time.Hour) }
 	})
 	send(tomorrow, 3)

@@ -107,6 +107,16 @@ func tryHarness(t testing.TB, srv *chserver.Server, mutate func(*Config)) (*harn
 	return h, nil
 }
 
+// replica returns a mutation that makes a harness another replica of h:
+// the same database, consent secret and signing key.
+func (h *harness) replica() func(*Config) {
+	return func(c *Config) {
+		c.ClickHouse.Database = h.db
+		c.ConsentSecretFile = h.app.cfg.ConsentSecretFile
+		c.ConsentSigningKeyFile = h.app.cfg.ConsentSigningKeyFile
+	}
+}
+
 func (h *harness) shutdown() {
 	if h.stopped {
 		return

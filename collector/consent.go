@@ -48,6 +48,9 @@ func startConsent(ctx context.Context, cfg Config, client *clickhouse.Client, m 
 	if err := agreeConsentSecret(ctx, cfg, client, c.secret); err != nil {
 		return nil, err
 	}
+	if err := checkSigningKey(ctx, cfg, client, c.keys); err != nil {
+		return nil, err
+	}
 	if c.verifier, err = consent.NewVerifier(consent.VerifierConfig{Keys: c.keys}); err != nil {
 		return nil, err
 	}

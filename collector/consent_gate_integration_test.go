@@ -52,11 +52,7 @@ func TestOutageRevocationIntegration(t *testing.T) {
 		c.RevocationBound = 500 * time.Millisecond
 		c.Spool.RetryMax = 300 * time.Millisecond
 	})
-	b := newHarness(t, srv, func(c *Config) {
-		c.ClickHouse.Database = a.db
-		c.ConsentSigningKeyFile = a.app.cfg.ConsentSigningKeyFile
-		c.ConsentSecretFile = a.app.cfg.ConsentSecretFile
-	})
+	b := newHarness(t, srv, a.replica())
 	revokedTok, keptTok := a.token(t, testApp, time.Hour), a.token(t, testApp, time.Hour)
 
 	var (

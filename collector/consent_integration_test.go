@@ -61,11 +61,7 @@ func TestRevocationAcrossReplicas(t *testing.T) {
 	srv := server(t)
 	a := newHarness(t, srv, nil)
 	// Replicas share the database, the signing key and the consent secret.
-	b := newHarness(t, srv, func(c *Config) {
-		c.ClickHouse.Database = a.db
-		c.ConsentSigningKeyFile = a.app.cfg.ConsentSigningKeyFile
-		c.ConsentSecretFile = a.app.cfg.ConsentSecretFile
-	})
+	b := newHarness(t, srv, a.replica())
 	const key = "ck_test-key-0123456789abcdefghijklmnopqrstuv"
 	registerApp(t, a, testApp, key, consent.PolicyAnonymous)
 	if err := b.app.consent.apps.Refresh(context.Background()); err != nil {

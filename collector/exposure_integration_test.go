@@ -22,9 +22,13 @@ import (
 func TestRefusesPasswordlessReaders(t *testing.T) {
 	srv := chtest.Start(t)
 	db := fmt.Sprintf("consentry_test_%d", dbSeq.Add(1))
-	secret := filepath.Join(t.TempDir(), "consent-secret")
+	shared := t.TempDir() // one consent secret and signing key for the replicas
 	start := func() (*harness, error) {
-		return tryHarness(t, srv, func(c *Config) { c.ClickHouse.Database, c.ConsentSecretFile = db, secret })
+		return tryHarness(t, srv, func(c *Config) {
+			c.ClickHouse.Database = db
+			c.ConsentSecretFile = filepath.Join(shared, "consent-secret")
+			c.ConsentSigningKeyFile = filepath.Join(shared, "consent-signing-key.pem")
+		})
 	}
 	if _, err := start(); err != nil {
 		t.Fatalf("a server without a password-less user: %v", err)

@@ -266,7 +266,7 @@ func TestKAnonymityAcrossRestartIntegration(t *testing.T) {
 	}
 	clock.Add(int64(2 * time.Hour))
 	second := newHarness(t, server(t), func(c *Config) {
-		c.ClickHouse.Database, c.ConsentSecretFile = first.db, first.app.cfg.ConsentSecretFile
+		first.replica()(c)
 		c.Anonymizer.Generalize = cfg
 	})
 	waitFor(t, "the held rows released", func() bool { return second.total(t) == 3 })

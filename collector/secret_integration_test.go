@@ -1,7 +1,11 @@
 package collector
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,8 +51,7 @@ func TestConsentSecretMustMatch(t *testing.T) {
 	}
 	replica := func(secretFile, adopt string) (*harness, error) {
 		return tryHarness(t, srv, func(c *Config) {
-			c.ClickHouse.Database = a.db
-			c.ConsentSigningKeyFile = a.app.cfg.ConsentSigningKeyFile
+			a.replica()(c)
 			c.ConsentSecretFile = secretFile
 			c.AdoptConsentSecret = adopt
 		})
@@ -120,4 +123,81 @@ func TestConsentSecretMustMatch(t *testing.T) {
 	if err := a.ch.QueryRow(context.Background(), q).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("adoptions recorded: %d, %v; want 2", n, err)
 	}
+}
+
+// TestSigningKeyMustBeKnown: a replica whose signing key is not one the
+// replicas storing into the database sign with, and which verifies none
+// of theirs (one damaged byte that still parses, a key generated because
+// none was copied), refuses to start: it would refuse every token they
+// issued. A rotation, which keeps the old key's public key, starts, and
+// so do replicas with either key afterwards.
+func TestSigningKeyMustBeKnown(t *testing.T) {
+	srv := server(t)
+	a := newHarness(t, srv, nil)
+	dir := t.TempDir()
+	replica := func(keyFile string, verify ...string) (*harness, error) {
+		return tryHarness(t, srv, func(c *Config) {
+			a.replica()(c)
+			c.ConsentSigningKeyFile = keyFile
+			c.ConsentVerifyKeyFiles = verify
+		})
+	}
+	pemKey, err := os.ReadFile(a.app.cfg.ConsentSigningKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One damaged byte in the seed: still an Ed25519 key, another one.
+	damaged := filepath.Join(dir, "damaged.pem")
+	b := []byte(string(pemKey))
+	i := bytes.IndexByte(b, '\n') + 30
+	b[i] = map[bool]byte{true: 'B', false: 'A'}[b[i] == 'A']
+	if err := os.WriteFile(damaged, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := consent.ReadPrivateKeyFile(damaged); err != nil || k.Equal(mustKey(t, a.app.cfg.ConsentSigningKeyFile)) {
+		t.Fatalf("the damaged key should parse as another key: %v", err)
+	}
+	_, err = replica(damaged)
+	if err == nil {
+		t.Fatal("a replica with a damaged signing key started")
+	}
+	t.Logf("refused: %v", err)
+	for _, want := range []string{damaged, a.app.Keys().SigningKeyID(), "--consent-verify-key-file"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q does not say %q", err, want)
+		}
+	}
+	if _, err := replica(filepath.Join(dir, "generated.pem")); err == nil {
+		t.Error("a replica that generated a key of its own started")
+	}
+
+	// A rotation: a new signing key, the old one's public key kept.
+	pub, err := x509.MarshalPKIXPublicKey(mustKey(t, a.app.cfg.ConsentSigningKeyFile).Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldPub := filepath.Join(dir, "old.pub.pem")
+	if err := os.WriteFile(oldPub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rotated := filepath.Join(dir, "rotated.pem")
+	if _, err := replica(rotated, oldPub); err != nil {
+		t.Fatalf("a rotation: %v", err)
+	}
+	if _, err := replica(rotated); err != nil {
+		t.Fatalf("the new key once the old one is retired: %v", err)
+	}
+	if _, err := replica(a.app.cfg.ConsentSigningKeyFile); err != nil {
+		t.Fatalf("the old key after the rotation: %v", err)
+	}
+}
+
+// mustKey reads the private key file path.
+func mustKey(t *testing.T, path string) ed25519.PrivateKey {
+	t.Helper()
+	k, err := consent.ReadPrivateKeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"go.uber.org/zap"
@@ -77,6 +78,8 @@ const fingerprintDigits = 16
 type fingerprintStore interface {
 	AgreeFingerprint(ctx context.Context, secret, candidate string) (string, error)
 	AdoptFingerprint(ctx context.Context, secret, fingerprint string) (bool, error)
+	Fingerprints(ctx context.Context, secret string) ([]string, error)
+	RecordFingerprint(ctx context.Context, secret, fingerprint string) error
 }
 
 // agreeConsentSecret checks that secret is the consent secret every
@@ -118,6 +121,34 @@ func agreeConsentSecret(ctx context.Context, cfg Config, store fingerprintStore,
 			"Stored event ids and the consent pseudonyms that erasure deletes rows by are keyed with it, so erasing a consent would miss what this replica stores. "+
 			"Give this replica the agreed secret (restore the file, or copy it from another replica); to replace the secret on purpose, start once with --consent-secret-adopt %s",
 			source, short, fingerprintDigits, agreed, short)
+	}
+	return nil
+}
+
+// checkSigningKey checks that keys' signing key is one the replicas
+// storing into the same database have signed with, or that keys
+// verifies one of those (a rotation keeps the old key's public key), and
+// records its key id. A replica whose key is neither (a damaged or
+// regenerated key file, one never copied to it) would refuse every token
+// the others issued, dropping their events, and issue tokens and erasure
+// receipts they cannot verify. Only the first replicas to start, before
+// any key is recorded, are not checked.
+func checkSigningKey(ctx context.Context, cfg Config, store fingerprintStore, keys *consent.KeyRing) error {
+	id := keys.SigningKeyID()
+	recorded, err := store.Fingerprints(ctx, consent.SigningKeyName)
+	if err != nil {
+		return fmt.Errorf("consent signing key: %w", err)
+	}
+	if len(recorded) > 0 && !slices.ContainsFunc(recorded, keys.Verifies) {
+		return fmt.Errorf("consent signing key %s (key id %s) is not a key the replicas storing into this database sign with (%s), "+
+			"and verifies none of theirs: a damaged or regenerated key file, or one never copied to this replica? "+
+			"It would refuse every token they issued and issue tokens they refuse. "+
+			"Give this replica their key (restore the file, or copy it from another replica); to rotate to a new key, "+
+			"give it the current key's public key with --consent-verify-key-file",
+			cfg.ConsentSigningKeyFile, id, strings.Join(recorded, ", "))
+	}
+	if err := store.RecordFingerprint(ctx, consent.SigningKeyName, id); err != nil {
+		return fmt.Errorf("consent signing key: %w", err)
 	}
 	return nil
 }

@@ -69,6 +69,13 @@ func (r *KeyRing) SigningKeyID() string {
 	return r.signing.id
 }
 
+// Verifies reports whether the ring verifies tokens signed by the key
+// whose KeyID is id.
+func (r *KeyRing) Verifies(id string) bool {
+	_, ok := r.verify[id]
+	return ok
+}
+
 // GenerateKey returns a new Ed25519 private key.
 func GenerateKey() (ed25519.PrivateKey, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)

@@ -25,6 +25,10 @@ func ConsentKey(secret []byte, consentID string) string {
 // fingerprint (see SecretFingerprint).
 const SecretName = "consent_secret"
 
+// SigningKeyName names the consent signing key in the store's record of
+// the key ids replicas sign with.
+const SigningKeyName = "consent_signing_key"
+
 // SecretFingerprint returns a fingerprint of the server secret: the hex
 // HMAC-SHA-256 under it of a fixed message no consent id can be (it
 // starts with a NUL byte). Every replica must share the secret (it keys
