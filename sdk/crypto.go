@@ -12,6 +12,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/consentry/consentry/internal/atomicfile"
 )
 
 // Encryption at rest. The master key (Config.QueueKey, or queue.key in the
@@ -187,18 +189,5 @@ func writeFileAtomic(path string, data []byte) (err error) {
 		return err
 	}
 	ok = true
-	return syncDir(dir)
-}
-
-// syncDir makes a folder's entries durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, fs.ErrInvalid) {
-		return err
-	}
-	return nil
+	return atomicfile.SyncDir(dir)
 }

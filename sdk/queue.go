@@ -21,6 +21,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/consentry/consentry/internal/atomicfile"
 	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
 )
 
@@ -589,7 +590,7 @@ func (q *queue) ensureWritable(n int64) error {
 	if err != nil {
 		return fmt.Errorf("queue: new segment: %w", err)
 	}
-	if err := syncDir(q.dir); err != nil {
+	if err := atomicfile.SyncDir(q.dir); err != nil {
 		f.Close()
 		os.Remove(s.path)
 		return fmt.Errorf("queue: new segment: %w", err)
@@ -883,7 +884,7 @@ func (q *queue) reset(epoch uint64, aead cipher.AEAD) (int, error) {
 	if err := errors.Join(errs...); err != nil {
 		return n, fmt.Errorf("queue: purge: %w", err)
 	}
-	return n, syncDir(q.dir)
+	return n, atomicfile.SyncDir(q.dir)
 }
 
 func (q *queue) closeFiles() {

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/consentry/consentry/internal/atomicfile"
 )
 
 // stateFileName is the consent state's file in the storage folder.
@@ -135,7 +137,7 @@ func (s *stateStore) replace(st *persistedState) error {
 	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("replace consent state: %w", err)
 	}
-	if err := syncDir(filepath.Dir(s.path)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(s.path)); err != nil {
 		return fmt.Errorf("replace consent state: %w", err)
 	}
 	return s.save(st)

@@ -2,7 +2,9 @@
 // (generated keys and passwords, state kept across restarts) whole or not
 // at all: a crash or a full disk while one is written never leaves an
 // empty or cut file that the next start would have to refuse. The files
-// are owner-only (0600, in a folder made 0700).
+// are owner-only (0600, in a folder made 0700). SyncDir, which both use,
+// serves whoever renames or creates files that must survive a crash (the
+// spool, the SDK's queue).
 package atomicfile
 
 import (
@@ -32,7 +34,7 @@ func Create(path string, data []byte) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := SyncDir(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("create %s: sync its folder: %w", path, err)
 	}
 	return data, nil
@@ -49,7 +51,7 @@ func Replace(path string, data []byte) error {
 		os.Remove(tmp)
 		return fmt.Errorf("replace %s: %w", path, err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := SyncDir(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("replace %s: sync its folder: %w", path, err)
 	}
 	return nil
@@ -80,8 +82,11 @@ func writeTemp(path string, data []byte) (string, error) {
 	return f.Name(), nil
 }
 
-// syncDir makes the names in dir durable.
-func syncDir(dir string) error {
+// SyncDir makes the names in dir durable (a file created, renamed or
+// removed there), as fsync of the folder does. Where the platform cannot
+// sync a folder (the sync fails with fs.ErrInvalid, as on Windows), there
+// is nothing more to do and it returns nil.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -89,6 +94,9 @@ func syncDir(dir string) error {
 	err = d.Sync()
 	if cerr := d.Close(); err == nil {
 		err = cerr
+	}
+	if errors.Is(err, fs.ErrInvalid) {
+		return nil
 	}
 	return err
 }
