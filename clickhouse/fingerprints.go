@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -128,21 +127,18 @@ func (c *Client) agreedFingerprint(ctx context.Context, secret string) (string, 
 		return "", fmt.Errorf("read the %s's fingerprint: %w", secret, err)
 	}
 	// The latest adopted, else the earliest recorded.
-	for _, q := range []string{
-		"SELECT fingerprint FROM %s.%s WHERE secret = %s AND adopted = 1 ORDER BY version DESC, fingerprint LIMIT 1",
-		"SELECT fingerprint FROM %s.%s WHERE secret = %s ORDER BY version, fingerprint LIMIT 1",
-	} {
-		var fp string
-		err := c.conn.QueryRow(ctx, fmt.Sprintf(q, t.database, t.name, quote(secret))).Scan(&fp)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return "", classify(fmt.Sprintf("read the %s's fingerprint", secret), err)
-		}
-		return fp, nil
+	q := fmt.Sprintf("SELECT fingerprint FROM %s.%s WHERE secret = %s "+
+		"ORDER BY adopted DESC, if(adopted = 1, -toInt64(version), toInt64(version)), fingerprint LIMIT 1",
+		t.database, t.name, quote(secret))
+	var fp string
+	err := c.conn.QueryRow(ctx, q).Scan(&fp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
 	}
-	return "", nil
+	if err != nil {
+		return "", classify(fmt.Sprintf("read the %s's fingerprint", secret), err)
+	}
+	return fp, nil
 }
 
 // Fingerprints returns every fingerprint recorded for the secret named
@@ -162,15 +158,12 @@ func (c *Client) Fingerprints(ctx context.Context, secret string) ([]string, err
 	return fps, nil
 }
 
-// RecordFingerprint records fingerprint for the secret named secret,
-// unless it is recorded already.
+// RecordFingerprint records fingerprint for the secret named secret.
+// Recording one twice is harmless (Fingerprints lists it once); callers
+// that read Fingerprints first record only what is missing.
 func (c *Client) RecordFingerprint(ctx context.Context, secret, fingerprint string) error {
 	if secret == "" || fingerprint == "" {
 		return errors.New("record a secret's fingerprint: no secret name or fingerprint")
-	}
-	fps, err := c.Fingerprints(ctx, secret)
-	if err != nil || slices.Contains(fps, fingerprint) {
-		return err
 	}
 	row := fingerprintRow{secret: secret, fingerprint: fingerprint, recordedAt: time.Now().UTC()}
 	if err := insertEverywhere(ctx, c, c.schema.fingerprints, []fingerprintRow{row}); err != nil {

@@ -102,10 +102,14 @@ func TestAggregatesAfterKillIntegration(t *testing.T) {
 
 	stop := make(chan struct{})
 	wait := resendTraffic(func() string { return p.addr }, token, 4, 100, stop)
+	// Three seconds of traffic from the moment it serves, each time: a
+	// start on a busy machine takes seconds of its own.
+	p.waitServing()
 	for range 2 {
 		time.Sleep(3 * time.Second)
 		p.kill()
 		p.start()
+		p.waitServing()
 	}
 	time.Sleep(3 * time.Second)
 	close(stop)

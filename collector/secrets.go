@@ -147,8 +147,10 @@ func checkSigningKey(ctx context.Context, cfg Config, store fingerprintStore, ke
 			"give it the current key's public key with --consent-verify-key-file",
 			cfg.ConsentSigningKeyFile, id, strings.Join(recorded, ", "))
 	}
-	if err := store.RecordFingerprint(ctx, consent.SigningKeyName, id); err != nil {
-		return fmt.Errorf("consent signing key: %w", err)
+	if !slices.Contains(recorded, id) {
+		if err := store.RecordFingerprint(ctx, consent.SigningKeyName, id); err != nil {
+			return fmt.Errorf("consent signing key: %w", err)
+		}
 	}
 	return nil
 }
