@@ -41,6 +41,7 @@ func (c Config) CheckFiles() error {
 			add(checkSecretFile(f, fi))
 		}
 	}
+	add(c.checkAdopted())
 	for _, path := range c.ConsentVerifyKeyFiles {
 		if _, err := consent.ReadPublicKeyFile(path); err != nil {
 			add(fmt.Errorf("consent verify key: %w", err))
@@ -163,6 +164,27 @@ func checkSecretFile(f secretFile, fi fs.FileInfo) error {
 		if err := f.parse(b); err != nil {
 			return fmt.Errorf("%s %s: %w", f.what, f.path, err)
 		}
+	}
+	return nil
+}
+
+// checkAdopted reports an AdoptConsentSecret that names another secret
+// than the consent secret c gives (from the environment, or a file that
+// exists), which New would refuse.
+func (c Config) checkAdopted() error {
+	if c.AdoptConsentSecret == "" {
+		return nil
+	}
+	secret := c.ConsentSecret
+	if len(secret) == 0 {
+		b, err := os.ReadFile(c.ConsentSecretFile)
+		if err != nil {
+			return nil // reported with the secret files, or created by New
+		}
+		secret = []byte(strings.TrimRight(string(b), "\r\n"))
+	}
+	if fp := consent.SecretFingerprint(secret)[:fingerprintDigits]; !strings.EqualFold(c.AdoptConsentSecret, fp) {
+		return fmt.Errorf("adopt consent secret %s: the consent secret has the fingerprint %s", c.AdoptConsentSecret, fp)
 	}
 	return nil
 }

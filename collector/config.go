@@ -6,6 +6,7 @@ package collector
 
 import (
 	"cmp"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -320,6 +321,11 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownDelay < 0 {
 		errs = append(errs, errors.New("shutdown delay must not be negative"))
+	}
+	if a := c.AdoptConsentSecret; a != "" {
+		if _, err := hex.DecodeString(a); err != nil || len(a) != fingerprintDigits {
+			errs = append(errs, fmt.Errorf("adopt consent secret %q: want the %d hex digits of its fingerprint, as a refusal prints them", a, fingerprintDigits))
+		}
 	}
 	if err := c.ClickHouse.Validate(); err != nil {
 		errs = append(errs, err)

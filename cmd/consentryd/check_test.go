@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/consentry/consentry/consent"
 )
 
 func TestCheckConfig(t *testing.T) {
@@ -73,6 +75,17 @@ func TestCheckConfig(t *testing.T) {
 		{"an unreadable ClickHouse password file", func(t *testing.T, dataDir, files string) ([]string, map[string]string) {
 			return []string{"--clickhouse-addr", "ch:9000", "--data-dir", dataDir, "--clickhouse-password-file", filepath.Join(files, "pw")}, nil
 		}, "pw"},
+		{"adopting the consent secret it has", func(t *testing.T, dataDir, files string) ([]string, map[string]string) {
+			return []string{"--clickhouse-addr", "ch:9000", "--data-dir", dataDir, "--consent-secret-file", write(t, files, "secret", secret+"\n", 0o600),
+				"--consent-secret-adopt", strings.ToUpper(consent.SecretFingerprint([]byte(secret))[:16])}, nil
+		}, ""},
+		{"adopting another consent secret", func(t *testing.T, dataDir, files string) ([]string, map[string]string) {
+			return []string{"--clickhouse-addr", "ch:9000", "--data-dir", dataDir, "--consent-secret-file", write(t, files, "secret", secret+"\n", 0o600),
+				"--consent-secret-adopt", "0123456789abcdef"}, nil
+		}, "the consent secret has the fingerprint " + consent.SecretFingerprint([]byte(secret))[:16]},
+		{"adopting something that is no fingerprint", func(t *testing.T, dataDir, _ string) ([]string, map[string]string) {
+			return []string{"--clickhouse-addr", "ch:9000", "--data-dir", dataDir, "--consent-secret-adopt", "yes"}, nil
+		}, "16 hex digits"},
 		{"an empty password of the managed ClickHouse", func(t *testing.T, dataDir, files string) ([]string, map[string]string) {
 			return []string{"--data-dir", dataDir, "--collector-password-file", write(t, files, "collector", "\n", 0o600)}, nil
 		}, "collector password"},
