@@ -150,44 +150,14 @@ func loadMasterKey(dir string, supplied []byte) ([]byte, error) {
 	return key, nil
 }
 
-// writeFileAtomic replaces path with data (mode 0600): it writes a
-// temporary file, syncs it, renames it over path and syncs the folder, so
-// a crash leaves either the old or the new content. On a full disk the
-// error wraps ErrStorageFull.
-func writeFileAtomic(path string, data []byte) (err error) {
-	defer func() {
-		if diskFull(err) {
-			err = fmt.Errorf("%w: %w", ErrStorageFull, err)
-		}
-	}()
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
+// writeFileAtomic replaces path with data (mode 0600) whole or not at
+// all (atomicfile.Replace: a temporary file, synced, renamed over path,
+// the folder synced), so a crash leaves either the old or the new
+// content. On a full disk the error wraps ErrStorageFull.
+func writeFileAtomic(path string, data []byte) error {
+	err := atomicfile.Replace(path, data)
+	if diskFull(err) {
+		return fmt.Errorf("%w: %w", ErrStorageFull, err)
 	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	return atomicfile.SyncDir(dir)
+	return err
 }
