@@ -76,9 +76,8 @@ func (c *Client) AgreeFingerprint(ctx context.Context, secret, candidate string)
 	if fp, err := c.agreedFingerprint(ctx, secret); err != nil || fp != "" {
 		return fp, err
 	}
-	row := fingerprintRow{secret: secret, fingerprint: candidate, recordedAt: time.Now().UTC()}
-	if err := insertEverywhere(ctx, c, c.schema.fingerprints, []fingerprintRow{row}); err != nil {
-		return "", fmt.Errorf("record the %s's fingerprint: %w", secret, err)
+	if err := c.insertFingerprint(ctx, secret, candidate, false); err != nil {
+		return "", err
 	}
 	fp, err := c.agreedFingerprint(ctx, secret)
 	if err == nil && fp == "" {
@@ -110,9 +109,8 @@ func (c *Client) AdoptFingerprint(ctx context.Context, secret, fingerprint strin
 	if n > 0 {
 		return false, nil
 	}
-	row := fingerprintRow{secret: secret, fingerprint: fingerprint, recordedAt: time.Now().UTC(), adopted: true}
-	if err := insertEverywhere(ctx, c, c.schema.fingerprints, []fingerprintRow{row}); err != nil {
-		return false, fmt.Errorf("adopt the %s's fingerprint: %w", secret, err)
+	if err := c.insertFingerprint(ctx, secret, fingerprint, true); err != nil {
+		return false, err
 	}
 	return true, nil
 }
@@ -165,7 +163,13 @@ func (c *Client) RecordFingerprint(ctx context.Context, secret, fingerprint stri
 	if secret == "" || fingerprint == "" {
 		return errors.New("record a secret's fingerprint: no secret name or fingerprint")
 	}
-	row := fingerprintRow{secret: secret, fingerprint: fingerprint, recordedAt: time.Now().UTC()}
+	return c.insertFingerprint(ctx, secret, fingerprint, false)
+}
+
+// insertFingerprint records fingerprint for the secret named secret, as
+// adopted or not, on every server.
+func (c *Client) insertFingerprint(ctx context.Context, secret, fingerprint string, adopted bool) error {
+	row := fingerprintRow{secret: secret, fingerprint: fingerprint, recordedAt: time.Now().UTC(), adopted: adopted}
 	if err := insertEverywhere(ctx, c, c.schema.fingerprints, []fingerprintRow{row}); err != nil {
 		return fmt.Errorf("record the %s's fingerprint: %w", secret, err)
 	}

@@ -98,8 +98,8 @@ func agreeConsentSecret(ctx context.Context, cfg Config, store fingerprintStore,
 	if len(cfg.ConsentSecret) > 0 {
 		source = "consent secret (environment)"
 	}
-	if adopt := strings.ToLower(strings.TrimSpace(cfg.AdoptConsentSecret)); adopt != "" {
-		if adopt != short {
+	if adopt := cfg.AdoptConsentSecret; adopt != "" {
+		if !strings.EqualFold(adopt, short) {
 			return fmt.Errorf("adopt consent secret %s: this replica's %s has the fingerprint %s", adopt, source, short)
 		}
 		adopted, err := store.AdoptFingerprint(ctx, consent.SecretName, fp)
