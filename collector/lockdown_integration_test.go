@@ -286,7 +286,7 @@ func TestManagedClickHouseLockedDown(t *testing.T) {
 	}
 
 	// The files that hold secrets are the collector's own.
-	collectorPassword, err := loadPassword(filepath.Join(dataDir, CollectorPasswordFileName), "collector password")
+	collectorPassword, err := LoadPassword(filepath.Join(dataDir, CollectorPasswordFileName), "collector password")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,10 +39,26 @@ func readOrCreate(path, what string, generate func() string) (string, error) {
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
+// LoadPassword returns the password in the file path, creating the file
+// (owner-only, whole or not at all) with a random password if it does not
+// exist; a file of blanks is an error. what names it in errors. The
+// managed ClickHouse's passwords are made with it, and so are those of
+// `consentry cluster`.
+func LoadPassword(path, what string) (string, error) {
+	p, err := readOrCreate(path, what, rand.Text)
+	if err != nil {
+		return "", err
+	}
+	if p = strings.TrimSpace(p); p == "" {
+		return "", fmt.Errorf("%s file %s is empty", what, path)
+	}
+	return p, nil
+}
+
 // loadAnalystPassword reads the analyst's password file, creating it with
 // a random password if it does not exist.
 func loadAnalystPassword(path string) (string, error) {
-	return loadPassword(path, "analyst password")
+	return LoadPassword(path, "analyst password")
 }
 
 // loadSecret returns the configured consent secret, or reads the secret

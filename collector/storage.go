@@ -3,7 +3,6 @@ package collector
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -179,11 +178,11 @@ func (s *storage) tryConnect(ctx context.Context, chCfg clickhouse.Config) ([]in
 // server, writes its address for local tools (consentry demo, migrate),
 // and watches its supervision.
 func (s *storage) startServer(ctx context.Context, chCfg *clickhouse.Config) error {
-	analystPassword, err := loadPassword(s.cfg.AnalystPasswordFile, "analyst password")
+	analystPassword, err := LoadPassword(s.cfg.AnalystPasswordFile, "analyst password")
 	if err != nil {
 		return err
 	}
-	collectorPassword, err := loadPassword(s.cfg.CollectorPasswordFile, "collector password")
+	collectorPassword, err := LoadPassword(s.cfg.CollectorPasswordFile, "collector password")
 	if err != nil {
 		return err
 	}
@@ -255,18 +254,6 @@ func privateDir(dir string) error {
 	return nil
 }
 
-// loadPassword reads the password file path, creating it (owner-only)
-// with a random password if it does not exist. what names it in errors.
-func loadPassword(path, what string) (string, error) {
-	p, err := readOrCreate(path, what, rand.Text)
-	if err != nil {
-		return "", err
-	}
-	if p = strings.TrimSpace(p); p == "" {
-		return "", fmt.Errorf("%s file %s is empty", what, path)
-	}
-	return p, nil
-}
 
 // rejectsConfig returns the rejects counter's configuration: counts that
 // cannot be stored at shutdown are kept in the data dir for the next run.

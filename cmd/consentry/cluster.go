@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/consentry/consentry/internal/atomicfile"
+	"github.com/consentry/consentry/collector"
 	"github.com/consentry/consentry/internal/chcluster"
 	"github.com/consentry/consentry/internal/cli"
 )
@@ -51,13 +49,13 @@ prints how to connect; Ctrl-C stops everything. Data is kept in --dir.`, stderr)
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	password, err := readOrMakeSecret(filepath.Join(*dir, clusterPasswordFile))
+	password, err := collector.LoadPassword(filepath.Join(*dir, clusterPasswordFile), "collector password")
 	if err != nil {
-		return err
+		return fmt.Errorf("cluster: %w", err)
 	}
-	analyst, err := readOrMakeSecret(filepath.Join(*dir, clusterAnalystPassword))
+	analyst, err := collector.LoadPassword(filepath.Join(*dir, clusterAnalystPassword), "analyst password")
 	if err != nil {
-		return err
+		return fmt.Errorf("cluster: %w", err)
 	}
 	// The interserver password never leaves the servers' config.
 	c, err := chcluster.Start(ctx, chcluster.Config{
@@ -87,20 +85,4 @@ Ctrl-C stops the cluster; its data stays in %s.
 	defer cancel()
 	log.Info("stopping", zap.String("cluster", c.Name()))
 	return c.Stop(sctx)
-}
-
-// readOrMakeSecret returns the secret in file path, creating the file
-// (owner-only) with a random one if it does not exist.
-func readOrMakeSecret(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		b, err = atomicfile.Create(path, []byte(rand.Text()+"\n"))
-	}
-	if err != nil {
-		return "", fmt.Errorf("cluster: %w", err)
-	}
-	if s := strings.TrimSpace(string(b)); s != "" {
-		return s, nil
-	}
-	return "", fmt.Errorf("cluster: %s is empty", path)
 }
