@@ -254,7 +254,6 @@ func privateDir(dir string) error {
 	return nil
 }
 
-
 // rejectsConfig returns the rejects counter's configuration: counts that
 // cannot be stored at shutdown are kept in the data dir for the next run.
 func (s *storage) rejectsConfig() clickhouse.RejectsConfig {
