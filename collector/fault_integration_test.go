@@ -24,7 +24,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/consentry/consentry/anonymizer"
@@ -391,30 +390,11 @@ func (p *consentrydProc) start() {
 	p.cmd = cmd
 }
 
-// waitServing waits until the process answers gRPC health checks as
-// serving: started, its schema, salts and consent state loaded. A start
-// on a busy machine, through a slow proxy, takes seconds.
+// waitServing waits until the process serves. A start on a busy
+// machine, through a slow proxy, takes seconds.
 func (p *consentrydProc) waitServing() {
 	p.t.Helper()
-	conn, err := grpc.NewClient(p.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer conn.Close()
-	health := healthpb.NewHealthClient(conn)
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		r, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
-		cancel()
-		if err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("consentryd does not serve 2 min after its start: %v, %v", r, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	consentrydtest.WaitServing(p.t, p.addr, 2*time.Minute, nil)
 }
 
 // kill kills the process with SIGKILL and waits for it.

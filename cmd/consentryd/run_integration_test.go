@@ -14,10 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
 	"github.com/consentry/consentry/internal/chserver"
 	"github.com/consentry/consentry/internal/consentrydtest"
 )
@@ -113,26 +109,13 @@ func startRun(t *testing.T, addr string, args []string, vars map[string]string) 
 	go func() {
 		result <- run(ctx, args, stderr, environ(vars), nil)
 	}()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	health := healthpb.NewHealthClient(conn)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		r, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
-		if err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return cancel, result, stderr
-		}
+	consentrydtest.WaitServing(t, addr, 60*time.Second, func() error {
 		select {
 		case err := <-result:
-			t.Fatalf("consentryd exited: %v\n%s", err, stderr.String())
+			return fmt.Errorf("%v\n%s", err, stderr.String())
 		default:
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not serving after 60s: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	})
+	return cancel, result, stderr
 }

@@ -4,6 +4,7 @@
 package consentrydtest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // Build compiles cmd/consentryd into dir and returns the binary's path.
@@ -139,5 +144,39 @@ func (p *Process) Stop(timeout time.Duration) error {
 		_ = p.cmd.Process.Kill()
 		<-p.exited
 		return fmt.Errorf("%w (%v)", ErrStopTimeout, timeout)
+	}
+}
+
+// WaitServing waits until the collector at the gRPC address addr answers
+// health checks as serving: started, its schema, salts and consent state
+// loaded. It fails tb when exited (which may be nil) reports that the
+// collector ended first, or when timeout passes: a collector run in
+// process, or one whose admin address is not known, has no Process to
+// ask.
+func WaitServing(tb testing.TB, addr string, timeout time.Duration, exited func() error) {
+	tb.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close()
+	health := healthpb.NewHealthClient(conn)
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		r, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
+		cancel()
+		if err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return
+		}
+		if exited != nil {
+			if err := exited(); err != nil {
+				tb.Fatalf("consentryd ended before it served: %v", err)
+			}
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("consentryd does not serve %v after its start: %v, %v", timeout, r, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
