@@ -94,14 +94,7 @@ func New(cfg *Config) (_ *Client, err error) {
 	if c.lock, err = lockDir(s.StorageDir); err != nil {
 		return nil, fmt.Errorf("new consentry client: %w", err)
 	}
-	master, err := loadMasterKey(s.StorageDir, s.QueueKey)
-	if err != nil {
-		return nil, fmt.Errorf("new consentry client: %w", err)
-	}
-	if c.store, err = newStateStore(s.StorageDir, master); err != nil {
-		return nil, fmt.Errorf("new consentry client: %w", err)
-	}
-	if c.st, err = c.store.load(); err != nil {
+	if err := c.openState(); err != nil {
 		return nil, fmt.Errorf("new consentry client: %w", err)
 	}
 	aead, err := newAEAD(c.st.DataKey)

@@ -887,8 +887,10 @@ func TestQueueKey(t *testing.T) {
 	cfg.QueueKey = bytes.Repeat([]byte{7}, 32)
 	c := grantedClient(t, f, cfg, "analytics")
 	c.Close()
-	if _, err := os.Stat(filepath.Join(dir, keyFileName)); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("a key file was written although the app supplies the key: %v", err)
+	for _, name := range []string{keyFileName, keyFileName + copySuffix} {
+		if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s was written although the app supplies the key: %v", name, err)
+		}
 	}
 	cfg.QueueKey = bytes.Repeat([]byte{8}, 32)
 	if _, err := New(cfg); !errors.Is(err, ErrStateUnreadable) {

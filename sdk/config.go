@@ -160,7 +160,7 @@ type Config struct {
 	// state. Mobile apps should generate it once and keep it in the
 	// Android Keystore or the iOS Keychain, and pass the same key on every
 	// start. If nil, the SDK generates one and keeps it in
-	// StorageDir/queue.key (mode 0600), which protects against other apps
+	// StorageDir/queue.key and its copy (mode 0600), which protects against other apps
 	// but not against someone who can read the app's files.
 	QueueKey []byte
 

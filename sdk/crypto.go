@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -12,6 +13,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/consentry/consentry/internal/atomicfile"
 )
@@ -124,30 +127,79 @@ func openFrame(dst []byte, aead cipher.AEAD, magic string, b []byte) (plain []by
 // keyFileName is the generated master key's file in the storage folder.
 const keyFileName = "queue.key"
 
-// loadMasterKey returns the app's key if it supplied one; otherwise the
-// key in dir/queue.key, created (mode 0600) if missing.
-func loadMasterKey(dir string, supplied []byte) ([]byte, error) {
+// loadMasterKeys returns the candidates for the master key: the app's
+// key if it supplied one; otherwise the generated key, kept in
+// dir/queue.key and its copy (copySuffix), both created (mode 0600) if
+// neither exists. Where the two files differ (one damaged), both are
+// candidates, queue.key's first: the one that opens the consent state
+// is the key (openState), and repairMasterKey puts the other file right.
+func loadMasterKeys(dir string, supplied []byte) ([][]byte, error) {
 	if len(supplied) != 0 {
-		return supplied, nil
+		return [][]byte{supplied}, nil
 	}
-	path := filepath.Join(dir, keyFileName)
-	key, err := os.ReadFile(path)
+	paths := keyPaths(dir)
+	var keys [][]byte
+	var bad []string
+	found := false
+	for _, path := range paths {
+		key, err := os.ReadFile(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("read queue key: %w", err)
+		}
+		found = true
+		if len(key) != keySize {
+			bad = append(bad, fmt.Sprintf("%s holds %d bytes, want %d", path, len(key), keySize))
+			continue
+		}
+		if !slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Equal(k, key) }) {
+			keys = append(keys, key)
+		}
+	}
 	switch {
-	case err == nil && len(key) == keySize:
-		return key, nil
-	case err == nil:
-		return nil, fmt.Errorf("%s holds %d bytes, want %d", path, len(key), keySize)
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("read queue key: %w", err)
+	case len(keys) > 0:
+		return keys, nil
+	case found:
+		return nil, fmt.Errorf("queue key: %s", strings.Join(bad, "; "))
 	}
-	key = make([]byte, keySize)
+	key := make([]byte, keySize)
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("generate queue key: %w", err)
 	}
-	if err := writeFileAtomic(path, key); err != nil {
-		return nil, fmt.Errorf("write queue key: %w", err)
+	for _, path := range paths {
+		if err := writeFileAtomic(path, key); err != nil {
+			return nil, fmt.Errorf("write queue key: %w", err)
+		}
 	}
-	return key, nil
+	return [][]byte{key}, nil
+}
+
+// keyPaths returns the generated master key's file and its copy in dir.
+func keyPaths(dir string) [2]string {
+	p := filepath.Join(dir, keyFileName)
+	return [2]string{p, p + copySuffix}
+}
+
+// repairMasterKey rewrites whichever of the generated key's two files
+// does not hold master (missing, damaged or cut), returning the names
+// of those it rewrote, and whether one of them was there (not only
+// missing).
+func repairMasterKey(dir string, master []byte) (restored []string, damaged bool, err error) {
+	for _, path := range keyPaths(dir) {
+		b, rerr := os.ReadFile(path)
+		if rerr == nil && bytes.Equal(b, master) {
+			continue
+		}
+		if werr := writeFileAtomic(path, master); werr != nil {
+			err = errors.Join(err, fmt.Errorf("restore queue key: %w", werr))
+			continue
+		}
+		restored = append(restored, filepath.Base(path))
+		damaged = damaged || rerr == nil
+	}
+	return restored, damaged, err
 }
 
 // writeFileAtomic replaces path with data (mode 0600) whole or not at

@@ -27,8 +27,9 @@ var (
 	ErrStorageInUse = errors.New("storage folder in use by another client")
 	// ErrStateUnreadable: the consent state in the storage folder cannot
 	// be decrypted, most likely because Config.QueueKey differs from the
-	// key it was written with. Pass the earlier key, or call
-	// DeleteStorage to start over (which forgets the consent).
+	// key it was written with (one damaged or lost file is read from its
+	// copy; this needs both copies unreadable). Pass the earlier key, or
+	// call DeleteStorage to start over (which forgets the consent).
 	ErrStateUnreadable = errors.New("consent state unreadable: wrong queue key or corrupted file")
 	// ErrStorageFull: the device's storage is full and the SDK could not
 	// make room by dropping its own oldest queued events (counted as

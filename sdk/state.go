@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
@@ -17,6 +18,11 @@ import (
 
 // stateFileName is the consent state's file in the storage folder.
 const stateFileName = "state"
+
+// copySuffix names the second copy of a file the SDK cannot lose: the
+// consent state's and the generated master key's ("state.copy",
+// "queue.key.copy").
+const copySuffix = ".copy"
 
 // Consent states, as ConsentState returns them.
 const (
@@ -37,6 +43,9 @@ const (
 
 // persistedState is the consent state, sealed in the state file.
 type persistedState struct {
+	// Seq numbers the saves (see stateStore): of the state file and its
+	// copy, the one with the higher Seq is the newer.
+	Seq uint64 `json:"seq,omitempty"`
 	// Epoch numbers the queue's generations: a purge starts a new one.
 	Epoch uint64 `json:"epoch"`
 	// DataKey encrypts the queue records of the epoch.
@@ -89,10 +98,26 @@ func (s *persistedState) newEpoch() error {
 	return nil
 }
 
-// stateStore reads and writes the sealed state file.
+// stateStore reads and writes the sealed consent state. The state is
+// kept twice, in the state file and its copy (copySuffix), written one
+// after the other: a damaged byte or a lost file leaves the other, and
+// a start reads the newer of the two whole ones and puts the other right
+// (see openState). Each save carries a sequence number one above the
+// last, so that after a crash between the two writes the newer state is
+// the one read.
 type stateStore struct {
-	path string
-	aead cipher.AEAD
+	paths [2]string
+	aead  cipher.AEAD
+	// seq is the sequence number of the state last read or saved.
+	seq uint64
+	// write replaces a file whole; writeFileAtomic, but for tests.
+	write func(path string, data []byte) error
+}
+
+// statePaths returns the state file and its copy in dir.
+func statePaths(dir string) [2]string {
+	p := filepath.Join(dir, stateFileName)
+	return [2]string{p, p + copySuffix}
 }
 
 func newStateStore(dir string, master []byte) (*stateStore, error) {
@@ -104,22 +129,94 @@ func newStateStore(dir string, master []byte) (*stateStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &stateStore{path: filepath.Join(dir, stateFileName), aead: aead}, nil
+	return &stateStore{paths: statePaths(dir), aead: aead, write: writeFileAtomic}, nil
 }
 
-// load reads the state; a missing file is a fresh state with a new epoch.
-func (s *stateStore) load() (persistedState, error) {
-	var st persistedState
-	b, err := os.ReadFile(s.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := st.newEpoch(); err != nil {
-			return st, err
+// openedState is what openState found.
+type openedState struct {
+	store  *stateStore
+	master []byte // the key of masters that opens the state
+	st     persistedState
+	// restored names the files (the state's, or its copy's) that were
+	// missing, damaged or older than the other and were put right
+	// (damaged: one of them was there, not only missing); restoreErr is
+	// why one could not be (a full disk): the state was read all the
+	// same, from the other file.
+	restored   []string
+	damaged    bool
+	restoreErr error
+}
+
+// openState reads the consent state in dir with the first of masters
+// that opens the state file or its copy (a generated key may have two
+// candidates, see loadMasterKeys), taking the newer state where both
+// open, and rewrites a file that is missing, does not open or holds the
+// older state. With neither file there, it saves a fresh state (a new
+// queue epoch) under masters[0]. With files there that no key opens, it
+// fails with ErrStateUnreadable.
+func openState(dir string, masters [][]byte) (openedState, error) {
+	paths := statePaths(dir)
+	var raw [2][]byte
+	for i, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return openedState{}, fmt.Errorf("read consent state: %w", err)
 		}
-		return st, s.save(&st)
+		raw[i] = b
 	}
+	for _, master := range masters {
+		s, err := newStateStore(dir, master)
+		if err != nil {
+			return openedState{}, err
+		}
+		best, sts := -1, [2]persistedState{}
+		for i, b := range raw {
+			st, err := s.open(b)
+			if err != nil {
+				continue
+			}
+			if sts[i] = st; best < 0 || st.Seq > sts[best].Seq {
+				best = i
+			}
+		}
+		if best < 0 {
+			continue
+		}
+		s.seq = sts[best].Seq
+		o := openedState{store: s, master: master, st: sts[best]}
+		for i, p := range paths {
+			if bytes.Equal(raw[i], raw[best]) {
+				continue
+			}
+			if err := s.write(p, raw[best]); err != nil {
+				o.restoreErr = errors.Join(o.restoreErr, err)
+				continue
+			}
+			o.restored = append(o.restored, filepath.Base(p))
+			o.damaged = o.damaged || raw[i] != nil
+		}
+		return o, nil
+	}
+	if raw[0] != nil || raw[1] != nil {
+		return openedState{}, ErrStateUnreadable
+	}
+	s, err := newStateStore(dir, masters[0])
 	if err != nil {
-		return st, fmt.Errorf("read consent state: %w", err)
+		return openedState{}, err
 	}
+	var st persistedState
+	if err := st.newEpoch(); err != nil {
+		return openedState{}, err
+	}
+	if err := s.save(&st); err != nil {
+		return openedState{}, err
+	}
+	return openedState{store: s, master: masters[0], st: st}, nil
+}
+
+// open decrypts and decodes one state file's content.
+func (s *stateStore) open(b []byte) (persistedState, error) {
+	var st persistedState
 	plain, n, err := openFrame(nil, s.aead, magicState, b)
 	if err != nil || n != len(b) {
 		return st, ErrStateUnreadable
@@ -130,32 +227,65 @@ func (s *stateStore) load() (persistedState, error) {
 	return st, nil
 }
 
-// replace deletes the state file, durably, then saves st: for a full disk,
-// where the old file's space is what the new one needs. Until the save
-// ends there is no state file, which a start reads as no consent.
-func (s *stateStore) replace(st *persistedState) error {
-	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("replace consent state: %w", err)
+// save replaces the state, durably: the state file first, then its
+// copy. If the copy cannot be written (a full disk), the state file is
+// removed, which needs no space: the copy keeps the state as it was
+// before the call, as the error reports, and the next start puts the
+// state file right.
+func (s *stateStore) save(st *persistedState) error {
+	b, err := s.seal(st)
+	if err != nil {
+		return err
 	}
-	if err := atomicfile.SyncDir(filepath.Dir(s.path)); err != nil {
-		return fmt.Errorf("replace consent state: %w", err)
+	if err := s.write(s.paths[0], b); err != nil {
+		return fmt.Errorf("write consent state: %w", err)
 	}
-	return s.save(st)
+	if err := s.write(s.paths[1], b); err != nil {
+		if rerr := os.Remove(s.paths[0]); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+		return fmt.Errorf("write consent state: %w", err)
+	}
+	return nil
 }
 
-// save replaces the state file with st, durably.
-func (s *stateStore) save(st *persistedState) error {
+// replace deletes both state files, durably, then writes st: for a full
+// disk, where the old files' space is what the new ones need. Until the
+// state file is written there is no state, which a start reads as no
+// consent; if only its copy cannot be written, st is saved all the same
+// (in one file, which the next save or start copies).
+func (s *stateStore) replace(st *persistedState) error {
+	for _, p := range s.paths {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("replace consent state: %w", err)
+		}
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(s.paths[0])); err != nil {
+		return fmt.Errorf("replace consent state: %w", err)
+	}
+	b, err := s.seal(st)
+	if err != nil {
+		return err
+	}
+	if err := s.write(s.paths[0], b); err != nil {
+		return fmt.Errorf("replace consent state: %w", err)
+	}
+	_ = s.write(s.paths[1], b)
+	return nil
+}
+
+// seal numbers st as the next save and encrypts it.
+func (s *stateStore) seal(st *persistedState) ([]byte, error) {
+	s.seq++
+	st.Seq = s.seq
 	plain, err := json.Marshal(st)
 	if err != nil {
-		return fmt.Errorf("encode consent state: %w", err)
+		return nil, fmt.Errorf("encode consent state: %w", err)
 	}
 	b, err := sealFrame(nil, s.aead, magicState, plain)
 	clear(plain)
 	if err != nil {
-		return fmt.Errorf("seal consent state: %w", err)
+		return nil, fmt.Errorf("seal consent state: %w", err)
 	}
-	if err := writeFileAtomic(s.path, b); err != nil {
-		return fmt.Errorf("write consent state: %w", err)
-	}
-	return nil
+	return b, nil
 }

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Create writes data to a new file at path and returns data. If path
@@ -57,6 +58,39 @@ func Replace(path string, data []byte) error {
 	return nil
 }
 
+// RemoveTemps removes the temporary files that a Create or Replace of
+// path interrupted by a crash left beside it. Call it only while no
+// Create or Replace of path runs.
+func RemoveTemps(path string) error {
+	dir := filepath.Dir(path)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove temporary files of %s: %w", path, err)
+	}
+	var errs []error
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), tempPrefix(path)) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("remove temporary files of %s: %w", path, err)
+	}
+	return nil
+}
+
+// tempPrefix begins the names of path's temporary files: hidden, named
+// after path.
+func tempPrefix(path string) string {
+	return "." + filepath.Base(path) + ".new-"
+}
+
 // writeTemp writes data to a new temporary file beside path, synced, and
 // returns its name; it removes the file if it fails.
 func writeTemp(path string, data []byte) (string, error) {
@@ -64,7 +98,7 @@ func writeTemp(path string, data []byte) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".new-*") // mode 0600
+	f, err := os.CreateTemp(dir, tempPrefix(path)+"*") // mode 0600
 	if err != nil {
 		return "", err
 	}

@@ -123,3 +123,38 @@ func TestReplace(t *testing.T) {
 		t.Fatalf("temporary files left: %v", names)
 	}
 }
+
+// TestRemoveTemps: the temporary files a crash left of one path's writes
+// are removed; the file itself, other files' temporaries and files that
+// only look alike are kept.
+func TestRemoveTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state")
+	if err := Replace(path, []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	left, err := writeTemp(path, []byte("torn")) // as a crash before the rename leaves it
+	if err != nil {
+		t.Fatal(err)
+	}
+	others := []string{".state.copy.new-1", ".other.new-2", "state.new-3", ".state.newer"}
+	for _, n := range others {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := RemoveTemps(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the temporary file %s is kept: %v", filepath.Base(left), err)
+	}
+	for _, n := range append(others, "state") {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("%s removed: %v", n, err)
+		}
+	}
+	if err := RemoveTemps(filepath.Join(dir, "missing", "state")); err != nil {
+		t.Errorf("in a folder that does not exist: %v", err)
+	}
+}
