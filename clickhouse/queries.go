@@ -227,5 +227,8 @@ func storeQueries(d Dialect, db string) []string {
 		expiredRevocationsQuery(db, now),
 		consentRowsQuery(db, EventTables(), "", "com.example.notes", "0a1b2c"),
 		pendingMutationsQuery(d, db, EventTables(), "0a1b2c"),
+		stalledMutationsQuery(d, db, 10*time.Minute),
+		activePartsQuery(db, TableGestures),
+		readPartQuery(db, TableGestures, "20261128_1_1_0"),
 	}
 }

@@ -246,6 +246,15 @@ type Config struct {
 	Limits     limits.Config
 	Validation validate.Config
 	Anonymizer anonymizer.Config
+	// MutationCheckInterval is how often the collector looks for
+	// deletions (erasures) ClickHouse has not finished, and
+	// StalledMutationAge how long after it was made one counts as
+	// stalled (the metric consentry_clickhouse_stalled_mutations, and an
+	// error logged with the damaged parts to blame). Defaults
+	// DefaultMutationCheckInterval (1m) and DefaultStalledMutationAge
+	// (10m).
+	MutationCheckInterval time.Duration
+	StalledMutationAge    time.Duration
 	// HealthInterval is how often readiness (gRPC health, /readyz,
 	// consentry_ready) is re-evaluated. Default 1s.
 	HealthInterval time.Duration

@@ -69,6 +69,8 @@ type storage struct {
 	rejects *clickhouse.Rejects
 	counts  *clickhouse.PrivacyCounts
 	loops   loops
+	// mutations reports deletions ClickHouse does not finish.
+	mutations *mutationWatch
 
 	// up: the last pings answered (or fewer than pingFailuresDown in a
 	// row failed).
@@ -118,6 +120,8 @@ func openStorage(ctx context.Context, cfg Config, m *metrics.Metrics) (_ *storag
 	}
 	s.up.Store(true)
 	s.loops.goLoop("clickhouse-ping", s.watch)
+	s.mutations = newMutationWatch(s.client, s.log.Named("mutations"), cfg.MutationCheckInterval, cfg.StalledMutationAge)
+	s.loops.goLoop("clickhouse-mutations", s.mutations.run)
 	if s.rejects, err = clickhouse.NewRejects(s.rejectsConfig(), s.client, s.log.Named("rejects")); err != nil {
 		return nil, err
 	}
@@ -335,7 +339,8 @@ func (s *storage) ping(ctx context.Context) error {
 	return nil
 }
 
-// register exposes clickHouseUp and the managed server's restarts.
+// register exposes clickHouseUp, the managed server's restarts and the
+// stalled deletions.
 func (s *storage) register(m *metrics.Metrics) {
 	m.Gauge("clickhouse_up", "1 when the ClickHouse the collector stores into answers (pinged every second; a managed server also up, not restarting), else 0.",
 		func() float64 {
@@ -344,6 +349,7 @@ func (s *storage) register(m *metrics.Metrics) {
 			}
 			return 0
 		})
+	s.mutations.register(m)
 	if srv := s.server; srv != nil {
 		m.Counter("clickhouse_restarts_total", "Restarts of the managed ClickHouse after it exited unexpectedly, since start.",
 			func() float64 { return float64(srv.Restarts()) })

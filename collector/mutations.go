@@ -1,0 +1,119 @@
+package collector
+
+import (
+	"cmp"
+	"context"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/collector/metrics"
+	"github.com/consentry/consentry/internal/every"
+)
+
+const (
+	// DefaultMutationCheckInterval is how often the collector looks for
+	// deletions ClickHouse has not finished.
+	DefaultMutationCheckInterval = time.Minute
+	// DefaultStalledMutationAge is how long after it was made an
+	// unfinished deletion counts as stalled: an erasure takes seconds,
+	// and a deletion queued behind a heavy load's merges some minutes.
+	DefaultStalledMutationAge = 10 * time.Minute
+)
+
+// mutationWatch reports the deletions (erasures) ClickHouse has not
+// finished long after they were made, and the damaged parts that hold
+// them up (see clickhouse.StalledMutation): a log line when what is
+// stalled changes, and two gauges an alert watches.
+type mutationWatch struct {
+	client   *clickhouse.Client
+	log      *zap.Logger
+	interval time.Duration
+	age      time.Duration
+
+	stalled atomic.Int64 // unfinished deletions older than age
+	damaged atomic.Int64 // parts found damaged
+
+	// Owned by the loop.
+	logged  map[string]string   // by server and table: what was logged
+	scanned map[string][]string // by server, table and oldest deletion: damaged parts
+}
+
+func newMutationWatch(client *clickhouse.Client, log *zap.Logger, interval, age time.Duration) *mutationWatch {
+	return &mutationWatch{
+		client: client, log: log,
+		interval: cmp.Or(interval, DefaultMutationCheckInterval),
+		age:      cmp.Or(age, DefaultStalledMutationAge),
+		logged:   map[string]string{}, scanned: map[string][]string{},
+	}
+}
+
+// run checks every interval until ctx ends.
+func (w *mutationWatch) run(ctx context.Context) error {
+	every.Tick(ctx, w.interval, true, w.check)
+	return nil
+}
+
+// check looks once.
+func (w *mutationWatch) check(ctx context.Context) {
+	found, err := w.client.StalledMutations(ctx, w.age)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("looking for stalled deletions failed", zap.Error(err))
+		}
+		if len(found) == 0 {
+			return // keep what was reported
+		}
+	}
+	var stalled, damaged int64
+	seen := make(map[string]bool, len(found))
+	scanned := make(map[string][]string, len(found))
+	for _, m := range found {
+		key := m.Server + "\x00" + m.Table
+		if m.Server == "" && m.FailedPart == "" {
+			// The server does not say which part failed: read them, once
+			// per stall (a new oldest deletion is a new stall).
+			scan := key + "\x00" + m.Oldest.String()
+			parts, ok := w.scanned[scan]
+			if !ok {
+				var serr error
+				if parts, serr = w.client.DamagedParts(ctx, m.Table); serr != nil {
+					if ctx.Err() == nil {
+						w.log.Warn("looking for damaged parts failed", zap.String("table", m.Table), zap.Error(serr))
+					}
+					return
+				}
+			}
+			scanned[scan], m.Damaged = parts, parts
+		}
+		stalled += int64(m.Count)
+		damaged += int64(len(m.Damage()))
+		seen[key] = true
+		if desc := m.String(); w.logged[key] != desc {
+			w.logged[key] = desc
+			w.log.Error("ClickHouse has not finished deletions of a table: erasures of it wait until the parts to blame are repaired or removed (docs/operations.md#a-damaged-clickhouse-part)",
+				zap.String("table", m.Table), zap.String("stalled", desc), zap.Strings("damaged_parts", m.Damage()))
+		}
+	}
+	if err == nil {
+		for key, desc := range w.logged {
+			if !seen[key] {
+				w.log.Info("stalled deletions finished", zap.String("was", desc))
+				delete(w.logged, key)
+			}
+		}
+	}
+	w.scanned = scanned
+	w.stalled.Store(stalled)
+	w.damaged.Store(damaged)
+}
+
+// register exposes the gauges.
+func (w *mutationWatch) register(m *metrics.Metrics) {
+	m.Gauge("clickhouse_stalled_mutations", "Deletions (erasures) of the collector's tables that ClickHouse has not finished although they were made over 10 minutes ago (Config.StalledMutationAge), on every server, checked every minute. Erasures of such a table wait until the cause, most often a damaged part, is removed.",
+		func() float64 { return float64(w.stalled.Load()) })
+	m.Gauge("clickhouse_damaged_parts", "Parts of the collector's tables that ClickHouse cannot read (damaged, cut or missing files), found while deletions stalled.",
+		func() float64 { return float64(w.damaged.Load()) })
+}

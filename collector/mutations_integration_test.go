@@ -1,0 +1,128 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/consentry/consentry/consent"
+	"github.com/consentry/consentry/internal/chserver"
+	"github.com/consentry/consentry/internal/chtest"
+	"github.com/consentry/consentry/internal/eventgen"
+	consentryv1 "github.com/consentry/consentry/proto/consentry/v1"
+)
+
+// TestStalledErasureReportedIntegration: one damaged byte in a part of
+// the gestures table (on a server of its own) keeps every erasure of
+// that table from finishing. The collector says so: the stalled-deletion
+// gauge, the damaged part counted, and one error naming the table and
+// the part, without the consent key.
+func TestStalledErasureReportedIntegration(t *testing.T) {
+	srv := chtest.Start(t)
+	h := newHarness(t, srv, nil)
+	const app, key = "com.example.erasable", "ck_erasable-key-0123456789abcdefghijklmnopq"
+	registerApp(t, h, app, key, consent.PolicyErasable)
+	tok := grantHTTP(t, h, app, key)
+	gen := eventgen.New(eventgen.Config{AppID: app, Token: tok, Seed: 31})
+	if _, err := h.client.Ingest(context.Background(), gen.Batch(200, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	h.shipped(t)
+	if n := h.count(t, "gestures", "1"); n == 0 {
+		t.Fatal("no gestures stored")
+	}
+	var path string
+	q := fmt.Sprintf("SELECT path FROM system.parts WHERE database = '%s' AND table = 'gestures' AND active ORDER BY name LIMIT 1", h.db)
+	if err := h.ch.QueryRow(context.Background(), q).Scan(&path); err != nil {
+		t.Fatal(err)
+	}
+	part := filepath.Base(path)
+	replica := h.replica()
+	h.shutdown()
+	h.stopped = true
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := srv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	damageColumn(t, path)
+	srv2, err := chserver.Start(ctx, chserver.Config{DataDir: srv.DataDir(), Password: srv.Password(), Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv2.Stop(context.Background()) })
+
+	h2 := newHarness(t, srv2, func(c *Config) {
+		replica(c)
+		c.MutationCheckInterval = 100 * time.Millisecond
+		c.StalledMutationAge = time.Second
+	})
+	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, err = consentryv1.NewConsentServiceClient(h2.conn).Revoke(rctx, &consentryv1.RevokeRequest{ConsentToken: tok, Erase: true})
+	rcancel()
+	t.Logf("revoke with erasure: %v", err)
+	defer func() {
+		if t.Failed() {
+			for _, e := range h2.logs.All() {
+				t.Logf("%s %s %v", e.LoggerName, e.Message, e.ContextMap())
+			}
+			t.Log(chtest.QueryStrings(context.Background(), t, h2.ch, "SELECT concat(database, ' ', table, ' ', toString(is_done), ' ', toString(parts_to_do), ' ', toString(create_time)) FROM system.mutations"))
+		}
+	}()
+	waitFor(t, "the stalled erasure reported", func() bool {
+		m := scrape(t, h2)
+		return m["consentry_clickhouse_stalled_mutations"] >= 1 && m["consentry_clickhouse_damaged_parts"] == 1
+	})
+	logged := h2.logs.FilterMessageSnippet("ClickHouse has not finished deletions").All()
+	if len(logged) != 1 {
+		t.Fatalf("%d error lines about the stalled deletion, want 1", len(logged))
+	}
+	fields := logged[0].ContextMap()
+	if fields["table"] != "gestures" || !strings.Contains(fmt.Sprint(fields["damaged_parts"]), part) || logged[0].Level != zap.ErrorLevel {
+		t.Errorf("logged %v %v; want the table and part %s", logged[0].Level, fields, part)
+	}
+	q = fmt.Sprintf("SELECT DISTINCT consent_key FROM %s.gestures", h2.db)
+	keys := chtest.QueryStrings(context.Background(), t, h2.ch, q)
+	if len(keys) == 0 {
+		t.Fatal("no consent key to look for in the logs")
+	}
+	for _, e := range h2.logs.All() {
+		line := e.Message + fmt.Sprint(e.ContextMap())
+		if slices.ContainsFunc(keys, func(k string) bool { return k != "" && strings.Contains(line, k) }) {
+			t.Errorf("a log line holds a consent key: %s", e.Message)
+		}
+	}
+}
+
+// damageColumn flips one byte in the middle of a column file of the part
+// in dir that the erasure's count does not read.
+func damageColumn(t *testing.T, dir string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = slices.DeleteFunc(files, func(f string) bool {
+		base := filepath.Base(f)
+		return base == "app_id.bin" || base == "consent_key.bin"
+	})
+	if len(files) == 0 {
+		t.Fatalf("no column file to damage in %s", dir)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x40
+	if err := os.WriteFile(files[0], b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
