@@ -22,10 +22,11 @@ import {
   type IngestResponse,
 } from "./gen/consentry/v1/ingest_pb.js";
 import { settings, type Config, type LogLevel, type Settings } from "./config.js";
-import { ConsentryError, permanent, tooLarge } from "./errors.js";
+import { ConsentryError, permanent, storageFailure, storageFull, summary, tooLarge } from "./errors.js";
 import { Queue, type QueuedEvent, type Segment } from "./queue.js";
-import { KEY_SIZE, randomBytes, Sealer } from "./seal.js";
+import { randomBytes, Sealer } from "./seal.js";
 import { errorParts, parseStack } from "./stack.js";
+import { joinRepairs, loadMasterKeys, logRepair, newState, openState, repairMasterKey, withCopy, type State, type StateStore } from "./state.js";
 import type { Storage } from "./storage.js";
 import { Transport } from "./transport.js";
 import { LIMITS, SCOPES, enumOf, truncateUtf8, validName, type Scope } from "./wire.js";
@@ -88,18 +89,6 @@ export type AppStateName = "foreground" | "background" | "launching" | "terminat
 /** A scalar attribute value. */
 export type AttributeValue = string | number | bigint | boolean;
 
-interface State {
-  v: 1;
-  token: string;
-  scopes: Scope[];
-  expiresAtMs: number;
-  ended: "" | "revoked" | "expired";
-  epoch: number;
-  /** The current epoch's data key, base64. */
-  dataKey: string;
-  revocations: { token: string; erase: boolean }[];
-}
-
 interface Breadcrumb {
   type: BreadcrumbType;
   name: string;
@@ -113,8 +102,6 @@ interface PendingWrite {
   resolve: () => void;
   reject: (err: unknown) => void;
 }
-
-const STATE_LABEL = "consentry.state.v1";
 
 /**
  * inUse holds the storage prefixes open clients use, per storage: two
@@ -191,7 +178,7 @@ export class Consentry {
 
   private constructor(
     s: Settings,
-    private readonly master: Sealer,
+    private readonly store: StateStore,
     st: State,
     data: Sealer,
     private readonly queue: Queue,
@@ -210,8 +197,8 @@ export class Consentry {
    * storage, and starts sending what is queued. It rejects with
    * "invalid_config"; "storage_in_use" while another client of this
    * JavaScript context has the same storage and prefix open; or
-   * "state_unreadable" when the stored state cannot be decrypted with the
-   * configured key.
+   * "state_unreadable" when neither copy of the stored state can be
+   * decrypted with the configured key (see load).
    */
   static async open(config: Config): Promise<Consentry> {
     const s = settings(config);
@@ -230,49 +217,19 @@ export class Consentry {
     }
   }
 
+  /**
+   * load reads the key and the consent state from storage: each is kept
+   * twice (see StateStore), and a value that is missing, damaged or older
+   * than its copy is read from the copy and put right. It then opens the
+   * queue.
+   */
   private static async load(s: Settings): Promise<Consentry> {
     const p = s.storagePrefix;
-    let raw = s.encryptionKey;
-    if (!raw) {
-      const stored = await s.storage.getItem(p + "key");
-      if (stored !== null) {
-        raw = base64Decode(stored);
-      } else {
-        raw = randomBytes(s.crypto, KEY_SIZE);
-        try {
-          await s.storage.setItem(p + "key", base64Encode(raw));
-        } catch (err) {
-          throw storageFailure("open", err);
-        }
-      }
-    }
-    let master: Sealer;
-    try {
-      master = await Sealer.create(s.crypto, raw);
-    } catch (err) {
-      throw new ConsentryError("state_unreadable", "the stored key is damaged", { cause: err });
-    }
-    let st: State;
-    const sealed = await s.storage.getItem(p + "state");
-    if (sealed === null) {
-      st = newState(s.crypto, 1);
-      const first = await master.seal(STATE_LABEL, encodeJSON(st));
-      try {
-        await s.storage.setItem(p + "state", first);
-      } catch (err) {
-        throw storageFailure("open", err);
-      }
-    } else {
-      try {
-        st = JSON.parse(new TextDecoder().decode(await master.open(STATE_LABEL, sealed))) as State;
-      } catch (err) {
-        throw new ConsentryError(
-          "state_unreadable",
-          "consent state unreadable: a different encryptionKey, or damaged storage; pass the earlier key or call Consentry.deleteStorage",
-          { cause: err },
-        );
-      }
-    }
+    const masters = await loadMasterKeys(s.storage, p, s.crypto, s.encryptionKey);
+    const opened = await openState(s.storage, p, s.crypto, masters);
+    const repair = s.encryptionKey ? opened.repair : joinRepairs(opened.repair, await repairMasterKey(s.storage, p, opened.master));
+    logRepair(s.logger, repair);
+    const st = opened.st;
     const data = await Sealer.create(s.crypto, base64Decode(st.dataKey));
     const { queue, lost } = await Queue.open(s.storage, p, {
       // A segment is rewritten whole by each append to it: 32 events or
@@ -288,7 +245,7 @@ export class Consentry {
     // can no longer be decrypted: finish the purge.
     await queue.remove(queue.segments.filter((seg) => seg.epoch !== st.epoch).map((seg) => seg.id));
     await queue.recount(st.epoch, data);
-    const c = new Consentry(s, master, st, data, queue);
+    const c = new Consentry(s, opened.store, st, data, queue);
     if (lost < 0) {
       c.log("warn", "queue index unreadable; queued events were lost");
     }
@@ -298,8 +255,9 @@ export class Consentry {
 
   /**
    * deleteStorage removes everything a client with this storage and
-   * prefix keeps: the consent state (so the consent is forgotten, not
-   * revoked), the queue and the key. It rejects with "storage_in_use"
+   * prefix keeps: the consent state and its copy (so the consent is
+   * forgotten, not revoked, and a revocation not yet delivered with it),
+   * the queue and the key and its copy. It rejects with "storage_in_use"
    * while a client has them open.
    */
   static async deleteStorage(storage: Storage, storagePrefix = "consentry."): Promise<void> {
@@ -308,7 +266,7 @@ export class Consentry {
     }
     const { queue } = await Queue.open(storage, storagePrefix);
     await queue.purge();
-    for (const k of ["queue", "state", "key"]) {
+    for (const k of ["queue", ...withCopy("state"), ...withCopy("key")]) {
       await storage.removeItem(storagePrefix + k);
     }
   }
@@ -876,12 +834,14 @@ export class Consentry {
 
   // ---- consent state ----
 
-  /** saveState saves next and makes it the state; on a full storage it makes room as a record does. */
+  /**
+   * saveState saves next (the state, then its copy: see StateStore.save)
+   * and makes it the state; on a full storage it makes room as a record
+   * does. When it fails, storage holds the state from before the call.
+   */
   private async saveState(next: State): Promise<void> {
-    const sealed = await this.master.seal(STATE_LABEL, encodeJSON(next));
-    await this.makingRoom(async () => {
-      await this.s.storage.setItem(this.s.storagePrefix + "state", sealed);
-    });
+    const sealed = await this.store.seal(next);
+    await this.makingRoom(() => this.store.save(sealed));
     this.st = next;
   }
 
@@ -891,17 +851,17 @@ export class Consentry {
    * next is the state in memory from then on, saved or not: the consent
    * ends on the device even when the storage fails. On a full storage the
    * purge frees the queue's room for the state; where the queue held
-   * none, the old state is removed before the new one is written (no
-   * stored state reads as no consent on the next start).
+   * none, the old state and its copy are removed before the new ones are
+   * written (no stored state reads as no consent on the next start; a
+   * state without its copy stands, and is copied on the next start).
    */
   private async purgeLocked(next: State): Promise<void> {
     const fresh = newState(this.s.crypto, this.st.epoch + 1);
     const st: State = { ...next, epoch: fresh.epoch, dataKey: fresh.dataKey };
-    const key = this.s.storagePrefix + "state";
-    const sealed = await this.master.seal(STATE_LABEL, encodeJSON(st));
+    const sealed = await this.store.seal(st);
     let saveErr: unknown = null;
     try {
-      await this.s.storage.setItem(key, sealed);
+      await this.store.save(sealed);
     } catch (err) {
       saveErr = err;
     }
@@ -915,16 +875,18 @@ export class Consentry {
       throw saveErr;
     }
     try {
-      await this.s.storage.setItem(key, sealed);
+      await this.store.save(sealed);
       return;
     } catch {
       // still full: make the old state's room the new one's
     }
-    await this.s.storage.removeItem(key);
-    try {
-      await this.s.storage.setItem(key, sealed);
-    } catch {
-      this.log("warn", "storage full: the ended consent could not be saved; none is stored, and a pending revocation is retried only while the app runs");
+    switch (await this.store.replace(sealed)) {
+      case 0:
+        this.log("warn", "storage full: the ended consent could not be saved; none is stored, and a pending revocation is retried only while the app runs");
+        break;
+      case 1:
+        this.log("warn", "storage full: the ended consent is saved without its copy; the next start makes the copy");
+        break;
     }
   }
 
@@ -1280,23 +1242,6 @@ function consentEnded(resp: IngestResponse): ConsentState {
   return ConsentState.UNSPECIFIED;
 }
 
-function newState(crypto: Crypto, epoch: number): State {
-  return {
-    v: 1,
-    token: "",
-    scopes: [],
-    expiresAtMs: 0,
-    ended: "",
-    epoch,
-    dataKey: base64Encode(randomBytes(crypto, KEY_SIZE)),
-    revocations: [],
-  };
-}
-
-function encodeJSON(v: unknown): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(v));
-}
-
 /** now is the monotonic clock, in ms. */
 function now(): number {
   return performance.now();
@@ -1364,31 +1309,3 @@ export function coarseLocale(tag: string): string {
   }
   return m[2] ? `${m[1]!.toLowerCase()}-${m[2].toUpperCase()}` : m[1]!.toLowerCase();
 }
-
-/**
- * storageFull reports whether err says the storage has no room: the
- * browsers' QuotaExceededError (NS_ERROR_DOM_QUOTA_REACHED in old
- * Firefox), SQLite's "database or disk is full" (AsyncStorage on
- * Android), or no space left on a device.
- */
-function storageFull(err: unknown): boolean {
-  if (!(err instanceof Error) && !(typeof DOMException !== "undefined" && err instanceof DOMException)) {
-    return false;
-  }
-  const e = err as Error;
-  return (
-    e.name === "QuotaExceededError" ||
-    e.name === "NS_ERROR_DOM_QUOTA_REACHED" ||
-    /quota|disk is full|SQLITE_FULL|no space left|ENOSPC|out of space/i.test(e.message)
-  );
-}
-
-/** storageFailure is the error of op when writing to the storage failed with err. */
-function storageFailure(op: string, err: unknown): ConsentryError {
-  return new ConsentryError(storageFull(err) ? "storage_full" : "unavailable", `${op}: storage failed: ${summary(err)}`, { cause: err });
-}
-
-function summary(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-

@@ -9,9 +9,11 @@ export type ErrorKind =
   /** Another open client of this JavaScript context uses the same storage and prefix. */
   | "storage_in_use"
   /**
-   * The stored consent state cannot be decrypted: most likely the
-   * encryption key differs from the one it was written with. Pass that key,
-   * or call Consentry.deleteStorage to start over (forgetting the consent).
+   * Neither copy of the stored consent state can be decrypted (one
+   * damaged copy is read from the other): most likely the encryption key
+   * differs from the one it was written with. Pass that key, or call
+   * Consentry.deleteStorage to start over (forgetting the consent, and a
+   * revocation not yet delivered).
    */
   | "state_unreadable"
   /**
@@ -88,3 +90,32 @@ export function callError(f: CallFailure): ConsentryError {
   }
   return new ConsentryError(permanent(f) ? "rejected" : "unavailable", text, { call: f });
 }
+
+/**
+ * storageFull reports whether err says the storage has no room: the
+ * browsers' QuotaExceededError (NS_ERROR_DOM_QUOTA_REACHED in old
+ * Firefox), SQLite's "database or disk is full" (AsyncStorage on
+ * Android), or no space left on a device.
+ */
+export function storageFull(err: unknown): boolean {
+  if (!(err instanceof Error) && !(typeof DOMException !== "undefined" && err instanceof DOMException)) {
+    return false;
+  }
+  const e = err as Error;
+  return (
+    e.name === "QuotaExceededError" ||
+    e.name === "NS_ERROR_DOM_QUOTA_REACHED" ||
+    /quota|disk is full|SQLITE_FULL|no space left|ENOSPC|out of space/i.test(e.message)
+  );
+}
+
+/** storageFailure is the error of op when writing to the storage failed with err. */
+export function storageFailure(op: string, err: unknown): ConsentryError {
+  return new ConsentryError(storageFull(err) ? "storage_full" : "unavailable", `${op}: storage failed: ${summary(err)}`, { cause: err });
+}
+
+/** summary is err's message, for logs and other errors' messages. */
+export function summary(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+

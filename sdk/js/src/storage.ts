@@ -2,7 +2,8 @@
  * Storage is where the SDK keeps its consent state and its queue: string
  * values under string keys. React Native's AsyncStorage and the browser's
  * localStorage fit it as they are. Every value the SDK writes is
- * encrypted, but for the key item when no encryptionKey is configured.
+ * encrypted, but for the key items (the key and its copy) when no
+ * encryptionKey is configured.
  */
 export interface Storage {
   getItem(key: string): Promise<string | null> | string | null;

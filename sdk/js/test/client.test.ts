@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { base64Decode } from "@bufbuild/protobuf/wire";
 import { Consentry, ConsentryError, MemoryStorage, type Config } from "../src/index.js";
 import { ConsentState, DropReason } from "../src/gen/consentry/v1/ingest_pb.js";
-import { CountingStorage, FakeCollector, QuotaStorage, config, type Answer } from "./fake.js";
+import { CountingStorage, FakeCollector, QuotaStorage, config, waitFor, type Answer } from "./fake.js";
 
 async function granted(fake: FakeCollector, storage = new MemoryStorage(), more: Partial<Config> = {}) {
   const c = await Consentry.open(config(fake, storage, more));
@@ -658,16 +658,6 @@ describe("config", () => {
     await c.close();
   });
 });
-
-async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) {
-      throw new Error("condition not met in time");
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe("uncaught errors", () => {
   it("records a fatal React Native error before the app's handler ends it", async () => {

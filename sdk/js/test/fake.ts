@@ -210,3 +210,14 @@ export function config(fake: FakeCollector, storage: Storage = new MemoryStorage
     ...more,
   };
 }
+
+/** waitFor polls cond every 5 ms until it holds, failing after ms. */
+export async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) {
+      throw new Error("condition not met in time");
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
