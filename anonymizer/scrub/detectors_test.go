@@ -683,6 +683,40 @@ func TestUserPath(t *testing.T) {
 	))
 }
 
+// TestIDCommandOutput: id(1)'s output, which root checks, su and CLI
+// tools print into logs, names the user by their login and their own
+// group. Only uid's value was replaced, the number with the first name
+// ("uid=[id])"), and the names after gid= and groups= were kept. Each
+// name goes; the numbers stay (a uid says no more than "uid: 10234",
+// which stays), as do the system's own accounts and groups (root, sudo,
+// staff, macOS's _appserverusr, an Android app's u0_a123).
+func TestIDCommandOutput(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"uid=1000(jdoe) gid=1000(jdoe) groups=1000(jdoe),27(sudo)", "uid=1000([user]) gid=1000([user]) groups=1000([user]),27(sudo)"},
+		{"uid=1000(jdoe) gid=1000(jdoe) groups=1000(jdoe),4(adm),24(cdrom),27(sudo),1001(smithfamily),998(docker)",
+			"uid=1000([user]) gid=1000([user]) groups=1000([user]),4(adm),24(cdrom),27(sudo),1001([user]),998(docker)"},
+		{"uid=501(jdoe) gid=20(staff) groups=20(staff),12(everyone),61(localaccounts),79(_appserverusr),80(admin),701(com.apple.sharepoint.group.1)",
+			"uid=501([user]) gid=20(staff) groups=20(staff),12(everyone),61(localaccounts),79(_appserverusr),80(admin),701(com.apple.sharepoint.group.1)"},
+		{"su: euid=0(root) uid=1000(jane.doe)", "su: euid=0(root) uid=1000([user])"},
+		{"exec as uid=1000(jdoe_1987) gid=1000(jdoe_1987)", "exec as uid=1000([user]) gid=1000([user])"},
+		{"GID=1000(JDoe)", "GID=1000([user])"},
+		// uid's value alone is a key's value, as before
+		{"uid=1000", "uid=[id]"},
+		{"uid=1000(jdoe", "uid=[id]"},
+	})
+	runCases(t, kept(
+		"uid=0(root) gid=0(root) groups=0(root) context=u:r:su:s0",
+		"uid=10123(u0_a123) gid=10123(u0_a123) groups=10123(u0_a123),3003(inet),9997(everybody),20123(u0_a123_cache),50123(all_a123)",
+		"uid=33(www-data) gid=33(www-data) groups=33(www-data)",
+		"uid=2000(shell) gid=2000(shell) groups=2000(shell),1004(input),1007(log),3003(inet)",
+		"retry groups=3 (of 5)",
+		"groups=3",
+		"Sort(1000(jdoe))",
+		"at Foo.groups(Foo.java:12)",
+		"gids=1000(jdoe)",
+	))
+}
+
 func TestCoordinates(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"last fix 48.20849, 16.37208", "last fix [coordinates]"},

@@ -15,8 +15,11 @@
 // and payment cards, MAC addresses, mod-97-checked IBANs, HTTP
 // credentials and those in a URL (scheme://user:password@host), JWTs, API
 // keys and other secrets, the user name in a home directory path or in
-// an account's folder of an Android app, the owner's name in a device's
-// name (Jane's iPhone, iPhone von Anna), street addresses with their
+// an account's folder of an Android app, the names of a login and its
+// groups in id(1)'s output (uid=1000(jane) groups=1000(jane),27(sudo):
+// the numbers, and the system's own accounts and groups, stay), the
+// owner's name in a device's name (Jane's iPhone, iPhone von Anna),
+// street addresses with their
 // house numbers and UK and Canadian postcodes (221B Baker Street, Calle
 // Mayor 5, Hauptstraße 12, SW1A 1AA; see address.go), precise
 // coordinates (decimal, or degrees, minutes and seconds), and the values

@@ -45,9 +45,10 @@ const (
 	Secret
 	// UserPath is the user name in a home directory path, such as
 	// /Users/jane/ or C:\Users\jane\, in a URL (https://jane:...@), the
-	// owner's name in a device's name (Jane's iPhone), or the handle in
+	// owner's name in a device's name (Jane's iPhone), the handle in
 	// a social network's profile URL (instagram.com/jane.doe,
-	// tiktok.com/@jane).
+	// tiktok.com/@jane), or a login's and its groups' names in id(1)'s
+	// output (uid=1000(jane)).
 	UserPath
 	// Coordinates is a precise latitude/longitude pair, or a single
 	// precise value after a key such as "lat".

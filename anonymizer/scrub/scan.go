@@ -148,6 +148,11 @@ type scanner struct {
 	// as a key when the text was scrubbed, and are not looked at again.
 	skipTo int
 
+	// idNext is where the ',' before the next element of a list of id(1)'s
+	// output is, after the last element read (see idOutputName); 0 before
+	// the first.
+	idNext int
+
 	// glue is, in the second reading of a glued text, the text with its
 	// underscores (see unglue); "" otherwise.
 	glue string
@@ -348,7 +353,13 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 		}
 	}
 
-	if bits&cLetter != 0 && !sc.inValue && isKeyFollow(next) {
+	// a name in id(1)'s output: uid=1000(jdoe) groups=1000(jdoe),27(sudo)
+	if prev == '(' && isDigit(sc.b(ws-2)) && !sc.inValue && s.on(UserPath) {
+		if m = sc.idOutputName(ws); m.kind != 0 {
+			return m
+		}
+	}
+	if bits&cLetter != 0 && !sc.inValue && isKeyFollow(next) && !(next == '=' && n <= 6 && s.on(UserPath) && sc.idOutputKey(ws, we)) {
 		if m = sc.keyValue(ws, we, next); m.kind != 0 {
 			return m
 		}
