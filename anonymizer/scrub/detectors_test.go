@@ -933,6 +933,30 @@ func TestKeyValue(t *testing.T) {
 	}
 }
 
+// TestLoginNames: a login's name as shells and environment dumps print
+// it (whoami, LOGNAME=, a computer's name) was kept; USER=, USERNAME=,
+// HOME=/home/... and /Users/... paths were found before and still are.
+func TestLoginNames(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"whoami: jdoe", "whoami: [id]"},
+		{"whoami=jdoe", "whoami=[id]"},
+		{"LOGNAME=jdoe SHELL=/bin/zsh", "LOGNAME=[id] SHELL=/bin/zsh"},
+		{"COMPUTERNAME=DESKTOP-7K3J9QX", "COMPUTERNAME=[id]"},
+		{"USER=jdoe", "USER=[id]"},
+		{"SUDO_USER=jdoe", "SUDO_USER=[id]"},
+		{"USERNAME=jdoe", "USERNAME=[id]"},
+		{"logged in user: jdoe", "logged in user: [id]"},
+		{"HOME=/home/jdoe", "HOME=/home/[user]"},
+		{"HOME=/Users/jdoe", "HOME=/Users/[user]"},
+		{"/Users/jdoe/Library/Logs/DiagnosticReports/Notes.ips", "/Users/[user]/Library/Logs/DiagnosticReports/Notes.ips"},
+	})
+	runCases(t, kept(
+		"$ whoami",
+		"whoami: cannot find name for user ID 1000",
+		"SHELL=/bin/zsh TERM=xterm-256color LANG=en_US.UTF-8",
+	))
+}
+
 // TestPlaceKeys: values of keys that name a place finer than a region
 // (a city, a district, a street, as a geocoder's address and a
 // CLPlacemark name them) were kept, in attributes and in text; stored

@@ -148,6 +148,7 @@ const (
 	kCookie                     // a cookie header
 	kPlace                      // a place finer than a region, see placeKeys
 	kWords                      // a value of words, see wordsKeys
+	kLone                       // a value of one word, see loneKeys
 
 	// How a name of keyTable matches as a word, or a run of words, of a
 	// longer key (see tokenFlags); by default anywhere in it.
@@ -276,7 +277,10 @@ var identifierKeys = [...]string{
 	// cells: with the network's codes, a cell's id places a phone to
 	// a few hundred metres (mCi, mCid, mNci in Android's CellIdentity*)
 	"cellid", "mci", "mcid", "mnci",
-	// people
+	// a computer's name, as Windows' environment holds it
+	"computername",
+	// people; a shell's login as whoami and the environment print it
+	"whoami", "logname",
 	"accountid", "account", "accountnumber", "username", "user", "login", "name", "firstname",
 	"lastname", "fullname", "surname", "givenname", "familyname", "middlename", "displayname",
 	"nickname", "owner", "ownername", "customer", "customername", "customerid", "customernumber",
@@ -371,6 +375,11 @@ var wordsKeys = [...]string{
 // colon when they look drawn at random (uid: Xk3mP9qR..., see randomID).
 var weakKeys = [...]string{"name", "address", "location", "fingerprint", "uid", "login", "gps", "mobile", "sub"}
 
+// loneKeys name an identifier that is one word, a tool's output: a word
+// of prose after the word after "key:" makes that word no value, but the
+// tool's error (whoami: cannot find name for user ID 1000).
+var loneKeys = [...]string{"whoami", "logname"}
+
 // coordinateKeys name a latitude or longitude.
 var coordinateKeys = [...]string{"lat", "latitude", "lon", "lng", "long", "longitude"}
 
@@ -405,6 +414,7 @@ var keyTable = func() map[string]keyFlag {
 		flag  keyFlag
 	}{
 		{identifierKeys[:], kIdent}, {placeKeys[:], kIdent | kPlace | kWords}, {wordsKeys[:], kWords}, {secretKeys[:], kSecret}, {weakKeys[:], kWeak},
+		{loneKeys[:], kLone | kWholeOnly},
 		{coordinateKeys[:], kCoord}, {authKeys[:], kAuth}, {cookieKeys[:], kCookie},
 		{headOnlyKeys[:], kHeadOnly}, {wholeOnlyKeys[:], kWholeOnly},
 	} {

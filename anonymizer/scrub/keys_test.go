@@ -39,7 +39,7 @@ func TestIsIdentifierKey(t *testing.T) {
 		"api_key", "apiKey", "ssn", "dob", "birthday", "birth_date", "iban", "card", "card_number",
 		"pan", "cookie", "fingerprint", "push_token", "fcm_token", "apns_token", "device_token",
 		"deviceIdHash", "IPAddress", "loyalty_number", "LOYALTY NUMBER", "clubCard",
-		"device_name", "host_name",
+		"device_name", "host_name", "whoami", "LOGNAME", "COMPUTERNAME", "SUDO_USER",
 		"city", "home_city", "userCity", "town", "district", "county", "neighborhood",
 		"neighbourhood", "locality", "subLocality", "thoroughfare", "subThoroughfare",
 		"street_name", "house_number", "addressLines", "postal_town",

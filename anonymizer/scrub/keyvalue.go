@@ -150,6 +150,9 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 	if colon && !quoted && !secret && f&kWeak != 0 && !sc.randomIDAt(vs) {
 		return match{} // uid: 10234, name: RenderThread; not uid: Xk3mP9qR2sT5vW8yZ1aB4cD6eF7g
 	}
+	if f&kLone != 0 && !quoted && sc.proseAfterWord(vs) {
+		return match{} // whoami: cannot find name for user ID 1000
+	}
 	kind := KeyValue
 	switch {
 	case secret && sc.s.on(Secret):
@@ -276,6 +279,17 @@ func (sc *scanner) spacedValue(f keyFlag, ke, vs int) match {
 		return m
 	}
 	return match{kind, vs, ve}
+}
+
+// proseAfterWord reports whether a word of prose, one that starts in
+// lower case, follows the run of bytes other than blanks at vs and one
+// space.
+func (sc *scanner) proseAfterWord(vs int) bool {
+	e := vs
+	for e < len(sc.in) && class[sc.in[e]]&cSpace == 0 {
+		e++
+	}
+	return sc.b(e) == ' ' && isLower(sc.b(e+1))
 }
 
 // randomIDAt reports whether the word at vs looks drawn at random (see
