@@ -1157,6 +1157,57 @@ func TestAccountsInPaths(t *testing.T) {
 	))
 }
 
+// TestHandlesInProse: a handle in prose names a person as its profile's
+// URL does (see TestAccountsInPaths), and so does the account a log says
+// it signed in as; both were kept. A handle after '@' is found when it
+// has a digit and three letters (@jdoe1987) or a word before it says it
+// is one (mention @jane_doe, by @alice, as @jdoe); the name after "logged
+// in as", "signed in as" or "logged in user" is found. Annotations and
+// attributes in stack traces and code (@Override, @objc, @MainActor, Swift's
+// @callee_guaranteed), asset suffixes (icon@2x), scoped packages, SQL's
+// parameters (@p0), broadcast mentions (@here) and roles (as guest)
+// stay.
+func TestHandlesInProse(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"Logged in as @jdoe1987", "Logged in as @[user]"},
+		{"signed in as jdoe1987", "signed in as [user]"},
+		{"mention @jane_doe", "mention @[user]"},
+		{"Logged in as jdoe", "Logged in as [user]"},
+		{"signed in as Jane Doe, syncing 3 notes", "signed in as [user], syncing 3 notes"},
+		{"signed in as jane@example.com", "signed in as [email]"},
+		{"authenticated as 'jdoe' via SSO", "authenticated as '[user]' via SSO"},
+		{"logged in user jdoe", "logged in user [user]"},
+		{"@jdoe1987 liked your note", "@[user] liked your note"},
+		{"shared by @alice with you", "shared by @[user] with you"},
+		{"cc @jane.doe, @jdoe_1987", "cc @[user], @[user]"},
+		{"reply (@jdoe1987): thanks", "reply (@[user]): thanks"},
+		{"LOGGED IN AS @JDOE1987", "LOGGED IN AS @[user]"},
+	})
+	runCases(t, kept(
+		"@Override",
+		"@objc func didTapSave(_ sender: UIButton) crashed in @MainActor closure",
+		"@synchronized(self)",
+		"@property (nonatomic, strong) NSString *name;",
+		"icon@2x.png image @3x",
+		"marked as @objc",
+		"isolated by @MainActor",
+		"mention @everyone, cc @here",
+		"https://unpkg.com/@babel/core@7.24.0/lib/index.js",
+		"npm ERR! @scope/pkg1@1.0.0",
+		`@_silgen_name("swift_foo")`,
+		"reabstraction thunk helper from @escaping @callee_guaranteed (@in_guaranteed Foo) -> (@out Bar)",
+		"[Parameters=[@p0='?' (DbType = Int32)]",
+		"User logged in as expected",
+		"signed in as guest",
+		"logged in as admin",
+		"logged in as root",
+		"signed in as a different user",
+		"java.lang.Object@6d06d69c",
+		"user@host",
+		"retry @ 0x1a2b",
+	))
+}
+
 // TestPersonObjects: crash messages print objects as their toString
 // writes them (Kotlin's data classes, Java's IDE-made toString, Swift's
 // description), and the object of a user, a customer or an account names

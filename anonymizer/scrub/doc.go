@@ -17,11 +17,13 @@
 // keys and other secrets, the user name in a home directory path or in
 // an account's folder of an Android app, the names of a login and its
 // groups in id(1)'s output (uid=1000(jane) groups=1000(jane),27(sudo):
-// the numbers, and the system's own accounts and groups, stay), the
-// owner's name in a device's name (Jane's iPhone, iPhone von Anna),
-// street addresses with their
-// house numbers and UK and Canadian postcodes (221B Baker Street, Calle
-// Mayor 5, Hauptstraße 12, SW1A 1AA; see address.go), precise
+// the numbers, and the system's own accounts and groups, stay), a
+// handle in prose (@jdoe1987, mention @jane_doe; not annotations such as
+// @Override or @MainActor) and the account a log signed in as (signed in
+// as jdoe), the owner's name in a device's name (Jane's iPhone, iPhone
+// von Anna), street addresses with their house numbers and UK and
+// Canadian postcodes (221B Baker Street, Calle Mayor 5, Hauptstraße 12,
+// SW1A 1AA; see address.go), precise
 // coordinates (decimal, or degrees, minutes and seconds), and the values
 // of keys that name an identifier ("user_id=1234", "fcm_token 99625411",
 // "gps_lat=48.20849", and all the words of a name's, a place's or a

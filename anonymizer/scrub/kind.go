@@ -47,8 +47,9 @@ const (
 	// /Users/jane/ or C:\Users\jane\, in a URL (https://jane:...@), the
 	// owner's name in a device's name (Jane's iPhone), the handle in
 	// a social network's profile URL (instagram.com/jane.doe,
-	// tiktok.com/@jane), or a login's and its groups' names in id(1)'s
-	// output (uid=1000(jane)).
+	// tiktok.com/@jane) or in prose (@jdoe1987), the account a log signed
+	// in as (signed in as jane), or a login's and its groups' names in
+	// id(1)'s output (uid=1000(jane)).
 	UserPath
 	// Coordinates is a precise latitude/longitude pair, or a single
 	// precise value after a key such as "lat".

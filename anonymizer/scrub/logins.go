@@ -171,3 +171,221 @@ var systemAccounts = [...]string{
 	"install", "dhcp", "logd", "statsd", "incidentd", "cameraserver", "audioserver",
 	"mediacodec", "mediadrm", "webview_zygote",
 }
+
+// proseHandle detects a handle after a '@' that starts a word in prose
+// (@jdoe1987 liked your note, mention @jane_doe): the word at ws and
+// the letters, digits, '_', and inner '.' and '-' after it, as social
+// networks' handles are made. The '@' must follow a blank, a bracket, a
+// quote or punctuation, not a word (user@host, icon@2x.png,
+// java.lang.Object@6d06d69c) or a '/' (a profile URL's, see
+// profileHandle, or an npm scope's). The handle starts with a letter
+// (not @2x, @0x1f, Swift's @_silgen_name, SQL's @__p_0) and no '/', '(',
+// '@', '=' or bracket follows it (@scope/pkg, @available(iOS 15, *),
+// @p0='?'). It is one when it has a digit and three letters
+// (@jdoe1987), as annotations, attributes and decorators in stack traces
+// and code never do (@Override, @objc, @MainActor, @callee_guaranteed),
+// or when a word before it says it is one (see handleContext) and it is
+// none of those (annotationWords) nor a broadcast (@here, @everyone).
+func (sc *scanner) proseHandle(ws int) match {
+	in := sc.in
+	if sc.glue != "" {
+		in = sc.glue // a handle with underscores is read whole
+	}
+	if ws >= 2 && !handleLead(in[ws-2]) || !isLetter(in[ws]) {
+		return match{}
+	}
+	letters, digits := 0, 0
+	e := ws
+	for ; e < len(in) && e-ws <= maxHandle; e++ {
+		c := in[e]
+		switch {
+		case isLetter(c):
+			letters++
+		case isDigit(c):
+			digits++
+		case c == '_':
+		case (c == '.' || c == '-') && e+1 < len(in) && class[in[e+1]]&cAlnum != 0:
+		default:
+			goto end
+		}
+	}
+end:
+	if e-ws > maxHandle {
+		return match{}
+	}
+	switch sc.b(e) {
+	case '/', '\\', '(', '@', '=', '[', '{', '<':
+		return match{}
+	}
+	if digits > 0 && letters >= 3 ||
+		sc.handleContext(ws-1) && !equalFoldAny(in[ws:e], annotationWords[:]...) {
+		return match{UserPath, ws, e}
+	}
+	return match{}
+}
+
+// maxHandle is the length of the longest handle proseHandle reads, a
+// little more than social networks allow (30 on Instagram).
+const maxHandle = 32
+
+// handleLead reports whether c may stand before the '@' of a handle in
+// prose: a blank, an opening bracket, a quote, or punctuation.
+func handleLead(c byte) bool {
+	if class[c]&cSpace != 0 {
+		return true
+	}
+	switch c {
+	case '(', '[', '{', '<', '>', '"', '\'', ',', ';', ':', '!', '?', '|', '*':
+		return true
+	}
+	return false
+}
+
+// handleContext reports whether the '@' at at follows a word and a
+// blank that say a handle follows (mention @jane, by @alice, cc @jdoe,
+// as @jdoe; see handleWords), or a handle found just before it and ", "
+// (cc @jane, @john).
+func (sc *scanner) handleContext(at int) bool {
+	in := sc.in
+	if at < 2 || in[at-1] != ' ' {
+		return false
+	}
+	if in[at-2] == ',' {
+		return sc.lastKind == UserPath && sc.last == at-2
+	}
+	pw := sc.wordBefore(at - 1)
+	if pw == at-1 || pw < sc.last || at-1-pw > 10 {
+		return false
+	}
+	return equalFoldAny(in[pw:at-1], handleWords[:]...)
+}
+
+// handleWords say that a handle follows them.
+var handleWords = [...]string{
+	"as", "by", "cc", "bcc", "dm", "ping", "mention", "mentions", "mentioned", "mentioning", "tag",
+	"tagged", "follow", "follows", "followed", "following", "unfollow", "unfollowed", "invited",
+	"blocked", "muted", "reported", "user", "handle", "username",
+}
+
+// annotationWords are annotations, attributes and decorators of Java,
+// Kotlin, Swift and Objective-C that stack traces and compilers' messages
+// print after a '@', and chat's broadcasts (@here, @everyone): no handle,
+// whatever word stands before them (marked as @objc, isolated by
+// @MainActor).
+var annotationWords = [...]string{
+	"objc", "nonobjc", "objcmembers", "mainactor", "globalactor", "escaping", "sendable",
+	"synchronized", "available", "discardableresult", "autoclosure", "inlinable",
+	"usablefrominline", "frozen", "main", "testable", "override", "nullable", "nonnull", "notnull",
+	"deprecated", "suppresswarnings", "suppress", "jvmstatic", "jvmoverloads", "jvmfield",
+	"jvmname", "composable", "inject", "test", "property", "interface", "implementation", "end",
+	"protocol", "selector", "try", "catch", "finally", "throw", "autoreleasepool", "optional",
+	"required", "class", "import", "dynamic", "synthesize", "encode", "published", "state",
+	"binding", "environment", "observedobject", "stateobject", "environmentobject",
+	"preconcurrency", "unchecked", "convention", "param", "return", "throws", "see", "since",
+	"here", "channel", "everyone", "all",
+}
+
+// signedInName detects the account a log says it signed in as, the word
+// after "logged in as", "signed in as", "logged on as", "log in as",
+// "login as", "authenticated as" or "logged in user" (also
+// "logged-in user"); in[ws:we] is "as" or "user". The account is a
+// handle after '@' (as @jdoe), a word of a login's bytes (jdoe1987,
+// jane.doe), quoted or not, an identifier that another detector finds
+// (signed in as jane@example.com), or a name of up to three capitalized
+// words (signed in as Jane Doe). Roles and words of prose (as guest, as
+// admin, as expected, as a different user; see signInStops) are none.
+func (sc *scanner) signedInName(ws, we int) match {
+	if !sc.signInBefore(ws, we) {
+		return match{}
+	}
+	in := sc.in
+	if sc.glue != "" {
+		in = sc.glue // a login with underscores is read whole
+	}
+	vs := we + 1
+	if isQuote(sc.b(vs)) {
+		vs++
+	}
+	at := sc.b(vs) == '@'
+	if at {
+		vs++
+	}
+	if vs >= len(in) || markerAt(sc.in, vs) > 0 || class[in[vs]]&cAlnum == 0 {
+		return match{}
+	}
+	if !at {
+		if m := sc.valueDetect(vs); m.kind != 0 {
+			return m
+		}
+	}
+	e := vs
+	for e < len(in) && e-vs <= 64 && (isWord(in[e]) || in[e] == '.' || in[e] == '-') {
+		e++
+	}
+	for e > vs && (in[e-1] == '.' || in[e-1] == '-') {
+		e--
+	}
+	if e-vs > 64 || equalFoldAny(in[vs:e], signInStops[:]...) {
+		return match{}
+	}
+	if !at && isUpper(in[vs]) {
+		// the surname, and one more name (Jane Doe, Anna Maria Berg)
+		for range 2 {
+			if sc.b(e) != ' ' {
+				break
+			}
+			ne := nameWordEnd(in, e+1)
+			if ne < 0 || equalFoldAny(in[e+1:ne], signInStops[:]...) {
+				break
+			}
+			e = ne
+		}
+	}
+	return match{UserPath, vs, e}
+}
+
+// signInBefore reports whether the word in[ws:we], "as" or "user", ends
+// a phrase that an account's name follows (see signedInName).
+func (sc *scanner) signInBefore(ws, we int) bool {
+	in := sc.in
+	as := we-ws == 2
+	if sc.b(ws-1) != ' ' {
+		return false
+	}
+	p1 := sc.wordBefore(ws - 1)
+	if p1 == ws-1 || p1 < sc.last {
+		return false
+	}
+	w1 := in[p1 : ws-1]
+	if as && equalFoldAny(w1, "authenticated", "login", "logon", "signin") {
+		return true
+	}
+	if !equalFoldAny(w1, "in", "on") || !as && !equalFold(w1, "in") {
+		return false
+	}
+	if c := sc.b(p1 - 1); c != ' ' && c != '-' {
+		return false
+	}
+	p2 := sc.wordBefore(p1 - 1)
+	if p2 == p1-1 || p2 < sc.last {
+		return false
+	}
+	w2 := in[p2 : p1-1]
+	if as {
+		return equalFoldAny(w2, "logged", "signed", "log", "sign", "logging", "signing", "logs", "signs")
+	}
+	return equalFoldAny(w2, "logged", "signed")
+}
+
+// signInStops are roles and words of prose that follow "signed in as":
+// no account's name.
+var signInStops = [...]string{
+	"guest", "anonymous", "anon", "admin", "administrator", "root", "user", "users", "owner",
+	"member", "a", "an", "the", "another", "different", "same", "new", "someone", "nobody",
+	"null", "nil", "none", "unknown", "current", "default", "system", "expected", "well",
+	"before", "usual", "normal", "needed", "required", "such", "soon", "long", "if", "though",
+	"described", "intended", "planned", "shown", "above", "below", "follows", "part", "it",
+	"you", "we", "they", "he", "she", "them", "him", "her", "yourself", "is", "was", "has",
+	"had", "not", "and", "or", "with", "for", "to", "in", "on", "of", "at", "from", "via",
+	"successfully", "failed", "ok",
+}

@@ -385,6 +385,18 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 		}
 	}
 	if bits&cLetter != 0 {
+		// a handle in prose (@jdoe1987, mention @jane_doe), the account
+		// a log signed in as (signed in as jdoe)
+		if prev == '@' && !sc.inValue && s.on(UserPath) {
+			if m = sc.proseHandle(ws); m.kind != 0 {
+				return m
+			}
+		}
+		if next == ' ' && (n == 2 && in[ws]|0x20 == 'a' && in[ws+1]|0x20 == 's' || n == 4 && equalFold(in[ws:we], "user")) && !sc.inValue && s.on(UserPath) {
+			if m = sc.signedInName(ws, we); m.kind != 0 {
+				return m
+			}
+		}
 		// an Android app's random install folders: /data/app/~~.../
 		if n == 3 && prev == '/' && next == '/' && equalFold(in[ws:we], "app") && s.on(DeviceID) {
 			if m = sc.installDirs(ws, we); m.kind != 0 {
