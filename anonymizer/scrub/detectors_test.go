@@ -957,6 +957,45 @@ func TestLoginNames(t *testing.T) {
 	))
 }
 
+// TestReferralCodes: a referral or invitation code names the person who
+// shares it, as most programs give each member their own
+// (myapp://invite?ref=JDOE2024); it was kept. Keys that name a referrer or
+// an invitation's code are identifier keys; ref, code and invite are
+// ones only in the query of a link whose path is an invitation, a
+// referral or a sign-up, as elsewhere ref names a git ref, an object or a
+// campaign (ref=refs/heads/main, ?ref=producthunt). Promotion and coupon
+// codes and utm_ tags are shared by everyone a campaign reaches: they
+// name no one, and stay.
+func TestReferralCodes(t *testing.T) {
+	runCases(t, []scrubCase{
+		{"open myapp://invite?ref=JDOE2024", "open myapp://invite?ref=[id]"},
+		{"https://example.com/signup?ref=abc123&utm_source=x", "https://example.com/signup?ref=[id]&utm_source=x"},
+		{"https://example.com/join?utm_source=x&ref=jdoe", "https://example.com/join?utm_source=x&ref=[id]"},
+		{"https://example.com/r/invite?code=K7XQ2P", "https://example.com/r/invite?code=[id]"},
+		{"myapp://referral?invite=JDOE2024&src=share", "myapp://referral?invite=[id]&src=share"},
+		{"https://example.com/signup?referrer=jdoe&x=1", "https://example.com/signup?referrer=[id]&x=1"},
+		{"referral_code=JDOE50", "referral_code=[id]"},
+		{"invite_code=K7XQ2P", "invite_code=[id]"},
+		{`{"referralCode":"JDOE50","inviterId":"u-48213"}`, `{"referralCode":"[id]","inviterId":"[id]"}`},
+		{"referred_by=jdoe", "referred_by=[id]"},
+		{"invited_by: jdoe", "invited_by: [id]"},
+		{"inviter=jdoe", "inviter=[id]"},
+	})
+	runCases(t, kept(
+		"git push ref=refs/heads/main",
+		"ref=refs/heads/main",
+		"GET https://api.github.com/repos/o/r/contents/a.txt?ref=main",
+		"https://example.com/pricing?ref=producthunt",
+		"https://api.example.com/v1/lookup?ref=x1y2z3",
+		"https://example.com/signup?promo=SUMMER24&utm_source=newsletter&utm_campaign=spring",
+		"coupon=WELCOME10 promo_code=SUMMER24",
+		"referrer_policy=strict-origin invite_count=3 referral_program=enabled",
+		"https://example.com/signup?ref=",
+		"myapp://invite?ref=null",
+		"https://example.com/invite?code",
+	))
+}
+
 // TestPlaceKeys: values of keys that name a place finer than a region
 // (a city, a district, a street, as a geocoder's address and a
 // CLPlacemark name them) were kept, in attributes and in text; stored

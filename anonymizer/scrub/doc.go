@@ -28,8 +28,13 @@
 // of keys that name an identifier ("user_id=1234", "fcm_token 99625411",
 // "gps_lat=48.20849", and all the words of a name's, a place's or a
 // postcode's: "locality=Rio de Janeiro"; see [Scrubber.IsIdentifierKey]
-// for how keys are read word by word). Detectors that validate (Luhn, mod 97, address
-// syntax) leave numbers that fail the check alone.
+// for how keys are read word by word), and a referral's or an
+// invitation's code (referral_code=JDOE50, and ref, code or invite in the
+// query of a link to an invitation, a referral or a sign-up:
+// myapp://invite?ref=JDOE2024; elsewhere ref is a git ref or a
+// campaign's tag, and stays, as do promotion codes, which everyone a
+// campaign reaches shares). Detectors that validate (Luhn, mod 97,
+// address syntax) leave numbers that fail the check alone.
 //
 // The detectors are tuned against realistic crash logs: versions
 // ("okhttp/4.12.0.3"), timestamps, counts, line numbers, hex addresses,

@@ -281,6 +281,9 @@ var identifierKeys = [...]string{
 	"computername",
 	// people; a shell's login as whoami and the environment print it
 	"whoami", "logname",
+	// the member a referral or an invitation names, by their code
+	"referrer", "referral", "referralcode", "referralid", "referrercode", "referrerid", "refcode",
+	"referredby", "invitecode", "invitationcode", "inviter", "inviterid", "invitedby",
 	"accountid", "account", "accountnumber", "username", "user", "login", "name", "firstname",
 	"lastname", "fullname", "surname", "givenname", "familyname", "middlename", "displayname",
 	"nickname", "owner", "ownername", "customer", "customername", "customerid", "customernumber",
@@ -398,7 +401,7 @@ var headOnlyKeys = [...]string{
 	"fax", "street", "zip", "ip", "ipv4", "ipv6", "mac", "ssid", "geo", "pwd", "cookie", "card",
 	"city", "town", "village", "suburb", "district", "county",
 	"token", "instanceid", "clientid", "secret", "pass", "auth", "session", "sid", "signature",
-	"authorization", "setcookie", "installation", "vin",
+	"authorization", "setcookie", "installation", "vin", "referrer", "referral", "inviter",
 }
 
 // wholeOnlyKeys are names of keyTable that are words of many ordinary

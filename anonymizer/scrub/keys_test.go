@@ -40,6 +40,8 @@ func TestIsIdentifierKey(t *testing.T) {
 		"pan", "cookie", "fingerprint", "push_token", "fcm_token", "apns_token", "device_token",
 		"deviceIdHash", "IPAddress", "loyalty_number", "LOYALTY NUMBER", "clubCard",
 		"device_name", "host_name", "whoami", "LOGNAME", "COMPUTERNAME", "SUDO_USER",
+		"referrer", "referral_code", "referralCode", "invite_code", "inviterId", "invited_by",
+		"referred_by", "app_referrer",
 		"city", "home_city", "userCity", "town", "district", "county", "neighborhood",
 		"neighbourhood", "locality", "subLocality", "thoroughfare", "subThoroughfare",
 		"street_name", "house_number", "addressLines", "postal_town",
@@ -56,6 +58,8 @@ func TestIsIdentifierKey(t *testing.T) {
 		"megaid", "identity", "loyalty", "screen_width", "orientation", "battery_level",
 		"city_count", "town_hall_opened", "capacity", "velocity", "publicity",
 		"region", "country", "state", "country_code", "region_code",
+		"ref", "promo", "promo_code", "coupon", "utm_source", "referrer_policy", "referral_program",
+		"invite", "invite_count", "inviter_count",
 		strings.Repeat("x", 200),
 	}
 	// the names the collector's privacy policy lists

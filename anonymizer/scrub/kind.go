@@ -56,8 +56,10 @@ const (
 	Coordinates
 	// KeyValue is the value of a key that names an identifier, such as
 	// user_id=1234 or "deviceId":"abc123" (see [Scrubber.IsIdentifierKey]),
-	// or the account a web path names after a collection of accounts
-	// (GET /v1/users/48213/avatar).
+	// the account a web path names after a collection of accounts
+	// (GET /v1/users/48213/avatar), or the code in the query of an
+	// invitation's, a referral's or a sign-up's link
+	// (myapp://invite?ref=JDOE2024).
 	KeyValue
 	// DeviceID is a device's or SIM's id in a shape of its own, written
 	// without a key: a 64-bit id in 16 hex digits, the shape of Android's

@@ -389,3 +389,49 @@ var signInStops = [...]string{
 	"had", "not", "and", "or", "with", "for", "to", "in", "on", "of", "at", "from", "via",
 	"successfully", "failed", "ok",
 }
+
+// inviteCode detects the code in the query of an invitation's, a
+// referral's or a sign-up's link (myapp://invite?ref=JDOE2024,
+// https://example.com/signup?utm_source=x&ref=abc123): the value of the
+// parameter in[ws:we], ref, code or invite, after the '?' or '&' before
+// it, when the last segment of the link's path before the '?', at most
+// maxInviteQuery bytes back, names one (see inviteSegments). Programs
+// give each member their own code, so it names the member who shared
+// it. Elsewhere ref stays: a git ref, an object's reference or a
+// campaign's (ref=refs/heads/main, ?ref=producthunt).
+func (sc *scanner) inviteCode(ws, we int) match {
+	in := sc.in
+	if !equalFoldAny(in[ws:we], "ref", "code", "invite") {
+		return match{}
+	}
+	q := ws - 1
+	for q >= 0 && ws-q <= maxInviteQuery && in[q] != '?' {
+		if c := in[q]; class[c]&cSpace != 0 || c == '"' || c == '\'' || c == '<' || c == '>' {
+			return match{}
+		}
+		q--
+	}
+	if q < 0 || in[q] != '?' {
+		return match{}
+	}
+	ss := q
+	for ss > 0 && q-ss <= 12 && (isWord(in[ss-1]) || in[ss-1] == '-') {
+		ss--
+	}
+	if ss == q || ss == 0 || in[ss-1] != '/' || !equalFoldAny(in[ss:q], inviteSegments[:]...) {
+		return match{}
+	}
+	m, _ := sc.value(KeyValue, we+1, false, false)
+	return m
+}
+
+// maxInviteQuery bounds how far back inviteCode looks for the '?' of the
+// query that holds a code, so the scan stays linear.
+const maxInviteQuery = 256
+
+// inviteSegments are the segments of a link's path that name an
+// invitation, a referral or a sign-up.
+var inviteSegments = [...]string{
+	"invite", "invites", "invitation", "invitations", "referral", "referrals", "refer", "join",
+	"signup", "sign-up", "sign_up", "register", "registration",
+}

@@ -366,6 +366,12 @@ func (sc *scanner) word(ws, we int, bits uint16) match {
 		if ws < sc.skipTo {
 			return match{}
 		}
+		// a code in an invitation's link: myapp://invite?ref=JDOE2024
+		if next == '=' && (prev == '?' || prev == '&') && n <= 6 && s.on(KeyValue) {
+			if m = sc.inviteCode(ws, we); m.kind != 0 {
+				return m
+			}
+		}
 	}
 	// a property list's value after its key: <key>username</key><string>...
 	if prev == '>' && next == '<' && bits&cLetter != 0 && !sc.inValue {
