@@ -1075,6 +1075,54 @@ func TestSpacedKeyQuotedValue(t *testing.T) {
 	))
 }
 
+// TestNetworkNames: a Wi-Fi network's name (SSID) is a household's, and
+// often carries its family's name (Smith Family WiFi, The Johnsons). It
+// was found after ssid and SSID, and kept after wifi, network and
+// network name. Those words head states and types as often (wifi:
+// enabled, network=wifi, network "cellular"): after "network" only a
+// quoted name counts, after "wifi:" only one that looks like no word,
+// and states stay. A BSSID is a MAC address.
+func TestNetworkNames(t *testing.T) {
+	runCases(t, []scrubCase{
+		{`SSID "Smith Family WiFi"`, `SSID "[id]"`},
+		{"SSID: Smith Family WiFi", "SSID: [id]"},
+		{"connected to network 'The Johnsons'", "connected to network '[id]'"},
+		{`Connected to wireless network "Smith Family WiFi".`, `Connected to wireless network "[id]".`},
+		{"wifi: JohnsHome-5G", "wifi: [id]"},
+		{"WiFi: JohnsHome-5G connected", "WiFi: [id] connected"},
+		{"wifi=Smith Family WiFi", "wifi=[id]"},
+		{`{"wifi":"The Johnsons","network":"The Johnsons"}`, `{"wifi":"[id]","network":"[id]"}`},
+		{"network name: Smith Family WiFi", "network name: [id]"},
+		{"Network Name: JohnsHome-5G", "Network Name: [id]"},
+		{"wifi_name=Smith Family WiFi", "wifi_name=[id]"},
+		{`ESSID:"Smith Family WiFi"`, `ESSID:"[id]"`},
+		{"BSSID: 00:11:22:33:44:55", "BSSID: [mac]"},
+		{"bssid=a4:2b:b0:c1:d2:e3", "bssid=[mac]"},
+	})
+	runCases(t, kept(
+		"wifi: enabled",
+		"wifi: on",
+		"wifi=off",
+		"WiFi: Connected",
+		"wifi: scan results: 12 networks",
+		"wifi: wlan0: disconnected",
+		"wifi: -67 dBm",
+		"wifi: 802.11ac 5GHz",
+		"wifi=2.4GHz",
+		"wifi JohnsHome-5G",
+		"SSID: <redacted>",
+		"SSID: <unknown ssid>",
+		"retry=2 network=wifi latency_ms=12",
+		`{"network":"wifi","network_type":"cellular"}`,
+		`network "cellular" is metered`,
+		"network: unreachable",
+		"network error: timeout",
+		"Network is unreachable",
+		"wifi_enabled=true wifi_state=3 network_type=LTE",
+		"network name: unknown",
+	))
+}
+
 // TestAndroidInstallFolders: the random names Android (8 and later)
 // gives an app's install folders differ between installs of the same app,
 // so they name an install; native crashes' frames and dlopen errors hold

@@ -28,7 +28,11 @@
 // of keys that name an identifier ("user_id=1234", "fcm_token 99625411",
 // "gps_lat=48.20849", and all the words of a name's, a place's or a
 // postcode's: "locality=Rio de Janeiro"; see [Scrubber.IsIdentifierKey]
-// for how keys are read word by word), and a referral's or an
+// for how keys are read word by word; a Wi-Fi network's name, which is a
+// household's, after ssid, and after wifi, network and network name
+// where it is not the network's state or type: "connected to network
+// 'The Johnsons'", not "wifi: enabled" or "network=wifi"), and a
+// referral's or an
 // invitation's code (referral_code=JDOE50, and ref, code or invite in the
 // query of a link to an invitation, a referral or a sign-up:
 // myapp://invite?ref=JDOE2024; elsewhere ref is a git ref or a
@@ -92,10 +96,14 @@
 //     in "display_name: Jane Doe logged in" "Jane Doe" is replaced. The
 //     keys "name", "address", "location", "fingerprint", "uid", "login",
 //     "gps" and "mobile" count only as key=value or "key": value, as
-//     "name:" heads technical lines of crash reports. After a key and a
-//     blank (fcm_token 9962541186) only a quoted value or one that looks
-//     like an id, with a digit, a '-' or '_' inside or capitals not in
-//     the pattern of code, is replaced, so "token expired" stays.
+//     "name:" heads technical lines of crash reports (a key of two words
+//     that ends in one counts: "display name: Jane Doe", "network name:
+//     Home"). After "network" only a quoted name counts, after "wifi:"
+//     only one that looks like an id (JohnsHome-5G), so "Network: Smith
+//     Family WiFi" keeps the name. After a key and a blank (fcm_token
+//     9962541186) only a quoted value or one that looks like an id, with
+//     a digit, a '-' or '_' inside or capitals not in the pattern of
+//     code, is replaced, so "token expired" stays.
 //   - A street address needs its house number and, in English, a street
 //     type that is no common word of other text (Street, Road, Avenue, not
 //     Way or Place); a name in lower case must hold no word of prose. An

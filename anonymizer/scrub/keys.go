@@ -149,6 +149,9 @@ const (
 	kPlace                      // a place finer than a region, see placeKeys
 	kWords                      // a value of words, see wordsKeys
 	kLone                       // a value of one word, see loneKeys
+	kNet                        // a Wi-Fi network's name in text, see networkKeys
+	kQuoted                     // a network's name, only quoted; see networkKeys
+	kShaped                     // a network's name, after "key:" no word; see networkKeys
 
 	// How a name of keyTable matches as a word, or a run of words, of a
 	// longer key (see tokenFlags); by default anywhere in it.
@@ -300,7 +303,7 @@ var identifierKeys = [...]string{
 	// network
 	"ip", "ipaddress", "ipaddr", "ipv4", "ipv6", "remoteaddr", "remoteip", "clientip", "realip",
 	"xrealip", "xforwardedfor", "forwardedfor", "mac", "macaddress", "macaddr", "wifimac",
-	"bluetoothaddress", "bssid", "ssid",
+	"bluetoothaddress", "bssid", "ssid", "essid", "wifiname", "wifinetwork",
 	// location
 	"lat", "latitude", "lon", "lng", "longitude", "location", "gps", "coords",
 	"coordinates", "geo", "geolocation", "latlng", "latlon", "geohash", "pluscode",
@@ -358,7 +361,8 @@ var placeKeys = [...]string{
 // first blank.
 var wordsKeys = [...]string{
 	"name", "firstname", "lastname", "fullname", "surname", "givenname", "familyname", "middlename",
-	"displayname", "nickname", "owner", "ownername", "devicename", "ssid", "customer", "customername",
+	"displayname", "nickname", "owner", "ownername", "devicename", "ssid", "essid", "wifiname",
+	"wifinetwork", "networkname", "wifi", "customer", "customername",
 	"recipient", "recipientname", "recipients", "attendees", "invitees", "participants",
 	"address", "street", "streetaddress", "homeaddress", "billingaddress", "shippingaddress",
 	"postcode", "postalcode", "zip", "zipcode",
@@ -383,6 +387,23 @@ var weakKeys = [...]string{"name", "address", "location", "fingerprint", "uid", 
 // tool's error (whoami: cannot find name for user ID 1000).
 var loneKeys = [...]string{"whoami", "logname"}
 
+// networkKeys name a Wi-Fi network in text (wifi: JohnsHome-5G,
+// connected to network 'The Johnsons', network name: Smith Family WiFi),
+// whose name is a household's and often its family's; but as attribute
+// keys, and often in text, they name a network's type or state
+// (network=wifi, wifi: enabled, network_name=T-Mobile), so they are no
+// identifier keys (IsIdentifierKey), and in text a state or a type is no
+// value (see scanner.networkValue). After "network" only a quoted name
+// counts (networkQuoted); after "wifi:", which heads log lines, only one
+// that looks like no word (networkShaped).
+var networkKeys = [...]string{"wifi", "network", "networkname"}
+
+// networkQuoted and networkShaped: see networkKeys.
+var (
+	networkQuoted = [...]string{"network"}
+	networkShaped = [...]string{"wifi"}
+)
+
 // coordinateKeys name a latitude or longitude.
 var coordinateKeys = [...]string{"lat", "latitude", "lon", "lng", "long", "longitude"}
 
@@ -402,6 +423,7 @@ var headOnlyKeys = [...]string{
 	"city", "town", "village", "suburb", "district", "county",
 	"token", "instanceid", "clientid", "secret", "pass", "auth", "session", "sid", "signature",
 	"authorization", "setcookie", "installation", "vin", "referrer", "referral", "inviter",
+	"essid", "wifiname", "wifinetwork", "networkname",
 }
 
 // wholeOnlyKeys are names of keyTable that are words of many ordinary
@@ -417,7 +439,8 @@ var keyTable = func() map[string]keyFlag {
 		flag  keyFlag
 	}{
 		{identifierKeys[:], kIdent}, {placeKeys[:], kIdent | kPlace | kWords}, {wordsKeys[:], kWords}, {secretKeys[:], kSecret}, {weakKeys[:], kWeak},
-		{loneKeys[:], kLone | kWholeOnly},
+		{loneKeys[:], kLone | kWholeOnly}, {networkKeys[:], kNet},
+		{networkQuoted[:], kQuoted | kWholeOnly}, {networkShaped[:], kShaped | kWholeOnly},
 		{coordinateKeys[:], kCoord}, {authKeys[:], kAuth}, {cookieKeys[:], kCookie},
 		{headOnlyKeys[:], kHeadOnly}, {wholeOnlyKeys[:], kWholeOnly},
 	} {

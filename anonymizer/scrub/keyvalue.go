@@ -104,6 +104,9 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 	if person {
 		f = f&^kWeak | kIdent
 	}
+	if f&kNet != 0 && f&(kIdent|kSecret) == 0 && !element {
+		return sc.networkValue(f, ke, vs, colon, spaced, quoted)
+	}
 	if spaced {
 		return sc.spacedValue(f, ke, vs)
 	}
@@ -136,19 +139,24 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 		return sc.authValue(vs)
 	case f&(kIdent|kSecret) == 0:
 		// A key of two words, such as "User ID: 1234".
-		pw := sc.wordBefore(ws - 1)
-		if sc.b(ws-1) != ' ' || pw == ws-1 || pw < sc.last || sc.b(pw-1) == '[' {
+		g := sc.twoWordKey(ws, ke)
+		if g&kIdent == 0 {
 			return match{}
 		}
-		k.set(in[pw:ke])
-		if k.trunc || keyTable[string(k.b[:k.n])]&kIdent == 0 {
-			return match{}
-		}
-		f = keyTable[string(k.b[:k.n])] &^ (kHeadOnly | kWholeOnly) // License plate: B-MW 1234 is words
+		f = g // License plate: B-MW 1234 is words
 	}
 	secret := f&kSecret != 0
 	if colon && !quoted && !secret && f&kWeak != 0 && !sc.randomIDAt(vs) {
-		return match{} // uid: 10234, name: RenderThread; not uid: Xk3mP9qR2sT5vW8yZ1aB4cD6eF7g
+		// uid: 10234, name: RenderThread; not uid: Xk3mP9qR2sT5vW8yZ1aB4cD6eF7g,
+		// nor a key of two words that ends in a weak one (network name:)
+		g := sc.twoWordKey(ws, ke)
+		switch {
+		case g&kNet != 0 && g&(kIdent|kSecret) == 0:
+			return sc.networkValue(g, ke, vs, colon, false, quoted)
+		case g&kIdent == 0 || g&kWeak != 0:
+			return match{}
+		}
+		f = g
 	}
 	if f&kLone != 0 && !quoted && sc.proseAfterWord(vs) {
 		return match{} // whoami: cannot find name for user ID 1000
@@ -165,6 +173,77 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 		sc.skipTo = ke
 	}
 	return m
+}
+
+// twoWordKey returns what the key of two words names whose second word
+// is in[ws:ke] (User ID, License plate, network name), 0 if keyTable has
+// no such key, or the words are no key's: they must be separated by one
+// space, come after the last finding, and not be a marker's.
+func (sc *scanner) twoWordKey(ws, ke int) keyFlag {
+	pw := sc.wordBefore(ws - 1)
+	if sc.b(ws-1) != ' ' || pw == ws-1 || pw < sc.last || sc.b(pw-1) == '[' {
+		return 0
+	}
+	var k normKey
+	k.set(sc.in[pw:ke])
+	if k.trunc {
+		return 0
+	}
+	return keyTable[string(k.b[:k.n])] &^ (kHeadOnly | kWholeOnly)
+}
+
+// networkValue returns the value at vs of a key that names a Wi-Fi
+// network in text with the flags f (see networkKeys), which ends at ke:
+// a quoted name, or an unquoted one that starts with a letter (not -67
+// dBm, 802.11ac, <unknown ssid>), after "network" only a quoted one,
+// after "wifi:" only one that looks like no word (spacedValueEnd:
+// JohnsHome-5G, not "wifi: scan results"), and after a key and a blank
+// only a quoted one; a state or a type (enabled, connected, cellular;
+// see netStates) is none. The name runs on over its words as a
+// person's does (wifi=Smith Family WiFi).
+func (sc *scanner) networkValue(f keyFlag, ke, vs int, colon, spaced, keyQuoted bool) match {
+	if !sc.s.on(KeyValue) {
+		return match{}
+	}
+	in := sc.in
+	v := vs
+	switch {
+	case isQuote(sc.b(v)):
+		v++
+	case sc.b(v) == '\\' && sc.b(v+1) == '"':
+		v += 2
+	case markerAt(in, v) > 0:
+		if !spaced {
+			sc.skipTo = ke
+		}
+		return match{}
+	case spaced || f&kQuoted != 0 || !isLetter(sc.b(v)):
+		return match{}
+	case colon && !keyQuoted && f&kShaped != 0 && sc.spacedValueEnd(v) < 0:
+		return match{}
+	}
+	if v < len(in) && equalFoldAny(in[v:letterRunEnd(in, v)], netStates[:]...) {
+		return match{}
+	}
+	m, scrubbed := sc.value(KeyValue, vs, false, f&kWords != 0)
+	if scrubbed {
+		sc.skipTo = ke
+	}
+	return m
+}
+
+// netStates are the states and types of a network that follow the keys
+// of networkKeys as often as a network's name does.
+var netStates = [...]string{
+	"on", "off", "enabled", "disabled", "enable", "disable", "connected", "disconnected",
+	"connecting", "disconnecting", "scanning", "associated", "associating", "authenticating",
+	"authenticated", "available", "unavailable", "unknown", "idle", "up", "down", "active",
+	"inactive", "ok", "lost", "reachable", "unreachable", "none", "null", "nil", "wifi", "wi",
+	"wlan", "cellular", "cell", "mobile", "ethernet", "wired", "wireless", "wwan", "lte", "nr",
+	"edge", "umts", "hspa", "gprs", "vpn", "bluetooth", "offline", "online", "metered",
+	"unmetered", "roaming", "limited", "restricted", "blocked", "weak", "strong", "good", "poor",
+	"excellent", "fair", "error", "failed", "failure", "timeout", "ready", "default", "any",
+	"not", "no", "is", "was", "changed", "type", "state", "status", "name", "true", "false",
 }
 
 // elementValue returns the text at vs of an XML or plist element whose

@@ -29,7 +29,7 @@ func TestLinearTime(t *testing.T) {
 		"q8F2xK9mL4vR7tW1zB3nC6pD0sG5hJ2kY8aE4uIé", "q8F2xK9mL4vR7tW1zB3nC6pD0sG5hJ2kY8aE4uI.0é", "1.1.1.1..0::", "1.1.1.1..0:0:0:0:0:0:0:0:0:0:0:0:0:", "0:1:2:3:4:5:6:7:8:9:a:b:c:d:e:f:",
 		"DE 89 ", "DE89-", "DE89.0", "LC55 ", "N 48.20849 ", "48.20849 N, ", "1.123N ", "0:1a:", "138 0013 ", "a://a:", "a://:a@", "x://a:b@c/", "A's iPad ", "Abs-iphone-", "DE89370400440532013000-abc-", "3F2504E0-4F89-41D3-9A0C-0305E82C3301-a-", "Abs-iphone ", "a(at)b ", "(dot)", "8989 ", "8989-", "00008030-", "00008030-001A2D3E0C12802E-", "/storage/1A2B-", "/data/app/~~R4nd0mB4se64xyz==/a-", strings.Repeat("0", 70) + "%0@a.aa ",
 		"logged in as ", "signed in as @", "logged in user a", "@ab1 ", "cc @a, ", "@" + strings.Repeat("a", 40), "as @a1b2.",
-		"&ref=a", "/invite?ref=a&ref=", "/join?" + strings.Repeat("a", 250) + "&code=x&",
+		"network 'a' ", "wifi: a-1 ", "a name: A ", "wifi=A ", "network \"", "/invite?ref=a&ref=", "/join?" + strings.Repeat("a", 250) + "&code=x&",
 		"groups=1(a),", ",1(a)", "uid=1(ab)", "gid=1(", "=1(" + strings.Repeat("a", 63),
 	}
 	s := New(Config{})
