@@ -940,6 +940,7 @@ func TestLoginNames(t *testing.T) {
 	runCases(t, []scrubCase{
 		{"whoami: jdoe", "whoami: [id]"},
 		{"whoami=jdoe", "whoami=[id]"},
+		{"sync failed for whoami: jdoe at noon", "sync failed for whoami: [id] at noon"},
 		{"LOGNAME=jdoe SHELL=/bin/zsh", "LOGNAME=[id] SHELL=/bin/zsh"},
 		{"COMPUTERNAME=DESKTOP-7K3J9QX", "COMPUTERNAME=[id]"},
 		{"USER=jdoe", "USER=[id]"},
@@ -953,6 +954,7 @@ func TestLoginNames(t *testing.T) {
 	runCases(t, kept(
 		"$ whoami",
 		"whoami: cannot find name for user ID 1000",
+		"sh: whoami: not found",
 		"SHELL=/bin/zsh TERM=xterm-256color LANG=en_US.UTF-8",
 	))
 }

@@ -382,9 +382,9 @@ var wordsKeys = [...]string{
 // colon when they look drawn at random (uid: Xk3mP9qR..., see randomID).
 var weakKeys = [...]string{"name", "address", "location", "fingerprint", "uid", "login", "gps", "mobile", "sub"}
 
-// loneKeys name an identifier that is one word, a tool's output: a word
-// of prose after the word after "key:" makes that word no value, but the
-// tool's error (whoami: cannot find name for user ID 1000).
+// loneKeys name an identifier that is one word, a tool's output, whose
+// value is no value when it starts the tool's error (whoami: cannot find
+// name for user ID 1000; see toolErrors).
 var loneKeys = [...]string{"whoami", "logname"}
 
 // networkKeys name a Wi-Fi network in text (wifi: JohnsHome-5G,

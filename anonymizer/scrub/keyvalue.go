@@ -158,7 +158,7 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 		}
 		f = g
 	}
-	if f&kLone != 0 && !quoted && sc.proseAfterWord(vs) {
+	if f&kLone != 0 && equalFoldAny(in[vs:sc.wordEnd(vs)], toolErrors[:]...) {
 		return match{} // whoami: cannot find name for user ID 1000
 	}
 	kind := KeyValue
@@ -360,15 +360,12 @@ func (sc *scanner) spacedValue(f keyFlag, ke, vs int) match {
 	return match{kind, vs, ve}
 }
 
-// proseAfterWord reports whether a word of prose, one that starts in
-// lower case, follows the run of bytes other than blanks at vs and one
-// space.
-func (sc *scanner) proseAfterWord(vs int) bool {
-	e := vs
-	for e < len(sc.in) && class[sc.in[e]]&cSpace == 0 {
-		e++
-	}
-	return sc.b(e) == ' ' && isLower(sc.b(e+1))
+// toolErrors are the first words of the errors that a tool whose output
+// is a key's one word prints after its name and a colon (see loneKeys):
+// whoami: cannot find name for user ID 1000, sh: whoami: not found.
+var toolErrors = [...]string{
+	"cannot", "command", "not", "no", "extra", "unrecognized", "invalid", "unknown", "missing",
+	"failed", "error", "permission", "usage",
 }
 
 // randomIDAt reports whether the word at vs looks drawn at random (see
