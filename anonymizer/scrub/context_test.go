@@ -50,9 +50,18 @@ var ctxValues = []ctxValue{
 	{Secret, "", "q8F2xK9mL4vR7tW1zB3nC6pD0sG5hJ2kY8aE4uI", ""},
 	{UserPath, "/Users/", "jane", "/Library"},
 	{UserPath, `C:\Users\`, "jane", `\AppData`},
+	{UserPath, "uid=1000(jdoe) groups=1000(", "jdoe", "),27(sudo)"},
+	{UserPath, "signed in as ", "jdoe1987", ""},
+	{UserPath, "mention @", "jane_doe", ""},
+	{UserPath, "@", "jdoe1987", ""},
 	{Coordinates, "", "48.20849, 16.37208", ""},
 	{KeyValue, "user_id=", "829301", ""},
 	{KeyValue, `"deviceId": "`, "ab12cd34", `"`},
+	{KeyValue, "whoami: ", "jdoe", ""},
+	{KeyValue, "myapp://invite?ref=", "JDOE2024", ""},
+	{KeyValue, "referral_code=", "JDOE50", ""},
+	{KeyValue, "connected to network '", "The Johnsons", "'"},
+	{KeyValue, "wifi: ", "JohnsHome-5G", ""},
 	{DeviceID, "", "9774d56d682e549c", ""},
 	{Address, "", "221B Baker Street", ""},
 	{Address, "", "Hauptstraße 12", ""},
@@ -300,8 +309,8 @@ var ctxEncodings = []ctxEncoding{
 }
 
 // ctxGaps are combinations that are not found, on purpose: each names
-// why. A key is "encoding/kind/context/secret", where any part but the
-// encoding may be "*".
+// why. A key is "encoding/kind/context/secret", where any part may be
+// "*".
 var ctxGaps = map[string]string{
 	"line break/phone/*/*":           phoneOverLines,
 	"crlf/phone/*/*":                 phoneOverLines,
@@ -318,6 +327,16 @@ var ctxGaps = map[string]string{
 	// C:\tmp\4111\n1111 1111 1111: a line break written as an escape
 	// inside a Windows path.
 	"escaped line break/*/backslash/*": escapeInWindowsPath,
+	// a network's quoted name broken over lines
+	"line break/id/*/The Johnsons":         quotedOverLines,
+	"crlf/id/*/The Johnsons":               quotedOverLines,
+	"escaped line break/id/*/The Johnsons": quotedOverLines,
+	// a handle in a path, or after another '@'
+	"*/user/path/jdoe1987":      handleInPath,
+	"*/user/path/jane_doe":      handleInPath,
+	"*/user/backslash/jdoe1987": handleInPath,
+	"*/user/backslash/jane_doe": handleInPath,
+	"*/user/at/jdoe1987":        handleAfterWord,
 }
 
 const (
@@ -329,15 +348,23 @@ const (
 		"string (JSON in JSON), which swallows the backslash, and the value joins the word before it"
 	escapeInWindowsPath = "a single backslash in a Windows path (C:\\tmp\\...) separates folders and escapes " +
 		"nothing, so a \\n there is a folder named n..., not a line break"
+	quotedOverLines = "a quoted value ends at its line: a quote that a line break cuts is no value's, as a " +
+		"quote left open in prose is none"
+	handleInPath = "a '@' and a word that a '/' or '\\' follows are a path's segment or an npm scope " +
+		"(node_modules/@scope/pkg), no handle"
+	handleAfterWord = "a '@' after a word or another '@' (retry@@jdoe1987) is an address's or an asset's " +
+		"(user@host, icon@2x.png), no handle's"
 )
 
 // gapFor returns why a combination is a known gap, or "".
 func gapFor(enc string, k Kind, ctx, secret string) string {
-	for _, kk := range []string{k.String(), "*"} {
-		for _, c := range []string{ctx, "*"} {
-			for _, v := range []string{secret, "*"} {
-				if why := ctxGaps[enc+"/"+kk+"/"+c+"/"+v]; why != "" {
-					return why
+	for _, e := range []string{enc, "*"} {
+		for _, kk := range []string{k.String(), "*"} {
+			for _, c := range []string{ctx, "*"} {
+				for _, v := range []string{secret, "*"} {
+					if why := ctxGaps[e+"/"+kk+"/"+c+"/"+v]; why != "" {
+						return why
+					}
 				}
 			}
 		}

@@ -1271,6 +1271,9 @@ func TestHandlesInProse(t *testing.T) {
 		{"cc @jane.doe, @jdoe_1987", "cc @[user], @[user]"},
 		{"reply (@jdoe1987): thanks", "reply (@[user]): thanks"},
 		{"LOGGED IN AS @JDOE1987", "LOGGED IN AS @[user]"},
+		{"<td>@jdoe1987</td> <td>mention @jane_doe</td>", "<td>@[user]</td> <td>mention @[user]</td>"},
+		{"open settings/@jdoe1987", "open settings/@[user]"},
+		{"https://api.example.com/v1?to=@jdoe1987&x=1", "https://api.example.com/v1?to=@[user]&x=1"},
 	})
 	runCases(t, kept(
 		"@Override",
@@ -1294,6 +1297,8 @@ func TestHandlesInProse(t *testing.T) {
 		"java.lang.Object@6d06d69c",
 		"user@host",
 		"retry @ 0x1a2b",
+		"node_modules/@types/node/index.d.ts",
+		"settings/@jane_doe",
 	))
 }
 

@@ -177,11 +177,12 @@ var systemAccounts = [...]string{
 // the letters, digits, '_', and inner '.' and '-' after it, as social
 // networks' handles are made. The '@' must follow a blank, a bracket, a
 // quote or punctuation, not a word (user@host, icon@2x.png,
-// java.lang.Object@6d06d69c) or a '/' (a profile URL's, see
-// profileHandle, or an npm scope's). The handle starts with a letter
-// (not @2x, @0x1f, Swift's @_silgen_name, SQL's @__p_0) and no '/', '(',
-// '@', '=' or bracket follows it (@scope/pkg, @available(iOS 15, *),
-// @p0='?'). It is one when it has a digit and three letters
+// java.lang.Object@6d06d69c); after a '/' only a handle with a digit
+// counts (settings/@jdoe1987; a profile URL's are profileHandle's, and
+// an npm scope has a '/' after it: node_modules/@scope/pkg). The handle
+// starts with a letter (not @2x, @0x1f, Swift's @_silgen_name, SQL's
+// @__p_0) and no '/', '(', '@', '=', '[' or '{' follows it (@scope/pkg,
+// @available(iOS 15, *), @p0='?'). It is one when it has a digit and three letters
 // (@jdoe1987), as annotations, attributes and decorators in stack traces
 // and code never do (@Override, @objc, @MainActor, @callee_guaranteed),
 // or when a word before it says it is one (see handleContext) and it is
@@ -191,7 +192,8 @@ func (sc *scanner) proseHandle(ws int) match {
 	if sc.glue != "" {
 		in = sc.glue // a handle with underscores is read whole
 	}
-	if ws >= 2 && !handleLead(in[ws-2]) || !isLetter(in[ws]) {
+	slash := ws >= 2 && in[ws-2] == '/'
+	if ws >= 2 && !handleLead(in[ws-2]) && !slash || !isLetter(in[ws]) {
 		return match{}
 	}
 	letters, digits := 0, 0
@@ -214,11 +216,11 @@ end:
 		return match{}
 	}
 	switch sc.b(e) {
-	case '/', '\\', '(', '@', '=', '[', '{', '<':
+	case '/', '\\', '(', '@', '=', '[', '{':
 		return match{}
 	}
 	if digits > 0 && letters >= 3 ||
-		sc.handleContext(ws-1) && !equalFoldAny(in[ws:e], annotationWords[:]...) {
+		!slash && sc.handleContext(ws-1) && !equalFoldAny(in[ws:e], annotationWords[:]...) {
 		return match{UserPath, ws, e}
 	}
 	return match{}
@@ -229,13 +231,14 @@ end:
 const maxHandle = 32
 
 // handleLead reports whether c may stand before the '@' of a handle in
-// prose: a blank, an opening bracket, a quote, or punctuation.
+// prose: a blank, a bracket, a quote, or punctuation (also a query's
+// '=': ?to=@jdoe1987).
 func handleLead(c byte) bool {
 	if class[c]&cSpace != 0 {
 		return true
 	}
 	switch c {
-	case '(', '[', '{', '<', '>', '"', '\'', ',', ';', ':', '!', '?', '|', '*':
+	case '(', '[', '{', '<', '>', '"', '\'', ',', ';', ':', '!', '?', '|', '*', '=', '#':
 		return true
 	}
 	return false
