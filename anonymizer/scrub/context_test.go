@@ -452,6 +452,11 @@ var ctxKept = []string{
 	"1080x2400",
 	"21,5 °C",
 	"retry 3 of 5",
+	"@Override @objc @MainActor",
+	"ref=refs/heads/main",
+	"uid=0(root) gid=0(root)",
+	"wifi: enabled",
+	"signed in as guest",
 }
 
 // TestContextsKept checks that what triage needs is kept in every context

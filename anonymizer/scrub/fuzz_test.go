@@ -31,6 +31,12 @@ func addSeeds(f *testing.F) {
 		"221B Baker Street, London SW1A 1AA", "12 rue de la Paix", "Calle Mayor 5", "Hauptstraße 12",
 		"postcode: K1A 0B1", "locality=Rio de Janeiro,thoroughfare=Downing Street", `SSID "Anna Home"`,
 		"iPhone von Anna", "Annas iPhone", "first_name=Anna Maria last_name=van der Berg",
+		"uid=1000(jdoe) gid=1000(jdoe) groups=1000(jdoe),27(sudo)", "uid=10123(u0_a123)",
+		"Logged in as @jdoe1987", "signed in as Jane Doe", "mention @jane_doe, @jdoe_1987",
+		"@Override @objc @MainActor", "whoami: jdoe", "myapp://invite?ref=JDOE2024",
+		"https://example.com/signup?utm_source=x&ref=abc123", "referral_code=JDOE50",
+		"connected to network 'The Johnsons'", "wifi: JohnsHome-5G", "network name: Smith Family WiFi",
+		"wifi: enabled", "ref=refs/heads/main",
 	} {
 		f.Add(s)
 	}
@@ -94,6 +100,16 @@ func plantedSamples() []planted {
 		part(UserPath, "/Users/", "jane", "/Library"),
 		whole(Coordinates, "48.20849, 16.37208"),
 		part(KeyValue, "user_id=", "829301", ""),
+		part(UserPath, "uid=1000(jdoe) gid=1000(jdoe) groups=1000(", "jdoe", "),27(sudo)"),
+		part(UserPath, "Logged in as @", "jdoe1987", ""),
+		part(UserPath, "signed in as ", "jdoe1987", ""),
+		part(UserPath, "mention @", "jane_doe", ""),
+		part(KeyValue, "whoami: ", "jdoe", ""),
+		part(KeyValue, "myapp://invite?ref=", "JDOE2024", ""),
+		part(KeyValue, "referral_code=", "JDOE50", ""),
+		part(KeyValue, "connected to network '", "The Johnsons", "'"),
+		part(KeyValue, "wifi: ", "JohnsHome-5G", ""),
+		part(KeyValue, "network name: ", "Smith Family WiFi", ""),
 	}
 	for _, k := range Kinds() {
 		for range 3 {
@@ -113,6 +129,10 @@ func FuzzPlanted(f *testing.F) {
 	f.Add("Bearer", "1.2.3.4")
 	f.Add("", "")
 	f.Add("\xff", "日本語 06")
+	f.Add("uid=1000(jdoe) groups=1000(jdoe),", ",27(sudo)")
+	f.Add("signed in as", "@")
+	f.Add("https://example.com/invite?x=1&", "&ref=")
+	f.Add("network", "'")
 	s := New(Config{})
 	samples := plantedSamples()
 	f.Fuzz(func(t *testing.T, prefix, suffix string) {
