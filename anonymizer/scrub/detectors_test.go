@@ -790,6 +790,16 @@ func TestMoreIdentifierKeys(t *testing.T) {
 		{"FIS auth token refreshed for installation cJ2eD7TSRLKJzWE9bGYYkU", "FIS auth token refreshed for installation [id]"},
 		{"Crashlytics installation UUID: 0A1B2C3D4E5F60718293A4B5C6D7E8F9", "Crashlytics installation UUID: [id]"},
 		{"AppsFlyerLib: AF id: 1612345678901-9876543210987654321", "AppsFlyerLib: AF id: [id]"},
+		// a key of two words quoted whole, and followed by a blank
+		{`{"AF id":"731033489","n":1}`, `{"AF id":"[id]","n":1}`},
+		{`"af id": "u-hhv6xk2v6gg"`, `"af id": "[id]"`},
+		{`{\"AF id\":\"731033489\"}`, `{\"AF id\":\"[id]\"}`},
+		{"/sync/AF id IWoMeh9buppx073/state 404", "/sync/AF id [id]/state 404"},
+		{"User ID 48213377 signed out", "User ID [id] signed out"},
+		{"[AF id=1557398521]", "[AF id=[id]]"},
+		{"[ip] id=7 [user] id 1234", "[ip] id=7 [user] id 1234"},
+		{`"Thread id": "7", "Process id": "123"`, `"Thread id": "7", "Process id": "123"`},
+		{"Thread id 7 and frame id 12 of process id 4312", "Thread id 7 and frame id 12 of process id 4312"},
 		// accounts: a provider's prefix, Game Center's player ids,
 		// Firebase Auth's uid, an ID token's subject, an iCloud user's
 		// record name
@@ -835,11 +845,16 @@ func TestCoordinatesFixedPoint(t *testing.T) {
 		{"latitudeE7=482084900, longitudeE7=163720800", "latitudeE7=[coordinates], longitudeE7=[coordinates]"},
 		{`{"latitudeE7":-338678500,"longitudeE7":1512073200}`, `{"latitudeE7":[coordinates],"longitudeE7":[coordinates]}`},
 		{"lat=48208490", "lat=[coordinates]"},
+		// near the equator or the prime meridian an E7 value has fewer
+		// than seven digits; the key says what it is
+		{"a\tlatitudeE7=-144724, longitudeE7=1231885552\tb", "a\tlatitudeE7=[coordinates], longitudeE7=[coordinates]\tb"},
+		{`{"latE7":9012,"lngE7":-55}`, `{"latE7":[coordinates],"lngE7":[coordinates]}`},
 	})
 	runCases(t, kept(
 		"lat=48",
 		"lon=16",
 		"latency=482084900",
+		"latency_e7=1234",
 	))
 }
 

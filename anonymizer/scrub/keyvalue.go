@@ -47,6 +47,14 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 	case q == '\\' && sc.b(p+1) == '"' && sc.b(ws-1) == '"' && sc.b(ws-2) == '\\':
 		quoted = true
 		p += 2
+	case sc.b(ws-1) == ' ' && (isQuote(q) || q == '\\' && sc.b(p+1) == '"') && sc.quotedTwoWords(ws, q):
+		// a key of two words quoted whole ("AF id": ...), read as such
+		// below (twoWordKey)
+		quoted = true
+		p++
+		if q == '\\' {
+			p++
+		}
 	}
 	blank := p
 	p = sc.skipSpaces(p, 4)
@@ -108,6 +116,9 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 		return sc.networkValue(f, ke, vs, colon, spaced, quoted)
 	}
 	if spaced {
+		if f&(kIdent|kSecret) == 0 && ke-ws == 2 && equalFold(in[ws:ke], "id") {
+			f = sc.twoWordKey(ws, ke) // AF id 1612345678901, User ID 1234
+		}
 		return sc.spacedValue(f, ke, vs)
 	}
 	if element {
@@ -128,7 +139,7 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 			if !sc.s.on(Coordinates) {
 				return match{}
 			}
-			return sc.coordinateValue(vs)
+			return sc.coordinateValue(vs, fixedPointKey(in[ws:ke]))
 		}
 	}
 	switch {
@@ -175,13 +186,34 @@ func (sc *scanner) keyValue(ws, we int, next byte) match {
 	return m
 }
 
+// quotedTwoWords reports whether the word before in[ws], one space
+// before it, starts right after the quote q (after \" where q is '\\'):
+// a key of two words quoted whole, "AF id".
+func (sc *scanner) quotedTwoWords(ws int, q byte) bool {
+	pw := sc.wordBefore(ws - 1)
+	if pw == ws-1 {
+		return false
+	}
+	if q == '\\' {
+		return sc.b(pw-1) == '"' && sc.b(pw-2) == '\\'
+	}
+	return sc.b(pw-1) == q
+}
+
 // twoWordKey returns what the key of two words names whose second word
 // is in[ws:ke] (User ID, License plate, network name), 0 if keyTable has
 // no such key, or the words are no key's: they must be separated by one
-// space, come after the last finding, and not be a marker's.
+// space, come after the last finding, and not be a marker's or an
+// Objective-C method's (see below).
 func (sc *scanner) twoWordKey(ws, ke int) keyFlag {
 	pw := sc.wordBefore(ws - 1)
-	if sc.b(ws-1) != ' ' || pw == ws-1 || pw < sc.last || sc.b(pw-1) == '[' {
+	if sc.b(ws-1) != ' ' || pw == ws-1 || pw < sc.last {
+		return 0
+	}
+	if sc.b(pw-1) == '[' && (ke-ws != 2 || markerAt(sc.in, pw-1) > 0) {
+		// In brackets only a key that ends in "id" ([AF id=...]): not
+		// a marker's word ([ip] id), nor an Objective-C method's words
+		// (-[UIApplication sendAction:...])
 		return 0
 	}
 	var k normKey
@@ -261,7 +293,7 @@ func (sc *scanner) elementValue(f keyFlag, vs int) match {
 		if !sc.s.on(Coordinates) {
 			return match{}
 		}
-		return sc.coordinateValue(vs)
+		return sc.coordinateValue(vs, false)
 	case f&kSecret != 0 && sc.s.on(Secret):
 		kind = Secret
 	case f&kIdent == 0 || !sc.s.on(KeyValue):
@@ -918,8 +950,9 @@ func plainWord(w string) bool {
 
 // coordinateValue returns the value of a coordinate key at vs: a pair of
 // coordinates, a single decimal with at least 2 decimals, or degrees in
-// fixed point (seven digits or more).
-func (sc *scanner) coordinateValue(vs int) match {
+// fixed point (seven digits or more; any number of digits after a key
+// that says so, see fixedPointKey: latitudeE7=-144724 is 0.0144724°S).
+func (sc *scanner) coordinateValue(vs int, fixed bool) match {
 	p := vs
 	if isQuote(sc.b(p)) {
 		p++
@@ -939,7 +972,7 @@ func (sc *scanner) coordinateValue(vs int) match {
 	// degrees in fixed point, ten million times over (latitudeE7=482084900,
 	// as Android's and Google's location records write them), or a
 	// hundred thousand or a million times: seven digits or more
-	if e := sc.wordEnd(ds); e-ds >= 7 && e-ds <= 10 && allOf(sc.in[ds:e], isDigit) && sc.b(e) != '.' {
+	if e := sc.wordEnd(ds); (e-ds >= 7 || fixed) && e-ds <= 10 && allOf(sc.in[ds:e], isDigit) && sc.b(e) != '.' {
 		return match{Coordinates, p, e}
 	}
 	d, ok := sc.decimalAt(p)
@@ -947,6 +980,12 @@ func (sc *scanner) coordinateValue(vs int) match {
 		return match{}
 	}
 	return match{Coordinates, p, d.end}
+}
+
+// fixedPointKey reports whether the coordinate key k names degrees in
+// fixed point, ten million times over (latitudeE7, lngE7).
+func fixedPointKey(k string) bool {
+	return len(k) > 2 && k[len(k)-1] == '7' && k[len(k)-2]|0x20 == 'e'
 }
 
 // isQuote reports whether c is a straight double or single quote.
