@@ -322,6 +322,9 @@ func (c Config) Validate() error {
 	if c.AlertInterval < 0 {
 		errs = append(errs, errors.New("alert interval must not be negative"))
 	}
+	if c.MutationCheckInterval < 0 || c.StalledMutationAge < 0 {
+		errs = append(errs, errors.New("the mutation check interval and the stalled mutation age must not be negative"))
+	}
 	if c.DashboardK < 0 {
 		errs = append(errs, errors.New("dashboard k must not be negative"))
 	}
