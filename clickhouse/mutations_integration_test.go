@@ -66,26 +66,8 @@ func TestDamagedPartStallsErasuresIntegration(t *testing.T) {
 	}
 	c.Close()
 	stopServer(t, srv)
-	files, err := filepath.Glob(filepath.Join(part.Path, "*.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files = slices.DeleteFunc(files, func(f string) bool {
-		base := filepath.Base(f)
-		return base == "app_id.bin" || base == columnConsentKey+".bin"
-	})
-	if len(files) == 0 {
-		t.Fatalf("no column file to damage in %s", part.Path)
-	}
-	b, err := os.ReadFile(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/2] ^= 0x40
-	if err := os.WriteFile(files[0], b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("damaged one byte of %s in part %s", filepath.Base(files[0]), part.Name)
+	damaged := chtest.DamagePart(t, part.Path, "app_id", columnConsentKey)
+	t.Logf("damaged one byte of %s in part %s", damaged, part.Name)
 
 	srv = startServer(t, cfg)
 	c = open(srv)

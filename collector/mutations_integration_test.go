@@ -3,7 +3,6 @@ package collector
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -53,7 +52,7 @@ func TestStalledErasureReportedIntegration(t *testing.T) {
 	if err := srv.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	damageColumn(t, path)
+	chtest.DamagePart(t, path, "app_id", "consent_key")
 	srv2, err := chserver.Start(ctx, chserver.Config{DataDir: srv.DataDir(), Password: srv.Password(), Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -99,30 +98,5 @@ func TestStalledErasureReportedIntegration(t *testing.T) {
 		if slices.ContainsFunc(keys, func(k string) bool { return k != "" && strings.Contains(line, k) }) {
 			t.Errorf("a log line holds a consent key: %s", e.Message)
 		}
-	}
-}
-
-// damageColumn flips one byte in the middle of a column file of the part
-// in dir that the erasure's count does not read.
-func damageColumn(t *testing.T, dir string) {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files = slices.DeleteFunc(files, func(f string) bool {
-		base := filepath.Base(f)
-		return base == "app_id.bin" || base == "consent_key.bin"
-	})
-	if len(files) == 0 {
-		t.Fatalf("no column file to damage in %s", dir)
-	}
-	b, err := os.ReadFile(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/2] ^= 0x40
-	if err := os.WriteFile(files[0], b, 0o600); err != nil {
-		t.Fatal(err)
 	}
 }
