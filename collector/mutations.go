@@ -72,9 +72,10 @@ func (w *mutationWatch) check(ctx context.Context) {
 	scanned := make(map[string][]string, len(found))
 	for _, m := range found {
 		key := m.Server + "\x00" + m.Table
-		if m.Server == "" && m.FailedPart == "" {
-			// The server does not say which part failed: read them, once
-			// per stall (a new oldest deletion is a new stall).
+		if m.Server == "" && !w.client.Dialect().Modern {
+			// The server does not say which part failed (before 21.8):
+			// read them, once per stall (a new oldest deletion is a new
+			// stall).
 			scan := key + "\x00" + m.Oldest.String()
 			parts, ok := w.scanned[scan]
 			if !ok {
