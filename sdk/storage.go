@@ -29,13 +29,12 @@ func DeleteStorage(dir string) error {
 	}
 	var errs []error
 	for _, name := range storageNames() {
-		path := filepath.Join(dir, name)
-		if err := os.RemoveAll(path); err != nil {
+		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
 			errs = append(errs, err)
 		}
-		if err := atomicfile.RemoveTemps(path); err != nil {
-			errs = append(errs, err)
-		}
+	}
+	if err := atomicfile.RemoveTemps(dir, storageNames()...); err != nil {
+		errs = append(errs, err)
 	}
 	errs = append(errs, l.release())
 	if err := errors.Join(errs...); err != nil {
@@ -57,10 +56,8 @@ func storageNames() []string {
 // crash left of an interrupted write.
 func (c *Client) openState() error {
 	dir := c.s.StorageDir
-	for _, name := range storageNames() {
-		if err := atomicfile.RemoveTemps(filepath.Join(dir, name)); err != nil {
-			c.logf(LevelWarn, "storage: %v", err)
-		}
+	if err := atomicfile.RemoveTemps(dir, storageNames()...); err != nil {
+		c.logf(LevelWarn, "storage: %v", err)
 	}
 	keys, err := loadMasterKeys(dir, c.s.QueueKey)
 	if err != nil {

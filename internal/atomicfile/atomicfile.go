@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -59,20 +60,20 @@ func Replace(path string, data []byte) error {
 }
 
 // RemoveTemps removes the temporary files that a Create or Replace of
-// path interrupted by a crash left beside it. Call it only while no
-// Create or Replace of path runs.
-func RemoveTemps(path string) error {
-	dir := filepath.Dir(path)
+// the files named names in dir, interrupted by a crash, left there
+// (reading dir once). Call it only while no Create or Replace of them
+// runs.
+func RemoveTemps(dir string, names ...string) error {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("remove temporary files of %s: %w", path, err)
+		return fmt.Errorf("remove temporary files in %s: %w", dir, err)
 	}
 	var errs []error
 	for _, e := range ents {
-		if !strings.HasPrefix(e.Name(), tempPrefix(path)) {
+		if !slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(e.Name(), tempPrefix(n)) }) {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -80,7 +81,7 @@ func RemoveTemps(path string) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("remove temporary files of %s: %w", path, err)
+		return fmt.Errorf("remove temporary files in %s: %w", dir, err)
 	}
 	return nil
 }

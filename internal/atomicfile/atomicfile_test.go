@@ -124,9 +124,9 @@ func TestReplace(t *testing.T) {
 	}
 }
 
-// TestRemoveTemps: the temporary files a crash left of one path's writes
-// are removed; the file itself, other files' temporaries and files that
-// only look alike are kept.
+// TestRemoveTemps: the temporary files a crash left of the named files'
+// writes are removed; the files themselves, other files' temporaries and
+// files that only look alike are kept.
 func TestRemoveTemps(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state")
@@ -143,7 +143,7 @@ func TestRemoveTemps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := RemoveTemps(path); err != nil {
+	if err := RemoveTemps(dir, "state"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(left); !errors.Is(err, os.ErrNotExist) {
@@ -154,7 +154,15 @@ func TestRemoveTemps(t *testing.T) {
 			t.Errorf("%s removed: %v", n, err)
 		}
 	}
-	if err := RemoveTemps(filepath.Join(dir, "missing", "state")); err != nil {
+	if err := RemoveTemps(dir, "other", "state.copy"); err != nil {
+		t.Fatal(err)
+	}
+	for n, gone := range map[string]bool{".state.copy.new-1": true, ".other.new-2": true, "state.new-3": false, ".state.newer": false} {
+		if _, err := os.Stat(filepath.Join(dir, n)); errors.Is(err, os.ErrNotExist) != gone {
+			t.Errorf("%s: removed %v, want %v", n, !gone, gone)
+		}
+	}
+	if err := RemoveTemps(filepath.Join(dir, "missing"), "state"); err != nil {
 		t.Errorf("in a folder that does not exist: %v", err)
 	}
 }
