@@ -120,8 +120,9 @@ func testKAnonymity(t *testing.T, noSpool bool) {
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
 	srv := server(t)
-	// Classes are per app and UTC day: a fleet sent across midnight is two
-	// days' classes, neither of them at k.
+	// Classes are per app and UTC day: a fleet whose events fall on both
+	// sides of midnight is two days' classes, neither of them at k. The
+	// events are dated when sent, and sending takes seconds.
 	chtest.ClearOfUTCMidnight(t, 2*time.Minute)
 	h := newHarness(t, srv, func(c *Config) {
 		c.NoSpool = noSpool
@@ -137,6 +138,12 @@ func testKAnonymity(t *testing.T, noSpool bool) {
 		for range 2 {
 			req := gen.Batch(20, time.Now())
 			req.ConsentToken, req.Device = tok, dev
+			for _, e := range req.Events {
+				// The generator dates events up to 10 minutes back: sent
+				// just after midnight, they would fall on two days.
+				var age int64
+				e.AgeMs, e.CreatedAtUnixMs = &age, req.GetSentAtUnixMs()
+			}
 			resp, err := h.client.Ingest(ctx, req)
 			if err != nil || resp.GetAccepted() != 20 {
 				t.Fatalf("consent %d: %v, %v", i, resp, err)
