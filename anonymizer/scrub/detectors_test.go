@@ -1336,6 +1336,10 @@ func TestPersonObjects(t *testing.T) {
 		{"cuStOMEr{Id=1451476089, ACTIve=tRUe}", "cuStOMEr{Id=[id], ACTIve=tRUe}"},
 		{"uSEr(ID=u-uy5gp8v5e, plAN=Pro)", "uSEr(ID=[id], plAN=Pro)"},
 		{"CUSTOMER(id=48213)", "CUSTOMER(id=[id])"},
+		// random case whose capitals look like words that are not there
+		{"meMBERDTo(iD=4431, nAmE=Jane Doe)", "meMBERDTo(iD=[id], nAmE=[id])"},
+		{"MEMBErdto(id=4431)", "MEMBErdto(id=[id])"},
+		{"USERprofile{Id=48213}", "USERprofile{Id=[id]}"},
 	})
 	runCases(t, kept(
 		"Thread(id=12, state=RUNNABLE)",
@@ -1347,5 +1351,7 @@ func TestPersonObjects(t *testing.T) {
 		"User(id=null)",
 		"User(id=)",
 		`UserSettings(id: 1, name: "dark")`,
+		"ThreadInfo(id=12, state=RUNNABLE)",
+		"uSERsETTINGS(id=1)",
 	))
 }

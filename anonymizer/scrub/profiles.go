@@ -373,40 +373,28 @@ func (sc *scanner) personObject(ws int) bool {
 // personType reports whether the type name w, without a suffix of data
 // classes (Entity, Dto, Model, ...), ends in a word that names a person,
 // an account or a device: User, AppUser, UserProfile, CustomerEntity.
+// Case is ignored: in random case (meMBERDTo) capitals tell no words
+// apart, and reading a boundary into them would miss the type. Names
+// that end in such a word without being one (Pauser) are rare, and all
+// they lose is the value of an id or name field.
 func personType(w string) bool {
-	// In random case (cuStOMEr) capitals tell no words apart: the name
-	// may end in the word, in any case.
-	noisy := randomCase(w)
 	for _, suf := range typeSuffixes {
-		if len(w) > len(suf) && (w[len(w)-len(suf):] == suf || noisy && strings.EqualFold(w[len(w)-len(suf):], suf)) {
+		if len(w) > len(suf) && strings.EqualFold(w[len(w)-len(suf):], suf) {
 			w = w[:len(w)-len(suf)]
 			break
 		}
 	}
-	if noisy {
-		for _, pt := range personTypes {
-			if len(w) >= len(pt) && equalFold(w[len(w)-len(pt):], pt) {
-				return true
-			}
-		}
-		return false
-	}
-	if equalFoldAny(w, personTypes[:]...) {
-		return true // the whole name, in any case: uSEr, CUSTOMER
-	}
-	last := 0 // where w's last word starts: its last capital after a small letter
-	for i := len(w) - 1; i > 0; i-- {
-		if isUpper(w[i]) && isLower(w[i-1]) {
-			last = i
-			break
+	for _, pt := range personTypes {
+		if len(w) >= len(pt) && equalFold(w[len(w)-len(pt):], pt) {
+			return true
 		}
 	}
-	return equalFoldAny(w[last:], personTypes[:]...)
+	return false
 }
 
 // typeSuffixes end the names of data classes without naming what they
 // hold.
-var typeSuffixes = [...]string{"Entity", "Dto", "DTO", "Model", "Data", "Info", "Details", "Record", "Impl", "Object"}
+var typeSuffixes = [...]string{"Entity", "Dto", "Model", "Data", "Info", "Details", "Record", "Impl", "Object"}
 
 // personTypes are last words of type names whose objects are a person,
 // an account or a device.
