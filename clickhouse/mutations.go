@@ -79,21 +79,10 @@ func (m StalledMutation) String() string {
 // on (before 21.8), DamagedParts finds the parts to blame.
 func (c *Client) StalledMutations(ctx context.Context, olderThan time.Duration) ([]StalledMutation, error) {
 	q := stalledMutationsQuery(c.dialect, c.Database(), olderThan)
-	if c.hosts == nil {
-		out, err := stalledOn(ctx, c.conn, q, "")
-		if err != nil {
-			return nil, classify("stalled mutations", err)
-		}
-		return out, nil
-	}
-	found := make([][]StalledMutation, len(c.hosts.list))
-	errs := c.hosts.each(ctx, func(ctx context.Context, h *host) error {
-		var err error
-		found[slices.Index(c.hosts.list, h)], err = stalledOn(ctx, h.conn, q, h.String())
-		return err
+	out, err := onServers(ctx, c, func(ctx context.Context, conn driver.Conn, server string) ([]StalledMutation, error) {
+		return stalledOn(ctx, conn, q, server)
 	})
-	out := slices.Concat(found...)
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return out, classify("stalled mutations", err)
 	}
 	return out, nil

@@ -247,8 +247,9 @@ type Config struct {
 	Validation validate.Config
 	Anonymizer anonymizer.Config
 	// MutationCheckInterval is how often the collector looks for
-	// deletions (erasures) ClickHouse has not finished, and
-	// StalledMutationAge how long after it was made one counts as
+	// deletions (erasures) ClickHouse has not finished and for detached
+	// parts (consentry_clickhouse_detached_parts), and
+	// StalledMutationAge how long after it was made a deletion counts as
 	// stalled (the metric consentry_clickhouse_stalled_mutations, and an
 	// error logged with the damaged parts to blame). Defaults
 	// DefaultMutationCheckInterval (1m) and DefaultStalledMutationAge

@@ -69,8 +69,9 @@ type storage struct {
 	rejects *clickhouse.Rejects
 	counts  *clickhouse.PrivacyCounts
 	loops   loops
-	// mutations reports deletions ClickHouse does not finish.
-	mutations *mutationWatch
+	// erasures reports what keeps erasures from reaching rows: deletions
+	// ClickHouse does not finish, detached parts.
+	erasures *erasureWatch
 
 	// up: the last pings answered (or fewer than pingFailuresDown in a
 	// row failed).
@@ -120,8 +121,8 @@ func openStorage(ctx context.Context, cfg Config, m *metrics.Metrics) (_ *storag
 	}
 	s.up.Store(true)
 	s.loops.goLoop("clickhouse-ping", s.watch)
-	s.mutations = newMutationWatch(s.client, s.log.Named("mutations"), cfg.MutationCheckInterval, cfg.StalledMutationAge)
-	s.loops.goLoop("clickhouse-mutations", s.mutations.run)
+	s.erasures = newErasureWatch(s.client, s.log.Named("erasures"), cfg.MutationCheckInterval, cfg.StalledMutationAge)
+	s.loops.goLoop("clickhouse-erasures", s.erasures.run)
 	if s.rejects, err = clickhouse.NewRejects(s.rejectsConfig(), s.client, s.log.Named("rejects")); err != nil {
 		return nil, err
 	}
@@ -349,7 +350,7 @@ func (s *storage) register(m *metrics.Metrics) {
 			}
 			return 0
 		})
-	s.mutations.register(m)
+	s.erasures.register(m)
 	if srv := s.server; srv != nil {
 		m.Counter("clickhouse_restarts_total", "Restarts of the managed ClickHouse after it exited unexpectedly, since start.",
 			func() float64 { return float64(srv.Restarts()) })

@@ -3,6 +3,8 @@ package collector
 import (
 	"cmp"
 	"context"
+	"errors"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -15,7 +17,7 @@ import (
 
 const (
 	// DefaultMutationCheckInterval is how often the collector looks for
-	// deletions ClickHouse has not finished.
+	// deletions ClickHouse has not finished, and for detached parts.
 	DefaultMutationCheckInterval = time.Minute
 	// DefaultStalledMutationAge is how long after it was made an
 	// unfinished deletion counts as stalled: an erasure takes seconds,
@@ -23,26 +25,31 @@ const (
 	DefaultStalledMutationAge = 10 * time.Minute
 )
 
-// mutationWatch reports the deletions (erasures) ClickHouse has not
-// finished long after they were made, and the damaged parts that hold
-// them up (see clickhouse.StalledMutation): a log line when what is
-// stalled changes, and two gauges an alert watches.
-type mutationWatch struct {
+// erasureWatch reports what keeps erasures from reaching rows: the
+// deletions ClickHouse has not finished long after they were made, with
+// the damaged parts that hold them up (see clickhouse.StalledMutation),
+// and the parts in the tables' detached folders, whose rows no erasure
+// and no TTL reaches (see clickhouse.DetachedPart). For each, a log line
+// when what is found changes, and gauges an alert watches.
+type erasureWatch struct {
 	client   *clickhouse.Client
 	log      *zap.Logger
 	interval time.Duration
 	age      time.Duration
 
-	stalled atomic.Int64 // unfinished deletions older than age
-	damaged atomic.Int64 // parts found damaged
+	stalled  atomic.Int64 // unfinished deletions older than age
+	damaged  atomic.Int64 // parts found damaged
+	detached atomic.Int64 // detached parts
 
 	// Owned by the loop.
-	logged  map[string]string   // by server and table: what was logged
-	scanned map[string][]string // by server, table and oldest deletion: damaged parts
+	logged       map[string]string   // by server and table: what was logged
+	scanned      map[string][]string // by server, table and oldest deletion: damaged parts
+	detachedSeen string              // the detached parts last logged
+	detachedErr  bool                // whether a failure to list them was logged
 }
 
-func newMutationWatch(client *clickhouse.Client, log *zap.Logger, interval, age time.Duration) *mutationWatch {
-	return &mutationWatch{
+func newErasureWatch(client *clickhouse.Client, log *zap.Logger, interval, age time.Duration) *erasureWatch {
+	return &erasureWatch{
 		client: client, log: log,
 		interval: cmp.Or(interval, DefaultMutationCheckInterval),
 		age:      cmp.Or(age, DefaultStalledMutationAge),
@@ -51,13 +58,16 @@ func newMutationWatch(client *clickhouse.Client, log *zap.Logger, interval, age 
 }
 
 // run checks every interval until ctx ends.
-func (w *mutationWatch) run(ctx context.Context) error {
-	every.Tick(ctx, w.interval, true, w.check)
+func (w *erasureWatch) run(ctx context.Context) error {
+	every.Tick(ctx, w.interval, true, func(ctx context.Context) {
+		w.checkMutations(ctx)
+		w.checkDetached(ctx)
+	})
 	return nil
 }
 
-// check looks once.
-func (w *mutationWatch) check(ctx context.Context) {
+// checkMutations looks for stalled deletions once.
+func (w *erasureWatch) checkMutations(ctx context.Context) {
 	found, err := w.client.StalledMutations(ctx, w.age)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -111,10 +121,48 @@ func (w *mutationWatch) check(ctx context.Context) {
 	w.damaged.Store(damaged)
 }
 
+// checkDetached looks for detached parts once. A server that cannot
+// tell (before 19.8, its data on another machine) is logged once, and
+// counts none.
+func (w *erasureWatch) checkDetached(ctx context.Context) {
+	parts, err := w.client.DetachedParts(ctx)
+	switch {
+	case errors.Is(err, clickhouse.ErrDetachedUnknown):
+		if !w.detachedErr {
+			w.detachedErr = true
+			w.log.Info("detached parts are not watched: ClickHouse before 19.8 does not list them, and its data is not on this machine", zap.Error(err))
+		}
+		return
+	case err != nil:
+		if ctx.Err() == nil {
+			w.log.Warn("looking for detached parts failed", zap.Error(err))
+		}
+		return
+	}
+	w.detached.Store(int64(len(parts)))
+	names := make([]string, len(parts))
+	for i, p := range parts {
+		names[i] = p.String()
+	}
+	desc := strings.Join(names, "; ")
+	if desc == w.detachedSeen {
+		return
+	}
+	w.detachedSeen = desc
+	if len(parts) == 0 {
+		w.log.Info("no detached parts left")
+		return
+	}
+	w.log.Warn("parts of the collector's tables are detached: their rows are beyond erasures and the retention TTL until the parts are dropped (docs/operations.md#detached-parts)",
+		zap.Int("parts", len(parts)), zap.Strings("detached_parts", names))
+}
+
 // register exposes the gauges.
-func (w *mutationWatch) register(m *metrics.Metrics) {
+func (w *erasureWatch) register(m *metrics.Metrics) {
 	m.Gauge("clickhouse_stalled_mutations", "Deletions (erasures) of the collector's tables that ClickHouse has not finished although they were made over 10 minutes ago (Config.StalledMutationAge), on every server, checked every minute. Erasures of such a table wait until the cause, most often a damaged part, is removed.",
 		func() float64 { return float64(w.stalled.Load()) })
 	m.Gauge("clickhouse_damaged_parts", "Parts of the collector's tables that ClickHouse cannot read (damaged, cut or missing files), found while deletions stalled.",
 		func() float64 { return float64(w.damaged.Load()) })
+	m.Gauge("clickhouse_detached_parts", "Parts in the detached folders of the collector's tables, on every server, checked every minute: set aside by ClickHouse (damaged, unexpected) or detached by an operator. Their rows are beyond erasures and the retention TTL until the parts are dropped.",
+		func() float64 { return float64(w.detached.Load()) })
 }

@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -98,5 +99,55 @@ func TestStalledErasureReportedIntegration(t *testing.T) {
 		if slices.ContainsFunc(keys, func(k string) bool { return k != "" && strings.Contains(line, k) }) {
 			t.Errorf("a log line holds a consent key: %s", e.Message)
 		}
+	}
+}
+
+// TestDetachedPartsReportedIntegration: an operator detaches the
+// partition of the gestures table that holds a consent's rows, and the
+// consent is revoked with erasure. The erasure finishes, but the rows
+// are still on disk, in the detached part. The collector says so: the
+// detached-part gauge, and one warning naming the table and the part;
+// once the part is dropped, the gauge is back at 0.
+func TestDetachedPartsReportedIntegration(t *testing.T) {
+	h := newHarness(t, server(t), func(c *Config) { c.MutationCheckInterval = 100 * time.Millisecond })
+	ctx := context.Background()
+	const app, key = "com.example.detached", "ck_detached-key-0123456789abcdefghijklmnopq"
+	registerApp(t, h, app, key, consent.PolicyErasable)
+	tok := grantHTTP(t, h, app, key)
+	gen := eventgen.New(eventgen.Config{AppID: app, Token: tok, Seed: 32})
+	if _, err := h.client.Ingest(ctx, gen.Batch(200, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	h.shipped(t)
+	var partition, path string
+	q := fmt.Sprintf("SELECT partition, path FROM system.parts WHERE database = '%s' AND table = 'gestures' AND active ORDER BY name LIMIT 1", h.db)
+	if err := h.ch.QueryRow(ctx, q).Scan(&partition, &path); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.ch.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.gestures DETACH PARTITION %s", h.db, partition)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := consentryv1.NewConsentServiceClient(h.conn).Revoke(ctx, &consentryv1.RevokeRequest{ConsentToken: tok, Erase: true}); err != nil {
+		t.Fatalf("revoke with erasure: %v", err)
+	}
+	waitFor(t, "the detached part reported", func() bool { return scrape(t, h)["consentry_clickhouse_detached_parts"] == 1 })
+	part := filepath.Base(path)
+	logged := h.logs.FilterMessageSnippet("parts of the collector's tables are detached").All()
+	if len(logged) != 1 || logged[0].Level != zap.WarnLevel || !strings.Contains(fmt.Sprint(logged[0].ContextMap()["detached_parts"]), h.db+".gestures "+part) {
+		t.Fatalf("logged %v; want one warning naming gestures and part %s", logged, part)
+	}
+	for _, e := range h.logs.All() {
+		if line := e.Message + fmt.Sprint(e.ContextMap()); strings.Contains(line, key) || strings.Contains(line, tok) {
+			t.Errorf("a log line holds the consent's key or token: %s", e.Message)
+		}
+	}
+
+	// On 18.16 a detached part is dropped by deleting its folder.
+	if err := os.RemoveAll(filepath.Join(filepath.Dir(filepath.Clean(path)), "detached", part)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the dropped part no longer counted", func() bool { return scrape(t, h)["consentry_clickhouse_detached_parts"] == 0 })
+	if n := len(h.logs.FilterMessage("no detached parts left").All()); n != 1 {
+		t.Errorf("%d lines saying no detached parts are left, want 1", n)
 	}
 }
