@@ -15,6 +15,7 @@ import (
 	"github.com/consentry/consentry/anonymizer"
 	"github.com/consentry/consentry/anonymizer/kanon"
 	"github.com/consentry/consentry/clickhouse"
+	"github.com/consentry/consentry/collector"
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/cli"
 )
@@ -28,8 +29,10 @@ many with generalized values, by attribute and step (they are generalized
 because fewer than k consents shared their combination of quasi-
 identifiers within the hold delay); the smallest class of quasi-
 identifiers published; identifiers scrubbed, by detector; consents
-granted, revoked and erased, and erasure receipts. It reads counts only,
-never values or keys, and changes nothing. See docs/privacy.md.`, stderr)
+granted, revoked and erased, and erasure receipts; and, as of now, what
+keeps erasures from reaching stored rows: deletions ClickHouse has not
+finished, and detached parts. It reads counts and table and part names
+only, never values or keys, and changes nothing. See docs/privacy.md.`, stderr)
 	app := fs.String("app", "", "report only this `app id` (default every app)")
 	days := fs.Int("days", 7, "report the last `n` UTC days, today included")
 	var ch chFlags
@@ -51,8 +54,64 @@ never values or keys, and changes nothing. See docs/privacy.md.`, stderr)
 	if err != nil {
 		return fmt.Errorf("privacy-report: %w", err)
 	}
+	now, err := erasureNow(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("privacy-report: %w", err)
+	}
 	writePrivacyReport(stdout, report, *app, from, to)
+	writeErasureNow(stdout, now)
 	return nil
+}
+
+// erasureState is what keeps erasures from reaching stored rows, now:
+// deletions ClickHouse has not finished, and detached parts.
+type erasureState struct {
+	// Stalled is the tables with deletions unfinished for longer than
+	// collector.DefaultStalledMutationAge.
+	Stalled []clickhouse.StalledMutation
+	// Detached is the detached parts, unless DetachedUnknown: the server
+	// cannot tell (before 19.8, its data on another machine).
+	Detached        []clickhouse.DetachedPart
+	DetachedUnknown bool
+}
+
+// erasureNow asks cl what keeps erasures from reaching stored rows.
+func erasureNow(ctx context.Context, cl *clickhouse.Client) (erasureState, error) {
+	var s erasureState
+	var err error
+	if s.Stalled, err = cl.StalledMutations(ctx, collector.DefaultStalledMutationAge); err != nil {
+		return s, err
+	}
+	s.Detached, err = cl.DetachedParts(ctx)
+	if errors.Is(err, clickhouse.ErrDetachedUnknown) {
+		s.DetachedUnknown, err = true, nil
+	}
+	return s, err
+}
+
+// writeErasureNow prints s after the days.
+func writeErasureNow(w io.Writer, s erasureState) {
+	fmt.Fprintln(w, "\nErasure, now (every app): what keeps erasures from reaching stored rows (docs/consent.md)")
+	line := func(label, value string) { reportLine(w, label, value) }
+	if len(s.Stalled) == 0 {
+		line("unfinished erasures", "none")
+	}
+	for _, m := range s.Stalled {
+		line("unfinished erasures", m.String()+": erased consents' rows in this table are still stored (docs/operations.md#a-damaged-clickhouse-part)")
+	}
+	switch {
+	case s.DetachedUnknown:
+		line("detached parts", "not known: ClickHouse before 19.8 does not list them, and its data is not on this machine")
+	case len(s.Detached) == 0:
+		line("detached parts", "none")
+	default:
+		names := make([]string, len(s.Detached))
+		for i, p := range s.Detached {
+			names[i] = p.String()
+		}
+		line("detached parts", fmt.Sprintf("%s, their rows beyond erasure and retention until dropped (docs/operations.md#detached-parts): %s",
+			num(uint64(len(names))), strings.Join(names, "; ")))
+	}
 }
 
 // rungNames names each attribute's rungs as the report prints them.
@@ -76,7 +135,7 @@ func writePrivacyReport(w io.Writer, days []clickhouse.PrivacyDay, app string, f
 	for _, d := range days {
 		r := d.Released
 		fmt.Fprintf(w, "\n%s  %s\n", d.App, d.Day.Format(time.DateOnly))
-		line := func(label, value string) { fmt.Fprintf(w, "  %-20s %s\n", label, value) }
+		line := func(label, value string) { reportLine(w, label, value) }
 		line("rows stored", fmt.Sprintf("%s · held, waiting for k consents: %s", num(d.RowsStored), num(d.RowsHeld)))
 		line("released from hold", fmt.Sprintf("%s · exact %s · generalized %s · top level %s",
 			num(r.Rows), num(r.Exact), num(r.Rows-r.Exact-r.Top), num(r.Top)))
@@ -101,6 +160,9 @@ func writePrivacyReport(w io.Writer, days []clickhouse.PrivacyDay, app string, f
 			consent.OutcomeAnonymous, num(d.Receipts[consent.OutcomeAnonymous])))
 	}
 }
+
+// reportLine prints one line of the report: a label, and what it counts.
+func reportLine(w io.Writer, label, value string) { fmt.Fprintf(w, "  %-20s %s\n", label, value) }
 
 // counted prints counts by name, largest first, with display names.
 func counted(m map[string]uint64, display map[string]string) string {

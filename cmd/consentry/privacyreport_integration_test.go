@@ -53,6 +53,35 @@ func TestWritePrivacyReport(t *testing.T) {
 	}
 }
 
+func TestWriteErasureNow(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		s    erasureState
+		want []string
+	}{
+		{"nothing", erasureState{}, []string{"  unfinished erasures  none\n", "  detached parts       none\n"}},
+		{"not known", erasureState{DetachedUnknown: true}, []string{"  detached parts       not known: ClickHouse before 19.8"}},
+		{"both", erasureState{
+			Stalled: []clickhouse.StalledMutation{{Table: "gestures", Count: 2, Oldest: time.Date(2026, 12, 7, 21, 25, 7, 0, time.UTC), PartsToDo: 2,
+				Damaged: []string{"20261207_1_1_0"}}},
+			Detached: []clickhouse.DetachedPart{{Database: "consentry", Table: "crashes", Name: "broken_20261206_3_3_0", Reason: "broken"},
+				{Database: "consentry", Table: "sessions", Name: "20261206_1_1_0"}},
+		}, []string{
+			"  unfinished erasures  gestures: 2 unfinished since 2026-12-07T21:25:07Z, 2 parts to do, damaged parts 20261207_1_1_0: erased consents' rows",
+			"  detached parts       2, their rows beyond erasure and retention until dropped (docs/operations.md#detached-parts): " +
+				"consentry.crashes broken_20261206_3_3_0 (broken); consentry.sessions 20261206_1_1_0\n",
+		}},
+	} {
+		var out bytes.Buffer
+		writeErasureNow(&out, tc.s)
+		for _, w := range tc.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%s: lacks %q:\n%s", tc.name, w, out.String())
+			}
+		}
+	}
+}
+
 // TestPrivacyReportIntegration fills a real ClickHouse the way a collector
 // does (held rows released by a pass, privacy counts, a revocation with
 // erasure, one without) and checks what consentry privacy-report prints.
@@ -157,9 +186,26 @@ func TestPrivacyReportIntegration(t *testing.T) {
 		"  scrubbed             email 3 · identifier-named keys 2",
 		"  consents             granted 5 · revoked 2 (1 asked erasure) · erased 1 (2 rows deleted)",
 		"  erasure receipts     erased 1 · anonymous 0",
+		"  unfinished erasures  none",
+		"  detached parts       none",
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("report lacks %q", want)
 		}
+	}
+
+	// A partition detached by hand is beyond erasure: the report says so.
+	var partition string
+	if err := chtest.Conn(t, srv).QueryRow(ctx, "SELECT partition FROM system.parts WHERE database = '"+db+"' AND table = 'sessions' AND active LIMIT 1").Scan(&partition); err != nil {
+		t.Fatal(err)
+	}
+	if err := chtest.Conn(t, srv).Exec(ctx, "ALTER TABLE "+db+".sessions DETACH PARTITION "+partition); err != nil {
+		t.Fatal(err)
+	}
+	if out, err = runAgainst(t, srv, db)("privacy-report", "--app", app, "--days", "2"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if want := ", their rows beyond erasure and retention until dropped"; !strings.Contains(out, want) || !strings.Contains(out, db+".sessions ") {
+		t.Errorf("report after a detach lacks %q naming %s.sessions:\n%s", want, db, out)
 	}
 }
