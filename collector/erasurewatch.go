@@ -25,6 +25,10 @@ const (
 	DefaultStalledMutationAge = 10 * time.Minute
 )
 
+// maxLoggedParts is how many detached parts a log line names; the line
+// counts them all.
+const maxLoggedParts = 20
+
 // erasureWatch reports what keeps erasures from reaching rows: the
 // deletions ClickHouse has not finished long after they were made, with
 // the damaged parts that hold them up (see clickhouse.StalledMutation),
@@ -154,7 +158,7 @@ func (w *erasureWatch) checkDetached(ctx context.Context) {
 		return
 	}
 	w.log.Warn("parts of the collector's tables are detached: their rows are beyond erasures and the retention TTL until the parts are dropped (docs/operations.md#detached-parts)",
-		zap.Int("parts", len(parts)), zap.Strings("detached_parts", names))
+		zap.Int("parts", len(parts)), zap.Strings("detached_parts", names[:min(len(names), maxLoggedParts)]))
 }
 
 // register exposes the gauges.
