@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -414,6 +415,17 @@ func (c *Client) partitions(ctx context.Context, t *tableDef) ([]string, error) 
 	return slices.Compact(all), nil
 }
 
+// redactMarker returns a mutation's failure text with marker replaced by
+// "[marker]": a failure may quote the mutation's command, and an
+// erasure's marker is the consent key, which errors and logs must not
+// hold.
+func redactMarker(failure, marker string) string {
+	if marker == "" {
+		return failure
+	}
+	return strings.ReplaceAll(failure, marker, "[marker]")
+}
+
 // pendingMutations returns, per server (the connected one, or every
 // server of the cluster), how many mutations of tables whose command
 // contains marker are unfinished there, with their parts left and the
@@ -434,7 +446,7 @@ func (c *Client) pendingMutations(ctx context.Context, tables []string, marker s
 		}
 		s := fmt.Sprintf("%d mutations unfinished, %d parts to do", pending, parts)
 		if failure != "" {
-			s += ", last failure: " + failure
+			s += ", last failure: " + redactMarker(failure, marker)
 		}
 		return s, nil
 	}

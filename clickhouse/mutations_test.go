@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -39,5 +40,16 @@ func TestStalledMutationDamage(t *testing.T) {
 		if got := tc.m.Damage(); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: Damage() = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestRedactMarker(t *testing.T) {
+	key := "3f1c9a"
+	failure := "Code: 47. DB::Exception: Missing columns: 'consent_key' while processing query: 'SELECT 1 WHERE (app_id = 'a') AND (consent_key = '3f1c9a')'"
+	if got := redactMarker(failure, key); strings.Contains(got, key) || !strings.Contains(got, "Code: 47") {
+		t.Errorf("redactMarker = %q: want the code, and not the key", got)
+	}
+	if got := redactMarker(failure, ""); got != failure {
+		t.Errorf("with no marker: %q", got)
 	}
 }

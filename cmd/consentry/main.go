@@ -41,6 +41,7 @@ func commands() []command {
 		{"bench-data", "write pre-encoded ingest requests for an independent load generator (ghz)", runBenchData},
 		{"bench-raw", "measure the raw ClickHouse insert ceiling, or print the server's inserted rows", runBenchRaw},
 		{"privacy-report", "print per app and day what was stored, held, generalized, scrubbed, granted, revoked and erased", runPrivacyReport},
+		{"reapply-erasures", "erase again the erased consents whose rows are stored again (after restoring a backup)", runReapplyErasures},
 		{"cluster", "run a local ClickHouse cluster (ZooKeeper, shards x replicas) until interrupted, for make cluster", runCluster},
 	}
 }

@@ -31,8 +31,9 @@ identifiers within the hold delay); the smallest class of quasi-
 identifiers published; identifiers scrubbed, by detector; consents
 granted, revoked and erased, and erasure receipts; and, as of now, what
 keeps erasures from reaching stored rows: deletions ClickHouse has not
-finished, and detached parts. It reads counts and table and part names
-only, never values or keys, and changes nothing. See docs/privacy.md.`, stderr)
+finished, erased consents whose rows are stored again, and detached parts.
+It prints counts and table and part names only, never values or keys, and
+changes nothing. See docs/privacy.md.`, stderr)
 	app := fs.String("app", "", "report only this `app id` (default every app)")
 	days := fs.Int("days", 7, "report the last `n` UTC days, today included")
 	var ch chFlags
@@ -73,6 +74,8 @@ type erasureState struct {
 	// cannot tell (before 19.8, its data on another machine).
 	Detached        []clickhouse.DetachedPart
 	DetachedUnknown bool
+	// Returned is the erased consents whose rows are stored again.
+	Returned []clickhouse.ErasedConsent
 }
 
 // erasureNow asks cl what keeps erasures from reaching stored rows.
@@ -86,6 +89,10 @@ func erasureNow(ctx context.Context, cl *clickhouse.Client) (erasureState, error
 	if errors.Is(err, clickhouse.ErrDetachedUnknown) {
 		s.DetachedUnknown, err = true, nil
 	}
+	if err != nil {
+		return s, err
+	}
+	s.Returned, err = cl.ErasedWithRows(ctx, time.Time{})
 	return s, err
 }
 
@@ -98,6 +105,16 @@ func writeErasureNow(w io.Writer, s erasureState) {
 	}
 	for _, m := range s.Stalled {
 		line("unfinished erasures", m.String()+": erased consents' rows in this table are still stored (docs/operations.md#a-damaged-clickhouse-part)")
+	}
+	if len(s.Returned) == 0 {
+		line("erased, yet stored", "none: no consent the erasure log records has rows stored")
+	} else {
+		var rows uint64
+		for _, e := range s.Returned {
+			rows += e.Rows
+		}
+		line("erased, yet stored", fmt.Sprintf("%s consents with %s rows (a restored backup, a part attached back?): run consentry reapply-erasures",
+			num(uint64(len(s.Returned))), num(rows)))
 	}
 	switch {
 	case s.DetachedUnknown:

@@ -59,7 +59,9 @@ func TestWriteErasureNow(t *testing.T) {
 		s    erasureState
 		want []string
 	}{
-		{"nothing", erasureState{}, []string{"  unfinished erasures  none\n", "  detached parts       none\n"}},
+		{"nothing", erasureState{}, []string{"  unfinished erasures  none\n", "  detached parts       none\n", "  erased, yet stored   none: "}},
+		{"returned", erasureState{Returned: []clickhouse.ErasedConsent{{AppID: "a", ConsentKey: "k1", Rows: 1200}, {AppID: "b", ConsentKey: "k2", Rows: 3}}},
+			[]string{"  erased, yet stored   2 consents with 1,203 rows (a restored backup, a part attached back?): run consentry reapply-erasures\n"}},
 		{"not known", erasureState{DetachedUnknown: true}, []string{"  detached parts       not known: ClickHouse before 19.8"}},
 		{"both", erasureState{
 			Stalled: []clickhouse.StalledMutation{{Table: "gestures", Count: 2, Oldest: time.Date(2026, 12, 7, 21, 25, 7, 0, time.UTC), PartsToDo: 2,
@@ -187,6 +189,7 @@ func TestPrivacyReportIntegration(t *testing.T) {
 		"  consents             granted 5 · revoked 2 (1 asked erasure) · erased 1 (2 rows deleted)",
 		"  erasure receipts     erased 1 · anonymous 0",
 		"  unfinished erasures  none",
+		"  erased, yet stored   none: no consent the erasure log records has rows stored",
 		"  detached parts       none",
 	} {
 		if !strings.Contains(out, want+"\n") {
