@@ -11,11 +11,30 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zaptest"
+
+	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/consent"
 	"github.com/consentry/consentry/internal/chserver"
 )
 
 func noEnv(string) (string, bool) { return "", false }
+
+// migratedClient opens a Client on database of srv, as srv's user, with
+// the schema in place; it is closed when the test ends.
+func migratedClient(t *testing.T, srv *chserver.Server, database string) *clickhouse.Client {
+	t.Helper()
+	ctx := context.Background()
+	cl, err := clickhouse.Open(ctx, clickhouse.Config{Addr: srv.Addr(), Database: database, Username: srv.User(), Password: srv.Password()}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	if _, err := cl.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
 
 // runAgainst returns a function that runs consentry with args against
 // database on srv, as srv's user with its password in a file, and returns

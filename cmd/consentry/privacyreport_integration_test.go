@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
 	"github.com/consentry/consentry/anonymizer/kanon"
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/consent"
@@ -91,14 +89,7 @@ func TestPrivacyReportIntegration(t *testing.T) {
 	srv := chtest.Start(t)
 	ctx := context.Background()
 	const db, app = "privacy_report", "com.example.notes"
-	cl, err := clickhouse.Open(ctx, clickhouse.Config{Addr: srv.Addr(), Database: db, Username: srv.User(), Password: srv.Password()}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if _, err := cl.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	cl := migratedClient(t, srv, db)
 	now := time.Now().UTC()
 	// Eight consents, two rows each: four share a device (published
 	// exactly), three differ only in their model (published as "other"),

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
 	"github.com/consentry/consentry/clickhouse"
 	"github.com/consentry/consentry/internal/chtest"
 	"github.com/consentry/consentry/pipeline"
@@ -60,14 +58,7 @@ func TestReapplyErasuresIntegration(t *testing.T) {
 	srv := chtest.Start(t)
 	ctx := context.Background()
 	const db, app = "reapply", "com.example.notes"
-	cl, err := clickhouse.Open(ctx, clickhouse.Config{Addr: srv.Addr(), Database: db, Username: srv.User(), Password: srv.Password()}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if _, err := cl.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	cl := migratedClient(t, srv, db)
 	k1, k2 := fmt.Sprintf("%064x", 1), fmt.Sprintf("%064x", 2)
 	rows := func(key string, first byte) *pipeline.Rows {
 		var r pipeline.Rows
