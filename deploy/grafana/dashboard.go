@@ -110,6 +110,10 @@ func Dashboard() (dashboard.Dashboard, error) {
 	b.WithPanel(timePanel(ds, "ClickHouse up", "Whether each replica reaches ClickHouse (1), and restarts of a managed server.", "short",
 		query{`consentry_clickhouse_up{` + sel + `}`, "up {{instance}}"},
 		query{`increase(consentry_clickhouse_restarts_total{` + sel + `}[$__rate_interval])`, "restarts {{instance}}"}))
+	b.WithPanel(timePanel(ds, "Out of erasure's reach", "Deletions (erasures) ClickHouse has not finished 10 minutes after they were made, damaged parts that hold them up, and detached parts, whose rows no erasure and no TTL reaches (alerts ConsentryErasureStalled and ConsentryDetachedParts; docs/operations.md). Every replica sees the same servers: the most any reports.", "short",
+		query{`max(consentry_clickhouse_stalled_mutations{` + sel + `})`, "unfinished deletions"},
+		query{`max(consentry_clickhouse_damaged_parts{` + sel + `})`, "damaged parts"},
+		query{`max(consentry_clickhouse_detached_parts{` + sel + `})`, "detached parts"}))
 	d, err := b.Build()
 	if err != nil {
 		return dashboard.Dashboard{}, fmt.Errorf("build the Grafana dashboard: %w", err)
