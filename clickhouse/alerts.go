@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/consentry/consentry/dashboard/alerts"
@@ -111,15 +110,6 @@ type alertRow struct {
 	NextAt  time.Time `ch:"next_at"`
 	Webhook string    `ch:"webhook"`
 	Alert   string    `ch:"alert"`
-}
-
-// inList returns values as a parenthesized list of SQL string literals.
-func inList(values []string) string {
-	q := make([]string, len(values))
-	for i, v := range values {
-		q[i] = quote(v)
-	}
-	return "(" + strings.Join(q, ", ") + ")"
 }
 
 // alertChunk is the most keys one query names.

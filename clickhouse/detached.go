@@ -114,24 +114,15 @@ func detachedListed(ctx context.Context, conn driver.Conn, server string, dbs []
 func detachedPartsQuery(dbs []string) string {
 	return fmt.Sprintf(`SELECT database, table, name, coalesce(reason, '') AS why
 FROM system.detached_parts
-WHERE database IN (%s) AND why NOT IN (%s)
-ORDER BY database, table, name`, quoteList(dbs), quoteList(transientDetach))
-}
-
-// quoteList returns ss as a comma-separated list of SQL literals.
-func quoteList(ss []string) string {
-	q := make([]string, len(ss))
-	for i, s := range ss {
-		q[i] = quote(s)
-	}
-	return strings.Join(q, ", ")
+WHERE database IN %s AND why NOT IN %s
+ORDER BY database, table, name`, inList(dbs), inList(transientDetach))
 }
 
 // detachedOnDisk reads the detached folders of the MergeTree tables of
 // dbs, at the paths the server gives, on this machine's file system.
 func detachedOnDisk(ctx context.Context, conn driver.Conn, server string, dbs []string) ([]DetachedPart, error) {
 	var tables []tableFolder
-	q := fmt.Sprintf("SELECT database, name, data_path FROM system.tables WHERE database IN (%s) AND engine LIKE '%%MergeTree' AND data_path != '' ORDER BY database, name", quoteList(dbs))
+	q := fmt.Sprintf("SELECT database, name, data_path FROM system.tables WHERE database IN %s AND engine LIKE '%%MergeTree' AND data_path != '' ORDER BY database, name", inList(dbs))
 	if err := conn.Select(ctx, &tables, q); err != nil {
 		return nil, err
 	}

@@ -197,11 +197,7 @@ func moveStatement(o SchemaOptions, t, held *tableDef, db string, u kanon.Unit, 
 	tuples := make([]string, len(combos))
 	for i, c := range combos {
 		vals := c.Values()
-		quoted := make([]string, len(vals))
-		for j, v := range vals {
-			quoted[j] = quote(v)
-		}
-		tuples[i] = "(" + strings.Join(quoted, ", ") + ")"
+		tuples[i] = inList(vals[:])
 	}
 	cond := unitCondition(u)
 	return fmt.Sprintf(`INSERT INTO %[1]s.%[2]s (%[3]s)

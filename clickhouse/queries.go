@@ -199,22 +199,27 @@ func consentRowsQuery(db string, tables []string, suffix, app, consentKey string
 	return strings.Join(parts, "\nUNION ALL\n")
 }
 
+// inList returns values as a parenthesized list of SQL string literals.
+func inList(values []string) string {
+	q := make([]string, len(values))
+	for i, v := range values {
+		q[i] = quote(v)
+	}
+	return "(" + strings.Join(q, ", ") + ")"
+}
+
 // pendingMutationsQuery counts the unfinished mutations of tables in db
 // whose command contains marker, the parts they have left, and (on modern
 // servers, which record it) why the last attempt failed.
 func pendingMutationsQuery(d Dialect, db string, tables []string, marker string) string {
-	names := make([]string, len(tables))
-	for i, t := range tables {
-		names[i] = quote(t)
-	}
 	failure := "''"
 	if d.Modern {
 		failure = "max(latest_fail_reason)"
 	}
 	return fmt.Sprintf(`SELECT count() AS pending, toInt64(sum(parts_to_do)) AS parts, %s AS failure
 FROM system.mutations
-WHERE database = %s AND table IN (%s) AND is_done = 0 AND position(command, %s) > 0`,
-		failure, quote(db), strings.Join(names, ", "), quote(marker))
+WHERE database = %s AND table IN %s AND is_done = 0 AND position(command, %s) > 0`,
+		failure, quote(db), inList(tables), quote(marker))
 }
 
 // storeQueries returns the text of the consent store's queries in db, so
