@@ -23,10 +23,11 @@ import (
 // ErasedConsent is a consent the erasure log records as erased, with
 // rows in the event tables all the same.
 type ErasedConsent struct {
-	AppID, ConsentKey string
+	AppID      string `ch:"app_id"`
+	ConsentKey string `ch:"consent_key"`
 	// Rows is how many of its rows are stored (on a cluster, the most
 	// any one server holds).
-	Rows uint64
+	Rows uint64 `ch:"consent_rows"`
 }
 
 // ErasedWithRows returns, ordered by app and key, the consents whose
@@ -42,19 +43,8 @@ func (c *Client) ErasedWithRows(ctx context.Context, since time.Time) ([]ErasedC
 	}
 	q := erasedWithRowsQuery(c.Database(), c.schema.erasures.def.database, EventTables(), suffix, since)
 	found, err := onServers(ctx, c, func(ctx context.Context, conn driver.Conn, _ string) ([]ErasedConsent, error) {
-		var rows []struct {
-			App  string `ch:"app_id"`
-			Key  string `ch:"consent_key"`
-			Rows uint64 `ch:"consent_rows"`
-		}
-		if err := conn.Select(ctx, &rows, q); err != nil {
-			return nil, err
-		}
-		out := make([]ErasedConsent, len(rows))
-		for i, r := range rows {
-			out[i] = ErasedConsent{AppID: r.App, ConsentKey: r.Key, Rows: r.Rows}
-		}
-		return out, nil
+		var out []ErasedConsent
+		return out, conn.Select(ctx, &out, q)
 	})
 	if err != nil {
 		return nil, classify("find erased consents' rows", err)

@@ -65,7 +65,8 @@ changes nothing. See docs/privacy.md.`, stderr)
 }
 
 // erasureState is what keeps erasures from reaching stored rows, now:
-// deletions ClickHouse has not finished, and detached parts.
+// deletions ClickHouse has not finished, erased consents whose rows are
+// stored again, and detached parts.
 type erasureState struct {
 	// Stalled is the tables with deletions unfinished for longer than
 	// collector.DefaultStalledMutationAge.
