@@ -29,21 +29,7 @@ func TestDetachedPartsIntegration(t *testing.T) {
 	if got, err := c.DetachedParts(ctx); err != nil || len(got) != 0 {
 		t.Fatalf("before any detach: %v, %v", got, err)
 	}
-	var part struct {
-		Name      string `ch:"name"`
-		Partition string `ch:"partition"`
-		Path      string `ch:"path"`
-		Rows      uint64 `ch:"rows"`
-	}
-	q := fmt.Sprintf(`SELECT name, partition, path, rows FROM system.parts
-WHERE database = %s AND table = 'gestures' AND active AND name IN (SELECT _part FROM %s.gestures WHERE consent_key = %s)
-ORDER BY name LIMIT 1`, quote(c.Database()), c.Database(), quote(k1))
-	if err := c.conn.QueryRow(ctx, q).ScanStruct(&part); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.gestures DETACH PARTITION %s", c.Database(), part.Partition)); err != nil {
-		t.Fatal(err)
-	}
+	part := detachConsentPartition(t, c, k1)
 	if _, err := c.Erase(ctx, app, k1); err != nil {
 		t.Fatalf("erase: %v", err)
 	}
@@ -86,6 +72,33 @@ ORDER BY name LIMIT 1`, quote(c.Database()), c.Database(), quote(k1))
 		t.Fatal(err)
 	}
 	check("dropped")
+}
+
+// consentPart is a part of the gestures table, as system.parts lists it.
+type consentPart struct {
+	Name      string `ch:"name"`
+	Partition string `ch:"partition"`
+	Path      string `ch:"path"`
+	Rows      uint64 `ch:"rows"`
+}
+
+// detachConsentPartition detaches, as an operator would, the partition of
+// c's gestures table that holds the first part (by name) with rows of
+// consent key, and returns that part as it was.
+func detachConsentPartition(t *testing.T, c *Client, key string) consentPart {
+	t.Helper()
+	ctx := context.Background()
+	var part consentPart
+	q := fmt.Sprintf(`SELECT name, partition, path, rows FROM system.parts
+WHERE database = %s AND table = 'gestures' AND active AND name IN (SELECT _part FROM %s.gestures WHERE consent_key = %s)
+ORDER BY name LIMIT 1`, quote(c.Database()), c.Database(), quote(key))
+	if err := c.conn.QueryRow(ctx, q).ScanStruct(&part); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.gestures DETACH PARTITION %s", c.Database(), part.Partition)); err != nil {
+		t.Fatal(err)
+	}
+	return part
 }
 
 // TestClusterDetachedPartsIntegration detaches a partition of a

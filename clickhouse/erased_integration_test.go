@@ -21,15 +21,7 @@ func TestErasedWithRowsIntegration(t *testing.T) {
 	if err := c.Insert(ctx, keyedRows(k1, k2)); err != nil {
 		t.Fatal(err)
 	}
-	var partition string
-	q := fmt.Sprintf("SELECT any(partition) FROM system.parts WHERE database = %s AND table = 'gestures' AND active AND name IN (SELECT _part FROM %s.gestures WHERE consent_key = %s)",
-		quote(c.Database()), c.Database(), quote(k1))
-	if err := c.conn.QueryRow(ctx, q).Scan(&partition); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.gestures DETACH PARTITION %s", c.Database(), partition)); err != nil {
-		t.Fatal(err)
-	}
+	partition := detachConsentPartition(t, c, k1).Partition
 	if _, err := c.Erase(ctx, app, k1); err != nil {
 		t.Fatal(err)
 	}
